@@ -1,0 +1,6 @@
+import type { CommandModule } from 'yargs';
+import { caCommand } from './ca.js';
+
+/** Every top-level command, in the order `rotate --help` lists them. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export const commands: CommandModule<any, any>[] = [caCommand];

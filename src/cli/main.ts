@@ -1,0 +1,49 @@
+/**
+ * Entry point of the `rotate` CLI. Only yargs and the command *declarations* load here; every command's
+ * implementation is imported lazily by its handler so that `rotate --help` stays fast.
+ */
+import yargs from 'yargs';
+import { RotateError, formatError } from '../domain/errors.js';
+import { commands } from './commands/index.js';
+import { TOOL_VERSION } from '../version.js';
+
+export async function main(argv: string[]): Promise<number> {
+  let exitCode = 0;
+  const parser = yargs(argv)
+    .scriptName('rotate')
+    .usage('$0 <command> [options]\n\nDeclarative rotation of the Talos API and Kubernetes API root CAs of Talos Linux clusters.')
+    .version(TOOL_VERSION)
+    .strict()
+    .demandCommand(1, 'Name a command; `rotate --help` lists them.')
+    .recommendCommands()
+    .wrap(Math.min(110, process.stdout.columns || 100))
+    .fail((msg, err, y) => {
+      // Usage errors from yargs itself: message + usage on stderr, exit 1, no stack.
+      if (err) throw err;
+      void y;
+      throw new RotateError('CLI_USAGE', msg ?? 'invalid command line', { hint: 'run `rotate --help` for the commands and flags' });
+    })
+    .help()
+    .alias('h', 'help');
+  for (const command of commands) parser.command(command);
+  try {
+    await parser.parseAsync();
+    exitCode = process.exitCode === undefined ? 0 : Number(process.exitCode);
+  } catch (err) {
+    exitCode = reportError(err);
+  }
+  return exitCode;
+}
+
+function reportError(err: unknown): number {
+  if (RotateError.is(err)) {
+    process.stderr.write(`${formatError(err)}\n`);
+    return err.exitCode;
+  }
+  // Not a RotateError: a bug. Say so plainly; the stack only on request, so that secrets or noise never
+  // reach CI logs by default.
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`internal error: ${message}\n  hint: this is a bug in talos-rotate; rerun with ROTATE_DEBUG=1 for details and report it\n`);
+  if (process.env.ROTATE_DEBUG === '1' && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+  return 1;
+}

@@ -1,0 +1,49 @@
+/**
+ * Errors the user can act on. Every failure the tool expects carries a stable code, a one-line message that
+ * names the file/field/node, and a hint saying what to do. The CLI's single top-level catch prints
+ * `error[CODE]: message` + `hint: ...` and exits non-zero without a stack trace; anything that is not a
+ * RotateError is a bug and is reported as such.
+ *
+ * Errors are recognised by a Symbol.for brand rather than instanceof, so that copies of this module loaded
+ * twice (tests, lazily loaded commands) still agree.
+ */
+
+const BRAND = Symbol.for('talos-rotate.RotateError');
+
+export type ErrorSource = 'user' | 'cluster' | 'internal';
+
+export interface RotateErrorOptions {
+  hint?: string;
+  cause?: unknown;
+  /** Process exit code used by the CLI (default 1). */
+  exitCode?: number;
+  source?: ErrorSource;
+}
+
+export class RotateError extends Error {
+  readonly code: string;
+  readonly hint: string | undefined;
+  readonly exitCode: number;
+  readonly source: ErrorSource;
+
+  constructor(code: string, message: string, options: RotateErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'RotateError';
+    this.code = code;
+    this.hint = options.hint;
+    this.exitCode = options.exitCode ?? 1;
+    this.source = options.source ?? 'user';
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+
+  static is(value: unknown): value is RotateError {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+  }
+}
+
+/** Render an error for the terminal: one message line plus an optional hint line, never a stack. */
+export function formatError(err: RotateError): string {
+  const lines = [`error[${err.code}]: ${err.message}`];
+  if (err.hint) lines.push(`  hint: ${err.hint}`);
+  return lines.join('\n');
+}

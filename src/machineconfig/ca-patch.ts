@@ -1,0 +1,498 @@
+import { isDeepStrictEqual } from 'node:util';
+import { isMap, isScalar, type Node, type Scalar, type YAMLMap, type YAMLSeq } from 'yaml';
+
+import { RotateError } from '../domain/errors.js';
+import type { Secret } from '../domain/secret.js';
+import { API_KINDS, type ApiKind, type Fingerprint, type NodeRole } from '../domain/types.js';
+import { assertKeyMatches } from '../pki/index.js';
+import { encodeField, readCertField, readKeyField, samePem } from './ca-pem.js';
+import {
+  kubernetesSite,
+  machineTypeOf,
+  readSite,
+  roleOf,
+  talosSite,
+  type CaSite,
+  type SiteContents,
+} from './ca-sites.js';
+import { readCaKey, readCaState, type ApiCaState } from './ca-state.js';
+import { isEmptyNode, pairOf, parseMachineConfig, type ParsedMachineConfig } from './documents.js';
+import { mcError } from './errors.js';
+import {
+  applyEdits,
+  columnOf,
+  nodeLineEnd,
+  insertLinesText,
+  lineStartOf,
+  spaces,
+  startsLine,
+  type Edit,
+  type Newline,
+} from './source-text.js';
+import {
+  blockScalarContentColumn,
+  dashOffsets,
+  detectIndentStyle,
+  isBlockMap,
+  isBlockScalar,
+  isBlockSeq,
+  keyStart,
+  pairEnd,
+  valueEnd,
+  type AnyPair,
+  type IndentStyle,
+} from './yaml-layout.js';
+
+/** The desired CAs of one API on one node. */
+export interface CaWrite {
+  /**
+   * The issuing CA. On control planes `key` is required unless the certificate is the one already
+   * issuing and its key is in the config. Workers never get a key: one passed here is ignored.
+   */
+  issuing: { certPem: string; key?: Secret } | null;
+  /** Accepted CA certificates (PEM). Deduplicated by fingerprint; the issuing CA is not repeated. */
+  accepted: string[];
+}
+
+export interface CaChange {
+  talos?: CaWrite;
+  kubernetes?: CaWrite;
+}
+
+interface TargetCa {
+  certPem: string;
+  fingerprint: Fingerprint;
+}
+
+type KeyTarget = { kind: 'key'; pem: string } | { kind: 'empty' };
+
+interface AcceptedTarget extends TargetCa {
+  /** Index of the entry in the current list that is kept (its source text is reused), or null if new. */
+  from: number | null;
+}
+
+interface Target {
+  issuing: (TargetCa & { key: KeyTarget }) | null;
+  accepted: AcceptedTarget[];
+}
+
+interface Ctx {
+  src: string;
+  nl: Newline;
+  indent: IndentStyle;
+  source: string | undefined;
+}
+
+/**
+ * Return `configYaml` with the CA fields of the given APIs set to the requested state.
+ *
+ * Minimal edit: the config is never re-serialised. The parser's node ranges locate the CA fields, and only
+ * those byte ranges are replaced (a changed value, a list rebuilt from the source text of the entries that
+ * stay plus rendered new ones, a key inserted after its sibling at the sibling's indentation, a key removed
+ * with its lines), so comments, quoting, key order, other documents and separators stay as they were.
+ * Returns the input string itself when the config already holds that state. The result is re-parsed and
+ * must read back as requested with nothing outside the CA fields changed (MC_INTERNAL otherwise).
+ */
+export function patchCaState(configYaml: string, change: CaChange, source?: string): string {
+  const cfg = parseMachineConfig(configYaml, source);
+  const role = roleOf(machineTypeOf(cfg));
+  const edits: Edit[] = [];
+  const expected = new Map<ApiKind, Target>();
+  for (const api of API_KINDS) {
+    const write = change[api];
+    if (!write) continue;
+    const site = api === 'talos' ? talosSite(cfg) : kubernetesSite(cfg, role);
+    const contents = readSite(site, source);
+    const target = planTarget(site, contents, write, role, source);
+    const ctx: Ctx = {
+      src: configYaml,
+      nl: cfg.nl,
+      indent: detectIndentStyle(configYaml, cfg.documents, site.document),
+      source,
+    };
+    edits.push(...issuingEdits(ctx, site, contents, target), ...acceptedEdits(ctx, site, contents, target));
+    expected.set(api, target);
+  }
+  if (edits.length === 0) return configYaml;
+  const out = applyEdits(configYaml, edits);
+  verifyPatched(cfg, out, expected, source);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// What the fields must hold
+
+function planTarget(site: CaSite, contents: SiteContents, write: CaWrite, role: NodeRole, source: string | undefined): Target {
+  const issuingPath = `${site.path}.${site.issuingKey}`;
+  let issuing: Target['issuing'] = null;
+  if (write.issuing) {
+    const cert = readCertField(write.issuing.certPem, 'pem', `new ${issuingPath}.${site.certField}`, source);
+    let key: KeyTarget = { kind: 'empty' };
+    if (role === 'controlplane') {
+      let secret: Secret | null = write.issuing.key ?? null;
+      if (!secret && contents.issuing?.fingerprint === cert.fingerprint) secret = contents.issuingKey;
+      const pem = secret ? readKeyField(secret.reveal(), 'pem', `new ${issuingPath}.key`, source) : null;
+      if (!pem) {
+        throw mcError('MC_KEY_REQUIRED', source, `a control plane needs the private key of its issuing CA (${issuingPath}.key), and none was given`,
+          'pass the CA key along with the certificate; control planes sign with it');
+      }
+      if (write.issuing.key) assertKeyFitsCert(cert.certPem, pem, issuingPath, source);
+      key = { kind: 'key', pem: pem.reveal() };
+    }
+    issuing = { ...cert, key };
+  } else if (role === 'controlplane') {
+    throw mcError('MC_ISSUING_REQUIRED', source, `a control plane must keep an issuing CA (${issuingPath})`,
+      'Talos rejects control-plane configs without an issuing CA and key; pass one');
+  }
+
+  const wanted: TargetCa[] = [];
+  const seen = new Set<Fingerprint>();
+  write.accepted.forEach((pem, i) => {
+    const ca = readCertField(pem, 'pem', `new ${site.path}.acceptedCAs entry ${i}`, source);
+    if (!seen.has(ca.fingerprint)) {
+      seen.add(ca.fingerprint);
+      wanted.push(ca);
+    }
+  });
+  // The issuing CA is never repeated among the accepted ones, except where it *is* the list head.
+  if (issuing) seen.delete(issuing.fingerprint);
+
+  const accepted: AcceptedTarget[] = [];
+  const taken = new Set<Fingerprint>();
+  contents.accepted.forEach((ca, i) => {
+    if (seen.has(ca.fingerprint) && !taken.has(ca.fingerprint)) {
+      taken.add(ca.fingerprint);
+      accepted.push({ certPem: ca.certPem, fingerprint: ca.fingerprint, from: i });
+    }
+  });
+  for (const ca of wanted) {
+    if (seen.has(ca.fingerprint) && !taken.has(ca.fingerprint)) {
+      taken.add(ca.fingerprint);
+      accepted.push({ ...ca, from: null });
+    }
+  }
+
+  let target: Target = { issuing, accepted };
+  if (site.issuingInAccepted) {
+    // Document-style worker: no issuingCA; the current CA is position 0 of acceptedCAs (rotatepatcher).
+    if (issuing) {
+      const fp = issuing.fingerprint;
+      const from = contents.accepted.findIndex((ca) => ca.fingerprint === fp);
+      accepted.unshift({ certPem: issuing.certPem, fingerprint: fp, from: from < 0 ? null : from });
+    }
+    target = { issuing: null, accepted };
+  }
+  if (!target.issuing && target.accepted.length === 0) {
+    // Talos: "issuing CA or some accepted CAs are required"; a node trusting nothing cannot be reached.
+    throw mcError('MC_NO_TRUSTED_CA', source, `the change would leave ${site.path} without any CA (no issuing and no accepted CA)`,
+      'keep at least the CA the node currently trusts');
+  }
+  return target;
+}
+
+/** A control plane signs with this key: writing one that does not belong to the certificate breaks apid/trustd. */
+function assertKeyFitsCert(certPem: string, key: Secret, what: string, source: string | undefined): void {
+  try {
+    assertKeyMatches(certPem, key, what);
+  } catch (err) {
+    if (!RotateError.is(err)) throw err;
+    throw mcError('MC_BAD_CA', source, `the key given for ${what} does not belong to the certificate given with it`,
+      'pass the key that was generated with this CA certificate');
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Issuing CA field
+
+function issuingEdits(ctx: Ctx, site: CaSite, contents: SiteContents, target: Target): Edit[] {
+  const pair = contents.issuingPair;
+  const want = target.issuing;
+  if (!want) {
+    // Nothing to keep: drop the field if it holds anything (a worker-style `issuingCA` on a worker too).
+    return pair && !isEmptyNode(pair.value) ? [removePair(ctx, pair)] : [];
+  }
+  const cur = contents.issuing;
+  const certChanged = cur?.fingerprint !== want.fingerprint;
+  const map = pair?.value;
+  const certPair = isMap(map) ? pairOf(map, site.certField) : undefined;
+  const keyPair = isMap(map) ? pairOf(map, 'key') : undefined;
+  const keyText = isScalar(keyPair?.value) && typeof keyPair.value.value === 'string' ? keyPair.value.value : '';
+  const keyChanged = want.key.kind === 'key'
+    ? !contents.issuingKey || !samePem(contents.issuingKey.reveal(), want.key.pem)
+    : keyText !== '';
+  if (!certChanged && !keyChanged) return [];
+
+  const bodyCol = (p: AnyPair): number => columnOf(ctx.src, keyStart(p)) + ctx.indent.unit;
+  if (pair && isBlockMap(map) && certPair && isScalar(certPair.value) && startsLine(ctx.src, keyStart(certPair))) {
+    // Splice inside the existing mapping: only the values that change.
+    const fieldCol = columnOf(ctx.src, keyStart(certPair));
+    const edits: Edit[] = [];
+    if (certChanged) edits.push(replaceValue(ctx, certPair, encodeField(want.certPem, site.encoding), site.encoding, fieldCol));
+    if (want.key.kind === 'key' && keyChanged) {
+      const value = encodeField(want.key.pem, site.encoding);
+      if (keyPair && (isScalar(keyPair.value) || keyPair.value === null) && startsLine(ctx.src, keyStart(keyPair))) {
+        edits.push(replaceValue(ctx, keyPair, value, site.encoding, fieldCol));
+      } else if (!keyPair) {
+        edits.push(insertAfter(ctx, certPair, renderField(ctx, fieldCol, 'key', value, site.encoding)));
+      } else {
+        return [replacePairValue(ctx, pair, renderIssuingBody(ctx, site, bodyCol(pair), want))];
+      }
+    } else if (want.key.kind === 'empty') {
+      // Workers carry `key: ""` exactly as Talos writes them; a key found there is dropped.
+      if (keyPair && keyText !== '') edits.push(replaceValue(ctx, keyPair, '', 'base64', fieldCol));
+      else if (!keyPair && certChanged && site.encoding === 'base64') edits.push(insertAfter(ctx, certPair, [`${spaces(fieldCol)}key: ""`]));
+    }
+    return edits;
+  }
+  if (pair) return [replacePairValue(ctx, pair, renderIssuingBody(ctx, site, bodyCol(pair), want))];
+  const parent = requireBlockParent(ctx, site);
+  const col = childColumn(ctx, parent);
+  const anchor = lastPresent(parent, site.issuingAfter);
+  const lines = [`${spaces(col)}${site.issuingKey}:`, ...renderIssuingBody(ctx, site, col + ctx.indent.unit, want)];
+  return [anchor ? insertAfter(ctx, anchor, lines) : insertAtMapEnd(ctx, parent, lines)];
+}
+
+function renderIssuingBody(ctx: Ctx, site: CaSite, col: number, want: NonNullable<Target['issuing']>): string[] {
+  const lines = renderField(ctx, col, site.certField, encodeField(want.certPem, site.encoding), site.encoding);
+  if (want.key.kind === 'key') lines.push(...renderField(ctx, col, 'key', encodeField(want.key.pem, site.encoding), site.encoding));
+  else if (site.encoding === 'base64') lines.push(`${spaces(col)}key: ""`);
+  return lines;
+}
+
+/** `name: value` at `col`; PEM values as a literal block scalar indented one unit deeper. */
+function renderField(ctx: Ctx, col: number, name: string, value: string, encoding: 'base64' | 'pem'): string[] {
+  if (encoding === 'base64') return [`${spaces(col)}${name}: ${value === '' ? '""' : value}`];
+  return [`${spaces(col)}${name}: |`, ...pemLines(value).map((l) => spaces(col + ctx.indent.unit) + l)];
+}
+
+function pemLines(pem: string): string[] {
+  return pem.replace(/\s+$/, '').split(/\r?\n/);
+}
+
+/**
+ * Replace a scalar value in place. Base64 keeps the quoting style found there; PEM becomes (or stays) a
+ * literal block scalar, reusing the content indentation already in use.
+ */
+function replaceValue(ctx: Ctx, pair: AnyPair, value: string, encoding: 'base64' | 'pem', fieldCol: number): Edit {
+  const node = pair.value as Scalar | null;
+  if (!node || !node.range || isEmptyNode(node)) {
+    // `crt:` with nothing: rewrite the whole line.
+    return {
+      start: lineStartOf(ctx.src, keyStart(pair)),
+      end: pairEnd(ctx.src, pair),
+      text: insertLinesText('', 0, renderField(ctx, fieldCol, String((pair.key as Scalar).value), value, encoding), ctx.nl),
+    };
+  }
+  const [start, end] = node.range;
+  if (encoding === 'pem') {
+    const col = (isBlockScalar(node) ? blockScalarContentColumn(ctx.src, node) : null) ?? fieldCol + ctx.indent.unit;
+    const text = ['|', ...pemLines(value).map((l) => spaces(col) + l)].join(ctx.nl) + ctx.nl;
+    return { start, end: nodeLineEnd(ctx.src, end), text };
+  }
+  let text: string;
+  if (value === '') text = '""';
+  else if (node.type === 'QUOTE_DOUBLE') text = `"${value}"`;
+  else if (node.type === 'QUOTE_SINGLE') text = `'${value}'`;
+  else text = value;
+  // A block scalar's range includes its final line break; keep one.
+  if (isBlockScalar(node)) return { start, end: nodeLineEnd(ctx.src, end), text: text + ctx.nl };
+  return { start, end, text };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Accepted CAs list
+
+function acceptedEdits(ctx: Ctx, site: CaSite, contents: SiteContents, target: Target): Edit[] {
+  const cur = contents.accepted.map((c) => c.fingerprint);
+  const next = target.accepted.map((c) => c.fingerprint);
+  if (isDeepStrictEqual(cur, next)) return [];
+  const pair = contents.acceptedPair;
+  if (next.length === 0) return pair ? [removePair(ctx, pair)] : [];
+  const seq = pair?.value;
+  if (pair && isBlockSeq(seq)) {
+    const rebuilt = rebuildSequence(ctx, site, seq, target.accepted);
+    if (rebuilt) return [rebuilt];
+  }
+  if (pair) {
+    const dashCol = columnOf(ctx.src, keyStart(pair)) + ctx.indent.seqIndent;
+    return [replacePairValue(ctx, pair, target.accepted.flatMap((ca) => renderItem(site, dashCol, 2, ca.certPem)))];
+  }
+  const parent = requireBlockParent(ctx, site);
+  const col = childColumn(ctx, parent);
+  const anchor = contents.issuingPair ?? lastPresent(parent, site.issuingAfter);
+  const lines = ['acceptedCAs:', ...target.accepted.flatMap((ca) => renderItem(site, ctx.indent.seqIndent, 2, ca.certPem))]
+    .map((l) => spaces(col) + l);
+  return [anchor ? insertAfter(ctx, anchor, lines) : insertAtMapEnd(ctx, parent, lines)];
+}
+
+function renderItem(site: CaSite, dashCol: number, contentOffset: number, certPem: string): string[] {
+  const value = encodeField(certPem, site.encoding);
+  if (site.itemField) return [`${spaces(dashCol)}- ${site.itemField}: ${value}`];
+  return [`${spaces(dashCol)}- |`, ...pemLines(value).map((l) => spaces(dashCol + contentOffset) + l)];
+}
+
+/**
+ * Rebuild a block sequence from the source text of the items that stay (comments included) plus newly
+ * rendered items, so kept entries are byte-identical. Null if the layout is one we do not splice
+ * (e.g. `- - x`), in which case the caller rewrites the value whole.
+ */
+function rebuildSequence(ctx: Ctx, site: CaSite, seq: YAMLSeq, entries: AcceptedTarget[]): Edit | null {
+  const { src } = ctx;
+  const dashes = dashOffsets(seq);
+  if (!dashes || dashes.length === 0 || !seq.range || !dashes.every((d) => startsLine(src, d))) return null;
+  const regionStart = lineStartOf(src, dashes[0]!);
+  const regionEnd = nodeLineEnd(src, seq.range[1]);
+  const chunks = dashes.map((d, i) => {
+    const end = i + 1 < dashes.length ? lineStartOf(src, dashes[i + 1]!) : regionEnd;
+    const chunk = src.slice(lineStartOf(src, d), end);
+    return chunk.endsWith('\n') ? chunk : chunk + ctx.nl;
+  });
+  const dashCol = columnOf(src, dashes[0]!);
+  let contentOffset = 2;
+  for (const item of seq.items as Node[]) {
+    if (isBlockScalar(item)) {
+      const c = blockScalarContentColumn(src, item);
+      if (c !== null && c > dashCol) contentOffset = c - dashCol;
+      break;
+    }
+  }
+  let text = entries
+    .map((e) => (e.from !== null ? chunks[e.from]! : renderItem(site, dashCol, contentOffset, e.certPem).join(ctx.nl) + ctx.nl))
+    .join('');
+  if (!src.slice(regionStart, regionEnd).endsWith('\n')) text = text.replace(/\r?\n$/, '');
+  return { start: regionStart, end: regionEnd, text };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Pair-level edits
+
+function removePair(ctx: Ctx, pair: AnyPair): Edit {
+  const start = keyStart(pair);
+  if (!startsLine(ctx.src, start)) throw unsupported(ctx, 'a CA field shares its line with other content');
+  return { start: lineStartOf(ctx.src, start), end: pairEnd(ctx.src, pair), text: '' };
+}
+
+/**
+ * Replace a pair's value with block lines under the key. A block value is replaced line for line; an
+ * inline one (`[]`, `{...}`, null) is cut from the key line, keeping a trailing comment there.
+ */
+function replacePairValue(ctx: Ctx, pair: AnyPair, lines: string[]): Edit {
+  const { src, nl } = ctx;
+  const value = pair.value;
+  const body = lines.join(nl) + nl;
+  if ((isBlockMap(value) || isBlockSeq(value)) && value.range && startsLine(src, value.range[0])) {
+    return { start: lineStartOf(src, value.range[0]), end: nodeLineEnd(src, value.range[1]), text: body };
+  }
+  const keyEnd = (pair.key as Node).range![1];
+  const colon = src.indexOf(':', keyEnd);
+  if (colon < 0) throw unsupported(ctx, 'cannot find the ":" after a CA field key');
+  const end = valueEnd(pair);
+  const lineEnd = nodeLineEnd(src, Math.max(end, colon + 1));
+  let comment = '';
+  if (!isBlockScalar(value)) {
+    const rest = src.slice(end, lineEnd).replace(/\r?\n$/, '');
+    if (/^\s+#/.test(rest)) comment = rest.trimEnd();
+  }
+  return { start: colon + 1, end: lineEnd, text: comment + nl + body };
+}
+
+function insertAfter(ctx: Ctx, anchor: AnyPair, lines: string[]): Edit {
+  const pos = pairEnd(ctx.src, anchor);
+  return { start: pos, end: pos, text: insertLinesText(ctx.src, pos, lines, ctx.nl) };
+}
+
+function insertAtMapEnd(ctx: Ctx, map: YAMLMap, lines: string[]): Edit {
+  const last = map.items[map.items.length - 1] as AnyPair;
+  return insertAfter(ctx, last, lines);
+}
+
+function requireBlockParent(ctx: Ctx, site: CaSite): YAMLMap {
+  const parent = site.parent;
+  if (!parent || !isBlockMap(parent) || parent.items.length === 0) {
+    throw unsupported(ctx, `${site.path} is missing or not a block mapping, so ${site.path}.${site.issuingKey} cannot be added`);
+  }
+  const first = parent.items[0]!.key as Node;
+  if (!first.range || !startsLine(ctx.src, first.range[0])) throw unsupported(ctx, `${site.path} does not start its keys on their own lines`);
+  return parent;
+}
+
+/** Column at which the keys of a block mapping start. */
+function childColumn(ctx: Ctx, map: YAMLMap): number {
+  return columnOf(ctx.src, (map.items[0]!.key as Node).range![0]);
+}
+
+function lastPresent(map: YAMLMap, keys: readonly string[]): AnyPair | undefined {
+  let found: AnyPair | undefined;
+  for (const p of map.items as AnyPair[]) {
+    if (isScalar(p.key) && keys.includes(String(p.key.value))) found = p;
+  }
+  return found;
+}
+
+function unsupported(ctx: Ctx, what: string) {
+  return mcError('MC_UNSUPPORTED_LAYOUT', ctx.source, `${what}`,
+    'rewrite that part of the config in plain block style (one key per line), then run again');
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Self-check
+
+function verifyPatched(before: ParsedMachineConfig, out: string, expected: Map<ApiKind, Target>, source: string | undefined): void {
+  const fail = (what: string) =>
+    mcError('MC_INTERNAL', source, `the patched config does not read back as requested (${what})`,
+      'this is a bug in talos-rotate; nothing was applied. Please report it with the config layout (not its secrets)');
+  let after: ParsedMachineConfig;
+  let state;
+  try {
+    after = parseMachineConfig(out, source);
+    state = readCaState(out, source);
+  } catch {
+    throw fail('the result does not parse');
+  }
+  const prev = readCaState(before.src, source);
+  if (state.machineType !== prev.machineType || state.kubernetes.style !== prev.kubernetes.style) throw fail('machine type or CA style');
+  for (const api of API_KINDS) {
+    const target = expected.get(api);
+    const got: ApiCaState = state[api];
+    if (!target) {
+      if (!sameApiState(got, prev[api])) throw fail(`${api} CAs changed though not requested`);
+      continue;
+    }
+    if ((got.issuing?.fingerprint ?? null) !== (target.issuing?.fingerprint ?? null)) throw fail(`${api} issuing CA`);
+    if (target.issuing && got.issuing?.hasKey !== (target.issuing.key.kind === 'key')) throw fail(`${api} issuing key presence`);
+    if (!isDeepStrictEqual(got.accepted.map((c) => c.fingerprint), target.accepted.map((c) => c.fingerprint))) throw fail(`${api} accepted CAs`);
+    if (target.issuing?.key.kind === 'key') {
+      const key = readCaKey(out, api, source);
+      if (!key || !samePem(key.reveal(), target.issuing.key.pem)) throw fail(`${api} issuing key`);
+    }
+  }
+  const strip = (cfg: ParsedMachineConfig) => cfg.documents.map((d) => withoutCaFields(d.doc.toJS(), d.kind, prev.kubernetes.style));
+  let same: boolean;
+  try {
+    same = isDeepStrictEqual(strip(before), strip(after));
+  } catch {
+    throw fail('documents cannot be compared');
+  }
+  if (!same) throw fail('content outside the CA fields changed');
+}
+
+function sameApiState(a: ApiCaState, b: ApiCaState): boolean {
+  const key = (s: ApiCaState) => [s.issuing?.fingerprint ?? null, s.issuing?.hasKey ?? null, s.accepted.map((c) => c.fingerprint)];
+  return isDeepStrictEqual(key(a), key(b));
+}
+
+function withoutCaFields(js: unknown, kind: string | null, style: 'legacy' | 'document'): unknown {
+  if (typeof js !== 'object' || js === null) return js;
+  const copy = structuredClone(js) as Record<string, unknown>;
+  const drop = (obj: unknown, ...keys: string[]) => {
+    if (typeof obj === 'object' && obj !== null) for (const k of keys) delete (obj as Record<string, unknown>)[k];
+  };
+  if (kind === null) {
+    drop(copy['machine'], 'ca', 'acceptedCAs');
+    if (style === 'legacy') drop(copy['cluster'], 'ca', 'acceptedCAs');
+  } else if (kind === 'KubeAPIServerCAConfig') {
+    drop(copy, 'issuingCA', 'acceptedCAs');
+  }
+  return copy;
+}
+

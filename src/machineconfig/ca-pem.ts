@@ -1,0 +1,96 @@
+import { X509Certificate } from 'node:crypto';
+
+import { RotateError } from '../domain/errors.js';
+import { Secret } from '../domain/secret.js';
+import type { Fingerprint } from '../domain/types.js';
+import {
+  decodeTalosBase64Pem,
+  encodeTalosBase64Pem,
+  ensureTrailingNewline,
+  fingerprintOfPem,
+  splitPemBlocks,
+  type PemBlock,
+} from '../pki/index.js';
+import { mcError } from './errors.js';
+
+/** How a CA field stores PEM: legacy v1alpha1 fields hold base64 of the PEM, v1.14 documents plain PEM. */
+export type FieldEncoding = 'base64' | 'pem';
+
+/** Redacted marker Talos itself uses for keys (facts §4.1). */
+export const REDACTED_KEY = '******';
+
+function badCa(source: string | undefined, message: string, hint: string): RotateError {
+  return mcError('MC_BAD_CA', source, message, hint);
+}
+
+function pemOf(value: string, encoding: FieldEncoding, field: string, source: string | undefined): string {
+  if (encoding === 'pem') return value;
+  try {
+    return decodeTalosBase64Pem(value, field);
+  } catch (err) {
+    // The PKI messages name the field and the problem, never the value.
+    if (RotateError.is(err)) throw badCa(source, err.message, err.hint ?? `set ${field} to base64 of the PEM text`);
+    throw err;
+  }
+}
+
+function blocksOf(pem: string, field: string, source: string | undefined): PemBlock[] {
+  try {
+    return splitPemBlocks(pem);
+  } catch (err) {
+    if (RotateError.is(err)) throw badCa(source, `${field}: ${err.message}`, err.hint ?? 'replace the value with valid PEM');
+    throw err;
+  }
+}
+
+/** A certificate field: exactly one parseable CERTIFICATE block. */
+export function readCertField(
+  value: string,
+  encoding: FieldEncoding,
+  field: string,
+  source: string | undefined,
+): { certPem: string; fingerprint: Fingerprint } {
+  const blocks = blocksOf(pemOf(value, encoding, field, source), field, source);
+  const cert = blocks[0];
+  if (blocks.length !== 1 || cert === undefined || cert.label !== 'CERTIFICATE') {
+    const labels = blocks.map((b) => b.label).join(', ') || 'none';
+    throw badCa(source, `${field} must hold exactly one CERTIFICATE PEM block (found: ${labels})`,
+      'put one CA certificate per entry; a key or a bundle does not belong in a certificate field');
+  }
+  try {
+    new X509Certificate(cert.der);
+  } catch {
+    throw badCa(source, `${field} holds a CERTIFICATE block that does not parse as X.509`,
+      'the certificate is corrupted; copy it again from its source');
+  }
+  return { certPem: cert.pem, fingerprint: fingerprintOfPem(cert.pem) };
+}
+
+/** A private-key field; `null` when empty (workers) or redacted. Errors never quote the value. */
+export function readKeyField(
+  value: string,
+  encoding: FieldEncoding,
+  field: string,
+  source: string | undefined,
+): Secret | null {
+  if (value.trim() === '' || value === REDACTED_KEY) return null;
+  const pem = pemOf(value, encoding, field, source);
+  const blocks = blocksOf(pem, field, source);
+  if (blocks.length !== 1 || !blocks[0]!.label.endsWith('PRIVATE KEY')) {
+    throw badCa(source, `${field} must hold exactly one private-key PEM block`,
+      'the issuing CA key is a single "... PRIVATE KEY" PEM block');
+  }
+  return new Secret(ensureTrailingNewline(pem));
+}
+
+/** The value text to store for a PEM in a field of the given encoding. */
+export function encodeField(pem: string, encoding: FieldEncoding): string {
+  return encoding === 'base64' ? encodeTalosBase64Pem(pem) : ensureTrailingNewline(pem);
+}
+
+/** Same key material, ignoring trailing whitespace. */
+export function samePem(a: string, b: string): boolean {
+  return a.trimEnd() === b.trimEnd();
+}
+
+export { fingerprintOfPem, ensureTrailingNewline };
