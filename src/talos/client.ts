@@ -41,12 +41,14 @@ import {
   type ResourceEvent,
 } from './proto.js';
 import {
+  IDENTITY_RESOURCE,
   KUBELET_SERVICE_RESOURCE,
   KUBERNETES_ROOT_RESOURCE,
   MACHINE_CONFIG_RESOURCE,
   MEMBERS_RESOURCE,
   OS_ROOT_RESOURCE,
   ResourceDecodeError,
+  decodeIdentity,
   decodeKubernetesRootSecrets,
   decodeMachineConfig,
   decodeMember,
@@ -55,6 +57,7 @@ import {
   type ClusterMember,
   type KubernetesRootSecrets,
   type MachineConfigResource,
+  type NodeIdentity,
   type OsRootSecrets,
   type ServiceState,
 } from './resources.js';
@@ -467,6 +470,12 @@ export class TalosClient {
     const r = MEMBERS_RESOURCE;
     const resources = await this.listResources(node, r.namespace, r.type, opts);
     return resources.map((res) => this.#decodeOrThrow(node, LIST_PATH, decodeMember, res));
+  }
+
+  /** The node's persistent identity: the same `nodeId` through two addresses means the same machine. */
+  async getIdentity(node: string | undefined, opts: CallOptions = {}): Promise<NodeIdentity> {
+    const r = IDENTITY_RESOURCE;
+    return this.#decodeOrThrow(node, GET_PATH, decodeIdentity, await this.getResource(node, r.namespace, r.type, r.id, opts));
   }
 
   async getKubeletService(node: string | undefined, opts: CallOptions = {}): Promise<ServiceState> {

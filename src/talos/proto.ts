@@ -344,6 +344,11 @@ export interface MemberSpec {
   control_plane?: { api_server_port?: number } | null;
 }
 
+/** talos.resource.definitions.cluster.IdentitySpec */
+export interface IdentitySpec {
+  node_id?: string;
+}
+
 /** talos.resource.definitions.v1alpha1.ServiceSpec */
 export interface ServiceSpec {
   running?: boolean;
@@ -407,6 +412,7 @@ export interface TalosProtos {
     readonly osRoot: SpecCodec<OSRootSpec>;
     readonly kubernetesRoot: SpecCodec<KubernetesRootSpec>;
     readonly member: SpecCodec<MemberSpec>;
+    readonly identity: SpecCodec<IdentitySpec>;
     readonly service: SpecCodec<ServiceSpec>;
   };
   /** Codec for any message type defined in our protos (tests use it for byte-level checks). */
@@ -478,6 +484,7 @@ function load(): TalosProtos {
       osRoot: codec<OSRootSpec>('talos.resource.definitions.secrets.OSRootSpec'),
       kubernetesRoot: codec<KubernetesRootSpec>('talos.resource.definitions.secrets.KubernetesRootSpec'),
       member: codec<MemberSpec>('talos.resource.definitions.cluster.MemberSpec'),
+      identity: codec<IdentitySpec>('talos.resource.definitions.cluster.IdentitySpec'),
       service: codec<ServiceSpec>('talos.resource.definitions.v1alpha1.ServiceSpec'),
     },
     codec,

@@ -36,6 +36,8 @@ export const KUBERNETES_ROOT_RESOURCE: ResourceRef = {
   id: 'k8s',
 };
 export const MEMBERS_RESOURCE: ResourcePointer = { namespace: 'cluster', type: 'Members.cluster.talos.dev' };
+/** The node's own identity (`talos get identities`): a random id persisted across reboots. */
+export const IDENTITY_RESOURCE: ResourceRef = { namespace: 'cluster', type: 'Identities.cluster.talos.dev', id: 'local' };
 export const SERVICES_RESOURCE: ResourcePointer = { namespace: 'runtime', type: 'Services.v1alpha1.talos.dev' };
 export const KUBELET_SERVICE_RESOURCE: ResourceRef = { ...SERVICES_RESOURCE, id: 'kubelet' };
 
@@ -107,6 +109,11 @@ export interface ClusterMember {
   readonly operatingSystem: string;
   /** Kubernetes API server port on control planes; null elsewhere. */
   readonly apiServerPort: number | null;
+}
+
+/** Identities.cluster.talos.dev/local: tells apart two addresses that reach the same machine (e.g. a VIP). */
+export interface NodeIdentity {
+  readonly nodeId: string;
 }
 
 export interface ServiceState {
@@ -284,6 +291,11 @@ export function decodeMember(resource: Resource): ClusterMember {
     operatingSystem: spec.operating_system ?? '',
     apiServerPort: spec.control_plane ? (port ?? 0) : null,
   };
+}
+
+export function decodeIdentity(resource: Resource): NodeIdentity {
+  const spec = decodeSpec(resource, talosProtos().specs.identity);
+  return { nodeId: spec.node_id ?? '' };
 }
 
 /** A Service resource's state; an empty spec (e.g. a tombstone) reads as not running. */

@@ -8,6 +8,7 @@ import { Secret } from '../../src/domain/secret.js';
 import { talosProtos } from '../../src/talos/proto.js';
 import { applyConfigurationRequest, durationFromMs, getRequest, listRequest, watchRequest } from '../../src/talos/requests.js';
 import {
+  decodeIdentity,
   decodeKubernetesRootSecrets,
   decodeMachineConfig,
   decodeMember,
@@ -350,6 +351,18 @@ t.test('MemberSpec: node_id=1, addresses=2 NetIP, hostname=3, machine_type=4 Mac
   const types = [0, 1, 2, 3, 7].map((n) => decodeMember({ metadata: { id: 'x' }, spec: { proto_spec: bytes(vfield(4, n)) } }).machineType);
   t.same(types, ['unknown', 'init', 'controlplane', 'worker', 'unknown']);
   t.equal(decodeMember({ metadata: { id: 'w' }, spec: { proto_spec: bytes(vfield(4, 3)) } }).apiServerPort, null);
+});
+
+t.test('IdentitySpec: node_id=1 string (Identities.cluster.talos.dev/local)', async (t) => {
+  const wire = bytes(ld(1, 'Q4mWoGpXcTKBdZJ5kHmsHbDtuJ0BBMQFIHpZzLkDvCOS'));
+  t.equal(hex(protos.specs.identity.encode({ node_id: 'Q4mWoGpXcTKBdZJ5kHmsHbDtuJ0BBMQFIHpZzLkDvCOS' })), hex(wire));
+  t.same(protos.specs.identity.decode(wire), { node_id: 'Q4mWoGpXcTKBdZJ5kHmsHbDtuJ0BBMQFIHpZzLkDvCOS' });
+  t.same(decodeIdentity({ metadata: { id: 'local' }, spec: { proto_spec: wire } }), { nodeId: 'Q4mWoGpXcTKBdZJ5kHmsHbDtuJ0BBMQFIHpZzLkDvCOS' });
+  t.same(decodeIdentity({ metadata: { id: 'local' }, spec: { proto_spec: Buffer.alloc(0) } }), { nodeId: '' });
+  // A field this build does not know is skipped, not misread as the id.
+  t.same(decodeIdentity({ metadata: { id: 'local' }, spec: { proto_spec: bytes(ld(2, 'x'), ld(1, 'abc')) } }), { nodeId: 'abc' });
+  t.throws(() => decodeIdentity({ metadata: { id: 'local' }, spec: { proto_spec: Buffer.from([0x0a, 0x80]) } }), ResourceDecodeError, 'a cut length prefix fails cleanly');
+  t.throws(() => decodeIdentity({ metadata: null, spec: { proto_spec: wire } }), ResourceDecodeError);
 });
 
 t.test('ServiceSpec: running=1, healthy=2, unknown=3', async (t) => {

@@ -1,6 +1,8 @@
 import type { CommandModule } from 'yargs';
 import { caCommand } from './ca.js';
+import { labCommand } from './lab.js';
+import { validateCommand } from './validate.js';
 
 /** Every top-level command, in the order `rotate --help` lists them. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [caCommand];
+export const commands: CommandModule<any, any>[] = [caCommand, labCommand, validateCommand];

@@ -1,0 +1,98 @@
+/**
+ * The lab's ledger: what a rotation disrupted, as the emulated cluster saw it. Tests and `rotate lab
+ * inspect` read it to prove (or disprove) the planner's safety claims, so it counts only what happened on
+ * real TLS connections: a trust failure is a handshake or request refused for certificate reasons; a
+ * connection refused while a component restarts or a node is down is unavailability, counted apart.
+ */
+
+/** Every in-cluster edge kind the lab exercises (the keys of `trustFailures` in `lab inspect --json`). */
+export const EDGE_KINDS = ['operator-apid', 'apid-proxy', 'worker-trustd', 'kubelet-apiserver', 'client-apiserver'] as const;
+export type EdgeKind = (typeof EDGE_KINDS)[number];
+
+/** Why a TLS peer was refused. */
+export type TrustFailureReason =
+  | 'unknown-ca' // the verifying side does not trust the CA that signed the peer's certificate
+  | 'wrong-eku' // client certificate EKU is not exactly ClientAuth (apid)
+  | 'expired' // certificate expired or not yet valid
+  | 'unauthenticated' // no client certificate where one is required
+  | 'hostname-mismatch' // server certificate does not name the address dialled
+  | 'bad-certificate'; // anything else certificate-related
+
+export interface LedgerEntry {
+  edge: EdgeKind;
+  /** Who initiated the connection (node address, `operator`, or a client description). */
+  from: string;
+  /** Who was dialled (node address). */
+  to: string;
+  reason: string;
+  /** Which side refused: the dialler (server not trusted) or the server (client not trusted). */
+  refusedBy: 'client' | 'server';
+  at: string;
+}
+
+export interface NotReadyEvent {
+  node: string;
+  at: string;
+  lastHeartbeat: string | null;
+}
+
+export interface LedgerSnapshot {
+  trustFailures: Record<EdgeKind, number>;
+  unavailable: Record<EdgeKind, number>;
+  notReadyEvents: number;
+  /** Entries in the order they happened, the oldest dropped beyond a cap (the counts are never capped). */
+  trustFailureLog: LedgerEntry[];
+  unavailableLog: LedgerEntry[];
+  notReadyLog: NotReadyEvent[];
+}
+
+const LOG_CAP = 2000;
+
+function zeroCounts(): Record<EdgeKind, number> {
+  return Object.fromEntries(EDGE_KINDS.map((k) => [k, 0])) as Record<EdgeKind, number>;
+}
+
+export class Ledger {
+  readonly #trust = zeroCounts();
+  readonly #unavailable = zeroCounts();
+  readonly #trustLog: LedgerEntry[] = [];
+  readonly #unavailableLog: LedgerEntry[] = [];
+  readonly #notReady: NotReadyEvent[] = [];
+  #notReadyCount = 0;
+  readonly #now: () => Date;
+
+  constructor(now: () => Date = () => new Date()) {
+    this.#now = now;
+  }
+
+  trustFailure(entry: Omit<LedgerEntry, 'at'>): void {
+    this.#trust[entry.edge] += 1;
+    push(this.#trustLog, { ...entry, at: this.#now().toISOString() });
+  }
+
+  unavailable(entry: Omit<LedgerEntry, 'at'>): void {
+    this.#unavailable[entry.edge] += 1;
+    push(this.#unavailableLog, { ...entry, at: this.#now().toISOString() });
+  }
+
+  notReady(node: string, lastHeartbeat: Date | null): void {
+    this.#notReadyCount += 1;
+    push(this.#notReady, { node, at: this.#now().toISOString(), lastHeartbeat: lastHeartbeat?.toISOString() ?? null });
+  }
+
+  snapshot(): LedgerSnapshot {
+    return {
+      trustFailures: { ...this.#trust },
+      unavailable: { ...this.#unavailable },
+      notReadyEvents: this.#notReadyCount,
+      trustFailureLog: [...this.#trustLog],
+      unavailableLog: [...this.#unavailableLog],
+      notReadyLog: [...this.#notReady],
+    };
+  }
+}
+
+function push<T>(log: T[], item: T): void {
+  log.push(item);
+  if (log.length > LOG_CAP) log.splice(0, log.length - LOG_CAP);
+}

@@ -1,0 +1,254 @@
+/**
+ * The emulated cluster's state model: nodes with their applied machine configs and what Talos derives
+ * from them, shared by the Talos side (apid, machined, trustd) and the Kubernetes side (apiservers,
+ * kubelets). Components react to node events; nothing here opens a socket.
+ *
+ * Independence: the lab derives trust from configs with its own reading of Talos's rules (roots.ts), not
+ * with the planner's machine-config code, so that a misreading there cannot make the judge agree with it.
+ */
+import { EventEmitter } from 'node:events';
+import type { CaCertificate, CaMaterial } from '../../pki/index.js';
+import { Ledger } from './ledger.js';
+
+export type LabRole = 'controlplane' | 'worker';
+export type KubernetesCaStyle = 'legacy' | 'document';
+
+/**
+ * What Talos derives from one API's CA fields (OSRootSecrets / KubernetesRootSecrets):
+ * `issuing` is the issuing CA with its key (control planes) or null (workers: no key, or a document-style
+ * worker with no issuingCA); `issuingCert` the issuing certificate even without a key (legacy workers);
+ * `trusted` the accepted list as Talos computes it: accepted CAs followed by the issuing certificate.
+ * `error` is set when the config holds CA material Talos accepts at apply time but cannot use (a broken
+ * CA): certificate generation then fails and the node keeps serving what it had (facts §5).
+ */
+export interface RootCa {
+  issuing: CaMaterial | null;
+  issuingCert: CaCertificate | null;
+  trusted: CaCertificate[];
+  error?: string;
+}
+
+export interface NodeRoots {
+  talos: RootCa;
+  kubernetes: RootCa;
+}
+
+export interface NodeFaults {
+  /** Machine off: every listener of the node refuses connections, its kubelet stops heartbeating. */
+  down: boolean;
+  /** Added latency on every API call the node serves. */
+  delayMs: number;
+  /** Fail the next N ApplyConfiguration calls (Unavailable), without applying. */
+  failApply: number;
+  /** Apply the next N configs but drop the reply (the caller sees the connection reset). */
+  dropApplyReply: number;
+  /** Override of the kubelet restart duration for this node. */
+  kubeletRestartMs: number | null;
+}
+
+export interface KubeletServiceState {
+  running: boolean;
+  healthy: boolean;
+}
+
+export interface ConfigChange {
+  previous: string;
+  current: string;
+  previousRoots: NodeRoots;
+  roots: NodeRoots;
+  /** Which APIs' derived CA state changed (trust set or issuing CA). */
+  talosChanged: boolean;
+  kubernetesChanged: boolean;
+}
+
+export interface LabNodeInit {
+  address: string;
+  role: LabRole;
+  hostname: string;
+  /** Random, persistent identity as in Talos's `Identities.cluster.talos.dev/local`. */
+  nodeId: string;
+  config: string;
+  roots: NodeRoots;
+  talosTag: string;
+}
+
+/**
+ * One emulated machine. Events: `config` (ConfigChange) after a config is applied, `down` / `up` on the
+ * power fault, `kubelet` (KubeletServiceState | null) when the kubelet Service resource changes.
+ */
+export class LabNode extends EventEmitter {
+  readonly address: string;
+  readonly role: LabRole;
+  readonly hostname: string;
+  readonly nodeId: string;
+  readonly talosTag: string;
+  #config: string;
+  #configVersion = 1;
+  #roots: NodeRoots;
+  #kubelet: KubeletServiceState | null = null;
+  readonly faults: NodeFaults = { down: false, delayMs: 0, failApply: 0, dropApplyReply: 0, kubeletRestartMs: null };
+
+  constructor(init: LabNodeInit) {
+    super();
+    this.setMaxListeners(100);
+    this.address = init.address;
+    this.role = init.role;
+    this.hostname = init.hostname;
+    this.nodeId = init.nodeId;
+    this.talosTag = init.talosTag;
+    this.#config = init.config;
+    this.#roots = init.roots;
+  }
+
+  get config(): string {
+    return this.#config;
+  }
+
+  /** Bumped on every applied config (the COSI resource version of the MachineConfig). */
+  get configVersion(): number {
+    return this.#configVersion;
+  }
+
+  get roots(): NodeRoots {
+    return this.#roots;
+  }
+
+  get kubelet(): KubeletServiceState | null {
+    return this.#kubelet;
+  }
+
+  get isDown(): boolean {
+    return this.faults.down;
+  }
+
+  /** Activate a new config (ApplyConfiguration NO_REBOOT / AUTO / TRY). */
+  applyConfig(config: string, roots: NodeRoots): ConfigChange {
+    const change: ConfigChange = {
+      previous: this.#config,
+      current: config,
+      previousRoots: this.#roots,
+      roots,
+      talosChanged: !sameRoot(this.#roots.talos, roots.talos),
+      kubernetesChanged: !sameRoot(this.#roots.kubernetes, roots.kubernetes),
+    };
+    this.#config = config;
+    this.#configVersion += 1;
+    this.#roots = roots;
+    this.emit('config', change);
+    return change;
+  }
+
+  setKubelet(state: KubeletServiceState | null): void {
+    this.#kubelet = state;
+    this.emit('kubelet', state);
+  }
+
+  setDown(down: boolean): void {
+    if (this.faults.down === down) return;
+    this.faults.down = down;
+    this.emit(down ? 'down' : 'up');
+  }
+}
+
+function fingerprints(root: RootCa): string {
+  return `${root.issuing?.fingerprint ?? '-'}|${root.issuingCert?.fingerprint ?? '-'}|${root.trusted.map((c) => c.fingerprint).join(',')}|${root.error ?? ''}`;
+}
+
+export function sameRoot(a: RootCa, b: RootCa): boolean {
+  return fingerprints(a) === fingerprints(b);
+}
+
+export interface LabTimings {
+  /** Kubernetes node-monitor grace period: a Node turns NotReady after heartbeats failed this long. */
+  nodeGraceMs: number;
+  /** How long a kubelet restart takes (Service resource gone → back running and healthy). */
+  kubeletRestartMs: number;
+  /** How long kube-apiserver is unavailable when it restarts on a CA change. */
+  apiserverRestartMs: number;
+  /** Added latency of every ApplyConfiguration. */
+  applyLatencyMs: number;
+  /** Kubelet heartbeat period. */
+  heartbeatIntervalMs: number;
+  /** Period of the background probes of each in-cluster edge (spread over the period). */
+  probeIntervalMs: number;
+}
+
+export const DEFAULT_TIMINGS: LabTimings = {
+  nodeGraceMs: 40_000,
+  kubeletRestartMs: 1_000,
+  apiserverRestartMs: 500,
+  applyLatencyMs: 0,
+  heartbeatIntervalMs: 2_000,
+  probeIntervalMs: 10_000,
+};
+
+/** The whole emulated cluster: nodes, ledger, addresses and timings. */
+export class LabCluster extends EventEmitter {
+  readonly nodes: LabNode[];
+  readonly ledger: Ledger;
+  readonly timings: LabTimings;
+  readonly clusterName: string;
+  readonly kubernetesCaStyle: KubernetesCaStyle;
+  /** Loopback address of the Kubernetes cluster endpoint (a TCP balancer across control planes, :6443). */
+  readonly clusterEndpointAddress: string;
+  /** Optional shared virtual IP forwarding to a control plane (apid :50000 and apiserver :6443). */
+  readonly vipAddress: string | null;
+  /** Bootstrap token (`xxxxxx.yyyyyyyyyyyyyyyy`) kubelets use for TLS bootstrap. */
+  readonly bootstrapToken: string;
+  /** trustd token workers present to control planes. */
+  readonly trustdToken: string;
+
+  constructor(init: {
+    nodes: LabNode[];
+    timings: LabTimings;
+    clusterName: string;
+    kubernetesCaStyle: KubernetesCaStyle;
+    clusterEndpointAddress: string;
+    vipAddress: string | null;
+    bootstrapToken: string;
+    trustdToken: string;
+    ledger?: Ledger;
+  }) {
+    super();
+    this.nodes = init.nodes;
+    this.timings = init.timings;
+    this.clusterName = init.clusterName;
+    this.kubernetesCaStyle = init.kubernetesCaStyle;
+    this.clusterEndpointAddress = init.clusterEndpointAddress;
+    this.vipAddress = init.vipAddress;
+    this.bootstrapToken = init.bootstrapToken;
+    this.trustdToken = init.trustdToken;
+    this.ledger = init.ledger ?? new Ledger();
+  }
+
+  #vipHolder: LabNode | null = null;
+
+  /**
+   * The control plane holding the shared VIP (null without a VIP or when every control plane is down). Sticky,
+   * like a keepalived-style VIP: it moves, to the first control plane that is up, only when its holder is down.
+   */
+  vipHolder(): LabNode | null {
+    if (!this.vipAddress) return null;
+    if (this.#vipHolder && !this.#vipHolder.isDown) return this.#vipHolder;
+    this.#vipHolder = this.controlPlanes.find((n) => !n.isDown) ?? null;
+    return this.#vipHolder;
+  }
+
+  node(address: string): LabNode | undefined {
+    return this.nodes.find((n) => n.address === address);
+  }
+
+  get controlPlanes(): LabNode[] {
+    return this.nodes.filter((n) => n.role === 'controlplane');
+  }
+
+  get workers(): LabNode[] {
+    return this.nodes.filter((n) => n.role === 'worker');
+  }
+
+  /** True when a connection from this address comes from inside the lab (a node dialling a node). */
+  isNodeAddress(address: string): boolean {
+    const a = address.replace(/^::ffff:/, '');
+    return this.nodes.some((n) => n.address === a);
+  }
+}

@@ -1,0 +1,239 @@
+/**
+ * The kube-apiserver's request handling: routing of the paths the lab serves, authentication result in,
+ * authorization, and the response object out. Pure apart from the shared stores it reads and updates.
+ *
+ * Served: /version, /healthz, /livez, /readyz; discovery (/api, /api/v1, /apis, /apis/<group>[/<version>]);
+ * nodes (list, get, Table for kubectl; PATCH nodes/<name>/status counts as a heartbeat); Leases in
+ * kube-node-lease (GET, PUT, POST: the kubelet heartbeat); CertificateSigningRequests (POST, GET, list).
+ * Anything else is a 404 Status.
+ */
+import { authorize, type AuthnResult, type KubeUser, type RequestTarget } from './auth.js';
+import type { CsrStore } from './controller-manager.js';
+import type { NodeRegistry } from './node-registry.js';
+import {
+  apiGroupDocument,
+  apiGroupList,
+  apiVersions,
+  badRequest,
+  coreResourceList,
+  csrList,
+  csrObject,
+  forbiddenStatus,
+  groupResourceList,
+  leaseObject,
+  methodNotAllowed,
+  nodeList,
+  nodeObject,
+  nodeTable,
+  notFoundStatus,
+  objectNotFound,
+  statusFailure,
+  unauthorizedStatus,
+  versionInfo,
+  wantsTable,
+  type KubeObject,
+  type TableObjectMode,
+} from './objects.js';
+
+export interface ApiRequest {
+  method: string;
+  /** Path and query, as in the request line. */
+  url: string;
+  accept: string | undefined;
+  body: unknown;
+  authn: AuthnResult;
+}
+
+export interface ApiResponse {
+  status: number;
+  body: KubeObject | string;
+  /** A watch: the response streams these events (one JSON object per line) instead of `body`. */
+  watch?: WatchStream;
+}
+
+export interface WatchStream {
+  /** Sent at once: the current state (ADDED). */
+  initial: KubeObject[];
+  /** Sends each later change; returns the unsubscribe function. */
+  subscribe(send: (event: KubeObject) => void): () => void;
+  /** The server ends the watch after this long (`timeoutSeconds`). */
+  timeoutMs: number;
+}
+
+const WATCH_TIMEOUT_DEFAULT_S = 30;
+
+export interface ApiContext {
+  registry: NodeRegistry;
+  csrs: CsrStore;
+  /** host:port this apiserver advertises. */
+  serverAddress: string;
+  leaseDurationSeconds: number;
+  now(): Date;
+}
+
+const VERB_BY_METHOD: Record<string, string> = { GET: 'get', POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
+
+interface Route {
+  target: RequestTarget;
+  run(user: KubeUser): ApiResponse;
+}
+
+const ok = (body: KubeObject | string, status = 200): ApiResponse => ({ status, body });
+const fail = (o: KubeObject): ApiResponse => ({ status: Number(o.code), body: o });
+
+function tableMode(query: URLSearchParams): TableObjectMode {
+  const v = query.get('includeObject');
+  return v === 'None' || v === 'Object' ? v : 'Metadata';
+}
+
+function discovery(body: KubeObject | null): Route | null {
+  return body ? { target: { kind: 'discovery' }, run: () => ok(body) } : null;
+}
+
+function route(ctx: ApiContext, req: ApiRequest, path: string, query: URLSearchParams): Route | null {
+  const method = req.method.toUpperCase();
+  const verb = VERB_BY_METHOD[method] ?? method.toLowerCase();
+  const parts = path.split('/').filter((p) => p !== '');
+
+  if (path === '/version' && method === 'GET') return { target: { kind: 'public' }, run: () => ok(versionInfo()) };
+  if (['healthz', 'livez', 'readyz'].includes(parts[0] ?? '') && method === 'GET') return { target: { kind: 'public' }, run: () => ok('ok') };
+  if (method === 'GET') {
+    if (path === '/api') return discovery(apiVersions(ctx.serverAddress));
+    if (path === '/api/v1') return discovery(coreResourceList());
+    if (path === '/apis') return discovery(apiGroupList());
+    if (parts[0] === 'apis' && parts.length === 2) return discovery(apiGroupDocument(parts[1]!));
+    if (parts[0] === 'apis' && parts.length === 3) return discovery(groupResourceList(parts[1]!, parts[2]!));
+  }
+
+  // /api/v1/nodes[/<name>[/status]]
+  if (parts[0] === 'api' && parts[1] === 'v1' && parts[2] === 'nodes' && parts.length <= 5) {
+    const name = parts[3];
+    const subresource = parts[4];
+    if (subresource !== undefined && subresource !== 'status') return null;
+    const listVerb = name === undefined && method === 'GET' ? (query.get('watch') === 'true' ? 'watch' : 'list') : verb;
+    const target: RequestTarget = { kind: 'resource', verb: listVerb, group: '', resource: 'nodes', ...(subresource ? { subresource } : {}), ...(name ? { name } : {}) };
+    return {
+      target,
+      run: () => {
+        if (name === undefined) {
+          if (method !== 'GET' || listVerb === 'watch') return fail(methodNotAllowed());
+          const views = ctx.registry.views();
+          if (wantsTable(req.accept)) return ok(nodeTable(views, ctx.now(), ctx.registry.resourceVersion, tableMode(query)));
+          return ok(nodeList(views, ctx.registry.resourceVersion));
+        }
+        if (!ctx.registry.has(name)) return fail(objectNotFound('nodes', name));
+        if (method === 'PATCH' && subresource === 'status') ctx.registry.heartbeat(name);
+        else if (method !== 'GET') return fail(methodNotAllowed());
+        const view = ctx.registry.view(name)!;
+        if (method === 'GET' && !subresource && wantsTable(req.accept)) return ok(nodeTable([view], ctx.now(), ctx.registry.resourceVersion, tableMode(query)));
+        return ok(nodeObject(view));
+      },
+    };
+  }
+
+  // /apis/coordination.k8s.io/v1/namespaces/<ns>/leases[/<name>]
+  if (parts[0] === 'apis' && parts[1] === 'coordination.k8s.io' && parts[2] === 'v1' && parts[3] === 'namespaces' && parts[5] === 'leases' && parts.length <= 7) {
+    const namespace = parts[4]!;
+    const pathName = parts[6];
+    const body = (req.body ?? {}) as { metadata?: { name?: string }; spec?: { holderIdentity?: string } };
+    const name = pathName ?? (method === 'POST' ? body.metadata?.name : undefined);
+    const target: RequestTarget = { kind: 'resource', verb, group: 'coordination.k8s.io', resource: 'leases', namespace, ...(name ? { name } : {}) };
+    return {
+      target,
+      run: () => {
+        if (namespace !== 'kube-node-lease' || name === undefined || !ctx.registry.has(name)) {
+          if (method === 'POST' && name === undefined) return fail(badRequest('metadata.name is required'));
+          return fail(objectNotFound('leases', name ?? '', 'coordination.k8s.io'));
+        }
+        if ((method === 'PUT' || method === 'POST') && pathName !== undefined && body.metadata?.name !== undefined && body.metadata.name !== pathName) {
+          return fail(badRequest(`the name of the object (${body.metadata.name}) does not match the name on the URL (${pathName})`));
+        }
+        if (method === 'PUT' || (method === 'POST' && pathName === undefined)) {
+          const beat = ctx.registry.heartbeat(name)!;
+          return ok(leaseObject(name, body.spec?.holderIdentity ?? name, beat.at, String(beat.leaseVersion), ctx.leaseDurationSeconds), method === 'POST' ? 201 : 200);
+        }
+        if (method === 'GET') {
+          const last = ctx.registry.lastHeartbeat(name);
+          if (!last) return fail(objectNotFound('leases', name, 'coordination.k8s.io'));
+          return ok(leaseObject(name, name, last, ctx.registry.resourceVersion, ctx.leaseDurationSeconds));
+        }
+        return fail(methodNotAllowed());
+      },
+    };
+  }
+
+  // /apis/certificates.k8s.io/v1/certificatesigningrequests[/<name>]
+  if (parts[0] === 'apis' && parts[1] === 'certificates.k8s.io' && parts[2] === 'v1' && parts[3] === 'certificatesigningrequests' && parts.length <= 5) {
+    const name = parts[4];
+    const watch = name === undefined && method === 'GET' && query.get('watch') === 'true';
+    const listVerb = name === undefined && method === 'GET' ? (watch ? 'watch' : 'list') : verb;
+    const target: RequestTarget = { kind: 'resource', verb: listVerb, group: 'certificates.k8s.io', resource: 'certificatesigningrequests', ...(name ? { name } : {}) };
+    return {
+      target,
+      run: (user) => {
+        if (watch) return watchCsr(ctx, query);
+        if (name === undefined && method === 'GET') return ok(csrList(ctx.csrs.list(), ctx.csrs.resourceVersion));
+        if (name === undefined && method === 'POST') return createCsr(ctx, req.body, user);
+        if (name !== undefined && method === 'GET') {
+          const c = ctx.csrs.get(name);
+          return c ? ok(csrObject(c)) : fail(objectNotFound('certificatesigningrequests', name, 'certificates.k8s.io'));
+        }
+        return fail(methodNotAllowed());
+      },
+    };
+  }
+  return null;
+}
+
+/**
+ * A watch on one CSR (`fieldSelector=metadata.name=<name>`), as the kubelet's TLS bootstrap waits for its
+ * certificate. The lab supports only this selector.
+ */
+function watchCsr(ctx: ApiContext, query: URLSearchParams): ApiResponse {
+  const m = /^metadata\.name=(.+)$/.exec(query.get('fieldSelector') ?? '');
+  if (!m) return fail(badRequest('the lab serves CSR watches only with fieldSelector=metadata.name=<name>'));
+  const name = m[1]!;
+  const timeoutS = Number(query.get('timeoutSeconds') ?? WATCH_TIMEOUT_DEFAULT_S);
+  const current = ctx.csrs.get(name);
+  return {
+    status: 200,
+    body: '',
+    watch: {
+      initial: current ? [{ type: 'ADDED', object: csrObject(current) }] : [],
+      subscribe: (send) => ctx.csrs.subscribe(name, (c) => send({ type: 'MODIFIED', object: csrObject(c) })),
+      timeoutMs: (Number.isFinite(timeoutS) && timeoutS > 0 ? Math.min(timeoutS, 600) : WATCH_TIMEOUT_DEFAULT_S) * 1000,
+    },
+  };
+}
+
+function createCsr(ctx: ApiContext, body: unknown, user: KubeUser): ApiResponse {
+  const b = (body ?? {}) as { metadata?: { name?: string; generateName?: string }; spec?: { request?: string; signerName?: string; usages?: string[] } };
+  const request = b.spec?.request;
+  if (typeof request !== 'string' || request === '') return fail(badRequest('spec.request is required'));
+  const requestPem = Buffer.from(request, 'base64').toString('utf8');
+  if (!requestPem.includes('-----BEGIN CERTIFICATE REQUEST-----')) return fail(badRequest('spec.request must be a base64-encoded PEM CERTIFICATE REQUEST'));
+  if (typeof b.spec?.signerName !== 'string') return fail(badRequest('spec.signerName is required'));
+  const name = b.metadata?.name;
+  if (name !== undefined && ctx.csrs.has(name)) {
+    return fail(statusFailure(409, 'AlreadyExists', `certificatesigningrequests.certificates.k8s.io "${name}" already exists`, { name, group: 'certificates.k8s.io', kind: 'certificatesigningrequests' }));
+  }
+  const generateName = b.metadata?.generateName;
+  if (name === undefined && !generateName) return fail(badRequest('metadata.name or metadata.generateName is required'));
+  const view = ctx.csrs.create({ requestPem, signerName: b.spec.signerName, usages: b.spec.usages ?? [], user, ...(name ? { name } : { generateName }) });
+  return ok(csrObject(view), 201);
+}
+
+export function handleApiRequest(ctx: ApiContext, req: ApiRequest): ApiResponse {
+  if (!req.authn.ok) return fail(unauthorizedStatus());
+  const user = req.authn.user;
+  const url = new URL(req.url, 'https://apiserver.invalid');
+  const r = route(ctx, req, url.pathname.replace(/\/+$/, '') || '/', url.searchParams);
+  if (r === null) return fail(user.name === 'system:anonymous' ? unauthorizedStatus() : notFoundStatus());
+  if (!authorize(user, r.target)) {
+    if (user.name === 'system:anonymous') return fail(unauthorizedStatus());
+    const t = r.target;
+    if (t.kind !== 'resource') return fail(notFoundStatus());
+    return fail(forbiddenStatus(user.name, t.verb, t.subresource ? `${t.resource}/${t.subresource}` : t.resource, t.group, t.name, t.namespace));
+  }
+  return r.run(user);
+}

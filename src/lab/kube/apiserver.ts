@@ -1,0 +1,343 @@
+/**
+ * One control plane's kube-apiserver on `<node address>:6443`.
+ *
+ * TLS: serving certificate signed by the node's issuing Kubernetes CA; client-CA bundle = the node's
+ * trusted Kubernetes CAs (accepted + issuing). Client certificates are checked as Go's
+ * VerifyClientCertIfGiven: no certificate → the request goes on as anonymous; a certificate that does not
+ * verify → the connection is refused right after the handshake (node's TLS server cannot abort its own
+ * TLS 1.3 handshake on a bad client certificate; see tls-outcome.ts) and the listener writes down why.
+ *
+ * Restarts: whenever the node's Kubernetes CA state changes, the listener closes (clients get
+ * ECONNREFUSED), open connections drop, and after `apiserverRestartMs` it listens again with a new serving
+ * certificate and client-CA bundle. A config whose Kubernetes CA Talos cannot use (`error`) leaves the
+ * apiserver serving what it had, as Talos's certificate controller fails and the static pod stays.
+ * Node down: closed until the node is up again, then it starts as after a restart.
+ */
+import * as http from 'node:http';
+import type * as net from 'node:net';
+import * as tls from 'node:tls';
+import { concatPem, issueLeafCert, keyPemForTls } from '../../pki/index.js';
+import { sameRoot, type LabCluster, type LabNode, type RootCa } from '../core/model.js';
+import { handleApiRequest, type ApiContext, type WatchStream } from './api.js';
+import { authenticate } from './auth.js';
+import type { CsrStore } from './controller-manager.js';
+import type { NodeRegistry } from './node-registry.js';
+import { reasonForAlert, reasonForVerifyCode, stripV4Mapped, type VerdictNotes } from './tls-outcome.js';
+
+export const APISERVER_PORT = 6443;
+const MAX_BODY = 1024 * 1024;
+const LISTEN_RETRY_MS = 250;
+
+export interface ApiServerDeps {
+  cluster: LabCluster;
+  registry: NodeRegistry;
+  csrs: CsrStore;
+  notes: VerdictNotes;
+  /** Called each time the apiserver listens; `afterCaChange` when a CA change restarted it. */
+  onUp(server: KubeApiServer, afterCaChange: boolean): void;
+}
+
+interface Identity {
+  certPem: string;
+  keyPem: string;
+  clientCaPem: string;
+  root: RootCa;
+}
+
+/** `failed`: no usable issuing CA and no certificate from before (Talos's certificate controller fails). */
+type State = 'starting' | 'up' | 'down' | 'failed' | 'stopped';
+
+export class KubeApiServer {
+  readonly node: LabNode;
+  readonly #deps: ApiServerDeps;
+  #state: State = 'starting';
+  #gen = 0;
+  #server: tls.Server | null = null;
+  /** Open connections with the peer address read at accept time (a wrapped or closing socket forgets it). */
+  readonly #sockets = new Map<net.Socket, { address: string | undefined; port: number | undefined }>();
+  readonly #peers = new WeakMap<tls.TLSSocket, { CN: string[]; O: string[] } | null>();
+  #identity: Identity | null = null;
+  readonly #http: http.Server;
+  readonly #ctx: ApiContext;
+  #timer: NodeJS.Timeout | null = null;
+  readonly #off: Array<() => void> = [];
+  /** A CA change happened since the listener last came up: every kubelet should dial it once. */
+  #sweepOwed = false;
+  /** How many times the listener came up (1 after the first start). */
+  starts = 0;
+
+  constructor(node: LabNode, deps: ApiServerDeps) {
+    this.node = node;
+    this.#deps = deps;
+    const cluster = deps.cluster;
+    this.#ctx = {
+      registry: deps.registry,
+      csrs: deps.csrs,
+      serverAddress: `${node.address}:${APISERVER_PORT}`,
+      leaseDurationSeconds: Math.max(1, Math.round(cluster.timings.nodeGraceMs / 1000)),
+      now: () => new Date(),
+    };
+    this.#http = http.createServer((req, res) => this.#handle(req, res));
+    const onConfig = (change: { kubernetesChanged: boolean; roots: { kubernetes: RootCa } }): void => {
+      if (!change.kubernetesChanged || this.#state === 'stopped') return;
+      // Talos cannot build certificates from a broken CA: the running apiserver stays as it was.
+      if (change.roots.kubernetes.error) return;
+      if (this.#identity && sameRoot(this.#identity.root, change.roots.kubernetes)) return;
+      if (this.node.isDown) return; // picked up when the node comes back
+      this.#cycle(cluster.timings.apiserverRestartMs, true);
+    };
+    const onDown = (): void => {
+      if (this.#state === 'stopped') return;
+      this.#gen += 1;
+      this.#close('node down');
+      this.#state = 'down';
+    };
+    const onUp = (): void => {
+      if (this.#state === 'stopped') return;
+      this.#cycle(cluster.timings.apiserverRestartMs, false);
+    };
+    node.on('config', onConfig);
+    node.on('down', onDown);
+    node.on('up', onUp);
+    this.#off.push(() => node.off('config', onConfig), () => node.off('down', onDown), () => node.off('up', onUp));
+  }
+
+  get isUp(): boolean {
+    return this.#state === 'up';
+  }
+
+  get state(): State {
+    return this.#state;
+  }
+
+  /** PEM of the serving certificate in use (null before the first start). */
+  get servingCertPem(): string | null {
+    return this.#identity?.certPem ?? null;
+  }
+
+  /** First start: listen at once (throws on EADDRINUSE so the caller can pick another block). */
+  async start(): Promise<void> {
+    const gen = ++this.#gen;
+    if (this.node.isDown) {
+      this.#state = 'down';
+      return;
+    }
+    const identity = await this.#makeIdentity(this.node.roots.kubernetes);
+    await this.#listen(identity, gen);
+  }
+
+  async stop(): Promise<void> {
+    this.#gen += 1;
+    this.#state = 'stopped';
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    for (const off of this.#off) off();
+    this.#close('stopped');
+  }
+
+  /** Close now, come back after `delayMs` with an identity built from the node's current roots. */
+  #cycle(delayMs: number, afterCaChange: boolean): void {
+    this.#sweepOwed ||= afterCaChange;
+    const gen = ++this.#gen;
+    this.#close('apiserver restarting');
+    this.#state = 'starting';
+    if (this.#timer) clearTimeout(this.#timer);
+    const prepared = this.#makeIdentity(this.node.roots.kubernetes).catch(() => this.#identity);
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      void prepared.then(async (identity) => {
+        if (gen !== this.#gen || this.node.isDown) return;
+        if (!identity) {
+          this.#state = 'failed';
+          return;
+        }
+        try {
+          await this.#listen(identity, gen);
+        } catch {
+          if (gen === this.#gen) this.#cycle(LISTEN_RETRY_MS, false);
+        }
+      });
+    }, delayMs);
+  }
+
+  async #makeIdentity(root: RootCa): Promise<Identity> {
+    if (!root.issuing || root.error) {
+      if (this.#identity) return this.#identity;
+      throw new Error(`control plane ${this.node.address} has no usable issuing Kubernetes CA`);
+    }
+    const cluster = this.#deps.cluster;
+    const ips = [this.node.address, cluster.clusterEndpointAddress, ...(cluster.vipAddress ? [cluster.vipAddress] : []), '127.0.0.1', '10.96.0.1'];
+    const leaf = await issueLeafCert(root.issuing, {
+      commonName: 'kube-apiserver',
+      usages: ['serverAuth'],
+      keyUsages: ['digitalSignature', 'keyEncipherment'],
+      ipAddresses: [...new Set(ips)],
+      dnsNames: ['kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local', 'localhost', this.node.hostname],
+    });
+    return { certPem: leaf.certPem, keyPem: keyPemForTls(leaf.key), clientCaPem: concatPem(root.trusted.map((c) => c.certPem)), root };
+  }
+
+  async #listen(identity: Identity, gen: number): Promise<void> {
+    const server = tls.createServer({
+      key: identity.keyPem,
+      cert: identity.certPem,
+      ca: identity.clientCaPem,
+      requestCert: true,
+      // VerifyClientCertIfGiven: no certificate is fine (anonymous); a bad one is refused below.
+      rejectUnauthorized: false,
+      minVersion: 'TLSv1.2',
+    });
+    server.on('connection', (raw: net.Socket) => {
+      this.#sockets.set(raw, { address: raw.remoteAddress, port: raw.remotePort });
+      raw.on('close', () => this.#sockets.delete(raw));
+      raw.on('error', () => {});
+    });
+    server.on('secureConnection', (sock) => this.#onSecure(sock));
+    server.on('tlsClientError', (err, sock) => this.#onTlsClientError(err, sock));
+    server.on('error', () => {});
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: this.node.address, port: APISERVER_PORT, exclusive: true }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    if (gen !== this.#gen) {
+      server.close();
+      return;
+    }
+    this.#server = server;
+    this.#identity = identity;
+    this.#state = 'up';
+    this.starts += 1;
+    const sweep = this.#sweepOwed;
+    this.#sweepOwed = false;
+    this.#deps.onUp(this, sweep);
+  }
+
+  #close(reason: string): void {
+    const server = this.#server;
+    this.#server = null;
+    if (this.#state === 'up') this.#state = 'starting';
+    if (server) server.close();
+    for (const [s, peer] of this.#sockets) {
+      this.#deps.notes.record(peer.address, peer.port, { kind: 'unavailable', reason });
+      s.destroy();
+    }
+    this.#sockets.clear();
+  }
+
+  #onSecure(sock: tls.TLSSocket): void {
+    const address = { address: sock.remoteAddress, port: sock.remotePort };
+    this.#sockets.set(sock, address);
+    sock.on('close', () => this.#sockets.delete(sock));
+    sock.on('error', () => {});
+    const peer = sock.getPeerX509Certificate();
+    if (peer && !sock.authorized) {
+      const code = typeof sock.authorizationError === 'string' ? sock.authorizationError : (sock.authorizationError as Error | undefined)?.message;
+      const reason = reasonForVerifyCode(code) ?? 'bad-certificate';
+      this.#deps.notes.record(address.address, address.port, { kind: 'trust', reason });
+      const remote = stripV4Mapped(address.address ?? '');
+      // Dials from lab nodes are counted by the dialler; outside clients by the listener.
+      if (!this.#deps.cluster.isNodeAddress(remote)) {
+        this.#deps.cluster.ledger.trustFailure({ edge: 'client-apiserver', from: remote, to: this.node.address, reason, refusedBy: 'server' });
+      }
+      sock.destroy();
+      return;
+    }
+    // The verified client identity, read once per connection (keep-alive requests reuse it).
+    this.#peers.set(sock, peer ? subjectOf(peer.subject) : null);
+    this.#http.emit('connection', sock);
+  }
+
+  #onTlsClientError(err: Error & { code?: string }, sock: tls.TLSSocket): void {
+    const remote = stripV4Mapped(sock.remoteAddress ?? '');
+    if (this.#deps.cluster.isNodeAddress(remote)) return;
+    // An outside client that aborts the handshake with a certificate alert does not trust this server.
+    const reason = reasonForAlert(err.code, err.message);
+    if (reason) this.#deps.cluster.ledger.trustFailure({ edge: 'client-apiserver', from: remote, to: this.node.address, reason, refusedBy: 'client' });
+  }
+
+  #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) req.destroy();
+      else chunks.push(c);
+    });
+    req.on('error', () => {});
+    req.on('end', () => {
+      const respond = (): void => {
+        if (res.destroyed || this.#state !== 'up') return;
+        const verified = this.#peers.get(req.socket as tls.TLSSocket) ?? null;
+        let body: unknown = undefined;
+        const text = Buffer.concat(chunks).toString('utf8');
+        if (text.trim() !== '') {
+          try {
+            body = JSON.parse(text);
+          } catch {
+            send(res, 400, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'the request body is not JSON', reason: 'BadRequest', code: 400 });
+            return;
+          }
+        }
+        const out = handleApiRequest(this.#ctx, {
+          method: req.method ?? 'GET',
+          url: req.url ?? '/',
+          accept: req.headers.accept,
+          body,
+          authn: authenticate({
+            verifiedCertSubject: verified,
+            authorization: req.headers.authorization,
+            bootstrapToken: this.#deps.cluster.bootstrapToken,
+          }),
+        });
+        if (out.watch) streamWatch(res, out.watch);
+        else send(res, out.status, out.body);
+      };
+      const delay = this.node.faults.delayMs;
+      if (delay > 0) setTimeout(respond, delay);
+      else respond();
+    });
+  }
+}
+
+function streamWatch(res: http.ServerResponse, watch: WatchStream): void {
+  res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
+  const write = (event: object): void => {
+    if (!res.destroyed) res.write(`${JSON.stringify(event)}\n`);
+  };
+  for (const e of watch.initial) write(e);
+  const unsubscribe = watch.subscribe(write);
+  const timer = setTimeout(() => res.end(), watch.timeoutMs);
+  res.on('close', () => {
+    clearTimeout(timer);
+    unsubscribe();
+  });
+}
+
+/**
+ * CN and O values of an X509Certificate subject. Node renders it one RDN per line, the values of a
+ * multi-valued RDN (how Talos puts several O values) joined by ` + `, specials backslash-escaped.
+ */
+export function subjectOf(subject: string): { CN: string[]; O: string[] } {
+  const out = { CN: [] as string[], O: [] as string[] };
+  for (const line of subject.split('\n')) {
+    for (const attr of line.split(/(?<!\\) \+ (?=[A-Za-z0-9.]+=)/)) {
+      const eq = attr.indexOf('=');
+      const key = attr.slice(0, eq);
+      if (key === 'CN' || key === 'O') out[key].push(attr.slice(eq + 1).replace(/\\(.)/g, '$1'));
+    }
+  }
+  return out;
+}
+
+function send(res: http.ServerResponse, status: number, body: object | string): void {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  res.writeHead(status, {
+    'Content-Type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-cache, private',
+  });
+  res.end(text);
+}

@@ -1,0 +1,193 @@
+/**
+ * The Kubernetes side of the lab (docs/lab-design.md): a kube-apiserver per control plane, the cluster
+ * endpoint balancer and the VIP, KubePrism, a kubelet per node, the controller-manager CSR signer and the
+ * Node readiness registry, all on real TLS over the nodes' loopback addresses.
+ *
+ * Every edge is exercised: kubelets heartbeat through KubePrism; in addition, after a Kubernetes CA change
+ * at either end of a kubelet → apiserver edge, that edge is dialled once: when an apiserver is back up
+ * after a CA change every running kubelet dials it, and when a kubelet is running again after a CA change
+ * of its node it dials every apiserver that is up. So an edge broken by a change is seen even if round
+ * robin would not hit it soon. Edges with no changed end keep what they had, so they are not re-dialled.
+ * These one-off dials are spread (jittered) over a window that grows with the lab's size.
+ */
+import { RotateError } from '../../domain/errors.js';
+import type { LabCluster, LabNode } from '../core/model.js';
+import { APISERVER_PORT, KubeApiServer } from './apiserver.js';
+import { ControllerManager, CsrStore } from './controller-manager.js';
+import { issueAdminKubeconfig } from './kubeconfig.js';
+import { Kubelet } from './kubelet.js';
+import { NodeRegistry } from './node-registry.js';
+import { startTcpForwarder, type TcpForwarder } from '../core/tcp-forward.js';
+import { VerdictNotes } from './tls-outcome.js';
+
+export { issueAdminKubeconfig, renderKubeconfig } from './kubeconfig.js';
+export { APISERVER_PORT } from './apiserver.js';
+export { KUBERNETES_VERSION } from './objects.js';
+
+export interface KubeSide {
+  stop(): Promise<void>;
+  /** Node Ready: its kubelet's last successful heartbeat is younger than `nodeGraceMs`. */
+  nodeReady(address: string): boolean;
+  allReady(): boolean;
+  /** Resolves once every Node is Ready; RotateError LAB_NOT_READY after `timeoutMs`. */
+  whenAllReady(timeoutMs: number): Promise<void>;
+  /** Whether the control plane's apiserver is listening (false while it restarts or its node is down). */
+  apiserverUp(address: string): boolean;
+  /** The kubelet's current client certificate (null while it has none). */
+  kubeletCertPem(address: string): string | null;
+  /** How many TLS bootstraps the kubelet completed. */
+  kubeletBootstraps(address: string): number;
+  /** Address of the control plane holding the controller-manager leader lease (null if none is up). */
+  controllerManagerLeader(): string | null;
+  /** Address of the control plane the VIP forwards to (null without a VIP or if none is up). */
+  vipHolder(): string | null;
+  /** A fresh admin kubeconfig (see issueAdminKubeconfig). Holds a private key: write it 0600. */
+  adminKubeconfig(opts?: { via?: LabNode; server?: string }): Promise<string>;
+}
+
+/** Window the one-off dials after a change are spread over: ~40 handshakes/s for a large lab. */
+function spreadWindowMs(cluster: LabCluster): number {
+  return Math.max(100, Math.min(cluster.timings.probeIntervalMs, cluster.nodes.length * 25));
+}
+
+const randomDelay = (max: number): number => Math.floor(Math.random() * max);
+
+/** Round-robin order: each call starts one further along the list. */
+function roundRobin(): <T>(items: T[]) => T[] {
+  let next = 0;
+  return <T>(items: T[]): T[] => {
+    if (items.length === 0) return [];
+    const start = next % items.length;
+    next = start + 1;
+    return [...items.slice(start), ...items.slice(0, start)];
+  };
+}
+
+export async function startKubeSide(cluster: LabCluster): Promise<KubeSide> {
+  const notes = new VerdictNotes();
+  const registry = new NodeRegistry(cluster);
+  const csrs = new CsrStore();
+  const controllerManager = new ControllerManager(cluster, csrs);
+  const kubelets: Kubelet[] = [];
+  const apiservers: KubeApiServer[] = [];
+  const spread = spreadWindowMs(cluster);
+
+  for (const cp of cluster.controlPlanes) {
+    apiservers.push(
+      new KubeApiServer(cp, {
+        cluster,
+        registry,
+        csrs,
+        notes,
+        onUp: (server, afterCaChange) => {
+          if (!afterCaChange) return;
+          for (const k of kubelets) k.probeLater(server, randomDelay(spread));
+        },
+      }),
+    );
+  }
+  cluster.nodes.forEach((node, i) => {
+    kubelets.push(
+      new Kubelet(
+        node,
+        {
+          cluster,
+          apiservers: () => apiservers,
+          notes,
+          onRunning: (kubelet, afterCaChange) => {
+            if (!afterCaChange) return;
+            for (const s of apiservers) if (s.isUp) kubelet.probeLater(s, randomDelay(spread));
+          },
+        },
+        i % Math.max(1, apiservers.length),
+      ),
+    );
+  });
+
+  const forwarders: TcpForwarder[] = [];
+  const stopAll = async (): Promise<void> => {
+    registry.stop();
+    controllerManager.stop();
+    for (const k of kubelets) k.stop();
+    await Promise.all([...apiservers.map((s) => s.stop()), ...forwarders.map((f) => f.stop())]);
+  };
+
+  try {
+    await Promise.all(apiservers.map((s) => s.start()));
+    // Cluster endpoint: an outside load balancer, round robin over the control planes, skipping any that
+    // refuses the connection (TCP pass-through: TLS stays end to end). Its upstream connections leave from
+    // the endpoint's own address, not a node's, so apiservers count refusals of its clients as
+    // client-apiserver.
+    const order = roundRobin();
+    forwarders.push(
+      await startTcpForwarder({
+        host: cluster.clusterEndpointAddress,
+        port: APISERVER_PORT,
+        localAddress: cluster.clusterEndpointAddress,
+        targets: () => order(cluster.controlPlanes.filter((n) => !n.isDown)).map((n) => ({ host: n.address, port: APISERVER_PORT })),
+      }),
+    );
+    // VIP:6443 → the control plane holding the VIP (the same holder as VIP:50000 on the Talos side).
+    const vipAddress = cluster.vipAddress;
+    if (vipAddress) {
+      forwarders.push(
+        await startTcpForwarder({
+          host: vipAddress,
+          port: APISERVER_PORT,
+          localAddress: vipAddress,
+          targets: () => {
+            const holder = cluster.vipHolder();
+            return holder ? [{ host: holder.address, port: APISERVER_PORT }] : [];
+          },
+        }),
+      );
+    }
+  } catch (err) {
+    await stopAll();
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new RotateError(
+      code === 'EADDRINUSE' ? 'LAB_ADDRESS_IN_USE' : 'LAB_KUBE_START',
+      `the lab's Kubernetes side could not start: ${(err as Error).message}`,
+      { hint: code === 'EADDRINUSE' ? 'another process uses this address block; start the lab on another block' : 'check the control planes\' Kubernetes CA', cause: err, source: 'internal' },
+    );
+  }
+
+  registry.start();
+  // A TLS bootstrap costs a few handshakes and signatures (~30 ms of CPU with OpenSSL 3): spread the
+  // first starts so a large lab does not saturate the event loop.
+  const startWindow = Math.max(1, Math.min(cluster.timings.heartbeatIntervalMs, cluster.nodes.length * 40));
+  for (const k of kubelets) k.start(randomDelay(startWindow));
+
+  const byAddress = <T extends { node: LabNode }>(list: T[], address: string): T | undefined => list.find((x) => x.node.address === address);
+  const allReady = (): boolean => cluster.nodes.every((n) => registry.isReady(n.address));
+
+  return {
+    stop: stopAll,
+    nodeReady: (address) => registry.isReady(address),
+    allReady,
+    whenAllReady: (timeoutMs) =>
+      new Promise<void>((resolve, reject) => {
+        const deadline = Date.now() + timeoutMs;
+        const check = (): void => {
+          if (allReady()) return resolve();
+          if (Date.now() >= deadline) {
+            const waiting = cluster.nodes.filter((n) => !registry.isReady(n.address)).map((n) => `${n.hostname} (${n.address})`);
+            return reject(
+              new RotateError('LAB_NOT_READY', `Kubernetes Nodes not Ready after ${timeoutMs} ms: ${waiting.join(', ')}`, {
+                hint: 'a kubelet could not bootstrap or heartbeat; see the trust failures in `rotate lab inspect`',
+                source: 'cluster',
+              }),
+            );
+          }
+          setTimeout(check, 50);
+        };
+        check();
+      }),
+    apiserverUp: (address) => byAddress(apiservers, address)?.isUp ?? false,
+    kubeletCertPem: (address) => byAddress(kubelets, address)?.certPem ?? null,
+    kubeletBootstraps: (address) => byAddress(kubelets, address)?.bootstraps ?? 0,
+    controllerManagerLeader: () => controllerManager.leader()?.address ?? null,
+    vipHolder: () => cluster.vipHolder()?.address ?? null,
+    adminKubeconfig: (opts) => issueAdminKubeconfig(cluster, opts),
+  };
+}

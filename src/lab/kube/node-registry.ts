@@ -1,0 +1,131 @@
+/**
+ * The Nodes of the emulated cluster and their readiness (what etcd + the node lifecycle controller hold in
+ * a real cluster), shared by every apiserver. A Node is Ready while its kubelet's last successful
+ * heartbeat is younger than `nodeGraceMs`; it starts NotReady until the first heartbeat. A timer checks
+ * transitions and records each Ready→NotReady one in the ledger, once.
+ *
+ * Deviation: every lab node has a Node object from the start (a real Node appears when its kubelet first
+ * registers); it shows NotReady (reason NodeStatusNeverUpdated) until its first heartbeat.
+ */
+import { randomUUID } from 'node:crypto';
+import type { LabCluster, LabNode } from '../core/model.js';
+import type { NodeView } from './objects.js';
+
+interface Entry {
+  node: LabNode;
+  uid: string;
+  createdAt: Date;
+  lastHeartbeat: Date | null;
+  /** Readiness as last published (by the transition check or a heartbeat). */
+  ready: boolean;
+  lastTransition: Date;
+  leaseVersion: number;
+}
+
+export class NodeRegistry {
+  readonly #cluster: LabCluster;
+  readonly #now: () => Date;
+  readonly #byName = new Map<string, Entry>();
+  readonly #byAddress = new Map<string, Entry>();
+  #version = 1;
+  #timer: NodeJS.Timeout | null = null;
+
+  constructor(cluster: LabCluster, now: () => Date = () => new Date()) {
+    this.#cluster = cluster;
+    this.#now = now;
+    const created = now();
+    for (const node of cluster.nodes) {
+      const entry: Entry = { node, uid: randomUUID(), createdAt: created, lastHeartbeat: null, ready: false, lastTransition: created, leaseVersion: 0 };
+      this.#byName.set(node.hostname, entry);
+      this.#byAddress.set(node.address, entry);
+    }
+  }
+
+  /** Start the periodic transition check (node lifecycle controller). */
+  start(): void {
+    const period = Math.max(50, Math.min(500, Math.floor(this.#cluster.timings.nodeGraceMs / 10)));
+    this.#timer = setInterval(() => this.checkTransitions(), period);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+  }
+
+  has(name: string): boolean {
+    return this.#byName.has(name);
+  }
+
+  get resourceVersion(): string {
+    return String(this.#version);
+  }
+
+  /** A successful kubelet heartbeat (Lease renewal or Node status update) for Node `name`. */
+  heartbeat(name: string): { leaseVersion: number; at: Date } | null {
+    const e = this.#byName.get(name);
+    if (!e) return null;
+    const now = this.#now();
+    e.lastHeartbeat = now;
+    e.leaseVersion += 1;
+    this.#version += 1;
+    if (!e.ready) {
+      e.ready = true;
+      e.lastTransition = now;
+    }
+    return { leaseVersion: e.leaseVersion, at: now };
+  }
+
+  lastHeartbeat(name: string): Date | null {
+    return this.#byName.get(name)?.lastHeartbeat ?? null;
+  }
+
+  #liveReady(e: Entry, now: Date): boolean {
+    return e.lastHeartbeat !== null && now.getTime() - e.lastHeartbeat.getTime() < this.#cluster.timings.nodeGraceMs;
+  }
+
+  /** Ready now (heartbeat younger than the grace period), by node address. */
+  isReady(address: string): boolean {
+    const e = this.#byAddress.get(address);
+    return e !== undefined && this.#liveReady(e, this.#now());
+  }
+
+  /** Publish transitions; each Ready→NotReady is one ledger event. */
+  checkTransitions(): void {
+    const now = this.#now();
+    for (const e of this.#byName.values()) {
+      const ready = this.#liveReady(e, now);
+      if (ready === e.ready) continue;
+      e.ready = ready;
+      e.lastTransition = now;
+      this.#version += 1;
+      if (!ready) this.#cluster.ledger.notReady(e.node.address, e.lastHeartbeat);
+    }
+  }
+
+  views(): NodeView[] {
+    const now = this.#now();
+    return [...this.#byName.values()].map((e) => this.#view(e, now));
+  }
+
+  view(name: string): NodeView | null {
+    const e = this.#byName.get(name);
+    return e ? this.#view(e, this.#now()) : null;
+  }
+
+  #view(e: Entry, now: Date): NodeView {
+    return {
+      name: e.node.hostname,
+      address: e.node.address,
+      controlPlane: e.node.role === 'controlplane',
+      uid: e.uid,
+      createdAt: e.createdAt,
+      lastHeartbeat: e.lastHeartbeat,
+      // What the API shows follows the grace period at once, not the next transition tick.
+      ready: this.#liveReady(e, now),
+      lastTransition: e.lastTransition,
+      resourceVersion: this.resourceVersion,
+      osImage: `Talos (${e.node.talosTag})`,
+    };
+  }
+}

@@ -1,0 +1,383 @@
+/**
+ * The Kubernetes API objects the emulated kube-apiserver serves, in the shapes real clients (kubectl 1.32,
+ * client-go) expect: discovery documents, Status errors, Nodes (+ the `meta.k8s.io/v1` Table kubectl asks
+ * for to print its human table), Leases and CertificateSigningRequests. Pure functions (no fs/net).
+ */
+
+/** The Kubernetes version the lab pretends to run (Talos 1.10-1.11 ship 1.32/1.33). */
+export const KUBERNETES_VERSION = 'v1.32.3';
+
+export type KubeObject = Record<string, unknown>;
+
+export function versionInfo(): KubeObject {
+  const [major, minor] = KUBERNETES_VERSION.slice(1).split('.');
+  return {
+    major,
+    minor,
+    gitVersion: KUBERNETES_VERSION,
+    gitCommit: '0000000000000000000000000000000000000000',
+    gitTreeState: 'clean',
+    buildDate: '2025-03-11T19:52:21Z',
+    goVersion: 'go1.23.6',
+    compiler: 'gc',
+    platform: 'linux/amd64',
+  };
+}
+
+export function statusFailure(code: number, reason: string, message: string, details?: KubeObject): KubeObject {
+  return {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message,
+    reason,
+    ...(details ? { details } : {}),
+    code,
+  };
+}
+
+export const notFoundStatus = (): KubeObject => statusFailure(404, 'NotFound', 'the server could not find the requested resource', {});
+export const unauthorizedStatus = (): KubeObject => statusFailure(401, 'Unauthorized', 'Unauthorized');
+
+export function forbiddenStatus(user: string, verb: string, resource: string, group: string, name?: string, namespace?: string): KubeObject {
+  const scope = namespace ? `in the namespace "${namespace}"` : 'at the cluster scope';
+  const what = name ? `${resource} "${name}"` : resource;
+  return statusFailure(
+    403,
+    'Forbidden',
+    `${what} is forbidden: User "${user}" cannot ${verb} resource "${resource}" in API group "${group}" ${scope}`,
+    { ...(name ? { name } : {}), ...(group ? { group } : {}), kind: resource },
+  );
+}
+
+export function objectNotFound(resource: string, name: string, group = ''): KubeObject {
+  return statusFailure(404, 'NotFound', `${resource}${group ? `.${group}` : ''} "${name}" not found`, { name, ...(group ? { group } : {}), kind: resource });
+}
+
+export function badRequest(message: string): KubeObject {
+  return statusFailure(400, 'BadRequest', message);
+}
+
+export function methodNotAllowed(): KubeObject {
+  return statusFailure(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource', {});
+}
+
+// ---------------------------------------------------------------------------------------------- discovery
+
+interface ResourceDef {
+  name: string;
+  singularName: string;
+  namespaced: boolean;
+  kind: string;
+  verbs: string[];
+  shortNames?: string[];
+}
+
+const CORE_RESOURCES: ResourceDef[] = [
+  { name: 'nodes', singularName: 'node', namespaced: false, kind: 'Node', verbs: ['get', 'list', 'patch', 'update'], shortNames: ['no'] },
+  { name: 'nodes/status', singularName: '', namespaced: false, kind: 'Node', verbs: ['get', 'patch', 'update'] },
+];
+
+/** The API groups served besides the core group, with their resources. */
+const GROUPS: Record<string, { version: string; resources: ResourceDef[] }> = {
+  'coordination.k8s.io': {
+    version: 'v1',
+    resources: [{ name: 'leases', singularName: 'lease', namespaced: true, kind: 'Lease', verbs: ['create', 'get', 'list', 'update'] }],
+  },
+  'certificates.k8s.io': {
+    version: 'v1',
+    resources: [
+      {
+        name: 'certificatesigningrequests',
+        singularName: 'certificatesigningrequest',
+        namespaced: false,
+        kind: 'CertificateSigningRequest',
+        verbs: ['create', 'get', 'list'],
+        shortNames: ['csr'],
+      },
+    ],
+  },
+};
+
+export function apiVersions(serverAddress: string): KubeObject {
+  return { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress }] };
+}
+
+function apiGroup(name: string): KubeObject {
+  const version = GROUPS[name]!.version;
+  const gv = { groupVersion: `${name}/${version}`, version };
+  return { name, versions: [gv], preferredVersion: gv };
+}
+
+export function apiGroupList(): KubeObject {
+  return { kind: 'APIGroupList', apiVersion: 'v1', groups: Object.keys(GROUPS).map(apiGroup) };
+}
+
+export function apiGroupDocument(group: string): KubeObject | null {
+  return group in GROUPS ? { kind: 'APIGroup', apiVersion: 'v1', ...apiGroup(group) } : null;
+}
+
+function resourceList(groupVersion: string, resources: ResourceDef[]): KubeObject {
+  return {
+    kind: 'APIResourceList',
+    apiVersion: 'v1',
+    groupVersion,
+    resources: resources.map((r) => ({
+      name: r.name,
+      singularName: r.singularName,
+      namespaced: r.namespaced,
+      kind: r.kind,
+      verbs: r.verbs,
+      ...(r.shortNames ? { shortNames: r.shortNames } : {}),
+    })),
+  };
+}
+
+export function coreResourceList(): KubeObject {
+  return resourceList('v1', CORE_RESOURCES);
+}
+
+export function groupResourceList(group: string, version: string): KubeObject | null {
+  const g = GROUPS[group];
+  return g && g.version === version ? resourceList(`${group}/${version}`, g.resources) : null;
+}
+
+// -------------------------------------------------------------------------------------------------- nodes
+
+export interface NodeView {
+  name: string;
+  address: string;
+  controlPlane: boolean;
+  uid: string;
+  createdAt: Date;
+  /** Last successful heartbeat, null before the first. */
+  lastHeartbeat: Date | null;
+  ready: boolean;
+  /** When the Ready condition last changed. */
+  lastTransition: Date;
+  resourceVersion: string;
+  osImage: string;
+}
+
+function readyCondition(n: NodeView): KubeObject {
+  const heartbeat = (n.lastHeartbeat ?? n.createdAt).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const transition = n.lastTransition.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  if (n.ready) {
+    return {
+      type: 'Ready',
+      status: 'True',
+      lastHeartbeatTime: heartbeat,
+      lastTransitionTime: transition,
+      reason: 'KubeletReady',
+      message: 'kubelet is posting ready status',
+    };
+  }
+  return {
+    type: 'Ready',
+    status: 'Unknown',
+    lastHeartbeatTime: heartbeat,
+    lastTransitionTime: transition,
+    reason: n.lastHeartbeat ? 'NodeStatusUnknown' : 'NodeStatusNeverUpdated',
+    message: n.lastHeartbeat ? 'Kubelet stopped posting node status.' : 'Kubelet never posted node status.',
+  };
+}
+
+function nodeMetadata(n: NodeView): KubeObject {
+  return {
+    name: n.name,
+    uid: n.uid,
+    resourceVersion: n.resourceVersion,
+    creationTimestamp: n.createdAt.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    labels: {
+      'beta.kubernetes.io/arch': 'amd64',
+      'beta.kubernetes.io/os': 'linux',
+      'kubernetes.io/arch': 'amd64',
+      'kubernetes.io/hostname': n.name,
+      'kubernetes.io/os': 'linux',
+      ...(n.controlPlane ? { 'node-role.kubernetes.io/control-plane': '' } : {}),
+    },
+    annotations: { 'node.alpha.kubernetes.io/ttl': '0' },
+  };
+}
+
+export function nodeObject(n: NodeView): KubeObject {
+  return {
+    kind: 'Node',
+    apiVersion: 'v1',
+    metadata: nodeMetadata(n),
+    spec: n.controlPlane ? { taints: [{ key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' }] } : {},
+    status: {
+      conditions: [readyCondition(n)],
+      addresses: [
+        { type: 'InternalIP', address: n.address },
+        { type: 'Hostname', address: n.name },
+      ],
+      nodeInfo: {
+        kubeletVersion: KUBERNETES_VERSION,
+        kubeProxyVersion: KUBERNETES_VERSION,
+        osImage: n.osImage,
+        kernelVersion: '6.12.18-talos',
+        containerRuntimeVersion: 'containerd://2.0.3',
+        operatingSystem: 'linux',
+        architecture: 'amd64',
+      },
+      daemonEndpoints: { kubeletEndpoint: { Port: 10250 } },
+    },
+  };
+}
+
+export function nodeList(nodes: NodeView[], resourceVersion: string): KubeObject {
+  return { kind: 'NodeList', apiVersion: 'v1', metadata: { resourceVersion }, items: nodes.map(nodeObject) };
+}
+
+/** kubectl's duration.HumanDuration, which the AGE column uses. */
+export function humanDuration(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < -1) return '<invalid>';
+  if (seconds < 0) return '0s';
+  if (seconds < 120) return `${seconds}s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 10) return seconds % 60 === 0 ? `${minutes}m` : `${minutes}m${seconds % 60}s`;
+  if (minutes < 180) return `${minutes}m`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 8) return minutes % 60 === 0 ? `${hours}h` : `${hours}h${minutes % 60}m`;
+  if (hours < 48) return `${hours}h`;
+  if (hours < 24 * 8) return hours % 24 === 0 ? `${Math.floor(hours / 24)}d` : `${Math.floor(hours / 24)}d${hours % 24}h`;
+  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24)}d`;
+  if (hours < 24 * 365 * 8) {
+    const years = Math.floor(hours / 24 / 365);
+    const days = Math.floor(hours / 24) % 365;
+    return days === 0 ? `${years}y` : `${years}y${days}d`;
+  }
+  return `${Math.floor(hours / 24 / 365)}y`;
+}
+
+const NODE_COLUMNS = [
+  { name: 'Name', type: 'string', format: 'name', description: 'Name must be unique within a namespace.', priority: 0 },
+  { name: 'Status', type: 'string', format: '', description: "The status of the node", priority: 0 },
+  { name: 'Roles', type: 'string', format: '', description: 'The roles of the node', priority: 0 },
+  { name: 'Age', type: 'string', format: '', description: 'CreationTimestamp is a timestamp representing the server time when this object was created.', priority: 0 },
+  { name: 'Version', type: 'string', format: '', description: 'Kubelet Version reported by the node.', priority: 0 },
+  { name: 'Internal-IP', type: 'string', format: '', description: 'List of addresses reachable to the node.', priority: 1 },
+  { name: 'External-IP', type: 'string', format: '', description: 'List of addresses reachable to the node.', priority: 1 },
+  { name: 'OS-Image', type: 'string', format: '', description: 'OS Image reported by the node from /etc/os-release.', priority: 1 },
+  { name: 'Kernel-Version', type: 'string', format: '', description: 'Kernel Version reported by the node.', priority: 1 },
+  { name: 'Container-Runtime', type: 'string', format: '', description: 'Container runtime version reported by the node.', priority: 1 },
+];
+
+export type TableObjectMode = 'None' | 'Metadata' | 'Object';
+
+/** The `meta.k8s.io/v1` Table kube-apiserver returns for nodes (columns as its printers define them). */
+export function nodeTable(nodes: NodeView[], now: Date, resourceVersion: string, include: TableObjectMode): KubeObject {
+  return {
+    kind: 'Table',
+    apiVersion: 'meta.k8s.io/v1',
+    metadata: { resourceVersion },
+    columnDefinitions: NODE_COLUMNS,
+    rows: nodes.map((n) => ({
+      cells: [
+        n.name,
+        n.ready ? 'Ready' : 'NotReady',
+        n.controlPlane ? 'control-plane' : '<none>',
+        humanDuration(now.getTime() - n.createdAt.getTime()),
+        KUBERNETES_VERSION,
+        n.address,
+        '<none>',
+        n.osImage,
+        '6.12.18-talos',
+        'containerd://2.0.3',
+      ],
+      ...(include === 'None'
+        ? {}
+        : {
+            object:
+              include === 'Object'
+                ? nodeObject(n)
+                : { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: nodeMetadata(n) },
+          }),
+    })),
+  };
+}
+
+/**
+ * Whether an Accept header asks for a `meta.k8s.io/v1` Table (kubectl's human output sends
+ * `application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json`).
+ */
+export function wantsTable(accept: string | undefined): boolean {
+  if (!accept) return false;
+  return accept.split(',').some((part) => {
+    const params = new Map(
+      part
+        .split(';')
+        .slice(1)
+        .map((p) => p.trim().split('=') as [string, string]),
+    );
+    return params.get('as') === 'Table' && params.get('g') === 'meta.k8s.io' && params.get('v') === 'v1';
+  });
+}
+
+// ------------------------------------------------------------------------------------------------ leases
+
+export function leaseObject(name: string, holder: string, renewTime: Date, resourceVersion: string, durationSeconds: number): KubeObject {
+  return {
+    kind: 'Lease',
+    apiVersion: 'coordination.k8s.io/v1',
+    metadata: { name, namespace: 'kube-node-lease', resourceVersion },
+    spec: { holderIdentity: holder, leaseDurationSeconds: durationSeconds, renewTime: renewTime.toISOString().replace('Z', '000Z') },
+  };
+}
+
+// -------------------------------------------------------------------------------------------------- CSRs
+
+export const KUBELET_CLIENT_SIGNER = 'kubernetes.io/kube-apiserver-client-kubelet';
+
+export interface CsrView {
+  name: string;
+  uid: string;
+  createdAt: Date;
+  resourceVersion: string;
+  requestPem: string;
+  signerName: string;
+  usages: string[];
+  username: string;
+  groups: string[];
+  state: 'Pending' | 'Approved' | 'Denied' | 'Failed';
+  message: string;
+  certificatePem: string | null;
+}
+
+export function csrObject(c: CsrView): KubeObject {
+  const condition =
+    c.state === 'Pending'
+      ? []
+      : [
+          {
+            type: c.state,
+            status: 'True',
+            reason: c.state === 'Approved' ? 'AutoApproved' : c.state === 'Denied' ? 'NotAutoApproved' : 'SignerFailure',
+            message: c.message,
+            lastUpdateTime: c.createdAt.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+          },
+        ];
+  return {
+    kind: 'CertificateSigningRequest',
+    apiVersion: 'certificates.k8s.io/v1',
+    metadata: { name: c.name, uid: c.uid, resourceVersion: c.resourceVersion, creationTimestamp: c.createdAt.toISOString().replace(/\.\d{3}Z$/, 'Z') },
+    spec: {
+      request: Buffer.from(c.requestPem).toString('base64'),
+      signerName: c.signerName,
+      usages: c.usages,
+      username: c.username,
+      groups: c.groups,
+    },
+    status: {
+      conditions: condition,
+      ...(c.certificatePem ? { certificate: Buffer.from(c.certificatePem).toString('base64') } : {}),
+    },
+  };
+}
+
+export function csrList(items: CsrView[], resourceVersion: string): KubeObject {
+  return { kind: 'CertificateSigningRequestList', apiVersion: 'certificates.k8s.io/v1', metadata: { resourceVersion }, items: items.map(csrObject) };
+}

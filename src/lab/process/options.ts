@@ -1,0 +1,157 @@
+/**
+ * Options of a lab (`rotate lab up`) checked and turned into cluster timings. Pure.
+ */
+import { RotateError } from '../../domain/errors.js';
+import { DEFAULT_TIMINGS, type KubernetesCaStyle, type LabTimings } from '../core/model.js';
+import { MAX_NODES } from './address-block.js';
+
+export interface LabShape {
+  controlPlanes: number;
+  workers: number;
+  kubernetesCaStyle: KubernetesCaStyle;
+  vip: boolean;
+}
+
+/** As given on the command line (undefined = default). */
+export interface LabUpInput {
+  controlPlanes?: number | undefined;
+  workers?: number | undefined;
+  kubernetesCaStyle?: string | undefined;
+  applyLatencyMs?: number | undefined;
+  kubeletRestartMs?: number | undefined;
+  nodeGraceS?: number | undefined;
+  vip?: boolean | undefined;
+}
+
+export interface LabConfig extends LabShape {
+  timings: LabTimings;
+}
+
+export const DEFAULT_CONTROL_PLANES = 3;
+export const DEFAULT_WORKERS = 2;
+export const DEFAULT_STYLE: KubernetesCaStyle = 'document';
+
+/**
+ * Load targets: heartbeats (one TLS request each) at most this many per second over the whole lab, and
+ * background edge probes (a fresh handshake each) at most this many per second, so a 200-node lab idles
+ * cheaply while a 5-node lab still notices a broken edge within seconds.
+ */
+export const MAX_HEARTBEATS_PER_S = 20;
+export const MAX_PROBES_PER_S = 15;
+const MIN_HEARTBEAT_MS = 200;
+
+function usage(flag: string, message: string, hint: string): RotateError {
+  return new RotateError('LAB_BAD_OPTION', `${flag} ${message}`, { hint });
+}
+
+export function checkInteger(flag: string, value: number | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw usage(flag, `must be a whole number from ${min}${max === Number.MAX_SAFE_INTEGER ? ' up' : ` to ${max}`} (got ${String(value)})`, `e.g. ${flag} ${min === 0 ? 0 : min}`);
+  }
+  return value;
+}
+
+function checkNumber(flag: string, value: number | undefined, minExclusive: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= minExclusive) {
+    throw usage(flag, `must be a number above ${minExclusive} (got ${String(value)})`, `e.g. ${flag} 40`);
+  }
+  return value;
+}
+
+/** Ready timeout when none is given: generous for big labs on a loaded machine. */
+export function defaultReadyTimeoutMs(nodes: number): number {
+  return 60_000 + nodes * 500;
+}
+
+/** Validate `rotate lab up` options and derive the timings. */
+export function resolveLabConfig(input: LabUpInput): LabConfig {
+  const controlPlanes = checkInteger('--control-planes', input.controlPlanes, 1, MAX_NODES) ?? DEFAULT_CONTROL_PLANES;
+  const workers = checkInteger('--workers', input.workers, 0, MAX_NODES) ?? DEFAULT_WORKERS;
+  if (controlPlanes + workers > MAX_NODES) {
+    throw usage('--control-planes + --workers', `is ${controlPlanes + workers}; a lab holds at most ${MAX_NODES} nodes (one /24)`, `use at most ${MAX_NODES} nodes in total`);
+  }
+  const style = input.kubernetesCaStyle ?? DEFAULT_STYLE;
+  if (style !== 'legacy' && style !== 'document') {
+    throw usage('--kubernetes-ca-style', `must be legacy or document (got ${JSON.stringify(style)})`, 'legacy = v1.13 configs (.cluster.ca), document = v1.14 KubeAPIServerCAConfig');
+  }
+  const applyLatencyMs = checkInteger('--apply-latency-ms', input.applyLatencyMs, 0);
+  const kubeletRestartMs = checkInteger('--kubelet-restart-ms', input.kubeletRestartMs, 0);
+  const nodeGraceS = checkNumber('--node-grace-s', input.nodeGraceS, 0);
+  const shape = { controlPlanes, workers, kubernetesCaStyle: style, vip: input.vip ?? false } as LabShape;
+  return {
+    ...shape,
+    timings: deriveTimings(shape, {
+      ...(applyLatencyMs !== undefined ? { applyLatencyMs } : {}),
+      ...(kubeletRestartMs !== undefined ? { kubeletRestartMs } : {}),
+      ...(nodeGraceS !== undefined ? { nodeGraceMs: Math.round(nodeGraceS * 1000) } : {}),
+    }),
+  };
+}
+
+/**
+ * Timings for a lab of this shape: the defaults, overridden by `given`; heartbeat and probe periods grow
+ * with the node count (see the load targets above) unless given, and the heartbeat stays well inside the
+ * grace period (at most a quarter of it) so that a healthy node never turns NotReady.
+ */
+export function deriveTimings(shape: Pick<LabShape, 'controlPlanes' | 'workers'>, given: Partial<LabTimings> = {}): LabTimings {
+  const nodes = shape.controlPlanes + shape.workers;
+  const nodeGraceMs = given.nodeGraceMs ?? DEFAULT_TIMINGS.nodeGraceMs;
+  const loadHeartbeat = Math.max(DEFAULT_TIMINGS.heartbeatIntervalMs, Math.ceil((nodes * 1000) / MAX_HEARTBEATS_PER_S));
+  const heartbeatIntervalMs = given.heartbeatIntervalMs ?? Math.max(MIN_HEARTBEAT_MS, Math.min(loadHeartbeat, Math.floor(nodeGraceMs / 4)));
+  // Edges probed in the background: every control plane's apid dials every node; every worker dials trustd.
+  const edges = shape.controlPlanes * nodes + shape.workers;
+  const probeIntervalMs = given.probeIntervalMs ?? Math.max(DEFAULT_TIMINGS.probeIntervalMs, Math.ceil((edges * 1000) / MAX_PROBES_PER_S));
+  return {
+    ...DEFAULT_TIMINGS,
+    ...given,
+    nodeGraceMs,
+    heartbeatIntervalMs,
+    probeIntervalMs,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// rotate lab fault
+
+export interface LabFaultInput {
+  node?: string | undefined;
+  down?: boolean | undefined;
+  up?: boolean | undefined;
+  delayMs?: number | undefined;
+  failApply?: number | undefined;
+  dropApplyReply?: number | undefined;
+  kubeletRestartMs?: number | undefined;
+}
+
+export interface FaultChange {
+  node: string;
+  down?: boolean;
+  delayMs?: number;
+  failApply?: number;
+  dropApplyReply?: number;
+  kubeletRestartMs?: number;
+}
+
+const FAULT_FLAGS = '--down, --up, --delay-ms N, --fail-apply N, --drop-apply-reply N or --kubelet-restart-ms N';
+
+/** Validate `rotate lab fault` flags into the control API's fault request. */
+export function resolveFaultChange(input: LabFaultInput): FaultChange {
+  const node = input.node?.trim();
+  if (!node) throw usage('--node', 'is required', 'pass the node address, e.g. --node 127.12.34.10 (see `rotate lab inspect`)');
+  if (input.down && input.up) throw usage('--down and --up', 'cannot be combined', 'pass one of them');
+  const change: FaultChange = { node };
+  if (input.down) change.down = true;
+  if (input.up) change.down = false;
+  const delayMs = checkInteger('--delay-ms', input.delayMs, 0);
+  const failApply = checkInteger('--fail-apply', input.failApply, 0);
+  const dropApplyReply = checkInteger('--drop-apply-reply', input.dropApplyReply, 0);
+  const kubeletRestartMs = checkInteger('--kubelet-restart-ms', input.kubeletRestartMs, 0);
+  if (delayMs !== undefined) change.delayMs = delayMs;
+  if (failApply !== undefined) change.failApply = failApply;
+  if (dropApplyReply !== undefined) change.dropApplyReply = dropApplyReply;
+  if (kubeletRestartMs !== undefined) change.kubeletRestartMs = kubeletRestartMs;
+  if (Object.keys(change).length === 1) throw usage('rotate lab fault', `needs a fault to set: ${FAULT_FLAGS}`, `e.g. rotate lab fault --dir DIR --node ${node} --down`);
+  return change;
+}

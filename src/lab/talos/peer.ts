@@ -1,0 +1,46 @@
+/**
+ * What apid reads from a verified client certificate: the roles (subject Organization values,
+ * pkg/grpc/middleware/authz/injector.go) and whether its EKU is exactly [ClientAuth]
+ * (internal/app/apid/service.go verifyExtKeyUsage, since v1.3.0).
+ */
+import { X509Certificate } from 'node:crypto';
+import { x509 } from '../../pki/x509lib.js';
+
+export const ROLE_ADMIN = 'os:admin';
+export const ROLE_IMPERSONATOR = 'os:impersonator';
+/** pkg/machinery/role/role.go: roles Talos knows; others in a certificate are ignored. */
+export const KNOWN_ROLES = new Set(['os:admin', 'os:operator', 'os:reader', 'os:etcd:backup', 'os:image:verifier', 'os:meta:writer', ROLE_IMPERSONATOR]);
+
+const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+
+export interface PeerIdentity {
+  roles: Set<string>;
+  /** EKU exactly [ClientAuth] (CA certificates are skipped by Talos; a CA as client leaf passes). */
+  clientAuthOnly: boolean;
+  subject: string;
+}
+
+const cache = new Map<string, PeerIdentity>();
+
+/** The identity in a verified client certificate (cached by fingerprint: the same few certificates come back). */
+export function peerIdentity(cert: X509Certificate): PeerIdentity {
+  const fp = cert.fingerprint256;
+  const hit = cache.get(fp);
+  if (hit) return hit;
+  const peculiar = new x509.X509Certificate(new Uint8Array(cert.raw));
+  const orgs = peculiar.subjectName.getField('O');
+  const eku = cert.keyUsage ?? [];
+  const identity: PeerIdentity = {
+    roles: new Set(orgs.filter((o) => KNOWN_ROLES.has(o))),
+    clientAuthOnly: cert.ca || (eku.length === 1 && eku[0] === EKU_CLIENT_AUTH),
+    subject: peculiar.subject,
+  };
+  cache.set(fp, identity);
+  if (cache.size > 1024) cache.delete(cache.keys().next().value as string);
+  return identity;
+}
+
+/** Role strings parsed from `talos-role` metadata (unknown ones dropped, as role.Parse does). */
+export function parseRoles(values: readonly string[]): Set<string> {
+  return new Set(values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => KNOWN_ROLES.has(v)));
+}

@@ -1,0 +1,184 @@
+/**
+ * trustd on control planes (`<address>:50001`, `securityapi.SecurityService/Certificate`), and the worker's
+ * side of it.
+ *
+ * Server (internal/app/trustd/main.go, internal/app/trustd/internal/reg/reg.go): TLS without client
+ * certificates (tls.ServerOnly), serving a certificate from the node's issuing Talos CA; every call must carry
+ * the node's trustd token (`.machine.token`) in the `token` metadata key
+ * (pkg/grpc/middleware/auth/basic/token.go: Unauthenticated "missing token" / "invalid token"). The CSR is
+ * signed with the node's issuing CA with KeyUsage DigitalSignature, EKU exactly ServerAuth and the
+ * Organization removed; the answer's `ca` is the node's accepted CAs (OSRoot, as configured) concatenated.
+ *
+ * Client (internal/app/machined/pkg/controllers/secrets/api.go generateWorker, pkg/grpc/gen/remote.go): the
+ * worker verifies trustd against its OWN accepted Talos CAs, sends its token, tries the control planes in
+ * turn, and adopts the returned certificate and bundle for its apid. Every dial is a `worker-trustd` edge
+ * counted by the worker in the ledger.
+ */
+import type { Socket } from 'node:net';
+import * as tls from 'node:tls';
+import * as grpc from '@grpc/grpc-js';
+import { signCsr, type CaMaterial, type SignedCert } from '../../pki/index.js';
+import { talosProtos, type CertificateRequest, type CertificateResponse } from '../../talos/proto.js';
+import type { LabCluster, LabNode } from '../core/model.js';
+import type { Ledger } from '../core/ledger.js';
+import { readConfigCas } from '../core/roots.js';
+import { API_CERT_VALIDITY_MS, tlsKey, type NodeCredentials } from './credentials.js';
+import { dialLab, recordDialFailure } from './dial.js';
+import { GrpcCallError, Status } from './h2-grpc.js';
+
+export const TRUSTD_PORT = 50001;
+
+export interface TrustdHost {
+  readonly node: LabNode;
+  readonly cluster: LabCluster;
+  readonly credentials: NodeCredentials | null;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** The `ca` trustd returns: the node's OSRoot accepted list (`.machine.acceptedCAs` + `.machine.ca.crt`) as configured. */
+export function acceptedBundle(node: LabNode): string {
+  const view = readConfigCas(node.config);
+  const list = [...view.machineAccepted, ...(view.machineCa ? [view.machineCa.crt] : [])];
+  return list.map((p) => (p.endsWith('\n') || p === '' ? p : `${p}\n`)).join('');
+}
+
+/**
+ * Signatures by (issuing CA, CSR), kept a few minutes: background probes send the same CSR again and again
+ * and signing costs milliseconds of pure-JS ASN.1. A probe never adopts the answer, and a worker that
+ * re-registers sends a new CSR, so no one is handed a certificate issued from other inputs.
+ */
+const signatures = new Map<string, { at: number; signed: Promise<SignedCert> }>();
+const SIGNATURE_TTL_MS = 10 * 60_000;
+
+function signOnce(issuing: CaMaterial, csr: string): Promise<SignedCert> {
+  const key = `${issuing.fingerprint}\u0000${csr}`;
+  const hit = signatures.get(key);
+  if (hit && Date.now() - hit.at < SIGNATURE_TTL_MS) return hit.signed;
+  const signed = signCsr(issuing, csr, { usages: ['serverAuth'], keyUsages: ['digitalSignature'], stripOrganization: true, validityMs: API_CERT_VALIDITY_MS });
+  signatures.set(key, { at: Date.now(), signed });
+  signed.catch(() => signatures.delete(key));
+  if (signatures.size > 1024) signatures.delete(signatures.keys().next().value as string);
+  return signed;
+}
+
+export async function signWorkerCsr(host: TrustdHost, md: grpc.Metadata, req: CertificateRequest): Promise<CertificateResponse> {
+  const { node } = host;
+  const tokens = md.get('token');
+  if (tokens.length === 0) throw new GrpcCallError(Status.UNAUTHENTICATED, 'missing token');
+  const token = readConfigCas(node.config).trustdToken;
+  if (String(tokens[0]) !== token) throw new GrpcCallError(Status.UNAUTHENTICATED, 'invalid token');
+  const issuing = node.roots.talos.issuing;
+  const csr = Buffer.from(req.csr ?? new Uint8Array()).toString('utf8');
+  if (!/-----BEGIN (NEW )?CERTIFICATE REQUEST-----/.test(csr)) throw new GrpcCallError(Status.INVALID_ARGUMENT, 'failed to decode CSR');
+  if (!issuing) throw new GrpcCallError(Status.INTERNAL, `failed to sign CSR: ${node.roots.talos.error ?? 'no issuing CA key'}`);
+  let signed;
+  try {
+    signed = await signOnce(issuing, csr);
+  } catch (err) {
+    const msg = (err as Error).message;
+    if (/CSR/.test(msg)) throw new GrpcCallError(Status.INVALID_ARGUMENT, `failed to parse CSR: ${msg}`);
+    throw new GrpcCallError(Status.INTERNAL, `failed to sign CSR: ${msg}`);
+  }
+  return { ca: Buffer.from(acceptedBundle(node)), crt: Buffer.from(signed.certPem) };
+}
+
+export class TrustdServer {
+  readonly #host: TrustdHost;
+  readonly #grpc = new grpc.Server();
+  readonly #injector: grpc.ConnectionInjector;
+  readonly #sockets = new Set<Socket>();
+  #server: tls.Server | null = null;
+
+  constructor(host: TrustdHost) {
+    this.#host = host;
+    const def = talosProtos().securityService;
+    this.#grpc.addService(def, {
+      Certificate: (call: grpc.ServerUnaryCall<CertificateRequest, CertificateResponse>, cb: grpc.sendUnaryData<CertificateResponse>) => {
+        void (async () => {
+          const delay = this.#host.node.faults.delayMs;
+          if (delay > 0) await sleep(delay);
+          return signWorkerCsr(this.#host, call.metadata, call.request);
+        })().then(
+          (res) => cb(null, res),
+          (err: unknown) =>
+            cb(err instanceof GrpcCallError ? { code: err.code, details: err.details } : { code: grpc.status.INTERNAL, details: String(err) }),
+        );
+      },
+    } as grpc.UntypedServiceImplementation);
+    this.#injector = this.#grpc.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  }
+
+  #context(creds: NodeCredentials): tls.SecureContextOptions | null {
+    return creds.trustd ? { cert: creds.trustd.certPem, key: tlsKey(creds.trustd), minVersion: 'TLSv1.2' } : null;
+  }
+
+  updateCredentials(): void {
+    const ctx = this.#host.credentials && this.#context(this.#host.credentials);
+    if (this.#server && ctx) this.#server.setSecureContext(ctx);
+  }
+
+  async listen(): Promise<void> {
+    const creds = this.#host.credentials;
+    const ctx = creds && this.#context(creds);
+    if (this.#server || !ctx) return;
+    const server = tls.createServer({ ...ctx, ALPNProtocols: ['h2'] });
+    server.on('connection', (raw) => {
+      this.#sockets.add(raw);
+      raw.once('close', () => this.#sockets.delete(raw));
+    });
+    server.on('tlsClientError', () => undefined);
+    server.on('secureConnection', (socket) => {
+      socket.on('error', () => undefined);
+      this.#injector.injectConnection(socket);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(TRUSTD_PORT, this.#host.node.address, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', () => undefined);
+    this.#server = server;
+  }
+
+  async close(): Promise<void> {
+    const server = this.#server;
+    this.#server = null;
+    for (const s of this.#sockets) s.destroy();
+    this.#sockets.clear();
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  shutdown(): void {
+    this.#injector.destroy();
+    this.#grpc.forceShutdown();
+  }
+}
+
+export type TrustdOutcome =
+  | { ok: true; crt: string; bundle: string; from: string }
+  | { ok: false; detail: string };
+
+/**
+ * One Certificate call from `worker` to `cp`'s trustd, verifying trustd against the worker's own accepted
+ * Talos CAs. TLS failures go to the ledger (edge worker-trustd, counted by the worker).
+ */
+export async function callTrustd(worker: LabNode, cp: LabNode, ledger: Ledger, csrPem: string): Promise<TrustdOutcome> {
+  const ca = worker.roots.talos.trusted.map((c) => c.certPem);
+  if (ca.length === 0) return { ok: false, detail: 'the worker trusts no Talos CA' };
+  const r = await dialLab({ from: worker.address, host: cp.address, port: TRUSTD_PORT, ca });
+  if (!r.ok) {
+    recordDialFailure(ledger, 'worker-trustd', worker.address, cp.address, r, cp.isDown);
+    return { ok: false, detail: r.detail };
+  }
+  try {
+    const res = await r.session.unary(talosProtos().securityService.Certificate, { csr: Buffer.from(csrPem) }, { token: readConfigCas(worker.config).trustdToken }, { timeoutMs: 10_000 });
+    return { ok: true, crt: Buffer.from(res.crt ?? new Uint8Array()).toString('utf8'), bundle: Buffer.from(res.ca ?? new Uint8Array()).toString('utf8'), from: cp.address };
+  } catch (err) {
+    return { ok: false, detail: err instanceof GrpcCallError ? `${err.code}: ${err.details}` : String(err) };
+  } finally {
+    r.session.destroy();
+  }
+}

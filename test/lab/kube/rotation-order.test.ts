@@ -1,0 +1,88 @@
+/**
+ * The Kubernetes CA rotation in talosctl's order (facts §1.5: add NEW as accepted on every node, control
+ * planes first; swap; drop OLD, control planes first; each apply followed by the kubelet-restart wait)
+ * produces exactly the rejections facts §3.3 predicts: in the drop phase a kubelet is rejected by every
+ * control plane that dropped OLD before its own node did (worker kubelets by all of them, until their own
+ * node drops OLD), nothing in the add and swap phases, and no NotReady with a normal grace period.
+ * Dropping OLD on the workers first leaves only the control-plane window: no worker kubelet is rejected.
+ */
+import t, { type TAP } from 'tap';
+import { isSignedBy } from '../../../src/pki/index.js';
+import type { LabNode } from '../../../src/lab/core/model.js';
+import { DEFAULT_TIMINGS } from '../../../src/lab/core/model.js';
+import { applyAndWaitKubelet, kubeletRejectionPairs, makeCas, phaseRoots, startLab, type Cas, type TestLab } from './fixtures/lab.js';
+
+/** Pairs `kubelet->apiserver` facts §3.3 predicts for a drop phase in `order`. */
+function predictedDropRejections(order: LabNode[]): Set<string> {
+  const pairs = new Set<string>();
+  order.forEach((kubeletNode, k) => {
+    for (const earlier of order.slice(0, k)) {
+      if (earlier.role === 'controlplane') pairs.add(`${kubeletNode.address}->${earlier.address}`);
+    }
+  });
+  return pairs;
+}
+
+async function rotate(t: Tap, cas: Cas, lab: TestLab, dropOrder: LabNode[]): Promise<{ dropAt: Map<string, number> }> {
+  const talosctlOrder = [...lab.cps, ...lab.workers];
+  for (const n of talosctlOrder) await applyAndWaitKubelet(n, phaseRoots(cas, n.role, 'add'));
+  t.equal(lab.cluster.ledger.snapshot().trustFailures['kubelet-apiserver'], 0, 'add phase: no rejection');
+  for (const n of talosctlOrder) await applyAndWaitKubelet(n, phaseRoots(cas, n.role, 'swap'));
+  t.equal(lab.cluster.ledger.snapshot().trustFailures['kubelet-apiserver'], 0, 'swap phase: no rejection');
+  for (const n of lab.cluster.nodes) t.ok(isSignedBy(lab.side.kubeletCertPem(n.address)!, cas.old.certPem), `${n.hostname} still holds its OLD-signed cert after the swap`);
+  const dropAt = new Map<string, number>();
+  for (const n of dropOrder) {
+    dropAt.set(n.address, Date.now());
+    await applyAndWaitKubelet(n, phaseRoots(cas, n.role, 'drop'));
+  }
+  await lab.side.whenAllReady(10_000);
+  for (const n of lab.cluster.nodes) t.ok(isSignedBy(lab.side.kubeletCertPem(n.address)!, cas.new.certPem), `${n.hostname} re-bootstrapped with a NEW-signed cert`);
+  return { dropAt };
+}
+
+/** The assertions rotate() makes (a subtest has them all). */
+type Tap = Pick<TAP, 'equal' | 'ok'>;
+
+t.test("talosctl's order: worker kubelets rejected by dropped control planes until their own node drops OLD", async (t) => {
+  const cas = await makeCas();
+  const lab = await startLab({ cas, timings: { nodeGraceMs: DEFAULT_TIMINGS.nodeGraceMs } });
+  t.teardown(() => lab.stop());
+  await lab.side.whenAllReady(15_000);
+  const order = [...lab.cps, ...lab.workers];
+  const { dropAt } = await rotate(t, cas, lab, order);
+
+  const snap = lab.cluster.ledger.snapshot();
+  const failures = snap.trustFailureLog.filter((e) => e.edge === 'kubelet-apiserver');
+  t.same([...kubeletRejectionPairs(lab.cluster)].sort(), [...predictedDropRejections(order)].sort(), 'exactly the predicted kubelet->apiserver rejections');
+  for (const w of lab.workers) {
+    for (const cp of lab.cps) t.ok(failures.some((e) => e.from === w.address && e.to === cp.address), `${w.hostname} rejected by ${cp.hostname}`);
+  }
+  t.ok(
+    failures.every((e) => e.refusedBy === 'server' && e.reason === 'unknown-ca'),
+    'every rejection: the apiserver refused the kubelet client cert (unknown CA)',
+  );
+  t.ok(
+    failures.every((e) => {
+      const at = Date.parse(e.at);
+      return at >= dropAt.get(e.to)! && at < dropAt.get(e.from)!;
+    }),
+    "each rejection happened after the apiserver's node dropped OLD and before the kubelet's node did",
+  );
+  t.equal(snap.notReadyEvents, 0, 'no Node turned NotReady (normal grace period)');
+  t.equal(snap.trustFailures['client-apiserver'], 0);
+});
+
+t.test('dropping OLD on workers first: no worker kubelet is rejected', async (t) => {
+  const cas = await makeCas();
+  const lab = await startLab({ cas, timings: { nodeGraceMs: DEFAULT_TIMINGS.nodeGraceMs } });
+  t.teardown(() => lab.stop());
+  await lab.side.whenAllReady(15_000);
+  const order = [...lab.workers, ...lab.cps];
+  await rotate(t, cas, lab, order);
+
+  const pairs = kubeletRejectionPairs(lab.cluster);
+  t.same([...pairs].sort(), [...predictedDropRejections(order)].sort(), 'only the control-plane window remains');
+  const workerAddresses = new Set(lab.workers.map((w) => w.address));
+  t.notOk([...pairs].some((p) => workerAddresses.has(p.split('->')[0]!)), 'no worker kubelet rejected');
+  t.equal(lab.cluster.ledger.snapshot().notReadyEvents, 0, 'no NotReady');
+});

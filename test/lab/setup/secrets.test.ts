@@ -1,0 +1,75 @@
+/**
+ * The lab's `talosctl gen secrets` bundle: algorithms and subjects as Talos makes them (facts §3.1), and
+ * the rendered file has the shape of a real bundle (/work/shared/fixtures/talos/secrets.yaml).
+ */
+import t from 'tap';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { decodeTalosBase64Pem, privateKeyPemForNode } from '../../../src/pki/index.js';
+import { getBundleCa, parseSecretsBundle } from '../../../src/talos/secrets-bundle.js';
+import { generateLabSecrets, generateToken, renderSecretsBundle, type LabSecrets } from '../../../src/lab/setup/secrets.js';
+
+let s: LabSecrets;
+t.before(async () => {
+  s = await generateLabSecrets({ serviceAccountKey: 'ecdsa-p256' });
+});
+
+type Tree = Record<string, unknown>;
+/** The key paths of a YAML tree (values dropped). */
+function shape(v: unknown, prefix = ''): string[] {
+  if (typeof v !== 'object' || v === null) return [prefix];
+  return Object.entries(v as Tree).flatMap(([k, x]) => shape(x, prefix ? `${prefix}.${k}` : k));
+}
+
+t.test('CAs: Talos Ed25519 O=talos, Kubernetes ECDSA P-256 O=kubernetes, aggregator CN=front-proxy, etcd O=etcd', async (t) => {
+  t.equal(s.os.algorithm, 'ed25519');
+  t.equal(s.os.subject, 'O=talos');
+  t.equal(s.k8s.algorithm, 'ecdsa-p256');
+  t.equal(s.k8s.subject, 'O=kubernetes');
+  t.equal(s.k8sAggregator.algorithm, 'ecdsa-p256');
+  t.equal(s.k8sAggregator.subject, 'CN=front-proxy');
+  t.equal(s.etcd.subject, 'O=etcd');
+  for (const ca of [s.os, s.k8s, s.k8sAggregator, s.etcd]) t.ok(new X509Certificate(ca.certPem).ca, `${ca.subject} is a CA`);
+  t.match(s.os.key.reveal(), /^-----BEGIN ED25519 PRIVATE KEY-----/, 'Talos writes its Ed25519 label');
+  t.match(s.serviceAccountKey.reveal(), /^-----BEGIN EC PRIVATE KEY-----/);
+});
+
+t.test('tokens and ids have Talos formats', async (t) => {
+  t.match(s.bootstrapToken, /^[a-z0-9]{6}\.[a-z0-9]{16}$/);
+  t.match(s.trustdToken, /^[a-z0-9]{6}\.[a-z0-9]{16}$/);
+  t.not(s.bootstrapToken, s.trustdToken);
+  t.not(generateToken(), generateToken());
+  t.match(s.clusterId, /^[A-Za-z0-9_-]{43}=$/, 'URL-safe base64 of 32 bytes');
+  t.equal(Buffer.from(s.clusterSecret, 'base64').length, 32);
+  t.equal(Buffer.from(s.secretboxEncryptionSecret, 'base64').length, 32);
+});
+
+t.test('the rendered bundle has the shape of `talosctl gen secrets` and our own reader takes it', async (t) => {
+  const text = renderSecretsBundle(s);
+  const tree = parseYaml(text) as Tree;
+  const fixture = '/work/shared/fixtures/talos/secrets.yaml';
+  const expected = [
+    'cluster.id', 'cluster.secret', 'secrets.bootstraptoken', 'secrets.secretboxencryptionsecret', 'trustdinfo.token',
+    'certs.etcd.crt', 'certs.etcd.key', 'certs.k8s.crt', 'certs.k8s.key', 'certs.k8saggregator.crt', 'certs.k8saggregator.key',
+    'certs.k8sserviceaccount.key', 'certs.os.crt', 'certs.os.key',
+  ];
+  t.same(shape(tree), expected);
+  if (existsSync(fixture)) t.same(shape(parseYaml(readFileSync(fixture, 'utf8'))), expected, 'same keys, same order as a real bundle');
+  t.match(text, /^cluster:\n {4}id: /, '4-space indent');
+  const certs = tree.certs as Record<string, { crt?: string; key: string }>;
+  t.equal(decodeTalosBase64Pem(certs.os!.crt!, 'os.crt'), s.os.certPem);
+  createPrivateKey(privateKeyPemForNode(decodeTalosBase64Pem(certs.k8sserviceaccount!.key, 'sa')));
+  const bundle = parseSecretsBundle(text);
+  t.equal(getBundleCa(bundle, 'os').fingerprint, s.os.fingerprint);
+  t.equal(getBundleCa(bundle, 'k8s').fingerprint, s.k8s.fingerprint);
+  t.notMatch(JSON.stringify(s), /PRIVATE KEY/, 'keys never serialise from the in-memory secrets');
+});
+
+t.test('the default service-account key is RSA 4096, as current contracts make it', async (t) => {
+  const rsa = await generateLabSecrets();
+  const key = createPrivateKey(rsa.serviceAccountKey.reveal());
+  t.equal(key.asymmetricKeyType, 'rsa');
+  t.equal(key.asymmetricKeyDetails?.modulusLength, 4096);
+  t.match(rsa.serviceAccountKey.reveal(), /^-----BEGIN RSA PRIVATE KEY-----/);
+});
