@@ -1,0 +1,2 @@
+export type * from './input.js';
+export * from './plan.js';

@@ -1,0 +1,70 @@
+/**
+ * What the planner is given: the cluster as observed (per node, both PKIs as its machine config states
+ * them), the desired CA state per API, the credentials the operator uses, and options. Plain data with no
+ * I/O behind it; the glue that fills it from the desired-state files and the live cluster lives elsewhere.
+ */
+import type { Fingerprint, KubernetesCaStyle, NodeRole } from '../../domain/types.js';
+
+/**
+ * One PKI as a node's config states it. `issuing` is `.machine.ca` / `.cluster.ca` /
+ * `KubeAPIServerCAConfig.issuingCA` (a worker carries only the certificate; a document-style Kubernetes
+ * worker has none: `issuing: null`, its current CA is `accepted[0]`). `accepted` is in config order.
+ */
+export interface ApiState {
+  issuing: Fingerprint | null;
+  accepted: Fingerprint[];
+}
+
+export interface KubernetesApiState extends ApiState {
+  style: KubernetesCaStyle;
+}
+
+export interface ObservedNode {
+  address: string;
+  nodeId: string;
+  hostname: string;
+  role: NodeRole;
+  talosVersion: string;
+  /** Digest of the node's active machine config, recorded in the plan so apply can detect a stale plan. */
+  configDigest: string;
+  talos: ApiState;
+  kubernetes: KubernetesApiState;
+  /** Node Ready condition as Kubernetes reports it; null when unknown (API unreachable or not asked). */
+  ready: boolean | null;
+}
+
+/** The desired state of one PKI. `names` maps fingerprints to authority names, for display only. */
+export interface DesiredApi {
+  issuing: Fingerprint;
+  accepted: Fingerprint[];
+  names: Record<Fingerprint, string>;
+}
+
+/** A client credential: who signed its certificate and which CAs it trusts for the server. */
+export interface OperatorClient {
+  clientSigner: Fingerprint;
+  trusts: Fingerprint[];
+}
+
+export interface PlanOptions {
+  /** Plan through steps whose proof says an edge breaks (NotReady nodes, refused Talos connections). */
+  allowDisruption: boolean;
+  /** Upper bound on nodes whose Kubernetes components restart at once (kube-apiserver, kubelet). */
+  maxUnavailable: number;
+  /** Upper bound on concurrent config applies within a wave. */
+  parallelism: number;
+}
+
+export interface PlanInput {
+  nodes: ObservedNode[];
+  /** Control-plane endpoints the operator's talosconfig uses (node addresses, or a VIP / DNS name). */
+  endpoints: string[];
+  desired: { talos?: DesiredApi; kubernetes?: DesiredApi };
+  operator: {
+    /** The talosconfig in use; null when it could not be read. */
+    talos: OperatorClient | null;
+    /** The kubeconfig in use, if readable. */
+    kubernetes: OperatorClient | null;
+  };
+  options: PlanOptions;
+}

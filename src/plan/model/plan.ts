@@ -1,0 +1,191 @@
+/**
+ * The plan: an ordered transition graph from the observed CA state to the desired one, with a safety
+ * proof per step. Plain JSON (fingerprints, never keys); `docs/plan-format.md` documents it. Bump
+ * `PLAN_FORMAT_VERSION` on any incompatible change.
+ */
+import type { ApiKind, Fingerprint, NodeRole } from '../../domain/types.js';
+import type { ApiState } from './input.js';
+
+export const PLAN_FORMAT_VERSION = 1 as const;
+
+/** The three phases of a CA rotation (facts §1.4, §1.5), per API. */
+export type Phase = 'accept' | 'issue' | 'drop';
+export const PHASES: readonly Phase[] = ['accept', 'issue', 'drop'];
+
+/** The trust edges the model evaluates; the same names as the lab's ledger keys. */
+export type EdgeKind = 'operator-apid' | 'apid-proxy' | 'worker-trustd' | 'kubelet-apiserver' | 'client-apiserver';
+export const EDGE_KINDS: readonly EdgeKind[] = ['operator-apid', 'apid-proxy', 'worker-trustd', 'kubelet-apiserver', 'client-apiserver'];
+
+export type EdgeStatus = 'ok' | 'degraded' | 'broken';
+export type Verdict = 'safe' | 'safe-with-announced-disruption' | 'unsafe';
+
+/**
+ * The Talos clients a plan uses: the operator's talosconfig as found (`current`), a new admin client cert
+ * signed by the new issuing CA that trusts old + new server CAs (`intermediate`, used across the swap), and
+ * the same cert trusting only the new CA (`new`).
+ */
+export type TalosClientKind = 'current' | 'intermediate' | 'new';
+export type OutputKind = 'talosconfig' | 'kubeconfig' | 'secretsBundle';
+
+/** How a step's waves are ordered by role. */
+export type WaveOrder = 'controlplanes-first' | 'workers-first' | 'controlplanes-only' | 'workers-only';
+
+export interface NodeApiStates {
+  talos?: ApiState;
+  kubernetes?: ApiState;
+}
+
+export interface StepNode {
+  address: string;
+  hostname: string;
+  role: NodeRole;
+  /** 1-based index into the step's waves. */
+  wave: number;
+  /** The node's CA state before this step, for the APIs the step changes. */
+  current: NodeApiStates;
+  /** The CA state this step applies (one apply carries every API listed). */
+  target: NodeApiStates;
+  kubeletRestart: boolean;
+  /** Per-node machine-config diff, filled in by apply's preview; null in a pure plan. */
+  configDiff: string | null;
+}
+
+/** A group of nodes patched concurrently (at most `maxConcurrent` at once); waves run one after another. */
+export interface Wave {
+  index: number;
+  role: NodeRole;
+  nodes: string[];
+  maxConcurrent: number;
+}
+
+export interface ProofEdge {
+  kind: EdgeKind;
+  /** Class of nodes (or `operator`, or a client) that opens the connection. */
+  from: string;
+  to: string;
+  fromNodes: string[];
+  toNodes: string[];
+  status: EdgeStatus;
+  /** When it fails, in words. */
+  window: string;
+  reason: string;
+  /** 1-based waves of the step during which it can fail (empty: only at the gate, or ok). */
+  waves: number[];
+  /** Still failing once the step is complete. */
+  persists: boolean;
+  /** `possible`: fails only for some of the histories the model cannot tell apart. */
+  certainty: 'certain' | 'possible';
+  /** Already failing before the step started: reported, not counted in the step's verdict. */
+  preExisting: boolean;
+}
+
+export interface StepProof {
+  verdict: Verdict;
+  /** Every non-ok edge, plus one `ok` row per edge kind checked without failure. */
+  edges: ProofEdge[];
+  /** Intermediate states evaluated (classes of nodes × patched or not). */
+  statesChecked: number;
+  /** Node classes the step was reasoned over. */
+  classes: number;
+}
+
+export interface OrderAlternative {
+  order: WaveOrder;
+  verdict: Verdict;
+  score: number;
+  /** The first edge that would fail with this order (possibly in a later step of the same API), or null. */
+  problem: string | null;
+}
+
+export interface OrderChoice {
+  chosen: WaveOrder;
+  reason: string;
+  alternatives: OrderAlternative[];
+}
+
+export interface Step {
+  /** Stable id, e.g. `talos-accept`, `kubernetes-drop`, `talos-kubernetes-issue`. */
+  id: string;
+  /** 1-based position; steps run in this order. */
+  index: number;
+  title: string;
+  apis: ApiKind[];
+  phase: Partial<Record<ApiKind, Phase>>;
+  /** Steps that must be complete first: the previous phase of each API, and the last earlier step touching a common node. */
+  dependsOn: string[];
+  /** In wave order. */
+  nodes: StepNode[];
+  waves: Wave[];
+  maxConcurrent: number;
+  kubeletRestarts: string[];
+  /** The Talos client apply uses to patch and watch during this step. */
+  talosClient: TalosClientKind;
+  gate: {
+    talos?: { client: TalosClientKind; nodes: 'all'; endpoints: string[] };
+    kubernetes?: { nodesReady: 'all'; kubeletRestartsObserved: string[] };
+  };
+  /** Written before the first patch (a talosconfig holding `talosconfigBefore`). */
+  outputsBefore: OutputKind[];
+  /** Written after the gate passed. */
+  outputsAfter: OutputKind[];
+  talosconfigBefore?: TalosClientKind;
+  talosconfigAfter?: TalosClientKind;
+  order: Partial<Record<ApiKind, OrderChoice>>;
+  proof: StepProof;
+}
+
+export interface Refusal {
+  code: string;
+  reason: string;
+  step?: string;
+  edge?: ProofEdge;
+}
+
+export interface ClientDescription {
+  signer: Fingerprint | null;
+  trusts: Fingerprint[];
+  /** Minted by apply from the new issuing CA (false: the operator's own file). */
+  minted: boolean;
+}
+
+export interface AuthorityRef {
+  api: ApiKind;
+  fingerprint: Fingerprint;
+  name: string | null;
+  /** Where it ends up: the desired issuing CA, a desired accepted CA, or dropped by the plan. */
+  disposition: 'issuing' | 'accepted' | 'dropped';
+}
+
+export interface PlanSummary {
+  verdict: Verdict;
+  steps: number;
+  nodesChanged: number;
+  kubeletRestarts: number;
+  phases: Partial<Record<ApiKind, Phase[]>>;
+  announcedDisruptions: number;
+  brokenEdges: number;
+  /** One line for humans. */
+  text: string;
+}
+
+export interface Plan {
+  formatVersion: typeof PLAN_FORMAT_VERSION;
+  changes: boolean;
+  /** There are changes and nothing was refused. */
+  applyable: boolean;
+  verdict: Verdict;
+  steps: Step[];
+  notices: string[];
+  refused?: Refusal[];
+  summary: PlanSummary;
+  authorities: AuthorityRef[];
+  talosClients: { current: ClientDescription | null; intermediate?: ClientDescription; new?: ClientDescription };
+  /** Edges already failing in the observed cluster. */
+  initialProof: ProofEdge[];
+  /** What the plan was made against; apply refuses a plan whose nodes changed since. */
+  basedOn: {
+    endpoints: string[];
+    nodes: { address: string; nodeId: string; hostname: string; role: NodeRole; talosVersion: string; configDigest: string }[];
+  };
+  options: { allowDisruption: boolean; maxUnavailable: number; parallelism: number };
+}

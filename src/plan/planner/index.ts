@@ -1,0 +1,3 @@
+export { planRotation } from './plan.js';
+export { expandPhases, acceptTarget, issueTarget, dropTarget, isDocumentWorker, type ApiPhase, type PhaseNode } from './phases.js';
+export { PREFERRED } from './orders.js';

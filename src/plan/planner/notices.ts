@@ -1,0 +1,99 @@
+/**
+ * Announcements that are not edge failures of the cluster: credentials of other users that stop working,
+ * the operator's own kubeconfig, kube-apiserver restarts, workloads the tool leaves alone.
+ */
+import type { ApiKind, Fingerprint } from '../../domain/types.js';
+import type { ApiState, PlanInput } from '../model/input.js';
+import type { Step } from '../model/plan.js';
+import type { CaIndex } from '../safety/cas.js';
+import type { Finding } from '../safety/engine.js';
+import type { ModelNode } from '../safety/world.js';
+
+export interface NoticeContext {
+  input: PlanInput;
+  cas: CaIndex;
+  steps: readonly Step[];
+  stepFindings: readonly (readonly Finding[])[];
+  world0: readonly ModelNode[];
+  names: ReadonlyMap<Fingerprint, string>;
+}
+
+const CREDENTIALS: Record<ApiKind, { api: string; file: string }> = {
+  talos: { api: 'Talos API', file: 'talosconfig' },
+  kubernetes: { api: 'Kubernetes API', file: 'kubeconfig' },
+};
+
+function trusted(s: ApiState): Set<Fingerprint> {
+  return new Set(s.issuing ? [...s.accepted, s.issuing] : s.accepted);
+}
+
+export function buildNotices(ctx: NoticeContext): string[] {
+  const { input, cas, steps } = ctx;
+  const out: string[] = [];
+  const name = (fp: Fingerprint): string => cas.describe(cas.id(fp));
+
+  for (const api of ['talos', 'kubernetes'] as const) {
+    const cred = CREDENTIALS[api];
+    const serverChange = new Map<Fingerprint, { step: Step; to: Fingerprint }>();
+    const clientDrop = new Map<Fingerprint, Step>();
+    for (const step of steps) {
+      for (const n of step.nodes) {
+        if (n.role !== 'controlplane') continue;
+        const cur = n.current[api];
+        const tgt = n.target[api];
+        if (!cur || !tgt) continue;
+        if (cur.issuing && tgt.issuing && cur.issuing !== tgt.issuing && !serverChange.has(cur.issuing)) serverChange.set(cur.issuing, { step, to: tgt.issuing });
+        const after = trusted(tgt);
+        for (const fp of trusted(cur)) if (!after.has(fp) && !clientDrop.has(fp)) clientDrop.set(fp, step);
+      }
+    }
+    const written = steps.find((s) => (api === 'talos' ? !!(s.talosconfigAfter || s.talosconfigBefore) : s.outputsAfter.includes('kubeconfig')));
+    for (const [old, { step, to }] of serverChange) {
+      out.push(
+        `From step ${step.index} (${step.id}) control planes serve ${cred.api} certificates signed by ${name(to)}: any ${cred.file} that trusts only ${name(old)} (other users' copies, CI) stops verifying them` +
+          (written ? `; the ${cred.file} this plan writes (step ${written.index}) trusts the new CA.` : '.'),
+      );
+    }
+    for (const [old, step] of clientDrop) {
+      out.push(
+        `From step ${step.index} (${step.id}) control planes refuse ${cred.api} client certificates signed by ${name(old)}: every ${cred.file} signed by it stops working; issue new ones from ${
+          input.desired[api] ? name(input.desired[api].issuing) : 'the new CA'
+        }.`,
+      );
+    }
+  }
+
+  const talosWrites = steps.flatMap((s) => [
+    ...(s.talosconfigBefore ? [`before step ${s.index} (${s.talosconfigBefore} client)`] : []),
+    ...(s.talosconfigAfter ? [`after step ${s.index} (${s.talosconfigAfter} client)`] : []),
+  ]);
+  if (talosWrites.length > 0) {
+    out.push(`The operator's talosconfig is replaced ${talosWrites.join(', then ')}; the old one stops working once control planes no longer trust its signer.`);
+  }
+
+  ctx.stepFindings.forEach((fs, i) => {
+    const f = fs.find((x) => x.notice);
+    if (!f) return;
+    if (ctx.stepFindings.slice(0, i).some((prev) => prev.some((x) => x.notice))) return;
+    const step = steps[i]!;
+    const next = steps.slice(i).find((s) => s.outputsAfter.includes('kubeconfig'));
+    out.push(`The kubeconfig in use stops working during step ${step.index} (${f.reason})${next ? `; a new kubeconfig is written after step ${next.index}` : '; fetch a new one with `talosctl kubeconfig`'}.`);
+  });
+
+  const cps = input.nodes.filter((n) => n.role === 'controlplane').length;
+  const apiserverSteps = steps.filter((s) => s.nodes.some((n) => n.role === 'controlplane' && n.target.kubernetes));
+  if (apiserverSteps.length > 0) {
+    if (cps === 1) {
+      out.push(`Single control plane: its kube-apiserver restarts in step(s) ${apiserverSteps.map((s) => s.index).join(', ')}, a brief Kubernetes API outage each time (not a trust failure).`);
+    } else {
+      out.push(`kube-apiserver restarts on each control plane it patches in step(s) ${apiserverSteps.map((s) => s.index).join(', ')}, never all at once (at most ${Math.max(1, Math.min(input.options.parallelism, input.options.maxUnavailable, cps - 1))} at a time).`);
+    }
+  }
+  const k8sIssue = steps.find((s) => s.phase.kubernetes === 'issue' || s.phase.kubernetes === 'drop');
+  if (k8sIssue) {
+    out.push(
+      `Workloads are not restarted: pods that call the Kubernetes API (e.g. kube-proxy) read its CA bundle at start and may need a restart after step ${k8sIssue.index}, as talosctl's own rotation test does (facts §1.5.2).`,
+    );
+  }
+  return out;
+}

@@ -1,0 +1,545 @@
+/**
+ * `planRotation`: observed cluster + desired CA state → ordered steps, each proved by the safety model.
+ * Pure and synchronous: no clock, no randomness, no I/O; the same input always gives the same plan.
+ */
+import { RotateError } from '../../domain/errors.js';
+import { isFingerprint, type ApiKind, type Fingerprint, type NodeRole } from '../../domain/types.js';
+import type { ApiState, ObservedNode, OperatorClient, PlanInput } from '../model/input.js';
+import {
+  PHASES,
+  PLAN_FORMAT_VERSION,
+  type AuthorityRef,
+  type ClientDescription,
+  type EdgeKind,
+  type OrderChoice,
+  type OutputKind,
+  type Phase,
+  type Plan,
+  type ProofEdge,
+  type Refusal,
+  type Step,
+  type StepNode,
+  type TalosClientKind,
+  type Verdict,
+  type Wave,
+  type WaveOrder,
+} from '../model/plan.js';
+import { bit, CaIndex, has } from '../safety/cas.js';
+import { evaluateState, evaluateStep, type Finding, type ModelClient } from '../safety/engine.js';
+import { initialWorld, resolveEndpoints, TargetInterner, trustOf, type ModelNode, type ModelTarget } from '../safety/world.js';
+import { buildNotices } from './notices.js';
+import { chooseOrders, compatible, evaluateAllOrders, PREFERRED, type ApiChain, type ChainResult } from './orders.js';
+import { expandPhases, type ApiPhase } from './phases.js';
+import { describeFinding, proofOf, VERDICT_BY_RANK, VERDICT_RANK } from './proof.js';
+
+const CLIENT_RANK: Record<TalosClientKind, number> = { current: 0, intermediate: 1, new: 2 };
+const API_LABEL: Record<ApiKind, string> = { talos: 'Talos API', kubernetes: 'Kubernetes API' };
+
+interface Skeleton {
+  apis: ApiKind[];
+  parts: { api: ApiKind; phase: ApiPhase; order: WaveOrder; chain: ApiChain; result: ChainResult; index: number }[];
+  roles: NodeRole[];
+}
+
+export function planRotation(input: PlanInput): Plan {
+  validateInput(input);
+  const cas = new CaIndex();
+  registerFingerprints(cas, input);
+  const names = new Map<Fingerprint, string>();
+  for (const api of ['talos', 'kubernetes'] as const) {
+    for (const [fp, name] of Object.entries(input.desired[api]?.names ?? {})) {
+      names.set(fp as Fingerprint, name);
+      cas.setName(fp as Fingerprint, name);
+    }
+  }
+  const refused: Refusal[] = [];
+  const notices: string[] = [];
+  const nodesByAddress = new Map(input.nodes.map((n) => [n.address, n]));
+  const controlPlanes = input.nodes.filter((n) => n.role === 'controlplane');
+
+  structuralChecks(input, refused, notices);
+
+  const world0 = initialWorld(cas, input.nodes, input.endpoints);
+  const currentClient = modelClient(cas, input.operator.talos, 'current talosconfig');
+  const kubeClient = modelClient(cas, input.operator.kubernetes, 'kubeconfig in use');
+  const initialFindings = evaluateState(world0, { apis: new Set(['talos', 'kubernetes']), talosClient: currentClient }, cas);
+  const initialProof: ProofEdge[] = initialFindings.map((f) => ({
+    kind: f.kind,
+    from: f.from,
+    to: f.to,
+    fromNodes: f.fromNodes,
+    toNodes: f.toNodes,
+    status: f.status,
+    window: 'in the observed cluster, before any step',
+    reason: f.reason,
+    waves: [],
+    persists: true,
+    certainty: f.certain ? 'certain' : 'possible',
+    preExisting: true,
+  }));
+  if (initialProof.length > 0) {
+    notices.push(`The observed cluster already has ${initialProof.length} failing edge(s); the first: ${describeFinding(initialFindings[0]!)}.`);
+  }
+
+  const phases: Record<ApiKind, ApiPhase[]> = {
+    talos: input.desired.talos ? expandPhases('talos', input.nodes, input.desired.talos) : [],
+    kubernetes: input.desired.kubernetes ? expandPhases('kubernetes', input.nodes, input.desired.kubernetes) : [],
+  };
+  const plannable = controlPlanes.length > 0;
+  if (!plannable) phases.talos = phases.kubernetes = [];
+
+  // Order choice: every combination per API, evaluated with histories carried across steps.
+  const chains: Record<ApiKind, ApiChain | null> = {
+    talos: phases.talos.length ? evaluateAllOrders(cas, world0, 'talos', phases.talos) : null,
+    kubernetes: phases.kubernetes.length ? evaluateAllOrders(cas, world0, 'kubernetes', phases.kubernetes) : null,
+  };
+  const chosen = chooseOrders(chains.talos, chains.kubernetes);
+  const skeletons = assemble(chains, { talos: chosen.talos, kubernetes: chosen.kubernetes });
+
+  // Talos clients: the operator's file, then (only when the issuing CA changes) the two minted ones.
+  const desiredTalos = input.desired.talos;
+  const mint = !!desiredTalos && phases.talos.some((p) => p.phase === 'issue');
+  let cpIssuing = 0;
+  for (const n of world0) if (n.role === 'controlplane') cpIssuing |= bit(n.talos.issuing);
+  const clients: Record<TalosClientKind, ModelClient | null> = {
+    current: currentClient,
+    intermediate: mint
+      ? { label: 'intermediate talosconfig (new client cert, trusts old and new CAs)', signer: cas.id(desiredTalos!.issuing), trusts: (currentClient?.trusts ?? 0) | cpIssuing | bit(cas.id(desiredTalos!.issuing)) }
+      : null,
+    new: mint ? { label: 'new talosconfig', signer: cas.id(desiredTalos!.issuing), trusts: bit(cas.id(desiredTalos!.issuing)) } : null,
+  };
+
+  const steps: Step[] = [];
+  const stepFindings: Finding[][] = [];
+  let world: readonly ModelNode[] = world0;
+  let file: TalosClientKind = 'current';
+  const cpCount = controlPlanes.length;
+  const targets = new TargetInterner();
+  skeletons.forEach((sk, si) => {
+    const index = si + 1;
+    const hasK8s = sk.apis.includes('kubernetes');
+    const hasTalos = sk.apis.includes('talos');
+    const { stepNodes, waves, modelWaves } = buildWaves(cas, sk, nodesByAddress, input, cpCount, targets);
+    const spec = { waves: modelWaves, apis: new Set(sk.apis), talosClient: clients[file], operatorKubeconfig: kubeClient, gateKubeconfig: hasK8s };
+    let res = evaluateStep(world, spec, cas);
+    const operatorFails = (fs: readonly Finding[]): boolean => fs.some((f) => f.kind === 'operator-apid');
+    let talosconfigBefore: TalosClientKind | undefined;
+    if (mint && (clients[file] === null || operatorFails(res.findings))) {
+      for (const k of ['intermediate', 'new'] as const) {
+        if (CLIENT_RANK[k] <= CLIENT_RANK[file]) continue;
+        const alt = evaluateStep(world, { ...spec, talosClient: clients[k] }, cas);
+        if (!operatorFails(alt.findings)) {
+          res = alt;
+          file = k;
+          talosconfigBefore = k;
+          break;
+        }
+      }
+    }
+    const during = file;
+    let gateKind = during;
+    if (hasTalos && mint) {
+      for (const k of ['new', 'intermediate'] as const) {
+        if (CLIENT_RANK[k] < CLIENT_RANK[during]) continue;
+        if (clientWorks(res.world, clients[k]!)) {
+          gateKind = k;
+          break;
+        }
+      }
+    }
+    const findings = [...res.findings];
+    if (hasTalos && clients[gateKind] && !clientWorks(res.world, clients[gateKind]!)) {
+      for (const f of evaluateState(res.world, { apis: new Set(), talosClient: clients[gateKind] }, cas)) {
+        if (f.kind === 'operator-apid') findings.push({ ...f, inStart: false, inEnd: false, atGate: true, waves: [] });
+      }
+    }
+    const talosconfigAfter = gateKind !== during ? gateKind : undefined;
+    file = gateKind;
+
+    const outputsBefore: OutputKind[] = talosconfigBefore ? ['talosconfig'] : [];
+    const outputsAfter: OutputKind[] = [];
+    if (talosconfigAfter) outputsAfter.push('talosconfig');
+    if (sk.parts.some((p) => p.api === 'kubernetes' && (p.phase.phase === 'issue' || p.phase.phase === 'drop'))) outputsAfter.push('kubeconfig');
+    if (sk.parts.some((p) => p.phase.phase === 'issue')) outputsAfter.push('secretsBundle');
+
+    const checked: EdgeKind[] = [];
+    if (hasTalos || clients[during]) checked.push('operator-apid');
+    if (hasTalos) checked.push('apid-proxy', 'worker-trustd');
+    if (hasK8s) checked.push('kubelet-apiserver', 'client-apiserver');
+    const kubeletRestarts = stepNodes.filter((n) => n.kubeletRestart).map((n) => n.address);
+    const gate: Step['gate'] = {};
+    if (hasTalos) gate.talos = { client: gateKind, nodes: 'all', endpoints: [...input.endpoints] };
+    if (hasK8s) gate.kubernetes = { nodesReady: 'all', kubeletRestartsObserved: kubeletRestarts };
+
+    const order: Partial<Record<ApiKind, OrderChoice>> = {};
+    for (const part of sk.parts) order[part.api] = explainOrder(part, sk);
+
+    const step: Step = {
+      id: `${sk.apis.join('-')}-${sk.parts[0]!.phase.phase}`,
+      index,
+      title: titleOf(cas, sk),
+      apis: sk.apis,
+      phase: Object.fromEntries(sk.parts.map((p) => [p.api, p.phase.phase])) as Partial<Record<ApiKind, Phase>>,
+      dependsOn: [],
+      nodes: stepNodes,
+      waves,
+      maxConcurrent: Math.max(...waves.map((w) => w.maxConcurrent)),
+      kubeletRestarts,
+      talosClient: during,
+      gate,
+      outputsBefore,
+      outputsAfter,
+      order,
+      proof: proofOf(findings, index, checked, res.states, res.classes),
+    };
+    if (talosconfigBefore) step.talosconfigBefore = talosconfigBefore;
+    if (talosconfigAfter) step.talosconfigAfter = talosconfigAfter;
+    steps.push(step);
+    stepFindings.push(findings);
+    world = res.world;
+  });
+  linkDependencies(steps);
+
+  const unproved = currentClient ? [] : steps.filter((s) => s.talosClient === 'current').map((s) => s.index);
+  if (unproved.length > 0) {
+    notices.push(`The talosconfig in use could not be read: its operator → apid edges are not proved for step(s) ${unproved.join(', ')}; apply checks it before the first step.`);
+  }
+  const k8sSteps = steps.some((s) => s.apis.includes('kubernetes'));
+  const notReady = input.nodes.filter((n) => n.ready === false).map((n) => n.address);
+  if (k8sSteps && notReady.length > 0) {
+    const reason = `Node(s) ${notReady.join(', ')} are not Ready; every Kubernetes gate requires all Nodes Ready`;
+    if (input.options.allowDisruption) notices.push(`${reason} (planned anyway: allowDisruption).`);
+    else refused.push({ code: 'PLAN_NODE_NOT_READY', reason });
+  }
+  for (const step of steps) {
+    if (step.proof.verdict !== 'unsafe') continue;
+    const broken = step.proof.edges.filter((e) => e.status === 'broken' && !e.preExisting);
+    if (input.options.allowDisruption) {
+      notices.push(`allowDisruption: step ${step.index} (${step.id}) may break ${broken.length} edge(s), first ${broken[0]?.kind}: ${broken[0]?.from} → ${broken[0]?.to}.`);
+      continue;
+    }
+    for (const edge of broken) {
+      refused.push({ code: 'PLAN_UNSAFE_STEP', step: step.id, edge, reason: `step ${step.index} (${step.id}) would break ${edge.kind} ${edge.from} → ${edge.to}: ${edge.reason} (${edge.window})` });
+    }
+  }
+  notices.push(...buildNotices({ input, cas, steps, stepFindings, world0, names }));
+
+  const verdict: Verdict = VERDICT_BY_RANK[Math.max(0, ...steps.map((s) => VERDICT_RANK[s.proof.verdict]))]!;
+  const changes = steps.length > 0;
+  const plan: Plan = {
+    formatVersion: PLAN_FORMAT_VERSION,
+    changes,
+    applyable: changes && refused.length === 0,
+    verdict,
+    steps,
+    notices,
+    summary: summarize(steps, verdict, phases),
+    authorities: authorities(input, names),
+    talosClients: describeClients(cas, clients, mint),
+    initialProof,
+    basedOn: {
+      endpoints: [...input.endpoints],
+      nodes: input.nodes.map((n) => ({ address: n.address, nodeId: n.nodeId, hostname: n.hostname, role: n.role, talosVersion: n.talosVersion, configDigest: n.configDigest })),
+    },
+    options: { ...input.options },
+  };
+  if (refused.length > 0) plan.refused = refused;
+  return plan;
+}
+
+function validateInput(input: PlanInput): void {
+  const bad = (message: string, hint: string): never => {
+    throw new RotateError('PLAN_INPUT_INVALID', message, { hint, source: 'internal' });
+  };
+  const { maxUnavailable, parallelism } = input.options;
+  if (!Number.isInteger(maxUnavailable) || maxUnavailable < 1) bad(`options.maxUnavailable must be an integer ≥ 1 (got ${maxUnavailable})`, 'pass --max-unavailable 1 or more');
+  if (!Number.isInteger(parallelism) || parallelism < 1) bad(`options.parallelism must be an integer ≥ 1 (got ${parallelism})`, 'pass --parallelism 1 or more');
+  const seen = new Set<string>();
+  const checkFp = (fp: unknown, where: string): void => {
+    if (!isFingerprint(fp)) bad(`${where} is not a SHA-256 fingerprint`, 'this is a bug in the code that builds the plan input');
+  };
+  for (const n of input.nodes) {
+    if (seen.has(n.address)) bad(`node ${n.address} is listed twice`, 'list every node once in the desired state');
+    seen.add(n.address);
+    if (n.role !== 'controlplane' && n.role !== 'worker') bad(`node ${n.address} has role ${String(n.role)}`, 'roles are controlplane or worker');
+    for (const api of ['talos', 'kubernetes'] as const) {
+      const s = n[api];
+      if (s.issuing !== null) checkFp(s.issuing, `${n.address} ${api} issuing CA`);
+      s.accepted.forEach((fp, i) => checkFp(fp, `${n.address} ${api} accepted CA #${i}`));
+    }
+  }
+  for (const api of ['talos', 'kubernetes'] as const) {
+    const d = input.desired[api];
+    if (!d) continue;
+    checkFp(d.issuing, `desired ${api} issuing CA`);
+    d.accepted.forEach((fp, i) => checkFp(fp, `desired ${api} accepted CA #${i}`));
+  }
+  for (const api of ['talos', 'kubernetes'] as const) {
+    const c = input.operator[api];
+    if (!c) continue;
+    checkFp(c.clientSigner, `operator ${api} client signer`);
+    c.trusts.forEach((fp, i) => checkFp(fp, `operator ${api} trusted CA #${i}`));
+  }
+}
+
+function registerFingerprints(cas: CaIndex, input: PlanInput): void {
+  for (const api of ['talos', 'kubernetes'] as const) {
+    const d = input.desired[api];
+    if (d) [d.issuing, ...d.accepted].forEach((fp) => cas.id(fp));
+  }
+  for (const n of input.nodes) for (const api of ['talos', 'kubernetes'] as const) cas.mask([n[api].issuing, ...n[api].accepted]);
+  for (const api of ['talos', 'kubernetes'] as const) {
+    const c = input.operator[api];
+    if (c) cas.mask([c.clientSigner, ...c.trusts]);
+  }
+}
+
+function structuralChecks(input: PlanInput, refused: Refusal[], notices: string[]): void {
+  const cps = input.nodes.filter((n) => n.role === 'controlplane');
+  if (cps.length === 0) {
+    refused.push({ code: 'PLAN_NO_CONTROLPLANE', reason: 'no control-plane node is listed: nothing can sign, proxy or serve trustd (talosctl rotate-ca panics here, facts §1.10)' });
+  }
+  const ep = resolveEndpoints(input.nodes, input.endpoints);
+  for (const w of ep.workers) {
+    refused.push({ code: 'PLAN_ENDPOINT_IS_WORKER', reason: `endpoint ${w} is a worker: a worker's apid cannot proxy to other nodes (facts §2.3); use control-plane endpoints` });
+  }
+  if (input.endpoints.length === 0) notices.push('No endpoint is given: the proof assumes the operator may reach any control plane.');
+  else if (ep.anyControlPlane) notices.push('An endpoint is not a node address (VIP, DNS name or load balancer): the proof assumes it may reach any control plane.');
+  for (const n of cps) {
+    if (input.desired.talos && n.talos.issuing === null) {
+      refused.push({ code: 'PLAN_CONTROLPLANE_WITHOUT_CA', reason: `control plane ${n.address} has no issuing Talos CA (.machine.ca): Talos ≥ 1.8 requires one` });
+    }
+    if (input.desired.kubernetes && n.kubernetes.issuing === null) {
+      refused.push({ code: 'PLAN_CONTROLPLANE_WITHOUT_CA', reason: `control plane ${n.address} has no issuing Kubernetes CA` });
+    }
+  }
+}
+
+function modelClient(cas: CaIndex, c: OperatorClient | null, label: string): ModelClient | null {
+  return c ? { label, signer: cas.id(c.clientSigner), trusts: cas.mask(c.trusts) } : null;
+}
+
+function clientWorks(world: readonly ModelNode[], client: ModelClient): boolean {
+  return world.every((n) => n.role !== 'controlplane' || !n.endpoint || (has(n.talos.trusted, client.signer) && has(client.trusts, n.talos.issuing)));
+}
+
+/** Steps in order: per phase, the merged step when the two APIs' orders agree, else Talos then Kubernetes. */
+function assemble(chains: Record<ApiKind, ApiChain | null>, chosen: Record<ApiKind, ChainResult | null>): Skeleton[] {
+  const out: Skeleton[] = [];
+  const partOf = (api: ApiKind, phase: Phase): Skeleton['parts'][number] | null => {
+    const chain = chains[api];
+    const result = chosen[api];
+    if (!chain || !result) return null;
+    const index = chain.phases.findIndex((p) => p.phase === phase);
+    if (index < 0) return null;
+    return { api, phase: chain.phases[index]!, order: result.orders[index]!, chain, result, index };
+  };
+  const roles = (order: WaveOrder): NodeRole[] =>
+    order === 'controlplanes-first' ? ['controlplane', 'worker'] : order === 'workers-first' ? ['worker', 'controlplane'] : order === 'controlplanes-only' ? ['controlplane'] : ['worker'];
+  for (const phase of PHASES) {
+    const t = partOf('talos', phase);
+    const k = partOf('kubernetes', phase);
+    if (t && k && compatible(t.order, k.order)) {
+      let r: NodeRole[];
+      if (!t.order.endsWith('-only')) r = roles(t.order);
+      else if (!k.order.endsWith('-only')) r = roles(k.order);
+      else if (t.order === k.order) r = roles(t.order);
+      else r = PREFERRED.kubernetes[phase].order === 'workers-first' ? ['worker', 'controlplane'] : ['controlplane', 'worker'];
+      out.push({ apis: ['talos', 'kubernetes'], parts: [t, k], roles: r });
+    } else {
+      if (t) out.push({ apis: ['talos'], parts: [t], roles: roles(t.order) });
+      if (k) out.push({ apis: ['kubernetes'], parts: [k], roles: roles(k.order) });
+    }
+  }
+  return out;
+}
+
+function buildWaves(
+  cas: CaIndex,
+  sk: Skeleton,
+  nodesByAddress: Map<string, ObservedNode>,
+  input: PlanInput,
+  cpCount: number,
+  targets: TargetInterner,
+): { stepNodes: StepNode[]; waves: Wave[]; modelWaves: { address: string; target: ModelTarget }[][] } {
+  const perNode = new Map<string, { current: StepNode['current']; target: StepNode['target']; model: ModelTarget }>();
+  for (const part of sk.parts) {
+    for (const pn of part.phase.nodes) {
+      let e = perNode.get(pn.address);
+      if (!e) {
+        e = { current: {}, target: {}, model: { talosTouched: false, kubeTouched: false } };
+        perNode.set(pn.address, e);
+      }
+      if (part.api === 'talos') {
+        e.current.talos = pn.from;
+        e.target.talos = pn.to;
+        e.model.talos = trustOf(cas, pn.to);
+        e.model.talosTouched = true;
+      } else {
+        e.current.kubernetes = pn.from;
+        e.target.kubernetes = pn.to;
+        e.model.kube = trustOf(cas, pn.to);
+        e.model.kubeTouched = true;
+      }
+    }
+  }
+  for (const e of perNode.values()) e.model = targets.intern(e.model);
+  const { parallelism, maxUnavailable } = input.options;
+  const stepNodes: StepNode[] = [];
+  const waves: Wave[] = [];
+  const modelWaves: { address: string; target: ModelTarget }[][] = [];
+  for (const role of sk.roles) {
+    const members = input.nodes.filter((n) => n.role === role && perNode.has(n.address));
+    if (members.length === 0) continue;
+    const index = waves.length + 1;
+    const restarts = members.some((n) => perNode.get(n.address)!.model.kubeTouched);
+    let maxConcurrent = parallelism;
+    if (restarts) maxConcurrent = Math.min(maxConcurrent, maxUnavailable, role === 'controlplane' ? Math.max(1, cpCount - 1) : Infinity);
+    waves.push({ index, role, nodes: members.map((n) => n.address), maxConcurrent: Math.max(1, maxConcurrent) });
+    modelWaves.push(members.map((n) => ({ address: n.address, target: perNode.get(n.address)!.model })));
+    for (const n of members) {
+      const e = perNode.get(n.address)!;
+      stepNodes.push({
+        address: n.address,
+        hostname: nodesByAddress.get(n.address)!.hostname,
+        role,
+        wave: index,
+        current: e.current,
+        target: e.target,
+        kubeletRestart: e.model.kubeTouched,
+        configDiff: null,
+      });
+    }
+  }
+  return { stepNodes, waves, modelWaves };
+}
+
+function linkDependencies(steps: Step[]): void {
+  steps.forEach((s, i) => {
+    const deps = new Set<string>();
+    for (const api of s.apis) {
+      for (let j = i - 1; j >= 0; j--) {
+        if (steps[j]!.apis.includes(api)) {
+          deps.add(steps[j]!.id);
+          break;
+        }
+      }
+    }
+    const mine = new Set(s.nodes.map((n) => n.address));
+    for (let j = i - 1; j >= 0; j--) {
+      if (steps[j]!.nodes.some((n) => mine.has(n.address))) {
+        deps.add(steps[j]!.id);
+        break;
+      }
+    }
+    s.dependsOn = steps.filter((x) => deps.has(x.id)).map((x) => x.id);
+  });
+}
+
+function explainOrder(part: Skeleton['parts'][number], sk: Skeleton): OrderChoice {
+  const { chain, result, index, order } = part;
+  const alternatives = chain.results
+    .filter((r) => r.orders[index] !== order && r.orders.every((o, i) => i === index || o === result.orders[i]))
+    .map((r) => {
+      const later = r.steps.slice(index);
+      const bad = later.find((s) => s.problem);
+      return {
+        order: r.orders[index]!,
+        verdict: VERDICT_BY_RANK[Math.max(0, ...later.map((s) => VERDICT_RANK[s.verdict]))]!,
+        score: later.reduce((a, s) => a + s.score, 0),
+        problem: bad?.problem ? `${chain.api} ${bad.phase}: ${describeFinding(bad.problem)}` : null,
+      };
+    });
+  const mine = result.steps.slice(index);
+  const myRank = Math.max(0, ...mine.map((s) => VERDICT_RANK[s.verdict]));
+  const myScore = mine.reduce((a, s) => a + s.score, 0);
+  const pref = PREFERRED[chain.api][part.phase.phase];
+  let reason: string;
+  if (order.endsWith('-only')) reason = `only ${order === 'controlplanes-only' ? 'control planes' : 'workers'} change in this phase`;
+  else {
+    const worse = alternatives.filter((a) => VERDICT_RANK[a.verdict] > myRank || a.score > myScore);
+    const same = `both orders give the same proof for this and the later ${chain.api} steps`;
+    if (worse.length > 0) {
+      const a = worse[0]!;
+      reason = `${a.order} would be ${a.verdict === VERDICT_BY_RANK[myRank] ? `${a.verdict} with more failing node pairs (score ${a.score} vs ${myScore})` : a.verdict}${a.problem ? `: ${a.problem}` : ''}`;
+    } else if (order !== pref.order && sk.apis.length > 1) {
+      reason = `${same}; ${order} lets this phase share one apply per node with the other API's`;
+    } else if (order === pref.order) {
+      reason = `${same}; ${pref.why}`;
+    } else {
+      reason = `${same}; ${order} chosen`;
+    }
+  }
+  return { chosen: order, reason, alternatives };
+}
+
+function titleOf(cas: CaIndex, sk: Skeleton): string {
+  const name = (fp: Fingerprint | null): string => (fp ? cas.describe(cas.id(fp)) : 'none');
+  const parts = sk.parts.map((p) => {
+    const from = new Set<Fingerprint>();
+    const to = new Set<Fingerprint>();
+    for (const n of p.phase.nodes) {
+      trusted(n.from).forEach((x) => from.add(x));
+      trusted(n.to).forEach((x) => to.add(x));
+    }
+    const label = API_LABEL[p.api];
+    if (p.phase.phase === 'accept') return `${label}: accept ${[...to].filter((x) => !from.has(x)).map(name).join(', ')}`;
+    if (p.phase.phase === 'issue') {
+      const target = p.phase.nodes.find((n) => n.to.issuing)?.to.issuing ?? p.phase.nodes[0]!.to.accepted[0] ?? null;
+      return `${label}: make ${name(target)} issuing`;
+    }
+    return `${label}: drop ${[...from].filter((x) => !to.has(x)).map(name).join(', ')}`;
+  });
+  return parts.join('; ');
+}
+
+function trusted(s: ApiState): Fingerprint[] {
+  return s.issuing ? [...s.accepted, s.issuing] : [...s.accepted];
+}
+
+function summarize(steps: Step[], verdict: Verdict, phases: Record<ApiKind, ApiPhase[]>): Plan['summary'] {
+  const changed = new Set(steps.flatMap((s) => s.nodes.map((n) => n.address)));
+  const restarts = steps.reduce((a, s) => a + s.kubeletRestarts.length, 0);
+  const edges = steps.flatMap((s) => s.proof.edges.filter((e) => !e.preExisting));
+  const announced = edges.filter((e) => e.status === 'degraded').length;
+  const broken = edges.filter((e) => e.status === 'broken').length;
+  const ph: Partial<Record<ApiKind, Phase[]>> = {};
+  for (const api of ['talos', 'kubernetes'] as const) if (phases[api].length) ph[api] = phases[api].map((p) => p.phase);
+  const chains = (Object.entries(ph) as [ApiKind, Phase[]][]).map(([api, p]) => `${api}: ${p.join(' → ')}`).join('; ');
+  const text =
+    steps.length === 0
+      ? 'No changes: the cluster already matches the desired CA state.'
+      : `${steps.length} step(s) (${chains}); ${changed.size} node(s) change, ${restarts} kubelet restart(s); verdict ${verdict}` +
+        (announced ? `, ${announced} announced disruption(s)` : '') +
+        (broken ? `, ${broken} breaking edge(s)` : '');
+  return { verdict, steps: steps.length, nodesChanged: changed.size, kubeletRestarts: restarts, phases: ph, announcedDisruptions: announced, brokenEdges: broken, text };
+}
+
+function authorities(input: PlanInput, names: Map<Fingerprint, string>): AuthorityRef[] {
+  const out: AuthorityRef[] = [];
+  for (const api of ['talos', 'kubernetes'] as const) {
+    const d = input.desired[api];
+    if (!d) continue;
+    const seen = new Set<Fingerprint>();
+    const push = (fp: Fingerprint, disposition: AuthorityRef['disposition']): void => {
+      if (seen.has(fp)) return;
+      seen.add(fp);
+      out.push({ api, fingerprint: fp, name: names.get(fp) ?? null, disposition });
+    };
+    push(d.issuing, 'issuing');
+    d.accepted.forEach((fp) => push(fp, 'accepted'));
+    for (const n of input.nodes) trusted(n[api]).forEach((fp) => push(fp, 'dropped'));
+  }
+  return out;
+}
+
+function describeClients(cas: CaIndex, clients: Record<TalosClientKind, ModelClient | null>, mint: boolean): Plan['talosClients'] {
+  const desc = (c: ModelClient | null, minted: boolean): ClientDescription | null =>
+    c ? { signer: cas.fingerprint(c.signer), trusts: cas.fingerprints(c.trusts), minted } : null;
+  const out: Plan['talosClients'] = { current: desc(clients.current, false) };
+  if (mint) {
+    out.intermediate = desc(clients.intermediate, true)!;
+    out.new = desc(clients.new, true)!;
+  }
+  return out;
+}

@@ -1,0 +1,133 @@
+/**
+ * The plan for humans, in the style of talosctl's phase headers and Terraform's plan output:
+ *
+ *   > step 1/3: talos-kubernetes-accept — Talos API: accept talos-2026 (877dc9b7dc2c4826); …
+ *     wave 1/2: control planes, up to 1 at a time
+ *     - 127.0.0.10 (cp-1): talos +accept talos-2026 (877dc9b7dc2c4826); kubernetes +accept k8s-2026 (…); kubelet restarts
+ *     gate: …
+ *     proof: safe
+ *
+ * Fingerprints are shown in their short form with the authority name; keys never appear in a plan.
+ */
+import { shortFingerprint, type ApiKind, type Fingerprint } from '../../domain/types.js';
+import type { ApiState } from '../model/input.js';
+import type { Plan, ProofEdge, Step, StepNode, TalosClientKind } from '../model/plan.js';
+
+const API_SHORT: Record<ApiKind, string> = { talos: 'talos', kubernetes: 'kubernetes' };
+const CLIENT_WORDS: Record<TalosClientKind, string> = {
+  current: 'the current talosconfig',
+  intermediate: 'the intermediate talosconfig (new client cert, trusts old + new CAs)',
+  new: 'the new talosconfig',
+};
+
+export function renderPlanText(plan: Plan): string {
+  const names = new Map<string, string>();
+  for (const a of plan.authorities) if (a.name) names.set(a.fingerprint, a.name);
+  const ca = (fp: Fingerprint | null): string => {
+    if (fp === null) return 'none';
+    const name = names.get(fp);
+    return name ? `${name} (${shortFingerprint(fp)})` : shortFingerprint(fp);
+  };
+  const out: string[] = [];
+  out.push(`Plan: ${plan.summary.text}`);
+
+  if (plan.authorities.length > 0) {
+    out.push('', 'Authorities:');
+    for (const a of plan.authorities) {
+      out.push(`  ${(a.api === 'talos' ? 'Talos API' : 'Kubernetes API').padEnd(15)} ${(a.name ?? '(unnamed)').padEnd(20)} ${shortFingerprint(a.fingerprint)}  ${a.disposition}`);
+    }
+  }
+
+  if (plan.initialProof.length > 0) {
+    out.push('', 'Already failing in the observed cluster:');
+    for (const e of plan.initialProof) out.push(...edgeLines(e, '  '));
+  }
+
+  plan.steps.forEach((step) => out.push('', ...stepLines(step, plan.steps.length, ca)));
+
+  if (plan.notices.length > 0) {
+    out.push('', 'Notices:');
+    for (const n of plan.notices) out.push(`  - ${n}`);
+  }
+  if (plan.refused && plan.refused.length > 0) {
+    out.push('', `Refused (${plan.refused.length}):`);
+    for (const r of plan.refused) out.push(`  ! ${r.code}: ${r.reason}`);
+    out.push('  Fix the cause, or plan with --allow-disruption to accept the breakage.');
+  }
+  out.push('');
+  if (!plan.changes) out.push('No changes. The cluster matches the desired CA state.');
+  else if (plan.applyable) out.push(`Verdict: ${plan.verdict}. Apply with \`rotate apply\`.`);
+  else out.push(`Verdict: ${plan.verdict}. This plan cannot be applied.`);
+  return `${out.join('\n')}\n`;
+}
+
+function stepLines(step: Step, total: number, ca: (fp: Fingerprint | null) => string): string[] {
+  const out: string[] = [];
+  out.push(`> step ${step.index}/${total}: ${step.id} — ${step.title}`);
+  if (step.dependsOn.length > 0) out.push(`  after: ${step.dependsOn.join(', ')}`);
+  for (const api of step.apis) {
+    const o = step.order[api];
+    if (o) out.push(`  order (${API_SHORT[api]}): ${o.chosen} — ${o.reason}`);
+  }
+  if (step.outputsBefore.length > 0) {
+    out.push(`  before: write ${step.outputsBefore.map((k) => (k === 'talosconfig' && step.talosconfigBefore ? `talosconfig (${step.talosconfigBefore} client)` : k)).join(', ')}`);
+  }
+  for (const wave of step.waves) {
+    const noun = wave.role === 'controlplane' ? 'control planes' : 'workers';
+    out.push(`  wave ${wave.index}/${step.waves.length}: ${noun}, up to ${wave.maxConcurrent} at a time`);
+    for (const n of step.nodes.filter((x) => x.wave === wave.index)) {
+      out.push(`  - ${n.address} (${n.hostname}): ${nodeChanges(n, ca)}${n.kubeletRestart ? '; kubelet restarts' : ''}`);
+      if (n.configDiff) for (const line of n.configDiff.replace(/\n$/, '').split('\n')) out.push(`      ${line}`);
+    }
+  }
+  out.push(`  client: ${CLIENT_WORDS[step.talosClient]} during the step`);
+  const gates: string[] = [];
+  if (step.gate.talos) {
+    const eps = step.gate.talos.endpoints.length > 0 ? step.gate.talos.endpoints.join(', ') : 'the endpoints';
+    gates.push(`Talos Version on every node through ${eps} with ${CLIENT_WORDS[step.gate.talos.client]}`);
+  }
+  if (step.gate.kubernetes) {
+    gates.push(`Kubernetes: kubelet restart observed on ${step.gate.kubernetes.kubeletRestartsObserved.length} node(s), every Node Ready (fresh admin kubeconfig)`);
+  }
+  if (gates.length > 0) out.push(`  gate: ${gates.join('; ')}`);
+  if (step.outputsAfter.length > 0) {
+    out.push(`  then: write ${step.outputsAfter.map((k) => (k === 'talosconfig' && step.talosconfigAfter ? `talosconfig (${step.talosconfigAfter} client)` : k)).join(', ')}`);
+  }
+  const kinds = step.proof.edges.filter((e) => e.status === 'ok').map((e) => e.kind);
+  out.push(
+    `  proof: ${step.proof.verdict} (${step.proof.statesChecked} state(s), ${step.proof.classes} node class(es)${kinds.length ? `; no failure: ${kinds.join(', ')}` : ''})`,
+  );
+  for (const e of step.proof.edges) if (e.status !== 'ok') out.push(...edgeLines(e, '    '));
+  return out;
+}
+
+function edgeLines(e: ProofEdge, indent: string): string[] {
+  const mark = e.preExisting ? '=' : e.status === 'broken' ? '!' : '~';
+  const tags = [e.status, e.certainty === 'possible' ? 'possible' : null, e.preExisting ? 'pre-existing' : null].filter(Boolean).join(', ');
+  return [`${indent}${mark} ${e.kind} ${e.from} → ${e.to} [${tags}]: ${e.window}`, `${indent}    ${e.reason}`];
+}
+
+function trustedOf(s: ApiState): Set<string> {
+  return new Set(s.issuing ? [...s.accepted, s.issuing] : s.accepted);
+}
+
+export function nodeChanges(n: StepNode, ca: (fp: Fingerprint | null) => string): string {
+  const parts: string[] = [];
+  for (const api of ['talos', 'kubernetes'] as const) {
+    const cur = n.current[api];
+    const tgt = n.target[api];
+    if (!cur || !tgt) continue;
+    const tokens: string[] = [];
+    const before = trustedOf(cur);
+    const after = trustedOf(tgt);
+    if (cur.issuing !== tgt.issuing && tgt.issuing !== null) tokens.push(`~issuing ${ca(cur.issuing)} → ${ca(tgt.issuing)}`);
+    else if (cur.issuing === null && tgt.issuing === null && cur.accepted[0] !== tgt.accepted[0]) {
+      tokens.push(`~first accepted ${ca(cur.accepted[0] ?? null)} → ${ca(tgt.accepted[0] ?? null)}`);
+    }
+    for (const fp of after) if (!before.has(fp)) tokens.push(`+accept ${ca(fp as Fingerprint)}`);
+    for (const fp of before) if (!after.has(fp)) tokens.push(`-drop ${ca(fp as Fingerprint)}`);
+    if (tokens.length === 0) tokens.push('reorder accepted CAs');
+    parts.push(`${API_SHORT[api]} ${tokens.join(', ')}`);
+  }
+  return parts.join('; ');
+}

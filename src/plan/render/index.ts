@@ -1,0 +1,2 @@
+export { renderPlanText, nodeChanges } from './human.js';
+export { renderPlanJson, parsePlanDocument } from './json.js';

@@ -1,0 +1,522 @@
+/**
+ * The trust model evaluated over every state a step can pass through.
+ *
+ * A step is a list of waves run one after another; inside a wave any subset of the nodes may already be
+ * patched (concurrency, retries, a crash). Nodes that are alike (role, endpoint or not, both PKIs' trust,
+ * history, wave and target) form a class; a state is then "each class of the current wave: none, some or
+ * all of its members patched", so the work grows with the number of classes, not with the cluster size.
+ *
+ * Rules (facts §3.2, §3.3):
+ * - control-plane apid: server and proxy-client certs signed by its issuing Talos CA; trusts client certs
+ *   signed by any CA of its trusted set. Re-issued as soon as the config changes.
+ * - worker apid: server cert and client-CA bundle from a control plane's trustd (signer = that control
+ *   plane's issuing CA, bundle = its trusted set), re-requested whenever the worker's own Talos CA fields
+ *   change, from any control plane whose trustd cert the worker trusts; if none, it keeps the old grant.
+ * - kube-apiserver: serving cert signed by its node's issuing Kubernetes CA, client CAs = trusted set.
+ * - kubelet: client cert signed by some CA S; reaches every apiserver (KubePrism); works against one iff S
+ *   is in its trusted set and its issuing CA is in the node's own trusted set. Restarts on any change of its
+ *   node's Kubernetes CA fields and re-bootstraps when S is no longer in its node's trusted set, getting a
+ *   cert from the controller-manager leader (any control plane present at that moment).
+ */
+import { RotateError } from '../../domain/errors.js';
+import type { ApiKind, NodeRole } from '../../domain/types.js';
+import type { EdgeKind } from '../model/plan.js';
+import { bit, bitsOf, has, NO_CA, type CaIndex } from './cas.js';
+import { canonicalGrants, grantsKey, stateKey, type ModelNode, type ModelTarget, type TalosGrant, type TrustState } from './world.js';
+
+export type Version = 'unchanged' | 'before' | 'after';
+
+/** A client credential in the model: signer of its cert and the server CAs it trusts. */
+export interface ModelClient {
+  label: string;
+  signer: number;
+  trusts: number;
+}
+
+export interface StepSpec {
+  waves: readonly (readonly { address: string; target: ModelTarget }[])[];
+  /** APIs whose in-cluster edges are evaluated (operator-apid is evaluated whenever a Talos client is given). */
+  apis: ReadonlySet<ApiKind>;
+  /** The Talos client in use during the step (apply's patches and watches). */
+  talosClient: ModelClient | null;
+  /** Talos client checked at the gate, against the end state. */
+  gateTalosClient?: ModelClient | null;
+  /** Check a fresh admin kubeconfig (from any control plane) against every apiserver at the gate. */
+  gateKubeconfig?: boolean;
+  /** The operator's own kubeconfig: failures are reported as notices, not counted. */
+  operatorKubeconfig?: ModelClient | null;
+}
+
+export interface Finding {
+  kind: EdgeKind;
+  from: string;
+  to: string;
+  fromNodes: string[];
+  toNodes: string[];
+  /** The two ends are different versions of the same class: a node is never paired with itself. */
+  excludeSelf: boolean;
+  status: 'degraded' | 'broken';
+  /** Fails for every history possibility (not just some). */
+  certain: boolean;
+  reason: string;
+  /** 0-based waves whose states show it. */
+  waves: number[];
+  inStart: boolean;
+  inEnd: boolean;
+  atGate: boolean;
+  /** Announced only (the operator's own kubeconfig), never counted in a verdict. */
+  notice: boolean;
+  fromVersion: Version | null;
+  toVersion: Version | null;
+}
+
+export interface StepEvaluation {
+  findings: Finding[];
+  /** The cluster once the step is complete. */
+  world: ModelNode[];
+  states: number;
+  classes: number;
+}
+
+interface EntityState {
+  talos: TrustState;
+  kube: TrustState;
+  grants: readonly TalosGrant[];
+  signers: number;
+}
+
+interface Cls {
+  idx: number;
+  role: NodeRole;
+  endpoint: boolean;
+  members: string[];
+  memberIdx: number[];
+  before: EntityState;
+  wave: number;
+  target: ModelTarget | null;
+  /** Trust once patched (histories depend on the state and are computed per pattern). */
+  afterTrust: { talos: TrustState; kube: TrustState };
+  final: EntityState | null;
+}
+
+interface Entity {
+  cls: Cls;
+  version: Version;
+  state: EntityState;
+  key: string;
+  label: string;
+}
+
+type Pattern = 'none' | 'some' | 'all';
+
+const MAX_STATES_PER_WAVE = 20_000;
+
+export function evaluateStep(world: readonly ModelNode[], spec: StepSpec, cas: CaIndex): StepEvaluation {
+  const classes = buildClasses(world, spec);
+  const ctx = new Recorder(cas);
+  const cps = classes.filter((c) => c.role === 'controlplane');
+  let states = 0;
+
+  // The state before the first patch: what fails here is pre-existing.
+  const startEnts = classes.map((c) => entity(c, c.wave < 0 ? 'unchanged' : 'before', c.before));
+  ctx.phase = { wave: null, start: true, end: spec.waves.length === 0, gate: false };
+  evaluateEdges(startEnts, spec, ctx, false);
+  states++;
+
+  for (let wi = 0; wi < spec.waves.length; wi++) {
+    const moving = classes.filter((c) => c.wave === wi);
+    const radix = moving.map((c) => (c.members.length > 1 ? 3 : 2));
+    const total = radix.reduce((a, b) => a * b, 1);
+    if (total > MAX_STATES_PER_WAVE) {
+      throw new RotateError('PLAN_TOO_MANY_CLASSES', `wave ${wi + 1} mixes ${moving.length} kinds of node state; the proof would need ${total} states`, {
+        hint: 'bring the nodes to a common CA state by hand first, or plan fewer nodes at a time',
+      });
+    }
+    const digits = new Array<number>(moving.length).fill(0);
+    for (let n = 0; n < total; n++) {
+      let rest = n;
+      for (let d = 0; d < moving.length; d++) {
+        digits[d] = rest % radix[d]!;
+        rest = Math.floor(rest / radix[d]!);
+      }
+      const pattern = new Map<Cls, Pattern>();
+      moving.forEach((c, d) => pattern.set(c, patternOf(digits[d]!, c.members.length > 1)));
+      // the all-unpatched state of a later wave equals the complete state of the previous one
+      if (wi > 0 && [...pattern.values()].every((p) => p === 'none')) continue;
+      const ents: Entity[] = [];
+      for (const c of classes) {
+        if (c.wave < 0) ents.push(entity(c, 'unchanged', c.before));
+        else if (c.wave < wi) ents.push(entity(c, 'after', c.final!));
+        else if (c.wave > wi) ents.push(entity(c, 'before', c.before));
+        else {
+          const p = pattern.get(c)!;
+          if (p !== 'all') ents.push(entity(c, 'before', c.before));
+          if (p !== 'none') ents.push(entity(c, 'after', afterState(c, presence(c, cps, wi, pattern))));
+        }
+      }
+      ctx.phase = { wave: wi, start: false, end: false, gate: false };
+      evaluateEdges(ents, spec, ctx, false);
+      states++;
+    }
+    // Histories once the wave is complete: the union over every order its nodes may have been patched in.
+    const all = new Map<Cls, Pattern>(moving.map((c) => [c, 'all']));
+    for (const c of moving) c.final = afterState(c, presence(c, cps, wi, all));
+  }
+
+  const endEnts = classes.map((c) => (c.wave < 0 ? entity(c, 'unchanged', c.before) : entity(c, 'after', c.final!)));
+  if (spec.waves.length > 0) {
+    ctx.phase = { wave: spec.waves.length - 1, start: false, end: true, gate: false };
+    evaluateEdges(endEnts, spec, ctx, false);
+  }
+  ctx.phase = { wave: null, start: false, end: false, gate: true };
+  evaluateEdges(endEnts, spec, ctx, true);
+
+  const next = world.slice();
+  for (const c of classes) {
+    if (c.wave < 0) continue;
+    const f = c.final!;
+    const { role, endpoint } = c;
+    const { talos, kube, grants, signers } = f;
+    const key = stateKey({ role, endpoint, talos, kube, grants, signers });
+    // a fixed-shape literal: object spread here dominated the cost of a 1000-node plan
+    for (const i of c.memberIdx) next[i] = { address: world[i]!.address, role, endpoint, talos, kube, grants, signers, key };
+  }
+  return { findings: ctx.findings(), world: next, states, classes: classes.length };
+}
+
+/** Evaluate a single state (no patches): the edges failing in the cluster as it is. */
+export function evaluateState(world: readonly ModelNode[], spec: Omit<StepSpec, 'waves'>, cas: CaIndex): Finding[] {
+  return evaluateStep(world, { ...spec, waves: [] }, cas).findings;
+}
+
+function patternOf(digit: number, canBeSome: boolean): Pattern {
+  if (digit === 0) return 'none';
+  if (canBeSome) return digit === 1 ? 'some' : 'all';
+  return 'all';
+}
+
+function buildClasses(world: readonly ModelNode[], spec: StepSpec): Cls[] {
+  const index = new Map<string, number>();
+  world.forEach((n, i) => index.set(n.address, i));
+  const waveOf = new Int32Array(world.length).fill(-1);
+  const targetOf: (ModelTarget | undefined)[] = new Array(world.length);
+  spec.waves.forEach((wave, wi) => {
+    for (const p of wave) {
+      const i = index.get(p.address);
+      if (i === undefined) throw new RotateError('PLAN_UNKNOWN_NODE', `a patch names ${p.address}, which is not a node of the cluster`, { source: 'internal' });
+      if (waveOf[i] !== -1) throw new RotateError('PLAN_DUPLICATE_PATCH', `${p.address} is patched twice in one step`, { source: 'internal' });
+      waveOf[i] = wi;
+      targetOf[i] = p.target;
+    }
+  });
+  // Group without building strings per node: node state key → wave → target object (targets are shared by
+  // the nodes that get the same change).
+  const byKey = new Map<string, Map<number, Map<ModelTarget | null, Cls>>>();
+  const classes: Cls[] = [];
+  world.forEach((n, i) => {
+    const t = targetOf[i] ?? null;
+    const w = waveOf[i]!;
+    let byWave = byKey.get(n.key);
+    if (!byWave) byKey.set(n.key, (byWave = new Map()));
+    let byTarget = byWave.get(w);
+    if (!byTarget) byWave.set(w, (byTarget = new Map()));
+    let c = byTarget.get(t);
+    if (!c) {
+      c = {
+        idx: classes.length,
+        role: n.role,
+        endpoint: n.endpoint,
+        members: [],
+        memberIdx: [],
+        before: { talos: n.talos, kube: n.kube, grants: n.grants, signers: n.signers },
+        wave: w,
+        target: t,
+        afterTrust: { talos: t?.talos ?? n.talos, kube: t?.kube ?? n.kube },
+        final: null,
+      };
+      byTarget.set(t, c);
+      classes.push(c);
+    }
+    c.members.push(n.address);
+    c.memberIdx.push(i);
+  });
+  return mergeEqualTargets(classes);
+}
+
+/** Classes whose targets are distinct objects with equal content are one class. */
+function mergeEqualTargets(classes: Cls[]): Cls[] {
+  const seen = new Map<string, Cls>();
+  const out: Cls[] = [];
+  for (const c of classes) {
+    const t = c.target;
+    const key = `${c.role}|${c.endpoint}|${c.before.talos.issuing}|${c.before.talos.trusted}|${c.before.kube.issuing}|${c.before.kube.trusted}|${grantsKey(c.before.grants)}|${c.before.signers}|${c.wave}|${
+      t ? `${t.talos?.issuing}/${t.talos?.trusted}/${t.talosTouched}/${t.kube?.issuing}/${t.kube?.trusted}/${t.kubeTouched}` : ''
+    }`;
+    const prev = seen.get(key);
+    if (prev) {
+      prev.members.push(...c.members);
+      prev.memberIdx.push(...c.memberIdx);
+    } else {
+      c.idx = out.length;
+      seen.set(key, c);
+      out.push(c);
+    }
+  }
+  for (const c of out) {
+    if (c.memberIdx.length < 2) continue;
+    const pairs = c.memberIdx.map((i, k) => [i, c.members[k]!] as const).sort((a, b) => a[0] - b[0]);
+    c.memberIdx = pairs.map((p) => p[0]);
+    c.members = pairs.map((p) => p[1]);
+  }
+  return out;
+}
+
+/** One control-plane class as seen from a node being patched: the versions possibly present, and the minimal sets that may be all that is present at one moment. */
+interface CpPresence {
+  present: TrustPair[];
+  minimal: TrustPair[][];
+}
+interface TrustPair {
+  talos: TrustState;
+  kube: TrustState;
+}
+
+/**
+ * Which control-plane states a member of `self` may have met when it was patched, given that the
+ * current wave's classes are now in `pattern`: earlier waves are patched, later ones not; a class of the
+ * current wave that is now untouched was untouched then, one that is (partly) patched may have been in
+ * either version. The node itself is patched at that moment.
+ */
+function presence(self: Cls, cps: Cls[], wave: number, pattern: Map<Cls, Pattern>): CpPresence[] {
+  return cps.map((y) => {
+    const before: TrustPair = { talos: y.before.talos, kube: y.before.kube };
+    if (y.wave < 0 || y.wave > wave) return { present: [before], minimal: [[before]] };
+    const after: TrustPair = y.afterTrust;
+    if (y.wave < wave) return { present: [after], minimal: [[after]] };
+    const p = pattern.get(y) ?? 'none';
+    if (y === self) {
+      if (y.members.length === 1) return { present: [after], minimal: [[after]] };
+      return { present: [before, after], minimal: p === 'all' ? [[after]] : [[before, after]] };
+    }
+    if (p === 'none') return { present: [before], minimal: [[before]] };
+    return { present: [before, after], minimal: p === 'all' ? [[before], [after]] : [[before]] };
+  });
+}
+
+function afterState(c: Cls, cps: CpPresence[]): EntityState {
+  const t = c.target!;
+  const talos = c.afterTrust.talos;
+  const kube = c.afterTrust.kube;
+  let grants = c.before.grants;
+  if (c.role === 'worker' && t.talosTouched) {
+    const trusted = (s: TrustPair): boolean => has(talos.trusted, s.talos.issuing);
+    const fresh: TalosGrant[] = [];
+    for (const y of cps) for (const s of y.present) if (trusted(s)) fresh.push({ signer: s.talos.issuing, bundle: s.talos.trusted });
+    // keeps its old grant if at some moment no control plane's trustd was trusted
+    const keepOld = cps.length === 0 || cps.every((y) => y.minimal.some((set) => set.every((s) => !trusted(s))));
+    grants = canonicalGrants(keepOld ? [...fresh, ...c.before.grants] : fresh);
+  }
+  let signers = c.before.signers;
+  if (t.kubeTouched) {
+    const kept = signers & kube.trusted;
+    const rebootstrap = signers === 0 || (signers & ~kube.trusted) !== 0;
+    let leaders = 0;
+    if (rebootstrap) for (const y of cps) for (const s of y.present) leaders |= bit(s.kube.issuing);
+    signers = kept | leaders;
+  }
+  return { talos, kube, grants, signers };
+}
+
+function entity(cls: Cls, version: Version, state: EntityState): Entity {
+  return { cls, version, state, key: `${cls.idx}:${version}`, label: classLabel(cls, version) };
+}
+
+export function classLabel(cls: { role: NodeRole; members: readonly string[] }, version: Version | null): string {
+  const n = cls.members.length;
+  const noun = cls.role === 'controlplane' ? (n === 1 ? 'control plane' : 'control planes') : n === 1 ? 'worker' : 'workers';
+  const list = n <= 3 ? cls.members.join(', ') : `${cls.members.slice(0, 3).join(', ')} +${n - 3} more`;
+  const suffix = version === 'before' ? ' (not yet patched)' : version === 'after' ? ' (patched)' : '';
+  return `${noun} ${list}${suffix}`;
+}
+
+interface PhaseInfo {
+  wave: number | null;
+  start: boolean;
+  end: boolean;
+  gate: boolean;
+}
+
+interface RawFinding {
+  kind: EdgeKind;
+  fromKey: string;
+  from: string;
+  fromNodes: readonly string[];
+  fromVersion: Version | null;
+  to: Entity;
+  excludeSelf: boolean;
+  status: 'degraded' | 'broken';
+  certain: boolean;
+  reason: string;
+  notice?: boolean;
+}
+
+class Recorder {
+  readonly cas: CaIndex;
+  phase: PhaseInfo = { wave: null, start: true, end: false, gate: false };
+  readonly #map = new Map<string, Finding>();
+
+  constructor(cas: CaIndex) {
+    this.cas = cas;
+  }
+
+  add(r: RawFinding): void {
+    const key = `${r.kind}|${r.fromKey}|${r.to.key}`;
+    let f = this.#map.get(key);
+    if (!f) {
+      f = {
+        kind: r.kind,
+        from: r.from,
+        to: r.to.label,
+        fromNodes: [...r.fromNodes],
+        toNodes: [...r.to.cls.members],
+        excludeSelf: r.excludeSelf,
+        status: r.status,
+        certain: r.certain,
+        reason: r.reason,
+        waves: [],
+        inStart: false,
+        inEnd: false,
+        atGate: false,
+        notice: r.notice ?? false,
+        fromVersion: r.fromVersion,
+        toVersion: r.to.version,
+      };
+      this.#map.set(key, f);
+    } else {
+      if (r.status === 'broken' && f.status !== 'broken') {
+        f.status = 'broken';
+        f.reason = r.reason;
+      }
+      f.certain ||= r.certain;
+    }
+    const p = this.phase;
+    if (p.wave !== null && !p.gate && !f.waves.includes(p.wave)) f.waves.push(p.wave);
+    if (p.start) f.inStart = true;
+    if (p.end) f.inEnd = true;
+    if (p.gate) f.atGate = true;
+  }
+
+  findings(): Finding[] {
+    return [...this.#map.values()].map((f) => ({ ...f, waves: f.waves.sort((a, b) => a - b) }));
+  }
+}
+
+function evaluateEdges(ents: Entity[], spec: StepSpec, rec: Recorder, gate: boolean): void {
+  const cas = rec.cas;
+  const cps = ents.filter((e) => e.cls.role === 'controlplane');
+  const d = (id: number): string => cas.describe(id);
+  const dm = (m: number): string => cas.describeMask(m);
+
+  const client = gate ? spec.gateTalosClient : spec.talosClient;
+  if (client) {
+    for (const c of cps) {
+      if (!c.cls.endpoint) continue;
+      const t = c.state.talos;
+      const clientOk = has(t.trusted, client.signer);
+      const serverOk = has(client.trusts, t.issuing);
+      if (clientOk && serverOk) continue;
+      const reason = !clientOk
+        ? `apid on ${c.label} does not accept client certificates signed by ${d(client.signer)} (trusts ${dm(t.trusted)})`
+        : `the ${client.label} trusts ${dm(client.trusts)}, not ${c.label}'s server certificate signed by ${d(t.issuing)}`;
+      rec.add({ kind: 'operator-apid', fromKey: `op:${client.label}`, from: `operator (${client.label})`, fromNodes: ['operator'], fromVersion: null, to: c, excludeSelf: false, status: 'broken', certain: true, reason });
+    }
+  }
+
+  if (spec.apis.has('talos') && !gate) {
+    for (const a of cps) {
+      const imp = a.state.talos.issuing;
+      for (const b of ents) {
+        const excludeSelf = a.cls === b.cls && a !== b;
+        if (b.cls.role === 'controlplane') {
+          const cOk = has(b.state.talos.trusted, imp);
+          const sOk = has(a.state.talos.trusted, b.state.talos.issuing);
+          if (cOk && sOk) continue;
+          const reason = !cOk
+            ? `apid on ${b.label} does not accept ${a.label}'s proxy client certificate (signed by ${d(imp)}; trusts ${dm(b.state.talos.trusted)})`
+            : `${a.label} does not trust ${b.label}'s server certificate (signed by ${d(b.state.talos.issuing)}; trusts ${dm(a.state.talos.trusted)})`;
+          rec.add({ kind: 'apid-proxy', fromKey: a.key, from: a.label, fromNodes: a.cls.members, fromVersion: a.version, to: b, excludeSelf, status: 'broken', certain: true, reason });
+        } else {
+          const grants = b.state.grants;
+          let failing = 0;
+          let reason = '';
+          for (const g of grants) {
+            const cOk = has(g.bundle, imp);
+            const sOk = has(a.state.talos.trusted, g.signer);
+            if (cOk && sOk) continue;
+            failing++;
+            reason ||= !cOk
+              ? `apid on ${b.label} trusts the bundle trustd gave it, ${dm(g.bundle)}, which lacks ${d(imp)} that signs ${a.label}'s proxy client certificate`
+              : `${a.label} does not trust ${b.label}'s server certificate (signed by ${d(g.signer)} through trustd; trusts ${dm(a.state.talos.trusted)})`;
+          }
+          if (failing === 0) continue;
+          rec.add({ kind: 'apid-proxy', fromKey: a.key, from: a.label, fromNodes: a.cls.members, fromVersion: a.version, to: b, excludeSelf, status: 'broken', certain: failing === grants.length, reason });
+        }
+      }
+    }
+    for (const w of ents) {
+      if (w.cls.role !== 'worker') continue;
+      for (const c of cps) {
+        if (has(w.state.talos.trusted, c.state.talos.issuing)) continue;
+        const reason = `${w.label} trusts ${dm(w.state.talos.trusted)}, not trustd's certificate on ${c.label} (signed by ${d(c.state.talos.issuing)})`;
+        rec.add({ kind: 'worker-trustd', fromKey: w.key, from: w.label, fromNodes: w.cls.members, fromVersion: w.version, to: c, excludeSelf: false, status: 'broken', certain: true, reason });
+      }
+    }
+  }
+
+  if (spec.apis.has('kubernetes') && !gate) {
+    for (const n of ents) {
+      const sigs = n.state.signers === 0 ? [NO_CA] : bitsOf(n.state.signers);
+      const works = (s: number, c: Entity): boolean => has(c.state.kube.trusted, s) && has(n.state.kube.trusted, c.state.kube.issuing);
+      const stranded = new Set(sigs.filter((s) => !cps.some((c) => works(s, c))));
+      for (const c of cps) {
+        const fail = sigs.filter((s) => !works(s, c));
+        if (fail.length === 0) continue;
+        const broken = fail.some((s) => stranded.has(s));
+        const s0 = fail.find((s) => stranded.has(s)) ?? fail[0]!;
+        const why = !has(n.state.kube.trusted, c.state.kube.issuing)
+          ? `the kubelet of ${n.label} trusts ${dm(n.state.kube.trusted)}, not ${c.label}'s serving certificate (signed by ${d(c.state.kube.issuing)})`
+          : s0 === NO_CA
+            ? `the kubelet of ${n.label} has no client certificate`
+            : `kube-apiserver on ${c.label} does not accept the kubelet client certificate of ${n.label} (signed by ${d(s0)}; client CAs ${dm(c.state.kube.trusted)})`;
+        const reason = broken ? `${why}; no apiserver accepts it in this state: Node NotReady after the grace period` : `${why}; another apiserver still serves it through KubePrism`;
+        rec.add({ kind: 'kubelet-apiserver', fromKey: n.key, from: `kubelets of ${n.label}`, fromNodes: n.cls.members, fromVersion: n.version, to: c, excludeSelf: n.cls === c.cls && n !== c, status: broken ? 'broken' : 'degraded', certain: fail.length === sigs.length, reason });
+      }
+    }
+  }
+
+  const kc = spec.operatorKubeconfig;
+  if (kc && !gate) {
+    for (const c of cps) {
+      const clientOk = has(c.state.kube.trusted, kc.signer);
+      const serverOk = has(kc.trusts, c.state.kube.issuing);
+      if (clientOk && serverOk) continue;
+      const reason = !clientOk
+        ? `kube-apiserver on ${c.label} does not accept client certificates signed by ${d(kc.signer)}`
+        : `the ${kc.label} trusts ${dm(kc.trusts)}, not ${c.label}'s serving certificate signed by ${d(c.state.kube.issuing)}`;
+      rec.add({ kind: 'client-apiserver', fromKey: `kc:${kc.label}`, from: `operator (${kc.label})`, fromNodes: ['operator'], fromVersion: null, to: c, excludeSelf: false, status: 'broken', certain: true, reason, notice: true });
+    }
+  }
+
+  if (gate && spec.gateKubeconfig) {
+    for (const a of cps) {
+      for (const b of cps) {
+        const ok = has(b.state.kube.trusted, a.state.kube.issuing) && has(a.state.kube.trusted, b.state.kube.issuing);
+        if (ok) continue;
+        const reason = !has(b.state.kube.trusted, a.state.kube.issuing)
+          ? `a kubeconfig fetched from ${a.label} carries a cert signed by ${d(a.state.kube.issuing)}, which kube-apiserver on ${b.label} does not accept`
+          : `a kubeconfig fetched from ${a.label} trusts ${dm(a.state.kube.trusted)}, not ${b.label}'s serving certificate (signed by ${d(b.state.kube.issuing)})`;
+        rec.add({ kind: 'client-apiserver', fromKey: `gate:${a.key}`, from: `admin kubeconfig fetched from ${a.label}`, fromNodes: a.cls.members, fromVersion: a.version, to: b, excludeSelf: false, status: 'broken', certain: true, reason });
+      }
+    }
+  }
+}

@@ -1,0 +1,17 @@
+export { CaIndex, NO_CA, MAX_CAS } from './cas.js';
+export { evaluateStep, evaluateState, classLabel, type Finding, type ModelClient, type StepEvaluation, type StepSpec, type Version } from './engine.js';
+export {
+  initialWorld,
+  resolveEndpoints,
+  stripPort,
+  trustOf,
+  sameApiState,
+  stateKey,
+  TargetInterner,
+  type EndpointResolution,
+  type ModelNode,
+  type ModelTarget,
+  type TalosGrant,
+  type TrustState,
+} from './world.js';
+export { evaluateSequence, failingPairs, strandedKubelets, summarizeOutcomes, type EdgeOutcome, type SequenceOptions, type SequencePatch, type SequenceStart } from './sequence.js';

@@ -1,0 +1,230 @@
+import t from 'tap';
+import type { PlanInput } from '../../src/plan/model/input.js';
+import type { Plan, Step } from '../../src/plan/model/plan.js';
+import { planRotation } from '../../src/plan/planner/index.js';
+import { api, cluster, desired, input, K_NEW, K_OLD, T_NEW, T_OLD, withRoleState, withState } from './fixtures/cluster.js';
+
+const roles = (s: Step): string[] => s.waves.map((w) => w.role);
+const problems = (s: Step) => s.proof.edges.filter((e) => e.status !== 'ok' && !e.preExisting);
+
+t.test('full rotation of both APIs: three merged steps, orders from the model', async (t) => {
+  const plan = planRotation(input(cluster()));
+  t.equal(plan.formatVersion, 1);
+  t.equal(plan.changes, true);
+  t.equal(plan.applyable, true);
+  t.equal(plan.refused, undefined);
+  t.same(
+    plan.steps.map((s) => s.id),
+    ['talos-kubernetes-accept', 'talos-kubernetes-issue', 'talos-kubernetes-drop'],
+  );
+  const [accept, issue, drop] = plan.steps as [Step, Step, Step];
+  t.same(roles(accept), ['controlplane', 'worker'], 'accept: control planes first');
+  t.same(roles(issue), ['controlplane', 'worker'], 'swap: control planes first');
+  t.same(roles(drop), ['worker', 'controlplane'], 'drop: workers first');
+
+  t.equal(accept.order.talos!.chosen, 'controlplanes-first');
+  t.same(accept.order.talos!.alternatives.map((a) => [a.order, a.verdict]), [['workers-first', 'unsafe']], 'workers-first accept breaks the later swap');
+  t.match(accept.order.talos!.alternatives[0]!.problem, /talos issue: apid-proxy broken/);
+  t.equal(drop.order.kubernetes!.chosen, 'workers-first');
+  t.same(drop.order.kubernetes!.alternatives.map((a) => [a.order, a.verdict]), [['controlplanes-first', 'unsafe']], "talosctl's drop order strands worker kubelets");
+  t.match(drop.order.talos!.reason, /share one apply per node/);
+
+  t.same(plan.steps.map((s) => s.proof.verdict), ['safe', 'safe', 'safe-with-announced-disruption']);
+  const window = problems(drop);
+  t.ok(window.length > 0 && window.every((e) => e.kind === 'kubelet-apiserver' && e.status === 'degraded'));
+  t.ok(window.every((e) => e.fromNodes.concat(e.toNodes).every((a) => a.startsWith('127.0.0.1'))), 'only among control planes');
+  t.match(window[0]!.window, /during wave 2 of step 3, until .* patched; at most the duration of step 3/);
+  t.equal(plan.verdict, 'safe-with-announced-disruption');
+
+  t.same(plan.steps.map((s) => s.talosClient), ['current', 'intermediate', 'new']);
+  t.same(plan.steps.map((s) => s.gate.talos?.client), ['intermediate', 'new', 'new']);
+  t.same(plan.steps.map((s) => s.talosconfigAfter ?? null), ['intermediate', 'new', null]);
+  t.same(plan.steps.map((s) => s.outputsAfter), [['talosconfig'], ['talosconfig', 'kubeconfig', 'secretsBundle'], ['kubeconfig']]);
+  t.same(plan.steps.map((s) => s.outputsBefore), [[], [], []]);
+  t.same({ ...plan.talosClients.intermediate, trusts: [...plan.talosClients.intermediate!.trusts].sort() }, { signer: T_NEW, trusts: [T_NEW, T_OLD].sort(), minted: true });
+  t.same(plan.talosClients.new, { signer: T_NEW, trusts: [T_NEW], minted: true });
+
+  for (const s of plan.steps) {
+    t.same(s.kubeletRestarts.sort(), ['127.0.0.10', '127.0.0.11', '127.0.0.12', '127.0.0.20', '127.0.0.21']);
+    t.same(s.gate.kubernetes?.kubeletRestartsObserved, s.kubeletRestarts);
+    t.equal(s.gate.talos?.nodes, 'all');
+  }
+  t.same(plan.steps.map((s) => s.dependsOn), [[], ['talos-kubernetes-accept'], ['talos-kubernetes-issue']]);
+  t.same(issue.nodes.find((n) => n.address === '127.0.0.20')!.target, { talos: api(T_NEW, T_OLD), kubernetes: api(K_NEW, K_OLD) }, 'one apply carries both APIs');
+  t.same(plan.summary.phases, { talos: ['accept', 'issue', 'drop'], kubernetes: ['accept', 'issue', 'drop'] });
+  t.equal(plan.summary.nodesChanged, 5);
+  t.equal(plan.summary.kubeletRestarts, 15);
+  t.ok(plan.notices.some((n) => /refuse Talos API client certificates signed by talos-2025/.test(n)), 'other users’ talosconfigs: a notice');
+  t.ok(plan.notices.some((n) => /kubeconfig in use stops working during step 2/.test(n)));
+});
+
+t.test('concurrency: kube-apiserver restarts are bounded, never all control planes at once', async (t) => {
+  const plan = planRotation(input(cluster(), { options: { allowDisruption: false, maxUnavailable: 5, parallelism: 4 } }));
+  const accept = plan.steps[0]!;
+  t.same(accept.waves.map((w) => [w.role, w.maxConcurrent]), [['controlplane', 2], ['worker', 4]]);
+  t.equal(accept.maxConcurrent, 4);
+  const talosOnly = planRotation(input(cluster(), { desired: { talos: desired(T_NEW) }, options: { allowDisruption: false, maxUnavailable: 1, parallelism: 3 } }));
+  t.same(talosOnly.steps[0]!.waves.map((w) => w.maxConcurrent), [3, 3], 'no Kubernetes restart: only parallelism bounds a Talos wave');
+  t.same(talosOnly.steps[0]!.kubeletRestarts, []);
+  t.equal(talosOnly.steps[0]!.gate.kubernetes, undefined);
+});
+
+t.test('desired == observed: no changes', async (t) => {
+  const plan = planRotation(input(cluster(), { desired: { talos: desired(T_OLD), kubernetes: desired(K_OLD) } }));
+  t.equal(plan.changes, false);
+  t.equal(plan.applyable, false);
+  t.same(plan.steps, []);
+  t.same(plan.initialProof, []);
+  t.match(plan.summary.text, /No changes/);
+});
+
+t.test('intermediate desired states', async (t) => {
+  const afterAccept = planRotation(input(cluster(), { desired: { talos: desired(T_OLD, [T_NEW]), kubernetes: desired(K_OLD, [K_NEW]) } }));
+  t.same(afterAccept.steps.map((s) => s.id), ['talos-kubernetes-accept']);
+  t.equal(afterAccept.steps[0]!.gate.talos!.client, 'current', 'no issuing change: no new client is minted');
+  t.same(afterAccept.steps[0]!.outputsAfter, []);
+  t.equal(afterAccept.talosClients.new, undefined);
+
+  const afterSwap = planRotation(input(cluster(), { desired: { talos: desired(T_NEW, [T_OLD]), kubernetes: desired(K_NEW, [K_OLD]) } }));
+  t.same(afterSwap.steps.map((s) => s.id), ['talos-kubernetes-accept', 'talos-kubernetes-issue']);
+  t.equal(afterSwap.steps[1]!.talosconfigAfter, 'new');
+  t.notOk(afterSwap.notices.some((n) => /refuse .* client certificates/.test(n)), 'the old CA stays trusted: no client is refused');
+  t.equal(afterSwap.verdict, 'safe');
+});
+
+t.test('a half-done cluster continues: Talos crashed mid-swap, Kubernetes not started', async (t) => {
+  let nodes = withRoleState(cluster(), 'controlplane', 'talos', api(T_OLD, T_NEW));
+  nodes = withRoleState(nodes, 'worker', 'talos', api(T_OLD, T_NEW));
+  nodes = withState(nodes, '127.0.0.10', 'talos', api(T_NEW, T_OLD));
+  // the previous run wrote the intermediate talosconfig
+  const plan = planRotation(input(nodes, { operator: { talos: { clientSigner: T_NEW, trusts: [T_OLD, T_NEW] }, kubernetes: null } }));
+  t.same(plan.steps.map((s) => s.id), ['kubernetes-accept', 'talos-kubernetes-issue', 'talos-kubernetes-drop'], 'phases are aligned, not forced together');
+  const issue = plan.steps[1]!;
+  t.same(
+    issue.nodes.filter((n) => n.target.talos).map((n) => n.address),
+    ['127.0.0.11', '127.0.0.12', '127.0.0.20', '127.0.0.21'],
+    'the swapped control plane is not patched again',
+  );
+  t.equal(issue.talosClient, 'current', 'the intermediate talosconfig on disk already works across the swap');
+  t.same(issue.outputsBefore, []);
+  t.equal(issue.gate.talos!.client, 'new');
+  t.equal(plan.verdict, 'safe-with-announced-disruption');
+  t.same(plan.initialProof, []);
+});
+
+t.test('a half-done Kubernetes drop continues with the control planes left', async (t) => {
+  let nodes = withRoleState(cluster(), 'controlplane', 'kubernetes', api(K_NEW, K_OLD));
+  nodes = withRoleState(nodes, 'worker', 'kubernetes', api(K_NEW));
+  nodes = withState(nodes, '127.0.0.10', 'kubernetes', api(K_NEW));
+  const plan = planRotation(input(nodes, { desired: { kubernetes: desired(K_NEW) } }));
+  t.same(plan.steps.map((s) => s.id), ['kubernetes-drop']);
+  t.same(plan.steps[0]!.nodes.map((n) => n.address), ['127.0.0.11', '127.0.0.12']);
+  t.ok(plan.initialProof.some((e) => e.kind === 'kubelet-apiserver' && e.toNodes.includes('127.0.0.10') && e.certainty === 'possible'), 'a not-yet-patched CP kubelet may already be refused by the patched one');
+  const pre = plan.steps[0]!.proof.edges.filter((e) => e.preExisting);
+  t.ok(pre.length > 0, 'shown in the step, marked pre-existing');
+  t.equal(plan.steps[0]!.proof.verdict, 'safe-with-announced-disruption');
+});
+
+t.test('single control-plane cluster', async (t) => {
+  const plan = planRotation(input(cluster({ controlPlanes: 1, workers: 2 }), { options: { allowDisruption: false, maxUnavailable: 3, parallelism: 4 } }));
+  t.same(plan.steps.map((s) => s.proof.verdict), ['safe', 'safe', 'safe'], 'workers first in the drop: not even a window');
+  const drop = plan.steps[2]!;
+  t.same(roles(drop), ['worker', 'controlplane']);
+  t.same(drop.order.kubernetes!.alternatives.map((a) => a.verdict), ['unsafe']);
+  t.ok(plan.steps.every((s) => s.waves.find((w) => w.role === 'controlplane')!.maxConcurrent === 1));
+  t.ok(plan.notices.some((n) => /Single control plane: its kube-apiserver restarts in step\(s\) 1, 2, 3/.test(n)));
+});
+
+t.test("refused: dropping the CA that signed the operator's talosconfig while no new client exists", async (t) => {
+  const nodes = withRoleState(withRoleState(cluster(), 'controlplane', 'talos', api(T_NEW, T_OLD)), 'worker', 'talos', api(T_NEW, T_OLD));
+  const base = input(nodes, { desired: { talos: desired(T_NEW) }, operator: { talos: { clientSigner: T_OLD, trusts: [T_OLD, T_NEW] }, kubernetes: null } });
+  const plan = planRotation(base);
+  t.same(plan.steps.map((s) => s.id), ['talos-drop']);
+  t.equal(plan.steps[0]!.proof.verdict, 'unsafe');
+  t.equal(plan.applyable, false);
+  t.ok(plan.refused && plan.refused.length > 0);
+  const r = plan.refused![0]!;
+  t.equal(r.code, 'PLAN_UNSAFE_STEP');
+  t.equal(r.edge!.kind, 'operator-apid');
+  t.same(r.edge!.toNodes, ['127.0.0.10']);
+  t.match(r.reason, /does not accept client certificates signed by talos-2025/);
+
+  const allowed = planRotation({ ...base, options: { ...base.options, allowDisruption: true } });
+  t.equal(allowed.applyable, true);
+  t.equal(allowed.refused, undefined);
+  t.ok(allowed.notices.some((n) => /allowDisruption: step 1 \(talos-drop\) may break/.test(n)));
+
+  const ownClient = planRotation({ ...base, operator: { talos: { clientSigner: T_NEW, trusts: [T_NEW] }, kubernetes: null } });
+  t.equal(ownClient.applyable, true, 'with a talosconfig signed by the new CA there is nothing to refuse');
+});
+
+t.test('an unknown operator talosconfig: the accept step still needs it, the minted client takes over after', async (t) => {
+  const plan = planRotation(input(cluster(), { desired: { talos: desired(T_NEW) }, operator: { talos: null, kubernetes: null } }));
+  t.equal(plan.steps[0]!.talosClient, 'current', 'the new cert is not accepted anywhere before the accept step');
+  t.equal(plan.steps[0]!.talosconfigAfter, 'intermediate');
+  t.same(plan.steps.map((s) => s.talosClient), ['current', 'intermediate', 'new']);
+  t.ok(plan.notices.some((n) => /could not be read: its operator → apid edges are not proved for step\(s\) 1;/.test(n)));
+  t.equal(plan.applyable, true);
+});
+
+t.test('a client is minted before a step when the talosconfig on disk cannot do it', async (t) => {
+  // accept done; the operator still holds the old talosconfig, which the swapped endpoint will refuse
+  const nodes = withRoleState(withRoleState(cluster(), 'controlplane', 'talos', api(T_OLD, T_NEW)), 'worker', 'talos', api(T_OLD, T_NEW));
+  const plan = planRotation(input(nodes, { desired: { talos: desired(T_NEW) } }));
+  t.same(plan.steps.map((s) => s.id), ['talos-issue', 'talos-drop']);
+  t.equal(plan.steps[0]!.talosClient, 'intermediate');
+  t.same(plan.steps[0]!.outputsBefore, ['talosconfig']);
+  t.equal(plan.steps[0]!.talosconfigBefore, 'intermediate');
+  t.equal(plan.verdict, 'safe');
+});
+
+t.test('document-style workers', async (t) => {
+  const plan = planRotation(input(cluster({ style: 'document' }), { desired: { kubernetes: desired(K_NEW) } }));
+  const targets = plan.steps.map((s) => s.nodes.find((n) => n.address === '127.0.0.20')!.target.kubernetes);
+  t.same(targets, [api(null, K_OLD, K_NEW), api(null, K_NEW, K_OLD), api(null, K_NEW)], 'issuing null, NEW at position 0 after the swap');
+  t.ok(plan.steps[1]!.kubeletRestarts.includes('127.0.0.20'), 'the reorder changes the kubelet CA bundle: kubelet restarts');
+  t.equal(plan.steps[1]!.proof.verdict, 'safe');
+});
+
+t.test('merging follows the phases of each API', async (t) => {
+  const nodes = withRoleState(withRoleState(cluster(), 'controlplane', 'talos', api(T_NEW, T_OLD)), 'worker', 'talos', api(T_NEW, T_OLD));
+  const plan = planRotation(input(nodes, { operator: { talos: { clientSigner: T_NEW, trusts: [T_NEW] }, kubernetes: null } }));
+  t.same(plan.steps.map((s) => s.id), ['kubernetes-accept', 'kubernetes-issue', 'talos-kubernetes-drop']);
+  t.same(plan.steps.map((s) => s.dependsOn), [[], ['kubernetes-accept'], ['kubernetes-issue']]);
+  t.same(roles(plan.steps[2]!), ['worker', 'controlplane']);
+  t.equal(plan.steps[0]!.gate.talos, undefined, 'a Kubernetes-only step has no Talos gate');
+});
+
+t.test('structural refusals and notices', async (t) => {
+  const noCp = planRotation(input(cluster({ controlPlanes: 0, workers: 2 }), { endpoints: [] }));
+  t.same(noCp.steps, []);
+  t.same(noCp.refused?.map((r) => r.code), ['PLAN_NO_CONTROLPLANE']);
+
+  const workerEp = planRotation(input(cluster(), { endpoints: ['127.0.0.20:50000'] }));
+  t.ok(workerEp.refused?.some((r) => r.code === 'PLAN_ENDPOINT_IS_WORKER'));
+
+  const vip = planRotation(input(cluster(), { endpoints: ['https://cluster.example:50000'] }));
+  t.ok(vip.notices.some((n) => /not a node address/.test(n)));
+  t.equal(vip.applyable, true);
+
+  const notReady = cluster().map((n) => (n.address === '127.0.0.21' ? { ...n, ready: false } : n));
+  const nr = planRotation(input(notReady));
+  t.same(nr.refused?.map((r) => r.code), ['PLAN_NODE_NOT_READY']);
+  t.equal(planRotation(input(notReady, { desired: { talos: desired(T_NEW) } })).refused, undefined, 'a Talos-only plan has no Kubernetes gate');
+});
+
+t.test('invalid input is a bug in the caller', async (t) => {
+  const nodes = cluster();
+  t.throws(() => planRotation(input([...nodes, nodes[0]!])), { code: 'PLAN_INPUT_INVALID' });
+  t.throws(() => planRotation(input(nodes, { options: { allowDisruption: false, maxUnavailable: 0, parallelism: 1 } })), { code: 'PLAN_INPUT_INVALID' });
+  const bad = { ...input(nodes) } as PlanInput;
+  bad.desired = { talos: { issuing: 'nope' as typeof T_NEW, accepted: [], names: {} as Record<typeof T_NEW, string> } };
+  t.throws(() => planRotation(bad), { code: 'PLAN_INPUT_INVALID' });
+});
+
+t.test('deterministic: the same input gives the same plan', async (t) => {
+  const a: Plan = planRotation(input(cluster()));
+  const b: Plan = planRotation(input(cluster()));
+  t.same(JSON.parse(JSON.stringify(a)), JSON.parse(JSON.stringify(b)));
+  t.same(a.basedOn.nodes.map((n) => n.configDigest), cluster().map((n) => n.configDigest));
+});
