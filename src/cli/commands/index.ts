@@ -1,8 +1,9 @@
 import type { CommandModule } from 'yargs';
 import { caCommand } from './ca.js';
 import { labCommand } from './lab.js';
+import { planCommand } from './plan.js';
 import { validateCommand } from './validate.js';
 
 /** Every top-level command, in the order `rotate --help` lists them. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [caCommand, labCommand, validateCommand];
+export const commands: CommandModule<any, any>[] = [validateCommand, planCommand, caCommand, labCommand];

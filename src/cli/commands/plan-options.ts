@@ -1,0 +1,34 @@
+import type { Argv } from 'yargs';
+
+/** Flags shared by `plan`, `apply` and `rollback`: what to plan and how. */
+export interface PlanningArgs {
+  file: string;
+  parallelism: number;
+  'max-unavailable': number;
+  'allow-disruption': boolean;
+  'node-dry-run': boolean;
+}
+
+export function planningOptions<T>(y: Argv<T>): Argv<T & PlanningArgs> {
+  return y
+    .option('file', { alias: 'f', type: 'string', default: 'rotate.yaml', describe: 'desired-state file' })
+    .option('parallelism', { type: 'number', default: 10, describe: 'nodes read, checked or patched at once' })
+    .option('max-unavailable', { type: 'number', default: 1, describe: 'nodes whose Kubernetes components (kubelet, kube-apiserver) may restart at once' })
+    .option('allow-disruption', {
+      type: 'boolean',
+      default: false,
+      describe: 'DANGER: plan through steps the safety proof says break trust (NotReady nodes, refused Talos connections)',
+    })
+    .option('node-dry-run', {
+      type: 'boolean',
+      default: true,
+      describe: 'have every node validate each planned config (ApplyConfiguration dry_run); --no-node-dry-run skips it',
+    })
+    .check((a) => {
+      for (const k of ['parallelism', 'max-unavailable'] as const) {
+        const v = (a as unknown as Record<string, unknown>)[k];
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new Error(`--${k} must be a whole number of at least 1`);
+      }
+      return true;
+    }) as unknown as Argv<T & PlanningArgs>;
+}

@@ -1,0 +1,26 @@
+import type { Argv, CommandModule } from 'yargs';
+import { planningOptions, type PlanningArgs } from './plan-options.js';
+
+export interface PlanArgs extends PlanningArgs {
+  json: boolean;
+  out?: string;
+  'detailed-exitcode': boolean;
+}
+
+export const planCommand: CommandModule<object, PlanArgs> = {
+  command: 'plan',
+  describe: 'Read every node over the Talos API and show the proved-safe steps from the live CA state to the desired one',
+  builder: (y: Argv) =>
+    planningOptions(y)
+      .option('json', { type: 'boolean', default: false, describe: 'print the plan document as JSON (docs/plan-format.md)' })
+      .option('out', { type: 'string', describe: 'save the plan (0600, no keys) for `rotate apply FILE`' })
+      .option('detailed-exitcode', {
+        type: 'boolean',
+        default: false,
+        describe: 'exit 0 when there are no changes, 2 when there are, 1 on error (as terraform plan)',
+      }) as unknown as Argv<PlanArgs>,
+  handler: async (args) => {
+    const { runPlan } = await import('../plan-command.js');
+    await runPlan(args);
+  },
+};

@@ -1,0 +1,46 @@
+import * as path from 'node:path';
+import { RotateError } from '../domain/errors.js';
+import { formatDiagnostic } from '../desired/index.js';
+import { renderPlanText } from '../plan/render/human.js';
+import { buildPlan } from '../session/build-plan.js';
+import { openSession } from '../session/open-session.js';
+import { renderSavedPlan, savedPlanOf, writeSavedPlan } from '../session/saved-plan.js';
+import type { PlanArgs } from './commands/plan.js';
+import { printDiagnostic, printResult } from './output.js';
+
+/** `rotate plan`: observe, plan, prove, dry-run on every node; print or save. Changes nothing. */
+export async function runPlan(args: PlanArgs): Promise<void> {
+  const session = await openSession(args.file);
+  try {
+    for (const w of session.warnings) printDiagnostic(`warning: ${formatDiagnostic(w)}`);
+    const built = await buildPlan(session, {
+      parallelism: args.parallelism,
+      maxUnavailable: args['max-unavailable'],
+      allowDisruption: args['allow-disruption'],
+      nodeDryRun: args['node-dry-run'],
+    });
+    for (const w of built.warnings) printDiagnostic(`warning: ${w}`);
+    const saved = savedPlanOf(session, built.plan);
+    const { plan } = built;
+    if (args.json) printResult(renderSavedPlan(saved));
+    else printResult(renderPlanText(plan));
+
+    if (plan.refused && plan.refused.length > 0) {
+      throw new RotateError('PLAN_REFUSED', `the desired state cannot be reached safely (${plan.refused.length} problem${plan.refused.length === 1 ? '' : 's'}):\n${plan.refused.map((r) => `  - ${r.reason}`).join('\n')}`, {
+        hint: 'change the desired state (e.g. keep the old CA accepted for now), or pass --allow-disruption to accept the breakage the proof names',
+      });
+    }
+    if (args.out) {
+      // Written even without changes, so a pipeline can always run `rotate apply FILE` (a no-op then).
+      await writeSavedPlan(args.out, saved);
+      printDiagnostic(`Saved the plan to ${args.out} (0600). Apply it with: rotate apply ${shellQuote(path.relative(process.cwd(), args.out) || args.out)}`);
+    }
+    if (args['detailed-exitcode']) process.exitCode = plan.changes ? 2 : 0;
+  } finally {
+    session.close();
+  }
+}
+
+function shellQuote(s: string): string {
+  return /^[\w./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}

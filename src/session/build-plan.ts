@@ -1,0 +1,212 @@
+/**
+ * `rotate plan` end to end, minus printing: observe the live cluster, hand the pure planner its input,
+ * then have every node check each config the plan would give it (server-side dry run) and attach the
+ * per-node diffs with every secret shown as `(sensitive)`.
+ */
+import { createTwoFilesPatch } from 'diff';
+import { RotateError } from '../domain/errors.js';
+import type { Fingerprint } from '../domain/types.js';
+import type { DesiredApi as DesiredAuthorities, DesiredState } from '../desired/types.js';
+import { loadAuthorityKey } from '../desired/index.js';
+import { listKubeNodes, type KubeNodeStatus } from '../kube/nodes.js';
+import { redactSecrets } from '../machineconfig/index.js';
+import { observationError, observeNodes, type ListedNode, type LiveNode, type ObservationProblem } from '../observe/observe-cluster.js';
+import type { DesiredApi, ObservedNode, Plan, PlanInput } from '../plan/model/index.js';
+import { planRotation } from '../plan/planner/index.js';
+import { mapSettledLimit } from '../util/concurrency.js';
+import { CaCatalog } from './ca-catalog.js';
+import { chainConfigs, type ChainedConfig, type IssuingKeyLookup } from './config-chain.js';
+import type { Session } from './open-session.js';
+import { kubernetesOperatorClient, talosOperatorClient } from './operator-clients.js';
+
+export interface BuildPlanOptions {
+  parallelism: number;
+  maxUnavailable: number;
+  allowDisruption: boolean;
+  /** Ask every node to validate each config the plan gives it (ApplyConfiguration dry_run). */
+  nodeDryRun: boolean;
+  timeoutMs?: number;
+}
+
+export interface PlanTarget {
+  talos?: DesiredApi;
+  kubernetes?: DesiredApi;
+}
+
+export interface BuiltPlan {
+  plan: Plan;
+  nodes: LiveNode[];
+  catalog: CaCatalog;
+  chained: ChainedConfig[];
+  kubeNodes: KubeNodeStatus[] | null;
+  warnings: string[];
+}
+
+export function listedNodes(desired: DesiredState): ListedNode[] {
+  return [
+    ...desired.cluster.controlPlanes.map((address) => ({ address: String(address), role: 'controlplane' as const })),
+    ...desired.cluster.workers.map((address) => ({ address: String(address), role: 'worker' as const })),
+  ];
+}
+
+/** The desired state's CA choice in the planner's terms (fingerprints + display names). */
+export function targetOf(desired: DesiredState): PlanTarget {
+  const convert = (d: DesiredAuthorities | undefined): DesiredApi | undefined => {
+    if (!d) return undefined;
+    const names: Record<Fingerprint, string> = {};
+    for (const a of Object.values(desired.authorities)) names[a.certificate.fingerprint] = a.name;
+    return { issuing: d.issuing.certificate.fingerprint, accepted: d.accepted.map((a) => a.certificate.fingerprint), names };
+  };
+  return { talos: convert(desired.talos), kubernetes: convert(desired.kubernetes) };
+}
+
+/** Keys of the desired issuing authorities, loaded on demand (never stored in the plan). */
+export function desiredKeyLookup(desired: DesiredState): IssuingKeyLookup {
+  return async (api, fingerprint) => {
+    const authority = desired[api]?.issuing;
+    if (!authority || authority.certificate.fingerprint !== fingerprint) {
+      throw new RotateError('PLAN_NO_KEY', `no key is known for the ${api} CA ${fingerprint.slice(0, 16)} that the plan makes issuing`, {
+        hint: `make it the issuing authority of ${api} in ${desired.file}, with a key source`,
+      });
+    }
+    return loadAuthorityKey(authority);
+  };
+}
+
+export async function buildPlan(
+  session: Session,
+  options: BuildPlanOptions,
+  target: PlanTarget = targetOf(session.desired),
+  keyFor: IssuingKeyLookup = desiredKeyLookup(session.desired),
+): Promise<BuiltPlan> {
+  const { desired, client } = session;
+  const warnings: string[] = [];
+  const timeoutMs = options.timeoutMs ?? 15_000;
+  const { nodes } = await observeNodes(client, listedNodes(desired), { parallelism: options.parallelism, timeoutMs });
+
+  const catalog = new CaCatalog();
+  catalog.addDesired(desired);
+  for (const n of nodes) catalog.addConfig(n.ca);
+
+  const kubeNodes = await observeKubernetes(session, nodes, Boolean(target.kubernetes), timeoutMs, warnings);
+
+  const observed: ObservedNode[] = nodes.map((n) => {
+    const kube = kubeNodes?.find((k) => matchesKubeNode(k, n));
+    return {
+      address: n.address,
+      nodeId: n.nodeId,
+      hostname: n.hostname,
+      role: n.ca.role,
+      talosVersion: n.talosVersion,
+      configDigest: n.configDigest,
+      talos: { issuing: n.ca.talos.issuing?.fingerprint ?? null, accepted: n.ca.talos.accepted.map((c) => c.fingerprint) },
+      kubernetes: {
+        style: n.ca.kubernetes.style,
+        issuing: n.ca.kubernetes.issuing?.fingerprint ?? null,
+        accepted: n.ca.kubernetes.accepted.map((c) => c.fingerprint),
+      },
+      ready: kube ? kube.ready : null,
+    };
+  });
+
+  const talosOperator = talosOperatorClient(session.context, catalog);
+  if (!talosOperator) warnings.push(`the client certificate of talosconfig context ${session.context.name} is not signed by any CA the cluster knows`);
+  const input: PlanInput = {
+    nodes: observed,
+    endpoints: session.endpoints,
+    desired: target,
+    operator: { talos: talosOperator, kubernetes: await kubernetesOperatorClient(desired.cluster.kubeconfig, catalog) },
+    options: { allowDisruption: options.allowDisruption, maxUnavailable: options.maxUnavailable, parallelism: options.parallelism },
+  };
+  const plan = planRotation(input);
+
+  let chained: ChainedConfig[] = [];
+  if (plan.changes) {
+    chained = await chainConfigs(plan, new Map(nodes.map((n) => [n.address, n.config])), catalog, keyFor);
+    attachDiffs(plan, chained);
+    if (options.nodeDryRun) await dryRunAll(session, chained, options.parallelism, timeoutMs);
+  }
+  return { plan, nodes, catalog, chained, kubeNodes, warnings };
+}
+
+function matchesKubeNode(k: KubeNodeStatus, n: LiveNode): boolean {
+  return k.addresses.includes(n.address) || (n.hostname !== '' && k.name === n.hostname);
+}
+
+/**
+ * The Kubernetes Node list, read with a fresh admin kubeconfig from the first control plane (the one on
+ * disk may already be stale). Every Node must be one of the listed machines.
+ */
+async function observeKubernetes(
+  session: Session,
+  nodes: LiveNode[],
+  required: boolean,
+  timeoutMs: number,
+  warnings: string[],
+): Promise<KubeNodeStatus[] | null> {
+  const cp = nodes.find((n) => n.ca.role === 'controlplane');
+  if (!cp) return null;
+  let kubeNodes: KubeNodeStatus[];
+  try {
+    const text = await session.client.kubeconfig(cp.address, { timeoutMs });
+    kubeNodes = await listKubeNodes(
+      { text, origin: `the admin kubeconfig from node ${cp.address}`, ...(session.desired.cluster.kubernetesEndpoint ? { serverOverride: session.desired.cluster.kubernetesEndpoint } : {}) },
+      { timeoutMs },
+    );
+  } catch (err) {
+    if (required) throw err;
+    warnings.push(`Kubernetes Nodes could not be listed (${RotateError.is(err) ? err.message : String(err)}); node readiness is unknown`);
+    return null;
+  }
+  const problems: ObservationProblem[] = [];
+  for (const k of kubeNodes) {
+    if (nodes.some((n) => matchesKubeNode(k, n))) continue;
+    problems.push({
+      node: k.addresses[0] ?? k.name,
+      message: `Kubernetes Node ${k.name} (${k.addresses.join(', ') || 'no address'}) is not one of the machines listed in the desired state; a node missed by a rotation loses trust at the end`,
+      hint: 'add its address to cluster.controlPlanes or cluster.workers',
+    });
+  }
+  if (problems.length > 0) throw observationError(problems);
+  return kubeNodes;
+}
+
+function attachDiffs(plan: Plan, chained: ChainedConfig[]): void {
+  for (const c of chained) {
+    const step = plan.steps.find((s) => s.id === c.stepId);
+    const node = step?.nodes.find((n) => n.address === c.address);
+    if (!step || !node) continue;
+    const source = `machine config of node ${c.address}`;
+    node.configDiff = createTwoFilesPatch(
+      `${c.address} (before step ${c.stepIndex})`,
+      `${c.address} (after step ${c.stepIndex})`,
+      redactSecrets(c.before, source),
+      redactSecrets(c.after, source),
+      undefined,
+      undefined,
+      { context: 3 },
+    );
+  }
+}
+
+/** ApplyConfiguration with dry_run for every config the plan produces; a refusal names node and step. */
+async function dryRunAll(session: Session, chained: ChainedConfig[], parallelism: number, timeoutMs: number): Promise<void> {
+  const results = await mapSettledLimit(chained, parallelism, (c) =>
+    session.client.applyConfiguration(c.address, c.after, { mode: 'NO_REBOOT', dryRun: true }, { timeoutMs }),
+  );
+  const problems: ObservationProblem[] = [];
+  results.forEach((r, i) => {
+    if (r.status === 'fulfilled') return;
+    const c = chained[i]!;
+    const reason = RotateError.is(r.reason) ? r.reason.message : String(r.reason);
+    problems.push({
+      node: c.address,
+      message: `node ${c.address} refused the config of step ${c.stepIndex} (${c.stepId}) in a dry run: ${reason}`,
+      hint: 'the node validates every config before it is applied; fix what it reports (nothing was changed)',
+    });
+  });
+  if (problems.length > 0) {
+    const err = observationError(problems);
+    throw new RotateError('PLAN_DRY_RUN_REFUSED', err.message.replace('the cluster cannot be planned', 'nodes refused the planned configs'), { hint: err.hint ?? '' });
+  }
+}
