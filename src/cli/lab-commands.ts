@@ -30,6 +30,7 @@ function describeLab(dir: string, lab: LabFile, detached: boolean): string {
     `  talosconfig  ${file('talosconfig')}`,
     `  kubeconfig   ${file('kubeconfig')}`,
     `  secrets      ${file('secrets')}`,
+    `  desired      ${file('desired')}`,
     ...(detached ? [`  log          ${logFilePath(dir)}`] : []),
     detached ? `stop it with: rotate lab down --dir ${dir}` : 'press Ctrl-C to stop it',
   ];

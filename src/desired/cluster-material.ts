@@ -14,10 +14,6 @@ import { assertPrivateMode, Problem, readBundle, type MaterialContext } from './
 import { resolveDesiredPath, showPath } from './paths.js';
 import type { DesiredCluster } from './types.js';
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-
 async function exists(p: string): Promise<boolean> {
   return fs.stat(p).then(
     () => true,

@@ -5,7 +5,8 @@
  */
 import { createTwoFilesPatch } from 'diff';
 import { RotateError } from '../domain/errors.js';
-import type { Fingerprint } from '../domain/types.js';
+import type { ApiKind, Fingerprint } from '../domain/types.js';
+import { fingerprintOfPem } from '../pki/index.js';
 import type { DesiredApi as DesiredAuthorities, DesiredState } from '../desired/types.js';
 import { loadAuthorityKey } from '../desired/index.js';
 import { listKubeNodes, type KubeNodeStatus } from '../kube/nodes.js';
@@ -36,6 +37,8 @@ export interface PlanTarget {
 export interface BuiltPlan {
   plan: Plan;
   nodes: LiveNode[];
+  /** The planner's view of the nodes (what a run records as the trust before it). */
+  observed: ObservedNode[];
   catalog: CaCatalog;
   chained: ChainedConfig[];
   kubeNodes: KubeNodeStatus[] | null;
@@ -78,6 +81,8 @@ export async function buildPlan(
   options: BuildPlanOptions,
   target: PlanTarget = targetOf(session.desired),
   keyFor: IssuingKeyLookup = desiredKeyLookup(session.desired),
+  /** CA certificates known besides the desired state and the configs (e.g. escrowed by an earlier run). */
+  extraCas: { api: ApiKind; certPem: string }[] = [],
 ): Promise<BuiltPlan> {
   const { desired, client } = session;
   const warnings: string[] = [];
@@ -87,6 +92,7 @@ export async function buildPlan(
   const catalog = new CaCatalog();
   catalog.addDesired(desired);
   for (const n of nodes) catalog.addConfig(n.ca);
+  for (const ca of extraCas) catalog.add(ca.api, fingerprintOfPem(ca.certPem), ca.certPem);
 
   const kubeNodes = await observeKubernetes(session, nodes, Boolean(target.kubernetes), timeoutMs, warnings);
 
@@ -126,7 +132,7 @@ export async function buildPlan(
     attachDiffs(plan, chained);
     if (options.nodeDryRun) await dryRunAll(session, chained, options.parallelism, timeoutMs);
   }
-  return { plan, nodes, catalog, chained, kubeNodes, warnings };
+  return { plan, nodes, observed, catalog, chained, kubeNodes, warnings };
 }
 
 function matchesKubeNode(k: KubeNodeStatus, n: LiveNode): boolean {

@@ -46,14 +46,19 @@ async function caWrite(
   catalog: CaCatalog,
   keyFor: IssuingKeyLookup,
 ): Promise<CaWrite> {
-  let issuing: CaWrite['issuing'] = null;
-  if (target.issuing) {
-    const certPem = catalog.requirePem(target.issuing, `${api} issuing CA`);
-    // The patcher keeps the key already in the config when the issuing CA does not change; a control
-    // plane whose issuing CA changes needs the new one's key. Workers never carry a key.
-    const needsKey = role === 'controlplane' && target.issuing !== currentIssuing;
-    issuing = needsKey ? { certPem, key: await keyFor(api, target.issuing) } : { certPem };
+  if (!target.issuing) {
+    // A document-style Kubernetes worker has no issuing CA; its current CA is the first accepted entry
+    // (facts §1.5). The patcher writes the `issuing` of a CaWrite there, at position 0, so that the order
+    // the plan asks for is what lands — passing `issuing: null` would keep the old order.
+    const [first, ...rest] = target.accepted;
+    if (!first) return { issuing: null, accepted: [] };
+    return { issuing: { certPem: catalog.requirePem(first, `${api} CA`) }, accepted: rest.map((fp) => catalog.requirePem(fp, `${api} accepted CA`)) };
   }
+  const certPem = catalog.requirePem(target.issuing, `${api} issuing CA`);
+  // The patcher keeps the key already in the config when the issuing CA does not change; a control
+  // plane whose issuing CA changes needs the new one's key. Workers never carry a key.
+  const needsKey = role === 'controlplane' && target.issuing !== currentIssuing;
+  const issuing: CaWrite['issuing'] = needsKey ? { certPem, key: await keyFor(api, target.issuing) } : { certPem };
   return { issuing, accepted: target.accepted.map((fp) => catalog.requirePem(fp, `${api} accepted CA`)) };
 }
 

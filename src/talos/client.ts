@@ -41,6 +41,7 @@ import {
   type ResourceEvent,
 } from './proto.js';
 import {
+  API_CERTIFICATES_RESOURCE,
   IDENTITY_RESOURCE,
   KUBELET_SERVICE_RESOURCE,
   KUBERNETES_ROOT_RESOURCE,
@@ -48,12 +49,14 @@ import {
   MEMBERS_RESOURCE,
   OS_ROOT_RESOURCE,
   ResourceDecodeError,
+  decodeApiCertificates,
   decodeIdentity,
   decodeKubernetesRootSecrets,
   decodeMachineConfig,
   decodeMember,
   decodeOsRootSecrets,
   decodeServiceState,
+  type ApiCertificates,
   type ClusterMember,
   type KubernetesRootSecrets,
   type MachineConfigResource,
@@ -139,6 +142,12 @@ export interface WatchEvent {
   /** The resource (for DESTROYED: its last state, or a tombstone when it never existed). */
   readonly resource: Resource | null;
   readonly old: Resource | null;
+}
+
+export interface ApiCertificatesWatchEvent {
+  readonly type: EventType | number;
+  /** Null when the event carries no decodable spec (a tombstone: apid has no certificates yet). */
+  readonly certificates: ApiCertificates | null;
 }
 
 export interface ServiceWatchEvent {
@@ -464,6 +473,25 @@ export class TalosClient {
   async getKubernetesRootSecrets(node: string | undefined, opts: CallOptions = {}): Promise<KubernetesRootSecrets> {
     const r = KUBERNETES_ROOT_RESOURCE;
     return this.#decodeOrThrow(node, GET_PATH, decodeKubernetesRootSecrets, await this.getResource(node, r.namespace, r.type, r.id, opts));
+  }
+
+  /**
+   * apid's own certificates on `node` (`secrets/ApiCertificates.secrets.talos.dev/api`, sensitive: needs
+   * os:admin). On a worker, `acceptedCAs` is the bundle trustd returned at its last registration.
+   */
+  async getApiCertificates(node: string | undefined, opts: CallOptions = {}): Promise<ApiCertificates> {
+    const r = API_CERTIFICATES_RESOURCE;
+    return this.#decodeOrThrow(node, GET_PATH, decodeApiCertificates, await this.getResource(node, r.namespace, r.type, r.id, opts));
+  }
+
+  /** Watch on apid's certificates: an UPDATED event each time they change (e.g. a worker re-registered). */
+  watchApiCertificates(node: string | undefined, opts: CallOptions = {}): Watch<ApiCertificatesWatchEvent> {
+    const r = API_CERTIFICATES_RESOURCE;
+    return this.#watch(node, r.namespace, r.type, r.id, opts, (e) => {
+      const resource = e.resource;
+      const certificates = resource?.metadata && resource.spec && (resource.spec.proto_spec?.length ?? 0) > 0 ? decodeApiCertificates(resource) : null;
+      return { type: e.event_type ?? 'CREATED', certificates };
+    });
   }
 
   async listMembers(node: string | undefined, opts: CallOptions = {}): Promise<ClusterMember[]> {

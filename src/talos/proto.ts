@@ -311,6 +311,14 @@ export interface OSRootSpec {
   accepted_c_as?: PemCertificate[];
 }
 
+/** talos.resource.definitions.secrets.APICertsSpec (ApiCertificates.secrets.talos.dev/api). */
+export interface ApiCertsSpec {
+  client?: PemCertificateAndKey | null;
+  server?: PemCertificateAndKey | null;
+  accepted_c_as?: PemCertificate[];
+  skip_verifying_client_cert?: boolean;
+}
+
 /** talos.resource.definitions.secrets.KubernetesRootSpec (the fields the tool uses). */
 export interface KubernetesRootSpec {
   name?: string;
@@ -411,6 +419,7 @@ export interface TalosProtos {
     readonly machineConfig: SpecCodec<MachineConfigSpec>;
     readonly osRoot: SpecCodec<OSRootSpec>;
     readonly kubernetesRoot: SpecCodec<KubernetesRootSpec>;
+    readonly apiCerts: SpecCodec<ApiCertsSpec>;
     readonly member: SpecCodec<MemberSpec>;
     readonly identity: SpecCodec<IdentitySpec>;
     readonly service: SpecCodec<ServiceSpec>;
@@ -483,6 +492,7 @@ function load(): TalosProtos {
       machineConfig: codec<MachineConfigSpec>('resource.config.MachineConfigSpec'),
       osRoot: codec<OSRootSpec>('talos.resource.definitions.secrets.OSRootSpec'),
       kubernetesRoot: codec<KubernetesRootSpec>('talos.resource.definitions.secrets.KubernetesRootSpec'),
+      apiCerts: codec<ApiCertsSpec>('talos.resource.definitions.secrets.APICertsSpec'),
       member: codec<MemberSpec>('talos.resource.definitions.cluster.MemberSpec'),
       identity: codec<IdentitySpec>('talos.resource.definitions.cluster.IdentitySpec'),
       service: codec<ServiceSpec>('talos.resource.definitions.v1alpha1.ServiceSpec'),

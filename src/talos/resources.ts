@@ -5,6 +5,8 @@
  */
 import { parse as parseYaml } from 'yaml';
 import { Secret } from '../domain/secret.js';
+import type { Fingerprint } from '../domain/types.js';
+import { fingerprintOfPem } from '../pki/fingerprint.js';
 import {
   MACHINE_TYPES,
   talosProtos,
@@ -35,6 +37,11 @@ export const KUBERNETES_ROOT_RESOURCE: ResourceRef = {
   type: 'KubernetesRootSecrets.secrets.talos.dev',
   id: 'k8s',
 };
+/**
+ * apid's own certificates (`talosctl get apicertificates`): what apid serves and trusts right now. On a
+ * worker this is what trustd returned at its last registration (facts §3.2), which the config does not show.
+ */
+export const API_CERTIFICATES_RESOURCE: ResourceRef = { namespace: 'secrets', type: 'ApiCertificates.secrets.talos.dev', id: 'api' };
 export const MEMBERS_RESOURCE: ResourcePointer = { namespace: 'cluster', type: 'Members.cluster.talos.dev' };
 /** The node's own identity (`talos get identities`): a random id persisted across reboots. */
 export const IDENTITY_RESOURCE: ResourceRef = { namespace: 'cluster', type: 'Identities.cluster.talos.dev', id: 'local' };
@@ -75,6 +82,35 @@ export interface OsRootSecrets {
   readonly certSanDnsNames: readonly string[];
   /** trustd token (`.machine.token`). */
   readonly token: Secret;
+}
+
+/** A leaf certificate with its key, as a resource carries it. */
+export interface CertificateAndKey {
+  readonly certPem: string;
+  /** Null when the resource carries no key. */
+  readonly key: Secret | null;
+}
+
+export interface AcceptedCa {
+  readonly certPem: string;
+  /** SHA-256 of the certificate's DER (lowercase hex), to compare trust sets. */
+  readonly fingerprint: Fingerprint;
+}
+
+export interface ApiCertificates {
+  /** The proxy's client certificate (O=os:impersonator, control planes); null on workers. */
+  readonly client: CertificateAndKey | null;
+  /** apid's serving certificate: signed by the node's issuing CA (control planes) or by a trustd (workers). */
+  readonly server: CertificateAndKey | null;
+  /**
+   * CAs apid accepts client certificates from: the OSRoot trusted set on control planes, exactly the bundle
+   * trustd returned on workers. In resource order.
+   */
+  readonly acceptedCAs: readonly AcceptedCa[];
+  /** Only in maintenance mode. */
+  readonly skipVerifyingClientCert: boolean;
+  /** Resource version (decimal string): bumps whenever apid's certificates or trust bundle change. */
+  readonly version: string;
 }
 
 export interface KubernetesRootSecrets {
@@ -268,6 +304,32 @@ export function decodeKubernetesRootSecrets(resource: Resource): KubernetesRootS
     issuerUrl: spec.issuer_url ?? '',
     acceptedIssuers: [...(spec.accepted_issuers ?? [])],
     apiAudiences: [...(spec.api_audiences ?? [])],
+  };
+}
+
+function certAndKey(value: PemCertificateAndKey | null | undefined): CertificateAndKey | null {
+  if (!value) return null;
+  const certPem = utf8(value.crt);
+  if (certPem === '') return null;
+  const keyPem = utf8(value.key);
+  return { certPem, key: keyPem === '' ? null : new Secret(keyPem) };
+}
+
+export function decodeApiCertificates(resource: Resource): ApiCertificates {
+  const spec = decodeSpec(resource, talosProtos().specs.apiCerts);
+  const acceptedCAs = certPems(spec.accepted_c_as).map((certPem, i) => {
+    try {
+      return { certPem, fingerprint: fingerprintOfPem(certPem) };
+    } catch (err) {
+      throw new ResourceDecodeError(`${describe(resource)}: accepted CA #${i + 1} is not a PEM certificate`, { cause: err });
+    }
+  });
+  return {
+    client: certAndKey(spec.client),
+    server: certAndKey(spec.server),
+    acceptedCAs,
+    skipVerifyingClientCert: spec.skip_verifying_client_cert ?? false,
+    version: resource.metadata?.version ?? '',
   };
 }
 

@@ -2,6 +2,7 @@ import t from 'tap';
 import type { PlanInput } from '../../src/plan/model/input.js';
 import type { Plan, Step } from '../../src/plan/model/plan.js';
 import { planRotation } from '../../src/plan/planner/index.js';
+import { evaluateSequence } from '../../src/plan/safety/sequence.js';
 import { api, cluster, desired, input, K_NEW, K_OLD, T_NEW, T_OLD, withRoleState, withState } from './fixtures/cluster.js';
 
 const roles = (s: Step): string[] => s.waves.map((w) => w.role);
@@ -135,27 +136,28 @@ t.test('single control-plane cluster', async (t) => {
   t.ok(plan.notices.some((n) => /Single control plane: its kube-apiserver restarts in step\(s\) 1, 2, 3/.test(n)));
 });
 
-t.test("refused: dropping the CA that signed the operator's talosconfig while no new client exists", async (t) => {
+t.test("dropping the CA that signed the operator's talosconfig: a client of the issuing CA is minted before the drop", async (t) => {
   const nodes = withRoleState(withRoleState(cluster(), 'controlplane', 'talos', api(T_NEW, T_OLD)), 'worker', 'talos', api(T_NEW, T_OLD));
   const base = input(nodes, { desired: { talos: desired(T_NEW) }, operator: { talos: { clientSigner: T_OLD, trusts: [T_OLD, T_NEW] }, kubernetes: null } });
   const plan = planRotation(base);
   t.same(plan.steps.map((s) => s.id), ['talos-drop']);
-  t.equal(plan.steps[0]!.proof.verdict, 'unsafe');
-  t.equal(plan.applyable, false);
-  t.ok(plan.refused && plan.refused.length > 0);
-  const r = plan.refused![0]!;
-  t.equal(r.code, 'PLAN_UNSAFE_STEP');
-  t.equal(r.edge!.kind, 'operator-apid');
-  t.same(r.edge!.toNodes, ['127.0.0.10']);
-  t.match(r.reason, /does not accept client certificates signed by talos-2025/);
+  const step = plan.steps[0]!;
+  t.same(step.outputsBefore, ['talosconfig'], 'a talosconfig with a minted client is written before the drop');
+  t.not(step.talosClient, 'current', 'the step does not use the talosconfig whose signer it drops');
+  t.equal(plan.talosClients[step.talosClient]!.signer, T_NEW, 'minted from the issuing CA');
+  t.equal(step.proof.verdict, 'safe');
+  t.equal(plan.applyable, true);
 
-  const allowed = planRotation({ ...base, options: { ...base.options, allowDisruption: true } });
-  t.equal(allowed.applyable, true);
-  t.equal(allowed.refused, undefined);
-  t.ok(allowed.notices.some((n) => /allowDisruption: step 1 \(talos-drop\) may break/.test(n)));
+  // Without the minted client the same step would refuse the operator: the model sees the edge.
+  const outcomes = evaluateSequence(
+    { nodes, endpoints: base.endpoints, operator: { talos: { clientSigner: T_OLD, trusts: [T_OLD, T_NEW] }, kubernetes: null } },
+    [step.nodes.map((n) => ({ address: n.address, target: n.target }))],
+  );
+  t.ok(outcomes.some((o) => o.kind === 'operator-apid' && o.status === 'broken'), 'the old talosconfig is refused once control planes drop its signer');
 
   const ownClient = planRotation({ ...base, operator: { talos: { clientSigner: T_NEW, trusts: [T_NEW] }, kubernetes: null } });
-  t.equal(ownClient.applyable, true, 'with a talosconfig signed by the new CA there is nothing to refuse');
+  t.equal(ownClient.steps[0]!.talosClient, 'current', 'a talosconfig signed by the issuing CA is kept');
+  t.same(ownClient.steps[0]!.outputsBefore, []);
 });
 
 t.test('an unknown operator talosconfig: the accept step still needs it, the minted client takes over after', async (t) => {

@@ -3,11 +3,13 @@
  * field numbers of the real Talos/COSI protos (facts §2). If a field number, type or name in proto/ drifted
  * from the real API, one of these fails.
  */
+import { createHash } from 'node:crypto';
 import t from 'tap';
 import { Secret } from '../../src/domain/secret.js';
 import { talosProtos } from '../../src/talos/proto.js';
 import { applyConfigurationRequest, durationFromMs, getRequest, listRequest, watchRequest } from '../../src/talos/requests.js';
 import {
+  decodeApiCertificates,
   decodeIdentity,
   decodeKubernetesRootSecrets,
   decodeMachineConfig,
@@ -275,6 +277,47 @@ t.test('OSRootSpec: issuing_ca=1, cert_sani_ps=2 NetIP{ip=1}, cert_sandns_names=
   // A worker: issuing CA dropped.
   const worker = decodeOsRootSecrets({ metadata: {}, spec: { proto_spec: bytes(msg(5, ld(1, CERT_PEM))) } });
   t.equal(worker.issuingCa, null);
+});
+
+t.test('APICertsSpec: client=2, server=3 PEMEncodedCertificateAndKey, accepted_c_as=4 repeated PEMEncodedCertificate, skip_verifying_client_cert=5', async (t) => {
+  const OLD_CA = '-----BEGIN CERTIFICATE-----\nT0xEQ0E=\n-----END CERTIFICATE-----\n';
+  const NEW_CA = '-----BEGIN CERTIFICATE-----\nTkVXQ0E=\n-----END CERTIFICATE-----\n';
+  const wire = bytes(
+    msg(2, ld(1, 'IMPERSONATOR-CRT'), ld(2, KEY_PEM)),
+    msg(3, ld(1, CERT_PEM), ld(2, KEY_PEM)),
+    msg(4, ld(1, NEW_CA)),
+    msg(4, ld(1, OLD_CA)),
+  );
+  const spec = protos.specs.apiCerts.decode(wire);
+  t.equal(Buffer.from(spec.server!.crt!).toString(), CERT_PEM);
+  t.equal(spec.skip_verifying_client_cert, false);
+  t.equal(hex(protos.specs.apiCerts.encode(spec)), hex(wire), 're-encodes to the same bytes');
+  const decoded = decodeApiCertificates({ metadata: { id: 'api', version: '7' }, spec: { proto_spec: wire } });
+  t.equal(decoded.version, '7');
+  t.equal(decoded.client?.certPem, 'IMPERSONATOR-CRT');
+  t.ok(decoded.client?.key instanceof Secret, 'keys wrapped as Secret');
+  t.equal(decoded.server?.certPem, CERT_PEM);
+  t.equal(decoded.server?.key?.reveal(), KEY_PEM);
+  t.notMatch(JSON.stringify(decoded), /PRIVATE KEY/, 'keys never serialise');
+  t.same(decoded.acceptedCAs.map((c) => c.certPem), [NEW_CA, OLD_CA], 'in resource order');
+  // SHA-256 of the DER, i.e. of the base64-decoded body.
+  const sha = (body: string) => createHash('sha256').update(Buffer.from(body, 'base64')).digest('hex');
+  t.same(decoded.acceptedCAs.map((c) => c.fingerprint), [sha('TkVXQ0E='), sha('T0xEQ0E=')]);
+  t.equal(decoded.skipVerifyingClientCert, false);
+
+  // A worker: no client certificate; maintenance mode sets field 5.
+  const worker = decodeApiCertificates({ metadata: { id: 'api', version: '2' }, spec: { proto_spec: bytes(msg(3, ld(1, CERT_PEM), ld(2, KEY_PEM)), msg(4, ld(1, OLD_CA)), vfield(5, true)) } });
+  t.equal(worker.client, null);
+  t.equal(worker.skipVerifyingClientCert, true);
+  t.same(worker.acceptedCAs.map((c) => c.fingerprint), [sha('T0xEQ0E=')]);
+  t.equal(hex(protos.specs.apiCerts.encode({ server: { crt: Buffer.from(CERT_PEM) }, skip_verifying_client_cert: true })), hex(bytes(msg(3, ld(1, CERT_PEM)), vfield(5, true))));
+
+  // Field 1 (the removed `ca`) from an old Talos is skipped, not misread.
+  const old = decodeApiCertificates({ metadata: {}, spec: { proto_spec: bytes(msg(1, ld(1, OLD_CA)), msg(3, ld(1, CERT_PEM))) } });
+  t.same(old.acceptedCAs, []);
+  t.equal(old.server?.certPem, CERT_PEM);
+  t.throws(() => decodeApiCertificates({ metadata: {}, spec: { proto_spec: bytes(msg(4, ld(1, 'not a certificate'))) } }), ResourceDecodeError, 'an accepted CA that is no PEM certificate');
+  t.throws(() => decodeApiCertificates({ metadata: {}, spec: { proto_spec: Buffer.from([0x1a, 0x10, 0x01]) } }), ResourceDecodeError, 'truncated bytes fail cleanly');
 });
 
 t.test('KubernetesRootSpec: the fields of facts §2.4; unknown secret fields are skipped', async (t) => {

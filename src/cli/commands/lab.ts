@@ -33,11 +33,11 @@ export interface LabInspectArgs {
   json: boolean;
 }
 
-const dirOption = { type: 'string', demandOption: true, describe: 'the lab folder (talosconfig, kubeconfig, secrets.yaml, lab.json, lab.log)' } as const;
+const dirOption = { type: 'string', demandOption: true, describe: 'the lab folder (talosconfig, kubeconfig, secrets.yaml, rotate.yaml, lab.json, lab.log)' } as const;
 
 const labUp: CommandModule<object, LabUpArgs> = {
   command: 'up',
-  describe: 'Start an emulated Talos cluster on loopback addresses (one process for all nodes) and write talosconfig, kubeconfig, secrets.yaml and lab.json into DIR',
+  describe: 'Start an emulated Talos cluster on loopback addresses (one process for all nodes) and write talosconfig, kubeconfig, secrets.yaml, a desired-state rotate.yaml matching it, and lab.json into DIR',
   builder: (y: Argv) =>
     y
       .option('dir', dirOption)

@@ -8,7 +8,11 @@
  *   (a broken CA shows as written);
  * - cluster/Members.cluster.talos.dev (every node; the VIP holder lists the VIP first, as discovery does,
  *   siderolabs/talos#10357) and cluster/Identities.cluster.talos.dev/local;
- * - runtime/Services.v1alpha1.talos.dev/kubelet, present only while the kubelet runs.
+ * - runtime/Services.v1alpha1.talos.dev/kubelet, present only while the kubelet runs;
+ * - secrets/ApiCertificates.secrets.talos.dev/api (sensitive): apid's certificates as it serves them (node
+ *   runtime's credentials): control planes server + proxy client cert + their trusted set, workers the
+ *   trustd-signed server cert + the bundle trustd returned. It changes (UPDATED, version bump) whenever apid's
+ *   certificates change: a control plane re-issuing them, a worker re-registering with trustd.
  * Access: writes → PermissionDenied "write access is not allowed"; unknown types → `resource type "T" is
  * not supported`; sensitive types without os:admin → "not authorized". Watch: an empty response first,
  * then (one resource) CREATED with it or DESTROYED with a tombstone, then changes as they happen.
@@ -28,6 +32,7 @@ import {
   type WatchResponse,
 } from '../../talos/proto.js';
 import type { LabCluster, LabNode } from '../core/model.js';
+import type { NodeCredentials } from './credentials.js';
 import { readConfigCas, splitSans, type RawCa } from '../core/roots.js';
 import { GrpcCallError, Status } from './h2-grpc.js';
 import { NOT_AUTHORIZED, requireAny, type CallContext } from './machined.js';
@@ -42,6 +47,7 @@ export const RESOURCE_TYPES: Record<string, TypeInfo> = {
   'MachineConfigs.config.talos.dev': { sensitive: true },
   'OSRootSecrets.secrets.talos.dev': { sensitive: true },
   'KubernetesRootSecrets.secrets.talos.dev': { sensitive: true },
+  'ApiCertificates.secrets.talos.dev': { sensitive: true },
   'Members.cluster.talos.dev': { sensitive: false },
   'Identities.cluster.talos.dev': { sensitive: false },
   'Services.v1alpha1.talos.dev': { sensitive: false },
@@ -202,6 +208,36 @@ function renderConfigResources(node: LabNode): Rendered[] {
   return out;
 }
 
+/** ApiCertificates rendered once per credentials object (a new object = new certificates). */
+const apiCertsMemo = new WeakMap<NodeCredentials, Rendered>();
+
+/** secrets/ApiCertificates.secrets.talos.dev/api from apid's current credentials (secrets/api.go). */
+export function renderApiCertificates(credentials: NodeCredentials): Rendered {
+  const hit = apiCertsMemo.get(credentials);
+  if (hit) return hit;
+  const protos = talosProtos();
+  const pair = (c: { certPem: string; key: { reveal(): string } } | null) => (c ? { crt: b(c.certPem), key: b(c.key.reveal()) } : null);
+  const rendered: Rendered = {
+    namespace: 'secrets',
+    type: 'ApiCertificates.secrets.talos.dev',
+    id: 'api',
+    owner: 'secrets.APIController',
+    protoSpec: protos.specs.apiCerts.encode({
+      client: pair(credentials.impersonator),
+      server: pair(credentials.server),
+      accepted_c_as: credentials.clientCas.map((crt) => ({ crt: b(crt) })),
+      skip_verifying_client_cert: false,
+    }),
+    yamlSpec: stringify({
+      ...(credentials.impersonator ? { client: { crt: b64(credentials.impersonator.certPem), key: b64(credentials.impersonator.key.reveal()) } } : {}),
+      server: { crt: b64(credentials.server.certPem), key: b64(credentials.server.key.reveal()) },
+      acceptedCAs: credentials.clientCas.map((crt) => ({ crt: b64(crt) })),
+    }),
+  };
+  apiCertsMemo.set(credentials, rendered);
+  return rendered;
+}
+
 /** Members.cluster.talos.dev as every node sees them. `vipHolder` lists the VIP first. */
 export function renderMembers(cluster: LabCluster, vipHolder: LabNode | null): Rendered[] {
   const protos = talosProtos();
@@ -268,18 +304,22 @@ interface Watcher {
 export class NodeResources {
   readonly #node: LabNode;
   readonly #members: () => Rendered[];
+  readonly #apiCredentials: () => NodeCredentials | null;
   readonly #entries = new Map<string, Stored>();
   readonly #watchers = new Set<Watcher>();
 
-  constructor(node: LabNode, members: () => Rendered[]) {
+  /** `apiCredentials`: apid's current certificates (null before it has any). Call refresh() when they change. */
+  constructor(node: LabNode, members: () => Rendered[], apiCredentials: () => NodeCredentials | null = () => null) {
     this.#node = node;
     this.#members = members;
+    this.#apiCredentials = apiCredentials;
     this.refresh();
   }
 
   /** Recomputes every resource; changed ones get a new version and notify watchers. */
   refresh(): void {
-    const rendered = [...renderNodeResources(this.#node), ...this.#members()];
+    const credentials = this.#apiCredentials();
+    const rendered = [...renderNodeResources(this.#node), ...(credentials ? [renderApiCertificates(credentials)] : []), ...this.#members()];
     const seen = new Set<string>();
     const t = now();
     for (const r of rendered) {

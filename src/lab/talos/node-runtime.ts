@@ -58,7 +58,11 @@ export class TalosNodeRuntime implements ApidHost {
     this.ledger = side.ledger;
     this.#side = side;
     this.persisted = node.config;
-    this.resources = new NodeResources(node, () => side.members());
+    this.resources = new NodeResources(
+      node,
+      () => side.members(),
+      () => this.#credentials,
+    );
     this.proxy = new ApidProxy(this);
     this.apid = new ApidServer(this);
     this.trustd = node.role === 'controlplane' ? new TrustdServer(this) : null;
@@ -172,6 +176,8 @@ export class TalosNodeRuntime implements ApidHost {
     }
     try {
       this.#credentials = await issueControlPlaneCredentials(this.node, root.issuing, root.trusted);
+      // ApiCertificates follows (a new version, UPDATED to watchers) before apid serves the new certificates.
+      this.resources.refresh();
       return true;
     } catch (err) {
       this.#side.log(`${this.node.address}: certificate generation failed (${(err as Error).message}); keeping the previous ones`);
@@ -263,6 +269,7 @@ export class TalosNodeRuntime implements ApidHost {
       const clientCas = bundleCertificates(r.bundle);
       if (clientCas.length === 0 || !r.crt.includes('BEGIN CERTIFICATE')) continue;
       this.#credentials = { server: { certPem: r.crt, key }, clientCas, impersonator: null, peerCas: [], trustd: null, issuer: r.from };
+      this.resources.refresh();
       return true;
     }
     return false;

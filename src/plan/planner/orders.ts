@@ -11,7 +11,7 @@ import type { CaIndex } from '../safety/cas.js';
 import { evaluateStep, type Finding } from '../safety/engine.js';
 import { TargetInterner, trustOf, type ModelNode, type ModelTarget } from '../safety/world.js';
 import type { ApiPhase, PhaseNode } from './phases.js';
-import { firstProblem, scoreOf, VERDICT_BY_RANK, VERDICT_RANK, verdictOf } from './proof.js';
+import { firstProblem, scoreOf, VERDICT_RANK, verdictOf } from './proof.js';
 
 /** Tie-break order when the model finds several orders equally safe, with the reason (facts §3.2, §3.3). */
 export const PREFERRED: Record<ApiKind, Record<Phase, { order: WaveOrder; why: string }>> = {

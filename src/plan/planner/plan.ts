@@ -96,9 +96,15 @@ export function planRotation(input: PlanInput): Plan {
   const chosen = chooseOrders(chains.talos, chains.kubernetes);
   const skeletons = assemble(chains, { talos: chosen.talos, kubernetes: chosen.kubernetes });
 
-  // Talos clients: the operator's file, then (only when the issuing CA changes) the two minted ones.
+  // Talos clients: the operator's file, then two minted from the desired issuing CA (whose key a run always
+  // has: the desired state's issuing authority, or the escrow when rolling back). They are used only when
+  // the operator's own talosconfig cannot get through a step, e.g. when its signer is being dropped.
   const desiredTalos = input.desired.talos;
-  const mint = !!desiredTalos && phases.talos.some((p) => p.phase === 'issue');
+  const mint = !!desiredTalos && phases.talos.length > 0;
+  // When the issuing CA changes, the operator moves to the minted clients as soon as they work (the old
+  // talosconfig is about to stop working); otherwise only when its own talosconfig fails.
+  const swap = mint && phases.talos.some((p) => p.phase === 'issue');
+  const used = new Set<TalosClientKind>(['current']);
   let cpIssuing = 0;
   for (const n of world0) if (n.role === 'controlplane') cpIssuing |= bit(n.talos.issuing);
   const clients: Record<TalosClientKind, ModelClient | null> = {
@@ -138,7 +144,7 @@ export function planRotation(input: PlanInput): Plan {
     }
     const during = file;
     let gateKind = during;
-    if (hasTalos && mint) {
+    if (hasTalos && mint && (swap || !clients[during] || !clientWorks(res.world, clients[during]!))) {
       for (const k of ['new', 'intermediate'] as const) {
         if (CLIENT_RANK[k] < CLIENT_RANK[during]) continue;
         if (clientWorks(res.world, clients[k]!)) {
@@ -147,6 +153,8 @@ export function planRotation(input: PlanInput): Plan {
         }
       }
     }
+    used.add(during);
+    used.add(gateKind);
     const findings = [...res.findings];
     if (hasTalos && clients[gateKind] && !clientWorks(res.world, clients[gateKind]!)) {
       for (const f of evaluateState(res.world, { apis: new Set(), talosClient: clients[gateKind] }, cas)) {
@@ -235,7 +243,7 @@ export function planRotation(input: PlanInput): Plan {
     notices,
     summary: summarize(steps, verdict, phases),
     authorities: authorities(input, names),
-    talosClients: describeClients(cas, clients, mint),
+    talosClients: describeClients(cas, clients, used),
     initialProof,
     basedOn: {
       endpoints: [...input.endpoints],
@@ -533,13 +541,14 @@ function authorities(input: PlanInput, names: Map<Fingerprint, string>): Authori
   return out;
 }
 
-function describeClients(cas: CaIndex, clients: Record<TalosClientKind, ModelClient | null>, mint: boolean): Plan['talosClients'] {
+/** The operator's client, and the minted ones a step actually uses (apply mints only those). */
+function describeClients(cas: CaIndex, clients: Record<TalosClientKind, ModelClient | null>, used: ReadonlySet<TalosClientKind>): Plan['talosClients'] {
   const desc = (c: ModelClient | null, minted: boolean): ClientDescription | null =>
     c ? { signer: cas.fingerprint(c.signer), trusts: cas.fingerprints(c.trusts), minted } : null;
   const out: Plan['talosClients'] = { current: desc(clients.current, false) };
-  if (mint) {
-    out.intermediate = desc(clients.intermediate, true)!;
-    out.new = desc(clients.new, true)!;
+  for (const k of ['intermediate', 'new'] as const) {
+    const d = used.has(k) ? desc(clients[k], true) : null;
+    if (d) out[k] = d;
   }
   return out;
 }

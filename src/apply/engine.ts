@@ -1,0 +1,248 @@
+/**
+ * Executes a plan, step by step, like Talos's rotator reads: for each step write what must be written
+ * before, patch its waves (concurrently up to each wave's bound, in the order the plan proved safe), run
+ * its gates, write its outputs. Every node result and every output is journaled before the next action, so
+ * a crash at any instant leaves a state from which `rotate apply` resumes (it re-reads the cluster and
+ * re-plans) or `rotate rollback` restores. Ctrl-C (the abort signal) starts nothing new, lets the node
+ * operations in flight finish and be recorded, then stops.
+ */
+import { RotateError } from '../domain/errors.js';
+import type { Secret } from '../domain/secret.js';
+import type { ApiKind, Fingerprint } from '../domain/types.js';
+import type { Plan, Step, StepNode } from '../plan/model/index.js';
+import type { CaCatalog } from '../session/ca-catalog.js';
+import type { IssuingKeyLookup } from '../session/config-chain.js';
+import type { Session } from '../session/open-session.js';
+import { RunClients } from './clients.js';
+import { kubernetesGate, talosGate } from './gates.js';
+import type { NodeFingerprints } from './node-state.js';
+import { writeKubeconfigOutput, writeSecretsBundleOutput, writeTalosconfigOutput, type WrittenOutput } from './outputs.js';
+import { patchNode, type PatchResult } from './patch-node.js';
+
+/** Where the engine records progress (the state file) — every call is durable when it returns. */
+export interface RunJournal {
+  stepStarted(stepId: string): Promise<void>;
+  nodeStarted(stepId: string, address: string, before: NodeFingerprints): Promise<void>;
+  nodeFinished(
+    stepId: string,
+    address: string,
+    result: { status: 'done' | 'skipped'; before: NodeFingerprints; after: NodeFingerprints } | { status: 'failed'; error: string },
+  ): Promise<void>;
+  gateFinished(stepId: string, kind: 'talos' | 'kubernetes', status: 'passed' | 'failed', attempts: number, error?: string): Promise<void>;
+  stepFinished(stepId: string, status: 'done' | 'failed' | 'interrupted'): Promise<void>;
+  outputWritten(stepId: string, output: WrittenOutput): Promise<void>;
+}
+
+/** What the engine reports as it goes (rendered live, as plain lines, or as JSON events). */
+export interface ApplyReporter {
+  stepStarted(step: Step, total: number): void;
+  nodeStarted(step: Step, node: StepNode): void;
+  nodeFinished(step: Step, node: StepNode, outcome: 'patched' | 'already', ms: number): void;
+  nodeFailed(step: Step, node: StepNode, err: RotateError): void;
+  kubelet(step: Step, node: StepNode, phase: 'waiting' | 'restarted'): void;
+  retry(what: string, err: unknown): void;
+  gateStarted(step: Step, kind: 'talos' | 'kubernetes', detail: string): void;
+  gateAttempt(step: Step, kind: 'talos' | 'kubernetes', attempt: number, problem: string): void;
+  gatePassed(step: Step, kind: 'talos' | 'kubernetes', ms: number): void;
+  outputWritten(step: Step, output: WrittenOutput): void;
+  stepFinished(step: Step, ms: number): void;
+}
+
+export interface EngineDeps {
+  session: Session;
+  plan: Plan;
+  catalog: CaCatalog;
+  /** Keys of CAs that become issuing on control planes (from the key escrow). */
+  keyFor: IssuingKeyLookup;
+  runId: string;
+  journal: RunJournal;
+  reporter: ApplyReporter;
+  parallelism: number;
+  signal: AbortSignal;
+}
+
+export class ApplyInterrupted extends RotateError {
+  constructor(stepId: string) {
+    super('APPLY_INTERRUPTED', `apply interrupted during step ${stepId}; the node operations in flight finished and were recorded`, {
+      hint: 'run `rotate apply` again to resume from where it stopped (it re-reads the cluster first), or `rotate rollback`',
+      exitCode: 130,
+    });
+  }
+}
+
+export async function executePlan(deps: EngineDeps): Promise<void> {
+  const { plan, session, signal } = deps;
+  const clients = new RunClients(session.endpoints, session.context, plan, deps.catalog, (fp) => deps.keyFor('talos', fp));
+  try {
+    for (const step of plan.steps) {
+      if (signal.aborted) throw new ApplyInterrupted(step.id);
+      await runStep(deps, clients, step);
+    }
+  } finally {
+    clients.close();
+  }
+}
+
+async function runStep(deps: EngineDeps, clients: RunClients, step: Step): Promise<void> {
+  const { journal, reporter, plan, session, signal } = deps;
+  const started = Date.now();
+  reporter.stepStarted(step, plan.steps.length);
+  await journal.stepStarted(step.id);
+
+  if (step.outputsBefore.includes('talosconfig') && step.talosconfigBefore) {
+    await output(deps, step, await writeTalosconfigOutput(session.desired.cluster.talosconfig, session.context.name, await clients.credentials(step.talosconfigBefore), deps.runId));
+  }
+
+  const client = await clients.client(step.talosClient);
+  const controlPlanes = plan.basedOn.nodes.filter((n) => n.role === 'controlplane').map((n) => n.address);
+  for (const wave of step.waves) {
+    const nodes = step.nodes.filter((n) => n.wave === wave.index);
+    const failures = await runWave(deps, step, nodes, Math.max(1, Math.min(wave.maxConcurrent, deps.parallelism)), async (node) =>
+      patchNode(
+        {
+          client,
+          catalog: deps.catalog,
+          keyFor: deps.keyFor,
+          controlPlanes,
+          signal,
+          onSend: (before) => journal.nodeStarted(step.id, node.address, before),
+          onRetry: (what, err) => reporter.retry(what, err),
+          onKubeletRestart: (phase) => reporter.kubelet(step, node, phase),
+        },
+        node,
+      ),
+    );
+    if (failures.length > 0) {
+      await journal.stepFinished(step.id, 'failed');
+      const lines = failures.map((f) => `  - ${f.node}: ${f.error.message}`);
+      throw new RotateError('APPLY_NODE_FAILED', `step ${step.index}/${plan.steps.length} (${step.id}) stopped: ${failures.length} node(s) failed:\n${lines.join('\n')}`, {
+        hint: `nothing after this point ran; fix the node(s), then run \`rotate apply\` to resume, or \`rotate rollback\`${failures[0]?.error.hint ? ` (${failures[0].error.hint})` : ''}`,
+        source: 'cluster',
+      });
+    }
+    if (signal.aborted) {
+      await journal.stepFinished(step.id, 'interrupted');
+      throw new ApplyInterrupted(step.id);
+    }
+  }
+
+  if (step.gate.talos) {
+    const gateClient = await clients.client(step.gate.talos.client);
+    await gate(deps, step, 'talos', `Version on every node with the ${step.gate.talos.client} client`, (onAttempt) =>
+      talosGate(gateClient, plan.basedOn.nodes.map((n) => n.address), `the ${step.gate.talos!.client} talosconfig`, { parallelism: deps.parallelism, signal, onAttempt }),
+    );
+  }
+  if (step.gate.kubernetes) {
+    const fetchVia = await clients.client(step.talosconfigAfter ?? step.talosClient);
+    await gate(deps, step, 'kubernetes', 'every Node Ready', (onAttempt) =>
+      kubernetesGate(
+        {
+          fetchKubeconfig: async () => ({ text: await fetchVia.kubeconfig(controlPlanes[0], { timeoutMs: 15_000 }), origin: `the admin kubeconfig from ${controlPlanes[0]}` }),
+          ...(session.desired.cluster.kubernetesEndpoint ? { serverOverride: session.desired.cluster.kubernetesEndpoint } : {}),
+          nodes: plan.basedOn.nodes.map((n) => ({ address: n.address, hostname: n.hostname })),
+        },
+        { parallelism: deps.parallelism, signal, onAttempt },
+      ),
+    );
+  }
+
+  await writeOutputsAfter(deps, clients, step, controlPlanes);
+  await journal.stepFinished(step.id, 'done');
+  reporter.stepFinished(step, Date.now() - started);
+}
+
+interface NodeFailure {
+  node: string;
+  error: RotateError;
+}
+
+async function runWave(
+  deps: EngineDeps,
+  step: Step,
+  nodes: StepNode[],
+  limit: number,
+  patch: (node: StepNode) => Promise<PatchResult>,
+): Promise<NodeFailure[]> {
+  const failures: NodeFailure[] = [];
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      // Ctrl-C: start nothing new; what is in flight finishes and is recorded.
+      if (deps.signal.aborted || failures.length > 0) return;
+      const node = nodes[next++];
+      if (!node) return;
+      const t0 = Date.now();
+      deps.reporter.nodeStarted(step, node);
+      try {
+        const r = await patch(node);
+        await deps.journal.nodeFinished(step.id, node.address, { status: r.outcome === 'already' ? 'skipped' : 'done', before: r.before, after: r.after });
+        deps.reporter.nodeFinished(step, node, r.outcome, Date.now() - t0);
+      } catch (err) {
+        const error = RotateError.is(err)
+          ? err
+          : new RotateError('APPLY_INTERNAL', `unexpected failure on node ${node.address}: ${(err as Error)?.message ?? String(err)}`, { source: 'internal' });
+        failures.push({ node: node.address, error });
+        await deps.journal.nodeFinished(step.id, node.address, { status: 'failed', error: error.message });
+        deps.reporter.nodeFailed(step, node, error);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, nodes.length) }, () => worker()));
+  return failures;
+}
+
+async function gate(
+  deps: EngineDeps,
+  step: Step,
+  kind: 'talos' | 'kubernetes',
+  detail: string,
+  run: (onAttempt: (attempt: number, problem: string) => void) => Promise<unknown>,
+): Promise<void> {
+  const t0 = Date.now();
+  let attempts = 1;
+  deps.reporter.gateStarted(step, kind, detail);
+  try {
+    await run((attempt, problem) => {
+      attempts = attempt + 1;
+      deps.reporter.gateAttempt(step, kind, attempt, problem);
+    });
+  } catch (err) {
+    await deps.journal.gateFinished(step.id, kind, 'failed', attempts, RotateError.is(err) ? err.message : String(err));
+    await deps.journal.stepFinished(step.id, 'failed');
+    throw err;
+  }
+  await deps.journal.gateFinished(step.id, kind, 'passed', attempts);
+  deps.reporter.gatePassed(step, kind, Date.now() - t0);
+}
+
+async function output(deps: EngineDeps, step: Step, written: WrittenOutput): Promise<void> {
+  await deps.journal.outputWritten(step.id, written);
+  deps.reporter.outputWritten(step, written);
+}
+
+async function writeOutputsAfter(deps: EngineDeps, clients: RunClients, step: Step, controlPlanes: string[]): Promise<void> {
+  const { session, plan } = deps;
+  const cluster = session.desired.cluster;
+  for (const kind of step.outputsAfter) {
+    if (kind === 'talosconfig' && step.talosconfigAfter) {
+      await output(deps, step, await writeTalosconfigOutput(cluster.talosconfig, session.context.name, await clients.credentials(step.talosconfigAfter), deps.runId));
+    } else if (kind === 'kubeconfig' && cluster.kubeconfig) {
+      const via = await clients.client(step.talosconfigAfter ?? step.talosClient);
+      const text = await via.kubeconfig(controlPlanes[0], { timeoutMs: 15_000 });
+      await output(deps, step, await writeKubeconfigOutput(cluster.kubeconfig, text, deps.runId));
+    } else if (kind === 'secretsBundle' && cluster.secretsBundle) {
+      const entries: { entry: 'os' | 'k8s'; certPem: string; key: Secret }[] = [];
+      for (const api of ['talos', 'kubernetes'] as const) {
+        if (step.phase[api] !== 'issue') continue;
+        const issuing = issuingOf(plan, api);
+        if (!issuing) continue;
+        entries.push({ entry: api === 'talos' ? 'os' : 'k8s', certPem: deps.catalog.requirePem(issuing, `${api} CA`), key: await deps.keyFor(api, issuing) });
+      }
+      if (entries.length > 0) await output(deps, step, await writeSecretsBundleOutput(cluster.secretsBundle, entries, deps.runId));
+    }
+  }
+}
+
+function issuingOf(plan: Plan, api: ApiKind): Fingerprint | null {
+  return plan.authorities.find((a) => a.api === api && a.disposition === 'issuing')?.fingerprint ?? null;
+}

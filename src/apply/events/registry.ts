@@ -1,0 +1,331 @@
+/**
+ * The one registry of event and question codes: code, level, description, documented fields and the
+ * message each renders. Events are made only through makeEvent/makeQuestion, so a message is always text
+ * built from typed data. `docs/events.md` is generated from this file (see docs.ts; a test keeps it in step).
+ */
+import { shortFingerprint } from '../../domain/types.js';
+import type { EventCode, EventDataMap, EventLevel, EventOf, EventType, GateCheck, QuestionMap, QuestionOf, QuestionType } from './types.js';
+
+export interface EventSpec<K extends EventType> {
+  code: EventCode;
+  level: EventLevel;
+  description: string;
+  /** One line per data field, for the docs (the type makes the list complete). */
+  fields: { [F in keyof EventDataMap[K]]-?: string };
+  message(data: EventDataMap[K]): string;
+}
+
+export interface QuestionSpec<K extends QuestionType> {
+  code: EventCode;
+  description: string;
+  default: boolean;
+  fields: { [F in keyof QuestionMap[K]]-?: string };
+  message(data: QuestionMap[K]): string;
+}
+
+const plural = (n: number, word: string, many = `${word}s`) => `${n} ${n === 1 ? word : many}`;
+
+export function formatMs(ms: number): string {
+  if (ms < 1000) return `${Math.max(0, Math.round(ms))}ms`;
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s}s`;
+  return s % 60 === 0 ? `${s / 60}m` : `${Math.floor(s / 60)}m${s % 60}s`;
+}
+
+const ROLE_PLURAL = { controlplane: 'control planes', worker: 'workers' } as const;
+
+const PHASE_TEXT = {
+  sending: 'applying config',
+  verifying: 'verifying the new config',
+  'waiting-for-kubelet': 'waiting for the kubelet to restart',
+  retrying: 'retrying',
+} as const;
+
+const SKIP_TEXT = {
+  'already-at-target': 'already at the target',
+  'done-in-earlier-attempt': 'done in an earlier attempt',
+  'not-in-step': 'not changed by this step',
+} as const;
+
+const GATE_TEXT = { talos: 'the Talos API on every node', kubernetes: 'every Kubernetes Node Ready' } as const;
+
+const ERROR_FIELD = '`{code, message, hint?}` of the error';
+const CHECK_FIELD = '`talos` or `kubernetes` (a step may have both), or null for the whole gate';
+const gateName = (d: { stepId: string; check: GateCheck | null }) => `step ${d.stepId}: ${d.check ? `${d.check} gate` : 'gate'}`;
+
+export const EVENTS: { [K in EventType]: EventSpec<K> } = {
+  'run-start': {
+    code: 'TR_APPLY_I1001',
+    level: 'info',
+    description: 'A new apply or rollback run started (the state and its lock are held).',
+    fields: { runId: 'run id in the state file', operation: '`apply` or `rollback`', steps: 'steps in the plan', nodes: 'nodes the plan changes', statePath: 'the state file' },
+    message: (d) => `${d.operation} started: ${plural(d.steps, 'step')}, ${plural(d.nodes, 'node')} (run ${d.runId})`,
+  },
+  'run-resume': {
+    code: 'TR_APPLY_I1002',
+    level: 'info',
+    description: 'An unfinished run recorded in the state is being continued; nodes that were in flight are verified first.',
+    fields: {
+      runId: 'run id',
+      operation: '`apply` or `rollback`',
+      previousStatus: 'the status it had: `running` (its process stopped), `interrupted` or `failed`',
+      stepsDone: 'steps already done',
+      steps: 'steps in the plan',
+      nodesInFlight: 'addresses recorded `started` but not `done`',
+    },
+    message: (d) =>
+      `resuming ${d.operation} run ${d.runId} (${d.previousStatus === 'running' ? 'its process stopped' : d.previousStatus}): ${d.stepsDone}/${d.steps} steps done` +
+      (d.nodesInFlight.length ? `; verifying ${d.nodesInFlight.join(', ')} first` : ''),
+  },
+  'run-complete': {
+    code: 'TR_APPLY_I1900',
+    level: 'result',
+    description: 'The run finished: every step done and verified. Printed on stdout.',
+    fields: { runId: 'run id', operation: '`apply` or `rollback`', steps: 'steps run', nodesChanged: 'nodes changed', durationMs: 'wall time' },
+    message: (d) => `${d.operation === 'apply' ? 'Apply' : 'Rollback'} complete: ${plural(d.steps, 'step')}, ${plural(d.nodesChanged, 'node')} changed in ${formatMs(d.durationMs)}.`,
+  },
+  'run-summary': {
+    code: 'TR_APPLY_I1903',
+    level: 'result',
+    description: 'After a complete run: the files it wrote (each once, with the backup of what it replaced) and what is left to the operator. Printed on stdout.',
+    fields: {
+      runId: 'run id',
+      operation: '`apply` or `rollback`',
+      outputs: '`{kind, path, backupPath}` per file written (talosconfig, kubeconfig, secretsBundle)',
+      notes: 'reminders, e.g. workloads that may need a restart',
+    },
+    message: (d) =>
+      [
+        ...d.outputs.map((o) => `  ${o.kind.padEnd(13)} ${o.path}${o.backupPath ? `  (before: ${o.backupPath})` : ''}`),
+        ...d.notes.map((n) => `  note: ${n}`),
+      ].join('\n') || '  no files written',
+  },
+  'run-interrupted': {
+    code: 'TR_APPLY_W1901',
+    level: 'warn',
+    description: 'The run stopped on a signal; the state records where. Running the command again resumes it.',
+    fields: { runId: 'run id', operation: '`apply` or `rollback`', stepId: 'the step in progress, or null', nodesInFlight: 'addresses whose change may or may not have been applied', reason: 'e.g. `SIGINT`' },
+    message: (d) =>
+      `${d.operation} interrupted (${d.reason})${d.stepId ? ` during step ${d.stepId}` : ''}` +
+      (d.nodesInFlight.length ? `; in flight: ${d.nodesInFlight.join(', ')}` : '') +
+      '; run it again to resume',
+  },
+  'run-failed': {
+    code: 'TR_APPLY_E1902',
+    level: 'error',
+    description: 'The run stopped on an error; the state records where.',
+    fields: { runId: 'run id', operation: '`apply` or `rollback`', stepId: 'the failing step, or null', error: ERROR_FIELD },
+    message: (d) => `${d.operation} failed${d.stepId ? ` at step ${d.stepId}` : ''}: ${d.error.message}`,
+  },
+  'step-start': {
+    code: 'TR_APPLY_I2001',
+    level: 'info',
+    description: 'A plan step starts (`> step 2/3: …`).',
+    fields: { runId: 'run id', stepId: 'plan step id', index: '1-based', total: 'steps in the plan', title: "the plan step's title", nodes: 'nodes in the step' },
+    message: (d) => `step ${d.index}/${d.total}: ${d.title}`,
+  },
+  'wave-start': {
+    code: 'TR_APPLY_I2002',
+    level: 'info',
+    description: 'A wave of a step starts: nodes patched concurrently.',
+    fields: { stepId: 'plan step id', wave: '1-based', waves: 'waves in the step', role: '`controlplane` or `worker`', nodes: 'addresses' },
+    message: (d) => `step ${d.stepId}: wave ${d.wave}/${d.waves}: ${ROLE_PLURAL[d.role]} ${d.nodes.join(', ')}`,
+  },
+  'step-skipped': {
+    code: 'TR_APPLY_I2003',
+    level: 'info',
+    description: 'A step is not run (done by an earlier attempt of this run, or nothing to change).',
+    fields: { stepId: 'plan step id', index: '1-based', total: 'steps in the plan', title: "the plan step's title", reason: 'why, in words' },
+    message: (d) => `step ${d.index}/${d.total} skipped (${d.reason}): ${d.title}`,
+  },
+  'step-complete': {
+    code: 'TR_APPLY_I2900',
+    level: 'info',
+    description: 'Every node of the step is done and its gate passed.',
+    fields: { stepId: 'plan step id', index: '1-based', total: 'steps in the plan', durationMs: 'wall time of the step' },
+    message: (d) => `step ${d.index}/${d.total} done in ${formatMs(d.durationMs)}`,
+  },
+  'step-failed': {
+    code: 'TR_APPLY_E2901',
+    level: 'error',
+    description: 'The step stopped: a node failed or its gate did not pass.',
+    fields: { stepId: 'plan step id', index: '1-based', total: 'steps in the plan', error: ERROR_FIELD },
+    message: (d) => `step ${d.index}/${d.total} failed: ${d.error.message}`,
+  },
+  'node-started': {
+    code: 'TR_APPLY_I3001',
+    level: 'info',
+    description: 'A node is about to be patched (recorded `started` in the state first).',
+    fields: { stepId: 'plan step id', address: 'node address', hostname: 'node hostname', role: '`controlplane` or `worker`', before: 'fingerprints observed on the node: `{talos?, kubernetes?}` each `{issuing, accepted}`' },
+    message: (d) => `${d.address}: applying config (step ${d.stepId})`,
+  },
+  'node-progress': {
+    code: 'TR_APPLY_I3002',
+    level: 'info',
+    description: 'What a node in flight is waiting for (updates the live line on a terminal).',
+    fields: { stepId: 'plan step id', address: 'node address', phase: '`sending`, `verifying`, `waiting-for-kubelet` or `retrying`' },
+    message: (d) => `${d.address}: ${PHASE_TEXT[d.phase]}`,
+  },
+  'node-skipped': {
+    code: 'TR_APPLY_I3003',
+    level: 'info',
+    description: 'A node is not patched: it already has the target trust, or an earlier attempt did it.',
+    fields: { stepId: 'plan step id', address: 'node address', reason: '`already-at-target`, `done-in-earlier-attempt` or `not-in-step`' },
+    message: (d) => `${d.address}: skipped (${SKIP_TEXT[d.reason]})`,
+  },
+  'node-retry': {
+    code: 'TR_APPLY_W3004',
+    level: 'warn',
+    description: 'A transient failure on a node; the same change is tried again.',
+    fields: { stepId: 'plan step id', address: 'node address', attempt: 'the attempt that failed (1-based)', retryInMs: 'delay before the next attempt', error: ERROR_FIELD },
+    message: (d) => `${d.address}: attempt ${d.attempt} failed (${d.error.code}: ${d.error.message}); retrying in ${formatMs(d.retryInMs)}`,
+  },
+  'kubelet-restart': {
+    code: 'TR_APPLY_I3005',
+    level: 'info',
+    description: "A node's kubelet was seen restarting, then Ready again (its Kubernetes CA changed).",
+    fields: { stepId: 'plan step id', address: 'node address', observed: '`restarting` or `ready`' },
+    message: (d) => `${d.address}: ${d.observed === 'restarting' ? 'kubelet restarting' : 'kubelet restarted and Ready'}`,
+  },
+  'node-done': {
+    code: 'TR_APPLY_I3900',
+    level: 'info',
+    description: 'A node has the new config and it was verified (recorded `done` in the state).',
+    fields: { stepId: 'plan step id', address: 'node address', after: 'fingerprints observed after the change', durationMs: 'time from start to verified' },
+    message: (d) => `${d.address}: OK`,
+  },
+  'node-failed': {
+    code: 'TR_APPLY_E3901',
+    level: 'error',
+    description: 'A node could not be changed or verified.',
+    fields: { stepId: 'plan step id', address: 'node address', error: ERROR_FIELD },
+    message: (d) => `${d.address}: FAILED: ${d.error.message}`,
+  },
+  'gate-start': {
+    code: 'TR_APPLY_I4001',
+    level: 'info',
+    description: "The step's verification gate starts.",
+    fields: { stepId: 'plan step id', checks: '`talos` (Version on every node through the endpoints), `kubernetes` (kubelet restarts seen, every Node Ready)' },
+    message: (d) => `step ${d.stepId}: checking ${d.checks.map((c) => GATE_TEXT[c]).join(' and ')}`,
+  },
+  'gate-attempt': {
+    code: 'TR_APPLY_I4002',
+    level: 'info',
+    description: 'One check of the gate, passed or not yet.',
+    fields: { stepId: 'plan step id', check: CHECK_FIELD, attempt: '1-based', ok: 'this attempt found nothing wrong', retryInMs: 'delay before the next attempt, or null', problem: 'what was wrong, or null' },
+    message: (d) =>
+      d.ok || !d.problem
+        ? `${gateName(d)} check ${d.attempt} passed`
+        : `${gateName(d)} check ${d.attempt}: ${d.problem.message}${d.retryInMs !== null ? `; checking again in ${formatMs(d.retryInMs)}` : ''}`,
+  },
+  'gate-passed': {
+    code: 'TR_APPLY_I4900',
+    level: 'info',
+    description: 'The gate (or one of its checks) passed; the step is verified once every check passed.',
+    fields: { stepId: 'plan step id', check: CHECK_FIELD, attempts: 'checks made', durationMs: 'time the gate took' },
+    message: (d) => `${gateName(d)} passed (${plural(d.attempts, 'check')}, ${formatMs(d.durationMs)})`,
+  },
+  'gate-failed': {
+    code: 'TR_APPLY_E4901',
+    level: 'error',
+    description: 'The gate (or one of its checks) did not pass within its budget; the run stops.',
+    fields: { stepId: 'plan step id', check: CHECK_FIELD, attempts: 'checks made', error: ERROR_FIELD },
+    message: (d) => `${gateName(d)} failed after ${plural(d.attempts, 'check')}: ${d.error.message}`,
+  },
+  'output-written': {
+    code: 'TR_APPLY_I5001',
+    level: 'info',
+    description: 'A talosconfig, kubeconfig or secrets bundle was written (the file it replaced kept aside).',
+    fields: { stepId: 'the step it belongs to, or null', kind: '`talosconfig`, `kubeconfig` or `secretsBundle`', path: 'file written', backupPath: 'where the replaced file was kept, or null' },
+    message: (d) => `wrote ${d.kind} ${d.path}${d.backupPath ? ` (previous kept as ${d.backupPath})` : ''}`,
+  },
+  'lock-wait': {
+    code: 'TR_APPLY_I6001',
+    level: 'info',
+    description: 'The state is locked by another run; waiting (`--lock-timeout`) with backoff.',
+    fields: { statePath: 'the state file', holder: '`{id, who, operation, created, pid}` of the lock', retryInMs: 'delay before the next attempt', waitedMs: 'waited so far' },
+    message: (d) => `state ${d.statePath} is locked by ${d.holder.who} (${d.holder.operation} since ${d.holder.created}, lock id ${d.holder.id}); trying again in ${formatMs(d.retryInMs)}`,
+  },
+  'key-escrowed': {
+    code: 'TR_APPLY_I6002',
+    level: 'info',
+    description: 'A private key a rollback may need is in the state folder (0600) before any node is touched. The event names the file, never the key.',
+    fields: { api: '`talos` or `kubernetes`', fingerprint: "the certificate's fingerprint", role: '`new-issuing`, `previous-issuing` or `client`', file: 'the key file', kept: 'it was escrowed by an earlier run' },
+    message: (d) => `${d.kept ? 'already escrowed' : 'escrowed'}: ${d.api} ${d.role} key ${shortFingerprint(d.fingerprint)} in ${d.file}`,
+  },
+  'question-answered': {
+    code: 'TR_APPLY_I8001',
+    level: 'info',
+    description: 'A confirmation was answered: by the user, by `--auto-approve`, or with its default because nobody can answer.',
+    fields: { question: 'question type, e.g. `confirm-apply`', answer: 'yes (true) or no', source: '`user`, `auto-approve` or `default`' },
+    message: (d) =>
+      d.source === 'auto-approve'
+        ? `${d.question}: yes (--auto-approve)`
+        : d.source === 'default'
+          ? `${d.question}: ${d.answer ? 'yes' : 'no'} (the default, answered automatically: input is not interactive${d.answer ? '' : '; pass --auto-approve to answer yes'})`
+          : `${d.question}: ${d.answer ? 'yes' : 'no'}`,
+  },
+  warning: {
+    code: 'TR_APPLY_W9001',
+    level: 'warn',
+    description: 'Something the operator should know that does not stop the run (plan notices, uncheckable lock holder, …).',
+    fields: { code: 'stable code of the warning', text: 'the warning', hint: 'what to do, or null' },
+    message: (d) => d.text,
+  },
+  error: {
+    code: 'TR_APPLY_E9002',
+    level: 'error',
+    description: 'An error outside any step (before the run started, or while finishing it).',
+    fields: { error: ERROR_FIELD },
+    message: (d) => d.error.message,
+  },
+  'event-withheld': {
+    code: 'TR_APPLY_E9003',
+    level: 'error',
+    description: 'An event was not shown because its text held key material (a bug; the event is dropped, never printed).',
+    fields: { code: 'the code of the withheld event' },
+    message: (d) => `an event (${d.code}) was withheld because it held key material; this is a bug in talos-rotate, please report it`,
+  },
+};
+
+export const QUESTIONS: { [K in QuestionType]: QuestionSpec<K> } = {
+  'confirm-apply': {
+    code: 'TR_APPLY_I8101',
+    description: 'Apply this plan? (not asked for a saved plan file, which is the approval)',
+    default: false,
+    fields: { steps: 'steps in the plan', nodes: 'nodes changed', verdict: "the plan's verdict" },
+    message: (d) => `Apply ${plural(d.steps, 'step')} changing ${plural(d.nodes, 'node')} (verdict: ${d.verdict})?`,
+  },
+  'confirm-disruption': {
+    code: 'TR_APPLY_I8102',
+    description: 'Run a step whose proof announces a disruption?',
+    default: false,
+    fields: { stepId: 'plan step id', disruptions: 'announced disruptions in the step' },
+    message: (d) => `Step ${d.stepId} announces ${plural(d.disruptions, 'disruption')}. Continue?`,
+  },
+  'confirm-resume': {
+    code: 'TR_APPLY_I8103',
+    description: 'Resume the unfinished run found in the state?',
+    default: false,
+    fields: { runId: 'run id', previousStatus: 'its status' },
+    message: (d) => `An unfinished run (${d.runId}, ${d.previousStatus}) is recorded in the state. Resume it?`,
+  },
+  'confirm-rollback': {
+    code: 'TR_APPLY_I8104',
+    description: 'Roll back the changes of a run?',
+    default: false,
+    fields: { runId: 'run id', steps: 'steps to undo' },
+    message: (d) => `Roll back run ${d.runId} (${plural(d.steps, 'step')})?`,
+  },
+};
+
+/** Make an event: code, level and message come from the registry. */
+export function makeEvent<K extends EventType>(type: K, data: EventDataMap[K], time: Date = new Date()): EventOf<K> {
+  const spec = EVENTS[type] as EventSpec<K>;
+  return { type, code: spec.code, level: spec.level, time: time.toISOString(), message: spec.message(data), data };
+}
+
+export function makeQuestion<K extends QuestionType>(type: K, data: QuestionMap[K], options: { default?: boolean } = {}): QuestionOf<K> {
+  const spec = QUESTIONS[type] as QuestionSpec<K>;
+  return { type, code: spec.code, message: spec.message(data), default: options.default ?? spec.default, data };
+}

@@ -1,0 +1,99 @@
+/**
+ * One node's patch within a step, idempotent and confirmed: re-read the node's live config, skip it when it
+ * already carries the step's target, otherwise apply (NO_REBOOT) the live config with only the CA fields
+ * changed, re-read to confirm, and wait for what the change sets in motion on the node — the kubelet
+ * restart (Kubernetes CA) and a worker's new apid certificate and trust bundle from trustd (Talos CA).
+ */
+import { RotateError } from '../domain/errors.js';
+import { patchCaState, readCaState } from '../machineconfig/index.js';
+import type { StepNode } from '../plan/model/index.js';
+import type { CaCatalog } from '../session/ca-catalog.js';
+import { caChangeFor, type IssuingKeyLookup } from '../session/config-chain.js';
+import type { TalosClient } from '../talos/client.js';
+import { waitKubeletHealthy, waitKubeletRestarted } from './kubelet-restart.js';
+import { fingerprintsOf, reachedTarget, type NodeFingerprints } from './node-state.js';
+import { BUDGETS, retryTransient } from './retry.js';
+import { waitWorkerRegistered } from './worker-registration.js';
+
+export interface PatchContext {
+  client: TalosClient;
+  catalog: CaCatalog;
+  keyFor: IssuingKeyLookup;
+  /** Control planes as they are now, for the worker re-registration check. */
+  controlPlanes: string[];
+  signal?: AbortSignal;
+  /** Called right before the config is sent (the state file records "started" here). */
+  onSend?: (before: NodeFingerprints) => Promise<void>;
+  onRetry?: (what: string, err: unknown) => void;
+  onKubeletRestart?: (phase: 'waiting' | 'restarted') => void;
+}
+
+export interface PatchResult {
+  outcome: 'patched' | 'already';
+  before: NodeFingerprints;
+  after: NodeFingerprints;
+}
+
+const APPLY_TIMEOUT_MS = 30_000;
+
+async function readLive(ctx: PatchContext, address: string): Promise<{ config: string; fps: NodeFingerprints }> {
+  const mc = await retryTransient(() => ctx.client.getMachineConfig(address, { timeoutMs: 15_000, signal: ctx.signal }), {
+    deadline: Date.now() + BUDGETS.patchMs,
+    signal: ctx.signal,
+    onRetry: (err) => ctx.onRetry?.(`reading the config of ${address}`, err),
+  });
+  return { config: mc.yaml, fps: fingerprintsOf(readCaState(mc.yaml, `machine config of node ${address}`)) };
+}
+
+export async function patchNode(ctx: PatchContext, node: StepNode): Promise<PatchResult> {
+  const { address } = node;
+  const live = await readLive(ctx, address);
+  if (reachedTarget(live.fps, node.target)) {
+    // Already there (a resumed run, or a reply that was lost after the node applied it). What the change
+    // sets in motion may still be under way: make sure it finished.
+    if (node.kubeletRestart) await waitKubeletHealthy(ctx.client, address, { deadline: Date.now() + BUDGETS.kubeletRestartMs, signal: ctx.signal });
+    if (node.role === 'worker' && node.target.talos) await waitWorkerRegistered(ctx.client, address, ctx.controlPlanes, { deadline: Date.now() + BUDGETS.workerRegistrationMs, signal: ctx.signal });
+    return { outcome: 'already', before: live.fps, after: live.fps };
+  }
+
+  const source = `machine config of node ${address}`;
+  const patched = patchCaState(live.config, await caChangeFor(live.config, node.target, ctx.catalog, ctx.keyFor, source), source);
+  const kubeletBefore = node.kubeletRestart
+    ? await waitKubeletHealthy(ctx.client, address, { deadline: Date.now() + BUDGETS.kubeletRestartMs, signal: ctx.signal })
+    : null;
+
+  await ctx.onSend?.(live.fps);
+  const deadline = Date.now() + BUDGETS.patchMs;
+  await retryTransient(
+    async () => {
+      try {
+        await ctx.client.applyConfiguration(address, patched, { mode: 'NO_REBOOT' }, { timeoutMs: APPLY_TIMEOUT_MS, signal: ctx.signal });
+      } catch (err) {
+        // The reply may be lost after the node applied the config: look before sending it again.
+        const now = await readLive(ctx, address).catch(() => null);
+        if (now && reachedTarget(now.fps, node.target)) return;
+        if (RotateError.is(err) && (err as { kind?: string }).kind === 'failed-precondition') {
+          throw new RotateError('APPLY_RETRY', `node ${address} is busy applying another config`, { cause: err });
+        }
+        throw err;
+      }
+    },
+    { deadline, signal: ctx.signal, onRetry: (err) => ctx.onRetry?.(`applying the config of ${address}`, err) },
+  );
+
+  const after = await readLive(ctx, address);
+  if (!reachedTarget(after.fps, node.target)) {
+    throw new RotateError('APPLY_NOT_CONFIRMED', `node ${address} accepted the config but its active config does not carry the planned CAs`, {
+      hint: 'another tool may be changing this node\'s config at the same time; stop it, then run `rotate apply` again to resume',
+    });
+  }
+  if (kubeletBefore) {
+    ctx.onKubeletRestart?.('waiting');
+    await waitKubeletRestarted(ctx.client, address, kubeletBefore, { deadline: Date.now() + BUDGETS.kubeletRestartMs, signal: ctx.signal });
+    ctx.onKubeletRestart?.('restarted');
+  }
+  if (node.role === 'worker' && node.target.talos) {
+    await waitWorkerRegistered(ctx.client, address, ctx.controlPlanes, { deadline: Date.now() + BUDGETS.workerRegistrationMs, signal: ctx.signal });
+  }
+  return { outcome: 'patched', before: live.fps, after: after.fps };
+}

@@ -1,0 +1,186 @@
+/**
+ * `rotate apply`: the run around the engine. Takes the state lock, finds an unfinished run to resume (re-
+ * reading the cluster and re-planning from where each node really is) or plans a new one (or takes a saved
+ * plan, refusing a stale one), asks for approval, escrows every key the run introduces or a rollback would
+ * need before the first node is touched, then executes and records every node result.
+ */
+import { RotateError } from '../domain/errors.js';
+import { formatDiagnostic } from '../desired/index.js';
+import type { Plan } from '../plan/model/index.js';
+import { buildPlan, type BuildPlanOptions, type BuiltPlan } from '../session/build-plan.js';
+import { openSession, type Session } from '../session/open-session.js';
+import { readSavedPlan, staleError, staleReasons } from '../session/saved-plan.js';
+import { beforeFromObserved, openLockedState, resolveStatePath, toErrorRecord, type LockedState, type Run } from '../state/index.js';
+import { makeEvent, makeQuestion, selectSink } from './events/index.js';
+import { ApplyInterrupted, executePlan } from './engine.js';
+import { storeJournal, sinkReporter } from './journal.js';
+import { authorityKeyItem, escrowKeys, machineConfigKeyItem, type EscrowItem } from './keys/index.js';
+import {
+  approve,
+  escrowLookup,
+  escrowedCertificates,
+  interruptOnSignals,
+  lockHolder,
+  refuseIfRefused,
+  runClusterOf,
+  runSummary,
+  showPlan,
+  stripDiffs,
+  targetFromPlan,
+} from './run-common.js';
+
+export interface ApplyOptions extends BuildPlanOptions {
+  planFile?: string;
+  file: string;
+  autoApprove: boolean;
+  json: boolean;
+  state?: string;
+  lockTimeoutMs: number;
+}
+
+/** Everything a run needs once approved. */
+interface Prepared {
+  session: Session;
+  built: BuiltPlan;
+  plan: Plan;
+}
+
+export async function runApply(opts: ApplyOptions): Promise<void> {
+  const sink = selectSink({ json: opts.json, autoApprove: opts.autoApprove });
+  let session: Session | null = null;
+  let locked: LockedState | null = null;
+  const stopSignals = interruptOnSignals(sink);
+  try {
+    const saved = opts.planFile ? await readSavedPlan(opts.planFile) : null;
+    const desiredFile = saved ? saved.desired.file : opts.file;
+    session = await openSession(desiredFile);
+    for (const w of session.warnings) sink.emit(makeEvent('warning', { code: w.code, text: formatDiagnostic(w), hint: null }));
+
+    const statePath = resolveStatePath({ state: opts.state, file: desiredFile });
+    locked = await openLockedState({
+      statePath,
+      desiredFile: session.desired.file,
+      operation: 'apply',
+      lockTimeoutMs: opts.lockTimeoutMs,
+      onLockWait: (w) => sink.emit(makeEvent('lock-wait', { statePath, holder: lockHolder(w.holder.info), retryInMs: w.delayMs, waitedMs: w.waitedMs })),
+    });
+    const { store, paths } = locked;
+
+    const unfinished = await store.unfinishedRun();
+    if (unfinished?.operation === 'rollback') {
+      throw new RotateError('APPLY_ROLLBACK_UNFINISHED', `an unfinished rollback (run ${unfinished.id}, ${unfinished.status}) is recorded in ${paths.state}`, {
+        hint: 'finish it first with `rotate rollback`',
+      });
+    }
+    if (unfinished && saved) {
+      throw new RotateError('APPLY_RUN_UNFINISHED', `an unfinished run (${unfinished.id}, ${unfinished.status}) is recorded in ${paths.state}; a saved plan cannot be applied on top of it`, {
+        hint: `resume it with \`rotate apply -f ${desiredFile}\` (it re-reads the cluster first), or undo it with \`rotate rollback -f ${desiredFile}\``,
+      });
+    }
+
+    const escrowKeyFor = escrowLookup(paths.dir);
+
+    let run: Run;
+    let prepared: Prepared;
+    if (unfinished) {
+      // Resume: the state can lag reality, so plan again from the live cluster towards the run's target.
+      const target = targetFromPlan(unfinished.plan);
+      const escrowed = await store.escrowedKeys();
+      const built = await buildPlan(session, opts, target, escrowKeyFor, await escrowedCertificates(escrowed));
+      prepared = { session, built, plan: built.plan };
+      showPlan(sink, opts, built);
+      refuseIfRefused(built.plan);
+      const stepsDone = unfinished.steps.filter((s) => s.status === 'done').length;
+      const inFlight = unfinished.steps.flatMap((s) => s.nodes.filter((n) => n.status === 'started').map((n) => n.address));
+      if (!(await approve(sink, opts, makeQuestion('confirm-resume', { runId: unfinished.id, previousStatus: unfinished.status })))) return;
+      run = await store.resumeRun(unfinished.id);
+      run = await store.replanRun(run.id, stripDiffs(built.plan));
+      sink.emit(makeEvent('run-resume', { runId: run.id, operation: 'apply', previousStatus: unfinished.status, stepsDone, steps: unfinished.steps.length, nodesInFlight: inFlight }));
+    } else {
+      const built = await buildPlan(session, saved ? { ...opts, nodeDryRun: false } : opts);
+      let plan = built.plan;
+      if (saved) {
+        const reasons = staleReasons(saved, session, built.nodes);
+        if (reasons.length > 0) throw staleError(opts.planFile ?? 'plan', reasons);
+        plan = saved.plan; // the saved plan is the approval
+      } else {
+        showPlan(sink, opts, built);
+      }
+      refuseIfRefused(plan);
+      if (!plan.changes) {
+        sink.emit(makeEvent('warning', { code: 'APPLY_NO_CHANGES', text: 'No changes: the cluster already matches the desired CA state.', hint: null }));
+        return;
+      }
+      if (!saved && !(await approve(sink, opts, makeQuestion('confirm-apply', { steps: plan.steps.length, nodes: plan.summary.nodesChanged, verdict: plan.verdict })))) return;
+      prepared = { session, built, plan };
+      // Keys first: nothing is touched until every key this run introduces or a rollback needs is on disk.
+      const escrowed = await escrowKeys(paths.dir, escrowItems(session, built, plan));
+      run = await store.startRun({ operation: 'apply', plan: stripDiffs(plan), before: beforeFromObserved(built.observed), cluster: runClusterOf(session) });
+      for (const k of escrowed) {
+        await store.recordKey(run.id, { api: k.api, fingerprint: k.fingerprint, role: k.role, file: k.file, ...(k.certificateFile ? { certificateFile: k.certificateFile } : {}) });
+        sink.emit(makeEvent('key-escrowed', { api: k.api, fingerprint: k.fingerprint, role: k.role, file: k.file, kept: k.kept }));
+      }
+      sink.emit(makeEvent('run-start', { runId: run.id, operation: 'apply', steps: plan.steps.length, nodes: plan.summary.nodesChanged, statePath: paths.state }));
+    }
+
+    const started = Date.now();
+    try {
+      await executePlan({
+        session,
+        plan: prepared.plan,
+        catalog: prepared.built.catalog,
+        keyFor: escrowKeyFor,
+        runId: run.id,
+        journal: storeJournal(store, run.id),
+        reporter: sinkReporter(sink, run.id, prepared.plan.steps.length),
+        parallelism: opts.parallelism,
+        signal: stopSignals.signal,
+      });
+    } catch (err) {
+      const interrupted = err instanceof ApplyInterrupted;
+      await store.finishRun(run.id, interrupted ? 'interrupted' : 'failed', err);
+      const current = (await store.read())?.runs.find((r) => r.id === run.id);
+      const stepId = current?.steps.find((s) => s.status === 'started' || s.status === 'failed')?.id ?? null;
+      if (interrupted) {
+        const inFlight = current?.steps.flatMap((s) => s.nodes.filter((n) => n.status === 'started').map((n) => n.address)) ?? [];
+        sink.emit(makeEvent('run-interrupted', { runId: run.id, operation: 'apply', stepId, nodesInFlight: inFlight, reason: stopSignals.reason() ?? 'signal' }));
+      } else {
+        sink.emit(makeEvent('run-failed', { runId: run.id, operation: 'apply', stepId, error: toErrorRecord(err) }));
+      }
+      throw err;
+    }
+    await store.finishRun(run.id, 'complete');
+    const finished = (await store.read())?.runs.find((r) => r.id === run.id);
+    sink.emit(makeEvent('run-complete', { runId: run.id, operation: 'apply', steps: prepared.plan.steps.length, nodesChanged: prepared.plan.summary.nodesChanged, durationMs: Date.now() - started }));
+    sink.emit(makeEvent('run-summary', { runId: run.id, operation: 'apply', ...runSummary(finished, prepared.plan) }));
+  } finally {
+    stopSignals.dispose();
+    await locked?.release();
+    session?.close();
+    sink.close?.();
+  }
+}
+
+/**
+ * What the escrow must hold before the first patch: the key of every CA the plan makes issuing (from the
+ * desired state) and the current issuing key of each API it changes (from a control plane's config), which
+ * a rollback needs.
+ */
+function escrowItems(session: Session, built: BuiltPlan, plan: Plan): EscrowItem[] {
+  const items: EscrowItem[] = [];
+  const cp = built.nodes.find((n) => n.ca.role === 'controlplane');
+  for (const api of ['talos', 'kubernetes'] as const) {
+    if (!plan.steps.some((s) => s.apis.includes(api))) continue;
+    const issuing = plan.authorities.find((a) => a.api === api && a.disposition === 'issuing');
+    const authority = issuing && Object.values(session.desired.authorities).find((a) => a.certificate.fingerprint === issuing.fingerprint);
+    const current = cp?.ca[api].issuing;
+    if (authority && authority.certificate.fingerprint !== current?.fingerprint) items.push(authorityKeyItem(authority, api, 'new-issuing'));
+    if (cp && current) {
+      items.push(
+        machineConfigKeyItem({ api, role: 'previous-issuing', certPem: current.certPem, fingerprint: current.fingerprint, name: plan.authorities.find((a) => a.fingerprint === current.fingerprint)?.name ?? null, node: cp.address, config: cp.config }),
+      );
+    }
+  }
+  return items;
+}
+

@@ -1,0 +1,166 @@
+/**
+ * Pieces shared by `rotate apply` and `rotate rollback`: approval, plan display, the key escrow as the
+ * only source of keys during a run, the summary, and graceful Ctrl-C.
+ */
+import { promises as fs } from 'node:fs';
+import { RotateError } from '../domain/errors.js';
+import type { ApiKind, Fingerprint } from '../domain/types.js';
+import type { OutputKind, Plan } from '../plan/model/index.js';
+import { renderPlanText } from '../plan/render/human.js';
+import type { BuiltPlan, PlanTarget } from '../session/build-plan.js';
+import type { IssuingKeyLookup } from '../session/config-chain.js';
+import type { Session } from '../session/open-session.js';
+import type { LockInfo, Run, RunCluster } from '../state/index.js';
+import { makeEvent, type EventSink } from './events/index.js';
+import { escrowCertificatePath, loadEscrowedKey } from './keys/index.js';
+
+export interface RunDisplayOptions {
+  autoApprove: boolean;
+  json: boolean;
+}
+
+export function lockHolder(info: LockInfo): { id: string; who: string; operation: string; created: string; pid: number } {
+  return { id: info.id, who: info.who, operation: info.operation, created: info.created, pid: info.pid };
+}
+
+/** The desired CA state a plan was made for, from its authorities (used to resume towards it). */
+export function targetFromPlan(plan: Plan): PlanTarget {
+  const target: PlanTarget = {};
+  for (const api of ['talos', 'kubernetes'] as const) {
+    const issuing = plan.authorities.find((a) => a.api === api && a.disposition === 'issuing');
+    if (!issuing) continue;
+    const names: Record<Fingerprint, string> = {};
+    for (const a of plan.authorities) if (a.api === api && a.name) names[a.fingerprint] = a.name;
+    target[api] = {
+      issuing: issuing.fingerprint,
+      accepted: plan.authorities.filter((a) => a.api === api && a.disposition === 'accepted').map((a) => a.fingerprint),
+      names,
+    };
+  }
+  return target;
+}
+
+/** Plans in the state keep their proofs but not the (large, regenerable) per-node diffs. */
+export function stripDiffs(plan: Plan): Plan {
+  return { ...plan, steps: plan.steps.map((s) => ({ ...s, nodes: s.nodes.map((n) => ({ ...n, configDiff: null })) })) };
+}
+
+export function showPlan(sink: EventSink, opts: RunDisplayOptions, built: BuiltPlan): void {
+  for (const w of built.warnings) sink.emit(makeEvent('warning', { code: 'PLAN_WARNING', text: w, hint: null }));
+  if (!opts.json) process.stdout.write(renderPlanText(built.plan));
+}
+
+export function refuseIfRefused(plan: Plan): void {
+  if (!plan.refused || plan.refused.length === 0) return;
+  throw new RotateError('PLAN_REFUSED', `the plan cannot be applied safely (${plan.refused.length} problem${plan.refused.length === 1 ? '' : 's'}):\n${plan.refused.map((r) => `  - ${r.reason}`).join('\n')}`, {
+    hint: 'change the desired state, or plan and apply with --allow-disruption to accept the breakage the proof names',
+  });
+}
+
+export async function approve(sink: EventSink, opts: RunDisplayOptions, question: Parameters<EventSink['ask']>[0]): Promise<boolean> {
+  if (opts.autoApprove) return sink.ask(question);
+  if (!process.stdin.isTTY || opts.json) {
+    throw new RotateError('APPLY_NEEDS_APPROVAL', 'rotate apply needs approval and there is no terminal to ask on', {
+      hint: 'review the plan, then pass --auto-approve, or save it with `rotate plan --out FILE` and run `rotate apply FILE`',
+    });
+  }
+  const yes = await sink.ask(question);
+  if (!yes) sink.emit(makeEvent('warning', { code: 'APPLY_DECLINED', text: 'Not applied: nothing was changed.', hint: null }));
+  return yes;
+}
+
+/**
+ * Keys come from the escrow only: the run never depends on a file the run itself may rewrite. Each key is
+ * checked against the certificate escrowed beside it.
+ */
+export function escrowLookup(stateDir: string): IssuingKeyLookup {
+  return async (api: ApiKind, fingerprint: Fingerprint) => {
+    const certPem = await fs.readFile(escrowCertificatePath(stateDir, api, fingerprint), 'utf8').catch(() => null);
+    if (certPem === null) {
+      throw new RotateError('KEYS_ESCROW_MISSING', `the key of the ${api} CA ${fingerprint.slice(0, 16)} is not in the key escrow of ${stateDir}`, {
+        hint: 'keys are escrowed before a run touches a node; restore the state folder (with its keys/) from a backup',
+      });
+    }
+    return loadEscrowedKey(stateDir, api, fingerprint, certPem);
+  };
+}
+
+export async function escrowedCertificates(keys: { api: ApiKind; certificateFile?: string }[]): Promise<{ api: ApiKind; certPem: string }[]> {
+  const out: { api: ApiKind; certPem: string }[] = [];
+  for (const k of keys) {
+    if (!k.certificateFile) continue;
+    const certPem = await fs.readFile(k.certificateFile, 'utf8').catch(() => null);
+    if (certPem) out.push({ api: k.api, certPem });
+  }
+  return out;
+}
+
+/**
+ * The files a run leaves behind, each once with the backup of what it first replaced (a rollback's last
+ * write is the restored original), plus what the operator still has to do.
+ */
+export function runSummary(run: Run | undefined, plan: Plan): { outputs: { kind: OutputKind; path: string; backupPath: string | null }[]; notes: string[] } {
+  const rollback = run?.operation === 'rollback';
+  const byPath = new Map<string, { kind: OutputKind; path: string; backupPath: string | null }>();
+  for (const o of run?.outputs ?? []) if (rollback || !byPath.has(o.path)) byPath.set(o.path, { kind: o.kind, path: o.path, backupPath: o.backupPath });
+  const notes: string[] = [];
+  if (rollback) {
+    notes.push('the cluster trusts what it did before the rolled-back run; the files above are the ones that run had replaced');
+    if (plan.steps.some((s) => s.apis.includes('kubernetes'))) notes.push('workloads were not restarted: pods holding the rolled-back Kubernetes CA bundle may need a restart');
+    return { outputs: [...byPath.values()], notes };
+  }
+  if (plan.steps.some((s) => s.apis.includes('kubernetes'))) {
+    notes.push('workloads were not restarted: pods that read the Kubernetes CA bundle at start (kube-proxy, controllers using in-cluster config) may need a restart to trust the new CA');
+  }
+  if (plan.steps.some((s) => s.apis.includes('talos') && s.phase.talos === 'drop')) {
+    notes.push('talosconfigs signed by the dropped Talos CA no longer work: hand out new ones (talosctl config new) to other users and pipelines');
+  }
+  return { outputs: [...byPath.values()], notes };
+}
+
+export interface StopSignals {
+  signal: AbortSignal;
+  reason(): string | null;
+  dispose(): void;
+}
+
+/**
+ * Ctrl-C (or SIGTERM) stops starting new node operations; the ones in flight finish and are recorded, then
+ * the run ends as interrupted. A second Ctrl-C exits at once: the state is consistent at every instant.
+ */
+export function interruptOnSignals(sink: EventSink): StopSignals {
+  const controller = new AbortController();
+  let reason: string | null = null;
+  const handler = (sig: NodeJS.Signals): void => {
+    if (controller.signal.aborted) process.exit(130);
+    reason = sig;
+    sink.emit(makeEvent('warning', { code: 'APPLY_STOPPING', text: `${sig}: finishing the node operations in flight, then stopping (press Ctrl-C again to exit at once)`, hint: null }));
+    controller.abort();
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return {
+    signal: controller.signal,
+    reason: () => reason,
+    dispose: () => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
+}
+
+/** The cluster a run works on, as the desired-state file says now (kept with the run for a rollback). */
+export function runClusterOf(session: Session): RunCluster {
+  const c = session.desired.cluster;
+  return {
+    desiredFile: session.desired.file,
+    talosconfig: c.talosconfig,
+    context: session.context.name,
+    endpoints: session.endpoints,
+    controlPlanes: c.controlPlanes.map(String),
+    workers: c.workers.map(String),
+    ...(c.kubeconfig ? { kubeconfig: c.kubeconfig } : {}),
+    ...(c.kubernetesEndpoint ? { kubernetesEndpoint: c.kubernetesEndpoint } : {}),
+    ...(c.secretsBundle ? { secretsBundle: c.secretsBundle } : {}),
+  };
+}

@@ -1,0 +1,31 @@
+import type { Argv, CommandModule } from 'yargs';
+import { planningOptions, type PlanningArgs } from './plan-options.js';
+
+export interface ApplyArgs extends PlanningArgs {
+  planfile?: string;
+  'auto-approve': boolean;
+  json: boolean;
+  state?: string;
+  'lock-timeout': string;
+}
+
+export function runOptions<T>(y: Argv<T>): Argv<T & { json: boolean; state?: string; 'lock-timeout': string; 'auto-approve': boolean }> {
+  return y
+    .option('auto-approve', { type: 'boolean', default: false, describe: 'do not ask for confirmation (pipelines); without it and without a terminal, apply refuses' })
+    .option('json', { type: 'boolean', default: false, describe: 'progress as a JSON event stream on stdout (docs/events.md)' })
+    .option('state', { type: 'string', describe: 'state file (default: state/<name>.state.json next to the desired-state file)' })
+    .option('lock-timeout', { type: 'string', default: '0s', describe: 'how long to wait for the state lock held by another run (e.g. 30s, 2m)' }) as unknown as Argv<
+    T & { json: boolean; state?: string; 'lock-timeout': string; 'auto-approve': boolean }
+  >;
+}
+
+export const applyCommand: CommandModule<object, ApplyArgs> = {
+  command: 'apply [planfile]',
+  describe: 'Apply a saved plan (no prompt), or plan the desired-state file and apply after confirmation; resumes an unfinished run',
+  builder: (y: Argv) =>
+    runOptions(planningOptions(y)).positional('planfile', { type: 'string', describe: 'a plan saved with `rotate plan --out FILE`' }) as unknown as Argv<ApplyArgs>,
+  handler: async (args) => {
+    const { runApplyCommand } = await import('../apply-command.js');
+    await runApplyCommand(args);
+  },
+};

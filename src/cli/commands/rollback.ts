@@ -1,0 +1,20 @@
+import type { Argv, CommandModule } from 'yargs';
+import { runOptions } from './apply.js';
+import { planningOptions, type PlanningArgs } from './plan-options.js';
+
+export interface RollbackArgs extends PlanningArgs {
+  'auto-approve': boolean;
+  json: boolean;
+  state?: string;
+  'lock-timeout': string;
+}
+
+export const rollbackCommand: CommandModule<object, RollbackArgs> = {
+  command: 'rollback',
+  describe: 'Return the cluster to the trust it had before the last apply run (finished or not), proved safe like any plan, and restore the files that run replaced',
+  builder: (y: Argv) => runOptions(planningOptions(y)) as unknown as Argv<RollbackArgs>,
+  handler: async (args) => {
+    const { runRollbackCommand } = await import('../apply-command.js');
+    await runRollbackCommand(args);
+  },
+};

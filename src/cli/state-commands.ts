@@ -1,0 +1,28 @@
+/**
+ * `rotate state show` and `rotate state unlock`. The state path is `--state`, else derived from `-f FILE`
+ * (`<dir of FILE>/state/<name>.state.json`). Reading takes no lock: show works while a run holds it.
+ */
+import { describeHolder, openFileStateStore, renderStateSummary, resolveStatePath } from '../state/index.js';
+import { printDiagnostic, printJson, printResult } from './output.js';
+import type { StateShowArgs, StateUnlockArgs } from './commands/state.js';
+
+export async function runStateShow(args: StateShowArgs): Promise<void> {
+  const statePath = resolveStatePath({ state: args.state, file: args.file });
+  const store = openFileStateStore(statePath);
+  const lock = await store.lockStatus();
+  const doc = await store.read();
+  if (args.json) {
+    printJson({ path: statePath, lock: lock ? { ...lock.info, holder: lock.liveness.state, holderDetail: lock.liveness.reason } : null, state: doc });
+    return;
+  }
+  printResult(renderStateSummary(doc, statePath, lock));
+}
+
+export async function runStateUnlock(args: StateUnlockArgs): Promise<void> {
+  const statePath = resolveStatePath({ state: args.state, file: args.file });
+  const store = openFileStateStore(statePath);
+  const removed = await store.unlock(args['lock-id'], { force: args.force });
+  if (removed.liveness.state === 'unknown') printDiagnostic(`warning: ${removed.liveness.reason}; make sure that run is not still going`);
+  if (removed.liveness.state === 'alive') printDiagnostic(`warning: broke the lock of a running process (--force): ${removed.liveness.reason}`);
+  printResult(`Unlocked state ${statePath}: removed lock ${removed.info.id} of ${describeHolder(removed.info)}.`);
+}

@@ -1,0 +1,105 @@
+/**
+ * Who holds a lock, precisely enough to prove it dead. A pid alone is not enough: it is reused after the
+ * holder died (and after a reboot), and a container on the same host with the same hostname sees other
+ * pids. So a lock records the host name, the boot id, the pid namespace, the pid and (Linux) the process's
+ * start time from /proc/<pid>/stat; a holder is proven gone only when all of host, boot and namespace
+ * match ours and the pid is not running or now belongs to a process started at another time, or when the
+ * host matches and the boot id differs (the machine rebooted since).
+ */
+import { readFileSync, readlinkSync } from 'node:fs';
+import * as os from 'node:os';
+
+export interface HolderIdentity {
+  host: string;
+  /** /proc/sys/kernel/random/boot_id (Linux), else null. */
+  bootId: string | null;
+  /** The pid namespace, e.g. `pid:[4026531836]` (Linux), else null. */
+  pidNamespace: string | null;
+  pid: number;
+  /** Kernel start time in clock ticks since boot (field 22 of /proc/<pid>/stat), else null. */
+  processStart: string | null;
+}
+
+/** Fields 3… of /proc/<pid>/stat, or null (not Linux, no such process, unreadable). */
+function procStat(pid: number): string[] | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Field 2 (the command) is in parentheses and may itself hold spaces or parentheses.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return null;
+  }
+}
+
+export function processStartTime(pid: number): string | null {
+  // rest[0] is field 3 (state), so field 22 is rest[19].
+  return procStat(pid)?.[19] ?? null;
+}
+
+function readOrNull(read: () => string): string | null {
+  try {
+    return read().trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+export function currentIdentity(): HolderIdentity {
+  return {
+    host: os.hostname(),
+    bootId: readOrNull(() => readFileSync('/proc/sys/kernel/random/boot_id', 'utf8')),
+    pidNamespace: readOrNull(() => readlinkSync('/proc/self/ns/pid')),
+    pid: process.pid,
+    processStart: processStartTime(process.pid),
+  };
+}
+
+/** `user@host`, as Terraform records it. */
+export function currentWho(): string {
+  let user: string;
+  try {
+    user = os.userInfo().username;
+  } catch {
+    user = process.env.USER ?? process.env.USERNAME ?? 'unknown';
+  }
+  return `${user}@${os.hostname()}`;
+}
+
+/** A process with this pid exists (EPERM: it exists but belongs to another user); zombies count as gone. */
+export function pidRunning(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  const state = procStat(pid)?.[0];
+  return state !== 'Z' && state !== 'X';
+}
+
+/**
+ * `this-process`: the caller holds it. `alive`: a running process on this host. `gone`: proven not
+ * running (see the module comment). `unknown`: another host or another pid namespace; cannot be checked.
+ */
+export type HolderLiveness = { state: 'this-process' | 'alive' | 'unknown'; reason: string } | { state: 'gone'; reason: string };
+
+export function holderLiveness(holder: HolderIdentity, self: HolderIdentity = currentIdentity()): HolderLiveness {
+  if (holder.host !== self.host) return { state: 'unknown', reason: `it is held on another host (${holder.host}), which this process cannot check` };
+  if (holder.bootId !== null && self.bootId !== null && holder.bootId !== self.bootId) {
+    return { state: 'gone', reason: `host ${holder.host} has rebooted since the lock was taken` };
+  }
+  if (holder.bootId !== self.bootId || holder.pidNamespace !== self.pidNamespace) {
+    return { state: 'unknown', reason: `it is held from another container or namespace on host ${holder.host}, which this process cannot check` };
+  }
+  if (holder.pid === self.pid && (holder.processStart === null || holder.processStart === self.processStart)) {
+    return { state: 'this-process', reason: 'it is held by this process' };
+  }
+  if (!pidRunning(holder.pid)) return { state: 'gone', reason: `process ${holder.pid} on this host is no longer running` };
+  if (holder.processStart !== null) {
+    const now = processStartTime(holder.pid);
+    if (now !== null && now !== holder.processStart) {
+      return { state: 'gone', reason: `process ${holder.pid} on this host is no longer running (the pid now belongs to another process)` };
+    }
+  }
+  return { state: 'alive', reason: `process ${holder.pid} on this host is still running` };
+}

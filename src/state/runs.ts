@@ -1,0 +1,391 @@
+/**
+ * Pure edits of a state document: one function per progress fact (run started, node started, node done,
+ * gate attempt, output written, …). Each checks that the fact follows from the recorded ones (a node is
+ * `done` only after `started`, a step is `done` only when every node and its gate are), so a bug in the
+ * engine surfaces as an error instead of a state that lies. No I/O, no clock: the store passes `now`.
+ */
+import { RotateError } from '../domain/errors.js';
+import type { ObservedNode, Plan, Step } from '../plan/model/index.js';
+import { containsKeyMaterial } from './key-material.js';
+import {
+  EVENTS_CAP,
+  GATE_CHECKS,
+  type GateCheck,
+  type GateCheckRecord,
+  type ErrorRecord,
+  type EventRecord,
+  type GateRecord,
+  type KeyRecord,
+  type NodeBefore,
+  type NodeFingerprints,
+  type NodeRecord,
+  type OutputRecord,
+  type Run,
+  type RunCluster,
+  type RunOperation,
+  type RunStatus,
+  type StateDocument,
+  type StepRecord,
+} from './types.js';
+
+/** The `before` records of a run from the nodes the plan was made against (the plan input's ObservedNode). */
+export function beforeFromObserved(nodes: readonly ObservedNode[]): NodeBefore[] {
+  return nodes.map((n) => ({
+    address: n.address,
+    nodeId: n.nodeId,
+    role: n.role,
+    talos: { issuing: n.talos.issuing, accepted: [...n.talos.accepted] },
+    kubernetes: { issuing: n.kubernetes.issuing, accepted: [...n.kubernetes.accepted], style: n.kubernetes.style },
+    configDigest: n.configDigest,
+  }));
+}
+
+export interface NewRun {
+  id: string;
+  operation: RunOperation;
+  plan: Plan;
+  before: NodeBefore[];
+  who: string;
+  pid: number;
+  toolVersion: string;
+  cluster?: RunCluster;
+  rollbackOf?: string;
+}
+
+/** Anything thrown → what the state records: a RotateError's code, message and hint; never key material. */
+export function toErrorRecord(err: unknown): ErrorRecord {
+  const e = err as { code?: unknown; message?: unknown; hint?: unknown } | null;
+  const code = typeof e?.code === 'string' && /^[A-Z][A-Z0-9_]*$/.test(e.code) ? e.code : 'INTERNAL';
+  const message = typeof e?.message === 'string' ? e.message : String(err);
+  const record: ErrorRecord = { code, message: containsKeyMaterial(message) ? '(message withheld: it held key material)' : message };
+  if (typeof e?.hint === 'string' && !containsKeyMaterial(e.hint)) record.hint = e.hint;
+  return record;
+}
+
+function bug(message: string): RotateError {
+  return new RotateError('STATE_TRANSITION_INVALID', message, {
+    hint: 'this is a bug in talos-rotate; the state on disk was not changed',
+    source: 'internal',
+  });
+}
+
+const UNFINISHED: readonly RunStatus[] = ['running', 'interrupted', 'failed'];
+
+export function isUnfinished(run: Run): boolean {
+  return UNFINISHED.includes(run.status);
+}
+
+/** The most recent run that is running (its process crashed, if we hold the lock), interrupted or failed. */
+export function unfinishedRunOf(doc: StateDocument | null): Run | null {
+  if (!doc) return null;
+  for (let i = doc.runs.length - 1; i >= 0; i--) {
+    const run = doc.runs[i]!;
+    if (isUnfinished(run)) return run;
+  }
+  return null;
+}
+
+function stepHasGate(step: Step): boolean {
+  return Boolean(step.gate.talos || step.gate.kubernetes);
+}
+
+function newStepRecord(step: Step): StepRecord {
+  const checks: GateRecord['checks'] = {};
+  for (const check of GATE_CHECKS) if (step.gate[check]) checks[check] = { status: 'pending', attempts: 0, lastError: null };
+  const gate: GateRecord = { status: stepHasGate(step) ? 'pending' : 'not-required', attempts: 0, lastError: null, startedAt: null, finishedAt: null, checks };
+  return {
+    id: step.id,
+    index: step.index,
+    status: 'pending',
+    startedAt: null,
+    finishedAt: null,
+    gate,
+    nodes: step.nodes.map(
+      (n): NodeRecord => ({ address: n.address, status: 'pending', attempts: 0, startedAt: null, finishedAt: null, before: null, after: null }),
+    ),
+  };
+}
+
+export function addRun(doc: StateDocument, input: NewRun, now: string): Run {
+  if (doc.runs.some((r) => r.id === input.id)) throw bug(`run ${input.id} exists already`);
+  const run: Run = {
+    id: input.id,
+    operation: input.operation,
+    status: 'running',
+    startedAt: now,
+    finishedAt: null,
+    who: input.who,
+    pid: input.pid,
+    toolVersion: input.toolVersion,
+    resumes: [],
+    plan: structuredClone(input.plan),
+    before: structuredClone(input.before),
+    steps: input.plan.steps.map(newStepRecord),
+    outputs: [],
+    keys: [],
+    ...(input.cluster ? { cluster: structuredClone(input.cluster) } : {}),
+    ...(input.rollbackOf ? { rollbackOf: input.rollbackOf } : {}),
+  };
+  doc.runs.push(run);
+  return run;
+}
+
+export function findRun(doc: StateDocument, runId: string): Run {
+  const run = doc.runs.find((r) => r.id === runId);
+  if (!run) throw bug(`no run ${runId} in the state`);
+  return run;
+}
+
+function runningRun(doc: StateDocument, runId: string): Run {
+  const run = findRun(doc, runId);
+  if (run.status !== 'running') throw bug(`run ${runId} is ${run.status}, not running`);
+  return run;
+}
+
+function findStep(run: Run, stepId: string): StepRecord {
+  const step = run.steps.find((s) => s.id === stepId);
+  if (!step) throw bug(`run ${run.id} has no step ${stepId}`);
+  return step;
+}
+
+function startedStep(doc: StateDocument, runId: string, stepId: string): StepRecord {
+  const step = findStep(runningRun(doc, runId), stepId);
+  if (step.status !== 'started') throw bug(`step ${stepId} of run ${runId} is ${step.status}, not started`);
+  return step;
+}
+
+function findNode(step: StepRecord, address: string): NodeRecord {
+  const node = step.nodes.find((n) => n.address === address);
+  if (!node) throw bug(`step ${step.id} has no node ${address}`);
+  return node;
+}
+
+function expectNode(node: NodeRecord, allowed: NodeRecord['status'][], action: string, step: StepRecord): void {
+  if (!allowed.includes(node.status)) throw bug(`cannot mark node ${node.address} of step ${step.id} ${action}: it is ${node.status}`);
+}
+
+export function resumeRun(doc: StateDocument, runId: string, now: string, toolVersion: string): Run {
+  const run = findRun(doc, runId);
+  if (!isUnfinished(run)) throw bug(`run ${runId} is ${run.status} and cannot be resumed`);
+  run.resumes.push({ at: now, from: run.status, toolVersion });
+  run.status = 'running';
+  run.finishedAt = null;
+  delete run.error;
+  return run;
+}
+
+/**
+ * Replace a resumed run's plan with one made from the live cluster (nodes may be ahead of the records: a
+ * patch can land without its reply). The replaced plan and step records move into the last resume entry.
+ */
+export function replanRun(doc: StateDocument, runId: string, plan: Plan): Run {
+  const run = runningRun(doc, runId);
+  const last = run.resumes[run.resumes.length - 1];
+  if (!last) throw bug(`run ${runId} was not resumed; only a resumed run is re-planned`);
+  last.replanned = { plan: run.plan, steps: run.steps };
+  run.plan = structuredClone(plan);
+  run.steps = plan.steps.map(newStepRecord);
+  return run;
+}
+
+export function setStepStarted(doc: StateDocument, runId: string, stepId: string, now: string): void {
+  const step = findStep(runningRun(doc, runId), stepId);
+  if (step.status === 'started') return;
+  if (step.status !== 'pending' && step.status !== 'failed') throw bug(`cannot start step ${stepId}: it is ${step.status}`);
+  step.status = 'started';
+  step.startedAt = now;
+  step.finishedAt = null;
+  delete step.error;
+  if (step.gate.status === 'failed') {
+    // A failed gate is checked again when the step is restarted.
+    for (const c of Object.values(step.gate.checks)) if (c.status === 'failed') c.status = 'pending';
+    settleGate(step, now);
+    step.gate.finishedAt = null;
+  }
+}
+
+export function setNodeStarted(doc: StateDocument, runId: string, stepId: string, address: string, before: NodeFingerprints, now: string): void {
+  const step = startedStep(doc, runId, stepId);
+  const node = findNode(step, address);
+  expectNode(node, ['pending', 'started', 'failed'], 'started', step);
+  node.status = 'started';
+  node.attempts += 1;
+  node.startedAt = now;
+  node.finishedAt = null;
+  node.before = structuredClone(before);
+  node.after = null;
+}
+
+export function setNodeDone(doc: StateDocument, runId: string, stepId: string, address: string, after: NodeFingerprints, now: string): void {
+  const step = startedStep(doc, runId, stepId);
+  const node = findNode(step, address);
+  expectNode(node, ['started'], 'done', step);
+  node.status = 'done';
+  node.finishedAt = now;
+  node.after = structuredClone(after);
+}
+
+export function setNodeSkipped(doc: StateDocument, runId: string, stepId: string, address: string, reason: string, now: string, observed?: NodeFingerprints): void {
+  const step = startedStep(doc, runId, stepId);
+  const node = findNode(step, address);
+  expectNode(node, ['pending', 'started', 'failed'], 'skipped', step);
+  node.status = 'skipped';
+  node.skipReason = reason;
+  node.finishedAt = now;
+  if (observed) node.after = structuredClone(observed);
+}
+
+export function setNodeFailed(doc: StateDocument, runId: string, stepId: string, address: string, error: ErrorRecord, now: string): void {
+  const step = startedStep(doc, runId, stepId);
+  const node = findNode(step, address);
+  expectNode(node, ['pending', 'started', 'failed'], 'failed', step);
+  node.status = 'failed';
+  node.error = error;
+  node.finishedAt = now;
+}
+
+function gateOf(doc: StateDocument, runId: string, stepId: string, check: GateCheck | undefined): { step: StepRecord; targets: GateCheckRecord[] } {
+  const step = startedStep(doc, runId, stepId);
+  if (step.gate.status === 'not-required') throw bug(`step ${stepId} has no gate`);
+  if (check === undefined) return { step, targets: Object.values(step.gate.checks) };
+  const record = step.gate.checks[check];
+  if (!record) throw bug(`the gate of step ${stepId} has no ${check} check`);
+  return { step, targets: [record] };
+}
+
+/** The whole gate from its checks: passed when all passed, failed when one failed, else checking/pending. */
+function settleGate(step: StepRecord, now: string): void {
+  const checks = Object.values(step.gate.checks);
+  const g = step.gate;
+  if (checks.length === 0) return;
+  if (checks.every((c) => c.status === 'passed')) g.status = 'passed';
+  else if (checks.some((c) => c.status === 'failed')) g.status = 'failed';
+  else if (checks.some((c) => c.status === 'checking' || c.status === 'passed')) g.status = 'checking';
+  else g.status = 'pending';
+  g.finishedAt = g.status === 'passed' || g.status === 'failed' ? now : null;
+  if (g.status === 'passed') g.lastError = null;
+}
+
+/** One check of the gate (or of one of its checks); `error` null when it found nothing wrong. */
+export function setGateAttempt(doc: StateDocument, runId: string, stepId: string, error: ErrorRecord | null, now: string, check?: GateCheck): void {
+  const { step, targets } = gateOf(doc, runId, stepId, check);
+  if (targets.every((c) => c.status === 'passed')) throw bug(`the ${check ? `${check} check of the ` : ''}gate of step ${stepId} passed already`);
+  for (const c of targets) {
+    if (c.status === 'passed') continue;
+    c.status = 'checking';
+    c.attempts += 1;
+    c.lastError = error;
+  }
+  step.gate.attempts += 1;
+  step.gate.lastError = error ?? step.gate.lastError;
+  step.gate.startedAt ??= now;
+  settleGate(step, now);
+}
+
+/** The gate (or one check) passed; `attempts`, when given, is the total the caller counted. */
+export function setGatePassed(doc: StateDocument, runId: string, stepId: string, now: string, check?: GateCheck, attempts?: number): void {
+  const { step, targets } = gateOf(doc, runId, stepId, check);
+  for (const c of targets) {
+    c.status = 'passed';
+    c.lastError = null;
+    if (attempts !== undefined) c.attempts = Math.max(c.attempts, attempts);
+  }
+  step.gate.attempts = Math.max(step.gate.attempts, Object.values(step.gate.checks).reduce((n, c) => n + c.attempts, 0));
+  step.gate.startedAt ??= now;
+  settleGate(step, now);
+}
+
+export function setGateFailed(doc: StateDocument, runId: string, stepId: string, error: ErrorRecord, now: string, check?: GateCheck, attempts?: number): void {
+  const { step, targets } = gateOf(doc, runId, stepId, check);
+  for (const c of targets) {
+    c.status = 'failed';
+    c.lastError = error;
+    if (attempts !== undefined) c.attempts = Math.max(c.attempts, attempts);
+  }
+  step.gate.attempts = Math.max(step.gate.attempts, Object.values(step.gate.checks).reduce((n, c) => n + c.attempts, 0));
+  step.gate.lastError = error;
+  step.gate.startedAt ??= now;
+  settleGate(step, now);
+}
+
+export function setStepDone(doc: StateDocument, runId: string, stepId: string, now: string): void {
+  const step = startedStep(doc, runId, stepId);
+  const open = step.nodes.filter((n) => n.status !== 'done' && n.status !== 'skipped');
+  if (open.length > 0) throw bug(`step ${stepId} cannot be done: node(s) ${open.map((n) => `${n.address} (${n.status})`).join(', ')} are not`);
+  if (step.gate.status !== 'passed' && step.gate.status !== 'not-required') throw bug(`step ${stepId} cannot be done: its gate is ${step.gate.status}`);
+  step.status = 'done';
+  step.finishedAt = now;
+}
+
+export function setStepFailed(doc: StateDocument, runId: string, stepId: string, error: ErrorRecord, now: string): void {
+  const step = findStep(runningRun(doc, runId), stepId);
+  if (step.status !== 'started' && step.status !== 'pending') throw bug(`cannot mark step ${stepId} failed: it is ${step.status}`);
+  step.status = 'failed';
+  step.error = error;
+  step.finishedAt = now;
+}
+
+export function setStepSkipped(doc: StateDocument, runId: string, stepId: string, reason: string, now: string): void {
+  const step = findStep(runningRun(doc, runId), stepId);
+  if (step.status !== 'pending') throw bug(`cannot skip step ${stepId}: it is ${step.status}`);
+  step.status = 'skipped';
+  step.skipReason = reason;
+  step.finishedAt = now;
+}
+
+export function addOutput(doc: StateDocument, runId: string, output: Omit<OutputRecord, 'writtenAt'>, now: string): void {
+  const run = runningRun(doc, runId);
+  if (output.step !== null) findStep(run, output.step);
+  run.outputs.push({ kind: output.kind, path: output.path, backupPath: output.backupPath, writtenAt: now, step: output.step });
+}
+
+/** Idempotent per (api, fingerprint): a key escrowed again is recorded once, with its latest role and file. */
+export function addKey(doc: StateDocument, runId: string, key: Omit<KeyRecord, 'recordedAt'>, now: string): void {
+  const run = findRun(doc, runId);
+  const record: KeyRecord = { api: key.api, fingerprint: key.fingerprint, role: key.role, file: key.file, recordedAt: now };
+  if (key.certificateFile) record.certificateFile = key.certificateFile;
+  const i = run.keys.findIndex((k) => k.api === key.api && k.fingerprint === key.fingerprint);
+  if (i >= 0) run.keys[i] = { ...record, recordedAt: run.keys[i]!.recordedAt };
+  else run.keys.push(record);
+}
+
+export type FinalStatus = 'interrupted' | 'failed' | 'complete';
+
+export function finishRunIn(doc: StateDocument, runId: string, status: FinalStatus, error: ErrorRecord | null, now: string): void {
+  const run = runningRun(doc, runId);
+  if (status === 'complete') {
+    const open = run.steps.filter((s) => s.status !== 'done' && s.status !== 'skipped');
+    if (open.length > 0) throw bug(`run ${runId} cannot be complete: step(s) ${open.map((s) => `${s.id} (${s.status})`).join(', ')} are not done`);
+  }
+  run.status = status;
+  run.finishedAt = now;
+  if (error) run.error = error;
+}
+
+/** An apply run whose changes a rollback run undid. */
+export function setRolledBack(doc: StateDocument, runId: string, now: string): void {
+  const run = findRun(doc, runId);
+  if (run.operation !== 'apply') throw bug(`run ${runId} is a ${run.operation}, which cannot be rolled back`);
+  if (run.status === 'running' || run.status === 'rolled-back') throw bug(`run ${runId} is ${run.status} and cannot be marked rolled back`);
+  run.status = 'rolled-back';
+  run.finishedAt ??= now;
+}
+
+export function appendEvents(doc: StateDocument, runId: string, events: EventRecord[]): void {
+  const run = doc.runs.find((r) => r.id === runId);
+  if (!run || events.length === 0) return;
+  const all = [...(run.events ?? []), ...events];
+  run.events = all.slice(Math.max(0, all.length - EVENTS_CAP));
+}
+
+/** An event as the state keeps it; one that holds key material is kept without its message and data. */
+export function toEventRecord(event: { time: string; code: string; type: string; level: string; message: string; data?: unknown }): EventRecord {
+  const record: EventRecord = { time: event.time, code: event.code, type: event.type, level: event.level, message: event.message };
+  if (containsKeyMaterial(JSON.stringify(record))) return { ...record, message: '(event withheld: it held key material)' };
+  if (event.data !== undefined) {
+    const text = JSON.stringify(event.data);
+    if (containsKeyMaterial(text)) return { ...record, message: '(event withheld: it held key material)' };
+    if (text !== undefined) record.data = JSON.parse(text) as unknown;
+  }
+  return record;
+}
