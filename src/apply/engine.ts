@@ -13,6 +13,7 @@ import type { Plan, Step, StepNode } from '../plan/model/index.js';
 import type { CaCatalog } from '../session/ca-catalog.js';
 import type { IssuingKeyLookup } from '../session/config-chain.js';
 import type { Session } from '../session/open-session.js';
+import type { TalosClient } from '../talos/client.js';
 import { RunClients } from './clients.js';
 import { kubernetesGate, talosGate } from './gates.js';
 import type { NodeFingerprints } from './node-state.js';
@@ -104,7 +105,8 @@ async function runStep(deps: EngineDeps, clients: RunClients, step: Step): Promi
           catalog: deps.catalog,
           keyFor: deps.keyFor,
           controlPlanes,
-          signal,
+          // No abort signal: Ctrl-C stops scheduling new nodes, but an operation in flight finishes (it is
+          // bounded) so that its result is known and recorded.
           onSend: (before) => journal.nodeStarted(step.id, node.address, before),
           onRetry: (what, err) => reporter.retry(what, err),
           onKubeletRestart: (phase) => reporter.kubelet(step, node, phase),
@@ -129,7 +131,7 @@ async function runStep(deps: EngineDeps, clients: RunClients, step: Step): Promi
   if (step.gate.talos) {
     const gateClient = await clients.client(step.gate.talos.client);
     await gate(deps, step, 'talos', `Version on every node with the ${step.gate.talos.client} client`, (onAttempt) =>
-      talosGate(gateClient, plan.basedOn.nodes.map((n) => n.address), `the ${step.gate.talos!.client} talosconfig`, { parallelism: deps.parallelism, signal, onAttempt }),
+      talosGate(gateClient, plan.basedOn.nodes.map((n) => n.address), `the ${step.gate.talos!.client} talosconfig`, { parallelism: deps.parallelism, onAttempt }),
     );
   }
   if (step.gate.kubernetes) {
@@ -137,11 +139,11 @@ async function runStep(deps: EngineDeps, clients: RunClients, step: Step): Promi
     await gate(deps, step, 'kubernetes', 'every Node Ready', (onAttempt) =>
       kubernetesGate(
         {
-          fetchKubeconfig: async () => ({ text: await fetchVia.kubeconfig(controlPlanes[0], { timeoutMs: 15_000 }), origin: `the admin kubeconfig from ${controlPlanes[0]}` }),
+          fetchKubeconfig: () => fetchKubeconfig(fetchVia, controlPlanes),
           ...(session.desired.cluster.kubernetesEndpoint ? { serverOverride: session.desired.cluster.kubernetesEndpoint } : {}),
           nodes: plan.basedOn.nodes.map((n) => ({ address: n.address, hostname: n.hostname })),
         },
-        { parallelism: deps.parallelism, signal, onAttempt },
+        { parallelism: deps.parallelism, onAttempt },
       ),
     );
   }
@@ -228,7 +230,7 @@ async function writeOutputsAfter(deps: EngineDeps, clients: RunClients, step: St
       await output(deps, step, await writeTalosconfigOutput(cluster.talosconfig, session.context.name, await clients.credentials(step.talosconfigAfter), deps.runId));
     } else if (kind === 'kubeconfig' && cluster.kubeconfig) {
       const via = await clients.client(step.talosconfigAfter ?? step.talosClient);
-      const text = await via.kubeconfig(controlPlanes[0], { timeoutMs: 15_000 });
+      const { text } = await fetchKubeconfig(via, controlPlanes);
       await output(deps, step, await writeKubeconfigOutput(cluster.kubeconfig, text, deps.runId));
     } else if (kind === 'secretsBundle' && cluster.secretsBundle) {
       const entries: { entry: 'os' | 'k8s'; certPem: string; key: Secret }[] = [];
@@ -241,6 +243,19 @@ async function writeOutputsAfter(deps: EngineDeps, clients: RunClients, step: St
       if (entries.length > 0) await output(deps, step, await writeSecretsBundleOutput(cluster.secretsBundle, entries, deps.runId));
     }
   }
+}
+
+/** An admin kubeconfig from the first control plane that answers (`Kubeconfig` exists only on control planes). */
+export async function fetchKubeconfig(client: TalosClient, controlPlanes: readonly string[]): Promise<{ text: string; origin: string }> {
+  let last: unknown;
+  for (const cp of controlPlanes) {
+    try {
+      return { text: await client.kubeconfig(cp, { timeoutMs: 15_000 }), origin: `the admin kubeconfig from ${cp}` };
+    } catch (err) {
+      last = err;
+    }
+  }
+  throw last ?? new RotateError('APPLY_NO_CONTROLPLANE', 'no control plane to fetch a kubeconfig from', { source: 'internal' });
 }
 
 function issuingOf(plan: Plan, api: ApiKind): Fingerprint | null {

@@ -14,9 +14,11 @@ import { beforeFromObserved, openLockedState, resolveStatePath, toErrorRecord, t
 import { makeEvent, makeQuestion, selectSink } from './events/index.js';
 import { ApplyInterrupted, executePlan } from './engine.js';
 import { storeJournal, sinkReporter } from './journal.js';
+import { reconcileOutputs } from './reconcile-outputs.js';
 import { authorityKeyItem, escrowKeys, machineConfigKeyItem, type EscrowItem } from './keys/index.js';
 import {
   approve,
+  changedApis,
   escrowLookup,
   escrowedCertificates,
   interruptOnSignals,
@@ -148,6 +150,19 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
         sink.emit(makeEvent('run-failed', { runId: run.id, operation: 'apply', stepId, error: toErrorRecord(err) }));
       }
       throw err;
+    }
+    // Files converge to the target even if a crash fell between a gate and its output write.
+    for (const o of await reconcileOutputs({
+      session,
+      target: targetFromPlan(prepared.plan),
+      changed: changedApis([prepared.plan, ...(unfinished ? [unfinished.plan, ...unfinished.resumes.flatMap((r) => (r.replanned ? [r.replanned.plan] : []))] : [])]),
+      catalog: prepared.built.catalog,
+      keyFor: escrowKeyFor,
+      runId: run.id,
+      controlPlanes: prepared.plan.basedOn.nodes.filter((n) => n.role === 'controlplane').map((n) => n.address),
+    })) {
+      await store.recordOutput(run.id, { kind: o.kind, path: o.path, backupPath: o.backupPath, step: null });
+      sink.emit(makeEvent('output-written', { stepId: null, kind: o.kind, path: o.path, backupPath: o.backupPath }));
     }
     await store.finishRun(run.id, 'complete');
     const finished = (await store.read())?.runs.find((r) => r.id === run.id);

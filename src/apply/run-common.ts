@@ -149,6 +149,11 @@ export function interruptOnSignals(sink: EventSink): StopSignals {
   };
 }
 
+/** The APIs any of these plans changes. */
+export function changedApis(plans: readonly Plan[]): Set<ApiKind> {
+  return new Set(plans.flatMap((p) => p.steps.flatMap((s) => s.apis)));
+}
+
 /** The cluster a run works on, as the desired-state file says now (kept with the run for a rollback). */
 export function runClusterOf(session: Session): RunCluster {
   const c = session.desired.cluster;
