@@ -10,7 +10,7 @@ import type { Plan } from '../plan/model/index.js';
 import { buildPlan, type BuildPlanOptions, type BuiltPlan } from '../session/build-plan.js';
 import { openSession, type Session } from '../session/open-session.js';
 import { readSavedPlan, staleError, staleReasons } from '../session/saved-plan.js';
-import { beforeFromObserved, openLockedState, resolveStatePath, toErrorRecord, type LockedState, type Run } from '../state/index.js';
+import { beforeFromObserved, openLockedState, resolveStatePath, statePaths, toErrorRecord, type LockedState, type Run } from '../state/index.js';
 import { makeEvent, makeQuestion, selectSink } from './events/index.js';
 import { ApplyInterrupted, executePlan } from './engine.js';
 import { storeJournal, sinkReporter } from './journal.js';
@@ -18,6 +18,8 @@ import { reconcileOutputs } from './reconcile-outputs.js';
 import { authorityKeyItem, escrowKeys, machineConfigKeyItem, type EscrowItem } from './keys/index.js';
 import {
   approve,
+  dirExists,
+  removeIfEmpty,
   changedApis,
   escrowLookup,
   escrowedCertificates,
@@ -51,6 +53,7 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
   const sink = selectSink({ json: opts.json, autoApprove: opts.autoApprove });
   let session: Session | null = null;
   let locked: LockedState | null = null;
+  let stateDirExisted = true;
   const stopSignals = interruptOnSignals(sink);
   try {
     const saved = opts.planFile ? await readSavedPlan(opts.planFile) : null;
@@ -59,6 +62,7 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
     for (const w of session.warnings) sink.emit(makeEvent('warning', { code: w.code, text: formatDiagnostic(w), hint: null }));
 
     const statePath = resolveStatePath({ state: opts.state, file: desiredFile });
+    stateDirExisted = await dirExists(statePaths(statePath).dir);
     locked = await openLockedState({
       statePath,
       desiredFile: session.desired.file,
@@ -171,6 +175,8 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
   } finally {
     stopSignals.dispose();
     await locked?.release();
+    // A run that stopped before recording anything leaves no trace: not even the folder its lock needed.
+    if (locked && !stateDirExisted) await removeIfEmpty(locked.paths.dir);
     session?.close();
     sink.close?.();
   }

@@ -149,6 +149,18 @@ export function interruptOnSignals(sink: EventSink): StopSignals {
   };
 }
 
+export async function dirExists(dir: string): Promise<boolean> {
+  return fs.stat(dir).then(
+    (st) => st.isDirectory(),
+    () => false,
+  );
+}
+
+/** rmdir only succeeds on an empty folder, so this never removes anything a run wrote. */
+export async function removeIfEmpty(dir: string): Promise<void> {
+  await fs.rmdir(dir).catch(() => undefined);
+}
+
 /** The APIs any of these plans changes. */
 export function changedApis(plans: readonly Plan[]): Set<ApiKind> {
   return new Set(plans.flatMap((p) => p.steps.flatMap((s) => s.apis)));

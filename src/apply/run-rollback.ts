@@ -12,13 +12,15 @@ import type { DesiredState } from '../desired/types.js';
 import type { ApiState, Plan } from '../plan/model/index.js';
 import { buildPlan, type BuildPlanOptions, type PlanTarget } from '../session/build-plan.js';
 import { openSessionFor, type Session } from '../session/open-session.js';
-import { beforeFromObserved, openLockedState, resolveStatePath, toErrorRecord, type LockedState, type NodeBefore, type Run, type RunCluster, type StateDocument } from '../state/index.js';
+import { beforeFromObserved, openLockedState, resolveStatePath, statePaths, toErrorRecord, type LockedState, type NodeBefore, type Run, type RunCluster, type StateDocument } from '../state/index.js';
 import { ApplyInterrupted, executePlan } from './engine.js';
 import { makeEvent, makeQuestion, selectSink } from './events/index.js';
 import { storeJournal, sinkReporter } from './journal.js';
 import { restoreBackup } from './outputs.js';
 import {
   approve,
+  dirExists,
+  removeIfEmpty,
   escrowLookup,
   escrowedCertificates,
   interruptOnSignals,
@@ -114,9 +116,11 @@ export async function runRollback(opts: RollbackOptions): Promise<void> {
   const sink = selectSink({ json: opts.json, autoApprove: opts.autoApprove });
   let session: Session | null = null;
   let locked: LockedState | null = null;
+  let stateDirExisted = true;
   const stopSignals = interruptOnSignals(sink);
   try {
     const statePath = resolveStatePath({ state: opts.state, file: opts.file });
+    stateDirExisted = await dirExists(statePaths(statePath).dir);
     locked = await openLockedState({
       statePath,
       desiredFile: null,
@@ -205,6 +209,8 @@ export async function runRollback(opts: RollbackOptions): Promise<void> {
   } finally {
     stopSignals.dispose();
     await locked?.release();
+    // A run that stopped before recording anything leaves no trace: not even the folder its lock needed.
+    if (locked && !stateDirExisted) await removeIfEmpty(locked.paths.dir);
     session?.close();
     sink.close?.();
   }
