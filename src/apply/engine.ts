@@ -9,7 +9,7 @@
 import { RotateError } from '../domain/errors.js';
 import type { Secret } from '../domain/secret.js';
 import type { ApiKind, Fingerprint } from '../domain/types.js';
-import type { Plan, Step, StepNode } from '../plan/model/index.js';
+import type { Plan, Step, StepNode, Wave } from '../plan/model/index.js';
 import type { CaCatalog } from '../session/ca-catalog.js';
 import type { IssuingKeyLookup } from '../session/config-chain.js';
 import type { Session } from '../session/open-session.js';
@@ -37,8 +37,10 @@ export interface RunJournal {
 /** What the engine reports as it goes (rendered live, as plain lines, or as JSON events). */
 export interface ApplyReporter {
   stepStarted(step: Step, total: number): void;
-  nodeStarted(step: Step, node: StepNode): void;
-  nodeFinished(step: Step, node: StepNode, outcome: 'patched' | 'already', ms: number): void;
+  waveStarted(step: Step, wave: Wave): void;
+  /** Right before the config is sent, once the state records the node `started`. */
+  nodeStarted(step: Step, node: StepNode, before: NodeFingerprints): void;
+  nodeFinished(step: Step, node: StepNode, outcome: 'patched' | 'already', ms: number, after: NodeFingerprints): void;
   nodeFailed(step: Step, node: StepNode, err: RotateError): void;
   kubelet(step: Step, node: StepNode, phase: 'waiting' | 'restarted'): void;
   retry(what: string, err: unknown): void;
@@ -98,6 +100,7 @@ async function runStep(deps: EngineDeps, clients: RunClients, step: Step): Promi
   const controlPlanes = plan.basedOn.nodes.filter((n) => n.role === 'controlplane').map((n) => n.address);
   for (const wave of step.waves) {
     const nodes = step.nodes.filter((n) => n.wave === wave.index);
+    reporter.waveStarted(step, wave);
     const failures = await runWave(deps, step, nodes, Math.max(1, Math.min(wave.maxConcurrent, deps.parallelism)), async (node) =>
       patchNode(
         {
@@ -107,7 +110,10 @@ async function runStep(deps: EngineDeps, clients: RunClients, step: Step): Promi
           controlPlanes,
           // No abort signal: Ctrl-C stops scheduling new nodes, but an operation in flight finishes (it is
           // bounded) so that its result is known and recorded.
-          onSend: (before) => journal.nodeStarted(step.id, node.address, before),
+          onSend: async (before) => {
+            await journal.nodeStarted(step.id, node.address, before);
+            reporter.nodeStarted(step, node, before);
+          },
           onRetry: (what, err) => reporter.retry(what, err),
           onKubeletRestart: (phase) => reporter.kubelet(step, node, phase),
         },
@@ -174,11 +180,10 @@ async function runWave(
       const node = nodes[next++];
       if (!node) return;
       const t0 = Date.now();
-      deps.reporter.nodeStarted(step, node);
       try {
         const r = await patch(node);
         await deps.journal.nodeFinished(step.id, node.address, { status: r.outcome === 'already' ? 'skipped' : 'done', before: r.before, after: r.after });
-        deps.reporter.nodeFinished(step, node, r.outcome, Date.now() - t0);
+        deps.reporter.nodeFinished(step, node, r.outcome, Date.now() - t0, r.after);
       } catch (err) {
         const error = RotateError.is(err)
           ? err

@@ -3,7 +3,7 @@
  * event sink (live, plain or JSON). Kept apart from the engine so the engine stays testable with fakes.
  */
 import type { RotateError } from '../domain/errors.js';
-import type { Step, StepNode } from '../plan/model/index.js';
+import type { Step, StepNode, Wave } from '../plan/model/index.js';
 import type { StateStore } from '../state/index.js';
 import { toErrorRecord } from '../state/index.js';
 import { makeEvent, type EventSink } from './events/index.js';
@@ -42,12 +42,14 @@ export function sinkReporter(sink: EventSink, runId: string, totalSteps: number)
   return {
     stepStarted: (step: Step, total: number) =>
       emit(makeEvent('step-start', { runId, stepId: step.id, index: step.index, total, title: step.title, nodes: step.nodes.length })),
-    nodeStarted: (step: Step, node: StepNode) =>
-      emit(makeEvent('node-started', { stepId: step.id, address: node.address, hostname: node.hostname, role: node.role, before: trust(undefined) })),
-    nodeFinished: (step: Step, node: StepNode, outcome, ms) =>
+    waveStarted: (step: Step, wave: Wave) =>
+      emit(makeEvent('wave-start', { stepId: step.id, wave: wave.index, waves: step.waves.length, role: wave.role, nodes: wave.nodes })),
+    nodeStarted: (step: Step, node: StepNode, before) =>
+      emit(makeEvent('node-started', { stepId: step.id, address: node.address, hostname: node.hostname, role: node.role, before: trust(before) })),
+    nodeFinished: (step: Step, node: StepNode, outcome, ms, after) =>
       outcome === 'already'
         ? emit(makeEvent('node-skipped', { stepId: step.id, address: node.address, reason: 'already-at-target' }))
-        : emit(makeEvent('node-done', { stepId: step.id, address: node.address, after: { ...node.target }, durationMs: ms })),
+        : emit(makeEvent('node-done', { stepId: step.id, address: node.address, after: trust(after), durationMs: ms })),
     nodeFailed: (step: Step, node: StepNode, err: RotateError) =>
       emit(makeEvent('node-failed', { stepId: step.id, address: node.address, error: toErrorRecord(err) })),
     kubelet: (step: Step, node: StepNode, phase) =>

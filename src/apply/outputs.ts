@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs';
 import type { Secret } from '../domain/secret.js';
 import { loadSecretsBundle, saveSecretsBundle, setBundleCa, type BundleCaEntry } from '../talos/secrets-bundle.js';
 import { loadTalosconfig, saveTalosconfig, setContextCredentials } from '../talos/talosconfig.js';
-import { writeFileAtomic } from '../util/atomic-file.js';
+import { writeFileAtomic, pathExists } from '../util/atomic-file.js';
 import type { ClientCredentials } from './clients.js';
 
 export interface WrittenOutput {
@@ -23,17 +23,11 @@ export function backupPathFor(file: string, runId: string): string {
   return `${file}.before-${runId}`;
 }
 
-async function exists(p: string): Promise<boolean> {
-  return fs.access(p).then(
-    () => true,
-    () => false,
-  );
-}
 
 /** Back up `file` unless this run already did (the backup must hold the file as it was BEFORE the run). */
 async function backupOnce(file: string, runId: string): Promise<string | null> {
   const backup = backupPathFor(file, runId);
-  if (await exists(backup)) return backup;
+  if (await pathExists(backup)) return backup;
   const previous = await fs.readFile(file).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return null;
     throw err;
@@ -71,7 +65,7 @@ export async function writeSecretsBundleOutput(
 
 /** Put a backed-up file back (rollback), atomically and 0600. */
 export async function restoreBackup(output: WrittenOutput): Promise<boolean> {
-  if (!output.backupPath || !(await exists(output.backupPath))) return false;
+  if (!output.backupPath || !(await pathExists(output.backupPath))) return false;
   await writeFileAtomic(output.path, await fs.readFile(output.backupPath), { mode: 0o600 });
   return true;
 }

@@ -10,7 +10,7 @@ import type { Plan } from '../plan/model/index.js';
 import { buildPlan, type BuildPlanOptions, type BuiltPlan } from '../session/build-plan.js';
 import { openSession, type Session } from '../session/open-session.js';
 import { readSavedPlan, staleError, staleReasons } from '../session/saved-plan.js';
-import { beforeFromObserved, openLockedState, resolveStatePath, statePaths, toErrorRecord, type LockedState, type Run } from '../state/index.js';
+import { beforeFromObserved, resolveStatePath, toErrorRecord, type LockedState, type Run } from '../state/index.js';
 import { makeEvent, makeQuestion, selectSink } from './events/index.js';
 import { ApplyInterrupted, executePlan } from './engine.js';
 import { storeJournal, sinkReporter } from './journal.js';
@@ -18,13 +18,12 @@ import { reconcileOutputs } from './reconcile-outputs.js';
 import { authorityKeyItem, escrowKeys, machineConfigKeyItem, type EscrowItem } from './keys/index.js';
 import {
   approve,
-  dirExists,
   removeIfEmpty,
   changedApis,
   escrowLookup,
   escrowedCertificates,
   interruptOnSignals,
-  lockHolder,
+  lockRunState,
   refuseIfRefused,
   runClusterOf,
   runSummary,
@@ -62,14 +61,7 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
     for (const w of session.warnings) sink.emit(makeEvent('warning', { code: w.code, text: formatDiagnostic(w), hint: null }));
 
     const statePath = resolveStatePath({ state: opts.state, file: desiredFile });
-    stateDirExisted = await dirExists(statePaths(statePath).dir);
-    locked = await openLockedState({
-      statePath,
-      desiredFile: session.desired.file,
-      operation: 'apply',
-      lockTimeoutMs: opts.lockTimeoutMs,
-      onLockWait: (w) => sink.emit(makeEvent('lock-wait', { statePath, holder: lockHolder(w.holder.info), retryInMs: w.delayMs, waitedMs: w.waitedMs })),
-    });
+    ({ locked, existedBefore: stateDirExisted } = await lockRunState(sink, { statePath, desiredFile: session.desired.file, operation: 'apply', lockTimeoutMs: opts.lockTimeoutMs }));
     const { store, paths } = locked;
 
     const unfinished = await store.unfinishedRun();

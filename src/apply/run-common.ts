@@ -10,7 +10,7 @@ import { renderPlanText } from '../plan/render/human.js';
 import type { BuiltPlan, PlanTarget } from '../session/build-plan.js';
 import type { IssuingKeyLookup } from '../session/config-chain.js';
 import type { Session } from '../session/open-session.js';
-import type { LockInfo, Run, RunCluster } from '../state/index.js';
+import { openLockedState, statePaths, type LockedState, type LockInfo, type Run, type RunCluster } from '../state/index.js';
 import { makeEvent, type EventSink } from './events/index.js';
 import { escrowCertificatePath, loadEscrowedKey } from './keys/index.js';
 
@@ -159,6 +159,22 @@ export async function dirExists(dir: string): Promise<boolean> {
 /** rmdir only succeeds on an empty folder, so this never removes anything a run wrote. */
 export async function removeIfEmpty(dir: string): Promise<void> {
   await fs.rmdir(dir).catch(() => undefined);
+}
+
+/**
+ * Take the state lock for a run, reporting each wait as an event. `existedBefore` says whether the state
+ * folder was there already (a run that ends without recording anything removes the folder it created).
+ */
+export async function lockRunState(
+  sink: EventSink,
+  opts: { statePath: string; desiredFile: string | null; operation: 'apply' | 'rollback'; lockTimeoutMs: number },
+): Promise<{ locked: LockedState; existedBefore: boolean }> {
+  const existedBefore = await dirExists(statePaths(opts.statePath).dir);
+  const locked = await openLockedState({
+    ...opts,
+    onLockWait: (w) => sink.emit(makeEvent('lock-wait', { statePath: opts.statePath, holder: lockHolder(w.holder.info), retryInMs: w.delayMs, waitedMs: w.waitedMs })),
+  });
+  return { locked, existedBefore };
 }
 
 /** The APIs any of these plans changes. */

@@ -12,19 +12,18 @@ import type { DesiredState } from '../desired/types.js';
 import type { ApiState, Plan } from '../plan/model/index.js';
 import { buildPlan, type BuildPlanOptions, type PlanTarget } from '../session/build-plan.js';
 import { openSessionFor, type Session } from '../session/open-session.js';
-import { beforeFromObserved, openLockedState, resolveStatePath, statePaths, toErrorRecord, type LockedState, type NodeBefore, type Run, type RunCluster, type StateDocument } from '../state/index.js';
+import { beforeFromObserved, resolveStatePath, toErrorRecord, type LockedState, type NodeBefore, type Run, type RunCluster, type StateDocument } from '../state/index.js';
 import { ApplyInterrupted, executePlan } from './engine.js';
 import { makeEvent, makeQuestion, selectSink } from './events/index.js';
 import { storeJournal, sinkReporter } from './journal.js';
 import { restoreBackup } from './outputs.js';
 import {
   approve,
-  dirExists,
   removeIfEmpty,
   escrowLookup,
   escrowedCertificates,
   interruptOnSignals,
-  lockHolder,
+  lockRunState,
   refuseIfRefused,
   runSummary,
   showPlan,
@@ -120,14 +119,7 @@ export async function runRollback(opts: RollbackOptions): Promise<void> {
   const stopSignals = interruptOnSignals(sink);
   try {
     const statePath = resolveStatePath({ state: opts.state, file: opts.file });
-    stateDirExisted = await dirExists(statePaths(statePath).dir);
-    locked = await openLockedState({
-      statePath,
-      desiredFile: null,
-      operation: 'rollback',
-      lockTimeoutMs: opts.lockTimeoutMs,
-      onLockWait: (w) => sink.emit(makeEvent('lock-wait', { statePath, holder: lockHolder(w.holder.info), retryInMs: w.delayMs, waitedMs: w.waitedMs })),
-    });
+    ({ locked, existedBefore: stateDirExisted } = await lockRunState(sink, { statePath, desiredFile: null, operation: 'rollback', lockTimeoutMs: opts.lockTimeoutMs }));
     const { store, paths } = locked;
     const { applyRun, rollbackRun } = rollbackSubject(await store.read(), paths.state);
     if (!applyRun.cluster) throw notPossible(`apply run ${applyRun.id} did not record its cluster (it was made by an older talos-rotate)`, 'restore the previous machine configs by hand');

@@ -13,7 +13,7 @@ import {
   privateKeyPemForNode,
   type CaCertificate,
 } from '../pki/index.js';
-import { writeFileAtomic } from '../util/atomic-file.js';
+import { writeFileAtomic, pathExists } from '../util/atomic-file.js';
 import { printJson, printResult } from './output.js';
 
 function describeCa(ca: CaCertificate): Record<string, unknown> {
@@ -39,7 +39,7 @@ export async function runCaNew(args: { api: ApiKind; name: string; dir: string; 
   const certPath = path.join(dir, `${args.name}.crt`);
   const keyPath = path.join(dir, `${args.name}.key`);
   for (const p of [certPath, keyPath]) {
-    if (await exists(p)) {
+    if (await pathExists(p)) {
       throw new RotateError('CA_FILE_EXISTS', `${p} already exists; refusing to overwrite a CA`, {
         hint: 'choose another --name or --dir; a CA key that may still be in use must never be replaced',
       });
@@ -105,11 +105,3 @@ export async function runCaShow(args: { file: string; json: boolean }): Promise<
   if (problems.length > 0) process.exitCode = 1;
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await fs.lstat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}

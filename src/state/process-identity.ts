@@ -7,6 +7,7 @@
  * host matches and the boot id differs (the machine rebooted since).
  */
 import { readFileSync, readlinkSync } from 'node:fs';
+import { pidRunning, processStartTime } from '../util/process.js';
 import * as os from 'node:os';
 
 export interface HolderIdentity {
@@ -18,22 +19,6 @@ export interface HolderIdentity {
   pid: number;
   /** Kernel start time in clock ticks since boot (field 22 of /proc/<pid>/stat), else null. */
   processStart: string | null;
-}
-
-/** Fields 3… of /proc/<pid>/stat, or null (not Linux, no such process, unreadable). */
-function procStat(pid: number): string[] | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Field 2 (the command) is in parentheses and may itself hold spaces or parentheses.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return null;
-  }
-}
-
-export function processStartTime(pid: number): string | null {
-  // rest[0] is field 3 (state), so field 22 is rest[19].
-  return procStat(pid)?.[19] ?? null;
 }
 
 function readOrNull(read: () => string): string | null {
@@ -63,18 +48,6 @@ export function currentWho(): string {
     user = process.env.USER ?? process.env.USERNAME ?? 'unknown';
   }
   return `${user}@${os.hostname()}`;
-}
-
-/** A process with this pid exists (EPERM: it exists but belongs to another user); zombies count as gone. */
-export function pidRunning(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  const state = procStat(pid)?.[0];
-  return state !== 'Z' && state !== 'X';
 }
 
 /**

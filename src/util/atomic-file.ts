@@ -63,3 +63,11 @@ export async function fsyncDir(dir: string): Promise<void> {
 export async function ensurePrivateDir(dir: string): Promise<void> {
   await fs.mkdir(dir, { recursive: true, mode: 0o700 });
 }
+
+/** Whether anything (file, folder, dangling link) is at `p`; lstat, so a link is not followed. */
+export async function pathExists(p: string): Promise<boolean> {
+  return fs.lstat(p).then(
+    () => true,
+    () => false,
+  );
+}

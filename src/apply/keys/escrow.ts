@@ -20,7 +20,7 @@ import { shortFingerprint, type ApiKind, type Fingerprint } from '../../domain/t
 import { assertKeyMatches, fingerprintOfPem } from '../../pki/index.js';
 import { containsKeyMaterial } from '../../state/key-material.js';
 import type { KeyRole } from '../../state/types.js';
-import { ensurePrivateDir, fsyncDir, writeFileAtomic } from '../../util/atomic-file.js';
+import { ensurePrivateDir, fsyncDir, writeFileAtomic, pathExists } from '../../util/atomic-file.js';
 
 export const KEYS_DIR_NAME = 'keys';
 
@@ -207,7 +207,7 @@ export async function escrowKeys(stateDir: string, items: EscrowItem[]): Promise
   for (const item of kept) {
     // An older escrow may predate the certificate file.
     const cert = escrowCertificatePath(stateDir, item.api, item.fingerprint);
-    if (!(await exists(cert))) await writeFileAtomic(cert, ensureNewline(item.certPem), { mode: 0o600 });
+    if (!(await pathExists(cert))) await writeFileAtomic(cert, ensureNewline(item.certPem), { mode: 0o600 });
   }
   return unique.map((item) => ({
     api: item.api,
@@ -240,11 +240,3 @@ function ensureNewline(text: string): string {
   return text.endsWith('\n') ? text : `${text}\n`;
 }
 
-async function exists(file: string): Promise<boolean> {
-  try {
-    await fs.lstat(file);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs, constants as fsConstants, unlinkSync, readFileSync } from 'node:fs';
 import { currentProcessIdentity, isAlive, type ProcessIdentity } from './process-identity.js';
+import { pathExists } from '../../util/atomic-file.js';
 
 export interface LockRecord extends ProcessIdentity {
   /** Random per acquisition, so a release never removes a lock someone else took over meanwhile. */
@@ -127,7 +128,7 @@ export async function tryAcquireLock(path: string, extra: Record<string, unknown
     try {
       // Re-check under the guard: someone may have reclaimed it between our read and the guard.
       const again = await readLockRecord(path);
-      const stillStale = again === null ? !(await exists(path)) || (await olderThan(path, RECLAIM_GUARD_STALE_MS)) : !isAlive(again) && again.nonce === holder?.nonce;
+      const stillStale = again === null ? !(await pathExists(path)) || (await olderThan(path, RECLAIM_GUARD_STALE_MS)) : !isAlive(again) && again.nonce === holder?.nonce;
       if (!stillStale) {
         if (again && isAlive(again)) return { acquired: false, holder: again };
         continue;
@@ -142,14 +143,6 @@ export async function tryAcquireLock(path: string, extra: Record<string, unknown
   return { acquired: false, holder: holder ?? { pid: 0, startTime: null, nonce: '', acquiredAt: '' } };
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await fs.lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function olderThan(path: string, ms: number): Promise<boolean> {
   try {
