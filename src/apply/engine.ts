@@ -47,8 +47,10 @@ export interface ApplyReporter {
   gateStarted(step: Step, kind: 'talos' | 'kubernetes', detail: string): void;
   gateAttempt(step: Step, kind: 'talos' | 'kubernetes', attempt: number, problem: string): void;
   gatePassed(step: Step, kind: 'talos' | 'kubernetes', ms: number): void;
+  gateFailed(step: Step, kind: 'talos' | 'kubernetes', attempts: number, err: unknown): void;
   outputWritten(step: Step, output: WrittenOutput): void;
   stepFinished(step: Step, ms: number): void;
+  stepFailed(step: Step, total: number, err: unknown): void;
 }
 
 export interface EngineDeps {
@@ -123,10 +125,12 @@ async function runStep(deps: EngineDeps, clients: RunClients, step: Step): Promi
     if (failures.length > 0) {
       await journal.stepFinished(step.id, 'failed');
       const lines = failures.map((f) => `  - ${f.node}: ${f.error.message}`);
-      throw new RotateError('APPLY_NODE_FAILED', `step ${step.index}/${plan.steps.length} (${step.id}) stopped: ${failures.length} node(s) failed:\n${lines.join('\n')}`, {
+      const error = new RotateError('APPLY_NODE_FAILED', `step ${step.index}/${plan.steps.length} (${step.id}) stopped: ${failures.length} node(s) failed:\n${lines.join('\n')}`, {
         hint: `nothing after this point ran; fix the node(s), then run \`rotate apply\` to resume, or \`rotate rollback\`${failures[0]?.error.hint ? ` (${failures[0].error.hint})` : ''}`,
         source: 'cluster',
       });
+      reporter.stepFailed(step, plan.steps.length, error);
+      throw error;
     }
     if (signal.aborted) {
       await journal.stepFinished(step.id, 'interrupted');
@@ -215,7 +219,9 @@ async function gate(
     });
   } catch (err) {
     await deps.journal.gateFinished(step.id, kind, 'failed', attempts, RotateError.is(err) ? err.message : String(err));
+    deps.reporter.gateFailed(step, kind, attempts, err);
     await deps.journal.stepFinished(step.id, 'failed');
+    deps.reporter.stepFailed(step, deps.plan.steps.length, err);
     throw err;
   }
   await deps.journal.gateFinished(step.id, kind, 'passed', attempts);

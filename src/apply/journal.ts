@@ -54,12 +54,14 @@ export function sinkReporter(sink: EventSink, runId: string, totalSteps: number)
       emit(makeEvent('node-failed', { stepId: step.id, address: node.address, error: toErrorRecord(err) })),
     kubelet: (step: Step, node: StepNode, phase) =>
       emit(makeEvent('kubelet-restart', { stepId: step.id, address: node.address, observed: phase === 'waiting' ? 'restarting' : 'ready' })),
-    retry: (what, err) => emit(makeEvent('warning', { code: 'APPLY_RETRY', text: `retrying ${what}: ${toErrorRecord(err).message}`, hint: null })),
+    retry: (what, err) => emit(makeEvent('warning', { warningCode: 'APPLY_RETRY', text: `retrying ${what}: ${toErrorRecord(err).message}`, hint: null })),
     gateStarted: (step: Step, kind) => emit(makeEvent('gate-start', { stepId: step.id, checks: [kind] })),
     gateAttempt: (step: Step, kind, attempt, problem) =>
       emit(makeEvent('gate-attempt', { stepId: step.id, check: kind, attempt, ok: false, retryInMs: null, problem: { code: 'GATE_NOT_YET', message: problem } })),
     gatePassed: (step: Step, kind, ms) => emit(makeEvent('gate-passed', { stepId: step.id, check: kind, attempts: 1, durationMs: ms })),
+    gateFailed: (step: Step, kind, attempts, err) => emit(makeEvent('gate-failed', { stepId: step.id, check: kind, attempts, error: toErrorRecord(err) })),
     outputWritten: (step: Step, o) => emit(makeEvent('output-written', { stepId: step.id, kind: o.kind, path: o.path, backupPath: o.backupPath })),
     stepFinished: (step: Step, ms) => emit(makeEvent('step-complete', { stepId: step.id, index: step.index, total: totalSteps, durationMs: ms })),
+    stepFailed: (step: Step, total, err) => emit(makeEvent('step-failed', { stepId: step.id, index: step.index, total, error: toErrorRecord(err) })),
   };
 }

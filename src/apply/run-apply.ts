@@ -58,7 +58,7 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
     const saved = opts.planFile ? await readSavedPlan(opts.planFile) : null;
     const desiredFile = saved ? saved.desired.file : opts.file;
     session = await openSession(desiredFile);
-    for (const w of session.warnings) sink.emit(makeEvent('warning', { code: w.code, text: formatDiagnostic(w), hint: null }));
+    for (const w of session.warnings) sink.emit(makeEvent('warning', { warningCode: w.code, text: formatDiagnostic(w), hint: null }));
 
     const statePath = resolveStatePath({ state: opts.state, file: desiredFile });
     ({ locked, existedBefore: stateDirExisted } = await lockRunState(sink, { statePath, desiredFile: session.desired.file, operation: 'apply', lockTimeoutMs: opts.lockTimeoutMs }));
@@ -106,7 +106,7 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
       }
       refuseIfRefused(plan);
       if (!plan.changes) {
-        sink.emit(makeEvent('warning', { code: 'APPLY_NO_CHANGES', text: 'No changes: the cluster already matches the desired CA state.', hint: null }));
+        sink.emit(makeEvent('warning', { warningCode: 'APPLY_NO_CHANGES', text: 'No changes: the cluster already matches the desired CA state.', hint: null }));
         return;
       }
       if (!saved && !(await approve(sink, opts, makeQuestion('confirm-apply', { steps: plan.steps.length, nodes: plan.summary.nodesChanged, verdict: plan.verdict })))) return;

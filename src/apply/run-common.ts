@@ -46,7 +46,7 @@ export function stripDiffs(plan: Plan): Plan {
 }
 
 export function showPlan(sink: EventSink, opts: RunDisplayOptions, built: BuiltPlan): void {
-  for (const w of built.warnings) sink.emit(makeEvent('warning', { code: 'PLAN_WARNING', text: w, hint: null }));
+  for (const w of built.warnings) sink.emit(makeEvent('warning', { warningCode: 'PLAN_WARNING', text: w, hint: null }));
   if (!opts.json) process.stdout.write(renderPlanText(built.plan));
 }
 
@@ -65,7 +65,7 @@ export async function approve(sink: EventSink, opts: RunDisplayOptions, question
     });
   }
   const yes = await sink.ask(question);
-  if (!yes) sink.emit(makeEvent('warning', { code: 'APPLY_DECLINED', text: 'Not applied: nothing was changed.', hint: null }));
+  if (!yes) sink.emit(makeEvent('warning', { warningCode: 'APPLY_DECLINED', text: 'Not applied: nothing was changed.', hint: null }));
   return yes;
 }
 
@@ -134,7 +134,7 @@ export function interruptOnSignals(sink: EventSink): StopSignals {
   const handler = (sig: NodeJS.Signals): void => {
     if (controller.signal.aborted) process.exit(130);
     reason = sig;
-    sink.emit(makeEvent('warning', { code: 'APPLY_STOPPING', text: `${sig}: finishing the node operations in flight, then stopping (press Ctrl-C again to exit at once)`, hint: null }));
+    sink.emit(makeEvent('warning', { warningCode: 'APPLY_STOPPING', text: `${sig}: finishing the node operations in flight, then stopping (press Ctrl-C again to exit at once)`, hint: null }));
     controller.abort();
   };
   process.on('SIGINT', handler);

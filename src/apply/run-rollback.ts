@@ -184,9 +184,12 @@ export async function runRollback(opts: RollbackOptions): Promise<void> {
     }
 
     // The cluster trusts what it did before the apply run: put back the files that run replaced (each
-    // from the copy taken the first time the run replaced it), as they were before it.
+    // from the copy taken the first time the run replaced it), as they were before it. A file the apply
+    // run never replaced (it stopped before that output) but this rollback's own steps did is put back
+    // from the copy this run took first, which is the file as it was before the apply run.
+    const ownOutputs = (await store.read())?.runs.find((r) => r.id === run.id)?.outputs ?? [];
     const firstBackup = new Map<string, { kind: 'talosconfig' | 'kubeconfig' | 'secretsBundle'; path: string; backupPath: string | null }>();
-    for (const o of applyRun.outputs) if (!firstBackup.has(o.path)) firstBackup.set(o.path, o);
+    for (const o of [...applyRun.outputs, ...ownOutputs]) if (!firstBackup.has(o.path)) firstBackup.set(o.path, o);
     for (const o of firstBackup.values()) {
       if (await restoreBackup(o)) {
         await store.recordOutput(run.id, { kind: o.kind, path: o.path, backupPath: null, step: null });

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { RotateError } from '../domain/errors.js';
-import type { NodeRole } from '../domain/types.js';
+import type { Fingerprint, NodeRole } from '../domain/types.js';
 import { readCaState, type MachineConfigCaState } from '../machineconfig/index.js';
 import type { TalosClient } from '../talos/client.js';
 import type { ClusterMember } from '../talos/resources.js';
@@ -29,6 +29,11 @@ export interface LiveNode {
   /** Lowercase hex SHA-256 of `config`: what a saved plan records to detect a stale plan. */
   configDigest: string;
   ca: MachineConfigCaState;
+  /**
+   * Workers: apid's registration with trustd (server certificate and client-CA bundle, keys left out);
+   * null on control planes, or when the resource could not be read (e.g. a talosconfig without os:admin).
+   */
+  apid: { serverCertPem: string | null; bundle: { fingerprint: Fingerprint; certPem: string }[] } | null;
 }
 
 export interface ObservationProblem {
@@ -58,6 +63,14 @@ export async function readLiveNode(client: TalosClient, listed: ListedNode, time
   }
   const [mc, identity] = await Promise.all([client.getMachineConfig(listed.address, opts), client.getIdentity(listed.address, opts)]);
   const ca = readCaState(mc.yaml, `machine config of node ${listed.address}`);
+  // Best effort: without it the planner assumes every registration the configs allow (less precise, still sound).
+  const apid =
+    ca.role === 'worker'
+      ? await client.getApiCertificates(listed.address, opts).then(
+          (c) => ({ serverCertPem: c.server?.certPem ?? null, bundle: c.acceptedCAs.map((a) => ({ fingerprint: a.fingerprint, certPem: a.certPem })) }),
+          () => null,
+        )
+      : null;
   return {
     address: listed.address,
     listedAs: listed.role,
@@ -67,6 +80,7 @@ export async function readLiveNode(client: TalosClient, listed: ListedNode, time
     config: mc.yaml,
     configDigest: configDigest(mc.yaml),
     ca,
+    apid,
   };
 }
 

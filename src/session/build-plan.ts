@@ -92,6 +92,7 @@ export async function buildPlan(
   const catalog = new CaCatalog();
   catalog.addDesired(desired);
   for (const n of nodes) catalog.addConfig(n.ca);
+  for (const n of nodes) for (const ca of n.apid?.bundle ?? []) catalog.add('talos', ca.fingerprint, ca.certPem);
   for (const ca of extraCas) catalog.add(ca.api, fingerprintOfPem(ca.certPem), ca.certPem);
 
   const kubeNodes = await observeKubernetes(session, nodes, Boolean(target.kubernetes), timeoutMs, warnings);
@@ -112,6 +113,7 @@ export async function buildPlan(
         accepted: n.ca.kubernetes.accepted.map((c) => c.fingerprint),
       },
       ready: kube ? kube.ready : null,
+      talosGrant: talosGrantOf(n, catalog),
     };
   });
 
@@ -133,6 +135,13 @@ export async function buildPlan(
     if (options.nodeDryRun) await dryRunAll(session, chained, options.parallelism, timeoutMs);
   }
   return { plan, nodes, observed, catalog, chained, kubeNodes, warnings };
+}
+
+/** A worker's observed trustd registration in the planner's terms; null when its signer is not a known CA. */
+function talosGrantOf(n: LiveNode, catalog: CaCatalog): ObservedNode['talosGrant'] {
+  if (!n.apid?.serverCertPem) return null;
+  const signer = catalog.signerOf(n.apid.serverCertPem, 'talos');
+  return signer ? { signer, bundle: n.apid.bundle.map((c) => c.fingerprint) } : null;
 }
 
 function matchesKubeNode(k: KubeNodeStatus, n: LiveNode): boolean {

@@ -117,9 +117,10 @@ for (const style of ['legacy', 'document'] as const) {
       [
         ['talos-kubernetes-accept', 'current', ['controlplane', 'worker']],
         ['talos-kubernetes-issue', 'intermediate', ['controlplane', 'worker']],
-        ['talos-kubernetes-drop', 'new', ['worker', 'controlplane']],
+        ['talos-drop', 'new', ['controlplane', 'worker']],
+        ['kubernetes-drop', 'new', ['worker', 'controlplane']],
       ],
-      'three steps; drop with workers first',
+      'four steps: the Talos drop with control planes first, the Kubernetes drop with workers first',
     );
     t.equal(plan.verdict, 'safe-with-announced-disruption');
     t.same(plan.refused ?? [], []);
@@ -168,8 +169,12 @@ for (const style of ['legacy', 'document'] as const) {
 
     // And the cluster is where the desired state says.
     const end = await h.observe('new');
+    const probe = h.client('new');
     for (const n of end) {
       t.same(n.talos, { issuing: h.cas.talosNew.fingerprint, accepted: [] }, `${n.address}: Talos API CA rotated`);
+      // A worker's apid trusts the bundle trustd gave it, not its config (facts §3.2): it must not hold the old CA.
+      const apid = await probe.getApiCertificates(n.address);
+      t.same(apid.acceptedCAs.map((c) => c.fingerprint), [h.cas.talosNew.fingerprint], `${n.address}: apid accepts client certificates of the new Talos CA only`);
       const k8s = n.role === 'worker' && style === 'document' ? { issuing: null, accepted: [h.cas.k8sNew.fingerprint] } : { issuing: h.cas.k8sNew.fingerprint, accepted: [] };
       t.same({ issuing: n.kubernetes.issuing, accepted: n.kubernetes.accepted }, k8s, `${n.address}: Kubernetes API CA rotated`);
     }

@@ -8,7 +8,7 @@ import { api, cluster, desired, input, K_NEW, K_OLD, T_NEW, T_OLD, withRoleState
 const roles = (s: Step): string[] => s.waves.map((w) => w.role);
 const problems = (s: Step) => s.proof.edges.filter((e) => e.status !== 'ok' && !e.preExisting);
 
-t.test('full rotation of both APIs: three merged steps, orders from the model', async (t) => {
+t.test('full rotation of both APIs: merged accept and issue, then the drop of each API in its own order', async (t) => {
   const plan = planRotation(input(cluster()));
   t.equal(plan.formatVersion, 1);
   t.equal(plan.changes, true);
@@ -16,41 +16,46 @@ t.test('full rotation of both APIs: three merged steps, orders from the model', 
   t.equal(plan.refused, undefined);
   t.same(
     plan.steps.map((s) => s.id),
-    ['talos-kubernetes-accept', 'talos-kubernetes-issue', 'talos-kubernetes-drop'],
+    ['talos-kubernetes-accept', 'talos-kubernetes-issue', 'talos-drop', 'kubernetes-drop'],
   );
-  const [accept, issue, drop] = plan.steps as [Step, Step, Step];
+  const [accept, issue, talosDrop, kubeDrop] = plan.steps as [Step, Step, Step, Step];
   t.same(roles(accept), ['controlplane', 'worker'], 'accept: control planes first');
   t.same(roles(issue), ['controlplane', 'worker'], 'swap: control planes first');
-  t.same(roles(drop), ['worker', 'controlplane'], 'drop: workers first');
+  t.same(roles(talosDrop), ['controlplane', 'worker'], 'Talos drop: control planes first, so workers re-register for a bundle without the old CA');
+  t.same(roles(kubeDrop), ['worker', 'controlplane'], 'Kubernetes drop: workers first');
 
   t.equal(accept.order.talos!.chosen, 'controlplanes-first');
   t.same(accept.order.talos!.alternatives.map((a) => [a.order, a.verdict]), [['workers-first', 'unsafe']], 'workers-first accept breaks the later swap');
   t.match(accept.order.talos!.alternatives[0]!.problem, /talos issue: apid-proxy broken/);
-  t.equal(drop.order.kubernetes!.chosen, 'workers-first');
-  t.same(drop.order.kubernetes!.alternatives.map((a) => [a.order, a.verdict]), [['controlplanes-first', 'unsafe']], "talosctl's drop order strands worker kubelets");
-  t.match(drop.order.talos!.reason, /share one apply per node/);
+  t.equal(kubeDrop.order.kubernetes!.chosen, 'workers-first');
+  t.same(kubeDrop.order.kubernetes!.alternatives.map((a) => [a.order, a.verdict]), [['controlplanes-first', 'unsafe']], "talosctl's drop order strands worker kubelets");
+  t.equal(talosDrop.order.talos!.chosen, 'controlplanes-first');
+  t.same(talosDrop.order.talos!.alternatives.map((a) => [a.order, a.verdict, a.stale]), [['workers-first', 'safe', true]], 'workers-first is as safe, but leaves the old CA in the workers’ bundles');
+  t.match(talosDrop.order.talos!.reason, /workers-first would be safe too, but talos: 2 worker\(s\) would keep trusting a dropped Talos CA/);
+  t.notOk(plan.notices.some((n) => /still accept Talos API client certificates/.test(n)), 'no worker is left trusting the dropped CA');
 
-  t.same(plan.steps.map((s) => s.proof.verdict), ['safe', 'safe', 'safe-with-announced-disruption']);
-  const window = problems(drop);
+  t.same(plan.steps.map((s) => s.proof.verdict), ['safe', 'safe', 'safe', 'safe-with-announced-disruption']);
+  t.same(problems(talosDrop), [], 'the Talos drop breaks nothing');
+  const window = problems(kubeDrop);
   t.ok(window.length > 0 && window.every((e) => e.kind === 'kubelet-apiserver' && e.status === 'degraded'));
   t.ok(window.every((e) => e.fromNodes.concat(e.toNodes).every((a) => a.startsWith('127.0.0.1'))), 'only among control planes');
-  t.match(window[0]!.window, /during wave 2 of step 3, until .* patched; at most the duration of step 3/);
+  t.match(window[0]!.window, /during wave 2 of step 4, until .* patched; at most the duration of step 4/);
   t.equal(plan.verdict, 'safe-with-announced-disruption');
 
-  t.same(plan.steps.map((s) => s.talosClient), ['current', 'intermediate', 'new']);
-  t.same(plan.steps.map((s) => s.gate.talos?.client), ['intermediate', 'new', 'new']);
-  t.same(plan.steps.map((s) => s.talosconfigAfter ?? null), ['intermediate', 'new', null]);
-  t.same(plan.steps.map((s) => s.outputsAfter), [['talosconfig'], ['talosconfig', 'kubeconfig', 'secretsBundle'], ['kubeconfig']]);
-  t.same(plan.steps.map((s) => s.outputsBefore), [[], [], []]);
+  t.same(plan.steps.map((s) => s.talosClient), ['current', 'intermediate', 'new', 'new']);
+  t.same(plan.steps.map((s) => s.gate.talos?.client), ['intermediate', 'new', 'new', undefined]);
+  t.same(plan.steps.map((s) => s.talosconfigAfter ?? null), ['intermediate', 'new', null, null]);
+  t.same(plan.steps.map((s) => s.outputsAfter), [['talosconfig'], ['talosconfig', 'kubeconfig', 'secretsBundle'], [], ['kubeconfig']]);
+  t.same(plan.steps.map((s) => s.outputsBefore), [[], [], [], []]);
   t.same({ ...plan.talosClients.intermediate, trusts: [...plan.talosClients.intermediate!.trusts].sort() }, { signer: T_NEW, trusts: [T_NEW, T_OLD].sort(), minted: true });
   t.same(plan.talosClients.new, { signer: T_NEW, trusts: [T_NEW], minted: true });
 
   for (const s of plan.steps) {
-    t.same(s.kubeletRestarts.sort(), ['127.0.0.10', '127.0.0.11', '127.0.0.12', '127.0.0.20', '127.0.0.21']);
-    t.same(s.gate.kubernetes?.kubeletRestartsObserved, s.kubeletRestarts);
-    t.equal(s.gate.talos?.nodes, 'all');
+    t.same(s.kubeletRestarts.sort(), s.apis.includes('kubernetes') ? ['127.0.0.10', '127.0.0.11', '127.0.0.12', '127.0.0.20', '127.0.0.21'] : []);
+    t.same(s.gate.kubernetes?.kubeletRestartsObserved, s.apis.includes('kubernetes') ? s.kubeletRestarts : undefined);
+    t.equal(s.gate.talos?.nodes, s.apis.includes('talos') ? 'all' : undefined);
   }
-  t.same(plan.steps.map((s) => s.dependsOn), [[], ['talos-kubernetes-accept'], ['talos-kubernetes-issue']]);
+  t.same(plan.steps.map((s) => s.dependsOn), [[], ['talos-kubernetes-accept'], ['talos-kubernetes-issue'], ['talos-kubernetes-issue', 'talos-drop']]);
   t.same(issue.nodes.find((n) => n.address === '127.0.0.20')!.target, { talos: api(T_NEW, T_OLD), kubernetes: api(K_NEW, K_OLD) }, 'one apply carries both APIs');
   t.same(plan.summary.phases, { talos: ['accept', 'issue', 'drop'], kubernetes: ['accept', 'issue', 'drop'] });
   t.equal(plan.summary.nodesChanged, 5);
@@ -99,7 +104,7 @@ t.test('a half-done cluster continues: Talos crashed mid-swap, Kubernetes not st
   nodes = withState(nodes, '127.0.0.10', 'talos', api(T_NEW, T_OLD));
   // the previous run wrote the intermediate talosconfig
   const plan = planRotation(input(nodes, { operator: { talos: { clientSigner: T_NEW, trusts: [T_OLD, T_NEW] }, kubernetes: null } }));
-  t.same(plan.steps.map((s) => s.id), ['kubernetes-accept', 'talos-kubernetes-issue', 'talos-kubernetes-drop'], 'phases are aligned, not forced together');
+  t.same(plan.steps.map((s) => s.id), ['kubernetes-accept', 'talos-kubernetes-issue', 'talos-drop', 'kubernetes-drop'], 'phases are aligned, not forced together');
   const issue = plan.steps[1]!;
   t.same(
     issue.nodes.filter((n) => n.target.talos).map((n) => n.address),
@@ -128,12 +133,12 @@ t.test('a half-done Kubernetes drop continues with the control planes left', asy
 
 t.test('single control-plane cluster', async (t) => {
   const plan = planRotation(input(cluster({ controlPlanes: 1, workers: 2 }), { options: { allowDisruption: false, maxUnavailable: 3, parallelism: 4 } }));
-  t.same(plan.steps.map((s) => s.proof.verdict), ['safe', 'safe', 'safe'], 'workers first in the drop: not even a window');
-  const drop = plan.steps[2]!;
+  t.same(plan.steps.map((s) => s.proof.verdict), ['safe', 'safe', 'safe', 'safe'], 'workers first in the Kubernetes drop: not even a window');
+  const drop = plan.steps[3]!;
   t.same(roles(drop), ['worker', 'controlplane']);
   t.same(drop.order.kubernetes!.alternatives.map((a) => a.verdict), ['unsafe']);
-  t.ok(plan.steps.every((s) => s.waves.find((w) => w.role === 'controlplane')!.maxConcurrent === 1));
-  t.ok(plan.notices.some((n) => /Single control plane: its kube-apiserver restarts in step\(s\) 1, 2, 3/.test(n)));
+  t.ok(plan.steps.every((s) => !s.apis.includes('kubernetes') || s.waves.find((w) => w.role === 'controlplane')!.maxConcurrent === 1));
+  t.ok(plan.notices.some((n) => /Single control plane: its kube-apiserver restarts in step\(s\) 1, 2, 4/.test(n)));
 });
 
 t.test("dropping the CA that signed the operator's talosconfig: a client of the issuing CA is minted before the drop", async (t) => {
@@ -189,12 +194,49 @@ t.test('document-style workers', async (t) => {
 });
 
 t.test('merging follows the phases of each API', async (t) => {
+  let nodes = withRoleState(withRoleState(cluster(), 'controlplane', 'talos', api(T_NEW, T_OLD)), 'worker', 'talos', api(T_NEW, T_OLD));
+  // The workers registered with trustd after the control planes made the new CA issuing (their ApiCertificates).
+  nodes = nodes.map((n) => (n.role === 'worker' ? { ...n, talosGrant: { signer: T_NEW, bundle: [T_NEW, T_OLD] } } : n));
+  const plan = planRotation(input(nodes, { operator: { talos: { clientSigner: T_NEW, trusts: [T_NEW] }, kubernetes: null } }));
+  t.same(plan.steps.map((s) => s.id), ['kubernetes-accept', 'kubernetes-issue', 'talos-drop', 'kubernetes-drop']);
+  t.same(plan.steps.map((s) => s.dependsOn), [[], ['kubernetes-accept'], ['kubernetes-issue'], ['kubernetes-issue', 'talos-drop']]);
+  t.same(roles(plan.steps[2]!), ['controlplane', 'worker']);
+  t.same(roles(plan.steps[3]!), ['worker', 'controlplane']);
+  t.equal(plan.steps[0]!.gate.talos, undefined, 'a Kubernetes-only step has no Talos gate');
+  t.notOk(plan.notices.some((n) => /still accept Talos API client certificates/.test(n)));
+});
+
+t.test('workers whose registration is unknown: the only safe Talos drop leaves the old CA in their bundles, announced', async (t) => {
+  // Their apid certificate may still be signed by the old CA (it is not observed): control planes first would
+  // break proxying to them, so they go first and re-register while the control planes still trust the old CA.
   const nodes = withRoleState(withRoleState(cluster(), 'controlplane', 'talos', api(T_NEW, T_OLD)), 'worker', 'talos', api(T_NEW, T_OLD));
   const plan = planRotation(input(nodes, { operator: { talos: { clientSigner: T_NEW, trusts: [T_NEW] }, kubernetes: null } }));
   t.same(plan.steps.map((s) => s.id), ['kubernetes-accept', 'kubernetes-issue', 'talos-kubernetes-drop']);
-  t.same(plan.steps.map((s) => s.dependsOn), [[], ['kubernetes-accept'], ['kubernetes-issue']]);
   t.same(roles(plan.steps[2]!), ['worker', 'controlplane']);
-  t.equal(plan.steps[0]!.gate.talos, undefined, 'a Kubernetes-only step has no Talos gate');
+  t.match(plan.steps[2]!.order.talos!.reason, /controlplanes-first would be unsafe: talos drop: apid-proxy broken/);
+  t.ok(plan.notices.some((n) => /worker\(s\) 127\.0\.0\.20, 127\.0\.0\.21 still accept Talos API client certificates signed by \{talos-2025/.test(n)));
+});
+
+t.test('an observed registration older than the control planes counts as possibly about to change', async (t) => {
+  let nodes = withRoleState(withRoleState(cluster(), 'controlplane', 'talos', api(T_NEW, T_OLD)), 'worker', 'talos', api(T_NEW, T_OLD));
+  // apid still shows a certificate of the old CA: the worker was just patched and has not re-registered yet.
+  nodes = nodes.map((n) => (n.role === 'worker' ? { ...n, talosGrant: { signer: T_OLD, bundle: [T_NEW, T_OLD] } } : n));
+  const plan = planRotation(input(nodes, { operator: { talos: { clientSigner: T_NEW, trusts: [T_NEW] }, kubernetes: null } }));
+  t.same(plan.steps.map((s) => s.id), ['kubernetes-accept', 'kubernetes-issue', 'talos-kubernetes-drop'], 'control planes first could break proxying to them');
+  t.same(roles(plan.steps[2]!), ['worker', 'controlplane']);
+});
+
+t.test('a worker left trusting a dropped Talos CA is announced', async (t) => {
+  // The workers already dropped the old CA (by hand); the control planes still trust it, so the bundle trustd
+  // gave the workers holds it, and nothing in the plan makes them ask again.
+  let nodes = withRoleState(cluster(), 'controlplane', 'talos', api(T_NEW, T_OLD));
+  nodes = withRoleState(nodes, 'worker', 'talos', api(T_NEW));
+  const plan = planRotation(input(nodes, { desired: { talos: desired(T_NEW) }, operator: { talos: { clientSigner: T_NEW, trusts: [T_NEW] }, kubernetes: null } }));
+  t.same(plan.steps.map((s) => s.id), ['talos-drop']);
+  t.same(roles(plan.steps[0]!), ['controlplane']);
+  const notice = plan.notices.find((n) => /still accept Talos API client certificates/.test(n));
+  t.match(notice, /worker\(s\) 127\.0\.0\.20, 127\.0\.0\.21 still accept Talos API client certificates signed by \{talos-2025/);
+  t.match(notice, /within 12 h/);
 });
 
 t.test('structural refusals and notices', async (t) => {

@@ -6,8 +6,8 @@ import { cluster, desired, input, K_OLD, T_OLD } from './fixtures/cluster.js';
 t.test('human rendering: steps, nodes, gates, proof', async (t) => {
   const plan = planRotation(input(cluster()));
   const text = renderPlanText(plan);
-  t.match(text, /^Plan: 3 step\(s\)/);
-  t.match(text, /\n> step 1\/3: talos-kubernetes-accept — Talos API: accept talos-2026 \([0-9a-f]{16}\); Kubernetes API: accept k8s-2026/);
+  t.match(text, /^Plan: 4 step\(s\)/);
+  t.match(text, /\n> step 1\/4: talos-kubernetes-accept — Talos API: accept talos-2026 \([0-9a-f]{16}\); Kubernetes API: accept k8s-2026/);
   t.match(text, /\n {2}- 127\.0\.0\.10 \(cp-1\): talos \+accept talos-2026 \([0-9a-f]{16}\); kubernetes \+accept k8s-2026 \([0-9a-f]{16}\); kubelet restarts\n/);
   t.match(text, /~issuing talos-2025 \([0-9a-f]{16}\) → talos-2026/);
   t.match(text, /-drop k8s-2025/);
@@ -15,7 +15,7 @@ t.test('human rendering: steps, nodes, gates, proof', async (t) => {
   t.match(text, /gate: Talos Version on every node through 127\.0\.0\.10 with the intermediate talosconfig/);
   t.match(text, /then: write talosconfig \(new client\), kubeconfig, secretsBundle/);
   t.match(text, /proof: safe-with-announced-disruption/);
-  t.match(text, /~ kubelet-apiserver kubelets of control planes? .*\[degraded\]: during wave 2 of step 3/);
+  t.match(text, /~ kubelet-apiserver kubelets of control planes? .*\[degraded\]: during wave 2 of step 4/);
   t.match(text, /Verdict: safe-with-announced-disruption\. Apply with/);
   t.notMatch(text, /PRIVATE KEY|undefined|\[object Object\]/);
 });

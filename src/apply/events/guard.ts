@@ -9,7 +9,7 @@ import type { Question, RotateEvent } from './types.js';
 
 export function safeEvent(event: RotateEvent): RotateEvent {
   if (!containsKeyMaterial(`${event.message}\n${JSON.stringify(event.data)}`)) return event;
-  return makeEvent('event-withheld', { code: event.code }, new Date(event.time));
+  return makeEvent('event-withheld', { withheldCode: event.code }, new Date(event.time));
 }
 
 /** A question whose prompt holds key material is asked with a neutral prompt. */

@@ -269,7 +269,7 @@ export const EVENTS: { [K in EventType]: EventSpec<K> } = {
     code: 'TR_APPLY_W9001',
     level: 'warn',
     description: 'Something the operator should know that does not stop the run (plan notices, uncheckable lock holder, …).',
-    fields: { code: 'stable code of the warning', text: 'the warning', hint: 'what to do, or null' },
+    fields: { warningCode: 'stable code of the warning (e.g. `APPLY_RETRY`); `code` is the event code', text: 'the warning', hint: 'what to do, or null' },
     message: (d) => d.text,
   },
   error: {
@@ -283,8 +283,8 @@ export const EVENTS: { [K in EventType]: EventSpec<K> } = {
     code: 'TR_APPLY_E9003',
     level: 'error',
     description: 'An event was not shown because its text held key material (a bug; the event is dropped, never printed).',
-    fields: { code: 'the code of the withheld event' },
-    message: (d) => `an event (${d.code}) was withheld because it held key material; this is a bug in talos-rotate, please report it`,
+    fields: { withheldCode: 'the code of the withheld event' },
+    message: (d) => `an event (${d.withheldCode}) was withheld because it held key material; this is a bug in talos-rotate, please report it`,
   },
 };
 

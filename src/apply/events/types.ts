@@ -72,9 +72,9 @@ export interface EventDataMap {
   'lock-wait': { statePath: string; holder: LockHolder; retryInMs: number; waitedMs: number };
   'key-escrowed': { api: ApiKind; fingerprint: Fingerprint; role: 'new-issuing' | 'previous-issuing' | 'client'; file: string; kept: boolean };
   'question-answered': { question: string; answer: boolean; source: AnswerSource };
-  warning: { code: string; text: string; hint: string | null };
+  warning: { warningCode: string; text: string; hint: string | null };
   error: { error: EventError };
-  'event-withheld': { code: string };
+  'event-withheld': { withheldCode: string };
 }
 
 export type EventType = keyof EventDataMap;

@@ -31,6 +31,12 @@ export interface ObservedNode {
   kubernetes: KubernetesApiState;
   /** Node Ready condition as Kubernetes reports it; null when unknown (API unreachable or not asked). */
   ready: boolean | null;
+  /**
+   * Workers: what apid got from trustd at its last registration, as its ApiCertificates resource shows it
+   * (the signer of its server certificate, the client-CA bundle it trusts). Absent or null when it could not
+   * be read or the signer is not a known CA: the model then considers every registration the configs allow.
+   */
+  talosGrant?: { signer: Fingerprint; bundle: Fingerprint[] } | null;
 }
 
 /** The desired state of one PKI. `names` maps fingerprints to authority names, for display only. */

@@ -95,6 +95,8 @@ export interface OrderAlternative {
   score: number;
   /** The first edge that would fail with this order (possibly in a later step of the same API), or null. */
   problem: string | null;
+  /** With this order more workers would end up still trusting a dropped Talos CA (see staleBundles). */
+  stale: boolean;
 }
 
 export interface OrderChoice {

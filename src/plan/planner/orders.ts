@@ -2,14 +2,15 @@
  * Node order inside each phase, chosen by the safety model. For every API the planner evaluates each
  * combination of role orders across its phases (at most 2³, histories carried from step to step, since
  * an order in one phase changes what workers and kubelets hold in the next) and keeps the combinations
- * with the best verdict and the fewest failing node pairs. Ties go to the combination that lets the Talos
+ * with the best verdict, then the fewest workers left trusting a dropped Talos CA (see staleBundles),
+ * then the fewest failing node pairs. Ties go to the combination that lets the Talos
  * and Kubernetes phases share one apply per node, then to the preferred order below.
  */
 import type { ApiKind, NodeRole } from '../../domain/types.js';
 import type { Phase, Verdict, WaveOrder } from '../model/plan.js';
 import type { CaIndex } from '../safety/cas.js';
 import { evaluateStep, type Finding } from '../safety/engine.js';
-import { TargetInterner, trustOf, type ModelNode, type ModelTarget } from '../safety/world.js';
+import { staleBundles, TargetInterner, trustOf, type ModelNode, type ModelTarget } from '../safety/world.js';
 import type { ApiPhase, PhaseNode } from './phases.js';
 import { firstProblem, scoreOf, VERDICT_RANK, verdictOf } from './proof.js';
 
@@ -18,7 +19,10 @@ export const PREFERRED: Record<ApiKind, Record<Phase, { order: WaveOrder; why: s
   talos: {
     accept: { order: 'controlplanes-first', why: 'workers take their client-CA bundle from trustd on a control plane, so control planes accept first (facts §3.2)' },
     issue: { order: 'controlplanes-first', why: "workers re-request their apid certificate when they are patched; after the control planes they get one signed by the new CA (facts §3.2)" },
-    drop: { order: 'controlplanes-first', why: "talosctl's order" },
+    drop: {
+      order: 'controlplanes-first',
+      why: "a worker trusts the client-CA bundle trustd hands it when it is patched; after the control planes dropped the CA that bundle no longer holds it (facts §3.2); talosctl's order",
+    },
   },
   kubernetes: {
     accept: { order: 'controlplanes-first', why: "talosctl's order; every kubelet keeps its certificate" },
@@ -80,6 +84,8 @@ export interface ChainResult {
   orders: WaveOrder[];
   steps: StepOutcome[];
   worst: number;
+  /** Workers whose apid still trusts a dropped Talos CA when the chain ends. */
+  stale: number;
   score: number;
 }
 
@@ -92,10 +98,15 @@ export function evaluateChain(cas: CaIndex, world0: readonly ModelNode[], phases
     steps.push({ phase: p.phase, verdict: verdictOf(res.findings), score: scoreOf(res.findings), problem: firstProblem(res.findings) });
     world = res.world;
   });
+  return resultOf([...orders], steps, world);
+}
+
+function resultOf(orders: WaveOrder[], steps: StepOutcome[], world: readonly ModelNode[]): ChainResult {
   return {
-    orders: [...orders],
+    orders,
     steps,
     worst: Math.max(0, ...steps.map((s) => VERDICT_RANK[s.verdict])),
+    stale: staleBundles(world).length,
     score: steps.reduce((a, s) => a + s.score, 0),
   };
 }
@@ -121,7 +132,7 @@ export function evaluateAllOrders(cas: CaIndex, world0: readonly ModelNode[], ap
   };
   const walk = (i: number, world: readonly ModelNode[], orders: WaveOrder[], steps: StepOutcome[]): void => {
     if (i === phases.length) {
-      results.push({ orders, steps, worst: Math.max(0, ...steps.map((s) => VERDICT_RANK[s.verdict])), score: steps.reduce((a, s) => a + s.score, 0) });
+      results.push(resultOf(orders, steps, world));
       return;
     }
     const p = phases[i]!;
@@ -153,8 +164,10 @@ function deviations(chain: ApiChain, orders: readonly WaveOrder[]): number {
 function best(chain: ApiChain): ChainResult[] {
   const worst = Math.min(...chain.results.map((r) => r.worst));
   const atWorst = chain.results.filter((r) => r.worst === worst);
-  const score = Math.min(...atWorst.map((r) => r.score));
-  return atWorst.filter((r) => r.score === score);
+  const stale = Math.min(...atWorst.map((r) => r.stale));
+  const clean = atWorst.filter((r) => r.stale === stale);
+  const score = Math.min(...clean.map((r) => r.score));
+  return clean.filter((r) => r.score === score);
 }
 
 function merges(t: ApiChain, to: readonly WaveOrder[], k: ApiChain, ko: readonly WaveOrder[]): number {

@@ -26,7 +26,7 @@ import {
 } from '../model/plan.js';
 import { bit, CaIndex, has } from '../safety/cas.js';
 import { evaluateState, evaluateStep, type Finding, type ModelClient } from '../safety/engine.js';
-import { initialWorld, resolveEndpoints, TargetInterner, trustOf, type ModelNode, type ModelTarget } from '../safety/world.js';
+import { initialWorld, resolveEndpoints, staleBundles, TargetInterner, trustOf, type ModelNode, type ModelTarget } from '../safety/world.js';
 import { buildNotices } from './notices.js';
 import { chooseOrders, compatible, evaluateAllOrders, PREFERRED, type ApiChain, type ChainResult } from './orders.js';
 import { expandPhases, type ApiPhase } from './phases.js';
@@ -207,6 +207,14 @@ export function planRotation(input: PlanInput): Plan {
     world = res.world;
   });
   linkDependencies(steps);
+  const stale = staleBundles(world);
+  if (stale.length > 0) {
+    const what = [...new Set(stale.map((w) => cas.describeMask(w.extra)))].join(', ');
+    notices.push(
+      `After the last step, worker(s) ${stale.map((w) => w.address).join(', ')} still accept Talos API client certificates signed by ${what}: ` +
+        'their apid trusts the bundle trustd gave them when their Talos CA fields last changed, until its certificate is renewed (within 12 h, facts §3.2).',
+    );
+  }
 
   const unproved = currentClient ? [] : steps.filter((s) => s.talosClient === 'current').map((s) => s.index);
   if (unproved.length > 0) {
@@ -275,6 +283,10 @@ function validateInput(input: PlanInput): void {
       if (s.issuing !== null) checkFp(s.issuing, `${n.address} ${api} issuing CA`);
       s.accepted.forEach((fp, i) => checkFp(fp, `${n.address} ${api} accepted CA #${i}`));
     }
+    if (n.talosGrant) {
+      checkFp(n.talosGrant.signer, `${n.address} apid server certificate signer`);
+      n.talosGrant.bundle.forEach((fp, i) => checkFp(fp, `${n.address} apid client-CA bundle #${i}`));
+    }
   }
   for (const api of ['talos', 'kubernetes'] as const) {
     const d = input.desired[api];
@@ -296,6 +308,7 @@ function registerFingerprints(cas: CaIndex, input: PlanInput): void {
     if (d) [d.issuing, ...d.accepted].forEach((fp) => cas.id(fp));
   }
   for (const n of input.nodes) for (const api of ['talos', 'kubernetes'] as const) cas.mask([n[api].issuing, ...n[api].accepted]);
+  for (const n of input.nodes) if (n.talosGrant) cas.mask([n.talosGrant.signer, ...n.talosGrant.bundle]);
   for (const api of ['talos', 'kubernetes'] as const) {
     const c = input.operator[api];
     if (c) cas.mask([c.clientSigner, ...c.trusts]);
@@ -451,11 +464,13 @@ function explainOrder(part: Skeleton['parts'][number], sk: Skeleton): OrderChoic
     .map((r) => {
       const later = r.steps.slice(index);
       const bad = later.find((s) => s.problem);
+      const stale = r.stale > result.stale ? `${chain.api}: ${r.stale} worker(s) would keep trusting a dropped Talos CA in their apid client bundle (trustd hands a worker the control planes' trusted set when it is patched, facts §3.2)` : null;
       return {
         order: r.orders[index]!,
         verdict: VERDICT_BY_RANK[Math.max(0, ...later.map((s) => VERDICT_RANK[s.verdict]))]!,
         score: later.reduce((a, s) => a + s.score, 0),
-        problem: bad?.problem ? `${chain.api} ${bad.phase}: ${describeFinding(bad.problem)}` : null,
+        problem: bad?.problem ? `${chain.api} ${bad.phase}: ${describeFinding(bad.problem)}` : stale,
+        stale: r.stale > result.stale,
       };
     });
   const mine = result.steps.slice(index);
@@ -465,11 +480,12 @@ function explainOrder(part: Skeleton['parts'][number], sk: Skeleton): OrderChoic
   let reason: string;
   if (order.endsWith('-only')) reason = `only ${order === 'controlplanes-only' ? 'control planes' : 'workers'} change in this phase`;
   else {
-    const worse = alternatives.filter((a) => VERDICT_RANK[a.verdict] > myRank || a.score > myScore);
+    const worse = alternatives.filter((a) => VERDICT_RANK[a.verdict] > myRank || a.stale || a.score > myScore);
     const same = `both orders give the same proof for this and the later ${chain.api} steps`;
     if (worse.length > 0) {
       const a = worse[0]!;
-      reason = `${a.order} would be ${a.verdict === VERDICT_BY_RANK[myRank] ? `${a.verdict} with more failing node pairs (score ${a.score} vs ${myScore})` : a.verdict}${a.problem ? `: ${a.problem}` : ''}`;
+      if (VERDICT_RANK[a.verdict] <= myRank && a.stale) reason = `${a.order} would be ${a.verdict} too, but ${a.problem}`;
+      else reason = `${a.order} would be ${a.verdict === VERDICT_BY_RANK[myRank] ? `${a.verdict} with more failing node pairs (score ${a.score} vs ${myScore})` : a.verdict}${a.problem ? `: ${a.problem}` : ''}`;
     } else if (order !== pref.order && sk.apis.length > 1) {
       reason = `${same}; ${order} lets this phase share one apply per node with the other API's`;
     } else if (order === pref.order) {

@@ -7,6 +7,7 @@ export {
   trustOf,
   sameApiState,
   stateKey,
+  staleBundles,
   TargetInterner,
   type EndpointResolution,
   type ModelNode,

@@ -112,7 +112,7 @@ export function grantsKey(grants: readonly TalosGrant[]): string {
 /**
  * The cluster as observed, with the unobservable history replaced by every possibility consistent with
  * it (sound), which is a single possibility in the steady state (exact):
- * - a worker's trustd grant: signed by a CA that some control plane trusts and the worker trusts, bundled
+ * - a worker's trustd grant: as observed (its ApiCertificates) when known; else signed by a CA that some control plane trusts and the worker trusts, bundled
  *   with that control plane's trusted set (a swap keeps a trusted set, so this covers a control plane seen
  *   before its swap); grants that would make today's apid proxying fail are dropped, since the cluster is
  *   assumed to work when the plan starts (apply checks every node first) — unless none is left.
@@ -128,14 +128,15 @@ export function initialWorld(cas: CaIndex, nodes: readonly ObservedNode[], endpo
     endpoint: n.role === 'controlplane' && (ep.anyControlPlane || ep.controlPlanes.has(n.address)),
     talos: trustOf(cas, n.talos),
     kube: trustOf(cas, n.kubernetes),
+    observed: n.role === 'worker' && n.talosGrant ? { signer: cas.id(n.talosGrant.signer), bundle: cas.mask(n.talosGrant.bundle) } : null,
   }));
   const cps = uniqueStates(base.filter((n) => n.role === 'controlplane'));
   const cache = new Map<string, ModelNode>();
   return base.map((n) => {
-    const raw = `${n.role}|${n.endpoint}|${n.talos.issuing}|${n.talos.trusted}|${n.kube.issuing}|${n.kube.trusted}`;
+    const raw = `${n.role}|${n.endpoint}|${n.talos.issuing}|${n.talos.trusted}|${n.kube.issuing}|${n.kube.trusted}|${n.observed ? grantsKey([n.observed]) : ''}`;
     let proto = cache.get(raw);
     if (!proto) {
-      const grants = n.role === 'worker' ? initialGrants(n.talos, cps.map((c) => c.talos)) : [];
+      const grants = n.role === 'worker' ? workerGrants(n.talos, n.observed, cps.map((c) => c.talos)) : [];
       const signers = initialSigners(n.kube, cps.map((c) => c.kube));
       const state = { role: n.role, endpoint: n.endpoint, talos: n.talos, kube: n.kube, grants, signers };
       proto = { ...state, address: '', key: stateKey(state) };
@@ -150,6 +151,17 @@ function uniqueStates<T extends { talos: TrustState; kube: TrustState }>(nodes: 
   const seen = new Map<string, T>();
   for (const n of nodes) seen.set(`${n.talos.issuing}/${n.talos.trusted}/${n.kube.issuing}/${n.kube.trusted}`, n);
   return [...seen.values()];
+}
+
+/**
+ * An observed registration that matches a control plane as it is now is the worker's grant. One that does
+ * not may be about to be replaced (the worker re-registers shortly after its Talos CA fields change), so
+ * every registration the configs allow stays possible too.
+ */
+function workerGrants(worker: TrustState, observed: TalosGrant | null, cps: TrustState[]): TalosGrant[] {
+  if (!observed) return initialGrants(worker, cps);
+  if (cps.some((c) => c.trusted === observed.bundle && c.issuing === observed.signer)) return [observed];
+  return canonicalGrants([observed, ...initialGrants(worker, cps)]);
 }
 
 function initialGrants(worker: TrustState, cps: TrustState[]): TalosGrant[] {
@@ -170,4 +182,24 @@ function initialSigners(node: TrustState, cps: TrustState[]): number {
     if (cps.some((c) => has(c.trusted, s) && has(node.trusted, c.issuing))) consistent |= 1 << s;
   }
   return consistent || candidates || node.trusted;
+}
+
+/**
+ * Workers whose apid may still trust, for client certificates, a Talos CA that some control plane no
+ * longer trusts: the bundle trustd handed them predates a drop on the control planes. A worker asks trustd
+ * again only when its own Talos CA fields change or its apid certificate is renewed (every 12 h, facts
+ * §3.1, §3.2), so a plan that leaves one behind has not finished removing that CA.
+ */
+export function staleBundles(world: readonly ModelNode[]): { address: string; extra: number }[] {
+  let everywhere = -1;
+  for (const n of world) if (n.role === 'controlplane') everywhere &= n.talos.trusted;
+  if (everywhere === -1) return [];
+  const out: { address: string; extra: number }[] = [];
+  for (const n of world) {
+    if (n.role !== 'worker') continue;
+    let extra = 0;
+    for (const g of n.grants) extra |= g.bundle & ~everywhere;
+    if (extra !== 0) out.push({ address: n.address, extra });
+  }
+  return out;
 }

@@ -21,7 +21,7 @@ const KEY_B64 = Buffer.from(KEY_PEM).toString('base64');
 
 function leakyEvents(): RotateEvent[] {
   return [
-    makeEvent('warning', { code: 'OOPS', text: `here is a key ${KEY_PEM}`, hint: null }, at(1)),
+    makeEvent('warning', { warningCode: 'OOPS', text: `here is a key ${KEY_PEM}`, hint: null }, at(1)),
     makeEvent('node-failed', { stepId: 's', address: '127.0.0.10', error: { code: 'X', message: 'bad', hint: KEY_B64 } }, at(2)),
   ];
 }
@@ -209,7 +209,7 @@ t.test('no key material reaches any output: such an event is withheld, naming on
     t.match(text, /withheld/);
   }
   t.same(rec.codes(), ['TR_APPLY_E9003', 'TR_APPLY_E9003']);
-  t.match(rec.ofType('event-withheld')[0]!.data, { code: 'TR_APPLY_W9001' });
+  t.match(rec.ofType('event-withheld')[0]!.data, { withheldCode: 'TR_APPLY_W9001' });
   const q = makeQuestion('confirm-rollback', { runId: KEY_PEM, steps: 1 });
   await jsonSink.ask(q);
   t.notMatch(json.text, /PRIVATE KEY/);

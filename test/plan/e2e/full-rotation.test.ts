@@ -1,11 +1,12 @@
 /**
  * `rotate plan` against the lab (both Kubernetes CA styles), through the built CLI:
  * - the rotate.yaml `rotate lab up` wrote plans no change (`--detailed-exitcode` 0, and 0 without it);
- * - a full Talos + Kubernetes rotation (new CAs from `rotate ca new`) plans accept → issue → drop as one
- *   step per phase for both APIs: exit 2 with `--detailed-exitcode`, 0 without; the `--json` saved-plan
- *   envelope; control planes first for accept and issue, workers first for drop (kubelets re-bootstrap
- *   only when their own node drops the old CA); per-step gates and proofs; verdict
- *   safe-with-announced-disruption with the control-plane kubelet window announced in the drop step;
+ * - a full Talos + Kubernetes rotation (new CAs from `rotate ca new`) plans accept and issue as one step
+ *   for both APIs, then each API's drop in its own step: exit 2 with `--detailed-exitcode`, 0 without;
+ *   the `--json` saved-plan envelope; control planes first for accept, issue and the Talos drop (workers
+ *   then re-register for a bundle without the old CA), workers first for the Kubernetes drop (kubelets
+ *   re-bootstrap only when their own node drops the old CA); per-step gates and proofs; verdict
+ *   safe-with-announced-disruption with the control-plane kubelet window announced in the Kubernetes drop;
  *   per-node targets (a document-style worker's Kubernetes CA: issuing null, the current CA first);
  * - the human output names each step, its waves, gate and proof verdict.
  */
@@ -14,7 +15,7 @@ import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import t from 'tap';
 
-import type { ApiState, NodeApiStates, Plan } from '../../../src/plan/model/index.js';
+import type { Plan } from '../../../src/plan/model/index.js';
 import {
   expectExit,
   fullRotation,
@@ -30,13 +31,15 @@ import {
   writeDesired,
   type PlanLab,
   type Style,
+  type CaState,
   type TapTest,
 } from './fixtures/plan-lab.js';
 import { REPO } from '../../lab/e2e/fixtures/cli.js';
 
 requireBuild(t);
 
-const STEPS = ['talos-kubernetes-accept', 'talos-kubernetes-issue', 'talos-kubernetes-drop'];
+const STEPS = ['talos-kubernetes-accept', 'talos-kubernetes-issue', 'talos-drop', 'kubernetes-drop'];
+const STEP_APIS = [['talos', 'kubernetes'], ['talos', 'kubernetes'], ['talos'], ['kubernetes']];
 
 for (const style of STYLES) {
   t.test(`${style}: rotate plan against a 3 + 2 lab`, async (t) => {
@@ -45,11 +48,9 @@ for (const style of STYLES) {
     await t.test('the rotate.yaml lab up wrote plans no change', async (t) => {
       const detailed = await rotate('plan', '-f', lab.desired, '--detailed-exitcode');
       expectExit(t, detailed, 0, '--detailed-exitcode without changes');
-      t.match(detailed.stdout, /No changes/);
+      t.match(detailed.stdout, /^Plan: No changes/);
+      t.match(detailed.stdout, /^No changes\. The cluster matches the desired CA state\.$/m);
       t.equal(detailed.stderr, '', 'no warning either');
-      const plain = await rotate('plan', '-f', lab.desired);
-      expectExit(t, plain, 0, 'without --detailed-exitcode');
-      t.equal(plain.stdout, detailed.stdout, 'the same report without the flag');
       const { saved } = await planJson(lab.desired);
       t.same(
         { changes: saved.plan.changes, applyable: saved.plan.applyable, verdict: saved.plan.verdict, steps: saved.plan.steps, refused: saved.plan.refused },
@@ -73,16 +74,13 @@ for (const style of STYLES) {
       t.match(v.stdout, /kubernetes {2}issuing kubernetes-next .*also accepted: none/);
     });
 
-    await t.test('--detailed-exitcode: 2 with changes; 0 without the flag', async (t) => {
-      const detailed = await rotate('plan', '-f', full, '--detailed-exitcode');
-      expectExit(t, detailed, 2, '--detailed-exitcode with changes');
-      const plain = await rotate('plan', '-f', full);
-      expectExit(t, plain, 0, 'changes, without --detailed-exitcode');
-      const json = await rotate('plan', '-f', full, '--json', '--detailed-exitcode');
-      expectExit(t, json, 2, '--json --detailed-exitcode with changes');
+    await t.test('--detailed-exitcode exits 2; the human output names each step, its waves, gate and proof verdict', async (t) => {
+      const run = await rotate('plan', '-f', full, '--detailed-exitcode');
+      expectExit(t, run, 2, '--detailed-exitcode with changes');
+      checkHumanOutput(t, run.stdout, lab);
     });
 
-    await t.test('--json: the saved-plan envelope and the plan', async (t) => {
+    await t.test('--json (exit 0 without --detailed-exitcode): the saved-plan envelope and the plan', async (t) => {
       const { saved } = await planJson(full);
       const pkg = JSON.parse(await fs.readFile(path.join(REPO, 'package.json'), 'utf8')) as { version: string };
       t.equal(saved.kind, 'talos-rotate/plan');
@@ -93,12 +91,6 @@ for (const style of STYLES) {
       t.equal(saved.desired.digest, createHash('sha256').update(await fs.readFile(full)).digest('hex'), 'desired.digest is the SHA-256 of the file');
       t.same(saved.cluster, { talosconfig: path.join(lab.dir, 'talosconfig'), context: lab.file.clusterName, endpoints: lab.cps });
       checkFullPlan(t, saved.plan, lab, style, { oldTalos: old.talos, oldKube: old.kubernetes, newTalos: cas.talos.fingerprint, newKube: cas.kubernetes.fingerprint });
-    });
-
-    await t.test('human output names each step, its waves, gate and proof verdict', async (t) => {
-      const run = await rotate('plan', '-f', full);
-      expectExit(t, run, 0, 'rotate plan');
-      checkHumanOutput(t, run.stdout, lab);
     });
   });
 }
@@ -114,7 +106,7 @@ function checkFullPlan(t: TapTest, plan: Plan, lab: PlanLab, style: Style, f: Fp
   t.equal(plan.formatVersion, 1);
   t.same({ changes: plan.changes, applyable: plan.applyable, verdict: plan.verdict }, { changes: true, applyable: true, verdict: 'safe-with-announced-disruption' });
   t.equal(plan.refused, undefined, 'nothing refused');
-  t.same(plan.steps.map((s) => s.id), STEPS, 'one step per phase, both APIs together');
+  t.same(plan.steps.map((s) => s.id), STEPS, 'accept and issue for both APIs together, then each API drops in its own order');
   t.same(plan.summary.phases, { talos: ['accept', 'issue', 'drop'], kubernetes: ['accept', 'issue', 'drop'] });
   t.equal(plan.summary.nodesChanged, lab.nodes.length);
   t.equal(plan.summary.brokenEdges, 0);
@@ -137,37 +129,47 @@ function checkFullPlan(t: TapTest, plan: Plan, lab: PlanLab, style: Style, f: Fp
   const workersThenCps = [`worker:${lab.workers.join(',')}`, `controlplane:${lab.cps.join(',')}`];
   const accept = stepById(plan, STEPS[0]!);
   const issue = stepById(plan, STEPS[1]!);
-  const drop = stepById(plan, STEPS[2]!);
+  const talosDrop = stepById(plan, STEPS[2]!);
+  const kubeDrop = stepById(plan, STEPS[3]!);
   t.same(waveShape(accept), cpsThenWorkers, 'accept: control planes first, then workers');
   t.same(waveShape(issue), cpsThenWorkers, 'issue: control planes first, then workers');
-  t.same(waveShape(drop), workersThenCps, 'drop: workers first, then control planes');
-  t.equal(drop.order.kubernetes?.chosen, 'workers-first', 'the Kubernetes drop order is the safety model\'s choice');
-  t.match(drop.order.kubernetes?.reason ?? '', /controlplanes-first would be unsafe/, 'and says why');
+  t.same(waveShape(talosDrop), cpsThenWorkers, 'Talos drop: control planes first, then workers');
+  t.same(waveShape(kubeDrop), workersThenCps, 'Kubernetes drop: workers first, then control planes');
+  t.equal(kubeDrop.order.kubernetes?.chosen, 'workers-first', 'the Kubernetes drop order is the safety model\'s choice');
+  t.match(kubeDrop.order.kubernetes?.reason ?? '', /controlplanes-first would be unsafe/, 'and says why');
   t.same(
-    drop.order.kubernetes?.alternatives.map((a) => [a.order, a.verdict]),
+    kubeDrop.order.kubernetes?.alternatives.map((a) => [a.order, a.verdict]),
     [['controlplanes-first', 'unsafe']],
     'the alternative is proved unsafe',
   );
+  t.same(
+    talosDrop.order.talos?.alternatives.map((a) => [a.order, a.verdict, a.stale]),
+    [['workers-first', 'safe', true]],
+    'workers first would be as safe for the Talos drop, but leave the dropped CA in the workers\' apid bundles',
+  );
+  t.notOk(plan.notices.some((n) => /still accept Talos API client certificates/.test(n)), 'no worker is left trusting the dropped Talos CA');
 
   for (const [i, step] of plan.steps.entries()) {
     const what = step.id;
     t.equal(step.index, i + 1, `${what}: index`);
-    t.same(step.apis, ['talos', 'kubernetes'], `${what}: both APIs`);
-    t.same(step.dependsOn, i === 0 ? [] : [STEPS[i - 1]], `${what}: depends on the previous step`);
-    t.same([...step.kubeletRestarts].sort(), [...lab.nodes].sort(), `${what}: every kubelet restarts`);
-    t.same(step.gate.talos?.endpoints, lab.cps, `${what}: Talos gate through the endpoints`);
-    t.equal(step.gate.talos?.nodes, 'all', `${what}: Talos gate on every node`);
-    t.equal(step.gate.kubernetes?.nodesReady, 'all', `${what}: every Node Ready`);
-    t.same([...(step.gate.kubernetes?.kubeletRestartsObserved ?? [])].sort(), [...lab.nodes].sort(), `${what}: a kubelet restart observed on every node`);
+    const talos = STEP_APIS[i]!.includes('talos');
+    const kube = STEP_APIS[i]!.includes('kubernetes');
+    t.same(step.apis, STEP_APIS[i], `${what}: its APIs`);
+    t.same(step.dependsOn, i === 0 ? [] : i === 3 ? [STEPS[1], STEPS[2]] : [STEPS[i - 1]], `${what}: depends on the previous step(s) of its APIs and nodes`);
+    t.same([...step.kubeletRestarts].sort(), kube ? [...lab.nodes].sort() : [], `${what}: ${kube ? 'every kubelet restarts' : 'no kubelet restarts'}`);
+    t.same(step.gate.talos?.endpoints, talos ? lab.cps : undefined, `${what}: Talos gate through the endpoints`);
+    t.equal(step.gate.talos?.nodes, talos ? 'all' : undefined, `${what}: Talos gate on every node`);
+    t.equal(step.gate.kubernetes?.nodesReady, kube ? 'all' : undefined, `${what}: every Node Ready`);
+    t.same([...(step.gate.kubernetes?.kubeletRestartsObserved ?? [])].sort(), kube ? [...lab.nodes].sort() : [], `${what}: a kubelet restart observed on every node`);
     t.ok(step.proof.statesChecked > 0 && step.proof.classes > 0, `${what}: the proof checked states`);
     t.ok(step.proof.edges.some((e) => e.status === 'ok'), `${what}: the proof lists the edge kinds checked`);
     t.notOk(step.proof.edges.some((e) => e.status === 'broken'), `${what}: no broken edge`);
     for (const n of step.nodes) t.type(n.configDiff, 'string', `${what}: ${n.address} has its config diff`);
     t.same(step.nodes.map((n) => n.address).sort(), [...lab.nodes].sort(), `${what}: every node changes`);
   }
-  t.same(plan.steps.map((s) => s.talosClient), ['current', 'intermediate', 'new'], 'Talos clients: current, intermediate, new');
-  t.same(plan.steps.map((s) => s.gate.talos?.client), ['intermediate', 'new', 'new'], 'gate clients');
-  t.same(plan.steps.map((s) => s.proof.verdict), ['safe', 'safe', 'safe-with-announced-disruption'], 'per-step verdicts');
+  t.same(plan.steps.map((s) => s.talosClient), ['current', 'intermediate', 'new', 'new'], 'Talos clients: current, intermediate, new, new');
+  t.same(plan.steps.map((s) => s.gate.talos?.client), ['intermediate', 'new', 'new', undefined], 'gate clients');
+  t.same(plan.steps.map((s) => s.proof.verdict), ['safe', 'safe', 'safe', 'safe-with-announced-disruption'], 'per-step verdicts');
 
   // The announced disruption: control-plane kubelets during the control-plane wave of the drop.
   const failing = plan.steps.flatMap((s) => s.proof.edges.filter((e) => e.status !== 'ok').map((e) => ({ step: s.index, ...e })));
@@ -175,32 +177,37 @@ function checkFullPlan(t: TapTest, plan: Plan, lab: PlanLab, style: Style, f: Fp
   for (const e of failing) {
     t.same(
       { step: e.step, kind: e.kind, status: e.status, waves: e.waves, persists: e.persists },
-      { step: 3, kind: 'kubelet-apiserver', status: 'degraded', waves: [2], persists: false },
+      { step: 4, kind: 'kubelet-apiserver', status: 'degraded', waves: [2], persists: false },
       `announced: ${e.from} → ${e.to}`,
     );
     t.ok(e.fromNodes.length > 0 && e.fromNodes.every((n) => lab.cps.includes(n)), 'kubelets of control planes only (workers dropped first)');
     t.ok(e.toNodes.every((n) => lab.cps.includes(n)), 'refused by patched control planes');
-    t.match(e.window, /wave 2 of step 3/, 'the window is the control-plane wave of the drop');
+    t.match(e.window, /wave 2 of step 4/, 'the window is the control-plane wave of the Kubernetes drop');
   }
 
   // Per-node targets.
-  const T = (issuing: string | null, accepted: string[]): ApiState => ({ issuing, accepted });
+  const T = (issuing: string | null, accepted: string[]): CaState => ({ issuing, accepted });
   const docWorker = (role: string) => style === 'document' && role === 'worker';
-  const expected = (role: string, phase: 'before' | 'accept' | 'issue' | 'drop'): NodeApiStates => {
+  const expected = (role: string, phase: 'before' | 'accept' | 'issue' | 'drop', apis: readonly string[]): { talos?: CaState; kubernetes?: CaState } => {
     const talos = { before: T(f.oldTalos, []), accept: T(f.oldTalos, [f.newTalos]), issue: T(f.newTalos, [f.oldTalos]), drop: T(f.newTalos, []) }[phase];
     const kubernetes = docWorker(role)
       ? { before: T(null, [f.oldKube]), accept: T(null, [f.oldKube, f.newKube]), issue: T(null, [f.newKube, f.oldKube]), drop: T(null, [f.newKube]) }[phase]
       : { before: T(f.oldKube, []), accept: T(f.oldKube, [f.newKube]), issue: T(f.newKube, [f.oldKube]), drop: T(f.newKube, []) }[phase];
-    return { talos, kubernetes };
+    return { ...(apis.includes('talos') ? { talos } : {}), ...(apis.includes('kubernetes') ? { kubernetes } : {}) };
   };
   const phases = [
     [accept, 'before', 'accept'],
     [issue, 'accept', 'issue'],
-    [drop, 'issue', 'drop'],
+    [talosDrop, 'issue', 'drop'],
+    [kubeDrop, 'issue', 'drop'],
   ] as const;
   for (const [step, from, to] of phases) {
     for (const n of step.nodes) {
-      t.same({ current: n.current, target: n.target }, { current: expected(n.role, from), target: expected(n.role, to) }, `${step.id}: ${n.role} ${n.address}: ${from} → ${to}`);
+      t.same(
+        { current: n.current, target: n.target },
+        { current: expected(n.role, from, step.apis), target: expected(n.role, to, step.apis) },
+        `${step.id}: ${n.role} ${n.address}: ${from} → ${to}`,
+      );
     }
   }
   if (style === 'document') {
@@ -215,27 +222,29 @@ function stepBlocks(text: string): string[] {
 }
 
 function checkHumanOutput(t: TapTest, text: string, lab: PlanLab): void {
-  t.match(text, /^Plan: 3 step\(s\) \(talos: accept → issue → drop; kubernetes: accept → issue → drop\)/);
+  t.match(text, /^Plan: 4 step\(s\) \(talos: accept → issue → drop; kubernetes: accept → issue → drop\)/);
   const blocks = stepBlocks(text);
-  t.equal(blocks.length, 3, 'three steps');
+  t.equal(blocks.length, 4, 'four steps');
   const waves = {
     cpsFirst: ['wave 1/2: control planes', 'wave 2/2: workers'],
     workersFirst: ['wave 1/2: workers', 'wave 2/2: control planes'],
   };
-  const expected: [string, string[], string][] = [
-    [STEPS[0]!, waves.cpsFirst, 'safe'],
-    [STEPS[1]!, waves.cpsFirst, 'safe'],
-    [STEPS[2]!, waves.workersFirst, 'safe-with-announced-disruption'],
+  const both = /^ {2}gate: Talos Version on every node through .* Kubernetes: kubelet restart observed on 5 node\(s\), every Node Ready/m;
+  const expected: [string, string[], string, RegExp, RegExp][] = [
+    [STEPS[0]!, waves.cpsFirst, 'safe', /Talos API: .*; Kubernetes API: /, both],
+    [STEPS[1]!, waves.cpsFirst, 'safe', /Talos API: .*; Kubernetes API: /, both],
+    [STEPS[2]!, waves.cpsFirst, 'safe', /Talos API: drop talos-lab /, /^ {2}gate: Talos Version on every node through [^;]*$/m],
+    [STEPS[3]!, waves.workersFirst, 'safe-with-announced-disruption', /Kubernetes API: drop kubernetes-lab /, /^ {2}gate: Kubernetes: kubelet restart observed on 5 node\(s\), every Node Ready/m],
   ];
-  for (const [i, [id, waveLines, verdict]] of expected.entries()) {
+  for (const [i, [id, waveLines, verdict, title, gate]] of expected.entries()) {
     const b = blocks[i] ?? '';
-    t.match(b, new RegExp(`^> step ${i + 1}/3: ${id} — Talos API: .*; Kubernetes API: `), `step ${i + 1} is ${id}, with its title`);
+    t.match(b, new RegExp(`^> step ${i + 1}/4: ${id} — ${title.source}`), `step ${i + 1} is ${id}, with its title`);
     const shown = b.split('\n').filter((l) => /^ {2}wave \d/.test(l)).map((l) => l.replace(/,.*$/, '').trim());
     t.same(shown, waveLines, `${id}: its waves in order`);
     for (const n of lab.nodes) t.match(b, new RegExp(`^ {2}- ${n.replace(/\./g, '\\.')} \\(`, 'm'), `${id}: names node ${n}`);
-    t.match(b, /^ {2}gate: Talos Version on every node through .* Kubernetes: kubelet restart observed on 5 node\(s\), every Node Ready/m, `${id}: its gate`);
+    t.match(b, gate, `${id}: its gate`);
     t.match(b, new RegExp(`^ {2}proof: ${verdict} \\(\\d+ state\\(s\\), \\d+ node class\\(es\\)`, 'm'), `${id}: proof verdict ${verdict}`);
   }
-  t.match(blocks[2] ?? '', /^ {4}~ kubelet-apiserver kubelets of control planes .*\[degraded\]: during wave 2 of step 3/m, 'the drop step announces the control-plane kubelet window');
+  t.match(blocks[3] ?? '', /^ {4}~ kubelet-apiserver kubelets of control planes .*\[degraded\]: during wave 2 of step 4/m, 'the Kubernetes drop announces the control-plane kubelet window');
   t.match(text, /^Verdict: safe-with-announced-disruption\./m);
 }

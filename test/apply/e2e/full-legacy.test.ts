@@ -1,0 +1,10 @@
+/**
+ * A full Talos + Kubernetes rotation on a legacy-style (v1.13 `.cluster.ca`) lab, then a rollback from its
+ * end; the lab's ledger judges both runs against the plans' proofs.
+ */
+import t from 'tap';
+import { fullRotationThenRollback } from './fixtures/full-rotation.js';
+import { requirePrerequisites } from './fixtures/proc.js';
+
+await requirePrerequisites(t);
+t.test('full rotation, then rollback from the end (legacy style)', (t) => fullRotationThenRollback(t, 'legacy'));

@@ -1,0 +1,7 @@
+/** Approval and saved plans on a legacy-style lab: refusals that change nothing, then `rotate apply PLANFILE`. */
+import t from 'tap';
+import { requirePrerequisites } from './fixtures/proc.js';
+import { savedPlans } from './fixtures/saved-plan.js';
+
+await requirePrerequisites(t);
+t.test('needs approval; a stale saved plan is refused; a fresh one is applied (legacy style)', (t) => savedPlans(t, 'legacy'));

@@ -1,0 +1,264 @@
+/**
+ * The engine with a fake cluster (no sockets): the Talos client's calls are replaced on its prototype by
+ * an in-memory cluster of control planes whose configs are real machine configs with real CAs, and the
+ * journal and reporter record what they are told. A Talos-only rotation keeps it to config reads, applies
+ * and Version calls. What is checked: every node is recorded `started` before its config is sent and
+ * `done` after; Ctrl-C (the abort signal) lets the operations in flight finish and be recorded and starts
+ * nothing new; a failing node stops the step before its gate; a node already at the target is skipped.
+ */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import t from 'tap';
+import type { Fingerprint } from '../../../src/domain/types.js';
+import type { DesiredState } from '../../../src/desired/types.js';
+import { executePlan, type ApplyReporter, type RunJournal } from '../../../src/apply/engine.js';
+import { patchCaState, readCaState } from '../../../src/machineconfig/index.js';
+import { fingerprintOfPem, generateTalosCa, issueTalosClientCert, type CaMaterial } from '../../../src/pki/index.js';
+import type { ObservedNode, Plan } from '../../../src/plan/model/index.js';
+import { planRotation } from '../../../src/plan/planner/index.js';
+import { CaCatalog } from '../../../src/session/ca-catalog.js';
+import type { Session } from '../../../src/session/open-session.js';
+import { TalosClient } from '../../../src/talos/client.js';
+import { emptyTalosconfig, getContext, loadTalosconfig, saveTalosconfig, setContextCredentials, setCurrentContext } from '../../../src/talos/talosconfig.js';
+import { loadFixture, type TapTest } from '../../fixtures/machineconfig/helpers.js';
+
+const [OLD, NEW] = await Promise.all([generateTalosCa(), generateTalosCa()]);
+const NAMES = { [OLD.fingerprint]: 'talos-old', [NEW.fingerprint]: 'talos-new' } as Record<Fingerprint, string>;
+const BASE = patchCaState(loadFixture('legacy-controlplane'), { talos: { issuing: { certPem: OLD.certPem, key: OLD.key }, accepted: [] } }, 'fixture');
+
+const talosOf = (yaml: string) => {
+  const s = readCaState(yaml).talos;
+  return { issuing: s.issuing?.fingerprint ?? null, accepted: s.accepted.map((c) => c.fingerprint) };
+};
+
+/** Control planes 127.0.0.10… as the planner observes them. */
+function observed(count: number): ObservedNode[] {
+  const k8s = readCaState(BASE).kubernetes;
+  return Array.from({ length: count }, (_, i) => ({
+    address: `127.0.0.${10 + i}`,
+    nodeId: `id-${i}`,
+    hostname: `cp-${i + 1}`,
+    role: 'controlplane' as const,
+    talosVersion: 'v1.13.9',
+    configDigest: `digest-${i}`,
+    talos: { issuing: OLD.fingerprint, accepted: [] },
+    kubernetes: { style: k8s.style, issuing: k8s.issuing?.fingerprint ?? null, accepted: k8s.accepted.map((c) => c.fingerprint) },
+    ready: true,
+  }));
+}
+
+function talosRotation(nodes: ObservedNode[]): Plan {
+  return planRotation({
+    nodes,
+    endpoints: [nodes[0]!.address],
+    desired: { talos: { issuing: NEW.fingerprint, accepted: [], names: NAMES } },
+    operator: { talos: { clientSigner: OLD.fingerprint, trusts: [OLD.fingerprint] }, kubernetes: null },
+    options: { allowDisruption: false, maxUnavailable: 1, parallelism: 4 },
+  });
+}
+
+interface Hooks {
+  /** Called as a config arrives at a node, before it is taken; throw to refuse it. */
+  onApply?: (node: string, nth: number) => void;
+}
+
+/** The cluster behind every TalosClient while a test runs: configs in memory, every call logged. */
+function fakeCluster(t: TapTest, configs: Map<string, string>, log: string[], hooks: Hooks = {}): void {
+  const proto = TalosClient.prototype as unknown as Record<string, unknown>;
+  const saved = { getMachineConfig: proto.getMachineConfig, applyConfiguration: proto.applyConfiguration, version: proto.version };
+  let applies = 0;
+  proto.getMachineConfig = async (node: string) => ({ yaml: configs.get(node)!, version: '1' });
+  proto.applyConfiguration = async (node: string, yaml: string, opts: { mode: string; dryRun?: boolean }) => {
+    if (opts.mode !== 'NO_REBOOT' || opts.dryRun) throw new Error(`unexpected apply mode ${JSON.stringify(opts)}`);
+    hooks.onApply?.(node, ++applies);
+    log.push(`apply ${node}`);
+    configs.set(node, yaml);
+    return { messages: [] };
+  };
+  proto.version = async (node: string) => {
+    log.push(`version ${node}`);
+    return { tag: 'v1.13.9' };
+  };
+  t.teardown(() => Object.assign(proto, saved));
+}
+
+function recordingJournal(log: string[]): RunJournal {
+  return {
+    stepStarted: async (s) => void log.push(`journal stepStarted ${s}`),
+    nodeStarted: async (s, a) => void log.push(`journal nodeStarted ${s} ${a}`),
+    nodeFinished: async (s, a, r) => void log.push(`journal nodeFinished ${s} ${a} ${r.status}`),
+    gateFinished: async (s, kind, status) => void log.push(`journal gateFinished ${s} ${kind} ${status}`),
+    stepFinished: async (s, status) => void log.push(`journal stepFinished ${s} ${status}`),
+    outputWritten: async (s, o) => void log.push(`journal outputWritten ${s} ${o.kind}`),
+  };
+}
+
+/** Every reporter call, as `report NAME step address` (whatever the interface grows). */
+function recordingReporter(log: string[]): ApplyReporter {
+  return new Proxy({} as ApplyReporter, {
+    get: (_target, name) => (step: { id: string }, node?: { address?: string }) => {
+      log.push(`report ${String(name)} ${step?.id ?? ''}${node && typeof node === 'object' && 'address' in node ? ` ${node.address}` : ''}`);
+    },
+  });
+}
+
+async function session(t: TapTest, nodes: ObservedNode[], admin: CaMaterial): Promise<Session> {
+  const dir = t.testdir();
+  const file = path.join(dir, 'talosconfig');
+  const cert = await issueTalosClientCert(admin, { roles: ['os:admin'] });
+  const cfg = emptyTalosconfig(file);
+  setContextCredentials(cfg, 'lab', { caPem: admin.certPem, certPem: cert.certPem, key: cert.key, endpoints: [nodes[0]!.address] });
+  setCurrentContext(cfg, 'lab');
+  await saveTalosconfig(cfg, file);
+  const talosconfig = await loadTalosconfig(file);
+  const context = getContext(talosconfig, 'lab');
+  const endpoints = [nodes[0]!.address];
+  const desired = {
+    file: path.join(dir, 'rotate.yaml'),
+    dir,
+    digest: '',
+    version: 1,
+    cluster: { talosconfig: file, talosconfigSource: 'file', context: 'lab', endpoints, controlPlanes: nodes.map((n) => n.address), workers: [] },
+    authorities: {},
+  } as unknown as DesiredState;
+  return { desired, warnings: [], talosconfig, context, endpoints, client: null as unknown as TalosClient, close: () => undefined };
+}
+
+interface Setup {
+  plan: Plan;
+  configs: Map<string, string>;
+  log: string[];
+  run: (signal?: AbortSignal, parallelism?: number) => Promise<void>;
+  session: Session;
+}
+
+async function setup(t: TapTest, count: number, hooks: Hooks = {}): Promise<Setup> {
+  const nodes = observed(count);
+  const plan = talosRotation(nodes);
+  const configs = new Map(nodes.map((n) => [n.address, BASE]));
+  const log: string[] = [];
+  fakeCluster(t, configs, log, hooks);
+  const catalog = new CaCatalog();
+  for (const ca of [OLD, NEW]) catalog.add('talos', ca.fingerprint, ca.certPem);
+  const s = await session(t, nodes, OLD);
+  const keys = new Map([[OLD.fingerprint, OLD.key], [NEW.fingerprint, NEW.key]]);
+  return {
+    plan,
+    configs,
+    log,
+    session: s,
+    run: (signal = new AbortController().signal, parallelism = 1) =>
+      executePlan({
+        session: s,
+        plan,
+        catalog,
+        keyFor: async (_api, fp) => keys.get(fp)!,
+        runId: 'run-1',
+        journal: recordingJournal(log),
+        reporter: recordingReporter(log),
+        parallelism,
+        signal,
+      }),
+  };
+}
+
+const only = (log: string[], prefix: string) => log.filter((l) => l.startsWith(prefix));
+
+t.test('a complete run: each node recorded started before its config is sent, done after', async (t) => {
+  const { plan, configs, log, run, session: s } = await setup(t, 3);
+  t.same(plan.steps.map((st) => st.id), ['talos-accept', 'talos-issue', 'talos-drop'], 'the plan: accept, issue, drop');
+  await run();
+
+  const expected: string[] = [];
+  for (const step of plan.steps) {
+    expected.push(`journal stepStarted ${step.id}`);
+    for (const o of step.outputsBefore) expected.push(`journal outputWritten ${step.id} ${o}`);
+    for (const node of step.nodes) expected.push(`journal nodeStarted ${step.id} ${node.address}`, `apply ${node.address}`, `journal nodeFinished ${step.id} ${node.address} done`);
+    if (step.gate.talos) expected.push(`journal gateFinished ${step.id} talos passed`);
+    // The session has a talosconfig only: no kubeconfig or secrets bundle to write.
+    for (const o of step.outputsAfter) if (o === 'talosconfig') expected.push(`journal outputWritten ${step.id} ${o}`);
+    expected.push(`journal stepFinished ${step.id} done`);
+  }
+  t.same(log.filter((l) => l.startsWith('journal') || l.startsWith('apply')), expected, 'journal and applies in order');
+
+  for (const step of plan.steps) {
+    for (const node of step.nodes) {
+      const recorded = log.indexOf(`journal nodeStarted ${step.id} ${node.address}`);
+      const reported = log.indexOf(`report nodeStarted ${step.id} ${node.address}`);
+      t.ok(recorded < reported && reported < log.indexOf(`apply ${node.address}`, recorded), `${step.id} ${node.address}: node-started is reported once recorded, before the config is sent`);
+    }
+  }
+  t.equal(only(log, 'version').length, plan.steps.filter((st) => st.gate.talos).length * 3, 'each gate called Version on every node');
+  for (const [address, yaml] of configs) t.same(talosOf(yaml), { issuing: NEW.fingerprint, accepted: [] }, `${address} ends on the new CA only`);
+
+  const written = getContext(await loadTalosconfig(s.desired.cluster.talosconfig), 'lab');
+  t.equal(fingerprintOfPem(written.caPem), NEW.fingerprint, 'the talosconfig written last trusts the new CA');
+  const backups = (await fs.readdir(path.dirname(s.desired.cluster.talosconfig))).filter((f) => f.startsWith('talosconfig.before-'));
+  t.same(backups, ['talosconfig.before-run-1'], 'one backup of the talosconfig, taken the first time');
+});
+
+t.test('Ctrl-C: the node in flight finishes and is recorded; nothing new starts', async (t) => {
+  const controller = new AbortController();
+  const { plan, log, run } = await setup(t, 3, { onApply: (_node, nth) => nth === 1 && controller.abort() });
+  const step = plan.steps[0]!;
+  await t.rejects(run(controller.signal), { code: 'APPLY_INTERRUPTED', exitCode: 130 });
+  const first = step.nodes[0]!.address;
+  t.same(
+    log.filter((l) => l.startsWith('journal') || l.startsWith('apply')),
+    [`journal stepStarted ${step.id}`, `journal nodeStarted ${step.id} ${first}`, `apply ${first}`, `journal nodeFinished ${step.id} ${first} done`, `journal stepFinished ${step.id} interrupted`],
+    'the first node is done; the others never started; the step is left interrupted',
+  );
+  t.equal(only(log, 'version').length, 0, 'no gate ran');
+});
+
+t.test('Ctrl-C with two nodes in flight: both finish and are recorded, the third never starts', async (t) => {
+  const controller = new AbortController();
+  const { plan, log, run } = await setup(t, 3, { onApply: (_node, nth) => nth === 1 && controller.abort() });
+  const step = plan.steps[0]!;
+  t.ok(step.waves[0]!.maxConcurrent >= 2, 'the wave allows two at once');
+  await t.rejects(run(controller.signal, 2), { code: 'APPLY_INTERRUPTED' });
+  const [a, b, c] = step.nodes.map((n) => n.address);
+  for (const n of [a, b]) t.ok(log.includes(`journal nodeFinished ${step.id} ${n} done`), `${n} done`);
+  t.notOk(log.some((l) => l.includes(`${c}`) && (l.startsWith('journal nodeStarted') || l.startsWith('apply'))), `${c} never started`);
+  t.equal(log.at(-1), `journal stepFinished ${step.id} interrupted`);
+});
+
+t.test('an aborted signal before the run starts nothing', async (t) => {
+  const controller = new AbortController();
+  controller.abort();
+  const { log, run } = await setup(t, 2);
+  await t.rejects(run(controller.signal), { code: 'APPLY_INTERRUPTED' });
+  t.same(log, [], 'no step started');
+});
+
+t.test('a node that refuses its config stops the step before its gate; no later step runs', async (t) => {
+  const { plan, log, run } = await setup(t, 3, {
+    onApply: (node) => {
+      if (node === '127.0.0.11') throw Object.assign(new Error('config refused'), { code: 'TALOS_INVALID_ARGUMENT', kind: 'invalid-argument' });
+    },
+  });
+  const step = plan.steps[0]!;
+  const err = await run().catch((e: unknown) => e as { code: string; message: string });
+  t.equal(err?.code, 'APPLY_NODE_FAILED');
+  t.match(err?.message, /step 1\/3 \(talos-accept\) stopped: 1 node\(s\) failed:\n {2}- 127\.0\.0\.11: /, 'names the step and the node');
+  t.ok(log.includes(`journal nodeFinished ${step.id} 127.0.0.11 failed`), 'the failure is recorded');
+  t.ok(log.includes(`report stepFailed ${step.id}`), 'step-failed is reported');
+  t.notOk(log.some((l) => l.startsWith('journal nodeStarted') && l.endsWith('127.0.0.12')), 'the node after it in the wave never started');
+  t.equal(log.filter((l) => l.startsWith('journal')).at(-1), `journal stepFinished ${step.id} failed`);
+  t.equal(only(log, 'version').length, 0, 'no gate ran');
+  t.notOk(log.some((l) => l.startsWith(`journal stepStarted ${plan.steps[1]!.id}`)), 'no later step');
+});
+
+t.test('a node already at the target is skipped without sending anything', async (t) => {
+  const { plan, configs, log, run } = await setup(t, 2);
+  const step = plan.steps[0]!;
+  const done = step.nodes[0]!;
+  // As after a reply lost once the node had applied the config: it already runs the step's target.
+  configs.set(done.address, patchCaState(BASE, { talos: { issuing: { certPem: OLD.certPem }, accepted: [NEW.certPem] } }));
+  await run();
+  const inStep = log.slice(0, log.indexOf(`journal stepFinished ${step.id} done`));
+  t.ok(inStep.includes(`journal nodeFinished ${step.id} ${done.address} skipped`), 'recorded skipped');
+  t.notOk(inStep.includes(`journal nodeStarted ${step.id} ${done.address}`), 'never recorded started');
+  t.equal(inStep.filter((l) => l === `apply ${done.address}`).length, 0, 'no config sent to it in that step');
+  t.ok(inStep.includes(`report nodeFinished ${step.id} ${done.address}`), 'reported as finished (node-skipped)');
+});

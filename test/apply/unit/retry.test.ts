@@ -1,0 +1,95 @@
+/**
+ * Only transient failures are retried (a node restarting a component, a dropped connection), with
+ * backoff, until a deadline; a trust failure or a refused config fails at once.
+ */
+import t from 'tap';
+import { RotateError } from '../../../src/domain/errors.js';
+import { isTransient, retryTransient, sleep } from '../../../src/apply/retry.js';
+
+const talosError = (kind: string, extra: object = {}) => Object.assign(new RotateError('TALOS_X', `a ${kind} failure`), { kind }, extra);
+
+t.test('isTransient', async (t) => {
+  for (const kind of ['unreachable', 'deadline', 'cancelled']) t.ok(isTransient(talosError(kind)), `Talos ${kind}`);
+  for (const kind of ['tls-untrusted-server', 'tls-client-rejected', 'permission-denied', 'invalid-argument', 'not-found', 'unimplemented', 'failed-precondition', 'other']) {
+    t.notOk(isTransient(talosError(kind)), `Talos ${kind}`);
+  }
+  t.notOk(isTransient(talosError('cancelled', { aborted: true })), 'a call cancelled by our own abort signal');
+  for (const code of ['KUBE_UNREACHABLE', 'KUBE_TIMEOUT', 'APPLY_RETRY']) t.ok(isTransient(new RotateError(code, 'x')), code);
+  for (const code of ['KUBE_TLS', 'APPLY_NOT_CONFIRMED', 'PLAN_STALE']) t.notOk(isTransient(new RotateError(code, 'x')), code);
+  t.notOk(isTransient(new Error('plain')), 'a plain error');
+  t.notOk(isTransient(null), 'null');
+  t.notOk(isTransient(undefined), 'undefined');
+});
+
+t.test('retryTransient retries transient failures with doubling, capped delays', async (t) => {
+  const delays: number[] = [];
+  const attempts: number[] = [];
+  let calls = 0;
+  const value = await retryTransient(
+    async (attempt) => {
+      attempts.push(attempt);
+      calls += 1;
+      if (calls <= 4) throw talosError('unreachable');
+      return 'ok';
+    },
+    { deadline: Date.now() + 60_000, initialDelayMs: 1, maxDelayMs: 4, onRetry: (_err, attempt, delay) => delays.push(delay) },
+  );
+  t.equal(value, 'ok');
+  t.same(attempts, [1, 2, 3, 4, 5], 'attempts are numbered from 1');
+  t.same(delays, [1, 2, 4, 4], 'delays double up to the cap');
+});
+
+t.test('retryTransient gives up at once on a permanent failure', async (t) => {
+  let calls = 0;
+  const refused = talosError('tls-untrusted-server');
+  await t.rejects(
+    retryTransient(
+      async () => {
+        calls += 1;
+        throw refused;
+      },
+      { deadline: Date.now() + 60_000, initialDelayMs: 1, onRetry: () => t.fail('no retry') },
+    ),
+    refused,
+  );
+  t.equal(calls, 1);
+});
+
+t.test('retryTransient stops at the deadline with the last error', async (t) => {
+  let calls = 0;
+  const err = await retryTransient(
+    async () => {
+      calls += 1;
+      throw talosError('unreachable', { n: calls });
+    },
+    { deadline: Date.now() + 50, initialDelayMs: 20, maxDelayMs: 20 },
+  ).catch((e: unknown) => e as { n: number });
+  t.ok(calls >= 1, `tried ${calls} time(s)`);
+  t.equal(err.n, calls, 'the error of the last attempt');
+});
+
+t.test('retryTransient does not retry once aborted', async (t) => {
+  const controller = new AbortController();
+  let calls = 0;
+  const transient = talosError('unreachable');
+  await t.rejects(
+    retryTransient(
+      async () => {
+        calls += 1;
+        controller.abort();
+        throw transient;
+      },
+      { deadline: Date.now() + 60_000, initialDelayMs: 1, signal: controller.signal },
+    ),
+    transient,
+  );
+  t.equal(calls, 1);
+});
+
+t.test('sleep ends early when aborted', async (t) => {
+  const controller = new AbortController();
+  const slept = sleep(60_000, controller.signal);
+  controller.abort();
+  await t.resolves(slept, 'resolves instead of waiting a minute');
+  await t.resolves(sleep(1), 'and simply waits otherwise');
+});

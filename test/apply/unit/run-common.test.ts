@@ -1,0 +1,83 @@
+/**
+ * Pieces of `rotate apply` / `rotate rollback` that need no cluster: the target a resumed run plans
+ * towards (from the authorities of the plan it was applying) and the summary a finished run prints.
+ */
+import t from 'tap';
+import type { Plan } from '../../../src/plan/model/index.js';
+import { planRotation } from '../../../src/plan/planner/index.js';
+import { runSummary, targetFromPlan } from '../../../src/apply/run-common.js';
+import type { OutputRecord, Run } from '../../../src/state/index.js';
+import { K_NEW, NAMES, T_NEW, T_OLD, cluster, desired, input } from '../../plan/fixtures/cluster.js';
+import { K_OLD, fullPlan, samplePlan } from '../../state/fixtures/plan.js';
+
+t.test('targetFromPlan: the issuing and accepted CAs of each API the plan rotates, with their names', async (t) => {
+  const target = targetFromPlan(fullPlan());
+  t.same(target, {
+    talos: { issuing: T_NEW, accepted: [], names: { [T_NEW]: NAMES[T_NEW], [T_OLD]: NAMES[T_OLD] } },
+    kubernetes: { issuing: K_NEW, accepted: [], names: { [K_NEW]: NAMES[K_NEW], [K_OLD]: NAMES[K_OLD] } },
+  });
+
+  const talosOnly = targetFromPlan(samplePlan());
+  t.same(Object.keys(talosOnly), ['talos'], 'a Talos-only plan targets the Talos API only');
+
+  const keepOld = targetFromPlan(planRotation(input(cluster({ controlPlanes: 2, workers: 1 }), { desired: { talos: desired(T_NEW, [T_OLD]) } })));
+  t.same(keepOld.talos?.issuing, T_NEW);
+  t.same(keepOld.talos?.accepted, [T_OLD], 'a CA the desired state keeps accepted stays accepted');
+});
+
+t.test('targetFromPlan: planning again from the same cluster towards it gives the same plan', async (t) => {
+  const nodes = cluster({ controlPlanes: 2, workers: 1 });
+  const plan = planRotation(input(nodes));
+  const again = planRotation(input(nodes, { desired: targetFromPlan(plan) }));
+  t.same(again.steps.map((s) => [s.id, s.nodes.map((n) => [n.address, n.target])]), plan.steps.map((s) => [s.id, s.nodes.map((n) => [n.address, n.target])]));
+});
+
+const out = (kind: OutputRecord['kind'], path: string, backupPath: string | null, step: string | null): OutputRecord => ({ kind, path, backupPath, step, writtenAt: '2026-01-01T00:00:00.000Z' });
+
+function run(operation: 'apply' | 'rollback', outputs: OutputRecord[]): Run {
+  return { operation, outputs } as unknown as Run;
+}
+
+t.test('runSummary of an apply run: each file once, with the backup of what it first replaced', async (t) => {
+  const plan = fullPlan();
+  const summary = runSummary(
+    run('apply', [
+      out('talosconfig', '/c/talosconfig', '/c/talosconfig.before-r1', 'talos-kubernetes-accept'),
+      out('talosconfig', '/c/talosconfig', '/c/talosconfig.before-r1', 'talos-kubernetes-issue'),
+      out('kubeconfig', '/c/kubeconfig', '/c/kubeconfig.before-r1', 'talos-kubernetes-issue'),
+      out('secretsBundle', '/c/secrets.yaml', '/c/secrets.yaml.before-r1', 'talos-kubernetes-issue'),
+      out('kubeconfig', '/c/kubeconfig', '/c/kubeconfig.before-r1', 'talos-kubernetes-drop'),
+    ]),
+    plan,
+  );
+  t.same(summary.outputs, [
+    { kind: 'talosconfig', path: '/c/talosconfig', backupPath: '/c/talosconfig.before-r1' },
+    { kind: 'kubeconfig', path: '/c/kubeconfig', backupPath: '/c/kubeconfig.before-r1' },
+    { kind: 'secretsBundle', path: '/c/secrets.yaml', backupPath: '/c/secrets.yaml.before-r1' },
+  ]);
+  t.match(summary.notes.join('\n'), /workloads were not restarted/, 'a Kubernetes rotation reminds of workloads');
+  t.match(summary.notes.join('\n'), /talosconfigs signed by the dropped Talos CA no longer work/, 'a Talos drop reminds of other talosconfigs');
+
+  const talosOnly = runSummary(run('apply', []), samplePlan());
+  t.notMatch(talosOnly.notes.join('\n'), /workloads/, 'no workload note without a Kubernetes step');
+  t.same(runSummary(undefined, samplePlan()).outputs, [], 'no run: nothing written');
+});
+
+t.test('runSummary of a rollback run: its last write of each file is what is left', async (t) => {
+  const plan: Plan = fullPlan();
+  const summary = runSummary(
+    run('rollback', [
+      out('talosconfig', '/c/talosconfig', '/c/talosconfig.before-r2', 'talos-kubernetes-accept'),
+      out('talosconfig', '/c/talosconfig', null, null),
+      out('kubeconfig', '/c/kubeconfig', null, null),
+    ]),
+    plan,
+  );
+  t.same(summary.outputs, [
+    { kind: 'talosconfig', path: '/c/talosconfig', backupPath: null },
+    { kind: 'kubeconfig', path: '/c/kubeconfig', backupPath: null },
+  ]);
+  t.match(summary.notes[0], /trusts what it did before the rolled-back run/);
+  t.match(summary.notes.join('\n'), /rolled-back Kubernetes CA bundle/);
+  t.notMatch(summary.notes.join('\n'), /talosconfigs signed by the dropped/, 'no hand-out reminder after a rollback');
+});
