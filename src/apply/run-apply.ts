@@ -28,6 +28,7 @@ import {
   runClusterOf,
   runSummary,
   showPlan,
+  startedNodes,
   stripDiffs,
   targetFromPlan,
 } from './run-common.js';
@@ -84,12 +85,12 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
       // Resume: the state can lag reality, so plan again from the live cluster towards the run's target.
       const target = targetFromPlan(unfinished.plan);
       const escrowed = await store.escrowedKeys();
-      const built = await buildPlan(session, opts, target, escrowKeyFor, await escrowedCertificates(escrowed));
+      const built = await buildPlan(session, { ...opts, unsettled: startedNodes(unfinished) }, target, escrowKeyFor, await escrowedCertificates(escrowed));
       prepared = { session, built, plan: built.plan };
       showPlan(sink, opts, built);
       refuseIfRefused(built.plan);
       const stepsDone = unfinished.steps.filter((s) => s.status === 'done').length;
-      const inFlight = unfinished.steps.flatMap((s) => s.nodes.filter((n) => n.status === 'started').map((n) => n.address));
+      const inFlight = startedNodes(unfinished);
       if (!(await approve(sink, opts, makeQuestion('confirm-resume', { runId: unfinished.id, previousStatus: unfinished.status })))) return;
       run = await store.resumeRun(unfinished.id);
       run = await store.replanRun(run.id, stripDiffs(built.plan));

@@ -27,6 +27,7 @@ import {
   refuseIfRefused,
   runSummary,
   showPlan,
+  startedNodes,
   stripDiffs,
   targetFromPlan,
 } from './run-common.js';
@@ -139,7 +140,8 @@ export async function runRollback(opts: RollbackOptions): Promise<void> {
 
     session = await openSessionFor(desiredFromRunCluster(applyRun.cluster));
     const keyFor = escrowLookup(paths.dir);
-    const built = await buildPlan(session, opts, target, keyFor, await escrowedCertificates(escrowed));
+    const unsettled = [applyRun, rollbackRun].flatMap((r) => (r ? startedNodes(r) : []));
+    const built = await buildPlan(session, { ...opts, unsettled }, target, keyFor, await escrowedCertificates(escrowed));
     showPlan(sink, opts, built);
     refuseIfRefused(built.plan);
     const plan = built.plan;

@@ -27,6 +27,11 @@ export interface BuildPlanOptions {
   /** Ask every node to validate each config the plan gives it (ApplyConfiguration dry_run). */
   nodeDryRun: boolean;
   timeoutMs?: number;
+  /**
+   * Workers whose Talos CA change may still be in flight (recorded `started` by an unfinished run): their
+   * apid may not have re-registered yet, so what it shows is not taken as their registration.
+   */
+  unsettled?: readonly string[];
 }
 
 export interface PlanTarget {
@@ -113,7 +118,7 @@ export async function buildPlan(
         accepted: n.ca.kubernetes.accepted.map((c) => c.fingerprint),
       },
       ready: kube ? kube.ready : null,
-      talosGrant: talosGrantOf(n, catalog),
+      talosGrant: options.unsettled?.includes(n.address) ? null : talosGrantOf(n, catalog),
     };
   });
 

@@ -112,7 +112,8 @@ export function grantsKey(grants: readonly TalosGrant[]): string {
 /**
  * The cluster as observed, with the unobservable history replaced by every possibility consistent with
  * it (sound), which is a single possibility in the steady state (exact):
- * - a worker's trustd grant: as observed (its ApiCertificates) when known; else signed by a CA that some control plane trusts and the worker trusts, bundled
+ * - a worker's trustd grant: as observed (its ApiCertificates) when a control plane would still hand it
+ *   out; else also any grant signed by a CA that some control plane trusts and the worker trusts, bundled
  *   with that control plane's trusted set (a swap keeps a trusted set, so this covers a control plane seen
  *   before its swap); grants that would make today's apid proxying fail are dropped, since the cluster is
  *   assumed to work when the plan starts (apply checks every node first) — unless none is left.
@@ -154,9 +155,10 @@ function uniqueStates<T extends { talos: TrustState; kube: TrustState }>(nodes: 
 }
 
 /**
- * An observed registration that matches a control plane as it is now is the worker's grant. One that does
- * not may be about to be replaced (the worker re-registers shortly after its Talos CA fields change), so
- * every registration the configs allow stays possible too.
+ * An observed registration that some control plane, as it is now, would hand out is the worker's grant:
+ * the observer leaves out workers that may still be about to re-register (a Talos CA change in flight).
+ * One that no control plane would hand out any more comes from before a control plane changed, and may be
+ * replaced at any time, so every registration the configs allow stays possible too.
  */
 function workerGrants(worker: TrustState, observed: TalosGrant | null, cps: TrustState[]): TalosGrant[] {
   if (!observed) return initialGrants(worker, cps);

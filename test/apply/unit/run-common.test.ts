@@ -5,7 +5,7 @@
 import t from 'tap';
 import type { Plan } from '../../../src/plan/model/index.js';
 import { planRotation } from '../../../src/plan/planner/index.js';
-import { runSummary, targetFromPlan } from '../../../src/apply/run-common.js';
+import { runSummary, startedNodes, targetFromPlan } from '../../../src/apply/run-common.js';
 import type { OutputRecord, Run } from '../../../src/state/index.js';
 import { K_NEW, NAMES, T_NEW, T_OLD, cluster, desired, input } from '../../plan/fixtures/cluster.js';
 import { K_OLD, fullPlan, samplePlan } from '../../state/fixtures/plan.js';
@@ -80,4 +80,16 @@ t.test('runSummary of a rollback run: its last write of each file is what is lef
   t.match(summary.notes[0], /trusts what it did before the rolled-back run/);
   t.match(summary.notes.join('\n'), /rolled-back Kubernetes CA bundle/);
   t.notMatch(summary.notes.join('\n'), /talosconfigs signed by the dropped/, 'no hand-out reminder after a rollback');
+});
+
+t.test('startedNodes: the nodes recorded started and not done, each once', async (t) => {
+  const node = (address: string, status: string) => ({ address, status });
+  const r = {
+    steps: [
+      { nodes: [node('127.0.0.10', 'done'), node('127.0.0.20', 'started')] },
+      { nodes: [node('127.0.0.11', 'pending'), node('127.0.0.20', 'started'), node('127.0.0.21', 'started')] },
+    ],
+  } as unknown as Run;
+  t.same(startedNodes(r), ['127.0.0.20', '127.0.0.21']);
+  t.same(startedNodes({ steps: [] } as unknown as Run), []);
 });
