@@ -61,16 +61,17 @@ export async function readLiveNode(client: TalosClient, listed: ListedNode, time
       hint: `upgrade the node to Talos ${min} or newer before rotating its CAs`,
     });
   }
-  const [mc, identity] = await Promise.all([client.getMachineConfig(listed.address, opts), client.getIdentity(listed.address, opts)]);
-  const ca = readCaState(mc.yaml, `machine config of node ${listed.address}`);
+  // apid's registration, read alongside (a listed role its config contradicts fails the observation anyway).
   // Best effort: without it the planner assumes every registration the configs allow (less precise, still sound).
-  const apid =
-    ca.role === 'worker'
-      ? await client.getApiCertificates(listed.address, opts).then(
+  const registration: Promise<LiveNode['apid']> =
+    listed.role === 'worker'
+      ? client.getApiCertificates(listed.address, opts).then(
           (c) => ({ serverCertPem: c.server?.certPem ?? null, bundle: c.acceptedCAs.map((a) => ({ fingerprint: a.fingerprint, certPem: a.certPem })) }),
           () => null,
         )
-      : null;
+      : Promise.resolve(null);
+  const [mc, identity, apid] = await Promise.all([client.getMachineConfig(listed.address, opts), client.getIdentity(listed.address, opts), registration]);
+  const ca = readCaState(mc.yaml, `machine config of node ${listed.address}`);
   return {
     address: listed.address,
     listedAs: listed.role,

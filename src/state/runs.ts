@@ -284,26 +284,23 @@ export function setGateAttempt(doc: StateDocument, runId: string, stepId: string
 
 /** The gate (or one check) passed; `attempts`, when given, is the total the caller counted. */
 export function setGatePassed(doc: StateDocument, runId: string, stepId: string, now: string, check?: GateCheck, attempts?: number): void {
-  const { step, targets } = gateOf(doc, runId, stepId, check);
-  for (const c of targets) {
-    c.status = 'passed';
-    c.lastError = null;
-    if (attempts !== undefined) c.attempts = Math.max(c.attempts, attempts);
-  }
-  step.gate.attempts = Math.max(step.gate.attempts, Object.values(step.gate.checks).reduce((n, c) => n + c.attempts, 0));
-  step.gate.startedAt ??= now;
-  settleGate(step, now);
+  finishChecks(doc, runId, stepId, now, null, check, attempts);
 }
 
 export function setGateFailed(doc: StateDocument, runId: string, stepId: string, error: ErrorRecord, now: string, check?: GateCheck, attempts?: number): void {
+  finishChecks(doc, runId, stepId, now, error, check, attempts);
+}
+
+/** Passed (no error) or failed: the checks' outcome, the gate's attempt total, then the gate's status. */
+function finishChecks(doc: StateDocument, runId: string, stepId: string, now: string, error: ErrorRecord | null, check?: GateCheck, attempts?: number): void {
   const { step, targets } = gateOf(doc, runId, stepId, check);
   for (const c of targets) {
-    c.status = 'failed';
+    c.status = error ? 'failed' : 'passed';
     c.lastError = error;
     if (attempts !== undefined) c.attempts = Math.max(c.attempts, attempts);
   }
   step.gate.attempts = Math.max(step.gate.attempts, Object.values(step.gate.checks).reduce((n, c) => n + c.attempts, 0));
-  step.gate.lastError = error;
+  if (error) step.gate.lastError = error;
   step.gate.startedAt ??= now;
   settleGate(step, now);
 }

@@ -6,6 +6,7 @@
  * Kubernetes side (VIP:6443).
  */
 import * as net from 'node:net';
+import { listen } from './listen.js';
 
 export interface ForwardTarget {
   host: string;
@@ -79,13 +80,7 @@ export async function startTcpForwarder(opts: TcpForwarderOptions): Promise<TcpF
       client.resume();
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listen(server, { port: opts.port, host: opts.host });
   return {
     host: opts.host,
     port: opts.port,

@@ -23,6 +23,7 @@ import { authenticate } from './auth.js';
 import type { CsrStore } from './controller-manager.js';
 import type { NodeRegistry } from './node-registry.js';
 import { reasonForAlert, reasonForVerifyCode, stripV4Mapped, type VerdictNotes } from './tls-outcome.js';
+import { listen } from '../core/listen.js';
 
 export const APISERVER_PORT = 6443;
 const MAX_BODY = 1024 * 1024;
@@ -195,13 +196,7 @@ export class KubeApiServer {
     server.on('secureConnection', (sock) => this.#onSecure(sock));
     server.on('tlsClientError', (err, sock) => this.#onTlsClientError(err, sock));
     server.on('error', () => {});
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host: this.node.address, port: APISERVER_PORT, exclusive: true }, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listen(server, { host: this.node.address, port: APISERVER_PORT, exclusive: true });
     if (gen !== this.#gen) {
       server.close();
       return;

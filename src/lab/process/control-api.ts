@@ -15,6 +15,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { LabCluster, NodeFaults } from '../core/model.js';
 import type { InspectReport } from './contracts.js';
+import { listen } from '../core/listen.js';
 
 export const CONTROL_API_PREFIX = '/v1';
 const MAX_BODY = 64 * 1024;
@@ -173,13 +174,7 @@ export async function startControlApi(address: string, token: string, handlers: 
     })();
   });
   server.keepAliveTimeout = 1000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host: address, port: 0 }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listen(server, { host: address, port: 0 });
   const port = (server.address() as AddressInfo).port;
   return {
     address,

@@ -19,12 +19,14 @@ import * as tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { talosProtos, type CommonMetadata } from '../../talos/proto.js';
 import type { TrustFailureReason } from '../core/ledger.js';
+import { reasonForVerifyCode } from '../kube/tls-outcome.js';
 import type { NodeResources } from './cosi.js';
 import { tlsKey, type NodeCredentials } from './credentials.js';
 import { GrpcCallError, Status, type OutgoingMetadata } from './h2-grpc.js';
 import { applyConfiguration, kubeconfig, version, type CallContext, type MachineHost } from './machined.js';
 import { parseRoles, peerIdentity, ROLE_IMPERSONATOR, type PeerIdentity } from './peer.js';
 import { APID_PORT, type ApidProxy, type ProxyHost } from './proxy.js';
+import { listen } from '../core/listen.js';
 
 export interface ApidHost extends MachineHost, ProxyHost {
   readonly resources: NodeResources;
@@ -38,28 +40,9 @@ interface Conn {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Go's reason for a rejected client certificate, from OpenSSL's verification code. */
+/** Go's reason for a rejected client certificate, from OpenSSL's verification code (none: no certificate). */
 export function clientRejectionReason(code: string | undefined): TrustFailureReason {
-  switch (code) {
-    case 'CERT_HAS_EXPIRED':
-    case 'CERT_NOT_YET_VALID':
-      return 'expired';
-    case 'INVALID_PURPOSE':
-      return 'wrong-eku';
-    case undefined:
-    case '':
-      return 'unauthenticated';
-    case 'UNABLE_TO_GET_ISSUER_CERT':
-    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
-    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
-    case 'SELF_SIGNED_CERT_IN_CHAIN':
-    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
-    case 'CERT_SIGNATURE_FAILURE':
-    case 'CERT_UNTRUSTED':
-      return 'unknown-ca';
-    default:
-      return 'bad-certificate';
-  }
+  return code ? (reasonForVerifyCode(code) ?? 'bad-certificate') : 'unauthenticated';
 }
 
 /** Which side refused, from a server-side handshake error (the client's alert means it refused us). */
@@ -141,13 +124,7 @@ export class ApidServer {
       }
     });
     server.on('secureConnection', (socket: tls.TLSSocket) => this.#accept(socket));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(APID_PORT, node.address, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listen(server, { port: APID_PORT, host: node.address });
     server.on('error', () => undefined);
     this.#server = server;
   }

@@ -25,6 +25,7 @@ import { readConfigCas } from '../core/roots.js';
 import { API_CERT_VALIDITY_MS, tlsKey, type NodeCredentials } from './credentials.js';
 import { dialLab, recordDialFailure } from './dial.js';
 import { GrpcCallError, Status } from './h2-grpc.js';
+import { listen } from '../core/listen.js';
 
 export const TRUSTD_PORT = 50001;
 
@@ -132,13 +133,7 @@ export class TrustdServer {
       socket.on('error', () => undefined);
       this.#injector.injectConnection(socket);
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(TRUSTD_PORT, this.#host.node.address, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listen(server, { port: TRUSTD_PORT, host: this.#host.node.address });
     server.on('error', () => undefined);
     this.#server = server;
   }

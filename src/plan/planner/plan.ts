@@ -28,9 +28,9 @@ import { bit, CaIndex, has } from '../safety/cas.js';
 import { evaluateState, evaluateStep, type Finding, type ModelClient } from '../safety/engine.js';
 import { initialWorld, resolveEndpoints, staleBundles, TargetInterner, trustOf, type ModelNode, type ModelTarget } from '../safety/world.js';
 import { buildNotices } from './notices.js';
-import { chooseOrders, compatible, evaluateAllOrders, PREFERRED, type ApiChain, type ChainResult } from './orders.js';
+import { chooseOrders, compatible, evaluateAllOrders, PREFERRED, rolesInOrder, type ApiChain, type ChainResult } from './orders.js';
 import { expandPhases, type ApiPhase } from './phases.js';
-import { describeFinding, proofOf, VERDICT_BY_RANK, VERDICT_RANK } from './proof.js';
+import { describeFinding, edgeOf, proofOf, VERDICT_BY_RANK, VERDICT_RANK } from './proof.js';
 
 const CLIENT_RANK: Record<TalosClientKind, number> = { current: 0, intermediate: 1, new: 2 };
 const API_LABEL: Record<ApiKind, string> = { talos: 'Talos API', kubernetes: 'Kubernetes API' };
@@ -63,20 +63,9 @@ export function planRotation(input: PlanInput): Plan {
   const currentClient = modelClient(cas, input.operator.talos, 'current talosconfig');
   const kubeClient = modelClient(cas, input.operator.kubernetes, 'kubeconfig in use');
   const initialFindings = evaluateState(world0, { apis: new Set(['talos', 'kubernetes']), talosClient: currentClient }, cas);
-  const initialProof: ProofEdge[] = initialFindings.map((f) => ({
-    kind: f.kind,
-    from: f.from,
-    to: f.to,
-    fromNodes: f.fromNodes,
-    toNodes: f.toNodes,
-    status: f.status,
-    window: 'in the observed cluster, before any step',
-    reason: f.reason,
-    waves: [],
-    persists: true,
-    certainty: f.certain ? 'certain' : 'possible',
-    preExisting: true,
-  }));
+  const initialProof: ProofEdge[] = initialFindings.map((f) =>
+    edgeOf(f, { window: 'in the observed cluster, before any step', waves: [], persists: true, preExisting: true }),
+  );
   if (initialProof.length > 0) {
     notices.push(`The observed cluster already has ${initialProof.length} failing edge(s); the first: ${describeFinding(initialFindings[0]!)}.`);
   }
@@ -355,21 +344,19 @@ function assemble(chains: Record<ApiKind, ApiChain | null>, chosen: Record<ApiKi
     if (index < 0) return null;
     return { api, phase: chain.phases[index]!, order: result.orders[index]!, chain, result, index };
   };
-  const roles = (order: WaveOrder): NodeRole[] =>
-    order === 'controlplanes-first' ? ['controlplane', 'worker'] : order === 'workers-first' ? ['worker', 'controlplane'] : order === 'controlplanes-only' ? ['controlplane'] : ['worker'];
   for (const phase of PHASES) {
     const t = partOf('talos', phase);
     const k = partOf('kubernetes', phase);
     if (t && k && compatible(t.order, k.order)) {
       let r: NodeRole[];
-      if (!t.order.endsWith('-only')) r = roles(t.order);
-      else if (!k.order.endsWith('-only')) r = roles(k.order);
-      else if (t.order === k.order) r = roles(t.order);
-      else r = PREFERRED.kubernetes[phase].order === 'workers-first' ? ['worker', 'controlplane'] : ['controlplane', 'worker'];
+      if (!t.order.endsWith('-only')) r = rolesInOrder(t.order);
+      else if (!k.order.endsWith('-only')) r = rolesInOrder(k.order);
+      else if (t.order === k.order) r = rolesInOrder(t.order);
+      else r = rolesInOrder(PREFERRED.kubernetes[phase].order);
       out.push({ apis: ['talos', 'kubernetes'], parts: [t, k], roles: r });
     } else {
-      if (t) out.push({ apis: ['talos'], parts: [t], roles: roles(t.order) });
-      if (k) out.push({ apis: ['kubernetes'], parts: [k], roles: roles(k.order) });
+      if (t) out.push({ apis: ['talos'], parts: [t], roles: rolesInOrder(t.order) });
+      if (k) out.push({ apis: ['kubernetes'], parts: [k], roles: rolesInOrder(k.order) });
     }
   }
   return out;
@@ -464,13 +451,14 @@ function explainOrder(part: Skeleton['parts'][number], sk: Skeleton): OrderChoic
     .map((r) => {
       const later = r.steps.slice(index);
       const bad = later.find((s) => s.problem);
-      const stale = r.stale > result.stale ? `${chain.api}: ${r.stale} worker(s) would keep trusting a dropped Talos CA in their apid client bundle (trustd hands a worker the control planes' trusted set when it is patched, facts §3.2)` : null;
+      const stale = r.stale > result.stale;
+      const leftover = `${chain.api}: ${r.stale} worker(s) would keep trusting a dropped Talos CA in their apid client bundle (trustd hands a worker the control planes' trusted set when it is patched, facts §3.2)`;
       return {
         order: r.orders[index]!,
         verdict: VERDICT_BY_RANK[Math.max(0, ...later.map((s) => VERDICT_RANK[s.verdict]))]!,
         score: later.reduce((a, s) => a + s.score, 0),
-        problem: bad?.problem ? `${chain.api} ${bad.phase}: ${describeFinding(bad.problem)}` : stale,
-        stale: r.stale > result.stale,
+        problem: bad?.problem ? `${chain.api} ${bad.phase}: ${describeFinding(bad.problem)}` : stale ? leftover : null,
+        stale,
       };
     });
   const mine = result.steps.slice(index);

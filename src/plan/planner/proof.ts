@@ -63,25 +63,30 @@ export function windowOf(f: Finding, stepIndex: number): string {
   return `${s}; at most the duration of step ${n}`;
 }
 
+/** A finding as a proof edge; where and for how long it fails is the caller's to say. */
+export function edgeOf(f: Finding, when: Pick<ProofEdge, 'window' | 'waves' | 'persists' | 'preExisting'>): ProofEdge {
+  return {
+    kind: f.kind,
+    from: f.from,
+    to: f.to,
+    fromNodes: f.fromNodes,
+    toNodes: f.toNodes,
+    status: f.status,
+    window: when.window,
+    reason: f.reason,
+    waves: when.waves,
+    persists: when.persists,
+    certainty: f.certain ? 'certain' : 'possible',
+    preExisting: when.preExisting,
+  };
+}
+
 export function proofOf(findings: readonly Finding[], stepIndex: number, checked: readonly EdgeKind[], states: number, classes: number): StepProof {
   const edges: ProofEdge[] = [];
   const order = (f: Finding): number => (counts(f) ? 0 : 2) + (f.status === 'broken' ? 0 : 1);
   const sorted = findings.filter((f) => !f.notice).sort((a, b) => order(a) - order(b));
   for (const f of sorted) {
-    edges.push({
-      kind: f.kind,
-      from: f.from,
-      to: f.to,
-      fromNodes: f.fromNodes,
-      toNodes: f.toNodes,
-      status: f.status,
-      window: windowOf(f, stepIndex),
-      reason: f.reason,
-      waves: f.waves.map((w) => w + 1),
-      persists: f.inEnd || f.atGate,
-      certainty: f.certain ? 'certain' : 'possible',
-      preExisting: !counts(f),
-    });
+    edges.push(edgeOf(f, { window: windowOf(f, stepIndex), waves: f.waves.map((w) => w + 1), persists: f.inEnd || f.atGate, preExisting: !counts(f) }));
   }
   for (const kind of checked) {
     if (sorted.some((f) => f.kind === kind)) continue;
