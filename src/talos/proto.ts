@@ -227,8 +227,11 @@ export interface Resource {
 /** cosi.resource.LabelTerm / LabelQuery / IDQuery */
 export interface LabelTerm {
   key?: string;
-  op?: 'EXISTS' | 'EQUAL' | 'NOT_EXISTS' | number;
-  value?: string;
+  op?: 'EXISTS' | 'EQUAL' | 'NOT_EXISTS' | 'IN' | 'LT' | 'LTE' | 'LT_NUMERIC' | 'LTE_NUMERIC' | number;
+  /** repeated string (field 3), as in cosi-project/specification proto/v1alpha1/resource.proto. */
+  value?: string[];
+  /** field 5 */
+  invert?: boolean;
 }
 export interface LabelQuery {
   terms?: LabelTerm[];

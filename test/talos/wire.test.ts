@@ -160,13 +160,47 @@ t.test('COSI requests: Get/List/Watch with options and api_version', async (t) =
   t.equal(w.api_version, 1);
   t.equal(w.options?.bootstrap_contents, true);
   t.equal(w.options?.tail_events, 3);
-  t.same(w.options?.label_query, [{ terms: [{ key: 'k', op: 'EQUAL', value: 'v' }] }]);
+  t.same(w.options?.label_query, [{ terms: [{ key: 'k', op: 'EQUAL', value: ['v'], invert: false }] }]);
   t.same(w.options?.id_query, { regexp: '^a' });
   t.equal(w.options?.aggregated, true);
   t.same([...(w.options?.start_from_bookmark ?? [])], [1, 2]);
   t.equal(w.options?.bootstrap_bookmark, true);
   const withId = state.Watch.requestDeserialize(bytes(ld(1, 'ns'), ld(2, 'T'), ld(3, 'kubelet')));
   t.equal(withId.id, 'kubelet');
+});
+
+t.test('LabelTerm: key=1, op=2 Operation, value=3 repeated string, invert=5 (cosi-project/specification resource.proto)', async (t) => {
+  // ListRequest.options=3 ListOptions{label_query=1 LabelQuery{terms=1 LabelTerm}, id_query=2 IDQuery{regexp=1}}.
+  const term = (...parts: ReturnType<typeof ld>[]) => msg(1, msg(1, ...parts));
+  const req = {
+    namespace: 'cluster',
+    type: 'Members.cluster.talos.dev',
+    options: {
+      label_query: [{ terms: [{ key: 'role', op: 'IN' as const, value: ['cp', 'worker'], invert: true }, { key: 'zone', op: 'EXISTS' as const }] }],
+      id_query: { regexp: '^n' },
+    },
+  };
+  const expected = bytes(
+    ld(1, 'cluster'),
+    ld(2, 'Members.cluster.talos.dev'),
+    msg(
+      3,
+      // Each value is its own field-3 entry (strings are never packed); EXISTS = 0 and invert=false are omitted.
+      msg(1, msg(1, ld(1, 'role'), vfield(2, 3), ld(3, 'cp'), ld(3, 'worker'), vfield(5, true)), msg(1, ld(1, 'zone'))),
+      msg(2, ld(1, '^n')),
+    ),
+  );
+  t.equal(hex(state.List.requestSerialize(req)), hex(expected));
+  const back = state.List.requestDeserialize(expected);
+  t.same(back.options?.label_query, [{ terms: [{ key: 'role', op: 'IN', value: ['cp', 'worker'], invert: true }, { key: 'zone', op: 'EXISTS', value: [], invert: false }] }]);
+  // Every Operation value of the specification, by number.
+  const ops = ['EXISTS', 'EQUAL', 'NOT_EXISTS', 'IN', 'LT', 'LTE', 'LT_NUMERIC', 'LTE_NUMERIC'];
+  ops.forEach((op, n) => {
+    const one = state.List.requestDeserialize(bytes(msg(3, term(ld(1, 'k'), vfield(2, n), ld(3, '1')))));
+    t.equal(one.options?.label_query?.[0]?.terms?.[0]?.op, op, `Operation ${n} = ${op}`);
+  });
+  // LT_NUMERIC with one value: a Go server reads value[0].
+  t.same(state.List.requestDeserialize(bytes(msg(3, term(ld(1, 'n'), vfield(2, 6), ld(3, '10'))))).options?.label_query?.[0]?.terms?.[0]?.value, ['10']);
 });
 
 /** cosi.resource.Metadata bytes: namespace=1..annotations=11, Timestamp{seconds=1, nanos=2}. */
