@@ -85,7 +85,11 @@ export function decodeBase64Field(value: unknown): string | null {
 
 function rawCa(v: unknown): RawCa | null {
   if (!isObj(v)) return null;
-  return { crt: decodeBase64Field(v.crt) ?? '', key: decodeBase64Field(v.key) ?? '' };
+  // siderolabs/crypto UnmarshalYAML keeps `key: "******"` (x509.Redacted) as the key text itself: a control
+  // plane then holds a key that does not parse, so certificate generation fails; workers are refused by
+  // validation (a key is a key).
+  const key = v.key === '******' ? '******' : (decodeBase64Field(v.key) ?? '');
+  return { crt: decodeBase64Field(v.crt) ?? '', key };
 }
 
 function rawCaPlain(v: unknown): RawCa | null {

@@ -58,3 +58,26 @@ t.test('broken material: recorded as an error, unparseable accepted entries skip
   const badWorker = await interpretRoots(setRaw(gen('worker', 'legacy'), ['machine', 'ca', 'crt'], garbage));
   t.match(badWorker.talos.error, /failed to parse CA certificate/, "a worker's CSR template is its last accepted CA");
 });
+
+t.test('a redacted key ("******") is the key text itself: the control plane cannot issue with it', async (t) => {
+  const cp = setRaw(gen('controlplane', 'legacy'), ['machine', 'ca', 'key'], '******');
+  const r = await interpretRoots(cp);
+  t.equal(readConfigCas(cp).machineCa?.key, '******', 'not decoded as base64, not dropped');
+  t.equal(r.talos.issuing, null);
+  t.match(r.talos.error, /\.machine\.ca/, 'certificate generation fails, as on Talos');
+  const k8s = await interpretRoots(setRaw(gen('controlplane', 'legacy'), ['cluster', 'ca', 'key'], '******'));
+  t.equal(k8s.kubernetes.issuing, null);
+  t.match(k8s.kubernetes.error, /\.cluster\.ca/);
+});
+
+t.test('KubeAPIServerCAConfig wins over .cluster.acceptedCAs: the node trusts the document alone', async (t) => {
+  const extra = await generateKubernetesCa();
+  // Talos accepts this config (only .cluster.ca conflicts with the document) and reads the Kubernetes CA
+  // from the document (container.K8sAPIServerCAConfig returns it before the v1alpha1 shim).
+  const both = setRaw(gen('controlplane', 'document'), ['cluster', 'acceptedCAs'], [{ crt: Buffer.from(extra.certPem).toString('base64') }]);
+  const r = await interpretRoots(both);
+  t.same(fps(r.kubernetes.trusted), [s.k8s.fingerprint]);
+  t.notOk(fps(r.kubernetes.trusted).includes(extra.fingerprint), '.cluster.acceptedCAs is not trusted');
+  const w = await interpretRoots(setRaw(gen('worker', 'document'), ['cluster', 'acceptedCAs'], [{ crt: Buffer.from(extra.certPem).toString('base64') }]));
+  t.same(fps(w.kubernetes.trusted), [s.k8s.fingerprint]);
+});
