@@ -2,7 +2,7 @@ import { isMap, isScalar, isSeq, type Node, type Pair, type YAMLMap, type YAMLSe
 
 import type { Secret } from '../domain/secret.js';
 import type { ApiKind, Fingerprint, KubernetesCaStyle, NodeRole } from '../domain/types.js';
-import { readCertField, readKeyField, type FieldEncoding } from './ca-pem.js';
+import { REDACTED_KEY, readCertField, readKeyField, type FieldEncoding } from './ca-pem.js';
 import { isEmptyNode, pairOf, type ConfigDocument, type ParsedMachineConfig } from './documents.js';
 import { mcError } from './errors.js';
 
@@ -104,15 +104,16 @@ export function talosSite(cfg: ParsedMachineConfig): CaSite {
 export function kubernetesSite(cfg: ParsedMachineConfig, role: NodeRole): CaSite {
   const cluster = sectionOf(cfg, 'cluster');
   if (cfg.apiServerCa) {
-    // Talos validation: "kube-apiserver CA is already set in v1alpha1 config (.cluster.ca)".
+    // Talos refuses `.cluster.ca` beside the document (pkg/machinery/config/types/k8s/apiserver_ca.go,
+    // V1Alpha1ConflictValidate). `.cluster.acceptedCAs` beside it is valid and ignored: Talos takes the
+    // Kubernetes API CA from the document alone (container.K8sAPIServerCAConfig), so this reader neither
+    // reads nor patches those entries.
     const legacyCa = cluster ? pairOf(cluster, 'ca') : undefined;
-    const legacyAccepted = cluster ? pairOf(cluster, 'acceptedCAs') : undefined;
-    const clash = [legacyCa && !isEmptyNode(legacyCa.value) ? '.cluster.ca' : null,
-      legacyAccepted && !isEmptyList(legacyAccepted.value) ? '.cluster.acceptedCAs' : null].filter(Boolean);
-    if (clash.length > 0) {
+    if (legacyCa && !isEmptyNode(legacyCa.value)) {
       throw mcError('MC_CONFLICT', cfg.source,
-        `the Kubernetes API CA is set both in ${clash.join(' and ')} and in a KubeAPIServerCAConfig document`,
-        'keep one place: move the CA into the KubeAPIServerCAConfig document and delete the .cluster fields');
+        'the Kubernetes API CA is set both in .cluster.ca and in a KubeAPIServerCAConfig document; '
+          + 'Talos refuses such a config ("kube-apiserver CA is already set in v1alpha1 config (.cluster.ca)")',
+        'keep one place: move the CA into the KubeAPIServerCAConfig document and delete .cluster.ca');
     }
     return {
       api: 'kubernetes',
@@ -146,10 +147,6 @@ export function kubernetesSite(cfg: ParsedMachineConfig, role: NodeRole): CaSite
   };
 }
 
-function isEmptyList(node: Node | null | undefined): boolean {
-  return isEmptyNode(node) || (isSeq(node) && node.items.length === 0);
-}
-
 /** A scalar string value, '' for empty/null; MC_BAD_CA for anything else. */
 function stringValue(node: Node | null | undefined, field: string, source: string | undefined): string {
   if (isEmptyNode(node)) return '';
@@ -170,6 +167,14 @@ export function readSite(site: CaSite, source: string | undefined): SiteContents
     }
     const certText = stringValue(pairOf(issuingNode, site.certField)?.value, `${issuingPath}.${site.certField}`, source);
     const keyText = stringValue(pairOf(issuingNode, 'key')?.value, `${issuingPath}.key`, source);
+    if (keyText === REDACTED_KEY) {
+      // siderolabs/crypto keeps "******" as the key text itself (x509.Redacted): never a key to use or keep.
+      throw mcError('MC_REDACTED_KEY', source,
+        `${issuingPath}.key is "${REDACTED_KEY}", the placeholder of a redacted key, not a key; Talos would take `
+          + 'those six characters as the key (a control plane then cannot issue certificates; a worker is refused)',
+        'put the real key back into the node\'s config (from the original machine config or secrets bundle, with '
+          + 'talosctl apply-config) before rotating; never apply a config that was exported with its secrets redacted');
+    }
     if (certText.trim() !== '') {
       const cert = readCertField(certText, site.encoding, `${issuingPath}.${site.certField}`, source);
       out.issuingKey = readKeyField(keyText, site.encoding, `${issuingPath}.key`, source);

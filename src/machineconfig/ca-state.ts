@@ -49,7 +49,7 @@ export function readCaState(configYaml: string, source?: string): MachineConfigC
   };
 }
 
-/** The issuing CA's private key (PEM, as stored), or null when there is none (workers, redacted configs). */
+/** The issuing CA's private key (PEM, as stored), or null when there is none (workers); a redacted key is refused (MC_REDACTED_KEY). */
 export function readCaKey(configYaml: string, api: ApiKind, source?: string): Secret | null {
   const cfg = parseMachineConfig(configYaml, source);
   const site = api === 'talos' ? talosSite(cfg) : kubernetesSite(cfg, roleOf(machineTypeOf(cfg)));

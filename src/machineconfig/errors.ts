@@ -11,6 +11,7 @@ export type McErrorCode =
   | 'MC_DUPLICATE_DOCUMENT'
   | 'MC_CONFLICT'
   | 'MC_BAD_CA'
+  | 'MC_REDACTED_KEY'
   | 'MC_BAD_MACHINE_TYPE'
   | 'MC_KEY_REQUIRED'
   | 'MC_ISSUING_REQUIRED'

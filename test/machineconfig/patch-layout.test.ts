@@ -132,6 +132,22 @@ t.test('document worker: comments between entries survive a reorder', async (t) 
   t.notMatch(out, /issuingCA/, 'a worker gets no issuingCA');
 });
 
+t.test('document worker with an issuingCA and key (valid on v1.14): read as trusted, never kept when patched', async (t) => {
+  // v1.14 checks a worker's Kubernetes issuing key in .cluster.ca only, so this config is accepted; the
+  // worker trusts issuingCA.cert first, then acceptedCAs (apiserver_ca.go AcceptedCAs). The reader reports
+  // the CA as the worker's; a patch rewrites the document the way rotate-ca writes workers: no issuingCA,
+  // no key, the CA at the head of acceptedCAs.
+  const doc = `machine:\n    type: worker\n    ca:\n        crt: ${b(A.certPem)}\n        key: ""\n---\napiVersion: v1alpha1\nkind: KubeAPIServerCAConfig\nissuingCA:\n    cert: |\n${indentPem(KA.certPem, 8)}\n    key: |\n${indentPem(KA.key.reveal(), 8)}\n`;
+  const s = readCaState(doc).kubernetes;
+  t.equal(s.issuing?.fingerprint, KA.fingerprint);
+  t.same(fps(s.accepted), []);
+  const added = patchCaState(doc, { kubernetes: { issuing: { certPem: KA.certPem }, accepted: [KB.certPem] } });
+  t.notMatch(added, /issuingCA|PRIVATE KEY/, 'the worker loses the issuingCA and its key');
+  t.same(fps(readCaState(added).kubernetes.accepted), [KA.fingerprint, KB.fingerprint]);
+  const dropped = patchCaState(added, { kubernetes: { issuing: { certPem: KB.certPem }, accepted: [] } });
+  t.same(fps(readCaState(dropped).kubernetes.accepted), [KB.fingerprint], 'the old CA is gone from what the worker trusts');
+});
+
 t.test('accepted lists: dedup, issuing not repeated, kept order, no-op returns the same string', async (t) => {
   const cfg = `machine:\n    type: worker\n    ca:\n        crt: ${b(A.certPem)}\n        key: ""\n    acceptedCAs:\n        - crt: ${b(B.certPem)}\n        - crt: ${b(C.certPem)}\n`;
   // Same set in another order, with duplicates, the issuing CA, and PEM with CRLF and no final newline.

@@ -103,11 +103,33 @@ t.test('machine types: init folds into controlplane; join and empty are workers'
   t.match(err.message, /machine config of n1: \.machine\.type "master"/);
 });
 
-t.test('a redacted key reads as no key', async (t) => {
+t.test('a redacted key ("******") is refused, never read as a key or as no key', async (t) => {
+  // siderolabs/crypto keeps "******" as the key text: applying such a config back would give a control
+  // plane a key that does not parse. The reader says so instead of guessing.
   const src = loadFixture('legacy-controlplane').replace(/(\n    ca:\n        crt: \S+\n        key: )\S+/, '$1"******"');
-  const s = readCaState(src);
-  t.equal(s.talos.issuing?.hasKey, false);
-  t.equal(readCaKey(src, 'talos'), null);
+  for (const fn of [() => readCaState(src, 'node 10.5.0.2'), () => readCaKey(src, 'talos', 'node 10.5.0.2')]) {
+    const err = catchRotate(fn);
+    t.equal(err.code, 'MC_REDACTED_KEY');
+    t.match(err.message, /^machine config of node 10\.5\.0\.2: \.machine\.ca\.key is "\*{6}", the placeholder of a redacted key/);
+    t.match(err.hint, /real key/);
+  }
+  // The document layout: a redacted issuingCA.key is refused the same way.
+  const doc = loadFixture('document-controlplane').replace(/(kind: KubeAPIServerCAConfig\nissuingCA:\n(?: {4}cert: [\s\S]*?\n))( {4}key: )[|][\s\S]*?-----END [A-Z ]*PRIVATE KEY-----\n/, '$1$2"******"\n');
+  t.match(doc, /key: "\*{6}"\n/, 'fixture edited');
+  t.equal(catchRotate(() => readCaKey(doc, 'kubernetes')).code, 'MC_REDACTED_KEY');
+});
+
+t.test('KubeAPIServerCAConfig beside .cluster.acceptedCAs: the document alone is read, as Talos does', async (t) => {
+  const dcp = loadFixture('document-controlplane');
+  const other = await generateKubernetesCa();
+  const both = dcp.replace('\ncluster:\n', `\ncluster:\n    acceptedCAs:\n        - crt: ${encodeTalosBase64Pem(other.certPem)}\n`);
+  t.not(both, dcp);
+  const s = readCaState(both);
+  const plain = readCaState(dcp);
+  t.equal(s.kubernetes.style, 'document');
+  t.same(s.kubernetes.accepted.map((c) => c.fingerprint), plain.kubernetes.accepted.map((c) => c.fingerprint));
+  t.notOk(s.kubernetes.accepted.some((c) => c.fingerprint === fingerprintOfPem(other.certPem)), '.cluster.acceptedCAs is ignored');
+  t.equal(s.kubernetes.issuing?.fingerprint, plain.kubernetes.issuing?.fingerprint);
 });
 
 t.test('errors name the field and never carry key material', async (t) => {
