@@ -62,6 +62,11 @@ t.test('validation errors reach the operator with Talos codes', async (t) => {
   t.match(e3.detail, /doesn't contain v1alpha1 config/);
   const e4 = await failure(c.applyConfiguration(w.address, setRaw(w.config, ['machine', 'ca', 'crt'], '%%%'), { mode: 'NO_REBOOT' }));
   t.match(e4.detail, /illegal base64 data at input byte 0/);
+  // A v1.13.9 node does not know the v1.14 KubeAPIServerCAConfig kind (the lab answers as v1.13.9 here).
+  const doc = `apiVersion: v1alpha1\nkind: KubeAPIServerCAConfig\nacceptedCAs:\n    - |\n${lab.secrets.k8s.certPem.trimEnd().split('\n').map((l) => `      ${l}`).join('\n')}\n`;
+  const e5 = await failure(c.applyConfiguration(w.address, `${w.config}---\n${doc}`, { mode: 'NO_REBOOT' }));
+  t.equal(e5.grpcCode, 3);
+  t.match(e5.detail, /error decoding document v1alpha1\/KubeAPIServerCAConfig\/ \(line \d+\): "KubeAPIServerCAConfig" "v1alpha1": not registered/);
   t.equal(w.configVersion, 1, 'nothing was applied');
 });
 
