@@ -29,7 +29,7 @@ t.test('document style: fingerprints as the configs state them, contract shape',
   t.match(worker, { address: '127.250.1.12', role: 'worker', ready: false });
   t.same(worker!.talos, { issuing: osFp, accepted: [] }, 'workers carry the Talos CA certificate (no key) in .machine.ca');
   t.same(worker!.kubernetes, { issuing: null, accepted: [k8sFp] }, 'a document-style worker has no issuing CA, only accepted');
-  t.same(report.trustFailures, { 'operator-apid': 0, 'apid-proxy': 0, 'worker-trustd': 0, 'kubelet-apiserver': 0, 'client-apiserver': 0 });
+  t.same(report.trustFailures, { 'operator-apid': 0, 'apid-proxy': 0, 'worker-trustd': 0, 'kubelet-apiserver': 0, 'client-apiserver': 0, 'pod-apiserver': 0 });
   t.equal(report.notReadyEvents, 0);
   t.equal(report.cluster.endpoint, 'https://127.250.1.3:6443');
 });
