@@ -63,9 +63,10 @@ export function windowOf(f: Finding, stepIndex: number): string {
   }
   if (ws.length === 0) return f.atGate ? `at the gate of step ${n} and after it` : `step ${n}`;
   if (f.kind === 'pod-apiserver') {
+    if (!f.inEnd) return `during ${span} of step ${n}, while control planes serve from different issuing CAs; at most the duration of step ${n}`;
     return (
-      `from ${span} of step ${n}, as control planes serve from another issuing CA than the one the controller-manager leader publishes, ` +
-      `and after it for clients started before step ${n}: possibly stale until they re-read ca.crt (client-go: about every 5 minutes) or restart`
+      `from ${span} of step ${n}, and after it for clients started before step ${n}: ` +
+      'possibly stale until they re-read ca.crt (client-go: about every 5 minutes) or restart'
     );
   }
   if (f.inEnd) return `from ${span} of step ${n} on, and still after it (not healed by this step)`;
