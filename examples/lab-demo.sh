@@ -34,7 +34,7 @@ sed -i.orig \
   rotate.yaml
 "$rotate" validate 2>/dev/null
 
-step "Plan: four steps, each proved safe (only the announced control-plane kubelet window in the Kubernetes drop)"
+step "Plan: four steps, each proved safe (announced: in-cluster clients in the Kubernetes issue, the control-plane kubelet window in the Kubernetes drop)"
 set +e
 "$rotate" plan --out plan.json --detailed-exitcode 2>/dev/null | grep -E '^(Plan:|> step|  wave|  gate|  proof|    ~|Verdict)'
 code=$?

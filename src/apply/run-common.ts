@@ -7,6 +7,7 @@ import { RotateError } from '../domain/errors.js';
 import type { ApiKind, Fingerprint } from '../domain/types.js';
 import type { OutputKind, Plan } from '../plan/model/index.js';
 import { renderPlanText } from '../plan/render/human.js';
+import { podDisruptionNotice } from '../plan/planner/index.js';
 import type { BuiltPlan, PlanTarget } from '../session/build-plan.js';
 import type { IssuingKeyLookup } from '../session/config-chain.js';
 import type { Session } from '../session/open-session.js';
@@ -111,12 +112,13 @@ export function runSummary(run: Run | undefined, plan: Plan): { outputs: { kind:
   const notes: string[] = [];
   if (rollback) {
     notes.push('the cluster trusts what it did before the rolled-back run; the files above are the ones that run had replaced');
-    if (plan.steps.some((s) => s.apis.includes('kubernetes'))) notes.push('workloads were not restarted: pods holding the rolled-back Kubernetes CA bundle may need a restart');
+    const pods = podDisruptionNotice(plan.steps);
+    if (pods) notes.push(pods);
     return { outputs: [...byPath.values()], notes };
   }
-  if (plan.steps.some((s) => s.apis.includes('kubernetes'))) {
-    notes.push('workloads were not restarted: pods that read the Kubernetes CA bundle at start (kube-proxy, controllers using in-cluster config) may need a restart to trust the new CA');
-  }
+  // The announcement the plan's proofs made, word for word (the plan's notices carry the same sentence).
+  const pods = podDisruptionNotice(plan.steps);
+  if (pods) notes.push(pods);
   if (plan.steps.some((s) => s.apis.includes('talos') && s.phase.talos === 'drop')) {
     notes.push('talosconfigs signed by the dropped Talos CA no longer work: hand out new ones (talosctl config new) to other users and pipelines');
   }

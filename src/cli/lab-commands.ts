@@ -54,6 +54,8 @@ export async function runLabUp(args: LabUpArgs): Promise<void> {
     applyLatencyMs: args['apply-latency-ms'],
     kubeletRestartMs: args['kubelet-restart-ms'],
     nodeGraceS: args['node-grace-s'],
+    podsPerNode: args['pods-per-node'],
+    podCaReloadS: args['pod-ca-reload-s'],
     vip: args.vip,
   });
   const readyTimeoutS = checkInteger('--ready-timeout-s', args['ready-timeout-s'], 1);

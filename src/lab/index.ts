@@ -10,6 +10,7 @@ import type { Secret } from '../domain/secret.js';
 import { TalosClient } from '../talos/client.js';
 import type { LabCluster, KubernetesCaStyle, LabTimings } from './core/model.js';
 import { startKubeSide } from './kube/index.js';
+import type { PodView } from './kube/pods.js';
 import { assembleLabCluster, issueAdminClientCert } from './setup/cluster.js';
 import { generateLabSecrets, renderSecretsBundle, type LabSecretsOptions } from './setup/secrets.js';
 import { startTalosSide } from './talos/index.js';
@@ -30,6 +31,8 @@ export interface StartLabOptions {
   labDir?: string;
   /** Progress messages (no secrets). */
   log?: (message: string) => void;
+  /** Emulated in-cluster clients per node (kube/pods.ts; default 0 here, 2 with `rotate lab up`). */
+  podsPerNode?: number;
   /** How many address blocks to try when a side finds an address taken (default 5). */
   blockAttempts?: number;
 }
@@ -60,6 +63,10 @@ export interface RunningLab {
   whenAllReady(timeoutMs: number): Promise<void>;
   /** The admin kubeconfig as the first control plane's Talos `Kubeconfig` API returns it. */
   fetchKubeconfig(timeoutMs?: number): Promise<string>;
+  /** `ca.crt` of the `kube-root-ca.crt` ConfigMap (null before it is published). */
+  rootCaConfigMap(): string | null;
+  /** The emulated in-cluster clients. */
+  pods(): PodView[];
   stop(): Promise<void>;
 }
 
@@ -97,7 +104,7 @@ export async function startLab(options: StartLabOptions): Promise<RunningLab> {
       const talos = await startTalosSide(cluster);
       started.push(talos);
       log('Talos side started');
-      const kube = await startKubeSide(cluster);
+      const kube = await startKubeSide(cluster, { podsPerNode: options.podsPerNode ?? 0 });
       started.push(kube);
       log('Kubernetes side started');
       const controlPlanes = cluster.controlPlanes.map((n) => n.address);
@@ -119,6 +126,8 @@ export async function startLab(options: StartLabOptions): Promise<RunningLab> {
         nodeReady: (address) => kube.nodeReady(address),
         allReady: () => kube.allReady(),
         whenAllReady: (timeoutMs) => kube.whenAllReady(timeoutMs),
+        rootCaConfigMap: () => kube.rootCaConfigMap(),
+        pods: () => kube.pods(),
         async fetchKubeconfig(timeoutMs = 15_000) {
           // As `talosctl -e CP -n CP kubeconfig` asks it: through the first control plane's apid.
           const first = controlPlanes[0]!;

@@ -34,7 +34,16 @@ t.test('full rotation of both APIs: merged accept and issue, then the drop of ea
   t.match(talosDrop.order.talos!.reason, /workers-first would be safe too, but talos: 2 worker\(s\) would keep trusting a dropped Talos CA/);
   t.notOk(plan.notices.some((n) => /still accept Talos API client certificates/.test(n)), 'no worker is left trusting the dropped CA');
 
-  t.same(plan.steps.map((s) => s.proof.verdict), ['safe', 'safe', 'safe', 'safe-with-announced-disruption']);
+  t.same(plan.steps.map((s) => s.proof.verdict), ['safe', 'safe-with-announced-disruption', 'safe', 'safe-with-announced-disruption'], 'the issue step is never safe: in-cluster clients');
+  const pods = problems(issue);
+  t.ok(pods.length > 0 && pods.every((e) => e.kind === 'pod-apiserver' && e.status === 'degraded' && e.certainty === 'possible'), 'the issue step announces only the pod edge');
+  t.same([...new Set(pods.flatMap((e) => e.toNodes))].sort(), ['127.0.0.10', '127.0.0.11', '127.0.0.12'], 'against every apiserver');
+  t.same([...new Set(pods.flatMap((e) => e.waves))].sort(), [1, 2], 'from the control-plane wave on');
+  t.ok(pods.some((e) => e.persists), 'clients that loaded the old CA stay failing after the step');
+  t.match(pods.find((e) => e.persists)!.window, /from waves 1–2 of step 2, .* clients started before step 2: possibly stale until they re-read ca\.crt/);
+  for (const s of [accept, talosDrop, kubeDrop]) t.notOk(problems(s).some((e) => e.kind === 'pod-apiserver'), `${s.id}: no pod edge`);
+  t.ok(accept.proof.edges.some((e) => e.kind === 'pod-apiserver' && e.status === 'ok'), 'a Kubernetes step checks the pod edge');
+  t.ok(plan.notices.some((n) => /In-cluster clients: from step 2 \(talos-kubernetes-issue\), waves 1–2/.test(n)), 'a notice names the step and waves');
   t.same(problems(talosDrop), [], 'the Talos drop breaks nothing');
   const window = problems(kubeDrop);
   t.ok(window.length > 0 && window.every((e) => e.kind === 'kubelet-apiserver' && e.status === 'degraded'));
@@ -95,7 +104,10 @@ t.test('intermediate desired states', async (t) => {
   t.same(afterSwap.steps.map((s) => s.id), ['talos-kubernetes-accept', 'talos-kubernetes-issue']);
   t.equal(afterSwap.steps[1]!.talosconfigAfter, 'new');
   t.notOk(afterSwap.notices.some((n) => /refuse .* client certificates/.test(n)), 'the old CA stays trusted: no client is refused');
-  t.equal(afterSwap.verdict, 'safe');
+  t.equal(afterSwap.verdict, 'safe-with-announced-disruption', 'in-cluster clients holding the old ca.crt: announced');
+  t.equal(afterSwap.applyable, true, 'allowed without allowDisruption');
+  const swapEdges = afterSwap.steps[1]!.proof.edges.filter((e) => e.status !== 'ok');
+  t.ok(swapEdges.length > 0 && swapEdges.every((e) => e.kind === 'pod-apiserver'), 'the only announced edge is the pods’');
 });
 
 t.test('a half-done cluster continues: Talos crashed mid-swap, Kubernetes not started', async (t) => {
@@ -133,7 +145,8 @@ t.test('a half-done Kubernetes drop continues with the control planes left', asy
 
 t.test('single control-plane cluster', async (t) => {
   const plan = planRotation(input(cluster({ controlPlanes: 1, workers: 2 }), { options: { allowDisruption: false, maxUnavailable: 3, parallelism: 4 } }));
-  t.same(plan.steps.map((s) => s.proof.verdict), ['safe', 'safe', 'safe', 'safe'], 'workers first in the Kubernetes drop: not even a window');
+  t.same(plan.steps.map((s) => s.proof.verdict), ['safe', 'safe-with-announced-disruption', 'safe', 'safe'], 'workers first in the Kubernetes drop: not even a window');
+  t.same(plan.steps[1]!.proof.edges.filter((e) => e.status !== 'ok').map((e) => [e.kind, e.toNodes, e.waves, e.persists]), [['pod-apiserver', ['127.0.0.10'], [1, 2], true]], 'one control plane: no mixed state, but clients that loaded the old CA fail after its swap');
   const drop = plan.steps[3]!;
   t.same(roles(drop), ['worker', 'controlplane']);
   t.same(drop.order.kubernetes!.alternatives.map((a) => a.verdict), ['unsafe']);
@@ -190,7 +203,8 @@ t.test('document-style workers', async (t) => {
   const targets = plan.steps.map((s) => s.nodes.find((n) => n.address === '127.0.0.20')!.target.kubernetes);
   t.same(targets, [api(null, K_OLD, K_NEW), api(null, K_NEW, K_OLD), api(null, K_NEW)], 'issuing null, NEW at position 0 after the swap');
   t.ok(plan.steps[1]!.kubeletRestarts.includes('127.0.0.20'), 'the reorder changes the kubelet CA bundle: kubelet restarts');
-  t.equal(plan.steps[1]!.proof.verdict, 'safe');
+  t.equal(plan.steps[1]!.proof.verdict, 'safe-with-announced-disruption');
+  t.same([...new Set(plan.steps[1]!.proof.edges.filter((e) => e.status !== 'ok').map((e) => e.kind))], ['pod-apiserver'], 'only the pods: worker kubelets keep working');
 });
 
 t.test('merging follows the phases of each API', async (t) => {

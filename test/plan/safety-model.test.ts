@@ -1,7 +1,7 @@
 import t from 'tap';
 import type { ApiState, ObservedNode, OperatorClient } from '../../src/plan/model/input.js';
 import { evaluateSequence, failingPairs, strandedKubelets, summarizeOutcomes, type EdgeOutcome, type SequencePatch } from '../../src/plan/safety/index.js';
-import { api, cluster, K_NEW, K_OLD, NAMES, T_NEW, T_OLD } from './fixtures/cluster.js';
+import { api, cluster, K_NEW, K_OLD, NAMES, T_NEW, T_OLD, withRoleState } from './fixtures/cluster.js';
 
 // Talos states of the rotation (facts §1.4)
 const T_ACCEPT = api(T_OLD, T_NEW);
@@ -30,8 +30,9 @@ function start(nodes: ObservedNode[]) {
   return { nodes, endpoints: ['127.0.0.10'], operator: { talos: CURRENT, kubernetes: null }, names: NAMES };
 }
 
+/** Counted outcomes other than pods' (pod-apiserver has its own tests at the end). */
 function counted(outcomes: EdgeOutcome[]): EdgeOutcome[] {
-  return outcomes.filter((o) => !o.notice);
+  return outcomes.filter((o) => !o.notice && o.kind !== 'pod-apiserver');
 }
 
 t.test('a steady-state cluster has no failing edge', async (t) => {
@@ -237,9 +238,41 @@ t.test('the operator kubeconfig is reported as a notice', async (t) => {
   ]);
   const notices = out.filter((o) => o.notice);
   t.ok(notices.length > 0 && notices.every((o) => o.kind === 'client-apiserver'));
-  t.equal(failingPairs(out).size, [...failingPairs(out)].filter((p) => p.startsWith('kubelet')).length, 'notices are left out of the pairs');
+  const edges = out.filter((o) => o.kind !== 'pod-apiserver');
+  t.equal(failingPairs(edges).size, [...failingPairs(edges)].filter((p) => p.startsWith('kubelet')).length, 'notices are left out of the pairs');
 });
 
 t.test('evaluateSequence rejects a patch for an unknown node', async (t) => {
   t.throws(() => evaluateSequence(start(cluster()), [[{ address: '127.0.0.99', target: { talos: T_DROP } }]]), { code: 'PLAN_UNKNOWN_NODE' });
+});
+
+t.test('pods: a control plane issuing from another CA fails in-cluster clients, announced (degraded, possible), never before', async (t) => {
+  const nodes = cluster();
+  const accept = [...each(nodes, 'controlplane', 'kubernetes', K_ACCEPT), ...each(nodes, 'worker', 'kubernetes', K_ACCEPT)];
+  const cpSwap = each(nodes, 'controlplane', 'kubernetes', K_SWAP);
+  const out = evaluateSequence(start(nodes), [...accept, ...cpSwap]);
+  const pods = out.filter((o) => o.kind === 'pod-apiserver');
+  t.ok(pods.length > 0, 'pod-apiserver outcomes');
+  t.ok(pods.every((o) => o.status === 'degraded' && o.certainty === 'possible' && !o.notice), 'announced: degraded and possible, not a notice');
+  t.ok(pods.every((o) => o.group >= accept.length), 'nothing while CAs are only accepted');
+  const first = pods.filter((o) => o.group === accept.length);
+  const holdingOld = first.filter((o) => o.from.includes('k8s-2025'));
+  t.same([...failingPairs(holdingOld)].sort(), ['pod-apiserver pods->127.0.0.10'], 'pods holding OLD are refused by the swapped control plane only');
+  t.match(holdingOld[0]!.reason, /ca\.crt \(kube-root-ca\.crt\) holds k8s-2025 .* alone/);
+  const holdingNew = first.filter((o) => o.from.includes('k8s-2026'));
+  t.same([...failingPairs(holdingNew)].sort(), ['pod-apiserver pods->127.0.0.11', 'pod-apiserver pods->127.0.0.12'], 'pods that loaded NEW (published by a swapped leader) are refused by the others');
+  t.equal(summarizeOutcomes(out).byKind['pod-apiserver'], 'degraded');
+  t.same(strandedKubelets(out).size, 0, 'pods never strand a kubelet');
+});
+
+t.test('pods: the same CA issuing everywhere (accept, drop) never fails them', async (t) => {
+  const nodes = cluster();
+  const out = evaluateSequence(start(nodes), [
+    ...each(nodes, 'controlplane', 'kubernetes', K_ACCEPT),
+    ...each(nodes, 'worker', 'kubernetes', K_ACCEPT),
+  ]);
+  t.same(out.filter((o) => o.kind === 'pod-apiserver'), []);
+  const swapped = withRoleState(withRoleState(cluster(), 'controlplane', 'kubernetes', K_SWAP), 'worker', 'kubernetes', K_SWAP);
+  const drop = evaluateSequence(start(swapped), [...each(swapped, 'worker', 'kubernetes', K_DROP), ...each(swapped, 'controlplane', 'kubernetes', K_DROP)]);
+  t.same(drop.filter((o) => o.kind === 'pod-apiserver'), [], 'dropping OLD changes no issuing CA');
 });

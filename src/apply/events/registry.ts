@@ -92,7 +92,7 @@ export const EVENTS: { [K in EventType]: EventSpec<K> } = {
       runId: 'run id',
       operation: '`apply` or `rollback`',
       outputs: '`{kind, path, backupPath}` per file written (talosconfig, kubeconfig, secretsBundle)',
-      notes: 'reminders, e.g. workloads that may need a restart',
+      notes: 'reminders: the in-cluster client disruption the plan announced (the same sentence as its notice), talosconfigs to hand out again',
     },
     message: (d) =>
       [

@@ -6,7 +6,7 @@
  */
 
 /** Every in-cluster edge kind the lab exercises (the keys of `trustFailures` in `lab inspect --json`). */
-export const EDGE_KINDS = ['operator-apid', 'apid-proxy', 'worker-trustd', 'kubelet-apiserver', 'client-apiserver'] as const;
+export const EDGE_KINDS = ['operator-apid', 'apid-proxy', 'worker-trustd', 'kubelet-apiserver', 'client-apiserver', 'pod-apiserver'] as const;
 export type EdgeKind = (typeof EDGE_KINDS)[number];
 
 /** Why a TLS peer was refused. */
@@ -28,12 +28,29 @@ export interface LedgerEntry {
   /** Which side refused: the dialler (server not trusted) or the server (client not trusted). */
   refusedBy: 'client' | 'server';
   at: string;
+  /** Position in the lab's one sequence of recorded events (entries, NotReady events, config changes). */
+  seq: number;
 }
 
 export interface NotReadyEvent {
   node: string;
   at: string;
   lastHeartbeat: string | null;
+  seq: number;
+}
+
+/**
+ * A machine config activated on a node, as the node derived it (the lab's own reading): lets a judge place
+ * ledger entries before or after a given change by `seq`, without comparing clocks.
+ */
+export interface ConfigChangeEvent {
+  node: string;
+  configVersion: number;
+  /** Fingerprints of the issuing CA certificates the node's config now names (null: none). */
+  talosIssuing: string | null;
+  kubernetesIssuing: string | null;
+  at: string;
+  seq: number;
 }
 
 export interface LedgerSnapshot {
@@ -44,6 +61,8 @@ export interface LedgerSnapshot {
   trustFailureLog: LedgerEntry[];
   unavailableLog: LedgerEntry[];
   notReadyLog: NotReadyEvent[];
+  configChanges: number;
+  configChangeLog: ConfigChangeEvent[];
 }
 
 const LOG_CAP = 2000;
@@ -59,25 +78,38 @@ export class Ledger {
   readonly #unavailableLog: LedgerEntry[] = [];
   readonly #notReady: NotReadyEvent[] = [];
   #notReadyCount = 0;
+  readonly #configLog: ConfigChangeEvent[] = [];
+  #configCount = 0;
+  #seq = 0;
   readonly #now: () => Date;
 
   constructor(now: () => Date = () => new Date()) {
     this.#now = now;
   }
 
-  trustFailure(entry: Omit<LedgerEntry, 'at'>): void {
+  trustFailure(entry: Omit<LedgerEntry, 'at' | 'seq'>): void {
     this.#trust[entry.edge] += 1;
-    push(this.#trustLog, { ...entry, at: this.#now().toISOString() });
+    push(this.#trustLog, { ...entry, at: this.#now().toISOString(), seq: ++this.#seq });
   }
 
-  unavailable(entry: Omit<LedgerEntry, 'at'>): void {
+  unavailable(entry: Omit<LedgerEntry, 'at' | 'seq'>): void {
     this.#unavailable[entry.edge] += 1;
-    push(this.#unavailableLog, { ...entry, at: this.#now().toISOString() });
+    push(this.#unavailableLog, { ...entry, at: this.#now().toISOString(), seq: ++this.#seq });
   }
 
   notReady(node: string, lastHeartbeat: Date | null): void {
     this.#notReadyCount += 1;
-    push(this.#notReady, { node, at: this.#now().toISOString(), lastHeartbeat: lastHeartbeat?.toISOString() ?? null });
+    push(this.#notReady, { node, at: this.#now().toISOString(), lastHeartbeat: lastHeartbeat?.toISOString() ?? null, seq: ++this.#seq });
+  }
+
+  configChanged(change: Omit<ConfigChangeEvent, 'at' | 'seq'>): void {
+    this.#configCount += 1;
+    push(this.#configLog, { ...change, at: this.#now().toISOString(), seq: ++this.#seq });
+  }
+
+  /** `seq` of the latest recorded event (0 before any). */
+  get lastSeq(): number {
+    return this.#seq;
   }
 
   snapshot(): LedgerSnapshot {
@@ -88,6 +120,8 @@ export class Ledger {
       trustFailureLog: [...this.#trustLog],
       unavailableLog: [...this.#unavailableLog],
       notReadyLog: [...this.#notReady],
+      configChanges: this.#configCount,
+      configChangeLog: [...this.#configLog],
     };
   }
 }

@@ -171,6 +171,10 @@ export interface LabTimings {
   heartbeatIntervalMs: number;
   /** Period of the background probes of each in-cluster edge (spread over the period). */
   probeIntervalMs: number;
+  /** How often an emulated in-cluster client ("pod") calls the Kubernetes API (a fresh handshake each). */
+  podCallIntervalMs: number;
+  /** How often a reloading pod re-reads its projected `ca.crt` (client-go: about every 5 minutes). */
+  podCaReloadMs: number;
 }
 
 export const DEFAULT_TIMINGS: LabTimings = {
@@ -180,6 +184,8 @@ export const DEFAULT_TIMINGS: LabTimings = {
   applyLatencyMs: 0,
   heartbeatIntervalMs: 2_000,
   probeIntervalMs: 10_000,
+  podCallIntervalMs: 2_000,
+  podCaReloadMs: 300_000,
 };
 
 /** The whole emulated cluster: nodes, ledger, addresses and timings. */
@@ -219,6 +225,16 @@ export class LabCluster extends EventEmitter {
     this.bootstrapToken = init.bootstrapToken;
     this.trustdToken = init.trustdToken;
     this.ledger = init.ledger ?? new Ledger();
+    for (const node of this.nodes) {
+      node.on('config', (change: ConfigChange) => {
+        this.ledger.configChanged({
+          node: node.address,
+          configVersion: node.configVersion,
+          talosIssuing: change.roots.talos.issuingCert?.fingerprint ?? null,
+          kubernetesIssuing: change.roots.kubernetes.issuingCert?.fingerprint ?? null,
+        });
+      });
+    }
   }
 
   #vipHolder: LabNode | null = null;

@@ -4,11 +4,13 @@
  *
  * Served: /version, /healthz, /livez, /readyz; discovery (/api, /api/v1, /apis, /apis/<group>[/<version>]);
  * nodes (list, get, Table for kubectl; PATCH nodes/<name>/status counts as a heartbeat); Leases in
- * kube-node-lease (GET, PUT, POST: the kubelet heartbeat); CertificateSigningRequests (POST, GET, list).
- * Anything else is a 404 Status.
+ * kube-node-lease (GET, PUT, POST: the kubelet heartbeat); CertificateSigningRequests (POST, GET, list);
+ * ConfigMaps (GET, list: the publisher's kube-root-ca.crt). Anything else is a 404 Status.
  */
 import { authorize, type AuthnResult, type KubeUser, type RequestTarget } from './auth.js';
+import { configMapList, configMapObject, configMapTable } from './configmap-api.js';
 import type { CsrStore } from './controller-manager.js';
+import type { ConfigMapStore } from './root-ca-publisher.js';
 import type { NodeRegistry } from './node-registry.js';
 import {
   apiGroupDocument,
@@ -65,6 +67,7 @@ const WATCH_TIMEOUT_DEFAULT_S = 30;
 export interface ApiContext {
   registry: NodeRegistry;
   csrs: CsrStore;
+  configMaps: ConfigMapStore;
   /** host:port this apiserver advertises. */
   serverAddress: string;
   leaseDurationSeconds: number;
@@ -127,6 +130,30 @@ function route(ctx: ApiContext, req: ApiRequest, path: string, query: URLSearchP
         const view = ctx.registry.view(name)!;
         if (method === 'GET' && !subresource && wantsTable(req.accept)) return ok(nodeTable([view], ctx.now(), ctx.registry.resourceVersion, tableMode(query)));
         return ok(nodeObject(view));
+      },
+    };
+  }
+
+  // /api/v1/configmaps, /api/v1/namespaces/<ns>/configmaps[/<name>] (read-only)
+  const cmNamespaced = parts[0] === 'api' && parts[1] === 'v1' && parts[2] === 'namespaces' && parts[4] === 'configmaps' && parts.length <= 6;
+  if (cmNamespaced || (parts[0] === 'api' && parts[1] === 'v1' && parts[2] === 'configmaps' && parts.length === 3)) {
+    const namespace = cmNamespaced ? parts[3] : undefined;
+    const name = cmNamespaced ? parts[5] : undefined;
+    const listVerb = name === undefined && method === 'GET' ? (query.get('watch') === 'true' ? 'watch' : 'list') : verb;
+    const target: RequestTarget = { kind: 'resource', verb: listVerb, group: '', resource: 'configmaps', ...(namespace ? { namespace } : {}), ...(name ? { name } : {}) };
+    return {
+      target,
+      run: () => {
+        if (method !== 'GET' || listVerb === 'watch') return fail(methodNotAllowed());
+        if (name === undefined) {
+          const items = ctx.configMaps.list(namespace);
+          if (wantsTable(req.accept)) return ok(configMapTable(items, ctx.now(), ctx.configMaps.resourceVersion, tableMode(query)));
+          return ok(configMapList(items, ctx.configMaps.resourceVersion));
+        }
+        const cm = ctx.configMaps.get(namespace!, name);
+        if (!cm) return fail(objectNotFound('configmaps', name));
+        if (wantsTable(req.accept)) return ok(configMapTable([cm], ctx.now(), ctx.configMaps.resourceVersion, tableMode(query)));
+        return ok(configMapObject(cm));
       },
     };
   }

@@ -22,6 +22,7 @@ import { handleApiRequest, type ApiContext, type WatchStream } from './api.js';
 import { authenticate } from './auth.js';
 import type { CsrStore } from './controller-manager.js';
 import type { NodeRegistry } from './node-registry.js';
+import type { ConfigMapStore } from './root-ca-publisher.js';
 import { reasonForAlert, reasonForVerifyCode, stripV4Mapped, type VerdictNotes } from './tls-outcome.js';
 import { listen } from '../core/listen.js';
 
@@ -33,6 +34,7 @@ export interface ApiServerDeps {
   cluster: LabCluster;
   registry: NodeRegistry;
   csrs: CsrStore;
+  configMaps: ConfigMapStore;
   notes: VerdictNotes;
   /** Called each time the apiserver listens; `afterCaChange` when a CA change restarted it. */
   onUp(server: KubeApiServer, afterCaChange: boolean): void;
@@ -74,6 +76,7 @@ export class KubeApiServer {
     this.#ctx = {
       registry: deps.registry,
       csrs: deps.csrs,
+      configMaps: deps.configMaps,
       serverAddress: `${node.address}:${APISERVER_PORT}`,
       leaseDurationSeconds: Math.max(1, Math.round(cluster.timings.nodeGraceMs / 1000)),
       now: () => new Date(),

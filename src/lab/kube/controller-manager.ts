@@ -135,6 +135,7 @@ export class ControllerManager {
   #dirty = false;
   #stopped = false;
   readonly #listeners: Array<() => void> = [];
+  readonly #rendered = new Map<LabNode, string>();
 
   constructor(cluster: LabCluster, store: CsrStore) {
     this.#cluster = cluster;
@@ -160,6 +161,18 @@ export class ControllerManager {
     if (this.#holder && !this.#holder.isDown) return this.#holder;
     this.#holder = this.#cluster.controlPlanes.find((n) => !n.isDown) ?? null;
     return this.#holder;
+  }
+
+  /**
+   * The `--root-ca-file` of the controller-manager running on control plane `node`: the issuing Kubernetes
+   * CA alone, as Talos rendered it (render_secrets_static_pod.go). It follows the node's config; a config
+   * whose CA Talos cannot use leaves the running controller-manager with the file it had. The root-CA
+   * publisher reads this, never the config, so a delayed re-render of the static pod moves it later.
+   */
+  rootCaPem(node: LabNode): string | null {
+    const root = node.roots.kubernetes;
+    if (root.issuing && !root.error) this.#rendered.set(node, root.issuing.certPem);
+    return this.#rendered.get(node) ?? null;
   }
 
   stop(): void {

@@ -17,6 +17,8 @@ import { ControllerManager, CsrStore } from './controller-manager.js';
 import { issueAdminKubeconfig } from './kubeconfig.js';
 import { Kubelet } from './kubelet.js';
 import { NodeRegistry } from './node-registry.js';
+import { PodFleet, POD_NAMESPACE, type PodView } from './pods.js';
+import { ConfigMapStore, ROOT_CA_CONFIGMAP, ROOT_CA_KEY, RootCaPublisher } from './root-ca-publisher.js';
 import { startTcpForwarder, type TcpForwarder } from '../core/tcp-forward.js';
 import { VerdictNotes } from './tls-outcome.js';
 
@@ -43,6 +45,15 @@ export interface KubeSide {
   vipHolder(): string | null;
   /** A fresh admin kubeconfig (see issueAdminKubeconfig). Holds a private key: write it 0600. */
   adminKubeconfig(opts?: { via?: LabNode; server?: string }): Promise<string>;
+  /** `ca.crt` of the pods' `kube-root-ca.crt` ConfigMap (null before the first publication). */
+  rootCaConfigMap(): string | null;
+  /** The emulated in-cluster clients (pods.ts). */
+  pods(): PodView[];
+}
+
+export interface KubeSideOptions {
+  /** Emulated in-cluster clients per node (pods.ts); 0 for none. */
+  podsPerNode?: number;
 }
 
 /** Window the one-off dials after a change are spread over: ~40 handshakes/s for a large lab. */
@@ -63,11 +74,13 @@ function roundRobin(): <T>(items: T[]) => T[] {
   };
 }
 
-export async function startKubeSide(cluster: LabCluster): Promise<KubeSide> {
+export async function startKubeSide(cluster: LabCluster, options: KubeSideOptions = {}): Promise<KubeSide> {
   const notes = new VerdictNotes();
   const registry = new NodeRegistry(cluster);
   const csrs = new CsrStore();
+  const configMaps = new ConfigMapStore();
   const controllerManager = new ControllerManager(cluster, csrs);
+  const publisher = new RootCaPublisher(configMaps, controllerManager);
   const kubelets: Kubelet[] = [];
   const apiservers: KubeApiServer[] = [];
   const spread = spreadWindowMs(cluster);
@@ -78,6 +91,7 @@ export async function startKubeSide(cluster: LabCluster): Promise<KubeSide> {
         cluster,
         registry,
         csrs,
+        configMaps,
         notes,
         onUp: (server, afterCaChange) => {
           if (!afterCaChange) return;
@@ -104,9 +118,14 @@ export async function startKubeSide(cluster: LabCluster): Promise<KubeSide> {
     );
   });
 
+  // Created before the kubelets start, so that each node's pods start when its kubelet first runs.
+  const fleet = new PodFleet({ cluster, configMaps, apiservers: () => apiservers, notes }, options.podsPerNode ?? 0);
+
   const forwarders: TcpForwarder[] = [];
   const stopAll = async (): Promise<void> => {
     registry.stop();
+    publisher.stop();
+    fleet.stop();
     controllerManager.stop();
     for (const k of kubelets) k.stop();
     await Promise.all([...apiservers.map((s) => s.stop()), ...forwarders.map((f) => f.stop())]);
@@ -153,6 +172,7 @@ export async function startKubeSide(cluster: LabCluster): Promise<KubeSide> {
   }
 
   registry.start();
+  publisher.start();
   // A TLS bootstrap costs a few handshakes and signatures (~30 ms of CPU with OpenSSL 3): spread the
   // first starts so a large lab does not saturate the event loop.
   const startWindow = Math.max(1, Math.min(cluster.timings.heartbeatIntervalMs, cluster.nodes.length * 40));
@@ -189,5 +209,7 @@ export async function startKubeSide(cluster: LabCluster): Promise<KubeSide> {
     controllerManagerLeader: () => controllerManager.leader()?.address ?? null,
     vipHolder: () => cluster.vipHolder()?.address ?? null,
     adminKubeconfig: (opts) => issueAdminKubeconfig(cluster, opts),
+    rootCaConfigMap: () => configMaps.get(POD_NAMESPACE, ROOT_CA_CONFIGMAP)?.data[ROOT_CA_KEY] ?? null,
+    pods: () => fleet.views(),
   };
 }

@@ -5,7 +5,7 @@
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { RotateError } from '../../domain/errors.js';
-import { EDGE_KINDS, type EdgeKind, type LedgerEntry, type NotReadyEvent } from '../core/ledger.js';
+import { EDGE_KINDS, type ConfigChangeEvent, type EdgeKind, type LedgerEntry, type NotReadyEvent } from '../core/ledger.js';
 import type { KubernetesCaStyle, LabRole, LabTimings, NodeFaults } from '../core/model.js';
 
 // ---------------------------------------------------------------------------------------------------
@@ -112,8 +112,18 @@ export interface InspectReport {
   trustFailures: Record<EdgeKind, number>;
   notReadyEvents: number;
   unavailable: Record<EdgeKind, number>;
-  /** The most recent ledger entries (at most RECENT_LOG each). */
-  recent: { trustFailures: LedgerEntry[]; unavailable: LedgerEntry[]; notReady: NotReadyEvent[] };
+  /** Machine configs activated so far (every node, every apply that was not a dry run). */
+  configChanges: number;
+  /** The most recent ledger entries (at most RECENT_LOG each); every entry has a `seq` in one order. */
+  recent: { trustFailures: LedgerEntry[]; unavailable: LedgerEntry[]; notReady: NotReadyEvent[]; configChanges: ConfigChangeEvent[] };
+  /** The `kube-root-ca.crt` ConfigMap (fingerprints of its `ca.crt`) and the emulated in-cluster clients. */
+  pods: InspectPods;
+}
+
+export interface InspectPods {
+  /** Fingerprints of the certificates in `kube-root-ca.crt` `ca.crt` (kube-system), empty before it is published. */
+  rootCaConfigMap: string[];
+  clients: { name: string; node: string; reloads: boolean; running: boolean; caFingerprints: string[] }[];
 }
 
 const fingerprint = { type: 'string', pattern: '^[0-9a-f]{64}$' };

@@ -6,7 +6,7 @@
 import { splitPemBlocks, fingerprintOfDer } from '../../pki/index.js';
 import type { LabCluster, LabNode, RootCa } from '../core/model.js';
 import { readConfigCas, type ConfigCaView, type RawCa } from '../core/roots.js';
-import type { InspectNode, InspectReport, InspectRoot } from './contracts.js';
+import type { InspectNode, InspectPods, InspectReport, InspectRoot } from './contracts.js';
 
 export const RECENT_LOG = 20;
 
@@ -65,7 +65,7 @@ export function inspectNode(node: LabNode, ready: boolean): InspectNode {
   };
 }
 
-export function buildInspectReport(cluster: LabCluster, nodeReady: (address: string) => boolean): InspectReport {
+export function buildInspectReport(cluster: LabCluster, nodeReady: (address: string) => boolean, pods: InspectPods = { rootCaConfigMap: [], clients: [] }): InspectReport {
   const ledger = cluster.ledger.snapshot();
   return {
     cluster: {
@@ -78,10 +78,13 @@ export function buildInspectReport(cluster: LabCluster, nodeReady: (address: str
     trustFailures: ledger.trustFailures,
     notReadyEvents: ledger.notReadyEvents,
     unavailable: ledger.unavailable,
+    configChanges: ledger.configChanges,
     recent: {
       trustFailures: ledger.trustFailureLog.slice(-RECENT_LOG),
       unavailable: ledger.unavailableLog.slice(-RECENT_LOG),
       notReady: ledger.notReadyLog.slice(-RECENT_LOG),
+      configChanges: ledger.configChangeLog.slice(-RECENT_LOG),
     },
+    pods,
   };
 }

@@ -15,6 +15,7 @@ import { LAB_FILE_VERSION, type LabFile } from './contracts.js';
 import { startControlApi, type ControlApiServer } from './control-api.js';
 import { writeLabDirFiles } from './dir-files.js';
 import { buildInspectReport } from './inspect.js';
+import { pemFingerprints } from '../kube/pods.js';
 import { claimLabDir, labFilePath, readLabFile, writeLabFile } from './lab-dir.js';
 import type { LabConfig } from './options.js';
 import { currentProcessIdentity } from './process-identity.js';
@@ -113,7 +114,8 @@ export async function runLabProcess(opts: LabProcessOptions): Promise<void> {
           const readyNodes = running.cluster.nodes.filter((n) => running.nodeReady(n.address)).length;
           return { ready: running.allReady(), readyNodes, nodes: running.cluster.nodes.length };
         },
-        inspect: () => buildInspectReport(running.cluster, (a) => running.nodeReady(a)),
+        inspect: () =>
+          buildInspectReport(running.cluster, (a) => running.nodeReady(a), { rootCaConfigMap: pemFingerprints(running.rootCaConfigMap()), clients: running.pods() }),
         shutdown: () => requestStop('shutdown requested through the control API'),
       });
       const identity = currentProcessIdentity();

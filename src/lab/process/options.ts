@@ -21,11 +21,17 @@ export interface LabUpInput {
   kubeletRestartMs?: number | undefined;
   nodeGraceS?: number | undefined;
   vip?: boolean | undefined;
+  podsPerNode?: number | undefined;
+  podCaReloadS?: number | undefined;
 }
 
 export interface LabConfig extends LabShape {
   timings: LabTimings;
+  /** Emulated in-cluster clients per node (kube/pods.ts). */
+  podsPerNode: number;
 }
+
+export const DEFAULT_PODS_PER_NODE = 2;
 
 export const DEFAULT_CONTROL_PLANES = 3;
 export const DEFAULT_WORKERS = 2;
@@ -79,10 +85,14 @@ export function resolveLabConfig(input: LabUpInput): LabConfig {
   const applyLatencyMs = checkInteger('--apply-latency-ms', input.applyLatencyMs, 0);
   const kubeletRestartMs = checkInteger('--kubelet-restart-ms', input.kubeletRestartMs, 0);
   const nodeGraceS = checkNumber('--node-grace-s', input.nodeGraceS, 0);
+  const podsPerNode = checkInteger('--pods-per-node', input.podsPerNode, 0, 20) ?? DEFAULT_PODS_PER_NODE;
+  const podCaReloadS = checkNumber('--pod-ca-reload-s', input.podCaReloadS, 0);
   const shape = { controlPlanes, workers, kubernetesCaStyle: style, vip: input.vip ?? false } as LabShape;
   return {
     ...shape,
+    podsPerNode,
     timings: deriveTimings(shape, {
+      ...(podCaReloadS !== undefined ? { podCaReloadMs: Math.round(podCaReloadS * 1000) } : {}),
       ...(applyLatencyMs !== undefined ? { applyLatencyMs } : {}),
       ...(kubeletRestartMs !== undefined ? { kubeletRestartMs } : {}),
       ...(nodeGraceS !== undefined ? { nodeGraceMs: Math.round(nodeGraceS * 1000) } : {}),
@@ -103,12 +113,15 @@ export function deriveTimings(shape: Pick<LabShape, 'controlPlanes' | 'workers'>
   // Edges probed in the background: every control plane's apid dials every node; every worker dials trustd.
   const edges = shape.controlPlanes * nodes + shape.workers;
   const probeIntervalMs = given.probeIntervalMs ?? Math.max(DEFAULT_TIMINGS.probeIntervalMs, Math.ceil((edges * 1000) / MAX_PROBES_PER_S));
+  // In-cluster clients call like heartbeats (a handshake each): about one per node per heartbeat period.
+  const podCallIntervalMs = given.podCallIntervalMs ?? Math.max(DEFAULT_TIMINGS.podCallIntervalMs, heartbeatIntervalMs * 2);
   return {
     ...DEFAULT_TIMINGS,
     ...given,
     nodeGraceMs,
     heartbeatIntervalMs,
     probeIntervalMs,
+    podCallIntervalMs,
   };
 }
 

@@ -12,9 +12,13 @@ export const PLAN_FORMAT_VERSION = 1 as const;
 export type Phase = 'accept' | 'issue' | 'drop';
 export const PHASES: readonly Phase[] = ['accept', 'issue', 'drop'];
 
-/** The trust edges the model evaluates; the same names as the lab's ledger keys. */
-export type EdgeKind = 'operator-apid' | 'apid-proxy' | 'worker-trustd' | 'kubelet-apiserver' | 'client-apiserver';
-export const EDGE_KINDS: readonly EdgeKind[] = ['operator-apid', 'apid-proxy', 'worker-trustd', 'kubelet-apiserver', 'client-apiserver'];
+/**
+ * The trust edges the model evaluates; the same names as the lab's ledger keys. `pod-apiserver`: in-cluster
+ * clients, which trust only the `kube-root-ca.crt` ConfigMap (the issuing Kubernetes CA alone), calling
+ * the apiservers; always an announced disruption (`degraded`, `possible`), never counted as breaking.
+ */
+export type EdgeKind = 'operator-apid' | 'apid-proxy' | 'worker-trustd' | 'kubelet-apiserver' | 'client-apiserver' | 'pod-apiserver';
+export const EDGE_KINDS: readonly EdgeKind[] = ['operator-apid', 'apid-proxy', 'worker-trustd', 'kubelet-apiserver', 'client-apiserver', 'pod-apiserver'];
 
 export type EdgeStatus = 'ok' | 'degraded' | 'broken';
 export type Verdict = 'safe' | 'safe-with-announced-disruption' | 'unsafe';

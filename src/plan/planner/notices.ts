@@ -89,11 +89,28 @@ export function buildNotices(ctx: NoticeContext): string[] {
       out.push(`kube-apiserver restarts on each control plane it patches in step(s) ${apiserverSteps.map((s) => s.index).join(', ')}, never all at once (at most ${Math.max(1, Math.min(input.options.parallelism, input.options.maxUnavailable, cps - 1))} at a time).`);
     }
   }
-  const k8sIssue = steps.find((s) => s.phase.kubernetes === 'issue' || s.phase.kubernetes === 'drop');
-  if (k8sIssue) {
-    out.push(
-      `Workloads are not restarted: pods that call the Kubernetes API (e.g. kube-proxy) read its CA bundle at start and may need a restart after step ${k8sIssue.index}, as talosctl's own rotation test does (facts §1.5.2).`,
+  const pods = podDisruptionNotice(steps);
+  if (pods) out.push(pods);
+  return out;
+}
+
+/**
+ * The in-cluster client disruption the proofs announce (`pod-apiserver`), in one sentence: the first step
+ * whose proof has it and its waves. Null when no step changes the control planes' issuing Kubernetes CA.
+ * Apply's run summary repeats it word for word.
+ */
+export function podDisruptionNotice(steps: readonly Step[]): string | null {
+  for (const step of steps) {
+    const edges = step.proof.edges.filter((e) => e.kind === 'pod-apiserver' && e.status !== 'ok' && !e.preExisting);
+    if (edges.length === 0) continue;
+    const waves = [...new Set(edges.flatMap((e) => e.waves))].sort((a, b) => a - b);
+    const span = waves.length === 0 ? '' : waves.length === 1 ? `, wave ${waves[0]}` : `, waves ${waves[0]}–${waves[waves.length - 1]}`;
+    return (
+      `In-cluster clients: from step ${step.index} (${step.id})${span}, control planes serve the Kubernetes API from another issuing CA and the ` +
+      `controller-manager leader overwrites kube-root-ca.crt with its issuing CA alone, which is all pods trust: clients started before step ${step.index} ` +
+      `(kube-proxy, anything using in-cluster config) are possibly stale and fail until they re-read ca.crt (client-go: about every 5 minutes) or restart. ` +
+      'This tool restarts no workload (facts §3.4).'
     );
   }
-  return out;
+  return null;
 }

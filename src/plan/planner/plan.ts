@@ -162,7 +162,7 @@ export function planRotation(input: PlanInput): Plan {
     const checked: EdgeKind[] = [];
     if (hasTalos || clients[during]) checked.push('operator-apid');
     if (hasTalos) checked.push('apid-proxy', 'worker-trustd');
-    if (hasK8s) checked.push('kubelet-apiserver', 'client-apiserver');
+    if (hasK8s) checked.push('kubelet-apiserver', 'client-apiserver', 'pod-apiserver');
     const kubeletRestarts = stepNodes.filter((n) => n.kubeletRestart).map((n) => n.address);
     const gate: Step['gate'] = {};
     if (hasTalos) gate.talos = { client: gateKind, nodes: 'all', endpoints: [...input.endpoints] };

@@ -23,11 +23,17 @@ export function verdictOf(findings: readonly Finding[]): Verdict {
   return VERDICT_BY_RANK[rank]!;
 }
 
+/**
+ * Pods trusting only kube-root-ca.crt fail whenever the control planes' issuing CA changes, in whatever
+ * order the nodes are patched: the same in every order, so orders are not compared on it.
+ */
+const sameInEveryOrder = (f: Finding): boolean => f.kind === 'pod-apiserver';
+
 /** Node pairs affected × waves affected; a broken pair weighs as much as a thousand degraded ones. */
 export function scoreOf(findings: readonly Finding[]): number {
   let score = 0;
   for (const f of findings) {
-    if (!counts(f)) continue;
+    if (!counts(f) || sameInEveryOrder(f)) continue;
     const pairs = f.fromNodes.length * f.toNodes.length - (f.excludeSelf ? Math.min(f.fromNodes.length, f.toNodes.length) : 0);
     score += (f.status === 'broken' ? 1000 : 1) * Math.max(1, pairs) * Math.max(1, f.waves.length);
   }
@@ -35,7 +41,7 @@ export function scoreOf(findings: readonly Finding[]): number {
 }
 
 export function firstProblem(findings: readonly Finding[]): Finding | null {
-  const counted = findings.filter(counts);
+  const counted = findings.filter((f) => counts(f) && !sameInEveryOrder(f));
   return counted.find((f) => f.status === 'broken') ?? counted[0] ?? null;
 }
 
@@ -56,6 +62,13 @@ export function windowOf(f: Finding, stepIndex: number): string {
     return ws.length === 0 ? `already failing before step ${n}, healed by its first patch` : `already failing before step ${n}, until ${span} completes`;
   }
   if (ws.length === 0) return f.atGate ? `at the gate of step ${n} and after it` : `step ${n}`;
+  if (f.kind === 'pod-apiserver') {
+    if (!f.inEnd) return `during ${span} of step ${n}, while control planes serve from different issuing CAs; at most the duration of step ${n}`;
+    return (
+      `from ${span} of step ${n}, and after it for clients started before step ${n}: ` +
+      'possibly stale until they re-read ca.crt (client-go: about every 5 minutes) or restart'
+    );
+  }
   if (f.inEnd) return `from ${span} of step ${n} on, and still after it (not healed by this step)`;
   let s = `during ${span} of step ${n}`;
   if (f.fromVersion === 'before') s += `, until ${f.fromNodes.join(', ')} ${plural(f.fromNodes) ? 'are' : 'is'} patched`;

@@ -17,6 +17,11 @@
  *   is in its trusted set and its issuing CA is in the node's own trusted set. Restarts on any change of its
  *   node's Kubernetes CA fields and re-bootstraps when S is no longer in its node's trusted set, getting a
  *   cert from the controller-manager leader (any control plane present at that moment).
+ * - in-cluster clients ("pods", facts §3.4): trust only the `kube-root-ca.crt` ConfigMap, which the
+ *   controller-manager leader overwrites with its issuing Kubernetes CA alone; a pod may hold any issuing
+ *   CA a control plane had since the step began (it loaded it then and has not re-read it yet). A pod
+ *   holding P fails against every apiserver serving from another CA: an announced disruption (degraded,
+ *   possible), since every change of the issuing CA causes it and only re-reading ca.crt heals it.
  */
 import { RotateError } from '../../domain/errors.js';
 import type { ApiKind, NodeRole } from '../../domain/types.js';
@@ -116,6 +121,16 @@ export function evaluateStep(world: readonly ModelNode[], spec: StepSpec, cas: C
   const ctx = new Recorder(cas);
   const cps = classes.filter((c) => c.role === 'controlplane');
   let states = 0;
+  // Issuing CAs a pod may have loaded: those of the start, then those of every wave already complete.
+  const podCasBefore = (wave: number): number => {
+    let m = 0;
+    for (const c of cps) {
+      m |= bit(c.before.kube.issuing);
+      if (c.wave >= 0 && c.wave < wave) m |= bit(c.afterTrust.kube.issuing);
+    }
+    return m;
+  };
+  ctx.podCas = podCasBefore(0);
 
   // The state before the first patch: what fails here is pre-existing.
   const startEnts = classes.map((c) => entity(c, c.wave < 0 ? 'unchanged' : 'before', c.before));
@@ -155,6 +170,7 @@ export function evaluateStep(world: readonly ModelNode[], spec: StepSpec, cas: C
         }
       }
       ctx.phase = { wave: wi, start: false, end: false, gate: false };
+      ctx.podCas = podCasBefore(wi);
       evaluateEdges(ents, spec, ctx, false);
       states++;
     }
@@ -164,6 +180,7 @@ export function evaluateStep(world: readonly ModelNode[], spec: StepSpec, cas: C
   }
 
   const endEnts = classes.map((c) => (c.wave < 0 ? entity(c, 'unchanged', c.before) : entity(c, 'after', c.final!)));
+  ctx.podCas = podCasBefore(spec.waves.length);
   if (spec.waves.length > 0) {
     ctx.phase = { wave: spec.waves.length - 1, start: false, end: true, gate: false };
     evaluateEdges(endEnts, spec, ctx, false);
@@ -363,6 +380,8 @@ interface RawFinding {
 class Recorder {
   readonly cas: CaIndex;
   phase: PhaseInfo = { wave: null, start: true, end: false, gate: false };
+  /** Issuing Kubernetes CAs a pod's ca.crt may hold in the states being evaluated (besides the current ones). */
+  podCas = 0;
   readonly #map = new Map<string, Finding>();
 
   constructor(cas: CaIndex) {
@@ -490,6 +509,19 @@ function evaluateEdges(ents: Entity[], spec: StepSpec, rec: Recorder, gate: bool
             : `kube-apiserver on ${c.label} does not accept the kubelet client certificate of ${n.label} (signed by ${d(s0)}; client CAs ${dm(c.state.kube.trusted)})`;
         const reason = broken ? `${why}; no apiserver accepts it in this state: Node NotReady after the grace period` : `${why}; another apiserver still serves it through KubePrism`;
         rec.add({ kind: 'kubelet-apiserver', fromKey: n.key, from: `kubelets of ${n.label}`, fromNodes: n.cls.members, fromVersion: n.version, to: c, excludeSelf: n.cls === c.cls && n !== c, status: broken ? 'broken' : 'degraded', certain: fail.length === sigs.length, reason });
+      }
+    }
+  }
+
+  if (spec.apis.has('kubernetes') && !gate) {
+    let pods = rec.podCas;
+    for (const c of cps) pods |= bit(c.state.kube.issuing);
+    for (const p of bitsOf(pods)) {
+      for (const c of cps) {
+        const serving = c.state.kube.issuing;
+        if (serving === p || serving === NO_CA) continue;
+        const reason = `in-cluster clients whose ca.crt (kube-root-ca.crt) holds ${d(p)} alone do not trust ${c.label}'s serving certificate (signed by ${d(serving)})`;
+        rec.add({ kind: 'pod-apiserver', fromKey: `pod:${p}`, from: `pods trusting ${d(p)}`, fromNodes: ['pods'], fromVersion: null, to: c, excludeSelf: false, status: 'degraded', certain: false, reason });
       }
     }
   }

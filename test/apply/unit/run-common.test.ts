@@ -55,11 +55,17 @@ t.test('runSummary of an apply run: each file once, with the backup of what it f
     { kind: 'kubeconfig', path: '/c/kubeconfig', backupPath: '/c/kubeconfig.before-r1' },
     { kind: 'secretsBundle', path: '/c/secrets.yaml', backupPath: '/c/secrets.yaml.before-r1' },
   ]);
-  t.match(summary.notes.join('\n'), /workloads were not restarted/, 'a Kubernetes rotation reminds of workloads');
+  const pods = summary.notes.filter((n) => n.startsWith('In-cluster clients:'));
+  t.equal(pods.length, 1, 'a Kubernetes rotation announces the in-cluster client disruption once');
+  t.match(pods[0], /from step 2 \(talos-kubernetes-issue\), waves 1–2, .*clients started before step 2 .* possibly stale .* re-read ca\.crt .* or restart/);
+  t.ok(plan.notices.includes(pods[0]!), 'word for word what the plan announced');
   t.match(summary.notes.join('\n'), /talosconfigs signed by the dropped Talos CA no longer work/, 'a Talos drop reminds of other talosconfigs');
 
   const talosOnly = runSummary(run('apply', []), samplePlan());
-  t.notMatch(talosOnly.notes.join('\n'), /workloads/, 'no workload note without a Kubernetes step');
+  t.notMatch(talosOnly.notes.join('\n'), /In-cluster clients/, 'no pod note without a Kubernetes step');
+  const acceptOnly = planRotation(input(cluster({ controlPlanes: 2, workers: 1 }), { desired: { kubernetes: desired(K_OLD, [K_NEW]) } }));
+  t.same(acceptOnly.steps.map((s) => s.id), ['kubernetes-accept']);
+  t.notMatch(runSummary(run('apply', []), acceptOnly).notes.join('\n'), /In-cluster clients/, 'accepting a CA changes no issuing CA: no pod note');
   t.same(runSummary(undefined, samplePlan()).outputs, [], 'no run: nothing written');
 });
 
@@ -78,7 +84,7 @@ t.test('runSummary of a rollback run: its last write of each file is what is lef
     { kind: 'kubeconfig', path: '/c/kubeconfig', backupPath: null },
   ]);
   t.match(summary.notes[0], /trusts what it did before the rolled-back run/);
-  t.match(summary.notes.join('\n'), /rolled-back Kubernetes CA bundle/);
+  t.match(summary.notes.join('\n'), /In-cluster clients: from step 2/, 'the rollback plan announces the pods too');
   t.notMatch(summary.notes.join('\n'), /talosconfigs signed by the dropped/, 'no hand-out reminder after a rollback');
 });
 

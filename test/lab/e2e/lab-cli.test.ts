@@ -66,7 +66,7 @@ t.test('a 3 + 2 lab through the CLI', async (t) => {
     t.same(inspectReportProblems(report), []);
     t.equal(report.nodes.length, 5);
     t.ok(report.nodes.every((n) => n.ready), 'every node Ready');
-    t.same(report.trustFailures, { 'operator-apid': 0, 'apid-proxy': 0, 'worker-trustd': 0, 'kubelet-apiserver': 0, 'client-apiserver': 0 });
+    t.same(report.trustFailures, { 'operator-apid': 0, 'apid-proxy': 0, 'worker-trustd': 0, 'kubelet-apiserver': 0, 'client-apiserver': 0, 'pod-apiserver': 0 });
     t.equal(report.notReadyEvents, 0);
     const bundle = await loadSecretsBundle(path.join(dir, 'secrets.yaml'));
     const os = getBundleCa(bundle, 'os').fingerprint;
@@ -76,6 +76,9 @@ t.test('a 3 + 2 lab through the CLI', async (t) => {
       if (n.role === 'controlplane') t.equal(n.kubernetes.issuing, k8s, `${n.address}: Kubernetes CA from secrets.yaml`);
       else t.same(n.kubernetes, { issuing: null, accepted: [k8s] }, `${n.address}: document-style worker accepts the Kubernetes CA`);
     }
+    t.same(report.pods.rootCaConfigMap, [k8s], 'kube-root-ca.crt holds the issuing Kubernetes CA alone');
+    t.equal(report.pods.clients.length, 10, 'two in-cluster clients per node by default');
+    t.same(report.pods.clients.map((p) => p.reloads).filter(Boolean).length, 5, 'one of each kind per node');
     const human = await rotate('lab', 'inspect', '--dir', dir);
     t.equal(human.code, 0);
     t.match(human.stdout, /ADDRESS\s+ROLE\s+HOSTNAME\s+READY/);

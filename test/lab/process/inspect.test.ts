@@ -29,7 +29,7 @@ t.test('document style: fingerprints as the configs state them, contract shape',
   t.match(worker, { address: '127.250.1.12', role: 'worker', ready: false });
   t.same(worker!.talos, { issuing: osFp, accepted: [] }, 'workers carry the Talos CA certificate (no key) in .machine.ca');
   t.same(worker!.kubernetes, { issuing: null, accepted: [k8sFp] }, 'a document-style worker has no issuing CA, only accepted');
-  t.same(report.trustFailures, { 'operator-apid': 0, 'apid-proxy': 0, 'worker-trustd': 0, 'kubelet-apiserver': 0, 'client-apiserver': 0 });
+  t.same(report.trustFailures, { 'operator-apid': 0, 'apid-proxy': 0, 'worker-trustd': 0, 'kubelet-apiserver': 0, 'client-apiserver': 0, 'pod-apiserver': 0 });
   t.equal(report.notReadyEvents, 0);
   t.equal(report.cluster.endpoint, 'https://127.250.1.3:6443');
 });
@@ -63,6 +63,11 @@ t.test('an applied config with accepted CAs shows them in config order; the ledg
   t.equal(report.trustFailures['operator-apid'], 1);
   t.equal(report.notReadyEvents, 1);
   t.equal(report.recent.trustFailures[0]!.reason, 'unknown-ca');
+  t.equal(report.configChanges, 1, 'the applied config is recorded');
+  t.match(report.recent.configChanges[0], { node: node.address, configVersion: 2, talosIssuing: osFp, kubernetesIssuing: k8sFp });
+  const [change] = report.recent.configChanges;
+  t.ok(change!.seq < report.recent.trustFailures[0]!.seq && report.recent.trustFailures[0]!.seq < report.recent.notReady[0]!.seq, 'one sequence orders config changes, trust failures and NotReady events');
+  t.same(report.pods, { rootCaConfigMap: [], clients: [] }, 'no Kubernetes side: no pods');
   const text = renderInspectReport(report);
   t.match(text, /127\.250\.1\.10\s+controlplane\s+cp-1\s+yes/);
   t.match(text, new RegExp(`${extra2.fingerprint.slice(0, 16)},${extra1.fingerprint.slice(0, 16)}`));

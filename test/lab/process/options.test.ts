@@ -26,6 +26,15 @@ t.test('flags map to cluster timings', async (t) => {
   t.equal(resolveLabConfig({ nodeGraceS: 0.5 }).timings.nodeGraceMs, 500, 'fractions of a second');
 });
 
+t.test('in-cluster clients: 2 per node by default, 0 for none, re-read every 300 s unless told', async (t) => {
+  const c = resolveLabConfig({});
+  t.equal(c.podsPerNode, 2);
+  t.equal(c.timings.podCaReloadMs, 300_000, "client-go's period");
+  t.equal(resolveLabConfig({ podsPerNode: 0 }).podsPerNode, 0);
+  t.equal(resolveLabConfig({ podCaReloadS: 2.5 }).timings.podCaReloadMs, 2_500);
+  t.ok(c.timings.podCallIntervalMs >= c.timings.heartbeatIntervalMs, 'pods call no more often than kubelets heartbeat');
+});
+
 t.test('bad lab up options are refused with the flag named', async (t) => {
   const cases: Array<[Parameters<typeof resolveLabConfig>[0], RegExp]> = [
     [{ controlPlanes: 0 }, /--control-planes/],
@@ -37,6 +46,9 @@ t.test('bad lab up options are refused with the flag named', async (t) => {
     [{ nodeGraceS: 0 }, /--node-grace-s/],
     [{ kubeletRestartMs: -5 }, /--kubelet-restart-ms/],
     [{ applyLatencyMs: 1.5 }, /--apply-latency-ms/],
+    [{ podsPerNode: -1 }, /--pods-per-node/],
+    [{ podsPerNode: 1.5 }, /--pods-per-node/],
+    [{ podCaReloadS: 0 }, /--pod-ca-reload-s/],
   ];
   for (const [input, message] of cases) {
     t.throws(() => resolveLabConfig(input), { code: 'LAB_BAD_OPTION', message }, JSON.stringify(input));

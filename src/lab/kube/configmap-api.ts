@@ -1,0 +1,42 @@
+/**
+ * ConfigMaps as kube-apiserver serves them (read-only in the lab: only the root-CA publisher writes):
+ * `GET /api/v1/namespaces/<ns>/configmaps[/<name>]` and `GET /api/v1/configmaps`, as objects, lists, or
+ * the `meta.k8s.io/v1` Table kubectl asks for (columns NAME, DATA, AGE as kube-apiserver prints them).
+ */
+import { humanDuration, type KubeObject, type TableObjectMode } from './objects.js';
+import type { ConfigMapView } from './root-ca-publisher.js';
+
+const stamp = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+function configMapMetadata(c: ConfigMapView): KubeObject {
+  return { name: c.name, namespace: c.namespace, uid: c.uid, resourceVersion: c.resourceVersion, creationTimestamp: stamp(c.createdAt) };
+}
+
+export function configMapObject(c: ConfigMapView): KubeObject {
+  return { kind: 'ConfigMap', apiVersion: 'v1', metadata: configMapMetadata(c), data: { ...c.data } };
+}
+
+export function configMapList(items: ConfigMapView[], resourceVersion: string): KubeObject {
+  return { kind: 'ConfigMapList', apiVersion: 'v1', metadata: { resourceVersion }, items: items.map(configMapObject) };
+}
+
+const COLUMNS = [
+  { name: 'Name', type: 'string', format: 'name', description: 'Name must be unique within a namespace.', priority: 0 },
+  { name: 'Data', type: 'string', format: '', description: 'Data contains the configuration data.', priority: 0 },
+  { name: 'Age', type: 'string', format: '', description: 'CreationTimestamp is a timestamp representing the server time when this object was created.', priority: 0 },
+];
+
+export function configMapTable(items: ConfigMapView[], now: Date, resourceVersion: string, include: TableObjectMode): KubeObject {
+  return {
+    kind: 'Table',
+    apiVersion: 'meta.k8s.io/v1',
+    metadata: { resourceVersion },
+    columnDefinitions: COLUMNS,
+    rows: items.map((c) => ({
+      cells: [c.name, Object.keys(c.data).length, humanDuration(now.getTime() - c.createdAt.getTime())],
+      ...(include === 'None'
+        ? {}
+        : { object: include === 'Object' ? configMapObject(c) : { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: configMapMetadata(c) } }),
+    })),
+  };
+}

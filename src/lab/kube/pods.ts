@@ -1,0 +1,243 @@
+/**
+ * Emulated in-cluster clients ("pods", facts §3.4, §1.5.2): workloads that call the Kubernetes API with
+ * the service-account credentials the kubelet projects into them, whose `ca.crt` comes from the
+ * `kube-root-ca.crt` ConfigMap of their namespace.
+ *
+ * - The kubelet of the pod's node writes the projected `ca.crt` when the pod starts and rewrites it in
+ *   place when the ConfigMap changes (a kubelet that is restarting catches up once it runs again).
+ * - A client loads `ca.crt` when it starts. Kinds: a *reloading* client re-reads the file every
+ *   `podCaReloadMs` (client-go does about every 5 minutes); a *holding* client never does (it keeps what
+ *   it loaded until it restarts). Pod `i` of a node holds when `i` is even, reloads when odd.
+ * - Every `podCallIntervalMs` (jittered) it calls `GET /version` through the `kubernetes` Service
+ *   (10.96.0.1:443): kube-proxy DNATs each new connection to one apiserver listed in the Service's
+ *   endpoints (those that are up), so the apiserver sees the pod's node address. Each call is a fresh TLS
+ *   handshake that verifies the serving certificate, for the Service IP, against the `ca.crt` it holds.
+ * - Node down: its pods are gone; when its kubelet runs again they start afresh (and load the file then).
+ *
+ * The ledger's `pod-apiserver` edge counts the outcomes: a serving certificate that does not verify against
+ * the client's `ca.crt` is a trust failure (refused by the client); no apiserver up or a refused
+ * connection is unavailability.
+ */
+import * as tls from 'node:tls';
+import { fingerprintOfDer, splitPemBlocks } from '../../pki/index.js';
+import type { LabCluster, LabNode } from '../core/model.js';
+import { APISERVER_PORT, type KubeApiServer } from './apiserver.js';
+import { kubeRequest, type DialHandle } from './dial.js';
+import { ROOT_CA_CONFIGMAP, ROOT_CA_KEY, type ConfigMapStore } from './root-ca-publisher.js';
+import type { VerdictNotes } from './tls-outcome.js';
+
+/** The namespace the lab's pods run in (every namespace's kube-root-ca.crt holds the same data). */
+export const POD_NAMESPACE = 'default';
+/** The `kubernetes` Service's ClusterIP, which in-cluster clients dial and verify (KUBERNETES_SERVICE_HOST). */
+export const SERVICE_HOST = '10.96.0.1';
+const REQUEST_TIMEOUT_MS = 5_000;
+
+export interface PodsDeps {
+  cluster: LabCluster;
+  configMaps: ConfigMapStore;
+  apiservers(): readonly KubeApiServer[];
+  notes: VerdictNotes;
+}
+
+export interface PodView {
+  name: string;
+  node: string;
+  reloads: boolean;
+  running: boolean;
+  /** Fingerprints of the certificates the client trusts now (what it loaded). */
+  caFingerprints: string[];
+}
+
+function jitter(ms: number, spread = 0.2): number {
+  return Math.max(1, Math.round(ms * (1 - spread + 2 * spread * Math.random())));
+}
+
+export function pemFingerprints(pem: string | null): string[] {
+  if (!pem) return [];
+  try {
+    return splitPemBlocks(pem)
+      .filter((b) => b.label === 'CERTIFICATE')
+      .map((b) => fingerprintOfDer(b.der));
+  } catch {
+    return [];
+  }
+}
+
+export class InClusterClient {
+  readonly node: LabNode;
+  readonly name: string;
+  readonly reloads: boolean;
+  readonly #deps: PodsDeps;
+  /** The projected file's content, as the kubelet last wrote it. */
+  #file: string | null = null;
+  /** What the client loaded from the file and verifies servers against. */
+  #loaded: string | null = null;
+  #context: tls.SecureContext | null = null;
+  #running = false;
+  #gen = 0;
+  #next = 0;
+  readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #inflight = new Set<DialHandle>();
+
+  constructor(node: LabNode, name: string, reloads: boolean, deps: PodsDeps) {
+    this.node = node;
+    this.name = name;
+    this.reloads = reloads;
+    this.#deps = deps;
+  }
+
+  /** Ledger name: `<node address>/<pod name>`. */
+  get id(): string {
+    return `${this.node.address}/${this.name}`;
+  }
+
+  get running(): boolean {
+    return this.#running;
+  }
+
+  /** The kubelet writes the projected `ca.crt` (in place: a running client does not notice by itself). */
+  writeFile(content: string): void {
+    this.#file = content;
+  }
+
+  /** Start with the projected file as it is now; false when there is none yet (the pod cannot start). */
+  start(): boolean {
+    if (this.#running) return true;
+    if (this.#file === null) return false;
+    const gen = ++this.#gen;
+    this.#running = true;
+    this.#load();
+    const interval = this.#deps.cluster.timings.podCallIntervalMs;
+    this.#after(gen, Math.floor(Math.random() * interval), () => this.#callLoop(gen));
+    if (this.reloads) this.#reloadLoop(gen);
+    return true;
+  }
+
+  stop(): void {
+    this.#gen += 1;
+    this.#running = false;
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+    for (const h of this.#inflight) h.abort();
+    this.#inflight.clear();
+  }
+
+  view(): PodView {
+    return { name: this.name, node: this.node.address, reloads: this.reloads, running: this.#running, caFingerprints: pemFingerprints(this.#loaded) };
+  }
+
+  #load(): void {
+    if (this.#loaded === this.#file && this.#context) return;
+    this.#loaded = this.#file;
+    this.#context = this.#loaded ? tls.createSecureContext({ ca: this.#loaded }) : null;
+  }
+
+  #after(gen: number, ms: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      this.#timers.delete(t);
+      if (gen === this.#gen) fn();
+    }, ms);
+    this.#timers.add(t);
+  }
+
+  #reloadLoop(gen: number): void {
+    this.#after(gen, this.#deps.cluster.timings.podCaReloadMs, () => {
+      this.#load();
+      this.#reloadLoop(gen);
+    });
+  }
+
+  #callLoop(gen: number): void {
+    void this.#call(gen).finally(() => {
+      if (gen === this.#gen) this.#after(gen, jitter(this.#deps.cluster.timings.podCallIntervalMs), () => this.#callLoop(gen));
+    });
+  }
+
+  async #call(gen: number): Promise<void> {
+    const ledger = this.#deps.cluster.ledger;
+    // kube-proxy: the Service's endpoints are the apiservers that are up; each connection goes to one.
+    const up = this.#deps.apiservers().filter((s) => s.isUp);
+    if (up.length === 0) {
+      ledger.unavailable({ edge: 'pod-apiserver', from: this.id, to: SERVICE_HOST, reason: 'the kubernetes Service has no endpoint', refusedBy: 'server' });
+      return;
+    }
+    const server = up[this.#next++ % up.length]!;
+    const context = this.#context;
+    if (!context) return;
+    const handle = kubeRequest(
+      {
+        from: this.node.address,
+        to: server.node.address,
+        port: APISERVER_PORT,
+        secureContext: context,
+        method: 'GET',
+        path: '/version',
+        timeoutMs: REQUEST_TIMEOUT_MS,
+        verifyHost: SERVICE_HOST,
+      },
+      this.#deps.notes,
+    );
+    this.#inflight.add(handle);
+    const outcome = await handle.done;
+    this.#inflight.delete(handle);
+    if (gen !== this.#gen) return;
+    const entry = { edge: 'pod-apiserver' as const, from: this.id, to: server.node.address };
+    if (outcome.kind === 'trust') ledger.trustFailure({ ...entry, reason: outcome.reason, refusedBy: outcome.refusedBy });
+    else if (outcome.kind === 'unavailable') ledger.unavailable({ ...entry, reason: outcome.reason, refusedBy: 'server' });
+  }
+}
+
+/**
+ * The pods of every node and the kubelet's part in them: projecting `kube-root-ca.crt` into each pod's
+ * `ca.crt`, starting pods once the node's kubelet runs, and losing them when the node goes down.
+ */
+export class PodFleet {
+  readonly pods: InClusterClient[] = [];
+  readonly #deps: PodsDeps;
+  readonly #off: Array<() => void> = [];
+
+  constructor(deps: PodsDeps, perNode: number) {
+    this.#deps = deps;
+    for (const node of deps.cluster.nodes) {
+      const mine: InClusterClient[] = [];
+      for (let i = 0; i < perNode; i++) {
+        const reloads = i % 2 === 1;
+        mine.push(new InClusterClient(node, `${reloads ? 'reloading' : 'holding'}-${i}`, reloads, deps));
+      }
+      this.pods.push(...mine);
+      if (mine.length === 0) continue;
+      const onKubelet = (): void => this.#syncNode(node, mine);
+      const onDown = (): void => {
+        for (const p of mine) p.stop();
+      };
+      node.on('kubelet', onKubelet);
+      node.on('down', onDown);
+      this.#off.push(() => node.off('kubelet', onKubelet), () => node.off('down', onDown));
+    }
+    this.#off.push(deps.configMaps.subscribe((cm) => {
+      if (cm.namespace !== POD_NAMESPACE || cm.name !== ROOT_CA_CONFIGMAP) return;
+      for (const node of deps.cluster.nodes) this.#syncNode(node, this.pods.filter((p) => p.node === node));
+    }));
+  }
+
+  /** What the kubelet of `node` does for its pods when it runs: project the ConfigMap, start the pods. */
+  #syncNode(node: LabNode, pods: readonly InClusterClient[]): void {
+    if (pods.length === 0 || node.isDown || !node.kubelet?.running) return;
+    const cm = this.#deps.configMaps.get(POD_NAMESPACE, ROOT_CA_CONFIGMAP);
+    const content = cm?.data[ROOT_CA_KEY];
+    if (content === undefined) return;
+    for (const p of pods) {
+      p.writeFile(content);
+      p.start();
+    }
+  }
+
+  views(): PodView[] {
+    return this.pods.map((p) => p.view());
+  }
+
+  stop(): void {
+    for (const off of this.#off) off();
+    for (const p of this.pods) p.stop();
+  }
+}

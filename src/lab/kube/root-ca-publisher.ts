@@ -1,0 +1,103 @@
+/**
+ * The `kube-root-ca.crt` ConfigMaps and kube-controller-manager's root-CA publisher (facts §3.4).
+ *
+ * Talos renders the controller-manager's `ca.crt` from the issuing Kubernetes CA alone
+ * (`internal/app/machined/pkg/controllers/k8s/render_secrets_static_pod.go`: IssuingCA → `ca.crt`, while the
+ * apiserver's `ca.crt` is the accepted bundle) and passes it as `--root-ca-file` (v1.13.9
+ * `k8s/control_plane_static_pod.go`; HEAD `k8s/control_plane_final.go`). Kubernetes' root-CA publisher
+ * (`pkg/controller/certificates/rootcacertpublisher`) runs in the controller-manager holding the leader
+ * lease and writes that file, as it is, into the `kube-root-ca.crt` ConfigMap (key `ca.crt`) of every
+ * namespace, overwriting what was there. So the ConfigMap follows whichever controller-manager leads, with
+ * whatever CA that controller-manager currently runs with (ControllerManager.rootCaPem), not with what a
+ * config says.
+ */
+import { randomUUID } from 'node:crypto';
+import type { ControllerManager } from './controller-manager.js';
+
+export const ROOT_CA_CONFIGMAP = 'kube-root-ca.crt';
+export const ROOT_CA_KEY = 'ca.crt';
+/** The namespaces every cluster has (the lab creates no others). */
+export const NAMESPACES = ['default', 'kube-node-lease', 'kube-public', 'kube-system'] as const;
+
+/** How often the publisher compares the leader's root CA with the ConfigMaps (it also syncs on every leader change). */
+const RESYNC_MS = 250;
+
+export interface ConfigMapView {
+  namespace: string;
+  name: string;
+  uid: string;
+  createdAt: Date;
+  resourceVersion: string;
+  data: Record<string, string>;
+}
+
+/** ConfigMaps, stored cluster-wide (as in etcd); only the publisher writes them. */
+export class ConfigMapStore {
+  readonly #items = new Map<string, ConfigMapView>();
+  readonly #listeners = new Set<(cm: ConfigMapView) => void>();
+  #version = 1;
+
+  get resourceVersion(): string {
+    return String(this.#version);
+  }
+
+  get(namespace: string, name: string): ConfigMapView | undefined {
+    return this.#items.get(`${namespace}/${name}`);
+  }
+
+  /** In namespace then name order; every namespace when `namespace` is undefined. */
+  list(namespace?: string): ConfigMapView[] {
+    return [...this.#items.values()]
+      .filter((c) => namespace === undefined || c.namespace === namespace)
+      .sort((a, b) => (a.namespace === b.namespace ? a.name.localeCompare(b.name) : a.namespace.localeCompare(b.namespace)));
+  }
+
+  /** Create or update; nothing changes (no new resourceVersion, no notification) when the data is equal. */
+  put(namespace: string, name: string, data: Record<string, string>): void {
+    const key = `${namespace}/${name}`;
+    const prev = this.#items.get(key);
+    if (prev && JSON.stringify(prev.data) === JSON.stringify(data)) return;
+    this.#version += 1;
+    const view: ConfigMapView = prev
+      ? { ...prev, data: { ...data }, resourceVersion: String(this.#version) }
+      : { namespace, name, uid: randomUUID(), createdAt: new Date(), resourceVersion: String(this.#version), data: { ...data } };
+    this.#items.set(key, view);
+    for (const fn of this.#listeners) fn(view);
+  }
+
+  /** Called after every change; returns the unsubscribe function. */
+  subscribe(fn: (cm: ConfigMapView) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+}
+
+export class RootCaPublisher {
+  readonly #store: ConfigMapStore;
+  readonly #cm: ControllerManager;
+  #timer: NodeJS.Timeout | null = null;
+
+  constructor(store: ConfigMapStore, controllerManager: ControllerManager) {
+    this.#store = store;
+    this.#cm = controllerManager;
+  }
+
+  start(): void {
+    this.sync();
+    this.#timer = setInterval(() => this.sync(), RESYNC_MS);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+  }
+
+  /** The leader's root CA into every namespace (no leader: the ConfigMaps keep what they hold). */
+  sync(): void {
+    const leader = this.#cm.leader();
+    const pem = leader ? this.#cm.rootCaPem(leader) : null;
+    if (pem === null) return;
+    for (const ns of NAMESPACES) this.#store.put(ns, ROOT_CA_CONFIGMAP, { [ROOT_CA_KEY]: pem });
+  }
+}
