@@ -142,6 +142,8 @@ export function goDuration(ms: number): string {
 export const DEFAULT_TRY_TIMEOUT_MS = 60_000;
 
 export const APPLY_IN_PROGRESS = 'another apply configuration is already in progress';
+/** How long every ApplyConfiguration holds the lock at least (dry runs included). */
+export const APPLY_HANDLING_MS = 10;
 export const REBOOT_PENDING = 'configuration was already applied and node is rebooting, cannot apply more configuration changes until next reboot';
 
 export async function applyConfiguration(host: MachineHost, ctx: CallContext, req: ApplyConfigurationRequest): Promise<ApplyConfigurationResponse> {
@@ -153,6 +155,10 @@ export async function applyConfiguration(host: MachineHost, ctx: CallContext, re
     throw new GrpcCallError(Status.FAILED_PRECONDITION, APPLY_IN_PROGRESS);
   }
   try {
+    // Talos decodes, validates and (dry run) diffs the config while it holds the lock, which takes a few
+    // milliseconds on a node. Without a pause here the lab would answer each call within one turn of its
+    // event loop, so that calls a client sends together never overlap as they do on a real node.
+    await sleep(APPLY_HANDLING_MS);
     // v1.13.9 only (HEAD refuses REBOOT instead): after a REBOOT-mode apply, nothing more until the reboot.
     if (host.rebootPending) throw new GrpcCallError(Status.FAILED_PRECONDITION, REBOOT_PENDING);
     requireAny(ctx, [ROLE_ADMIN]);
