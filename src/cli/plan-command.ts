@@ -11,6 +11,7 @@ import { printDiagnostic, printResult } from './output.js';
 
 /** `rotate plan`: observe, plan, prove, dry-run on every node; print or save. Changes nothing. */
 export async function runPlan(args: PlanArgs): Promise<void> {
+  const applyLockWaitMs = parseDuration(args['apply-lock-wait'], '--apply-lock-wait');
   const session = await openSession(args.file);
   try {
     for (const w of session.warnings) printDiagnostic(`warning: ${formatDiagnostic(w)}`);
@@ -19,7 +20,7 @@ export async function runPlan(args: PlanArgs): Promise<void> {
       maxUnavailable: args['max-unavailable'],
       allowDisruption: args['allow-disruption'],
       nodeDryRun: args['node-dry-run'],
-      applyLockWaitMs: parseDuration(args['apply-lock-wait'], '--apply-lock-wait'),
+      applyLockWaitMs,
     });
     for (const w of built.warnings) printDiagnostic(`warning: ${w}`);
     const saved = savedPlanOf(session, built.plan);
