@@ -63,6 +63,8 @@ export interface EngineDeps {
   journal: RunJournal;
   reporter: ApplyReporter;
   parallelism: number;
+  /** How long a node patch waits while another apply holds the node's apply lock. */
+  applyLockWaitMs?: number;
   signal: AbortSignal;
 }
 
@@ -110,6 +112,7 @@ async function runStep(deps: EngineDeps, clients: RunClients, step: Step): Promi
           catalog: deps.catalog,
           keyFor: deps.keyFor,
           controlPlanes,
+          ...(deps.applyLockWaitMs !== undefined ? { applyLockWaitMs: deps.applyLockWaitMs } : {}),
           // No abort signal: Ctrl-C stops scheduling new nodes, but an operation in flight finishes (it is
           // bounded) so that its result is known and recorded.
           onSend: async (before) => {

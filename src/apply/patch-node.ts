@@ -9,6 +9,7 @@ import { patchCaState, readCaState } from '../machineconfig/index.js';
 import type { StepNode } from '../plan/model/index.js';
 import type { CaCatalog } from '../session/ca-catalog.js';
 import { caChangeFor, type IssuingKeyLookup } from '../session/config-chain.js';
+import { DEFAULT_APPLY_LOCK_WAIT_MS, waitForApplyLock } from '../talos/apply-lock.js';
 import type { TalosClient } from '../talos/client.js';
 import { waitKubeletHealthy, waitKubeletRestarted } from './kubelet-restart.js';
 import { fingerprintsOf, reachedTarget, type NodeFingerprints } from './node-state.js';
@@ -25,6 +26,8 @@ export interface PatchContext {
   /** Called right before the config is sent (the state file records "started" here). */
   onSend?: (before: NodeFingerprints) => Promise<void>;
   onRetry?: (what: string, err: unknown) => void;
+  /** How long to wait while another apply holds the node's apply lock (default 60 s). */
+  applyLockWaitMs?: number;
   onKubeletRestart?: (phase: 'waiting' | 'restarted') => void;
 }
 
@@ -67,14 +70,18 @@ export async function patchNode(ctx: PatchContext, node: StepNode): Promise<Patc
   await retryTransient(
     async () => {
       try {
-        await ctx.client.applyConfiguration(address, patched, { mode: 'NO_REBOOT' }, { timeoutMs: APPLY_TIMEOUT_MS, signal: ctx.signal });
+        // Another operator or controller may be applying a config to this node: its apply lock frees up
+        // by itself, so wait for it (bounded); any other FailedPrecondition fails at once.
+        await waitForApplyLock(() => ctx.client.applyConfiguration(address, patched, { mode: 'NO_REBOOT' }, { timeoutMs: APPLY_TIMEOUT_MS, signal: ctx.signal }), {
+          node: address,
+          waitMs: ctx.applyLockWaitMs ?? DEFAULT_APPLY_LOCK_WAIT_MS,
+          ...(ctx.signal ? { signal: ctx.signal } : {}),
+          onWait: (err) => ctx.onRetry?.(`applying the config of ${address} (its apply lock is held)`, err),
+        });
       } catch (err) {
         // The reply may be lost after the node applied the config: look before sending it again.
         const now = await readLive(ctx, address).catch(() => null);
         if (now && reachedTarget(now.fps, node.target)) return;
-        if (RotateError.is(err) && (err as { kind?: string }).kind === 'failed-precondition') {
-          throw new RotateError('APPLY_RETRY', `node ${address} is busy applying another config`, { cause: err });
-        }
         throw err;
       }
     },

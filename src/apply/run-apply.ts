@@ -133,6 +133,7 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
         journal: storeJournal(store, run.id),
         reporter: sinkReporter(sink, run.id, prepared.plan.steps.length),
         parallelism: opts.parallelism,
+        ...(opts.applyLockWaitMs !== undefined ? { applyLockWaitMs: opts.applyLockWaitMs } : {}),
         signal: stopSignals.signal,
       });
     } catch (err) {

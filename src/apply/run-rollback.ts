@@ -172,6 +172,7 @@ export async function runRollback(opts: RollbackOptions): Promise<void> {
         journal: storeJournal(store, run.id),
         reporter: sinkReporter(sink, run.id, plan.steps.length),
         parallelism: opts.parallelism,
+        ...(opts.applyLockWaitMs !== undefined ? { applyLockWaitMs: opts.applyLockWaitMs } : {}),
         signal: stopSignals.signal,
       });
     } catch (err) {

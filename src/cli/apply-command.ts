@@ -16,6 +16,7 @@ function runOptionsOf(args: RollbackArgs): RollbackOptions {
     maxUnavailable: args['max-unavailable'],
     allowDisruption: args['allow-disruption'],
     nodeDryRun: args['node-dry-run'],
+    applyLockWaitMs: parseDuration(args['apply-lock-wait'], '--apply-lock-wait'),
   };
 }
 

@@ -115,6 +115,7 @@ export async function runLabFault(args: LabFaultArgs): Promise<void> {
     failApply: args['fail-apply'],
     dropApplyReply: args['drop-apply-reply'],
     kubeletRestartMs: args['kubelet-restart-ms'],
+    holdApplyLockMs: args['hold-apply-lock-ms'],
   });
   const dir = labDir(args.dir);
   const lab = await runningLab(dir);
@@ -126,7 +127,9 @@ export async function runLabFault(args: LabFaultArgs): Promise<void> {
   const result = await labFault(lab, change);
   const f = result.faults;
   printResult(
-    `node ${result.node}: ${f.down ? 'down' : 'up'}, delay ${f.delayMs} ms, fail next ${f.failApply} apply(s), drop next ${f.dropApplyReply} apply reply(s), kubelet restart ${f.kubeletRestartMs === null ? 'lab default' : `${f.kubeletRestartMs} ms`}`,
+    `node ${result.node}: ${f.down ? 'down' : 'up'}, delay ${f.delayMs} ms, fail next ${f.failApply} apply(s), drop next ${f.dropApplyReply} apply reply(s), kubelet restart ${f.kubeletRestartMs === null ? 'lab default' : `${f.kubeletRestartMs} ms`}${
+      result.applyLockHeldUntil !== undefined ? `, apply lock ${result.applyLockHeldUntil ? `held until ${result.applyLockHeldUntil}` : 'free'}` : ''
+    }`,
   );
 }
 

@@ -3,6 +3,7 @@ import { RotateError } from '../domain/errors.js';
 import { formatDiagnostic } from '../desired/index.js';
 import { renderPlanText } from '../plan/render/human.js';
 import { buildPlan } from '../session/build-plan.js';
+import { parseDuration } from '../state/index.js';
 import { openSession } from '../session/open-session.js';
 import { renderSavedPlan, savedPlanOf, writeSavedPlan } from '../session/saved-plan.js';
 import type { PlanArgs } from './commands/plan.js';
@@ -10,6 +11,7 @@ import { printDiagnostic, printResult } from './output.js';
 
 /** `rotate plan`: observe, plan, prove, dry-run on every node; print or save. Changes nothing. */
 export async function runPlan(args: PlanArgs): Promise<void> {
+  const applyLockWaitMs = parseDuration(args['apply-lock-wait'], '--apply-lock-wait');
   const session = await openSession(args.file);
   try {
     for (const w of session.warnings) printDiagnostic(`warning: ${formatDiagnostic(w)}`);
@@ -18,6 +20,7 @@ export async function runPlan(args: PlanArgs): Promise<void> {
       maxUnavailable: args['max-unavailable'],
       allowDisruption: args['allow-disruption'],
       nodeDryRun: args['node-dry-run'],
+      applyLockWaitMs,
     });
     for (const w of built.warnings) printDiagnostic(`warning: ${w}`);
     const saved = savedPlanOf(session, built.plan);

@@ -14,6 +14,7 @@ import { redactSecrets } from '../machineconfig/index.js';
 import { observationError, observeNodes, type ListedNode, type LiveNode, type ObservationProblem } from '../observe/observe-cluster.js';
 import type { DesiredApi, ObservedNode, Plan, PlanInput } from '../plan/model/index.js';
 import { planRotation } from '../plan/planner/index.js';
+import { DEFAULT_APPLY_LOCK_WAIT_MS, waitForApplyLock } from '../talos/apply-lock.js';
 import { mapSettledLimit } from '../util/concurrency.js';
 import { CaCatalog } from './ca-catalog.js';
 import { chainConfigs, type ChainedConfig, type IssuingKeyLookup } from './config-chain.js';
@@ -27,6 +28,8 @@ export interface BuildPlanOptions {
   /** Ask every node to validate each config the plan gives it (ApplyConfiguration dry_run). */
   nodeDryRun: boolean;
   timeoutMs?: number;
+  /** How long an ApplyConfiguration waits while another apply holds the node's lock (default 60 s). */
+  applyLockWaitMs?: number;
   /**
    * Workers whose Talos CA change may still be in flight (recorded `started` by an unfinished run): their
    * apid may not have re-registered yet, so what it shows is not taken as their registration.
@@ -137,7 +140,7 @@ export async function buildPlan(
   if (plan.changes) {
     chained = await chainConfigs(plan, new Map(nodes.map((n) => [n.address, n.config])), catalog, keyFor);
     attachDiffs(plan, chained);
-    if (options.nodeDryRun) await dryRunAll(session, chained, options.parallelism, timeoutMs);
+    if (options.nodeDryRun) await dryRunAll(session, chained, { parallelism: options.parallelism, timeoutMs, applyLockWaitMs: options.applyLockWaitMs ?? DEFAULT_APPLY_LOCK_WAIT_MS });
   }
   return { plan, nodes, observed, catalog, chained, kubeNodes, warnings };
 }
@@ -209,24 +212,52 @@ function attachDiffs(plan: Plan, chained: ChainedConfig[]): void {
   }
 }
 
-/** ApplyConfiguration with dry_run for every config the plan produces; a refusal names node and step. */
-async function dryRunAll(session: Session, chained: ChainedConfig[], parallelism: number, timeoutMs: number): Promise<void> {
-  const results = await mapSettledLimit(chained, parallelism, (c) =>
-    session.client.applyConfiguration(c.address, c.after, { mode: 'NO_REBOOT', dryRun: true }, { timeoutMs }),
-  );
+/**
+ * ApplyConfiguration with dry_run for every config the plan produces; a refusal names node and step. A node
+ * runs one ApplyConfiguration at a time, dry runs included (facts §3.4), so each node's configs are checked
+ * one after the other, and nodes in parallel. A node whose apply lock is held by someone else is waited
+ * for; when it stays held, its remaining configs are not sent.
+ */
+async function dryRunAll(
+  session: Session,
+  chained: ChainedConfig[],
+  opts: { parallelism: number; timeoutMs: number; applyLockWaitMs: number },
+): Promise<void> {
+  const byNode = new Map<string, ChainedConfig[]>();
+  for (const c of chained) byNode.set(c.address, [...(byNode.get(c.address) ?? []), c]);
   const problems: ObservationProblem[] = [];
-  results.forEach((r, i) => {
-    if (r.status === 'fulfilled') return;
-    const c = chained[i]!;
-    const reason = RotateError.is(r.reason) ? r.reason.message : String(r.reason);
-    problems.push({
-      node: c.address,
-      message: `node ${c.address} refused the config of step ${c.stepIndex} (${c.stepId}) in a dry run: ${reason}`,
-      hint: 'the node validates every config before it is applied; fix what it reports (nothing was changed)',
-    });
+  const lockProblems: { node: string; error: RotateError }[] = [];
+  await mapSettledLimit([...byNode.values()], opts.parallelism, async (configs) => {
+    for (const c of configs) {
+      try {
+        await waitForApplyLock(
+          () => session.client.applyConfiguration(c.address, c.after, { mode: 'NO_REBOOT', dryRun: true }, { timeoutMs: opts.timeoutMs }),
+          { node: c.address, waitMs: opts.applyLockWaitMs },
+        );
+      } catch (err) {
+        if (RotateError.is(err) && err.code === 'TALOS_APPLY_LOCK_HELD') {
+          lockProblems.push({ node: c.address, error: err });
+          return;
+        }
+        const reason = RotateError.is(err) ? err.message : String(err);
+        problems.push({
+          node: c.address,
+          message: `node ${c.address} refused the config of step ${c.stepIndex} (${c.stepId}) in a dry run: ${reason}`,
+          hint: 'the node validates every config before it is applied; fix what it reports (nothing was changed)',
+        });
+      }
+    }
   });
   if (problems.length > 0) {
+    for (const l of lockProblems) problems.push({ node: l.node, message: l.error.message, hint: l.error.hint ?? '' });
     const err = observationError(problems);
     throw new RotateError('PLAN_DRY_RUN_REFUSED', err.message.replace('the cluster cannot be planned', 'nodes refused the planned configs'), { hint: err.hint ?? '' });
+  }
+  if (lockProblems.length === 1) throw lockProblems[0]!.error;
+  if (lockProblems.length > 1) {
+    throw new RotateError('TALOS_APPLY_LOCK_HELD', `another apply holds the apply lock of ${lockProblems.length} nodes:\n${lockProblems.map((l) => `  - ${l.error.message}`).join('\n')}`, {
+      hint: lockProblems[0]!.error.hint ?? '',
+      source: 'cluster',
+    });
   }
 }

@@ -162,6 +162,23 @@ export class TalosApiError extends RotateError {
 }
 
 /**
+ * What Talos answers (FailedPrecondition) when the node's apply lock is held: ApplyConfiguration takes
+ * `applyConfigMu` with TryLock before anything else, dry runs included
+ * (internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go, v1.13.9 and HEAD).
+ */
+export const APPLY_LOCK_HELD_DETAIL = 'another apply configuration is already in progress';
+
+/**
+ * Whether `err` is a node refusing an ApplyConfiguration because another one holds its apply lock (ours,
+ * another operator's or a controller's): FailedPrecondition with Talos's message. That frees up by itself,
+ * so it is worth waiting for. v1.13.9's other FailedPrecondition ("configuration was already applied and
+ * node is rebooting") is not: only a reboot ends it.
+ */
+export function isApplyLockHeld(err: unknown): err is TalosApiError {
+  return TalosApiError.isTalosApiError(err) && err.grpcCode === GrpcCode.FAILED_PRECONDITION && err.detail.includes(APPLY_LOCK_HELD_DETAIL);
+}
+
+/**
  * Removes anything that could be key material from text that came from a server or a TLS library:
  * PEM blocks and long base64 runs (a talosconfig/machine config carries keys as base64 PEM).
  */
@@ -265,7 +282,9 @@ export function classifyGrpcError(err: GrpcErrorLike, ctx: TalosCallContext): Ta
         'failed-precondition',
         rawDetails,
         `${call} on ${who} cannot be done now: ${rawDetails}`,
-        'the node is not in a state that allows this (e.g. still booting or in maintenance mode); check it and retry',
+        rawDetails.includes(APPLY_LOCK_HELD_DETAIL)
+          ? 'another ApplyConfiguration holds the node\'s apply lock (another operator or controller applying a config); wait for it to finish and retry'
+          : 'the node is not in a state that allows this (e.g. still booting or in maintenance mode); check it and retry',
       );
     case GrpcCode.DEADLINE_EXCEEDED:
       return make(

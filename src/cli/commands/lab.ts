@@ -28,6 +28,7 @@ export interface LabFaultArgs {
   'fail-apply'?: number;
   'drop-apply-reply'?: number;
   'kubelet-restart-ms'?: number;
+  'hold-apply-lock-ms'?: number;
 }
 
 export interface LabInspectArgs {
@@ -82,7 +83,11 @@ const labFault: CommandModule<object, LabFaultArgs> = {
       .option('delay-ms', { type: 'number', describe: 'added latency on every API call the node serves (0 = none)' })
       .option('fail-apply', { type: 'number', describe: 'fail the next N ApplyConfiguration calls (Unavailable)' })
       .option('drop-apply-reply', { type: 'number', describe: 'apply the next N configs but drop the reply' })
-      .option('kubelet-restart-ms', { type: 'number', describe: 'kubelet restart duration on this node' }) as unknown as Argv<LabFaultArgs>,
+      .option('kubelet-restart-ms', { type: 'number', describe: 'kubelet restart duration on this node' })
+      .option('hold-apply-lock-ms', {
+        type: 'number',
+        describe: "hold the node's apply lock for N ms from now, as another operator applying a config would (ApplyConfiguration then gets FailedPrecondition \"already in progress\"); 0 releases it",
+      }) as unknown as Argv<LabFaultArgs>,
   handler: async (args) => {
     const { runLabFault } = await import('../lab-commands.js');
     await runLabFault(args);

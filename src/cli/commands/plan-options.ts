@@ -7,6 +7,7 @@ export interface PlanningArgs {
   'max-unavailable': number;
   'allow-disruption': boolean;
   'node-dry-run': boolean;
+  'apply-lock-wait': string;
 }
 
 export function planningOptions<T>(y: Argv<T>): Argv<T & PlanningArgs> {
@@ -23,6 +24,11 @@ export function planningOptions<T>(y: Argv<T>): Argv<T & PlanningArgs> {
       type: 'boolean',
       default: true,
       describe: 'have every node validate each planned config (ApplyConfiguration dry_run); --no-node-dry-run skips it',
+    })
+    .option('apply-lock-wait', {
+      type: 'string',
+      default: '60s',
+      describe: "how long an ApplyConfiguration (dry runs included) waits while another apply holds the node's apply lock (another operator or controller), e.g. 30s, 2m",
     })
     .check((a) => {
       for (const k of ['parallelism', 'max-unavailable'] as const) {

@@ -46,6 +46,81 @@ export interface NodeFaults {
   kubeletRestartMs: number | null;
 }
 
+/** What a node saw of ApplyConfiguration calls (`lab inspect --json`: `applyConfiguration` of each node). */
+export interface ApplyCallStats {
+  /** Calls that reached machined, refused ones included. */
+  calls: number;
+  /** The most calls in machined at once; a call refused because the lock was held overlapped its holder. */
+  maxConcurrent: number;
+  /** Calls refused with "another apply configuration is already in progress". */
+  refusedInProgress: number;
+  /** Until when a foreign operator holds the lock (the holdApplyLockMs fault), ISO time; null when not held. */
+  foreignHoldUntil: string | null;
+}
+
+/**
+ * Talos's per-node `applyConfigMu` (internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go,
+ * v1.13.9 and HEAD): ApplyConfiguration takes it with TryLock before anything else, dry runs included, and
+ * a call that finds it held is refused at once (FailedPrecondition). Besides calls, a foreign operator may
+ * hold it (the lab's holdApplyLockMs fault: another talosctl, Omni, Terraform applying a config). It also
+ * records how many calls overlapped, so that tests can tell how a client schedules its calls.
+ */
+export class ApplyLock {
+  #heldByCall = false;
+  #foreignUntil = 0;
+  #inFlight = 0;
+  #calls = 0;
+  #maxConcurrent = 0;
+  #refused = 0;
+
+  /**
+   * A call reaches machined: it is counted, then tries the lock. Returns the function that ends the call
+   * (releasing the lock when it was taken) and whether the lock was taken.
+   */
+  enter(now = Date.now()): { locked: boolean; end: () => void } {
+    this.#calls += 1;
+    this.#inFlight += 1;
+    this.#maxConcurrent = Math.max(this.#maxConcurrent, this.#inFlight);
+    let ended = false;
+    const locked = !this.#heldByCall && now >= this.#foreignUntil;
+    if (locked) this.#heldByCall = true;
+    else this.#refused += 1;
+    return {
+      locked,
+      end: () => {
+        if (ended) return;
+        ended = true;
+        this.#inFlight -= 1;
+        if (locked) this.#heldByCall = false;
+      },
+    };
+  }
+
+  /** Whether a call holds the lock right now. */
+  get heldByCall(): boolean {
+    return this.#heldByCall;
+  }
+
+  /**
+   * A foreign operator takes the lock for `ms` from now (0 releases a foreign hold). Like TryLock, it cannot
+   * take it from a call in progress: false then.
+   */
+  holdForeign(ms: number, now = Date.now()): boolean {
+    if (this.#heldByCall) return false;
+    this.#foreignUntil = ms > 0 ? now + ms : 0;
+    return true;
+  }
+
+  stats(now = Date.now()): ApplyCallStats {
+    return {
+      calls: this.#calls,
+      maxConcurrent: this.#maxConcurrent,
+      refusedInProgress: this.#refused,
+      foreignHoldUntil: this.#foreignUntil > now ? new Date(this.#foreignUntil).toISOString() : null,
+    };
+  }
+}
+
 export interface KubeletServiceState {
   running: boolean;
   healthy: boolean;
@@ -87,6 +162,8 @@ export class LabNode extends EventEmitter {
   #roots: NodeRoots;
   #kubelet: KubeletServiceState | null = null;
   readonly faults: NodeFaults = { down: false, delayMs: 0, failApply: 0, dropApplyReply: 0, kubeletRestartMs: null };
+  /** machined's apply lock (ApplyConfiguration, one at a time). */
+  readonly applyLock = new ApplyLock();
 
   constructor(init: LabNodeInit) {
     super();

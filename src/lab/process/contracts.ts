@@ -6,7 +6,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { RotateError } from '../../domain/errors.js';
 import { EDGE_KINDS, type ConfigChangeEvent, type EdgeKind, type LedgerEntry, type NotReadyEvent } from '../core/ledger.js';
-import type { KubernetesCaStyle, LabRole, LabTimings, NodeFaults } from '../core/model.js';
+import type { ApplyCallStats, KubernetesCaStyle, LabRole, LabTimings, NodeFaults } from '../core/model.js';
 
 // ---------------------------------------------------------------------------------------------------
 // lab.json
@@ -104,6 +104,12 @@ export interface InspectNode {
   /** Machine config version (bumped on every applied config). */
   configVersion: number;
   faults: NodeFaults;
+  /**
+   * ApplyConfiguration calls the node's machined saw since the lab started: how many, the most at once (a
+   * call refused because another held the apply lock counts as overlapping it), how many were refused
+   * "already in progress", and a foreign hold of the lock (`lab fault --hold-apply-lock-ms`).
+   */
+  applyConfiguration: ApplyCallStats;
 }
 
 export interface InspectReport {
@@ -150,7 +156,23 @@ export const INSPECT_REPORT_SCHEMA = {
       items: {
         type: 'object',
         required: ['address', 'role', 'talos', 'kubernetes', 'ready'],
-        properties: { address: loopback, role: nodeRole, talos: root, kubernetes: root, ready: { type: 'boolean' } },
+        properties: {
+          address: loopback,
+          role: nodeRole,
+          talos: root,
+          kubernetes: root,
+          ready: { type: 'boolean' },
+          applyConfiguration: {
+            type: 'object',
+            required: ['calls', 'maxConcurrent', 'refusedInProgress'],
+            properties: {
+              calls: { type: 'integer', minimum: 0 },
+              maxConcurrent: { type: 'integer', minimum: 0 },
+              refusedInProgress: { type: 'integer', minimum: 0 },
+              foreignHoldUntil: { type: ['string', 'null'] },
+            },
+          },
+        },
       },
     },
     trustFailures: edgeCounts,

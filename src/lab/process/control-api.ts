@@ -4,8 +4,9 @@
  *
  *   GET  /v1/ready      → 200 {ready, readyNodes, nodes}
  *   GET  /v1/inspect    → 200 InspectReport (contracts.ts)
- *   POST /v1/fault      {node, down?, delayMs?, failApply?, dropApplyReply?, kubeletRestartMs?}
- *                       → 200 {node, faults}; 404 LAB_UNKNOWN_NODE (lists the nodes); 400 LAB_BAD_FAULT
+ *   POST /v1/fault      {node, down?, delayMs?, failApply?, dropApplyReply?, kubeletRestartMs?, holdApplyLockMs?}
+ *                       → 200 {node, faults, applyLockHeldUntil?}; 404 LAB_UNKNOWN_NODE (lists the nodes);
+ *                       400 LAB_BAD_FAULT; 409 LAB_APPLY_LOCK_BUSY (a call holds the lock right now)
  *   POST /v1/shutdown   → 202 {stopping: true}, then the lab stops and the process exits
  *
  * Errors are `{error: {code, message, hint}}` so the CLI re-raises them as RotateErrors.
@@ -30,11 +31,18 @@ export interface FaultRequest {
   dropApplyReply?: number;
   /** null resets to the lab-wide kubelet restart time. */
   kubeletRestartMs?: number | null;
+  /**
+   * A foreign operator holds the node's apply lock for this long from now (0 releases it): every
+   * ApplyConfiguration meanwhile gets FailedPrecondition "another apply configuration is already in progress".
+   */
+  holdApplyLockMs?: number;
 }
 
 export interface FaultResponse {
   node: string;
   faults: NodeFaults;
+  /** With holdApplyLockMs: until when the lock is held (ISO time), null once released. */
+  applyLockHeldUntil?: string | null;
 }
 
 export interface ReadyResponse {
@@ -108,7 +116,7 @@ export function applyFault(cluster: LabCluster, raw: unknown): FaultResponse {
     throw new ControlApiError(400, 'LAB_BAD_FAULT', 'the fault request must be a JSON object');
   }
   const body = raw as Record<string, unknown>;
-  const known = new Set(['node', 'down', 'delayMs', 'failApply', 'dropApplyReply', 'kubeletRestartMs']);
+  const known = new Set(['node', 'down', 'delayMs', 'failApply', 'dropApplyReply', 'kubeletRestartMs', 'holdApplyLockMs']);
   const unknown = Object.keys(body).filter((k) => !known.has(k));
   if (unknown.length) throw new ControlApiError(400, 'LAB_BAD_FAULT', `unknown fault field(s): ${unknown.join(', ')}`);
   if (typeof body.node !== 'string') throw new ControlApiError(400, 'LAB_BAD_FAULT', 'node (the node address) is required');
@@ -121,13 +129,23 @@ export function applyFault(cluster: LabCluster, raw: unknown): FaultResponse {
   const failApply = nonNegativeInteger(body, 'failApply');
   const dropApplyReply = nonNegativeInteger(body, 'dropApplyReply');
   const kubeletRestartMs = body.kubeletRestartMs === null ? null : nonNegativeInteger(body, 'kubeletRestartMs');
+  const holdApplyLockMs = nonNegativeInteger(body, 'holdApplyLockMs');
+  if (holdApplyLockMs !== undefined && node.applyLock.heldByCall) {
+    // As Talos's TryLock: a foreign operator cannot take the lock while an apply is in progress.
+    throw new ControlApiError(409, 'LAB_APPLY_LOCK_BUSY', `node ${node.address} is applying a config right now; its apply lock cannot be taken`, 'try again in a moment');
+  }
   // All checked: now change the node.
+  if (holdApplyLockMs !== undefined) node.applyLock.holdForeign(holdApplyLockMs);
   if (delayMs !== undefined) node.faults.delayMs = delayMs;
   if (failApply !== undefined) node.faults.failApply = failApply;
   if (dropApplyReply !== undefined) node.faults.dropApplyReply = dropApplyReply;
   if (kubeletRestartMs !== undefined) node.faults.kubeletRestartMs = kubeletRestartMs;
   if (typeof body.down === 'boolean') node.setDown(body.down);
-  return { node: node.address, faults: { ...node.faults } };
+  return {
+    node: node.address,
+    faults: { ...node.faults },
+    ...(holdApplyLockMs !== undefined ? { applyLockHeldUntil: node.applyLock.stats().foreignHoldUntil } : {}),
+  };
 }
 
 function send(res: http.ServerResponse, status: number, value: unknown): void {

@@ -42,6 +42,14 @@ export function renderInspectReport(report: InspectReport): string {
     ...(n.kubernetes.error ? [`  ${n.address} kubernetes: ${n.kubernetes.error}`] : []),
   ]);
   if (errors.length) lines.push('CA problems:', ...errors);
+  // Absent when the lab is older than the CLI (the contract does not require it).
+  const applies = report.nodes.filter((n) => n.applyConfiguration);
+  if (applies.length) {
+    const most = Math.max(...applies.map((n) => n.applyConfiguration.maxConcurrent));
+    const refused = applies.reduce((sum, n) => sum + n.applyConfiguration.refusedInProgress, 0);
+    lines.push(`ApplyConfiguration: at most ${most} at once on one node; ${refused} refused as already in progress`);
+    for (const n of applies) if (n.applyConfiguration.foreignHoldUntil) lines.push(`  ${n.address}: apply lock held by a foreign operator until ${n.applyConfiguration.foreignHoldUntil}`);
+  }
   lines.push('', 'ledger');
   const counts = [['EDGE', 'TRUST FAILURES', 'UNAVAILABLE']];
   for (const edge of EDGE_KINDS) counts.push([edge, String(report.trustFailures[edge]), String(report.unavailable[edge])]);

@@ -62,6 +62,7 @@ export function inspectNode(node: LabNode, ready: boolean): InspectNode {
     kubelet: node.kubelet ? { running: node.kubelet.running, healthy: node.kubelet.healthy } : null,
     configVersion: node.configVersion,
     faults: { ...node.faults },
+    applyConfiguration: node.applyLock.stats(),
   };
 }
 

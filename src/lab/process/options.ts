@@ -136,6 +136,7 @@ export interface LabFaultInput {
   failApply?: number | undefined;
   dropApplyReply?: number | undefined;
   kubeletRestartMs?: number | undefined;
+  holdApplyLockMs?: number | undefined;
 }
 
 export interface FaultChange {
@@ -145,9 +146,10 @@ export interface FaultChange {
   failApply?: number;
   dropApplyReply?: number;
   kubeletRestartMs?: number;
+  holdApplyLockMs?: number;
 }
 
-const FAULT_FLAGS = '--down, --up, --delay-ms N, --fail-apply N, --drop-apply-reply N or --kubelet-restart-ms N';
+const FAULT_FLAGS = '--down, --up, --delay-ms N, --fail-apply N, --drop-apply-reply N, --kubelet-restart-ms N or --hold-apply-lock-ms N';
 
 /** Validate `rotate lab fault` flags into the control API's fault request. */
 export function resolveFaultChange(input: LabFaultInput): FaultChange {
@@ -165,6 +167,8 @@ export function resolveFaultChange(input: LabFaultInput): FaultChange {
   if (failApply !== undefined) change.failApply = failApply;
   if (dropApplyReply !== undefined) change.dropApplyReply = dropApplyReply;
   if (kubeletRestartMs !== undefined) change.kubeletRestartMs = kubeletRestartMs;
+  const holdApplyLockMs = checkInteger('--hold-apply-lock-ms', input.holdApplyLockMs, 0);
+  if (holdApplyLockMs !== undefined) change.holdApplyLockMs = holdApplyLockMs;
   if (Object.keys(change).length === 1) throw usage('rotate lab fault', `needs a fault to set: ${FAULT_FLAGS}`, `e.g. rotate lab fault --dir DIR --node ${node} --down`);
   return change;
 }

@@ -43,7 +43,8 @@ export interface MachineHost {
   readonly cluster: LabCluster;
   /** The config the node boots with (NO_REBOOT/STAGED/REBOOT persist; TRY does not). */
   persisted: string;
-  applyInProgress: boolean;
+  /** A REBOOT-mode apply was accepted and the node has not rebooted yet (v1.13.9 `applyConfigRebooted`). */
+  rebootPending: boolean;
   /** Computes the roots and makes `config` the active config (emits the node's `config` event). */
   activate(config: string): Promise<void>;
   scheduleTryRollback(ms: number): void;
@@ -140,10 +141,26 @@ export function goDuration(ms: number): string {
 
 export const DEFAULT_TRY_TIMEOUT_MS = 60_000;
 
+export const APPLY_IN_PROGRESS = 'another apply configuration is already in progress';
+/** How long every ApplyConfiguration holds the lock at least (dry runs included). */
+export const APPLY_HANDLING_MS = 10;
+export const REBOOT_PENDING = 'configuration was already applied and node is rebooting, cannot apply more configuration changes until next reboot';
+
 export async function applyConfiguration(host: MachineHost, ctx: CallContext, req: ApplyConfigurationRequest): Promise<ApplyConfigurationResponse> {
-  if (host.applyInProgress) throw new GrpcCallError(Status.FAILED_PRECONDITION, 'another apply configuration is already in progress');
-  host.applyInProgress = true;
+  // Talos takes applyConfigMu with TryLock before anything else, dry runs and unauthorised callers
+  // included (v1alpha1_server.go), and holds it until the call returns.
+  const call = host.node.applyLock.enter();
+  if (!call.locked) {
+    call.end();
+    throw new GrpcCallError(Status.FAILED_PRECONDITION, APPLY_IN_PROGRESS);
+  }
   try {
+    // Talos decodes, validates and (dry run) diffs the config while it holds the lock, which takes a few
+    // milliseconds on a node. Without a pause here the lab would answer each call within one turn of its
+    // event loop, so that calls a client sends together never overlap as they do on a real node.
+    await sleep(APPLY_HANDLING_MS);
+    // v1.13.9 only (HEAD refuses REBOOT instead): after a REBOOT-mode apply, nothing more until the reboot.
+    if (host.rebootPending) throw new GrpcCallError(Status.FAILED_PRECONDITION, REBOOT_PENDING);
     requireAny(ctx, [ROLE_ADMIN]);
     const node = host.node;
     if (node.faults.failApply > 0) {
@@ -206,6 +223,7 @@ export async function applyConfiguration(host: MachineHost, ctx: CallContext, re
         break;
       case 'REBOOT':
         host.persisted = text;
+        host.rebootPending = true;
         setTimeout(() => host.reboot(), 50);
         break;
     }
@@ -217,7 +235,7 @@ export async function applyConfiguration(host: MachineHost, ctx: CallContext, re
     }
     return { messages: [{ mode, warnings: validated.warnings, mode_details: details }] };
   } finally {
-    host.applyInProgress = false;
+    call.end();
   }
 }
 

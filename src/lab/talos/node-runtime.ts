@@ -43,7 +43,7 @@ export class TalosNodeRuntime implements ApidHost {
   readonly apid: ApidServer;
   readonly trustd: TrustdServer | null;
   persisted: string;
-  applyInProgress = false;
+  rebootPending = false;
   #credentials: NodeCredentials | null = null;
   #side: TalosSideContext;
   #tryTimer: NodeJS.Timeout | null = null;
@@ -161,6 +161,7 @@ export class TalosNodeRuntime implements ApidHost {
     if (this.#stopped) return;
     this.node.setDown(true);
     setTimeout(() => {
+      this.rebootPending = false;
       if (!this.#stopped) this.node.setDown(false);
     }, REBOOT_MS).unref?.();
   }

@@ -83,4 +83,7 @@ t.test('lab fault flags', async (t) => {
   t.throws(() => resolveFaultChange({ node: '', down: true }), { code: 'LAB_BAD_OPTION', message: /--node/ });
   t.throws(() => resolveFaultChange({ node: '127.1.2.10', failApply: -1 }), { code: 'LAB_BAD_OPTION', message: /--fail-apply/ });
   t.throws(() => resolveFaultChange({ node: '127.1.2.10', delayMs: 2.5 }), { code: 'LAB_BAD_OPTION', message: /--delay-ms/ });
+  t.same(resolveFaultChange({ node: '127.1.2.10', holdApplyLockMs: 5000 }), { node: '127.1.2.10', holdApplyLockMs: 5000 });
+  t.same(resolveFaultChange({ node: '127.1.2.10', holdApplyLockMs: 0 }), { node: '127.1.2.10', holdApplyLockMs: 0 }, '0 releases a hold');
+  t.throws(() => resolveFaultChange({ node: '127.1.2.10', holdApplyLockMs: -5 }), { code: 'LAB_BAD_OPTION', message: /--hold-apply-lock-ms/ });
 });
