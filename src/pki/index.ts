@@ -2,6 +2,7 @@
 export type { PemBlock } from './pem.js';
 export {
   splitPemBlocks,
+  bundleBlocks,
   encodePem,
   decodeTalosBase64Pem,
   encodeTalosBase64Pem,
