@@ -5,7 +5,7 @@ import { RotateError } from '../domain/errors.js';
 import type { Secret } from '../domain/secret.js';
 import { API_KINDS, type ApiKind, type Fingerprint, type NodeRole } from '../domain/types.js';
 import { assertKeyMatches } from '../pki/index.js';
-import { encodeField, readCertField, readKeyField, samePem } from './ca-pem.js';
+import { encodeField, ensureTrailingNewline, readCertField, readKeyField, samePem } from './ca-pem.js';
 import {
   kubernetesSite,
   machineTypeOf,
@@ -84,7 +84,8 @@ interface Target {
 }
 
 const acceptedFingerprints = (entries: readonly AcceptedTarget[]): Fingerprint[] => entries.flatMap((e) => e.certs.map((c) => c.fingerprint));
-const entryPem = (e: AcceptedTarget): string => e.certs.map((c) => c.certPem).join('');
+/** Every block ends with "\n": Talos joins entries with no separator (facts §3.5). */
+const entryPem = (e: AcceptedTarget): string => e.certs.map((c) => ensureTrailingNewline(c.certPem)).join('');
 
 interface Ctx {
   src: string;
