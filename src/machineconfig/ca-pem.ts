@@ -9,6 +9,7 @@ import {
   ensureTrailingNewline,
   fingerprintOfPem,
   splitPemBlocks,
+  terminatePemLines,
   type PemBlock,
 } from '../pki/index.js';
 import { mcError } from './errors.js';
@@ -129,7 +130,7 @@ export function readKeyField(
 
 /** The value text to store for a PEM in a field of the given encoding. */
 export function encodeField(pem: string, encoding: FieldEncoding): string {
-  return encoding === 'base64' ? encodeTalosBase64Pem(pem) : ensureTrailingNewline(pem);
+  return encoding === 'base64' ? encodeTalosBase64Pem(pem) : terminatePemLines(pem);
 }
 
 /** Same key material, ignoring trailing whitespace. */

@@ -7,6 +7,7 @@ export {
   decodeTalosBase64Pem,
   encodeTalosBase64Pem,
   ensureTrailingNewline,
+  terminatePemLines,
   concatPem,
   privateKeyPemForNode,
 } from './pem.js';

@@ -108,9 +108,18 @@ export function decodeTalosBase64Pem(b64: string, what: string): string {
   return text;
 }
 
-/** Talos's encoding: standard base64 of the PEM text (normalised to end with a newline, as Talos writes it). */
+/** Talos's encoding: standard base64 of the PEM text (every END line ending with a newline, as Talos writes it). */
 export function encodeTalosBase64Pem(pem: string): string {
-  return Buffer.from(ensureTrailingNewline(pem), 'utf8').toString('base64');
+  return Buffer.from(terminatePemLines(pem), 'utf8').toString('base64');
+}
+
+/**
+ * PEM text whose every END line ends with a newline: one is added at the end, and between an END line and a
+ * BEGIN that follows it directly. Talos joins CA entries with no separator and Go's PEM decoder drops a
+ * block whose END line runs into other text, with the block after it (facts §3.5).
+ */
+export function terminatePemLines(pem: string): string {
+  return ensureTrailingNewline(pem.replace(/(-----END [A-Z0-9 ]+-----)(?=-----BEGIN )/g, '$1\n'));
 }
 
 /** @peculiar/x509 emits PEM without a final newline; OpenSSL silently drops the next cert of a bundle then. */
@@ -120,7 +129,7 @@ export function ensureTrailingNewline(pem: string): string {
 
 /** A PEM bundle: each input newline-terminated, empty inputs skipped. */
 export function concatPem(pems: string[]): string {
-  return pems.filter((p) => p.trim() !== '').map(ensureTrailingNewline).join('');
+  return pems.filter((p) => p.trim() !== '').map(terminatePemLines).join('');
 }
 
 /**
