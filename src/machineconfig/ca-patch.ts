@@ -5,7 +5,7 @@ import { RotateError } from '../domain/errors.js';
 import type { Secret } from '../domain/secret.js';
 import { API_KINDS, type ApiKind, type Fingerprint, type NodeRole } from '../domain/types.js';
 import { assertKeyMatches } from '../pki/index.js';
-import { encodeField, readCertField, readKeyField, samePem } from './ca-pem.js';
+import { encodeField, ensureTrailingNewline, readCertField, readKeyField, samePem } from './ca-pem.js';
 import {
   kubernetesSite,
   machineTypeOf,
@@ -66,15 +66,26 @@ interface TargetCa {
 
 type KeyTarget = { kind: 'key'; pem: string } | { kind: 'empty' };
 
-interface AcceptedTarget extends TargetCa {
-  /** Index of the entry in the current list that is kept (its source text is reused), or null if new. */
+/** One acceptedCAs item to write; it may hold several certificates (facts §3.4). */
+interface AcceptedTarget {
+  /** Index of the current entry it comes from, or null if new. */
   from: number | null;
+  /**
+   * Render it from `certs` (some of its blocks are dropped, or its text lacks a final newline and is
+   * repaired); false keeps the source text of entry `from` byte for byte.
+   */
+  rewrite: boolean;
+  certs: TargetCa[];
 }
 
 interface Target {
   issuing: (TargetCa & { key: KeyTarget }) | null;
   accepted: AcceptedTarget[];
 }
+
+const acceptedFingerprints = (entries: readonly AcceptedTarget[]): Fingerprint[] => entries.flatMap((e) => e.certs.map((c) => c.fingerprint));
+/** Every block ends with "\n": Talos joins entries with no separator (facts §3.5). */
+const entryPem = (e: AcceptedTarget): string => e.certs.map((c) => ensureTrailingNewline(c.certPem)).join('');
 
 interface Ctx {
   src: string;
@@ -157,18 +168,25 @@ function planTarget(site: CaSite, contents: SiteContents, write: CaWrite, role: 
   // The issuing CA is never repeated among the accepted ones, except where it *is* the list head.
   if (issuing) seen.delete(issuing.fingerprint);
 
+  // Existing entries keep their place and the blocks that stay, in their order; an entry that loses a block
+  // is rewritten with the rest, one that loses all goes, one lacking its final newline is repaired. New CAs
+  // are appended one per entry.
   const accepted: AcceptedTarget[] = [];
   const taken = new Set<Fingerprint>();
-  contents.accepted.forEach((ca, i) => {
-    if (seen.has(ca.fingerprint) && !taken.has(ca.fingerprint)) {
-      taken.add(ca.fingerprint);
-      accepted.push({ certPem: ca.certPem, fingerprint: ca.fingerprint, from: i });
+  contents.entries.forEach((entry, i) => {
+    const kept: TargetCa[] = [];
+    for (const ca of entry.certs) {
+      if (seen.has(ca.fingerprint) && !taken.has(ca.fingerprint)) {
+        taken.add(ca.fingerprint);
+        kept.push({ certPem: ca.certPem, fingerprint: ca.fingerprint });
+      }
     }
+    if (kept.length > 0) accepted.push({ from: i, rewrite: kept.length !== entry.certs.length || !entry.terminated, certs: kept });
   });
   for (const ca of wanted) {
     if (seen.has(ca.fingerprint) && !taken.has(ca.fingerprint)) {
       taken.add(ca.fingerprint);
-      accepted.push({ ...ca, from: null });
+      accepted.push({ from: null, rewrite: true, certs: [ca] });
     }
   }
 
@@ -177,8 +195,10 @@ function planTarget(site: CaSite, contents: SiteContents, write: CaWrite, role: 
     // Document-style worker: no issuingCA; the current CA is position 0 of acceptedCAs (rotatepatcher).
     if (issuing) {
       const fp = issuing.fingerprint;
-      const from = contents.accepted.findIndex((ca) => ca.fingerprint === fp);
-      accepted.unshift({ certPem: issuing.certPem, fingerprint: fp, from: from < 0 ? null : from });
+      const from = contents.entries.findIndex((e) => e.certs.some((ca) => ca.fingerprint === fp));
+      const alone = from >= 0 && contents.entries[from]!.certs.length === 1;
+      const keep = alone && contents.entries[from]!.terminated;
+      accepted.unshift({ from: alone ? from : null, rewrite: !keep, certs: [{ certPem: issuing.certPem, fingerprint: fp }] });
     }
     target = { issuing: null, accepted };
   }
@@ -212,7 +232,8 @@ function issuingEdits(ctx: Ctx, site: CaSite, contents: SiteContents, target: Ta
     return pair && !isEmptyNode(pair.value) ? [removePair(ctx, pair)] : [];
   }
   const cur = contents.issuing;
-  const certChanged = cur?.fingerprint !== want.fingerprint;
+  // A certificate without its final newline is rewritten too (facts §3.5).
+  const certChanged = cur?.fingerprint !== want.fingerprint || !contents.issuingTerminated;
   const map = pair?.value;
   const certPair = isMap(map) ? pairOf(map, site.certField) : undefined;
   const keyPair = isMap(map) ? pairOf(map, 'key') : undefined;
@@ -303,9 +324,9 @@ function replaceValue(ctx: Ctx, pair: AnyPair, value: string, encoding: 'base64'
 // Accepted CAs list
 
 function acceptedEdits(ctx: Ctx, site: CaSite, contents: SiteContents, target: Target): Edit[] {
-  const cur = contents.accepted.map((c) => c.fingerprint);
-  const next = target.accepted.map((c) => c.fingerprint);
-  if (isDeepStrictEqual(cur, next)) return [];
+  const next = target.accepted;
+  const unchanged = next.length === contents.entries.length && next.every((e, i) => e.from === i && !e.rewrite);
+  if (unchanged) return [];
   const pair = contents.acceptedPair;
   if (next.length === 0) return pair ? [removePair(ctx, pair)] : [];
   const seq = pair?.value;
@@ -315,12 +336,12 @@ function acceptedEdits(ctx: Ctx, site: CaSite, contents: SiteContents, target: T
   }
   if (pair) {
     const dashCol = columnOf(ctx.src, keyStart(pair)) + ctx.indent.seqIndent;
-    return [replacePairValue(ctx, pair, target.accepted.flatMap((ca) => renderItem(site, dashCol, 2, ca.certPem)))];
+    return [replacePairValue(ctx, pair, target.accepted.flatMap((e) => renderItem(site, dashCol, 2, entryPem(e))))];
   }
   const parent = requireBlockParent(ctx, site);
   const col = childColumn(ctx, parent);
   const anchor = contents.issuingPair ?? lastPresent(parent, site.issuingAfter);
-  const lines = ['acceptedCAs:', ...target.accepted.flatMap((ca) => renderItem(site, ctx.indent.seqIndent, 2, ca.certPem))]
+  const lines = ['acceptedCAs:', ...target.accepted.flatMap((e) => renderItem(site, ctx.indent.seqIndent, 2, entryPem(e)))]
     .map((l) => spaces(col) + l);
   return [anchor ? insertAfter(ctx, anchor, lines) : insertAtMapEnd(ctx, parent, lines)];
 }
@@ -357,7 +378,7 @@ function rebuildSequence(ctx: Ctx, site: CaSite, seq: YAMLSeq, entries: Accepted
     }
   }
   let text = entries
-    .map((e) => (e.from !== null ? chunks[e.from]! : renderItem(site, dashCol, contentOffset, e.certPem).join(ctx.nl) + ctx.nl))
+    .map((e) => (e.from !== null && !e.rewrite ? chunks[e.from]! : renderItem(site, dashCol, contentOffset, entryPem(e)).join(ctx.nl) + ctx.nl))
     .join('');
   if (!src.slice(regionStart, regionEnd).endsWith('\n')) text = text.replace(/\r?\n$/, '');
   return { start: regionStart, end: regionEnd, text };
@@ -460,7 +481,8 @@ function verifyPatched(before: ParsedMachineConfig, out: string, expected: Map<A
     }
     if ((got.issuing?.fingerprint ?? null) !== (target.issuing?.fingerprint ?? null)) throw fail(`${api} issuing CA`);
     if (target.issuing && got.issuing?.hasKey !== (target.issuing.key.kind === 'key')) throw fail(`${api} issuing key presence`);
-    if (!isDeepStrictEqual(got.accepted.map((c) => c.fingerprint), target.accepted.map((c) => c.fingerprint))) throw fail(`${api} accepted CAs`);
+    if (!isDeepStrictEqual(got.accepted.map((c) => c.fingerprint), acceptedFingerprints(target.accepted))) throw fail(`${api} accepted CAs`);
+    if ((got.unterminated ?? []).length > 0) throw fail(`${api} PEM text without a final newline`);
     if (target.issuing?.key.kind === 'key') {
       const key = readCaKey(out, api, source);
       if (!key || !samePem(key.reveal(), target.issuing.key.pem)) throw fail(`${api} issuing key`);

@@ -9,6 +9,7 @@ import {
   ensureTrailingNewline,
   fingerprintOfPem,
   splitPemBlocks,
+  terminatePemLines,
   type PemBlock,
 } from '../pki/index.js';
 import { mcError } from './errors.js';
@@ -49,8 +50,9 @@ export function readCertField(
   encoding: FieldEncoding,
   field: string,
   source: string | undefined,
-): { certPem: string; fingerprint: Fingerprint } {
-  const blocks = blocksOf(pemOf(value, encoding, field, source), field, source);
+): { certPem: string; fingerprint: Fingerprint; terminated: boolean } {
+  const pem = pemOf(value, encoding, field, source);
+  const blocks = blocksOf(pem, field, source);
   const cert = blocks[0];
   if (blocks.length !== 1 || cert === undefined || cert.label !== 'CERTIFICATE') {
     const labels = blocks.map((b) => b.label).join(', ') || 'none';
@@ -63,7 +65,50 @@ export function readCertField(
     throw badCa(source, `${field} holds a CERTIFICATE block that does not parse as X.509`,
       'the certificate is corrupted; copy it again from its source');
   }
-  return { certPem: cert.pem, fingerprint: fingerprintOfPem(cert.pem) };
+  return { certPem: cert.pem, fingerprint: fingerprintOfPem(cert.pem), terminated: pemLinesTerminated(pem) };
+}
+
+/**
+ * True when every PEM block of `pem` ends its END line with a line break. Talos joins bundle entries with
+ * no separator (facts §3.5) and Go's pem.Decode drops a block whose END line runs into other text, so an
+ * entry without its final newline, followed by another entry, loses both.
+ */
+export function pemLinesTerminated(pem: string): boolean {
+  const re = /-----END [^\n]*?-----([^\n]*)(\n?)/g;
+  let m: RegExpExecArray | null;
+  let any = false;
+  while ((m = re.exec(pem)) !== null) {
+    any = true;
+    if (m[2] !== '\n' || !/^[ \t\r]*$/.test(m[1]!)) return false;
+  }
+  return any;
+}
+
+/** One accepted-CAs entry: every CERTIFICATE block in it, in order (Talos trusts them all, facts §3.4). */
+export function readCertEntry(
+  value: string,
+  encoding: FieldEncoding,
+  field: string,
+  source: string | undefined,
+): { certs: { certPem: string; fingerprint: Fingerprint }[]; terminated: boolean } {
+  const pem = pemOf(value, encoding, field, source);
+  const blocks = blocksOf(pem, field, source);
+  if (blocks.length === 0 || blocks.some((b) => b.label !== 'CERTIFICATE')) {
+    const labels = blocks.map((b) => b.label).join(', ') || 'none';
+    throw badCa(source, `${field} must hold CERTIFICATE PEM blocks only (found: ${labels})`,
+      'put CA certificates in accepted entries; a key does not belong there');
+  }
+  const certs = blocks.map((cert, i) => {
+    try {
+      new X509Certificate(cert.der);
+    } catch {
+      const which = blocks.length > 1 ? ` (block ${i + 1} of ${blocks.length})` : '';
+      throw badCa(source, `${field} holds a CERTIFICATE block${which} that does not parse as X.509`,
+        'the certificate is corrupted; copy it again from its source');
+    }
+    return { certPem: cert.pem, fingerprint: fingerprintOfPem(cert.pem) };
+  });
+  return { certs, terminated: pemLinesTerminated(pem) };
 }
 
 /** A private-key field; `null` when empty (workers) or redacted. Errors never quote the value. */
@@ -85,7 +130,7 @@ export function readKeyField(
 
 /** The value text to store for a PEM in a field of the given encoding. */
 export function encodeField(pem: string, encoding: FieldEncoding): string {
-  return encoding === 'base64' ? encodeTalosBase64Pem(pem) : ensureTrailingNewline(pem);
+  return encoding === 'base64' ? encodeTalosBase64Pem(pem) : terminatePemLines(pem);
 }
 
 /** Same key material, ignoring trailing whitespace. */

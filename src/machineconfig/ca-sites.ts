@@ -2,7 +2,7 @@ import { isMap, isScalar, isSeq, type Node, type Pair, type YAMLMap, type YAMLSe
 
 import type { Secret } from '../domain/secret.js';
 import type { ApiKind, Fingerprint, KubernetesCaStyle, NodeRole } from '../domain/types.js';
-import { REDACTED_KEY, readCertField, readKeyField, type FieldEncoding } from './ca-pem.js';
+import { REDACTED_KEY, readCertEntry, readCertField, readKeyField, type FieldEncoding } from './ca-pem.js';
 import { isEmptyNode, pairOf, type ConfigDocument, type ParsedMachineConfig } from './documents.js';
 import { mcError } from './errors.js';
 
@@ -43,13 +43,30 @@ export interface ReadCa {
   hasKey: boolean;
 }
 
+/**
+ * One item of an acceptedCAs list. It may hold several certificates (Talos trusts every PEM block of it,
+ * facts §3.4); `terminated` is false when a block's END line is not followed by a line break, which breaks
+ * Talos's separator-less bundles (facts §3.5) and is repaired when the tool rewrites the site.
+ */
+export interface AcceptedEntry {
+  /** Field path for messages, e.g. `.machine.acceptedCAs[1]`. */
+  field: string;
+  certs: ReadCa[];
+  terminated: boolean;
+}
+
 /** What a site holds, with the YAML nodes the patcher edits. */
 export interface SiteContents {
   issuingPair: Pair<Node, Node | null> | undefined;
   issuing: ReadCa | null;
+  /** False when the issuing certificate's text lacks its final line break. */
+  issuingTerminated: boolean;
   issuingKey: Secret | null;
   acceptedPair: Pair<Node, Node | null> | undefined;
+  /** Every certificate of every entry, in config order. */
   accepted: ReadCa[];
+  /** The entries as written (one per list item). */
+  entries: AcceptedEntry[];
 }
 
 export function machineTypeOf(cfg: ParsedMachineConfig): MachineType {
@@ -155,7 +172,7 @@ function stringValue(node: Node | null | undefined, field: string, source: strin
 }
 
 export function readSite(site: CaSite, source: string | undefined): SiteContents {
-  const out: SiteContents = { issuingPair: undefined, issuing: null, issuingKey: null, acceptedPair: undefined, accepted: [] };
+  const out: SiteContents = { issuingPair: undefined, issuing: null, issuingTerminated: true, issuingKey: null, acceptedPair: undefined, accepted: [], entries: [] };
   if (!site.parent) return out;
 
   out.issuingPair = pairOf(site.parent, site.issuingKey);
@@ -176,9 +193,10 @@ export function readSite(site: CaSite, source: string | undefined): SiteContents
           + 'talosctl apply-config) before rotating; never apply a config that was exported with its secrets redacted');
     }
     if (certText.trim() !== '') {
-      const cert = readCertField(certText, site.encoding, `${issuingPath}.${site.certField}`, source);
+      const { terminated, ...cert } = readCertField(certText, site.encoding, `${issuingPath}.${site.certField}`, source);
       out.issuingKey = readKeyField(keyText, site.encoding, `${issuingPath}.key`, source);
       out.issuing = { ...cert, hasKey: out.issuingKey !== null };
+      out.issuingTerminated = terminated;
     } else if (keyText.trim() !== '') {
       throw mcError('MC_BAD_CA', source, `${issuingPath} has a key but no certificate`,
         `set ${issuingPath}.${site.certField} to the certificate matching the key`);
@@ -204,7 +222,10 @@ export function readSite(site: CaSite, source: string | undefined): SiteContents
         text = stringValue(item, field, source);
       }
       if (text.trim() === '') throw mcError('MC_BAD_CA', source, `${field} is empty`, `remove the empty entry or put a CA certificate in it`);
-      out.accepted.push({ ...readCertField(text, site.encoding, field, source), hasKey: false });
+      const entry = readCertEntry(text, site.encoding, field, source);
+      const certs = entry.certs.map((c) => ({ ...c, hasKey: false }));
+      out.entries.push({ field: site.itemField ? `${acceptedPath}[${i}]` : field, certs, terminated: entry.terminated });
+      out.accepted.push(...certs);
     });
   }
   return out;

@@ -1,6 +1,6 @@
 import type { Secret } from '../domain/secret.js';
 import type { ApiKind, Fingerprint, KubernetesCaStyle, NodeRole } from '../domain/types.js';
-import { kubernetesSite, machineTypeOf, readSite, roleOf, talosSite, type MachineType } from './ca-sites.js';
+import { kubernetesSite, machineTypeOf, readSite, roleOf, talosSite, type CaSite, type MachineType, type SiteContents } from './ca-sites.js';
 import { parseMachineConfig } from './documents.js';
 
 /** A CA as one node's machine config holds it. */
@@ -14,8 +14,17 @@ export interface ConfigCa {
 
 export interface ApiCaState {
   issuing: ConfigCa | null;
-  /** In config order; duplicates are reported as they are. */
+  /**
+   * Every certificate of every accepted entry, in config order (an entry may hold several PEM blocks, all
+   * trusted by Talos); duplicates are reported as they are.
+   */
   accepted: ConfigCa[];
+  /**
+   * Fields whose PEM text does not end each END line with a line break (e.g. `.machine.acceptedCAs[0]`).
+   * Talos joins bundle entries with no separator, so such an entry followed by another loses both; the
+   * patcher rewrites them when it patches that API on the node.
+   */
+  unterminated?: string[];
 }
 
 export interface MachineConfigCaState {
@@ -38,15 +47,23 @@ export function readCaState(configYaml: string, source?: string): MachineConfigC
   const cfg = parseMachineConfig(configYaml, source);
   const machineType = machineTypeOf(cfg);
   const role = roleOf(machineType);
-  const talos = readSite(talosSite(cfg), source);
+  const tSite = talosSite(cfg);
+  const talos = readSite(tSite, source);
   const k8sSite = kubernetesSite(cfg, role);
   const kubernetes = readSite(k8sSite, source);
   return {
     machineType,
     role,
-    talos: { issuing: talos.issuing, accepted: talos.accepted },
-    kubernetes: { style: k8sSite.style, issuing: kubernetes.issuing, accepted: kubernetes.accepted },
+    talos: { issuing: talos.issuing, accepted: talos.accepted, unterminated: unterminatedFields(tSite, talos) },
+    kubernetes: { style: k8sSite.style, issuing: kubernetes.issuing, accepted: kubernetes.accepted, unterminated: unterminatedFields(k8sSite, kubernetes) },
   };
+}
+
+function unterminatedFields(site: CaSite, contents: SiteContents): string[] {
+  return [
+    ...(contents.issuing && !contents.issuingTerminated ? [`${site.path}.${site.issuingKey}.${site.certField}`] : []),
+    ...contents.entries.filter((e) => !e.terminated).map((e) => e.field),
+  ];
 }
 
 /** The issuing CA's private key (PEM, as stored), or null when there is none (workers); a redacted key is refused (MC_REDACTED_KEY). */

@@ -2,10 +2,12 @@
 export type { PemBlock } from './pem.js';
 export {
   splitPemBlocks,
+  bundleBlocks,
   encodePem,
   decodeTalosBase64Pem,
   encodeTalosBase64Pem,
   ensureTrailingNewline,
+  terminatePemLines,
   concatPem,
   privateKeyPemForNode,
 } from './pem.js';

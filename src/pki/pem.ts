@@ -57,6 +57,28 @@ export function splitPemBlocks(text: string): PemBlock[] {
 
 const STRICT_BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
+const LINE_BLOCK_RE = /(?:^|\n)-----BEGIN ([A-Z0-9 ]+)-----[ \t]*\r?\n([\s\S]*?)\r?\n-----END \1-----[ \t\r]*(?=\n|$)/g;
+
+/**
+ * The blocks a Go reader keeps from a bundle (apid's `AppendCertsFromPEM` over entries joined with no
+ * separator, facts §3.4/§3.5), skipping the rest without error: a block counts only when its BEGIN line
+ * starts the text or a line and its END line holds nothing else. So a block whose END line runs into the
+ * next BEGIN (an entry without its final newline) is lost together with that next block, as in Talos.
+ * Blocks with headers or a body that is not base64 are skipped too.
+ */
+export function bundleBlocks(text: string): PemBlock[] {
+  const out: PemBlock[] = [];
+  LINE_BLOCK_RE.lastIndex = 0;
+  let m: RegExpExecArray | null;
+  while ((m = LINE_BLOCK_RE.exec(text)) !== null) {
+    const body = m[2]!.replace(/\s+/g, '');
+    if (body.length === 0 || !STRICT_BASE64_RE.test(body)) continue;
+    const der = new Uint8Array(Buffer.from(body, 'base64'));
+    out.push({ label: m[1]!, der, pem: encodePem(m[1]!, der) });
+  }
+  return out;
+}
+
 /**
  * Decode Talos's base64-of-PEM encoding (`crt`/`key` fields of machine configs, secrets bundles and
  * talosconfigs) into PEM text. Throws PKI_BAD_ENCODING naming `what` (e.g. ".machine.ca.crt") when the
@@ -86,9 +108,18 @@ export function decodeTalosBase64Pem(b64: string, what: string): string {
   return text;
 }
 
-/** Talos's encoding: standard base64 of the PEM text (normalised to end with a newline, as Talos writes it). */
+/** Talos's encoding: standard base64 of the PEM text (every END line ending with a newline, as Talos writes it). */
 export function encodeTalosBase64Pem(pem: string): string {
-  return Buffer.from(ensureTrailingNewline(pem), 'utf8').toString('base64');
+  return Buffer.from(terminatePemLines(pem), 'utf8').toString('base64');
+}
+
+/**
+ * PEM text whose every END line ends with a newline: one is added at the end, and between an END line and a
+ * BEGIN that follows it directly. Talos joins CA entries with no separator and Go's PEM decoder drops a
+ * block whose END line runs into other text, with the block after it (facts §3.5).
+ */
+export function terminatePemLines(pem: string): string {
+  return ensureTrailingNewline(pem.replace(/(-----END [A-Z0-9 ]+-----)(?=-----BEGIN )/g, '$1\n'));
 }
 
 /** @peculiar/x509 emits PEM without a final newline; OpenSSL silently drops the next cert of a bundle then. */
@@ -98,7 +129,7 @@ export function ensureTrailingNewline(pem: string): string {
 
 /** A PEM bundle: each input newline-terminated, empty inputs skipped. */
 export function concatPem(pems: string[]): string {
-  return pems.filter((p) => p.trim() !== '').map(ensureTrailingNewline).join('');
+  return pems.filter((p) => p.trim() !== '').map(terminatePemLines).join('');
 }
 
 /**

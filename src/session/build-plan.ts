@@ -122,6 +122,7 @@ export async function buildPlan(
       },
       ready: kube ? kube.ready : null,
       talosGrant: options.unsettled?.includes(n.address) ? null : talosGrantOf(n, catalog),
+      ...unterminatedOf(n.ca),
     };
   });
 
@@ -143,6 +144,14 @@ export async function buildPlan(
     if (options.nodeDryRun) await dryRunAll(session, chained, { parallelism: options.parallelism, timeoutMs, applyLockWaitMs: options.applyLockWaitMs ?? DEFAULT_APPLY_LOCK_WAIT_MS });
   }
   return { plan, nodes, observed, catalog, chained, kubeNodes, warnings };
+}
+
+/** CA fields whose PEM text lacks its final newline (absent when none). */
+function unterminatedOf(ca: LiveNode['ca']): Pick<ObservedNode, 'unterminatedPem'> {
+  const talos = ca.talos.unterminated ?? [];
+  const kubernetes = ca.kubernetes.unterminated ?? [];
+  if (talos.length === 0 && kubernetes.length === 0) return {};
+  return { unterminatedPem: { ...(talos.length > 0 ? { talos } : {}), ...(kubernetes.length > 0 ? { kubernetes } : {}) } };
 }
 
 /** A worker's observed trustd registration in the planner's terms; null when its signer is not a known CA. */

@@ -7,12 +7,16 @@ import { promises as fs } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { Fingerprint } from '../domain/types.js';
 import type { OperatorClient } from '../plan/model/index.js';
-import { fingerprintOfDer, splitPemBlocks } from '../pki/index.js';
+import { bundleBlocks, fingerprintOfDer } from '../pki/index.js';
 import type { TalosContext } from '../talos/talosconfig.js';
 import type { CaCatalog } from './ca-catalog.js';
 
+/**
+ * Every certificate of a CA bundle as the Go clients (talosctl, client-go) read it: all blocks, minus one
+ * whose END line runs into the next block, and that next one (facts §3.5).
+ */
 export function bundleFingerprints(pem: string): Fingerprint[] {
-  return splitPemBlocks(pem)
+  return bundleBlocks(pem)
     .filter((b) => b.label === 'CERTIFICATE')
     .map((b) => fingerprintOfDer(b.der));
 }

@@ -6,7 +6,8 @@
 import { parse as parseYaml } from 'yaml';
 import { Secret } from '../domain/secret.js';
 import type { Fingerprint } from '../domain/types.js';
-import { fingerprintOfPem } from '../pki/fingerprint.js';
+import { fingerprintOfDer } from '../pki/fingerprint.js';
+import { bundleBlocks, splitPemBlocks, type PemBlock } from '../pki/pem.js';
 import {
   MACHINE_TYPES,
   talosProtos,
@@ -104,9 +105,15 @@ export interface ApiCertificates {
   readonly server: CertificateAndKey | null;
   /**
    * CAs apid accepts client certificates from: the OSRoot trusted set on control planes, exactly the bundle
-   * trustd returned on workers. In resource order.
+   * trustd returned on workers. Every certificate of every entry, in resource order, read as apid reads
+   * them: entries joined with no separator, so a block broken by a missing newline is not in it (facts §3.4, §3.5).
    */
   readonly acceptedCAs: readonly AcceptedCa[];
+  /**
+   * The `accepted_c_as` entries as the resource holds them: one per CA on a control plane, ONE holding the
+   * whole trustd bundle on a worker (secrets/api.go generateWorker).
+   */
+  readonly acceptedEntries: readonly string[];
   /** Only in maintenance mode. */
   readonly skipVerifyingClientCert: boolean;
   /** Resource version (decimal string): bumps whenever apid's certificates or trust bundle change. */
@@ -315,19 +322,31 @@ function certAndKey(value: PemCertificateAndKey | null | undefined): Certificate
   return { certPem, key: keyPem === '' ? null : new Secret(keyPem) };
 }
 
+function splitPemBlocksOrEmpty(text: string): PemBlock[] {
+  try {
+    return splitPemBlocks(text);
+  } catch {
+    return [];
+  }
+}
+
 export function decodeApiCertificates(resource: Resource): ApiCertificates {
   const spec = decodeSpec(resource, talosProtos().specs.apiCerts);
-  const acceptedCAs = certPems(spec.accepted_c_as).map((certPem, i) => {
-    try {
-      return { certPem, fingerprint: fingerprintOfPem(certPem) };
-    } catch (err) {
-      throw new ResourceDecodeError(`${describe(resource)}: accepted CA #${i + 1} is not a PEM certificate`, { cause: err });
+  const acceptedEntries = certPems(spec.accepted_c_as);
+  acceptedEntries.forEach((entry, i) => {
+    if (!splitPemBlocksOrEmpty(entry).some((b) => b.label === 'CERTIFICATE')) {
+      throw new ResourceDecodeError(`${describe(resource)}: accepted CA entry #${i + 1} holds no PEM certificate`);
     }
   });
+  // apid joins the entries with no separator and keeps what Go's PEM decoder finds (provider.go).
+  const acceptedCAs = bundleBlocks(acceptedEntries.join(''))
+    .filter((b) => b.label === 'CERTIFICATE')
+    .map((b) => ({ certPem: b.pem, fingerprint: fingerprintOfDer(b.der) }));
   return {
     client: certAndKey(spec.client),
     server: certAndKey(spec.server),
     acceptedCAs,
+    acceptedEntries,
     skipVerifyingClientCert: spec.skip_verifying_client_cert ?? false,
     version: resource.metadata?.version ?? '',
   };

@@ -25,6 +25,13 @@ export interface RootCa {
   issuing: CaMaterial | null;
   issuingCert: CaCertificate | null;
   trusted: CaCertificate[];
+  /**
+   * Talos only: the raw OSRoot accepted entries (`.machine.acceptedCAs` then `.machine.ca.crt`), as
+   * configured; each may hold several PEM blocks. Absent in hand-made roots (tests).
+   */
+  acceptedEntries?: string[];
+  /** Workers: the CSR template, the first certificate of the last accepted entry (generateWorker, GetCert). */
+  csrTemplate?: CaCertificate | null;
   error?: string;
 }
 

@@ -12,13 +12,15 @@
  *
  * Talos validates none of this material at apply time (facts §5): a CA that does not parse, or whose key
  * does not match, is accepted and then breaks certificate generation. `RootCa.error` records that; the
- * node then keeps serving what it had. Unparseable accepted entries are skipped, as Go's
- * `CertPool.AppendCertsFromPEM` skips them.
+ * node then keeps serving what it had. The trusted set is what Go's `CertPool.AppendCertsFromPEM` keeps of
+ * the entries joined with no separator (`bytes.Join(…, nil)`, see go-pem.ts): every PEM block of every
+ * entry, minus blocks that do not parse and blocks broken by an entry without its final newline.
  */
 import { isIP } from 'node:net';
 import { parseAllDocuments } from 'yaml';
 import { loadCa, parseCaCertificate, type CaCertificate, type CaMaterial } from '../../pki/index.js';
 import type { KubernetesCaStyle, LabRole, NodeRoots, RootCa } from './model.js';
+import { certificatePem, goFirstCertificate, goTrustedCertificates } from './go-pem.js';
 
 /** A CA as written in the config, decoded to PEM text (empty string = absent/empty field). */
 export interface RawCa {
@@ -210,9 +212,9 @@ function tryCert(pem: string, what: string): CaCertificate | null {
   });
 }
 
-/** Accepted entries that parse (as Go's cert pool keeps them). */
+/** The certificates Go's cert pool keeps from the entries joined with no separator. */
 function parseAccepted(pems: readonly string[], what: string): CaCertificate[] {
-  return pems.map((p, i) => tryCert(p, `${what}[${i}]`)).filter((c): c is CaCertificate => c !== null);
+  return goTrustedCertificates(pems).map((p, i) => tryCert(p, `${what}[${i}]`)).filter((c): c is CaCertificate => c !== null);
 }
 
 function tryLoadIssuing(ca: RawCa, what: string): Promise<{ material: CaMaterial | null; error?: string }> {
@@ -231,7 +233,7 @@ async function talosRoot(view: ConfigCaView): Promise<RootCa> {
   if (ca) accepted.push(ca.crt);
   const trusted = parseAccepted(accepted, '.machine.acceptedCAs');
   const issuingCert = ca ? tryCert(ca.crt, '.machine.ca.crt') : null;
-  const root: RootCa = { issuing: null, issuingCert, trusted };
+  const root: RootCa = { issuing: null, issuingCert, trusted, acceptedEntries: accepted };
   if (ca && ca.key !== '') {
     const loaded = await tryLoadIssuing(ca, '.machine.ca');
     root.issuing = loaded.material;
@@ -242,9 +244,12 @@ async function talosRoot(view: ConfigCaView): Promise<RootCa> {
   }
   if (view.role === 'worker') {
     // The worker's CSR takes the last accepted CA as its template (secrets/api.go generateWorker).
+    // `GetCert` decodes only the first PEM block of that entry.
     const last = accepted[accepted.length - 1];
+    const der = last === undefined ? null : goFirstCertificate(last);
+    root.csrTemplate = der ? tryCert(certificatePem(der), 'last accepted CA') : null;
     if (last === undefined) root.error = 'no accepted CAs';
-    else if (!tryCert(last, 'last accepted CA')) root.error = 'failed to parse CA certificate (the last accepted Talos CA)';
+    else if (!root.csrTemplate) root.error = 'failed to parse CA certificate (the last accepted Talos CA)';
   }
   return root;
 }

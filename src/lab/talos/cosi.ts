@@ -10,8 +10,9 @@
  *   siderolabs/talos#10357) and cluster/Identities.cluster.talos.dev/local;
  * - runtime/Services.v1alpha1.talos.dev/kubelet, present only while the kubelet runs;
  * - secrets/ApiCertificates.secrets.talos.dev/api (sensitive): apid's certificates as it serves them (node
- *   runtime's credentials): control planes server + proxy client cert + their trusted set, workers the
- *   trustd-signed server cert + the bundle trustd returned. It changes (UPDATED, version bump) whenever apid's
+ *   runtime's credentials): control planes server + proxy client cert + their OSRoot accepted entries (one
+ *   per CA), workers the trustd-signed server cert + ONE accepted entry holding the whole bundle trustd
+ *   returned (secrets/api.go generateWorker). It changes (UPDATED, version bump) whenever apid's
  *   certificates change: a control plane re-issuing them, a worker re-registering with trustd.
  * Access: writes → PermissionDenied "write access is not allowed"; unknown types → `resource type "T" is
  * not supported`; sensitive types without os:admin → "not authorized". Watch: an empty response first,
@@ -225,13 +226,13 @@ export function renderApiCertificates(credentials: NodeCredentials): Rendered {
     protoSpec: protos.specs.apiCerts.encode({
       client: pair(credentials.impersonator),
       server: pair(credentials.server),
-      accepted_c_as: credentials.clientCas.map((crt) => ({ crt: b(crt) })),
+      accepted_c_as: credentials.acceptedEntries.map((crt) => ({ crt: b(crt) })),
       skip_verifying_client_cert: false,
     }),
     yamlSpec: stringify({
       ...(credentials.impersonator ? { client: { crt: b64(credentials.impersonator.certPem), key: b64(credentials.impersonator.key.reveal()) } } : {}),
       server: { crt: b64(credentials.server.certPem), key: b64(credentials.server.key.reveal()) },
-      acceptedCAs: credentials.clientCas.map((crt) => ({ crt: b64(crt) })),
+      acceptedCAs: credentials.acceptedEntries.map((crt) => ({ crt: b64(crt) })),
     }),
   };
   apiCertsMemo.set(credentials, rendered);

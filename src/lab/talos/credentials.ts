@@ -3,18 +3,22 @@
  * (internal/app/machined/pkg/controllers/secrets/api.go):
  * - control plane: server cert (EKU ServerAuth, CN = FQDN, SANs = certSANs + node addresses + 127.0.0.1 +
  *   hostname) and the proxy client cert (CN = FQDN, O = os:impersonator, EKU ClientAuth), both signed by the
- *   node's issuing Talos CA, 24 h; trusted client CAs = OSRoot accepted (`.machine.acceptedCAs` +
- *   `.machine.ca.crt`). trustd serves a certificate from the same CA.
- * - worker: a CSR (key type following the last accepted CA) signed by a control plane's trustd; trusted
- *   client CAs = exactly the bundle trustd returned; no client certificate (workers cannot forward).
+ *   node's issuing Talos CA, 24 h; ApiCertificates `accepted_c_as` = the OSRoot accepted entries
+ *   (`.machine.acceptedCAs` + `.machine.ca.crt`), one per CA as configured. trustd serves a certificate
+ *   from the same CA.
+ * - worker: a CSR (key type following the last accepted CA) signed by a control plane's trustd;
+ *   `accepted_c_as` = ONE entry holding the bundle trustd returned (generateWorker); no client certificate
+ *   (workers cannot forward).
+ * apid trusts what Go's `AppendCertsFromPEM` keeps of those entries joined with no separator
+ * (internal/app/apid/pkg/provider/provider.go; see ../core/go-pem.ts).
  * Generation failing (a broken CA) leaves the previous credentials in place, as Talos keeps its old API
  * resource.
  */
-import { X509Certificate } from 'node:crypto';
-import { createCsr, issueLeafCert, keyPemForTls, leafAlgorithmFor, splitPemBlocks, type CaCertificate, type CaMaterial } from '../../pki/index.js';
+import { createCsr, issueLeafCert, keyPemForTls, leafAlgorithmFor, type CaCertificate, type CaMaterial } from '../../pki/index.js';
 import type { Secret } from '../../domain/secret.js';
 import type { LabNode } from '../core/model.js';
 import { readConfigCas, splitSans } from '../core/roots.js';
+import { goTrustedCertificates } from '../core/go-pem.js';
 
 /** x509.DefaultCertificateValidityDuration (siderolabs/crypto): 24 h. */
 export const API_CERT_VALIDITY_MS = 24 * 3_600_000;
@@ -27,7 +31,9 @@ export interface CertAndKey {
 export interface NodeCredentials {
   /** What apid serves. */
   server: CertAndKey;
-  /** Client certificates must chain to one of these (PEM). */
+  /** The ApiCertificates `accepted_c_as` entries, byte for byte (a worker has one: trustd's bundle). */
+  acceptedEntries: string[];
+  /** Client certificates must chain to one of these: Go's cert pool of the entries joined (one PEM per certificate). */
   clientCas: string[];
   /** The proxy client certificate (control planes only). */
   impersonator: CertAndKey | null;
@@ -53,18 +59,26 @@ export function apiCertNames(node: LabNode): { ipAddresses: string[]; dnsNames: 
 const pems = (cas: readonly CaCertificate[]) => cas.map((c) => c.certPem);
 
 /** Control-plane credentials from its issuing CA; throws if the CA cannot sign (the caller keeps the old ones). */
-export async function issueControlPlaneCredentials(node: LabNode, issuing: CaMaterial, trusted: readonly CaCertificate[]): Promise<NodeCredentials> {
+export async function issueControlPlaneCredentials(
+  node: LabNode,
+  issuing: CaMaterial,
+  trusted: readonly CaCertificate[],
+  acceptedEntries: readonly string[] = pems(trusted),
+): Promise<NodeCredentials> {
   const names = apiCertNames(node);
   const [server, impersonator, trustd] = await Promise.all([
     issueLeafCert(issuing, { ...names, usages: ['serverAuth'], validityMs: API_CERT_VALIDITY_MS }),
     issueLeafCert(issuing, { commonName: names.commonName, organizations: ['os:impersonator'], usages: ['clientAuth'], validityMs: API_CERT_VALIDITY_MS }),
     issueLeafCert(issuing, { ...names, usages: ['serverAuth'], validityMs: API_CERT_VALIDITY_MS }),
   ]);
+  // The proxy verifies other apids against the same pool (provider.go caCertPool).
+  const pool = goTrustedCertificates(acceptedEntries);
   return {
     server,
-    clientCas: pems(trusted),
+    acceptedEntries: [...acceptedEntries],
+    clientCas: pool,
     impersonator,
-    peerCas: pems(trusted),
+    peerCas: pool,
     trustd,
     issuer: issuing.fingerprint,
   };
@@ -76,24 +90,9 @@ export async function workerCsr(node: LabNode, template: CaCertificate): Promise
   return createCsr({ algorithm: leafAlgorithmFor(template.algorithm), ...names });
 }
 
-/** Certificates of a PEM bundle as trustd returns it; blocks that do not parse are skipped (Go's cert pool). */
+/** Certificates of a PEM bundle as trustd returns it, as Go's cert pool reads it (bad blocks skipped). */
 export function bundleCertificates(bundle: string): string[] {
-  try {
-    return splitPemBlocks(bundle)
-      .filter((b) => b.label === 'CERTIFICATE' && parses(b.der))
-      .map((b) => b.pem);
-  } catch {
-    return [];
-  }
-}
-
-function parses(der: Uint8Array): boolean {
-  try {
-    new X509Certificate(der);
-    return true;
-  } catch {
-    return false;
-  }
+  return goTrustedCertificates([bundle]);
 }
 
 /** Key text for node:tls (Talos's `ED25519 PRIVATE KEY` label relabelled). */

@@ -176,7 +176,7 @@ export class TalosNodeRuntime implements ApidHost {
       return false;
     }
     try {
-      this.#credentials = await issueControlPlaneCredentials(this.node, root.issuing, root.trusted);
+      this.#credentials = await issueControlPlaneCredentials(this.node, root.issuing, root.trusted, root.acceptedEntries);
       // ApiCertificates follows (a new version, UPDATED to watchers) before apid serves the new certificates.
       this.resources.refresh();
       return true;
@@ -246,7 +246,7 @@ export class TalosNodeRuntime implements ApidHost {
   /** The worker's CSR for its current config (cached until the config changes). */
   csr(): Promise<{ csrPem: string; key: Secret }> | null {
     const root = this.node.roots.talos;
-    const template = root.trusted[root.trusted.length - 1];
+    const template = root.csrTemplate === undefined ? root.trusted[root.trusted.length - 1] : root.csrTemplate;
     if (!template || root.error) return null;
     this.#csr ??= workerCsr(this.node, template);
     return this.#csr;
@@ -269,7 +269,8 @@ export class TalosNodeRuntime implements ApidHost {
       if (!r.ok) continue;
       const clientCas = bundleCertificates(r.bundle);
       if (clientCas.length === 0 || !r.crt.includes('BEGIN CERTIFICATE')) continue;
-      this.#credentials = { server: { certPem: r.crt, key }, clientCas, impersonator: null, peerCas: [], trustd: null, issuer: r.from };
+      // ApiCertificates holds the bundle as ONE entry, exactly as trustd returned it (secrets/api.go generateWorker).
+      this.#credentials = { server: { certPem: r.crt, key }, acceptedEntries: [r.bundle], clientCas, impersonator: null, peerCas: [], trustd: null, issuer: r.from };
       this.resources.refresh();
       return true;
     }

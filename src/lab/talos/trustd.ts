@@ -22,6 +22,7 @@ import { talosProtos, type CertificateRequest, type CertificateResponse } from '
 import type { LabCluster, LabNode } from '../core/model.js';
 import type { Ledger } from '../core/ledger.js';
 import { readConfigCas } from '../core/roots.js';
+import { goJoin } from '../core/go-pem.js';
 import { API_CERT_VALIDITY_MS, tlsKey, type NodeCredentials } from './credentials.js';
 import { dialLab, recordDialFailure } from './dial.js';
 import { GrpcCallError, Status } from './h2-grpc.js';
@@ -37,11 +38,14 @@ export interface TrustdHost {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** The `ca` trustd returns: the node's OSRoot accepted list (`.machine.acceptedCAs` + `.machine.ca.crt`) as configured. */
+/**
+ * The `ca` trustd returns: the node's OSRoot accepted list (`.machine.acceptedCAs` + `.machine.ca.crt`) as
+ * configured, joined with no separator (reg.go `bytes.Join(…, nil)`): an entry without its final newline
+ * runs into the next one, and Go's PEM decoder then drops both (../core/go-pem.ts).
+ */
 export function acceptedBundle(node: LabNode): string {
   const view = readConfigCas(node.config);
-  const list = [...view.machineAccepted, ...(view.machineCa ? [view.machineCa.crt] : [])];
-  return list.map((p) => (p.endsWith('\n') || p === '' ? p : `${p}\n`)).join('');
+  return goJoin([...view.machineAccepted, ...(view.machineCa ? [view.machineCa.crt] : [])]);
 }
 
 /**

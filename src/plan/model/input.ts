@@ -37,6 +37,12 @@ export interface ObservedNode {
    * be read or the signer is not a known CA: the model then considers every registration the configs allow.
    */
   talosGrant?: { signer: Fingerprint; bundle: Fingerprint[] } | null;
+  /**
+   * CA fields whose PEM text lacks a final newline, per API (e.g. `.machine.acceptedCAs[0]`). Talos joins
+   * CA entries with no separator, so such an entry loses itself and the next CA (facts §3.5); the patch
+   * of that API on this node rewrites them. Absent when there is none.
+   */
+  unterminatedPem?: Partial<Record<'talos' | 'kubernetes', string[]>>;
 }
 
 /** The desired state of one PKI. `names` maps fingerprints to authority names, for display only. */

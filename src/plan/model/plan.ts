@@ -174,6 +174,16 @@ export interface PlanSummary {
   text: string;
 }
 
+/** A CA field whose PEM text lacks its final newline (facts §3.5), and the step whose patch repairs it. */
+export interface PemRepair {
+  address: string;
+  api: ApiKind;
+  /** Field paths, e.g. `.machine.acceptedCAs[0]`. */
+  fields: string[];
+  /** Index of the first step patching that API on the node (it rewrites the fields); null: left as is. */
+  step: number | null;
+}
+
 export interface Plan {
   formatVersion: typeof PLAN_FORMAT_VERSION;
   changes: boolean;
@@ -182,6 +192,8 @@ export interface Plan {
   verdict: Verdict;
   steps: Step[];
   notices: string[];
+  /** Absent when no observed CA field lacks its final newline. */
+  pemRepairs?: PemRepair[];
   refused?: Refusal[];
   summary: PlanSummary;
   authorities: AuthorityRef[];

@@ -4,7 +4,7 @@
  */
 import type { ApiKind, Fingerprint } from '../../domain/types.js';
 import type { ApiState, PlanInput } from '../model/input.js';
-import type { Step } from '../model/plan.js';
+import type { PemRepair, Step } from '../model/plan.js';
 import type { CaIndex } from '../safety/cas.js';
 import type { Finding } from '../safety/engine.js';
 import type { ModelNode } from '../safety/world.js';
@@ -113,4 +113,27 @@ export function podDisruptionNotice(steps: readonly Step[]): string | null {
     );
   }
   return null;
+}
+
+/**
+ * CA fields whose PEM text lacks its final newline: Talos joins CA entries with no separator and Go's PEM
+ * decoder then drops that certificate and the next one (facts §3.5). The first step that patches that API
+ * on the node rewrites them; a node the plan does not patch keeps them as they are.
+ */
+export function pemRepairs(input: PlanInput, steps: readonly Step[]): { repairs: PemRepair[]; notices: string[] } {
+  const repairs: PemRepair[] = [];
+  const notices: string[] = [];
+  for (const n of input.nodes) {
+    for (const api of ['talos', 'kubernetes'] as const) {
+      const fields = n.unterminatedPem?.[api] ?? [];
+      if (fields.length === 0) continue;
+      const step = steps.find((s) => s.nodes.some((x) => x.address === n.address && x.target[api]));
+      repairs.push({ address: n.address, api, fields: [...fields], step: step ? step.index : null });
+      const what = `${n.address}: ${fields.join(', ')} ${fields.length === 1 ? 'lacks its' : 'lack their'} final newline; Talos joins CA entries with no separator, so such a certificate and the one after it are lost from the bundle`;
+      notices.push(step
+        ? `${what}. Step ${step.index} (${step.id}) rewrites ${fields.length === 1 ? 'it' : 'them'} with one (repair).`
+        : `${what}. No step patches this node's ${CREDENTIALS[api].api} CAs, so ${fields.length === 1 ? 'it stays' : 'they stay'} as ${fields.length === 1 ? 'it is' : 'they are'}: add the newline by hand.`);
+    }
+  }
+  return { repairs, notices };
 }

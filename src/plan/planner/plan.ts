@@ -27,7 +27,7 @@ import {
 import { bit, CaIndex, has } from '../safety/cas.js';
 import { evaluateState, evaluateStep, type Finding, type ModelClient } from '../safety/engine.js';
 import { initialWorld, resolveEndpoints, staleBundles, TargetInterner, trustOf, type ModelNode, type ModelTarget } from '../safety/world.js';
-import { buildNotices } from './notices.js';
+import { buildNotices, pemRepairs } from './notices.js';
 import { chooseOrders, compatible, evaluateAllOrders, PREFERRED, rolesInOrder, type ApiChain, type ChainResult } from './orders.js';
 import { expandPhases, type ApiPhase } from './phases.js';
 import { describeFinding, edgeOf, proofOf, VERDICT_BY_RANK, VERDICT_RANK } from './proof.js';
@@ -228,6 +228,8 @@ export function planRotation(input: PlanInput): Plan {
     }
   }
   notices.push(...buildNotices({ input, cas, steps, stepFindings, world0, names }));
+  const repairs = pemRepairs(input, steps);
+  notices.push(...repairs.notices);
 
   const verdict: Verdict = VERDICT_BY_RANK[Math.max(0, ...steps.map((s) => VERDICT_RANK[s.proof.verdict]))]!;
   const changes = steps.length > 0;
@@ -248,6 +250,7 @@ export function planRotation(input: PlanInput): Plan {
     },
     options: { ...input.options },
   };
+  if (repairs.repairs.length > 0) plan.pemRepairs = repairs.repairs;
   if (refused.length > 0) plan.refused = refused;
   return plan;
 }

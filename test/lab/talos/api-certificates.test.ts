@@ -5,7 +5,7 @@
  * by its issuing CA, no client certificate). The resource changes, and watchers get UPDATED, when a
  * worker re-registers after its Talos CA config changed.
  */
-import { X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import * as tls from 'node:tls';
 import t from 'tap';
 import { fingerprintOfPem, generateTalosCa, isSignedBy, keyPemForTls } from '../../../src/pki/index.js';
@@ -23,6 +23,10 @@ t.before(async () => {
 t.teardown(() => lab.stop());
 
 const fps = (c: ApiCertificates) => c.acceptedCAs.map((a) => a.fingerprint);
+/** SHA-256 of each certificate in one entry, split here with plain regexes (not the tool's PEM reader). */
+const entryFps = (entry: string) =>
+  [...entry.matchAll(/-----BEGIN CERTIFICATE-----\n([A-Za-z0-9+/=\n]+?)\n-----END CERTIFICATE-----\n/g)].map((m) =>
+    createHash('sha256').update(Buffer.from(m[1]!.replace(/\n/g, ''), 'base64')).digest('hex'));
 
 /** `p`, or a failure after `ms` (a watch that never delivers must fail the test, not hang it). */
 function within<T>(ms: number, p: Promise<T>, what: string): Promise<T> {
@@ -59,6 +63,7 @@ t.test('a control plane: its trusted set, its server certificate (the one apid s
   const certs = await c.getApiCertificates(cp.address);
   t.same(fps(certs), cp.roots.talos.trusted.map((ca) => ca.fingerprint), 'accepted = OSRoot trusted set');
   t.same(fps(certs), [lab.secrets.os.fingerprint]);
+  t.same(certs.acceptedEntries.map(entryFps), [[lab.secrets.os.fingerprint]], 'one entry per CA');
   t.ok(certs.server && isSignedBy(certs.server.certPem, lab.secrets.os.certPem), 'server certificate signed by its issuing CA');
   t.ok(certs.server?.key, 'with its key (sensitive resource)');
   t.equal(`${certs.server?.key}`, '(sensitive)');
@@ -75,6 +80,7 @@ t.test('a worker: the bundle trustd returned and the certificate it signed; no c
   const certs = await c.getApiCertificates(w.address);
   t.equal(certs.client, null, 'workers cannot proxy');
   t.same(fps(certs), [lab.secrets.os.fingerprint]);
+  t.same(certs.acceptedEntries.map(entryFps), [[lab.secrets.os.fingerprint]], 'one entry: the bundle');
   t.ok(isSignedBy(certs.server!.certPem, lab.secrets.os.certPem), 'signed by a trustd');
   t.ok((await servedCertificate(w.address)).raw.equals(new X509Certificate(certs.server!.certPem).raw), 'exactly the certificate apid serves');
 });
@@ -98,6 +104,7 @@ t.test("a worker's resource changes when its Talos CA config changes: the new bu
     await eventually(async () => (await c.getApiCertificates(cp.address)).version !== before.version, 10_000, `${cp.hostname} re-issued its certificates`);
     const after = await c.getApiCertificates(cp.address);
     t.same(fps(after), [NEW.fingerprint, lab.secrets.os.fingerprint], `${cp.hostname}: accepted NEW, then its issuing CA`);
+    t.same(after.acceptedEntries.map(entryFps), [[NEW.fingerprint], [lab.secrets.os.fingerprint]], `${cp.hostname}: one entry per CA`);
     t.not(after.server!.certPem, before.server!.certPem, `${cp.hostname}: new server certificate`);
   }
   const before = await c.getApiCertificates(w.address);
@@ -123,6 +130,9 @@ t.test("a worker's resource changes when its Talos CA config changes: the new bu
     `the bundle ${JSON.stringify(fps(updated).map((f) => f.slice(0, 8)))} is a control plane's trusted set`,
   );
   t.same(new Set(fps(updated)), new Set([NEW.fingerprint, lab.secrets.os.fingerprint]));
+  // secrets/api.go generateWorker: ONE entry whose crt is trustd's bundle, the control plane's entries joined.
+  t.equal(updated.acceptedEntries.length, 1, 'a worker holds its trust bundle as one entry');
+  t.same(entryFps(updated.acceptedEntries[0]!), [NEW.fingerprint, lab.secrets.os.fingerprint], 'with both certificates, in the control plane order');
   t.ok(isSignedBy(updated.server!.certPem, lab.secrets.os.certPem), "signed by the trustd control plane's issuing CA");
   t.equal(fingerprintOfPem(updated.acceptedCAs[0]!.certPem), updated.acceptedCAs[0]!.fingerprint);
   t.same(fps(await c.getApiCertificates(w.address)), fps(updated), 'Get agrees with the watch');
