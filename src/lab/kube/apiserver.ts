@@ -12,6 +12,7 @@
  * certificate and client-CA bundle. A config whose Kubernetes CA Talos cannot use (`error`) leaves the
  * apiserver serving what it had, as Talos's certificate controller fails and the static pod stays.
  * Node down: closed until the node is up again, then it starts as after a restart.
+ * Its address is in the `kubernetes` EndpointSlice (LabCluster.apiserverEndpoints) exactly while it listens.
  */
 import * as http from 'node:http';
 import type * as net from 'node:net';
@@ -133,7 +134,7 @@ export class KubeApiServer {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
     for (const off of this.#off) off();
-    this.#close('stopped');
+    this.#close('stopped', false);
   }
 
   /** Close now, come back after `delayMs` with an identity built from the node's current roots. */
@@ -205,15 +206,18 @@ export class KubeApiServer {
     this.#identity = identity;
     this.#state = 'up';
     this.starts += 1;
+    this.#deps.cluster.setApiserverServing(this.node.address, true);
     const sweep = this.#sweepOwed;
     this.#sweepOwed = false;
     this.#deps.onUp(this, sweep);
   }
 
-  #close(reason: string): void {
+  #close(reason: string, unpublish = true): void {
     const server = this.#server;
     this.#server = null;
     if (this.#state === 'up') this.#state = 'starting';
+    // Its endpoint reconciler takes it out of the `kubernetes` EndpointSlice as it shuts down.
+    if (unpublish) this.#deps.cluster.setApiserverServing(this.node.address, false);
     if (server) server.close();
     for (const [s, peer] of this.#sockets) {
       this.#deps.notes.record(peer.address, peer.port, { kind: 'unavailable', reason });
