@@ -1,7 +1,8 @@
 /**
  * Node Leases as kube-apiserver serves them (facts §3.4 "Ready lags"): the real kubectl lists them in
  * `kube-node-lease`, one per Node named after it, and a heartbeating kubelet renews `spec.renewTime`; a
- * stranded one does not, while its Node stays Ready for the grace period.
+ * stranded one does not, while its Node stays Ready for the grace period. Renewals go over one kept
+ * connection per kubelet (KubePrism is a TCP balancer, facts §3.4).
  */
 import t from 'tap';
 import { kubectl, makeCas, sleep, startLab, waitFor } from './fixtures/lab.js';
@@ -22,6 +23,14 @@ t.test('kubectl get lease -n kube-node-lease: one Lease per Node, renewed by hea
     t.equal(list.items.length, 3, 'three Leases');
     return new Map(list.items.map((l) => [l.metadata.name, l.spec.renewTime]));
   };
+  // KubePrism is a TCP balancer: each kubelet renews over one kept connection, to one apiserver.
+  const conns = lab.cluster.nodes.map((n) => lab.side.kubeletConnections(n.address));
+  const upstreams = lab.cluster.nodes.map((n) => lab.side.kubeletUpstream(n.address));
+  await sleep(1_500);
+  t.same(lab.cluster.nodes.map((n) => lab.side.kubeletConnections(n.address)), conns, 'no new connection over several heartbeats');
+  t.same(lab.cluster.nodes.map((n) => lab.side.kubeletUpstream(n.address)), upstreams, 'each kubelet stays on its apiserver');
+  t.ok(conns.every((c) => c >= 1), 'every kubelet holds a connection');
+
   const w2 = lab.workers[1]!;
   w2.setDown(true);
   const first = await renewTimes();
