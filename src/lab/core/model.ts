@@ -219,6 +219,8 @@ export class LabCluster extends EventEmitter {
     this.bootstrapToken = init.bootstrapToken;
     this.trustdToken = init.trustdToken;
     this.ledger = init.ledger ?? new Ledger();
+    // Every worker's Talos side listens for `endpoints` (200-node labs).
+    this.setMaxListeners(0);
   }
 
   #vipHolder: LabNode | null = null;
