@@ -115,7 +115,9 @@ export async function kubernetesGate(target: KubernetesGateTarget, opts: GateOpt
       if (notReady.length === 0 && stale.length === 0) return list;
       problem = [
         ...(notReady.length > 0 ? [`not Ready: ${notReady.join(', ')}`] : []),
-        ...(stale.length > 0 ? [`Lease not renewed since the gate started (kubelet not heartbeating): ${stale.join(', ')}`] : []),
+        ...(stale.length > 0
+          ? [first ? `waiting for every Node's Lease to be renewed (${stale.length} read)` : `Lease not renewed since the gate started (kubelet not heartbeating): ${stale.join(', ')}`]
+          : []),
       ].join('; ');
     } catch (err) {
       if (!isTransient(err) && RotateError.is(err) && err.code === 'KUBE_TLS') throw err;
