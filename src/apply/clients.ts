@@ -51,6 +51,11 @@ export class RunClients {
     return c;
   }
 
+  /** A new client of `kind` with its own connections (the caller closes it): each gate check handshakes anew. */
+  async fresh(kind: TalosClientKind): Promise<TalosClient> {
+    return new TalosClient({ endpoints: this.#endpoints, ...(await this.credentials(kind)) });
+  }
+
   async #mint(desc: ClientDescription): Promise<IssuedCert> {
     if (this.#minted) return this.#minted;
     if (!desc.signer) throw new Error('internal: a minted client without a signer');

@@ -142,14 +142,14 @@ async function runStep(deps: EngineDeps, clients: RunClients, step: Step): Promi
   }
 
   if (step.gate.talos) {
-    const gateClient = await clients.client(step.gate.talos.client);
-    await gate(deps, step, 'talos', `Version on every node with the ${step.gate.talos.client} client`, (onAttempt) =>
-      talosGate(gateClient, plan.basedOn.nodes.map((n) => n.address), `the ${step.gate.talos!.client} talosconfig`, { parallelism: deps.parallelism, onAttempt }),
+    const kind = step.gate.talos.client;
+    await gate(deps, step, 'talos', `Version on every node with the ${kind} client`, (onAttempt) =>
+      talosGate(() => clients.fresh(kind), plan.basedOn.nodes.map((n) => n.address), `the ${kind} talosconfig`, { parallelism: deps.parallelism, onAttempt }),
     );
   }
   if (step.gate.kubernetes) {
     const fetchVia = await clients.client(step.talosconfigAfter ?? step.talosClient);
-    await gate(deps, step, 'kubernetes', 'every Node Ready', (onAttempt) =>
+    await gate(deps, step, 'kubernetes', 'every Node Ready, its Lease renewed', (onAttempt) =>
       kubernetesGate(
         {
           fetchKubeconfig: () => fetchKubeconfig(fetchVia, controlPlanes),

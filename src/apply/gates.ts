@@ -1,12 +1,19 @@
 /**
  * Verification gates that end each step (facts §1.4, §1.5): the Talos gate calls `Version` on every node
  * through the endpoints with the client that must work from now on; the Kubernetes gate lists Nodes with a
- * freshly fetched admin kubeconfig and requires every Node Ready. Both retry transient failures with
- * backoff inside a bounded time and fail naming the nodes.
+ * freshly fetched admin kubeconfig and requires every Node Ready and its Lease renewed since the gate
+ * started. Both retry transient failures with backoff inside a bounded time and fail naming the nodes.
+ *
+ * Lag cannot fool them (facts §3.4): a Node stays Ready for the grace period (~40 s) after its kubelet is
+ * stranded, so Ready alone is not enough; its Lease `renewTime` must change after the wave ended, compared
+ * with the value first read by this gate (never with the local clock: node clocks skew). Every Talos check
+ * opens a new connection (a new TLS handshake), since an HTTP/2 connection opened before a swap keeps
+ * working after the endpoint's certificate changed (facts §1.4, "Important subtlety").
  */
 import { RotateError } from '../domain/errors.js';
-import { listKubeNodes, type KubeNodeStatus } from '../kube/nodes.js';
+import { listKubeNodes, listNodeLeases, type KubeNodeStatus } from '../kube/nodes.js';
 import type { TalosClient } from '../talos/client.js';
+import { TalosApiError } from '../talos/errors.js';
 import { mapSettledLimit } from '../util/concurrency.js';
 import { BUDGETS, isTransient, sleep } from './retry.js';
 
@@ -18,12 +25,34 @@ export interface GateOptions {
   budgetMs?: number;
 }
 
-export async function talosGate(client: TalosClient, nodes: readonly string[], clientLabel: string, opts: GateOptions): Promise<void> {
+/**
+ * While certificates are being re-issued (a control plane's apid re-signs after its Talos CA changed, a
+ * worker waits for trustd), an endpoint may briefly serve a certificate the gate's client does not trust
+ * yet: worth another attempt inside the gate's bound, unlike in a single call.
+ */
+export function isGateRetryable(err: unknown): boolean {
+  if (isTransient(err)) return true;
+  return TalosApiError.isTalosApiError(err) && err.kind === 'tls-untrusted-server' && !(err as { aborted?: boolean }).aborted;
+}
+
+/**
+ * `connect` makes a new client (new connections, new TLS handshakes) for each check; the gate closes it.
+ * A client reused across checks would answer over a connection opened before the change being verified.
+ */
+export async function talosGate(connect: () => TalosClient | Promise<TalosClient>, nodes: readonly string[], clientLabel: string, opts: GateOptions): Promise<void> {
   const deadline = Date.now() + (opts.budgetMs ?? BUDGETS.talosGateMs);
   let pending = [...nodes];
   const failures = new Map<string, unknown>();
+  const check = async (node: string): Promise<void> => {
+    const client = await connect();
+    try {
+      await client.version(node, { timeoutMs: 10_000, ...(opts.signal ? { signal: opts.signal } : {}) });
+    } finally {
+      client.close();
+    }
+  };
   for (let attempt = 1; ; attempt++) {
-    const results = await mapSettledLimit(pending, opts.parallelism, (n) => client.version(n, { timeoutMs: 10_000, signal: opts.signal }));
+    const results = await mapSettledLimit(pending, opts.parallelism, check);
     const next: string[] = [];
     results.forEach((r, i) => {
       const n = pending[i]!;
@@ -35,7 +64,7 @@ export async function talosGate(client: TalosClient, nodes: readonly string[], c
     });
     pending = next;
     if (pending.length === 0) return;
-    const permanent = pending.filter((n) => !isTransient(failures.get(n)));
+    const permanent = pending.filter((n) => !isGateRetryable(failures.get(n)));
     if (permanent.length > 0 || Date.now() >= deadline || opts.signal?.aborted) {
       throw gateError('GATE_TALOS_FAILED', `the Talos API gate failed with ${clientLabel}`, pending, failures);
     }
@@ -55,26 +84,48 @@ export interface KubernetesGateTarget {
 export async function kubernetesGate(target: KubernetesGateTarget, opts: GateOptions): Promise<KubeNodeStatus[]> {
   const deadline = Date.now() + (opts.budgetMs ?? BUDGETS.kubernetesGateMs);
   let problem = '';
+  /** Each Node's Lease renewTime as first read by this gate (after the wave ended); null: no Lease yet. */
+  let baseline: Map<string, string | null> | null = null;
   for (let attempt = 1; ; attempt++) {
     try {
       const kc = await target.fetchKubeconfig();
-      const list = await listKubeNodes({ ...kc, ...(target.serverOverride ? { serverOverride: target.serverOverride } : {}) }, { timeoutMs: 15_000 });
+      const source = { ...kc, ...(target.serverOverride ? { serverOverride: target.serverOverride } : {}) };
+      const list = await listKubeNodes(source, { timeoutMs: 15_000 });
+      const leases = await listNodeLeases(source, { timeoutMs: 15_000 });
+      const first = baseline === null;
+      baseline ??= leases;
+      const seen = baseline;
       const notReady: string[] = [];
+      const stale: string[] = [];
+      const renewed = (name: string): boolean => {
+        const now = leases.get(name) ?? null;
+        return now !== null && !first && now !== (seen.get(name) ?? null);
+      };
       for (const n of target.nodes) {
         const k = list.find((x) => x.addresses.includes(n.address) || (n.hostname !== '' && x.name === n.hostname));
         if (!k) notReady.push(`${n.address} (no Node)`);
         else if (!k.ready) notReady.push(`${n.address} (${k.name} NotReady)`);
+        else if (!renewed(k.name)) stale.push(`${n.address} (${k.name})`);
       }
-      for (const k of list) if (!k.ready && !notReady.some((s) => s.includes(`(${k.name} `))) notReady.push(`${k.name} NotReady`);
-      if (notReady.length === 0) return list;
-      problem = `not Ready: ${notReady.join(', ')}`;
+      for (const k of list) {
+        if (notReady.some((s) => s.includes(`(${k.name} `)) || stale.some((s) => s.includes(`(${k.name})`))) continue;
+        if (!k.ready) notReady.push(`${k.name} NotReady`);
+        else if (!target.nodes.some((n) => k.addresses.includes(n.address) || k.name === n.hostname) && !renewed(k.name)) stale.push(k.name);
+      }
+      if (notReady.length === 0 && stale.length === 0) return list;
+      problem = [
+        ...(notReady.length > 0 ? [`not Ready: ${notReady.join(', ')}`] : []),
+        ...(stale.length > 0
+          ? [first ? `waiting for every Node's Lease to be renewed (${stale.length} read)` : `Lease not renewed since the gate started (kubelet not heartbeating): ${stale.join(', ')}`]
+          : []),
+      ].join('; ');
     } catch (err) {
       if (!isTransient(err) && RotateError.is(err) && err.code === 'KUBE_TLS') throw err;
       problem = RotateError.is(err) ? err.message : String(err);
     }
     if (Date.now() >= deadline || opts.signal?.aborted) {
       throw new RotateError('GATE_KUBERNETES_FAILED', `the Kubernetes gate failed: ${problem}`, {
-        hint: 'look at the listed nodes (kubectl describe node; talosctl -n <node> service kubelet); when they are Ready, run `rotate apply` again to resume, or `rotate rollback`',
+        hint: 'look at the listed nodes (kubectl describe node; kubectl -n kube-node-lease get lease; talosctl -n <node> service kubelet); when they are Ready and heartbeating, run `rotate apply` again to resume, or `rotate rollback`',
         source: 'cluster',
       });
     }

@@ -22,6 +22,45 @@ export interface KubeconfigSource {
 }
 
 export async function listKubeNodes(source: KubeconfigSource, opts: { timeoutMs?: number } = {}): Promise<KubeNodeStatus[]> {
+  const { k8s, kc, server } = await loadKubeconfig(source);
+  const api = kc.makeApiClient(k8s.CoreV1Api);
+  let list;
+  try {
+    list = await withTimeout(api.listNode({}), opts.timeoutMs ?? 15_000, `listing Nodes at ${server}`);
+  } catch (err) {
+    throw kubeError(err, server, source.origin, 'listing Nodes');
+  }
+  return list.items.map((n) => ({
+    name: n.metadata?.name ?? '',
+    ready: (n.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'),
+    addresses: (n.status?.addresses ?? []).map((a) => a.address),
+  }));
+}
+
+/**
+ * Each Node's Lease renewal (`kube-node-lease` namespace, Lease name = Node name): `spec.renewTime` as the
+ * server returned it (an opaque token to compare with an earlier read, never with the local clock: node
+ * clocks skew), or null for a Lease without one.
+ */
+export async function listNodeLeases(source: KubeconfigSource, opts: { timeoutMs?: number } = {}): Promise<Map<string, string | null>> {
+  const { k8s, kc, server } = await loadKubeconfig(source);
+  const api = kc.makeApiClient(k8s.CoordinationV1Api);
+  let list;
+  try {
+    list = await withTimeout(api.listNamespacedLease({ namespace: 'kube-node-lease' }), opts.timeoutMs ?? 15_000, `listing node Leases at ${server}`);
+  } catch (err) {
+    throw kubeError(err, server, source.origin, 'listing node Leases');
+  }
+  const out = new Map<string, string | null>();
+  for (const l of list.items) {
+    const renew = l.spec?.renewTime as unknown;
+    const text = renew instanceof Date ? (Number.isNaN(renew.getTime()) ? null : renew.toISOString()) : typeof renew === 'string' ? renew : null;
+    out.set(l.metadata?.name ?? '', text);
+  }
+  return out;
+}
+
+async function loadKubeconfig(source: KubeconfigSource) {
   const k8s = await import('@kubernetes/client-node');
   const kc = new k8s.KubeConfig();
   try {
@@ -38,22 +77,11 @@ export async function listKubeNodes(source: KubeconfigSource, opts: { timeoutMs?
   if (source.serverOverride) {
     kc.clusters = kc.clusters.map((c) => (c.name === cluster.name ? { ...c, server: source.serverOverride as string } : c));
   }
-  const api = kc.makeApiClient(k8s.CoreV1Api);
   const server = source.serverOverride ?? cluster.server;
-  let list;
-  try {
-    list = await withTimeout(api.listNode({}), opts.timeoutMs ?? 15_000, `listing Nodes at ${server}`);
-  } catch (err) {
-    throw kubeError(err, server, source.origin);
-  }
-  return list.items.map((n) => ({
-    name: n.metadata?.name ?? '',
-    ready: (n.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'),
-    addresses: (n.status?.addresses ?? []).map((a) => a.address),
-  }));
+  return { k8s, kc, server };
 }
 
-function kubeError(err: unknown, server: string, origin: string): RotateError {
+function kubeError(err: unknown, server: string, origin: string, what: string): RotateError {
   const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
   const code = e.code ?? e.cause?.code ?? '';
   const message = e.message ?? String(err);
@@ -74,7 +102,7 @@ function kubeError(err: unknown, server: string, origin: string): RotateError {
       hint: 'the kubeconfig needs an admin (system:masters) client certificate',
     });
   }
-  return new RotateError('KUBE_API', `listing Nodes at ${server} failed: ${message.split('\n')[0]}`, {
+  return new RotateError('KUBE_API', `${what} at ${server} failed: ${message.split('\n')[0]}`, {
     hint: 'check that the Kubernetes API is healthy',
   });
 }

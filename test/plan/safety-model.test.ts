@@ -1,7 +1,7 @@
 import t from 'tap';
 import type { ApiState, ObservedNode, OperatorClient } from '../../src/plan/model/input.js';
 import { evaluateSequence, failingPairs, strandedKubelets, summarizeOutcomes, type EdgeOutcome, type SequencePatch } from '../../src/plan/safety/index.js';
-import { api, cluster, K_NEW, K_OLD, NAMES, T_NEW, T_OLD, withRoleState } from './fixtures/cluster.js';
+import { api, cluster, fp, K_NEW, K_OLD, NAMES, T_NEW, T_OLD, withRoleState } from './fixtures/cluster.js';
 
 // Talos states of the rotation (facts §1.4)
 const T_ACCEPT = api(T_OLD, T_NEW);
@@ -275,4 +275,27 @@ t.test('pods: the same CA issuing everywhere (accept, drop) never fails them', a
   const swapped = withRoleState(withRoleState(cluster(), 'controlplane', 'kubernetes', K_SWAP), 'worker', 'kubernetes', K_SWAP);
   const drop = evaluateSequence(start(swapped), [...each(swapped, 'worker', 'kubernetes', K_DROP), ...each(swapped, 'controlplane', 'kubernetes', K_DROP)]);
   t.same(drop.filter((o) => o.kind === 'pod-apiserver'), [], 'dropping OLD changes no issuing CA');
+});
+
+t.test('apiserver restarts re-register workers (endpoint list change): uneven Talos trust reaches them', async (t) => {
+  const { sequenceHistory } = await import('../../src/plan/safety/index.js');
+  const X = fp('talos-x');
+  const nodes = cluster();
+  const cp3 = nodes.find((n) => n.address === '127.0.0.12')!;
+  cp3.talos = api(T_OLD, X); // cp-3 alone also accepts X; the workers registered with cp-1 or cp-2 (observed)
+  for (const n of nodes) if (n.role === 'worker') n.talosGrant = { signer: T_OLD, bundle: [T_OLD] };
+  const workers = nodes.filter((n) => n.role === 'worker').map((n) => n.address);
+  const bundles = (h: ReturnType<typeof sequenceHistory>, w: string) => h.grants.get(w)!.map((g) => [...g.bundle].sort().join('+')).sort();
+  const s = { ...start(nodes), names: { ...NAMES, [X]: 'talos-x' } };
+
+  const talosOnly = sequenceHistory(s, each(nodes, 'controlplane', 'talos', api(T_OLD, T_NEW)));
+  for (const w of workers) t.same(bundles(talosOnly, w), [T_OLD], `${w}: a Talos change on the control planes alone does not re-register it`);
+
+  const kube = sequenceHistory(s, [...each(nodes, 'controlplane', 'kubernetes', K_ACCEPT), ...each(nodes, 'worker', 'kubernetes', K_ACCEPT)]);
+  for (const w of workers) t.same(bundles(kube, w), [[T_OLD, X].sort().join('+'), T_OLD].sort(), `${w}: after the apiserver restarts, cp-3's bundle is possible too`);
+  t.same(kube.stale.sort(), workers.sort(), 'so every worker may be stale (X is not trusted everywhere)');
+
+  const even = sequenceHistory(start(cluster()), [...each(cluster(), 'controlplane', 'kubernetes', K_ACCEPT)]);
+  t.same(even.stale, [], 'with even trust, restarts change nothing');
+  for (const w of workers) t.same(bundles(even, w), [T_OLD]);
 });

@@ -205,7 +205,7 @@ export const EVENTS: { [K in EventType]: EventSpec<K> } = {
     code: 'TR_APPLY_I4001',
     level: 'info',
     description: "The step's verification gate starts.",
-    fields: { stepId: 'plan step id', checks: '`talos` (Version on every node through the endpoints), `kubernetes` (kubelet restarts seen, every Node Ready)' },
+    fields: { stepId: 'plan step id', checks: '`talos` (Version on every node through the endpoints), `kubernetes` (kubelet restarts seen, every Node Ready and its Lease renewed)' },
     message: (d) => `step ${d.stepId}: checking ${d.checks.map((c) => GATE_TEXT[c]).join(' and ')}`,
   },
   'gate-attempt': {

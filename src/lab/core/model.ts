@@ -309,6 +309,8 @@ export class LabCluster extends EventEmitter {
     this.bootstrapToken = init.bootstrapToken;
     this.trustdToken = init.trustdToken;
     this.ledger = init.ledger ?? new Ledger();
+    // Every worker's Talos side listens for `endpoints` (200-node labs).
+    this.setMaxListeners(0);
     for (const node of this.nodes) {
       node.on('config', (change: ConfigChange) => {
         this.ledger.configChanged({
@@ -322,6 +324,27 @@ export class LabCluster extends EventEmitter {
   }
 
   #vipHolder: LabNode | null = null;
+  /** Control planes whose kube-apiserver is serving (the `kubernetes` EndpointSlice); null until the Kubernetes side starts. */
+  #apiserverEndpoints: Set<string> | null = null;
+
+  /**
+   * The addresses of the `kubernetes` EndpointSlice (default namespace), sorted: the control planes whose
+   * kube-apiserver is serving. kube-apiserver's endpoint reconciler removes an apiserver when it stops and
+   * adds it when it starts. Null before the Kubernetes side started. Talos mirrors it into the `k8s.Endpoint`
+   * list (namespace `controlplane`) that a worker asks trustd at (internal/app/machined/pkg/controllers/k8s/endpoint.go).
+   */
+  apiserverEndpoints(): string[] | null {
+    return this.#apiserverEndpoints ? [...this.#apiserverEndpoints].sort(compareAddresses) : null;
+  }
+
+  /** An apiserver started or stopped serving: emits `endpoints` (the new list) when the list changed. */
+  setApiserverServing(address: string, serving: boolean): void {
+    const set = (this.#apiserverEndpoints ??= new Set());
+    if (set.has(address) === serving) return;
+    if (serving) set.add(address);
+    else set.delete(address);
+    this.emit('endpoints', this.apiserverEndpoints());
+  }
 
   /**
    * The control plane holding the shared VIP (null without a VIP or when every control plane is down). Sticky,
@@ -351,4 +374,15 @@ export class LabCluster extends EventEmitter {
     const a = address.replace(/^::ffff:/, '');
     return this.nodes.some((n) => n.address === a);
   }
+}
+
+/** Numeric order of dotted IPv4 addresses (Talos sorts the endpoint list with netip.Addr.Compare). */
+function compareAddresses(a: string, b: string): number {
+  const pa = a.split('.').map(Number);
+  const pb = b.split('.').map(Number);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -4,8 +4,8 @@
  *
  * Served: /version, /healthz, /livez, /readyz; discovery (/api, /api/v1, /apis, /apis/<group>[/<version>]);
  * nodes (list, get, Table for kubectl; PATCH nodes/<name>/status counts as a heartbeat); Leases in
- * kube-node-lease (GET, PUT, POST: the kubelet heartbeat); CertificateSigningRequests (POST, GET, list);
- * ConfigMaps (GET, list: the publisher's kube-root-ca.crt). Anything else is a 404 Status.
+ * kube-node-lease (GET, list, PUT, POST: the kubelet heartbeat; `renewTime` is the last renewal); CertificateSigningRequests
+ * (POST, GET, list); ConfigMaps (GET, list: the publisher's kube-root-ca.crt). Anything else is a 404 Status.
  */
 import { authorize, type AuthnResult, type KubeUser, type RequestTarget } from './auth.js';
 import { configMapList, configMapObject, configMapTable } from './configmap-api.js';
@@ -22,6 +22,7 @@ import {
   csrObject,
   forbiddenStatus,
   groupResourceList,
+  leaseList,
   leaseObject,
   methodNotAllowed,
   nodeList,
@@ -164,10 +165,16 @@ function route(ctx: ApiContext, req: ApiRequest, path: string, query: URLSearchP
     const pathName = parts[6];
     const body = (req.body ?? {}) as { metadata?: { name?: string }; spec?: { holderIdentity?: string } };
     const name = pathName ?? (method === 'POST' ? body.metadata?.name : undefined);
-    const target: RequestTarget = { kind: 'resource', verb, group: 'coordination.k8s.io', resource: 'leases', namespace, ...(name ? { name } : {}) };
+    const list = pathName === undefined && method === 'GET';
+    const target: RequestTarget = { kind: 'resource', verb: list ? 'list' : verb, group: 'coordination.k8s.io', resource: 'leases', namespace, ...(name ? { name } : {}) };
     return {
       target,
       run: () => {
+        if (list) {
+          // Only node Leases exist in the lab; every other namespace is empty.
+          const leases = namespace === 'kube-node-lease' ? ctx.registry.leases() : [];
+          return ok(leaseList(leases, ctx.registry.resourceVersion, ctx.leaseDurationSeconds));
+        }
         if (namespace !== 'kube-node-lease' || name === undefined || !ctx.registry.has(name)) {
           if (method === 'POST' && name === undefined) return fail(badRequest('metadata.name is required'));
           return fail(objectNotFound('leases', name ?? '', 'coordination.k8s.io'));
@@ -180,9 +187,9 @@ function route(ctx: ApiContext, req: ApiRequest, path: string, query: URLSearchP
           return ok(leaseObject(name, body.spec?.holderIdentity ?? name, beat.at, String(beat.leaseVersion), ctx.leaseDurationSeconds), method === 'POST' ? 201 : 200);
         }
         if (method === 'GET') {
-          const last = ctx.registry.lastHeartbeat(name);
-          if (!last) return fail(objectNotFound('leases', name, 'coordination.k8s.io'));
-          return ok(leaseObject(name, name, last, ctx.registry.resourceVersion, ctx.leaseDurationSeconds));
+          const lease = ctx.registry.leases().find((l) => l.name === name);
+          if (!lease) return fail(objectNotFound('leases', name, 'coordination.k8s.io'));
+          return ok(leaseObject(name, name, lease.renewTime, lease.resourceVersion, ctx.leaseDurationSeconds));
         }
         return fail(methodNotAllowed());
       },

@@ -2,16 +2,19 @@
  * One control plane's kube-apiserver on `<node address>:6443`.
  *
  * TLS: serving certificate signed by the node's issuing Kubernetes CA; client-CA bundle = the node's
- * trusted Kubernetes CAs (accepted + issuing). Client certificates are checked as Go's
- * VerifyClientCertIfGiven: no certificate → the request goes on as anonymous; a certificate that does not
- * verify → the connection is refused right after the handshake (node's TLS server cannot abort its own
- * TLS 1.3 handshake on a bad client certificate; see tls-outcome.ts) and the listener writes down why.
+ * trusted Kubernetes CAs (accepted + issuing). Client certificates are requested, not required, and
+ * verified by the authenticator, as kube-apiserver does (k8s.io/apiserver secure serving sets
+ * tls.RequestClientCert; its x509 authenticator verifies against the client-CA bundle): no certificate →
+ * anonymous; a certificate that does not verify → every request on that connection is answered 401
+ * Unauthorized, and the connection stays open (a kubelet behind KubePrism keeps it, facts §3.4). The
+ * listener writes down why (tls-outcome.ts notes) so the dialler's ledger entry names the reason.
  *
  * Restarts: whenever the node's Kubernetes CA state changes, the listener closes (clients get
  * ECONNREFUSED), open connections drop, and after `apiserverRestartMs` it listens again with a new serving
  * certificate and client-CA bundle. A config whose Kubernetes CA Talos cannot use (`error`) leaves the
  * apiserver serving what it had, as Talos's certificate controller fails and the static pod stays.
  * Node down: closed until the node is up again, then it starts as after a restart.
+ * Its address is in the `kubernetes` EndpointSlice (LabCluster.apiserverEndpoints) exactly while it listens.
  */
 import * as http from 'node:http';
 import type * as net from 'node:net';
@@ -25,6 +28,7 @@ import type { NodeRegistry } from './node-registry.js';
 import type { ConfigMapStore } from './root-ca-publisher.js';
 import { reasonForAlert, reasonForVerifyCode, stripV4Mapped, type VerdictNotes } from './tls-outcome.js';
 import { listen } from '../core/listen.js';
+import type { TrustFailureReason } from '../core/ledger.js';
 
 export const APISERVER_PORT = 6443;
 const MAX_BODY = 1024 * 1024;
@@ -59,6 +63,8 @@ export class KubeApiServer {
   /** Open connections with the peer address read at accept time (a wrapped or closing socket forgets it). */
   readonly #sockets = new Map<net.Socket, { address: string | undefined; port: number | undefined }>();
   readonly #peers = new WeakMap<tls.TLSSocket, { CN: string[]; O: string[] } | null>();
+  /** Connections whose client certificate did not verify, with the reason: every request gets a 401. */
+  readonly #refused = new WeakMap<tls.TLSSocket, TrustFailureReason>();
   #identity: Identity | null = null;
   readonly #http: http.Server;
   readonly #ctx: ApiContext;
@@ -82,6 +88,8 @@ export class KubeApiServer {
       now: () => new Date(),
     };
     this.#http = http.createServer((req, res) => this.#handle(req, res));
+    // Kept connections stay open while idle, as kube-apiserver's (kubelets reuse one through KubePrism).
+    this.#http.keepAliveTimeout = 0;
     const onConfig = (change: { kubernetesChanged: boolean; roots: { kubernetes: RootCa } }): void => {
       if (!change.kubernetesChanged || this.#state === 'stopped') return;
       // Talos cannot build certificates from a broken CA: the running apiserver stays as it was.
@@ -136,7 +144,7 @@ export class KubeApiServer {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
     for (const off of this.#off) off();
-    this.#close('stopped');
+    this.#close('stopped', false);
   }
 
   /** Close now, come back after `delayMs` with an identity built from the node's current roots. */
@@ -208,15 +216,18 @@ export class KubeApiServer {
     this.#identity = identity;
     this.#state = 'up';
     this.starts += 1;
+    this.#deps.cluster.setApiserverServing(this.node.address, true);
     const sweep = this.#sweepOwed;
     this.#sweepOwed = false;
     this.#deps.onUp(this, sweep);
   }
 
-  #close(reason: string): void {
+  #close(reason: string, unpublish = true): void {
     const server = this.#server;
     this.#server = null;
     if (this.#state === 'up') this.#state = 'starting';
+    // Its endpoint reconciler takes it out of the `kubernetes` EndpointSlice as it shuts down.
+    if (unpublish) this.#deps.cluster.setApiserverServing(this.node.address, false);
     if (server) server.close();
     for (const [s, peer] of this.#sockets) {
       this.#deps.notes.record(peer.address, peer.port, { kind: 'unavailable', reason });
@@ -234,14 +245,12 @@ export class KubeApiServer {
     if (peer && !sock.authorized) {
       const code = typeof sock.authorizationError === 'string' ? sock.authorizationError : (sock.authorizationError as Error | undefined)?.message;
       const reason = reasonForVerifyCode(code) ?? 'bad-certificate';
-      this.#deps.notes.record(address.address, address.port, { kind: 'trust', reason });
       const remote = stripV4Mapped(address.address ?? '');
-      // Dials from lab nodes are counted by the dialler; outside clients by the listener.
+      // Dials from lab nodes are counted by the dialler (per request); outside clients by the listener (per connection).
       if (!this.#deps.cluster.isNodeAddress(remote)) {
         this.#deps.cluster.ledger.trustFailure({ edge: 'client-apiserver', from: remote, to: this.node.address, reason, refusedBy: 'server' });
       }
-      sock.destroy();
-      return;
+      this.#refused.set(sock, reason);
     }
     // The verified client identity, read once per connection (keep-alive requests reuse it).
     this.#peers.set(sock, peer ? subjectOf(peer.subject) : null);
@@ -268,7 +277,10 @@ export class KubeApiServer {
     req.on('end', () => {
       const respond = (): void => {
         if (res.destroyed || this.#state !== 'up') return;
-        const verified = this.#peers.get(req.socket as tls.TLSSocket) ?? null;
+        const socket = req.socket as tls.TLSSocket;
+        const verified = this.#peers.get(socket) ?? null;
+        const refused = this.#refused.get(socket);
+        if (refused) this.#deps.notes.record(socket.remoteAddress, socket.remotePort, { kind: 'trust', reason: refused });
         let body: unknown = undefined;
         const text = Buffer.concat(chunks).toString('utf8');
         if (text.trim() !== '') {
@@ -284,11 +296,14 @@ export class KubeApiServer {
           url: req.url ?? '/',
           accept: req.headers.accept,
           body,
-          authn: authenticate({
-            verifiedCertSubject: verified,
-            authorization: req.headers.authorization,
-            bootstrapToken: this.#deps.cluster.bootstrapToken,
-          }),
+          // A certificate the x509 authenticator rejects fails the request (401), whatever else it carries.
+          authn: refused
+            ? { ok: false }
+            : authenticate({
+                verifiedCertSubject: verified,
+                authorization: req.headers.authorization,
+                bootstrapToken: this.#deps.cluster.bootstrapToken,
+              }),
         });
         if (out.watch) streamWatch(res, out.watch);
         else send(res, out.status, out.body);

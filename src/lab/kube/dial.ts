@@ -1,10 +1,12 @@
 /**
- * One kubelet → apiserver request on a fresh TLS connection from the kubelet's node address, and how it
- * ended for the ledger: the dialler owns the socket, so it sees both failure directions.
+ * One kubelet → apiserver request, on a fresh TLS connection from the kubelet's node address or on the
+ * kubelet's kept connection (`agent`), and how it ended for the ledger: the dialler owns the socket, so it
+ * sees both failure directions.
  *
  * - server certificate not trusted by the kubelet (node's verification error) → trust, refused by client;
- * - client certificate refused by the apiserver (close right after the handshake, reason from the
- *   listener's note) → trust, refused by server; 401/403 answers → trust, refused by server;
+ * - client certificate refused by the apiserver: kube-apiserver answers 401 on the connection (its x509
+ *   authenticator, not the TLS handshake, verifies client certificates); the reason comes from the
+ *   listener's note → trust, refused by server; 401/403 answers → trust, refused by server;
  * - ECONNREFUSED, a reset before the handshake, a connection dropped by a restarting apiserver, a
  *   timeout → unavailable.
  */
@@ -38,6 +40,10 @@ export interface DialRequest {
   timeoutMs: number;
   /** The host the serving certificate must name: the kubelet's URL host (KubePrism, 127.0.0.1). */
   verifyHost: string;
+  /** The kubelet's kept connection (keep-alive, one socket); without it, a fresh handshake per request. */
+  agent?: https.Agent;
+  /** Called with the socket the request uses (new or reused). */
+  onSocket?: (socket: import('node:net').Socket) => void;
   /**
    * A watch: read the response as one JSON event per line and finish with the first event this accepts
    * (`ok` with that event as body), or with body null when the server ends the watch first.
@@ -68,7 +74,7 @@ export function kubeRequest(r: DialRequest, notes: VerdictNotes): DialHandle {
       port: r.port,
       method: r.method,
       path: r.path,
-      agent: false, // a fresh TLS handshake every time
+      agent: r.agent ?? false, // without a kept connection, a fresh TLS handshake every time
       localAddress: r.from,
       secureContext: r.secureContext,
       // The kubelet's URL is KubePrism's; node would warn (DEP0123) if an IP were set as servername.
@@ -76,7 +82,7 @@ export function kubeRequest(r: DialRequest, notes: VerdictNotes): DialHandle {
       headers: {
         Accept: 'application/json',
         'User-Agent': 'kubelet/v1.32.3 (linux/amd64) kubernetes/lab',
-        Connection: 'close',
+        ...(r.agent ? {} : { Connection: 'close' }),
         ...(payload !== undefined ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) } : {}),
         ...(r.bearerToken ? { Authorization: `Bearer ${r.bearerToken}` } : {}),
       },
@@ -121,13 +127,22 @@ export function kubeRequest(r: DialRequest, notes: VerdictNotes): DialHandle {
           body = null;
         }
         if (status >= 200 && status < 300) finish({ kind: 'ok', status, body });
-        else if (status === 401) finish({ kind: 'trust', refusedBy: 'server', reason: 'unauthenticated' });
+        else if (status === 401) {
+          const note = notes.take(local.address, local.port);
+          finish({ kind: 'trust', refusedBy: 'server', reason: note?.kind === 'trust' ? note.reason : 'unauthenticated' });
+        }
         else if (status === 403) finish({ kind: 'trust', refusedBy: 'server', reason: 'bad-certificate' });
         else finish({ kind: 'http-error', status, body });
       });
     });
     req.on('socket', (s) => {
-      // Read at connect: a destroyed socket no longer knows its local port.
+      r.onSocket?.(s);
+      // A kept connection is connected already (a reset on it, unexplained, is not a refusal: refusals are
+      // 401 answers); a new one: read at connect (a destroyed socket forgets its port).
+      if (s.localPort) {
+        local = { address: s.localAddress, port: s.localPort };
+        return;
+      }
       s.once('connect', () => {
         local = { address: s.localAddress, port: s.localPort };
       });

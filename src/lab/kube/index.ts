@@ -3,7 +3,7 @@
  * endpoint balancer and the VIP, KubePrism, a kubelet per node, the controller-manager CSR signer and the
  * Node readiness registry, all on real TLS over the nodes' loopback addresses.
  *
- * Every edge is exercised: kubelets heartbeat through KubePrism; in addition, after a Kubernetes CA change
+ * Every edge is exercised: kubelets heartbeat through KubePrism (one kept connection each); in addition, after a Kubernetes CA change
  * at either end of a kubelet → apiserver edge, that edge is dialled once: when an apiserver is back up
  * after a CA change every running kubelet dials it, and when a kubelet is running again after a CA change
  * of its node it dials every apiserver that is up. So an edge broken by a change is seen even if round
@@ -37,6 +37,10 @@ export interface KubeSide {
   apiserverUp(address: string): boolean;
   /** The kubelet's current client certificate (null while it has none). */
   kubeletCertPem(address: string): string | null;
+  /** The apiserver the kubelet's heartbeat connection goes to (null while it has none open). */
+  kubeletUpstream(address: string): string | null;
+  /** How many heartbeat connections the kubelet opened (each a KubePrism pick). */
+  kubeletConnections(address: string): number;
   /** How many TLS bootstraps the kubelet completed. */
   kubeletBootstraps(address: string): number;
   /** Address of the control plane holding the controller-manager leader lease (null if none is up). */
@@ -206,6 +210,8 @@ export async function startKubeSide(cluster: LabCluster, options: KubeSideOption
     apiserverUp: (address) => byAddress(apiservers, address)?.isUp ?? false,
     kubeletCertPem: (address) => byAddress(kubelets, address)?.certPem ?? null,
     kubeletBootstraps: (address) => byAddress(kubelets, address)?.bootstraps ?? 0,
+    kubeletUpstream: (address) => byAddress(kubelets, address)?.upstream ?? null,
+    kubeletConnections: (address) => byAddress(kubelets, address)?.connections ?? 0,
     controllerManagerLeader: () => controllerManager.leader()?.address ?? null,
     vipHolder: () => cluster.vipHolder()?.address ?? null,
     adminKubeconfig: (opts) => issueAdminKubeconfig(cluster, opts),

@@ -6,9 +6,14 @@
  * - Its kubeconfig trusts the node's trusted Kubernetes CAs (accepted + issuing), all concatenated, read
  *   when the kubelet (re)starts; it reaches apiservers through KubePrism.
  * - Heartbeat: `PUT /apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/<hostname>` every
- *   `heartbeatIntervalMs` (±20 % jitter), each on a fresh TLS handshake from the node's address. A trust
- *   failure is not retried on another upstream (every rejection stays visible); the next heartbeat takes
- *   the next upstream. A refused connection is retried on the next upstream, as a TCP balancer would.
+ *   `heartbeatIntervalMs` (±20 % jitter), on the kubelet's one long-lived connection through KubePrism: a
+ *   TCP balancer picks the upstream when the connection opens (next healthy one, round robin; a refused
+ *   dial moves on to the next) and the kubelet keeps it while it works (facts §3.4; siderolabs
+ *   go-loadbalancer `upstream.List.Pick`). A refused client certificate is answered 401 on that connection;
+ *   the kubelet tries again (up to 5 tries, `nodeStatusUpdateRetry`) and from the second failed try on
+ *   closes its connections (`onRepeatedHeartbeatFailure` = closeAllConns in the kubelet), so the next try
+ *   connects anew and the balancer picks the next upstream. A connection the apiserver drops (restart)
+ *   is opened anew the same way. TLS bootstrap uses its own short-lived connections.
  * - Restart on any Kubernetes CA change of its node: Service resource gone (`setKubelet(null)`), wait
  *   `kubeletRestartMs` (node fault override first), then keep the client certificate if it still verifies
  *   against the node's own trusted CAs and names this node, else delete it and bootstrap again; then
@@ -16,6 +21,8 @@
  * - Node down: stops (Service gone), no heartbeats; node up: starts as after a restart.
  */
 import { X509Certificate } from 'node:crypto';
+import * as https from 'node:https';
+import type { Socket } from 'node:net';
 import * as tls from 'node:tls';
 import type { Secret } from '../../domain/secret.js';
 import { concatPem, createCsr, keyPemForTls, verifiesAgainst } from '../../pki/index.js';
@@ -31,6 +38,8 @@ const REQUEST_TIMEOUT_MS = 5_000;
 const CSR_REWATCH_MS = 200;
 const CSR_WAIT_MS = 20_000;
 const BOOTSTRAP_RETRY_MS = 500;
+/** kubelet's nodeStatusUpdateRetry: tries per heartbeat before waiting for the next period. */
+const NODE_STATUS_UPDATE_RETRY = 5;
 
 export interface KubeletDeps {
   cluster: LabCluster;
@@ -78,6 +87,12 @@ export class Kubelet {
   readonly #off: Array<() => void> = [];
   #contexts: { roots: RootCa; cert: KubeletCert | null; withCert: tls.SecureContext | null; bootstrap: tls.SecureContext | null } | null = null;
   #sweepOwed = false;
+  /** The heartbeat connection through KubePrism: the upstream picked when it opened, kept while it works. */
+  #conn: { server: KubeApiServer; agent: https.Agent } | null = null;
+  /** Sockets whose close is watched (each kept socket once). */
+  readonly #watched = new WeakSet<Socket>();
+  /** Connections opened for heartbeats (each a balancer pick). */
+  connections = 0;
   /** Completed TLS bootstraps (a new client certificate each). */
   bootstraps = 0;
 
@@ -209,9 +224,23 @@ export class Kubelet {
     });
   }
 
+  /** The apiserver the heartbeat connection goes to (null while the kubelet has none open). */
+  get upstream(): string | null {
+    return this.#conn?.server.node.address ?? null;
+  }
+
   async #heartbeat(gen: number): Promise<void> {
+    for (let i = 0; i < NODE_STATUS_UPDATE_RETRY; i++) {
+      const out = await this.#leaseUpdate(gen);
+      if (out === null || out.kind === 'ok' || out.kind === 'http-error') return;
+      // The kubelet's onRepeatedHeartbeatFailure: from the second failed try on, close every connection.
+      if (i > 0) this.#closeConnection();
+    }
+  }
+
+  async #leaseUpdate(gen: number): Promise<DialOutcome | null> {
     const name = this.node.hostname;
-    await this.#viaPrism(gen, {
+    return this.#viaPrism(gen, {
       method: 'PUT',
       path: `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${encodeURIComponent(name)}`,
       auth: 'cert',
@@ -225,7 +254,7 @@ export class Kubelet {
           renewTime: new Date().toISOString().replace('Z', '000Z'),
         },
       },
-    });
+    }, true);
   }
 
   /** TLS bootstrap: returns the new certificate, or null to retry later. */
@@ -269,10 +298,17 @@ export class Kubelet {
   }
 
   /**
-   * One request through KubePrism. Trust failures are not retried elsewhere; a refused connection is
-   * (KubePrism's balancer moves on). Null when the kubelet restarted meanwhile.
+   * One request through KubePrism: on the kept connection (`kept`: heartbeats) or a new one. A new
+   * connection goes to the upstream the balancer picks; a refused dial moves on to the next upstream, as
+   * a TCP balancer does. Trust failures are answered on the connection and returned (the caller decides to
+   * reconnect). Null when the kubelet restarted meanwhile.
    */
-  async #viaPrism(gen: number, req: KubeletRequest): Promise<DialOutcome | null> {
+  async #viaPrism(gen: number, req: KubeletRequest, kept = false): Promise<DialOutcome | null> {
+    if (kept && this.#conn) {
+      const out = await this.#dial(gen, this.#conn.server, req, this.#conn.agent);
+      if (out?.kind === 'unavailable') this.#closeConnection();
+      return out;
+    }
     const tries = Math.max(1, this.#deps.apiservers().length);
     let last: DialOutcome | null = null;
     for (let i = 0; i < tries; i++) {
@@ -283,14 +319,26 @@ export class Kubelet {
         this.#deps.cluster.ledger.unavailable({ edge: 'kubelet-apiserver', from: this.node.address, to: this.node.address, reason: 'KubePrism: no apiserver up', refusedBy: 'server' });
         return { kind: 'unavailable', reason: 'no apiserver up' };
       }
-      last = await this.#dial(gen, server, req);
+      let agent: https.Agent | undefined;
+      if (kept) {
+        agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
+        this.#conn = { server, agent };
+        this.connections += 1;
+      }
+      last = await this.#dial(gen, server, req, agent);
       if (last === null || last.kind !== 'unavailable') return last;
+      if (kept) this.#closeConnection();
     }
     return last;
   }
 
+  #closeConnection(): void {
+    this.#conn?.agent.destroy();
+    this.#conn = null;
+  }
+
   /** One request to one apiserver, counted in the ledger. Null when the kubelet restarted meanwhile. */
-  async #dial(gen: number, server: KubeApiServer, req: KubeletRequest): Promise<DialOutcome | null> {
+  async #dial(gen: number, server: KubeApiServer, req: KubeletRequest, agent?: https.Agent): Promise<DialOutcome | null> {
     const secureContext = this.#secureContext(req.auth === 'cert');
     if (!secureContext) return null;
     const handle = kubeRequest(
@@ -306,6 +354,19 @@ export class Kubelet {
         ...(req.until ? { until: req.until } : {}),
         timeoutMs: req.until ? CSR_WAIT_MS + REQUEST_TIMEOUT_MS : REQUEST_TIMEOUT_MS,
         verifyHost: KUBEPRISM_HOST,
+        ...(agent
+          ? {
+              agent,
+              // The balancer's connection ends with the socket: the next request connects (and picks) anew.
+              onSocket: (socket: Socket) => {
+                if (this.#watched.has(socket)) return;
+                this.#watched.add(socket);
+                socket.once('close', () => {
+                  if (this.#conn?.agent === agent) this.#closeConnection();
+                });
+              },
+            }
+          : {}),
       },
       this.#deps.notes,
     );
@@ -357,6 +418,7 @@ export class Kubelet {
   }
 
   #clearAll(): void {
+    this.#closeConnection();
     for (const [t, wake] of this.#timers) {
       clearTimeout(t);
       wake();

@@ -1,7 +1,8 @@
 /**
  * KubePrism (facts §3.3): the node-local load balancer (127.0.0.1:7445 on a real node) through which the
  * kubelet reaches every control plane's apiserver. Modelled as the choice of an upstream per connection,
- * round robin over the apiservers its health checks see up, without a listener of its own: the kubelet
+ * round robin over the apiservers its health checks see up (go-loadbalancer `upstream.List.Pick`: the next
+ * healthy one after the last pick), without a listener of its own: the kubelet keeps one connection and
  * then dials the chosen apiserver directly from its node address, verifying the certificate for
  * KubePrism's host 127.0.0.1 as the real kubelet does.
  */

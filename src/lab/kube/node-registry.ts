@@ -76,6 +76,13 @@ export class NodeRegistry {
     return { leaseVersion: e.leaseVersion, at: now };
   }
 
+  /** The node Leases: one per Node renewed at least once, `renewTime` = its last renewal. */
+  leases(): { name: string; renewTime: Date; resourceVersion: string }[] {
+    const out: { name: string; renewTime: Date; resourceVersion: string }[] = [];
+    for (const e of this.#byName.values()) if (e.lastHeartbeat) out.push({ name: e.node.hostname, renewTime: e.lastHeartbeat, resourceVersion: String(e.leaseVersion) });
+    return out;
+  }
+
   lastHeartbeat(name: string): Date | null {
     return this.#byName.get(name)?.lastHeartbeat ?? null;
   }

@@ -329,6 +329,16 @@ export function leaseObject(name: string, holder: string, renewTime: Date, resou
   };
 }
 
+/** The node Leases (`kube-node-lease`), one per Node whose kubelet has renewed it at least once. */
+export function leaseList(leases: { name: string; renewTime: Date; resourceVersion: string }[], resourceVersion: string, durationSeconds: number): KubeObject {
+  return {
+    kind: 'LeaseList',
+    apiVersion: 'coordination.k8s.io/v1',
+    metadata: { resourceVersion },
+    items: leases.map((l) => leaseObject(l.name, l.name, l.renewTime, l.resourceVersion, durationSeconds)),
+  };
+}
+
 // -------------------------------------------------------------------------------------------------- CSRs
 
 export const KUBELET_CLIENT_SIGNER = 'kubernetes.io/kube-apiserver-client-kubelet';

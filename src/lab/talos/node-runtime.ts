@@ -1,17 +1,27 @@
 /**
  * The Talos side of one emulated node: its apid (and trustd on control planes), its credentials, the
  * persisted vs active config (TRY/STAGED/REBOOT), and its reactions to node events:
- * - `config` with a Talos CA change: a control plane re-issues its certificates from the new issuing CA
- *   (keeping the old ones when the CA is broken), apid and trustd serve them to new connections, the proxy
- *   connections are flushed; a worker re-requests its certificate from trustd (control planes in turn,
- *   retrying until one answers). Then the edges touching the node are probed.
+ * - `config` with a Talos CA change (OSRoot) or a `.machine.certSANs` / `.machine.type` change (CertSAN,
+ *   MachineType): a control plane re-issues its certificates from the new issuing CA (keeping the old ones
+ *   when the CA is broken), apid and trustd serve them to new connections, the proxy connections are
+ *   flushed; a worker re-requests its certificate from trustd. Then the edges touching the node are probed.
+ * - a worker also re-registers whenever the `k8s.Endpoint` list changes (an apiserver stops or starts: the
+ *   `kubernetes` EndpointSlice, LabCluster.apiserverEndpoints) and every 12 h, as the worker branch of
+ *   APIController does (internal/app/machined/pkg/controllers/secrets/api.go: inputs OSRoot, CertSAN,
+ *   MachineType, time Status and, on workers only, the Endpoint list; refreshTicker). Each registration is a
+ *   new CSR sent to the listed endpoints in turn, in an order shuffled once per registration
+ *   (pkg/grpc/gen/remote.go over pkg/machinery/client/resolver/roundrobin.go), retried until one answers; a
+ *   change of inputs cancels the attempt in flight (it adopts nothing) and starts a new one. Not emulated:
+ *   time Status (no clock jumps in the lab) and the static endpoint (`.cluster.controlPlane.endpoint`
+ *   resolved, merged into the list by k8s/static_endpoint.go): the lab's cluster endpoint balances :6443
+ *   only. Before the Kubernetes side has published its EndpointSlice, every control plane stands in for it.
  * - `down`: listeners closed and connections dropped. `up`: the node boots its persisted config, then
  *   listens again (a worker re-registers first).
  */
 import type { Secret } from '../../domain/secret.js';
 import type { Ledger } from '../core/ledger.js';
 import type { ConfigChange, LabCluster, LabNode } from '../core/model.js';
-import { interpretRoots } from '../core/roots.js';
+import { interpretRoots, readConfigCas } from '../core/roots.js';
 import { ApidServer, type ApidHost } from './apid.js';
 import { NodeResources, type renderMembers } from './cosi.js';
 import { API_CERT_VALIDITY_MS, bundleCertificates, issueControlPlaneCredentials, workerCsr, type NodeCredentials } from './credentials.js';
@@ -101,6 +111,13 @@ export class TalosNodeRuntime implements ApidHost {
   /** Subscribes to the node's events (after the first start). */
   watchEvents(): void {
     const onConfig = (change: ConfigChange) => this.#onConfig(change);
+    // Workers depend on the endpoint list (api.go: "worker nodes depend on endpoint list").
+    const onEndpoints = (list: string[] | null) => {
+      if (this.isControlPlane || this.#stopped || this.node.isDown || (list ?? []).length === 0) return;
+      this.#csr = null;
+      this.#startRegistration();
+    };
+    this.cluster.on('endpoints', onEndpoints);
     const onDown = () => void this.#onDown();
     const onUp = () => void this.#onUp();
     const onKubelet = () => this.resources.refresh();
@@ -115,6 +132,7 @@ export class TalosNodeRuntime implements ApidHost {
     renew.unref();
     this.#listeners.push(() => {
       clearInterval(renew);
+      this.cluster.off('endpoints', onEndpoints);
       this.node.off('config', onConfig);
       this.node.off('down', onDown);
       this.node.off('up', onUp);
@@ -188,7 +206,8 @@ export class TalosNodeRuntime implements ApidHost {
 
   #onConfig(change: ConfigChange): void {
     this.resources.refresh();
-    if (!change.talosChanged || this.#stopped) return;
+    if (this.#stopped) return;
+    if (!change.talosChanged && !identityInputsChanged(change)) return;
     if (this.isControlPlane) {
       this.#refreshing += 1;
       void this.#issueControlPlane()
@@ -228,7 +247,7 @@ export class TalosNodeRuntime implements ApidHost {
         if (generation === this.#registration.generation) this.#registration.active = false;
         return;
       }
-      const ok = await this.#registerOnce();
+      const ok = await this.#registerOnce(generation);
       if (generation !== this.#registration.generation || this.#stopped) return;
       if (ok) {
         this.#registration.active = false;
@@ -252,20 +271,37 @@ export class TalosNodeRuntime implements ApidHost {
     return this.#csr;
   }
 
-  /** One pass over the control planes; adopts the first answer. */
-  async #registerOnce(): Promise<boolean> {
+  /**
+   * The endpoints this registration asks, in the order it asks them: the `k8s.Endpoint` list (every control
+   * plane before the Kubernetes side published one), shuffled once as Talos's round-robin resolver does.
+   */
+  #trustdEndpoints(): LabNode[] {
+    const listed = this.cluster.apiserverEndpoints();
+    const cps = this.cluster.controlPlanes.filter((n) => listed === null || listed.includes(n.address));
+    for (let i = cps.length - 1; i > 0; i--) {
+      const j = Math.floor(Math.random() * (i + 1));
+      [cps[i], cps[j]] = [cps[j]!, cps[i]!];
+    }
+    return cps;
+  }
+
+  /**
+   * One pass over the listed endpoints in turn; adopts the first answer, unless a newer registration
+   * (`generation`) started meanwhile: Talos cancels an attempt whose inputs changed, adopting nothing.
+   */
+  async #registerOnce(generation?: number): Promise<boolean> {
     const csr = this.csr();
     if (!csr) {
       this.#side.log(`${this.node.address}: cannot create a CSR (${this.node.roots.talos.error ?? 'no accepted CA'}); keeping the previous certificate`);
       return false;
     }
     const { csrPem, key } = await csr;
-    const cps = this.cluster.controlPlanes;
-    const start = cps.length === 0 ? 0 : Math.floor(Math.random() * cps.length);
-    for (let i = 0; i < cps.length; i++) {
-      const cp = cps[(start + i) % cps.length]!;
+    const superseded = () => generation !== undefined && generation !== this.#registration.generation;
+    for (const cp of this.#trustdEndpoints()) {
+      if (superseded()) return false;
       if (cp.isDown) continue;
       const r = await callTrustd(this.node, cp, this.ledger, csrPem);
+      if (superseded()) return false;
       if (!r.ok) continue;
       const clientCas = bundleCertificates(r.bundle);
       if (clientCas.length === 0 || !r.crt.includes('BEGIN CERTIFICATE')) continue;
@@ -306,4 +342,15 @@ export class TalosNodeRuntime implements ApidHost {
       this.#startRegistration();
     }
   }
+}
+
+/**
+ * Whether a config change touches the other inputs of Talos's APIController besides OSRoot: CertSAN
+ * (`.machine.certSANs`; the node's addresses and hostname do not change in the lab) and MachineType.
+ */
+function identityInputsChanged(change: ConfigChange): boolean {
+  if (change.previous === change.current) return false;
+  const a = readConfigCas(change.previous);
+  const b = readConfigCas(change.current);
+  return a.machineType !== b.machineType || a.certSans.join('\n') !== b.certSans.join('\n');
 }

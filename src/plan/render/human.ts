@@ -87,7 +87,7 @@ function stepLines(step: Step, total: number, ca: (fp: Fingerprint | null) => st
     gates.push(`Talos Version on every node through ${eps} with ${CLIENT_WORDS[step.gate.talos.client]}`);
   }
   if (step.gate.kubernetes) {
-    gates.push(`Kubernetes: kubelet restart observed on ${step.gate.kubernetes.kubeletRestartsObserved.length} node(s), every Node Ready (fresh admin kubeconfig)`);
+    gates.push(`Kubernetes: kubelet restart observed on ${step.gate.kubernetes.kubeletRestartsObserved.length} node(s), every Node Ready with its Lease renewed after the wave (fresh admin kubeconfig)`);
   }
   if (gates.length > 0) out.push(`  gate: ${gates.join('; ')}`);
   if (step.outputsAfter.length > 0) {

@@ -12,6 +12,11 @@
  * - worker apid: server cert and client-CA bundle from a control plane's trustd (signer = that control
  *   plane's issuing CA, bundle = its trusted set), re-requested whenever the worker's own Talos CA fields
  *   change, from any control plane whose trustd cert the worker trusts; if none, it keeps the old grant.
+ *   Also re-requested whenever the apiserver endpoint list changes (facts §3.4), i.e. whenever a control
+ *   plane's kube-apiserver restarts on a Kubernetes CA change, from whichever listed control plane answers:
+ *   during such a step a worker may hold a grant from any control-plane state seen so far, and at its end
+ *   one from the control planes as they were at the last restart, unless its own Talos change came after.
+ *   This assumes a step's wave ends only once its apiservers restarted (apply waits for them).
  * - kube-apiserver: serving cert signed by its node's issuing Kubernetes CA, client CAs = trusted set.
  * - kubelet: client cert signed by some CA S; reaches every apiserver (KubePrism); works against one iff S
  *   is in its trusted set and its issuing CA is in the node's own trusted set. Restarts on any change of its
@@ -120,6 +125,7 @@ export function evaluateStep(world: readonly ModelNode[], spec: StepSpec, cas: C
   const classes = buildClasses(world, spec);
   const ctx = new Recorder(cas);
   const cps = classes.filter((c) => c.role === 'controlplane');
+  const restarts = apiserverRestarts(cps);
   let states = 0;
   // Issuing CAs a pod may have loaded: those of the start, then those of every wave already complete.
   const podCasBefore = (wave: number): number => {
@@ -159,14 +165,18 @@ export function evaluateStep(world: readonly ModelNode[], spec: StepSpec, cas: C
       // the all-unpatched state of a later wave equals the complete state of the previous one
       if (wi > 0 && [...pattern.values()].every((p) => p === 'none')) continue;
       const ents: Entity[] = [];
+      // An apiserver restarted (endpoint list changed) by now: workers may have re-registered with any
+      // control-plane state seen so far.
+      const triggered = restarts.waves.some((v) => v < wi) || restarts.classes.some((y) => y.wave === wi && pattern.get(y) !== 'none');
+      const w = (c: Cls, st: EntityState): EntityState => (triggered && c.role === 'worker' ? reRegistered(st, seenCpStates(cps, wi)) : st);
       for (const c of classes) {
-        if (c.wave < 0) ents.push(entity(c, 'unchanged', c.before));
-        else if (c.wave < wi) ents.push(entity(c, 'after', c.final!));
-        else if (c.wave > wi) ents.push(entity(c, 'before', c.before));
+        if (c.wave < 0) ents.push(entity(c, 'unchanged', w(c, c.before)));
+        else if (c.wave < wi) ents.push(entity(c, 'after', w(c, c.final!)));
+        else if (c.wave > wi) ents.push(entity(c, 'before', w(c, c.before)));
         else {
           const p = pattern.get(c)!;
-          if (p !== 'all') ents.push(entity(c, 'before', c.before));
-          if (p !== 'none') ents.push(entity(c, 'after', afterState(c, presence(c, cps, wi, pattern))));
+          if (p !== 'all') ents.push(entity(c, 'before', w(c, c.before)));
+          if (p !== 'none') ents.push(entity(c, 'after', w(c, afterState(c, presence(c, cps, wi, pattern)))));
         }
       }
       ctx.phase = { wave: wi, start: false, end: false, gate: false };
@@ -179,8 +189,18 @@ export function evaluateStep(world: readonly ModelNode[], spec: StepSpec, cas: C
     for (const c of moving) c.final = afterState(c, presence(c, cps, wi, all));
   }
 
-  const endEnts = classes.map((c) => (c.wave < 0 ? entity(c, 'unchanged', c.before) : entity(c, 'after', c.final!)));
+  // The last apiserver restart re-registers every worker whose own Talos change did not come later; an
+  // unpatched worker's history changes too.
+  if (restarts.last >= 0) {
+    for (const c of classes) {
+      if (c.role !== 'worker' || (c.wave > restarts.last && c.target?.talosTouched)) continue;
+      const own = c.wave < 0 ? c.before : c.final!;
+      const trust = c.wave === restarts.last ? [c.before.talos, c.afterTrust.talos] : [c.afterTrust.talos];
+      c.final = lastRegistration(own, trust, cpStatesAt(cps, restarts.last), c.wave === restarts.last && Boolean(c.target?.talosTouched));
+    }
+  }
   ctx.podCas = podCasBefore(spec.waves.length);
+  const endEnts = classes.map((c) => (c.wave < 0 ? entity(c, 'unchanged', c.final ?? c.before) : entity(c, 'after', c.final!)));
   if (spec.waves.length > 0) {
     ctx.phase = { wave: spec.waves.length - 1, start: false, end: true, gate: false };
     evaluateEdges(endEnts, spec, ctx, false);
@@ -190,7 +210,7 @@ export function evaluateStep(world: readonly ModelNode[], spec: StepSpec, cas: C
 
   const next = world.slice();
   for (const c of classes) {
-    if (c.wave < 0) continue;
+    if (c.wave < 0 && !c.final) continue;
     const f = c.final!;
     const { role, endpoint } = c;
     const { talos, kube, grants, signers } = f;
@@ -342,6 +362,65 @@ function afterState(c: Cls, cps: CpPresence[]): EntityState {
     signers = kept | leaders;
   }
   return { talos, kube, grants, signers };
+}
+
+/** Control-plane classes whose kube-apiserver restarts in this step (a Kubernetes CA change), and their waves. */
+function apiserverRestarts(cps: Cls[]): { classes: Cls[]; waves: number[]; last: number } {
+  const classes = cps.filter((y) => y.wave >= 0 && y.target?.kubeTouched);
+  const waves = [...new Set(classes.map((y) => y.wave))];
+  return { classes, waves, last: waves.length === 0 ? -1 : Math.max(...waves) };
+}
+
+/** Every control-plane state that may have been present at some moment up to the end of wave `wave`. */
+function seenCpStates(cps: Cls[], wave: number): TrustPair[] {
+  const out: TrustPair[] = [];
+  for (const y of cps) {
+    out.push({ talos: y.before.talos, kube: y.before.kube });
+    if (y.wave >= 0 && y.wave <= wave) out.push(y.afterTrust);
+  }
+  return out;
+}
+
+/** Control-plane states that may be present while wave `wave` runs. */
+function cpStatesAt(cps: Cls[], wave: number): TrustPair[] {
+  const out: TrustPair[] = [];
+  for (const y of cps) {
+    if (y.wave < 0 || y.wave > wave) out.push({ talos: y.before.talos, kube: y.before.kube });
+    else if (y.wave < wave) out.push(y.afterTrust);
+    else out.push({ talos: y.before.talos, kube: y.before.kube }, y.afterTrust);
+  }
+  return out;
+}
+
+/** What trustd would hand a worker trusting `trust` at a control plane in state `s`, if it trusts its trustd. */
+function freshGrants(trust: readonly TrustState[], states: readonly TrustPair[]): { grants: TalosGrant[]; untrusted: boolean } {
+  const grants: TalosGrant[] = [];
+  let untrusted = false;
+  for (const t of trust) {
+    for (const s of states) {
+      if (has(t.trusted, s.talos.issuing)) grants.push({ signer: s.talos.issuing, bundle: s.talos.trusted });
+      else untrusted = true;
+    }
+  }
+  return { grants, untrusted };
+}
+
+/** A worker's possible grants while re-registrations triggered by apiserver restarts may have happened. */
+function reRegistered(st: EntityState, seen: readonly TrustPair[]): EntityState {
+  const { grants } = freshGrants([st.talos], seen);
+  if (grants.length === 0) return st;
+  return { ...st, grants: canonicalGrants([...st.grants, ...grants]) };
+}
+
+/**
+ * A worker's grant after the last apiserver restart of the step: from a control plane as it was then; its
+ * earlier grant stays possible when some endpoint may not be trusted (it keeps it until one answers) or
+ * its own change may have come last (same wave).
+ */
+function lastRegistration(own: EntityState, trust: readonly TrustState[], states: readonly TrustPair[], mayBeOwn: boolean): EntityState {
+  const { grants, untrusted } = freshGrants(trust, states);
+  if (grants.length === 0) return own;
+  return { ...own, grants: canonicalGrants(untrusted || mayBeOwn ? [...grants, ...own.grants] : grants) };
 }
 
 function entity(cls: Cls, version: Version, state: EntityState): Entity {

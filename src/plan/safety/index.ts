@@ -15,4 +15,4 @@ export {
   type TalosGrant,
   type TrustState,
 } from './world.js';
-export { evaluateSequence, failingPairs, strandedKubelets, summarizeOutcomes, type EdgeOutcome, type SequenceOptions, type SequencePatch, type SequenceStart } from './sequence.js';
+export { evaluateSequence, sequenceHistory, failingPairs, strandedKubelets, summarizeOutcomes, type EdgeOutcome, type PossibleGrant, type SequenceOptions, type SequencePatch, type SequenceStart } from './sequence.js';

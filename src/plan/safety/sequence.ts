@@ -10,7 +10,7 @@ import type { EdgeKind } from '../model/plan.js';
 import { EDGE_KINDS } from '../model/plan.js';
 import { CaIndex } from './cas.js';
 import { evaluateStep, type Finding, type ModelClient } from './engine.js';
-import { initialWorld, sameApiState, TargetInterner, trustOf, type ModelNode, type ModelTarget } from './world.js';
+import { initialWorld, sameApiState, staleBundles, TargetInterner, trustOf, type ModelNode, type ModelTarget } from './world.js';
 
 export interface SequenceStart {
   nodes: ObservedNode[];
@@ -59,6 +59,31 @@ export interface EdgeOutcome {
  * moment); groups run one after another. Returns every failing edge of every group.
  */
 export function evaluateSequence(initial: SequenceStart, patches: SequencePatch[][], options: SequenceOptions = {}): EdgeOutcome[] {
+  return runSequence(initial, patches, options).outcomes;
+}
+
+/** A worker's apid registration as the model allows it: the signer of its certificate and the bundle it trusts. */
+export interface PossibleGrant {
+  signer: Fingerprint | null;
+  bundle: Fingerprint[];
+}
+
+/**
+ * The history the model allows once the whole sequence ran: per worker, every trustd registration it may
+ * hold (one of them is true), and the workers `staleBundles` counts (trusting a Talos CA some control plane
+ * no longer trusts).
+ */
+export function sequenceHistory(initial: SequenceStart, patches: SequencePatch[][], options: SequenceOptions = {}): { grants: Map<string, PossibleGrant[]>; stale: string[] } {
+  const { world, cas } = runSequence(initial, patches, options);
+  const grants = new Map<string, PossibleGrant[]>();
+  for (const n of world) {
+    if (n.role !== 'worker') continue;
+    grants.set(n.address, n.grants.map((g) => ({ signer: cas.fingerprint(g.signer), bundle: cas.fingerprints(g.bundle) })));
+  }
+  return { grants, stale: staleBundles(world).map((s) => s.address) };
+}
+
+function runSequence(initial: SequenceStart, patches: SequencePatch[][], options: SequenceOptions): { outcomes: EdgeOutcome[]; world: ModelNode[]; cas: CaIndex } {
   const cas = new CaIndex();
   for (const [fp, name] of Object.entries(initial.names ?? {})) cas.setName(fp as Fingerprint, name);
   const current = new Map<string, { talos: ApiState; kubernetes: ApiState }>();
@@ -106,7 +131,7 @@ export function evaluateSequence(initial: SequenceStart, patches: SequencePatch[
       current.set(p.address, { talos: p.target.talos ?? cur.talos, kubernetes: p.target.kubernetes ?? cur.kubernetes });
     }
   });
-  return out;
+  return { outcomes: out, world, cas };
 }
 
 function outcome(f: Finding, group: number, preExisting: boolean): EdgeOutcome {

@@ -187,10 +187,13 @@ function initialSigners(node: TrustState, cps: TrustState[]): number {
 }
 
 /**
- * Workers whose apid may still trust, for client certificates, a Talos CA that some control plane no
- * longer trusts: the bundle trustd handed them predates a drop on the control planes. A worker asks trustd
- * again only when its own Talos CA fields change or its apid certificate is renewed (every 12 h, facts
- * §3.1, §3.2), so a plan that leaves one behind has not finished removing that CA.
+ * Workers whose apid may trust, for client certificates, a Talos CA that some control plane does not
+ * trust: the bundle trustd handed them predates a drop on the control planes, or came from a control plane
+ * that trusts more than the others. A worker asks trustd again when its own Talos CA fields change, when
+ * the apiserver endpoint list changes (a control plane's kube-apiserver restarts; the engine models it) and
+ * every 12 h (facts §3.4), so a plan that leaves one behind has not finished removing that CA. Exact while
+ * the control planes' Talos trust is even; with uneven trust it counts every worker that may have asked the
+ * odd one out.
  */
 export function staleBundles(world: readonly ModelNode[]): { address: string; extra: number }[] {
   let everywhere = -1;

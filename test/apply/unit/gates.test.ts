@@ -1,0 +1,118 @@
+/**
+ * The gates that end each step cannot be fooled by lag (issue 13, item 5):
+ * - Kubernetes: a Node stays Ready for the grace period after its kubelet stopped heartbeating; the gate
+ *   also wants every Node's Lease renewed after it started (lab kube side, real kubeconfig, real TLS);
+ * - Talos: every check opens a new connection, so an HTTP/2 connection opened before a swap (which keeps
+ *   working, facts §1.4) cannot answer for a client that a fresh handshake would refuse (lab Talos side);
+ * - Talos: an untrusted server certificate is retried within the bound (typed: TalosApiError kind), other
+ *   TLS refusals are not.
+ */
+import t from 'tap';
+import { RotateError } from '../../../src/domain/errors.js';
+import { isGateRetryable, kubernetesGate, talosGate } from '../../../src/apply/gates.js';
+import { generateTalosCa } from '../../../src/pki/index.js';
+import type { TalosClient } from '../../../src/talos/client.js';
+import { TalosApiError, type TalosErrorKind } from '../../../src/talos/errors.js';
+import { makeCas, startLab } from '../../lab/kube/fixtures/lab.js';
+import { addAccepted, setMachineCa } from '../../lab/talos/fixtures/patch.js';
+import { startTestLab } from '../../lab/talos/fixtures/lab.js';
+
+function talosError(kind: TalosErrorKind): TalosApiError {
+  return new TalosApiError({ kind, grpcCode: 14, node: 'n', endpoint: 'e:50000', method: '/machine.MachineService/Version', detail: kind, message: kind, hint: '' });
+}
+
+t.test('Kubernetes gate: a stranded kubelet whose Node is still Ready fails the gate (Lease not renewed)', async (t) => {
+  const lab = await startLab({ cas: await makeCas(), controlPlanes: 1, workers: 2, timings: { nodeGraceMs: 120_000 } });
+  t.teardown(() => lab.stop());
+  await lab.side.whenAllReady(20_000);
+  const target = {
+    fetchKubeconfig: async () => ({ text: await lab.side.adminKubeconfig(), origin: 'the lab admin kubeconfig' }),
+    nodes: lab.cluster.nodes.map((n) => ({ address: n.address, hostname: n.hostname })),
+  };
+  const nodes = await kubernetesGate(target, { parallelism: 4, budgetMs: 20_000 });
+  t.equal(nodes.length, 3, 'every heartbeating Node passes');
+
+  const w2 = lab.workers[1]!;
+  w2.setDown(true); // its kubelet stops heartbeating
+  t.ok(lab.side.nodeReady(w2.address), 'the Node is still Ready (grace period)');
+  const err = await kubernetesGate(target, { parallelism: 4, budgetMs: 2_500 }).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  t.ok(RotateError.is(err) && err.code === 'GATE_KUBERNETES_FAILED', `the gate fails (${String(err)})`);
+  t.match((err as Error).message, new RegExp(`Lease not renewed .*${w2.address.replace(/\./g, '\\.')} \\(worker-2\\)`), 'naming the stranded node');
+  t.notMatch((err as Error).message, /worker-1|cp-1/, 'and only it');
+  t.ok(lab.side.nodeReady(w2.address), 'while Ready alone would have passed');
+});
+
+t.test('Talos gate: each check handshakes anew; an open connection from before a swap does not count', async (t) => {
+  const lab = await startTestLab({ controlPlanes: 1, workers: 0 });
+  t.teardown(() => lab.stop());
+  const OLD = lab.secrets.os;
+  const NEW = await generateTalosCa();
+  const cp = lab.cluster.controlPlanes[0]!;
+  const oldOnly = lab.client({ caPem: OLD.certPem });
+  await oldOnly.version(cp.address);
+  // The endpoint swaps to NEW (OLD stays accepted): it re-signs its apid certificate with NEW.
+  await oldOnly.applyConfiguration(cp.address, addAccepted(setMachineCa(cp.config, NEW.certPem, NEW.key.reveal()), OLD.certPem), { mode: 'NO_REBOOT' });
+  await lab.talos.settle();
+  await oldOnly.version(cp.address);
+  t.pass('the connection opened before the swap still answers (Go and the lab keep it)');
+
+  let connects = 0;
+  const err = await talosGate(
+    () => {
+      connects += 1;
+      return lab.client({ caPem: OLD.certPem });
+    },
+    [cp.address],
+    'a client trusting only the old CA',
+    { parallelism: 1, budgetMs: 1_500 },
+  ).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  t.ok(RotateError.is(err) && err.code === 'GATE_TALOS_FAILED', `a new handshake is refused: the gate fails (${String(err)})`);
+  t.match((err as Error).message, /not signed by a CA the talosconfig trusts/);
+  t.ok(connects >= 2, `retried within the bound, each attempt a new client (${connects})`);
+
+  await talosGate(() => lab.client({ caPem: `${OLD.certPem}${NEW.certPem}` }), [cp.address], 'old + new', { parallelism: 1, budgetMs: 5_000 });
+  t.pass('a client trusting old + new passes');
+});
+
+t.test('Talos gate: an untrusted server certificate is retried within the bound; a refused client certificate is not', async (t) => {
+  t.ok(isGateRetryable(talosError('tls-untrusted-server')));
+  t.ok(isGateRetryable(talosError('unreachable')));
+  t.notOk(isGateRetryable(talosError('tls-client-rejected')));
+  t.notOk(isGateRetryable(talosError('permission-denied')));
+  t.notOk(isGateRetryable(new RotateError('X', 'tls-untrusted-server: server certificate not trusted')), 'typed, not by message');
+
+  const closed: number[] = [];
+  const script: (TalosErrorKind | 'ok')[] = ['tls-untrusted-server', 'tls-untrusted-server', 'ok'];
+  let made = 0;
+  const fake = (): TalosClient => {
+    const id = made++;
+    const outcome = script[Math.min(id, script.length - 1)]!;
+    return {
+      version: async () => {
+        if (outcome !== 'ok') throw talosError(outcome);
+        return { tag: 'v1.13.9' };
+      },
+      close: () => void closed.push(id),
+    } as unknown as TalosClient;
+  };
+  const attempts: string[] = [];
+  await talosGate(fake, ['10.0.0.1'], 'new', { parallelism: 1, budgetMs: 20_000, onAttempt: (_n, p) => void attempts.push(p) });
+  t.equal(made, 3, 'three checks, three clients');
+  t.same(closed, [0, 1, 2], 'each closed after its check');
+  t.equal(attempts.length, 2, 'two retries reported');
+
+  made = 0;
+  script.splice(0, script.length, 'tls-client-rejected', 'ok');
+  const err = await talosGate(fake, ['10.0.0.1'], 'new', { parallelism: 1, budgetMs: 20_000 }).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  t.ok(RotateError.is(err) && err.code === 'GATE_TALOS_FAILED', 'a refused client certificate fails at once');
+  t.equal(made, 1);
+});
