@@ -28,6 +28,13 @@ export interface LedgerEntry {
   /** Which side refused: the dialler (server not trusted) or the server (client not trusted). */
   refusedBy: 'client' | 'server';
   at: string;
+  /**
+   * When the refused connection was accepted (operator → apid only). A client killed in the middle of a
+   * handshake is indistinguishable on the wire from a Node client refusing the server's certificate (both
+   * hang up after the ClientHello, neither sends an alert nor a certificate), so a test that kills a client
+   * needs to know whether the connection was already open when it did.
+   */
+  openedAt?: string;
 }
 
 export interface NotReadyEvent {
@@ -65,9 +72,9 @@ export class Ledger {
     this.#now = now;
   }
 
-  trustFailure(entry: Omit<LedgerEntry, 'at'>): void {
+  trustFailure(entry: Omit<LedgerEntry, 'at' | 'openedAt'>, openedAt?: Date): void {
     this.#trust[entry.edge] += 1;
-    push(this.#trustLog, { ...entry, at: this.#now().toISOString() });
+    push(this.#trustLog, { ...entry, at: this.#now().toISOString(), ...(openedAt ? { openedAt: openedAt.toISOString() } : {}) });
   }
 
   unavailable(entry: Omit<LedgerEntry, 'at'>): void {
