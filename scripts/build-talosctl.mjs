@@ -28,13 +28,14 @@ import { join, isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
- * The talosctl lines the tests run. v1.13.9 is the last v1.13 (legacy Kubernetes CA layout). For v1.14 the
- * module proxy refuses every v1.14.0 pre-release (alpha/beta/rc all answer "not available") and serves
- * v1.14.0, so that is the newest v1.14 tag it serves (the KubeAPIServerCAConfig document layout).
- * Override with TALOSCTL_TAGS="v1.13.9 v1.14.0".
+ * The talosctl lines the tests run: v1.13.9 (legacy Kubernetes CA layout) and the newest v1.14 tag the
+ * module proxy serves with its machinery module (KubeAPIServerCAConfig document layout). The proxy lists no
+ * versions of github.com/siderolabs/talos (`go list -m -versions` is refused) and answers "not available" for
+ * every v1.14.0 pre-release and for pkg/machinery@v1.14.0; it serves both modules at v1.14.1.
+ * Override with TALOSCTL_TAGS="v1.13.9 v1.14.1".
  */
 export const TALOSCTL_TAGS = Object.freeze(
-  (process.env.TALOSCTL_TAGS ?? 'v1.13.9 v1.14.0').split(/[\s,]+/).filter(Boolean),
+  (process.env.TALOSCTL_TAGS ?? 'v1.13.9 v1.14.1').split(/[\s,]+/).filter(Boolean),
 );
 /** The Go release the suite needs (Talos v1.13/v1.14 declare go 1.26.x in go.mod). */
 const MIN_GO = [1, 26];
@@ -44,9 +45,11 @@ const MACHINERY = 'github.com/siderolabs/talos/pkg/machinery';
 
 const goEnv = { ...process.env, GOTOOLCHAIN: 'local', CGO_ENABLED: '0', GOWORK: 'off' };
 
+class BuildError extends Error {}
+
+/** Throws; main() prints the message and exits 1 (after `finally` blocks have removed work directories). */
 function fail(message) {
-  process.stderr.write(`build-talosctl: ${message}\n`);
-  process.exit(1);
+  throw new BuildError(message);
 }
 
 function goRequiredMessage(detail) {
@@ -80,10 +83,25 @@ export function binaryPath(tag, goVer) {
   return join(cacheRoot(), `${tag}-${goVer}`, 'talosctl');
 }
 
+/** module@version that the module proxy refused to serve, from go's error output. */
+export function refusedModules(stderr) {
+  const refused = new Set();
+  for (const m of stderr.matchAll(/reading \w+:\/\/[^/\s]+\/(\S+?)\/@v\/(\S+?)\.(?:info|mod|zip): (?:403|404|410)\b/g)) {
+    refused.add(`${m[1]}@${m[2]}`);
+  }
+  return [...refused].sort();
+}
+
 function go(args, cwd) {
   const r = spawnSync('go', args, { cwd, env: goEnv, encoding: 'utf8', maxBuffer: 64 << 20 });
   if (r.status !== 0) {
-    fail(`go ${args.join(' ')} failed (exit ${r.status}):\n${r.stderr}`);
+    const refused = refusedModules(r.stderr);
+    const why = refused.length
+      ? `\nThe Go module proxy this machine uses does not serve ${refused.join(', ')}; talosctl cannot be built ` +
+        'from the module cache here until it does (this script substitutes no versions: it builds what Talos pins).'
+      : '';
+    const errors = r.stderr.split('\n').filter((l) => !l.startsWith('go: downloading ')).join('\n');
+    fail(`go ${args.join(' ')} failed (exit ${r.status}):\n${errors}${why}`);
   }
   return r.stdout;
 }
@@ -195,4 +213,12 @@ function main() {
   for (const tag of TALOSCTL_TAGS) build(tag, goVer);
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) main();
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  try {
+    main();
+  } catch (err) {
+    if (!(err instanceof BuildError)) throw err;
+    process.stderr.write(`build-talosctl: ${err.message}\n`);
+    process.exit(1);
+  }
+}
