@@ -30,6 +30,13 @@ export interface LedgerEntry {
   at: string;
   /** Position in the lab's one sequence of recorded events (entries, NotReady events, config changes). */
   seq: number;
+  /**
+   * When the refused connection was accepted (operator → apid only). A client killed in the middle of a
+   * handshake is indistinguishable on the wire from a Node client refusing the server's certificate (both
+   * hang up after the ClientHello, neither sends an alert nor a certificate), so a test that kills a client
+   * needs to know whether the connection was already open when it did.
+   */
+  openedAt?: string;
 }
 
 export interface NotReadyEvent {
@@ -87,9 +94,9 @@ export class Ledger {
     this.#now = now;
   }
 
-  trustFailure(entry: Omit<LedgerEntry, 'at' | 'seq'>): void {
+  trustFailure(entry: Omit<LedgerEntry, 'at' | 'seq' | 'openedAt'>, openedAt?: Date): void {
     this.#trust[entry.edge] += 1;
-    push(this.#trustLog, { ...entry, at: this.#now().toISOString(), seq: ++this.#seq });
+    push(this.#trustLog, { ...entry, at: this.#now().toISOString(), seq: ++this.#seq, ...(openedAt ? { openedAt: openedAt.toISOString() } : {}) });
   }
 
   unavailable(entry: Omit<LedgerEntry, 'at' | 'seq'>): void {

@@ -1,6 +1,6 @@
 /**
- * Machine configs for emulated nodes, in the shape `talosctl gen config` writes them (compare
- * /work/shared/fixtures/talos/v1.13-* and v1.14-*):
+ * Machine configs for emulated nodes, in the shape `talosctl gen config` writes them (test/lab/setup
+ * compares them with what the real talosctl generates at test time):
  * - legacy (v1.13 contract): one v1alpha1 document (Kubernetes CA in `.cluster.ca`, base64 PEM) plus a
  *   HostnameConfig document;
  * - document (v1.14 contract): a slim v1alpha1 document plus Kube*Config documents, the Kubernetes CA in

@@ -1,7 +1,7 @@
 /**
  * A `talosctl gen secrets` bundle for an emulated cluster (facts §3.1, §4.2;
  * siderolabs/talos pkg/machinery/config/generate/secrets): Talos API CA Ed25519 O=talos, Kubernetes CA ECDSA
- * P-256 O=kubernetes, aggregator CA ECDSA P-256 CN=front-proxy, etcd CA ECDSA P-256 O=etcd, a service-account
+ * P-256 O=kubernetes, aggregator CA ECDSA P-256 with an empty subject, etcd CA ECDSA P-256 O=etcd, a service-account
  * key (RSA 4096 as the v1.13/v1.14 contracts make it; ECDSA P-256 on request, for speed), bootstrap and
  * trustd tokens (`[a-z0-9]{6}.[a-z0-9]{16}`), secretbox secret and cluster id/secret (32 random bytes, base64;
  * the cluster id URL-safe, as talosctl writes it).
@@ -63,7 +63,11 @@ export async function generateLabSecrets(opts: LabSecretsOptions = {}): Promise<
   const [os, k8s, k8sAggregator, etcd, sa] = await Promise.all([
     generateTalosCa({ now }),
     generateKubernetesCa({ now }),
-    generateCa({ algorithm: 'ecdsa-p256', commonName: 'front-proxy', now }),
+    // NewAggregatorCA (pkg/machinery/config/generate/secrets/ca.go) passes CommonName("front-proxy"), but
+    // siderolabs/crypto x509.NewSelfSignedCertificateAuthority (x509/certificate_authority.go, v0.6.5) puts
+    // only Organization into the subject, so the real aggregator CA's subject is empty (seen in the output
+    // of the real talosctl gen secrets).
+    generateCa({ algorithm: 'ecdsa-p256', now }),
     generateCa({ algorithm: 'ecdsa-p256', organizations: ['etcd'], now }),
     serviceAccountKey(opts.serviceAccountKey ?? 'rsa-4096'),
   ]);

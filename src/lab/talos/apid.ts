@@ -106,12 +106,14 @@ export class ApidServer {
       rejectUnauthorized: false,
       ALPNProtocols: ['h2'],
     });
+    const acceptedAt = new WeakMap<object, Date>();
     server.on('connection', (raw) => {
+      acceptedAt.set(raw, new Date());
       this.#sockets.add(raw);
       raw.once('close', () => this.#sockets.delete(raw));
     });
     server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
-      const parent = (socket as unknown as { _parent?: { remoteAddress?: string; bytesRead?: number } })._parent;
+      const parent = (socket as unknown as { _parent?: Socket })._parent;
       const remote = socket.remoteAddress ?? parent?.remoteAddress ?? '';
       // A client refusing OUR certificate: a Go client (talosctl) sends an alert; a Node client hangs up in
       // the middle of the handshake, after its ClientHello (a bare TCP connect-and-close sends nothing).
@@ -120,7 +122,7 @@ export class ApidServer {
         (err.code === 'ECONNRESET' && (parent?.bytesRead ?? 0) > 0 ? { reason: 'bad-certificate' as const, refusedBy: 'client' as const } : null);
       // Connections we cut ourselves (node going down, lab stopping) are not refusals.
       if (verdict && !cluster.isNodeAddress(remote) && this.#server === server && !node.isDown) {
-        cluster.ledger.trustFailure({ edge: 'operator-apid', from: remote || 'operator', to: node.address, ...verdict });
+        cluster.ledger.trustFailure({ edge: 'operator-apid', from: remote || 'operator', to: node.address, ...verdict }, parent ? acceptedAt.get(parent) : undefined);
       }
     });
     server.on('secureConnection', (socket: tls.TLSSocket) => this.#accept(socket));

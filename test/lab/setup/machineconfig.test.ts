@@ -1,13 +1,14 @@
 /**
- * Generated machine configs have the real shape (compare /work/shared/fixtures/talos/v1.13-* and v1.14-*),
- * for both roles and both Kubernetes CA layouts.
+ * Generated machine configs have the real shape, for both roles and both Kubernetes CA layouts: compared
+ * with real Talos files of the v1.13 line (legacy layout) and the v1.14 line (KubeAPIServerCAConfig document):
+ * generated at test time by a built talosctl, else Talos's own test data (test/fixtures/talosctl.ts).
  */
 import t from 'tap';
-import { existsSync, readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
 import { decodeTalosBase64Pem } from '../../../src/pki/index.js';
 import { generateMachineConfig } from '../../../src/lab/setup/machineconfig.js';
 import { generateLabSecrets, type LabSecrets } from '../../../src/lab/setup/secrets.js';
+import { realTalosFiles, type RealTalosFiles } from '../../fixtures/talosctl.js';
 
 let s: LabSecrets;
 t.before(async () => {
@@ -19,15 +20,17 @@ const docs = (text: string): Doc[] => parseAllDocuments(text).map((d) => d.toJS(
 const gen = (role: 'controlplane' | 'worker', style: 'legacy' | 'document') =>
   generateMachineConfig(s, { role, style, hostname: role === 'controlplane' ? 'cp-1' : 'worker-1', address: '127.5.5.10', clusterName: 'lab', clusterEndpoint: 'https://127.5.5.3:6443' });
 const kinds = (d: Doc[]) => d.map((x) => x.kind ?? 'v1alpha1');
-const fixtureKinds = (name: string) => {
-  const p = `/work/shared/fixtures/talos/${name}`;
-  return existsSync(p) ? kinds(docs(readFileSync(p, 'utf8'))) : null;
+// Real configs, generated once per layout (a failure to generate them fails the tests that need them).
+const real: Partial<Record<'legacy' | 'document', RealTalosFiles>> = {};
+const realKinds = (style: 'legacy' | 'document', role: 'controlplane' | 'worker') => {
+  real[style] ??= realTalosFiles(style === 'legacy' ? 'v1.13' : 'v1.14');
+  return kinds(docs(real[style]![role]));
 };
 
 t.test('legacy control plane: one v1alpha1 document + HostnameConfig, every CA with its key', async (t) => {
   const d = docs(gen('controlplane', 'legacy'));
   t.same(kinds(d), ['v1alpha1', 'HostnameConfig']);
-  if (fixtureKinds('v1.13-base-controlplane.yaml')) t.same(kinds(d), fixtureKinds('v1.13-base-controlplane.yaml'));
+  t.same(kinds(d), realKinds('legacy', 'controlplane'), 'the documents real talosctl writes for a v1.13 control plane');
   const [v1, host] = d;
   t.equal(v1!.version, 'v1alpha1');
   t.equal(v1!.machine.type, 'controlplane');
@@ -56,6 +59,7 @@ t.test('legacy worker: .machine.ca crt with key "", .cluster.ca crt only, no etc
   t.match(text, /\n {8}key: ""\n/);
   t.equal(decodeTalosBase64Pem(v1!.cluster.ca.crt, 'crt'), s.k8s.certPem);
   t.equal(v1!.cluster.ca.key, '');
+  t.same(kinds(docs(text)), realKinds('legacy', 'worker'), 'the documents real talosctl writes for a v1.13 worker');
   t.equal(v1!.cluster.etcd, undefined);
   t.equal(v1!.cluster.aggregatorCA, undefined);
   t.notMatch(text, /PRIVATE KEY|LS0tLS1CRUdJTiBFRDI1NTE5IFBSSVZBVEUgS0VZ/, 'no private key on a worker');
@@ -63,8 +67,8 @@ t.test('legacy worker: .machine.ca crt with key "", .cluster.ca crt only, no etc
 
 t.test('document (v1.14) layouts: KubeAPIServerCAConfig with plain PEM', async (t) => {
   const cp = docs(gen('controlplane', 'document'));
-  const fk = fixtureKinds('v1.14-base-controlplane.yaml');
-  if (fk) for (const k of kinds(cp)) t.ok(fk.includes(k), `${k} is a document kind Talos writes`);
+  const fk = realKinds('document', 'controlplane');
+  for (const k of kinds(cp)) t.ok(fk.includes(k), `${k} is a document kind real talosctl writes for a v1.14 control plane`);
   const ca = cp.find((d) => d.kind === 'KubeAPIServerCAConfig')!;
   t.same(ca.issuingCA, { cert: s.k8s.certPem, key: s.k8s.key.reveal() });
   t.equal(cp[0]!.cluster.ca, undefined, 'no .cluster.ca next to the document');
@@ -75,6 +79,12 @@ t.test('document (v1.14) layouts: KubeAPIServerCAConfig with plain PEM', async (
   t.same(wca, { apiVersion: 'v1alpha1', kind: 'KubeAPIServerCAConfig', acceptedCAs: [s.k8s.certPem] }, 'workers: acceptedCAs only');
   t.equal(w[0]!.machine.ca.key, '');
   t.equal(w[0]!.cluster.etcd, undefined);
-  const fw = fixtureKinds('v1.14-base-worker.yaml');
-  if (fw) for (const k of kinds(w)) t.ok(fw.includes(k), `${k} appears in a real worker config`);
+  const fw = realKinds('document', 'worker');
+  for (const k of kinds(w)) t.ok(fw.includes(k), `${k} appears in a real v1.14 worker config`);
+  // The real worker's KubeAPIServerCAConfig has the same keys as ours (acceptedCAs only, no issuing CA).
+  const realWca = docs(real.document!.worker).find((d) => d.kind === 'KubeAPIServerCAConfig');
+  t.same(Object.keys(realWca ?? {}).sort(), Object.keys(wca).sort(), 'a real worker KubeAPIServerCAConfig has the same keys');
+  const realCpCa = docs(real.document!.controlplane).find((d) => d.kind === 'KubeAPIServerCAConfig');
+  t.same(Object.keys(realCpCa?.issuingCA ?? {}).sort(), ['cert', 'key'], 'a real control plane has issuingCA cert and key');
+  t.match(String(realCpCa?.issuingCA?.cert), /^-----BEGIN CERTIFICATE-----\n/, 'as plain PEM, like ours');
 });

@@ -52,7 +52,12 @@ t.test('broken material: recorded as an error, unparseable accepted entries skip
   t.equal(mismatch.talos.issuing, null);
   t.match(mismatch.talos.error, /\.machine\.ca/);
   const garbage = Buffer.from('hello').toString('base64');
-  const skipped = await interpretRoots(setRaw(gen('controlplane', 'legacy'), ['machine', 'acceptedCAs'], [{ crt: garbage }]));
+  // Talos joins the accepted entries and .machine.ca.crt with no separator; Go's PEM decoder (checked with
+  // Go 1.26's x509.CertPool.AppendCertsFromPEM) finds no BEGIN line in "hello-----BEGIN …", so garbage
+  // without a final newline swallows the issuing CA that follows it, and with one it is only skipped.
+  const swallowed = await interpretRoots(setRaw(gen('controlplane', 'legacy'), ['machine', 'acceptedCAs'], [{ crt: garbage }]));
+  t.same(fps(swallowed.talos.trusted), [], 'the issuing CA after "hello" is lost from the trusted bundle');
+  const skipped = await interpretRoots(setRaw(gen('controlplane', 'legacy'), ['machine', 'acceptedCAs'], [{ crt: Buffer.from('hello\n').toString('base64') }]));
   t.same(fps(skipped.talos.trusted), [s.os.fingerprint]);
   t.equal(skipped.talos.error, undefined, 'a control plane still generates its certificates');
   const badWorker = await interpretRoots(setRaw(gen('worker', 'legacy'), ['machine', 'ca', 'crt'], garbage));
