@@ -7,6 +7,7 @@ export interface LabUpArgs {
   'kubernetes-ca-style': string;
   'apply-latency-ms'?: number;
   'kubelet-restart-ms'?: number;
+  'static-pod-delay-ms'?: number;
   'node-grace-s'?: number;
   'ready-timeout-s'?: number;
   vip: boolean;
@@ -46,6 +47,7 @@ const labUp: CommandModule<object, LabUpArgs> = {
       .option('kubernetes-ca-style', { choices: ['legacy', 'document'] as const, default: 'document', describe: 'where configs keep the Kubernetes CA: legacy (.cluster.ca, Talos v1.13) or document (KubeAPIServerCAConfig, v1.14)' })
       .option('apply-latency-ms', { type: 'number', describe: 'added latency of every ApplyConfiguration' })
       .option('kubelet-restart-ms', { type: 'number', describe: 'how long a kubelet restart takes' })
+      .option('static-pod-delay-ms', { type: 'number', describe: "how long after a control plane's Kubernetes CA change its kube-apiserver and controller-manager are re-created (default 2000)" })
       .option('node-grace-s', { type: 'number', describe: 'seconds without a heartbeat before a Node turns NotReady (default 40)' })
       .option('ready-timeout-s', { type: 'number', describe: 'how long to wait for every node to be Ready (default 60 s + 0.5 s per node)' })
       .option('vip', { type: 'boolean', default: false, describe: 'also serve a shared virtual IP (127.A.B.2) in front of a control plane' })

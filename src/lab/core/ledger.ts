@@ -36,6 +36,26 @@ export interface NotReadyEvent {
   lastHeartbeat: string | null;
 }
 
+/**
+ * A control plane's static pods, in the order things happened (`seq`): `changed` when a Kubernetes CA change
+ * left its kube-apiserver and kube-controller-manager behind their config, `rendered` when they run again
+ * from the new manifests (apiserver listening, mirror pod Ready). Attribute by `seq`, never by clock.
+ */
+export interface StaticPodEvent {
+  seq: number;
+  node: string;
+  event: 'changed' | 'rendered';
+  /** SecretStatuses version the running pods were rendered from (after the event). */
+  secretsVersion: number;
+  at: string;
+}
+
+export interface StaticPodsSnapshot {
+  /** Most control planes whose static pods lagged behind their config at the same time. */
+  maxLagging: number;
+  log: StaticPodEvent[];
+}
+
 export interface LedgerSnapshot {
   trustFailures: Record<EdgeKind, number>;
   unavailable: Record<EdgeKind, number>;
@@ -44,6 +64,7 @@ export interface LedgerSnapshot {
   trustFailureLog: LedgerEntry[];
   unavailableLog: LedgerEntry[];
   notReadyLog: NotReadyEvent[];
+  staticPods: StaticPodsSnapshot;
 }
 
 const LOG_CAP = 2000;
@@ -59,6 +80,10 @@ export class Ledger {
   readonly #unavailableLog: LedgerEntry[] = [];
   readonly #notReady: NotReadyEvent[] = [];
   #notReadyCount = 0;
+  readonly #staticPodLog: StaticPodEvent[] = [];
+  readonly #lagging = new Set<string>();
+  #maxLagging = 0;
+  #seq = 0;
   readonly #now: () => Date;
 
   constructor(now: () => Date = () => new Date()) {
@@ -80,6 +105,14 @@ export class Ledger {
     push(this.#notReady, { node, at: this.#now().toISOString(), lastHeartbeat: lastHeartbeat?.toISOString() ?? null });
   }
 
+  /** A control plane's static pods fell behind its config (`changed`) or caught up (`rendered`). */
+  staticPods(node: string, event: 'changed' | 'rendered', secretsVersion: number): void {
+    if (event === 'changed') this.#lagging.add(node);
+    else this.#lagging.delete(node);
+    this.#maxLagging = Math.max(this.#maxLagging, this.#lagging.size);
+    push(this.#staticPodLog, { seq: ++this.#seq, node, event, secretsVersion, at: this.#now().toISOString() });
+  }
+
   snapshot(): LedgerSnapshot {
     return {
       trustFailures: { ...this.#trust },
@@ -88,6 +121,7 @@ export class Ledger {
       trustFailureLog: [...this.#trustLog],
       unavailableLog: [...this.#unavailableLog],
       notReadyLog: [...this.#notReady],
+      staticPods: { maxLagging: this.#maxLagging, log: [...this.#staticPodLog] },
     };
   }
 }

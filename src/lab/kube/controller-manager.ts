@@ -2,17 +2,20 @@
  * CertificateSigningRequests (stored cluster-wide, as in etcd) and the kube-controller-manager pieces that
  * act on them: the csrapproving controller (auto-approves kubelet client CSRs from bootstrap tokens and
  * from nodes renewing their own) and the csrsigning controller, which signs with the issuing Kubernetes
- * CA key of the control plane that holds the controller-manager leader lease.
+ * CA key of the control plane that holds the controller-manager leader lease — the CA its running
+ * kube-controller-manager was started with (static-pods.ts `issuing`), which changes when that control
+ * plane's static pods are re-created, not when its config changes.
  *
  * Leader election: one control plane holds the lease at a time; it keeps it while its node is up and it
  * moves to the first control plane that is up when the holder goes down (as the lease expiring would).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { signCsr, splitPemBlocks } from '../../pki/index.js';
+import { signCsr, splitPemBlocks, type CaMaterial } from '../../pki/index.js';
 import { x509 } from '../../pki/x509lib.js';
 import type { LabCluster, LabNode } from '../core/model.js';
 import { isNodeUser, type KubeUser } from './auth.js';
 import { KUBELET_CLIENT_SIGNER, type CsrView } from './objects.js';
+import type { StaticPods } from './static-pods.js';
 
 /** kube-controller-manager's --cluster-signing-duration default (1 year). */
 const SIGNING_DURATION_MS = 365 * 24 * 3_600_000;
@@ -128,6 +131,7 @@ export function kubeletCsrDenial(c: CsrView): string | null {
 export class ControllerManager {
   readonly #cluster: LabCluster;
   readonly #store: CsrStore;
+  readonly #pods: ReadonlyMap<LabNode, StaticPods>;
   #holder: LabNode | null = null;
   #timer: NodeJS.Timeout | null = null;
   #working = false;
@@ -136,9 +140,10 @@ export class ControllerManager {
   #stopped = false;
   readonly #listeners: Array<() => void> = [];
 
-  constructor(cluster: LabCluster, store: CsrStore) {
+  constructor(cluster: LabCluster, store: CsrStore, pods: ReadonlyMap<LabNode, StaticPods>) {
     this.#cluster = cluster;
     this.#store = store;
+    this.#pods = pods;
     store.onCreate(() => this.#kick());
     for (const cp of cluster.controlPlanes) {
       const moved = (): void => {
@@ -160,6 +165,15 @@ export class ControllerManager {
     if (this.#holder && !this.#holder.isDown) return this.#holder;
     this.#holder = this.#cluster.controlPlanes.find((n) => !n.isDown) ?? null;
     return this.#holder;
+  }
+
+  /**
+   * The CA the leader's running kube-controller-manager signs with (null: no leader, or its CA unusable).
+   * Changes when the leader moves or its static pods are re-created.
+   */
+  issuingCa(): CaMaterial | null {
+    const leader = this.leader();
+    return leader ? (this.#pods.get(leader)?.issuing ?? null) : null;
   }
 
   stop(): void {
@@ -212,12 +226,11 @@ export class ControllerManager {
       }
       this.#store.update(c.name, { state: 'Approved', message: 'Auto approving kubelet client certificate after SubjectAccessReview.' });
     }
-    const leader = this.leader();
-    const root = leader?.roots.kubernetes;
+    const issuing = this.issuingCa();
     // No leader, or the leader's issuing CA is unusable: the CSR stays approved and unsigned (retried).
-    if (!leader || !root?.issuing || root.error) return;
+    if (!issuing) return;
     try {
-      const signed = await signCsr(root.issuing, c.requestPem, { usages: ['clientAuth'], validityMs: SIGNING_DURATION_MS });
+      const signed = await signCsr(issuing, c.requestPem, { usages: ['clientAuth'], validityMs: SIGNING_DURATION_MS });
       this.#store.update(c.name, { certificatePem: signed.certPem });
     } catch (err) {
       this.#store.update(c.name, { state: 'Failed', message: `signing failed: ${(err as Error).message}` });

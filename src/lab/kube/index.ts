@@ -17,6 +17,8 @@ import { ControllerManager, CsrStore } from './controller-manager.js';
 import { issueAdminKubeconfig } from './kubeconfig.js';
 import { Kubelet } from './kubelet.js';
 import { NodeRegistry } from './node-registry.js';
+import { MirrorPods, StaticPods } from './static-pods.js';
+import type { CaMaterial } from '../../pki/index.js';
 import { startTcpForwarder, type TcpForwarder } from '../core/tcp-forward.js';
 import { VerdictNotes } from './tls-outcome.js';
 
@@ -39,6 +41,10 @@ export interface KubeSide {
   kubeletBootstraps(address: string): number;
   /** Address of the control plane holding the controller-manager leader lease (null if none is up). */
   controllerManagerLeader(): string | null;
+  /** The CA the leader's running kube-controller-manager signs with (changes at static pod re-render). */
+  controllerManagerIssuingCa(): CaMaterial | null;
+  /** A control plane's static pods: the secrets version they run with, and whether they lag behind the config. */
+  staticPods(address: string): { secretsVersion: number; lagging: boolean; apiserverReady: boolean } | null;
   /** Address of the control plane the VIP forwards to (null without a VIP or if none is up). */
   vipHolder(): string | null;
   /** A fresh admin kubeconfig (see issueAdminKubeconfig). Holds a private key: write it 0600. */
@@ -67,7 +73,9 @@ export async function startKubeSide(cluster: LabCluster): Promise<KubeSide> {
   const notes = new VerdictNotes();
   const registry = new NodeRegistry(cluster);
   const csrs = new CsrStore();
-  const controllerManager = new ControllerManager(cluster, csrs);
+  const pods = new Map(cluster.controlPlanes.map((cp) => [cp, new StaticPods(cp, cluster)] as const));
+  const mirrorPods = new MirrorPods(cluster, [...pods.values()]);
+  const controllerManager = new ControllerManager(cluster, csrs, pods);
   const kubelets: Kubelet[] = [];
   const apiservers: KubeApiServer[] = [];
   const spread = spreadWindowMs(cluster);
@@ -79,6 +87,8 @@ export async function startKubeSide(cluster: LabCluster): Promise<KubeSide> {
         registry,
         csrs,
         notes,
+        pods: pods.get(cp)!,
+        mirrorPods,
         onUp: (server, afterCaChange) => {
           if (!afterCaChange) return;
           for (const k of kubelets) k.probeLater(server, randomDelay(spread));
@@ -108,6 +118,7 @@ export async function startKubeSide(cluster: LabCluster): Promise<KubeSide> {
   const stopAll = async (): Promise<void> => {
     registry.stop();
     controllerManager.stop();
+    for (const p of pods.values()) p.stop();
     for (const k of kubelets) k.stop();
     await Promise.all([...apiservers.map((s) => s.stop()), ...forwarders.map((f) => f.stop())]);
   };
@@ -187,6 +198,11 @@ export async function startKubeSide(cluster: LabCluster): Promise<KubeSide> {
     kubeletCertPem: (address) => byAddress(kubelets, address)?.certPem ?? null,
     kubeletBootstraps: (address) => byAddress(kubelets, address)?.bootstraps ?? 0,
     controllerManagerLeader: () => controllerManager.leader()?.address ?? null,
+    controllerManagerIssuingCa: () => controllerManager.issuingCa(),
+    staticPods: (address) => {
+      const p = [...pods.values()].find((x) => x.node.address === address);
+      return p ? { secretsVersion: p.running.secretsVersion, lagging: p.lagging, apiserverReady: p.apiserverReady } : null;
+    },
     vipHolder: () => cluster.vipHolder()?.address ?? null,
     adminKubeconfig: (opts) => issueAdminKubeconfig(cluster, opts),
   };

@@ -5,7 +5,7 @@
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { RotateError } from '../../domain/errors.js';
-import { EDGE_KINDS, type EdgeKind, type LedgerEntry, type NotReadyEvent } from '../core/ledger.js';
+import { EDGE_KINDS, type EdgeKind, type LedgerEntry, type NotReadyEvent, type StaticPodsSnapshot } from '../core/ledger.js';
 import type { KubernetesCaStyle, LabRole, LabTimings, NodeFaults } from '../core/model.js';
 
 // ---------------------------------------------------------------------------------------------------
@@ -114,6 +114,11 @@ export interface InspectReport {
   unavailable: Record<EdgeKind, number>;
   /** The most recent ledger entries (at most RECENT_LOG each). */
   recent: { trustFailures: LedgerEntry[]; unavailable: LedgerEntry[]; notReady: NotReadyEvent[] };
+  /**
+   * Control planes' static pods after Kubernetes CA changes, in order (`seq`): when each fell behind its
+   * config and when it ran from the new manifests again; `maxLagging` = most lagging at once since start.
+   */
+  staticPods: StaticPodsSnapshot;
 }
 
 const fingerprint = { type: 'string', pattern: '^[0-9a-f]{64}$' };

@@ -83,5 +83,6 @@ export function buildInspectReport(cluster: LabCluster, nodeReady: (address: str
       unavailable: ledger.unavailableLog.slice(-RECENT_LOG),
       notReady: ledger.notReadyLog.slice(-RECENT_LOG),
     },
+    staticPods: ledger.staticPods,
   };
 }

@@ -19,6 +19,7 @@ export interface LabUpInput {
   kubernetesCaStyle?: string | undefined;
   applyLatencyMs?: number | undefined;
   kubeletRestartMs?: number | undefined;
+  staticPodDelayMs?: number | undefined;
   nodeGraceS?: number | undefined;
   vip?: boolean | undefined;
 }
@@ -78,6 +79,7 @@ export function resolveLabConfig(input: LabUpInput): LabConfig {
   }
   const applyLatencyMs = checkInteger('--apply-latency-ms', input.applyLatencyMs, 0);
   const kubeletRestartMs = checkInteger('--kubelet-restart-ms', input.kubeletRestartMs, 0);
+  const staticPodDelayMs = checkInteger('--static-pod-delay-ms', input.staticPodDelayMs, 0);
   const nodeGraceS = checkNumber('--node-grace-s', input.nodeGraceS, 0);
   const shape = { controlPlanes, workers, kubernetesCaStyle: style, vip: input.vip ?? false } as LabShape;
   return {
@@ -85,6 +87,7 @@ export function resolveLabConfig(input: LabUpInput): LabConfig {
     timings: deriveTimings(shape, {
       ...(applyLatencyMs !== undefined ? { applyLatencyMs } : {}),
       ...(kubeletRestartMs !== undefined ? { kubeletRestartMs } : {}),
+      ...(staticPodDelayMs !== undefined ? { staticPodDelayMs } : {}),
       ...(nodeGraceS !== undefined ? { nodeGraceMs: Math.round(nodeGraceS * 1000) } : {}),
     }),
   };
