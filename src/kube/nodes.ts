@@ -53,7 +53,7 @@ export async function listKubeNodes(source: KubeconfigSource, opts: { timeoutMs?
   }));
 }
 
-function kubeError(err: unknown, server: string, origin: string): RotateError {
+export function kubeError(err: unknown, server: string, origin: string): RotateError {
   const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
   const code = e.code ?? e.cause?.code ?? '';
   const message = e.message ?? String(err);
@@ -79,7 +79,7 @@ function kubeError(err: unknown, server: string, origin: string): RotateError {
   });
 }
 
-async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new RotateError('KUBE_TIMEOUT', `${what} timed out after ${ms} ms`, { hint: 'check that the Kubernetes API is reachable' })), ms);
