@@ -113,9 +113,12 @@ function isIpLiteral(host: string): boolean {
 export async function waitStaticPodsCurrent(target: StaticPodsTarget, opts: StaticPodsWaitOptions): Promise<string> {
   let problem = '';
   let announced: string | null | undefined;
+  // One kubeconfig per wait (minting one costs the control plane a signature), fetched again after a failure.
+  let kubeconfig: Promise<KubeconfigSource> | null = null;
+  const cached: StaticPodsTarget = { ...target, kubeconfig: () => (kubeconfig ??= target.kubeconfig()) };
   for (;;) {
     try {
-      const r = await checkStaticPods(target);
+      const r = await checkStaticPods(cached);
       if (r.problem === null && r.version !== null) return r.version;
       problem = r.problem ?? 'not current yet';
       if (announced !== r.version) {
@@ -123,6 +126,7 @@ export async function waitStaticPodsCurrent(target: StaticPodsTarget, opts: Stat
         opts.onWaiting?.(r.version, problem);
       }
     } catch (err) {
+      kubeconfig = null;
       // The apiserver restarting, a fresh kubeconfig not yet trusted by a lagging apiserver, a Talos call
       // timing out: all "not yet" within the bound.
       problem = RotateError.is(err) ? err.message : (err as Error)?.message ?? String(err);
