@@ -170,7 +170,7 @@ t.test('authentication and authorization answers', async (t) => {
 
   const admin = await issueKubernetesAdminCert(cas.old);
   const adminCert = { certPem: admin.certPem, keyPem: keyPemForTls(admin.key) };
-  const pods = await rawRequest(cp, '/api/v1/namespaces/default/pods', { cert: adminCert });
+  const pods = await rawRequest(cp, '/api/v1/namespaces/default/replicationcontrollers', { cert: adminCert });
   t.equal(pods.status, 404, 'unknown resource: 404');
   t.equal(pods.body.kind, 'Status');
   t.equal(pods.body.reason, 'NotFound');
