@@ -43,6 +43,7 @@ export interface ApplyReporter {
   nodeFinished(step: Step, node: StepNode, outcome: 'patched' | 'already', ms: number, after: NodeFingerprints): void;
   nodeFailed(step: Step, node: StepNode, err: RotateError): void;
   kubelet(step: Step, node: StepNode, phase: 'waiting' | 'restarted'): void;
+  staticPods(step: Step, node: StepNode, observed: 'waiting' | 'current', secretsVersion: string | null): void;
   retry(what: string, err: unknown): void;
   gateStarted(step: Step, kind: 'talos' | 'kubernetes', detail: string): void;
   gateAttempt(step: Step, kind: 'talos' | 'kubernetes', attempt: number, problem: string): void;
@@ -121,6 +122,11 @@ async function runStep(deps: EngineDeps, clients: RunClients, step: Step): Promi
           },
           onRetry: (what, err) => reporter.retry(what, err),
           onKubeletRestart: (phase) => reporter.kubelet(step, node, phase),
+          kubeconfig: async () => ({
+            ...(await fetchKubeconfig(client, controlPlanes)),
+            ...(session.desired.cluster.kubernetesEndpoint ? { serverOverride: session.desired.cluster.kubernetesEndpoint } : {}),
+          }),
+          onStaticPods: (observed, version) => reporter.staticPods(step, node, observed, version),
         },
         node,
       ),

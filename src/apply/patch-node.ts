@@ -2,7 +2,9 @@
  * One node's patch within a step, idempotent and confirmed: re-read the node's live config, skip it when it
  * already carries the step's target, otherwise apply (NO_REBOOT) the live config with only the CA fields
  * changed, re-read to confirm, and wait for what the change sets in motion on the node — the kubelet
- * restart (Kubernetes CA) and a worker's new apid certificate and trust bundle from trustd (Talos CA).
+ * restart (Kubernetes CA), on a control plane its kube-apiserver and kube-controller-manager re-created from
+ * the new config (static-pods.ts; so the next control plane is touched only after that), and a worker's new
+ * apid certificate and trust bundle from trustd (Talos CA).
  */
 import { RotateError } from '../domain/errors.js';
 import { patchCaState, readCaState } from '../machineconfig/index.js';
@@ -11,7 +13,9 @@ import type { CaCatalog } from '../session/ca-catalog.js';
 import { caChangeFor, type IssuingKeyLookup } from '../session/config-chain.js';
 import { DEFAULT_APPLY_LOCK_WAIT_MS, waitForApplyLock } from '../talos/apply-lock.js';
 import type { TalosClient } from '../talos/client.js';
+import type { KubeconfigSource } from '../kube/nodes.js';
 import { waitKubeletHealthy, waitKubeletRestarted } from './kubelet-restart.js';
+import { readSecretsVersion, waitStaticPodsCurrent } from './static-pods.js';
 import { fingerprintsOf, reachedTarget, type NodeFingerprints } from './node-state.js';
 import { BUDGETS, retryTransient } from './retry.js';
 import { waitWorkerRegistered } from './worker-registration.js';
@@ -29,6 +33,9 @@ export interface PatchContext {
   /** How long to wait while another apply holds the node's apply lock (default 60 s). */
   applyLockWaitMs?: number;
   onKubeletRestart?: (phase: 'waiting' | 'restarted') => void;
+  /** An admin kubeconfig (fetched afresh) to read the control planes' mirror pods with. */
+  kubeconfig?: () => Promise<KubeconfigSource>;
+  onStaticPods?: (observed: 'waiting' | 'current', secretsVersion: string | null) => void;
 }
 
 export interface PatchResult {
@@ -48,13 +55,39 @@ async function readLive(ctx: PatchContext, address: string): Promise<{ config: s
   return { config: mc.yaml, fps: fingerprintsOf(readCaState(mc.yaml, `machine config of node ${address}`)) };
 }
 
+/** The node's static pods must be seen running from its new config: a control plane whose Kubernetes CA changes. */
+function staticPodsChange(ctx: PatchContext, node: StepNode): { expectedCaPem: string } | null {
+  const issuing = node.target.kubernetes?.issuing;
+  if (node.role !== 'controlplane' || !node.kubeletRestart || !issuing || !ctx.kubeconfig) return null;
+  return { expectedCaPem: ctx.catalog.requirePem(issuing, `Kubernetes CA of node ${node.address}`) };
+}
+
+async function waitStaticPods(ctx: PatchContext, node: StepNode, expectedCaPem: string, versionBefore: string | null): Promise<void> {
+  let announced = false;
+  const version = await waitStaticPodsCurrent(
+    { client: ctx.client, address: node.address, hostname: node.hostname, expectedCaPem, versionBefore, kubeconfig: ctx.kubeconfig! },
+    {
+      deadline: Date.now() + BUDGETS.staticPodsMs,
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+      onWaiting: (v) => {
+        announced = true;
+        ctx.onStaticPods?.('waiting', v);
+      },
+    },
+  );
+  if (!announced) ctx.onStaticPods?.('waiting', version);
+  ctx.onStaticPods?.('current', version);
+}
+
 export async function patchNode(ctx: PatchContext, node: StepNode): Promise<PatchResult> {
   const { address } = node;
   const live = await readLive(ctx, address);
+  const pods = staticPodsChange(ctx, node);
   if (reachedTarget(live.fps, node.target)) {
     // Already there (a resumed run, or a reply that was lost after the node applied it). What the change
     // sets in motion may still be under way: make sure it finished.
     if (node.kubeletRestart) await waitKubeletHealthy(ctx.client, address, { deadline: Date.now() + BUDGETS.kubeletRestartMs, signal: ctx.signal });
+    if (pods) await waitStaticPods(ctx, node, pods.expectedCaPem, null);
     if (node.role === 'worker' && node.target.talos) await waitWorkerRegistered(ctx.client, address, ctx.controlPlanes, { deadline: Date.now() + BUDGETS.workerRegistrationMs, signal: ctx.signal });
     return { outcome: 'already', before: live.fps, after: live.fps };
   }
@@ -63,6 +96,16 @@ export async function patchNode(ctx: PatchContext, node: StepNode): Promise<Patc
   const patched = patchCaState(live.config, await caChangeFor(live.config, node.target, ctx.catalog, ctx.keyFor, source), source);
   const kubeletBefore = node.kubeletRestart
     ? await waitKubeletHealthy(ctx.client, address, { deadline: Date.now() + BUDGETS.kubeletRestartMs, signal: ctx.signal })
+    : null;
+
+  // The static pods' secrets version before the change: the new one must differ (a read right after the
+  // apply may still show the old one).
+  const versionBefore = pods
+    ? await retryTransient(() => readSecretsVersion(ctx.client, address), {
+        deadline: Date.now() + BUDGETS.patchMs,
+        signal: ctx.signal,
+        onRetry: (err) => ctx.onRetry?.(`reading the static pods' secrets version of ${address}`, err),
+      })
     : null;
 
   await ctx.onSend?.(live.fps);
@@ -99,6 +142,7 @@ export async function patchNode(ctx: PatchContext, node: StepNode): Promise<Patc
     await waitKubeletRestarted(ctx.client, address, kubeletBefore, { deadline: Date.now() + BUDGETS.kubeletRestartMs, signal: ctx.signal });
     ctx.onKubeletRestart?.('restarted');
   }
+  if (pods) await waitStaticPods(ctx, node, pods.expectedCaPem, versionBefore);
   if (node.role === 'worker' && node.target.talos) {
     await waitWorkerRegistered(ctx.client, address, ctx.controlPlanes, { deadline: Date.now() + BUDGETS.workerRegistrationMs, signal: ctx.signal });
   }

@@ -11,6 +11,11 @@ export const BUDGETS = {
   patchMs: 60_000,
   /** A kubelet restart: gone, then running and healthy again. */
   kubeletRestartMs: 180_000,
+  /**
+   * A control plane's kube-apiserver and kube-controller-manager re-created from its new Kubernetes CA
+   * config (Talos's own upgrade flow waits 5 minutes for a static pod).
+   */
+  staticPodsMs: 300_000,
   /** A worker fetching its new apid certificate and trust bundle from trustd. */
   workerRegistrationMs: 60_000,
   /** Talos gate: Version on every node. */

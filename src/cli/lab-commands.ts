@@ -53,6 +53,7 @@ export async function runLabUp(args: LabUpArgs): Promise<void> {
     kubernetesCaStyle: args['kubernetes-ca-style'],
     applyLatencyMs: args['apply-latency-ms'],
     kubeletRestartMs: args['kubelet-restart-ms'],
+    staticPodDelayMs: args['static-pod-delay-ms'],
     nodeGraceS: args['node-grace-s'],
     podsPerNode: args['pods-per-node'],
     podCaReloadS: args['pod-ca-reload-s'],

@@ -60,7 +60,8 @@ export async function listNodeLeases(source: KubeconfigSource, opts: { timeoutMs
   return out;
 }
 
-async function loadKubeconfig(source: KubeconfigSource) {
+/** Loads a kubeconfig for @kubernetes/client-node (TLS verification as the file says; never disabled). */
+export async function loadKubeconfig(source: KubeconfigSource) {
   const k8s = await import('@kubernetes/client-node');
   const kc = new k8s.KubeConfig();
   try {
@@ -81,7 +82,7 @@ async function loadKubeconfig(source: KubeconfigSource) {
   return { k8s, kc, server };
 }
 
-function kubeError(err: unknown, server: string, origin: string, what: string): RotateError {
+export function kubeError(err: unknown, server: string, origin: string, what: string): RotateError {
   const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
   const code = e.code ?? e.cause?.code ?? '';
   const message = e.message ?? String(err);
@@ -107,7 +108,7 @@ function kubeError(err: unknown, server: string, origin: string, what: string): 
   });
 }
 
-async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new RotateError('KUBE_TIMEOUT', `${what} timed out after ${ms} ms`, { hint: 'check that the Kubernetes API is reachable' })), ms);

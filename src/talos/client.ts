@@ -48,6 +48,7 @@ import {
   MACHINE_CONFIG_RESOURCE,
   MEMBERS_RESOURCE,
   OS_ROOT_RESOURCE,
+  SECRET_STATUS_RESOURCE,
   ResourceDecodeError,
   decodeApiCertificates,
   decodeIdentity,
@@ -55,6 +56,7 @@ import {
   decodeMachineConfig,
   decodeMember,
   decodeOsRootSecrets,
+  decodeSecretsStatus,
   decodeServiceState,
   type ApiCertificates,
   type ClusterMember,
@@ -62,6 +64,7 @@ import {
   type MachineConfigResource,
   type NodeIdentity,
   type OsRootSecrets,
+  type SecretsStatus,
   type ServiceState,
 } from './resources.js';
 
@@ -504,6 +507,12 @@ export class TalosClient {
   async getIdentity(node: string | undefined, opts: CallOptions = {}): Promise<NodeIdentity> {
     const r = IDENTITY_RESOURCE;
     return this.#decodeOrThrow(node, GET_PATH, decodeIdentity, await this.getResource(node, r.namespace, r.type, r.id, opts));
+  }
+
+  /** `controlplane/SecretStatuses.kubernetes.talos.dev/static-pods` (control planes only). */
+  async getSecretsStatus(node: string | undefined, opts: CallOptions = {}): Promise<SecretsStatus> {
+    const r = SECRET_STATUS_RESOURCE;
+    return this.#decodeOrThrow(node, GET_PATH, decodeSecretsStatus, await this.getResource(node, r.namespace, r.type, r.id, opts));
   }
 
   async getKubeletService(node: string | undefined, opts: CallOptions = {}): Promise<ServiceState> {

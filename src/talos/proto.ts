@@ -45,6 +45,7 @@ export const PROTO_FILES: readonly string[] = [
   'resource/definitions/secrets/secrets.proto',
   'resource/definitions/cluster/cluster.proto',
   'resource/definitions/v1alpha1/v1alpha1.proto',
+  'resource/definitions/k8s/k8s.proto',
 ];
 
 /** Options shared by proto-loader (gRPC messages) and the spec codecs (protobufjs toObject). */
@@ -367,6 +368,12 @@ export interface ServiceSpec {
   unknown?: boolean;
 }
 
+/** talos.resource.definitions.k8s.SecretsStatusSpec */
+export interface SecretsStatusSpec {
+  ready?: boolean;
+  version?: string;
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Service definitions and handler types
 // ---------------------------------------------------------------------------------------------------------
@@ -426,6 +433,7 @@ export interface TalosProtos {
     readonly member: SpecCodec<MemberSpec>;
     readonly identity: SpecCodec<IdentitySpec>;
     readonly service: SpecCodec<ServiceSpec>;
+    readonly secretsStatus: SpecCodec<SecretsStatusSpec>;
   };
   /** Codec for any message type defined in our protos (tests use it for byte-level checks). */
   codec<T = Record<string, unknown>>(typeName: string): SpecCodec<T>;
@@ -499,6 +507,7 @@ function load(): TalosProtos {
       member: codec<MemberSpec>('talos.resource.definitions.cluster.MemberSpec'),
       identity: codec<IdentitySpec>('talos.resource.definitions.cluster.IdentitySpec'),
       service: codec<ServiceSpec>('talos.resource.definitions.v1alpha1.ServiceSpec'),
+      secretsStatus: codec<SecretsStatusSpec>('talos.resource.definitions.k8s.SecretsStatusSpec'),
     },
     codec,
   };

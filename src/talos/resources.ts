@@ -48,6 +48,12 @@ export const MEMBERS_RESOURCE: ResourcePointer = { namespace: 'cluster', type: '
 export const IDENTITY_RESOURCE: ResourceRef = { namespace: 'cluster', type: 'Identities.cluster.talos.dev', id: 'local' };
 export const SERVICES_RESOURCE: ResourcePointer = { namespace: 'runtime', type: 'Services.v1alpha1.talos.dev' };
 export const KUBELET_SERVICE_RESOURCE: ResourceRef = { ...SERVICES_RESOURCE, id: 'kubelet' };
+/**
+ * The static pods' rendered secrets on a control plane (`talosctl get secretstatuses -n controlplane`):
+ * `version` is the KubernetesSecrets version the kube-apiserver / controller-manager / scheduler pods
+ * rendered next carry as annotation `talos.dev/secrets-version` (k8s/render_secrets_static_pod.go).
+ */
+export const SECRET_STATUS_RESOURCE: ResourceRef = { namespace: 'controlplane', type: 'SecretStatuses.kubernetes.talos.dev', id: 'static-pods' };
 
 /** A resource whose content cannot be decoded; the message never contains spec content. */
 export class ResourceDecodeError extends Error {
@@ -380,6 +386,17 @@ export function decodeIdentity(resource: Resource): NodeIdentity {
 }
 
 /** A Service resource's state; an empty spec (e.g. a tombstone) reads as not running. */
+export interface SecretsStatus {
+  readonly ready: boolean;
+  /** KubernetesSecrets resource version (decimal string) the static pods' secrets were rendered from. */
+  readonly version: string;
+}
+
+export function decodeSecretsStatus(resource: Resource): SecretsStatus {
+  const spec = decodeSpec(resource, talosProtos().specs.secretsStatus);
+  return { ready: spec.ready ?? false, version: spec.version ?? '' };
+}
+
 export function decodeServiceState(resource: Resource): ServiceState {
   const spec = decodeSpec(resource, talosProtos().specs.service);
   return {

@@ -299,3 +299,14 @@ t.test('apiserver restarts re-register workers (endpoint list change): uneven Ta
   t.same(even.stale, [], 'with even trust, restarts change nothing');
   for (const w of workers) t.same(bundles(even, w), [T_OLD]);
 });
+
+t.test('Kubernetes: a patched control plane signs kubelet certificates with its old issuing CA until its static pods are re-created', async (t) => {
+  // One control plane, already accepting NEW; one patch makes NEW issuing and drops OLD at once. Its kubelet
+  // restarts right away and re-bootstraps (its OLD-signed cert no longer verifies), but the control plane's
+  // own kube-controller-manager is the leader and still runs with OLD: the new kubelet cert may be OLD-signed,
+  // which the re-created apiserver (NEW only) refuses.
+  const nodes = cluster({ controlPlanes: 1, workers: 0 }).map((n) => ({ ...n, kubernetes: { ...n.kubernetes, ...api(K_OLD, K_NEW) } }));
+  const out = counted(evaluateSequence(start(nodes), [[{ address: '127.0.0.10', target: { kubernetes: api(K_NEW) } }]]));
+  t.ok(strandedKubelets(out).has('127.0.0.10'), 'the control plane\'s own kubelet may be stranded: the CSR signer switches at re-render, not at the patch');
+  t.ok(out.some((o) => o.kind === 'kubelet-apiserver' && /not yet re-created/.test(o.to)), 'the window where its apiserver still serves the old state is evaluated');
+});

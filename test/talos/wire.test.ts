@@ -15,7 +15,9 @@ import {
   decodeMachineConfig,
   decodeMember,
   decodeOsRootSecrets,
+  decodeSecretsStatus,
   decodeServiceState,
+  SECRET_STATUS_RESOURCE,
   netIpToString,
   ResourceDecodeError,
 } from '../../src/talos/resources.js';
@@ -449,6 +451,14 @@ t.test('ServiceSpec: running=1, healthy=2, unknown=3', async (t) => {
   t.same(s(Buffer.alloc(0)), { id: 'kubelet', running: false, healthy: false, unknown: false });
   t.equal(hex(protos.specs.service.encode({ running: true, healthy: true })), hex(bytes(vfield(1, true), vfield(2, true))));
   t.throws(() => s(Buffer.from([0x0a, 0x05, 0x01])), ResourceDecodeError, 'truncated bytes fail cleanly');
+});
+
+t.test('SecretsStatusSpec (SecretStatuses.kubernetes.talos.dev): ready=1, version=2', async (t) => {
+  const wire = bytes(vfield(1, true), ld(2, '17'));
+  t.equal(hex(protos.specs.secretsStatus.encode({ ready: true, version: '17' })), hex(wire));
+  t.same(decodeSecretsStatus({ metadata: { id: 'static-pods' }, spec: { proto_spec: wire } }), { ready: true, version: '17' });
+  t.same(decodeSecretsStatus({ metadata: { id: 'static-pods' }, spec: { proto_spec: Buffer.alloc(0) } }), { ready: false, version: '' });
+  t.same(SECRET_STATUS_RESOURCE, { namespace: 'controlplane', type: 'SecretStatuses.kubernetes.talos.dev', id: 'static-pods' });
 });
 
 t.test('securityapi.SecurityService/Certificate: CertificateRequest{csr=1}, CertificateResponse{ca=1, crt=2}', async (t) => {

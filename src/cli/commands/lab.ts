@@ -7,6 +7,7 @@ export interface LabUpArgs {
   'kubernetes-ca-style': string;
   'apply-latency-ms'?: number;
   'kubelet-restart-ms'?: number;
+  'static-pod-delay-ms'?: number;
   'node-grace-s'?: number;
   'ready-timeout-s'?: number;
   'pods-per-node'?: number;
@@ -49,6 +50,7 @@ const labUp: CommandModule<object, LabUpArgs> = {
       .option('kubernetes-ca-style', { choices: ['legacy', 'document'] as const, default: 'document', describe: 'where configs keep the Kubernetes CA: legacy (.cluster.ca, Talos v1.13) or document (KubeAPIServerCAConfig, v1.14)' })
       .option('apply-latency-ms', { type: 'number', describe: 'added latency of every ApplyConfiguration' })
       .option('kubelet-restart-ms', { type: 'number', describe: 'how long a kubelet restart takes' })
+      .option('static-pod-delay-ms', { type: 'number', describe: "how long after a control plane's Kubernetes CA change its kube-apiserver and controller-manager are re-created (default 2000)" })
       .option('node-grace-s', { type: 'number', describe: 'seconds without a heartbeat before a Node turns NotReady (default 40)' })
       .option('pods-per-node', { type: 'number', describe: 'emulated in-cluster clients per node that call the Kubernetes API with the kube-root-ca.crt CA; even ones never re-read it, odd ones re-read it (default 2, 0 for none)' })
       .option('pod-ca-reload-s', { type: 'number', describe: 'how often a re-reading client re-reads its ca.crt (default 300, as client-go)' })

@@ -60,6 +60,26 @@ export interface ConfigChangeEvent {
   seq: number;
 }
 
+/**
+ * A control plane's static pods, in the order things happened (`seq`): `changed` when a Kubernetes CA change
+ * left its kube-apiserver and kube-controller-manager behind their config, `rendered` when they run again
+ * from the new manifests (apiserver listening, mirror pod Ready). Attribute by `seq`, never by clock.
+ */
+export interface StaticPodEvent {
+  seq: number;
+  node: string;
+  event: 'changed' | 'rendered';
+  /** SecretStatuses version the running pods were rendered from (after the event). */
+  secretsVersion: number;
+  at: string;
+}
+
+export interface StaticPodsSnapshot {
+  /** Most control planes whose static pods lagged behind their config at the same time. */
+  maxLagging: number;
+  log: StaticPodEvent[];
+}
+
 export interface LedgerSnapshot {
   trustFailures: Record<EdgeKind, number>;
   unavailable: Record<EdgeKind, number>;
@@ -70,6 +90,7 @@ export interface LedgerSnapshot {
   notReadyLog: NotReadyEvent[];
   configChanges: number;
   configChangeLog: ConfigChangeEvent[];
+  staticPods: StaticPodsSnapshot;
 }
 
 const LOG_CAP = 2000;
@@ -87,6 +108,9 @@ export class Ledger {
   #notReadyCount = 0;
   readonly #configLog: ConfigChangeEvent[] = [];
   #configCount = 0;
+  readonly #staticPodLog: StaticPodEvent[] = [];
+  readonly #lagging = new Set<string>();
+  #maxLagging = 0;
   #seq = 0;
   readonly #now: () => Date;
 
@@ -119,6 +143,14 @@ export class Ledger {
     return this.#seq;
   }
 
+  /** A control plane's static pods fell behind its config (`changed`) or caught up (`rendered`). */
+  staticPods(node: string, event: 'changed' | 'rendered', secretsVersion: number): void {
+    if (event === 'changed') this.#lagging.add(node);
+    else this.#lagging.delete(node);
+    this.#maxLagging = Math.max(this.#maxLagging, this.#lagging.size);
+    push(this.#staticPodLog, { seq: ++this.#seq, node, event, secretsVersion, at: this.#now().toISOString() });
+  }
+
   snapshot(): LedgerSnapshot {
     return {
       trustFailures: { ...this.#trust },
@@ -129,6 +161,7 @@ export class Ledger {
       notReadyLog: [...this.#notReady],
       configChanges: this.#configCount,
       configChangeLog: [...this.#configLog],
+      staticPods: { maxLagging: this.#maxLagging, log: [...this.#staticPodLog] },
     };
   }
 }

@@ -156,7 +156,8 @@ export interface LabNodeInit {
 
 /**
  * One emulated machine. Events: `config` (ConfigChange) after a config is applied, `down` / `up` on the
- * power fault, `kubelet` (KubeletServiceState | null) when the kubelet Service resource changes.
+ * power fault, `kubelet` (KubeletServiceState | null) when the kubelet Service resource changes, `secrets`
+ * (control planes) when the static pods' secrets were rendered again.
  */
 export class LabNode extends EventEmitter {
   readonly address: string;
@@ -168,6 +169,12 @@ export class LabNode extends EventEmitter {
   #configVersion = 1;
   #roots: NodeRoots;
   #kubelet: KubeletServiceState | null = null;
+  /**
+   * Version of the node's KubernetesSecrets resource as `SecretStatuses.kubernetes.talos.dev/static-pods`
+   * (namespace `controlplane`) reports it once the static pods' secrets are rendered; control planes only
+   * (internal/app/machined/pkg/controllers/k8s/render_secrets_static_pod.go). Bumped by the kube side.
+   */
+  #secretsVersion = 1;
   readonly faults: NodeFaults = { down: false, delayMs: 0, failApply: 0, dropApplyReply: 0, kubeletRestartMs: null };
   /** machined's apply lock (ApplyConfiguration, one at a time). */
   readonly applyLock = new ApplyLock();
@@ -199,6 +206,17 @@ export class LabNode extends EventEmitter {
 
   get kubelet(): KubeletServiceState | null {
     return this.#kubelet;
+  }
+
+  get secretsVersion(): number {
+    return this.#secretsVersion;
+  }
+
+  /** The static pods' secrets were rendered again (new KubernetesSecrets version): emits `secrets`. */
+  bumpSecretsVersion(): number {
+    this.#secretsVersion += 1;
+    this.emit('secrets', this.#secretsVersion);
+    return this.#secretsVersion;
   }
 
   get isDown(): boolean {
@@ -251,6 +269,12 @@ export interface LabTimings {
   apiserverRestartMs: number;
   /** Added latency of every ApplyConfiguration. */
   applyLatencyMs: number;
+  /**
+   * How long after a control plane's Kubernetes CA change its kube-apiserver and kube-controller-manager
+   * are re-created from the re-rendered static pod manifests (never before its kubelet runs again). Until
+   * then they serve and sign with what they had. Real clusters take seconds to tens of seconds.
+   */
+  staticPodDelayMs: number;
   /** Kubelet heartbeat period. */
   heartbeatIntervalMs: number;
   /** Period of the background probes of each in-cluster edge (spread over the period). */
@@ -266,6 +290,7 @@ export const DEFAULT_TIMINGS: LabTimings = {
   kubeletRestartMs: 1_000,
   apiserverRestartMs: 500,
   applyLatencyMs: 0,
+  staticPodDelayMs: 2_000,
   heartbeatIntervalMs: 2_000,
   probeIntervalMs: 10_000,
   podCallIntervalMs: 2_000,

@@ -5,13 +5,15 @@
  * Served: /version, /healthz, /livez, /readyz; discovery (/api, /api/v1, /apis, /apis/<group>[/<version>]);
  * nodes (list, get, Table for kubectl; PATCH nodes/<name>/status counts as a heartbeat); Leases in
  * kube-node-lease (GET, list, PUT, POST: the kubelet heartbeat; `renewTime` is the last renewal); CertificateSigningRequests
- * (POST, GET, list); ConfigMaps (GET, list: the publisher's kube-root-ca.crt). Anything else is a 404 Status.
+ * (POST, GET, list); ConfigMaps (GET, list: the publisher's kube-root-ca.crt); the control planes' mirror pods in
+ * kube-system (GET, list with labelSelector / fieldSelector spec.nodeName). Anything else is a 404 Status.
  */
 import { authorize, type AuthnResult, type KubeUser, type RequestTarget } from './auth.js';
 import { configMapList, configMapObject, configMapTable } from './configmap-api.js';
 import type { CsrStore } from './controller-manager.js';
 import type { ConfigMapStore } from './root-ca-publisher.js';
 import type { NodeRegistry } from './node-registry.js';
+import { matchesLabels, mirrorPodObject, type MirrorPods } from './static-pods.js';
 import {
   apiGroupDocument,
   apiGroupList,
@@ -69,6 +71,7 @@ export interface ApiContext {
   registry: NodeRegistry;
   csrs: CsrStore;
   configMaps: ConfigMapStore;
+  mirrorPods: MirrorPods;
   /** host:port this apiserver advertises. */
   serverAddress: string;
   leaseDurationSeconds: number;
@@ -131,6 +134,34 @@ function route(ctx: ApiContext, req: ApiRequest, path: string, query: URLSearchP
         const view = ctx.registry.view(name)!;
         if (method === 'GET' && !subresource && wantsTable(req.accept)) return ok(nodeTable([view], ctx.now(), ctx.registry.resourceVersion, tableMode(query)));
         return ok(nodeObject(view));
+      },
+    };
+  }
+
+  // /api/v1/pods, /api/v1/namespaces/<ns>/pods[/<name>]: the static pods' mirror pods (all in kube-system)
+  const podsAt = parts[2] === 'pods' ? 2 : parts[2] === 'namespaces' && parts[4] === 'pods' ? 4 : -1;
+  if (parts[0] === 'api' && parts[1] === 'v1' && podsAt > 0 && parts.length <= podsAt + 2) {
+    const namespace = podsAt === 4 ? parts[3] : undefined;
+    const name = parts[podsAt + 1];
+    const listVerb = name === undefined && method === 'GET' ? (query.get('watch') === 'true' ? 'watch' : 'list') : verb;
+    const target: RequestTarget = { kind: 'resource', verb: listVerb, group: '', resource: 'pods', ...(namespace ? { namespace } : {}), ...(name ? { name } : {}) };
+    return {
+      target,
+      run: () => {
+        if (method !== 'GET' || listVerb === 'watch') return fail(methodNotAllowed());
+        const all = namespace === undefined || namespace === 'kube-system' ? ctx.mirrorPods.list().map(mirrorPodObject) : [];
+        if (name !== undefined) {
+          const found = all.find((p) => (p.metadata as { name: string }).name === name);
+          return found ? ok(found) : fail(objectNotFound('pods', name));
+        }
+        const node = /^spec\.nodeName=(.*)$/.exec(query.get('fieldSelector') ?? '')?.[1];
+        const items = all.filter(
+          (p) =>
+            matchesLabels((p.metadata as { labels: Record<string, string> }).labels, query.get('labelSelector')) &&
+            (node === undefined || (p.spec as { nodeName: string }).nodeName === node),
+        );
+        const rv = Math.max(0, ...all.map((p) => Number((p.metadata as { resourceVersion: string }).resourceVersion)));
+        return ok({ kind: 'PodList', apiVersion: 'v1', metadata: { resourceVersion: String(rv) }, items });
       },
     };
   }

@@ -9,10 +9,11 @@
  * Unauthorized, and the connection stays open (a kubelet behind KubePrism keeps it, facts §3.4). The
  * listener writes down why (tls-outcome.ts notes) so the dialler's ledger entry names the reason.
  *
- * Restarts: whenever the node's Kubernetes CA state changes, the listener closes (clients get
- * ECONNREFUSED), open connections drop, and after `apiserverRestartMs` it listens again with a new serving
- * certificate and client-CA bundle. A config whose Kubernetes CA Talos cannot use (`error`) leaves the
- * apiserver serving what it had, as Talos's certificate controller fails and the static pod stays.
+ * Restarts: when the node's static pods are re-created after a Kubernetes CA change (static-pods.ts: some
+ * time after the config change, not when the apply returns), the listener closes (clients get
+ * ECONNREFUSED), open connections drop, and after `apiserverRestartMs` it listens again with a serving
+ * certificate and client-CA bundle made from the re-rendered state. Until then it serves what it had. A
+ * config whose Kubernetes CA Talos cannot use (`error`) is never rendered: the apiserver keeps what it had.
  * Node down: closed until the node is up again, then it starts as after a restart.
  * Its address is in the `kubernetes` EndpointSlice (LabCluster.apiserverEndpoints) exactly while it listens.
  */
@@ -26,6 +27,7 @@ import { authenticate } from './auth.js';
 import type { CsrStore } from './controller-manager.js';
 import type { NodeRegistry } from './node-registry.js';
 import type { ConfigMapStore } from './root-ca-publisher.js';
+import type { MirrorPods, StaticPods } from './static-pods.js';
 import { reasonForAlert, reasonForVerifyCode, stripV4Mapped, type VerdictNotes } from './tls-outcome.js';
 import { listen } from '../core/listen.js';
 import type { TrustFailureReason } from '../core/ledger.js';
@@ -40,6 +42,10 @@ export interface ApiServerDeps {
   csrs: CsrStore;
   configMaps: ConfigMapStore;
   notes: VerdictNotes;
+  /** The node's static pods: what the apiserver runs with, and when it is re-created. */
+  pods: StaticPods;
+  /** Every control plane's mirror pods (served in kube-system). */
+  mirrorPods: MirrorPods;
   /** Called each time the apiserver listens; `afterCaChange` when a CA change restarted it. */
   onUp(server: KubeApiServer, afterCaChange: boolean): void;
 }
@@ -83,6 +89,7 @@ export class KubeApiServer {
       registry: deps.registry,
       csrs: deps.csrs,
       configMaps: deps.configMaps,
+      mirrorPods: deps.mirrorPods,
       serverAddress: `${node.address}:${APISERVER_PORT}`,
       leaseDurationSeconds: Math.max(1, Math.round(cluster.timings.nodeGraceMs / 1000)),
       now: () => new Date(),
@@ -90,13 +97,11 @@ export class KubeApiServer {
     this.#http = http.createServer((req, res) => this.#handle(req, res));
     // Kept connections stay open while idle, as kube-apiserver's (kubelets reuse one through KubePrism).
     this.#http.keepAliveTimeout = 0;
-    const onConfig = (change: { kubernetesChanged: boolean; roots: { kubernetes: RootCa } }): void => {
-      if (!change.kubernetesChanged || this.#state === 'stopped') return;
-      // Talos cannot build certificates from a broken CA: the running apiserver stays as it was.
-      if (change.roots.kubernetes.error) return;
-      if (this.#identity && sameRoot(this.#identity.root, change.roots.kubernetes)) return;
-      if (this.node.isDown) return; // picked up when the node comes back
-      this.#cycle(cluster.timings.apiserverRestartMs, true);
+    // The pods were re-created from re-rendered manifests: a new apiserver process, even when its CA state
+    // happens to be the same (Talos bumps talos.dev/secrets-version on any KubernetesRoot change).
+    const onRender = (): void => {
+      if (this.#state === 'stopped' || this.node.isDown) return;
+      this.#cycle(cluster.timings.apiserverRestartMs, !(this.#identity && sameRoot(this.#identity.root, deps.pods.root)));
     };
     const onDown = (): void => {
       if (this.#state === 'stopped') return;
@@ -108,10 +113,10 @@ export class KubeApiServer {
       if (this.#state === 'stopped') return;
       this.#cycle(cluster.timings.apiserverRestartMs, false);
     };
-    node.on('config', onConfig);
+    deps.pods.on('render', onRender);
     node.on('down', onDown);
     node.on('up', onUp);
-    this.#off.push(() => node.off('config', onConfig), () => node.off('down', onDown), () => node.off('up', onUp));
+    this.#off.push(() => deps.pods.off('render', onRender), () => node.off('down', onDown), () => node.off('up', onUp));
   }
 
   get isUp(): boolean {
@@ -134,7 +139,7 @@ export class KubeApiServer {
       this.#state = 'down';
       return;
     }
-    const identity = await this.#makeIdentity(this.node.roots.kubernetes);
+    const identity = await this.#makeIdentity(this.#deps.pods.root);
     await this.#listen(identity, gen);
   }
 
@@ -154,7 +159,7 @@ export class KubeApiServer {
     this.#close('apiserver restarting');
     this.#state = 'starting';
     if (this.#timer) clearTimeout(this.#timer);
-    const prepared = this.#makeIdentity(this.node.roots.kubernetes).catch(() => this.#identity);
+    const prepared = this.#makeIdentity(this.#deps.pods.root).catch(() => this.#identity);
     this.#timer = setTimeout(() => {
       this.#timer = null;
       void prepared.then(async (identity) => {
@@ -217,6 +222,7 @@ export class KubeApiServer {
     this.#state = 'up';
     this.starts += 1;
     this.#deps.cluster.setApiserverServing(this.node.address, true);
+    this.#deps.pods.apiserverListening(true);
     const sweep = this.#sweepOwed;
     this.#sweepOwed = false;
     this.#deps.onUp(this, sweep);
@@ -228,6 +234,7 @@ export class KubeApiServer {
     if (this.#state === 'up') this.#state = 'starting';
     // Its endpoint reconciler takes it out of the `kubernetes` EndpointSlice as it shuts down.
     if (unpublish) this.#deps.cluster.setApiserverServing(this.node.address, false);
+    this.#deps.pods.apiserverListening(false);
     if (server) server.close();
     for (const [s, peer] of this.#sockets) {
       this.#deps.notes.record(peer.address, peer.port, { kind: 'unavailable', reason });

@@ -2,17 +2,20 @@
  * CertificateSigningRequests (stored cluster-wide, as in etcd) and the kube-controller-manager pieces that
  * act on them: the csrapproving controller (auto-approves kubelet client CSRs from bootstrap tokens and
  * from nodes renewing their own) and the csrsigning controller, which signs with the issuing Kubernetes
- * CA key of the control plane that holds the controller-manager leader lease.
+ * CA key of the control plane that holds the controller-manager leader lease — the CA its running
+ * kube-controller-manager was started with (static-pods.ts `issuing`), which changes when that control
+ * plane's static pods are re-created, not when its config changes.
  *
  * Leader election: one control plane holds the lease at a time; it keeps it while its node is up and it
  * moves to the first control plane that is up when the holder goes down (as the lease expiring would).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { signCsr, splitPemBlocks } from '../../pki/index.js';
+import { signCsr, splitPemBlocks, type CaMaterial } from '../../pki/index.js';
 import { x509 } from '../../pki/x509lib.js';
 import type { LabCluster, LabNode } from '../core/model.js';
 import { isNodeUser, type KubeUser } from './auth.js';
 import { KUBELET_CLIENT_SIGNER, type CsrView } from './objects.js';
+import type { StaticPods } from './static-pods.js';
 
 /** kube-controller-manager's --cluster-signing-duration default (1 year). */
 const SIGNING_DURATION_MS = 365 * 24 * 3_600_000;
@@ -128,6 +131,7 @@ export function kubeletCsrDenial(c: CsrView): string | null {
 export class ControllerManager {
   readonly #cluster: LabCluster;
   readonly #store: CsrStore;
+  readonly #pods: ReadonlyMap<LabNode, StaticPods>;
   #holder: LabNode | null = null;
   #timer: NodeJS.Timeout | null = null;
   #working = false;
@@ -135,11 +139,11 @@ export class ControllerManager {
   #dirty = false;
   #stopped = false;
   readonly #listeners: Array<() => void> = [];
-  readonly #rendered = new Map<LabNode, string>();
 
-  constructor(cluster: LabCluster, store: CsrStore) {
+  constructor(cluster: LabCluster, store: CsrStore, pods: ReadonlyMap<LabNode, StaticPods>) {
     this.#cluster = cluster;
     this.#store = store;
+    this.#pods = pods;
     store.onCreate(() => this.#kick());
     for (const cp of cluster.controlPlanes) {
       const moved = (): void => {
@@ -165,14 +169,20 @@ export class ControllerManager {
 
   /**
    * The `--root-ca-file` of the controller-manager running on control plane `node`: the issuing Kubernetes
-   * CA alone, as Talos rendered it (render_secrets_static_pod.go). It follows the node's config; a config
-   * whose CA Talos cannot use leaves the running controller-manager with the file it had. The root-CA
-   * publisher reads this, never the config, so a delayed re-render of the static pod moves it later.
+   * CA alone, as Talos renders it (render_secrets_static_pod.go), from what its static pod runs with (so it
+   * moves when the pod is re-created, not when the config changes). The root-CA publisher reads this.
    */
   rootCaPem(node: LabNode): string | null {
-    const root = node.roots.kubernetes;
-    if (root.issuing && !root.error) this.#rendered.set(node, root.issuing.certPem);
-    return this.#rendered.get(node) ?? null;
+    return this.#pods.get(node)?.issuing?.certPem ?? null;
+  }
+
+  /**
+   * The CA the leader's running kube-controller-manager signs with (null: no leader, or its CA unusable).
+   * Changes when the leader moves or its static pods are re-created.
+   */
+  issuingCa(): CaMaterial | null {
+    const leader = this.leader();
+    return leader ? (this.#pods.get(leader)?.issuing ?? null) : null;
   }
 
   stop(): void {
@@ -225,12 +235,11 @@ export class ControllerManager {
       }
       this.#store.update(c.name, { state: 'Approved', message: 'Auto approving kubelet client certificate after SubjectAccessReview.' });
     }
-    const leader = this.leader();
-    const root = leader?.roots.kubernetes;
+    const issuing = this.issuingCa();
     // No leader, or the leader's issuing CA is unusable: the CSR stays approved and unsigned (retried).
-    if (!leader || !root?.issuing || root.error) return;
+    if (!issuing) return;
     try {
-      const signed = await signCsr(root.issuing, c.requestPem, { usages: ['clientAuth'], validityMs: SIGNING_DURATION_MS });
+      const signed = await signCsr(issuing, c.requestPem, { usages: ['clientAuth'], validityMs: SIGNING_DURATION_MS });
       this.#store.update(c.name, { certificatePem: signed.certPem });
     } catch (err) {
       this.#store.update(c.name, { state: 'Failed', message: `signing failed: ${(err as Error).message}` });

@@ -19,6 +19,8 @@ import { Kubelet } from './kubelet.js';
 import { NodeRegistry } from './node-registry.js';
 import { PodFleet, POD_NAMESPACE, type PodView } from './pods.js';
 import { ConfigMapStore, ROOT_CA_CONFIGMAP, ROOT_CA_KEY, RootCaPublisher } from './root-ca-publisher.js';
+import { MirrorPods, StaticPods } from './static-pods.js';
+import type { CaMaterial } from '../../pki/index.js';
 import { startTcpForwarder, type TcpForwarder } from '../core/tcp-forward.js';
 import { VerdictNotes } from './tls-outcome.js';
 
@@ -45,6 +47,10 @@ export interface KubeSide {
   kubeletBootstraps(address: string): number;
   /** Address of the control plane holding the controller-manager leader lease (null if none is up). */
   controllerManagerLeader(): string | null;
+  /** The CA the leader's running kube-controller-manager signs with (changes at static pod re-render). */
+  controllerManagerIssuingCa(): CaMaterial | null;
+  /** A control plane's static pods: the secrets version they run with, and whether they lag behind the config. */
+  staticPods(address: string): { secretsVersion: number; lagging: boolean; apiserverReady: boolean } | null;
   /** Address of the control plane the VIP forwards to (null without a VIP or if none is up). */
   vipHolder(): string | null;
   /** A fresh admin kubeconfig (see issueAdminKubeconfig). Holds a private key: write it 0600. */
@@ -83,7 +89,9 @@ export async function startKubeSide(cluster: LabCluster, options: KubeSideOption
   const registry = new NodeRegistry(cluster);
   const csrs = new CsrStore();
   const configMaps = new ConfigMapStore();
-  const controllerManager = new ControllerManager(cluster, csrs);
+  const pods = new Map(cluster.controlPlanes.map((cp) => [cp, new StaticPods(cp, cluster)] as const));
+  const mirrorPods = new MirrorPods(cluster, [...pods.values()]);
+  const controllerManager = new ControllerManager(cluster, csrs, pods);
   const publisher = new RootCaPublisher(configMaps, controllerManager);
   const kubelets: Kubelet[] = [];
   const apiservers: KubeApiServer[] = [];
@@ -97,6 +105,8 @@ export async function startKubeSide(cluster: LabCluster, options: KubeSideOption
         csrs,
         configMaps,
         notes,
+        pods: pods.get(cp)!,
+        mirrorPods,
         onUp: (server, afterCaChange) => {
           if (!afterCaChange) return;
           for (const k of kubelets) k.probeLater(server, randomDelay(spread));
@@ -131,6 +141,7 @@ export async function startKubeSide(cluster: LabCluster, options: KubeSideOption
     publisher.stop();
     fleet.stop();
     controllerManager.stop();
+    for (const p of pods.values()) p.stop();
     for (const k of kubelets) k.stop();
     await Promise.all([...apiservers.map((s) => s.stop()), ...forwarders.map((f) => f.stop())]);
   };
@@ -213,6 +224,11 @@ export async function startKubeSide(cluster: LabCluster, options: KubeSideOption
     kubeletUpstream: (address) => byAddress(kubelets, address)?.upstream ?? null,
     kubeletConnections: (address) => byAddress(kubelets, address)?.connections ?? 0,
     controllerManagerLeader: () => controllerManager.leader()?.address ?? null,
+    controllerManagerIssuingCa: () => controllerManager.issuingCa(),
+    staticPods: (address) => {
+      const p = [...pods.values()].find((x) => x.node.address === address);
+      return p ? { secretsVersion: p.running.secretsVersion, lagging: p.lagging, apiserverReady: p.apiserverReady } : null;
+    },
     vipHolder: () => cluster.vipHolder()?.address ?? null,
     adminKubeconfig: (opts) => issueAdminKubeconfig(cluster, opts),
     rootCaConfigMap: () => configMaps.get(POD_NAMESPACE, ROOT_CA_CONFIGMAP)?.data[ROOT_CA_KEY] ?? null,

@@ -5,7 +5,7 @@
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { RotateError } from '../../domain/errors.js';
-import { EDGE_KINDS, type ConfigChangeEvent, type EdgeKind, type LedgerEntry, type NotReadyEvent } from '../core/ledger.js';
+import { EDGE_KINDS, type ConfigChangeEvent, type EdgeKind, type LedgerEntry, type NotReadyEvent, type StaticPodsSnapshot } from '../core/ledger.js';
 import type { ApplyCallStats, KubernetesCaStyle, LabRole, LabTimings, NodeFaults } from '../core/model.js';
 
 // ---------------------------------------------------------------------------------------------------
@@ -124,6 +124,11 @@ export interface InspectReport {
   recent: { trustFailures: LedgerEntry[]; unavailable: LedgerEntry[]; notReady: NotReadyEvent[]; configChanges: ConfigChangeEvent[] };
   /** The `kube-root-ca.crt` ConfigMap (fingerprints of its `ca.crt`) and the emulated in-cluster clients. */
   pods: InspectPods;
+  /**
+   * Control planes' static pods after Kubernetes CA changes, in order (`seq`): when each fell behind its
+   * config and when it ran from the new manifests again; `maxLagging` = most lagging at once since start.
+   */
+  staticPods: StaticPodsSnapshot;
 }
 
 export interface InspectPods {

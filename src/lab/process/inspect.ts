@@ -87,5 +87,6 @@ export function buildInspectReport(cluster: LabCluster, nodeReady: (address: str
       configChanges: ledger.configChangeLog.slice(-RECENT_LOG),
     },
     pods,
+    staticPods: ledger.staticPods,
   };
 }

@@ -19,6 +19,7 @@ export interface LabUpInput {
   kubernetesCaStyle?: string | undefined;
   applyLatencyMs?: number | undefined;
   kubeletRestartMs?: number | undefined;
+  staticPodDelayMs?: number | undefined;
   nodeGraceS?: number | undefined;
   vip?: boolean | undefined;
   podsPerNode?: number | undefined;
@@ -84,6 +85,7 @@ export function resolveLabConfig(input: LabUpInput): LabConfig {
   }
   const applyLatencyMs = checkInteger('--apply-latency-ms', input.applyLatencyMs, 0);
   const kubeletRestartMs = checkInteger('--kubelet-restart-ms', input.kubeletRestartMs, 0);
+  const staticPodDelayMs = checkInteger('--static-pod-delay-ms', input.staticPodDelayMs, 0);
   const nodeGraceS = checkNumber('--node-grace-s', input.nodeGraceS, 0);
   const podsPerNode = checkInteger('--pods-per-node', input.podsPerNode, 0, 20) ?? DEFAULT_PODS_PER_NODE;
   const podCaReloadS = checkNumber('--pod-ca-reload-s', input.podCaReloadS, 0);
@@ -95,6 +97,7 @@ export function resolveLabConfig(input: LabUpInput): LabConfig {
       ...(podCaReloadS !== undefined ? { podCaReloadMs: Math.round(podCaReloadS * 1000) } : {}),
       ...(applyLatencyMs !== undefined ? { applyLatencyMs } : {}),
       ...(kubeletRestartMs !== undefined ? { kubeletRestartMs } : {}),
+      ...(staticPodDelayMs !== undefined ? { staticPodDelayMs } : {}),
       ...(nodeGraceS !== undefined ? { nodeGraceMs: Math.round(nodeGraceS * 1000) } : {}),
     }),
   };

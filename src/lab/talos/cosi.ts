@@ -9,6 +9,8 @@
  * - cluster/Members.cluster.talos.dev (every node; the VIP holder lists the VIP first, as discovery does,
  *   siderolabs/talos#10357) and cluster/Identities.cluster.talos.dev/local;
  * - runtime/Services.v1alpha1.talos.dev/kubelet, present only while the kubelet runs;
+ * - controlplane/SecretStatuses.kubernetes.talos.dev/static-pods (control planes): `{ready, version}`, the
+ *   KubernetesSecrets version the static pods' secrets were last rendered from (k8s/render_secrets_static_pod.go);
  * - secrets/ApiCertificates.secrets.talos.dev/api (sensitive): apid's certificates as it serves them (node
  *   runtime's credentials): control planes server + proxy client cert + their OSRoot accepted entries (one
  *   per CA), workers the trustd-signed server cert + ONE accepted entry holding the whole bundle trustd
@@ -52,6 +54,7 @@ export const RESOURCE_TYPES: Record<string, TypeInfo> = {
   'Members.cluster.talos.dev': { sensitive: false },
   'Identities.cluster.talos.dev': { sensitive: false },
   'Services.v1alpha1.talos.dev': { sensitive: false },
+  'SecretStatuses.kubernetes.talos.dev': { sensitive: false },
 };
 
 /** Namespaces a Talos node has (a subset of the real list). */
@@ -114,10 +117,23 @@ function renderNodeResources(node: LabNode): Rendered[] {
     configMemo.set(node, { config: node.config, version: node.configVersion, rendered });
   }
   const kubelet = node.kubelet;
-  if (!kubelet) return rendered;
   const protos = talosProtos();
+  const dynamic: Rendered[] = [];
+  if (node.role === 'controlplane') {
+    const version = String(node.secretsVersion);
+    dynamic.push({
+      namespace: 'controlplane',
+      type: 'SecretStatuses.kubernetes.talos.dev',
+      id: 'static-pods',
+      owner: 'k8s.RenderSecretsStaticPodController',
+      protoSpec: protos.specs.secretsStatus.encode({ ready: true, version }),
+      yamlSpec: stringify({ ready: true, version }),
+    });
+  }
+  if (!kubelet) return [...rendered, ...dynamic];
   return [
     ...rendered,
+    ...dynamic,
     {
       namespace: 'runtime',
       type: 'Services.v1alpha1.talos.dev',

@@ -125,6 +125,7 @@ export class TalosNodeRuntime implements ApidHost {
     this.node.on('down', onDown);
     this.node.on('up', onUp);
     this.node.on('kubelet', onKubelet);
+    this.node.on('secrets', onKubelet);
     // Certificates are renewed at half their lifetime (secrets/api.go refreshTicker), like after a change.
     const renew = setInterval(() => {
       if (!this.node.isDown) this.#onConfig({ previous: this.node.config, current: this.node.config, previousRoots: this.node.roots, roots: this.node.roots, talosChanged: true, kubernetesChanged: false });
@@ -136,6 +137,7 @@ export class TalosNodeRuntime implements ApidHost {
       this.node.off('config', onConfig);
       this.node.off('down', onDown);
       this.node.off('up', onUp);
+      this.node.off('secrets', onKubelet);
       this.node.off('kubelet', onKubelet);
     });
   }

@@ -73,6 +73,7 @@ export function windowOf(f: Finding, stepIndex: number): string {
   let s = `during ${span} of step ${n}`;
   if (f.fromVersion === 'before') s += `, until ${f.fromNodes.join(', ')} ${plural(f.fromNodes) ? 'are' : 'is'} patched`;
   else if (f.toVersion === 'before') s += `, until ${f.toNodes.join(', ')} ${plural(f.toNodes) ? 'are' : 'is'} patched`;
+  else if (f.toVersion === 'lagging') s += `, until the kube-apiserver / controller-manager of ${f.toNodes.join(', ')} ${plural(f.toNodes) ? 'are' : 'is'} re-created from the new config`;
   return `${s}; at most the duration of step ${n}`;
 }
 

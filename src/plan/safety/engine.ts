@@ -17,11 +17,17 @@
  *   during such a step a worker may hold a grant from any control-plane state seen so far, and at its end
  *   one from the control planes as they were at the last restart, unless its own Talos change came after.
  *   This assumes a step's wave ends only once its apiservers restarted (apply waits for them).
- * - kube-apiserver: serving cert signed by its node's issuing Kubernetes CA, client CAs = trusted set.
+ * - kube-apiserver: serving cert signed by its node's issuing Kubernetes CA, client CAs = trusted set — as
+ *   its static pod was started with: after a control plane's Kubernetes CA change, its kube-apiserver and
+ *   kube-controller-manager keep the old state until Talos re-creates them, some time after the apply
+ *   returned (facts §3.4). A patched control plane of the wave being applied may therefore be `lagging`:
+ *   config (and kubelet) new, apiserver serving and controller-manager signing with the old state. Apply
+ *   waits for them before the next node, so earlier waves are caught up.
  * - kubelet: client cert signed by some CA S; reaches every apiserver (KubePrism); works against one iff S
  *   is in its trusted set and its issuing CA is in the node's own trusted set. Restarts on any change of its
  *   node's Kubernetes CA fields and re-bootstraps when S is no longer in its node's trusted set, getting a
- *   cert from the controller-manager leader (any control plane present at that moment).
+ *   cert from the controller-manager leader (any control plane present at that moment, signing with the CA
+ *   its running controller-manager has, which for a control plane patched in this wave may be the old one).
  * - in-cluster clients ("pods", facts §3.4): trust only the `kube-root-ca.crt` ConfigMap, which the
  *   controller-manager leader overwrites with its issuing Kubernetes CA alone; a pod may hold any issuing
  *   CA a control plane had since the step began (it loaded it then and has not re-read it yet). A pod
@@ -34,7 +40,7 @@ import type { EdgeKind } from '../model/plan.js';
 import { bit, bitsOf, has, NO_CA, type CaIndex } from './cas.js';
 import { canonicalGrants, grantsKey, stateKey, type ModelNode, type ModelTarget, type TalosGrant, type TrustState } from './world.js';
 
-export type Version = 'unchanged' | 'before' | 'after';
+export type Version = 'unchanged' | 'before' | 'after' | 'lagging';
 
 /** A client credential in the model: signer of its cert and the server CAs it trusts. */
 export interface ModelClient {
@@ -91,6 +97,8 @@ export interface StepEvaluation {
 interface EntityState {
   talos: TrustState;
   kube: TrustState;
+  /** The Kubernetes CA state the running kube-apiserver / controller-manager use (= kube unless lagging). */
+  serving: TrustState;
   grants: readonly TalosGrant[];
   signers: number;
 }
@@ -119,6 +127,12 @@ interface Entity {
 
 type Pattern = 'none' | 'some' | 'all';
 
+/** A patched control plane whose static pods may still run the old Kubernetes CA state. */
+function canLag(c: Cls): boolean {
+  const t = c.target;
+  return c.role === 'controlplane' && !!t?.kubeTouched && (c.afterTrust.kube.issuing !== c.before.kube.issuing || c.afterTrust.kube.trusted !== c.before.kube.trusted);
+}
+
 const MAX_STATES_PER_WAVE = 20_000;
 
 export function evaluateStep(world: readonly ModelNode[], spec: StepSpec, cas: CaIndex): StepEvaluation {
@@ -146,22 +160,31 @@ export function evaluateStep(world: readonly ModelNode[], spec: StepSpec, cas: C
 
   for (let wi = 0; wi < spec.waves.length; wi++) {
     const moving = classes.filter((c) => c.wave === wi);
-    const radix = moving.map((c) => (c.members.length > 1 ? 3 : 2));
+    // One digit per moving class (none/some/all patched), then one per moving control-plane class whose
+    // static pods can lag (of its patched members: none/some/all still lagging).
+    const lagging = moving.filter(canLag);
+    const radix = [...moving.map((c) => (c.members.length > 1 ? 3 : 2)), ...lagging.map((c) => (c.members.length > 1 ? 3 : 2))];
     const total = radix.reduce((a, b) => a * b, 1);
     if (total > MAX_STATES_PER_WAVE) {
       throw new RotateError('PLAN_TOO_MANY_CLASSES', `wave ${wi + 1} mixes ${moving.length} kinds of node state; the proof would need ${total} states`, {
         hint: 'bring the nodes to a common CA state by hand first, or plan fewer nodes at a time',
       });
     }
-    const digits = new Array<number>(moving.length).fill(0);
+    const digits = new Array<number>(radix.length).fill(0);
     for (let n = 0; n < total; n++) {
       let rest = n;
-      for (let d = 0; d < moving.length; d++) {
+      for (let d = 0; d < radix.length; d++) {
         digits[d] = rest % radix[d]!;
         rest = Math.floor(rest / radix[d]!);
       }
       const pattern = new Map<Cls, Pattern>();
       moving.forEach((c, d) => pattern.set(c, patternOf(digits[d]!, c.members.length > 1)));
+      const lag = new Map<Cls, Pattern>();
+      lagging.forEach((c, d) => lag.set(c, patternOf(digits[moving.length + d]!, c.members.length > 1)));
+      // nothing patched, nothing lags: skip the lag variants of a class with no patched member
+      if (lagging.some((c) => pattern.get(c) === 'none' && lag.get(c) !== 'none')) continue;
+      // only some patched members can be "some lagging"; one patched member lags or not
+      if (lagging.some((c) => pattern.get(c) === 'some' && lag.get(c) === 'some' && c.members.length < 3)) continue;
       // the all-unpatched state of a later wave equals the complete state of the previous one
       if (wi > 0 && [...pattern.values()].every((p) => p === 'none')) continue;
       const ents: Entity[] = [];
@@ -176,7 +199,12 @@ export function evaluateStep(world: readonly ModelNode[], spec: StepSpec, cas: C
         else {
           const p = pattern.get(c)!;
           if (p !== 'all') ents.push(entity(c, 'before', w(c, c.before)));
-          if (p !== 'none') ents.push(entity(c, 'after', w(c, afterState(c, presence(c, cps, wi, pattern)))));
+          if (p !== 'none') {
+            const after = w(c, afterState(c, presence(c, cps, wi, pattern)));
+            const l = lag.get(c) ?? 'none';
+            if (l !== 'all') ents.push(entity(c, 'after', after));
+            if (l !== 'none') ents.push(entity(c, 'lagging', { ...after, serving: c.before.serving }));
+          }
         }
       }
       ctx.phase = { wave: wi, start: false, end: false, gate: false };
@@ -265,7 +293,7 @@ function buildClasses(world: readonly ModelNode[], spec: StepSpec): Cls[] {
         endpoint: n.endpoint,
         members: [],
         memberIdx: [],
-        before: { talos: n.talos, kube: n.kube, grants: n.grants, signers: n.signers },
+        before: { talos: n.talos, kube: n.kube, serving: n.kube, grants: n.grants, signers: n.signers },
         wave: w,
         target: t,
         afterTrust: { talos: t?.talos ?? n.talos, kube: t?.kube ?? n.kube },
@@ -312,6 +340,8 @@ function mergeEqualTargets(classes: Cls[]): Cls[] {
 interface CpPresence {
   present: TrustPair[];
   minimal: TrustPair[][];
+  /** CAs its controller-manager may sign kubelet certificates with at that moment (bit mask). */
+  signing: number;
 }
 interface TrustPair {
   talos: TrustState;
@@ -327,16 +357,20 @@ interface TrustPair {
 function presence(self: Cls, cps: Cls[], wave: number, pattern: Map<Cls, Pattern>): CpPresence[] {
   return cps.map((y) => {
     const before: TrustPair = { talos: y.before.talos, kube: y.before.kube };
-    if (y.wave < 0 || y.wave > wave) return { present: [before], minimal: [[before]] };
+    const signsBefore = bit(y.before.serving.issuing);
+    if (y.wave < 0 || y.wave > wave) return { present: [before], minimal: [[before]], signing: signsBefore };
     const after: TrustPair = y.afterTrust;
-    if (y.wave < wave) return { present: [after], minimal: [[after]] };
+    // Earlier waves: apply waited for their static pods, so they sign with the new issuing CA.
+    if (y.wave < wave) return { present: [after], minimal: [[after]], signing: bit(after.kube.issuing) };
     const p = pattern.get(y) ?? 'none';
+    // Patched in this wave: its controller-manager may still sign with the old CA (static pods lagging).
+    const signsEither = signsBefore | bit(after.kube.issuing);
     if (y === self) {
-      if (y.members.length === 1) return { present: [after], minimal: [[after]] };
-      return { present: [before, after], minimal: p === 'all' ? [[after]] : [[before, after]] };
+      if (y.members.length === 1) return { present: [after], minimal: [[after]], signing: signsEither };
+      return { present: [before, after], minimal: p === 'all' ? [[after]] : [[before, after]], signing: signsEither };
     }
-    if (p === 'none') return { present: [before], minimal: [[before]] };
-    return { present: [before, after], minimal: p === 'all' ? [[before], [after]] : [[before]] };
+    if (p === 'none') return { present: [before], minimal: [[before]], signing: signsBefore };
+    return { present: [before, after], minimal: p === 'all' ? [[before], [after]] : [[before]], signing: signsEither };
   });
 }
 
@@ -358,10 +392,10 @@ function afterState(c: Cls, cps: CpPresence[]): EntityState {
     const kept = signers & kube.trusted;
     const rebootstrap = signers === 0 || (signers & ~kube.trusted) !== 0;
     let leaders = 0;
-    if (rebootstrap) for (const y of cps) for (const s of y.present) leaders |= bit(s.kube.issuing);
+    if (rebootstrap) for (const y of cps) leaders |= y.signing;
     signers = kept | leaders;
   }
-  return { talos, kube, grants, signers };
+  return { talos, kube, serving: kube, grants, signers };
 }
 
 /** Control-plane classes whose kube-apiserver restarts in this step (a Kubernetes CA change), and their waves. */
@@ -431,7 +465,8 @@ export function classLabel(cls: { role: NodeRole; members: readonly string[] }, 
   const n = cls.members.length;
   const noun = cls.role === 'controlplane' ? (n === 1 ? 'control plane' : 'control planes') : n === 1 ? 'worker' : 'workers';
   const list = n <= 3 ? cls.members.join(', ') : `${cls.members.slice(0, 3).join(', ')} +${n - 3} more`;
-  const suffix = version === 'before' ? ' (not yet patched)' : version === 'after' ? ' (patched)' : '';
+  const suffix =
+    version === 'before' ? ' (not yet patched)' : version === 'after' ? ' (patched)' : version === 'lagging' ? ' (patched, kube-apiserver / controller-manager not yet re-created)' : '';
   return `${noun} ${list}${suffix}`;
 }
 
@@ -574,18 +609,18 @@ function evaluateEdges(ents: Entity[], spec: StepSpec, rec: Recorder, gate: bool
   if (spec.apis.has('kubernetes') && !gate) {
     for (const n of ents) {
       const sigs = n.state.signers === 0 ? [NO_CA] : bitsOf(n.state.signers);
-      const works = (s: number, c: Entity): boolean => has(c.state.kube.trusted, s) && has(n.state.kube.trusted, c.state.kube.issuing);
+      const works = (s: number, c: Entity): boolean => has(c.state.serving.trusted, s) && has(n.state.kube.trusted, c.state.serving.issuing);
       const stranded = new Set(sigs.filter((s) => !cps.some((c) => works(s, c))));
       for (const c of cps) {
         const fail = sigs.filter((s) => !works(s, c));
         if (fail.length === 0) continue;
         const broken = fail.some((s) => stranded.has(s));
         const s0 = fail.find((s) => stranded.has(s)) ?? fail[0]!;
-        const why = !has(n.state.kube.trusted, c.state.kube.issuing)
-          ? `the kubelet of ${n.label} trusts ${dm(n.state.kube.trusted)}, not ${c.label}'s serving certificate (signed by ${d(c.state.kube.issuing)})`
+        const why = !has(n.state.kube.trusted, c.state.serving.issuing)
+          ? `the kubelet of ${n.label} trusts ${dm(n.state.kube.trusted)}, not ${c.label}'s serving certificate (signed by ${d(c.state.serving.issuing)})`
           : s0 === NO_CA
             ? `the kubelet of ${n.label} has no client certificate`
-            : `kube-apiserver on ${c.label} does not accept the kubelet client certificate of ${n.label} (signed by ${d(s0)}; client CAs ${dm(c.state.kube.trusted)})`;
+            : `kube-apiserver on ${c.label} does not accept the kubelet client certificate of ${n.label} (signed by ${d(s0)}; client CAs ${dm(c.state.serving.trusted)})`;
         const reason = broken ? `${why}; no apiserver accepts it in this state: Node NotReady after the grace period` : `${why}; another apiserver still serves it through KubePrism`;
         rec.add({ kind: 'kubelet-apiserver', fromKey: n.key, from: `kubelets of ${n.label}`, fromNodes: n.cls.members, fromVersion: n.version, to: c, excludeSelf: n.cls === c.cls && n !== c, status: broken ? 'broken' : 'degraded', certain: fail.length === sigs.length, reason });
       }
@@ -597,7 +632,7 @@ function evaluateEdges(ents: Entity[], spec: StepSpec, rec: Recorder, gate: bool
     for (const c of cps) pods |= bit(c.state.kube.issuing);
     for (const p of bitsOf(pods)) {
       for (const c of cps) {
-        const serving = c.state.kube.issuing;
+        const serving = c.state.serving.issuing; // what its running apiserver serves (lagging: the old CA)
         if (serving === p || serving === NO_CA) continue;
         const reason = `in-cluster clients whose ca.crt (kube-root-ca.crt) holds ${d(p)} alone do not trust ${c.label}'s serving certificate (signed by ${d(serving)})`;
         rec.add({ kind: 'pod-apiserver', fromKey: `pod:${p}`, from: `pods trusting ${d(p)}`, fromNodes: ['pods'], fromVersion: null, to: c, excludeSelf: false, status: 'degraded', certain: false, reason });
@@ -608,12 +643,12 @@ function evaluateEdges(ents: Entity[], spec: StepSpec, rec: Recorder, gate: bool
   const kc = spec.operatorKubeconfig;
   if (kc && !gate) {
     for (const c of cps) {
-      const clientOk = has(c.state.kube.trusted, kc.signer);
-      const serverOk = has(kc.trusts, c.state.kube.issuing);
+      const clientOk = has(c.state.serving.trusted, kc.signer);
+      const serverOk = has(kc.trusts, c.state.serving.issuing);
       if (clientOk && serverOk) continue;
       const reason = !clientOk
         ? `kube-apiserver on ${c.label} does not accept client certificates signed by ${d(kc.signer)}`
-        : `the ${kc.label} trusts ${dm(kc.trusts)}, not ${c.label}'s serving certificate signed by ${d(c.state.kube.issuing)}`;
+        : `the ${kc.label} trusts ${dm(kc.trusts)}, not ${c.label}'s serving certificate signed by ${d(c.state.serving.issuing)}`;
       rec.add({ kind: 'client-apiserver', fromKey: `kc:${kc.label}`, from: `operator (${kc.label})`, fromNodes: ['operator'], fromVersion: null, to: c, excludeSelf: false, status: 'broken', certain: true, reason, notice: true });
     }
   }
@@ -621,11 +656,11 @@ function evaluateEdges(ents: Entity[], spec: StepSpec, rec: Recorder, gate: bool
   if (gate && spec.gateKubeconfig) {
     for (const a of cps) {
       for (const b of cps) {
-        const ok = has(b.state.kube.trusted, a.state.kube.issuing) && has(a.state.kube.trusted, b.state.kube.issuing);
+        const ok = has(b.state.serving.trusted, a.state.kube.issuing) && has(a.state.kube.trusted, b.state.serving.issuing);
         if (ok) continue;
-        const reason = !has(b.state.kube.trusted, a.state.kube.issuing)
+        const reason = !has(b.state.serving.trusted, a.state.kube.issuing)
           ? `a kubeconfig fetched from ${a.label} carries a cert signed by ${d(a.state.kube.issuing)}, which kube-apiserver on ${b.label} does not accept`
-          : `a kubeconfig fetched from ${a.label} trusts ${dm(a.state.kube.trusted)}, not ${b.label}'s serving certificate (signed by ${d(b.state.kube.issuing)})`;
+          : `a kubeconfig fetched from ${a.label} trusts ${dm(a.state.kube.trusted)}, not ${b.label}'s serving certificate (signed by ${d(b.state.serving.issuing)})`;
         rec.add({ kind: 'client-apiserver', fromKey: `gate:${a.key}`, from: `admin kubeconfig fetched from ${a.label}`, fromNodes: a.cls.members, fromVersion: a.version, to: b, excludeSelf: false, status: 'broken', certain: true, reason });
       }
     }

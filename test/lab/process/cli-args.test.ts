@@ -87,7 +87,7 @@ t.test('down cleans up what a killed lab left behind', async (t) => {
     clusterEndpoint: 'https://127.9.8.3:6443',
     kubernetesCaStyle: 'document',
     block: '127.9.8.0/24',
-    timings: { nodeGraceMs: 1, kubeletRestartMs: 1, apiserverRestartMs: 1, applyLatencyMs: 0, heartbeatIntervalMs: 1, probeIntervalMs: 1, podCallIntervalMs: 1, podCaReloadMs: 1 },
+    timings: { nodeGraceMs: 1, kubeletRestartMs: 1, apiserverRestartMs: 1, applyLatencyMs: 0, staticPodDelayMs: 1, heartbeatIntervalMs: 1, probeIntervalMs: 1, podCallIntervalMs: 1, podCaReloadMs: 1 },
     startedAt: '',
     readyAt: '',
     files: {},

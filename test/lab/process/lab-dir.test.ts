@@ -21,7 +21,7 @@ function sampleLabFile(pid = process.pid): LabFile {
     clusterEndpoint: 'https://127.9.9.3:6443',
     kubernetesCaStyle: 'document',
     block: '127.9.9.0/24',
-    timings: { nodeGraceMs: 40000, kubeletRestartMs: 1000, apiserverRestartMs: 500, applyLatencyMs: 0, heartbeatIntervalMs: 2000, probeIntervalMs: 10000, podCallIntervalMs: 4000, podCaReloadMs: 300000 },
+    timings: { nodeGraceMs: 40000, kubeletRestartMs: 1000, apiserverRestartMs: 500, applyLatencyMs: 0, staticPodDelayMs: 2000, heartbeatIntervalMs: 2000, probeIntervalMs: 10000, podCallIntervalMs: 4000, podCaReloadMs: 300000 },
     startedAt: new Date().toISOString(),
     readyAt: new Date().toISOString(),
     files: { talosconfig: 'talosconfig', kubeconfig: 'kubeconfig', secrets: 'secrets.yaml' },

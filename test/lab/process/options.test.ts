@@ -13,6 +13,7 @@ t.test('lab up defaults: 3 control planes, 2 workers, document style, no VIP', a
   t.equal(c.timings.nodeGraceMs, DEFAULT_TIMINGS.nodeGraceMs);
   t.equal(c.timings.kubeletRestartMs, DEFAULT_TIMINGS.kubeletRestartMs);
   t.equal(c.timings.applyLatencyMs, DEFAULT_TIMINGS.applyLatencyMs);
+  t.ok(c.timings.staticPodDelayMs > 0, 'control-plane static pods are re-created some time after a change by default');
 });
 
 t.test('flags map to cluster timings', async (t) => {
@@ -20,6 +21,7 @@ t.test('flags map to cluster timings', async (t) => {
   t.equal(c.timings.nodeGraceMs, 5000);
   t.equal(c.timings.kubeletRestartMs, 2500);
   t.equal(c.timings.applyLatencyMs, 120);
+  t.equal(resolveLabConfig({ staticPodDelayMs: 7000 }).timings.staticPodDelayMs, 7000, '--static-pod-delay-ms');
   t.equal(c.kubernetesCaStyle, 'legacy');
   t.equal(c.vip, true);
   t.ok(c.timings.heartbeatIntervalMs <= 5000 / 4, 'the heartbeat stays well inside a short grace period');
@@ -45,6 +47,7 @@ t.test('bad lab up options are refused with the flag named', async (t) => {
     [{ kubernetesCaStyle: 'modern' }, /--kubernetes-ca-style/],
     [{ nodeGraceS: 0 }, /--node-grace-s/],
     [{ kubeletRestartMs: -5 }, /--kubelet-restart-ms/],
+    [{ staticPodDelayMs: -1 }, /--static-pod-delay-ms/],
     [{ applyLatencyMs: 1.5 }, /--apply-latency-ms/],
     [{ podsPerNode: -1 }, /--pods-per-node/],
     [{ podsPerNode: 1.5 }, /--pods-per-node/],

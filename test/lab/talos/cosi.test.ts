@@ -158,3 +158,19 @@ t.test('access policy: writes refused, unknown types refused, sensitive types ne
   t.equal(got[1]?.event?.[0]?.event_type, 'CREATED');
   r.session.destroy();
 });
+
+t.test('SecretStatuses.kubernetes.talos.dev/static-pods (namespace controlplane): the static pods\' secrets version, control planes only', async (t) => {
+  const c = lab.client();
+  const cp = lab.cluster.controlPlanes[0]!;
+  const w = lab.cluster.workers[0]!;
+  const raw = await c.getResource(cp.address, 'controlplane', 'SecretStatuses.kubernetes.talos.dev', 'static-pods');
+  t.equal(raw.metadata?.owner, 'k8s.RenderSecretsStaticPodController');
+  const before = await c.getSecretsStatus(cp.address);
+  t.same(before, { ready: true, version: String(cp.secretsVersion) });
+  const next = cp.bumpSecretsVersion();
+  const after = await c.getSecretsStatus(cp.address);
+  t.equal(after.version, String(next), 'a new render shows as a new version');
+  t.not(after.version, before.version);
+  const e = await failure(c.getSecretsStatus(w.address));
+  t.equal(e.kind, 'not-found', 'only control planes render static pods');
+});

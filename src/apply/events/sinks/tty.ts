@@ -92,13 +92,14 @@ export class TtySink implements EventSink {
         this.#live.set(`node:${e.data.address}`, { text: `${e.data.address}: applying config`, since: this.#now() });
         return [];
       case 'node-progress':
-      case 'kubelet-restart': {
+      case 'kubelet-restart':
+      case 'static-pods': {
         const entry = this.#live.get(`node:${e.data.address}`);
         if (entry) {
           entry.text = e.message;
           return [];
         }
-        return e.type === 'kubelet-restart' ? [`  - ${e.message}`] : [];
+        return e.type !== 'node-progress' ? [`  - ${e.message}`] : [];
       }
       case 'node-retry': {
         const entry = this.#live.get(`node:${e.data.address}`);
