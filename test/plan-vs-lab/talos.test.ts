@@ -74,7 +74,7 @@ t.test('the classic mistake: a control plane swaps to NEW before the workers acc
   t.same(kindMismatches(cmp.rows), [], 'per phase, the same edge kinds fail and stay clean');
 
   const last = cmp.rows.find((r) => r.phase === 'swap cp1')!;
-  t.same(last.certain, { 'operator-apid': 'ok', 'apid-proxy': 'broken', 'worker-trustd': 'broken', 'kubelet-apiserver': 'ok', 'client-apiserver': 'ok' }, 'model: apid-proxy and worker-trustd break');
+  t.same(last.certain, { 'operator-apid': 'ok', 'apid-proxy': 'broken', 'worker-trustd': 'broken', 'kubelet-apiserver': 'ok', 'client-apiserver': 'ok', 'pod-apiserver': 'ok' }, 'model: apid-proxy and worker-trustd break');
   t.ok(last.lab['apid-proxy'] > 0 && last.lab['worker-trustd'] > 0, 'lab: both seen');
   const log = h.lab.cluster.ledger.snapshot().trustFailureLog;
   for (const w of h.workers) {
