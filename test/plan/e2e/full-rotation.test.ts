@@ -169,12 +169,19 @@ function checkFullPlan(t: TapTest, plan: Plan, lab: PlanLab, style: Style, f: Fp
   }
   t.same(plan.steps.map((s) => s.talosClient), ['current', 'intermediate', 'new', 'new'], 'Talos clients: current, intermediate, new, new');
   t.same(plan.steps.map((s) => s.gate.talos?.client), ['intermediate', 'new', 'new', undefined], 'gate clients');
-  t.same(plan.steps.map((s) => s.proof.verdict), ['safe', 'safe', 'safe', 'safe-with-announced-disruption'], 'per-step verdicts');
+  t.same(plan.steps.map((s) => s.proof.verdict), ['safe', 'safe-with-announced-disruption', 'safe', 'safe-with-announced-disruption'], 'per-step verdicts');
 
-  // The announced disruption: control-plane kubelets during the control-plane wave of the drop.
+  // The announced disruptions: in-cluster clients from the Kubernetes issue step (pods trust only the
+  // issuing CA, facts §3.4), and control-plane kubelets during the control-plane wave of the drop.
   const failing = plan.steps.flatMap((s) => s.proof.edges.filter((e) => e.status !== 'ok').map((e) => ({ step: s.index, ...e })));
   t.ok(failing.length > 0, 'a non-ok edge is announced');
-  for (const e of failing) {
+  const pods = failing.filter((e) => e.kind === 'pod-apiserver');
+  t.ok(pods.length > 0, 'the pod disruption is announced');
+  for (const e of pods) {
+    t.same({ step: e.step, status: e.status }, { step: 2, status: 'degraded' }, `announced in the issue step: ${e.from} → ${e.to}`);
+    t.ok(e.toNodes.every((n) => lab.cps.includes(n)), 'refused by control-plane apiservers');
+  }
+  for (const e of failing.filter((x) => x.kind !== 'pod-apiserver')) {
     t.same(
       { step: e.step, kind: e.kind, status: e.status, waves: e.waves, persists: e.persists },
       { step: 4, kind: 'kubelet-apiserver', status: 'degraded', waves: [2], persists: false },
@@ -232,7 +239,7 @@ function checkHumanOutput(t: TapTest, text: string, lab: PlanLab): void {
   const both = /^ {2}gate: Talos Version on every node through .* Kubernetes: kubelet restart observed on 5 node\(s\), every Node Ready/m;
   const expected: [string, string[], string, RegExp, RegExp][] = [
     [STEPS[0]!, waves.cpsFirst, 'safe', /Talos API: .*; Kubernetes API: /, both],
-    [STEPS[1]!, waves.cpsFirst, 'safe', /Talos API: .*; Kubernetes API: /, both],
+    [STEPS[1]!, waves.cpsFirst, 'safe-with-announced-disruption', /Talos API: .*; Kubernetes API: /, both],
     [STEPS[2]!, waves.cpsFirst, 'safe', /Talos API: drop talos-lab /, /^ {2}gate: Talos Version on every node through [^;]*$/m],
     [STEPS[3]!, waves.workersFirst, 'safe-with-announced-disruption', /Kubernetes API: drop kubernetes-lab /, /^ {2}gate: Kubernetes: kubelet restart observed on 5 node\(s\), every Node Ready/m],
   ];
