@@ -55,7 +55,7 @@ export function sinkReporter(sink: EventSink, runId: string, totalSteps: number)
     kubelet: (step: Step, node: StepNode, phase) =>
       emit(makeEvent('kubelet-restart', { stepId: step.id, address: node.address, observed: phase === 'waiting' ? 'restarting' : 'ready' })),
     staticPods: (step: Step, node: StepNode, observed, secretsVersion) =>
-      emit(makeEvent('static-pods', { stepId: step.id, address: node.address, observed, secretsVersion })),
+      emit(makeEvent('static-pods', { stepId: step.id, address: node.address, observed, renderVersion: secretsVersion })),
     retry: (what, err) => emit(makeEvent('warning', { warningCode: 'APPLY_RETRY', text: `retrying ${what}: ${toErrorRecord(err).message}`, hint: null })),
     gateStarted: (step: Step, kind) => emit(makeEvent('gate-start', { stepId: step.id, checks: [kind] })),
     gateAttempt: (step: Step, kind, attempt, problem) =>

@@ -310,3 +310,29 @@ t.test('Kubernetes: a patched control plane signs kubelet certificates with its 
   t.ok(strandedKubelets(out).has('127.0.0.10'), 'the control plane\'s own kubelet may be stranded: the CSR signer switches at re-render, not at the patch');
   t.ok(out.some((o) => o.kind === 'kubelet-apiserver' && /not yet re-created/.test(o.to)), 'the window where its apiserver still serves the old state is evaluated');
 });
+
+t.test('apiserver restarts: a worker re-registering on a control plane\'s own restart never meets that control plane as it was before its patch', async (t) => {
+  // The state a run killed mid-issue leaves: cp-1 already issues NEW, the others still OLD, NEW accepted
+  // everywhere; the workers' apid certificates are OLD-signed (observed). Rolling cp-1 back (its Kubernetes
+  // CA changes too, so its apiserver restarts) must not make NEW-signed worker certificates possible: the
+  // restart that makes workers ask trustd again comes after cp-1's patch, when it issues OLD again.
+  const { sequenceHistory } = await import('../../src/plan/safety/index.js');
+  const nodes = cluster();
+  for (const n of nodes) n.talos = api(T_OLD, T_NEW);
+  const cp1 = nodes.find((n) => n.address === '127.0.0.10')!;
+  cp1.talos = api(T_NEW, T_OLD);
+  for (const n of nodes) if (n.role === 'worker') n.talosGrant = { signer: T_OLD, bundle: [T_OLD, T_NEW] };
+  const workers = nodes.filter((n) => n.role === 'worker').map((n) => n.address);
+  const back = [[{ address: '127.0.0.10', target: { talos: api(T_OLD, T_NEW), kubernetes: K_ACCEPT } }]];
+  const h = sequenceHistory(start(nodes), back);
+  for (const w of workers) {
+    t.same(h.grants.get(w)!.map((g) => g.signer), [T_OLD], `${w}: only OLD-signed grants are possible after cp-1's restart`);
+  }
+  // Two control planes restarting in one wave: the second's restart may meet the first before its patch.
+  const both = [[
+    { address: '127.0.0.10', target: { talos: api(T_OLD, T_NEW), kubernetes: K_ACCEPT } },
+    { address: '127.0.0.11', target: { kubernetes: K_ACCEPT } },
+  ]];
+  const h2 = sequenceHistory(start(nodes), both);
+  for (const w of workers) t.ok(h2.grants.get(w)!.some((g) => g.signer === T_NEW), `${w}: with two restarting control planes in one wave, NEW stays possible`);
+});

@@ -192,11 +192,11 @@ export const EVENTS: { [K in EventType]: EventSpec<K> } = {
     level: 'info',
     description:
       "A control plane's kube-apiserver and kube-controller-manager after its Kubernetes CA changed: `waiting` until their mirror pods carry the `talos.dev/secrets-version` of the node's `SecretStatuses` (namespace `controlplane`, id `static-pods`) and are Ready, and the node's apiserver serves a certificate of the expected CA; then `current`. The next control plane is touched only after that.",
-    fields: { stepId: 'plan step id', address: 'node address', observed: '`waiting` or `current`', secretsVersion: 'the SecretStatuses version waited for (null while not yet known)' },
+    fields: { stepId: 'plan step id', address: 'node address', observed: '`waiting` or `current`', renderVersion: 'the SecretStatuses (static-pods) version waited for (null while not yet known)' },
     message: (d) =>
       d.observed === 'waiting'
-        ? `${d.address}: waiting for kube-apiserver and kube-controller-manager to run from the new config${d.secretsVersion ? ` (secrets version ${d.secretsVersion})` : ''}`
-        : `${d.address}: kube-apiserver and kube-controller-manager run from the new config (secrets version ${d.secretsVersion ?? '?'})`,
+        ? `${d.address}: waiting for kube-apiserver and kube-controller-manager to run from the new config${d.renderVersion ? ` (secrets version ${d.renderVersion})` : ''}`
+        : `${d.address}: kube-apiserver and kube-controller-manager run from the new config (secrets version ${d.renderVersion ?? '?'})`,
   },
   'node-done': {
     code: 'TR_APPLY_I3900',

@@ -62,7 +62,7 @@ export interface EventDataMap {
   'node-skipped': { stepId: string; address: string; reason: NodeSkipReason };
   'node-retry': { stepId: string; address: string; attempt: number; retryInMs: number; error: EventError };
   'kubelet-restart': { stepId: string; address: string; observed: 'restarting' | 'ready' };
-  'static-pods': { stepId: string; address: string; observed: 'waiting' | 'current'; secretsVersion: string | null };
+  'static-pods': { stepId: string; address: string; observed: 'waiting' | 'current'; renderVersion: string | null };
   'node-done': { stepId: string; address: string; after: NodeTrust; durationMs: number };
   'node-failed': { stepId: string; address: string; error: EventError };
   'gate-start': { stepId: string; checks: GateCheck[] };

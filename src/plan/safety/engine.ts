@@ -191,7 +191,7 @@ export function evaluateStep(world: readonly ModelNode[], spec: StepSpec, cas: C
       // An apiserver restarted (endpoint list changed) by now: workers may have re-registered with any
       // control-plane state seen so far.
       const triggered = restarts.waves.some((v) => v < wi) || restarts.classes.some((y) => y.wave === wi && pattern.get(y) !== 'none');
-      const w = (c: Cls, st: EntityState): EntityState => (triggered && c.role === 'worker' ? reRegistered(st, seenCpStates(cps, wi)) : st);
+      const w = (c: Cls, st: EntityState): EntityState => (triggered && c.role === 'worker' ? reRegistered(st, seenCpStates(cps, restarts, wi)) : st);
       for (const c of classes) {
         if (c.wave < 0) ents.push(entity(c, 'unchanged', w(c, c.before)));
         else if (c.wave < wi) ents.push(entity(c, 'after', w(c, c.final!)));
@@ -224,7 +224,7 @@ export function evaluateStep(world: readonly ModelNode[], spec: StepSpec, cas: C
       if (c.role !== 'worker' || (c.wave > restarts.last && c.target?.talosTouched)) continue;
       const own = c.wave < 0 ? c.before : c.final!;
       const trust = c.wave === restarts.last ? [c.before.talos, c.afterTrust.talos] : [c.afterTrust.talos];
-      c.final = lastRegistration(own, trust, cpStatesAt(cps, restarts.last), c.wave === restarts.last && Boolean(c.target?.talosTouched));
+      c.final = lastRegistration(own, trust, cpStatesAt(cps, restarts, restarts.last), c.wave === restarts.last && Boolean(c.target?.talosTouched));
     }
   }
   ctx.podCas = podCasBefore(spec.waves.length);
@@ -405,22 +405,40 @@ function apiserverRestarts(cps: Cls[]): { classes: Cls[]; waves: number[]; last:
   return { classes, waves, last: waves.length === 0 ? -1 : Math.max(...waves) };
 }
 
-/** Every control-plane state that may have been present at some moment up to the end of wave `wave`. */
-function seenCpStates(cps: Cls[], wave: number): TrustPair[] {
+/**
+ * The control plane whose apiserver restart is the only one a wave can have: a single node, the only
+ * restarting class of its wave. Its restart follows its own patch, so a worker re-registering on that
+ * restart (or later) never sees it in its state from before the step.
+ */
+function soleRestarter(restarts: { classes: Cls[] }, wave: number): Cls | null {
+  const inWave = restarts.classes.filter((y) => y.wave === wave);
+  return inWave.length === 1 && inWave[0]!.members.length === 1 ? inWave[0]! : null;
+}
+
+/**
+ * Every control-plane state a worker may meet when it re-registers because an apiserver restarted, up to
+ * the end of wave `wave`: re-registrations follow the step's first restart, so a control plane patched
+ * before it (an earlier wave, or the sole restarter of that wave) is never met in its state from before.
+ */
+function seenCpStates(cps: Cls[], restarts: { classes: Cls[]; waves: number[] }, wave: number): TrustPair[] {
+  const first = restarts.waves.length === 0 ? -1 : Math.min(...restarts.waves);
+  const sole = first >= 0 ? soleRestarter(restarts, first) : null;
   const out: TrustPair[] = [];
   for (const y of cps) {
-    out.push({ talos: y.before.talos, kube: y.before.kube });
+    const patchedBeforeAnyRestart = first >= 0 && y.wave >= 0 && (y.wave < first || y === sole);
+    if (!patchedBeforeAnyRestart) out.push({ talos: y.before.talos, kube: y.before.kube });
     if (y.wave >= 0 && y.wave <= wave) out.push(y.afterTrust);
   }
   return out;
 }
 
-/** Control-plane states that may be present while wave `wave` runs. */
-function cpStatesAt(cps: Cls[], wave: number): TrustPair[] {
+/** Control-plane states that may be present from the last apiserver restart of the step, in wave `wave`, on. */
+function cpStatesAt(cps: Cls[], restarts: { classes: Cls[] }, wave: number): TrustPair[] {
+  const sole = soleRestarter(restarts, wave);
   const out: TrustPair[] = [];
   for (const y of cps) {
     if (y.wave < 0 || y.wave > wave) out.push({ talos: y.before.talos, kube: y.before.kube });
-    else if (y.wave < wave) out.push(y.afterTrust);
+    else if (y.wave < wave || y === sole) out.push(y.afterTrust);
     else out.push({ talos: y.before.talos, kube: y.before.kube }, y.afterTrust);
   }
   return out;
@@ -629,7 +647,7 @@ function evaluateEdges(ents: Entity[], spec: StepSpec, rec: Recorder, gate: bool
 
   if (spec.apis.has('kubernetes') && !gate) {
     let pods = rec.podCas;
-    for (const c of cps) pods |= bit(c.state.kube.issuing);
+    for (const c of cps) pods |= bit(c.state.serving.issuing); // a leader publishes the CA its running controller-manager has
     for (const p of bitsOf(pods)) {
       for (const c of cps) {
         const serving = c.state.serving.issuing; // what its running apiserver serves (lagging: the old CA)
