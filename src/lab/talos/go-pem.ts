@@ -1,97 +1,27 @@
 /**
- * Go's `encoding/pem` Decode as Talos's validation runs it, and the siderolabs/crypto loaders built on it
- * (x509/certificate_key.go `GetCert`, `GetKey`), written from their documented rules for the lab's judge.
- * Pure: no I/O. Key material never reaches a message.
- *
- * `pem.Decode` finds the next "-----BEGIN " at the start of the text or of a line, reads the type line,
- * optional `Key: value` headers, then the "-----END <type>-----" line, which must be followed by nothing but
- * spaces/tabs/CR before the newline; the body is base64 with spaces and tabs removed (CR/LF skipped). A
- * candidate that breaks any rule is skipped silently and the search goes on after its BEGIN line. So a
- * certificate whose END line is directly followed by the next BEGIN loses both blocks (facts §3.5).
+ * The siderolabs/crypto loaders Talos's validation runs (x509/certificate_key.go `GetCert`, `GetKey`) and
+ * meta.AssertValidPEM, on top of the lab's reading of Go's `encoding/pem` (../core/go-pem.ts, checked
+ * against Go 1.26, which Talos v1.13/v1.14 build with). Pure: no I/O. Key material never reaches a message.
  */
 import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { goPemDecode, type GoPemBlock } from '../core/go-pem.js';
 
-export interface GoPemBlock {
-  type: string;
-  headers: Record<string, string>;
-  bytes: Buffer;
+/** The first block `pem.Decode` finds in `data`, or null. */
+function firstBlock(data: string): GoPemBlock | null {
+  return goPemDecode(Buffer.from(data, 'utf8')).block;
 }
 
-/** A line without its newline and trailing spaces/tabs/CRs, and what follows the newline (Go's getLine). */
-function getLine(data: string): [string, string] {
-  const i = data.indexOf('\n');
-  const line = i < 0 ? data : data.slice(0, i);
-  const rest = i < 0 ? '' : data.slice(i + 1);
-  return [line.replace(/[ \t\r]+$/, ''), rest];
-}
-
-/** base64.StdEncoding.Decode after removing spaces and tabs (CR/LF are skipped by the decoder). */
-function goBase64(body: string): Buffer | null {
-  const s = body.replace(/[ \t\r\n]/g, '');
-  if (s.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(s)) return null;
-  return Buffer.from(s, 'base64');
-}
-
-/** Go's pem.Decode: the first valid block and the text after it, or null. */
-export function goPemDecode(data: string): { block: GoPemBlock; rest: string } | null {
-  let rest = data;
-  for (;;) {
-    if (rest.startsWith('-----BEGIN ')) rest = rest.slice('-----BEGIN '.length);
-    else {
-      const at = rest.indexOf('\n-----BEGIN ');
-      if (at < 0) return null;
-      rest = rest.slice(at + '\n-----BEGIN '.length);
-    }
-    let typeLine: string;
-    [typeLine, rest] = getLine(rest);
-    if (!typeLine.endsWith('-----')) continue;
-    const type = typeLine.slice(0, -5);
-    const headers: Record<string, string> = {};
-    let truncated = false;
-    for (;;) {
-      if (rest.length === 0) {
-        truncated = true;
-        break;
-      }
-      const [line, next] = getLine(rest);
-      const colon = line.indexOf(':');
-      if (colon < 0) break;
-      headers[line.slice(0, colon).trim()] = line.slice(colon + 1).trim();
-      rest = next;
-    }
-    if (truncated) return null;
-    let endIndex: number;
-    let trailerAt: number;
-    if (Object.keys(headers).length === 0 && rest.startsWith('-----END ')) {
-      endIndex = 0;
-      trailerAt = '-----END '.length;
-    } else {
-      endIndex = rest.indexOf('\n-----END ');
-      trailerAt = endIndex + '\n-----END '.length;
-    }
-    if (endIndex < 0) continue;
-    const trailer = rest.slice(trailerAt);
-    const trailerLen = type.length + 5;
-    if (trailer.length < trailerLen) continue;
-    if (trailer.slice(0, trailerLen) !== `${type}-----`) continue;
-    if (getLine(trailer.slice(trailerLen))[0].length !== 0) continue;
-    const bytes = goBase64(rest.slice(0, endIndex));
-    if (!bytes) continue;
-    const [, after] = getLine(rest.slice(endIndex + '\n-----END '.length - 1));
-    return { block: { type, headers, bytes }, rest: after };
-  }
-}
-
-/** Every block pem.Decode finds, in order (what Go's CertPool.AppendCertsFromPEM walks). */
+/** Every block pem.Decode finds, in order. */
 export function goPemBlocks(data: string): GoPemBlock[] {
   const out: GoPemBlock[] = [];
-  let rest = data;
-  for (;;) {
-    const d = goPemDecode(rest);
-    if (!d) return out;
-    out.push(d.block);
-    rest = d.rest;
+  let rest: Buffer = Buffer.from(data, 'utf8');
+  while (rest.length > 0) {
+    const { block, rest: next } = goPemDecode(rest);
+    if (!block) break;
+    out.push(block);
+    rest = next;
   }
+  return out;
 }
 
 /**
@@ -110,10 +40,10 @@ export function assertValidPem(data: string, ...expectedTypes: string[]): string
 
 /** siderolabs/crypto `GetCert`: the FIRST block only, parsed as a certificate. Null when it parses. */
 export function goGetCertError(certPem: string): string | null {
-  const d = goPemDecode(certPem);
-  if (!d) return 'failed to parse PEM block';
+  const block = firstBlock(certPem);
+  if (!block) return 'failed to parse PEM block';
   try {
-    new X509Certificate(d.block.bytes);
+    new X509Certificate(block.bytes);
     return null;
   } catch {
     return 'failed to parse certificate: x509: malformed certificate';
@@ -125,12 +55,12 @@ export function goGetCertError(certPem: string): string | null {
  * ED25519 = PKCS#8 holding an Ed25519 key, PRIVATE KEY = any PKCS#8). Never compared with the certificate.
  */
 export function goGetKeyError(keyPem: string): string | null {
-  const d = goPemDecode(keyPem);
-  if (!d) return 'failed to parse PEM block';
-  const der = d.block.bytes;
+  const block = firstBlock(keyPem);
+  if (!block) return 'failed to parse PEM block';
+  const der = block.bytes;
   const parse = (type: 'pkcs1' | 'sec1' | 'pkcs8') => createPrivateKey({ key: der, format: 'der', type });
   try {
-    switch (d.block.type) {
+    switch (block.type) {
       case 'RSA PRIVATE KEY':
         try {
           parse('pkcs1');
@@ -162,7 +92,7 @@ export function goGetKeyError(keyPem: string): string | null {
         }
         return null;
       default:
-        return `unsupported key type: ${JSON.stringify(d.block.type)}`;
+        return `unsupported key type: ${JSON.stringify(block.type)}`;
     }
   } catch {
     return 'failed to parse key';
