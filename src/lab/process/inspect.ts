@@ -3,23 +3,12 @@
  * reading of Talos's rules, core/roots.ts), whether its Kubernetes Node is Ready, and the ledger. Built in
  * the lab process, pure over the cluster model; inspect-render.ts turns it into text for the CLI.
  */
-import { splitPemBlocks, fingerprintOfDer } from '../../pki/index.js';
+import { pemFingerprints } from '../kube/pods.js';
 import type { LabCluster, LabNode, RootCa } from '../core/model.js';
 import { readConfigCas, type ConfigCaView, type RawCa } from '../core/roots.js';
 import type { InspectNode, InspectPods, InspectReport, InspectRoot } from './contracts.js';
 
 export const RECENT_LOG = 20;
-
-/** Fingerprints of the certificates in one config entry (an entry may hold several PEM blocks). */
-function entryFingerprints(pem: string): string[] {
-  try {
-    return splitPemBlocks(pem)
-      .filter((b) => b.label === 'CERTIFICATE')
-      .map((b) => fingerprintOfDer(b.der));
-  } catch {
-    return [];
-  }
-}
 
 /**
  * One API's CAs as the config states them, read with the lab's own reading (core/roots.ts): the issuing
@@ -28,8 +17,8 @@ function entryFingerprints(pem: string): string[] {
  * node has with its material (RootCa.error), if any.
  */
 export function inspectRoot(issuing: RawCa | null, accepted: readonly string[], root: RootCa): InspectRoot {
-  const issuingFp = issuing && issuing.crt.trim() !== '' ? (entryFingerprints(issuing.crt)[0] ?? null) : null;
-  const fps = accepted.map(entryFingerprints);
+  const issuingFp = issuing && issuing.crt.trim() !== '' ? (pemFingerprints(issuing.crt)[0] ?? null) : null;
+  const fps = accepted.map(pemFingerprints);
   const unreadable = fps.filter((f) => f.length === 0).length;
   return {
     issuing: issuingFp,

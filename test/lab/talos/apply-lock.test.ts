@@ -6,12 +6,12 @@
  */
 import t from 'tap';
 import { generateTalosCa } from '../../../src/pki/index.js';
-import { TalosApiError, isApplyLockHeld } from '../../../src/talos/errors.js';
+import { isApplyLockHeld } from '../../../src/talos/errors.js';
 import { applyFault } from '../../../src/lab/process/control-api.js';
 import { buildInspectReport } from '../../../src/lab/process/inspect.js';
 import { inspectReportProblems } from '../../../src/lab/process/contracts.js';
 import { addAccepted } from './fixtures/patch.js';
-import { eventually, startTestLab, type TestLab } from './fixtures/lab.js';
+import { eventually, failure, startTestLab, type TestLab } from './fixtures/lab.js';
 
 let lab: TestLab;
 
@@ -19,16 +19,6 @@ t.before(async () => {
   lab = await startTestLab({ controlPlanes: 1, workers: 1, style: 'legacy' });
 });
 t.teardown(() => lab.stop());
-
-async function failure(p: Promise<unknown>): Promise<TalosApiError> {
-  try {
-    await p;
-  } catch (err) {
-    if (TalosApiError.isTalosApiError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected a failure');
-}
 
 t.test('two overlapping applies on one node: the second is refused and both count as concurrent', async (t) => {
   const w = lab.cluster.workers[0]!;

@@ -9,7 +9,7 @@ import { X509Certificate } from 'node:crypto';
 import { generateTalosCa, keyPemForTls } from '../../../src/pki/index.js';
 import { TalosApiError } from '../../../src/talos/errors.js';
 import { addAccepted, setMachineCa, setRaw } from './fixtures/patch.js';
-import { eventually, startTestLab, type TestLab } from './fixtures/lab.js';
+import { eventually, failure, startTestLab, type TestLab } from './fixtures/lab.js';
 
 let lab: TestLab;
 
@@ -17,16 +17,6 @@ t.before(async () => {
   lab = await startTestLab({ controlPlanes: 2, workers: 1, style: 'legacy' });
 });
 t.teardown(() => lab.stop());
-
-async function failure(p: Promise<unknown>): Promise<TalosApiError> {
-  try {
-    await p;
-  } catch (err) {
-    if (TalosApiError.isTalosApiError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected a failure');
-}
 
 /** The certificate a node's apid serves to a new connection (verified against `ca`). */
 function servedCert(address: string, ca: string): Promise<X509Certificate> {

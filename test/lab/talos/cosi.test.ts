@@ -5,11 +5,10 @@
 import t from 'tap';
 import { keyPemForTls } from '../../../src/pki/index.js';
 import { talosProtos, type WatchResponse } from '../../../src/talos/proto.js';
-import { TalosApiError } from '../../../src/talos/errors.js';
 import type { ServiceWatchEvent } from '../../../src/talos/client.js';
 import { dialLab } from '../../../src/lab/talos/dial.js';
 import { GrpcCallError } from '../../../src/lab/talos/h2-grpc.js';
-import { startTestLab, type TestLab } from './fixtures/lab.js';
+import { failure, startTestLab, type TestLab } from './fixtures/lab.js';
 
 let lab: TestLab;
 
@@ -17,16 +16,6 @@ t.before(async () => {
   lab = await startTestLab({ controlPlanes: 2, workers: 1, style: 'legacy', vip: true });
 });
 t.teardown(() => lab.stop());
-
-async function failure(p: Promise<unknown>): Promise<TalosApiError> {
-  try {
-    await p;
-  } catch (err) {
-    if (TalosApiError.isTalosApiError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected a failure');
-}
 
 t.test('MachineConfig, OSRoot and KubernetesRoot as Talos shows them', async (t) => {
   const c = lab.client();

@@ -5,8 +5,7 @@
 import t from 'tap';
 import { parse as parseYaml } from 'yaml';
 import { generateKubernetesCa, splitPemBlocks } from '../../../src/pki/index.js';
-import { TalosApiError } from '../../../src/talos/errors.js';
-import { startTestLab, type TestLab } from './fixtures/lab.js';
+import { failure, startTestLab, type TestLab } from './fixtures/lab.js';
 
 let lab: TestLab;
 
@@ -14,16 +13,6 @@ t.before(async () => {
   lab = await startTestLab({ controlPlanes: 1, workers: 1, style: 'document' });
 });
 t.teardown(() => lab.stop());
-
-async function failure(p: Promise<unknown>): Promise<TalosApiError> {
-  try {
-    await p;
-  } catch (err) {
-    if (TalosApiError.isTalosApiError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected a failure');
-}
 
 const indent = (pem: string, n: number) => pem.trimEnd().split('\n').map((l) => `${' '.repeat(n)}${l}`).join('\n');
 

@@ -5,9 +5,8 @@
  */
 import t from 'tap';
 import { generateTalosCa } from '../../../src/pki/index.js';
-import { TalosApiError } from '../../../src/talos/errors.js';
 import { addAccepted } from './fixtures/patch.js';
-import { eventually, startTestLab, type TestLab } from './fixtures/lab.js';
+import { eventually, failure, startTestLab, type TestLab } from './fixtures/lab.js';
 
 let lab: TestLab;
 
@@ -15,16 +14,6 @@ t.before(async () => {
   lab = await startTestLab({ controlPlanes: 2, workers: 1, style: 'legacy', vip: true, timings: { probeIntervalMs: 500 } });
 });
 t.teardown(() => lab.stop());
-
-async function failure(p: Promise<unknown>): Promise<TalosApiError> {
-  try {
-    await p;
-  } catch (err) {
-    if (TalosApiError.isTalosApiError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected a failure');
-}
 
 const up = (c: ReturnType<TestLab['client']>, node: string) =>
   eventually(async () => c.version(node).then(() => true, () => false), 10_000, `${node} answering`);
