@@ -80,6 +80,25 @@ export interface StaticPodsSnapshot {
   log: StaticPodEvent[];
 }
 
+/**
+ * A kubelet stopped for a restart (`stopped`: a CA change of its node, or its node coming back up) or runs
+ * again with a client certificate (`running`). The time between the two is the restart a rotation costs
+ * that kubelet (the benchmark's kubelet restart time); `seq` places it among the other events.
+ */
+export interface KubeletEvent {
+  seq: number;
+  node: string;
+  event: 'stopped' | 'running';
+  cause: 'ca-change' | 'node-up' | 'start';
+  at: string;
+}
+
+export interface KubeletsSnapshot {
+  /** Restarts begun by a Kubernetes CA change of the kubelet's node (never capped). */
+  caChangeRestarts: number;
+  log: KubeletEvent[];
+}
+
 export interface LedgerSnapshot {
   trustFailures: Record<EdgeKind, number>;
   unavailable: Record<EdgeKind, number>;
@@ -91,6 +110,7 @@ export interface LedgerSnapshot {
   configChanges: number;
   configChangeLog: ConfigChangeEvent[];
   staticPods: StaticPodsSnapshot;
+  kubelets: KubeletsSnapshot;
 }
 
 const LOG_CAP = 2000;
@@ -111,6 +131,8 @@ export class Ledger {
   readonly #staticPodLog: StaticPodEvent[] = [];
   readonly #lagging = new Set<string>();
   #maxLagging = 0;
+  readonly #kubeletLog: KubeletEvent[] = [];
+  #caChangeRestarts = 0;
   #seq = 0;
   readonly #now: () => Date;
 
@@ -151,6 +173,12 @@ export class Ledger {
     push(this.#staticPodLog, { seq: ++this.#seq, node, event, secretsVersion, at: this.#now().toISOString() });
   }
 
+  /** A kubelet stopped for a restart or runs again (see KubeletEvent). */
+  kubelet(node: string, event: KubeletEvent['event'], cause: KubeletEvent['cause']): void {
+    if (event === 'stopped' && cause === 'ca-change') this.#caChangeRestarts += 1;
+    push(this.#kubeletLog, { seq: ++this.#seq, node, event, cause, at: this.#now().toISOString() });
+  }
+
   snapshot(): LedgerSnapshot {
     return {
       trustFailures: { ...this.#trust },
@@ -162,6 +190,7 @@ export class Ledger {
       configChanges: this.#configCount,
       configChangeLog: [...this.#configLog],
       staticPods: { maxLagging: this.#maxLagging, log: [...this.#staticPodLog] },
+      kubelets: { caChangeRestarts: this.#caChangeRestarts, log: [...this.#kubeletLog] },
     };
   }
 }

@@ -87,6 +87,8 @@ export class Kubelet {
   readonly #off: Array<() => void> = [];
   #contexts: { roots: RootCa; cert: KubeletCert | null; withCert: tls.SecureContext | null; bootstrap: tls.SecureContext | null } | null = null;
   #sweepOwed = false;
+  /** Why the kubelet last (re)started, for the ledger's kubelet log. */
+  #cause: 'ca-change' | 'node-up' | 'start' = 'start';
   /** The heartbeat connection through KubePrism: the upstream picked when it opened, kept while it works. */
   #conn: { server: KubeApiServer; agent: https.Agent } | null = null;
   /** Sockets whose close is watched (each kept socket once). */
@@ -172,6 +174,8 @@ export class Kubelet {
   #restart(delayMs: number, afterCaChange: boolean): void {
     // A CA change still owes its sweep if a later restart (node down/up) overtakes this one.
     this.#sweepOwed ||= afterCaChange;
+    this.#cause = afterCaChange ? 'ca-change' : 'node-up';
+    this.#deps.cluster.ledger.kubelet(this.node.address, 'stopped', this.#cause);
     const gen = ++this.#gen;
     this.#clearAll();
     this.#state = 'restarting';
@@ -200,6 +204,7 @@ export class Kubelet {
     }
     this.#state = 'running';
     this.node.setKubelet({ running: true, healthy: true });
+    this.#deps.cluster.ledger.kubelet(this.node.address, 'running', this.#cause);
     this.#scheduleHeartbeat(gen, jitter(Math.min(200, this.#deps.cluster.timings.heartbeatIntervalMs), 0.5));
     const sweep = this.#sweepOwed;
     this.#sweepOwed = false;

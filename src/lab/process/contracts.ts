@@ -5,7 +5,7 @@
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { RotateError } from '../../domain/errors.js';
-import { EDGE_KINDS, type ConfigChangeEvent, type EdgeKind, type LedgerEntry, type NotReadyEvent, type StaticPodsSnapshot } from '../core/ledger.js';
+import { EDGE_KINDS, type ConfigChangeEvent, type EdgeKind, type LedgerEntry, type KubeletsSnapshot, type NotReadyEvent, type StaticPodsSnapshot } from '../core/ledger.js';
 import type { ApplyCallStats, KubernetesCaStyle, LabRole, LabTimings, NodeFaults } from '../core/model.js';
 
 // ---------------------------------------------------------------------------------------------------
@@ -129,6 +129,11 @@ export interface InspectReport {
    * config and when it ran from the new manifests again; `maxLagging` = most lagging at once since start.
    */
   staticPods: StaticPodsSnapshot;
+  /**
+   * Kubelet restarts in order (`seq`): each `stopped` (a CA change of its node, or the node coming back up)
+   * and the `running` that ended it; `caChangeRestarts` counts the CA-change ones since start.
+   */
+  kubelets: KubeletsSnapshot;
 }
 
 export interface InspectPods {

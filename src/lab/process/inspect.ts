@@ -77,5 +77,6 @@ export function buildInspectReport(cluster: LabCluster, nodeReady: (address: str
     },
     pods,
     staticPods: ledger.staticPods,
+    kubelets: ledger.kubelets,
   };
 }

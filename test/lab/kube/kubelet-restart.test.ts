@@ -33,6 +33,15 @@ t.test('adding an accepted CA restarts every kubelet but keeps its OLD-signed ce
   w1.off('kubelet', record);
 
   t.same(events, [null, { running: true, healthy: false }, { running: true, healthy: true }], 'Service destroyed, then back running, then healthy');
+  // The ledger's kubelet log (the benchmark's kubelet restart time): one CA-change restart per node, each
+  // `stopped` followed by its `running`, in seq order.
+  const kubelets = lab.cluster.ledger.snapshot().kubelets;
+  t.equal(kubelets.caChangeRestarts, lab.cluster.nodes.length, 'one CA-change restart per node');
+  for (const n of lab.cluster.nodes) {
+    const mine = kubelets.log.filter((e) => e.node === n.address && e.cause === 'ca-change');
+    t.same(mine.map((e) => e.event), ['stopped', 'running'], `${n.hostname}: stopped, then running`);
+    t.ok(mine[0]!.seq < mine[1]!.seq && mine[0]!.at <= mine[1]!.at, `${n.hostname}: in order`);
+  }
   for (const n of lab.cluster.nodes) {
     const after = lab.side.kubeletCertPem(n.address)!;
     t.equal(fingerprintOfPem(after), fingerprintOfPem(before.get(n.address)!), `${n.hostname} kept its certificate`);
