@@ -18,11 +18,16 @@
 // writes it before tagging). So `talosctl version --client` must print `Tag: <tag>`; this script checks it.
 // Added here: -trimpath, so the binary does not depend on where the module cache lives.
 //
+// Substitutions: the module proxy of this workplace refuses a few module versions Talos pins. For those, and
+// only while the pinned version is refused (the script asks first), scripts/talosctl-substitutions.json names
+// a served version, with the reason it cannot change what the tests observe. Every substitution applied is
+// printed and recorded in build.json beside the binary; a cached binary built under a different set is rebuilt.
+//
 // Usage:
 //   node scripts/build-talosctl.mjs           build what is missing (takes a lock; used by `npm run pretest`)
 //   node scripts/build-talosctl.mjs --paths   print {"<tag>": "<path>"} as JSON; fails if a binary is missing
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -98,7 +103,8 @@ function go(args, cwd) {
     const refused = refusedModules(r.stderr);
     const why = refused.length
       ? `\nThe Go module proxy this machine uses does not serve ${refused.join(', ')}; talosctl cannot be built ` +
-        'from the module cache here until it does (this script substitutes no versions: it builds what Talos pins).'
+        'from the module cache here until it does, or until scripts/talosctl-substitutions.json names a served version ' +
+        'for each (with the reason the substitute cannot change what the tests observe).'
       : '';
     const errors = r.stderr.split('\n').filter((l) => !l.startsWith('go: downloading ')).join('\n');
     fail(`go ${args.join(' ')} failed (exit ${r.status}):\n${errors}${why}`);
@@ -137,31 +143,114 @@ export function wrapperEditArgs(tag, talosMod, machineryMod) {
   return args;
 }
 
+const SUBSTITUTIONS = fileURLToPath(new URL('./talosctl-substitutions.json', import.meta.url));
+
+/** The substitution entries of a tag (see talosctl-substitutions.json). */
+export function substitutionsFor(tag) {
+  const all = JSON.parse(readFileSync(SUBSTITUTIONS, 'utf8'));
+  return all[tag] ?? [];
+}
+
+/** The module@version an entry is about: what Talos pins. */
+export function pinnedRef(entry) {
+  return entry.kind === 'require' ? `${entry.module}@${entry.pinned}` : entry.pinned;
+}
+
+/**
+ * Fails when an entry no longer describes Talos's go.mod (a stale table must not silently change a build):
+ * a 'require' entry names a requirement of the Talos or machinery module at exactly the pinned version, a
+ * 'replace' entry a replace directive old => pinned.
+ */
+export function checkSubstitution(tag, entry, talosMod, machineryMod) {
+  const mods = [talosMod, machineryMod];
+  if (entry.kind === 'require') {
+    const found = mods.some((m) => (m.Require ?? []).some((r) => r.Path === entry.module && r.Version === entry.pinned));
+    if (!found) fail(`talosctl-substitutions.json: ${tag} requires no ${entry.module}@${entry.pinned}; remove or correct the entry`);
+  } else if (entry.kind === 'replace') {
+    const found = mods.some((m) => (m.Replace ?? []).some((r) => r.Old.Path === entry.old && modRef(r.New) === entry.pinned));
+    if (!found) fail(`talosctl-substitutions.json: ${tag} has no replace ${entry.old} => ${entry.pinned}; remove or correct the entry`);
+  } else {
+    fail(`talosctl-substitutions.json: ${tag}: unknown kind ${JSON.stringify(entry.kind)}`);
+  }
+}
+
+/** `go mod edit` arguments that apply an entry (after Talos's own directives, so they win). */
+export function substitutionEditArgs(entry) {
+  if (entry.kind === 'require') return [`-replace=${entry.module}=${entry.module}@${entry.use}`];
+  return entry.use === null ? [`-dropreplace=${entry.old}`] : [`-replace=${entry.old}=${entry.use}`];
+}
+
+/**
+ * Whether the module proxy serves module@version (asks for its .info, downloads nothing else): true, false
+ * (refused), or null when it could not be asked (no network): then only a cached build can be used.
+ */
+function served(ref, cwd) {
+  const r = spawnSync('go', ['list', '-m', '-json', ref], { cwd, env: { ...goEnv, GOFLAGS: `${process.env.GOFLAGS ?? ''} -mod=mod`.trim() }, encoding: 'utf8' });
+  if (r.status === 0) return true;
+  if (refusedModules(r.stderr).length) return false;
+  process.stderr.write(`build-talosctl: cannot ask the module proxy about ${ref}: ${r.stderr.trim()}\n`);
+  return null;
+}
+
 /** Runs `talosctl version --client` and returns the Tag line's value. */
 export function clientTag(bin) {
   const out = execFileSync(bin, ['version', '--client'], { encoding: 'utf8' });
   return /^\s*Tag:\s*(\S+)\s*$/m.exec(out)?.[1];
 }
 
+/** build.json beside a binary: what it was built from. */
+export function manifestPath(tag, goVer) {
+  return join(cacheRoot(), `${tag}-${goVer}`, 'build.json');
+}
+
+function readManifest(tag, goVer) {
+  try {
+    return JSON.parse(readFileSync(manifestPath(tag, goVer), 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+const substitutionKey = (list) => JSON.stringify(list.map((e) => [e.kind, e.module ?? e.old, e.pinned, e.use]));
+
 function build(tag, goVer) {
   const dest = binaryPath(tag, goVer);
-  if (existsSync(dest)) {
-    const got = clientTag(dest);
-    if (got === tag) {
-      process.stdout.write(`build-talosctl: ${tag} (${goVer}) cached at ${dest}\n`);
-      return;
-    }
-    process.stderr.write(`build-talosctl: cached ${dest} reports Tag ${got}; rebuilding\n`);
-    rmSync(dest, { force: true });
-  }
-  const started = Date.now();
   mkdirSync(cacheRoot(), { recursive: true });
   const work = mkdtempSync(join(cacheRoot(), `.build-${tag}-`));
   try {
     const talosMod = JSON.parse(go(['mod', 'edit', '-json', downloadedGoMod(TALOS, tag, work)], work));
     const machineryMod = JSON.parse(go(['mod', 'edit', '-json', downloadedGoMod(MACHINERY, tag, work)], work));
+    const applied = [];
+    let unknown = false;
+    for (const entry of substitutionsFor(tag)) {
+      checkSubstitution(tag, entry, talosMod, machineryMod);
+      const answer = served(pinnedRef(entry), work);
+      if (answer === null) unknown = true;
+      if (!answer) applied.push(entry);
+    }
+    const manifest = existsSync(dest) ? readManifest(tag, goVer) : null;
+    if (unknown) {
+      // Offline: a finished build is still the build it was; nothing new can be built without the proxy.
+      if (!manifest) fail(`talosctl ${tag} is not built and the module proxy cannot be asked (see above)`);
+      if (clientTag(dest) !== tag) fail(`cached ${dest} does not report Tag ${tag} and the module proxy cannot be asked`);
+      process.stdout.write(`build-talosctl: ${tag} (${goVer}) cached at ${dest}, proxy not asked${describe(manifest.substitutions ?? [])}\n`);
+      return;
+    }
+    if (manifest && substitutionKey(manifest.substitutions ?? []) === substitutionKey(applied)) {
+      const got = clientTag(dest);
+      if (got === tag) {
+        process.stdout.write(`build-talosctl: ${tag} (${goVer}) cached at ${dest}${describe(applied)}\n`);
+        return;
+      }
+      process.stderr.write(`build-talosctl: cached ${dest} reports Tag ${got}; rebuilding\n`);
+    } else if (existsSync(dest)) {
+      process.stderr.write(`build-talosctl: cached ${dest} was built with other substitutions; rebuilding\n`);
+    }
+    rmSync(dest, { force: true });
+    const started = Date.now();
+    process.stdout.write(`build-talosctl: building ${tag} with ${goVer} (a cold build takes tens of minutes)${describe(applied)}\n`);
     go(['mod', 'init', 'talos-rotate.invalid/talosctl-build'], work);
-    go(['mod', 'edit', ...wrapperEditArgs(tag, talosMod, machineryMod)], work);
+    go(['mod', 'edit', ...wrapperEditArgs(tag, talosMod, machineryMod), ...applied.flatMap(substitutionEditArgs)], work);
     go(['get', `${TALOS}/cmd/talosctl@${tag}`], work);
     // Minimal version selection must keep both modules at the tag (a higher requirement elsewhere would win).
     for (const mod of [TALOS, MACHINERY]) {
@@ -174,12 +263,23 @@ function build(tag, goVer) {
     if (got !== tag) fail(`built talosctl reports Tag ${got ?? '(none)'}, expected ${tag}`);
     mkdirSync(join(cacheRoot(), `${tag}-${goVer}`), { recursive: true });
     chmodSync(out, 0o755);
+    // The manifest first, then the binary: a binary without its manifest is rebuilt, never trusted.
+    const tmp = join(work, 'build.json');
+    writeFileSync(tmp, `${JSON.stringify({ tag, goVersion: goVer, builtAt: new Date().toISOString(), substitutions: applied }, null, 2)}\n`);
+    renameSync(tmp, manifestPath(tag, goVer));
     renameSync(out, dest);
     const secs = Math.round((Date.now() - started) / 1000);
     process.stdout.write(`build-talosctl: built ${tag} with ${goVer} in ${secs}s -> ${dest}\n`);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+function describe(applied) {
+  if (!applied.length) return '';
+  return `; substitutions (pinned version refused by the module proxy):\n${applied
+    .map((e) => `  ${pinnedRef(e)} -> ${e.kind === 'require' ? `${e.module}@${e.use}` : e.use ?? `(no replace: upstream ${e.old})`}`)
+    .join('\n')}`;
 }
 
 function main() {
@@ -189,7 +289,8 @@ function main() {
     const paths = {};
     for (const tag of TALOSCTL_TAGS) {
       const p = binaryPath(tag, goVer);
-      if (!existsSync(p)) {
+      // A binary without its build.json was not built (or not finished) by this script.
+      if (!existsSync(p) || !existsSync(manifestPath(tag, goVer))) {
         fail(`talosctl ${tag} is not built for ${goVer} (${p} missing). Run \`npm run pretest\` (or \`node scripts/build-talosctl.mjs\`) first.`);
       }
       paths[tag] = p;
