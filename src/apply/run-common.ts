@@ -180,6 +180,7 @@ export async function lockRunState(
   const locked = await openLockedState({
     ...opts,
     onLockWait: (w) => sink.emit(makeEvent('lock-wait', { statePath: opts.statePath, holder: lockHolder(w.holder.info), retryInMs: w.delayMs, waitedMs: w.waitedMs })),
+    onStaleLockBroken: (stale) => sink.emit(makeEvent('lock-broken', { statePath: opts.statePath, holder: lockHolder(stale.info), reason: stale.liveness.reason })),
   });
   return { locked, existedBefore };
 }

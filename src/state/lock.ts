@@ -3,9 +3,11 @@
  * when, operation, pid, tool version) created exclusively next to the state, waited for with backoff
  * (1 s doubling to 16 s) up to a timeout, broken only by `rotate state unlock ID` with the exact id.
  *
- * A lock whose holder is proven gone (process-identity.ts) is reported as stale at once, with the unlock
- * command; it is never taken over automatically: the crashed run left the cluster mid-step, and the
- * operator should look (`rotate state show`) before the next run resumes it.
+ * A lock whose holder is proven gone (process-identity.ts: same host, and the process no longer exists, its
+ * pid belongs to a process started at another time, or the host rebooted since) is broken by the next apply
+ * or rollback (`breakGone`), which says so (`onBrokeStale`) and then resumes the unfinished run from what it
+ * reads of the cluster: nothing of the crashed run can still act. Without `breakGone` (and for a holder on
+ * another host, or one that may be alive) it needs `rotate state unlock ID`.
  *
  * The waiting and breaking rules are written once here over a LockSlot (the file, or memory for tests).
  */
@@ -55,6 +57,10 @@ export interface LockWaitOptions {
   timeoutMs?: number;
   /** Called before each wait, e.g. to emit a progress event. */
   onWait?: (wait: LockWait) => void;
+  /** Break a lock whose holder is proven gone (see the module comment) instead of failing STATE_LOCK_STALE. */
+  breakGone?: boolean;
+  /** Called after a gone holder's lock was broken (breakGone), before the lock is taken. */
+  onBrokeStale?: (stale: LockStatus) => void;
   /** Injected for tests. */
   sleep?: (ms: number) => Promise<void>;
   now?: () => number;
@@ -167,6 +173,11 @@ export async function acquireLock(slot: LockSlot, statePath: string, request: Lo
     if (current === null) continue; // released between our create and our read: try again at once
     if (current === 'unreadable') throw unreadableError(slot, statePath);
     const status = lockStatus(current);
+    if (status.liveness.state === 'gone' && options.breakGone) {
+      // Only this exact lock (by id): a lock someone took meanwhile is not touched. Then try again at once.
+      if (await slot.remove(current.id)) options.onBrokeStale?.(status);
+      continue;
+    }
     const waited = now() - start;
     const left = timeoutMs - waited;
     if (status.liveness.state === 'gone' || left <= 0) throw heldError(status, statePath, timeoutMs > 0 ? waited : null);
@@ -270,15 +281,39 @@ export class FileLockSlot implements LockSlot {
     }
   }
 
+  /**
+   * Removes the lock only if it still has this id. The file is first renamed aside (atomic: of two removers
+   * only one gets it), then checked; a lock that turns out to be another one (taken between a reader's
+   * read and its rename) is linked back under the lock name, which fails only if yet another lock was
+   * created in that instant. Reading then unlinking would delete a lock taken in between.
+   */
   async remove(id: string): Promise<boolean> {
     const current = await this.read();
     if (current === null || current === 'unreadable' || current.id !== id) return false;
+    const aside = `${this.where}.${randomUUID()}.removing`;
     try {
-      await fs.unlink(this.where);
+      await fs.rename(this.where, aside);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
       throw err;
     }
+    let moved: unknown = null;
+    try {
+      moved = JSON.parse(await fs.readFile(aside, 'utf8'));
+    } catch {
+      moved = null;
+    }
+    if (!isLockInfo(moved) || moved.id !== id) {
+      try {
+        await fs.link(aside, this.where);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      await fs.unlink(aside);
+      await fsyncDir(path.dirname(this.where));
+      return false;
+    }
+    await fs.unlink(aside);
     await fsyncDir(path.dirname(this.where));
     return true;
   }

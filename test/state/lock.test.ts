@@ -5,6 +5,7 @@ import t from 'tap';
 import { RotateError } from '../../src/domain/errors.js';
 import { StateLockError, openFileStateStore, parseDuration, statePaths, type LockInfo, type LockWait } from '../../src/state/index.js';
 import { currentIdentity } from '../../src/state/process-identity.js';
+import { processStartTime } from '../../src/util/process.js';
 import { modeOf, scratch } from './fixtures/scratch.js';
 import { spawnChild } from './fixtures/spawn.js';
 import type { TapTest } from './fixtures/conformance.js';
@@ -88,6 +89,20 @@ t.test('the lock of a holder killed with SIGKILL is detected as stale at once', 
   t.equal(await store.release(mine.id), true);
 });
 
+t.test('apply and rollback break the lock of a holder proven gone (breakGone), say so, and take the lock', async (t) => {
+  const { paths, child, info } = await holder(t);
+  child.proc.kill('SIGKILL');
+  await child.exited;
+  const store = openFileStateStore(paths.state);
+  const broken: string[] = [];
+  const mine = await store.lock({ operation: 'apply' }, { timeoutMs: 0, breakGone: true, onBrokeStale: (s) => broken.push(`${s.info.id} ${s.liveness.reason}`) });
+  t.same(broken, [`${info.id} process ${info.pid} on this host is no longer running`], 'the broken lock is reported with the reason');
+  t.not(mine.id, info.id);
+  t.equal((await store.lockStatus())?.info.id, mine.id, 'the lock is ours now');
+  t.same((await fs.readdir(paths.dir)).filter((f) => f.includes('.removing')), [], 'nothing left aside');
+  t.equal(await store.release(mine.id), true);
+});
+
 async function plantLock(t: TapTest, over: Partial<LockInfo>) {
   const dir = await scratch(t);
   const paths = statePaths(path.join(dir, 'rotate.state.json'));
@@ -119,6 +134,28 @@ t.test('a reused pid (another start time) and a reboot (another boot id) prove t
     t.equal(err.code, 'STATE_LOCK_STALE');
     t.match(err.message, /rebooted/);
   }
+});
+
+t.test('a reused pid and a reboot are broken by breakGone too; a live holder and another host never are', async (t) => {
+  const self = currentIdentity();
+  const cases: Partial<LockInfo>[] = [];
+  if (self.processStart !== null) cases.push({ pid: process.ppid, processStart: '1' });
+  if (self.bootId !== null) cases.push({ bootId: '00000000-0000-0000-0000-000000000000' });
+  for (const over of cases) {
+    const { store, info } = await plantLock(t, over);
+    const broken: string[] = [];
+    const mine = await store.lock({ operation: 'rollback' }, { breakGone: true, onBrokeStale: (s) => broken.push(s.info.id) });
+    t.same(broken, [info.id], `broken: ${JSON.stringify(over)}`);
+    t.equal(await store.release(mine.id), true);
+  }
+  // The parent process (the test runner) is alive: its lock is waited for, never broken.
+  const live = await plantLock(t, { pid: process.ppid, processStart: processStartTime(process.ppid) });
+  const liveErr = await code(live.store.lock({ operation: 'apply' }, { breakGone: true, onBrokeStale: () => t.fail('a live holder was broken') }));
+  t.equal(liveErr.code, 'STATE_LOCKED');
+  const other = await plantLock(t, { host: 'other-host', pid: 4242 });
+  const otherErr = await code(other.store.lock({ operation: 'apply' }, { breakGone: true, onBrokeStale: () => t.fail('another host was broken') }));
+  t.equal(otherErr.code, 'STATE_LOCKED');
+  t.equal((await other.store.lockStatus())?.info.id, other.info.id, 'the other host keeps its lock');
 });
 
 t.test('a lock from another host cannot be checked: it is waited for, and breakable with its exact id', async (t) => {

@@ -257,6 +257,14 @@ export const EVENTS: { [K in EventType]: EventSpec<K> } = {
     fields: { statePath: 'the state file', holder: '`{id, who, operation, created, pid}` of the lock', retryInMs: 'delay before the next attempt', waitedMs: 'waited so far' },
     message: (d) => `state ${d.statePath} is locked by ${d.holder.who} (${d.holder.operation} since ${d.holder.created}, lock id ${d.holder.id}); trying again in ${formatMs(d.retryInMs)}`,
   },
+  'lock-broken': {
+    code: 'TR_APPLY_W6003',
+    level: 'warn',
+    description:
+      'The state was locked by a run whose process is proven gone on this host (it no longer exists, its pid belongs to a process started at another time, or the host rebooted since); its lock was broken and this run resumes what it left.',
+    fields: { statePath: 'the state file', holder: '`{id, who, operation, created, pid}` of the broken lock', reason: 'why the holder is known to be gone' },
+    message: (d) => `broke the stale lock on state ${d.statePath} held by ${d.holder.who} (${d.holder.operation} since ${d.holder.created}, pid ${d.holder.pid}, lock id ${d.holder.id}): ${d.reason}`,
+  },
   'key-escrowed': {
     code: 'TR_APPLY_I6002',
     level: 'info',

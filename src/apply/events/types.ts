@@ -71,6 +71,7 @@ export interface EventDataMap {
   'gate-failed': { stepId: string; check: GateCheck | null; attempts: number; error: EventError };
   'output-written': { stepId: string | null; kind: OutputKind; path: string; backupPath: string | null };
   'lock-wait': { statePath: string; holder: LockHolder; retryInMs: number; waitedMs: number };
+  'lock-broken': { statePath: string; holder: LockHolder; reason: string };
   'key-escrowed': { api: ApiKind; fingerprint: Fingerprint; role: 'new-issuing' | 'previous-issuing' | 'client'; file: string; kept: boolean };
   'question-answered': { question: string; answer: boolean; source: AnswerSource };
   warning: { warningCode: string; text: string; hint: string | null };
