@@ -157,7 +157,7 @@ export async function checkClusterFiles(
   const kubeconfig = outputs.find((o) => o.field === 'cluster.kubeconfig');
   const bundle = outputs.find((o) => o.field === 'cluster.secretsBundle');
   for (const a of opts.authorities) {
-    for (const material of [a.certificate, a.key]) {
+    for (const [kind, material] of [['certificate', a.certificate], ['key', a.key]] as const) {
       if (!material) continue;
       const real = await identity(material.path);
       for (const out of [kubeconfig, outputs.find((o) => o.field === 'cluster.talosconfig')]) {
@@ -165,8 +165,9 @@ export async function checkClusterFiles(
           findings.push(error('DESIRED_PATH_CONFLICT', out.at, `is the same file as CA material of authority ${a.name} (${real}); apply would overwrite it`, 'give it its own file', { onKey: out.at.length === 1, field: out.field.split('.') }));
         }
       }
-      // The bundle apply rewrites with the new CAs would make this authority name the new CA afterwards.
-      if (bundle && bundle.path === real && !a.issuing) {
+      // The bundle apply rewrites with the new CAs would make this authority name the new CA afterwards. A
+      // key read from it only becomes "not available" (material.ts checkKey): a non-issuing CA needs none.
+      if (kind === 'certificate' && bundle && bundle.path === real && !a.issuing) {
         const message = `reads cluster.secretsBundle (${real}), which apply rewrites with the new CAs: afterwards ${a.name} would name the new CA${a.used ? ' and the next plan would stop accepting the old one' : ''}`;
         const hint = `copy the bundle before the rotation (cp -p ${JSON.stringify(real)} secrets.pre-rotation.yaml) and point ${a.name} at the copy`;
         findings.push(a.used ? error('DESIRED_BUNDLE_REWRITTEN', material.at, message, hint) : warning('DESIRED_BUNDLE_REWRITTEN', material.at, message, hint));

@@ -100,10 +100,11 @@ export async function validateDesiredFile(file: string, opts: LoadOptions = {}):
   const ctx = newMaterialContext({ dir, home, env, now });
   const rawAuthorities = isObject(data.authorities) ? data.authorities : {};
   const authorities: Record<string, Authority> = {};
+  const issuingNames = new Set(Object.values(semantic.model.apis).map((a) => a.issuing));
   const checks = Object.entries(rawAuthorities)
     .filter(([name, raw]) => isObject(raw) && !troubled(['authorities', name]))
     .map(async ([name, raw]) => {
-      const result = await checkAuthority(name, raw as Record<string, unknown>, ctx);
+      const result = await checkAuthority(name, raw as Record<string, unknown>, ctx, { issuing: issuingNames.has(name) });
       findings.push(...result.findings);
       if (result.authority) authorities[name] = result.authority;
     });
@@ -116,7 +117,6 @@ export async function validateDesiredFile(file: string, opts: LoadOptions = {}):
   let files;
   if (cluster) {
     files = resolveClusterFiles(cluster, ctx);
-    const issuingNames = new Set(Object.values(semantic.model.apis).map((a) => a.issuing));
     const paths: AuthorityPaths[] = Object.entries(authorities).map(([name, a]) => ({
       name,
       issuing: issuingNames.has(name),

@@ -300,8 +300,13 @@ const KEY_CODES: Record<string, string> = {
   PKI_KEY_MISMATCH: 'DESIRED_KEY_MISMATCH',
 };
 
-/** The key must be the certificate's. It is parsed, compared and dropped here. */
-async function checkKey(raw: unknown, cert: CaCertificate, authorityAt: Segment[], ctx: MaterialContext, findings: Finding[]): Promise<KeySource | null | undefined> {
+/**
+ * The key must be the certificate's. It is parsed, compared and dropped here. Only an issuing authority can
+ * need its key (a control plane that starts issuing with it); for any other, a key that is not this
+ * certificate's is "not available" (a warning, and no key source): typically a `{secretsBundle, entry}`
+ * whose entry apply has since rewritten with the next CA. The name stays bound to its certificate.
+ */
+async function checkKey(raw: unknown, cert: CaCertificate, authorityAt: Segment[], ctx: MaterialContext, findings: Finding[], needsKey: boolean): Promise<KeySource | null | undefined> {
   const source = keySourceOf(raw, ctx);
   if (!source) return null;
   const at = keyAt(authorityAt, source);
@@ -312,6 +317,20 @@ async function checkKey(raw: unknown, cert: CaCertificate, authorityAt: Segment[
     return source;
   } catch (err) {
     if (err instanceof Problem) {
+      if (!needsKey && err.finding.code === 'DESIRED_KEY_MISMATCH') {
+        const name = String(authorityAt[authorityAt.length - 1]);
+        findings.push(
+          warning(
+            'DESIRED_KEY_NOT_AVAILABLE',
+            at,
+            `${err.finding.message}; ${name} is not issuing, so it needs no key: its key is treated as not available`,
+            source.kind === 'secretsBundle'
+              ? `apply rewrote that bundle entry with the next CA; remove \`key:\` from authorities.${name} (or point it at a copy of the old key) — a run that needs it takes it from its escrow in the state folder`
+              : `remove \`key:\` from authorities.${name}, or point it at this CA's own key before making it issuing again`,
+          ),
+        );
+        return null;
+      }
       findings.push(err.finding);
       return undefined;
     }
@@ -336,13 +355,13 @@ async function matchKey(cert: CaCertificate, key: Secret, what: string, at: Segm
 // ---------------------------------------------------------------------------------------------------
 // Authorities
 
-/** Check one (schema-valid) authority: its certificate, then its key against it. */
-export async function checkAuthority(name: string, raw: Record<string, unknown>, ctx: MaterialContext): Promise<{ authority?: Authority; findings: Finding[] }> {
+/** Check one (schema-valid) authority: its certificate, then its key against it (see checkKey for `issuing`). */
+export async function checkAuthority(name: string, raw: Record<string, unknown>, ctx: MaterialContext, opts: { issuing: boolean } = { issuing: true }): Promise<{ authority?: Authority; findings: Finding[] }> {
   const findings: Finding[] = [];
   const authorityAt: Segment[] = ['authorities', name];
   const checked = await checkCertificate(raw.certificate, [...authorityAt, 'certificate'], ctx, findings);
   if (!checked) return { findings };
-  const keySource = await checkKey(raw.key, checked.cert, authorityAt, ctx, findings);
+  const keySource = await checkKey(raw.key, checked.cert, authorityAt, ctx, findings, opts.issuing);
   if (keySource === undefined) return { findings };
   return { authority: { name, certificate: checked.cert, certificateSource: checked.loaded.source, keySource }, findings };
 }

@@ -187,6 +187,19 @@ t.test('key from a secrets bundle; the bundle must be private', async (t) => {
   t.ok(codes(mixed.errors).includes('DESIRED_KEY_MISMATCH') || codes(mixed.errors).includes('DESIRED_KEY_INVALID'));
 });
 
+t.test('a key that is not its certificate\'s: an error where the CA issues, "not available" (a warning) elsewhere', async (t) => {
+  // talos-2016 is only accepted; its key here is talos-2026's (as after apply rewrote a bundle entry).
+  const accepted = await check(GOOD.replace('    certificate: { secretsBundle: secrets.pre-rotation.yaml, entry: os }\n', '    certificate: { secretsBundle: secrets.pre-rotation.yaml, entry: os }\n    key: { file: pki/talos-2026.key }\n'));
+  t.equal(accepted.valid, true, JSON.stringify(accepted.errors));
+  t.same(accepted.warnings.map((w) => [w.code, w.path]), [['DESIRED_KEY_NOT_AVAILABLE', 'authorities.talos-2016.key.file']]);
+  t.match(accepted.warnings[0]!.message, /talos-2016 is not issuing, so it needs no key/);
+  t.equal(accepted.state!.talos!.accepted[0]!.keySource, null, 'no key source for the accepted CA');
+  t.equal(accepted.state!.talos!.accepted[0]!.certificate.fingerprint, m.talosOld.fingerprint, 'the name still means its certificate');
+  // The same key on the issuing CA's side stays an error.
+  const issuing = await check(GOOD.replace('key: { file: pki/talos-2026.key }', 'key: { file: pki/k8s-2026.key }'));
+  t.ok(codes(issuing.errors).includes('DESIRED_KEY_MISMATCH'));
+});
+
 t.test('inline certificate PEM', async (t) => {
   const pem = m.talosOld.certPem.trimEnd().split('\n').map((l) => `      ${l}`).join('\n');
   const r = await check(GOOD.replace('certificate: { secretsBundle: secrets.pre-rotation.yaml, entry: os }', `certificate: |\n${pem}`));

@@ -8,9 +8,8 @@
  * Design, following the loader's rules on the secrets bundle (src/desired/cluster-material.ts):
  * `cluster.secretsBundle` names ./secrets.yaml, so apply keeps the lab's bundle up to date with the new
  * CAs. The two authorities therefore carry their certificates inline (public) rather than from the bundle:
- * after apply rewrote it they still name the lab's original CAs. Their keys come from the bundle, which
- * the loader allows for an issuing CA only; the comments tell the user to drop the key once a CA is only
- * accepted.
+ * after apply rewrote it they still name the lab's original CAs. Their keys come from the bundle; once
+ * apply rewrote it, the loader calls such a key not available (a warning): a CA that does not issue needs none.
  */
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
@@ -104,9 +103,10 @@ export function renderLabDesiredState(input: LabDesiredInput): string {
     '# then make it issue while the lab\'s CA stays accepted, and define it under authorities:',
     '#   talos: { issuing: talos-next, accepted: [talos-lab] }',
     '#     talos-next: { certificate: pki/talos-next.crt, key: { file: pki/talos-next.key } }',
-    `# and delete the \`key:\` line of ${LAB_TALOS_AUTHORITY}: a CA that is only accepted needs no key, and \`rotate`,
-    '# validate` refuses an accepted CA read from the bundle apply rewrites (DESIRED_BUNDLE_REWRITTEN). To',
-    '# finish, empty `accepted`. The Kubernetes API CA works the same way (--api kubernetes, entry k8s).',
+    `# ${LAB_TALOS_AUTHORITY}'s \`key:\` line may stay: a CA that is only accepted needs no key, and once apply has`,
+    '# rewritten secrets.yaml, that entry holds the new key and `rotate validate` calls the old one not',
+    '# available (DESIRED_KEY_NOT_AVAILABLE, a warning). To finish, empty `accepted`. The Kubernetes API CA',
+    '# works the same way (--api kubernetes, entry k8s).',
     '',
   ];
   return lines.join('\n');
