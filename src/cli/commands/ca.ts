@@ -4,7 +4,10 @@ import type { ApiKind } from '../../domain/types.js';
 interface CaNewArgs {
   api: ApiKind;
   name: string;
-  dir: string;
+  dir?: string;
+  file?: string;
+  makeIssuing: boolean;
+  keepPrevious: boolean;
   json: boolean;
 }
 
@@ -20,8 +23,13 @@ const caNew: CommandModule<object, CaNewArgs> = {
     y
       .option('api', { choices: ['talos', 'kubernetes'] as const, demandOption: true, describe: 'which PKI the CA is for (talos: Ed25519, O=talos; kubernetes: ECDSA P-256, O=kubernetes)' })
       .option('name', { type: 'string', demandOption: true, describe: 'file stem: writes NAME.crt and NAME.key' })
-      .option('dir', { type: 'string', default: 'pki', describe: 'folder to write into (created 0700 if missing)' })
-      .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' }) as unknown as Argv<CaNewArgs>,
+      .option('dir', { type: 'string', describe: 'folder to write into (created 0700 if missing); default: pki, beside FILE with -f' })
+      .option('file', { alias: 'f', type: 'string', describe: 'desired-state file to add the authority to (certificate and key file referenced, never the key itself)' })
+      .option('make-issuing', { type: 'boolean', default: false, describe: 'with -f: make it the issuing CA of --api and drop the previous one (a full rotation in one edit)' })
+      .option('keep-previous', { type: 'boolean', default: false, describe: 'with --make-issuing: keep the previous issuing CA accepted (the first commit of a staged rotation)' })
+      .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' })
+      .example('$0 ca new --api talos --name talos-2027', 'write pki/talos-2027.crt and pki/talos-2027.key')
+      .example('$0 ca new -f rotate.yaml --api talos --name talos-2027 --make-issuing', 'and ask rotate.yaml for a full rotation to it') as unknown as Argv<CaNewArgs>,
   handler: async (args) => {
     const { runCaNew } = await import('../ca-commands.js');
     await runCaNew(args);
