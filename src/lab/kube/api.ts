@@ -39,6 +39,7 @@ import {
   type KubeObject,
   type TableObjectMode,
 } from './objects.js';
+import { acceptsJson, notAcceptableStatus } from './negotiate.js';
 
 export interface ApiRequest {
   method: string;
@@ -300,5 +301,9 @@ export function handleApiRequest(ctx: ApiContext, req: ApiRequest): ApiResponse 
     if (t.kind !== 'resource') return fail(notFoundStatus());
     return fail(forbiddenStatus(user.name, t.verb, t.subresource ? `${t.resource}/${t.subresource}` : t.resource, t.group, t.name, t.namespace));
   }
+  // The handler negotiates the response type after authentication and authorization (the filters);
+  // healthz/livez/readyz are plain-text endpoints that do not negotiate.
+  const plain = ['healthz', 'livez', 'readyz'].includes(url.pathname.split('/').filter((p) => p !== '')[0] ?? '');
+  if (!plain && !acceptsJson(req.accept)) return fail(notAcceptableStatus());
   return r.run(user);
 }

@@ -131,6 +131,10 @@ function renderNodeResources(node: LabNode): Rendered[] {
     });
   }
   if (!kubelet) return [...rendered, ...dynamic];
+  // `unknown` is "no health check result yet" (system/health/status.go: Unknown = Healthy == nil; the
+  // kubelet's first check runs 2 s after it starts, services/kubelet.go HealthSettings). The lab's kubelet
+  // turns healthy when it has bootstrapped, so until then its health is taken as not yet checked.
+  const unknown = kubelet.running && !kubelet.healthy;
   return [
     ...rendered,
     ...dynamic,
@@ -139,8 +143,8 @@ function renderNodeResources(node: LabNode): Rendered[] {
       type: 'Services.v1alpha1.talos.dev',
       id: 'kubelet',
       owner: 'v1alpha1.ServiceController',
-      protoSpec: protos.specs.service.encode({ running: kubelet.running, healthy: kubelet.healthy, unknown: false }),
-      yamlSpec: `running: ${kubelet.running}\nhealthy: ${kubelet.healthy}\nunknown: false\n`,
+      protoSpec: protos.specs.service.encode({ running: kubelet.running, healthy: kubelet.healthy, unknown }),
+      yamlSpec: `running: ${kubelet.running}\nhealthy: ${kubelet.healthy}\nunknown: ${unknown}\n`,
     },
   ];
 }

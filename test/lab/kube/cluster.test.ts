@@ -26,6 +26,7 @@ t.teardown(async () => {
 interface RawResult {
   status: number;
   body: Record<string, unknown>;
+  contentType: string | undefined;
 }
 
 function rawRequest(
@@ -56,7 +57,7 @@ function rawRequest(
           } catch {
             body = { text };
           }
-          resolve({ status: res.statusCode ?? 0, body });
+          resolve({ status: res.statusCode ?? 0, body, contentType: res.headers['content-type'] });
         });
       },
     );
@@ -196,6 +197,27 @@ t.test('authentication and authorization answers', async (t) => {
   t.equal(other.body.reason, 'Forbidden');
   const nodeGet = await rawRequest(cp, '/api/v1/nodes/worker-2', { cert: w1Cert });
   t.equal(nodeGet.status, 200, 'a kubelet may read Nodes');
+});
+
+t.test('response negotiation: JSON to a client that lists protobuf first, 406 to one that accepts no JSON', async (t) => {
+  const cp = lab.cps[0]!.address;
+  const admin = await issueKubernetesAdminCert(cas.old);
+  const cert = { certPem: admin.certPem, keyPem: keyPemForTls(admin.key) };
+  // client-go's typed clients (talosctl's Node list in rotate-ca) ask for protobuf, then JSON.
+  const clientGo = await rawRequest(cp, '/api/v1/nodes', { cert, headers: { Accept: 'application/vnd.kubernetes.protobuf,application/json' } });
+  t.equal(clientGo.status, 200);
+  t.equal(clientGo.contentType, 'application/json', 'answered as JSON, which client-go decodes by Content-Type');
+  t.equal(clientGo.body.kind, 'NodeList');
+  const any = await rawRequest(cp, '/api/v1/nodes', { cert, headers: { Accept: '*/*' } });
+  t.equal(any.status, 200, '*/* gets JSON');
+  for (const accept of ['application/vnd.kubernetes.protobuf', 'text/plain', 'application/json;q=0, application/vnd.kubernetes.protobuf']) {
+    const r = await rawRequest(cp, '/api/v1/nodes', { cert, headers: { Accept: accept } });
+    t.equal(r.status, 406, `Accept: ${accept} → 406 (the lab encodes no protobuf)`);
+    t.equal(r.body.reason, 'NotAcceptable');
+    t.equal(r.body.message, 'only the following media types are accepted: application/json');
+  }
+  const health = await rawRequest(cp, '/healthz', { headers: { Accept: 'text/plain' } });
+  t.equal(health.status, 200, '/healthz does not negotiate');
 });
 
 t.test('an apiserver restarts on a Kubernetes CA change: refused while down, new client-CA bundle after', async (t) => {

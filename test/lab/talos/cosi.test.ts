@@ -71,7 +71,7 @@ t.test('kubelet Service watch: empty response, then DESTROYED tombstone / CREATE
   const first = await next();
   t.equal(first.type, 'DESTROYED', 'no kubelet yet: a tombstone');
   w.setKubelet({ running: true, healthy: false });
-  t.same(await next(), { type: 'CREATED', service: { id: 'kubelet', running: true, healthy: false, unknown: false } });
+  t.same(await next(), { type: 'CREATED', service: { id: 'kubelet', running: true, healthy: false, unknown: true } }, 'running, health not yet checked (Talos: Unknown = Healthy == nil)');
   w.setKubelet({ running: true, healthy: true });
   t.same(await next(), { type: 'UPDATED', service: { id: 'kubelet', running: true, healthy: true, unknown: false } });
   w.setKubelet(null);

@@ -1,0 +1,11 @@
+/**
+ * Real `talosctl rotate-ca` (v1.13 line) against a legacy-style lab (`.cluster.ca`/`.acceptedCAs`): the
+ * Talos API, then the Kubernetes API, judged by the lab's ledger; then `rotate plan` naming talosctl's new
+ * CAs plans no change. See fixtures/rotate-ca.ts.
+ */
+import t from 'tap';
+import { requirePrerequisites } from '../apply/e2e/fixtures/proc.js';
+import { talosctlRotatesBoth } from './fixtures/rotate-ca.js';
+
+await requirePrerequisites(t);
+t.test('talosctl rotate-ca, Talos API then Kubernetes API (legacy lab, v1.13 line)', (t) => talosctlRotatesBoth(t, 'legacy'));
