@@ -5,12 +5,14 @@
  * asserts what talosctl shows, not only its exit code.
  */
 import { X509Certificate } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import t from 'tap';
-import { parse, parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments, stringify } from 'yaml';
+import { issueTalosClientCert, loadCa } from '../../src/pki/index.js';
+import { getBundleCa, loadSecretsBundle } from '../../src/talos/secrets-bundle.js';
 import { TALOS_TAG } from '../../src/lab/setup/cluster.js';
 import { requireBuild } from '../lab/e2e/fixtures/cli.js';
 import { tableRows, talosctlLab, yamlResources, type Style, type TalosctlLab } from './fixtures/lab.js';
@@ -167,6 +169,32 @@ function readsOf(style: Style): void {
       t.not(w.code, 0, 'refused on a worker');
       t.match(w.stderr, 'rpc error: code = Unimplemented desc = kubeconfig is only available on control plane nodes');
       t.notOk(existsSync(none), 'nothing written');
+    });
+
+    t.test('an os:reader: non-sensitive reads work, sensitive resources and kubeconfig are refused (not redacted)', async (t) => {
+      const os = getBundleCa(await loadSecretsBundle(path.join(lab.dir, 'secrets.yaml')), 'os');
+      const reader = await issueTalosClientCert(await loadCa(os.certPem, os.key, 'the lab Talos CA'), { roles: ['os:reader'] });
+      const cfg = parse(readFileSync(lab.talosconfig, 'utf8')) as { context: string; contexts: Record<string, { crt: string; key: string }> };
+      const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
+      cfg.contexts[cfg.context] = { ...cfg.contexts[cfg.context]!, crt: b64(reader.certPem), key: b64(reader.key.reveal()) };
+      const readerConfig = path.join(lab.dir, 'reader-talosconfig');
+      writeFileSync(readerConfig, stringify(cfg), { mode: 0o600 });
+      const as = (n: string, args: string[]) => lab.run(cp1, n, args, { talosconfig: readerConfig });
+      ok(as(worker, ['version']), 'reader version');
+      const members = as(worker, ['get', 'members']);
+      ok(members, 'reader get members');
+      t.equal(tableRows(members.stdout).rows.length, 3);
+      // internal/app/resources/access.go: a Sensitive definition needs os:admin, the whole read is refused.
+      for (const type of ['machineconfig', 'apicertificates']) {
+        const r = as(worker, ['get', type]);
+        t.not(r.code, 0, `reader get ${type} refused`);
+        t.match(r.stderr, 'rpc error: code = PermissionDenied desc = not authorized');
+        t.same(tableRows(r.stdout).rows, [], 'nothing shown');
+      }
+      // Kubeconfig needs os:admin (internal/app/machined/pkg/system/services/machined.go rules).
+      const kc = as(cp2, ['kubeconfig', path.join(lab.dir, 'reader.kubeconfig')]);
+      t.not(kc.code, 0);
+      t.match(kc.stderr, 'code = PermissionDenied desc = not authorized');
     });
   });
 }
