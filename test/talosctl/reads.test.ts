@@ -107,16 +107,19 @@ function readsOf(style: Style): void {
           .sort((x, y) => (x[3]! < y[3]! ? -1 : 1));
         t.same(rows, want);
       }
+      const cp = yamlResources(lab.run(cp1, cp2, ['get', 'members', lab.hostnames[cp1]!, '-o', 'yaml']).stdout)[0]!;
+      t.same(cp.spec, { nodeId: (cp.spec as { nodeId: string }).nodeId, addresses: [cp1], hostname: lab.hostnames[cp1], machineType: 'controlplane', operatingSystem: `Talos (${serverTag})`, controlPlane: { port: 6443 } });
     });
 
     t.test('get apicertificates: one accepted bundle on a worker, the proxy client certificate on control planes only', async (t) => {
       const r = lab.run(cp1, worker, ['get', 'apicertificates', '-o', 'yaml']);
       ok(r, 'worker apicertificates');
-      const [w] = yamlResources(r.stdout) as Array<{ metadata: Record<string, unknown>; spec: { acceptedCAs: Array<{ crt: string }>; client?: unknown; server: { crt: string } } }>;
+      const [w] = yamlResources(r.stdout) as Array<{ metadata: Record<string, unknown>; spec: { acceptedCAs: Array<{ crt: string }>; client: unknown; server: { crt: string } } }>;
       t.match(w!.metadata, { namespace: 'secrets', type: 'ApiCertificates.secrets.talos.dev', id: 'api', owner: 'secrets.APIController' });
       t.equal(w!.spec.acceptedCAs.length, 1, 'a worker holds what trustd returned as ONE entry (secrets/api.go generateWorker)');
       t.same(pemBlocks(fromB64(w!.spec.acceptedCAs[0]!.crt)), [lab.osCaPem]);
-      t.equal(w!.spec.client, undefined, 'a worker has no client certificate (it cannot proxy)');
+      t.equal(w!.spec.client, null, 'a worker has no client certificate (it cannot proxy)');
+      t.same(Object.keys(w!.spec), ['acceptedCAs', 'client', 'server', 'skipVerifyingClientCert'], 'APICertsSpec fields in order');
       const serverCert = new X509Certificate(fromB64(w!.spec.server.crt));
       t.ok(serverCert.verify(new X509Certificate(lab.osCaPem).publicKey), 'its server certificate is signed by the Talos CA (through trustd)');
       const c = lab.run(cp2, cp2, ['get', 'apicertificates', '-o', 'yaml']);

@@ -271,10 +271,12 @@ export function renderApiCertificates(credentials: NodeCredentials): Rendered {
       accepted_c_as: credentials.acceptedEntries.map((crt) => ({ crt: b(crt) })),
       skip_verifying_client_cert: false,
     }),
+    // APICertsSpec's yaml tags in field order; a worker's nil client shows as null (resources/secrets/api.go).
     yamlSpec: stringify({
-      ...(credentials.impersonator ? { client: { crt: b64(credentials.impersonator.certPem), key: b64(credentials.impersonator.key.reveal()) } } : {}),
-      server: { crt: b64(credentials.server.certPem), key: b64(credentials.server.key.reveal()) },
       acceptedCAs: credentials.acceptedEntries.map((crt) => ({ crt: b64(crt) })),
+      client: credentials.impersonator ? { crt: b64(credentials.impersonator.certPem), key: b64(credentials.impersonator.key.reveal()) } : null,
+      server: { crt: b64(credentials.server.certPem), key: b64(credentials.server.key.reveal()) },
+      skipVerifyingClientCert: false,
     }),
   };
   apiCertsMemo.set(credentials, rendered);
@@ -306,7 +308,8 @@ export function renderMembers(cluster: LabCluster, vipHolder: LabNode | null): R
         hostname: n.hostname,
         machineType: n.role,
         operatingSystem: `Talos (${n.talosTag})`,
-        ...(n.role === 'controlplane' ? { controlPlane: { apiServerPort: 6443 } } : {}),
+        // ControlPlane.APIServerPort has the yaml tag `port` (resources/cluster/affiliate.go).
+        ...(n.role === 'controlplane' ? { controlPlane: { port: 6443 } } : {}),
       }),
     };
   });
