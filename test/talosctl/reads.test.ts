@@ -156,7 +156,9 @@ function readsOf(style: Style): void {
       ok(r, 'kubeconfig from a control plane');
       const kc = parse(readFileSync(out, 'utf8')) as KubeConfig;
       t.equal(kc.clusters[0]!.cluster.server, lab.clusterEndpoint);
-      t.ok(pemBlocks(fromB64(kc.clusters[0]!.cluster['certificate-authority-data'])).includes(lab.k8sCaPem), 'trusts the lab\'s Kubernetes CA');
+      // pkg/kubeconfig/generate.go: the issuing CA joined with the accepted ones (none yet).
+      t.same(pemBlocks(fromB64(kc.clusters[0]!.cluster['certificate-authority-data'])), [lab.k8sCaPem], 'trusts the lab\'s Kubernetes CA');
+      t.same(kc.contexts.map((c) => [c.name, c.context.cluster, c.context.user]), [[`admin@${lab.clusterName}`, lab.clusterName, `admin@${lab.clusterName}`]]);
       const cert = new X509Certificate(fromB64(kc.users[0]!.user['client-certificate-data']));
       t.ok(cert.verify(new X509Certificate(lab.k8sCaPem).publicKey), 'the admin certificate is issued by the Kubernetes CA');
       t.match(cert.subject, /O=system:masters/);
