@@ -148,6 +148,9 @@ function readsOf(style: Style): void {
         ok(r, `${type} on a worker`);
         t.same(tableRows(r.stdout).rows, [], `no ${type} on a worker`);
       }
+      const one = lab.run(cp1, worker, ['get', 'staticpods', 'kube-apiserver']);
+      t.not(one.code, 0, 'a named static pod on a worker');
+      t.match(one.stderr, 'code = NotFound desc = resource StaticPods.kubernetes.talos.dev(k8s/kube-apiserver@undefined) doesn\'t exist');
     });
 
     t.test('kubeconfig: a working admin kubeconfig from a control plane, Unimplemented on a worker', async (t) => {
