@@ -6,7 +6,8 @@
  * a dry run reports "Dry run summary:", the would-be mode "(skipped in dry-run)" and "Config diff:" with
  * "No changes." when the documents are equal, and changes nothing; a real apply answers "Applied
  * configuration without a reboot" (talosctl prints the mode details on stderr, helpers/mode.go) and stores the config again (SetConfig updates the MachineConfig
- * resource, so its version moves by one even when the text is the same).
+ * resource, so its version moves by one even when the text is the same). A dry run of a changed config
+ * shows Talos's unified diff of the re-encoded documents.
  */
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -47,6 +48,19 @@ function applyOf(style: Style): void {
       const version = lab.run(lab.cp1, node, ['version']);
       t.equal(version.code, 0, `the node still answers through the endpoint (stderr: ${version.stderr.trim()})`);
     }
+
+    // A changed config in a dry run: Talos's unified diff (pkg/machinery/textdiff), still nothing stored.
+    const current = machineConfig(lab.worker);
+    const san = '10.255.0.1';
+    const changed = current.text.replace(/^(    certSANs:\n)/m, `$1        - ${san}\n`);
+    t.not(changed, current.text, 'the test config gained a certSAN');
+    const file = path.join(lab.dir, 'config-changed.yaml');
+    writeFileSync(file, changed, { mode: 0o600 });
+    const dry = lab.run(lab.cp1, lab.worker, ['apply-config', '-f', file, '--dry-run']);
+    t.equal(dry.code, 0, `dry run of a change (stderr: ${dry.stderr.trim()})`);
+    t.match(dry.stderr, /Config diff:\n\n--- a\n\+\+\+ b\n@@ -\d+,\d+ \+\d+,\d+ @@\n/);
+    t.match(dry.stderr, `\n+        - ${san}\n`);
+    t.equal(machineConfig(lab.worker).version, current.version, 'a dry run stores nothing');
   });
 }
 

@@ -11,7 +11,7 @@
  * config diff without applying.
  */
 import { createTwoFilesPatch } from 'diff';
-import { isScalar, parseAllDocuments, visit } from 'yaml';
+import { parseAllDocuments, visit } from 'yaml';
 import { issueKubernetesAdminCert, type CaCertificate } from '../../pki/index.js';
 import { createKubeconfigArchive } from '../../talos/kubeconfig-archive.js';
 import {
@@ -91,18 +91,22 @@ export function version(host: MachineHost, ctx: CallContext): VersionResponse {
 // -------------------------------------------------------------------------------------------------------
 // ApplyConfiguration
 
-const SECRET_KEYS = new Set(['key', 'privateKey', 'secret', 'token', 'clusterSecret', 'secretboxEncryptionSecret', 'aescbcEncryptionSecret']);
-
-/** The config with secrets replaced, so a dry-run diff shows no key material (Talos redacts as `******`). */
-export function redactConfig(text: string): string {
+/**
+ * A config as Talos re-encodes it for the dry-run diff (pkg/machinery/config/configdiff DiffConfigs: every
+ * document encoded again with comments disabled, `---` between them). Nothing is redacted: Talos diffs the
+ * full documents, keys included (internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go
+ * generateDiff, v1.13.9 and v1.14.1).
+ */
+export function encodeForDiff(text: string): string {
   try {
     return parseAllDocuments(text)
       .map((doc) => {
+        doc.commentBefore = null;
+        doc.comment = null;
         visit(doc, {
-          Pair(_, pair) {
-            if (isScalar(pair.key) && SECRET_KEYS.has(String(pair.key.value)) && isScalar(pair.value) && pair.value.value !== '') {
-              pair.value.value = '******';
-            }
+          Node(_, node) {
+            node.commentBefore = null;
+            node.comment = null;
           },
         });
         return doc.toString({ indent: 4, lineWidth: 0 });
@@ -114,10 +118,12 @@ export function redactConfig(text: string): string {
 }
 
 function configDiff(previous: string, next: string): string {
-  const a = redactConfig(previous);
-  const b = redactConfig(next);
+  const a = encodeForDiff(previous);
+  const b = encodeForDiff(next);
   if (a === b) return 'No changes.';
-  return createTwoFilesPatch('a', 'b', a, b, '', '', { context: 3 })
+  // pkg/machinery/textdiff over neticdk/go-stdlib diff UnifiedFormatter: `--- a` / `+++ b` (no header
+  // after a tab), 3 lines of context.
+  return createTwoFilesPatch('a', 'b', a, b, undefined, undefined, { context: 3 })
     .split('\n')
     .filter((l) => !l.startsWith('Index:') && !/^=+$/.test(l))
     .join('\n');
