@@ -61,6 +61,8 @@ function readsOf(style: Style): void {
         t.match(r.stdout, new RegExp(`Client:\\n\\tTag:\\s+${lab.tag.replace(/\./g, '\\.')}\\n`), 'the client tag');
         t.match(r.stdout, new RegExp(`Server:\\n\\tNODE:\\s+${n.replace(/\./g, '\\.')}\\n\\tTag:\\s+${serverTag.replace(/\./g, '\\.')}\\n`), `the server tag of ${n}`);
         t.match(r.stdout, /\tEnabled:\s+RBAC\n/);
+        // Talos Makefile: SHA = git describe --abbrev=8.
+        t.match(r.stdout, style === 'legacy' ? /Server:[\s\S]*\tSHA:\s+3ebd10a7\n/ : /Server:[\s\S]*\tSHA:\s+[0-9a-f]{8}\n/, 'an 8-digit SHA');
       }
       // A worker endpoint has no client certificate to forward with (apid director: "no request forwarding").
       const r = lab.run(worker, cp1, ['version']);

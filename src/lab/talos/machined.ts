@@ -65,7 +65,16 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 // -------------------------------------------------------------------------------------------------------
 // Version
 
-const GO_VERSION = 'go1.25.3';
+/**
+ * What a release build reports. The SHA is `git describe --abbrev=8` (Talos Makefile `SHA`): 8 hex digits
+ * (v1.13.9 is 3ebd10a7c1bd…; the v1.14 value is the commit the lab's v1.14 reading was made at). The Go
+ * version is at least the `go` line of the tag's go.mod (1.26.6 in v1.13.9, 1.26.5 in v1.14.0); the patch
+ * release of the builder image is not in the source.
+ */
+const BUILD: Record<string, { sha: string; go: string }> = {
+  'v1.13.9': { sha: '3ebd10a7', go: 'go1.26.6' },
+};
+const OTHER_BUILD = { sha: 'ad882317', go: 'go1.26.5' };
 
 export function version(host: MachineHost, ctx: CallContext): VersionResponse {
   requireAny(ctx, READ_ROLES);
@@ -75,9 +84,9 @@ export function version(host: MachineHost, ctx: CallContext): VersionResponse {
       {
         version: {
           tag,
-          sha: tag === 'v1.13.9' ? '3ebd10a7c' : 'ad8823176',
+          sha: (BUILD[tag] ?? OTHER_BUILD).sha,
           built: '',
-          go_version: GO_VERSION,
+          go_version: (BUILD[tag] ?? OTHER_BUILD).go,
           os: 'linux',
           arch: 'amd64',
         },
