@@ -103,6 +103,12 @@ t.test('static pods: three manifests on a control plane, statuses only while its
   t.equal(status.conditions.find((x) => x.type === 'Ready')?.status, 'True');
   const decoded = talosProtos().codec<{ pod_status: { fields: Record<string, unknown> } }>('talos.resource.definitions.k8s.StaticPodStatusSpec').decode(statuses[0]!.spec!.proto_spec!);
   t.same(decoded.pod_status.fields.phase, { stringValue: 'Running' }, 'proto_spec is the status as a Struct');
+  // The Kubernetes side tells whether the running apiserver is up; its status follows at the next read.
+  lab.talos.useStaticPods((address) => (address === cp.address ? { apiserverReady: false } : null));
+  const restarting = await c.getResource(cp.address, 'k8s', 'StaticPodStatuses.kubernetes.talos.dev', `kube-system/kube-apiserver-${cp.hostname}`);
+  t.equal((parse(restarting.spec!.yaml_spec!) as { conditions: Array<{ type: string; status: string }> }).conditions.find((x) => x.type === 'Ready')?.status, 'False');
+  t.equal(restarting.metadata?.version, '2', 'an update of the resource');
+  lab.talos.useStaticPods(() => null);
   cp.setKubelet(null);
   const w = lab.cluster.workers[0]!;
   w.setKubelet({ running: true, healthy: true });
