@@ -106,6 +106,7 @@ export async function startLab(options: StartLabOptions): Promise<RunningLab> {
       log('Talos side started');
       const kube = await startKubeSide(cluster, { podsPerNode: options.podsPerNode ?? 0 });
       started.push(kube);
+      talos.useStaticPods((address) => kube.staticPods(address));
       log('Kubernetes side started');
       const controlPlanes = cluster.controlPlanes.map((n) => n.address);
       const talosAdmin: TalosAdminCredentials = {

@@ -46,6 +46,7 @@ export const PROTO_FILES: readonly string[] = [
   'resource/definitions/cluster/cluster.proto',
   'resource/definitions/v1alpha1/v1alpha1.proto',
   'resource/definitions/k8s/k8s.proto',
+  'cosi/v1alpha1/meta.proto',
 ];
 
 /** Options shared by proto-loader (gRPC messages) and the spec codecs (protobufjs toObject). */

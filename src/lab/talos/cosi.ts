@@ -11,6 +11,9 @@
  * - runtime/Services.v1alpha1.talos.dev/kubelet, present only while the kubelet runs;
  * - controlplane/SecretStatuses.kubernetes.talos.dev/static-pods (control planes): `{ready, version}`, the
  *   KubernetesSecrets version the static pods' secrets were last rendered from (k8s/render_secrets_static_pod.go);
+ * - meta/ResourceDefinitions.meta.cosi.dev for every type served here (resource-definitions.ts), which
+ *   `talosctl get` resolves names against and the access check reads;
+ * - k8s/StaticPods.kubernetes.talos.dev and StaticPodStatuses (control planes; static-pod-resources.ts);
  * - secrets/ApiCertificates.secrets.talos.dev/api (sensitive): apid's certificates as it serves them (node
  *   runtime's credentials): control planes server + proxy client cert + their OSRoot accepted entries (one
  *   per CA), workers the trustd-signed server cert + ONE accepted entry holding the whole bundle trustd
@@ -40,6 +43,8 @@ import { readConfigCas, splitSans, type RawCa } from '../core/roots.js';
 import { GrpcCallError, Status } from './h2-grpc.js';
 import { NOT_AUTHORIZED, requireAny, type CallContext } from './machined.js';
 import { ROLE_ADMIN } from './peer.js';
+import { definitionOf, definitionProto, definitionYaml, META_NAMESPACE, RESOURCE_DEFINITIONS, RESOURCE_DEFINITION_TYPE } from './resource-definitions.js';
+import { renderStaticPods, type StaticPodsView } from './static-pod-resources.js';
 
 interface TypeInfo {
   sensitive: boolean;
@@ -55,6 +60,10 @@ export const RESOURCE_TYPES: Record<string, TypeInfo> = {
   'Identities.cluster.talos.dev': { sensitive: false },
   'Services.v1alpha1.talos.dev': { sensitive: false },
   'SecretStatuses.kubernetes.talos.dev': { sensitive: false },
+  // resource-definitions.ts, static-pod-resources.ts
+  'ResourceDefinitions.meta.cosi.dev': { sensitive: false },
+  'StaticPods.kubernetes.talos.dev': { sensitive: false },
+  'StaticPodStatuses.kubernetes.talos.dev': { sensitive: false },
 };
 
 /** Namespaces a Talos node has (a subset of the real list). */
@@ -62,7 +71,7 @@ const NAMESPACES = new Set(['config', 'secrets', 'cluster', 'runtime', 'network'
 
 const READ_ROLES = ['os:admin', 'os:operator', 'os:reader'];
 
-interface Rendered {
+export interface Rendered {
   namespace: string;
   type: string;
   id: string;
@@ -159,7 +168,9 @@ function renderConfigResources(node: LabNode): Rendered[] {
     id: 'v1alpha1',
     owner: '',
     protoSpec: protos.specs.machineConfig.encode({ yaml_marshalled: b(node.config) }),
-    yamlSpec: stringify(node.config),
+    // Go's yaml.Marshal of the config string (resources/config/machine_config.go MarshalYAML): a literal
+    // block, which talosctl re-emits in the style it finds (a folded scalar would print every line doubled).
+    yamlSpec: stringify(node.config, { blockQuote: 'literal', lineWidth: 0 }),
     annotations: { 'talos.dev/yaml-spec': '1' },
     version: node.configVersion,
   });
@@ -229,6 +240,21 @@ function renderConfigResources(node: LabNode): Rendered[] {
   return out;
 }
 
+/** meta/ResourceDefinitions.meta.cosi.dev, the same on every node (resource-definitions.ts). */
+let definitionsMemo: Rendered[] | null = null;
+
+function renderDefinitions(): Rendered[] {
+  definitionsMemo ??= RESOURCE_DEFINITIONS.map((d) => ({
+    namespace: META_NAMESPACE,
+    type: RESOURCE_DEFINITION_TYPE,
+    id: d.id,
+    owner: 'meta',
+    protoSpec: definitionProto(d),
+    yamlSpec: definitionYaml(d),
+  }));
+  return definitionsMemo;
+}
+
 /** ApiCertificates rendered once per credentials object (a new object = new certificates). */
 const apiCertsMemo = new WeakMap<NodeCredentials, Rendered>();
 
@@ -249,10 +275,12 @@ export function renderApiCertificates(credentials: NodeCredentials): Rendered {
       accepted_c_as: credentials.acceptedEntries.map((crt) => ({ crt: b(crt) })),
       skip_verifying_client_cert: false,
     }),
+    // APICertsSpec's yaml tags in field order; a worker's nil client shows as null (resources/secrets/api.go).
     yamlSpec: stringify({
-      ...(credentials.impersonator ? { client: { crt: b64(credentials.impersonator.certPem), key: b64(credentials.impersonator.key.reveal()) } } : {}),
-      server: { crt: b64(credentials.server.certPem), key: b64(credentials.server.key.reveal()) },
       acceptedCAs: credentials.acceptedEntries.map((crt) => ({ crt: b64(crt) })),
+      client: credentials.impersonator ? { crt: b64(credentials.impersonator.certPem), key: b64(credentials.impersonator.key.reveal()) } : null,
+      server: { crt: b64(credentials.server.certPem), key: b64(credentials.server.key.reveal()) },
+      skipVerifyingClientCert: false,
     }),
   };
   apiCertsMemo.set(credentials, rendered);
@@ -284,7 +312,8 @@ export function renderMembers(cluster: LabCluster, vipHolder: LabNode | null): R
         hostname: n.hostname,
         machineType: n.role,
         operatingSystem: `Talos (${n.talosTag})`,
-        ...(n.role === 'controlplane' ? { controlPlane: { apiServerPort: 6443 } } : {}),
+        // ControlPlane.APIServerPort has the yaml tag `port` (resources/cluster/affiliate.go).
+        ...(n.role === 'controlplane' ? { controlPlane: { port: 6443 } } : {}),
       }),
     };
   });
@@ -326,21 +355,38 @@ export class NodeResources {
   readonly #node: LabNode;
   readonly #members: () => Rendered[];
   readonly #apiCredentials: () => NodeCredentials | null;
+  readonly #staticPods: () => StaticPodsView | null;
   readonly #entries = new Map<string, Stored>();
   readonly #watchers = new Set<Watcher>();
 
-  /** `apiCredentials`: apid's current certificates (null before it has any). Call refresh() when they change. */
-  constructor(node: LabNode, members: () => Rendered[], apiCredentials: () => NodeCredentials | null = () => null) {
+  /**
+   * `apiCredentials`: apid's current certificates (null before it has any). Call refresh() when they change.
+   * `staticPods`: what the Kubernetes side knows of the node's static pods (null: not known); read again on
+   * every Get/List, since that side does not notify this one.
+   */
+  constructor(
+    node: LabNode,
+    members: () => Rendered[],
+    apiCredentials: () => NodeCredentials | null = () => null,
+    staticPods: () => StaticPodsView | null = () => null,
+  ) {
     this.#node = node;
     this.#members = members;
     this.#apiCredentials = apiCredentials;
+    this.#staticPods = staticPods;
     this.refresh();
   }
 
   /** Recomputes every resource; changed ones get a new version and notify watchers. */
   refresh(): void {
     const credentials = this.#apiCredentials();
-    const rendered = [...renderNodeResources(this.#node), ...(credentials ? [renderApiCertificates(credentials)] : []), ...this.#members()];
+    const rendered = [
+      ...renderNodeResources(this.#node),
+      ...(credentials ? [renderApiCertificates(credentials)] : []),
+      ...this.#members(),
+      ...renderDefinitions(),
+      ...renderStaticPods(this.#node, this.#staticPods()),
+    ];
     const seen = new Set<string>();
     const t = now();
     for (const r of rendered) {
@@ -383,7 +429,8 @@ export class NodeResources {
   /** internal/app/resources/access.go, in its order. */
   #authorize(ctx: CallContext, ns: string, type: string): void {
     requireAny(ctx, READ_ROLES);
-    const info = RESOURCE_TYPES[type];
+    // access.go finds the ResourceDefinition by the lower-cased type; the call itself then uses the type as given.
+    const info = RESOURCE_TYPES[definitionOf(type)?.type ?? type];
     if (!info) throw new GrpcCallError(Status.PERMISSION_DENIED, `resource type "${type}" is not supported`);
     if (info.sensitive && !ctx.roles.has(ROLE_ADMIN)) throw new GrpcCallError(Status.PERMISSION_DENIED, NOT_AUTHORIZED);
     if (!NAMESPACES.has(ns)) throw new GrpcCallError(Status.PERMISSION_DENIED, `namespace "${ns}" is not supported`);
@@ -394,6 +441,7 @@ export class NodeResources {
     const type = req.type ?? '';
     const id = req.id ?? '';
     this.#authorize(ctx, ns, type);
+    this.refresh();
     const s = this.#entries.get(keyOf(ns, type, id));
     if (!s) throw new GrpcCallError(Status.NOT_FOUND, `resource ${type}(${ns}/${id}@undefined) doesn't exist`);
     return { resource: toResource(s) };
@@ -403,6 +451,7 @@ export class NodeResources {
     const ns = req.namespace ?? '';
     const type = req.type ?? '';
     this.#authorize(ctx, ns, type);
+    this.refresh();
     for (const s of this.#list(ns, type)) write({ resource: toResource(s) });
   }
 

@@ -8,6 +8,7 @@
 import { startTcpForwarder, type TcpForwarder } from '../core/tcp-forward.js';
 import type { LabCluster } from '../core/model.js';
 import { renderMembers } from './cosi.js';
+import type { StaticPodsView } from './static-pod-resources.js';
 import { TalosNodeRuntime, type TalosSideContext } from './node-runtime.js';
 import { ProbeScheduler } from './probes.js';
 import { APID_PORT } from './proxy.js';
@@ -24,6 +25,8 @@ export interface TalosSide {
   probeStats(): { apid: number; trustd: number };
   /** The runtime of one node (tests and the process side's inspection). */
   runtime(address: string): TalosNodeRuntime | undefined;
+  /** Where the static pods' state comes from once the Kubernetes side runs (StaticPodStatuses). */
+  useStaticPods(source: (address: string) => StaticPodsView | null): void;
 }
 
 export interface TalosSideOptions {
@@ -37,6 +40,7 @@ export async function startTalosSide(cluster: LabCluster, options: TalosSideOpti
   const probes = new ProbeScheduler(cluster, runtimes);
   let membersKey: string | null = null;
   let members: ReturnType<typeof renderMembers> = [];
+  let staticPods: (address: string) => StaticPodsView | null = () => null;
   const side: TalosSideContext = {
     cluster,
     ledger: cluster.ledger,
@@ -48,6 +52,7 @@ export async function startTalosSide(cluster: LabCluster, options: TalosSideOpti
       }
       return members;
     },
+    staticPods: (address) => staticPods(address),
     changed: (rt) => probes.changed(rt),
     workerRegistered: (rt) => probes.workerRegistered(rt),
     log,
@@ -109,5 +114,8 @@ export async function startTalosSide(cluster: LabCluster, options: TalosSideOpti
     },
     probeStats: () => probes.stats(),
     runtime: (address) => runtimes.get(address),
+    useStaticPods(source) {
+      staticPods = source;
+    },
   };
 }

@@ -11,7 +11,7 @@
  * config diff without applying.
  */
 import { createTwoFilesPatch } from 'diff';
-import { isScalar, parseAllDocuments, visit } from 'yaml';
+import { parseAllDocuments, visit } from 'yaml';
 import { issueKubernetesAdminCert, type CaCertificate } from '../../pki/index.js';
 import { createKubeconfigArchive } from '../../talos/kubeconfig-archive.js';
 import {
@@ -65,7 +65,16 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 // -------------------------------------------------------------------------------------------------------
 // Version
 
-const GO_VERSION = 'go1.25.3';
+/**
+ * What a release build reports. The SHA is `git describe --abbrev=8` (Talos Makefile `SHA`): 8 hex digits
+ * (v1.13.9 is 3ebd10a7c1bd…; the v1.14 value is the commit the lab's v1.14 reading was made at). The Go
+ * version is at least the `go` line of the tag's go.mod (1.26.6 in v1.13.9, 1.26.5 in v1.14.0); the patch
+ * release of the builder image is not in the source.
+ */
+const BUILD: Record<string, { sha: string; go: string }> = {
+  'v1.13.9': { sha: '3ebd10a7', go: 'go1.26.6' },
+};
+const OTHER_BUILD = { sha: 'ad882317', go: 'go1.26.5' };
 
 export function version(host: MachineHost, ctx: CallContext): VersionResponse {
   requireAny(ctx, READ_ROLES);
@@ -75,9 +84,9 @@ export function version(host: MachineHost, ctx: CallContext): VersionResponse {
       {
         version: {
           tag,
-          sha: tag === 'v1.13.9' ? '3ebd10a7c' : 'ad8823176',
+          sha: (BUILD[tag] ?? OTHER_BUILD).sha,
           built: '',
-          go_version: GO_VERSION,
+          go_version: (BUILD[tag] ?? OTHER_BUILD).go,
           os: 'linux',
           arch: 'amd64',
         },
@@ -91,18 +100,22 @@ export function version(host: MachineHost, ctx: CallContext): VersionResponse {
 // -------------------------------------------------------------------------------------------------------
 // ApplyConfiguration
 
-const SECRET_KEYS = new Set(['key', 'privateKey', 'secret', 'token', 'clusterSecret', 'secretboxEncryptionSecret', 'aescbcEncryptionSecret']);
-
-/** The config with secrets replaced, so a dry-run diff shows no key material (Talos redacts as `******`). */
-export function redactConfig(text: string): string {
+/**
+ * A config as Talos re-encodes it for the dry-run diff (pkg/machinery/config/configdiff DiffConfigs: every
+ * document encoded again with comments disabled, `---` between them). Nothing is redacted: Talos diffs the
+ * full documents, keys included (internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go
+ * generateDiff, v1.13.9 and v1.14.1).
+ */
+export function encodeForDiff(text: string): string {
   try {
     return parseAllDocuments(text)
       .map((doc) => {
+        doc.commentBefore = null;
+        doc.comment = null;
         visit(doc, {
-          Pair(_, pair) {
-            if (isScalar(pair.key) && SECRET_KEYS.has(String(pair.key.value)) && isScalar(pair.value) && pair.value.value !== '') {
-              pair.value.value = '******';
-            }
+          Node(_, node) {
+            node.commentBefore = null;
+            node.comment = null;
           },
         });
         return doc.toString({ indent: 4, lineWidth: 0 });
@@ -114,10 +127,12 @@ export function redactConfig(text: string): string {
 }
 
 function configDiff(previous: string, next: string): string {
-  const a = redactConfig(previous);
-  const b = redactConfig(next);
+  const a = encodeForDiff(previous);
+  const b = encodeForDiff(next);
   if (a === b) return 'No changes.';
-  return createTwoFilesPatch('a', 'b', a, b, '', '', { context: 3 })
+  // pkg/machinery/textdiff over neticdk/go-stdlib diff UnifiedFormatter: `--- a` / `+++ b` (no header
+  // after a tab), 3 lines of context.
+  return createTwoFilesPatch('a', 'b', a, b, undefined, undefined, { context: 3 })
     .split('\n')
     .filter((l) => !l.startsWith('Index:') && !/^=+$/.test(l))
     .join('\n');

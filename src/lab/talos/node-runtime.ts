@@ -24,6 +24,7 @@ import type { ConfigChange, LabCluster, LabNode } from '../core/model.js';
 import { interpretRoots, readConfigCas } from '../core/roots.js';
 import { ApidServer, type ApidHost } from './apid.js';
 import { NodeResources, type renderMembers } from './cosi.js';
+import type { StaticPodsView } from './static-pod-resources.js';
 import { API_CERT_VALIDITY_MS, bundleCertificates, issueControlPlaneCredentials, workerCsr, type NodeCredentials } from './credentials.js';
 import { ApidProxy } from './proxy.js';
 import { callTrustd, TrustdServer } from './trustd.js';
@@ -34,6 +35,8 @@ export interface TalosSideContext {
   readonly ledger: Ledger;
   /** Members rendering shared by every node (depends on the VIP holder). */
   members(): ReturnType<typeof renderMembers>;
+  /** What the Kubernetes side knows of a control plane's static pods (null before it runs). */
+  staticPods(address: string): StaticPodsView | null;
   /** The edges touching `runtime` changed: probe them soon. */
   changed(runtime: TalosNodeRuntime): void;
   /** A worker's apid certificate changed: control planes should dial it soon. */
@@ -72,6 +75,7 @@ export class TalosNodeRuntime implements ApidHost {
       node,
       () => side.members(),
       () => this.#credentials,
+      () => side.staticPods(node.address),
     );
     this.proxy = new ApidProxy(this);
     this.apid = new ApidServer(this);
