@@ -89,9 +89,20 @@ t.test('a client certificate from an accepted CA works once the node accepts tha
   const admin = lab.client();
   await admin.applyConfiguration(cp.address, addAccepted(cp.config, extra.certPem), { mode: 'NO_REBOOT' });
   t.equal(cp.roots.talos.trusted.length, 2);
-  // New connections get the new trust set.
-  const again = lab.client({ cert });
-  const v = await again.version();
+  // New connections get the new trust set once apid has it: as in Talos, the node's certificates follow the
+  // applied config asynchronously (the secrets controllers), not before ApplyConfiguration returns.
+  let again = lab.client({ cert });
+  let v: Awaited<ReturnType<typeof again.version>> | null = null;
+  for (let i = 0; v === null; i++) {
+    try {
+      v = await again.version();
+    } catch (err) {
+      again.close();
+      if (i >= 50) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+      again = lab.client({ cert });
+    }
+  }
   t.equal(v.tag, 'v1.13.9');
   // Through the proxy the target only sees the control plane's impersonator certificate, and the caller's roles.
   t.equal((await again.version(lab.workers[0])).tag, 'v1.13.9');
