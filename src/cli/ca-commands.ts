@@ -9,11 +9,14 @@ import {
   decodeTalosBase64Pem,
   generateKubernetesCa,
   generateTalosCa,
+  isSignedBy,
+  loadCa,
   parseCaCertificate,
   privateKeyPemForNode,
   type CaCertificate,
 } from '../pki/index.js';
 import { writeFileAtomic, pathExists } from '../util/atomic-file.js';
+import { Secret } from '../domain/secret.js';
 import { DesiredStateError, validateDesiredFile } from '../desired/index.js';
 import { addAuthority, type AuthorityUse } from '../desired/edit.js';
 import { printJson, printResult } from './output.js';
@@ -137,6 +140,107 @@ export async function runCaNew(args: CaNewOptions): Promise<void> {
     lines.push(`  ${args.file}: ${what}`, `Next: rotate plan -f ${args.file}`);
   }
   printResult(lines.join('\n'));
+}
+
+export interface CaImportOptions {
+  api: ApiKind;
+  name: string;
+  cert: string;
+  key?: string | undefined;
+  file: string;
+  makeIssuing?: boolean;
+  keepPrevious?: boolean;
+  json: boolean;
+}
+
+/**
+ * `rotate ca import`: bring an existing CA (e.g. from the organisation's PKI) into the desired state. The
+ * certificate must be a self-signed CA that Talos can use for that API, valid now, not already defined
+ * under another name; the key, when given, must be its key in a 0600 file, and is referenced, never copied.
+ * A subordinate CA is refused: Go's verifier (Talos, kubelets) accepts an intermediate as a root, Node's TLS
+ * (this tool, and many clients) only with allowPartialTrustChain, and no lab rotation has proved it.
+ */
+export async function runCaImport(args: CaImportOptions): Promise<void> {
+  if (!NAME_RE.test(args.name)) {
+    throw new RotateError('CA_BAD_NAME', `--name ${JSON.stringify(args.name)} is not a plain name`, { hint: 'use letters, digits, ".", "_" and "-" only, e.g. --name corp-talos-2027' });
+  }
+  if (args.keepPrevious && !args.makeIssuing) {
+    throw new RotateError('CLI_USAGE', '--keep-previous only makes sense with --make-issuing', { hint: 'add --make-issuing, or leave out --keep-previous to only define the authority' });
+  }
+  if (args.makeIssuing && !args.key) {
+    throw new RotateError('CA_IMPORT_NO_KEY', `--make-issuing needs the CA's key: control planes sign with it`, { hint: 'add --key FILE (mode 0600); the file is referenced from the desired state, never copied' });
+  }
+  const certPath = path.resolve(args.cert);
+  let text: string;
+  try {
+    text = await fs.readFile(certPath, 'utf8');
+  } catch (err) {
+    throw new RotateError('CA_READ', `cannot read ${args.cert}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { hint: 'check the path' });
+  }
+  if (!text.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new RotateError('CA_IMPORT_NOT_PEM', `${args.cert} is not a PEM certificate`, { hint: 'convert it first, e.g. `openssl x509 -in CERT -out cert.pem` (or `base64 -d` for Talos base64-of-PEM)' });
+  }
+  const ca = parseCaCertificate(text, args.cert);
+  assertIsCa(ca, args.cert);
+  assertSupportedAlgorithm(ca, args.cert);
+  assertValidNow(ca, args.cert);
+  if (!isSignedBy(ca.certPem, ca.certPem)) {
+    throw new RotateError('CA_IMPORT_SUBORDINATE', `${args.cert} (${ca.subject || 'no subject'}) is not self-signed: a subordinate CA`, {
+      hint: "Talos's Go code would trust it as a root, but Node's TLS (this tool's own checks, and other clients) does not without allowPartialTrustChain, and no lab rotation has proved every client; import the root CA instead, or generate one with `rotate ca new`",
+    });
+  }
+  if (args.api === 'talos' && ca.algorithm !== 'ed25519') {
+    process.stderr.write(`warning: ${args.cert} is ${ca.algorithm}; Talos makes Talos API CAs with Ed25519 (it accepts others)\n`);
+  }
+  if (args.api === 'kubernetes' && ca.algorithm === 'ed25519') {
+    process.stderr.write(`warning: ${args.cert} is Ed25519; kube-controller-manager cannot sign kubelet certificates with it (Talos makes Kubernetes CAs with ECDSA P-256)\n`);
+  }
+  let keyPath: string | null = null;
+  if (args.key) {
+    keyPath = path.resolve(args.key);
+    let st;
+    try {
+      st = await fs.stat(keyPath);
+    } catch (err) {
+      throw new RotateError('CA_READ', `cannot read key file ${args.key}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { hint: 'check the path' });
+    }
+    if ((st.mode & 0o077) !== 0) {
+      throw new RotateError('CA_KEY_FILE_MODE', `key file ${args.key} is readable by others than its owner (mode 0${(st.mode & 0o777).toString(8)})`, { hint: `chmod 600 ${JSON.stringify(keyPath)}` });
+    }
+    // Checked against the certificate here and dropped: the key itself goes nowhere.
+    await loadCa(ca.certPem, new Secret(await fs.readFile(keyPath, 'utf8')), `key file ${args.key}`);
+  }
+
+  const desiredFile = path.resolve(args.file);
+  const before = await readValidDesired(desiredFile);
+  const current = await validateDesiredFile(desiredFile);
+  const twin = Object.values(current.state?.authorities ?? {}).find((a) => a.certificate.fingerprint === ca.fingerprint);
+  if (twin) {
+    throw new RotateError('CA_IMPORT_DUPLICATE', `${args.cert} is already defined in ${args.file} as authorities.${twin.name}`, { hint: `use the name ${twin.name}; one CA has one name` });
+  }
+  const use: AuthorityUse = args.makeIssuing ? (args.keepPrevious ? 'staged' : 'issuing') : 'define';
+  const dir = path.dirname(desiredFile);
+  const made = addAuthority(before.text, args.file, { api: args.api, name: args.name, certificate: referenceFrom(dir, certPath), keyFile: keyPath ? referenceFrom(dir, keyPath) : null, use });
+  await writeFileAtomic(desiredFile, made.text, { mode: before.mode });
+  const after = await validateDesiredFile(desiredFile);
+  if (!after.valid) {
+    await writeFileAtomic(desiredFile, before.text, { mode: before.mode });
+    throw new DesiredStateError(after.file, after.errors, after.warnings);
+  }
+  const result = { api: args.api, name: args.name, certificate: certPath, key: keyPath, ...describeCa(ca), desiredFile, use, previousIssuing: made.previousIssuing };
+  if (args.json) {
+    printJson(result);
+    return;
+  }
+  printResult(
+    [
+      `Imported ${ca.subject || 'a CA'} as authorities.${args.name} in ${args.file}${keyPath ? ' (key referenced, not copied)' : ' (no key: it can be accepted, not issuing)'}`,
+      `  fingerprint  ${ca.fingerprint}`,
+      `  valid        ${ca.notBefore.toISOString()} → ${ca.notAfter.toISOString()}`,
+      ...(use === 'define' ? [] : [`  ${args.api}: ${args.name} issues, ${made.previousIssuing} ${use === 'staged' ? 'stays accepted' : 'dropped'}`]),
+      `Next: rotate plan -f ${args.file}`,
+    ].join('\n'),
+  );
 }
 
 /** `rotate ca show FILE`: describe a CA certificate and run the checks the planner runs. */

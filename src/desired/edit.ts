@@ -23,7 +23,8 @@ export interface NewAuthority {
   name: string;
   /** As written in the file: relative to the file's folder where possible. */
   certificate: string;
-  keyFile: string;
+  /** Null: the authority is defined without a key (an accepted-only CA needs none). */
+  keyFile: string | null;
   use: AuthorityUse;
 }
 
@@ -118,7 +119,7 @@ export function addAuthority(text: string, file: string, a: NewAuthority): Autho
     }
   }
 
-  const entry = `{ certificate: ${scalarText(a.certificate)}, key: { file: ${scalarText(a.keyFile)} } }`;
+  const entry = a.keyFile === null ? `{ certificate: ${scalarText(a.certificate)} }` : `{ certificate: ${scalarText(a.certificate)}, key: { file: ${scalarText(a.keyFile)} } }`;
   if (!authorities) {
     if (authoritiesPair) throw editError(file, '`authorities:` has no value', FIX_FIRST);
     const at = text.length;

@@ -11,6 +11,17 @@ interface CaNewArgs {
   json: boolean;
 }
 
+interface CaImportArgs {
+  api: ApiKind;
+  name: string;
+  cert: string;
+  key?: string;
+  file: string;
+  makeIssuing: boolean;
+  keepPrevious: boolean;
+  json: boolean;
+}
+
 interface CaShowArgs {
   file: string;
   json: boolean;
@@ -36,6 +47,26 @@ const caNew: CommandModule<object, CaNewArgs> = {
   },
 };
 
+const caImport: CommandModule<object, CaImportArgs> = {
+  command: 'import',
+  describe: "Add an existing self-signed CA (e.g. from your organisation's PKI) to the desired state: checked (a CA, valid now, an algorithm Talos uses, its key), referenced, never copied",
+  builder: (y: Argv) =>
+    y
+      .option('api', { choices: ['talos', 'kubernetes'] as const, demandOption: true, describe: 'which PKI the CA is for' })
+      .option('name', { type: 'string', demandOption: true, describe: 'authority name in the desired state' })
+      .option('cert', { type: 'string', demandOption: true, describe: 'the CA certificate (PEM file)' })
+      .option('key', { type: 'string', describe: "the CA's private key (PEM file, mode 0600); needed to make it issuing" })
+      .option('file', { alias: 'f', type: 'string', default: 'rotate.yaml', describe: 'desired-state file to add it to' })
+      .option('make-issuing', { type: 'boolean', default: false, describe: 'make it the issuing CA of --api and drop the previous one' })
+      .option('keep-previous', { type: 'boolean', default: false, describe: 'with --make-issuing: keep the previous issuing CA accepted' })
+      .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' })
+      .example('$0 ca import --api kubernetes --name corp-k8s-2027 --cert corp.crt --key corp.key --make-issuing', 'rotate the Kubernetes API CA to the organisation\'s CA') as unknown as Argv<CaImportArgs>,
+  handler: async (args) => {
+    const { runCaImport } = await import('../ca-commands.js');
+    await runCaImport(args);
+  },
+};
+
 const caShow: CommandModule<object, CaShowArgs> = {
   command: 'show <file>',
   describe: 'Show a CA certificate (PEM file, or base64-of-PEM as Talos stores it): fingerprint, subject, algorithm, validity, checks',
@@ -52,6 +83,6 @@ const caShow: CommandModule<object, CaShowArgs> = {
 export const caCommand: CommandModule<object, object> = {
   command: 'ca <command>',
   describe: 'Create and inspect certificate authorities',
-  builder: (y: Argv) => y.command(caNew).command(caShow).demandCommand(1),
+  builder: (y: Argv) => y.command(caNew).command(caImport).command(caShow).demandCommand(1),
   handler: () => undefined,
 };

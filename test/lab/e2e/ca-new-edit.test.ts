@@ -3,6 +3,7 @@
  * to ask for a rotation. The plan that follows is the rotation asked for; refusals leave the file and the
  * pki folder as they were.
  */
+import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import t from 'tap';
@@ -65,4 +66,58 @@ t.test('full and staged rotations in one command each; refusals change nothing',
   t.match(flagOnly.stderr, /--make-issuing edits a desired-state file: name it with -f FILE/);
   t.equal(await fs.readFile(file, 'utf8'), before, 'rotate.yaml unchanged by the refusals');
   t.same((await fs.readdir(path.join(dir, 'pki'))).sort(), pkiBefore, 'pki unchanged by the refusals');
+});
+
+/** openssl, as an organisation's PKI would make its CAs (a real peer tool, not our generator). */
+function openssl(cwd: string, ...args: string[]): void {
+  execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+t.test('rotate ca import: a self-signed CA from elsewhere, checked and referenced; refusals change nothing', async (t) => {
+  const dir = await labDir(t);
+  const up = await rotate('lab', 'up', '--dir', dir, '--control-planes', '1', '--workers', '1', '--kubernetes-ca-style', 'legacy', '--detach');
+  t.equal(up.code, 0, up.stderr);
+  const file = path.join(dir, 'rotate.yaml');
+  const corp = path.join(dir, 'corp');
+  await fs.mkdir(corp, { mode: 0o700 });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '365'];
+  openssl(corp, 'req', '-x509', ...ec, '-keyout', 'root.key', '-out', 'root.crt', '-subj', '/O=corp-kubernetes', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature');
+  openssl(corp, 'req', '-x509', ...ec, '-keyout', 'leaf.key', '-out', 'leaf.crt', '-subj', '/O=not-a-ca', '-addext', 'basicConstraints=critical,CA:FALSE');
+  openssl(corp, 'req', ...ec, '-keyout', 'int.key', '-out', 'int.csr', '-subj', '/O=corp-intermediate');
+  await fs.writeFile(path.join(corp, 'int.ext'), 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign,digitalSignature\n');
+  openssl(corp, 'x509', '-req', '-in', 'int.csr', '-CA', 'root.crt', '-CAkey', 'root.key', '-CAcreateserial', '-out', 'int.crt', '-days', '300', '-extfile', 'int.ext');
+  for (const k of ['root.key', 'leaf.key', 'int.key']) await fs.chmod(path.join(corp, k), 0o600);
+  const before = await fs.readFile(file, 'utf8');
+
+  const refusals: [string, string[], RegExp][] = [
+    ['a subordinate CA', ['--cert', 'corp/int.crt', '--key', 'corp/int.key'], /error\[CA_IMPORT_SUBORDINATE\]: .*not self-signed/],
+    ['not a CA', ['--cert', 'corp/leaf.crt', '--key', 'corp/leaf.key'], /error\[PKI_NOT_CA\]/],
+    ['a key that is not its own', ['--cert', 'corp/root.crt', '--key', 'corp/int.key'], /error\[PKI_KEY_MISMATCH\]/],
+    ['--make-issuing without a key', ['--cert', 'corp/root.crt', '--make-issuing'], /error\[CA_IMPORT_NO_KEY\]/],
+  ];
+  for (const [what, extra, re] of refusals) {
+    const r = await rotate('ca', 'import', '-f', file, '--api', 'kubernetes', '--name', 'corp', ...extra.map((a) => (a.startsWith('corp/') ? path.join(dir, a) : a)));
+    t.equal(r.code, 1, `${what}: refused`);
+    t.match(r.stderr, re, what);
+    t.notMatch(r.stderr, /PRIVATE KEY|\n\s+at /, `${what}: no key, no stack`);
+  }
+  await fs.chmod(path.join(corp, 'root.key'), 0o644);
+  const loose = await rotate('ca', 'import', '-f', file, '--api', 'kubernetes', '--name', 'corp', '--cert', path.join(corp, 'root.crt'), '--key', path.join(corp, 'root.key'));
+  t.match(loose.stderr, /error\[CA_KEY_FILE_MODE\]/, 'a key file others can read is refused');
+  await fs.chmod(path.join(corp, 'root.key'), 0o600);
+  const labCa = (parse(before) as { authorities: Record<string, { certificate: string }> }).authorities['kubernetes-lab']!.certificate;
+  await fs.writeFile(path.join(corp, 'lab.crt'), labCa);
+  const dup = await rotate('ca', 'import', '-f', file, '--api', 'kubernetes', '--name', 'again', '--cert', path.join(corp, 'lab.crt'));
+  t.match(dup.stderr, /error\[CA_IMPORT_DUPLICATE\]: .*authorities\.kubernetes-lab/, 'one CA has one name');
+  t.equal(await fs.readFile(file, 'utf8'), before, 'rotate.yaml unchanged by the refusals');
+
+  const ok = await rotate('ca', 'import', '-f', file, '--api', 'kubernetes', '--name', 'corp-k8s', '--cert', path.join(corp, 'root.crt'), '--key', path.join(corp, 'root.key'), '--make-issuing', '--json');
+  t.equal(ok.code, 0, ok.stderr);
+  t.notMatch(ok.stdout, /PRIVATE KEY/);
+  const data = parse(await fs.readFile(file, 'utf8')) as { kubernetes: unknown; authorities: Record<string, unknown> };
+  t.same(data.kubernetes, { issuing: 'corp-k8s', accepted: [] });
+  t.same(data.authorities['corp-k8s'], { certificate: 'corp/root.crt', key: { file: 'corp/root.key' } }, 'referenced where it is, never copied');
+  const plan = await rotate('plan', '-f', file, '--json', '--detailed-exitcode', '--no-node-dry-run');
+  t.equal(plan.code, 2, plan.stderr);
+  t.same((JSON.parse(plan.stdout) as { plan: PlanJson }).plan.steps.map((s) => s.id), ['kubernetes-accept', 'kubernetes-issue', 'kubernetes-drop']);
 });
