@@ -71,7 +71,11 @@ export async function approve(sink: EventSink, opts: RunDisplayOptions, question
     });
   }
   const yes = await sink.ask(question);
-  if (!yes) sink.emit(makeEvent('warning', { warningCode: 'APPLY_DECLINED', text: 'Not applied: nothing was changed.', hint: null }));
+  if (!yes) {
+    sink.emit(makeEvent('warning', { warningCode: 'APPLY_DECLINED', text: 'Not applied: nothing was changed.', hint: null }));
+    // As Terraform: a declined run is not a success for a script that chained on it.
+    process.exitCode = 1;
+  }
   return yes;
 }
 

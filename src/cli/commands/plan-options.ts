@@ -1,3 +1,4 @@
+import { RotateError } from '../../domain/errors.js';
 import type { Argv } from 'yargs';
 
 /** Flags shared by `plan`, `apply` and `rollback`: what to plan and how. */
@@ -33,7 +34,10 @@ export function planningOptions<T>(y: Argv<T>): Argv<T & PlanningArgs> {
     .check((a) => {
       for (const k of ['parallelism', 'max-unavailable'] as const) {
         const v = (a as unknown as Record<string, unknown>)[k];
-        if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new Error(`--${k} must be a whole number of at least 1`);
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
+          const shown = (a as unknown as Record<string, unknown>)[k];
+          throw new RotateError('CLI_USAGE', `--${k} ${Number.isNaN(shown) ? '(not a number)' : String(shown)} is not valid: it must be a whole number of at least 1`, { hint: `e.g. --${k} ${k === 'parallelism' ? 10 : 1} (see --help)` });
+        }
       }
       return true;
     }) as unknown as Argv<T & PlanningArgs>;

@@ -3,13 +3,13 @@
  * to ask for a rotation. The plan that follows is the rotation asked for; refusals leave the file and the
  * pki folder as they were.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import t from 'tap';
 import { parse } from 'yaml';
 
-import { labDir, requireBuild, rotate } from './fixtures/cli.js';
+import { labDir, requireBuild, rotate, ROTATE } from './fixtures/cli.js';
 
 requireBuild(t);
 
@@ -47,6 +47,31 @@ t.test('full and staged rotations in one command each; refusals change nothing',
   t.equal(plan.code, 2, `changes planned\n${plan.stderr}`);
   const steps = (JSON.parse(plan.stdout) as { plan: PlanJson }).plan.steps.map((s) => s.id);
   t.same(steps, ['talos-kubernetes-accept', 'talos-kubernetes-issue', 'talos-drop'], 'Talos: accept, issue, drop; Kubernetes: accept, issue (old kept)');
+
+  // Invalid flag values are usage errors, not internal errors.
+  for (const bad of [['--parallelism', '0'], ['--parallelism', 'abc'], ['--max-unavailable', '-1']]) {
+    const r = await rotate('plan', '-f', file, ...bad);
+    t.equal(r.code, 1, `${bad.join(' ')}: exit 1`);
+    t.match(r.stderr, new RegExp(`^error\\[CLI_USAGE\\]: ${bad[0]} .*is not valid: it must be a whole number of at least 1`), `${bad.join(' ')}: a usage error`);
+    t.notMatch(r.stderr, /internal error/);
+  }
+
+  // Declined at the prompt (a real terminal, from script(1)): exit 1, as Terraform, and nothing changed.
+  const inspectBefore = await rotate('lab', 'inspect', '--dir', dir, '--json');
+  const declined = await new Promise<{ code: number | null; out: string }>((resolve) => {
+    // tap puts its loader into NODE_OPTIONS of every child: run the CLI as a user would (see fixtures/cli.ts).
+    const child = spawn('script', ['-qec', `/usr/bin/env -u NODE_OPTIONS ${ROTATE} apply -f ${file} --no-node-dry-run`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString('utf8');
+      if (/\[y\/N\]/.test(out) && !child.stdin.writableEnded) child.stdin.end('no\n');
+    });
+    child.on('close', (code) => resolve({ code, out }));
+  });
+  t.equal(declined.code, 1, `a declined apply exits 1\n${declined.out}`);
+  t.match(declined.out, /Not applied: nothing was changed/);
+  const inspectAfter = await rotate('lab', 'inspect', '--dir', dir, '--json');
+  t.equal((JSON.parse(inspectAfter.stdout) as { configChanges: number }).configChanges, (JSON.parse(inspectBefore.stdout) as { configChanges: number }).configChanges, 'no node touched');
 
   // Refusals: the name exists; a desired file that is not valid. Nothing written, file unchanged.
   const before = await fs.readFile(file, 'utf8');
