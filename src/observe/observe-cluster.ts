@@ -9,6 +9,7 @@ import { RotateError } from '../domain/errors.js';
 import type { Fingerprint, NodeRole } from '../domain/types.js';
 import { readCaState, type MachineConfigCaState } from '../machineconfig/index.js';
 import type { TalosClient } from '../talos/client.js';
+import { TalosApiError } from '../talos/errors.js';
 import type { ClusterMember } from '../talos/resources.js';
 import { mapSettledLimit } from '../util/concurrency.js';
 import { MIN_TALOS_VERSION, supportsAcceptedCas } from './talos-version.js';
@@ -45,6 +46,8 @@ export interface ObservationProblem {
 export interface ObserveOptions {
   parallelism: number;
   timeoutMs?: number;
+  /** How to name the operator's credentials in messages, e.g. `talosconfig ./talosconfig (context prod)`. */
+  talosconfigLabel?: string;
 }
 
 export function configDigest(config: string): string {
@@ -99,6 +102,8 @@ export async function observeNodes(
   const problems: ObservationProblem[] = [];
   const settled = await mapSettledLimit(listed, options.parallelism, (n) => readLiveNode(client, n, timeoutMs));
   const nodes: LiveNode[] = [];
+  const wrongCluster = untrustedEverywhere(settled);
+  if (wrongCluster) throw observationError([wrongClusterProblem(wrongCluster, options.talosconfigLabel ?? 'the talosconfig')]);
   settled.forEach((r, i) => {
     const address = listed[i]!.address;
     if (r.status === 'fulfilled') nodes.push(r.value);
@@ -168,6 +173,33 @@ export async function observeNodes(
   const order = new Map(listed.map((l, i) => [l.address, i]));
   nodes.sort((a, b) => (order.get(a.address) ?? 0) - (order.get(b.address) ?? 0));
   return { nodes, members };
+}
+
+/**
+ * Every node failed, and every endpoint tried for every node presented a certificate the talosconfig's CA
+ * does not verify: one cause (the talosconfig is not this cluster's, or predates its Talos CA), reported
+ * once instead of once per node. Returns the endpoints tried, or null when anything else happened.
+ */
+function untrustedEverywhere(settled: readonly PromiseSettledResult<unknown>[]): string[] | null {
+  if (settled.length === 0 || settled.some((r) => r.status !== 'rejected')) return null;
+  const endpoints = new Set<string>();
+  for (const r of settled) {
+    const err = (r as PromiseRejectedResult).reason;
+    if (!TalosApiError.isTalosApiError(err)) return null;
+    for (const e of [err, ...err.alsoTried]) {
+      if (e.kind !== 'tls-untrusted-server') return null;
+      endpoints.add(e.endpoint);
+    }
+  }
+  return [...endpoints].sort();
+}
+
+function wrongClusterProblem(endpoints: readonly string[], label: string): ObservationProblem {
+  return {
+    node: endpoints[0] ?? '',
+    message: `no endpoint's server certificate is signed by a CA of ${label} (tried ${endpoints.join(', ')}): is this the talosconfig of this cluster?`,
+    hint: "point cluster.talosconfig (and cluster.context) at this cluster's talosconfig, or use one whose `ca` includes the Talos CA the nodes use now (a talosconfig from before a rotation trusts only the old one)",
+  };
 }
 
 function problemOf(err: unknown, node: string): ObservationProblem {

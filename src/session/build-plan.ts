@@ -95,7 +95,11 @@ export async function buildPlan(
   const { desired, client } = session;
   const warnings: string[] = [];
   const timeoutMs = options.timeoutMs ?? 15_000;
-  const { nodes } = await observeNodes(client, listedNodes(desired), { parallelism: options.parallelism, timeoutMs });
+  const { nodes } = await observeNodes(client, listedNodes(desired), {
+    parallelism: options.parallelism,
+    timeoutMs,
+    talosconfigLabel: `talosconfig ${desired.cluster.talosconfig} (context ${session.context.name})`,
+  });
 
   const catalog = new CaCatalog();
   catalog.addDesired(desired);

@@ -117,6 +117,21 @@ const CODE_BY_KIND: Record<TalosErrorKind, string> = {
   other: 'TALOS_API_ERROR',
 };
 
+/** What a failure through one endpoint means, for the "also tried" list. */
+const THROUGH_ENDPOINT: Record<TalosErrorKind, string> = {
+  unreachable: 'no answer (endpoint down, or the node not reachable from it)',
+  'tls-untrusted-server': 'its certificate is not signed by the talosconfig CA',
+  'tls-client-rejected': 'it refused the talosconfig client certificate',
+  'permission-denied': 'permission denied',
+  'invalid-argument': 'invalid argument',
+  'not-found': 'not found',
+  unimplemented: 'not implemented there',
+  'failed-precondition': 'failed precondition',
+  deadline: 'timed out',
+  cancelled: 'cancelled',
+  other: 'failed',
+};
+
 export class TalosApiError extends RotateError {
   readonly kind: TalosErrorKind;
   readonly grpcCode: number | undefined;
@@ -141,7 +156,9 @@ export class TalosApiError extends RotateError {
   /** The same error, annotated with the endpoints that failed before it (failover). */
   withAlsoTried(others: readonly TalosApiError[]): TalosApiError {
     if (others.length === 0) return this;
-    const list = others.map((e) => `${e.endpoint}: ${e.kind}`).join(', ');
+    // Says what happened through each endpoint, so that a healthy endpoint that could not reach a down node
+    // does not read as if the endpoint itself were down.
+    const list = others.map((e) => `${e.endpoint}: ${THROUGH_ENDPOINT[e.kind]}`).join(', ');
     return new TalosApiError({
       kind: this.kind,
       grpcCode: this.grpcCode,
@@ -149,7 +166,7 @@ export class TalosApiError extends RotateError {
       endpoint: this.endpoint,
       method: this.method,
       detail: this.detail,
-      message: `${this.message} (also tried ${list})`,
+      message: `${this.message} (also tried through ${list})`,
       hint: this.hint ?? '',
       cause: this.cause,
       alsoTried: others,

@@ -9,7 +9,7 @@
  *   `rotate validate`);
  * - an unreachable node (`rotate lab fault --down`).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import t from 'tap';
 
@@ -98,6 +98,23 @@ t.test('rotate plan errors against a document-style lab with a VIP', async (t) =
     expectExit(t, validate, 1, 'rotate validate');
     t.match(validate.stderr, /^error\[DESIRED_INVALID\]: .*key-mismatch\.yaml is not a valid desired-state file/m);
     t.match(validate.stderr, /authorities\.talos-next\.key\.file: key file .*talos-other\.key.* \[DESIRED_KEY_MISMATCH\]/);
+  });
+
+  await t.test("another cluster's talosconfig: one trust problem, not one per node", async (t) => {
+    // The lab's talosconfig with its `ca` swapped for a Talos CA the nodes never used.
+    const other = await newCa(lab, 'talos', 'talos-elsewhere');
+    const text = await fs.readFile(path.join(lab.dir, 'talosconfig'), 'utf8');
+    const caB64 = Buffer.from(await fs.readFile(path.join(lab.dir, other.certificate), 'utf8')).toString('base64');
+    const swapped = text.replace(/(\n\s+ca: )\S+/, (_m, head: string) => `${head}${caB64}`);
+    t.not(swapped, text, 'the ca line was swapped');
+    await fs.writeFile(path.join(lab.dir, 'talosconfig.elsewhere'), swapped, { mode: 0o600 });
+    const run = await refused(t, 'wrong-talosconfig', { ...rotation, cluster: { talosconfig: './talosconfig.elsewhere' } }, 'OBSERVE_FAILED', () => [
+      "no endpoint's server certificate is signed by a CA of talosconfig",
+      'talosconfig.elsewhere',
+      'is this the talosconfig of this cluster?',
+    ]);
+    t.match(run.stderr, /\(1 problem\)/, 'reported once');
+    t.notMatch(run.stderr, /check that the node is up/, 'not called a reachability problem');
   });
 
   await t.test('an unreachable node', async (t) => {
