@@ -7,7 +7,7 @@
 import { RotateError } from '../domain/errors.js';
 import { formatDiagnostic } from '../desired/index.js';
 import type { Plan } from '../plan/model/index.js';
-import { buildPlan, type BuildPlanOptions, type BuiltPlan } from '../session/build-plan.js';
+import { buildPlan, noSecretsBundleWarning, type BuildPlanOptions, type BuiltPlan } from '../session/build-plan.js';
 import { openSession, type Session } from '../session/open-session.js';
 import { readSavedPlan, staleError, staleReasons } from '../session/saved-plan.js';
 import { beforeFromObserved, resolveStatePath, toErrorRecord, type LockedState, type Run } from '../state/index.js';
@@ -105,6 +105,8 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
         plan = saved.plan; // the saved plan is the approval
       } else {
         showPlan(sink, opts, built);
+        const bundleNote = noSecretsBundleWarning(plan, session.desired.cluster.secretsBundle);
+        if (bundleNote) sink.emit(makeEvent('warning', { warningCode: 'PLAN_WARNING', text: bundleNote, hint: null }));
       }
       refuseIfRefused(plan);
       if (!plan.changes) {
