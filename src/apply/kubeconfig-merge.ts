@@ -2,7 +2,9 @@
  * The admin kubeconfig a run fetched (Talos's `Kubeconfig` API: one cluster, one user, one context) merged
  * into the operator's kubeconfig file the way the talosconfig is updated: entries of other clusters,
  * users and contexts are kept, entries with the fetched names are replaced, the current context becomes
- * the fetched one (as `talosctl kubeconfig` does when it merges). Pure.
+ * the fetched one (as `talosctl kubeconfig --force` merges: Talos cmd/talosctl/cmd/talos/kubeconfig.go,
+ * `MergeOptions{ActivateContext: true}`, same-named entries overwritten rather than renamed, since they
+ * are this cluster's own admin entries). Pure.
  *
  * Talos mints a new client certificate on every `Kubeconfig` call, so "changed" ignores the client
  * credentials as long as the file's certificate is still valid and signed by the CA that signed the new
