@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import t from 'tap';
 import { parse as parseYaml } from 'yaml';
 import { run } from '../../lab/e2e/fixtures/cli.js';
-import { requirePrerequisites } from './fixtures/proc.js';
+import { requirePrerequisites, rotate } from './fixtures/proc.js';
 import { RotationLab } from './fixtures/rotation-lab.js';
 
 await requirePrerequisites(t);
@@ -117,4 +117,15 @@ t.test('a desired state in a git repository: after a full rotation, git add -A s
   const rollback = await lab.run('rollback', '--auto-approve', '--json');
   t.equal(rollback.code, 0, `rollback: exit 0\n${rollback.stderr}`);
   for (const f of ['talosconfig', 'kubeconfig', 'secrets.yaml']) t.ok((await fs.readFile(lab.file(f))).equals(before[f]!), `${f} restored byte for byte`);
+
+  // Without cluster.secretsBundle: the plan announces no bundle write, and warns once why that matters.
+  const noBundle = lab.file('rotate-no-bundle.yaml');
+  const desiredText = await fs.readFile(lab.desired, 'utf8');
+  t.match(desiredText, /^ {2}secretsBundle: \.\/secrets\.yaml\n/m);
+  await fs.writeFile(noBundle, desiredText.replace(/^ {2}secretsBundle: \.\/secrets\.yaml\n/m, ''));
+  const plan = await rotate('plan', '-f', noBundle, '--no-node-dry-run');
+  t.equal(plan.code, 0, `plan without a bundle\n${plan.stderr}`);
+  t.match(plan.stdout, /then: write .*kubeconfig/, 'the plan still announces what it writes');
+  t.notMatch(plan.stdout, /then: write[^\n]*secretsBundle/, 'but never a secrets bundle it would not write');
+  t.equal(plan.stderr.match(/names no secrets bundle/g)?.length, 1, 'one warning about configs generated from the old bundle');
 });
