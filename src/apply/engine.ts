@@ -17,7 +17,7 @@ import type { TalosClient } from '../talos/client.js';
 import { RunClients } from './clients.js';
 import { kubernetesGate, talosGate } from './gates.js';
 import type { NodeFingerprints } from './node-state.js';
-import { writeKubeconfigOutput, writeSecretsBundleOutput, writeTalosconfigOutput, type WrittenOutput } from './outputs.js';
+import { writeKubeconfigOutput, writeSecretsBundleOutput, writeTalosconfigOutput, type BackupPlace, type WrittenOutput } from './outputs.js';
 import { patchNode, type PatchResult } from './patch-node.js';
 
 /** Where the engine records progress (the state file) — every call is durable when it returns. */
@@ -61,6 +61,8 @@ export interface EngineDeps {
   /** Keys of CAs that become issuing on control planes (from the key escrow). */
   keyFor: IssuingKeyLookup;
   runId: string;
+  /** The state folder: the files a run replaces are backed up under its `backups/`. */
+  stateDir: string;
   journal: RunJournal;
   reporter: ApplyReporter;
   parallelism: number;
@@ -98,7 +100,7 @@ async function runStep(deps: EngineDeps, clients: RunClients, step: Step): Promi
   await journal.stepStarted(step.id);
 
   if (step.outputsBefore.includes('talosconfig') && step.talosconfigBefore) {
-    await output(deps, step, await writeTalosconfigOutput(session.desired.cluster.talosconfig, session.context.name, await clients.credentials(step.talosconfigBefore), deps.runId));
+    await output(deps, step, await writeTalosconfigOutput(session.desired.cluster.talosconfig, session.context.name, await clients.credentials(step.talosconfigBefore), backupPlace(deps)));
   }
 
   const client = await clients.client(step.talosClient);
@@ -237,6 +239,10 @@ async function gate(
   deps.reporter.gatePassed(step, kind, Date.now() - t0);
 }
 
+function backupPlace(deps: EngineDeps): BackupPlace {
+  return { stateDir: deps.stateDir, runId: deps.runId };
+}
+
 async function output(deps: EngineDeps, step: Step, written: WrittenOutput): Promise<void> {
   await deps.journal.outputWritten(step.id, written);
   deps.reporter.outputWritten(step, written);
@@ -247,11 +253,13 @@ async function writeOutputsAfter(deps: EngineDeps, clients: RunClients, step: St
   const cluster = session.desired.cluster;
   for (const kind of step.outputsAfter) {
     if (kind === 'talosconfig' && step.talosconfigAfter) {
-      await output(deps, step, await writeTalosconfigOutput(cluster.talosconfig, session.context.name, await clients.credentials(step.talosconfigAfter), deps.runId));
+      await output(deps, step, await writeTalosconfigOutput(cluster.talosconfig, session.context.name, await clients.credentials(step.talosconfigAfter), backupPlace(deps)));
     } else if (kind === 'kubeconfig' && cluster.kubeconfig) {
       const via = await clients.client(step.talosconfigAfter ?? step.talosClient);
       const { text } = await fetchKubeconfig(via, controlPlanes);
-      await output(deps, step, await writeKubeconfigOutput(cluster.kubeconfig, text, deps.runId));
+      // Merged into the file, and only when it changes (Talos mints a new client certificate each time).
+      const written = await writeKubeconfigOutput(cluster.kubeconfig, text, backupPlace(deps));
+      if (written) await output(deps, step, written);
     } else if (kind === 'secretsBundle' && cluster.secretsBundle) {
       const entries: { entry: 'os' | 'k8s'; certPem: string; key: Secret }[] = [];
       for (const api of ['talos', 'kubernetes'] as const) {
@@ -260,7 +268,7 @@ async function writeOutputsAfter(deps: EngineDeps, clients: RunClients, step: St
         if (!issuing) continue;
         entries.push({ entry: api === 'talos' ? 'os' : 'k8s', certPem: deps.catalog.requirePem(issuing, `${api} CA`), key: await deps.keyFor(api, issuing) });
       }
-      if (entries.length > 0) await output(deps, step, await writeSecretsBundleOutput(cluster.secretsBundle, entries, deps.runId));
+      if (entries.length > 0) await output(deps, step, await writeSecretsBundleOutput(cluster.secretsBundle, entries, backupPlace(deps)));
     }
   }
 }

@@ -25,6 +25,8 @@ export interface ReconcileDeps {
   catalog: CaCatalog;
   keyFor: IssuingKeyLookup;
   runId: string;
+  /** The state folder, where replaced files are backed up. */
+  stateDir: string;
   controlPlanes: string[];
 }
 
@@ -33,7 +35,8 @@ function sameSet(a: readonly string[], b: readonly string[]): boolean {
 }
 
 export async function reconcileOutputs(deps: ReconcileDeps): Promise<WrittenOutput[]> {
-  const { session, target, catalog, keyFor, runId } = deps;
+  const { session, target, catalog, keyFor } = deps;
+  const place = { stateDir: deps.stateDir, runId: deps.runId };
   const cluster = session.desired.cluster;
   const written: WrittenOutput[] = [];
 
@@ -49,9 +52,9 @@ export async function reconcileOutputs(deps: ReconcileDeps): Promise<WrittenOutp
       const issuing = target.talos.issuing;
       const ca = await loadCa(catalog.requirePem(issuing, 'Talos CA'), await keyFor('talos', issuing), `Talos CA ${issuing.slice(0, 16)}`);
       const cert = await issueTalosClientCert(ca, { roles: ['os:admin'] });
-      written.push(await writeTalosconfigOutput(cluster.talosconfig, session.context.name, { caPem, certPem: cert.certPem, key: cert.key }, runId));
+      written.push(await writeTalosconfigOutput(cluster.talosconfig, session.context.name, { caPem, certPem: cert.certPem, key: cert.key }, place));
     } else if (!sameSet(bundleFingerprints(ctx.caPem), wanted)) {
-      written.push(await writeTalosconfigOutput(cluster.talosconfig, session.context.name, { caPem, certPem: ctx.certPem, key: ctx.key }, runId));
+      written.push(await writeTalosconfigOutput(cluster.talosconfig, session.context.name, { caPem, certPem: ctx.certPem, key: ctx.key }, place));
     }
   }
 
@@ -64,7 +67,8 @@ export async function reconcileOutputs(deps: ReconcileDeps): Promise<WrittenOutp
       const client = new TalosClient({ endpoints: session.endpoints, caPem: ctx.caPem, certPem: ctx.certPem, key: ctx.key });
       try {
         const { text } = await fetchKubeconfig(client, deps.controlPlanes);
-        written.push(await writeKubeconfigOutput(cluster.kubeconfig, text, runId));
+        const out = await writeKubeconfigOutput(cluster.kubeconfig, text, place);
+        if (out) written.push(out);
       } finally {
         client.close();
       }
@@ -80,7 +84,7 @@ export async function reconcileOutputs(deps: ReconcileDeps): Promise<WrittenOutp
       if (!t || !deps.changed.has(api) || getBundleCa(bundle, entry).fingerprint === t.issuing) continue;
       entries.push({ entry, certPem: catalog.requirePem(t.issuing, `${api} CA`), key: await keyFor(api, t.issuing) });
     }
-    if (entries.length > 0) written.push(await writeSecretsBundleOutput(cluster.secretsBundle, entries, runId));
+    if (entries.length > 0) written.push(await writeSecretsBundleOutput(cluster.secretsBundle, entries, place));
   }
   return written;
 }

@@ -7,7 +7,7 @@
 import { RotateError } from '../domain/errors.js';
 import { formatDiagnostic } from '../desired/index.js';
 import type { Plan } from '../plan/model/index.js';
-import { buildPlan, type BuildPlanOptions, type BuiltPlan } from '../session/build-plan.js';
+import { buildPlan, noSecretsBundleWarning, type BuildPlanOptions, type BuiltPlan } from '../session/build-plan.js';
 import { openSession, type Session } from '../session/open-session.js';
 import { readSavedPlan, staleError, staleReasons } from '../session/saved-plan.js';
 import { beforeFromObserved, resolveStatePath, toErrorRecord, type LockedState, type Run } from '../state/index.js';
@@ -15,6 +15,7 @@ import { makeEvent, makeQuestion, selectSink } from './events/index.js';
 import { ApplyInterrupted, executePlan } from './engine.js';
 import { storeJournal, sinkReporter } from './journal.js';
 import { reconcileOutputs } from './reconcile-outputs.js';
+import { pruneBackups } from './outputs.js';
 import { authorityKeyItem, escrowKeys, machineConfigKeyItem, type EscrowItem } from './keys/index.js';
 import {
   approve,
@@ -104,6 +105,8 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
         plan = saved.plan; // the saved plan is the approval
       } else {
         showPlan(sink, opts, built);
+        const bundleNote = noSecretsBundleWarning(plan, session.desired.cluster.secretsBundle);
+        if (bundleNote) sink.emit(makeEvent('warning', { warningCode: 'PLAN_WARNING', text: bundleNote, hint: null }));
       }
       refuseIfRefused(plan);
       if (!plan.changes) {
@@ -130,6 +133,7 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
         catalog: prepared.built.catalog,
         keyFor: escrowKeyFor,
         runId: run.id,
+        stateDir: paths.dir,
         journal: storeJournal(store, run.id),
         reporter: sinkReporter(sink, run.id, prepared.plan.steps.length),
         parallelism: opts.parallelism,
@@ -157,12 +161,14 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
       catalog: prepared.built.catalog,
       keyFor: escrowKeyFor,
       runId: run.id,
+      stateDir: paths.dir,
       controlPlanes: prepared.plan.basedOn.nodes.filter((n) => n.role === 'controlplane').map((n) => n.address),
     })) {
       await store.recordOutput(run.id, { kind: o.kind, path: o.path, backupPath: o.backupPath, step: null });
       sink.emit(makeEvent('output-written', { stepId: null, kind: o.kind, path: o.path, backupPath: o.backupPath }));
     }
     await store.finishRun(run.id, 'complete');
+    await pruneBackups(paths.dir, (await store.read())?.runs ?? []);
     const finished = (await store.read())?.runs.find((r) => r.id === run.id);
     sink.emit(makeEvent('run-complete', { runId: run.id, operation: 'apply', steps: prepared.plan.steps.length, nodesChanged: prepared.plan.summary.nodesChanged, durationMs: Date.now() - started }));
     sink.emit(makeEvent('run-summary', { runId: run.id, operation: 'apply', ...runSummary(finished, prepared.plan) }));

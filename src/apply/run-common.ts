@@ -14,6 +14,7 @@ import type { Session } from '../session/open-session.js';
 import { openLockedState, statePaths, type LockedState, type LockInfo, type Run, type RunCluster } from '../state/index.js';
 import { makeEvent, type EventSink } from './events/index.js';
 import { escrowCertificatePath, loadEscrowedKey } from './keys/index.js';
+import { removeIfOnlyIgnore } from '../state/state-dir.js';
 
 export interface RunDisplayOptions {
   autoApprove: boolean;
@@ -167,9 +168,12 @@ export async function dirExists(dir: string): Promise<boolean> {
   );
 }
 
-/** rmdir only succeeds on an empty folder, so this never removes anything a run wrote. */
+/**
+ * rmdir only succeeds on an empty folder, so this never removes anything a run wrote; the `.gitignore`
+ * the state folder was created with goes with it.
+ */
 export async function removeIfEmpty(dir: string): Promise<void> {
-  await fs.rmdir(dir).catch(() => undefined);
+  await removeIfOnlyIgnore(dir);
 }
 
 /**

@@ -16,7 +16,7 @@ import { beforeFromObserved, resolveStatePath, toErrorRecord, type LockedState, 
 import { ApplyInterrupted, executePlan } from './engine.js';
 import { makeEvent, makeQuestion, selectSink } from './events/index.js';
 import { storeJournal, sinkReporter } from './journal.js';
-import { restoreBackup } from './outputs.js';
+import { pruneBackups, restoreBackup } from './outputs.js';
 import {
   approve,
   removeIfEmpty,
@@ -169,6 +169,7 @@ export async function runRollback(opts: RollbackOptions): Promise<void> {
         catalog: built.catalog,
         keyFor,
         runId: run.id,
+        stateDir: paths.dir,
         journal: storeJournal(store, run.id),
         reporter: sinkReporter(sink, run.id, plan.steps.length),
         parallelism: opts.parallelism,
@@ -201,6 +202,7 @@ export async function runRollback(opts: RollbackOptions): Promise<void> {
     }
     await store.finishRun(run.id, 'complete');
     await store.markRolledBack(applyRun.id);
+    await pruneBackups(paths.dir, (await store.read())?.runs ?? []);
     const finished = (await store.read())?.runs.find((r) => r.id === run.id);
     sink.emit(makeEvent('run-complete', { runId: run.id, operation: 'rollback', steps: plan.steps.length, nodesChanged: plan.summary.nodesChanged, durationMs: Date.now() - started }));
     sink.emit(makeEvent('run-summary', { runId: run.id, operation: 'rollback', ...runSummary(finished, plan) }));

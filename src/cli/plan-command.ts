@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { RotateError } from '../domain/errors.js';
 import { formatDiagnostic } from '../desired/index.js';
 import { renderPlanText } from '../plan/render/human.js';
-import { buildPlan } from '../session/build-plan.js';
+import { buildPlan, noSecretsBundleWarning } from '../session/build-plan.js';
 import { parseDuration } from '../state/index.js';
 import { openSession } from '../session/open-session.js';
 import { renderSavedPlan, savedPlanOf, writeSavedPlan } from '../session/saved-plan.js';
@@ -23,6 +23,8 @@ export async function runPlan(args: PlanArgs): Promise<void> {
       applyLockWaitMs,
     });
     for (const w of built.warnings) printDiagnostic(`warning: ${w}`);
+    const bundleNote = noSecretsBundleWarning(built.plan, session.desired.cluster.secretsBundle);
+    if (bundleNote) printDiagnostic(`warning: ${bundleNote}`);
     const saved = savedPlanOf(session, built.plan);
     const { plan } = built;
     if (args.json) printResult(renderSavedPlan(saved));

@@ -12,7 +12,9 @@ import type { ApiKind, NodeAddress } from '../domain/types.js';
 import { asNodeAddress } from '../domain/types.js';
 import { checkClusterFiles, resolveClusterFiles, type AuthorityPaths } from './cluster-material.js';
 import { DesiredStateError, error, formatField, sortDiagnostics, toPointer, warning, type Finding, type Segment } from './diagnostics.js';
+import { gitKeyExposure, type KeyHoldingFile } from './git-exposure.js';
 import { checkAuthority, newMaterialContext } from './material.js';
+import { defaultStatePath } from '../state/paths.js';
 import { schemaErrors } from './schema.js';
 import { translateSchemaErrors } from './schema-errors.js';
 import { checkSemantics, sharedHint } from './semantic.js';
@@ -167,7 +169,30 @@ export async function validateDesiredFile(file: string, opts: LoadOptions = {}):
   const kubernetes = api('kubernetes');
   if (talos) state.talos = talos;
   if (kubernetes) state.kubernetes = kubernetes;
+  if (opts.gitCheck !== false) {
+    const exposed = await gitKeyExposure(absolute, keyHoldingFiles(state), outputFiles(state), path.dirname(defaultStatePath(absolute)));
+    if (exposed) findings.push(exposed);
+  }
   return finish(shown, findings, source, text, state);
+}
+
+/** Every file the desired state names that holds a private key. */
+function keyHoldingFiles(state: DesiredState): KeyHoldingFile[] {
+  const out: KeyHoldingFile[] = [];
+  for (const a of Object.values(state.authorities)) {
+    if (a.keySource?.kind === 'file') out.push({ path: a.keySource.path, what: `the key of authority ${a.name}` });
+    if (a.keySource?.kind === 'secretsBundle') out.push({ path: a.keySource.path, what: 'a secrets bundle: CA keys' });
+    if (a.certificateSource.kind === 'secretsBundle') out.push({ path: a.certificateSource.path, what: 'a secrets bundle: CA keys' });
+  }
+  if (state.cluster.secretsBundle) out.push({ path: state.cluster.secretsBundle, what: 'the secrets bundle: CA keys' });
+  out.push({ path: state.cluster.talosconfig, what: 'the talosconfig: an admin key' });
+  if (state.cluster.kubeconfig) out.push({ path: state.cluster.kubeconfig, what: 'the kubeconfig: an admin key' });
+  return out;
+}
+
+/** The files apply rewrites (an older version left backups beside them). */
+function outputFiles(state: DesiredState): string[] {
+  return [state.cluster.talosconfig, state.cluster.kubeconfig, state.cluster.secretsBundle].filter((f): f is string => typeof f === 'string');
 }
 
 /** Checks that need the certificates themselves: one CA under two names, algorithms that fit an API. */

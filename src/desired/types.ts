@@ -106,6 +106,8 @@ export interface LoadOptions {
   home?: string;
   /** Name to show for the file in diagnostics (default: the path as given). */
   displayName?: string;
+  /** Ask git whether files holding keys would be committed (DESIRED_KEY_IN_GIT; default: true). */
+  gitCheck?: boolean;
 }
 
 export interface ValidationResult {

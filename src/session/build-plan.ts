@@ -138,6 +138,7 @@ export async function buildPlan(
     desired: target,
     operator: { talos: talosOperator, kubernetes: await kubernetesOperatorClient(desired.cluster.kubeconfig, catalog) },
     options: { allowDisruption: options.allowDisruption, maxUnavailable: options.maxUnavailable, parallelism: options.parallelism },
+    outputs: { kubeconfig: Boolean(desired.cluster.kubeconfig), secretsBundle: Boolean(desired.cluster.secretsBundle) },
   };
   const plan = planRotation(input);
 
@@ -273,4 +274,17 @@ async function dryRunAll(
       source: 'cluster',
     });
   }
+}
+
+/**
+ * Without `cluster.secretsBundle` nothing records the new issuing CAs where `talosctl gen config` reads
+ * them: said once per plan that makes a CA issuing, since a config generated later from the old bundle
+ * carries the CA the rotation drops (a node joined with it would not trust, or be trusted by, the cluster).
+ */
+export function noSecretsBundleWarning(plan: Plan, secretsBundle: string | undefined): string | null {
+  if (secretsBundle) return null;
+  const issued = (['talos', 'kubernetes'] as const).filter((api) => plan.steps.some((s) => s.phase[api] === 'issue'));
+  if (issued.length === 0) return null;
+  const what = issued.map((api) => (api === 'talos' ? 'Talos API CA (certs.os)' : 'Kubernetes API CA (certs.k8s)')).join(' and ');
+  return `the desired state names no secrets bundle (cluster.secretsBundle), so apply updates none: machine configs generated later from an old bundle (talosctl gen config --with-secrets) carry the ${what} this rotation replaces and then drops; name the bundle in cluster.secretsBundle, or update it by hand after apply`;
 }

@@ -10,10 +10,11 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Adapter } from 'lowdb';
 import { RotateError } from '../domain/errors.js';
-import { ensurePrivateDir, writeFileAtomic } from '../util/atomic-file.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
 import { parseStateText, serializeState, type StateLocation } from './codec.js';
 import { FileLockSlot, MemoryLockSlot, type LockSlot } from './lock.js';
 import { statePaths } from './paths.js';
+import { ensureIgnoredPrivateDir } from './state-dir.js';
 import type { StateDocument } from './types.js';
 
 /** A lowdb adapter that also says where it keeps the document and where its lock is. */
@@ -69,7 +70,7 @@ export class PrivateJsonFile implements StateBackend {
     const text = serializeState(doc, this.location);
     if (this.#lastGood === undefined) await this.read();
     try {
-      await ensurePrivateDir(path.dirname(this.location.file));
+      await ensureIgnoredPrivateDir(path.dirname(this.location.file));
       if (this.#lastGood) await writeFileAtomic(this.location.backup!, this.#lastGood, { mode: 0o600 });
     } catch (err) {
       throw ioError('STATE_WRITE_FAILED', 'write the state backup', this.location.backup!, err);

@@ -15,7 +15,8 @@ import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { RotateError } from '../domain/errors.js';
-import { ensurePrivateDir, fsyncDir, writeFileAtomic } from '../util/atomic-file.js';
+import { fsyncDir, writeFileAtomic } from '../util/atomic-file.js';
+import { ensureIgnoredPrivateDir } from './state-dir.js';
 import { TOOL_VERSION } from '../version.js';
 import { currentIdentity, currentWho, holderLiveness, type HolderIdentity, type HolderLiveness } from './process-identity.js';
 
@@ -253,7 +254,7 @@ export class FileLockSlot implements LockSlot {
 
   async tryCreate(info: LockInfo): Promise<boolean> {
     try {
-      await ensurePrivateDir(path.dirname(this.where));
+      await ensureIgnoredPrivateDir(path.dirname(this.where));
       await writeFileAtomic(this.where, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600, exclusive: true });
       return true;
     } catch (err) {

@@ -2,6 +2,8 @@ import t from 'tap';
 import type { PlanInput } from '../../src/plan/model/input.js';
 import type { Plan, Step } from '../../src/plan/model/plan.js';
 import { planRotation } from '../../src/plan/planner/index.js';
+import { renderPlanText } from '../../src/plan/render/human.js';
+import { noSecretsBundleWarning } from '../../src/session/build-plan.js';
 import { evaluateSequence } from '../../src/plan/safety/sequence.js';
 import { api, cluster, desired, input, K_NEW, K_OLD, T_NEW, T_OLD, withRoleState, withState } from './fixtures/cluster.js';
 
@@ -285,4 +287,27 @@ t.test('deterministic: the same input gives the same plan', async (t) => {
   const b: Plan = planRotation(input(cluster()));
   t.same(JSON.parse(JSON.stringify(a)), JSON.parse(JSON.stringify(b)));
   t.same(a.basedOn.nodes.map((n) => n.configDigest), cluster().map((n) => n.configDigest));
+});
+
+t.test('outputs: a step announces only the files the desired state names (no "then: write secretsBundle" without one)', async (t) => {
+  const none = planRotation(input(cluster(), { outputs: { kubeconfig: false, secretsBundle: false } }));
+  t.same(none.steps.map((s) => s.outputsAfter), [['talosconfig'], ['talosconfig'], [], []], 'only the talosconfig, which is always named');
+  t.notOk(renderPlanText(none).includes('secretsBundle'), 'the text never says secretsBundle');
+  t.notOk(renderPlanText(none).includes('kubeconfig,'), 'nor kubeconfig');
+  const kubeOnly = planRotation(input(cluster(), { outputs: { kubeconfig: true, secretsBundle: false } }));
+  t.same(kubeOnly.steps.map((s) => s.outputsAfter), [['talosconfig'], ['talosconfig', 'kubeconfig'], [], ['kubeconfig']]);
+  t.ok(kubeOnly.notices.some((n) => /a new kubeconfig is written after step 2/.test(n)));
+  const noKube = planRotation(input(cluster(), { outputs: { kubeconfig: false, secretsBundle: true } }));
+  t.ok(noKube.notices.some((n) => /kubeconfig in use stops working during step 2 .*; fetch a new one with `talosctl kubeconfig`/.test(n)), 'without a kubeconfig to write, the notice says how to get one');
+});
+
+t.test('no secrets bundle: one warning for a plan that makes a CA issuing, none otherwise', async (t) => {
+  const full = planRotation(input(cluster(), { outputs: { kubeconfig: true, secretsBundle: false } }));
+  const w = noSecretsBundleWarning(full, undefined);
+  t.match(w, /names no secrets bundle \(cluster\.secretsBundle\).*Talos API CA \(certs\.os\) and Kubernetes API CA \(certs\.k8s\).*drops/);
+  t.equal(noSecretsBundleWarning(full, '/x/secrets.yaml'), null, 'named: no warning');
+  const acceptOnly = planRotation(input(cluster(), { desired: { talos: desired(T_OLD, [T_NEW]), kubernetes: desired(K_OLD, [K_NEW]) } }));
+  t.equal(noSecretsBundleWarning(acceptOnly, undefined), null, 'nothing becomes issuing: no warning');
+  const none = planRotation(input(cluster(), { desired: { talos: desired(T_OLD), kubernetes: desired(K_OLD) } }));
+  t.equal(noSecretsBundleWarning(none, undefined), null, 'no changes: no warning');
 });

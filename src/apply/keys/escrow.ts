@@ -20,7 +20,8 @@ import { shortFingerprint, type ApiKind, type Fingerprint } from '../../domain/t
 import { assertKeyMatches, fingerprintOfPem } from '../../pki/index.js';
 import { containsKeyMaterial } from '../../state/key-material.js';
 import type { KeyRole } from '../../state/types.js';
-import { ensurePrivateDir, fsyncDir, writeFileAtomic, pathExists } from '../../util/atomic-file.js';
+import { ensureIgnoredPrivateDir } from '../../state/state-dir.js';
+import { fsyncDir, writeFileAtomic, pathExists } from '../../util/atomic-file.js';
 
 export const KEYS_DIR_NAME = 'keys';
 
@@ -124,7 +125,9 @@ async function inspectEscrowed(file: string, certPem: string, what: string): Pro
 
 /** Create `<state dir>/keys` 0700 (tightened if it exists looser) and make its entry durable. */
 async function preparePrivateDir(dir: string): Promise<void> {
-  await ensurePrivateDir(dir);
+  // Its own ignore-everything .gitignore too: with `--state` inside a repository, the state folder may be
+  // the operator's (no .gitignore of ours), but keys/ never is.
+  await ensureIgnoredPrivateDir(dir);
   await fs.chmod(dir, 0o700);
   await fsyncDir(path.dirname(dir));
 }

@@ -79,4 +79,9 @@ export interface PlanInput {
     kubernetes: OperatorClient | null;
   };
   options: PlanOptions;
+  /**
+   * Which files the desired state names for apply to write: a step announces only outputs that will be
+   * written. Absent: both are named.
+   */
+  outputs?: { kubeconfig: boolean; secretsBundle: boolean };
 }

@@ -156,8 +156,10 @@ export function planRotation(input: PlanInput): Plan {
     const outputsBefore: OutputKind[] = talosconfigBefore ? ['talosconfig'] : [];
     const outputsAfter: OutputKind[] = [];
     if (talosconfigAfter) outputsAfter.push('talosconfig');
-    if (sk.parts.some((p) => p.api === 'kubernetes' && (p.phase.phase === 'issue' || p.phase.phase === 'drop'))) outputsAfter.push('kubeconfig');
-    if (sk.parts.some((p) => p.phase.phase === 'issue')) outputsAfter.push('secretsBundle');
+    // Only outputs apply will write: a file the desired state does not name is not announced.
+    const named = input.outputs ?? { kubeconfig: true, secretsBundle: true };
+    if (named.kubeconfig && sk.parts.some((p) => p.api === 'kubernetes' && (p.phase.phase === 'issue' || p.phase.phase === 'drop'))) outputsAfter.push('kubeconfig');
+    if (named.secretsBundle && sk.parts.some((p) => p.phase.phase === 'issue')) outputsAfter.push('secretsBundle');
 
     const checked: EdgeKind[] = [];
     if (hasTalos || clients[during]) checked.push('operator-apid');

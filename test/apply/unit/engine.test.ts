@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import t from 'tap';
 import type { Fingerprint } from '../../../src/domain/types.js';
 import type { DesiredState } from '../../../src/desired/types.js';
+import { GITIGNORE_TEXT } from '../../../src/state/state-dir.js';
 import { executePlan, type ApplyReporter, type RunJournal } from '../../../src/apply/engine.js';
 import { patchCaState, readCaState } from '../../../src/machineconfig/index.js';
 import { fingerprintOfPem, generateTalosCa, issueTalosClientCert, type CaMaterial } from '../../../src/pki/index.js';
@@ -154,6 +155,7 @@ async function setup(t: TapTest, count: number, hooks: Hooks = {}): Promise<Setu
         catalog,
         keyFor: async (_api, fp) => keys.get(fp)!,
         runId: 'run-1',
+        stateDir: path.join(path.dirname(s.desired.cluster.talosconfig), 'state'),
         journal: recordingJournal(log),
         reporter: recordingReporter(log),
         parallelism,
@@ -193,8 +195,13 @@ t.test('a complete run: each node recorded started before its config is sent, do
 
   const written = getContext(await loadTalosconfig(s.desired.cluster.talosconfig), 'lab');
   t.equal(fingerprintOfPem(written.caPem), NEW.fingerprint, 'the talosconfig written last trusts the new CA');
-  const backups = (await fs.readdir(path.dirname(s.desired.cluster.talosconfig))).filter((f) => f.startsWith('talosconfig.before-'));
-  t.same(backups, ['talosconfig.before-run-1'], 'one backup of the talosconfig, taken the first time');
+  const dir = path.dirname(s.desired.cluster.talosconfig);
+  t.same((await fs.readdir(dir)).filter((f) => f.startsWith('talosconfig')), ['talosconfig'], 'no backup beside the talosconfig');
+  const runBackups = path.join(dir, 'state', 'backups', 'run-1');
+  t.same((await fs.readdir(runBackups)).sort(), ['.gitignore', 'talosconfig-talosconfig'], 'one backup of the talosconfig in the state folder, taken the first time');
+  t.equal((await fs.stat(path.join(runBackups, 'talosconfig-talosconfig'))).mode & 0o777, 0o600, 'the backup is 0600');
+  t.equal((await fs.stat(runBackups)).mode & 0o777, 0o700, 'its folder is 0700');
+  t.equal(await fs.readFile(path.join(dir, 'state', 'backups', '.gitignore'), 'utf8'), GITIGNORE_TEXT, 'backups/ ignores everything in git');
 });
 
 t.test('Ctrl-C: the node in flight finishes and is recorded; nothing new starts', async (t) => {
