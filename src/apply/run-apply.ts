@@ -4,6 +4,7 @@
  * plan, refusing a stale one), asks for approval, escrows every key the run introduces or a rollback would
  * need before the first node is touched, then executes and records every node result.
  */
+import { randomUUID } from 'node:crypto';
 import { RotateError } from '../domain/errors.js';
 import { formatDiagnostic } from '../desired/index.js';
 import type { Plan } from '../plan/model/index.js';
@@ -15,6 +16,7 @@ import { makeEvent, makeQuestion, selectSink } from './events/index.js';
 import { ApplyInterrupted, executePlan } from './engine.js';
 import { storeJournal, sinkReporter } from './journal.js';
 import { reconcileOutputs } from './reconcile-outputs.js';
+import type { RunLease } from './run-lease-holder.js';
 import { authorityKeyItem, escrowKeys, machineConfigKeyItem, type EscrowItem } from './keys/index.js';
 import {
   approve,
@@ -28,6 +30,8 @@ import {
   runClusterOf,
   runSummary,
   showPlan,
+  stopSignal,
+  takeRunLease,
   startedNodes,
   stripDiffs,
   targetFromPlan,
@@ -40,6 +44,10 @@ export interface ApplyOptions extends BuildPlanOptions {
   json: boolean;
   state?: string;
   lockTimeoutMs: number;
+  /** Take the cluster's run lease (default true; false is `--no-run-lease`). */
+  runLease?: boolean;
+  /** `--take-over-expired-lease`. */
+  takeOverExpiredLease?: boolean;
 }
 
 /** Everything a run needs once approved. */
@@ -53,6 +61,7 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
   const sink = selectSink({ json: opts.json, autoApprove: opts.autoApprove });
   let session: Session | null = null;
   let locked: LockedState | null = null;
+  let lease: RunLease | null = null;
   let stateDirExisted = true;
   const stopSignals = interruptOnSignals(sink);
   try {
@@ -76,6 +85,17 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
         hint: `resume it with \`rotate apply -f ${desiredFile}\` (it re-reads the cluster first), or undo it with \`rotate rollback -f ${desiredFile}\``,
       });
     }
+
+    // The cluster-wide run lease, before anything is planned or touched: one rotation per cluster, whatever
+    // checkout or state file it runs from. A resume takes back the lease its killed process left.
+    const runId = unfinished?.id ?? randomUUID();
+    lease = await takeRunLease(sink, session, { runLease: opts.runLease ?? true, takeOverExpiredLease: opts.takeOverExpiredLease ?? false }, {
+      runId,
+      operation: 'apply',
+      statePath: paths.state,
+      desiredFile: session.desired.file,
+      reclaimable: unfinished ? [unfinished.id] : [],
+    });
 
     const escrowKeyFor = escrowLookup(paths.dir);
 
@@ -114,7 +134,7 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
       prepared = { session, built, plan };
       // Keys first: nothing is touched until every key this run introduces or a rollback needs is on disk.
       const escrowed = await escrowKeys(paths.dir, escrowItems(session, built, plan));
-      run = await store.startRun({ operation: 'apply', plan: stripDiffs(plan), before: beforeFromObserved(built.observed), cluster: runClusterOf(session) });
+      run = await store.startRun({ id: runId, operation: 'apply', plan: stripDiffs(plan), before: beforeFromObserved(built.observed), cluster: runClusterOf(session) });
       for (const k of escrowed) {
         await store.recordKey(run.id, { api: k.api, fingerprint: k.fingerprint, role: k.role, file: k.file, ...(k.certificateFile ? { certificateFile: k.certificateFile } : {}) });
         sink.emit(makeEvent('key-escrowed', { api: k.api, fingerprint: k.fingerprint, role: k.role, file: k.file, kept: k.kept }));
@@ -134,9 +154,12 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
         reporter: sinkReporter(sink, run.id, prepared.plan.steps.length),
         parallelism: opts.parallelism,
         ...(opts.applyLockWaitMs !== undefined ? { applyLockWaitMs: opts.applyLockWaitMs } : {}),
-        signal: stopSignals.signal,
+        signal: stopSignal(stopSignals, lease),
+        runLease: lease,
       });
-    } catch (err) {
+    } catch (caught) {
+      // A lost run lease stops the engine like Ctrl-C does; the run then failed for that reason.
+      const err = lease?.lostError && caught instanceof ApplyInterrupted && !stopSignals.signal.aborted ? lease.lostError : caught;
       const interrupted = err instanceof ApplyInterrupted;
       await store.finishRun(run.id, interrupted ? 'interrupted' : 'failed', err);
       const current = (await store.read())?.runs.find((r) => r.id === run.id);
@@ -168,6 +191,7 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
     sink.emit(makeEvent('run-summary', { runId: run.id, operation: 'apply', ...runSummary(finished, prepared.plan) }));
   } finally {
     stopSignals.dispose();
+    await lease?.release();
     await locked?.release();
     // A run that stopped before recording anything leaves no trace: not even the folder its lock needed.
     if (locked && !stateDirExisted) await removeIfEmpty(locked.paths.dir);

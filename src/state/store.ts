@@ -57,6 +57,8 @@ export interface StateLocker {
 }
 
 export interface StartRunInput {
+  /** The run id, when the caller needed it earlier (the run lease names it); a new UUID otherwise. */
+  id?: string;
   operation: RunOperation;
   plan: Plan;
   before: NodeBefore[];
@@ -239,7 +241,7 @@ class DocumentStateStore implements StateStore {
   }
 
   async startRun(input: StartRunInput): Promise<Run> {
-    const id = this.#newId();
+    const id = input.id ?? this.#newId();
     const doc = await this.#edit((d, now) => {
       runs.addRun(d, { id, operation: input.operation, plan: input.plan, before: input.before, who: currentWho(), pid: process.pid, toolVersion: TOOL_VERSION, ...(input.cluster ? { cluster: input.cluster } : {}), ...(input.rollbackOf ? { rollbackOf: input.rollbackOf } : {}) }, now);
     });
