@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { RotateError } from '../domain/errors.js';
 import { formatDiagnostic } from '../desired/index.js';
 import type { Plan } from '../plan/model/index.js';
-import { buildPlan, type BuildPlanOptions, type BuiltPlan } from '../session/build-plan.js';
+import { buildPlan, listedNodes, type BuildPlanOptions, type BuiltPlan } from '../session/build-plan.js';
 import { openSession, type Session } from '../session/open-session.js';
 import { readSavedPlan, staleError, staleReasons } from '../session/saved-plan.js';
 import { beforeFromObserved, resolveStatePath, toErrorRecord, type LockedState, type Run } from '../state/index.js';
@@ -16,6 +16,7 @@ import { makeEvent, makeQuestion, selectSink } from './events/index.js';
 import { ApplyInterrupted, executePlan } from './engine.js';
 import { storeJournal, sinkReporter } from './journal.js';
 import { reconcileOutputs } from './reconcile-outputs.js';
+import { droppedNodes, refuseDroppedInCluster } from './dropped-nodes.js';
 import type { RunLease } from './run-lease-holder.js';
 import { authorityKeyItem, escrowKeys, machineConfigKeyItem, type EscrowItem } from './keys/index.js';
 import {
@@ -106,6 +107,10 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
       const target = targetFromPlan(unfinished.plan);
       const escrowed = await store.escrowedKeys();
       const built = await buildPlan(session, { ...opts, unsettled: startedNodes(unfinished) }, target, escrowKeyFor, await escrowedCertificates(escrowed));
+      // A node removed from the cluster for good and from the desired state: go on without it once the
+      // cluster shows it gone, and say what was checked.
+      const dropped = droppedNodes([unfinished.plan, ...unfinished.resumes.flatMap((r) => (r.replanned ? [r.replanned.plan] : []))], listedNodes(session.desired).map((n) => n.address), built.members, built.kubeNodes);
+      refuseDroppedInCluster(dropped, session.desired.file);
       prepared = { session, built, plan: built.plan };
       showPlan(sink, opts, built);
       refuseIfRefused(built.plan);
@@ -114,6 +119,13 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
       if (!(await approve(sink, opts, makeQuestion('confirm-resume', { runId: unfinished.id, previousStatus: unfinished.status })))) return;
       run = await store.resumeRun(unfinished.id);
       run = await store.replanRun(run.id, stripDiffs(built.plan));
+      if (dropped.length > 0) {
+        // A later rollback works on the cluster as it is now, not on the node that is gone.
+        await store.setRunCluster(run.id, runClusterOf(session));
+        for (const d of dropped) {
+          sink.emit(makeEvent('node-dropped', { runId: run.id, address: d.address, hostname: d.hostname, role: d.role, talosMember: d.talosMember as 'absent' | 'unknown', kubernetesNode: d.kubernetesNode as 'absent' | 'unknown' }));
+        }
+      }
       sink.emit(makeEvent('run-resume', { runId: run.id, operation: 'apply', previousStatus: unfinished.status, stepsDone, steps: unfinished.steps.length, nodesInFlight: inFlight }));
     } else {
       const built = await buildPlan(session, saved ? { ...opts, nodeDryRun: false } : opts);

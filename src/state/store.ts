@@ -82,6 +82,8 @@ export interface RunRecorder {
   resumeRun(runId: string): Promise<Run>;
   /** Replace a resumed run's plan with one made from the live cluster; the old plan and steps are kept in the resume entry. */
   replanRun(runId: string, plan: Plan): Promise<Run>;
+  /** A resumed run's cluster, as the desired state says now (a node removed for good is no longer in it). */
+  setRunCluster(runId: string, cluster: RunCluster): Promise<void>;
   markStepStarted(runId: string, stepId: string): Promise<void>;
   /** Before the config is sent, with the fingerprints observed on the node. */
   markNodeStarted(runId: string, stepId: string, address: string, before: NodeFingerprints): Promise<void>;
@@ -256,6 +258,10 @@ class DocumentStateStore implements StateStore {
   async replanRun(runId: string, plan: Plan): Promise<Run> {
     const doc = await this.#edit((d) => runs.replanRun(d, runId, plan));
     return runs.findRun(doc, runId);
+  }
+
+  async setRunCluster(runId: string, cluster: RunCluster): Promise<void> {
+    await this.#edit((d) => runs.setRunCluster(d, runId, cluster));
   }
 
   async markStepStarted(runId: string, stepId: string): Promise<void> {

@@ -291,6 +291,22 @@ export const EVENTS: { [K in EventType]: EventSpec<K> } = {
     fields: { runId: 'run id', error: ERROR_FIELD, sinceRenewMs: 'time since the last successful renewal', renewDeadlineMs: 'the run stops when this much time passed without a renewal' },
     message: (d) => `could not renew the run lease (${formatMs(d.sinceRenewMs)} since the last renewal; the run stops at ${formatMs(d.renewDeadlineMs)}): ${d.error.message}`,
   },
+  'node-dropped': {
+    code: 'TR_APPLY_I6104',
+    level: 'info',
+    description:
+      'A resumed run plans without a node its earlier plan had: the desired state no longer lists it, and the cluster shows it gone (not a Talos cluster member, not a Kubernetes Node). A node still in the cluster stops the resume (APPLY_DROPPED_NODE_IN_CLUSTER).',
+    fields: {
+      runId: 'run id',
+      address: 'the node',
+      hostname: 'its hostname when the run planned it',
+      role: '`controlplane` or `worker`',
+      talosMember: '`absent` (discovery no longer lists it) or `unknown` (the cluster gave no member list)',
+      kubernetesNode: '`absent` (no Kubernetes Node names it) or `unknown` (Nodes could not be listed)',
+    },
+    message: (d) =>
+      `${d.role} ${d.address}${d.hostname ? ` (${d.hostname})` : ''} is no longer in the desired state; checked: ${d.talosMember === 'absent' ? 'not a Talos cluster member' : 'Talos membership unknown'}, ${d.kubernetesNode === 'absent' ? 'not a Kubernetes Node' : 'Kubernetes Nodes not listed'}; the run goes on without it`,
+  },
   'run-lease-released': {
     code: 'TR_APPLY_I6103',
     level: 'info',

@@ -94,6 +94,7 @@ export interface EventDataMap {
     renewIntervalMs: number;
   };
   'run-lease-renew-failed': { runId: string; error: EventError; sinceRenewMs: number; renewDeadlineMs: number };
+  'node-dropped': { runId: string; address: string; hostname: string; role: NodeRole; talosMember: 'absent' | 'unknown'; kubernetesNode: 'absent' | 'unknown' };
   'run-lease-released': { runId: string; released: boolean; problem: string | null };
   'key-escrowed': { api: ApiKind; fingerprint: Fingerprint; role: 'new-issuing' | 'previous-issuing' | 'client'; file: string; kept: boolean };
   'question-answered': { question: string; answer: boolean; source: AnswerSource };
