@@ -1,10 +1,9 @@
 /**
  * The run lease, I/O part: takes the Lease (decisions in run-lease.ts), renews it in the background while
  * the run goes on, signals `lost` when it could not (the run then starts nothing new), and releases it at
- * the end. Each renewal that fails is retried at once with a freshly fetched admin kubeconfig from the
- * current source, so the lease survives the Kubernetes CA swap (the old kubeconfig's CA data no longer
- * verifies the apiserver) and the Talos CA swap (the engine points the source at the Talos client of the
- * step: `useKubeconfig`).
+ * the end. Every renewal uses an admin kubeconfig fetched afresh from the current source, so the lease
+ * survives the Kubernetes CA swap (a kubeconfig from before a drop holds a client certificate of the dropped
+ * CA) and the Talos CA swap (the engine points the source at the Talos client of the step: `useKubeconfig`).
  */
 import { RotateError } from '../domain/errors.js';
 import { LeaseApi, LeaseConflict, type LeaseRecord } from '../kube/lease.js';
@@ -213,14 +212,10 @@ export class RunLease {
   }
 
   async #renewOnce(): Promise<void> {
-    try {
-      await this.#write(this.api);
-    } catch (err) {
-      if (err instanceof Lost) throw err;
-      // The kubeconfig may be stale (a CA swap): fetch a fresh one and try once more.
-      this.api = await this.opts.openApi(await this.source());
-      await this.#write(this.api);
-    }
+    // A fresh admin kubeconfig for every renewal, as the gates do: one fetched before a CA drop holds a
+    // client certificate the apiservers refuse after it (a trust failure the lab's ledger would count).
+    this.api = await this.opts.openApi(await this.source());
+    await this.#write(this.api);
   }
 
   #lose(why: string): void {
@@ -250,12 +245,8 @@ export class RunLease {
       }
     };
     try {
-      try {
-        await attempt(this.api);
-      } catch {
-        this.api = await this.opts.openApi(await this.source());
-        await attempt(this.api);
-      }
+      this.api = await this.opts.openApi(await this.source());
+      await attempt(this.api);
       this.opts.reporter.released(true, null);
     } catch (err) {
       this.opts.reporter.released(false, RotateError.is(err) ? err.message : String((err as Error)?.message ?? err));

@@ -287,7 +287,7 @@ export const EVENTS: { [K in EventType]: EventSpec<K> } = {
     code: 'TR_APPLY_W6102',
     level: 'warn',
     description:
-      'A renewal of the run lease failed, also with a freshly fetched admin kubeconfig. The run goes on; when the lease stays unrenewed for the renew deadline, the run starts nothing new and stops with RUN_LEASE_LOST (resumable).',
+      'A renewal of the run lease (each with an admin kubeconfig fetched afresh through the Talos API) failed. The run goes on; when the lease stays unrenewed for the renew deadline, the run starts nothing new and stops with RUN_LEASE_LOST (resumable).',
     fields: { runId: 'run id', error: ERROR_FIELD, sinceRenewMs: 'time since the last successful renewal', renewDeadlineMs: 'the run stops when this much time passed without a renewal' },
     message: (d) => `could not renew the run lease (${formatMs(d.sinceRenewMs)} since the last renewal; the run stops at ${formatMs(d.renewDeadlineMs)}): ${d.error.message}`,
   },

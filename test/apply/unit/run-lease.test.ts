@@ -186,13 +186,15 @@ t.test('renewal: a stale kubeconfig is replaced by a fresh one; unreachable past
   const server = new FakeServer();
   const h = harness(server, 'old-ca');
   const lease = await h.acquire('run-a');
-  server.refused.add('old-ca');
   let fresh = 0;
   lease.useKubeconfig(async () => ({ text: `new-ca-${++fresh}`, origin: 'test' }));
+  await lease.renewNow();
+  t.equal(fresh, 1, 'every renewal fetches a kubeconfig afresh, even while the last one still works (it may hold a certificate of a CA about to be dropped)');
+  server.refused.add('old-ca');
   const before = server.rv;
   await lease.renewNow();
   t.ok(server.rv > before, 'renewed with the refreshed kubeconfig');
-  t.equal(fresh, 1);
+  t.equal(fresh, 2);
   t.notOk(lease.lost.aborted);
 
   server.failures = 100;
