@@ -27,3 +27,9 @@ t.test('remove: not a member, not a Node, stays off', async (t) => {
   applyFault(cluster, { node: w.address, down: false });
   t.ok(w.isDown, 'a removed machine stays off');
 });
+
+t.test('rotate lab fault --remove', async (t) => {
+  const { resolveFaultChange } = await import('../../../src/lab/process/options.js');
+  t.same(resolveFaultChange({ node: '127.1.2.20', remove: true }), { node: '127.1.2.20', remove: true });
+  t.throws(() => resolveFaultChange({ node: '127.1.2.20', remove: true, up: true }), { message: /--remove and --up/ });
+});
