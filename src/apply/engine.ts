@@ -9,7 +9,7 @@
 import { RotateError } from '../domain/errors.js';
 import type { Secret } from '../domain/secret.js';
 import type { ApiKind, Fingerprint } from '../domain/types.js';
-import type { Plan, Step, StepNode, Wave } from '../plan/model/index.js';
+import type { Plan, Step, StepNode, TalosClientKind, Wave } from '../plan/model/index.js';
 import type { CaCatalog } from '../session/ca-catalog.js';
 import type { IssuingKeyLookup } from '../session/config-chain.js';
 import type { Session } from '../session/open-session.js';
@@ -106,11 +106,19 @@ async function runStep(deps: EngineDeps, clients: RunClients, step: Step): Promi
 
   const client = await clients.client(step.talosClient);
   const controlPlanes = plan.basedOn.nodes.filter((n) => n.role === 'controlplane').map((n) => n.address);
-  const kubeconfigVia = (via: TalosClient) => async (): Promise<KubeconfigSource> => ({
-    ...(await fetchKubeconfig(via, controlPlanes)),
-    ...(session.desired.cluster.kubernetesEndpoint ? { serverOverride: session.desired.cluster.kubernetesEndpoint } : {}),
-  });
-  deps.runLease?.useKubeconfig(kubeconfigVia(client));
+  // For the run lease: a client of its own per fetch (it renews after this engine closed its clients, too).
+  const kubeconfigVia = (kind: TalosClientKind) => async (): Promise<KubeconfigSource> => {
+    const via = await clients.fresh(kind);
+    try {
+      return {
+        ...(await fetchKubeconfig(via, controlPlanes)),
+        ...(session.desired.cluster.kubernetesEndpoint ? { serverOverride: session.desired.cluster.kubernetesEndpoint } : {}),
+      };
+    } finally {
+      via.close();
+    }
+  };
+  deps.runLease?.useKubeconfig(kubeconfigVia(step.talosClient));
   for (const wave of step.waves) {
     const nodes = step.nodes.filter((n) => n.wave === wave.index);
     reporter.waveStarted(step, wave);
@@ -175,7 +183,7 @@ async function runStep(deps: EngineDeps, clients: RunClients, step: Step): Promi
     );
   }
 
-  deps.runLease?.useKubeconfig(kubeconfigVia(await clients.client(step.talosconfigAfter ?? step.talosClient)));
+  deps.runLease?.useKubeconfig(kubeconfigVia(step.talosconfigAfter ?? step.talosClient));
   await writeOutputsAfter(deps, clients, step, controlPlanes);
   await journal.stepFinished(step.id, 'done');
   reporter.stepFinished(step, Date.now() - started);
