@@ -11,6 +11,7 @@ import type { KubeconfigSource } from '../kube/nodes.js';
 import {
   decideAcquire,
   holderOf,
+  hostOf,
   leaseFor,
   lostError,
   releasedLease,
@@ -22,6 +23,7 @@ import {
   RUN_LEASE_RENEW_INTERVAL_MS,
   unreachableError,
   type LeaseHolder,
+  type LocalProcesses,
   type RunIdentity,
 } from './run-lease.js';
 
@@ -56,6 +58,8 @@ export interface AcquireOptions {
   timings?: Partial<RunLeaseTimings>;
   /** Injected for tests: the wall clock written into the lease, a monotonic clock and sleep. */
   clock?: { now(): Date; monotonicMs(): number; sleep(ms: number): Promise<void> };
+  /** Injected for tests: this host and which of its pids run. */
+  local?: LocalProcesses;
   /** Injected for tests: how a kubeconfig becomes a Lease API. */
   openApi?: (source: KubeconfigSource) => Promise<Pick<LeaseApi, 'read' | 'create' | 'replace' | 'server'>>;
 }
@@ -67,6 +71,20 @@ const realClock = {
   monotonicMs: () => performance.now(),
   sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)),
 };
+
+function realLocal(who: string): LocalProcesses {
+  return {
+    host: hostOf(who),
+    pidAlive: (pid) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch (err) {
+        return (err as NodeJS.ErrnoException).code === 'EPERM';
+      }
+    },
+  };
+}
 
 class Lost extends Error {
   constructor(readonly why: string) {
@@ -114,7 +132,7 @@ export class RunLease {
       throw unreachableError(err, api?.server ?? null);
     }
     for (let attempt = 0; ; attempt++) {
-      const decision = decideAcquire(current, input.me, input.reclaimable, { takeOverExpired: input.takeOverExpired }, clock.now());
+      const decision = decideAcquire(current, input.me, input.reclaimable, { takeOverExpired: input.takeOverExpired }, clock.now(), input.local ?? realLocal(input.me.who));
       try {
         if (decision.action === 'refuse') throw decision.error;
         if (decision.action === 'create') {

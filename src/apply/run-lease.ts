@@ -111,18 +111,51 @@ export type LeaseDecision =
  * or the apply run a rollback undoes and its unfinished rollback); their process is gone, since this one
  * holds their state file's lock.
  */
-export function decideAcquire(current: LeaseRecord | null, me: RunIdentity, reclaimable: readonly string[], opts: { takeOverExpired: boolean }, now: Date): LeaseDecision {
+export function decideAcquire(
+  current: LeaseRecord | null,
+  me: RunIdentity,
+  reclaimable: readonly string[],
+  opts: { takeOverExpired: boolean },
+  now: Date,
+  local: LocalProcesses = { host: hostOf(me.who), pidAlive: () => false },
+): LeaseDecision {
   if (!current) return { action: 'create' };
   if (!current.holderIdentity) return { action: 'take', resourceVersion: current.resourceVersion, why: 'free' };
   const holder = holderOf(current);
-  if (current.holderIdentity === me.runId || reclaimable.includes(current.holderIdentity)) {
-    return { action: 'take', resourceVersion: current.resourceVersion, why: 'same-run' };
-  }
   const durationMs = (current.leaseDurationSeconds ?? RUN_LEASE_DURATION_S) * 1000;
   const expiredByClock = current.renewTime === null || current.renewTime.getTime() + durationMs < now.getTime();
+  if (current.holderIdentity === me.runId || reclaimable.includes(current.holderIdentity)) {
+    // The same run: its process was killed (this one holds the state's lock). Unless that process is proven
+    // gone (this host, pid not running) or the lease expired, the same run may be running from a copy of the
+    // state elsewhere: refuse rather than run it twice.
+    const pid = Number(current.annotations[ANNOTATIONS.pid]);
+    const provenGone = hostOf(holder.who) === local.host && Number.isInteger(pid) && (pid === me.pid || !local.pidAlive(pid));
+    if (provenGone || expiredByClock) return { action: 'take', resourceVersion: current.resourceVersion, why: 'same-run' };
+    return { action: 'refuse', error: sameRunElsewhereError(holder) };
+  }
   if (!expiredByClock) return { action: 'refuse', error: heldError(holder) };
   if (!opts.takeOverExpired) return { action: 'refuse', error: expiredError(holder) };
   return { action: 'observe-then-take', resourceVersion: current.resourceVersion, observeMs: durationMs };
+}
+
+/** What this process can know about processes of its own host (injected in tests). */
+export interface LocalProcesses {
+  host: string;
+  pidAlive(pid: number): boolean;
+}
+
+export function hostOf(who: string): string {
+  return who.slice(who.lastIndexOf('@') + 1);
+}
+
+export function sameRunElsewhereError(h: LeaseHolder): RotateError {
+  return new RotateError(
+    'RUN_LEASE_HELD',
+    `Lease ${RUN_LEASE_NAMESPACE}/${RUN_LEASE_NAME} is held by this same run from another process that may still be running: ${describeHolder(h)}`,
+    {
+      hint: 'two copies of one state file are resuming the same run; stop the other one (or wait until its lease expires, if its process is gone), then run again',
+    },
+  );
 }
 
 export function heldError(h: LeaseHolder): RotateError {

@@ -28,8 +28,19 @@ t.test('decideAcquire', async (t) => {
     t.match(refused.error.message, /run b/, 'names the run');
     t.match(refused.error.message, /\/repo-b\/state\/rotate\.state\.json/, 'names its state file');
   }
-  t.same(decideAcquire(held, me('b'), [], { takeOverExpired: false }, T0), { action: 'take', resourceVersion: '7', why: 'same-run' }, 'the same run takes it back');
-  t.same(decideAcquire(held, me('c'), ['b'], { takeOverExpired: false }, T0), { action: 'take', resourceVersion: '7', why: 'same-run' }, 'a rollback of run b takes it back');
+  const runner7 = { host: 'runner-7', pidAlive: () => false };
+  t.same(decideAcquire(held, me('b'), [], { takeOverExpired: false }, T0, runner7), { action: 'take', resourceVersion: '7', why: 'same-run' }, 'the same run takes it back (its process is gone)');
+  t.same(decideAcquire(held, me('c'), ['b'], { takeOverExpired: false }, T0, runner7), { action: 'take', resourceVersion: '7', why: 'same-run' }, 'a rollback of run b takes it back');
+  // The same run from a process that may be alive: a copy of the state resuming it elsewhere.
+  const elsewhere = decideAcquire(held, me('b'), [], { takeOverExpired: false }, T0, { host: 'laptop', pidAlive: () => false });
+  t.equal(elsewhere.action, 'refuse', 'held by run b on another host (runner-7), not expired: refused');
+  if (elsewhere.action === 'refuse') t.match(elsewhere.error.message, /this same run from another process/);
+  const alive = decideAcquire(held, { ...me('b'), pid: 43 }, [], { takeOverExpired: false }, T0, { host: 'runner-7', pidAlive: (pid) => pid === 42 });
+  t.equal(alive.action, 'refuse', 'same host, its pid still runs: refused');
+  const dead = decideAcquire(held, me('b'), [], { takeOverExpired: false }, T0, { host: 'runner-7', pidAlive: () => false });
+  t.equal(dead.action, 'take', 'same host, its pid gone: taken back');
+  const later0 = decideAcquire(held, me('b'), [], { takeOverExpired: false }, new Date(T0.getTime() + 61_000), { host: 'laptop', pidAlive: () => true });
+  t.equal(later0.action, 'take', 'expired: the same run takes it back from anywhere');
 
   const later = new Date(T0.getTime() + 61_000);
   const expired = decideAcquire(held, me('a'), [], { takeOverExpired: false }, later);
@@ -129,6 +140,7 @@ function harness(server: FakeServer, kubeconfig = 'kc-1', onSleep?: () => Promis
         reporter,
         clock,
         openApi: async (s) => server.api(s),
+        local: { host: 'laptop', pidAlive: () => false },
         timings: { renewIntervalMs: 3_600_000 }, // renewals driven by renewNow() in these tests
       }),
   };
