@@ -9,10 +9,11 @@
 import { RotateError } from '../domain/errors.js';
 import type { Secret } from '../domain/secret.js';
 import type { ApiKind, Fingerprint } from '../domain/types.js';
-import type { Plan, Step, StepNode, Wave } from '../plan/model/index.js';
+import type { Plan, Step, StepNode, TalosClientKind, Wave } from '../plan/model/index.js';
 import type { CaCatalog } from '../session/ca-catalog.js';
 import type { IssuingKeyLookup } from '../session/config-chain.js';
 import type { Session } from '../session/open-session.js';
+import type { KubeconfigSource } from '../kube/nodes.js';
 import type { TalosClient } from '../talos/client.js';
 import { RunClients } from './clients.js';
 import { kubernetesGate, talosGate } from './gates.js';
@@ -69,6 +70,8 @@ export interface EngineDeps {
   /** How long a node patch waits while another apply holds the node's apply lock. */
   applyLockWaitMs?: number;
   signal: AbortSignal;
+  /** The run lease: told which Talos client fetches a working admin kubeconfig as the CAs swap. */
+  runLease?: { useKubeconfig(source: () => Promise<KubeconfigSource>): void } | null;
 }
 
 export class ApplyInterrupted extends RotateError {
@@ -105,6 +108,19 @@ async function runStep(deps: EngineDeps, clients: RunClients, step: Step): Promi
 
   const client = await clients.client(step.talosClient);
   const controlPlanes = plan.basedOn.nodes.filter((n) => n.role === 'controlplane').map((n) => n.address);
+  // For the run lease: a client of its own per fetch (it renews after this engine closed its clients, too).
+  const kubeconfigVia = (kind: TalosClientKind) => async (): Promise<KubeconfigSource> => {
+    const via = await clients.fresh(kind);
+    try {
+      return {
+        ...(await fetchKubeconfig(via, controlPlanes)),
+        ...(session.desired.cluster.kubernetesEndpoint ? { serverOverride: session.desired.cluster.kubernetesEndpoint } : {}),
+      };
+    } finally {
+      via.close();
+    }
+  };
+  deps.runLease?.useKubeconfig(kubeconfigVia(step.talosClient));
   for (const wave of step.waves) {
     const nodes = step.nodes.filter((n) => n.wave === wave.index);
     reporter.waveStarted(step, wave);
@@ -169,6 +185,7 @@ async function runStep(deps: EngineDeps, clients: RunClients, step: Step): Promi
     );
   }
 
+  deps.runLease?.useKubeconfig(kubeconfigVia(step.talosconfigAfter ?? step.talosClient));
   await writeOutputsAfter(deps, clients, step, controlPlanes);
   await journal.stepFinished(step.id, 'done');
   reporter.stepFinished(step, Date.now() - started);

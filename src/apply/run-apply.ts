@@ -4,10 +4,11 @@
  * plan, refusing a stale one), asks for approval, escrows every key the run introduces or a rollback would
  * need before the first node is touched, then executes and records every node result.
  */
+import { randomUUID } from 'node:crypto';
 import { RotateError } from '../domain/errors.js';
 import { formatDiagnostic } from '../desired/index.js';
 import type { Plan } from '../plan/model/index.js';
-import { buildPlan, noSecretsBundleWarning, type BuildPlanOptions, type BuiltPlan } from '../session/build-plan.js';
+import { buildPlan, listedNodes, noSecretsBundleWarning, type BuildPlanOptions, type BuiltPlan } from '../session/build-plan.js';
 import { openSession, type Session } from '../session/open-session.js';
 import { readSavedPlan, staleError, staleReasons } from '../session/saved-plan.js';
 import { beforeFromObserved, resolveStatePath, toErrorRecord, type LockedState, type Run } from '../state/index.js';
@@ -16,6 +17,8 @@ import { ApplyInterrupted, executePlan } from './engine.js';
 import { storeJournal, sinkReporter } from './journal.js';
 import { reconcileOutputs } from './reconcile-outputs.js';
 import { pruneBackups } from './outputs.js';
+import { droppedNodes, refuseDroppedInCluster } from './dropped-nodes.js';
+import type { RunLease } from './run-lease-holder.js';
 import { authorityKeyItem, escrowKeys, machineConfigKeyItem, type EscrowItem } from './keys/index.js';
 import {
   approve,
@@ -29,6 +32,8 @@ import {
   runClusterOf,
   runSummary,
   showPlan,
+  stopSignal,
+  takeRunLease,
   startedNodes,
   stripDiffs,
   targetFromPlan,
@@ -41,6 +46,10 @@ export interface ApplyOptions extends BuildPlanOptions {
   json: boolean;
   state?: string;
   lockTimeoutMs: number;
+  /** Take the cluster's run lease (default true; false is `--no-run-lease`). */
+  runLease?: boolean;
+  /** `--take-over-expired-lease`. */
+  takeOverExpiredLease?: boolean;
 }
 
 /** Everything a run needs once approved. */
@@ -54,6 +63,7 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
   const sink = selectSink({ json: opts.json, autoApprove: opts.autoApprove });
   let session: Session | null = null;
   let locked: LockedState | null = null;
+  let lease: RunLease | null = null;
   let stateDirExisted = true;
   const stopSignals = interruptOnSignals(sink);
   try {
@@ -78,6 +88,17 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
       });
     }
 
+    // The cluster-wide run lease, before anything is planned or touched: one rotation per cluster, whatever
+    // checkout or state file it runs from. A resume takes back the lease its killed process left.
+    const runId = unfinished?.id ?? randomUUID();
+    lease = await takeRunLease(sink, session, { runLease: opts.runLease ?? true, takeOverExpiredLease: opts.takeOverExpiredLease ?? false }, {
+      runId,
+      operation: 'apply',
+      statePath: paths.state,
+      desiredFile: session.desired.file,
+      reclaimable: unfinished ? [unfinished.id] : [],
+    });
+
     const escrowKeyFor = escrowLookup(paths.dir);
 
     let run: Run;
@@ -87,6 +108,10 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
       const target = targetFromPlan(unfinished.plan);
       const escrowed = await store.escrowedKeys();
       const built = await buildPlan(session, { ...opts, unsettled: startedNodes(unfinished) }, target, escrowKeyFor, await escrowedCertificates(escrowed));
+      // A node removed from the cluster for good and from the desired state: go on without it once the
+      // cluster shows it gone, and say what was checked.
+      const dropped = droppedNodes([unfinished.plan, ...unfinished.resumes.flatMap((r) => (r.replanned ? [r.replanned.plan] : []))], listedNodes(session.desired).map((n) => n.address), built.members, built.kubeNodes);
+      refuseDroppedInCluster(dropped, session.desired.file);
       prepared = { session, built, plan: built.plan };
       showPlan(sink, opts, built);
       refuseIfRefused(built.plan);
@@ -95,6 +120,13 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
       if (!(await approve(sink, opts, makeQuestion('confirm-resume', { runId: unfinished.id, previousStatus: unfinished.status })))) return;
       run = await store.resumeRun(unfinished.id);
       run = await store.replanRun(run.id, stripDiffs(built.plan));
+      if (dropped.length > 0) {
+        // A later rollback works on the cluster as it is now, not on the node that is gone.
+        await store.setRunCluster(run.id, runClusterOf(session));
+        for (const d of dropped) {
+          sink.emit(makeEvent('node-dropped', { runId: run.id, address: d.address, hostname: d.hostname, role: d.role, talosMember: d.talosMember as 'absent' | 'unknown', kubernetesNode: d.kubernetesNode as 'absent' | 'unknown' }));
+        }
+      }
       sink.emit(makeEvent('run-resume', { runId: run.id, operation: 'apply', previousStatus: unfinished.status, stepsDone, steps: unfinished.steps.length, nodesInFlight: inFlight }));
     } else {
       const built = await buildPlan(session, saved ? { ...opts, nodeDryRun: false } : opts);
@@ -117,7 +149,7 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
       prepared = { session, built, plan };
       // Keys first: nothing is touched until every key this run introduces or a rollback needs is on disk.
       const escrowed = await escrowKeys(paths.dir, escrowItems(session, built, plan));
-      run = await store.startRun({ operation: 'apply', plan: stripDiffs(plan), before: beforeFromObserved(built.observed), cluster: runClusterOf(session) });
+      run = await store.startRun({ id: runId, operation: 'apply', plan: stripDiffs(plan), before: beforeFromObserved(built.observed), cluster: runClusterOf(session) });
       for (const k of escrowed) {
         await store.recordKey(run.id, { api: k.api, fingerprint: k.fingerprint, role: k.role, file: k.file, ...(k.certificateFile ? { certificateFile: k.certificateFile } : {}) });
         sink.emit(makeEvent('key-escrowed', { api: k.api, fingerprint: k.fingerprint, role: k.role, file: k.file, kept: k.kept }));
@@ -138,9 +170,12 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
         reporter: sinkReporter(sink, run.id, prepared.plan.steps.length),
         parallelism: opts.parallelism,
         ...(opts.applyLockWaitMs !== undefined ? { applyLockWaitMs: opts.applyLockWaitMs } : {}),
-        signal: stopSignals.signal,
+        signal: stopSignal(stopSignals, lease),
+        runLease: lease,
       });
-    } catch (err) {
+    } catch (caught) {
+      // A lost run lease stops the engine like Ctrl-C does; the run then failed for that reason.
+      const err = lease?.lostError && caught instanceof ApplyInterrupted && !stopSignals.signal.aborted ? lease.lostError : caught;
       const interrupted = err instanceof ApplyInterrupted;
       await store.finishRun(run.id, interrupted ? 'interrupted' : 'failed', err);
       const current = (await store.read())?.runs.find((r) => r.id === run.id);
@@ -174,6 +209,7 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
     sink.emit(makeEvent('run-summary', { runId: run.id, operation: 'apply', ...runSummary(finished, prepared.plan) }));
   } finally {
     stopSignals.dispose();
+    await lease?.release();
     await locked?.release();
     // A run that stopped before recording anything leaves no trace: not even the folder its lock needed.
     if (locked && !stateDirExisted) await removeIfEmpty(locked.paths.dir);

@@ -15,6 +15,11 @@ import { openLockedState, statePaths, type LockedState, type LockInfo, type Run,
 import { makeEvent, type EventSink } from './events/index.js';
 import { escrowCertificatePath, loadEscrowedKey } from './keys/index.js';
 import { removeIfOnlyIgnore } from '../state/state-dir.js';
+import { currentWho } from '../state/process-identity.js';
+import { TOOL_VERSION } from '../version.js';
+import { fetchKubeconfig } from './engine.js';
+import { RunLease } from './run-lease-holder.js';
+import { NO_LEASE_FLAG, RUN_LEASE_NAME, RUN_LEASE_NAMESPACE } from './run-lease.js';
 
 export interface RunDisplayOptions {
   autoApprove: boolean;
@@ -212,4 +217,64 @@ export function runClusterOf(session: Session): RunCluster {
     ...(c.kubernetesEndpoint ? { kubernetesEndpoint: c.kubernetesEndpoint } : {}),
     ...(c.secretsBundle ? { secretsBundle: c.secretsBundle } : {}),
   };
+}
+
+export interface RunLeaseOptions {
+  /** false: `--no-run-lease` (only when the Kubernetes API cannot come up). */
+  runLease: boolean;
+  takeOverExpiredLease: boolean;
+}
+
+/**
+ * Take the cluster's run lease before anything is planned or touched (apply and rollback), through an
+ * admin kubeconfig fetched from a control plane's Talos API (the file on disk may be stale, and a desired
+ * state need not name one). Null with `--no-run-lease`, after a loud warning.
+ */
+export async function takeRunLease(
+  sink: EventSink,
+  session: Session,
+  opts: RunLeaseOptions,
+  run: { runId: string; operation: 'apply' | 'rollback'; statePath: string; desiredFile: string | null; reclaimable: string[] },
+): Promise<RunLease | null> {
+  if (!opts.runLease) {
+    sink.emit(
+      makeEvent('warning', {
+        warningCode: 'RUN_LEASE_SKIPPED',
+        text: `${NO_LEASE_FLAG}: this run does not take the cluster's run lease ${RUN_LEASE_NAMESPACE}/${RUN_LEASE_NAME}; nothing stops another rotation from changing this cluster at the same time`,
+        hint: 'use it only while the Kubernetes API is down, and make sure no other rotation runs',
+      }),
+    );
+    return null;
+  }
+  const controlPlanes = session.desired.cluster.controlPlanes.map(String);
+  const override = session.desired.cluster.kubernetesEndpoint;
+  return RunLease.acquire({
+    me: { runId: run.runId, who: currentWho(), operation: run.operation, statePath: run.statePath, desiredFile: run.desiredFile, pid: process.pid, toolVersion: TOOL_VERSION },
+    reclaimable: run.reclaimable,
+    takeOverExpired: opts.takeOverExpiredLease,
+    kubeconfig: async () => ({ ...(await fetchKubeconfig(session.client, controlPlanes)), ...(override ? { serverOverride: override } : {}) }),
+    reporter: {
+      taken: (d) =>
+        sink.emit(
+          makeEvent('run-lease-taken', {
+            runId: run.runId,
+            namespace: RUN_LEASE_NAMESPACE,
+            name: RUN_LEASE_NAME,
+            server: d.server,
+            how: d.how,
+            previousHolder: d.previous,
+            leaseDurationSeconds: d.durationS,
+            renewIntervalMs: d.renewIntervalMs,
+          }),
+        ),
+      renewFailed: (err, since, deadline) =>
+        sink.emit(makeEvent('run-lease-renew-failed', { runId: run.runId, error: { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) }, sinceRenewMs: Math.round(since), renewDeadlineMs: deadline })),
+      released: (ok, problem) => sink.emit(makeEvent('run-lease-released', { runId: run.runId, released: ok, problem })),
+    },
+  });
+}
+
+/** Ctrl-C or a lost run lease: either stops the engine from starting anything new. */
+export function stopSignal(stop: StopSignals, lease: RunLease | null): AbortSignal {
+  return lease ? AbortSignal.any([stop.signal, lease.lost]) : stop.signal;
 }

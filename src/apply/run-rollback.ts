@@ -6,6 +6,7 @@
  * It works from the state file alone (the run recorded its cluster and escrowed its keys), so an edited or
  * no-longer-valid desired-state file cannot block it. It says when rollback is no longer possible, and why.
  */
+import { randomUUID } from 'node:crypto';
 import { RotateError } from '../domain/errors.js';
 import type { ApiKind, Fingerprint, NodeAddress } from '../domain/types.js';
 import type { DesiredState } from '../desired/types.js';
@@ -17,6 +18,7 @@ import { ApplyInterrupted, executePlan } from './engine.js';
 import { makeEvent, makeQuestion, selectSink } from './events/index.js';
 import { storeJournal, sinkReporter } from './journal.js';
 import { pruneBackups, restoreBackup } from './outputs.js';
+import type { RunLease } from './run-lease-holder.js';
 import {
   approve,
   removeIfEmpty,
@@ -28,6 +30,8 @@ import {
   runSummary,
   showPlan,
   startedNodes,
+  stopSignal,
+  takeRunLease,
   stripDiffs,
   targetFromPlan,
 } from './run-common.js';
@@ -38,6 +42,10 @@ export interface RollbackOptions extends BuildPlanOptions {
   json: boolean;
   state?: string;
   lockTimeoutMs: number;
+  /** Take the cluster's run lease (default true; false is `--no-run-lease`). */
+  runLease?: boolean;
+  /** `--take-over-expired-lease`. */
+  takeOverExpiredLease?: boolean;
 }
 
 function notPossible(why: string, hint: string): RotateError {
@@ -116,6 +124,7 @@ export async function runRollback(opts: RollbackOptions): Promise<void> {
   const sink = selectSink({ json: opts.json, autoApprove: opts.autoApprove });
   let session: Session | null = null;
   let locked: LockedState | null = null;
+  let lease: RunLease | null = null;
   let stateDirExisted = true;
   const stopSignals = interruptOnSignals(sink);
   try {
@@ -139,6 +148,16 @@ export async function runRollback(opts: RollbackOptions): Promise<void> {
     }
 
     session = await openSessionFor(desiredFromRunCluster(applyRun.cluster));
+    // The cluster-wide run lease first; the apply run being undone (or this rollback, resumed) may have been
+    // killed holding it, and is taken back.
+    const runId = rollbackRun?.id ?? randomUUID();
+    lease = await takeRunLease(sink, session, { runLease: opts.runLease ?? true, takeOverExpiredLease: opts.takeOverExpiredLease ?? false }, {
+      runId,
+      operation: 'rollback',
+      statePath: paths.state,
+      desiredFile: applyRun.cluster.desiredFile,
+      reclaimable: [applyRun.id, ...(rollbackRun ? [rollbackRun.id] : [])],
+    });
     const keyFor = escrowLookup(paths.dir);
     const unsettled = [applyRun, rollbackRun].flatMap((r) => (r ? startedNodes(r) : []));
     const built = await buildPlan(session, { ...opts, unsettled }, target, keyFor, await escrowedCertificates(escrowed));
@@ -157,7 +176,7 @@ export async function runRollback(opts: RollbackOptions): Promise<void> {
       run = await store.replanRun(run.id, stripDiffs(plan));
       sink.emit(makeEvent('run-resume', { runId: run.id, operation: 'rollback', previousStatus: rollbackRun.status, stepsDone: 0, steps: plan.steps.length, nodesInFlight: [] }));
     } else {
-      run = await store.startRun({ operation: 'rollback', plan: stripDiffs(plan), before: beforeFromObserved(built.observed), cluster: applyRun.cluster, rollbackOf: applyRun.id });
+      run = await store.startRun({ id: runId, operation: 'rollback', plan: stripDiffs(plan), before: beforeFromObserved(built.observed), cluster: applyRun.cluster, rollbackOf: applyRun.id });
       sink.emit(makeEvent('run-start', { runId: run.id, operation: 'rollback', steps: plan.steps.length, nodes: plan.summary.nodesChanged, statePath: paths.state }));
     }
 
@@ -174,9 +193,11 @@ export async function runRollback(opts: RollbackOptions): Promise<void> {
         reporter: sinkReporter(sink, run.id, plan.steps.length),
         parallelism: opts.parallelism,
         ...(opts.applyLockWaitMs !== undefined ? { applyLockWaitMs: opts.applyLockWaitMs } : {}),
-        signal: stopSignals.signal,
+        signal: stopSignal(stopSignals, lease),
+        runLease: lease,
       });
-    } catch (err) {
+    } catch (caught) {
+      const err = lease?.lostError && caught instanceof ApplyInterrupted && !stopSignals.signal.aborted ? lease.lostError : caught;
       const interrupted = err instanceof ApplyInterrupted;
       await store.finishRun(run.id, interrupted ? 'interrupted' : 'failed', err);
       sink.emit(
@@ -208,6 +229,7 @@ export async function runRollback(opts: RollbackOptions): Promise<void> {
     sink.emit(makeEvent('run-summary', { runId: run.id, operation: 'rollback', ...runSummary(finished, plan) }));
   } finally {
     stopSignals.dispose();
+    await lease?.release();
     await locked?.release();
     // A run that stopped before recording anything leaves no trace: not even the folder its lock needed.
     if (locked && !stateDirExisted) await removeIfEmpty(locked.paths.dir);

@@ -12,6 +12,8 @@ function runOptionsOf(args: RollbackArgs): RollbackOptions {
     json: args.json,
     ...(args.state ? { state: args.state } : {}),
     lockTimeoutMs: parseDuration(args['lock-timeout']),
+    runLease: args['run-lease'],
+    takeOverExpiredLease: args['take-over-expired-lease'],
     parallelism: args.parallelism,
     maxUnavailable: args['max-unavailable'],
     allowDisruption: args['allow-disruption'],

@@ -117,6 +117,7 @@ export async function runLabFault(args: LabFaultArgs): Promise<void> {
     dropApplyReply: args['drop-apply-reply'],
     kubeletRestartMs: args['kubelet-restart-ms'],
     holdApplyLockMs: args['hold-apply-lock-ms'],
+    remove: args.remove,
   });
   const dir = labDir(args.dir);
   const lab = await runningLab(dir);

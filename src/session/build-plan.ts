@@ -10,6 +10,7 @@ import { fingerprintOfPem } from '../pki/index.js';
 import type { DesiredApi as DesiredAuthorities, DesiredState } from '../desired/types.js';
 import { loadAuthorityKey } from '../desired/index.js';
 import { listKubeNodes, type KubeNodeStatus } from '../kube/nodes.js';
+import type { ClusterMember } from '../talos/resources.js';
 import { redactSecrets } from '../machineconfig/index.js';
 import { observationError, observeNodes, type ListedNode, type LiveNode, type ObservationProblem } from '../observe/observe-cluster.js';
 import type { DesiredApi, ObservedNode, Plan, PlanInput } from '../plan/model/index.js';
@@ -50,6 +51,8 @@ export interface BuiltPlan {
   catalog: CaCatalog;
   chained: ChainedConfig[];
   kubeNodes: KubeNodeStatus[] | null;
+  /** The cluster members discovery lists (empty when the cluster gave none). */
+  members: ClusterMember[];
   warnings: string[];
 }
 
@@ -95,7 +98,7 @@ export async function buildPlan(
   const { desired, client } = session;
   const warnings: string[] = [];
   const timeoutMs = options.timeoutMs ?? 15_000;
-  const { nodes } = await observeNodes(client, listedNodes(desired), {
+  const { nodes, members } = await observeNodes(client, listedNodes(desired), {
     parallelism: options.parallelism,
     timeoutMs,
     talosconfigLabel: `talosconfig ${desired.cluster.talosconfig} (context ${session.context.name})`,
@@ -148,7 +151,7 @@ export async function buildPlan(
     attachDiffs(plan, chained);
     if (options.nodeDryRun) await dryRunAll(session, chained, { parallelism: options.parallelism, timeoutMs, applyLockWaitMs: options.applyLockWaitMs ?? DEFAULT_APPLY_LOCK_WAIT_MS });
   }
-  return { plan, nodes, observed, catalog, chained, kubeNodes, warnings };
+  return { plan, nodes, observed, catalog, chained, kubeNodes, members, warnings };
 }
 
 /** CA fields whose PEM text lacks its final newline (absent when none). */

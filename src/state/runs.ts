@@ -188,6 +188,11 @@ export function replanRun(doc: StateDocument, runId: string, plan: Plan): Run {
   return run;
 }
 
+/** A resumed run's cluster as the desired state says now (a node removed for good is no longer in it). */
+export function setRunCluster(doc: StateDocument, runId: string, cluster: RunCluster): void {
+  runningRun(doc, runId).cluster = structuredClone(cluster);
+}
+
 export function setStepStarted(doc: StateDocument, runId: string, stepId: string, now: string): void {
   const step = findStep(runningRun(doc, runId), stepId);
   if (step.status === 'started') return;

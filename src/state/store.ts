@@ -57,6 +57,8 @@ export interface StateLocker {
 }
 
 export interface StartRunInput {
+  /** The run id, when the caller needed it earlier (the run lease names it); a new UUID otherwise. */
+  id?: string;
   operation: RunOperation;
   plan: Plan;
   before: NodeBefore[];
@@ -80,6 +82,8 @@ export interface RunRecorder {
   resumeRun(runId: string): Promise<Run>;
   /** Replace a resumed run's plan with one made from the live cluster; the old plan and steps are kept in the resume entry. */
   replanRun(runId: string, plan: Plan): Promise<Run>;
+  /** A resumed run's cluster, as the desired state says now (a node removed for good is no longer in it). */
+  setRunCluster(runId: string, cluster: RunCluster): Promise<void>;
   markStepStarted(runId: string, stepId: string): Promise<void>;
   /** Before the config is sent, with the fingerprints observed on the node. */
   markNodeStarted(runId: string, stepId: string, address: string, before: NodeFingerprints): Promise<void>;
@@ -239,7 +243,7 @@ class DocumentStateStore implements StateStore {
   }
 
   async startRun(input: StartRunInput): Promise<Run> {
-    const id = this.#newId();
+    const id = input.id ?? this.#newId();
     const doc = await this.#edit((d, now) => {
       runs.addRun(d, { id, operation: input.operation, plan: input.plan, before: input.before, who: currentWho(), pid: process.pid, toolVersion: TOOL_VERSION, ...(input.cluster ? { cluster: input.cluster } : {}), ...(input.rollbackOf ? { rollbackOf: input.rollbackOf } : {}) }, now);
     });
@@ -254,6 +258,10 @@ class DocumentStateStore implements StateStore {
   async replanRun(runId: string, plan: Plan): Promise<Run> {
     const doc = await this.#edit((d) => runs.replanRun(d, runId, plan));
     return runs.findRun(doc, runId);
+  }
+
+  async setRunCluster(runId: string, cluster: RunCluster): Promise<void> {
+    await this.#edit((d) => runs.setRunCluster(d, runId, cluster));
   }
 
   async markStepStarted(runId: string, stepId: string): Promise<void> {

@@ -39,6 +39,17 @@ export interface LockHolder {
   pid: number;
 }
 
+/** The holder of the cluster's run lease (kube-system/talos-rotate), as its annotations say. */
+export interface RunLeaseHolder {
+  runId: string;
+  who: string;
+  operation: string;
+  statePath: string;
+  desiredFile: string | null;
+  renewTime: string | null;
+  leaseDurationSeconds: number | null;
+}
+
 export type NodeSkipReason = 'already-at-target' | 'done-in-earlier-attempt' | 'not-in-step';
 export type NodeProgressPhase = 'sending' | 'verifying' | 'waiting-for-kubelet' | 'retrying';
 export type GateCheck = 'talos' | 'kubernetes';
@@ -72,6 +83,19 @@ export interface EventDataMap {
   'output-written': { stepId: string | null; kind: OutputKind; path: string; backupPath: string | null };
   'lock-wait': { statePath: string; holder: LockHolder; retryInMs: number; waitedMs: number };
   'lock-broken': { statePath: string; holder: LockHolder; reason: string };
+  'run-lease-taken': {
+    runId: string;
+    namespace: string;
+    name: string;
+    server: string;
+    how: 'created' | 'free' | 'same-run' | 'taken-over';
+    previousHolder: RunLeaseHolder | null;
+    leaseDurationSeconds: number;
+    renewIntervalMs: number;
+  };
+  'run-lease-renew-failed': { runId: string; error: EventError; sinceRenewMs: number; renewDeadlineMs: number };
+  'node-dropped': { runId: string; address: string; hostname: string; role: NodeRole; talosMember: 'absent' | 'unknown'; kubernetesNode: 'absent' | 'unknown' };
+  'run-lease-released': { runId: string; released: boolean; problem: string | null };
   'key-escrowed': { api: ApiKind; fingerprint: Fingerprint; role: 'new-issuing' | 'previous-issuing' | 'client'; file: string; kept: boolean };
   'question-answered': { question: string; answer: boolean; source: AnswerSource };
   warning: { warningCode: string; text: string; hint: string | null };

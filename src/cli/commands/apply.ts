@@ -7,16 +7,28 @@ export interface ApplyArgs extends PlanningArgs {
   json: boolean;
   state?: string;
   'lock-timeout': string;
+  'run-lease': boolean;
+  'take-over-expired-lease': boolean;
 }
 
-export function runOptions<T>(y: Argv<T>): Argv<T & { json: boolean; state?: string; 'lock-timeout': string; 'auto-approve': boolean }> {
+type RunArgs = { json: boolean; state?: string; 'lock-timeout': string; 'auto-approve': boolean; 'run-lease': boolean; 'take-over-expired-lease': boolean };
+
+export function runOptions<T>(y: Argv<T>): Argv<T & RunArgs> {
   return y
     .option('auto-approve', { type: 'boolean', default: false, describe: 'do not ask for confirmation (pipelines); without it and without a terminal, apply refuses' })
     .option('json', { type: 'boolean', default: false, describe: 'progress as a JSON event stream on stdout (docs/events.md)' })
     .option('state', { type: 'string', describe: 'state file (default: state/<name>.state.json next to the desired-state file)' })
-    .option('lock-timeout', { type: 'string', default: '0s', describe: 'how long to wait for the state lock held by another run (e.g. 30s, 2m)' }) as unknown as Argv<
-    T & { json: boolean; state?: string; 'lock-timeout': string; 'auto-approve': boolean }
-  >;
+    .option('lock-timeout', { type: 'string', default: '0s', describe: 'how long to wait for the state lock held by another run (e.g. 30s, 2m)' })
+    .option('run-lease', {
+      type: 'boolean',
+      default: true,
+      describe: 'take the cluster-wide run lease (Lease kube-system/talos-rotate) so that no other rotation runs at the same time; --no-run-lease only while the Kubernetes API is down',
+    })
+    .option('take-over-expired-lease', {
+      type: 'boolean',
+      default: false,
+      describe: 'take over a run lease another run holds but no longer renews (after watching it stay unrenewed for its whole duration)',
+    }) as unknown as Argv<T & RunArgs>;
 }
 
 export const applyCommand: CommandModule<object, ApplyArgs> = {

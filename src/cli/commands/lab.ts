@@ -30,6 +30,7 @@ export interface LabFaultArgs {
   'drop-apply-reply'?: number;
   'kubelet-restart-ms'?: number;
   'hold-apply-lock-ms'?: number;
+  remove: boolean;
 }
 
 export interface LabInspectArgs {
@@ -82,6 +83,11 @@ const labFault: CommandModule<object, LabFaultArgs> = {
       .option('node', { type: 'string', demandOption: true, describe: 'node address (see `rotate lab inspect`)' })
       .option('down', { type: 'boolean', default: false, describe: 'power the node off: its listeners refuse connections, its kubelet stops' })
       .option('up', { type: 'boolean', default: false, describe: 'power the node on again' })
+      .option('remove', {
+        type: 'boolean',
+        default: false,
+        describe: 'remove the node from the cluster for good, as `talosctl reset` + `kubectl delete node` would: off, no longer a member nor a Kubernetes Node (irreversible)',
+      })
       .option('delay-ms', { type: 'number', describe: 'added latency on every API call the node serves (0 = none)' })
       .option('fail-apply', { type: 'number', describe: 'fail the next N ApplyConfiguration calls (Unavailable)' })
       .option('drop-apply-reply', { type: 'number', describe: 'apply the next N configs but drop the reply' })

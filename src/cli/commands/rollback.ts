@@ -7,6 +7,8 @@ export interface RollbackArgs extends PlanningArgs {
   json: boolean;
   state?: string;
   'lock-timeout': string;
+  'run-lease': boolean;
+  'take-over-expired-lease': boolean;
 }
 
 export const rollbackCommand: CommandModule<object, RollbackArgs> = {

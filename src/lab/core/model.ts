@@ -157,7 +157,7 @@ export interface LabNodeInit {
 /**
  * One emulated machine. Events: `config` (ConfigChange) after a config is applied, `down` / `up` on the
  * power fault, `kubelet` (KubeletServiceState | null) when the kubelet Service resource changes, `secrets`
- * (control planes) when the static pods' secrets were rendered again.
+ * (control planes) when the static pods' secrets were rendered again, `removed` once removed for good.
  */
 export class LabNode extends EventEmitter {
   readonly address: string;
@@ -178,6 +178,7 @@ export class LabNode extends EventEmitter {
   readonly faults: NodeFaults = { down: false, delayMs: 0, failApply: 0, dropApplyReply: 0, kubeletRestartMs: null };
   /** machined's apply lock (ApplyConfiguration, one at a time). */
   readonly applyLock = new ApplyLock();
+  #removed = false;
 
   constructor(init: LabNodeInit) {
     super();
@@ -245,7 +246,23 @@ export class LabNode extends EventEmitter {
     this.emit('kubelet', state);
   }
 
+  /**
+   * Removed from the cluster for good, as `talosctl reset` then `kubectl delete node` leave it: off, no longer
+   * a discovery member (its affiliate is gone) nor a Kubernetes Node. Irreversible. Emits `down` then `removed`.
+   */
+  remove(): void {
+    if (this.#removed) return;
+    this.#removed = true;
+    this.setDown(true);
+    this.emit('removed');
+  }
+
+  get isRemoved(): boolean {
+    return this.#removed;
+  }
+
   setDown(down: boolean): void {
+    if (this.#removed && !down) return; // a removed machine stays off
     if (this.faults.down === down) return;
     this.faults.down = down;
     this.emit(down ? 'down' : 'up');

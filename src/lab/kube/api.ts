@@ -4,7 +4,8 @@
  *
  * Served: /version, /healthz, /livez, /readyz; discovery (/api, /api/v1, /apis, /apis/<group>[/<version>]);
  * nodes (list, get, Table for kubectl; PATCH nodes/<name>/status counts as a heartbeat); Leases in
- * kube-node-lease (GET, list, PUT, POST: the kubelet heartbeat; `renewTime` is the last renewal); CertificateSigningRequests
+ * kube-node-lease (GET, list, PUT, POST: the kubelet heartbeat; `renewTime` is the last renewal); Leases in
+ * the other namespaces (create, get, list, update, delete, as clients such as a run lease use them); CertificateSigningRequests
  * (POST, GET, list); ConfigMaps (GET, list: the publisher's kube-root-ca.crt); the control planes' mirror pods in
  * kube-system (GET, list with labelSelector / fieldSelector spec.nodeName). Anything else is a 404 Status.
  */
@@ -13,6 +14,7 @@ import { configMapList, configMapObject, configMapTable } from './configmap-api.
 import type { CsrStore } from './controller-manager.js';
 import type { ConfigMapStore } from './root-ca-publisher.js';
 import type { NodeRegistry } from './node-registry.js';
+import { leaseObjectOf, LeaseStore, NODE_LEASE_NAMESPACE, storedLeaseList, storedLeaseTable } from './lease-store.js';
 import { matchesLabels, mirrorPodObject, type MirrorPods } from './static-pods.js';
 import {
   apiGroupDocument,
@@ -73,6 +75,8 @@ export interface ApiContext {
   csrs: CsrStore;
   configMaps: ConfigMapStore;
   mirrorPods: MirrorPods;
+  /** Leases clients own (outside kube-node-lease), e.g. a run lease in kube-system; absent: those namespaces are empty. */
+  leases?: LeaseStore;
   /** host:port this apiserver advertises. */
   serverAddress: string;
   leaseDurationSeconds: number;
@@ -202,6 +206,7 @@ function route(ctx: ApiContext, req: ApiRequest, path: string, query: URLSearchP
     return {
       target,
       run: () => {
+        if (namespace !== NODE_LEASE_NAMESPACE && ctx.leases) return clientLease(ctx, ctx.leases, req, namespace, pathName, query);
         if (list) {
           // Only node Leases exist in the lab; every other namespace is empty.
           const leases = namespace === 'kube-node-lease' ? ctx.registry.leases() : [];
@@ -249,6 +254,37 @@ function route(ctx: ApiContext, req: ApiRequest, path: string, query: URLSearchP
     };
   }
   return null;
+}
+
+/**
+ * A Lease a client owns (any namespace but kube-node-lease): the generic registry's create / get / update /
+ * delete with optimistic concurrency (lease-store.ts). `kubectl get lease` gets the Table it asks for.
+ */
+function clientLease(ctx: ApiContext, store: LeaseStore, req: ApiRequest, namespace: string, name: string | undefined, query: URLSearchParams): ApiResponse {
+  const method = req.method.toUpperCase();
+  if (!LeaseStore.knownNamespace(namespace)) return fail(objectNotFound('namespaces', namespace));
+  if (name === undefined) {
+    if (method === 'POST') {
+      const r = store.create(namespace, req.body);
+      return { status: r.status, body: r.body };
+    }
+    if (method !== 'GET' || query.get('watch') === 'true') return fail(methodNotAllowed());
+    const items = store.list(namespace);
+    if (wantsTable(req.accept)) return ok(storedLeaseTable(items, ctx.now(), store.resourceVersion, tableMode(query)));
+    return ok(storedLeaseList(items, store.resourceVersion));
+  }
+  const body = (req.body ?? {}) as { metadata?: { name?: string } };
+  if (method === 'PUT' && body.metadata?.name !== undefined && body.metadata.name !== name) {
+    return fail(badRequest(`the name of the object (${body.metadata.name}) does not match the name on the URL (${name})`));
+  }
+  if (method === 'GET') {
+    const lease = store.get(namespace, name);
+    if (!lease) return fail(objectNotFound('leases', name, 'coordination.k8s.io'));
+    if (wantsTable(req.accept)) return ok(storedLeaseTable([lease], ctx.now(), store.resourceVersion, tableMode(query)));
+    return ok(leaseObjectOf(lease));
+  }
+  const r = method === 'PUT' ? store.update(namespace, name, req.body) : method === 'DELETE' ? store.delete(namespace, name) : null;
+  return r ? { status: r.status, body: r.body } : fail(methodNotAllowed());
 }
 
 /**

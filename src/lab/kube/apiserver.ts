@@ -23,6 +23,7 @@ import * as tls from 'node:tls';
 import { concatPem, issueLeafCert, keyPemForTls } from '../../pki/index.js';
 import { sameRoot, type LabCluster, type LabNode, type RootCa } from '../core/model.js';
 import { handleApiRequest, type ApiContext, type WatchStream } from './api.js';
+import type { LeaseStore } from './lease-store.js';
 import { authenticate } from './auth.js';
 import type { CsrStore } from './controller-manager.js';
 import type { NodeRegistry } from './node-registry.js';
@@ -46,6 +47,8 @@ export interface ApiServerDeps {
   pods: StaticPods;
   /** Every control plane's mirror pods (served in kube-system). */
   mirrorPods: MirrorPods;
+  /** Leases clients own outside kube-node-lease (one store for every apiserver, as etcd). */
+  leases?: LeaseStore;
   /** Called each time the apiserver listens; `afterCaChange` when a CA change restarted it. */
   onUp(server: KubeApiServer, afterCaChange: boolean): void;
 }
@@ -90,6 +93,7 @@ export class KubeApiServer {
       csrs: deps.csrs,
       configMaps: deps.configMaps,
       mirrorPods: deps.mirrorPods,
+      ...(deps.leases ? { leases: deps.leases } : {}),
       serverAddress: `${node.address}:${APISERVER_PORT}`,
       leaseDurationSeconds: Math.max(1, Math.round(cluster.timings.nodeGraceMs / 1000)),
       now: () => new Date(),

@@ -23,6 +23,7 @@ import { MirrorPods, StaticPods } from './static-pods.js';
 import type { CaMaterial } from '../../pki/index.js';
 import { startTcpForwarder, type TcpForwarder } from '../core/tcp-forward.js';
 import { VerdictNotes } from './tls-outcome.js';
+import { LeaseStore } from './lease-store.js';
 
 export { issueAdminKubeconfig, renderKubeconfig } from './kubeconfig.js';
 export { APISERVER_PORT } from './apiserver.js';
@@ -89,6 +90,7 @@ export async function startKubeSide(cluster: LabCluster, options: KubeSideOption
   const registry = new NodeRegistry(cluster);
   const csrs = new CsrStore();
   const configMaps = new ConfigMapStore();
+  const leases = new LeaseStore();
   const pods = new Map(cluster.controlPlanes.map((cp) => [cp, new StaticPods(cp, cluster)] as const));
   const mirrorPods = new MirrorPods(cluster, [...pods.values()]);
   const controllerManager = new ControllerManager(cluster, csrs, pods);
@@ -107,6 +109,7 @@ export async function startKubeSide(cluster: LabCluster, options: KubeSideOption
         notes,
         pods: pods.get(cp)!,
         mirrorPods,
+        leases,
         onUp: (server, afterCaChange) => {
           if (!afterCaChange) return;
           for (const k of kubelets) k.probeLater(server, randomDelay(spread));

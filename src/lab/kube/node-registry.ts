@@ -35,6 +35,7 @@ export class NodeRegistry {
     this.#now = now;
     const created = now();
     for (const node of cluster.nodes) {
+      node.once('removed', () => this.delete(node.address));
       const entry: Entry = { node, uid: randomUUID(), createdAt: created, lastHeartbeat: null, ready: false, lastTransition: created, leaseVersion: 0 };
       this.#byName.set(node.hostname, entry);
       this.#byAddress.set(node.address, entry);
@@ -55,6 +56,15 @@ export class NodeRegistry {
 
   has(name: string): boolean {
     return this.#byName.has(name);
+  }
+
+  /** `kubectl delete node`: the Node and its Lease are gone (a removed machine's kubelet never comes back). */
+  delete(address: string): void {
+    const e = this.#byAddress.get(address);
+    if (!e) return;
+    this.#byAddress.delete(address);
+    this.#byName.delete(e.node.hostname);
+    this.#version += 1;
   }
 
   get resourceVersion(): string {

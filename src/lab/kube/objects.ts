@@ -85,7 +85,7 @@ const CORE_RESOURCES: ResourceDef[] = [
 const GROUPS: Record<string, { version: string; resources: ResourceDef[] }> = {
   'coordination.k8s.io': {
     version: 'v1',
-    resources: [{ name: 'leases', singularName: 'lease', namespaced: true, kind: 'Lease', verbs: ['create', 'get', 'list', 'update'] }],
+    resources: [{ name: 'leases', singularName: 'lease', namespaced: true, kind: 'Lease', verbs: ['create', 'delete', 'get', 'list', 'update'] }],
   },
   'certificates.k8s.io': {
     version: 'v1',

@@ -4,7 +4,7 @@
  *
  *   GET  /v1/ready      → 200 {ready, readyNodes, nodes}
  *   GET  /v1/inspect    → 200 InspectReport (contracts.ts)
- *   POST /v1/fault      {node, down?, delayMs?, failApply?, dropApplyReply?, kubeletRestartMs?, holdApplyLockMs?}
+ *   POST /v1/fault      {node, down?, delayMs?, failApply?, dropApplyReply?, kubeletRestartMs?, holdApplyLockMs?, remove?}
  *                       → 200 {node, faults, applyLockHeldUntil?}; 404 LAB_UNKNOWN_NODE (lists the nodes);
  *                       400 LAB_BAD_FAULT; 409 LAB_APPLY_LOCK_BUSY (a call holds the lock right now)
  *   POST /v1/shutdown   → 202 {stopping: true}, then the lab stops and the process exits
@@ -36,11 +36,15 @@ export interface FaultRequest {
    * ApplyConfiguration meanwhile gets FailedPrecondition "another apply configuration is already in progress".
    */
   holdApplyLockMs?: number;
+  /** Remove the node from the cluster for good (`talosctl reset` + `kubectl delete node`): irreversible. */
+  remove?: boolean;
 }
 
 export interface FaultResponse {
   node: string;
   faults: NodeFaults;
+  /** The node was removed from the cluster for good. */
+  removed?: boolean;
   /** With holdApplyLockMs: until when the lock is held (ISO time), null once released. */
   applyLockHeldUntil?: string | null;
 }
@@ -116,7 +120,7 @@ export function applyFault(cluster: LabCluster, raw: unknown): FaultResponse {
     throw new ControlApiError(400, 'LAB_BAD_FAULT', 'the fault request must be a JSON object');
   }
   const body = raw as Record<string, unknown>;
-  const known = new Set(['node', 'down', 'delayMs', 'failApply', 'dropApplyReply', 'kubeletRestartMs', 'holdApplyLockMs']);
+  const known = new Set(['node', 'down', 'delayMs', 'failApply', 'dropApplyReply', 'kubeletRestartMs', 'holdApplyLockMs', 'remove']);
   const unknown = Object.keys(body).filter((k) => !known.has(k));
   if (unknown.length) throw new ControlApiError(400, 'LAB_BAD_FAULT', `unknown fault field(s): ${unknown.join(', ')}`);
   if (typeof body.node !== 'string') throw new ControlApiError(400, 'LAB_BAD_FAULT', 'node (the node address) is required');
@@ -125,6 +129,7 @@ export function applyFault(cluster: LabCluster, raw: unknown): FaultResponse {
     throw new ControlApiError(404, 'LAB_UNKNOWN_NODE', `the lab has no node ${body.node} (nodes: ${cluster.nodes.map((n) => n.address).join(', ')})`, 'pass one of the listed addresses with --node');
   }
   if (body.down !== undefined && typeof body.down !== 'boolean') throw new ControlApiError(400, 'LAB_BAD_FAULT', 'down must be true or false');
+  if (body.remove !== undefined && body.remove !== true) throw new ControlApiError(400, 'LAB_BAD_FAULT', 'remove can only be true (a removal is for good)');
   const delayMs = nonNegativeInteger(body, 'delayMs');
   const failApply = nonNegativeInteger(body, 'failApply');
   const dropApplyReply = nonNegativeInteger(body, 'dropApplyReply');
@@ -141,9 +146,11 @@ export function applyFault(cluster: LabCluster, raw: unknown): FaultResponse {
   if (dropApplyReply !== undefined) node.faults.dropApplyReply = dropApplyReply;
   if (kubeletRestartMs !== undefined) node.faults.kubeletRestartMs = kubeletRestartMs;
   if (typeof body.down === 'boolean') node.setDown(body.down);
+  if (body.remove === true) node.remove();
   return {
     node: node.address,
     faults: { ...node.faults },
+    ...(node.isRemoved ? { removed: true } : {}),
     ...(holdApplyLockMs !== undefined ? { applyLockHeldUntil: node.applyLock.stats().foreignHoldUntil } : {}),
   };
 }

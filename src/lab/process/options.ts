@@ -140,6 +140,7 @@ export interface LabFaultInput {
   dropApplyReply?: number | undefined;
   kubeletRestartMs?: number | undefined;
   holdApplyLockMs?: number | undefined;
+  remove?: boolean | undefined;
 }
 
 export interface FaultChange {
@@ -150,9 +151,10 @@ export interface FaultChange {
   dropApplyReply?: number;
   kubeletRestartMs?: number;
   holdApplyLockMs?: number;
+  remove?: boolean;
 }
 
-const FAULT_FLAGS = '--down, --up, --delay-ms N, --fail-apply N, --drop-apply-reply N, --kubelet-restart-ms N or --hold-apply-lock-ms N';
+const FAULT_FLAGS = '--down, --up, --delay-ms N, --fail-apply N, --drop-apply-reply N, --kubelet-restart-ms N, --hold-apply-lock-ms N or --remove';
 
 /** Validate `rotate lab fault` flags into the control API's fault request. */
 export function resolveFaultChange(input: LabFaultInput): FaultChange {
@@ -172,6 +174,8 @@ export function resolveFaultChange(input: LabFaultInput): FaultChange {
   if (kubeletRestartMs !== undefined) change.kubeletRestartMs = kubeletRestartMs;
   const holdApplyLockMs = checkInteger('--hold-apply-lock-ms', input.holdApplyLockMs, 0);
   if (holdApplyLockMs !== undefined) change.holdApplyLockMs = holdApplyLockMs;
+  if (input.remove && input.up) throw usage('--remove and --up', 'cannot be combined', 'a removed node stays off');
+  if (input.remove) change.remove = true;
   if (Object.keys(change).length === 1) throw usage('rotate lab fault', `needs a fault to set: ${FAULT_FLAGS}`, `e.g. rotate lab fault --dir DIR --node ${node} --down`);
   return change;
 }

@@ -290,7 +290,7 @@ export function renderApiCertificates(credentials: NodeCredentials): Rendered {
 /** Members.cluster.talos.dev as every node sees them. `vipHolder` lists the VIP first. */
 export function renderMembers(cluster: LabCluster, vipHolder: LabNode | null): Rendered[] {
   const protos = talosProtos();
-  return cluster.nodes.map((n) => {
+  return cluster.nodes.filter((n) => !n.isRemoved).map((n) => {
     const addresses = n === vipHolder && cluster.vipAddress ? [cluster.vipAddress, n.address] : [n.address];
     const spec: MemberSpec = {
       node_id: n.nodeId,

@@ -45,7 +45,7 @@ export async function startTalosSide(cluster: LabCluster, options: TalosSideOpti
     cluster,
     ledger: cluster.ledger,
     members() {
-      const key = cluster.vipHolder()?.address ?? '-';
+      const key = `${cluster.vipHolder()?.address ?? '-'}|${cluster.nodes.filter((n) => n.isRemoved).map((n) => n.address).join(',')}`;
       if (key !== membersKey) {
         membersKey = key;
         members = renderMembers(cluster, cluster.vipHolder());
@@ -74,6 +74,7 @@ export async function startTalosSide(cluster: LabCluster, options: TalosSideOpti
   for (const node of cluster.nodes) {
     node.on('down', refreshMembers);
     node.on('up', refreshMembers);
+    node.on('removed', refreshMembers);
   }
 
   try {
@@ -100,6 +101,7 @@ export async function startTalosSide(cluster: LabCluster, options: TalosSideOpti
     async stop() {
       for (const node of cluster.nodes) {
         node.off('down', refreshMembers);
+        node.off('removed', refreshMembers);
         node.off('up', refreshMembers);
       }
       await stop();
