@@ -23,6 +23,10 @@ export async function main(argv: string[]): Promise<number> {
       void y;
       throw new RotateError('CLI_USAGE', msg ?? 'invalid command line', { hint: 'run `rotate --help` for the commands and flags' });
     })
+    .completion('completion', 'Print a bash/zsh completion script: add `source <(rotate completion)` to your shell profile')
+    .example('$0 lab up --dir lab --detach', 'start an emulated cluster to try it on')
+    .example('$0 ca new -f lab/rotate.yaml --api talos --name talos-next --make-issuing', 'ask for a Talos API CA rotation')
+    .example('$0 plan -f lab/rotate.yaml', 'see the proved-safe steps')
     .help()
     .alias('h', 'help');
   for (const command of commands) parser.command(command);

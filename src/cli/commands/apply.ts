@@ -35,7 +35,10 @@ export const applyCommand: CommandModule<object, ApplyArgs> = {
   command: 'apply [planfile]',
   describe: 'Apply a saved plan (no prompt), or plan the desired-state file and apply after confirmation; resumes an unfinished run',
   builder: (y: Argv) =>
-    runOptions(planningOptions(y)).positional('planfile', { type: 'string', describe: 'a plan saved with `rotate plan --out FILE`' }) as unknown as Argv<ApplyArgs>,
+    runOptions(planningOptions(y))
+      .positional('planfile', { type: 'string', describe: 'a plan saved with `rotate plan --out FILE`' })
+      .example('$0 apply -f rotate.yaml', 'plan, ask, then apply (and resume an unfinished run)')
+      .example('$0 apply plan.json', 'apply exactly the plan saved by `rotate plan --out plan.json` (refused if the cluster changed since)') as unknown as Argv<ApplyArgs>,
   handler: async (args) => {
     const { runApplyCommand } = await import('../apply-command.js');
     await runApplyCommand(args);

@@ -18,7 +18,9 @@ export const planCommand: CommandModule<object, PlanArgs> = {
         type: 'boolean',
         default: false,
         describe: 'exit 0 when there are no changes, 2 when there are, 1 on error (as terraform plan)',
-      }) as unknown as Argv<PlanArgs>,
+      })
+      .example('$0 plan -f rotate.yaml', 'show the steps, their safety proofs and per-node diffs')
+      .example('$0 plan --detailed-exitcode --out plan.json', 'in a pipeline: exit 2 when there is something to apply, and keep the plan for `rotate apply plan.json`') as unknown as Argv<PlanArgs>,
   handler: async (args) => {
     const { runPlan } = await import('../plan-command.js');
     await runPlan(args);

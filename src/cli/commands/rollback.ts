@@ -14,7 +14,8 @@ export interface RollbackArgs extends PlanningArgs {
 export const rollbackCommand: CommandModule<object, RollbackArgs> = {
   command: 'rollback',
   describe: 'Return the cluster to the trust it had before the last apply run (finished or not), proved safe like any plan, and restore the files that run replaced',
-  builder: (y: Argv) => runOptions(planningOptions(y)) as unknown as Argv<RollbackArgs>,
+  builder: (y: Argv) =>
+    runOptions(planningOptions(y)).example('$0 rollback -f rotate.yaml', 'undo the last apply run of this state, finished or not') as unknown as Argv<RollbackArgs>,
   handler: async (args) => {
     const { runRollbackCommand } = await import('../apply-command.js');
     await runRollbackCommand(args);

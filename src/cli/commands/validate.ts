@@ -11,7 +11,8 @@ export const validateCommand: CommandModule<object, ValidateArgs> = {
   builder: (y: Argv) =>
     y
       .option('file', { alias: 'f', type: 'string', default: 'rotate.yaml', describe: 'desired-state file' })
-      .option('json', { type: 'boolean', default: false, describe: 'print { valid, file, errors, warnings } as JSON' }) as unknown as Argv<ValidateArgs>,
+      .option('json', { type: 'boolean', default: false, describe: 'print { valid, file, errors, warnings } as JSON' })
+      .example('$0 validate -f rotate.yaml', 'check the file before committing it (no cluster needed)') as unknown as Argv<ValidateArgs>,
   handler: async (args) => {
     const { runValidate } = await import('../validate-command.js');
     await runValidate(args);

@@ -147,11 +147,3 @@ t.test('rotate ca import: a self-signed CA from elsewhere, checked and reference
   t.same((JSON.parse(plan.stdout) as { plan: PlanJson }).plan.steps.map((s) => s.id), ['kubernetes-accept', 'kubernetes-issue', 'kubernetes-drop']);
 });
 
-t.test('rotate --version prints the package version (the fast path in bin/rotate) as yargs does with other flags', async (t) => {
-  const pkg = JSON.parse(await fs.readFile(path.join(path.dirname(ROTATE), '..', 'package.json'), 'utf8')) as { version: string };
-  const fast = await rotate('--version');
-  t.same([fast.code, fast.stdout, fast.stderr], [0, `${pkg.version}\n`, '']);
-  const viaYargs = await rotate('--version', '--help');
-  t.equal(viaYargs.code, 0);
-  t.match(viaYargs.stdout, /rotate <command>/, 'other combinations still go through yargs');
-});
