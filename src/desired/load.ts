@@ -230,6 +230,21 @@ function crossMaterialFindings(model: ReturnType<typeof checkSemantics>['model']
       }
       seen.set(a.certificate.fingerprint, name);
     });
+    // A CA made for the other API (Talos names its CAs O=talos and O=kubernetes): almost always a mix-up.
+    const otherOrg = kind === 'kubernetes' ? 'talos' : 'kubernetes';
+    for (const name of [refs.issuing, ...refs.accepted]) {
+      const a = authorities[name];
+      if (!a || !new RegExp(`(^|,)\\s*O=${otherOrg}\\s*(,|$)`).test(a.certificate.subject)) continue;
+      const ref = model.references.get(name)!.find((x) => x.api === kind)!;
+      findings.push(
+        warning(
+          'DESIRED_CA_WRONG_API',
+          ref.at,
+          `names ${name}, whose certificate (${a.certificate.subject}) looks made for the ${otherOrg === 'talos' ? 'Talos' : 'Kubernetes'} API, not the ${kind === 'talos' ? 'Talos' : 'Kubernetes'} API`,
+          `check that ${name} is the CA you meant here; \`rotate ca new --api ${kind}\` makes one for this API`,
+        ),
+      );
+    }
     if (kind === 'kubernetes' && issuing.certificate.algorithm === 'ed25519') {
       findings.push(
         warning(
