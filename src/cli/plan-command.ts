@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { RotateError } from '../domain/errors.js';
 import { formatDiagnostic } from '../desired/index.js';
 import { renderPlanText } from '../plan/render/human.js';
-import { buildPlan, noSecretsBundleWarning } from '../session/build-plan.js';
+import { buildPlan, noSecretsBundleWarning, relevantDesiredWarnings } from '../session/build-plan.js';
 import { parseDuration } from '../state/index.js';
 import { openSession } from '../session/open-session.js';
 import { renderSavedPlan, savedPlanOf, writeSavedPlan } from '../session/saved-plan.js';
@@ -14,7 +14,6 @@ export async function runPlan(args: PlanArgs): Promise<void> {
   const applyLockWaitMs = parseDuration(args['apply-lock-wait'], '--apply-lock-wait');
   const session = await openSession(args.file);
   try {
-    for (const w of session.warnings) printDiagnostic(`warning: ${formatDiagnostic(w)}`);
     const built = await buildPlan(session, {
       parallelism: args.parallelism,
       maxUnavailable: args['max-unavailable'],
@@ -22,6 +21,7 @@ export async function runPlan(args: PlanArgs): Promise<void> {
       nodeDryRun: args['node-dry-run'],
       applyLockWaitMs,
     });
+    for (const w of relevantDesiredWarnings(session.warnings, session.desired, built.nodes)) printDiagnostic(`warning: ${formatDiagnostic(w)}`);
     for (const w of built.warnings) printDiagnostic(`warning: ${w}`);
     const bundleNote = noSecretsBundleWarning(built.plan, session.desired.cluster.secretsBundle);
     if (bundleNote) printDiagnostic(`warning: ${bundleNote}`);

@@ -7,7 +7,7 @@ import { createTwoFilesPatch } from 'diff';
 import { RotateError } from '../domain/errors.js';
 import type { ApiKind, Fingerprint } from '../domain/types.js';
 import { fingerprintOfPem } from '../pki/index.js';
-import type { DesiredApi as DesiredAuthorities, DesiredState } from '../desired/types.js';
+import type { DesiredApi as DesiredAuthorities, DesiredState, Diagnostic } from '../desired/types.js';
 import { loadAuthorityKey } from '../desired/index.js';
 import { listKubeNodes, type KubeNodeStatus } from '../kube/nodes.js';
 import type { ClusterMember } from '../talos/resources.js';
@@ -290,4 +290,24 @@ export function noSecretsBundleWarning(plan: Plan, secretsBundle: string | undef
   if (issued.length === 0) return null;
   const what = issued.map((api) => (api === 'talos' ? 'Talos API CA (certs.os)' : 'Kubernetes API CA (certs.k8s)')).join(' and ');
   return `the desired state names no secrets bundle (cluster.secretsBundle), so apply updates none: machine configs generated later from an old bundle (talosctl gen config --with-secrets) carry the ${what} this rotation replaces and then drops; name the bundle in cluster.secretsBundle, or update it by hand after apply`;
+}
+
+/**
+ * The desired state's warnings that still say something once the cluster has been read: an authority that
+ * is neither issuing nor accepted (DESIRED_UNUSED_AUTHORITY) matters while a node still trusts it (the plan
+ * removes it); once no node does, keeping it defined is the recommended layout (a way back), not news.
+ */
+export function relevantDesiredWarnings(warnings: readonly Diagnostic[], desired: DesiredState, nodes: readonly LiveNode[]): Diagnostic[] {
+  const trusted = new Set<string>();
+  for (const n of nodes) {
+    for (const api of [n.ca.talos, n.ca.kubernetes]) {
+      for (const ca of [api.issuing, ...api.accepted]) if (ca) trusted.add(ca.fingerprint);
+    }
+  }
+  return warnings.filter((w) => {
+    if (w.code !== 'DESIRED_UNUSED_AUTHORITY') return true;
+    const name = /^authorities\.(.+)$/.exec(w.path)?.[1];
+    const authority = name === undefined ? undefined : desired.authorities[name];
+    return authority === undefined || trusted.has(authority.certificate.fingerprint);
+  });
 }
