@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { RotateError } from '../domain/errors.js';
 import { formatDiagnostic } from '../desired/index.js';
+import { summarizeCertificateValue } from '../pki/index.js';
 import { renderPlanText } from '../plan/render/human.js';
 import { buildPlan, noSecretsBundleWarning } from '../session/build-plan.js';
 import { parseDuration } from '../state/index.js';
@@ -28,7 +29,7 @@ export async function runPlan(args: PlanArgs): Promise<void> {
     const saved = savedPlanOf(session, built.plan);
     const { plan } = built;
     if (args.json) printResult(renderSavedPlan(saved));
-    else printResult(renderPlanText(plan));
+    else printResult(renderPlanText(plan, { describeCertificate: summarizeCertificateValue }));
 
     if (plan.refused && plan.refused.length > 0) {
       throw new RotateError('PLAN_REFUSED', `the desired state cannot be reached safely (${plan.refused.length} problem${plan.refused.length === 1 ? '' : 's'}):\n${plan.refused.map((r) => `  - ${r.reason}`).join('\n')}`, {
