@@ -60,7 +60,7 @@ export function stripDiffs(plan: Plan): Plan {
 
 export function showPlan(sink: EventSink, opts: RunDisplayOptions, built: BuiltPlan): void {
   for (const w of built.warnings) sink.emit(makeEvent('warning', { warningCode: 'PLAN_WARNING', text: w, hint: null }));
-  if (!opts.json) process.stdout.write(renderPlanText(built.plan, { describeCertificate: summarizeCertificateValue }));
+  if (!opts.json) process.stdout.write(renderPlanText(built.plan, { describeCertificate: summarizeCertificateValue, applyCommand: null }));
 }
 
 export function refuseIfRefused(plan: Plan): void {

@@ -1,5 +1,6 @@
 import t from 'tap';
 import { createTwoFilesPatch } from 'diff';
+import { applyCommandFor } from '../../src/cli/plan-command.js';
 import { redactSecrets } from '../../src/machineconfig/index.js';
 import { generateTalosCa, summarizeCertificateValue } from '../../src/pki/index.js';
 import { planRotation } from '../../src/plan/planner/index.js';
@@ -77,4 +78,15 @@ t.test('config diffs: a base64 CA field renders as one decoded line; keys stay (
   t.same(lines.slice(first, end).filter((l) => l.length > 200), [], 'no diff line over 200 characters');
   t.ok(renderPlanJson(plan).includes(b64(newCa.certPem)), 'the JSON plan keeps the exact bytes');
   t.match(renderPlanText(plan), /crt: LS0t/, 'without a decoder the value is left as it is');
+});
+
+t.test('the closing hint names the command that applies this plan, and none inside apply/rollback', async (t) => {
+  const plan = planRotation(input(cluster()));
+  t.match(renderPlanText(plan), /^Verdict: safe-with-announced-disruption\. Apply with `rotate apply`\.$/m, 'default');
+  t.match(renderPlanText(plan, { applyCommand: applyCommandFor({ out: 'plan.json', file: 'rotate.yaml' }) }), /^Verdict: [^\n]*\. Apply with `rotate apply plan\.json`\.$/m, 'after --out: the saved file');
+  t.match(renderPlanText(plan, { applyCommand: applyCommandFor({ file: 'prod/rotate.yaml' }) }), /Apply with `rotate apply -f prod\/rotate\.yaml`\./, 'another desired-state file: named');
+  t.equal(applyCommandFor({ out: 'my plan.json', file: 'rotate.yaml' }), `rotate apply 'my plan.json'`, 'shell-quoted');
+  const inApply = renderPlanText(plan, { applyCommand: null });
+  t.match(inApply, /^Verdict: safe-with-announced-disruption\.$/m, 'inside apply: the verdict alone');
+  t.notMatch(inApply, /Apply with/);
 });

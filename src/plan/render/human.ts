@@ -33,6 +33,11 @@ export interface CertificateSummary {
 export interface PlanTextOptions {
   /** Decodes a certificate value (base64 of PEM) in a config diff; null when it is not one certificate. */
   describeCertificate?: (value: string) => CertificateSummary | null;
+  /**
+   * The command that applies this plan, for the closing hint (default `rotate apply`); null when the plan is
+   * shown inside `rotate apply` or `rotate rollback`, which ask for approval themselves.
+   */
+  applyCommand?: string | null;
 }
 
 /** A long base64 value ending a diff line (`+    crt: LS0t…`, `-  - LS0t…`), optionally quoted. */
@@ -81,7 +86,10 @@ export function renderPlanText(plan: Plan, opts: PlanTextOptions = {}): string {
   }
   out.push('');
   if (!plan.changes) out.push('No changes. The cluster matches the desired CA state.');
-  else if (plan.applyable) out.push(`Verdict: ${plan.verdict}. Apply with \`rotate apply\`.`);
+  else if (plan.applyable) {
+    const cmd = opts.applyCommand === undefined ? 'rotate apply' : opts.applyCommand;
+    out.push(`Verdict: ${plan.verdict}.${cmd === null ? '' : ` Apply with \`${cmd}\`.`}`);
+  }
   else out.push(`Verdict: ${plan.verdict}. This plan cannot be applied.`);
   return `${out.join('\n')}\n`;
 }
