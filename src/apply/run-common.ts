@@ -7,6 +7,7 @@ import { RotateError } from '../domain/errors.js';
 import type { ApiKind, Fingerprint } from '../domain/types.js';
 import type { OutputKind, Plan } from '../plan/model/index.js';
 import { renderPlanText } from '../plan/render/human.js';
+import { summarizeCertificateValue } from '../pki/index.js';
 import { podDisruptionNotice } from '../plan/planner/index.js';
 import type { BuiltPlan, PlanTarget } from '../session/build-plan.js';
 import type { IssuingKeyLookup } from '../session/config-chain.js';
@@ -59,7 +60,7 @@ export function stripDiffs(plan: Plan): Plan {
 
 export function showPlan(sink: EventSink, opts: RunDisplayOptions, built: BuiltPlan): void {
   for (const w of built.warnings) sink.emit(makeEvent('warning', { warningCode: 'PLAN_WARNING', text: w, hint: null }));
-  if (!opts.json) process.stdout.write(renderPlanText(built.plan));
+  if (!opts.json) process.stdout.write(renderPlanText(built.plan, { describeCertificate: summarizeCertificateValue, applyCommand: null }));
 }
 
 export function refuseIfRefused(plan: Plan): void {

@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { RotateError } from '../domain/errors.js';
 import { formatDiagnostic } from '../desired/index.js';
+import { summarizeCertificateValue } from '../pki/index.js';
 import { renderPlanText } from '../plan/render/human.js';
 import { buildPlan, noSecretsBundleWarning, relevantDesiredWarnings } from '../session/build-plan.js';
 import { parseDuration } from '../state/index.js';
@@ -28,7 +29,7 @@ export async function runPlan(args: PlanArgs): Promise<void> {
     const saved = savedPlanOf(session, built.plan);
     const { plan } = built;
     if (args.json) printResult(renderSavedPlan(saved));
-    else printResult(renderPlanText(plan));
+    else printResult(renderPlanText(plan, { describeCertificate: summarizeCertificateValue, applyCommand: applyCommandFor(args) }));
 
     if (plan.refused && plan.refused.length > 0) {
       throw new RotateError('PLAN_REFUSED', `the desired state cannot be reached safely (${plan.refused.length} problem${plan.refused.length === 1 ? '' : 's'}):\n${plan.refused.map((r) => `  - ${r.reason}`).join('\n')}`, {
@@ -38,12 +39,18 @@ export async function runPlan(args: PlanArgs): Promise<void> {
     if (args.out) {
       // Written even without changes, so a pipeline can always run `rotate apply FILE` (a no-op then).
       await writeSavedPlan(args.out, saved);
-      printDiagnostic(`Saved the plan to ${args.out} (0600). Apply it with: rotate apply ${shellQuote(path.relative(process.cwd(), args.out) || args.out)}`);
+      printDiagnostic(`Saved the plan to ${args.out} (0600). Apply it with: ${applyCommandFor(args)}`);
     }
     if (args['detailed-exitcode']) process.exitCode = plan.changes ? 2 : 0;
   } finally {
     session.close();
   }
+}
+
+/** What applies this plan: the saved file after `--out`, else a fresh plan of the same desired-state file. */
+export function applyCommandFor(args: Pick<PlanArgs, 'out' | 'file'>): string {
+  if (args.out) return `rotate apply ${shellQuote(path.relative(process.cwd(), args.out) || args.out)}`;
+  return args.file && args.file !== 'rotate.yaml' ? `rotate apply -f ${shellQuote(args.file)}` : 'rotate apply';
 }
 
 function shellQuote(s: string): string {

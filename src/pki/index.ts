@@ -49,3 +49,4 @@ export {
   type KeyUsageName,
 } from './issue.js';
 export { keyPemForTls } from './tls.js';
+export { summarizeCertificateValue, type CertificateSummary } from './summary.js';

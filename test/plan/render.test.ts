@@ -1,4 +1,8 @@
 import t from 'tap';
+import { createTwoFilesPatch } from 'diff';
+import { applyCommandFor } from '../../src/cli/plan-command.js';
+import { redactSecrets } from '../../src/machineconfig/index.js';
+import { generateTalosCa, summarizeCertificateValue } from '../../src/pki/index.js';
 import { planRotation } from '../../src/plan/planner/index.js';
 import { parsePlanDocument, renderPlanJson, renderPlanText } from '../../src/plan/render/index.js';
 import { cluster, desired, input, K_OLD, T_OLD } from './fixtures/cluster.js';
@@ -45,4 +49,44 @@ t.test('JSON document: plain, versioned, round-trips', async (t) => {
   t.throws(() => parsePlanDocument(json.replace('"formatVersion": 1', '"formatVersion": 2')), { code: 'PLAN_FORMAT_UNSUPPORTED' });
   t.throws(() => parsePlanDocument('{"formatVersion": 1}'), { code: 'PLAN_FORMAT_INVALID' });
   t.throws(() => parsePlanDocument('not json'), { code: 'PLAN_FORMAT_INVALID' });
+});
+
+t.test('config diffs: a base64 CA field renders as one decoded line; keys stay (sensitive); JSON keeps the bytes', async (t) => {
+  const [oldCa, newCa] = [await generateTalosCa(), await generateTalosCa()];
+  const b64 = (pem: string) => Buffer.from(pem).toString('base64');
+  const config = (ca: typeof oldCa, accepted: string[]) =>
+    ['version: v1alpha1', 'machine:', '  type: controlplane', '  ca:', `    crt: ${b64(ca.certPem)}`, `    key: ${b64(ca.key.reveal())}`,
+      ...(accepted.length ? ['  acceptedCAs:', ...accepted.map((p) => `    - crt: ${b64(p)}`)] : []), 'cluster:', '  token: abc.def', ''].join('\n');
+  const diff = createTwoFilesPatch('before', 'after', redactSecrets(config(oldCa, [])), redactSecrets(config(newCa, [oldCa.certPem])), undefined, undefined, { context: 3 });
+  t.ok(diff.split('\n').some((l) => l.length > 200), 'the raw diff has the long base64 lines this is about');
+
+  const plan = planRotation(input(cluster({ controlPlanes: 1, workers: 0 })));
+  plan.authorities.push({ api: 'talos', fingerprint: newCa.fingerprint, name: 'talos-2027', disposition: 'issuing' });
+  plan.steps[0]!.nodes[0]!.configDiff = diff;
+  const text = renderPlanText(plan, { describeCertificate: summarizeCertificateValue });
+  const short = (fp: string) => fp.slice(0, 16);
+  const notAfter = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  t.match(text, `\n      -    crt: certificate (${short(oldCa.fingerprint)}), subject O=talos, not after ${notAfter(oldCa.notAfter)}\n`, 'an authority the plan does not name: fingerprint only');
+  t.match(text, `\n      +    crt: certificate talos-2027 (${short(newCa.fingerprint)}), subject O=talos, not after ${notAfter(newCa.notAfter)}\n`, 'named from the desired state');
+  t.match(text, `\n      +    - crt: certificate (${short(oldCa.fingerprint)}), subject O=talos`, 'a list entry too');
+  t.match(text, /\n {6}[-+ ] {4}key: \(sensitive\)\n/, 'keys stay (sensitive)');
+  t.notMatch(text, /LS0t|PRIVATE KEY/);
+  const lines = text.split('\n');
+  const first = lines.findIndex((l) => l.startsWith('      --- before'));
+  const end = lines.findIndex((l, i) => i > first && !l.startsWith('      '));
+  t.ok(first > 0 && end - first > 10, 'the diff is rendered');
+  t.same(lines.slice(first, end).filter((l) => l.length > 200), [], 'no diff line over 200 characters');
+  t.ok(renderPlanJson(plan).includes(b64(newCa.certPem)), 'the JSON plan keeps the exact bytes');
+  t.match(renderPlanText(plan), /crt: LS0t/, 'without a decoder the value is left as it is');
+});
+
+t.test('the closing hint names the command that applies this plan, and none inside apply/rollback', async (t) => {
+  const plan = planRotation(input(cluster()));
+  t.match(renderPlanText(plan), /^Verdict: safe-with-announced-disruption\. Apply with `rotate apply`\.$/m, 'default');
+  t.match(renderPlanText(plan, { applyCommand: applyCommandFor({ out: 'plan.json', file: 'rotate.yaml' }) }), /^Verdict: [^\n]*\. Apply with `rotate apply plan\.json`\.$/m, 'after --out: the saved file');
+  t.match(renderPlanText(plan, { applyCommand: applyCommandFor({ file: 'prod/rotate.yaml' }) }), /Apply with `rotate apply -f prod\/rotate\.yaml`\./, 'another desired-state file: named');
+  t.equal(applyCommandFor({ out: 'my plan.json', file: 'rotate.yaml' }), `rotate apply 'my plan.json'`, 'shell-quoted');
+  const inApply = renderPlanText(plan, { applyCommand: null });
+  t.match(inApply, /^Verdict: safe-with-announced-disruption\.$/m, 'inside apply: the verdict alone');
+  t.notMatch(inApply, /Apply with/);
 });

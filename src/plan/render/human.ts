@@ -7,7 +7,10 @@
  *     gate: …
  *     proof: safe
  *
- * Fingerprints are shown in their short form with the authority name; keys never appear in a plan.
+ * Fingerprints are shown in their short form with the authority name; keys never appear in a plan. In the
+ * per-node config diffs, a certificate value (a base64 blob of over 1,000 characters) is shown as one line
+ * naming the authority, short fingerprint, subject and not-after, decoded by the caller (rendering does no
+ * crypto); the JSON plan keeps the exact bytes.
  */
 import { shortFingerprint, type ApiKind, type Fingerprint } from '../../domain/types.js';
 import type { ApiState } from '../model/input.js';
@@ -20,13 +23,40 @@ const CLIENT_WORDS: Record<TalosClientKind, string> = {
   new: 'the new talosconfig',
 };
 
-export function renderPlanText(plan: Plan): string {
+/** A certificate as the caller decoded it from a config-diff value. */
+export interface CertificateSummary {
+  fingerprint: Fingerprint;
+  subject: string;
+  notAfter: string;
+}
+
+export interface PlanTextOptions {
+  /** Decodes a certificate value (base64 of PEM) in a config diff; null when it is not one certificate. */
+  describeCertificate?: (value: string) => CertificateSummary | null;
+  /**
+   * The command that applies this plan, for the closing hint (default `rotate apply`); null when the plan is
+   * shown inside `rotate apply` or `rotate rollback`, which ask for approval themselves.
+   */
+  applyCommand?: string | null;
+}
+
+/** A long base64 value ending a diff line (`+    crt: LS0t…`, `-  - LS0t…`), optionally quoted. */
+const DIFF_BLOB_RE = /^([ +-].*?)(["']?)([A-Za-z0-9+/]{64,}={0,2})\2\s*$/;
+
+export function renderPlanText(plan: Plan, opts: PlanTextOptions = {}): string {
   const names = new Map<string, string>();
   for (const a of plan.authorities) if (a.name) names.set(a.fingerprint, a.name);
   const ca = (fp: Fingerprint | null): string => {
     if (fp === null) return 'none';
     const name = names.get(fp);
     return name ? `${name} (${shortFingerprint(fp)})` : shortFingerprint(fp);
+  };
+  const diffLine = (line: string): string => {
+    const m = opts.describeCertificate ? DIFF_BLOB_RE.exec(line) : null;
+    const cert = m ? opts.describeCertificate!(m[3]!) : null;
+    if (!m || !cert) return line;
+    const name = names.get(cert.fingerprint);
+    return `${m[1]}certificate ${name ? `${name} ` : ''}(${shortFingerprint(cert.fingerprint)}), subject ${cert.subject || '(empty)'}, not after ${cert.notAfter}`;
   };
   const out: string[] = [];
   out.push(`Plan: ${plan.summary.text}`);
@@ -43,7 +73,7 @@ export function renderPlanText(plan: Plan): string {
     for (const e of plan.initialProof) out.push(...edgeLines(e, '  '));
   }
 
-  plan.steps.forEach((step) => out.push('', ...stepLines(step, plan.steps.length, ca)));
+  plan.steps.forEach((step) => out.push('', ...stepLines(step, plan.steps.length, ca, diffLine)));
 
   if (plan.notices.length > 0) {
     out.push('', 'Notices:');
@@ -56,12 +86,15 @@ export function renderPlanText(plan: Plan): string {
   }
   out.push('');
   if (!plan.changes) out.push('No changes. The cluster matches the desired CA state.');
-  else if (plan.applyable) out.push(`Verdict: ${plan.verdict}. Apply with \`rotate apply\`.`);
+  else if (plan.applyable) {
+    const cmd = opts.applyCommand === undefined ? 'rotate apply' : opts.applyCommand;
+    out.push(`Verdict: ${plan.verdict}.${cmd === null ? '' : ` Apply with \`${cmd}\`.`}`);
+  }
   else out.push(`Verdict: ${plan.verdict}. This plan cannot be applied.`);
   return `${out.join('\n')}\n`;
 }
 
-function stepLines(step: Step, total: number, ca: (fp: Fingerprint | null) => string): string[] {
+function stepLines(step: Step, total: number, ca: (fp: Fingerprint | null) => string, diffLine: (line: string) => string): string[] {
   const out: string[] = [];
   out.push(`> step ${step.index}/${total}: ${step.id} — ${step.title}`);
   if (step.dependsOn.length > 0) out.push(`  after: ${step.dependsOn.join(', ')}`);
@@ -77,7 +110,7 @@ function stepLines(step: Step, total: number, ca: (fp: Fingerprint | null) => st
     out.push(`  wave ${wave.index}/${step.waves.length}: ${noun}, up to ${wave.maxConcurrent} at a time`);
     for (const n of step.nodes.filter((x) => x.wave === wave.index)) {
       out.push(`  - ${n.address} (${n.hostname}): ${nodeChanges(n, ca)}${n.kubeletRestart ? '; kubelet restarts' : ''}`);
-      if (n.configDiff) for (const line of n.configDiff.replace(/\n$/, '').split('\n')) out.push(`      ${line}`);
+      if (n.configDiff) for (const line of n.configDiff.replace(/\n$/, '').split('\n')) out.push(`      ${diffLine(line)}`);
     }
   }
   out.push(`  client: ${CLIENT_WORDS[step.talosClient]} during the step`);

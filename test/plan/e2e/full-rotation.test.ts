@@ -253,5 +253,11 @@ function checkHumanOutput(t: TapTest, text: string, lab: PlanLab): void {
     t.match(b, new RegExp(`^ {2}proof: ${verdict} \\(\\d+ state\\(s\\), \\d+ node class\\(es\\)`, 'm'), `${id}: proof verdict ${verdict}`);
   }
   t.match(blocks[3] ?? '', /^ {4}~ kubelet-apiserver kubelets of control planes .*\[degraded\]: during wave 2 of step 4/m, 'the Kubernetes drop announces the control-plane kubelet window');
-  t.match(text, /^Verdict: safe-with-announced-disruption\./m);
+  t.match(text, /^Verdict: safe-with-announced-disruption\. Apply with `rotate apply -f [^`]+`\.$/m, 'the hint names the desired-state file');
+  let inDiff = false;
+  const diffLines = text.split('\n').filter((l) => (inDiff = l.startsWith('      --- ') || (inDiff && l.startsWith('      '))));
+  t.ok(diffLines.length > 0, 'per-node config diffs are shown');
+  t.same(diffLines.filter((l) => l.length > 200), [], 'no config-diff line over 200 characters (CA fields decoded, not base64)');
+  t.match(text, /^ {6}\+ .*certificate talos-next \([0-9a-f]{16}\), subject O=talos, not after \d{4}-\d\d-\d\dT/m, 'the new Talos CA is named and decoded');
+  t.match(text, /^ {6}[-+ ] .*key: \(sensitive\)$/m, 'keys stay (sensitive)');
 }
