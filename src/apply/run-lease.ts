@@ -13,6 +13,7 @@
  */
 import { RotateError } from '../domain/errors.js';
 import type { LeaseRecord, LeaseWrite } from '../kube/lease.js';
+import type { RunLeaseHolder } from './events/types.js';
 
 export const RUN_LEASE_NAMESPACE = 'kube-system';
 export const RUN_LEASE_NAME = 'talos-rotate';
@@ -44,16 +45,8 @@ export interface RunIdentity {
   toolVersion: string;
 }
 
-/** A holder as events and errors name it. */
-export interface LeaseHolder {
-  runId: string;
-  who: string;
-  operation: string;
-  statePath: string;
-  desiredFile: string | null;
-  renewTime: string | null;
-  leaseDurationSeconds: number | null;
-}
+/** A holder as events and errors name it (one shape: the events' own). */
+export type LeaseHolder = RunLeaseHolder;
 
 export function holderOf(l: LeaseRecord): LeaseHolder {
   const a = l.annotations;
