@@ -255,6 +255,34 @@ t.test('a worker left trusting a dropped Talos CA is announced', async (t) => {
   t.match(notice, /within 12 h/);
 });
 
+t.test('a rollback from mid-issue: the order chosen per API is re-proved with both APIs, and a safe merged order replaces it', async (t) => {
+  // Killed in step 2 of a full rotation (document style): cp-1 and cp-2 issue NEW, cp-3 still OLD; the workers'
+  // apid certificate is still signed by OLD. Rolling back, the Kubernetes issue step restarts apiservers, which
+  // makes workers re-register with trustd while some control plane still issues NEW: dropping NEW on the
+  // control planes first (the Talos chain's own choice) would then break proxying to the workers.
+  let nodes = cluster({ style: 'document' });
+  for (const n of nodes) {
+    nodes = withState(nodes, n.address, 'talos', api(T_OLD, T_NEW));
+    nodes = withState(nodes, n.address, 'kubernetes', n.role === 'worker' ? api(null, K_OLD, K_NEW) : api(K_OLD, K_NEW));
+  }
+  for (const a of ['127.0.0.10', '127.0.0.11']) {
+    nodes = withState(nodes, a, 'talos', api(T_NEW, T_OLD));
+    nodes = withState(nodes, a, 'kubernetes', api(K_NEW, K_OLD));
+  }
+  nodes = nodes.map((n) => (n.role === 'worker' ? { ...n, talosGrant: { signer: T_OLD, bundle: [T_OLD, T_NEW] } } : n));
+  const plan = planRotation(
+    input(nodes, {
+      desired: { talos: desired(T_OLD), kubernetes: desired(K_OLD) },
+      operator: { talos: { clientSigner: T_NEW, trusts: [T_OLD, T_NEW] }, kubernetes: { clientSigner: K_NEW, trusts: [K_OLD, K_NEW] } },
+    }),
+  );
+  t.equal(plan.refused, undefined, 'not refused');
+  t.not(plan.verdict, 'unsafe');
+  const drop = plan.steps.find((s) => s.phase.talos === 'drop')!;
+  t.same(roles(drop), ['worker', 'controlplane'], 'the Talos drop goes workers first');
+  t.same(plan.steps.flatMap((s) => problems(s).filter((e) => e.kind === 'apid-proxy')), [], 'no apid-proxy edge broken');
+});
+
 t.test('structural refusals and notices', async (t) => {
   const noCp = planRotation(input(cluster({ controlPlanes: 0, workers: 2 }), { endpoints: [] }));
   t.same(noCp.steps, []);

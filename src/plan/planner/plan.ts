@@ -93,7 +93,6 @@ export function planRotation(input: PlanInput): Plan {
   // When the issuing CA changes, the operator moves to the minted clients as soon as they work (the old
   // talosconfig is about to stop working); otherwise only when its own talosconfig fails.
   const swap = mint && phases.talos.some((p) => p.phase === 'issue');
-  const used = new Set<TalosClientKind>(['current']);
   let cpIssuing = 0;
   for (const n of world0) if (n.role === 'controlplane') cpIssuing |= bit(n.talos.issuing);
   const clients: Record<TalosClientKind, ModelClient | null> = {
@@ -104,99 +103,120 @@ export function planRotation(input: PlanInput): Plan {
     new: mint ? { label: 'new talosconfig', signer: cas.id(desiredTalos!.issuing), trusts: bit(cas.id(desiredTalos!.issuing)) } : null,
   };
 
-  const steps: Step[] = [];
-  const stepFindings: Finding[][] = [];
-  let world: readonly ModelNode[] = world0;
-  let file: TalosClientKind = 'current';
   const cpCount = controlPlanes.length;
-  const targets = new TargetInterner();
-  skeletons.forEach((sk, si) => {
-    const index = si + 1;
-    const hasK8s = sk.apis.includes('kubernetes');
-    const hasTalos = sk.apis.includes('talos');
-    const { stepNodes, waves, modelWaves } = buildWaves(cas, sk, nodesByAddress, input, cpCount, targets);
-    const spec = { waves: modelWaves, apis: new Set(sk.apis), talosClient: clients[file], operatorKubeconfig: kubeClient, gateKubeconfig: hasK8s };
-    let res = evaluateStep(world, spec, cas);
-    const operatorFails = (fs: readonly Finding[]): boolean => fs.some((f) => f.kind === 'operator-apid');
-    let talosconfigBefore: TalosClientKind | undefined;
-    if (mint && (clients[file] === null || operatorFails(res.findings))) {
-      for (const k of ['intermediate', 'new'] as const) {
-        if (CLIENT_RANK[k] <= CLIENT_RANK[file]) continue;
-        const alt = evaluateStep(world, { ...spec, talosClient: clients[k] }, cas);
-        if (!operatorFails(alt.findings)) {
-          res = alt;
-          file = k;
-          talosconfigBefore = k;
-          break;
+  // One proof of the merged steps (both APIs' effects in one history) for a choice of orders.
+  const buildSteps = (skeletons: Skeleton[]) => {
+    const used = new Set<TalosClientKind>(['current']);
+    const steps: Step[] = [];
+    const stepFindings: Finding[][] = [];
+    let world: readonly ModelNode[] = world0;
+    let file: TalosClientKind = 'current';
+    const targets = new TargetInterner();
+    skeletons.forEach((sk, si) => {
+      const index = si + 1;
+      const hasK8s = sk.apis.includes('kubernetes');
+      const hasTalos = sk.apis.includes('talos');
+      const { stepNodes, waves, modelWaves } = buildWaves(cas, sk, nodesByAddress, input, cpCount, targets);
+      const spec = { waves: modelWaves, apis: new Set(sk.apis), talosClient: clients[file], operatorKubeconfig: kubeClient, gateKubeconfig: hasK8s };
+      let res = evaluateStep(world, spec, cas);
+      const operatorFails = (fs: readonly Finding[]): boolean => fs.some((f) => f.kind === 'operator-apid');
+      let talosconfigBefore: TalosClientKind | undefined;
+      if (mint && (clients[file] === null || operatorFails(res.findings))) {
+        for (const k of ['intermediate', 'new'] as const) {
+          if (CLIENT_RANK[k] <= CLIENT_RANK[file]) continue;
+          const alt = evaluateStep(world, { ...spec, talosClient: clients[k] }, cas);
+          if (!operatorFails(alt.findings)) {
+            res = alt;
+            file = k;
+            talosconfigBefore = k;
+            break;
+          }
         }
       }
-    }
-    const during = file;
-    let gateKind = during;
-    if (hasTalos && mint && (swap || !clients[during] || !clientWorks(res.world, clients[during]!))) {
-      for (const k of ['new', 'intermediate'] as const) {
-        if (CLIENT_RANK[k] < CLIENT_RANK[during]) continue;
-        if (clientWorks(res.world, clients[k]!)) {
-          gateKind = k;
-          break;
+      const during = file;
+      let gateKind = during;
+      if (hasTalos && mint && (swap || !clients[during] || !clientWorks(res.world, clients[during]!))) {
+        for (const k of ['new', 'intermediate'] as const) {
+          if (CLIENT_RANK[k] < CLIENT_RANK[during]) continue;
+          if (clientWorks(res.world, clients[k]!)) {
+            gateKind = k;
+            break;
+          }
         }
       }
-    }
-    used.add(during);
-    used.add(gateKind);
-    const findings = [...res.findings];
-    if (hasTalos && clients[gateKind] && !clientWorks(res.world, clients[gateKind]!)) {
-      for (const f of evaluateState(res.world, { apis: new Set(), talosClient: clients[gateKind] }, cas)) {
-        if (f.kind === 'operator-apid') findings.push({ ...f, inStart: false, inEnd: false, atGate: true, waves: [] });
+      used.add(during);
+      used.add(gateKind);
+      const findings = [...res.findings];
+      if (hasTalos && clients[gateKind] && !clientWorks(res.world, clients[gateKind]!)) {
+        for (const f of evaluateState(res.world, { apis: new Set(), talosClient: clients[gateKind] }, cas)) {
+          if (f.kind === 'operator-apid') findings.push({ ...f, inStart: false, inEnd: false, atGate: true, waves: [] });
+        }
+      }
+      const talosconfigAfter = gateKind !== during ? gateKind : undefined;
+      file = gateKind;
+
+      const outputsBefore: OutputKind[] = talosconfigBefore ? ['talosconfig'] : [];
+      const outputsAfter: OutputKind[] = [];
+      if (talosconfigAfter) outputsAfter.push('talosconfig');
+      // Only outputs apply will write: a file the desired state does not name is not announced.
+      const named = input.outputs ?? { kubeconfig: true, secretsBundle: true };
+      if (named.kubeconfig && sk.parts.some((p) => p.api === 'kubernetes' && (p.phase.phase === 'issue' || p.phase.phase === 'drop'))) outputsAfter.push('kubeconfig');
+      if (named.secretsBundle && sk.parts.some((p) => p.phase.phase === 'issue')) outputsAfter.push('secretsBundle');
+
+      const checked: EdgeKind[] = [];
+      if (hasTalos || clients[during]) checked.push('operator-apid');
+      if (hasTalos) checked.push('apid-proxy', 'worker-trustd');
+      if (hasK8s) checked.push('kubelet-apiserver', 'client-apiserver', 'pod-apiserver');
+      const kubeletRestarts = stepNodes.filter((n) => n.kubeletRestart).map((n) => n.address);
+      const gate: Step['gate'] = {};
+      if (hasTalos) gate.talos = { client: gateKind, nodes: 'all', endpoints: [...input.endpoints] };
+      if (hasK8s) gate.kubernetes = { nodesReady: 'all', kubeletRestartsObserved: kubeletRestarts };
+
+      const order: Partial<Record<ApiKind, OrderChoice>> = {};
+      for (const part of sk.parts) order[part.api] = explainOrder(part, sk);
+
+      const step: Step = {
+        id: `${sk.apis.join('-')}-${sk.parts[0]!.phase.phase}`,
+        index,
+        title: titleOf(cas, sk),
+        apis: sk.apis,
+        phase: Object.fromEntries(sk.parts.map((p) => [p.api, p.phase.phase])) as Partial<Record<ApiKind, Phase>>,
+        dependsOn: [],
+        nodes: stepNodes,
+        waves,
+        maxConcurrent: Math.max(...waves.map((w) => w.maxConcurrent)),
+        kubeletRestarts,
+        talosClient: during,
+        gate,
+        outputsBefore,
+        outputsAfter,
+        order,
+        proof: proofOf(findings, index, checked, res.states, res.classes),
+      };
+      if (talosconfigBefore) step.talosconfigBefore = talosconfigBefore;
+      if (talosconfigAfter) step.talosconfigAfter = talosconfigAfter;
+      steps.push(step);
+      stepFindings.push(findings);
+      world = res.world;
+    });
+    return { steps, stepFindings, world, used };
+  };
+  const hasUnsafe = (b: { steps: Step[] }): boolean => b.steps.some((st) => st.proof.verdict === 'unsafe');
+  let built = buildSteps(skeletons);
+  if (hasUnsafe(built)) {
+    // The order choice carries each API's own history; the merged steps are proved with both (e.g. a
+    // Kubernetes step restarting apiservers makes workers re-register with trustd meanwhile). When that
+    // proof breaks a step, try the other combinations, best per API first, and keep the first proved
+    // without a break.
+    for (const alt of otherCombinations(chains, chosen)) {
+      const candidate = buildSteps(assemble(chains, alt));
+      if (!hasUnsafe(candidate)) {
+        built = candidate;
+        break;
       }
     }
-    const talosconfigAfter = gateKind !== during ? gateKind : undefined;
-    file = gateKind;
-
-    const outputsBefore: OutputKind[] = talosconfigBefore ? ['talosconfig'] : [];
-    const outputsAfter: OutputKind[] = [];
-    if (talosconfigAfter) outputsAfter.push('talosconfig');
-    // Only outputs apply will write: a file the desired state does not name is not announced.
-    const named = input.outputs ?? { kubeconfig: true, secretsBundle: true };
-    if (named.kubeconfig && sk.parts.some((p) => p.api === 'kubernetes' && (p.phase.phase === 'issue' || p.phase.phase === 'drop'))) outputsAfter.push('kubeconfig');
-    if (named.secretsBundle && sk.parts.some((p) => p.phase.phase === 'issue')) outputsAfter.push('secretsBundle');
-
-    const checked: EdgeKind[] = [];
-    if (hasTalos || clients[during]) checked.push('operator-apid');
-    if (hasTalos) checked.push('apid-proxy', 'worker-trustd');
-    if (hasK8s) checked.push('kubelet-apiserver', 'client-apiserver', 'pod-apiserver');
-    const kubeletRestarts = stepNodes.filter((n) => n.kubeletRestart).map((n) => n.address);
-    const gate: Step['gate'] = {};
-    if (hasTalos) gate.talos = { client: gateKind, nodes: 'all', endpoints: [...input.endpoints] };
-    if (hasK8s) gate.kubernetes = { nodesReady: 'all', kubeletRestartsObserved: kubeletRestarts };
-
-    const order: Partial<Record<ApiKind, OrderChoice>> = {};
-    for (const part of sk.parts) order[part.api] = explainOrder(part, sk);
-
-    const step: Step = {
-      id: `${sk.apis.join('-')}-${sk.parts[0]!.phase.phase}`,
-      index,
-      title: titleOf(cas, sk),
-      apis: sk.apis,
-      phase: Object.fromEntries(sk.parts.map((p) => [p.api, p.phase.phase])) as Partial<Record<ApiKind, Phase>>,
-      dependsOn: [],
-      nodes: stepNodes,
-      waves,
-      maxConcurrent: Math.max(...waves.map((w) => w.maxConcurrent)),
-      kubeletRestarts,
-      talosClient: during,
-      gate,
-      outputsBefore,
-      outputsAfter,
-      order,
-      proof: proofOf(findings, index, checked, res.states, res.classes),
-    };
-    if (talosconfigBefore) step.talosconfigBefore = talosconfigBefore;
-    if (talosconfigAfter) step.talosconfigAfter = talosconfigAfter;
-    steps.push(step);
-    stepFindings.push(findings);
-    world = res.world;
-  });
+  }
+  const { steps, stepFindings, world, used } = built;
   linkDependencies(steps);
   const stale = staleBundles(world);
   if (stale.length > 0) {
@@ -339,6 +359,23 @@ function clientWorks(world: readonly ModelNode[], client: ModelClient): boolean 
 }
 
 /** Steps in order: per phase, the merged step when the two APIs' orders agree, else Talos then Kubernetes. */
+/** Every other pair of per-API order combinations, the best-scored (worst verdict, stale bundles, score) first. */
+function otherCombinations(chains: Record<ApiKind, ApiChain | null>, chosen: { talos: ChainResult | null; kubernetes: ChainResult | null }): Record<ApiKind, ChainResult | null>[] {
+  const rank = (r: ChainResult | null): number[] => (r ? [r.worst, r.stale, r.score] : [0, 0, 0]);
+  const ts: (ChainResult | null)[] = chains.talos ? chains.talos.results : [null];
+  const ks: (ChainResult | null)[] = chains.kubernetes ? chains.kubernetes.results : [null];
+  const pairs: { talos: ChainResult | null; kubernetes: ChainResult | null; key: number[] }[] = [];
+  for (const t of ts) {
+    for (const k of ks) {
+      if (t === chosen.talos && k === chosen.kubernetes) continue;
+      const [a, b] = [rank(t), rank(k)];
+      pairs.push({ talos: t, kubernetes: k, key: [Math.max(a[0]!, b[0]!), a[1]! + b[1]!, a[2]! + b[2]!] });
+    }
+  }
+  pairs.sort((x, y) => x.key[0]! - y.key[0]! || x.key[1]! - y.key[1]! || x.key[2]! - y.key[2]!);
+  return pairs.map(({ talos, kubernetes }) => ({ talos, kubernetes }));
+}
+
 function assemble(chains: Record<ApiKind, ApiChain | null>, chosen: Record<ApiKind, ChainResult | null>): Skeleton[] {
   const out: Skeleton[] = [];
   const partOf = (api: ApiKind, phase: Phase): Skeleton['parts'][number] | null => {
