@@ -3,7 +3,7 @@
  * `GET /api/v1/namespaces/<ns>/configmaps[/<name>]` and `GET /api/v1/configmaps`, as objects, lists, or
  * the `meta.k8s.io/v1` Table kubectl asks for (columns NAME, DATA, AGE as kube-apiserver prints them).
  */
-import { humanDuration, type KubeObject, type TableObjectMode } from './objects.js';
+import { humanDuration, objectTable, type KubeObject, type TableObjectMode } from './objects.js';
 import type { ConfigMapView } from './root-ca-publisher.js';
 
 const stamp = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -27,16 +27,9 @@ const COLUMNS = [
 ];
 
 export function configMapTable(items: ConfigMapView[], now: Date, resourceVersion: string, include: TableObjectMode): KubeObject {
-  return {
-    kind: 'Table',
-    apiVersion: 'meta.k8s.io/v1',
-    metadata: { resourceVersion },
-    columnDefinitions: COLUMNS,
-    rows: items.map((c) => ({
-      cells: [c.name, Object.keys(c.data).length, humanDuration(now.getTime() - c.createdAt.getTime())],
-      ...(include === 'None'
-        ? {}
-        : { object: include === 'Object' ? configMapObject(c) : { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: configMapMetadata(c) } }),
-    })),
-  };
+  return objectTable(items, COLUMNS, resourceVersion, include, {
+    cells: (c) => [c.name, Object.keys(c.data).length, humanDuration(now.getTime() - c.createdAt.getTime())],
+    object: configMapObject,
+    metadata: configMapMetadata,
+  });
 }

@@ -15,7 +15,7 @@
  * where only their holders and contenders read `renewTime`.
  */
 import { randomUUID } from 'node:crypto';
-import { humanDuration, statusFailure, type KubeObject, type TableObjectMode } from './objects.js';
+import { humanDuration, objectTable, statusFailure, type KubeObject, type TableObjectMode } from './objects.js';
 import { NAMESPACES } from './root-ca-publisher.js';
 
 export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
@@ -198,16 +198,9 @@ const COLUMNS = [
 ];
 
 export function storedLeaseTable(items: StoredLease[], now: Date, resourceVersion: string, include: TableObjectMode): KubeObject {
-  return {
-    kind: 'Table',
-    apiVersion: 'meta.k8s.io/v1',
-    metadata: { resourceVersion },
-    columnDefinitions: COLUMNS,
-    rows: items.map((l) => ({
-      cells: [l.name, typeof l.spec.holderIdentity === 'string' ? l.spec.holderIdentity : '', humanDuration(now.getTime() - l.createdAt.getTime())],
-      ...(include === 'None'
-        ? {}
-        : { object: include === 'Object' ? leaseObjectOf(l) : { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: leaseMetadata(l) } }),
-    })),
-  };
+  return objectTable(items, COLUMNS, resourceVersion, include, {
+    cells: (l) => [l.name, typeof l.spec.holderIdentity === 'string' ? l.spec.holderIdentity : '', humanDuration(now.getTime() - l.createdAt.getTime())],
+    object: leaseObjectOf,
+    metadata: leaseMetadata,
+  });
 }

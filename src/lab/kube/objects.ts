@@ -270,36 +270,57 @@ const NODE_COLUMNS = [
 
 export type TableObjectMode = 'None' | 'Metadata' | 'Object';
 
-/** The `meta.k8s.io/v1` Table kube-apiserver returns for nodes (columns as its printers define them). */
-export function nodeTable(nodes: NodeView[], now: Date, resourceVersion: string, include: TableObjectMode): KubeObject {
+export interface TableColumn {
+  name: string;
+  type: string;
+  format: string;
+  description: string;
+  priority: number;
+}
+
+/**
+ * A `meta.k8s.io/v1` Table as kube-apiserver returns it for a list: one row of printer cells per object,
+ * with the object itself, its metadata only (PartialObjectMetadata) or nothing, as `includeObject` asks.
+ */
+export function objectTable<T>(
+  items: readonly T[],
+  columns: readonly TableColumn[],
+  resourceVersion: string,
+  include: TableObjectMode,
+  row: { cells: (item: T) => unknown[]; object: (item: T) => KubeObject; metadata: (item: T) => KubeObject },
+): KubeObject {
   return {
     kind: 'Table',
     apiVersion: 'meta.k8s.io/v1',
     metadata: { resourceVersion },
-    columnDefinitions: NODE_COLUMNS,
-    rows: nodes.map((n) => ({
-      cells: [
-        n.name,
-        n.ready ? 'Ready' : 'NotReady',
-        n.controlPlane ? 'control-plane' : '<none>',
-        humanDuration(now.getTime() - n.createdAt.getTime()),
-        KUBERNETES_VERSION,
-        n.address,
-        '<none>',
-        n.osImage,
-        '6.12.18-talos',
-        'containerd://2.0.3',
-      ],
+    columnDefinitions: columns,
+    rows: items.map((item) => ({
+      cells: row.cells(item),
       ...(include === 'None'
         ? {}
-        : {
-            object:
-              include === 'Object'
-                ? nodeObject(n)
-                : { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: nodeMetadata(n) },
-          }),
+        : { object: include === 'Object' ? row.object(item) : { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: row.metadata(item) } }),
     })),
   };
+}
+
+/** The `meta.k8s.io/v1` Table kube-apiserver returns for nodes (columns as its printers define them). */
+export function nodeTable(nodes: NodeView[], now: Date, resourceVersion: string, include: TableObjectMode): KubeObject {
+  return objectTable(nodes, NODE_COLUMNS, resourceVersion, include, {
+    cells: (n) => [
+      n.name,
+      n.ready ? 'Ready' : 'NotReady',
+      n.controlPlane ? 'control-plane' : '<none>',
+      humanDuration(now.getTime() - n.createdAt.getTime()),
+      KUBERNETES_VERSION,
+      n.address,
+      '<none>',
+      n.osImage,
+      '6.12.18-talos',
+      'containerd://2.0.3',
+    ],
+    object: nodeObject,
+    metadata: nodeMetadata,
+  });
 }
 
 /**
