@@ -7,8 +7,9 @@
 import { randomUUID } from 'node:crypto';
 import { RotateError } from '../domain/errors.js';
 import { formatDiagnostic } from '../desired/index.js';
+import type { Diagnostic } from '../desired/types.js';
 import type { Plan } from '../plan/model/index.js';
-import { buildPlan, listedNodes, noSecretsBundleWarning, relevantDesiredWarnings, type BuildPlanOptions, type BuiltPlan } from '../session/build-plan.js';
+import { buildPlan, listedNodes, noSecretsBundleWarning, relevantDesiredWarnings, splitDesiredWarnings, type BuildPlanOptions, type BuiltPlan } from '../session/build-plan.js';
 import { openSession, type Session } from '../session/open-session.js';
 import { readSavedPlan, staleError, staleReasons } from '../session/saved-plan.js';
 import { beforeFromObserved, resolveStatePath, toErrorRecord, type LockedState, type Run } from '../state/index.js';
@@ -71,12 +72,11 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
     const desiredFile = saved ? saved.desired.file : opts.file;
     session = await openSession(desiredFile);
     // An unused authority is news only while a node still trusts it: said once the cluster has been read.
-    const opened = session;
-    const emitDesiredWarnings = (nodes: BuiltPlan['nodes'] | null): void => {
-      const ws = nodes === null ? opened.warnings.filter((w) => w.code !== 'DESIRED_UNUSED_AUTHORITY') : relevantDesiredWarnings(opened.warnings.filter((w) => w.code === 'DESIRED_UNUSED_AUTHORITY'), opened.desired, nodes);
+    const desiredWarnings = splitDesiredWarnings(session.warnings);
+    const emitDesiredWarnings = (ws: readonly Diagnostic[]): void => {
       for (const w of ws) sink.emit(makeEvent('warning', { warningCode: w.code, text: formatDiagnostic(w), hint: null }));
     };
-    emitDesiredWarnings(null);
+    emitDesiredWarnings(desiredWarnings.now);
 
     const statePath = resolveStatePath({ state: opts.state, file: desiredFile });
     ({ locked, existedBefore: stateDirExisted } = await lockRunState(sink, { statePath, desiredFile: session.desired.file, operation: 'apply', lockTimeoutMs: opts.lockTimeoutMs }));
@@ -114,7 +114,7 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
       const target = targetFromPlan(unfinished.plan);
       const escrowed = await store.escrowedKeys();
       const built = await buildPlan(session, { ...opts, unsettled: startedNodes(unfinished) }, target, escrowKeyFor, await escrowedCertificates(escrowed));
-      emitDesiredWarnings(built.nodes);
+      emitDesiredWarnings(relevantDesiredWarnings(desiredWarnings.afterObserve, session.desired, built.nodes));
       // A node removed from the cluster for good and from the desired state: go on without it once the
       // cluster shows it gone, and say what was checked.
       const dropped = droppedNodes([unfinished.plan, ...unfinished.resumes.flatMap((r) => (r.replanned ? [r.replanned.plan] : []))], listedNodes(session.desired).map((n) => n.address), built.members, built.kubeNodes);
@@ -137,7 +137,7 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
       sink.emit(makeEvent('run-resume', { runId: run.id, operation: 'apply', previousStatus: unfinished.status, stepsDone, steps: unfinished.steps.length, nodesInFlight: inFlight }));
     } else {
       const built = await buildPlan(session, saved ? { ...opts, nodeDryRun: false } : opts);
-      emitDesiredWarnings(built.nodes);
+      emitDesiredWarnings(relevantDesiredWarnings(desiredWarnings.afterObserve, session.desired, built.nodes));
       let plan = built.plan;
       if (saved) {
         const reasons = staleReasons(saved, session, built.nodes);

@@ -297,6 +297,13 @@ export function noSecretsBundleWarning(plan: Plan, secretsBundle: string | undef
  * is neither issuing nor accepted (DESIRED_UNUSED_AUTHORITY) matters while a node still trusts it (the plan
  * removes it); once no node does, keeping it defined is the recommended layout (a way back), not news.
  */
+const CLUSTER_DEPENDENT = new Set(['DESIRED_UNUSED_AUTHORITY']);
+
+/** The desired state's warnings to say at once, and those that wait for the cluster (relevantDesiredWarnings). */
+export function splitDesiredWarnings(warnings: readonly Diagnostic[]): { now: Diagnostic[]; afterObserve: Diagnostic[] } {
+  return { now: warnings.filter((w) => !CLUSTER_DEPENDENT.has(w.code)), afterObserve: warnings.filter((w) => CLUSTER_DEPENDENT.has(w.code)) };
+}
+
 export function relevantDesiredWarnings(warnings: readonly Diagnostic[], desired: DesiredState, nodes: readonly LiveNode[]): Diagnostic[] {
   const trusted = new Set<string>();
   for (const n of nodes) {
