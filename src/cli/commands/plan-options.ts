@@ -1,11 +1,13 @@
 import { RotateError } from '../../domain/errors.js';
+import { DEFAULT_MAX_UNAVAILABLE, maxUnavailableProblem, parseMaxUnavailable, type MaxUnavailable } from '../../domain/max-unavailable.js';
 import type { Argv } from 'yargs';
 
 /** Flags shared by `plan`, `apply` and `rollback`: what to plan and how. */
 export interface PlanningArgs {
   file: string;
   parallelism: number;
-  'max-unavailable': number;
+  /** A number of nodes, or a percentage of the workers (`"10%"`). */
+  'max-unavailable': MaxUnavailable;
   'allow-disruption': boolean;
   'node-dry-run': boolean;
   'apply-lock-wait': string;
@@ -14,8 +16,19 @@ export interface PlanningArgs {
 export function planningOptions<T>(y: Argv<T>): Argv<T & PlanningArgs> {
   return y
     .option('file', { alias: 'f', type: 'string', default: 'rotate.yaml', describe: 'desired-state file' })
-    .option('parallelism', { type: 'number', default: 10, describe: 'nodes read, checked or patched at once' })
-    .option('max-unavailable', { type: 'number', default: 1, describe: 'nodes whose Kubernetes components (kubelet, kube-apiserver) may restart at once' })
+    .option('parallelism', { type: 'number', default: 10, describe: 'nodes read, checked or patched at once (waves that restart no Kubernetes component, node reads, dry runs, gates)' })
+    .option('max-unavailable', {
+      type: 'string',
+      default: DEFAULT_MAX_UNAVAILABLE,
+      describe: 'workers whose kubelet may restart at once: a number, or a percentage of the workers (rounded down, at least 1); not capped by --parallelism. Control planes restarting kube-apiserver go one at a time',
+      // Parsed here so that commands get a number or "N%"; a bad value is a usage error naming the flag.
+      coerce: (v: unknown): MaxUnavailable => {
+        const parsed = parseMaxUnavailable(v);
+        if (parsed !== null) return parsed;
+        const shown = Array.isArray(v) ? `${v.join(' ')} (given ${v.length} times)` : String(v);
+        throw new RotateError('CLI_USAGE', `--max-unavailable ${shown} is not valid: ${maxUnavailableProblem(v)}`, { hint: 'e.g. --max-unavailable 10% (the default) or --max-unavailable 3 (see --help)' });
+      },
+    })
     .option('allow-disruption', {
       type: 'boolean',
       default: false,
@@ -32,7 +45,7 @@ export function planningOptions<T>(y: Argv<T>): Argv<T & PlanningArgs> {
       describe: "how long an ApplyConfiguration (dry runs included) waits while another apply holds the node's apply lock (another operator or controller), e.g. 30s, 2m",
     })
     .check((a) => {
-      for (const k of ['parallelism', 'max-unavailable'] as const) {
+      for (const k of ['parallelism'] as const) {
         const v = (a as unknown as Record<string, unknown>)[k];
         if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
           const shown = (a as unknown as Record<string, unknown>)[k];
