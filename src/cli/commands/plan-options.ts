@@ -21,13 +21,8 @@ export function planningOptions<T>(y: Argv<T>): Argv<T & PlanningArgs> {
       type: 'string',
       default: DEFAULT_MAX_UNAVAILABLE,
       describe: 'workers whose kubelet may restart at once: a number, or a percentage of the workers (rounded down, at least 1); not capped by --parallelism. Control planes restarting kube-apiserver go one at a time',
-      // Parsed here so that commands get a number or "N%"; a bad value is a usage error naming the flag.
-      coerce: (v: unknown): MaxUnavailable => {
-        const parsed = parseMaxUnavailable(v);
-        if (parsed !== null) return parsed;
-        const shown = Array.isArray(v) ? `${v.join(' ')} (given ${v.length} times)` : String(v);
-        throw new RotateError('CLI_USAGE', `--max-unavailable ${shown} is not valid: ${maxUnavailableProblem(v)}`, { hint: 'e.g. --max-unavailable 10% (the default) or --max-unavailable 3 (see --help)' });
-      },
+      // Commands get a number or "N%"; a bad value is kept as given for the check below (a usage error).
+      coerce: (v: unknown): MaxUnavailable => parseMaxUnavailable(v) ?? (v as MaxUnavailable),
     })
     .option('allow-disruption', {
       type: 'boolean',
@@ -51,6 +46,12 @@ export function planningOptions<T>(y: Argv<T>): Argv<T & PlanningArgs> {
           const shown = (a as unknown as Record<string, unknown>)[k];
           throw new RotateError('CLI_USAGE', `--${k} ${Number.isNaN(shown) ? '(not a number)' : String(shown)} is not valid: it must be a whole number of at least 1`, { hint: `e.g. --${k} ${k === 'parallelism' ? 10 : 1} (see --help)` });
         }
+      }
+      const mu = (a as unknown as Record<string, unknown>)['max-unavailable'];
+      const problem = maxUnavailableProblem(mu);
+      if (problem) {
+        const shown = Array.isArray(mu) ? `${mu.join(' ')} (given ${mu.length} times)` : String(mu);
+        throw new RotateError('CLI_USAGE', `--max-unavailable ${shown} is not valid: ${problem}`, { hint: 'e.g. --max-unavailable 10% (the default) or --max-unavailable 3 (see --help)' });
       }
       return true;
     }) as unknown as Argv<T & PlanningArgs>;
