@@ -42,6 +42,7 @@ export function parseMaxUnavailable(value: unknown): MaxUnavailable | null {
 /** Nodes at once: a number as it is; a percentage of `workers`, rounded down, at least 1. */
 export function resolveMaxUnavailable(value: MaxUnavailable, workers: number): number {
   if (typeof value === 'number') return value;
+  if (!value.endsWith('%')) return Number(value); // "3" from a caller that did not parse it
   const pct = Number(value.slice(0, -1));
   return Math.max(1, Math.floor((pct * workers) / 100));
 }

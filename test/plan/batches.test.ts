@@ -30,6 +30,7 @@ t.test('--max-unavailable: a number, or a percentage of the workers rounded down
   t.equal(resolveMaxUnavailable('33%', 10), 3);
   t.equal(resolveMaxUnavailable(3, 200), 3, 'a number means that many nodes');
   t.equal(resolveMaxUnavailable(50, 2), 50, 'a number above the worker count is kept (it means all of them)');
+  t.equal(resolveMaxUnavailable('3' as unknown as number, 200), 3, 'a numeric string (valid for the planner) is a number of nodes');
 
   t.equal(parseMaxUnavailable('3'), 3, 'a command-line number becomes a number');
   t.equal(parseMaxUnavailable(3), 3);
