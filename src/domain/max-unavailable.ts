@@ -8,7 +8,7 @@
 /** A number of nodes, or a percentage of the workers such as `"10%"`. */
 export type MaxUnavailable = number | `${number}%`;
 
-/** 10% of the workers (at least one): a kubelet restart does not stop running pods (README, "Waves"). */
+/** 10% of the workers (at least one): a kubelet restart does not stop running pods (README, "Batch sizes"). */
 export const DEFAULT_MAX_UNAVAILABLE: MaxUnavailable = '10%';
 
 const PERCENT_RE = /^(\d{1,3})%$/;

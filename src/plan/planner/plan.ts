@@ -105,7 +105,7 @@ export function planRotation(input: PlanInput): Plan {
     new: mint ? { label: 'new talosconfig', signer: cas.id(desiredTalos!.issuing), trusts: bit(cas.id(desiredTalos!.issuing)) } : null,
   };
 
-  // Batch sizes (README "Waves"): --max-unavailable counts workers, as a rolling update's maxUnavailable does.
+  // Batch sizes (README "Batch sizes", waveBound): --max-unavailable counts workers, as a rolling update's maxUnavailable does.
   const batch = { parallelism: input.options.parallelism, maxUnavailable: resolveMaxUnavailable(input.options.maxUnavailable, input.nodes.filter((n) => n.role === 'worker').length) };
   // One proof of the merged steps (both APIs' effects in one history) for a choice of orders.
   const buildSteps = (skeletons: Skeleton[]) => {
