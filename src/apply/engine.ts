@@ -7,6 +7,7 @@
  * operations in flight finish and be recorded, then stops.
  */
 import { RotateError } from '../domain/errors.js';
+import { resolveMaxUnavailable, type MaxUnavailable } from '../domain/max-unavailable.js';
 import type { Secret } from '../domain/secret.js';
 import type { ApiKind, Fingerprint } from '../domain/types.js';
 import type { Plan, Step, StepNode, TalosClientKind, Wave } from '../plan/model/index.js';
@@ -67,6 +68,8 @@ export interface EngineDeps {
   journal: RunJournal;
   reporter: ApplyReporter;
   parallelism: number;
+  /** This run's --max-unavailable (resolved against the plan's workers); absent: the plan's own bounds. */
+  maxUnavailable?: MaxUnavailable;
   /** How long a node patch waits while another apply holds the node's apply lock. */
   applyLockWaitMs?: number;
   signal: AbortSignal;
@@ -124,7 +127,7 @@ async function runStep(deps: EngineDeps, clients: RunClients, step: Step): Promi
   for (const wave of step.waves) {
     const nodes = step.nodes.filter((n) => n.wave === wave.index);
     reporter.waveStarted(step, wave);
-    const failures = await runWave(deps, step, nodes, Math.max(1, Math.min(wave.maxConcurrent, deps.parallelism)), async (node) =>
+    const failures = await runWave(deps, step, nodes, waveLimit(wave, runBounds(deps.plan, deps)), async (node) =>
       patchNode(
         {
           client,
@@ -189,6 +192,44 @@ async function runStep(deps: EngineDeps, clients: RunClients, step: Step): Promi
   await writeOutputsAfter(deps, clients, step, controlPlanes);
   await journal.stepFinished(step.id, 'done');
   reporter.stepFinished(step, Date.now() - started);
+}
+
+/** This run's own options, as batch sizes for the plan's nodes. */
+function runBounds(plan: Plan, run: { parallelism: number; maxUnavailable?: MaxUnavailable | undefined }): { parallelism: number; maxUnavailable?: number } {
+  if (run.maxUnavailable === undefined) return { parallelism: run.parallelism };
+  const workers = plan.basedOn.nodes.filter((n) => n.role === 'worker').length;
+  return { parallelism: run.parallelism, maxUnavailable: resolveMaxUnavailable(run.maxUnavailable, workers) };
+}
+
+/**
+ * How many nodes of a wave run at once: the batch size the plan recorded and proved (`maxConcurrent`),
+ * never more; this run's own option of the same kind may only lower it (`--parallelism` for waves that
+ * restart nothing, as it always did; `--max-unavailable` for workers whose kubelet restarts). A control-plane
+ * restart wave stays at its size (one). A plan without `bound` (made before bounds were recorded) is
+ * treated as before: `--parallelism` caps it.
+ */
+export function waveLimit(wave: Wave, run: { parallelism: number; maxUnavailable?: number }): number {
+  const by = wave.bound?.by ?? 'parallelism';
+  const own = by === 'parallelism' ? run.parallelism : by === 'max-unavailable' ? (run.maxUnavailable ?? wave.maxConcurrent) : wave.maxConcurrent;
+  return Math.max(1, Math.min(wave.maxConcurrent, own));
+}
+
+/**
+ * A saved plan applied with smaller --parallelism or --max-unavailable than it was made with runs smaller
+ * batches (as a smaller --parallelism always did): one sentence naming the waves, or null when none is lowered.
+ */
+export function loweredBatches(plan: Plan, run: { parallelism: number; maxUnavailable?: MaxUnavailable }): string | null {
+  const bounds = runBounds(plan, run);
+  const lowered: string[] = [];
+  for (const step of plan.steps) {
+    for (const wave of step.waves) {
+      const limit = waveLimit(wave, bounds);
+      if (limit < Math.min(wave.maxConcurrent, wave.nodes.length)) lowered.push(`step ${step.index} wave ${wave.index}: ${limit} at a time, not ${wave.maxConcurrent}`);
+    }
+  }
+  if (lowered.length === 0) return null;
+  const o = plan.options;
+  return `this run's --parallelism ${run.parallelism} / --max-unavailable ${run.maxUnavailable ?? o.maxUnavailableRequested ?? o.maxUnavailable} lower the batches the saved plan was made with (--parallelism ${o.parallelism} / --max-unavailable ${o.maxUnavailableRequested ?? o.maxUnavailable}): ${lowered.join('; ')}`;
 }
 
 interface NodeFailure {

@@ -14,7 +14,7 @@ import { openSession, type Session } from '../session/open-session.js';
 import { readSavedPlan, staleError, staleReasons } from '../session/saved-plan.js';
 import { beforeFromObserved, resolveStatePath, toErrorRecord, type LockedState, type Run } from '../state/index.js';
 import { makeEvent, makeQuestion, selectSink } from './events/index.js';
-import { ApplyInterrupted, executePlan } from './engine.js';
+import { ApplyInterrupted, executePlan, loweredBatches } from './engine.js';
 import { storeJournal, sinkReporter } from './journal.js';
 import { reconcileOutputs } from './reconcile-outputs.js';
 import { pruneBackups } from './outputs.js';
@@ -143,6 +143,9 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
         const reasons = staleReasons(saved, session, built.nodes);
         if (reasons.length > 0) throw staleError(opts.planFile ?? 'plan', reasons);
         plan = saved.plan; // the saved plan is the approval
+        // Its batch sizes are an upper bound; this run's own flags may only lower them (as --parallelism always did).
+        const lowered = loweredBatches(plan, { parallelism: opts.parallelism, maxUnavailable: opts.maxUnavailable });
+        if (lowered) sink.emit(makeEvent('warning', { warningCode: 'APPLY_BATCHES_LOWERED', text: lowered, hint: "pass the plan's own --parallelism and --max-unavailable to apply it with the batches it was made with" }));
       } else {
         showPlan(sink, opts, built);
         const bundleNote = noSecretsBundleWarning(plan, session.desired.cluster.secretsBundle);
@@ -177,6 +180,7 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
         journal: storeJournal(store, run.id),
         reporter: sinkReporter(sink, run.id, prepared.plan.steps.length),
         parallelism: opts.parallelism,
+        maxUnavailable: opts.maxUnavailable,
         ...(opts.applyLockWaitMs !== undefined ? { applyLockWaitMs: opts.applyLockWaitMs } : {}),
         signal: stopSignal(stopSignals, lease),
         runLease: lease,

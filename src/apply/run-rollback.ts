@@ -192,6 +192,7 @@ export async function runRollback(opts: RollbackOptions): Promise<void> {
         journal: storeJournal(store, run.id),
         reporter: sinkReporter(sink, run.id, plan.steps.length),
         parallelism: opts.parallelism,
+        maxUnavailable: opts.maxUnavailable,
         ...(opts.applyLockWaitMs !== undefined ? { applyLockWaitMs: opts.applyLockWaitMs } : {}),
         signal: stopSignal(stopSignals, lease),
         runLease: lease,

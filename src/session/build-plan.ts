@@ -15,6 +15,7 @@ import { redactSecrets } from '../machineconfig/index.js';
 import { observationError, observeNodes, type ListedNode, type LiveNode, type ObservationProblem } from '../observe/observe-cluster.js';
 import type { DesiredApi, ObservedNode, Plan, PlanInput } from '../plan/model/index.js';
 import { planRotation } from '../plan/planner/index.js';
+import type { MaxUnavailable } from '../domain/max-unavailable.js';
 import { DEFAULT_APPLY_LOCK_WAIT_MS, waitForApplyLock } from '../talos/apply-lock.js';
 import { mapSettledLimit } from '../util/concurrency.js';
 import { CaCatalog } from './ca-catalog.js';
@@ -24,7 +25,7 @@ import { kubernetesOperatorClient, talosOperatorClient } from './operator-client
 
 export interface BuildPlanOptions {
   parallelism: number;
-  maxUnavailable: number;
+  maxUnavailable: MaxUnavailable;
   allowDisruption: boolean;
   /** Ask every node to validate each config the plan gives it (ApplyConfiguration dry_run). */
   nodeDryRun: boolean;

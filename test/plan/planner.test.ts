@@ -75,11 +75,11 @@ t.test('full rotation of both APIs: merged accept and issue, then the drop of ea
   t.ok(plan.notices.some((n) => /kubeconfig in use stops working during step 2/.test(n)));
 });
 
-t.test('concurrency: kube-apiserver restarts are bounded, never all control planes at once', async (t) => {
+t.test('concurrency: kube-apiserver restarts one control plane at a time; kubelet restarts by --max-unavailable alone', async (t) => {
   const plan = planRotation(input(cluster(), { options: { allowDisruption: false, maxUnavailable: 5, parallelism: 4 } }));
   const accept = plan.steps[0]!;
-  t.same(accept.waves.map((w) => [w.role, w.maxConcurrent]), [['controlplane', 2], ['worker', 4]]);
-  t.equal(accept.maxConcurrent, 4);
+  t.same(accept.waves.map((w) => [w.role, w.maxConcurrent]), [['controlplane', 1], ['worker', 5]], 'not capped by --parallelism 4');
+  t.equal(accept.maxConcurrent, 5);
   const talosOnly = planRotation(input(cluster(), { desired: { talos: desired(T_NEW) }, options: { allowDisruption: false, maxUnavailable: 1, parallelism: 3 } }));
   t.same(talosOnly.steps[0]!.waves.map((w) => w.maxConcurrent), [3, 3], 'no Kubernetes restart: only parallelism bounds a Talos wave');
   t.same(talosOnly.steps[0]!.kubeletRestarts, []);

@@ -1,11 +1,13 @@
 import { RotateError } from '../../domain/errors.js';
+import { DEFAULT_MAX_UNAVAILABLE, maxUnavailableProblem, parseMaxUnavailable, type MaxUnavailable } from '../../domain/max-unavailable.js';
 import type { Argv } from 'yargs';
 
 /** Flags shared by `plan`, `apply` and `rollback`: what to plan and how. */
 export interface PlanningArgs {
   file: string;
   parallelism: number;
-  'max-unavailable': number;
+  /** A number of nodes, or a percentage of the workers (`"10%"`). */
+  'max-unavailable': MaxUnavailable;
   'allow-disruption': boolean;
   'node-dry-run': boolean;
   'apply-lock-wait': string;
@@ -14,8 +16,14 @@ export interface PlanningArgs {
 export function planningOptions<T>(y: Argv<T>): Argv<T & PlanningArgs> {
   return y
     .option('file', { alias: 'f', type: 'string', default: 'rotate.yaml', describe: 'desired-state file' })
-    .option('parallelism', { type: 'number', default: 10, describe: 'nodes read, checked or patched at once' })
-    .option('max-unavailable', { type: 'number', default: 1, describe: 'nodes whose Kubernetes components (kubelet, kube-apiserver) may restart at once' })
+    .option('parallelism', { type: 'number', default: 10, describe: 'nodes read, checked or patched at once (waves that restart no Kubernetes component, node reads, dry runs, gates)' })
+    .option('max-unavailable', {
+      type: 'string',
+      default: DEFAULT_MAX_UNAVAILABLE,
+      describe: 'workers whose kubelet may restart at once: a number, or a percentage of the workers (rounded down, at least 1); not capped by --parallelism. Control planes restarting kube-apiserver go one at a time',
+      // Commands get a number or "N%"; a bad value is kept as given for the check below (a usage error).
+      coerce: (v: unknown): MaxUnavailable => parseMaxUnavailable(v) ?? (v as MaxUnavailable),
+    })
     .option('allow-disruption', {
       type: 'boolean',
       default: false,
@@ -32,12 +40,18 @@ export function planningOptions<T>(y: Argv<T>): Argv<T & PlanningArgs> {
       describe: "how long an ApplyConfiguration (dry runs included) waits while another apply holds the node's apply lock (another operator or controller), e.g. 30s, 2m",
     })
     .check((a) => {
-      for (const k of ['parallelism', 'max-unavailable'] as const) {
+      for (const k of ['parallelism'] as const) {
         const v = (a as unknown as Record<string, unknown>)[k];
         if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
           const shown = (a as unknown as Record<string, unknown>)[k];
           throw new RotateError('CLI_USAGE', `--${k} ${Number.isNaN(shown) ? '(not a number)' : String(shown)} is not valid: it must be a whole number of at least 1`, { hint: `e.g. --${k} ${k === 'parallelism' ? 10 : 1} (see --help)` });
         }
+      }
+      const mu = (a as unknown as Record<string, unknown>)['max-unavailable'];
+      const problem = maxUnavailableProblem(mu);
+      if (problem) {
+        const shown = Array.isArray(mu) ? `${mu.join(' ')} (given ${mu.length} times)` : String(mu);
+        throw new RotateError('CLI_USAGE', `--max-unavailable ${shown} is not valid: ${problem}`, { hint: 'e.g. --max-unavailable 10% (the default) or --max-unavailable 3 (see --help)' });
       }
       return true;
     }) as unknown as Argv<T & PlanningArgs>;

@@ -3,6 +3,7 @@
  * them), the desired CA state per API, the credentials the operator uses, and options. Plain data with no
  * I/O behind it; the glue that fills it from the desired-state files and the live cluster lives elsewhere.
  */
+import type { MaxUnavailable } from '../../domain/max-unavailable.js';
 import type { Fingerprint, KubernetesCaStyle, NodeRole } from '../../domain/types.js';
 
 /**
@@ -61,9 +62,13 @@ export interface OperatorClient {
 export interface PlanOptions {
   /** Plan through steps whose proof says an edge breaks (NotReady nodes, refused Talos connections). */
   allowDisruption: boolean;
-  /** Upper bound on nodes whose Kubernetes components restart at once (kube-apiserver, kubelet). */
-  maxUnavailable: number;
-  /** Upper bound on concurrent config applies within a wave. */
+  /**
+   * Upper bound on workers whose kubelet restarts at once (from its apply until it is confirmed back): a
+   * number of nodes or a percentage of the workers (`"10%"`). Control planes whose kube-apiserver restarts
+   * go one at a time whatever it says.
+   */
+  maxUnavailable: MaxUnavailable;
+  /** Upper bound on concurrent config applies within a wave that restarts nothing. */
   parallelism: number;
 }
 

@@ -3,6 +3,7 @@
  * proof per step. Plain JSON (fingerprints, never keys); `docs/plan-format.md` documents it. Bump
  * `PLAN_FORMAT_VERSION` on any incompatible change.
  */
+import type { MaxUnavailable } from '../../domain/max-unavailable.js';
 import type { ApiKind, Fingerprint, NodeRole } from '../../domain/types.js';
 import type { ApiState } from './input.js';
 
@@ -60,6 +61,25 @@ export interface Wave {
   role: NodeRole;
   nodes: string[];
   maxConcurrent: number;
+  /** Why `maxConcurrent` is what it is (always set by this planner; absent in plans made before it). */
+  bound?: WaveBound;
+}
+
+/**
+ * What bounds a wave's batch size: `parallelism` (nothing restarts: Talos-only changes), `max-unavailable`
+ * (workers whose kubelet restarts), `controlplane-restart` (control planes whose kube-apiserver and
+ * kube-controller-manager restart: one at a time).
+ */
+export type WaveBoundBy = 'parallelism' | 'max-unavailable' | 'controlplane-restart';
+
+export interface WaveBound {
+  by: WaveBoundBy;
+  /** The batch size the options asked for: `--parallelism`, or `--max-unavailable` resolved to nodes. */
+  requested: number;
+  /** The batch size the wave was planned (and proved) with: equals `maxConcurrent`. */
+  applied: number;
+  /** In words, e.g. why it is smaller than requested. */
+  reason: string;
 }
 
 export interface ProofEdge {
@@ -205,5 +225,9 @@ export interface Plan {
     endpoints: string[];
     nodes: { address: string; nodeId: string; hostname: string; role: NodeRole; talosVersion: string; configDigest: string }[];
   };
-  options: { allowDisruption: boolean; maxUnavailable: number; parallelism: number };
+  /**
+   * `maxUnavailable` is resolved to a number of nodes (a percentage of the workers rounded down, at least 1);
+   * `maxUnavailableRequested` is what was asked (a number, or a percentage such as `"10%"`).
+   */
+  options: { allowDisruption: boolean; maxUnavailable: number; maxUnavailableRequested?: MaxUnavailable; parallelism: number };
 }

@@ -86,12 +86,40 @@ export function buildNotices(ctx: NoticeContext): string[] {
     if (cps === 1) {
       out.push(`Single control plane: its kube-apiserver restarts in step(s) ${apiserverSteps.map((s) => s.index).join(', ')}, a brief Kubernetes API outage each time (not a trust failure).`);
     } else {
-      out.push(`kube-apiserver restarts on each control plane it patches in step(s) ${apiserverSteps.map((s) => s.index).join(', ')}, never all at once (at most ${Math.max(1, Math.min(input.options.parallelism, input.options.maxUnavailable, cps - 1))} at a time).`);
+      out.push(`kube-apiserver restarts on each control plane it patches in step(s) ${apiserverSteps.map((s) => s.index).join(', ')}, one control plane at a time (the next starts once its static pods run the new config).`);
     }
   }
   const pods = podDisruptionNotice(steps);
   if (pods) out.push(pods);
   return out;
+}
+
+/**
+ * Waves whose batch the planner made smaller than the options asked, one sentence naming each (step and
+ * wave), the size asked and the size planned, and why. Today only control planes whose kube-apiserver
+ * restarts: one at a time whatever --max-unavailable says. A wave with fewer nodes than the request is not
+ * shrunk (nothing changes for it).
+ */
+export function batchNotices(input: PlanInput, steps: readonly Step[]): string[] {
+  const shrunk: { where: string; requested: number; applied: number; reason: string }[] = [];
+  for (const step of steps) {
+    for (const wave of step.waves) {
+      const b = wave.bound;
+      if (!b || Math.min(b.requested, wave.nodes.length) <= b.applied) continue;
+      const noun = wave.role === 'controlplane' ? 'control planes' : 'workers';
+      shrunk.push({ where: `step ${step.index} (${step.id}) wave ${wave.index} (${noun})`, requested: Math.min(b.requested, wave.nodes.length), applied: b.applied, reason: b.reason });
+    }
+  }
+  // One sentence per distinct shrink (a full rotation restarts control planes in up to three steps).
+  const groups = new Map<string, { requested: number; applied: number; reason: string; where: string[] }>();
+  for (const s of shrunk) {
+    const key = `${s.requested}|${s.applied}|${s.reason}`;
+    const g = groups.get(key) ?? { requested: s.requested, applied: s.applied, reason: s.reason, where: [] };
+    g.where.push(s.where);
+    groups.set(key, g);
+  }
+  const asked = input.options.maxUnavailable;
+  return [...groups.values()].map((g) => `Batches of ${g.applied}, not ${g.requested} as --max-unavailable ${asked} allows, in ${g.where.join(', ')}: ${g.reason}.`);
 }
 
 /**

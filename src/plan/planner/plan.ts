@@ -3,6 +3,7 @@
  * Pure and synchronous: no clock, no randomness, no I/O; the same input always gives the same plan.
  */
 import { RotateError } from '../../domain/errors.js';
+import { maxUnavailableProblem, resolveMaxUnavailable } from '../../domain/max-unavailable.js';
 import { isFingerprint, type ApiKind, type Fingerprint, type NodeRole } from '../../domain/types.js';
 import type { ApiState, ObservedNode, OperatorClient, PlanInput } from '../model/input.js';
 import {
@@ -22,12 +23,13 @@ import {
   type TalosClientKind,
   type Verdict,
   type Wave,
+  type WaveBound,
   type WaveOrder,
 } from '../model/plan.js';
 import { bit, CaIndex, has } from '../safety/cas.js';
 import { evaluateState, evaluateStep, type Finding, type ModelClient } from '../safety/engine.js';
 import { initialWorld, resolveEndpoints, staleBundles, TargetInterner, trustOf, type ModelNode, type ModelTarget } from '../safety/world.js';
-import { buildNotices, pemRepairs } from './notices.js';
+import { batchNotices, buildNotices, pemRepairs } from './notices.js';
 import { chooseOrders, compatible, evaluateAllOrders, PREFERRED, rolesInOrder, type ApiChain, type ChainResult } from './orders.js';
 import { expandPhases, type ApiPhase } from './phases.js';
 import { describeFinding, edgeOf, proofOf, VERDICT_BY_RANK, VERDICT_RANK } from './proof.js';
@@ -103,7 +105,8 @@ export function planRotation(input: PlanInput): Plan {
     new: mint ? { label: 'new talosconfig', signer: cas.id(desiredTalos!.issuing), trusts: bit(cas.id(desiredTalos!.issuing)) } : null,
   };
 
-  const cpCount = controlPlanes.length;
+  // Batch sizes (README "Batch sizes", waveBound): --max-unavailable counts workers, as a rolling update's maxUnavailable does.
+  const batch = { parallelism: input.options.parallelism, maxUnavailable: resolveMaxUnavailable(input.options.maxUnavailable, input.nodes.filter((n) => n.role === 'worker').length) };
   // One proof of the merged steps (both APIs' effects in one history) for a choice of orders.
   const buildSteps = (skeletons: Skeleton[]) => {
     const used = new Set<TalosClientKind>(['current']);
@@ -116,7 +119,7 @@ export function planRotation(input: PlanInput): Plan {
       const index = si + 1;
       const hasK8s = sk.apis.includes('kubernetes');
       const hasTalos = sk.apis.includes('talos');
-      const { stepNodes, waves, modelWaves } = buildWaves(cas, sk, nodesByAddress, input, cpCount, targets);
+      const { stepNodes, waves, modelWaves } = buildWaves(cas, sk, nodesByAddress, input, batch, targets);
       const spec = { waves: modelWaves, apis: new Set(sk.apis), talosClient: clients[file], operatorKubeconfig: kubeClient, gateKubeconfig: hasK8s };
       let res = evaluateStep(world, spec, cas);
       const operatorFails = (fs: readonly Finding[]): boolean => fs.some((f) => f.kind === 'operator-apid');
@@ -250,6 +253,7 @@ export function planRotation(input: PlanInput): Plan {
     }
   }
   notices.push(...buildNotices({ input, cas, steps, stepFindings, world0, names }));
+  notices.push(...batchNotices(input, steps));
   const repairs = pemRepairs(input, steps);
   notices.push(...repairs.notices);
 
@@ -270,7 +274,7 @@ export function planRotation(input: PlanInput): Plan {
       endpoints: [...input.endpoints],
       nodes: input.nodes.map((n) => ({ address: n.address, nodeId: n.nodeId, hostname: n.hostname, role: n.role, talosVersion: n.talosVersion, configDigest: n.configDigest })),
     },
-    options: { ...input.options },
+    options: { allowDisruption: input.options.allowDisruption, maxUnavailable: batch.maxUnavailable, maxUnavailableRequested: input.options.maxUnavailable, parallelism: input.options.parallelism },
   };
   if (repairs.repairs.length > 0) plan.pemRepairs = repairs.repairs;
   if (refused.length > 0) plan.refused = refused;
@@ -282,7 +286,8 @@ function validateInput(input: PlanInput): void {
     throw new RotateError('PLAN_INPUT_INVALID', message, { hint, source: 'internal' });
   };
   const { maxUnavailable, parallelism } = input.options;
-  if (!Number.isInteger(maxUnavailable) || maxUnavailable < 1) bad(`options.maxUnavailable must be an integer ≥ 1 (got ${maxUnavailable})`, 'pass --max-unavailable 1 or more');
+  const problem = maxUnavailableProblem(maxUnavailable);
+  if (problem) bad(`options.maxUnavailable ${JSON.stringify(maxUnavailable)} is not valid: ${problem}`, 'pass --max-unavailable 1 or more, or a percentage such as 10%');
   if (!Number.isInteger(parallelism) || parallelism < 1) bad(`options.parallelism must be an integer ≥ 1 (got ${parallelism})`, 'pass --parallelism 1 or more');
   const seen = new Set<string>();
   const checkFp = (fp: unknown, where: string): void => {
@@ -409,7 +414,7 @@ function buildWaves(
   sk: Skeleton,
   nodesByAddress: Map<string, ObservedNode>,
   input: PlanInput,
-  cpCount: number,
+  batch: { parallelism: number; maxUnavailable: number },
   targets: TargetInterner,
 ): { stepNodes: StepNode[]; waves: Wave[]; modelWaves: { address: string; target: ModelTarget }[][] } {
   const perNode = new Map<string, { current: StepNode['current']; target: StepNode['target']; model: ModelTarget }>();
@@ -434,7 +439,6 @@ function buildWaves(
     }
   }
   for (const e of perNode.values()) e.model = targets.intern(e.model);
-  const { parallelism, maxUnavailable } = input.options;
   const stepNodes: StepNode[] = [];
   const waves: Wave[] = [];
   const modelWaves: { address: string; target: ModelTarget }[][] = [];
@@ -443,9 +447,8 @@ function buildWaves(
     if (members.length === 0) continue;
     const index = waves.length + 1;
     const restarts = members.some((n) => perNode.get(n.address)!.model.kubeTouched);
-    let maxConcurrent = parallelism;
-    if (restarts) maxConcurrent = Math.min(maxConcurrent, maxUnavailable, role === 'controlplane' ? Math.max(1, cpCount - 1) : Infinity);
-    waves.push({ index, role, nodes: members.map((n) => n.address), maxConcurrent: Math.max(1, maxConcurrent) });
+    const bound = waveBound(role, restarts, batch, input.options.maxUnavailable);
+    waves.push({ index, role, nodes: members.map((n) => n.address), maxConcurrent: bound.applied, bound });
     modelWaves.push(members.map((n) => ({ address: n.address, target: perNode.get(n.address)!.model })));
     for (const n of members) {
       const e = perNode.get(n.address)!;
@@ -462,6 +465,33 @@ function buildWaves(
     }
   }
   return { stepNodes, waves, modelWaves };
+}
+
+/**
+ * A wave's batch size. The proof does not depend on it: a wave's states are "each class of nodes: none,
+ * some or all patched" (and, for control planes, none/some/all of the patched ones still running the old
+ * kube-apiserver), which covers every batch size. What the model does not see is availability, so:
+ * - control planes whose kube-apiserver and kube-controller-manager restart (any Kubernetes CA change):
+ *   one at a time, each waited for until its static pods run the new config, so the others keep serving
+ *   the Kubernetes API (never two restarting at once, whatever --max-unavailable says);
+ * - workers whose kubelet restarts: --max-unavailable alone (a kubelet restart does not stop running pods;
+ *   a node counts as unavailable from its apply until its kubelet is confirmed back), not capped by
+ *   --parallelism, so a percentage scales with the cluster;
+ * - waves that restart nothing (Talos-only changes): --parallelism.
+ */
+function waveBound(role: NodeRole, restarts: boolean, batch: { parallelism: number; maxUnavailable: number }, asked: PlanInput['options']['maxUnavailable']): WaveBound {
+  if (!restarts) {
+    return { by: 'parallelism', requested: batch.parallelism, applied: batch.parallelism, reason: 'no Kubernetes component restarts (Talos CA fields only): --parallelism bounds the applies' };
+  }
+  if (role === 'controlplane') {
+    return {
+      by: 'controlplane-restart',
+      requested: batch.maxUnavailable,
+      applied: 1,
+      reason: 'kube-apiserver and kube-controller-manager restart on each (Kubernetes CA change): one control plane at a time, each waited for until its static pods run the new config, so the others keep serving',
+    };
+  }
+  return { by: 'max-unavailable', requested: batch.maxUnavailable, applied: batch.maxUnavailable, reason: `kubelets restart (running pods keep running): --max-unavailable ${asked} bounds the workers restarting at once` };
 }
 
 function linkDependencies(steps: Step[]): void {

@@ -2,7 +2,7 @@
  * The plan for humans, in the style of talosctl's phase headers and Terraform's plan output:
  *
  *   > step 1/3: talos-kubernetes-accept — Talos API: accept talos-2026 (877dc9b7dc2c4826); …
- *     wave 1/2: control planes, up to 1 at a time
+ *     wave 1/2: control planes, one at a time (kube-apiserver restarts)
  *     - 127.0.0.10 (cp-1): talos +accept talos-2026 (877dc9b7dc2c4826); kubernetes +accept k8s-2026 (…); kubelet restarts
  *     gate: …
  *     proof: safe
@@ -14,7 +14,7 @@
  */
 import { shortFingerprint, type ApiKind, type Fingerprint } from '../../domain/types.js';
 import type { ApiState } from '../model/input.js';
-import type { Plan, ProofEdge, Step, StepNode, TalosClientKind } from '../model/plan.js';
+import type { Plan, ProofEdge, Step, StepNode, TalosClientKind, Wave } from '../model/plan.js';
 
 const API_SHORT: Record<ApiKind, string> = { talos: 'talos', kubernetes: 'kubernetes' };
 const CLIENT_WORDS: Record<TalosClientKind, string> = {
@@ -73,7 +73,7 @@ export function renderPlanText(plan: Plan, opts: PlanTextOptions = {}): string {
     for (const e of plan.initialProof) out.push(...edgeLines(e, '  '));
   }
 
-  plan.steps.forEach((step) => out.push('', ...stepLines(step, plan.steps.length, ca, diffLine)));
+  plan.steps.forEach((step) => out.push('', ...stepLines(step, plan.steps.length, ca, diffLine, plan.options)));
 
   if (plan.notices.length > 0) {
     out.push('', 'Notices:');
@@ -94,7 +94,7 @@ export function renderPlanText(plan: Plan, opts: PlanTextOptions = {}): string {
   return `${out.join('\n')}\n`;
 }
 
-function stepLines(step: Step, total: number, ca: (fp: Fingerprint | null) => string, diffLine: (line: string) => string): string[] {
+function stepLines(step: Step, total: number, ca: (fp: Fingerprint | null) => string, diffLine: (line: string) => string, options: Plan['options']): string[] {
   const out: string[] = [];
   out.push(`> step ${step.index}/${total}: ${step.id} — ${step.title}`);
   if (step.dependsOn.length > 0) out.push(`  after: ${step.dependsOn.join(', ')}`);
@@ -107,7 +107,7 @@ function stepLines(step: Step, total: number, ca: (fp: Fingerprint | null) => st
   }
   for (const wave of step.waves) {
     const noun = wave.role === 'controlplane' ? 'control planes' : 'workers';
-    out.push(`  wave ${wave.index}/${step.waves.length}: ${noun}, up to ${wave.maxConcurrent} at a time`);
+    out.push(`  wave ${wave.index}/${step.waves.length}: ${noun}, ${batchWords(wave, options)}`);
     for (const n of step.nodes.filter((x) => x.wave === wave.index)) {
       out.push(`  - ${n.address} (${n.hostname}): ${nodeChanges(n, ca)}${n.kubeletRestart ? '; kubelet restarts' : ''}`);
       if (n.configDiff) for (const line of n.configDiff.replace(/\n$/, '').split('\n')) out.push(`      ${diffLine(line)}`);
@@ -132,6 +132,15 @@ function stepLines(step: Step, total: number, ca: (fp: Fingerprint | null) => st
   );
   for (const e of step.proof.edges) if (e.status !== 'ok') out.push(...edgeLines(e, '    '));
   return out;
+}
+
+/** The wave's batch size and what set it, e.g. `up to 19 at a time (--max-unavailable 10%)`. */
+function batchWords(wave: Wave, options: Plan['options']): string {
+  const b = wave.bound;
+  if (!b) return `up to ${wave.maxConcurrent} at a time`;
+  if (b.by === 'controlplane-restart') return `one at a time (kube-apiserver restarts)`;
+  const flag = b.by === 'parallelism' ? '--parallelism' : `--max-unavailable ${options.maxUnavailableRequested ?? options.maxUnavailable}`;
+  return `up to ${wave.maxConcurrent} at a time (${flag})`;
 }
 
 function edgeLines(e: ProofEdge, indent: string): string[] {
