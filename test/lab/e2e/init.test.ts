@@ -1,0 +1,104 @@
+/**
+ * `rotate init` against the lab, as day one on a real cluster: the lab's own rotate.yaml is deleted, init
+ * reads the cluster and writes one; `rotate plan` with it plans no change, and still none after a rotation
+ * applied with that file (the file stays valid). Refusals change nothing.
+ */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import t from 'tap';
+import { parse } from 'yaml';
+
+import { labDir, requireBuild, rotate, scratch } from './fixtures/cli.js';
+
+requireBuild(t);
+
+async function listing(dir: string): Promise<string[]> {
+  return (await fs.readdir(dir)).sort();
+}
+
+t.test('init on a live lab (document style, with a VIP): no changes, refusals, a rotation, still no changes', async (t) => {
+  const dir = await labDir(t);
+  const up = await rotate('lab', 'up', '--dir', dir, '--control-planes', '1', '--workers', '1', '--kubernetes-ca-style', 'document', '--vip', '--detach');
+  t.equal(up.code, 0, up.stderr);
+  const inspect = JSON.parse((await rotate('lab', 'inspect', '--dir', dir, '--json')).stdout) as { cluster: { vip: string }; nodes: { address: string; role: string }[] };
+  const vip = inspect.cluster.vip;
+  const cp = inspect.nodes.find((n) => n.role === 'controlplane')!.address;
+  await fs.rm(path.join(dir, 'rotate.yaml'));
+  const file = path.join(dir, 'rotate.yaml');
+  const talosconfig = path.join(dir, 'talosconfig');
+  const secrets = path.join(dir, 'secrets.yaml');
+  const before = await listing(dir);
+
+  // Refusals first: each leaves the folder as it was.
+  const noKey = await rotate('init', '-f', file, '--talosconfig', talosconfig);
+  t.equal(noKey.code, 1);
+  t.match(noKey.stderr, /^error\[INIT_NO_ISSUING_KEY\]: no key for the issuing CAs talos-\d{4} \(talos, [0-9a-f]{16}…\) and kubernetes-\d{4}/);
+  t.match(noKey.stderr, /--secrets BUNDLE.*--key FILE.*--extract-keys/);
+  const context = await rotate('init', '-f', file, '--talosconfig', talosconfig, '--context', 'nope', '--secrets', secrets);
+  t.equal(context.code, 1);
+  t.match(context.stderr, /^error\[TALOSCONFIG_UNKNOWN_CONTEXT\]: talosconfig .* has no context "nope" \(available: "lab"\)/);
+  const other = await scratch(t);
+  t.equal((await rotate('ca', 'new', '--api', 'talos', '--name', 'stranger', '--dir', other)).code, 0);
+  const wrongKey = await rotate('init', '-f', file, '--talosconfig', talosconfig, '--key', path.join(other, 'stranger.key'));
+  t.equal(wrongKey.code, 1);
+  t.match(wrongKey.stderr, /^error\[INIT_KEY_MATCHES_NOTHING\]: --key .*stranger\.key is not the key of any CA the nodes trust/);
+  t.notMatch(wrongKey.stderr, /PRIVATE KEY/);
+  const viaVip = await rotate('init', '-f', file, '--talosconfig', talosconfig, '--secrets', secrets, '--control-planes', `${cp},${vip}`);
+  t.equal(viaVip.code, 1);
+  t.match(viaVip.stderr, new RegExp(`${cp.replace(/\./g, '\\.')} and ${vip.replace(/\./g, '\\.')} reach the same machine .*one of them is a VIP`));
+  t.same(await listing(dir), before, 'no refusal wrote anything');
+
+  // Discovery, a VIP as the endpoint: the VIP is kept as an endpoint only.
+  const init = await rotate('init', '-f', file, '--talosconfig', talosconfig, '--secrets', secrets, '-e', vip, '--json');
+  t.equal(init.code, 0, init.stderr);
+  const made = JSON.parse(init.stdout) as { discovered: boolean; skippedVips: string[]; controlPlanes: string[]; workers: string[]; endpointsNotNodes: string[]; authorities: { name: string; role: string }[] };
+  t.equal(made.discovered, true);
+  t.same(made.skippedVips, [vip], "discovery lists the VIP among its holder's addresses; the config declares it, so it is skipped");
+  t.same(made.controlPlanes, [cp]);
+  t.same(made.workers, inspect.nodes.filter((n) => n.role === 'worker').map((n) => n.address));
+  t.same(made.endpointsNotNodes, [vip]);
+  t.same(made.authorities.map((a) => a.role), ['issuing', 'issuing']);
+  const text = await fs.readFile(file, 'utf8');
+  t.notMatch(text, /PRIVATE KEY/, 'no key in the file');
+  t.match(text, new RegExp(`${vip.replace(/\./g, '\\.')} is not a node address`));
+  const data = parse(text) as { cluster: Record<string, unknown>; authorities: Record<string, { certificate: string; key: unknown }> };
+  t.same(data.cluster.endpoints, [vip]);
+  for (const a of Object.values(data.authorities)) t.match(a.certificate, /^\.\/pki\/.*\.crt$/);
+  t.equal((await fs.stat(path.join(dir, 'pki'))).isDirectory(), true);
+
+  const plan = await rotate('plan', '-f', file, '--detailed-exitcode', '--no-node-dry-run');
+  t.equal(plan.code, 0, `no changes\n${plan.stdout}${plan.stderr}`);
+  t.match(plan.stdout, /No changes/);
+
+  const again = await rotate('init', '-f', file, '--talosconfig', talosconfig, '--secrets', secrets);
+  t.equal(again.code, 1);
+  t.match(again.stderr, /^error\[INIT_FILE_EXISTS\]/);
+  t.equal(await fs.readFile(file, 'utf8'), text, 'the file is untouched');
+
+  // A full Talos rotation asked for in one command, applied; the same file then plans no change.
+  const caNew = await rotate('ca', 'new', '-f', file, '--api', 'talos', '--name', 'talos-next', '--make-issuing');
+  t.equal(caNew.code, 0, caNew.stderr);
+  const apply = await rotate('apply', '-f', file, '--auto-approve', '--no-node-dry-run');
+  t.equal(apply.code, 0, apply.stdout + apply.stderr);
+  const after = await rotate('plan', '-f', file, '--detailed-exitcode', '--no-node-dry-run');
+  t.equal(after.code, 0, `the applied file plans no change\n${after.stdout}${after.stderr}`);
+});
+
+t.test('init on a legacy-style lab, listing the nodes, keys copied from the cluster: no changes', async (t) => {
+  const dir = await labDir(t);
+  const up = await rotate('lab', 'up', '--dir', dir, '--control-planes', '1', '--workers', '1', '--kubernetes-ca-style', 'legacy', '--detach');
+  t.equal(up.code, 0, up.stderr);
+  const inspect = JSON.parse((await rotate('lab', 'inspect', '--dir', dir, '--json')).stdout) as { nodes: { address: string; role: string }[] };
+  const cps = inspect.nodes.filter((n) => n.role === 'controlplane').map((n) => n.address);
+  const workers = inspect.nodes.filter((n) => n.role === 'worker').map((n) => n.address);
+  const file = path.join(dir, 'init.yaml');
+  const init = await rotate('init', '-f', file, '--talosconfig', path.join(dir, 'talosconfig'), '--control-planes', cps.join(','), '--workers', workers.join(','), '--extract-keys');
+  t.equal(init.code, 0, init.stderr);
+  t.notMatch(init.stdout, /Discovered/);
+  t.notMatch(init.stdout, /PRIVATE KEY/);
+  for (const f of (await fs.readdir(path.join(dir, 'pki'))).filter((f) => f.endsWith('.key'))) {
+    t.equal((await fs.stat(path.join(dir, 'pki', f))).mode & 0o777, 0o600, `${f} is 0600`);
+  }
+  const plan = await rotate('plan', '-f', file, '--detailed-exitcode', '--no-node-dry-run');
+  t.equal(plan.code, 0, `no changes\n${plan.stdout}${plan.stderr}`);
+});
