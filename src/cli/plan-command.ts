@@ -8,12 +8,13 @@ import { parseDuration } from '../state/index.js';
 import { openSession } from '../session/open-session.js';
 import { renderSavedPlan, savedPlanOf, writeSavedPlan } from '../session/saved-plan.js';
 import type { PlanArgs } from './commands/plan.js';
+import { clusterOverridesOf } from './commands/cluster-options.js';
 import { printDiagnostic, printResult } from './output.js';
 
 /** `rotate plan`: observe, plan, prove, dry-run on every node; print or save. Changes nothing. */
 export async function runPlan(args: PlanArgs): Promise<void> {
   const applyLockWaitMs = parseDuration(args['apply-lock-wait'], '--apply-lock-wait');
-  const session = await openSession(args.file);
+  const session = await openSession(args.file, clusterOverridesOf(args));
   try {
     const built = await buildPlan(session, {
       parallelism: args.parallelism,

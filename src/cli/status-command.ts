@@ -20,10 +20,13 @@ export interface StatusOptions {
   prometheus: boolean;
   warnDays: number;
   parallelism: number;
+  talosconfig?: string | undefined;
+  context?: string | undefined;
+  endpoints?: string[] | undefined;
 }
 
 export async function runStatus(args: StatusOptions): Promise<void> {
-  const session = await openSession(args.file);
+  const session = await openSession(args.file, { talosconfig: args.talosconfig, context: args.context, endpoints: args.endpoints });
   try {
     const built = await buildPlan(session, { parallelism: args.parallelism, maxUnavailable: 1, allowDisruption: false, nodeDryRun: false });
     const names = new Map<string, string>();

@@ -1,8 +1,9 @@
 import { RotateError } from '../../domain/errors.js';
 import type { Argv } from 'yargs';
+import { clusterOverrideOptions, type ClusterOverrideArgs } from './cluster-options.js';
 
 /** Flags shared by `plan`, `apply` and `rollback`: what to plan and how. */
-export interface PlanningArgs {
+export interface PlanningArgs extends ClusterOverrideArgs {
   file: string;
   parallelism: number;
   'max-unavailable': number;
@@ -12,7 +13,7 @@ export interface PlanningArgs {
 }
 
 export function planningOptions<T>(y: Argv<T>): Argv<T & PlanningArgs> {
-  return y
+  return clusterOverrideOptions(y)
     .option('file', { alias: 'f', type: 'string', default: 'rotate.yaml', describe: 'desired-state file' })
     .option('parallelism', { type: 'number', default: 10, describe: 'nodes read, checked or patched at once' })
     .option('max-unavailable', { type: 'number', default: 1, describe: 'nodes whose Kubernetes components (kubelet, kube-apiserver) may restart at once' })

@@ -1,6 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
+import { clusterOverrideOptions, type ClusterOverrideArgs } from './cluster-options.js';
 
-interface StatusArgs {
+interface StatusArgs extends ClusterOverrideArgs {
   file: string;
   state?: string;
   json: boolean;
@@ -13,7 +14,7 @@ export const statusCommand: CommandModule<object, StatusArgs> = {
   command: 'status',
   describe: 'What the cluster trusts now (per API and node), the client certificates in use, drift from the desired state, unfinished runs, and expiry warnings; exit codes for cron jobs',
   builder: (y: Argv) =>
-    y
+    clusterOverrideOptions(y)
       .option('file', { alias: 'f', type: 'string', default: 'rotate.yaml', describe: 'desired-state file' })
       .option('state', { type: 'string', describe: 'state file (default: state/<name>.state.json beside FILE)' })
       .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON' })

@@ -101,4 +101,19 @@ t.test('init on a legacy-style lab, listing the nodes, keys copied from the clus
   }
   const plan = await rotate('plan', '-f', file, '--detailed-exitcode', '--no-node-dry-run');
   t.equal(plan.code, 0, `no changes\n${plan.stdout}${plan.stderr}`);
+
+  // talosctl-style overrides win over the file's cluster section, on every command that reaches the cluster.
+  const moved = path.join(dir, 'elsewhere.talosconfig');
+  await fs.rename(path.join(dir, 'talosconfig'), moved);
+  const lost = await rotate('plan', '-f', file, '--no-node-dry-run');
+  t.equal(lost.code, 1);
+  t.match(lost.stderr, /^error\[TALOSCONFIG_READ\]: cannot read talosconfig .*talosconfig \(ENOENT\)\n  hint: pass --talosconfig/);
+  const found = await rotate('plan', '-f', file, '--detailed-exitcode', '--no-node-dry-run', '--talosconfig', moved, '-e', cps[0]!, '--context', 'lab');
+  t.equal(found.code, 0, found.stderr);
+  const status = await rotate('status', '-f', file, '--talosconfig', moved, '--endpoints', cps.join(','));
+  t.equal(status.code, 0, status.stdout + status.stderr);
+  t.match(status.stdout, new RegExp(`talosconfig  ${moved.replace(/[.]/g, '\\.')} \\(context lab\\)`), 'status reports the talosconfig in use');
+  const context = await rotate('plan', '-f', file, '--talosconfig', moved, '--context', 'nope');
+  t.equal(context.code, 1);
+  t.match(context.stderr, /^error\[TALOSCONFIG_UNKNOWN_CONTEXT\]/);
 });
