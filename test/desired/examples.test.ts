@@ -22,8 +22,9 @@ async function prepare(name: string) {
 
 t.test('every example folder is covered', async (t) => {
   const folders = (await fs.readdir(path.join(REPO, 'examples'), { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
-  // staged-rotation/ (three commits) is validated and applied against the lab by test/lab/e2e/staged-rotation.test.ts.
-  t.same(folders.sort(), [...EXAMPLES, 'staged-rotation'].sort());
+  // staged-rotation/ (three commits) is validated and applied against the lab by test/lab/e2e/staged-rotation.test.ts;
+  // pipelines/ is checked by test/lab/e2e/pipelines.test.ts (actionlint; the GitLab jobs run against the lab).
+  t.same(folders.sort(), [...EXAMPLES, 'pipelines', 'staged-rotation'].sort());
 });
 
 t.test('examples pass rotate validate', { skip: !(await builtCli()) && 'run `npm run build` first' }, async (t) => {
