@@ -84,7 +84,7 @@ t.test('init on a live lab (document style, with a VIP): no changes, refusals, a
   t.equal(after.code, 0, `the applied file plans no change\n${after.stdout}${after.stderr}`);
 });
 
-t.test('init on a legacy-style lab, listing the nodes, keys copied from the cluster: no changes', async (t) => {
+t.test('init on a legacy-style lab, listing the nodes, keys copied from the cluster: no changes, before and after a rotation', async (t) => {
   const dir = await labDir(t);
   const up = await rotate('lab', 'up', '--dir', dir, '--control-planes', '1', '--workers', '1', '--kubernetes-ca-style', 'legacy', '--detach');
   t.equal(up.code, 0, up.stderr);
@@ -101,6 +101,13 @@ t.test('init on a legacy-style lab, listing the nodes, keys copied from the clus
   }
   const plan = await rotate('plan', '-f', file, '--detailed-exitcode', '--no-node-dry-run');
   t.equal(plan.code, 0, `no changes\n${plan.stdout}${plan.stderr}`);
+
+  // A Kubernetes CA rotation asked for and applied with the init-written file: it then plans no change.
+  t.equal((await rotate('ca', 'new', '-f', file, '--api', 'kubernetes', '--name', 'k8s-next', '--make-issuing')).code, 0);
+  const apply = await rotate('apply', '-f', file, '--auto-approve', '--no-node-dry-run');
+  t.equal(apply.code, 0, apply.stdout + apply.stderr);
+  const after = await rotate('plan', '-f', file, '--detailed-exitcode', '--no-node-dry-run');
+  t.equal(after.code, 0, `the applied file plans no change\n${after.stdout}${after.stderr}`);
 
   // talosctl-style overrides win over the file's cluster section, on every command that reaches the cluster.
   const moved = path.join(dir, 'elsewhere.talosconfig');
