@@ -3,10 +3,11 @@
  * certificates under pki/), so that day one on a real cluster starts from "no changes". The I/O half;
  * what to declare is decided by src/desired/init-proposal.ts, the text by init-render.ts.
  *
- * Keys: an issuing CA needs a key source. Init references the secrets bundle (`--secrets`) or key files
- * the operator names (`--key`), matched by public key. `--extract-keys` copies a control plane's issuing
- * keys out of its machine config into pki/NAME.key (0600), as `talosctl gen secrets
- * --from-controlplane-config` does: an explicit, named action, never an implicit key source.
+ * Keys: init references the secrets bundle (`--secrets`) or key files the operator names (`--key`), matched
+ * by public key. `--extract-keys` copies a control plane's issuing keys out of its machine config into
+ * pki/NAME.key (0600), as `talosctl gen secrets --from-controlplane-config` does: an explicit, named action.
+ * Without any, an issuing authority is written without a key: valid while the cluster issues from it
+ * (apply escrows its key from a control plane's config), so a rotation to a new CA needs only the new key.
  */
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
@@ -182,7 +183,7 @@ interface ResolvedKey {
   extracted?: { path: string; pem: Secret };
 }
 
-/** Key sources for the CAs, issuing ones required; every named source must belong to a CA init declares. */
+/** Key sources for the CAs (none is required); every named source must belong to a CA init declares. */
 async function resolveKeys(args: InitOptions, proposal: InitProposal, nodes: readonly LiveNode[], pkiDir: string): Promise<Map<string, ResolvedKey>> {
   const dir = path.dirname(path.resolve(args.file));
   const keys = new Map<string, ResolvedKey>();
@@ -242,14 +243,6 @@ async function resolveKeys(args: InitOptions, proposal: InitProposal, nodes: rea
       const keyPath = path.join(pkiDir, `${ca.name}.key`);
       keys.set(ca.name, { ref: { file: referenceFrom(dir, keyPath), origin: 'extracted' }, extracted: { path: keyPath, pem: new Secret(privateKeyPemForNode(key.reveal())) } });
     }
-  } else if (missing.length > 0) {
-    throw new RotateError(
-      'INIT_NO_ISSUING_KEY',
-      `no key for the issuing CA${missing.length > 1 ? 's' : ''} ${missing.map((c) => `${c.name} (${c.api}, ${shortFingerprint(c.fingerprint)}…)`).join(' and ')}: an issuing CA signs node and client certificates`,
-      {
-        hint: "pass --secrets BUNDLE (the `talosctl gen secrets` bundle of this cluster), --key FILE for each issuing CA's key, or --extract-keys to copy them from a control plane's machine config into pki/ (0600)",
-      },
-    );
   }
   return keys;
 }
@@ -354,6 +347,12 @@ function report(
     for (const c of mine) {
       lines.push(`  ${proposal[api].issuing === c.fingerprint ? 'issuing ' : 'accepted'}  ${c.name}  ${shortFingerprint(c.fingerprint)}…  until ${c.notAfter.toISOString().slice(0, 10)}  key: ${keyOf(c.name)}`);
     }
+  }
+  const keyless = (['talos', 'kubernetes'] as const).map((api) => proposal.cas.find((c) => c.api === api && c.fingerprint === proposal[api].issuing)!).filter((c) => !r.keys.has(c.name));
+  if (keyless.length > 0) {
+    lines.push(
+      `No key source for ${keyless.map((c) => c.name).join(' and ')}: fine while the cluster issues from ${keyless.length > 1 ? 'them' : 'it'} (apply takes the current issuing keys from a control plane's machine config for its escrow, so rotating to a new CA needs only the new key). Making ${keyless.length > 1 ? 'them' : 'it'} issuing again elsewhere needs a key: --secrets, --key or --extract-keys.`,
+    );
   }
   for (const c of proposal.expired) lines.push(`Left out: ${c.api} CA ${shortFingerprint(c.fingerprint)}… expired on ${c.notAfter.toISOString().slice(0, 10)}; the plan removes it from the nodes that still list it.`);
   if (proposal.disagreements.length > 0) {

@@ -87,11 +87,14 @@ export function renderInitDesiredState(input: InitRenderInput): string {
   }
   lines.push('', 'authorities:');
   lines.push('  # Certificates as files under pki/ (public). A key is referenced, never written in this file; a CA');
-  lines.push('  # that is only accepted needs none.');
+  lines.push('  # that is only accepted needs none, nor does one the whole cluster already issues from.');
   for (const ca of proposal.cas) {
     lines.push(`  # ${ca.api === 'talos' ? 'Talos API' : 'Kubernetes API'} CA, sha256 ${ca.fingerprint}, valid until ${ca.notAfter.toISOString().slice(0, 10)}.`);
     lines.push(`  ${scalar(ca.name)}:`, `    certificate: ${scalar(input.certificates[ca.name]!)}`);
     const key = input.keys[ca.name];
+    if (!key && proposal[ca.api].issuing === ca.fingerprint) {
+      lines.push("    # No key: fine while the cluster issues from it (apply escrows it from a control plane's config).");
+    }
     if (key) {
       if ('file' in key && key.origin === 'extracted') lines.push("    # Copied from a control plane's machine config by `rotate init --extract-keys` (0600; keep it out of git).");
       if ('secretsBundle' in key) lines.push('    # Once apply has rewritten the bundle, this entry holds the new key and the loader calls this one not available.');

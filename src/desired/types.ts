@@ -34,7 +34,7 @@ export interface Authority {
 }
 
 export interface DesiredApi {
-  /** Always has a keySource. */
+  /** May have no keySource (DESIRED_ISSUING_NO_KEY, a warning): fine while the cluster already issues from it. */
   issuing: Authority;
   /** In file order, without the issuing CA and without duplicates (by name and by fingerprint). */
   accepted: Authority[];

@@ -30,10 +30,6 @@ t.test('init on a live lab (document style, with a VIP): no changes, refusals, a
   const before = await listing(dir);
 
   // Refusals first: each leaves the folder as it was.
-  const noKey = await rotate('init', '-f', file, '--talosconfig', talosconfig);
-  t.equal(noKey.code, 1);
-  t.match(noKey.stderr, /^error\[INIT_NO_ISSUING_KEY\]: no key for the issuing CAs talos-\d{4} \(talos, [0-9a-f]{16}…\) and kubernetes-\d{4}/);
-  t.match(noKey.stderr, /--secrets BUNDLE.*--key FILE.*--extract-keys/);
   const context = await rotate('init', '-f', file, '--talosconfig', talosconfig, '--context', 'nope', '--secrets', secrets);
   t.equal(context.code, 1);
   t.match(context.stderr, /^error\[TALOSCONFIG_UNKNOWN_CONTEXT\]: talosconfig .* has no context "nope" \(available: "lab"\)/);
@@ -48,16 +44,17 @@ t.test('init on a live lab (document style, with a VIP): no changes, refusals, a
   t.match(viaVip.stderr, new RegExp(`${cp.replace(/\./g, '\\.')} and ${vip.replace(/\./g, '\\.')} reach the same machine .*one of them is a VIP`));
   t.same(await listing(dir), before, 'no refusal wrote anything');
 
-  // Discovery, a VIP as the endpoint: the VIP is kept as an endpoint only.
-  const init = await rotate('init', '-f', file, '--talosconfig', talosconfig, '--secrets', secrets, '-e', vip, '--json');
+  // Discovery, a VIP as the endpoint: the VIP is kept as an endpoint only. No key source: the issuing CAs
+  // are declared without keys (fine while the cluster issues from them).
+  const init = await rotate('init', '-f', file, '--talosconfig', talosconfig, '-e', vip, '--json');
   t.equal(init.code, 0, init.stderr);
-  const made = JSON.parse(init.stdout) as { discovered: boolean; skippedVips: string[]; controlPlanes: string[]; workers: string[]; endpointsNotNodes: string[]; authorities: { name: string; role: string }[] };
+  const made = JSON.parse(init.stdout) as { discovered: boolean; skippedVips: string[]; controlPlanes: string[]; workers: string[]; endpointsNotNodes: string[]; authorities: { name: string; role: string; key: unknown }[] };
   t.equal(made.discovered, true);
   t.same(made.skippedVips, [vip], "discovery lists the VIP among its holder's addresses; the config declares it, so it is skipped");
   t.same(made.controlPlanes, [cp]);
   t.same(made.workers, inspect.nodes.filter((n) => n.role === 'worker').map((n) => n.address));
   t.same(made.endpointsNotNodes, [vip]);
-  t.same(made.authorities.map((a) => a.role), ['issuing', 'issuing']);
+  t.same(made.authorities.map((a) => [a.role, a.key]), [['issuing', null], ['issuing', null]]);
   const text = await fs.readFile(file, 'utf8');
   t.notMatch(text, /PRIVATE KEY/, 'no key in the file');
   t.match(text, new RegExp(`${vip.replace(/\./g, '\\.')} is not a node address`));
@@ -69,6 +66,15 @@ t.test('init on a live lab (document style, with a VIP): no changes, refusals, a
   const plan = await rotate('plan', '-f', file, '--detailed-exitcode', '--no-node-dry-run');
   t.equal(plan.code, 0, `no changes\n${plan.stdout}${plan.stderr}`);
   t.match(plan.stdout, /No changes/);
+  t.notMatch(plan.stderr, /DESIRED_ISSUING_NO_KEY/, 'no warning: the whole cluster issues from the keyless CAs');
+  t.match((await rotate('validate', '-f', file)).stderr, /warning.*DESIRED_ISSUING_NO_KEY/, 'validate (offline) says what a keyless issuing CA means');
+
+  // With the secrets bundle the cluster was made from: its entries become the key sources.
+  const bundled = path.join(dir, 'with-bundle.yaml');
+  const withBundle = await rotate('init', '-f', bundled, '--talosconfig', talosconfig, '--secrets', secrets, '--json');
+  t.equal(withBundle.code, 0, withBundle.stderr);
+  t.same((JSON.parse(withBundle.stdout) as { authorities: { key: unknown }[] }).authorities.map((a) => a.key), [{ secretsBundle: './secrets.yaml', entry: 'os' }, { secretsBundle: './secrets.yaml', entry: 'k8s' }]);
+  t.equal((await rotate('plan', '-f', bundled, '--detailed-exitcode', '--no-node-dry-run')).code, 0);
 
   const again = await rotate('init', '-f', file, '--talosconfig', talosconfig, '--secrets', secrets);
   t.equal(again.code, 1);
@@ -82,6 +88,13 @@ t.test('init on a live lab (document style, with a VIP): no changes, refusals, a
   t.equal(apply.code, 0, apply.stdout + apply.stderr);
   const after = await rotate('plan', '-f', file, '--detailed-exitcode', '--no-node-dry-run');
   t.equal(after.code, 0, `the applied file plans no change\n${after.stdout}${after.stderr}`);
+
+  // Back to the old, keyless CA: that needs its key, and the plan says so.
+  const oldName = made.authorities[0]!.name;
+  await fs.writeFile(file, (await fs.readFile(file, 'utf8')).replace(/^ {2}issuing: talos-next$/m, `  issuing: ${oldName}`));
+  const back = await rotate('plan', '-f', file, '--no-node-dry-run');
+  t.equal(back.code, 1);
+  t.match(back.stderr, new RegExp(`error\\[PLAN_NO_KEY\\]: the plan makes ${oldName} the issuing talos CA on nodes that do not issue from it yet`));
 });
 
 t.test('init on a legacy-style lab, listing the nodes, keys copied from the cluster: no changes, before and after a rotation', async (t) => {
