@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A full rotation of both CAs on the embedded lab cluster, end to end:
-#   lab up → two new CAs → desired state → plan → apply → inspect the ledger → lab down.
+#   lab up → init (desired state from the cluster) → two new CAs → plan → apply → inspect the ledger → status → lab down.
 # Usage: bash examples/lab-demo.sh [DIR] [legacy|document]   (DIR defaults to a new temp folder)
 #        KEEP_LAB=1 bash examples/lab-demo.sh ...             (leave the lab running, e.g. to try rollback)
 # Everything runs on loopback addresses (127.0.0.0/8); nothing outside DIR is touched.
@@ -18,21 +18,14 @@ step "Start an emulated cluster (3 control planes, 2 workers, Kubernetes CA styl
 "$rotate" lab up --dir "$dir/lab" --detach --kubernetes-ca-style "$style"
 cd "$dir/lab"
 
-step "The desired state the lab wrote matches the cluster: no changes"
+step "Day one: forget the lab's own rotate.yaml and let init read the cluster (certificates to pki/, keys referenced)"
+rm rotate.yaml
+"$rotate" init --talosconfig ./talosconfig --secrets secrets.yaml
 "$rotate" plan --detailed-exitcode >/dev/null && echo "rotate plan: no changes (exit 0)"
 
-step "Generate the new CAs (keys stay in pki/*.key, mode 0600, never printed)"
-"$rotate" ca new --api talos --name talos-next --dir pki
-"$rotate" ca new --api kubernetes --name k8s-next --dir pki
-
-step "Desired state: the new CAs issue, nothing else is accepted"
-# Make the new CAs issuing and define them; the lab's old CAs stay defined (unused) for the record.
-sed -i.orig \
-  -e 's/^  issuing: talos-lab$/  issuing: talos-next/' \
-  -e 's/^  issuing: kubernetes-lab$/  issuing: k8s-next/' \
-  -e 's|^authorities:$|authorities:\n  talos-next: { certificate: pki/talos-next.crt, key: { file: pki/talos-next.key } }\n  k8s-next: { certificate: pki/k8s-next.crt, key: { file: pki/k8s-next.key } }|' \
-  rotate.yaml
-"$rotate" validate 2>/dev/null
+step "Ask for a full rotation of both CAs, one command each (keys stay in pki/*.key, mode 0600, never printed)"
+"$rotate" ca new -f rotate.yaml --api talos --name talos-next --make-issuing
+"$rotate" ca new -f rotate.yaml --api kubernetes --name k8s-next --make-issuing
 
 step "Plan: four steps, each proved safe (announced: in-cluster clients in the Kubernetes issue, the control-plane kubelet window in the Kubernetes drop)"
 set +e
@@ -46,6 +39,9 @@ CI=1 "$rotate" apply plan.json
 
 step "What the lab saw during the rotation (trust failures per edge, NotReady events)"
 "$rotate" lab inspect --dir .
+
+step "Status: the new CAs everywhere, no drift from the same rotate.yaml (the committed file stays valid), no unfinished run"
+"$rotate" status 2>/dev/null
 
 step "The new kubeconfig works with the real kubectl"
 if command -v kubectl >/dev/null; then HOME="$dir" kubectl --kubeconfig kubeconfig get nodes; fi

@@ -6,6 +6,7 @@
  * is kept once as a 0600 backup in the state folder (`backups/<run id>/`, 0700, git-ignored), so rollback
  * can restore it; the backups of the last runs are kept (see pruneBackups).
  */
+import { configuredStateCipher, isSealed, openIfSealed } from '../state/encryption.js';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Secret } from '../domain/secret.js';
@@ -54,7 +55,9 @@ async function backupOnce(file: string, kind: OutputFileKind, place: BackupPlace
   if (previous === null) return null;
   await ensureIgnoredPrivateDir(path.join(place.stateDir, BACKUPS_DIR_NAME));
   await ensureIgnoredPrivateDir(path.dirname(backup));
-  await writeFileAtomic(backup, previous, { mode: 0o600 });
+  // Sealed when a state key is configured: a talosconfig, kubeconfig or bundle holds private keys.
+  const cipher = configuredStateCipher();
+  await writeFileAtomic(backup, cipher ? cipher.seal(previous, 'output-backup') : previous, { mode: 0o600 });
   return backup;
 }
 
@@ -114,6 +117,9 @@ export async function writeSecretsBundleOutput(
 /** Put a backed-up file back (rollback), atomically and 0600. */
 export async function restoreBackup(output: WrittenOutput): Promise<boolean> {
   if (!output.backupPath || !(await pathExists(output.backupPath))) return false;
-  await writeFileAtomic(output.path, await fs.readFile(output.backupPath), { mode: 0o600 });
+  const stored = await fs.readFile(output.backupPath);
+  const text = stored.toString('utf8');
+  const content = isSealed(text) ? Buffer.from(openIfSealed(text, 'output-backup', `backup ${output.backupPath}`), 'utf8') : stored;
+  await writeFileAtomic(output.path, content, { mode: 0o600 });
   return true;
 }

@@ -11,6 +11,7 @@ import type { Diagnostic } from '../desired/types.js';
 import type { Plan } from '../plan/model/index.js';
 import { buildPlan, listedNodes, noSecretsBundleWarning, relevantDesiredWarnings, splitDesiredWarnings, type BuildPlanOptions, type BuiltPlan } from '../session/build-plan.js';
 import { openSession, type Session } from '../session/open-session.js';
+import type { ClusterOverrides } from '../session/cluster-overrides.js';
 import { readSavedPlan, staleError, staleReasons } from '../session/saved-plan.js';
 import { beforeFromObserved, resolveStatePath, toErrorRecord, type LockedState, type Run } from '../state/index.js';
 import { makeEvent, makeQuestion, selectSink } from './events/index.js';
@@ -51,6 +52,8 @@ export interface ApplyOptions extends BuildPlanOptions {
   runLease?: boolean;
   /** `--take-over-expired-lease`. */
   takeOverExpiredLease?: boolean;
+  /** `--talosconfig`, `--context`, `--endpoints`: win over the desired state's cluster section. */
+  cluster?: ClusterOverrides;
 }
 
 /** Everything a run needs once approved. */
@@ -70,7 +73,7 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
   try {
     const saved = opts.planFile ? await readSavedPlan(opts.planFile) : null;
     const desiredFile = saved ? saved.desired.file : opts.file;
-    session = await openSession(desiredFile);
+    session = await openSession(desiredFile, opts.cluster);
     // An unused authority is news only while a node still trusts it: said once the cluster has been read.
     const desiredWarnings = splitDesiredWarnings(session.warnings);
     const emitDesiredWarnings = (ws: readonly Diagnostic[]): void => {

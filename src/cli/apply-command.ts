@@ -3,6 +3,7 @@ import { runRollback, type RollbackOptions } from '../apply/run-rollback.js';
 import { parseDuration } from '../state/index.js';
 import type { ApplyArgs } from './commands/apply.js';
 import type { RollbackArgs } from './commands/rollback.js';
+import { clusterOverridesOf } from './commands/cluster-options.js';
 
 /** The flags `apply` and `rollback` share, as the run options. */
 function runOptionsOf(args: RollbackArgs): RollbackOptions {
@@ -19,6 +20,7 @@ function runOptionsOf(args: RollbackArgs): RollbackOptions {
     allowDisruption: args['allow-disruption'],
     nodeDryRun: args['node-dry-run'],
     applyLockWaitMs: parseDuration(args['apply-lock-wait'], '--apply-lock-wait'),
+    cluster: clusterOverridesOf(args),
   };
 }
 

@@ -3,17 +3,31 @@ import { RotateError } from '../domain/errors.js';
 import { formatDiagnostic } from '../desired/index.js';
 import { summarizeCertificateValue } from '../pki/index.js';
 import { renderPlanText } from '../plan/render/human.js';
+import { renderPlanSummary } from '../plan/render/summary.js';
 import { buildPlan, noSecretsBundleWarning, relevantDesiredWarnings } from '../session/build-plan.js';
 import { parseDuration } from '../state/index.js';
 import { openSession } from '../session/open-session.js';
 import { renderSavedPlan, savedPlanOf, writeSavedPlan } from '../session/saved-plan.js';
 import type { PlanArgs } from './commands/plan.js';
-import { printDiagnostic, printResult } from './output.js';
+import { clusterOverridesOf } from './commands/cluster-options.js';
+import { printDiagnostic, printJson, printResult } from './output.js';
 
 /** `rotate plan`: observe, plan, prove, dry-run on every node; print or save. Changes nothing. */
 export async function runPlan(args: PlanArgs): Promise<void> {
+  if (!args.json) return planOrThrow(args);
+  // With --json, a failure is a JSON document on stdout too (the human error still goes to stderr).
+  try {
+    await planOrThrow(args);
+  } catch (err) {
+    const e = RotateError.is(err) ? err : null;
+    printJson({ error: e ? { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) } : { code: 'INTERNAL', message: 'internal error (run with ROTATE_DEBUG=1 for details)' } });
+    throw err;
+  }
+}
+
+async function planOrThrow(args: PlanArgs): Promise<void> {
   const applyLockWaitMs = parseDuration(args['apply-lock-wait'], '--apply-lock-wait');
-  const session = await openSession(args.file);
+  const session = await openSession(args.file, clusterOverridesOf(args));
   try {
     const built = await buildPlan(session, {
       parallelism: args.parallelism,
@@ -29,6 +43,7 @@ export async function runPlan(args: PlanArgs): Promise<void> {
     const saved = savedPlanOf(session, built.plan);
     const { plan } = built;
     if (args.json) printResult(renderSavedPlan(saved));
+    else if (args.summary) process.stdout.write(renderPlanSummary(plan));
     else printResult(renderPlanText(plan, { describeCertificate: summarizeCertificateValue, applyCommand: applyCommandFor(args) }));
 
     if (plan.refused && plan.refused.length > 0) {

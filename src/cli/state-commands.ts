@@ -4,7 +4,9 @@
  */
 import { describeHolder, openFileStateStore, renderStateSummary, resolveStatePath } from '../state/index.js';
 import { printDiagnostic, printJson, printResult } from './output.js';
-import type { StateShowArgs, StateUnlockArgs } from './commands/state.js';
+import type { StateSealArgs, StateShowArgs, StateUnlockArgs } from './commands/state.js';
+import { openFileStateStore as openStore, parseDuration } from '../state/index.js';
+import { sealStateFolder } from '../state/seal-folder.js';
 
 export async function runStateShow(args: StateShowArgs): Promise<void> {
   const statePath = resolveStatePath({ state: args.state, file: args.file });
@@ -25,4 +27,22 @@ export async function runStateUnlock(args: StateUnlockArgs): Promise<void> {
   if (removed.liveness.state === 'unknown') printDiagnostic(`warning: ${removed.liveness.reason}; make sure that run is not still going`);
   if (removed.liveness.state === 'alive') printDiagnostic(`warning: broke the lock of a running process (--force): ${removed.liveness.reason}`);
   printResult(`Unlocked state ${statePath}: removed lock ${removed.info.id} of ${describeHolder(removed.info)}.`);
+}
+
+/** `rotate state encrypt|decrypt`, under the state's lock (a run in progress is waited for, then refused). */
+export async function runStateSeal(args: StateSealArgs, direction: 'encrypt' | 'decrypt'): Promise<void> {
+  const statePath = resolveStatePath({ state: args.state, file: args.file });
+  const store = openStore(statePath);
+  const lock = await store.lock({ operation: `state ${direction}` }, { timeoutMs: parseDuration(args['lock-timeout']), breakGone: true });
+  try {
+    const report = await sealStateFolder(statePath, direction);
+    const verb = direction === 'encrypt' ? 'Encrypted' : 'Decrypted';
+    printResult(
+      report.changed.length === 0
+        ? `Nothing to do: every secret file of ${statePath} is already ${direction === 'encrypt' ? 'encrypted' : 'plain'} (${report.unchanged} file(s)).`
+        : [`${verb} ${report.changed.length} file(s) of ${statePath}:`, ...report.changed.map((f) => `  ${f}`)].join('\n'),
+    );
+  } finally {
+    await store.release(lock.id);
+  }
 }

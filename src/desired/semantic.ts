@@ -102,10 +102,16 @@ export function checkSemantics(data: unknown, invalid: readonly Segment[][]): { 
       model.apis[api] = { issuing, accepted };
       const authority = authorities[issuing];
       if (isObject(authority) && !('key' in authority) && !troubled(['authorities', issuing])) {
+        // Valid while the cluster already issues from it: apply escrows the current issuing key from a control
+        // plane's machine config. Only a plan that makes it issuing where it is not needs it (and says so).
         findings.push(
-          error('DESIRED_ISSUING_NO_KEY', ['authorities', issuing], `is the issuing CA of ${API_TITLE[api]} (${api}.issuing) but has no key`, 'add `key: { file: PATH }` (or { env: VARIABLE } / { secretsBundle: PATH, entry: os | k8s }): the issuing CA signs node and client certificates, which needs its private key', {
-            onKey: true,
-          }),
+          warning(
+            'DESIRED_ISSUING_NO_KEY',
+            ['authorities', issuing],
+            `is the issuing CA of ${API_TITLE[api]} (${api}.issuing) and has no key: fine while the cluster already issues from it (apply then takes its key from a control plane's machine config for the escrow); a plan that makes it issuing on a node that does not issue from it yet stops and asks for it`,
+            'add `key: { file: PATH }` (or { env: VARIABLE } / { secretsBundle: PATH, entry: os | k8s }) before asking the cluster to start issuing from it',
+            { onKey: true },
+          ),
         );
       }
     }

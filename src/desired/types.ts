@@ -34,7 +34,7 @@ export interface Authority {
 }
 
 export interface DesiredApi {
-  /** Always has a keySource. */
+  /** May have no keySource (DESIRED_ISSUING_NO_KEY, a warning): fine while the cluster already issues from it. */
   issuing: Authority;
   /** In file order, without the issuing CA and without duplicates (by name and by fingerprint). */
   accepted: Authority[];
@@ -43,8 +43,8 @@ export interface DesiredApi {
 export interface DesiredCluster {
   /** Absolute path: `cluster.talosconfig`, or talosctl's default resolution. */
   talosconfig: string;
-  /** How `talosconfig` was found: written in the file, or talosctl's defaults. */
-  talosconfigSource: 'file' | 'TALOSCONFIG' | 'TALOS_HOME' | 'home';
+  /** How `talosconfig` was found: written in the file, talosctl's defaults, or `--talosconfig` (cluster-overrides.ts). */
+  talosconfigSource: 'file' | 'TALOSCONFIG' | 'TALOS_HOME' | 'home' | 'flag';
   /** Undefined: the talosconfig's current context. */
   context?: string;
   /** Absolute path apply writes the new admin kubeconfig to; always set when `kubernetes` is managed. */

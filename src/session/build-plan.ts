@@ -84,6 +84,11 @@ export function desiredKeyLookup(desired: DesiredState): IssuingKeyLookup {
         hint: `make it the issuing authority of ${api} in ${desired.file}, with a key source`,
       });
     }
+    if (!authority.keySource) {
+      throw new RotateError('PLAN_NO_KEY', `the plan makes ${authority.name} the issuing ${api} CA on nodes that do not issue from it yet, which needs its private key, and authorities.${authority.name} in ${desired.file} has no key`, {
+        hint: `add \`key: { file: PATH }\` (or { env } / { secretsBundle, entry }) to authorities.${authority.name}; a CA the whole cluster already issues from needs none`,
+      });
+    }
     return loadAuthorityKey(authority);
   };
 }
@@ -298,7 +303,7 @@ export function noSecretsBundleWarning(plan: Plan, secretsBundle: string | undef
  * is neither issuing nor accepted (DESIRED_UNUSED_AUTHORITY) matters while a node still trusts it (the plan
  * removes it); once no node does, keeping it defined is the recommended layout (a way back), not news.
  */
-const CLUSTER_DEPENDENT = new Set(['DESIRED_UNUSED_AUTHORITY']);
+const CLUSTER_DEPENDENT = new Set(['DESIRED_UNUSED_AUTHORITY', 'DESIRED_ISSUING_NO_KEY']);
 
 /** The desired state's warnings to say at once, and those that wait for the cluster (relevantDesiredWarnings). */
 export function splitDesiredWarnings(warnings: readonly Diagnostic[]): { now: Diagnostic[]; afterObserve: Diagnostic[] } {
@@ -312,10 +317,24 @@ export function relevantDesiredWarnings(warnings: readonly Diagnostic[], desired
       for (const ca of [api.issuing, ...api.accepted]) if (ca) trusted.add(ca.fingerprint);
     }
   }
+  // Per API: does every node issue from the desired issuing CA already (a document-style worker's current
+  // CA is its first accepted one)?
+  const everywhere = { talos: true, kubernetes: true };
+  for (const n of nodes) {
+    for (const api of ['talos', 'kubernetes'] as const) {
+      const fp = n.ca[api].issuing?.fingerprint ?? n.ca[api].accepted[0]?.fingerprint;
+      if (!fp || fp !== desired[api]?.issuing.certificate.fingerprint) everywhere[api] = false;
+    }
+  }
   return warnings.filter((w) => {
-    if (w.code !== 'DESIRED_UNUSED_AUTHORITY') return true;
     const name = /^authorities\.(.+)$/.exec(w.path)?.[1];
     const authority = name === undefined ? undefined : desired.authorities[name];
+    if (w.code === 'DESIRED_ISSUING_NO_KEY') {
+      // News only while some node does not issue from it yet (the plan then needs the key and stops).
+      const api = (['talos', 'kubernetes'] as const).find((a) => desired[a]?.issuing.name === name);
+      return api === undefined || !everywhere[api];
+    }
+    if (w.code !== 'DESIRED_UNUSED_AUTHORITY') return true;
     return authority === undefined || trusted.has(authority.certificate.fingerprint);
   });
 }

@@ -6,6 +6,7 @@ import { RotateError } from '../domain/errors.js';
 import { loadDesiredState } from '../desired/index.js';
 import type { DesiredState, Diagnostic } from '../desired/types.js';
 import { TalosClient } from '../talos/client.js';
+import { applyClusterOverrides, type ClusterOverrides } from './cluster-overrides.js';
 import { getContext, loadTalosconfig, type Talosconfig, type TalosContext } from '../talos/talosconfig.js';
 
 export interface Session {
@@ -19,18 +20,19 @@ export interface Session {
   close(): void;
 }
 
-export async function openSession(desiredFile: string): Promise<Session> {
+export async function openSession(desiredFile: string, overrides: ClusterOverrides = {}): Promise<Session> {
   const { state: desired, warnings } = await loadDesiredState(desiredFile);
-  return openSessionFor(desired, warnings);
+  return openSessionFor(desired, warnings, overrides);
 }
 
-export async function openSessionFor(desired: DesiredState, warnings: Diagnostic[] = []): Promise<Session> {
+export async function openSessionFor(loaded: DesiredState, warnings: Diagnostic[] = [], overrides: ClusterOverrides = {}): Promise<Session> {
+  const desired = applyClusterOverrides(loaded, overrides);
   const talosconfig = await loadTalosconfigOrExplain(desired);
   const context = getContext(talosconfig, desired.cluster.context);
   const endpoints = desired.cluster.endpoints ?? context.endpoints;
   if (endpoints.length === 0) {
     throw new RotateError('SESSION_NO_ENDPOINTS', `talosconfig context ${context.name} has no endpoints and ${desired.file} sets no cluster.endpoints`, {
-      hint: 'list the control-plane endpoints under cluster.endpoints',
+      hint: 'list the control-plane endpoints under cluster.endpoints (or pass --endpoints)',
     });
   }
   const client = new TalosClient({ endpoints, caPem: context.caPem, certPem: context.certPem, key: context.key });
@@ -43,7 +45,7 @@ async function loadTalosconfigOrExplain(desired: DesiredState): Promise<Taloscon
   } catch (err) {
     if (RotateError.is(err)) throw err;
     throw new RotateError('SESSION_TALOSCONFIG', `cannot read the talosconfig ${desired.cluster.talosconfig}: ${(err as Error).message}`, {
-      hint: `set cluster.talosconfig in ${desired.file} to the talosconfig of this cluster`,
+      hint: desired.cluster.talosconfigSource === 'flag' ? 'check the --talosconfig path' : `set cluster.talosconfig in ${desired.file} to the talosconfig of this cluster (or pass --talosconfig)`,
     });
   }
 }

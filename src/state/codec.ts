@@ -1,10 +1,12 @@
 /**
  * State document ⇄ text. Reading refuses another stateVersion and a damaged document with errors that
  * name the file and say how to recover (the backup); writing refuses a document that does not conform or
- * that holds key material, so neither can reach the disk.
+ * that holds key material, so neither can reach the disk. With a state key configured the text on disk is
+ * sealed (encryption.ts): checks run on the plain document, sealing is the last step.
  */
 import { RotateError } from '../domain/errors.js';
 import { TOOL_VERSION } from '../version.js';
+import { openIfSealed, sealIfConfigured } from './encryption.js';
 import { containsKeyMaterial } from './key-material.js';
 import { stateDocumentProblems } from './schema.js';
 import { STATE_VERSION, type StateDocument } from './types.js';
@@ -37,7 +39,8 @@ function jsonProblem(text: string, err: unknown): string {
   return position ? `it is not valid JSON (error at character ${position[1]})` : 'it is not valid JSON';
 }
 
-export function parseStateText(text: string, where: StateLocation): StateDocument {
+export function parseStateText(sealedOrPlain: string, where: StateLocation): StateDocument {
+  const text = openIfSealed(sealedOrPlain, 'state', `state file ${where.file}`);
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -83,5 +86,5 @@ export function serializeState(doc: StateDocument, where: StateLocation): string
       source: 'internal',
     });
   }
-  return text;
+  return sealIfConfigured(text, 'state');
 }

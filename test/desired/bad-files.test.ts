@@ -74,7 +74,6 @@ t.test('the bad set covers the cases it must', async (t) => {
     'leaf-certificate',
     'expired-ca',
     'unknown-authority',
-    'issuing-without-key',
     'same-address-twice',
     'address-in-both-lists',
     'address-with-port',

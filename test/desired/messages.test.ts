@@ -194,7 +194,7 @@ t.test('cross-field checks (pure)', async (t) => {
     [
       ['warning', 'DESIRED_ISSUING_ALSO_ACCEPTED', 'talos.accepted[1]'],
       ['error', 'DESIRED_UNKNOWN_AUTHORITY', 'talos.accepted[2]'],
-      ['error', 'DESIRED_ISSUING_NO_KEY', 'authorities.a'],
+      ['warning', 'DESIRED_ISSUING_NO_KEY', 'authorities.a'],
       ['error', 'DESIRED_AUTHORITY_SHARED', 'kubernetes.issuing'],
       ['warning', 'DESIRED_UNUSED_AUTHORITY', 'authorities.c'],
       ['error', 'DESIRED_KUBECONFIG_REQUIRED', 'cluster.kubeconfig'],

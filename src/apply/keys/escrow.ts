@@ -21,6 +21,7 @@ import { assertKeyMatches, fingerprintOfPem } from '../../pki/index.js';
 import { containsKeyMaterial } from '../../state/key-material.js';
 import type { KeyRole } from '../../state/types.js';
 import { ensureIgnoredPrivateDir } from '../../state/state-dir.js';
+import { openIfSealed, sealIfConfigured } from '../../state/encryption.js';
 import { fsyncDir, writeFileAtomic, pathExists } from '../../util/atomic-file.js';
 
 export const KEYS_DIR_NAME = 'keys';
@@ -103,7 +104,7 @@ async function inspectEscrowed(file: string, certPem: string, what: string): Pro
       }),
     };
   }
-  const key = new Secret(await fs.readFile(file, 'utf8'));
+  const key = new Secret(openIfSealed(await fs.readFile(file, 'utf8'), 'escrowed-key', `escrowed key ${file}`));
   try {
     assertKeyMatches(certPem, key, what);
   } catch (err) {
@@ -199,7 +200,8 @@ export async function escrowKeys(stateDir: string, items: EscrowItem[]): Promise
     const file = escrowKeyPath(stateDir, item.api, item.fingerprint);
     await writeFileAtomic(escrowCertificatePath(stateDir, item.api, item.fingerprint), ensureNewline(item.certPem), { mode: 0o600 });
     try {
-      await writeFileAtomic(file, ensureNewline(key.reveal()), { mode: 0o600, exclusive: true });
+      // Sealed when a state key is configured (state/encryption.ts).
+      await writeFileAtomic(file, sealIfConfigured(ensureNewline(key.reveal()), 'escrowed-key'), { mode: 0o600, exclusive: true });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       // Another process escrowed it meanwhile: keep theirs if it is the same key.
@@ -236,7 +238,7 @@ export async function loadEscrowedKey(stateDir: string, api: ApiKind, fingerprin
     });
   }
   if (existing.state === 'problem') throw existing.error;
-  return new Secret(await fs.readFile(file, 'utf8'));
+  return new Secret(openIfSealed(await fs.readFile(file, 'utf8'), 'escrowed-key', `escrowed key ${file}`));
 }
 
 function ensureNewline(text: string): string {

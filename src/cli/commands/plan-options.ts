@@ -1,9 +1,10 @@
 import { RotateError } from '../../domain/errors.js';
 import { DEFAULT_MAX_UNAVAILABLE, maxUnavailableProblem, parseMaxUnavailable, type MaxUnavailable } from '../../domain/max-unavailable.js';
 import type { Argv } from 'yargs';
+import { clusterOverrideOptions, type ClusterOverrideArgs } from './cluster-options.js';
 
 /** Flags shared by `plan`, `apply` and `rollback`: what to plan and how. */
-export interface PlanningArgs {
+export interface PlanningArgs extends ClusterOverrideArgs {
   file: string;
   parallelism: number;
   /** A number of nodes, or a percentage of the workers (`"10%"`). */
@@ -14,7 +15,7 @@ export interface PlanningArgs {
 }
 
 export function planningOptions<T>(y: Argv<T>): Argv<T & PlanningArgs> {
-  return y
+  return clusterOverrideOptions(y)
     .option('file', { alias: 'f', type: 'string', default: 'rotate.yaml', describe: 'desired-state file' })
     .option('parallelism', { type: 'number', default: 10, describe: 'nodes read, checked or patched at once (waves that restart no Kubernetes component, node reads, dry runs, gates)' })
     .option('max-unavailable', {

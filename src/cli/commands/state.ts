@@ -44,9 +44,31 @@ const stateUnlock: CommandModule<object, StateUnlockArgs> = {
   },
 };
 
+export interface StateSealArgs extends StateLocationArgs {
+  'lock-timeout': string;
+}
+
+function stateSeal(direction: 'encrypt' | 'decrypt'): CommandModule<object, StateSealArgs> {
+  return {
+    command: direction,
+    describe:
+      direction === 'encrypt'
+        ? 'Encrypt the state at rest (state file, escrowed keys, backups of replaced files) with the key in $ROTATE_STATE_KEY or $ROTATE_STATE_KEY_FILE'
+        : 'Turn an encrypted state back into plain files (needs its key in $ROTATE_STATE_KEY or $ROTATE_STATE_KEY_FILE)',
+    builder: (y: Argv) =>
+      locationOptions(y)
+        .option('lock-timeout', { type: 'string', default: '30s', describe: 'how long to wait for a run holding the state lock' })
+        .example(direction === 'encrypt' ? 'ROTATE_STATE_KEY_FILE=~/.config/talos-rotate/state.key $0 state encrypt' : 'ROTATE_STATE_KEY_FILE=~/.config/talos-rotate/state.key $0 state decrypt', direction === 'encrypt' ? 'encrypt the state of rotate.yaml' : 'decrypt it again') as unknown as Argv<StateSealArgs>,
+    handler: async (args) => {
+      const { runStateSeal } = await import('../state-commands.js');
+      await runStateSeal(args, direction);
+    },
+  };
+}
+
 export const stateCommand: CommandModule<object, object> = {
   command: 'state <command>',
-  describe: 'Inspect the apply state, or break a stale lock',
-  builder: (y: Argv) => y.command(stateShow).command(stateUnlock).demandCommand(1),
+  describe: 'Inspect the apply state, break a stale lock, or encrypt / decrypt it at rest',
+  builder: (y: Argv) => y.command(stateShow).command(stateUnlock).command(stateSeal('encrypt')).command(stateSeal('decrypt')).demandCommand(1),
   handler: () => undefined,
 };

@@ -88,6 +88,7 @@ export async function assembleLabCluster(opts: AssembleOptions): Promise<Assembl
         clusterName,
         clusterEndpoint,
         extraCertSans: spec.role === 'controlplane' && vipAddress ? [vipAddress] : [],
+        ...(spec.role === 'controlplane' && vipAddress ? { vip: vipAddress } : {}),
       });
       return new LabNode({
         ...spec,

@@ -26,6 +26,12 @@ export interface MachineConfigOptions {
   clusterEndpoint: string;
   /** Extra `.machine.certSANs` entries (e.g. a VIP on control planes). */
   extraCertSans?: string[];
+  /**
+   * A shared Layer 2 VIP this control plane may hold: declared as on a real node, in a `Layer2VIPConfig`
+   * document (pkg/machinery/config/types/network/layer2_vip.go, v1.13 and v1.14: `name` is the IP, `link`
+   * is required); Talos only advertises a VIP its config declares.
+   */
+  vip?: string;
 }
 
 const KUBERNETES_VERSION = 'v1.34.1';
@@ -45,7 +51,8 @@ function hostOf(endpoint: string): string {
   }
 }
 
-function render(docs: object[]): string {
+function render(docs: object[], opts: MachineConfigOptions): string {
+  if (opts.vip && opts.role === 'controlplane') docs = [...docs, { apiVersion: 'v1alpha1', kind: 'Layer2VIPConfig', name: opts.vip, link: 'eth0' }];
   return docs.map((d) => stringify(d, { indent: 4, lineWidth: 0 })).join('---\n');
 }
 
@@ -99,7 +106,7 @@ function legacy(s: LabSecrets, opts: MachineConfigOptions): string {
   return render([
     { version: 'v1alpha1', debug: false, persist: true, machine, cluster },
     { apiVersion: 'v1alpha1', kind: 'HostnameConfig', auto: 'off', hostname: opts.hostname },
-  ]);
+  ], opts);
 }
 
 function documentStyle(s: LabSecrets, opts: MachineConfigOptions): string {
@@ -152,7 +159,7 @@ function documentStyle(s: LabSecrets, opts: MachineConfigOptions): string {
       { apiVersion: 'v1alpha1', kind: 'KubeSchedulerConfig', image: `registry.k8s.io/kube-scheduler:${KUBERNETES_VERSION}`, config: {} },
     );
   }
-  return render(docs);
+  return render(docs, opts);
 }
 
 /** A whole machine config (all documents), holding private keys on control planes. */
