@@ -17,17 +17,17 @@ import { firstProblem, scoreOf, VERDICT_RANK, verdictOf } from './proof.js';
 /** Tie-break order when the model finds several orders equally safe, with the reason (facts §3.2, §3.3). */
 export const PREFERRED: Record<ApiKind, Record<Phase, { order: WaveOrder; why: string }>> = {
   talos: {
-    accept: { order: 'controlplanes-first', why: 'workers take their client-CA bundle from trustd on a control plane, so control planes accept first (facts §3.2)' },
-    issue: { order: 'controlplanes-first', why: "workers re-request their apid certificate when they are patched; after the control planes they get one signed by the new CA (facts §3.2)" },
+    accept: { order: 'controlplanes-first', why: 'workers take their client-CA bundle from trustd on a control plane, so control planes accept first (Talos: internal/app/machined/pkg/controllers/secrets/api.go)' },
+    issue: { order: 'controlplanes-first', why: "workers re-request their apid certificate when they are patched; after the control planes they get one signed by the new CA" },
     drop: {
       order: 'controlplanes-first',
-      why: "a worker trusts the client-CA bundle trustd hands it when it is patched; after the control planes dropped the CA that bundle no longer holds it (facts §3.2); talosctl's order",
+      why: "a worker trusts the client-CA bundle trustd hands it when it is patched; after the control planes dropped the CA that bundle no longer holds it; talosctl's order",
     },
   },
   kubernetes: {
     accept: { order: 'controlplanes-first', why: "talosctl's order; every kubelet keeps its certificate" },
     issue: { order: 'controlplanes-first', why: "talosctl's order; kubelet certificates still verify against old + new" },
-    drop: { order: 'workers-first', why: 'a kubelet re-bootstraps only when its own node drops the old CA, so workers re-bootstrap while every apiserver still accepts both CAs (facts §3.3)' },
+    drop: { order: 'workers-first', why: 'a kubelet re-bootstraps only when its own node drops the old CA, so workers re-bootstrap while every apiserver still accepts both CAs' },
   },
 };
 

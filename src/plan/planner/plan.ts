@@ -226,7 +226,7 @@ export function planRotation(input: PlanInput): Plan {
     const what = [...new Set(stale.map((w) => cas.describeMask(w.extra)))].join(', ');
     notices.push(
       `After the last step, worker(s) ${stale.map((w) => w.address).join(', ')} still accept Talos API client certificates signed by ${what}: ` +
-        'their apid trusts the bundle trustd gave them when their Talos CA fields last changed, until its certificate is renewed (within 12 h, facts §3.2).',
+        'their apid trusts the bundle trustd gave them when their Talos CA fields last changed, until its certificate is renewed (within 12 h).',
     );
   }
 
@@ -337,11 +337,11 @@ function registerFingerprints(cas: CaIndex, input: PlanInput): void {
 function structuralChecks(input: PlanInput, refused: Refusal[], notices: string[]): void {
   const cps = input.nodes.filter((n) => n.role === 'controlplane');
   if (cps.length === 0) {
-    refused.push({ code: 'PLAN_NO_CONTROLPLANE', reason: 'no control-plane node is listed: nothing can sign, proxy or serve trustd (talosctl rotate-ca panics here, facts §1.10)' });
+    refused.push({ code: 'PLAN_NO_CONTROLPLANE', reason: 'no control-plane node is listed: nothing can sign, proxy or serve trustd (talosctl rotate-ca panics here)' });
   }
   const ep = resolveEndpoints(input.nodes, input.endpoints);
   for (const w of ep.workers) {
-    refused.push({ code: 'PLAN_ENDPOINT_IS_WORKER', reason: `endpoint ${w} is a worker: a worker's apid cannot proxy to other nodes (facts §2.3); use control-plane endpoints` });
+    refused.push({ code: 'PLAN_ENDPOINT_IS_WORKER', reason: `endpoint ${w} is a worker: a worker's apid cannot proxy to other nodes (Talos: internal/app/apid/pkg/director/director.go); use control-plane endpoints` });
   }
   if (input.endpoints.length === 0) notices.push('No endpoint is given: the proof assumes the operator may reach any control plane.');
   else if (ep.anyControlPlane) notices.push('An endpoint is not a node address (VIP, DNS name or load balancer): the proof assumes it may reach any control plane.');
@@ -524,7 +524,7 @@ function explainOrder(part: Skeleton['parts'][number], sk: Skeleton): OrderChoic
       const later = r.steps.slice(index);
       const bad = later.find((s) => s.problem);
       const stale = r.stale > result.stale;
-      const leftover = `${chain.api}: ${r.stale} worker(s) would keep trusting a dropped Talos CA in their apid client bundle (trustd hands a worker the control planes' trusted set when it is patched, facts §3.2)`;
+      const leftover = `${chain.api}: ${r.stale} worker(s) would keep trusting a dropped Talos CA in their apid client bundle (trustd hands a worker the control planes' trusted set when it is patched)`;
       return {
         order: r.orders[index]!,
         verdict: VERDICT_BY_RANK[Math.max(0, ...later.map((s) => VERDICT_RANK[s.verdict]))]!,
