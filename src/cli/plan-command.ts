@@ -4,6 +4,7 @@ import { formatDiagnostic } from '../desired/index.js';
 import { summarizeCertificateValue } from '../pki/index.js';
 import { renderPlanText } from '../plan/render/human.js';
 import { renderPlanSummary } from '../plan/render/summary.js';
+import { colorizePlanText, colorWanted } from '../plan/render/color.js';
 import { buildPlan, noSecretsBundleWarning, relevantDesiredWarnings } from '../session/build-plan.js';
 import { parseDuration } from '../state/index.js';
 import { openSession } from '../session/open-session.js';
@@ -44,7 +45,10 @@ async function planOrThrow(args: PlanArgs): Promise<void> {
     const { plan } = built;
     if (args.json) printResult(renderSavedPlan(saved));
     else if (args.summary) process.stdout.write(renderPlanSummary(plan));
-    else printResult(renderPlanText(plan, { describeCertificate: summarizeCertificateValue, applyCommand: applyCommandFor(args) }));
+    else {
+      const text = renderPlanText(plan, { describeCertificate: summarizeCertificateValue, applyCommand: applyCommandFor(args) });
+      printResult(colorWanted(process.stdout) ? colorizePlanText(text) : text);
+    }
 
     if (plan.refused && plan.refused.length > 0) {
       throw new RotateError('PLAN_REFUSED', `the desired state cannot be reached safely (${plan.refused.length} problem${plan.refused.length === 1 ? '' : 's'}):\n${plan.refused.map((r) => `  - ${r.reason}`).join('\n')}`, {
