@@ -90,3 +90,17 @@ t.test('the closing hint names the command that applies this plan, and none insi
   t.match(inApply, /^Verdict: safe-with-announced-disruption\.$/m, 'inside apply: the verdict alone');
   t.notMatch(inApply, /Apply with/);
 });
+
+t.test('a PEM certificate written out over several diff lines (document style) is one line', async (t) => {
+  const plan = planRotation(input(cluster({ controlPlanes: 1, workers: 0 })));
+  const ca = await generateTalosCa();
+  const pem = ca.certPem.trim().split('\n');
+  plan.steps[0]!.nodes[0]!.configDiff = ['@@ KubeAPIServerCAConfig', ' acceptedCAs:', '-  - cert: |-', ...pem.map((l) => `+      ${l}`), ...pem.map((l) => ` ${l}`), ''].join('\n');
+  const text = renderPlanText(plan, { describeCertificate: summarizeCertificateValue });
+  const short = ca.fingerprint.slice(0, 16);
+  t.match(text, new RegExp(`\\n {6}\\+ {6}certificate \\(${short}\\), subject O=talos, not after \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ\\n {6} certificate \\(${short}\\)`));
+  t.notMatch(text, /BEGIN CERTIFICATE/, 'no PEM line is left');
+  t.match(text, /\n {6}- {2}- cert: \|-\n/, 'other lines as they were');
+  plan.steps[0]!.nodes[0]!.configDiff = [`+      ${pem[0]}`, `+      ${pem[1]}`, ''].join('\n');
+  t.match(renderPlanText(plan, { describeCertificate: summarizeCertificateValue }), /BEGIN CERTIFICATE/, 'a block without its END line is left as it is');
+});

@@ -43,6 +43,9 @@ export interface PlanTextOptions {
 /** A long base64 value ending a diff line (`+    crt: LS0t…`, `-  - LS0t…`), optionally quoted. */
 const DIFF_BLOB_RE = /^([ +-].*?)(["']?)([A-Za-z0-9+/]{64,}={0,2})\2\s*$/;
 
+/** The first line of a PEM certificate written out in a diff (`+        -----BEGIN CERTIFICATE-----`). */
+const PEM_BEGIN_RE = /^([ +-])(\s*)-----BEGIN CERTIFICATE-----\s*$/;
+
 export function renderPlanText(plan: Plan, opts: PlanTextOptions = {}): string {
   const names = new Map<string, string>();
   for (const a of plan.authorities) if (a.name) names.set(a.fingerprint, a.name);
@@ -57,6 +60,25 @@ export function renderPlanText(plan: Plan, opts: PlanTextOptions = {}): string {
     if (!m || !cert) return line;
     const name = names.get(cert.fingerprint);
     return `${m[1]}certificate ${name ? `${name} ` : ''}(${shortFingerprint(cert.fingerprint)}), subject ${cert.subject || '(empty)'}, not after ${cert.notAfter}`;
+  };
+  /** The diff's lines, each PEM certificate written out over several lines (document style) as one line. */
+  const diffLines = (diff: string): string[] => {
+    const lines = diff.replace(/\n$/, '').split('\n');
+    const out: string[] = [];
+    for (let i = 0; i < lines.length; i++) {
+      const begin = opts.describeCertificate ? PEM_BEGIN_RE.exec(lines[i]!) : null;
+      const end = begin ? lines.findIndex((l, j) => j > i && l[0] === begin[1] && l.trim().endsWith('-----END CERTIFICATE-----')) : -1;
+      const block = end > i ? lines.slice(i, end + 1) : null;
+      const cert = block && block.every((l) => l[0] === begin![1]) ? opts.describeCertificate!(block.map((l) => l.slice(1).trim()).join('\n')) : null;
+      if (!cert) {
+        out.push(diffLine(lines[i]!));
+        continue;
+      }
+      const name = names.get(cert.fingerprint);
+      out.push(`${begin![1]}${begin![2]}certificate ${name ? `${name} ` : ''}(${shortFingerprint(cert.fingerprint)}), subject ${cert.subject || '(empty)'}, not after ${cert.notAfter}`);
+      i = end;
+    }
+    return out;
   };
   const out: string[] = [];
   out.push(`Plan: ${plan.summary.text}`);
@@ -73,7 +95,7 @@ export function renderPlanText(plan: Plan, opts: PlanTextOptions = {}): string {
     for (const e of plan.initialProof) out.push(...edgeLines(e, '  '));
   }
 
-  plan.steps.forEach((step) => out.push('', ...stepLines(step, plan.steps.length, ca, diffLine, plan.options)));
+  plan.steps.forEach((step) => out.push('', ...stepLines(step, plan.steps.length, ca, diffLines, plan.options)));
 
   if (plan.notices.length > 0) {
     out.push('', 'Notices:');
@@ -94,7 +116,7 @@ export function renderPlanText(plan: Plan, opts: PlanTextOptions = {}): string {
   return `${out.join('\n')}\n`;
 }
 
-function stepLines(step: Step, total: number, ca: (fp: Fingerprint | null) => string, diffLine: (line: string) => string, options: Plan['options']): string[] {
+function stepLines(step: Step, total: number, ca: (fp: Fingerprint | null) => string, diffLines: (diff: string) => string[], options: Plan['options']): string[] {
   const out: string[] = [];
   out.push(`> step ${step.index}/${total}: ${step.id} — ${step.title}`);
   if (step.dependsOn.length > 0) out.push(`  after: ${step.dependsOn.join(', ')}`);
@@ -110,7 +132,7 @@ function stepLines(step: Step, total: number, ca: (fp: Fingerprint | null) => st
     out.push(`  wave ${wave.index}/${step.waves.length}: ${noun}, ${batchWords(wave, options)}`);
     for (const n of step.nodes.filter((x) => x.wave === wave.index)) {
       out.push(`  - ${n.address} (${n.hostname}): ${nodeChanges(n, ca)}${n.kubeletRestart ? '; kubelet restarts' : ''}`);
-      if (n.configDiff) for (const line of n.configDiff.replace(/\n$/, '').split('\n')) out.push(`      ${diffLine(line)}`);
+      if (n.configDiff) for (const line of diffLines(n.configDiff)) out.push(`      ${line}`);
     }
   }
   out.push(`  client: ${CLIENT_WORDS[step.talosClient]} during the step`);
