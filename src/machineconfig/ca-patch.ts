@@ -15,7 +15,8 @@ import {
   type CaSite,
   type SiteContents,
 } from './ca-sites.js';
-import { readCaKey, readCaState, type ApiCaState } from './ca-state.js';
+import type { ApiCaState } from './ca-state.js';
+import { MachineConfigText } from './config-text.js';
 import { isEmptyNode, pairOf, parseMachineConfig, type ParsedMachineConfig } from './documents.js';
 import { mcError } from './errors.js';
 import {
@@ -105,7 +106,17 @@ interface Ctx {
  * must read back as requested with nothing outside the CA fields changed (MC_INTERNAL otherwise).
  */
 export function patchCaState(configYaml: string, change: CaChange, source?: string): string {
-  const cfg = parseMachineConfig(configYaml, source);
+  return patchConfig(new MachineConfigText(configYaml, source), change).text;
+}
+
+/**
+ * patchCaState over a MachineConfigText: the same edits, made from `config`'s parse; the result carries the
+ * parse made to verify it, so a chain of patches parses each config once. Returns `config` itself when it
+ * already holds the requested state.
+ */
+export function patchConfig(config: MachineConfigText, change: CaChange): MachineConfigText {
+  const { text: configYaml, source } = config;
+  const cfg = config.parsed;
   const role = roleOf(machineTypeOf(cfg));
   const edits: Edit[] = [];
   const expected = new Map<ApiKind, Target>();
@@ -124,10 +135,9 @@ export function patchCaState(configYaml: string, change: CaChange, source?: stri
     edits.push(...issuingEdits(ctx, site, contents, target), ...acceptedEdits(ctx, site, contents, target));
     expected.set(api, target);
   }
-  if (edits.length === 0) return configYaml;
+  if (edits.length === 0) return config;
   const out = applyEdits(configYaml, edits);
-  verifyPatched(cfg, out, expected, source);
-  return out;
+  return verifyPatched(config, out, expected, source);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -458,19 +468,19 @@ function unsupported(ctx: Ctx, what: string) {
 // ---------------------------------------------------------------------------------------------------
 // Self-check
 
-function verifyPatched(before: ParsedMachineConfig, out: string, expected: Map<ApiKind, Target>, source: string | undefined): void {
+function verifyPatched(before: MachineConfigText, out: string, expected: Map<ApiKind, Target>, source: string | undefined): MachineConfigText {
   const fail = (what: string) =>
     mcError('MC_INTERNAL', source, `the patched config does not read back as requested (${what})`,
       'this is a bug in talos-rotate; nothing was applied. Please report it with the config layout (not its secrets)');
-  let after: ParsedMachineConfig;
+  let after: MachineConfigText;
   let state;
   try {
-    after = parseMachineConfig(out, source);
-    state = readCaState(out, source);
+    after = new MachineConfigText(out, source, parseMachineConfig(out, source));
+    state = after.caState;
   } catch {
     throw fail('the result does not parse');
   }
-  const prev = readCaState(before.src, source);
+  const prev = before.caState;
   if (state.machineType !== prev.machineType || state.kubernetes.style !== prev.kubernetes.style) throw fail('machine type or CA style');
   for (const api of API_KINDS) {
     const target = expected.get(api);
@@ -484,18 +494,32 @@ function verifyPatched(before: ParsedMachineConfig, out: string, expected: Map<A
     if (!isDeepStrictEqual(got.accepted.map((c) => c.fingerprint), acceptedFingerprints(target.accepted))) throw fail(`${api} accepted CAs`);
     if ((got.unterminated ?? []).length > 0) throw fail(`${api} PEM text without a final newline`);
     if (target.issuing?.key.kind === 'key') {
-      const key = readCaKey(out, api, source);
+      const key = after.caKey(api);
       if (!key || !samePem(key.reveal(), target.issuing.key.pem)) throw fail(`${api} issuing key`);
     }
   }
-  const strip = (cfg: ParsedMachineConfig) => cfg.documents.map((d) => withoutCaFields(d.doc.toJS(), d.kind, prev.kubernetes.style));
   let same: boolean;
   try {
-    same = isDeepStrictEqual(strip(before), strip(after));
+    same = isDeepStrictEqual(withoutCaFieldsOf(before.parsed, prev.kubernetes.style), withoutCaFieldsOf(after.parsed, prev.kubernetes.style));
   } catch {
     throw fail('documents cannot be compared');
   }
   if (!same) throw fail('content outside the CA fields changed');
+  return after;
+}
+
+/**
+ * Every document as plain data without the CA fields, remembered per parse: in a chain of patches the
+ * output of one is the input of the next, so each is computed once. Never modified once made.
+ */
+const strippedMemo = new WeakMap<ParsedMachineConfig, { style: 'legacy' | 'document'; value: unknown[] }>();
+
+function withoutCaFieldsOf(cfg: ParsedMachineConfig, style: 'legacy' | 'document'): unknown[] {
+  const hit = strippedMemo.get(cfg);
+  if (hit && hit.style === style) return hit.value;
+  const value = cfg.documents.map((d) => withoutCaFields(d.doc.toJS(), d.kind, style));
+  strippedMemo.set(cfg, { style, value });
+  return value;
 }
 
 function sameApiState(a: ApiCaState, b: ApiCaState): boolean {

@@ -44,13 +44,54 @@ function blocksOf(pem: string, field: string, source: string | undefined): PemBl
   }
 }
 
+/**
+ * Results of readCertField/readCertEntry by (encoding, value): a plan reads the same CA values from every
+ * node's config at every step. Only successes are kept (errors name the field and config); the results are
+ * frozen. Bounded: oldest out first.
+ */
+const certMemo = new Map<string, Readonly<CertField> | Readonly<CertEntry>>();
+const CERT_MEMO_MAX = 512;
+
+function memoized<T extends CertField | CertEntry>(kind: string, value: string, encoding: FieldEncoding, read: () => T): T {
+  const key = `${kind}\u0000${encoding}\u0000${value}`;
+  const hit = certMemo.get(key);
+  if (hit) return hit as T;
+  const result = read();
+  if (certMemo.size >= CERT_MEMO_MAX) certMemo.delete(certMemo.keys().next().value as string);
+  certMemo.set(key, deepFreeze(result));
+  return result;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (typeof o === 'object' && o !== null && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}
+
+interface CertField {
+  certPem: string;
+  fingerprint: Fingerprint;
+  terminated: boolean;
+}
+
+interface CertEntry {
+  certs: { certPem: string; fingerprint: Fingerprint }[];
+  terminated: boolean;
+}
+
 /** A certificate field: exactly one parseable CERTIFICATE block. */
-export function readCertField(
+export function readCertField(value: string, encoding: FieldEncoding, field: string, source: string | undefined): CertField {
+  return memoized('field', value, encoding, () => readCertFieldOnce(value, encoding, field, source));
+}
+
+function readCertFieldOnce(
   value: string,
   encoding: FieldEncoding,
   field: string,
   source: string | undefined,
-): { certPem: string; fingerprint: Fingerprint; terminated: boolean } {
+): CertField {
   const pem = pemOf(value, encoding, field, source);
   const blocks = blocksOf(pem, field, source);
   const cert = blocks[0];
@@ -85,12 +126,16 @@ export function pemLinesTerminated(pem: string): boolean {
 }
 
 /** One accepted-CAs entry: every CERTIFICATE block in it, in order (Talos trusts them all, facts §3.4). */
-export function readCertEntry(
+export function readCertEntry(value: string, encoding: FieldEncoding, field: string, source: string | undefined): CertEntry {
+  return memoized('entry', value, encoding, () => readCertEntryOnce(value, encoding, field, source));
+}
+
+function readCertEntryOnce(
   value: string,
   encoding: FieldEncoding,
   field: string,
   source: string | undefined,
-): { certs: { certPem: string; fingerprint: Fingerprint }[]; terminated: boolean } {
+): CertEntry {
   const pem = pemOf(value, encoding, field, source);
   const blocks = blocksOf(pem, field, source);
   if (blocks.length === 0 || blocks.some((b) => b.label !== 'CERTIFICATE')) {

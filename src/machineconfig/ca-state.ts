@@ -1,7 +1,7 @@
 import type { Secret } from '../domain/secret.js';
 import type { ApiKind, Fingerprint, KubernetesCaStyle, NodeRole } from '../domain/types.js';
 import { kubernetesSite, machineTypeOf, readSite, roleOf, talosSite, type CaSite, type MachineType, type SiteContents } from './ca-sites.js';
-import { parseMachineConfig } from './documents.js';
+import { parseMachineConfig, type ParsedMachineConfig } from './documents.js';
 
 /** A CA as one node's machine config holds it. */
 export interface ConfigCa {
@@ -44,7 +44,12 @@ export interface MachineConfigCaState {
  * field for anything malformed; never quotes values.
  */
 export function readCaState(configYaml: string, source?: string): MachineConfigCaState {
-  const cfg = parseMachineConfig(configYaml, source);
+  return caStateOf(parseMachineConfig(configYaml, source));
+}
+
+/** readCaState of a config already parsed (messages name `cfg.source`). */
+export function caStateOf(cfg: ParsedMachineConfig): MachineConfigCaState {
+  const source = cfg.source;
   const machineType = machineTypeOf(cfg);
   const role = roleOf(machineType);
   const tSite = talosSite(cfg);
@@ -68,7 +73,12 @@ function unterminatedFields(site: CaSite, contents: SiteContents): string[] {
 
 /** The issuing CA's private key (PEM, as stored), or null when there is none (workers); a redacted key is refused (MC_REDACTED_KEY). */
 export function readCaKey(configYaml: string, api: ApiKind, source?: string): Secret | null {
-  const cfg = parseMachineConfig(configYaml, source);
+  return caKeyOf(parseMachineConfig(configYaml, source), api);
+}
+
+/** readCaKey of a config already parsed. */
+export function caKeyOf(cfg: ParsedMachineConfig, api: ApiKind): Secret | null {
+  const source = cfg.source;
   const site = api === 'talos' ? talosSite(cfg) : kubernetesSite(cfg, roleOf(machineTypeOf(cfg)));
   return readSite(site, source).issuingKey;
 }

@@ -30,7 +30,15 @@ export const API_SERVER_CA_KIND = 'KubeAPIServerCAConfig';
 /** Top-level keys that make a document the v1alpha1 one (facts §4.1). */
 const V1ALPHA1_KEYS = ['machine', 'cluster', 'debug', 'persist'];
 
+let parses = 0;
+
+/** How many configs this process has parsed (lets a test check that a plan parses each config once). */
+export function machineConfigParses(): number {
+  return parses;
+}
+
 export function parseMachineConfig(src: string, source: string | undefined): ParsedMachineConfig {
+  parses++;
   // keepSourceTokens: block-sequence dash offsets come from the CST; prettyErrors off: no source excerpts.
   const parsed = parseAllDocuments(src, { keepSourceTokens: true, prettyErrors: false });
   const streamDocs = Array.isArray(parsed) ? parsed : [];

@@ -1,6 +1,6 @@
 import { isMap, isScalar, isSeq, type Node, type Pair, type Scalar } from 'yaml';
 
-import { parseMachineConfig } from './documents.js';
+import { parseMachineConfig, type ParsedMachineConfig } from './documents.js';
 import { applyEdits, nodeLineEnd, type Edit } from './source-text.js';
 import { isBlockScalar } from './yaml-layout.js';
 
@@ -85,7 +85,12 @@ function holdsPrivateKey(value: string): boolean {
  * (Talos does not redact it either). Used to print diffs of config changes.
  */
 export function redactSecrets(configYaml: string, source?: string): string {
-  const cfg = parseMachineConfig(configYaml, source);
+  return redactParsed(parseMachineConfig(configYaml, source));
+}
+
+/** redactSecrets of a config already parsed. */
+export function redactParsed(cfg: ParsedMachineConfig): string {
+  const configYaml = cfg.src;
   const edits: Edit[] = [];
   const redactScalar = (node: Scalar) => {
     if (!node.range) return;

@@ -57,13 +57,13 @@ export function configDigest(config: string): string {
 /** Read one node; throws a RotateError naming the node. */
 export async function readLiveNode(client: TalosClient, listed: ListedNode, timeoutMs: number): Promise<LiveNode> {
   const opts = { timeoutMs };
-  const version = await client.version(listed.address, opts);
-  if (!supportsAcceptedCas(version.tag)) {
-    const min = `v${MIN_TALOS_VERSION.major}.${MIN_TALOS_VERSION.minor}.${MIN_TALOS_VERSION.patch}`;
-    throw new RotateError('OBSERVE_TALOS_TOO_OLD', `node ${listed.address} runs Talos ${version.tag}, which has no accepted CAs (first release with them: ${min})`, {
-      hint: `upgrade the node to Talos ${min} or newer before rotating its CAs`,
-    });
-  }
+  // Every read is sent at once (one round trip per node, not two); the version is judged first, so a node too
+  // old for accepted CAs is reported as such whatever its other answers are.
+  const versionRead = client.version(listed.address, opts);
+  const configRead = client.getMachineConfig(listed.address, opts);
+  const identityRead = client.getIdentity(listed.address, opts);
+  configRead.catch(() => undefined);
+  identityRead.catch(() => undefined);
   // apid's registration, read alongside (a listed role its config contradicts fails the observation anyway).
   // Best effort: without it the planner assumes every registration the configs allow (less precise, still sound).
   const registration: Promise<LiveNode['apid']> =
@@ -73,7 +73,14 @@ export async function readLiveNode(client: TalosClient, listed: ListedNode, time
           () => null,
         )
       : Promise.resolve(null);
-  const [mc, identity, apid] = await Promise.all([client.getMachineConfig(listed.address, opts), client.getIdentity(listed.address, opts), registration]);
+  const version = await versionRead;
+  if (!supportsAcceptedCas(version.tag)) {
+    const min = `v${MIN_TALOS_VERSION.major}.${MIN_TALOS_VERSION.minor}.${MIN_TALOS_VERSION.patch}`;
+    throw new RotateError('OBSERVE_TALOS_TOO_OLD', `node ${listed.address} runs Talos ${version.tag}, which has no accepted CAs (first release with them: ${min})`, {
+      hint: `upgrade the node to Talos ${min} or newer before rotating its CAs`,
+    });
+  }
+  const [mc, identity, apid] = await Promise.all([configRead, identityRead, registration]);
   const ca = readCaState(mc.yaml, `machine config of node ${listed.address}`);
   return {
     address: listed.address,

@@ -37,13 +37,26 @@ export function certificateBlocks(pem: string, what: string): PemBlock[] {
   return certs;
 }
 
+/**
+ * Certificates parsed lately, by their canonical PEM (one per DER): a plan reads the same few CAs and
+ * server certificates from hundreds of configs, and parsing (ASN.1 in JavaScript) costs far more than a
+ * lookup. Only successes are kept; the parsed views are never modified. Bounded: oldest out first.
+ */
+const parsedMemo = new Map<string, ParsedCertificate>();
+const PARSED_MEMO_MAX = 512;
+
 /** Parse one DER certificate; PKI_PARSE naming `what` if any of the parsers rejects it. */
 export function parseCertificateBlock(block: PemBlock, what: string): ParsedCertificate {
+  const hit = parsedMemo.get(block.pem);
+  if (hit) return hit.block === block ? hit : { ...hit, block };
   try {
     const node = new NodeX509(Buffer.from(block.der));
     const peculiar = new x509.X509Certificate(block.der);
     const fields = certificateFields(block.der);
-    return { block, node, peculiar, fields, fingerprint: fingerprintOfDer(block.der) };
+    const parsed = { block, node, peculiar, fields, fingerprint: fingerprintOfDer(block.der) };
+    if (parsedMemo.size >= PARSED_MEMO_MAX) parsedMemo.delete(parsedMemo.keys().next().value as string);
+    parsedMemo.set(block.pem, parsed);
+    return parsed;
   } catch (err) {
     throw new RotateError('PKI_PARSE', `${what} is not a valid X.509 certificate (${(err as Error).message})`, {
       hint: 'the certificate is corrupted; copy it again from its source',

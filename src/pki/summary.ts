@@ -14,8 +14,21 @@ export interface CertificateSummary {
   notAfter: string;
 }
 
+/** Summaries by value: a plan's diffs show the same few certificates on every node (bounded, oldest out). */
+const summaryMemo = new Map<string, Readonly<CertificateSummary> | null>();
+const SUMMARY_MEMO_MAX = 256;
+
 /** The summary of `value` when it is exactly one certificate (base64 of PEM, or PEM); null otherwise. */
 export function summarizeCertificateValue(value: string): CertificateSummary | null {
+  const hit = summaryMemo.get(value);
+  if (hit !== undefined) return hit === null ? null : { ...hit };
+  const summary = summarizeOnce(value);
+  if (summaryMemo.size >= SUMMARY_MEMO_MAX) summaryMemo.delete(summaryMemo.keys().next().value as string);
+  summaryMemo.set(value, summary === null ? null : Object.freeze({ ...summary }));
+  return summary;
+}
+
+function summarizeOnce(value: string): CertificateSummary | null {
   try {
     const pem = value.includes('-----BEGIN') ? value : decodeTalosBase64Pem(value, 'value');
     if (pem.includes('PRIVATE KEY')) return null;

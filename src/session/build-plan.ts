@@ -11,9 +11,8 @@ import type { DesiredApi as DesiredAuthorities, DesiredState, Diagnostic } from 
 import { loadAuthorityKey } from '../desired/index.js';
 import { listKubeNodes, type KubeNodeStatus } from '../kube/nodes.js';
 import type { ClusterMember } from '../talos/resources.js';
-import { redactSecrets } from '../machineconfig/index.js';
 import { observationError, observeNodes, type ListedNode, type LiveNode, type ObservationProblem } from '../observe/observe-cluster.js';
-import type { DesiredApi, ObservedNode, Plan, PlanInput } from '../plan/model/index.js';
+import type { DesiredApi, ObservedNode, Plan, PlanInput, StepNode } from '../plan/model/index.js';
 import { planRotation } from '../plan/planner/index.js';
 import type { MaxUnavailable } from '../domain/max-unavailable.js';
 import { DEFAULT_APPLY_LOCK_WAIT_MS, waitForApplyLock } from '../talos/apply-lock.js';
@@ -218,16 +217,20 @@ async function observeKubernetes(
 }
 
 function attachDiffs(plan: Plan, chained: ChainedConfig[]): void {
+  // The first step of each id, as a search would find it.
+  const nodes = new Map<string, StepNode>();
+  for (const s of plan.steps) {
+    if (plan.steps.find((other) => other.id === s.id) !== s) continue;
+    for (const n of s.nodes) if (!nodes.has(`${s.id}\u0000${n.address}`)) nodes.set(`${s.id}\u0000${n.address}`, n);
+  }
   for (const c of chained) {
-    const step = plan.steps.find((s) => s.id === c.stepId);
-    const node = step?.nodes.find((n) => n.address === c.address);
-    if (!step || !node) continue;
-    const source = `machine config of node ${c.address}`;
+    const node = nodes.get(`${c.stepId}\u0000${c.address}`);
+    if (!node) continue;
     node.configDiff = createTwoFilesPatch(
       `${c.address} (before step ${c.stepIndex})`,
       `${c.address} (after step ${c.stepIndex})`,
-      redactSecrets(c.before, source),
-      redactSecrets(c.after, source),
+      c.redacted.before,
+      c.redacted.after,
       undefined,
       undefined,
       { context: 3 },

@@ -5,8 +5,8 @@
  */
 import type { Secret } from '../domain/secret.js';
 import type { ApiKind, Fingerprint } from '../domain/types.js';
-import { patchCaState, readCaState, type CaChange, type CaWrite } from '../machineconfig/index.js';
-import type { ApiState, NodeApiStates, Plan } from '../plan/model/index.js';
+import { MachineConfigText, patchConfig, readCaState, type CaChange, type CaWrite, type MachineConfigCaState } from '../machineconfig/index.js';
+import type { ApiState, NodeApiStates, Plan, Step } from '../plan/model/index.js';
 import type { CaCatalog } from './ca-catalog.js';
 
 /** Supplies the private key of a CA that becomes issuing on a control plane. */
@@ -18,6 +18,8 @@ export interface ChainedConfig {
   address: string;
   before: string;
   after: string;
+  /** Both texts with every secret shown as `(sensitive)` (redactSecrets). */
+  redacted: { before: string; after: string };
 }
 
 /** Build the CA change that takes `config` to `target` (keys only where a control plane's issuing CA changes). */
@@ -28,7 +30,11 @@ export async function caChangeFor(
   keyFor: IssuingKeyLookup,
   source: string,
 ): Promise<CaChange> {
-  const current = readCaState(config, source);
+  return caChangeOf(readCaState(config, source), target, catalog, keyFor);
+}
+
+/** caChangeFor from the config's CA state. */
+async function caChangeOf(current: MachineConfigCaState, target: NodeApiStates, catalog: CaCatalog, keyFor: IssuingKeyLookup): Promise<CaChange> {
   const change: CaChange = {};
   for (const api of ['talos', 'kubernetes'] as const) {
     const t = target[api];
@@ -62,24 +68,47 @@ async function caWrite(
   return { issuing, accepted: target.accepted.map((fp) => catalog.requirePem(fp, `${api} accepted CA`)) };
 }
 
-/** Every node's config before and after each step that touches it, in plan order. */
+/**
+ * Every node's config before and after each step that touches it, in plan order, with both texts also
+ * redacted (for diffs). A node's chain depends on no other node, so each node is walked through its steps on
+ * its own: every config is parsed once (the patch's own check parses its result, which is the next step's
+ * input) and only one node's parses are held at a time. When several configs cannot be built, the error
+ * is the one the first of them in plan order raises, as a step-by-step walk would.
+ */
 export async function chainConfigs(
   plan: Plan,
   configs: ReadonlyMap<string, string>,
   catalog: CaCatalog,
   keyFor: IssuingKeyLookup,
 ): Promise<ChainedConfig[]> {
-  const current = new Map(configs);
-  const out: ChainedConfig[] = [];
+  const byNode = new Map<string, { step: Step; target: NodeApiStates; position: number }[]>();
+  let position = 0;
   for (const step of plan.steps) {
     for (const node of step.nodes) {
-      const before = current.get(node.address);
-      if (before === undefined) throw new Error(`internal: plan names node ${node.address} that was not observed`);
-      const source = `machine config of node ${node.address}`;
-      const after = patchCaState(before, await caChangeFor(before, node.target, catalog, keyFor, source), source);
-      out.push({ stepId: step.id, stepIndex: step.index, address: node.address, before, after });
-      current.set(node.address, after);
+      let steps = byNode.get(node.address);
+      if (!steps) byNode.set(node.address, (steps = []));
+      steps.push({ step, target: node.target, position: position++ });
     }
   }
-  return out;
+  const out: (ChainedConfig | undefined)[] = new Array(position);
+  let failure: { position: number; error: unknown } | undefined;
+  for (const [address, steps] of byNode) {
+    const text = configs.get(address);
+    if (text === undefined) throw new Error(`internal: plan names node ${address} that was not observed`);
+    let current = new MachineConfigText(text, `machine config of node ${address}`);
+    for (const { step, target, position: at } of steps) {
+      if (failure && failure.position < at) break;
+      let next: MachineConfigText;
+      try {
+        next = patchConfig(current, await caChangeOf(current.caState, target, catalog, keyFor));
+      } catch (error) {
+        failure = { position: at, error };
+        break;
+      }
+      out[at] = { stepId: step.id, stepIndex: step.index, address, before: current.text, after: next.text, redacted: { before: current.redacted, after: next.redacted } };
+      current = next;
+    }
+  }
+  if (failure) throw failure.error;
+  return out as ChainedConfig[];
 }

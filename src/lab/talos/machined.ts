@@ -11,7 +11,7 @@
  * config diff without applying.
  */
 import { createTwoFilesPatch } from 'diff';
-import { parseAllDocuments, visit } from 'yaml';
+import { parseAllDocuments, visit, type Document } from 'yaml';
 import { issueKubernetesAdminCert, type CaCertificate } from '../../pki/index.js';
 import { createKubeconfigArchive } from '../../talos/kubeconfig-archive.js';
 import {
@@ -26,7 +26,7 @@ import type { LabCluster, LabNode } from '../core/model.js';
 import { readConfigCas } from '../core/roots.js';
 import { GrpcCallError, Status } from './h2-grpc.js';
 import { ROLE_ADMIN } from './peer.js';
-import { talosLine, validateApply } from './validation.js';
+import { talosLine, validateApplyParsed } from './validation.js';
 
 /** What a call knows about its caller once apid has authenticated it. */
 export interface CallContext {
@@ -107,8 +107,19 @@ export function version(host: MachineHost, ctx: CallContext): VersionResponse {
  * generateDiff, v1.13.9 and v1.14.1).
  */
 export function encodeForDiff(text: string): string {
+  let documents: Document.Parsed[];
   try {
-    return parseAllDocuments(text)
+    documents = parseAllDocuments(text) as Document.Parsed[];
+  } catch {
+    return '(unreadable config)';
+  }
+  return encodeDocumentsForDiff(documents);
+}
+
+/** encodeForDiff of documents already parsed; strips their comments in place (they are not used after). */
+function encodeDocumentsForDiff(documents: Document.Parsed[]): string {
+  try {
+    return documents
       .map((doc) => {
         doc.commentBefore = null;
         doc.comment = null;
@@ -126,9 +137,26 @@ export function encodeForDiff(text: string): string {
   }
 }
 
-function configDiff(previous: string, next: string): string {
-  const a = encodeForDiff(previous);
-  const b = encodeForDiff(next);
+/**
+ * encodeForDiff of each node's active config, kept until that config changes: every dry run diffs against
+ * it, and a plan dry-runs several configs per node against the same one. Keyed by the text itself, so any
+ * change of the active config (apply, try rollback, reboot) is seen at the next dry run.
+ */
+const activeEncoding = new WeakMap<LabNode, { config: string; encoded: string }>();
+
+function encodedActiveConfig(node: LabNode): string {
+  const config = node.config;
+  const hit = activeEncoding.get(node);
+  if (hit && hit.config === config) return hit.encoded;
+  const encoded = encodeForDiff(config);
+  activeEncoding.set(node, { config, encoded });
+  return encoded;
+}
+
+/** The dry run's diff of the node's active config against the submitted one (already parsed by validation). */
+function configDiff(node: LabNode, next: Document.Parsed[]): string {
+  const a = encodedActiveConfig(node);
+  const b = encodeDocumentsForDiff(next);
   if (a === b) return 'No changes.';
   // pkg/machinery/textdiff over neticdk/go-stdlib diff UnifiedFormatter: `--- a` / `+++ b` (no header
   // after a tab), 3 lines of context.
@@ -186,7 +214,7 @@ export async function applyConfiguration(host: MachineHost, ctx: CallContext, re
     if (mode !== 'TRY') host.cancelTryRollback();
     const text = Buffer.from(req.data ?? new Uint8Array()).toString('utf8');
     const line = talosLine(node.talosTag);
-    const validated = await validateApply(text, { line, mode });
+    const { validated, documents } = await validateApplyParsed(text, { line, mode });
     if (!validated.ok) throw new GrpcCallError(validated.code === 'UNIMPLEMENTED' ? Status.UNIMPLEMENTED : Status.INVALID_ARGUMENT, validated.message);
 
     let details: string;
@@ -212,7 +240,7 @@ export async function applyConfiguration(host: MachineHost, ctx: CallContext, re
 
     if (req.dry_run) {
       return {
-        messages: [{ mode, mode_details: `Dry run summary:\n${details} (skipped in dry-run).\nConfig diff:\n\n${configDiff(node.config, text)}` }],
+        messages: [{ mode, mode_details: `Dry run summary:\n${details} (skipped in dry-run).\nConfig diff:\n\n${configDiff(node, documents!)}` }],
       };
     }
 

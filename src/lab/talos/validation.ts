@@ -234,6 +234,7 @@ interface CaDocView {
 }
 
 interface Decoded {
+  documents: Document.Parsed[];
   v1alpha1: V1Alpha1View | null;
   kinds: string[];
   caDocs: CaDocView[];
@@ -280,7 +281,7 @@ function decode(text: string, line: TalosLine): Decoded {
   const parsed = parseAllDocuments(text, { lineCounter: lc, prettyErrors: false });
   const docs: Document.Parsed[] = Array.isArray(parsed) ? parsed : [];
   const seen = new Set<string>();
-  const out: Decoded = { v1alpha1: null, kinds: [], caDocs: [] };
+  const out: Decoded = { documents: docs, v1alpha1: null, kinds: [], caDocs: [] };
   for (const doc of docs) {
     const err = doc.errors[0];
     if (err) throw new DecodeError(`decode error: yaml: line ${lc.linePos(err.pos[0]).line}: ${err.message.split('\n')[0]}`);
@@ -449,13 +450,28 @@ function validateContainer(v: V1Alpha1View, kinds: readonly string[]): string[] 
  * present, REBOOT mode (v1.14 only), validation.
  */
 export async function validateApply(text: string, opts: { line: TalosLine; mode: string | number }): Promise<Validated> {
+  return (await validateApplyParsed(text, opts)).validated;
+}
+
+/**
+ * validateApply, also handing back the documents as parsed for the checks (null when the text does not
+ * decode), so that a dry run's diff reuses them instead of parsing the text again. They are not modified here.
+ */
+export async function validateApplyParsed(
+  text: string,
+  opts: { line: TalosLine; mode: string | number },
+): Promise<{ validated: Validated; documents: Document.Parsed[] | null }> {
   let decoded: Decoded;
   try {
     decoded = decode(text, opts.line);
   } catch (err) {
-    if (err instanceof DecodeError) return { ok: false, code: 'INVALID_ARGUMENT', message: err.message };
+    if (err instanceof DecodeError) return { validated: { ok: false, code: 'INVALID_ARGUMENT', message: err.message }, documents: null };
     throw err;
   }
+  return { validated: validateDecoded(decoded, opts), documents: decoded.documents };
+}
+
+function validateDecoded(decoded: Decoded, opts: { line: TalosLine; mode: string | number }): Validated {
   if (!decoded.v1alpha1 && decoded.kinds.length === 0) return { ok: false, code: 'INVALID_ARGUMENT', message: 'config not found' };
   const v = decoded.v1alpha1;
   if (!v) {

@@ -190,3 +190,23 @@ t.test('a broken CA is accepted, and the node keeps serving what it had', async 
   const osRoot = await c.getOsRootSecrets(cp.address);
   t.match(osRoot.acceptedCas.at(-1) ?? '', /bm90IGEgY2VydA==/);
 });
+
+t.test('a dry run diffs against the config active now: after an apply, against the applied one', async (t) => {
+  const c = lab.client();
+  const w = lab.cluster.workers[0]!;
+  const original = w.config;
+  const extra = await generateTalosCa();
+  const crt = Buffer.from(extra.certPem, 'utf8').toString('base64');
+  const next = addAccepted(original, extra.certPem);
+  const lineWith = (details: string, sign: '+' | '-') => details.split('\n').some((l) => l.startsWith(sign) && l.includes(crt));
+  const first = await c.applyConfiguration(w.address, next, { mode: 'NO_REBOOT', dryRun: true });
+  t.ok(lineWith(first.modeDetails, '+'), 'the new accepted CA is added');
+  t.equal((await c.applyConfiguration(w.address, original, { mode: 'NO_REBOOT', dryRun: true })).modeDetails.endsWith('No changes.'), true, 'the active config against itself');
+  await c.applyConfiguration(w.address, next, { mode: 'NO_REBOOT' });
+  t.equal(w.config, next, 'applied');
+  const again = await c.applyConfiguration(w.address, next, { mode: 'NO_REBOOT', dryRun: true });
+  t.match(again.modeDetails, /Config diff:\n\nNo changes\.$/, 'the applied config is the new base');
+  const back = await c.applyConfiguration(w.address, original, { mode: 'NO_REBOOT', dryRun: true });
+  t.ok(lineWith(back.modeDetails, '-'), 'going back removes it');
+  t.notOk(lineWith(back.modeDetails, '+'));
+});
