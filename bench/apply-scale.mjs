@@ -17,6 +17,7 @@
 //        --parallelism N (ours; default: the CLI's, raised to the batch size while the CLI caps restart waves
 //        by --parallelism)  --out FILE (default bench/results/apply-scale-<date>.json)
 //        --events-dir DIR (keep each apply's JSON events there)  --cpu-prof-dir DIR (node --cpu-prof of apply)
+//        --lab-cpu-prof-dir DIR (node --cpu-prof of the lab daemon, written at `lab down`)
 // Run heavy: `flock /work/wt/heavy.lock node bench/apply-scale.mjs` on shared machines.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -40,6 +41,7 @@ const { values: flags } = parseArgs({
     out: { type: 'string' },
     'events-dir': { type: 'string' },
     'cpu-prof-dir': { type: 'string' },
+    'lab-cpu-prof-dir': { type: 'string' },
     'timeout-s': { type: 'string', default: '3600' },
   },
 });
@@ -58,11 +60,11 @@ const cliTakesPercent = /max-unavailable[^\n]*%/.test(helpText) || /10%/.test(he
 const fmt = (n, d = 1) => (n === null || n === undefined || Number.isNaN(n) ? 'n/a' : n.toFixed(d));
 
 /** Runs bin/rotate under GNU time (wall, CPU, peak RSS). */
-function rotate(args, { keepStdout = false, node = [], timeFile = null } = {}) {
+function rotate(args, { keepStdout = false, node = [], timeFile = null, env = process.env } = {}) {
   return new Promise((resolvePromise, reject) => {
     const base = node.length ? [process.execPath, [...node, join(repo, 'bin', 'rotate'), ...args]] : [rotateBin, args];
     const [cmd, argv] = timeFile && gnuTime ? [gnuTime, ['-f', '%e %U %S %M', '-o', timeFile, base[0], ...base[1]]] : base;
-    const child = spawn(cmd, argv, { stdio: ['ignore', keepStdout ? 'pipe' : 'ignore', 'pipe'] });
+    const child = spawn(cmd, argv, { stdio: ['ignore', keepStdout ? 'pipe' : 'ignore', 'pipe'], env });
     const out = [];
     const err = [];
     child.stdout?.on('data', (c) => out.push(c));
@@ -100,10 +102,14 @@ async function freshLab(nodes) {
   const dir = join(root, 'lab');
   const t0 = performance.now();
   const lab = { root, dir, up: true, workers };
+  // The lab daemon inherits NODE_OPTIONS: its profile is written when `lab down` stops it.
+  const labEnv = flags['lab-cpu-prof-dir']
+    ? { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${resolve(flags['lab-cpu-prof-dir'])}`.trim() }
+    : process.env;
   await mustRotate([
     'lab', 'up', '--dir', dir, '--detach', '--control-planes', String(CONTROL_PLANES), '--workers', String(workers),
     '--kubernetes-ca-style', flags.style, '--apply-latency-ms', flags['apply-latency-ms'], '--kubelet-restart-ms', flags['kubelet-restart-ms'],
-  ]);
+  ], { env: labEnv });
   lab.upS = (performance.now() - t0) / 1000;
   lab.file = JSON.parse(readFileSync(join(dir, 'lab.json'), 'utf8'));
   const cas = {};
