@@ -49,6 +49,8 @@ export class PrivateJsonFile implements StateBackend {
   readonly lockSlot: LockSlot;
   /** The text of the version on disk as last read or written (known good), or null when there is none. */
   #lastGood: string | null | undefined;
+  /** #lastGood encoded, made when first compared (then kept until #lastGood changes). */
+  #lastGoodBytes: Buffer | null = null;
 
   constructor(statePath: string) {
     const paths = statePaths(statePath);
@@ -69,13 +71,18 @@ export class PrivateJsonFile implements StateBackend {
     }
     const doc = parseStateText(text, this.location);
     this.#lastGood = text;
+    this.#lastGoodBytes = null;
     return doc;
   }
 
   async unchanged(): Promise<boolean> {
     if (this.#lastGood === undefined) return false;
     try {
-      return (await fs.readFile(this.location.file, 'utf8')) === this.#lastGood;
+      // Bytes against bytes (a memcmp): decoding a large state to compare it cost as much as parsing it.
+      const onDisk = await fs.readFile(this.location.file);
+      if (this.#lastGood === null) return false;
+      this.#lastGoodBytes ??= Buffer.from(this.#lastGood, 'utf8');
+      return onDisk.equals(this.#lastGoodBytes);
     } catch (err) {
       return (err as NodeJS.ErrnoException).code === 'ENOENT' && this.#lastGood === null;
     }
@@ -90,12 +97,14 @@ export class PrivateJsonFile implements StateBackend {
     } catch (err) {
       throw ioError('STATE_WRITE_FAILED', 'write the state backup', this.location.backup!, err);
     }
+    const bytes = Buffer.from(text, 'utf8');
     try {
-      await writeFileAtomic(this.location.file, text, { mode: 0o600 });
+      await writeFileAtomic(this.location.file, bytes, { mode: 0o600 });
     } catch (err) {
       throw ioError('STATE_WRITE_FAILED', 'write the state file', this.location.file, err);
     }
     this.#lastGood = text;
+    this.#lastGoodBytes = bytes;
   }
 
   /**
