@@ -65,6 +65,18 @@ function rotate(args, { keepStdout = false, node = [], timeFile = null, env = pr
     const base = node.length ? [process.execPath, [...node, join(repo, 'bin', 'rotate'), ...args]] : [rotateBin, args];
     const [cmd, argv] = timeFile && gnuTime ? [gnuTime, ['-f', '%e %U %S %M', '-o', timeFile, base[0], ...base[1]]] : base;
     const child = spawn(cmd, argv, { stdio: ['ignore', keepStdout ? 'pipe' : 'ignore', 'pipe'], env });
+    // RSS over time of the CLI process (under GNU time: its child), to say when the peak happens.
+    const rssSamples = [];
+    const t0 = performance.now();
+    const sampler = setInterval(() => {
+      try {
+        const pid = timeFile && gnuTime ? Number(readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(' ')[0]) : child.pid;
+        const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+        if (m) rssSamples.push([Math.round(performance.now() - t0), Math.round(Number(m[1]) / 1024)]);
+      } catch {
+        // not started yet, or gone
+      }
+    }, 500);
     const out = [];
     const err = [];
     child.stdout?.on('data', (c) => out.push(c));
@@ -73,12 +85,14 @@ function rotate(args, { keepStdout = false, node = [], timeFile = null, env = pr
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
+      clearInterval(sampler);
       let time = null;
       if (timeFile && gnuTime) {
         const m = /([\d.]+) ([\d.]+) ([\d.]+) (\d+)\s*$/.exec(readFileSync(timeFile, 'utf8'));
         if (m) time = { wallS: Number(m[1]), cpuS: Number(m[2]) + Number(m[3]), maxRssMiB: Number(m[4]) / 1024 };
       }
-      resolvePromise({ code: code ?? 1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), time });
+      const peak = rssSamples.reduce((a, b) => (b[1] > a[1] ? b : a), [0, 0]);
+      resolvePromise({ code: code ?? 1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), time, rss: { peakAtMs: peak[0], peakMiB: peak[1], samples: rssSamples.filter((_, i) => i % 4 === 0) } });
     });
   });
 }
@@ -227,7 +241,7 @@ async function oneRun(nodes, variant) {
       failure: ok ? null : `exit ${apply.code}: ${apply.stderr.trim().split('\n').slice(-3).join(' | ') || apply.stdout.trim().split('\n').slice(-2).join(' | ')}`,
       labUpS: lab.upS,
       plan: { wallS: plan.time?.wallS ?? null, cpuS: plan.time?.cpuS ?? null, maxRssMiB: plan.time?.maxRssMiB ?? null, waves },
-      apply: { wallS: apply.time?.wallS ?? null, cpuS: apply.time?.cpuS ?? null, maxRssMiB: apply.time?.maxRssMiB ?? null, labCpuS, stateBytes },
+      apply: { wallS: apply.time?.wallS ?? null, cpuS: apply.time?.cpuS ?? null, maxRssMiB: apply.time?.maxRssMiB ?? null, labCpuS, stateBytes, rss: apply.rss },
       events: eventSummary(apply.stdout),
       ledger: l,
     };
@@ -261,6 +275,7 @@ for (const nodes of sizes) {
           `Talos-edge ${r.ledger.talosEdgeFailures}, NotReady ${r.ledger.notReady}, kubelet rejections ${r.ledger.kubeletRejections}, pod failures ${r.ledger.podFailures}\n`,
       );
       process.stdout.write(`  waves: ${r.plan.waves.map((w, i) => `step ${i + 1}: ${w}`).join('; ')}\n`);
+      process.stdout.write(`  apply RSS peak (sampled) ${r.apply.rss.peakMiB} MiB at ${fmt(r.apply.rss.peakAtMs / 1000)} s; run started at ${fmt(r.events.beforeRunS)} s\n`);
       process.stdout.write(`  steps: ${r.events.steps.map((s) => `${s.id} ${fmt(s.totalS)} s (nodes ${fmt(s.nodesS)}, gates ${fmt(s.gatesS)})`).join('; ')}\n`);
     } else {
       process.stdout.write(`figure: ${nodes} nodes, ${variant}: FAILED (${r.failure})\n`);

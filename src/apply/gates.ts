@@ -71,6 +71,9 @@ export async function talosGate(connect: () => TalosClient | Promise<TalosClient
   }
 }
 
+/** The Kubernetes gate's longest pause between two checks. */
+export const KUBERNETES_GATE_TICK_MS = 1_000;
+
 export interface KubernetesGateTarget {
   /** Admin kubeconfig source: fetched through the Talos API from a control plane on every attempt. */
   fetchKubeconfig: () => Promise<{ text: string; origin: string }>;
@@ -84,9 +87,12 @@ export async function kubernetesGate(target: KubernetesGateTarget, opts: GateOpt
   let problem = '';
   /** Each Node's Lease renewTime as first read by this gate (after the wave ended); null: no Lease yet. */
   let baseline: Map<string, string | null> | null = null;
+  // Fetched afresh for this gate (after the step's last wave), and again after any failed attempt: minting
+  // one costs the control plane a signature, and a new one per tick proved nothing more.
+  let kubeconfig: Promise<{ text: string; origin: string }> | null = null;
   for (let attempt = 1; ; attempt++) {
     try {
-      const kc = await target.fetchKubeconfig();
+      const kc = await (kubeconfig ??= target.fetchKubeconfig());
       const source = { ...kc, ...(target.serverOverride ? { serverOverride: target.serverOverride } : {}) };
       const list = await listKubeNodes(source, { timeoutMs: 15_000 });
       const leases = await listNodeLeases(source, { timeoutMs: 15_000 });
@@ -118,6 +124,7 @@ export async function kubernetesGate(target: KubernetesGateTarget, opts: GateOpt
           : []),
       ].join('; ');
     } catch (err) {
+      kubeconfig = null;
       if (!isTransient(err) && RotateError.is(err) && err.code === 'KUBE_TLS') throw err;
       problem = RotateError.is(err) ? err.message : String(err);
     }
@@ -128,7 +135,9 @@ export async function kubernetesGate(target: KubernetesGateTarget, opts: GateOpt
       });
     }
     opts.onAttempt?.(attempt, problem);
-    await sleep(Math.min(5_000, 500 * 2 ** (attempt - 1)), opts.signal);
+    // One list of Nodes and one of Leases per tick, whatever the cluster size; the tick stays short (the
+    // Leases renew every few seconds) instead of backing off to 5 s, which added up to 5 s to every gate.
+    await sleep(Math.min(KUBERNETES_GATE_TICK_MS, 500 * 2 ** (attempt - 1)), opts.signal);
   }
 }
 

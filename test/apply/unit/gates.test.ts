@@ -25,12 +25,19 @@ t.test('Kubernetes gate: a stranded kubelet whose Node is still Ready fails the 
   const lab = await startLab({ cas: await makeCas(), controlPlanes: 1, workers: 2, timings: { nodeGraceMs: 120_000 } });
   t.teardown(() => lab.stop());
   await lab.side.whenAllReady(20_000);
+  let fetched = 0;
   const target = {
-    fetchKubeconfig: async () => ({ text: await lab.side.adminKubeconfig(), origin: 'the lab admin kubeconfig' }),
+    fetchKubeconfig: async () => {
+      fetched += 1;
+      return { text: await lab.side.adminKubeconfig(), origin: 'the lab admin kubeconfig' };
+    },
     nodes: lab.cluster.nodes.map((n) => ({ address: n.address, hostname: n.hostname })),
   };
-  const nodes = await kubernetesGate(target, { parallelism: 4, budgetMs: 20_000 });
+  let attempts = 0;
+  const nodes = await kubernetesGate(target, { parallelism: 4, budgetMs: 20_000, onAttempt: () => void (attempts += 1) });
   t.equal(nodes.length, 3, 'every heartbeating Node passes');
+  t.ok(attempts >= 1, `it waited for the Leases to be renewed (${attempts} attempt(s) not passed)`);
+  t.equal(fetched, 1, 'one admin kubeconfig fetched for the gate, not one per attempt (each costs the control plane a signature)');
 
   const w2 = lab.workers[1]!;
   w2.setDown(true); // its kubelet stops heartbeating
