@@ -117,8 +117,10 @@ async function freshLab(nodes) {
   const t0 = performance.now();
   const lab = { root, dir, up: true, workers };
   // The lab daemon inherits NODE_OPTIONS: its profile is written when `lab down` stops it.
+  // (--cpu-prof is not allowed in NODE_OPTIONS: a preloaded hook profiles the daemon through the inspector.)
+  if (flags['lab-cpu-prof-dir']) mkdirSync(resolve(flags['lab-cpu-prof-dir']), { recursive: true });
   const labEnv = flags['lab-cpu-prof-dir']
-    ? { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${resolve(flags['lab-cpu-prof-dir'])}`.trim() }
+    ? { ...process.env, BENCH_LAB_CPU_PROF_DIR: resolve(flags['lab-cpu-prof-dir']), NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${join(repo, 'bench', 'cpu-prof-hook.mjs')}`.trim() }
     : process.env;
   await mustRotate([
     'lab', 'up', '--dir', dir, '--detach', '--control-planes', String(CONTROL_PLANES), '--workers', String(workers),
