@@ -21,6 +21,7 @@ import { kubernetesGate, talosGate } from './gates.js';
 import type { NodeFingerprints } from './node-state.js';
 import { writeKubeconfigOutput, writeSecretsBundleOutput, writeTalosconfigOutput, type BackupPlace, type WrittenOutput } from './outputs.js';
 import { patchNode, type PatchResult } from './patch-node.js';
+import { sharedControlPlaneReads } from './worker-registration.js';
 
 /** Where the engine records progress (the state file) — every call is durable when it returns. */
 export interface RunJournal {
@@ -124,6 +125,7 @@ async function runStep(deps: EngineDeps, clients: RunClients, step: Step): Promi
     }
   };
   deps.runLease?.useKubeconfig(kubeconfigVia(step.talosClient));
+  const controlPlaneReads = sharedControlPlaneReads(client);
   for (const wave of step.waves) {
     const nodes = step.nodes.filter((n) => n.wave === wave.index);
     reporter.waveStarted(step, wave);
@@ -134,6 +136,7 @@ async function runStep(deps: EngineDeps, clients: RunClients, step: Step): Promi
           catalog: deps.catalog,
           keyFor: deps.keyFor,
           controlPlanes,
+          controlPlaneReads,
           ...(deps.applyLockWaitMs !== undefined ? { applyLockWaitMs: deps.applyLockWaitMs } : {}),
           // No abort signal: Ctrl-C stops scheduling new nodes, but an operation in flight finishes (it is
           // bounded) so that its result is known and recorded.

@@ -41,6 +41,8 @@ export interface KubeletRestartOptions {
   deadline: number;
   pollMs?: number;
   signal?: AbortSignal;
+  /** How the Service resource is read (tests); kubeletSnapshot through `client` otherwise. */
+  snapshot?: () => Promise<KubeletSnapshot>;
 }
 
 /**
@@ -71,19 +73,27 @@ export async function waitKubeletRestarted(
   opts: KubeletRestartOptions,
 ): Promise<void> {
   let sawGone = false;
+  // Each watch event wakes the re-check at once instead of at the next poll: at 20 nodes a wave, waiting
+  // out the poll interval on every node added a poll to every wave. The re-check still decides.
+  let eventSinceCheck = false;
+  const waker: { wake: (() => void) | null } = { wake: null };
   const watch = client.watchKubeletService(node, { signal: opts.signal });
   const watchDone = (async () => {
     try {
       for await (const e of watch) {
         if (e.type === 'DESTROYED' || (e.service && !e.service.running)) sawGone = true;
+        eventSinceCheck = true;
+        waker.wake?.();
       }
     } catch {
       // A dead watch is fine: the poll below decides.
     }
   })();
+  const read = opts.snapshot ?? (() => kubeletSnapshot(client, node, 10_000));
   try {
     for (;;) {
-      const snap = await kubeletSnapshot(client, node, 10_000).catch(() => null);
+      eventSinceCheck = false;
+      const snap = await read().catch(() => null);
       if (snap) {
         if (snap.createdMs === null || !snap.running) sawGone = true;
         const recreated = snap.createdMs !== null && before.createdMs !== null && snap.createdMs > before.createdMs;
@@ -98,10 +108,25 @@ export async function waitKubeletRestarted(
           { hint: `check the node (talosctl -n ${node} service kubelet; talosctl -n ${node} logs kubelet); then run \`rotate apply\` again to resume` },
         );
       }
-      await sleep(opts.pollMs ?? 500, opts.signal);
+      if (!eventSinceCheck) await napUntilEvent(opts.pollMs ?? 500, opts.signal, (w) => (waker.wake = w));
+      waker.wake = null;
     }
   } finally {
     watch.close();
     await watchDone;
   }
+}
+
+/** Sleep `ms`, or less when `register`'s wake-up is called (or the signal aborts). */
+function napUntilEvent(ms: number, signal: AbortSignal | undefined, register: (wake: () => void) => void): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+    register(done);
+  });
 }

@@ -18,7 +18,7 @@ import { waitKubeletHealthy, waitKubeletRestarted } from './kubelet-restart.js';
 import { readSecretsVersion, waitStaticPodsCurrent } from './static-pods.js';
 import { fingerprintsOf, reachedTarget, type NodeFingerprints } from './node-state.js';
 import { BUDGETS, retryTransient } from './retry.js';
-import { waitWorkerRegistered } from './worker-registration.js';
+import { waitWorkerRegistered, type ControlPlaneTalosTrust, type SharedReads } from './worker-registration.js';
 
 export interface PatchContext {
   client: TalosClient;
@@ -36,6 +36,8 @@ export interface PatchContext {
   /** An admin kubeconfig (fetched afresh) to read the control planes' mirror pods with. */
   kubeconfig?: () => Promise<KubeconfigSource>;
   onStaticPods?: (observed: 'waiting' | 'current', secretsVersion: string | null) => void;
+  /** Control-plane reads shared by the workers of a wave waiting for their trustd registration. */
+  controlPlaneReads?: SharedReads<ControlPlaneTalosTrust>;
 }
 
 export interface PatchResult {
@@ -88,7 +90,7 @@ export async function patchNode(ctx: PatchContext, node: StepNode): Promise<Patc
     // sets in motion may still be under way: make sure it finished.
     if (node.kubeletRestart) await waitKubeletHealthy(ctx.client, address, { deadline: Date.now() + BUDGETS.kubeletRestartMs, signal: ctx.signal });
     if (pods) await waitStaticPods(ctx, node, pods.expectedCaPem, null);
-    if (node.role === 'worker' && node.target.talos) await waitWorkerRegistered(ctx.client, address, ctx.controlPlanes, { deadline: Date.now() + BUDGETS.workerRegistrationMs, signal: ctx.signal });
+    if (node.role === 'worker' && node.target.talos) await waitWorkerRegistered(ctx.client, address, ctx.controlPlanes, { deadline: Date.now() + BUDGETS.workerRegistrationMs, signal: ctx.signal, ...(ctx.controlPlaneReads ? { controlPlaneReads: ctx.controlPlaneReads } : {}) });
     return { outcome: 'already', before: live.fps, after: live.fps };
   }
 
@@ -144,7 +146,7 @@ export async function patchNode(ctx: PatchContext, node: StepNode): Promise<Patc
   }
   if (pods) await waitStaticPods(ctx, node, pods.expectedCaPem, versionBefore);
   if (node.role === 'worker' && node.target.talos) {
-    await waitWorkerRegistered(ctx.client, address, ctx.controlPlanes, { deadline: Date.now() + BUDGETS.workerRegistrationMs, signal: ctx.signal });
+    await waitWorkerRegistered(ctx.client, address, ctx.controlPlanes, { deadline: Date.now() + BUDGETS.workerRegistrationMs, signal: ctx.signal, ...(ctx.controlPlaneReads ? { controlPlaneReads: ctx.controlPlaneReads } : {}) });
   }
   return { outcome: 'patched', before: live.fps, after: after.fps };
 }

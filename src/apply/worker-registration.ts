@@ -18,9 +18,43 @@ export interface RegistrationOptions {
   deadline: number;
   pollMs?: number;
   signal?: AbortSignal;
+  /** Control-plane reads shared with the other workers of the wave (each read otherwise its own). */
+  controlPlaneReads?: SharedReads<ControlPlaneTalosTrust>;
 }
 
-interface ControlPlaneTalosTrust {
+/**
+ * Reads shared by callers that need a result no older than a given instant: a caller joins a read of the
+ * same key that started at or after its `notBefore` (under way or just done), else starts a new one.
+ * The workers of a wave all wait for their registration at once, and each poll read every control plane's
+ * machine config again (3 reads and YAML parses per worker per poll, most of them of the same unchanged
+ * configs); sharing keeps every check's view as fresh as its own poll would be. A failed read is not kept.
+ */
+export class SharedReads<T> {
+  readonly #reads = new Map<string, { startedAt: number; value: Promise<T> }>();
+
+  constructor(
+    private readonly read: (key: string) => Promise<T>,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get(key: string, notBefore: number): Promise<T> {
+    const hit = this.#reads.get(key);
+    if (hit && hit.startedAt >= notBefore) return hit.value;
+    const entry = { startedAt: this.now(), value: this.read(key) };
+    this.#reads.set(key, entry);
+    entry.value.catch(() => {
+      if (this.#reads.get(key) === entry) this.#reads.delete(key);
+    });
+    return entry.value;
+  }
+}
+
+/** Control-plane trust reads for the workers of one wave, through `client`. */
+export function sharedControlPlaneReads(client: TalosClient): SharedReads<ControlPlaneTalosTrust> {
+  return new SharedReads((cp) => controlPlaneTrust(client, cp));
+}
+
+export interface ControlPlaneTalosTrust {
   address: string;
   trusted: Set<Fingerprint>;
   issuingPem: string | null;
@@ -51,12 +85,15 @@ export function registeredWith(
 
 export async function waitWorkerRegistered(client: TalosClient, worker: string, controlPlanes: readonly string[], opts: RegistrationOptions): Promise<string> {
   let last = 'not read yet';
+  const pollMs = opts.pollMs ?? 500;
+  const reads = opts.controlPlaneReads ?? sharedControlPlaneReads(client);
+  const waitStart = Date.now();
   for (;;) {
     try {
-      const [certs, ...cps] = await Promise.all([
-        client.getApiCertificates(worker, { timeoutMs: 10_000 }),
-        ...controlPlanes.map((cp) => controlPlaneTrust(client, cp)),
-      ]);
+      // A control plane's state read after this wait began (so after the worker's own change), and no
+      // older than one poll interval.
+      const notBefore = Math.max(waitStart, Date.now() - pollMs);
+      const [certs, ...cps] = await Promise.all([client.getApiCertificates(worker, { timeoutMs: 10_000 }), ...controlPlanes.map((cp) => reads.get(cp, notBefore))]);
       const via = registeredWith(certs.acceptedCAs.map((c) => c.fingerprint), certs.server?.certPem ?? null, cps);
       if (via) return via;
       last = 'its apid trust bundle does not match any control plane yet';
@@ -68,6 +105,6 @@ export async function waitWorkerRegistered(client: TalosClient, worker: string, 
         hint: `check that the worker reaches trustd on the control planes (port 50001; talosctl -n ${worker} logs trustd / dmesg); then run \`rotate apply\` again to resume`,
       });
     }
-    await sleep(opts.pollMs ?? 500, opts.signal);
+    await sleep(pollMs, opts.signal);
   }
 }

@@ -6,6 +6,7 @@
  * `<state>.backup`, 0600, the same way. The memory adapter keeps the same texts in memory, so both go
  * through the same parsing, checks and serialisation.
  */
+import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Adapter } from 'lowdb';
@@ -21,6 +22,11 @@ import type { StateDocument } from './types.js';
 export interface StateBackend extends Adapter<StateDocument> {
   readonly location: StateLocation;
   readonly lockSlot: LockSlot;
+  /**
+   * Whether the stored text is still exactly the one this backend last read or wrote (so the store may
+   * skip parsing it again); false when unsure. Optional: without it the store re-reads before each write.
+   */
+  unchanged?(): Promise<boolean>;
 }
 
 /** An I/O failure on a state file, as a RotateError naming the file (the errno text never holds state content). */
@@ -43,6 +49,8 @@ export class PrivateJsonFile implements StateBackend {
   readonly lockSlot: LockSlot;
   /** The text of the version on disk as last read or written (known good), or null when there is none. */
   #lastGood: string | null | undefined;
+  /** #lastGood encoded, made when first compared (then kept until #lastGood changes). */
+  #lastGoodBytes: Buffer | null = null;
 
   constructor(statePath: string) {
     const paths = statePaths(statePath);
@@ -63,7 +71,21 @@ export class PrivateJsonFile implements StateBackend {
     }
     const doc = parseStateText(text, this.location);
     this.#lastGood = text;
+    this.#lastGoodBytes = null;
     return doc;
+  }
+
+  async unchanged(): Promise<boolean> {
+    if (this.#lastGood === undefined) return false;
+    try {
+      // Bytes against bytes (a memcmp): decoding a large state to compare it cost as much as parsing it.
+      const onDisk = await fs.readFile(this.location.file);
+      if (this.#lastGood === null) return false;
+      this.#lastGoodBytes ??= Buffer.from(this.#lastGood, 'utf8');
+      return onDisk.equals(this.#lastGoodBytes);
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ENOENT' && this.#lastGood === null;
+    }
   }
 
   async write(doc: StateDocument): Promise<void> {
@@ -71,18 +93,45 @@ export class PrivateJsonFile implements StateBackend {
     if (this.#lastGood === undefined) await this.read();
     try {
       await ensureIgnoredPrivateDir(path.dirname(this.location.file));
-      if (this.#lastGood) await writeFileAtomic(this.location.backup!, this.#lastGood, { mode: 0o600 });
+      if (this.#lastGood) await this.#keepBackup(this.#lastGood);
     } catch (err) {
       throw ioError('STATE_WRITE_FAILED', 'write the state backup', this.location.backup!, err);
     }
+    const bytes = Buffer.from(text, 'utf8');
     try {
-      await writeFileAtomic(this.location.file, text, { mode: 0o600 });
+      await writeFileAtomic(this.location.file, bytes, { mode: 0o600 });
     } catch (err) {
       throw ioError('STATE_WRITE_FAILED', 'write the state file', this.location.file, err);
     }
     this.#lastGood = text;
+    this.#lastGoodBytes = bytes;
+  }
+
+  /**
+   * `<state>.backup` := the version about to be replaced. That version is on disk and already durable (it
+   * was fsynced when written), so the backup is a hard link to it, made under a temp name and renamed
+   * over the backup (atomic; the state write's folder fsync makes both renames durable): no second copy of
+   * a large document written and fsynced on every write. Where hard links are not supported, the text
+   * is written as before.
+   */
+  async #keepBackup(lastGood: string): Promise<void> {
+    const backup = this.location.backup!;
+    const tmp = path.join(path.dirname(backup), `.${path.basename(backup)}.${randomBytes(6).toString('hex')}.tmp`);
+    try {
+      await fs.link(this.location.file, tmp);
+      // Same inode as the state being replaced: a state someone loosened must not leave a loose backup.
+      await fs.chmod(tmp, 0o600);
+      await fs.rename(tmp, backup);
+    } catch (err) {
+      await fs.unlink(tmp).catch(() => undefined);
+      if (!LINK_UNSUPPORTED.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
+      await writeFileAtomic(backup, lastGood, { mode: 0o600 });
+    }
   }
 }
+
+/** link(2) errors meaning "this filesystem has no hard links here" (not a failure of the state folder). */
+const LINK_UNSUPPORTED = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EMLINK', 'ENOSYS']);
 
 /** The texts a memory state keeps; share one between stores to play two processes on one state. */
 export class MemoryStateBacking {
@@ -103,8 +152,18 @@ export class MemoryStateAdapter implements StateBackend {
     return this.backing.lockSlot;
   }
 
+  /** The text last read or written by this adapter (undefined: none yet). */
+  #last: string | null | undefined;
+
   async read(): Promise<StateDocument | null> {
-    return this.backing.text === null ? null : parseStateText(this.backing.text, this.location);
+    const text = this.backing.text;
+    const doc = text === null ? null : parseStateText(text, this.location);
+    this.#last = text;
+    return doc;
+  }
+
+  async unchanged(): Promise<boolean> {
+    return this.#last !== undefined && this.backing.text === this.#last;
   }
 
   async write(doc: StateDocument): Promise<void> {
@@ -119,5 +178,6 @@ export class MemoryStateAdapter implements StateBackend {
       }
     }
     this.backing.text = text;
+    this.#last = text;
   }
 }

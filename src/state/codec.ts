@@ -79,12 +79,56 @@ export function serializeState(doc: StateDocument, where: StateLocation): string
       source: 'internal',
     });
   }
-  const text = `${JSON.stringify(doc, null, 2)}\n`;
-  if (containsKeyMaterial(text)) {
-    throw new RotateError('STATE_KEY_MATERIAL', `refusing to write key material into the state ${where.file}`, {
+  const keyMaterial = (): RotateError =>
+    new RotateError('STATE_KEY_MATERIAL', `refusing to write key material into the state ${where.file}`, {
       hint: 'this is a bug in talos-rotate; the state on disk was not changed',
       source: 'internal',
     });
+  // The runs' plans are most of a state and never change once recorded: each is serialized and checked
+  // for key material once (planText), the rest of the document on every write. No key material can span
+  // the seam: a plan's text is a whole JSON value and the patterns hold no JSON punctuation.
+  const plans: string[] = [];
+  const skeleton = JSON.stringify(
+    { ...doc, runs: doc.runs.map((run) => ({ ...run, plan: planToken(plans, run.plan), resumes: run.resumes.map((r) => (r.replanned ? { ...r, replanned: { ...r.replanned, plan: planToken(plans, r.replanned.plan) } } : r)) })) },
+    null,
+    2,
+  );
+  if (containsKeyMaterial(skeleton)) throw keyMaterial();
+  const texts: string[] = [];
+  for (const plan of doc.runs.flatMap((run) => [run.plan, ...run.resumes.flatMap((r) => (r.replanned ? [r.replanned.plan] : []))])) {
+    const text = planText(plan);
+    if (text === null) throw keyMaterial();
+    texts.push(text);
+  }
+  // Each token stands alone as a string value at the end of a `"plan": ` line: put the plan's text there,
+  // indented as JSON.stringify indents a nested value (every line of it shifted by the line's indent).
+  const text = skeleton.replace(/^( *)"plan": "\\u0000plan:(\d+)"/gm, (_m, indent: string, i: string) => `${indent}"plan": ${texts[Number(i)]!.replace(/\n/g, `\n${indent}`)}`);
+  return `${text}\n`;
+}
+
+function planToken(plans: string[], _plan: unknown): string {
+  plans.push('');
+  return `\u0000plan:${plans.length - 1}`;
+}
+
+/** A plan's JSON text (indent 2), or null when it holds key material; computed once per plan object. */
+const planTexts = new WeakMap<object, string | null>();
+
+function planText(plan: object): string | null {
+  let text = planTexts.get(plan);
+  if (text === undefined) {
+    const json = JSON.stringify(plan, null, 2);
+    text = containsKeyMaterial(json) ? null : json;
+    // A plan recorded in a state is never edited in place (a replan replaces it); freeze it so that an
+    // edit would fail loudly instead of leaving this text stale.
+    deepFreeze(plan);
+    planTexts.set(plan, text);
   }
   return sealIfConfigured(text, 'state');
+}
+
+function deepFreeze(value: unknown): void {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;
+  Object.freeze(value);
+  for (const v of Object.values(value)) deepFreeze(v);
 }

@@ -136,6 +136,7 @@ class DocumentStateStore implements StateStore {
   #loaded = false;
   #queue: Promise<unknown> = Promise.resolve();
   #pendingEvents = new Map<string, EventRecord[]>();
+  #edits: PendingEdit[] = [];
 
   constructor(backend: StateBackend, options: StateStoreOptions) {
     this.#backend = backend;
@@ -169,40 +170,92 @@ class DocumentStateStore implements StateStore {
   }
 
   write(mutate: (doc: StateDocument) => void): Promise<StateDocument> {
-    return this.#serialised(async () => {
-      const onDisk = await this.#backend.read();
-      const cached = this.#db.data;
-      if (this.#loaded && !sameSnapshot(cached, onDisk)) {
-        throw new RotateError(
-          'STATE_CHANGED_ELSEWHERE',
-          `state ${this.location.file} was changed by another process (${describeSnapshot(cached)} was read, ${describeSnapshot(onDisk)} is stored now)`,
-          { hint: 'another run wrote this state without holding its lock; make sure only one apply or rollback runs, then run again' },
-        );
-      }
-      const current = onDisk;
-      const now = this.#stamp();
-      const next: StateDocument = current ? structuredClone(current) : this.#fresh(now);
-      mutate(next);
-      for (const [runId, events] of this.#pendingEvents) runs.appendEvents(next, runId, events);
-      if (current && isDeepStrictEqual(next, current)) {
-        this.#db.data = current;
-        this.#loaded = true;
-        return structuredClone(current);
-      }
-      next.serial = (current?.serial ?? 0) + 1;
-      next.toolVersion = TOOL_VERSION;
-      next.updatedAt = now;
-      this.#db.data = next;
-      try {
-        await this.#db.write();
-      } catch (err) {
-        this.#db.data = current;
-        throw err;
-      }
-      this.#loaded = true;
-      this.#pendingEvents.clear();
-      return structuredClone(next);
+    return this.#commit(mutate).then((doc) => structuredClone(doc));
+  }
+
+  /**
+   * Group commit: edits that arrive while a write is on its way are applied together by the next write,
+   * and each caller's promise settles when the write holding its edit is durable (or refused). Nodes of a
+   * wave report concurrently; one write of the whole document per edit made the journaling cost grow with
+   * the square of the cluster size. Resolves with the stored document itself: callers copy what they hand out.
+   */
+  #commit(mutate: (doc: StateDocument) => void): Promise<StateDocument> {
+    return new Promise<StateDocument>((resolve, reject) => {
+      this.#edits.push({ mutate, resolve, reject });
+      if (this.#edits.length === 1) void this.#serialised(() => this.#flush());
     });
+  }
+
+  async #flush(): Promise<void> {
+    const batch = this.#edits.splice(0);
+    if (batch.length === 0) return;
+    try {
+      await this.#writeBatch(batch);
+    } catch (err) {
+      // The write as a whole was refused (e.g. an edit put key material in): commit each edit on its own,
+      // so that only the edit at fault fails.
+      if (batch.length === 1) return batch[0]!.reject(err);
+      for (const edit of batch) await this.#writeBatch([edit]).catch((e: unknown) => edit.reject(e));
+    }
+  }
+
+  /** The document as stored, refusing one another process changed since this store read or wrote it. */
+  async #current(): Promise<StateDocument | null> {
+    const cached = this.#db.data;
+    if (this.#loaded && (await this.#backend.unchanged?.())) return cached;
+    const onDisk = await this.#backend.read();
+    if (this.#loaded && !sameSnapshot(cached, onDisk)) {
+      throw new RotateError(
+        'STATE_CHANGED_ELSEWHERE',
+        `state ${this.location.file} was changed by another process (${describeSnapshot(cached)} was read, ${describeSnapshot(onDisk)} is stored now)`,
+        { hint: 'another run wrote this state without holding its lock; make sure only one apply or rollback runs, then run again' },
+      );
+    }
+    this.#db.data = onDisk;
+    this.#loaded = true;
+    return onDisk;
+  }
+
+  async #writeBatch(batch: PendingEdit[]): Promise<void> {
+    const current = await this.#current();
+    const now = this.#stamp();
+    // Apply every edit to one copy; an edit that throws is refused alone and the others are applied again
+    // to a clean copy (a mutation that throws writes nothing).
+    let next: StateDocument;
+    let pending = batch;
+    for (;;) {
+      next = current ? cloneForEdit(current) : this.#fresh(now);
+      const failed = pending.findIndex((edit) => {
+        try {
+          edit.mutate(next);
+          return false;
+        } catch (err) {
+          edit.reject(err);
+          return true;
+        }
+      });
+      if (failed === -1) break;
+      pending = pending.filter((_, i) => i !== failed);
+    }
+    if (pending.length === 0) return;
+    for (const [runId, events] of this.#pendingEvents) runs.appendEvents(next, runId, events);
+    if (current && isDeepStrictEqual(next, current)) {
+      for (const edit of pending) edit.resolve(current);
+      return;
+    }
+    next.serial = (current?.serial ?? 0) + 1;
+    next.toolVersion = TOOL_VERSION;
+    next.updatedAt = now;
+    this.#db.data = next;
+    try {
+      await this.#db.write();
+    } catch (err) {
+      this.#db.data = current;
+      throw err;
+    }
+    this.#loaded = true;
+    this.#pendingEvents.clear();
+    for (const edit of pending) edit.resolve(next);
   }
 
   #fresh(now: string): StateDocument {
@@ -238,8 +291,9 @@ class DocumentStateStore implements StateStore {
 
   // Run recorder -------------------------------------------------------------------------------------
 
+  /** Resolves with the stored document itself (not a copy): take copies of what leaves the store. */
   async #edit(fn: (doc: StateDocument, now: string) => void): Promise<StateDocument> {
-    return this.write((doc) => fn(doc, this.#stamp()));
+    return this.#commit((doc) => fn(doc, this.#stamp()));
   }
 
   async startRun(input: StartRunInput): Promise<Run> {
@@ -247,17 +301,17 @@ class DocumentStateStore implements StateStore {
     const doc = await this.#edit((d, now) => {
       runs.addRun(d, { id, operation: input.operation, plan: input.plan, before: input.before, who: currentWho(), pid: process.pid, toolVersion: TOOL_VERSION, ...(input.cluster ? { cluster: input.cluster } : {}), ...(input.rollbackOf ? { rollbackOf: input.rollbackOf } : {}) }, now);
     });
-    return runs.findRun(doc, id);
+    return structuredClone(runs.findRun(doc, id));
   }
 
   async resumeRun(runId: string): Promise<Run> {
     const doc = await this.#edit((d, now) => runs.resumeRun(d, runId, now, TOOL_VERSION));
-    return runs.findRun(doc, runId);
+    return structuredClone(runs.findRun(doc, runId));
   }
 
   async replanRun(runId: string, plan: Plan): Promise<Run> {
     const doc = await this.#edit((d) => runs.replanRun(d, runId, plan));
-    return runs.findRun(doc, runId);
+    return structuredClone(runs.findRun(doc, runId));
   }
 
   async setRunCluster(runId: string, cluster: RunCluster): Promise<void> {
@@ -343,6 +397,37 @@ class DocumentStateStore implements StateStore {
     if (list.length > EVENTS_CAP) list.splice(0, list.length - EVENTS_CAP);
     this.#pendingEvents.set(runId, list);
   }
+}
+
+interface PendingEdit {
+  mutate: (doc: StateDocument) => void;
+  resolve: (doc: StateDocument) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * A copy to edit, sharing the runs' plans with `doc`: a plan is recorded once and never edited in place
+ * (a replan replaces it), and copying it on every node event was most of a write's cost at 200 nodes.
+ */
+export function cloneForEdit(doc: StateDocument): StateDocument {
+  const copy = { ...doc, runs: [] as Run[] };
+  for (const run of doc.runs) {
+    const r = {} as Record<string, unknown>;
+    for (const [key, value] of Object.entries(run)) {
+      if (key === 'plan') r[key] = value;
+      else if (key === 'resumes') r[key] = (value as Run['resumes']).map(cloneResume);
+      else r[key] = structuredClone(value);
+    }
+    copy.runs.push(r as unknown as Run);
+  }
+  return copy;
+}
+
+function cloneResume(resume: Run['resumes'][number]): Run['resumes'][number] {
+  const { replanned, ...rest } = resume;
+  const copy = structuredClone(rest) as Run['resumes'][number];
+  if (replanned) copy.replanned = { plan: replanned.plan, steps: structuredClone(replanned.steps) };
+  return copy;
 }
 
 function sameSnapshot(a: StateDocument | null, b: StateDocument | null): boolean {

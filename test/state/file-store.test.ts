@@ -53,10 +53,13 @@ t.test('state and backup are 0600 after every write, the folder 0700, whatever t
   }
 });
 
-t.test('each write fsyncs the backup, the state and their folder', async (t) => {
+t.test('each write fsyncs the state and its folder; the backup is the replaced version, a hard link to it', async (t) => {
   const dir = await scratch(t);
-  const store = openFileStateStore(path.join(dir, 'rotate.state.json'));
+  const file = path.join(dir, 'rotate.state.json');
+  const store = openFileStateStore(file);
   await store.write(() => undefined);
+  const replaced = await readOrNull(file);
+  const replacedInode = (await fs.stat(file)).ino;
   const probe = await fs.open(process.execPath, 'r');
   const proto = Object.getPrototypeOf(probe) as { sync: () => Promise<void> };
   await probe.close();
@@ -71,7 +74,10 @@ t.test('each write fsyncs the backup, the state and their folder', async (t) => 
   } finally {
     proto.sync = sync;
   }
-  t.ok(syncs >= 4, `backup file + folder, state file + folder: ${syncs} fsyncs`);
+  t.ok(syncs >= 2, `state file + folder: ${syncs} fsyncs`);
+  t.equal(await readOrNull(`${file}.backup`), replaced, 'the backup holds the replaced version');
+  t.equal((await fs.stat(`${file}.backup`)).ino, replacedInode, 'as a link to its (already fsynced) file: no second copy written');
+  t.not((await fs.stat(file)).ino, replacedInode);
 });
 
 t.test('writes go to disk under NODE_ENV=test (no lowdb preset switching to memory)', async (t) => {

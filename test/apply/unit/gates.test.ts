@@ -2,7 +2,7 @@
  * The gates that end each step cannot be fooled by lag (issue 13, item 5):
  * - Kubernetes: a Node stays Ready for the grace period after its kubelet stopped heartbeating; the gate
  *   also wants every Node's Lease renewed after it started (lab kube side, real kubeconfig, real TLS);
- * - Talos: every check opens a new connection, so an HTTP/2 connection opened before a swap (which keeps
+ * - Talos: every attempt opens a new connection, so an HTTP/2 connection opened before a swap (which keeps
  *   working, facts §1.4) cannot answer for a client that a fresh handshake would refuse (lab Talos side);
  * - Talos: an untrusted server certificate is retried within the bound (typed: TalosApiError kind), other
  *   TLS refusals are not.
@@ -25,12 +25,19 @@ t.test('Kubernetes gate: a stranded kubelet whose Node is still Ready fails the 
   const lab = await startLab({ cas: await makeCas(), controlPlanes: 1, workers: 2, timings: { nodeGraceMs: 120_000 } });
   t.teardown(() => lab.stop());
   await lab.side.whenAllReady(20_000);
+  let fetched = 0;
   const target = {
-    fetchKubeconfig: async () => ({ text: await lab.side.adminKubeconfig(), origin: 'the lab admin kubeconfig' }),
+    fetchKubeconfig: async () => {
+      fetched += 1;
+      return { text: await lab.side.adminKubeconfig(), origin: 'the lab admin kubeconfig' };
+    },
     nodes: lab.cluster.nodes.map((n) => ({ address: n.address, hostname: n.hostname })),
   };
-  const nodes = await kubernetesGate(target, { parallelism: 4, budgetMs: 20_000 });
+  let attempts = 0;
+  const nodes = await kubernetesGate(target, { parallelism: 4, budgetMs: 20_000, onAttempt: () => void (attempts += 1) });
   t.equal(nodes.length, 3, 'every heartbeating Node passes');
+  t.ok(attempts >= 1, `it waited for the Leases to be renewed (${attempts} attempt(s) not passed)`);
+  t.equal(fetched, 1, 'one admin kubeconfig fetched for the gate, not one per attempt (each costs the control plane a signature)');
 
   const w2 = lab.workers[1]!;
   w2.setDown(true); // its kubelet stops heartbeating
@@ -115,4 +122,40 @@ t.test('Talos gate: an untrusted server certificate is retried within the bound;
   );
   t.ok(RotateError.is(err) && err.code === 'GATE_TALOS_FAILED', 'a refused client certificate fails at once');
   t.equal(made, 1);
+});
+
+t.test('Talos gate: one new client per attempt for every node (not one per node); a node still refused fails it, named', async (t) => {
+  const made: { id: number; asked: string[]; closed: boolean }[] = [];
+  // 127.0.0.3 answers only from the second attempt on; 127.0.0.4 is refused for good in the last scenario.
+  let refuseFor = new Set<string>();
+  const fake = (): TalosClient => {
+    const c = { id: made.length, asked: [] as string[], closed: false };
+    made.push(c);
+    return {
+      version: async (node: string) => {
+        if (c.closed) throw new Error('used after close');
+        c.asked.push(node);
+        if (node === '127.0.0.3' && c.id === 0) throw talosError('unreachable');
+        if (refuseFor.has(node)) throw talosError('tls-client-rejected');
+        return { tag: 'v1.13.9' };
+      },
+      close: () => void (c.closed = true),
+    } as unknown as TalosClient;
+  };
+  const nodes = ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4'];
+  await talosGate(fake, nodes, 'new', { parallelism: 2, budgetMs: 20_000 });
+  t.equal(made.length, 2, 'two attempts, two clients');
+  t.same([...made[0]!.asked].sort(), nodes, 'the first client asked every node');
+  t.same(made[1]!.asked, ['127.0.0.3'], 'the second only the node that did not answer');
+  t.ok(made.every((c) => c.closed), 'each closed after its attempt');
+
+  made.length = 0;
+  refuseFor = new Set(['127.0.0.4']);
+  const err = await talosGate(fake, nodes, 'new', { parallelism: 4, budgetMs: 20_000 }).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  t.ok(RotateError.is(err) && err.code === 'GATE_TALOS_FAILED', 'one refused node fails the gate');
+  t.match((err as Error).message, /127\.0\.0\.4/);
+  t.notMatch((err as Error).message, /127\.0\.0\.1/);
 });

@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import type { Fingerprint } from '../../../src/domain/types.js';
-import { registeredWith } from '../../../src/apply/worker-registration.js';
+import { registeredWith, SharedReads } from '../../../src/apply/worker-registration.js';
 import { generateTalosCa, issueLeafCert } from '../../../src/pki/index.js';
 
 const [oldCa, newCa] = await Promise.all([generateTalosCa(), generateTalosCa()]);
@@ -35,4 +35,39 @@ t.test('no registration with the control planes as they are now', async (t) => {
   t.equal(registeredWith([NEW, OLD], null, cps), null, 'no server certificate');
   t.equal(registeredWith([NEW, OLD], byNew!.certPem, [cp('127.0.0.10', [NEW, OLD], null)]), null, 'a control plane without an issuing certificate');
   t.equal(registeredWith([NEW, OLD], byNew!.certPem, []), null, 'no control plane');
+});
+
+t.test('control-plane reads are shared by workers waiting at once, never older than a caller asks', async (t) => {
+  let clock = 1_000;
+  const started: string[] = [];
+  const release: (() => void)[] = [];
+  const reads = new SharedReads<string>(
+    (cp) => {
+      started.push(`${cp}@${clock}`);
+      return new Promise((resolve) => release.push(() => resolve(`${cp} read at ${clock}`)));
+    },
+    () => clock,
+  );
+  // Twenty workers of a wave ask for the same control plane at once: one read.
+  const first = Array.from({ length: 20 }, () => reads.get('127.0.0.10', 1_000));
+  t.same(started, ['127.0.0.10@1000'], 'one read for every worker of the wave');
+  release.shift()!();
+  t.same(new Set(await Promise.all(first)).size, 1);
+
+  // A caller that needs a view from after the read started gets a new read, not the old one.
+  clock = 1_600;
+  const later = reads.get('127.0.0.10', 1_100);
+  t.same(started, ['127.0.0.10@1000', '127.0.0.10@1600'], 'a read older than asked is not reused');
+  t.equal(reads.get('127.0.0.10', 1_100), later, 'the new one is shared in turn');
+  reads.get('127.0.0.11', 0);
+  t.equal(started.length, 3, 'each control plane read on its own');
+
+  // A failed read is not kept.
+  const failing = new SharedReads<string>(async () => {
+    started.push('fail');
+    throw new Error('unreachable');
+  }, () => clock);
+  await t.rejects(failing.get('127.0.0.10', 0));
+  await t.rejects(failing.get('127.0.0.10', 0));
+  t.equal(started.filter((s) => s === 'fail').length, 2, 'read again after a failure');
 });
