@@ -103,7 +103,8 @@ export function serializeState(doc: StateDocument, where: StateLocation): string
   // Each token stands alone as a string value at the end of a `"plan": ` line: put the plan's text there,
   // indented as JSON.stringify indents a nested value (every line of it shifted by the line's indent).
   const text = skeleton.replace(/^( *)"plan": "\\u0000plan:(\d+)"/gm, (_m, indent: string, i: string) => `${indent}"plan": ${texts[Number(i)]!.replace(/\n/g, `\n${indent}`)}`);
-  return `${text}\n`;
+  // Sealed last, when a state key is configured (encryption.ts): every check above ran on the plain text.
+  return sealIfConfigured(`${text}\n`, 'state');
 }
 
 function planToken(plans: string[], _plan: unknown): string {
@@ -124,7 +125,7 @@ function planText(plan: object): string | null {
     deepFreeze(plan);
     planTexts.set(plan, text);
   }
-  return sealIfConfigured(text, 'state');
+  return text;
 }
 
 function deepFreeze(value: unknown): void {
