@@ -15,7 +15,9 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 [ "${KEEP_LAB:-0}" = 1 ] || trap '"$rotate" lab down --dir "$dir/lab" >/dev/null 2>&1 || true' EXIT
 
 step "Start an emulated cluster (3 control planes, 2 workers, Kubernetes CA style: $style)"
-"$rotate" lab up --dir "$dir/lab" --detach --kubernetes-ca-style "$style"
+# Emulated restarts shortened (kube-apiserver re-created 0.5 s after a CA change, kubelets back in 0.3 s) so
+# the apply takes about half a minute (the whole demo under a minute); the tests use the lab's defaults (2 s, 1 s).
+"$rotate" lab up --dir "$dir/lab" --detach --kubernetes-ca-style "$style" --static-pod-delay-ms 500 --kubelet-restart-ms 300
 cd "$dir/lab"
 
 step "Day one: forget the lab's own rotate.yaml and let init read the cluster (certificates to pki/, keys referenced)"
