@@ -20,6 +20,7 @@ import { shortFingerprint } from '../domain/types.js';
 import { DesiredStateError, SCHEMA_URL, validateDesiredFile } from '../desired/index.js';
 import { proposeDesiredState, type InitCa, type InitProposal } from '../desired/init-proposal.js';
 import { renderInitDesiredState, type InitKeyRef } from '../desired/init-render.js';
+import { commaList } from '../session/cluster-overrides.js';
 import { readCaKey } from '../machineconfig/index.js';
 import { declaredVips } from '../machineconfig/vips.js';
 import { observeNodes, type ListedNode, type LiveNode } from '../observe/observe-cluster.js';
@@ -52,11 +53,6 @@ export interface InitOptions {
 function referenceFrom(dir: string, target: string): string {
   const rel = path.relative(dir, target);
   return rel.startsWith('..') || path.isAbsolute(rel) ? target : `./${rel.split(path.sep).join('/')}`;
-}
-
-function splitList(values: string[] | undefined): string[] | undefined {
-  if (values === undefined) return undefined;
-  return values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
 }
 
 /** The address init lists a discovered member by: its first IPv4 address that is no VIP, else its first that is no VIP. */
@@ -98,13 +94,13 @@ export async function runInit(args: InitOptions): Promise<void> {
   const resolved = resolveTalosconfigPath({ flag: args.talosconfig, env: process.env, home: os.homedir() });
   const talosconfig = await loadTalosconfig(resolved.path);
   const context = getContext(talosconfig, args.context);
-  const endpoints = splitList(args.endpoints) ?? context.endpoints;
+  const endpoints = commaList(args.endpoints) ?? context.endpoints;
   const client = new TalosClient({ endpoints, caPem: context.caPem, certPem: context.certPem, key: context.key });
   const label = `talosconfig ${resolved.path} (context ${context.name})`;
   try {
     // Nodes: as listed, or as the cluster's discovery lists its members.
-    const explicitCps = splitList(args.controlPlanes);
-    const explicitWorkers = splitList(args.workers);
+    const explicitCps = commaList(args.controlPlanes);
+    const explicitWorkers = commaList(args.workers);
     let listed: ListedNode[];
     let discovered: ClusterMember[] | null = null;
     let skippedVips: string[] = [];

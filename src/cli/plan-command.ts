@@ -15,18 +15,20 @@ import { printDiagnostic, printJson, printResult } from './output.js';
 
 /** `rotate plan`: observe, plan, prove, dry-run on every node; print or save. Changes nothing. */
 export async function runPlan(args: PlanArgs): Promise<void> {
-  if (!args.json) return planOrThrow(args);
-  // With --json, a failure is a JSON document on stdout too (the human error still goes to stderr).
+  const output = { printed: false };
+  if (!args.json) return planOrThrow(args, output);
+  // With --json, a failure is a JSON document on stdout too (the human error still goes to stderr), unless
+  // the plan document was printed already (a refused plan: its JSON says why): stdout holds one document.
   try {
-    await planOrThrow(args);
+    await planOrThrow(args, output);
   } catch (err) {
     const e = RotateError.is(err) ? err : null;
-    printJson({ error: e ? { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) } : { code: 'INTERNAL', message: 'internal error (run with ROTATE_DEBUG=1 for details)' } });
+    if (!output.printed) printJson({ error: e ? { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) } : { code: 'INTERNAL', message: 'internal error (run with ROTATE_DEBUG=1 for details)' } });
     throw err;
   }
 }
 
-async function planOrThrow(args: PlanArgs): Promise<void> {
+async function planOrThrow(args: PlanArgs, output: { printed: boolean }): Promise<void> {
   const applyLockWaitMs = parseDuration(args['apply-lock-wait'], '--apply-lock-wait');
   const session = await openSession(args.file, clusterOverridesOf(args));
   try {
@@ -43,6 +45,7 @@ async function planOrThrow(args: PlanArgs): Promise<void> {
     if (bundleNote) printDiagnostic(`warning: ${bundleNote}`);
     const saved = savedPlanOf(session, built.plan);
     const { plan } = built;
+    output.printed = true;
     if (args.json) printResult(renderSavedPlan(saved));
     else if (args.summary) process.stdout.write(renderPlanSummary(plan));
     else {

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { applyClusterOverrides, endpointList } from '../../src/session/cluster-overrides.js';
+import { applyClusterOverrides, commaList } from '../../src/session/cluster-overrides.js';
 import type { DesiredState } from '../../src/desired/types.js';
 
 const desired = {
@@ -19,7 +19,7 @@ t.test('flags win over the file; absent flags leave it as it is', async (t) => {
 });
 
 t.test('endpoint lists', async (t) => {
-  t.equal(endpointList(undefined), undefined);
-  t.equal(endpointList(['', ' ']), undefined);
-  t.same(endpointList([' a , b', 'c']), ['a', 'b', 'c']);
+  t.equal(commaList(undefined), undefined);
+  t.equal(commaList(['', ' ']), undefined);
+  t.same(commaList([' a , b', 'c']), ['a', 'b', 'c']);
 });
