@@ -1,3 +1,4 @@
+import { RotateError } from '../../domain/errors.js';
 import type { Argv, CommandModule } from 'yargs';
 
 interface InitArgs {
@@ -34,6 +35,10 @@ export const initCommand: CommandModule<object, InitArgs> = {
       .option('parallelism', { type: 'number', default: 10, describe: 'nodes read at once' })
       .option('force', { type: 'boolean', default: false, describe: 'replace an existing desired-state file and certificates (key files are never replaced)' })
       .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' })
+      .check((a) => {
+        if (!Number.isInteger(a.parallelism) || (a.parallelism as number) < 1) throw new RotateError('CLI_USAGE', `--parallelism ${Number.isNaN(a.parallelism) ? '(not a number)' : String(a.parallelism)} is not valid: it must be a whole number of at least 1`, { hint: 'e.g. --parallelism 10 (see --help)' });
+        return true;
+      })
       .example('$0 init --talosconfig ./talosconfig --secrets secrets.yaml', 'discover the nodes and write rotate.yaml and pki/')
       .example('$0 init --control-planes 10.0.0.11,10.0.0.12,10.0.0.13 --workers 10.0.0.21 --extract-keys', 'list the nodes; copy the issuing keys out of a control plane') as unknown as Argv<InitArgs>,
   handler: async (args) => {

@@ -1,3 +1,4 @@
+import { RotateError } from '../../domain/errors.js';
 import type { Argv, CommandModule } from 'yargs';
 import { planningOptions, type PlanningArgs } from './plan-options.js';
 
@@ -23,7 +24,7 @@ export const planCommand: CommandModule<object, PlanArgs> = {
       })
       .example('$0 plan -f rotate.yaml', 'show the steps, their safety proofs and per-node diffs')
       .check((a) => {
-        if (a.json && a.summary) throw new Error('--json and --summary are two output formats: pass one');
+        if (a.json && a.summary) throw new RotateError('CLI_USAGE', '--json and --summary are two output formats: pass one', { hint: 'see rotate plan --help' });
         return true;
       })
       .example('$0 plan --summary --out plan.json > plan.md', 'a pull-request comment, and the plan to apply')

@@ -1,3 +1,4 @@
+import { RotateError } from '../../domain/errors.js';
 import type { Argv, CommandModule } from 'yargs';
 import { clusterOverrideOptions, type ClusterOverrideArgs } from './cluster-options.js';
 
@@ -22,9 +23,9 @@ export const statusCommand: CommandModule<object, StatusArgs> = {
       .option('warn-days', { type: 'number', default: 90, describe: 'warn about certificates that expire within this many days' })
       .option('parallelism', { type: 'number', default: 10, describe: 'nodes read at once' })
       .check((a) => {
-        if (a.json && a.prometheus) throw new Error('--json and --prometheus are two output formats: pass one');
-        if (!Number.isInteger(a['warn-days']) || (a['warn-days'] as number) < 0) throw new Error(`--warn-days ${String(a['warn-days'])} is not valid: it must be a whole number of days, 0 or more`);
-        if (!Number.isInteger(a.parallelism) || (a.parallelism as number) < 1) throw new Error(`--parallelism ${String(a.parallelism)} is not valid: it must be a whole number of at least 1`);
+        if (a.json && a.prometheus) throw new RotateError('CLI_USAGE', '--json and --prometheus are two output formats: pass one', { hint: 'see rotate status --help' });
+        if (!Number.isInteger(a['warn-days']) || (a['warn-days'] as number) < 0) throw new RotateError('CLI_USAGE', `--warn-days ${String(a['warn-days'])} is not valid: it must be a whole number of days, 0 or more`, { hint: 'see rotate status --help' });
+        if (!Number.isInteger(a.parallelism) || (a.parallelism as number) < 1) throw new RotateError('CLI_USAGE', `--parallelism ${String(a.parallelism)} is not valid: it must be a whole number of at least 1`, { hint: 'see rotate status --help' });
         return true;
       })
       .example('$0 status', 'CAs per API and node, client certificates, drift, unfinished runs')
