@@ -82,8 +82,10 @@ export class StateCipher {
   }
 }
 
+const SEALED_PREFIX = `{"format":"${FORMAT}"`;
+
 function envelopeOf(text: string): Envelope | null {
-  if (!text.trimStart().startsWith(`{"format":"${FORMAT}"`)) return null;
+  if (!isSealed(text)) return null;
   try {
     return JSON.parse(text) as Envelope;
   } catch {
@@ -91,9 +93,9 @@ function envelopeOf(text: string): Envelope | null {
   }
 }
 
-/** A sealed file (whatever the key), as opposed to plain text. */
+/** A sealed file (whatever the key), as opposed to plain text: told by its opening alone (open checks the rest). */
 export function isSealed(text: string): boolean {
-  return envelopeOf(text) !== null;
+  return text.trimStart().startsWith(SEALED_PREFIX);
 }
 
 function parseKey(value: string, where: string): Buffer {

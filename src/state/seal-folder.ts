@@ -62,7 +62,7 @@ export async function sealStateFolder(statePath: string, direction: SealDirectio
     const text = stored.toString('utf8');
     const sealed = isSealed(text);
     const plain = sealed ? openIfSealed(text, purpose, file) : null;
-    if (purpose === 'state') parseStateText(text, { file, backup: null });
+    if (purpose === 'state') parseStateText(plain ?? text, { file, backup: null });
     if (direction === 'encrypt' && !sealed) plan.push({ file, content: cipher.seal(stored, purpose) });
     else if (direction === 'decrypt' && sealed) plan.push({ file, content: plain! });
     else unchanged++;
