@@ -108,25 +108,11 @@ export async function waitKubeletRestarted(
           { hint: `check the node (talosctl -n ${node} service kubelet; talosctl -n ${node} logs kubelet); then run \`rotate apply\` again to resume` },
         );
       }
-      if (!eventSinceCheck) await napUntilEvent(opts.pollMs ?? 500, opts.signal, (w) => (waker.wake = w));
+      if (!eventSinceCheck) await sleep(opts.pollMs ?? 500, opts.signal, (w) => (waker.wake = w));
       waker.wake = null;
     }
   } finally {
     watch.close();
     await watchDone;
   }
-}
-
-/** Sleep `ms`, or less when `register`'s wake-up is called (or the signal aborts). */
-function napUntilEvent(ms: number, signal: AbortSignal | undefined, register: (wake: () => void) => void): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-    register(done);
-  });
 }

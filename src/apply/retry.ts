@@ -58,7 +58,8 @@ export async function retryTransient<T>(fn: (attempt: number) => Promise<T>, opt
   }
 }
 
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/** Sleep `ms`, or less when the signal aborts or `wakeOn`'s wake-up is called (e.g. by a watch event). */
+export function sleep(ms: number, signal?: AbortSignal, wakeOn?: (wake: () => void) => void): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(done, ms);
     function done(): void {
@@ -67,5 +68,6 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       resolve();
     }
     signal?.addEventListener('abort', done, { once: true });
+    wakeOn?.(done);
   });
 }
