@@ -1,5 +1,5 @@
-import { RotateError } from '../../domain/errors.js';
 import type { Argv, CommandModule } from 'yargs';
+import { assertParallelism } from './plan-options.js';
 
 interface InitArgs {
   file: string;
@@ -36,7 +36,7 @@ export const initCommand: CommandModule<object, InitArgs> = {
       .option('force', { type: 'boolean', default: false, describe: 'replace an existing desired-state file and certificates (key files are never replaced)' })
       .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' })
       .check((a) => {
-        if (!Number.isInteger(a.parallelism) || (a.parallelism as number) < 1) throw new RotateError('CLI_USAGE', `--parallelism ${Number.isNaN(a.parallelism) ? '(not a number)' : String(a.parallelism)} is not valid: it must be a whole number of at least 1`, { hint: 'e.g. --parallelism 10 (see --help)' });
+        assertParallelism(a.parallelism);
         return true;
       })
       .example('$0 init --talosconfig ./talosconfig --secrets secrets.yaml', 'discover the nodes and write rotate.yaml and pki/')

@@ -3,6 +3,13 @@ import { DEFAULT_MAX_UNAVAILABLE, maxUnavailableProblem, parseMaxUnavailable, ty
 import type { Argv } from 'yargs';
 import { clusterOverrideOptions, type ClusterOverrideArgs } from './cluster-options.js';
 
+/** `--parallelism` is a whole number of at least 1 (a usage error otherwise); every command that has it checks it here. */
+export function assertParallelism(v: unknown): void {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
+    throw new RotateError('CLI_USAGE', `--parallelism ${Number.isNaN(v) ? '(not a number)' : String(v)} is not valid: it must be a whole number of at least 1`, { hint: 'e.g. --parallelism 10 (see --help)' });
+  }
+}
+
 /** Flags shared by `plan`, `apply` and `rollback`: what to plan and how. */
 export interface PlanningArgs extends ClusterOverrideArgs {
   file: string;
@@ -41,13 +48,7 @@ export function planningOptions<T>(y: Argv<T>): Argv<T & PlanningArgs> {
       describe: "how long an ApplyConfiguration (dry runs included) waits while another apply holds the node's apply lock (another operator or controller), e.g. 30s, 2m",
     })
     .check((a) => {
-      for (const k of ['parallelism'] as const) {
-        const v = (a as unknown as Record<string, unknown>)[k];
-        if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
-          const shown = (a as unknown as Record<string, unknown>)[k];
-          throw new RotateError('CLI_USAGE', `--${k} ${Number.isNaN(shown) ? '(not a number)' : String(shown)} is not valid: it must be a whole number of at least 1`, { hint: `e.g. --${k} ${k === 'parallelism' ? 10 : 1} (see --help)` });
-        }
-      }
+      assertParallelism((a as unknown as Record<string, unknown>).parallelism);
       const mu = (a as unknown as Record<string, unknown>)['max-unavailable'];
       const problem = maxUnavailableProblem(mu);
       if (problem) {

@@ -1,5 +1,6 @@
 import { RotateError } from '../../domain/errors.js';
 import type { Argv, CommandModule } from 'yargs';
+import { assertParallelism } from './plan-options.js';
 import { clusterOverrideOptions, type ClusterOverrideArgs } from './cluster-options.js';
 
 interface StatusArgs extends ClusterOverrideArgs {
@@ -25,7 +26,7 @@ export const statusCommand: CommandModule<object, StatusArgs> = {
       .check((a) => {
         if (a.json && a.prometheus) throw new RotateError('CLI_USAGE', '--json and --prometheus are two output formats: pass one', { hint: 'see rotate status --help' });
         if (!Number.isInteger(a['warn-days']) || (a['warn-days'] as number) < 0) throw new RotateError('CLI_USAGE', `--warn-days ${String(a['warn-days'])} is not valid: it must be a whole number of days, 0 or more`, { hint: 'see rotate status --help' });
-        if (!Number.isInteger(a.parallelism) || (a.parallelism as number) < 1) throw new RotateError('CLI_USAGE', `--parallelism ${String(a.parallelism)} is not valid: it must be a whole number of at least 1`, { hint: 'see rotate status --help' });
+        assertParallelism(a.parallelism);
         return true;
       })
       .example('$0 status', 'CAs per API and node, client certificates, drift, unfinished runs')
