@@ -22,10 +22,10 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { parseDocument } from 'yaml';
+import { writeFullRotationDesired } from './lib/full-rotation.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const rotateBin = join(repo, 'bin', 'rotate');
@@ -128,20 +128,7 @@ async function freshLab(nodes) {
   ], { env: labEnv });
   lab.upS = (performance.now() - t0) / 1000;
   lab.file = JSON.parse(readFileSync(join(dir, 'lab.json'), 'utf8'));
-  const cas = {};
-  for (const [api, name] of [['talos', 'talos-next'], ['kubernetes', 'kubernetes-next']]) {
-    const r = await mustRotate(['ca', 'new', '--api', api, '--name', name, '--dir', join(dir, 'pki'), '--json'], { keepStdout: true });
-    const made = JSON.parse(r.stdout);
-    cas[api] = { name, certificate: relative(dir, made.certificate), key: relative(dir, made.key) };
-  }
-  const doc = parseDocument(readFileSync(join(dir, 'rotate.yaml'), 'utf8'));
-  for (const api of ['talos', 'kubernetes']) {
-    doc.setIn([api, 'issuing'], cas[api].name);
-    doc.setIn(['authorities', cas[api].name], doc.createNode({ certificate: cas[api].certificate, key: { file: cas[api].key } }));
-  }
-  for (const old of ['talos-lab', 'kubernetes-lab']) doc.deleteIn(['authorities', old, 'key']);
-  lab.desired = join(dir, 'full.yaml');
-  writeFileSync(lab.desired, doc.toString({ lineWidth: 0 }));
+  lab.desired = await writeFullRotationDesired(dir, async (args) => (await mustRotate(args, { keepStdout: true })).stdout);
   return lab;
 }
 

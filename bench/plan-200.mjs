@@ -8,11 +8,11 @@
 // down at the end, also on failure. Linux only (reads /proc). Not a test: it prints figures. Environment:
 // BENCH_RUNS, BENCH_SIZE (default 3+197), BENCH_STYLE (legacy|document, default document).
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseDocument } from 'yaml';
+import { writeFullRotationDesired } from './lib/full-rotation.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const rotateBin = join(repo, 'bin', 'rotate');
@@ -117,20 +117,7 @@ try {
   process.stdout.write(`${nodes}-node lab (${cps}+${workers}, ${style}) up in ${fmt((performance.now() - u0) / 1000, 1)} s, pid ${lab.pid}\n`);
 
   // The desired state of a full rotation: the lab's rotate.yaml with new CAs issuing, nothing else accepted.
-  const cas = {};
-  for (const [api, name] of [['talos', 'talos-next'], ['kubernetes', 'kubernetes-next']]) {
-    const r = await mustRotate(['ca', 'new', '--api', api, '--name', name, '--dir', join(dir, 'pki'), '--json'], 0, { keepStdout: true });
-    const made = JSON.parse(r.stdout);
-    cas[api] = { name, certificate: relative(dir, made.certificate), key: relative(dir, made.key) };
-  }
-  const doc = parseDocument(readFileSync(join(dir, 'rotate.yaml'), 'utf8'));
-  for (const api of ['talos', 'kubernetes']) {
-    doc.setIn([api, 'issuing'], cas[api].name);
-    doc.setIn(['authorities', cas[api].name], doc.createNode({ certificate: cas[api].certificate, key: { file: cas[api].key } }));
-  }
-  for (const old of ['talos-lab', 'kubernetes-lab']) doc.deleteIn(['authorities', old, 'key']);
-  const full = join(dir, 'full.yaml');
-  writeFileSync(full, doc.toString({ lineWidth: 0 }));
+  const full = await writeFullRotationDesired(dir, async (args) => (await mustRotate(args, 0, { keepStdout: true })).stdout);
 
   // Warm-up (page cache, the lab's first reads), then the full rotation's shape.
   await timedPlan(lab.pid, ['plan', '-f', join(dir, 'rotate.yaml'), '--detailed-exitcode'], 0);
