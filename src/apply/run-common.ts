@@ -16,7 +16,7 @@ import { openLockedState, statePaths, type LockedState, type LockInfo, type Run,
 import { makeEvent, type EventSink } from './events/index.js';
 import { escrowCertificatePath, loadEscrowedKey } from './keys/index.js';
 import { removeIfOnlyIgnore } from '../state/state-dir.js';
-import { currentWho } from '../state/process-identity.js';
+import { currentWho } from '../util/process-identity.js';
 import { TOOL_VERSION } from '../version.js';
 import { fetchKubeconfig } from './engine.js';
 import { RunLease } from './run-lease-holder.js';

@@ -40,7 +40,7 @@ export {
   type LockWaitOptions,
   type LockSlot,
 } from './lock.js';
-export type { HolderIdentity, HolderLiveness } from './process-identity.js';
+export type { HolderIdentity, HolderLiveness } from '../util/process-identity.js';
 export { toErrorRecord, unfinishedRunOf, isUnfinished, beforeFromObserved, type FinalStatus } from './runs.js';
 export { containsKeyMaterial } from './key-material.js';
 export { renderStateSummary } from './render.js';

@@ -12,13 +12,12 @@
  * The waiting and breaking rules are written once here over a LockSlot (the file, or memory for tests).
  */
 import { randomUUID } from 'node:crypto';
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { RotateError } from '../domain/errors.js';
-import { fsyncDir, writeFileAtomic } from '../util/atomic-file.js';
+import { RecordLockFile } from '../util/record-lock-file.js';
 import { ensureIgnoredPrivateDir } from './state-dir.js';
 import { TOOL_VERSION } from '../version.js';
-import { currentIdentity, currentWho, holderLiveness, type HolderIdentity, type HolderLiveness } from './process-identity.js';
+import { currentIdentity, currentWho, holderLiveness, type HolderIdentity, type HolderLiveness } from '../util/process-identity.js';
 
 export interface LockInfo extends HolderIdentity {
   /** Random UUID: the nonce `rotate state unlock` must be given. */
@@ -240,25 +239,21 @@ function isLockInfo(value: unknown): value is LockInfo {
   );
 }
 
-/**
- * `<state>.lock`, 0600. Created complete or not at all: written to an O_EXCL temp file, fsynced, then
- * link(2)ed to the lock name, which fails when a lock exists (writeFileAtomic's `exclusive`), and the
- * folder is fsynced. A reader never sees a half-written lock.
- */
+/** `<state>.lock`, 0600: a RecordLockFile (created complete or not at all, removed only by id). */
 export class FileLockSlot implements LockSlot {
   readonly where: string;
+  readonly #file: RecordLockFile<LockInfo>;
 
   constructor(lockFile: string) {
     this.where = lockFile;
+    this.#file = new RecordLockFile(lockFile, { parse: (v) => (isLockInfo(v) ? v : null), idOf: (info) => info.id });
   }
 
   async tryCreate(info: LockInfo): Promise<boolean> {
     try {
       await ensureIgnoredPrivateDir(path.dirname(this.where));
-      await writeFileAtomic(this.where, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600, exclusive: true });
-      return true;
+      return await this.#file.tryCreate(info);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
       throw new RotateError('STATE_LOCK_WRITE_FAILED', `cannot create the lock file ${this.where}: ${err instanceof Error ? err.message : String(err)}`, {
         hint: `check the permissions of ${path.dirname(this.where)}`,
         cause: err,
@@ -266,57 +261,12 @@ export class FileLockSlot implements LockSlot {
     }
   }
 
-  async read(): Promise<LockInfo | 'unreadable' | null> {
-    let text: string;
-    try {
-      text = await fs.readFile(this.where, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw err;
-    }
-    try {
-      const value: unknown = JSON.parse(text);
-      return isLockInfo(value) ? value : 'unreadable';
-    } catch {
-      return 'unreadable';
-    }
+  read(): Promise<LockInfo | 'unreadable' | null> {
+    return this.#file.read();
   }
 
-  /**
-   * Removes the lock only if it still has this id. The file is first renamed aside (atomic: of two removers
-   * only one gets it), then checked; a lock that turns out to be another one (taken between a reader's
-   * read and its rename) is linked back under the lock name, which fails only if yet another lock was
-   * created in that instant. Reading then unlinking would delete a lock taken in between.
-   */
-  async remove(id: string): Promise<boolean> {
-    const current = await this.read();
-    if (current === null || current === 'unreadable' || current.id !== id) return false;
-    const aside = `${this.where}.${randomUUID()}.removing`;
-    try {
-      await fs.rename(this.where, aside);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw err;
-    }
-    let moved: unknown = null;
-    try {
-      moved = JSON.parse(await fs.readFile(aside, 'utf8'));
-    } catch {
-      moved = null;
-    }
-    if (!isLockInfo(moved) || moved.id !== id) {
-      try {
-        await fs.link(aside, this.where);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      }
-      await fs.unlink(aside);
-      await fsyncDir(path.dirname(this.where));
-      return false;
-    }
-    await fs.unlink(aside);
-    await fsyncDir(path.dirname(this.where));
-    return true;
+  remove(id: string): Promise<boolean> {
+    return this.#file.remove(id);
   }
 }
 

@@ -16,7 +16,7 @@ import { TOOL_VERSION } from '../version.js';
 import { MemoryStateAdapter, MemoryStateBacking, PrivateJsonFile, type StateBackend } from './backends.js';
 import type { StateLocation } from './codec.js';
 import { acquireLock, breakLock, readLock, releaseLock, type LockInfo, type LockRequest, type LockStatus, type LockWaitOptions } from './lock.js';
-import { currentWho } from './process-identity.js';
+import { currentWho } from '../util/process-identity.js';
 import * as runs from './runs.js';
 import {
   EVENTS_CAP,

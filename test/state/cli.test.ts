@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { defaultStatePath, openFileStateStore, renderStateSummary, resolveStatePath, statePaths, type LockInfo } from '../../src/state/index.js';
-import { currentIdentity } from '../../src/state/process-identity.js';
+import { currentIdentity } from '../../src/util/process-identity.js';
 import { AFTER_FP, BEFORE_FP, T_NEW, samplePlan, sampleBefore } from './fixtures/plan.js';
 import { scratch } from './fixtures/scratch.js';
 

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import t from 'tap';
 import { RotateError } from '../../src/domain/errors.js';
 import { StateLockError, openFileStateStore, parseDuration, statePaths, type LockInfo, type LockWait } from '../../src/state/index.js';
-import { currentIdentity } from '../../src/state/process-identity.js';
+import { currentIdentity } from '../../src/util/process-identity.js';
 import { processStartTime } from '../../src/util/process.js';
 import { modeOf, scratch } from './fixtures/scratch.js';
 import { spawnChild } from './fixtures/spawn.js';

@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { RotateError } from '../../domain/errors.js';
 import { blockKey, blockName, probeSockets, randomBlock, type AddressBlock } from './address-block.js';
-import { readLockRecord, tryAcquireLock, type HeldLock, type LockRecord } from './pid-lock.js';
-import type { ProcessIdentity } from './process-identity.js';
+import { readLockRecord, removeLockRecord, tryAcquireLock, type HeldLock, type LockRecord } from './pid-lock.js';
+import type { ProcessIdentity } from '../../util/process-identity.js';
 
 export interface AllocationOptions {
   nodes: number;
@@ -65,10 +65,7 @@ export async function releaseBlocksOf(pid: number, labDir: string, lockDir: stri
   for (const name of names.filter((n) => n.endsWith('.lock'))) {
     const file = path.join(lockDir, name);
     const record = await readLockRecord(file);
-    if (record && record.pid === pid && record.labDir === labDir) {
-      await fs.unlink(file).catch(() => undefined);
-      removed += 1;
-    }
+    if (record && record.pid === pid && record.labDir === labDir && (await removeLockRecord(file, record).catch(() => false))) removed += 1;
   }
   return removed;
 }

@@ -13,7 +13,7 @@ import type { LabFile } from './contracts.js';
 import { labShutdown } from './control-client.js';
 import { labDirStatus, logFilePath, readLabFile, removeLabRuntimeFiles } from './lab-dir.js';
 import type { LabConfig } from './options.js';
-import { isAlive, type ProcessIdentity } from './process-identity.js';
+import { isAlive, type ProcessIdentity } from '../../util/process-identity.js';
 
 export interface DaemonArgument {
   dir: string;

@@ -9,7 +9,7 @@ import { RotateError } from '../../domain/errors.js';
 import { ensurePrivateDir, writeFileAtomic } from '../../util/atomic-file.js';
 import { validateLabFile, type LabFile } from './contracts.js';
 import { readLockRecord, tryAcquireLock, type HeldLock, type LockRecord } from './pid-lock.js';
-import { isAlive } from './process-identity.js';
+import { isAlive } from '../../util/process-identity.js';
 
 export const LAB_FILE = 'lab.json';
 export const PID_FILE = 'lab.pid';

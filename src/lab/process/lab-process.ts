@@ -18,7 +18,7 @@ import { buildInspectReport } from './inspect.js';
 import { pemFingerprints } from '../kube/pods.js';
 import { claimLabDir, labFilePath, readLabFile, writeLabFile } from './lab-dir.js';
 import type { LabConfig } from './options.js';
-import { currentProcessIdentity } from './process-identity.js';
+import { currentProcessIdentity } from '../../util/process-identity.js';
 
 export interface LabProcessOptions {
   /** Absolute path of DIR. */

@@ -1,13 +1,14 @@
 /**
- * Exclusive lock files owned by a process: the file is created with O_EXCL and holds JSON naming the
- * owner (pid + start time, see process-identity.ts) plus whatever the caller adds. A lock whose owner is
- * dead is stale and may be taken over. Taking over is guarded by a second O_EXCL file (`<lock>.reclaim`)
- * so that two processes that both see the same stale lock cannot both end up believing they hold it.
+ * Lock files owned by a process (the lab folder's `lab.pid`, the loopback blocks' locks): a RecordLockFile
+ * whose JSON names the owner (pid + start time, util/process-identity.ts) plus whatever the caller adds,
+ * with a random nonce as its id. A lock whose owner is dead is stale and may be taken over: it is removed by
+ * its nonce, so of two processes that both see the same stale lock only one removes it, and a lock taken
+ * in between is never removed.
  */
 import { randomBytes } from 'node:crypto';
-import { promises as fs, constants as fsConstants, unlinkSync, readFileSync } from 'node:fs';
-import { currentProcessIdentity, isAlive, type ProcessIdentity } from './process-identity.js';
-import { pathExists } from '../../util/atomic-file.js';
+import { promises as fs } from 'node:fs';
+import { currentProcessIdentity, isAlive, type ProcessIdentity } from '../../util/process-identity.js';
+import { RecordLockFile } from '../../util/record-lock-file.js';
 
 export interface LockRecord extends ProcessIdentity {
   /** Random per acquisition, so a release never removes a lock someone else took over meanwhile. */
@@ -20,8 +21,19 @@ export type AcquireResult =
   | { acquired: true; lock: HeldLock }
   | { acquired: false; holder: LockRecord };
 
-/** A reclaim guard older than this is itself stale (its owner died between two syscalls). */
-const RECLAIM_GUARD_STALE_MS = 10_000;
+/** A damaged (unreadable) lock file older than this is removed; a younger one may be another tool's write. */
+const DAMAGED_LOCK_STALE_MS = 10_000;
+
+function parseRecord(value: unknown): LockRecord | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const v = value as Partial<LockRecord>;
+  if (typeof v.pid !== 'number' || typeof v.nonce !== 'string') return null;
+  return { ...v, startTime: typeof v.startTime === 'string' ? v.startTime : null } as LockRecord;
+}
+
+function lockFile(path: string): RecordLockFile<LockRecord> {
+  return new RecordLockFile(path, { parse: parseRecord, idOf: (r) => r.nonce });
+}
 
 export class HeldLock {
   readonly path: string;
@@ -41,8 +53,7 @@ export class HeldLock {
   async release(): Promise<void> {
     if (this.#released) return;
     this.#released = true;
-    const current = await readLockRecord(this.path);
-    if (current?.nonce === this.record.nonce) await fs.unlink(this.path).catch(() => undefined);
+    await lockFile(this.path).remove(this.record.nonce).catch(() => false);
   }
 
   /** Synchronous variant for exit handlers. */
@@ -50,59 +61,34 @@ export class HeldLock {
     if (this.#released) return;
     this.#released = true;
     try {
-      const current = parseRecord(readFileSync(this.path, 'utf8'));
-      if (current?.nonce === this.record.nonce) unlinkSync(this.path);
+      lockFile(this.path).removeSync(this.record.nonce);
     } catch {
       // already gone
     }
   }
 }
 
-function parseRecord(text: string): LockRecord | null {
-  try {
-    const value = JSON.parse(text) as Partial<LockRecord>;
-    if (typeof value.pid !== 'number' || typeof value.nonce !== 'string') return null;
-    return { ...value, startTime: typeof value.startTime === 'string' ? value.startTime : null } as LockRecord;
-  } catch {
-    return null;
-  }
-}
-
 /** The record in a lock file; null when the file is missing or unreadable as a lock record. */
 export async function readLockRecord(path: string): Promise<LockRecord | null> {
   try {
-    return parseRecord(await fs.readFile(path, 'utf8'));
+    const record = await lockFile(path).read();
+    return record === 'unreadable' ? null : record;
   } catch {
     return null;
   }
 }
 
-/** True when the lock file exists and its owner is alive. */
-export function isHolderAlive(record: LockRecord): boolean {
-  return isAlive(record);
-}
-
-async function createExclusive(path: string, text: string): Promise<boolean> {
-  let handle;
-  try {
-    handle = await fs.open(path, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw err;
-  }
-  try {
-    await handle.writeFile(text);
-  } finally {
-    await handle.close();
-  }
-  return true;
+/** Remove the lock with this record if it is still that lock (not one taken over meanwhile). */
+export function removeLockRecord(path: string, record: LockRecord): Promise<boolean> {
+  return lockFile(path).remove(record.nonce);
 }
 
 /**
- * Try once to take the lock for the current process. A lock held by a dead owner (or an unreadable,
- * half-written one older than the guard timeout) is reclaimed; a live owner's lock is reported.
+ * Try once to take the lock for the current process. A lock held by a dead owner (or a damaged one older
+ * than DAMAGED_LOCK_STALE_MS) is taken over; a live owner's lock is reported.
  */
 export async function tryAcquireLock(path: string, extra: Record<string, unknown> = {}, identity: ProcessIdentity = currentProcessIdentity()): Promise<AcquireResult> {
+  const file = lockFile(path);
   const record: LockRecord = {
     ...extra,
     pid: identity.pid,
@@ -110,39 +96,23 @@ export async function tryAcquireLock(path: string, extra: Record<string, unknown
     nonce: randomBytes(12).toString('hex'),
     acquiredAt: new Date().toISOString(),
   };
-  const text = `${JSON.stringify(record)}\n`;
+  const unknownHolder: LockRecord = { pid: 0, startTime: null, nonce: '', acquiredAt: '' };
   for (let attempt = 0; attempt < 3; attempt += 1) {
-    if (await createExclusive(path, text)) return { acquired: true, lock: new HeldLock(path, record) };
-    const holder = await readLockRecord(path);
-    if (holder && isAlive(holder)) return { acquired: false, holder };
-    if (!holder && !(await olderThan(path, RECLAIM_GUARD_STALE_MS))) {
-      // Being written right now by its creator (the file exists but holds no record yet).
-      return { acquired: false, holder: { pid: 0, startTime: null, nonce: '', acquiredAt: '' } };
-    }
-    // Stale: take it over under the reclaim guard.
-    const guard = `${path}.reclaim`;
-    if (!(await createExclusive(guard, text))) {
-      if (await olderThan(guard, RECLAIM_GUARD_STALE_MS)) await fs.unlink(guard).catch(() => undefined);
+    if (await file.tryCreate(record)) return { acquired: true, lock: new HeldLock(path, record) };
+    const holder = await file.read();
+    if (holder === null) continue; // released between our create and our read
+    if (holder === 'unreadable') {
+      if (!(await olderThan(path, DAMAGED_LOCK_STALE_MS))) return { acquired: false, holder: unknownHolder };
+      await file.removeUnreadable();
       continue;
     }
-    try {
-      // Re-check under the guard: someone may have reclaimed it between our read and the guard.
-      const again = await readLockRecord(path);
-      const stillStale = again === null ? !(await pathExists(path)) || (await olderThan(path, RECLAIM_GUARD_STALE_MS)) : !isAlive(again) && again.nonce === holder?.nonce;
-      if (!stillStale) {
-        if (again && isAlive(again)) return { acquired: false, holder: again };
-        continue;
-      }
-      await fs.unlink(path).catch(() => undefined);
-      if (await createExclusive(path, text)) return { acquired: true, lock: new HeldLock(path, record) };
-    } finally {
-      await fs.unlink(guard).catch(() => undefined);
-    }
+    if (isAlive(holder)) return { acquired: false, holder };
+    // Stale: remove exactly that lock (by nonce), then try again.
+    await file.remove(holder.nonce);
   }
-  const holder = await readLockRecord(path);
-  return { acquired: false, holder: holder ?? { pid: 0, startTime: null, nonce: '', acquiredAt: '' } };
+  const holder = await file.read();
+  return { acquired: false, holder: holder === null || holder === 'unreadable' ? unknownHolder : holder };
 }
-
 
 async function olderThan(path: string, ms: number): Promise<boolean> {
   try {

@@ -14,7 +14,7 @@ import { getContext, loadTalosconfig } from '../../../src/talos/talosconfig.js';
 import { blockOf } from '../../../src/lab/process/address-block.js';
 import { blockLockPath } from '../../../src/lab/process/address-allocation.js';
 import { inspectReportProblems, labFileProblems, type InspectReport, type LabFile } from '../../../src/lab/process/contracts.js';
-import { isAlive } from '../../../src/lab/process/process-identity.js';
+import { isAlive } from '../../../src/util/process-identity.js';
 import { childEnv, eventually, labDir, requireBuild, rotate, run } from './fixtures/cli.js';
 
 requireBuild(t);

@@ -10,7 +10,7 @@ import t from 'tap';
 import { blockOf } from '../../../src/lab/process/address-block.js';
 import { blockLockPath } from '../../../src/lab/process/address-allocation.js';
 import type { LabFile } from '../../../src/lab/process/contracts.js';
-import { isAlive } from '../../../src/lab/process/process-identity.js';
+import { isAlive } from '../../../src/util/process-identity.js';
 import { resolveLabConfig } from '../../../src/lab/process/options.js';
 import { ROTATE, childEnv, eventually, labDir, requireBuild, rotate, withoutNodeOptions } from './fixtures/cli.js';
 

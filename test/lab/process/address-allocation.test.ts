@@ -15,7 +15,7 @@ import {
   type AddressBlock,
 } from '../../../src/lab/process/address-block.js';
 import { allocateAddressBlock, blockLockPath, readBlockLock, releaseBlocksOf } from '../../../src/lab/process/address-allocation.js';
-import { currentProcessIdentity } from '../../../src/lab/process/process-identity.js';
+import { currentProcessIdentity } from '../../../src/util/process-identity.js';
 import { deadPid, scratch } from './fixtures/helpers.js';
 
 const shape = { nodes: 5, controlPlanes: 3, vip: false };

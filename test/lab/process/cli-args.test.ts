@@ -5,7 +5,7 @@ import t from 'tap';
 import { main } from '../../../src/cli/main.js';
 import { LAB_FILE_VERSION } from '../../../src/lab/process/contracts.js';
 import { writeLabFile } from '../../../src/lab/process/lab-dir.js';
-import { currentProcessIdentity } from '../../../src/lab/process/process-identity.js';
+import { currentProcessIdentity } from '../../../src/util/process-identity.js';
 import { deadPid, scratch } from './fixtures/helpers.js';
 
 /** Runs the CLI in-process, capturing its output. */

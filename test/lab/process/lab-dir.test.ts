@@ -4,7 +4,7 @@ import t from 'tap';
 
 import { LAB_FILE_VERSION, labFileProblems, type LabFile } from '../../../src/lab/process/contracts.js';
 import { assertNoLabRunning, claimLabDir, labDirStatus, pidFilePath, readLabFile, writeLabFile } from '../../../src/lab/process/lab-dir.js';
-import { currentProcessIdentity } from '../../../src/lab/process/process-identity.js';
+import { currentProcessIdentity } from '../../../src/util/process-identity.js';
 import { deadPid, scratch } from './fixtures/helpers.js';
 
 function sampleLabFile(pid = process.pid): LabFile {

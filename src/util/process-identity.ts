@@ -1,13 +1,19 @@
 /**
- * Who holds a lock, precisely enough to prove it dead. A pid alone is not enough: it is reused after the
- * holder died (and after a reboot), and a container on the same host with the same hostname sees other
- * pids. So a lock records the host name, the boot id, the pid namespace, the pid and (Linux) the process's
+ * Which process holds something (a state lock, a lab folder, a loopback block, a lab daemon), precisely
+ * enough to prove it dead before taking the thing over or signalling the pid.
+ *
+ * Two records, one rule. A `ProcessIdentity` (pid + start time) is enough for processes this host started
+ * and checks itself (the lab's daemon and its locks). A `HolderIdentity` adds where the process runs, for
+ * locks that another host or container may hold (the state lock).
+ *
+ * A pid alone is not enough: it is reused after the holder died (and after a reboot), and a container on
+ * the same host with the same hostname sees other pids. So a state lock records the host name, the boot id, the pid namespace, the pid and (Linux) the process's
  * start time from /proc/<pid>/stat; a holder is proven gone only when all of host, boot and namespace
  * match ours and the pid is not running or now belongs to a process started at another time, or when the
  * host matches and the boot id differs (the machine rebooted since).
  */
 import { readFileSync, readlinkSync } from 'node:fs';
-import { pidRunning, processStartTime } from '../util/process.js';
+import { pidRunning, processStartTime } from './process.js';
 import * as os from 'node:os';
 
 export interface HolderIdentity {
@@ -19,6 +25,27 @@ export interface HolderIdentity {
   pid: number;
   /** Kernel start time in clock ticks since boot (field 22 of /proc/<pid>/stat), else null. */
   processStart: string | null;
+}
+
+export interface ProcessIdentity {
+  pid: number;
+  /** Kernel start time (clock ticks since boot) on Linux; null where unknown. */
+  startTime: string | null;
+}
+
+export function currentProcessIdentity(): ProcessIdentity {
+  return { pid: process.pid, startTime: processStartTime(process.pid) };
+}
+
+/**
+ * The recorded process still runs: the pid is running and, where both start times are known, it is the
+ * same process (a pid is reused after its process died; signalling or waiting on the new one is wrong).
+ */
+export function isAlive(identity: ProcessIdentity): boolean {
+  if (!pidRunning(identity.pid)) return false;
+  if (identity.startTime === null) return true;
+  const now = processStartTime(identity.pid);
+  return now === null || now === identity.startTime;
 }
 
 function readOrNull(read: () => string): string | null {
@@ -68,11 +95,8 @@ export function holderLiveness(holder: HolderIdentity, self: HolderIdentity = cu
     return { state: 'this-process', reason: 'it is held by this process' };
   }
   if (!pidRunning(holder.pid)) return { state: 'gone', reason: `process ${holder.pid} on this host is no longer running` };
-  if (holder.processStart !== null) {
-    const now = processStartTime(holder.pid);
-    if (now !== null && now !== holder.processStart) {
-      return { state: 'gone', reason: `process ${holder.pid} on this host is no longer running (the pid now belongs to another process)` };
-    }
+  if (!isAlive({ pid: holder.pid, startTime: holder.processStart })) {
+    return { state: 'gone', reason: `process ${holder.pid} on this host is no longer running (the pid now belongs to another process)` };
   }
   return { state: 'alive', reason: `process ${holder.pid} on this host is still running` };
 }
