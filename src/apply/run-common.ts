@@ -48,12 +48,12 @@ export function targetFromPlan(plan: Plan): PlanTarget {
   return target;
 }
 
-/** Plans in the state keep their proofs but not the (large, regenerable) per-node diffs. */
 /** Nodes a run recorded `started` but not `done`: their change may be in flight (or landed without a reply). */
 export function startedNodes(run: Run): string[] {
   return [...new Set(run.steps.flatMap((s) => s.nodes.filter((n) => n.status === 'started').map((n) => n.address)))];
 }
 
+/** Plans in the state keep their proofs but not the (large, regenerable) per-node diffs. */
 export function stripDiffs(plan: Plan): Plan {
   return { ...plan, steps: plan.steps.map((s) => ({ ...s, nodes: s.nodes.map((n) => ({ ...n, configDiff: null })) })) };
 }

@@ -59,14 +59,6 @@ export function describeValue(value: unknown): string {
   return typeof value;
 }
 
-/** What kind of JSON value it is, for "must be a string (got a list)". */
-export function jsonTypeOf(value: unknown): string {
-  if (value === null || value === undefined) return 'null';
-  if (Array.isArray(value)) return 'array';
-  if (typeof value === 'number') return Number.isInteger(value) ? 'integer' : 'number';
-  return typeof value;
-}
-
 /**
  * Strip anything quoted from a YAML parser message (the `yaml` package quotes source tokens, which could
  * be key material), keeping the message itself.

@@ -1,3 +1,8 @@
+/**
+ * Writes a CA state into a machine config: the one place that edits config text. Edits are byte-range
+ * splices located from the parse, never a re-serialisation, so comments, quoting and key order survive;
+ * every result is re-read and checked against the request before it is returned.
+ */
 import { isDeepStrictEqual } from 'node:util';
 import { isMap, isScalar, type Node, type Scalar, type YAMLMap, type YAMLSeq } from 'yaml';
 

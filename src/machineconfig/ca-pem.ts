@@ -1,3 +1,8 @@
+/**
+ * The values of CA fields: decoding (base64 of PEM in legacy fields, plain PEM in v1.14 documents),
+ * checking that a certificate field holds exactly one certificate and an accepted entry at least one, reading
+ * key fields without ever quoting them, and encoding PEM back the way the field stores it.
+ */
 import { X509Certificate } from 'node:crypto';
 
 import { RotateError } from '../domain/errors.js';

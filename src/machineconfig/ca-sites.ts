@@ -1,3 +1,7 @@
+/**
+ * Where each API's CAs live in a config (legacy `.machine`/`.cluster` fields or the `KubeAPIServerCAConfig`
+ * document) and what a site holds, with the YAML nodes the patcher edits. Reading only; ca-patch writes.
+ */
 import { isMap, isScalar, isSeq, type Node, type Pair, type YAMLMap, type YAMLSeq } from 'yaml';
 
 import type { Secret } from '../domain/secret.js';

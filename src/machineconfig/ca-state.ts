@@ -1,3 +1,7 @@
+/**
+ * The CA state of a config, per API: the issuing CA, the accepted CAs and whether the issuing key is there.
+ * The typed view the planner and the observer work with; the YAML details stay in ca-sites.
+ */
 import type { Secret } from '../domain/secret.js';
 import type { ApiKind, Fingerprint, KubernetesCaStyle, NodeRole } from '../domain/types.js';
 import { kubernetesSite, machineTypeOf, readSite, roleOf, talosSite, type CaSite, type MachineType, type SiteContents } from './ca-sites.js';

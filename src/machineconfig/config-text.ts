@@ -1,3 +1,6 @@
+/**
+ * MachineConfigText: a config's text with its parse, CA state and redacted text computed at most once.
+ */
 import type { Secret } from '../domain/secret.js';
 import type { ApiKind } from '../domain/types.js';
 import { caKeyOf, caStateOf, type MachineConfigCaState } from './ca-state.js';

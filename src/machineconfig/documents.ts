@@ -1,3 +1,7 @@
+/**
+ * Parsing machine configs: one YAML text with one or more documents (the v1alpha1 document and typed
+ * documents such as `KubeAPIServerCAConfig`), with errors that name the config and never quote values.
+ */
 import { isMap, isScalar, parseAllDocuments, type Document, type Node, type Pair, type YAMLMap } from 'yaml';
 
 import { mcError, sanitizeParserMessage } from './errors.js';

@@ -1,9 +1,9 @@
-import { RotateError, type ErrorSource } from '../domain/errors.js';
-
 /**
  * Machine-config errors. Messages name the config (by node address when known) and the field path; they
  * never quote field values, so no key material can reach a terminal or a log through them.
  */
+import { RotateError, type ErrorSource } from '../domain/errors.js';
+
 export type McErrorCode =
   | 'MC_PARSE'
   | 'MC_BAD_DOCUMENT'

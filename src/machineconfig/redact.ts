@@ -1,3 +1,7 @@
+/**
+ * Redaction of machine configs for display: every secret value becomes `(sensitive)`, layout kept, so a
+ * config diff can be printed or put in a plan without key material.
+ */
 import { isMap, isScalar, isSeq, type Node, type Pair, type Scalar } from 'yaml';
 
 import { parseMachineConfig, type ParsedMachineConfig } from './documents.js';

@@ -1,12 +1,11 @@
-import { isMap, isScalar, isSeq, visit, type Node, type Pair, type Scalar, type YAMLMap, type YAMLSeq } from 'yaml';
-
-import type { ConfigDocument } from './documents.js';
-import { columnOf, nodeLineEnd, startsLine } from './source-text.js';
-
 /**
  * Geometry of block YAML as the parser saw it: where a pair ends, where a sequence's dashes are, which
  * indentation the file uses. Everything here reads positions; nothing renders YAML.
  */
+import { isMap, isScalar, isSeq, visit, type Node, type Pair, type Scalar, type YAMLMap, type YAMLSeq } from 'yaml';
+
+import type { ConfigDocument } from './documents.js';
+import { columnOf, nodeLineEnd, startsLine } from './source-text.js';
 
 export type AnyPair = Pair<Node, Node | null>;
 

@@ -89,18 +89,6 @@ export interface ChainResult {
   score: number;
 }
 
-/** Evaluate one API's phases with the given orders, carrying histories from step to step. */
-export function evaluateChain(cas: CaIndex, world0: readonly ModelNode[], phases: readonly ApiPhase[], orders: readonly WaveOrder[]): ChainResult {
-  let world = world0;
-  const steps: StepOutcome[] = [];
-  phases.forEach((p, i) => {
-    const res = evaluateStep(world, { waves: modelWaves(cas, p, orders[i]!), apis: new Set([p.api]), talosClient: null }, cas);
-    steps.push({ phase: p.phase, verdict: verdictOf(res.findings), score: scoreOf(res.findings), problem: firstProblem(res.findings) });
-    world = res.world;
-  });
-  return resultOf([...orders], steps, world);
-}
-
 function resultOf(orders: WaveOrder[], steps: StepOutcome[], world: readonly ModelNode[]): ChainResult {
   return {
     orders,
