@@ -4,6 +4,7 @@
  * plan, refusing a stale one), asks for approval, escrows every key the run introduces or a rollback would
  * need before the first node is touched, then executes and records every node result.
  */
+import { refuseIfRefused } from '../plan/planner/index.js';
 import { randomUUID } from 'node:crypto';
 import { RotateError } from '../domain/errors.js';
 import { formatDiagnostic } from '../desired/index.js';
@@ -30,7 +31,6 @@ import {
   escrowedCertificates,
   interruptOnSignals,
   lockRunState,
-  refuseIfRefused,
   runClusterOf,
   runSummary,
   showPlan,

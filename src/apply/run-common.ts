@@ -63,12 +63,6 @@ export function showPlan(sink: EventSink, opts: RunDisplayOptions, built: BuiltP
   if (!opts.json) process.stdout.write(renderPlanText(built.plan, { describeCertificate: summarizeCertificateValue, applyCommand: null }));
 }
 
-export function refuseIfRefused(plan: Plan): void {
-  if (!plan.refused || plan.refused.length === 0) return;
-  throw new RotateError('PLAN_REFUSED', `the plan cannot be applied safely (${plan.refused.length} problem${plan.refused.length === 1 ? '' : 's'}):\n${plan.refused.map((r) => `  - ${r.reason}`).join('\n')}`, {
-    hint: 'change the desired state, or plan and apply with --allow-disruption to accept the breakage the proof names',
-  });
-}
 
 export async function approve(sink: EventSink, opts: RunDisplayOptions, question: Parameters<EventSink['ask']>[0]): Promise<boolean> {
   if (opts.autoApprove) return sink.ask(question);

@@ -6,6 +6,7 @@
  * It works from the state file alone (the run recorded its cluster and escrowed its keys), so an edited or
  * no-longer-valid desired-state file cannot block it. It says when rollback is no longer possible, and why.
  */
+import { refuseIfRefused } from '../plan/planner/index.js';
 import { randomUUID } from 'node:crypto';
 import { RotateError } from '../domain/errors.js';
 import type { ApiKind, Fingerprint, NodeAddress } from '../domain/types.js';
@@ -27,7 +28,6 @@ import {
   escrowedCertificates,
   interruptOnSignals,
   lockRunState,
-  refuseIfRefused,
   runSummary,
   showPlan,
   startedNodes,

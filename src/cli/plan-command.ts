@@ -3,6 +3,7 @@ import { RotateError } from '../domain/errors.js';
 import { formatDiagnostic } from '../desired/index.js';
 import { summarizeCertificateValue } from '../pki/index.js';
 import { renderPlanText } from '../plan/render/human.js';
+import { refuseIfRefused } from '../plan/planner/index.js';
 import { renderPlanSummary } from '../plan/render/summary.js';
 import { colorizePlanText, colorWanted } from '../plan/render/color.js';
 import { buildPlan, noSecretsBundleWarning, relevantDesiredWarnings } from '../session/build-plan.js';
@@ -53,11 +54,7 @@ async function planOrThrow(args: PlanArgs, output: { printed: boolean }): Promis
       printResult(colorWanted(process.stdout) ? colorizePlanText(text) : text);
     }
 
-    if (plan.refused && plan.refused.length > 0) {
-      throw new RotateError('PLAN_REFUSED', `the desired state cannot be reached safely (${plan.refused.length} problem${plan.refused.length === 1 ? '' : 's'}):\n${plan.refused.map((r) => `  - ${r.reason}`).join('\n')}`, {
-        hint: 'change the desired state (e.g. keep the old CA accepted for now), or pass --allow-disruption to accept the breakage the proof names',
-      });
-    }
+    refuseIfRefused(plan);
     if (args.out) {
       // Written even without changes, so a pipeline can always run `rotate apply FILE` (a no-op then).
       await writeSavedPlan(args.out, saved);

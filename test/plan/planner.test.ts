@@ -1,7 +1,8 @@
 import t from 'tap';
 import type { PlanInput } from '../../src/plan/model/input.js';
 import type { Plan, Step } from '../../src/plan/model/plan.js';
-import { planRotation } from '../../src/plan/planner/index.js';
+import { planRotation, refuseIfRefused } from '../../src/plan/planner/index.js';
+import { RotateError } from '../../src/domain/errors.js';
 import { renderPlanText } from '../../src/plan/render/human.js';
 import { noSecretsBundleWarning } from '../../src/session/build-plan.js';
 import { evaluateSequence } from '../../src/plan/safety/sequence.js';
@@ -299,6 +300,20 @@ t.test('structural refusals and notices', async (t) => {
   const nr = planRotation(input(notReady));
   t.same(nr.refused?.map((r) => r.code), ['PLAN_NODE_NOT_READY']);
   t.equal(planRotation(input(notReady, { desired: { talos: desired(T_NEW) } })).refused, undefined, 'a Talos-only plan has no Kubernetes gate');
+
+  // plan, apply and rollback all stop on a refused plan with the same PLAN_REFUSED error, listing every problem.
+  t.doesNotThrow(() => refuseIfRefused(planRotation(input(cluster()))), 'a plan that is not refused passes');
+  let thrown: unknown;
+  try {
+    refuseIfRefused(nr);
+  } catch (err) {
+    thrown = err;
+  }
+  t.ok(RotateError.is(thrown) && thrown.code === 'PLAN_REFUSED', 'PLAN_REFUSED');
+  const refusal = thrown as RotateError;
+  t.match(refusal.message, /cannot be reached safely \(1 problem\):\n  - /);
+  t.ok(nr.refused!.every((r) => refusal.message.includes(r.reason)), 'every reason is listed');
+  t.match(refusal.hint, /--allow-disruption/);
 });
 
 t.test('invalid input is a bug in the caller', async (t) => {
