@@ -32,7 +32,7 @@ export interface GateOptions {
  */
 export function isGateRetryable(err: unknown): boolean {
   if (isTransient(err)) return true;
-  return TalosApiError.isTalosApiError(err) && err.kind === 'tls-untrusted-server' && !(err as { aborted?: boolean }).aborted;
+  return TalosApiError.isTalosApiError(err) && err.kind === 'tls-untrusted-server';
 }
 
 /**

@@ -32,14 +32,13 @@ export interface RetryOptions {
   onRetry?: (err: unknown, attempt: number, delayMs: number) => void;
 }
 
-/** Talos error kinds worth another attempt. */
-const TRANSIENT_KINDS = new Set(['unreachable', 'deadline', 'cancelled']);
-
+/**
+ * Worth another attempt: an error its producer classified as transient (Talos: unreachable, deadline,
+ * cancelled; Kubernetes: unreachable, timed out). A call cancelled by our own signal is never retried:
+ * retryTransient checks the signal first.
+ */
 export function isTransient(err: unknown): boolean {
-  const kind = (err as { kind?: unknown })?.kind;
-  if (typeof kind === 'string') return TRANSIENT_KINDS.has(kind) && !(err as { aborted?: boolean }).aborted;
-  const code = RotateError.is(err) ? err.code : '';
-  return code === 'KUBE_UNREACHABLE' || code === 'KUBE_TIMEOUT' || code === 'APPLY_RETRY';
+  return RotateError.is(err) && err.transient;
 }
 
 export async function retryTransient<T>(fn: (attempt: number) => Promise<T>, opts: RetryOptions): Promise<T> {

@@ -18,6 +18,8 @@ export interface RotateErrorOptions {
   /** Process exit code used by the CLI (default 1). */
   exitCode?: number;
   source?: ErrorSource;
+  /** Another attempt may succeed (a dropped connection, a restarting component); set where the error is classified. */
+  transient?: boolean;
 }
 
 export class RotateError extends Error {
@@ -25,6 +27,7 @@ export class RotateError extends Error {
   readonly hint: string | undefined;
   readonly exitCode: number;
   readonly source: ErrorSource;
+  readonly transient: boolean;
 
   constructor(code: string, message: string, options: RotateErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -33,6 +36,7 @@ export class RotateError extends Error {
     this.hint = options.hint;
     this.exitCode = options.exitCode ?? 1;
     this.source = options.source ?? 'user';
+    this.transient = options.transient ?? false;
     Object.defineProperty(this, BRAND, { value: true });
   }
 

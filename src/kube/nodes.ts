@@ -95,6 +95,7 @@ export function kubeError(err: unknown, server: string, origin: string, what: st
   if (/ECONNREFUSED|EHOSTUNREACH|ETIMEDOUT|ENOTFOUND|ECONNRESET/.test(`${code} ${message}`)) {
     return new RotateError('KUBE_UNREACHABLE', `cannot reach the Kubernetes API at ${server}: ${code || message}`, {
       hint: 'check the cluster endpoint (or set cluster.kubernetesEndpoint in the desired state)',
+      transient: true,
     });
   }
   const status = (err as { code?: number }).code;
@@ -111,7 +112,7 @@ export function kubeError(err: unknown, server: string, origin: string, what: st
 export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new RotateError('KUBE_TIMEOUT', `${what} timed out after ${ms} ms`, { hint: 'check that the Kubernetes API is reachable' })), ms);
+    timer = setTimeout(() => reject(new RotateError('KUBE_TIMEOUT', `${what} timed out after ${ms} ms`, { hint: 'check that the Kubernetes API is reachable', transient: true })), ms);
   });
   try {
     return await Promise.race([p, timeout]);

@@ -132,6 +132,9 @@ const THROUGH_ENDPOINT: Record<TalosErrorKind, string> = {
   other: 'failed',
 };
 
+/** Kinds another attempt may fix: the node or the endpoint was away, or the call ran out of time. */
+const TRANSIENT_KINDS: ReadonlySet<TalosErrorKind> = new Set(['unreachable', 'deadline', 'cancelled']);
+
 export class TalosApiError extends RotateError {
   readonly kind: TalosErrorKind;
   readonly grpcCode: number | undefined;
@@ -142,7 +145,7 @@ export class TalosApiError extends RotateError {
   readonly alsoTried: readonly TalosApiError[];
 
   constructor(init: TalosApiErrorInit) {
-    super(CODE_BY_KIND[init.kind], init.message, { hint: init.hint, cause: init.cause, source: 'cluster' });
+    super(CODE_BY_KIND[init.kind], init.message, { hint: init.hint, cause: init.cause, source: 'cluster', transient: TRANSIENT_KINDS.has(init.kind) });
     this.name = 'TalosApiError';
     this.kind = init.kind;
     this.grpcCode = init.grpcCode;

@@ -5,17 +5,28 @@
 import t from 'tap';
 import { RotateError } from '../../../src/domain/errors.js';
 import { isTransient, retryTransient, sleep } from '../../../src/apply/retry.js';
+import { kubeError, withTimeout } from '../../../src/kube/nodes.js';
+import { TalosApiError, type TalosErrorKind } from '../../../src/talos/errors.js';
 
-const talosError = (kind: string, extra: object = {}) => Object.assign(new RotateError('TALOS_X', `a ${kind} failure`), { kind }, extra);
+const talosError = (kind: TalosErrorKind) =>
+  new TalosApiError({ kind, grpcCode: undefined, node: '127.0.0.10', endpoint: '127.0.0.10:50000', method: '/machine.MachineService/Version', detail: '', message: `a ${kind} failure`, hint: 'h' });
 
 t.test('isTransient', async (t) => {
-  for (const kind of ['unreachable', 'deadline', 'cancelled']) t.ok(isTransient(talosError(kind)), `Talos ${kind}`);
-  for (const kind of ['tls-untrusted-server', 'tls-client-rejected', 'permission-denied', 'invalid-argument', 'not-found', 'unimplemented', 'failed-precondition', 'other']) {
+  for (const kind of ['unreachable', 'deadline', 'cancelled'] as const) t.ok(isTransient(talosError(kind)), `Talos ${kind}`);
+  for (const kind of ['tls-untrusted-server', 'tls-client-rejected', 'permission-denied', 'invalid-argument', 'not-found', 'unimplemented', 'failed-precondition', 'other'] as const) {
     t.notOk(isTransient(talosError(kind)), `Talos ${kind}`);
   }
-  t.notOk(isTransient(talosError('cancelled', { aborted: true })), 'a call cancelled by our own abort signal');
-  for (const code of ['KUBE_UNREACHABLE', 'KUBE_TIMEOUT', 'APPLY_RETRY']) t.ok(isTransient(new RotateError(code, 'x')), code);
-  for (const code of ['KUBE_TLS', 'APPLY_NOT_CONFIRMED', 'PLAN_STALE']) t.notOk(isTransient(new RotateError(code, 'x')), code);
+  // Kubernetes errors are classified where they are made (kubeError, withTimeout), not by their code.
+  const refused = kubeError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.10:6443'), { code: 'ECONNREFUSED' }), 'https://127.0.0.10:6443', 'the kubeconfig', 'list nodes');
+  t.equal(refused.code, 'KUBE_UNREACHABLE');
+  t.ok(isTransient(refused), 'KUBE_UNREACHABLE');
+  const timedOut = await withTimeout(new Promise(() => undefined), 1, 'list nodes').catch((err: unknown) => err);
+  t.ok(RotateError.is(timedOut) && timedOut.code === 'KUBE_TIMEOUT' && isTransient(timedOut), 'KUBE_TIMEOUT');
+  const untrusted = kubeError(Object.assign(new Error('unable to verify the first certificate'), { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }), 'https://127.0.0.10:6443', 'the kubeconfig', 'list nodes');
+  t.equal(untrusted.code, 'KUBE_TLS');
+  t.notOk(isTransient(untrusted), 'KUBE_TLS');
+  t.notOk(isTransient(new RotateError('KUBE_UNREACHABLE', 'a code alone does not make an error transient')), 'only the producer says so');
+  for (const code of ['APPLY_NOT_CONFIRMED', 'PLAN_STALE']) t.notOk(isTransient(new RotateError(code, 'x')), code);
   t.notOk(isTransient(new Error('plain')), 'a plain error');
   t.notOk(isTransient(null), 'null');
   t.notOk(isTransient(undefined), 'undefined');
@@ -60,7 +71,7 @@ t.test('retryTransient stops at the deadline with the last error', async (t) => 
   const err = await retryTransient(
     async () => {
       calls += 1;
-      throw talosError('unreachable', { n: calls });
+      throw Object.assign(talosError('unreachable'), { n: calls });
     },
     { deadline: Date.now() + 50, initialDelayMs: 20, maxDelayMs: 20 },
   ).catch((e: unknown) => e as { n: number });
