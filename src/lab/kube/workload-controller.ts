@@ -71,6 +71,9 @@ export class WorkloadController {
   readonly #revisions = new Map<string, Map<string, Obj>>();
   #scheduled = false;
   #stopped = false;
+  /** Pod IPs: each node's pod CIDR is 10.244.<node index>.0/24, as the lab's flannel would hand out. */
+  readonly #podIps = new Map<string, string>();
+  readonly #nextIp = new Map<LabNode, number>();
 
   constructor(store: ObjectStore, fleet: PodFleet, cluster: LabCluster) {
     this.#store = store;
@@ -132,6 +135,11 @@ export class WorkloadController {
     status.phase = started ? 'Running' : 'Pending';
     status.conditions = [cond('PodReadyToStartContainers', started !== null), cond('Initialized', true), cond('Ready', ready), cond('ContainersReady', ready), cond('PodScheduled', true)];
     if (started && !status.startTime) status.startTime = started;
+    const ip = this.#podIps.get(uid);
+    if (started && ip) {
+      status.podIP = ip;
+      status.podIPs = [{ ip }];
+    }
     const containers = ((pod.spec?.containers ?? []) as { name: string; image: string }[]).map((c) => ({
       name: c.name,
       image: c.image,
@@ -202,6 +210,9 @@ export class WorkloadController {
     const stored = this.#store.create('pods', pod);
     if (!stored) return null;
     if (node) {
+      const n = (this.#nextIp.get(node) ?? 0) + 1;
+      this.#nextIp.set(node, n);
+      this.#podIps.set(stored.metadata.uid!, `10.244.${this.#cluster.nodes.indexOf(node)}.${1 + ((n - 1) % 254)}`);
       const annotations = stored.metadata.annotations ?? {};
       this.#fleet.add({ uid: stored.metadata.uid!, namespace: stored.metadata.namespace ?? 'default', name: stored.metadata.name, node, reloads: annotations[CLIENT_ANNOTATION] === 'reloading' });
     }
@@ -211,7 +222,10 @@ export class WorkloadController {
   /** Deletes a pod (its client stops at once: the lab skips the grace period). */
   deletePod(namespace: string, name: string): Stored | null {
     const gone = this.#store.delete('pods', namespace, name);
-    if (gone) this.#fleet.remove(gone.metadata.uid!);
+    if (gone) {
+      this.#fleet.remove(gone.metadata.uid!);
+      this.#podIps.delete(gone.metadata.uid!);
+    }
     return gone;
   }
 

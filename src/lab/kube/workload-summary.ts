@@ -27,19 +27,20 @@ export function summarizeWorkloads(objects: (resource: string) => Stored[]): Wor
   const pods = objects('pods');
   const rs = objects('replicasets');
   const ownerUid = (o: Stored): string | undefined => (o.metadata.ownerReferences ?? []).find((r) => r.controller)?.uid;
+  const podEntry = (p: Stored): WorkloadSummary['pods'][number] => ({
+    name: p.metadata.name,
+    node: ((p.spec ?? {}) as { nodeName?: string }).nodeName ?? null,
+    uid: p.metadata.uid ?? '',
+    startedAt: (((p.status ?? {}) as { containerStatuses?: { state?: { running?: { startedAt?: string } } }[] }).containerStatuses ?? [])[0]?.state?.running?.startedAt ?? null,
+    ready: isPodReady(p),
+  });
   const podsOf = (uid: string | undefined, via?: Set<string>): WorkloadSummary['pods'] =>
     pods
       .filter((p) => {
         const owner = ownerUid(p);
         return owner !== undefined && (owner === uid || (via?.has(owner) ?? false));
       })
-      .map((p) => ({
-        name: p.metadata.name,
-        node: ((p.spec ?? {}) as { nodeName?: string }).nodeName ?? null,
-        uid: p.metadata.uid ?? '',
-        startedAt: (((p.status ?? {}) as { containerStatuses?: { state?: { running?: { startedAt?: string } } }[] }).containerStatuses ?? [])[0]?.state?.running?.startedAt ?? null,
-        ready: isPodReady(p),
-      }))
+      .map(podEntry)
       .sort((a, b) => a.name.localeCompare(b.name));
   const out: WorkloadSummary[] = [];
   const add = (kind: WorkloadSummary['kind'], o: Stored, list: WorkloadSummary['pods']): void => {
@@ -61,6 +62,6 @@ export function summarizeWorkloads(objects: (resource: string) => Stored[]): Wor
   for (const ds of objects('daemonsets')) add('DaemonSet', ds, podsOf(ds.metadata.uid));
   for (const s of objects('statefulsets')) add('StatefulSet', s, podsOf(s.metadata.uid));
   for (const j of objects('jobs')) add('Job', j, podsOf(j.metadata.uid));
-  for (const p of pods.filter((p) => ownerUid(p) === undefined)) add('Pod', p, podsOf('', undefined).concat([{ name: p.metadata.name, node: ((p.spec ?? {}) as { nodeName?: string }).nodeName ?? null, uid: p.metadata.uid ?? '', startedAt: (((p.status ?? {}) as { containerStatuses?: { state?: { running?: { startedAt?: string } } }[] }).containerStatuses ?? [])[0]?.state?.running?.startedAt ?? null, ready: isPodReady(p) }]));
+  for (const p of pods.filter((p) => ownerUid(p) === undefined)) add('Pod', p, [podEntry(p)]);
   return out.sort((a, b) => (a.namespace + '/' + a.kind + '/' + a.name).localeCompare(b.namespace + '/' + b.kind + '/' + b.name));
 }

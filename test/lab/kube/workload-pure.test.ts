@@ -7,7 +7,7 @@ import t from 'tap';
 import { decodeContinue, matchesFields, matchesLabelSelector, paginate, parseFieldSelector } from '../../../src/lab/kube/list-paging.js';
 import { applyPatch, jsonPatch, mergePatch, patchTypeOf, strategicMerge } from '../../../src/lab/kube/patch.js';
 import { daemonSetBudget, resolveFenceposts, rollingStep, rolloutStatus } from '../../../src/lab/kube/rollout.js';
-import { ObjectStore } from '../../../src/lab/kube/object-store.js';
+import { ObjectStore, type Stored } from '../../../src/lab/kube/object-store.js';
 
 const deployment = {
   metadata: { name: 'web', annotations: { a: '1' } },
@@ -153,4 +153,29 @@ t.test('ObjectStore: generation bumps on spec changes only; watch events since a
   t.same(store.eventsSince('deployments', rv0)!.map((e) => e.type), ['MODIFIED', 'MODIFIED', 'MODIFIED'], 'the three writes after rv0 (status, metadata, spec)');
   t.ok(Number(scaled.metadata.resourceVersion) > Number(created.metadata.resourceVersion));
   t.equal(store.create('deployments', { metadata: { name: 'web', namespace: 'apps' } }), null, 'a taken name is refused');
+});
+
+t.test('lab inspect: workloads with their pods, Pod → ReplicaSet → Deployment, bare pods apart', async (t) => {
+  const { summarizeWorkloads } = await import('../../../src/lab/kube/workload-summary.js');
+  const ready = { conditions: [{ type: 'Ready', status: 'True' }], containerStatuses: [{ state: { running: { startedAt: '2026-01-01T00:00:00Z' } } }] };
+  const ref = (kind: string, uid: string) => [{ apiVersion: 'apps/v1', kind, name: kind.toLowerCase(), uid, controller: true }];
+  const objects: Record<string, Stored[]> = {
+    deployments: [{ metadata: { name: 'web', namespace: 'apps', uid: 'd1', generation: 2 }, spec: { paused: true, strategy: { type: 'RollingUpdate' }, template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': 'then' } } } }, status: { observedGeneration: 2 } }],
+    replicasets: [{ metadata: { name: 'web-abc', namespace: 'apps', uid: 'r1', ownerReferences: ref('Deployment', 'd1') } }],
+    statefulsets: [{ metadata: { name: 'db', namespace: 'apps', uid: 's1', generation: 1 }, spec: { updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: 2 } } } }],
+    pods: [
+      { metadata: { name: 'web-abc-x', namespace: 'apps', uid: 'p1', ownerReferences: ref('ReplicaSet', 'r1') }, spec: { nodeName: 'w1' }, status: ready },
+      { metadata: { name: 'db-0', namespace: 'apps', uid: 'p2', ownerReferences: ref('StatefulSet', 's1') }, spec: { nodeName: 'w2' }, status: {} },
+      { metadata: { name: 'shell', namespace: 'default', uid: 'p3' }, spec: { nodeName: 'w1' }, status: ready },
+    ],
+  };
+  const out = summarizeWorkloads((r) => objects[r] ?? []);
+  t.same(
+    out.map((w) => [w.kind, `${w.namespace}/${w.name}`, w.updateStrategy, w.paused, w.partition, w.restartedAt, w.pods.map((p) => [p.name, p.ready, p.startedAt])]),
+    [
+      ['Deployment', 'apps/web', 'RollingUpdate', true, null, 'then', [['web-abc-x', true, '2026-01-01T00:00:00Z']]],
+      ['StatefulSet', 'apps/db', 'RollingUpdate', false, 2, null, [['db-0', false, null]]],
+      ['Pod', 'default/shell', null, false, null, null, [['shell', true, '2026-01-01T00:00:00Z']]],
+    ],
+  );
 });
