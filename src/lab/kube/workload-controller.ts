@@ -365,16 +365,30 @@ export class WorkloadController {
     const spec = ds.spec as { template: { spec?: Obj }; updateStrategy?: { type?: string; rollingUpdate?: { maxUnavailable?: number | string } } };
     const hash = templateHash(spec.template);
     const nodes = this.#cluster.nodes.filter((n) => eligible(spec.template.spec ?? {}, n));
+    // Indexed by node: a large lab runs a pod per node and passes are frequent.
+    const byNode = (list: Stored[]): Map<string, Stored[]> => {
+      const m = new Map<string, Stored[]>();
+      for (const p of list) {
+        const nn = (p.spec as { nodeName?: string }).nodeName ?? '';
+        const l = m.get(nn);
+        if (l) l.push(p);
+        else m.set(nn, [p]);
+      }
+      return m;
+    };
     const pods = this.#podsOf(ds);
-    const onNode = (n: LabNode): Stored[] => pods.filter((p) => (p.spec as { nodeName?: string }).nodeName === n.hostname);
+    const index = byNode(pods);
     for (const n of nodes) {
-      if (onNode(n).length === 0) {
+      if (!index.has(n.hostname)) {
         const p = this.#podFromTemplate(ds, 'DaemonSet', 'apps/v1', spec.template, { 'controller-revision-hash': hash, 'pod-template-generation': String(ds.metadata.generation ?? 1) }, { generateName: `${ds.metadata.name}-` }, n.hostname);
-        if (p) pods.push(p);
+        if (p) {
+          pods.push(p);
+          index.set(n.hostname, [p]);
+        }
       }
     }
     if (spec.updateStrategy?.type !== 'OnDelete') {
-      const unavailable = nodes.filter((n) => !onNode(n).some(isPodReady)).length;
+      const unavailable = nodes.filter((n) => !(index.get(n.hostname) ?? []).some(isPodReady)).length;
       const old = pods.filter((p) => p.metadata.labels?.['controller-revision-hash'] !== hash);
       // Old pods that are not ready cost nothing; then old ready ones within maxUnavailable.
       for (const p of old.filter((p) => !isPodReady(p))) this.deletePod(p.metadata.namespace!, p.metadata.name);
@@ -385,10 +399,10 @@ export class WorkloadController {
         budget -= 1;
       }
     }
-    const now = this.#podsOf(ds);
-    const scheduled = nodes.filter((n) => now.some((p) => (p.spec as { nodeName?: string }).nodeName === n.hostname));
-    const readyNodes = nodes.filter((n) => now.some((p) => (p.spec as { nodeName?: string }).nodeName === n.hostname && isPodReady(p)));
-    const updatedNodes = nodes.filter((n) => now.some((p) => (p.spec as { nodeName?: string }).nodeName === n.hostname && p.metadata.labels?.['controller-revision-hash'] === hash));
+    const now = byNode(this.#podsOf(ds));
+    const scheduled = nodes.filter((n) => now.has(n.hostname));
+    const readyNodes = nodes.filter((n) => now.get(n.hostname)?.some(isPodReady));
+    const updatedNodes = nodes.filter((n) => now.get(n.hostname)?.some((p) => p.metadata.labels?.['controller-revision-hash'] === hash));
     const status: Obj = {
       currentNumberScheduled: scheduled.length,
       numberMisscheduled: 0,

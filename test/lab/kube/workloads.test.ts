@@ -55,7 +55,7 @@ t.test('kubectl get / rollout restart / rollout status on the lab; the rolled po
   await waitFor('every pod running', () => lab.side.pods().length >= 10 && lab.side.pods().every((p) => p.running), 30_000);
   const oldFp = fingerprintOfPem(cas.old.certPem);
   const newFp = fingerprintOfPem(cas.new.certPem);
-  const kubeconfig = await lab.side.adminKubeconfig();
+  let kubeconfig = await lab.side.adminKubeconfig();
 
   const got = await kubectl(kubeconfig, ['get', 'deploy,ds,sts', '-A']);
   t.equal(got.code, 0, `kubectl get deploy,ds,sts -A (stderr: ${got.stderr})`);
@@ -80,6 +80,8 @@ t.test('kubectl get / rollout restart / rollout status on the lab; the rolled po
   await waitFor('each api-gateway pod to fail after the issue step', () => before.every((p) => podFailures(lab, issueStart).some((e) => e.from.endsWith(`/${p.metadata.name}`))), 20_000);
 
   const generation = lab.side.objects('deployments', 'apps').find((d) => d.metadata.name === 'api-gateway')!.metadata.generation!;
+  // The apiservers now serve from NEW: an admin kubeconfig made now (as the tool's fresh credentials).
+  kubeconfig = await lab.side.adminKubeconfig();
   const restart = await kubectl(kubeconfig, ['rollout', 'restart', 'deployment/api-gateway', '-n', 'apps']);
   t.equal(restart.code, 0, `kubectl rollout restart (stderr: ${restart.stderr})`);
   t.match(restart.stdout, /deployment\.apps\/api-gateway restarted/);
