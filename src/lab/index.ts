@@ -35,7 +35,7 @@ export interface StartLabOptions {
   log?: (message: string) => void;
   /** Emulated in-cluster clients per node (kube/pods.ts; default 0 here, 2 with `rotate lab up`). */
   podsPerNode?: number;
-  /** The other workloads (kube/workloads.ts; default `none` here, `standard` with `rotate lab up`). */
+  /** The other workloads (kube/workloads.ts; default `none`; `rotate lab up --workloads standard`). */
   workloads?: WorkloadSet;
   /** How many address blocks to try when a side finds an address taken (default 5). */
   blockAttempts?: number;

@@ -37,9 +37,9 @@ t.test('in-cluster clients: 2 per node by default, 0 for none, re-read every 300
   t.ok(c.timings.podCallIntervalMs >= c.timings.heartbeatIntervalMs, 'pods call no more often than kubelets heartbeat');
 });
 
-t.test('workloads: the standard set by default, none on request, anything else refused', async (t) => {
-  t.equal(resolveLabConfig({}).workloads, 'standard');
-  t.equal(resolveLabConfig({ workloads: 'none' }).workloads, 'none');
+t.test('workloads: none by default, the standard set on request, anything else refused', async (t) => {
+  t.equal(resolveLabConfig({}).workloads, 'none');
+  t.equal(resolveLabConfig({ workloads: 'standard' }).workloads, 'standard');
   t.throws(() => resolveLabConfig({ workloads: 'many' }), { code: 'LAB_BAD_OPTION', message: /--workloads must be none or standard/ });
 });
 
