@@ -10,7 +10,7 @@
  * kube-system (GET, list with labelSelector / fieldSelector spec.nodeName). Anything else is a 404 Status.
  */
 import { authorize, type AuthnResult, type KubeUser, type RequestTarget } from './auth.js';
-import { configMapList, configMapObject, configMapTable } from './configmap-api.js';
+import { configMapList, configMapObject, configMapPage, configMapTable } from './configmap-api.js';
 import type { CsrStore } from './controller-manager.js';
 import type { ConfigMapStore } from './root-ca-publisher.js';
 import type { NodeRegistry } from './node-registry.js';
@@ -191,9 +191,13 @@ function route(ctx: ApiContext, req: ApiRequest, path: string, query: URLSearchP
       run: () => {
         if (method !== 'GET' || listVerb === 'watch') return fail(methodNotAllowed());
         if (name === undefined) {
-          const items = ctx.configMaps.list(namespace);
-          if (wantsTable(req.accept)) return ok(configMapTable(items, ctx.now(), ctx.configMaps.resourceVersion, tableMode(query)));
-          return ok(configMapList(items, ctx.configMaps.resourceVersion));
+          const chunk = configMapPage(ctx.configMaps.list(namespace), ctx.configMaps.resourceVersion, query);
+          if ('status' in chunk) return fail(chunk.status);
+          const items = chunk.items;
+          if (wantsTable(req.accept)) {
+            return ok({ ...configMapTable(items, ctx.now(), ctx.configMaps.resourceVersion, tableMode(query)), metadata: { resourceVersion: ctx.configMaps.resourceVersion, ...chunk.page } });
+          }
+          return ok(configMapList(items, ctx.configMaps.resourceVersion, chunk.page));
         }
         const cm = ctx.configMaps.get(namespace!, name);
         if (!cm) return fail(objectNotFound('configmaps', name));

@@ -49,6 +49,18 @@ t.test('lists, watch, eviction, and the workloads a rollout restart does not rol
   t.match(Buffer.from(secrets.items[0]!.data.kubeconfig!, 'base64').toString(), /certificate-authority-data: LS0tLS1CRUdJTi/, 'a kubeconfig embedding base64 of the CA PEM');
   const cms = JSON.parse(await raw('/api/v1/namespaces/apps/configmaps')) as { items: { metadata: { name: string }; data: Record<string, string> }[] };
   t.match(cms.items.find((c) => c.metadata.name === 'legacy-ca-bundle')?.data['ca.pem'], /^-----BEGIN CERTIFICATE-----/, 'a ConfigMap with the CA PEM');
+  // ConfigMaps in chunks too: kube-root-ca.crt of each of the five namespaces and the CA copy.
+  const cmNames: string[] = [];
+  let cmToken = '';
+  do {
+    const list = JSON.parse(await raw(`/api/v1/configmaps?limit=2${cmToken ? `&continue=${encodeURIComponent(cmToken)}` : ''}`)) as { kind: string; metadata: { continue?: string }; items: { metadata: { namespace: string; name: string } }[] };
+    t.ok(list.kind === 'ConfigMapList' && list.items.length <= 2, 'a ConfigMapList of at most two');
+    cmNames.push(...list.items.map((c) => `${c.metadata.namespace}/${c.metadata.name}`));
+    cmToken = list.metadata.continue ?? '';
+  } while (cmToken);
+  const allCms = JSON.parse(await raw('/api/v1/configmaps')) as { items: { metadata: { namespace: string; name: string } }[] };
+  t.same(cmNames, allCms.items.map((c) => `${c.metadata.namespace}/${c.metadata.name}`).sort(), 'every ConfigMap once, in key order');
+  t.ok(cmNames.length >= 6 && cmNames.includes('apps/legacy-ca-bundle') && cmNames.includes('apps/kube-root-ca.crt'), 'the five kube-root-ca.crt and the CA copy');
   const onNode = JSON.parse(await raw(`/api/v1/pods?fieldSelector=${encodeURIComponent('spec.nodeName=worker-1')}`)) as { items: { spec: { nodeName: string } }[] };
   t.ok(onNode.items.length > 0 && onNode.items.every((p) => p.spec.nodeName === 'worker-1'), 'fieldSelector spec.nodeName');
   const byLabel = JSON.parse(await raw(`/api/v1/namespaces/apps/pods?labelSelector=${encodeURIComponent('app=db')}`)) as { items: { metadata: { name: string } }[] };
