@@ -42,7 +42,7 @@ import {
   type TableObjectMode,
 } from './objects.js';
 import { acceptsJson, notAcceptableStatus } from './negotiate.js';
-import { handleWorkload, parseWorkloadPath, workloadTarget, type WorkloadApiContext } from './workload-api.js';
+import { handleNamespaces, handleWorkload, isNamespacesPath, parseWorkloadPath, workloadTarget, type WorkloadApiContext } from './workload-api.js';
 
 export interface ApiRequest {
   method: string;
@@ -150,6 +150,11 @@ function route(ctx: ApiContext, req: ApiRequest, path: string, query: URLSearchP
 
   const workload = ctx.workloads ? parseWorkloadPath(parts) : null;
   if (workload) return { target: workloadTarget(workload, method, query), run: () => handleWorkload(ctx.workloads!, workload, req, query) };
+  if (ctx.workloads && isNamespacesPath(parts)) {
+    const name = parts[3];
+    const target: RequestTarget = { kind: 'resource', verb: name === undefined && method === 'GET' ? 'list' : verb, group: '', resource: 'namespaces', ...(name ? { name } : {}) };
+    return { target, run: () => handleNamespaces(ctx.workloads!, name, req, query) };
+  }
 
   // /api/v1/pods, /api/v1/namespaces/<ns>/pods[/<name>]: the static pods' mirror pods (all in kube-system)
   const podsAt = parts[2] === 'pods' ? 2 : parts[2] === 'namespaces' && parts[4] === 'pods' ? 4 : -1;

@@ -10,6 +10,7 @@
  * robin would not hit it soon. Edges with no changed end keep what they had, so they are not re-dialled.
  * These one-off dials are spread (jittered) over a window that grows with the lab's size.
  */
+import { randomUUID } from 'node:crypto';
 import { RotateError } from '../../domain/errors.js';
 import type { LabCluster, LabNode } from '../core/model.js';
 import { APISERVER_PORT, KubeApiServer } from './apiserver.js';
@@ -111,7 +112,8 @@ export async function startKubeSide(cluster: LabCluster, options: KubeSideOption
   // A new pod's client starts a moment after the kubelet sees it (container start).
   const fleet = new PodFleet({ cluster, configMaps, apiservers: () => apiservers, notes }, Math.max(20, Math.min(500, Math.round(cluster.timings.heartbeatIntervalMs / 4))));
   const workloads = new WorkloadController(store, fleet, cluster);
-  const workloadApi = { store, controller: workloads, mirrorPods, now: () => new Date() };
+  const namespaceCreated = new Date();
+  const workloadApi = { store, controller: workloads, mirrorPods, namespaces: publisher.namespaces.map((name) => ({ name, uid: randomUUID(), createdAt: namespaceCreated })), now: () => new Date() };
 
   for (const cp of cluster.controlPlanes) {
     apiservers.push(

@@ -80,6 +80,7 @@ const WORKLOAD_CORE_RESOURCES: ResourceDef[] = [
   { name: 'pods/eviction', singularName: '', namespaced: true, kind: 'Eviction', verbs: ['create'] },
   { name: 'pods/status', singularName: '', namespaced: true, kind: 'Pod', verbs: ['get'] },
   { name: 'secrets', singularName: 'secret', namespaced: true, kind: 'Secret', verbs: ['get', 'list', 'watch'] },
+  { name: 'namespaces', singularName: 'namespace', namespaced: false, kind: 'Namespace', verbs: ['get', 'list'], shortNames: ['ns'] },
 ];
 const workload = (name: string, singularName: string, kind: string, shortNames: string[], verbs = WORKLOAD_VERBS): ResourceDef[] => [
   { name, singularName, namespaced: true, kind, verbs, ...(shortNames.length > 0 ? { shortNames } : {}) },

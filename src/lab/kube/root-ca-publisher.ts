@@ -85,6 +85,11 @@ export class RootCaPublisher {
     this.#namespaces = [...NAMESPACES, ...extraNamespaces.filter((n) => !(NAMESPACES as readonly string[]).includes(n))];
   }
 
+  /** Every namespace of the lab (the publisher writes each one's kube-root-ca.crt). */
+  get namespaces(): readonly string[] {
+    return this.#namespaces;
+  }
+
   start(): void {
     this.sync();
     this.#timer = setInterval(() => this.sync(), RESYNC_MS);

@@ -27,6 +27,8 @@ export interface WorkloadApiContext {
   store: ObjectStore;
   controller: WorkloadController;
   mirrorPods: MirrorPods;
+  /** The cluster's Namespaces (served read-only: get, list). */
+  namespaces: readonly { name: string; uid: string; createdAt: Date }[];
   now(): Date;
 }
 
@@ -143,6 +145,43 @@ function filters(query: URLSearchParams): ((o: KubeObject) => boolean) | KubeObj
   if ('error' in fields) return badRequest(fields.error);
   const labels = query.get('labelSelector');
   return (o) => matchesLabelSelector((o.metadata as { labels?: Record<string, string> }).labels, labels) && matchesFields(o, fields);
+}
+
+/** `/api/v1/namespaces[/<name>]` (read-only). */
+export function isNamespacesPath(parts: readonly string[]): boolean {
+  return parts[0] === 'api' && parts[1] === 'v1' && parts[2] === 'namespaces' && parts.length <= 4;
+}
+
+function namespaceObject(n: { name: string; uid: string; createdAt: Date }): KubeObject {
+  return {
+    kind: 'Namespace',
+    apiVersion: 'v1',
+    metadata: { name: n.name, uid: n.uid, resourceVersion: '1', creationTimestamp: n.createdAt.toISOString().replace(/\.\d{3}Z$/, 'Z'), labels: { 'kubernetes.io/metadata.name': n.name } },
+    spec: { finalizers: ['kubernetes'] },
+    status: { phase: 'Active' },
+  };
+}
+
+export function handleNamespaces(ctx: WorkloadApiContext, name: string | undefined, req: WorkloadRequest, query: URLSearchParams): WorkloadResponse {
+  if (req.method.toUpperCase() !== 'GET' || query.get('watch') === 'true') return fail(methodNotAllowed());
+  const all = ctx.namespaces.map(namespaceObject);
+  const columns = [NAME, col('Status', 'The status of the namespace'), AGE];
+  const asTable = (items: KubeObject[]) =>
+    objectTable(items, columns, '1', tableMode(query), {
+      cells: (o) => [(o.metadata as { name: string }).name, 'Active', humanDuration(ctx.now().getTime() - Date.parse(String((o.metadata as { creationTimestamp: string }).creationTimestamp)))],
+      object: (o) => o,
+      metadata: (o) => o.metadata as KubeObject,
+    });
+  if (name === undefined) {
+    const filter = filters(query);
+    if (typeof filter !== 'function') return fail(filter);
+    const items = all.filter(filter);
+    if (wantsTable(req.accept)) return ok(asTable(items));
+    return ok({ kind: 'NamespaceList', apiVersion: 'v1', metadata: { resourceVersion: '1' }, items: items.map((o) => { const { kind: _k, apiVersion: _a, ...rest } = o; return rest; }) });
+  }
+  const found = all.find((o) => (o.metadata as { name: string }).name === name);
+  if (!found) return fail(objectNotFound('namespaces', name));
+  return ok(wantsTable(req.accept) ? asTable([found]) : found);
 }
 
 export function handleWorkload(ctx: WorkloadApiContext, p: ParsedPath, req: WorkloadRequest, query: URLSearchParams): WorkloadResponse {

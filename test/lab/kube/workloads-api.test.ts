@@ -61,6 +61,11 @@ t.test('lists, watch, eviction, and the workloads a rollout restart does not rol
   const allCms = JSON.parse(await raw('/api/v1/configmaps')) as { items: { metadata: { namespace: string; name: string } }[] };
   t.same(cmNames, allCms.items.map((c) => `${c.metadata.namespace}/${c.metadata.name}`).sort(), 'every ConfigMap once, in key order');
   t.ok(cmNames.length >= 6 && cmNames.includes('apps/legacy-ca-bundle') && cmNames.includes('apps/kube-root-ca.crt'), 'the five kube-root-ca.crt and the CA copy');
+  const namespaces = JSON.parse(await raw('/api/v1/namespaces')) as { kind: string; items: { metadata: { name: string }; status: { phase: string } }[] };
+  t.equal(namespaces.kind, 'NamespaceList');
+  t.same(namespaces.items.map((n) => n.metadata.name).sort(), ['apps', 'default', 'kube-node-lease', 'kube-public', 'kube-system'], 'the namespaces, apps included');
+  const ns = await kubectl(kc, ['get', 'ns', 'apps']);
+  t.match(ns.stdout, /^apps\s+Active\s/m, 'kubectl get ns');
   const onNode = JSON.parse(await raw(`/api/v1/pods?fieldSelector=${encodeURIComponent('spec.nodeName=worker-1')}`)) as { items: { spec: { nodeName: string } }[] };
   t.ok(onNode.items.length > 0 && onNode.items.every((p) => p.spec.nodeName === 'worker-1'), 'fieldSelector spec.nodeName');
   const byLabel = JSON.parse(await raw(`/api/v1/namespaces/apps/pods?labelSelector=${encodeURIComponent('app=db')}`)) as { items: { metadata: { name: string } }[] };
