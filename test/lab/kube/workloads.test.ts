@@ -108,3 +108,26 @@ t.test('kubectl get / rollout restart / rollout status on the lab; the rolled po
   await waitFor('debug-shell to fail three more times', () => podFailures(lab, mark).filter((e) => e.from.endsWith('/debug-shell')).length >= 3, 20_000);
   t.same(podFailures(lab, mark).filter((e) => after.some((p) => e.from.endsWith(`/${p.metadata.name}`))), [], 'the restarted pods no longer fail');
 });
+
+t.test('a node that goes down: its pods stay in the API, not ready; they start afresh when its kubelet runs again', async (t) => {
+  const lab = await startLab({ cas: await makeCas(), controlPlanes: 1, workers: 1, podsPerNode: 1 });
+  t.teardown(() => lab.stop());
+  await lab.side.whenAllReady(20_000);
+  await waitFor('every pod running', () => lab.side.pods().length === 2 && lab.side.pods().every((p) => p.running), 20_000);
+  const worker = lab.workers[0]!;
+  const podOf = () => lab.side.objects('pods', 'kube-system').find((p) => (p.spec as { nodeName: string }).nodeName === worker.hostname)!;
+  const before = podOf();
+  const ready = (p: typeof before) => (p.status as { conditions: { type: string; status: string }[] }).conditions.some((c) => c.type === 'Ready' && c.status === 'True');
+  t.ok(ready(before), 'ready while the node is up');
+  worker.setDown(true);
+  await waitFor('the pod not ready', () => !ready(podOf()));
+  t.equal(podOf().metadata.uid, before.metadata.uid, 'the same pod object: the DaemonSet does not replace it');
+  await waitFor('the DaemonSet to count it unavailable', () => (lab.side.objects('daemonsets', 'kube-system')[0]!.status as { numberUnavailable?: number }).numberUnavailable === 1);
+  worker.setDown(false);
+  await waitFor('the pod ready again', () => ready(podOf()), 20_000);
+  const after = podOf();
+  t.equal(after.metadata.uid, before.metadata.uid);
+  const restarts = (after.status as { containerStatuses: { restartCount: number }[] }).containerStatuses[0]!.restartCount;
+  t.equal(restarts, 1, 'its container started again');
+  t.ok(lab.side.pods().find((p) => p.uid === before.metadata.uid)!.running, 'its client runs again');
+});
