@@ -7,7 +7,8 @@
  *   place when the ConfigMap changes (a kubelet that is restarting catches up once it runs again).
  * - A client loads `ca.crt` when it starts. Kinds: a *reloading* client re-reads the file every
  *   `podCaReloadMs` (client-go does about every 5 minutes); a *holding* client never does (it keeps what
- *   it loaded until it restarts). Pod `i` of a node holds when `i` is even, reloads when odd.
+ *   it loaded until it restarts). Which kind a pod runs is its template's annotation (workloads.ts); the pods
+ *   belong to workload objects (workload-controller.ts creates and deletes them).
  * - Every `podCallIntervalMs` (jittered) it calls `GET /version` through the `kubernetes` Service
  *   (10.96.0.1:443): kube-proxy DNATs each new connection to one apiserver listed in the Service's
  *   endpoints (those that are up), so the apiserver sees the pod's node address. Each call is a fresh TLS
