@@ -5,6 +5,7 @@
  * Deployment.
  */
 import type { Stored } from './object-store.js';
+import { rolloutStatus } from './rollout.js';
 import { isPodReady } from './workload-controller.js';
 
 export interface WorkloadSummary {
@@ -20,6 +21,8 @@ export interface WorkloadSummary {
   partition: number | null;
   /** The pod template's `kubectl.kubernetes.io/restartedAt` annotation (null when absent). */
   restartedAt: string | null;
+  /** What `kubectl rollout status` would say now (Deployments, DaemonSets, StatefulSets; null otherwise). */
+  rollout: { done: boolean; message: string } | { error: string } | null;
   pods: { name: string; node: string | null; uid: string; startedAt: string | null; ready: boolean }[];
 }
 
@@ -55,6 +58,7 @@ export function summarizeWorkloads(objects: (resource: string) => Stored[]): Wor
       paused: spec.paused === true,
       partition: spec.updateStrategy?.rollingUpdate?.partition ?? null,
       restartedAt: spec.template?.metadata?.annotations?.['kubectl.kubernetes.io/restartedAt'] ?? null,
+      rollout: kind === 'Deployment' || kind === 'DaemonSet' || kind === 'StatefulSet' ? rolloutStatus(kind, o) : null,
       pods: list,
     });
   };

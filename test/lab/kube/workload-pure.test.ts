@@ -178,4 +178,7 @@ t.test('lab inspect: workloads with their pods, Pod → ReplicaSet → Deploymen
       ['Pod', 'default/shell', null, false, null, null, [['shell', true, '2026-01-01T00:00:00Z']]],
     ],
   );
+  t.match(out[0]!.rollout, { done: false, message: /0 out of 1 new replicas/ }, 'the Deployment: what kubectl rollout status would say');
+  t.match(out[1]!.rollout, { done: false, message: /not observed|spec update to be observed/ }, 'the StatefulSet: its generation not observed yet');
+  t.equal(out[2]!.rollout, null, 'a bare pod has no rollout');
 });
