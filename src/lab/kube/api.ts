@@ -10,7 +10,7 @@
  * kube-system (GET, list with labelSelector / fieldSelector spec.nodeName). Anything else is a 404 Status.
  */
 import { authorize, type AuthnResult, type KubeUser, type RequestTarget } from './auth.js';
-import { configMapList, configMapObject, configMapTable } from './configmap-api.js';
+import { configMapList, configMapObject, configMapPage, configMapTable } from './configmap-api.js';
 import type { CsrStore } from './controller-manager.js';
 import type { ConfigMapStore } from './root-ca-publisher.js';
 import type { NodeRegistry } from './node-registry.js';
@@ -42,12 +42,15 @@ import {
   type TableObjectMode,
 } from './objects.js';
 import { acceptsJson, notAcceptableStatus } from './negotiate.js';
+import { handleNamespaces, handleWorkload, isNamespacesPath, parseWorkloadPath, workloadTarget, type WorkloadApiContext } from './workload-api.js';
 
 export interface ApiRequest {
   method: string;
   /** Path and query, as in the request line. */
   url: string;
   accept: string | undefined;
+  /** Content-Type of the body (PATCH: which patch it is). */
+  contentType?: string | undefined;
   body: unknown;
   authn: AuthnResult;
 }
@@ -77,6 +80,8 @@ export interface ApiContext {
   mirrorPods: MirrorPods;
   /** Leases clients own (outside kube-node-lease), e.g. a run lease in kube-system; absent: those namespaces are empty. */
   leases?: LeaseStore;
+  /** Pods, Secrets and the workload resources (workload-api.ts); absent: only the mirror pods are served. */
+  workloads?: WorkloadApiContext;
   /** host:port this apiserver advertises. */
   serverAddress: string;
   leaseDurationSeconds: number;
@@ -143,6 +148,14 @@ function route(ctx: ApiContext, req: ApiRequest, path: string, query: URLSearchP
     };
   }
 
+  const workload = ctx.workloads ? parseWorkloadPath(parts) : null;
+  if (workload) return { target: workloadTarget(workload, method, query), run: () => handleWorkload(ctx.workloads!, workload, req, query) };
+  if (ctx.workloads && isNamespacesPath(parts)) {
+    const name = parts[3];
+    const target: RequestTarget = { kind: 'resource', verb: name === undefined && method === 'GET' ? 'list' : verb, group: '', resource: 'namespaces', ...(name ? { name } : {}) };
+    return { target, run: () => handleNamespaces(ctx.workloads!, name, req, query) };
+  }
+
   // /api/v1/pods, /api/v1/namespaces/<ns>/pods[/<name>]: the static pods' mirror pods (all in kube-system)
   const podsAt = parts[2] === 'pods' ? 2 : parts[2] === 'namespaces' && parts[4] === 'pods' ? 4 : -1;
   if (parts[0] === 'api' && parts[1] === 'v1' && podsAt > 0 && parts.length <= podsAt + 2) {
@@ -183,9 +196,13 @@ function route(ctx: ApiContext, req: ApiRequest, path: string, query: URLSearchP
       run: () => {
         if (method !== 'GET' || listVerb === 'watch') return fail(methodNotAllowed());
         if (name === undefined) {
-          const items = ctx.configMaps.list(namespace);
-          if (wantsTable(req.accept)) return ok(configMapTable(items, ctx.now(), ctx.configMaps.resourceVersion, tableMode(query)));
-          return ok(configMapList(items, ctx.configMaps.resourceVersion));
+          const chunk = configMapPage(ctx.configMaps.list(namespace), ctx.configMaps.resourceVersion, query);
+          if ('status' in chunk) return fail(chunk.status);
+          const items = chunk.items;
+          if (wantsTable(req.accept)) {
+            return ok({ ...configMapTable(items, ctx.now(), ctx.configMaps.resourceVersion, tableMode(query)), metadata: { resourceVersion: ctx.configMaps.resourceVersion, ...chunk.page } });
+          }
+          return ok(configMapList(items, ctx.configMaps.resourceVersion, chunk.page));
         }
         const cm = ctx.configMaps.get(namespace!, name);
         if (!cm) return fail(objectNotFound('configmaps', name));

@@ -3,7 +3,8 @@
  * `GET /api/v1/namespaces/<ns>/configmaps[/<name>]` and `GET /api/v1/configmaps`, as objects, lists, or
  * the `meta.k8s.io/v1` Table kubectl asks for (columns NAME, DATA, AGE as kube-apiserver prints them).
  */
-import { humanDuration, objectTable, type KubeObject, type TableObjectMode } from './objects.js';
+import { keyOf, paginate } from './list-paging.js';
+import { humanDuration, objectTable, statusFailure, type KubeObject, type TableObjectMode } from './objects.js';
 import type { ConfigMapView } from './root-ca-publisher.js';
 
 const stamp = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -16,8 +17,19 @@ export function configMapObject(c: ConfigMapView): KubeObject {
   return { kind: 'ConfigMap', apiVersion: 'v1', metadata: configMapMetadata(c), data: { ...c.data } };
 }
 
-export function configMapList(items: ConfigMapView[], resourceVersion: string): KubeObject {
-  return { kind: 'ConfigMapList', apiVersion: 'v1', metadata: { resourceVersion }, items: items.map(configMapObject) };
+export function configMapList(items: ConfigMapView[], resourceVersion: string, page: { continue?: string; remainingItemCount?: number } = {}): KubeObject {
+  return { kind: 'ConfigMapList', apiVersion: 'v1', metadata: { resourceVersion, ...page }, items: items.map(configMapObject) };
+}
+
+/**
+ * One chunk of a ConfigMap list (`limit` + `continue`, list-paging.ts). The store keeps no history, so a
+ * token never expires here. Returns the Status to send for a bad token.
+ */
+export function configMapPage(items: ConfigMapView[], resourceVersion: string, query: URLSearchParams): { items: ConfigMapView[]; page: { continue?: string; remainingItemCount?: number } } | { status: KubeObject } {
+  const byKey = new Map(items.map((c) => [`${c.namespace}/${c.name}`, c]));
+  const r = paginate(items.map((c) => ({ metadata: { namespace: c.namespace, name: c.name } })), { limit: query.get('limit'), continue: query.get('continue'), resourceVersion: Number(resourceVersion), oldestRv: 0 });
+  if (!r.ok) return { status: statusFailure(r.code, r.reason, r.message) };
+  return { items: r.items.map((o) => byKey.get(keyOf(o))!), page: r.continue ? { continue: r.continue, remainingItemCount: r.remainingItemCount! } : {} };
 }
 
 const COLUMNS = [

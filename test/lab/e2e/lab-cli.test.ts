@@ -79,6 +79,11 @@ t.test('a 3 + 2 lab through the CLI', async (t) => {
     t.same(report.pods.rootCaConfigMap, [k8s], 'kube-root-ca.crt holds the issuing Kubernetes CA alone');
     t.equal(report.pods.clients.length, 10, 'two in-cluster clients per node by default');
     t.same(report.pods.clients.map((p) => p.reloads).filter(Boolean).length, 5, 'one of each kind per node');
+    t.same(
+      (report.pods.workloads ?? []).map((w) => [w.kind, `${w.namespace}/${w.name}`, w.updateStrategy, w.pods.length]),
+      [['DaemonSet', 'kube-system/holding-0', 'RollingUpdate', 5], ['DaemonSet', 'kube-system/reloading-1', 'RollingUpdate', 5]],
+      'the clients are the pods of one DaemonSet per slot (no other workloads by default)',
+    );
     const human = await rotate('lab', 'inspect', '--dir', dir);
     t.equal(human.code, 0);
     t.match(human.stdout, /ADDRESS\s+ROLE\s+HOSTNAME\s+READY/);
