@@ -59,7 +59,7 @@ export function stripDiffs(plan: Plan): Plan {
 }
 
 export function showPlan(sink: EventSink, opts: RunDisplayOptions, built: BuiltPlan): void {
-  for (const w of built.warnings) sink.emit(makeEvent('warning', { warningCode: 'PLAN_WARNING', text: w, hint: null }));
+  for (const w of built.warnings) sink.emit(makeEvent('warning', { warningCode: w.code, text: w.text, hint: w.hint }));
   if (!opts.json) process.stdout.write(renderPlanText(built.plan, { describeCertificate: summarizeCertificateValue, applyCommand: null }));
 }
 

@@ -5,7 +5,7 @@ import { summarizeCertificateValue } from '../pki/index.js';
 import { renderPlanText } from '../plan/render/human.js';
 import { renderPlanSummary } from '../plan/render/summary.js';
 import { colorizePlanText, colorWanted } from '../plan/render/color.js';
-import { buildPlan, noSecretsBundleWarning, relevantDesiredWarnings } from '../session/build-plan.js';
+import { buildPlan, formatPlanWarning, noSecretsBundleWarning, relevantDesiredWarnings } from '../session/build-plan.js';
 import { parseDuration } from '../state/index.js';
 import { openSession } from '../session/open-session.js';
 import { renderSavedPlan, savedPlanOf, writeSavedPlan } from '../session/saved-plan.js';
@@ -40,9 +40,9 @@ async function planOrThrow(args: PlanArgs, output: { printed: boolean }): Promis
       applyLockWaitMs,
     });
     for (const w of relevantDesiredWarnings(session.warnings, session.desired, built.nodes)) printDiagnostic(`warning: ${formatDiagnostic(w)}`);
-    for (const w of built.warnings) printDiagnostic(`warning: ${w}`);
+    for (const w of built.warnings) printDiagnostic(formatPlanWarning(w));
     const bundleNote = noSecretsBundleWarning(built.plan, session.desired.cluster.secretsBundle);
-    if (bundleNote) printDiagnostic(`warning: ${bundleNote}`);
+    if (bundleNote) printDiagnostic(formatPlanWarning(bundleNote));
     const saved = savedPlanOf(session, built.plan);
     const { plan } = built;
     output.printed = true;
