@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { RotateError } from '../domain/errors.js';
 import { formatDiagnostic } from '../desired/index.js';
 import { summarizeCertificateValue } from '../pki/index.js';
-import { renderPlanText } from '../plan/render/human.js';
+import { planTextWidth, renderPlanText } from '../plan/render/human.js';
 import { renderPlanSummary } from '../plan/render/summary.js';
 import { colorizePlanText, colorWanted } from '../plan/render/color.js';
 import { buildPlan, formatPlanWarning, noSecretsBundleWarning, relevantDesiredWarnings } from '../session/build-plan.js';
@@ -12,6 +12,7 @@ import { renderSavedPlan, savedPlanOf, writeSavedPlan } from '../session/saved-p
 import type { PlanArgs } from './commands/plan.js';
 import { clusterOverridesOf } from './commands/cluster-options.js';
 import { printDiagnostic, printJson, printResult } from './output.js';
+import { planProgress } from './plan-progress.js';
 
 /** `rotate plan`: observe, plan, prove, dry-run on every node; print or save. Changes nothing. */
 export async function runPlan(args: PlanArgs): Promise<void> {
@@ -32,13 +33,15 @@ async function planOrThrow(args: PlanArgs, output: { printed: boolean }): Promis
   const applyLockWaitMs = parseDuration(args['apply-lock-wait'], '--apply-lock-wait');
   const session = await openSession(args.file, clusterOverridesOf(args));
   try {
+    const progress = planProgress(process.stderr);
     const built = await buildPlan(session, {
       parallelism: args.parallelism,
       maxUnavailable: args['max-unavailable'],
       allowDisruption: args['allow-disruption'],
       nodeDryRun: args['node-dry-run'],
       applyLockWaitMs,
-    });
+      progress: (p) => progress.update(p),
+    }).finally(() => progress.end());
     for (const w of relevantDesiredWarnings(session.warnings, session.desired, built.nodes)) printDiagnostic(`warning: ${formatDiagnostic(w)}`);
     for (const w of built.warnings) printDiagnostic(formatPlanWarning(w));
     const bundleNote = noSecretsBundleWarning(built.plan, session.desired.cluster.secretsBundle);
@@ -49,7 +52,7 @@ async function planOrThrow(args: PlanArgs, output: { printed: boolean }): Promis
     if (args.json) printResult(renderSavedPlan(saved));
     else if (args.summary) process.stdout.write(renderPlanSummary(plan));
     else {
-      const text = renderPlanText(plan, { describeCertificate: summarizeCertificateValue, applyCommand: applyCommandFor(args) });
+      const text = renderPlanText(plan, { describeCertificate: summarizeCertificateValue, applyCommand: applyCommandFor(args), width: planTextWidth(process.stdout) });
       printResult(colorWanted(process.stdout) ? colorizePlanText(text) : text);
     }
 

@@ -36,6 +36,15 @@ export interface BuildPlanOptions {
    * apid may not have re-registered yet, so what it shows is not taken as their registration.
    */
   unsettled?: readonly string[];
+  /** Told where planning is: each phase that goes node by node starts at 0 and counts to its total. */
+  progress?: (p: PlanProgress) => void;
+}
+
+/** How far `buildPlan` is in a phase that goes node by node. */
+export interface PlanProgress {
+  phase: 'reading nodes' | 'node dry runs';
+  done: number;
+  total: number;
 }
 
 export interface PlanTarget {
@@ -110,10 +119,13 @@ export async function buildPlan(
   const { desired, client } = session;
   const warnings: PlanWarning[] = [];
   const timeoutMs = options.timeoutMs ?? 15_000;
-  const { nodes, members } = await observeNodes(client, listedNodes(desired), {
+  const listed = listedNodes(desired);
+  const count = counter(options.progress, 'reading nodes', listed.length);
+  const { nodes, members } = await observeNodes(client, listed, {
     parallelism: options.parallelism,
     timeoutMs,
     talosconfigLabel: `talosconfig ${desired.cluster.talosconfig} (context ${session.context.name})`,
+    onNodeRead: count,
   });
 
   const catalog = new CaCatalog();
@@ -167,7 +179,11 @@ export async function buildPlan(
   if (plan.changes) {
     chained = await chainConfigs(plan, new Map(nodes.map((n) => [n.address, n.config])), catalog, keyFor);
     attachDiffs(plan, chained);
-    if (options.nodeDryRun) await dryRunAll(session, chained, { parallelism: options.parallelism, timeoutMs, applyLockWaitMs: options.applyLockWaitMs ?? DEFAULT_APPLY_LOCK_WAIT_MS });
+    if (options.nodeDryRun) {
+      const total = new Set(chained.map((c) => c.address)).size;
+      const onNodeDone = counter(options.progress, 'node dry runs', total);
+      await dryRunAll(session, chained, { parallelism: options.parallelism, timeoutMs, applyLockWaitMs: options.applyLockWaitMs ?? DEFAULT_APPLY_LOCK_WAIT_MS, onNodeDone });
+    }
   }
   return { plan, nodes, observed, catalog, chained, kubeNodes, members, warnings };
 }
@@ -257,16 +273,30 @@ function attachDiffs(plan: Plan, chained: ChainedConfig[]): void {
  * one after the other, and nodes in parallel. A node whose apply lock is held by someone else is waited
  * for; when it stays held, its remaining configs are not sent.
  */
+/** Reports the phase's start at once; the function returned counts one node done per call. */
+function counter(progress: BuildPlanOptions['progress'], phase: PlanProgress['phase'], total: number): () => void {
+  let done = 0;
+  progress?.({ phase, done, total });
+  return () => progress?.({ phase, done: ++done, total });
+}
+
 async function dryRunAll(
   session: Session,
   chained: ChainedConfig[],
-  opts: { parallelism: number; timeoutMs: number; applyLockWaitMs: number },
+  opts: { parallelism: number; timeoutMs: number; applyLockWaitMs: number; onNodeDone: () => void },
 ): Promise<void> {
   const byNode = new Map<string, ChainedConfig[]>();
   for (const c of chained) byNode.set(c.address, [...(byNode.get(c.address) ?? []), c]);
   const problems: ObservationProblem[] = [];
   const lockProblems: { node: string; error: RotateError }[] = [];
   await mapSettledLimit([...byNode.values()], opts.parallelism, async (configs) => {
+    try {
+      await dryRunNode(configs);
+    } finally {
+      opts.onNodeDone();
+    }
+  });
+  async function dryRunNode(configs: ChainedConfig[]): Promise<void> {
     for (const c of configs) {
       try {
         await waitForApplyLock(
@@ -286,7 +316,7 @@ async function dryRunAll(
         });
       }
     }
-  });
+  }
   if (problems.length > 0) {
     for (const l of lockProblems) problems.push({ node: l.node, message: l.error.message, hint: l.error.hint ?? '' });
     const err = observationError(problems);
