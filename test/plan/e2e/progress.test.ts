@@ -3,7 +3,7 @@
  * terminal (a pseudo-terminal from `script`) a live line per node-by-node phase, erased before the plan is
  * printed; in a pipe (a CI log) nothing for a quick plan, and `--json` stdout stays one JSON document.
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import t from 'tap';
 import { ROTATE } from '../../lab/e2e/fixtures/cli.js';
 import { fullRotation, nextCas, requireBuild, rotate, startLab, writeDesired } from './fixtures/plan-lab.js';
@@ -37,4 +37,14 @@ t.test('plan progress: live on a terminal, erased; silent in a quick log; --json
   t.equal(piped.code, 0, `plan --json in a pipe: exit 0\n${piped.stderr}`);
   t.doesNotThrow(() => JSON.parse(piped.stdout), 'stdout is one JSON document');
   t.notMatch(piped.stderr, /reading nodes|node dry runs|\x1b/, 'a quick plan adds no progress line to a log');
+
+  execFileSync('git', ['init', '-q'], { cwd: lab.dir });
+  const summary = await rotate('plan', '-f', file, '--summary', '--no-node-dry-run');
+  t.equal(summary.code, 0, `plan --summary: exit 0\n${summary.stderr}`);
+  t.match(summary.stdout, /^\*\*talos-rotate plan: 4 step\(s\), safe-with-announced-disruption\.\*\*/, 'the Markdown summary');
+  t.match(summary.stdout, /\n\| Step \| What \| Nodes \|/, 'with its step table');
+  t.notMatch(summary.stdout, /^> step |^ {6}[-+]|proof:/m, 'and nothing of the full plan');
+  const exposed = summary.stderr.split('\n').filter((l) => l.includes('[DESIRED_KEY_IN_GIT]'));
+  t.equal(exposed.length, 1, `plan warns once that git would add key files\n${summary.stderr}`);
+  for (const f of ['secrets.yaml', 'talosconfig']) t.match(summary.stderr, `${f} (`, `naming ${f}`);
 });
