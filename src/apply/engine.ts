@@ -76,12 +76,21 @@ export interface EngineDeps {
   signal: AbortSignal;
   /** The run lease: told which Talos client fetches a working admin kubeconfig as the CAs swap. */
   runLease?: { useKubeconfig(source: () => Promise<KubeconfigSource>): void } | null;
+  /** Which command runs the plan, so that its errors name that command's own next steps (default apply). */
+  operation?: 'apply' | 'rollback';
+}
+
+/** What to run after a stop: resume the same command; after an apply, a rollback is the other way out. */
+function nextSteps(operation: 'apply' | 'rollback'): string {
+  return operation === 'apply'
+    ? '`rotate apply` again to resume from where it stopped (it re-reads the cluster first), or `rotate rollback`'
+    : '`rotate rollback` again to resume it (it re-reads the cluster first); `rotate apply` is refused until the rollback is finished';
 }
 
 export class ApplyInterrupted extends RotateError {
-  constructor(stepId: string) {
-    super('APPLY_INTERRUPTED', `apply interrupted during step ${stepId}; the node operations in flight finished and were recorded`, {
-      hint: 'run `rotate apply` again to resume from where it stopped (it re-reads the cluster first), or `rotate rollback`',
+  constructor(stepId: string, operation: 'apply' | 'rollback' = 'apply') {
+    super('APPLY_INTERRUPTED', `${operation} interrupted during step ${stepId}; the node operations in flight finished and were recorded`, {
+      hint: `run ${nextSteps(operation)}`,
       exitCode: 130,
     });
   }
@@ -92,7 +101,7 @@ export async function executePlan(deps: EngineDeps): Promise<void> {
   const clients = new RunClients(session.endpoints, session.context, plan, deps.catalog, (fp) => deps.keyFor('talos', fp));
   try {
     for (const step of plan.steps) {
-      if (signal.aborted) throw new ApplyInterrupted(step.id);
+      if (signal.aborted) throw new ApplyInterrupted(step.id, deps.operation);
       await runStep(deps, clients, step);
     }
   } finally {
@@ -159,7 +168,7 @@ async function runStep(deps: EngineDeps, clients: RunClients, step: Step): Promi
       await journal.stepFinished(step.id, 'failed');
       const lines = failures.map((f) => `  - ${f.node}: ${f.error.message}`);
       const error = new RotateError('APPLY_NODE_FAILED', `step ${step.index}/${plan.steps.length} (${step.id}) stopped: ${failures.length} node(s) failed:\n${lines.join('\n')}`, {
-        hint: `nothing after this point ran; fix the node(s), then run \`rotate apply\` to resume, or \`rotate rollback\`${failures[0]?.error.hint ? ` (${failures[0].error.hint})` : ''}`,
+        hint: `nothing after this point ran; fix the node(s), then run ${nextSteps(deps.operation ?? 'apply')}${failures[0]?.error.hint ? ` (${failures[0].error.hint})` : ''}`,
         source: 'cluster',
       });
       reporter.stepFailed(step, plan.steps.length, error);
@@ -167,7 +176,7 @@ async function runStep(deps: EngineDeps, clients: RunClients, step: Step): Promi
     }
     if (signal.aborted) {
       await journal.stepFinished(step.id, 'interrupted');
-      throw new ApplyInterrupted(step.id);
+      throw new ApplyInterrupted(step.id, deps.operation);
     }
   }
 

@@ -7,10 +7,9 @@
 import { refuseIfRefused } from '../plan/planner/index.js';
 import { randomUUID } from 'node:crypto';
 import { RotateError } from '../domain/errors.js';
-import { formatDiagnostic } from '../desired/index.js';
 import type { Diagnostic } from '../desired/types.js';
 import type { Plan } from '../plan/model/index.js';
-import { buildPlan, listedNodes, noSecretsBundleWarning, relevantDesiredWarnings, splitDesiredWarnings, type BuildPlanOptions, type BuiltPlan } from '../session/build-plan.js';
+import { buildPlan, diagnosticWarning, listedNodes, noSecretsBundleWarning, relevantDesiredWarnings, splitDesiredWarnings, type BuildPlanOptions, type BuiltPlan } from '../session/build-plan.js';
 import { openSession, type Session } from '../session/open-session.js';
 import type { ClusterOverrides } from '../session/cluster-overrides.js';
 import { readSavedPlan, staleError, staleReasons } from '../session/saved-plan.js';
@@ -77,7 +76,10 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
     // An unused authority is news only while a node still trusts it: said once the cluster has been read.
     const desiredWarnings = splitDesiredWarnings(session.warnings);
     const emitDesiredWarnings = (ws: readonly Diagnostic[]): void => {
-      for (const w of ws) sink.emit(makeEvent('warning', { warningCode: w.code, text: formatDiagnostic(w), hint: null }));
+      for (const d of ws) {
+        const w = diagnosticWarning(d);
+        sink.emit(makeEvent('warning', { warningCode: w.code, text: w.text, hint: w.hint }));
+      }
     };
     emitDesiredWarnings(desiredWarnings.now);
 
@@ -152,7 +154,7 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
       } else {
         showPlan(sink, opts, built);
         const bundleNote = noSecretsBundleWarning(plan, session.desired.cluster.secretsBundle);
-        if (bundleNote) sink.emit(makeEvent('warning', { warningCode: 'PLAN_WARNING', text: bundleNote, hint: null }));
+        if (bundleNote) sink.emit(makeEvent('warning', { warningCode: bundleNote.code, text: bundleNote.text, hint: bundleNote.hint }));
       }
       refuseIfRefused(plan);
       if (!plan.changes) {

@@ -6,7 +6,7 @@ import { promises as fs } from 'node:fs';
 import { RotateError } from '../domain/errors.js';
 import type { ApiKind, Fingerprint } from '../domain/types.js';
 import type { OutputKind, Plan } from '../plan/model/index.js';
-import { renderPlanText } from '../plan/render/human.js';
+import { planTextWidth, renderPlanText } from '../plan/render/human.js';
 import { summarizeCertificateValue } from '../pki/index.js';
 import { podDisruptionNotice } from '../plan/planner/index.js';
 import type { BuiltPlan, PlanTarget } from '../session/build-plan.js';
@@ -59,18 +59,24 @@ export function stripDiffs(plan: Plan): Plan {
 }
 
 export function showPlan(sink: EventSink, opts: RunDisplayOptions, built: BuiltPlan): void {
-  for (const w of built.warnings) sink.emit(makeEvent('warning', { warningCode: 'PLAN_WARNING', text: w, hint: null }));
-  if (!opts.json) process.stdout.write(renderPlanText(built.plan, { describeCertificate: summarizeCertificateValue, applyCommand: null }));
+  for (const w of built.warnings) sink.emit(makeEvent('warning', { warningCode: w.code, text: w.text, hint: w.hint }));
+  if (!opts.json) process.stdout.write(renderPlanText(built.plan, { describeCertificate: summarizeCertificateValue, applyCommand: null, width: planTextWidth(process.stdout) }));
 }
 
 
+/** No terminal to ask on: each command names its own way to say yes (a rollback takes no saved plan). */
+export function needsApprovalError(operation: 'apply' | 'rollback'): RotateError {
+  return new RotateError('APPLY_NEEDS_APPROVAL', `rotate ${operation} needs approval and there is no terminal to ask on`, {
+    hint:
+      operation === 'apply'
+        ? 'review the plan, then pass --auto-approve, or save it with `rotate plan --out FILE` and run `rotate apply FILE`'
+        : 'review the rollback plan (on a terminal `rotate rollback` shows it and asks), then run `rotate rollback --auto-approve`',
+  });
+}
+
 export async function approve(sink: EventSink, opts: RunDisplayOptions, question: Parameters<EventSink['ask']>[0]): Promise<boolean> {
   if (opts.autoApprove) return sink.ask(question);
-  if (!process.stdin.isTTY || opts.json) {
-    throw new RotateError('APPLY_NEEDS_APPROVAL', 'rotate apply needs approval and there is no terminal to ask on', {
-      hint: 'review the plan, then pass --auto-approve, or save it with `rotate plan --out FILE` and run `rotate apply FILE`',
-    });
-  }
+  if (!process.stdin.isTTY || opts.json) throw needsApprovalError(question.type === 'confirm-rollback' ? 'rollback' : 'apply');
   const yes = await sink.ask(question);
   if (!yes) {
     sink.emit(makeEvent('warning', { warningCode: 'APPLY_DECLINED', text: 'Not applied: nothing was changed.', hint: null }));

@@ -199,6 +199,7 @@ export async function runRollback(opts: RollbackOptions): Promise<void> {
         ...(opts.applyLockWaitMs !== undefined ? { applyLockWaitMs: opts.applyLockWaitMs } : {}),
         signal: stopSignal(stopSignals, lease),
         runLease: lease,
+        operation: 'rollback',
       });
     } catch (caught) {
       const err = lease?.lostError && caught instanceof ApplyInterrupted && !stopSignals.signal.aborted ? lease.lostError : caught;

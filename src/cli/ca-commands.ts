@@ -190,10 +190,10 @@ export async function runCaImport(args: CaImportOptions): Promise<void> {
     });
   }
   if (args.api === 'talos' && ca.algorithm !== 'ed25519') {
-    process.stderr.write(`warning: ${args.cert} is ${ca.algorithm}; Talos makes Talos API CAs with Ed25519 (it accepts others)\n`);
+    process.stderr.write(`warning: ${args.cert} is ${ca.algorithm}; Talos makes Talos API CAs with Ed25519 (it accepts others) [CA_IMPORT_ALGORITHM]\n`);
   }
   if (args.api === 'kubernetes' && ca.algorithm === 'ed25519') {
-    process.stderr.write(`warning: ${args.cert} is Ed25519; kube-controller-manager cannot sign kubelet certificates with it (Talos makes Kubernetes CAs with ECDSA P-256)\n`);
+    process.stderr.write(`warning: ${args.cert} is Ed25519; kube-controller-manager cannot sign kubelet certificates with it (Talos makes Kubernetes CAs with ECDSA P-256) [CA_IMPORT_ED25519_KUBERNETES]\n`);
   }
   let keyPath: string | null = null;
   if (args.key) {

@@ -2,17 +2,18 @@ import * as path from 'node:path';
 import { RotateError } from '../domain/errors.js';
 import { formatDiagnostic } from '../desired/index.js';
 import { summarizeCertificateValue } from '../pki/index.js';
-import { renderPlanText } from '../plan/render/human.js';
+import { planTextWidth, renderPlanText } from '../plan/render/human.js';
 import { refuseIfRefused } from '../plan/planner/index.js';
 import { renderPlanSummary } from '../plan/render/summary.js';
 import { colorizePlanText, colorWanted } from '../plan/render/color.js';
-import { buildPlan, noSecretsBundleWarning, relevantDesiredWarnings } from '../session/build-plan.js';
+import { buildPlan, formatPlanWarning, noSecretsBundleWarning, relevantDesiredWarnings } from '../session/build-plan.js';
 import { parseDuration } from '../state/index.js';
 import { openSession } from '../session/open-session.js';
 import { renderSavedPlan, savedPlanOf, writeSavedPlan } from '../session/saved-plan.js';
 import type { PlanArgs } from './commands/plan.js';
 import { clusterOverridesOf } from './commands/cluster-options.js';
 import { printDiagnostic, printJson, printResult } from './output.js';
+import { planProgress } from './plan-progress.js';
 
 /** `rotate plan`: observe, plan, prove, dry-run on every node; print or save. Changes nothing. */
 export async function runPlan(args: PlanArgs): Promise<void> {
@@ -33,24 +34,26 @@ async function planOrThrow(args: PlanArgs, output: { printed: boolean }): Promis
   const applyLockWaitMs = parseDuration(args['apply-lock-wait'], '--apply-lock-wait');
   const session = await openSession(args.file, clusterOverridesOf(args));
   try {
+    const progress = planProgress(process.stderr);
     const built = await buildPlan(session, {
       parallelism: args.parallelism,
       maxUnavailable: args['max-unavailable'],
       allowDisruption: args['allow-disruption'],
       nodeDryRun: args['node-dry-run'],
       applyLockWaitMs,
-    });
+      progress: (p) => progress.update(p),
+    }).finally(() => progress.end());
     for (const w of relevantDesiredWarnings(session.warnings, session.desired, built.nodes)) printDiagnostic(`warning: ${formatDiagnostic(w)}`);
-    for (const w of built.warnings) printDiagnostic(`warning: ${w}`);
+    for (const w of built.warnings) printDiagnostic(formatPlanWarning(w));
     const bundleNote = noSecretsBundleWarning(built.plan, session.desired.cluster.secretsBundle);
-    if (bundleNote) printDiagnostic(`warning: ${bundleNote}`);
+    if (bundleNote) printDiagnostic(formatPlanWarning(bundleNote));
     const saved = savedPlanOf(session, built.plan);
     const { plan } = built;
     output.printed = true;
     if (args.json) printResult(renderSavedPlan(saved));
     else if (args.summary) process.stdout.write(renderPlanSummary(plan));
     else {
-      const text = renderPlanText(plan, { describeCertificate: summarizeCertificateValue, applyCommand: applyCommandFor(args) });
+      const text = renderPlanText(plan, { describeCertificate: summarizeCertificateValue, applyCommand: applyCommandFor(args), width: planTextWidth(process.stdout) });
       printResult(colorWanted(process.stdout) ? colorizePlanText(text) : text);
     }
 

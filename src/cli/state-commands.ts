@@ -24,8 +24,8 @@ export async function runStateUnlock(args: StateUnlockArgs): Promise<void> {
   const statePath = resolveStatePath({ state: args.state, file: args.file });
   const store = openFileStateStore(statePath);
   const removed = await store.unlock(args['lock-id'], { force: args.force });
-  if (removed.liveness.state === 'unknown') printDiagnostic(`warning: ${removed.liveness.reason}; make sure that run is not still going`);
-  if (removed.liveness.state === 'alive') printDiagnostic(`warning: broke the lock of a running process (--force): ${removed.liveness.reason}`);
+  if (removed.liveness.state === 'unknown') printDiagnostic(`warning: ${removed.liveness.reason}; make sure that run is not still going [STATE_UNLOCK_HOLDER_UNKNOWN]`);
+  if (removed.liveness.state === 'alive') printDiagnostic(`warning: broke the lock of a running process (--force): ${removed.liveness.reason} [STATE_UNLOCK_HOLDER_ALIVE]`);
   printResult(`Unlocked state ${statePath}: removed lock ${removed.info.id} of ${describeHolder(removed.info)}.`);
 }
 

@@ -60,11 +60,13 @@ export function fromPointer(pointer: string): string[] {
 }
 
 /** One diagnostic as a line (plus its hint line), compiler style: `file:line:col: field: message [CODE]`. */
-export function formatDiagnostic(d: Diagnostic, opts: { indent?: string; severityPrefix?: boolean } = {}): string {
+/** `bare`: without the code and the hint, for a carrier that holds them apart (a warning event). */
+export function formatDiagnostic(d: Diagnostic, opts: { indent?: string; severityPrefix?: boolean; bare?: boolean } = {}): string {
   const indent = opts.indent ?? '';
   const where = d.line > 0 ? `${d.file}:${d.line}:${d.column}` : d.file;
   const prefix = opts.severityPrefix ? `${d.severity}: ` : '';
   const field = d.path ? `${d.path}: ` : '';
+  if (opts.bare) return `${indent}${prefix}${where}: ${field}${d.message}`;
   const lines = [`${indent}${prefix}${where}: ${field}${d.message} [${d.code}]`];
   if (d.hint) lines.push(`${indent}    hint: ${d.hint}`);
   return lines.join('\n');

@@ -48,6 +48,8 @@ export interface ObserveOptions {
   timeoutMs?: number;
   /** How to name the operator's credentials in messages, e.g. `talosconfig ./talosconfig (context prod)`. */
   talosconfigLabel?: string;
+  /** Called once per listed node when its read has finished (or failed): progress for the caller. */
+  onNodeRead?: () => void;
 }
 
 export function configDigest(config: string): string {
@@ -107,7 +109,7 @@ export async function observeNodes(
 ): Promise<{ nodes: LiveNode[]; members: ClusterMember[] }> {
   const timeoutMs = options.timeoutMs ?? 15_000;
   const problems: ObservationProblem[] = [];
-  const settled = await mapSettledLimit(listed, options.parallelism, (n) => readLiveNode(client, n, timeoutMs));
+  const settled = await mapSettledLimit(listed, options.parallelism, (n) => readLiveNode(client, n, timeoutMs).finally(() => options.onNodeRead?.()));
   const nodes: LiveNode[] = [];
   const wrongCluster = untrustedEverywhere(settled);
   if (wrongCluster) throw observationError([wrongClusterProblem(wrongCluster, options.talosconfigLabel ?? 'the talosconfig')]);

@@ -8,7 +8,7 @@ import { RotateError } from '../domain/errors.js';
 import type { ApiKind, Fingerprint } from '../domain/types.js';
 import { fingerprintOfPem } from '../pki/index.js';
 import type { DesiredApi as DesiredAuthorities, DesiredState, Diagnostic } from '../desired/types.js';
-import { loadAuthorityKey } from '../desired/index.js';
+import { formatDiagnostic, loadAuthorityKey } from '../desired/index.js';
 import { listKubeNodes, type KubeNodeStatus } from '../kube/nodes.js';
 import type { ClusterMember } from '../talos/resources.js';
 import { observationError, observeNodes, type ListedNode, type LiveNode, type ObservationProblem } from '../observe/observe-cluster.js';
@@ -36,6 +36,15 @@ export interface BuildPlanOptions {
    * apid may not have re-registered yet, so what it shows is not taken as their registration.
    */
   unsettled?: readonly string[];
+  /** Told where planning is: each phase that goes node by node starts at 0 and counts to its total. */
+  progress?: (p: PlanProgress) => void;
+}
+
+/** How far `buildPlan` is in a phase that goes node by node. */
+export interface PlanProgress {
+  phase: 'reading nodes' | 'node dry runs';
+  done: number;
+  total: number;
 }
 
 export interface PlanTarget {
@@ -53,7 +62,14 @@ export interface BuiltPlan {
   kubeNodes: KubeNodeStatus[] | null;
   /** The cluster members discovery lists (empty when the cluster gave none). */
   members: ClusterMember[];
-  warnings: string[];
+  warnings: PlanWarning[];
+}
+
+/** A warning of planning: one stable code, the text, and what to do (or null). */
+export interface PlanWarning {
+  code: string;
+  text: string;
+  hint: string | null;
 }
 
 export function listedNodes(desired: DesiredState): ListedNode[] {
@@ -101,12 +117,15 @@ export async function buildPlan(
   extraCas: { api: ApiKind; certPem: string }[] = [],
 ): Promise<BuiltPlan> {
   const { desired, client } = session;
-  const warnings: string[] = [];
+  const warnings: PlanWarning[] = [];
   const timeoutMs = options.timeoutMs ?? 15_000;
-  const { nodes, members } = await observeNodes(client, listedNodes(desired), {
+  const listed = listedNodes(desired);
+  const count = counter(options.progress, 'reading nodes', listed.length);
+  const { nodes, members } = await observeNodes(client, listed, {
     parallelism: options.parallelism,
     timeoutMs,
     talosconfigLabel: `talosconfig ${desired.cluster.talosconfig} (context ${session.context.name})`,
+    onNodeRead: count,
   });
 
   const catalog = new CaCatalog();
@@ -139,7 +158,13 @@ export async function buildPlan(
   });
 
   const talosOperator = talosOperatorClient(session.context, catalog);
-  if (!talosOperator) warnings.push(`the client certificate of talosconfig context ${session.context.name} is not signed by any CA the cluster knows`);
+  if (!talosOperator) {
+    warnings.push({
+      code: 'PLAN_TALOSCONFIG_CA_UNKNOWN',
+      text: `the client certificate of talosconfig context ${session.context.name} is not signed by any CA the cluster knows`,
+      hint: 'check that the talosconfig is the one of this cluster',
+    });
+  }
   const input: PlanInput = {
     nodes: observed,
     endpoints: session.endpoints,
@@ -154,7 +179,11 @@ export async function buildPlan(
   if (plan.changes) {
     chained = await chainConfigs(plan, new Map(nodes.map((n) => [n.address, n.config])), catalog, keyFor);
     attachDiffs(plan, chained);
-    if (options.nodeDryRun) await dryRunAll(session, chained, { parallelism: options.parallelism, timeoutMs, applyLockWaitMs: options.applyLockWaitMs ?? DEFAULT_APPLY_LOCK_WAIT_MS });
+    if (options.nodeDryRun) {
+      const total = new Set(chained.map((c) => c.address)).size;
+      const onNodeDone = counter(options.progress, 'node dry runs', total);
+      await dryRunAll(session, chained, { parallelism: options.parallelism, timeoutMs, applyLockWaitMs: options.applyLockWaitMs ?? DEFAULT_APPLY_LOCK_WAIT_MS, onNodeDone });
+    }
   }
   return { plan, nodes, observed, catalog, chained, kubeNodes, members, warnings };
 }
@@ -187,7 +216,7 @@ async function observeKubernetes(
   nodes: LiveNode[],
   required: boolean,
   timeoutMs: number,
-  warnings: string[],
+  warnings: PlanWarning[],
 ): Promise<KubeNodeStatus[] | null> {
   const cp = nodes.find((n) => n.ca.role === 'controlplane');
   if (!cp) return null;
@@ -200,7 +229,7 @@ async function observeKubernetes(
     );
   } catch (err) {
     if (required) throw err;
-    warnings.push(`Kubernetes Nodes could not be listed (${RotateError.is(err) ? err.message : String(err)}); node readiness is unknown`);
+    warnings.push({ code: 'PLAN_KUBERNETES_NODES_UNLISTED', text: `Kubernetes Nodes could not be listed (${RotateError.is(err) ? err.message : String(err)}); node readiness is unknown`, hint: null });
     return null;
   }
   const problems: ObservationProblem[] = [];
@@ -244,16 +273,30 @@ function attachDiffs(plan: Plan, chained: ChainedConfig[]): void {
  * one after the other, and nodes in parallel. A node whose apply lock is held by someone else is waited
  * for; when it stays held, its remaining configs are not sent.
  */
+/** Reports the phase's start at once; the function returned counts one node done per call. */
+function counter(progress: BuildPlanOptions['progress'], phase: PlanProgress['phase'], total: number): () => void {
+  let done = 0;
+  progress?.({ phase, done, total });
+  return () => progress?.({ phase, done: ++done, total });
+}
+
 async function dryRunAll(
   session: Session,
   chained: ChainedConfig[],
-  opts: { parallelism: number; timeoutMs: number; applyLockWaitMs: number },
+  opts: { parallelism: number; timeoutMs: number; applyLockWaitMs: number; onNodeDone: () => void },
 ): Promise<void> {
   const byNode = new Map<string, ChainedConfig[]>();
   for (const c of chained) byNode.set(c.address, [...(byNode.get(c.address) ?? []), c]);
   const problems: ObservationProblem[] = [];
   const lockProblems: { node: string; error: RotateError }[] = [];
   await mapSettledLimit([...byNode.values()], opts.parallelism, async (configs) => {
+    try {
+      await dryRunNode(configs);
+    } finally {
+      opts.onNodeDone();
+    }
+  });
+  async function dryRunNode(configs: ChainedConfig[]): Promise<void> {
     for (const c of configs) {
       try {
         await waitForApplyLock(
@@ -273,7 +316,7 @@ async function dryRunAll(
         });
       }
     }
-  });
+  }
   if (problems.length > 0) {
     for (const l of lockProblems) problems.push({ node: l.node, message: l.error.message, hint: l.error.hint ?? '' });
     const err = observationError(problems);
@@ -293,12 +336,26 @@ async function dryRunAll(
  * them: said once per plan that makes a CA issuing, since a config generated later from the old bundle
  * carries the CA the rotation drops (a node joined with it would not trust, or be trusted by, the cluster).
  */
-export function noSecretsBundleWarning(plan: Plan, secretsBundle: string | undefined): string | null {
+export function noSecretsBundleWarning(plan: Plan, secretsBundle: string | undefined): PlanWarning | null {
   if (secretsBundle) return null;
   const issued = (['talos', 'kubernetes'] as const).filter((api) => plan.steps.some((s) => s.phase[api] === 'issue'));
   if (issued.length === 0) return null;
   const what = issued.map((api) => (api === 'talos' ? 'Talos API CA (certs.os)' : 'Kubernetes API CA (certs.k8s)')).join(' and ');
-  return `the desired state names no secrets bundle (cluster.secretsBundle), so apply updates none: machine configs generated later from an old bundle (talosctl gen config --with-secrets) carry the ${what} this rotation replaces and then drops; name the bundle in cluster.secretsBundle, or update it by hand after apply`;
+  return {
+    code: 'PLAN_NO_SECRETS_BUNDLE',
+    text: `the desired state names no secrets bundle (cluster.secretsBundle), so apply updates none: machine configs generated later from an old bundle (talosctl gen config --with-secrets) carry the ${what} this rotation replaces and then drops`,
+    hint: 'name the bundle in cluster.secretsBundle, or update it by hand after apply',
+  };
+}
+
+/** A desired-state warning as a run's warning event carries it: the code and the hint apart from the text. */
+export function diagnosticWarning(d: Diagnostic): PlanWarning {
+  return { code: d.code, text: formatDiagnostic(d, { bare: true }), hint: d.hint ? d.hint : null };
+}
+
+/** A warning as the CLI prints it on stderr: `warning: TEXT [CODE]`, its hint on the next line. */
+export function formatPlanWarning(w: PlanWarning): string {
+  return `warning: ${w.text} [${w.code}]${w.hint ? `\n    hint: ${w.hint}` : ''}`;
 }
 
 /**

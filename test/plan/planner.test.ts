@@ -347,7 +347,9 @@ t.test('outputs: a step announces only the files the desired state names (no "th
 t.test('no secrets bundle: one warning for a plan that makes a CA issuing, none otherwise', async (t) => {
   const full = planRotation(input(cluster(), { outputs: { kubeconfig: true, secretsBundle: false } }));
   const w = noSecretsBundleWarning(full, undefined);
-  t.match(w, /names no secrets bundle \(cluster\.secretsBundle\).*Talos API CA \(certs\.os\) and Kubernetes API CA \(certs\.k8s\).*drops/);
+  t.equal(w?.code, 'PLAN_NO_SECRETS_BUNDLE', 'its own code');
+  t.match(w?.hint, /cluster\.secretsBundle/, 'the fix in the hint');
+  t.match(w?.text, /names no secrets bundle \(cluster\.secretsBundle\).*Talos API CA \(certs\.os\) and Kubernetes API CA \(certs\.k8s\).*drops/);
   t.equal(noSecretsBundleWarning(full, '/x/secrets.yaml'), null, 'named: no warning');
   const acceptOnly = planRotation(input(cluster(), { desired: { talos: desired(T_OLD, [T_NEW]), kubernetes: desired(K_OLD, [K_NEW]) } }));
   t.equal(noSecretsBundleWarning(acceptOnly, undefined), null, 'nothing becomes issuing: no warning');

@@ -9,7 +9,7 @@ import { cluster, desired, input, K_OLD, T_OLD } from './fixtures/cluster.js';
 
 t.test('human rendering: steps, nodes, gates, proof', async (t) => {
   const plan = planRotation(input(cluster()));
-  const text = renderPlanText(plan);
+  const text = renderPlanText(plan, { width: 1000 }); // line formats, unwrapped
   t.match(text, /^Plan: 4 step\(s\)/);
   t.match(text, /\n> step 1\/4: talos-kubernetes-accept — Talos API: accept talos-2026 \([0-9a-f]{16}\); Kubernetes API: accept k8s-2026/);
   t.match(text, /\n {2}- 127\.0\.0\.10 \(cp-1\): talos \+accept talos-2026 \([0-9a-f]{16}\); kubernetes \+accept k8s-2026 \([0-9a-f]{16}\); kubelet restarts\n/);
@@ -19,7 +19,7 @@ t.test('human rendering: steps, nodes, gates, proof', async (t) => {
   t.match(text, /gate: Talos Version on every node through 127\.0\.0\.10 with the intermediate talosconfig/);
   t.match(text, /then: write talosconfig \(new client\), kubeconfig, secretsBundle/);
   t.match(text, /proof: safe-with-announced-disruption/);
-  t.match(text, /~ kubelet-apiserver kubelets of control planes? .*\[degraded\]: during wave 2 of step 4/);
+  t.match(text, /\n {4}~ kubelet-apiserver \[degraded\]: during wave 2 of step 4[^\n]*\n {8}kubelets of control planes? .* → /, 'an edge: what and when, then between whom, then why');
   t.match(text, /Verdict: safe-with-announced-disruption\. Apply with/);
   t.notMatch(text, /PRIVATE KEY|undefined|\[object Object\]/);
 });
@@ -103,4 +103,26 @@ t.test('a PEM certificate written out over several diff lines (document style) i
   t.match(text, /\n {6}- {2}- cert: \|-\n/, 'other lines as they were');
   plan.steps[0]!.nodes[0]!.configDiff = [`+      ${pem[0]}`, `+      ${pem[1]}`, ''].join('\n');
   t.match(renderPlanText(plan, { describeCertificate: summarizeCertificateValue }), /BEGIN CERTIFICATE/, 'a block without its END line is left as it is');
+});
+
+t.test('prose wraps at the width (100 by default) with a hanging indent; diffs and the verdict never do', async (t) => {
+  const plan = planRotation(input(cluster({ controlPlanes: 3, workers: 12 })));
+  plan.steps[0]!.nodes[0]!.configDiff = `@@ machine.acceptedCAs\n+ - crt: ${'A'.repeat(150)}\n`;
+  const wide = renderPlanText(plan, { width: 1000 });
+  t.ok(wide.split('\n').some((l) => l.length > 120), 'unwrapped, the plan has lines over 120 columns (the problem)');
+  for (const width of [100, 120]) {
+    const text = width === 100 ? renderPlanText(plan) : renderPlanText(plan, { width });
+    const lines = text.split('\n');
+    const long = lines.filter((l) => l.length > width);
+    t.same(long.filter((l) => !/^ {6}[-+ @]/.test(l) && !l.startsWith('Verdict: ')), [], `at ${width}: only diff lines or the verdict are longer`);
+    t.ok(lines.includes(`      + - crt: ${'A'.repeat(150)}`), `at ${width}: a diff line is left whole`);
+    t.equal(text.replace(/\n +/g, ' '), wide.replace(/\n +/g, ' '), `at ${width}: the same words in the same order`);
+    // Continuations are indented deeper than the line they continue, and never at 6 columns (diff lines).
+    const continuations = lines.filter((l) => l.trim() !== '' && !wide.split('\n').includes(l));
+    t.ok(continuations.length > 10, `at ${width}: lines were wrapped`);
+    t.same(continuations.filter((l) => /^ {6}\S/.test(l)), [], `at ${width}: no continuation at column 6`);
+  }
+  const gates = wide.split('\n').filter((l) => l.startsWith('  gate: '));
+  t.ok(gates.some((l) => l.startsWith('  gate: Talos Version')) && gates.some((l) => l.startsWith('  gate: Kubernetes: ')), 'one gate: line per check');
+  t.notOk(gates.some((l) => l.includes('; Kubernetes: ')), 'checks are not joined on one line');
 });

@@ -11,6 +11,11 @@
  * per-node config diffs, a certificate value (a base64 blob of over 1,000 characters) is shown as one line
  * naming the authority, short fingerprint, subject and not-after, decoded by the caller (rendering does no
  * crypto); the JSON plan keeps the exact bytes.
+ *
+ * Prose lines (headers, orders, gates, proofs, notices, proof edges) are wrapped at `width` columns with a
+ * hanging indent, so a plan reads at 100–120 columns whatever the node lists hold; config diff lines and the
+ * closing verdict (it holds a command to copy) are never wrapped. Each gate check has its own `gate:` line,
+ * and a proof edge says what fails and when, then between whom, then why, each on its own line.
  */
 import { shortFingerprint, type ApiKind, type Fingerprint } from '../../domain/types.js';
 import type { ApiState } from '../model/input.js';
@@ -38,6 +43,42 @@ export interface PlanTextOptions {
    * shown inside `rotate apply` or `rotate rollback`, which ask for approval themselves.
    */
   applyCommand?: string | null;
+  /** Columns prose lines are wrapped at (default DEFAULT_PLAN_WIDTH); diff lines are never wrapped. */
+  width?: number;
+}
+
+/** The width of a plan shown in a log or a pipe; on a terminal, planTextWidth picks its own. */
+export const DEFAULT_PLAN_WIDTH = 100;
+
+/** A terminal's width, kept within 80–120 columns (wider lines read badly); anything else: DEFAULT_PLAN_WIDTH. */
+export function planTextWidth(stream: { isTTY?: boolean; columns?: number }): number {
+  if (!stream.isTTY || !stream.columns) return DEFAULT_PLAN_WIDTH;
+  return Math.min(120, Math.max(80, stream.columns));
+}
+
+/**
+ * One line as several of at most `width` columns where it has spaces to break at (a longer word stays whole),
+ * preferring a break after `; `,
+ * continuation lines indented `hang` spaces. Breaks only after the line's own indent.
+ */
+export function wrapLine(line: string, width: number, hang: number): string[] {
+  if (line.length <= width) return [line];
+  const pad = ' '.repeat(hang);
+  const out: string[] = [];
+  let rest = line;
+  let start = line.length - line.trimStart().length;
+  while (rest.length > width) {
+    // After a `; ` in the second half of the room if there is one (`talos …;` / `kubernetes …`), else at a space.
+    const semi = rest.lastIndexOf('; ', width - 1);
+    let cut = semi > start + (width - start) / 2 ? semi + 1 : rest.lastIndexOf(' ', width);
+    if (cut <= start) cut = rest.indexOf(' ', width + 1);
+    if (cut <= start || cut < 0) break;
+    out.push(rest.slice(0, cut).trimEnd());
+    rest = pad + rest.slice(cut + 1).trimStart();
+    start = hang;
+  }
+  out.push(rest);
+  return out;
 }
 
 /** A long base64 value ending a diff line (`+    crt: LS0t…`, `-  - LS0t…`), optionally quoted. */
@@ -80,7 +121,8 @@ export function renderPlanText(plan: Plan, opts: PlanTextOptions = {}): string {
     }
     return out;
   };
-  const out: string[] = [];
+  const width = opts.width ?? DEFAULT_PLAN_WIDTH;
+  const out: (string | DiffLine)[] = [];
   out.push(`Plan: ${plan.summary.text}`);
 
   if (plan.authorities.length > 0) {
@@ -96,6 +138,7 @@ export function renderPlanText(plan: Plan, opts: PlanTextOptions = {}): string {
   }
 
   plan.steps.forEach((step) => out.push('', ...stepLines(step, plan.steps.length, ca, diffLines, plan.options)));
+  const closing: string[] = [];
 
   if (plan.notices.length > 0) {
     out.push('', 'Notices:');
@@ -107,17 +150,33 @@ export function renderPlanText(plan: Plan, opts: PlanTextOptions = {}): string {
     out.push('  Fix the cause, or plan with --allow-disruption to accept the breakage.');
   }
   out.push('');
-  if (!plan.changes) out.push('No changes. The cluster matches the desired CA state.');
+  if (!plan.changes) closing.push('No changes. The cluster matches the desired CA state.');
   else if (plan.applyable) {
     const cmd = opts.applyCommand === undefined ? 'rotate apply' : opts.applyCommand;
-    out.push(`Verdict: ${plan.verdict}.${cmd === null ? '' : ` Apply with \`${cmd}\`.`}`);
+    closing.push(`Verdict: ${plan.verdict}.${cmd === null ? '' : ` Apply with \`${cmd}\`.`}`);
   }
-  else out.push(`Verdict: ${plan.verdict}. This plan cannot be applied.`);
-  return `${out.join('\n')}\n`;
+  else closing.push(`Verdict: ${plan.verdict}. This plan cannot be applied.`);
+  return `${[...out.flatMap((l) => (typeof l === 'string' ? wrapProse(l, width) : l.diff)), ...closing].join('\n')}\n`;
 }
 
-function stepLines(step: Step, total: number, ca: (fp: Fingerprint | null) => string, diffLines: (diff: string) => string[], options: Plan['options']): string[] {
-  const out: string[] = [];
+/** A diff line, kept as it is (wrapping would change what it says). */
+interface DiffLine {
+  diff: string;
+}
+
+/**
+ * Continuation lines go 4 columns in from the line's indent, 6 past a bullet (`- `, `! `, `~ `, `= `: beyond
+ * the lines an edge has below it); never 6, where a continuation starting with `+` or `-` would look like a
+ * config diff line (and be coloured as one, color.ts).
+ */
+function wrapProse(line: string, width: number): string[] {
+  const indent = line.length - line.trimStart().length;
+  const hang = indent + (/^[-!~=] /.test(line.slice(indent)) ? 6 : 4);
+  return wrapLine(line, width, hang === 6 ? 8 : hang);
+}
+
+function stepLines(step: Step, total: number, ca: (fp: Fingerprint | null) => string, diffLines: (diff: string) => string[], options: Plan['options']): (string | DiffLine)[] {
+  const out: (string | DiffLine)[] = [];
   out.push(`> step ${step.index}/${total}: ${step.id} — ${step.title}`);
   if (step.dependsOn.length > 0) out.push(`  after: ${step.dependsOn.join(', ')}`);
   for (const api of step.apis) {
@@ -132,19 +191,18 @@ function stepLines(step: Step, total: number, ca: (fp: Fingerprint | null) => st
     out.push(`  wave ${wave.index}/${step.waves.length}: ${noun}, ${batchWords(wave, options)}`);
     for (const n of step.nodes.filter((x) => x.wave === wave.index)) {
       out.push(`  - ${n.address} (${n.hostname}): ${nodeChanges(n, ca)}${n.kubeletRestart ? '; kubelet restarts' : ''}`);
-      if (n.configDiff) for (const line of diffLines(n.configDiff)) out.push(`      ${line}`);
+      if (n.configDiff) for (const line of diffLines(n.configDiff)) out.push({ diff: `      ${line}` });
     }
   }
   out.push(`  client: ${CLIENT_WORDS[step.talosClient]} during the step`);
-  const gates: string[] = [];
+  // One line per check of the gate (each wrapped on its own).
   if (step.gate.talos) {
     const eps = step.gate.talos.endpoints.length > 0 ? step.gate.talos.endpoints.join(', ') : 'the endpoints';
-    gates.push(`Talos Version on every node through ${eps} with ${CLIENT_WORDS[step.gate.talos.client]}`);
+    out.push(`  gate: Talos Version on every node through ${eps} with ${CLIENT_WORDS[step.gate.talos.client]}`);
   }
   if (step.gate.kubernetes) {
-    gates.push(`Kubernetes: kubelet restart observed on ${step.gate.kubernetes.kubeletRestartsObserved.length} node(s), every Node Ready with its Lease renewed after the wave (fresh admin kubeconfig)`);
+    out.push(`  gate: Kubernetes: kubelet restart observed on ${step.gate.kubernetes.kubeletRestartsObserved.length} node(s), every Node Ready with its Lease renewed after the wave (fresh admin kubeconfig)`);
   }
-  if (gates.length > 0) out.push(`  gate: ${gates.join('; ')}`);
   if (step.outputsAfter.length > 0) {
     out.push(`  then: write ${step.outputsAfter.map((k) => (k === 'talosconfig' && step.talosconfigAfter ? `talosconfig (${step.talosconfigAfter} client)` : k)).join(', ')}`);
   }
@@ -168,7 +226,7 @@ function batchWords(wave: Wave, options: Plan['options']): string {
 function edgeLines(e: ProofEdge, indent: string): string[] {
   const mark = e.preExisting ? '=' : e.status === 'broken' ? '!' : '~';
   const tags = [e.status, e.certainty === 'possible' ? 'possible' : null, e.preExisting ? 'pre-existing' : null].filter(Boolean).join(', ');
-  return [`${indent}${mark} ${e.kind} ${e.from} → ${e.to} [${tags}]: ${e.window}`, `${indent}    ${e.reason}`];
+  return [`${indent}${mark} ${e.kind} [${tags}]: ${e.window}`, `${indent}    ${e.from} → ${e.to}`, `${indent}    ${e.reason}`];
 }
 
 function trustedOf(s: ApiState): Set<string> {

@@ -37,7 +37,8 @@ t.test('plain: one timestamped line per event on stderr, hints below, the result
   t.ok(lines.includes('2026-03-01T10:00:01.000Z INFO  step 1/3: Talos API: accept talos-2026 (bbbbbbbbbbbbbbbb) [TR_APPLY_I2001]'));
   t.ok(lines.includes('2026-03-01T10:00:03.000Z INFO  127.0.0.10: OK [TR_APPLY_I3900]'));
   t.ok(lines.includes('2026-03-01T10:00:03.000Z WARN  127.0.0.11: attempt 1 failed (TALOS_UNAVAILABLE: node 127.0.0.11 did not answer); retrying in 1s [TR_APPLY_W3004]'));
-  const warning = lines.findIndex((l) => l.includes('[TR_APPLY_W9001]'));
+  const warning = lines.findIndex((l) => l.includes('WARN  the kubeconfig of other users stops working after step 3 [APPLY_NOTICE]'));
+  t.ok(warning >= 0, "a warning line carries the warning's own code, not the event's");
   t.match(lines[warning + 1], /^\s+hint: hand out new kubeconfigs$/);
   t.equal(lines.filter((l) => /^\d{4}-/.test(l)).length, sampleEvents().length - 1, 'every other event is one line');
   t.notMatch(err.text, /\x1b/, 'no escape sequences in logs');
@@ -119,7 +120,7 @@ t.test('tty: step headers, "  - ADDRESS: OK" lines, live lines redrawn while in 
     '  - 127.0.0.11: OK',
     '  - gate: OK (2 checks, 3s)',
     '  wrote talosconfig /x/talosconfig (previous kept as /x/talosconfig.bak)',
-    'warning: the kubeconfig of other users stops working after step 3',
+    'warning: the kubeconfig of other users stops working after step 3 [APPLY_NOTICE]',
     '      hint: hand out new kubeconfigs',
   ]);
   t.same(out.lines(), ['Apply complete: 3 steps, 2 nodes changed in 1m5s.'], 'the result on stdout');

@@ -9,6 +9,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import t from 'tap';
+import type { RotateError } from '../../../src/domain/errors.js';
 import type { Fingerprint } from '../../../src/domain/types.js';
 import type { DesiredState } from '../../../src/desired/types.js';
 import { GITIGNORE_TEXT } from '../../../src/state/state-dir.js';
@@ -129,7 +130,7 @@ interface Setup {
   plan: Plan;
   configs: Map<string, string>;
   log: string[];
-  run: (signal?: AbortSignal, parallelism?: number) => Promise<void>;
+  run: (signal?: AbortSignal, parallelism?: number, operation?: 'apply' | 'rollback') => Promise<void>;
   session: Session;
 }
 
@@ -148,8 +149,9 @@ async function setup(t: TapTest, count: number, hooks: Hooks = {}): Promise<Setu
     configs,
     log,
     session: s,
-    run: (signal = new AbortController().signal, parallelism = 1) =>
+    run: (signal = new AbortController().signal, parallelism = 1, operation?: 'apply' | 'rollback') =>
       executePlan({
+        ...(operation ? { operation } : {}),
         session: s,
         plan,
         catalog,
@@ -268,4 +270,19 @@ t.test('a node already at the target is skipped without sending anything', async
   t.notOk(inStep.includes(`journal nodeStarted ${step.id} ${done.address}`), 'never recorded started');
   t.equal(inStep.filter((l) => l === `apply ${done.address}`).length, 0, 'no config sent to it in that step');
   t.ok(inStep.includes(`report nodeFinished ${step.id} ${done.address}`), 'reported as finished (node-skipped)');
+});
+
+t.test("a stopped rollback names rollback's own commands, an apply apply's (issue 10 item 4)", async (t) => {
+  for (const operation of ['apply', 'rollback'] as const) {
+    const controller = new AbortController();
+    controller.abort();
+    const { run } = await setup(t, 2);
+    const err = (await run(controller.signal, 1, operation).catch((e: unknown) => e)) as RotateError;
+    t.equal(err.code, 'APPLY_INTERRUPTED');
+    t.match(err.message, new RegExp(`^${operation} interrupted during step`), `${operation}: says what was interrupted`);
+    if (operation === 'rollback') {
+      t.match(err.hint, /^run `rotate rollback` again to resume it/, 'rollback: resume with rollback');
+      t.notMatch(err.hint, /run `rotate apply`/, 'rollback: never tells to run apply');
+    } else t.match(err.hint, /^run `rotate apply` again to resume .*, or `rotate rollback`$/, 'apply: resume, or roll back');
+  }
 });

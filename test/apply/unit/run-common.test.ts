@@ -5,7 +5,7 @@
 import t from 'tap';
 import type { Plan } from '../../../src/plan/model/index.js';
 import { planRotation } from '../../../src/plan/planner/index.js';
-import { runSummary, startedNodes, targetFromPlan } from '../../../src/apply/run-common.js';
+import { needsApprovalError, runSummary, startedNodes, targetFromPlan } from '../../../src/apply/run-common.js';
 import type { OutputRecord, Run } from '../../../src/state/index.js';
 import { K_NEW, NAMES, T_NEW, T_OLD, cluster, desired, input } from '../../plan/fixtures/cluster.js';
 import { K_OLD, fullPlan, samplePlan } from '../../state/fixtures/plan.js';
@@ -98,4 +98,14 @@ t.test('startedNodes: the nodes recorded started and not done, each once', async
   } as unknown as Run;
   t.same(startedNodes(r), ['127.0.0.20', '127.0.0.21']);
   t.same(startedNodes({ steps: [] } as unknown as Run), []);
+});
+
+t.test('no terminal to ask on: apply and rollback each name their own way to approve (issue 10 item 4)', async (t) => {
+  const apply = needsApprovalError('apply');
+  t.match(apply.message, /^rotate apply needs approval/);
+  t.match(apply.hint, /`rotate apply FILE`/);
+  const rollback = needsApprovalError('rollback');
+  t.match(rollback.message, /^rotate rollback needs approval/);
+  t.match(rollback.hint, /`rotate rollback --auto-approve`/);
+  t.notMatch(rollback.hint, /rotate apply|rotate plan --out/, 'a rollback takes no saved plan');
 });

@@ -236,7 +236,8 @@ function checkHumanOutput(t: TapTest, text: string, lab: PlanLab): void {
     cpsFirst: ['wave 1/2: control planes', 'wave 2/2: workers'],
     workersFirst: ['wave 1/2: workers', 'wave 2/2: control planes'],
   };
-  const both = /^ {2}gate: Talos Version on every node through .* Kubernetes: kubelet restart observed on 5 node\(s\), every Node Ready/m;
+  // One gate: line per check, each wrapped at 100 columns (continuations indented 8).
+  const both = /^ {2}gate: Talos Version on every node through [^\n]*(?:\n {8}\S[^\n]*)*\n {2}gate: Kubernetes: kubelet restart observed on 5 node\(s\), every Node Ready/m;
   const expected: [string, string[], string, RegExp, RegExp][] = [
     [STEPS[0]!, waves.cpsFirst, 'safe', /Talos API: .*; Kubernetes API: /, both],
     [STEPS[1]!, waves.cpsFirst, 'safe-with-announced-disruption', /Talos API: .*; Kubernetes API: /, both],
@@ -245,14 +246,16 @@ function checkHumanOutput(t: TapTest, text: string, lab: PlanLab): void {
   ];
   for (const [i, [id, waveLines, verdict, title, gate]] of expected.entries()) {
     const b = blocks[i] ?? '';
-    t.match(b, new RegExp(`^> step ${i + 1}/4: ${id} — ${title.source}`), `step ${i + 1} is ${id}, with its title`);
+    t.match(b.replace(/\n {4}(?=\S)/g, ' '), new RegExp(`^> step ${i + 1}/4: ${id} — ${title.source}`), `step ${i + 1} is ${id}, with its title`);
     const shown = b.split('\n').filter((l) => /^ {2}wave \d/.test(l)).map((l) => l.replace(/,.*$/, '').trim());
     t.same(shown, waveLines, `${id}: its waves in order`);
     for (const n of lab.nodes) t.match(b, new RegExp(`^ {2}- ${n.replace(/\./g, '\\.')} \\(`, 'm'), `${id}: names node ${n}`);
     t.match(b, gate, `${id}: its gate`);
     t.match(b, new RegExp(`^ {2}proof: ${verdict} \\(\\d+ state\\(s\\), \\d+ node class\\(es\\)`, 'm'), `${id}: proof verdict ${verdict}`);
   }
-  t.match(blocks[3] ?? '', /^ {4}~ kubelet-apiserver kubelets of control planes .*\[degraded\]: during wave 2 of step 4/m, 'the Kubernetes drop announces the control-plane kubelet window');
+  t.match(blocks[3] ?? '', /^ {4}~ kubelet-apiserver \[degraded\]: during wave 2 of step 4[^\n]*(?:\n {10}\S[^\n]*)*\n {8}kubelets of control planes /m, 'the Kubernetes drop announces the control-plane kubelet window');
+  const long = text.split('\n').filter((l) => l.length > 100 && !/^ {6}[-+ @]/.test(l) && !l.startsWith('Verdict: '));
+  t.same(long, [], 'apart from config diffs and the verdict, no line over 100 columns (a pipe: 100)');
   t.match(text, /^Verdict: safe-with-announced-disruption\. Apply with `rotate apply -f [^`]+`\.$/m, 'the hint names the desired-state file');
   let inDiff = false;
   const diffLines = text.split('\n').filter((l) => (inDiff = l.startsWith('      --- ') || (inDiff && l.startsWith('      '))));

@@ -140,7 +140,7 @@ export class TtySink implements EventSink {
         this.#live.clear();
         return withHint(`${e.level === 'error' ? 'error' : 'warning'}: ${e.message}`);
       case 'warning':
-        return withHint(`warning: ${e.message}`);
+        return withHint(`warning: ${e.message} [${e.data.warningCode}]`);
       case 'error':
         return withHint(`error[${e.data.error.code}]: ${e.message}`);
       default:
