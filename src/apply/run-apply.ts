@@ -141,7 +141,7 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
       }
       sink.emit(makeEvent('run-resume', { runId: run.id, operation: 'apply', previousStatus: unfinished.status, stepsDone, steps: unfinished.steps.length, nodesInFlight: inFlight }));
     } else {
-      const built = await buildPlan(session, saved ? { ...opts, nodeDryRun: false } : opts);
+      const built = await buildPlan(session, saved ? { ...opts, nodeDryRun: false, chainConfigs: false } : opts);
       emitDesiredWarnings(relevantDesiredWarnings(desiredWarnings.afterObserve, session.desired, built.nodes));
       let plan = built.plan;
       if (saved) {

@@ -16,6 +16,7 @@ import { isIP } from 'node:net';
 import { RotateError } from '../domain/errors.js';
 import type { Secret } from '../domain/secret.js';
 import { parseSingleCertificate, type ParsedCertificate } from './certificate.js';
+import { encodeCsr } from './csr.js';
 import { bytesEqual, certificateFields } from './der.js';
 import { fingerprintOfDer } from './fingerprint.js';
 import { DEFAULT_RSA_BITS, generateKey, keyAlgorithmOf, keyMismatch, parsePrivateKey, signerFor, spkiDer, talosKeyPem } from './keys.js';
@@ -236,18 +237,14 @@ export async function createCsr(opts: {
 }): Promise<{ csrPem: string; key: Secret }> {
   validateNames(opts);
   const { privateKey } = await generateKey(opts.algorithm, opts.rsaBits ?? DEFAULT_RSA_BITS);
-  const signer = await signerFor(privateKey, 'curve');
-  const altNames: x509.JsonGeneralName[] = [
-    ...(opts.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })),
-    ...(opts.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value })),
-  ];
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-    name: buildName(opts),
-    keys: { privateKey: signer.privateKey as never, publicKey: signer.publicKey as never },
-    signingAlgorithm: signer.algorithm,
-    extensions: altNames.length ? [new x509.SubjectAlternativeNameExtension(altNames, false)] : [],
+  const der = encodeCsr({
+    subjectDer: Buffer.from(buildName(opts).toArrayBuffer()),
+    spki: spkiDer(privateKey),
+    privateKey,
+    dnsNames: opts.dnsNames ?? [],
+    ipAddresses: opts.ipAddresses ?? [],
   });
-  return { csrPem: encodePem('CERTIFICATE REQUEST', new Uint8Array(csr.rawData)), key: talosKeyPem(privateKey) };
+  return { csrPem: encodePem('CERTIFICATE REQUEST', new Uint8Array(der)), key: talosKeyPem(privateKey) };
 }
 
 const CSR_LABELS = new Set(['CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST']);

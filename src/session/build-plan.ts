@@ -36,6 +36,12 @@ export interface BuildPlanOptions {
    * apid may not have re-registered yet, so what it shows is not taken as their registration.
    */
   unsettled?: readonly string[];
+  /**
+   * Derive each step's config (and its diff) from the live configs: default true. `rotate apply PLAN` turns
+   * it off: the saved plan already holds the steps, its freshness check needs only the observed nodes, and
+   * the engine derives each node's config from its live one as it goes (no node dry runs either).
+   */
+  chainConfigs?: boolean;
   /** Told where planning is: each phase that goes node by node starts at 0 and counts to its total. */
   progress?: (p: PlanProgress) => void;
 }
@@ -176,7 +182,7 @@ export async function buildPlan(
   const plan = planRotation(input);
 
   let chained: ChainedConfig[] = [];
-  if (plan.changes) {
+  if (plan.changes && options.chainConfigs !== false) {
     chained = await chainConfigs(plan, new Map(nodes.map((n) => [n.address, n.config])), catalog, keyFor);
     attachDiffs(plan, chained);
     if (options.nodeDryRun) {

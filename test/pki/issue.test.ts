@@ -213,3 +213,27 @@ t.test('createCsr for every algorithm; ECDSA hash follows the curve', async (t) 
     t.doesNotThrow(() => assertKeyMatches(signed.certPem, key, algorithm));
   }
 });
+
+t.test('createCsr encodes what the ASN.1 library and OpenSSL read back: IPv4 and IPv6 SANs, no SAN at all', async (t) => {
+  const { execFileSync } = await import('node:child_process');
+  const cases: { algorithm: 'ed25519' | 'ecdsa-p256'; commonName: string; organizations: string[]; ipAddresses?: string[]; dnsNames?: string[] }[] = [
+    { algorithm: 'ed25519', commonName: 'w2', organizations: ['os:impersonator', 'a'], ipAddresses: ['127.1.2.3', 'fd00::1', '2001:db8:0:1::5'], dnsNames: ['w2', 'w2.lab'] },
+    { algorithm: 'ecdsa-p256', commonName: 'system:node:w3', organizations: ['system:nodes'] },
+  ];
+  for (const c of cases) {
+    const { csrPem } = await createCsr(c);
+    const csr = new x509.Pkcs10CertificateRequest(csrPem);
+    t.ok(await csr.verify(), `${c.algorithm}: the signature verifies`);
+    // As signCsr reads it: by OID, the value re-read as a SubjectAlternativeName.
+    const raw = csr.getExtension('2.5.29.17');
+    const san = raw ? new x509.SubjectAlternativeNameExtension(raw.rawData) : null;
+    if (c.ipAddresses && c.dnsNames) {
+      t.same(san?.names.toJSON(), [...c.dnsNames.map((value) => ({ type: 'dns', value })), { type: 'ip', value: '127.1.2.3' }, { type: 'ip', value: 'fd00::1' }, { type: 'ip', value: '2001:db8:0:1::5' }], `${c.algorithm}: SANs`);
+    } else {
+      t.equal(san, null, `${c.algorithm}: no SAN extension`);
+    }
+    t.same(csr.subjectName.toJSON(), [{ O: [...c.organizations].sort() }, { CN: [c.commonName] }], `${c.algorithm}: subject`);
+    const out = execFileSync('openssl', ['req', '-verify', '-noout'], { input: csrPem, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+    t.equal(out, '', `${c.algorithm}: openssl req -verify accepts it`);
+  }
+});

@@ -11,14 +11,21 @@
  *   belong to workload objects (workload-controller.ts creates and deletes them).
  * - Every `podCallIntervalMs` (jittered) it calls `GET /version` through the `kubernetes` Service
  *   (10.96.0.1:443): kube-proxy DNATs each new connection to one apiserver listed in the Service's
- *   endpoints (those that are up), so the apiserver sees the pod's node address. Each call is a fresh TLS
- *   handshake that verifies the serving certificate, for the Service IP, against the `ca.crt` it holds.
+ *   endpoints (those that are up), so the apiserver sees the pod's node address. Like client-go, which
+ *   keeps its connection to the apiserver and reuses it for every request, a client keeps one connection
+ *   while it works: a new one (a TLS handshake verifying the serving certificate, for the Service IP,
+ *   against the `ca.crt` it holds) when it has none, after that connection closed (the apiserver
+ *   restarted or went down: every restart closes its connections, and a changed serving certificate only
+ *   comes with a restart), after a failed call, and after a reload that changed what it trusts (a new
+ *   TLS config is a new transport). A call that cannot connect is retried on a new connection next time.
  * - Node down: its pods are gone; when its kubelet runs again they start afresh (and load the file then).
  *
  * The ledger's `pod-apiserver` edge counts the outcomes: a serving certificate that does not verify against
  * the client's `ca.crt` is a trust failure (refused by the client); no apiserver up or a refused
  * connection is unavailability.
  */
+import * as https from 'node:https';
+import type { Socket } from 'node:net';
 import * as tls from 'node:tls';
 import { fingerprintOfDer, splitPemBlocks } from '../../pki/index.js';
 import type { LabCluster, LabNode } from '../core/model.js';
@@ -32,6 +39,8 @@ export const POD_NAMESPACE = 'default';
 /** The `kubernetes` Service's ClusterIP, which in-cluster clients dial and verify (KUBERNETES_SERVICE_HOST). */
 export const SERVICE_HOST = '10.96.0.1';
 const REQUEST_TIMEOUT_MS = 5_000;
+/** Sockets whose close a client already listens for (a kept socket serves many calls). */
+const watchedSockets = new WeakSet<Socket>();
 
 export interface PodsDeps {
   cluster: LabCluster;
@@ -51,6 +60,9 @@ export interface PodView {
   namespace?: string;
   uid?: string;
   startedAt?: string | null;
+  /** Calls made, and connections opened for them (one per kept connection, not one per call). */
+  calls: number;
+  connections: number;
 }
 
 function jitter(ms: number, spread = 0.2): number {
@@ -84,6 +96,10 @@ export class InClusterClient {
   #next = 0;
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #inflight = new Set<DialHandle>();
+  /** The kept connection (kube-proxy picked `server` when it opened); null when the next call connects anew. */
+  #conn: { server: KubeApiServer; agent: https.Agent } | null = null;
+  #calls = 0;
+  #connections = 0;
 
   constructor(node: LabNode, name: string, reloads: boolean, deps: PodsDeps, namespace = POD_NAMESPACE) {
     this.node = node;
@@ -127,14 +143,22 @@ export class InClusterClient {
     this.#timers.clear();
     for (const h of this.#inflight) h.abort();
     this.#inflight.clear();
+    this.#closeConnection();
+  }
+
+  #closeConnection(): void {
+    this.#conn?.agent.destroy();
+    this.#conn = null;
   }
 
   view(): PodView {
-    return { name: this.name, node: this.node.address, reloads: this.reloads, running: this.#running, caFingerprints: pemFingerprints(this.#loaded) };
+    return { name: this.name, node: this.node.address, reloads: this.reloads, running: this.#running, caFingerprints: pemFingerprints(this.#loaded), calls: this.#calls, connections: this.#connections };
   }
 
   #load(): void {
     if (this.#loaded === this.#file && this.#context) return;
+    // What it trusts changed: a new transport, so the next call connects (and verifies) anew.
+    this.#closeConnection();
     this.#loaded = this.#file;
     this.#context = this.#loaded ? tls.createSecureContext({ ca: this.#loaded }) : null;
   }
@@ -162,15 +186,26 @@ export class InClusterClient {
 
   async #call(gen: number): Promise<void> {
     const ledger = this.#deps.cluster.ledger;
-    // kube-proxy: the Service's endpoints are the apiservers that are up; each connection goes to one.
-    const up = this.#deps.apiservers().filter((s) => s.isUp);
-    if (up.length === 0) {
-      ledger.unavailable({ edge: 'pod-apiserver', from: this.id, to: SERVICE_HOST, reason: 'the kubernetes Service has no endpoint', refusedBy: 'server' });
-      return;
-    }
-    const server = up[this.#next++ % up.length]!;
     const context = this.#context;
     if (!context) return;
+    let conn = this.#conn;
+    if (conn && !conn.server.isUp) {
+      this.#closeConnection();
+      conn = null;
+    }
+    if (!conn) {
+      // kube-proxy: the Service's endpoints are the apiservers that are up; each connection goes to one.
+      const up = this.#deps.apiservers().filter((s) => s.isUp);
+      if (up.length === 0) {
+        ledger.unavailable({ edge: 'pod-apiserver', from: this.id, to: SERVICE_HOST, reason: 'the kubernetes Service has no endpoint', refusedBy: 'server' });
+        return;
+      }
+      conn = { server: up[this.#next++ % up.length]!, agent: new https.Agent({ keepAlive: true, maxSockets: 1 }) };
+      this.#conn = conn;
+      this.#connections += 1;
+    }
+    this.#calls += 1;
+    const { server, agent } = conn;
     const handle = kubeRequest(
       {
         from: this.node.address,
@@ -181,6 +216,15 @@ export class InClusterClient {
         path: '/version',
         timeoutMs: REQUEST_TIMEOUT_MS,
         verifyHost: SERVICE_HOST,
+        agent,
+        // The connection ends with its socket: the next call connects (and kube-proxy picks) anew.
+        onSocket: (socket: Socket) => {
+          if (watchedSockets.has(socket)) return;
+          watchedSockets.add(socket);
+          socket.once('close', () => {
+            if (this.#conn?.agent === agent) this.#closeConnection();
+          });
+        },
       },
       this.#deps.notes,
     );
@@ -188,6 +232,8 @@ export class InClusterClient {
     const outcome = await handle.done;
     this.#inflight.delete(handle);
     if (gen !== this.#gen) return;
+    // A failed call leaves no connection to reuse (client-go drops it too).
+    if (outcome.kind !== 'ok' && this.#conn?.agent === agent) this.#closeConnection();
     const entry = { edge: 'pod-apiserver' as const, from: this.id, to: server.node.address };
     if (outcome.kind === 'trust') ledger.trustFailure({ ...entry, reason: outcome.reason, refusedBy: outcome.refusedBy });
     else if (outcome.kind === 'unavailable') ledger.unavailable({ ...entry, reason: outcome.reason, refusedBy: 'server' });

@@ -88,3 +88,24 @@ t.test('after the issue step a never-reloading pod fails pod-apiserver; a reload
   t.ok(issued > issueStart, 'the issue step was recorded');
   t.equal(lab.cluster.ledger.snapshot().trustFailures['client-apiserver'], 0, 'pod calls are never counted as outside clients');
 });
+
+t.test('an in-cluster client keeps its connection between calls, as client-go does, and connects anew after an apiserver restart', async (t) => {
+  const cas = await makeCas();
+  const lab = await startLab({ cas, workers: 1, podsPerNode: 1, timings: { podCallIntervalMs: 60 } });
+  t.teardown(() => lab.stop());
+  await lab.side.whenAllReady(15_000);
+  await waitFor('every pod running', () => lab.side.pods().every((p) => p.running));
+  const first = lab.side.pods().map((p) => p.calls);
+  await waitFor('every pod to call five more times', () => lab.side.pods().every((p, i) => p.calls >= first[i]! + 5));
+  t.ok(lab.side.pods().every((p) => p.connections === 1), 'one connection (one handshake) for all those calls');
+  t.same(podFailures(lab, 0), [], 'and none failed');
+
+  // A control plane's kube-apiserver restarts (a Kubernetes CA it accepts changes): its connections close.
+  const before = lab.side.pods().reduce((s, p) => s + p.connections, 0);
+  const start = lab.cluster.ledger.lastSeq;
+  for (const cp of lab.cps) await applyAndWaitKubelet(cp, phaseRoots(cas, 'controlplane', 'add'));
+  const calls = lab.side.pods().map((p) => p.calls);
+  await waitFor('every pod to call twice more', () => lab.side.pods().every((p, i) => p.calls >= calls[i]! + 2));
+  t.ok(lab.side.pods().reduce((s, p) => s + p.connections, 0) > before, 'the pods whose apiserver restarted connected anew');
+  t.same(podFailures(lab, start), [], 'accepting a CA fails no pod call');
+});
