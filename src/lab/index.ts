@@ -11,6 +11,7 @@ import { TalosClient } from '../talos/client.js';
 import type { LabCluster, KubernetesCaStyle, LabTimings } from './core/model.js';
 import { startKubeSide } from './kube/index.js';
 import type { PodView } from './kube/pods.js';
+import type { ExtensionAuthView } from './kube/extension-auth.js';
 import { assembleLabCluster, issueAdminClientCert } from './setup/cluster.js';
 import { generateLabSecrets, renderSecretsBundle, type LabSecretsOptions } from './setup/secrets.js';
 import { startTalosSide } from './talos/index.js';
@@ -67,6 +68,8 @@ export interface RunningLab {
   rootCaConfigMap(): string | null;
   /** The emulated in-cluster clients. */
   pods(): PodView[];
+  /** The `extension-apiserver-authentication` ConfigMap (fingerprints) and the apiservers' trust controllers. */
+  extensionAuth(): ExtensionAuthView;
   stop(): Promise<void>;
 }
 
@@ -129,6 +132,7 @@ export async function startLab(options: StartLabOptions): Promise<RunningLab> {
         whenAllReady: (timeoutMs) => kube.whenAllReady(timeoutMs),
         rootCaConfigMap: () => kube.rootCaConfigMap(),
         pods: () => kube.pods(),
+        extensionAuth: () => kube.extensionAuth(),
         async fetchKubeconfig(timeoutMs = 15_000) {
           // As `talosctl -e CP -n CP kubeconfig` asks it: through the first control plane's apid.
           const first = controlPlanes[0]!;

@@ -11,6 +11,7 @@
  */
 import { authorize, type AuthnResult, type KubeUser, type RequestTarget } from './auth.js';
 import { configMapList, configMapObject, configMapTable } from './configmap-api.js';
+import { writeConfigMap } from './configmap-write.js';
 import type { CsrStore } from './controller-manager.js';
 import type { ConfigMapStore } from './root-ca-publisher.js';
 import type { NodeRegistry } from './node-registry.js';
@@ -171,7 +172,7 @@ function route(ctx: ApiContext, req: ApiRequest, path: string, query: URLSearchP
     };
   }
 
-  // /api/v1/configmaps, /api/v1/namespaces/<ns>/configmaps[/<name>] (read-only)
+  // /api/v1/configmaps, /api/v1/namespaces/<ns>/configmaps[/<name>] (PUT and DELETE of one: configmap-write.ts)
   const cmNamespaced = parts[0] === 'api' && parts[1] === 'v1' && parts[2] === 'namespaces' && parts[4] === 'configmaps' && parts.length <= 6;
   if (cmNamespaced || (parts[0] === 'api' && parts[1] === 'v1' && parts[2] === 'configmaps' && parts.length === 3)) {
     const namespace = cmNamespaced ? parts[3] : undefined;
@@ -181,6 +182,7 @@ function route(ctx: ApiContext, req: ApiRequest, path: string, query: URLSearchP
     return {
       target,
       run: () => {
+        if (name !== undefined && (method === 'PUT' || method === 'DELETE')) return writeConfigMap(ctx.configMaps, method, namespace!, name, req.body);
         if (method !== 'GET' || listVerb === 'watch') return fail(methodNotAllowed());
         if (name === undefined) {
           const items = ctx.configMaps.list(namespace);

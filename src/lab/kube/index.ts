@@ -24,6 +24,7 @@ import type { CaMaterial } from '../../pki/index.js';
 import { startTcpForwarder, type TcpForwarder } from '../core/tcp-forward.js';
 import { VerdictNotes } from './tls-outcome.js';
 import { LeaseStore } from './lease-store.js';
+import { extensionAuthView, type ExtensionAuthView } from './extension-auth.js';
 
 export { issueAdminKubeconfig, renderKubeconfig } from './kubeconfig.js';
 export { APISERVER_PORT } from './apiserver.js';
@@ -60,6 +61,8 @@ export interface KubeSide {
   rootCaConfigMap(): string | null;
   /** The emulated in-cluster clients (pods.ts). */
   pods(): PodView[];
+  /** The `extension-apiserver-authentication` ConfigMap and the apiservers' trust controllers (extension-auth.ts). */
+  extensionAuth(): ExtensionAuthView;
 }
 
 export interface KubeSideOptions {
@@ -236,5 +239,6 @@ export async function startKubeSide(cluster: LabCluster, options: KubeSideOption
     adminKubeconfig: (opts) => issueAdminKubeconfig(cluster, opts),
     rootCaConfigMap: () => configMaps.get(POD_NAMESPACE, ROOT_CA_CONFIGMAP)?.data[ROOT_CA_KEY] ?? null,
     pods: () => fleet.views(),
+    extensionAuth: () => extensionAuthView(configMaps, apiservers.map((s) => ({ address: s.node.address, controller: s.trustController }))),
   };
 }
