@@ -5,6 +5,7 @@
 import t from 'tap';
 import { planRotation } from '../../src/plan/planner/index.js';
 import { renderPlanText } from '../../src/plan/render/human.js';
+import { renderPlanSummary } from '../../src/plan/render/summary.js';
 import { carryExtensionAuth } from '../../src/apply/extension-auth.js';
 import { api, cluster, desired, fp, input, K_NEW, K_OLD, T_OLD, withRoleState, withState } from './fixtures/cluster.js';
 
@@ -22,6 +23,7 @@ t.test('a full Kubernetes CA rotation: replaced after the Kubernetes drop step, 
   t.match(text, /ConfigMap kube-system\/extension-apiserver-authentication, after step 4 \(kubernetes-drop\): replace client-ca-file/);
   t.match(text, /never deleted/);
   t.same(JSON.parse(JSON.stringify(plan)).extensionAuth, ext, 'in the JSON plan');
+  t.match(renderPlanSummary(plan), /\| after 4\. `kubernetes-extension-auth` \| replace `client-ca-file` of ConfigMap `kube-system\/extension-apiserver-authentication`/, 'in the Markdown summary');
 });
 
 t.test('a staged rotation: nothing dropped yet, no step; the drop commit gets it; accepted CAs stay in the bundle', async (t) => {

@@ -6,7 +6,7 @@
  * nodes (list, get, Table for kubectl; PATCH nodes/<name>/status counts as a heartbeat); Leases in
  * kube-node-lease (GET, list, PUT, POST: the kubelet heartbeat; `renewTime` is the last renewal); Leases in
  * the other namespaces (create, get, list, update, delete, as clients such as a run lease use them); CertificateSigningRequests
- * (POST, GET, list); ConfigMaps (GET, list: the publisher's kube-root-ca.crt); the control planes' mirror pods in
+ * (POST, GET, list); ConfigMaps (GET, list, PUT, DELETE: kube-root-ca.crt, extension-apiserver-authentication); the control planes' mirror pods in
  * kube-system (GET, list with labelSelector / fieldSelector spec.nodeName). Anything else is a 404 Status.
  */
 import { authorize, type AuthnResult, type KubeUser, type RequestTarget } from './auth.js';

@@ -16,6 +16,8 @@
  * config whose Kubernetes CA Talos cannot use (`error`) is never rendered: the apiserver keeps what it had.
  * Node down: closed until the node is up again, then it starts as after a restart.
  * Its address is in the `kubernetes` EndpointSlice (LabCluster.apiserverEndpoints) exactly while it listens.
+ * While it listens, its cluster-authentication-trust controller keeps `extension-apiserver-authentication`
+ * with the client-CA and request-header (aggregator) bundles it started with (extension-auth.ts).
  */
 import * as http from 'node:http';
 import type * as net from 'node:net';
