@@ -23,6 +23,7 @@ import { writeKubeconfigOutput, writeSecretsBundleOutput, writeTalosconfigOutput
 import { patchNode, type PatchResult } from './patch-node.js';
 import { sharedControlPlaneReads } from './worker-registration.js';
 import { runExtensionAuth } from './extension-auth.js';
+import type { ReplaceOutcome } from '../kube/extension-auth.js';
 
 /** Where the engine records progress (the state file) — every call is durable when it returns. */
 export interface RunJournal {
@@ -50,6 +51,8 @@ export interface ApplyReporter {
   staticPods(step: Step, node: StepNode, observed: 'waiting' | 'current', secretsVersion: string | null): void;
   retry(what: string, err: unknown): void;
   gateStarted(step: Step, kind: 'talos' | 'kubernetes', detail: string): void;
+  /** The extension-apiserver-authentication write (apply/extension-auth.ts); `step` is the one it follows. */
+  configMapWritten?(step: Step | null, written: { namespace: string; name: string; trusted: string[]; outcome: ReplaceOutcome }): void;
   gateAttempt(step: Step, kind: 'talos' | 'kubernetes', attempt: number, problem: string): void;
   gatePassed(step: Step, kind: 'talos' | 'kubernetes', ms: number): void;
   gateFailed(step: Step, kind: 'talos' | 'kubernetes', attempts: number, err: unknown): void;
@@ -366,6 +369,7 @@ async function extensionAuthAfter(deps: EngineDeps, clients: RunClients, step: S
       catalog: deps.catalog,
       kubeconfig: async () => ({ ...(await fetchKubeconfig(via, controlPlanes)), ...(endpoint ? { serverOverride: endpoint } : {}) }),
       ...(onAttempt ? { onAttempt } : {}),
+      onWritten: (outcome) => deps.reporter.configMapWritten?.(step, { namespace: ext.namespace, name: ext.name, trusted: ext.clientCa, outcome }),
     });
   if (!step) {
     await run();

@@ -55,14 +55,16 @@ t.test('a full Kubernetes CA rotation removes the dropped CA from extension-apis
 
   const planned = await rotate('plan', '-f', desired, '--json');
   t.ok(planned.code === 0 || planned.code === 2, 'plan', { stderr: planned.stderr });
-  const plan = JSON.parse(planned.stdout) as Plan;
+  const plan = (JSON.parse(planned.stdout) as { plan: Plan }).plan;
   t.equal(plan.extensionAuth?.afterStep, 'kubernetes-drop', 'the plan places the step after the Kubernetes drop');
   t.same(plan.extensionAuth?.clientCa, [next]);
   t.same(plan.extensionAuth?.removes, [old]);
 
   const applied = await rotate('apply', '-f', desired, '--auto-approve', '--json');
   t.equal(applied.code, 0, 'apply', { stderr: applied.stderr.slice(-3000) });
-  t.match(applied.stdout, /extension-apiserver-authentication/, 'the run reports the step');
+  const events = applied.stdout.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const written = events.find((e) => e.type === 'configmap-written');
+  t.match(written, { stepId: 'kubernetes-drop', name: 'extension-apiserver-authentication', written: true, removed: [old], trusted: [next] }, 'the run reports the write');
 
   const after = await ext();
   t.same(after.clientCa, [next], 'only the new CA after apply');
