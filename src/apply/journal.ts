@@ -64,7 +64,7 @@ export function sinkReporter(sink: EventSink, runId: string, totalSteps: number)
           stepId: step?.id ?? null,
           namespace: w.namespace,
           name: w.name,
-          key: 'client-ca-file',
+          field: 'client-ca-file',
           written: w.outcome.written,
           absent: w.outcome.absent,
           removed: w.outcome.removed,

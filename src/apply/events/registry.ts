@@ -252,7 +252,7 @@ export const EVENTS: { [K in EventType]: EventSpec<K> } = {
       stepId: 'the step it follows, or null',
       namespace: '`kube-system`',
       name: '`extension-apiserver-authentication`',
-      key: '`client-ca-file`',
+      field: 'the data field replaced: `client-ca-file`',
       written: 'false when it already held exactly these CAs',
       absent: 'the ConfigMap did not exist (nothing written; the apiservers create it)',
       removed: 'fingerprints of the certificates the write removed',
@@ -263,7 +263,7 @@ export const EVENTS: { [K in EventType]: EventSpec<K> } = {
     message: (d) =>
       d.absent
         ? `ConfigMap ${d.namespace}/${d.name} does not exist: nothing to replace`
-        : `${d.written ? 'replaced' : 'already exact:'} ${d.key} of ConfigMap ${d.namespace}/${d.name}${d.removed.length > 0 ? ` (removed ${d.removed.map((f) => f.slice(0, 16)).join(', ')})` : ''}`,
+        : `${d.written ? 'replaced' : 'already exact:'} ${d.field} of ConfigMap ${d.namespace}/${d.name}${d.removed.length > 0 ? ` (removed ${d.removed.map((f) => f.slice(0, 16)).join(', ')})` : ''}`,
   },
   'output-written': {
     code: 'TR_APPLY_I5001',
