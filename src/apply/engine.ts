@@ -22,6 +22,8 @@ import type { NodeFingerprints } from './node-state.js';
 import { writeKubeconfigOutput, writeSecretsBundleOutput, writeTalosconfigOutput, type BackupPlace, type WrittenOutput } from './outputs.js';
 import { patchNode, type PatchResult } from './patch-node.js';
 import { sharedControlPlaneReads } from './worker-registration.js';
+import { runExtensionAuth } from './extension-auth.js';
+import type { ReplaceOutcome } from '../kube/extension-auth.js';
 
 /** Where the engine records progress (the state file) — every call is durable when it returns. */
 export interface RunJournal {
@@ -49,6 +51,8 @@ export interface ApplyReporter {
   staticPods(step: Step, node: StepNode, observed: 'waiting' | 'current', secretsVersion: string | null): void;
   retry(what: string, err: unknown): void;
   gateStarted(step: Step, kind: 'talos' | 'kubernetes', detail: string): void;
+  /** The extension-apiserver-authentication write (apply/extension-auth.ts); `step` is the one it follows. */
+  configMapWritten?(step: Step | null, written: { namespace: string; name: string; trusted: string[]; outcome: ReplaceOutcome }): void;
   gateAttempt(step: Step, kind: 'talos' | 'kubernetes', attempt: number, problem: string): void;
   gatePassed(step: Step, kind: 'talos' | 'kubernetes', ms: number): void;
   gateFailed(step: Step, kind: 'talos' | 'kubernetes', attempts: number, err: unknown): void;
@@ -104,6 +108,8 @@ export async function executePlan(deps: EngineDeps): Promise<void> {
       if (signal.aborted) throw new ApplyInterrupted(step.id, deps.operation);
       await runStep(deps, clients, step);
     }
+    // A resumed run whose last node step was done before: the ConfigMap write alone (apply/extension-auth.ts).
+    if (plan.extensionAuth && plan.extensionAuth.afterStep === null) await extensionAuthAfter(deps, clients, null, plan.basedOn.nodes.filter((n) => n.role === 'controlplane').map((n) => n.address));
   } finally {
     clients.close();
   }
@@ -202,6 +208,7 @@ async function runStep(deps: EngineDeps, clients: RunClients, step: Step): Promi
 
   deps.runLease?.useKubeconfig(kubeconfigVia(step.talosconfigAfter ?? step.talosClient));
   await writeOutputsAfter(deps, clients, step, controlPlanes);
+  if (plan.extensionAuth && plan.extensionAuth.afterStep === step.id) await extensionAuthAfter(deps, clients, step, controlPlanes);
   await journal.stepFinished(step.id, 'done');
   reporter.stepFinished(step, Date.now() - started);
 }
@@ -358,4 +365,24 @@ export async function fetchKubeconfig(client: TalosClient, controlPlanes: readon
 
 function issuingOf(plan: Plan, api: ApiKind): Fingerprint | null {
   return plan.authorities.find((a) => a.api === api && a.disposition === 'issuing')?.fingerprint ?? null;
+}
+
+/** The plan's extension-apiserver-authentication step, reported as a Kubernetes gate of the step it follows. */
+async function extensionAuthAfter(deps: EngineDeps, clients: RunClients, step: Step | null, controlPlanes: string[]): Promise<void> {
+  const ext = deps.plan.extensionAuth!;
+  const via = await clients.client(step ? (step.talosconfigAfter ?? step.talosClient) : 'current');
+  const endpoint = deps.session.desired.cluster.kubernetesEndpoint;
+  const run = (onAttempt?: (attempt: number, problem: string) => void) =>
+    runExtensionAuth({
+      step: ext,
+      catalog: deps.catalog,
+      kubeconfig: async () => ({ ...(await fetchKubeconfig(via, controlPlanes)), ...(endpoint ? { serverOverride: endpoint } : {}) }),
+      ...(onAttempt ? { onAttempt } : {}),
+      onWritten: (outcome) => deps.reporter.configMapWritten?.(step, { namespace: ext.namespace, name: ext.name, trusted: ext.clientCa, outcome }),
+    });
+  if (!step) {
+    await run();
+    return;
+  }
+  await gate(deps, step, 'kubernetes', `${ext.namespace}/${ext.name}: ${ext.mode === 'replace' ? 'client-ca-file replaced with the trusted Kubernetes CAs, no apiserver writes a dropped one back' : 'reported only'}`, (onAttempt) => run(onAttempt));
 }

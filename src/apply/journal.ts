@@ -58,6 +58,21 @@ export function sinkReporter(sink: EventSink, runId: string, totalSteps: number)
       emit(makeEvent('static-pods', { stepId: step.id, address: node.address, observed, renderVersion: secretsVersion })),
     retry: (what, err) => emit(makeEvent('warning', { warningCode: 'APPLY_RETRY', text: `retrying ${what}: ${toErrorRecord(err).message}`, hint: null })),
     gateStarted: (step: Step, kind) => emit(makeEvent('gate-start', { stepId: step.id, checks: [kind] })),
+    configMapWritten: (step: Step | null, w) =>
+      emit(
+        makeEvent('configmap-written', {
+          stepId: step?.id ?? null,
+          namespace: w.namespace,
+          name: w.name,
+          field: 'client-ca-file',
+          written: w.outcome.written,
+          absent: w.outcome.absent,
+          removed: w.outcome.removed,
+          trusted: w.trusted,
+          conflicts: w.outcome.conflicts,
+          resourceVersion: w.outcome.resourceVersion,
+        }),
+      ),
     gateAttempt: (step: Step, kind, attempt, problem) =>
       emit(makeEvent('gate-attempt', { stepId: step.id, check: kind, attempt, ok: false, retryInMs: null, problem: { code: 'GATE_NOT_YET', message: problem } })),
     gatePassed: (step: Step, kind, ms) => emit(makeEvent('gate-passed', { stepId: step.id, check: kind, attempts: 1, durationMs: ms })),

@@ -16,6 +16,7 @@ import { readSavedPlan, staleError, staleReasons } from '../session/saved-plan.j
 import { beforeFromObserved, resolveStatePath, toErrorRecord, type LockedState, type Run } from '../state/index.js';
 import { makeEvent, makeQuestion, selectSink } from './events/index.js';
 import { ApplyInterrupted, executePlan, loweredBatches } from './engine.js';
+import { carryExtensionAuth } from './extension-auth.js';
 import { storeJournal, sinkReporter } from './journal.js';
 import { reconcileOutputs } from './reconcile-outputs.js';
 import { pruneBackups } from './outputs.js';
@@ -124,14 +125,15 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
       // cluster shows it gone, and say what was checked.
       const dropped = droppedNodes([unfinished.plan, ...unfinished.resumes.flatMap((r) => (r.replanned ? [r.replanned.plan] : []))], listedNodes(session.desired).map((n) => n.address), built.members, built.kubeNodes);
       refuseDroppedInCluster(dropped, session.desired.file);
-      prepared = { session, built, plan: built.plan };
+      const carried = carryExtensionAuth(built.plan, [unfinished.plan, ...unfinished.resumes.flatMap((r) => (r.replanned ? [r.replanned.plan] : []))]);
+      prepared = { session, built, plan: carried };
       showPlan(sink, opts, built);
       refuseIfRefused(built.plan);
       const stepsDone = unfinished.steps.filter((s) => s.status === 'done').length;
       const inFlight = startedNodes(unfinished);
       if (!(await approve(sink, opts, makeQuestion('confirm-resume', { runId: unfinished.id, previousStatus: unfinished.status })))) return;
       run = await store.resumeRun(unfinished.id);
-      run = await store.replanRun(run.id, stripDiffs(built.plan));
+      run = await store.replanRun(run.id, stripDiffs(carried));
       if (dropped.length > 0) {
         // A later rollback works on the cluster as it is now, not on the node that is gone.
         await store.setRunCluster(run.id, runClusterOf(session));

@@ -36,6 +36,7 @@ import {
   stripDiffs,
   targetFromPlan,
 } from './run-common.js';
+import { carryExtensionAuth } from './extension-auth.js';
 
 export interface RollbackOptions extends BuildPlanOptions {
   file: string;
@@ -166,7 +167,8 @@ export async function runRollback(opts: RollbackOptions): Promise<void> {
     const built = await buildPlan(session, { ...opts, unsettled }, target, keyFor, await escrowedCertificates(escrowed));
     showPlan(sink, opts, built);
     refuseIfRefused(built.plan);
-    const plan = built.plan;
+    // A resumed rollback whose drop step was done still owes the ConfigMap write of its first plan.
+    const plan = rollbackRun ? carryExtensionAuth(built.plan, [rollbackRun.plan, ...rollbackRun.resumes.flatMap((r) => (r.replanned ? [r.replanned.plan] : []))]) : built.plan;
 
     if (!(await approve(sink, opts, makeQuestion('confirm-rollback', { runId: applyRun.id, steps: plan.steps.length })))) return;
 

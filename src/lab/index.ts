@@ -13,6 +13,7 @@ import { startKubeSide } from './kube/index.js';
 import type { PodView } from './kube/pods.js';
 import type { WorkloadSet } from './kube/workloads.js';
 import type { Stored } from './kube/object-store.js';
+import type { ExtensionAuthView } from './kube/extension-auth.js';
 import { assembleLabCluster, issueAdminClientCert } from './setup/cluster.js';
 import { generateLabSecrets, renderSecretsBundle, type LabSecretsOptions } from './setup/secrets.js';
 import { startTalosSide } from './talos/index.js';
@@ -73,6 +74,8 @@ export interface RunningLab {
   pods(): PodView[];
   /** The stored objects of a workload resource (kube/index.ts KubeSide.objects). */
   objects(resource: string, namespace?: string): Stored[];
+  /** The `extension-apiserver-authentication` ConfigMap (fingerprints) and the apiservers' trust controllers. */
+  extensionAuth(): ExtensionAuthView;
   stop(): Promise<void>;
 }
 
@@ -136,6 +139,7 @@ export async function startLab(options: StartLabOptions): Promise<RunningLab> {
         rootCaConfigMap: () => kube.rootCaConfigMap(),
         pods: () => kube.pods(),
         objects: (resource, namespace) => kube.objects(resource, namespace),
+        extensionAuth: () => kube.extensionAuth(),
         async fetchKubeconfig(timeoutMs = 15_000) {
           // As `talosctl -e CP -n CP kubeconfig` asks it: through the first control plane's apid.
           const first = controlPlanes[0]!;

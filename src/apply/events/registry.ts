@@ -243,6 +243,28 @@ export const EVENTS: { [K in EventType]: EventSpec<K> } = {
     fields: { stepId: 'plan step id', check: CHECK_FIELD, attempts: 'checks made', error: ERROR_FIELD },
     message: (d) => `${gateName(d)} failed after ${plural(d.attempts, 'check')}: ${d.error.message}`,
   },
+  'configmap-written': {
+    code: 'TR_APPLY_I4010',
+    level: 'info',
+    description:
+      "The `extension-apiserver-authentication` ConfigMap's `client-ca-file` was replaced with the Kubernetes CAs every kube-apiserver trusts (plan `extensionAuth`); its gate follows as a `kubernetes` check.",
+    fields: {
+      stepId: 'the step it follows, or null',
+      namespace: '`kube-system`',
+      name: '`extension-apiserver-authentication`',
+      field: 'the data field replaced: `client-ca-file`',
+      written: 'false when it already held exactly these CAs',
+      absent: 'the ConfigMap did not exist (nothing written; the apiservers create it)',
+      removed: 'fingerprints of the certificates the write removed',
+      trusted: 'fingerprints it holds now',
+      conflicts: 'writes refused with 409 Conflict and retried',
+      resourceVersion: 'its resourceVersion after the write, or null',
+    },
+    message: (d) =>
+      d.absent
+        ? `ConfigMap ${d.namespace}/${d.name} does not exist: nothing to replace`
+        : `${d.written ? 'replaced' : 'already exact:'} ${d.field} of ConfigMap ${d.namespace}/${d.name}${d.removed.length > 0 ? ` (removed ${d.removed.map((f) => f.slice(0, 16)).join(', ')})` : ''}`,
+  },
   'output-written': {
     code: 'TR_APPLY_I5001',
     level: 'info',

@@ -300,6 +300,11 @@ export interface LabTimings {
   podCallIntervalMs: number;
   /** How often a reloading pod re-reads its projected `ca.crt` (client-go: about every 5 minutes). */
   podCaReloadMs: number;
+  /**
+   * Period of each kube-apiserver's cluster-authentication-trust resync (Kubernetes: one minute; it also
+   * syncs on every change of the ConfigMap). Absent: kube/extension-auth.ts DEFAULT_LAB_RESYNC_MS.
+   */
+  extensionAuthResyncMs?: number;
 }
 
 export const DEFAULT_TIMINGS: LabTimings = {

@@ -6,11 +6,12 @@
  * nodes (list, get, Table for kubectl; PATCH nodes/<name>/status counts as a heartbeat); Leases in
  * kube-node-lease (GET, list, PUT, POST: the kubelet heartbeat; `renewTime` is the last renewal); Leases in
  * the other namespaces (create, get, list, update, delete, as clients such as a run lease use them); CertificateSigningRequests
- * (POST, GET, list); ConfigMaps (GET, list: the publisher's kube-root-ca.crt); the control planes' mirror pods in
+ * (POST, GET, list); ConfigMaps (GET, list, PUT, DELETE: kube-root-ca.crt, extension-apiserver-authentication); the control planes' mirror pods in
  * kube-system (GET, list with labelSelector / fieldSelector spec.nodeName). Anything else is a 404 Status.
  */
 import { authorize, type AuthnResult, type KubeUser, type RequestTarget } from './auth.js';
 import { configMapList, configMapObject, configMapPage, configMapTable } from './configmap-api.js';
+import { writeConfigMap } from './configmap-write.js';
 import type { CsrStore } from './controller-manager.js';
 import type { ConfigMapStore } from './root-ca-publisher.js';
 import type { NodeRegistry } from './node-registry.js';
@@ -184,7 +185,7 @@ function route(ctx: ApiContext, req: ApiRequest, path: string, query: URLSearchP
     };
   }
 
-  // /api/v1/configmaps, /api/v1/namespaces/<ns>/configmaps[/<name>] (read-only)
+  // /api/v1/configmaps, /api/v1/namespaces/<ns>/configmaps[/<name>] (PUT and DELETE of one: configmap-write.ts)
   const cmNamespaced = parts[0] === 'api' && parts[1] === 'v1' && parts[2] === 'namespaces' && parts[4] === 'configmaps' && parts.length <= 6;
   if (cmNamespaced || (parts[0] === 'api' && parts[1] === 'v1' && parts[2] === 'configmaps' && parts.length === 3)) {
     const namespace = cmNamespaced ? parts[3] : undefined;
@@ -194,6 +195,7 @@ function route(ctx: ApiContext, req: ApiRequest, path: string, query: URLSearchP
     return {
       target,
       run: () => {
+        if (name !== undefined && (method === 'PUT' || method === 'DELETE')) return writeConfigMap(ctx.configMaps, method, namespace!, name, req.body);
         if (method !== 'GET' || listVerb === 'watch') return fail(methodNotAllowed());
         if (name === undefined) {
           const chunk = configMapPage(ctx.configMaps.list(namespace), ctx.configMaps.resourceVersion, query);

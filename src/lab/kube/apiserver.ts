@@ -16,6 +16,8 @@
  * config whose Kubernetes CA Talos cannot use (`error`) is never rendered: the apiserver keeps what it had.
  * Node down: closed until the node is up again, then it starts as after a restart.
  * Its address is in the `kubernetes` EndpointSlice (LabCluster.apiserverEndpoints) exactly while it listens.
+ * While it listens, its cluster-authentication-trust controller keeps `extension-apiserver-authentication`
+ * with the client-CA and request-header (aggregator) bundles it started with (extension-auth.ts).
  */
 import * as http from 'node:http';
 import type * as net from 'node:net';
@@ -29,6 +31,7 @@ import { authenticate } from './auth.js';
 import type { CsrStore } from './controller-manager.js';
 import type { NodeRegistry } from './node-registry.js';
 import type { ConfigMapStore } from './root-ca-publisher.js';
+import { ClusterAuthenticationTrust, ownAuthentication, requestHeaderBundleOf } from './extension-auth.js';
 import type { MirrorPods, StaticPods } from './static-pods.js';
 import { reasonForAlert, reasonForVerifyCode, stripV4Mapped, type VerdictNotes } from './tls-outcome.js';
 import { listen } from '../core/listen.js';
@@ -60,6 +63,8 @@ interface Identity {
   certPem: string;
   keyPem: string;
   clientCaPem: string;
+  /** `--requestheader-client-ca-file` (the aggregator CA bundle), read from the config it started with. */
+  requestHeaderCaPem: string;
   root: RootCa;
 }
 
@@ -86,6 +91,8 @@ export class KubeApiServer {
   #sweepOwed = false;
   /** How many times the listener came up (1 after the first start). */
   starts = 0;
+  /** Its cluster-authentication-trust controller (extension-auth.ts): runs while it listens. */
+  readonly trustController: ClusterAuthenticationTrust;
 
   constructor(node: LabNode, deps: ApiServerDeps) {
     this.node = node;
@@ -102,6 +109,7 @@ export class KubeApiServer {
       leaseDurationSeconds: Math.max(1, Math.round(cluster.timings.nodeGraceMs / 1000)),
       now: () => new Date(),
     };
+    this.trustController = new ClusterAuthenticationTrust(deps.configMaps, cluster.timings.extensionAuthResyncMs !== undefined ? { resyncMs: cluster.timings.extensionAuthResyncMs } : {});
     this.#http = http.createServer((req, res) => this.#handle(req, res));
     // Kept connections stay open while idle, as kube-apiserver's (kubelets reuse one through KubePrism).
     this.#http.keepAliveTimeout = 0;
@@ -154,6 +162,7 @@ export class KubeApiServer {
   async stop(): Promise<void> {
     this.#gen += 1;
     this.#state = 'stopped';
+    this.trustController.stop();
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
     for (const off of this.#off) off();
@@ -199,7 +208,8 @@ export class KubeApiServer {
       ipAddresses: [...new Set(ips)],
       dnsNames: ['kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local', 'localhost', this.node.hostname],
     });
-    return { certPem: leaf.certPem, keyPem: keyPemForTls(leaf.key), clientCaPem: concatPem(root.trusted.map((c) => c.certPem)), root };
+    const clientCaPem = concatPem(root.trusted.map((c) => c.certPem));
+    return { certPem: leaf.certPem, keyPem: keyPemForTls(leaf.key), clientCaPem, requestHeaderCaPem: requestHeaderBundleOf(this.node.config), root };
   }
 
   async #listen(identity: Identity, gen: number): Promise<void> {
@@ -231,6 +241,7 @@ export class KubeApiServer {
     this.starts += 1;
     this.#deps.cluster.setApiserverServing(this.node.address, true);
     this.#deps.pods.apiserverListening(true);
+    this.trustController.start(ownAuthentication(identity.clientCaPem, identity.requestHeaderCaPem));
     const sweep = this.#sweepOwed;
     this.#sweepOwed = false;
     this.#deps.onUp(this, sweep);
@@ -243,6 +254,7 @@ export class KubeApiServer {
     // Its endpoint reconciler takes it out of the `kubernetes` EndpointSlice as it shuts down.
     if (unpublish) this.#deps.cluster.setApiserverServing(this.node.address, false);
     this.#deps.pods.apiserverListening(false);
+    this.trustController.stop();
     if (server) server.close();
     for (const [s, peer] of this.#sockets) {
       this.#deps.notes.record(peer.address, peer.port, { kind: 'unavailable', reason });

@@ -1,5 +1,5 @@
 /**
- * ConfigMaps as kube-apiserver serves them (read-only in the lab: only the root-CA publisher writes):
+ * ConfigMaps as kube-apiserver serves them (writes: configmap-write.ts):
  * `GET /api/v1/namespaces/<ns>/configmaps[/<name>]` and `GET /api/v1/configmaps`, as objects, lists, or
  * the `meta.k8s.io/v1` Table kubectl asks for (columns NAME, DATA, AGE as kube-apiserver prints them).
  */

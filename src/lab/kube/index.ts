@@ -28,6 +28,7 @@ import type { CaMaterial } from '../../pki/index.js';
 import { startTcpForwarder, type TcpForwarder } from '../core/tcp-forward.js';
 import { VerdictNotes } from './tls-outcome.js';
 import { LeaseStore } from './lease-store.js';
+import { extensionAuthView, type ExtensionAuthView } from './extension-auth.js';
 
 export { issueAdminKubeconfig, renderKubeconfig } from './kubeconfig.js';
 export { APISERVER_PORT } from './apiserver.js';
@@ -66,6 +67,8 @@ export interface KubeSide {
   pods(): PodView[];
   /** The stored objects of a workload resource (`deployments`, `pods`, ...), as the API serves them (copies). */
   objects(resource: string, namespace?: string): Stored[];
+  /** The `extension-apiserver-authentication` ConfigMap and the apiservers' trust controllers (extension-auth.ts). */
+  extensionAuth(): ExtensionAuthView;
 }
 
 export interface KubeSideOptions {
@@ -270,5 +273,6 @@ export async function startKubeSide(cluster: LabCluster, options: KubeSideOption
     rootCaConfigMap: () => configMaps.get(POD_NAMESPACE, ROOT_CA_CONFIGMAP)?.data[ROOT_CA_KEY] ?? null,
     pods: () => fleet.views(),
     objects: (resource, namespace) => store.list(resource, namespace).map((o) => JSON.parse(JSON.stringify(o)) as Stored),
+    extensionAuth: () => extensionAuthView(configMaps, apiservers.map((s) => ({ address: s.node.address, controller: s.trustController }))),
   };
 }

@@ -31,10 +31,12 @@ export interface ConfigMapView {
   data: Record<string, string>;
 }
 
-/** ConfigMaps, stored cluster-wide (as in etcd); only the publisher writes them. */
+/** ConfigMaps, stored cluster-wide (as in etcd): the publisher, the apiservers' trust controllers (extension-auth.ts) and admin clients write them. */
 export class ConfigMapStore {
   readonly #items = new Map<string, ConfigMapView>();
   readonly #listeners = new Set<(cm: ConfigMapView) => void>();
+  readonly #deleteListeners = new Set<(cm: ConfigMapView) => void>();
+  readonly #deletions = new Map<string, number>();
   #version = 1;
 
   get resourceVersion(): string {
@@ -69,6 +71,52 @@ export class ConfigMapStore {
   subscribe(fn: (cm: ConfigMapView) => void): () => void {
     this.#listeners.add(fn);
     return () => this.#listeners.delete(fn);
+  }
+
+  /**
+   * An update as kube-apiserver's ConfigMap registry does it (`pkg/registry/core/configmap/strategy.go`:
+   * AllowUnconditionalUpdate, not AllowCreateOnUpdate): `expected` null updates unconditionally, a stale
+   * one is a conflict, a missing object is not found. A new resourceVersion on every update, even an equal one.
+   */
+  update(namespace: string, name: string, data: Record<string, string>, expected: string | null): ConfigMapView | 'conflict' | 'not-found' {
+    const key = `${namespace}/${name}`;
+    const prev = this.#items.get(key);
+    if (!prev) return 'not-found';
+    if (expected !== null && expected !== prev.resourceVersion) return 'conflict';
+    this.#version += 1;
+    const view: ConfigMapView = { ...prev, data: { ...data }, resourceVersion: String(this.#version) };
+    this.#items.set(key, view);
+    for (const fn of this.#listeners) fn(view);
+    return view;
+  }
+
+  /** Create; an existing object is a conflict (AlreadyExists). */
+  create(namespace: string, name: string, data: Record<string, string>): ConfigMapView | 'exists' {
+    if (this.#items.has(`${namespace}/${name}`)) return 'exists';
+    this.put(namespace, name, data);
+    return this.#items.get(`${namespace}/${name}`)!;
+  }
+
+  /** Delete; counted per object (`deletions`), and told to `subscribeDeletes` listeners. */
+  delete(namespace: string, name: string): ConfigMapView | null {
+    const key = `${namespace}/${name}`;
+    const prev = this.#items.get(key);
+    if (!prev) return null;
+    this.#items.delete(key);
+    this.#version += 1;
+    this.#deletions.set(key, (this.#deletions.get(key) ?? 0) + 1);
+    for (const fn of this.#deleteListeners) fn(prev);
+    return prev;
+  }
+
+  /** How many times the object was deleted since the lab started. */
+  deletions(namespace: string, name: string): number {
+    return this.#deletions.get(`${namespace}/${name}`) ?? 0;
+  }
+
+  subscribeDeletes(fn: (cm: ConfigMapView) => void): () => void {
+    this.#deleteListeners.add(fn);
+    return () => this.#deleteListeners.delete(fn);
   }
 }
 

@@ -8,6 +8,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { RotateError } from '../../domain/errors.js';
 import { EDGE_KINDS, type ConfigChangeEvent, type EdgeKind, type LedgerEntry, type KubeletsSnapshot, type NotReadyEvent, type StaticPodsSnapshot } from '../core/ledger.js';
 import type { ApplyCallStats, KubernetesCaStyle, LabRole, LabTimings, NodeFaults } from '../core/model.js';
+import type { ExtensionAuthView } from '../kube/extension-auth.js';
 
 // ---------------------------------------------------------------------------------------------------
 // lab.json
@@ -135,6 +136,11 @@ export interface InspectReport {
    * and the `running` that ended it; `caChangeRestarts` counts the CA-change ones since start.
    */
   kubelets: KubeletsSnapshot;
+  /**
+   * The `extension-apiserver-authentication` ConfigMap in kube-system (certificate fingerprints, never its
+   * text), how many times it was deleted, and each apiserver's trust controller (kube/extension-auth.ts).
+   */
+  extensionApiserverAuthentication?: ExtensionAuthView;
 }
 
 export interface InspectPods {

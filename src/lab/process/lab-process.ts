@@ -115,12 +115,14 @@ export async function runLabProcess(opts: LabProcessOptions): Promise<void> {
           const readyNodes = running.cluster.nodes.filter((n) => running.nodeReady(n.address)).length;
           return { ready: running.allReady(), readyNodes, nodes: running.cluster.nodes.length };
         },
-        inspect: () =>
-          buildInspectReport(running.cluster, (a) => running.nodeReady(a), {
+        inspect: () => ({
+          ...buildInspectReport(running.cluster, (a) => running.nodeReady(a), {
             rootCaConfigMap: pemFingerprints(running.rootCaConfigMap()),
             clients: running.pods(),
             workloads: summarizeWorkloads((resource) => running.objects(resource)),
           }),
+          extensionApiserverAuthentication: running.extensionAuth(),
+        }),
         shutdown: () => requestStop('shutdown requested through the control API'),
       });
       const identity = currentProcessIdentity();

@@ -204,6 +204,34 @@ export interface PemRepair {
   step: number | null;
 }
 
+/**
+ * The `extension-apiserver-authentication` ConfigMap (kube-system) step (facts §3.5). Every kube-apiserver
+ * writes into it the union of what it holds and its own client and request-header CAs, removing only expired
+ * certificates, so a dropped Kubernetes API CA stays trusted by extension API servers until it expires. Once
+ * the plan has removed it from every control plane (after `afterStep`, whose patches wait until each
+ * control plane's kube-apiserver runs the new config, and its gates), apply replaces `client-ca-file` with
+ * exactly `clientCa`, keeping every other key, with optimistic concurrency; it never deletes the ConfigMap.
+ * Then its gate re-reads it after `gate.settleMs` (the apiservers re-sync on every change of it, and every
+ * minute) and fails if any apiserver wrote a removed CA back.
+ */
+export interface ExtensionAuthStep {
+  id: 'kubernetes-extension-auth';
+  namespace: 'kube-system';
+  name: 'extension-apiserver-authentication';
+  /** The step after which it runs; null: after the last step of this plan (a resumed run whose drop was done). */
+  afterStep: string | null;
+  /** `replace`: apply writes it; `report`: the plan only lists it. */
+  mode: 'replace' | 'report';
+  /** What `client-ca-file` holds afterwards: the Kubernetes CAs every apiserver trusts at the end of the plan. */
+  clientCa: Fingerprint[];
+  /** The Kubernetes CAs the plan drops: apply removes them from `client-ca-file` (and from nothing else). */
+  removes: Fingerprint[];
+  /** `requestheader-client-ca-file` (the aggregator CA, which this tool does not rotate) is left as it is. */
+  requestHeaderCa: 'unchanged';
+  gate: { settleMs: number };
+  reason: string;
+}
+
 export interface Plan {
   formatVersion: typeof PLAN_FORMAT_VERSION;
   changes: boolean;
@@ -214,6 +242,8 @@ export interface Plan {
   notices: string[];
   /** Absent when no observed CA field lacks its final newline. */
   pemRepairs?: PemRepair[];
+  /** Absent when the plan drops no Kubernetes API CA. */
+  extensionAuth?: ExtensionAuthStep;
   refused?: Refusal[];
   summary: PlanSummary;
   authorities: AuthorityRef[];

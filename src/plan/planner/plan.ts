@@ -33,6 +33,7 @@ import { batchNotices, buildNotices, pemRepairs } from './notices.js';
 import { chooseOrders, compatible, evaluateAllOrders, PREFERRED, rolesInOrder, type ApiChain, type ChainResult } from './orders.js';
 import { expandPhases, type ApiPhase } from './phases.js';
 import { describeFinding, edgeOf, proofOf, VERDICT_BY_RANK, VERDICT_RANK } from './proof.js';
+import { planExtensionAuth } from './extension-auth.js';
 
 const CLIENT_RANK: Record<TalosClientKind, number> = { current: 0, intermediate: 1, new: 2 };
 const API_LABEL: Record<ApiKind, string> = { talos: 'Talos API', kubernetes: 'Kubernetes API' };
@@ -278,6 +279,9 @@ export function planRotation(input: PlanInput): Plan {
   };
   if (repairs.repairs.length > 0) plan.pemRepairs = repairs.repairs;
   if (refused.length > 0) plan.refused = refused;
+  const extensionAuth = planExtensionAuth(input, steps, plan.authorities);
+  if (extensionAuth.step) plan.extensionAuth = extensionAuth.step;
+  notices.push(...extensionAuth.notices);
   return plan;
 }
 

@@ -19,7 +19,7 @@
  */
 import { shortFingerprint, type ApiKind, type Fingerprint } from '../../domain/types.js';
 import type { ApiState } from '../model/input.js';
-import type { Plan, ProofEdge, Step, StepNode, TalosClientKind, Wave } from '../model/plan.js';
+import type { ExtensionAuthStep, Plan, ProofEdge, Step, StepNode, TalosClientKind, Wave } from '../model/plan.js';
 
 const API_SHORT: Record<ApiKind, string> = { talos: 'talos', kubernetes: 'kubernetes' };
 const CLIENT_WORDS: Record<TalosClientKind, string> = {
@@ -138,6 +138,7 @@ export function renderPlanText(plan: Plan, opts: PlanTextOptions = {}): string {
   }
 
   plan.steps.forEach((step) => out.push('', ...stepLines(step, plan.steps.length, ca, diffLines, plan.options)));
+  if (plan.extensionAuth) out.push('', ...extensionAuthLines(plan.extensionAuth, plan.steps, ca));
   const closing: string[] = [];
 
   if (plan.notices.length > 0) {
@@ -252,4 +253,18 @@ export function nodeChanges(n: StepNode, ca: (fp: Fingerprint | null) => string)
     parts.push(`${API_SHORT[api]} ${tokens.join(', ')}`);
   }
   return parts.join('; ');
+}
+
+/** The extension-apiserver-authentication step (model ExtensionAuthStep), after the step it follows. */
+export function extensionAuthLines(ext: ExtensionAuthStep, steps: readonly Step[], ca: (fp: Fingerprint | null) => string): string[] {
+  const after = ext.afterStep === null ? 'after the last step' : `after step ${steps.find((s) => s.id === ext.afterStep)?.index ?? '?'} (${ext.afterStep})`;
+  const verb = ext.mode === 'replace' ? 'replace' : 'report (not written)';
+  return [
+    `ConfigMap ${ext.namespace}/${ext.name}, ${after}: ${verb} client-ca-file`,
+    `  client-ca-file: exactly ${ext.clientCa.map(ca).join(', ')} (what every kube-apiserver then trusts); every other key kept; never deleted`,
+    `  removes: ${ext.removes.map(ca).join(', ')}`,
+    `  requestheader-client-ca-file: unchanged (the aggregator CA is not rotated)`,
+    `  gate: re-read after ${Math.round(ext.gate.settleMs / 1000)} s: no kube-apiserver wrote a removed CA back`,
+    `  why: ${ext.reason}`,
+  ];
 }

@@ -30,6 +30,13 @@ export function renderPlanSummary(plan: Plan): string {
     const proof = s.proof.verdict === 'safe' ? 'safe' : `${s.proof.verdict} (${announced(s.proof.edges)} edge(s))`;
     out.push(`| ${s.index}. \`${s.id}\` | ${cell(s.title)} | ${s.nodes.length} | ${waves} | ${s.kubeletRestarts.length} | ${proof} |`);
   }
+  const ext = plan.extensionAuth;
+  if (ext) {
+    // One row after the step it follows: the ConfigMap write has no nodes, waves or restarts.
+    const after = plan.steps.find((s) => s.id === ext.afterStep)?.index;
+    const what = `${ext.mode === 'replace' ? 'replace' : 'report'} \`client-ca-file\` of ConfigMap \`${ext.namespace}/${ext.name}\` (removes ${ext.removes.map((fp) => `\`${shortFingerprint(fp)}\``).join(', ')}; never deleted)`;
+    out.push(`| ${after === undefined ? 'last' : `after ${after}`}. \`${ext.id}\` | ${what} | 0 | – | 0 | gate: no apiserver writes a removed CA back |`);
+  }
   out.push('', '| Authority | API | Fingerprint | At the end |', '|---|---|---|---|');
   for (const a of plan.authorities) out.push(`| ${cell(a.name ?? '(unnamed)')} | ${API_TITLE[a.api]} | \`${shortFingerprint(a.fingerprint)}\` | ${a.disposition} |`);
   if (plan.refused && plan.refused.length > 0) {

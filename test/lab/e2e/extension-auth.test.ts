@@ -1,0 +1,93 @@
+/**
+ * The extension-apiserver-authentication step end to end, through the built CLI on a 1 + 1 lab: a full
+ * Kubernetes API CA rotation (`rotate ca new --make-issuing`, plan, apply) leaves the ConfigMap with no
+ * certificate of the dropped CA, still none after several of the lab apiservers' re-syncs (they write the
+ * union of what it holds and what they trust), never deleted; the real kubectl reads the same. A rollback
+ * then leaves the original CA alone in it.
+ */
+import { execFile } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import t from 'tap';
+import type { InspectReport } from '../../../src/lab/process/contracts.js';
+import type { Plan } from '../../../src/plan/model/index.js';
+import { DEFAULT_LAB_RESYNC_MS } from '../../../src/lab/kube/extension-auth.js';
+import { splitPemBlocks, fingerprintOfDer } from '../../../src/pki/index.js';
+import { labDir, requireBuild, rotate, sleep } from './fixtures/cli.js';
+
+requireBuild(t);
+
+const KUBECTL = '/usr/bin/kubectl';
+
+function kubectlGet(kubeconfig: string, home: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      KUBECTL,
+      ['--kubeconfig', kubeconfig, '--request-timeout=15s', 'get', 'cm', '-n', 'kube-system', 'extension-apiserver-authentication', '-o', 'yaml'],
+      { env: { HOME: home, PATH: process.env.PATH ?? '/usr/bin:/bin' } },
+      (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+t.test('a full Kubernetes CA rotation removes the dropped CA from extension-apiserver-authentication, for good', async (t) => {
+  const dir = await labDir(t);
+  const up = await rotate('lab', 'up', '--dir', dir, '--detach', '--control-planes', '1', '--workers', '1', '--kubelet-restart-ms', '300', '--pods-per-node', '0');
+  t.equal(up.code, 0, 'lab up', { stderr: up.stderr });
+  if (up.code !== 0) return;
+  const desired = path.join(dir, 'rotate.yaml');
+  const inspect = async (): Promise<InspectReport> => {
+    const r = await rotate('lab', 'inspect', '--dir', dir, '--json');
+    if (r.code !== 0) throw new Error(`lab inspect: ${r.stderr}`);
+    return JSON.parse(r.stdout) as InspectReport;
+  };
+  const ext = async () => (await inspect()).extensionApiserverAuthentication!;
+
+  const start = await inspect();
+  const old = start.nodes.find((n) => n.role === 'controlplane')!.kubernetes.issuing!;
+  t.same((await ext()).clientCa, [old], 'at start: the lab CA, written by the apiserver');
+  const requestHeaderCa = (await ext()).requestHeaderCa;
+  t.equal(requestHeaderCa.length, 1, 'and the aggregator CA as request-header CA');
+
+  const made = await rotate('ca', 'new', '-f', desired, '--api', 'kubernetes', '--name', 'k8s-next', '--make-issuing', '--json');
+  t.equal(made.code, 0, 'rotate ca new --make-issuing', { stderr: made.stderr });
+  const next = (JSON.parse(made.stdout) as { fingerprint: string }).fingerprint;
+
+  const planned = await rotate('plan', '-f', desired, '--json');
+  t.ok(planned.code === 0 || planned.code === 2, 'plan', { stderr: planned.stderr });
+  const plan = (JSON.parse(planned.stdout) as { plan: Plan }).plan;
+  t.equal(plan.extensionAuth?.afterStep, 'kubernetes-drop', 'the plan places the step after the Kubernetes drop');
+  t.same(plan.extensionAuth?.clientCa, [next]);
+  t.same(plan.extensionAuth?.removes, [old]);
+
+  const applied = await rotate('apply', '-f', desired, '--auto-approve', '--json');
+  t.equal(applied.code, 0, 'apply', { stderr: applied.stderr.slice(-3000) });
+  const events = applied.stdout.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const written = events.find((e) => e.type === 'configmap-written');
+  t.match(written, { stepId: 'kubernetes-drop', name: 'extension-apiserver-authentication', written: true, removed: [old], trusted: [next] }, 'the run reports the write');
+
+  const after = await ext();
+  t.same(after.clientCa, [next], 'only the new CA after apply');
+  t.same(after.requestHeaderCa, requestHeaderCa, 'request-header CA untouched');
+  t.ok(after.keys.includes('requestheader-allowed-names'), 'other keys kept');
+  const rv = after.resourceVersion;
+  await sleep(3 * DEFAULT_LAB_RESYNC_MS);
+  const later = await ext();
+  t.same(later.clientCa, [next], `still only the new CA after ${3 * DEFAULT_LAB_RESYNC_MS} ms (several re-syncs)`);
+  t.equal(later.resourceVersion, rv, 'no apiserver wrote it since');
+  t.equal(later.deletions, 0, 'never deleted');
+  t.ok(later.controllers.length === 1 && later.controllers.every((c) => c.running), 'the apiserver controller runs');
+
+  // The real kubectl, with the kubeconfig apply updated.
+  const home = await fs.mkdtemp(path.join(dir, '..', 'kubectl-home-'));
+  const got = await kubectlGet(path.join(dir, 'kubeconfig'), home);
+  t.equal(got.code, 0, 'kubectl get cm', { stderr: got.stderr });
+  const pem = /client-ca-file: \|\n((?: {4}.*\n)+)/.exec(got.stdout)?.[1]?.replace(/^ {4}/gm, '') ?? '';
+  t.same(splitPemBlocks(pem).map((b) => fingerprintOfDer(b.der)), [next], 'kubectl sees only the new CA in client-ca-file');
+
+  const rolledBack = await rotate('rollback', '-f', desired, '--auto-approve', '--json');
+  t.equal(rolledBack.code, 0, 'rollback', { stderr: rolledBack.stderr.slice(-3000) });
+  const restored = await ext();
+  t.same(restored.clientCa, [old], 'after rollback: the original CA alone (re-added by the apiserver when it trusted it again, the new one removed)');
+  t.equal(restored.deletions, 0, 'never deleted');
+});
