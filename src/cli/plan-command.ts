@@ -37,6 +37,7 @@ async function planOrThrow(args: PlanArgs, output: { printed: boolean }): Promis
       maxUnavailable: args['max-unavailable'],
       allowDisruption: args['allow-disruption'],
       nodeDryRun: args['node-dry-run'],
+      findWorkloads: true,
       applyLockWaitMs,
     });
     for (const w of relevantDesiredWarnings(session.warnings, session.desired, built.nodes)) printDiagnostic(`warning: ${formatDiagnostic(w)}`);

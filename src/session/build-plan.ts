@@ -21,6 +21,9 @@ import { CaCatalog } from './ca-catalog.js';
 import { chainConfigs, type ChainedConfig, type IssuingKeyLookup } from './config-chain.js';
 import type { Session } from './open-session.js';
 import { kubernetesOperatorClient, talosOperatorClient } from './operator-clients.js';
+import { readWorkloadInventory } from '../kube/workloads.js';
+import { kubernetesServerChange, unavailableWorkloadsReport, workloadsReport, type KubernetesServerChange } from '../workloads/find.js';
+import type { WorkloadsReport } from '../plan/model/index.js';
 
 export interface BuildPlanOptions {
   parallelism: number;
@@ -36,6 +39,11 @@ export interface BuildPlanOptions {
    * apid may not have re-registered yet, so what it shows is not taken as their registration.
    */
   unsettled?: readonly string[];
+  /**
+   * List the workloads and Secrets/ConfigMaps that will hold the old Kubernetes API CA (`plan.workloads`)
+   * when the plan changes the control planes' issuing Kubernetes CA.
+   */
+  findWorkloads?: boolean;
 }
 
 export interface PlanTarget {
@@ -149,6 +157,10 @@ export async function buildPlan(
     outputs: { kubeconfig: Boolean(desired.cluster.kubeconfig), secretsBundle: Boolean(desired.cluster.secretsBundle) },
   };
   const plan = planRotation(input);
+  if (options.findWorkloads) {
+    const change = kubernetesServerChange(plan);
+    if (change) plan.workloads = await observeWorkloads(session, nodes, change, timeoutMs, warnings);
+  }
 
   let chained: ChainedConfig[] = [];
   if (plan.changes) {
@@ -214,6 +226,28 @@ async function observeKubernetes(
   }
   if (problems.length > 0) throw observationError(problems);
   return kubeNodes;
+}
+
+/**
+ * The workloads that will hold the old Kubernetes API CA, read with a fresh admin kubeconfig from the first
+ * control plane. The plan does not depend on them, so a Kubernetes API that cannot be read is a warning
+ * naming the failure and a section saying `unavailable`, not a failed plan.
+ */
+async function observeWorkloads(session: Session, nodes: LiveNode[], change: KubernetesServerChange, timeoutMs: number, warnings: string[]): Promise<WorkloadsReport> {
+  const cp = nodes.find((n) => n.ca.role === 'controlplane');
+  try {
+    if (!cp) throw new RotateError('KUBE_UNREACHABLE', 'no control plane answered', { hint: '' });
+    const text = await session.client.kubeconfig(cp.address, { timeoutMs });
+    const inventory = await readWorkloadInventory(
+      { text, origin: `the admin kubeconfig from node ${cp.address}`, ...(session.desired.cluster.kubernetesEndpoint ? { serverOverride: session.desired.cluster.kubernetesEndpoint } : {}) },
+      { timeoutMs },
+    );
+    return workloadsReport(change, inventory);
+  } catch (err) {
+    const reason = RotateError.is(err) ? err.message : String(err);
+    warnings.push(`the workloads that will hold the old Kubernetes API CA could not be listed (${reason}); the plan lists none: check pods and Secrets/ConfigMaps by hand, or plan again`);
+    return unavailableWorkloadsReport(change, reason);
+  }
 }
 
 function attachDiffs(plan: Plan, chained: ChainedConfig[]): void {
