@@ -22,7 +22,7 @@ import { chainConfigs, type ChainedConfig, type IssuingKeyLookup } from './confi
 import type { Session } from './open-session.js';
 import { kubernetesOperatorClient, talosOperatorClient } from './operator-clients.js';
 import { readWorkloadInventory } from '../kube/workloads.js';
-import { kubernetesServerChange, unavailableWorkloadsReport, workloadsReport, type KubernetesServerChange } from '../workloads/find.js';
+import { kubernetesServerChange, unavailableWorkloadsReport, workloadsReport, type KubernetesServerChange, type WorkloadInventory } from '../workloads/find.js';
 import type { WorkloadsReport } from '../plan/model/index.js';
 
 export interface BuildPlanOptions {
@@ -235,14 +235,20 @@ async function observeKubernetes(
  */
 async function observeWorkloads(session: Session, nodes: LiveNode[], change: KubernetesServerChange, timeoutMs: number, warnings: string[]): Promise<WorkloadsReport> {
   const cp = nodes.find((n) => n.ca.role === 'controlplane');
-  try {
-    if (!cp) throw new RotateError('KUBE_UNREACHABLE', 'no control plane answered', { hint: '' });
+  return workloadsOrWarning(change, warnings, async () => {
+    if (!cp) throw new RotateError('KUBE_UNREACHABLE', 'no control plane to fetch an admin kubeconfig from', { hint: 'list a control plane in cluster.controlPlanes' });
     const text = await session.client.kubeconfig(cp.address, { timeoutMs });
-    const inventory = await readWorkloadInventory(
+    return readWorkloadInventory(
       { text, origin: `the admin kubeconfig from node ${cp.address}`, ...(session.desired.cluster.kubernetesEndpoint ? { serverOverride: session.desired.cluster.kubernetesEndpoint } : {}) },
       { timeoutMs },
     );
-    return workloadsReport(change, inventory);
+  });
+}
+
+/** The plan's workloads section from `read`, or, when it fails, a warning naming the failure and an `unavailable` section. */
+export async function workloadsOrWarning(change: KubernetesServerChange, warnings: string[], read: () => Promise<WorkloadInventory>): Promise<WorkloadsReport> {
+  try {
+    return workloadsReport(change, await read());
   } catch (err) {
     const reason = RotateError.is(err) ? err.message : String(err);
     warnings.push(`the workloads that will hold the old Kubernetes API CA could not be listed (${reason}); the plan lists none: check pods and Secrets/ConfigMaps by hand, or plan again`);

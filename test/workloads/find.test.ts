@@ -203,3 +203,23 @@ t.test('listAllPages follows continue tokens and restarts once on 410', async (t
   t.same(got2, [1, 2, 3]);
   await t.rejects(listAllPages(async () => Promise.reject(Object.assign(new Error('Forbidden'), { code: 403 })), () => {}), /Forbidden/);
 });
+
+t.test('an unreachable Kubernetes API is a warning naming it and an unavailable section, not a failed plan', async (t) => {
+  const { workloadsOrWarning } = await import('../../src/session/build-plan.js');
+  const { readWorkloadInventory } = await import('../../src/kube/workloads.js');
+  const net = await import('node:net');
+  // A port nothing listens on (bound, then closed).
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  const text = `apiVersion: v1\nkind: Config\ncurrent-context: c\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:${port}\n    certificate-authority-data: ${b64(oldCa.certPem)}\nusers:\n- name: u\n  user: {token: abc}\n`;
+  const warnings: string[] = [];
+  const change = { issueStep: 3, oldCas: [oldCa.fingerprint], newCa: newCa.fingerprint };
+  const report = await workloadsOrWarning(change, warnings, () => readWorkloadInventory({ text, origin: 'test kubeconfig' }, { timeoutMs: 5000 }));
+  t.equal(report.status, 'unavailable');
+  t.same(report.workloads, []);
+  t.match(report.reason, new RegExp(`127\\.0\\.0\\.1:${port}`));
+  t.equal(warnings.length, 1);
+  t.match(warnings[0], /could not be listed \(cannot reach the Kubernetes API at https:\/\/127\.0\.0\.1:\d+: ECONNREFUSED\)/);
+});
