@@ -25,6 +25,7 @@ export interface OwnerRefLike {
 
 interface MetaLike {
   name?: string;
+  labels?: Record<string, string>;
   namespace?: string;
   annotations?: Record<string, string>;
   ownerReferences?: OwnerRefLike[];
@@ -214,6 +215,9 @@ export function owningWorkload(pod: PodLike, replicaSets: ReadonlyMap<string, Re
   return { kind: 'Other', name: ref.name, controller: `${ref.apiVersion ?? ''} ${ref.kind}`.trim() };
 }
 
+/** Labels the controllers add per revision (they differ between a workload's pods). */
+const HASH_LABELS = new Set(['pod-template-hash', 'controller-revision-hash', 'pod-template-generation', 'statefulset.kubernetes.io/pod-name', 'apps.kubernetes.io/pod-index', 'batch.kubernetes.io/controller-uid', 'controller-uid']);
+
 function timeText(t: Date | string | undefined): string | null {
   if (t === undefined) return null;
   if (t instanceof Date) return Number.isNaN(t.getTime()) ? null : t.toISOString();
@@ -242,7 +246,8 @@ export function staleWorkloads(inventory: Pick<WorkloadInventory, 'pods' | 'repl
     const key = `${namespace}\u0000${owner.kind}\u0000${owner.controller ?? ''}\u0000${owner.name}`;
     let g = groups.get(key);
     if (!g) {
-      g = { namespace, kind: owner.kind, name: owner.name, ...(owner.controller ? { controller: owner.controller } : {}), pods: [] };
+      const labels = Object.fromEntries(Object.entries(pod.metadata?.labels ?? {}).filter(([k]) => !HASH_LABELS.has(k)));
+      g = { namespace, kind: owner.kind, name: owner.name, ...(owner.controller ? { controller: owner.controller } : {}), ...(Object.keys(labels).length > 0 ? { labels } : {}), pods: [] };
       groups.set(key, g);
     }
     g.pods.push({ name: pod.metadata?.name ?? '', startTime, node: pod.spec?.nodeName ?? null });

@@ -23,6 +23,8 @@ export interface StaleWorkload {
   name: string;
   /** For kind `Other`: the controller's `apiVersion` and `kind` (e.g. `apps/v1 ReplicaSet`, `example.com/v1 Foo`). */
   controller?: string;
+  /** The labels of its first pod (its pod template's), without the controllers' hash labels; what `workloads.selectors` match. */
+  labels?: Record<string, string>;
   pods: StalePod[];
 }
 
