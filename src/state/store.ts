@@ -31,6 +31,7 @@ import {
   type RunCluster,
   type RunOperation,
   type StateDocument,
+  type WorkloadRecord,
 } from './types.js';
 
 /** Read and replace whole snapshots (Terraform's Transient + Persistent). */
@@ -365,6 +366,10 @@ class DocumentStateStore implements StateStore {
 
   async recordOutput(runId: string, output: OutputInput): Promise<void> {
     await this.#edit((d, now) => runs.addOutput(d, runId, output, now));
+  }
+
+  async recordWorkload(runId: string, record: Omit<WorkloadRecord, 'updatedAt'>): Promise<void> {
+    await this.#edit((d, now) => runs.putWorkload(d, runId, record, now));
   }
 
   async recordKey(runId: string, key: KeyInput): Promise<void> {
