@@ -48,10 +48,12 @@ export async function runWorkloadPhase(deps: WorkloadPhaseDeps): Promise<Workloa
   const nap = deps.nap ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const earlier = new Map((await deps.records()).map((r) => [idOf(r), r]));
 
-  // Pods started before kube-root-ca.crt held the new CA loaded the old one: wait for it first.
+  // Pods started before kube-root-ca.crt held the new CA loaded the old one: before restarting anything,
+  // wait until it does in every namespace concerned (a report only needs no wait).
   let inventory = await deps.inventory();
   let candidates = staleWorkloads(inventory);
-  const namespaces = [...new Set(candidates.map((w) => w.namespace))].sort();
+  const restarting = decide(candidates, deps.policy, deps.override).filter((d) => d.action === 'restart' && isRestartable(d.workload.kind));
+  const namespaces = [...new Set(restarting.map((d) => d.workload.namespace))].sort();
   const deadline = Date.now() + deps.timeoutMs;
   for (;;) {
     const lagging = namespaces.length === 0 ? [] : await deps.rootCaLagging(namespaces, deps.newCa);
@@ -63,9 +65,11 @@ export async function runWorkloadPhase(deps: WorkloadPhaseDeps): Promise<Workloa
     }
     await nap(deps.pollMs ?? 1000);
   }
-  const rootCaAt = deps.now().toISOString();
-  inventory = await deps.inventory();
-  candidates = staleWorkloads(inventory, rootCaAt);
+  if (namespaces.length > 0) {
+    const rootCaAt = deps.now().toISOString();
+    inventory = await deps.inventory();
+    candidates = staleWorkloads(inventory, rootCaAt);
+  }
 
   let restarted = 0;
   let left = 0;

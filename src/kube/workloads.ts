@@ -4,7 +4,8 @@
  * certificate fingerprints its keys hold (`objectKeyFacts`): no Secret data is kept past its page. Lists
  * are paginated (`limit` / `continue`), as kubectl does for large clusters.
  */
-import { objectKeyFacts, SERVICE_ACCOUNT_TOKEN_TYPE, type ObjectKeyFacts, type PodLike, type ReplicaSetLike, type WorkloadInventory } from '../workloads/find.js';
+import type { Fingerprint } from '../domain/types.js';
+import { certificateFingerprints, objectKeyFacts, ROOT_CA_CONFIGMAP, SERVICE_ACCOUNT_TOKEN_TYPE, type ObjectKeyFacts, type PodLike, type ReplicaSetLike, type WorkloadInventory } from '../workloads/find.js';
 import type { KubeconfigSource } from './nodes.js';
 import { kubeError, loadKubeconfig, withTimeout } from './nodes.js';
 
@@ -90,4 +91,26 @@ export async function readWorkloadInventory(source: KubeconfigSource, opts: { ti
     () => (objects = objects.filter((o) => o.kind !== 'ConfigMap')),
   );
   return { pods, replicaSets, tokenSecrets, objects };
+}
+
+/**
+ * Namespaces (of `namespaces`) whose `kube-root-ca.crt` ConfigMap does not hold `newCa` yet (or is
+ * missing): the controller-manager leader publishes its issuing CA there, and a pod started before it
+ * does would load the old one again.
+ */
+export async function rootCaLagging(source: KubeconfigSource, namespaces: readonly string[], newCa: Fingerprint, opts: { timeoutMs?: number } = {}): Promise<string[]> {
+  const { k8s, kc, server } = await loadKubeconfig(source);
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const lagging: string[] = [];
+  for (const namespace of namespaces) {
+    let text = '';
+    try {
+      const cm = await withTimeout(core.readNamespacedConfigMap({ namespace, name: ROOT_CA_CONFIGMAP }), opts.timeoutMs ?? 15_000, `reading ${namespace}/${ROOT_CA_CONFIGMAP} at ${server}`);
+      text = cm.data?.['ca.crt'] ?? '';
+    } catch (err) {
+      if ((err as { code?: number }).code !== 404) throw kubeError(err, server, source.origin, `reading ${namespace}/${ROOT_CA_CONFIGMAP}`);
+    }
+    if (!certificateFingerprints(text).includes(newCa)) lagging.push(namespace);
+  }
+  return lagging;
 }

@@ -106,6 +106,7 @@ export interface RunRecorder {
   markStepFailed(runId: string, stepId: string, error: unknown): Promise<void>;
   markStepSkipped(runId: string, stepId: string, reason: string): Promise<void>;
   recordOutput(runId: string, output: OutputInput): Promise<void>;
+  recordWorkload(runId: string, record: Omit<WorkloadRecord, 'updatedAt'>): Promise<void>;
   recordKey(runId: string, key: KeyInput): Promise<void>;
   finishRun(runId: string, status: runs.FinalStatus, error?: unknown): Promise<void>;
   /** Mark an apply run rolled back (after the rollback run that undid it completed). */

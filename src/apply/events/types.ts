@@ -81,6 +81,7 @@ export interface EventDataMap {
   'gate-passed': { stepId: string; check: GateCheck | null; attempts: number; durationMs: number };
   'gate-failed': { stepId: string; check: GateCheck | null; attempts: number; error: EventError };
   'output-written': { stepId: string | null; kind: OutputKind; path: string; backupPath: string | null };
+  workload: { namespace: string; kind: string; name: string; status: 'started' | 'restarted' | 'blocked' | 'reported' | 'ignored' | 'failed'; detail: string | null };
   'lock-wait': { statePath: string; holder: LockHolder; retryInMs: number; waitedMs: number };
   'lock-broken': { statePath: string; holder: LockHolder; reason: string };
   'run-lease-taken': {

@@ -133,6 +133,7 @@ export class TtySink implements EventSink {
         this.#live.delete(`gate:${e.data.stepId}`);
         return withHint(`  - ${gateLabel(e.data.check)}: FAILED after ${e.data.attempts === 1 ? '1 check' : `${e.data.attempts} checks`}: ${e.data.error.message}`);
       case 'output-written':
+      case 'workload':
       case 'key-escrowed':
         return [`  ${e.message}`];
       case 'run-interrupted':
