@@ -99,3 +99,20 @@ t.test('startedNodes: the nodes recorded started and not done, each once', async
   t.same(startedNodes(r), ['127.0.0.20', '127.0.0.21']);
   t.same(startedNodes({ steps: [] } as unknown as Run), []);
 });
+
+t.test('the run summary names the restarted workloads and those left, with why', async (t) => {
+  const { runSummary } = await import('../../../src/apply/run-common.js');
+  const plan = { steps: [] } as unknown as Parameters<typeof runSummary>[1];
+  const run = {
+    operation: 'apply',
+    outputs: [],
+    workloads: [
+      { namespace: 'kube-system', kind: 'DaemonSet', name: 'kube-proxy', status: 'restarted', restartedAt: 'x', updatedAt: 'x' },
+      { namespace: 'web', kind: 'Deployment', name: 'paused', status: 'blocked', reason: 'the Deployment is paused', updatedAt: 'x' },
+      { namespace: 'web', kind: 'Pod', name: 'bare', status: 'reported', reason: 'a bare pod: a rollout restart does not apply', updatedAt: 'x' },
+    ],
+  } as unknown as Parameters<typeof runSummary>[0];
+  const { notes } = runSummary(run, plan);
+  t.match(notes.join('\n'), /workloads restarted .*\(1\): DaemonSet kube-system\/kube-proxy/);
+  t.match(notes.join('\n'), /may still hold the old Kubernetes API CA \(2\), not restarted: Deployment web\/paused — the Deployment is paused; Pod web\/bare — a bare pod/);
+});
