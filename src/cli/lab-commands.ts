@@ -57,6 +57,7 @@ export async function runLabUp(args: LabUpArgs): Promise<void> {
     nodeGraceS: args['node-grace-s'],
     podsPerNode: args['pods-per-node'],
     podCaReloadS: args['pod-ca-reload-s'],
+    workloads: args.workloads,
     vip: args.vip,
   });
   const readyTimeoutS = checkInteger('--ready-timeout-s', args['ready-timeout-s'], 1);

@@ -11,6 +11,8 @@ import { TalosClient } from '../talos/client.js';
 import type { LabCluster, KubernetesCaStyle, LabTimings } from './core/model.js';
 import { startKubeSide } from './kube/index.js';
 import type { PodView } from './kube/pods.js';
+import type { WorkloadSet } from './kube/workloads.js';
+import type { Stored } from './kube/object-store.js';
 import { assembleLabCluster, issueAdminClientCert } from './setup/cluster.js';
 import { generateLabSecrets, renderSecretsBundle, type LabSecretsOptions } from './setup/secrets.js';
 import { startTalosSide } from './talos/index.js';
@@ -33,6 +35,8 @@ export interface StartLabOptions {
   log?: (message: string) => void;
   /** Emulated in-cluster clients per node (kube/pods.ts; default 0 here, 2 with `rotate lab up`). */
   podsPerNode?: number;
+  /** The other workloads (kube/workloads.ts; default `none`; `rotate lab up --workloads standard`). */
+  workloads?: WorkloadSet;
   /** How many address blocks to try when a side finds an address taken (default 5). */
   blockAttempts?: number;
 }
@@ -67,6 +71,8 @@ export interface RunningLab {
   rootCaConfigMap(): string | null;
   /** The emulated in-cluster clients. */
   pods(): PodView[];
+  /** The stored objects of a workload resource (kube/index.ts KubeSide.objects). */
+  objects(resource: string, namespace?: string): Stored[];
   stop(): Promise<void>;
 }
 
@@ -104,7 +110,7 @@ export async function startLab(options: StartLabOptions): Promise<RunningLab> {
       const talos = await startTalosSide(cluster);
       started.push(talos);
       log('Talos side started');
-      const kube = await startKubeSide(cluster, { podsPerNode: options.podsPerNode ?? 0 });
+      const kube = await startKubeSide(cluster, { podsPerNode: options.podsPerNode ?? 0, workloads: options.workloads ?? 'none' });
       started.push(kube);
       talos.useStaticPods((address) => kube.staticPods(address));
       log('Kubernetes side started');
@@ -129,6 +135,7 @@ export async function startLab(options: StartLabOptions): Promise<RunningLab> {
         whenAllReady: (timeoutMs) => kube.whenAllReady(timeoutMs),
         rootCaConfigMap: () => kube.rootCaConfigMap(),
         pods: () => kube.pods(),
+        objects: (resource, namespace) => kube.objects(resource, namespace),
         async fetchKubeconfig(timeoutMs = 15_000) {
           // As `talosctl -e CP -n CP kubeconfig` asks it: through the first control plane's apid.
           const first = controlPlanes[0]!;

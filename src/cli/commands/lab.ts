@@ -12,6 +12,7 @@ export interface LabUpArgs {
   'ready-timeout-s'?: number;
   'pods-per-node'?: number;
   'pod-ca-reload-s'?: number;
+  workloads?: string;
   vip: boolean;
   detach: boolean;
 }
@@ -53,8 +54,9 @@ const labUp: CommandModule<object, LabUpArgs> = {
       .option('kubelet-restart-ms', { type: 'number', describe: 'how long a kubelet restart takes' })
       .option('static-pod-delay-ms', { type: 'number', describe: "how long after a control plane's Kubernetes CA change its kube-apiserver and controller-manager are re-created (default 2000)" })
       .option('node-grace-s', { type: 'number', describe: 'seconds without a heartbeat before a Node turns NotReady (default 40)' })
-      .option('pods-per-node', { type: 'number', describe: 'emulated in-cluster clients per node that call the Kubernetes API with the kube-root-ca.crt CA; even ones never re-read it, odd ones re-read it (default 2, 0 for none)' })
+      .option('pods-per-node', { type: 'number', describe: 'emulated in-cluster clients per node (one DaemonSet each) that call the Kubernetes API with the kube-root-ca.crt CA; even ones never re-read it, odd ones re-read it (default 2, 0 for none)' })
       .option('pod-ca-reload-s', { type: 'number', describe: 'how often a re-reading client re-reads its ca.crt (default 300, as client-go)' })
+      .option('workloads', { choices: ['standard', 'none'] as const, describe: 'workloads besides the per-node clients: standard (Deployments, StatefulSets, an OnDelete DaemonSet, a Job, a bare Pod, PodDisruptionBudgets, a Secret and a ConfigMap holding the CA) or none (default: only the per-node clients)' })
       .option('ready-timeout-s', { type: 'number', describe: 'how long to wait for every node to be Ready (default 60 s + 0.5 s per node)' })
       .option('vip', { type: 'boolean', default: false, describe: 'also serve a shared virtual IP (127.A.B.2) in front of a control plane' })
       .option('detach', { type: 'boolean', default: false, describe: 'return once every node is Ready and keep the lab running in the background (output in DIR/lab.log)' }) as unknown as Argv<LabUpArgs>,

@@ -42,12 +42,15 @@ import {
   type TableObjectMode,
 } from './objects.js';
 import { acceptsJson, notAcceptableStatus } from './negotiate.js';
+import { handleWorkload, parseWorkloadPath, workloadTarget, type WorkloadApiContext } from './workload-api.js';
 
 export interface ApiRequest {
   method: string;
   /** Path and query, as in the request line. */
   url: string;
   accept: string | undefined;
+  /** Content-Type of the body (PATCH: which patch it is). */
+  contentType?: string | undefined;
   body: unknown;
   authn: AuthnResult;
 }
@@ -77,6 +80,8 @@ export interface ApiContext {
   mirrorPods: MirrorPods;
   /** Leases clients own (outside kube-node-lease), e.g. a run lease in kube-system; absent: those namespaces are empty. */
   leases?: LeaseStore;
+  /** Pods, Secrets and the workload resources (workload-api.ts); absent: only the mirror pods are served. */
+  workloads?: WorkloadApiContext;
   /** host:port this apiserver advertises. */
   serverAddress: string;
   leaseDurationSeconds: number;
@@ -142,6 +147,9 @@ function route(ctx: ApiContext, req: ApiRequest, path: string, query: URLSearchP
       },
     };
   }
+
+  const workload = ctx.workloads ? parseWorkloadPath(parts) : null;
+  if (workload) return { target: workloadTarget(workload, method, query), run: () => handleWorkload(ctx.workloads!, workload, req, query) };
 
   // /api/v1/pods, /api/v1/namespaces/<ns>/pods[/<name>]: the static pods' mirror pods (all in kube-system)
   const podsAt = parts[2] === 'pods' ? 2 : parts[2] === 'namespaces' && parts[4] === 'pods' ? 4 : -1;

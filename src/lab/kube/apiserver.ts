@@ -24,6 +24,7 @@ import { concatPem, issueLeafCert, keyPemForTls } from '../../pki/index.js';
 import { sameRoot, type LabCluster, type LabNode, type RootCa } from '../core/model.js';
 import { handleApiRequest, type ApiContext, type WatchStream } from './api.js';
 import type { LeaseStore } from './lease-store.js';
+import type { WorkloadApiContext } from './workload-api.js';
 import { authenticate } from './auth.js';
 import type { CsrStore } from './controller-manager.js';
 import type { NodeRegistry } from './node-registry.js';
@@ -49,6 +50,8 @@ export interface ApiServerDeps {
   mirrorPods: MirrorPods;
   /** Leases clients own outside kube-node-lease (one store for every apiserver, as etcd). */
   leases?: LeaseStore;
+  /** The workload objects (one store for every apiserver, as etcd). */
+  workloads?: WorkloadApiContext;
   /** Called each time the apiserver listens; `afterCaChange` when a CA change restarted it. */
   onUp(server: KubeApiServer, afterCaChange: boolean): void;
 }
@@ -94,6 +97,7 @@ export class KubeApiServer {
       configMaps: deps.configMaps,
       mirrorPods: deps.mirrorPods,
       ...(deps.leases ? { leases: deps.leases } : {}),
+      ...(deps.workloads ? { workloads: deps.workloads } : {}),
       serverAddress: `${node.address}:${APISERVER_PORT}`,
       leaseDurationSeconds: Math.max(1, Math.round(cluster.timings.nodeGraceMs / 1000)),
       now: () => new Date(),
@@ -306,6 +310,7 @@ export class KubeApiServer {
           method: req.method ?? 'GET',
           url: req.url ?? '/',
           accept: req.headers.accept,
+          contentType: req.headers['content-type'],
           body,
           // A certificate the x509 authenticator rejects fails the request (401), whatever else it carries.
           authn: refused
@@ -328,6 +333,8 @@ export class KubeApiServer {
 
 function streamWatch(res: http.ServerResponse, watch: WatchStream): void {
   res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
+  // kube-apiserver sends the headers at once: a client waits for them before it reads any event.
+  res.flushHeaders();
   const write = (event: object): void => {
     if (!res.destroyed) res.write(`${JSON.stringify(event)}\n`);
   };

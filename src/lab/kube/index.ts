@@ -18,6 +18,9 @@ import { issueAdminKubeconfig } from './kubeconfig.js';
 import { Kubelet } from './kubelet.js';
 import { NodeRegistry } from './node-registry.js';
 import { PodFleet, POD_NAMESPACE, type PodView } from './pods.js';
+import { ObjectStore, type Stored } from './object-store.js';
+import { WorkloadController } from './workload-controller.js';
+import { workloadManifests, type WorkloadSet } from './workloads.js';
 import { ConfigMapStore, ROOT_CA_CONFIGMAP, ROOT_CA_KEY, RootCaPublisher } from './root-ca-publisher.js';
 import { MirrorPods, StaticPods } from './static-pods.js';
 import type { CaMaterial } from '../../pki/index.js';
@@ -60,11 +63,15 @@ export interface KubeSide {
   rootCaConfigMap(): string | null;
   /** The emulated in-cluster clients (pods.ts). */
   pods(): PodView[];
+  /** The stored objects of a workload resource (`deployments`, `pods`, ...), as the API serves them (copies). */
+  objects(resource: string, namespace?: string): Stored[];
 }
 
 export interface KubeSideOptions {
-  /** Emulated in-cluster clients per node (pods.ts); 0 for none. */
+  /** Emulated in-cluster clients per node (pods.ts): one DaemonSet each; 0 for none. */
   podsPerNode?: number;
+  /** The other workloads (workloads.ts); default `none`. */
+  workloads?: WorkloadSet;
 }
 
 /** Window the one-off dials after a change are spread over: ~40 handshakes/s for a large lab. */
@@ -94,10 +101,17 @@ export async function startKubeSide(cluster: LabCluster, options: KubeSideOption
   const pods = new Map(cluster.controlPlanes.map((cp) => [cp, new StaticPods(cp, cluster)] as const));
   const mirrorPods = new MirrorPods(cluster, [...pods.values()]);
   const controllerManager = new ControllerManager(cluster, csrs, pods);
-  const publisher = new RootCaPublisher(configMaps, controllerManager);
+  const manifests = workloadManifests(options.workloads ?? 'none', options.podsPerNode ?? 0, null, '');
+  const publisher = new RootCaPublisher(configMaps, controllerManager, manifests.namespaces);
+  const store = new ObjectStore();
   const kubelets: Kubelet[] = [];
   const apiservers: KubeApiServer[] = [];
   const spread = spreadWindowMs(cluster);
+  // Created before the kubelets start, so that each node's pods start when its kubelet first runs.
+  // A new pod's client starts a moment after the kubelet sees it (container start).
+  const fleet = new PodFleet({ cluster, configMaps, apiservers: () => apiservers, notes }, Math.max(20, Math.min(500, Math.round(cluster.timings.heartbeatIntervalMs / 4))));
+  const workloads = new WorkloadController(store, fleet, cluster);
+  const workloadApi = { store, controller: workloads, mirrorPods, now: () => new Date() };
 
   for (const cp of cluster.controlPlanes) {
     apiservers.push(
@@ -110,6 +124,7 @@ export async function startKubeSide(cluster: LabCluster, options: KubeSideOption
         pods: pods.get(cp)!,
         mirrorPods,
         leases,
+        workloads: workloadApi,
         onUp: (server, afterCaChange) => {
           if (!afterCaChange) return;
           for (const k of kubelets) k.probeLater(server, randomDelay(spread));
@@ -135,13 +150,12 @@ export async function startKubeSide(cluster: LabCluster, options: KubeSideOption
     );
   });
 
-  // Created before the kubelets start, so that each node's pods start when its kubelet first runs.
-  const fleet = new PodFleet({ cluster, configMaps, apiservers: () => apiservers, notes }, options.podsPerNode ?? 0);
 
   const forwarders: TcpForwarder[] = [];
   const stopAll = async (): Promise<void> => {
     registry.stop();
     publisher.stop();
+    workloads.stop();
     fleet.stop();
     controllerManager.stop();
     for (const p of pods.values()) p.stop();
@@ -191,6 +205,23 @@ export async function startKubeSide(cluster: LabCluster, options: KubeSideOption
 
   registry.start();
   publisher.start();
+  // The workloads, as a user applied them once the cluster was up; the user data embeds the CA issuing now.
+  const leader = controllerManager.leader();
+  const firstWorker = cluster.workers[0] ?? cluster.nodes[0]!;
+  const seeded = workloadManifests(options.workloads ?? 'none', options.podsPerNode ?? 0, leader ? controllerManager.rootCaPem(leader) : null, firstWorker.hostname);
+  for (const cm of seeded.configMaps) configMaps.put(cm.namespace, cm.name, cm.data);
+  for (const { resource, object } of seeded.objects) workloads.create(resource, object);
+  for (const key of seeded.pauseWhenRolledOut) {
+    const [namespace, name] = key.split('/') as [string, string];
+    const off = store.subscribe(() => {
+      const d = store.get('deployments', namespace, name);
+      const s = (d?.status ?? {}) as { availableReplicas?: number; updatedReplicas?: number };
+      if (!d || (s.availableReplicas ?? 0) < ((d.spec as { replicas?: number }).replicas ?? 1)) return;
+      off();
+      setImmediate(() => store.update('deployments', { ...d, spec: { ...d.spec, paused: true } }));
+    });
+  }
+  workloads.reconcile();
   // A TLS bootstrap costs a few handshakes and signatures (~30 ms of CPU with OpenSSL 3): spread the
   // first starts so a large lab does not saturate the event loop.
   const startWindow = Math.max(1, Math.min(cluster.timings.heartbeatIntervalMs, cluster.nodes.length * 40));
@@ -236,5 +267,6 @@ export async function startKubeSide(cluster: LabCluster, options: KubeSideOption
     adminKubeconfig: (opts) => issueAdminKubeconfig(cluster, opts),
     rootCaConfigMap: () => configMaps.get(POD_NAMESPACE, ROOT_CA_CONFIGMAP)?.data[ROOT_CA_KEY] ?? null,
     pods: () => fleet.views(),
+    objects: (resource, namespace) => store.list(resource, namespace).map((o) => JSON.parse(JSON.stringify(o)) as Stored),
   };
 }

@@ -74,15 +74,39 @@ interface ResourceDef {
   shortNames?: string[];
 }
 
+// The workload resources (workload-api.ts).
+const WORKLOAD_VERBS = ['get', 'list', 'patch', 'update', 'watch'];
+const WORKLOAD_CORE_RESOURCES: ResourceDef[] = [
+  { name: 'pods/eviction', singularName: '', namespaced: true, kind: 'Eviction', verbs: ['create'] },
+  { name: 'pods/status', singularName: '', namespaced: true, kind: 'Pod', verbs: ['get'] },
+  { name: 'secrets', singularName: 'secret', namespaced: true, kind: 'Secret', verbs: ['get', 'list', 'watch'] },
+];
+const workload = (name: string, singularName: string, kind: string, shortNames: string[], verbs = WORKLOAD_VERBS): ResourceDef[] => [
+  { name, singularName, namespaced: true, kind, verbs, ...(shortNames.length > 0 ? { shortNames } : {}) },
+  { name: `${name}/status`, singularName: '', namespaced: true, kind, verbs: ['get', 'patch', 'update'] },
+];
+
 const CORE_RESOURCES: ResourceDef[] = [
   { name: 'nodes', singularName: 'node', namespaced: false, kind: 'Node', verbs: ['get', 'list', 'patch', 'update'], shortNames: ['no'] },
   { name: 'nodes/status', singularName: '', namespaced: false, kind: 'Node', verbs: ['get', 'patch', 'update'] },
   { name: 'configmaps', singularName: 'configmap', namespaced: true, kind: 'ConfigMap', verbs: ['get', 'list'], shortNames: ['cm'] },
-  { name: 'pods', singularName: 'pod', namespaced: true, kind: 'Pod', verbs: ['get', 'list'], shortNames: ['po'] },
+  { name: 'pods', singularName: 'pod', namespaced: true, kind: 'Pod', verbs: ['delete', 'get', 'list', 'patch', 'watch'], shortNames: ['po'] },
+  ...WORKLOAD_CORE_RESOURCES,
 ];
 
 /** The API groups served besides the core group, with their resources. */
 const GROUPS: Record<string, { version: string; resources: ResourceDef[] }> = {
+  apps: {
+    version: 'v1',
+    resources: [
+      ...workload('daemonsets', 'daemonset', 'DaemonSet', ['ds']),
+      ...workload('deployments', 'deployment', 'Deployment', ['deploy']),
+      ...workload('replicasets', 'replicaset', 'ReplicaSet', ['rs']),
+      ...workload('statefulsets', 'statefulset', 'StatefulSet', ['sts']),
+    ],
+  },
+  batch: { version: 'v1', resources: workload('jobs', 'job', 'Job', [], ['get', 'list', 'watch']) },
+  policy: { version: 'v1', resources: workload('poddisruptionbudgets', 'poddisruptionbudget', 'PodDisruptionBudget', ['pdb'], ['get', 'list', 'watch']) },
   'coordination.k8s.io': {
     version: 'v1',
     resources: [{ name: 'leases', singularName: 'lease', namespaced: true, kind: 'Lease', verbs: ['create', 'delete', 'get', 'list', 'update'] }],

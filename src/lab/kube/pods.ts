@@ -46,6 +46,10 @@ export interface PodView {
   running: boolean;
   /** Fingerprints of the certificates the client trusts now (what it loaded). */
   caFingerprints: string[];
+  /** The pod's namespace and uid, and when its client last started (null: not yet). */
+  namespace?: string;
+  uid?: string;
+  startedAt?: string | null;
 }
 
 function jitter(ms: number, spread = 0.2): number {
@@ -67,6 +71,7 @@ export class InClusterClient {
   readonly node: LabNode;
   readonly name: string;
   readonly reloads: boolean;
+  readonly namespace: string;
   readonly #deps: PodsDeps;
   /** The projected file's content, as the kubelet last wrote it. */
   #file: string | null = null;
@@ -79,8 +84,9 @@ export class InClusterClient {
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #inflight = new Set<DialHandle>();
 
-  constructor(node: LabNode, name: string, reloads: boolean, deps: PodsDeps) {
+  constructor(node: LabNode, name: string, reloads: boolean, deps: PodsDeps, namespace = POD_NAMESPACE) {
     this.node = node;
+    this.namespace = namespace;
     this.name = name;
     this.reloads = reloads;
     this.#deps = deps;
@@ -187,57 +193,111 @@ export class InClusterClient {
   }
 }
 
+/** A pod the fleet runs: which node, which client kind, the key it is known by. */
+export interface FleetPod {
+  uid: string;
+  namespace: string;
+  name: string;
+  node: LabNode;
+  reloads: boolean;
+}
+
 /**
- * The pods of every node and the kubelet's part in them: projecting `kube-root-ca.crt` into each pod's
- * `ca.crt`, starting pods once the node's kubelet runs, and losing them when the node goes down.
+ * The kubelets' part in the workload pods (workload-controller.ts creates and deletes them): projecting
+ * the pod's namespace's `kube-root-ca.crt` into its `ca.crt`, starting its client once the node's kubelet
+ * runs (a new pod after `startDelayMs`, the time a kubelet takes to start a container), and losing them
+ * when the node goes down (they start afresh, loading the file then, when its kubelet runs again).
  */
 export class PodFleet {
-  readonly pods: InClusterClient[] = [];
+  readonly #clients = new Map<string, { pod: FleetPod; client: InClusterClient; startedAt: Date | null; starts: number }>();
   readonly #deps: PodsDeps;
   readonly #off: Array<() => void> = [];
+  readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #listeners = new Set<(uid: string) => void>();
+  readonly #startDelayMs: number;
 
-  constructor(deps: PodsDeps, perNode: number) {
+  constructor(deps: PodsDeps, startDelayMs = 0) {
     this.#deps = deps;
+    this.#startDelayMs = startDelayMs;
     for (const node of deps.cluster.nodes) {
-      const mine: InClusterClient[] = [];
-      for (let i = 0; i < perNode; i++) {
-        const reloads = i % 2 === 1;
-        mine.push(new InClusterClient(node, `${reloads ? 'reloading' : 'holding'}-${i}`, reloads, deps));
-      }
-      this.pods.push(...mine);
-      if (mine.length === 0) continue;
-      const onKubelet = (): void => this.#syncNode(node, mine);
+      const onKubelet = (): void => this.#syncNode(node);
       const onDown = (): void => {
-        for (const p of mine) p.stop();
+        for (const e of this.#clients.values()) if (e.pod.node === node && e.client.running) this.#stopped(e);
       };
       node.on('kubelet', onKubelet);
       node.on('down', onDown);
       this.#off.push(() => node.off('kubelet', onKubelet), () => node.off('down', onDown));
     }
     this.#off.push(deps.configMaps.subscribe((cm) => {
-      if (cm.namespace !== POD_NAMESPACE || cm.name !== ROOT_CA_CONFIGMAP) return;
-      for (const node of deps.cluster.nodes) this.#syncNode(node, this.pods.filter((p) => p.node === node));
+      if (cm.name !== ROOT_CA_CONFIGMAP) return;
+      for (const node of deps.cluster.nodes) this.#syncNode(node, cm.namespace);
     }));
   }
 
+  /** Called with a pod's uid whenever its client starts or stops. */
+  onChange(fn: (uid: string) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  #notify(uid: string): void {
+    for (const fn of this.#listeners) fn(uid);
+  }
+
+  #stopped(e: { pod: FleetPod; client: InClusterClient }): void {
+    e.client.stop();
+    this.#notify(e.pod.uid);
+  }
+
+  add(pod: FleetPod): void {
+    if (this.#clients.has(pod.uid)) return;
+    this.#clients.set(pod.uid, { pod, client: new InClusterClient(pod.node, pod.name, pod.reloads, this.#deps, pod.namespace), startedAt: null, starts: 0 });
+    const t = setTimeout(() => {
+      this.#timers.delete(t);
+      this.#syncNode(pod.node, undefined, pod.uid);
+    }, this.#startDelayMs);
+    this.#timers.add(t);
+  }
+
+  /** The pod is deleted: its client stops for good. */
+  remove(uid: string): void {
+    const e = this.#clients.get(uid);
+    if (!e) return;
+    this.#clients.delete(uid);
+    e.client.stop();
+  }
+
+  /** Whether the pod's client runs, when it last started and how often it started. */
+  state(uid: string): { running: boolean; startedAt: Date | null; starts: number } | null {
+    const e = this.#clients.get(uid);
+    return e ? { running: e.client.running, startedAt: e.startedAt, starts: e.starts } : null;
+  }
+
   /** What the kubelet of `node` does for its pods when it runs: project the ConfigMap, start the pods. */
-  #syncNode(node: LabNode, pods: readonly InClusterClient[]): void {
-    if (pods.length === 0 || node.isDown || !node.kubelet?.running) return;
-    const cm = this.#deps.configMaps.get(POD_NAMESPACE, ROOT_CA_CONFIGMAP);
-    const content = cm?.data[ROOT_CA_KEY];
-    if (content === undefined) return;
-    for (const p of pods) {
-      p.writeFile(content);
-      p.start();
+  #syncNode(node: LabNode, namespace?: string, onlyUid?: string): void {
+    if (node.isDown || !node.kubelet?.running) return;
+    for (const e of this.#clients.values()) {
+      if (e.pod.node !== node || (namespace !== undefined && e.pod.namespace !== namespace) || (onlyUid !== undefined && e.pod.uid !== onlyUid)) continue;
+      const content = this.#deps.configMaps.get(e.pod.namespace, ROOT_CA_CONFIGMAP)?.data[ROOT_CA_KEY];
+      if (content === undefined) continue;
+      e.client.writeFile(content);
+      if (e.client.running) continue;
+      if (e.client.start()) {
+        e.startedAt = new Date();
+        e.starts += 1;
+        this.#notify(e.pod.uid);
+      }
     }
   }
 
   views(): PodView[] {
-    return this.pods.map((p) => p.view());
+    return [...this.#clients.values()].map((e) => ({ ...e.client.view(), namespace: e.pod.namespace, uid: e.pod.uid, startedAt: e.startedAt?.toISOString() ?? null }));
   }
 
   stop(): void {
     for (const off of this.#off) off();
-    for (const p of this.pods) p.stop();
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+    for (const e of this.#clients.values()) e.client.stop();
   }
 }

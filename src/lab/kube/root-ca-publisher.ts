@@ -75,11 +75,14 @@ export class ConfigMapStore {
 export class RootCaPublisher {
   readonly #store: ConfigMapStore;
   readonly #cm: ControllerManager;
+  readonly #namespaces: readonly string[];
   #timer: NodeJS.Timeout | null = null;
 
-  constructor(store: ConfigMapStore, controllerManager: ControllerManager) {
+  /** `extraNamespaces`: namespaces the lab's workloads add (the publisher writes every namespace). */
+  constructor(store: ConfigMapStore, controllerManager: ControllerManager, extraNamespaces: readonly string[] = []) {
     this.#store = store;
     this.#cm = controllerManager;
+    this.#namespaces = [...NAMESPACES, ...extraNamespaces.filter((n) => !(NAMESPACES as readonly string[]).includes(n))];
   }
 
   start(): void {
@@ -98,6 +101,6 @@ export class RootCaPublisher {
     const leader = this.#cm.leader();
     const pem = leader ? this.#cm.rootCaPem(leader) : null;
     if (pem === null) return;
-    for (const ns of NAMESPACES) this.#store.put(ns, ROOT_CA_CONFIGMAP, { [ROOT_CA_KEY]: pem });
+    for (const ns of this.#namespaces) this.#store.put(ns, ROOT_CA_CONFIGMAP, { [ROOT_CA_KEY]: pem });
   }
 }

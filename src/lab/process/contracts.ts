@@ -3,6 +3,7 @@
  * their JSON Schemas live together; `validateLabFile` / `validateInspectReport` check a value against
  * the contract (extra fields are allowed: the contract names what must be there).
  */
+import type { WorkloadSummary } from '../kube/workload-summary.js';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { RotateError } from '../../domain/errors.js';
 import { EDGE_KINDS, type ConfigChangeEvent, type EdgeKind, type LedgerEntry, type KubeletsSnapshot, type NotReadyEvent, type StaticPodsSnapshot } from '../core/ledger.js';
@@ -139,7 +140,9 @@ export interface InspectReport {
 export interface InspectPods {
   /** Fingerprints of the certificates in `kube-root-ca.crt` `ca.crt` (kube-system), empty before it is published. */
   rootCaConfigMap: string[];
-  clients: { name: string; node: string; reloads: boolean; running: boolean; caFingerprints: string[] }[];
+  clients: { name: string; node: string; reloads: boolean; running: boolean; caFingerprints: string[]; namespace?: string; uid?: string; startedAt?: string | null }[];
+  /** The workloads the clients belong to (kube/workload-summary.ts). */
+  workloads?: WorkloadSummary[];
 }
 
 const fingerprint = { type: 'string', pattern: '^[0-9a-f]{64}$' };

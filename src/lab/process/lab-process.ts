@@ -5,6 +5,7 @@
  * code runs detached (daemon.ts, output to DIR/lab.log) and in the foreground (`rotate lab up` without
  * --detach).
  */
+import { summarizeWorkloads } from '../kube/workload-summary.js';
 import { randomBytes } from 'node:crypto';
 import { promises as fs, unlinkSync } from 'node:fs';
 import { RotateError } from '../../domain/errors.js';
@@ -115,7 +116,11 @@ export async function runLabProcess(opts: LabProcessOptions): Promise<void> {
           return { ready: running.allReady(), readyNodes, nodes: running.cluster.nodes.length };
         },
         inspect: () =>
-          buildInspectReport(running.cluster, (a) => running.nodeReady(a), { rootCaConfigMap: pemFingerprints(running.rootCaConfigMap()), clients: running.pods() }),
+          buildInspectReport(running.cluster, (a) => running.nodeReady(a), {
+            rootCaConfigMap: pemFingerprints(running.rootCaConfigMap()),
+            clients: running.pods(),
+            workloads: summarizeWorkloads((resource) => running.objects(resource)),
+          }),
         shutdown: () => requestStop('shutdown requested through the control API'),
       });
       const identity = currentProcessIdentity();

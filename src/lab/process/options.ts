@@ -4,6 +4,7 @@
 import { RotateError } from '../../domain/errors.js';
 import { DEFAULT_TIMINGS, type KubernetesCaStyle, type LabTimings } from '../core/model.js';
 import { MAX_NODES } from './address-block.js';
+import { WORKLOAD_SETS, type WorkloadSet } from '../kube/workloads.js';
 
 export interface LabShape {
   controlPlanes: number;
@@ -24,15 +25,20 @@ export interface LabUpInput {
   vip?: boolean | undefined;
   podsPerNode?: number | undefined;
   podCaReloadS?: number | undefined;
+  workloads?: string | undefined;
 }
 
 export interface LabConfig extends LabShape {
   timings: LabTimings;
   /** Emulated in-cluster clients per node (kube/pods.ts). */
   podsPerNode: number;
+  /** The workloads besides the per-node clients (kube/workloads.ts). */
+  workloads: WorkloadSet;
 }
 
 export const DEFAULT_PODS_PER_NODE = 2;
+/** `none` keeps a default lab as it was (the per-node clients only, as existing tests and benchmarks measure it). */
+export const DEFAULT_WORKLOADS: WorkloadSet = 'none';
 
 export const DEFAULT_CONTROL_PLANES = 3;
 export const DEFAULT_WORKERS = 2;
@@ -89,10 +95,15 @@ export function resolveLabConfig(input: LabUpInput): LabConfig {
   const nodeGraceS = checkNumber('--node-grace-s', input.nodeGraceS, 0);
   const podsPerNode = checkInteger('--pods-per-node', input.podsPerNode, 0, 20) ?? DEFAULT_PODS_PER_NODE;
   const podCaReloadS = checkNumber('--pod-ca-reload-s', input.podCaReloadS, 0);
+  const workloads = input.workloads ?? DEFAULT_WORKLOADS;
+  if (!(WORKLOAD_SETS as readonly string[]).includes(workloads)) {
+    throw usage('--workloads', `must be ${WORKLOAD_SETS.join(' or ')} (got ${JSON.stringify(workloads)})`, 'standard = Deployments, StatefulSets, a Job, a bare Pod and seeded CA copies besides the per-node clients; none = only the per-node clients');
+  }
   const shape = { controlPlanes, workers, kubernetesCaStyle: style, vip: input.vip ?? false } as LabShape;
   return {
     ...shape,
     podsPerNode,
+    workloads: workloads as WorkloadSet,
     timings: deriveTimings(shape, {
       ...(podCaReloadS !== undefined ? { podCaReloadMs: Math.round(podCaReloadS * 1000) } : {}),
       ...(applyLatencyMs !== undefined ? { applyLatencyMs } : {}),

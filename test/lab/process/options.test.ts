@@ -37,6 +37,12 @@ t.test('in-cluster clients: 2 per node by default, 0 for none, re-read every 300
   t.ok(c.timings.podCallIntervalMs >= c.timings.heartbeatIntervalMs, 'pods call no more often than kubelets heartbeat');
 });
 
+t.test('workloads: none by default, the standard set on request, anything else refused', async (t) => {
+  t.equal(resolveLabConfig({}).workloads, 'none');
+  t.equal(resolveLabConfig({ workloads: 'standard' }).workloads, 'standard');
+  t.throws(() => resolveLabConfig({ workloads: 'many' }), { code: 'LAB_BAD_OPTION', message: /--workloads must be none or standard/ });
+});
+
 t.test('bad lab up options are refused with the flag named', async (t) => {
   const cases: Array<[Parameters<typeof resolveLabConfig>[0], RegExp]> = [
     [{ controlPlanes: 0 }, /--control-planes/],
