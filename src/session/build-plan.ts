@@ -24,6 +24,7 @@ import { kubernetesOperatorClient, talosOperatorClient } from './operator-client
 import { readWorkloadInventory } from '../kube/workloads.js';
 import { kubernetesServerChange, unavailableWorkloadsReport, workloadsReport, type KubernetesServerChange, type WorkloadInventory } from '../workloads/find.js';
 import type { WorkloadsReport } from '../plan/model/index.js';
+import { decide } from '../workloads/rollout.js';
 
 export interface BuildPlanOptions {
   parallelism: number;
@@ -159,7 +160,10 @@ export async function buildPlan(
   const plan = planRotation(input);
   if (options.findWorkloads) {
     const change = kubernetesServerChange(plan);
-    if (change) plan.workloads = await observeWorkloads(session, nodes, change, timeoutMs, warnings);
+    if (change) {
+      plan.workloads = await observeWorkloads(session, nodes, change, timeoutMs, warnings);
+      for (const d of decide(plan.workloads.workloads, session.desired.workloads, undefined)) d.workload.action = d.action;
+    }
   }
 
   let chained: ChainedConfig[] = [];

@@ -163,6 +163,8 @@ t.test('the report and its human lines', async (t) => {
   t.match(lines[2], /^ {2}b +1 DaemonSet \(2 pods\) possibly stale$/);
   t.match(lines[3], /^ {2}c +1 Secret embedding it \(remote\)$/);
   t.match(lines[4], /2 workloads \(3 pods\) and 1 Secret\/ConfigMap in 3 namespaces/);
+  report.workloads[1]!.action = 'restart';
+  t.match(workloadLines(report)[2], /^ {2}b +1 DaemonSet \(2 pods; apply restarts 1\) possibly stale$/, 'what apply will restart, per namespace');
   const down = workloadLines(unavailableWorkloadsReport(change, 'cannot reach the Kubernetes API at https://127.0.0.1:6443: ECONNREFUSED'));
   t.match(down[1], /not listed: cannot reach the Kubernetes API/);
 });

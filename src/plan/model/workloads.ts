@@ -26,6 +26,11 @@ export interface StaleWorkload {
   /** The labels of its first pod (its pod template's), without the controllers' hash labels; what `workloads.selectors` match. */
   labels?: Record<string, string>;
   pods: StalePod[];
+  /**
+   * What `rotate apply` does with it by the desired state's `workloads` section (`--workloads` may
+   * override): `restart` only for Deployments, DaemonSets and StatefulSets; absent in plans made before it.
+   */
+  action?: 'restart' | 'report' | 'ignore';
 }
 
 /** A Secret or ConfigMap with keys whose value embeds the old CA (PEM, or base64 of PEM, at any depth). */

@@ -24,7 +24,8 @@ function kindsText(ws: readonly StaleWorkload[]): string {
     if (of.length > 0) parts.push(count(of.length, ...PLURAL[kind]));
   }
   const pods = ws.reduce((n, w) => n + w.pods.length, 0);
-  return `${parts.join(', ')} (${count(pods, 'pod', 'pods')})`;
+  const restart = ws.filter((w) => w.action === 'restart').length;
+  return `${parts.join(', ')} (${count(pods, 'pod', 'pods')}${restart > 0 ? `; apply restarts ${restart}` : ''})`;
 }
 
 export function workloadLines(report: WorkloadsReport): string[] {
