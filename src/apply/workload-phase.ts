@@ -101,9 +101,12 @@ export async function runWorkloadPhase(deps: WorkloadPhaseDeps): Promise<Workloa
         const kind = w.kind as 'Deployment' | 'DaemonSet' | 'StatefulSet';
         const prior = earlier.get(idOf(w));
         const restartedAt = prior?.status === 'started' && prior.restartedAt ? prior.restartedAt : deps.now().toISOString();
-        await deps.record({ namespace: w.namespace, kind, name: w.name, status: 'started', restartedAt });
-        deps.onWorkload?.(w, 'started', restartedAt);
         const out = await restartWorkload(deps.api, { kind, namespace: w.namespace, name: w.name }, restartedAt, {
+          // Recorded before the patch is sent: a resume then never sends a second restart.
+          beforePatch: async () => {
+            await deps.record({ namespace: w.namespace, kind, name: w.name, status: 'started', restartedAt });
+            deps.onWorkload?.(w, 'started', restartedAt);
+          },
           timeoutMs: deps.timeoutMs,
           ...(deps.pollMs !== undefined ? { pollMs: deps.pollMs } : {}),
           nap,

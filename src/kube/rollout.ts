@@ -49,7 +49,7 @@ export type RestartOutcome = { status: 'restarted'; restartedAt: string } | { st
 
 /**
  * Restart one workload unless a rollout restart would do nothing for it (then the reason). `restartedAt`
- * is the annotation value, recorded by the caller before this is called: a workload whose template already
+ * is the annotation value, recorded by the caller in `beforePatch`: a workload whose template already
  * carries it (a run killed after its patch) is not patched again, only waited for. `onPatched` runs right
  * after the patch returns.
  */
@@ -57,12 +57,13 @@ export async function restartWorkload(
   api: WorkloadApi,
   w: { kind: RestartableKind; namespace: string; name: string },
   restartedAt: string,
-  opts: { onPatched?: () => Promise<void> | void; pollMs?: number; timeoutMs: number; signal?: AbortSignal; nap?: (ms: number) => Promise<void> },
+  opts: { beforePatch?: () => Promise<void> | void; onPatched?: () => Promise<void> | void; pollMs?: number; timeoutMs: number; signal?: AbortSignal; nap?: (ms: number) => Promise<void> },
 ): Promise<RestartOutcome> {
   let obj = await api.read(w.kind, w.namespace, w.name);
   if (restartedAtOf(obj) !== restartedAt) {
     const blocker = restartBlocker(w.kind, obj);
     if (blocker) return { status: 'blocked', reason: blocker };
+    await opts.beforePatch?.();
     obj = await api.patch(w.kind, w.namespace, w.name, restartPatch(restartedAt));
     await opts.onPatched?.();
   }

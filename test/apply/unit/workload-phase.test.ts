@@ -81,8 +81,11 @@ t.test('restarts what the section asks, reports the rest with why, records every
   const objects = { 'Deployment/a/web': obj('Deployment'), 'DaemonSet/a/agent': obj('DaemonSet'), 'DaemonSet/a/legacy': obj('DaemonSet', { spec: { updateStrategy: { type: 'OnDelete' } } }), 'StatefulSet/b/db': obj('StatefulSet') };
   const { api, patches } = fakeCluster(objects);
   const records: WorkloadRecord[] = [];
-  const result = await runWorkloadPhase(deps(api, records));
+  const seen: string[] = [];
+  const result = await runWorkloadPhase(deps(api, records, { onWorkload: (w, status) => seen.push(`${w.name}:${status}`) }));
   t.same(patches.sort(), ['DaemonSet/a/agent', 'Deployment/a/web']);
+  t.notOk(seen.includes('legacy:started'), 'a blocked workload is never announced as started');
+  t.ok(seen.includes('legacy:blocked') && seen.includes('web:started') && seen.includes('web:restarted'));
   t.same(result, { restarted: 2, left: 3 });
   const by = Object.fromEntries(records.map((r) => [`${r.kind}/${r.namespace}/${r.name}`, r]));
   t.equal(by['Deployment/a/web']!.status, 'restarted');
