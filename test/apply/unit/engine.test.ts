@@ -129,7 +129,7 @@ interface Setup {
   plan: Plan;
   configs: Map<string, string>;
   log: string[];
-  run: (signal?: AbortSignal, parallelism?: number) => Promise<void>;
+  run: (signal?: AbortSignal, parallelism?: number, extra?: { workloadPhase?: { afterStep: number | null; run(): Promise<void> } }) => Promise<void>;
   session: Session;
 }
 
@@ -148,7 +148,7 @@ async function setup(t: TapTest, count: number, hooks: Hooks = {}): Promise<Setu
     configs,
     log,
     session: s,
-    run: (signal = new AbortController().signal, parallelism = 1) =>
+    run: (signal = new AbortController().signal, parallelism = 1, extra = {}) =>
       executePlan({
         session: s,
         plan,
@@ -160,6 +160,7 @@ async function setup(t: TapTest, count: number, hooks: Hooks = {}): Promise<Setu
         reporter: recordingReporter(log),
         parallelism,
         signal,
+        ...extra,
       }),
   };
 }
@@ -268,4 +269,18 @@ t.test('a node already at the target is skipped without sending anything', async
   t.notOk(inStep.includes(`journal nodeStarted ${step.id} ${done.address}`), 'never recorded started');
   t.equal(inStep.filter((l) => l === `apply ${done.address}`).length, 0, 'no config sent to it in that step');
   t.ok(inStep.includes(`report nodeFinished ${step.id} ${done.address}`), 'reported as finished (node-skipped)');
+});
+
+t.test('the workload phase runs right after its step, or after the last step when that step is not in the plan', async (t) => {
+  const { plan, log, run } = await setup(t, 2);
+  const issue = plan.steps.find((st) => st.id === 'talos-issue')!;
+  await run(undefined, 1, { workloadPhase: { afterStep: issue.index, run: async () => void log.push('workload phase') } });
+  const at = log.indexOf('workload phase');
+  t.ok(at > log.indexOf('journal stepFinished talos-issue done'), 'after the step finished (gate passed, outputs written)');
+  t.ok(at < log.indexOf('journal stepStarted talos-drop'), 'before the next step starts');
+  t.equal(log.filter((l) => l === 'workload phase').length, 1, 'once');
+
+  const again = await setup(t, 2);
+  await again.run(undefined, 1, { workloadPhase: { afterStep: null, run: async () => void again.log.push('workload phase') } });
+  t.equal(again.log[again.log.length - 1], 'workload phase', 'a resume past the issue step: after the last step');
 });
