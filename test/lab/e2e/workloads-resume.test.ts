@@ -1,8 +1,7 @@
 /**
  * Issue 14: a run killed (SIGKILL) during the workload phase, then resumed, restarts no workload twice:
- * the resumed run sends no second restart annotation (no `started` event, the lab's template keeps the
- * first value, one generation bump), waits for the rollouts the killed run started, and records them
- * `restarted`. A 1+1 lab with `--workloads standard`, Kubernetes API CA only.
+ * the resumed run sends the restartedAt value the killed run recorded, never a new one (the lab's template
+ * keeps the first value, one generation bump), waits for the rollouts, and records them `restarted`. A 1+1 lab with `--workloads standard`, Kubernetes API CA only.
  */
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
@@ -69,8 +68,12 @@ t.test('kill during the workload phase, resume: no workload restarted twice', as
   t.equal(second.code, 0, second.stderr.slice(-2000));
   t.ok(second.events.some((e) => e.type === 'run-resume'), 'the second run resumed the first');
   const key = (e: Ev) => `${e.kind} ${e.namespace}/${e.name}`;
-  const startedAgain = second.events.filter((e) => e.type === 'workload' && e.status === 'started').map(key);
-  for (const e of startedFirst) t.notOk(startedAgain.includes(key(e)), `${key(e)}: not restarted again`);
+  // A `started` the killed run recorded may be said again (its patch may not have gone out), but only with
+  // the same restartedAt value: the template then changes once, whatever the kill hit.
+  for (const e of second.events.filter((x) => x.type === 'workload' && x.status === 'started')) {
+    const before = startedFirst.find((f) => key(f) === key(e));
+    if (before) t.equal(e.detail, before.detail, `${key(e)}: resumed with the recorded restartedAt, not a new one`);
+  }
   const restarted = second.events.filter((e) => e.type === 'workload' && e.status === 'restarted');
   for (const e of startedFirst) {
     const done = restarted.find((r) => key(r) === key(e));
