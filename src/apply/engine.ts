@@ -80,6 +80,12 @@ export interface EngineDeps {
   signal: AbortSignal;
   /** The run lease: told which Talos client fetches a working admin kubeconfig as the CAs swap. */
   runLease?: { useKubeconfig(source: () => Promise<KubeconfigSource>): void } | null;
+  /**
+   * The workload phase (src/apply/workload-phase.ts): run right after step `afterStep` (the Kubernetes
+   * issue step) has finished, or, when `afterStep` is null (a resume whose plan no longer has that step),
+   * after the last step. `run` gets a source of fresh admin kubeconfigs.
+   */
+  workloadPhase?: { afterStep: number | null; run(kubeconfig: () => Promise<KubeconfigSource>): Promise<void> } | undefined;
   /** Which command runs the plan, so that its errors name that command's own next steps (default apply). */
   operation?: 'apply' | 'rollback';
 }
@@ -104,15 +110,39 @@ export async function executePlan(deps: EngineDeps): Promise<void> {
   const { plan, session, signal } = deps;
   const clients = new RunClients(session.endpoints, session.context, plan, deps.catalog, (fp) => deps.keyFor('talos', fp));
   try {
+    const phase = deps.workloadPhase;
+    let phaseRan = false;
     for (const step of plan.steps) {
       if (signal.aborted) throw new ApplyInterrupted(step.id, deps.operation);
       await runStep(deps, clients, step);
+      if (phase && phase.afterStep === step.index) {
+        await phase.run(kubeconfigThrough(deps, clients, step.talosconfigAfter ?? step.talosClient));
+        phaseRan = true;
+      }
+    }
+    if (phase && !phaseRan) {
+      const last = plan.steps[plan.steps.length - 1];
+      await phase.run(kubeconfigThrough(deps, clients, last ? (last.talosconfigAfter ?? last.talosClient) : 'current'));
     }
     // A resumed run whose last node step was done before: the ConfigMap write alone (apply/extension-auth.ts).
     if (plan.extensionAuth && plan.extensionAuth.afterStep === null) await extensionAuthAfter(deps, clients, null, plan.basedOn.nodes.filter((n) => n.role === 'controlplane').map((n) => n.address));
   } finally {
     clients.close();
   }
+}
+
+/** Fresh admin kubeconfigs fetched through a Talos client of `kind` of its own (closed after each fetch). */
+function kubeconfigThrough(deps: EngineDeps, clients: RunClients, kind: TalosClientKind): () => Promise<KubeconfigSource> {
+  const controlPlanes = deps.plan.basedOn.nodes.filter((n) => n.role === 'controlplane').map((n) => n.address);
+  const endpoint = deps.session.desired.cluster.kubernetesEndpoint;
+  return async () => {
+    const via = await clients.fresh(kind);
+    try {
+      return { ...(await fetchKubeconfig(via, controlPlanes)), ...(endpoint ? { serverOverride: endpoint } : {}) };
+    } finally {
+      via.close();
+    }
+  };
 }
 
 async function runStep(deps: EngineDeps, clients: RunClients, step: Step): Promise<void> {

@@ -15,8 +15,16 @@ import type { ClusterOverrides } from '../session/cluster-overrides.js';
 import { readSavedPlan, staleError, staleReasons } from '../session/saved-plan.js';
 import { beforeFromObserved, resolveStatePath, toErrorRecord, type LockedState, type Run } from '../state/index.js';
 import { makeEvent, makeQuestion, selectSink } from './events/index.js';
-import { ApplyInterrupted, executePlan, loweredBatches } from './engine.js';
+import { ApplyInterrupted, executePlan, loweredBatches, type EngineDeps } from './engine.js';
 import { carryExtensionAuth } from './extension-auth.js';
+import type { EventSink } from './events/types.js';
+import type { StateStore } from '../state/store.js';
+import type { WorkloadPolicy } from '../desired/types.js';
+import type { KubeconfigSource } from '../kube/nodes.js';
+import { readWorkloadInventory, rootCaLagging } from '../kube/workloads.js';
+import { workloadApi, type WorkloadApi } from '../kube/rollout.js';
+import { kubernetesServerChange } from '../workloads/find.js';
+import { runWorkloadPhase } from './workload-phase.js';
 import { storeJournal, sinkReporter } from './journal.js';
 import { reconcileOutputs } from './reconcile-outputs.js';
 import { pruneBackups } from './outputs.js';
@@ -54,6 +62,8 @@ export interface ApplyOptions extends BuildPlanOptions {
   takeOverExpiredLease?: boolean;
   /** `--talosconfig`, `--context`, `--endpoints`: win over the desired state's cluster section. */
   cluster?: ClusterOverrides;
+  /** `--workloads restart|report`: overrides the desired state's `workloads` section for every namespace. */
+  workloads?: 'restart' | 'report';
 }
 
 /** Everything a run needs once approved. */
@@ -191,6 +201,15 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
         ...(opts.applyLockWaitMs !== undefined ? { applyLockWaitMs: opts.applyLockWaitMs } : {}),
         signal: stopSignal(stopSignals, lease),
         runLease: lease,
+        workloadPhase: workloadPhaseOf(prepared.plan, unfinished?.plan, {
+          sink,
+          store,
+          runId: run.id,
+          policy: session.desired.workloads,
+          override: opts.workloads,
+          batchSize: opts.parallelism,
+          signal: stopSignals.signal,
+        }),
       });
     } catch (caught) {
       // A lost run lease stops the engine like Ctrl-C does; the run then failed for that reason.
@@ -260,3 +279,59 @@ function escrowItems(session: Session, built: BuiltPlan, plan: Plan): EscrowItem
   return items;
 }
 
+
+/**
+ * The workload phase of this run: after the step that makes the control planes serve the Kubernetes API
+ * from the new CA (or, on a resume whose plan no longer has that step, after the last step). Absent when
+ * the run changes no issuing Kubernetes CA. Report only (the default) lists and records what is left and
+ * never fails the run; a restart that cannot finish stops it (a resume continues without restarting twice).
+ */
+export function workloadPhaseOf(
+  plan: Plan,
+  original: Plan | undefined,
+  ctx: { sink: EventSink; store: StateStore; runId: string; policy: WorkloadPolicy | undefined; override: 'restart' | 'report' | undefined; batchSize: number; signal: AbortSignal },
+): EngineDeps['workloadPhase'] {
+  const here = kubernetesServerChange(plan);
+  const change = here ?? (original ? kubernetesServerChange(original) : null);
+  if (!change) return undefined;
+  const mayRestart = ctx.override === 'restart' || (ctx.override === undefined && !!ctx.policy && (ctx.policy.default === 'restart' || Object.values(ctx.policy.namespaces).includes('restart') || ctx.policy.selectors.some((r) => r.action === 'restart')));
+  return {
+    afterStep: here ? here.issueStep : null,
+    run: async (kubeconfig) => {
+      const source = async () => kubeconfig();
+      try {
+        await runWorkloadPhase({
+          inventory: async () => readWorkloadInventory(await source()),
+          rootCaLagging: async (namespaces, newCa) => rootCaLagging(await source(), namespaces, newCa),
+          api: lazyWorkloadApi(source),
+          records: async () => (await ctx.store.read())?.runs.find((r) => r.id === ctx.runId)?.workloads ?? [],
+          record: (r) => ctx.store.recordWorkload(ctx.runId, r),
+          policy: ctx.policy,
+          override: ctx.override,
+          newCa: change.newCa,
+          batchSize: ctx.batchSize,
+          now: () => new Date(),
+          timeoutMs: WORKLOAD_ROLLOUT_TIMEOUT_MS,
+          signal: ctx.signal,
+          onWorkload: (w, status, detail) => ctx.sink.emit(makeEvent('workload', { namespace: w.namespace, kind: w.kind, name: w.name, status, detail })),
+        });
+      } catch (err) {
+        if (mayRestart) throw err;
+        // Report only: what could not be listed is said, and the rotation itself is done.
+        ctx.sink.emit(makeEvent('warning', { warningCode: 'APPLY_WORKLOADS_UNLISTED', text: `the workloads that hold the old Kubernetes API CA could not be listed: ${RotateError.is(err) ? err.message : String(err)}`, hint: 'list them with `rotate plan` (before a rotation) or check pods started before the Kubernetes issue step by hand' }));
+      }
+    },
+  };
+}
+
+/** How long one workload's rollout may take (a Deployment's default progress deadline is 600 s). */
+export const WORKLOAD_ROLLOUT_TIMEOUT_MS = 15 * 60_000;
+
+function lazyWorkloadApi(source: () => Promise<KubeconfigSource>): WorkloadApi {
+  let api: Promise<WorkloadApi> | null = null;
+  const get = () => (api ??= source().then((s) => workloadApi(s)));
+  return {
+    read: async (kind, ns, name) => (await get()).read(kind, ns, name),
+    patch: async (kind, ns, name, body) => (await get()).patch(kind, ns, name, body),
+  };
+}

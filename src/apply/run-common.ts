@@ -9,6 +9,7 @@ import type { OutputKind, Plan } from '../plan/model/index.js';
 import { planTextWidth, renderPlanText } from '../plan/render/human.js';
 import { summarizeCertificateValue } from '../pki/index.js';
 import { podDisruptionNotice } from '../plan/planner/index.js';
+import { workloadSummary, workloadSummaryNotes } from '../workloads/summary.js';
 import type { BuiltPlan, PlanTarget } from '../session/build-plan.js';
 import type { IssuingKeyLookup } from '../session/config-chain.js';
 import type { Session } from '../session/open-session.js';
@@ -130,6 +131,7 @@ export function runSummary(run: Run | undefined, plan: Plan): { outputs: { kind:
   // The announcement the plan's proofs made, word for word (the plan's notices carry the same sentence).
   const pods = podDisruptionNotice(plan.steps);
   if (pods) notes.push(pods);
+  if (run?.workloads) notes.push(...workloadSummaryNotes(workloadSummary(run.workloads)));
   if (plan.steps.some((s) => s.apis.includes('talos') && s.phase.talos === 'drop')) {
     notes.push('talosconfigs signed by the dropped Talos CA no longer work: hand out new ones (talosctl config new) to other users and pipelines');
   }

@@ -25,7 +25,7 @@ function runOptionsOf(args: RollbackArgs): RollbackOptions {
 }
 
 export async function runApplyCommand(args: ApplyArgs): Promise<void> {
-  await runApply({ ...runOptionsOf(args), ...(args.planfile ? { planFile: args.planfile } : {}) });
+  await runApply({ ...runOptionsOf(args), ...(args.planfile ? { planFile: args.planfile } : {}), ...(args.workloads ? { workloads: args.workloads } : {}) });
 }
 
 export async function runRollbackCommand(args: RollbackArgs): Promise<void> {

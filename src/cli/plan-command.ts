@@ -40,6 +40,7 @@ async function planOrThrow(args: PlanArgs, output: { printed: boolean }): Promis
       maxUnavailable: args['max-unavailable'],
       allowDisruption: args['allow-disruption'],
       nodeDryRun: args['node-dry-run'],
+      findWorkloads: true,
       applyLockWaitMs,
       progress: (p) => progress.update(p),
     }).finally(() => progress.end());

@@ -9,8 +9,9 @@ import { parseCaCertificate } from '../pki/index.js';
 import { buildPlan } from '../session/build-plan.js';
 import { openSession } from '../session/open-session.js';
 import { openFileStateStore, resolveStatePath, unfinishedRunOf, type Run } from '../state/index.js';
-import { buildStatusReport, nameKey, type StatusClientInput, type StatusRunInput } from '../status/report.js';
+import { buildStatusReport, nameKey, type StatusClientInput, type StatusRunInput, type StatusWorkloads } from '../status/report.js';
 import { renderStatusPrometheus, renderStatusText } from '../status/render.js';
+import { workloadSummary } from '../workloads/summary.js';
 import { printJson, printResult } from './output.js';
 
 export interface StatusOptions {
@@ -55,6 +56,7 @@ export async function runStatus(args: StatusOptions): Promise<void> {
       ],
       drift: { changes: built.plan.changes, steps: built.plan.steps.map((s) => s.id), refused: (built.plan.refused ?? []).map((r) => r.reason) },
       run: runOf(unfinishedRunOf(doc)),
+      workloads: workloadsOf(doc?.runs ?? []),
       now: new Date(),
       warnDays: args.warnDays,
       describe: (pem) => {
@@ -69,6 +71,12 @@ export async function runStatus(args: StatusOptions): Promise<void> {
   } finally {
     session.close();
   }
+}
+
+/** The latest apply run with a workload phase, summarised. */
+function workloadsOf(runs: readonly Run[]): StatusWorkloads | null {
+  const run = [...runs].reverse().find((r) => r.operation === 'apply' && r.workloads && r.workloads.length > 0);
+  return run ? { runId: run.id, ...workloadSummary(run.workloads!) } : null;
 }
 
 function runOf(run: Run | null): StatusRunInput | null {

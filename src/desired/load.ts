@@ -19,7 +19,7 @@ import { schemaErrors } from './schema.js';
 import { translateSchemaErrors } from './schema-errors.js';
 import { checkSemantics, sharedHint } from './semantic.js';
 import { locate, parseSource, type ParsedSource } from './source.js';
-import { DESIRED_STATE_VERSION, type Authority, type DesiredApi, type DesiredState, type Diagnostic, type LoadOptions, type ValidationResult } from './types.js';
+import { DESIRED_STATE_VERSION, type Authority, type DesiredApi, type DesiredState, type Diagnostic, type LoadOptions, type ValidationResult, type WorkloadAction, type WorkloadPolicy } from './types.js';
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -169,6 +169,7 @@ export async function validateDesiredFile(file: string, opts: LoadOptions = {}):
   const kubernetes = api('kubernetes');
   if (talos) state.talos = talos;
   if (kubernetes) state.kubernetes = kubernetes;
+  if (isObject(data.workloads)) state.workloads = workloadPolicyOf(data.workloads);
   if (opts.gitCheck !== false) {
     const exposed = await gitKeyExposure(absolute, keyHoldingFiles(state), outputFiles(state), path.dirname(defaultStatePath(absolute)));
     if (exposed) findings.push(exposed);
@@ -267,4 +268,19 @@ export async function loadDesiredState(file: string, opts: LoadOptions = {}): Pr
   const result = await validateDesiredFile(file, opts);
   if (!result.valid || !result.state) throw new DesiredStateError(result.file, result.errors, result.warnings);
   return { state: result.state, warnings: result.warnings };
+}
+
+/** The `workloads` section as the schema let it through (defaults filled in). */
+function workloadPolicyOf(raw: Record<string, unknown>): WorkloadPolicy {
+  const action = (v: unknown): WorkloadAction => (v === 'restart' || v === 'ignore' ? v : 'report');
+  const namespaces: Record<string, WorkloadAction> = {};
+  if (isObject(raw.namespaces)) for (const [ns, a] of Object.entries(raw.namespaces)) namespaces[ns] = action(a);
+  const selectors: WorkloadPolicy['selectors'] = [];
+  for (const r of Array.isArray(raw.selectors) ? raw.selectors : []) {
+    if (!isObject(r) || !isObject(r.matchLabels)) continue;
+    const matchLabels: Record<string, string> = {};
+    for (const [k, v] of Object.entries(r.matchLabels)) if (typeof v === 'string') matchLabels[k] = v;
+    selectors.push({ matchLabels, ...(typeof r.namespace === 'string' ? { namespace: r.namespace } : {}), action: action(r.action) });
+  }
+  return { default: action(raw.default), namespaces, selectors };
 }

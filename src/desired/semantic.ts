@@ -52,6 +52,10 @@ export function checkSemantics(data: unknown, invalid: readonly Segment[][]): { 
     );
   }
 
+  if (isObject(data.workloads) && !('kubernetes' in data) && !tainted(['workloads'])) {
+    findings.push(warning('DESIRED_WORKLOADS_UNUSED', ['workloads'], 'has no effect: only a Kubernetes API CA change leaves workloads with the old CA', 'remove it, or add a kubernetes section'));
+  }
+
   const unknownRef = (at: Segment[], name: string) => {
     const guess = closest(name, names);
     findings.push(

@@ -40,6 +40,15 @@ export interface DesiredApi {
   accepted: Authority[];
 }
 
+/** What to do with a workload whose pods hold the old Kubernetes API CA (the `workloads` section). */
+export type WorkloadAction = 'restart' | 'report' | 'ignore';
+
+export interface WorkloadPolicy {
+  default: WorkloadAction;
+  namespaces: Record<string, WorkloadAction>;
+  selectors: { matchLabels: Record<string, string>; namespace?: string; action: WorkloadAction }[];
+}
+
 export interface DesiredCluster {
   /** Absolute path: `cluster.talosconfig`, or talosctl's default resolution. */
   talosconfig: string;
@@ -74,6 +83,8 @@ export interface DesiredState {
   kubernetes?: DesiredApi;
   /** Every authority defined in the file, referenced or not. */
   authorities: Record<string, Authority>;
+  /** The `workloads` section; absent: report every workload (the default). */
+  workloads?: WorkloadPolicy;
 }
 
 export type DiagnosticSeverity = 'error' | 'warning';

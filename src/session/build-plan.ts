@@ -21,6 +21,10 @@ import { CaCatalog } from './ca-catalog.js';
 import { chainConfigs, type ChainedConfig, type IssuingKeyLookup } from './config-chain.js';
 import type { Session } from './open-session.js';
 import { kubernetesOperatorClient, talosOperatorClient } from './operator-clients.js';
+import { readWorkloadInventory } from '../kube/workloads.js';
+import { kubernetesServerChange, unavailableWorkloadsReport, workloadsReport, type KubernetesServerChange, type WorkloadInventory } from '../workloads/find.js';
+import type { WorkloadsReport } from '../plan/model/index.js';
+import { decide } from '../workloads/rollout.js';
 
 export interface BuildPlanOptions {
   parallelism: number;
@@ -36,6 +40,11 @@ export interface BuildPlanOptions {
    * apid may not have re-registered yet, so what it shows is not taken as their registration.
    */
   unsettled?: readonly string[];
+  /**
+   * List the workloads and Secrets/ConfigMaps that will hold the old Kubernetes API CA (`plan.workloads`)
+   * when the plan changes the control planes' issuing Kubernetes CA.
+   */
+  findWorkloads?: boolean;
   /**
    * Derive each step's config (and its diff) from the live configs: default true. `rotate apply PLAN` turns
    * it off: the saved plan already holds the steps, its freshness check needs only the observed nodes, and
@@ -180,6 +189,13 @@ export async function buildPlan(
     outputs: { kubeconfig: Boolean(desired.cluster.kubeconfig), secretsBundle: Boolean(desired.cluster.secretsBundle) },
   };
   const plan = planRotation(input);
+  if (options.findWorkloads) {
+    const change = kubernetesServerChange(plan);
+    if (change) {
+      plan.workloads = await observeWorkloads(session, nodes, change, timeoutMs, warnings);
+      for (const d of decide(plan.workloads.workloads, session.desired.workloads, undefined)) d.workload.action = d.action;
+    }
+  }
 
   let chained: ChainedConfig[] = [];
   if (plan.changes && options.chainConfigs !== false) {
@@ -249,6 +265,38 @@ async function observeKubernetes(
   }
   if (problems.length > 0) throw observationError(problems);
   return kubeNodes;
+}
+
+/**
+ * The workloads that will hold the old Kubernetes API CA, read with a fresh admin kubeconfig from the first
+ * control plane. The plan does not depend on them, so a Kubernetes API that cannot be read is a warning
+ * naming the failure and a section saying `unavailable`, not a failed plan.
+ */
+async function observeWorkloads(session: Session, nodes: LiveNode[], change: KubernetesServerChange, timeoutMs: number, warnings: PlanWarning[]): Promise<WorkloadsReport> {
+  const cp = nodes.find((n) => n.ca.role === 'controlplane');
+  return workloadsOrWarning(change, warnings, async () => {
+    if (!cp) throw new RotateError('KUBE_UNREACHABLE', 'no control plane to fetch an admin kubeconfig from', { hint: 'list a control plane in cluster.controlPlanes' });
+    const text = await session.client.kubeconfig(cp.address, { timeoutMs });
+    return readWorkloadInventory(
+      { text, origin: `the admin kubeconfig from node ${cp.address}`, ...(session.desired.cluster.kubernetesEndpoint ? { serverOverride: session.desired.cluster.kubernetesEndpoint } : {}) },
+      { timeoutMs },
+    );
+  });
+}
+
+/** The plan's workloads section from `read`, or, when it fails, a warning naming the failure and an `unavailable` section. */
+export async function workloadsOrWarning(change: KubernetesServerChange, warnings: PlanWarning[], read: () => Promise<WorkloadInventory>): Promise<WorkloadsReport> {
+  try {
+    return workloadsReport(change, await read());
+  } catch (err) {
+    const reason = RotateError.is(err) ? err.message : String(err);
+    warnings.push({
+      code: 'PLAN_WORKLOADS_UNLISTED',
+      text: `the workloads that will hold the old Kubernetes API CA could not be listed (${reason}); the plan lists none`,
+      hint: 'check pods and Secrets/ConfigMaps by hand, or plan again once the Kubernetes API answers',
+    });
+    return unavailableWorkloadsReport(change, reason);
+  }
 }
 
 function attachDiffs(plan: Plan, chained: ChainedConfig[]): void {

@@ -16,6 +16,7 @@ import {
   type EventRecord,
   type GateRecord,
   type KeyRecord,
+  type WorkloadRecord,
   type NodeBefore,
   type NodeFingerprints,
   type NodeRecord,
@@ -390,4 +391,14 @@ export function toEventRecord(event: { time: string; code: string; type: string;
     if (text !== undefined) record.data = JSON.parse(text) as unknown;
   }
   return record;
+}
+
+/** Upsert per (namespace, kind, name): the workload phase's latest word on that workload. */
+export function putWorkload(doc: StateDocument, runId: string, record: Omit<WorkloadRecord, 'updatedAt'>, now: string): void {
+  const run = findRun(doc, runId);
+  const list = (run.workloads ??= []);
+  const full: WorkloadRecord = { ...record, updatedAt: now };
+  const i = list.findIndex((w) => w.namespace === record.namespace && w.kind === record.kind && w.name === record.name);
+  if (i >= 0) list[i] = full;
+  else list.push(full);
 }

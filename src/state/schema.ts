@@ -4,7 +4,7 @@
  * checked to be a plan object: it was fully checked when the run started.
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { GATE_STATUSES, KEY_ROLES, NODE_STATUSES, OUTPUT_KINDS, RUN_OPERATIONS, RUN_STATUSES, STATE_VERSION, STEP_STATUSES } from './types.js';
+import { GATE_STATUSES, KEY_ROLES, NODE_STATUSES, OUTPUT_KINDS, RUN_OPERATIONS, RUN_STATUSES, STATE_VERSION, STEP_STATUSES, WORKLOAD_RECORD_STATUSES } from './types.js';
 
 const timestamp = { type: 'string', minLength: 1 } as const;
 const nullableTimestamp = { type: ['string', 'null'] } as const;
@@ -190,6 +190,23 @@ const run = {
       },
     },
     error: errorRecord,
+    workloads: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['namespace', 'kind', 'name', 'status', 'updatedAt'],
+        properties: {
+          namespace: { type: 'string' },
+          kind: { type: 'string' },
+          name: { type: 'string' },
+          status: { enum: WORKLOAD_RECORD_STATUSES },
+          restartedAt: { type: 'string' },
+          reason: { type: 'string' },
+          updatedAt: timestamp,
+        },
+        additionalProperties: false,
+      },
+    },
     events: {
       type: 'array',
       items: {

@@ -31,6 +31,7 @@ import {
   type RunCluster,
   type RunOperation,
   type StateDocument,
+  type WorkloadRecord,
 } from './types.js';
 
 /** Read and replace whole snapshots (Terraform's Transient + Persistent). */
@@ -105,6 +106,7 @@ export interface RunRecorder {
   markStepFailed(runId: string, stepId: string, error: unknown): Promise<void>;
   markStepSkipped(runId: string, stepId: string, reason: string): Promise<void>;
   recordOutput(runId: string, output: OutputInput): Promise<void>;
+  recordWorkload(runId: string, record: Omit<WorkloadRecord, 'updatedAt'>): Promise<void>;
   recordKey(runId: string, key: KeyInput): Promise<void>;
   finishRun(runId: string, status: runs.FinalStatus, error?: unknown): Promise<void>;
   /** Mark an apply run rolled back (after the rollback run that undid it completed). */
@@ -365,6 +367,10 @@ class DocumentStateStore implements StateStore {
 
   async recordOutput(runId: string, output: OutputInput): Promise<void> {
     await this.#edit((d, now) => runs.addOutput(d, runId, output, now));
+  }
+
+  async recordWorkload(runId: string, record: Omit<WorkloadRecord, 'updatedAt'>): Promise<void> {
+    await this.#edit((d, now) => runs.putWorkload(d, runId, record, now));
   }
 
   async recordKey(runId: string, key: KeyInput): Promise<void> {

@@ -187,6 +187,27 @@ export interface RunCluster {
   secretsBundle?: string;
 }
 
+export type WorkloadRecordStatus = 'started' | 'restarted' | 'blocked' | 'reported' | 'ignored' | 'failed';
+export const WORKLOAD_RECORD_STATUSES: readonly WorkloadRecordStatus[] = ['started', 'restarted', 'blocked', 'reported', 'ignored', 'failed'];
+
+/**
+ * One workload of the workload phase (a run whose plan changes the control planes' issuing Kubernetes
+ * CA). `started` is recorded with the `restartedAt` value before the patch is sent, so a resumed run
+ * that finds the template carrying it waits for that rollout instead of restarting again; `restarted`
+ * workloads are never restarted again by the same run. Added after state version 1 shipped: optional,
+ * so older state files load unchanged.
+ */
+export interface WorkloadRecord {
+  namespace: string;
+  kind: string;
+  name: string;
+  status: WorkloadRecordStatus;
+  restartedAt?: string;
+  /** Why it was not restarted (report, ignore, OnDelete, …) or why it failed. */
+  reason?: string;
+  updatedAt: string;
+}
+
 export interface Run {
   /** Random UUID. */
   id: string;
@@ -213,6 +234,8 @@ export interface Run {
   /** Why the run failed or was interrupted. */
   error?: ErrorRecord;
   events?: EventRecord[];
+  /** The workload phase's progress, one record per workload (absent: no workload phase ran). */
+  workloads?: WorkloadRecord[];
 }
 
 export interface StateDocument {

@@ -39,6 +39,13 @@ export interface StatusRunInput {
   error: string | null;
 }
 
+/** The workload phase of the latest apply run that had one: what was restarted, what is left and why. */
+export interface StatusWorkloads {
+  runId: string;
+  restarted: string[];
+  left: { workload: string; status: string; reason: string }[];
+}
+
 export interface StatusInput {
   nodes: readonly StatusNodeInput[];
   /** Authority names of the desired state, by API and fingerprint. */
@@ -46,6 +53,7 @@ export interface StatusInput {
   clients: readonly StatusClientInput[];
   drift: { changes: boolean; steps: readonly string[]; refused: readonly string[] };
   run: StatusRunInput | null;
+  workloads?: StatusWorkloads | null;
   now: Date;
   warnDays: number;
   describe: (certPem: string) => { notAfter: Date; subject: string };
@@ -87,6 +95,8 @@ export interface StatusReport {
   clients: StatusClient[];
   drift: { changes: boolean; steps: string[]; refused: string[] };
   run: StatusRunInput | null;
+  /** Absent when no run had a workload phase. */
+  workloads?: StatusWorkloads;
   warnings: StatusWarning[];
 }
 
@@ -175,6 +185,7 @@ export function buildStatusReport(input: StatusInput): StatusReport {
     clients,
     drift: { changes: input.drift.changes, steps: [...input.drift.steps], refused: [...input.drift.refused] },
     run: input.run,
+    ...(input.workloads ? { workloads: input.workloads } : {}),
     warnings,
   };
 }

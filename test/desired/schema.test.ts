@@ -79,7 +79,7 @@ t.test('every object is closed (additionalProperties: false, or a schema for a m
 
 t.test('the contract keys are there', async (t) => {
   const props = (p: string) => Object.keys((p.split('/').filter(Boolean).reduce<unknown>((n, k) => (n as Node)[k], schema) as Node).properties as Node);
-  t.same(props('/'), ['version', 'cluster', 'talos', 'kubernetes', 'authorities']);
+  t.same(props('/'), ['version', 'cluster', 'talos', 'kubernetes', 'authorities', 'workloads']);
   t.same(props('/$defs/api'), ['issuing', 'accepted']);
   t.same(props('/$defs/authority'), ['certificate', 'key']);
   t.same(props('/$defs/cluster').sort(), ['context', 'controlPlanes', 'endpoints', 'kubeconfig', 'kubernetesEndpoint', 'secretsBundle', 'talosconfig', 'workers']);

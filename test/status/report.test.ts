@@ -64,3 +64,20 @@ t.test('a client whose certificate cannot be read is a warning, not an expiry', 
   t.equal(r.exitCode, 0);
   t.same(r.warnings.map((w) => w.code), ['STATUS_CLIENT_UNREADABLE']);
 });
+
+t.test('the workload phase of the latest run: what was restarted, what is left and why', async (t) => {
+  const { workloadSummary } = await import('../../src/workloads/summary.js');
+  const summary = workloadSummary([
+    { namespace: 'a', kind: 'Deployment', name: 'web', status: 'restarted' },
+    { namespace: 'a', kind: 'DaemonSet', name: 'legacy', status: 'blocked', reason: 'the DaemonSet uses the OnDelete update strategy: its pods are replaced only when deleted' },
+    { namespace: 'b', kind: 'StatefulSet', name: 'db', status: 'reported', reason: 'report only (workloads section or --workloads report)' },
+    { namespace: 'c', kind: 'Deployment', name: 'skip', status: 'ignored', reason: 'ignored by the workloads section' },
+  ]);
+  const r = buildStatusReport(input({ workloads: { runId: 'run-1', ...summary } }));
+  t.same(r.workloads?.restarted, ['Deployment a/web']);
+  t.same(r.workloads?.left.map((l) => l.workload), ['DaemonSet a/legacy', 'StatefulSet b/db'], 'ignored workloads are not listed as left');
+  const text = renderStatusText(r);
+  t.match(text, /Workloads \(run run-1\): 1 restarted, 2 left/);
+  t.match(text, /left {7}DaemonSet a\/legacy \(blocked\): .*OnDelete/);
+  t.notOk('workloads' in buildStatusReport(input()), 'absent without a workload phase');
+});

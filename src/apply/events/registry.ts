@@ -272,6 +272,19 @@ export const EVENTS: { [K in EventType]: EventSpec<K> } = {
     fields: { stepId: 'the step it belongs to, or null', kind: '`talosconfig`, `kubeconfig` or `secretsBundle`', path: 'file written', backupPath: 'where the replaced file was kept, or null' },
     message: (d) => `wrote ${d.kind} ${d.path}${d.backupPath ? ` (previous kept as ${d.backupPath})` : ''}`,
   },
+  workload: {
+    code: 'TR_APPLY_I5101',
+    level: 'info',
+    description: 'The workload phase (after the Kubernetes issue step) decided or finished one workload whose pods hold the old Kubernetes API CA.',
+    fields: {
+      namespace: 'its namespace',
+      kind: '`Deployment`, `DaemonSet`, `StatefulSet`, `Job`, `Other` or `Pod`',
+      name: 'its name',
+      status: '`started` (restart annotation sent), `restarted` (rollout complete), `blocked` (a rollout restart does nothing: OnDelete, partition, paused), `reported`, `ignored` or `failed`',
+      detail: 'the `restartedAt` value, or why it is not restarted; null when nothing to add',
+    },
+    message: (d) => `workload ${d.kind} ${d.namespace}/${d.name}: ${d.status}${d.detail ? ` (${d.detail})` : ''}`,
+  },
   'lock-wait': {
     code: 'TR_APPLY_I6001',
     level: 'info',

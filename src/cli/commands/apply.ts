@@ -9,6 +9,7 @@ export interface ApplyArgs extends PlanningArgs {
   'lock-timeout': string;
   'run-lease': boolean;
   'take-over-expired-lease': boolean;
+  workloads?: 'restart' | 'report';
 }
 
 type RunArgs = { json: boolean; state?: string; 'lock-timeout': string; 'auto-approve': boolean; 'run-lease': boolean; 'take-over-expired-lease': boolean };
@@ -37,6 +38,10 @@ export const applyCommand: CommandModule<object, ApplyArgs> = {
   builder: (y: Argv) =>
     runOptions(planningOptions(y))
       .positional('planfile', { type: 'string', describe: 'a plan saved with `rotate plan --out FILE`' })
+      .option('workloads', {
+        choices: ['restart', 'report'] as const,
+        describe: "what to do, in every namespace, with the workloads whose pods hold the old Kubernetes API CA after the issue step (overrides the desired state's workloads section; default: that section, else report)",
+      })
       .example('$0 apply -f rotate.yaml', 'plan, ask, then apply (and resume an unfinished run)')
       .example('$0 apply plan.json', 'apply exactly the plan saved by `rotate plan --out plan.json` (refused if the cluster changed since)') as unknown as Argv<ApplyArgs>,
   handler: async (args) => {

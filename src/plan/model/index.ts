@@ -1,2 +1,3 @@
 export type * from './input.js';
 export * from './plan.js';
+export type * from './workloads.js';

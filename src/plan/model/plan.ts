@@ -6,6 +6,7 @@
 import type { MaxUnavailable } from '../../domain/max-unavailable.js';
 import type { ApiKind, Fingerprint, NodeRole } from '../../domain/types.js';
 import type { ApiState } from './input.js';
+import type { WorkloadsReport } from './workloads.js';
 
 export const PLAN_FORMAT_VERSION = 1 as const;
 
@@ -260,4 +261,9 @@ export interface Plan {
    * `maxUnavailableRequested` is what was asked (a number, or a percentage such as `"10%"`).
    */
   options: { allowDisruption: boolean; maxUnavailable: number; maxUnavailableRequested?: MaxUnavailable; parallelism: number };
+  /**
+   * Workloads and objects that will hold the old Kubernetes API CA (read from the live cluster by `rotate
+   * plan`). Absent when the plan does not change the control planes' issuing Kubernetes CA.
+   */
+  workloads?: WorkloadsReport;
 }

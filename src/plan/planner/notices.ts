@@ -137,7 +137,7 @@ export function podDisruptionNotice(steps: readonly Step[]): string | null {
       `In-cluster clients: from step ${step.index} (${step.id})${span}, control planes serve the Kubernetes API from another issuing CA and the ` +
       `controller-manager leader overwrites kube-root-ca.crt with its issuing CA alone, which is all pods trust: clients started before step ${step.index} ` +
       `(kube-proxy, anything using in-cluster config) are possibly stale and fail until they re-read ca.crt (client-go: about every 5 minutes) or restart. ` +
-      'This tool restarts no workload.'
+      'The plan lists those pods by workload and namespace, and the Secrets and ConfigMaps that embed the old CA (`--json`: each pod and key); apply restarts the Deployments, DaemonSets and StatefulSets among them right after this step only where the desired state\'s `workloads` section or `--workloads restart` asks (default: report only), and edits no Secret or ConfigMap.'
     );
   }
   return null;

@@ -130,7 +130,7 @@ interface Setup {
   plan: Plan;
   configs: Map<string, string>;
   log: string[];
-  run: (signal?: AbortSignal, parallelism?: number, operation?: 'apply' | 'rollback') => Promise<void>;
+  run: (signal?: AbortSignal, parallelism?: number, extra?: { operation?: 'apply' | 'rollback'; workloadPhase?: { afterStep: number | null; run(): Promise<void> } }) => Promise<void>;
   session: Session;
 }
 
@@ -149,9 +149,8 @@ async function setup(t: TapTest, count: number, hooks: Hooks = {}): Promise<Setu
     configs,
     log,
     session: s,
-    run: (signal = new AbortController().signal, parallelism = 1, operation?: 'apply' | 'rollback') =>
+    run: (signal = new AbortController().signal, parallelism = 1, extra: { operation?: 'apply' | 'rollback'; workloadPhase?: { afterStep: number | null; run(): Promise<void> } } = {}) =>
       executePlan({
-        ...(operation ? { operation } : {}),
         session: s,
         plan,
         catalog,
@@ -162,6 +161,7 @@ async function setup(t: TapTest, count: number, hooks: Hooks = {}): Promise<Setu
         reporter: recordingReporter(log),
         parallelism,
         signal,
+        ...extra,
       }),
   };
 }
@@ -277,7 +277,7 @@ t.test("a stopped rollback names rollback's own commands, an apply apply's (issu
     const controller = new AbortController();
     controller.abort();
     const { run } = await setup(t, 2);
-    const err = (await run(controller.signal, 1, operation).catch((e: unknown) => e)) as RotateError;
+    const err = (await run(controller.signal, 1, { operation }).catch((e: unknown) => e)) as RotateError;
     t.equal(err.code, 'APPLY_INTERRUPTED');
     t.match(err.message, new RegExp(`^${operation} interrupted during step`), `${operation}: says what was interrupted`);
     if (operation === 'rollback') {
@@ -285,4 +285,18 @@ t.test("a stopped rollback names rollback's own commands, an apply apply's (issu
       t.notMatch(err.hint, /run `rotate apply`/, 'rollback: never tells to run apply');
     } else t.match(err.hint, /^run `rotate apply` again to resume .*, or `rotate rollback`$/, 'apply: resume, or roll back');
   }
+});
+
+t.test('the workload phase runs right after its step, or after the last step when that step is not in the plan', async (t) => {
+  const { plan, log, run } = await setup(t, 2);
+  const issue = plan.steps.find((st) => st.id === 'talos-issue')!;
+  await run(undefined, 1, { workloadPhase: { afterStep: issue.index, run: async () => void log.push('workload phase') } });
+  const at = log.indexOf('workload phase');
+  t.ok(at > log.indexOf('journal stepFinished talos-issue done'), 'after the step finished (gate passed, outputs written)');
+  t.ok(at < log.indexOf('journal stepStarted talos-drop'), 'before the next step starts');
+  t.equal(log.filter((l) => l === 'workload phase').length, 1, 'once');
+
+  const again = await setup(t, 2);
+  await again.run(undefined, 1, { workloadPhase: { afterStep: null, run: async () => void again.log.push('workload phase') } });
+  t.equal(again.log[again.log.length - 1], 'workload phase', 'a resume past the issue step: after the last step');
 });

@@ -109,3 +109,20 @@ t.test('no terminal to ask on: apply and rollback each name their own way to app
   t.match(rollback.hint, /`rotate rollback --auto-approve`/);
   t.notMatch(rollback.hint, /rotate apply|rotate plan --out/, 'a rollback takes no saved plan');
 });
+
+t.test('the run summary names the restarted workloads and those left, with why', async (t) => {
+  const { runSummary } = await import('../../../src/apply/run-common.js');
+  const plan = { steps: [] } as unknown as Parameters<typeof runSummary>[1];
+  const run = {
+    operation: 'apply',
+    outputs: [],
+    workloads: [
+      { namespace: 'kube-system', kind: 'DaemonSet', name: 'kube-proxy', status: 'restarted', restartedAt: 'x', updatedAt: 'x' },
+      { namespace: 'web', kind: 'Deployment', name: 'paused', status: 'blocked', reason: 'the Deployment is paused', updatedAt: 'x' },
+      { namespace: 'web', kind: 'Pod', name: 'bare', status: 'reported', reason: 'a bare pod: a rollout restart does not apply', updatedAt: 'x' },
+    ],
+  } as unknown as Parameters<typeof runSummary>[0];
+  const { notes } = runSummary(run, plan);
+  t.match(notes.join('\n'), /workloads restarted .*\(1\): DaemonSet kube-system\/kube-proxy/);
+  t.match(notes.join('\n'), /may still hold the old Kubernetes API CA \(2\), not restarted: Deployment web\/paused — the Deployment is paused; Pod web\/bare — a bare pod/);
+});

@@ -134,6 +134,7 @@ export class TtySink implements EventSink {
         return withHint(`  - ${gateLabel(e.data.check)}: FAILED after ${e.data.attempts === 1 ? '1 check' : `${e.data.attempts} checks`}: ${e.data.error.message}`);
       case 'output-written':
       case 'configmap-written':
+      case 'workload':
       case 'key-escrowed':
         return [`  ${e.message}`];
       case 'run-interrupted':

@@ -1,0 +1,57 @@
+/**
+ * What the plan finds in the live cluster that will hold the old Kubernetes API CA once the control planes
+ * serve from the new one (facts §3.4): pods that loaded `ca.crt` before that step, grouped by the workload
+ * that owns them, and Secret / ConfigMap keys that embed the old CA. Names only, never object data.
+ * `docs/plan-format.md` documents it.
+ */
+import type { Fingerprint } from '../../domain/types.js';
+
+/** How a pod is owned: its controller chain folded to the workload a user manages. */
+export type WorkloadKind = 'Deployment' | 'DaemonSet' | 'StatefulSet' | 'Job' | 'Other' | 'Pod';
+
+export interface StalePod {
+  name: string;
+  /** `status.startTime` as the API returned it; null when not set yet (a pending pod). */
+  startTime: string | null;
+  node: string | null;
+}
+
+/** One workload whose pods mount the service-account CA and started before the issue step. */
+export interface StaleWorkload {
+  namespace: string;
+  kind: WorkloadKind;
+  name: string;
+  /** For kind `Other`: the controller's `apiVersion` and `kind` (e.g. `apps/v1 ReplicaSet`, `example.com/v1 Foo`). */
+  controller?: string;
+  /** The labels of its first pod (its pod template's), without the controllers' hash labels; what `workloads.selectors` match. */
+  labels?: Record<string, string>;
+  pods: StalePod[];
+  /**
+   * What `rotate apply` does with it by the desired state's `workloads` section (`--workloads` may
+   * override): `restart` only for Deployments, DaemonSets and StatefulSets; absent in plans made before it.
+   */
+  action?: 'restart' | 'report' | 'ignore';
+}
+
+/** A Secret or ConfigMap with keys whose value embeds the old CA (PEM, or base64 of PEM, at any depth). */
+export interface StaleObject {
+  kind: 'Secret' | 'ConfigMap';
+  namespace: string;
+  name: string;
+  keys: string[];
+  /** Some matching key also holds the new issuing CA (a client that trusts both keeps working). */
+  holdsNewCa: boolean;
+}
+
+export interface WorkloadsReport {
+  /** Index of the step from which control planes serve the Kubernetes API from the new issuing CA. */
+  issueStep: number;
+  /** The issuing Kubernetes CA(s) the control planes serve from before that step. */
+  oldCas: Fingerprint[];
+  newCa: Fingerprint;
+  /** `listed`: read from the cluster; `unavailable`: the Kubernetes API could not be read (see `reason`). */
+  status: 'listed' | 'unavailable';
+  reason?: string;
+  workloads: StaleWorkload[];
+  objects: StaleObject[];
+}

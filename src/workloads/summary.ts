@@ -1,0 +1,47 @@
+/**
+ * What a run's workload phase did, in words for the run's closing summary and `rotate status`: what was
+ * restarted, and what is left and why. Pure; reads the state's workload records.
+ */
+export interface WorkloadRecordLike {
+  namespace: string;
+  kind: string;
+  name: string;
+  status: string;
+  reason?: string;
+}
+
+export interface WorkloadSummary {
+  restarted: string[];
+  /** Not restarted (reported, blocked, failed, still in flight), each with why. */
+  left: { workload: string; status: string; reason: string }[];
+}
+
+const label = (r: WorkloadRecordLike): string => `${r.kind} ${r.namespace}/${r.name}`;
+
+export function workloadSummary(records: readonly WorkloadRecordLike[]): WorkloadSummary {
+  const restarted: string[] = [];
+  const left: WorkloadSummary['left'] = [];
+  for (const r of records) {
+    if (r.status === 'restarted') restarted.push(label(r));
+    else if (r.status !== 'ignored') {
+      const reason = r.reason ?? (r.status === 'started' ? 'restart sent, rollout not confirmed yet (`rotate apply` resumes it)' : r.status);
+      left.push({ workload: label(r), status: r.status, reason });
+    }
+  }
+  return { restarted: restarted.sort(), left: left.sort((a, b) => a.workload.localeCompare(b.workload)) };
+}
+
+/** Sentences: restarted workloads, then those left with their reasons (at most `max` named each). */
+export function workloadSummaryNotes(s: WorkloadSummary, max = 20): string[] {
+  const names = (xs: string[]): string => (xs.length > max ? `${xs.slice(0, max).join(', ')} and ${xs.length - max} more` : xs.join(', '));
+  const notes: string[] = [];
+  if (s.restarted.length > 0) notes.push(`workloads restarted so that their pods load the new Kubernetes API CA (${s.restarted.length}): ${names(s.restarted)}`);
+  if (s.left.length > 0) {
+    const byReason = new Map<string, string[]>();
+    for (const l of s.left) byReason.set(l.reason, [...(byReason.get(l.reason) ?? []), l.workload]);
+    notes.push(
+      `workloads whose pods may still hold the old Kubernetes API CA (${s.left.length}), not restarted: ${[...byReason].map(([reason, ws]) => `${names(ws)} — ${reason}`).join('; ')}`,
+    );
+  }
+  return notes;
+}

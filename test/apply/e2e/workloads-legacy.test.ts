@@ -1,0 +1,98 @@
+/**
+ * Items 1, 2 and 5 of issue 14 on a 3+2 lab with `--workloads standard`: `rotate plan` lists the workloads
+ * and the Secret/ConfigMap that will hold the old Kubernetes API CA (never their data); `rotate apply
+ * --workloads restart` restarts the Deployments, DaemonSets and StatefulSets right after the Kubernetes
+ * issue step, once each, reports the rest with why; the real kubectl sees the restart annotation and the
+ * rollout status; the run's summary and `rotate status` name what was restarted and what is left.
+ */
+import { spawn } from 'node:child_process';
+import t from 'tap';
+import type { Plan } from '../../../src/plan/model/index.js';
+import { checkCompleted, runsOf } from './fixtures/expect.js';
+import { Scenario } from './fixtures/scenario.js';
+
+function kubectl(kubeconfig: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('kubectl', ['--kubeconfig', kubeconfig, '--request-timeout', '20s', ...args], { env: { HOME: '/nonexistent', PATH: process.env.PATH ?? '/usr/bin:/bin' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+t.test('find, then roll: plan lists, apply --workloads restart restarts once after the issue step', async (t) => {
+  const s = await Scenario.start(t, { style: 'legacy', workloads: 'standard' });
+  const { lab } = s;
+
+  const plan: Plan = await s.planJson();
+  const report = plan.workloads;
+  t.ok(report, 'the plan has a workloads section');
+  t.equal(report?.status, 'listed', report?.reason ?? '');
+  const issue = plan.steps.find((st) => st.id === 'talos-kubernetes-issue')!;
+  t.equal(report?.issueStep, issue.index, 'found for the Kubernetes issue step');
+  const found = new Set(report!.workloads.map((w) => `${w.kind} ${w.namespace}/${w.name}`));
+  for (const w of ['Deployment apps/api-gateway', 'Deployment default/web', 'Deployment apps/batch-runner', 'StatefulSet apps/db', 'StatefulSet apps/cache', 'Job apps/migrate', 'Pod default/debug-shell']) {
+    t.ok(found.has(w), `found ${w}`);
+  }
+  t.ok([...found].some((w) => w.startsWith('DaemonSet kube-system/holding-')), 'found the per-node DaemonSets');
+  t.notOk([...found].some((w) => /kube-apiserver|kube-controller-manager|kube-scheduler/.test(w)), 'no mirror pod');
+  t.same(
+    report!.objects.map((o) => `${o.kind} ${o.namespace}/${o.name}`).sort(),
+    ['ConfigMap apps/legacy-ca-bundle', 'Secret apps/operator-kubeconfig'],
+    'the Secret and ConfigMap that embed the old CA, nothing else (kube-root-ca.crt is Kubernetes\'s own)',
+  );
+  const planText = await lab.run('plan', '--json');
+  t.notOk(/certificate-authority-data|BEGIN CERTIFICATE/.test(planText.stdout), 'no Secret/ConfigMap data in the plan');
+  const human = await lab.run('plan');
+  t.match(human.stdout, /Workloads that hold the old Kubernetes API CA from step \d+ on:\n(?:.*\n)*? {2}apps +.*Deployments?.*possibly stale; 1 Secret embedding it \(operator-kubeconfig\); 1 ConfigMap embedding it \(legacy-ca-bundle\)/);
+
+  const apply = await s.run('apply', 'apply', '--auto-approve', '--workloads', 'restart');
+  checkCompleted(t, apply, 'rotate apply --workloads restart');
+  const [run] = await runsOf(lab);
+  const records = (run as unknown as { workloads?: { namespace: string; kind: string; name: string; status: string; restartedAt?: string; reason?: string }[] }).workloads ?? [];
+  const rec = (kind: string, ns: string, name: string) => records.find((r) => r.kind === kind && r.namespace === ns && r.name === name);
+  t.equal(rec('Deployment', 'apps', 'api-gateway')?.status, 'restarted');
+  t.equal(rec('StatefulSet', 'apps', 'cache')?.status, 'restarted');
+  t.ok(records.filter((r) => r.kind === 'DaemonSet' && r.name.startsWith('holding-')).every((r) => r.status === 'restarted'), 'the holding DaemonSets restarted');
+  t.match(rec('Deployment', 'apps', 'batch-runner'), { status: 'blocked', reason: /paused/ });
+  t.match(rec('StatefulSet', 'apps', 'db'), { status: 'blocked', reason: /partition/ });
+  t.match(records.find((r) => r.name === 'node-exporter'), { status: 'blocked', reason: /OnDelete/ });
+  t.match(rec('Job', 'apps', 'migrate'), { status: 'reported', reason: /rollout restart does not apply/ });
+  t.match(rec('Pod', 'default', 'debug-shell'), { status: 'reported', reason: /bare pod/ });
+
+  // Once each: one `started` event per restarted workload, and the phase ran right after the issue step.
+  const events = apply.proc.events;
+  const started = events.filter((e) => e.type === 'workload' && e.status === 'started').map((e) => `${String(e.kind)} ${String(e.namespace)}/${String(e.name)}`);
+  t.same(started.length, new Set(started).size, 'no workload restarted twice');
+  const order = events.filter((e) => e.type === 'step-complete' || (e.type === 'workload' && e.status === 'started')).map((e) => (e.type === 'workload' ? 'workload' : String(e.stepId)));
+  t.equal(order.slice(0, order.indexOf('workload')).pop(), 'talos-kubernetes-issue', 'the workload phase starts right after the issue step');
+
+  // Every restarted workload's pods started after the issue step finished.
+  const issueDone = Date.parse(run!.steps.find((st) => st.id === 'talos-kubernetes-issue')!.finishedAt!);
+  const inspect = await lab.inspectCli();
+  const summaries = ((inspect as unknown as { pods: { workloads?: { kind: string; namespace: string; name: string; restartedAt: string | null; pods: { startedAt: string | null }[] }[] } }).pods.workloads ?? []);
+  for (const r of records.filter((x) => x.status === 'restarted')) {
+    const w = summaries.find((x) => x.kind === r.kind && x.namespace === r.namespace && x.name === r.name);
+    t.equal(w?.restartedAt, r.restartedAt, `${r.kind} ${r.namespace}/${r.name}: the lab holds the annotation the state recorded`);
+    t.ok(w && w.pods.length > 0 && w.pods.every((p) => p.startedAt !== null && Date.parse(p.startedAt) > issueDone), `${r.kind} ${r.namespace}/${r.name}: every pod started after the issue step`);
+  }
+
+  // The real kubectl sees the annotation and a complete rollout.
+  const kc = lab.file('kubeconfig');
+  const ann = await kubectl(kc, ['-n', 'apps', 'get', 'deployment', 'api-gateway', '-o', 'jsonpath={.spec.template.metadata.annotations.kubectl\\.kubernetes\\.io/restartedAt}']);
+  t.equal(ann.code, 0, ann.stderr);
+  t.equal(ann.stdout, rec('Deployment', 'apps', 'api-gateway')?.restartedAt, 'kubectl sees the restartedAt annotation');
+  const status = await kubectl(kc, ['-n', 'apps', 'rollout', 'status', 'deployment/api-gateway', '--timeout', '30s']);
+  t.equal(status.code, 0, status.stderr);
+  t.match(status.stdout, /successfully rolled out/);
+
+  // Item 5: the summary and rotate status say what was restarted and what is left, and why.
+  const notes = ((apply.proc.ofType('run-summary')[0]?.notes as string[] | undefined) ?? []).join('\n');
+  t.match(notes, /workloads restarted so that their pods load the new Kubernetes API CA \(\d+\): .*Deployment apps\/api-gateway/);
+  t.match(notes, /not restarted: .*Deployment apps\/batch-runner — the Deployment is paused/);
+  const st = await lab.run('status');
+  t.match(st.stdout, /Workloads \(run [^)]+\): \d+ restarted, \d+ left/);
+  t.match(st.stdout, /left {7}StatefulSet apps\/db \(blocked\): .*partition/);
+});
