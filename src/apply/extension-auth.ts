@@ -1,5 +1,5 @@
 /**
- * Apply's `extension-apiserver-authentication` step (plan/model ExtensionAuthStep, facts §3.5): once the
+ * Apply's `extension-apiserver-authentication` step (plan/model ExtensionAuthStep, talos-behaviour.md §4.5): once the
  * step it follows has removed the dropped Kubernetes CAs from every control plane and each kube-apiserver
  * runs that config, replace the ConfigMap's `client-ca-file` with exactly the Kubernetes CAs every apiserver
  * trusts (other keys kept; optimistic concurrency, retried on conflict; never deleted), then gate: no

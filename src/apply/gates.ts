@@ -1,14 +1,14 @@
 /**
- * Verification gates that end each step (facts §1.4, §1.5): the Talos gate calls `Version` on every node
+ * Verification gates that end each step (talos-behaviour.md §2.2, §2.3): the Talos gate calls `Version` on every node
  * through the endpoints with the client that must work from now on; the Kubernetes gate lists Nodes with a
  * freshly fetched admin kubeconfig and requires every Node Ready and its Lease renewed since the gate
  * started. Both retry transient failures with backoff inside a bounded time and fail naming the nodes.
  *
- * Lag cannot fool them (facts §3.4): a Node stays Ready for the grace period (~40 s) after its kubelet is
+ * Lag cannot fool them (talos-behaviour.md §5.7): a Node stays Ready for the grace period (~40 s) after its kubelet is
  * stranded, so Ready alone is not enough; its Lease `renewTime` must change after the wave ended, compared
  * with the value first read by this gate (never with the local clock: node clocks skew). Every Talos gate
  * attempt opens new connections (a new TLS handshake with the endpoint), since an HTTP/2 connection opened
- * before a swap keeps working after the endpoint's certificate changed (facts §1.4, "Important subtlety").
+ * before a swap keeps working after the endpoint's certificate changed (talos-behaviour.md §2.2, "Important subtlety").
  */
 import { RotateError } from '../domain/errors.js';
 import { listKubeNodes, listNodeLeases, type KubeNodeStatus } from '../kube/nodes.js';

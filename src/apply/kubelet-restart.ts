@@ -1,5 +1,5 @@
 /**
- * Observing the kubelet restart a Kubernetes CA change causes (facts §1.5.1): Talos destroys the kubelet
+ * Observing the kubelet restart a Kubernetes CA change causes (talos-behaviour.md §2.4): Talos destroys the kubelet
  * Service resource when the service stops and creates it again when it runs. talosctl watches for
  * DESTROYED then CREATED/UPDATED running+healthy, with no timeout, and hangs on a lost event.
  *

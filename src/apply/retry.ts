@@ -1,5 +1,5 @@
 /**
- * Bounded retries for transient failures only, as talosctl does (facts §1.7): a node restarting a
+ * Bounded retries for transient failures only, as talosctl does (talos-behaviour.md §2.6): a node restarting a
  * component or a dropped connection is retried with backoff until a deadline; anything else — a TLS trust
  * failure, a refused config, a permission problem — fails at once, because retrying cannot fix it.
  */

@@ -1,6 +1,6 @@
 /**
  * After a control plane's Kubernetes CA change: wait until its kube-apiserver and kube-controller-manager
- * run from the new config (facts §3.4). Talos re-renders them some time after the apply returned:
+ * run from the new config (talos-behaviour.md §5). Talos re-renders them some time after the apply returned:
  * KubernetesRoot → KubernetesSecrets (new version) → `SecretStatuses.kubernetes.talos.dev/static-pods`
  * (namespace `controlplane`) `version` → pods re-rendered with annotation `talos.dev/secrets-version` = that
  * version → re-created by the kubelet. Until then the node's apiserver serves, and its controller-manager

@@ -1,6 +1,6 @@
 /**
  * A worker's apid does not trust its own config's CAs: it trusts the bundle trustd returned when it last
- * registered, and serves the certificate trustd signed (facts §3.2). A worker re-registers whenever its own
+ * registered, and serves the certificate trustd signed (talos-behaviour.md §4.2). A worker re-registers whenever its own
  * Talos CA config changes, shortly after the apply. Until it has, the next step may already rely on the new
  * bundle (e.g. control planes presenting proxy certificates signed by the new CA), so a worker's Talos patch
  * is only done once its apid certificates (`ApiCertificates.secrets.talos.dev/api`) show a registration with

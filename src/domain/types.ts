@@ -33,7 +33,7 @@ export const API_KINDS: readonly ApiKind[] = ['talos', 'kubernetes'];
  */
 export type NodeRole = 'controlplane' | 'worker';
 
-/** Where the Kubernetes API CA lives in a node's machine config (facts §1.5, §4.1). */
+/** Where the Kubernetes API CA lives in a node's machine config (talos-behaviour.md §2.3, §6.1). */
 export type KubernetesCaStyle = 'legacy' | 'document';
 
 /** A node address as the operator and the Talos API see it (IP or DNS name, no port). */

@@ -1,5 +1,5 @@
 /**
- * The `extension-apiserver-authentication` ConfigMap (kube-system; facts §3.5, plan/model ExtensionAuthStep):
+ * The `extension-apiserver-authentication` ConfigMap (kube-system; talos-behaviour.md §4.5, plan/model ExtensionAuthStep):
  * the pure bundle computation, the write (optimistic concurrency, retried on conflict, never a delete) and
  * the gate that checks no apiserver writes a removed CA back. Read and written with @kubernetes/client-node
  * from an admin kubeconfig; TLS verification stays on.

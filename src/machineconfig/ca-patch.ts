@@ -72,7 +72,7 @@ interface TargetCa {
 
 type KeyTarget = { kind: 'key'; pem: string } | { kind: 'empty' };
 
-/** One acceptedCAs item to write; it may hold several certificates (facts §3.4). */
+/** One acceptedCAs item to write; it may hold several certificates (talos-behaviour.md §5.2). */
 interface AcceptedTarget {
   /** Index of the current entry it comes from, or null if new. */
   from: number | null;
@@ -90,7 +90,7 @@ interface Target {
 }
 
 const acceptedFingerprints = (entries: readonly AcceptedTarget[]): Fingerprint[] => entries.flatMap((e) => e.certs.map((c) => c.fingerprint));
-/** Every block ends with "\n": Talos joins entries with no separator (facts §3.5). */
+/** Every block ends with "\n": Talos joins entries with no separator (talos-behaviour.md §5.1). */
 const entryPem = (e: AcceptedTarget): string => e.certs.map((c) => ensureTrailingNewline(c.certPem)).join('');
 
 interface Ctx {
@@ -247,7 +247,7 @@ function issuingEdits(ctx: Ctx, site: CaSite, contents: SiteContents, target: Ta
     return pair && !isEmptyNode(pair.value) ? [removePair(ctx, pair)] : [];
   }
   const cur = contents.issuing;
-  // A certificate without its final newline is rewritten too (facts §3.5).
+  // A certificate without its final newline is rewritten too (talos-behaviour.md §5.1).
   const certChanged = cur?.fingerprint !== want.fingerprint || !contents.issuingTerminated;
   const map = pair?.value;
   const certPair = isMap(map) ? pairOf(map, site.certField) : undefined;

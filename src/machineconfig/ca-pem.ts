@@ -22,7 +22,7 @@ import { mcError } from './errors.js';
 /** How a CA field stores PEM: legacy v1alpha1 fields hold base64 of the PEM, v1.14 documents plain PEM. */
 export type FieldEncoding = 'base64' | 'pem';
 
-/** Redacted marker Talos itself uses for keys (facts §4.1). */
+/** Redacted marker Talos itself uses for keys (talos-behaviour.md §6.1). */
 export const REDACTED_KEY = '******';
 
 function badCa(source: string | undefined, message: string, hint: string): RotateError {
@@ -116,7 +116,7 @@ function readCertFieldOnce(
 
 /**
  * True when every PEM block of `pem` ends its END line with a line break. Talos joins bundle entries with
- * no separator (facts §3.5) and Go's pem.Decode drops a block whose END line runs into other text, so an
+ * no separator (talos-behaviour.md §5.1) and Go's pem.Decode drops a block whose END line runs into other text, so an
  * entry without its final newline, followed by another entry, loses both.
  */
 export function pemLinesTerminated(pem: string): boolean {
@@ -130,7 +130,7 @@ export function pemLinesTerminated(pem: string): boolean {
   return any;
 }
 
-/** One accepted-CAs entry: every CERTIFICATE block in it, in order (Talos trusts them all, facts §3.4). */
+/** One accepted-CAs entry: every CERTIFICATE block in it, in order (Talos trusts them all, talos-behaviour.md §5.2). */
 export function readCertEntry(value: string, encoding: FieldEncoding, field: string, source: string | undefined): CertEntry {
   return memoized('entry', value, encoding, () => readCertEntryOnce(value, encoding, field, source));
 }

@@ -13,7 +13,7 @@ import { mcError } from './errors.js';
 export type MachineType = 'controlplane' | 'init' | 'worker';
 
 /**
- * Where one API's CAs live in a config. Three shapes exist (facts §4.1, §1.5):
+ * Where one API's CAs live in a config. Three shapes exist (talos-behaviour.md §6.1, §2.3):
  * `.machine.{ca,acceptedCAs}` and `.cluster.{ca,acceptedCAs}` (legacy; base64 PEM, items `{crt}`), and
  * the `KubeAPIServerCAConfig` document (`issuingCA {cert,key}`, `acceptedCAs` of plain PEM strings).
  */
@@ -49,8 +49,8 @@ export interface ReadCa {
 
 /**
  * One item of an acceptedCAs list. It may hold several certificates (Talos trusts every PEM block of it,
- * facts §3.4); `terminated` is false when a block's END line is not followed by a line break, which breaks
- * Talos's separator-less bundles (facts §3.5) and is repaired when the tool rewrites the site.
+ * talos-behaviour.md §5.2); `terminated` is false when a block's END line is not followed by a line break, which breaks
+ * Talos's separator-less bundles (talos-behaviour.md §5.1) and is repaired when the tool rewrites the site.
  */
 export interface AcceptedEntry {
   /** Field path for messages, e.g. `.machine.acceptedCAs[1]`. */
@@ -84,7 +84,7 @@ export function machineTypeOf(cfg: ParsedMachineConfig): MachineType {
     case 'worker':
       return value;
     case 'join':
-      return 'worker'; // legacy alias (facts §4.1)
+      return 'worker'; // legacy alias (talos-behaviour.md §6.1)
     default:
       throw mcError('MC_BAD_MACHINE_TYPE', cfg.source,
         `.machine.type ${typeof value === 'string' ? JSON.stringify(value) : '(not a string)'} is not controlplane, init, worker or join`,

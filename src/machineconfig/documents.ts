@@ -31,7 +31,7 @@ export interface ParsedMachineConfig {
 
 export const API_SERVER_CA_KIND = 'KubeAPIServerCAConfig';
 
-/** Top-level keys that make a document the v1alpha1 one (facts §4.1). */
+/** Top-level keys that make a document the v1alpha1 one (talos-behaviour.md §6.1). */
 const V1ALPHA1_KEYS = ['machine', 'cluster', 'debug', 'persist'];
 
 let parses = 0;

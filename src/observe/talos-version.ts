@@ -1,6 +1,6 @@
 /**
  * Talos version tags and the first release that can take part in a declarative rotation: accepted CAs
- * (`.machine.acceptedCAs`, `.cluster.acceptedCAs`) and rotate-ca arrived in v1.7.0 (facts §0).
+ * (`.machine.acceptedCAs`, `.cluster.acceptedCAs`) and rotate-ca arrived in v1.7.0 (talos-behaviour.md §1.2).
  */
 export const MIN_TALOS_VERSION = { major: 1, minor: 7, patch: 0 } as const;
 

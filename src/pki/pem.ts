@@ -61,7 +61,7 @@ const LINE_BLOCK_RE = /(?:^|\n)-----BEGIN ([A-Z0-9 ]+)-----[ \t]*\r?\n([\s\S]*?)
 
 /**
  * The blocks a Go reader keeps from a bundle (apid's `AppendCertsFromPEM` over entries joined with no
- * separator, facts §3.4/§3.5), skipping the rest without error: a block counts only when its BEGIN line
+ * separator, talos-behaviour.md §5.2/§5.1), skipping the rest without error: a block counts only when its BEGIN line
  * starts the text or a line and its END line holds nothing else. So a block whose END line runs into the
  * next BEGIN (an entry without its final newline) is lost together with that next block, as in Talos.
  * Blocks with headers or a body that is not base64 are skipped too.
@@ -116,7 +116,7 @@ export function encodeTalosBase64Pem(pem: string): string {
 /**
  * PEM text whose every END line ends with a newline: one is added at the end, and between an END line and a
  * BEGIN that follows it directly. Talos joins CA entries with no separator and Go's PEM decoder drops a
- * block whose END line runs into other text, with the block after it (facts §3.5).
+ * block whose END line runs into other text, with the block after it (talos-behaviour.md §5.1).
  */
 export function terminatePemLines(pem: string): string {
   return ensureTrailingNewline(pem.replace(/(-----END [A-Z0-9 ]+-----)(?=-----BEGIN )/g, '$1\n'));

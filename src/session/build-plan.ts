@@ -323,7 +323,7 @@ function attachDiffs(plan: Plan, chained: ChainedConfig[]): void {
 
 /**
  * ApplyConfiguration with dry_run for every config the plan produces; a refusal names node and step. A node
- * runs one ApplyConfiguration at a time, dry runs included (facts §3.4), so each node's configs are checked
+ * runs one ApplyConfiguration at a time, dry runs included (talos-behaviour.md §5.8), so each node's configs are checked
  * one after the other, and nodes in parallel. A node whose apply lock is held by someone else is waited
  * for; when it stays held, its remaining configs are not sent.
  */

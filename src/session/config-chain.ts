@@ -54,7 +54,7 @@ async function caWrite(
 ): Promise<CaWrite> {
   if (!target.issuing) {
     // A document-style Kubernetes worker has no issuing CA; its current CA is the first accepted entry
-    // (facts §1.5). The patcher writes the `issuing` of a CaWrite there, at position 0, so that the order
+    // (talos-behaviour.md §2.3). The patcher writes the `issuing` of a CaWrite there, at position 0, so that the order
     // the plan asks for is what lands — passing `issuing: null` would keep the old order.
     const [first, ...rest] = target.accepted;
     if (!first) return { issuing: null, accepted: [] };

@@ -13,7 +13,7 @@ import type { CaCatalog } from './ca-catalog.js';
 
 /**
  * Every certificate of a CA bundle as the Go clients (talosctl, client-go) read it: all blocks, minus one
- * whose END line runs into the next block, and that next one (facts §3.5).
+ * whose END line runs into the next block, and that next one (talos-behaviour.md §5.1).
  */
 export function bundleFingerprints(pem: string): Fingerprint[] {
   return bundleBlocks(pem)

@@ -1,7 +1,7 @@
 /**
  * Talos API client over gRPC with mutual TLS, built from a talosconfig context. Every call goes to a
  * talosconfig endpoint and names its target node in the `node` metadata key (apid proxies it), exactly as
- * talosctl does (facts §1.3, §2.3). Several endpoints: the client sticks to the last one that worked and
+ * talosctl does (talos-behaviour.md §2.1, §3.2). Several endpoints: the client sticks to the last one that worked and
  * fails over to the next on UNAVAILABLE (before any response message arrived).
  *
  * TLS is done by our own connector (TalosTlsCredentials) instead of grpc-js's createSsl because:
@@ -171,7 +171,7 @@ export interface Watch<T> extends AsyncIterable<T> {
   close(): void;
 }
 
-/** Parses a talosconfig endpoint (facts §4.3). */
+/** Parses a talosconfig endpoint (talos-behaviour.md §6.3). */
 export function parseEndpoint(text: string): TalosEndpoint {
   const invalid = (why: string) =>
     new RotateError('TALOS_ENDPOINT_INVALID', `talosconfig endpoint ${JSON.stringify(text)} ${why}`, {
@@ -347,7 +347,7 @@ export class TalosClient {
       'grpc.keepalive_time_ms': options.keepaliveTimeMs ?? 330_000,
       'grpc.keepalive_timeout_ms': options.keepaliveTimeoutMs ?? 20_000,
       'grpc.keepalive_permit_without_calls': 0,
-      // Retry loops poll every 100 ms-1 s (facts §1.7); keep reconnect backoff short so they see recovery.
+      // Retry loops poll every 100 ms-1 s (talos-behaviour.md §2.6); keep reconnect backoff short so they see recovery.
       'grpc.initial_reconnect_backoff_ms': 200,
       'grpc.max_reconnect_backoff_ms': 5_000,
     };
@@ -520,7 +520,7 @@ export class TalosClient {
     return this.#decodeOrThrow(node, GET_PATH, decodeServiceState, await this.getResource(node, r.namespace, r.type, r.id, opts));
   }
 
-  /** Watch on `runtime/Services.v1alpha1.talos.dev/kubelet` (facts §1.5.1). */
+  /** Watch on `runtime/Services.v1alpha1.talos.dev/kubelet` (talos-behaviour.md §2.4). */
   watchKubeletService(node: string | undefined, opts: CallOptions = {}): Watch<ServiceWatchEvent> {
     const r = KUBELET_SERVICE_RESOURCE;
     return this.#watch(node, r.namespace, r.type, r.id, opts, (e) => {

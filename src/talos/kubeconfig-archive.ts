@@ -1,5 +1,5 @@
 /**
- * The archive format of `machine.MachineService/Kubeconfig` (facts §2.1): a gzip stream holding a tar with
+ * The archive format of `machine.MachineService/Kubeconfig` (talos-behaviour.md §3.1): a gzip stream holding a tar with
  * exactly one regular file `kubeconfig` (mode 0600). Talos closes the gzip writer but never the tar
  * writer, so there are no end-of-archive blocks and no padding after the file data.
  *

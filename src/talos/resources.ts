@@ -1,5 +1,5 @@
 /**
- * The COSI resources the tool reads (facts §2.4) and pure decoders from their wire form (`Resource` with
+ * The COSI resources the tool reads (talos-behaviour.md §3.3) and pure decoders from their wire form (`Resource` with
  * `Spec.proto_spec` bytes) to domain shapes. Private keys found in specs are wrapped as `Secret` at once.
  * No I/O here; the client (client.ts) fetches and turns ResourceDecodeError into a node-qualified error.
  */
@@ -40,7 +40,7 @@ export const KUBERNETES_ROOT_RESOURCE: ResourceRef = {
 };
 /**
  * apid's own certificates (`talosctl get apicertificates`): what apid serves and trusts right now. On a
- * worker this is what trustd returned at its last registration (facts §3.2), which the config does not show.
+ * worker this is what trustd returned at its last registration (talos-behaviour.md §4.2), which the config does not show.
  */
 export const API_CERTIFICATES_RESOURCE: ResourceRef = { namespace: 'secrets', type: 'ApiCertificates.secrets.talos.dev', id: 'api' };
 export const MEMBERS_RESOURCE: ResourcePointer = { namespace: 'cluster', type: 'Members.cluster.talos.dev' };
@@ -112,7 +112,7 @@ export interface ApiCertificates {
   /**
    * CAs apid accepts client certificates from: the OSRoot trusted set on control planes, exactly the bundle
    * trustd returned on workers. Every certificate of every entry, in resource order, read as apid reads
-   * them: entries joined with no separator, so a block broken by a missing newline is not in it (facts §3.4, §3.5).
+   * them: entries joined with no separator, so a block broken by a missing newline is not in it (talos-behaviour.md §5.2, §5.1).
    */
   readonly acceptedCAs: readonly AcceptedCa[];
   /**

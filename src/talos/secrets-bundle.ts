@@ -1,5 +1,5 @@
 /**
- * The `talosctl gen secrets` bundle (facts §4.2, default `secrets.yaml`, mode 0600): read the Talos API
+ * The `talosctl gen secrets` bundle (talos-behaviour.md §6.2, default `secrets.yaml`, mode 0600): read the Talos API
  * CA (`certs.os`) and the Kubernetes API CA (`certs.k8s`), and put a rotated CA back.
  *
  * Updates splice the new base64 values into the original text at the parser's source ranges, so every

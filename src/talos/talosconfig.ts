@@ -1,5 +1,5 @@
 /**
- * The talosctl client config ("talosconfig", facts §4.3): read it, pick a context, replace a context's
+ * The talosctl client config ("talosconfig", talos-behaviour.md §6.3): read it, pick a context, replace a context's
  * credentials after a Talos CA rotation, and write it back the way talosctl does (mode 0600), keeping
  * every other context and any field we do not know about.
  *

@@ -1,6 +1,6 @@
 /**
- * acceptedCAs entries holding several PEM blocks (facts §3.4: Talos trusts every block of every entry) and
- * entries whose PEM text lacks its final newline (facts §3.5: Talos joins entries with no separator, so
+ * acceptedCAs entries holding several PEM blocks (talos-behaviour.md §5.2: Talos trusts every block of every entry) and
+ * entries whose PEM text lacks its final newline (talos-behaviour.md §5.1: Talos joins entries with no separator, so
  * such an entry followed by another loses both). Reading splits every entry into all its certificates;
  * dropping one CA rewrites only its entry with the remaining blocks in order; a patched site is repaired;
  * every PEM written ends with "\n".

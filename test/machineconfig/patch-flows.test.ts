@@ -1,7 +1,7 @@
 /**
  * The three config changes of a rotate-ca flow (add NEW as accepted, make NEW issuing with OLD accepted,
  * drop OLD), on every fixture layout and for both PKIs, checked against the list evolutions of
- * talos-facts §1.4/§1.5, for minimal edits, idempotence, and that workers never receive a key.
+ * talos-behaviour.md §2.2/§2.3, for minimal edits, idempotence, and that workers never receive a key.
  */
 import t from 'tap';
 
@@ -38,7 +38,7 @@ function flowSteps(name: FixtureName, api: ApiKind): { steps: Step[]; start: { i
   const issuingNew = { certPem: fresh.certPem, key: fresh.key };
   const [O, N] = [old.fingerprint, fresh.fingerprint];
   if (documentWorker) {
-    // facts §1.5: worker multidoc evolution [OLD] → [OLD, NEW] → [NEW, OLD] → [NEW].
+    // talos-behaviour.md §2.3: worker multidoc evolution [OLD] → [OLD, NEW] → [NEW, OLD] → [NEW].
     return {
       start: { issuing: null, accepted: [O, ...extraFps] },
       steps: [
@@ -48,7 +48,7 @@ function flowSteps(name: FixtureName, api: ApiKind): { steps: Step[]; start: { i
       ],
     };
   }
-  // facts §1.4: [] → [NEW] → [OLD] with ca=NEW → []; pre-existing extra accepted CAs are kept.
+  // talos-behaviour.md §2.2: [] → [NEW] → [OLD] with ca=NEW → []; pre-existing extra accepted CAs are kept.
   return {
     start: { issuing: O, accepted: extraFps },
     steps: [
@@ -96,7 +96,7 @@ for (const name of FIXTURES) {
   }
 }
 
-t.test('legacy control plane: the facts §1.4 list evolution, literally', async (t) => {
+t.test('legacy control plane: the talos-behaviour.md §2.2 list evolution, literally', async (t) => {
   let cfg = loadFixture('legacy-controlplane');
   const s0 = readCaState(cfg);
   const OLD = s0.talos.issuing!;

@@ -112,7 +112,7 @@ t.test('CA keys never show in String/JSON/inspect', async (t) => {
 });
 
 // A secrets bundle as `talosctl gen secrets` writes it: crt/key are base64 of PEM, the Ed25519 key under
-// the non-standard `ED25519 PRIVATE KEY` label, the ECDSA key as SEC1 `EC PRIVATE KEY` (facts §3.1, §4.2).
+// the non-standard `ED25519 PRIVATE KEY` label, the ECDSA key as SEC1 `EC PRIVATE KEY` (talos-behaviour.md §4.1, §6.2).
 t.test('Talos encodings: base64-of-PEM, ED25519 PRIVATE KEY and EC PRIVATE KEY', async (t) => {
   const genOs = await generateTalosCa();
   const genK8s = await generateKubernetesCa();

@@ -1,7 +1,7 @@
 /**
  * Model versus lab for the classic Kubernetes CA mistake: dropping OLD on control planes while every
  * kubelet still holds an OLD-signed client certificate (after accept and swap, kubelets keep their
- * certificates: they still verify against their node's trusted set, facts §3.3). Both config styles.
+ * certificates: they still verify against their node's trusted set, talos-behaviour.md §4.3). Both config styles.
  *
  * 1. One control plane drops OLD: the model says every other kubelet is rejected by it (`degraded`: the
  *    other apiservers still accept it, so no Node turns NotReady). Held for two grace periods in the lab.

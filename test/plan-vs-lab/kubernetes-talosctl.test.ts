@@ -1,5 +1,5 @@
 /**
- * Model versus lab for the Kubernetes API CA in talosctl's order (facts §1.5: accept NEW everywhere,
+ * Model versus lab for the Kubernetes API CA in talosctl's order (talos-behaviour.md §2.3: accept NEW everywhere,
  * control planes first; swap; drop OLD, control planes first; each apply followed by the kubelet-restart
  * wait), for both config styles (legacy `.cluster.ca`, v1.14 `KubeAPIServerCAConfig`).
  *

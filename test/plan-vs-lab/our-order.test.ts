@@ -172,7 +172,7 @@ for (const style of ['legacy', 'document'] as const) {
     const probe = h.client('new');
     for (const n of end) {
       t.same(n.talos, { issuing: h.cas.talosNew.fingerprint, accepted: [] }, `${n.address}: Talos API CA rotated`);
-      // A worker's apid trusts the bundle trustd gave it, not its config (facts §3.2): it must not hold the old CA.
+      // A worker's apid trusts the bundle trustd gave it, not its config (talos-behaviour.md §4.2): it must not hold the old CA.
       const apid = await probe.getApiCertificates(n.address);
       t.same(apid.acceptedCAs.map((c) => c.fingerprint), [h.cas.talosNew.fingerprint], `${n.address}: apid accepts client certificates of the new Talos CA only`);
       const k8s = n.role === 'worker' && style === 'document' ? { issuing: null, accepted: [h.cas.k8sNew.fingerprint] } : { issuing: h.cas.k8sNew.fingerprint, accepted: [] };

@@ -1,6 +1,6 @@
 /**
  * Model versus lab for the Talos API CA (edges operator-apid, apid-proxy, worker-trustd):
- * - talosctl's order (facts §1.4: accept NEW everywhere, control planes first; swap; drop OLD), applied with
+ * - talosctl's order (talos-behaviour.md §2.2: accept NEW everywhere, control planes first; swap; drop OLD), applied with
  *   our clients: zero Talos-edge failures predicted and observed. talosctl's own intermediate talosconfig
  *   (new cert, trusting only OLD) is also dialled fresh after each swap group: the model says the swapped
  *   endpoint refuses it, and the lab's ledger shows exactly that.

@@ -1,8 +1,8 @@
 /**
  * Model versus lab with uneven Talos trust across control planes (issue 13, item 6): cp-3 alone also accepts
  * a Talos CA X. Then the Kubernetes CA is added on every node, control planes first: each control plane's
- * kube-apiserver restarts, the apiserver endpoint list changes, and every worker asks trustd again (facts
- * §3.4) at whichever listed control plane answers. A worker's apid may so end up trusting X, which only
+ * kube-apiserver restarts, the apiserver endpoint list changes, and every worker asks trustd again (talos-behaviour.md
+ * §5.3) at whichever listed control plane answers. A worker's apid may so end up trusting X, which only
  * cp-3 trusts: a stale bundle that no change of the worker's own config caused.
  *
  * What holds, and is checked: every registration the lab ends with is one the model allows (soundness of

@@ -20,7 +20,7 @@ t.test('a full Kubernetes CA rotation: replaced after the Kubernetes drop step, 
   t.equal(ext.requestHeaderCa, 'unchanged');
   t.ok(ext.gate.settleMs > 0);
   const text = renderPlanText(plan);
-  t.match(text, /ConfigMap kube-system\/extension-apiserver-authentication, after step 4 \(kubernetes-drop\): replace client-ca-file/);
+  t.match(text, /ConfigMap kube-system\/extension-apiserver-authentication, after step 4 \(kubernetes-drop\): replace\s+client-ca-file/);
   t.match(text, /never deleted/);
   t.same(JSON.parse(JSON.stringify(plan)).extensionAuth, ext, 'in the JSON plan');
   t.match(renderPlanSummary(plan), /\| after 4\. `kubernetes-extension-auth` \| replace `client-ca-file` of ConfigMap `kube-system\/extension-apiserver-authentication`/, 'in the Markdown summary');

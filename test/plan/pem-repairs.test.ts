@@ -1,5 +1,5 @@
 /**
- * A CA field whose PEM text lacks its final newline (facts §3.5) is announced by the plan: which node and
+ * A CA field whose PEM text lacks its final newline (talos-behaviour.md §5.1) is announced by the plan: which node and
  * field, and the step whose patch repairs it; or that it stays when no step patches that API there.
  * Both in `notices` (human and JSON) and in the structured `pemRepairs`.
  */

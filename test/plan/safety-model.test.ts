@@ -3,7 +3,7 @@ import type { ApiState, ObservedNode, OperatorClient } from '../../src/plan/mode
 import { evaluateSequence, failingPairs, strandedKubelets, summarizeOutcomes, type EdgeOutcome, type SequencePatch } from '../../src/plan/safety/index.js';
 import { api, cluster, fp, K_NEW, K_OLD, NAMES, T_NEW, T_OLD, withRoleState } from './fixtures/cluster.js';
 
-// Talos states of the rotation (facts §1.4)
+// Talos states of the rotation (talos-behaviour.md §2.2)
 const T_ACCEPT = api(T_OLD, T_NEW);
 const T_SWAP = api(T_NEW, T_OLD);
 const T_DROP = api(T_NEW);

@@ -1,8 +1,8 @@
 /**
  * Reading a worker's ApiCertificates: ONE accepted entry holding the whole trustd bundle
- * (secrets/api.go generateWorker, facts §3.4). Every certificate of it counts, not only the first; and
+ * (secrets/api.go generateWorker, talos-behaviour.md §5). Every certificate of it counts, not only the first; and
  * since apid joins entries with no separator, a block whose END line runs into the next entry counts for
- * nothing, together with that next block (facts §3.5).
+ * nothing, together with that next block (talos-behaviour.md §5.1).
  */
 import { createHash } from 'node:crypto';
 import t from 'tap';

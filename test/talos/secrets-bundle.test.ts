@@ -13,7 +13,7 @@ const etcd = await generateCa({ algorithm: 'ecdsa-p256', organizations: ['etcd']
 const agg = await generateCa({ algorithm: 'ecdsa-p256', commonName: 'front-proxy' });
 const b = encodeTalosBase64Pem;
 
-/** The shape `talosctl gen secrets` writes (facts §4.2), with a comment added by the operator. */
+/** The shape `talosctl gen secrets` writes (talos-behaviour.md §6.2), with a comment added by the operator. */
 const BUNDLE = `# production cluster secrets — keep offline
 cluster:
     id: Zm9vYmFyYmF6Zm9vYmFyYmF6Zm9vYmFyYmF6Zm9vYmE=

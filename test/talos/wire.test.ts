@@ -1,6 +1,6 @@
 /**
  * Byte-level checks of every message the client sends or decodes, against bytes written by hand from the
- * field numbers of the real Talos/COSI protos (facts §2). If a field number, type or name in proto/ drifted
+ * field numbers of the real Talos/COSI protos (talos-behaviour.md §3). If a field number, type or name in proto/ drifted
  * from the real API, one of these fails.
  */
 import { createHash } from 'node:crypto';
@@ -356,7 +356,7 @@ t.test('APICertsSpec: client=2, server=3 PEMEncodedCertificateAndKey, accepted_c
   t.throws(() => decodeApiCertificates({ metadata: {}, spec: { proto_spec: Buffer.from([0x1a, 0x10, 0x01]) } }), ResourceDecodeError, 'truncated bytes fail cleanly');
 });
 
-t.test('KubernetesRootSpec: the fields of facts §2.4; unknown secret fields are skipped', async (t) => {
+t.test('KubernetesRootSpec: the fields of talos-behaviour.md §3.3; unknown secret fields are skipped', async (t) => {
   const wire = bytes(
     ld(1, 'talos-default'),
     msg(2, ld(1, 'https://10.5.0.1:6443')),

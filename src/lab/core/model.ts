@@ -19,7 +19,7 @@ export type KubernetesCaStyle = 'legacy' | 'document';
  * worker with no issuingCA); `issuingCert` the issuing certificate even without a key (legacy workers);
  * `trusted` the accepted list as Talos computes it: accepted CAs followed by the issuing certificate.
  * `error` is set when the config holds CA material Talos accepts at apply time but cannot use (a broken
- * CA): certificate generation then fails and the node keeps serving what it had (facts §5).
+ * CA): certificate generation then fails and the node keeps serving what it had (talos-behaviour.md §7).
  */
 export interface RootCa {
   issuing: CaMaterial | null;

@@ -1,6 +1,6 @@
 /**
  * The lab's own reading of a machine config's CA fields, as Talos derives its root secrets from them
- * (siderolabs/talos internal/app/machined/pkg/controllers/secrets/root.go, facts §2.4, §3.2, §3.3, §4.1).
+ * (siderolabs/talos internal/app/machined/pkg/controllers/secrets/root.go, talos-behaviour.md §3.3, §4.2, §4.3, §6.1).
  * Deliberately independent of src/machineconfig: the judge must not share the planner's reading.
  *
  * Talos API (OSRoot): issuing = `.machine.ca`, dropped when its key is empty (workers); accepted =
@@ -10,7 +10,7 @@
  * `KubeAPIServerCAConfig`, plain PEM): accepted = the issuing cert first, then `acceptedCAs`
  * (pkg/machinery/config/types/k8s/apiserver_ca.go `AcceptedCAs()`).
  *
- * Talos validates none of this material at apply time (facts §5): a CA that does not parse, or whose key
+ * Talos validates none of this material at apply time (talos-behaviour.md §7): a CA that does not parse, or whose key
  * does not match, is accepted and then breaks certificate generation. `RootCa.error` records that; the
  * node then keeps serving what it had. The trusted set is what Go's `CertPool.AppendCertsFromPEM` keeps of
  * the entries joined with no separator (`bytes.Join(…, nil)`, see go-pem.ts): every PEM block of every
@@ -117,7 +117,7 @@ export function configDocuments(configYaml: string): Obj[] {
   return out;
 }
 
-/** Talos recognises the v1alpha1 document by any of these keys (facts §4.1). */
+/** Talos recognises the v1alpha1 document by any of these keys (talos-behaviour.md §6.1). */
 export function isV1Alpha1Document(doc: Obj): boolean {
   return !('kind' in doc) && ['version', 'machine', 'cluster', 'debug', 'persist'].some((k) => k in doc);
 }

@@ -6,7 +6,7 @@
  * verified by the authenticator, as kube-apiserver does (k8s.io/apiserver secure serving sets
  * tls.RequestClientCert; its x509 authenticator verifies against the client-CA bundle): no certificate →
  * anonymous; a certificate that does not verify → every request on that connection is answered 401
- * Unauthorized, and the connection stays open (a kubelet behind KubePrism keeps it, facts §3.4). The
+ * Unauthorized, and the connection stays open (a kubelet behind KubePrism keeps it, talos-behaviour.md §5.6). The
  * listener writes down why (tls-outcome.ts notes) so the dialler's ledger entry names the reason.
  *
  * Restarts: when the node's static pods are re-created after a Kubernetes CA change (static-pods.ts: some

@@ -1,6 +1,6 @@
 /**
  * The `extension-apiserver-authentication` ConfigMap (kube-system) and the controller every kube-apiserver
- * runs to keep it (facts §3.5), as Kubernetes writes it: `pkg/controlplane/controller/clusterauthenticationtrust/
+ * runs to keep it (talos-behaviour.md §4.5), as Kubernetes writes it: `pkg/controlplane/controller/clusterauthenticationtrust/
  * cluster_authentication_trust_controller.go` (read at kubernetes/kubernetes master; Talos v1.14 ships 1.37).
  *
  * - What it writes (`getConfigMapDataFor`): `client-ca-file` when the combined client CAs are not empty;

@@ -1,5 +1,5 @@
 /**
- * Admin kubeconfigs for the lab, in the shape Talos's `MachineService.Kubeconfig` produces (facts §2.1):
+ * Admin kubeconfigs for the lab, in the shape Talos's `MachineService.Kubeconfig` produces (talos-behaviour.md §3.1):
  * context and user `admin@<cluster>`, server = the cluster endpoint, CA data = the answering control
  * plane's issuing + accepted Kubernetes CAs, client certificate CN=admin O=system:masters signed by its
  * issuing CA.

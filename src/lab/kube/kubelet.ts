@@ -1,5 +1,5 @@
 /**
- * The kubelet of one node, as Talos runs it (facts §1.5.1, §3.3).
+ * The kubelet of one node, as Talos runs it (talos-behaviour.md §2.4, §4.3).
  *
  * - Client identity: CN=system:node:<hostname>, O=system:nodes, obtained by TLS bootstrap (bootstrap token
  *   → CSR → signed by the controller-manager leader → fetched with a watch on the CSR).
@@ -8,7 +8,7 @@
  * - Heartbeat: `PUT /apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/<hostname>` every
  *   `heartbeatIntervalMs` (±20 % jitter), on the kubelet's one long-lived connection through KubePrism: a
  *   TCP balancer picks the upstream when the connection opens (next healthy one, round robin; a refused
- *   dial moves on to the next) and the kubelet keeps it while it works (facts §3.4; siderolabs
+ *   dial moves on to the next) and the kubelet keeps it while it works (talos-behaviour.md §5; siderolabs
  *   go-loadbalancer `upstream.List.Pick`). A refused client certificate is answered 401 on that connection;
  *   the kubelet tries again (up to 5 tries, `nodeStatusUpdateRetry`) and from the second failed try on
  *   closes its connections (`onRepeatedHeartbeatFailure` = closeAllConns in the kubelet), so the next try

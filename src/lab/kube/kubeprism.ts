@@ -1,5 +1,5 @@
 /**
- * KubePrism (facts §3.3): the node-local load balancer (127.0.0.1:7445 on a real node) through which the
+ * KubePrism (talos-behaviour.md §4.3): the node-local load balancer (127.0.0.1:7445 on a real node) through which the
  * kubelet reaches every control plane's apiserver. Modelled as the choice of an upstream per connection,
  * round robin over the apiservers its health checks see up (go-loadbalancer `upstream.List.Pick`: the next
  * healthy one after the last pick), without a listener of its own: the kubelet keeps one connection and

@@ -1,5 +1,5 @@
 /**
- * Emulated in-cluster clients ("pods", facts §3.4, §1.5.2): workloads that call the Kubernetes API with
+ * Emulated in-cluster clients ("pods", talos-behaviour.md §5.4, §2.5): workloads that call the Kubernetes API with
  * the service-account credentials the kubelet projects into them, whose `ca.crt` comes from the
  * `kube-root-ca.crt` ConfigMap of their namespace.
  *

@@ -1,5 +1,5 @@
 /**
- * The `kube-root-ca.crt` ConfigMaps and kube-controller-manager's root-CA publisher (facts §3.4).
+ * The `kube-root-ca.crt` ConfigMaps and kube-controller-manager's root-CA publisher (talos-behaviour.md §5.4).
  *
  * Talos renders the controller-manager's `ca.crt` from the issuing Kubernetes CA alone
  * (`internal/app/machined/pkg/controllers/k8s/render_secrets_static_pod.go`: IssuingCA → `ca.crt`, while the

@@ -15,7 +15,7 @@ export const FIRST_NODE_HOST = 10;
 /** Nodes fit in `.10` … `.254`. */
 export const MAX_NODES = 254 - FIRST_NODE_HOST + 1;
 
-/** Ports as in Talos (facts): apid on every node, trustd and kube-apiserver on control planes. */
+/** Ports as in Talos (docs/talos-behaviour.md): apid on every node, trustd and kube-apiserver on control planes. */
 export const APID_PORT = 50000;
 export const TRUSTD_PORT = 50001;
 export const KUBE_APISERVER_PORT = 6443;

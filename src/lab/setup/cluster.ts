@@ -12,7 +12,7 @@ import { Ledger } from '../core/ledger.js';
 import { generateMachineConfig } from './machineconfig.js';
 import { generateLabSecrets, type LabSecrets, type LabSecretsOptions } from './secrets.js';
 
-/** The Talos version a node emulates, by Kubernetes CA layout (facts §5, §2.1). */
+/** The Talos version a node emulates, by Kubernetes CA layout (talos-behaviour.md §7, §3.1). */
 export const TALOS_TAG: Record<KubernetesCaStyle, string> = { legacy: 'v1.13.9', document: 'v1.14.0' };
 
 export const APID_PORT = 50000;

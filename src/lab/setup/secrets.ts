@@ -1,5 +1,5 @@
 /**
- * A `talosctl gen secrets` bundle for an emulated cluster (facts §3.1, §4.2;
+ * A `talosctl gen secrets` bundle for an emulated cluster (talos-behaviour.md §4.1, §6.2;
  * siderolabs/talos pkg/machinery/config/generate/secrets): Talos API CA Ed25519 O=talos, Kubernetes CA ECDSA
  * P-256 O=kubernetes, aggregator CA ECDSA P-256 with an empty subject, etcd CA ECDSA P-256 O=etcd, a service-account
  * key (RSA 4096 as the v1.13/v1.14 contracts make it; ECDSA P-256 on request, for speed), bootstrap and

@@ -1,6 +1,6 @@
 /**
  * The COSI State API of one node (cosi-project/specification state.proto, served read-only by machined
- * behind internal/app/resources/access.go; facts §2.4). The lab keeps the resources rotation code reads:
+ * behind internal/app/resources/access.go; talos-behaviour.md §3.3). The lab keeps the resources rotation code reads:
  * - config/MachineConfigs.config.talos.dev/v1alpha1 (sensitive): MachineConfigSpec{yaml_marshalled} wrapping
  *   the YAML as last submitted, yaml_spec, annotation `talos.dev/yaml-spec`; version bumps on every apply;
  * - secrets/OSRootSecrets.secrets.talos.dev/os (sensitive) and, on control planes,

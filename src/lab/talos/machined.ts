@@ -1,6 +1,6 @@
 /**
  * machined behind apid: Version, ApplyConfiguration and Kubeconfig as Talos serves them
- * (internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go; facts §2.1, §5). Transport-agnostic:
+ * (internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go; talos-behaviour.md §3.1, §7). Transport-agnostic:
  * apid.ts adapts these to gRPC calls, locally or after forwarding.
  *
  * ApplyConfiguration, in Talos's order: one apply at a time (FailedPrecondition), os:admin (PermissionDenied),

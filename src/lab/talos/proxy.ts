@@ -1,5 +1,5 @@
 /**
- * apid's forwarding to other nodes (internal/app/apid/pkg/backend/apid.go, apid_factory.go; facts §2.3):
+ * apid's forwarding to other nodes (internal/app/apid/pkg/backend/apid.go, apid_factory.go; talos-behaviour.md §3.2):
  * a control plane dials `<node>:50000` over mutual TLS with its own proxy client certificate
  * (O=os:impersonator, signed by its issuing CA), verifying the target against its accepted CAs, and passes
  * the call on with the caller's roles in `talos-role`, `proxyfrom` set and `node`/`nodes` removed.

@@ -1,5 +1,5 @@
 /**
- * What machined checks before it takes a config (facts §3.4, §5), for the two releases the lab answers as
+ * What machined checks before it takes a config (talos-behaviour.md §5.7, §7), for the two releases the lab answers as
  * (v1.13.9 with the legacy layout, v1.14.0 with the document one). Read from the Talos source; pure, no I/O.
  *
  * 1. The loader (pkg/machinery/config/configloader/internal/decoder/decoder.go, both releases): documents in

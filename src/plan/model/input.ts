@@ -40,7 +40,7 @@ export interface ObservedNode {
   talosGrant?: { signer: Fingerprint; bundle: Fingerprint[] } | null;
   /**
    * CA fields whose PEM text lacks a final newline, per API (e.g. `.machine.acceptedCAs[0]`). Talos joins
-   * CA entries with no separator, so such an entry loses itself and the next CA (facts §3.5); the patch
+   * CA entries with no separator, so such an entry loses itself and the next CA (talos-behaviour.md §5.1); the patch
    * of that API on this node rewrites them. Absent when there is none.
    */
   unterminatedPem?: Partial<Record<'talos' | 'kubernetes', string[]>>;

@@ -10,7 +10,7 @@ import type { WorkloadsReport } from './workloads.js';
 
 export const PLAN_FORMAT_VERSION = 1 as const;
 
-/** The three phases of a CA rotation (facts §1.4, §1.5), per API. */
+/** The three phases of a CA rotation (talos-behaviour.md §2.2, §2.3), per API. */
 export type Phase = 'accept' | 'issue' | 'drop';
 export const PHASES: readonly Phase[] = ['accept', 'issue', 'drop'];
 
@@ -195,7 +195,7 @@ export interface PlanSummary {
   text: string;
 }
 
-/** A CA field whose PEM text lacks its final newline (facts §3.5), and the step whose patch repairs it. */
+/** A CA field whose PEM text lacks its final newline (talos-behaviour.md §5.1), and the step whose patch repairs it. */
 export interface PemRepair {
   address: string;
   api: ApiKind;
@@ -206,7 +206,7 @@ export interface PemRepair {
 }
 
 /**
- * The `extension-apiserver-authentication` ConfigMap (kube-system) step (facts §3.5). Every kube-apiserver
+ * The `extension-apiserver-authentication` ConfigMap (kube-system) step (talos-behaviour.md §4.5). Every kube-apiserver
  * writes into it the union of what it holds and its own client and request-header CAs, removing only expired
  * certificates, so a dropped Kubernetes API CA stays trusted by extension API servers until it expires. Once
  * the plan has removed it from every control plane (after `afterStep`, whose patches wait until each

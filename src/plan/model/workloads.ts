@@ -1,6 +1,6 @@
 /**
  * What the plan finds in the live cluster that will hold the old Kubernetes API CA once the control planes
- * serve from the new one (facts §3.4): pods that loaded `ca.crt` before that step, grouped by the workload
+ * serve from the new one (talos-behaviour.md §5.4): pods that loaded `ca.crt` before that step, grouped by the workload
  * that owns them, and Secret / ConfigMap keys that embed the old CA. Names only, never object data.
  * `docs/plan-format.md` documents it.
  */

@@ -1,5 +1,5 @@
 /**
- * Where the plan replaces the `extension-apiserver-authentication` ConfigMap's client CAs (facts §3.5;
+ * Where the plan replaces the `extension-apiserver-authentication` ConfigMap's client CAs (talos-behaviour.md §4.5;
  * model/plan.ts ExtensionAuthStep). Pure.
  *
  * Every kube-apiserver keeps that ConfigMap as the union of what it holds and its own `--client-ca-file`,

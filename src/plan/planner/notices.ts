@@ -145,7 +145,7 @@ export function podDisruptionNotice(steps: readonly Step[]): string | null {
 
 /**
  * CA fields whose PEM text lacks its final newline: Talos joins CA entries with no separator and Go's PEM
- * decoder then drops that certificate and the next one (facts §3.5). The first step that patches that API
+ * decoder then drops that certificate and the next one (talos-behaviour.md §5.1). The first step that patches that API
  * on the node rewrites them; a node the plan does not patch keeps them as they are.
  */
 export function pemRepairs(input: PlanInput, steps: readonly Step[]): { repairs: PemRepair[]; notices: string[] } {

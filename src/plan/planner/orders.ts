@@ -14,7 +14,7 @@ import { staleBundles, TargetInterner, trustOf, type ModelNode, type ModelTarget
 import type { ApiPhase, PhaseNode } from './phases.js';
 import { firstProblem, scoreOf, VERDICT_RANK, verdictOf } from './proof.js';
 
-/** Tie-break order when the model finds several orders equally safe, with the reason (facts §3.2, §3.3). */
+/** Tie-break order when the model finds several orders equally safe, with the reason (talos-behaviour.md §4.2, §4.3). */
 export const PREFERRED: Record<ApiKind, Record<Phase, { order: WaveOrder; why: string }>> = {
   talos: {
     accept: { order: 'controlplanes-first', why: 'workers take their client-CA bundle from trustd on a control plane, so control planes accept first (Talos: internal/app/machined/pkg/controllers/secrets/api.go)' },

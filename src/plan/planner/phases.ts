@@ -1,5 +1,5 @@
 /**
- * Phase expansion: the per-node CA states `talosctl rotate-ca` walks through (facts §1.4, §1.5), computed
+ * Phase expansion: the per-node CA states `talosctl rotate-ca` walks through (talos-behaviour.md §2.2, §2.3), computed
  * from where each node is, so that only the phases still needed appear and a half-done cluster continues:
  *
  *   accept  every CA the desired state trusts is added to the accepted list (appended, like talosctl)
@@ -24,7 +24,7 @@ export interface ApiPhase {
   nodes: PhaseNode[];
 }
 
-/** A document-style Kubernetes worker has no issuing CA; its current CA is `accepted[0]` (facts §1.5). */
+/** A document-style Kubernetes worker has no issuing CA; its current CA is `accepted[0]` (talos-behaviour.md §2.3). */
 export function isDocumentWorker(api: ApiKind, node: Pick<ObservedNode, 'role' | 'kubernetes'>): boolean {
   return api === 'kubernetes' && node.role === 'worker' && node.kubernetes.style === 'document';
 }

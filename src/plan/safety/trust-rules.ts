@@ -3,13 +3,13 @@
  * entities it concerns in one state and recording what fails. The engine (engine.ts) enumerates the
  * states; these functions only judge one.
  *
- * Rules (facts §3.2, §3.3):
+ * Rules (talos-behaviour.md §4.2, §4.3):
  * - control-plane apid: server and proxy-client certs signed by its issuing Talos CA; trusts client certs
  *   signed by any CA of its trusted set. Re-issued as soon as the config changes.
  * - worker apid: server cert and client-CA bundle from a control plane's trustd (signer = that control
  *   plane's issuing CA, bundle = its trusted set), re-requested whenever the worker's own Talos CA fields
  *   change, from any control plane whose trustd cert the worker trusts; if none, it keeps the old grant.
- *   Also re-requested whenever the apiserver endpoint list changes (facts §3.4), i.e. whenever a control
+ *   Also re-requested whenever the apiserver endpoint list changes (talos-behaviour.md §5.3), i.e. whenever a control
  *   plane's kube-apiserver restarts on a Kubernetes CA change, from whichever listed control plane answers:
  *   during such a step a worker may hold a grant from any control-plane state seen so far, and at its end
  *   one from the control planes as they were at the last restart, unless its own Talos change came after.
@@ -17,7 +17,7 @@
  * - kube-apiserver: serving cert signed by its node's issuing Kubernetes CA, client CAs = trusted set — as
  *   its static pod was started with: after a control plane's Kubernetes CA change, its kube-apiserver and
  *   kube-controller-manager keep the old state until Talos re-creates them, some time after the apply
- *   returned (facts §3.4). A patched control plane of the wave being applied may therefore be `lagging`:
+ *   returned (talos-behaviour.md §5.5). A patched control plane of the wave being applied may therefore be `lagging`:
  *   config (and kubelet) new, apiserver serving and controller-manager signing with the old state. Apply
  *   waits for them before the next node, so earlier waves are caught up.
  * - kubelet: client cert signed by some CA S; reaches every apiserver (KubePrism); works against one iff S
@@ -25,7 +25,7 @@
  *   node's Kubernetes CA fields and re-bootstraps when S is no longer in its node's trusted set, getting a
  *   cert from the controller-manager leader (any control plane present at that moment, signing with the CA
  *   its running controller-manager has, which for a control plane patched in this wave may be the old one).
- * - in-cluster clients ("pods", facts §3.4): trust only the `kube-root-ca.crt` ConfigMap, which the
+ * - in-cluster clients ("pods", talos-behaviour.md §5.4): trust only the `kube-root-ca.crt` ConfigMap, which the
  *   controller-manager leader overwrites with its issuing Kubernetes CA alone; a pod may hold any issuing
  *   CA a control plane had since the step began (it loaded it then and has not re-read it yet). A pod
  *   holding P fails against every apiserver serving from another CA: an announced disruption (degraded,

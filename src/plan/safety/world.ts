@@ -1,5 +1,5 @@
 /**
- * The model's view of a cluster: per node, both PKIs reduced to "issuing CA + trusted set" (facts §3.2,
+ * The model's view of a cluster: per node, both PKIs reduced to "issuing CA + trusted set" (talos-behaviour.md §4.2,
  * §3.3), plus the history a config does not show: what a worker last received from trustd, and which CAs
  * may have signed each kubelet's client certificate.
  */
@@ -73,7 +73,7 @@ export interface EndpointResolution {
   controlPlanes: Set<string>;
   /** Some endpoint is not a node address (VIP, DNS name, load balancer): it may reach any control plane. */
   anyControlPlane: boolean;
-  /** Endpoints that are worker addresses (a worker's apid cannot proxy: facts §2.3). */
+  /** Endpoints that are worker addresses (a worker's apid cannot proxy: talos-behaviour.md §3.2). */
   workers: string[];
 }
 
@@ -118,7 +118,7 @@ export function grantsKey(grants: readonly TalosGrant[]): string {
  *   before its swap); grants that would make today's apid proxying fail are dropped, since the cluster is
  *   assumed to work when the plan starts (apply checks every node first) — unless none is left.
  * - a kubelet's client cert signer: any CA in the node's own trusted set (Talos deletes a kubelet cert that
- *   no longer verifies against it on every kubelet restart, facts §3.3) that some control plane accepts
+ *   no longer verifies against it on every kubelet restart, talos-behaviour.md §4.3) that some control plane accepts
  *   while serving a cert the node trusts — again unless none is left.
  */
 export function initialWorld(cas: CaIndex, nodes: readonly ObservedNode[], endpoints: readonly string[]): ModelNode[] {
@@ -191,7 +191,7 @@ function initialSigners(node: TrustState, cps: TrustState[]): number {
  * trust: the bundle trustd handed them predates a drop on the control planes, or came from a control plane
  * that trusts more than the others. A worker asks trustd again when its own Talos CA fields change, when
  * the apiserver endpoint list changes (a control plane's kube-apiserver restarts; the engine models it) and
- * every 12 h (facts §3.4), so a plan that leaves one behind has not finished removing that CA. Exact while
+ * every 12 h (talos-behaviour.md §5), so a plan that leaves one behind has not finished removing that CA. Exact while
  * the control planes' Talos trust is even; with uneven trust it counts every worker that may have asked the
  * odd one out.
  */

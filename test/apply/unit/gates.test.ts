@@ -3,7 +3,7 @@
  * - Kubernetes: a Node stays Ready for the grace period after its kubelet stopped heartbeating; the gate
  *   also wants every Node's Lease renewed after it started (lab kube side, real kubeconfig, real TLS);
  * - Talos: every attempt opens a new connection, so an HTTP/2 connection opened before a swap (which keeps
- *   working, facts §1.4) cannot answer for a client that a fresh handshake would refuse (lab Talos side);
+ *   working, talos-behaviour.md §2.2) cannot answer for a client that a fresh handshake would refuse (lab Talos side);
  * - Talos: an untrusted server certificate is retried within the bound (typed: TalosApiError kind), other
  *   TLS refusals are not.
  */

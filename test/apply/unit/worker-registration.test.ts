@@ -1,7 +1,7 @@
 /**
  * A worker's Talos patch is done once its apid shows a registration with a control plane as it is now:
  * its trust bundle is exactly that control plane's trusted set and its server certificate is signed by
- * that control plane's issuing CA (facts §3.2).
+ * that control plane's issuing CA (talos-behaviour.md §4.2).
  */
 import t from 'tap';
 import type { Fingerprint } from '../../../src/domain/types.js';

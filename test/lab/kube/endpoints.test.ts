@@ -1,7 +1,7 @@
 /**
  * The `kubernetes` EndpointSlice as the lab keeps it (LabCluster.apiserverEndpoints): kube-apiserver's
  * endpoint reconciler lists every serving apiserver, removes one as it stops and adds it back when it
- * serves again. Talos workers re-register with trustd on each change of that list (facts §3.4).
+ * serves again. Talos workers re-register with trustd on each change of that list (talos-behaviour.md §5).
  */
 import t from 'tap';
 import { applyAndWaitKubelet, makeCas, phaseRoots, startLab, waitFor } from './fixtures/lab.js';

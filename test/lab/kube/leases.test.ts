@@ -1,8 +1,8 @@
 /**
- * Node Leases as kube-apiserver serves them (facts §3.4 "Ready lags"): the real kubectl lists them in
+ * Node Leases as kube-apiserver serves them (talos-behaviour.md §5.7 "Ready lags"): the real kubectl lists them in
  * `kube-node-lease`, one per Node named after it, and a heartbeating kubelet renews `spec.renewTime`; a
  * stranded one does not, while its Node stays Ready for the grace period. Renewals go over one kept
- * connection per kubelet (KubePrism is a TCP balancer, facts §3.4).
+ * connection per kubelet (KubePrism is a TCP balancer, talos-behaviour.md §5.6).
  */
 import t from 'tap';
 import { kubectl, makeCas, sleep, startLab, waitFor } from './fixtures/lab.js';

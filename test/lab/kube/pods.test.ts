@@ -1,5 +1,5 @@
 /**
- * Pods trust only the issuing Kubernetes CA (facts §3.4): the controller-manager leader publishes its
+ * Pods trust only the issuing Kubernetes CA (talos-behaviour.md §5.4): the controller-manager leader publishes its
  * issuing CA into `kube-root-ca.crt`; the kubelet rewrites each pod's projected `ca.crt`; a client that
  * never re-reads it fails every call once the apiservers serve from the new CA, while one that re-reads
  * it recovers. Ledger entries are placed by `seq`, not by clock.

@@ -1,9 +1,9 @@
 /**
- * The Kubernetes CA rotation in talosctl's order (facts §1.5: add NEW as accepted on every node, control
+ * The Kubernetes CA rotation in talosctl's order (talos-behaviour.md §2.3: add NEW as accepted on every node, control
  * planes first; swap; drop OLD, control planes first; each apply followed by the kubelet-restart wait and,
  * on a control plane, by the wait for its static pods to run from the new config — which talosctl does not
  * do; without it the apiserver switches some time later and the pattern below shifts)
- * produces exactly the rejections facts §3.3 predicts: in the drop phase a kubelet is rejected by every
+ * produces exactly the rejections talos-behaviour.md §4.3 predicts: in the drop phase a kubelet is rejected by every
  * control plane that dropped OLD before its own node did (worker kubelets by all of them, until their own
  * node drops OLD), nothing in the add and swap phases, and no NotReady with a normal grace period.
  * Dropping OLD on the workers first leaves only the control-plane window: no worker kubelet is rejected.
@@ -14,7 +14,7 @@ import type { LabNode } from '../../../src/lab/core/model.js';
 import { DEFAULT_TIMINGS } from '../../../src/lab/core/model.js';
 import { applyAndWaitKubelet, kubeletRejectionPairs, makeCas, phaseRoots, startLab, waitFor, type Cas, type TestLab } from './fixtures/lab.js';
 
-/** Pairs `kubelet->apiserver` facts §3.3 predicts for a drop phase in `order`. */
+/** Pairs `kubelet->apiserver` talos-behaviour.md §4.3 predicts for a drop phase in `order`. */
 function predictedDropRejections(order: LabNode[]): Set<string> {
   const pairs = new Set<string>();
   order.forEach((kubeletNode, k) => {

@@ -1,5 +1,5 @@
 /**
- * core/roots.ts: the lab's own reading of Talos's root-secret rules (facts §2.4, §3.2, §3.3).
+ * core/roots.ts: the lab's own reading of Talos's root-secret rules (talos-behaviour.md §3.3, §4.2, §4.3).
  */
 import t from 'tap';
 import { generateKubernetesCa, generateTalosCa } from '../../../src/pki/index.js';

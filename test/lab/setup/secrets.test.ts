@@ -1,5 +1,5 @@
 /**
- * The lab's `talosctl gen secrets` bundle: algorithms and subjects as Talos makes them (facts §3.1), and
+ * The lab's `talosctl gen secrets` bundle: algorithms and subjects as Talos makes them (talos-behaviour.md §4.1), and
  * the rendered file has the shape of a real bundle (test/fixtures/talosctl.ts: from a built talosctl, else
  * Talos's own test data).
  */
@@ -73,7 +73,7 @@ for (const line of ['v1.13', 'v1.14'] as TalosLine[]) {
     const bundle = parseSecretsBundle(real.secrets);
     t.match(getBundleCa(bundle, 'os').fingerprint, /\S/, 'our reader finds the Talos CA of a real bundle');
     t.match(getBundleCa(bundle, 'k8s').fingerprint, /\S/, 'and its Kubernetes CA');
-    // The lab's algorithms and subjects (facts §3.1) are the ones real talosctl uses.
+    // The lab's algorithms and subjects (talos-behaviour.md §4.1) are the ones real talosctl uses.
     const certs = (parseYaml(real.secrets) as Tree).certs as Record<string, { crt: string }>;
     const realCa = (name: string) => new X509Certificate(decodeTalosBase64Pem(certs[name]!.crt, name));
     t.equal(realCa('os').publicKey.asymmetricKeyType, 'ed25519');

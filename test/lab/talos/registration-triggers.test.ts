@@ -1,5 +1,5 @@
 /**
- * When a worker asks trustd again (facts §3.4, internal/app/machined/pkg/controllers/secrets/api.go): not
+ * When a worker asks trustd again (talos-behaviour.md §5.3, internal/app/machined/pkg/controllers/secrets/api.go): not
  * only on its own Talos CA change, but whenever the `k8s.Endpoint` list changes (an apiserver stops or
  * starts), on a `.machine.certSANs` change, and every 12 h; and it asks the LISTED endpoints in turn, so
  * which control plane answers (and so which bundle it gets) depends on that list. The Kubernetes side

@@ -3,7 +3,7 @@
  * plain YAML edits:
  * - the classic mistake (a control plane issuing from a NEW CA before the workers accept it) breaks apid
  *   proxying to the workers and the workers' view of trustd, and the ledger shows it;
- * - the `talosctl rotate-ca` order (facts §1.4: add NEW as accepted everywhere, control planes first; then
+ * - the `talosctl rotate-ca` order (talos-behaviour.md §2.2: add NEW as accepted everywhere, control planes first; then
  *   swap, control planes first; then drop OLD) leaves every Talos edge without a single trust failure.
  */
 import t from 'tap';
@@ -75,7 +75,7 @@ t.test('the talosctl rotate-ca order leaves every Talos edge without a trust fai
   const endpoints = lab.cps;
   const current = lab.client({ endpoints });
   const newCert = await lab.clientCert(NEW);
-  // The intermediate talosconfig: new client certificate; it trusts old + new (the safe variant, facts §1.4).
+  // The intermediate talosconfig: new client certificate; it trusts old + new (the safe variant, talos-behaviour.md §2.2).
   const intermediate = lab.client({ endpoints, cert: newCert, caPem: `${OLD.certPem}${NEW.certPem}` });
   const fresh = lab.client({ endpoints, cert: newCert, caPem: NEW.certPem });
   const probesBefore = lab.talos.probeStats();

@@ -1,5 +1,5 @@
 /**
- * ApplyConfiguration's checks as Talos runs them (facts §5): loader errors, v1alpha1 CA rules, the
+ * ApplyConfiguration's checks as Talos runs them (talos-behaviour.md §7): loader errors, v1alpha1 CA rules, the
  * KubeAPIServerCAConfig rules, the multierror text, and what is NOT validated (broken CA material).
  */
 import t from 'tap';
@@ -225,7 +225,7 @@ t.test('CertificateAndKey.Validate: only the first certificate block and the key
     message: /issuing CA: key is invalid: unsupported key type: "PUBLIC KEY"/,
   });
   // Go's pem.Decode drops a block whose END line runs into the next BEGIN: two certificates glued without a
-  // newline leave no block at all (facts §3.5).
+  // newline leave no block at all (talos-behaviour.md §5.1).
   const glued = `${s.k8s.certPem.trimEnd()}${other.certPem}`;
   t.match(await v14(withApiServerCa(cp, apiServerCaDoc({ cert: s.k8s.certPem, key }, [glued]))), {
     ok: false,

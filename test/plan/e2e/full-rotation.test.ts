@@ -172,7 +172,7 @@ function checkFullPlan(t: TapTest, plan: Plan, lab: PlanLab, style: Style, f: Fp
   t.same(plan.steps.map((s) => s.proof.verdict), ['safe', 'safe-with-announced-disruption', 'safe', 'safe-with-announced-disruption'], 'per-step verdicts');
 
   // The announced disruptions: in-cluster clients from the Kubernetes issue step (pods trust only the
-  // issuing CA, facts §3.4), and control-plane kubelets during the control-plane wave of the drop.
+  // issuing CA, talos-behaviour.md §5), and control-plane kubelets during the control-plane wave of the drop.
   const failing = plan.steps.flatMap((s) => s.proof.edges.filter((e) => e.status !== 'ok').map((e) => ({ step: s.index, ...e })));
   t.ok(failing.length > 0, 'a non-ok edge is announced');
   const pods = failing.filter((e) => e.kind === 'pod-apiserver');
