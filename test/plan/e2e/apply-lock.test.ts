@@ -1,8 +1,10 @@
 /**
  * One ApplyConfiguration at a time per node (Talos's apply lock, dry runs included), through the built CLI:
- * - a full-rotation `rotate plan` (node dry runs on) on a 1 + 1 and a 3 + 2 lab, both Kubernetes CA styles,
- *   three times in a row: every one exits 2, and the lab saw every node's dry runs one at a time (as many
- *   calls as the plan has steps for the node, never two at once, none refused);
+ * - on the 1 + 1 legacy lab below, a full-rotation `rotate plan` (node dry runs on) three times in a row:
+ *   every one exits 2, and the lab saw every node's dry runs one at a time (as many calls as the plan has
+ *   steps for the node, never two at once, none refused); full-rotation.test.ts does the same on its 3 + 2
+ *   labs of both styles (fixtures/dry-runs.ts). A 1 + 1 document lab would only repeat it: its shape is this
+ *   lab's, its style the 3 + 2 document lab's;
  * - a foreign operator holding a node's apply lock (`rotate lab fault --hold-apply-lock-ms`): plan and apply
  *   wait for it and succeed once it is released within `--apply-lock-wait`, and fail naming the node when
  *   it is held longer.
@@ -10,48 +12,15 @@
  * The issue's reproduction: a lab, two new CAs from `rotate ca new`, a desired state rotating both, the
  * lab's CAs keeping their keys from a copy of secrets.yaml.
  */
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import t from 'tap';
 
 import type { InspectReport } from '../../../src/lab/process/contracts.js';
 import { labInspect } from '../../../src/lab/process/control-client.js';
-import type { SavedPlan } from '../../../src/session/saved-plan.js';
-import {
-  assertCleanError,
-  expectExit,
-  fullRotation,
-  inspectLab,
-  nextCas,
-  requireBuild,
-  rotate,
-  startLab,
-  writeDesired,
-  type NextCas,
-  type PlanLab,
-  type Style,
-  type TapTest as Tap,
-} from './fixtures/plan-lab.js';
+import { appliesOf, fullRotationKeepingKeys, plansInARow, plansTitle } from './fixtures/dry-runs.js';
+import { assertCleanError, expectExit, inspectLab, nextCas, requireBuild, rotate, startLab, type PlanLab } from './fixtures/plan-lab.js';
 
 requireBuild(t);
-
-/** The full rotation, with the lab's CAs keeping their keys, read from a copy of secrets.yaml. */
-async function fullRotationFile(lab: PlanLab): Promise<{ file: string; cas: NextCas }> {
-  const cas = await nextCas(lab);
-  await fs.copyFile(path.join(lab.dir, 'secrets.yaml'), path.join(lab.dir, 'secrets-orig.yaml'));
-  const file = await writeDesired(lab, 'full', { ...fullRotation(cas), dropKeys: [] });
-  const text = await fs.readFile(file, 'utf8');
-  const keys = text.match(/key: \{ secretsBundle: \.\/secrets\.yaml, entry: (os|k8s) \}/g) ?? [];
-  if (keys.length !== 2) throw new Error(`${file}: expected the two lab CA keys read from ./secrets.yaml, found ${keys.length}`);
-  await fs.writeFile(file, text.replace(/key: \{ secretsBundle: \.\/secrets\.yaml,/g, 'key: { secretsBundle: ./secrets-orig.yaml,'));
-  return { file, cas };
-}
-
-type NodeApplies = InspectReport['nodes'][number]['applyConfiguration'];
-
-function appliesOf(report: InspectReport): Map<string, NodeApplies> {
-  return new Map(report.nodes.map((n) => [n.address, n.applyConfiguration]));
-}
 
 /** Polls the lab's control API until `check` holds. */
 async function until(lab: PlanLab, check: (report: InspectReport) => boolean, what: string, timeoutMs = 120_000): Promise<void> {
@@ -68,48 +37,10 @@ async function fault(lab: PlanLab, node: string, holdMs: number): Promise<void> 
   if (r.code !== 0) throw new Error(`rotate lab fault --hold-apply-lock-ms ${holdMs} exited ${r.code}: ${r.stderr}`);
 }
 
-const SHAPES: { controlPlanes: number; workers: number }[] = [
-  { controlPlanes: 1, workers: 1 },
-  { controlPlanes: 3, workers: 2 },
-];
-const RUNS = 3;
-
-/** RUNS full-rotation plans in a row on a lab no other plan ran on: each exits 2, one dry run per node at a time. */
-async function plansInARow(t: Tap, lab: PlanLab, file: string): Promise<void> {
-  let saved: SavedPlan | null = null;
-  for (let i = 1; i <= RUNS; i++) {
-    // The last run prints JSON, to count the configs each node was given.
-    const run = await rotate('plan', '-f', file, '--detailed-exitcode', ...(i === RUNS ? ['--json'] : []));
-    expectExit(t, run, 2, `rotate plan run ${i}`);
-    t.notMatch(run.stderr, /already in progress/, `run ${i}: no node refused a dry run for its apply lock`);
-    if (i === RUNS) saved = JSON.parse(run.stdout) as SavedPlan;
-  }
-  const applies = appliesOf(await inspectLab(lab));
-  for (const node of lab.nodes) {
-    const steps = saved!.plan.steps.filter((s) => s.nodes.some((n) => n.address === node)).length;
-    t.ok(steps > 0, `${node} is changed by the plan`);
-    t.same(applies.get(node), { calls: RUNS * steps, maxConcurrent: 1, refusedInProgress: 0, foreignHoldUntil: null }, `${node}: ${RUNS} × ${steps} dry runs, one at a time`);
-  }
-}
-
-const plansTitle = (shape: { controlPlanes: number; workers: number }, style: Style) =>
-  `${shape.controlPlanes} + ${shape.workers} ${style}: a full-rotation plan exits 2 ${RUNS} times in a row, one dry run per node at a time`;
-
-for (const shape of SHAPES) {
-  for (const style of ['legacy', 'document'] as Style[]) {
-    // 1 + 1 legacy runs first on the lab of the foreign-operator test below (plans change no node).
-    if (shape.controlPlanes === 1 && shape.workers === 1 && style === 'legacy') continue;
-    t.test(plansTitle(shape, style), async (t) => {
-      const lab = await startLab(t, { style, ...shape });
-      const { file } = await fullRotationFile(lab);
-      await plansInARow(t, lab, file);
-    });
-  }
-}
-
 t.test('a foreign operator holding a node apply lock: plan and apply wait for it, or fail naming the node', async (t) => {
   const lab = await startLab(t, { style: 'legacy', controlPlanes: 1, workers: 1 });
-  const { file, cas } = await fullRotationFile(lab);
+  const cas = await nextCas(lab);
+  const file = await fullRotationKeepingKeys(lab, cas);
   const [cp] = lab.cps as [string];
   const [worker] = lab.workers as [string];
   const refusedOn = (report: InspectReport, node: string) => appliesOf(report).get(node)!.refusedInProgress;

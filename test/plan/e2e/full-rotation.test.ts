@@ -8,7 +8,9 @@
  *   re-bootstrap only when their own node drops the old CA); per-step gates and proofs; verdict
  *   safe-with-announced-disruption with the control-plane kubelet window announced in the Kubernetes drop;
  *   per-node targets (a document-style worker's Kubernetes CA: issuing null, the current CA first);
- * - the human output names each step, its waves, gate and proof verdict.
+ * - the human output names each step, its waves, gate and proof verdict;
+ * - then, on the same lab, apply-lock.test.ts's check (fixtures/dry-runs.ts): a full rotation with the lab
+ *   CAs keeping their keys planned three times in a row, every node's dry runs one at a time.
  */
 import { promises as fs } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -35,6 +37,7 @@ import {
   type TapTest,
 } from './fixtures/plan-lab.js';
 import { REPO } from '../../lab/e2e/fixtures/cli.js';
+import { fullRotationKeepingKeys, plansInARow, plansTitle } from './fixtures/dry-runs.js';
 
 requireBuild(t);
 
@@ -92,6 +95,10 @@ for (const style of STYLES) {
       t.same(saved.cluster, { talosconfig: path.join(lab.dir, 'talosconfig'), context: lab.file.clusterName, endpoints: lab.cps });
       checkFullPlan(t, saved.plan, lab, style, { oldTalos: old.talos, oldKube: old.kubernetes, newTalos: cas.talos.fingerprint, newKube: cas.kubernetes.fingerprint });
     });
+
+    // Plans change no node: the lab is shared, and the dry runs are counted from what it saw before.
+    const keepingKeys = await fullRotationKeepingKeys(lab, cas);
+    await t.test(plansTitle({ controlPlanes: 3, workers: 2 }, style), (t) => plansInARow(t, lab, keepingKeys));
   });
 }
 
