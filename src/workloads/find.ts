@@ -12,6 +12,9 @@ import { fingerprintOfDer } from '../pki/fingerprint.js';
 import type { Plan, StaleObject, StaleWorkload, WorkloadKind, WorkloadsReport } from '../plan/model/index.js';
 
 export const ROOT_CA_CONFIGMAP = 'kube-root-ca.crt';
+/** Kept by the apiservers themselves (talos-behaviour.md §4.5); rewritten by the plan's own step. */
+const EXTENSION_AUTH_NAMESPACE = 'kube-system';
+const EXTENSION_AUTH_CONFIGMAP = 'extension-apiserver-authentication';
 export const MIRROR_ANNOTATION = 'kubernetes.io/config.mirror';
 export const SERVICE_ACCOUNT_TOKEN_TYPE = 'kubernetes.io/service-account-token';
 
@@ -143,8 +146,10 @@ export function certificateFingerprints(text: string, depth = 3): Fingerprint[] 
 /**
  * The certificate-bearing keys of a Secret (`data`: base64 as the API sends it) or ConfigMap (`data`: text,
  * `binaryData`: base64). Keys Kubernetes itself keeps current are skipped: the `kube-root-ca.crt`
- * ConfigMap (the controller-manager's root-CA publisher), and `ca.crt` of service-account token Secrets
- * (its tokens controller rewrites it when the root CA differs). Returns fingerprints only.
+ * ConfigMap (the controller-manager's root-CA publisher), `ca.crt` of service-account token Secrets
+ * (its tokens controller rewrites it when the root CA differs), and `kube-system/extension-apiserver-
+ * authentication` (every kube-apiserver writes it; the plan has its own step for it,
+ * plan/planner/extension-auth.ts). Returns fingerprints only.
  */
 export function objectKeyFacts(
   kind: 'Secret' | 'ConfigMap',
@@ -153,6 +158,7 @@ export function objectKeyFacts(
   const namespace = obj.metadata?.namespace ?? '';
   const name = obj.metadata?.name ?? '';
   if (kind === 'ConfigMap' && name === ROOT_CA_CONFIGMAP) return [];
+  if (kind === 'ConfigMap' && namespace === EXTENSION_AUTH_NAMESPACE && name === EXTENSION_AUTH_CONFIGMAP) return [];
   const out: ObjectKeyFacts[] = [];
   const add = (key: string, text: string): void => {
     const fingerprints = certificateFingerprints(text);

@@ -50,6 +50,9 @@ t.test('objectKeyFacts: fingerprints only, never data; Kubernetes-managed keys s
   const token = { metadata: { namespace: 'ops', name: 'sa-token' }, type: 'kubernetes.io/service-account-token', data: { 'ca.crt': b64(oldCa.certPem), extra: b64(oldCa.certPem) } };
   t.same(objectKeyFacts('Secret', token).map((f) => f.key), ['extra'], "a token Secret's ca.crt is the tokens controller's, other keys count");
   t.same(objectKeyFacts('ConfigMap', { metadata: { namespace: 'ops', name: 'kube-root-ca.crt' }, data: { 'ca.crt': oldCa.certPem } }), [], 'kube-root-ca.crt is the publisher\'s');
+  const extAuth = { data: { 'client-ca-file': oldCa.certPem } };
+  t.same(objectKeyFacts('ConfigMap', { metadata: { namespace: 'kube-system', name: 'extension-apiserver-authentication' }, ...extAuth }), [], "the apiservers' own ConfigMap has its own plan step");
+  t.equal(objectKeyFacts('ConfigMap', { metadata: { namespace: 'ops', name: 'extension-apiserver-authentication' }, ...extAuth }).length, 1, 'a copy elsewhere is a user object');
   const cm = objectKeyFacts('ConfigMap', { metadata: { namespace: 'ops', name: 'bundle' }, data: { 'ca.pem': oldCa.certPem, note: 'hello' }, binaryData: { 'ca.b64': b64(newCa.certPem) } });
   t.same(cm.map((f) => [f.key, f.fingerprints]), [['ca.pem', [oldCa.fingerprint]], ['ca.b64', [newCa.fingerprint]]], 'ConfigMap data is text, binaryData base64');
 });

@@ -46,7 +46,9 @@ t.test('find, then roll: plan lists, apply --workloads restart restarts once aft
   const planText = await lab.run('plan', '--json');
   t.notOk(/certificate-authority-data|BEGIN CERTIFICATE/.test(planText.stdout), 'no Secret/ConfigMap data in the plan');
   const human = await lab.run('plan');
-  t.match(human.stdout, /Workloads that hold the old Kubernetes API CA from step \d+ on:\n(?:.*\n)*? {2}apps +.*Deployments?.*possibly stale; 1 Secret embedding it \(operator-kubeconfig\); 1 ConfigMap embedding it \(legacy-ca-bundle\)/);
+  // Plan prose wraps at 100 columns: join continuation lines (deeper-indented) before matching.
+  const unwrapped = human.stdout.replace(/\n {5,}/g, ' ');
+  t.match(unwrapped, /Workloads that hold the old Kubernetes API CA from step \d+ on:\n(?:.*\n)*? {2}apps +.*Deployments?.*possibly stale; 1 Secret embedding it \(operator-kubeconfig\); 1 ConfigMap embedding it \(legacy-ca-bundle\)/);
 
   const apply = await s.run('apply', 'apply', '--auto-approve', '--workloads', 'restart');
   checkCompleted(t, apply, 'rotate apply --workloads restart');
