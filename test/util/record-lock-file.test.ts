@@ -1,4 +1,5 @@
 import t from 'tap';
+import { createHash } from 'node:crypto';
 import { promises as fs, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { RecordLockFile } from '../../src/util/record-lock-file.js';
@@ -67,4 +68,61 @@ t.test('lab locks: of many processes that find one stale lock, exactly one takes
   const record = await readLockRecord(lockPath);
   t.equal(record?.nonce, won[0]!.acquired ? won[0]!.lock.record.nonce : '', 'the file holds the winner');
   for (const r of results) if (!r.acquired) t.equal(r.holder.nonce, record?.nonce, 'losers are told the winner');
+});
+
+/** Where a remover of lock `id` claims the removal (the module's naming, restated to plant claims). */
+function claimPath(lockPath: string, id: string): string {
+  return `${lockPath}.${createHash('sha256').update(id).digest('hex').slice(0, 24)}.removing`;
+}
+
+t.test('a removal claim left by a killed remover is passed, and every claim is cleaned up', async (t) => {
+  const dir = t.testdir();
+  const file = new RecordLockFile(path.join(dir, 'x.lock'), codec);
+  t.ok(await file.tryCreate({ id: 'a', who: 'one' }));
+  // Killed between claiming and unlinking: its pid no longer runs (2^22 + 1 is above Linux's pid_max).
+  const dead = claimPath(file.path, 'a');
+  await fs.writeFile(dead, JSON.stringify({ pid: 4_194_305, startTime: null, nonce: 'abc123' }), { mode: 0o600 });
+  t.ok(await file.remove('a'), 'the lock is removed past the dead claim');
+  t.equal(await file.read(), null);
+  t.same(await fs.readdir(dir), [], 'no claim or temp file is left');
+});
+
+t.test('a live remover of the same lock is waited for; the lock name is never emptied by the waiter', async (t) => {
+  const dir = t.testdir();
+  const file = new RecordLockFile(path.join(dir, 'x.lock'), codec);
+  t.ok(await file.tryCreate({ id: 'a', who: 'one' }));
+  const live = claimPath(file.path, 'a');
+  await fs.writeFile(live, JSON.stringify({ pid: process.pid, startTime: null, nonce: 'fe01' }), { mode: 0o600 });
+  let claimDropped = false;
+  setTimeout(() => {
+    claimDropped = true;
+    void fs.unlink(live);
+  }, 200);
+  t.notOk(await file.remove('a'), 'the other remover owns this removal');
+  t.ok(claimDropped, 'returned only after the other remover finished');
+  t.same(await file.read(), { id: 'a', who: 'one' }, 'the waiter did not touch the lock');
+  t.notOk(file.removeSync('b'));
+  t.ok(file.removeSync('a'));
+  t.same(await fs.readdir(dir), []);
+});
+
+t.test('a late remover that saw the old lock never removes the lock taken since', async (t) => {
+  const dir = t.testdir();
+  const file = new RecordLockFile(path.join(dir, 'x.lock'), codec);
+  t.ok(await file.tryCreate({ id: 'old', who: 'dead' }));
+  // Many removers of 'old' and many creators race; of the creators exactly one holds the lock at the end.
+  const removes = Array.from({ length: 10 }, () => file.remove('old'));
+  const creates = Array.from({ length: 10 }, async (_, i) => {
+    for (let k = 0; k < 50; k++) {
+      if (await file.tryCreate({ id: `new${i}`, who: `c${i}` })) return i;
+      await new Promise((r) => setImmediate(r));
+    }
+    return -1;
+  });
+  const removed = (await Promise.all(removes)).filter(Boolean).length;
+  const winners = (await Promise.all(creates)).filter((i) => i >= 0);
+  t.equal(removed, 1, 'the old lock is removed once');
+  t.equal(winners.length, 1, 'one creator holds the lock');
+  t.same(await file.read(), { id: `new${winners[0]}`, who: `c${winners[0]}` });
+  t.same((await fs.readdir(dir)).sort(), ['x.lock']);
 });
