@@ -18,7 +18,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs, linkSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fsyncDir, writeFileAtomic } from './atomic-file.js';
-import { currentProcessIdentity, isAlive, type ProcessIdentity } from './process-identity.js';
+import { currentIdentity, holderLiveness, type HolderIdentity } from './process-identity.js';
 
 export interface LockRecordCodec<R> {
   /** The record, or null when the value is not one (a damaged or foreign file). */
@@ -27,8 +27,11 @@ export interface LockRecordCodec<R> {
   idOf(record: R): string;
 }
 
-/** Who holds a removal claim: enough to tell a live remover (wait for it) from a dead one (pass it). */
-interface ClaimRecord extends ProcessIdentity {
+/**
+ * Who holds a removal claim: enough to tell a live remover (wait for it) from one proven gone (pass it). A
+ * remover on another host or in another pid namespace (a shared state folder) cannot be checked: waited for.
+ */
+interface ClaimRecord extends HolderIdentity {
   nonce: string;
 }
 
@@ -157,7 +160,7 @@ function damagedId(text: string): string {
 }
 
 function newClaim(): string {
-  const record: ClaimRecord = { ...currentProcessIdentity(), nonce: randomBytes(12).toString('hex') };
+  const record: ClaimRecord = { ...currentIdentity(), nonce: randomBytes(12).toString('hex') };
   return JSON.stringify(record);
 }
 
@@ -165,8 +168,9 @@ function parseClaim(text: string | null): ClaimRecord | 'unreadable' | null {
   if (text === null) return null;
   try {
     const v = JSON.parse(text) as Partial<ClaimRecord>;
-    if (typeof v.pid === 'number' && typeof v.nonce === 'string' && /^[0-9a-f]+$/.test(v.nonce)) {
-      return { pid: v.pid, startTime: typeof v.startTime === 'string' ? v.startTime : null, nonce: v.nonce };
+    if (typeof v.pid === 'number' && typeof v.host === 'string' && typeof v.nonce === 'string' && /^[0-9a-f]+$/.test(v.nonce)) {
+      const orNull = (x: unknown): string | null => (typeof x === 'string' ? x : null);
+      return { host: v.host, bootId: orNull(v.bootId), pidNamespace: orNull(v.pidNamespace), pid: v.pid, processStart: orNull(v.processStart), nonce: v.nonce };
     }
   } catch {
     // not a claim
@@ -187,7 +191,7 @@ async function claimRemoval(base: string): Promise<Claim> {
     const other = parseClaim(await fs.readFile(link, 'utf8').catch(() => null));
     if (other === null) return { held: false, busy: null }; // that remover finished: its lock is gone
     // A claim is linked whole, so an unreadable one was cut by a crash (power loss): its owner is gone.
-    if (other !== 'unreadable' && isAlive(other)) return { held: false, busy: link };
+    if (other !== 'unreadable' && holderLiveness(other).state !== 'gone') return { held: false, busy: link };
     passed.push(link);
     link = `${link}.${other === 'unreadable' ? 'x' : other.nonce}`;
   }

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { RecordLockFile } from '../../src/util/record-lock-file.js';
+import { currentIdentity } from '../../src/util/process-identity.js';
 import { tryAcquireLock, readLockRecord } from '../../src/lab/process/pid-lock.js';
 
 interface Rec {
@@ -81,7 +82,7 @@ t.test('a removal claim left by a killed remover is passed, and every claim is c
   t.ok(await file.tryCreate({ id: 'a', who: 'one' }));
   // Killed between claiming and unlinking: its pid no longer runs (2^22 + 1 is above Linux's pid_max).
   const dead = claimPath(file.path, 'a');
-  await fs.writeFile(dead, JSON.stringify({ pid: 4_194_305, startTime: null, nonce: 'abc123' }), { mode: 0o600 });
+  await fs.writeFile(dead, JSON.stringify({ ...currentIdentity(), pid: 4_194_305, processStart: null, nonce: 'abc123' }), { mode: 0o600 });
   t.ok(await file.remove('a'), 'the lock is removed past the dead claim');
   t.equal(await file.read(), null);
   t.same(await fs.readdir(dir), [], 'no claim or temp file is left');
@@ -92,7 +93,7 @@ t.test('a live remover of the same lock is waited for; the lock name is never em
   const file = new RecordLockFile(path.join(dir, 'x.lock'), codec);
   t.ok(await file.tryCreate({ id: 'a', who: 'one' }));
   const live = claimPath(file.path, 'a');
-  await fs.writeFile(live, JSON.stringify({ pid: process.pid, startTime: null, nonce: 'fe01' }), { mode: 0o600 });
+  await fs.writeFile(live, JSON.stringify({ ...currentIdentity(), nonce: 'fe01' }), { mode: 0o600 });
   let claimDropped = false;
   setTimeout(() => {
     claimDropped = true;
