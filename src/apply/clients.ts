@@ -8,7 +8,7 @@ import type { Secret } from '../domain/secret.js';
 import type { Fingerprint } from '../domain/types.js';
 import type { ClientDescription, Plan, TalosClientKind } from '../plan/model/index.js';
 import { concatPem, issueTalosClientCert, loadCa, type IssuedCert } from '../pki/index.js';
-import type { CaCatalog } from '../session/ca-catalog.js';
+import type { CaCatalog } from '../cluster/session/ca-catalog.js';
 import { TalosClient } from '../talos/client.js';
 import type { TalosContext } from '../talos/talosconfig.js';
 

@@ -7,7 +7,7 @@
  */
 import { RotateError } from '../domain/errors.js';
 import type { NodeRole } from '../domain/types.js';
-import type { KubeNodeStatus } from '../kube/nodes.js';
+import type { KubeNodeStatus } from '../cluster/kube/nodes.js';
 import type { Plan } from '../plan/model/index.js';
 import type { ClusterMember } from '../talos/resources.js';
 

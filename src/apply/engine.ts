@@ -11,10 +11,10 @@ import { resolveMaxUnavailable, type MaxUnavailable } from '../domain/max-unavai
 import type { Secret } from '../domain/secret.js';
 import type { ApiKind, Fingerprint } from '../domain/types.js';
 import type { Plan, Step, StepNode, TalosClientKind, Wave } from '../plan/model/index.js';
-import type { CaCatalog } from '../session/ca-catalog.js';
-import type { IssuingKeyLookup } from '../session/config-chain.js';
-import type { Session } from '../session/open-session.js';
-import type { KubeconfigSource } from '../kube/nodes.js';
+import type { CaCatalog } from '../cluster/session/ca-catalog.js';
+import type { IssuingKeyLookup } from '../cluster/session/config-chain.js';
+import type { Session } from '../cluster/session/open-session.js';
+import type { KubeconfigSource } from '../cluster/kube/nodes.js';
 import type { TalosClient } from '../talos/client.js';
 import { RunClients } from './clients.js';
 import { kubernetesGate, talosGate } from './gates.js';
@@ -23,7 +23,7 @@ import { writeKubeconfigOutput, writeSecretsBundleOutput, writeTalosconfigOutput
 import { patchNode, type PatchResult } from './patch-node.js';
 import { sharedControlPlaneReads } from './worker-registration.js';
 import { runExtensionAuth } from './extension-auth.js';
-import type { ReplaceOutcome } from '../kube/extension-auth.js';
+import type { ReplaceOutcome } from '../cluster/kube/extension-auth.js';
 
 /** Where the engine records progress (the state file) — every call is durable when it returns. */
 export interface RunJournal {

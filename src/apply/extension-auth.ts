@@ -7,9 +7,9 @@
  * and finds nothing to write.
  */
 import type { ExtensionAuthStep, Plan } from '../plan/model/index.js';
-import type { CaCatalog } from '../session/ca-catalog.js';
-import type { KubeconfigSource } from '../kube/nodes.js';
-import { bundleCertsFromPems, extensionAuthGate, replaceExtensionAuthClientCa, type ReplaceOutcome } from '../kube/extension-auth.js';
+import type { CaCatalog } from '../cluster/session/ca-catalog.js';
+import type { KubeconfigSource } from '../cluster/kube/nodes.js';
+import { bundleCertsFromPems, extensionAuthGate, replaceExtensionAuthClientCa, type ReplaceOutcome } from '../cluster/kube/extension-auth.js';
 
 /** Override of the gate's settle window (ms), e.g. for a lab whose apiservers re-sync faster than a minute. */
 export const SETTLE_ENV = 'ROTATE_EXTENSION_AUTH_SETTLE_MS';

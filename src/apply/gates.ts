@@ -11,7 +11,7 @@
  * before a swap keeps working after the endpoint's certificate changed (talos-behaviour.md §2.2, "Important subtlety").
  */
 import { RotateError } from '../domain/errors.js';
-import { listKubeNodes, listNodeLeases, type KubeNodeStatus } from '../kube/nodes.js';
+import { listKubeNodes, listNodeLeases, type KubeNodeStatus } from '../cluster/kube/nodes.js';
 import type { TalosClient } from '../talos/client.js';
 import { TalosApiError } from '../talos/errors.js';
 import { mapSettledLimit } from '../util/concurrency.js';

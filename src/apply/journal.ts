@@ -6,7 +6,7 @@ import type { RotateError } from '../domain/errors.js';
 import type { Step, StepNode, Wave } from '../plan/model/index.js';
 import type { StateStore } from '../state/index.js';
 import { toErrorRecord } from '../state/index.js';
-import { makeEvent, type EventSink } from './events/index.js';
+import { makeEvent, type EventSink } from '../events/index.js';
 import type { ApplyReporter, RunJournal } from './engine.js';
 import type { NodeFingerprints } from './node-state.js';
 import type { WrittenOutput } from './outputs.js';

@@ -9,11 +9,11 @@
 import { RotateError } from '../domain/errors.js';
 import { patchCaState, readCaState } from '../machineconfig/index.js';
 import type { StepNode } from '../plan/model/index.js';
-import type { CaCatalog } from '../session/ca-catalog.js';
-import { caChangeFor, type IssuingKeyLookup } from '../session/config-chain.js';
+import type { CaCatalog } from '../cluster/session/ca-catalog.js';
+import { caChangeFor, type IssuingKeyLookup } from '../cluster/session/config-chain.js';
 import { DEFAULT_APPLY_LOCK_WAIT_MS, waitForApplyLock } from '../talos/apply-lock.js';
 import type { TalosClient } from '../talos/client.js';
-import type { KubeconfigSource } from '../kube/nodes.js';
+import type { KubeconfigSource } from '../cluster/kube/nodes.js';
 import { waitKubeletHealthy, waitKubeletRestarted } from './kubelet-restart.js';
 import { readSecretsVersion, waitStaticPodsCurrent } from './static-pods.js';
 import { fingerprintsOf, reachedTarget, type NodeFingerprints } from './node-state.js';

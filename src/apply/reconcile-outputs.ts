@@ -6,11 +6,11 @@
  */
 import type { ApiKind } from '../domain/types.js';
 import { concatPem, issueTalosClientCert, loadCa } from '../pki/index.js';
-import type { PlanTarget } from '../session/build-plan.js';
-import type { CaCatalog } from '../session/ca-catalog.js';
-import type { IssuingKeyLookup } from '../session/config-chain.js';
-import { bundleFingerprints, kubernetesOperatorClient } from '../session/operator-clients.js';
-import type { Session } from '../session/open-session.js';
+import type { PlanTarget } from '../cluster/session/build-plan.js';
+import type { CaCatalog } from '../cluster/session/ca-catalog.js';
+import type { IssuingKeyLookup } from '../cluster/session/config-chain.js';
+import { bundleFingerprints, kubernetesOperatorClient } from '../cluster/session/operator-clients.js';
+import type { Session } from '../cluster/session/open-session.js';
 import { TalosClient } from '../talos/client.js';
 import { getBundleCa, loadSecretsBundle } from '../talos/secrets-bundle.js';
 import { getContext, loadTalosconfig } from '../talos/talosconfig.js';

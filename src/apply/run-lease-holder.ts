@@ -6,8 +6,8 @@
  * CA) and the Talos CA swap (the engine points the source at the Talos client of the step: `useKubeconfig`).
  */
 import { RotateError } from '../domain/errors.js';
-import { LeaseApi, LeaseConflict, type LeaseRecord } from '../kube/lease.js';
-import type { KubeconfigSource } from '../kube/nodes.js';
+import { LeaseApi, LeaseConflict, type LeaseRecord } from '../cluster/kube/lease.js';
+import type { KubeconfigSource } from '../cluster/kube/nodes.js';
 import {
   decideAcquire,
   holderOf,

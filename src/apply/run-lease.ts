@@ -12,8 +12,8 @@
  * resumed or rolled back (a process that was killed) is taken back without it.
  */
 import { RotateError } from '../domain/errors.js';
-import type { LeaseRecord, LeaseWrite } from '../kube/lease.js';
-import type { RunLeaseHolder } from './events/types.js';
+import type { LeaseRecord, LeaseWrite } from '../cluster/kube/lease.js';
+import type { RunLeaseHolder } from '../events/types.js';
 
 export const RUN_LEASE_NAMESPACE = 'kube-system';
 export const RUN_LEASE_NAME = 'talos-rotate';

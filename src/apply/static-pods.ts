@@ -19,8 +19,8 @@
  */
 import * as tls from 'node:tls';
 import { RotateError } from '../domain/errors.js';
-import type { KubeconfigSource } from '../kube/nodes.js';
-import { listControlPlanePods, type MirrorPodStatus } from '../kube/pods.js';
+import type { KubeconfigSource } from '../cluster/kube/nodes.js';
+import { listControlPlanePods, type MirrorPodStatus } from '../cluster/kube/pods.js';
 import type { TalosClient } from '../talos/client.js';
 import { sleep } from './retry.js';
 

@@ -9,8 +9,8 @@
 import { RotateError } from '../domain/errors.js';
 import type { Fingerprint } from '../domain/types.js';
 import type { WorkloadPolicy } from '../desired/types.js';
-import type { RestartOutcome, WorkloadApi } from '../kube/rollout.js';
-import { restartWorkload } from '../kube/rollout.js';
+import type { RestartOutcome, WorkloadApi } from '../cluster/kube/rollout.js';
+import { restartWorkload } from '../cluster/kube/rollout.js';
 import type { StaleWorkload } from '../plan/model/index.js';
 import type { WorkloadRecord } from '../state/types.js';
 import { staleWorkloads, type WorkloadInventory } from '../workloads/find.js';

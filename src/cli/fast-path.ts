@@ -83,8 +83,15 @@ export function sources(yargsPackage: string): string {
     parts.push(url.pathname.slice(url.pathname.lastIndexOf('/') + 1), readFileSync(url, 'utf8'));
   };
   add(new URL('main.js', here));
+  // What shapes help and completion: the command list, each command's declaration and the shared options
+  // (not the handlers, `commands/<name>/run.js`, which yargs never reads for help).
   const commands = new URL('commands/', here);
-  for (const f of readdirSync(commands).filter((n) => n.endsWith('.js')).sort()) add(new URL(f, commands));
+  for (const entry of readdirSync(commands, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    if (entry.isFile() && entry.name.endsWith('.js')) add(new URL(entry.name, commands));
+    else if (entry.isDirectory()) add(new URL(`${entry.name}/command.js`, commands));
+  }
+  const options = new URL('options/', here);
+  for (const f of readdirSync(options).filter((n) => n.endsWith('.js')).sort()) add(new URL(f, options));
   add(new URL('../../package.json', here));
   add(new URL(yargsPackage, here));
   return parts.join('\0');

@@ -1,6 +1,6 @@
 /**
  * Which workloads will hold the old Kubernetes API CA, decided from plain facts read from the cluster (no
- * I/O here; `src/kube/workloads.ts` reads them). Pods load `ca.crt` from the `kube-root-ca.crt` ConfigMap
+ * I/O here; `src/cluster/kube/workloads.ts` reads them). Pods load `ca.crt` from the `kube-root-ca.crt` ConfigMap
  * (the projected `kube-api-access-*` volume, or the ConfigMap mounted or referenced directly) when they
  * start, and the controller-manager fills that ConfigMap with its issuing CA alone (talos-behaviour.md §5.4): a pod
  * started before the control planes serve from the new CA trusts only the old one until it re-reads the

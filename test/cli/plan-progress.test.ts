@@ -3,8 +3,8 @@
  * at the end; in a log, nothing for a quick phase and a plain line now and then for a slow one.
  */
 import t from 'tap';
-import { planProgress } from '../../src/cli/plan-progress.js';
-import type { PlanProgress } from '../../src/session/build-plan.js';
+import { planProgress } from '../../src/cli/commands/plan/progress.js';
+import type { PlanProgress } from '../../src/cluster/session/build-plan.js';
 
 class Stream {
   text = '';

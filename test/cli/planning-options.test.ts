@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import yargs from 'yargs';
-import { planningOptions, type PlanningArgs } from '../../src/cli/commands/plan-options.js';
+import { planningOptions, type PlanningArgs } from '../../src/cli/options/planning.js';
 import { requireBuild, rotate } from '../lab/e2e/fixtures/cli.js';
 
 requireBuild(t);

@@ -13,7 +13,7 @@ import type { PlanOptions } from '../../src/plan/model/input.js';
 import type { Plan, Wave } from '../../src/plan/model/plan.js';
 import { planRotation } from '../../src/plan/planner/index.js';
 import { renderPlanText } from '../../src/plan/render/human.js';
-import { readSavedPlan, SAVED_PLAN_KIND, SAVED_PLAN_VERSION, writeSavedPlan, type SavedPlan } from '../../src/session/saved-plan.js';
+import { readSavedPlan, SAVED_PLAN_KIND, SAVED_PLAN_VERSION, writeSavedPlan, type SavedPlan } from '../../src/cluster/session/saved-plan.js';
 import { TOOL_VERSION } from '../../src/version.js';
 import { cluster, desired, input, K_NEW, T_NEW } from './fixtures/cluster.js';
 

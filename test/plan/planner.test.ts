@@ -4,7 +4,7 @@ import type { Plan, Step } from '../../src/plan/model/plan.js';
 import { planRotation, refuseIfRefused } from '../../src/plan/planner/index.js';
 import { RotateError } from '../../src/domain/errors.js';
 import { renderPlanText } from '../../src/plan/render/human.js';
-import { noSecretsBundleWarning } from '../../src/session/build-plan.js';
+import { noSecretsBundleWarning } from '../../src/cluster/session/build-plan.js';
 import { evaluateSequence } from '../../src/plan/safety/sequence.js';
 import { api, cluster, desired, input, K_NEW, K_OLD, T_NEW, T_OLD, withRoleState, withState } from './fixtures/cluster.js';
 

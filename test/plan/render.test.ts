@@ -1,6 +1,6 @@
 import t from 'tap';
 import { createTwoFilesPatch } from 'diff';
-import { applyCommandFor } from '../../src/cli/plan-command.js';
+import { applyCommandFor } from '../../src/cli/commands/plan/run.js';
 import { redactSecrets } from '../../src/machineconfig/index.js';
 import { generateTalosCa, summarizeCertificateValue } from '../../src/pki/index.js';
 import { planRotation } from '../../src/plan/planner/index.js';

@@ -3,7 +3,7 @@ import { generateKubernetesCa } from '../../src/pki/ca.js';
 import type { Fingerprint } from '../../src/domain/types.js';
 import type { Plan } from '../../src/plan/model/index.js';
 import { workloadLines } from '../../src/plan/render/workloads.js';
-import { listAllPages } from '../../src/kube/workloads.js';
+import { listAllPages } from '../../src/cluster/kube/workloads.js';
 import {
   certificateFingerprints,
   kubernetesServerChange,
@@ -210,8 +210,8 @@ t.test('listAllPages follows continue tokens and restarts once on 410', async (t
 });
 
 t.test('an unreachable Kubernetes API is a warning naming it and an unavailable section, not a failed plan', async (t) => {
-  const { workloadsOrWarning } = await import('../../src/session/build-plan.js');
-  const { readWorkloadInventory } = await import('../../src/kube/workloads.js');
+  const { workloadsOrWarning } = await import('../../src/cluster/session/build-plan.js');
+  const { readWorkloadInventory } = await import('../../src/cluster/kube/workloads.js');
   const net = await import('node:net');
   // A port nothing listens on (bound, then closed).
   const srv = net.createServer();
@@ -219,7 +219,7 @@ t.test('an unreachable Kubernetes API is a warning naming it and an unavailable 
   const port = (srv.address() as { port: number }).port;
   await new Promise<void>((r) => srv.close(() => r()));
   const text = `apiVersion: v1\nkind: Config\ncurrent-context: c\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:${port}\n    certificate-authority-data: ${b64(oldCa.certPem)}\nusers:\n- name: u\n  user: {token: abc}\n`;
-  const warnings: import('../../src/session/build-plan.js').PlanWarning[] = [];
+  const warnings: import('../../src/cluster/session/build-plan.js').PlanWarning[] = [];
   const change = { issueStep: 3, oldCas: [oldCa.fingerprint], newCa: newCa.fingerprint };
   const report = await workloadsOrWarning(change, warnings, () => readWorkloadInventory({ text, origin: 'test kubeconfig' }, { timeoutMs: 5000 }));
   t.equal(report.status, 'unavailable');

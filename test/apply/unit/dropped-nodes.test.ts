@@ -4,7 +4,7 @@
  */
 import t from 'tap';
 import { droppedNodes, refuseDroppedInCluster } from '../../../src/apply/dropped-nodes.js';
-import type { KubeNodeStatus } from '../../../src/kube/nodes.js';
+import type { KubeNodeStatus } from '../../../src/cluster/kube/nodes.js';
 import type { Plan } from '../../../src/plan/model/index.js';
 import type { ClusterMember } from '../../../src/talos/resources.js';
 

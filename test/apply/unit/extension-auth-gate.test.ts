@@ -1,11 +1,11 @@
 /**
- * The product's extension-apiserver-authentication write and gate (src/kube/extension-auth.ts) against
+ * The product's extension-apiserver-authentication write and gate (src/cluster/kube/extension-auth.ts) against
  * the lab's apiservers (which keep the ConfigMap with Kubernetes' union rule): while an apiserver still
  * trusts the old CA, it writes it back and the gate fails naming it; once none does, the write holds, the
  * other keys are kept and the gate passes; the ConfigMap is never deleted.
  */
 import t from 'tap';
-import { bundleCertificates, bundleCertsFromPems, CLIENT_CA_KEY, extensionAuthGate, readExtensionAuth, replaceExtensionAuthClientCa } from '../../../src/kube/extension-auth.js';
+import { bundleCertificates, bundleCertsFromPems, CLIENT_CA_KEY, extensionAuthGate, readExtensionAuth, replaceExtensionAuthClientCa } from '../../../src/cluster/kube/extension-auth.js';
 import { RotateError } from '../../../src/domain/errors.js';
 import { applyAndWaitKubelet, makeCas, phaseRoots, startLab, waitFor } from '../../lab/kube/fixtures/lab.js';
 

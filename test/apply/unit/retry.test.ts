@@ -5,7 +5,7 @@
 import t from 'tap';
 import { RotateError } from '../../../src/domain/errors.js';
 import { isTransient, retryTransient, sleep } from '../../../src/apply/retry.js';
-import { kubeError, withTimeout } from '../../../src/kube/nodes.js';
+import { kubeError, withTimeout } from '../../../src/cluster/kube/nodes.js';
 import { TalosApiError, type TalosErrorKind } from '../../../src/talos/errors.js';
 
 const talosError = (kind: TalosErrorKind) =>

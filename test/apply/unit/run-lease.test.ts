@@ -5,8 +5,8 @@
  */
 import t from 'tap';
 import { RotateError } from '../../../src/domain/errors.js';
-import { LeaseConflict, type LeaseRecord, type LeaseWrite } from '../../../src/kube/lease.js';
-import type { KubeconfigSource } from '../../../src/kube/nodes.js';
+import { LeaseConflict, type LeaseRecord, type LeaseWrite } from '../../../src/cluster/kube/lease.js';
+import type { KubeconfigSource } from '../../../src/cluster/kube/nodes.js';
 import { decideAcquire, leaseFor, type RunIdentity } from '../../../src/apply/run-lease.js';
 import { RunLease, type RunLeaseReporter } from '../../../src/apply/run-lease-holder.js';
 

@@ -1,6 +1,6 @@
 import t from 'tap';
 import type { Fingerprint } from '../../../src/domain/types.js';
-import type { WorkloadApi } from '../../../src/kube/rollout.js';
+import type { WorkloadApi } from '../../../src/cluster/kube/rollout.js';
 import { runWorkloadPhase, type WorkloadPhaseDeps } from '../../../src/apply/workload-phase.js';
 import type { WorkloadRecord } from '../../../src/state/types.js';
 import type { WorkloadObject } from '../../../src/workloads/rollout.js';

@@ -5,8 +5,8 @@
  * config from its live one as it goes.
  */
 import t from 'tap';
-import { buildPlan } from '../../../src/session/build-plan.js';
-import { openSession } from '../../../src/session/open-session.js';
+import { buildPlan } from '../../../src/cluster/session/build-plan.js';
+import { openSession } from '../../../src/cluster/session/open-session.js';
 import { fullRotation, nextCas, requireBuild, startLab, writeDesired } from './fixtures/plan-lab.js';
 
 requireBuild(t);

@@ -12,7 +12,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import t from 'tap';
 
-import type { SavedPlan } from '../../../src/session/saved-plan.js';
+import type { SavedPlan } from '../../../src/cluster/session/saved-plan.js';
 import {
   assertCleanError,
   configDigests,
