@@ -202,7 +202,7 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
         ...(opts.applyLockWaitMs !== undefined ? { applyLockWaitMs: opts.applyLockWaitMs } : {}),
         signal: stopSignal(stopSignals, lease),
         runLease: lease,
-        workloadPhase: workloadPhaseOf(prepared.plan, unfinished?.plan, {
+        workloadPhase: workloadPhaseOf(prepared.plan, unfinished ? [unfinished.plan, ...unfinished.resumes.flatMap((r) => (r.replanned ? [r.replanned.plan] : []))] : [], {
           sink,
           store,
           runId: run.id,
@@ -289,7 +289,8 @@ function escrowItems(session: Session, built: BuiltPlan, plan: Plan): EscrowItem
  */
 export function workloadPhaseOf(
   plan: Plan,
-  original: Plan | undefined,
+  /** The run's earlier plans, when resumed: the current one and those earlier re-plans replaced, any order. */
+  earlier: readonly Plan[],
   ctx: {
     sink: EventSink;
     store: StateStore;
@@ -304,7 +305,8 @@ export function workloadPhaseOf(
   },
 ): EngineDeps['workloadPhase'] {
   const here = kubernetesServerChange(plan);
-  const change = here ?? (original ? kubernetesServerChange(original) : null);
+  // A run resumed twice: its latest re-plan may lack the issue step as well; any earlier plan had it.
+  const change = here ?? earlier.map((p) => kubernetesServerChange(p)).find((c) => c !== null) ?? null;
   if (!change) return undefined;
   const operation = ctx.operation ?? 'apply';
   const { mode, modeSource } = workloadPhaseMode(ctx.policy, ctx.override);

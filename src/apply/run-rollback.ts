@@ -210,7 +210,7 @@ export async function runRollback(opts: RollbackOptions): Promise<void> {
         signal: stopSignal(stopSignals, lease),
         runLease: lease,
         operation: 'rollback',
-        workloadPhase: workloadPhaseOf(plan, rollbackRun?.plan, {
+        workloadPhase: workloadPhaseOf(plan, rollbackRun ? [rollbackRun.plan, ...rollbackRun.resumes.flatMap((r) => (r.replanned ? [r.replanned.plan] : []))] : [], {
           sink,
           store,
           runId: run.id,

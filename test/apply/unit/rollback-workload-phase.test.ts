@@ -111,3 +111,17 @@ t.test("a rollback's interrupted phase names `rotate rollback`", async (t) => {
   ac.abort();
   await t.rejects(runWorkloadPhase(deps(api, [], { signal: ac.signal })), { code: 'WORKLOAD_INTERRUPTED', hint: /`rotate rollback` resumes/ });
 });
+
+t.test('workloadPhaseOf: a run resumed twice still has its phase when only an earlier plan held the issue step', async (t) => {
+  const { workloadPhaseOf } = await import('../../../src/apply/run-apply.js');
+  type P = Parameters<typeof workloadPhaseOf>[0];
+  const step = (index: number, cur: Fingerprint, tgt: Fingerprint) => ({ index, id: `s${index}`, nodes: [{ role: 'controlplane', current: { kubernetes: { issuing: cur, accepted: [] } }, target: { kubernetes: { issuing: tgt, accepted: [] } } }] });
+  const NEW = 'b'.repeat(64) as Fingerprint;
+  const first = { steps: [step(1, OLD, OLD), step(2, OLD, NEW)] } as unknown as P;
+  const second = { steps: [step(1, NEW, NEW)] } as unknown as P;
+  const third = { steps: [step(1, NEW, NEW)] } as unknown as P;
+  const ctx = { sink: {} as never, store: {} as never, runId: 'r', policy: undefined, override: 'restart' as const, batchSize: 1, signal: new AbortController().signal };
+  t.equal(workloadPhaseOf(first, [], ctx)?.afterStep, 2, 'a new run: after its issue step');
+  t.equal(workloadPhaseOf(third, [second, first], ctx)?.afterStep, null, 'resumed twice: after the last step');
+  t.equal(workloadPhaseOf(third, [second], ctx), undefined, 'no plan of the run changed the issuing CA: no phase');
+});
