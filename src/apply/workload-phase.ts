@@ -5,6 +5,8 @@
  * (`kubectl rollout restart`, in batches, each rollout waited for) or reported, as the desired state's
  * `workloads` section or `--workloads` says. Every decision is recorded in the state before it acts, so a
  * resumed run never restarts a workload twice. The Kubernetes calls are injected (`WorkloadPhaseDeps`).
+ * A rollback that reverts the issuing Kubernetes CA runs the same phase after its revert step, for the pods
+ * started since the rolled-back run's issue step (`startedAfter`), with records of its own.
  */
 import { RotateError } from '../domain/errors.js';
 import type { Fingerprint } from '../domain/types.js';
