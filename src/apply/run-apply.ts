@@ -24,6 +24,7 @@ import type { KubeconfigSource } from '../cluster/kube/nodes.js';
 import { readWorkloadInventory, rootCaLagging } from '../cluster/kube/workloads.js';
 import { workloadApi, type WorkloadApi } from '../cluster/kube/rollout.js';
 import { kubernetesServerChange } from '../workloads/find.js';
+import { workloadPhaseMode } from '../workloads/phase.js';
 import { runWorkloadPhase } from './workload-phase.js';
 import { storeJournal, sinkReporter } from './journal.js';
 import { reconcileOutputs } from './reconcile-outputs.js';
@@ -201,7 +202,7 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
         ...(opts.applyLockWaitMs !== undefined ? { applyLockWaitMs: opts.applyLockWaitMs } : {}),
         signal: stopSignal(stopSignals, lease),
         runLease: lease,
-        workloadPhase: workloadPhaseOf(prepared.plan, unfinished?.plan, {
+        workloadPhase: workloadPhaseOf(prepared.plan, unfinished ? [unfinished.plan, ...unfinished.resumes.flatMap((r) => (r.replanned ? [r.replanned.plan] : []))] : [], {
           sink,
           store,
           runId: run.id,
@@ -288,17 +289,33 @@ function escrowItems(session: Session, built: BuiltPlan, plan: Plan): EscrowItem
  */
 export function workloadPhaseOf(
   plan: Plan,
-  original: Plan | undefined,
-  ctx: { sink: EventSink; store: StateStore; runId: string; policy: WorkloadPolicy | undefined; override: 'restart' | 'report' | undefined; batchSize: number; signal: AbortSignal },
+  /** The run's earlier plans, when resumed: the current one and those earlier re-plans replaced, any order. */
+  earlier: readonly Plan[],
+  ctx: {
+    sink: EventSink;
+    store: StateStore;
+    runId: string;
+    policy: WorkloadPolicy | undefined;
+    override: 'restart' | 'report' | undefined;
+    batchSize: number;
+    signal: AbortSignal;
+    /** Rollback: its own phase after the revert step, for the pods started since the rolled-back run's issue step. */
+    operation?: 'apply' | 'rollback';
+    startedAfter?: string;
+  },
 ): EngineDeps['workloadPhase'] {
   const here = kubernetesServerChange(plan);
-  const change = here ?? (original ? kubernetesServerChange(original) : null);
+  // A run resumed twice: its latest re-plan may lack the issue step as well; any earlier plan had it.
+  const change = here ?? earlier.map((p) => kubernetesServerChange(p)).find((c) => c !== null) ?? null;
   if (!change) return undefined;
-  const mayRestart = ctx.override === 'restart' || (ctx.override === undefined && !!ctx.policy && (ctx.policy.default === 'restart' || Object.values(ctx.policy.namespaces).includes('restart') || ctx.policy.selectors.some((r) => r.action === 'restart')));
+  const operation = ctx.operation ?? 'apply';
+  const { mode, modeSource } = workloadPhaseMode(ctx.policy, ctx.override);
+  const mayRestart = mode !== 'report';
   return {
     afterStep: here ? here.issueStep : null,
     run: async (kubeconfig) => {
       const source = async () => kubeconfig();
+      ctx.sink.emit(makeEvent('workload-phase', { runId: ctx.runId, operation, afterStep: here ? here.issueStep : null, mode, modeSource, podsStartedAfter: ctx.startedAfter ?? null }));
       try {
         await runWorkloadPhase({
           inventory: async () => readWorkloadInventory(await source()),
@@ -314,6 +331,8 @@ export function workloadPhaseOf(
           timeoutMs: WORKLOAD_ROLLOUT_TIMEOUT_MS,
           signal: ctx.signal,
           onWorkload: (w, status, detail) => ctx.sink.emit(makeEvent('workload', { namespace: w.namespace, kind: w.kind, name: w.name, status, detail })),
+          operation,
+          ...(ctx.startedAfter !== undefined ? { startedAfter: ctx.startedAfter } : {}),
         });
       } catch (err) {
         if (mayRestart) throw err;

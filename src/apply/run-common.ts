@@ -126,6 +126,7 @@ export function runSummary(run: Run | undefined, plan: Plan): { outputs: { kind:
     notes.push('the cluster trusts what it did before the rolled-back run; the files above are the ones that run had replaced');
     const pods = podDisruptionNotice(plan.steps);
     if (pods) notes.push(pods);
+    if (run?.workloads) notes.push(...workloadSummaryNotes(workloadSummary(run.workloads, 'rollback'), 20, 'rollback'));
     return { outputs: [...byPath.values()], notes };
   }
   // The announcement the plan's proofs made, word for word (the plan's notices carry the same sentence).
@@ -219,6 +220,7 @@ export function runClusterOf(session: Session): RunCluster {
     ...(c.kubeconfig ? { kubeconfig: c.kubeconfig } : {}),
     ...(c.kubernetesEndpoint ? { kubernetesEndpoint: c.kubernetesEndpoint } : {}),
     ...(c.secretsBundle ? { secretsBundle: c.secretsBundle } : {}),
+    ...(session.desired.workloads ? { workloads: session.desired.workloads } : {}),
   };
 }
 

@@ -37,6 +37,8 @@ import {
   targetFromPlan,
 } from './run-common.js';
 import { carryExtensionAuth } from './extension-auth.js';
+import { workloadPhaseOf } from './run-apply.js';
+import { rolledBackIssueStart } from '../workloads/phase.js';
 
 export interface RollbackOptions extends BuildPlanOptions {
   file: string;
@@ -50,6 +52,8 @@ export interface RollbackOptions extends BuildPlanOptions {
   takeOverExpiredLease?: boolean;
   /** `--talosconfig`, `--context`, `--endpoints`: win over what the apply run recorded. */
   cluster?: ClusterOverrides;
+  /** `--workloads restart|report`: overrides the workloads section the apply run recorded, for every namespace. */
+  workloads?: 'restart' | 'report';
 }
 
 function notPossible(why: string, hint: string): RotateError {
@@ -116,6 +120,7 @@ function desiredFromRunCluster(cluster: RunCluster): DesiredState {
       ...(cluster.secretsBundle ? { secretsBundle: cluster.secretsBundle } : {}),
     },
     authorities: {},
+    ...(cluster.workloads ? { workloads: cluster.workloads } : {}),
   };
 }
 
@@ -164,7 +169,10 @@ export async function runRollback(opts: RollbackOptions): Promise<void> {
     });
     const keyFor = escrowLookup(paths.dir);
     const unsettled = [applyRun, rollbackRun].flatMap((r) => (r ? startedNodes(r) : []));
-    const built = await buildPlan(session, { ...opts, unsettled }, target, keyFor, await escrowedCertificates(escrowed));
+    // Pods started since the rolled-back run's Kubernetes issue step loaded the CA this rollback takes away:
+    // its own workload phase handles them once the apiservers serve the reverted CA (workloadPhaseOf).
+    const podsStartedAfter = rolledBackIssueStart(applyRun);
+    const built = await buildPlan(session, { ...opts, unsettled, workloadsStartedAfter: podsStartedAfter }, target, keyFor, await escrowedCertificates(escrowed));
     showPlan(sink, opts, built);
     refuseIfRefused(built.plan);
     // A resumed rollback whose drop step was done still owes the ConfigMap write of its first plan.
@@ -202,6 +210,17 @@ export async function runRollback(opts: RollbackOptions): Promise<void> {
         signal: stopSignal(stopSignals, lease),
         runLease: lease,
         operation: 'rollback',
+        workloadPhase: workloadPhaseOf(plan, rollbackRun ? [rollbackRun.plan, ...rollbackRun.resumes.flatMap((r) => (r.replanned ? [r.replanned.plan] : []))] : [], {
+          sink,
+          store,
+          runId: run.id,
+          policy: session.desired.workloads,
+          override: opts.workloads,
+          batchSize: opts.parallelism,
+          signal: stopSignals.signal,
+          operation: 'rollback',
+          startedAfter: podsStartedAfter,
+        }),
       });
     } catch (caught) {
       const err = lease?.lostError && caught instanceof ApplyInterrupted && !stopSignals.signal.aborted ? lease.lostError : caught;

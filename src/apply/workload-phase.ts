@@ -5,6 +5,8 @@
  * (`kubectl rollout restart`, in batches, each rollout waited for) or reported, as the desired state's
  * `workloads` section or `--workloads` says. Every decision is recorded in the state before it acts, so a
  * resumed run never restarts a workload twice. The Kubernetes calls are injected (`WorkloadPhaseDeps`).
+ * A rollback that reverts the issuing Kubernetes CA runs the same phase after its revert step, for the pods
+ * started since the rolled-back run's issue step (`startedAfter`), with records of its own.
  */
 import { RotateError } from '../domain/errors.js';
 import type { Fingerprint } from '../domain/types.js';
@@ -35,6 +37,13 @@ export interface WorkloadPhaseDeps {
   nap?: (ms: number) => Promise<void>;
   signal?: AbortSignal;
   onWorkload?: (w: StaleWorkload, status: WorkloadRecord['status'], detail: string | null) => void;
+  /**
+   * A rollback's phase: pods started before this time loaded the CA the rollback returns to (they started
+   * before the rolled-back run's Kubernetes issue step) and are left alone.
+   */
+  startedAfter?: string;
+  /** The command that resumes the run, for hints (default apply). */
+  operation?: 'apply' | 'rollback';
 }
 
 export interface WorkloadPhaseResult {
@@ -46,12 +55,13 @@ const idOf = (w: { namespace: string; kind: string; name: string }): string => `
 
 export async function runWorkloadPhase(deps: WorkloadPhaseDeps): Promise<WorkloadPhaseResult> {
   const nap = deps.nap ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const again = `\`rotate ${deps.operation ?? 'apply'}\``;
   const earlier = new Map((await deps.records()).map((r) => [idOf(r), r]));
 
   // Pods started before kube-root-ca.crt held the new CA loaded the old one: before restarting anything,
   // wait until it does in every namespace concerned (a report only needs no wait).
   let inventory = await deps.inventory();
-  let candidates = staleWorkloads(inventory);
+  let candidates = staleWorkloads(inventory, undefined, deps.startedAfter);
   const restarting = decide(candidates, deps.policy, deps.override).filter((d) => d.action === 'restart' && isRestartable(d.workload.kind));
   const namespaces = [...new Set(restarting.map((d) => d.workload.namespace))].sort();
   const deadline = Date.now() + deps.timeoutMs;
@@ -60,7 +70,7 @@ export async function runWorkloadPhase(deps: WorkloadPhaseDeps): Promise<Workloa
     if (lagging.length === 0) break;
     if (Date.now() > deadline) {
       throw new RotateError('WORKLOAD_ROOT_CA_STALE', `kube-root-ca.crt does not hold the new Kubernetes API CA yet in namespace(s) ${lagging.join(', ')}; restarting their workloads now would load the old CA again`, {
-        hint: "the controller-manager leader publishes its issuing CA there; check that every control plane's kube-controller-manager runs with the new CA, then run `rotate apply` again",
+        hint: `the controller-manager leader publishes its issuing CA there; check that every control plane's kube-controller-manager runs with the new CA, then run ${again} again`,
       });
     }
     await nap(deps.pollMs ?? 1000);
@@ -68,7 +78,7 @@ export async function runWorkloadPhase(deps: WorkloadPhaseDeps): Promise<Workloa
   if (namespaces.length > 0) {
     const rootCaAt = deps.now().toISOString();
     inventory = await deps.inventory();
-    candidates = staleWorkloads(inventory, rootCaAt);
+    candidates = staleWorkloads(inventory, rootCaAt, deps.startedAfter);
   }
 
   let restarted = 0;
@@ -95,7 +105,7 @@ export async function runWorkloadPhase(deps: WorkloadPhaseDeps): Promise<Workloa
   }
 
   for (const batch of batches(toRestart, deps.batchSize)) {
-    if (deps.signal?.aborted) throw new RotateError('WORKLOAD_INTERRUPTED', 'interrupted before the next batch of workload restarts', { hint: '`rotate apply` resumes without restarting a workload twice', exitCode: 130 });
+    if (deps.signal?.aborted) throw new RotateError('WORKLOAD_INTERRUPTED', 'interrupted before the next batch of workload restarts', { hint: `${again} resumes without restarting a workload twice`, exitCode: 130 });
     const outcomes = await Promise.allSettled(
       batch.map(async (w): Promise<RestartOutcome> => {
         const kind = w.kind as 'Deployment' | 'DaemonSet' | 'StatefulSet';
@@ -137,7 +147,7 @@ export async function runWorkloadPhase(deps: WorkloadPhaseDeps): Promise<Workloa
     }
     if (failures.length > 0) {
       throw new RotateError('WORKLOAD_RESTART_FAILED', `the workload phase stopped: ${failures.length} workload(s) did not finish their rollout:\n${failures.map((f) => `  - ${f}`).join('\n')}`, {
-        hint: 'fix them (kubectl rollout status), then run `rotate apply` again: restarted workloads are not restarted again',
+        hint: `fix them (kubectl rollout status), then run ${again} again: restarted workloads are not restarted again`,
       });
     }
   }

@@ -272,10 +272,26 @@ export const EVENTS: { [K in EventType]: EventSpec<K> } = {
     fields: { stepId: 'the step it belongs to, or null', kind: '`talosconfig`, `kubeconfig` or `secretsBundle`', path: 'file written', backupPath: 'where the replaced file was kept, or null' },
     message: (d) => `wrote ${d.kind} ${d.path}${d.backupPath ? ` (previous kept as ${d.backupPath})` : ''}`,
   },
+  'workload-phase': {
+    code: 'TR_APPLY_I5100',
+    level: 'info',
+    description:
+      "The workload phase starts: apply's after its Kubernetes issue step, rollback's after the step that makes the apiservers serve the reverted CA again (each waits until kube-root-ca.crt holds that CA). `workload` events follow, one per workload.",
+    fields: {
+      runId: 'the run',
+      operation: '`apply` or `rollback`',
+      afterStep: 'the step it follows, or null (a resumed run whose plan no longer has that step: after the last step)',
+      mode: '`restart`, `report` or `mixed` (the workloads section restarts some workloads and not others)',
+      modeSource: '`flag` (`--workloads`), `desired-state` (its workloads section; for a rollback, as the rolled-back run recorded it) or `default`',
+      podsStartedAfter: "rollback: pods started before this time (the rolled-back run's Kubernetes issue step) loaded the CA it returns to and are left alone; null for apply",
+    },
+    message: (d) =>
+      `${d.operation} workload phase${d.afterStep !== null ? ` after step ${d.afterStep}` : ''}: mode ${d.mode} (${d.modeSource})${d.podsStartedAfter ? `, pods started since ${d.podsStartedAfter}` : ''}`,
+  },
   workload: {
     code: 'TR_APPLY_I5101',
     level: 'info',
-    description: 'The workload phase (after the Kubernetes issue step) decided or finished one workload whose pods hold the old Kubernetes API CA.',
+    description: "The workload phase (after the Kubernetes issue step, or rollback's revert step) decided or finished one workload whose pods hold the CA the control planes no longer issue from.",
     fields: {
       namespace: 'its namespace',
       kind: '`Deployment`, `DaemonSet`, `StatefulSet`, `Job`, `Other` or `Pod`',

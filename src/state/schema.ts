@@ -154,6 +154,24 @@ const run = {
         kubeconfig: { type: 'string' },
         kubernetesEndpoint: { type: 'string' },
         secretsBundle: { type: 'string' },
+        workloads: {
+          type: 'object',
+          required: ['default', 'namespaces', 'selectors'],
+          properties: {
+            default: { enum: ['restart', 'report', 'ignore'] },
+            namespaces: { type: 'object', additionalProperties: { enum: ['restart', 'report', 'ignore'] } },
+            selectors: {
+              type: 'array',
+              items: {
+                type: 'object',
+                required: ['matchLabels', 'action'],
+                properties: { matchLabels: { type: 'object', additionalProperties: { type: 'string' } }, namespace: { type: 'string' }, action: { enum: ['restart', 'report', 'ignore'] } },
+                additionalProperties: false,
+              },
+            },
+          },
+          additionalProperties: false,
+        },
       },
       additionalProperties: false,
     },

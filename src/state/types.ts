@@ -6,6 +6,7 @@
  */
 import type { ApiKind, Fingerprint, KubernetesCaStyle, NodeRole } from '../domain/types.js';
 import type { OutputKind, Plan } from '../plan/model/plan.js';
+import type { WorkloadPolicy } from '../desired/types.js';
 
 /** Bump on any incompatible change of the document; readers refuse any other value. */
 export const STATE_VERSION = 1 as const;
@@ -185,6 +186,8 @@ export interface RunCluster {
   kubeconfig?: string;
   kubernetesEndpoint?: string;
   secretsBundle?: string;
+  /** The desired state's `workloads` section: what the run's rollback does with workloads by default. */
+  workloads?: WorkloadPolicy;
 }
 
 export type WorkloadRecordStatus = 'started' | 'restarted' | 'blocked' | 'reported' | 'ignored' | 'failed';

@@ -36,7 +36,10 @@ export function renderStatusText(r: StatusReport): string {
   lines.push('', r.drift.changes || r.drift.refused.length > 0 ? `Drift: ${r.drift.steps.length} step(s) to apply (${r.drift.steps.join(', ') || 'refused'})` : 'Drift: none, the cluster matches the desired state');
   lines.push(r.run ? `Unfinished run: ${r.run.operation} ${r.run.id}, ${r.run.status}${r.run.step ? ` at step ${r.run.step}` : ''}` : 'Unfinished run: none');
   if (r.workloads) {
-    lines.push(`Workloads (run ${r.workloads.runId}): ${r.workloads.restarted.length} restarted, ${r.workloads.left.length} left with the old Kubernetes API CA possibly loaded`);
+    const rollback = r.workloads.operation === 'rollback';
+    lines.push(
+      `Workloads (${rollback ? 'rollback ' : ''}run ${r.workloads.runId}): ${r.workloads.restarted.length} restarted, ${r.workloads.left.length} left with ${rollback ? 'the CA the rollback took away' : 'the old Kubernetes API CA'} possibly loaded`,
+    );
     for (const w of r.workloads.restarted) lines.push(`  restarted  ${w}`);
     for (const w of r.workloads.left) lines.push(`  left       ${w.workload} (${w.status}): ${w.reason}`);
   }

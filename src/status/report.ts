@@ -42,6 +42,8 @@ export interface StatusRunInput {
 /** The workload phase of the latest apply run that had one: what was restarted, what is left and why. */
 export interface StatusWorkloads {
   runId: string;
+  /** Present (`rollback`) when the latest workload phase was a rollback's. */
+  operation?: 'rollback';
   restarted: string[];
   left: { workload: string; status: string; reason: string }[];
 }

@@ -234,19 +234,22 @@ function timeText(t: Date | string | undefined): string | null {
  * Pods that mount the service-account CA and started before `startedBefore` (an ISO time; absent: every
  * such pod, as at plan time, when the issue step has not run), grouped by namespace and owning workload;
  * mirror pods (static pods, which the API cannot restart) and finished pods (Succeeded/Failed) left out.
- * Sorted by namespace, kind, name.
+ * `startedAfter` (a rollback's workload phase): pods started before it loaded the CA the rollback returns
+ * to and are left out; a pod without a start time yet is kept. Sorted by namespace, kind, name.
  */
-export function staleWorkloads(inventory: Pick<WorkloadInventory, 'pods' | 'replicaSets' | 'tokenSecrets'>, startedBefore?: string): StaleWorkload[] {
+export function staleWorkloads(inventory: Pick<WorkloadInventory, 'pods' | 'replicaSets' | 'tokenSecrets'>, startedBefore?: string, startedAfter?: string): StaleWorkload[] {
   const replicaSets = new Map(inventory.replicaSets.map((r) => [`${r.metadata?.namespace ?? ''}/${r.metadata?.name ?? ''}`, r]));
   const tokens = new Set(inventory.tokenSecrets);
   const groups = new Map<string, StaleWorkload>();
   const before = startedBefore === undefined ? null : Date.parse(startedBefore);
+  const after = startedAfter === undefined ? null : Date.parse(startedAfter);
   for (const pod of inventory.pods) {
     if (pod.metadata?.annotations?.[MIRROR_ANNOTATION] !== undefined) continue;
     if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') continue;
     if (!mountsServiceAccountCa(pod, tokens)) continue;
     const startTime = timeText(pod.status?.startTime);
     if (before !== null && startTime !== null && !(Date.parse(startTime) < before)) continue;
+    if (after !== null && startTime !== null && Date.parse(startTime) < after) continue;
     const owner = owningWorkload(pod, replicaSets);
     const namespace = pod.metadata?.namespace ?? '';
     const key = `${namespace}\u0000${owner.kind}\u0000${owner.controller ?? ''}\u0000${owner.name}`;

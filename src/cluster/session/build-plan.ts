@@ -25,6 +25,7 @@ import { readWorkloadInventory } from '../kube/workloads.js';
 import { kubernetesServerChange, unavailableWorkloadsReport, workloadsReport, type KubernetesServerChange, type WorkloadInventory } from '../../workloads/find.js';
 import type { WorkloadsReport } from '../../plan/model/index.js';
 import { decide } from '../../workloads/rollout.js';
+import { workloadPhaseEntry } from '../../workloads/phase.js';
 
 export interface BuildPlanOptions {
   parallelism: number;
@@ -45,6 +46,10 @@ export interface BuildPlanOptions {
    * when the plan changes the control planes' issuing Kubernetes CA.
    */
   findWorkloads?: boolean;
+  /** `--workloads` of apply / rollback: the mode the plan's `workloadPhase` entry names (over the workloads section). */
+  workloads?: 'restart' | 'report';
+  /** A rollback's workload phase: pods started before this loaded the CA it returns to (`workloadPhase.podsStartedAfter`). */
+  workloadsStartedAfter?: string;
   /**
    * Derive each step's config (and its diff) from the live configs: default true. `rotate apply PLAN` turns
    * it off: the saved plan already holds the steps, its freshness check needs only the observed nodes, and
@@ -189,6 +194,8 @@ export async function buildPlan(
     outputs: { kubeconfig: Boolean(desired.cluster.kubeconfig), secretsBundle: Boolean(desired.cluster.secretsBundle) },
   };
   const plan = planRotation(input);
+  const phase = workloadPhaseEntry(plan, session.desired.workloads, options.workloads, options.workloadsStartedAfter);
+  if (phase) plan.workloadPhase = phase;
   if (options.findWorkloads) {
     const change = kubernetesServerChange(plan);
     if (change) {

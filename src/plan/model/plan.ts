@@ -6,7 +6,7 @@
 import type { MaxUnavailable } from '../../domain/max-unavailable.js';
 import type { ApiKind, Fingerprint, NodeRole } from '../../domain/types.js';
 import type { ApiState } from './input.js';
-import type { WorkloadsReport } from './workloads.js';
+import type { WorkloadPhaseEntry, WorkloadsReport } from './workloads.js';
 
 export const PLAN_FORMAT_VERSION = 1 as const;
 
@@ -266,4 +266,6 @@ export interface Plan {
    * plan`). Absent when the plan does not change the control planes' issuing Kubernetes CA.
    */
   workloads?: WorkloadsReport;
+  /** Where the run's workload phase runs and in which mode; absent when no issuing Kubernetes CA changes. */
+  workloadPhase?: WorkloadPhaseEntry;
 }

@@ -55,3 +55,24 @@ export interface WorkloadsReport {
   workloads: StaleWorkload[];
   objects: StaleObject[];
 }
+
+/**
+ * Where the run's workload phase runs and what it does (`plan.workloadPhase`): right after step `afterStep`
+ * (the step from which the control planes serve the Kubernetes API from `newCa`), once `kube-root-ca.crt`
+ * holds `newCa` in the namespaces concerned. Absent when the plan changes no issuing Kubernetes CA.
+ */
+export interface WorkloadPhaseEntry {
+  afterStep: number;
+  afterStepId: string;
+  /** The issuing Kubernetes CA the restarted pods load. */
+  newCa: Fingerprint;
+  /** `restart` / `report` for every workload, or `mixed`: the workloads section restarts some and not others. */
+  mode: 'restart' | 'report' | 'mixed';
+  /** What chose the mode: `flag` (`--workloads`), `desired-state` (its `workloads` section), `default` (neither: report). */
+  modeSource: 'flag' | 'desired-state' | 'default';
+  /**
+   * A rollback's phase only: pods started before this time (when the rolled-back run's Kubernetes issue step
+   * began) loaded the CA the rollback returns to, and are left alone.
+   */
+  podsStartedAfter?: string;
+}

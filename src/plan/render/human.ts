@@ -20,7 +20,7 @@
 import { shortFingerprint, type ApiKind, type Fingerprint } from '../../domain/types.js';
 import type { ApiState } from '../model/input.js';
 import type { ExtensionAuthStep, Plan, ProofEdge, Step, StepNode, TalosClientKind, Wave } from '../model/plan.js';
-import { workloadLines } from './workloads.js';
+import { workloadLines, workloadPhaseLines } from './workloads.js';
 
 const API_SHORT: Record<ApiKind, string> = { talos: 'talos', kubernetes: 'kubernetes' };
 const CLIENT_WORDS: Record<TalosClientKind, string> = {
@@ -142,6 +142,7 @@ export function renderPlanText(plan: Plan, opts: PlanTextOptions = {}): string {
   if (plan.extensionAuth) out.push('', ...extensionAuthLines(plan.extensionAuth, plan.steps, ca));
   const closing: string[] = [];
 
+  if (plan.workloadPhase) out.push('', ...workloadPhaseLines(plan.workloadPhase));
   if (plan.workloads) out.push('', ...workloadLines(plan.workloads));
   if (plan.notices.length > 0) {
     out.push('', 'Notices:');

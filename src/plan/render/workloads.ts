@@ -2,7 +2,7 @@
  * The human plan's view of `plan.workloads`: one line per namespace (workloads by kind, their pods, the
  * Secrets / ConfigMaps that embed the old CA), then a total. The JSON plan carries every pod and key.
  */
-import type { StaleWorkload, WorkloadKind, WorkloadsReport } from '../model/index.js';
+import type { StaleWorkload, WorkloadKind, WorkloadPhaseEntry, WorkloadsReport } from '../model/index.js';
 
 const PLURAL: Record<WorkloadKind, [string, string]> = {
   Deployment: ['Deployment', 'Deployments'],
@@ -53,4 +53,18 @@ export function workloadLines(report: WorkloadsReport): string[] {
     `  ${count(report.workloads.length, 'workload', 'workloads')} (${count(pods, 'pod', 'pods')}) and ${count(report.objects.length, 'Secret/ConfigMap', 'Secrets/ConfigMaps')} in ${count(namespaces.length, 'namespace', 'namespaces')}; \`--json\` lists each pod and key. The tool does not edit Secrets or ConfigMaps: update them to the new CA.`,
   );
   return out;
+}
+
+/** The plan's `workloadPhase` entry: after which step the workload phase runs, in which mode, and why. */
+export function workloadPhaseLines(entry: WorkloadPhaseEntry): string[] {
+  const source = entry.modeSource === 'flag' ? '--workloads' : entry.modeSource === 'desired-state' ? "the desired state's workloads section" : 'the default';
+  const what =
+    entry.mode === 'restart'
+      ? 'restart (rollout restart, in batches) the Deployments, DaemonSets and StatefulSets whose pods loaded the CA it replaces; report the rest'
+      : entry.mode === 'report'
+        ? 'report the workloads whose pods loaded the CA it replaces; restart none'
+        : 'restart or report each workload whose pods loaded the CA it replaces, per namespace and selector';
+  const lines = [`Workload phase: after step ${entry.afterStep} (${entry.afterStepId}), once kube-root-ca.crt holds ${entry.newCa.slice(0, 16)} in the namespaces concerned: ${what} (mode ${entry.mode}, from ${source}).`];
+  if (entry.podsStartedAfter) lines.push(`  Only pods started since ${entry.podsStartedAfter} (when the rolled-back run's Kubernetes issue step began) hold that CA; older pods are left alone.`);
+  return lines;
 }

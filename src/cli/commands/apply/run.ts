@@ -29,5 +29,5 @@ export async function runApplyCommand(args: ApplyArgs): Promise<void> {
 }
 
 export async function runRollbackCommand(args: RollbackArgs): Promise<void> {
-  await runRollback(runOptionsOf(args));
+  await runRollback({ ...runOptionsOf(args), ...(args.workloads ? { workloads: args.workloads } : {}) });
 }

@@ -73,10 +73,11 @@ export async function runStatus(args: StatusOptions): Promise<void> {
   }
 }
 
-/** The latest apply run with a workload phase, summarised. */
-function workloadsOf(runs: readonly Run[]): StatusWorkloads | null {
-  const run = [...runs].reverse().find((r) => r.operation === 'apply' && r.workloads && r.workloads.length > 0);
-  return run ? { runId: run.id, ...workloadSummary(run.workloads!) } : null;
+/** The latest run (apply, or the rollback that undid it) with a workload phase, summarised. */
+export function workloadsOf(runs: readonly Run[]): StatusWorkloads | null {
+  const run = [...runs].reverse().find((r) => r.workloads && r.workloads.length > 0);
+  if (!run) return null;
+  return { runId: run.id, ...(run.operation === 'rollback' ? { operation: 'rollback' as const } : {}), ...workloadSummary(run.workloads!, run.operation === 'rollback' ? 'rollback' : 'apply') };
 }
 
 function runOf(run: Run | null): StatusRunInput | null {
