@@ -45,7 +45,7 @@ export function renderStatusText(r: StatusReport): string {
   }
   if (r.warnings.length > 0) {
     lines.push('');
-    for (const w of r.warnings) lines.push(`warning[${w.code}]: ${w.message}`);
+    for (const w of r.warnings) lines.push(`warning: ${w.message} [${w.code}]`);
   }
   lines.push('', r.exitCode === 0 ? 'Status: OK' : `Status: attention needed (exit ${r.exitCode})`);
   return lines.join('\n');

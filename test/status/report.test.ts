@@ -41,6 +41,7 @@ t.test('expiring within the window, or expired: exit 4 with a warning naming it'
   t.same(r.conditions, { drift: false, unfinishedRun: false, expiring: true, expired: true });
   t.same(r.warnings.map((w) => w.code), ['STATUS_EXPIRING', 'STATUS_EXPIRED']);
   t.match(r.warnings[0]!.message, /expires on 2027-01-15.*in 41 days/);
+  t.match(renderStatusText(r), /^warning: .*expires on 2027-01-15.* \[STATUS_EXPIRING\]$/m, 'printed as every other command prints a warning: `warning: … [CODE]`');
   t.same(r.nodes[0]!.talos.accepted.map((a) => a.name), [null, null], 'CAs outside the desired state have no name');
   t.match(renderStatusText(r), /\(not in the desired state\) bbbbbbbbbbbbbbbb/);
 });
