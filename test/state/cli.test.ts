@@ -14,7 +14,7 @@ import { scratch } from './fixtures/scratch.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const ROTATE = path.join(REPO, 'bin', 'rotate');
-const BUILT = path.join(REPO, 'dist', 'cli', 'commands', 'state.js');
+const BUILT = path.join(REPO, 'dist', 'cli', 'commands', 'state', 'command.js');
 
 interface Run {
   code: number;
