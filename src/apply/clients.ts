@@ -9,7 +9,7 @@ import type { Fingerprint } from '../domain/types.js';
 import type { ClientDescription, Plan, TalosClientKind } from '../plan/model/index.js';
 import { concatPem, issueTalosClientCert, loadCa, type IssuedCert } from '../pki/index.js';
 import type { CaCatalog } from '../session/ca-catalog.js';
-import { TalosClient } from '../talos/client.js';
+import type { TalosApi, TalosConnect } from '../talos/talos-api.js';
 import type { TalosContext } from '../talos/talosconfig.js';
 
 export interface ClientCredentials {
@@ -21,7 +21,7 @@ export interface ClientCredentials {
 export class RunClients {
   readonly #endpoints: string[];
   readonly #current: ClientCredentials;
-  readonly #clients = new Map<TalosClientKind, TalosClient>();
+  readonly #clients = new Map<TalosClientKind, TalosApi>();
   #minted: IssuedCert | null = null;
 
   constructor(
@@ -30,6 +30,7 @@ export class RunClients {
     private readonly plan: Plan,
     private readonly catalog: CaCatalog,
     private readonly signerKey: (fingerprint: Fingerprint) => Promise<Secret>,
+    private readonly connect: TalosConnect,
   ) {
     this.#endpoints = endpoints;
     this.#current = { caPem: context.caPem, certPem: context.certPem, key: context.key };
@@ -43,17 +44,17 @@ export class RunClients {
     return { caPem: concatPem(desc.trusts.map((fp) => this.catalog.requirePem(fp, 'Talos CA'))), certPem: cert.certPem, key: cert.key };
   }
 
-  async client(kind: TalosClientKind): Promise<TalosClient> {
+  async client(kind: TalosClientKind): Promise<TalosApi> {
     const existing = this.#clients.get(kind);
     if (existing) return existing;
-    const c = new TalosClient({ endpoints: this.#endpoints, ...(await this.credentials(kind)) });
+    const c = this.connect({ endpoints: this.#endpoints, ...(await this.credentials(kind)) });
     this.#clients.set(kind, c);
     return c;
   }
 
   /** A new client of `kind` with its own connections (the caller closes it): each gate check handshakes anew. */
-  async fresh(kind: TalosClientKind): Promise<TalosClient> {
-    return new TalosClient({ endpoints: this.#endpoints, ...(await this.credentials(kind)) });
+  async fresh(kind: TalosClientKind): Promise<TalosApi> {
+    return this.connect({ endpoints: this.#endpoints, ...(await this.credentials(kind)) });
   }
 
   async #mint(desc: ClientDescription): Promise<IssuedCert> {

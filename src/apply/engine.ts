@@ -15,7 +15,7 @@ import type { CaCatalog } from '../session/ca-catalog.js';
 import type { IssuingKeyLookup } from '../session/config-chain.js';
 import type { Session } from '../session/open-session.js';
 import type { KubeconfigSource } from '../kube/nodes.js';
-import type { TalosClient } from '../talos/client.js';
+import type { TalosApi } from '../talos/talos-api.js';
 import { RunClients } from './clients.js';
 import { kubernetesGate, talosGate } from './gates.js';
 import type { NodeFingerprints } from './node-state.js';
@@ -108,7 +108,7 @@ export class ApplyInterrupted extends RotateError {
 
 export async function executePlan(deps: EngineDeps): Promise<void> {
   const { plan, session, signal } = deps;
-  const clients = new RunClients(session.endpoints, session.context, plan, deps.catalog, (fp) => deps.keyFor('talos', fp));
+  const clients = new RunClients(session.endpoints, session.context, plan, deps.catalog, (fp) => deps.keyFor('talos', fp), session.connect);
   try {
     const phase = deps.workloadPhase;
     let phaseRan = false;
@@ -381,7 +381,7 @@ async function writeOutputsAfter(deps: EngineDeps, clients: RunClients, step: St
 }
 
 /** An admin kubeconfig from the first control plane that answers (`Kubeconfig` exists only on control planes). */
-export async function fetchKubeconfig(client: TalosClient, controlPlanes: readonly string[]): Promise<{ text: string; origin: string }> {
+export async function fetchKubeconfig(client: TalosApi, controlPlanes: readonly string[]): Promise<{ text: string; origin: string }> {
   let last: unknown;
   for (const cp of controlPlanes) {
     try {

@@ -12,7 +12,7 @@
  */
 import { RotateError } from '../domain/errors.js';
 import { listKubeNodes, listNodeLeases, type KubeNodeStatus } from '../kube/nodes.js';
-import type { TalosClient } from '../talos/client.js';
+import type { TalosApi } from '../talos/talos-api.js';
 import { TalosApiError } from '../talos/errors.js';
 import { mapSettledLimit } from '../util/concurrency.js';
 import { BUDGETS, isTransient, sleep } from './retry.js';
@@ -39,7 +39,7 @@ export function isGateRetryable(err: unknown): boolean {
  * `connect` makes a new client (new connections, new TLS handshakes) for each attempt; the gate closes it.
  * A client reused from before the gate would answer over a connection opened before the change verified.
  */
-export async function talosGate(connect: () => TalosClient | Promise<TalosClient>, nodes: readonly string[], clientLabel: string, opts: GateOptions): Promise<void> {
+export async function talosGate(connect: () => TalosApi | Promise<TalosApi>, nodes: readonly string[], clientLabel: string, opts: GateOptions): Promise<void> {
   const deadline = Date.now() + (opts.budgetMs ?? BUDGETS.talosGateMs);
   let pending = [...nodes];
   const failures = new Map<string, unknown>();
