@@ -4,6 +4,7 @@
  * CA bundle of old + new (`intermediate`: reconnects never fail while control planes swap) and then with
  * the new CA alone (`new`). The minted certificate is also what the talosconfig outputs carry.
  */
+import { internalError } from '../domain/errors.js';
 import type { Secret } from '../domain/secret.js';
 import type { Fingerprint } from '../domain/types.js';
 import type { ClientDescription, Plan, TalosClientKind } from '../plan/model/index.js';
@@ -39,7 +40,7 @@ export class RunClients {
   async credentials(kind: TalosClientKind): Promise<ClientCredentials> {
     if (kind === 'current') return this.#current;
     const desc = this.plan.talosClients[kind];
-    if (!desc) throw new Error(`internal: the plan has no ${kind} Talos client`);
+    if (!desc) throw internalError('APPLY_INTERNAL', `the plan has no ${kind} Talos client`);
     const cert = await this.#mint(desc);
     return { caPem: concatPem(desc.trusts.map((fp) => this.catalog.requirePem(fp, 'Talos CA'))), certPem: cert.certPem, key: cert.key };
   }
@@ -59,7 +60,7 @@ export class RunClients {
 
   async #mint(desc: ClientDescription): Promise<IssuedCert> {
     if (this.#minted) return this.#minted;
-    if (!desc.signer) throw new Error('internal: a minted client without a signer');
+    if (!desc.signer) throw internalError('APPLY_INTERNAL', 'the plan describes a minted Talos client without a signer');
     const ca = await loadCa(this.catalog.requirePem(desc.signer, 'Talos CA'), await this.signerKey(desc.signer), `Talos CA ${desc.signer.slice(0, 16)}`);
     this.#minted = await issueTalosClientCert(ca, { roles: ['os:admin'] });
     return this.#minted;

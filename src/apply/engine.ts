@@ -205,7 +205,7 @@ async function runStep(deps: EngineDeps, clients: RunClients, step: Step): Promi
       const lines = failures.map((f) => `  - ${f.node}: ${f.error.message}`);
       const error = new RotateError('APPLY_NODE_FAILED', `step ${step.index}/${plan.steps.length} (${step.id}) stopped: ${failures.length} node(s) failed:\n${lines.join('\n')}`, {
         hint: `nothing after this point ran; fix the node(s), then run ${nextSteps(deps.operation ?? 'apply')}${failures[0]?.error.hint ? ` (${failures[0].error.hint})` : ''}`,
-        source: 'cluster',
+        source: failures.some((f) => f.error.source === 'internal') ? 'internal' : 'cluster',
       });
       reporter.stepFailed(step, plan.steps.length, error);
       throw error;
