@@ -15,7 +15,7 @@ import type { CaCatalog } from '../cluster/session/ca-catalog.js';
 import type { IssuingKeyLookup } from '../cluster/session/config-chain.js';
 import type { Session } from '../cluster/session/open-session.js';
 import type { KubeconfigSource } from '../cluster/kube/nodes.js';
-import type { TalosClient } from '../talos/client.js';
+import type { TalosApi } from '../talos/talos-api.js';
 import { RunClients } from './clients.js';
 import { kubernetesGate, talosGate } from './gates.js';
 import type { NodeFingerprints } from './node-state.js';
@@ -108,7 +108,7 @@ export class ApplyInterrupted extends RotateError {
 
 export async function executePlan(deps: EngineDeps): Promise<void> {
   const { plan, session, signal } = deps;
-  const clients = new RunClients(session.endpoints, session.context, plan, deps.catalog, (fp) => deps.keyFor('talos', fp));
+  const clients = new RunClients(session.endpoints, session.context, plan, deps.catalog, (fp) => deps.keyFor('talos', fp), session.connect);
   try {
     const phase = deps.workloadPhase;
     let phaseRan = false;
@@ -205,7 +205,7 @@ async function runStep(deps: EngineDeps, clients: RunClients, step: Step): Promi
       const lines = failures.map((f) => `  - ${f.node}: ${f.error.message}`);
       const error = new RotateError('APPLY_NODE_FAILED', `step ${step.index}/${plan.steps.length} (${step.id}) stopped: ${failures.length} node(s) failed:\n${lines.join('\n')}`, {
         hint: `nothing after this point ran; fix the node(s), then run ${nextSteps(deps.operation ?? 'apply')}${failures[0]?.error.hint ? ` (${failures[0].error.hint})` : ''}`,
-        source: 'cluster',
+        source: failures.some((f) => f.error.source === 'internal') ? 'internal' : 'cluster',
       });
       reporter.stepFailed(step, plan.steps.length, error);
       throw error;
@@ -381,7 +381,7 @@ async function writeOutputsAfter(deps: EngineDeps, clients: RunClients, step: St
 }
 
 /** An admin kubeconfig from the first control plane that answers (`Kubeconfig` exists only on control planes). */
-export async function fetchKubeconfig(client: TalosClient, controlPlanes: readonly string[]): Promise<{ text: string; origin: string }> {
+export async function fetchKubeconfig(client: TalosApi, controlPlanes: readonly string[]): Promise<{ text: string; origin: string }> {
   let last: unknown;
   for (const cp of controlPlanes) {
     try {

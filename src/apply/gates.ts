@@ -2,7 +2,8 @@
  * Verification gates that end each step (talos-behaviour.md §2.2, §2.3): the Talos gate calls `Version` on every node
  * through the endpoints with the client that must work from now on; the Kubernetes gate lists Nodes with a
  * freshly fetched admin kubeconfig and requires every Node Ready and its Lease renewed since the gate
- * started. Both retry transient failures with backoff inside a bounded time and fail naming the nodes.
+ * started. Both follow one retry policy (isGateRetryable): another attempt inside the gate's bounded time
+ * for a transient failure or a server certificate not trusted yet; any other failure fails the gate at once.
  *
  * Lag cannot fool them (talos-behaviour.md §5.7): a Node stays Ready for the grace period (~40 s) after its kubelet is
  * stranded, so Ready alone is not enough; its Lease `renewTime` must change after the wave ended, compared
@@ -10,9 +11,9 @@
  * attempt opens new connections (a new TLS handshake with the endpoint), since an HTTP/2 connection opened
  * before a swap keeps working after the endpoint's certificate changed (talos-behaviour.md §2.2, "Important subtlety").
  */
-import { RotateError } from '../domain/errors.js';
+import { RotateError, isBug } from '../domain/errors.js';
 import { listKubeNodes, listNodeLeases, type KubeNodeStatus } from '../cluster/kube/nodes.js';
-import type { TalosClient } from '../talos/client.js';
+import type { TalosApi } from '../talos/talos-api.js';
 import { TalosApiError } from '../talos/errors.js';
 import { mapSettledLimit } from '../util/concurrency.js';
 import { BUDGETS, isTransient, sleep } from './retry.js';
@@ -26,20 +27,22 @@ export interface GateOptions {
 }
 
 /**
- * While certificates are being re-issued (a control plane's apid re-signs after its Talos CA changed, a
- * worker waits for trustd), an endpoint may briefly serve a certificate the gate's client does not trust
- * yet: worth another attempt inside the gate's bound, unlike in a single call.
+ * The retry policy of both gates. Transient failures (RotateError.transient) are worth another attempt.
+ * So is a server certificate the gate's client does not trust yet, unlike in a single call: while
+ * certificates are being re-issued (a control plane's apid re-signs after its Talos CA changed, a worker
+ * waits for trustd, a kube-apiserver is re-created from its new config) a server may briefly serve one.
  */
 export function isGateRetryable(err: unknown): boolean {
   if (isTransient(err)) return true;
-  return TalosApiError.isTalosApiError(err) && err.kind === 'tls-untrusted-server';
+  if (TalosApiError.isTalosApiError(err)) return err.kind === 'tls-untrusted-server';
+  return RotateError.is(err) && err.code === 'KUBE_TLS';
 }
 
 /**
  * `connect` makes a new client (new connections, new TLS handshakes) for each attempt; the gate closes it.
  * A client reused from before the gate would answer over a connection opened before the change verified.
  */
-export async function talosGate(connect: () => TalosClient | Promise<TalosClient>, nodes: readonly string[], clientLabel: string, opts: GateOptions): Promise<void> {
+export async function talosGate(connect: () => TalosApi | Promise<TalosApi>, nodes: readonly string[], clientLabel: string, opts: GateOptions): Promise<void> {
   const deadline = Date.now() + (opts.budgetMs ?? BUDGETS.talosGateMs);
   let pending = [...nodes];
   const failures = new Map<string, unknown>();
@@ -85,6 +88,8 @@ export interface KubernetesGateTarget {
 export async function kubernetesGate(target: KubernetesGateTarget, opts: GateOptions): Promise<KubeNodeStatus[]> {
   const deadline = Date.now() + (opts.budgetMs ?? BUDGETS.kubernetesGateMs);
   let problem = '';
+  /** A failure another attempt cannot fix (not isGateRetryable): the gate fails at once. */
+  let permanent: unknown;
   /** Each Node's Lease renewTime as first read by this gate (after the wave ended); null: no Lease yet. */
   let baseline: Map<string, string | null> | null = null;
   // Fetched afresh for this gate (after the step's last wave), and again after any failed attempt: minting
@@ -125,13 +130,14 @@ export async function kubernetesGate(target: KubernetesGateTarget, opts: GateOpt
       ].join('; ');
     } catch (err) {
       kubeconfig = null;
-      if (!isTransient(err) && RotateError.is(err) && err.code === 'KUBE_TLS') throw err;
       problem = RotateError.is(err) ? err.message : String(err);
+      if (!isGateRetryable(err)) permanent = err;
     }
-    if (Date.now() >= deadline || opts.signal?.aborted) {
+    if (permanent !== undefined || Date.now() >= deadline || opts.signal?.aborted) {
       throw new RotateError('GATE_KUBERNETES_FAILED', `the Kubernetes gate failed: ${problem}`, {
+        ...(permanent !== undefined ? { cause: permanent } : {}),
         hint: 'look at the listed nodes (kubectl describe node; kubectl -n kube-node-lease get lease; talosctl -n <node> service kubelet); when they are Ready and heartbeating, run `rotate apply` again to resume, or `rotate rollback`',
-        source: 'cluster',
+        source: permanent !== undefined && isBug(permanent) ? 'internal' : 'cluster',
       });
     }
     opts.onAttempt?.(attempt, problem);

@@ -8,7 +8,7 @@
  * an event, died, or the apply's reply was dropped. Everything is bounded by a deadline.
  */
 import { RotateError } from '../domain/errors.js';
-import type { TalosClient } from '../talos/client.js';
+import type { TalosApi } from '../talos/talos-api.js';
 import type { Timestamp } from '../talos/proto.js';
 import { decodeServiceState, KUBELET_SERVICE_RESOURCE } from '../talos/resources.js';
 import { sleep } from './retry.js';
@@ -25,7 +25,7 @@ function toMs(t: Timestamp | null | undefined): number | null {
   return (t.seconds ?? 0) * 1000 + Math.floor((t.nanos ?? 0) / 1e6);
 }
 
-export async function kubeletSnapshot(client: TalosClient, node: string, timeoutMs: number): Promise<KubeletSnapshot> {
+export async function kubeletSnapshot(client: TalosApi, node: string, timeoutMs: number): Promise<KubeletSnapshot> {
   const r = KUBELET_SERVICE_RESOURCE;
   try {
     const res = await client.getResource(node, r.namespace, r.type, r.id, { timeoutMs });
@@ -49,7 +49,7 @@ export interface KubeletRestartOptions {
  * Wait until the kubelet is running and healthy (before an apply: a kubelet that is not healthy must not
  * be restarted on top of its trouble). Returns the snapshot to compare against after the apply.
  */
-export async function waitKubeletHealthy(client: TalosClient, node: string, opts: KubeletRestartOptions): Promise<KubeletSnapshot> {
+export async function waitKubeletHealthy(client: TalosApi, node: string, opts: KubeletRestartOptions): Promise<KubeletSnapshot> {
   for (;;) {
     const snap = await kubeletSnapshot(client, node, Math.max(1_000, opts.deadline - Date.now()));
     if (snap.running && snap.healthy && snap.createdMs !== null) return snap;
@@ -67,7 +67,7 @@ export async function waitKubeletHealthy(client: TalosClient, node: string, opts
  * to be running and healthy again. `before` is the snapshot taken before the apply.
  */
 export async function waitKubeletRestarted(
-  client: TalosClient,
+  client: TalosApi,
   node: string,
   before: KubeletSnapshot,
   opts: KubeletRestartOptions,

@@ -12,7 +12,7 @@ import type { StepNode } from '../plan/model/index.js';
 import type { CaCatalog } from '../cluster/session/ca-catalog.js';
 import { caChangeFor, type IssuingKeyLookup } from '../cluster/session/config-chain.js';
 import { DEFAULT_APPLY_LOCK_WAIT_MS, waitForApplyLock } from '../talos/apply-lock.js';
-import type { TalosClient } from '../talos/client.js';
+import type { TalosApi } from '../talos/talos-api.js';
 import type { KubeconfigSource } from '../cluster/kube/nodes.js';
 import { waitKubeletHealthy, waitKubeletRestarted } from './kubelet-restart.js';
 import { readSecretsVersion, waitStaticPodsCurrent } from './static-pods.js';
@@ -21,7 +21,7 @@ import { BUDGETS, retryTransient } from './retry.js';
 import { waitWorkerRegistered, type ControlPlaneTalosTrust, type SharedReads } from './worker-registration.js';
 
 export interface PatchContext {
-  client: TalosClient;
+  client: TalosApi;
   catalog: CaCatalog;
   keyFor: IssuingKeyLookup;
   /** Control planes as they are now, for the worker re-registration check. */

@@ -11,7 +11,6 @@ import type { CaCatalog } from '../cluster/session/ca-catalog.js';
 import type { IssuingKeyLookup } from '../cluster/session/config-chain.js';
 import { bundleFingerprints, kubernetesOperatorClient } from '../cluster/session/operator-clients.js';
 import type { Session } from '../cluster/session/open-session.js';
-import { TalosClient } from '../talos/client.js';
 import { getBundleCa, loadSecretsBundle } from '../talos/secrets-bundle.js';
 import { getContext, loadTalosconfig } from '../talos/talosconfig.js';
 import { fetchKubeconfig } from './engine.js';
@@ -64,7 +63,7 @@ export async function reconcileOutputs(deps: ReconcileDeps): Promise<WrittenOutp
     const current = await kubernetesOperatorClient(cluster.kubeconfig, catalog);
     if (!current || !wanted.includes(current.clientSigner) || !sameSet(current.trusts, wanted)) {
       const ctx = getContext(await loadTalosconfig(cluster.talosconfig), session.context.name);
-      const client = new TalosClient({ endpoints: session.endpoints, caPem: ctx.caPem, certPem: ctx.certPem, key: ctx.key });
+      const client = session.connect({ endpoints: session.endpoints, caPem: ctx.caPem, certPem: ctx.certPem, key: ctx.key });
       try {
         const { text } = await fetchKubeconfig(client, deps.controlPlanes);
         const out = await writeKubeconfigOutput(cluster.kubeconfig, text, place);

@@ -12,6 +12,7 @@ import type { Plan } from '../plan/model/index.js';
 import { buildPlan, diagnosticWarning, listedNodes, noSecretsBundleWarning, relevantDesiredWarnings, splitDesiredWarnings, type BuildPlanOptions, type BuiltPlan } from '../cluster/session/build-plan.js';
 import { openSession, type Session } from '../cluster/session/open-session.js';
 import type { ClusterOverrides } from '../cluster/session/cluster-overrides.js';
+import type { TalosConnect } from '../talos/talos-api.js';
 import { readSavedPlan, staleError, staleReasons } from '../cluster/session/saved-plan.js';
 import { beforeFromObserved, resolveStatePath, toErrorRecord, type LockedState, type Run } from '../state/index.js';
 import { makeEvent, makeQuestion, selectSink } from '../events/index.js';
@@ -65,6 +66,8 @@ export interface ApplyOptions extends BuildPlanOptions {
   cluster?: ClusterOverrides;
   /** `--workloads restart|report`: overrides the desired state's `workloads` section for every namespace. */
   workloads?: 'restart' | 'report';
+  /** Opens the Talos clients of the run (the CLI: `connectTalos`). */
+  connect: TalosConnect;
 }
 
 /** Everything a run needs once approved. */
@@ -84,7 +87,7 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
   try {
     const saved = opts.planFile ? await readSavedPlan(opts.planFile) : null;
     const desiredFile = saved ? saved.desired.file : opts.file;
-    session = await openSession(desiredFile, opts.cluster);
+    session = await openSession(desiredFile, opts.connect, opts.cluster);
     // An unused authority is news only while a node still trusts it: said once the cluster has been read.
     const desiredWarnings = splitDesiredWarnings(session.warnings);
     const emitDesiredWarnings = (ws: readonly Diagnostic[]): void => {

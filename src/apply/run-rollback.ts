@@ -15,6 +15,7 @@ import type { ApiState, Plan } from '../plan/model/index.js';
 import { buildPlan, type BuildPlanOptions, type PlanTarget } from '../cluster/session/build-plan.js';
 import { openSessionFor, type Session } from '../cluster/session/open-session.js';
 import type { ClusterOverrides } from '../cluster/session/cluster-overrides.js';
+import type { TalosConnect } from '../talos/talos-api.js';
 import { beforeFromObserved, resolveStatePath, toErrorRecord, type LockedState, type NodeBefore, type Run, type RunCluster, type StateDocument } from '../state/index.js';
 import { ApplyInterrupted, executePlan } from './engine.js';
 import { makeEvent, makeQuestion, selectSink } from '../events/index.js';
@@ -54,6 +55,8 @@ export interface RollbackOptions extends BuildPlanOptions {
   cluster?: ClusterOverrides;
   /** `--workloads restart|report`: overrides the workloads section the apply run recorded, for every namespace. */
   workloads?: 'restart' | 'report';
+  /** Opens the Talos clients of the run (the CLI: `connectTalos`). */
+  connect: TalosConnect;
 }
 
 function notPossible(why: string, hint: string): RotateError {
@@ -156,7 +159,7 @@ export async function runRollback(opts: RollbackOptions): Promise<void> {
       }
     }
 
-    session = await openSessionFor(desiredFromRunCluster(applyRun.cluster), [], opts.cluster);
+    session = await openSessionFor(desiredFromRunCluster(applyRun.cluster), opts.connect, [], opts.cluster);
     // The cluster-wide run lease first; the apply run being undone (or this rollback, resumed) may have been
     // killed holding it, and is taken back.
     const runId = rollbackRun?.id ?? randomUUID();

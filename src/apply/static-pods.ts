@@ -21,14 +21,14 @@ import * as tls from 'node:tls';
 import { RotateError } from '../domain/errors.js';
 import type { KubeconfigSource } from '../cluster/kube/nodes.js';
 import { listControlPlanePods, type MirrorPodStatus } from '../cluster/kube/pods.js';
-import type { TalosClient } from '../talos/client.js';
+import type { TalosApi } from '../talos/talos-api.js';
 import { sleep } from './retry.js';
 
 export const STATIC_POD_COMPONENTS = ['kube-apiserver', 'kube-controller-manager'] as const;
 const APISERVER_PORT = 6443;
 
 export interface StaticPodsTarget {
-  client: TalosClient;
+  client: TalosApi;
   address: string;
   hostname: string;
   /** PEM of the Kubernetes CA the node's apiserver must serve a certificate of once current. */
@@ -47,7 +47,7 @@ export interface StaticPodsWaitOptions {
 }
 
 /** The node's SecretStatuses version (null when the resource is missing). */
-export async function readSecretsVersion(client: TalosClient, address: string, timeoutMs = 10_000): Promise<string | null> {
+export async function readSecretsVersion(client: TalosApi, address: string, timeoutMs = 10_000): Promise<string | null> {
   try {
     const s = await client.getSecretsStatus(address, { timeoutMs });
     return s.version;

@@ -11,7 +11,7 @@ import { RotateError } from '../domain/errors.js';
 import type { Fingerprint } from '../domain/types.js';
 import { readCaState } from '../machineconfig/index.js';
 import { isSignedBy } from '../pki/index.js';
-import type { TalosClient } from '../talos/client.js';
+import type { TalosApi } from '../talos/talos-api.js';
 import { sleep } from './retry.js';
 
 export interface RegistrationOptions {
@@ -50,7 +50,7 @@ export class SharedReads<T> {
 }
 
 /** Control-plane trust reads for the workers of one wave, through `client`. */
-export function sharedControlPlaneReads(client: TalosClient): SharedReads<ControlPlaneTalosTrust> {
+export function sharedControlPlaneReads(client: TalosApi): SharedReads<ControlPlaneTalosTrust> {
   return new SharedReads((cp) => controlPlaneTrust(client, cp));
 }
 
@@ -60,7 +60,7 @@ export interface ControlPlaneTalosTrust {
   issuingPem: string | null;
 }
 
-async function controlPlaneTrust(client: TalosClient, address: string): Promise<ControlPlaneTalosTrust> {
+async function controlPlaneTrust(client: TalosApi, address: string): Promise<ControlPlaneTalosTrust> {
   const mc = await client.getMachineConfig(address, { timeoutMs: 10_000 });
   const talos = readCaState(mc.yaml, `machine config of node ${address}`).talos;
   const trusted = new Set<Fingerprint>(talos.accepted.map((c) => c.fingerprint));
@@ -83,7 +83,7 @@ export function registeredWith(
   return null;
 }
 
-export async function waitWorkerRegistered(client: TalosClient, worker: string, controlPlanes: readonly string[], opts: RegistrationOptions): Promise<string> {
+export async function waitWorkerRegistered(client: TalosApi, worker: string, controlPlanes: readonly string[], opts: RegistrationOptions): Promise<string> {
   let last = 'not read yet';
   const pollMs = opts.pollMs ?? 500;
   const reads = opts.controlPlaneReads ?? sharedControlPlaneReads(client);

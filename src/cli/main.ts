@@ -3,7 +3,7 @@
  * implementation is imported lazily by its handler so that `rotate --help` stays fast.
  */
 import yargs from 'yargs';
-import { RotateError, formatError } from '../domain/errors.js';
+import { RotateError, formatError, isBug } from '../domain/errors.js';
 import { commands } from './commands/index.js';
 import { TOOL_VERSION } from '../version.js';
 
@@ -39,15 +39,19 @@ export async function main(argv: string[]): Promise<number> {
   return exitCode;
 }
 
-function reportError(err: unknown): number {
+export const BUG_HINT = 'this is a bug in talos-rotate; rerun with ROTATE_DEBUG=1 for details and report it';
+
+/** Prints an error: a RotateError as `error[CODE]`, with the bug hint only when it is a bug (isBug). */
+export function reportError(err: unknown, write: (text: string) => void = (text) => void process.stderr.write(text)): number {
+  const bug = isBug(err);
   if (RotateError.is(err)) {
-    process.stderr.write(`${formatError(err)}\n`);
-    return err.exitCode;
+    write(`${formatError(err)}\n`);
+    if (bug) write(`  ${BUG_HINT}\n`);
+  } else {
+    // Not a RotateError: a bug. Say so plainly; the stack only on request, so that secrets or noise never
+    // reach CI logs by default.
+    write(`internal error: ${err instanceof Error ? err.message : String(err)}\n  hint: ${BUG_HINT}\n`);
   }
-  // Not a RotateError: a bug. Say so plainly; the stack only on request, so that secrets or noise never
-  // reach CI logs by default.
-  const message = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`internal error: ${message}\n  hint: this is a bug in talos-rotate; rerun with ROTATE_DEBUG=1 for details and report it\n`);
-  if (process.env.ROTATE_DEBUG === '1' && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
-  return 1;
+  if (bug && process.env.ROTATE_DEBUG === '1' && err instanceof Error && err.stack) write(`${err.stack}\n`);
+  return RotateError.is(err) ? err.exitCode : 1;
 }

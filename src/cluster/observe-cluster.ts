@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { RotateError } from '../domain/errors.js';
 import type { Fingerprint, NodeRole } from '../domain/types.js';
 import { readCaState, type MachineConfigCaState } from '../machineconfig/index.js';
-import type { TalosClient } from '../talos/client.js';
+import type { TalosApi } from '../talos/talos-api.js';
 import { TalosApiError } from '../talos/errors.js';
 import type { ClusterMember } from '../talos/resources.js';
 import { mapSettledLimit } from '../util/concurrency.js';
@@ -57,7 +57,7 @@ export function configDigest(config: string): string {
 }
 
 /** Read one node; throws a RotateError naming the node. */
-export async function readLiveNode(client: TalosClient, listed: ListedNode, timeoutMs: number): Promise<LiveNode> {
+export async function readLiveNode(client: TalosApi, listed: ListedNode, timeoutMs: number): Promise<LiveNode> {
   const opts = { timeoutMs };
   // Every read is sent at once (one round trip per node, not two); the version is judged first, so a node too
   // old for accepted CAs is reported as such whatever its other answers are.
@@ -103,7 +103,7 @@ export async function readLiveNode(client: TalosClient, listed: ListedNode, time
  * listed, every listed node a member. Throws OBSERVE_FAILED listing every problem.
  */
 export async function observeNodes(
-  client: TalosClient,
+  client: TalosApi,
   listed: ListedNode[],
   options: ObserveOptions,
 ): Promise<{ nodes: LiveNode[]; members: ClusterMember[] }> {

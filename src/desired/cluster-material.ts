@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { isSeq, type Node } from 'yaml';
 
-import { RotateError } from '../domain/errors.js';
+import { RotateError, causeCode } from '../domain/errors.js';
 import { contextNames, currentContextName, loadTalosconfig, resolveTalosconfigPath } from '../talos/talosconfig.js';
 import { error, warning, type Finding, type Segment } from './diagnostics.js';
 import { assertPrivateMode, Problem, readBundle, type MaterialContext } from './material.js';
@@ -58,7 +58,7 @@ async function checkTalosconfig(cluster: Record<string, unknown>, files: Cluster
     cfg = await loadTalosconfig(files.talosconfig);
   } catch (err) {
     if (!RotateError.is(err)) throw err;
-    if (err.code === 'TALOSCONFIG_READ' && /ENOENT/.test(err.message)) {
+    if (err.code === 'TALOSCONFIG_READ' && causeCode(err) === 'ENOENT') {
       findings.push(
         warning('DESIRED_TALOSCONFIG_MISSING', at, `talosconfig ${shown} does not exist; plan and apply need it to reach the cluster`, 'fix cluster.talosconfig, or run validate where the talosconfig is available', { onKey, field: ['cluster', 'talosconfig'] }),
       );

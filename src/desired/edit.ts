@@ -6,7 +6,7 @@
  * The caller validates the file before and after.
  */
 import { isMap, isScalar, isSeq, parseDocument, type Node, type Pair, type Scalar, type YAMLMap, type YAMLSeq } from 'yaml';
-import { RotateError } from '../domain/errors.js';
+import { RotateError, internalError } from '../domain/errors.js';
 import type { ApiKind } from '../domain/types.js';
 import { applyEdits, columnOf, detectNewline, insertLinesText, spaces, type Edit } from '../machineconfig/source-text.js';
 import { isBlockMap, isBlockSeq, pairEnd, valueEnd, type AnyPair } from '../machineconfig/yaml-layout.js';
@@ -57,7 +57,7 @@ function pairOf(map: YAMLMap, key: string): AnyPair | undefined {
 }
 
 function range(node: Node): [number, number] {
-  if (!node.range) throw new Error('internal: YAML node without a source range');
+  if (!node.range) throw internalError('DESIRED_INTERNAL', 'a YAML node without a source range');
   return [node.range[0], node.range[1]];
 }
 

@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { isScalar, type Node } from 'yaml';
 
-import { RotateError } from '../domain/errors.js';
+import { RotateError, causeCode } from '../domain/errors.js';
 import { Secret } from '../domain/secret.js';
 import {
   assertIsCa,
@@ -97,7 +97,7 @@ async function readBundle(ctx: MaterialContext, written: string, at: Segment[]):
     return { bundle: await getBundle(ctx, file), file, shown };
   } catch (err) {
     if (!RotateError.is(err)) throw err;
-    const missing = err.code === 'SECRETS_READ' && /ENOENT/.test(err.message);
+    const missing = err.code === 'SECRETS_READ' && causeCode(err) === 'ENOENT';
     fail('DESIRED_BUNDLE_READ', at, missing ? `secrets bundle ${shown} does not exist` : err.message, missing ? 'fix the path, or write the bundle with `talosctl gen secrets`' : err.hint ?? 'check the bundle');
   }
 }

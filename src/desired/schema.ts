@@ -42,7 +42,6 @@ function compile(): Compiled {
   } catch (err) {
     throw new RotateError('DESIRED_SCHEMA_MISSING', `cannot read the desired-state schema ${SCHEMA_URL.pathname}: ${(err as Error).message}`, {
       hint: 'the installation is incomplete; reinstall talos-rotate',
-      source: 'internal',
     });
   }
   // allErrors: report every problem of the file at once; verbose: errors carry parentSchema and data.

@@ -1,8 +1,9 @@
 /**
  * Errors the user can act on. Every failure the tool expects carries a stable code, a one-line message that
  * names the file/field/node, and a hint saying what to do. The CLI's single top-level catch prints
- * `error[CODE]: message` + `hint: ...` and exits non-zero without a stack trace; anything that is not a
- * RotateError is a bug and is reported as such.
+ * `error[CODE]: message` + `hint: ...` and exits non-zero without a stack trace. A RotateError whose
+ * `source` is `internal` (an invariant of the tool broke), and anything that is not a RotateError, is a bug:
+ * the CLI says so and asks for a report. Every code is listed in src/domain/error-codes.ts (docs/errors.md).
  *
  * Errors are recognised by a Symbol.for brand rather than instanceof, so that copies of this module loaded
  * twice (tests, lazily loaded commands) still agree.
@@ -10,6 +11,10 @@
 
 const BRAND = Symbol.for('talos-rotate.RotateError');
 
+/**
+ * Who can fix it: `user` (a file, a flag, the desired state: the default), `cluster` (what the cluster or
+ * a node answered), `internal` (a bug in talos-rotate: the CLI adds the request to report it).
+ */
 export type ErrorSource = 'user' | 'cluster' | 'internal';
 
 export interface RotateErrorOptions {
@@ -43,6 +48,22 @@ export class RotateError extends Error {
   static is(value: unknown): value is RotateError {
     return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
   }
+}
+
+/** An error that is a bug in talos-rotate (an invariant broke), not something the user or the cluster did. */
+export function internalError(code: string, message: string, options: Omit<RotateErrorOptions, 'source'> = {}): RotateError {
+  return new RotateError(code, message, { ...options, source: 'internal' });
+}
+
+/** Whether `err` is a bug: a RotateError marked internal, or anything that is not a RotateError. */
+export function isBug(err: unknown): boolean {
+  return RotateError.is(err) ? err.source === 'internal' : true;
+}
+
+/** The system error code (`ENOENT`, `EACCES`, ...) of the error that caused `err`, if it was one. */
+export function causeCode(err: RotateError): string | undefined {
+  const cause = err.cause as { code?: unknown } | undefined;
+  return typeof cause?.code === 'string' ? cause.code : undefined;
 }
 
 /** Render an error for the terminal: one message line plus an optional hint line, never a stack. */

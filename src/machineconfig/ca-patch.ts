@@ -476,7 +476,7 @@ function unsupported(ctx: Ctx, what: string) {
 function verifyPatched(before: MachineConfigText, out: string, expected: Map<ApiKind, Target>, source: string | undefined): MachineConfigText {
   const fail = (what: string) =>
     mcError('MC_INTERNAL', source, `the patched config does not read back as requested (${what})`,
-      'this is a bug in talos-rotate; nothing was applied. Please report it with the config layout (not its secrets)');
+      'nothing was applied; report it with the config layout (not its secrets)');
   let after: MachineConfigText;
   let state;
   try {

@@ -3,6 +3,7 @@
  * computes byte ranges from the parser's node ranges and replaces exactly those, so everything else in the
  * file (comments, quoting, key order, other documents) stays byte-for-byte as it was.
  */
+import { internalError } from '../domain/errors.js';
 
 export interface Edit {
   /** Start offset in the original text (inclusive). */
@@ -22,7 +23,7 @@ export function applyEdits(src: string, edits: readonly Edit[]): string {
   let cursor = 0;
   for (const { e } of ordered) {
     if (e.start < cursor || e.end < e.start || e.end > src.length) {
-      throw new Error(`overlapping or invalid source edit [${e.start}, ${e.end}) after ${cursor}`);
+      throw internalError('MC_INTERNAL', `overlapping or invalid source edit [${e.start}, ${e.end}) after ${cursor}`);
     }
     out += src.slice(cursor, e.start) + e.text;
     cursor = e.end;

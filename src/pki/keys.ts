@@ -137,7 +137,7 @@ export function talosKeyPem(privateKey: KeyObject): Secret {
       return new Secret(privateKey.export({ type: 'pkcs1', format: 'pem' }) as string);
     default:
       throw new RotateError('PKI_UNSUPPORTED_ALG', `cannot encode a ${describeKeyType(privateKey)} key for Talos`, {
-        source: 'internal',
+        hint: 'use an Ed25519, ECDSA or RSA key',
       });
   }
 }

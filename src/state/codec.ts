@@ -75,13 +75,13 @@ export function serializeState(doc: StateDocument, where: StateLocation): string
   const problems = stateDocumentProblems(doc);
   if (problems.length > 0) {
     throw new RotateError('STATE_INVALID_WRITE', `refusing to write an invalid state document to ${where.file}: ${problems.slice(0, 3).join('; ')}`, {
-      hint: 'this is a bug in talos-rotate; the state on disk was not changed',
+      hint: 'the state on disk was not changed',
       source: 'internal',
     });
   }
   const keyMaterial = (): RotateError =>
     new RotateError('STATE_KEY_MATERIAL', `refusing to write key material into the state ${where.file}`, {
-      hint: 'this is a bug in talos-rotate; the state on disk was not changed',
+      hint: 'the state on disk was not changed',
       source: 'internal',
     });
   // The runs' plans are most of a state and never change once recorded: each is serialized and checked

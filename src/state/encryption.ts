@@ -13,7 +13,7 @@
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
-import { RotateError } from '../domain/errors.js';
+import { RotateError, internalError } from '../domain/errors.js';
 
 export const STATE_KEY_ENV = 'ROTATE_STATE_KEY';
 export const STATE_KEY_FILE_ENV = 'ROTATE_STATE_KEY_FILE';
@@ -41,7 +41,7 @@ export class StateCipher {
   readonly keyId: string;
 
   constructor(key: Buffer) {
-    if (key.length !== 32) throw new Error('internal: a state key is 32 bytes');
+    if (key.length !== 32) throw internalError('STATE_INTERNAL', 'a state key is 32 bytes');
     this.#key = Buffer.from(key);
     this.keyId = createHash('sha256').update('talos-rotate state key id\0').update(this.#key).digest('hex').slice(0, 16);
   }

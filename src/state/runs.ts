@@ -65,7 +65,7 @@ export function toErrorRecord(err: unknown): ErrorRecord {
 
 function bug(message: string): RotateError {
   return new RotateError('STATE_TRANSITION_INVALID', message, {
-    hint: 'this is a bug in talos-rotate; the state on disk was not changed',
+    hint: 'the state on disk was not changed',
     source: 'internal',
   });
 }

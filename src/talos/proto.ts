@@ -24,6 +24,7 @@
  * explicit presence — proto3 `optional` — and message fields are kept: an empty `options: {}` is sent).
  * Decoded objects (with defaults) therefore re-encode to the bytes they came from.
  */
+import { RotateError } from '../domain/errors.js';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type * as grpc from '@grpc/grpc-js';
@@ -442,15 +443,19 @@ export interface TalosProtos {
 
 let cached: TalosProtos | undefined;
 
-/** Loads (once) and returns the definitions. Throws a plain Error if the proto folder is missing (a bug). */
+/** Loads (once) and returns the definitions. Throws TALOS_PROTO_MISSING when the package's proto files are missing or broken. */
 export function talosProtos(): TalosProtos {
   cached ??= load();
   return cached;
 }
 
+function protoMissing(message: string): RotateError {
+  return new RotateError('TALOS_PROTO_MISSING', message, { hint: 'the installation is incomplete; reinstall talos-rotate' });
+}
+
 function load(): TalosProtos {
   if (!existsSync(PROTO_DIR)) {
-    throw new Error(`protocol definitions not found at ${PROTO_DIR} (the package's proto/ folder is missing)`);
+    throw protoMissing(`protocol definitions not found at ${PROTO_DIR} (the package's proto/ folder is missing)`);
   }
   const packageDefinition = protoLoader.loadSync([...PROTO_FILES], PROTO_LOADER_OPTIONS);
 
@@ -464,12 +469,12 @@ function load(): TalosProtos {
 
   const service = <T>(name: string): T & grpc.ServiceDefinition => {
     const def = packageDefinition[name];
-    if (def === undefined || !isServiceDefinition(def)) throw new Error(`service ${name} missing from the proto files`);
+    if (def === undefined || !isServiceDefinition(def)) throw protoMissing(`service ${name} missing from the proto files in ${PROTO_DIR}`);
     const reflected = root.lookupService(name);
     const methods: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
     for (const [methodName, method] of Object.entries(def)) {
       const r = reflected.methods[methodName];
-      if (!r?.resolvedRequestType || !r.resolvedResponseType) throw new Error(`method ${name}.${methodName} not resolved`);
+      if (!r?.resolvedRequestType || !r.resolvedResponseType) throw protoMissing(`method ${name}.${methodName} not resolved from the proto files in ${PROTO_DIR}`);
       const requestType = r.resolvedRequestType;
       const responseType = r.resolvedResponseType;
       methods[methodName] = {

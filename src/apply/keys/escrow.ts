@@ -143,7 +143,7 @@ export async function escrowKeys(stateDir: string, items: EscrowItem[]): Promise
   for (const item of items) {
     if (fingerprintOfPem(item.certPem) !== item.fingerprint) {
       throw new RotateError('KEYS_CERT_MISMATCH', `the certificate given for ${describeKey(item)} has another fingerprint`, {
-        hint: 'this is a bug in talos-rotate; nothing was written',
+        hint: 'nothing was written',
         source: 'internal',
       });
     }
@@ -228,7 +228,7 @@ export async function escrowKeys(stateDir: string, items: EscrowItem[]): Promise
 export async function loadEscrowedKey(stateDir: string, api: ApiKind, fingerprint: Fingerprint, certPem: string): Promise<Secret> {
   const what = describeKey({ api, fingerprint });
   if (fingerprintOfPem(certPem) !== fingerprint) {
-    throw new RotateError('KEYS_CERT_MISMATCH', `the certificate given for ${what} has another fingerprint`, { hint: 'this is a bug in talos-rotate', source: 'internal' });
+    throw new RotateError('KEYS_CERT_MISMATCH', `the certificate given for ${what} has another fingerprint`, { source: 'internal' });
   }
   const file = escrowKeyPath(stateDir, api, fingerprint);
   const existing = await inspectEscrowed(file, certPem, what);

@@ -59,7 +59,6 @@ export function replaceClientCa(data: Readonly<Record<string, string>>, trusted:
   if (keep.length === 0) {
     throw new RotateError('EXTAUTH_EMPTY_BUNDLE', `${EXTENSION_AUTH_NAMESPACE}/${EXTENSION_AUTH_NAME}: no valid Kubernetes CA to write into ${CLIENT_CA_KEY}`, {
       hint: 'the desired Kubernetes CAs have expired; add a valid CA to the desired state',
-      source: 'internal',
     });
   }
   const held = bundleCertificates(data[CLIENT_CA_KEY]);

@@ -106,6 +106,8 @@ export function kubeError(err: unknown, server: string, origin: string, what: st
   }
   return new RotateError('KUBE_API', `${what} at ${server} failed: ${message.split('\n')[0]}`, {
     hint: 'check that the Kubernetes API is healthy',
+    // An apiserver restarting or overloaded answers 5xx or 429: another attempt may succeed.
+    transient: typeof status === 'number' && (status >= 500 || status === 429),
   });
 }
 

@@ -3,6 +3,7 @@
  * nodes' machine configs. Patching a config needs the PEM of each CA a target state names; identifying
  * who signed a client certificate needs the candidates.
  */
+import { internalError } from '../../domain/errors.js';
 import type { ApiKind, Fingerprint } from '../../domain/types.js';
 import type { DesiredState } from '../../desired/types.js';
 import type { MachineConfigCaState } from '../../machineconfig/index.js';
@@ -38,7 +39,7 @@ export class CaCatalog {
 
   requirePem(fingerprint: Fingerprint, what: string): string {
     const pem = this.#pems.get(fingerprint);
-    if (!pem) throw new Error(`internal: no certificate known for ${what} ${fingerprint}`);
+    if (!pem) throw internalError('SESSION_INTERNAL', `no certificate known for ${what} ${fingerprint}`);
     return pem;
   }
 

@@ -3,6 +3,7 @@
  * after step with only the CA fields changed (src/machineconfig). Used for the server-side dry runs and
  * the per-node diffs of `rotate plan`; `rotate apply` patches the node's *live* config the same way.
  */
+import { internalError } from '../../domain/errors.js';
 import type { Secret } from '../../domain/secret.js';
 import type { ApiKind, Fingerprint } from '../../domain/types.js';
 import { MachineConfigText, patchConfig, readCaState, type CaChange, type CaWrite, type MachineConfigCaState } from '../../machineconfig/index.js';
@@ -94,7 +95,7 @@ export async function chainConfigs(
   let failure: { position: number; error: unknown } | undefined;
   for (const [address, steps] of byNode) {
     const text = configs.get(address);
-    if (text === undefined) throw new Error(`internal: plan names node ${address} that was not observed`);
+    if (text === undefined) throw internalError('SESSION_INTERNAL', `the plan names node ${address}, which was not observed`);
     let current = new MachineConfigText(text, `machine config of node ${address}`);
     for (const { step, target, position: at } of steps) {
       if (failure && failure.position < at) break;

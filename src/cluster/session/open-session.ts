@@ -5,7 +5,7 @@
 import { RotateError } from '../../domain/errors.js';
 import { loadDesiredState } from '../../desired/index.js';
 import type { DesiredState, Diagnostic } from '../../desired/types.js';
-import { TalosClient } from '../../talos/client.js';
+import type { TalosApi, TalosConnect } from '../../talos/talos-api.js';
 import { applyClusterOverrides, type ClusterOverrides } from './cluster-overrides.js';
 import { getContext, loadTalosconfig, type Talosconfig, type TalosContext } from '../../talos/talosconfig.js';
 
@@ -16,16 +16,18 @@ export interface Session {
   context: TalosContext;
   /** Control-plane endpoints in use: the desired state's `cluster.endpoints`, else the context's. */
   endpoints: string[];
-  client: TalosClient;
+  client: TalosApi;
+  /** How this session's Talos clients are opened (the engine and output reconciliation open more with it). */
+  connect: TalosConnect;
   close(): void;
 }
 
-export async function openSession(desiredFile: string, overrides: ClusterOverrides = {}): Promise<Session> {
+export async function openSession(desiredFile: string, connect: TalosConnect, overrides: ClusterOverrides = {}): Promise<Session> {
   const { state: desired, warnings } = await loadDesiredState(desiredFile);
-  return openSessionFor(desired, warnings, overrides);
+  return openSessionFor(desired, connect, warnings, overrides);
 }
 
-export async function openSessionFor(loaded: DesiredState, warnings: Diagnostic[] = [], overrides: ClusterOverrides = {}): Promise<Session> {
+export async function openSessionFor(loaded: DesiredState, connect: TalosConnect, warnings: Diagnostic[] = [], overrides: ClusterOverrides = {}): Promise<Session> {
   const desired = applyClusterOverrides(loaded, overrides);
   const talosconfig = await loadTalosconfigOrExplain(desired);
   const context = getContext(talosconfig, desired.cluster.context);
@@ -35,8 +37,8 @@ export async function openSessionFor(loaded: DesiredState, warnings: Diagnostic[
       hint: 'list the control-plane endpoints under cluster.endpoints (or pass --endpoints)',
     });
   }
-  const client = new TalosClient({ endpoints, caPem: context.caPem, certPem: context.certPem, key: context.key });
-  return { desired, warnings, talosconfig, context, endpoints, client, close: () => client.close() };
+  const client = connect({ endpoints, caPem: context.caPem, certPem: context.certPem, key: context.key });
+  return { desired, warnings, talosconfig, context, endpoints, client, connect, close: () => client.close() };
 }
 
 async function loadTalosconfigOrExplain(desired: DesiredState): Promise<Talosconfig> {

@@ -1,10 +1,15 @@
 /**
- * The engine with a fake cluster (no sockets): the Talos client's calls are replaced on its prototype by
- * an in-memory cluster of control planes whose configs are real machine configs with real CAs, and the
- * journal and reporter record what they are told. A Talos-only rotation keeps it to config reads, applies
- * and Version calls. What is checked: every node is recorded `started` before its config is sent and
- * `done` after; Ctrl-C (the abort signal) lets the operations in flight finish and be recorded and starts
- * nothing new; a failing node stops the step before its gate; a node already at the target is skipped.
+ * The engine with a fake cluster (no sockets): the Talos clients it opens come from an injected
+ * `TalosConnect` whose clients talk to an in-memory cluster of control planes. Their configs are real
+ * machine configs with real CAs, and every call passes the trust checks apid makes (talos-behaviour.md §3.2,
+ * §4.2): the client trusts the endpoint's server certificate (signed by the endpoint's issuing Talos CA),
+ * the endpoint accepts the client certificate (signed by a CA of its accepted list), and the endpoint
+ * forwards to the node with a proxy certificate of its own issuing CA, which the node must accept. So a
+ * client of the wrong kind fails, and a gate can fail. The journal and reporter record what they are told.
+ * A Talos-only rotation keeps it to config reads, applies and Version calls. What is checked: every node is
+ * recorded `started` before its config is sent and `done` after; Ctrl-C (the abort signal) lets the
+ * operations in flight finish and be recorded and starts nothing new; a failing node stops the step before
+ * its gate; a failing gate stops the run before the step's outputs; a node already at the target is skipped.
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -15,12 +20,14 @@ import type { DesiredState } from '../../../src/desired/types.js';
 import { GITIGNORE_TEXT } from '../../../src/state/state-dir.js';
 import { executePlan, type ApplyReporter, type RunJournal } from '../../../src/apply/engine.js';
 import { patchCaState, readCaState } from '../../../src/machineconfig/index.js';
-import { fingerprintOfPem, generateTalosCa, issueTalosClientCert, type CaMaterial } from '../../../src/pki/index.js';
+import { fingerprintOfPem, generateTalosCa, isSignedBy, issueTalosClientCert, type CaMaterial } from '../../../src/pki/index.js';
 import type { ObservedNode, Plan } from '../../../src/plan/model/index.js';
 import { planRotation } from '../../../src/plan/planner/index.js';
 import { CaCatalog } from '../../../src/cluster/session/ca-catalog.js';
 import type { Session } from '../../../src/cluster/session/open-session.js';
-import { TalosClient } from '../../../src/talos/client.js';
+import { bundleFingerprints } from '../../../src/cluster/session/operator-clients.js';
+import { TalosApiError, type TalosErrorKind } from '../../../src/talos/errors.js';
+import type { TalosApi, TalosClientConfig, TalosConnect } from '../../../src/talos/talos-api.js';
 import { emptyTalosconfig, getContext, loadTalosconfig, saveTalosconfig, setContextCredentials, setCurrentContext } from '../../../src/talos/talosconfig.js';
 import { loadFixture, type TapTest } from '../../fixtures/machineconfig/helpers.js';
 
@@ -64,24 +71,123 @@ interface Hooks {
   onApply?: (node: string, nth: number) => void;
 }
 
-/** The cluster behind every TalosClient while a test runs: configs in memory, every call logged. */
-function fakeCluster(t: TapTest, configs: Map<string, string>, log: string[], hooks: Hooks = {}): void {
-  const proto = TalosClient.prototype as unknown as Record<string, unknown>;
-  const saved = { getMachineConfig: proto.getMachineConfig, applyConfiguration: proto.applyConfiguration, version: proto.version };
-  let applies = 0;
-  proto.getMachineConfig = async (node: string) => ({ yaml: configs.get(node)!, version: '1' });
-  proto.applyConfiguration = async (node: string, yaml: string, opts: { mode: string; dryRun?: boolean }) => {
+/** A control plane's apid trust (talos-behaviour.md §4.2): it signs with `issuing`, accepts `issuing` + `accepted`. */
+interface ApidTrust {
+  issuing: Fingerprint;
+  accepted: Fingerprint[];
+}
+
+function talosError(kind: TalosErrorKind, ctx: { node: string | undefined; endpoint: string; method: string }, message: string): TalosApiError {
+  return new TalosApiError({ kind, grpcCode: 14, ...ctx, detail: message, message, hint: 'the fake cluster refused it' });
+}
+
+/**
+ * The cluster behind the injected `TalosConnect`: configs in memory, every answered call logged. Each
+ * node's apid takes the trust of its current config, unless it is frozen (`freezeApid`): an apid that kept
+ * the certificates it started with, whatever its config says now — what the Talos gate exists to catch.
+ */
+class FakeCluster {
+  readonly #frozen = new Map<string, ApidTrust>();
+  #applies = 0;
+
+  constructor(
+    readonly configs: Map<string, string>,
+    readonly log: string[],
+    readonly hooks: Hooks = {},
+  ) {}
+
+  readonly connect: TalosConnect = (config) => new FakeClient(this, config);
+
+  freezeApid(node: string): void {
+    this.#frozen.set(node, this.apid(node));
+  }
+
+  apid(node: string): ApidTrust {
+    const frozen = this.#frozen.get(node);
+    if (frozen) return frozen;
+    const { issuing, accepted } = talosOf(this.configs.get(node)!);
+    return { issuing: issuing!, accepted };
+  }
+
+  apply(node: string, yaml: string): void {
+    this.hooks.onApply?.(node, ++this.#applies);
+    this.log.push(`apply ${node}`);
+    this.configs.set(node, yaml);
+  }
+}
+
+const accepts = (apid: ApidTrust, signer: Fingerprint | null): boolean => signer !== null && (signer === apid.issuing || apid.accepted.includes(signer));
+
+/** One client: its connection to the first endpoint is opened (handshaken) on its first call and kept. */
+class FakeClient implements TalosApi {
+  readonly #trusts: Fingerprint[];
+  readonly #signer: Fingerprint | null;
+  readonly #endpoint: string;
+  #connected = false;
+  #closed = false;
+
+  constructor(
+    private readonly cluster: FakeCluster,
+    config: TalosClientConfig,
+  ) {
+    this.#trusts = bundleFingerprints(config.caPem);
+    this.#signer = [OLD, NEW].find((ca) => isSignedBy(config.certPem, ca.certPem))?.fingerprint ?? null;
+    this.#endpoint = config.endpoints[0]!;
+  }
+
+  /** The checks of one call to `node` through the endpoint. */
+  #reach(method: string, node: string): void {
+    if (this.#closed) throw new Error(`${method} on a closed client`);
+    const ctx = { node, endpoint: `${this.#endpoint}:50000`, method };
+    const endpoint = this.cluster.apid(this.#endpoint);
+    if (!this.#connected) {
+      if (!this.#trusts.includes(endpoint.issuing)) throw talosError('tls-untrusted-server', ctx, `cannot reach node ${node}: the endpoint's server certificate is not signed by a CA the talosconfig trusts`);
+      if (!accepts(endpoint, this.#signer)) throw talosError('tls-client-rejected', ctx, `node ${node} (via endpoint ${ctx.endpoint}) rejected the talosconfig client certificate`);
+      this.#connected = true;
+    }
+    // apid forwards even to itself, with a proxy certificate from its own issuing CA (talos-behaviour.md §3.2).
+    const target = this.cluster.apid(node);
+    if (!accepts(target, endpoint.issuing) || !accepts(endpoint, target.issuing)) {
+      throw talosError('unreachable', ctx, `${method} on node ${node} failed: unavailable: the endpoint and the node do not trust each other`);
+    }
+  }
+
+  getMachineConfig: TalosApi['getMachineConfig'] = async (node) => {
+    this.#reach('/cosi.resource.State/Get', node!);
+    return { yaml: this.cluster.configs.get(node!)!, version: '1' } as Awaited<ReturnType<TalosApi['getMachineConfig']>>;
+  };
+
+  applyConfiguration: TalosApi['applyConfiguration'] = async (node, yaml, opts) => {
     if (opts.mode !== 'NO_REBOOT' || opts.dryRun) throw new Error(`unexpected apply mode ${JSON.stringify(opts)}`);
-    hooks.onApply?.(node, ++applies);
-    log.push(`apply ${node}`);
-    configs.set(node, yaml);
-    return { messages: [] };
+    this.#reach('/machine.MachineService/ApplyConfiguration', node!);
+    this.cluster.apply(node!, String(yaml));
+    return { messages: [] } as unknown as Awaited<ReturnType<TalosApi['applyConfiguration']>>;
   };
-  proto.version = async (node: string) => {
-    log.push(`version ${node}`);
-    return { tag: 'v1.13.9' };
+
+  version: TalosApi['version'] = async (node) => {
+    this.#reach('/machine.MachineService/Version', node!);
+    this.cluster.log.push(`version ${node}`);
+    return { tag: 'v1.13.9' } as Awaited<ReturnType<TalosApi['version']>>;
   };
-  t.teardown(() => Object.assign(proto, saved));
+
+  close(): void {
+    this.#closed = true;
+  }
+
+  // Not called in a Talos-only rotation of control planes.
+  kubeconfig = notModelled('kubeconfig');
+  getResource = notModelled('getResource');
+  getIdentity = notModelled('getIdentity');
+  getApiCertificates = notModelled('getApiCertificates');
+  getSecretsStatus = notModelled('getSecretsStatus');
+  listMembers = notModelled('listMembers');
+  watchKubeletService = notModelled('watchKubeletService');
+}
+
+function notModelled(name: string): (...args: unknown[]) => never {
+  return () => {
+    throw new Error(`the fake cluster does not model ${name}`);
+  };
 }
 
 function recordingJournal(log: string[]): RunJournal {
@@ -104,7 +210,7 @@ function recordingReporter(log: string[]): ApplyReporter {
   });
 }
 
-async function session(t: TapTest, nodes: ObservedNode[], admin: CaMaterial): Promise<Session> {
+async function session(t: TapTest, nodes: ObservedNode[], admin: CaMaterial, connect: TalosConnect): Promise<Session> {
   const dir = t.testdir();
   const file = path.join(dir, 'talosconfig');
   const cert = await issueTalosClientCert(admin, { roles: ['os:admin'] });
@@ -123,7 +229,8 @@ async function session(t: TapTest, nodes: ObservedNode[], admin: CaMaterial): Pr
     cluster: { talosconfig: file, talosconfigSource: 'file', context: 'lab', endpoints, controlPlanes: nodes.map((n) => n.address), workers: [] },
     authorities: {},
   } as unknown as DesiredState;
-  return { desired, warnings: [], talosconfig, context, endpoints, client: null as unknown as TalosClient, close: () => undefined };
+  const client = connect({ endpoints, caPem: context.caPem, certPem: context.certPem, key: context.key });
+  return { desired, warnings: [], talosconfig, context, endpoints, client, connect, close: () => client.close() };
 }
 
 interface Setup {
@@ -132,6 +239,7 @@ interface Setup {
   log: string[];
   run: (signal?: AbortSignal, parallelism?: number, extra?: { operation?: 'apply' | 'rollback'; workloadPhase?: { afterStep: number | null; run(): Promise<void> } }) => Promise<void>;
   session: Session;
+  cluster: FakeCluster;
 }
 
 async function setup(t: TapTest, count: number, hooks: Hooks = {}): Promise<Setup> {
@@ -139,16 +247,17 @@ async function setup(t: TapTest, count: number, hooks: Hooks = {}): Promise<Setu
   const plan = talosRotation(nodes);
   const configs = new Map(nodes.map((n) => [n.address, BASE]));
   const log: string[] = [];
-  fakeCluster(t, configs, log, hooks);
+  const cluster = new FakeCluster(configs, log, hooks);
   const catalog = new CaCatalog();
   for (const ca of [OLD, NEW]) catalog.add('talos', ca.fingerprint, ca.certPem);
-  const s = await session(t, nodes, OLD);
+  const s = await session(t, nodes, OLD, cluster.connect);
   const keys = new Map([[OLD.fingerprint, OLD.key], [NEW.fingerprint, NEW.key]]);
   return {
     plan,
     configs,
     log,
     session: s,
+    cluster,
     run: (signal = new AbortController().signal, parallelism = 1, extra: { operation?: 'apply' | 'rollback'; workloadPhase?: { afterStep: number | null; run(): Promise<void> } } = {}) =>
       executePlan({
         session: s,
@@ -243,7 +352,7 @@ t.test('an aborted signal before the run starts nothing', async (t) => {
 t.test('a node that refuses its config stops the step before its gate; no later step runs', async (t) => {
   const { plan, log, run } = await setup(t, 3, {
     onApply: (node) => {
-      if (node === '127.0.0.11') throw Object.assign(new Error('config refused'), { code: 'TALOS_INVALID_ARGUMENT', kind: 'invalid-argument' });
+      if (node === '127.0.0.11') throw talosError('invalid-argument', { node, endpoint: '127.0.0.10:50000', method: '/machine.MachineService/ApplyConfiguration' }, 'config refused');
     },
   });
   const step = plan.steps[0]!;
@@ -299,4 +408,27 @@ t.test('the workload phase runs right after its step, or after the last step whe
   const again = await setup(t, 2);
   await again.run(undefined, 1, { workloadPhase: { afterStep: null, run: async () => void again.log.push('workload phase') } });
   t.equal(again.log[again.log.length - 1], 'workload phase', 'a resume past the issue step: after the last step');
+});
+
+t.test('a failing Talos gate stops the run: the step is recorded failed, its outputs are not written, no later step runs', async (t) => {
+  const { plan, configs, log, run, cluster, session: s } = await setup(t, 3);
+  const [accept, issue] = plan.steps;
+  t.equal(accept!.gate.talos?.client, 'intermediate', 'the accept step is gated with the intermediate client (signed by the new CA)');
+  t.ok(accept!.outputsAfter.includes('talosconfig'), 'and would write the intermediate talosconfig after its gate');
+  // The endpoint's apid keeps the trust it started with (old CA only): its config accepts the new CA, so
+  // every patch is confirmed, but a client signed by the new CA is refused at the handshake.
+  cluster.freezeApid('127.0.0.10');
+
+  const err = (await run().catch((e: unknown) => e)) as RotateError;
+  t.equal(err?.code, 'GATE_TALOS_FAILED');
+  t.match(err.message, /^the Talos API gate failed with the intermediate talosconfig: 3 node\(s\) failed:\n {2}- 127\.0\.0\.10: .*rejected the talosconfig client certificate/, 'names the client and the nodes');
+  t.match(err.hint, /run `rotate apply` again to resume, or `rotate rollback`/);
+  for (const [address, yaml] of configs) t.same(talosOf(yaml), { issuing: OLD.fingerprint, accepted: [NEW.fingerprint] }, `${address} was patched (accepts the new CA)`);
+  const journal = log.filter((l) => l.startsWith('journal'));
+  t.same(journal.slice(-2), [`journal gateFinished ${accept!.id} talos failed`, `journal stepFinished ${accept!.id} failed`], 'the gate and the step are recorded failed, last');
+  t.notOk(journal.some((l) => l.startsWith(`journal outputWritten ${accept!.id}`)), "the step's talosconfig is not written");
+  t.notOk(log.some((l) => l.includes(issue!.id)), 'the next step never started');
+  t.ok(log.includes(`report gateFailed ${accept!.id}`) && log.includes(`report stepFailed ${accept!.id}`), 'gate-failed and step-failed are reported');
+  t.equal(only(log, 'version').length, 0, 'no node answered the gate');
+  t.equal(fingerprintOfPem(getContext(await loadTalosconfig(s.desired.cluster.talosconfig), 'lab').caPem), OLD.fingerprint, 'the talosconfig still trusts the old CA only');
 });

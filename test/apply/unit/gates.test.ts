@@ -161,3 +161,43 @@ t.test('Talos gate: one new client per attempt for every node (not one per node)
   t.match((err as Error).message, /127\.0\.0\.4/);
   t.notMatch((err as Error).message, /127\.0\.0\.1/);
 });
+
+t.test('both gates follow one retry policy: the Kubernetes gate stops at once on what another attempt cannot fix', async (t) => {
+  // Kubernetes errors, classified where they are made (kube/nodes.ts kubeError), by the same predicate.
+  t.ok(isGateRetryable(new RotateError('KUBE_TLS', 'the API server certificate is not trusted (yet)')), 'an untrusted server certificate: retried, as in the Talos gate');
+  t.ok(isGateRetryable(new RotateError('KUBE_UNREACHABLE', 'x', { transient: true })), 'transient: retried');
+  t.notOk(isGateRetryable(new RotateError('KUBE_FORBIDDEN', 'refused')), 'a refused client: not retried, as tls-client-rejected in the Talos gate');
+  t.notOk(isGateRetryable(new Error('a bug')), 'a plain error: not retried');
+
+  for (const [failure, expectAttempts] of [
+    [new RotateError('KUBE_FORBIDDEN', 'the Kubernetes API refused the kubeconfig (HTTP 403)'), 0],
+    [talosError('tls-client-rejected'), 0],
+  ] as const) {
+    let attempts = 0;
+    const err = await kubernetesGate(
+      { fetchKubeconfig: async () => Promise.reject(failure), nodes: [{ address: '127.0.0.10', hostname: 'cp-1' }] },
+      // A budget far longer than the test's timeout: only a failure at once ends it.
+      { parallelism: 1, budgetMs: 3_600_000, onAttempt: () => void (attempts += 1) },
+    ).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    t.ok(RotateError.is(err) && err.code === 'GATE_KUBERNETES_FAILED', `${failure.code}: the gate fails`);
+    t.equal((err as RotateError).cause, failure, 'with the failure as its cause');
+    t.equal(attempts, expectAttempts, `${failure.code}: at once, no second attempt`);
+  }
+
+  let calls = 0;
+  const transient = await kubernetesGate(
+    {
+      fetchKubeconfig: async () => {
+        calls += 1;
+        throw new RotateError('KUBE_UNREACHABLE', 'connect ECONNREFUSED', { transient: true });
+      },
+      nodes: [{ address: '127.0.0.10', hostname: 'cp-1' }],
+    },
+    { parallelism: 1, budgetMs: 1_200 },
+  ).catch((e: unknown) => e);
+  t.ok(RotateError.is(transient) && transient.code === 'GATE_KUBERNETES_FAILED', 'a transient failure fails only at the deadline');
+  t.ok(calls >= 2, `and is tried again first (${calls} attempts)`);
+});

@@ -104,3 +104,11 @@ t.test('sleep ends early when aborted', async (t) => {
   await t.resolves(slept, 'resolves instead of waiting a minute');
   await t.resolves(sleep(1), 'and simply waits otherwise');
 });
+
+t.test('a Kubernetes API answering 5xx or 429 is transient where it is classified; 4xx is not', async (t) => {
+  const answer = (code: number) => kubeError(Object.assign(new Error(`HTTP-Code: ${code}`), { code }), 'https://127.0.0.10:6443', 'the kubeconfig', 'list nodes');
+  for (const code of [500, 503, 429]) t.ok(isTransient(answer(code)) && answer(code).code === 'KUBE_API', `HTTP ${code}`);
+  for (const code of [400, 404, 409]) t.notOk(isTransient(answer(code)), `HTTP ${code}`);
+  t.equal(answer(403).code, 'KUBE_FORBIDDEN');
+  t.notOk(isTransient(answer(403)), 'HTTP 403');
+});

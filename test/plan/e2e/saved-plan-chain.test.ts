@@ -7,6 +7,7 @@
 import t from 'tap';
 import { buildPlan } from '../../../src/cluster/session/build-plan.js';
 import { openSession } from '../../../src/cluster/session/open-session.js';
+import { connectTalos } from '../../../src/talos/talos-api.js';
 import { fullRotation, nextCas, requireBuild, startLab, writeDesired } from './fixtures/plan-lab.js';
 
 requireBuild(t);
@@ -14,7 +15,7 @@ requireBuild(t);
 t.test('a plan built for a saved plan\'s freshness check derives no configs, and is otherwise the same', async (t) => {
   const lab = await startLab(t, { style: 'document', controlPlanes: 1, workers: 1 });
   const full = await writeDesired(lab, 'full', fullRotation(await nextCas(lab)));
-  const session = await openSession(full);
+  const session = await openSession(full, connectTalos);
   t.teardown(() => session.close());
   const options = { parallelism: 10, maxUnavailable: 1, allowDisruption: false, nodeDryRun: false };
 

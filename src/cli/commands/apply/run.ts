@@ -1,6 +1,7 @@
 import { runApply } from '../../../apply/run-apply.js';
 import { runRollback, type RollbackOptions } from '../../../apply/run-rollback.js';
 import { parseDuration } from '../../../state/index.js';
+import { connectTalos } from '../../../talos/talos-api.js';
 import type { ApplyArgs } from './command.js';
 import type { RollbackArgs } from '../rollback/command.js';
 import { clusterOverridesOf } from '../../options/cluster.js';
@@ -21,6 +22,7 @@ function runOptionsOf(args: RollbackArgs): RollbackOptions {
     nodeDryRun: args['node-dry-run'],
     applyLockWaitMs: parseDuration(args['apply-lock-wait'], '--apply-lock-wait'),
     cluster: clusterOverridesOf(args),
+    connect: connectTalos,
   };
 }
 

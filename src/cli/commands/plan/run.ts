@@ -9,6 +9,7 @@ import { colorizePlanText, colorWanted } from '../../../plan/render/color.js';
 import { buildPlan, formatPlanWarning, noSecretsBundleWarning, relevantDesiredWarnings } from '../../../cluster/session/build-plan.js';
 import { parseDuration } from '../../../state/index.js';
 import { openSession } from '../../../cluster/session/open-session.js';
+import { connectTalos } from '../../../talos/talos-api.js';
 import { renderSavedPlan, savedPlanOf, writeSavedPlan } from '../../../cluster/session/saved-plan.js';
 import type { PlanArgs } from './command.js';
 import { clusterOverridesOf } from '../../options/cluster.js';
@@ -32,7 +33,7 @@ export async function runPlan(args: PlanArgs): Promise<void> {
 
 async function planOrThrow(args: PlanArgs, output: { printed: boolean }): Promise<void> {
   const applyLockWaitMs = parseDuration(args['apply-lock-wait'], '--apply-lock-wait');
-  const session = await openSession(args.file, clusterOverridesOf(args));
+  const session = await openSession(args.file, connectTalos, clusterOverridesOf(args));
   try {
     const progress = planProgress(process.stderr);
     const built = await buildPlan(session, {

@@ -8,6 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import { parseCaCertificate } from '../../../pki/index.js';
 import { buildPlan } from '../../../cluster/session/build-plan.js';
 import { openSession } from '../../../cluster/session/open-session.js';
+import { connectTalos } from '../../../talos/talos-api.js';
 import { openFileStateStore, resolveStatePath, unfinishedRunOf, type Run } from '../../../state/index.js';
 import { buildStatusReport, nameKey, type StatusClientInput, type StatusRunInput, type StatusWorkloads } from '../../../status/report.js';
 import { renderStatusPrometheus, renderStatusText } from '../../../status/render.js';
@@ -27,7 +28,7 @@ export interface StatusOptions {
 }
 
 export async function runStatus(args: StatusOptions): Promise<void> {
-  const session = await openSession(args.file, { talosconfig: args.talosconfig, context: args.context, endpoints: args.endpoints });
+  const session = await openSession(args.file, connectTalos, { talosconfig: args.talosconfig, context: args.context, endpoints: args.endpoints });
   try {
     const built = await buildPlan(session, { parallelism: args.parallelism, maxUnavailable: 1, allowDisruption: false, nodeDryRun: false });
     const names = new Map<string, string>();
