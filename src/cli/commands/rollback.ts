@@ -1,23 +1,13 @@
-import type { Argv, CommandModule } from 'yargs';
-import { runOptions } from './apply.js';
+import { lazyCommand } from './builder.js';
+import { runOptions, type RunArgs } from './apply.js';
 import { planningOptions, type PlanningArgs } from './plan-options.js';
 
-export interface RollbackArgs extends PlanningArgs {
-  'auto-approve': boolean;
-  json: boolean;
-  state?: string;
-  'lock-timeout': string;
-  'run-lease': boolean;
-  'take-over-expired-lease': boolean;
-}
+export type RollbackArgs = PlanningArgs & RunArgs;
 
-export const rollbackCommand: CommandModule<object, RollbackArgs> = {
-  command: 'rollback',
-  describe: 'Return the cluster to the trust it had before the last apply run (finished or not), proved safe like any plan, and restore the files that run replaced',
-  builder: (y: Argv) =>
-    runOptions(planningOptions(y)).example('$0 rollback -f rotate.yaml', 'undo the last apply run of this state, finished or not') as unknown as Argv<RollbackArgs>,
-  handler: async (args) => {
-    const { runRollbackCommand } = await import('../apply-command.js');
-    await runRollbackCommand(args);
-  },
-};
+export const rollbackCommand = lazyCommand<RollbackArgs>(
+  'rollback',
+  'Return the cluster to the trust it had before the last apply run (finished or not), proved safe like any plan, and restore the files that run replaced',
+  (y) =>
+    runOptions(planningOptions(y)).example('$0 rollback -f rotate.yaml', 'undo the last apply run of this state, finished or not'),
+  async () => (await import('../apply-command.js')).runRollbackCommand,
+);
