@@ -30,7 +30,7 @@ import * as tls from 'node:tls';
 import { fingerprintOfDer, splitPemBlocks } from '../../pki/index.js';
 import type { LabCluster, LabNode } from '../core/model.js';
 import { APISERVER_PORT, type KubeApiServer } from './apiserver.js';
-import { kubeRequest, type DialHandle } from './dial.js';
+import { kubeRequest, onSocketClose, type DialHandle } from './dial.js';
 import { ROOT_CA_CONFIGMAP, ROOT_CA_KEY, type ConfigMapStore } from './root-ca-publisher.js';
 import type { VerdictNotes } from './tls-outcome.js';
 
@@ -218,13 +218,9 @@ export class InClusterClient {
         verifyHost: SERVICE_HOST,
         agent,
         // The connection ends with its socket: the next call connects (and kube-proxy picks) anew.
-        onSocket: (socket: Socket) => {
-          if (watchedSockets.has(socket)) return;
-          watchedSockets.add(socket);
-          socket.once('close', () => {
-            if (this.#conn?.agent === agent) this.#closeConnection();
-          });
-        },
+        onSocket: onSocketClose(watchedSockets, () => {
+          if (this.#conn?.agent === agent) this.#closeConnection();
+        }),
       },
       this.#deps.notes,
     );
