@@ -27,6 +27,7 @@ import * as tls from 'node:tls';
 import type { Secret } from '../../domain/secret.js';
 import { concatPem, createCsr, keyPemForTls, verifiesAgainst } from '../../pki/index.js';
 import { sameRoot, type LabCluster, type LabNode, type RootCa } from '../core/model.js';
+import { subscribe } from '../core/events.js';
 import { APISERVER_PORT, type KubeApiServer } from './apiserver.js';
 import { kubeRequest, onSocketClose, type DialHandle, type DialOutcome, type DialRequest } from './dial.js';
 import { KUBEPRISM_HOST, KubePrism } from './kubeprism.js';
@@ -121,10 +122,7 @@ export class Kubelet {
       if (this.#state === 'stopped') return;
       this.#restart(this.#restartMs(), false);
     };
-    node.on('config', onConfig);
-    node.on('down', onDown);
-    node.on('up', onUp);
-    this.#off.push(() => node.off('config', onConfig), () => node.off('down', onDown), () => node.off('up', onUp));
+    this.#off.push(...subscribe(node, { config: onConfig, down: onDown, up: onUp }));
   }
 
   get state(): State {
