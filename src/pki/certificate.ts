@@ -7,7 +7,7 @@ import { RotateError } from '../domain/errors.js';
 import type { Fingerprint } from '../domain/types.js';
 import { certificateFields, type CertificateFields } from './der.js';
 import { fingerprintOfDer } from './fingerprint.js';
-import { splitPemBlocks, type PemBlock } from './pem.js';
+import { pemBlocksOf, type PemBlock } from './pem.js';
 import { x509 } from './x509lib.js';
 
 export interface ParsedCertificate {
@@ -20,13 +20,7 @@ export interface ParsedCertificate {
 
 /** Certificate blocks of a PEM text; PKI_PARSE naming `what` if the PEM itself is malformed. */
 export function certificateBlocks(pem: string, what: string): PemBlock[] {
-  let blocks: PemBlock[];
-  try {
-    blocks = splitPemBlocks(pem);
-  } catch (err) {
-    if (RotateError.is(err)) throw new RotateError('PKI_PARSE', `${what}: ${err.message}`, { hint: err.hint });
-    throw err;
-  }
+  const blocks = pemBlocksOf(pem, what);
   const certs = blocks.filter((b) => b.label === 'CERTIFICATE');
   if (certs.length === 0) {
     const labels = blocks.map((b) => `"${b.label}"`).join(', ');

@@ -7,7 +7,7 @@ import { createPrivateKey, createPublicKey, generateKeyPair, type KeyObject, typ
 import { promisify } from 'node:util';
 import { RotateError } from '../domain/errors.js';
 import { Secret } from '../domain/secret.js';
-import { encodePem, splitPemBlocks, type PemBlock } from './pem.js';
+import { encodePem, pemBlocksOf } from './pem.js';
 import type { KeyAlgorithm } from './types.js';
 import { subtle } from './x509lib.js';
 
@@ -31,13 +31,7 @@ export interface ParsedKey {
 /** Parse a private key PEM in any encoding Talos accepts; PKI_PARSE naming `what` otherwise. */
 export function parsePrivateKey(pem: string | Secret, what: string): ParsedKey {
   const text = typeof pem === 'string' ? pem : pem.reveal();
-  let blocks: PemBlock[];
-  try {
-    blocks = splitPemBlocks(text);
-  } catch (err) {
-    if (RotateError.is(err)) throw new RotateError('PKI_PARSE', `${what}: ${err.message}`, { hint: err.hint });
-    throw err;
-  }
+  const blocks = pemBlocksOf(text, what);
   const keyBlocks = blocks.filter((b) => b.label in KEY_LABELS);
   if (keyBlocks.length !== 1) {
     const labels = blocks.map((b) => b.label);

@@ -142,3 +142,13 @@ export function privateKeyPemForNode(pem: string): string {
     .replace(/-----BEGIN ED25519 PRIVATE KEY-----/g, '-----BEGIN PRIVATE KEY-----')
     .replace(/-----END ED25519 PRIVATE KEY-----/g, '-----END PRIVATE KEY-----');
 }
+
+/** splitPemBlocks, a malformed PEM failing as PKI_PARSE naming `what` (the file or field it came from). */
+export function pemBlocksOf(text: string, what: string): PemBlock[] {
+  try {
+    return splitPemBlocks(text);
+  } catch (err) {
+    if (RotateError.is(err)) throw new RotateError('PKI_PARSE', `${what}: ${err.message}`, { hint: err.hint });
+    throw err;
+  }
+}

@@ -161,8 +161,13 @@ function findNode(step: StepRecord, address: string): NodeRecord {
   return node;
 }
 
-function expectNode(node: NodeRecord, allowed: NodeRecord['status'][], action: string, step: StepRecord): void {
-  if (!allowed.includes(node.status)) throw bug(`cannot mark node ${node.address} of step ${step.id} ${action}: it is ${node.status}`);
+/** Moves a node of a started step to `status`, from one of `allowed` (anything else is a bug). */
+function markNode(doc: StateDocument, runId: string, stepId: string, address: string, allowed: NodeRecord['status'][], status: NodeRecord['status']): NodeRecord {
+  const step = startedStep(doc, runId, stepId);
+  const node = findNode(step, address);
+  if (!allowed.includes(node.status)) throw bug(`cannot mark node ${node.address} of step ${step.id} ${status}: it is ${node.status}`);
+  node.status = status;
+  return node;
 }
 
 export function resumeRun(doc: StateDocument, runId: string, now: string, toolVersion: string): Run {
@@ -211,10 +216,7 @@ export function setStepStarted(doc: StateDocument, runId: string, stepId: string
 }
 
 export function setNodeStarted(doc: StateDocument, runId: string, stepId: string, address: string, before: NodeFingerprints, now: string): void {
-  const step = startedStep(doc, runId, stepId);
-  const node = findNode(step, address);
-  expectNode(node, ['pending', 'started', 'failed'], 'started', step);
-  node.status = 'started';
+  const node = markNode(doc, runId, stepId, address, ['pending', 'started', 'failed'], 'started');
   node.attempts += 1;
   node.startedAt = now;
   node.finishedAt = null;
@@ -223,29 +225,20 @@ export function setNodeStarted(doc: StateDocument, runId: string, stepId: string
 }
 
 export function setNodeDone(doc: StateDocument, runId: string, stepId: string, address: string, after: NodeFingerprints, now: string): void {
-  const step = startedStep(doc, runId, stepId);
-  const node = findNode(step, address);
-  expectNode(node, ['started'], 'done', step);
-  node.status = 'done';
+  const node = markNode(doc, runId, stepId, address, ['started'], 'done');
   node.finishedAt = now;
   node.after = structuredClone(after);
 }
 
 export function setNodeSkipped(doc: StateDocument, runId: string, stepId: string, address: string, reason: string, now: string, observed?: NodeFingerprints): void {
-  const step = startedStep(doc, runId, stepId);
-  const node = findNode(step, address);
-  expectNode(node, ['pending', 'started', 'failed'], 'skipped', step);
-  node.status = 'skipped';
+  const node = markNode(doc, runId, stepId, address, ['pending', 'started', 'failed'], 'skipped');
   node.skipReason = reason;
   node.finishedAt = now;
   if (observed) node.after = structuredClone(observed);
 }
 
 export function setNodeFailed(doc: StateDocument, runId: string, stepId: string, address: string, error: ErrorRecord, now: string): void {
-  const step = startedStep(doc, runId, stepId);
-  const node = findNode(step, address);
-  expectNode(node, ['pending', 'started', 'failed'], 'failed', step);
-  node.status = 'failed';
+  const node = markNode(doc, runId, stepId, address, ['pending', 'started', 'failed'], 'failed');
   node.error = error;
   node.finishedAt = now;
 }

@@ -320,12 +320,9 @@ export function decodeKubernetesRootSecrets(resource: Resource): KubernetesRootS
   };
 }
 
+/** A certificate and its key, read as caWithKey reads a CA (the two types have the same shape). */
 function certAndKey(value: PemCertificateAndKey | null | undefined): CertificateAndKey | null {
-  if (!value) return null;
-  const certPem = utf8(value.crt);
-  if (certPem === '') return null;
-  const keyPem = utf8(value.key);
-  return { certPem, key: keyPem === '' ? null : new Secret(keyPem) };
+  return caWithKey(value);
 }
 
 function splitPemBlocksOrEmpty(text: string): PemBlock[] {

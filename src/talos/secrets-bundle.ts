@@ -6,7 +6,7 @@
  * other field, comment and the file's formatting stay byte-for-byte as they were.
  */
 import { promises as fs } from 'node:fs';
-import { isMap, isScalar, parseDocument, type Document, type Node, type Scalar } from 'yaml';
+import { isMap, isScalar, type Document, type Node, type Scalar } from 'yaml';
 
 import { RotateError } from '../domain/errors.js';
 import { Secret } from '../domain/secret.js';
@@ -20,6 +20,7 @@ import {
 } from '../pki/index.js';
 import type { Fingerprint } from '../domain/types.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
+import { parseSecretYaml, readInputFile } from './talosconfig.js';
 
 /** The CA entries this tool rotates: `certs.os` (Talos API) and `certs.k8s` (Kubernetes API). */
 export type BundleCaEntry = 'os' | 'k8s';
@@ -42,30 +43,13 @@ function where(bundle: { path: string | undefined }): string {
 }
 
 export async function loadSecretsBundle(file: string): Promise<SecretsBundle> {
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new RotateError('SECRETS_READ', `cannot read secrets bundle ${file}${code ? ` (${code})` : ''}`, {
-      hint: code === 'ENOENT' ? 'pass the secrets.yaml written by `talosctl gen secrets`' : 'check the file permissions',
-      cause: err,
-    });
-  }
+  const text = await readInputFile(file, 'SECRETS_READ', 'secrets bundle', 'pass the secrets.yaml written by `talosctl gen secrets`');
   return parseSecretsBundle(text, file);
 }
 
 export function parseSecretsBundle(text: string, file?: string): SecretsBundle {
   const bundle = { path: file, text };
-  // prettyErrors off: a message must never quote the file, which is all secrets.
-  const doc = parseDocument(text, { prettyErrors: false });
-  const err = doc.errors[0];
-  if (err) {
-    const line = text.slice(0, err.pos[0]).split('\n').length;
-    throw new RotateError('SECRETS_PARSE', `${where(bundle)} is not valid YAML (line ${line}: ${err.code})`, {
-      hint: 'restore the file from its backup or regenerate it with `talosctl gen secrets --from-controlplane-config`',
-    });
-  }
+  const doc = parseSecretYaml(text, 'SECRETS_PARSE', where(bundle), 'restore the file from its backup or regenerate it with `talosctl gen secrets --from-controlplane-config`');
   if (!isMap(doc.contents) || !isMap(doc.get('certs'))) {
     throw new RotateError('SECRETS_PARSE', `${where(bundle)} has no certs section`, {
       hint: 'this does not look like a `talosctl gen secrets` bundle',

@@ -81,33 +81,44 @@ function where(cfg: { path: string | undefined }): string {
 }
 
 export async function loadTalosconfig(file: string): Promise<Talosconfig> {
-  let text: string;
+  const text = await readInputFile(file, 'TALOSCONFIG_READ', 'talosconfig', 'pass --talosconfig <file>, set TALOSCONFIG, or create one with `talosctl gen config`');
+  return parseTalosconfig(text, file);
+}
+
+/**
+ * Parses YAML that holds private keys (talosconfig, secrets bundle) with prettyErrors off: a message must
+ * never quote the file. A syntax error is a RotateError `code` naming only its line.
+ */
+export function parseSecretYaml(text: string, code: ConstructorParameters<typeof RotateError>[0], what: string, hint: string): Document.Parsed {
+  const doc = parseDocument(text, { prettyErrors: false });
+  const err = doc.errors[0];
+  if (err) {
+    const line = text.slice(0, err.pos[0]).split('\n').length;
+    throw new RotateError(code, `${what} is not valid YAML (line ${line}: ${err.code})`, { hint });
+  }
+  return doc;
+}
+
+/**
+ * Reads a file the operator names (talosconfig, secrets bundle); a failure is a RotateError `code` naming
+ * the file and the errno, with `missingHint` when it does not exist.
+ */
+export async function readInputFile(file: string, code: ConstructorParameters<typeof RotateError>[0], what: string, missingHint: string): Promise<string> {
   try {
-    text = await fs.readFile(file, 'utf8');
+    return await fs.readFile(file, 'utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new RotateError('TALOSCONFIG_READ', `cannot read talosconfig ${file}${code ? ` (${code})` : ''}`, {
-      hint: code === 'ENOENT'
-        ? 'pass --talosconfig <file>, set TALOSCONFIG, or create one with `talosctl gen config`'
-        : 'check the file permissions',
+    const errno = (err as NodeJS.ErrnoException).code;
+    throw new RotateError(code, `cannot read ${what} ${file}${errno ? ` (${errno})` : ''}`, {
+      hint: errno === 'ENOENT' ? missingHint : 'check the file permissions',
       cause: err,
     });
   }
-  return parseTalosconfig(text, file);
 }
 
 /** Parse talosconfig text. Only the YAML syntax and the top-level shape are checked here. */
 export function parseTalosconfig(text: string, file?: string): Talosconfig {
   const cfg = { path: file };
-  // prettyErrors off: messages must not quote the file, which holds a private key.
-  const doc = parseDocument(text, { prettyErrors: false });
-  const err = doc.errors[0];
-  if (err) {
-    const line = text.slice(0, err.pos[0]).split('\n').length;
-    throw new RotateError('TALOSCONFIG_PARSE', `${where(cfg)} is not valid YAML (line ${line}: ${err.code})`, {
-      hint: 'fix the file, or point --talosconfig at a file written by talosctl',
-    });
-  }
+  const doc = parseSecretYaml(text, 'TALOSCONFIG_PARSE', where(cfg), 'fix the file, or point --talosconfig at a file written by talosctl');
   const root = doc.contents as Node | null;
   if (root !== null && !(isScalar(root) && root.value === null) && !isMap(root)) {
     throw new RotateError('TALOSCONFIG_PARSE', `${where(cfg)} is not a YAML mapping`, {

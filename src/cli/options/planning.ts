@@ -2,6 +2,7 @@ import { RotateError } from '../../domain/errors.js';
 import { DEFAULT_MAX_UNAVAILABLE, maxUnavailableProblem, parseMaxUnavailable, type MaxUnavailable } from '../../domain/max-unavailable.js';
 import type { Argv } from 'yargs';
 import { clusterOverrideOptions, type ClusterOverrideArgs } from './cluster.js';
+import { fileOption, parallelismOption } from '../commands/builder.js';
 
 /** `--parallelism` is a whole number of at least 1 (a usage error otherwise); every command that has it checks it here. */
 export function assertParallelism(v: unknown): void {
@@ -23,8 +24,8 @@ export interface PlanningArgs extends ClusterOverrideArgs {
 
 export function planningOptions<T>(y: Argv<T>): Argv<T & PlanningArgs> {
   return clusterOverrideOptions(y)
-    .option('file', { alias: 'f', type: 'string', default: 'rotate.yaml', describe: 'desired-state file' })
-    .option('parallelism', { type: 'number', default: 10, describe: 'nodes read, checked or patched at once (waves that restart no Kubernetes component, node reads, dry runs, gates)' })
+    .option('file', fileOption())
+    .option('parallelism', parallelismOption('nodes read, checked or patched at once (waves that restart no Kubernetes component, node reads, dry runs, gates)'))
     .option('max-unavailable', {
       type: 'string',
       default: DEFAULT_MAX_UNAVAILABLE,

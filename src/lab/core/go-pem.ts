@@ -125,8 +125,13 @@ export function goJoin(entries: readonly string[]): string {
   return entries.join('');
 }
 
-/** `x509.CertPool.AppendCertsFromPEM`: the DER of every certificate Go would add, in order. */
-export function goAppendCertsFromPem(bundle: string | Buffer): Buffer[] {
+/**
+ * The loop Go's PEM certificate readers share (`x509.CertPool.AppendCertsFromPEM`, client-go
+ * `cert.ParseCertsPEM`): `pem.Decode` block after block until none is left, keeping the DER of each
+ * CERTIFICATE block without headers. A block whose DER does not parse goes to `unparsable`: returning skips it
+ * (AppendCertsFromPEM), throwing stops the walk (ParseCertsPEM).
+ */
+export function goCertificateBlocks(bundle: string | Buffer, unparsable: (err: Error) => void): Buffer[] {
   let data = typeof bundle === 'string' ? Buffer.from(bundle, 'utf8') : bundle;
   const out: Buffer[] = [];
   while (data.length > 0) {
@@ -136,12 +141,18 @@ export function goAppendCertsFromPem(bundle: string | Buffer): Buffer[] {
     if (block.type !== 'CERTIFICATE' || Object.keys(block.headers).length > 0) continue;
     try {
       new X509Certificate(block.bytes);
-    } catch {
+    } catch (err) {
+      unparsable(err as Error);
       continue;
     }
     out.push(block.bytes);
   }
   return out;
+}
+
+/** `x509.CertPool.AppendCertsFromPEM`: the DER of every certificate Go would add, in order. */
+export function goAppendCertsFromPem(bundle: string | Buffer): Buffer[] {
+  return goCertificateBlocks(bundle, () => undefined);
 }
 
 /** Canonical PEM (64 columns, final newline) of a certificate's DER, as Go's pem.EncodeToMemory writes it. */

@@ -4,7 +4,7 @@
  * the `meta.k8s.io/v1` Table kubectl asks for (columns NAME, DATA, AGE as kube-apiserver prints them).
  */
 import { keyOf, paginate } from './list-paging.js';
-import { humanDuration, objectTable, statusFailure, type KubeObject, type TableObjectMode } from './objects.js';
+import { AGE_COLUMN, humanDuration, NAME_COLUMN, objectTable, statusFailure, type KubeObject, type TableObjectMode } from './objects.js';
 import type { ConfigMapView } from './root-ca-publisher.js';
 
 const stamp = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -32,11 +32,7 @@ export function configMapPage(items: ConfigMapView[], resourceVersion: string, q
   return { items: r.items.map((o) => byKey.get(keyOf(o))!), page: r.continue ? { continue: r.continue, remainingItemCount: r.remainingItemCount! } : {} };
 }
 
-const COLUMNS = [
-  { name: 'Name', type: 'string', format: 'name', description: 'Name must be unique within a namespace.', priority: 0 },
-  { name: 'Data', type: 'string', format: '', description: 'Data contains the configuration data.', priority: 0 },
-  { name: 'Age', type: 'string', format: '', description: 'CreationTimestamp is a timestamp representing the server time when this object was created.', priority: 0 },
-];
+const COLUMNS = [NAME_COLUMN, { name: 'Data', type: 'string', format: '', description: 'Data contains the configuration data.', priority: 0 }, AGE_COLUMN];
 
 export function configMapTable(items: ConfigMapView[], now: Date, resourceVersion: string, include: TableObjectMode): KubeObject {
   return objectTable(items, COLUMNS, resourceVersion, include, {

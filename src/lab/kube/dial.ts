@@ -56,6 +56,18 @@ export interface DialHandle {
   abort(): void;
 }
 
+/**
+ * An `onSocket` hook that runs `onClose` once when a connection's socket closes (each socket is watched once,
+ * however many requests reuse it): a client holding a keep-alive connection then connects (and picks) anew.
+ */
+export function onSocketClose(watched: WeakSet<import('node:net').Socket>, onClose: () => void): (socket: import('node:net').Socket) => void {
+  return (socket) => {
+    if (watched.has(socket)) return;
+    watched.add(socket);
+    socket.once('close', onClose);
+  };
+}
+
 export function kubeRequest(r: DialRequest, notes: VerdictNotes): DialHandle {
   let abort = (): void => {};
   const done = new Promise<DialOutcome>((resolve) => {

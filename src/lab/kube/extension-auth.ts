@@ -28,7 +28,7 @@
  * while its apiserver listens, with the bundles that apiserver started with.
  */
 import { createHash, X509Certificate } from 'node:crypto';
-import { certificatePem, goJoin, goPemDecode } from '../core/go-pem.js';
+import { certificatePem, goCertificateBlocks, goJoin } from '../core/go-pem.js';
 import { configDocuments, readConfigCas } from '../core/roots.js';
 import type { ConfigMapStore, ConfigMapView } from './root-ca-publisher.js';
 
@@ -79,20 +79,9 @@ export const TALOS_REQUEST_HEADER_FLAGS = {
 
 /** client-go `cert.ParseCertsPEM`: every CERTIFICATE block without headers; one that does not parse, or none at all, is an error. */
 export function parseCertsPem(pem: string): Buffer[] {
-  let data: Buffer = Buffer.from(pem, 'utf8');
-  const out: Buffer[] = [];
-  while (data.length > 0) {
-    const { block, rest } = goPemDecode(data);
-    if (!block) break;
-    data = rest;
-    if (block.type !== 'CERTIFICATE' || Object.keys(block.headers).length > 0) continue;
-    try {
-      new X509Certificate(block.bytes);
-    } catch (err) {
-      throw new Error(`a CERTIFICATE block does not parse: ${(err as Error).message}`);
-    }
-    out.push(block.bytes);
-  }
+  const out = goCertificateBlocks(pem, (err) => {
+    throw new Error(`a CERTIFICATE block does not parse: ${err.message}`);
+  });
   if (out.length === 0) throw new Error('data does not contain any valid RSA or ECDSA certificates');
   return out;
 }

@@ -27,8 +27,9 @@ import * as tls from 'node:tls';
 import type { Secret } from '../../domain/secret.js';
 import { concatPem, createCsr, keyPemForTls, verifiesAgainst } from '../../pki/index.js';
 import { sameRoot, type LabCluster, type LabNode, type RootCa } from '../core/model.js';
+import { subscribe } from '../core/events.js';
 import { APISERVER_PORT, type KubeApiServer } from './apiserver.js';
-import { kubeRequest, type DialHandle, type DialOutcome, type DialRequest } from './dial.js';
+import { kubeRequest, onSocketClose, type DialHandle, type DialOutcome, type DialRequest } from './dial.js';
 import { KUBEPRISM_HOST, KubePrism } from './kubeprism.js';
 import { KUBELET_CLIENT_SIGNER } from './objects.js';
 import type { VerdictNotes } from './tls-outcome.js';
@@ -121,10 +122,7 @@ export class Kubelet {
       if (this.#state === 'stopped') return;
       this.#restart(this.#restartMs(), false);
     };
-    node.on('config', onConfig);
-    node.on('down', onDown);
-    node.on('up', onUp);
-    this.#off.push(() => node.off('config', onConfig), () => node.off('down', onDown), () => node.off('up', onUp));
+    this.#off.push(...subscribe(node, { config: onConfig, down: onDown, up: onUp }));
   }
 
   get state(): State {
@@ -363,13 +361,9 @@ export class Kubelet {
           ? {
               agent,
               // The balancer's connection ends with the socket: the next request connects (and picks) anew.
-              onSocket: (socket: Socket) => {
-                if (this.#watched.has(socket)) return;
-                this.#watched.add(socket);
-                socket.once('close', () => {
-                  if (this.#conn?.agent === agent) this.#closeConnection();
-                });
-              },
+              onSocket: onSocketClose(this.#watched, () => {
+                if (this.#conn?.agent === agent) this.#closeConnection();
+              }),
             }
           : {}),
       },

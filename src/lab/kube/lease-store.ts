@@ -15,7 +15,7 @@
  * where only their holders and contenders read `renewTime`.
  */
 import { randomUUID } from 'node:crypto';
-import { humanDuration, objectTable, statusFailure, type KubeObject, type TableObjectMode } from './objects.js';
+import { AGE_COLUMN, humanDuration, inNamespaceOrder, NAME_COLUMN, objectTable, statusFailure, type KubeObject, type TableObjectMode } from './objects.js';
 import { NAMESPACES } from './root-ca-publisher.js';
 
 export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
@@ -95,9 +95,7 @@ export class LeaseStore {
   }
 
   list(namespace?: string): StoredLease[] {
-    return [...this.#items.values()]
-      .filter((l) => namespace === undefined || l.namespace === namespace)
-      .sort((a, b) => (a.namespace === b.namespace ? a.name.localeCompare(b.name) : a.namespace.localeCompare(b.namespace)));
+    return inNamespaceOrder(this.#items.values(), namespace);
   }
 
   create(namespace: string, body: unknown): LeaseResult {
@@ -110,21 +108,19 @@ export class LeaseStore {
     if (b.metadata?.resourceVersion) {
       return { status: 500, body: statusFailure(500, 'InternalError', 'Internal error occurred: resourceVersion should not be set on objects to be created') };
     }
-    const spec = normalizeSpec(b.spec);
-    const bad = validate(name, spec);
-    if (bad) return { status: 422, body: bad };
-    const lease: StoredLease = {
-      namespace,
-      name,
-      uid: randomUUID(),
-      createdAt: new Date(),
-      resourceVersion: String(++this.#version),
-      annotations: { ...(b.metadata?.annotations ?? {}) },
-      labels: { ...(b.metadata?.labels ?? {}) },
-      spec,
-    };
+    const written = this.#written(name, b);
+    if ('invalid' in written) return { status: 422, body: written.invalid };
+    const lease: StoredLease = { namespace, name, uid: randomUUID(), createdAt: new Date(), ...written };
     this.#items.set(`${namespace}/${name}`, lease);
     return { status: 201, body: leaseObjectOf(lease) };
+  }
+
+  /** What a create or an update writes from its body (a new resourceVersion), or why the body is invalid. */
+  #written(name: string, b: LeaseBody): Pick<StoredLease, 'resourceVersion' | 'annotations' | 'labels' | 'spec'> | { invalid: KubeObject } {
+    const spec = normalizeSpec(b.spec);
+    const bad = validate(name, spec);
+    if (bad) return { invalid: bad };
+    return { resourceVersion: String(++this.#version), annotations: { ...(b.metadata?.annotations ?? {}) }, labels: { ...(b.metadata?.labels ?? {}) }, spec };
   }
 
   update(namespace: string, name: string, body: unknown): LeaseResult {
@@ -147,16 +143,9 @@ export class LeaseStore {
         ),
       };
     }
-    const spec = normalizeSpec(b.spec);
-    const bad = validate(name, spec);
-    if (bad) return { status: 422, body: bad };
-    const next: StoredLease = {
-      ...existing,
-      resourceVersion: String(++this.#version),
-      annotations: { ...(b.metadata?.annotations ?? {}) },
-      labels: { ...(b.metadata?.labels ?? {}) },
-      spec,
-    };
+    const written = this.#written(name, b);
+    if ('invalid' in written) return { status: 422, body: written.invalid };
+    const next: StoredLease = { ...existing, ...written };
     this.#items.set(`${namespace}/${name}`, next);
     return { status: 200, body: leaseObjectOf(next) };
   }
@@ -191,11 +180,7 @@ export function storedLeaseList(items: StoredLease[], resourceVersion: string): 
 }
 
 // kube-apiserver's printer for Leases (pkg/printers/internalversion: Name, Holder, Age).
-const COLUMNS = [
-  { name: 'Name', type: 'string', format: 'name', description: 'Name must be unique within a namespace.', priority: 0 },
-  { name: 'Holder', type: 'string', format: '', description: 'HolderIdentity contains the identity of the holder of a current lease.', priority: 0 },
-  { name: 'Age', type: 'string', format: '', description: 'CreationTimestamp is a timestamp representing the server time when this object was created.', priority: 0 },
-];
+const COLUMNS = [NAME_COLUMN, { name: 'Holder', type: 'string', format: '', description: 'HolderIdentity contains the identity of the holder of a current lease.', priority: 0 }, AGE_COLUMN];
 
 export function storedLeaseTable(items: StoredLease[], now: Date, resourceVersion: string, include: TableObjectMode): KubeObject {
   return objectTable(items, COLUMNS, resourceVersion, include, {

@@ -280,6 +280,23 @@ export function humanDuration(ms: number): string {
   return `${Math.floor(hours / 24 / 365)}y`;
 }
 
+/** The Name and Age columns every kube-apiserver printer of a namespaced object has (pkg/printers/internalversion). */
+export const NAME_COLUMN: TableColumn = { name: 'Name', type: 'string', format: 'name', description: 'Name must be unique within a namespace.', priority: 0 };
+export const AGE_COLUMN: TableColumn = {
+  name: 'Age',
+  type: 'string',
+  format: '',
+  description: 'CreationTimestamp is a timestamp representing the server time when this object was created.',
+  priority: 0,
+};
+
+/** The objects of `namespace` (every namespace when undefined), in namespace then name order. */
+export function inNamespaceOrder<T extends { namespace: string; name: string }>(items: Iterable<T>, namespace: string | undefined): T[] {
+  return [...items]
+    .filter((o) => namespace === undefined || o.namespace === namespace)
+    .sort((a, b) => (a.namespace === b.namespace ? a.name.localeCompare(b.name) : a.namespace.localeCompare(b.namespace)));
+}
+
 const NODE_COLUMNS = [
   { name: 'Name', type: 'string', format: 'name', description: 'Name must be unique within a namespace.', priority: 0 },
   { name: 'Status', type: 'string', format: '', description: "The status of the node", priority: 0 },

@@ -29,8 +29,9 @@ import type { Socket } from 'node:net';
 import * as tls from 'node:tls';
 import { fingerprintOfDer, splitPemBlocks } from '../../pki/index.js';
 import type { LabCluster, LabNode } from '../core/model.js';
+import { subscribe } from '../core/events.js';
 import { APISERVER_PORT, type KubeApiServer } from './apiserver.js';
-import { kubeRequest, type DialHandle } from './dial.js';
+import { kubeRequest, onSocketClose, type DialHandle } from './dial.js';
 import { ROOT_CA_CONFIGMAP, ROOT_CA_KEY, type ConfigMapStore } from './root-ca-publisher.js';
 import type { VerdictNotes } from './tls-outcome.js';
 
@@ -218,13 +219,9 @@ export class InClusterClient {
         verifyHost: SERVICE_HOST,
         agent,
         // The connection ends with its socket: the next call connects (and kube-proxy picks) anew.
-        onSocket: (socket: Socket) => {
-          if (watchedSockets.has(socket)) return;
-          watchedSockets.add(socket);
-          socket.once('close', () => {
-            if (this.#conn?.agent === agent) this.#closeConnection();
-          });
-        },
+        onSocket: onSocketClose(watchedSockets, () => {
+          if (this.#conn?.agent === agent) this.#closeConnection();
+        }),
       },
       this.#deps.notes,
     );
@@ -271,9 +268,7 @@ export class PodFleet {
       const onDown = (): void => {
         for (const e of this.#clients.values()) if (e.pod.node === node && e.client.running) this.#stopped(e);
       };
-      node.on('kubelet', onKubelet);
-      node.on('down', onDown);
-      this.#off.push(() => node.off('kubelet', onKubelet), () => node.off('down', onDown));
+      this.#off.push(...subscribe(node, { kubelet: onKubelet, down: onDown }));
     }
     this.#off.push(deps.configMaps.subscribe((cm) => {
       if (cm.name !== ROOT_CA_CONFIGMAP) return;

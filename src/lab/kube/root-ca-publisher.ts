@@ -13,6 +13,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ControllerManager } from './controller-manager.js';
+import { inNamespaceOrder } from './objects.js';
 
 export const ROOT_CA_CONFIGMAP = 'kube-root-ca.crt';
 export const ROOT_CA_KEY = 'ca.crt';
@@ -49,9 +50,7 @@ export class ConfigMapStore {
 
   /** In namespace then name order; every namespace when `namespace` is undefined. */
   list(namespace?: string): ConfigMapView[] {
-    return [...this.#items.values()]
-      .filter((c) => namespace === undefined || c.namespace === namespace)
-      .sort((a, b) => (a.namespace === b.namespace ? a.name.localeCompare(b.name) : a.namespace.localeCompare(b.namespace)));
+    return inNamespaceOrder(this.#items.values(), namespace);
   }
 
   /** Create or update; nothing changes (no new resourceVersion, no notification) when the data is equal. */

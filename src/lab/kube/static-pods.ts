@@ -24,6 +24,7 @@ import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import type { CaMaterial } from '../../pki/index.js';
 import type { ConfigChange, LabCluster, LabNode, RootCa } from '../core/model.js';
+import { subscribe } from '../core/events.js';
 import { KUBERNETES_VERSION } from './objects.js';
 
 /** KubernetesRoot → KubernetesSecrets → rendered files: controllers on the node, well under a second. */
@@ -78,10 +79,7 @@ export class StaticPods extends EventEmitter {
       this.#apiserverReady = false;
       this.#rv = ++resourceVersions;
     };
-    node.on('config', onConfig);
-    node.on('kubelet', onKubelet);
-    node.on('up', onUp);
-    this.#off.push(() => node.off('config', onConfig), () => node.off('kubelet', onKubelet), () => node.off('up', onUp));
+    this.#off.push(...subscribe(node, { config: onConfig, kubelet: onKubelet, up: onUp }));
   }
 
   get running(): RunningPods {

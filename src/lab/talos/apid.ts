@@ -26,7 +26,7 @@ import { GrpcCallError, Status, type OutgoingMetadata } from './h2-grpc.js';
 import { applyConfiguration, kubeconfig, version, type CallContext, type MachineHost } from './machined.js';
 import { parseRoles, peerIdentity, ROLE_IMPERSONATOR, type PeerIdentity } from './peer.js';
 import { APID_PORT, type ApidProxy, type ProxyHost } from './proxy.js';
-import { listen } from '../core/listen.js';
+import { closeServer, listen } from '../core/listen.js';
 
 export interface ApidHost extends MachineHost, ProxyHost {
   readonly resources: NodeResources;
@@ -135,10 +135,8 @@ export class ApidServer {
   async close(): Promise<void> {
     const server = this.#server;
     this.#server = null;
-    for (const s of this.#sockets) s.destroy();
-    this.#sockets.clear();
     this.#conns.clear();
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeServer(server, this.#sockets);
   }
 
   shutdown(): void {

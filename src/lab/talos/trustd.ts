@@ -26,7 +26,7 @@ import { goJoin } from '../core/go-pem.js';
 import { API_CERT_VALIDITY_MS, tlsKey, type NodeCredentials } from './credentials.js';
 import { dialLab, recordDialFailure } from './dial.js';
 import { GrpcCallError, Status } from './h2-grpc.js';
-import { listen } from '../core/listen.js';
+import { closeServer, listen } from '../core/listen.js';
 
 export const TRUSTD_PORT = 50001;
 
@@ -145,9 +145,7 @@ export class TrustdServer {
   async close(): Promise<void> {
     const server = this.#server;
     this.#server = null;
-    for (const s of this.#sockets) s.destroy();
-    this.#sockets.clear();
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeServer(server, this.#sockets);
   }
 
   shutdown(): void {

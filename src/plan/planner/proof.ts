@@ -3,6 +3,7 @@
  * orders by, and the "for how long" wording.
  */
 import type { Finding } from '../safety/engine.js';
+import { edgeEnds } from '../safety/step-types.js';
 import type { EdgeKind, ProofEdge, StepProof, Verdict } from '../model/plan.js';
 
 export const VERDICT_RANK: Record<Verdict, number> = { safe: 0, 'safe-with-announced-disruption': 1, unsafe: 2 };
@@ -80,11 +81,7 @@ export function windowOf(f: Finding, stepIndex: number): string {
 /** A finding as a proof edge; where and for how long it fails is the caller's to say. */
 export function edgeOf(f: Finding, when: Pick<ProofEdge, 'window' | 'waves' | 'persists' | 'preExisting'>): ProofEdge {
   return {
-    kind: f.kind,
-    from: f.from,
-    to: f.to,
-    fromNodes: f.fromNodes,
-    toNodes: f.toNodes,
+    ...edgeEnds(f),
     status: f.status,
     window: when.window,
     reason: f.reason,

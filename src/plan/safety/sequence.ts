@@ -10,6 +10,7 @@ import type { EdgeKind } from '../model/plan.js';
 import { EDGE_KINDS } from '../model/plan.js';
 import { CaIndex } from './cas.js';
 import { evaluateStep, type Finding, type ModelClient } from './engine.js';
+import { edgeEnds, type EdgeEnds } from './step-types.js';
 import { initialWorld, sameApiState, staleBundles, TargetInterner, trustOf, type ModelNode, type ModelTarget } from './world.js';
 
 export interface SequenceStart {
@@ -32,18 +33,8 @@ export interface SequenceOptions {
   kubeconfigGate?: boolean;
 }
 
-export interface EdgeOutcome {
-  kind: EdgeKind;
-  from: string;
-  to: string;
-  fromNodes: string[];
-  toNodes: string[];
-  /** Never pair a node with itself when expanding to node pairs. */
-  excludeSelf: boolean;
-  /** `degraded`: a kubelet rejected by some apiservers but served by another; `broken`: anything else. */
-  status: 'degraded' | 'broken';
+export interface EdgeOutcome extends Pick<Finding, keyof EdgeEnds | 'excludeSelf' | 'status' | 'reason'> {
   certainty: 'certain' | 'possible';
-  reason: string;
   /** -1: the initial state; else the 0-based patch group during (or at the end of) which it fails. */
   group: number;
   /** Still failing once the group is complete. */
@@ -136,11 +127,7 @@ function runSequence(initial: SequenceStart, patches: SequencePatch[][], options
 
 function outcome(f: Finding, group: number, preExisting: boolean): EdgeOutcome {
   return {
-    kind: f.kind,
-    from: f.from,
-    to: f.to,
-    fromNodes: f.fromNodes,
-    toNodes: f.toNodes,
+    ...edgeEnds(f),
     excludeSelf: f.excludeSelf,
     status: f.status,
     certainty: f.certain ? 'certain' : 'possible',

@@ -29,14 +29,24 @@ export interface StepSpec {
   operatorKubeconfig?: ModelClient | null;
 }
 
-export interface Finding {
+/** A failing edge between two classes of nodes, as findings and sequence outcomes both name it. */
+export interface EdgeEnds {
   kind: EdgeKind;
   from: string;
   to: string;
   fromNodes: string[];
   toNodes: string[];
+}
+
+/** The ends of a finding, in the key order of the documents that print them. */
+export function edgeEnds(f: EdgeEnds): EdgeEnds {
+  return { kind: f.kind, from: f.from, to: f.to, fromNodes: f.fromNodes, toNodes: f.toNodes };
+}
+
+export interface Finding extends EdgeEnds {
   /** The two ends are different versions of the same class: a node is never paired with itself. */
   excludeSelf: boolean;
+  /** `degraded`: a kubelet rejected by some apiservers but served by another; `broken`: anything else. */
   status: 'degraded' | 'broken';
   /** Fails for every history possibility (not just some). */
   certain: boolean;

@@ -6,39 +6,11 @@
  * a holding client that was not restarted keeps failing. Ledger entries are placed by `seq`, not by clock.
  */
 import t from 'tap';
-import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fingerprintOfPem } from '../../../src/pki/index.js';
-import { applyAndWaitKubelet, KUBECTL, kubectl, makeCas, phaseRoots, startLab, waitFor } from './fixtures/lab.js';
+import { applyAndWaitKubelet, kubectl, makeCas, phaseRoots, startLab, waitFor } from './fixtures/lab.js';
 
 type Lab = Awaited<ReturnType<typeof startLab>>;
 const podFailures = (lab: Lab, afterSeq: number) => lab.cluster.ledger.snapshot().trustFailureLog.filter((e) => e.edge === 'pod-apiserver' && e.seq > afterSeq);
-
-/** kubectl without a request timeout (watches stay open) and a longer kill timer (rollout status waits). */
-async function kubectlLong(kubeconfigYaml: string, args: string[], killAfterMs = 90_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const home = await mkdtemp(join(tmpdir(), 'kubectl-home-'));
-  try {
-    const file = join(home, 'kubeconfig');
-    await writeFile(file, kubeconfigYaml, { mode: 0o600 });
-    return await new Promise((resolve, reject) => {
-      const child = spawn(KUBECTL, ['--kubeconfig', file, ...args], { env: { HOME: home, PATH: process.env.PATH ?? '/usr/bin:/bin' }, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
-      child.on('error', reject);
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr });
-      });
-    });
-  } finally {
-    await rm(home, { recursive: true, force: true });
-  }
-}
 
 /** The pods of a Deployment: Pod → ReplicaSet → Deployment ownerReferences. */
 function deploymentPods(lab: Lab, namespace: string, name: string) {
@@ -85,7 +57,7 @@ t.test('kubectl get / rollout restart / rollout status on the lab; the rolled po
   const restart = await kubectl(kubeconfig, ['rollout', 'restart', 'deployment/api-gateway', '-n', 'apps']);
   t.equal(restart.code, 0, `kubectl rollout restart (stderr: ${restart.stderr})`);
   t.match(restart.stdout, /deployment\.apps\/api-gateway restarted/);
-  const status = await kubectlLong(kubeconfig, ['rollout', 'status', 'deployment/api-gateway', '-n', 'apps', '--timeout=60s']);
+  const status = await kubectl(kubeconfig, ['rollout', 'status', 'deployment/api-gateway', '-n', 'apps', '--timeout=60s'], null, 90_000);
   t.equal(status.code, 0, `kubectl rollout status (stderr: ${status.stderr})`);
   t.match(status.stdout, /deployment "api-gateway" successfully rolled out/);
 

@@ -1,4 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
+import { jsonOption, lazyCommand } from '../builder.js';
 
 export interface LabUpArgs {
   dir: string;
@@ -41,10 +42,10 @@ export interface LabInspectArgs {
 
 const dirOption = { type: 'string', demandOption: true, describe: 'the lab folder (talosconfig, kubeconfig, secrets.yaml, rotate.yaml, lab.json, lab.log)' } as const;
 
-const labUp: CommandModule<object, LabUpArgs> = {
-  command: 'up',
-  describe: 'Start an emulated Talos cluster on loopback addresses (one process for all nodes) and write talosconfig, kubeconfig, secrets.yaml, a desired-state rotate.yaml matching it, and lab.json into DIR',
-  builder: (y: Argv) =>
+const labUp = lazyCommand<LabUpArgs>(
+  'up',
+  'Start an emulated Talos cluster on loopback addresses (one process for all nodes) and write talosconfig, kubeconfig, secrets.yaml, a desired-state rotate.yaml matching it, and lab.json into DIR',
+  (y) =>
     y
       .option('dir', dirOption)
       .option('control-planes', { type: 'number', default: 3, describe: 'number of control-plane nodes' })
@@ -59,27 +60,21 @@ const labUp: CommandModule<object, LabUpArgs> = {
       .option('workloads', { choices: ['standard', 'none'] as const, describe: 'workloads besides the per-node clients: standard (Deployments, StatefulSets, an OnDelete DaemonSet, a Job, a bare Pod, PodDisruptionBudgets, a Secret and a ConfigMap holding the CA) or none (default: only the per-node clients)' })
       .option('ready-timeout-s', { type: 'number', describe: 'how long to wait for every node to be Ready (default 60 s + 0.5 s per node)' })
       .option('vip', { type: 'boolean', default: false, describe: 'also serve a shared virtual IP (127.A.B.2) in front of a control plane' })
-      .option('detach', { type: 'boolean', default: false, describe: 'return once every node is Ready and keep the lab running in the background (output in DIR/lab.log)' }) as unknown as Argv<LabUpArgs>,
-  handler: async (args) => {
-    const { runLabUp } = await import('./run.js');
-    await runLabUp(args);
-  },
-};
+      .option('detach', { type: 'boolean', default: false, describe: 'return once every node is Ready and keep the lab running in the background (output in DIR/lab.log)' }),
+  async () => (await import('./run.js')).runLabUp,
+);
 
-const labDown: CommandModule<object, LabDirArgs> = {
-  command: 'down',
-  describe: 'Stop the lab running in DIR (control API shutdown, then SIGTERM, then SIGKILL) and release its addresses',
-  builder: (y: Argv) => y.option('dir', dirOption) as unknown as Argv<LabDirArgs>,
-  handler: async (args) => {
-    const { runLabDown } = await import('./run.js');
-    await runLabDown(args);
-  },
-};
+const labDown = lazyCommand<LabDirArgs>(
+  'down',
+  'Stop the lab running in DIR (control API shutdown, then SIGTERM, then SIGKILL) and release its addresses',
+  (y) => y.option('dir', dirOption),
+  async () => (await import('./run.js')).runLabDown,
+);
 
-const labFault: CommandModule<object, LabFaultArgs> = {
-  command: 'fault',
-  describe: 'Set a fault on one node of a running lab',
-  builder: (y: Argv) =>
+const labFault = lazyCommand<LabFaultArgs>(
+  'fault',
+  'Set a fault on one node of a running lab',
+  (y) =>
     y
       .option('dir', dirOption)
       .option('node', { type: 'string', demandOption: true, describe: 'node address (see `rotate lab inspect`)' })
@@ -97,23 +92,17 @@ const labFault: CommandModule<object, LabFaultArgs> = {
       .option('hold-apply-lock-ms', {
         type: 'number',
         describe: "hold the node's apply lock for N ms from now, as another operator applying a config would (ApplyConfiguration then gets FailedPrecondition \"already in progress\"); 0 releases it",
-      }) as unknown as Argv<LabFaultArgs>,
-  handler: async (args) => {
-    const { runLabFault } = await import('./run.js');
-    await runLabFault(args);
-  },
-};
+      }),
+  async () => (await import('./run.js')).runLabFault,
+);
 
-const labInspect: CommandModule<object, LabInspectArgs> = {
-  command: 'inspect',
-  describe: "Show every node's Talos and Kubernetes CAs as its applied config states them, its readiness, and the ledger of trust failures",
-  builder: (y: Argv) =>
-    y.option('dir', dirOption).option('json', { type: 'boolean', default: false, describe: 'print the report as JSON' }) as unknown as Argv<LabInspectArgs>,
-  handler: async (args) => {
-    const { runLabInspect } = await import('./run.js');
-    await runLabInspect(args);
-  },
-};
+const labInspect = lazyCommand<LabInspectArgs>(
+  'inspect',
+  "Show every node's Talos and Kubernetes CAs as its applied config states them, its readiness, and the ledger of trust failures",
+  (y) =>
+    y.option('dir', dirOption).option('json', jsonOption('print the report as JSON')),
+  async () => (await import('./run.js')).runLabInspect,
+);
 
 export const labCommand: CommandModule<object, object> = {
   command: 'lab <command>',

@@ -1,5 +1,5 @@
 import { RotateError } from '../../../domain/errors.js';
-import type { Argv, CommandModule } from 'yargs';
+import { jsonOption, lazyCommand } from '../builder.js';
 import { planningOptions, type PlanningArgs } from '../../options/planning.js';
 
 export interface PlanArgs extends PlanningArgs {
@@ -9,12 +9,12 @@ export interface PlanArgs extends PlanningArgs {
   'detailed-exitcode': boolean;
 }
 
-export const planCommand: CommandModule<object, PlanArgs> = {
-  command: 'plan',
-  describe: 'Read every node over the Talos API and show the proved-safe steps from the live CA state to the desired one',
-  builder: (y: Argv) =>
+export const planCommand = lazyCommand<PlanArgs>(
+  'plan',
+  'Read every node over the Talos API and show the proved-safe steps from the live CA state to the desired one',
+  (y) =>
     planningOptions(y)
-      .option('json', { type: 'boolean', default: false, describe: 'print the plan document as JSON (docs/plan-format.md)' })
+      .option('json', jsonOption('print the plan document as JSON (docs/plan-format.md)'))
       .option('summary', { type: 'boolean', default: false, describe: 'print only a Markdown summary (verdict, one row per step, authorities), e.g. for a pull-request comment' })
       .option('out', { type: 'string', describe: 'save the plan (0600, no keys) for `rotate apply FILE`' })
       .option('detailed-exitcode', {
@@ -28,9 +28,6 @@ export const planCommand: CommandModule<object, PlanArgs> = {
         return true;
       })
       .example('$0 plan --summary --out plan.json > plan.md', 'a pull-request comment, and the plan to apply')
-      .example('$0 plan --detailed-exitcode --out plan.json', 'in a pipeline: exit 2 when there is something to apply, and keep the plan for `rotate apply plan.json`') as unknown as Argv<PlanArgs>,
-  handler: async (args) => {
-    const { runPlan } = await import('./run.js');
-    await runPlan(args);
-  },
-};
+      .example('$0 plan --detailed-exitcode --out plan.json', 'in a pipeline: exit 2 when there is something to apply, and keep the plan for `rotate apply plan.json`'),
+  async () => (await import('./run.js')).runPlan,
+);

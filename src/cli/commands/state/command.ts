@@ -1,4 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
+import { fileOption, jsonOption, lazyCommand } from '../builder.js';
 
 export interface StateLocationArgs {
   file: string;
@@ -16,33 +17,27 @@ export interface StateUnlockArgs extends StateLocationArgs {
 
 function locationOptions<T>(y: Argv<T>): Argv<T & StateLocationArgs> {
   return y
-    .option('file', { alias: 'f', type: 'string', default: 'rotate.yaml', describe: 'desired-state file; its state is <dir of FILE>/state/<name of FILE>.state.json' })
+    .option('file', fileOption('desired-state file; its state is <dir of FILE>/state/<name of FILE>.state.json'))
     .option('state', { type: 'string', describe: 'state file (overrides the default from -f)' }) as unknown as Argv<T & StateLocationArgs>;
 }
 
-const stateShow: CommandModule<object, StateShowArgs> = {
-  command: 'show',
-  describe: 'Show the runs recorded in the state (steps, nodes, gates, outputs, escrowed key files) and its lock; never key material',
-  builder: (y: Argv) =>
-    locationOptions(y).option('json', { type: 'boolean', default: false, describe: 'print { path, lock, state } as JSON' }) as unknown as Argv<StateShowArgs>,
-  handler: async (args) => {
-    const { runStateShow } = await import('./run.js');
-    await runStateShow(args);
-  },
-};
+const stateShow = lazyCommand<StateShowArgs>(
+  'show',
+  'Show the runs recorded in the state (steps, nodes, gates, outputs, escrowed key files) and its lock; never key material',
+  (y) =>
+    locationOptions(y).option('json', jsonOption('print { path, lock, state } as JSON')),
+  async () => (await import('./run.js')).runStateShow,
+);
 
-const stateUnlock: CommandModule<object, StateUnlockArgs> = {
-  command: 'unlock <lock-id>',
-  describe: 'Break the lock of a run that stopped without releasing it; needs the exact lock id (shown by the error, or by `rotate state show`)',
-  builder: (y: Argv) =>
+const stateUnlock = lazyCommand<StateUnlockArgs>(
+  'unlock <lock-id>',
+  'Break the lock of a run that stopped without releasing it; needs the exact lock id (shown by the error, or by `rotate state show`)',
+  (y) =>
     locationOptions(y)
       .positional('lock-id', { type: 'string', demandOption: true, describe: 'the id of the lock to break' })
-      .option('force', { type: 'boolean', default: false, describe: 'break it even though its process is still running on this host' }) as unknown as Argv<StateUnlockArgs>,
-  handler: async (args) => {
-    const { runStateUnlock } = await import('./run.js');
-    await runStateUnlock(args);
-  },
-};
+      .option('force', { type: 'boolean', default: false, describe: 'break it even though its process is still running on this host' }),
+  async () => (await import('./run.js')).runStateUnlock,
+);
 
 export interface StateSealArgs extends StateLocationArgs {
   'lock-timeout': string;
