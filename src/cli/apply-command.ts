@@ -4,6 +4,7 @@ import { parseDuration } from '../state/index.js';
 import type { ApplyArgs } from './commands/apply.js';
 import type { RollbackArgs } from './commands/rollback.js';
 import { clusterOverridesOf } from './commands/cluster-options.js';
+import { keepHeapTight } from './heap.js';
 
 /** The flags `apply` and `rollback` share, as the run options. */
 function runOptionsOf(args: RollbackArgs): RollbackOptions {
@@ -25,9 +26,11 @@ function runOptionsOf(args: RollbackArgs): RollbackOptions {
 }
 
 export async function runApplyCommand(args: ApplyArgs): Promise<void> {
+  keepHeapTight();
   await runApply({ ...runOptionsOf(args), ...(args.planfile ? { planFile: args.planfile } : {}), ...(args.workloads ? { workloads: args.workloads } : {}) });
 }
 
 export async function runRollbackCommand(args: RollbackArgs): Promise<void> {
+  keepHeapTight();
   await runRollback(runOptionsOf(args));
 }
