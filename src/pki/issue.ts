@@ -264,19 +264,20 @@ export async function signCsr(
   // Read in DER and verified with node:crypto (leaf-der.ts); a signature algorithm that reader does not
   // know goes through the ASN.1 library below, as before.
   let read: ReturnType<typeof readCsr>;
+  let readSubject: { der: Uint8Array; empty: boolean } | null = null;
   try {
     read = readCsr(block.der);
+    if (read?.verified) readSubject = opts.stripOrganization ? withoutOrganization(read.subjectDer) : { der: read.subjectDer, empty: isEmptyName(read.subjectDer) };
   } catch (err) {
     throw new RotateError('PKI_PARSE', `the CSR does not parse (${(err as Error).message})`, { hint: 'pass a valid PKCS#10 CSR' });
   }
   if (read) {
-    if (!read.verified) throw csrSignatureError();
-    const subject = opts.stripOrganization ? withoutOrganization(read.subjectDer) : { der: read.subjectDer, empty: isEmptyName(read.subjectDer) };
+    if (!read.verified || !readSubject) throw csrSignatureError();
     return signLeaf(await caSigner(ca), {
       ...opts,
       publicKeySpki: read.spki,
-      subjectDer: subject.der,
-      subjectIsEmpty: subject.empty,
+      subjectDer: readSubject.der,
+      subjectIsEmpty: readSubject.empty,
       keyUsage,
       ipAddresses: read.ipAddresses,
       dnsNames: read.dnsNames,
