@@ -18,6 +18,7 @@
 //        by --parallelism)  --out FILE (default bench/results/apply-scale-<date>.json)
 //        --events-dir DIR (keep each apply's JSON events there)  --cpu-prof-dir DIR (node --cpu-prof of apply)
 //        --lab-cpu-prof-dir DIR (node --cpu-prof of the lab daemon, written at `lab down`)
+//        --cli-node-flags "FLAGS" (extra node flags for apply, e.g. "--heapsnapshot-signal=SIGUSR2")
 // Run heavy: `flock /work/wt/heavy.lock node bench/apply-scale.mjs` on shared machines.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -43,6 +44,7 @@ const { values: flags } = parseArgs({
     'cpu-prof-dir': { type: 'string' },
     'lab-cpu-prof-dir': { type: 'string' },
     'timeout-s': { type: 'string', default: '3600' },
+    'cli-node-flags': { type: 'string', default: '' },
   },
 });
 const sizes = flags.sizes.split(',').map(Number);
@@ -203,7 +205,7 @@ async function oneRun(nodes, variant) {
     const waves = planDoc.plan.steps.map((s) => s.waves.map((w) => `${w.role[0]}${w.nodes.length}/${w.maxConcurrent}`).join(' '));
     const pid = lab.file.pid;
     const c0 = cpuTicks(pid);
-    const nodeFlags = [];
+    const nodeFlags = flags['cli-node-flags'].split(' ').filter(Boolean);
     if (flags['cpu-prof-dir']) {
       mkdirSync(resolve(flags['cpu-prof-dir']), { recursive: true });
       nodeFlags.push('--cpu-prof', '--cpu-prof-dir', resolve(flags['cpu-prof-dir']), '--cpu-prof-name', `apply-${nodes}-${variant}.cpuprofile`);

@@ -9,21 +9,21 @@
 import { sign, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 
-function length(n: number): Buffer {
+export function length(n: number): Buffer {
   if (n < 0x80) return Buffer.from([n]);
   const bytes: number[] = [];
   for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
   return Buffer.from([0x80 | bytes.length, ...bytes]);
 }
 
-function tlv(tag: number, ...content: Buffer[]): Buffer {
+export function tlv(tag: number, ...content: Buffer[]): Buffer {
   const body = Buffer.concat(content);
   return Buffer.concat([Buffer.from([tag]), length(body.length), body]);
 }
 
-const sequence = (...c: Buffer[]): Buffer => tlv(0x30, ...c);
+export const sequence = (...c: Buffer[]): Buffer => tlv(0x30, ...c);
 
-function oid(dotted: string): Buffer {
+export function oid(dotted: string): Buffer {
   const parts = dotted.split('.').map(Number);
   const bytes: number[] = [40 * parts[0]! + parts[1]!];
   for (const p of parts.slice(2)) {
@@ -39,7 +39,7 @@ function oid(dotted: string): Buffer {
   return tlv(0x06, Buffer.from(bytes));
 }
 
-function ipBytes(ip: string): Buffer {
+export function ipBytes(ip: string): Buffer {
   if (isIP(ip) === 4) return Buffer.from(ip.split('.').map(Number));
   // IPv6: expand `::` and write 8 groups of 16 bits.
   const [head, tail] = ip.includes('::') ? ip.split('::') : [ip, undefined];

@@ -4,7 +4,7 @@
  * re-encoding a parsed name (as X.509 libraries do) is not good enough to decide "issued by".
  */
 
-interface Tlv {
+export interface Tlv {
   tag: number;
   /** Offset of the first content byte. */
   start: number;
@@ -14,7 +14,7 @@ interface Tlv {
   offset: number;
 }
 
-function readTlv(buf: Uint8Array, offset: number): Tlv {
+export function readTlv(buf: Uint8Array, offset: number): Tlv {
   if (offset + 2 > buf.length) throw new Error('truncated DER');
   const tag = buf[offset]!;
   if ((tag & 0x1f) === 0x1f) throw new Error('multi-byte DER tags are not supported');
@@ -33,7 +33,7 @@ function readTlv(buf: Uint8Array, offset: number): Tlv {
   return { tag, start, end, offset };
 }
 
-function children(buf: Uint8Array, parent: Tlv): Tlv[] {
+export function children(buf: Uint8Array, parent: Tlv): Tlv[] {
   const out: Tlv[] = [];
   let pos = parent.start;
   while (pos < parent.end) {

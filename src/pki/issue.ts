@@ -12,17 +12,19 @@
  * Deliberate difference: Talos sets NotBefore = now for its admin certificates; we backdate by
  * `backdateMs` (default 5 minutes) so that a node whose clock is slightly behind accepts the cert at once.
  */
+import type { KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import { RotateError } from '../domain/errors.js';
 import type { Secret } from '../domain/secret.js';
 import { parseSingleCertificate, type ParsedCertificate } from './certificate.js';
 import { encodeCsr } from './csr.js';
-import { bytesEqual, certificateFields } from './der.js';
+import { bytesEqual } from './der.js';
 import { fingerprintOfDer } from './fingerprint.js';
-import { DEFAULT_RSA_BITS, generateKey, keyAlgorithmOf, keyMismatch, parsePrivateKey, signerFor, spkiDer, talosKeyPem } from './keys.js';
+import { DEFAULT_RSA_BITS, generateKey, keyAlgorithmOf, keyMismatch, parsePrivateKey, spkiDer, talosKeyPem } from './keys.js';
+import { encodeLeafCertificate, readCsr, withoutOrganization } from './leaf-der.js';
 import { buildName } from './names.js';
 import { encodePem, splitPemBlocks } from './pem.js';
-import { newSerialNumberHex } from './ca.js';
+import { newSerialNumberHex, truncateToSeconds } from './ca.js';
 import type { CaMaterial, IssuedCert, KeyAlgorithm, LeafUsage, SignedCert } from './types.js';
 import { x509 } from './x509lib.js';
 
@@ -90,7 +92,9 @@ function validateNames(opts: { ipAddresses?: string[] | undefined; dnsNames?: st
 interface CaSigner {
   cert: ParsedCertificate;
   keyAlgorithm: KeyAlgorithm;
-  signer: Awaited<ReturnType<typeof signerFor>>;
+  keyObject: KeyObject;
+  /** The CA's SubjectKeyId (each leaf's AuthorityKeyId), read once. */
+  keyId: Uint8Array | null;
 }
 
 /**
@@ -121,7 +125,8 @@ async function loadCaSigner(ca: CaMaterial): Promise<CaSigner> {
       hint: 'Talos CAs use Ed25519, ECDSA or RSA keys',
     });
   }
-  return { cert, keyAlgorithm, signer: await signerFor(key.keyObject, 'sha256') };
+  const ski = cert.peculiar.getExtension(x509.SubjectKeyIdentifierExtension);
+  return { cert, keyAlgorithm, keyObject: key.keyObject, keyId: ski ? new Uint8Array(Buffer.from(ski.keyId, 'hex')) : null };
 }
 
 /** The leaf key algorithm siderolabs/crypto NewKeyPair picks for a CA. */
@@ -132,7 +137,7 @@ export function leafAlgorithmFor(caAlgorithm: KeyAlgorithm): KeyAlgorithm {
 
 interface LeafSpec extends LeafTimingOptions {
   publicKeySpki: Uint8Array;
-  subject: x509.Name;
+  subjectDer: Uint8Array;
   subjectIsEmpty: boolean;
   usages: LeafUsage[];
   keyUsage: number;
@@ -142,39 +147,29 @@ interface LeafSpec extends LeafTimingOptions {
 
 async function signLeaf(ca: CaSigner, spec: LeafSpec): Promise<SignedCert> {
   const now = (spec.now ?? new Date()).getTime();
-  const notBefore = new Date(now - (spec.backdateMs ?? DEFAULT_BACKDATE_MS));
-  const notAfter = new Date(now + (spec.validityMs ?? DEFAULT_LEAF_VALIDITY_MS));
-  const extensions: x509.Extension[] = [
-    new x509.KeyUsagesExtension(spec.keyUsage, true),
-    new x509.ExtendedKeyUsageExtension(spec.usages.map((u) => EKU[u]), false),
-  ];
-  const caSki = ca.cert.peculiar.getExtension(x509.SubjectKeyIdentifierExtension);
-  if (caSki) extensions.push(new x509.AuthorityKeyIdentifierExtension(caSki.keyId, false));
-  const altNames: x509.JsonGeneralName[] = [
-    ...spec.dnsNames.map((value) => ({ type: 'dns' as const, value })),
-    ...spec.ipAddresses.map((value) => ({ type: 'ip' as const, value })),
-  ];
-  if (altNames.length > 0) extensions.push(new x509.SubjectAlternativeNameExtension(altNames, spec.subjectIsEmpty));
-
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: newSerialNumberHex(),
-    subject: spec.subject,
-    // The CA's subject exactly as encoded, so Go's byte-wise issuer lookup finds it.
-    issuer: new x509.Name(ca.cert.fields.subject),
-    notBefore,
-    notAfter,
-    publicKey: spec.publicKeySpki,
-    signingKey: ca.signer.privateKey as never,
-    signingAlgorithm: ca.signer.algorithm,
-    extensions,
-  });
-  const der = new Uint8Array(cert.rawData);
-  if (!bytesEqual(certificateFields(der).issuer, ca.cert.fields.subject)) {
-    throw new RotateError('PKI_INTERNAL', 'issued certificate does not carry the CA subject bytes as its issuer', {
-      source: 'internal',
-    });
-  }
-  return { certPem: encodePem('CERTIFICATE', der), fingerprint: fingerprintOfDer(der), notBefore: cert.notBefore, notAfter: cert.notAfter };
+  const notBefore = truncateToSeconds(new Date(now - (spec.backdateMs ?? DEFAULT_BACKDATE_MS)));
+  const notAfter = truncateToSeconds(new Date(now + (spec.validityMs ?? DEFAULT_LEAF_VALIDITY_MS)));
+  const der = new Uint8Array(
+    encodeLeafCertificate(
+      {
+        serialHex: newSerialNumberHex(),
+        // The CA's subject exactly as encoded, so Go's byte-wise issuer lookup finds it.
+        issuerDer: ca.cert.fields.subject,
+        subjectDer: spec.subjectDer,
+        notBefore,
+        notAfter,
+        spki: spec.publicKeySpki,
+        keyUsage: spec.keyUsage,
+        ekuOids: spec.usages.map((u) => EKU[u]),
+        authorityKeyId: ca.keyId,
+        dnsNames: spec.dnsNames,
+        ipAddresses: spec.ipAddresses,
+        sanCritical: spec.subjectIsEmpty,
+      },
+      ca.keyObject,
+    ),
+  );
+  return { certPem: encodePem('CERTIFICATE', der), fingerprint: fingerprintOfDer(der), notBefore, notAfter };
 }
 
 /** Generic leaf: apid server certs, impersonator client certs, kube-apiserver serving, kubelet client certs. */
@@ -186,7 +181,7 @@ export async function issueLeafCert(ca: CaMaterial, opts: LeafOptions): Promise<
   const signed = await signLeaf(signer, {
     ...opts,
     publicKeySpki: spkiDer(publicKey),
-    subject: buildName(opts),
+    subjectDer: new Uint8Array(buildName(opts).toArrayBuffer()),
     subjectIsEmpty,
     keyUsage: (opts.keyUsages ?? ['digitalSignature']).reduce((acc, u) => acc | KEY_USAGE[u], 0),
     ipAddresses: opts.ipAddresses ?? [],
@@ -265,6 +260,29 @@ export async function signCsr(
   if (!block) {
     throw new RotateError('PKI_PARSE', 'no CERTIFICATE REQUEST block found in the CSR text', { hint: 'pass a PEM-encoded PKCS#10 CSR' });
   }
+  const keyUsage = (opts.keyUsages ?? ['digitalSignature']).reduce((acc, u) => acc | KEY_USAGE[u], 0);
+  // Read in DER and verified with node:crypto (leaf-der.ts); a signature algorithm that reader does not
+  // know goes through the ASN.1 library below, as before.
+  let read: ReturnType<typeof readCsr>;
+  let readSubject: { der: Uint8Array; empty: boolean } | null = null;
+  try {
+    read = readCsr(block.der);
+    if (read?.verified) readSubject = opts.stripOrganization ? withoutOrganization(read.subjectDer) : { der: read.subjectDer, empty: isEmptyName(read.subjectDer) };
+  } catch (err) {
+    throw new RotateError('PKI_PARSE', `the CSR does not parse (${(err as Error).message})`, { hint: 'pass a valid PKCS#10 CSR' });
+  }
+  if (read) {
+    if (!read.verified || !readSubject) throw csrSignatureError();
+    return signLeaf(await caSigner(ca), {
+      ...opts,
+      publicKeySpki: read.spki,
+      subjectDer: readSubject.der,
+      subjectIsEmpty: readSubject.empty,
+      keyUsage,
+      ipAddresses: read.ipAddresses,
+      dnsNames: read.dnsNames,
+    });
+  }
   let csr: x509.Pkcs10CertificateRequest;
   let verified: boolean;
   try {
@@ -273,11 +291,7 @@ export async function signCsr(
   } catch (err) {
     throw new RotateError('PKI_PARSE', `the CSR does not parse (${(err as Error).message})`, { hint: 'pass a valid PKCS#10 CSR' });
   }
-  if (!verified) {
-    throw new RotateError('PKI_CSR_SIGNATURE', 'the CSR signature does not verify', {
-      hint: 'the CSR was altered or signed with another key; create it again',
-    });
-  }
+  if (!verified) throw csrSignatureError();
   const subjectJson = csr.subjectName
     .toJSON()
     .map((rdn) => (opts.stripOrganization ? Object.fromEntries(Object.entries(rdn).filter(([type]) => type !== 'O')) : rdn))
@@ -289,10 +303,21 @@ export async function signCsr(
   return signLeaf(signer, {
     ...opts,
     publicKeySpki: new Uint8Array(csr.publicKey.rawData),
-    subject,
+    subjectDer: new Uint8Array(subject.toArrayBuffer()),
     subjectIsEmpty: subjectJson.length === 0,
-    keyUsage: (opts.keyUsages ?? ['digitalSignature']).reduce((acc, u) => acc | KEY_USAGE[u], 0),
+    keyUsage,
     ipAddresses: names.filter((n) => n.type === 'ip').map((n) => n.value),
     dnsNames: names.filter((n) => n.type === 'dns').map((n) => n.value),
   });
+}
+
+function csrSignatureError(): RotateError {
+  return new RotateError('PKI_CSR_SIGNATURE', 'the CSR signature does not verify', {
+    hint: 'the CSR was altered or signed with another key; create it again',
+  });
+}
+
+/** Whether a DER Name has no RDN (an empty SEQUENCE). */
+function isEmptyName(der: Uint8Array): boolean {
+  return der.length === 2 && der[0] === 0x30 && der[1] === 0;
 }

@@ -5,6 +5,7 @@ import { connectTalos } from '../../../talos/talos-api.js';
 import type { ApplyArgs } from './command.js';
 import type { RollbackArgs } from '../rollback/command.js';
 import { clusterOverridesOf } from '../../options/cluster.js';
+import { keepHeapTight } from '../../heap.js';
 
 /** The flags `apply` and `rollback` share, as the run options. */
 function runOptionsOf(args: RollbackArgs): RollbackOptions {
@@ -27,9 +28,11 @@ function runOptionsOf(args: RollbackArgs): RollbackOptions {
 }
 
 export async function runApplyCommand(args: ApplyArgs): Promise<void> {
+  keepHeapTight();
   await runApply({ ...runOptionsOf(args), ...(args.planfile ? { planFile: args.planfile } : {}), ...(args.workloads ? { workloads: args.workloads } : {}) });
 }
 
 export async function runRollbackCommand(args: RollbackArgs): Promise<void> {
+  keepHeapTight();
   await runRollback({ ...runOptionsOf(args), ...(args.workloads ? { workloads: args.workloads } : {}) });
 }
