@@ -83,7 +83,7 @@ export async function runWorkloadPhase(deps: WorkloadPhaseDeps): Promise<Workloa
       continue;
     }
     left++;
-    const status = d.action === 'ignore' ? 'ignored' : 'reported';
+    const status = d.blocked ? 'blocked' : d.action === 'ignore' ? 'ignored' : 'reported';
     const reason = d.reportReason ?? (d.action === 'ignore' ? 'ignored by the workloads section' : 'report only (workloads section or --workloads report)');
     await deps.record({ namespace: w.namespace, kind: w.kind, name: w.name, status, reason });
     deps.onWorkload?.(w, status, reason);

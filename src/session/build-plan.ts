@@ -193,7 +193,10 @@ export async function buildPlan(
     const change = kubernetesServerChange(plan);
     if (change) {
       plan.workloads = await observeWorkloads(session, nodes, change, timeoutMs, warnings);
-      for (const d of decide(plan.workloads.workloads, session.desired.workloads, undefined)) d.workload.action = d.action;
+      for (const d of decide(plan.workloads.workloads, session.desired.workloads, undefined)) {
+        d.workload.action = d.action;
+        if (d.reportReason) d.workload.reason = d.reportReason;
+      }
     }
   }
 

@@ -129,13 +129,16 @@ export function batches<T>(items: readonly T[], size: number): T[][] {
 export interface WorkloadDecision {
   workload: StaleWorkload;
   action: WorkloadAction;
-  /** `restart` but not a Deployment/DaemonSet/StatefulSet: reported (evictions are not done). */
+  /** `restart` asked but not done: not a Deployment/DaemonSet/StatefulSet, or `blocked`; reported with this. */
   reportReason?: string;
+  /** `restart` asked for a workload a rollout restart does nothing for (`workload.blocker`): reported as blocked. */
+  blocked?: true;
 }
 
 export function decide(workloads: readonly StaleWorkload[], policy: WorkloadPolicy | undefined, override: 'restart' | 'report' | undefined): WorkloadDecision[] {
   return workloads.map((w) => {
     const action = workloadAction(policy, override, w);
+    if (action === 'restart' && isRestartable(w.kind) && w.blocker) return { workload: w, action: 'report', reportReason: w.blocker, blocked: true };
     if (action === 'restart' && !isRestartable(w.kind)) {
       const what = w.kind === 'Pod' ? 'a bare pod' : w.kind === 'Job' ? "a Job's pods" : `pods of ${w.controller ?? 'another controller'}`;
       return { workload: w, action: 'report', reportReason: `${what}: a rollout restart does not apply; delete or evict the pods by hand` };

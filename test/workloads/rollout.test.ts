@@ -32,6 +32,16 @@ t.test('decide: restart applies to Deployments, DaemonSets and StatefulSets; oth
   t.match(d[3]!.reportReason, /example\.com\/v1 Thing/);
 });
 
+t.test('decide: a workload a rollout restart does nothing for is reported as blocked, with its reason', async (t) => {
+  const w = (kind: StaleWorkload['kind'], name: string, extra: Partial<StaleWorkload> = {}): StaleWorkload => ({ namespace: 'kube-system', kind, name, pods: [], ...extra });
+  const d = decide([w('Deployment', 'paused', { blocker: 'the Deployment is paused' }), w('StatefulSet', 'db', { blocker: 'partition of 2' }), w('DaemonSet', 'agent')], undefined, 'restart');
+  t.same(d.map((x) => x.action), ['report', 'report', 'restart'], 'never counted as restart');
+  t.same(d.map((x) => x.blocked ?? false), [true, true, false]);
+  t.equal(d[0]!.reportReason, 'the Deployment is paused');
+  const reportOnly = decide([w('Deployment', 'paused', { blocker: 'the Deployment is paused' })], undefined, 'report');
+  t.same([reportOnly[0]!.action, reportOnly[0]!.blocked], ['report', undefined], 'report only: reported, not blocked');
+});
+
 t.test('restartBlocker: paused, OnDelete, partition', async (t) => {
   t.equal(restartBlocker('Deployment', { spec: {} }), null);
   t.match(restartBlocker('Deployment', { spec: { paused: true } }), /paused/);

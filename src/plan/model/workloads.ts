@@ -27,8 +27,16 @@ export interface StaleWorkload {
   labels?: Record<string, string>;
   pods: StalePod[];
   /**
+   * Why a rollout restart would replace none of its pods (a paused Deployment, the `OnDelete` update
+   * strategy, a StatefulSet partition), read from the workload at plan time; absent: a restart rolls it.
+   */
+  blocker?: string;
+  /** Why `action` is `report` although the desired state asks for `restart` (the blocker, or a kind no rollout restart applies to). */
+  reason?: string;
+  /**
    * What `rotate apply` does with it by the desired state's `workloads` section (`--workloads` may
-   * override): `restart` only for Deployments, DaemonSets and StatefulSets; absent in plans made before it.
+   * override): `restart` only for Deployments, DaemonSets and StatefulSets a rollout restart rolls (no
+   * `blocker`); absent in plans made before it.
    */
   action?: 'restart' | 'report' | 'ignore';
 }

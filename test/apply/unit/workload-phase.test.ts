@@ -131,3 +131,22 @@ t.test('waits until kube-root-ca.crt holds the new CA, and refuses to restart wh
   await t.rejects(runWorkloadPhase(deps(never.api, [], { timeoutMs: -1, rootCaLagging: async () => ['a'] })), { code: 'WORKLOAD_ROOT_CA_STALE' });
   t.same(never.patches, []);
 });
+
+t.test('a workload the inventory shows blocked is recorded blocked with its reason, never read, patched or waited for', async (t) => {
+  const { api, patches } = fakeCluster({
+    'Deployment/a/web': obj('Deployment'),
+    'DaemonSet/a/agent': obj('DaemonSet'),
+    'DaemonSet/a/legacy': obj('DaemonSet'),
+    'StatefulSet/b/db': obj('StatefulSet'),
+  });
+  const reads: string[] = [];
+  const spy: WorkloadApi = { read: async (k, ns, n) => (reads.push(`${k}/${ns}/${n}`), api.read(k, ns, n)), patch: api.patch };
+  const records: WorkloadRecord[] = [];
+  const lagging: string[][] = [];
+  const blocked = { ...structuredClone(inventory), blockers: [{ kind: 'StatefulSet' as const, namespace: 'b', name: 'db', reason: 'the StatefulSet has a rolling-update partition of 1' }] };
+  const result = await runWorkloadPhase(deps(spy, records, { override: 'restart', inventory: async () => structuredClone(blocked), rootCaLagging: async (ns) => (lagging.push([...ns]), []) }));
+  t.match(records.find((r) => r.name === 'db'), { status: 'blocked', reason: /partition of 1/ });
+  t.notOk(reads.includes('StatefulSet/b/db') || patches.includes('StatefulSet/b/db'), 'never read nor patched');
+  t.notOk(lagging.flat().includes('b'), "its namespace's kube-root-ca.crt is not waited for");
+  t.equal(result.restarted, 3);
+});
