@@ -201,6 +201,8 @@ const run = {
           name: { type: 'string' },
           status: { enum: WORKLOAD_RECORD_STATUSES },
           restartedAt: { type: 'string' },
+          evictBefore: { type: 'string' },
+          evicted: { type: 'array', items: { type: 'string' } },
           reason: { type: 'string' },
           updatedAt: timestamp,
         },

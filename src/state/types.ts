@@ -187,8 +187,8 @@ export interface RunCluster {
   secretsBundle?: string;
 }
 
-export type WorkloadRecordStatus = 'started' | 'restarted' | 'blocked' | 'reported' | 'ignored' | 'failed';
-export const WORKLOAD_RECORD_STATUSES: readonly WorkloadRecordStatus[] = ['started', 'restarted', 'blocked', 'reported', 'ignored', 'failed'];
+export type WorkloadRecordStatus = 'started' | 'restarted' | 'evicted' | 'blocked' | 'reported' | 'ignored' | 'failed';
+export const WORKLOAD_RECORD_STATUSES: readonly WorkloadRecordStatus[] = ['started', 'restarted', 'evicted', 'blocked', 'reported', 'ignored', 'failed'];
 
 /**
  * One workload of the workload phase (a run whose plan changes the control planes' issuing Kubernetes
@@ -203,6 +203,13 @@ export interface WorkloadRecord {
   name: string;
   status: WorkloadRecordStatus;
   restartedAt?: string;
+  /**
+   * Evictions (Job / other-controller / bare pods): only pods started before this time are evicted,
+   * recorded before the first eviction, so a resume never evicts a replacement pod.
+   */
+  evictBefore?: string;
+  /** Pods already evicted (or found gone), recorded after each eviction. */
+  evicted?: string[];
   /** Why it was not restarted (report, ignore, OnDelete, …) or why it failed. */
   reason?: string;
   updatedAt: string;

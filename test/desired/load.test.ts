@@ -362,7 +362,13 @@ t.test('the workloads section: defaults, namespaces, selectors; bad actions refu
     - { matchLabels: { app: db }, namespace: web, action: ignore }
 `);
   t.ok(good.valid, JSON.stringify(good.errors));
-  t.same(good.state?.workloads, { default: 'ignore', namespaces: { 'kube-system': 'restart', web: 'report' }, selectors: [{ matchLabels: { app: 'db' }, namespace: 'web', action: 'ignore' }] });
+  t.same(good.state?.workloads, { default: 'ignore', namespaces: { 'kube-system': 'restart', web: 'report' }, selectors: [{ matchLabels: { app: 'db' }, namespace: 'web', action: 'ignore' }], evict: [] });
+  const evict = await check(`${GOOD}workloads: { default: restart, evict: [Job, Pod] }\n`);
+  t.ok(evict.valid, JSON.stringify(evict.errors));
+  t.same(evict.state?.workloads?.evict, ['Job', 'Pod'], 'the kinds whose pods are evicted');
+  const badEvict = await check(`${GOOD}workloads: { evict: [Deployment] }\n`);
+  t.notOk(badEvict.valid);
+  t.match(badEvict.errors.map((e) => `${e.path}: ${e.message}`).join('\n'), /workloads\.evict\[0\]: must be Job, Other or Pod/);
   const dflt = await check(`${GOOD}workloads: { namespaces: { a: restart } }\n`);
   t.equal(dflt.state?.workloads?.default, 'report', 'default report when not given');
 

@@ -10,6 +10,7 @@ const policy: WorkloadPolicy = {
     { matchLabels: { app: 'db' }, namespace: 'kube-system', action: 'report' },
     { matchLabels: { tier: 'edge', app: 'proxy' }, action: 'restart' },
   ],
+  evict: [],
 };
 
 t.test('workloadAction: override, then selectors in order, then namespace, then default', async (t) => {
@@ -40,6 +41,13 @@ t.test('decide: a workload a rollout restart does nothing for is reported as blo
   t.equal(d[0]!.reportReason, 'the Deployment is paused');
   const reportOnly = decide([w('Deployment', 'paused', { blocker: 'the Deployment is paused' })], undefined, 'report');
   t.same([reportOnly[0]!.action, reportOnly[0]!.blocked], ['report', undefined], 'report only: reported, not blocked');
+});
+
+t.test('decide: `evict` turns restart into eviction for the kinds it names only', async (t) => {
+  const w = (kind: StaleWorkload['kind'], name: string): StaleWorkload => ({ namespace: 'kube-system', kind, name, pods: [] });
+  const d = decide([w('Job', 'j'), w('Pod', 'bare'), w('Other', 'o'), w('Deployment', 'd')], { ...policy, evict: ['Job', 'Other'] }, undefined);
+  t.same(d.map((x) => x.action), ['evict', 'report', 'evict', 'restart']);
+  t.same(decide([w('Job', 'j')], { ...policy, evict: ['Job'] }, 'report').map((x) => x.action), ['report'], '--workloads report evicts nothing');
 });
 
 t.test('restartBlocker: paused, OnDelete, partition', async (t) => {

@@ -36,9 +36,10 @@ export interface StaleWorkload {
   /**
    * What `rotate apply` does with it by the desired state's `workloads` section (`--workloads` may
    * override): `restart` only for Deployments, DaemonSets and StatefulSets a rollout restart rolls (no
-   * `blocker`); absent in plans made before it.
+   * `blocker`); `evict` for Job / other-controller / bare pods where the section's `evict` names the kind;
+   * absent in plans made before it.
    */
-  action?: 'restart' | 'report' | 'ignore';
+  action?: 'restart' | 'report' | 'ignore' | 'evict';
 }
 
 /** A Secret or ConfigMap with keys whose value embeds the old CA (PEM, or base64 of PEM, at any depth). */

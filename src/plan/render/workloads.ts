@@ -26,7 +26,8 @@ function kindsText(ws: readonly StaleWorkload[]): string {
   const pods = ws.reduce((n, w) => n + w.pods.length, 0);
   const restart = ws.filter((w) => w.action === 'restart').length;
   const blocked = ws.filter((w) => w.action === 'report' && w.blocker && w.reason === w.blocker).length;
-  return `${parts.join(', ')} (${count(pods, 'pod', 'pods')}${restart > 0 ? `; apply restarts ${restart}` : ''}${blocked > 0 ? `; ${blocked} blocked, reported` : ''})`;
+  const evict = ws.filter((w) => w.action === 'evict').length;
+  return `${parts.join(', ')} (${count(pods, 'pod', 'pods')}${restart > 0 ? `; apply restarts ${restart}` : ''}${evict > 0 ? `; apply evicts the pods of ${evict}` : ''}${blocked > 0 ? `; ${blocked} blocked, reported` : ''})`;
 }
 
 export function workloadLines(report: WorkloadsReport): string[] {
