@@ -283,5 +283,5 @@ function workloadPolicyOf(raw: Record<string, unknown>): WorkloadPolicy {
     selectors.push({ matchLabels, ...(typeof r.namespace === 'string' ? { namespace: r.namespace } : {}), action: action(r.action) });
   }
   const evict = EVICTABLE_KINDS.filter((k) => Array.isArray(raw.evict) && raw.evict.includes(k));
-  return { default: action(raw.default), namespaces, selectors, evict };
+  return { default: action(raw.default), namespaces, selectors, evict, extensionApiserverAuthentication: raw.extensionApiserverAuthentication === 'report' ? 'report' : 'replace' };
 }

@@ -56,6 +56,11 @@ export interface WorkloadPolicy {
    * Eviction API (which honours PodDisruptionBudgets) instead of only reported. Default: none.
    */
   evict: EvictableKind[];
+  /**
+   * The `extension-apiserver-authentication` ConfigMap step: `replace` (default) writes its
+   * `client-ca-file`, `report` only lists it in the plan and the run's summary.
+   */
+  extensionApiserverAuthentication?: 'replace' | 'report';
 }
 
 export interface DesiredCluster {

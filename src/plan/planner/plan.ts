@@ -281,6 +281,11 @@ export function planRotation(input: PlanInput): Plan {
   if (refused.length > 0) plan.refused = refused;
   const extensionAuth = planExtensionAuth(input, steps, plan.authorities);
   if (extensionAuth.step) plan.extensionAuth = extensionAuth.step;
+  // A write of the ConfigMap alone (stale CAs, nothing else to do) is a change too; a report is not.
+  if (!changes && extensionAuth.step?.mode === 'replace') {
+    plan.changes = true;
+    plan.applyable = refused.length === 0;
+  }
   notices.push(...extensionAuth.notices);
   return plan;
 }
