@@ -85,6 +85,7 @@ t.test('nothing dropped, but the ConfigMap holds a CA no apiserver trusts any mo
   t.equal(plan.changes, true, 'a change to apply');
   t.equal(plan.applyable, true);
   t.match(plan.extensionAuth?.reason, /no apiserver trusts any more/);
+  t.match(plan.summary.text, /No node changes; .*apply removes them/, 'the summary does not say "no changes"');
 
   const clean = planRotation(input(nodes, { ...settled, extensionAuth: { mode: 'replace', clientCa: [K_NEW] } }));
   t.equal(clean.extensionAuth, undefined, 'nothing stale: nothing planned');

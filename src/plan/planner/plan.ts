@@ -285,6 +285,7 @@ export function planRotation(input: PlanInput): Plan {
   if (!changes && extensionAuth.step?.mode === 'replace') {
     plan.changes = true;
     plan.applyable = refused.length === 0;
+    plan.summary.text = `No node changes; the ${extensionAuth.step.name} ConfigMap holds ${extensionAuth.step.removes.length} Kubernetes CA(s) no apiserver trusts any more: apply removes them`;
   }
   notices.push(...extensionAuth.notices);
   return plan;
