@@ -118,14 +118,14 @@ t.test('nothing dropped, but a CA no apiserver trusts left in client-ca-file: th
   const made = await rotate('ca', 'new', '--api', 'kubernetes', '--name', 'k8s-2016', '--dir', path.join(dir, 'stale'), '--json');
   t.equal(made.code, 0, 'a stale CA', { stderr: made.stderr });
   const stale = (JSON.parse(made.stdout) as { fingerprint: string }).fingerprint;
-  // Written as a user would (the lab's ConfigMaps take PUT, not PATCH): get, edit, replace.
+  // Written as a user would (the lab's ConfigMaps take PUT, not PATCH; it serves no OpenAPI): get, edit, replace.
   const got = await kubectlRun(kubeconfig, home, ['get', 'cm', '-n', 'kube-system', 'extension-apiserver-authentication', '-o', 'json']);
   t.equal(got.code, 0, got.stderr);
   const cm = JSON.parse(got.stdout) as { data: Record<string, string> };
   cm.data['client-ca-file'] += await fs.readFile(path.join(dir, 'stale', 'k8s-2016.crt'), 'utf8');
   const file = path.join(dir, 'ext-auth.json');
   await fs.writeFile(file, JSON.stringify(cm));
-  const replaced = await kubectlRun(kubeconfig, home, ['replace', '-f', file]);
+  const replaced = await kubectlRun(kubeconfig, home, ['replace', '--validate=false', '-f', file]);
   t.equal(replaced.code, 0, replaced.stderr);
   await sleep(2 * DEFAULT_LAB_RESYNC_MS);
   t.same([...(await ext()).clientCa].sort(), [current, stale].sort(), 'kept by the apiservers (union rule)');
