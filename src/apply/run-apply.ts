@@ -24,6 +24,7 @@ import type { WorkloadPolicy } from '../desired/types.js';
 import type { KubeconfigSource } from '../cluster/kube/nodes.js';
 import { readWorkloadInventory, rootCaLagging } from '../cluster/kube/workloads.js';
 import { workloadApi, type WorkloadApi } from '../cluster/kube/rollout.js';
+import { evictionApi, type EvictionApi } from '../cluster/kube/eviction.js';
 import { kubernetesServerChange } from '../workloads/find.js';
 import { workloadPhaseMode } from '../workloads/phase.js';
 import { runWorkloadPhase } from './workload-phase.js';
@@ -324,6 +325,7 @@ export function workloadPhaseOf(
           inventory: async () => readWorkloadInventory(await source()),
           rootCaLagging: async (namespaces, newCa) => rootCaLagging(await source(), namespaces, newCa),
           api: lazyWorkloadApi(source),
+          evictions: lazyEvictionApi(source),
           records: async () => (await ctx.store.read())?.runs.find((r) => r.id === ctx.runId)?.workloads ?? [],
           record: (r) => ctx.store.recordWorkload(ctx.runId, r),
           policy: ctx.policy,
@@ -348,6 +350,11 @@ export function workloadPhaseOf(
 
 /** How long one workload's rollout may take (a Deployment's default progress deadline is 600 s). */
 export const WORKLOAD_ROLLOUT_TIMEOUT_MS = 15 * 60_000;
+
+function lazyEvictionApi(source: () => Promise<KubeconfigSource>): EvictionApi {
+  let api: Promise<EvictionApi> | null = null;
+  return { evict: async (namespace, pod) => (await (api ??= source().then((s) => evictionApi(s)))).evict(namespace, pod) };
+}
 
 function lazyWorkloadApi(source: () => Promise<KubeconfigSource>): WorkloadApi {
   let api: Promise<WorkloadApi> | null = null;

@@ -133,6 +133,10 @@ export function runSummary(run: Run | undefined, plan: Plan): { outputs: { kind:
   const pods = podDisruptionNotice(plan.steps);
   if (pods) notes.push(pods);
   if (run?.workloads) notes.push(...workloadSummaryNotes(workloadSummary(run.workloads)));
+  const ext = plan.extensionAuth;
+  if (ext?.mode === 'report') {
+    notes.push(`${ext.namespace}/${ext.name} was not written (report only): its client-ca-file still holds ${ext.removes.length} Kubernetes CA(s) no apiserver trusts any more (${ext.removes.map((fp) => fp.slice(0, 16)).join(', ')}), trusted by extension API servers until they expire; replace it with the CAs the apiservers trust, or set workloads.extensionApiserverAuthentication: replace and run \`rotate apply\``);
+  }
   if (plan.steps.some((s) => s.apis.includes('talos') && s.phase.talos === 'drop')) {
     notes.push('talosconfigs signed by the dropped Talos CA no longer work: hand out new ones (talosctl config new) to other users and pipelines');
   }

@@ -123,7 +123,7 @@ function desiredFromRunCluster(cluster: RunCluster): DesiredState {
       ...(cluster.secretsBundle ? { secretsBundle: cluster.secretsBundle } : {}),
     },
     authorities: {},
-    ...(cluster.workloads ? { workloads: cluster.workloads } : {}),
+    ...(cluster.workloads ? { workloads: { ...cluster.workloads, evict: cluster.workloads.evict ?? [] } } : {}),
   };
 }
 

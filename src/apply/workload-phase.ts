@@ -11,6 +11,7 @@
 import { RotateError } from '../domain/errors.js';
 import type { Fingerprint } from '../domain/types.js';
 import type { WorkloadPolicy } from '../desired/types.js';
+import type { EvictionApi } from '../cluster/kube/eviction.js';
 import type { RestartOutcome, WorkloadApi } from '../cluster/kube/rollout.js';
 import { restartWorkload } from '../cluster/kube/rollout.js';
 import type { StaleWorkload } from '../plan/model/index.js';
@@ -23,6 +24,10 @@ export interface WorkloadPhaseDeps {
   /** Namespaces (of those given) whose kube-root-ca.crt does not hold `newCa` yet. */
   rootCaLagging(namespaces: readonly string[], newCa: Fingerprint): Promise<string[]>;
   api: WorkloadApi;
+  /** The Eviction API, for the pods the section's `evict` names (absent: they are reported). */
+  evictions?: EvictionApi;
+  /** How long a PodDisruptionBudget may keep refusing one pod's eviction (backoff in between) before the workload is reported blocked. */
+  evictTimeoutMs?: number;
   /** What the state holds for this run (a resume sees the earlier attempt's records). */
   records(): Promise<WorkloadRecord[]>;
   record(r: Omit<WorkloadRecord, 'updatedAt'>): Promise<void>;
@@ -62,7 +67,7 @@ export async function runWorkloadPhase(deps: WorkloadPhaseDeps): Promise<Workloa
   // wait until it does in every namespace concerned (a report only needs no wait).
   let inventory = await deps.inventory();
   let candidates = staleWorkloads(inventory, undefined, deps.startedAfter);
-  const restarting = decide(candidates, deps.policy, deps.override).filter((d) => d.action === 'restart' && isRestartable(d.workload.kind));
+  const restarting = decide(candidates, deps.policy, deps.override).filter((d) => (d.action === 'restart' && isRestartable(d.workload.kind)) || (d.action === 'evict' && deps.evictions));
   const namespaces = [...new Set(restarting.map((d) => d.workload.namespace))].sort();
   const deadline = Date.now() + deps.timeoutMs;
   for (;;) {
@@ -75,8 +80,9 @@ export async function runWorkloadPhase(deps: WorkloadPhaseDeps): Promise<Workloa
     }
     await nap(deps.pollMs ?? 1000);
   }
+  let rootCaAt: string | null = null;
   if (namespaces.length > 0) {
-    const rootCaAt = deps.now().toISOString();
+    rootCaAt = deps.now().toISOString();
     inventory = await deps.inventory();
     candidates = staleWorkloads(inventory, rootCaAt, deps.startedAfter);
   }
@@ -84,16 +90,21 @@ export async function runWorkloadPhase(deps: WorkloadPhaseDeps): Promise<Workloa
   let restarted = 0;
   let left = 0;
   const toRestart: StaleWorkload[] = [];
+  const toEvict: StaleWorkload[] = [];
   for (const d of decide(candidates, deps.policy, deps.override)) {
     const w = d.workload;
     const prior = earlier.get(idOf(w));
-    if (prior?.status === 'restarted') continue; // restarted by this run already: never twice
+    if (prior?.status === 'restarted' || prior?.status === 'evicted') continue; // done by this run already: never twice
+    if (d.action === 'evict' && deps.evictions && rootCaAt) {
+      toEvict.push(w);
+      continue;
+    }
     if (d.action === 'restart' && isRestartable(w.kind)) {
       toRestart.push(w);
       continue;
     }
     left++;
-    const status = d.action === 'ignore' ? 'ignored' : 'reported';
+    const status = d.blocked ? 'blocked' : d.action === 'ignore' ? 'ignored' : 'reported';
     const reason = d.reportReason ?? (d.action === 'ignore' ? 'ignored by the workloads section' : 'report only (workloads section or --workloads report)');
     await deps.record({ namespace: w.namespace, kind: w.kind, name: w.name, status, reason });
     deps.onWorkload?.(w, status, reason);
@@ -151,5 +162,55 @@ export async function runWorkloadPhase(deps: WorkloadPhaseDeps): Promise<Workloa
       });
     }
   }
+  for (const w of toEvict) {
+    if (deps.signal?.aborted) throw new RotateError('WORKLOAD_INTERRUPTED', 'interrupted before the next workload eviction', { hint: '`rotate apply` resumes without evicting a pod twice', exitCode: 130 });
+    const done = await evictWorkload(deps, w, earlier.get(idOf(w)), rootCaAt!, nap);
+    if (done) restarted++;
+    else left++;
+  }
   return { restarted, left };
+}
+
+/** Backoff between refused evictions: 1 s doubling to 30 s (kubectl drain retries every 5 s). */
+const EVICT_BACKOFF_MS = [1000, 2000, 4000, 8000, 16000, 30000];
+/** How long a budget may keep refusing one pod by default (`kubectl drain` has no limit; a run must end). */
+export const EVICT_TIMEOUT_MS = 5 * 60_000;
+
+/**
+ * Evict the pods of one Job / other-controller / bare-pod workload that started before `cutoff` (a resume
+ * keeps the first attempt's cutoff, so replacement pods are never evicted), each recorded once evicted. A
+ * PodDisruptionBudget that refuses (429) is asked again with backoff for `evictTimeoutMs`; then the
+ * workload is recorded `blocked` with the budget's answer and the rest of its pods are left alone: no pod
+ * is ever deleted around its budget. True when every pod is gone.
+ */
+async function evictWorkload(deps: WorkloadPhaseDeps, w: StaleWorkload, prior: WorkloadRecord | undefined, cutoff: string, nap: (ms: number) => Promise<void>): Promise<boolean> {
+  const evictBefore = prior?.evictBefore ?? cutoff;
+  const evicted = new Set(prior?.evicted ?? []);
+  const before = Date.parse(evictBefore);
+  const pods = w.pods.filter((p) => !evicted.has(p.name) && (p.startTime === null || Date.parse(p.startTime) < before)).map((p) => p.name);
+  const base = { namespace: w.namespace, kind: w.kind, name: w.name, evictBefore };
+  await deps.record({ ...base, status: 'started', evicted: [...evicted] });
+  deps.onWorkload?.(w, 'started', `evicting ${pods.length} pod(s) started before ${evictBefore}`);
+  const limit = deps.evictTimeoutMs ?? EVICT_TIMEOUT_MS;
+  for (const pod of pods) {
+    let waited = 0;
+    for (let attempt = 0; ; attempt++) {
+      const out = await deps.evictions!.evict(w.namespace, pod);
+      if (out.outcome !== 'refused') break;
+      const delay = EVICT_BACKOFF_MS[Math.min(attempt, EVICT_BACKOFF_MS.length - 1)]!;
+      if (waited + delay > limit || deps.signal?.aborted) {
+        const reason = `the eviction of pod ${pod} was refused for ${Math.round(waited / 1000)} s (${out.reason}); not forced: evict it once its PodDisruptionBudget allows, or run \`rotate apply\` again`;
+        await deps.record({ ...base, status: 'blocked', evicted: [...evicted], reason });
+        deps.onWorkload?.(w, 'blocked', reason);
+        return false;
+      }
+      waited += delay;
+      await nap(delay);
+    }
+    evicted.add(pod);
+    await deps.record({ ...base, status: 'started', evicted: [...evicted] });
+  }
+  await deps.record({ ...base, status: 'evicted', evicted: [...evicted] });
+  deps.onWorkload?.(w, 'evicted', `${evicted.size} pod(s) evicted`);
+  return true;
 }

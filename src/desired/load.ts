@@ -19,7 +19,7 @@ import { schemaErrors } from './schema.js';
 import { translateSchemaErrors } from './schema-errors.js';
 import { checkSemantics, sharedHint } from './semantic.js';
 import { locate, parseSource, type ParsedSource } from './source.js';
-import { DESIRED_STATE_VERSION, type Authority, type DesiredApi, type DesiredState, type Diagnostic, type LoadOptions, type ValidationResult, type WorkloadAction, type WorkloadPolicy } from './types.js';
+import { DESIRED_STATE_VERSION, type Authority, type DesiredApi, type DesiredState, type Diagnostic, type LoadOptions, type ValidationResult, type WorkloadAction, type WorkloadPolicy, EVICTABLE_KINDS } from './types.js';
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -282,5 +282,6 @@ function workloadPolicyOf(raw: Record<string, unknown>): WorkloadPolicy {
     for (const [k, v] of Object.entries(r.matchLabels)) if (typeof v === 'string') matchLabels[k] = v;
     selectors.push({ matchLabels, ...(typeof r.namespace === 'string' ? { namespace: r.namespace } : {}), action: action(r.action) });
   }
-  return { default: action(raw.default), namespaces, selectors };
+  const evict = EVICTABLE_KINDS.filter((k) => Array.isArray(raw.evict) && raw.evict.includes(k));
+  return { default: action(raw.default), namespaces, selectors, evict, extensionApiserverAuthentication: raw.extensionApiserverAuthentication === 'report' ? 'report' : 'replace' };
 }

@@ -43,10 +43,24 @@ export interface DesiredApi {
 /** What to do with a workload whose pods hold the old Kubernetes API CA (the `workloads` section). */
 export type WorkloadAction = 'restart' | 'report' | 'ignore';
 
+/** Pods no rollout restart reaches: Job-owned, owned by another controller, or bare. */
+export type EvictableKind = 'Job' | 'Other' | 'Pod';
+export const EVICTABLE_KINDS: readonly EvictableKind[] = ['Job', 'Other', 'Pod'];
+
 export interface WorkloadPolicy {
   default: WorkloadAction;
   namespaces: Record<string, WorkloadAction>;
   selectors: { matchLabels: Record<string, string>; namespace?: string; action: WorkloadAction }[];
+  /**
+   * `evict`: of these kinds, the pods of a workload whose action is `restart` are evicted through the
+   * Eviction API (which honours PodDisruptionBudgets) instead of only reported. Default: none.
+   */
+  evict: EvictableKind[];
+  /**
+   * The `extension-apiserver-authentication` ConfigMap step: `replace` (default) writes its
+   * `client-ca-file`, `report` only lists it in the plan and the run's summary.
+   */
+  extensionApiserverAuthentication?: 'replace' | 'report';
 }
 
 export interface DesiredCluster {

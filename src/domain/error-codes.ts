@@ -161,7 +161,6 @@ export const ERROR_CODES = {
   PKI_KEY_MISMATCH: e('a private key does not belong to its certificate', 'pair the right key and certificate'),
   PKI_CSR_SIGNATURE: e('a certificate request does not verify', 'create it again'),
   PKI_INVALID_REQUEST: bug('talos-rotate asked for a certificate it must not issue'),
-  PKI_INTERNAL: bug('an issued certificate does not read back as intended'),
 
   MC_PARSE: e('a machine config is not valid YAML', 'fix the YAML at the line named'),
   MC_NO_V1ALPHA1: e('a machine config has no v1alpha1 document', 'pass the full machine config'),
@@ -214,6 +213,7 @@ export const ERROR_CODES = {
   PLAN_ENDPOINT_IS_WORKER: e('an endpoint is a worker, which cannot proxy (a refusal reason)', 'use control planes as endpoints'),
   PLAN_TALOSCONFIG_CA_UNKNOWN: w('the talosconfig client certificate is signed by no CA the cluster knows', 'check the talosconfig'),
   PLAN_NO_SECRETS_BUNDLE: w('no secrets bundle is named, so apply updates none', 'name cluster.secretsBundle, or keep the bundle up to date yourself'),
+  PLAN_EXTENSION_AUTH_UNREAD: w('kube-system/extension-apiserver-authentication could not be read; CAs an earlier rotation left in it are not planned for removal', 'plan again once the Kubernetes API answers'),
   PLAN_KUBERNETES_NODES_UNLISTED: w('Kubernetes Nodes could not be listed; node readiness comes from Talos only', 'check the kubeconfig'),
   PLAN_WORKLOADS_UNLISTED: w('the workloads holding the old Kubernetes CA could not be listed', 'check pod access with the kubeconfig'),
   PLAN_DRY_RUN_REFUSED: e('nodes refused the planned configs in the dry run', 'fix what the nodes report'),

@@ -296,7 +296,7 @@ export const EVENTS: { [K in EventType]: EventSpec<K> } = {
       namespace: 'its namespace',
       kind: '`Deployment`, `DaemonSet`, `StatefulSet`, `Job`, `Other` or `Pod`',
       name: 'its name',
-      status: '`started` (restart annotation sent), `restarted` (rollout complete), `blocked` (a rollout restart does nothing: OnDelete, partition, paused), `reported`, `ignored` or `failed`',
+      status: '`started` (restart annotation sent, or evictions begun), `restarted` (rollout complete), `evicted` (every pod it had before the new CA was published evicted), `blocked` (a rollout restart does nothing: OnDelete, partition, paused; or a PodDisruptionBudget kept refusing an eviction), `reported`, `ignored` or `failed`',
       detail: 'the `restartedAt` value, or why it is not restarted; null when nothing to add',
     },
     message: (d) => `workload ${d.kind} ${d.namespace}/${d.name}: ${d.status}${d.detail ? ` (${d.detail})` : ''}`,

@@ -83,7 +83,7 @@ export interface EventDataMap {
   'output-written': { stepId: string | null; kind: OutputKind; path: string; backupPath: string | null };
   'configmap-written': { stepId: string | null; namespace: string; name: string; field: string; written: boolean; absent: boolean; removed: string[]; trusted: string[]; conflicts: number; resourceVersion: string | null };
   'workload-phase': { runId: string; operation: 'apply' | 'rollback'; afterStep: number | null; mode: 'restart' | 'report' | 'mixed'; modeSource: 'flag' | 'desired-state' | 'default'; podsStartedAfter: string | null };
-  workload: { namespace: string; kind: string; name: string; status: 'started' | 'restarted' | 'blocked' | 'reported' | 'ignored' | 'failed'; detail: string | null };
+  workload: { namespace: string; kind: string; name: string; status: 'started' | 'restarted' | 'evicted' | 'blocked' | 'reported' | 'ignored' | 'failed'; detail: string | null };
   'lock-wait': { statePath: string; holder: LockHolder; retryInMs: number; waitedMs: number };
   'lock-broken': { statePath: string; holder: LockHolder; reason: string };
   'run-lease-taken': {

@@ -169,6 +169,9 @@ const run = {
                 additionalProperties: false,
               },
             },
+            // Added with evictions and the ConfigMap switch; records made before them lack both.
+            evict: { type: 'array', items: { enum: ['Job', 'Other', 'Pod'] } },
+            extensionApiserverAuthentication: { enum: ['replace', 'report'] },
           },
           additionalProperties: false,
         },
@@ -219,6 +222,8 @@ const run = {
           name: { type: 'string' },
           status: { enum: WORKLOAD_RECORD_STATUSES },
           restartedAt: { type: 'string' },
+          evictBefore: { type: 'string' },
+          evicted: { type: 'array', items: { type: 'string' } },
           reason: { type: 'string' },
           updatedAt: timestamp,
         },

@@ -186,12 +186,15 @@ export interface RunCluster {
   kubeconfig?: string;
   kubernetesEndpoint?: string;
   secretsBundle?: string;
-  /** The desired state's `workloads` section: what the run's rollback does with workloads by default. */
-  workloads?: WorkloadPolicy;
+  /**
+   * The desired state's `workloads` section: what the run's rollback does with workloads by default. `evict`
+   * is missing from records made before evictions existed (read as none).
+   */
+  workloads?: Omit<WorkloadPolicy, 'evict'> & { evict?: WorkloadPolicy['evict'] };
 }
 
-export type WorkloadRecordStatus = 'started' | 'restarted' | 'blocked' | 'reported' | 'ignored' | 'failed';
-export const WORKLOAD_RECORD_STATUSES: readonly WorkloadRecordStatus[] = ['started', 'restarted', 'blocked', 'reported', 'ignored', 'failed'];
+export type WorkloadRecordStatus = 'started' | 'restarted' | 'evicted' | 'blocked' | 'reported' | 'ignored' | 'failed';
+export const WORKLOAD_RECORD_STATUSES: readonly WorkloadRecordStatus[] = ['started', 'restarted', 'evicted', 'blocked', 'reported', 'ignored', 'failed'];
 
 /**
  * One workload of the workload phase (a run whose plan changes the control planes' issuing Kubernetes
@@ -206,6 +209,13 @@ export interface WorkloadRecord {
   name: string;
   status: WorkloadRecordStatus;
   restartedAt?: string;
+  /**
+   * Evictions (Job / other-controller / bare pods): only pods started before this time are evicted,
+   * recorded before the first eviction, so a resume never evicts a replacement pod.
+   */
+  evictBefore?: string;
+  /** Pods already evicted (or found gone), recorded after each eviction. */
+  evicted?: string[];
   /** Why it was not restarted (report, ignore, OnDelete, …) or why it failed. */
   reason?: string;
   updatedAt: string;

@@ -73,10 +73,23 @@ export interface ObjectKeyFacts {
   fingerprints: Fingerprint[];
 }
 
+/**
+ * Why a rollout restart would replace none of a Deployment's / DaemonSet's / StatefulSet's pods
+ * (workloads/rollout.ts `restartBlocker`, read from the object); only blocked workloads are listed.
+ */
+export interface WorkloadBlocker {
+  kind: 'Deployment' | 'DaemonSet' | 'StatefulSet';
+  namespace: string;
+  name: string;
+  reason: string;
+}
+
 /** The inventory the finder works on: pods, the ReplicaSets that own them, and certificate-bearing keys. */
 export interface WorkloadInventory {
   pods: PodLike[];
   replicaSets: ReplicaSetLike[];
+  /** Workloads a rollout restart does nothing for (absent: not read, none known). */
+  blockers?: WorkloadBlocker[];
   /** Secrets of type `kubernetes.io/service-account-token` (namespace/name): their `ca.crt` is the root CA. */
   tokenSecrets: string[];
   objects: ObjectKeyFacts[];
@@ -237,7 +250,8 @@ function timeText(t: Date | string | undefined): string | null {
  * `startedAfter` (a rollback's workload phase): pods started before it loaded the CA the rollback returns
  * to and are left out; a pod without a start time yet is kept. Sorted by namespace, kind, name.
  */
-export function staleWorkloads(inventory: Pick<WorkloadInventory, 'pods' | 'replicaSets' | 'tokenSecrets'>, startedBefore?: string, startedAfter?: string): StaleWorkload[] {
+export function staleWorkloads(inventory: Pick<WorkloadInventory, 'pods' | 'replicaSets' | 'tokenSecrets' | 'blockers'>, startedBefore?: string, startedAfter?: string): StaleWorkload[] {
+  const blockers = new Map((inventory.blockers ?? []).map((b) => [`${b.namespace}\u0000${b.kind}\u0000${b.name}`, b.reason]));
   const replicaSets = new Map(inventory.replicaSets.map((r) => [`${r.metadata?.namespace ?? ''}/${r.metadata?.name ?? ''}`, r]));
   const tokens = new Set(inventory.tokenSecrets);
   const groups = new Map<string, StaleWorkload>();
@@ -256,7 +270,8 @@ export function staleWorkloads(inventory: Pick<WorkloadInventory, 'pods' | 'repl
     let g = groups.get(key);
     if (!g) {
       const labels = Object.fromEntries(Object.entries(pod.metadata?.labels ?? {}).filter(([k]) => !HASH_LABELS.has(k)));
-      g = { namespace, kind: owner.kind, name: owner.name, ...(owner.controller ? { controller: owner.controller } : {}), ...(Object.keys(labels).length > 0 ? { labels } : {}), pods: [] };
+      const blocker = owner.controller ? undefined : blockers.get(`${namespace}\u0000${owner.kind}\u0000${owner.name}`);
+      g = { namespace, kind: owner.kind, name: owner.name, ...(owner.controller ? { controller: owner.controller } : {}), ...(Object.keys(labels).length > 0 ? { labels } : {}), pods: [], ...(blocker ? { blocker } : {}) };
       groups.set(key, g);
     }
     g.pods.push({ name: pod.metadata?.name ?? '', startTime, node: pod.spec?.nodeName ?? null });

@@ -4,7 +4,7 @@
  * the patch `kubectl rollout restart` sends, and when the rollout is complete as `kubectl rollout status`
  * reads it (kubectl `polymorphichelpers/rollout_status.go`, `objectrestarter.go`). No I/O.
  */
-import type { WorkloadAction, WorkloadPolicy } from '../desired/types.js';
+import type { EvictableKind, WorkloadAction, WorkloadPolicy } from '../desired/types.js';
 import type { StaleWorkload } from '../plan/model/index.js';
 
 export const RESTARTED_AT_ANNOTATION = 'kubectl.kubernetes.io/restartedAt';
@@ -128,17 +128,22 @@ export function batches<T>(items: readonly T[], size: number): T[][] {
 /** A stale workload with the action the desired state (or `--workloads`) gives it. */
 export interface WorkloadDecision {
   workload: StaleWorkload;
-  action: WorkloadAction;
-  /** `restart` but not a Deployment/DaemonSet/StatefulSet: reported (evictions are not done). */
+  /** `evict`: `restart` asked for pods no rollout restart reaches, and the section's `evict` names their kind. */
+  action: WorkloadAction | 'evict';
+  /** `restart` asked but not done: not a Deployment/DaemonSet/StatefulSet, or `blocked`; reported with this. */
   reportReason?: string;
+  /** `restart` asked for a workload a rollout restart does nothing for (`workload.blocker`): reported as blocked. */
+  blocked?: true;
 }
 
 export function decide(workloads: readonly StaleWorkload[], policy: WorkloadPolicy | undefined, override: 'restart' | 'report' | undefined): WorkloadDecision[] {
   return workloads.map((w) => {
     const action = workloadAction(policy, override, w);
+    if (action === 'restart' && isRestartable(w.kind) && w.blocker) return { workload: w, action: 'report', reportReason: w.blocker, blocked: true };
+    if (action === 'restart' && !isRestartable(w.kind) && (policy?.evict ?? []).includes(w.kind as EvictableKind)) return { workload: w, action: 'evict' };
     if (action === 'restart' && !isRestartable(w.kind)) {
       const what = w.kind === 'Pod' ? 'a bare pod' : w.kind === 'Job' ? "a Job's pods" : `pods of ${w.controller ?? 'another controller'}`;
-      return { workload: w, action: 'report', reportReason: `${what}: a rollout restart does not apply; delete or evict the pods by hand` };
+      return { workload: w, action: 'report', reportReason: `${what}: a rollout restart does not apply; evict the pods by hand, or name ${w.kind} in the workloads section's \`evict\`` };
     }
     return { workload: w, action };
   });

@@ -11,6 +11,7 @@ export interface WorkloadRecordLike {
 }
 
 export interface WorkloadSummary {
+  /** Restarted workloads, and those whose pods were evicted (named so). */
   restarted: string[];
   /** Not restarted (reported, blocked, failed, still in flight), each with why. */
   left: { workload: string; status: string; reason: string }[];
@@ -23,6 +24,7 @@ export function workloadSummary(records: readonly WorkloadRecordLike[], operatio
   const left: WorkloadSummary['left'] = [];
   for (const r of records) {
     if (r.status === 'restarted') restarted.push(label(r));
+    else if (r.status === 'evicted') restarted.push(`${label(r)} (pods evicted)`);
     else if (r.status !== 'ignored') {
       const reason = r.reason ?? (r.status === 'started' ? `restart sent, rollout not confirmed yet (\`rotate ${operation}\` resumes it)` : r.status);
       left.push({ workload: label(r), status: r.status, reason });

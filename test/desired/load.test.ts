@@ -362,7 +362,17 @@ t.test('the workloads section: defaults, namespaces, selectors; bad actions refu
     - { matchLabels: { app: db }, namespace: web, action: ignore }
 `);
   t.ok(good.valid, JSON.stringify(good.errors));
-  t.same(good.state?.workloads, { default: 'ignore', namespaces: { 'kube-system': 'restart', web: 'report' }, selectors: [{ matchLabels: { app: 'db' }, namespace: 'web', action: 'ignore' }] });
+  t.same(good.state?.workloads, { default: 'ignore', namespaces: { 'kube-system': 'restart', web: 'report' }, selectors: [{ matchLabels: { app: 'db' }, namespace: 'web', action: 'ignore' }], evict: [], extensionApiserverAuthentication: 'replace' });
+  const evict = await check(`${GOOD}workloads: { default: restart, evict: [Job, Pod] }\n`);
+  t.ok(evict.valid, JSON.stringify(evict.errors));
+  t.same(evict.state?.workloads?.evict, ['Job', 'Pod'], 'the kinds whose pods are evicted');
+  t.equal(evict.state?.workloads?.extensionApiserverAuthentication, 'replace', 'the ConfigMap step is written by default');
+  const ext = await check(`${GOOD}workloads: { extensionApiserverAuthentication: report }\n`);
+  t.equal(ext.state?.workloads?.extensionApiserverAuthentication, 'report');
+  t.notOk((await check(`${GOOD}workloads: { extensionApiserverAuthentication: delete }\n`)).valid, 'only replace or report');
+  const badEvict = await check(`${GOOD}workloads: { evict: [Deployment] }\n`);
+  t.notOk(badEvict.valid);
+  t.match(badEvict.errors.map((e) => `${e.path}: ${e.message}`).join('\n'), /workloads\.evict\[0\]: must be Job, Other or Pod/);
   const dflt = await check(`${GOOD}workloads: { namespaces: { a: restart } }\n`);
   t.equal(dflt.state?.workloads?.default, 'report', 'default report when not given');
 

@@ -56,3 +56,46 @@ t.test('a resumed run whose drop step was done carries the step over', async (t)
   t.same(carried.extensionAuth?.removes, [K_OLD]);
   t.equal(carryExtensionAuth(first, []), first, 'a plan with its own step is kept');
 });
+
+t.test('report mode: the step is planned and shown as what would be replaced, nothing to write', async (t) => {
+  const plan = planRotation(input(cluster(), { extensionAuth: { mode: 'report' } }));
+  const ext = plan.extensionAuth!;
+  t.equal(ext.mode, 'report');
+  t.same(ext.removes, [K_OLD]);
+  const text = renderPlanText(plan);
+  t.match(text.replace(/\n +/g, " "), /extension-apiserver-authentication, after step 4 \(kubernetes-drop\): report only, not written/);
+  t.match(text, /would remove: /);
+  t.notMatch(text, /gate: re-read/, 'no gate: nothing is written');
+  t.match(renderPlanSummary(plan), /\| after 4\. `kubernetes-extension-auth` \| report `client-ca-file`/);
+});
+
+t.test('nothing dropped, but the ConfigMap holds a CA no apiserver trusts any more: cleaned, on its own; trusted CAs never removed', async (t) => {
+  const stale = fp('k8s-stale-2016');
+  const nodes = withRoleState(withRoleState(cluster(), 'controlplane', 'kubernetes', api(K_NEW)), 'worker', 'kubernetes', api(K_NEW));
+  const settled = { desired: { talos: desired(T_OLD), kubernetes: desired(K_NEW) } };
+  const none = planRotation(input(nodes, settled));
+  t.equal(none.extensionAuth, undefined, 'not read: nothing planned');
+  t.equal(none.changes, false);
+
+  const plan = planRotation(input(nodes, { ...settled, extensionAuth: { mode: 'replace', clientCa: [K_NEW, stale] } }));
+  t.same(plan.steps, [], 'no node step');
+  t.equal(plan.extensionAuth?.afterStep, null, 'runs on its own');
+  t.same(plan.extensionAuth?.removes, [stale], 'only the CA no apiserver trusts');
+  t.same(plan.extensionAuth?.clientCa, [K_NEW]);
+  t.equal(plan.changes, true, 'a change to apply');
+  t.equal(plan.applyable, true);
+  t.match(plan.extensionAuth?.reason, /no apiserver trusts any more/);
+  t.match(plan.summary.text, /No node changes; .*apply removes them/, 'the summary does not say "no changes"');
+
+  const clean = planRotation(input(nodes, { ...settled, extensionAuth: { mode: 'replace', clientCa: [K_NEW] } }));
+  t.equal(clean.extensionAuth, undefined, 'nothing stale: nothing planned');
+  // A CA some control plane still trusts (here: one that has not dropped K_OLD yet) is never stale.
+  const uneven = withState(nodes, '127.0.0.10', 'kubernetes', api(K_NEW, K_OLD));
+  const keep = planRotation(input(uneven, { ...settled, extensionAuth: { mode: 'replace', clientCa: [K_NEW, K_OLD, stale] } }));
+  t.ok(keep.extensionAuth?.removes.includes(stale), 'the stale one is removed');
+  t.equal(keep.extensionAuth?.afterStep, 'kubernetes-drop', 'after the drop of K_OLD from the last control plane');
+
+  const report = planRotation(input(nodes, { ...settled, extensionAuth: { mode: 'report', clientCa: [K_NEW, stale] } }));
+  t.equal(report.extensionAuth?.mode, 'report');
+  t.equal(report.changes, false, 'a report is no change');
+});

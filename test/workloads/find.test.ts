@@ -1,4 +1,5 @@
 import t from 'tap';
+import { decide } from '../../src/workloads/rollout.js';
 import { generateKubernetesCa } from '../../src/pki/ca.js';
 import type { Fingerprint } from '../../src/domain/types.js';
 import type { Plan } from '../../src/plan/model/index.js';
@@ -170,6 +171,26 @@ t.test('the report and its human lines', async (t) => {
   t.match(workloadLines(report)[2], /^ {2}b +1 DaemonSet \(2 pods; apply restarts 1\) possibly stale$/, 'what apply will restart, per namespace');
   const down = workloadLines(unavailableWorkloadsReport(change, 'cannot reach the Kubernetes API at https://127.0.0.1:6443: ECONNREFUSED'));
   t.match(down[1], /not listed: cannot reach the Kubernetes API/);
+});
+
+t.test('blocked workloads: the inventory blocker reaches the workload, the plan counts it as reported, not restarted', async (t) => {
+  const change = { issueStep: 2, oldCas: [oldCa.fingerprint], newCa: newCa.fingerprint };
+  const report = workloadsReport(change, {
+    replicaSets: [rs('a', 'web-5d9', { kind: 'Deployment', name: 'web' }), rs('a', 'job-1', { kind: 'Deployment', name: 'batch' })],
+    tokenSecrets: [],
+    blockers: [{ kind: 'Deployment', namespace: 'a', name: 'batch', reason: 'the Deployment is paused' }],
+    pods: [mkPod('a', 'web-5d9-1', { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-5d9' }), mkPod('a', 'job-1-x', { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'job-1' })],
+    objects: [],
+  });
+  t.same(report.workloads.map((w) => [w.name, w.blocker ?? null]), [['batch', 'the Deployment is paused'], ['web', null]]);
+  for (const d of decide(report.workloads, undefined, 'restart')) {
+    d.workload.action = d.action;
+    if (d.reportReason) d.workload.reason = d.reportReason;
+  }
+  t.same(report.workloads.map((w) => w.action), ['report', 'restart']);
+  const lines = workloadLines(report);
+  t.match(lines[1], /^ {2}a +2 Deployments \(2 pods; apply restarts 1; 1 blocked, reported\) possibly stale$/);
+  t.match(lines.join('\n'), /reported instead of restarted \(1\):\n {4}Deployment a\/batch: the Deployment is paused/);
 });
 
 t.test('listAllPages follows continue tokens and restarts once on 410', async (t) => {

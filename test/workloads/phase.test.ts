@@ -31,14 +31,14 @@ function planWith(steps: { index: number; cur: Fingerprint; tgt: Fingerprint }[]
 }
 
 t.test('workloadPhaseMode: --workloads wins, then the section, else report', async (t) => {
-  const policy = (d: 'restart' | 'report' | 'ignore', ns: Record<string, 'restart' | 'report' | 'ignore'> = {}) => ({ default: d, namespaces: ns, selectors: [] });
+  const policy = (d: 'restart' | 'report' | 'ignore', ns: Record<string, 'restart' | 'report' | 'ignore'> = {}) => ({ default: d, namespaces: ns, selectors: [], evict: [] });
   t.same(workloadPhaseMode(policy('report'), 'restart'), { mode: 'restart', modeSource: 'flag' });
   t.same(workloadPhaseMode(undefined, 'report'), { mode: 'report', modeSource: 'flag' });
   t.same(workloadPhaseMode(undefined, undefined), { mode: 'report', modeSource: 'default' });
   t.same(workloadPhaseMode(policy('restart'), undefined), { mode: 'restart', modeSource: 'desired-state' });
   t.same(workloadPhaseMode(policy('report', { web: 'report' }), undefined), { mode: 'report', modeSource: 'desired-state' });
   t.same(workloadPhaseMode(policy('report', { web: 'restart' }), undefined), { mode: 'mixed', modeSource: 'desired-state' });
-  t.same(workloadPhaseMode({ default: 'restart', namespaces: {}, selectors: [{ matchLabels: { a: 'b' }, action: 'ignore' }] }, undefined).mode, 'mixed');
+  t.same(workloadPhaseMode({ default: 'restart', namespaces: {}, selectors: [{ matchLabels: { a: 'b' }, action: 'ignore' }], evict: [] }, undefined).mode, 'mixed');
 });
 
 t.test('workloadPhaseEntry: after the step from which the control planes serve the new CA; none without one', async (t) => {
@@ -100,4 +100,13 @@ t.test("the apply run keeps its workloads section for the rollback, and the stat
   t.same((await createMemoryStateStore({ backing }).read())!.runs[0]!.cluster!.workloads, workloads);
   doc.runs[0]!.cluster.workloads.default = 'bounce';
   t.ok(stateDocumentProblems(doc).length > 0, 'an unknown action is refused');
+});
+
+t.test('the recorded workloads section keeps evict and the ConfigMap switch (the whole section, as apply records it)', async (t) => {
+  const backing = new MemoryStateBacking();
+  const store = createMemoryStateStore({ backing });
+  const workloads = { default: 'restart' as const, namespaces: {}, selectors: [], evict: ['Job' as const, 'Pod' as const], extensionApiserverAuthentication: 'report' as const };
+  await store.startRun({ operation: 'apply', plan: samplePlan(), before: sampleBefore(), cluster: { desiredFile: '/x/rotate.yaml', talosconfig: '/x/talosconfig', context: 'c', endpoints: ['127.0.0.1'], controlPlanes: ['127.0.0.1'], workers: [], workloads } });
+  t.same(stateDocumentProblems(JSON.parse(backing.text!)), []);
+  t.same((await createMemoryStateStore({ backing }).read())!.runs[0]!.cluster!.workloads, workloads);
 });

@@ -10,6 +10,7 @@ const policy: WorkloadPolicy = {
     { matchLabels: { app: 'db' }, namespace: 'kube-system', action: 'report' },
     { matchLabels: { tier: 'edge', app: 'proxy' }, action: 'restart' },
   ],
+  evict: [],
 };
 
 t.test('workloadAction: override, then selectors in order, then namespace, then default', async (t) => {
@@ -30,6 +31,23 @@ t.test('decide: restart applies to Deployments, DaemonSets and StatefulSets; oth
   t.same(d.map((x) => x.action), ['restart', 'report', 'report', 'report']);
   t.match(d[1]!.reportReason, /bare pod/);
   t.match(d[3]!.reportReason, /example\.com\/v1 Thing/);
+});
+
+t.test('decide: a workload a rollout restart does nothing for is reported as blocked, with its reason', async (t) => {
+  const w = (kind: StaleWorkload['kind'], name: string, extra: Partial<StaleWorkload> = {}): StaleWorkload => ({ namespace: 'kube-system', kind, name, pods: [], ...extra });
+  const d = decide([w('Deployment', 'paused', { blocker: 'the Deployment is paused' }), w('StatefulSet', 'db', { blocker: 'partition of 2' }), w('DaemonSet', 'agent')], undefined, 'restart');
+  t.same(d.map((x) => x.action), ['report', 'report', 'restart'], 'never counted as restart');
+  t.same(d.map((x) => x.blocked ?? false), [true, true, false]);
+  t.equal(d[0]!.reportReason, 'the Deployment is paused');
+  const reportOnly = decide([w('Deployment', 'paused', { blocker: 'the Deployment is paused' })], undefined, 'report');
+  t.same([reportOnly[0]!.action, reportOnly[0]!.blocked], ['report', undefined], 'report only: reported, not blocked');
+});
+
+t.test('decide: `evict` turns restart into eviction for the kinds it names only', async (t) => {
+  const w = (kind: StaleWorkload['kind'], name: string): StaleWorkload => ({ namespace: 'kube-system', kind, name, pods: [] });
+  const d = decide([w('Job', 'j'), w('Pod', 'bare'), w('Other', 'o'), w('Deployment', 'd')], { ...policy, evict: ['Job', 'Other'] }, undefined);
+  t.same(d.map((x) => x.action), ['evict', 'report', 'evict', 'restart']);
+  t.same(decide([w('Job', 'j')], { ...policy, evict: ['Job'] }, 'report').map((x) => x.action), ['report'], '--workloads report evicts nothing');
 });
 
 t.test('restartBlocker: paused, OnDelete, partition', async (t) => {

@@ -1,11 +1,13 @@
 /**
  * Reads what the workload finder needs from the Kubernetes API (@kubernetes/client-node, TLS verified as the
- * kubeconfig says): every Pod and ReplicaSet, and every Secret and ConfigMap reduced at once to the
+ * kubeconfig says): every Pod and ReplicaSet, the Deployments / DaemonSets / StatefulSets a rollout restart
+ * does nothing for, and every Secret and ConfigMap reduced at once to the
  * certificate fingerprints its keys hold (`objectKeyFacts`): no Secret data is kept past its page. Lists
  * are paginated (`limit` / `continue`), as kubectl does for large clusters.
  */
 import type { Fingerprint } from '../../domain/types.js';
-import { certificateFingerprints, objectKeyFacts, ROOT_CA_CONFIGMAP, SERVICE_ACCOUNT_TOKEN_TYPE, type ObjectKeyFacts, type PodLike, type ReplicaSetLike, type WorkloadInventory } from '../../workloads/find.js';
+import { certificateFingerprints, objectKeyFacts, ROOT_CA_CONFIGMAP, SERVICE_ACCOUNT_TOKEN_TYPE, type ObjectKeyFacts, type PodLike, type ReplicaSetLike, type WorkloadBlocker, type WorkloadInventory } from '../../workloads/find.js';
+import { restartBlocker, type RestartableKind, type WorkloadObject } from '../../workloads/rollout.js';
 import type { KubeconfigSource } from './nodes.js';
 import { kubeError, loadKubeconfig, withTimeout } from './nodes.js';
 
@@ -66,6 +68,19 @@ export async function readWorkloadInventory(source: KubeconfigSource, opts: { ti
   await run('listing Pods', (a) => core.listPodForAllNamespaces(a), (items) => pods.push(...items), () => (pods = []));
   let replicaSets: ReplicaSetLike[] = [];
   await run('listing ReplicaSets', (a) => apps.listReplicaSetForAllNamespaces(a), (items) => replicaSets.push(...items.map((r) => ({ metadata: r.metadata }))), () => (replicaSets = []));
+  // Deployments / DaemonSets / StatefulSets, reduced at once to those a rollout restart does nothing for.
+  let blockers: WorkloadBlocker[] = [];
+  const blocked = (kind: RestartableKind) => (items: object[]) => {
+    for (const item of items) {
+      const o = item as WorkloadObject & { metadata?: { namespace?: string; name?: string } };
+      const reason = restartBlocker(kind, o);
+      if (reason) blockers.push({ kind, namespace: o.metadata?.namespace ?? '', name: o.metadata?.name ?? '', reason });
+    }
+  };
+  const dropKind = (kind: RestartableKind) => () => (blockers = blockers.filter((b) => b.kind !== kind));
+  await run('listing Deployments', (a) => apps.listDeploymentForAllNamespaces(a) as Promise<Page<object>>, blocked('Deployment'), dropKind('Deployment'));
+  await run('listing DaemonSets', (a) => apps.listDaemonSetForAllNamespaces(a) as Promise<Page<object>>, blocked('DaemonSet'), dropKind('DaemonSet'));
+  await run('listing StatefulSets', (a) => apps.listStatefulSetForAllNamespaces(a) as Promise<Page<object>>, blocked('StatefulSet'), dropKind('StatefulSet'));
   let objects: ObjectKeyFacts[] = [];
   let tokenSecrets: string[] = [];
   await run(
@@ -90,7 +105,7 @@ export async function readWorkloadInventory(source: KubeconfigSource, opts: { ti
     },
     () => (objects = objects.filter((o) => o.kind !== 'ConfigMap')),
   );
-  return { pods, replicaSets, tokenSecrets, objects };
+  return { pods, replicaSets, blockers, tokenSecrets, objects };
 }
 
 /**

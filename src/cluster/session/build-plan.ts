@@ -22,6 +22,7 @@ import { chainConfigs, type ChainedConfig, type IssuingKeyLookup } from './confi
 import type { Session } from './open-session.js';
 import { kubernetesOperatorClient, talosOperatorClient } from './operator-clients.js';
 import { readWorkloadInventory } from '../kube/workloads.js';
+import { bundleCertificates, CLIENT_CA_KEY, readExtensionAuth } from '../kube/extension-auth.js';
 import { kubernetesServerChange, unavailableWorkloadsReport, workloadsReport, type KubernetesServerChange, type WorkloadInventory } from '../../workloads/find.js';
 import type { WorkloadsReport } from '../../plan/model/index.js';
 import { decide } from '../../workloads/rollout.js';
@@ -193,6 +194,10 @@ export async function buildPlan(
     options: { allowDisruption: options.allowDisruption, maxUnavailable: options.maxUnavailable, parallelism: options.parallelism },
     outputs: { kubeconfig: Boolean(desired.cluster.kubeconfig), secretsBundle: Boolean(desired.cluster.secretsBundle) },
   };
+  if (target.kubernetes) {
+    const clientCa = kubeNodes ? await observeExtensionAuth(session, nodes, timeoutMs, warnings) : undefined;
+    input.extensionAuth = { mode: session.desired.workloads?.extensionApiserverAuthentication ?? 'replace', ...(clientCa ? { clientCa } : {}) };
+  }
   const plan = planRotation(input);
   const phase = workloadPhaseEntry(plan, session.desired.workloads, options.workloads, options.workloadsStartedAfter);
   if (phase) plan.workloadPhase = phase;
@@ -200,7 +205,10 @@ export async function buildPlan(
     const change = kubernetesServerChange(plan);
     if (change) {
       plan.workloads = await observeWorkloads(session, nodes, change, timeoutMs, warnings);
-      for (const d of decide(plan.workloads.workloads, session.desired.workloads, undefined)) d.workload.action = d.action;
+      for (const d of decide(plan.workloads.workloads, session.desired.workloads, undefined)) {
+        d.workload.action = d.action;
+        if (d.reportReason) d.workload.reason = d.reportReason;
+      }
     }
   }
 
@@ -272,6 +280,28 @@ async function observeKubernetes(
   }
   if (problems.length > 0) throw observationError(problems);
   return kubeNodes;
+}
+
+/**
+ * The CAs `client-ca-file` of the extension-apiserver-authentication ConfigMap holds, read with a fresh
+ * admin kubeconfig from the first control plane (absent ConfigMap: none). A failed read is a warning: the
+ * plan then removes only the CAs it drops.
+ */
+async function observeExtensionAuth(session: Session, nodes: LiveNode[], timeoutMs: number, warnings: PlanWarning[]): Promise<Fingerprint[] | undefined> {
+  const cp = nodes.find((n) => n.ca.role === 'controlplane');
+  if (!cp) return undefined;
+  try {
+    const text = await session.client.kubeconfig(cp.address, { timeoutMs });
+    const cm = await readExtensionAuth({ text, origin: `the admin kubeconfig from node ${cp.address}`, ...(session.desired.cluster.kubernetesEndpoint ? { serverOverride: session.desired.cluster.kubernetesEndpoint } : {}) }, timeoutMs);
+    return bundleCertificates(cm?.data[CLIENT_CA_KEY]).map((c) => c.fingerprint);
+  } catch (err) {
+    warnings.push({
+      code: 'PLAN_EXTENSION_AUTH_UNREAD',
+      text: `kube-system/extension-apiserver-authentication could not be read (${RotateError.is(err) ? err.message : String(err)}); CAs an earlier rotation left in it are not planned for removal`,
+      hint: 'plan again once the Kubernetes API answers',
+    });
+    return undefined;
+  }
 }
 
 /**

@@ -89,4 +89,11 @@ export interface PlanInput {
    * written. Absent: both are named.
    */
   outputs?: { kubeconfig: boolean; secretsBundle: boolean };
+  /**
+   * The `extension-apiserver-authentication` step: `mode` from the desired state's
+   * `workloads.extensionApiserverAuthentication` (default `replace`); `clientCa`: the CAs its
+   * `client-ca-file` holds now (absent: not read), so that CAs no apiserver trusts any more (left by an
+   * earlier rotation) are removed even when this plan drops none.
+   */
+  extensionAuth?: { mode: 'replace' | 'report'; clientCa?: Fingerprint[] };
 }

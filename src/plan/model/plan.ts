@@ -243,7 +243,7 @@ export interface Plan {
   notices: string[];
   /** Absent when no observed CA field lacks its final newline. */
   pemRepairs?: PemRepair[];
-  /** Absent when the plan drops no Kubernetes API CA. */
+  /** Absent when the plan drops no Kubernetes API CA and the ConfigMap holds no CA that no apiserver trusts. */
   extensionAuth?: ExtensionAuthStep;
   refused?: Refusal[];
   summary: PlanSummary;

@@ -27,10 +27,19 @@ export interface StaleWorkload {
   labels?: Record<string, string>;
   pods: StalePod[];
   /**
-   * What `rotate apply` does with it by the desired state's `workloads` section (`--workloads` may
-   * override): `restart` only for Deployments, DaemonSets and StatefulSets; absent in plans made before it.
+   * Why a rollout restart would replace none of its pods (a paused Deployment, the `OnDelete` update
+   * strategy, a StatefulSet partition), read from the workload at plan time; absent: a restart rolls it.
    */
-  action?: 'restart' | 'report' | 'ignore';
+  blocker?: string;
+  /** Why `action` is `report` although the desired state asks for `restart` (the blocker, or a kind no rollout restart applies to). */
+  reason?: string;
+  /**
+   * What `rotate apply` does with it by the desired state's `workloads` section (`--workloads` may
+   * override): `restart` only for Deployments, DaemonSets and StatefulSets a rollout restart rolls (no
+   * `blocker`); `evict` for Job / other-controller / bare pods where the section's `evict` names the kind;
+   * absent in plans made before it.
+   */
+  action?: 'restart' | 'report' | 'ignore' | 'evict';
 }
 
 /** A Secret or ConfigMap with keys whose value embeds the old CA (PEM, or base64 of PEM, at any depth). */

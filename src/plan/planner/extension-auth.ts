@@ -27,13 +27,21 @@ function trusted(s: ApiState): Fingerprint[] {
 
 export function planExtensionAuth(input: PlanInput, steps: readonly Step[], authorities: readonly AuthorityRef[], settleMs = EXTENSION_AUTH_SETTLE_MS): { step: ExtensionAuthStep | null; notices: string[] } {
   const desired = input.desired.kubernetes;
-  const removes = authorities.filter((a) => a.api === 'kubernetes' && a.disposition === 'dropped').map((a) => a.fingerprint);
-  if (!desired || removes.length === 0) return { step: null, notices: [] };
-  const dropped = new Set(removes);
+  const droppedCas = authorities.filter((a) => a.api === 'kubernetes' && a.disposition === 'dropped').map((a) => a.fingerprint);
+  if (!desired) return { step: null, notices: [] };
+  // CAs the ConfigMap still holds that no control plane trusts now nor at the end (left by an earlier
+  // rotation: the union rule keeps them until they expire).
+  const controlPlanes = input.nodes.filter((n) => n.role === 'controlplane');
+  const trustedSomewhere = new Set([...controlPlanes.flatMap((n) => trusted(n.kubernetes as ApiState)), desired.issuing, ...desired.accepted, ...droppedCas]);
+  const stale = [...new Set(input.extensionAuth?.clientCa ?? [])].filter((fp) => !trustedSomewhere.has(fp));
+  const removes = [...droppedCas, ...stale];
+  if (removes.length === 0) return { step: null, notices: [] };
+  const mode = input.extensionAuth?.mode ?? 'replace';
+  const dropped = new Set(droppedCas);
   const holdsDropped = (s: ApiState): boolean => trusted(s).some((fp) => dropped.has(fp));
 
   // Follow each control plane's Kubernetes trust through the steps.
-  const state = new Map(input.nodes.filter((n) => n.role === 'controlplane').map((n) => [n.address, n.kubernetes as ApiState] as const));
+  const state = new Map(controlPlanes.map((n) => [n.address, n.kubernetes as ApiState] as const));
   let after: Step | null = null;
   for (const step of steps) {
     for (const n of step.nodes) {
@@ -45,7 +53,9 @@ export function planExtensionAuth(input: PlanInput, steps: readonly Step[], auth
     }
   }
   const still = [...state].filter(([, s]) => holdsDropped(s)).map(([a]) => a);
-  if (still.length > 0 || after === null) {
+  // Nothing dropped here, only stale CAs: after the last step (or on its own when there is none).
+  const staleOnly = droppedCas.length === 0;
+  if (!staleOnly && (still.length > 0 || after === null)) {
     return {
       step: null,
       notices: [
@@ -59,15 +69,18 @@ export function planExtensionAuth(input: PlanInput, steps: readonly Step[], auth
       id: 'kubernetes-extension-auth',
       namespace: 'kube-system',
       name: 'extension-apiserver-authentication',
-      afterStep: after.id,
-      mode: 'replace',
+      afterStep: staleOnly ? (steps.at(-1)?.id ?? null) : after!.id,
+      mode,
       clientCa,
       removes,
       requestHeaderCa: 'unchanged',
       gate: { settleMs },
       reason:
         'every kube-apiserver keeps this ConfigMap as the union of what it holds and what it trusts, removing only expired certificates: ' +
-        `without this step, extension API servers (metrics-server and others) would trust the dropped CA until it expires; after step ${after.index} (${after.id}) no apiserver trusts it any more`,
+        (staleOnly
+          ? 'it still holds Kubernetes CA(s) that no apiserver trusts any more (left by an earlier rotation), which extension API servers (metrics-server and others) trust until they expire'
+          : `without this step, extension API servers (metrics-server and others) would trust the dropped CA until it expires; after step ${after!.index} (${after!.id}) no apiserver trusts it any more`) +
+        (mode === 'report' ? '. Report only (workloads.extensionApiserverAuthentication: report): apply writes nothing; replace client-ca-file by hand, or set it to replace' : ''),
     },
     notices: [],
   };

@@ -123,6 +123,12 @@ export function planRotation(input: PlanInput): Plan {
   if (refused.length > 0) plan.refused = refused;
   const extensionAuth = planExtensionAuth(input, steps, plan.authorities);
   if (extensionAuth.step) plan.extensionAuth = extensionAuth.step;
+  // A write of the ConfigMap alone (stale CAs, nothing else to do) is a change too; a report is not.
+  if (!changes && extensionAuth.step?.mode === 'replace') {
+    plan.changes = true;
+    plan.applyable = refused.length === 0;
+    plan.summary.text = `No node changes; the ${extensionAuth.step.name} ConfigMap holds ${extensionAuth.step.removes.length} Kubernetes CA(s) no apiserver trusts any more: apply removes them`;
+  }
   notices.push(...extensionAuth.notices);
   return plan;
 }

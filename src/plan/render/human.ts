@@ -261,9 +261,16 @@ export function nodeChanges(n: StepNode, ca: (fp: Fingerprint | null) => string)
 /** The extension-apiserver-authentication step (model ExtensionAuthStep), after the step it follows. */
 export function extensionAuthLines(ext: ExtensionAuthStep, steps: readonly Step[], ca: (fp: Fingerprint | null) => string): string[] {
   const after = ext.afterStep === null ? 'after the last step' : `after step ${steps.find((s) => s.id === ext.afterStep)?.index ?? '?'} (${ext.afterStep})`;
-  const verb = ext.mode === 'replace' ? 'replace' : 'report (not written)';
+  if (ext.mode === 'report') {
+    return [
+      `ConfigMap ${ext.namespace}/${ext.name}, ${after}: report only, not written (workloads.extensionApiserverAuthentication: report)`,
+      `  would replace client-ca-file with exactly ${ext.clientCa.map(ca).join(', ')} (what every kube-apiserver then trusts)`,
+      `  would remove: ${ext.removes.map(ca).join(', ')} (extension API servers keep trusting it until it expires)`,
+      `  why: ${ext.reason}`,
+    ];
+  }
   return [
-    `ConfigMap ${ext.namespace}/${ext.name}, ${after}: ${verb} client-ca-file`,
+    `ConfigMap ${ext.namespace}/${ext.name}, ${after}: replace client-ca-file`,
     `  client-ca-file: exactly ${ext.clientCa.map(ca).join(', ')} (what every kube-apiserver then trusts); every other key kept; never deleted`,
     `  removes: ${ext.removes.map(ca).join(', ')}`,
     `  requestheader-client-ca-file: unchanged (the aggregator CA is not rotated)`,

@@ -25,7 +25,9 @@ function kindsText(ws: readonly StaleWorkload[]): string {
   }
   const pods = ws.reduce((n, w) => n + w.pods.length, 0);
   const restart = ws.filter((w) => w.action === 'restart').length;
-  return `${parts.join(', ')} (${count(pods, 'pod', 'pods')}${restart > 0 ? `; apply restarts ${restart}` : ''})`;
+  const blocked = ws.filter((w) => w.action === 'report' && w.blocker && w.reason === w.blocker).length;
+  const evict = ws.filter((w) => w.action === 'evict').length;
+  return `${parts.join(', ')} (${count(pods, 'pod', 'pods')}${restart > 0 ? `; apply restarts ${restart}` : ''}${evict > 0 ? `; apply evicts the pods of ${evict}` : ''}${blocked > 0 ? `; ${blocked} blocked, reported` : ''})`;
 }
 
 export function workloadLines(report: WorkloadsReport): string[] {
@@ -47,6 +49,12 @@ export function workloadLines(report: WorkloadsReport): string[] {
       if (of.length > 0) parts.push(`${count(of.length, kind, `${kind}s`)} embedding it (${of.map((o) => o.name).join(', ')})`);
     }
     out.push(`  ${ns.padEnd(width)}  ${parts.join('; ')}`);
+  }
+  // Asked to restart, but reported: a rollout restart does nothing for them, or does not apply to them.
+  const notRestarted = report.workloads.filter((w) => w.action === 'report' && w.reason);
+  if (notRestarted.length > 0) {
+    out.push(`  reported instead of restarted (${notRestarted.length}):`);
+    for (const w of notRestarted) out.push(`    ${w.kind} ${w.namespace}/${w.name}: ${w.reason}`);
   }
   const pods = report.workloads.reduce((n, w) => n + w.pods.length, 0);
   out.push(

@@ -37,6 +37,12 @@ t.test('find, then roll: plan lists, apply --workloads restart restarts once aft
     t.ok(found.has(w), `found ${w}`);
   }
   t.ok([...found].some((w) => w.startsWith('DaemonSet kube-system/holding-')), 'found the per-node DaemonSets');
+  // Blocked workloads are read as such at plan time (never counted as restarts).
+  const blockerOf = (kind: string, ns: string, name: string) => report!.workloads.find((w) => w.kind === kind && w.namespace === ns && w.name === name)?.blocker;
+  t.match(blockerOf('Deployment', 'apps', 'batch-runner'), /paused/);
+  t.match(blockerOf('StatefulSet', 'apps', 'db'), /partition/);
+  t.match(blockerOf('DaemonSet', 'kube-system', 'node-exporter'), /OnDelete/);
+  t.equal(blockerOf('Deployment', 'apps', 'api-gateway'), undefined);
   t.notOk([...found].some((w) => /kube-apiserver|kube-controller-manager|kube-scheduler/.test(w)), 'no mirror pod');
   t.same(
     report!.objects.map((o) => `${o.kind} ${o.namespace}/${o.name}`).sort(),
@@ -74,12 +80,32 @@ t.test('find, then roll: plan lists, apply --workloads restart restarts once aft
   // Every restarted workload's pods started after the issue step finished.
   const issueDone = Date.parse(run!.steps.find((st) => st.id === 'talos-kubernetes-issue')!.finishedAt!);
   const inspect = await lab.inspectCli();
-  const summaries = ((inspect as unknown as { pods: { workloads?: { kind: string; namespace: string; name: string; restartedAt: string | null; pods: { startedAt: string | null }[] }[] } }).pods.workloads ?? []);
+  const summaries = ((inspect as unknown as { pods: { workloads?: { kind: string; namespace: string; name: string; restartedAt: string | null; pods: { name: string; startedAt: string | null }[] }[] } }).pods.workloads ?? []);
   for (const r of records.filter((x) => x.status === 'restarted')) {
     const w = summaries.find((x) => x.kind === r.kind && x.namespace === r.namespace && x.name === r.name);
     t.equal(w?.restartedAt, r.restartedAt, `${r.kind} ${r.namespace}/${r.name}: the lab holds the annotation the state recorded`);
     t.ok(w && w.pods.length > 0 && w.pods.every((p) => p.startedAt !== null && Date.parse(p.startedAt) > issueDone), `${r.kind} ${r.namespace}/${r.name}: every pod started after the issue step`);
   }
+
+  // After the run, pod → apiserver failures come only from pods of the workloads the run reported (blocked,
+  // the Job, the bare pod: they keep the old CA and legitimately keep failing), none from a restarted one.
+  // "After" is by the lab's own sequence: past everything the ledger held when apply had exited.
+  const atEnd = await s.watch.snapshot();
+  const endSeq = Math.max(0, ...atEnd.entries.map((e) => e.seq), ...atEnd.configChanges.map((c) => c.seq), ...atEnd.notReady.map((n) => n.seq));
+  const keyOf = (w: { kind: string; namespace: string; name: string }) => `${w.kind} ${w.namespace}/${w.name}`;
+  const restartedKeys = new Set(records.filter((r) => r.status === 'restarted').map(keyOf));
+  const reportedKeys = new Set(records.filter((r) => r.status !== 'restarted').map(keyOf));
+  const ownerOf = new Map<string, string>();
+  const learnPods = (ws: typeof summaries) => { for (const w of ws) for (const p of w.pods) ownerOf.set(p.name, keyOf(w)); };
+  learnPods(summaries);
+  const podOf = (from: string) => from.slice(from.indexOf('/') + 1);
+  const after = (d: { entries: { edge: string; from: string; seq: number }[] }) => d.entries.filter((e) => e.edge === 'pod-apiserver' && e.seq > endSeq);
+  // Wait (bounded, on the ledger) until a reported workload's pod has failed after the run: the window then spans client calls.
+  const later = await s.waitForLedger('a pod of a reported workload failing after the run', (d) => after(d).some((e) => reportedKeys.has(ownerOf.get(podOf(e.from)) ?? '')));
+  learnPods(((await lab.inspectCli()) as unknown as { pods: { workloads?: typeof summaries } }).pods.workloads ?? []);
+  const failing = [...new Set(after(later).map((e) => ownerOf.get(podOf(e.from)) ?? `unknown pod ${e.from}`))].sort();
+  t.same(failing.filter((k) => !reportedKeys.has(k)), [], `failures after the run only from reported workloads' pods (seen: ${failing.join(', ')})`);
+  t.same(failing.filter((k) => restartedKeys.has(k)), [], 'none from a restarted workload');
 
   // The real kubectl sees the annotation and a complete rollout.
   const kc = lab.file('kubeconfig');

@@ -126,3 +126,12 @@ t.test('the run summary names the restarted workloads and those left, with why',
   t.match(notes.join('\n'), /workloads restarted .*\(1\): DaemonSet kube-system\/kube-proxy/);
   t.match(notes.join('\n'), /may still hold the old Kubernetes API CA \(2\), not restarted: Deployment web\/paused — the Deployment is paused; Pod web\/bare — a bare pod/);
 });
+
+t.test('the run summary says an extension-apiserver-authentication step in report mode was not written, and what stays trusted', async (t) => {
+  const ext = { id: 'kubernetes-extension-auth', namespace: 'kube-system', name: 'extension-apiserver-authentication', afterStep: null, mode: 'report', clientCa: ['b'.repeat(64)], removes: ['a'.repeat(64)], requestHeaderCa: 'unchanged', gate: { settleMs: 1 }, reason: 'x' };
+  const run = { operation: 'apply', outputs: [] } as unknown as Parameters<typeof runSummary>[0];
+  const report = runSummary(run, { steps: [], extensionAuth: ext } as unknown as Parameters<typeof runSummary>[1]);
+  t.match(report.notes.join('\n'), /extension-apiserver-authentication was not written \(report only\): .*1 Kubernetes CA\(s\) no apiserver trusts any more \(aaaaaaaaaaaaaaaa\)/);
+  const replace = runSummary(run, { steps: [], extensionAuth: { ...ext, mode: 'replace' } } as unknown as Parameters<typeof runSummary>[1]);
+  t.notMatch(replace.notes.join('\n'), /not written/, 'a replace step says nothing of the kind');
+});

@@ -65,7 +65,7 @@ function deps(api: WorkloadApi, records: WorkloadRecord[], extra: Partial<Worklo
       if (i >= 0) records[i] = full;
       else records.push(full);
     },
-    policy: { default: 'report', namespaces: { a: 'restart' }, selectors: [] },
+    policy: { default: 'report', namespaces: { a: 'restart' }, selectors: [], evict: [] },
     override: undefined,
     newCa: NEW,
     batchSize: 2,
@@ -123,11 +123,73 @@ t.test('a resume never restarts a workload twice', async (t) => {
 t.test('waits until kube-root-ca.crt holds the new CA, and refuses to restart while it does not', async (t) => {
   const { api, patches } = fakeCluster({ 'Deployment/a/web': obj('Deployment'), 'DaemonSet/a/agent': obj('DaemonSet'), 'DaemonSet/a/legacy': obj('DaemonSet') });
   let asks = 0;
-  await runWorkloadPhase(deps(api, [], { policy: { default: 'report', namespaces: { a: 'restart' }, selectors: [] }, rootCaLagging: async (ns) => (++asks < 3 ? ns.filter((n) => n === 'a') : []) }));
+  await runWorkloadPhase(deps(api, [], { policy: { default: 'report', namespaces: { a: 'restart' }, selectors: [], evict: [] }, rootCaLagging: async (ns) => (++asks < 3 ? ns.filter((n) => n === 'a') : []) }));
   t.equal(asks, 3);
   t.equal(patches.length, 3);
 
   const never = fakeCluster({ 'Deployment/a/web': obj('Deployment') });
   await t.rejects(runWorkloadPhase(deps(never.api, [], { timeoutMs: -1, rootCaLagging: async () => ['a'] })), { code: 'WORKLOAD_ROOT_CA_STALE' });
   t.same(never.patches, []);
+});
+
+t.test('a workload the inventory shows blocked is recorded blocked with its reason, never read, patched or waited for', async (t) => {
+  const { api, patches } = fakeCluster({
+    'Deployment/a/web': obj('Deployment'),
+    'DaemonSet/a/agent': obj('DaemonSet'),
+    'DaemonSet/a/legacy': obj('DaemonSet'),
+    'StatefulSet/b/db': obj('StatefulSet'),
+  });
+  const reads: string[] = [];
+  const spy: WorkloadApi = { read: async (k, ns, n) => (reads.push(`${k}/${ns}/${n}`), api.read(k, ns, n)), patch: api.patch };
+  const records: WorkloadRecord[] = [];
+  const lagging: string[][] = [];
+  const blocked = { ...structuredClone(inventory), blockers: [{ kind: 'StatefulSet' as const, namespace: 'b', name: 'db', reason: 'the StatefulSet has a rolling-update partition of 1' }] };
+  const result = await runWorkloadPhase(deps(spy, records, { override: 'restart', inventory: async () => structuredClone(blocked), rootCaLagging: async (ns) => (lagging.push([...ns]), []) }));
+  t.match(records.find((r) => r.name === 'db'), { status: 'blocked', reason: /partition of 1/ });
+  t.notOk(reads.includes('StatefulSet/b/db') || patches.includes('StatefulSet/b/db'), 'never read nor patched');
+  t.notOk(lagging.flat().includes('b'), "its namespace's kube-root-ca.crt is not waited for");
+  t.equal(result.restarted, 3);
+});
+
+t.test('evict: Job and bare pods are evicted only when the section names their kind; each pod once, a resume never evicts a replacement', async (t) => {
+  const { api } = fakeCluster({ 'Deployment/a/web': obj('Deployment'), 'DaemonSet/a/agent': obj('DaemonSet'), 'DaemonSet/a/legacy': obj('DaemonSet'), 'StatefulSet/b/db': obj('StatefulSet') });
+  const job = (name: string, start: string): PodLike => ({ ...pod('j', name, { apiVersion: 'batch/v1', kind: 'Job', name: 'migrate' }), status: { phase: 'Running', startTime: start } });
+  const inv = { ...structuredClone(inventory), pods: [...inventory.pods, job('migrate-1', '2026-01-01T00:00:00Z'), job('migrate-2', '2026-01-01T00:00:00Z')] };
+  const policy = { default: 'report' as const, namespaces: { j: 'restart' as const }, selectors: [], evict: [] as ('Job' | 'Other' | 'Pod')[] };
+
+  // Without `evict`: reported, nothing evicted.
+  const asked: string[] = [];
+  const evictions = { evict: async (ns: string, p: string) => (asked.push(`${ns}/${p}`), { outcome: 'evicted' as const }) };
+  const r0: WorkloadRecord[] = [];
+  await runWorkloadPhase(deps(api, r0, { policy, evictions, inventory: async () => structuredClone(inv) }));
+  t.same(asked, [], 'no eviction unless the section asks');
+  t.match(r0.find((r) => r.name === 'migrate'), { status: 'reported', reason: /evict/ });
+
+  // With `evict: [Job]`: both pods evicted, recorded.
+  const records: WorkloadRecord[] = [];
+  let killAfter = 1;
+  const flaky = { evict: async (ns: string, p: string) => { if (killAfter-- <= 0) throw new Error('killed'); asked.push(`${ns}/${p}`); return { outcome: 'evicted' as const }; } };
+  await t.rejects(runWorkloadPhase(deps(api, records, { policy: { ...policy, evict: ['Job'] }, evictions: flaky, inventory: async () => structuredClone(inv) })));
+  t.same(asked, ['j/migrate-1'], 'the first run evicted one pod, then died');
+  t.match(records.find((r) => r.name === 'migrate'), { status: 'started', evicted: ['migrate-1'], evictBefore: '2026-12-05T12:00:00.000Z' });
+  // The resume sees the replacement of migrate-1 (started after the first run's cutoff) and the second old pod.
+  const later = { ...inv, pods: [...inv.pods.filter((p) => p.metadata?.name !== 'migrate-1'), job('migrate-3', '2026-12-05T12:00:30Z')] };
+  await runWorkloadPhase(deps(api, records, { policy: { ...policy, evict: ['Job'] }, evictions, inventory: async () => structuredClone(later), now: () => new Date('2026-12-05T12:01:00Z') }));
+  t.same(asked, ['j/migrate-1', 'j/migrate-2'], 'the resume evicted only the old pod left, not the replacement');
+  t.match(records.find((r) => r.name === 'migrate'), { status: 'evicted', evicted: ['migrate-1', 'migrate-2'] });
+});
+
+t.test('evict: a PodDisruptionBudget that keeps refusing is retried with backoff for a bounded time, then reported blocked, never forced', async (t) => {
+  const { api } = fakeCluster({ 'Deployment/a/web': obj('Deployment'), 'DaemonSet/a/agent': obj('DaemonSet'), 'DaemonSet/a/legacy': obj('DaemonSet'), 'StatefulSet/b/db': obj('StatefulSet') });
+  const bare: PodLike = { metadata: { namespace: 'p', name: 'debug' }, spec: { volumes: [{ name: 'kube-api-access-1' }] }, status: { phase: 'Running', startTime: '2026-01-01T00:00:00Z' } };
+  const inv = { ...structuredClone(inventory), pods: [...inventory.pods, bare] };
+  let calls = 0;
+  const naps: number[] = [];
+  const refusing = { evict: async () => (calls++, { outcome: 'refused' as const, reason: 'Cannot evict pod as it would violate the pod\'s disruption budget.' }) };
+  const records: WorkloadRecord[] = [];
+  const result = await runWorkloadPhase(deps(api, records, { policy: { default: 'report', namespaces: { p: 'restart' }, selectors: [], evict: ['Pod'] }, evictions: refusing, evictTimeoutMs: 20_000, nap: async (ms) => void naps.push(ms), inventory: async () => structuredClone(inv) }));
+  t.same(naps.filter((n) => n >= 1000), [1000, 2000, 4000, 8000], 'backoff doubles, within the bound');
+  t.equal(calls, 5, 'asked again after each wait, then given up');
+  t.match(records.find((r) => r.name === 'debug'), { status: 'blocked', reason: /refused for 15 s \(Cannot evict pod.*\); not forced/ });
+  t.equal(result.restarted, 0, 'nothing counted as done');
 });

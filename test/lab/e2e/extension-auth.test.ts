@@ -91,3 +91,57 @@ t.test('a full Kubernetes CA rotation removes the dropped CA from extension-apis
   t.same(restored.clientCa, [old], 'after rollback: the original CA alone (re-added by the apiserver when it trusted it again, the new one removed)');
   t.equal(restored.deletions, 0, 'never deleted');
 });
+
+function kubectlRun(kubeconfig: string, home: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(KUBECTL, ['--kubeconfig', kubeconfig, '--request-timeout=15s', ...args], { env: { HOME: home, PATH: process.env.PATH ?? '/usr/bin:/bin' } }, (err, stdout, stderr) =>
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+t.test('nothing dropped, but a CA no apiserver trusts left in client-ca-file: the plan offers the cleaning step, apply removes only it', async (t) => {
+  const dir = await labDir(t);
+  const up = await rotate('lab', 'up', '--dir', dir, '--detach', '--control-planes', '1', '--workers', '1', '--kubelet-restart-ms', '300', '--pods-per-node', '0');
+  t.equal(up.code, 0, 'lab up', { stderr: up.stderr });
+  if (up.code !== 0) return;
+  const desired = path.join(dir, 'rotate.yaml');
+  const kubeconfig = path.join(dir, 'kubeconfig');
+  const home = await fs.mkdtemp(path.join(dir, '..', 'kubectl-home-'));
+  const ext = async () => {
+    const r = await rotate('lab', 'inspect', '--dir', dir, '--json');
+    return (JSON.parse(r.stdout) as InspectReport).extensionApiserverAuthentication!;
+  };
+  const [current] = (await ext()).clientCa;
+
+  // A CA from an "earlier rotation" that no apiserver trusts: the apiservers' union rule keeps it there.
+  const made = await rotate('ca', 'new', '--api', 'kubernetes', '--name', 'k8s-2016', '--dir', path.join(dir, 'stale'), '--json');
+  t.equal(made.code, 0, 'a stale CA', { stderr: made.stderr });
+  const stale = (JSON.parse(made.stdout) as { fingerprint: string }).fingerprint;
+  // Written as a user would (the lab's ConfigMaps take PUT, not PATCH; it serves no OpenAPI): get, edit, replace.
+  const got = await kubectlRun(kubeconfig, home, ['get', 'cm', '-n', 'kube-system', 'extension-apiserver-authentication', '-o', 'json']);
+  t.equal(got.code, 0, got.stderr);
+  const cm = JSON.parse(got.stdout) as { data: Record<string, string> };
+  cm.data['client-ca-file'] += await fs.readFile(path.join(dir, 'stale', 'k8s-2016.crt'), 'utf8');
+  const file = path.join(dir, 'ext-auth.json');
+  await fs.writeFile(file, JSON.stringify(cm));
+  const replaced = await kubectlRun(kubeconfig, home, ['replace', '--validate=false', '-f', file]);
+  t.equal(replaced.code, 0, replaced.stderr);
+  await sleep(2 * DEFAULT_LAB_RESYNC_MS);
+  t.same([...(await ext()).clientCa].sort(), [current, stale].sort(), 'kept by the apiservers (union rule)');
+
+  const planned = await rotate('plan', '-f', desired, '--json', '--detailed-exitcode');
+  t.equal(planned.code, 2, 'a change to apply', { stderr: planned.stderr });
+  const plan = (JSON.parse(planned.stdout) as { plan: Plan }).plan;
+  t.same(plan.steps, [], 'no node step');
+  t.match(plan.extensionAuth, { afterStep: null, mode: 'replace', removes: [stale], clientCa: [current] });
+
+  const applied = await rotate('apply', '-f', desired, '--auto-approve', '--json');
+  t.equal(applied.code, 0, 'apply', { stderr: applied.stderr.slice(-3000) });
+  await sleep(2 * DEFAULT_LAB_RESYNC_MS);
+  const after = await ext();
+  t.same(after.clientCa, [current], 'only the CA the apiservers trust, still after re-syncs');
+  t.equal(after.deletions, 0, 'never deleted');
+  const again = await rotate('plan', '-f', desired, '--json', '--detailed-exitcode');
+  t.equal(again.code, 0, 'then no changes', { stderr: again.stderr });
+});
