@@ -9,10 +9,8 @@ import { randomUUID } from 'node:crypto';
 import { RotateError } from '../domain/errors.js';
 import type { Diagnostic } from '../desired/types.js';
 import type { Plan } from '../plan/model/index.js';
-import { buildPlan, diagnosticWarning, listedNodes, noSecretsBundleWarning, relevantDesiredWarnings, splitDesiredWarnings, type BuildPlanOptions, type BuiltPlan } from '../cluster/session/build-plan.js';
+import { buildPlan, diagnosticWarning, listedNodes, noSecretsBundleWarning, relevantDesiredWarnings, splitDesiredWarnings, type BuiltPlan } from '../cluster/session/build-plan.js';
 import { openSession, type Session } from '../cluster/session/open-session.js';
-import type { ClusterOverrides } from '../cluster/session/cluster-overrides.js';
-import type { TalosConnect } from '../talos/talos-api.js';
 import { readSavedPlan, staleError, staleReasons } from '../cluster/session/saved-plan.js';
 import { beforeFromObserved, resolveStatePath, toErrorRecord, type LockedState, type Run } from '../state/index.js';
 import { makeEvent, makeQuestion, selectSink } from '../events/index.js';
@@ -50,25 +48,12 @@ import {
   startedNodes,
   stripDiffs,
   targetFromPlan,
+  type RunOptions,
 } from './run-common.js';
 
-export interface ApplyOptions extends BuildPlanOptions {
+export interface ApplyOptions extends RunOptions {
+  /** A plan saved with `rotate plan --out`: applied exactly, refused if the cluster changed since. */
   planFile?: string;
-  file: string;
-  autoApprove: boolean;
-  json: boolean;
-  state?: string;
-  lockTimeoutMs: number;
-  /** Take the cluster's run lease (default true; false is `--no-run-lease`). */
-  runLease?: boolean;
-  /** `--take-over-expired-lease`. */
-  takeOverExpiredLease?: boolean;
-  /** `--talosconfig`, `--context`, `--endpoints`: win over the desired state's cluster section. */
-  cluster?: ClusterOverrides;
-  /** `--workloads restart|report`: overrides the desired state's `workloads` section for every namespace. */
-  workloads?: 'restart' | 'report';
-  /** Opens the Talos clients of the run (the CLI: `connectTalos`). */
-  connect: TalosConnect;
 }
 
 /** Everything a run needs once approved. */

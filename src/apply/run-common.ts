@@ -10,7 +10,9 @@ import { planTextWidth, renderPlanText } from '../plan/render/human.js';
 import { summarizeCertificateValue } from '../pki/index.js';
 import { podDisruptionNotice } from '../plan/planner/index.js';
 import { workloadSummary, workloadSummaryNotes } from '../workloads/summary.js';
-import type { BuiltPlan, PlanTarget } from '../cluster/session/build-plan.js';
+import type { BuildPlanOptions, BuiltPlan, PlanTarget } from '../cluster/session/build-plan.js';
+import type { ClusterOverrides } from '../cluster/session/cluster-overrides.js';
+import type { TalosConnect } from '../talos/talos-api.js';
 import type { IssuingKeyLookup } from '../cluster/session/config-chain.js';
 import type { Session } from '../cluster/session/open-session.js';
 import { openLockedState, statePaths, type LockedState, type LockInfo, type Run, type RunCluster } from '../state/index.js';
@@ -22,6 +24,25 @@ import { TOOL_VERSION } from '../version.js';
 import { fetchKubeconfig } from './engine.js';
 import { RunLease } from './run-lease-holder.js';
 import { NO_LEASE_FLAG, RUN_LEASE_NAME, RUN_LEASE_NAMESPACE } from './run-lease.js';
+
+/** The options `rotate apply` and `rotate rollback` share. */
+export interface RunOptions extends BuildPlanOptions {
+  file: string;
+  autoApprove: boolean;
+  json: boolean;
+  state?: string;
+  lockTimeoutMs: number;
+  /** Take the cluster's run lease (default true; false is `--no-run-lease`). */
+  runLease?: boolean;
+  /** `--take-over-expired-lease`. */
+  takeOverExpiredLease?: boolean;
+  /** `--talosconfig`, `--context`, `--endpoints`: win over the desired state's (apply) or the run's recorded (rollback) cluster section. */
+  cluster?: ClusterOverrides;
+  /** `--workloads restart|report`, for every namespace: overrides the desired state's (apply) or the run's recorded (rollback) `workloads` section. */
+  workloads?: 'restart' | 'report';
+  /** Opens the Talos clients of the run (the CLI: `connectTalos`). */
+  connect: TalosConnect;
+}
 
 export interface RunDisplayOptions {
   autoApprove: boolean;

@@ -12,10 +12,8 @@ import { RotateError } from '../domain/errors.js';
 import type { ApiKind, Fingerprint, NodeAddress } from '../domain/types.js';
 import type { DesiredState } from '../desired/types.js';
 import type { ApiState, Plan } from '../plan/model/index.js';
-import { buildPlan, type BuildPlanOptions, type PlanTarget } from '../cluster/session/build-plan.js';
+import { buildPlan, type PlanTarget } from '../cluster/session/build-plan.js';
 import { openSessionFor, type Session } from '../cluster/session/open-session.js';
-import type { ClusterOverrides } from '../cluster/session/cluster-overrides.js';
-import type { TalosConnect } from '../talos/talos-api.js';
 import { beforeFromObserved, resolveStatePath, toErrorRecord, type LockedState, type NodeBefore, type Run, type RunCluster, type StateDocument } from '../state/index.js';
 import { ApplyInterrupted, executePlan } from './engine.js';
 import { makeEvent, makeQuestion, selectSink } from '../events/index.js';
@@ -36,28 +34,13 @@ import {
   takeRunLease,
   stripDiffs,
   targetFromPlan,
+  type RunOptions,
 } from './run-common.js';
 import { carryExtensionAuth } from './extension-auth.js';
 import { workloadPhaseOf } from './run-apply.js';
 import { rolledBackIssueStart } from '../workloads/phase.js';
 
-export interface RollbackOptions extends BuildPlanOptions {
-  file: string;
-  autoApprove: boolean;
-  json: boolean;
-  state?: string;
-  lockTimeoutMs: number;
-  /** Take the cluster's run lease (default true; false is `--no-run-lease`). */
-  runLease?: boolean;
-  /** `--take-over-expired-lease`. */
-  takeOverExpiredLease?: boolean;
-  /** `--talosconfig`, `--context`, `--endpoints`: win over what the apply run recorded. */
-  cluster?: ClusterOverrides;
-  /** `--workloads restart|report`: overrides the workloads section the apply run recorded, for every namespace. */
-  workloads?: 'restart' | 'report';
-  /** Opens the Talos clients of the run (the CLI: `connectTalos`). */
-  connect: TalosConnect;
-}
+export type RollbackOptions = RunOptions;
 
 function notPossible(why: string, hint: string): RotateError {
   return new RotateError('ROLLBACK_NOT_POSSIBLE', `rollback is not possible: ${why}`, { hint });
