@@ -10,7 +10,7 @@
  */
 import { RotateError } from '../domain/errors.js';
 import type { Fingerprint } from '../domain/types.js';
-import type { WorkloadPolicy } from '../desired/types.js';
+import { EVICTABLE_KINDS, type EvictableKind, type WorkloadPolicy } from '../desired/types.js';
 import type { EvictionApi } from '../cluster/kube/eviction.js';
 import type { RestartOutcome, WorkloadApi } from '../cluster/kube/rollout.js';
 import { restartWorkload } from '../cluster/kube/rollout.js';
@@ -114,6 +114,13 @@ export async function runWorkloadPhase(deps: WorkloadPhaseDeps): Promise<Workloa
     if (prior.status !== 'started' || toRestart.some((w) => idOf(w) === idOf(prior))) continue;
     if (isRestartable(prior.kind)) toRestart.push({ namespace: prior.namespace, kind: prior.kind, name: prior.name, pods: [] });
   }
+  // Likewise a workload whose evictions this run started and whose pods are all gone or replaced now (a
+  // replacement started after the recorded cutoff is not stale, so the workload is no longer listed).
+  for (const prior of earlier.values()) {
+    if (prior.status !== 'started' || !prior.evictBefore || !deps.evictions || toEvict.some((w) => idOf(w) === idOf(prior))) continue;
+    const kind = EVICTABLE_KINDS.find((k: EvictableKind) => k === prior.kind);
+    if (kind) toEvict.push({ namespace: prior.namespace, kind, name: prior.name, pods: [] });
+  }
 
   for (const batch of batches(toRestart, deps.batchSize)) {
     if (deps.signal?.aborted) throw new RotateError('WORKLOAD_INTERRUPTED', 'interrupted before the next batch of workload restarts', { hint: `${again} resumes without restarting a workload twice`, exitCode: 130 });
@@ -164,7 +171,7 @@ export async function runWorkloadPhase(deps: WorkloadPhaseDeps): Promise<Workloa
   }
   for (const w of toEvict) {
     if (deps.signal?.aborted) throw new RotateError('WORKLOAD_INTERRUPTED', 'interrupted before the next workload eviction', { hint: '`rotate apply` resumes without evicting a pod twice', exitCode: 130 });
-    const done = await evictWorkload(deps, w, earlier.get(idOf(w)), rootCaAt!, nap);
+    const done = await evictWorkload(deps, w, earlier.get(idOf(w)), rootCaAt ?? deps.now().toISOString(), nap);
     if (done) restarted++;
     else left++;
   }

@@ -179,6 +179,19 @@ t.test('evict: Job and bare pods are evicted only when the section names their k
   t.match(records.find((r) => r.name === 'migrate'), { status: 'evicted', evicted: ['migrate-1', 'migrate-2'] });
 });
 
+t.test('evict: a resume that finds no pod left of a started eviction (the Job finished) finishes its record, evicting nothing', async (t) => {
+  const { api } = fakeCluster({ 'Deployment/a/web': obj('Deployment'), 'DaemonSet/a/agent': obj('DaemonSet'), 'DaemonSet/a/legacy': obj('DaemonSet'), 'StatefulSet/b/db': obj('StatefulSet') });
+  const policy = { default: 'report' as const, namespaces: { j: 'restart' as const }, selectors: [], evict: ['Job' as const] };
+  const records: WorkloadRecord[] = [{ namespace: 'j', kind: 'Job', name: 'migrate', status: 'started', evictBefore: '2026-12-05T12:00:00.000Z', evicted: ['migrate-1'], updatedAt: '2026-12-05T12:00:01.000Z' }];
+  // The Job finished meanwhile: no pod of it is left, so it is no longer listed at all.
+  const inv = structuredClone(inventory);
+  const asked: string[] = [];
+  const evictions = { evict: async (ns: string, p: string) => (asked.push(`${ns}/${p}`), { outcome: 'evicted' as const }) };
+  await runWorkloadPhase(deps(api, records, { policy, evictions, inventory: async () => structuredClone(inv), now: () => new Date('2026-12-05T12:01:00Z') }));
+  t.same(asked, [], 'nothing evicted');
+  t.match(records.find((r) => r.name === 'migrate'), { status: 'evicted', evicted: ['migrate-1'] }, 'the record is finished, not left started');
+});
+
 t.test('evict: a PodDisruptionBudget that keeps refusing is retried with backoff for a bounded time, then reported blocked, never forced', async (t) => {
   const { api } = fakeCluster({ 'Deployment/a/web': obj('Deployment'), 'DaemonSet/a/agent': obj('DaemonSet'), 'DaemonSet/a/legacy': obj('DaemonSet'), 'StatefulSet/b/db': obj('StatefulSet') });
   const bare: PodLike = { metadata: { namespace: 'p', name: 'debug' }, spec: { volumes: [{ name: 'kube-api-access-1' }] }, status: { phase: 'Running', startTime: '2026-01-01T00:00:00Z' } };
