@@ -170,7 +170,7 @@ export async function runWorkloadPhase(deps: WorkloadPhaseDeps): Promise<Workloa
     }
   }
   for (const w of toEvict) {
-    if (deps.signal?.aborted) throw new RotateError('WORKLOAD_INTERRUPTED', 'interrupted before the next workload eviction', { hint: '`rotate apply` resumes without evicting a pod twice', exitCode: 130 });
+    if (deps.signal?.aborted) throw new RotateError('WORKLOAD_INTERRUPTED', 'interrupted before the next workload eviction', { hint: `${again} resumes without evicting a pod twice`, exitCode: 130 });
     const done = await evictWorkload(deps, w, earlier.get(idOf(w)), rootCaAt ?? deps.now().toISOString(), nap);
     if (done) restarted++;
     else left++;
