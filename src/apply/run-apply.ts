@@ -12,7 +12,7 @@ import type { Plan } from '../plan/model/index.js';
 import { buildPlan, diagnosticWarning, listedNodes, noSecretsBundleWarning, relevantDesiredWarnings, splitDesiredWarnings, type BuiltPlan } from '../cluster/session/build-plan.js';
 import { openSession, type Session } from '../cluster/session/open-session.js';
 import { readSavedPlan, staleError, staleReasons } from '../cluster/session/saved-plan.js';
-import { beforeFromObserved, resolveStatePath, toErrorRecord, type LockedState, type Run } from '../state/index.js';
+import { beforeFromObserved, resolveStatePath, runPlans, toErrorRecord, type LockedState, type Run } from '../state/index.js';
 import { makeEvent, makeQuestion, selectSink } from '../events/index.js';
 import { ApplyInterrupted, executePlan, loweredBatches, type EngineDeps } from './engine.js';
 import { carryExtensionAuth } from './extension-auth.js';
@@ -123,9 +123,9 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
       emitDesiredWarnings(relevantDesiredWarnings(desiredWarnings.afterObserve, session.desired, built.nodes));
       // A node removed from the cluster for good and from the desired state: go on without it once the
       // cluster shows it gone, and say what was checked.
-      const dropped = droppedNodes([unfinished.plan, ...unfinished.resumes.flatMap((r) => (r.replanned ? [r.replanned.plan] : []))], listedNodes(session.desired).map((n) => n.address), built.members, built.kubeNodes);
+      const dropped = droppedNodes(runPlans(unfinished), listedNodes(session.desired).map((n) => n.address), built.members, built.kubeNodes);
       refuseDroppedInCluster(dropped, session.desired.file);
-      const carried = carryExtensionAuth(built.plan, [unfinished.plan, ...unfinished.resumes.flatMap((r) => (r.replanned ? [r.replanned.plan] : []))]);
+      const carried = carryExtensionAuth(built.plan, runPlans(unfinished));
       prepared = { session, built, plan: carried };
       showPlan(sink, opts, built);
       refuseIfRefused(built.plan);
@@ -191,7 +191,7 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
         ...(opts.applyLockWaitMs !== undefined ? { applyLockWaitMs: opts.applyLockWaitMs } : {}),
         signal: stopSignal(stopSignals, lease),
         runLease: lease,
-        workloadPhase: workloadPhaseOf(prepared.plan, unfinished ? [unfinished.plan, ...unfinished.resumes.flatMap((r) => (r.replanned ? [r.replanned.plan] : []))] : [], {
+        workloadPhase: workloadPhaseOf(prepared.plan, unfinished ? runPlans(unfinished) : [], {
           sink,
           store,
           runId: run.id,
@@ -220,7 +220,7 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
     for (const o of await reconcileOutputs({
       session,
       target: targetFromPlan(prepared.plan),
-      changed: changedApis([prepared.plan, ...(unfinished ? [unfinished.plan, ...unfinished.resumes.flatMap((r) => (r.replanned ? [r.replanned.plan] : []))] : [])]),
+      changed: changedApis([prepared.plan, ...(unfinished ? runPlans(unfinished) : [])]),
       catalog: prepared.built.catalog,
       keyFor: escrowKeyFor,
       runId: run.id,

@@ -14,7 +14,7 @@ import type { DesiredState } from '../desired/types.js';
 import type { ApiState, Plan } from '../plan/model/index.js';
 import { buildPlan, type PlanTarget } from '../cluster/session/build-plan.js';
 import { openSessionFor, type Session } from '../cluster/session/open-session.js';
-import { beforeFromObserved, resolveStatePath, toErrorRecord, type LockedState, type NodeBefore, type Run, type RunCluster, type StateDocument } from '../state/index.js';
+import { beforeFromObserved, resolveStatePath, runPlans, toErrorRecord, type LockedState, type NodeBefore, type Run, type RunCluster, type StateDocument } from '../state/index.js';
 import { ApplyInterrupted, executePlan } from './engine.js';
 import { makeEvent, makeQuestion, selectSink } from '../events/index.js';
 import { storeJournal, sinkReporter } from './journal.js';
@@ -111,7 +111,7 @@ function desiredFromRunCluster(cluster: RunCluster): DesiredState {
 }
 
 function apisOf(run: Run): ApiKind[] {
-  const plans: Plan[] = [run.plan, ...run.resumes.flatMap((r) => (r.replanned ? [r.replanned.plan] : []))];
+  const plans: Plan[] = runPlans(run);
   return (['talos', 'kubernetes'] as const).filter((api) => plans.some((p) => p.steps.some((s) => s.apis.includes(api))));
 }
 
@@ -162,7 +162,7 @@ export async function runRollback(opts: RollbackOptions): Promise<void> {
     showPlan(sink, opts, built);
     refuseIfRefused(built.plan);
     // A resumed rollback whose drop step was done still owes the ConfigMap write of its first plan.
-    const plan = rollbackRun ? carryExtensionAuth(built.plan, [rollbackRun.plan, ...rollbackRun.resumes.flatMap((r) => (r.replanned ? [r.replanned.plan] : []))]) : built.plan;
+    const plan = rollbackRun ? carryExtensionAuth(built.plan, runPlans(rollbackRun)) : built.plan;
 
     if (!(await approve(sink, opts, makeQuestion('confirm-rollback', { runId: applyRun.id, steps: plan.steps.length })))) return;
 
@@ -196,7 +196,7 @@ export async function runRollback(opts: RollbackOptions): Promise<void> {
         signal: stopSignal(stopSignals, lease),
         runLease: lease,
         operation: 'rollback',
-        workloadPhase: workloadPhaseOf(plan, rollbackRun ? [rollbackRun.plan, ...rollbackRun.resumes.flatMap((r) => (r.replanned ? [r.replanned.plan] : []))] : [], {
+        workloadPhase: workloadPhaseOf(plan, rollbackRun ? runPlans(rollbackRun) : [], {
           sink,
           store,
           runId: run.id,

@@ -10,6 +10,7 @@ import { openIfSealed, sealIfConfigured } from './encryption.js';
 import { containsKeyMaterial } from './key-material.js';
 import { stateDocumentProblems } from './schema.js';
 import { STATE_VERSION, type StateDocument } from './types.js';
+import { runPlans } from './runs.js';
 
 /** How to name a state in messages: its file (or `(memory)`) and where its backup is, if any. */
 export interface StateLocation {
@@ -95,7 +96,7 @@ export function serializeState(doc: StateDocument, where: StateLocation): string
   );
   if (containsKeyMaterial(skeleton)) throw keyMaterial();
   const recorded: object[] = [];
-  for (const plan of doc.runs.flatMap((run) => [run.plan, ...run.resumes.flatMap((r) => (r.replanned ? [r.replanned.plan] : []))])) {
+  for (const plan of doc.runs.flatMap((run) => runPlans(run))) {
     if (planText(plan) === null) throw keyMaterial();
     recorded.push(plan);
   }

@@ -395,3 +395,8 @@ export function putWorkload(doc: StateDocument, runId: string, record: Omit<Work
   if (i >= 0) list[i] = full;
   else list.push(full);
 }
+
+/** Every plan a run has followed: its first, then each resume's re-plan, in order. */
+export function runPlans(run: Pick<Run, 'plan' | 'resumes'>): Plan[] {
+  return [run.plan, ...run.resumes.flatMap((r) => (r.replanned ? [r.replanned.plan] : []))];
+}
