@@ -5,22 +5,11 @@
  * issue step, once each, reports the rest with why; the real kubectl sees the restart annotation and the
  * rollout status; the run's summary and `rotate status` name what was restarted and what is left.
  */
-import { spawn } from 'node:child_process';
 import t from 'tap';
 import type { Plan } from '../../../src/plan/model/index.js';
 import { checkCompleted, runsOf } from './fixtures/expect.js';
 import { Scenario } from './fixtures/scenario.js';
-
-function kubectl(kubeconfig: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('kubectl', ['--kubeconfig', kubeconfig, '--request-timeout', '20s', ...args], { env: { HOME: '/nonexistent', PATH: process.env.PATH ?? '/usr/bin:/bin' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+import { kubectl } from './fixtures/kubectl.js';
 
 t.test('find, then roll: plan lists, apply --workloads restart restarts once after the issue step', async (t) => {
   const s = await Scenario.start(t, { style: 'legacy', workloads: 'standard' });

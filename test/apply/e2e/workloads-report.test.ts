@@ -4,22 +4,11 @@
  * touches none: the same pods (uid, start time) afterwards, no restartedAt annotation, no eviction, as the
  * lab and the real kubectl see it.
  */
-import { spawn } from 'node:child_process';
 import t from 'tap';
 import type { Plan } from '../../../src/plan/model/index.js';
 import { checkCompleted, runsOf } from './fixtures/expect.js';
 import { Scenario } from './fixtures/scenario.js';
-
-function kubectl(kubeconfig: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('kubectl', ['--kubeconfig', kubeconfig, '--request-timeout', '20s', ...args], { env: { HOME: '/nonexistent', PATH: process.env.PATH ?? '/usr/bin:/bin' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+import { kubectl } from './fixtures/kubectl.js';
 
 /** Every pod with its owner kind: mirror pods (owner Node) are the static pods Talos re-creates in a Kubernetes CA change, not workloads. */
 const PODS = 'jsonpath={range .items[*]}{.metadata.ownerReferences[0].kind} {.metadata.namespace}/{.metadata.name} {.metadata.uid} {.status.startTime}{"\\n"}{end}';
