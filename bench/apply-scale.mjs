@@ -65,14 +65,18 @@ const fmt = (n, d = 1) => (n === null || n === undefined || Number.isNaN(n) ? 'n
 function rotate(args, { keepStdout = false, node = [], timeFile = null, env = process.env } = {}) {
   return new Promise((resolvePromise, reject) => {
     const base = node.length ? [process.execPath, [...node, join(repo, 'bin', 'rotate'), ...args]] : [rotateBin, args];
-    const [cmd, argv] = timeFile && gnuTime ? [gnuTime, ['-f', '%e %U %S %M', '-o', timeFile, base[0], ...base[1]]] : base;
+    const [cmd, argv] =
+      timeFile && gnuTime ? [gnuTime, ['-f', '%e %U %S %M', '-o', timeFile, base[0], ...base[1]]] : base;
     const child = spawn(cmd, argv, { stdio: ['ignore', keepStdout ? 'pipe' : 'ignore', 'pipe'], env });
     // RSS over time of the CLI process (under GNU time: its child), to say when the peak happens.
     const rssSamples = [];
     const t0 = performance.now();
     const sampler = setInterval(() => {
       try {
-        const pid = timeFile && gnuTime ? Number(readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(' ')[0]) : child.pid;
+        const pid =
+          timeFile && gnuTime
+            ? Number(readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(' ')[0])
+            : child.pid;
         const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
         if (m) rssSamples.push([Math.round(performance.now() - t0), Math.round(Number(m[1]) / 1024)]);
       } catch {
@@ -94,7 +98,13 @@ function rotate(args, { keepStdout = false, node = [], timeFile = null, env = pr
         if (m) time = { wallS: Number(m[1]), cpuS: Number(m[2]) + Number(m[3]), maxRssMiB: Number(m[4]) / 1024 };
       }
       const peak = rssSamples.reduce((a, b) => (b[1] > a[1] ? b : a), [0, 0]);
-      resolvePromise({ code: code ?? 1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), time, rss: { peakAtMs: peak[0], peakMiB: peak[1], samples: rssSamples.filter((_, i) => i % 4 === 0) } });
+      resolvePromise({
+        code: code ?? 1,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+        time,
+        rss: { peakAtMs: peak[0], peakMiB: peak[1], samples: rssSamples.filter((_, i) => i % 4 === 0) },
+      });
     });
   });
 }
@@ -122,15 +132,38 @@ async function freshLab(nodes) {
   // (--cpu-prof is not allowed in NODE_OPTIONS: a preloaded hook profiles the daemon through the inspector.)
   if (flags['lab-cpu-prof-dir']) mkdirSync(resolve(flags['lab-cpu-prof-dir']), { recursive: true });
   const labEnv = flags['lab-cpu-prof-dir']
-    ? { ...process.env, BENCH_LAB_CPU_PROF_DIR: resolve(flags['lab-cpu-prof-dir']), NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${join(repo, 'bench', 'cpu-prof-hook.mjs')}`.trim() }
+    ? {
+        ...process.env,
+        BENCH_LAB_CPU_PROF_DIR: resolve(flags['lab-cpu-prof-dir']),
+        NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${join(repo, 'bench', 'cpu-prof-hook.mjs')}`.trim(),
+      }
     : process.env;
-  await mustRotate([
-    'lab', 'up', '--dir', dir, '--detach', '--control-planes', String(CONTROL_PLANES), '--workers', String(workers),
-    '--kubernetes-ca-style', flags.style, '--apply-latency-ms', flags['apply-latency-ms'], '--kubelet-restart-ms', flags['kubelet-restart-ms'],
-  ], { env: labEnv });
+  await mustRotate(
+    [
+      'lab',
+      'up',
+      '--dir',
+      dir,
+      '--detach',
+      '--control-planes',
+      String(CONTROL_PLANES),
+      '--workers',
+      String(workers),
+      '--kubernetes-ca-style',
+      flags.style,
+      '--apply-latency-ms',
+      flags['apply-latency-ms'],
+      '--kubelet-restart-ms',
+      flags['kubelet-restart-ms'],
+    ],
+    { env: labEnv },
+  );
   lab.upS = (performance.now() - t0) / 1000;
   lab.file = JSON.parse(readFileSync(join(dir, 'lab.json'), 'utf8'));
-  lab.desired = await writeFullRotationDesired(dir, async (args) => (await mustRotate(args, { keepStdout: true })).stdout);
+  lab.desired = await writeFullRotationDesired(
+    dir,
+    async (args) => (await mustRotate(args, { keepStdout: true })).stdout,
+  );
   return lab;
 }
 
@@ -179,7 +212,13 @@ function eventSummary(lines) {
     if (e.type === 'gate-start' && current && current.gateStart === null) current.gateStart = at(e);
     if (e.type === 'step-complete' && current) {
       current.end = at(e);
-      steps.push({ id: current.id, waves: current.waves, nodesS: ((current.gateStart ?? current.end) - current.start) / 1000, gatesS: current.gateStart ? (current.end - current.gateStart) / 1000 : 0, totalS: (current.end - current.start) / 1000 });
+      steps.push({
+        id: current.id,
+        waves: current.waves,
+        nodesS: ((current.gateStart ?? current.end) - current.start) / 1000,
+        gatesS: current.gateStart ? (current.end - current.gateStart) / 1000 : 0,
+        totalS: (current.end - current.start) / 1000,
+      });
       current = null;
     }
   }
@@ -200,17 +239,33 @@ async function oneRun(nodes, variant) {
     const args = variantArgs(variant, lab.workers);
     const planFile = join(lab.root, 'plan.json');
     const state = join(lab.root, 'state.json');
-    const plan = await mustRotate(['plan', '-f', lab.desired, '--out', planFile, ...args], { timeFile: join(lab.root, 'plan.time') }, 0);
+    const plan = await mustRotate(
+      ['plan', '-f', lab.desired, '--out', planFile, ...args],
+      { timeFile: join(lab.root, 'plan.time') },
+      0,
+    );
     const planDoc = JSON.parse(readFileSync(planFile, 'utf8'));
-    const waves = planDoc.plan.steps.map((s) => s.waves.map((w) => `${w.role[0]}${w.nodes.length}/${w.maxConcurrent}`).join(' '));
+    const waves = planDoc.plan.steps.map((s) =>
+      s.waves.map((w) => `${w.role[0]}${w.nodes.length}/${w.maxConcurrent}`).join(' '),
+    );
     const pid = lab.file.pid;
     const c0 = cpuTicks(pid);
     const nodeFlags = flags['cli-node-flags'].split(' ').filter(Boolean);
     if (flags['cpu-prof-dir']) {
       mkdirSync(resolve(flags['cpu-prof-dir']), { recursive: true });
-      nodeFlags.push('--cpu-prof', '--cpu-prof-dir', resolve(flags['cpu-prof-dir']), '--cpu-prof-name', `apply-${nodes}-${variant}.cpuprofile`);
+      nodeFlags.push(
+        '--cpu-prof',
+        '--cpu-prof-dir',
+        resolve(flags['cpu-prof-dir']),
+        '--cpu-prof-name',
+        `apply-${nodes}-${variant}.cpuprofile`,
+      );
     }
-    const apply = await rotate(['apply', planFile, '--auto-approve', '--json', '--state', state], { keepStdout: true, timeFile: join(lab.root, 'apply.time'), node: nodeFlags });
+    const apply = await rotate(['apply', planFile, '--auto-approve', '--json', '--state', state], {
+      keepStdout: true,
+      timeFile: join(lab.root, 'apply.time'),
+      node: nodeFlags,
+    });
     const labCpuS = (cpuTicks(pid) - c0) / ticksPerS;
     if (flags['events-dir']) {
       mkdirSync(resolve(flags['events-dir']), { recursive: true });
@@ -229,10 +284,24 @@ async function oneRun(nodes, variant) {
       variant,
       args,
       ok,
-      failure: ok ? null : `exit ${apply.code}: ${apply.stderr.trim().split('\n').slice(-3).join(' | ') || apply.stdout.trim().split('\n').slice(-2).join(' | ')}`,
+      failure: ok
+        ? null
+        : `exit ${apply.code}: ${apply.stderr.trim().split('\n').slice(-3).join(' | ') || apply.stdout.trim().split('\n').slice(-2).join(' | ')}`,
       labUpS: lab.upS,
-      plan: { wallS: plan.time?.wallS ?? null, cpuS: plan.time?.cpuS ?? null, maxRssMiB: plan.time?.maxRssMiB ?? null, waves },
-      apply: { wallS: apply.time?.wallS ?? null, cpuS: apply.time?.cpuS ?? null, maxRssMiB: apply.time?.maxRssMiB ?? null, labCpuS, stateBytes, rss: apply.rss },
+      plan: {
+        wallS: plan.time?.wallS ?? null,
+        cpuS: plan.time?.cpuS ?? null,
+        maxRssMiB: plan.time?.maxRssMiB ?? null,
+        waves,
+      },
+      apply: {
+        wallS: apply.time?.wallS ?? null,
+        cpuS: apply.time?.cpuS ?? null,
+        maxRssMiB: apply.time?.maxRssMiB ?? null,
+        labCpuS,
+        stateBytes,
+        rss: apply.rss,
+      },
       events: eventSummary(apply.stdout),
       ledger: l,
     };
@@ -242,7 +311,12 @@ async function oneRun(nodes, variant) {
 }
 
 const startedAt = new Date();
-const machine = { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version, loadAtStart: loadavg().map((x) => Number(x.toFixed(2))) };
+const machine = {
+  cpus: cpus().length,
+  model: cpus()[0]?.model ?? 'unknown',
+  node: process.version,
+  loadAtStart: loadavg().map((x) => Number(x.toFixed(2))),
+};
 process.stdout.write(
   `apply-scale: sizes ${sizes.join(', ')} (3 control planes + workers), ${flags.style} labs, apply latency ${flags['apply-latency-ms']} ms, kubelet restart ${flags['kubelet-restart-ms']} ms; ${machine.cpus} CPUs, load ${machine.loadAtStart.join(' ')}; CLI takes --max-unavailable N%: ${cliTakesPercent}\n`,
 );
@@ -266,8 +340,12 @@ for (const nodes of sizes) {
           `Talos-edge ${r.ledger.talosEdgeFailures}, NotReady ${r.ledger.notReady}, kubelet rejections ${r.ledger.kubeletRejections}, pod failures ${r.ledger.podFailures}\n`,
       );
       process.stdout.write(`  waves: ${r.plan.waves.map((w, i) => `step ${i + 1}: ${w}`).join('; ')}\n`);
-      process.stdout.write(`  apply RSS peak (sampled) ${r.apply.rss.peakMiB} MiB at ${fmt(r.apply.rss.peakAtMs / 1000)} s; run started at ${fmt(r.events.beforeRunS)} s\n`);
-      process.stdout.write(`  steps: ${r.events.steps.map((s) => `${s.id} ${fmt(s.totalS)} s (nodes ${fmt(s.nodesS)}, gates ${fmt(s.gatesS)})`).join('; ')}\n`);
+      process.stdout.write(
+        `  apply RSS peak (sampled) ${r.apply.rss.peakMiB} MiB at ${fmt(r.apply.rss.peakAtMs / 1000)} s; run started at ${fmt(r.events.beforeRunS)} s\n`,
+      );
+      process.stdout.write(
+        `  steps: ${r.events.steps.map((s) => `${s.id} ${fmt(s.totalS)} s (nodes ${fmt(s.nodesS)}, gates ${fmt(s.gatesS)})`).join('; ')}\n`,
+      );
     } else {
       process.stdout.write(`figure: ${nodes} nodes, ${variant}: FAILED (${r.failure})\n`);
     }
@@ -276,15 +354,42 @@ for (const nodes of sizes) {
 
 // The table and the ratios.
 const find = (n, v) => results.find((r) => r.nodes === n && r.variant === v && r.apply);
-const rows = [['Nodes', 'Run', 'Plan s', 'Plan MiB', 'Apply s', 'Apply MiB', 'CLI CPU s', 'Lab CPU s', 'Talos-edge', 'NotReady', 'Kubelet rej.', 'Pod fail.', 'OK']];
+const rows = [
+  [
+    'Nodes',
+    'Run',
+    'Plan s',
+    'Plan MiB',
+    'Apply s',
+    'Apply MiB',
+    'CLI CPU s',
+    'Lab CPU s',
+    'Talos-edge',
+    'NotReady',
+    'Kubelet rej.',
+    'Pod fail.',
+    'OK',
+  ],
+];
 for (const r of results) {
   if (!r.apply) {
     rows.push([String(r.nodes), r.variant, '', '', '', '', '', '', '', '', '', '', 'FAILED']);
     continue;
   }
   rows.push([
-    String(r.nodes), r.variant, fmt(r.plan.wallS), fmt(r.plan.maxRssMiB, 0), fmt(r.apply.wallS), fmt(r.apply.maxRssMiB, 0), fmt(r.apply.cpuS), fmt(r.apply.labCpuS),
-    String(r.ledger.talosEdgeFailures), String(r.ledger.notReady), String(r.ledger.kubeletRejections), String(r.ledger.podFailures), r.ok ? 'yes' : 'NO',
+    String(r.nodes),
+    r.variant,
+    fmt(r.plan.wallS),
+    fmt(r.plan.maxRssMiB, 0),
+    fmt(r.apply.wallS),
+    fmt(r.apply.maxRssMiB, 0),
+    fmt(r.apply.cpuS),
+    fmt(r.apply.labCpuS),
+    String(r.ledger.talosEdgeFailures),
+    String(r.ledger.notReady),
+    String(r.ledger.kubeletRejections),
+    String(r.ledger.podFailures),
+    r.ok ? 'yes' : 'NO',
   ]);
 }
 const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
@@ -292,7 +397,8 @@ process.stdout.write(`\n${rows.map((row) => row.map((c, i) => c.padStart(widths[
 const ratios = {};
 const small = find(Math.min(...sizes), 'ours');
 const large = find(Math.max(...sizes), 'ours');
-if (small && large && small !== large) ratios[`apply ${large.nodes} vs ${small.nodes}`] = large.apply.wallS / small.apply.wallS;
+if (small && large && small !== large)
+  ratios[`apply ${large.nodes} vs ${small.nodes}`] = large.apply.wallS / small.apply.wallS;
 for (const n of sizes) {
   const b = find(n, 'baseline');
   const o = find(n, 'ours');
@@ -300,7 +406,9 @@ for (const n of sizes) {
 }
 for (const [k, v] of Object.entries(ratios)) process.stdout.write(`figure: ${k}: ${fmt(v, 2)}×\n`);
 
-const out = resolve(flags.out ?? join(repo, 'bench', 'results', `apply-scale-${startedAt.toISOString().slice(0, 10)}.json`));
+const out = resolve(
+  flags.out ?? join(repo, 'bench', 'results', `apply-scale-${startedAt.toISOString().slice(0, 10)}.json`),
+);
 mkdirSync(dirname(out), { recursive: true });
 writeFileSync(
   out,
@@ -310,7 +418,12 @@ writeFileSync(
       startedAt: startedAt.toISOString(),
       finishedAt: new Date().toISOString(),
       machine: { ...machine, loadAtEnd: loadavg().map((x) => Number(x.toFixed(2))) },
-      lab: { controlPlanes: CONTROL_PLANES, style: flags.style, applyLatencyMs: Number(flags['apply-latency-ms']), kubeletRestartMs: Number(flags['kubelet-restart-ms']) },
+      lab: {
+        controlPlanes: CONTROL_PLANES,
+        style: flags.style,
+        applyLatencyMs: Number(flags['apply-latency-ms']),
+        kubeletRestartMs: Number(flags['kubelet-restart-ms']),
+      },
       cliTakesPercent,
       results,
       ratios,

@@ -53,8 +53,12 @@ for (const [cps, workers] of sizes) {
     pid = lab.pid;
     const readyS = (Date.parse(lab.readyAt) - Date.parse(lab.startedAt)) / 1000;
     const startupCpuS = cpuTicks(pid) / ticksPerS;
-    console.log(`${nodes} nodes (${cps}+${workers}): lab up ${fmt(upS, 2)} s (lab ready ${fmt(readyS, 2)} s after start, ${fmt(startupCpuS, 2)} CPU-s), block ${lab.block}`);
-    console.log(`  timings: heartbeat ${lab.timings.heartbeatIntervalMs} ms, probes ${lab.timings.probeIntervalMs} ms, grace ${lab.timings.nodeGraceMs} ms`);
+    console.log(
+      `${nodes} nodes (${cps}+${workers}): lab up ${fmt(upS, 2)} s (lab ready ${fmt(readyS, 2)} s after start, ${fmt(startupCpuS, 2)} CPU-s), block ${lab.block}`,
+    );
+    console.log(
+      `  timings: heartbeat ${lab.timings.heartbeatIntervalMs} ms, probes ${lab.timings.probeIntervalMs} ms, grace ${lab.timings.nodeGraceMs} ms`,
+    );
     await sleep(settleS * 1000);
     const c0 = cpuTicks(pid);
     const w0 = performance.now();
@@ -64,13 +68,17 @@ for (const [cps, workers] of sizes) {
     const inspect = JSON.parse(await rotate('lab', 'inspect', '--dir', dir, '--json'));
     const ready = inspect.nodes.filter((n) => n.ready).length;
     const trust = Object.values(inspect.trustFailures).reduce((a, b) => a + b, 0);
-    console.log(`  steady state over ${windowS} s (after ${settleS} s): CPU ${fmt(cpuPct)} % of one core, RSS ${fmt(rss, 0)} MiB; ${ready}/${nodes} Ready, ${trust} trust failures, ${inspect.notReadyEvents} NotReady events`);
+    console.log(
+      `  steady state over ${windowS} s (after ${settleS} s): CPU ${fmt(cpuPct)} % of one core, RSS ${fmt(rss, 0)} MiB; ${ready}/${nodes} Ready, ${trust} trust failures, ${inspect.notReadyEvents} NotReady events`,
+    );
     const d0 = performance.now();
     await rotate('lab', 'down', '--dir', dir);
     const downS = (performance.now() - d0) / 1000;
     pid = undefined;
     console.log(`  lab down ${fmt(downS, 2)} s`);
-    console.log(`figure: ${nodes} nodes: up ${fmt(upS, 2)} s (ready ${fmt(readyS, 2)} s), steady CPU ${fmt(cpuPct)} %, RSS ${fmt(rss, 0)} MiB, down ${fmt(downS, 2)} s, ${ready}/${nodes} Ready, ${trust} trust failures`);
+    console.log(
+      `figure: ${nodes} nodes: up ${fmt(upS, 2)} s (ready ${fmt(readyS, 2)} s), steady CPU ${fmt(cpuPct)} %, RSS ${fmt(rss, 0)} MiB, down ${fmt(downS, 2)} s, ${ready}/${nodes} Ready, ${trust} trust failures`,
+    );
   } finally {
     if (pid) await rotate('lab', 'down', '--dir', dir).catch(() => undefined);
     rmSync(root, { recursive: true, force: true });

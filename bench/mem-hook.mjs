@@ -8,6 +8,9 @@ if (file) {
   const mb = (n) => Math.round(n / 1048576);
   setInterval(() => {
     const m = process.memoryUsage();
-    appendFileSync(file, `${JSON.stringify({ s: Math.round((Date.now() - t0) / 1000), rss: mb(m.rss), heapTotal: mb(m.heapTotal), heapUsed: mb(m.heapUsed), external: mb(m.external), arrayBuffers: mb(m.arrayBuffers) })}\n`);
+    appendFileSync(
+      file,
+      `${JSON.stringify({ s: Math.round((Date.now() - t0) / 1000), rss: mb(m.rss), heapTotal: mb(m.heapTotal), heapUsed: mb(m.heapUsed), external: mb(m.external), arrayBuffers: mb(m.arrayBuffers) })}\n`,
+    );
   }, 1000).unref();
 }

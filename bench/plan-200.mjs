@@ -41,14 +41,16 @@ function peakRssMiB(pid) {
  */
 function rotate(args, { keepStdout = false, cpuFile = null } = {}) {
   return new Promise((resolve, reject) => {
-    const [cmd, argv] = cpuFile && gnuTime ? [gnuTime, ['-f', '%U %S %M', '-o', cpuFile, rotateBin, ...args]] : [rotateBin, args];
+    const [cmd, argv] =
+      cpuFile && gnuTime ? [gnuTime, ['-f', '%U %S %M', '-o', cpuFile, rotateBin, ...args]] : [rotateBin, args];
     const child = spawn(cmd, argv, { stdio: ['ignore', keepStdout ? 'pipe' : 'ignore', 'pipe'] });
     const out = [];
     const err = [];
     child.stdout?.on('data', (c) => out.push(c));
     child.stderr.on('data', (c) => err.push(c));
     let sampledRss = null;
-    const sampler = cpuFile && !gnuTime ? setInterval(() => (sampledRss = peakRssMiB(child.pid) ?? sampledRss), 50) : null;
+    const sampler =
+      cpuFile && !gnuTime ? setInterval(() => (sampledRss = peakRssMiB(child.pid) ?? sampledRss), 50) : null;
     const timer = setTimeout(() => child.kill('SIGTERM'), 900_000);
     child.on('error', reject);
     child.on('close', (code) => {
@@ -61,14 +63,21 @@ function rotate(args, { keepStdout = false, cpuFile = null } = {}) {
         cpuS = m ? Number(m[1]) + Number(m[2]) : null;
         rssMiB = m ? Number(m[3]) / 1024 : null;
       }
-      resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), cpuS, rssMiB });
+      resolve({
+        code: code ?? 1,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+        cpuS,
+        rssMiB,
+      });
     });
   });
 }
 
 async function mustRotate(args, expect = 0, opts) {
   const r = await rotate(args, opts);
-  if (r.code !== expect) throw new Error(`rotate ${args.join(' ')} exited ${r.code} (expected ${expect}):\n${r.stderr.slice(0, 4000)}`);
+  if (r.code !== expect)
+    throw new Error(`rotate ${args.join(' ')} exited ${r.code} (expected ${expect}):\n${r.stderr.slice(0, 4000)}`);
   return r;
 }
 
@@ -86,7 +95,13 @@ async function timedPlan(pid, args, expect) {
   const c0 = cpuTicks(pid);
   const t0 = performance.now();
   const r = await mustRotate(args, expect, { cpuFile: join(root, 'cpu.txt') });
-  return { wallS: (performance.now() - t0) / 1000, cliCpuS: r.cpuS, labCpuS: (cpuTicks(pid) - c0) / ticksPerS, rssMiB: r.rssMiB, result: r };
+  return {
+    wallS: (performance.now() - t0) / 1000,
+    cliCpuS: r.cpuS,
+    labCpuS: (cpuTicks(pid) - c0) / ticksPerS,
+    rssMiB: r.rssMiB,
+    result: r,
+  };
 }
 const cpu = (s) => (s === null ? 'n/a' : fmt(s));
 
@@ -99,7 +114,9 @@ async function variant(pid, label, args, expect) {
     const xs = runsOf.map((r) => r[key]).filter((x) => x !== null);
     return xs.length ? median(xs) : null;
   };
-  process.stdout.write(`${label}: wall ${list('wallS')} s; CLI CPU ${list('cliCpuS')} s; lab CPU ${list('labCpuS')} s; CLI peak RSS ${list('rssMiB', 0)} MiB\n`);
+  process.stdout.write(
+    `${label}: wall ${list('wallS')} s; CLI CPU ${list('cliCpuS')} s; lab CPU ${list('labCpuS')} s; CLI peak RSS ${list('rssMiB', 0)} MiB\n`,
+  );
   process.stdout.write(
     `figure: ${nodes} nodes: rotate plan ${label}: median wall ${fmt(med('wallS'))} s (min ${fmt(Math.min(...runsOf.map((r) => r.wallS)))}, n=${runs}), CLI CPU ${cpu(med('cliCpuS'))} s, lab CPU ${fmt(med('labCpuS'))} s, CLI peak RSS ${med('rssMiB') === null ? 'n/a' : fmt(med('rssMiB'), 0)} MiB\n`,
   );
@@ -109,15 +126,36 @@ const root = mkdtempSync(join(tmpdir(), `bench-plan-${nodes}-`));
 const dir = join(root, 'lab');
 let up = false;
 try {
-  process.stdout.write(`${new Date().toISOString()}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}, ${runs} run(s) per variant\n`);
+  process.stdout.write(
+    `${new Date().toISOString()}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}, load average ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}, ${runs} run(s) per variant\n`,
+  );
   const u0 = performance.now();
   up = true; // bring it down even if `lab up` fails half-way
-  await mustRotate(['lab', 'up', '--dir', dir, '--control-planes', String(cps), '--workers', String(workers), '--kubernetes-ca-style', style, '--detach']);
+  await mustRotate([
+    'lab',
+    'up',
+    '--dir',
+    dir,
+    '--control-planes',
+    String(cps),
+    '--workers',
+    String(workers),
+    '--kubernetes-ca-style',
+    style,
+    '--detach',
+  ]);
   const lab = JSON.parse(readFileSync(join(dir, 'lab.json'), 'utf8'));
-  process.stdout.write(`${nodes}-node lab (${cps}+${workers}, ${style}) up in ${fmt((performance.now() - u0) / 1000, 1)} s, pid ${lab.pid}\n`);
+  process.stdout.write(
+    `${nodes}-node lab (${cps}+${workers}, ${style}) up in ${fmt((performance.now() - u0) / 1000, 1)} s, pid ${lab.pid}\n`,
+  );
 
   // The desired state of a full rotation: the lab's rotate.yaml with new CAs issuing, nothing else accepted.
-  const full = await writeFullRotationDesired(dir, async (args) => (await mustRotate(args, 0, { keepStdout: true })).stdout);
+  const full = await writeFullRotationDesired(
+    dir,
+    async (args) => (await mustRotate(args, 0, { keepStdout: true })).stdout,
+  );
 
   // Warm-up (page cache, the lab's first reads), then the full rotation's shape.
   await timedPlan(lab.pid, ['plan', '-f', join(dir, 'rotate.yaml'), '--detailed-exitcode'], 0);

@@ -52,10 +52,16 @@ function measure(label, fn, runs = 30) {
     cpu.push((c.user + c.system) / 1000);
   }
   const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  process.stdout.write(`figure: ${label}: wall median ${med(wall).toFixed(2)} ms (min ${Math.min(...wall).toFixed(2)}), cpu median ${med(cpu).toFixed(2)} ms\n`);
+  process.stdout.write(
+    `figure: ${label}: wall median ${med(wall).toFixed(2)} ms (min ${Math.min(...wall).toFixed(2)}), cpu median ${med(cpu).toFixed(2)} ms\n`,
+  );
 }
 
-process.stdout.write(`node ${process.version}, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
+process.stdout.write(
+  `node ${process.version}, load average ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')}\n`,
+);
 for (const [cps, workers] of [
   [3, 2],
   [3, 47],
@@ -64,7 +70,9 @@ for (const [cps, workers] of [
 ]) {
   const steady = inputOf(clusterOf(cps, workers));
   const plan = planRotation(steady);
-  process.stdout.write(`${cps + workers} nodes: ${plan.steps.length} steps, ${plan.steps.reduce((a, s) => a + s.proof.statesChecked, 0)} states over ${plan.steps.map((s) => s.proof.classes).join('/')} classes\n`);
+  process.stdout.write(
+    `${cps + workers} nodes: ${plan.steps.length} steps, ${plan.steps.reduce((a, s) => a + s.proof.statesChecked, 0)} states over ${plan.steps.map((s) => s.proof.classes).join('/')} classes\n`,
+  );
   measure(`planRotation full rotation ${cps} CP + ${workers} workers`, () => planRotation(steady));
   const half = inputOf(clusterOf(cps, workers, true));
   measure(`planRotation half-done ${cps} CP + ${workers} workers`, () => planRotation(half));
@@ -73,4 +81,8 @@ for (const [cps, workers] of [
 // talosctl's order as single-node groups, as a lab comparison replays it
 const nodes = clusterOf(5, 195);
 const groups = nodes.map((n) => [{ address: n.address, target: { talos: { issuing: TO, accepted: [TN] } } }]);
-measure('evaluateSequence 200 single-node groups', () => evaluateSequence({ nodes, endpoints: [nodes[0].address] }, groups), 10);
+measure(
+  'evaluateSequence 200 single-node groups',
+  () => evaluateSequence({ nodes, endpoints: [nodes[0].address] }, groups),
+  10,
+);

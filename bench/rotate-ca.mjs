@@ -27,7 +27,9 @@ const timeoutS = Number(process.env.BENCH_TIMEOUT_S ?? 600);
 const withKill = process.env.BENCH_KILL !== '0';
 const TALOS_EDGES = ['operator-apid', 'apid-proxy', 'worker-trustd'];
 
-const talosctlPaths = JSON.parse(execFileSync(process.execPath, [join(repo, 'scripts', 'build-talosctl.mjs'), '--paths'], { encoding: 'utf8' }));
+const talosctlPaths = JSON.parse(
+  execFileSync(process.execPath, [join(repo, 'scripts', 'build-talosctl.mjs'), '--paths'], { encoding: 'utf8' }),
+);
 const talosctlFor = (style) => {
   const line = style === 'legacy' ? 'v1.13.' : 'v1.14.';
   const hit = Object.entries(talosctlPaths).find(([tag]) => tag.startsWith(line));
@@ -54,7 +56,13 @@ function run(cmd, args, { onSpawn, timeoutMs = timeoutS * 1000 } = {}) {
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      resolve({ code, signal, timedOut, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+      resolve({
+        code,
+        signal,
+        timedOut,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+      });
     });
     onSpawn?.(child);
   });
@@ -67,14 +75,30 @@ async function mustRotate(args) {
 }
 
 /** talosctl prints the new CA private key among its step output: only its step headers are ever shown. */
-const lastStepHeader = (stdout) => stdout.split('\n').filter((l) => l.startsWith('> ')).pop() ?? '(none)';
+const lastStepHeader = (stdout) =>
+  stdout
+    .split('\n')
+    .filter((l) => l.startsWith('> '))
+    .pop() ?? '(none)';
 
 /** A fresh lab with a desired state rotating `api` only (its new CA issuing, the lab CA no longer accepted). */
 async function freshLab(style, api) {
   const root = mkdtempSync(join(tmpdir(), `bench-rotate-ca-${style}-${api}-`));
   chmodSync(root, 0o700);
   const dir = join(root, 'lab');
-  await mustRotate(['lab', 'up', '--dir', dir, '--detach', '--control-planes', String(cps), '--workers', String(workers), '--kubernetes-ca-style', style]);
+  await mustRotate([
+    'lab',
+    'up',
+    '--dir',
+    dir,
+    '--detach',
+    '--control-planes',
+    String(cps),
+    '--workers',
+    String(workers),
+    '--kubernetes-ca-style',
+    style,
+  ]);
   const labFile = JSON.parse(readFileSync(join(dir, 'lab.json'), 'utf8'));
   const name = api === 'talos' ? 'talos-next' : 'k8s-next';
   await mustRotate(['ca', 'new', '--api', api, '--name', name, '--dir', join(dir, 'pki'), '--json']);
@@ -83,11 +107,15 @@ async function freshLab(style, api) {
     api === 'talos'
       ? ['  issuing: talos-lab\n', '    key: { secretsBundle: ./secrets.yaml, entry: os }\n']
       : ['  issuing: kubernetes-lab\n', '    key: { secretsBundle: ./secrets.yaml, entry: k8s }\n'];
-  for (const needle of [issuingLine, keyLine, 'authorities:\n']) if (!text.includes(needle)) throw new Error(`lab rotate.yaml lacks ${JSON.stringify(needle)}`);
+  for (const needle of [issuingLine, keyLine, 'authorities:\n'])
+    if (!text.includes(needle)) throw new Error(`lab rotate.yaml lacks ${JSON.stringify(needle)}`);
   text = text
     .replace(issuingLine, `  issuing: ${name}\n`)
     .replace(keyLine, '')
-    .replace('authorities:\n', `authorities:\n  ${name}: { certificate: pki/${name}.crt, key: { file: pki/${name}.key } }\n`);
+    .replace(
+      'authorities:\n',
+      `authorities:\n  ${name}: { certificate: pki/${name}.crt, key: { file: pki/${name}.key } }\n`,
+    );
   const desired = join(dir, `rotate-${api}.yaml`);
   writeFileSync(desired, text);
   const before = await labInspect(labFile);
@@ -101,7 +129,9 @@ async function down(lab) {
 }
 
 function maxSeq(report) {
-  const seqs = [...report.recent.trustFailures, ...report.recent.notReady, ...report.recent.configChanges].map((e) => e.seq);
+  const seqs = [...report.recent.trustFailures, ...report.recent.notReady, ...report.recent.configChanges].map(
+    (e) => e.seq,
+  );
   return seqs.length ? Math.max(...seqs) : 0;
 }
 
@@ -113,11 +143,28 @@ function talosctlArgs(lab, api, talosconfig) {
   const nodes = lab.labFile.nodes;
   const cp = nodes.find((n) => n.role === 'controlplane').address;
   return [
-    'rotate-ca', '--talosconfig', talosconfig, '-e', cp, '-n', cp,
-    '--control-plane-nodes', nodes.filter((n) => n.role === 'controlplane').map((n) => n.address).join(','),
-    '--worker-nodes', nodes.filter((n) => n.role === 'worker').map((n) => n.address).join(','),
-    `--talos=${api === 'talos'}`, `--kubernetes=${api === 'kubernetes'}`, '--dry-run=false',
-    '-o', join(lab.root, 'talosconfig.new'),
+    'rotate-ca',
+    '--talosconfig',
+    talosconfig,
+    '-e',
+    cp,
+    '-n',
+    cp,
+    '--control-plane-nodes',
+    nodes
+      .filter((n) => n.role === 'controlplane')
+      .map((n) => n.address)
+      .join(','),
+    '--worker-nodes',
+    nodes
+      .filter((n) => n.role === 'worker')
+      .map((n) => n.address)
+      .join(','),
+    `--talos=${api === 'talos'}`,
+    `--kubernetes=${api === 'kubernetes'}`,
+    '--dry-run=false',
+    '-o',
+    join(lab.root, 'talosconfig.new'),
   ];
 }
 
@@ -169,10 +216,14 @@ async function cleanRun(tool, style, api) {
   const lab = await freshLab(style, api);
   try {
     const { r, wallS } =
-      tool === 'rotate' ? await timed(rotateBin, rotateArgs(lab)) : await timed(talosctlFor(style).path, talosctlArgs(lab, api, join(lab.dir, 'talosconfig')));
+      tool === 'rotate'
+        ? await timed(rotateBin, rotateArgs(lab))
+        : await timed(talosctlFor(style).path, talosctlArgs(lab, api, join(lab.dir, 'talosconfig')));
     const f = await figures(lab, api, wallS);
     const ok = r.code === 0 && f.rotated;
-    const why = ok ? '' : ` (exit ${r.code ?? r.signal}${r.timedOut ? ', timed out' : ''}; ${tool === 'talosctl' ? `last step: ${lastStepHeader(r.stdout)}` : r.stderr.trim().split('\n').pop()})`;
+    const why = ok
+      ? ''
+      : ` (exit ${r.code ?? r.signal}${r.timedOut ? ', timed out' : ''}; ${tool === 'talosctl' ? `last step: ${lastStepHeader(r.stdout)}` : r.stderr.trim().split('\n').pop()})`;
     return { ...f, ok, why };
   } finally {
     await down(lab);
@@ -214,7 +265,11 @@ async function killRun(tool, style, api) {
   }
 }
 
-process.stdout.write(`node ${process.version}, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}, labs of ${cps}+${workers}\n`);
+process.stdout.write(
+  `node ${process.version}, load average ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')}, labs of ${cps}+${workers}\n`,
+);
 let failures = 0;
 for (const style of styles) {
   const tc = talosctlFor(style);
@@ -230,7 +285,9 @@ for (const style of styles) {
       );
       if (withKill) {
         const k = await killRun(tool, style, api);
-        process.stdout.write(`figure: ${label}: SIGKILL after the first node changed, then run again: resumed ${k.resumed} (${k.detail})\n`);
+        process.stdout.write(
+          `figure: ${label}: SIGKILL after the first node changed, then run again: resumed ${k.resumed} (${k.detail})\n`,
+        );
       }
     }
   }

@@ -17,7 +17,10 @@ const cases = [
   ['rotate lab up --help', [process.execPath, rotate, 'lab', 'up', '--help']],
   ['rotate completion', [process.execPath, rotate, 'completion']],
   ['completion callback: rotate <TAB>', [process.execPath, rotate, '--get-yargs-completions', 'rotate', '']],
-  ['completion callback: rotate plan --<TAB>', [process.execPath, rotate, '--get-yargs-completions', 'rotate', 'plan', '--']],
+  [
+    'completion callback: rotate plan --<TAB>',
+    [process.execPath, rotate, '--get-yargs-completions', 'rotate', 'plan', '--'],
+  ],
   ['rotate validate (yargs path, no file)', [process.execPath, rotate, 'validate', '-f', '/nonexistent/rotate.yaml']],
 ];
 
@@ -36,12 +39,16 @@ const median = (xs) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 const base = median(times[0]);
-process.stdout.write(`median of ${RUNS} runs each (load average ${(await import('node:os')).loadavg()[0].toFixed(2)}):\n`);
+process.stdout.write(
+  `median of ${RUNS} runs each (load average ${(await import('node:os')).loadavg()[0].toFixed(2)}):\n`,
+);
 for (const [c, [name]] of cases.entries()) {
   const m = median(times[c]);
   process.stdout.write(`  ${name.padEnd(44)} ${m.toFixed(0).padStart(5)} ms  ${(m / base).toFixed(2)}×\n`);
 }
 for (const [c, [name]] of cases.entries()) {
   if (c === 0) continue;
-  process.stdout.write(`figure: start-up ${name}: ${median(times[c]).toFixed(0)} ms = ${(median(times[c]) / base).toFixed(2)}× node -e 0 (${base.toFixed(0)} ms)\n`);
+  process.stdout.write(
+    `figure: start-up ${name}: ${median(times[c]).toFixed(0)} ms = ${(median(times[c]) / base).toFixed(2)}× node -e 0 (${base.toFixed(0)} ms)\n`,
+  );
 }

@@ -27,7 +27,16 @@
 //   node scripts/build-talosctl.mjs           build what is missing (takes a lock; used by `npm run pretest`)
 //   node scripts/build-talosctl.mjs --paths   print {"<tag>": "<path>"} as JSON; fails if a binary is missing
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  chmodSync,
+} from 'node:fs';
 import { homedir } from 'node:os';
 import { join, isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -68,7 +77,11 @@ function goRequiredMessage(detail) {
 export function goVersion() {
   const r = spawnSync('go', ['env', 'GOVERSION'], { env: goEnv, encoding: 'utf8' });
   if (r.error || r.status !== 0) {
-    fail(goRequiredMessage(r.error ? `No 'go' on PATH (${r.error.code}).` : `'go env GOVERSION' failed: ${r.stderr.trim()}`));
+    fail(
+      goRequiredMessage(
+        r.error ? `No 'go' on PATH (${r.error.code}).` : `'go env GOVERSION' failed: ${r.stderr.trim()}`,
+      ),
+    );
   }
   const v = r.stdout.trim();
   const m = /^go(\d+)\.(\d+)/.exec(v);
@@ -91,7 +104,9 @@ export function binaryPath(tag, goVer) {
 /** module@version that the module proxy refused to serve, from go's error output. */
 export function refusedModules(stderr) {
   const refused = new Set();
-  for (const m of stderr.matchAll(/reading \w+:\/\/[^/\s]+\/(\S+?)\/@v\/(\S+?)\.(?:info|mod|zip): (?:403|404|410)\b/g)) {
+  for (const m of stderr.matchAll(
+    /reading \w+:\/\/[^/\s]+\/(\S+?)\/@v\/(\S+?)\.(?:info|mod|zip): (?:403|404|410)\b/g,
+  )) {
     refused.add(`${m[1]}@${m[2]}`);
   }
   return [...refused].sort();
@@ -106,7 +121,10 @@ function go(args, cwd) {
         'from the module cache here until it does, or until scripts/talosctl-substitutions.json names a served version ' +
         'for each (with the reason the substitute cannot change what the tests observe).'
       : '';
-    const errors = r.stderr.split('\n').filter((l) => !l.startsWith('go: downloading ')).join('\n');
+    const errors = r.stderr
+      .split('\n')
+      .filter((l) => !l.startsWith('go: downloading '))
+      .join('\n');
     fail(`go ${args.join(' ')} failed (exit ${r.status}):\n${errors}${why}`);
   }
   return r.stdout;
@@ -164,11 +182,21 @@ export function pinnedRef(entry) {
 export function checkSubstitution(tag, entry, talosMod, machineryMod) {
   const mods = [talosMod, machineryMod];
   if (entry.kind === 'require') {
-    const found = mods.some((m) => (m.Require ?? []).some((r) => r.Path === entry.module && r.Version === entry.pinned));
-    if (!found) fail(`talosctl-substitutions.json: ${tag} requires no ${entry.module}@${entry.pinned}; remove or correct the entry`);
+    const found = mods.some((m) =>
+      (m.Require ?? []).some((r) => r.Path === entry.module && r.Version === entry.pinned),
+    );
+    if (!found)
+      fail(
+        `talosctl-substitutions.json: ${tag} requires no ${entry.module}@${entry.pinned}; remove or correct the entry`,
+      );
   } else if (entry.kind === 'replace') {
-    const found = mods.some((m) => (m.Replace ?? []).some((r) => r.Old.Path === entry.old && modRef(r.New) === entry.pinned));
-    if (!found) fail(`talosctl-substitutions.json: ${tag} has no replace ${entry.old} => ${entry.pinned}; remove or correct the entry`);
+    const found = mods.some((m) =>
+      (m.Replace ?? []).some((r) => r.Old.Path === entry.old && modRef(r.New) === entry.pinned),
+    );
+    if (!found)
+      fail(
+        `talosctl-substitutions.json: ${tag} has no replace ${entry.old} => ${entry.pinned}; remove or correct the entry`,
+      );
   } else {
     fail(`talosctl-substitutions.json: ${tag}: unknown kind ${JSON.stringify(entry.kind)}`);
   }
@@ -185,7 +213,11 @@ export function substitutionEditArgs(entry) {
  * (refused), or null when it could not be asked (no network): then only a cached build can be used.
  */
 function served(ref, cwd) {
-  const r = spawnSync('go', ['list', '-m', '-json', ref], { cwd, env: { ...goEnv, GOFLAGS: `${process.env.GOFLAGS ?? ''} -mod=mod`.trim() }, encoding: 'utf8' });
+  const r = spawnSync('go', ['list', '-m', '-json', ref], {
+    cwd,
+    env: { ...goEnv, GOFLAGS: `${process.env.GOFLAGS ?? ''} -mod=mod`.trim() },
+    encoding: 'utf8',
+  });
   if (r.status === 0) return true;
   if (refusedModules(r.stderr).length) return false;
   process.stderr.write(`build-talosctl: cannot ask the module proxy about ${ref}: ${r.stderr.trim()}\n`);
@@ -232,8 +264,11 @@ function build(tag, goVer) {
     if (unknown) {
       // Offline: a finished build is still the build it was; nothing new can be built without the proxy.
       if (!manifest) fail(`talosctl ${tag} is not built and the module proxy cannot be asked (see above)`);
-      if (clientTag(dest) !== tag) fail(`cached ${dest} does not report Tag ${tag} and the module proxy cannot be asked`);
-      process.stdout.write(`build-talosctl: ${tag} (${goVer}) cached at ${dest}, proxy not asked${describe(manifest.substitutions ?? [])}\n`);
+      if (clientTag(dest) !== tag)
+        fail(`cached ${dest} does not report Tag ${tag} and the module proxy cannot be asked`);
+      process.stdout.write(
+        `build-talosctl: ${tag} (${goVer}) cached at ${dest}, proxy not asked${describe(manifest.substitutions ?? [])}\n`,
+      );
       return;
     }
     if (manifest && substitutionKey(manifest.substitutions ?? []) === substitutionKey(applied)) {
@@ -248,9 +283,14 @@ function build(tag, goVer) {
     }
     rmSync(dest, { force: true });
     const started = Date.now();
-    process.stdout.write(`build-talosctl: building ${tag} with ${goVer} (a cold build takes tens of minutes)${describe(applied)}\n`);
+    process.stdout.write(
+      `build-talosctl: building ${tag} with ${goVer} (a cold build takes tens of minutes)${describe(applied)}\n`,
+    );
     go(['mod', 'init', 'talos-rotate.invalid/talosctl-build'], work);
-    go(['mod', 'edit', ...wrapperEditArgs(tag, talosMod, machineryMod), ...applied.flatMap(substitutionEditArgs)], work);
+    go(
+      ['mod', 'edit', ...wrapperEditArgs(tag, talosMod, machineryMod), ...applied.flatMap(substitutionEditArgs)],
+      work,
+    );
     go(['get', `${TALOS}/cmd/talosctl@${tag}`], work);
     // Minimal version selection must keep both modules at the tag (a higher requirement elsewhere would win).
     for (const mod of [TALOS, MACHINERY]) {
@@ -265,7 +305,10 @@ function build(tag, goVer) {
     chmodSync(out, 0o755);
     // The manifest first, then the binary: a binary without its manifest is rebuilt, never trusted.
     const tmp = join(work, 'build.json');
-    writeFileSync(tmp, `${JSON.stringify({ tag, goVersion: goVer, builtAt: new Date().toISOString(), substitutions: applied }, null, 2)}\n`);
+    writeFileSync(
+      tmp,
+      `${JSON.stringify({ tag, goVersion: goVer, builtAt: new Date().toISOString(), substitutions: applied }, null, 2)}\n`,
+    );
     renameSync(tmp, manifestPath(tag, goVer));
     renameSync(out, dest);
     const secs = Math.round((Date.now() - started) / 1000);
@@ -278,7 +321,10 @@ function build(tag, goVer) {
 function describe(applied) {
   if (!applied.length) return '';
   return `; substitutions (pinned version refused by the module proxy):\n${applied
-    .map((e) => `  ${pinnedRef(e)} -> ${e.kind === 'require' ? `${e.module}@${e.use}` : e.use ?? `(no replace: upstream ${e.old})`}`)
+    .map(
+      (e) =>
+        `  ${pinnedRef(e)} -> ${e.kind === 'require' ? `${e.module}@${e.use}` : (e.use ?? `(no replace: upstream ${e.old})`)}`,
+    )
     .join('\n')}`;
 }
 
@@ -291,7 +337,9 @@ function main() {
       const p = binaryPath(tag, goVer);
       // A binary without its build.json was not built (or not finished) by this script.
       if (!existsSync(p) || !existsSync(manifestPath(tag, goVer))) {
-        fail(`talosctl ${tag} is not built for ${goVer} (${p} missing). Run \`npm run pretest\` (or \`node scripts/build-talosctl.mjs\`) first.`);
+        fail(
+          `talosctl ${tag} is not built for ${goVer} (${p} missing). Run \`npm run pretest\` (or \`node scripts/build-talosctl.mjs\`) first.`,
+        );
       }
       paths[tag] = p;
     }

@@ -7,14 +7,22 @@ import { parseDocument } from 'yaml';
 
 export async function writeFullRotationDesired(dir, caNew) {
   const cas = {};
-  for (const [api, name] of [['talos', 'talos-next'], ['kubernetes', 'kubernetes-next']]) {
-    const made = JSON.parse(await caNew(['ca', 'new', '--api', api, '--name', name, '--dir', join(dir, 'pki'), '--json']));
+  for (const [api, name] of [
+    ['talos', 'talos-next'],
+    ['kubernetes', 'kubernetes-next'],
+  ]) {
+    const made = JSON.parse(
+      await caNew(['ca', 'new', '--api', api, '--name', name, '--dir', join(dir, 'pki'), '--json']),
+    );
     cas[api] = { name, certificate: relative(dir, made.certificate), key: relative(dir, made.key) };
   }
   const doc = parseDocument(readFileSync(join(dir, 'rotate.yaml'), 'utf8'));
   for (const api of ['talos', 'kubernetes']) {
     doc.setIn([api, 'issuing'], cas[api].name);
-    doc.setIn(['authorities', cas[api].name], doc.createNode({ certificate: cas[api].certificate, key: { file: cas[api].key } }));
+    doc.setIn(
+      ['authorities', cas[api].name],
+      doc.createNode({ certificate: cas[api].certificate, key: { file: cas[api].key } }),
+    );
   }
   for (const old of ['talos-lab', 'kubernetes-lab']) doc.deleteIn(['authorities', old, 'key']);
   const full = join(dir, 'full.yaml');

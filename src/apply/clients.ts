@@ -42,7 +42,11 @@ export class RunClients {
     const desc = this.plan.talosClients[kind];
     if (!desc) throw internalError('APPLY_INTERNAL', `the plan has no ${kind} Talos client`);
     const cert = await this.#mint(desc);
-    return { caPem: concatPem(desc.trusts.map((fp) => this.catalog.requirePem(fp, 'Talos CA'))), certPem: cert.certPem, key: cert.key };
+    return {
+      caPem: concatPem(desc.trusts.map((fp) => this.catalog.requirePem(fp, 'Talos CA'))),
+      certPem: cert.certPem,
+      key: cert.key,
+    };
   }
 
   async client(kind: TalosClientKind): Promise<TalosApi> {
@@ -60,8 +64,13 @@ export class RunClients {
 
   async #mint(desc: ClientDescription): Promise<IssuedCert> {
     if (this.#minted) return this.#minted;
-    if (!desc.signer) throw internalError('APPLY_INTERNAL', 'the plan describes a minted Talos client without a signer');
-    const ca = await loadCa(this.catalog.requirePem(desc.signer, 'Talos CA'), await this.signerKey(desc.signer), `Talos CA ${desc.signer.slice(0, 16)}`);
+    if (!desc.signer)
+      throw internalError('APPLY_INTERNAL', 'the plan describes a minted Talos client without a signer');
+    const ca = await loadCa(
+      this.catalog.requirePem(desc.signer, 'Talos CA'),
+      await this.signerKey(desc.signer),
+      `Talos CA ${desc.signer.slice(0, 16)}`,
+    );
     this.#minted = await issueTalosClientCert(ca, { roles: ['os:admin'] });
     return this.#minted;
   }

@@ -36,9 +36,17 @@ export function droppedNodes(
   for (const n of seen.values()) {
     if (listed.includes(n.address)) continue;
     const talosMember: Presence =
-      members.length === 0 ? 'unknown' : members.some((m) => m.nodeId === n.nodeId || m.addresses.includes(n.address)) ? 'present' : 'absent';
+      members.length === 0
+        ? 'unknown'
+        : members.some((m) => m.nodeId === n.nodeId || m.addresses.includes(n.address))
+          ? 'present'
+          : 'absent';
     const kubernetesNode: Presence =
-      kubeNodes === null ? 'unknown' : kubeNodes.some((k) => k.addresses.includes(n.address) || (n.hostname !== '' && k.name === n.hostname)) ? 'present' : 'absent';
+      kubeNodes === null
+        ? 'unknown'
+        : kubeNodes.some((k) => k.addresses.includes(n.address) || (n.hostname !== '' && k.name === n.hostname))
+          ? 'present'
+          : 'absent';
     out.push({ address: n.address, hostname: n.hostname, role: n.role, talosMember, kubernetesNode });
   }
   return out;
@@ -46,10 +54,20 @@ export function droppedNodes(
 
 /** A dropped node the cluster still has, or one nothing could be checked for, stops the resume. */
 export function refuseDroppedInCluster(dropped: readonly DroppedNode[], desiredFile: string): void {
-  const bad = dropped.filter((d) => d.talosMember === 'present' || d.kubernetesNode === 'present' || (d.talosMember === 'unknown' && d.kubernetesNode === 'unknown'));
+  const bad = dropped.filter(
+    (d) =>
+      d.talosMember === 'present' ||
+      d.kubernetesNode === 'present' ||
+      (d.talosMember === 'unknown' && d.kubernetesNode === 'unknown'),
+  );
   if (bad.length === 0) return;
   const lines = bad.map((d) => {
-    const where = [d.talosMember === 'present' ? 'a Talos cluster member' : null, d.kubernetesNode === 'present' ? 'a Kubernetes Node' : null].filter(Boolean).join(' and ');
+    const where = [
+      d.talosMember === 'present' ? 'a Talos cluster member' : null,
+      d.kubernetesNode === 'present' ? 'a Kubernetes Node' : null,
+    ]
+      .filter(Boolean)
+      .join(' and ');
     return `  - ${d.address}${d.hostname ? ` (${d.hostname})` : ''}: ${where ? `still ${where}` : 'neither its Talos membership nor its Kubernetes Node could be checked'}`;
   });
   throw new RotateError(

@@ -19,7 +19,13 @@ import type { TalosApi } from '../talos/talos-api.js';
 import { RunClients } from './clients.js';
 import { kubernetesGate, talosGate } from './gates.js';
 import type { NodeFingerprints } from './node-state.js';
-import { writeKubeconfigOutput, writeSecretsBundleOutput, writeTalosconfigOutput, type BackupPlace, type WrittenOutput } from './outputs.js';
+import {
+  writeKubeconfigOutput,
+  writeSecretsBundleOutput,
+  writeTalosconfigOutput,
+  type BackupPlace,
+  type WrittenOutput,
+} from './outputs.js';
 import { patchNode, type PatchResult } from './patch-node.js';
 import { sharedControlPlaneReads } from './worker-registration.js';
 import { runExtensionAuth } from './extension-auth.js';
@@ -32,9 +38,17 @@ export interface RunJournal {
   nodeFinished(
     stepId: string,
     address: string,
-    result: { status: 'done' | 'skipped'; before: NodeFingerprints; after: NodeFingerprints } | { status: 'failed'; error: string },
+    result:
+      | { status: 'done' | 'skipped'; before: NodeFingerprints; after: NodeFingerprints }
+      | { status: 'failed'; error: string },
   ): Promise<void>;
-  gateFinished(stepId: string, kind: 'talos' | 'kubernetes', status: 'passed' | 'failed', attempts: number, error?: string): Promise<void>;
+  gateFinished(
+    stepId: string,
+    kind: 'talos' | 'kubernetes',
+    status: 'passed' | 'failed',
+    attempts: number,
+    error?: string,
+  ): Promise<void>;
   stepFinished(stepId: string, status: 'done' | 'failed' | 'interrupted'): Promise<void>;
   outputWritten(stepId: string, output: WrittenOutput): Promise<void>;
 }
@@ -52,7 +66,10 @@ export interface ApplyReporter {
   retry(what: string, err: unknown): void;
   gateStarted(step: Step, kind: 'talos' | 'kubernetes', detail: string): void;
   /** The extension-apiserver-authentication write (apply/extension-auth.ts); `step` is the one it follows. */
-  configMapWritten?(step: Step | null, written: { namespace: string; name: string; trusted: string[]; outcome: ReplaceOutcome }): void;
+  configMapWritten?(
+    step: Step | null,
+    written: { namespace: string; name: string; trusted: string[]; outcome: ReplaceOutcome },
+  ): void;
   gateAttempt(step: Step, kind: 'talos' | 'kubernetes', attempt: number, problem: string): void;
   gatePassed(step: Step, kind: 'talos' | 'kubernetes', ms: number): void;
   gateFailed(step: Step, kind: 'talos' | 'kubernetes', attempts: number, err: unknown): void;
@@ -85,7 +102,8 @@ export interface EngineDeps {
    * issue step) has finished, or, when `afterStep` is null (a resume whose plan no longer has that step),
    * after the last step. `run` gets a source of fresh admin kubeconfigs.
    */
-  workloadPhase?: { afterStep: number | null; run(kubeconfig: () => Promise<KubeconfigSource>): Promise<void> } | undefined;
+  workloadPhase?:
+    { afterStep: number | null; run(kubeconfig: () => Promise<KubeconfigSource>): Promise<void> } | undefined;
   /** Which command runs the plan, so that its errors name that command's own next steps (default apply). */
   operation?: 'apply' | 'rollback';
 }
@@ -99,16 +117,27 @@ function nextSteps(operation: 'apply' | 'rollback'): string {
 
 export class ApplyInterrupted extends RotateError {
   constructor(stepId: string, operation: 'apply' | 'rollback' = 'apply') {
-    super('APPLY_INTERRUPTED', `${operation} interrupted during step ${stepId}; the node operations in flight finished and were recorded`, {
-      hint: `run ${nextSteps(operation)}`,
-      exitCode: 130,
-    });
+    super(
+      'APPLY_INTERRUPTED',
+      `${operation} interrupted during step ${stepId}; the node operations in flight finished and were recorded`,
+      {
+        hint: `run ${nextSteps(operation)}`,
+        exitCode: 130,
+      },
+    );
   }
 }
 
 export async function executePlan(deps: EngineDeps): Promise<void> {
   const { plan, session, signal } = deps;
-  const clients = new RunClients(session.endpoints, session.context, plan, deps.catalog, (fp) => deps.keyFor('talos', fp), session.connect);
+  const clients = new RunClients(
+    session.endpoints,
+    session.context,
+    plan,
+    deps.catalog,
+    (fp) => deps.keyFor('talos', fp),
+    session.connect,
+  );
   try {
     const phase = deps.workloadPhase;
     let phaseRan = false;
@@ -125,14 +154,24 @@ export async function executePlan(deps: EngineDeps): Promise<void> {
       await phase.run(kubeconfigThrough(deps, clients, last ? (last.talosconfigAfter ?? last.talosClient) : 'current'));
     }
     // A resumed run whose last node step was done before: the ConfigMap write alone (apply/extension-auth.ts).
-    if (plan.extensionAuth && plan.extensionAuth.afterStep === null) await extensionAuthAfter(deps, clients, null, plan.basedOn.nodes.filter((n) => n.role === 'controlplane').map((n) => n.address));
+    if (plan.extensionAuth && plan.extensionAuth.afterStep === null)
+      await extensionAuthAfter(
+        deps,
+        clients,
+        null,
+        plan.basedOn.nodes.filter((n) => n.role === 'controlplane').map((n) => n.address),
+      );
   } finally {
     clients.close();
   }
 }
 
 /** Fresh admin kubeconfigs fetched through a Talos client of `kind` of its own (closed after each fetch). */
-function kubeconfigThrough(deps: EngineDeps, clients: RunClients, kind: TalosClientKind): () => Promise<KubeconfigSource> {
+function kubeconfigThrough(
+  deps: EngineDeps,
+  clients: RunClients,
+  kind: TalosClientKind,
+): () => Promise<KubeconfigSource> {
   const controlPlanes = deps.plan.basedOn.nodes.filter((n) => n.role === 'controlplane').map((n) => n.address);
   const endpoint = deps.session.desired.cluster.kubernetesEndpoint;
   return async () => {
@@ -152,7 +191,16 @@ async function runStep(deps: EngineDeps, clients: RunClients, step: Step): Promi
   await journal.stepStarted(step.id);
 
   if (step.outputsBefore.includes('talosconfig') && step.talosconfigBefore) {
-    await output(deps, step, await writeTalosconfigOutput(session.desired.cluster.talosconfig, session.context.name, await clients.credentials(step.talosconfigBefore), backupPlace(deps)));
+    await output(
+      deps,
+      step,
+      await writeTalosconfigOutput(
+        session.desired.cluster.talosconfig,
+        session.context.name,
+        await clients.credentials(step.talosconfigBefore),
+        backupPlace(deps),
+      ),
+    );
   }
 
   const client = await clients.client(step.talosClient);
@@ -163,7 +211,9 @@ async function runStep(deps: EngineDeps, clients: RunClients, step: Step): Promi
     try {
       return {
         ...(await fetchKubeconfig(via, controlPlanes)),
-        ...(session.desired.cluster.kubernetesEndpoint ? { serverOverride: session.desired.cluster.kubernetesEndpoint } : {}),
+        ...(session.desired.cluster.kubernetesEndpoint
+          ? { serverOverride: session.desired.cluster.kubernetesEndpoint }
+          : {}),
       };
     } finally {
       via.close();
@@ -193,7 +243,9 @@ async function runStep(deps: EngineDeps, clients: RunClients, step: Step): Promi
           onKubeletRestart: (phase) => reporter.kubelet(step, node, phase),
           kubeconfig: async () => ({
             ...(await fetchKubeconfig(client, controlPlanes)),
-            ...(session.desired.cluster.kubernetesEndpoint ? { serverOverride: session.desired.cluster.kubernetesEndpoint } : {}),
+            ...(session.desired.cluster.kubernetesEndpoint
+              ? { serverOverride: session.desired.cluster.kubernetesEndpoint }
+              : {}),
           }),
           onStaticPods: (observed, version) => reporter.staticPods(step, node, observed, version),
         },
@@ -203,10 +255,14 @@ async function runStep(deps: EngineDeps, clients: RunClients, step: Step): Promi
     if (failures.length > 0) {
       await journal.stepFinished(step.id, 'failed');
       const lines = failures.map((f) => `  - ${f.node}: ${f.error.message}`);
-      const error = new RotateError('APPLY_NODE_FAILED', `step ${step.index}/${plan.steps.length} (${step.id}) stopped: ${failures.length} node(s) failed:\n${lines.join('\n')}`, {
-        hint: `nothing after this point ran; fix the node(s), then run ${nextSteps(deps.operation ?? 'apply')}${failures[0]?.error.hint ? ` (${failures[0].error.hint})` : ''}`,
-        source: failures.some((f) => f.error.source === 'internal') ? 'internal' : 'cluster',
-      });
+      const error = new RotateError(
+        'APPLY_NODE_FAILED',
+        `step ${step.index}/${plan.steps.length} (${step.id}) stopped: ${failures.length} node(s) failed:\n${lines.join('\n')}`,
+        {
+          hint: `nothing after this point ran; fix the node(s), then run ${nextSteps(deps.operation ?? 'apply')}${failures[0]?.error.hint ? ` (${failures[0].error.hint})` : ''}`,
+          source: failures.some((f) => f.error.source === 'internal') ? 'internal' : 'cluster',
+        },
+      );
       reporter.stepFailed(step, plan.steps.length, error);
       throw error;
     }
@@ -219,7 +275,12 @@ async function runStep(deps: EngineDeps, clients: RunClients, step: Step): Promi
   if (step.gate.talos) {
     const kind = step.gate.talos.client;
     await gate(deps, step, 'talos', `Version on every node with the ${kind} client`, (onAttempt) =>
-      talosGate(() => clients.fresh(kind), plan.basedOn.nodes.map((n) => n.address), `the ${kind} talosconfig`, { parallelism: deps.parallelism, onAttempt }),
+      talosGate(
+        () => clients.fresh(kind),
+        plan.basedOn.nodes.map((n) => n.address),
+        `the ${kind} talosconfig`,
+        { parallelism: deps.parallelism, onAttempt },
+      ),
     );
   }
   if (step.gate.kubernetes) {
@@ -228,7 +289,9 @@ async function runStep(deps: EngineDeps, clients: RunClients, step: Step): Promi
       kubernetesGate(
         {
           fetchKubeconfig: () => fetchKubeconfig(fetchVia, controlPlanes),
-          ...(session.desired.cluster.kubernetesEndpoint ? { serverOverride: session.desired.cluster.kubernetesEndpoint } : {}),
+          ...(session.desired.cluster.kubernetesEndpoint
+            ? { serverOverride: session.desired.cluster.kubernetesEndpoint }
+            : {}),
           nodes: plan.basedOn.nodes.map((n) => ({ address: n.address, hostname: n.hostname })),
         },
         { parallelism: deps.parallelism, onAttempt },
@@ -238,13 +301,17 @@ async function runStep(deps: EngineDeps, clients: RunClients, step: Step): Promi
 
   deps.runLease?.useKubeconfig(kubeconfigVia(step.talosconfigAfter ?? step.talosClient));
   await writeOutputsAfter(deps, clients, step, controlPlanes);
-  if (plan.extensionAuth && plan.extensionAuth.afterStep === step.id) await extensionAuthAfter(deps, clients, step, controlPlanes);
+  if (plan.extensionAuth && plan.extensionAuth.afterStep === step.id)
+    await extensionAuthAfter(deps, clients, step, controlPlanes);
   await journal.stepFinished(step.id, 'done');
   reporter.stepFinished(step, Date.now() - started);
 }
 
 /** This run's own options, as batch sizes for the plan's nodes. */
-function runBounds(plan: Plan, run: { parallelism: number; maxUnavailable?: MaxUnavailable | undefined }): { parallelism: number; maxUnavailable?: number } {
+function runBounds(
+  plan: Plan,
+  run: { parallelism: number; maxUnavailable?: MaxUnavailable | undefined },
+): { parallelism: number; maxUnavailable?: number } {
   if (run.maxUnavailable === undefined) return { parallelism: run.parallelism };
   const workers = plan.basedOn.nodes.filter((n) => n.role === 'worker').length;
   return { parallelism: run.parallelism, maxUnavailable: resolveMaxUnavailable(run.maxUnavailable, workers) };
@@ -259,7 +326,12 @@ function runBounds(plan: Plan, run: { parallelism: number; maxUnavailable?: MaxU
  */
 export function waveLimit(wave: Wave, run: { parallelism: number; maxUnavailable?: number }): number {
   const by = wave.bound?.by ?? 'parallelism';
-  const own = by === 'parallelism' ? run.parallelism : by === 'max-unavailable' ? (run.maxUnavailable ?? wave.maxConcurrent) : wave.maxConcurrent;
+  const own =
+    by === 'parallelism'
+      ? run.parallelism
+      : by === 'max-unavailable'
+        ? (run.maxUnavailable ?? wave.maxConcurrent)
+        : wave.maxConcurrent;
   return Math.max(1, Math.min(wave.maxConcurrent, own));
 }
 
@@ -267,13 +339,17 @@ export function waveLimit(wave: Wave, run: { parallelism: number; maxUnavailable
  * A saved plan applied with smaller --parallelism or --max-unavailable than it was made with runs smaller
  * batches (as a smaller --parallelism always did): one sentence naming the waves, or null when none is lowered.
  */
-export function loweredBatches(plan: Plan, run: { parallelism: number; maxUnavailable?: MaxUnavailable }): string | null {
+export function loweredBatches(
+  plan: Plan,
+  run: { parallelism: number; maxUnavailable?: MaxUnavailable },
+): string | null {
   const bounds = runBounds(plan, run);
   const lowered: string[] = [];
   for (const step of plan.steps) {
     for (const wave of step.waves) {
       const limit = waveLimit(wave, bounds);
-      if (limit < Math.min(wave.maxConcurrent, wave.nodes.length)) lowered.push(`step ${step.index} wave ${wave.index}: ${limit} at a time, not ${wave.maxConcurrent}`);
+      if (limit < Math.min(wave.maxConcurrent, wave.nodes.length))
+        lowered.push(`step ${step.index} wave ${wave.index}: ${limit} at a time, not ${wave.maxConcurrent}`);
     }
   }
   if (lowered.length === 0) return null;
@@ -304,12 +380,20 @@ async function runWave(
       const t0 = Date.now();
       try {
         const r = await patch(node);
-        await deps.journal.nodeFinished(step.id, node.address, { status: r.outcome === 'already' ? 'skipped' : 'done', before: r.before, after: r.after });
+        await deps.journal.nodeFinished(step.id, node.address, {
+          status: r.outcome === 'already' ? 'skipped' : 'done',
+          before: r.before,
+          after: r.after,
+        });
         deps.reporter.nodeFinished(step, node, r.outcome, Date.now() - t0, r.after);
       } catch (err) {
         const error = RotateError.is(err)
           ? err
-          : new RotateError('APPLY_INTERNAL', `unexpected failure on node ${node.address}: ${(err as Error)?.message ?? String(err)}`, { source: 'internal' });
+          : new RotateError(
+              'APPLY_INTERNAL',
+              `unexpected failure on node ${node.address}: ${(err as Error)?.message ?? String(err)}`,
+              { source: 'internal' },
+            );
         failures.push({ node: node.address, error });
         await deps.journal.nodeFinished(step.id, node.address, { status: 'failed', error: error.message });
         deps.reporter.nodeFailed(step, node, error);
@@ -355,12 +439,26 @@ async function output(deps: EngineDeps, step: Step, written: WrittenOutput): Pro
   deps.reporter.outputWritten(step, written);
 }
 
-async function writeOutputsAfter(deps: EngineDeps, clients: RunClients, step: Step, controlPlanes: string[]): Promise<void> {
+async function writeOutputsAfter(
+  deps: EngineDeps,
+  clients: RunClients,
+  step: Step,
+  controlPlanes: string[],
+): Promise<void> {
   const { session, plan } = deps;
   const cluster = session.desired.cluster;
   for (const kind of step.outputsAfter) {
     if (kind === 'talosconfig' && step.talosconfigAfter) {
-      await output(deps, step, await writeTalosconfigOutput(cluster.talosconfig, session.context.name, await clients.credentials(step.talosconfigAfter), backupPlace(deps)));
+      await output(
+        deps,
+        step,
+        await writeTalosconfigOutput(
+          cluster.talosconfig,
+          session.context.name,
+          await clients.credentials(step.talosconfigAfter),
+          backupPlace(deps),
+        ),
+      );
     } else if (kind === 'kubeconfig' && cluster.kubeconfig) {
       const via = await clients.client(step.talosconfigAfter ?? step.talosClient);
       const { text } = await fetchKubeconfig(via, controlPlanes);
@@ -373,15 +471,23 @@ async function writeOutputsAfter(deps: EngineDeps, clients: RunClients, step: St
         if (step.phase[api] !== 'issue') continue;
         const issuing = issuingOf(plan, api);
         if (!issuing) continue;
-        entries.push({ entry: api === 'talos' ? 'os' : 'k8s', certPem: deps.catalog.requirePem(issuing, `${api} CA`), key: await deps.keyFor(api, issuing) });
+        entries.push({
+          entry: api === 'talos' ? 'os' : 'k8s',
+          certPem: deps.catalog.requirePem(issuing, `${api} CA`),
+          key: await deps.keyFor(api, issuing),
+        });
       }
-      if (entries.length > 0) await output(deps, step, await writeSecretsBundleOutput(cluster.secretsBundle, entries, backupPlace(deps)));
+      if (entries.length > 0)
+        await output(deps, step, await writeSecretsBundleOutput(cluster.secretsBundle, entries, backupPlace(deps)));
     }
   }
 }
 
 /** An admin kubeconfig from the first control plane that answers (`Kubeconfig` exists only on control planes). */
-export async function fetchKubeconfig(client: TalosApi, controlPlanes: readonly string[]): Promise<{ text: string; origin: string }> {
+export async function fetchKubeconfig(
+  client: TalosApi,
+  controlPlanes: readonly string[],
+): Promise<{ text: string; origin: string }> {
   let last: unknown;
   for (const cp of controlPlanes) {
     try {
@@ -390,7 +496,10 @@ export async function fetchKubeconfig(client: TalosApi, controlPlanes: readonly 
       last = err;
     }
   }
-  throw last ?? new RotateError('APPLY_NO_CONTROLPLANE', 'no control plane to fetch a kubeconfig from', { source: 'internal' });
+  throw (
+    last ??
+    new RotateError('APPLY_NO_CONTROLPLANE', 'no control plane to fetch a kubeconfig from', { source: 'internal' })
+  );
 }
 
 function issuingOf(plan: Plan, api: ApiKind): Fingerprint | null {
@@ -398,7 +507,12 @@ function issuingOf(plan: Plan, api: ApiKind): Fingerprint | null {
 }
 
 /** The plan's extension-apiserver-authentication step, reported as a Kubernetes gate of the step it follows. */
-async function extensionAuthAfter(deps: EngineDeps, clients: RunClients, step: Step | null, controlPlanes: string[]): Promise<void> {
+async function extensionAuthAfter(
+  deps: EngineDeps,
+  clients: RunClients,
+  step: Step | null,
+  controlPlanes: string[],
+): Promise<void> {
   const ext = deps.plan.extensionAuth!;
   const via = await clients.client(step ? (step.talosconfigAfter ?? step.talosClient) : 'current');
   const endpoint = deps.session.desired.cluster.kubernetesEndpoint;
@@ -406,13 +520,28 @@ async function extensionAuthAfter(deps: EngineDeps, clients: RunClients, step: S
     runExtensionAuth({
       step: ext,
       catalog: deps.catalog,
-      kubeconfig: async () => ({ ...(await fetchKubeconfig(via, controlPlanes)), ...(endpoint ? { serverOverride: endpoint } : {}) }),
+      kubeconfig: async () => ({
+        ...(await fetchKubeconfig(via, controlPlanes)),
+        ...(endpoint ? { serverOverride: endpoint } : {}),
+      }),
       ...(onAttempt ? { onAttempt } : {}),
-      onWritten: (outcome) => deps.reporter.configMapWritten?.(step, { namespace: ext.namespace, name: ext.name, trusted: ext.clientCa, outcome }),
+      onWritten: (outcome) =>
+        deps.reporter.configMapWritten?.(step, {
+          namespace: ext.namespace,
+          name: ext.name,
+          trusted: ext.clientCa,
+          outcome,
+        }),
     });
   if (!step) {
     await run();
     return;
   }
-  await gate(deps, step, 'kubernetes', `${ext.namespace}/${ext.name}: ${ext.mode === 'replace' ? 'client-ca-file replaced with the trusted Kubernetes CAs, no apiserver writes a dropped one back' : 'reported only'}`, (onAttempt) => run(onAttempt));
+  await gate(
+    deps,
+    step,
+    'kubernetes',
+    `${ext.namespace}/${ext.name}: ${ext.mode === 'replace' ? 'client-ca-file replaced with the trusted Kubernetes CAs, no apiserver writes a dropped one back' : 'reported only'}`,
+    (onAttempt) => run(onAttempt),
+  );
 }

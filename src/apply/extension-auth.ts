@@ -9,7 +9,12 @@
 import type { ExtensionAuthStep, Plan } from '../plan/model/index.js';
 import type { CaCatalog } from '../cluster/session/ca-catalog.js';
 import type { KubeconfigSource } from '../cluster/kube/nodes.js';
-import { bundleCertsFromPems, extensionAuthGate, replaceExtensionAuthClientCa, type ReplaceOutcome } from '../cluster/kube/extension-auth.js';
+import {
+  bundleCertsFromPems,
+  extensionAuthGate,
+  replaceExtensionAuthClientCa,
+  type ReplaceOutcome,
+} from '../cluster/kube/extension-auth.js';
 
 /** Override of the gate's settle window (ms), e.g. for a lab whose apiservers re-sync faster than a minute. */
 export const SETTLE_ENV = 'ROTATE_EXTENSION_AUTH_SETTLE_MS';
@@ -38,7 +43,10 @@ export async function runExtensionAuth(run: ExtensionAuthRun): Promise<ReplaceOu
   if (outcome.absent) return outcome;
   // Watch for a write-back of anything that is not trusted any more: the plan's dropped CAs and whatever else the write removed.
   const removed = [...new Set([...step.removes, ...outcome.removed])];
-  await extensionAuthGate(run.kubeconfig, removed, { settleMs: settleMs(step), ...(run.onAttempt ? { onAttempt: run.onAttempt } : {}) });
+  await extensionAuthGate(run.kubeconfig, removed, {
+    settleMs: settleMs(step),
+    ...(run.onAttempt ? { onAttempt: run.onAttempt } : {}),
+  });
   return outcome;
 }
 

@@ -42,7 +42,12 @@ export function isGateRetryable(err: unknown): boolean {
  * `connect` makes a new client (new connections, new TLS handshakes) for each attempt; the gate closes it.
  * A client reused from before the gate would answer over a connection opened before the change verified.
  */
-export async function talosGate(connect: () => TalosApi | Promise<TalosApi>, nodes: readonly string[], clientLabel: string, opts: GateOptions): Promise<void> {
+export async function talosGate(
+  connect: () => TalosApi | Promise<TalosApi>,
+  nodes: readonly string[],
+  clientLabel: string,
+  opts: GateOptions,
+): Promise<void> {
   const deadline = Date.now() + (opts.budgetMs ?? BUDGETS.talosGateMs);
   let pending = [...nodes];
   const failures = new Map<string, unknown>();
@@ -119,13 +124,21 @@ export async function kubernetesGate(target: KubernetesGateTarget, opts: GateOpt
       for (const k of list) {
         if (notReady.some((s) => s.includes(`(${k.name} `)) || stale.some((s) => s.includes(`(${k.name})`))) continue;
         if (!k.ready) notReady.push(`${k.name} NotReady`);
-        else if (!target.nodes.some((n) => k.addresses.includes(n.address) || k.name === n.hostname) && !renewed(k.name)) stale.push(k.name);
+        else if (
+          !target.nodes.some((n) => k.addresses.includes(n.address) || k.name === n.hostname) &&
+          !renewed(k.name)
+        )
+          stale.push(k.name);
       }
       if (notReady.length === 0 && stale.length === 0) return list;
       problem = [
         ...(notReady.length > 0 ? [`not Ready: ${notReady.join(', ')}`] : []),
         ...(stale.length > 0
-          ? [first ? `waiting for every Node's Lease to be renewed (${stale.length} read)` : `Lease not renewed since the gate started (kubelet not heartbeating): ${stale.join(', ')}`]
+          ? [
+              first
+                ? `waiting for every Node's Lease to be renewed (${stale.length} read)`
+                : `Lease not renewed since the gate started (kubelet not heartbeating): ${stale.join(', ')}`,
+            ]
           : []),
       ].join('; ');
     } catch (err) {

@@ -38,7 +38,9 @@ function asDoc(text: string): KubeconfigDoc | null {
 
 function list(doc: KubeconfigDoc, key: 'clusters' | 'users' | 'contexts'): Named[] {
   const v = doc[key];
-  return Array.isArray(v) ? v.filter((e): e is Named => e !== null && typeof e === 'object' && typeof (e as Named).name === 'string') : [];
+  return Array.isArray(v)
+    ? v.filter((e): e is Named => e !== null && typeof e === 'object' && typeof (e as Named).name === 'string')
+    : [];
 }
 
 function mergeList(existing: Named[], fetched: Named[]): Named[] {
@@ -77,7 +79,11 @@ export interface MergedKubeconfig {
   changed: boolean;
 }
 
-export function mergeKubeconfig(existingText: string | null, fetchedText: string, now: Date = new Date()): MergedKubeconfig {
+export function mergeKubeconfig(
+  existingText: string | null,
+  fetchedText: string,
+  now: Date = new Date(),
+): MergedKubeconfig {
   const fetched = asDoc(fetchedText);
   const existing = existingText === null ? null : asDoc(existingText);
   // Nothing to merge into (no file, or not a kubeconfig): the fetched one as it came.
@@ -85,17 +91,27 @@ export function mergeKubeconfig(existingText: string | null, fetchedText: string
     return { text: fetchedText, changed: existingText !== fetchedText };
   }
   const merged: KubeconfigDoc = { ...existing };
-  for (const key of ['clusters', 'users', 'contexts'] as const) merged[key] = mergeList(list(existing, key), list(fetched, key));
+  for (const key of ['clusters', 'users', 'contexts'] as const)
+    merged[key] = mergeList(list(existing, key), list(fetched, key));
   for (const [k, v] of Object.entries(fetched)) if (!(k in merged)) merged[k] = v;
   if (typeof fetched['current-context'] === 'string') merged['current-context'] = fetched['current-context'];
 
   let changed = merged['current-context'] !== existing['current-context'];
   for (const key of ['clusters', 'contexts'] as const) {
-    for (const f of list(fetched, key)) if (!isDeepStrictEqual(list(existing, key).find((e) => e.name === f.name), f)) changed = true;
+    for (const f of list(fetched, key))
+      if (
+        !isDeepStrictEqual(
+          list(existing, key).find((e) => e.name === f.name),
+          f,
+        )
+      )
+        changed = true;
   }
   const fetchedContext = list(fetched, 'contexts').find((c) => c.name === fetched['current-context']);
   const clusterName = (fetchedContext?.context as Record<string, unknown> | undefined)?.cluster;
-  const caData = (list(fetched, 'clusters').find((c) => c.name === clusterName)?.cluster as Record<string, unknown> | undefined)?.['certificate-authority-data'];
+  const caData = (
+    list(fetched, 'clusters').find((c) => c.name === clusterName)?.cluster as Record<string, unknown> | undefined
+  )?.['certificate-authority-data'];
   for (const f of list(fetched, 'users')) {
     const e = list(existing, 'users').find((u) => u.name === f.name);
     if (!e || !sameClient(e, f, caData, now)) changed = true;

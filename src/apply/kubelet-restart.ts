@@ -49,14 +49,22 @@ export interface KubeletRestartOptions {
  * Wait until the kubelet is running and healthy (before an apply: a kubelet that is not healthy must not
  * be restarted on top of its trouble). Returns the snapshot to compare against after the apply.
  */
-export async function waitKubeletHealthy(client: TalosApi, node: string, opts: KubeletRestartOptions): Promise<KubeletSnapshot> {
+export async function waitKubeletHealthy(
+  client: TalosApi,
+  node: string,
+  opts: KubeletRestartOptions,
+): Promise<KubeletSnapshot> {
   for (;;) {
     const snap = await kubeletSnapshot(client, node, Math.max(1_000, opts.deadline - Date.now()));
     if (snap.running && snap.healthy && snap.createdMs !== null) return snap;
     if (Date.now() >= opts.deadline || opts.signal?.aborted) {
-      throw new RotateError('APPLY_KUBELET_UNHEALTHY', `the kubelet on node ${node} is not running and healthy, so its CA change was not applied`, {
-        hint: `check the node (talosctl -n ${node} service kubelet); once it is healthy, run \`rotate apply\` again to resume`,
-      });
+      throw new RotateError(
+        'APPLY_KUBELET_UNHEALTHY',
+        `the kubelet on node ${node} is not running and healthy, so its CA change was not applied`,
+        {
+          hint: `check the node (talosctl -n ${node} service kubelet); once it is healthy, run \`rotate apply\` again to resume`,
+        },
+      );
     }
     await sleep(opts.pollMs ?? 500, opts.signal);
   }
@@ -105,7 +113,9 @@ export async function waitKubeletRestarted(
           sawGone
             ? `the kubelet on node ${node} stopped after its CA change but is not running and healthy again`
             : `the kubelet on node ${node} did not restart after its Kubernetes CA change`,
-          { hint: `check the node (talosctl -n ${node} service kubelet; talosctl -n ${node} logs kubelet); then run \`rotate apply\` again to resume` },
+          {
+            hint: `check the node (talosctl -n ${node} service kubelet; talosctl -n ${node} logs kubelet); then run \`rotate apply\` again to resume`,
+          },
         );
       }
       if (!eventSinceCheck) await sleep(opts.pollMs ?? 500, opts.signal, (w) => (waker.wake = w));

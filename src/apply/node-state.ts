@@ -14,7 +14,10 @@ export interface NodeFingerprints {
 export function fingerprintsOf(ca: MachineConfigCaState): NodeFingerprints {
   return {
     talos: { issuing: ca.talos.issuing?.fingerprint ?? null, accepted: ca.talos.accepted.map((c) => c.fingerprint) },
-    kubernetes: { issuing: ca.kubernetes.issuing?.fingerprint ?? null, accepted: ca.kubernetes.accepted.map((c) => c.fingerprint) },
+    kubernetes: {
+      issuing: ca.kubernetes.issuing?.fingerprint ?? null,
+      accepted: ca.kubernetes.accepted.map((c) => c.fingerprint),
+    },
   };
 }
 

@@ -66,7 +66,10 @@ async function backupOnce(file: string, kind: OutputFileKind, place: BackupPlace
  * ones and the last apply run (the one `rotate rollback` restores from). Folders of runs this state does
  * not list (another state sharing the folder) are left alone. Returns the run ids whose backups went.
  */
-export async function pruneBackups(stateDir: string, runs: readonly { id: string; operation: string }[]): Promise<string[]> {
+export async function pruneBackups(
+  stateDir: string,
+  runs: readonly { id: string; operation: string }[],
+): Promise<string[]> {
   const keep = new Set(runs.slice(-BACKUP_RUNS_KEPT).map((r) => r.id));
   const lastApply = [...runs].reverse().find((r) => r.operation === 'apply');
   if (lastApply) keep.add(lastApply.id);
@@ -81,7 +84,12 @@ export async function pruneBackups(stateDir: string, runs: readonly { id: string
   return removed;
 }
 
-export async function writeTalosconfigOutput(file: string, contextName: string, creds: ClientCredentials, place: BackupPlace): Promise<WrittenOutput> {
+export async function writeTalosconfigOutput(
+  file: string,
+  contextName: string,
+  creds: ClientCredentials,
+  place: BackupPlace,
+): Promise<WrittenOutput> {
   const backupPath = await backupOnce(file, 'talosconfig', place);
   const cfg = await loadTalosconfig(file);
   setContextCredentials(cfg, contextName, creds);
@@ -90,7 +98,11 @@ export async function writeTalosconfigOutput(file: string, contextName: string, 
 }
 
 /** Merge the fetched admin kubeconfig into `file`; null (nothing written) when the file already says the same. */
-export async function writeKubeconfigOutput(file: string, kubeconfig: string, place: BackupPlace): Promise<WrittenOutput | null> {
+export async function writeKubeconfigOutput(
+  file: string,
+  kubeconfig: string,
+  place: BackupPlace,
+): Promise<WrittenOutput | null> {
   const existing = await fs.readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return null;
     throw err;
@@ -119,7 +131,9 @@ export async function restoreBackup(output: WrittenOutput): Promise<boolean> {
   if (!output.backupPath || !(await pathExists(output.backupPath))) return false;
   const stored = await fs.readFile(output.backupPath);
   const text = stored.toString('utf8');
-  const content = isSealed(text) ? Buffer.from(openIfSealed(text, 'output-backup', `backup ${output.backupPath}`), 'utf8') : stored;
+  const content = isSealed(text)
+    ? Buffer.from(openIfSealed(text, 'output-backup', `backup ${output.backupPath}`), 'utf8')
+    : stored;
   await writeFileAtomic(output.path, content, { mode: 0o600 });
   return true;
 }

@@ -49,11 +49,14 @@ export interface PatchResult {
 const APPLY_TIMEOUT_MS = 30_000;
 
 async function readLive(ctx: PatchContext, address: string): Promise<{ config: string; fps: NodeFingerprints }> {
-  const mc = await retryTransient(() => ctx.client.getMachineConfig(address, { timeoutMs: 15_000, signal: ctx.signal }), {
-    deadline: Date.now() + BUDGETS.patchMs,
-    signal: ctx.signal,
-    onRetry: (err) => ctx.onRetry?.(`reading the config of ${address}`, err),
-  });
+  const mc = await retryTransient(
+    () => ctx.client.getMachineConfig(address, { timeoutMs: 15_000, signal: ctx.signal }),
+    {
+      deadline: Date.now() + BUDGETS.patchMs,
+      signal: ctx.signal,
+      onRetry: (err) => ctx.onRetry?.(`reading the config of ${address}`, err),
+    },
+  );
   return { config: mc.yaml, fps: fingerprintsOf(readCaState(mc.yaml, `machine config of node ${address}`)) };
 }
 
@@ -64,10 +67,22 @@ function staticPodsChange(ctx: PatchContext, node: StepNode): { expectedCaPem: s
   return { expectedCaPem: ctx.catalog.requirePem(issuing, `Kubernetes CA of node ${node.address}`) };
 }
 
-async function waitStaticPods(ctx: PatchContext, node: StepNode, expectedCaPem: string, versionBefore: string | null): Promise<void> {
+async function waitStaticPods(
+  ctx: PatchContext,
+  node: StepNode,
+  expectedCaPem: string,
+  versionBefore: string | null,
+): Promise<void> {
   let announced = false;
   const version = await waitStaticPodsCurrent(
-    { client: ctx.client, address: node.address, hostname: node.hostname, expectedCaPem, versionBefore, kubeconfig: ctx.kubeconfig! },
+    {
+      client: ctx.client,
+      address: node.address,
+      hostname: node.hostname,
+      expectedCaPem,
+      versionBefore,
+      kubeconfig: ctx.kubeconfig!,
+    },
     {
       deadline: Date.now() + BUDGETS.staticPodsMs,
       ...(ctx.signal ? { signal: ctx.signal } : {}),
@@ -88,16 +103,32 @@ export async function patchNode(ctx: PatchContext, node: StepNode): Promise<Patc
   if (reachedTarget(live.fps, node.target)) {
     // Already there (a resumed run, or a reply that was lost after the node applied it). What the change
     // sets in motion may still be under way: make sure it finished.
-    if (node.kubeletRestart) await waitKubeletHealthy(ctx.client, address, { deadline: Date.now() + BUDGETS.kubeletRestartMs, signal: ctx.signal });
+    if (node.kubeletRestart)
+      await waitKubeletHealthy(ctx.client, address, {
+        deadline: Date.now() + BUDGETS.kubeletRestartMs,
+        signal: ctx.signal,
+      });
     if (pods) await waitStaticPods(ctx, node, pods.expectedCaPem, null);
-    if (node.role === 'worker' && node.target.talos) await waitWorkerRegistered(ctx.client, address, ctx.controlPlanes, { deadline: Date.now() + BUDGETS.workerRegistrationMs, signal: ctx.signal, ...(ctx.controlPlaneReads ? { controlPlaneReads: ctx.controlPlaneReads } : {}) });
+    if (node.role === 'worker' && node.target.talos)
+      await waitWorkerRegistered(ctx.client, address, ctx.controlPlanes, {
+        deadline: Date.now() + BUDGETS.workerRegistrationMs,
+        signal: ctx.signal,
+        ...(ctx.controlPlaneReads ? { controlPlaneReads: ctx.controlPlaneReads } : {}),
+      });
     return { outcome: 'already', before: live.fps, after: live.fps };
   }
 
   const source = `machine config of node ${address}`;
-  const patched = patchCaState(live.config, await caChangeFor(live.config, node.target, ctx.catalog, ctx.keyFor, source), source);
+  const patched = patchCaState(
+    live.config,
+    await caChangeFor(live.config, node.target, ctx.catalog, ctx.keyFor, source),
+    source,
+  );
   const kubeletBefore = node.kubeletRestart
-    ? await waitKubeletHealthy(ctx.client, address, { deadline: Date.now() + BUDGETS.kubeletRestartMs, signal: ctx.signal })
+    ? await waitKubeletHealthy(ctx.client, address, {
+        deadline: Date.now() + BUDGETS.kubeletRestartMs,
+        signal: ctx.signal,
+      })
     : null;
 
   // The static pods' secrets version before the change: the new one must differ (a read right after the
@@ -117,12 +148,21 @@ export async function patchNode(ctx: PatchContext, node: StepNode): Promise<Patc
       try {
         // Another operator or controller may be applying a config to this node: its apply lock frees up
         // by itself, so wait for it (bounded); any other FailedPrecondition fails at once.
-        await waitForApplyLock(() => ctx.client.applyConfiguration(address, patched, { mode: 'NO_REBOOT' }, { timeoutMs: APPLY_TIMEOUT_MS, signal: ctx.signal }), {
-          node: address,
-          waitMs: ctx.applyLockWaitMs ?? DEFAULT_APPLY_LOCK_WAIT_MS,
-          ...(ctx.signal ? { signal: ctx.signal } : {}),
-          onWait: (err) => ctx.onRetry?.(`applying the config of ${address} (its apply lock is held)`, err),
-        });
+        await waitForApplyLock(
+          () =>
+            ctx.client.applyConfiguration(
+              address,
+              patched,
+              { mode: 'NO_REBOOT' },
+              { timeoutMs: APPLY_TIMEOUT_MS, signal: ctx.signal },
+            ),
+          {
+            node: address,
+            waitMs: ctx.applyLockWaitMs ?? DEFAULT_APPLY_LOCK_WAIT_MS,
+            ...(ctx.signal ? { signal: ctx.signal } : {}),
+            onWait: (err) => ctx.onRetry?.(`applying the config of ${address} (its apply lock is held)`, err),
+          },
+        );
       } catch (err) {
         // The reply may be lost after the node applied the config: look before sending it again.
         const now = await readLive(ctx, address).catch(() => null);
@@ -135,18 +175,29 @@ export async function patchNode(ctx: PatchContext, node: StepNode): Promise<Patc
 
   const after = await readLive(ctx, address);
   if (!reachedTarget(after.fps, node.target)) {
-    throw new RotateError('APPLY_NOT_CONFIRMED', `node ${address} accepted the config but its active config does not carry the planned CAs`, {
-      hint: 'another tool may be changing this node\'s config at the same time; stop it, then run `rotate apply` again to resume',
-    });
+    throw new RotateError(
+      'APPLY_NOT_CONFIRMED',
+      `node ${address} accepted the config but its active config does not carry the planned CAs`,
+      {
+        hint: "another tool may be changing this node's config at the same time; stop it, then run `rotate apply` again to resume",
+      },
+    );
   }
   if (kubeletBefore) {
     ctx.onKubeletRestart?.('waiting');
-    await waitKubeletRestarted(ctx.client, address, kubeletBefore, { deadline: Date.now() + BUDGETS.kubeletRestartMs, signal: ctx.signal });
+    await waitKubeletRestarted(ctx.client, address, kubeletBefore, {
+      deadline: Date.now() + BUDGETS.kubeletRestartMs,
+      signal: ctx.signal,
+    });
     ctx.onKubeletRestart?.('restarted');
   }
   if (pods) await waitStaticPods(ctx, node, pods.expectedCaPem, versionBefore);
   if (node.role === 'worker' && node.target.talos) {
-    await waitWorkerRegistered(ctx.client, address, ctx.controlPlanes, { deadline: Date.now() + BUDGETS.workerRegistrationMs, signal: ctx.signal, ...(ctx.controlPlaneReads ? { controlPlaneReads: ctx.controlPlaneReads } : {}) });
+    await waitWorkerRegistered(ctx.client, address, ctx.controlPlanes, {
+      deadline: Date.now() + BUDGETS.workerRegistrationMs,
+      signal: ctx.signal,
+      ...(ctx.controlPlaneReads ? { controlPlaneReads: ctx.controlPlaneReads } : {}),
+    });
   }
   return { outcome: 'patched', before: live.fps, after: after.fps };
 }

@@ -14,7 +14,12 @@ import type { Session } from '../cluster/session/open-session.js';
 import { getBundleCa, loadSecretsBundle } from '../talos/secrets-bundle.js';
 import { getContext, loadTalosconfig } from '../talos/talosconfig.js';
 import { fetchKubeconfig } from './engine.js';
-import { writeKubeconfigOutput, writeSecretsBundleOutput, writeTalosconfigOutput, type WrittenOutput } from './outputs.js';
+import {
+  writeKubeconfigOutput,
+  writeSecretsBundleOutput,
+  writeTalosconfigOutput,
+  type WrittenOutput,
+} from './outputs.js';
 
 export interface ReconcileDeps {
   session: Session;
@@ -49,11 +54,29 @@ export async function reconcileOutputs(deps: ReconcileDeps): Promise<WrittenOutp
     const caPem = concatPem(wanted.map((fp) => catalog.requirePem(fp, 'Talos CA')));
     if (signer === null || !wanted.includes(signer)) {
       const issuing = target.talos.issuing;
-      const ca = await loadCa(catalog.requirePem(issuing, 'Talos CA'), await keyFor('talos', issuing), `Talos CA ${issuing.slice(0, 16)}`);
+      const ca = await loadCa(
+        catalog.requirePem(issuing, 'Talos CA'),
+        await keyFor('talos', issuing),
+        `Talos CA ${issuing.slice(0, 16)}`,
+      );
       const cert = await issueTalosClientCert(ca, { roles: ['os:admin'] });
-      written.push(await writeTalosconfigOutput(cluster.talosconfig, session.context.name, { caPem, certPem: cert.certPem, key: cert.key }, place));
+      written.push(
+        await writeTalosconfigOutput(
+          cluster.talosconfig,
+          session.context.name,
+          { caPem, certPem: cert.certPem, key: cert.key },
+          place,
+        ),
+      );
     } else if (!sameSet(bundleFingerprints(ctx.caPem), wanted)) {
-      written.push(await writeTalosconfigOutput(cluster.talosconfig, session.context.name, { caPem, certPem: ctx.certPem, key: ctx.key }, place));
+      written.push(
+        await writeTalosconfigOutput(
+          cluster.talosconfig,
+          session.context.name,
+          { caPem, certPem: ctx.certPem, key: ctx.key },
+          place,
+        ),
+      );
     }
   }
 
@@ -63,7 +86,12 @@ export async function reconcileOutputs(deps: ReconcileDeps): Promise<WrittenOutp
     const current = await kubernetesOperatorClient(cluster.kubeconfig, catalog);
     if (!current || !wanted.includes(current.clientSigner) || !sameSet(current.trusts, wanted)) {
       const ctx = getContext(await loadTalosconfig(cluster.talosconfig), session.context.name);
-      const client = session.connect({ endpoints: session.endpoints, caPem: ctx.caPem, certPem: ctx.certPem, key: ctx.key });
+      const client = session.connect({
+        endpoints: session.endpoints,
+        caPem: ctx.caPem,
+        certPem: ctx.certPem,
+        key: ctx.key,
+      });
       try {
         const { text } = await fetchKubeconfig(client, deps.controlPlanes);
         const out = await writeKubeconfigOutput(cluster.kubeconfig, text, place);
@@ -78,7 +106,10 @@ export async function reconcileOutputs(deps: ReconcileDeps): Promise<WrittenOutp
   if (cluster.secretsBundle) {
     const bundle = await loadSecretsBundle(cluster.secretsBundle);
     const entries: Parameters<typeof writeSecretsBundleOutput>[1] = [];
-    for (const [api, entry] of [['talos', 'os'], ['kubernetes', 'k8s']] as const) {
+    for (const [api, entry] of [
+      ['talos', 'os'],
+      ['kubernetes', 'k8s'],
+    ] as const) {
       const t = target[api];
       if (!t || !deps.changed.has(api) || getBundleCa(bundle, entry).fingerprint === t.issuing) continue;
       entries.push({ entry, certPem: catalog.requirePem(t.issuing, `${api} CA`), key: await keyFor(api, t.issuing) });

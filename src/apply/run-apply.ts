@@ -9,10 +9,25 @@ import { randomUUID } from 'node:crypto';
 import { RotateError } from '../domain/errors.js';
 import type { Diagnostic } from '../desired/types.js';
 import type { Plan } from '../plan/model/index.js';
-import { buildPlan, diagnosticWarning, listedNodes, noSecretsBundleWarning, relevantDesiredWarnings, splitDesiredWarnings, type BuiltPlan } from '../cluster/session/build-plan.js';
+import {
+  buildPlan,
+  diagnosticWarning,
+  listedNodes,
+  noSecretsBundleWarning,
+  relevantDesiredWarnings,
+  splitDesiredWarnings,
+  type BuiltPlan,
+} from '../cluster/session/build-plan.js';
 import { openSession, type Session } from '../cluster/session/open-session.js';
 import { readSavedPlan, staleError, staleReasons } from '../cluster/session/saved-plan.js';
-import { beforeFromObserved, resolveStatePath, runPlans, toErrorRecord, type LockedState, type Run } from '../state/index.js';
+import {
+  beforeFromObserved,
+  resolveStatePath,
+  runPlans,
+  toErrorRecord,
+  type LockedState,
+  type Run,
+} from '../state/index.js';
 import { makeEvent, makeQuestion, selectSink } from '../events/index.js';
 import { ApplyInterrupted, executePlan, loweredBatches, type EngineDeps } from './engine.js';
 import { carryExtensionAuth } from './extension-auth.js';
@@ -85,31 +100,49 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
     emitDesiredWarnings(desiredWarnings.now);
 
     const statePath = resolveStatePath({ state: opts.state, file: desiredFile });
-    ({ locked, existedBefore: stateDirExisted } = await lockRunState(sink, { statePath, desiredFile: session.desired.file, operation: 'apply', lockTimeoutMs: opts.lockTimeoutMs }));
+    ({ locked, existedBefore: stateDirExisted } = await lockRunState(sink, {
+      statePath,
+      desiredFile: session.desired.file,
+      operation: 'apply',
+      lockTimeoutMs: opts.lockTimeoutMs,
+    }));
     const { store, paths } = locked;
 
     const unfinished = await store.unfinishedRun();
     if (unfinished?.operation === 'rollback') {
-      throw new RotateError('APPLY_ROLLBACK_UNFINISHED', `an unfinished rollback (run ${unfinished.id}, ${unfinished.status}) is recorded in ${paths.state}`, {
-        hint: 'finish it first with `rotate rollback`',
-      });
+      throw new RotateError(
+        'APPLY_ROLLBACK_UNFINISHED',
+        `an unfinished rollback (run ${unfinished.id}, ${unfinished.status}) is recorded in ${paths.state}`,
+        {
+          hint: 'finish it first with `rotate rollback`',
+        },
+      );
     }
     if (unfinished && saved) {
-      throw new RotateError('APPLY_RUN_UNFINISHED', `an unfinished run (${unfinished.id}, ${unfinished.status}) is recorded in ${paths.state}; a saved plan cannot be applied on top of it`, {
-        hint: `resume it with \`rotate apply -f ${desiredFile}\` (it re-reads the cluster first), or undo it with \`rotate rollback -f ${desiredFile}\``,
-      });
+      throw new RotateError(
+        'APPLY_RUN_UNFINISHED',
+        `an unfinished run (${unfinished.id}, ${unfinished.status}) is recorded in ${paths.state}; a saved plan cannot be applied on top of it`,
+        {
+          hint: `resume it with \`rotate apply -f ${desiredFile}\` (it re-reads the cluster first), or undo it with \`rotate rollback -f ${desiredFile}\``,
+        },
+      );
     }
 
     // The cluster-wide run lease, before anything is planned or touched: one rotation per cluster, whatever
     // checkout or state file it runs from. A resume takes back the lease its killed process left.
     const runId = unfinished?.id ?? randomUUID();
-    lease = await takeRunLease(sink, session, { runLease: opts.runLease ?? true, takeOverExpiredLease: opts.takeOverExpiredLease ?? false }, {
-      runId,
-      operation: 'apply',
-      statePath: paths.state,
-      desiredFile: session.desired.file,
-      reclaimable: unfinished ? [unfinished.id] : [],
-    });
+    lease = await takeRunLease(
+      sink,
+      session,
+      { runLease: opts.runLease ?? true, takeOverExpiredLease: opts.takeOverExpiredLease ?? false },
+      {
+        runId,
+        operation: 'apply',
+        statePath: paths.state,
+        desiredFile: session.desired.file,
+        reclaimable: unfinished ? [unfinished.id] : [],
+      },
+    );
 
     const escrowKeyFor = escrowLookup(paths.dir);
 
@@ -119,11 +152,22 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
       // Resume: the state can lag reality, so plan again from the live cluster towards the run's target.
       const target = targetFromPlan(unfinished.plan);
       const escrowed = await store.escrowedKeys();
-      const built = await buildPlan(session, { ...opts, unsettled: startedNodes(unfinished) }, target, escrowKeyFor, await escrowedCertificates(escrowed));
+      const built = await buildPlan(
+        session,
+        { ...opts, unsettled: startedNodes(unfinished) },
+        target,
+        escrowKeyFor,
+        await escrowedCertificates(escrowed),
+      );
       emitDesiredWarnings(relevantDesiredWarnings(desiredWarnings.afterObserve, session.desired, built.nodes));
       // A node removed from the cluster for good and from the desired state: go on without it once the
       // cluster shows it gone, and say what was checked.
-      const dropped = droppedNodes(runPlans(unfinished), listedNodes(session.desired).map((n) => n.address), built.members, built.kubeNodes);
+      const dropped = droppedNodes(
+        runPlans(unfinished),
+        listedNodes(session.desired).map((n) => n.address),
+        built.members,
+        built.kubeNodes,
+      );
       refuseDroppedInCluster(dropped, session.desired.file);
       const carried = carryExtensionAuth(built.plan, runPlans(unfinished));
       prepared = { session, built, plan: carried };
@@ -131,17 +175,42 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
       refuseIfRefused(built.plan);
       const stepsDone = unfinished.steps.filter((s) => s.status === 'done').length;
       const inFlight = startedNodes(unfinished);
-      if (!(await approve(sink, opts, makeQuestion('confirm-resume', { runId: unfinished.id, previousStatus: unfinished.status })))) return;
+      if (
+        !(await approve(
+          sink,
+          opts,
+          makeQuestion('confirm-resume', { runId: unfinished.id, previousStatus: unfinished.status }),
+        ))
+      )
+        return;
       run = await store.resumeRun(unfinished.id);
       run = await store.replanRun(run.id, stripDiffs(carried));
       if (dropped.length > 0) {
         // A later rollback works on the cluster as it is now, not on the node that is gone.
         await store.setRunCluster(run.id, runClusterOf(session));
         for (const d of dropped) {
-          sink.emit(makeEvent('node-dropped', { runId: run.id, address: d.address, hostname: d.hostname, role: d.role, talosMember: d.talosMember as 'absent' | 'unknown', kubernetesNode: d.kubernetesNode as 'absent' | 'unknown' }));
+          sink.emit(
+            makeEvent('node-dropped', {
+              runId: run.id,
+              address: d.address,
+              hostname: d.hostname,
+              role: d.role,
+              talosMember: d.talosMember as 'absent' | 'unknown',
+              kubernetesNode: d.kubernetesNode as 'absent' | 'unknown',
+            }),
+          );
         }
       }
-      sink.emit(makeEvent('run-resume', { runId: run.id, operation: 'apply', previousStatus: unfinished.status, stepsDone, steps: unfinished.steps.length, nodesInFlight: inFlight }));
+      sink.emit(
+        makeEvent('run-resume', {
+          runId: run.id,
+          operation: 'apply',
+          previousStatus: unfinished.status,
+          stepsDone,
+          steps: unfinished.steps.length,
+          nodesInFlight: inFlight,
+        }),
+      );
     } else {
       const built = await buildPlan(session, saved ? { ...opts, nodeDryRun: false, chainConfigs: false } : opts);
       emitDesiredWarnings(relevantDesiredWarnings(desiredWarnings.afterObserve, session.desired, built.nodes));
@@ -152,27 +221,83 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
         plan = saved.plan; // the saved plan is the approval
         // Its batch sizes are an upper bound; this run's own flags may only lower them (as --parallelism always did).
         const lowered = loweredBatches(plan, { parallelism: opts.parallelism, maxUnavailable: opts.maxUnavailable });
-        if (lowered) sink.emit(makeEvent('warning', { warningCode: 'APPLY_BATCHES_LOWERED', text: lowered, hint: "pass the plan's own --parallelism and --max-unavailable to apply it with the batches it was made with" }));
+        if (lowered)
+          sink.emit(
+            makeEvent('warning', {
+              warningCode: 'APPLY_BATCHES_LOWERED',
+              text: lowered,
+              hint: "pass the plan's own --parallelism and --max-unavailable to apply it with the batches it was made with",
+            }),
+          );
       } else {
         showPlan(sink, opts, built);
         const bundleNote = noSecretsBundleWarning(plan, session.desired.cluster.secretsBundle);
-        if (bundleNote) sink.emit(makeEvent('warning', { warningCode: bundleNote.code, text: bundleNote.text, hint: bundleNote.hint }));
+        if (bundleNote)
+          sink.emit(
+            makeEvent('warning', { warningCode: bundleNote.code, text: bundleNote.text, hint: bundleNote.hint }),
+          );
       }
       refuseIfRefused(plan);
       if (!plan.changes) {
-        sink.emit(makeEvent('warning', { warningCode: 'APPLY_NO_CHANGES', text: 'No changes: the cluster already matches the desired CA state.', hint: null }));
+        sink.emit(
+          makeEvent('warning', {
+            warningCode: 'APPLY_NO_CHANGES',
+            text: 'No changes: the cluster already matches the desired CA state.',
+            hint: null,
+          }),
+        );
         return;
       }
-      if (!saved && !(await approve(sink, opts, makeQuestion('confirm-apply', { steps: plan.steps.length, nodes: plan.summary.nodesChanged, verdict: plan.verdict })))) return;
+      if (
+        !saved &&
+        !(await approve(
+          sink,
+          opts,
+          makeQuestion('confirm-apply', {
+            steps: plan.steps.length,
+            nodes: plan.summary.nodesChanged,
+            verdict: plan.verdict,
+          }),
+        ))
+      )
+        return;
       prepared = { session, built, plan };
       // Keys first: nothing is touched until every key this run introduces or a rollback needs is on disk.
       const escrowed = await escrowKeys(paths.dir, escrowItems(session, built, plan));
-      run = await store.startRun({ id: runId, operation: 'apply', plan: stripDiffs(plan), before: beforeFromObserved(built.observed), cluster: runClusterOf(session) });
+      run = await store.startRun({
+        id: runId,
+        operation: 'apply',
+        plan: stripDiffs(plan),
+        before: beforeFromObserved(built.observed),
+        cluster: runClusterOf(session),
+      });
       for (const k of escrowed) {
-        await store.recordKey(run.id, { api: k.api, fingerprint: k.fingerprint, role: k.role, file: k.file, ...(k.certificateFile ? { certificateFile: k.certificateFile } : {}) });
-        sink.emit(makeEvent('key-escrowed', { api: k.api, fingerprint: k.fingerprint, role: k.role, file: k.file, kept: k.kept }));
+        await store.recordKey(run.id, {
+          api: k.api,
+          fingerprint: k.fingerprint,
+          role: k.role,
+          file: k.file,
+          ...(k.certificateFile ? { certificateFile: k.certificateFile } : {}),
+        });
+        sink.emit(
+          makeEvent('key-escrowed', {
+            api: k.api,
+            fingerprint: k.fingerprint,
+            role: k.role,
+            file: k.file,
+            kept: k.kept,
+          }),
+        );
       }
-      sink.emit(makeEvent('run-start', { runId: run.id, operation: 'apply', steps: plan.steps.length, nodes: plan.summary.nodesChanged, statePath: paths.state }));
+      sink.emit(
+        makeEvent('run-start', {
+          runId: run.id,
+          operation: 'apply',
+          steps: plan.steps.length,
+          nodes: plan.summary.nodesChanged,
+          statePath: paths.state,
+        }),
+      );
     }
 
     const started = Date.now();
@@ -203,14 +328,26 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
       });
     } catch (caught) {
       // A lost run lease stops the engine like Ctrl-C does; the run then failed for that reason.
-      const err = lease?.lostError && caught instanceof ApplyInterrupted && !stopSignals.signal.aborted ? lease.lostError : caught;
+      const err =
+        lease?.lostError && caught instanceof ApplyInterrupted && !stopSignals.signal.aborted
+          ? lease.lostError
+          : caught;
       const interrupted = err instanceof ApplyInterrupted;
       await store.finishRun(run.id, interrupted ? 'interrupted' : 'failed', err);
       const current = (await store.read())?.runs.find((r) => r.id === run.id);
       const stepId = current?.steps.find((s) => s.status === 'started' || s.status === 'failed')?.id ?? null;
       if (interrupted) {
-        const inFlight = current?.steps.flatMap((s) => s.nodes.filter((n) => n.status === 'started').map((n) => n.address)) ?? [];
-        sink.emit(makeEvent('run-interrupted', { runId: run.id, operation: 'apply', stepId, nodesInFlight: inFlight, reason: stopSignals.reason() ?? 'signal' }));
+        const inFlight =
+          current?.steps.flatMap((s) => s.nodes.filter((n) => n.status === 'started').map((n) => n.address)) ?? [];
+        sink.emit(
+          makeEvent('run-interrupted', {
+            runId: run.id,
+            operation: 'apply',
+            stepId,
+            nodesInFlight: inFlight,
+            reason: stopSignals.reason() ?? 'signal',
+          }),
+        );
       } else {
         sink.emit(makeEvent('run-failed', { runId: run.id, operation: 'apply', stepId, error: toErrorRecord(err) }));
       }
@@ -233,7 +370,15 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
     await store.finishRun(run.id, 'complete');
     await pruneBackups(paths.dir, (await store.read())?.runs ?? []);
     const finished = (await store.read())?.runs.find((r) => r.id === run.id);
-    sink.emit(makeEvent('run-complete', { runId: run.id, operation: 'apply', steps: prepared.plan.steps.length, nodesChanged: prepared.plan.summary.nodesChanged, durationMs: Date.now() - started }));
+    sink.emit(
+      makeEvent('run-complete', {
+        runId: run.id,
+        operation: 'apply',
+        steps: prepared.plan.steps.length,
+        nodesChanged: prepared.plan.summary.nodesChanged,
+        durationMs: Date.now() - started,
+      }),
+    );
     sink.emit(makeEvent('run-summary', { runId: run.id, operation: 'apply', ...runSummary(finished, prepared.plan) }));
   } finally {
     stopSignals.dispose();
@@ -257,18 +402,28 @@ function escrowItems(session: Session, built: BuiltPlan, plan: Plan): EscrowItem
   for (const api of ['talos', 'kubernetes'] as const) {
     if (!plan.steps.some((s) => s.apis.includes(api))) continue;
     const issuing = plan.authorities.find((a) => a.api === api && a.disposition === 'issuing');
-    const authority = issuing && Object.values(session.desired.authorities).find((a) => a.certificate.fingerprint === issuing.fingerprint);
+    const authority =
+      issuing &&
+      Object.values(session.desired.authorities).find((a) => a.certificate.fingerprint === issuing.fingerprint);
     const current = cp?.ca[api].issuing;
-    if (authority && authority.certificate.fingerprint !== current?.fingerprint) items.push(authorityKeyItem(authority, api, 'new-issuing'));
+    if (authority && authority.certificate.fingerprint !== current?.fingerprint)
+      items.push(authorityKeyItem(authority, api, 'new-issuing'));
     if (cp && current) {
       items.push(
-        machineConfigKeyItem({ api, role: 'previous-issuing', certPem: current.certPem, fingerprint: current.fingerprint, name: plan.authorities.find((a) => a.fingerprint === current.fingerprint)?.name ?? null, node: cp.address, config: cp.config }),
+        machineConfigKeyItem({
+          api,
+          role: 'previous-issuing',
+          certPem: current.certPem,
+          fingerprint: current.fingerprint,
+          name: plan.authorities.find((a) => a.fingerprint === current.fingerprint)?.name ?? null,
+          node: cp.address,
+          config: cp.config,
+        }),
       );
     }
   }
   return items;
 }
-
 
 /**
  * The workload phase of this run: after the step that makes the control planes serve the Kubernetes API
@@ -304,7 +459,16 @@ export function workloadPhaseOf(
     afterStep: here ? here.issueStep : null,
     run: async (kubeconfig) => {
       const source = async () => kubeconfig();
-      ctx.sink.emit(makeEvent('workload-phase', { runId: ctx.runId, operation, afterStep: here ? here.issueStep : null, mode, modeSource, podsStartedAfter: ctx.startedAfter ?? null }));
+      ctx.sink.emit(
+        makeEvent('workload-phase', {
+          runId: ctx.runId,
+          operation,
+          afterStep: here ? here.issueStep : null,
+          mode,
+          modeSource,
+          podsStartedAfter: ctx.startedAfter ?? null,
+        }),
+      );
       try {
         await runWorkloadPhase({
           inventory: async () => readWorkloadInventory(await source()),
@@ -320,14 +484,23 @@ export function workloadPhaseOf(
           now: () => new Date(),
           timeoutMs: WORKLOAD_ROLLOUT_TIMEOUT_MS,
           signal: ctx.signal,
-          onWorkload: (w, status, detail) => ctx.sink.emit(makeEvent('workload', { namespace: w.namespace, kind: w.kind, name: w.name, status, detail })),
+          onWorkload: (w, status, detail) =>
+            ctx.sink.emit(
+              makeEvent('workload', { namespace: w.namespace, kind: w.kind, name: w.name, status, detail }),
+            ),
           operation,
           ...(ctx.startedAfter !== undefined ? { startedAfter: ctx.startedAfter } : {}),
         });
       } catch (err) {
         if (mayRestart) throw err;
         // Report only: what could not be listed is said, and the rotation itself is done.
-        ctx.sink.emit(makeEvent('warning', { warningCode: 'APPLY_WORKLOADS_UNLISTED', text: `the workloads that hold the old Kubernetes API CA could not be listed: ${RotateError.is(err) ? err.message : String(err)}`, hint: 'list them with `rotate plan` (before a rotation) or check pods started before the Kubernetes issue step by hand' }));
+        ctx.sink.emit(
+          makeEvent('warning', {
+            warningCode: 'APPLY_WORKLOADS_UNLISTED',
+            text: `the workloads that hold the old Kubernetes API CA could not be listed: ${RotateError.is(err) ? err.message : String(err)}`,
+            hint: 'list them with `rotate plan` (before a rotation) or check pods started before the Kubernetes issue step by hand',
+          }),
+        );
       }
     },
   };
@@ -338,7 +511,9 @@ export const WORKLOAD_ROLLOUT_TIMEOUT_MS = 15 * 60_000;
 
 function lazyEvictionApi(source: () => Promise<KubeconfigSource>): EvictionApi {
   let api: Promise<EvictionApi> | null = null;
-  return { evict: async (namespace, pod) => (await (api ??= source().then((s) => evictionApi(s)))).evict(namespace, pod) };
+  return {
+    evict: async (namespace, pod) => (await (api ??= source().then((s) => evictionApi(s)))).evict(namespace, pod),
+  };
 }
 
 function lazyWorkloadApi(source: () => Promise<KubeconfigSource>): WorkloadApi {

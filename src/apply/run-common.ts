@@ -15,7 +15,14 @@ import type { ClusterOverrides } from '../cluster/session/cluster-overrides.js';
 import type { TalosConnect } from '../talos/talos-api.js';
 import type { IssuingKeyLookup } from '../cluster/session/config-chain.js';
 import type { Session } from '../cluster/session/open-session.js';
-import { openLockedState, statePaths, type LockedState, type LockInfo, type Run, type RunCluster } from '../state/index.js';
+import {
+  openLockedState,
+  statePaths,
+  type LockedState,
+  type LockInfo,
+  type Run,
+  type RunCluster,
+} from '../state/index.js';
 import { makeEvent, type EventSink } from '../events/index.js';
 import { escrowCertificatePath, loadEscrowedKey } from './keys/index.js';
 import { removeIfOnlyIgnore } from '../state/state-dir.js';
@@ -49,7 +56,13 @@ export interface RunDisplayOptions {
   json: boolean;
 }
 
-export function lockHolder(info: LockInfo): { id: string; who: string; operation: string; created: string; pid: number } {
+export function lockHolder(info: LockInfo): {
+  id: string;
+  who: string;
+  operation: string;
+  created: string;
+  pid: number;
+} {
   return { id: info.id, who: info.who, operation: info.operation, created: info.created, pid: info.pid };
 }
 
@@ -82,26 +95,43 @@ export function stripDiffs(plan: Plan): Plan {
 
 export function showPlan(sink: EventSink, opts: RunDisplayOptions, built: BuiltPlan): void {
   for (const w of built.warnings) sink.emit(makeEvent('warning', { warningCode: w.code, text: w.text, hint: w.hint }));
-  if (!opts.json) process.stdout.write(renderPlanText(built.plan, { describeCertificate: summarizeCertificateValue, applyCommand: null, width: planTextWidth(process.stdout) }));
+  if (!opts.json)
+    process.stdout.write(
+      renderPlanText(built.plan, {
+        describeCertificate: summarizeCertificateValue,
+        applyCommand: null,
+        width: planTextWidth(process.stdout),
+      }),
+    );
 }
-
 
 /** No terminal to ask on: each command names its own way to say yes (a rollback takes no saved plan). */
 export function needsApprovalError(operation: 'apply' | 'rollback'): RotateError {
-  return new RotateError('APPLY_NEEDS_APPROVAL', `rotate ${operation} needs approval and there is no terminal to ask on`, {
-    hint:
-      operation === 'apply'
-        ? 'review the plan, then pass --auto-approve, or save it with `rotate plan --out FILE` and run `rotate apply FILE`'
-        : 'review the rollback plan (on a terminal `rotate rollback` shows it and asks), then run `rotate rollback --auto-approve`',
-  });
+  return new RotateError(
+    'APPLY_NEEDS_APPROVAL',
+    `rotate ${operation} needs approval and there is no terminal to ask on`,
+    {
+      hint:
+        operation === 'apply'
+          ? 'review the plan, then pass --auto-approve, or save it with `rotate plan --out FILE` and run `rotate apply FILE`'
+          : 'review the rollback plan (on a terminal `rotate rollback` shows it and asks), then run `rotate rollback --auto-approve`',
+    },
+  );
 }
 
-export async function approve(sink: EventSink, opts: RunDisplayOptions, question: Parameters<EventSink['ask']>[0]): Promise<boolean> {
+export async function approve(
+  sink: EventSink,
+  opts: RunDisplayOptions,
+  question: Parameters<EventSink['ask']>[0],
+): Promise<boolean> {
   if (opts.autoApprove) return sink.ask(question);
-  if (!process.stdin.isTTY || opts.json) throw needsApprovalError(question.type === 'confirm-rollback' ? 'rollback' : 'apply');
+  if (!process.stdin.isTTY || opts.json)
+    throw needsApprovalError(question.type === 'confirm-rollback' ? 'rollback' : 'apply');
   const yes = await sink.ask(question);
   if (!yes) {
-    sink.emit(makeEvent('warning', { warningCode: 'APPLY_DECLINED', text: 'Not applied: nothing was changed.', hint: null }));
+    sink.emit(
+      makeEvent('warning', { warningCode: 'APPLY_DECLINED', text: 'Not applied: nothing was changed.', hint: null }),
+    );
     // As Terraform: a declined run is not a success for a script that chained on it.
     process.exitCode = 1;
   }
@@ -116,15 +146,21 @@ export function escrowLookup(stateDir: string): IssuingKeyLookup {
   return async (api: ApiKind, fingerprint: Fingerprint) => {
     const certPem = await fs.readFile(escrowCertificatePath(stateDir, api, fingerprint), 'utf8').catch(() => null);
     if (certPem === null) {
-      throw new RotateError('KEYS_ESCROW_MISSING', `the key of the ${api} CA ${fingerprint.slice(0, 16)} is not in the key escrow of ${stateDir}`, {
-        hint: 'keys are escrowed before a run touches a node; restore the state folder (with its keys/) from a backup',
-      });
+      throw new RotateError(
+        'KEYS_ESCROW_MISSING',
+        `the key of the ${api} CA ${fingerprint.slice(0, 16)} is not in the key escrow of ${stateDir}`,
+        {
+          hint: 'keys are escrowed before a run touches a node; restore the state folder (with its keys/) from a backup',
+        },
+      );
     }
     return loadEscrowedKey(stateDir, api, fingerprint, certPem);
   };
 }
 
-export async function escrowedCertificates(keys: { api: ApiKind; certificateFile?: string }[]): Promise<{ api: ApiKind; certPem: string }[]> {
+export async function escrowedCertificates(
+  keys: { api: ApiKind; certificateFile?: string }[],
+): Promise<{ api: ApiKind; certPem: string }[]> {
   const out: { api: ApiKind; certPem: string }[] = [];
   for (const k of keys) {
     if (!k.certificateFile) continue;
@@ -138,13 +174,19 @@ export async function escrowedCertificates(keys: { api: ApiKind; certificateFile
  * The files a run leaves behind, each once with the backup of what it first replaced (a rollback's last
  * write is the restored original), plus what the operator still has to do.
  */
-export function runSummary(run: Run | undefined, plan: Plan): { outputs: { kind: OutputKind; path: string; backupPath: string | null }[]; notes: string[] } {
+export function runSummary(
+  run: Run | undefined,
+  plan: Plan,
+): { outputs: { kind: OutputKind; path: string; backupPath: string | null }[]; notes: string[] } {
   const rollback = run?.operation === 'rollback';
   const byPath = new Map<string, { kind: OutputKind; path: string; backupPath: string | null }>();
-  for (const o of run?.outputs ?? []) if (rollback || !byPath.has(o.path)) byPath.set(o.path, { kind: o.kind, path: o.path, backupPath: o.backupPath });
+  for (const o of run?.outputs ?? [])
+    if (rollback || !byPath.has(o.path)) byPath.set(o.path, { kind: o.kind, path: o.path, backupPath: o.backupPath });
   const notes: string[] = [];
   if (rollback) {
-    notes.push('the cluster trusts what it did before the rolled-back run; the files above are the ones that run had replaced');
+    notes.push(
+      'the cluster trusts what it did before the rolled-back run; the files above are the ones that run had replaced',
+    );
     const pods = podDisruptionNotice(plan.steps);
     if (pods) notes.push(pods);
     if (run?.workloads) notes.push(...workloadSummaryNotes(workloadSummary(run.workloads, 'rollback'), 20, 'rollback'));
@@ -156,10 +198,14 @@ export function runSummary(run: Run | undefined, plan: Plan): { outputs: { kind:
   if (run?.workloads) notes.push(...workloadSummaryNotes(workloadSummary(run.workloads)));
   const ext = plan.extensionAuth;
   if (ext?.mode === 'report') {
-    notes.push(`${ext.namespace}/${ext.name} was not written (report only): its client-ca-file still holds ${ext.removes.length} Kubernetes CA(s) no apiserver trusts any more (${ext.removes.map((fp) => fp.slice(0, 16)).join(', ')}), trusted by extension API servers until they expire; replace it with the CAs the apiservers trust, or set workloads.extensionApiserverAuthentication: replace and run \`rotate apply\``);
+    notes.push(
+      `${ext.namespace}/${ext.name} was not written (report only): its client-ca-file still holds ${ext.removes.length} Kubernetes CA(s) no apiserver trusts any more (${ext.removes.map((fp) => fp.slice(0, 16)).join(', ')}), trusted by extension API servers until they expire; replace it with the CAs the apiservers trust, or set workloads.extensionApiserverAuthentication: replace and run \`rotate apply\``,
+    );
   }
   if (plan.steps.some((s) => s.apis.includes('talos') && s.phase.talos === 'drop')) {
-    notes.push('talosconfigs signed by the dropped Talos CA no longer work: hand out new ones (talosctl config new) to other users and pipelines');
+    notes.push(
+      'talosconfigs signed by the dropped Talos CA no longer work: hand out new ones (talosctl config new) to other users and pipelines',
+    );
   }
   return { outputs: [...byPath.values()], notes };
 }
@@ -180,7 +226,13 @@ export function interruptOnSignals(sink: EventSink): StopSignals {
   const handler = (sig: NodeJS.Signals): void => {
     if (controller.signal.aborted) process.exit(130);
     reason = sig;
-    sink.emit(makeEvent('warning', { warningCode: 'APPLY_STOPPING', text: `${sig}: finishing the node operations in flight, then stopping (press Ctrl-C again to exit at once)`, hint: null }));
+    sink.emit(
+      makeEvent('warning', {
+        warningCode: 'APPLY_STOPPING',
+        text: `${sig}: finishing the node operations in flight, then stopping (press Ctrl-C again to exit at once)`,
+        hint: null,
+      }),
+    );
     controller.abort();
   };
   process.on('SIGINT', handler);
@@ -221,8 +273,23 @@ export async function lockRunState(
   const existedBefore = await dirExists(statePaths(opts.statePath).dir);
   const locked = await openLockedState({
     ...opts,
-    onLockWait: (w) => sink.emit(makeEvent('lock-wait', { statePath: opts.statePath, holder: lockHolder(w.holder.info), retryInMs: w.delayMs, waitedMs: w.waitedMs })),
-    onStaleLockBroken: (stale) => sink.emit(makeEvent('lock-broken', { statePath: opts.statePath, holder: lockHolder(stale.info), reason: stale.liveness.reason })),
+    onLockWait: (w) =>
+      sink.emit(
+        makeEvent('lock-wait', {
+          statePath: opts.statePath,
+          holder: lockHolder(w.holder.info),
+          retryInMs: w.delayMs,
+          waitedMs: w.waitedMs,
+        }),
+      ),
+    onStaleLockBroken: (stale) =>
+      sink.emit(
+        makeEvent('lock-broken', {
+          statePath: opts.statePath,
+          holder: lockHolder(stale.info),
+          reason: stale.liveness.reason,
+        }),
+      ),
   });
   return { locked, existedBefore };
 }
@@ -264,7 +331,13 @@ export async function takeRunLease(
   sink: EventSink,
   session: Session,
   opts: RunLeaseOptions,
-  run: { runId: string; operation: 'apply' | 'rollback'; statePath: string; desiredFile: string | null; reclaimable: string[] },
+  run: {
+    runId: string;
+    operation: 'apply' | 'rollback';
+    statePath: string;
+    desiredFile: string | null;
+    reclaimable: string[];
+  },
 ): Promise<RunLease | null> {
   if (!opts.runLease) {
     sink.emit(
@@ -279,10 +352,21 @@ export async function takeRunLease(
   const controlPlanes = session.desired.cluster.controlPlanes.map(String);
   const override = session.desired.cluster.kubernetesEndpoint;
   return RunLease.acquire({
-    me: { runId: run.runId, who: currentWho(), operation: run.operation, statePath: run.statePath, desiredFile: run.desiredFile, pid: process.pid, toolVersion: TOOL_VERSION },
+    me: {
+      runId: run.runId,
+      who: currentWho(),
+      operation: run.operation,
+      statePath: run.statePath,
+      desiredFile: run.desiredFile,
+      pid: process.pid,
+      toolVersion: TOOL_VERSION,
+    },
     reclaimable: run.reclaimable,
     takeOverExpired: opts.takeOverExpiredLease,
-    kubeconfig: async () => ({ ...(await fetchKubeconfig(session.client, controlPlanes)), ...(override ? { serverOverride: override } : {}) }),
+    kubeconfig: async () => ({
+      ...(await fetchKubeconfig(session.client, controlPlanes)),
+      ...(override ? { serverOverride: override } : {}),
+    }),
     reporter: {
       taken: (d) =>
         sink.emit(
@@ -298,8 +382,16 @@ export async function takeRunLease(
           }),
         ),
       renewFailed: (err, since, deadline) =>
-        sink.emit(makeEvent('run-lease-renew-failed', { runId: run.runId, error: { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) }, sinceRenewMs: Math.round(since), renewDeadlineMs: deadline })),
-      released: (ok, problem) => sink.emit(makeEvent('run-lease-released', { runId: run.runId, released: ok, problem })),
+        sink.emit(
+          makeEvent('run-lease-renew-failed', {
+            runId: run.runId,
+            error: { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) },
+            sinceRenewMs: Math.round(since),
+            renewDeadlineMs: deadline,
+          }),
+        ),
+      released: (ok, problem) =>
+        sink.emit(makeEvent('run-lease-released', { runId: run.runId, released: ok, problem })),
     },
   });
 }

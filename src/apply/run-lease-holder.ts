@@ -43,7 +43,13 @@ export const DEFAULT_TIMINGS: RunLeaseTimings = {
 };
 
 export interface RunLeaseReporter {
-  taken(d: { how: 'created' | 'free' | 'same-run' | 'taken-over'; previous: LeaseHolder | null; server: string; durationS: number; renewIntervalMs: number }): void;
+  taken(d: {
+    how: 'created' | 'free' | 'same-run' | 'taken-over';
+    previous: LeaseHolder | null;
+    server: string;
+    durationS: number;
+    renewIntervalMs: number;
+  }): void;
   renewFailed(err: RotateError, sinceRenewMs: number, deadlineMs: number): void;
   released(ok: boolean, problem: string | null): void;
 }
@@ -101,7 +107,11 @@ export class RunLease {
   #released = false;
 
   private constructor(
-    private readonly opts: AcquireOptions & { timings: RunLeaseTimings; clock: NonNullable<AcquireOptions['clock']>; openApi: NonNullable<AcquireOptions['openApi']> },
+    private readonly opts: AcquireOptions & {
+      timings: RunLeaseTimings;
+      clock: NonNullable<AcquireOptions['clock']>;
+      openApi: NonNullable<AcquireOptions['openApi']>;
+    },
     private api: Api,
     private record: LeaseRecord,
     private source: () => Promise<KubeconfigSource>,
@@ -132,12 +142,29 @@ export class RunLease {
       throw unreachableError(err, api?.server ?? null);
     }
     for (let attempt = 0; ; attempt++) {
-      const decision = decideAcquire(current, input.me, input.reclaimable, { takeOverExpired: input.takeOverExpired }, clock.now(), input.local ?? realLocal(input.me.who));
+      const decision = decideAcquire(
+        current,
+        input.me,
+        input.reclaimable,
+        { takeOverExpired: input.takeOverExpired },
+        clock.now(),
+        input.local ?? realLocal(input.me.who),
+      );
       try {
         if (decision.action === 'refuse') throw decision.error;
         if (decision.action === 'create') {
-          const rec = await api.create(RUN_LEASE_NAMESPACE, RUN_LEASE_NAME, leaseFor(input.me, clock.now(), null, timings.durationS));
-          input.reporter.taken({ how: 'created', previous: null, server: api.server, durationS: timings.durationS, renewIntervalMs: timings.renewIntervalMs });
+          const rec = await api.create(
+            RUN_LEASE_NAMESPACE,
+            RUN_LEASE_NAME,
+            leaseFor(input.me, clock.now(), null, timings.durationS),
+          );
+          input.reporter.taken({
+            how: 'created',
+            previous: null,
+            server: api.server,
+            durationS: timings.durationS,
+            renewIntervalMs: timings.renewIntervalMs,
+          });
           return new RunLease(opts, api, rec, input.kubeconfig).#start();
         }
         const rv = decision.resourceVersion;
@@ -145,7 +172,9 @@ export class RunLease {
           // client-go's rule: expired only once this process has watched it not change for a whole duration.
           const start = clock.monotonicMs();
           while (clock.monotonicMs() - start < decision.observeMs) {
-            await clock.sleep(Math.min(timings.observePollMs, Math.max(1, decision.observeMs - (clock.monotonicMs() - start))));
+            await clock.sleep(
+              Math.min(timings.observePollMs, Math.max(1, decision.observeMs - (clock.monotonicMs() - start))),
+            );
             const now = await api.read(RUN_LEASE_NAMESPACE, RUN_LEASE_NAME);
             if (!now || now.resourceVersion !== rv) {
               if (now?.holderIdentity) throw renewedMeanwhileError(holderOf(now));
@@ -154,13 +183,25 @@ export class RunLease {
           }
         }
         const previous = current!.holderIdentity ? holderOf(current!) : null;
-        const rec = await api.replace(RUN_LEASE_NAMESPACE, RUN_LEASE_NAME, rv, leaseFor(input.me, clock.now(), current, timings.durationS));
+        const rec = await api.replace(
+          RUN_LEASE_NAMESPACE,
+          RUN_LEASE_NAME,
+          rv,
+          leaseFor(input.me, clock.now(), current, timings.durationS),
+        );
         const how = decision.action === 'observe-then-take' ? 'taken-over' : decision.why;
-        input.reporter.taken({ how, previous: how === 'free' ? null : previous, server: api.server, durationS: timings.durationS, renewIntervalMs: timings.renewIntervalMs });
+        input.reporter.taken({
+          how,
+          previous: how === 'free' ? null : previous,
+          server: api.server,
+          durationS: timings.durationS,
+          renewIntervalMs: timings.renewIntervalMs,
+        });
         return new RunLease(opts, api, rec, input.kubeconfig).#start();
       } catch (err) {
         if (!(err instanceof LeaseConflict) || attempt >= 3) {
-          if (err instanceof LeaseConflict) throw unreachableError(new Error('the Lease kept changing while this run tried to take it'), api.server);
+          if (err instanceof LeaseConflict)
+            throw unreachableError(new Error('the Lease kept changing while this run tried to take it'), api.server);
           if (RotateError.is(err) && err.code.startsWith('RUN_LEASE_')) throw err;
           throw unreachableError(err, api.server);
         }
@@ -210,22 +251,37 @@ export class RunLease {
       const since = this.opts.clock.monotonicMs() - this.#lastOk;
       const e = RotateError.is(err) ? err : new RotateError('RUN_LEASE_RENEW', String((err as Error)?.message ?? err));
       this.opts.reporter.renewFailed(e, since, this.opts.timings.renewDeadlineMs);
-      if (since >= this.opts.timings.renewDeadlineMs) this.#lose(`it could not be renewed for ${Math.round(since / 1000)} s (${e.message})`);
+      if (since >= this.opts.timings.renewDeadlineMs)
+        this.#lose(`it could not be renewed for ${Math.round(since / 1000)} s (${e.message})`);
     }
   }
 
   async #write(api: Api): Promise<void> {
     const me = this.opts.me;
     try {
-      this.record = await api.replace(RUN_LEASE_NAMESPACE, RUN_LEASE_NAME, this.record.resourceVersion, leaseFor(me, this.opts.clock.now(), this.record, this.opts.timings.durationS));
+      this.record = await api.replace(
+        RUN_LEASE_NAMESPACE,
+        RUN_LEASE_NAME,
+        this.record.resourceVersion,
+        leaseFor(me, this.opts.clock.now(), this.record, this.opts.timings.durationS),
+      );
     } catch (err) {
       if (!(err instanceof LeaseConflict)) throw err;
       // Our previous write may have landed without its reply: still ours → continue from that version.
       const now = await api.read(RUN_LEASE_NAMESPACE, RUN_LEASE_NAME);
       if (!now || now.holderIdentity !== me.runId) {
-        throw new Lost(now?.holderIdentity ? `it is now held by ${holderOf(now).who} (run ${holderOf(now).runId})` : 'it was released or deleted by someone else');
+        throw new Lost(
+          now?.holderIdentity
+            ? `it is now held by ${holderOf(now).who} (run ${holderOf(now).runId})`
+            : 'it was released or deleted by someone else',
+        );
       }
-      this.record = await api.replace(RUN_LEASE_NAMESPACE, RUN_LEASE_NAME, now.resourceVersion, leaseFor(me, this.opts.clock.now(), now, this.opts.timings.durationS));
+      this.record = await api.replace(
+        RUN_LEASE_NAMESPACE,
+        RUN_LEASE_NAME,
+        now.resourceVersion,
+        leaseFor(me, this.opts.clock.now(), now, this.opts.timings.durationS),
+      );
     }
   }
 
@@ -254,12 +310,22 @@ export class RunLease {
     }
     const attempt = async (api: Api): Promise<void> => {
       try {
-        await api.replace(RUN_LEASE_NAMESPACE, RUN_LEASE_NAME, this.record.resourceVersion, releasedLease(this.record, this.opts.clock.now()));
+        await api.replace(
+          RUN_LEASE_NAMESPACE,
+          RUN_LEASE_NAME,
+          this.record.resourceVersion,
+          releasedLease(this.record, this.opts.clock.now()),
+        );
       } catch (err) {
         if (!(err instanceof LeaseConflict)) throw err;
         const now = await api.read(RUN_LEASE_NAMESPACE, RUN_LEASE_NAME);
         if (!now || now.holderIdentity !== this.opts.me.runId) return; // not ours any more: nothing to release
-        await api.replace(RUN_LEASE_NAMESPACE, RUN_LEASE_NAME, now.resourceVersion, releasedLease(now, this.opts.clock.now()));
+        await api.replace(
+          RUN_LEASE_NAMESPACE,
+          RUN_LEASE_NAME,
+          now.resourceVersion,
+          releasedLease(now, this.opts.clock.now()),
+        );
       }
     };
     try {

@@ -66,7 +66,12 @@ export function describeHolder(h: LeaseHolder): string {
 }
 
 /** The Lease a holder writes: holderIdentity = run id, the rest in annotations. */
-export function leaseFor(me: RunIdentity, now: Date, prev: LeaseRecord | null, durationS = RUN_LEASE_DURATION_S): LeaseWrite {
+export function leaseFor(
+  me: RunIdentity,
+  now: Date,
+  prev: LeaseRecord | null,
+  durationS = RUN_LEASE_DURATION_S,
+): LeaseWrite {
   const sameHolder = prev?.holderIdentity === me.runId;
   return {
     holderIdentity: me.runId,
@@ -88,7 +93,14 @@ export function leaseFor(me: RunIdentity, now: Date, prev: LeaseRecord | null, d
 
 /** client-go's release: the holder is cleared (duration 1 s) so that the next run takes it at once. */
 export function releasedLease(prev: LeaseRecord, now: Date): LeaseWrite {
-  return { holderIdentity: null, leaseDurationSeconds: 1, acquireTime: null, renewTime: now, leaseTransitions: prev.leaseTransitions, annotations: {} };
+  return {
+    holderIdentity: null,
+    leaseDurationSeconds: 1,
+    acquireTime: null,
+    renewTime: now,
+    leaseTransitions: prev.leaseTransitions,
+    annotations: {},
+  };
 }
 
 export type LeaseDecision =
@@ -122,8 +134,10 @@ export function decideAcquire(
     // gone (this host, pid not running) or the lease expired, the same run may be running from a copy of the
     // state elsewhere: refuse rather than run it twice.
     const pid = Number(current.annotations[ANNOTATIONS.pid]);
-    const provenGone = hostOf(holder.who) === local.host && Number.isInteger(pid) && (pid === me.pid || !local.pidAlive(pid));
-    if (provenGone || expiredByClock) return { action: 'take', resourceVersion: current.resourceVersion, why: 'same-run' };
+    const provenGone =
+      hostOf(holder.who) === local.host && Number.isInteger(pid) && (pid === me.pid || !local.pidAlive(pid));
+    if (provenGone || expiredByClock)
+      return { action: 'take', resourceVersion: current.resourceVersion, why: 'same-run' };
     return { action: 'refuse', error: sameRunElsewhereError(holder) };
   }
   if (!expiredByClock) return { action: 'refuse', error: heldError(holder) };
@@ -152,9 +166,13 @@ export function sameRunElsewhereError(h: LeaseHolder): RotateError {
 }
 
 export function heldError(h: LeaseHolder): RotateError {
-  return new RotateError('RUN_LEASE_HELD', `another rotation is running on this cluster: Lease ${RUN_LEASE_NAMESPACE}/${RUN_LEASE_NAME} is held by ${describeHolder(h)}`, {
-    hint: `wait for it to finish (\`kubectl get lease -n ${RUN_LEASE_NAMESPACE} ${RUN_LEASE_NAME}\` shows the holder), then plan again; only one rotation may change a cluster at a time`,
-  });
+  return new RotateError(
+    'RUN_LEASE_HELD',
+    `another rotation is running on this cluster: Lease ${RUN_LEASE_NAMESPACE}/${RUN_LEASE_NAME} is held by ${describeHolder(h)}`,
+    {
+      hint: `wait for it to finish (\`kubectl get lease -n ${RUN_LEASE_NAMESPACE} ${RUN_LEASE_NAME}\` shows the holder), then plan again; only one rotation may change a cluster at a time`,
+    },
+  );
 }
 
 export function expiredError(h: LeaseHolder): RotateError {
@@ -168,15 +186,23 @@ export function expiredError(h: LeaseHolder): RotateError {
 }
 
 export function renewedMeanwhileError(h: LeaseHolder): RotateError {
-  return new RotateError('RUN_LEASE_HELD', `Lease ${RUN_LEASE_NAMESPACE}/${RUN_LEASE_NAME} was renewed while this run waited to take it over: it is held by ${describeHolder(h)}`, {
-    hint: 'that run is alive; wait for it to finish',
-  });
+  return new RotateError(
+    'RUN_LEASE_HELD',
+    `Lease ${RUN_LEASE_NAMESPACE}/${RUN_LEASE_NAME} was renewed while this run waited to take it over: it is held by ${describeHolder(h)}`,
+    {
+      hint: 'that run is alive; wait for it to finish',
+    },
+  );
 }
 
 export function lostError(why: string): RotateError {
-  return new RotateError('RUN_LEASE_LOST', `this run lost the run lease ${RUN_LEASE_NAMESPACE}/${RUN_LEASE_NAME}: ${why}; it started nothing new after that`, {
-    hint: `check the Kubernetes API and \`kubectl get lease -n ${RUN_LEASE_NAMESPACE} ${RUN_LEASE_NAME}\`; when no other run holds it, run \`rotate apply\` (or \`rotate rollback\`) again to resume`,
-  });
+  return new RotateError(
+    'RUN_LEASE_LOST',
+    `this run lost the run lease ${RUN_LEASE_NAMESPACE}/${RUN_LEASE_NAME}: ${why}; it started nothing new after that`,
+    {
+      hint: `check the Kubernetes API and \`kubectl get lease -n ${RUN_LEASE_NAMESPACE} ${RUN_LEASE_NAME}\`; when no other run holds it, run \`rotate apply\` (or \`rotate rollback\`) again to resume`,
+    },
+  );
 }
 
 export function unreachableError(err: unknown, server: string | null): RotateError {

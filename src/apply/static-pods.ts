@@ -47,7 +47,11 @@ export interface StaticPodsWaitOptions {
 }
 
 /** The node's SecretStatuses version (null when the resource is missing). */
-export async function readSecretsVersion(client: TalosApi, address: string, timeoutMs = 10_000): Promise<string | null> {
+export async function readSecretsVersion(
+  client: TalosApi,
+  address: string,
+  timeoutMs = 10_000,
+): Promise<string | null> {
   try {
     const s = await client.getSecretsStatus(address, { timeoutMs });
     return s.version;
@@ -58,12 +62,18 @@ export async function readSecretsVersion(client: TalosApi, address: string, time
 }
 
 /** One check; returns the secrets version and null when current, or what is still missing. */
-export async function checkStaticPods(target: StaticPodsTarget): Promise<{ version: string | null; problem: string | null }> {
+export async function checkStaticPods(
+  target: StaticPodsTarget,
+): Promise<{ version: string | null; problem: string | null }> {
   const { client, address } = target;
   const status = await client.getSecretsStatus(address, { timeoutMs: 10_000 });
-  if (!status.ready || status.version === '') return { version: null, problem: `SecretStatuses on ${address} is not ready` };
+  if (!status.ready || status.version === '')
+    return { version: null, problem: `SecretStatuses on ${address} is not ready` };
   if (target.versionBefore !== null && status.version === target.versionBefore) {
-    return { version: null, problem: `SecretStatuses on ${address} still shows version ${status.version} (the new secrets are not rendered yet)` };
+    return {
+      version: null,
+      problem: `SecretStatuses on ${address} still shows version ${status.version} (the new secrets are not rendered yet)`,
+    };
   }
   const version = status.version;
   const pods = await listControlPlanePods(await target.kubeconfig(), STATIC_POD_COMPONENTS, { timeoutMs: 15_000 });
@@ -81,27 +91,50 @@ function onNode(p: MirrorPodStatus, target: StaticPodsTarget): boolean {
   return p.hostIP === target.address || (target.hostname !== '' && p.nodeName === target.hostname);
 }
 
-function podProblem(component: string, pods: MirrorPodStatus[], version: string, target: StaticPodsTarget): string | null {
+function podProblem(
+  component: string,
+  pods: MirrorPodStatus[],
+  version: string,
+  target: StaticPodsTarget,
+): string | null {
   if (pods.length === 0) return `no ${component} mirror pod for ${target.address} yet`;
   const current = pods.filter((p) => p.secretsVersion === version);
-  if (current.length === 0) return `${component} on ${target.address} still runs secrets version ${pods.map((p) => p.secretsVersion ?? 'none').join(', ')}, not ${version}`;
-  if (!current.some((p) => p.ready)) return `${component} on ${target.address} (secrets version ${version}) is not Ready`;
+  if (current.length === 0)
+    return `${component} on ${target.address} still runs secrets version ${pods.map((p) => p.secretsVersion ?? 'none').join(', ')}, not ${version}`;
+  if (!current.some((p) => p.ready))
+    return `${component} on ${target.address} (secrets version ${version}) is not Ready`;
   return null;
 }
 
 /** Null when `<address>:6443` serves a certificate of `caPem`; else why not. */
 function servedBy(address: string, caPem: string): Promise<string | null> {
   return new Promise((resolve) => {
-    const socket = tls.connect({ host: address, port: APISERVER_PORT, ca: caPem, ALPNProtocols: ['http/1.1'], ...(isIpLiteral(address) ? {} : { servername: address }) });
+    const socket = tls.connect({
+      host: address,
+      port: APISERVER_PORT,
+      ca: caPem,
+      ALPNProtocols: ['http/1.1'],
+      ...(isIpLiteral(address) ? {} : { servername: address }),
+    });
     const timer = setTimeout(() => done('did not answer within 10 s'), 10_000);
     function done(problem: string | null): void {
       clearTimeout(timer);
       socket.destroy();
       resolve(problem);
     }
-    socket.once('secureConnect', () => done(socket.authorized ? null : `serves a certificate that does not verify against the expected CA (${String(socket.authorizationError)})`));
+    socket.once('secureConnect', () =>
+      done(
+        socket.authorized
+          ? null
+          : `serves a certificate that does not verify against the expected CA (${String(socket.authorizationError)})`,
+      ),
+    );
     socket.once('error', (err: NodeJS.ErrnoException) =>
-      done(/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|certificate/i.test(`${err.code ?? ''} ${err.message}`) ? `still serves a certificate of another CA (${err.code ?? err.message})` : `is not answering (${err.code ?? err.message})`),
+      done(
+        /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|certificate/i.test(`${err.code ?? ''} ${err.message}`)
+          ? `still serves a certificate of another CA (${err.code ?? err.message})`
+          : `is not answering (${err.code ?? err.message})`,
+      ),
     );
   });
 }
@@ -129,7 +162,7 @@ export async function waitStaticPodsCurrent(target: StaticPodsTarget, opts: Stat
       kubeconfig = null;
       // The apiserver restarting, a fresh kubeconfig not yet trusted by a lagging apiserver, a Talos call
       // timing out: all "not yet" within the bound.
-      problem = RotateError.is(err) ? err.message : (err as Error)?.message ?? String(err);
+      problem = RotateError.is(err) ? err.message : ((err as Error)?.message ?? String(err));
     }
     if (Date.now() >= opts.deadline || opts.signal?.aborted) {
       throw new RotateError(

@@ -83,7 +83,12 @@ export function registeredWith(
   return null;
 }
 
-export async function waitWorkerRegistered(client: TalosApi, worker: string, controlPlanes: readonly string[], opts: RegistrationOptions): Promise<string> {
+export async function waitWorkerRegistered(
+  client: TalosApi,
+  worker: string,
+  controlPlanes: readonly string[],
+  opts: RegistrationOptions,
+): Promise<string> {
   let last = 'not read yet';
   const pollMs = opts.pollMs ?? 500;
   const reads = opts.controlPlaneReads ?? sharedControlPlaneReads(client);
@@ -93,17 +98,28 @@ export async function waitWorkerRegistered(client: TalosApi, worker: string, con
       // A control plane's state read after this wait began (so after the worker's own change), and no
       // older than one poll interval.
       const notBefore = Math.max(waitStart, Date.now() - pollMs);
-      const [certs, ...cps] = await Promise.all([client.getApiCertificates(worker, { timeoutMs: 10_000 }), ...controlPlanes.map((cp) => reads.get(cp, notBefore))]);
-      const via = registeredWith(certs.acceptedCAs.map((c) => c.fingerprint), certs.server?.certPem ?? null, cps);
+      const [certs, ...cps] = await Promise.all([
+        client.getApiCertificates(worker, { timeoutMs: 10_000 }),
+        ...controlPlanes.map((cp) => reads.get(cp, notBefore)),
+      ]);
+      const via = registeredWith(
+        certs.acceptedCAs.map((c) => c.fingerprint),
+        certs.server?.certPem ?? null,
+        cps,
+      );
       if (via) return via;
       last = 'its apid trust bundle does not match any control plane yet';
     } catch (err) {
       last = RotateError.is(err) ? err.message : String(err);
     }
     if (Date.now() >= opts.deadline || opts.signal?.aborted) {
-      throw new RotateError('APPLY_WORKER_NOT_REGISTERED', `worker ${worker} did not get its new apid certificate from trustd after its Talos CA change (${last})`, {
-        hint: `check that the worker reaches trustd on the control planes (port 50001; talosctl -n ${worker} logs trustd / dmesg); then run \`rotate apply\` again to resume`,
-      });
+      throw new RotateError(
+        'APPLY_WORKER_NOT_REGISTERED',
+        `worker ${worker} did not get its new apid certificate from trustd after its Talos CA change (${last})`,
+        {
+          hint: `check that the worker reaches trustd on the control planes (port 50001; talosctl -n ${worker} logs trustd / dmesg); then run \`rotate apply\` again to resume`,
+        },
+      );
     }
     await sleep(pollMs, opts.signal);
   }

@@ -56,7 +56,8 @@ export interface WorkloadPhaseResult {
   left: number;
 }
 
-const idOf = (w: { namespace: string; kind: string; name: string }): string => `${w.namespace}\u0000${w.kind}\u0000${w.name}`;
+const idOf = (w: { namespace: string; kind: string; name: string }): string =>
+  `${w.namespace}\u0000${w.kind}\u0000${w.name}`;
 
 export async function runWorkloadPhase(deps: WorkloadPhaseDeps): Promise<WorkloadPhaseResult> {
   const nap = deps.nap ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
@@ -67,16 +68,22 @@ export async function runWorkloadPhase(deps: WorkloadPhaseDeps): Promise<Workloa
   // wait until it does in every namespace concerned (a report only needs no wait).
   let inventory = await deps.inventory();
   let candidates = staleWorkloads(inventory, undefined, deps.startedAfter);
-  const restarting = decide(candidates, deps.policy, deps.override).filter((d) => (d.action === 'restart' && isRestartable(d.workload.kind)) || (d.action === 'evict' && deps.evictions));
+  const restarting = decide(candidates, deps.policy, deps.override).filter(
+    (d) => (d.action === 'restart' && isRestartable(d.workload.kind)) || (d.action === 'evict' && deps.evictions),
+  );
   const namespaces = [...new Set(restarting.map((d) => d.workload.namespace))].sort();
   const deadline = Date.now() + deps.timeoutMs;
   for (;;) {
     const lagging = namespaces.length === 0 ? [] : await deps.rootCaLagging(namespaces, deps.newCa);
     if (lagging.length === 0) break;
     if (Date.now() > deadline) {
-      throw new RotateError('WORKLOAD_ROOT_CA_STALE', `kube-root-ca.crt does not hold the new Kubernetes API CA yet in namespace(s) ${lagging.join(', ')}; restarting their workloads now would load the old CA again`, {
-        hint: `the controller-manager leader publishes its issuing CA there; check that every control plane's kube-controller-manager runs with the new CA, then run ${again} again`,
-      });
+      throw new RotateError(
+        'WORKLOAD_ROOT_CA_STALE',
+        `kube-root-ca.crt does not hold the new Kubernetes API CA yet in namespace(s) ${lagging.join(', ')}; restarting their workloads now would load the old CA again`,
+        {
+          hint: `the controller-manager leader publishes its issuing CA there; check that every control plane's kube-controller-manager runs with the new CA, then run ${again} again`,
+        },
+      );
     }
     await nap(deps.pollMs ?? 1000);
   }
@@ -105,30 +112,46 @@ export async function runWorkloadPhase(deps: WorkloadPhaseDeps): Promise<Workloa
     }
     left++;
     const status = d.blocked ? 'blocked' : d.action === 'ignore' ? 'ignored' : 'reported';
-    const reason = d.reportReason ?? (d.action === 'ignore' ? 'ignored by the workloads section' : 'report only (workloads section or --workloads report)');
+    const reason =
+      d.reportReason ??
+      (d.action === 'ignore'
+        ? 'ignored by the workloads section'
+        : 'report only (workloads section or --workloads report)');
     await deps.record({ namespace: w.namespace, kind: w.kind, name: w.name, status, reason });
     deps.onWorkload?.(w, status, reason);
   }
   // A workload this run started restarting whose pods are all new now: finish its record too.
   for (const prior of earlier.values()) {
     if (prior.status !== 'started' || toRestart.some((w) => idOf(w) === idOf(prior))) continue;
-    if (isRestartable(prior.kind)) toRestart.push({ namespace: prior.namespace, kind: prior.kind, name: prior.name, pods: [] });
+    if (isRestartable(prior.kind))
+      toRestart.push({ namespace: prior.namespace, kind: prior.kind, name: prior.name, pods: [] });
   }
   // Likewise a workload whose evictions this run started and whose pods are all gone or replaced now (a
   // replacement started after the recorded cutoff is not stale, so the workload is no longer listed).
   for (const prior of earlier.values()) {
-    if (prior.status !== 'started' || !prior.evictBefore || !deps.evictions || toEvict.some((w) => idOf(w) === idOf(prior))) continue;
+    if (
+      prior.status !== 'started' ||
+      !prior.evictBefore ||
+      !deps.evictions ||
+      toEvict.some((w) => idOf(w) === idOf(prior))
+    )
+      continue;
     const kind = EVICTABLE_KINDS.find((k: EvictableKind) => k === prior.kind);
     if (kind) toEvict.push({ namespace: prior.namespace, kind, name: prior.name, pods: [] });
   }
 
   for (const batch of batches(toRestart, deps.batchSize)) {
-    if (deps.signal?.aborted) throw new RotateError('WORKLOAD_INTERRUPTED', 'interrupted before the next batch of workload restarts', { hint: `${again} resumes without restarting a workload twice`, exitCode: 130 });
+    if (deps.signal?.aborted)
+      throw new RotateError('WORKLOAD_INTERRUPTED', 'interrupted before the next batch of workload restarts', {
+        hint: `${again} resumes without restarting a workload twice`,
+        exitCode: 130,
+      });
     const outcomes = await Promise.allSettled(
       batch.map(async (w): Promise<RestartOutcome> => {
         const kind = w.kind as 'Deployment' | 'DaemonSet' | 'StatefulSet';
         const prior = earlier.get(idOf(w));
-        const restartedAt = prior?.status === 'started' && prior.restartedAt ? prior.restartedAt : deps.now().toISOString();
+        const restartedAt =
+          prior?.status === 'started' && prior.restartedAt ? prior.restartedAt : deps.now().toISOString();
         const out = await restartWorkload(deps.api, { kind, namespace: w.namespace, name: w.name }, restartedAt, {
           // Recorded before the patch is sent: a resume then never sends a second restart.
           beforePatch: async () => {
@@ -140,7 +163,8 @@ export async function runWorkloadPhase(deps: WorkloadPhaseDeps): Promise<Workloa
           nap,
           ...(deps.signal ? { signal: deps.signal } : {}),
         });
-        if (out.status === 'restarted') await deps.record({ namespace: w.namespace, kind, name: w.name, status: 'restarted', restartedAt });
+        if (out.status === 'restarted')
+          await deps.record({ namespace: w.namespace, kind, name: w.name, status: 'restarted', restartedAt });
         else await deps.record({ namespace: w.namespace, kind, name: w.name, status: 'blocked', reason: out.reason });
         deps.onWorkload?.(w, out.status, out.status === 'blocked' ? out.reason : restartedAt);
         return out;
@@ -159,18 +183,27 @@ export async function runWorkloadPhase(deps: WorkloadPhaseDeps): Promise<Workloa
       if (!(RotateError.is(err) && err.code === 'WORKLOAD_INTERRUPTED')) {
         // The record stays `started` (with its restartedAt) when the patch went out: a resume waits for it.
         const prior = (await deps.records()).find((r) => idOf(r) === idOf(w));
-        if (prior?.status !== 'started') await deps.record({ namespace: w.namespace, kind: w.kind, name: w.name, status: 'failed', reason: message });
+        if (prior?.status !== 'started')
+          await deps.record({ namespace: w.namespace, kind: w.kind, name: w.name, status: 'failed', reason: message });
       }
       failures.push(`${w.kind} ${w.namespace}/${w.name}: ${message}`);
     }
     if (failures.length > 0) {
-      throw new RotateError('WORKLOAD_RESTART_FAILED', `the workload phase stopped: ${failures.length} workload(s) did not finish their rollout:\n${failures.map((f) => `  - ${f}`).join('\n')}`, {
-        hint: `fix them (kubectl rollout status), then run ${again} again: restarted workloads are not restarted again`,
-      });
+      throw new RotateError(
+        'WORKLOAD_RESTART_FAILED',
+        `the workload phase stopped: ${failures.length} workload(s) did not finish their rollout:\n${failures.map((f) => `  - ${f}`).join('\n')}`,
+        {
+          hint: `fix them (kubectl rollout status), then run ${again} again: restarted workloads are not restarted again`,
+        },
+      );
     }
   }
   for (const w of toEvict) {
-    if (deps.signal?.aborted) throw new RotateError('WORKLOAD_INTERRUPTED', 'interrupted before the next workload eviction', { hint: `${again} resumes without evicting a pod twice`, exitCode: 130 });
+    if (deps.signal?.aborted)
+      throw new RotateError('WORKLOAD_INTERRUPTED', 'interrupted before the next workload eviction', {
+        hint: `${again} resumes without evicting a pod twice`,
+        exitCode: 130,
+      });
     const done = await evictWorkload(deps, w, earlier.get(idOf(w)), rootCaAt ?? deps.now().toISOString(), nap);
     if (done) restarted++;
     else left++;
@@ -190,11 +223,19 @@ export const EVICT_TIMEOUT_MS = 5 * 60_000;
  * workload is recorded `blocked` with the budget's answer and the rest of its pods are left alone: no pod
  * is ever deleted around its budget. True when every pod is gone.
  */
-async function evictWorkload(deps: WorkloadPhaseDeps, w: StaleWorkload, prior: WorkloadRecord | undefined, cutoff: string, nap: (ms: number) => Promise<void>): Promise<boolean> {
+async function evictWorkload(
+  deps: WorkloadPhaseDeps,
+  w: StaleWorkload,
+  prior: WorkloadRecord | undefined,
+  cutoff: string,
+  nap: (ms: number) => Promise<void>,
+): Promise<boolean> {
   const evictBefore = prior?.evictBefore ?? cutoff;
   const evicted = new Set(prior?.evicted ?? []);
   const before = Date.parse(evictBefore);
-  const pods = w.pods.filter((p) => !evicted.has(p.name) && (p.startTime === null || Date.parse(p.startTime) < before)).map((p) => p.name);
+  const pods = w.pods
+    .filter((p) => !evicted.has(p.name) && (p.startTime === null || Date.parse(p.startTime) < before))
+    .map((p) => p.name);
   const base = { namespace: w.namespace, kind: w.kind, name: w.name, evictBefore };
   await deps.record({ ...base, status: 'started', evicted: [...evicted] });
   deps.onWorkload?.(w, 'started', `evicting ${pods.length} pod(s) started before ${evictBefore}`);

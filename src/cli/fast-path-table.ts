@@ -33,7 +33,11 @@ export function shellEnv(kind: string): Record<string, string | undefined> {
  * not a terminal) and these locale/shell variables (others unset), and returns what it printed up to the
  * point it exited. One at a time: it swaps process-wide hooks.
  */
-export async function runCaptured(argv: string[], env: Record<string, string | undefined>, columns: number | undefined): Promise<Captured> {
+export async function runCaptured(
+  argv: string[],
+  env: Record<string, string | undefined>,
+  columns: number | undefined,
+): Promise<Captured> {
   const out = { stdout: '', stderr: '' };
   let exited: number | undefined;
   const saved = {
@@ -95,7 +99,8 @@ export async function buildFastPathTable(): Promise<FastPathTable> {
   const texts: string[] = [];
   const index = new Map<string, number>();
   const keep = (r: Captured, what: string): number => {
-    if (r.code !== 0 || r.stderr !== '') throw new Error(`rotate ${what}: exit ${r.code}, stderr ${JSON.stringify(r.stderr)}`);
+    if (r.code !== 0 || r.stderr !== '')
+      throw new Error(`rotate ${what}: exit ${r.code}, stderr ${JSON.stringify(r.stderr)}`);
     let i = index.get(r.stdout);
     if (i === undefined) {
       i = texts.push(r.stdout) - 1;
@@ -104,7 +109,8 @@ export async function buildFastPathTable(): Promise<FastPathTable> {
     return i;
   };
   const sh = shellEnv('sh');
-  const complete = async (words: string[], env = sh) => runCaptured(['--get-yargs-completions', 'rotate', ...words], env, undefined);
+  const complete = async (words: string[], env = sh) =>
+    runCaptured(['--get-yargs-completions', 'rotate', ...words], env, undefined);
 
   // The command tree and the option words, as completion lists them.
   const commands: Record<string, string[]> = {};
@@ -114,11 +120,13 @@ export async function buildFastPathTable(): Promise<FastPathTable> {
     const path = pending.shift()!;
     const listed = (await complete([...path, ''])).stdout.split('\n').filter(Boolean);
     // After `completion`, yargs lists the top-level commands again: they are not its subcommands.
-    const children = path.length === 1 && path[0] === COMPLETION_COMMAND ? [] : listed.filter((w) => !w.startsWith('-'));
+    const children =
+      path.length === 1 && path[0] === COMPLETION_COMMAND ? [] : listed.filter((w) => !w.startsWith('-'));
     commands[path.join(' ')] = children;
     for (const c of children) pending.push([...path, c]);
     for (const prefix of ['-', '--']) {
-      for (const w of (await complete([...path, prefix])).stdout.split('\n')) if (w.startsWith('-')) optionWords.add(w.replace(/^-+/, ''));
+      for (const w of (await complete([...path, prefix])).stdout.split('\n'))
+        if (w.startsWith('-')) optionWords.add(w.replace(/^-+/, ''));
     }
   }
   for (const w of [...optionWords]) optionWords.add(`no-${w}`);
@@ -128,7 +136,11 @@ export async function buildFastPathTable(): Promise<FastPathTable> {
   for (const width of HELP_WIDTHS) {
     const byKey: Record<string, number> = (help[String(width)] = {});
     for (const path of paths) {
-      for (const flag of ['--help', '-h']) byKey[`${path.join(' ')}\t${flag}`] = keep(await runCaptured([...path, flag], {}, width === 100 ? undefined : width), `${path.join(' ')} ${flag}`);
+      for (const flag of ['--help', '-h'])
+        byKey[`${path.join(' ')}\t${flag}`] = keep(
+          await runCaptured([...path, flag], {}, width === 100 ? undefined : width),
+          `${path.join(' ')} ${flag}`,
+        );
     }
   }
   const script: FastPathTable['script'] = {};
@@ -140,11 +152,28 @@ export async function buildFastPathTable(): Promise<FastPathTable> {
     for (const path of paths) {
       const key = path.join(' ');
       const words = { ...CLASS_WORDS, ...Object.fromEntries(commands[key]!.map((c) => [`=${c}`, c])) };
-      for (const [cls, word] of Object.entries(words)) byKey[`${key}\t${cls}`] = keep(await complete([...path, word], env), `completion of ${[...path, word].join(' ')} (${kind})`);
+      for (const [cls, word] of Object.entries(words))
+        byKey[`${key}\t${cls}`] = keep(
+          await complete([...path, word], env),
+          `completion of ${[...path, word].join(' ')} (${kind})`,
+        );
     }
   }
-  const yargsPackage = relative(fileURLToPath(new URL('.', import.meta.url)), fileURLToPath(import.meta.resolve('yargs/package.json')));
-  return { version: TABLE_VERSION, yargsPackage, sources: sources(yargsPackage), texts, help, script, complete: completeTable, commands, optionWords: [...optionWords].sort() };
+  const yargsPackage = relative(
+    fileURLToPath(new URL('.', import.meta.url)),
+    fileURLToPath(import.meta.resolve('yargs/package.json')),
+  );
+  return {
+    version: TABLE_VERSION,
+    yargsPackage,
+    sources: sources(yargsPackage),
+    texts,
+    help,
+    script,
+    complete: completeTable,
+    commands,
+    optionWords: [...optionWords].sort(),
+  };
 }
 
 export async function writeFastPathTable(): Promise<void> {

@@ -91,7 +91,10 @@ export function sources(yargsPackage: string): string {
     else if (entry.isDirectory()) add(new URL(`${entry.name}/command.js`, commands));
   }
   const options = new URL('options/', here);
-  for (const f of readdirSync(options).filter((n) => n.endsWith('.js')).sort()) add(new URL(f, options));
+  for (const f of readdirSync(options)
+    .filter((n) => n.endsWith('.js'))
+    .sort())
+    add(new URL(f, options));
   add(new URL('../../package.json', here));
   add(new URL(yargsPackage, here));
   return parts.join('\0');
@@ -121,7 +124,11 @@ function loadTable(): FastPathTable | null {
  * table holds one answer per class), or null. A word that names a command or an option changes what
  * yargs lists, so those are keyed by the word itself (commands) or not answered (options).
  */
-export function completionClass(word: string, children: readonly string[], table: Pick<FastPathTable, 'commands' | 'optionWords'>): string | null {
+export function completionClass(
+  word: string,
+  children: readonly string[],
+  table: Pick<FastPathTable, 'commands' | 'optionWords'>,
+): string | null {
   if (word === '' || word === '-' || word === '--') return word;
   if (word.startsWith('--')) {
     const key = word.slice(2);
@@ -139,13 +146,23 @@ function allCommandNames(table: Pick<FastPathTable, 'commands'>): Set<string> {
 }
 
 /** The answer yargs would give for this command line, or null when yargs has to be asked. `table` must be current. */
-export function fastAnswer(argv: readonly string[], env: NodeJS.ProcessEnv, columns: number | undefined, table: FastPathTable | null = loadTable()): FastAnswer | null {
+export function fastAnswer(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  columns: number | undefined,
+  table: FastPathTable | null = loadTable(),
+): FastAnswer | null {
   if (!table || !englishLocale(env)) return null;
   const text = lookup(argv, env, columns, table);
   return text === undefined ? null : { stdout: table.texts[text]!, code: 0 };
 }
 
-function lookup(argv: readonly string[], env: NodeJS.ProcessEnv, columns: number | undefined, table: FastPathTable): number | undefined {
+function lookup(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  columns: number | undefined,
+  table: FastPathTable,
+): number | undefined {
   if (argv.length === 1 && argv[0] === 'completion') return table.script[shellKind(env)];
   if (argv[0] === '--get-yargs-completions') {
     // The shell passes every word of the line: the program name, then the words before the cursor's.

@@ -11,7 +11,9 @@ export async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
   const parser = yargs(argv)
     .scriptName('rotate')
-    .usage('$0 <command> [options]\n\nDeclarative rotation of the Talos API and Kubernetes API root CAs of Talos Linux clusters.')
+    .usage(
+      '$0 <command> [options]\n\nDeclarative rotation of the Talos API and Kubernetes API root CAs of Talos Linux clusters.',
+    )
     .version(TOOL_VERSION)
     .strict()
     .demandCommand(1, 'Name a command; `rotate --help` lists them.')
@@ -21,11 +23,19 @@ export async function main(argv: string[]): Promise<number> {
       // Usage errors from yargs itself: message + usage on stderr, exit 1, no stack.
       if (err) throw err;
       void y;
-      throw new RotateError('CLI_USAGE', msg ?? 'invalid command line', { hint: 'run `rotate --help` for the commands and flags' });
+      throw new RotateError('CLI_USAGE', msg ?? 'invalid command line', {
+        hint: 'run `rotate --help` for the commands and flags',
+      });
     })
-    .completion('completion', 'Print a bash/zsh completion script: add `source <(rotate completion)` to your shell profile')
+    .completion(
+      'completion',
+      'Print a bash/zsh completion script: add `source <(rotate completion)` to your shell profile',
+    )
     .example('$0 lab up --dir lab --detach', 'start an emulated cluster to try it on')
-    .example('$0 ca new -f lab/rotate.yaml --api talos --name talos-next --make-issuing', 'ask for a Talos API CA rotation')
+    .example(
+      '$0 ca new -f lab/rotate.yaml --api talos --name talos-next --make-issuing',
+      'ask for a Talos API CA rotation',
+    )
     .example('$0 plan -f lab/rotate.yaml', 'see the proved-safe steps')
     .help()
     .alias('h', 'help');
@@ -42,7 +52,10 @@ export async function main(argv: string[]): Promise<number> {
 export const BUG_HINT = 'this is a bug in talos-rotate; rerun with ROTATE_DEBUG=1 for details and report it';
 
 /** Prints an error: a RotateError as `error[CODE]`, with the bug hint only when it is a bug (isBug). */
-export function reportError(err: unknown, write: (text: string) => void = (text) => void process.stderr.write(text)): number {
+export function reportError(
+  err: unknown,
+  write: (text: string) => void = (text) => void process.stderr.write(text),
+): number {
   const bug = isBug(err);
   if (RotateError.is(err)) {
     write(`${formatError(err)}\n`);

@@ -71,16 +71,23 @@ export async function readLiveNode(client: TalosApi, listed: ListedNode, timeout
   const registration: Promise<LiveNode['apid']> =
     listed.role === 'worker'
       ? client.getApiCertificates(listed.address, opts).then(
-          (c) => ({ serverCertPem: c.server?.certPem ?? null, bundle: c.acceptedCAs.map((a) => ({ fingerprint: a.fingerprint, certPem: a.certPem })) }),
+          (c) => ({
+            serverCertPem: c.server?.certPem ?? null,
+            bundle: c.acceptedCAs.map((a) => ({ fingerprint: a.fingerprint, certPem: a.certPem })),
+          }),
           () => null,
         )
       : Promise.resolve(null);
   const version = await versionRead;
   if (!supportsAcceptedCas(version.tag)) {
     const min = `v${MIN_TALOS_VERSION.major}.${MIN_TALOS_VERSION.minor}.${MIN_TALOS_VERSION.patch}`;
-    throw new RotateError('OBSERVE_TALOS_TOO_OLD', `node ${listed.address} runs Talos ${version.tag}, which has no accepted CAs (first release with them: ${min})`, {
-      hint: `upgrade the node to Talos ${min} or newer before rotating its CAs`,
-    });
+    throw new RotateError(
+      'OBSERVE_TALOS_TOO_OLD',
+      `node ${listed.address} runs Talos ${version.tag}, which has no accepted CAs (first release with them: ${min})`,
+      {
+        hint: `upgrade the node to Talos ${min} or newer before rotating its CAs`,
+      },
+    );
   }
   const [mc, identity, apid] = await Promise.all([configRead, identityRead, registration]);
   const ca = readCaState(mc.yaml, `machine config of node ${listed.address}`);
@@ -109,10 +116,13 @@ export async function observeNodes(
 ): Promise<{ nodes: LiveNode[]; members: ClusterMember[] }> {
   const timeoutMs = options.timeoutMs ?? 15_000;
   const problems: ObservationProblem[] = [];
-  const settled = await mapSettledLimit(listed, options.parallelism, (n) => readLiveNode(client, n, timeoutMs).finally(() => options.onNodeRead?.()));
+  const settled = await mapSettledLimit(listed, options.parallelism, (n) =>
+    readLiveNode(client, n, timeoutMs).finally(() => options.onNodeRead?.()),
+  );
   const nodes: LiveNode[] = [];
   const wrongCluster = untrustedEverywhere(settled);
-  if (wrongCluster) throw observationError([wrongClusterProblem(wrongCluster, options.talosconfigLabel ?? 'the talosconfig')]);
+  if (wrongCluster)
+    throw observationError([wrongClusterProblem(wrongCluster, options.talosconfigLabel ?? 'the talosconfig')]);
   settled.forEach((r, i) => {
     const address = listed[i]!.address;
     if (r.status === 'fulfilled') nodes.push(r.value);
@@ -150,7 +160,7 @@ export async function observeNodes(
     problems.push({
       node: same[1]!.address,
       message: `${who} reach the same machine (node id ${id}${same[0]!.hostname ? `, hostname ${same[0]!.hostname}` : ''}); one of them is a VIP, load balancer or alias, not a node`,
-      hint: "list each machine once, by its own address (not a shared VIP); a VIP belongs in cluster.endpoints, if anywhere",
+      hint: 'list each machine once, by its own address (not a shared VIP); a VIP belongs in cluster.endpoints, if anywhere',
     });
   }
 
@@ -213,7 +223,11 @@ function wrongClusterProblem(endpoints: readonly string[], label: string): Obser
 
 function problemOf(err: unknown, node: string): ObservationProblem {
   if (RotateError.is(err)) return { node, message: err.message, hint: err.hint ?? '' };
-  return { node, message: `node ${node}: ${(err as Error)?.message ?? String(err)}`, hint: 'rerun with ROTATE_DEBUG=1 and report this' };
+  return {
+    node,
+    message: `node ${node}: ${(err as Error)?.message ?? String(err)}`,
+    hint: 'rerun with ROTATE_DEBUG=1 and report this',
+  };
 }
 
 export function observationError(problems: ObservationProblem[]): RotateError {

@@ -39,20 +39,32 @@ export function resolveClusterFiles(cluster: Record<string, unknown>, ctx: Mater
   if (typeof cluster.talosconfig === 'string') {
     out.talosconfig = resolveDesiredPath(cluster.talosconfig, ctx.dir, ctx.home);
   } else {
-    const r = resolveTalosconfigPath({ env: { TALOSCONFIG: ctx.env.TALOSCONFIG, TALOS_HOME: ctx.env.TALOS_HOME }, home: ctx.home });
+    const r = resolveTalosconfigPath({
+      env: { TALOSCONFIG: ctx.env.TALOSCONFIG, TALOS_HOME: ctx.env.TALOS_HOME },
+      home: ctx.home,
+    });
     out.talosconfig = path.resolve(r.path);
     out.talosconfigSource = r.source === 'flag' ? 'file' : r.source;
   }
-  if (typeof cluster.kubeconfig === 'string') out.kubeconfig = resolveDesiredPath(cluster.kubeconfig, ctx.dir, ctx.home);
-  if (typeof cluster.secretsBundle === 'string') out.secretsBundle = resolveDesiredPath(cluster.secretsBundle, ctx.dir, ctx.home);
+  if (typeof cluster.kubeconfig === 'string')
+    out.kubeconfig = resolveDesiredPath(cluster.kubeconfig, ctx.dir, ctx.home);
+  if (typeof cluster.secretsBundle === 'string')
+    out.secretsBundle = resolveDesiredPath(cluster.secretsBundle, ctx.dir, ctx.home);
   return out;
 }
 
-async function checkTalosconfig(cluster: Record<string, unknown>, files: ClusterFiles, findings: Finding[]): Promise<void> {
+async function checkTalosconfig(
+  cluster: Record<string, unknown>,
+  files: ClusterFiles,
+  findings: Finding[],
+): Promise<void> {
   const written = typeof cluster.talosconfig === 'string' ? cluster.talosconfig : undefined;
   const at: Segment[] = written !== undefined ? ['cluster', 'talosconfig'] : ['cluster'];
   const onKey = written === undefined;
-  const shown = written !== undefined ? showPath(written, files.talosconfig) : `${files.talosconfig} (talosctl's default${files.talosconfigSource === 'home' ? '' : `, from $${files.talosconfigSource}`})`;
+  const shown =
+    written !== undefined
+      ? showPath(written, files.talosconfig)
+      : `${files.talosconfig} (talosctl's default${files.talosconfigSource === 'home' ? '' : `, from $${files.talosconfigSource}`})`;
   let cfg;
   try {
     cfg = await loadTalosconfig(files.talosconfig);
@@ -60,24 +72,48 @@ async function checkTalosconfig(cluster: Record<string, unknown>, files: Cluster
     if (!RotateError.is(err)) throw err;
     if (err.code === 'TALOSCONFIG_READ' && causeCode(err) === 'ENOENT') {
       findings.push(
-        warning('DESIRED_TALOSCONFIG_MISSING', at, `talosconfig ${shown} does not exist; plan and apply need it to reach the cluster`, 'fix cluster.talosconfig, or run validate where the talosconfig is available', { onKey, field: ['cluster', 'talosconfig'] }),
+        warning(
+          'DESIRED_TALOSCONFIG_MISSING',
+          at,
+          `talosconfig ${shown} does not exist; plan and apply need it to reach the cluster`,
+          'fix cluster.talosconfig, or run validate where the talosconfig is available',
+          { onKey, field: ['cluster', 'talosconfig'] },
+        ),
       );
       return;
     }
-    findings.push(error('DESIRED_TALOSCONFIG_INVALID', at, err.message, err.hint ?? 'check the talosconfig', { onKey, field: ['cluster', 'talosconfig'] }));
+    findings.push(
+      error('DESIRED_TALOSCONFIG_INVALID', at, err.message, err.hint ?? 'check the talosconfig', {
+        onKey,
+        field: ['cluster', 'talosconfig'],
+      }),
+    );
     return;
   }
   const names = contextNames(cfg);
   const listed = names.length ? names.join(', ') : '(none)';
   const wanted = typeof cluster.context === 'string' ? cluster.context : undefined;
   if (wanted !== undefined && !names.includes(wanted)) {
-    findings.push(error('DESIRED_TALOSCONFIG_CONTEXT', ['cluster', 'context'], `talosconfig ${shown} has no context ${JSON.stringify(wanted)} (contexts: ${listed})`, names.length ? `use one of: ${listed}` : 'generate the talosconfig with `talosctl gen config`'));
+    findings.push(
+      error(
+        'DESIRED_TALOSCONFIG_CONTEXT',
+        ['cluster', 'context'],
+        `talosconfig ${shown} has no context ${JSON.stringify(wanted)} (contexts: ${listed})`,
+        names.length ? `use one of: ${listed}` : 'generate the talosconfig with `talosctl gen config`',
+      ),
+    );
     return;
   }
   const name = wanted ?? currentContextName(cfg);
   if (name === undefined || !names.includes(name)) {
     findings.push(
-      error('DESIRED_TALOSCONFIG_CONTEXT', ['cluster'], `talosconfig ${shown} has no current context`, `set cluster.context to one of: ${listed}`, { onKey: true, field: ['cluster', 'context'] }),
+      error(
+        'DESIRED_TALOSCONFIG_CONTEXT',
+        ['cluster'],
+        `talosconfig ${shown} has no current context`,
+        `set cluster.context to one of: ${listed}`,
+        { onKey: true, field: ['cluster', 'context'] },
+      ),
     );
     return;
   }
@@ -87,10 +123,16 @@ async function checkTalosconfig(cluster: Record<string, unknown>, files: Cluster
     const target = cfg.doc.getIn(['contexts', name, 'target']);
     if (!hasEndpoints && !(typeof target === 'string' && target !== '')) {
       findings.push(
-        error('DESIRED_NO_ENDPOINTS', ['cluster'], `neither cluster.endpoints nor context ${JSON.stringify(name)} of talosconfig ${shown} lists any endpoint`, 'add `endpoints: [<control-plane address>, ...]` under cluster', {
-          onKey: true,
-          field: ['cluster', 'endpoints'],
-        }),
+        error(
+          'DESIRED_NO_ENDPOINTS',
+          ['cluster'],
+          `neither cluster.endpoints nor context ${JSON.stringify(name)} of talosconfig ${shown} lists any endpoint`,
+          'add `endpoints: [<control-plane address>, ...]` under cluster',
+          {
+            onKey: true,
+            field: ['cluster', 'endpoints'],
+          },
+        ),
       );
     }
   }
@@ -114,13 +156,19 @@ export async function checkClusterFiles(
   ctx: MaterialContext,
 ): Promise<Finding[]> {
   const findings: Finding[] = [];
-  if (!opts.tainted(['cluster', 'talosconfig']) && !opts.tainted(['cluster', 'context'])) await checkTalosconfig(cluster, files, findings);
+  if (!opts.tainted(['cluster', 'talosconfig']) && !opts.tainted(['cluster', 'context']))
+    await checkTalosconfig(cluster, files, findings);
 
   if (files.secretsBundle && !opts.tainted(['cluster', 'secretsBundle'])) {
     const at: Segment[] = ['cluster', 'secretsBundle'];
     try {
       await readBundle(ctx, cluster.secretsBundle as string, at);
-      await assertPrivateMode(files.secretsBundle, showPath(cluster.secretsBundle as string, files.secretsBundle), at, 'secrets bundle');
+      await assertPrivateMode(
+        files.secretsBundle,
+        showPath(cluster.secretsBundle as string, files.secretsBundle),
+        at,
+        'secrets bundle',
+      );
     } catch (err) {
       if (!(err instanceof Problem)) throw err;
       const f = err.finding;
@@ -131,7 +179,14 @@ export async function checkClusterFiles(
   if (files.kubeconfig && opts.kubernetesManaged && !opts.tainted(['cluster', 'kubeconfig'])) {
     const folder = path.dirname(files.kubeconfig);
     if (!(await exists(folder))) {
-      findings.push(warning('DESIRED_KUBECONFIG_DIR', ['cluster', 'kubeconfig'], `the folder ${folder} does not exist; apply writes the new kubeconfig there`, `create it first (mkdir -p ${JSON.stringify(folder)})`));
+      findings.push(
+        warning(
+          'DESIRED_KUBECONFIG_DIR',
+          ['cluster', 'kubeconfig'],
+          `the folder ${folder} does not exist; apply writes the new kubeconfig there`,
+          `create it first (mkdir -p ${JSON.stringify(folder)})`,
+        ),
+      );
     }
   }
 
@@ -140,16 +195,32 @@ export async function checkClusterFiles(
   const outputs: { field: string; at: Segment[]; path: string }[] = [];
   const talosconfigAt: Segment[] = typeof cluster.talosconfig === 'string' ? ['cluster', 'talosconfig'] : ['cluster'];
   outputs.push({ field: 'cluster.talosconfig', at: talosconfigAt, path: await identity(files.talosconfig) });
-  if (files.secretsBundle) outputs.push({ field: 'cluster.secretsBundle', at: ['cluster', 'secretsBundle'], path: await identity(files.secretsBundle) });
-  if (files.kubeconfig) outputs.push({ field: 'cluster.kubeconfig', at: ['cluster', 'kubeconfig'], path: await identity(files.kubeconfig) });
+  if (files.secretsBundle)
+    outputs.push({
+      field: 'cluster.secretsBundle',
+      at: ['cluster', 'secretsBundle'],
+      path: await identity(files.secretsBundle),
+    });
+  if (files.kubeconfig)
+    outputs.push({
+      field: 'cluster.kubeconfig',
+      at: ['cluster', 'kubeconfig'],
+      path: await identity(files.kubeconfig),
+    });
   for (let i = 0; i < outputs.length; i++) {
     for (let j = 0; j < i; j++) {
       if (outputs[i]!.path === outputs[j]!.path) {
         findings.push(
-          error('DESIRED_PATH_CONFLICT', outputs[i]!.at, `is the same file as ${outputs[j]!.field} (${outputs[i]!.path}); apply writes both, one over the other`, 'give each its own file', {
-            onKey: outputs[i]!.at.length === 1,
-            field: [outputs[i]!.field.split('.')[0]!, outputs[i]!.field.split('.')[1]!],
-          }),
+          error(
+            'DESIRED_PATH_CONFLICT',
+            outputs[i]!.at,
+            `is the same file as ${outputs[j]!.field} (${outputs[i]!.path}); apply writes both, one over the other`,
+            'give each its own file',
+            {
+              onKey: outputs[i]!.at.length === 1,
+              field: [outputs[i]!.field.split('.')[0]!, outputs[i]!.field.split('.')[1]!],
+            },
+          ),
         );
       }
     }
@@ -157,12 +228,23 @@ export async function checkClusterFiles(
   const kubeconfig = outputs.find((o) => o.field === 'cluster.kubeconfig');
   const bundle = outputs.find((o) => o.field === 'cluster.secretsBundle');
   for (const a of opts.authorities) {
-    for (const [kind, material] of [['certificate', a.certificate], ['key', a.key]] as const) {
+    for (const [kind, material] of [
+      ['certificate', a.certificate],
+      ['key', a.key],
+    ] as const) {
       if (!material) continue;
       const real = await identity(material.path);
       for (const out of [kubeconfig, outputs.find((o) => o.field === 'cluster.talosconfig')]) {
         if (out && out.path === real) {
-          findings.push(error('DESIRED_PATH_CONFLICT', out.at, `is the same file as CA material of authority ${a.name} (${real}); apply would overwrite it`, 'give it its own file', { onKey: out.at.length === 1, field: out.field.split('.') }));
+          findings.push(
+            error(
+              'DESIRED_PATH_CONFLICT',
+              out.at,
+              `is the same file as CA material of authority ${a.name} (${real}); apply would overwrite it`,
+              'give it its own file',
+              { onKey: out.at.length === 1, field: out.field.split('.') },
+            ),
+          );
         }
       }
       // The bundle apply rewrites with the new CAs would make this authority name the new CA afterwards. A
@@ -170,10 +252,13 @@ export async function checkClusterFiles(
       if (kind === 'certificate' && bundle && bundle.path === real && !a.issuing) {
         const message = `reads cluster.secretsBundle (${real}), which apply rewrites with the new CAs: afterwards ${a.name} would name the new CA${a.used ? ' and the next plan would stop accepting the old one' : ''}`;
         const hint = `copy the bundle before the rotation (cp -p ${JSON.stringify(real)} secrets.pre-rotation.yaml) and point ${a.name} at the copy`;
-        findings.push(a.used ? error('DESIRED_BUNDLE_REWRITTEN', material.at, message, hint) : warning('DESIRED_BUNDLE_REWRITTEN', material.at, message, hint));
+        findings.push(
+          a.used
+            ? error('DESIRED_BUNDLE_REWRITTEN', material.at, message, hint)
+            : warning('DESIRED_BUNDLE_REWRITTEN', material.at, message, hint),
+        );
       }
     }
   }
   return findings;
 }
-

@@ -24,11 +24,23 @@ export interface Finding {
   hint: string;
 }
 
-export function error(code: string, at: Segment[], message: string, hint: string, extra: Partial<Finding> = {}): Finding {
+export function error(
+  code: string,
+  at: Segment[],
+  message: string,
+  hint: string,
+  extra: Partial<Finding> = {},
+): Finding {
   return { severity: 'error', code, at, message, hint, ...extra };
 }
 
-export function warning(code: string, at: Segment[], message: string, hint: string, extra: Partial<Finding> = {}): Finding {
+export function warning(
+  code: string,
+  at: Segment[],
+  message: string,
+  hint: string,
+  extra: Partial<Finding> = {},
+): Finding {
   return { severity: 'warning', code, at, message, hint, ...extra };
 }
 
@@ -61,7 +73,10 @@ export function fromPointer(pointer: string): string[] {
 
 /** One diagnostic as a line (plus its hint line), compiler style: `file:line:col: field: message [CODE]`. */
 /** `bare`: without the code and the hint, for a carrier that holds them apart (a warning event). */
-export function formatDiagnostic(d: Diagnostic, opts: { indent?: string; severityPrefix?: boolean; bare?: boolean } = {}): string {
+export function formatDiagnostic(
+  d: Diagnostic,
+  opts: { indent?: string; severityPrefix?: boolean; bare?: boolean } = {},
+): string {
   const indent = opts.indent ?? '';
   const where = d.line > 0 ? `${d.file}:${d.line}:${d.column}` : d.file;
   const prefix = opts.severityPrefix ? `${d.severity}: ` : '';
@@ -74,7 +89,9 @@ export function formatDiagnostic(d: Diagnostic, opts: { indent?: string; severit
 
 /** Errors first by position, so the output reads top to bottom like the file. */
 export function sortDiagnostics(list: Diagnostic[]): Diagnostic[] {
-  return [...list].sort((a, b) => a.line - b.line || a.column - b.column || a.path.localeCompare(b.path) || a.code.localeCompare(b.code));
+  return [...list].sort(
+    (a, b) => a.line - b.line || a.column - b.column || a.path.localeCompare(b.path) || a.code.localeCompare(b.code),
+  );
 }
 
 const BRAND = Symbol.for('talos-rotate.DesiredStateError');

@@ -5,10 +5,27 @@
  * authority, so comments, quoting, flow-list spacing and key order elsewhere stay byte for byte.
  * The caller validates the file before and after.
  */
-import { isMap, isScalar, isSeq, parseDocument, type Node, type Pair, type Scalar, type YAMLMap, type YAMLSeq } from 'yaml';
+import {
+  isMap,
+  isScalar,
+  isSeq,
+  parseDocument,
+  type Node,
+  type Pair,
+  type Scalar,
+  type YAMLMap,
+  type YAMLSeq,
+} from 'yaml';
 import { RotateError, internalError } from '../domain/errors.js';
 import type { ApiKind } from '../domain/types.js';
-import { applyEdits, columnOf, detectNewline, insertLinesText, spaces, type Edit } from '../machineconfig/source-text.js';
+import {
+  applyEdits,
+  columnOf,
+  detectNewline,
+  insertLinesText,
+  spaces,
+  type Edit,
+} from '../machineconfig/source-text.js';
 import { isBlockMap, isBlockSeq, pairEnd, valueEnd, type AnyPair } from '../machineconfig/yaml-layout.js';
 
 /**
@@ -42,7 +59,9 @@ const FIX_FIRST = 'fix the file first: `rotate validate -f FILE` shows where';
 
 /** A scalar as YAML source: plain when that reads back as the same string, else double-quoted. */
 function scalarText(value: string): string {
-  return /^[A-Za-z0-9_./][A-Za-z0-9_./-]*$/.test(value) && !/^(true|false|null|yes|no|on|off|~|[0-9.]+)$/i.test(value) ? value : JSON.stringify(value);
+  return /^[A-Za-z0-9_./][A-Za-z0-9_./-]*$/.test(value) && !/^(true|false|null|yes|no|on|off|~|[0-9.]+)$/i.test(value)
+    ? value
+    : JSON.stringify(value);
 }
 
 /** A flow list in the spacing the file already uses for this list (`[a, b]` or `[ a, b ]`). */
@@ -63,9 +82,15 @@ function range(node: Node): [number, number] {
 
 export function addAuthority(text: string, file: string, a: NewAuthority): AuthorityEdit {
   const doc = parseDocument(text, { keepSourceTokens: true });
-  if (doc.errors.length > 0) throw editError(file, `is not valid YAML (${doc.errors[0]!.message.split('\n')[0]})`, FIX_FIRST);
+  if (doc.errors.length > 0)
+    throw editError(file, `is not valid YAML (${doc.errors[0]!.message.split('\n')[0]})`, FIX_FIRST);
   const root = doc.contents;
-  if (!isBlockMap(root)) throw editError(file, 'is not a desired-state file (its top level is not a block mapping)', 'write one first (see the README), or look at `rotate lab up` for an example');
+  if (!isBlockMap(root))
+    throw editError(
+      file,
+      'is not a desired-state file (its top level is not a block mapping)',
+      'write one first (see the README), or look at `rotate lab up` for an example',
+    );
   const nl = detectNewline(text);
   const edits: Edit[] = [];
 
@@ -73,7 +98,11 @@ export function addAuthority(text: string, file: string, a: NewAuthority): Autho
   const authorities = authoritiesPair?.value ?? null;
   if (authorities !== null && !isMap(authorities)) throw editError(file, '`authorities` is not a mapping', FIX_FIRST);
   if (authorities && pairOf(authorities, a.name)) {
-    throw editError(file, `authorities.${a.name} is already defined`, "choose another --name; an authority's name stays bound to its certificate");
+    throw editError(
+      file,
+      `authorities.${a.name} is already defined`,
+      "choose another --name; an authority's name stays bound to its certificate",
+    );
   }
 
   let previousIssuing: string | null = null;
@@ -88,7 +117,8 @@ export function addAuthority(text: string, file: string, a: NewAuthority): Autho
     }
     const issuingPair = pairOf(section, 'issuing');
     const issuing = issuingPair?.value;
-    if (!isScalar(issuing) || typeof issuing.value !== 'string') throw editError(file, `${a.api}.issuing is not a name`, FIX_FIRST);
+    if (!isScalar(issuing) || typeof issuing.value !== 'string')
+      throw editError(file, `${a.api}.issuing is not a name`, FIX_FIRST);
     previousIssuing = issuing.value;
     const [is, ie] = range(issuing);
     edits.push({ start: is, end: ie, text: scalarText(a.name) });
@@ -104,22 +134,37 @@ export function addAuthority(text: string, file: string, a: NewAuthority): Autho
       const items = (accepted as YAMLSeq).items as Node[];
       const first = range(items[0]!)[0];
       const dashCol = columnOf(text, text.lastIndexOf('-', first));
-      edits.push({ start: text.lastIndexOf('-', first), end: range(items[items.length - 1]!)[1], text: next.map((n, i) => `${i === 0 ? '' : spaces(dashCol)}- ${scalarText(n)}`).join(nl) });
+      edits.push({
+        start: text.lastIndexOf('-', first),
+        end: range(items[items.length - 1]!)[1],
+        text: next.map((n, i) => `${i === 0 ? '' : spaces(dashCol)}- ${scalarText(n)}`).join(nl),
+      });
     } else if (accepted) {
       const [as, ae] = range(accepted);
       const padded = /^\[ /.test(text.slice(as, ae));
       if (isBlockSeq(accepted)) {
         const items = (accepted as YAMLSeq).items as Node[];
-        edits.push({ start: text.lastIndexOf('-', range(items[0]!)[0]), end: range(items[items.length - 1]!)[1], text: '[]' });
+        edits.push({
+          start: text.lastIndexOf('-', range(items[0]!)[0]),
+          end: range(items[items.length - 1]!)[1],
+          text: '[]',
+        });
       } else edits.push({ start: as, end: ae, text: flowListText(next, padded) });
     } else if (next.length > 0) {
       const col = columnOf(text, range(issuingPair!.key as Node)[0]);
       const at = pairEnd(text, issuingPair!);
-      edits.push({ start: at, end: at, text: insertLinesText(text, at, [`${spaces(col)}accepted: ${flowListText(next, false)}`], nl) });
+      edits.push({
+        start: at,
+        end: at,
+        text: insertLinesText(text, at, [`${spaces(col)}accepted: ${flowListText(next, false)}`], nl),
+      });
     }
   }
 
-  const entry = a.keyFile === null ? `{ certificate: ${scalarText(a.certificate)} }` : `{ certificate: ${scalarText(a.certificate)}, key: { file: ${scalarText(a.keyFile)} } }`;
+  const entry =
+    a.keyFile === null
+      ? `{ certificate: ${scalarText(a.certificate)} }`
+      : `{ certificate: ${scalarText(a.certificate)}, key: { file: ${scalarText(a.keyFile)} } }`;
   if (!authorities) {
     if (authoritiesPair) throw editError(file, '`authorities:` has no value', FIX_FIRST);
     const at = text.length;

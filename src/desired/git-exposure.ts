@@ -24,7 +24,12 @@ const MAX_LISTED = 20;
 function git(cwd: string, args: string[]): Promise<string | null> {
   return new Promise((resolve) => {
     // --literal-pathspecs: a file name is a name, never a pattern. No shell.
-    execFile('git', ['--literal-pathspecs', ...args], { cwd, timeout: 15_000, maxBuffer: 16 << 20, encoding: 'utf8' }, (err, stdout) => resolve(err ? null : stdout));
+    execFile(
+      'git',
+      ['--literal-pathspecs', ...args],
+      { cwd, timeout: 15_000, maxBuffer: 16 << 20, encoding: 'utf8' },
+      (err, stdout) => resolve(err ? null : stdout),
+    );
   });
 }
 
@@ -44,7 +49,12 @@ async function legacyBackups(file: string): Promise<string[]> {
  * One warning (code DESIRED_KEY_IN_GIT) naming each exposed file and the fix, or null. `outputs` are the
  * files apply rewrites (their old backups are looked for too); `stateDir` the state folder of the file.
  */
-export async function gitKeyExposure(desiredFile: string, files: KeyHoldingFile[], outputs: string[], stateDir: string): Promise<Finding | null> {
+export async function gitKeyExposure(
+  desiredFile: string,
+  files: KeyHoldingFile[],
+  outputs: string[],
+  stateDir: string,
+): Promise<Finding | null> {
   const topOut = await git(path.dirname(path.resolve(desiredFile)), ['rev-parse', '--show-toplevel']);
   if (topOut === null) return null;
   const top = await realpathOrNull(topOut.trim());
@@ -60,7 +70,8 @@ export async function gitKeyExposure(desiredFile: string, files: KeyHoldingFile[
     if (!candidates.has(rel)) candidates.set(rel, { what, dir });
   };
   for (const f of files) await add(f.path, f.what);
-  for (const o of outputs) for (const b of await legacyBackups(o)) await add(b, 'a backup an earlier run left beside the file');
+  for (const o of outputs)
+    for (const b of await legacyBackups(o)) await add(b, 'a backup an earlier run left beside the file');
   await add(stateDir, 'the state folder: escrowed keys, backups');
   if (candidates.size === 0) return null;
 
@@ -76,7 +87,10 @@ export async function gitKeyExposure(desiredFile: string, files: KeyHoldingFile[
 
   const listed = found
     .slice(0, MAX_LISTED)
-    .map((f) => `${f.file} (${candidates.get(f.owner)?.what ?? 'holds a private key'}; ${f.how === 'tracked' ? 'tracked by git' : 'not ignored: `git add -A` would stage it'})`);
+    .map(
+      (f) =>
+        `${f.file} (${candidates.get(f.owner)?.what ?? 'holds a private key'}; ${f.how === 'tracked' ? 'tracked by git' : 'not ignored: `git add -A` would stage it'})`,
+    );
   if (found.length > MAX_LISTED) listed.push(`and ${found.length - MAX_LISTED} more`);
   const ignoreLines = [...new Set(found.map((f) => (candidates.get(f.owner)?.dir ? `/${f.owner}/` : `/${f.owner}`)))];
   const trackedFiles = found.filter((f) => f.how === 'tracked').map((f) => f.file);

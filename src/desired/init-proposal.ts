@@ -56,21 +56,35 @@ export interface InitProposal {
 export type DescribeCa = (certPem: string) => { notBefore: Date; notAfter: Date };
 
 /** The CAs one node trusts for one API, current issuing first (a document-style worker's current CA is accepted[0]). */
-function trustedBy(state: ApiCaState): { current: Fingerprint | null; all: { fingerprint: Fingerprint; certPem: string }[] } {
+function trustedBy(state: ApiCaState): {
+  current: Fingerprint | null;
+  all: { fingerprint: Fingerprint; certPem: string }[];
+} {
   const all = [...(state.issuing ? [state.issuing] : []), ...state.accepted];
   const current = state.issuing?.fingerprint ?? state.accepted[0]?.fingerprint ?? null;
   return { current, all };
 }
 
-const API_LABEL: Record<ApiKind, string> = { talos: 'Talos API (.machine.ca)', kubernetes: 'Kubernetes API (.cluster.ca / KubeAPIServerCAConfig)' };
+const API_LABEL: Record<ApiKind, string> = {
+  talos: 'Talos API (.machine.ca)',
+  kubernetes: 'Kubernetes API (.cluster.ca / KubeAPIServerCAConfig)',
+};
 const NAME_PREFIX: Record<ApiKind, string> = { talos: 'talos', kubernetes: 'kubernetes' };
 
-export function proposeDesiredState(nodes: readonly InitNode[], describe: DescribeCa, now: Date = new Date()): InitProposal {
+export function proposeDesiredState(
+  nodes: readonly InitNode[],
+  describe: DescribeCa,
+  now: Date = new Date(),
+): InitProposal {
   const controlPlanes = nodes.filter((n) => n.role === 'controlplane');
   if (controlPlanes.length === 0) {
-    throw new RotateError('INIT_NO_CONTROLPLANE', 'no control plane among the nodes read: the issuing CAs are read from control planes', {
-      hint: 'list at least one control plane with --control-planes, or let init discover the nodes',
-    });
+    throw new RotateError(
+      'INIT_NO_CONTROLPLANE',
+      'no control plane among the nodes read: the issuing CAs are read from control planes',
+      {
+        hint: 'list at least one control plane with --control-planes, or let init discover the nodes',
+      },
+    );
   }
   const cas: InitCa[] = [];
   const expired: InitCa[] = [];
@@ -83,17 +97,25 @@ export function proposeDesiredState(nodes: readonly InitNode[], describe: Descri
     for (const cp of controlPlanes) {
       const issuing = cp[api].issuing;
       if (!issuing) {
-        throw new RotateError('INIT_CONTROLPLANE_WITHOUT_CA', `control plane ${cp.address} has no issuing ${API_LABEL[api]} CA in its machine config`, {
-          hint: 'is it a control plane of this cluster? Talos requires one; fix the node before declaring its state',
-        });
+        throw new RotateError(
+          'INIT_CONTROLPLANE_WITHOUT_CA',
+          `control plane ${cp.address} has no issuing ${API_LABEL[api]} CA in its machine config`,
+          {
+            hint: 'is it a control plane of this cluster? Talos requires one; fix the node before declaring its state',
+          },
+        );
       }
       issuers.set(issuing.fingerprint, [...(issuers.get(issuing.fingerprint) ?? []), cp.address]);
     }
     if (issuers.size > 1) {
       const lines = [...issuers].map(([fp, who]) => `  - ${shortFingerprint(fp)}…: ${who.join(', ')}`);
-      throw new RotateError('INIT_ISSUING_DISAGREES', `the control planes issue from ${issuers.size} different ${API_LABEL[api]} CAs (a rotation stopped halfway?):\n${lines.join('\n')}`, {
-        hint: 'finish or roll back that rotation first (`rotate apply` / `rotate rollback` resume it if it was ours), then run init again; init does not choose which CA issues',
-      });
+      throw new RotateError(
+        'INIT_ISSUING_DISAGREES',
+        `the control planes issue from ${issuers.size} different ${API_LABEL[api]} CAs (a rotation stopped halfway?):\n${lines.join('\n')}`,
+        {
+          hint: 'finish or roll back that rotation first (`rotate apply` / `rotate rollback` resume it if it was ours), then run init again; init does not choose which CA issues',
+        },
+      );
     }
     const issuing = [...issuers.keys()][0]!;
 
@@ -126,11 +148,13 @@ export function proposeDesiredState(nodes: readonly InitNode[], describe: Descri
       const have = new Set(held.all.map((c) => c.fingerprint));
       const missing = wanted.filter((fp) => !have.has(fp));
       const wrongIssuing = held.current !== issuing ? held.current : null;
-      if (missing.length > 0 || wrongIssuing) disagreements.push({ api, node: n.address, missing, issuing: wrongIssuing });
+      if (missing.length > 0 || wrongIssuing)
+        disagreements.push({ api, node: n.address, missing, issuing: wrongIssuing });
     }
   }
 
-  for (const ca of [...cas, ...expired]) ca.name = uniqueName(`${NAME_PREFIX[ca.api]}-${ca.notBefore.getUTCFullYear()}`, ca.fingerprint, usedNames);
+  for (const ca of [...cas, ...expired])
+    ca.name = uniqueName(`${NAME_PREFIX[ca.api]}-${ca.notBefore.getUTCFullYear()}`, ca.fingerprint, usedNames);
   return { talos: apis.talos, kubernetes: apis.kubernetes, cas, expired, disagreements };
 }
 

@@ -11,7 +11,16 @@ import * as path from 'node:path';
 import type { ApiKind, NodeAddress } from '../domain/types.js';
 import { asNodeAddress } from '../domain/types.js';
 import { checkClusterFiles, resolveClusterFiles, type AuthorityPaths } from './cluster-material.js';
-import { DesiredStateError, error, formatField, sortDiagnostics, toPointer, warning, type Finding, type Segment } from './diagnostics.js';
+import {
+  DesiredStateError,
+  error,
+  formatField,
+  sortDiagnostics,
+  toPointer,
+  warning,
+  type Finding,
+  type Segment,
+} from './diagnostics.js';
 import { gitKeyExposure, type KeyHoldingFile } from './git-exposure.js';
 import { checkAuthority, newMaterialContext } from './material.js';
 import { defaultStatePath } from '../state/paths.js';
@@ -19,7 +28,18 @@ import { schemaErrors } from './schema.js';
 import { translateSchemaErrors } from './schema-errors.js';
 import { checkSemantics, sharedHint } from './semantic.js';
 import { locate, parseSource, type ParsedSource } from './source.js';
-import { DESIRED_STATE_VERSION, type Authority, type DesiredApi, type DesiredState, type Diagnostic, type LoadOptions, type ValidationResult, type WorkloadAction, type WorkloadPolicy, EVICTABLE_KINDS } from './types.js';
+import {
+  DESIRED_STATE_VERSION,
+  type Authority,
+  type DesiredApi,
+  type DesiredState,
+  type Diagnostic,
+  type LoadOptions,
+  type ValidationResult,
+  type WorkloadAction,
+  type WorkloadPolicy,
+  EVICTABLE_KINDS,
+} from './types.js';
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -29,10 +49,25 @@ function startsWith(at: readonly Segment[], prefix: readonly Segment[]): boolean
   return prefix.length <= at.length && prefix.every((s, i) => String(s) === String(at[i]));
 }
 
-function toDiagnostic(f: Finding, file: string, source: ParsedSource | undefined, text: string | undefined): Diagnostic {
+function toDiagnostic(
+  f: Finding,
+  file: string,
+  source: ParsedSource | undefined,
+  text: string | undefined,
+): Diagnostic {
   const pos = text === undefined && !source ? { line: 0, column: 0 } : locate(source, f, text);
   const field = f.field ?? f.at;
-  return { severity: f.severity, code: f.code, file, line: pos.line, column: pos.column, path: formatField(field), pointer: toPointer(field), message: f.message, hint: f.hint };
+  return {
+    severity: f.severity,
+    code: f.code,
+    file,
+    line: pos.line,
+    column: pos.column,
+    path: formatField(field),
+    pointer: toPointer(field),
+    message: f.message,
+    hint: f.hint,
+  };
 }
 
 function dedupe(findings: Finding[]): Finding[] {
@@ -45,7 +80,13 @@ function dedupe(findings: Finding[]): Finding[] {
   });
 }
 
-function finish(file: string, findings: Finding[], source: ParsedSource | undefined, text: string | undefined, state?: DesiredState): ValidationResult {
+function finish(
+  file: string,
+  findings: Finding[],
+  source: ParsedSource | undefined,
+  text: string | undefined,
+  state?: DesiredState,
+): ValidationResult {
   const diagnostics = dedupe(findings).map((f) => toDiagnostic(f, file, source, text));
   const errors = sortDiagnostics(diagnostics.filter((d) => d.severity === 'error'));
   const warnings = sortDiagnostics(diagnostics.filter((d) => d.severity === 'warning'));
@@ -70,7 +111,12 @@ export async function validateDesiredFile(file: string, opts: LoadOptions = {}):
     bytes = await fs.readFile(absolute);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    const hint = code === 'ENOENT' ? 'pass the desired-state file with -f FILE (default: rotate.yaml in the current folder); examples/ has templates' : code === 'EISDIR' ? 'pass the file, not its folder' : 'check the file permissions';
+    const hint =
+      code === 'ENOENT'
+        ? 'pass the desired-state file with -f FILE (default: rotate.yaml in the current folder); examples/ has templates'
+        : code === 'EISDIR'
+          ? 'pass the file, not its folder'
+          : 'check the file permissions';
     return finish(shown, [error('DESIRED_READ', [], `cannot read the file (${code})`, hint)], undefined, undefined);
   }
   const text = bytes.toString('utf8');
@@ -89,7 +135,10 @@ export async function validateDesiredFile(file: string, opts: LoadOptions = {}):
   if (schemaFindings.some((f) => f.code === 'DESIRED_BAD_VERSION')) return finish(shown, findings, source, text);
   if (!isObject(data)) return finish(shown, findings, source, text);
 
-  const invalid = [...alreadyReported, ...schemaFindings.filter((f) => f.severity === 'error').map((f) => f.field ?? f.at)];
+  const invalid = [
+    ...alreadyReported,
+    ...schemaFindings.filter((f) => f.severity === 'error').map((f) => f.field ?? f.at),
+  ];
   // A problem at a field taints everything under it; a missing field taints only itself.
   const tainted = (at: Segment[]) => invalid.some((p) => startsWith(at, p));
   /** Some error at, under or above `at`: the whole subtree is not worth checking further. */
@@ -106,7 +155,9 @@ export async function validateDesiredFile(file: string, opts: LoadOptions = {}):
   const checks = Object.entries(rawAuthorities)
     .filter(([name, raw]) => isObject(raw) && !troubled(['authorities', name]))
     .map(async ([name, raw]) => {
-      const result = await checkAuthority(name, raw as Record<string, unknown>, ctx, { issuing: issuingNames.has(name) });
+      const result = await checkAuthority(name, raw as Record<string, unknown>, ctx, {
+        issuing: issuingNames.has(name),
+      });
       findings.push(...result.findings);
       if (result.authority) authorities[name] = result.authority;
     });
@@ -123,10 +174,21 @@ export async function validateDesiredFile(file: string, opts: LoadOptions = {}):
       name,
       issuing: issuingNames.has(name),
       used: semantic.model.references.has(name),
-      ...(a.certificateSource.kind !== 'inline' ? { certificate: { path: a.certificateSource.path, at: ['authorities', name, 'certificate'] } } : {}),
-      ...(a.keySource && a.keySource.kind !== 'env' ? { key: { path: a.keySource.path, at: ['authorities', name, 'key'] } } : {}),
+      ...(a.certificateSource.kind !== 'inline'
+        ? { certificate: { path: a.certificateSource.path, at: ['authorities', name, 'certificate'] } }
+        : {}),
+      ...(a.keySource && a.keySource.kind !== 'env'
+        ? { key: { path: a.keySource.path, at: ['authorities', name, 'key'] } }
+        : {}),
     }));
-    findings.push(...(await checkClusterFiles(cluster, files, { kubernetesManaged: isObject(data.kubernetes), authorities: paths, tainted }, ctx)));
+    findings.push(
+      ...(await checkClusterFiles(
+        cluster,
+        files,
+        { kubernetesManaged: isObject(data.kubernetes), authorities: paths, tainted },
+        ctx,
+      )),
+    );
   }
 
   if (findings.some((f) => f.severity === 'error') || !cluster || !files) return finish(shown, findings, source, text);
@@ -146,7 +208,8 @@ export async function validateDesiredFile(file: string, opts: LoadOptions = {}):
     }
     return { issuing, accepted };
   };
-  const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+  const strings = (v: unknown): string[] =>
+    Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
   const state: DesiredState = {
     file: absolute,
     dir,
@@ -171,7 +234,12 @@ export async function validateDesiredFile(file: string, opts: LoadOptions = {}):
   if (kubernetes) state.kubernetes = kubernetes;
   if (isObject(data.workloads)) state.workloads = workloadPolicyOf(data.workloads);
   if (opts.gitCheck !== false) {
-    const exposed = await gitKeyExposure(absolute, keyHoldingFiles(state), outputFiles(state), path.dirname(defaultStatePath(absolute)));
+    const exposed = await gitKeyExposure(
+      absolute,
+      keyHoldingFiles(state),
+      outputFiles(state),
+      path.dirname(defaultStatePath(absolute)),
+    );
     if (exposed) findings.push(exposed);
   }
   return finish(shown, findings, source, text, state);
@@ -183,7 +251,8 @@ function keyHoldingFiles(state: DesiredState): KeyHoldingFile[] {
   for (const a of Object.values(state.authorities)) {
     if (a.keySource?.kind === 'file') out.push({ path: a.keySource.path, what: `the key of authority ${a.name}` });
     if (a.keySource?.kind === 'secretsBundle') out.push({ path: a.keySource.path, what: 'a secrets bundle: CA keys' });
-    if (a.certificateSource.kind === 'secretsBundle') out.push({ path: a.certificateSource.path, what: 'a secrets bundle: CA keys' });
+    if (a.certificateSource.kind === 'secretsBundle')
+      out.push({ path: a.certificateSource.path, what: 'a secrets bundle: CA keys' });
   }
   if (state.cluster.secretsBundle) out.push({ path: state.cluster.secretsBundle, what: 'the secrets bundle: CA keys' });
   out.push({ path: state.cluster.talosconfig, what: 'the talosconfig: an admin key' });
@@ -193,11 +262,16 @@ function keyHoldingFiles(state: DesiredState): KeyHoldingFile[] {
 
 /** The files apply rewrites (an older version left backups beside them). */
 function outputFiles(state: DesiredState): string[] {
-  return [state.cluster.talosconfig, state.cluster.kubeconfig, state.cluster.secretsBundle].filter((f): f is string => typeof f === 'string');
+  return [state.cluster.talosconfig, state.cluster.kubeconfig, state.cluster.secretsBundle].filter(
+    (f): f is string => typeof f === 'string',
+  );
 }
 
 /** Checks that need the certificates themselves: one CA under two names, algorithms that fit an API. */
-function crossMaterialFindings(model: ReturnType<typeof checkSemantics>['model'], authorities: Record<string, Authority>): Finding[] {
+function crossMaterialFindings(
+  model: ReturnType<typeof checkSemantics>['model'],
+  authorities: Record<string, Authority>,
+): Finding[] {
   const findings: Finding[] = [];
   const byApi: Record<ApiKind, Map<string, string>> = { talos: new Map(), kubernetes: new Map() };
   for (const [name, refs] of model.references) {
@@ -210,7 +284,14 @@ function crossMaterialFindings(model: ReturnType<typeof checkSemantics>['model']
     const talosName = byApi.talos.get(fp);
     if (talosName === undefined || talosName === k8sName) continue;
     const at = model.references.get(k8sName)!.find((r) => r.api === 'kubernetes')!.at;
-    findings.push(error('DESIRED_AUTHORITY_SHARED', at, `names ${k8sName}, whose certificate is the same as ${talosName}'s (used by the Talos API); the Talos API and the Kubernetes API need separate CAs`, sharedHint()));
+    findings.push(
+      error(
+        'DESIRED_AUTHORITY_SHARED',
+        at,
+        `names ${k8sName}, whose certificate is the same as ${talosName}'s (used by the Talos API); the Talos API and the Kubernetes API need separate CAs`,
+        sharedHint(),
+      ),
+    );
   }
   for (const kind of ['talos', 'kubernetes'] as const) {
     const refs = model.apis[kind];
@@ -225,7 +306,12 @@ function crossMaterialFindings(model: ReturnType<typeof checkSemantics>['model']
       const twin = seen.get(a.certificate.fingerprint);
       if (twin !== undefined) {
         findings.push(
-          warning(twin === refs.issuing ? 'DESIRED_ISSUING_ALSO_ACCEPTED' : 'DESIRED_DUPLICATE_ACCEPTED', ref.at, `names ${name}, whose certificate is the same as ${twin}'s${twin === refs.issuing ? ` (the issuing CA)` : ''}; ignored`, 'remove one of the two names for this CA'),
+          warning(
+            twin === refs.issuing ? 'DESIRED_ISSUING_ALSO_ACCEPTED' : 'DESIRED_DUPLICATE_ACCEPTED',
+            ref.at,
+            `names ${name}, whose certificate is the same as ${twin}'s${twin === refs.issuing ? ` (the issuing CA)` : ''}; ignored`,
+            'remove one of the two names for this CA',
+          ),
         );
         return;
       }
@@ -264,7 +350,10 @@ function crossMaterialFindings(model: ReturnType<typeof checkSemantics>['model']
  * Load and check a desired-state file. Throws DesiredStateError (a RotateError, code DESIRED_INVALID)
  * listing every error as `file:line:col: field: message` plus a hint, with the diagnostics attached.
  */
-export async function loadDesiredState(file: string, opts: LoadOptions = {}): Promise<{ state: DesiredState; warnings: Diagnostic[] }> {
+export async function loadDesiredState(
+  file: string,
+  opts: LoadOptions = {},
+): Promise<{ state: DesiredState; warnings: Diagnostic[] }> {
   const result = await validateDesiredFile(file, opts);
   if (!result.valid || !result.state) throw new DesiredStateError(result.file, result.errors, result.warnings);
   return { state: result.state, warnings: result.warnings };
@@ -280,8 +369,18 @@ function workloadPolicyOf(raw: Record<string, unknown>): WorkloadPolicy {
     if (!isObject(r) || !isObject(r.matchLabels)) continue;
     const matchLabels: Record<string, string> = {};
     for (const [k, v] of Object.entries(r.matchLabels)) if (typeof v === 'string') matchLabels[k] = v;
-    selectors.push({ matchLabels, ...(typeof r.namespace === 'string' ? { namespace: r.namespace } : {}), action: action(r.action) });
+    selectors.push({
+      matchLabels,
+      ...(typeof r.namespace === 'string' ? { namespace: r.namespace } : {}),
+      action: action(r.action),
+    });
   }
   const evict = EVICTABLE_KINDS.filter((k) => Array.isArray(raw.evict) && raw.evict.includes(k));
-  return { default: action(raw.default), namespaces, selectors, evict, extensionApiserverAuthentication: raw.extensionApiserverAuthentication === 'report' ? 'report' : 'replace' };
+  return {
+    default: action(raw.default),
+    namespaces,
+    selectors,
+    evict,
+    extensionApiserverAuthentication: raw.extensionApiserverAuthentication === 'report' ? 'report' : 'replace',
+  };
 }

@@ -37,7 +37,12 @@ export interface MaterialContext {
   bundles: Map<string, Promise<SecretsBundle>>;
 }
 
-export function newMaterialContext(opts: { dir: string; home: string; env: NodeJS.ProcessEnv; now: Date }): MaterialContext {
+export function newMaterialContext(opts: {
+  dir: string;
+  home: string;
+  env: NodeJS.ProcessEnv;
+  now: Date;
+}): MaterialContext {
   return { ...opts, bundles: new Map() };
 }
 
@@ -71,7 +76,14 @@ async function readText(file: string, shown: string, code: string, at: Segment[]
     return await fs.readFile(file, 'utf8');
   } catch (err) {
     const c = errnoCode(err);
-    fail(code, at, `cannot read ${what} ${shown} (${c})`, c === 'ENOENT' ? `create it or fix the path; relative paths start at the folder of this file` : 'check the file permissions');
+    fail(
+      code,
+      at,
+      `cannot read ${what} ${shown} (${c})`,
+      c === 'ENOENT'
+        ? `create it or fix the path; relative paths start at the folder of this file`
+        : 'check the file permissions',
+    );
   }
 }
 
@@ -90,7 +102,11 @@ async function getBundle(ctx: MaterialContext, file: string): Promise<SecretsBun
   return pending;
 }
 
-async function readBundle(ctx: MaterialContext, written: string, at: Segment[]): Promise<{ bundle: SecretsBundle; file: string; shown: string }> {
+async function readBundle(
+  ctx: MaterialContext,
+  written: string,
+  at: Segment[],
+): Promise<{ bundle: SecretsBundle; file: string; shown: string }> {
   const file = resolveDesiredPath(written, ctx.dir, ctx.home);
   const shown = showPath(written, file);
   try {
@@ -98,7 +114,12 @@ async function readBundle(ctx: MaterialContext, written: string, at: Segment[]):
   } catch (err) {
     if (!RotateError.is(err)) throw err;
     const missing = err.code === 'SECRETS_READ' && causeCode(err) === 'ENOENT';
-    fail('DESIRED_BUNDLE_READ', at, missing ? `secrets bundle ${shown} does not exist` : err.message, missing ? 'fix the path, or write the bundle with `talosctl gen secrets`' : err.hint ?? 'check the bundle');
+    fail(
+      'DESIRED_BUNDLE_READ',
+      at,
+      missing ? `secrets bundle ${shown} does not exist` : err.message,
+      missing ? 'fix the path, or write the bundle with `talosctl gen secrets`' : (err.hint ?? 'check the bundle'),
+    );
   }
 }
 
@@ -110,22 +131,40 @@ function bundleField(bundle: SecretsBundle, entry: BundleEntry, field: 'crt' | '
 const ENTRY_TITLE: Record<BundleEntry, string> = { os: 'Talos API CA', k8s: 'Kubernetes API CA' };
 
 function missingEntry(at: Segment[], shown: string, entry: BundleEntry, field: 'crt' | 'key'): never {
-  fail('DESIRED_BUNDLE_ENTRY', at, `secrets bundle ${shown} has no certs.${entry}.${field} (the ${ENTRY_TITLE[entry]})`, `check that ${shown} is a \`talosctl gen secrets\` bundle and that entry is right (os = Talos API CA, k8s = Kubernetes API CA)`);
+  fail(
+    'DESIRED_BUNDLE_ENTRY',
+    at,
+    `secrets bundle ${shown} has no certs.${entry}.${field} (the ${ENTRY_TITLE[entry]})`,
+    `check that ${shown} is a \`talosctl gen secrets\` bundle and that entry is right (os = Talos API CA, k8s = Kubernetes API CA)`,
+  );
 }
 
 async function assertPrivateMode(file: string, shown: string, at: Segment[], what: string): Promise<void> {
   let mode: number;
   try {
     const st = await fs.stat(file);
-    if (!st.isFile()) fail('DESIRED_KEY_READ', at, `${what} ${shown} is not a regular file`, 'point at the file itself');
+    if (!st.isFile())
+      fail('DESIRED_KEY_READ', at, `${what} ${shown} is not a regular file`, 'point at the file itself');
     mode = st.mode;
   } catch (err) {
     if (err instanceof Problem) throw err;
     const c = errnoCode(err);
-    fail('DESIRED_KEY_READ', at, `cannot read ${what} ${shown} (${c})`, c === 'ENOENT' ? 'create it or fix the path; relative paths start at the folder of this file' : 'check the file permissions');
+    fail(
+      'DESIRED_KEY_READ',
+      at,
+      `cannot read ${what} ${shown} (${c})`,
+      c === 'ENOENT'
+        ? 'create it or fix the path; relative paths start at the folder of this file'
+        : 'check the file permissions',
+    );
   }
   if ((mode & 0o077) !== 0) {
-    fail('DESIRED_KEY_FILE_MODE', at, `${what} ${shown} is readable by ${looseness(mode)}; a file holding a CA key must be readable only by its owner`, `chmod 600 ${JSON.stringify(file)}`);
+    fail(
+      'DESIRED_KEY_FILE_MODE',
+      at,
+      `${what} ${shown} is readable by ${looseness(mode)}; a file holding a CA key must be readable only by its owner`,
+      `chmod 600 ${JSON.stringify(file)}`,
+    );
   }
 }
 
@@ -137,7 +176,12 @@ function keyText(raw: string, what: string, at: Segment[]): string {
   try {
     return ensureTrailingNewline(decodeTalosBase64Pem(text, what));
   } catch {
-    fail('DESIRED_KEY_INVALID', at, `${what} holds neither a PEM private key nor base64 of one`, 'provide the PEM text (-----BEGIN ... PRIVATE KEY-----) or its base64 encoding');
+    fail(
+      'DESIRED_KEY_INVALID',
+      at,
+      `${what} holds neither a PEM private key nor base64 of one`,
+      'provide the PEM text (-----BEGIN ... PRIVATE KEY-----) or its base64 encoding',
+    );
   }
 }
 
@@ -153,14 +197,20 @@ interface LoadedCertificate {
 
 async function loadCertificateText(raw: unknown, at: Segment[], ctx: MaterialContext): Promise<LoadedCertificate> {
   if (typeof raw === 'string') {
-    if (raw.trimStart().startsWith('-----BEGIN')) return { pem: raw, source: { kind: 'inline' }, what: 'the inline certificate' };
+    if (raw.trimStart().startsWith('-----BEGIN'))
+      return { pem: raw, source: { kind: 'inline' }, what: 'the inline certificate' };
     const file = resolveDesiredPath(raw, ctx.dir, ctx.home);
     const shown = showPath(raw, file);
     const text = await readText(file, shown, 'DESIRED_CERT_READ', at, 'certificate file');
     if (/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(text)) {
       const st = await fs.stat(file);
       if ((st.mode & 0o077) !== 0) {
-        fail('DESIRED_KEY_IN_CERT_FILE', at, `certificate file ${shown} also holds a private key and is readable by ${looseness(st.mode)}`, `move the key to its own file readable only by you (chmod 600) and keep only the certificate in ${shown}`);
+        fail(
+          'DESIRED_KEY_IN_CERT_FILE',
+          at,
+          `certificate file ${shown} also holds a private key and is readable by ${looseness(st.mode)}`,
+          `move the key to its own file readable only by you (chmod 600) and keep only the certificate in ${shown}`,
+        );
       }
     }
     let pem = text;
@@ -179,7 +229,11 @@ async function loadCertificateText(raw: unknown, at: Segment[], ctx: MaterialCon
   if (value === undefined) missingEntry([...at, 'entry'], shown, src.entry, 'crt');
   const what = `${shown} certs.${src.entry}.crt`;
   try {
-    return { pem: decodeTalosBase64Pem(value, what), source: { kind: 'secretsBundle', path: file, entry: src.entry }, what };
+    return {
+      pem: decodeTalosBase64Pem(value, what),
+      source: { kind: 'secretsBundle', path: file, entry: src.entry },
+      what,
+    };
   } catch (err) {
     throw new Problem(fromPki(err, at, {}, 'DESIRED_CERT_INVALID'));
   }
@@ -195,7 +249,12 @@ const CERT_CODES: Record<string, string> = {
 };
 
 /** Parse and check one authority's certificate: a CA, a supported algorithm, inside its validity window. */
-async function checkCertificate(raw: unknown, at: Segment[], ctx: MaterialContext, findings: Finding[]): Promise<{ cert: CaCertificate; loaded: LoadedCertificate } | undefined> {
+async function checkCertificate(
+  raw: unknown,
+  at: Segment[],
+  ctx: MaterialContext,
+  findings: Finding[],
+): Promise<{ cert: CaCertificate; loaded: LoadedCertificate } | undefined> {
   let loaded: LoadedCertificate;
   try {
     loaded = await loadCertificateText(raw, at, ctx);
@@ -214,7 +273,11 @@ async function checkCertificate(raw: unknown, at: Segment[], ctx: MaterialContex
     return undefined;
   }
   let ok = true;
-  for (const check of [() => assertIsCa(cert, loaded.what), () => assertSupportedAlgorithm(cert, loaded.what), () => assertValidNow(cert, loaded.what, { now: ctx.now })]) {
+  for (const check of [
+    () => assertIsCa(cert, loaded.what),
+    () => assertSupportedAlgorithm(cert, loaded.what),
+    () => assertValidNow(cert, loaded.what, { now: ctx.now }),
+  ]) {
     try {
       check();
     } catch (err) {
@@ -227,7 +290,12 @@ async function checkCertificate(raw: unknown, at: Segment[], ctx: MaterialContex
   if (left < EXPIRY_WARNING_MS) {
     const days = Math.max(0, Math.floor(left / 86_400_000));
     findings.push(
-      warning('DESIRED_CA_EXPIRING', at, `${loaded.what} expires at ${cert.notAfter.toISOString()} (in ${days} day${days === 1 ? '' : 's'})`, 'rotate to a new CA before it expires: once it has, nodes and clients reject every certificate it issued'),
+      warning(
+        'DESIRED_CA_EXPIRING',
+        at,
+        `${loaded.what} expires at ${cert.notAfter.toISOString()} (in ${days} day${days === 1 ? '' : 's'})`,
+        'rotate to a new CA before it expires: once it has, nodes and clients reject every certificate it issued',
+      ),
     );
   }
   return { cert, loaded };
@@ -241,7 +309,12 @@ export function keySourceOf(raw: unknown, ctx: Pick<MaterialContext, 'dir' | 'ho
   if (!isObject(raw)) return null;
   if (typeof raw.file === 'string') return { kind: 'file', path: resolveDesiredPath(raw.file, ctx.dir, ctx.home) };
   if (typeof raw.env === 'string') return { kind: 'env', variable: raw.env };
-  if (typeof raw.secretsBundle === 'string') return { kind: 'secretsBundle', path: resolveDesiredPath(raw.secretsBundle, ctx.dir, ctx.home), entry: raw.entry as BundleEntry };
+  if (typeof raw.secretsBundle === 'string')
+    return {
+      kind: 'secretsBundle',
+      path: resolveDesiredPath(raw.secretsBundle, ctx.dir, ctx.home),
+      entry: raw.entry as BundleEntry,
+    };
   return null;
 }
 
@@ -259,7 +332,12 @@ function keyAt(authorityAt: Segment[], source: KeySource): Segment[] {
 }
 
 /** Read a key from its source (checking the file mode of files that hold keys). Throws Problem. */
-async function readKey(source: KeySource, at: Segment[], ctx: MaterialContext, written?: string): Promise<{ key: Secret; what: string }> {
+async function readKey(
+  source: KeySource,
+  at: Segment[],
+  ctx: MaterialContext,
+  written?: string,
+): Promise<{ key: Secret; what: string }> {
   switch (source.kind) {
     case 'file': {
       const shown = showPath(written ?? source.path, source.path);
@@ -270,7 +348,12 @@ async function readKey(source: KeySource, at: Segment[], ctx: MaterialContext, w
     case 'env': {
       const value = ctx.env[source.variable];
       if (value === undefined || value.trim() === '') {
-        fail('DESIRED_ENV_MISSING', at, `environment variable ${source.variable} is ${value === undefined ? 'not set' : 'empty'}`, `export ${source.variable} with the CA's private key (PEM, or base64 of it), e.g. from your secret manager, before running talos-rotate`);
+        fail(
+          'DESIRED_ENV_MISSING',
+          at,
+          `environment variable ${source.variable} is ${value === undefined ? 'not set' : 'empty'}`,
+          `export ${source.variable} with the CA's private key (PEM, or base64 of it), e.g. from your secret manager, before running talos-rotate`,
+        );
       }
       const what = `environment variable ${source.variable}`;
       return { key: new Secret(keyText(value, what, at)), what };
@@ -306,11 +389,24 @@ const KEY_CODES: Record<string, string> = {
  * certificate's is "not available" (a warning, and no key source): typically a `{secretsBundle, entry}`
  * whose entry apply has since rewritten with the next CA. The name stays bound to its certificate.
  */
-async function checkKey(raw: unknown, cert: CaCertificate, authorityAt: Segment[], ctx: MaterialContext, findings: Finding[], needsKey: boolean): Promise<KeySource | null | undefined> {
+async function checkKey(
+  raw: unknown,
+  cert: CaCertificate,
+  authorityAt: Segment[],
+  ctx: MaterialContext,
+  findings: Finding[],
+  needsKey: boolean,
+): Promise<KeySource | null | undefined> {
   const source = keySourceOf(raw, ctx);
   if (!source) return null;
   const at = keyAt(authorityAt, source);
-  const written = isObject(raw) ? (typeof raw.file === 'string' ? raw.file : typeof raw.secretsBundle === 'string' ? raw.secretsBundle : undefined) : undefined;
+  const written = isObject(raw)
+    ? typeof raw.file === 'string'
+      ? raw.file
+      : typeof raw.secretsBundle === 'string'
+        ? raw.secretsBundle
+        : undefined
+    : undefined;
   try {
     const { key, what } = await readKey(source, at, ctx, written);
     await matchKey(cert, key, what, at);
@@ -345,7 +441,12 @@ async function matchKey(cert: CaCertificate, key: Secret, what: string, at: Segm
   } catch (err) {
     if (RotateError.is(err) && err.code === 'PKI_KEY_MISMATCH') {
       throw new Problem(
-        error('DESIRED_KEY_MISMATCH', at, `${what} is not the private key of this authority's certificate (${cert.subject || 'no subject'}, fingerprint ${cert.fingerprint.slice(0, 16)})`, 'point key at the key generated together with this certificate (rotate ca new writes NAME.crt and NAME.key as a pair)'),
+        error(
+          'DESIRED_KEY_MISMATCH',
+          at,
+          `${what} is not the private key of this authority's certificate (${cert.subject || 'no subject'}, fingerprint ${cert.fingerprint.slice(0, 16)})`,
+          'point key at the key generated together with this certificate (rotate ca new writes NAME.crt and NAME.key as a pair)',
+        ),
       );
     }
     throw new Problem(fromPki(err, at, KEY_CODES, 'DESIRED_KEY_INVALID'));
@@ -356,14 +457,22 @@ async function matchKey(cert: CaCertificate, key: Secret, what: string, at: Segm
 // Authorities
 
 /** Check one (schema-valid) authority: its certificate, then its key against it (see checkKey for `issuing`). */
-export async function checkAuthority(name: string, raw: Record<string, unknown>, ctx: MaterialContext, opts: { issuing: boolean } = { issuing: true }): Promise<{ authority?: Authority; findings: Finding[] }> {
+export async function checkAuthority(
+  name: string,
+  raw: Record<string, unknown>,
+  ctx: MaterialContext,
+  opts: { issuing: boolean } = { issuing: true },
+): Promise<{ authority?: Authority; findings: Finding[] }> {
   const findings: Finding[] = [];
   const authorityAt: Segment[] = ['authorities', name];
   const checked = await checkCertificate(raw.certificate, [...authorityAt, 'certificate'], ctx, findings);
   if (!checked) return { findings };
   const keySource = await checkKey(raw.key, checked.cert, authorityAt, ctx, findings, opts.issuing);
   if (keySource === undefined) return { findings };
-  return { authority: { name, certificate: checked.cert, certificateSource: checked.loaded.source, keySource }, findings };
+  return {
+    authority: { name, certificate: checked.cert, certificateSource: checked.loaded.source, keySource },
+    findings,
+  };
 }
 
 /**
@@ -382,7 +491,10 @@ export async function loadAuthorityKey(authority: Authority, opts: { env?: NodeJ
     const { key, what } = await readKey(authority.keySource, [], ctx);
     return await matchKey(authority.certificate, key, what, []);
   } catch (err) {
-    if (err instanceof Problem) throw new RotateError(err.finding.code, `authority ${authority.name}: ${err.finding.message}`, { hint: err.finding.hint });
+    if (err instanceof Problem)
+      throw new RotateError(err.finding.code, `authority ${authority.name}: ${err.finding.message}`, {
+        hint: err.finding.hint,
+      });
     throw err;
   }
 }

@@ -79,14 +79,16 @@ function codeFor(schemaPtr: string, keyword: string): string {
 }
 
 const VALUE_HINTS: Record<string, string> = {
-  '/properties/version': 'this talos-rotate reads `version: 1` files; a file written for a newer format needs a newer talos-rotate',
+  '/properties/version':
+    'this talos-rotate reads `version: 1` files; a file written for a newer format needs a newer talos-rotate',
   '/$defs/authorityName': 'use lowercase letters, digits, ".", "_" and "-", e.g. talos-2026',
   '/$defs/endpoint': 'write host or host:port, e.g. 10.0.0.10 or cp.example.com:50000',
   '/$defs/cluster/properties/kubernetesEndpoint': 'write the URL of the Kubernetes API, e.g. https://10.0.0.10:6443',
   '/$defs/bundleEntry': 'use os for the Talos API CA or k8s for the Kubernetes API CA',
   '/$defs/path': 'write one file path; relative paths are resolved against the folder of this file',
   '/$defs/keySource/oneOf/1/properties/env': 'name the variable, e.g. env: TALOS_CA_KEY',
-  '/$defs/cluster/properties/context': 'name a context of the talosconfig, or leave context out to use its current context',
+  '/$defs/cluster/properties/context':
+    'name a context of the talosconfig, or leave context out to use its current context',
 };
 
 const MISSING_HINTS: Record<string, string> = {
@@ -94,7 +96,8 @@ const MISSING_HINTS: Record<string, string> = {
   cluster: 'add a `cluster:` section with controlPlanes and workers (see examples/)',
   authorities: 'add an `authorities:` section defining the CAs that talos/kubernetes name',
   controlPlanes: 'list every control-plane node: `controlPlanes: [10.0.0.11, 10.0.0.12, 10.0.0.13]`',
-  workers: 'list every worker node, or write `workers: []` when there are none; it is required so that no worker is forgotten',
+  workers:
+    'list every worker node, or write `workers: []` when there are none; it is required so that no worker is forgotten',
   issuing: 'name the authority that issues certificates for this API: `issuing: <name>`',
   certificate: 'add `certificate: <path to a PEM file>` (or inline PEM, or { secretsBundle: PATH, entry: os | k8s })',
   entry: 'add `entry: os` (Talos API CA) or `entry: k8s` (Kubernetes API CA)',
@@ -119,7 +122,11 @@ function distance(a: string, b: string): number {
     dp[0] = i;
     for (let j = 1; j <= b.length; j++) {
       const tmp = dp[j]!;
-      dp[j] = Math.min(dp[j]! + 1, dp[j - 1]! + 1, prev + (a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1));
+      dp[j] = Math.min(
+        dp[j]! + 1,
+        dp[j - 1]! + 1,
+        prev + (a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1),
+      );
       prev = tmp;
     }
   }
@@ -150,8 +157,12 @@ function translateOne(l: Located): Finding | undefined {
   switch (e.keyword) {
     case 'required': {
       const missing = String((e.params as { missingProperty: string }).missingProperty);
-      const description = isObject(parent?.properties) ? (parent.properties as Record<string, unknown>)[missing] : undefined;
-      const hint = MISSING_HINTS[missing] ?? `add \`${missing}:\`; ${firstSentence(isObject(description) ? description.description : undefined)}`;
+      const description = isObject(parent?.properties)
+        ? (parent.properties as Record<string, unknown>)[missing]
+        : undefined;
+      const hint =
+        MISSING_HINTS[missing] ??
+        `add \`${missing}:\`; ${firstSentence(isObject(description) ? description.description : undefined)}`;
       return error(code, at, 'is required but missing', hint, { field: [...at, missing], onKey: at.length > 0 });
     }
     case 'additionalProperties': {
@@ -159,7 +170,8 @@ function translateOne(l: Located): Finding | undefined {
       const allowed = isObject(parent?.properties) ? Object.keys(parent.properties as object) : [];
       const guess = closest(extra, allowed);
       let hint = `${guess ? `did you mean \`${guess}\`? ` : ''}fields allowed here: ${allowed.join(', ')}`;
-      if (at.length === 0 && (extra === 'apiVersion' || extra === 'kind')) hint = 'this file format has no apiVersion/kind; it starts with `version: 1`';
+      if (at.length === 0 && (extra === 'apiVersion' || extra === 'kind'))
+        hint = 'this file format has no apiVersion/kind; it starts with `version: 1`';
       return error(code, [...at, extra], 'is not a known field', hint, { onKey: true });
     }
     case 'type': {
@@ -186,13 +198,29 @@ function translateOne(l: Located): Finding | undefined {
     case 'minLength':
       return error(code, at, 'must not be empty', valueHint);
     case 'minProperties':
-      return error(code, at, 'must define at least one authority', 'define the CAs under authorities, e.g. `talos-2026: { certificate: pki/talos-2026.crt, key: { file: pki/talos-2026.key } }`');
+      return error(
+        code,
+        at,
+        'must define at least one authority',
+        'define the CAs under authorities, e.g. `talos-2026: { certificate: pki/talos-2026.crt, key: { file: pki/talos-2026.key } }`',
+      );
     case 'propertyNames': {
       const name = String((e.params as { propertyName: string }).propertyName);
-      const suggestion = name.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[^a-z0-9]+/, '');
-      return error('DESIRED_BAD_NAME', [...at, name], `authority name ${describeValue(name)} is not valid: names use lowercase letters, digits, '.', '_' and '-', starting with a letter or digit`, suggestion ? `rename it, e.g. ${suggestion}, and update the references to it` : VALUE_HINTS['/$defs/authorityName']!, {
-        onKey: true,
-      });
+      const suggestion = name
+        .toLowerCase()
+        .replace(/[^a-z0-9._-]+/g, '-')
+        .replace(/^[^a-z0-9]+/, '');
+      return error(
+        'DESIRED_BAD_NAME',
+        [...at, name],
+        `authority name ${describeValue(name)} is not valid: names use lowercase letters, digits, '.', '_' and '-', starting with a letter or digit`,
+        suggestion
+          ? `rename it, e.g. ${suggestion}, and update the references to it`
+          : VALUE_HINTS['/$defs/authorityName']!,
+        {
+          onKey: true,
+        },
+      );
     }
     default:
       return error(code, at, `${custom ?? e.message ?? 'is not valid'} ${got}`, valueHint);
@@ -221,18 +249,45 @@ function translateCombinator(c: Located, members: Located[]): { findings: Findin
 
   if (schemaPtr === '/$defs/keySource') {
     if (typeof value === 'string') {
-      if (looksLikePrivateKey(value)) return { findings: [error('DESIRED_INLINE_KEY', at, INLINE_KEY_MESSAGE, 'put the key in a 0600 file and write `key: { file: PATH }`')], redo: [] };
+      if (looksLikePrivateKey(value))
+        return {
+          findings: [
+            error(
+              'DESIRED_INLINE_KEY',
+              at,
+              INLINE_KEY_MESSAGE,
+              'put the key in a 0600 file and write `key: { file: PATH }`',
+            ),
+          ],
+          redo: [],
+        };
       return {
-        findings: [error(code, at, `must be one of ${KEY_FORMS}, not a string; ${NEVER_INLINE}`, `if ${describeValue(value)} is the key file, write \`key: { file: ${JSON.stringify(value)} }\``)],
-      redo: [],
+        findings: [
+          error(
+            code,
+            at,
+            `must be one of ${KEY_FORMS}, not a string; ${NEVER_INLINE}`,
+            `if ${describeValue(value)} is the key file, write \`key: { file: ${JSON.stringify(value)} }\``,
+          ),
+        ],
+        redo: [],
       };
     }
     if (isObject(value)) {
-      const kinds = branches.map((b) => (Array.isArray(b.required) ? String(b.required[0]) : '')).filter((k) => k !== '');
+      const kinds = branches
+        .map((b) => (Array.isArray(b.required) ? String(b.required[0]) : ''))
+        .filter((k) => k !== '');
       const present = kinds.filter((k) => k in value);
       if (present.length > 1) {
         return {
-          findings: [error(code, at, `combines ${present.join(' and ')}; a key has exactly one source`, `keep one of ${present.map((p) => `\`${p}\``).join(', ')}`)],
+          findings: [
+            error(
+              code,
+              at,
+              `combines ${present.join(' and ')}; a key has exactly one source`,
+              `keep one of ${present.map((p) => `\`${p}\``).join(', ')}`,
+            ),
+          ],
           redo: [],
         };
       }
@@ -241,18 +296,38 @@ function translateCombinator(c: Located, members: Located[]): { findings: Findin
         .map((k) => closest(k, kinds))
         .find((k) => k !== undefined);
       return {
-        findings: [error(code, at, `must be one of ${KEY_FORMS} (got ${describeValue(value)})`, guess ? `did you mean \`${guess}\`?` : `use exactly one of the forms; ${NEVER_INLINE}`)],
+        findings: [
+          error(
+            code,
+            at,
+            `must be one of ${KEY_FORMS} (got ${describeValue(value)})`,
+            guess ? `did you mean \`${guess}\`?` : `use exactly one of the forms; ${NEVER_INLINE}`,
+          ),
+        ],
         redo: [],
       };
     }
-    return { findings: [error(code, at, `must be one of ${KEY_FORMS} (got ${describeValue(value)})`, NEVER_INLINE)], redo: [] };
+    return {
+      findings: [error(code, at, `must be one of ${KEY_FORMS} (got ${describeValue(value)})`, NEVER_INLINE)],
+      redo: [],
+    };
   }
 
   if (schemaPtr === '/$defs/certificateSource') {
     if (typeof value === 'string') return { findings: [], redo: branchErrors(0) };
     if (isObject(value)) {
       if (!('secretsBundle' in value) && typeof value.file === 'string') {
-        return { findings: [error(code, at, 'takes the path itself, not { file: PATH }', `write \`certificate: ${JSON.stringify(value.file)}\``)], redo: [] };
+        return {
+          findings: [
+            error(
+              code,
+              at,
+              'takes the path itself, not { file: PATH }',
+              `write \`certificate: ${JSON.stringify(value.file)}\``,
+            ),
+          ],
+          redo: [],
+        };
       }
       return { findings: [], redo: branchErrors(1) };
     }
@@ -263,9 +338,24 @@ function translateCombinator(c: Located, members: Located[]): { findings: Findin
   }
 
   // Any other combinator: pick the branch whose type fits, else one message.
-  const fitting = branches.map((b, i) => ({ b, i })).filter(({ b }) => b.type === undefined || b.type === (Array.isArray(value) ? 'array' : value === null ? 'null' : typeof value));
+  const fitting = branches
+    .map((b, i) => ({ b, i }))
+    .filter(
+      ({ b }) =>
+        b.type === undefined || b.type === (Array.isArray(value) ? 'array' : value === null ? 'null' : typeof value),
+    );
   if (fitting.length === 1) return { findings: [], redo: branchErrors(fitting[0]!.i) };
-  return { findings: [error(code, at, `${custom} (got ${describeValue(value)})`, VALUE_HINTS[schemaPtr] ?? 'see schemas/rotate.schema.json')], redo: [] };
+  return {
+    findings: [
+      error(
+        code,
+        at,
+        `${custom} (got ${describeValue(value)})`,
+        VALUE_HINTS[schemaPtr] ?? 'see schemas/rotate.schema.json',
+      ),
+    ],
+    redo: [],
+  };
 }
 
 /**
@@ -275,7 +365,12 @@ function translateCombinator(c: Located, members: Located[]): { findings: Findin
  */
 export function translateSchemaErrors(errors: ErrorObject[], data: unknown, skip: Segment[][] = []): Finding[] {
   let pool: Located[] = errors
-    .map((e) => ({ e, at: segmentsOf(e.instancePath, data), schemaPtr: schemaPointerOf(e.parentSchema) ?? '', value: undefined as unknown }))
+    .map((e) => ({
+      e,
+      at: segmentsOf(e.instancePath, data),
+      schemaPtr: schemaPointerOf(e.parentSchema) ?? '',
+      value: undefined as unknown,
+    }))
     .map((l) => ({ ...l, value: valueAt(data, l.at) }))
     .filter((l) => !skip.some((s) => startsWith(l.at, s)))
     // Errors from inside `propertyNames` repeat the `propertyNames` error itself.
@@ -286,14 +381,21 @@ export function translateSchemaErrors(errors: ErrorObject[], data: unknown, skip
 
   const findings: Finding[] = [];
   // Combinators, outermost first, swallow their branch errors (and sibling errors of the same schema).
-  const combinators = pool.filter((l) => l.e.keyword === 'oneOf' || l.e.keyword === 'anyOf').sort((a, b) => a.schemaPtr.length - b.schemaPtr.length);
+  const combinators = pool
+    .filter((l) => l.e.keyword === 'oneOf' || l.e.keyword === 'anyOf')
+    .sort((a, b) => a.schemaPtr.length - b.schemaPtr.length);
   const consumed = new Set<Located>();
   const redo: Located[] = [];
   for (const c of combinators) {
     if (consumed.has(c)) continue;
     consumed.add(c);
     const members = pool.filter(
-      (l) => l !== c && !consumed.has(l) && startsWith(l.at, c.at) && (l.schemaPtr.startsWith(`${c.schemaPtr}/${c.e.keyword}/`) || (l.schemaPtr === c.schemaPtr && String(l.at) === String(c.at))),
+      (l) =>
+        l !== c &&
+        !consumed.has(l) &&
+        startsWith(l.at, c.at) &&
+        (l.schemaPtr.startsWith(`${c.schemaPtr}/${c.e.keyword}/`) ||
+          (l.schemaPtr === c.schemaPtr && String(l.at) === String(c.at))),
     );
     members.forEach((m) => consumed.add(m));
     const result = translateCombinator(c, members);

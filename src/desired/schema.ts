@@ -32,7 +32,8 @@ function indexSchema(node: unknown, pointer: string, into: WeakMap<object, strin
     node.forEach((item, i) => indexSchema(item, `${pointer}/${i}`, into));
     return;
   }
-  for (const [k, v] of Object.entries(node)) indexSchema(v, `${pointer}/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`, into);
+  for (const [k, v] of Object.entries(node))
+    indexSchema(v, `${pointer}/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`, into);
 }
 
 function compile(): Compiled {
@@ -40,9 +41,13 @@ function compile(): Compiled {
   try {
     schema = JSON.parse(readFileSync(SCHEMA_URL, 'utf8')) as SchemaNode;
   } catch (err) {
-    throw new RotateError('DESIRED_SCHEMA_MISSING', `cannot read the desired-state schema ${SCHEMA_URL.pathname}: ${(err as Error).message}`, {
-      hint: 'the installation is incomplete; reinstall talos-rotate',
-    });
+    throw new RotateError(
+      'DESIRED_SCHEMA_MISSING',
+      `cannot read the desired-state schema ${SCHEMA_URL.pathname}: ${(err as Error).message}`,
+      {
+        hint: 'the installation is incomplete; reinstall talos-rotate',
+      },
+    );
   }
   // allErrors: report every problem of the file at once; verbose: errors carry parentSchema and data.
   const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true });

@@ -33,7 +33,10 @@ function startsWith(at: readonly Segment[], prefix: readonly Segment[]): boolean
   return prefix.length <= at.length && prefix.every((s, i) => String(s) === String(at[i]));
 }
 
-export function checkSemantics(data: unknown, invalid: readonly Segment[][]): { findings: Finding[]; model: SemanticModel } {
+export function checkSemantics(
+  data: unknown,
+  invalid: readonly Segment[][],
+): { findings: Finding[]; model: SemanticModel } {
   const findings: Finding[] = [];
   const model: SemanticModel = { apis: {}, references: new Map() };
   if (!isObject(data)) return { findings, model };
@@ -48,18 +51,35 @@ export function checkSemantics(data: unknown, invalid: readonly Segment[][]): { 
 
   if (!('talos' in data) && !('kubernetes' in data)) {
     findings.push(
-      error('DESIRED_NOTHING_MANAGED', [], 'manages neither the Talos API nor the Kubernetes API', 'add a `talos:` section, a `kubernetes:` section, or both, each naming its issuing authority'),
+      error(
+        'DESIRED_NOTHING_MANAGED',
+        [],
+        'manages neither the Talos API nor the Kubernetes API',
+        'add a `talos:` section, a `kubernetes:` section, or both, each naming its issuing authority',
+      ),
     );
   }
 
   if (isObject(data.workloads) && !('kubernetes' in data) && !tainted(['workloads'])) {
-    findings.push(warning('DESIRED_WORKLOADS_UNUSED', ['workloads'], 'has no effect: only a Kubernetes API CA change leaves workloads with the old CA', 'remove it, or add a kubernetes section'));
+    findings.push(
+      warning(
+        'DESIRED_WORKLOADS_UNUSED',
+        ['workloads'],
+        'has no effect: only a Kubernetes API CA change leaves workloads with the old CA',
+        'remove it, or add a kubernetes section',
+      ),
+    );
   }
 
   const unknownRef = (at: Segment[], name: string) => {
     const guess = closest(name, names);
     findings.push(
-      error('DESIRED_UNKNOWN_AUTHORITY', at, `names authority ${JSON.stringify(name)}, which is not defined under authorities (defined: ${definedList})`, guess ? `did you mean ${guess}?` : `define ${name} under authorities, or name one of the defined authorities`),
+      error(
+        'DESIRED_UNKNOWN_AUTHORITY',
+        at,
+        `names authority ${JSON.stringify(name)}, which is not defined under authorities (defined: ${definedList})`,
+        guess ? `did you mean ${guess}?` : `define ${name} under authorities, or name one of the defined authorities`,
+      ),
     );
   };
 
@@ -90,12 +110,24 @@ export function checkSemantics(data: unknown, invalid: readonly Segment[][]): { 
         if (!names.includes(name)) return unknownRef(at, name);
         if (name === issuing) {
           findings.push(
-            warning('DESIRED_ISSUING_ALSO_ACCEPTED', at, `lists ${name}, the issuing CA of ${API_TITLE[api]}; ignored`, `remove it from accepted: Talos always trusts the issuing CA (.machine.ca / .cluster.ca) besides the accepted ones, so listing it changes nothing`),
+            warning(
+              'DESIRED_ISSUING_ALSO_ACCEPTED',
+              at,
+              `lists ${name}, the issuing CA of ${API_TITLE[api]}; ignored`,
+              `remove it from accepted: Talos always trusts the issuing CA (.machine.ca / .cluster.ca) besides the accepted ones, so listing it changes nothing`,
+            ),
           );
           return;
         }
         if (accepted.includes(name)) {
-          findings.push(warning('DESIRED_DUPLICATE_ACCEPTED', at, `lists ${name} a second time; ignored`, 'remove the repeated entry'));
+          findings.push(
+            warning(
+              'DESIRED_DUPLICATE_ACCEPTED',
+              at,
+              `lists ${name} a second time; ignored`,
+              'remove the repeated entry',
+            ),
+          );
           return;
         }
         accepted.push(name);
@@ -128,16 +160,27 @@ export function checkSemantics(data: unknown, invalid: readonly Segment[][]): { 
     const k8s = refs.find((r) => r.api === 'kubernetes')!;
     const talos = refs.find((r) => r.api === 'talos')!;
     findings.push(
-      error('DESIRED_AUTHORITY_SHARED', k8s.at, `names ${name}, which ${formatField(talos.at)} names too; the Talos API and the Kubernetes API need separate CAs`, sharedHint()),
+      error(
+        'DESIRED_AUTHORITY_SHARED',
+        k8s.at,
+        `names ${name}, which ${formatField(talos.at)} names too; the Talos API and the Kubernetes API need separate CAs`,
+        sharedHint(),
+      ),
     );
   }
 
   for (const name of names) {
     if (!model.references.has(name) && !troubled(['authorities', name])) {
       findings.push(
-        warning('DESIRED_UNUSED_AUTHORITY', ['authorities', name], 'is defined but neither issuing nor accepted for any API; the plan removes it from the cluster where it is still trusted', 'keep it only to switch back to it later; otherwise delete it', {
-          onKey: true,
-        }),
+        warning(
+          'DESIRED_UNUSED_AUTHORITY',
+          ['authorities', name],
+          'is defined but neither issuing nor accepted for any API; the plan removes it from the cluster where it is still trusted',
+          'keep it only to switch back to it later; otherwise delete it',
+          {
+            onKey: true,
+          },
+        ),
       );
     }
   }
@@ -146,14 +189,27 @@ export function checkSemantics(data: unknown, invalid: readonly Segment[][]): { 
   if (cluster) {
     if (isObject(data.kubernetes) && !('kubeconfig' in cluster) && !tainted(['cluster'])) {
       findings.push(
-        error('DESIRED_KUBECONFIG_REQUIRED', ['cluster'], 'is required when the kubernetes section is present', 'add `kubeconfig: <path>`: apply writes the admin kubeconfig signed by the new Kubernetes CA there (an existing file is backed up first)', {
-          onKey: true,
-          field: ['cluster', 'kubeconfig'],
-        }),
+        error(
+          'DESIRED_KUBECONFIG_REQUIRED',
+          ['cluster'],
+          'is required when the kubernetes section is present',
+          'add `kubeconfig: <path>`: apply writes the admin kubeconfig signed by the new Kubernetes CA there (an existing file is backed up first)',
+          {
+            onKey: true,
+            field: ['cluster', 'kubeconfig'],
+          },
+        ),
       );
     }
     if (!('kubernetes' in data) && typeof cluster.kubeconfig === 'string') {
-      findings.push(warning('DESIRED_KUBECONFIG_UNUSED', ['cluster', 'kubeconfig'], 'is not used: the Kubernetes API is not managed by this file', 'remove it, or add a kubernetes section'));
+      findings.push(
+        warning(
+          'DESIRED_KUBECONFIG_UNUSED',
+          ['cluster', 'kubeconfig'],
+          'is not used: the Kubernetes API is not managed by this file',
+          'remove it, or add a kubernetes section',
+        ),
+      );
     }
     checkNodes(cluster, tainted, findings);
     const endpoints = checkEndpoints(cluster, tainted, findings);
@@ -189,7 +245,12 @@ function checkNodes(cluster: Record<string, unknown>, tainted: (at: Segment[]) =
       const spelled = firstValue === value ? '' : ` (written ${JSON.stringify(firstValue)} there)`;
       findings.push(
         same
-          ? error('DESIRED_DUPLICATE_NODE', at, `lists ${JSON.stringify(value)} again: it is already ${formatField(first)}${spelled}`, 'remove the repeated entry; each node is listed exactly once')
+          ? error(
+              'DESIRED_DUPLICATE_NODE',
+              at,
+              `lists ${JSON.stringify(value)} again: it is already ${formatField(first)}${spelled}`,
+              'remove the repeated entry; each node is listed exactly once',
+            )
           : error(
               'DESIRED_DUPLICATE_NODE',
               at,
@@ -201,7 +262,11 @@ function checkNodes(cluster: Record<string, unknown>, tainted: (at: Segment[]) =
   }
 }
 
-function checkEndpoints(cluster: Record<string, unknown>, tainted: (at: Segment[]) => boolean, findings: Finding[]): string[] | undefined {
+function checkEndpoints(
+  cluster: Record<string, unknown>,
+  tainted: (at: Segment[]) => boolean,
+  findings: Finding[],
+): string[] | undefined {
   const items = cluster.endpoints;
   if (!Array.isArray(items)) return undefined;
   const seen = new Map<string, number>();
@@ -213,7 +278,14 @@ function checkEndpoints(cluster: Record<string, unknown>, tainted: (at: Segment[
     const key = parsed ? `${canonicalAddress(parsed.host)}:${parsed.port ?? 50000}` : value;
     const first = seen.get(key);
     if (first !== undefined) {
-      findings.push(warning('DESIRED_DUPLICATE_ENDPOINT', at, `repeats cluster.endpoints[${first}]; ignored`, 'remove the repeated entry'));
+      findings.push(
+        warning(
+          'DESIRED_DUPLICATE_ENDPOINT',
+          at,
+          `repeats cluster.endpoints[${first}]; ignored`,
+          'remove the repeated entry',
+        ),
+      );
       return;
     }
     seen.set(key, i);
@@ -222,7 +294,11 @@ function checkEndpoints(cluster: Record<string, unknown>, tainted: (at: Segment[
   return out;
 }
 
-function checkKubernetesUrl(cluster: Record<string, unknown>, tainted: (at: Segment[]) => boolean, findings: Finding[]): void {
+function checkKubernetesUrl(
+  cluster: Record<string, unknown>,
+  tainted: (at: Segment[]) => boolean,
+  findings: Finding[],
+): void {
   const value = cluster.kubernetesEndpoint;
   const at: Segment[] = ['cluster', 'kubernetesEndpoint'];
   if (typeof value !== 'string' || tainted(at)) return;
@@ -232,15 +308,29 @@ function checkKubernetesUrl(cluster: Record<string, unknown>, tainted: (at: Segm
     case undefined:
       if (url && url.port === '') {
         findings.push(
-          warning('DESIRED_K8S_ENDPOINT_PORT', at, 'has no port, so 443 is used; kube-apiserver on Talos listens on 6443', `write the port explicitly, ${example} (or :443 if a load balancer listens there)`),
+          warning(
+            'DESIRED_K8S_ENDPOINT_PORT',
+            at,
+            'has no port, so 443 is used; kube-apiserver on Talos listens on 6443',
+            `write the port explicitly, ${example} (or :443 if a load balancer listens there)`,
+          ),
         );
       }
       return;
     case 'credentials':
-      findings.push(error('DESIRED_BAD_URL', at, 'must not carry a user name or password', `authentication comes from the kubeconfig; write only the URL, ${example}`));
+      findings.push(
+        error(
+          'DESIRED_BAD_URL',
+          at,
+          'must not carry a user name or password',
+          `authentication comes from the kubeconfig; write only the URL, ${example}`,
+        ),
+      );
       return;
     case 'path':
-      findings.push(error('DESIRED_BAD_URL', at, 'must be scheme, host and port only (no path, query or fragment)', example));
+      findings.push(
+        error('DESIRED_BAD_URL', at, 'must be scheme, host and port only (no path, query or fragment)', example),
+      );
       return;
     default:
       findings.push(error('DESIRED_BAD_URL', at, 'must be an https:// URL with an IP address or DNS name', example));

@@ -43,7 +43,10 @@ function isOpaque(value: string): boolean {
 export function describeValue(value: unknown): string {
   if (typeof value === 'string') {
     if (value === '') return 'an empty string';
-    if (isOpaque(value)) return value.includes('-----BEGIN') ? 'PEM text (not shown)' : `a ${value.length}-character encoded value (not shown)`;
+    if (isOpaque(value))
+      return value.includes('-----BEGIN')
+        ? 'PEM text (not shown)'
+        : `a ${value.length}-character encoded value (not shown)`;
     const shown = value.length > 60 ? `${value.slice(0, 57)}...` : value;
     return JSON.stringify(shown);
   }
@@ -64,5 +67,7 @@ export function describeValue(value: unknown): string {
  * be key material), keeping the message itself.
  */
 export function sanitizeParserMessage(message: string): string {
-  return message.replace(/"(?:[^"\\]|\\.)*"/g, (quoted) => (quoted.length <= 12 && !isOpaque(quoted) ? quoted : '"..."'));
+  return message.replace(/"(?:[^"\\]|\\.)*"/g, (quoted) =>
+    quoted.length <= 12 && !isOpaque(quoted) ? quoted : '"..."',
+  );
 }

@@ -33,7 +33,8 @@ const SYNTAX_HINTS: Record<string, string> = {
 };
 
 function syntaxHint(code: string, message: string): string {
-  if (/^Flow (sequence|mapping)/.test(message)) return 'close the [ ... ] or { ... } opened before this line, and indent its continuation lines deeper than its key';
+  if (/^Flow (sequence|mapping)/.test(message))
+    return 'close the [ ... ] or { ... } opened before this line, and indent its continuation lines deeper than its key';
   return SYNTAX_HINTS[code] ?? 'fix the YAML syntax at this position';
 }
 
@@ -53,15 +54,29 @@ export function parseSource(text: string): ParseResult {
   if (problem) {
     return {
       findings: [
-        error('DESIRED_YAML', [], `not valid YAML: ${sanitizeParserMessage(problem.message)}`, syntaxHint(problem.code, problem.message), {
-          offset: problem.pos[0],
-        }),
+        error(
+          'DESIRED_YAML',
+          [],
+          `not valid YAML: ${sanitizeParserMessage(problem.message)}`,
+          syntaxHint(problem.code, problem.message),
+          {
+            offset: problem.pos[0],
+          },
+        ),
       ],
     };
   }
   if (doc.contents === null || (isScalar(doc.contents) && (doc.contents.value === null || doc.contents.value === ''))) {
     return {
-      findings: [error('DESIRED_EMPTY', [], 'the file is empty', 'start from one of the examples/ files; it needs version: 1, cluster and authorities', { offset: 0 })],
+      findings: [
+        error(
+          'DESIRED_EMPTY',
+          [],
+          'the file is empty',
+          'start from one of the examples/ files; it needs version: 1, cluster and authorities',
+          { offset: 0 },
+        ),
+      ],
     };
   }
   const findings: Finding[] = [];
@@ -70,10 +85,16 @@ export function parseSource(text: string): ParseResult {
   walk(doc.contents, [], {
     duplicateKey(path, key, first) {
       findings.push(
-        error('DESIRED_DUPLICATE_KEY', path, `is defined twice in the same mapping (first on line ${lineCounter.linePos(first).line})`, SYNTAX_HINTS.DUPLICATE_KEY!, {
-          onKey: true,
-          offset: key,
-        }),
+        error(
+          'DESIRED_DUPLICATE_KEY',
+          path,
+          `is defined twice in the same mapping (first on line ${lineCounter.linePos(first).line})`,
+          SYNTAX_HINTS.DUPLICATE_KEY!,
+          {
+            onKey: true,
+            offset: key,
+          },
+        ),
       );
     },
     scalar(path, value, range) {
@@ -90,7 +111,15 @@ export function parseSource(text: string): ParseResult {
   for (const m of text.matchAll(/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/g)) {
     const at = m.index ?? 0;
     if (flagged.some(([start, end]) => at >= start && at < end)) continue;
-    findings.push(error('DESIRED_INLINE_KEY', [], 'a private key is written in this file (outside any field)', `delete it from the file; ${KEY_INLINE_HINT}`, { offset: at }));
+    findings.push(
+      error(
+        'DESIRED_INLINE_KEY',
+        [],
+        'a private key is written in this file (outside any field)',
+        `delete it from the file; ${KEY_INLINE_HINT}`,
+        { offset: at },
+      ),
+    );
   }
   let data: unknown;
   try {
@@ -98,9 +127,15 @@ export function parseSource(text: string): ParseResult {
   } catch (err) {
     const where = seenAliases[0];
     findings.push(
-      error('DESIRED_YAML', where?.path ?? [], `not valid YAML: ${sanitizeParserMessage((err as Error).message)}`, 'define each anchor (&name) before the alias (*name) that uses it, or write the value out', {
-        ...(where ? { offset: where.offset } : { offset: 0 }),
-      }),
+      error(
+        'DESIRED_YAML',
+        where?.path ?? [],
+        `not valid YAML: ${sanitizeParserMessage((err as Error).message)}`,
+        'define each anchor (&name) before the alias (*name) that uses it, or write the value out',
+        {
+          ...(where ? { offset: where.offset } : { offset: 0 }),
+        },
+      ),
     );
     return { findings };
   }
@@ -178,7 +213,11 @@ function findNode(source: ParsedSource, segments: readonly Segment[], onKey: boo
 }
 
 /** 1-based line and column of a finding. */
-export function locate(source: ParsedSource | undefined, finding: Pick<Finding, 'at' | 'onKey' | 'offset'>, text?: string): Position {
+export function locate(
+  source: ParsedSource | undefined,
+  finding: Pick<Finding, 'at' | 'onKey' | 'offset'>,
+  text?: string,
+): Position {
   if (finding.offset !== undefined) {
     if (source) return toPosition(source.lineCounter.linePos(finding.offset));
     if (text !== undefined) return offsetPosition(text, finding.offset);
@@ -200,4 +239,3 @@ export function offsetPosition(text: string, offset: number): Position {
   const column = offset - (before.lastIndexOf('\n') + 1) + 1;
   return { line, column };
 }
-

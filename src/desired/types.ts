@@ -13,9 +13,7 @@ export type BundleEntry = 'os' | 'k8s';
 
 /** Where an authority's certificate came from. Paths are absolute. */
 export type CertificateSource =
-  | { kind: 'file'; path: string }
-  | { kind: 'inline' }
-  | { kind: 'secretsBundle'; path: string; entry: BundleEntry };
+  { kind: 'file'; path: string } | { kind: 'inline' } | { kind: 'secretsBundle'; path: string; entry: BundleEntry };
 
 /** Where an authority's private key is. Only a reference: the key itself is read by loadAuthorityKey. */
 export type KeySource =

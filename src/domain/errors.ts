@@ -51,7 +51,11 @@ export class RotateError extends Error {
 }
 
 /** An error that is a bug in talos-rotate (an invariant broke), not something the user or the cluster did. */
-export function internalError(code: string, message: string, options: Omit<RotateErrorOptions, 'source'> = {}): RotateError {
+export function internalError(
+  code: string,
+  message: string,
+  options: Omit<RotateErrorOptions, 'source'> = {},
+): RotateError {
   return new RotateError(code, message, { ...options, source: 'internal' });
 }
 

@@ -21,14 +21,18 @@ const NUMBER_RE = /^\d+$/;
  */
 export function maxUnavailableProblem(value: unknown): string | null {
   if (typeof value === 'number') {
-    return Number.isInteger(value) && value >= 1 ? null : 'it must be a whole number of at least 1 or a percentage of the workers from 1% to 100%';
+    return Number.isInteger(value) && value >= 1
+      ? null
+      : 'it must be a whole number of at least 1 or a percentage of the workers from 1% to 100%';
   }
-  if (typeof value !== 'string') return 'it must be a whole number of at least 1 or a percentage of the workers from 1% to 100%';
+  if (typeof value !== 'string')
+    return 'it must be a whole number of at least 1 or a percentage of the workers from 1% to 100%';
   if (NUMBER_RE.test(value)) return maxUnavailableProblem(Number(value));
   const m = PERCENT_RE.exec(value);
   if (!m) return 'it must be a whole number of at least 1 or a percentage of the workers from 1% to 100%';
   const pct = Number(m[1]);
-  if (pct < 1 || pct > 100) return 'it must be a whole number of at least 1 or a percentage of the workers from 1% to 100%';
+  if (pct < 1 || pct > 100)
+    return 'it must be a whole number of at least 1 or a percentage of the workers from 1% to 100%';
   return null;
 }
 

@@ -68,7 +68,11 @@ export function renderEventsDoc(): string {
   out.push('');
   for (const type of Object.keys(QUESTIONS) as QuestionType[]) {
     const spec = QUESTIONS[type];
-    out.push(`- \`${type}\`: ${Object.entries(spec.fields).map(([f, d]) => `\`${f}\` (${d as string})`).join(', ')}`);
+    out.push(
+      `- \`${type}\`: ${Object.entries(spec.fields)
+        .map(([f, d]) => `\`${f}\` (${d as string})`)
+        .join(', ')}`,
+    );
   }
   out.push('');
   return out.join('\n');

@@ -4,7 +4,17 @@
  * built from typed data. `docs/events.md` is generated from this file (see docs.ts; a test keeps it in step).
  */
 import { shortFingerprint } from '../domain/types.js';
-import type { EventCode, EventDataMap, EventLevel, EventOf, EventType, GateCheck, QuestionMap, QuestionOf, QuestionType } from './types.js';
+import type {
+  EventCode,
+  EventDataMap,
+  EventLevel,
+  EventOf,
+  EventType,
+  GateCheck,
+  QuestionMap,
+  QuestionOf,
+  QuestionType,
+} from './types.js';
 
 export interface EventSpec<K extends EventType> {
   code: EventCode;
@@ -51,20 +61,28 @@ const GATE_TEXT = { talos: 'the Talos API on every node', kubernetes: 'every Kub
 
 const ERROR_FIELD = '`{code, message, hint?}` of the error';
 const CHECK_FIELD = '`talos` or `kubernetes` (a step may have both), or null for the whole gate';
-const gateName = (d: { stepId: string; check: GateCheck | null }) => `step ${d.stepId}: ${d.check ? `${d.check} gate` : 'gate'}`;
+const gateName = (d: { stepId: string; check: GateCheck | null }) =>
+  `step ${d.stepId}: ${d.check ? `${d.check} gate` : 'gate'}`;
 
 export const EVENTS: { [K in EventType]: EventSpec<K> } = {
   'run-start': {
     code: 'TR_APPLY_I1001',
     level: 'info',
     description: 'A new apply or rollback run started (the state and its lock are held).',
-    fields: { runId: 'run id in the state file', operation: '`apply` or `rollback`', steps: 'steps in the plan', nodes: 'nodes the plan changes', statePath: 'the state file' },
+    fields: {
+      runId: 'run id in the state file',
+      operation: '`apply` or `rollback`',
+      steps: 'steps in the plan',
+      nodes: 'nodes the plan changes',
+      statePath: 'the state file',
+    },
     message: (d) => `${d.operation} started: ${plural(d.steps, 'step')}, ${plural(d.nodes, 'node')} (run ${d.runId})`,
   },
   'run-resume': {
     code: 'TR_APPLY_I1002',
     level: 'info',
-    description: 'An unfinished run recorded in the state is being continued; nodes that were in flight are verified first.',
+    description:
+      'An unfinished run recorded in the state is being continued; nodes that were in flight are verified first.',
     fields: {
       runId: 'run id',
       operation: '`apply` or `rollback`',
@@ -81,18 +99,27 @@ export const EVENTS: { [K in EventType]: EventSpec<K> } = {
     code: 'TR_APPLY_I1900',
     level: 'result',
     description: 'The run finished: every step done and verified. Printed on stdout.',
-    fields: { runId: 'run id', operation: '`apply` or `rollback`', steps: 'steps run', nodesChanged: 'nodes changed', durationMs: 'wall time' },
-    message: (d) => `${d.operation === 'apply' ? 'Apply' : 'Rollback'} complete: ${plural(d.steps, 'step')}, ${plural(d.nodesChanged, 'node')} changed in ${formatMs(d.durationMs)}.`,
+    fields: {
+      runId: 'run id',
+      operation: '`apply` or `rollback`',
+      steps: 'steps run',
+      nodesChanged: 'nodes changed',
+      durationMs: 'wall time',
+    },
+    message: (d) =>
+      `${d.operation === 'apply' ? 'Apply' : 'Rollback'} complete: ${plural(d.steps, 'step')}, ${plural(d.nodesChanged, 'node')} changed in ${formatMs(d.durationMs)}.`,
   },
   'run-summary': {
     code: 'TR_APPLY_I1903',
     level: 'result',
-    description: 'After a complete run: the files it wrote (each once, with the backup of what it replaced) and what is left to the operator. Printed on stdout.',
+    description:
+      'After a complete run: the files it wrote (each once, with the backup of what it replaced) and what is left to the operator. Printed on stdout.',
     fields: {
       runId: 'run id',
       operation: '`apply` or `rollback`',
       outputs: '`{kind, path, backupPath}` per file written (talosconfig, kubeconfig, secretsBundle)',
-      notes: 'reminders: the in-cluster client disruption the plan announced (the same sentence as its notice), talosconfigs to hand out again',
+      notes:
+        'reminders: the in-cluster client disruption the plan announced (the same sentence as its notice), talosconfigs to hand out again',
     },
     message: (d) =>
       [
@@ -104,7 +131,13 @@ export const EVENTS: { [K in EventType]: EventSpec<K> } = {
     code: 'TR_APPLY_W1901',
     level: 'warn',
     description: 'The run stopped on a signal; the state records where. Running the command again resumes it.',
-    fields: { runId: 'run id', operation: '`apply` or `rollback`', stepId: 'the step in progress, or null', nodesInFlight: 'addresses whose change may or may not have been applied', reason: 'e.g. `SIGINT`' },
+    fields: {
+      runId: 'run id',
+      operation: '`apply` or `rollback`',
+      stepId: 'the step in progress, or null',
+      nodesInFlight: 'addresses whose change may or may not have been applied',
+      reason: 'e.g. `SIGINT`',
+    },
     message: (d) =>
       `${d.operation} interrupted (${d.reason})${d.stepId ? ` during step ${d.stepId}` : ''}` +
       (d.nodesInFlight.length ? `; in flight: ${d.nodesInFlight.join(', ')}` : '') +
@@ -114,35 +147,64 @@ export const EVENTS: { [K in EventType]: EventSpec<K> } = {
     code: 'TR_APPLY_E1902',
     level: 'error',
     description: 'The run stopped on an error; the state records where.',
-    fields: { runId: 'run id', operation: '`apply` or `rollback`', stepId: 'the failing step, or null', error: ERROR_FIELD },
+    fields: {
+      runId: 'run id',
+      operation: '`apply` or `rollback`',
+      stepId: 'the failing step, or null',
+      error: ERROR_FIELD,
+    },
     message: (d) => `${d.operation} failed${d.stepId ? ` at step ${d.stepId}` : ''}: ${d.error.message}`,
   },
   'step-start': {
     code: 'TR_APPLY_I2001',
     level: 'info',
     description: 'A plan step starts (`> step 2/3: …`).',
-    fields: { runId: 'run id', stepId: 'plan step id', index: '1-based', total: 'steps in the plan', title: "the plan step's title", nodes: 'nodes in the step' },
+    fields: {
+      runId: 'run id',
+      stepId: 'plan step id',
+      index: '1-based',
+      total: 'steps in the plan',
+      title: "the plan step's title",
+      nodes: 'nodes in the step',
+    },
     message: (d) => `step ${d.index}/${d.total}: ${d.title}`,
   },
   'wave-start': {
     code: 'TR_APPLY_I2002',
     level: 'info',
     description: 'A wave of a step starts: nodes patched concurrently.',
-    fields: { stepId: 'plan step id', wave: '1-based', waves: 'waves in the step', role: '`controlplane` or `worker`', nodes: 'addresses' },
+    fields: {
+      stepId: 'plan step id',
+      wave: '1-based',
+      waves: 'waves in the step',
+      role: '`controlplane` or `worker`',
+      nodes: 'addresses',
+    },
     message: (d) => `step ${d.stepId}: wave ${d.wave}/${d.waves}: ${ROLE_PLURAL[d.role]} ${d.nodes.join(', ')}`,
   },
   'step-skipped': {
     code: 'TR_APPLY_I2003',
     level: 'info',
     description: 'A step is not run (done by an earlier attempt of this run, or nothing to change).',
-    fields: { stepId: 'plan step id', index: '1-based', total: 'steps in the plan', title: "the plan step's title", reason: 'why, in words' },
+    fields: {
+      stepId: 'plan step id',
+      index: '1-based',
+      total: 'steps in the plan',
+      title: "the plan step's title",
+      reason: 'why, in words',
+    },
     message: (d) => `step ${d.index}/${d.total} skipped (${d.reason}): ${d.title}`,
   },
   'step-complete': {
     code: 'TR_APPLY_I2900',
     level: 'info',
     description: 'Every node of the step is done and its gate passed.',
-    fields: { stepId: 'plan step id', index: '1-based', total: 'steps in the plan', durationMs: 'wall time of the step' },
+    fields: {
+      stepId: 'plan step id',
+      index: '1-based',
+      total: 'steps in the plan',
+      durationMs: 'wall time of the step',
+    },
     message: (d) => `step ${d.index}/${d.total} done in ${formatMs(d.durationMs)}`,
   },
   'step-failed': {
@@ -156,43 +218,70 @@ export const EVENTS: { [K in EventType]: EventSpec<K> } = {
     code: 'TR_APPLY_I3001',
     level: 'info',
     description: 'A node is about to be patched (recorded `started` in the state first).',
-    fields: { stepId: 'plan step id', address: 'node address', hostname: 'node hostname', role: '`controlplane` or `worker`', before: 'fingerprints observed on the node: `{talos?, kubernetes?}` each `{issuing, accepted}`' },
+    fields: {
+      stepId: 'plan step id',
+      address: 'node address',
+      hostname: 'node hostname',
+      role: '`controlplane` or `worker`',
+      before: 'fingerprints observed on the node: `{talos?, kubernetes?}` each `{issuing, accepted}`',
+    },
     message: (d) => `${d.address}: applying config (step ${d.stepId})`,
   },
   'node-progress': {
     code: 'TR_APPLY_I3002',
     level: 'info',
     description: 'What a node in flight is waiting for (updates the live line on a terminal).',
-    fields: { stepId: 'plan step id', address: 'node address', phase: '`sending`, `verifying`, `waiting-for-kubelet` or `retrying`' },
+    fields: {
+      stepId: 'plan step id',
+      address: 'node address',
+      phase: '`sending`, `verifying`, `waiting-for-kubelet` or `retrying`',
+    },
     message: (d) => `${d.address}: ${PHASE_TEXT[d.phase]}`,
   },
   'node-skipped': {
     code: 'TR_APPLY_I3003',
     level: 'info',
     description: 'A node is not patched: it already has the target trust, or an earlier attempt did it.',
-    fields: { stepId: 'plan step id', address: 'node address', reason: '`already-at-target`, `done-in-earlier-attempt` or `not-in-step`' },
+    fields: {
+      stepId: 'plan step id',
+      address: 'node address',
+      reason: '`already-at-target`, `done-in-earlier-attempt` or `not-in-step`',
+    },
     message: (d) => `${d.address}: skipped (${SKIP_TEXT[d.reason]})`,
   },
   'node-retry': {
     code: 'TR_APPLY_W3004',
     level: 'warn',
     description: 'A transient failure on a node; the same change is tried again.',
-    fields: { stepId: 'plan step id', address: 'node address', attempt: 'the attempt that failed (1-based)', retryInMs: 'delay before the next attempt', error: ERROR_FIELD },
-    message: (d) => `${d.address}: attempt ${d.attempt} failed (${d.error.code}: ${d.error.message}); retrying in ${formatMs(d.retryInMs)}`,
+    fields: {
+      stepId: 'plan step id',
+      address: 'node address',
+      attempt: 'the attempt that failed (1-based)',
+      retryInMs: 'delay before the next attempt',
+      error: ERROR_FIELD,
+    },
+    message: (d) =>
+      `${d.address}: attempt ${d.attempt} failed (${d.error.code}: ${d.error.message}); retrying in ${formatMs(d.retryInMs)}`,
   },
   'kubelet-restart': {
     code: 'TR_APPLY_I3005',
     level: 'info',
     description: "A node's kubelet was seen restarting, then Ready again (its Kubernetes CA changed).",
     fields: { stepId: 'plan step id', address: 'node address', observed: '`restarting` or `ready`' },
-    message: (d) => `${d.address}: ${d.observed === 'restarting' ? 'kubelet restarting' : 'kubelet restarted and Ready'}`,
+    message: (d) =>
+      `${d.address}: ${d.observed === 'restarting' ? 'kubelet restarting' : 'kubelet restarted and Ready'}`,
   },
   'static-pods': {
     code: 'TR_APPLY_I3006',
     level: 'info',
     description:
       "A control plane's kube-apiserver and kube-controller-manager after its Kubernetes CA changed: `waiting` until their mirror pods carry the `talos.dev/secrets-version` of the node's `SecretStatuses` (namespace `controlplane`, id `static-pods`) and are Ready, and the node's apiserver serves a certificate of the expected CA; then `current`. The next control plane is touched only after that.",
-    fields: { stepId: 'plan step id', address: 'node address', observed: '`waiting` or `current`', renderVersion: 'the SecretStatuses (static-pods) version waited for (null while not yet known)' },
+    fields: {
+      stepId: 'plan step id',
+      address: 'node address',
+      observed: '`waiting` or `current`',
+      renderVersion: 'the SecretStatuses (static-pods) version waited for (null while not yet known)',
+    },
     message: (d) =>
       d.observed === 'waiting'
         ? `${d.address}: waiting for kube-apiserver and kube-controller-manager to run from the new config${d.renderVersion ? ` (secrets version ${d.renderVersion})` : ''}`
@@ -202,7 +291,12 @@ export const EVENTS: { [K in EventType]: EventSpec<K> } = {
     code: 'TR_APPLY_I3900',
     level: 'info',
     description: 'A node has the new config and it was verified (recorded `done` in the state).',
-    fields: { stepId: 'plan step id', address: 'node address', after: 'fingerprints observed after the change', durationMs: 'time from start to verified' },
+    fields: {
+      stepId: 'plan step id',
+      address: 'node address',
+      after: 'fingerprints observed after the change',
+      durationMs: 'time from start to verified',
+    },
     message: (d) => `${d.address}: OK`,
   },
   'node-failed': {
@@ -216,14 +310,25 @@ export const EVENTS: { [K in EventType]: EventSpec<K> } = {
     code: 'TR_APPLY_I4001',
     level: 'info',
     description: "The step's verification gate starts.",
-    fields: { stepId: 'plan step id', checks: '`talos` (Version on every node through the endpoints), `kubernetes` (kubelet restarts seen, every Node Ready and its Lease renewed)' },
+    fields: {
+      stepId: 'plan step id',
+      checks:
+        '`talos` (Version on every node through the endpoints), `kubernetes` (kubelet restarts seen, every Node Ready and its Lease renewed)',
+    },
     message: (d) => `step ${d.stepId}: checking ${d.checks.map((c) => GATE_TEXT[c]).join(' and ')}`,
   },
   'gate-attempt': {
     code: 'TR_APPLY_I4002',
     level: 'info',
     description: 'One check of the gate, passed or not yet.',
-    fields: { stepId: 'plan step id', check: CHECK_FIELD, attempt: '1-based', ok: 'this attempt found nothing wrong', retryInMs: 'delay before the next attempt, or null', problem: 'what was wrong, or null' },
+    fields: {
+      stepId: 'plan step id',
+      check: CHECK_FIELD,
+      attempt: '1-based',
+      ok: 'this attempt found nothing wrong',
+      retryInMs: 'delay before the next attempt, or null',
+      problem: 'what was wrong, or null',
+    },
     message: (d) =>
       d.ok || !d.problem
         ? `${gateName(d)} check ${d.attempt} passed`
@@ -269,7 +374,12 @@ export const EVENTS: { [K in EventType]: EventSpec<K> } = {
     code: 'TR_APPLY_I5001',
     level: 'info',
     description: 'A talosconfig, kubeconfig or secrets bundle was written (the file it replaced kept aside).',
-    fields: { stepId: 'the step it belongs to, or null', kind: '`talosconfig`, `kubeconfig` or `secretsBundle`', path: 'file written', backupPath: 'where the replaced file was kept, or null' },
+    fields: {
+      stepId: 'the step it belongs to, or null',
+      kind: '`talosconfig`, `kubeconfig` or `secretsBundle`',
+      path: 'file written',
+      backupPath: 'where the replaced file was kept, or null',
+    },
     message: (d) => `wrote ${d.kind} ${d.path}${d.backupPath ? ` (previous kept as ${d.backupPath})` : ''}`,
   },
   'workload-phase': {
@@ -282,8 +392,10 @@ export const EVENTS: { [K in EventType]: EventSpec<K> } = {
       operation: '`apply` or `rollback`',
       afterStep: 'the step it follows, or null (a resumed run whose plan no longer has that step: after the last step)',
       mode: '`restart`, `report` or `mixed` (the workloads section restarts some workloads and not others)',
-      modeSource: '`flag` (`--workloads`), `desired-state` (its workloads section; for a rollback, as the rolled-back run recorded it) or `default`',
-      podsStartedAfter: "rollback: pods started before this time (the rolled-back run's Kubernetes issue step) loaded the CA it returns to and are left alone; null for apply",
+      modeSource:
+        '`flag` (`--workloads`), `desired-state` (its workloads section; for a rollback, as the rolled-back run recorded it) or `default`',
+      podsStartedAfter:
+        "rollback: pods started before this time (the rolled-back run's Kubernetes issue step) loaded the CA it returns to and are left alone; null for apply",
     },
     message: (d) =>
       `${d.operation} workload phase${d.afterStep !== null ? ` after step ${d.afterStep}` : ''}: mode ${d.mode} (${d.modeSource})${d.podsStartedAfter ? `, pods started since ${d.podsStartedAfter}` : ''}`,
@@ -291,12 +403,14 @@ export const EVENTS: { [K in EventType]: EventSpec<K> } = {
   workload: {
     code: 'TR_APPLY_I5101',
     level: 'info',
-    description: "The workload phase (after the Kubernetes issue step, or rollback's revert step) decided or finished one workload whose pods hold the CA the control planes no longer issue from.",
+    description:
+      "The workload phase (after the Kubernetes issue step, or rollback's revert step) decided or finished one workload whose pods hold the CA the control planes no longer issue from.",
     fields: {
       namespace: 'its namespace',
       kind: '`Deployment`, `DaemonSet`, `StatefulSet`, `Job`, `Other` or `Pod`',
       name: 'its name',
-      status: '`started` (restart annotation sent, or evictions begun), `restarted` (rollout complete), `evicted` (every pod it had before the new CA was published evicted), `blocked` (a rollout restart does nothing: OnDelete, partition, paused; or a PodDisruptionBudget kept refusing an eviction), `reported`, `ignored` or `failed`',
+      status:
+        '`started` (restart annotation sent, or evictions begun), `restarted` (rollout complete), `evicted` (every pod it had before the new CA was published evicted), `blocked` (a rollout restart does nothing: OnDelete, partition, paused; or a PodDisruptionBudget kept refusing an eviction), `reported`, `ignored` or `failed`',
       detail: 'the `restartedAt` value, or why it is not restarted; null when nothing to add',
     },
     message: (d) => `workload ${d.kind} ${d.namespace}/${d.name}: ${d.status}${d.detail ? ` (${d.detail})` : ''}`,
@@ -305,16 +419,27 @@ export const EVENTS: { [K in EventType]: EventSpec<K> } = {
     code: 'TR_APPLY_I6001',
     level: 'info',
     description: 'The state is locked by another run; waiting (`--lock-timeout`) with backoff.',
-    fields: { statePath: 'the state file', holder: '`{id, who, operation, created, pid}` of the lock', retryInMs: 'delay before the next attempt', waitedMs: 'waited so far' },
-    message: (d) => `state ${d.statePath} is locked by ${d.holder.who} (${d.holder.operation} since ${d.holder.created}, lock id ${d.holder.id}); trying again in ${formatMs(d.retryInMs)}`,
+    fields: {
+      statePath: 'the state file',
+      holder: '`{id, who, operation, created, pid}` of the lock',
+      retryInMs: 'delay before the next attempt',
+      waitedMs: 'waited so far',
+    },
+    message: (d) =>
+      `state ${d.statePath} is locked by ${d.holder.who} (${d.holder.operation} since ${d.holder.created}, lock id ${d.holder.id}); trying again in ${formatMs(d.retryInMs)}`,
   },
   'lock-broken': {
     code: 'TR_APPLY_W6003',
     level: 'warn',
     description:
       'The state was locked by a run whose process is proven gone on this host (it no longer exists, its pid belongs to a process started at another time, or the host rebooted since); its lock was broken and this run resumes what it left.',
-    fields: { statePath: 'the state file', holder: '`{id, who, operation, created, pid}` of the broken lock', reason: 'why the holder is known to be gone' },
-    message: (d) => `broke the stale lock on state ${d.statePath} held by ${d.holder.who} (${d.holder.operation} since ${d.holder.created}, pid ${d.holder.pid}, lock id ${d.holder.id}): ${d.reason}`,
+    fields: {
+      statePath: 'the state file',
+      holder: '`{id, who, operation, created, pid}` of the broken lock',
+      reason: 'why the holder is known to be gone',
+    },
+    message: (d) =>
+      `broke the stale lock on state ${d.statePath} held by ${d.holder.who} (${d.holder.operation} since ${d.holder.created}, pid ${d.holder.pid}, lock id ${d.holder.id}): ${d.reason}`,
   },
   'run-lease-taken': {
     code: 'TR_APPLY_I6101',
@@ -327,7 +452,8 @@ export const EVENTS: { [K in EventType]: EventSpec<K> } = {
       name: '`talos-rotate`',
       server: 'the Kubernetes API it was taken at',
       how: '`created`, `free` (a released Lease), `same-run` (held by the run this process resumes or rolls back: its process was killed) or `taken-over` (an expired Lease, with --take-over-expired-lease)',
-      previousHolder: '`{runId, who, operation, statePath, desiredFile, renewTime, leaseDurationSeconds}` of the holder it replaced, or null',
+      previousHolder:
+        '`{runId, who, operation, statePath, desiredFile, renewTime, leaseDurationSeconds}` of the holder it replaced, or null',
       leaseDurationSeconds: 'how long the Lease stays valid without renewal',
       renewIntervalMs: 'how often the run renews it',
     },
@@ -339,8 +465,14 @@ export const EVENTS: { [K in EventType]: EventSpec<K> } = {
     level: 'warn',
     description:
       'A renewal of the run lease (each with an admin kubeconfig fetched afresh through the Talos API) failed. The run goes on; when the lease stays unrenewed for the renew deadline, the run starts nothing new and stops with RUN_LEASE_LOST (resumable).',
-    fields: { runId: 'run id', error: ERROR_FIELD, sinceRenewMs: 'time since the last successful renewal', renewDeadlineMs: 'the run stops when this much time passed without a renewal' },
-    message: (d) => `could not renew the run lease (${formatMs(d.sinceRenewMs)} since the last renewal; the run stops at ${formatMs(d.renewDeadlineMs)}): ${d.error.message}`,
+    fields: {
+      runId: 'run id',
+      error: ERROR_FIELD,
+      sinceRenewMs: 'time since the last successful renewal',
+      renewDeadlineMs: 'the run stops when this much time passed without a renewal',
+    },
+    message: (d) =>
+      `could not renew the run lease (${formatMs(d.sinceRenewMs)} since the last renewal; the run stops at ${formatMs(d.renewDeadlineMs)}): ${d.error.message}`,
   },
   'node-dropped': {
     code: 'TR_APPLY_I6104',
@@ -361,22 +493,37 @@ export const EVENTS: { [K in EventType]: EventSpec<K> } = {
   'run-lease-released': {
     code: 'TR_APPLY_I6103',
     level: 'info',
-    description: 'The run ended and cleared the run lease, so the next run may start at once; `released: false` when that failed (the lease then expires after its duration).',
+    description:
+      'The run ended and cleared the run lease, so the next run may start at once; `released: false` when that failed (the lease then expires after its duration).',
     fields: { runId: 'run id', released: 'whether the holder was cleared', problem: 'why not, or null' },
-    message: (d) => (d.released ? 'run lease released' : `run lease not released (${d.problem ?? 'unknown'}); it expires on its own`),
+    message: (d) =>
+      d.released ? 'run lease released' : `run lease not released (${d.problem ?? 'unknown'}); it expires on its own`,
   },
   'key-escrowed': {
     code: 'TR_APPLY_I6002',
     level: 'info',
-    description: 'A private key a rollback may need is in the state folder (0600) before any node is touched. The event names the file, never the key.',
-    fields: { api: '`talos` or `kubernetes`', fingerprint: "the certificate's fingerprint", role: '`new-issuing`, `previous-issuing` or `client`', file: 'the key file', kept: 'it was escrowed by an earlier run' },
-    message: (d) => `${d.kept ? 'already escrowed' : 'escrowed'}: ${d.api} ${d.role} key ${shortFingerprint(d.fingerprint)} in ${d.file}`,
+    description:
+      'A private key a rollback may need is in the state folder (0600) before any node is touched. The event names the file, never the key.',
+    fields: {
+      api: '`talos` or `kubernetes`',
+      fingerprint: "the certificate's fingerprint",
+      role: '`new-issuing`, `previous-issuing` or `client`',
+      file: 'the key file',
+      kept: 'it was escrowed by an earlier run',
+    },
+    message: (d) =>
+      `${d.kept ? 'already escrowed' : 'escrowed'}: ${d.api} ${d.role} key ${shortFingerprint(d.fingerprint)} in ${d.file}`,
   },
   'question-answered': {
     code: 'TR_APPLY_I8001',
     level: 'info',
-    description: 'A confirmation was answered: by the user, by `--auto-approve`, or with its default because nobody can answer.',
-    fields: { question: 'question type, e.g. `confirm-apply`', answer: 'yes (true) or no', source: '`user`, `auto-approve` or `default`' },
+    description:
+      'A confirmation was answered: by the user, by `--auto-approve`, or with its default because nobody can answer.',
+    fields: {
+      question: 'question type, e.g. `confirm-apply`',
+      answer: 'yes (true) or no',
+      source: '`user`, `auto-approve` or `default`',
+    },
     message: (d) =>
       d.source === 'auto-approve'
         ? `${d.question}: yes (--auto-approve)`
@@ -387,8 +534,13 @@ export const EVENTS: { [K in EventType]: EventSpec<K> } = {
   warning: {
     code: 'TR_APPLY_W9001',
     level: 'warn',
-    description: 'Something the operator should know that does not stop the run (plan notices, uncheckable lock holder, …).',
-    fields: { warningCode: 'stable code of the warning (e.g. `APPLY_RETRY`); `code` is the event code', text: 'the warning', hint: 'what to do, or null' },
+    description:
+      'Something the operator should know that does not stop the run (plan notices, uncheckable lock holder, …).',
+    fields: {
+      warningCode: 'stable code of the warning (e.g. `APPLY_RETRY`); `code` is the event code',
+      text: 'the warning',
+      hint: 'what to do, or null',
+    },
     message: (d) => d.text,
   },
   error: {
@@ -401,9 +553,11 @@ export const EVENTS: { [K in EventType]: EventSpec<K> } = {
   'event-withheld': {
     code: 'TR_APPLY_E9003',
     level: 'error',
-    description: 'An event was not shown because its text held key material (a bug; the event is dropped, never printed).',
+    description:
+      'An event was not shown because its text held key material (a bug; the event is dropped, never printed).',
     fields: { withheldCode: 'the code of the withheld event' },
-    message: (d) => `an event (${d.withheldCode}) was withheld because it held key material; this is a bug in talos-rotate, please report it`,
+    message: (d) =>
+      `an event (${d.withheldCode}) was withheld because it held key material; this is a bug in talos-rotate, please report it`,
   },
 };
 
@@ -444,7 +598,11 @@ export function makeEvent<K extends EventType>(type: K, data: EventDataMap[K], t
   return { type, code: spec.code, level: spec.level, time: time.toISOString(), message: spec.message(data), data };
 }
 
-export function makeQuestion<K extends QuestionType>(type: K, data: QuestionMap[K], options: { default?: boolean } = {}): QuestionOf<K> {
+export function makeQuestion<K extends QuestionType>(
+  type: K,
+  data: QuestionMap[K],
+  options: { default?: boolean } = {},
+): QuestionOf<K> {
   const spec = QUESTIONS[type] as QuestionSpec<K>;
   return { type, code: spec.code, message: spec.message(data), default: options.default ?? spec.default, data };
 }

@@ -58,10 +58,28 @@ export type AnswerSource = 'user' | 'default' | 'auto-approve';
 /** The data of each event type. Every field is a fingerprint, an address, an id, a count, a path or an error record. */
 export interface EventDataMap {
   'run-start': { runId: string; operation: RunOperation; steps: number; nodes: number; statePath: string };
-  'run-resume': { runId: string; operation: RunOperation; previousStatus: string; stepsDone: number; steps: number; nodesInFlight: string[] };
+  'run-resume': {
+    runId: string;
+    operation: RunOperation;
+    previousStatus: string;
+    stepsDone: number;
+    steps: number;
+    nodesInFlight: string[];
+  };
   'run-complete': { runId: string; operation: RunOperation; steps: number; nodesChanged: number; durationMs: number };
-  'run-summary': { runId: string; operation: RunOperation; outputs: { kind: OutputKind; path: string; backupPath: string | null }[]; notes: string[] };
-  'run-interrupted': { runId: string; operation: RunOperation; stepId: string | null; nodesInFlight: string[]; reason: string };
+  'run-summary': {
+    runId: string;
+    operation: RunOperation;
+    outputs: { kind: OutputKind; path: string; backupPath: string | null }[];
+    notes: string[];
+  };
+  'run-interrupted': {
+    runId: string;
+    operation: RunOperation;
+    stepId: string | null;
+    nodesInFlight: string[];
+    reason: string;
+  };
   'run-failed': { runId: string; operation: RunOperation; stepId: string | null; error: EventError };
   'step-start': { runId: string; stepId: string; index: number; total: number; title: string; nodes: number };
   'wave-start': { stepId: string; wave: number; waves: number; role: NodeRole; nodes: string[] };
@@ -77,13 +95,44 @@ export interface EventDataMap {
   'node-done': { stepId: string; address: string; after: NodeTrust; durationMs: number };
   'node-failed': { stepId: string; address: string; error: EventError };
   'gate-start': { stepId: string; checks: GateCheck[] };
-  'gate-attempt': { stepId: string; check: GateCheck | null; attempt: number; ok: boolean; retryInMs: number | null; problem: EventError | null };
+  'gate-attempt': {
+    stepId: string;
+    check: GateCheck | null;
+    attempt: number;
+    ok: boolean;
+    retryInMs: number | null;
+    problem: EventError | null;
+  };
   'gate-passed': { stepId: string; check: GateCheck | null; attempts: number; durationMs: number };
   'gate-failed': { stepId: string; check: GateCheck | null; attempts: number; error: EventError };
   'output-written': { stepId: string | null; kind: OutputKind; path: string; backupPath: string | null };
-  'configmap-written': { stepId: string | null; namespace: string; name: string; field: string; written: boolean; absent: boolean; removed: string[]; trusted: string[]; conflicts: number; resourceVersion: string | null };
-  'workload-phase': { runId: string; operation: 'apply' | 'rollback'; afterStep: number | null; mode: 'restart' | 'report' | 'mixed'; modeSource: 'flag' | 'desired-state' | 'default'; podsStartedAfter: string | null };
-  workload: { namespace: string; kind: string; name: string; status: 'started' | 'restarted' | 'evicted' | 'blocked' | 'reported' | 'ignored' | 'failed'; detail: string | null };
+  'configmap-written': {
+    stepId: string | null;
+    namespace: string;
+    name: string;
+    field: string;
+    written: boolean;
+    absent: boolean;
+    removed: string[];
+    trusted: string[];
+    conflicts: number;
+    resourceVersion: string | null;
+  };
+  'workload-phase': {
+    runId: string;
+    operation: 'apply' | 'rollback';
+    afterStep: number | null;
+    mode: 'restart' | 'report' | 'mixed';
+    modeSource: 'flag' | 'desired-state' | 'default';
+    podsStartedAfter: string | null;
+  };
+  workload: {
+    namespace: string;
+    kind: string;
+    name: string;
+    status: 'started' | 'restarted' | 'evicted' | 'blocked' | 'reported' | 'ignored' | 'failed';
+    detail: string | null;
+  };
   'lock-wait': { statePath: string; holder: LockHolder; retryInMs: number; waitedMs: number };
   'lock-broken': { statePath: string; holder: LockHolder; reason: string };
   'run-lease-taken': {
@@ -97,9 +146,22 @@ export interface EventDataMap {
     renewIntervalMs: number;
   };
   'run-lease-renew-failed': { runId: string; error: EventError; sinceRenewMs: number; renewDeadlineMs: number };
-  'node-dropped': { runId: string; address: string; hostname: string; role: NodeRole; talosMember: 'absent' | 'unknown'; kubernetesNode: 'absent' | 'unknown' };
+  'node-dropped': {
+    runId: string;
+    address: string;
+    hostname: string;
+    role: NodeRole;
+    talosMember: 'absent' | 'unknown';
+    kubernetesNode: 'absent' | 'unknown';
+  };
   'run-lease-released': { runId: string; released: boolean; problem: string | null };
-  'key-escrowed': { api: ApiKind; fingerprint: Fingerprint; role: 'new-issuing' | 'previous-issuing' | 'client'; file: string; kept: boolean };
+  'key-escrowed': {
+    api: ApiKind;
+    fingerprint: Fingerprint;
+    role: 'new-issuing' | 'previous-issuing' | 'client';
+    file: string;
+    kept: boolean;
+  };
   'question-answered': { question: string; answer: boolean; source: AnswerSource };
   warning: { warningCode: string; text: string; hint: string | null };
   error: { error: EventError };

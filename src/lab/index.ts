@@ -113,7 +113,10 @@ export async function startLab(options: StartLabOptions): Promise<RunningLab> {
       const talos = await startTalosSide(cluster);
       started.push(talos);
       log('Talos side started');
-      const kube = await startKubeSide(cluster, { podsPerNode: options.podsPerNode ?? 0, workloads: options.workloads ?? 'none' });
+      const kube = await startKubeSide(cluster, {
+        podsPerNode: options.podsPerNode ?? 0,
+        workloads: options.workloads ?? 'none',
+      });
       started.push(kube);
       talos.useStaticPods((address) => kube.staticPods(address));
       log('Kubernetes side started');
@@ -143,7 +146,12 @@ export async function startLab(options: StartLabOptions): Promise<RunningLab> {
         async fetchKubeconfig(timeoutMs = 15_000) {
           // As `talosctl -e CP -n CP kubeconfig` asks it: through the first control plane's apid.
           const first = controlPlanes[0]!;
-          const client = new TalosClient({ endpoints: [first], caPem: talosAdmin.caPem, certPem: talosAdmin.certPem, key: talosAdmin.key });
+          const client = new TalosClient({
+            endpoints: [first],
+            caPem: talosAdmin.caPem,
+            certPem: talosAdmin.certPem,
+            key: talosAdmin.key,
+          });
           try {
             return await client.kubeconfig(first, { timeoutMs });
           } finally {
@@ -164,7 +172,9 @@ export async function startLab(options: StartLabOptions): Promise<RunningLab> {
       for (const side of started.reverse()) await side.stop().catch(() => undefined);
       await allocated.release();
       if (isAddressInUse(err) && attempt < attempts) {
-        log(`an address in ${blockName(allocated.block)} is taken (${err instanceof Error ? err.message : String(err)}); trying another block`);
+        log(
+          `an address in ${blockName(allocated.block)} is taken (${err instanceof Error ? err.message : String(err)}); trying another block`,
+        );
         continue;
       }
       throw err;

@@ -89,7 +89,8 @@ interface Target {
   accepted: AcceptedTarget[];
 }
 
-const acceptedFingerprints = (entries: readonly AcceptedTarget[]): Fingerprint[] => entries.flatMap((e) => e.certs.map((c) => c.fingerprint));
+const acceptedFingerprints = (entries: readonly AcceptedTarget[]): Fingerprint[] =>
+  entries.flatMap((e) => e.certs.map((c) => c.fingerprint));
 /** Every block ends with "\n": Talos joins entries with no separator (talos-behaviour.md §5.1). */
 const entryPem = (e: AcceptedTarget): string => e.certs.map((c) => ensureTrailingNewline(c.certPem)).join('');
 
@@ -148,7 +149,13 @@ export function patchConfig(config: MachineConfigText, change: CaChange): Machin
 // ---------------------------------------------------------------------------------------------------
 // What the fields must hold
 
-function planTarget(site: CaSite, contents: SiteContents, write: CaWrite, role: NodeRole, source: string | undefined): Target {
+function planTarget(
+  site: CaSite,
+  contents: SiteContents,
+  write: CaWrite,
+  role: NodeRole,
+  source: string | undefined,
+): Target {
   const issuingPath = `${site.path}.${site.issuingKey}`;
   let issuing: Target['issuing'] = null;
   if (write.issuing) {
@@ -159,16 +166,24 @@ function planTarget(site: CaSite, contents: SiteContents, write: CaWrite, role: 
       if (!secret && contents.issuing?.fingerprint === cert.fingerprint) secret = contents.issuingKey;
       const pem = secret ? readKeyField(secret.reveal(), 'pem', `new ${issuingPath}.key`, source) : null;
       if (!pem) {
-        throw mcError('MC_KEY_REQUIRED', source, `a control plane needs the private key of its issuing CA (${issuingPath}.key), and none was given`,
-          'pass the CA key along with the certificate; control planes sign with it');
+        throw mcError(
+          'MC_KEY_REQUIRED',
+          source,
+          `a control plane needs the private key of its issuing CA (${issuingPath}.key), and none was given`,
+          'pass the CA key along with the certificate; control planes sign with it',
+        );
       }
       if (write.issuing.key) assertKeyFitsCert(cert.certPem, pem, issuingPath, source);
       key = { kind: 'key', pem: pem.reveal() };
     }
     issuing = { ...cert, key };
   } else if (role === 'controlplane') {
-    throw mcError('MC_ISSUING_REQUIRED', source, `a control plane must keep an issuing CA (${issuingPath})`,
-      'Talos rejects control-plane configs without an issuing CA and key; pass one');
+    throw mcError(
+      'MC_ISSUING_REQUIRED',
+      source,
+      `a control plane must keep an issuing CA (${issuingPath})`,
+      'Talos rejects control-plane configs without an issuing CA and key; pass one',
+    );
   }
 
   const wanted: TargetCa[] = [];
@@ -196,7 +211,8 @@ function planTarget(site: CaSite, contents: SiteContents, write: CaWrite, role: 
         kept.push({ certPem: ca.certPem, fingerprint: ca.fingerprint });
       }
     }
-    if (kept.length > 0) accepted.push({ from: i, rewrite: kept.length !== entry.certs.length || !entry.terminated, certs: kept });
+    if (kept.length > 0)
+      accepted.push({ from: i, rewrite: kept.length !== entry.certs.length || !entry.terminated, certs: kept });
   });
   for (const ca of wanted) {
     if (seen.has(ca.fingerprint) && !taken.has(ca.fingerprint)) {
@@ -213,14 +229,22 @@ function planTarget(site: CaSite, contents: SiteContents, write: CaWrite, role: 
       const from = contents.entries.findIndex((e) => e.certs.some((ca) => ca.fingerprint === fp));
       const alone = from >= 0 && contents.entries[from]!.certs.length === 1;
       const keep = alone && contents.entries[from]!.terminated;
-      accepted.unshift({ from: alone ? from : null, rewrite: !keep, certs: [{ certPem: issuing.certPem, fingerprint: fp }] });
+      accepted.unshift({
+        from: alone ? from : null,
+        rewrite: !keep,
+        certs: [{ certPem: issuing.certPem, fingerprint: fp }],
+      });
     }
     target = { issuing: null, accepted };
   }
   if (!target.issuing && target.accepted.length === 0) {
     // Talos: "issuing CA or some accepted CAs are required"; a node trusting nothing cannot be reached.
-    throw mcError('MC_NO_TRUSTED_CA', source, `the change would leave ${site.path} without any CA (no issuing and no accepted CA)`,
-      'keep at least the CA the node currently trusts');
+    throw mcError(
+      'MC_NO_TRUSTED_CA',
+      source,
+      `the change would leave ${site.path} without any CA (no issuing and no accepted CA)`,
+      'keep at least the CA the node currently trusts',
+    );
   }
   return target;
 }
@@ -231,8 +255,12 @@ function assertKeyFitsCert(certPem: string, key: Secret, what: string, source: s
     assertKeyMatches(certPem, key, what);
   } catch (err) {
     if (!RotateError.is(err)) throw err;
-    throw mcError('MC_BAD_CA', source, `the key given for ${what} does not belong to the certificate given with it`,
-      'pass the key that was generated with this CA certificate');
+    throw mcError(
+      'MC_BAD_CA',
+      source,
+      `the key given for ${what} does not belong to the certificate given with it`,
+      'pass the key that was generated with this CA certificate',
+    );
   }
 }
 
@@ -253,9 +281,10 @@ function issuingEdits(ctx: Ctx, site: CaSite, contents: SiteContents, target: Ta
   const certPair = isMap(map) ? pairOf(map, site.certField) : undefined;
   const keyPair = isMap(map) ? pairOf(map, 'key') : undefined;
   const keyText = isScalar(keyPair?.value) && typeof keyPair.value.value === 'string' ? keyPair.value.value : '';
-  const keyChanged = want.key.kind === 'key'
-    ? !contents.issuingKey || !samePem(contents.issuingKey.reveal(), want.key.pem)
-    : keyText !== '';
+  const keyChanged =
+    want.key.kind === 'key'
+      ? !contents.issuingKey || !samePem(contents.issuingKey.reveal(), want.key.pem)
+      : keyText !== '';
   if (!certChanged && !keyChanged) return [];
 
   const bodyCol = (p: AnyPair): number => columnOf(ctx.src, keyStart(p)) + ctx.indent.unit;
@@ -263,7 +292,8 @@ function issuingEdits(ctx: Ctx, site: CaSite, contents: SiteContents, target: Ta
     // Splice inside the existing mapping: only the values that change.
     const fieldCol = columnOf(ctx.src, keyStart(certPair));
     const edits: Edit[] = [];
-    if (certChanged) edits.push(replaceValue(ctx, certPair, encodeField(want.certPem, site.encoding), site.encoding, fieldCol));
+    if (certChanged)
+      edits.push(replaceValue(ctx, certPair, encodeField(want.certPem, site.encoding), site.encoding, fieldCol));
     if (want.key.kind === 'key' && keyChanged) {
       const value = encodeField(want.key.pem, site.encoding);
       if (keyPair && (isScalar(keyPair.value) || keyPair.value === null) && startsLine(ctx.src, keyStart(keyPair))) {
@@ -276,7 +306,8 @@ function issuingEdits(ctx: Ctx, site: CaSite, contents: SiteContents, target: Ta
     } else if (want.key.kind === 'empty') {
       // Workers carry `key: ""` exactly as Talos writes them; a key found there is dropped.
       if (keyPair && keyText !== '') edits.push(replaceValue(ctx, keyPair, '', 'base64', fieldCol));
-      else if (!keyPair && certChanged && site.encoding === 'base64') edits.push(insertAfter(ctx, certPair, [`${spaces(fieldCol)}key: ""`]));
+      else if (!keyPair && certChanged && site.encoding === 'base64')
+        edits.push(insertAfter(ctx, certPair, [`${spaces(fieldCol)}key: ""`]));
     }
     return edits;
   }
@@ -290,7 +321,8 @@ function issuingEdits(ctx: Ctx, site: CaSite, contents: SiteContents, target: Ta
 
 function renderIssuingBody(ctx: Ctx, site: CaSite, col: number, want: NonNullable<Target['issuing']>): string[] {
   const lines = renderField(ctx, col, site.certField, encodeField(want.certPem, site.encoding), site.encoding);
-  if (want.key.kind === 'key') lines.push(...renderField(ctx, col, 'key', encodeField(want.key.pem, site.encoding), site.encoding));
+  if (want.key.kind === 'key')
+    lines.push(...renderField(ctx, col, 'key', encodeField(want.key.pem, site.encoding), site.encoding));
   else if (site.encoding === 'base64') lines.push(`${spaces(col)}key: ""`);
   return lines;
 }
@@ -316,7 +348,12 @@ function replaceValue(ctx: Ctx, pair: AnyPair, value: string, encoding: 'base64'
     return {
       start: lineStartOf(ctx.src, keyStart(pair)),
       end: pairEnd(ctx.src, pair),
-      text: insertLinesText('', 0, renderField(ctx, fieldCol, String((pair.key as Scalar).value), value, encoding), ctx.nl),
+      text: insertLinesText(
+        '',
+        0,
+        renderField(ctx, fieldCol, String((pair.key as Scalar).value), value, encoding),
+        ctx.nl,
+      ),
     };
   }
   const [start, end] = node.range;
@@ -351,13 +388,21 @@ function acceptedEdits(ctx: Ctx, site: CaSite, contents: SiteContents, target: T
   }
   if (pair) {
     const dashCol = columnOf(ctx.src, keyStart(pair)) + ctx.indent.seqIndent;
-    return [replacePairValue(ctx, pair, target.accepted.flatMap((e) => renderItem(site, dashCol, 2, entryPem(e))))];
+    return [
+      replacePairValue(
+        ctx,
+        pair,
+        target.accepted.flatMap((e) => renderItem(site, dashCol, 2, entryPem(e))),
+      ),
+    ];
   }
   const parent = requireBlockParent(ctx, site);
   const col = childColumn(ctx, parent);
   const anchor = contents.issuingPair ?? lastPresent(parent, site.issuingAfter);
-  const lines = ['acceptedCAs:', ...target.accepted.flatMap((e) => renderItem(site, ctx.indent.seqIndent, 2, entryPem(e)))]
-    .map((l) => spaces(col) + l);
+  const lines = [
+    'acceptedCAs:',
+    ...target.accepted.flatMap((e) => renderItem(site, ctx.indent.seqIndent, 2, entryPem(e))),
+  ].map((l) => spaces(col) + l);
   return [anchor ? insertAfter(ctx, anchor, lines) : insertAtMapEnd(ctx, parent, lines)];
 }
 
@@ -393,7 +438,11 @@ function rebuildSequence(ctx: Ctx, site: CaSite, seq: YAMLSeq, entries: Accepted
     }
   }
   let text = entries
-    .map((e) => (e.from !== null && !e.rewrite ? chunks[e.from]! : renderItem(site, dashCol, contentOffset, entryPem(e)).join(ctx.nl) + ctx.nl))
+    .map((e) =>
+      e.from !== null && !e.rewrite
+        ? chunks[e.from]!
+        : renderItem(site, dashCol, contentOffset, entryPem(e)).join(ctx.nl) + ctx.nl,
+    )
     .join('');
   if (!src.slice(regionStart, regionEnd).endsWith('\n')) text = text.replace(/\r?\n$/, '');
   return { start: regionStart, end: regionEnd, text };
@@ -445,10 +494,14 @@ function insertAtMapEnd(ctx: Ctx, map: YAMLMap, lines: string[]): Edit {
 function requireBlockParent(ctx: Ctx, site: CaSite): YAMLMap {
   const parent = site.parent;
   if (!parent || !isBlockMap(parent) || parent.items.length === 0) {
-    throw unsupported(ctx, `${site.path} is missing or not a block mapping, so ${site.path}.${site.issuingKey} cannot be added`);
+    throw unsupported(
+      ctx,
+      `${site.path} is missing or not a block mapping, so ${site.path}.${site.issuingKey} cannot be added`,
+    );
   }
   const first = parent.items[0]!.key as Node;
-  if (!first.range || !startsLine(ctx.src, first.range[0])) throw unsupported(ctx, `${site.path} does not start its keys on their own lines`);
+  if (!first.range || !startsLine(ctx.src, first.range[0]))
+    throw unsupported(ctx, `${site.path} does not start its keys on their own lines`);
   return parent;
 }
 
@@ -466,17 +519,30 @@ function lastPresent(map: YAMLMap, keys: readonly string[]): AnyPair | undefined
 }
 
 function unsupported(ctx: Ctx, what: string) {
-  return mcError('MC_UNSUPPORTED_LAYOUT', ctx.source, `${what}`,
-    'rewrite that part of the config in plain block style (one key per line), then run again');
+  return mcError(
+    'MC_UNSUPPORTED_LAYOUT',
+    ctx.source,
+    `${what}`,
+    'rewrite that part of the config in plain block style (one key per line), then run again',
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------
 // Self-check
 
-function verifyPatched(before: MachineConfigText, out: string, expected: Map<ApiKind, Target>, source: string | undefined): MachineConfigText {
+function verifyPatched(
+  before: MachineConfigText,
+  out: string,
+  expected: Map<ApiKind, Target>,
+  source: string | undefined,
+): MachineConfigText {
   const fail = (what: string) =>
-    mcError('MC_INTERNAL', source, `the patched config does not read back as requested (${what})`,
-      'nothing was applied; report it with the config layout (not its secrets)');
+    mcError(
+      'MC_INTERNAL',
+      source,
+      `the patched config does not read back as requested (${what})`,
+      'nothing was applied; report it with the config layout (not its secrets)',
+    );
   let after: MachineConfigText;
   let state;
   try {
@@ -486,7 +552,8 @@ function verifyPatched(before: MachineConfigText, out: string, expected: Map<Api
     throw fail('the result does not parse');
   }
   const prev = before.caState;
-  if (state.machineType !== prev.machineType || state.kubernetes.style !== prev.kubernetes.style) throw fail('machine type or CA style');
+  if (state.machineType !== prev.machineType || state.kubernetes.style !== prev.kubernetes.style)
+    throw fail('machine type or CA style');
   for (const api of API_KINDS) {
     const target = expected.get(api);
     const got: ApiCaState = state[api];
@@ -495,8 +562,15 @@ function verifyPatched(before: MachineConfigText, out: string, expected: Map<Api
       continue;
     }
     if ((got.issuing?.fingerprint ?? null) !== (target.issuing?.fingerprint ?? null)) throw fail(`${api} issuing CA`);
-    if (target.issuing && got.issuing?.hasKey !== (target.issuing.key.kind === 'key')) throw fail(`${api} issuing key presence`);
-    if (!isDeepStrictEqual(got.accepted.map((c) => c.fingerprint), acceptedFingerprints(target.accepted))) throw fail(`${api} accepted CAs`);
+    if (target.issuing && got.issuing?.hasKey !== (target.issuing.key.kind === 'key'))
+      throw fail(`${api} issuing key presence`);
+    if (
+      !isDeepStrictEqual(
+        got.accepted.map((c) => c.fingerprint),
+        acceptedFingerprints(target.accepted),
+      )
+    )
+      throw fail(`${api} accepted CAs`);
     if ((got.unterminated ?? []).length > 0) throw fail(`${api} PEM text without a final newline`);
     if (target.issuing?.key.kind === 'key') {
       const key = after.caKey(api);
@@ -505,7 +579,10 @@ function verifyPatched(before: MachineConfigText, out: string, expected: Map<Api
   }
   let same: boolean;
   try {
-    same = isDeepStrictEqual(withoutCaFieldsOf(before.parsed, prev.kubernetes.style), withoutCaFieldsOf(after.parsed, prev.kubernetes.style));
+    same = isDeepStrictEqual(
+      withoutCaFieldsOf(before.parsed, prev.kubernetes.style),
+      withoutCaFieldsOf(after.parsed, prev.kubernetes.style),
+    );
   } catch {
     throw fail('documents cannot be compared');
   }
@@ -528,7 +605,11 @@ function withoutCaFieldsOf(cfg: ParsedMachineConfig, style: 'legacy' | 'document
 }
 
 function sameApiState(a: ApiCaState, b: ApiCaState): boolean {
-  const key = (s: ApiCaState) => [s.issuing?.fingerprint ?? null, s.issuing?.hasKey ?? null, s.accepted.map((c) => c.fingerprint)];
+  const key = (s: ApiCaState) => [
+    s.issuing?.fingerprint ?? null,
+    s.issuing?.hasKey ?? null,
+    s.accepted.map((c) => c.fingerprint),
+  ];
   return isDeepStrictEqual(key(a), key(b));
 }
 
@@ -546,4 +627,3 @@ function withoutCaFields(js: unknown, kind: string | null, style: 'legacy' | 'do
   }
   return copy;
 }
-

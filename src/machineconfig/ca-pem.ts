@@ -44,7 +44,8 @@ function blocksOf(pem: string, field: string, source: string | undefined): PemBl
   try {
     return splitPemBlocks(pem);
   } catch (err) {
-    if (RotateError.is(err)) throw badCa(source, `${field}: ${err.message}`, err.hint ?? 'replace the value with valid PEM');
+    if (RotateError.is(err))
+      throw badCa(source, `${field}: ${err.message}`, err.hint ?? 'replace the value with valid PEM');
     throw err;
   }
 }
@@ -57,7 +58,12 @@ function blocksOf(pem: string, field: string, source: string | undefined): PemBl
 const certMemo = new Map<string, Readonly<CertField> | Readonly<CertEntry>>();
 const CERT_MEMO_MAX = 512;
 
-function memoized<T extends CertField | CertEntry>(kind: string, value: string, encoding: FieldEncoding, read: () => T): T {
+function memoized<T extends CertField | CertEntry>(
+  kind: string,
+  value: string,
+  encoding: FieldEncoding,
+  read: () => T,
+): T {
   const key = `${kind}\u0000${encoding}\u0000${value}`;
   const hit = certMemo.get(key);
   if (hit) return hit as T;
@@ -87,7 +93,12 @@ interface CertEntry {
 }
 
 /** A certificate field: exactly one parseable CERTIFICATE block. */
-export function readCertField(value: string, encoding: FieldEncoding, field: string, source: string | undefined): CertField {
+export function readCertField(
+  value: string,
+  encoding: FieldEncoding,
+  field: string,
+  source: string | undefined,
+): CertField {
   return memoized('field', value, encoding, () => readCertFieldOnce(value, encoding, field, source));
 }
 
@@ -102,14 +113,20 @@ function readCertFieldOnce(
   const cert = blocks[0];
   if (blocks.length !== 1 || cert === undefined || cert.label !== 'CERTIFICATE') {
     const labels = blocks.map((b) => b.label).join(', ') || 'none';
-    throw badCa(source, `${field} must hold exactly one CERTIFICATE PEM block (found: ${labels})`,
-      'put one CA certificate per entry; a key or a bundle does not belong in a certificate field');
+    throw badCa(
+      source,
+      `${field} must hold exactly one CERTIFICATE PEM block (found: ${labels})`,
+      'put one CA certificate per entry; a key or a bundle does not belong in a certificate field',
+    );
   }
   try {
     new X509Certificate(cert.der);
   } catch {
-    throw badCa(source, `${field} holds a CERTIFICATE block that does not parse as X.509`,
-      'the certificate is corrupted; copy it again from its source');
+    throw badCa(
+      source,
+      `${field} holds a CERTIFICATE block that does not parse as X.509`,
+      'the certificate is corrupted; copy it again from its source',
+    );
   }
   return { certPem: cert.pem, fingerprint: fingerprintOfPem(cert.pem), terminated: pemLinesTerminated(pem) };
 }
@@ -131,7 +148,12 @@ export function pemLinesTerminated(pem: string): boolean {
 }
 
 /** One accepted-CAs entry: every CERTIFICATE block in it, in order (Talos trusts them all, talos-behaviour.md §5.2). */
-export function readCertEntry(value: string, encoding: FieldEncoding, field: string, source: string | undefined): CertEntry {
+export function readCertEntry(
+  value: string,
+  encoding: FieldEncoding,
+  field: string,
+  source: string | undefined,
+): CertEntry {
   return memoized('entry', value, encoding, () => readCertEntryOnce(value, encoding, field, source));
 }
 
@@ -145,16 +167,22 @@ function readCertEntryOnce(
   const blocks = blocksOf(pem, field, source);
   if (blocks.length === 0 || blocks.some((b) => b.label !== 'CERTIFICATE')) {
     const labels = blocks.map((b) => b.label).join(', ') || 'none';
-    throw badCa(source, `${field} must hold CERTIFICATE PEM blocks only (found: ${labels})`,
-      'put CA certificates in accepted entries; a key does not belong there');
+    throw badCa(
+      source,
+      `${field} must hold CERTIFICATE PEM blocks only (found: ${labels})`,
+      'put CA certificates in accepted entries; a key does not belong there',
+    );
   }
   const certs = blocks.map((cert, i) => {
     try {
       new X509Certificate(cert.der);
     } catch {
       const which = blocks.length > 1 ? ` (block ${i + 1} of ${blocks.length})` : '';
-      throw badCa(source, `${field} holds a CERTIFICATE block${which} that does not parse as X.509`,
-        'the certificate is corrupted; copy it again from its source');
+      throw badCa(
+        source,
+        `${field} holds a CERTIFICATE block${which} that does not parse as X.509`,
+        'the certificate is corrupted; copy it again from its source',
+      );
     }
     return { certPem: cert.pem, fingerprint: fingerprintOfPem(cert.pem) };
   });
@@ -172,8 +200,11 @@ export function readKeyField(
   const pem = pemOf(value, encoding, field, source);
   const blocks = blocksOf(pem, field, source);
   if (blocks.length !== 1 || !blocks[0]!.label.endsWith('PRIVATE KEY')) {
-    throw badCa(source, `${field} must hold exactly one private-key PEM block`,
-      'the issuing CA key is a single "... PRIVATE KEY" PEM block');
+    throw badCa(
+      source,
+      `${field} must hold exactly one private-key PEM block`,
+      'the issuing CA key is a single "... PRIVATE KEY" PEM block',
+    );
   }
   return new Secret(ensureTrailingNewline(pem));
 }

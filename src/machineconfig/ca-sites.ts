@@ -86,9 +86,12 @@ export function machineTypeOf(cfg: ParsedMachineConfig): MachineType {
     case 'join':
       return 'worker'; // legacy alias (talos-behaviour.md §6.1)
     default:
-      throw mcError('MC_BAD_MACHINE_TYPE', cfg.source,
+      throw mcError(
+        'MC_BAD_MACHINE_TYPE',
+        cfg.source,
         `.machine.type ${typeof value === 'string' ? JSON.stringify(value) : '(not a string)'} is not controlplane, init, worker or join`,
-        'set .machine.type to controlplane or worker');
+        'set .machine.type to controlplane or worker',
+      );
   }
 }
 
@@ -131,10 +134,13 @@ export function kubernetesSite(cfg: ParsedMachineConfig, role: NodeRole): CaSite
     // reads nor patches those entries.
     const legacyCa = cluster ? pairOf(cluster, 'ca') : undefined;
     if (legacyCa && !isEmptyNode(legacyCa.value)) {
-      throw mcError('MC_CONFLICT', cfg.source,
-        'the Kubernetes API CA is set both in .cluster.ca and in a KubeAPIServerCAConfig document; '
-          + 'Talos refuses such a config ("kube-apiserver CA is already set in v1alpha1 config (.cluster.ca)")',
-        'keep one place: move the CA into the KubeAPIServerCAConfig document and delete .cluster.ca');
+      throw mcError(
+        'MC_CONFLICT',
+        cfg.source,
+        'the Kubernetes API CA is set both in .cluster.ca and in a KubeAPIServerCAConfig document; ' +
+          'Talos refuses such a config ("kube-apiserver CA is already set in v1alpha1 config (.cluster.ca)")',
+        'keep one place: move the CA into the KubeAPIServerCAConfig document and delete .cluster.ca',
+      );
     }
     return {
       api: 'kubernetes',
@@ -162,8 +168,16 @@ export function kubernetesSite(cfg: ParsedMachineConfig, role: NodeRole): CaSite
     certField: 'crt',
     encoding: 'base64',
     itemField: 'crt',
-    issuingAfter: ['id', 'secret', 'controlPlane', 'clusterName', 'network', 'token',
-      'aescbcEncryptionSecret', 'secretboxEncryptionSecret'],
+    issuingAfter: [
+      'id',
+      'secret',
+      'controlPlane',
+      'clusterName',
+      'network',
+      'token',
+      'aescbcEncryptionSecret',
+      'secretboxEncryptionSecret',
+    ],
     issuingInAccepted: false,
   };
 }
@@ -176,7 +190,15 @@ function stringValue(node: Node | null | undefined, field: string, source: strin
 }
 
 export function readSite(site: CaSite, source: string | undefined): SiteContents {
-  const out: SiteContents = { issuingPair: undefined, issuing: null, issuingTerminated: true, issuingKey: null, acceptedPair: undefined, accepted: [], entries: [] };
+  const out: SiteContents = {
+    issuingPair: undefined,
+    issuing: null,
+    issuingTerminated: true,
+    issuingKey: null,
+    acceptedPair: undefined,
+    accepted: [],
+    entries: [],
+  };
   if (!site.parent) return out;
 
   out.issuingPair = pairOf(site.parent, site.issuingKey);
@@ -184,26 +206,47 @@ export function readSite(site: CaSite, source: string | undefined): SiteContents
   const issuingPath = `${site.path}.${site.issuingKey}`;
   if (!isEmptyNode(issuingNode)) {
     if (!isMap(issuingNode)) {
-      throw mcError('MC_BAD_CA', source, `${issuingPath} is not a mapping`, `${issuingPath} must be {${site.certField}, key}`);
+      throw mcError(
+        'MC_BAD_CA',
+        source,
+        `${issuingPath} is not a mapping`,
+        `${issuingPath} must be {${site.certField}, key}`,
+      );
     }
-    const certText = stringValue(pairOf(issuingNode, site.certField)?.value, `${issuingPath}.${site.certField}`, source);
+    const certText = stringValue(
+      pairOf(issuingNode, site.certField)?.value,
+      `${issuingPath}.${site.certField}`,
+      source,
+    );
     const keyText = stringValue(pairOf(issuingNode, 'key')?.value, `${issuingPath}.key`, source);
     if (keyText === REDACTED_KEY) {
       // siderolabs/crypto keeps "******" as the key text itself (x509.Redacted): never a key to use or keep.
-      throw mcError('MC_REDACTED_KEY', source,
-        `${issuingPath}.key is "${REDACTED_KEY}", the placeholder of a redacted key, not a key; Talos would take `
-          + 'those six characters as the key (a control plane then cannot issue certificates; a worker is refused)',
-        'put the real key back into the node\'s config (from the original machine config or secrets bundle, with '
-          + 'talosctl apply-config) before rotating; never apply a config that was exported with its secrets redacted');
+      throw mcError(
+        'MC_REDACTED_KEY',
+        source,
+        `${issuingPath}.key is "${REDACTED_KEY}", the placeholder of a redacted key, not a key; Talos would take ` +
+          'those six characters as the key (a control plane then cannot issue certificates; a worker is refused)',
+        "put the real key back into the node's config (from the original machine config or secrets bundle, with " +
+          'talosctl apply-config) before rotating; never apply a config that was exported with its secrets redacted',
+      );
     }
     if (certText.trim() !== '') {
-      const { terminated, ...cert } = readCertField(certText, site.encoding, `${issuingPath}.${site.certField}`, source);
+      const { terminated, ...cert } = readCertField(
+        certText,
+        site.encoding,
+        `${issuingPath}.${site.certField}`,
+        source,
+      );
       out.issuingKey = readKeyField(keyText, site.encoding, `${issuingPath}.key`, source);
       out.issuing = { ...cert, hasKey: out.issuingKey !== null };
       out.issuingTerminated = terminated;
     } else if (keyText.trim() !== '') {
-      throw mcError('MC_BAD_CA', source, `${issuingPath} has a key but no certificate`,
-        `set ${issuingPath}.${site.certField} to the certificate matching the key`);
+      throw mcError(
+        'MC_BAD_CA',
+        source,
+        `${issuingPath} has a key but no certificate`,
+        `set ${issuingPath}.${site.certField} to the certificate matching the key`,
+      );
     }
   }
 
@@ -219,16 +262,27 @@ export function readSite(site: CaSite, source: string | undefined): SiteContents
       let field: string;
       if (site.itemField) {
         field = `${acceptedPath}[${i}].${site.itemField}`;
-        if (!isMap(item)) throw mcError('MC_BAD_CA', source, `${acceptedPath}[${i}] is not a mapping`, `each entry is {crt: <base64 PEM>}`);
+        if (!isMap(item))
+          throw mcError(
+            'MC_BAD_CA',
+            source,
+            `${acceptedPath}[${i}] is not a mapping`,
+            `each entry is {crt: <base64 PEM>}`,
+          );
         text = stringValue(pairOf(item, site.itemField)?.value, field, source);
       } else {
         field = `${acceptedPath}[${i}]`;
         text = stringValue(item, field, source);
       }
-      if (text.trim() === '') throw mcError('MC_BAD_CA', source, `${field} is empty`, `remove the empty entry or put a CA certificate in it`);
+      if (text.trim() === '')
+        throw mcError('MC_BAD_CA', source, `${field} is empty`, `remove the empty entry or put a CA certificate in it`);
       const entry = readCertEntry(text, site.encoding, field, source);
       const certs = entry.certs.map((c) => ({ ...c, hasKey: false }));
-      out.entries.push({ field: site.itemField ? `${acceptedPath}[${i}]` : field, certs, terminated: entry.terminated });
+      out.entries.push({
+        field: site.itemField ? `${acceptedPath}[${i}]` : field,
+        certs,
+        terminated: entry.terminated,
+      });
       out.accepted.push(...certs);
     });
   }

@@ -4,7 +4,16 @@
  */
 import type { Secret } from '../domain/secret.js';
 import type { ApiKind, Fingerprint, KubernetesCaStyle, NodeRole } from '../domain/types.js';
-import { kubernetesSite, machineTypeOf, readSite, roleOf, talosSite, type CaSite, type MachineType, type SiteContents } from './ca-sites.js';
+import {
+  kubernetesSite,
+  machineTypeOf,
+  readSite,
+  roleOf,
+  talosSite,
+  type CaSite,
+  type MachineType,
+  type SiteContents,
+} from './ca-sites.js';
 import { parseMachineConfig, type ParsedMachineConfig } from './documents.js';
 
 /** A CA as one node's machine config holds it. */
@@ -64,7 +73,12 @@ export function caStateOf(cfg: ParsedMachineConfig): MachineConfigCaState {
     machineType,
     role,
     talos: { issuing: talos.issuing, accepted: talos.accepted, unterminated: unterminatedFields(tSite, talos) },
-    kubernetes: { style: k8sSite.style, issuing: kubernetes.issuing, accepted: kubernetes.accepted, unterminated: unterminatedFields(k8sSite, kubernetes) },
+    kubernetes: {
+      style: k8sSite.style,
+      issuing: kubernetes.issuing,
+      accepted: kubernetes.accepted,
+      unterminated: unterminatedFields(k8sSite, kubernetes),
+    },
   };
 }
 

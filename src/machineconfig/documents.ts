@@ -63,8 +63,12 @@ export function parseMachineConfig(src: string, source: string | undefined): Par
     const index = documents.length;
     if (!isMap(contents)) {
       const { line } = lineColumn(src, contents.range?.[0] ?? 0);
-      throw mcError('MC_BAD_DOCUMENT', source, `document ${index + 1} (line ${line}) is not a mapping`,
-        'every document of a machine config is a YAML mapping');
+      throw mcError(
+        'MC_BAD_DOCUMENT',
+        source,
+        `document ${index + 1} (line ${line}) is not a mapping`,
+        'every document of a machine config is a YAML mapping',
+      );
     }
     documents.push({
       doc,
@@ -82,28 +86,43 @@ export function parseMachineConfig(src: string, source: string | undefined): Par
   for (const d of documents) {
     if (d.kind === null) {
       if (!V1ALPHA1_KEYS.some((k) => pairOf(d.root, k))) {
-        throw mcError('MC_BAD_DOCUMENT', source, `document ${d.index + 1} has neither a kind nor v1alpha1 keys`,
-          'each document needs `apiVersion` and `kind`, except the v1alpha1 one (machine/cluster)');
+        throw mcError(
+          'MC_BAD_DOCUMENT',
+          source,
+          `document ${d.index + 1} has neither a kind nor v1alpha1 keys`,
+          'each document needs `apiVersion` and `kind`, except the v1alpha1 one (machine/cluster)',
+        );
       }
       if (v1alpha1) {
-        throw mcError('MC_DUPLICATE_DOCUMENT', source, `more than one v1alpha1 document (documents ${v1alpha1.index + 1} and ${d.index + 1})`,
-          'a machine config holds exactly one v1alpha1 document; merge them');
+        throw mcError(
+          'MC_DUPLICATE_DOCUMENT',
+          source,
+          `more than one v1alpha1 document (documents ${v1alpha1.index + 1} and ${d.index + 1})`,
+          'a machine config holds exactly one v1alpha1 document; merge them',
+        );
       }
       v1alpha1 = d;
       continue;
     }
     const id = `${d.apiVersion ?? ''}/${d.kind}/${d.name ?? ''}`;
     if (seen.has(id)) {
-      throw mcError('MC_DUPLICATE_DOCUMENT', source,
+      throw mcError(
+        'MC_DUPLICATE_DOCUMENT',
+        source,
         `duplicate document ${d.kind}${d.name ? ` named ${JSON.stringify(d.name)}` : ''} (document ${d.index + 1})`,
-        'Talos rejects configs with two documents of the same apiVersion/kind/name; remove one');
+        'Talos rejects configs with two documents of the same apiVersion/kind/name; remove one',
+      );
     }
     seen.add(id);
     if (d.kind === API_SERVER_CA_KIND) apiServerCa = d;
   }
   if (!v1alpha1) {
-    throw mcError('MC_NO_V1ALPHA1', source, 'no v1alpha1 document (with `machine:`/`cluster:`) found',
-      'pass the full machine config, not a patch; Talos rejects configs without the v1alpha1 document');
+    throw mcError(
+      'MC_NO_V1ALPHA1',
+      source,
+      'no v1alpha1 document (with `machine:`/`cluster:`) found',
+      'pass the full machine config, not a patch; Talos rejects configs without the v1alpha1 document',
+    );
   }
   return { src, nl: detectNewline(src), source, documents, v1alpha1, apiServerCa };
 }

@@ -68,7 +68,11 @@ export function blockScalarContentColumn(src: string, node: Scalar): number | nu
  * Indentation used by the file: the first nested block mapping and the first block sequence under a key
  * decide, looking at `preferred` first. Defaults are Talos's own (4 and 4).
  */
-export function detectIndentStyle(src: string, documents: readonly ConfigDocument[], preferred: ConfigDocument): IndentStyle {
+export function detectIndentStyle(
+  src: string,
+  documents: readonly ConfigDocument[],
+  preferred: ConfigDocument,
+): IndentStyle {
   let unit: number | undefined;
   let seqIndent: number | undefined;
   for (const d of [preferred, ...documents.filter((x) => x !== preferred)]) {

@@ -14,10 +14,25 @@
 import { randomBytes } from 'node:crypto';
 import { RotateError } from '../domain/errors.js';
 import { Secret } from '../domain/secret.js';
-import { parseCertificateBlock, certificateBlocks, parseSingleCertificate, signatureAlgorithmName, type ParsedCertificate } from './certificate.js';
+import {
+  parseCertificateBlock,
+  certificateBlocks,
+  parseSingleCertificate,
+  signatureAlgorithmName,
+  type ParsedCertificate,
+} from './certificate.js';
 import { bytesEqual } from './der.js';
 import { encodePem } from './pem.js';
-import { describeKeyType, generateKey, keyAlgorithmOf, keyMismatch, parsePrivateKey, signerFor, spkiDer, talosKeyPem } from './keys.js';
+import {
+  describeKeyType,
+  generateKey,
+  keyAlgorithmOf,
+  keyMismatch,
+  parsePrivateKey,
+  signerFor,
+  spkiDer,
+  talosKeyPem,
+} from './keys.js';
 import { buildName } from './names.js';
 import type { CaCertificate, CaMaterial, KeyAlgorithm } from './types.js';
 import { x509 } from './x509lib.js';
@@ -71,7 +86,10 @@ export async function generateCa(opts: GenerateCaOptions): Promise<CaMaterial> {
     ],
   });
   const der = new Uint8Array(cert.rawData);
-  const parsed = parseCertificateBlock({ label: 'CERTIFICATE', der, pem: encodePem('CERTIFICATE', der) }, 'generated CA certificate');
+  const parsed = parseCertificateBlock(
+    { label: 'CERTIFICATE', der, pem: encodePem('CERTIFICATE', der) },
+    'generated CA certificate',
+  );
   return { ...describe(parsed), key: talosKeyPem(privateKey) };
 }
 
@@ -98,16 +116,22 @@ function describe(parsed: ParsedCertificate): CaCertificate {
     isCa: peculiar.getExtension(x509.BasicConstraintsExtension)?.ca === true,
     signatureAlgorithm: signatureAlgorithmName(fields.signatureAlgorithmOid),
     serialNumber: peculiar.serialNumber.toLowerCase(),
-    ...(node.publicKey.asymmetricKeyType === 'rsa' ? { rsaBits: node.publicKey.asymmetricKeyDetails?.modulusLength } : {}),
+    ...(node.publicKey.asymmetricKeyType === 'rsa'
+      ? { rsaBits: node.publicKey.asymmetricKeyDetails?.modulusLength }
+      : {}),
   };
 }
 
 function certificateKeyAlgorithm(parsed: ParsedCertificate, what = 'certificate'): KeyAlgorithm {
   const alg = keyAlgorithmOf(parsed.node.publicKey);
   if (!alg) {
-    throw new RotateError('PKI_UNSUPPORTED_ALG', `${what} has a ${describeKeyType(parsed.node.publicKey)} key, which Talos does not support`, {
-      hint: 'Talos CAs must use Ed25519, ECDSA (P-256, P-384, P-521) or RSA keys; generate a new CA',
-    });
+    throw new RotateError(
+      'PKI_UNSUPPORTED_ALG',
+      `${what} has a ${describeKeyType(parsed.node.publicKey)} key, which Talos does not support`,
+      {
+        hint: 'Talos CAs must use Ed25519, ECDSA (P-256, P-384, P-521) or RSA keys; generate a new CA',
+      },
+    );
   }
   return alg;
 }
@@ -144,9 +168,13 @@ export async function loadCa(certPem: string, keyPem: string | Secret, what: str
   certificateKeyAlgorithm(cert, `${what} certificate`);
   const key = parsePrivateKey(keyPem, `${what} key`);
   if (!keyAlgorithmOf(key.keyObject)) {
-    throw new RotateError('PKI_UNSUPPORTED_ALG', `${what} key is a ${describeKeyType(key.keyObject)} key, which Talos does not support`, {
-      hint: 'Talos CAs must use Ed25519, ECDSA (P-256, P-384, P-521) or RSA keys',
-    });
+    throw new RotateError(
+      'PKI_UNSUPPORTED_ALG',
+      `${what} key is a ${describeKeyType(key.keyObject)} key, which Talos does not support`,
+      {
+        hint: 'Talos CAs must use Ed25519, ECDSA (P-256, P-384, P-521) or RSA keys',
+      },
+    );
   }
   if (!bytesEqual(spkiDer(key.keyObject), spkiDer(cert.node.publicKey))) throw keyMismatch(what);
   return { ...describe(cert), key: new Secret(key.pem) };

@@ -24,9 +24,13 @@ export function certificateBlocks(pem: string, what: string): PemBlock[] {
   const certs = blocks.filter((b) => b.label === 'CERTIFICATE');
   if (certs.length === 0) {
     const labels = blocks.map((b) => `"${b.label}"`).join(', ');
-    throw new RotateError('PKI_PARSE', `${what} holds no certificate (${labels ? `found ${labels}` : 'found no PEM block'})`, {
-      hint: 'expected a PEM block "-----BEGIN CERTIFICATE-----"',
-    });
+    throw new RotateError(
+      'PKI_PARSE',
+      `${what} holds no certificate (${labels ? `found ${labels}` : 'found no PEM block'})`,
+      {
+        hint: 'expected a PEM block "-----BEGIN CERTIFICATE-----"',
+      },
+    );
   }
   return certs;
 }

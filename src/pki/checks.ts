@@ -4,7 +4,13 @@
  */
 import { RotateError } from '../domain/errors.js';
 import type { Secret } from '../domain/secret.js';
-import { ACCEPTED_SIGNATURE_ALGORITHMS, certificateBlocks, parseCertificateBlock, parseSingleCertificate, type ParsedCertificate } from './certificate.js';
+import {
+  ACCEPTED_SIGNATURE_ALGORITHMS,
+  certificateBlocks,
+  parseCertificateBlock,
+  parseSingleCertificate,
+  type ParsedCertificate,
+} from './certificate.js';
 import { bytesEqual } from './der.js';
 import { keyMismatch, parsePrivateKey, spkiDer } from './keys.js';
 import { KEY_ALGORITHMS, type CaCertificate } from './types.js';
@@ -25,20 +31,31 @@ export const DEFAULT_SKEW_MS = 5 * 60_000;
  */
 export function assertIsCa(ca: CaCertificate, what: string): void {
   if (!ca.isCa) {
-    throw new RotateError('PKI_NOT_CA', `${what} (${ca.subject || 'empty subject'}) is not a CA certificate: BasicConstraints CA:TRUE is missing`, {
-      hint: 'this looks like a leaf (client/server) certificate; use the CA certificate that issued it',
-    });
+    throw new RotateError(
+      'PKI_NOT_CA',
+      `${what} (${ca.subject || 'empty subject'}) is not a CA certificate: BasicConstraints CA:TRUE is missing`,
+      {
+        hint: 'this looks like a leaf (client/server) certificate; use the CA certificate that issued it',
+      },
+    );
   }
   const parsed = parseSingleCertificate(ca.certPem, what);
   const ku = parsed.peculiar.getExtension(x509.KeyUsagesExtension);
   if (ku && (ku.usages & x509.KeyUsageFlags.keyCertSign) === 0) {
-    throw new RotateError('PKI_NOT_CA', `${what} (${ca.subject || 'empty subject'}) is not allowed to sign certificates: its KeyUsage lacks keyCertSign`, {
-      hint: 'use a CA certificate whose KeyUsage includes Certificate Sign',
-    });
+    throw new RotateError(
+      'PKI_NOT_CA',
+      `${what} (${ca.subject || 'empty subject'}) is not allowed to sign certificates: its KeyUsage lacks keyCertSign`,
+      {
+        hint: 'use a CA certificate whose KeyUsage includes Certificate Sign',
+      },
+    );
   }
 }
 
-function classifyValidity(cert: { notBefore: Date; notAfter: Date }, opts: ValidityOptions): 'valid' | 'expired' | 'not-yet-valid' {
+function classifyValidity(
+  cert: { notBefore: Date; notAfter: Date },
+  opts: ValidityOptions,
+): 'valid' | 'expired' | 'not-yet-valid' {
   const now = (opts.now ?? new Date()).getTime();
   const skew = opts.skewMs ?? DEFAULT_SKEW_MS;
   if (now - skew > cert.notAfter.getTime()) return 'expired';
@@ -47,18 +64,30 @@ function classifyValidity(cert: { notBefore: Date; notAfter: Date }, opts: Valid
 }
 
 /** PKI_EXPIRED / PKI_NOT_YET_VALID (dates in the message), with `skewMs` tolerance. */
-export function assertValidNow(cert: { notBefore: Date; notAfter: Date }, what: string, opts: ValidityOptions = {}): void {
+export function assertValidNow(
+  cert: { notBefore: Date; notAfter: Date },
+  what: string,
+  opts: ValidityOptions = {},
+): void {
   const now = opts.now ?? new Date();
   const state = classifyValidity(cert, opts);
   if (state === 'expired') {
-    throw new RotateError('PKI_EXPIRED', `${what} expired at ${cert.notAfter.toISOString()} (now ${now.toISOString()})`, {
-      hint: 'an expired certificate cannot be used; generate or supply a new one',
-    });
+    throw new RotateError(
+      'PKI_EXPIRED',
+      `${what} expired at ${cert.notAfter.toISOString()} (now ${now.toISOString()})`,
+      {
+        hint: 'an expired certificate cannot be used; generate or supply a new one',
+      },
+    );
   }
   if (state === 'not-yet-valid') {
-    throw new RotateError('PKI_NOT_YET_VALID', `${what} is not valid before ${cert.notBefore.toISOString()} (now ${now.toISOString()})`, {
-      hint: "check this machine's clock, or wait until the certificate becomes valid",
-    });
+    throw new RotateError(
+      'PKI_NOT_YET_VALID',
+      `${what} is not valid before ${cert.notBefore.toISOString()} (now ${now.toISOString()})`,
+      {
+        hint: "check this machine's clock, or wait until the certificate becomes valid",
+      },
+    );
   }
 }
 
@@ -82,9 +111,11 @@ export function assertSupportedAlgorithm(ca: CaCertificate, what: string): void 
       hint: 'generate a new CA (Talos uses Ed25519 for its API CA and ECDSA P-256/SHA-256 for Kubernetes)',
     });
   };
-  if (!KEY_ALGORITHMS.includes(ca.algorithm)) fail(`uses key algorithm "${String(ca.algorithm)}", which Talos does not support`);
+  if (!KEY_ALGORITHMS.includes(ca.algorithm))
+    fail(`uses key algorithm "${String(ca.algorithm)}", which Talos does not support`);
   if (ca.algorithm === 'rsa') {
-    const bits = ca.rsaBits ?? parseSingleCertificate(ca.certPem, what).node.publicKey.asymmetricKeyDetails?.modulusLength ?? 0;
+    const bits =
+      ca.rsaBits ?? parseSingleCertificate(ca.certPem, what).node.publicKey.asymmetricKeyDetails?.modulusLength ?? 0;
     if (bits < MIN_RSA_BITS) fail(`has a ${bits}-bit RSA key; at least ${MIN_RSA_BITS} bits are required`);
   }
   if (ca.signatureAlgorithm !== undefined && !ACCEPTED_SIGNATURE_ALGORITHMS.has(ca.signatureAlgorithm)) {

@@ -81,12 +81,26 @@ function signatureAlgorithm(key: KeyObject): { der: Buffer; hash: string | null 
  * The DER of a CSR for `subjectDer` (an encoded Name) and the key pair of `privateKey` (its public key as
  * SPKI DER in `spki`), with DNS then IP SANs.
  */
-export function encodeCsr(opts: { subjectDer: Buffer; spki: Buffer; privateKey: KeyObject; dnsNames: readonly string[]; ipAddresses: readonly string[] }): Buffer {
-  const names = [...opts.dnsNames.map((d) => tlv(0x82, Buffer.from(d, 'ascii'))), ...opts.ipAddresses.map((ip) => tlv(0x87, ipBytes(ip)))];
+export function encodeCsr(opts: {
+  subjectDer: Buffer;
+  spki: Buffer;
+  privateKey: KeyObject;
+  dnsNames: readonly string[];
+  ipAddresses: readonly string[];
+}): Buffer {
+  const names = [
+    ...opts.dnsNames.map((d) => tlv(0x82, Buffer.from(d, 'ascii'))),
+    ...opts.ipAddresses.map((ip) => tlv(0x87, ipBytes(ip))),
+  ];
   const attributes =
     names.length === 0
       ? []
-      : [sequence(oid('1.2.840.113549.1.9.14'), tlv(0x31, sequence(sequence(oid('2.5.29.17'), tlv(0x04, sequence(...names))))))];
+      : [
+          sequence(
+            oid('1.2.840.113549.1.9.14'),
+            tlv(0x31, sequence(sequence(oid('2.5.29.17'), tlv(0x04, sequence(...names))))),
+          ),
+        ];
   const info = sequence(Buffer.from([0x02, 0x01, 0x00]), opts.subjectDer, opts.spki, tlv(0xa0, ...attributes));
   const alg = signatureAlgorithm(opts.privateKey);
   const signature = sign(alg.hash, info, opts.privateKey);

@@ -20,7 +20,15 @@ import { parseSingleCertificate, type ParsedCertificate } from './certificate.js
 import { encodeCsr } from './csr.js';
 import { bytesEqual } from './der.js';
 import { fingerprintOfDer } from './fingerprint.js';
-import { DEFAULT_RSA_BITS, generateKey, keyAlgorithmOf, keyMismatch, parsePrivateKey, spkiDer, talosKeyPem } from './keys.js';
+import {
+  DEFAULT_RSA_BITS,
+  generateKey,
+  keyAlgorithmOf,
+  keyMismatch,
+  parsePrivateKey,
+  spkiDer,
+  talosKeyPem,
+} from './keys.js';
 import { encodeLeafCertificate, readCsr, withoutOrganization } from './leaf-der.js';
 import { buildName } from './names.js';
 import { encodePem, splitPemBlocks } from './pem.js';
@@ -67,7 +75,13 @@ function invalid(message: string, hint: string): RotateError {
   return new RotateError('PKI_INVALID_REQUEST', message, { hint, source: 'internal' });
 }
 
-function validateCommon(opts: LeafTimingOptions & { usages: LeafUsage[]; ipAddresses?: string[] | undefined; dnsNames?: string[] | undefined }): void {
+function validateCommon(
+  opts: LeafTimingOptions & {
+    usages: LeafUsage[];
+    ipAddresses?: string[] | undefined;
+    dnsNames?: string[] | undefined;
+  },
+): void {
   if (opts.usages.length === 0 || opts.usages.some((u) => !(u in EKU))) {
     throw invalid('a certificate needs at least one extended key usage (serverAuth, clientAuth)', 'pass usages');
   }
@@ -82,7 +96,8 @@ function validateCommon(opts: LeafTimingOptions & { usages: LeafUsage[]; ipAddre
 
 function validateNames(opts: { ipAddresses?: string[] | undefined; dnsNames?: string[] | undefined }): void {
   for (const ip of opts.ipAddresses ?? []) {
-    if (isIP(ip) === 0) throw invalid(`"${ip}" is not an IP address`, 'put host names in dnsNames, addresses in ipAddresses');
+    if (isIP(ip) === 0)
+      throw invalid(`"${ip}" is not an IP address`, 'put host names in dnsNames, addresses in ipAddresses');
   }
   for (const dns of opts.dnsNames ?? []) {
     if (dns === '' || /\s/.test(dns)) throw invalid(`"${dns}" is not a DNS name`, 'pass host names without spaces');
@@ -126,7 +141,12 @@ async function loadCaSigner(ca: CaMaterial): Promise<CaSigner> {
     });
   }
   const ski = cert.peculiar.getExtension(x509.SubjectKeyIdentifierExtension);
-  return { cert, keyAlgorithm, keyObject: key.keyObject, keyId: ski ? new Uint8Array(Buffer.from(ski.keyId, 'hex')) : null };
+  return {
+    cert,
+    keyAlgorithm,
+    keyObject: key.keyObject,
+    keyId: ski ? new Uint8Array(Buffer.from(ski.keyId, 'hex')) : null,
+  };
 }
 
 /** The leaf key algorithm siderolabs/crypto NewKeyPair picks for a CA. */
@@ -176,8 +196,11 @@ async function signLeaf(ca: CaSigner, spec: LeafSpec): Promise<SignedCert> {
 export async function issueLeafCert(ca: CaMaterial, opts: LeafOptions): Promise<IssuedCert> {
   validateCommon(opts);
   const signer = await caSigner(ca);
-  const { privateKey, publicKey } = await generateKey(leafAlgorithmFor(signer.keyAlgorithm), opts.rsaBits ?? DEFAULT_RSA_BITS);
-  const subjectIsEmpty = !opts.commonName && !(opts.organizations?.length);
+  const { privateKey, publicKey } = await generateKey(
+    leafAlgorithmFor(signer.keyAlgorithm),
+    opts.rsaBits ?? DEFAULT_RSA_BITS,
+  );
+  const subjectIsEmpty = !opts.commonName && !opts.organizations?.length;
   const signed = await signLeaf(signer, {
     ...opts,
     publicKeySpki: spkiDer(publicKey),
@@ -208,7 +231,10 @@ export async function issueTalosClientCert(
  * A Kubernetes admin client certificate as Talos's kubeconfig generator makes one: CN=admin,
  * O=system:masters, KeyUsage DigitalSignature+KeyEncipherment, ExtKeyUsage [ClientAuth], 1 year.
  */
-export async function issueKubernetesAdminCert(ca: CaMaterial, opts: LeafTimingOptions & { rsaBits?: number } = {}): Promise<IssuedCert> {
+export async function issueKubernetesAdminCert(
+  ca: CaMaterial,
+  opts: LeafTimingOptions & { rsaBits?: number } = {},
+): Promise<IssuedCert> {
   return issueLeafCert(ca, {
     ...opts,
     commonName: 'admin',
@@ -258,7 +284,9 @@ export async function signCsr(
   validateCommon(opts);
   const block = splitPemBlocks(csrPem).find((b) => CSR_LABELS.has(b.label));
   if (!block) {
-    throw new RotateError('PKI_PARSE', 'no CERTIFICATE REQUEST block found in the CSR text', { hint: 'pass a PEM-encoded PKCS#10 CSR' });
+    throw new RotateError('PKI_PARSE', 'no CERTIFICATE REQUEST block found in the CSR text', {
+      hint: 'pass a PEM-encoded PKCS#10 CSR',
+    });
   }
   const keyUsage = (opts.keyUsages ?? ['digitalSignature']).reduce((acc, u) => acc | KEY_USAGE[u], 0);
   // Read in DER and verified with node:crypto (leaf-der.ts); a signature algorithm that reader does not
@@ -267,9 +295,14 @@ export async function signCsr(
   let readSubject: { der: Uint8Array; empty: boolean } | null = null;
   try {
     read = readCsr(block.der);
-    if (read?.verified) readSubject = opts.stripOrganization ? withoutOrganization(read.subjectDer) : { der: read.subjectDer, empty: isEmptyName(read.subjectDer) };
+    if (read?.verified)
+      readSubject = opts.stripOrganization
+        ? withoutOrganization(read.subjectDer)
+        : { der: read.subjectDer, empty: isEmptyName(read.subjectDer) };
   } catch (err) {
-    throw new RotateError('PKI_PARSE', `the CSR does not parse (${(err as Error).message})`, { hint: 'pass a valid PKCS#10 CSR' });
+    throw new RotateError('PKI_PARSE', `the CSR does not parse (${(err as Error).message})`, {
+      hint: 'pass a valid PKCS#10 CSR',
+    });
   }
   if (read) {
     if (!read.verified || !readSubject) throw csrSignatureError();
@@ -289,12 +322,16 @@ export async function signCsr(
     csr = new x509.Pkcs10CertificateRequest(block.der);
     verified = await csr.verify();
   } catch (err) {
-    throw new RotateError('PKI_PARSE', `the CSR does not parse (${(err as Error).message})`, { hint: 'pass a valid PKCS#10 CSR' });
+    throw new RotateError('PKI_PARSE', `the CSR does not parse (${(err as Error).message})`, {
+      hint: 'pass a valid PKCS#10 CSR',
+    });
   }
   if (!verified) throw csrSignatureError();
   const subjectJson = csr.subjectName
     .toJSON()
-    .map((rdn) => (opts.stripOrganization ? Object.fromEntries(Object.entries(rdn).filter(([type]) => type !== 'O')) : rdn))
+    .map((rdn) =>
+      opts.stripOrganization ? Object.fromEntries(Object.entries(rdn).filter(([type]) => type !== 'O')) : rdn,
+    )
     .filter((rdn) => Object.keys(rdn).length > 0);
   const subject = opts.stripOrganization ? new x509.Name(subjectJson) : csr.subjectName;
   const san = csr.getExtension('2.5.29.17') as x509.SubjectAlternativeNameExtension | null;

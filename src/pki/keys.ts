@@ -39,7 +39,9 @@ export function parsePrivateKey(pem: string | Secret, what: string): ParsedKey {
     const encrypted = labels.includes('ENCRYPTED PRIVATE KEY');
     throw new RotateError(
       'PKI_PARSE',
-      keyBlocks.length > 1 ? `${what} holds ${keyBlocks.length} private keys; expected one` : `${what} holds no private key (${found})`,
+      keyBlocks.length > 1
+        ? `${what} holds ${keyBlocks.length} private keys; expected one`
+        : `${what} holds no private key (${found})`,
       {
         hint: encrypted
           ? 'decrypt the key first (openssl pkey -in key.pem -out plain.pem); Talos needs an unencrypted key'
@@ -60,9 +62,13 @@ export function parsePrivateKey(pem: string | Secret, what: string): ParsedKey {
     });
   }
   if (block.label === 'ED25519 PRIVATE KEY' && keyObject.asymmetricKeyType !== 'ed25519') {
-    throw new RotateError('PKI_PARSE', `${what} is labelled ED25519 PRIVATE KEY but holds a ${describeKeyType(keyObject)} key`, {
-      hint: 'fix the PEM label to match the key type',
-    });
+    throw new RotateError(
+      'PKI_PARSE',
+      `${what} is labelled ED25519 PRIVATE KEY but holds a ${describeKeyType(keyObject)} key`,
+      {
+        hint: 'fix the PEM label to match the key type',
+      },
+    );
   }
   return { keyObject, pem: block.pem, label: block.label };
 }
@@ -102,7 +108,10 @@ export function spkiDer(key: KeyObject): Buffer {
 
 export const DEFAULT_RSA_BITS = 2048;
 
-export async function generateKey(algorithm: KeyAlgorithm, rsaBits = DEFAULT_RSA_BITS): Promise<{ privateKey: KeyObject; publicKey: KeyObject }> {
+export async function generateKey(
+  algorithm: KeyAlgorithm,
+  rsaBits = DEFAULT_RSA_BITS,
+): Promise<{ privateKey: KeyObject; publicKey: KeyObject }> {
   switch (algorithm) {
     case 'ed25519':
       return generateKeyPairAsync('ed25519');

@@ -59,7 +59,9 @@ function timeDer(d: Date): Buffer {
   const iso = new Date(Math.floor(d.getTime() / 1000) * 1000).toISOString(); // YYYY-MM-DDTHH:MM:SS.000Z
   const digits = `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}Z`;
   const year = d.getUTCFullYear();
-  return year >= 1950 && year <= 2049 ? tlv(0x17, Buffer.from(digits.slice(2), 'ascii')) : tlv(0x18, Buffer.from(digits, 'ascii'));
+  return year >= 1950 && year <= 2049
+    ? tlv(0x17, Buffer.from(digits.slice(2), 'ascii'))
+    : tlv(0x18, Buffer.from(digits, 'ascii'));
 }
 
 /** A named-bit BIT STRING with its trailing zero bits dropped, as DER (and Go) require. */
@@ -81,9 +83,14 @@ export function encodeLeafCertificate(input: LeafDerInput, caKey: KeyObject): Bu
   const extensions = [
     extension('2.5.29.15', true, keyUsageDer(input.keyUsage)),
     extension('2.5.29.37', false, sequence(...input.ekuOids.map(oid))),
-    ...(input.authorityKeyId ? [extension('2.5.29.35', false, sequence(tlv(0x80, Buffer.from(input.authorityKeyId))))] : []),
+    ...(input.authorityKeyId
+      ? [extension('2.5.29.35', false, sequence(tlv(0x80, Buffer.from(input.authorityKeyId))))]
+      : []),
   ];
-  const names = [...input.dnsNames.map((d) => tlv(0x82, Buffer.from(d, 'ascii'))), ...input.ipAddresses.map((ip) => tlv(0x87, ipBytes(ip)))];
+  const names = [
+    ...input.dnsNames.map((d) => tlv(0x82, Buffer.from(d, 'ascii'))),
+    ...input.ipAddresses.map((ip) => tlv(0x87, ipBytes(ip))),
+  ];
   if (names.length > 0) extensions.push(extension('2.5.29.17', input.sanCritical, sequence(...names)));
   const tbs = sequence(
     tlv(0xa0, Buffer.from([0x02, 0x01, 0x02])),
@@ -140,28 +147,42 @@ export function readCsr(der: Uint8Array): ReadCsr | null {
   const top = readTlv(buf, 0);
   if (top.tag !== 0x30 || top.end !== buf.length) throw new Error('not a DER SEQUENCE');
   const [info, sigAlg, sig] = children(buf, top);
-  if (!info || !sigAlg || !sig || info.tag !== 0x30 || sigAlg.tag !== 0x30 || sig.tag !== 0x03) throw new Error('not a certificate request');
+  if (!info || !sigAlg || !sig || info.tag !== 0x30 || sigAlg.tag !== 0x30 || sig.tag !== 0x03)
+    throw new Error('not a certificate request');
   const algOid = children(buf, sigAlg)[0];
   if (!algOid || algOid.tag !== 0x06) throw new Error('bad signature algorithm');
   const alg = decodeOid(buf.subarray(algOid.start, algOid.end));
   if (!(alg in CSR_SIGNATURE_HASH)) return null;
   const [version, subject, spki, attributes] = children(buf, info);
-  if (!version || version.tag !== 0x02 || !subject || subject.tag !== 0x30 || !spki || spki.tag !== 0x30) throw new Error('not a certificate request');
+  if (!version || version.tag !== 0x02 || !subject || subject.tag !== 0x30 || !spki || spki.tag !== 0x30)
+    throw new Error('not a certificate request');
   const spkiDer = buf.subarray(spki.offset, spki.end);
   if (buf[sig.start] !== 0) throw new Error('bad signature bit string');
-  const verified = verify(CSR_SIGNATURE_HASH[alg]!, buf.subarray(info.offset, info.end), createPublicKey({ key: spkiDer, format: 'der', type: 'spki' }), buf.subarray(sig.start + 1, sig.end));
+  const verified = verify(
+    CSR_SIGNATURE_HASH[alg]!,
+    buf.subarray(info.offset, info.end),
+    createPublicKey({ key: spkiDer, format: 'der', type: 'spki' }),
+    buf.subarray(sig.start + 1, sig.end),
+  );
   const dnsNames: string[] = [];
   const ipAddresses: string[] = [];
   if (attributes && attributes.tag === 0xa0) {
     for (const attr of children(buf, attributes)) {
       const [attrOid, values] = children(buf, attr);
-      if (!attrOid || !values || decodeOid(buf.subarray(attrOid.start, attrOid.end)) !== '1.2.840.113549.1.9.14') continue;
+      if (!attrOid || !values || decodeOid(buf.subarray(attrOid.start, attrOid.end)) !== '1.2.840.113549.1.9.14')
+        continue;
       for (const exts of children(buf, values)) {
         for (const ext of children(buf, exts)) {
           const parts = children(buf, ext);
           const extOid = parts[0];
           const value = parts[parts.length - 1];
-          if (!extOid || !value || value.tag !== 0x04 || decodeOid(buf.subarray(extOid.start, extOid.end)) !== '2.5.29.17') continue;
+          if (
+            !extOid ||
+            !value ||
+            value.tag !== 0x04 ||
+            decodeOid(buf.subarray(extOid.start, extOid.end)) !== '2.5.29.17'
+          )
+            continue;
           for (const name of children(buf, readTlv(buf, value.start))) {
             const content = buf.subarray(name.start, name.end);
             if (name.tag === 0x82) dnsNames.push(content.toString('ascii'));
@@ -174,7 +195,13 @@ export function readCsr(der: Uint8Array): ReadCsr | null {
       }
     }
   }
-  return { subjectDer: Buffer.from(buf.subarray(subject.offset, subject.end)), spki: Buffer.from(spkiDer), dnsNames, ipAddresses, verified };
+  return {
+    subjectDer: Buffer.from(buf.subarray(subject.offset, subject.end)),
+    spki: Buffer.from(spkiDer),
+    dnsNames,
+    ipAddresses,
+    verified,
+  };
 }
 
 /** `subjectDer` without its Organization (2.5.4.10) attributes; an RDN left empty is dropped. */

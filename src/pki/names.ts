@@ -22,10 +22,7 @@ function derLength(n: number): number[] {
 function organizationAttributeDer(value: string): Buffer {
   const tag = PRINTABLE_RE.test(value) ? 0x13 : 0x0c;
   const bytes = Buffer.from(value, 'utf8');
-  const inner = Buffer.concat([
-    Buffer.from([0x06, 0x03, 0x55, 0x04, 0x0a, tag, ...derLength(bytes.length)]),
-    bytes,
-  ]);
+  const inner = Buffer.concat([Buffer.from([0x06, 0x03, 0x55, 0x04, 0x0a, tag, ...derLength(bytes.length)]), bytes]);
   return Buffer.concat([Buffer.from([0x30, ...derLength(inner.length)]), inner]);
 }
 
@@ -34,7 +31,10 @@ export function sortForDerSet(organizations: readonly string[]): string[] {
   return [...organizations].sort((a, b) => Buffer.compare(organizationAttributeDer(a), organizationAttributeDer(b)));
 }
 
-export function buildName(opts: { commonName?: string | undefined; organizations?: readonly string[] | undefined }): x509.Name {
+export function buildName(opts: {
+  commonName?: string | undefined;
+  organizations?: readonly string[] | undefined;
+}): x509.Name {
   const json: x509.JsonName = [];
   if (opts.organizations && opts.organizations.length > 0) json.push({ O: sortForDerSet(opts.organizations) });
   if (opts.commonName) json.push({ CN: [opts.commonName] });

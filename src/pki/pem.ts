@@ -90,21 +90,29 @@ export function decodeTalosBase64Pem(b64: string, what: string): string {
     throw new RotateError('PKI_BAD_ENCODING', `${what} ${why}`, { hint });
   };
   if (value.trim() === '') fail('is empty', `set ${what} to the base64-encoded PEM text`);
-  if (value === '******') fail('is redacted ("******")', 'use a machine config or secrets file that holds the real value');
+  if (value === '******')
+    fail('is redacted ("******")', 'use a machine config or secrets file that holds the real value');
   if (value.includes('-----BEGIN')) {
-    fail('holds plain PEM text, but Talos expects base64 of the PEM here', `base64-encode the PEM text (base64 -w0) and put that in ${what}`);
+    fail(
+      'holds plain PEM text, but Talos expects base64 of the PEM here',
+      `base64-encode the PEM text (base64 -w0) and put that in ${what}`,
+    );
   }
-  if (!STRICT_BASE64_RE.test(value)) fail('is not standard base64', `${what} must be the standard base64 encoding of PEM text`);
+  if (!STRICT_BASE64_RE.test(value))
+    fail('is not standard base64', `${what} must be the standard base64 encoding of PEM text`);
   const text = Buffer.from(value, 'base64').toString('utf8');
-  if (!text.includes('-----BEGIN ')) fail('is base64, but not of PEM text', `${what} must be the base64 encoding of a PEM block ("-----BEGIN ...")`);
+  if (!text.includes('-----BEGIN '))
+    fail('is base64, but not of PEM text', `${what} must be the base64 encoding of a PEM block ("-----BEGIN ...")`);
   let blocks: PemBlock[];
   try {
     blocks = splitPemBlocks(text);
   } catch (err) {
-    if (RotateError.is(err)) fail(`decodes to malformed PEM: ${err.message}`, `re-create ${what} from the original PEM`);
+    if (RotateError.is(err))
+      fail(`decodes to malformed PEM: ${err.message}`, `re-create ${what} from the original PEM`);
     throw err;
   }
-  if (blocks.length === 0) fail('decodes to text without a complete PEM block', `re-create ${what} from the original PEM`);
+  if (blocks.length === 0)
+    fail('decodes to text without a complete PEM block', `re-create ${what} from the original PEM`);
   return text;
 }
 
@@ -129,7 +137,10 @@ export function ensureTrailingNewline(pem: string): string {
 
 /** A PEM bundle: each input newline-terminated, empty inputs skipped. */
 export function concatPem(pems: string[]): string {
-  return pems.filter((p) => p.trim() !== '').map(terminatePemLines).join('');
+  return pems
+    .filter((p) => p.trim() !== '')
+    .map(terminatePemLines)
+    .join('');
 }
 
 /**

@@ -127,7 +127,10 @@ export function buildStatusReport(input: StatusInput): StatusReport {
       warnings.push({ code: 'STATUS_EXPIRED', message: `${what} expired on ${notAfter.toISOString()}` });
     } else if (notAfter.getTime() <= horizon) {
       expiring = true;
-      warnings.push({ code: 'STATUS_EXPIRING', message: `${what} expires on ${notAfter.toISOString()} (in ${daysLeft(notAfter)} days)` });
+      warnings.push({
+        code: 'STATUS_EXPIRING',
+        message: `${what} expires on ${notAfter.toISOString()} (in ${daysLeft(notAfter)} days)`,
+      });
     }
   };
 
@@ -137,7 +140,16 @@ export function buildStatusReport(input: StatusInput): StatusReport {
     let ca = cas.get(key);
     if (!ca) {
       const d = input.describe(ref.certPem);
-      ca = { api, name: input.names.get(key) ?? null, fingerprint: ref.fingerprint, notAfter: d.notAfter.toISOString(), daysLeft: daysLeft(d.notAfter), subject: d.subject, issuingOn: [], acceptedOn: [] };
+      ca = {
+        api,
+        name: input.names.get(key) ?? null,
+        fingerprint: ref.fingerprint,
+        notAfter: d.notAfter.toISOString(),
+        daysLeft: daysLeft(d.notAfter),
+        subject: d.subject,
+        issuingOn: [],
+        acceptedOn: [],
+      };
       cas.set(key, ca);
     }
     return ca;
@@ -149,26 +161,62 @@ export function buildStatusReport(input: StatusInput): StatusReport {
       if (current) current.issuingOn.push(n.address);
       const accepted = s.accepted.filter((a) => a.fingerprint !== s.current?.fingerprint).map((a) => caOf(api, a));
       for (const a of accepted) a.acceptedOn.push(n.address);
-      return { current: current ? { name: current.name, fingerprint: current.fingerprint } : null, accepted: accepted.map((a) => ({ name: a.name, fingerprint: a.fingerprint })) };
+      return {
+        current: current ? { name: current.name, fingerprint: current.fingerprint } : null,
+        accepted: accepted.map((a) => ({ name: a.name, fingerprint: a.fingerprint })),
+      };
     };
-    return { address: n.address, hostname: n.hostname, role: n.role, talos: view('talos'), kubernetes: view('kubernetes') };
+    return {
+      address: n.address,
+      hostname: n.hostname,
+      role: n.role,
+      talos: view('talos'),
+      kubernetes: view('kubernetes'),
+    };
   });
-  for (const ca of cas.values()) check(`${API_TITLE[ca.api]} CA ${ca.name ?? ca.fingerprint.slice(0, 16)} (trusted by ${ca.issuingOn.length + ca.acceptedOn.length} node(s))`, new Date(ca.notAfter));
+  for (const ca of cas.values())
+    check(
+      `${API_TITLE[ca.api]} CA ${ca.name ?? ca.fingerprint.slice(0, 16)} (trusted by ${ca.issuingOn.length + ca.acceptedOn.length} node(s))`,
+      new Date(ca.notAfter),
+    );
 
   const clients = input.clients.map((c): StatusClient => {
     if (!c.certPem) {
-      warnings.push({ code: 'STATUS_CLIENT_UNREADABLE', message: `${c.kind} ${c.path}: ${c.problem ?? 'no client certificate'}` });
-      return { kind: c.kind, path: c.path, context: c.context, notAfter: null, daysLeft: null, problem: c.problem ?? 'no client certificate' };
+      warnings.push({
+        code: 'STATUS_CLIENT_UNREADABLE',
+        message: `${c.kind} ${c.path}: ${c.problem ?? 'no client certificate'}`,
+      });
+      return {
+        kind: c.kind,
+        path: c.path,
+        context: c.context,
+        notAfter: null,
+        daysLeft: null,
+        problem: c.problem ?? 'no client certificate',
+      };
     }
     const { notAfter } = input.describe(c.certPem);
     check(`the ${c.kind} client certificate (${c.path}${c.context ? `, context ${c.context}` : ''})`, notAfter);
-    return { kind: c.kind, path: c.path, context: c.context, notAfter: notAfter.toISOString(), daysLeft: daysLeft(notAfter), problem: null };
+    return {
+      kind: c.kind,
+      path: c.path,
+      context: c.context,
+      notAfter: notAfter.toISOString(),
+      daysLeft: daysLeft(notAfter),
+      problem: null,
+    };
   });
 
   const drift = input.drift.changes || input.drift.refused.length > 0;
   if (drift) {
-    const what = input.drift.steps.length > 0 ? `${input.drift.steps.length} step(s) to apply: ${input.drift.steps.join(', ')}` : 'changes the planner refuses';
-    warnings.push({ code: 'STATUS_DRIFT', message: `the cluster differs from the desired state (${what}); see \`rotate plan\`` });
+    const what =
+      input.drift.steps.length > 0
+        ? `${input.drift.steps.length} step(s) to apply: ${input.drift.steps.join(', ')}`
+        : 'changes the planner refuses';
+    warnings.push({
+      code: 'STATUS_DRIFT',
+      message: `the cluster differs from the desired state (${what}); see \`rotate plan\``,
+    });
   }
   if (input.run) {
     warnings.push({

@@ -9,7 +9,15 @@
  */
 import { RotateError } from '../domain/errors.js';
 import { malformedResponse } from './errors.js';
-import { FailoverChannels, checkMetadata, hasNode, parseEndpoint, type CallOptions, type TalosClientOptions, type TalosEndpoint } from './failover.js';
+import {
+  FailoverChannels,
+  checkMetadata,
+  hasNode,
+  parseEndpoint,
+  type CallOptions,
+  type TalosClientOptions,
+  type TalosEndpoint,
+} from './failover.js';
 import { extractKubeconfigArchive } from './kubeconfig-archive.js';
 import { applyConfigurationRequest, getRequest, listRequest } from './requests.js';
 import { talosProtos, type ApplyMode, type EventType, type Resource } from './proto.js';
@@ -44,7 +52,13 @@ import {
 import type { Watch } from './stream-watch.js';
 import { createClientSecureContext, type TalosClientCredentials } from './tls-connector.js';
 
-export { TALOS_API_PORT, parseEndpoint, type CallOptions, type TalosClientOptions, type TalosEndpoint } from './failover.js';
+export {
+  TALOS_API_PORT,
+  parseEndpoint,
+  type CallOptions,
+  type TalosClientOptions,
+  type TalosEndpoint,
+} from './failover.js';
 export type { Watch } from './stream-watch.js';
 export { TalosTlsCredentials, createClientSecureContext, type TalosClientCredentials } from './tls-connector.js';
 
@@ -185,14 +199,25 @@ export class TalosClient {
   // cosi.resource.State
   // -------------------------------------------------------------------------------------------------------
 
-  async getResource(node: string | undefined, namespace: string, type: string, id: string, opts: CallOptions = {}): Promise<Resource> {
+  async getResource(
+    node: string | undefined,
+    namespace: string,
+    type: string,
+    id: string,
+    opts: CallOptions = {},
+  ): Promise<Resource> {
     const method = talosProtos().stateService.Get;
     const { value: res, ctx } = await this.#calls.unary(method, node, getRequest(namespace, type, id), opts);
     if (!res.resource) throw malformedResponse(ctx, `Get ${type}/${id} returned no resource`);
     return res.resource;
   }
 
-  async listResources(node: string | undefined, namespace: string, type: string, opts: CallOptions = {}): Promise<Resource[]> {
+  async listResources(
+    node: string | undefined,
+    namespace: string,
+    type: string,
+    opts: CallOptions = {},
+  ): Promise<Resource[]> {
     const method = talosProtos().stateService.List;
     const { value: items, ctx } = await this.#calls.serverStream(method, node, listRequest(namespace, type), opts);
     return items.map((item) => {
@@ -205,7 +230,13 @@ export class TalosClient {
    * Watches one resource (`id` given) or a whole type. Sends `api_version` 1 and `tail_events` 0 as the
    * Go client does. Deadline/timeout options bound the whole watch.
    */
-  watchResource(node: string | undefined, namespace: string, type: string, id?: string, opts: CallOptions = {}): Watch<WatchEvent> {
+  watchResource(
+    node: string | undefined,
+    namespace: string,
+    type: string,
+    id?: string,
+    opts: CallOptions = {},
+  ): Watch<WatchEvent> {
     return this.#calls.watch(node, namespace, type, id, opts, (e) => ({
       type: e.event_type ?? 'CREATED',
       resource: e.resource ?? null,
@@ -240,7 +271,10 @@ export class TalosClient {
   /** Watch on apid's certificates: an UPDATED event each time they change (e.g. a worker re-registered). */
   watchApiCertificates(node: string | undefined, opts: CallOptions = {}): Watch<ApiCertificatesWatchEvent> {
     const certificates = (r: Resource) => ((r.spec?.proto_spec?.length ?? 0) > 0 ? decodeApiCertificates(r) : null);
-    return this.#watchDecoded(node, API_CERTIFICATES_RESOURCE, opts, certificates, (type, value) => ({ type, certificates: value }));
+    return this.#watchDecoded(node, API_CERTIFICATES_RESOURCE, opts, certificates, (type, value) => ({
+      type,
+      certificates: value,
+    }));
   }
 
   async listMembers(node: string | undefined, opts: CallOptions = {}): Promise<ClusterMember[]> {
@@ -265,7 +299,10 @@ export class TalosClient {
 
   /** Watch on `runtime/Services.v1alpha1.talos.dev/kubelet` (talos-behaviour.md §2.4). */
   watchKubeletService(node: string | undefined, opts: CallOptions = {}): Watch<ServiceWatchEvent> {
-    return this.#watchDecoded(node, KUBELET_SERVICE_RESOURCE, opts, decodeServiceState, (type, service) => ({ type, service }));
+    return this.#watchDecoded(node, KUBELET_SERVICE_RESOURCE, opts, decodeServiceState, (type, service) => ({
+      type,
+      service,
+    }));
   }
 
   // -------------------------------------------------------------------------------------------------------
@@ -273,7 +310,12 @@ export class TalosClient {
   // -------------------------------------------------------------------------------------------------------
 
   /** Gets one resource and decodes it. */
-  async #getDecoded<T>(node: string | undefined, r: ResourceRef, decode: (r: Resource) => T, opts: CallOptions): Promise<T> {
+  async #getDecoded<T>(
+    node: string | undefined,
+    r: ResourceRef,
+    decode: (r: Resource) => T,
+    opts: CallOptions,
+  ): Promise<T> {
     return this.#decodeOrThrow(node, GET_PATH, decode, await this.getResource(node, r.namespace, r.type, r.id, opts));
   }
 

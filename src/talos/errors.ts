@@ -65,7 +65,12 @@ export function grpcCodeName(code: number | undefined): string {
 /** What the client's TLS connector last saw on a connection attempt to one endpoint. */
 export type TlsObservation =
   /** The handshake failed on our side or the socket errored (OpenSSL/Node error code and message). */
-  | { readonly outcome: 'error'; readonly code: string | undefined; readonly message: string; readonly afterHandshake: boolean }
+  | {
+      readonly outcome: 'error';
+      readonly code: string | undefined;
+      readonly message: string;
+      readonly afterHandshake: boolean;
+    }
   /** Our side of the handshake completed, then the peer closed without any error. */
   | { readonly outcome: 'closed-after-handshake' }
   | { readonly outcome: 'established' };
@@ -145,7 +150,12 @@ export class TalosApiError extends RotateError {
   readonly alsoTried: readonly TalosApiError[];
 
   constructor(init: TalosApiErrorInit) {
-    super(CODE_BY_KIND[init.kind], init.message, { hint: init.hint, cause: init.cause, source: 'cluster', transient: TRANSIENT_KINDS.has(init.kind) });
+    super(CODE_BY_KIND[init.kind], init.message, {
+      hint: init.hint,
+      cause: init.cause,
+      source: 'cluster',
+      transient: TRANSIENT_KINDS.has(init.kind),
+    });
     this.name = 'TalosApiError';
     this.kind = init.kind;
     this.grpcCode = init.grpcCode;
@@ -195,7 +205,11 @@ export const APPLY_LOCK_HELD_DETAIL = 'another apply configuration is already in
  * node is rebooting") is not: only a reboot ends it.
  */
 export function isApplyLockHeld(err: unknown): err is TalosApiError {
-  return TalosApiError.isTalosApiError(err) && err.grpcCode === GrpcCode.FAILED_PRECONDITION && err.detail.includes(APPLY_LOCK_HELD_DETAIL);
+  return (
+    TalosApiError.isTalosApiError(err) &&
+    err.grpcCode === GrpcCode.FAILED_PRECONDITION &&
+    err.detail.includes(APPLY_LOCK_HELD_DETAIL)
+  );
 }
 
 /**
@@ -241,7 +255,8 @@ const SERVER_UNTRUSTED_CODES = new Set([
 const SERVER_CERT_EXPIRED_CODES = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
 const SERVER_NAME_CODES = new Set(['ERR_TLS_CERT_ALTNAME_INVALID']);
 /** TLS alerts a server sends when it refuses our client certificate. */
-const CLIENT_REJECTED_ALERT = /ALERT_(BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_REQUIRED|CERTIFICATE_EXPIRED|CERTIFICATE_REVOKED|CERTIFICATE_UNKNOWN|UNSUPPORTED_CERTIFICATE|ACCESS_DENIED|DECRYPT_ERROR)/;
+const CLIENT_REJECTED_ALERT =
+  /ALERT_(BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_REQUIRED|CERTIFICATE_EXPIRED|CERTIFICATE_REVOKED|CERTIFICATE_UNKNOWN|UNSUPPORTED_CERTIFICATE|ACCESS_DENIED|DECRYPT_ERROR)/;
 
 function target(ctx: TalosCallContext): string {
   return ctx.node === undefined ? `endpoint ${ctx.endpoint}` : `node ${ctx.node} (via endpoint ${ctx.endpoint})`;
@@ -303,7 +318,7 @@ export function classifyGrpcError(err: GrpcErrorLike, ctx: TalosCallContext): Ta
         rawDetails,
         `${call} on ${who} cannot be done now: ${rawDetails}`,
         rawDetails.includes(APPLY_LOCK_HELD_DETAIL)
-          ? 'another ApplyConfiguration holds the node\'s apply lock (another operator or controller applying a config); wait for it to finish and retry'
+          ? "another ApplyConfiguration holds the node's apply lock (another operator or controller applying a config); wait for it to finish and retry"
           : 'the node is not in a state that allows this (e.g. still booting or in maintenance mode); check it and retry',
       );
     case GrpcCode.DEADLINE_EXCEEDED:
@@ -314,7 +329,12 @@ export function classifyGrpcError(err: GrpcErrorLike, ctx: TalosCallContext): Ta
         'the node or endpoint did not answer in time; check that it is up and reachable, then retry',
       );
     case GrpcCode.CANCELLED:
-      return make('cancelled', rawDetails, `${call} on ${who} was cancelled`, 'the operation was interrupted; run it again');
+      return make(
+        'cancelled',
+        rawDetails,
+        `${call} on ${who} was cancelled`,
+        'the operation was interrupted; run it again',
+      );
     default:
       return make(
         'other',
@@ -353,7 +373,7 @@ function classifyUnavailable(
         'tls-untrusted-server',
         tlsMessage,
         `cannot reach ${who}: the endpoint's server certificate is not valid now (${tlsMessage})`,
-        "check the clock of this machine and of the node; Talos renews its API certificate itself once its clock is right",
+        'check the clock of this machine and of the node; Talos renews its API certificate itself once its clock is right',
       );
     }
     if (SERVER_NAME_CODES.has(tlsCode)) {

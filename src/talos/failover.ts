@@ -82,7 +82,8 @@ export function parseEndpoint(text: string): TalosEndpoint {
   }
   if (host === '') throw invalid('has no host');
   if (host.includes(':') && isIP(host) !== 6) throw invalid('has an invalid IPv6 address');
-  if (isIP(host) === 0 && !/^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$/.test(host)) throw invalid('has an invalid host name');
+  if (isIP(host) === 0 && !/^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$/.test(host))
+    throw invalid('has an invalid host name');
   let port = TALOS_API_PORT;
   if (portText !== undefined) {
     if (!/^\d+$/.test(portText)) throw invalid('has an invalid port');
@@ -183,12 +184,20 @@ export class FailoverChannels {
   }
 
   #ctx(ch: EndpointChannel, path: string, node: string | undefined): TalosCallContext {
-    return { method: path, node: hasNode(node) ? node : undefined, endpoint: ch.endpoint.address, tls: ch.observed.tls };
+    return {
+      method: path,
+      node: hasNode(node) ? node : undefined,
+      endpoint: ch.endpoint.address,
+      tls: ch.observed.tls,
+    };
   }
 
   #cancelledBeforeStart(path: string, node: string | undefined): TalosApiError {
     const ch = this.#channels[this.#preferred]!;
-    return classifyGrpcError({ code: GrpcCode.CANCELLED, details: 'cancelled before the call started' }, this.#ctx(ch, path, node));
+    return classifyGrpcError(
+      { code: GrpcCode.CANCELLED, details: 'cancelled before the call started' },
+      this.#ctx(ch, path, node),
+    );
   }
 
   /**
@@ -203,7 +212,9 @@ export class FailoverChannels {
     attempt: (ch: EndpointChannel) => Promise<T>,
   ): Promise<{ value: T; ctx: TalosCallContext }> {
     if (this.#closed) {
-      throw new RotateError('TALOS_CLIENT_CLOSED', 'the Talos API client was used after close()', { source: 'internal' });
+      throw new RotateError('TALOS_CLIENT_CLOSED', 'the Talos API client was used after close()', {
+        source: 'internal',
+      });
     }
     if (opts.signal?.aborted) throw this.#cancelledBeforeStart(path, node);
     const failures: TalosApiError[] = [];
@@ -230,7 +241,13 @@ export class FailoverChannels {
     throw best.withAlsoTried(failures.filter((f) => f !== best));
   }
 
-  #failure(ch: EndpointChannel, path: string, node: string | undefined, err: GrpcErrorLike, receivedAny: boolean): AttemptFailure {
+  #failure(
+    ch: EndpointChannel,
+    path: string,
+    node: string | undefined,
+    err: GrpcErrorLike,
+    receivedAny: boolean,
+  ): AttemptFailure {
     const error = classifyGrpcError(err, this.#ctx(ch, path, node));
     return new AttemptFailure(error, err.code === GrpcCode.UNAVAILABLE && !receivedAny);
   }
@@ -242,25 +259,32 @@ export class FailoverChannels {
     opts: CallOptions,
   ): Promise<{ value: Res; ctx: TalosCallContext }> {
     const deadline = this.#deadline(opts);
-    return this.#withFailover(method.path, node, opts, (ch) =>
-      new Promise<Res>((resolve, reject) => {
-        let finish = () => {};
-        const call = ch.client.makeUnaryRequest(
-          method.path,
-          method.requestSerialize,
-          method.responseDeserialize,
-          request,
-          this.#metadata(node),
-          deadline ? { deadline } : {},
-          (err: grpc.ServiceError | null, value?: Res) => {
-            finish();
-            if (err) reject(this.#failure(ch, method.path, node, err, false));
-            else if (value === undefined) reject(this.#failure(ch, method.path, node, { code: GrpcCode.INTERNAL, details: 'empty response' }, true));
-            else resolve(value);
-          },
-        );
-        finish = onAbort(opts, () => call.cancel());
-      }),
+    return this.#withFailover(
+      method.path,
+      node,
+      opts,
+      (ch) =>
+        new Promise<Res>((resolve, reject) => {
+          let finish = () => {};
+          const call = ch.client.makeUnaryRequest(
+            method.path,
+            method.requestSerialize,
+            method.responseDeserialize,
+            request,
+            this.#metadata(node),
+            deadline ? { deadline } : {},
+            (err: grpc.ServiceError | null, value?: Res) => {
+              finish();
+              if (err) reject(this.#failure(ch, method.path, node, err, false));
+              else if (value === undefined)
+                reject(
+                  this.#failure(ch, method.path, node, { code: GrpcCode.INTERNAL, details: 'empty response' }, true),
+                );
+              else resolve(value);
+            },
+          );
+          finish = onAbort(opts, () => call.cancel());
+        }),
     );
   }
 
@@ -272,26 +296,30 @@ export class FailoverChannels {
     opts: CallOptions,
   ): Promise<{ value: Res[]; ctx: TalosCallContext }> {
     const deadline = this.#deadline(opts);
-    return this.#withFailover(method.path, node, opts, (ch) =>
-      new Promise<Res[]>((resolve, reject) => {
-        const items: Res[] = [];
-        let settled = false;
-        const call = this.#openStream(ch, method, node, request, deadline);
-        const finish = onAbort(opts, () => call.cancel());
-        call.on('data', (item: Res) => items.push(item));
-        call.on('error', (err: grpc.ServiceError) => {
-          if (settled) return;
-          settled = true;
-          finish();
-          reject(this.#failure(ch, method.path, node, err, items.length > 0));
-        });
-        call.on('end', () => {
-          if (settled) return;
-          settled = true;
-          finish();
-          resolve(items);
-        });
-      }),
+    return this.#withFailover(
+      method.path,
+      node,
+      opts,
+      (ch) =>
+        new Promise<Res[]>((resolve, reject) => {
+          const items: Res[] = [];
+          let settled = false;
+          const call = this.#openStream(ch, method, node, request, deadline);
+          const finish = onAbort(opts, () => call.cancel());
+          call.on('data', (item: Res) => items.push(item));
+          call.on('error', (err: grpc.ServiceError) => {
+            if (settled) return;
+            settled = true;
+            finish();
+            reject(this.#failure(ch, method.path, node, err, items.length > 0));
+          });
+          call.on('end', () => {
+            if (settled) return;
+            settled = true;
+            finish();
+            resolve(items);
+          });
+        }),
     );
   }
 
@@ -303,7 +331,14 @@ export class FailoverChannels {
     deadline: Date | undefined,
   ): grpc.ClientReadableStream<Res> {
     const md = this.#metadata(node);
-    return ch.client.makeServerStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, request, md, deadline ? { deadline } : {});
+    return ch.client.makeServerStreamRequest(
+      method.path,
+      method.requestSerialize,
+      method.responseDeserialize,
+      request,
+      md,
+      deadline ? { deadline } : {},
+    );
   }
 
   watch<T>(
@@ -319,57 +354,74 @@ export class FailoverChannels {
     const watch = new StreamWatch<T>(hasNode(node) ? node : undefined);
     const deadline = this.#deadline(opts);
 
-    const started = this.#withFailover(method.path, node, opts, (ch) =>
-      new Promise<void>((resolve, reject) => {
-        let gotReady = false;
-        const call = this.#openStream(ch, method, node, request, deadline);
-        watch.attach(() => call.cancel());
-        const finish = onAbort(opts, () =>
-          watch.abort(classifyGrpcError({ code: GrpcCode.CANCELLED, details: 'watch aborted' }, this.#ctx(ch, method.path, node))),
-        );
-        const what = `the watch on ${type}${id === undefined ? '' : `/${id}`}`;
-        call.on('data', (res: { event?: ResourceEvent[] }) => {
-          if (!gotReady) {
-            // The first response is empty: the server has registered the watch.
-            gotReady = true;
-            resolve();
-          }
-          for (const e of res.event ?? []) {
-            if (e.event_type === 'ERRORED') {
-              finish();
-              watch.fail(malformedResponse(this.#ctx(ch, method.path, node), `${what} reported an error: ${redact(e.error ?? 'unknown')}`));
-              return;
-            }
-            let value: T;
-            try {
-              value = map(e);
-            } catch (err) {
-              finish();
-              watch.fail(
-                err instanceof ResourceDecodeError ? malformedResponse(this.#ctx(ch, method.path, node), err.message, err) : (err as Error),
-              );
-              return;
-            }
-            watch.push(value);
-          }
-        });
-        call.on('error', (err: grpc.ServiceError) => {
-          finish();
-          const failure = this.#failure(ch, method.path, node, err, gotReady);
-          if (!gotReady) reject(new AttemptFailure(failure.error, failure.retryable && !watch.closedByUser && !watch.failed));
-          else watch.fail(failure.error);
-        });
-        call.on('end', () => {
-          finish();
-          if (watch.closedByUser || watch.failed) return;
-          const error = classifyGrpcError(
-            { code: GrpcCode.UNAVAILABLE, details: `${what} ended unexpectedly (the node or endpoint went away)` },
-            this.#ctx(ch, method.path, node),
+    const started = this.#withFailover(
+      method.path,
+      node,
+      opts,
+      (ch) =>
+        new Promise<void>((resolve, reject) => {
+          let gotReady = false;
+          const call = this.#openStream(ch, method, node, request, deadline);
+          watch.attach(() => call.cancel());
+          const finish = onAbort(opts, () =>
+            watch.abort(
+              classifyGrpcError(
+                { code: GrpcCode.CANCELLED, details: 'watch aborted' },
+                this.#ctx(ch, method.path, node),
+              ),
+            ),
           );
-          if (!gotReady) reject(new AttemptFailure(error, false));
-          else watch.fail(error);
-        });
-      }),
+          const what = `the watch on ${type}${id === undefined ? '' : `/${id}`}`;
+          call.on('data', (res: { event?: ResourceEvent[] }) => {
+            if (!gotReady) {
+              // The first response is empty: the server has registered the watch.
+              gotReady = true;
+              resolve();
+            }
+            for (const e of res.event ?? []) {
+              if (e.event_type === 'ERRORED') {
+                finish();
+                watch.fail(
+                  malformedResponse(
+                    this.#ctx(ch, method.path, node),
+                    `${what} reported an error: ${redact(e.error ?? 'unknown')}`,
+                  ),
+                );
+                return;
+              }
+              let value: T;
+              try {
+                value = map(e);
+              } catch (err) {
+                finish();
+                watch.fail(
+                  err instanceof ResourceDecodeError
+                    ? malformedResponse(this.#ctx(ch, method.path, node), err.message, err)
+                    : (err as Error),
+                );
+                return;
+              }
+              watch.push(value);
+            }
+          });
+          call.on('error', (err: grpc.ServiceError) => {
+            finish();
+            const failure = this.#failure(ch, method.path, node, err, gotReady);
+            if (!gotReady)
+              reject(new AttemptFailure(failure.error, failure.retryable && !watch.closedByUser && !watch.failed));
+            else watch.fail(failure.error);
+          });
+          call.on('end', () => {
+            finish();
+            if (watch.closedByUser || watch.failed) return;
+            const error = classifyGrpcError(
+              { code: GrpcCode.UNAVAILABLE, details: `${what} ended unexpectedly (the node or endpoint went away)` },
+              this.#ctx(ch, method.path, node),
+            );
+            if (!gotReady) reject(new AttemptFailure(error, false));
+            else watch.fail(error);
+          });
+        }),
     );
     started.then(
       () => watch.markReady(),

@@ -34,7 +34,10 @@ function readString(header: Uint8Array, offset: number, length: number): string 
 function readOctal(header: Uint8Array, offset: number, length: number, what: string): number {
   const field = header.subarray(offset, offset + length);
   if ((field[0] ?? 0) & 0x80) throw archiveError(`the ${what} field uses the base-256 extension`);
-  const text = Buffer.from(field).toString('latin1').replace(/[\0 ]+$/g, '').replace(/^[\0 ]+/g, '');
+  const text = Buffer.from(field)
+    .toString('latin1')
+    .replace(/[\0 ]+$/g, '')
+    .replace(/^[\0 ]+/g, '');
   if (text === '') return 0;
   if (!/^[0-7]+$/.test(text)) throw archiveError(`the ${what} field is not an octal number`);
   return parseInt(text, 8);
@@ -77,7 +80,12 @@ export function extractKubeconfigArchive(gz: Uint8Array): string {
   const baseName = readString(header, 0, 100);
   const name = prefix === '' ? baseName : `${prefix}/${baseName}`;
   if (typeflag !== '0' && typeflag !== '\0') {
-    const what = typeflag === 'x' || typeflag === 'g' ? 'a PAX extended header' : typeflag === 'L' ? 'a GNU long-name entry' : `an entry of type '${typeflag}'`;
+    const what =
+      typeflag === 'x' || typeflag === 'g'
+        ? 'a PAX extended header'
+        : typeflag === 'L'
+          ? 'a GNU long-name entry'
+          : `an entry of type '${typeflag}'`;
     throw archiveError(`its first entry is ${what}, not the regular file "${FILE_NAME}"`);
   }
   if (name !== FILE_NAME) throw archiveError(`it holds ${JSON.stringify(name)} instead of "${FILE_NAME}"`);

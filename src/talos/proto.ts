@@ -450,7 +450,9 @@ export function talosProtos(): TalosProtos {
 }
 
 function protoMissing(message: string): RotateError {
-  return new RotateError('TALOS_PROTO_MISSING', message, { hint: 'the installation is incomplete; reinstall talos-rotate' });
+  return new RotateError('TALOS_PROTO_MISSING', message, {
+    hint: 'the installation is incomplete; reinstall talos-rotate',
+  });
 }
 
 function load(): TalosProtos {
@@ -469,12 +471,14 @@ function load(): TalosProtos {
 
   const service = <T>(name: string): T & grpc.ServiceDefinition => {
     const def = packageDefinition[name];
-    if (def === undefined || !isServiceDefinition(def)) throw protoMissing(`service ${name} missing from the proto files in ${PROTO_DIR}`);
+    if (def === undefined || !isServiceDefinition(def))
+      throw protoMissing(`service ${name} missing from the proto files in ${PROTO_DIR}`);
     const reflected = root.lookupService(name);
     const methods: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
     for (const [methodName, method] of Object.entries(def)) {
       const r = reflected.methods[methodName];
-      if (!r?.resolvedRequestType || !r.resolvedResponseType) throw protoMissing(`method ${name}.${methodName} not resolved from the proto files in ${PROTO_DIR}`);
+      if (!r?.resolvedRequestType || !r.resolvedResponseType)
+        throw protoMissing(`method ${name}.${methodName} not resolved from the proto files in ${PROTO_DIR}`);
       const requestType = r.resolvedRequestType;
       const responseType = r.resolvedResponseType;
       methods[methodName] = {

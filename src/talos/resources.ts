@@ -32,7 +32,11 @@ export const MACHINE_CONFIG_RESOURCE: ResourceRef = {
   type: 'MachineConfigs.config.talos.dev',
   id: 'v1alpha1',
 };
-export const OS_ROOT_RESOURCE: ResourceRef = { namespace: 'secrets', type: 'OSRootSecrets.secrets.talos.dev', id: 'os' };
+export const OS_ROOT_RESOURCE: ResourceRef = {
+  namespace: 'secrets',
+  type: 'OSRootSecrets.secrets.talos.dev',
+  id: 'os',
+};
 export const KUBERNETES_ROOT_RESOURCE: ResourceRef = {
   namespace: 'secrets',
   type: 'KubernetesRootSecrets.secrets.talos.dev',
@@ -42,10 +46,18 @@ export const KUBERNETES_ROOT_RESOURCE: ResourceRef = {
  * apid's own certificates (`talosctl get apicertificates`): what apid serves and trusts right now. On a
  * worker this is what trustd returned at its last registration (talos-behaviour.md §4.2), which the config does not show.
  */
-export const API_CERTIFICATES_RESOURCE: ResourceRef = { namespace: 'secrets', type: 'ApiCertificates.secrets.talos.dev', id: 'api' };
+export const API_CERTIFICATES_RESOURCE: ResourceRef = {
+  namespace: 'secrets',
+  type: 'ApiCertificates.secrets.talos.dev',
+  id: 'api',
+};
 export const MEMBERS_RESOURCE: ResourcePointer = { namespace: 'cluster', type: 'Members.cluster.talos.dev' };
 /** The node's own identity (`talos get identities`): a random id persisted across reboots. */
-export const IDENTITY_RESOURCE: ResourceRef = { namespace: 'cluster', type: 'Identities.cluster.talos.dev', id: 'local' };
+export const IDENTITY_RESOURCE: ResourceRef = {
+  namespace: 'cluster',
+  type: 'Identities.cluster.talos.dev',
+  id: 'local',
+};
 export const SERVICES_RESOURCE: ResourcePointer = { namespace: 'runtime', type: 'Services.v1alpha1.talos.dev' };
 export const KUBELET_SERVICE_RESOURCE: ResourceRef = { ...SERVICES_RESOURCE, id: 'kubelet' };
 /**
@@ -53,7 +65,11 @@ export const KUBELET_SERVICE_RESOURCE: ResourceRef = { ...SERVICES_RESOURCE, id:
  * `version` is the KubernetesSecrets version the kube-apiserver / controller-manager / scheduler pods
  * rendered next carry as annotation `talos.dev/secrets-version` (k8s/render_secrets_static_pod.go).
  */
-export const SECRET_STATUS_RESOURCE: ResourceRef = { namespace: 'controlplane', type: 'SecretStatuses.kubernetes.talos.dev', id: 'static-pods' };
+export const SECRET_STATUS_RESOURCE: ResourceRef = {
+  namespace: 'controlplane',
+  type: 'SecretStatuses.kubernetes.talos.dev',
+  id: 'static-pods',
+};
 
 /** A resource whose content cannot be decoded; the message never contains spec content. */
 export class ResourceDecodeError extends Error {
@@ -196,7 +212,7 @@ export function netIpToString(raw: Uint8Array): string {
   // RFC 5952: compress the longest run (>= 2) of zero groups, the first one on ties.
   let bestStart = -1;
   let bestLen = 0;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++;
       continue;
@@ -371,7 +387,10 @@ export function decodeMember(resource: Resource): ClusterMember {
     nodeId: spec.node_id ?? '',
     addresses: ips(spec.addresses),
     hostname: spec.hostname ?? '',
-    machineType: typeof type === 'string' && type in MACHINE_TYPE_NAMES ? MACHINE_TYPE_NAMES[type as keyof typeof MACHINE_TYPE_NAMES] : 'unknown',
+    machineType:
+      typeof type === 'string' && type in MACHINE_TYPE_NAMES
+        ? MACHINE_TYPE_NAMES[type as keyof typeof MACHINE_TYPE_NAMES]
+        : 'unknown',
     operatingSystem: spec.operating_system ?? '',
     apiServerPort: spec.control_plane ? (port ?? 0) : null,
   };
@@ -403,4 +422,3 @@ export function decodeServiceState(resource: Resource): ServiceState {
     unknown: spec.unknown ?? false,
   };
 }
-

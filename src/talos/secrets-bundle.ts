@@ -43,13 +43,23 @@ function where(bundle: { path: string | undefined }): string {
 }
 
 export async function loadSecretsBundle(file: string): Promise<SecretsBundle> {
-  const text = await readInputFile(file, 'SECRETS_READ', 'secrets bundle', 'pass the secrets.yaml written by `talosctl gen secrets`');
+  const text = await readInputFile(
+    file,
+    'SECRETS_READ',
+    'secrets bundle',
+    'pass the secrets.yaml written by `talosctl gen secrets`',
+  );
   return parseSecretsBundle(text, file);
 }
 
 export function parseSecretsBundle(text: string, file?: string): SecretsBundle {
   const bundle = { path: file, text };
-  const doc = parseSecretYaml(text, 'SECRETS_PARSE', where(bundle), 'restore the file from its backup or regenerate it with `talosctl gen secrets --from-controlplane-config`');
+  const doc = parseSecretYaml(
+    text,
+    'SECRETS_PARSE',
+    where(bundle),
+    'restore the file from its backup or regenerate it with `talosctl gen secrets --from-controlplane-config`',
+  );
   if (!isMap(doc.contents) || !isMap(doc.get('certs'))) {
     throw new RotateError('SECRETS_PARSE', `${where(bundle)} has no certs section`, {
       hint: 'this does not look like a `talosctl gen secrets` bundle',
@@ -72,7 +82,8 @@ function fieldNode(bundle: SecretsBundle, entry: BundleCaEntry, field: 'crt' | '
 export function getBundleCa(bundle: SecretsBundle, entry: BundleCaEntry): BundleCa {
   const field = (f: string) => `${where(bundle)}: certs.${entry}.${f}`;
   const asBundleError = (err: unknown): never => {
-    if (RotateError.is(err)) throw new RotateError('SECRETS_BAD_CA', err.message, { hint: err.hint ?? 'restore the bundle from its backup' });
+    if (RotateError.is(err))
+      throw new RotateError('SECRETS_BAD_CA', err.message, { hint: err.hint ?? 'restore the bundle from its backup' });
     throw err;
   };
   let certPem = '';
@@ -85,9 +96,13 @@ export function getBundleCa(bundle: SecretsBundle, entry: BundleCaEntry): Bundle
   }
   const certLabels = splitPemBlocks(certPem).map((b) => b.label);
   if (certLabels.length !== 1 || certLabels[0] !== 'CERTIFICATE') {
-    throw new RotateError('SECRETS_BAD_CA', `${field('crt')} must hold one certificate (found: ${certLabels.join(', ') || 'none'})`, {
-      hint: 'restore the bundle from its backup',
-    });
+    throw new RotateError(
+      'SECRETS_BAD_CA',
+      `${field('crt')} must hold one certificate (found: ${certLabels.join(', ') || 'none'})`,
+      {
+        hint: 'restore the bundle from its backup',
+      },
+    );
   }
   const key = new Secret(keyPem);
   try {
@@ -107,7 +122,10 @@ export function setBundleCa(bundle: SecretsBundle, entry: BundleCaEntry, ca: { c
   try {
     assertKeyMatches(ca.certPem, ca.key, what);
   } catch (err) {
-    if (RotateError.is(err)) throw new RotateError('SECRETS_BAD_CA', err.message, { hint: err.hint ?? 'pass the key generated with this certificate' });
+    if (RotateError.is(err))
+      throw new RotateError('SECRETS_BAD_CA', err.message, {
+        hint: err.hint ?? 'pass the key generated with this certificate',
+      });
     throw err;
   }
   const crtNode = fieldNode(bundle, entry, 'crt');

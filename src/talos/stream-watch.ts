@@ -69,7 +69,9 @@ export class StreamWatch<T> implements Watch<T> {
     if (this.closedByUser) return;
     this.closedByUser = true;
     this.#cancel?.();
-    this.#rejectReady(new RotateError('TALOS_WATCH_CLOSED', 'the watch was closed before it was ready', { source: 'internal' }));
+    this.#rejectReady(
+      new RotateError('TALOS_WATCH_CLOSED', 'the watch was closed before it was ready', { source: 'internal' }),
+    );
     for (const w of this.#waiters.splice(0)) w.resolve({ value: undefined, done: true });
   }
 

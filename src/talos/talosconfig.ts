@@ -81,7 +81,12 @@ function where(cfg: { path: string | undefined }): string {
 }
 
 export async function loadTalosconfig(file: string): Promise<Talosconfig> {
-  const text = await readInputFile(file, 'TALOSCONFIG_READ', 'talosconfig', 'pass --talosconfig <file>, set TALOSCONFIG, or create one with `talosctl gen config`');
+  const text = await readInputFile(
+    file,
+    'TALOSCONFIG_READ',
+    'talosconfig',
+    'pass --talosconfig <file>, set TALOSCONFIG, or create one with `talosctl gen config`',
+  );
   return parseTalosconfig(text, file);
 }
 
@@ -89,7 +94,12 @@ export async function loadTalosconfig(file: string): Promise<Talosconfig> {
  * Parses YAML that holds private keys (talosconfig, secrets bundle) with prettyErrors off: a message must
  * never quote the file. A syntax error is a RotateError `code` naming only its line.
  */
-export function parseSecretYaml(text: string, code: ConstructorParameters<typeof RotateError>[0], what: string, hint: string): Document.Parsed {
+export function parseSecretYaml(
+  text: string,
+  code: ConstructorParameters<typeof RotateError>[0],
+  what: string,
+  hint: string,
+): Document.Parsed {
   const doc = parseDocument(text, { prettyErrors: false });
   const err = doc.errors[0];
   if (err) {
@@ -103,7 +113,12 @@ export function parseSecretYaml(text: string, code: ConstructorParameters<typeof
  * Reads a file the operator names (talosconfig, secrets bundle); a failure is a RotateError `code` naming
  * the file and the errno, with `missingHint` when it does not exist.
  */
-export async function readInputFile(file: string, code: ConstructorParameters<typeof RotateError>[0], what: string, missingHint: string): Promise<string> {
+export async function readInputFile(
+  file: string,
+  code: ConstructorParameters<typeof RotateError>[0],
+  what: string,
+  missingHint: string,
+): Promise<string> {
   try {
     return await fs.readFile(file, 'utf8');
   } catch (err) {
@@ -118,7 +133,12 @@ export async function readInputFile(file: string, code: ConstructorParameters<ty
 /** Parse talosconfig text. Only the YAML syntax and the top-level shape are checked here. */
 export function parseTalosconfig(text: string, file?: string): Talosconfig {
   const cfg = { path: file };
-  const doc = parseSecretYaml(text, 'TALOSCONFIG_PARSE', where(cfg), 'fix the file, or point --talosconfig at a file written by talosctl');
+  const doc = parseSecretYaml(
+    text,
+    'TALOSCONFIG_PARSE',
+    where(cfg),
+    'fix the file, or point --talosconfig at a file written by talosctl',
+  );
   const root = doc.contents as Node | null;
   if (root !== null && !(isScalar(root) && root.value === null) && !isMap(root)) {
     throw new RotateError('TALOSCONFIG_PARSE', `${where(cfg)} is not a YAML mapping`, {
@@ -180,9 +200,15 @@ export function getContext(cfg: Talosconfig, name?: string): TalosContext {
   }
   const map = contextMap(cfg, chosen);
   if (!map) {
-    throw new RotateError('TALOSCONFIG_UNKNOWN_CONTEXT', `${where(cfg)} has no context ${JSON.stringify(chosen)} (available: ${listed})`, {
-      hint: available.length ? `use one of ${listed}` : 'generate a talosconfig with `talosctl gen config` or `talosctl config merge`',
-    });
+    throw new RotateError(
+      'TALOSCONFIG_UNKNOWN_CONTEXT',
+      `${where(cfg)} has no context ${JSON.stringify(chosen)} (available: ${listed})`,
+      {
+        hint: available.length
+          ? `use one of ${listed}`
+          : 'generate a talosconfig with `talosctl gen config` or `talosctl config merge`',
+      },
+    );
   }
   const field = (f: string) => `${where(cfg)}: contexts.${chosen}.${f}`;
   const endpoints = stringList(map.get('endpoints', true));
@@ -222,17 +248,25 @@ function decodeCredential(value: string, what: string, wantKey: boolean): string
   try {
     const pem = decodeTalosBase64Pem(value, what);
     const labels = splitPemBlocks(pem).map((b) => b.label);
-    const ok = wantKey ? labels.length === 1 && labels[0]!.endsWith('PRIVATE KEY') : labels.length > 0 && labels.every((l) => l === 'CERTIFICATE');
+    const ok = wantKey
+      ? labels.length === 1 && labels[0]!.endsWith('PRIVATE KEY')
+      : labels.length > 0 && labels.every((l) => l === 'CERTIFICATE');
     if (!ok) {
-      throw new RotateError('TALOSCONFIG_BAD_CREDENTIALS', `${what} ${wantKey ? 'does not hold one private key' : `holds ${labels.join(', ')} instead of certificates`}`, {
-        hint: 'the talosconfig is damaged; regenerate it or restore it from its backup',
-      });
+      throw new RotateError(
+        'TALOSCONFIG_BAD_CREDENTIALS',
+        `${what} ${wantKey ? 'does not hold one private key' : `holds ${labels.join(', ')} instead of certificates`}`,
+        {
+          hint: 'the talosconfig is damaged; regenerate it or restore it from its backup',
+        },
+      );
     }
     return ensureTrailingNewline(pem);
   } catch (err) {
     if (RotateError.is(err) && err.code !== 'TALOSCONFIG_BAD_CREDENTIALS') {
       // The PKI message names the field and the problem, never the value.
-      throw new RotateError('TALOSCONFIG_BAD_CREDENTIALS', err.message, { hint: err.hint ?? 'regenerate the talosconfig' });
+      throw new RotateError('TALOSCONFIG_BAD_CREDENTIALS', err.message, {
+        hint: err.hint ?? 'regenerate the talosconfig',
+      });
     }
     throw err;
   }
@@ -248,9 +282,13 @@ function decodeCredential(value: string, what: string, wantKey: boolean): string
 export function setContextCredentials(cfg: Talosconfig, name: string, creds: ContextCredentials): void {
   const exists = contextMap(cfg, name) !== undefined;
   if (!exists && !creds.endpoints?.length) {
-    throw new RotateError('TALOSCONFIG_NO_ENDPOINTS', `${where(cfg)}: new context ${JSON.stringify(name)} needs endpoints`, {
-      hint: 'pass the control-plane endpoints when creating a context',
-    });
+    throw new RotateError(
+      'TALOSCONFIG_NO_ENDPOINTS',
+      `${where(cfg)}: new context ${JSON.stringify(name)} needs endpoints`,
+      {
+        hint: 'pass the control-plane endpoints when creating a context',
+      },
+    );
   }
   const contexts = cfg.doc.get('contexts', true);
   if (!isMap(contexts)) cfg.doc.set('contexts', cfg.doc.createNode({}));
@@ -289,7 +327,11 @@ function detectIndent(text: string, doc: Document.Parsed): number {
  * Write the talosconfig atomically with mode 0600 (through a symlink to its target). When `backupPath` is
  * given, the file being replaced is first copied there, also 0600.
  */
-export async function saveTalosconfig(cfg: Talosconfig, file: string, options: { backupPath?: string } = {}): Promise<void> {
+export async function saveTalosconfig(
+  cfg: Talosconfig,
+  file: string,
+  options: { backupPath?: string } = {},
+): Promise<void> {
   const target = await fs.realpath(file).catch(() => file);
   await ensurePrivateDir(path.dirname(target));
   if (options.backupPath) {

@@ -117,7 +117,12 @@ export function createClientSecureContext(config: TalosClientCredentials): tls.S
   }
   if (cas.length === 0) throw fail('the CA holds no certificate');
   try {
-    return tls.createSecureContext({ ca: cas, cert: config.certPem, key: keyPemForTls(config.key), minVersion: 'TLSv1.2' });
+    return tls.createSecureContext({
+      ca: cas,
+      cert: config.certPem,
+      key: keyPemForTls(config.key),
+      minVersion: 'TLSv1.2',
+    });
   } catch (err) {
     // OpenSSL messages name the failing routine, not the key bytes; redact() is a second line of defence.
     throw fail(redact(err instanceof Error ? err.message : String(err)), err);

@@ -81,22 +81,31 @@ export function currentWho(): string {
  * `this-process`: the caller holds it. `alive`: a running process on this host. `gone`: proven not
  * running (see the module comment). `unknown`: another host or another pid namespace; cannot be checked.
  */
-export type HolderLiveness = { state: 'this-process' | 'alive' | 'unknown'; reason: string } | { state: 'gone'; reason: string };
+export type HolderLiveness =
+  { state: 'this-process' | 'alive' | 'unknown'; reason: string } | { state: 'gone'; reason: string };
 
 export function holderLiveness(holder: HolderIdentity, self: HolderIdentity = currentIdentity()): HolderLiveness {
-  if (holder.host !== self.host) return { state: 'unknown', reason: `it is held on another host (${holder.host}), which this process cannot check` };
+  if (holder.host !== self.host)
+    return { state: 'unknown', reason: `it is held on another host (${holder.host}), which this process cannot check` };
   if (holder.bootId !== null && self.bootId !== null && holder.bootId !== self.bootId) {
     return { state: 'gone', reason: `host ${holder.host} has rebooted since the lock was taken` };
   }
   if (holder.bootId !== self.bootId || holder.pidNamespace !== self.pidNamespace) {
-    return { state: 'unknown', reason: `it is held from another container or namespace on host ${holder.host}, which this process cannot check` };
+    return {
+      state: 'unknown',
+      reason: `it is held from another container or namespace on host ${holder.host}, which this process cannot check`,
+    };
   }
   if (holder.pid === self.pid && (holder.processStart === null || holder.processStart === self.processStart)) {
     return { state: 'this-process', reason: 'it is held by this process' };
   }
-  if (!pidRunning(holder.pid)) return { state: 'gone', reason: `process ${holder.pid} on this host is no longer running` };
+  if (!pidRunning(holder.pid))
+    return { state: 'gone', reason: `process ${holder.pid} on this host is no longer running` };
   if (!isAlive({ pid: holder.pid, startTime: holder.processStart })) {
-    return { state: 'gone', reason: `process ${holder.pid} on this host is no longer running (the pid now belongs to another process)` };
+    return {
+      state: 'gone',
+      reason: `process ${holder.pid} on this host is no longer running (the pid now belongs to another process)`,
+    };
   }
   return { state: 'alive', reason: `process ${holder.pid} on this host is still running` };
 }

@@ -85,7 +85,10 @@ export class RecordLockFile<R> {
     if (text === null || this.#parseText(text) !== 'unreadable') return false;
     // A damaged file has no id: its content stands in for one.
     const digest = damagedId(text);
-    return this.#removeClaimed(this.#claimBase(digest), (now) => now !== null && this.#parseText(now) === 'unreadable' && damagedId(now) === digest);
+    return this.#removeClaimed(
+      this.#claimBase(digest),
+      (now) => now !== null && this.#parseText(now) === 'unreadable' && damagedId(now) === digest,
+    );
   }
 
   /** Synchronous `remove`, for exit handlers: it never waits, and leaves a lock another remover is taking. */
@@ -168,9 +171,21 @@ function parseClaim(text: string | null): ClaimRecord | 'unreadable' | null {
   if (text === null) return null;
   try {
     const v = JSON.parse(text) as Partial<ClaimRecord>;
-    if (typeof v.pid === 'number' && typeof v.host === 'string' && typeof v.nonce === 'string' && /^[0-9a-f]+$/.test(v.nonce)) {
+    if (
+      typeof v.pid === 'number' &&
+      typeof v.host === 'string' &&
+      typeof v.nonce === 'string' &&
+      /^[0-9a-f]+$/.test(v.nonce)
+    ) {
       const orNull = (x: unknown): string | null => (typeof x === 'string' ? x : null);
-      return { host: v.host, bootId: orNull(v.bootId), pidNamespace: orNull(v.pidNamespace), pid: v.pid, processStart: orNull(v.processStart), nonce: v.nonce };
+      return {
+        host: v.host,
+        bootId: orNull(v.bootId),
+        pidNamespace: orNull(v.pidNamespace),
+        pid: v.pid,
+        processStart: orNull(v.processStart),
+        nonce: v.nonce,
+      };
     }
   } catch {
     // not a claim

@@ -220,22 +220,35 @@ function group(apiVersion: string | undefined): string {
  * Deployment that controls it. A ReplicaSet without a Deployment, and any other controller kind, is
  * `Other` (with its apiVersion and kind); no controller is a bare `Pod`.
  */
-export function owningWorkload(pod: PodLike, replicaSets: ReadonlyMap<string, ReplicaSetLike>): { kind: WorkloadKind; name: string; controller?: string } {
+export function owningWorkload(
+  pod: PodLike,
+  replicaSets: ReadonlyMap<string, ReplicaSetLike>,
+): { kind: WorkloadKind; name: string; controller?: string } {
   const ns = pod.metadata?.namespace ?? '';
   const ref = controllerRef(pod.metadata);
   if (!ref?.kind || !ref.name) return { kind: 'Pod', name: pod.metadata?.name ?? '' };
   const g = group(ref.apiVersion);
   if (g === 'apps' && ref.kind === 'ReplicaSet') {
     const rsOwner = controllerRef(replicaSets.get(`${ns}/${ref.name}`)?.metadata);
-    if (rsOwner?.kind === 'Deployment' && group(rsOwner.apiVersion) === 'apps' && rsOwner.name) return { kind: 'Deployment', name: rsOwner.name };
+    if (rsOwner?.kind === 'Deployment' && group(rsOwner.apiVersion) === 'apps' && rsOwner.name)
+      return { kind: 'Deployment', name: rsOwner.name };
   }
-  if (g === 'apps' && (ref.kind === 'DaemonSet' || ref.kind === 'StatefulSet')) return { kind: ref.kind, name: ref.name };
+  if (g === 'apps' && (ref.kind === 'DaemonSet' || ref.kind === 'StatefulSet'))
+    return { kind: ref.kind, name: ref.name };
   if (g === 'batch' && ref.kind === 'Job') return { kind: 'Job', name: ref.name };
   return { kind: 'Other', name: ref.name, controller: `${ref.apiVersion ?? ''} ${ref.kind}`.trim() };
 }
 
 /** Labels the controllers add per revision (they differ between a workload's pods). */
-const HASH_LABELS = new Set(['pod-template-hash', 'controller-revision-hash', 'pod-template-generation', 'statefulset.kubernetes.io/pod-name', 'apps.kubernetes.io/pod-index', 'batch.kubernetes.io/controller-uid', 'controller-uid']);
+const HASH_LABELS = new Set([
+  'pod-template-hash',
+  'controller-revision-hash',
+  'pod-template-generation',
+  'statefulset.kubernetes.io/pod-name',
+  'apps.kubernetes.io/pod-index',
+  'batch.kubernetes.io/controller-uid',
+  'controller-uid',
+]);
 
 function timeText(t: Date | string | undefined): string | null {
   if (t === undefined) return null;
@@ -250,9 +263,17 @@ function timeText(t: Date | string | undefined): string | null {
  * `startedAfter` (a rollback's workload phase): pods started before it loaded the CA the rollback returns
  * to and are left out; a pod without a start time yet is kept. Sorted by namespace, kind, name.
  */
-export function staleWorkloads(inventory: Pick<WorkloadInventory, 'pods' | 'replicaSets' | 'tokenSecrets' | 'blockers'>, startedBefore?: string, startedAfter?: string): StaleWorkload[] {
-  const blockers = new Map((inventory.blockers ?? []).map((b) => [`${b.namespace}\u0000${b.kind}\u0000${b.name}`, b.reason]));
-  const replicaSets = new Map(inventory.replicaSets.map((r) => [`${r.metadata?.namespace ?? ''}/${r.metadata?.name ?? ''}`, r]));
+export function staleWorkloads(
+  inventory: Pick<WorkloadInventory, 'pods' | 'replicaSets' | 'tokenSecrets' | 'blockers'>,
+  startedBefore?: string,
+  startedAfter?: string,
+): StaleWorkload[] {
+  const blockers = new Map(
+    (inventory.blockers ?? []).map((b) => [`${b.namespace}\u0000${b.kind}\u0000${b.name}`, b.reason]),
+  );
+  const replicaSets = new Map(
+    inventory.replicaSets.map((r) => [`${r.metadata?.namespace ?? ''}/${r.metadata?.name ?? ''}`, r]),
+  );
   const tokens = new Set(inventory.tokenSecrets);
   const groups = new Map<string, StaleWorkload>();
   const before = startedBefore === undefined ? null : Date.parse(startedBefore);
@@ -269,9 +290,19 @@ export function staleWorkloads(inventory: Pick<WorkloadInventory, 'pods' | 'repl
     const key = `${namespace}\u0000${owner.kind}\u0000${owner.controller ?? ''}\u0000${owner.name}`;
     let g = groups.get(key);
     if (!g) {
-      const labels = Object.fromEntries(Object.entries(pod.metadata?.labels ?? {}).filter(([k]) => !HASH_LABELS.has(k)));
+      const labels = Object.fromEntries(
+        Object.entries(pod.metadata?.labels ?? {}).filter(([k]) => !HASH_LABELS.has(k)),
+      );
       const blocker = owner.controller ? undefined : blockers.get(`${namespace}\u0000${owner.kind}\u0000${owner.name}`);
-      g = { namespace, kind: owner.kind, name: owner.name, ...(owner.controller ? { controller: owner.controller } : {}), ...(Object.keys(labels).length > 0 ? { labels } : {}), pods: [], ...(blocker ? { blocker } : {}) };
+      g = {
+        namespace,
+        kind: owner.kind,
+        name: owner.name,
+        ...(owner.controller ? { controller: owner.controller } : {}),
+        ...(Object.keys(labels).length > 0 ? { labels } : {}),
+        pods: [],
+        ...(blocker ? { blocker } : {}),
+      };
       groups.set(key, g);
     }
     g.pods.push({ name: pod.metadata?.name ?? '', startTime, node: pod.spec?.nodeName ?? null });
@@ -279,11 +310,20 @@ export function staleWorkloads(inventory: Pick<WorkloadInventory, 'pods' | 'repl
   const order: WorkloadKind[] = ['Deployment', 'DaemonSet', 'StatefulSet', 'Job', 'Other', 'Pod'];
   const out = [...groups.values()];
   for (const g of out) g.pods.sort((a, b) => a.name.localeCompare(b.name));
-  return out.sort((a, b) => a.namespace.localeCompare(b.namespace) || order.indexOf(a.kind) - order.indexOf(b.kind) || a.name.localeCompare(b.name));
+  return out.sort(
+    (a, b) =>
+      a.namespace.localeCompare(b.namespace) ||
+      order.indexOf(a.kind) - order.indexOf(b.kind) ||
+      a.name.localeCompare(b.name),
+  );
 }
 
 /** Secrets / ConfigMaps with keys embedding one of `oldCas`, one entry per object, sorted. */
-export function staleObjects(objects: readonly ObjectKeyFacts[], oldCas: readonly Fingerprint[], newCa: Fingerprint): StaleObject[] {
+export function staleObjects(
+  objects: readonly ObjectKeyFacts[],
+  oldCas: readonly Fingerprint[],
+  newCa: Fingerprint,
+): StaleObject[] {
   const old = new Set(oldCas);
   const byObject = new Map<string, StaleObject>();
   for (const o of objects) {
@@ -299,7 +339,9 @@ export function staleObjects(objects: readonly ObjectKeyFacts[], oldCas: readonl
   }
   const out = [...byObject.values()];
   for (const o of out) o.keys.sort();
-  return out.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name));
+  return out.sort(
+    (a, b) => a.namespace.localeCompare(b.namespace) || a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name),
+  );
 }
 
 /** The plan's `workloads` section from an inventory read at plan time. */
@@ -316,5 +358,13 @@ export function workloadsReport(change: KubernetesServerChange, inventory: Workl
 
 /** The section when the Kubernetes API could not be read: nothing listed, and why. */
 export function unavailableWorkloadsReport(change: KubernetesServerChange, reason: string): WorkloadsReport {
-  return { issueStep: change.issueStep, oldCas: change.oldCas, newCa: change.newCa, status: 'unavailable', reason, workloads: [], objects: [] };
+  return {
+    issueStep: change.issueStep,
+    oldCas: change.oldCas,
+    newCa: change.newCa,
+    status: 'unavailable',
+    reason,
+    workloads: [],
+    objects: [],
+  };
 }

@@ -9,12 +9,18 @@ import type { Plan, WorkloadPhaseEntry } from '../plan/model/index.js';
 import { kubernetesServerChange } from './find.js';
 
 /** The phase's mode: `--workloads` wins; else the section (all restart, none restart, or some); else report. */
-export function workloadPhaseMode(policy: WorkloadPolicy | undefined, override: 'restart' | 'report' | undefined): Pick<WorkloadPhaseEntry, 'mode' | 'modeSource'> {
+export function workloadPhaseMode(
+  policy: WorkloadPolicy | undefined,
+  override: 'restart' | 'report' | undefined,
+): Pick<WorkloadPhaseEntry, 'mode' | 'modeSource'> {
   if (override) return { mode: override, modeSource: 'flag' };
   if (!policy) return { mode: 'report', modeSource: 'default' };
   const actions = [policy.default, ...Object.values(policy.namespaces), ...policy.selectors.map((r) => r.action)];
   const restarts = actions.filter((a) => a === 'restart').length;
-  return { mode: restarts === 0 ? 'report' : restarts === actions.length ? 'restart' : 'mixed', modeSource: 'desired-state' };
+  return {
+    mode: restarts === 0 ? 'report' : restarts === actions.length ? 'restart' : 'mixed',
+    modeSource: 'desired-state',
+  };
 }
 
 /** The plan's `workloadPhase` entry; null when the plan changes no control plane's issuing Kubernetes CA. */
@@ -41,7 +47,9 @@ export interface RolledBackRunLike {
   startedAt: string;
   plan: Pick<Plan, 'steps'>;
   steps: readonly { index: number; startedAt: string | null }[];
-  resumes: readonly { replanned?: { plan: Pick<Plan, 'steps'>; steps: readonly { index: number; startedAt: string | null }[] } }[];
+  resumes: readonly {
+    replanned?: { plan: Pick<Plan, 'steps'>; steps: readonly { index: number; startedAt: string | null }[] };
+  }[];
 }
 
 /**
@@ -52,7 +60,10 @@ export interface RolledBackRunLike {
  * (still a safe bound: before the run, every control plane issued from the CA the rollback returns to).
  */
 export function rolledBackIssueStart(run: RolledBackRunLike): string {
-  const attempts = [...run.resumes.flatMap((r) => (r.replanned ? [r.replanned] : [])), { plan: run.plan, steps: run.steps }];
+  const attempts = [
+    ...run.resumes.flatMap((r) => (r.replanned ? [r.replanned] : [])),
+    { plan: run.plan, steps: run.steps },
+  ];
   let earliest: string | null = null;
   for (const a of attempts) {
     const change = kubernetesServerChange(a.plan);

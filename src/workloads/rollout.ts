@@ -20,7 +20,11 @@ export function isRestartable(kind: string): kind is RestartableKind {
  * selector rule whose labels (and namespace, if it names one) match the workload's pod labels, else the
  * namespace's entry, else the section's default, else `report`.
  */
-export function workloadAction(policy: WorkloadPolicy | undefined, override: 'restart' | 'report' | undefined, w: { namespace: string; labels?: Record<string, string> }): WorkloadAction {
+export function workloadAction(
+  policy: WorkloadPolicy | undefined,
+  override: 'restart' | 'report' | undefined,
+  w: { namespace: string; labels?: Record<string, string> },
+): WorkloadAction {
   if (override) return override;
   if (!policy) return 'report';
   const labels = w.labels ?? {};
@@ -61,17 +65,21 @@ export interface WorkloadObject {
  * StatefulSet partition keeps the pods below it on the old revision.
  */
 export function restartBlocker(kind: RestartableKind, obj: WorkloadObject): string | null {
-  if (kind === 'Deployment' && obj.spec?.paused) return 'the Deployment is paused: a rollout restart waits until `kubectl rollout resume`';
+  if (kind === 'Deployment' && obj.spec?.paused)
+    return 'the Deployment is paused: a rollout restart waits until `kubectl rollout resume`';
   if (kind !== 'Deployment' && obj.spec?.updateStrategy?.type === 'OnDelete') {
     return `the ${kind} uses the OnDelete update strategy: its pods are replaced only when deleted`;
   }
   const partition = obj.spec?.updateStrategy?.rollingUpdate?.partition ?? 0;
-  if (kind === 'StatefulSet' && partition > 0) return `the StatefulSet has a rolling-update partition of ${partition}: pods with an ordinal below it keep running`;
+  if (kind === 'StatefulSet' && partition > 0)
+    return `the StatefulSet has a rolling-update partition of ${partition}: pods with an ordinal below it keep running`;
   return null;
 }
 
 /** The strategic-merge patch of `kubectl rollout restart` (pod-template annotation; the API merges it). */
-export function restartPatch(restartedAt: string): { spec: { template: { metadata: { annotations: Record<string, string> } } } } {
+export function restartPatch(restartedAt: string): {
+  spec: { template: { metadata: { annotations: Record<string, string> } } };
+} {
   return { spec: { template: { metadata: { annotations: { [RESTARTED_AT_ANNOTATION]: restartedAt } } } } };
 }
 
@@ -89,31 +97,39 @@ export function rolloutState(kind: RestartableKind, obj: WorkloadObject): Rollou
   const observed = s.observedGeneration ?? 0;
   if (kind === 'Deployment') {
     if (gen > observed) return { done: false, waiting: 'waiting for the rollout to be observed' };
-    if ((s.conditions ?? []).some((c) => c.type === 'Progressing' && c.reason === 'ProgressDeadlineExceeded')) return { done: false, failed: 'the rollout exceeded its progress deadline' };
+    if ((s.conditions ?? []).some((c) => c.type === 'Progressing' && c.reason === 'ProgressDeadlineExceeded'))
+      return { done: false, failed: 'the rollout exceeded its progress deadline' };
     const want = obj.spec?.replicas ?? 1;
     const updated = s.updatedReplicas ?? 0;
     if (updated < want) return { done: false, waiting: `${updated} of ${want} new replicas updated` };
-    if ((s.replicas ?? 0) > updated) return { done: false, waiting: `${(s.replicas ?? 0) - updated} old replicas pending termination` };
-    if ((s.availableReplicas ?? 0) < updated) return { done: false, waiting: `${s.availableReplicas ?? 0} of ${updated} updated replicas available` };
+    if ((s.replicas ?? 0) > updated)
+      return { done: false, waiting: `${(s.replicas ?? 0) - updated} old replicas pending termination` };
+    if ((s.availableReplicas ?? 0) < updated)
+      return { done: false, waiting: `${s.availableReplicas ?? 0} of ${updated} updated replicas available` };
     return { done: true };
   }
   if (kind === 'DaemonSet') {
     if (gen > observed) return { done: false, waiting: 'waiting for the rollout to be observed' };
     const want = s.desiredNumberScheduled ?? 0;
-    if ((s.updatedNumberScheduled ?? 0) < want) return { done: false, waiting: `${s.updatedNumberScheduled ?? 0} of ${want} updated pods scheduled` };
-    if ((s.numberAvailable ?? 0) < want) return { done: false, waiting: `${s.numberAvailable ?? 0} of ${want} updated pods available` };
+    if ((s.updatedNumberScheduled ?? 0) < want)
+      return { done: false, waiting: `${s.updatedNumberScheduled ?? 0} of ${want} updated pods scheduled` };
+    if ((s.numberAvailable ?? 0) < want)
+      return { done: false, waiting: `${s.numberAvailable ?? 0} of ${want} updated pods available` };
     return { done: true };
   }
-  if (observed === 0 || gen > observed) return { done: false, waiting: 'waiting for the StatefulSet spec update to be observed' };
+  if (observed === 0 || gen > observed)
+    return { done: false, waiting: 'waiting for the StatefulSet spec update to be observed' };
   const want = obj.spec?.replicas ?? 1;
   if ((s.readyReplicas ?? 0) < want) return { done: false, waiting: `${s.readyReplicas ?? 0} of ${want} pods ready` };
   const partition = obj.spec?.updateStrategy?.rollingUpdate?.partition ?? 0;
   if (partition > 0) {
     const needed = want - partition;
-    if ((s.updatedReplicas ?? 0) < needed) return { done: false, waiting: `${s.updatedReplicas ?? 0} of ${needed} pods updated (partition)` };
+    if ((s.updatedReplicas ?? 0) < needed)
+      return { done: false, waiting: `${s.updatedReplicas ?? 0} of ${needed} pods updated (partition)` };
     return { done: true };
   }
-  if (s.updateRevision !== s.currentRevision) return { done: false, waiting: `${s.updatedReplicas ?? 0} pods at the new revision` };
+  if (s.updateRevision !== s.currentRevision)
+    return { done: false, waiting: `${s.updatedReplicas ?? 0} pods at the new revision` };
   return { done: true };
 }
 
@@ -136,14 +152,29 @@ export interface WorkloadDecision {
   blocked?: true;
 }
 
-export function decide(workloads: readonly StaleWorkload[], policy: WorkloadPolicy | undefined, override: 'restart' | 'report' | undefined): WorkloadDecision[] {
+export function decide(
+  workloads: readonly StaleWorkload[],
+  policy: WorkloadPolicy | undefined,
+  override: 'restart' | 'report' | undefined,
+): WorkloadDecision[] {
   return workloads.map((w) => {
     const action = workloadAction(policy, override, w);
-    if (action === 'restart' && isRestartable(w.kind) && w.blocker) return { workload: w, action: 'report', reportReason: w.blocker, blocked: true };
-    if (action === 'restart' && !isRestartable(w.kind) && (policy?.evict ?? []).includes(w.kind as EvictableKind)) return { workload: w, action: 'evict' };
+    if (action === 'restart' && isRestartable(w.kind) && w.blocker)
+      return { workload: w, action: 'report', reportReason: w.blocker, blocked: true };
+    if (action === 'restart' && !isRestartable(w.kind) && (policy?.evict ?? []).includes(w.kind as EvictableKind))
+      return { workload: w, action: 'evict' };
     if (action === 'restart' && !isRestartable(w.kind)) {
-      const what = w.kind === 'Pod' ? 'a bare pod' : w.kind === 'Job' ? "a Job's pods" : `pods of ${w.controller ?? 'another controller'}`;
-      return { workload: w, action: 'report', reportReason: `${what}: a rollout restart does not apply; evict the pods by hand, or name ${w.kind} in the workloads section's \`evict\`` };
+      const what =
+        w.kind === 'Pod'
+          ? 'a bare pod'
+          : w.kind === 'Job'
+            ? "a Job's pods"
+            : `pods of ${w.controller ?? 'another controller'}`;
+      return {
+        workload: w,
+        action: 'report',
+        reportReason: `${what}: a rollout restart does not apply; evict the pods by hand, or name ${w.kind} in the workloads section's \`evict\``,
+      };
     }
     return { workload: w, action };
   });

@@ -19,14 +19,21 @@ export interface WorkloadSummary {
 
 const label = (r: WorkloadRecordLike): string => `${r.kind} ${r.namespace}/${r.name}`;
 
-export function workloadSummary(records: readonly WorkloadRecordLike[], operation: 'apply' | 'rollback' = 'apply'): WorkloadSummary {
+export function workloadSummary(
+  records: readonly WorkloadRecordLike[],
+  operation: 'apply' | 'rollback' = 'apply',
+): WorkloadSummary {
   const restarted: string[] = [];
   const left: WorkloadSummary['left'] = [];
   for (const r of records) {
     if (r.status === 'restarted') restarted.push(label(r));
     else if (r.status === 'evicted') restarted.push(`${label(r)} (pods evicted)`);
     else if (r.status !== 'ignored') {
-      const reason = r.reason ?? (r.status === 'started' ? `restart sent, rollout not confirmed yet (\`rotate ${operation}\` resumes it)` : r.status);
+      const reason =
+        r.reason ??
+        (r.status === 'started'
+          ? `restart sent, rollout not confirmed yet (\`rotate ${operation}\` resumes it)`
+          : r.status);
       left.push({ workload: label(r), status: r.status, reason });
     }
   }
@@ -34,12 +41,21 @@ export function workloadSummary(records: readonly WorkloadRecordLike[], operatio
 }
 
 /** Sentences: restarted workloads, then those left with their reasons (at most `max` named each). */
-export function workloadSummaryNotes(s: WorkloadSummary, max = 20, operation: 'apply' | 'rollback' = 'apply'): string[] {
+export function workloadSummaryNotes(
+  s: WorkloadSummary,
+  max = 20,
+  operation: 'apply' | 'rollback' = 'apply',
+): string[] {
   // A rollback's phase restarts pods that loaded the CA it takes away, so that they load the one it returns to.
-  const [loads, holds] = operation === 'rollback' ? ['the Kubernetes API CA the rollback returned to', 'the Kubernetes API CA the rollback took away'] : ['the new Kubernetes API CA', 'the old Kubernetes API CA'];
-  const names = (xs: string[]): string => (xs.length > max ? `${xs.slice(0, max).join(', ')} and ${xs.length - max} more` : xs.join(', '));
+  const [loads, holds] =
+    operation === 'rollback'
+      ? ['the Kubernetes API CA the rollback returned to', 'the Kubernetes API CA the rollback took away']
+      : ['the new Kubernetes API CA', 'the old Kubernetes API CA'];
+  const names = (xs: string[]): string =>
+    xs.length > max ? `${xs.slice(0, max).join(', ')} and ${xs.length - max} more` : xs.join(', ');
   const notes: string[] = [];
-  if (s.restarted.length > 0) notes.push(`workloads restarted so that their pods load ${loads} (${s.restarted.length}): ${names(s.restarted)}`);
+  if (s.restarted.length > 0)
+    notes.push(`workloads restarted so that their pods load ${loads} (${s.restarted.length}): ${names(s.restarted)}`);
   if (s.left.length > 0) {
     const byReason = new Map<string, string[]>();
     for (const l of s.left) byReason.set(l.reason, [...(byReason.get(l.reason) ?? []), l.workload]);

@@ -40,36 +40,74 @@ function viaYargs(cases: Case[]): Promise<Run[]> {
     for (const c of JSON.parse(input)) out.push(await runCaptured(c.argv, c.env, c.columns));
     process.stdout.write(JSON.stringify(out));`;
   return new Promise((resolve, reject) => {
-    const child = execFile(process.execPath, ['--input-type=module', '-e', script], { env: childEnv({ NODE_OPTIONS: '' }), maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${err.message}\n${stderr}`));
-      else resolve(JSON.parse(stdout) as Run[]);
-    });
+    const child = execFile(
+      process.execPath,
+      ['--input-type=module', '-e', script],
+      { env: childEnv({ NODE_OPTIONS: '' }), maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`${err.message}\n${stderr}`));
+        else resolve(JSON.parse(stdout) as Run[]);
+      },
+    );
     child.stdin!.end(JSON.stringify(cases));
   });
 }
 
-const SHELLS: Record<string, Record<string, string>> = { sh: { SHELL: '/bin/bash' }, zsh: { SHELL: '/usr/bin/zsh' }, fish: { SHELL: '/usr/local/bin/fish' } };
+const SHELLS: Record<string, Record<string, string>> = {
+  sh: { SHELL: '/bin/bash' },
+  zsh: { SHELL: '/usr/bin/zsh' },
+  fish: { SHELL: '/usr/local/bin/fish' },
+};
 
 /** Every table entry, and more words per completion class than the one recorded, under several English locales. */
 function fastCases(): Case[] {
   const cases: Case[] = [];
   const paths = Object.keys(table.commands).map((p) => (p === '' ? [] : p.split(' ')));
   for (const width of fastPath.HELP_WIDTHS) {
-    for (const p of paths) for (const flag of ['--help', '-h']) cases.push({ argv: [...p, flag], env: {}, columns: width === 100 ? undefined : width });
+    for (const p of paths)
+      for (const flag of ['--help', '-h'])
+        cases.push({ argv: [...p, flag], env: {}, columns: width === 100 ? undefined : width });
   }
   // A terminal wider than 110 columns gets the 110 answer.
   cases.push({ argv: ['plan', '--help'], env: {}, columns: 200 }, { argv: ['--help'], env: {}, columns: 100 });
   for (const [kind, env] of Object.entries(SHELLS)) {
     cases.push({ argv: ['completion'], env });
     for (const p of paths) {
-      const words = ['', '-', '--', '--zz', '--pa', '--x1-y', 'zz', 'x.yaml', '/tmp/a', ...table.commands[p.join(' ')]!];
+      const words = [
+        '',
+        '-',
+        '--',
+        '--zz',
+        '--pa',
+        '--x1-y',
+        'zz',
+        'x.yaml',
+        '/tmp/a',
+        ...table.commands[p.join(' ')]!,
+      ];
       for (const w of words) cases.push({ argv: ['--get-yargs-completions', 'rotate', ...p, w], env });
-      if (kind === 'sh') cases.push({ argv: ['--get-yargs-completions', './bin/rotate', ...p, ''], env }, { argv: ['--get-yargs-completions', '/usr/local/bin/rotate', ...p, '--'], env });
+      if (kind === 'sh')
+        cases.push(
+          { argv: ['--get-yargs-completions', './bin/rotate', ...p, ''], env },
+          { argv: ['--get-yargs-completions', '/usr/local/bin/rotate', ...p, '--'], env },
+        );
     }
-    if (kind === 'sh') cases.push({ argv: ['--get-yargs-completions', 'rotate', ''], env: { ...env, ZSH_NAME: 'zsh5' } });
+    if (kind === 'sh')
+      cases.push({ argv: ['--get-yargs-completions', 'rotate', ''], env: { ...env, ZSH_NAME: 'zsh5' } });
   }
-  for (const locale of [{ LANG: 'C' }, { LANG: 'C.UTF-8' }, { LC_ALL: 'en_GB.UTF-8', LANG: 'de_DE.UTF-8' }, { LANG: 'POSIX' }, { LANGUAGE: 'en' }, { LC_MESSAGES: 'en_US.UTF-8' }]) {
-    cases.push({ argv: ['--help'], env: locale }, { argv: ['lab', 'up', '--help'], env: locale }, { argv: ['--get-yargs-completions', 'rotate', 'plan', '--'], env: { ...locale, SHELL: '/bin/zsh' } });
+  for (const locale of [
+    { LANG: 'C' },
+    { LANG: 'C.UTF-8' },
+    { LC_ALL: 'en_GB.UTF-8', LANG: 'de_DE.UTF-8' },
+    { LANG: 'POSIX' },
+    { LANGUAGE: 'en' },
+    { LC_MESSAGES: 'en_US.UTF-8' },
+  ]) {
+    cases.push(
+      { argv: ['--help'], env: locale },
+      { argv: ['lab', 'up', '--help'], env: locale },
+      { argv: ['--get-yargs-completions', 'rotate', 'plan', '--'], env: { ...locale, SHELL: '/bin/zsh' } },
+    );
   }
   return cases;
 }
@@ -88,7 +126,8 @@ t.test('every answer of the fast path is what yargs prints for the same command 
     }
     answered++;
     const y = yargs[i]!;
-    if (y.code !== fast.code || y.stdout !== fast.stdout || y.stderr !== '') differ.push(`${label}: yargs printed ${JSON.stringify(y)}, the fast path ${JSON.stringify(fast)}`);
+    if (y.code !== fast.code || y.stdout !== fast.stdout || y.stderr !== '')
+      differ.push(`${label}: yargs printed ${JSON.stringify(y)}, the fast path ${JSON.stringify(fast)}`);
   });
   t.same(differ, [], `${answered} of ${cases.length} command lines answered by the fast path, as yargs would`);
   t.ok(answered > 500, `${answered} answers checked`);
@@ -101,7 +140,10 @@ t.test('command lines the table cannot vouch for go to yargs', async (t) => {
     ['a terminal width the table does not hold', { argv: ['--help'], env: {}, columns: 90 }],
     ['zsh and fish at once', { argv: ['completion'], env: { SHELL: '/usr/bin/fish', ZSH_NAME: 'zsh' } }],
     ['an option already typed', { argv: ['--get-yargs-completions', 'rotate', 'plan', '--json', '--'], env: {} }],
-    ['the word being completed names an option', { argv: ['--get-yargs-completions', 'rotate', 'ca', 'new', '--api'], env: {} }],
+    [
+      'the word being completed names an option',
+      { argv: ['--get-yargs-completions', 'rotate', 'ca', 'new', '--api'], env: {} },
+    ],
     ['a single-dash word', { argv: ['--get-yargs-completions', 'rotate', 'plan', '-f'], env: {} }],
     ['a command name out of place', { argv: ['--get-yargs-completions', 'rotate', 'plan', 'lab'], env: {} }],
     ['not a command path', { argv: ['--get-yargs-completions', 'rotate', 'ca', 'up', ''], env: {} }],
@@ -113,7 +155,10 @@ t.test('command lines the table cannot vouch for go to yargs', async (t) => {
   ];
   for (const [what, c] of cases) t.equal(fastPath.fastAnswer(c.argv, c.env, c.columns, table), null, what);
   // A table recorded from other command declarations is never used.
-  const stale = { ...table, sources: table.sources.replace('Read every node over the Talos API', 'Read every node over the API') };
+  const stale = {
+    ...table,
+    sources: table.sources.replace('Read every node over the Talos API', 'Read every node over the API'),
+  };
   t.not(stale.sources, table.sources, 'the recorded sources hold the command descriptions');
   t.equal(fastPath.currentTable(stale), null, 'stale sources: yargs answers');
   t.equal(fastPath.currentTable({ ...table, version: table.version + 1 }), null, 'another table format: yargs answers');
@@ -124,9 +169,14 @@ t.test('bin/rotate prints byte for byte what a run without the fast path prints'
   const slow = (args: string[], env: NodeJS.ProcessEnv) =>
     new Promise<Run>((resolve) => {
       const script = `const { main } = await import(${JSON.stringify(path.join(DIST, 'main.js'))}); process.exitCode = await main(process.argv.slice(1));`;
-      execFile(process.execPath, ['--input-type=module', '-e', script, '--', ...args], { env: { ...env, NODE_OPTIONS: '' } }, (err, stdout, stderr) => {
-        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-      });
+      execFile(
+        process.execPath,
+        ['--input-type=module', '-e', script, '--', ...args],
+        { env: { ...env, NODE_OPTIONS: '' } },
+        (err, stdout, stderr) => {
+          resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+        },
+      );
     });
   const samples: [string[], NodeJS.ProcessEnv][] = [
     [['--help'], {}],
@@ -136,7 +186,14 @@ t.test('bin/rotate prints byte for byte what a run without the fast path prints'
     [['--get-yargs-completions', 'rotate', 'apply', '--'], { SHELL: '/bin/zsh' }],
   ];
   for (const [args, extra] of samples) {
-    const env = childEnv({ LC_ALL: undefined, LC_MESSAGES: undefined, LANG: undefined, LANGUAGE: undefined, ZSH_NAME: undefined, ...extra });
+    const env = childEnv({
+      LC_ALL: undefined,
+      LC_MESSAGES: undefined,
+      LANG: undefined,
+      LANGUAGE: undefined,
+      ZSH_NAME: undefined,
+      ...extra,
+    });
     t.ok(fastPath.fastAnswer(args, env, undefined, table), `rotate ${args.join(' ')}: the fast path answers`);
     const [fast, viaMain] = await Promise.all([run(path.join(REPO, 'bin', 'rotate'), args, { env }), slow(args, env)]);
     t.same(fast, viaMain, `rotate ${args.join(' ')} (${JSON.stringify(extra)})`);

@@ -10,7 +10,9 @@ import { requireBuild, rotate, ROTATE } from '../lab/e2e/fixtures/cli.js';
 requireBuild(t);
 
 t.test('rotate --version prints the package version (the fast path in bin/rotate), as yargs would', async (t) => {
-  const pkg = JSON.parse(await fs.readFile(path.join(path.dirname(ROTATE), '..', 'package.json'), 'utf8')) as { version: string };
+  const pkg = JSON.parse(await fs.readFile(path.join(path.dirname(ROTATE), '..', 'package.json'), 'utf8')) as {
+    version: string;
+  };
   const fast = await rotate('--version');
   t.same([fast.code, fast.stdout, fast.stderr], [0, `${pkg.version}\n`, '']);
   const viaYargs = await rotate('--version', '--help');
@@ -31,9 +33,11 @@ t.test('rotate completion: a completion script, and completions for commands and
   t.equal(script.code, 0);
   t.match(script.stdout, /rotate --get-yargs-completions/, 'the script asks rotate for completions');
   const commands = await rotate('--get-yargs-completions', 'rotate', '');
-  for (const c of ['plan', 'apply', 'rollback', 'validate', 'state', 'ca', 'lab']) t.match(commands.stdout, new RegExp(`^${c}$`, 'm'), `completes ${c}`);
+  for (const c of ['plan', 'apply', 'rollback', 'validate', 'state', 'ca', 'lab'])
+    t.match(commands.stdout, new RegExp(`^${c}$`, 'm'), `completes ${c}`);
   const ca = await rotate('--get-yargs-completions', 'rotate', 'ca', '');
   t.same(ca.stdout.trim().split('\n').sort(), ['import', 'new', 'show']);
   const flags = await rotate('--get-yargs-completions', 'rotate', 'plan', '--');
-  for (const f of ['--file', '--detailed-exitcode', '--out', '--parallelism']) t.match(flags.stdout, new RegExp(`^${f}$`, 'm'), `completes ${f}`);
+  for (const f of ['--file', '--detailed-exitcode', '--out', '--parallelism'])
+    t.match(flags.stdout, new RegExp(`^${f}$`, 'm'), `completes ${f}`);
 });

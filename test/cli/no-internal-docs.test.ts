@@ -31,11 +31,20 @@ function withoutComments(text: string): string {
 }
 
 t.test('README, docs and CLI strings cite no document outside the repository', async (t) => {
-  const docs = [path.join(REPO, 'README.md'), ...(await files(path.join(REPO, 'docs'), '.md')).filter((f) => !f.endsWith('CONTRIBUTING-helpers.md'))];
+  const docs = [
+    path.join(REPO, 'README.md'),
+    ...(await files(path.join(REPO, 'docs'), '.md')).filter((f) => !f.endsWith('CONTRIBUTING-helpers.md')),
+  ];
   const sources = (await files(path.join(REPO, 'src'), '.ts')).filter((f) => !f.includes(`${path.sep}lab${path.sep}`));
   t.ok(docs.length > 3 && sources.length > 50, 'the files were found');
   const found: string[] = [];
-  for (const f of docs) for (const [i, l] of (await fs.readFile(f, 'utf8')).split('\n').entries()) if (CITATION.test(l)) found.push(`${path.relative(REPO, f)}:${i + 1}: ${l.trim()}`);
-  for (const f of sources) for (const [i, l] of withoutComments(await fs.readFile(f, 'utf8')).split('\n').entries()) if (CITATION.test(l)) found.push(`${path.relative(REPO, f)}:${i + 1}: ${l.trim()}`);
+  for (const f of docs)
+    for (const [i, l] of (await fs.readFile(f, 'utf8')).split('\n').entries())
+      if (CITATION.test(l)) found.push(`${path.relative(REPO, f)}:${i + 1}: ${l.trim()}`);
+  for (const f of sources)
+    for (const [i, l] of withoutComments(await fs.readFile(f, 'utf8'))
+      .split('\n')
+      .entries())
+      if (CITATION.test(l)) found.push(`${path.relative(REPO, f)}:${i + 1}: ${l.trim()}`);
   t.same(found, [], 'no citation of talos-facts / stack-notes');
 });

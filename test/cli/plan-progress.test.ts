@@ -41,21 +41,24 @@ t.test('terminal: one live line, redrawn in place (not 400 times), erased at the
   t.ok(draws < 120 && draws > 10, `redrawn at most every 100 ms (${draws} draws for 400 updates over 16 s)`);
 });
 
-t.test('log: a quick plan adds no line; a slow one a plain line about every 10 s, and one when the phase ends', async (t) => {
-  const quick = new Stream(false);
-  drive(quick, 20); // 4 s per phase
-  t.equal(quick.text, '', 'nothing for phases under 10 s');
+t.test(
+  'log: a quick plan adds no line; a slow one a plain line about every 10 s, and one when the phase ends',
+  async (t) => {
+    const quick = new Stream(false);
+    drive(quick, 20); // 4 s per phase
+    t.equal(quick.text, '', 'nothing for phases under 10 s');
 
-  const slow = new Stream(false);
-  drive(slow, 150); // 30 s per phase
-  const lines = slow.text.split('\n').filter(Boolean);
-  t.notMatch(slow.text, /\x1b|\r/, 'no escape sequences in a log');
-  t.same(lines.filter((l) => l.startsWith('plan: reading nodes')).length, 3, 'two progress lines and the end');
-  t.match(lines[0], /^plan: reading nodes 67\/200 \(10s\)$/);
-  t.match(lines[1], /^plan: reading nodes 134\/200 \(20s\)$/);
-  t.match(lines[2], /^plan: reading nodes 200\/200, done in 30s$/);
-  t.equal(lines.filter((l) => l.startsWith('plan: node dry runs')).length, 3, 'the dry runs likewise');
-});
+    const slow = new Stream(false);
+    drive(slow, 150); // 30 s per phase
+    const lines = slow.text.split('\n').filter(Boolean);
+    t.notMatch(slow.text, /\x1b|\r/, 'no escape sequences in a log');
+    t.same(lines.filter((l) => l.startsWith('plan: reading nodes')).length, 3, 'two progress lines and the end');
+    t.match(lines[0], /^plan: reading nodes 67\/200 \(10s\)$/);
+    t.match(lines[1], /^plan: reading nodes 134\/200 \(20s\)$/);
+    t.match(lines[2], /^plan: reading nodes 200\/200, done in 30s$/);
+    t.equal(lines.filter((l) => l.startsWith('plan: node dry runs')).length, 3, 'the dry runs likewise');
+  },
+);
 
 t.test('TERM=dumb: a terminal that cannot erase a line gets the log form', async (t) => {
   const s = new Stream(true);

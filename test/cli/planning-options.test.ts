@@ -12,9 +12,13 @@ requireBuild(t);
 
 /** Parse `argv` with the planning flags alone, in process; a check failure is thrown as it is. */
 function parse(argv: string[]): PlanningArgs {
-  return planningOptions(yargs(argv).exitProcess(false).fail((msg, err) => {
-    throw err ?? new Error(msg);
-  })).parseSync() as unknown as PlanningArgs;
+  return planningOptions(
+    yargs(argv)
+      .exitProcess(false)
+      .fail((msg, err) => {
+        throw err ?? new Error(msg);
+      }),
+  ).parseSync() as unknown as PlanningArgs;
 }
 
 t.test('a number or a percentage of the workers; default 10%', async (t) => {
@@ -26,24 +30,37 @@ t.test('a number or a percentage of the workers; default 10%', async (t) => {
 
 t.test('bad --max-unavailable values are usage errors naming the flag, as a bad --parallelism is', async (t) => {
   for (const value of ['0', '-1', 'abc', '150%', '0%', '12.5%', '']) {
-    t.throws(() => parse(['--max-unavailable', value]), {
-      code: 'CLI_USAGE',
-      message: `--max-unavailable ${value} is not valid: it must be a whole number of at least 1 or a percentage of the workers from 1% to 100%`,
-      hint: /^e\.g\. --max-unavailable 10%/,
-    }, JSON.stringify(value));
+    t.throws(
+      () => parse(['--max-unavailable', value]),
+      {
+        code: 'CLI_USAGE',
+        message: `--max-unavailable ${value} is not valid: it must be a whole number of at least 1 or a percentage of the workers from 1% to 100%`,
+        hint: /^e\.g\. --max-unavailable 10%/,
+      },
+      JSON.stringify(value),
+    );
   }
-  t.throws(() => parse(['--max-unavailable', '2', '--max-unavailable', '3']), { code: 'CLI_USAGE', message: /--max-unavailable 2 3 \(given 2 times\) is not valid/ });
+  t.throws(() => parse(['--max-unavailable', '2', '--max-unavailable', '3']), {
+    code: 'CLI_USAGE',
+    message: /--max-unavailable 2 3 \(given 2 times\) is not valid/,
+  });
 });
 
 t.test('through the CLI: exit 1 and one error line, before any file is read', async (t) => {
   const r = await rotate('apply', '--auto-approve', '-f', '/nonexistent/rotate.yaml', '--max-unavailable', '150%');
   t.equal(r.code, 1);
-  t.match(r.stderr, /^error\[CLI_USAGE\]: --max-unavailable 150% is not valid: it must be a whole number of at least 1 or a percentage of the workers from 1% to 100%\n\s+hint: e\.g\. --max-unavailable 10%/);
+  t.match(
+    r.stderr,
+    /^error\[CLI_USAGE\]: --max-unavailable 150% is not valid: it must be a whole number of at least 1 or a percentage of the workers from 1% to 100%\n\s+hint: e\.g\. --max-unavailable 10%/,
+  );
   t.notMatch(r.stderr, /internal error|nonexistent/);
 });
 
 t.test('--help shows the 10% default', async (t) => {
   const r = await rotate('plan', '--help');
   t.equal(r.code, 0);
-  t.match(r.stdout, /--max-unavailable\s+workers whose kubelet may restart at once: a number, or a percentage of\s+the workers[\s\S]*?\[default: "10%"\]/);
+  t.match(
+    r.stdout,
+    /--max-unavailable\s+workers whose kubelet may restart at once: a number, or a percentage of\s+the workers[\s\S]*?\[default: "10%"\]/,
+  );
 });

@@ -15,8 +15,18 @@ function printed(err: unknown): { text: string; code: number } {
 
 t.test('a user or cluster error: its code and hint, no bug-report hint', async (t) => {
   for (const source of ['user', 'cluster'] as const) {
-    const r = printed(new RotateError('SESSION_NO_ENDPOINTS', 'talosconfig context lab has no endpoints', { hint: 'list them', source, exitCode: 3 }));
-    t.equal(r.text, 'error[SESSION_NO_ENDPOINTS]: talosconfig context lab has no endpoints\n  hint: list them\n', source);
+    const r = printed(
+      new RotateError('SESSION_NO_ENDPOINTS', 'talosconfig context lab has no endpoints', {
+        hint: 'list them',
+        source,
+        exitCode: 3,
+      }),
+    );
+    t.equal(
+      r.text,
+      'error[SESSION_NO_ENDPOINTS]: talosconfig context lab has no endpoints\n  hint: list them\n',
+      source,
+    );
     t.equal(r.code, 3);
     t.notOk(isBug(new RotateError('X', 'y', { source })));
   }

@@ -7,7 +7,17 @@ import * as path from 'node:path';
 import t from 'tap';
 
 import { loadDesiredState } from '../../src/desired/index.js';
-import { builtCli, keyFileText, leakNeedles, REPO, runCli, snapshot, tempDir, writeMaterial, removeTempDirs } from './fixtures/helpers.js';
+import {
+  builtCli,
+  keyFileText,
+  leakNeedles,
+  REPO,
+  runCli,
+  snapshot,
+  tempDir,
+  writeMaterial,
+  removeTempDirs,
+} from './fixtures/helpers.js';
 
 t.teardown(removeTempDirs);
 
@@ -21,7 +31,9 @@ async function prepare(name: string) {
 }
 
 t.test('every example folder is covered', async (t) => {
-  const folders = (await fs.readdir(path.join(REPO, 'examples'), { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+  const folders = (await fs.readdir(path.join(REPO, 'examples'), { withFileTypes: true }))
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name);
   // staged-rotation/ (three commits) is validated and applied against the lab by test/lab/e2e/staged-rotation.test.ts;
   // pipelines/ is checked by test/lab/e2e/pipelines.test.ts (actionlint; the GitLab jobs run against the lab).
   t.same(folders.sort(), [...EXAMPLES, 'pipelines', 'staged-rotation'].sort());
@@ -42,9 +54,16 @@ t.test('examples pass rotate validate', { skip: !(await builtCli()) && 'run `npm
       t.equal(report.valid, true);
       t.same(report.errors, []);
       const expectedWarnings = name === 'full-rotation' ? ['DESIRED_UNUSED_AUTHORITY', 'DESIRED_UNUSED_AUTHORITY'] : [];
-      t.same(report.warnings.map((w) => w.code), expectedWarnings, 'warnings');
+      t.same(
+        report.warnings.map((w) => w.code),
+        expectedWarnings,
+        'warnings',
+      );
       for (const needle of leakNeedles(material.keyPems)) {
-        t.notOk(run.stdout.includes(needle) || run.stderr.includes(needle) || json.stdout.includes(needle), 'no key material in the output');
+        t.notOk(
+          run.stdout.includes(needle) || run.stderr.includes(needle) || json.stdout.includes(needle),
+          'no key material in the output',
+        );
       }
       t.same(await snapshot(dir), before, 'nothing written');
     });
@@ -67,19 +86,34 @@ t.test('full rotation loads into the planner model', async (t) => {
   t.equal(state.cluster.kubeconfig, path.join(dir, 'kubeconfig'));
   t.equal(state.cluster.secretsBundle, path.join(dir, 'secrets.yaml'));
   t.equal(state.cluster.context, 'prod');
-  t.same(state.authorities['talos-2016']?.certificateSource, { kind: 'secretsBundle', path: path.join(dir, 'secrets.pre-rotation.yaml'), entry: 'os' });
+  t.same(state.authorities['talos-2016']?.certificateSource, {
+    kind: 'secretsBundle',
+    path: path.join(dir, 'secrets.pre-rotation.yaml'),
+    entry: 'os',
+  });
   t.equal(state.authorities['talos-2016']?.certificate.fingerprint, material.talosOld.fingerprint);
-  t.same(warnings.map((w) => [w.code, w.path]), [
-    ['DESIRED_UNUSED_AUTHORITY', 'authorities.talos-2016'],
-    ['DESIRED_UNUSED_AUTHORITY', 'authorities.k8s-2016'],
-  ]);
+  t.same(
+    warnings.map((w) => [w.code, w.path]),
+    [
+      ['DESIRED_UNUSED_AUTHORITY', 'authorities.talos-2016'],
+      ['DESIRED_UNUSED_AUTHORITY', 'authorities.k8s-2016'],
+    ],
+  );
 });
 
 t.test('intermediate loads with the old CAs accepted and the env key', async (t) => {
   const { dir, material } = await prepare('intermediate');
-  const { state } = await loadDesiredState(path.join(dir, 'rotate.yaml'), { env: { K8S_CA_KEY: keyFileText(material.k8sNew) } });
-  t.same(state.talos?.accepted.map((a) => a.certificate.fingerprint), [material.talosOld.fingerprint]);
-  t.same(state.kubernetes?.accepted.map((a) => a.certificate.fingerprint), [material.k8sOld.fingerprint]);
+  const { state } = await loadDesiredState(path.join(dir, 'rotate.yaml'), {
+    env: { K8S_CA_KEY: keyFileText(material.k8sNew) },
+  });
+  t.same(
+    state.talos?.accepted.map((a) => a.certificate.fingerprint),
+    [material.talosOld.fingerprint],
+  );
+  t.same(
+    state.kubernetes?.accepted.map((a) => a.certificate.fingerprint),
+    [material.k8sOld.fingerprint],
+  );
   t.same(state.kubernetes?.issuing.keySource, { kind: 'env', variable: 'K8S_CA_KEY' });
   t.equal(state.cluster.kubernetesEndpoint, 'https://k8s.prod.example.com:6443');
   t.equal(state.cluster.context, undefined);

@@ -31,7 +31,11 @@ authorities:
 `;
 
 const git = (dir: string, ...args: string[]) =>
-  execFileSync('git', ['-c', 'user.email=t@example.org', '-c', 'user.name=t', ...args], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  execFileSync('git', ['-c', 'user.email=t@example.org', '-c', 'user.name=t', ...args], {
+    cwd: dir,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 
 async function repo(): Promise<string> {
   const dir = await tempDir('git-exposure-');
@@ -40,8 +44,10 @@ async function repo(): Promise<string> {
   return dir;
 }
 
-const validate = (dir: string, env: NodeJS.ProcessEnv = { HOME: dir }) => validateDesiredFile(path.join(dir, 'rotate.yaml'), { env, home: dir });
-const exposures = (r: Awaited<ReturnType<typeof validate>>) => r.warnings.filter((w) => w.code === 'DESIRED_KEY_IN_GIT');
+const validate = (dir: string, env: NodeJS.ProcessEnv = { HOME: dir }) =>
+  validateDesiredFile(path.join(dir, 'rotate.yaml'), { env, home: dir });
+const exposures = (r: Awaited<ReturnType<typeof validate>>) =>
+  r.warnings.filter((w) => w.code === 'DESIRED_KEY_IN_GIT');
 
 t.test('tracked and would-be-added key files: one warning naming each, with the fix', async (t) => {
   const dir = await repo();
@@ -77,7 +83,19 @@ t.test('everything ignored or outside the work tree: no warning', async (t) => {
   await writeFile(path.join(dir, 'state/.gitignore'), '*\n');
   t.same(exposures(await validate(dir)), [], 'a state folder with its own ignore-everything .gitignore');
   git(dir, 'add', '-A');
-  t.same(git(dir, 'diff', '--cached', '--name-only').split('\n').filter(Boolean).sort(), ['.gitignore', 'pki/k8s-2026.crt', 'pki/leaf.crt', 'pki/expired.crt', 'pki/talos-2016.crt', 'pki/talos-2026.crt', 'rotate.yaml'].sort(), 'the check agrees with git add -A');
+  t.same(
+    git(dir, 'diff', '--cached', '--name-only').split('\n').filter(Boolean).sort(),
+    [
+      '.gitignore',
+      'pki/k8s-2026.crt',
+      'pki/leaf.crt',
+      'pki/expired.crt',
+      'pki/talos-2016.crt',
+      'pki/talos-2026.crt',
+      'rotate.yaml',
+    ].sort(),
+    'the check agrees with git add -A',
+  );
 });
 
 t.test('outside a work tree, or without git: no warning and no error', async (t) => {

@@ -37,14 +37,25 @@ const fp = (c: ConfigCa): Fingerprint => c.fingerprint;
 
 t.test('a consistent cluster: its issuing CAs, nothing accepted, no disagreement', async (t) => {
   const p = proposeDesiredState(
-    [node('cp1', 'controlplane', api(T1), api(K1)), node('cp2', 'controlplane', api(T1), api(K1)), node('w1', 'worker', api(T1), api(null, [K1]))],
+    [
+      node('cp1', 'controlplane', api(T1), api(K1)),
+      node('cp2', 'controlplane', api(T1), api(K1)),
+      node('w1', 'worker', api(T1), api(null, [K1])),
+    ],
     describe,
     NOW,
   );
   t.same(p.talos, { issuing: fp(T1), accepted: [] });
-  t.same(p.kubernetes, { issuing: fp(K1), accepted: [] }, "a document-style worker's current Kubernetes CA is its first accepted one");
+  t.same(
+    p.kubernetes,
+    { issuing: fp(K1), accepted: [] },
+    "a document-style worker's current Kubernetes CA is its first accepted one",
+  );
   t.same(p.disagreements, []);
-  t.same(p.cas.map((c) => c.name), ['talos-2016', 'kubernetes-2016']);
+  t.same(
+    p.cas.map((c) => c.name),
+    ['talos-2016', 'kubernetes-2016'],
+  );
 });
 
 t.test('an aborted rotation: every CA trusted anywhere stays accepted; the nodes lacking it are listed', async (t) => {
@@ -68,17 +79,31 @@ t.test('an aborted rotation: every CA trusted anywhere stays accepted; the nodes
       ['kubernetes', 'w1', [fp(K2)], null],
     ],
   );
-  t.same(p.cas.map((c) => c.name), ['talos-2016', 'talos-2026', 'kubernetes-2016', 'kubernetes-2026'], 'issuing first per API');
+  t.same(
+    p.cas.map((c) => c.name),
+    ['talos-2016', 'talos-2026', 'kubernetes-2016', 'kubernetes-2026'],
+    'issuing first per API',
+  );
 });
 
 t.test("a worker whose current CA is not the control planes' issuing one is listed", async (t) => {
-  const p = proposeDesiredState([node('cp1', 'controlplane', api(T2, [T1]), api(K1)), node('w1', 'worker', api(T1, [T2]), api(null, [K1]))], describe, NOW);
+  const p = proposeDesiredState(
+    [node('cp1', 'controlplane', api(T2, [T1]), api(K1)), node('w1', 'worker', api(T1, [T2]), api(null, [K1]))],
+    describe,
+    NOW,
+  );
   t.same(p.talos, { issuing: fp(T2), accepted: [fp(T1)] });
   t.same(p.disagreements, [{ api: 'talos', node: 'w1', missing: [], issuing: fp(T1) }]);
 });
 
 t.test('control planes issuing from different CAs: refused, naming them', async (t) => {
-  const err = t.throws(() => proposeDesiredState([node('cp1', 'controlplane', api(T1, [T2]), api(K1)), node('cp2', 'controlplane', api(T2, [T1]), api(K1))], describe, NOW)) as RotateError;
+  const err = t.throws(() =>
+    proposeDesiredState(
+      [node('cp1', 'controlplane', api(T1, [T2]), api(K1)), node('cp2', 'controlplane', api(T2, [T1]), api(K1))],
+      describe,
+      NOW,
+    ),
+  ) as RotateError;
   t.equal(err.code, 'INIT_ISSUING_DISAGREES');
   t.match(err.message, /cp1/);
   t.match(err.message, /cp2/);
@@ -86,18 +111,28 @@ t.test('control planes issuing from different CAs: refused, naming them', async 
 });
 
 t.test('no control plane, or one without an issuing CA: refused', async (t) => {
-  t.throws(() => proposeDesiredState([node('w1', 'worker', api(T1), api(null, [K1]))], describe, NOW), { code: 'INIT_NO_CONTROLPLANE' });
-  t.throws(() => proposeDesiredState([node('cp1', 'controlplane', api(T1), api(null, [K1]))], describe, NOW), { code: 'INIT_CONTROLPLANE_WITHOUT_CA' });
+  t.throws(() => proposeDesiredState([node('w1', 'worker', api(T1), api(null, [K1]))], describe, NOW), {
+    code: 'INIT_NO_CONTROLPLANE',
+  });
+  t.throws(() => proposeDesiredState([node('cp1', 'controlplane', api(T1), api(null, [K1]))], describe, NOW), {
+    code: 'INIT_CONTROLPLANE_WITHOUT_CA',
+  });
 });
 
 t.test('an expired accepted CA is left out (reported), never made a reason to keep trust', async (t) => {
   const p = proposeDesiredState([node('cp1', 'controlplane', api(T1, [OLD]), api(K1))], describe, NOW);
   t.same(p.talos.accepted, []);
-  t.same(p.expired.map((c) => [c.api, c.fingerprint]), [['talos', fp(OLD)]]);
+  t.same(
+    p.expired.map((c) => [c.api, c.fingerprint]),
+    [['talos', fp(OLD)]],
+  );
 });
 
 t.test('two CAs of one year get distinct names', async (t) => {
   const T3 = ca('f', 2026, 2036);
   const p = proposeDesiredState([node('cp1', 'controlplane', api(T2, [T3]), api(K2))], describe, NOW);
-  t.same(p.cas.map((c) => c.name), ['talos-2026', `talos-2026-${'f'.repeat(8)}`, 'kubernetes-2026']);
+  t.same(
+    p.cas.map((c) => c.name),
+    ['talos-2026', `talos-2026-${'f'.repeat(8)}`, 'kubernetes-2026'],
+  );
 });

@@ -56,7 +56,10 @@ t.test('a key source that fits no form is one message naming the forms', async (
   t.equal(f.code, 'DESIRED_BAD_KEY_SOURCE');
   t.equal(formatField(f.at), 'authorities.a.key');
   t.equal(f.pos, '10:10');
-  t.match(f.message, /must be one of \{ file: PATH \}, \{ env: VARIABLE \} or \{ secretsBundle: PATH, entry: os \| k8s \}/);
+  t.match(
+    f.message,
+    /must be one of \{ file: PATH \}, \{ env: VARIABLE \} or \{ secretsBundle: PATH, entry: os \| k8s \}/,
+  );
   const typo = one(t, BASE.replace('key: { file: a.key }', 'key: { fille: a.key }'));
   t.match(typo.hint, /did you mean `file`\?/);
 });
@@ -80,22 +83,38 @@ t.test('keys are never inline, wherever they are written', async (t) => {
   const ca = await generateTalosCa();
   const k8s = await generateKubernetesCa();
   const pem = ca.key.reveal();
-  const block = (indent: string, text: string) => text.trimEnd().split('\n').map((l) => indent + l).join('\n');
+  const block = (indent: string, text: string) =>
+    text
+      .trimEnd()
+      .split('\n')
+      .map((l) => indent + l)
+      .join('\n');
   const cases = [
     BASE.replace('key: { file: a.key }', `key: |\n${block('      ', pem)}`),
     BASE.replace('key: { file: a.key }', `key: ${encodeTalosBase64Pem(pem)}`),
     BASE.replace('certificate: a.crt', `certificate: |\n${block('      ', k8s.key.reveal())}`),
     BASE.replace('key: { file: a.key }', `key: { file: "${encodeTalosBase64Pem(k8s.key.reveal())}" }`),
-    BASE.replace('  workers: []', `  workers: []\n  context: ${Buffer.from(splitPemBlocks(pem)[0]!.der).toString('base64')}`),
+    BASE.replace(
+      '  workers: []',
+      `  workers: []\n  context: ${Buffer.from(splitPemBlocks(pem)[0]!.der).toString('base64')}`,
+    ),
   ];
   for (const [i, text] of cases.entries()) {
     const list = findingsOf(text);
-    t.same(list.map((f) => f.code), ['DESIRED_INLINE_KEY'], `case ${i}: one inline-key finding, no schema noise`);
+    t.same(
+      list.map((f) => f.code),
+      ['DESIRED_INLINE_KEY'],
+      `case ${i}: one inline-key finding, no schema noise`,
+    );
     t.match(list[0]!.message, /never inline: this file is meant to be committed to git/);
     t.notMatch(JSON.stringify(list), /PRIVATE KEY-----|MC4CAQ|MHcCAQ/, 'the finding quotes none of it');
   }
   const inComment = findingsOf(`${BASE}# old key, keep for reference:\n${block('# ', pem)}\n`);
-  t.same(inComment.map((f) => [f.code, f.pos]), [['DESIRED_INLINE_KEY', '12:3']], 'a key pasted into a comment is found too');
+  t.same(
+    inComment.map((f) => [f.code, f.pos]),
+    [['DESIRED_INLINE_KEY', '12:3']],
+    'a key pasted into a comment is found too',
+  );
   t.equal(looksLikePrivateKey(ca.certPem), false, 'a certificate is not a key');
   t.equal(looksLikePrivateKey(encodeTalosBase64Pem(ca.certPem)), false);
   t.equal(looksLikePrivateKey('pki/talos.key'), false);
@@ -106,7 +125,10 @@ t.test('a certificate given as { file } is pointed at the right form', async (t)
   t.equal(f.code, 'DESIRED_BAD_CERTIFICATE_SOURCE');
   t.match(f.hint, /certificate: "a\.crt"/);
   const num = one(t, BASE.replace('certificate: a.crt', 'certificate: 12'));
-  t.match(num.message, /must be a path to a PEM file, inline PEM text, or \{ secretsBundle: PATH, entry: os \| k8s \} \(got 12\)/);
+  t.match(
+    num.message,
+    /must be a path to a PEM file, inline PEM text, or \{ secretsBundle: PATH, entry: os \| k8s \} \(got 12\)/,
+  );
 });
 
 t.test('addresses: one message with the value and the fix', async (t) => {
@@ -137,7 +159,12 @@ t.test('unknown and missing fields', async (t) => {
 });
 
 t.test('a wrong version hides everything else', async (t) => {
-  const f = one(t, BASE.replace('version: 1', 'version: 2').replace('workers: []', 'workers: [1.2.3.4:5]').replace('key: { file: a.key }', 'key: a.key'));
+  const f = one(
+    t,
+    BASE.replace('version: 1', 'version: 2')
+      .replace('workers: []', 'workers: [1.2.3.4:5]')
+      .replace('key: { file: a.key }', 'key: a.key'),
+  );
   t.equal(f.code, 'DESIRED_BAD_VERSION');
   t.equal(f.pos, '1:10');
   t.match(f.message, /\(got 2\)$/);
@@ -148,10 +175,16 @@ t.test('a wrong version hides everything else', async (t) => {
 
 t.test('YAML syntax errors and duplicate keys carry positions', async (t) => {
   const dup = findingsOf(BASE.replace('  workers: []\n', '  workers: []\n  workers: [10.0.0.21]\n'));
-  t.same(dup.map((f) => [f.code, f.pos]), [['DESIRED_DUPLICATE_KEY', '5:3']]);
+  t.same(
+    dup.map((f) => [f.code, f.pos]),
+    [['DESIRED_DUPLICATE_KEY', '5:3']],
+  );
   t.match(dup[0]!.message, /first on line 4/);
   const broken = findingsOf('version: 1\ncluster:\n  controlPlanes: [10.0.0.11\n');
-  t.same(broken.map((f) => f.code), ['DESIRED_YAML']);
+  t.same(
+    broken.map((f) => f.code),
+    ['DESIRED_YAML'],
+  );
   t.equal(broken[0]!.pos.split(':')[0], '4');
 });
 
@@ -162,13 +195,18 @@ t.test('value quoting', async (t) => {
   t.equal(describeValue({ a: 1, b: 2 }), 'a mapping with a, b');
   t.equal(describeValue([1, 2]), 'a list of 2');
   t.equal(describeValue(null), 'an empty value');
-  t.equal(sanitizeParserMessage('Unexpected scalar token in YAML stream: "MC4CAQAwBQYDK2VwBCIEI"'), 'Unexpected scalar token in YAML stream: "..."');
+  t.equal(
+    sanitizeParserMessage('Unexpected scalar token in YAML stream: "MC4CAQAwBQYDK2VwBCIEI"'),
+    'Unexpected scalar token in YAML stream: "..."',
+  );
   t.equal(sanitizeParserMessage('Unexpected token: "1"'), 'Unexpected token: "1"');
 });
 
 t.test('address rules', async (t) => {
-  for (const ok of ['10.0.0.1', 'fd00::1', 'cp-1', 'cp-1.example.com', 'cp-1.example.com.']) t.ok(isNodeAddress(ok), ok);
-  for (const bad of ['10.0.0.1:50000', 'https://cp', '10.0.0.256', '-cp', 'cp_1', '[fd00::1]', '', 'a'.repeat(64)]) t.notOk(isNodeAddress(bad), bad);
+  for (const ok of ['10.0.0.1', 'fd00::1', 'cp-1', 'cp-1.example.com', 'cp-1.example.com.'])
+    t.ok(isNodeAddress(ok), ok);
+  for (const bad of ['10.0.0.1:50000', 'https://cp', '10.0.0.256', '-cp', 'cp_1', '[fd00::1]', '', 'a'.repeat(64)])
+    t.notOk(isNodeAddress(bad), bad);
   t.notOk(isHostname('10.0.0'), 'an all-numeric last label is an IP typo');
   t.equal(canonicalAddress('FD00:0:0::1'), canonicalAddress('fd00::1'));
   t.equal(canonicalAddress('CP.Example.COM.'), 'cp.example.com');
@@ -186,7 +224,11 @@ t.test('cross-field checks (pure)', async (t) => {
     cluster: { controlPlanes: ['10.0.0.1', '10.0.0.2'], workers: ['10.0.0.2'] },
     talos: { issuing: 'a', accepted: ['b', 'a', 'zz'] },
     kubernetes: { issuing: 'b' },
-    authorities: { a: { certificate: 'a.crt' }, b: { certificate: 'b.crt', key: { file: 'b.key' } }, c: { certificate: 'c.crt' } },
+    authorities: {
+      a: { certificate: 'a.crt' },
+      b: { certificate: 'b.crt', key: { file: 'b.key' } },
+      c: { certificate: 'c.crt' },
+    },
   };
   const { findings, model } = checkSemantics(data, []);
   t.same(
@@ -203,8 +245,14 @@ t.test('cross-field checks (pure)', async (t) => {
   );
   t.same(model.apis.talos, { issuing: 'a', accepted: ['b'] });
   const none = checkSemantics({ version: 1, cluster: { controlPlanes: ['x'], workers: [] }, authorities: {} }, []);
-  t.same(none.findings.map((f) => f.code), ['DESIRED_NOTHING_MANAGED']);
+  t.same(
+    none.findings.map((f) => f.code),
+    ['DESIRED_NOTHING_MANAGED'],
+  );
   // Fields with schema errors are not reported twice.
-  const skipped = checkSemantics(data, [['talos', 'accepted', 2], ['cluster', 'workers']]);
+  const skipped = checkSemantics(data, [
+    ['talos', 'accepted', 2],
+    ['cluster', 'workers'],
+  ]);
   t.notOk(skipped.findings.some((f) => f.code === 'DESIRED_UNKNOWN_AUTHORITY' || f.code === 'DESIRED_DUPLICATE_NODE'));
 });

@@ -21,7 +21,10 @@ function isObject(v: unknown): v is Node {
 
 function resolveRef(node: Node): Node {
   if (typeof node.$ref !== 'string') return node;
-  const target = node.$ref.replace(/^#\//, '').split('/').reduce<unknown>((n, k) => (n as Node)[k], schema);
+  const target = node.$ref
+    .replace(/^#\//, '')
+    .split('/')
+    .reduce<unknown>((n, k) => (n as Node)[k], schema);
   return target as Node;
 }
 
@@ -62,7 +65,10 @@ t.test('editors get a title and a description for every property', async (t) => 
       const title = own.title ?? target.title;
       const description = own.description ?? target.description;
       t.ok(typeof title === 'string' && title.length > 0, `${pointer}/properties/${name} has a title`);
-      t.ok(typeof description === 'string' && description.length > 20, `${pointer}/properties/${name} has a description`);
+      t.ok(
+        typeof description === 'string' && description.length > 20,
+        `${pointer}/properties/${name} has a description`,
+      );
       count++;
     }
   }
@@ -73,18 +79,41 @@ t.test('every object is closed (additionalProperties: false, or a schema for a m
   for (const [pointer, node] of subschemas(schema)) {
     if (node.type !== 'object' && !isObject(node.properties)) continue;
     if (pointer === '/$defs/keySource') continue; // closed in each branch of its oneOf
-    t.ok(node.additionalProperties === false || isObject(node.additionalProperties), `${pointer || '(root)'} is closed`);
+    t.ok(
+      node.additionalProperties === false || isObject(node.additionalProperties),
+      `${pointer || '(root)'} is closed`,
+    );
   }
 });
 
 t.test('the contract keys are there', async (t) => {
-  const props = (p: string) => Object.keys((p.split('/').filter(Boolean).reduce<unknown>((n, k) => (n as Node)[k], schema) as Node).properties as Node);
+  const props = (p: string) =>
+    Object.keys(
+      (
+        p
+          .split('/')
+          .filter(Boolean)
+          .reduce<unknown>((n, k) => (n as Node)[k], schema) as Node
+      ).properties as Node,
+    );
   t.same(props('/'), ['version', 'cluster', 'talos', 'kubernetes', 'authorities', 'workloads']);
   t.same(props('/$defs/api'), ['issuing', 'accepted']);
   t.same(props('/$defs/authority'), ['certificate', 'key']);
-  t.same(props('/$defs/cluster').sort(), ['context', 'controlPlanes', 'endpoints', 'kubeconfig', 'kubernetesEndpoint', 'secretsBundle', 'talosconfig', 'workers']);
+  t.same(props('/$defs/cluster').sort(), [
+    'context',
+    'controlPlanes',
+    'endpoints',
+    'kubeconfig',
+    'kubernetesEndpoint',
+    'secretsBundle',
+    'talosconfig',
+    'workers',
+  ]);
   const keyForms = ((schema.$defs as Node).keySource as Node).oneOf as Node[];
-  t.same(keyForms.map((b) => b.required), [['file'], ['env'], ['secretsBundle', 'entry']]);
+  t.same(
+    keyForms.map((b) => b.required),
+    [['file'], ['env'], ['secretsBundle', 'entry']],
+  );
 });
 
 t.test('its examples and the examples/ files pass the schema', async (t) => {
@@ -119,8 +148,17 @@ t.test('accepts the documented forms', async (t) => {
     withPatch((v) => ((v.authorities.a as Node).key = { env: 'TALOS_CA_KEY' })),
     withPatch((v) => ((v.authorities.a as Node).key = { secretsBundle: 's.yaml', entry: 'os' })),
     withPatch((v) => ((v.authorities.a as Node).certificate = { secretsBundle: 's.yaml', entry: 'k8s' })),
-    withPatch((v) => ((v.authorities.a as Node).certificate = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n')),
-    withPatch((v) => (v.cluster = { ...v.cluster, controlPlanes: ['cp-1.example.com', 'fd00::1', '10.0.0.1'], endpoints: ['10.0.0.1', 'cp.example.com:50000', '[fd00::1]:50000'] } as typeof v.cluster)),
+    withPatch(
+      (v) => ((v.authorities.a as Node).certificate = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n'),
+    ),
+    withPatch(
+      (v) =>
+        (v.cluster = {
+          ...v.cluster,
+          controlPlanes: ['cp-1.example.com', 'fd00::1', '10.0.0.1'],
+          endpoints: ['10.0.0.1', 'cp.example.com:50000', '[fd00::1]:50000'],
+        } as typeof v.cluster),
+    ),
     withPatch((v) => (v.cluster = { ...v.cluster, kubernetesEndpoint: 'https://10.0.0.10:6443' } as typeof v.cluster)),
     withPatch((v) => ((v as Node).authorities = { 'old.ca_2016-1': { certificate: 'x.crt' }, a: v.authorities.a })),
   ];
@@ -142,7 +180,13 @@ t.test('rejects what it must', async (t) => {
     ['unknown cluster key', withPatch((v) => ((v.cluster as Node).nodes = []))],
     ['key as a string', withPatch((v) => ((v.authorities.a as Node).key = 'a.key'))],
     ['key with two sources', withPatch((v) => ((v.authorities.a as Node).key = { file: 'a.key', env: 'X' }))],
-    ['private key as certificate', withPatch((v) => ((v.authorities.a as Node).certificate = '-----BEGIN PRIVATE KEY-----\nMC4\n-----END PRIVATE KEY-----\n'))],
+    [
+      'private key as certificate',
+      withPatch(
+        (v) =>
+          ((v.authorities.a as Node).certificate = '-----BEGIN PRIVATE KEY-----\nMC4\n-----END PRIVATE KEY-----\n'),
+      ),
+    ],
     ['bundle without entry', withPatch((v) => ((v.authorities.a as Node).key = { secretsBundle: 's.yaml' }))],
     ['bad entry', withPatch((v) => ((v.authorities.a as Node).key = { secretsBundle: 's.yaml', entry: 'etcd' }))],
     ['bad env name', withPatch((v) => ((v.authorities.a as Node).key = { env: '1X' }))],

@@ -9,9 +9,14 @@ import t from 'tap';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
-const section = readme.slice(readme.indexOf('## Architecture'), readme.indexOf('\n## ', readme.indexOf('## Architecture') + 5));
+const section = readme.slice(
+  readme.indexOf('## Architecture'),
+  readme.indexOf('\n## ', readme.indexOf('## Architecture') + 5),
+);
 const rows = section.split('\n').filter((l) => l.startsWith('| `'));
-const named = new Set(rows.flatMap((r) => [...r.split('|')[1]!.matchAll(/`(src\/[^`]+)`/g)].map((m) => m[1]!.replace(/\/$/, ''))));
+const named = new Set(
+  rows.flatMap((r) => [...r.split('|')[1]!.matchAll(/`(src\/[^`]+)`/g)].map((m) => m[1]!.replace(/\/$/, ''))),
+);
 
 t.test('every top-level folder of src/ has a row in the README map', async (t) => {
   t.ok(rows.length > 5, 'the Architecture table was found');

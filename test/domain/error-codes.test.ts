@@ -55,6 +55,9 @@ t.test('docs/errors.md is generated from the registry and up to date', async (t)
   const expected = renderErrorsDoc();
   if (process.env.ROTATE_UPDATE_DOCS === '1') await fs.writeFile(DOC, expected);
   const actual = await fs.readFile(DOC, 'utf8').catch(() => '');
-  t.ok(actual === expected, 'docs/errors.md matches renderErrorsDoc(); regenerate with ROTATE_UPDATE_DOCS=1 npx tap test/domain/error-codes.test.ts');
+  t.ok(
+    actual === expected,
+    'docs/errors.md matches renderErrorsDoc(); regenerate with ROTATE_UPDATE_DOCS=1 npx tap test/domain/error-codes.test.ts',
+  );
   for (const code of Object.keys(ERROR_CODES)) t.ok(expected.includes(`\`${code}\``), `${code} documented`);
 });

@@ -10,8 +10,14 @@ t.test('every code is well formed, unique, and its letter matches its level', as
   for (const [type, spec] of Object.entries(EVENTS)) {
     const m = CODE.exec(spec.code);
     t.ok(m, `${type}: ${spec.code} is TR_APPLY_<I|W|E>nnnn`);
-    t.ok((LETTER_LEVELS[m![1] as 'I' | 'W' | 'E'] as readonly string[]).includes(spec.level), `${type}: ${spec.code} fits level ${spec.level}`);
-    t.notOk(seen.has(spec.code.slice(-4)), `${type}: number ${spec.code.slice(-4)} not used by ${seen.get(spec.code.slice(-4))}`);
+    t.ok(
+      (LETTER_LEVELS[m![1] as 'I' | 'W' | 'E'] as readonly string[]).includes(spec.level),
+      `${type}: ${spec.code} fits level ${spec.level}`,
+    );
+    t.notOk(
+      seen.has(spec.code.slice(-4)),
+      `${type}: number ${spec.code.slice(-4)} not used by ${seen.get(spec.code.slice(-4))}`,
+    );
     seen.set(spec.code.slice(-4), type);
     t.ok(spec.description.length > 10, `${type} has a description`);
   }
@@ -25,13 +31,32 @@ t.test('every code is well formed, unique, and its letter matches its level', as
 
 t.test('the codes the issue names exist with their meaning', async (t) => {
   t.equal(EVENTS['run-start'].code, 'TR_APPLY_I1001');
-  const expected: EventType[] = ['step-start', 'node-started', 'node-done', 'node-skipped', 'node-failed', 'kubelet-restart', 'gate-attempt', 'gate-passed', 'gate-failed', 'output-written', 'run-complete', 'run-interrupted', 'warning', 'error'];
+  const expected: EventType[] = [
+    'step-start',
+    'node-started',
+    'node-done',
+    'node-skipped',
+    'node-failed',
+    'kubelet-restart',
+    'gate-attempt',
+    'gate-passed',
+    'gate-failed',
+    'output-written',
+    'run-complete',
+    'run-interrupted',
+    'warning',
+    'error',
+  ];
   for (const type of expected) t.ok(EVENTS[type], type);
   t.equal(EVENTS['run-complete'].level, 'result', 'the outcome is a result (stdout)');
 });
 
 t.test('makeEvent fills code, level, time and the message from the data', async (t) => {
-  const e = makeEvent('node-failed', { stepId: 's', address: '127.0.0.10', error: { code: 'X', message: 'it broke', hint: 'fix it' } }, new Date(0));
+  const e = makeEvent(
+    'node-failed',
+    { stepId: 's', address: '127.0.0.10', error: { code: 'X', message: 'it broke', hint: 'fix it' } },
+    new Date(0),
+  );
   t.same(e, {
     type: 'node-failed',
     code: 'TR_APPLY_E3901',
@@ -41,7 +66,12 @@ t.test('makeEvent fills code, level, time and the message from the data', async 
     data: { stepId: 's', address: '127.0.0.10', error: { code: 'X', message: 'it broke', hint: 'fix it' } },
   });
   const q = makeQuestion('confirm-apply', { steps: 3, nodes: 5, verdict: 'safe' });
-  t.match(q, { type: 'confirm-apply', code: 'TR_APPLY_I8101', default: false, message: 'Apply 3 steps changing 5 nodes (verdict: safe)?' });
+  t.match(q, {
+    type: 'confirm-apply',
+    code: 'TR_APPLY_I8101',
+    default: false,
+    message: 'Apply 3 steps changing 5 nodes (verdict: safe)?',
+  });
   t.equal(makeQuestion('confirm-apply', { steps: 1, nodes: 1, verdict: 'safe' }, { default: true }).default, true);
 });
 
@@ -50,7 +80,10 @@ t.test('every sample message is one line of text from its data', async (t) => {
     t.notMatch(e.message, /\n|undefined|\[object/, `${e.type}: ${e.message}`);
   }
   const escrow = sampleEvents().find((e) => e.type === 'key-escrowed')!;
-  t.equal(escrow.message, 'escrowed: talos new-issuing key bbbbbbbbbbbbbbbb in /x/state/keys/talos-bbbbbbbbbbbbbbbb.key');
+  t.equal(
+    escrow.message,
+    'escrowed: talos new-issuing key bbbbbbbbbbbbbbbb in /x/state/keys/talos-bbbbbbbbbbbbbbbb.key',
+  );
 });
 
 t.test('no event or question has a field that could hold a key', async (t) => {

@@ -16,13 +16,18 @@ import { TOOL_VERSION } from '../../src/version.js';
 import { Collect, FakeTerminal } from './fixtures/terminal.js';
 import { at, sampleEvents } from './fixtures/script.js';
 
-const KEY_PEM = '-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeoAoGCCqGSM49\n-----END EC PRIVATE KEY-----\n';
+const KEY_PEM =
+  '-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeoAoGCCqGSM49\n-----END EC PRIVATE KEY-----\n';
 const KEY_B64 = Buffer.from(KEY_PEM).toString('base64');
 
 function leakyEvents(): RotateEvent[] {
   return [
     makeEvent('warning', { warningCode: 'OOPS', text: `here is a key ${KEY_PEM}`, hint: null }, at(1)),
-    makeEvent('node-failed', { stepId: 's', address: '127.0.0.10', error: { code: 'X', message: 'bad', hint: KEY_B64 } }, at(2)),
+    makeEvent(
+      'node-failed',
+      { stepId: 's', address: '127.0.0.10', error: { code: 'X', message: 'bad', hint: KEY_B64 } },
+      at(2),
+    ),
   ];
 }
 
@@ -34,10 +39,20 @@ t.test('plain: one timestamped line per event on stderr, hints below, the result
   t.same(out.lines(), ['Apply complete: 3 steps, 2 nodes changed in 1m5s.']);
   const lines = err.lines();
   t.equal(lines[0], '2026-03-01T10:00:00.000Z INFO  apply started: 3 steps, 2 nodes (run run-1) [TR_APPLY_I1001]');
-  t.ok(lines.includes('2026-03-01T10:00:01.000Z INFO  step 1/3: Talos API: accept talos-2026 (bbbbbbbbbbbbbbbb) [TR_APPLY_I2001]'));
+  t.ok(
+    lines.includes(
+      '2026-03-01T10:00:01.000Z INFO  step 1/3: Talos API: accept talos-2026 (bbbbbbbbbbbbbbbb) [TR_APPLY_I2001]',
+    ),
+  );
   t.ok(lines.includes('2026-03-01T10:00:03.000Z INFO  127.0.0.10: OK [TR_APPLY_I3900]'));
-  t.ok(lines.includes('2026-03-01T10:00:03.000Z WARN  127.0.0.11: attempt 1 failed (TALOS_UNAVAILABLE: node 127.0.0.11 did not answer); retrying in 1s [TR_APPLY_W3004]'));
-  const warning = lines.findIndex((l) => l.includes('WARN  the kubeconfig of other users stops working after step 3 [APPLY_NOTICE]'));
+  t.ok(
+    lines.includes(
+      '2026-03-01T10:00:03.000Z WARN  127.0.0.11: attempt 1 failed (TALOS_UNAVAILABLE: node 127.0.0.11 did not answer); retrying in 1s [TR_APPLY_W3004]',
+    ),
+  );
+  const warning = lines.findIndex((l) =>
+    l.includes('WARN  the kubeconfig of other users stops working after step 3 [APPLY_NOTICE]'),
+  );
   t.ok(warning >= 0, "a warning line carries the warning's own code, not the event's");
   t.match(lines[warning + 1], /^\s+hint: hand out new kubeconfigs$/);
   t.equal(lines.filter((l) => /^\d{4}-/.test(l)).length, sampleEvents().length - 1, 'every other event is one line');
@@ -48,95 +63,140 @@ t.test('plain: questions are not asked; the default is used and said, or yes wit
   const err = new Collect();
   const sink = new PlainSink({ out: new Collect(), err });
   t.equal(await sink.ask(makeQuestion('confirm-apply', { steps: 3, nodes: 5, verdict: 'safe' })), false);
-  t.match(err.text, /confirm-apply: no \(the default, answered automatically: input is not interactive; pass --auto-approve to answer yes\) \[TR_APPLY_I8001\]/);
+  t.match(
+    err.text,
+    /confirm-apply: no \(the default, answered automatically: input is not interactive; pass --auto-approve to answer yes\) \[TR_APPLY_I8001\]/,
+  );
   const err2 = new Collect();
   const yes = new PlainSink({ out: new Collect(), err: err2, autoApprove: true });
   t.equal(await yes.ask(makeQuestion('confirm-apply', { steps: 3, nodes: 5, verdict: 'safe' })), true);
   t.match(err2.text, /confirm-apply: yes \(--auto-approve\)/);
   const err3 = new Collect();
-  t.equal(await new PlainSink({ out: new Collect(), err: err3 }).ask(makeQuestion('confirm-resume', { runId: 'r', previousStatus: 'interrupted' }, { default: true })), true);
+  t.equal(
+    await new PlainSink({ out: new Collect(), err: err3 }).ask(
+      makeQuestion('confirm-resume', { runId: 'r', previousStatus: 'interrupted' }, { default: true }),
+    ),
+    true,
+  );
   t.match(err3.text, /confirm-resume: yes \(the default, answered automatically: input is not interactive\)/);
 });
 
-t.test('json: a version line first, then one object per event with @level/@message/@timestamp/type/code and the data', async (t) => {
-  const out = new Collect();
-  const sink = new JsonLinesSink({ out, now: () => at(0) });
-  for (const e of sampleEvents()) sink.emit(e);
-  const lines = out.lines().map((l) => JSON.parse(l) as Record<string, unknown>);
-  t.same(lines[0], { '@level': 'info', '@message': `talos-rotate ${TOOL_VERSION}`, '@module': 'talos-rotate', '@timestamp': '2026-03-01T10:00:00.000Z', type: 'version', talos_rotate: TOOL_VERSION, ui: '1.0' });
-  t.equal(lines.length, sampleEvents().length + 1);
-  for (const line of lines.slice(1)) {
-    for (const key of ['@level', '@message', '@module', '@timestamp', 'type', 'code']) t.ok(key in line, `${String(line.type)} has ${key}`);
-    t.ok(['debug', 'info', 'warn', 'error'].includes(line['@level'] as string));
-  }
-  t.same(lines.find((l) => l.type === 'node-done'), {
-    stepId: 'talos-accept',
-    address: '127.0.0.10',
-    after: { talos: { issuing: 'a'.repeat(64), accepted: ['b'.repeat(64)] } },
-    durationMs: 2000,
-    '@level': 'info',
-    '@message': '127.0.0.10: OK',
-    '@module': 'talos-rotate',
-    '@timestamp': '2026-03-01T10:00:03.000Z',
-    type: 'node-done',
-    code: 'TR_APPLY_I3900',
-  });
-  t.match(lines.at(-1), { type: 'run-complete', '@level': 'info', code: 'TR_APPLY_I1900', nodesChanged: 2 });
-  const answer = await sink.ask(makeQuestion('confirm-apply', { steps: 3, nodes: 5, verdict: 'safe' }));
-  t.equal(answer, false);
-  const tail = out.lines().slice(-2).map((l) => JSON.parse(l) as Record<string, unknown>);
-  t.match(tail[0], { type: 'question', code: 'TR_APPLY_I8101', question: 'confirm-apply', default: false, steps: 3 });
-  t.match(tail[1], { type: 'question-answered', answer: false, source: 'default' });
-});
+t.test(
+  'json: a version line first, then one object per event with @level/@message/@timestamp/type/code and the data',
+  async (t) => {
+    const out = new Collect();
+    const sink = new JsonLinesSink({ out, now: () => at(0) });
+    for (const e of sampleEvents()) sink.emit(e);
+    const lines = out.lines().map((l) => JSON.parse(l) as Record<string, unknown>);
+    t.same(lines[0], {
+      '@level': 'info',
+      '@message': `talos-rotate ${TOOL_VERSION}`,
+      '@module': 'talos-rotate',
+      '@timestamp': '2026-03-01T10:00:00.000Z',
+      type: 'version',
+      talos_rotate: TOOL_VERSION,
+      ui: '1.0',
+    });
+    t.equal(lines.length, sampleEvents().length + 1);
+    for (const line of lines.slice(1)) {
+      for (const key of ['@level', '@message', '@module', '@timestamp', 'type', 'code'])
+        t.ok(key in line, `${String(line.type)} has ${key}`);
+      t.ok(['debug', 'info', 'warn', 'error'].includes(line['@level'] as string));
+    }
+    t.same(
+      lines.find((l) => l.type === 'node-done'),
+      {
+        stepId: 'talos-accept',
+        address: '127.0.0.10',
+        after: { talos: { issuing: 'a'.repeat(64), accepted: ['b'.repeat(64)] } },
+        durationMs: 2000,
+        '@level': 'info',
+        '@message': '127.0.0.10: OK',
+        '@module': 'talos-rotate',
+        '@timestamp': '2026-03-01T10:00:03.000Z',
+        type: 'node-done',
+        code: 'TR_APPLY_I3900',
+      },
+    );
+    t.match(lines.at(-1), { type: 'run-complete', '@level': 'info', code: 'TR_APPLY_I1900', nodesChanged: 2 });
+    const answer = await sink.ask(makeQuestion('confirm-apply', { steps: 3, nodes: 5, verdict: 'safe' }));
+    t.equal(answer, false);
+    const tail = out
+      .lines()
+      .slice(-2)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    t.match(tail[0], { type: 'question', code: 'TR_APPLY_I8101', question: 'confirm-apply', default: false, steps: 3 });
+    t.match(tail[1], { type: 'question-answered', answer: false, source: 'default' });
+  },
+);
 
-t.test('tty: step headers, "  - ADDRESS: OK" lines, live lines redrawn while in flight and gone at the end', async (t) => {
-  const term = new FakeTerminal();
-  const out = new Collect();
-  let now = at(1).getTime();
-  const sink = new TtySink({ out, err: term, refreshMs: 0, now: () => now });
-  t.ok(sink.live);
-  const events = sampleEvents();
-  const byType = (type: string, n = 0) => events.filter((e) => e.type === type)[n]!;
-  for (const e of events.slice(0, 6)) sink.emit(e); // up to both node-started
-  now += 1500;
-  sink.emit(byType('node-progress'));
-  const mid = term.screen();
-  t.same(mid.slice(0, 3), [
-    'apply started: 3 steps, 2 nodes (run run-1)',
-    '  escrowed: talos new-issuing key bbbbbbbbbbbbbbbb in /x/state/keys/talos-bbbbbbbbbbbbbbbb.key',
-    '> step 1/3: Talos API: accept talos-2026 (bbbbbbbbbbbbbbbb)',
-  ]);
-  t.match(mid.slice(3), [/^  ⠋ 127\.0\.0\.10: verifying the new config \(2s\)$/, /^  ⠋ 127\.0\.0\.11: applying config \(2s\)$/], 'one live line per node in flight');
-  t.ok(mid.slice(3).every((l) => [...l].length < term.columns), 'live lines never wrap');
-  for (const e of events.slice(7)) sink.emit(e);
-  sink.close();
-  const screen = term.screen();
-  t.same(screen, [
-    'apply started: 3 steps, 2 nodes (run run-1)',
-    '  escrowed: talos new-issuing key bbbbbbbbbbbbbbbb in /x/state/keys/talos-bbbbbbbbbbbbbbbb.key',
-    '> step 1/3: Talos API: accept talos-2026 (bbbbbbbbbbbbbbbb)',
-    '  - 127.0.0.10: OK',
-    '  ! 127.0.0.11: attempt 1 failed (TALOS_UNAVAILABLE: node 127.0.0.11 did not answer); retrying in 1s',
-    '  - 127.0.0.11: OK',
-    '  - gate: OK (2 checks, 3s)',
-    '  wrote talosconfig /x/talosconfig (previous kept as /x/talosconfig.bak)',
-    'warning: the kubeconfig of other users stops working after step 3 [APPLY_NOTICE]',
-    '      hint: hand out new kubeconfigs',
-  ]);
-  t.same(out.lines(), ['Apply complete: 3 steps, 2 nodes changed in 1m5s.'], 'the result on stdout');
-  t.match(term.text, /\x1b\[\d+A\x1b\[J/, 'live lines were erased in place');
-  t.match(term.text, /gate: check 1: 127\.0\.0\.11 refused the connection/, 'the gate line showed its attempts');
-});
+t.test(
+  'tty: step headers, "  - ADDRESS: OK" lines, live lines redrawn while in flight and gone at the end',
+  async (t) => {
+    const term = new FakeTerminal();
+    const out = new Collect();
+    let now = at(1).getTime();
+    const sink = new TtySink({ out, err: term, refreshMs: 0, now: () => now });
+    t.ok(sink.live);
+    const events = sampleEvents();
+    const byType = (type: string, n = 0) => events.filter((e) => e.type === type)[n]!;
+    for (const e of events.slice(0, 6)) sink.emit(e); // up to both node-started
+    now += 1500;
+    sink.emit(byType('node-progress'));
+    const mid = term.screen();
+    t.same(mid.slice(0, 3), [
+      'apply started: 3 steps, 2 nodes (run run-1)',
+      '  escrowed: talos new-issuing key bbbbbbbbbbbbbbbb in /x/state/keys/talos-bbbbbbbbbbbbbbbb.key',
+      '> step 1/3: Talos API: accept talos-2026 (bbbbbbbbbbbbbbbb)',
+    ]);
+    t.match(
+      mid.slice(3),
+      [/^  ⠋ 127\.0\.0\.10: verifying the new config \(2s\)$/, /^  ⠋ 127\.0\.0\.11: applying config \(2s\)$/],
+      'one live line per node in flight',
+    );
+    t.ok(
+      mid.slice(3).every((l) => [...l].length < term.columns),
+      'live lines never wrap',
+    );
+    for (const e of events.slice(7)) sink.emit(e);
+    sink.close();
+    const screen = term.screen();
+    t.same(screen, [
+      'apply started: 3 steps, 2 nodes (run run-1)',
+      '  escrowed: talos new-issuing key bbbbbbbbbbbbbbbb in /x/state/keys/talos-bbbbbbbbbbbbbbbb.key',
+      '> step 1/3: Talos API: accept talos-2026 (bbbbbbbbbbbbbbbb)',
+      '  - 127.0.0.10: OK',
+      '  ! 127.0.0.11: attempt 1 failed (TALOS_UNAVAILABLE: node 127.0.0.11 did not answer); retrying in 1s',
+      '  - 127.0.0.11: OK',
+      '  - gate: OK (2 checks, 3s)',
+      '  wrote talosconfig /x/talosconfig (previous kept as /x/talosconfig.bak)',
+      'warning: the kubeconfig of other users stops working after step 3 [APPLY_NOTICE]',
+      '      hint: hand out new kubeconfigs',
+    ]);
+    t.same(out.lines(), ['Apply complete: 3 steps, 2 nodes changed in 1m5s.'], 'the result on stdout');
+    t.match(term.text, /\x1b\[\d+A\x1b\[J/, 'live lines were erased in place');
+    t.match(term.text, /gate: check 1: 127\.0\.0\.11 refused the connection/, 'the gate line showed its attempts');
+  },
+);
 
 t.test('tty: a long live line is cut to the terminal width; the timer redraws and stops', async (t) => {
   const term = new FakeTerminal();
   term.columns = 30;
   const sink = new TtySink({ out: new Collect(), err: term, refreshMs: 5 });
-  sink.emit(makeEvent('node-started', { stepId: 's', address: '127.0.0.100', hostname: 'h', role: 'worker', before: {} }, at(0)));
+  sink.emit(
+    makeEvent(
+      'node-started',
+      { stepId: 's', address: '127.0.0.100', hostname: 'h', role: 'worker', before: {} },
+      at(0),
+    ),
+  );
   await new Promise((r) => setTimeout(r, 60));
   const frames = term.chunks.filter((c) => c.includes('127.0.0.100')).length;
   t.ok(frames > 1, `redrawn by the timer (${frames} frames)`);
-  t.ok(term.screen().every((l) => [...l].length <= 29), 'cut to the width');
+  t.ok(
+    term.screen().every((l) => [...l].length <= 29),
+    'cut to the width',
+  );
   sink.emit(makeEvent('node-done', { stepId: 's', address: '127.0.0.100', after: {}, durationMs: 1 }, at(1)));
   const after = term.chunks.length;
   await new Promise((r) => setTimeout(r, 30));
@@ -158,7 +218,12 @@ t.test('tty: asks on the terminal and reads the answer; without a terminal input
   t.equal(await pending2, false, 'an empty answer is the default');
 
   const term2 = new FakeTerminal();
-  const noInput = new TtySink({ out: new Collect(), err: term2, input: Object.assign(new PassThrough(), { isTTY: false }), refreshMs: 0 });
+  const noInput = new TtySink({
+    out: new Collect(),
+    err: term2,
+    input: Object.assign(new PassThrough(), { isTTY: false }),
+    refreshMs: 0,
+  });
   t.equal(await noInput.ask(makeQuestion('confirm-apply', { steps: 1, nodes: 1, verdict: 'safe' })), false);
   t.match(term2.text, /answered automatically/);
   const approve = new TtySink({ out: new Collect(), err: new FakeTerminal(), input, autoApprove: true, refreshMs: 0 });
@@ -181,7 +246,10 @@ t.test('selectSink: JSON with --json, live on a terminal outside CI, plain other
   t.ok(selectSink({ json: false, isTTY: true, ci: false, stdout, stderr }) instanceof TtySink);
   t.ok(selectSink({ json: false, isTTY: true, ci: true, stdout, stderr }) instanceof PlainSink);
   t.ok(selectSink({ json: false, isTTY: false, ci: false, stdout, stderr }) instanceof PlainSink);
-  t.ok(selectSink({ json: false, ci: false, stdout, stderr: new Collect() }) instanceof PlainSink, 'isTTY defaults to the stream');
+  t.ok(
+    selectSink({ json: false, ci: false, stdout, stderr: new Collect() }) instanceof PlainSink,
+    'isTTY defaults to the stream',
+  );
   t.equal(detectCi({ CI: 'true' }), true);
   t.equal(detectCi({ CI: '1' }), true);
   t.equal(detectCi({ CI: 'false' }), false);
@@ -220,7 +288,10 @@ t.test('recording sink keeps events and answers from a script, then the default'
   const rec = new RecordingSink([true]);
   for (const e of sampleEvents()) rec.emit(e);
   t.equal(rec.events.length, sampleEvents().length);
-  t.same(rec.ofType('node-done').map((e) => e.data.address), ['127.0.0.10', '127.0.0.11']);
+  t.same(
+    rec.ofType('node-done').map((e) => e.data.address),
+    ['127.0.0.10', '127.0.0.11'],
+  );
   t.equal(await rec.ask(makeQuestion('confirm-apply', { steps: 1, nodes: 1, verdict: 'safe' })), true);
   t.equal(await rec.ask(makeQuestion('confirm-apply', { steps: 1, nodes: 1, verdict: 'safe' })), false);
   t.equal(rec.questions.length, 2);
@@ -234,8 +305,24 @@ t.test('tty: a gate with a Talos and a Kubernetes check shows each; no live line
   sink.emit(makeEvent('gate-start', { stepId, checks: ['talos', 'kubernetes'] }, at(0)));
   t.same(term.screen(), ['  ⠋ gate: checking the Talos API on every node and every Kubernetes Node Ready (0ms)']);
   sink.emit(makeEvent('gate-passed', { stepId, check: 'talos', attempts: 1, durationMs: 500 }, at(1)));
-  sink.emit(makeEvent('gate-attempt', { stepId, check: 'kubernetes', attempt: 1, ok: false, retryInMs: 2000, problem: { code: 'GATE_NOT_READY', message: 'Node w-1 is not Ready' } }, at(2)));
-  t.same(term.screen(), ['  - talos gate: OK (1 check, 500ms)', '  ⠋ kubernetes gate: check 1: Node w-1 is not Ready (0ms)']);
+  sink.emit(
+    makeEvent(
+      'gate-attempt',
+      {
+        stepId,
+        check: 'kubernetes',
+        attempt: 1,
+        ok: false,
+        retryInMs: 2000,
+        problem: { code: 'GATE_NOT_READY', message: 'Node w-1 is not Ready' },
+      },
+      at(2),
+    ),
+  );
+  t.same(term.screen(), [
+    '  - talos gate: OK (1 check, 500ms)',
+    '  ⠋ kubernetes gate: check 1: Node w-1 is not Ready (0ms)',
+  ]);
   sink.emit(makeEvent('gate-passed', { stepId, check: 'kubernetes', attempts: 2, durationMs: 4000 }, at(4)));
   sink.emit(makeEvent('step-complete', { stepId, index: 1, total: 3, durationMs: 9000 }, at(4)));
   sink.close();

@@ -8,7 +8,12 @@ import t from 'tap';
 import { PlainSink, TtySink, makeEvent } from '../../src/events/index.js';
 import type { Diagnostic } from '../../src/desired/types.js';
 import { planRotation } from '../../src/plan/planner/index.js';
-import { diagnosticWarning, formatPlanWarning, noSecretsBundleWarning, type PlanWarning } from '../../src/cluster/session/build-plan.js';
+import {
+  diagnosticWarning,
+  formatPlanWarning,
+  noSecretsBundleWarning,
+  type PlanWarning,
+} from '../../src/cluster/session/build-plan.js';
 import { cluster, input } from '../plan/fixtures/cluster.js';
 import { Collect, FakeTerminal } from './fixtures/terminal.js';
 import { at } from './fixtures/script.js';
@@ -28,14 +33,21 @@ const unused: Diagnostic = {
 } as Diagnostic;
 
 function warnings(): PlanWarning[] {
-  const bundle = noSecretsBundleWarning(planRotation(input(cluster(), { outputs: { kubeconfig: true, secretsBundle: false } })), undefined);
+  const bundle = noSecretsBundleWarning(
+    planRotation(input(cluster(), { outputs: { kubeconfig: true, secretsBundle: false } })),
+    undefined,
+  );
   if (!bundle) throw new Error('expected the no-bundle warning');
   return [diagnosticWarning(unused), bundle];
 }
 
 t.test('a desired-state warning keeps its code and hint apart from its text', async (t) => {
   const w = diagnosticWarning(unused);
-  t.same(w, { code: 'DESIRED_UNUSED_AUTHORITY', text: 'rotate.yaml:39:3: authorities.talos-lab: is defined but neither issuing nor accepted for any API', hint: unused.hint });
+  t.same(w, {
+    code: 'DESIRED_UNUSED_AUTHORITY',
+    text: 'rotate.yaml:39:3: authorities.talos-lab: is defined but neither issuing nor accepted for any API',
+    hint: unused.hint,
+  });
 });
 
 t.test('plain and terminal lines: exactly one code per warning, its own', async (t) => {
@@ -44,7 +56,11 @@ t.test('plain and terminal lines: exactly one code per warning, its own', async 
     const err = new Collect();
     new PlainSink({ out: new Collect(), err }).emit(event);
     const line = err.lines()[0]!;
-    t.same([...line.matchAll(CODE)].map((m) => m[1]), [w.code], `plain: ${line}`);
+    t.same(
+      [...line.matchAll(CODE)].map((m) => m[1]),
+      [w.code],
+      `plain: ${line}`,
+    );
     t.match(err.lines()[1], /^\s+hint: /, 'the hint on the next line');
 
     const term = new FakeTerminal();
@@ -52,10 +68,18 @@ t.test('plain and terminal lines: exactly one code per warning, its own', async 
     tty.emit(event);
     tty.close();
     const shown = term.screen().join('\n');
-    t.same([...shown.matchAll(CODE)].map((m) => m[1]), [w.code], `terminal: ${shown}`);
+    t.same(
+      [...shown.matchAll(CODE)].map((m) => m[1]),
+      [w.code],
+      `terminal: ${shown}`,
+    );
 
     const printed = formatPlanWarning(w);
-    t.same([...printed.matchAll(CODE)].map((m) => m[1]), [w.code], `rotate plan: ${printed}`);
+    t.same(
+      [...printed.matchAll(CODE)].map((m) => m[1]),
+      [w.code],
+      `rotate plan: ${printed}`,
+    );
     t.match(printed, /^warning: .* \[[A-Z_]+\]\n {4}hint: /, 'warning: TEXT [CODE], then the hint');
   }
 });

@@ -9,8 +9,16 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const SPEC_RE = /(?:^|[\s;])(?:import|export)\s+(?:type\s+)?(?:[^'"]*?\sfrom\s+)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
-const FORBIDDEN = ['src/desired/', 'src/plan/', 'src/apply/', 'src/state/', 'src/cluster/session/', 'src/machineconfig/'];
+const SPEC_RE =
+  /(?:^|[\s;])(?:import|export)\s+(?:type\s+)?(?:[^'"]*?\sfrom\s+)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+const FORBIDDEN = [
+  'src/desired/',
+  'src/plan/',
+  'src/apply/',
+  'src/state/',
+  'src/cluster/session/',
+  'src/machineconfig/',
+];
 
 function tsFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -37,6 +45,12 @@ function closure(entries: string[]): Set<string> {
 
 t.test('src/lab reaches none of the planner-side code', async (t) => {
   const reached = [...closure(tsFiles(join(root, 'src/lab')))].map((f) => relative(root, f));
-  t.ok(reached.includes('src/talos/client.ts') && reached.includes('src/lab/process/desired-file.ts'), 'the scan follows imports');
-  t.same(reached.filter((f) => FORBIDDEN.some((p) => f.startsWith(p))), []);
+  t.ok(
+    reached.includes('src/talos/client.ts') && reached.includes('src/lab/process/desired-file.ts'),
+    'the scan follows imports',
+  );
+  t.same(
+    reached.filter((f) => FORBIDDEN.some((p) => f.startsWith(p))),
+    [],
+  );
 });

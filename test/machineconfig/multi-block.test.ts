@@ -27,7 +27,10 @@ const EXTRA = workerState.talos.accepted[0]!;
 /** The legacy worker with `.machine.acceptedCAs` replaced by entries holding these PEM texts. */
 function workerWith(entries: string[]): string {
   const list = entries.map((text) => `  - crt: ${b64(text)}`).join('\n');
-  return worker.replace(/ {2}acceptedCAs:\n {2}# an extra CA this worker also trusts\n {2}- crt: \S+\n/, `  acceptedCAs:\n  # an extra CA this worker also trusts\n${list}\n`);
+  return worker.replace(
+    / {2}acceptedCAs:\n {2}# an extra CA this worker also trusts\n {2}- crt: \S+\n/,
+    `  acceptedCAs:\n  # an extra CA this worker also trusts\n${list}\n`,
+  );
 }
 
 /** The decoded PEM text of each `.machine.acceptedCAs` entry. */
@@ -57,7 +60,11 @@ t.test('an entry with several certificates: every block is read, in order', asyn
 t.test('a document-style acceptedCAs entry with two certificates is read whole', async (t) => {
   const doc = loadFixture('document-worker');
   const first = readCaState(doc).kubernetes.accepted[0]!;
-  const bundle = `${nl(first.certPem)}${nl(KA.certPem)}`.replace(/\n$/, '').split('\n').map((l) => `      ${l}`).join('\n');
+  const bundle = `${nl(first.certPem)}${nl(KA.certPem)}`
+    .replace(/\n$/, '')
+    .split('\n')
+    .map((l) => `      ${l}`)
+    .join('\n');
   const cfg = doc.replace(/acceptedCAs:\n {4}- \|\n(?: {6}.*\n)+/, `acceptedCAs:\n    - |\n${bundle}\n`);
   t.same(fps(readCaState(cfg).kubernetes.accepted), [first.fingerprint, KA.fingerprint]);
 });
@@ -65,7 +72,9 @@ t.test('a document-style acceptedCAs entry with two certificates is read whole',
 t.test('dropping one CA rewrites only its entry, with the remaining blocks in order', async (t) => {
   const entries = [nl(A.certPem) + nl(B.certPem) + nl(C.certPem), nl(D.certPem)];
   const cfg = workerWith(entries);
-  const out = patchCaState(cfg, { talos: { issuing: { certPem: ISSUING.certPem }, accepted: [A.certPem, C.certPem, D.certPem] } });
+  const out = patchCaState(cfg, {
+    talos: { issuing: { certPem: ISSUING.certPem }, accepted: [A.certPem, C.certPem, D.certPem] },
+  });
   t.same(fps(readCaState(out).talos.accepted), [A.fingerprint, C.fingerprint, D.fingerprint]);
   const after = machineEntries(out);
   t.equal(after.length, 2, 'still two entries');
@@ -92,18 +101,27 @@ t.test('an entry without its final newline is reported and repaired when the sit
   t.same(s.kubernetes.unterminated, [], 'the other PKI has nothing to repair');
 
   // A change that does not touch A: its entry is still rewritten with a final newline.
-  const out = patchCaState(cfg, { talos: { issuing: { certPem: ISSUING.certPem }, accepted: [A.certPem, C.certPem, D.certPem] } });
+  const out = patchCaState(cfg, {
+    talos: { issuing: { certPem: ISSUING.certPem }, accepted: [A.certPem, C.certPem, D.certPem] },
+  });
   const after = machineEntries(out);
   t.same(after, [nl(A.certPem), nl(C.certPem), nl(D.certPem)], 'A repaired, C kept, D added');
-  t.ok(after.every((e) => e.endsWith('-----END CERTIFICATE-----\n')), 'every entry ends with a newline');
+  t.ok(
+    after.every((e) => e.endsWith('-----END CERTIFICATE-----\n')),
+    'every entry ends with a newline',
+  );
   t.same(readCaState(out).talos.unterminated, []);
   t.same(changesOutsideCaFields(cfg, out), []);
 
   // Even when the requested state equals the current one, patching the site repairs it.
-  const same = patchCaState(cfg, { talos: { issuing: { certPem: ISSUING.certPem }, accepted: [A.certPem, C.certPem] } });
+  const same = patchCaState(cfg, {
+    talos: { issuing: { certPem: ISSUING.certPem }, accepted: [A.certPem, C.certPem] },
+  });
   t.same(machineEntries(same), [nl(A.certPem), nl(C.certPem)]);
   // A change of the other PKI only leaves this site as it is.
-  const k8sOnly = patchCaState(cfg, { kubernetes: { issuing: { certPem: readCaState(cfg).kubernetes.issuing!.certPem }, accepted: [KB.certPem] } });
+  const k8sOnly = patchCaState(cfg, {
+    kubernetes: { issuing: { certPem: readCaState(cfg).kubernetes.issuing!.certPem }, accepted: [KB.certPem] },
+  });
   t.equal(machineEntries(k8sOnly)[0], broken, 'the Talos site is not touched by a Kubernetes-only patch');
 });
 
@@ -116,7 +134,10 @@ t.test('two blocks run together inside one entry are reported; the rewrite separ
 });
 
 t.test('an issuing certificate without its final newline is repaired too', async (t) => {
-  const cfg = worker.replace(/(\n {4}crt: )"?([A-Za-z0-9+/=]+)"?/, (_m, pre: string, v: string) => `${pre}${b64(Buffer.from(v, 'base64').toString('utf8').replace(/\n$/, ''))}`);
+  const cfg = worker.replace(
+    /(\n {4}crt: )"?([A-Za-z0-9+/=]+)"?/,
+    (_m, pre: string, v: string) => `${pre}${b64(Buffer.from(v, 'base64').toString('utf8').replace(/\n$/, ''))}`,
+  );
   t.same(readCaState(cfg).talos.unterminated, ['.machine.ca.crt']);
   const out = patchCaState(cfg, { talos: { issuing: { certPem: ISSUING.certPem }, accepted: [EXTRA.certPem] } });
   t.same(readCaState(out).talos.unterminated, []);
@@ -124,7 +145,7 @@ t.test('an issuing certificate without its final newline is repaired too', async
 });
 
 t.test('a key or a non-certificate block inside an accepted entry is refused, naming the entry', async (t) => {
-  const keyPem = (await generateTalosCa() as CaMaterial).key.reveal();
+  const keyPem = ((await generateTalosCa()) as CaMaterial).key.reveal();
   const err = catchRotate(() => readCaState(workerWith([nl(A.certPem) + nl(keyPem)])));
   t.equal(err.code, 'MC_BAD_CA');
   t.match(err.message, /\.machine\.acceptedCAs\[0\]\.crt must hold CERTIFICATE PEM blocks only/);

@@ -9,7 +9,13 @@ import type { Secret } from '../../src/domain/secret.js';
 import type { ApiKind, Fingerprint } from '../../src/domain/types.js';
 import { patchCaState, readCaKey, readCaState, type CaWrite } from '../../src/machineconfig/index.js';
 import { encodeTalosBase64Pem, generateKubernetesCa, generateTalosCa, type CaMaterial } from '../../src/pki/index.js';
-import { changesOutsideCaFields, FIXTURES, keyMaterialOf, loadFixture, type FixtureName } from '../fixtures/machineconfig/helpers.js';
+import {
+  changesOutsideCaFields,
+  FIXTURES,
+  keyMaterialOf,
+  loadFixture,
+  type FixtureName,
+} from '../fixtures/machineconfig/helpers.js';
 
 const NEW: Record<ApiKind, CaMaterial> = {
   talos: await generateTalosCa(),
@@ -23,7 +29,10 @@ interface Step {
   accepted: Fingerprint[];
 }
 
-function flowSteps(name: FixtureName, api: ApiKind): { steps: Step[]; start: { issuing: Fingerprint | null; accepted: Fingerprint[] } } {
+function flowSteps(
+  name: FixtureName,
+  api: ApiKind,
+): { steps: Step[]; start: { issuing: Fingerprint | null; accepted: Fingerprint[] } } {
   const src = loadFixture(name);
   const s = readCaState(src)[api];
   const role = readCaState(src).role;
@@ -42,9 +51,24 @@ function flowSteps(name: FixtureName, api: ApiKind): { steps: Step[]; start: { i
     return {
       start: { issuing: null, accepted: [O, ...extraFps] },
       steps: [
-        { name: 'add NEW as accepted', write: { issuing: issuingOld, accepted: [...extras, fresh.certPem] }, issuing: null, accepted: [O, ...extraFps, N] },
-        { name: 'make NEW issuing, OLD accepted', write: { issuing: issuingNew, accepted: [...extras, old.certPem] }, issuing: null, accepted: [N, ...extraFps, O] },
-        { name: 'drop OLD', write: { issuing: issuingNew, accepted: extras }, issuing: null, accepted: [N, ...extraFps] },
+        {
+          name: 'add NEW as accepted',
+          write: { issuing: issuingOld, accepted: [...extras, fresh.certPem] },
+          issuing: null,
+          accepted: [O, ...extraFps, N],
+        },
+        {
+          name: 'make NEW issuing, OLD accepted',
+          write: { issuing: issuingNew, accepted: [...extras, old.certPem] },
+          issuing: null,
+          accepted: [N, ...extraFps, O],
+        },
+        {
+          name: 'drop OLD',
+          write: { issuing: issuingNew, accepted: extras },
+          issuing: null,
+          accepted: [N, ...extraFps],
+        },
       ],
     };
   }
@@ -52,8 +76,18 @@ function flowSteps(name: FixtureName, api: ApiKind): { steps: Step[]; start: { i
   return {
     start: { issuing: O, accepted: extraFps },
     steps: [
-      { name: 'add NEW as accepted', write: { issuing: issuingOld, accepted: [...extras, fresh.certPem] }, issuing: O, accepted: [...extraFps, N] },
-      { name: 'make NEW issuing, OLD accepted', write: { issuing: issuingNew, accepted: [...extras, old.certPem] }, issuing: N, accepted: [...extraFps, O] },
+      {
+        name: 'add NEW as accepted',
+        write: { issuing: issuingOld, accepted: [...extras, fresh.certPem] },
+        issuing: O,
+        accepted: [...extraFps, N],
+      },
+      {
+        name: 'make NEW issuing, OLD accepted',
+        write: { issuing: issuingNew, accepted: [...extras, old.certPem] },
+        issuing: N,
+        accepted: [...extraFps, O],
+      },
       { name: 'drop OLD', write: { issuing: issuingNew, accepted: extras }, issuing: N, accepted: extraFps },
     ],
   };
@@ -68,7 +102,10 @@ for (const name of FIXTURES) {
       const isCp = initial.role === 'controlplane';
       const { steps, start } = flowSteps(name, api);
       t.equal(initial[api].issuing?.fingerprint ?? null, start.issuing);
-      t.same(initial[api].accepted.map((c) => c.fingerprint), start.accepted);
+      t.same(
+        initial[api].accepted.map((c) => c.fingerprint),
+        start.accepted,
+      );
       const newKeyMaterial = keyMaterialOf([NEW[api].key.reveal()]);
 
       for (const step of steps) {
@@ -76,7 +113,11 @@ for (const name of FIXTURES) {
         t.not(out, cfg, `${step.name}: config changed`);
         const s = readCaState(out);
         t.equal(s[api].issuing?.fingerprint ?? null, step.issuing, `${step.name}: issuing CA`);
-        t.same(s[api].accepted.map((c) => c.fingerprint), step.accepted, `${step.name}: accepted list`);
+        t.same(
+          s[api].accepted.map((c) => c.fingerprint),
+          step.accepted,
+          `${step.name}: accepted list`,
+        );
         t.same(s[other], initial[other], `${step.name}: the other PKI is untouched`);
         t.equal(s.machineType, initial.machineType);
         t.equal(s.kubernetes.style, initial.kubernetes.style);
@@ -86,10 +127,15 @@ for (const name of FIXTURES) {
         }
         if (!isCp) {
           t.equal(readCaKey(out, api), null, `${step.name}: worker has no key`);
-          for (const k of newKeyMaterial) t.notOk(out.includes(k), `${step.name}: no new key material in a worker config`);
+          for (const k of newKeyMaterial)
+            t.notOk(out.includes(k), `${step.name}: no new key material in a worker config`);
         }
         t.same(changesOutsideCaFields(cfg, out), [], `${step.name}: only CA-field lines changed`);
-        t.equal(patchCaState(out, { [api]: step.write }), out, `${step.name}: applying again returns the identical string`);
+        t.equal(
+          patchCaState(out, { [api]: step.write }),
+          out,
+          `${step.name}: applying again returns the identical string`,
+        );
         cfg = out;
       }
     });
@@ -116,7 +162,11 @@ t.test('legacy control plane: the talos-behaviour.md §2.2 list evolution, liter
   }
   t.same(lists, [[], [N.fingerprint], [OLD.fingerprint], []]);
   t.same(issuers, [OLD.fingerprint, OLD.fingerprint, N.fingerprint, N.fingerprint]);
-  t.notMatch(cfg.slice(cfg.indexOf('\nmachine:'), cfg.indexOf('\ncluster:')), /acceptedCAs/, 'an emptied .machine.acceptedCAs is removed, as Talos omits it');
+  t.notMatch(
+    cfg.slice(cfg.indexOf('\nmachine:'), cfg.indexOf('\ncluster:')),
+    /acceptedCAs/,
+    'an emptied .machine.acceptedCAs is removed, as Talos omits it',
+  );
 });
 
 t.test('legacy worker after the swap looks exactly like Talos writes it', async (t) => {
@@ -124,11 +174,20 @@ t.test('legacy worker after the swap looks exactly like Talos writes it', async 
   const s0 = readCaState(cfg);
   const N = NEW.talos;
   const out = patchCaState(cfg, {
-    talos: { issuing: { certPem: N.certPem, key: N.key }, accepted: [...s0.talos.accepted.map((c) => c.certPem), s0.talos.issuing!.certPem] },
+    talos: {
+      issuing: { certPem: N.certPem, key: N.key },
+      accepted: [...s0.talos.accepted.map((c) => c.certPem), s0.talos.issuing!.certPem],
+    },
   });
   // Quoting of the crt value is kept; the key stays "".
-  t.match(out, `\n  ca:\n    crt: "${encodeTalosBase64Pem(N.certPem)}"\n    key: ""\n  acceptedCAs:\n  # an extra CA this worker also trusts\n  - crt: `);
-  t.ok(out.includes(`  - crt: ${encodeTalosBase64Pem(s0.talos.issuing!.certPem)}\n  certSANs: []\n`), 'old CA appended after the kept entry');
+  t.match(
+    out,
+    `\n  ca:\n    crt: "${encodeTalosBase64Pem(N.certPem)}"\n    key: ""\n  acceptedCAs:\n  # an extra CA this worker also trusts\n  - crt: `,
+  );
+  t.ok(
+    out.includes(`  - crt: ${encodeTalosBase64Pem(s0.talos.issuing!.certPem)}\n  certSANs: []\n`),
+    'old CA appended after the kept entry',
+  );
 });
 
 t.test('both PKIs in one patch', async (t) => {
@@ -139,8 +198,18 @@ t.test('both PKIs in one patch', async (t) => {
     kubernetes: { issuing: { certPem: s0.kubernetes.issuing!.certPem }, accepted: [NEW.kubernetes.certPem] },
   });
   const s = readCaState(out);
-  t.same(s.talos.accepted.map((c) => c.fingerprint), [NEW.talos.fingerprint]);
-  t.same(s.kubernetes.accepted.map((c) => c.fingerprint), [NEW.kubernetes.fingerprint]);
-  t.equal(readCaKey(out, 'talos')?.reveal(), readCaKey(cfg, 'talos')?.reveal(), 'unchanged issuing CA keeps its key without passing it');
+  t.same(
+    s.talos.accepted.map((c) => c.fingerprint),
+    [NEW.talos.fingerprint],
+  );
+  t.same(
+    s.kubernetes.accepted.map((c) => c.fingerprint),
+    [NEW.kubernetes.fingerprint],
+  );
+  t.equal(
+    readCaKey(out, 'talos')?.reveal(),
+    readCaKey(cfg, 'talos')?.reveal(),
+    'unchanged issuing CA keeps its key without passing it',
+  );
   t.same(changesOutsideCaFields(cfg, out), []);
 });

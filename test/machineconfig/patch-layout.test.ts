@@ -13,7 +13,12 @@ import { changesOutsideCaFields, keyMaterialOf, loadFixture } from '../fixtures/
 const [A, B, C] = [await generateTalosCa(), await generateTalosCa(), await generateTalosCa()];
 const [KA, KB] = [await generateKubernetesCa(), await generateKubernetesCa()];
 const b = (pem: string) => encodeTalosBase64Pem(pem);
-const indentPem = (pem: string, n: number) => pem.trimEnd().split('\n').map((l) => ' '.repeat(n) + l).join('\n');
+const indentPem = (pem: string, n: number) =>
+  pem
+    .trimEnd()
+    .split('\n')
+    .map((l) => ' '.repeat(n) + l)
+    .join('\n');
 const fps = (list: { fingerprint: string }[]) => list.map((c) => c.fingerprint);
 
 function catchRotate(fn: () => unknown): RotateError {
@@ -26,7 +31,7 @@ function catchRotate(fn: () => unknown): RotateError {
   throw new Error('expected a RotateError');
 }
 
-t.test('2-space config: a missing acceptedCAs is inserted after ca, in the file\'s style', async (t) => {
+t.test("2-space config: a missing acceptedCAs is inserted after ca, in the file's style", async (t) => {
   const cfg = `version: v1alpha1\nmachine:\n  type: worker\n  token: abc\n  ca:\n    crt: ${b(A.certPem)}\n    key: ""\n  certSANs: []\ncluster:\n  clusterName: x\n`;
   const out = patchCaState(cfg, { talos: { issuing: { certPem: A.certPem }, accepted: [B.certPem] } });
   t.equal(out, cfg.replace('  certSANs', `  acceptedCAs:\n    - crt: ${b(B.certPem)}\n  certSANs`));
@@ -43,14 +48,23 @@ t.test('sequence dashes follow the file: not indented under their key', async (t
 t.test('flow `acceptedCAs: []` at the end of a file without final newline', async (t) => {
   const cfg = `machine:\n    type: worker\n    ca:\n        crt: ${b(A.certPem)}\n        key: ""\n    acceptedCAs: []`;
   const out = patchCaState(cfg, { talos: { issuing: { certPem: A.certPem }, accepted: [B.certPem, C.certPem] } });
-  t.equal(out, cfg.replace('acceptedCAs: []', `acceptedCAs:\n        - crt: ${b(B.certPem)}\n        - crt: ${b(C.certPem)}\n`));
+  t.equal(
+    out,
+    cfg.replace('acceptedCAs: []', `acceptedCAs:\n        - crt: ${b(B.certPem)}\n        - crt: ${b(C.certPem)}\n`),
+  );
   t.same(fps(readCaState(out).talos.accepted), [B.fingerprint, C.fingerprint]);
 });
 
 t.test('a flow list with entries is rewritten in block style, keeping the trailing comment', async (t) => {
   const cfg = `machine:\n    type: worker\n    ca: {crt: ${b(A.certPem)}, key: ""}\n    acceptedCAs: [{crt: ${b(B.certPem)}}] # trusted\n    certSANs: []\n`;
   const out = patchCaState(cfg, { talos: { issuing: { certPem: A.certPem }, accepted: [B.certPem, C.certPem] } });
-  t.equal(out, cfg.replace(/acceptedCAs: .*\n/, `acceptedCAs: # trusted\n        - crt: ${b(B.certPem)}\n        - crt: ${b(C.certPem)}\n`));
+  t.equal(
+    out,
+    cfg.replace(
+      /acceptedCAs: .*\n/,
+      `acceptedCAs: # trusted\n        - crt: ${b(B.certPem)}\n        - crt: ${b(C.certPem)}\n`,
+    ),
+  );
   // A flow `ca` mapping is replaced whole when the issuing CA changes.
   const swapped = patchCaState(out, { talos: { issuing: { certPem: C.certPem }, accepted: [A.certPem] } });
   t.match(swapped, `    ca:\n        crt: ${b(C.certPem)}\n        key: ""\n    acceptedCAs: # trusted\n`);
@@ -60,7 +74,10 @@ t.test('a flow list with entries is rewritten in block style, keeping the traili
 t.test('a missing .machine.ca is added after token, with key "" on a worker', async (t) => {
   const cfg = `machine:\n    type: worker\n    token: t0k3n\n    acceptedCAs:\n        - crt: ${b(A.certPem)}\n    certSANs: []\n`;
   const out = patchCaState(cfg, { talos: { issuing: { certPem: B.certPem, key: B.key }, accepted: [A.certPem] } });
-  t.equal(out, cfg.replace('    acceptedCAs', `    ca:\n        crt: ${b(B.certPem)}\n        key: ""\n    acceptedCAs`));
+  t.equal(
+    out,
+    cfg.replace('    acceptedCAs', `    ca:\n        crt: ${b(B.certPem)}\n        key: ""\n    acceptedCAs`),
+  );
   // And dropping the issuing CA of a worker removes the field again.
   t.equal(patchCaState(out, { talos: { issuing: null, accepted: [A.certPem] } }), cfg);
 });
@@ -93,9 +110,15 @@ t.test('a worker never gets a key; one found there is blanked', async (t) => {
 t.test('CRLF files stay CRLF', async (t) => {
   const cfg = loadFixture('legacy-controlplane').replace(/\n/g, '\r\n');
   const s0 = readCaState(cfg);
-  const step1 = patchCaState(cfg, { talos: { issuing: { certPem: s0.talos.issuing!.certPem }, accepted: [B.certPem] } });
-  const step2 = patchCaState(step1, { talos: { issuing: { certPem: B.certPem, key: B.key }, accepted: [s0.talos.issuing!.certPem] } });
-  const k1 = patchCaState(step2, { kubernetes: { issuing: { certPem: s0.kubernetes.issuing!.certPem }, accepted: [KA.certPem] } });
+  const step1 = patchCaState(cfg, {
+    talos: { issuing: { certPem: s0.talos.issuing!.certPem }, accepted: [B.certPem] },
+  });
+  const step2 = patchCaState(step1, {
+    talos: { issuing: { certPem: B.certPem, key: B.key }, accepted: [s0.talos.issuing!.certPem] },
+  });
+  const k1 = patchCaState(step2, {
+    kubernetes: { issuing: { certPem: s0.kubernetes.issuing!.certPem }, accepted: [KA.certPem] },
+  });
   for (const out of [step1, step2, k1]) {
     t.notMatch(out, /[^\r]\n/, 'every line break is CRLF');
     t.same(changesOutsideCaFields(cfg.replace(/\r/g, ''), out.replace(/\r/g, '')), []);
@@ -110,8 +133,13 @@ t.test('document style: insert and remove acceptedCAs in a 2-space document befo
   t.equal(out, doc.replace('\n...\n', `\nacceptedCAs:\n  - |\n${indentPem(KB.certPem, 4)}\n...\n`));
   t.equal(patchCaState(out, { kubernetes: { issuing: { certPem: KA.certPem }, accepted: [] } }), doc);
   // Swap: the issuing cert and key are replaced in place as literal blocks at their indentation.
-  const swapped = patchCaState(out, { kubernetes: { issuing: { certPem: KB.certPem, key: KB.key }, accepted: [KA.certPem] } });
-  t.match(swapped, `issuingCA:\n  cert: |\n${indentPem(KB.certPem, 4)}\n  key: |\n${indentPem(KB.key.reveal(), 4)}\nacceptedCAs:\n  - |\n${indentPem(KA.certPem, 4)}\n...\n`);
+  const swapped = patchCaState(out, {
+    kubernetes: { issuing: { certPem: KB.certPem, key: KB.key }, accepted: [KA.certPem] },
+  });
+  t.match(
+    swapped,
+    `issuingCA:\n  cert: |\n${indentPem(KB.certPem, 4)}\n  key: |\n${indentPem(KB.key.reveal(), 4)}\nacceptedCAs:\n  - |\n${indentPem(KA.certPem, 4)}\n...\n`,
+  );
 });
 
 t.test('document style without final newline and without acceptedCAs', async (t) => {
@@ -124,7 +152,9 @@ t.test('document style without final newline and without acceptedCAs', async (t)
 
 t.test('document worker: comments between entries survive a reorder', async (t) => {
   const doc = `machine:\n    type: worker\n    ca:\n        crt: ${b(A.certPem)}\n        key: ""\n---\napiVersion: v1alpha1\nkind: KubeAPIServerCAConfig\nacceptedCAs:\n    # current\n    - |\n${indentPem(KA.certPem, 6)}\n    # next\n    - |\n${indentPem(KB.certPem, 6)}\n---\napiVersion: v1alpha1\nkind: KubePrismConfig\nport: 7445\n`;
-  const out = patchCaState(doc, { kubernetes: { issuing: { certPem: KB.certPem, key: KB.key }, accepted: [KA.certPem] } });
+  const out = patchCaState(doc, {
+    kubernetes: { issuing: { certPem: KB.certPem, key: KB.key }, accepted: [KA.certPem] },
+  });
   t.same(fps(readCaState(out).kubernetes.accepted), [KB.fingerprint, KA.fingerprint]);
   t.match(out, '# current');
   t.match(out, '# next');
@@ -132,27 +162,39 @@ t.test('document worker: comments between entries survive a reorder', async (t) 
   t.notMatch(out, /issuingCA/, 'a worker gets no issuingCA');
 });
 
-t.test('document worker with an issuingCA and key (valid on v1.14): read as trusted, never kept when patched', async (t) => {
-  // v1.14 checks a worker's Kubernetes issuing key in .cluster.ca only, so this config is accepted; the
-  // worker trusts issuingCA.cert first, then acceptedCAs (apiserver_ca.go AcceptedCAs). The reader reports
-  // the CA as the worker's; a patch rewrites the document the way rotate-ca writes workers: no issuingCA,
-  // no key, the CA at the head of acceptedCAs.
-  const doc = `machine:\n    type: worker\n    ca:\n        crt: ${b(A.certPem)}\n        key: ""\n---\napiVersion: v1alpha1\nkind: KubeAPIServerCAConfig\nissuingCA:\n    cert: |\n${indentPem(KA.certPem, 8)}\n    key: |\n${indentPem(KA.key.reveal(), 8)}\n`;
-  const s = readCaState(doc).kubernetes;
-  t.equal(s.issuing?.fingerprint, KA.fingerprint);
-  t.same(fps(s.accepted), []);
-  const added = patchCaState(doc, { kubernetes: { issuing: { certPem: KA.certPem }, accepted: [KB.certPem] } });
-  t.notMatch(added, /issuingCA|PRIVATE KEY/, 'the worker loses the issuingCA and its key');
-  t.same(fps(readCaState(added).kubernetes.accepted), [KA.fingerprint, KB.fingerprint]);
-  const dropped = patchCaState(added, { kubernetes: { issuing: { certPem: KB.certPem }, accepted: [] } });
-  t.same(fps(readCaState(dropped).kubernetes.accepted), [KB.fingerprint], 'the old CA is gone from what the worker trusts');
-});
+t.test(
+  'document worker with an issuingCA and key (valid on v1.14): read as trusted, never kept when patched',
+  async (t) => {
+    // v1.14 checks a worker's Kubernetes issuing key in .cluster.ca only, so this config is accepted; the
+    // worker trusts issuingCA.cert first, then acceptedCAs (apiserver_ca.go AcceptedCAs). The reader reports
+    // the CA as the worker's; a patch rewrites the document the way rotate-ca writes workers: no issuingCA,
+    // no key, the CA at the head of acceptedCAs.
+    const doc = `machine:\n    type: worker\n    ca:\n        crt: ${b(A.certPem)}\n        key: ""\n---\napiVersion: v1alpha1\nkind: KubeAPIServerCAConfig\nissuingCA:\n    cert: |\n${indentPem(KA.certPem, 8)}\n    key: |\n${indentPem(KA.key.reveal(), 8)}\n`;
+    const s = readCaState(doc).kubernetes;
+    t.equal(s.issuing?.fingerprint, KA.fingerprint);
+    t.same(fps(s.accepted), []);
+    const added = patchCaState(doc, { kubernetes: { issuing: { certPem: KA.certPem }, accepted: [KB.certPem] } });
+    t.notMatch(added, /issuingCA|PRIVATE KEY/, 'the worker loses the issuingCA and its key');
+    t.same(fps(readCaState(added).kubernetes.accepted), [KA.fingerprint, KB.fingerprint]);
+    const dropped = patchCaState(added, { kubernetes: { issuing: { certPem: KB.certPem }, accepted: [] } });
+    t.same(
+      fps(readCaState(dropped).kubernetes.accepted),
+      [KB.fingerprint],
+      'the old CA is gone from what the worker trusts',
+    );
+  },
+);
 
 t.test('accepted lists: dedup, issuing not repeated, kept order, no-op returns the same string', async (t) => {
   const cfg = `machine:\n    type: worker\n    ca:\n        crt: ${b(A.certPem)}\n        key: ""\n    acceptedCAs:\n        - crt: ${b(B.certPem)}\n        - crt: ${b(C.certPem)}\n`;
   // Same set in another order, with duplicates, the issuing CA, and PEM with CRLF and no final newline.
   const messy = (pem: string) => pem.trimEnd().replace(/\n/g, '\r\n');
-  t.equal(patchCaState(cfg, { talos: { issuing: { certPem: messy(A.certPem) }, accepted: [C.certPem, messy(B.certPem), B.certPem, A.certPem] } }), cfg);
+  t.equal(
+    patchCaState(cfg, {
+      talos: { issuing: { certPem: messy(A.certPem) }, accepted: [C.certPem, messy(B.certPem), B.certPem, A.certPem] },
+    }),
+    cfg,
+  );
   // Existing duplicates are collapsed when the list is written.
   const dup = cfg.replace(`        - crt: ${b(C.certPem)}\n`, `        - crt: ${b(B.certPem)}\n`);
   t.same(fps(readCaState(dup).talos.accepted), [B.fingerprint, B.fingerprint], 'read reports duplicates as they are');
@@ -160,21 +202,32 @@ t.test('accepted lists: dedup, issuing not repeated, kept order, no-op returns t
   t.equal(fixed, cfg.replace(`        - crt: ${b(C.certPem)}\n`, ''));
   // An accepted entry equal to the issuing CA is dropped from the list.
   const withIssuing = cfg.replace(`        - crt: ${b(C.certPem)}\n`, `        - crt: ${b(A.certPem)}\n`);
-  t.equal(patchCaState(withIssuing, { talos: { issuing: { certPem: A.certPem }, accepted: [B.certPem, A.certPem] } }), fixed);
+  t.equal(
+    patchCaState(withIssuing, { talos: { issuing: { certPem: A.certPem }, accepted: [B.certPem, A.certPem] } }),
+    fixed,
+  );
 });
 
 t.test('the other PKI and unrelated documents are untouched', async (t) => {
   const cfg = loadFixture('document-controlplane');
-  const out = patchCaState(cfg, { kubernetes: { issuing: { certPem: readCaState(cfg).kubernetes.issuing!.certPem }, accepted: [KB.certPem] } });
+  const out = patchCaState(cfg, {
+    kubernetes: { issuing: { certPem: readCaState(cfg).kubernetes.issuing!.certPem }, accepted: [KB.certPem] },
+  });
   const tail = (s: string) => s.slice(s.indexOf('kind: KubeAggregatorCAConfig'));
   t.equal(tail(out), tail(cfg));
-  t.equal(out.slice(0, out.indexOf('kind: KubeAPIServerCAConfig')), cfg.slice(0, cfg.indexOf('kind: KubeAPIServerCAConfig')));
+  t.equal(
+    out.slice(0, out.indexOf('kind: KubeAPIServerCAConfig')),
+    cfg.slice(0, cfg.indexOf('kind: KubeAPIServerCAConfig')),
+  );
 });
 
 t.test('a `|+` block scalar before the insertion point keeps its blank lines', async (t) => {
   const cfg = `machine:\n    type: worker\n    token: |+\n        abc\n\n    acceptedCAs:\n        - crt: ${b(A.certPem)}\n`;
   const out = patchCaState(cfg, { talos: { issuing: { certPem: B.certPem }, accepted: [A.certPem] } });
-  t.equal(out, cfg.replace('    acceptedCAs', `    ca:\n        crt: ${b(B.certPem)}\n        key: ""\n    acceptedCAs`));
+  t.equal(
+    out,
+    cfg.replace('    acceptedCAs', `    ca:\n        crt: ${b(B.certPem)}\n        key: ""\n    acceptedCAs`),
+  );
 });
 
 t.test('the self-check refuses a patch that would change anything outside the CA fields', async (t) => {
@@ -183,14 +236,19 @@ t.test('the self-check refuses a patch that would change anything outside the CA
   const err = catchRotate(() => patchCaState(cfg, { talos: { issuing: { certPem: B.certPem }, accepted: [] } }, 'w1'));
   t.equal(err.code, 'MC_INTERNAL');
   t.equal(err.source, 'internal');
-  t.match(err.message, /machine config of w1: the patched config does not read back as requested \(content outside the CA fields changed\)/);
+  t.match(
+    err.message,
+    /machine config of w1: the patched config does not read back as requested \(content outside the CA fields changed\)/,
+  );
 });
 
 t.test('errors', async (t) => {
   const cp = loadFixture('legacy-controlplane');
   const s = readCaState(cp);
 
-  let err = catchRotate(() => patchCaState(cp, { talos: { issuing: { certPem: B.certPem }, accepted: [] } }, '10.0.0.1'));
+  let err = catchRotate(() =>
+    patchCaState(cp, { talos: { issuing: { certPem: B.certPem }, accepted: [] } }, '10.0.0.1'),
+  );
   t.equal(err.code, 'MC_KEY_REQUIRED');
   t.match(err.message, /^machine config of 10\.0\.0\.1: .*\.machine\.ca\.key/);
 
@@ -201,10 +259,14 @@ t.test('errors', async (t) => {
   t.equal(err.code, 'MC_BAD_CA');
   t.match(err.message, /key given for \.machine\.ca does not belong/);
 
-  err = catchRotate(() => patchCaState(cp, { talos: { issuing: { certPem: B.certPem, key: new Secret('') }, accepted: [] } }));
+  err = catchRotate(() =>
+    patchCaState(cp, { talos: { issuing: { certPem: B.certPem, key: new Secret('') }, accepted: [] } }),
+  );
   t.equal(err.code, 'MC_KEY_REQUIRED');
 
-  err = catchRotate(() => patchCaState(cp, { talos: { issuing: { certPem: s.talos.issuing!.certPem }, accepted: ['not a certificate'] } }));
+  err = catchRotate(() =>
+    patchCaState(cp, { talos: { issuing: { certPem: s.talos.issuing!.certPem }, accepted: ['not a certificate'] } }),
+  );
   t.equal(err.code, 'MC_BAD_CA');
   t.match(err.message, /new \.machine\.acceptedCAs entry 0/);
 

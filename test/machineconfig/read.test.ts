@@ -20,14 +20,17 @@ const allKeys = FIXTURES.flatMap((name) => {
   const src = loadFixture(name);
   // Every base64 `key:` value and every PEM key block of the fixture.
   const b64 = [...src.matchAll(/key: (LS0t[A-Za-z0-9+/=]+)/g)].map((m) => m[1]!);
-  const pem = [...src.matchAll(/-----BEGIN [A-Z ]*PRIVATE KEY-----[^]*?-----END [A-Z ]*PRIVATE KEY-----/g)].map((m) => m[0].replace(/^ +/gm, ''));
+  const pem = [...src.matchAll(/-----BEGIN [A-Z ]*PRIVATE KEY-----[^]*?-----END [A-Z ]*PRIVATE KEY-----/g)].map((m) =>
+    m[0].replace(/^ +/gm, ''),
+  );
   return [...b64, ...pem];
 });
 const keyMaterial = keyMaterialOf(allKeys);
 
 function assertNoKeyMaterial(t: TapTest, err: RotateError, extra: string[] = []) {
   const text = `${err.message}\n${err.hint ?? ''}`;
-  for (const k of [...keyMaterial, ...extra]) t.notOk(text.includes(k), `error text holds no key material (${err.code})`);
+  for (const k of [...keyMaterial, ...extra])
+    t.notOk(text.includes(k), `error text holds no key material (${err.code})`);
   t.notMatch(text, /-----BEGIN|LS0tLS1CRUdJTi/, 'no PEM/base64 armour in the error');
 }
 
@@ -93,7 +96,8 @@ t.test('document worker: no issuing Kubernetes CA, the CA is acceptedCAs[0]', as
 
 t.test('machine types: init folds into controlplane; join and empty are workers', async (t) => {
   const base = loadFixture('legacy-controlplane');
-  const withType = (type: string) => base.replace('    type: controlplane\n', type === '' ? '    type: ""\n' : `    type: ${type}\n`);
+  const withType = (type: string) =>
+    base.replace('    type: controlplane\n', type === '' ? '    type: ""\n' : `    type: ${type}\n`);
   t.match(readCaState(withType('init')), { machineType: 'init', role: 'controlplane' });
   t.match(readCaState(withType('join')), { machineType: 'worker', role: 'worker' });
   t.match(readCaState(withType('')), { machineType: 'worker', role: 'worker' });
@@ -106,15 +110,24 @@ t.test('machine types: init folds into controlplane; join and empty are workers'
 t.test('a redacted key ("******") is refused, never read as a key or as no key', async (t) => {
   // siderolabs/crypto keeps "******" as the key text: applying such a config back would give a control
   // plane a key that does not parse. The reader says so instead of guessing.
-  const src = loadFixture('legacy-controlplane').replace(/(\n    ca:\n        crt: \S+\n        key: )\S+/, '$1"******"');
+  const src = loadFixture('legacy-controlplane').replace(
+    /(\n    ca:\n        crt: \S+\n        key: )\S+/,
+    '$1"******"',
+  );
   for (const fn of [() => readCaState(src, 'node 10.5.0.2'), () => readCaKey(src, 'talos', 'node 10.5.0.2')]) {
     const err = catchRotate(fn);
     t.equal(err.code, 'MC_REDACTED_KEY');
-    t.match(err.message, /^machine config of node 10\.5\.0\.2: \.machine\.ca\.key is "\*{6}", the placeholder of a redacted key/);
+    t.match(
+      err.message,
+      /^machine config of node 10\.5\.0\.2: \.machine\.ca\.key is "\*{6}", the placeholder of a redacted key/,
+    );
     t.match(err.hint, /real key/);
   }
   // The document layout: a redacted issuingCA.key is refused the same way.
-  const doc = loadFixture('document-controlplane').replace(/(kind: KubeAPIServerCAConfig\nissuingCA:\n(?: {4}cert: [\s\S]*?\n))( {4}key: )[|][\s\S]*?-----END [A-Z ]*PRIVATE KEY-----\n/, '$1$2"******"\n');
+  const doc = loadFixture('document-controlplane').replace(
+    /(kind: KubeAPIServerCAConfig\nissuingCA:\n(?: {4}cert: [\s\S]*?\n))( {4}key: )[|][\s\S]*?-----END [A-Z ]*PRIVATE KEY-----\n/,
+    '$1$2"******"\n',
+  );
   t.match(doc, /key: "\*{6}"\n/, 'fixture edited');
   t.equal(catchRotate(() => readCaKey(doc, 'kubernetes')).code, 'MC_REDACTED_KEY');
 });
@@ -122,13 +135,22 @@ t.test('a redacted key ("******") is refused, never read as a key or as no key',
 t.test('KubeAPIServerCAConfig beside .cluster.acceptedCAs: the document alone is read, as Talos does', async (t) => {
   const dcp = loadFixture('document-controlplane');
   const other = await generateKubernetesCa();
-  const both = dcp.replace('\ncluster:\n', `\ncluster:\n    acceptedCAs:\n        - crt: ${encodeTalosBase64Pem(other.certPem)}\n`);
+  const both = dcp.replace(
+    '\ncluster:\n',
+    `\ncluster:\n    acceptedCAs:\n        - crt: ${encodeTalosBase64Pem(other.certPem)}\n`,
+  );
   t.not(both, dcp);
   const s = readCaState(both);
   const plain = readCaState(dcp);
   t.equal(s.kubernetes.style, 'document');
-  t.same(s.kubernetes.accepted.map((c) => c.fingerprint), plain.kubernetes.accepted.map((c) => c.fingerprint));
-  t.notOk(s.kubernetes.accepted.some((c) => c.fingerprint === fingerprintOfPem(other.certPem)), '.cluster.acceptedCAs is ignored');
+  t.same(
+    s.kubernetes.accepted.map((c) => c.fingerprint),
+    plain.kubernetes.accepted.map((c) => c.fingerprint),
+  );
+  t.notOk(
+    s.kubernetes.accepted.some((c) => c.fingerprint === fingerprintOfPem(other.certPem)),
+    '.cluster.acceptedCAs is ignored',
+  );
   t.equal(s.kubernetes.issuing?.fingerprint, plain.kubernetes.issuing?.fingerprint);
 });
 
@@ -155,9 +177,15 @@ t.test('errors name the field and never carry key material', async (t) => {
   });
 
   t.test('MC_DUPLICATE_DOCUMENT', async (t) => {
-    t.equal(catchRotate(() => readCaState(`${cp}---\napiVersion: v1alpha1\nkind: HostnameConfig\nauto: off\n`)).code, 'MC_DUPLICATE_DOCUMENT');
+    t.equal(
+      catchRotate(() => readCaState(`${cp}---\napiVersion: v1alpha1\nkind: HostnameConfig\nauto: off\n`)).code,
+      'MC_DUPLICATE_DOCUMENT',
+    );
     t.equal(catchRotate(() => readCaState(`${cp}---\nmachine:\n    type: worker\n`)).code, 'MC_DUPLICATE_DOCUMENT');
-    const kubeCa = dcp.slice(dcp.indexOf('apiVersion: v1alpha1\nkind: KubeAPIServerCAConfig'), dcp.indexOf('---\napiVersion: v1alpha1\nkind: KubeAggregatorCAConfig'));
+    const kubeCa = dcp.slice(
+      dcp.indexOf('apiVersion: v1alpha1\nkind: KubeAPIServerCAConfig'),
+      dcp.indexOf('---\napiVersion: v1alpha1\nkind: KubeAggregatorCAConfig'),
+    );
     const err = catchRotate(() => readCaState(`${dcp.replace(/\.\.\.\n$/, '')}---\n${kubeCa}`));
     t.equal(err.code, 'MC_DUPLICATE_DOCUMENT');
     t.match(err.message, /KubeAPIServerCAConfig/);
@@ -186,11 +214,17 @@ t.test('errors name the field and never carry key material', async (t) => {
     const keyB64 = /\n    ca:\n        crt: \S+\n        key: (\S+)/.exec(cp)![1]!;
     err = catchRotate(() => readCaState(cp.replace(/(\n    ca:\n        crt: )\S+/, `$1${keyB64}`)));
     t.equal(err.code, 'MC_BAD_CA');
-    t.match(err.message, /\.machine\.ca\.crt must hold exactly one CERTIFICATE PEM block \(found: ED25519 PRIVATE KEY\)/);
+    t.match(
+      err.message,
+      /\.machine\.ca\.crt must hold exactly one CERTIFICATE PEM block \(found: ED25519 PRIVATE KEY\)/,
+    );
     assertNoKeyMaterial(t, err);
 
     // A corrupted key: the key field is named, nothing of it is quoted.
-    const corrupted = cp.replace(keyB64, encodeTalosBase64Pem('-----BEGIN EC PRIVATE KEY-----\nnot*base64\n-----END EC PRIVATE KEY-----\n'));
+    const corrupted = cp.replace(
+      keyB64,
+      encodeTalosBase64Pem('-----BEGIN EC PRIVATE KEY-----\nnot*base64\n-----END EC PRIVATE KEY-----\n'),
+    );
     err = catchRotate(() => readCaState(corrupted));
     t.equal(err.code, 'MC_BAD_CA');
     t.match(err.message, /\.machine\.ca\.key/);
@@ -198,18 +232,39 @@ t.test('errors name the field and never carry key material', async (t) => {
 
     // Plain PEM in a legacy field.
     const k8s = await generateKubernetesCa();
-    err = catchRotate(() => readCaState(cp.replace('acceptedCAs: [] # nothing extra trusted yet', `acceptedCAs:\n        - crt: ${JSON.stringify(k8s.certPem)}`)));
+    err = catchRotate(() =>
+      readCaState(
+        cp.replace(
+          'acceptedCAs: [] # nothing extra trusted yet',
+          `acceptedCAs:\n        - crt: ${JSON.stringify(k8s.certPem)}`,
+        ),
+      ),
+    );
     t.equal(err.code, 'MC_BAD_CA');
     t.match(err.message, /\.cluster\.acceptedCAs\[0\]\.crt holds plain PEM text/);
 
     // Document style: base64 where PEM belongs, and a bare item that is not a certificate.
-    err = catchRotate(() => readCaState(loadFixture('document-worker').replace(/acceptedCAs:\n[^]*?(?=^---$)/m, `acceptedCAs:\n    - ${encodeTalosBase64Pem(k8s.certPem)}\n`)));
+    err = catchRotate(() =>
+      readCaState(
+        loadFixture('document-worker').replace(
+          /acceptedCAs:\n[^]*?(?=^---$)/m,
+          `acceptedCAs:\n    - ${encodeTalosBase64Pem(k8s.certPem)}\n`,
+        ),
+      ),
+    );
     t.equal(err.code, 'MC_BAD_CA');
-    t.match(err.message, /KubeAPIServerCAConfig\.acceptedCAs\[0\] must hold CERTIFICATE PEM blocks only \(found: none\)/);
+    t.match(
+      err.message,
+      /KubeAPIServerCAConfig\.acceptedCAs\[0\] must hold CERTIFICATE PEM blocks only \(found: none\)/,
+    );
 
-    err = catchRotate(() => readCaState(cp.replace('acceptedCAs: [] # nothing extra trusted yet', 'acceptedCAs: [{crt: ""}]')));
+    err = catchRotate(() =>
+      readCaState(cp.replace('acceptedCAs: [] # nothing extra trusted yet', 'acceptedCAs: [{crt: ""}]')),
+    );
     t.match(err.message, /\.cluster\.acceptedCAs\[0\]\.crt is empty/);
-    err = catchRotate(() => readCaState(cp.replace('acceptedCAs: [] # nothing extra trusted yet', 'acceptedCAs: {crt: x}')));
+    err = catchRotate(() =>
+      readCaState(cp.replace('acceptedCAs: [] # nothing extra trusted yet', 'acceptedCAs: {crt: x}')),
+    );
     t.match(err.message, /\.cluster\.acceptedCAs is not a list/);
     err = catchRotate(() => readCaState(cp.replace(/(\n    ca:\n        crt: )\S+/, '$1""')));
     t.match(err.message, /\.machine\.ca has a key but no certificate/);

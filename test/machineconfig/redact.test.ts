@@ -77,13 +77,17 @@ for (const name of FIXTURES) {
       const value = getIn(target?.js, path);
       t.type(value, 'string', `${doc} ${path.join('.')} exists in the fixture`);
       t.ok((value as string).length > 0);
-      t.notOk(out.includes((value as string).trim().split('\n')[1] ?? (value as string)), `${path.join('.')} value is gone from the text`);
+      t.notOk(
+        out.includes((value as string).trim().split('\n')[1] ?? (value as string)),
+        `${path.join('.')} value is gone from the text`,
+      );
       setIn(target!.js, path, REDACTED);
     }
     t.same(after, expected, 'same documents and keys; only the listed values became (sensitive)');
 
     // Layout: every added line is a redacted one, and removed lines are the secret values (PEM bodies too).
-    for (const c of changedLines(src, out).filter((c) => c.kind === 'added')) t.match(c.text, /: \(sensitive\)( #.*)?$/, 'one value per line');
+    for (const c of changedLines(src, out).filter((c) => c.kind === 'added'))
+      t.match(c.text, /: \(sensitive\)( #.*)?$/, 'one value per line');
     t.ok(out.split('\n').length <= src.split('\n').length);
     t.notMatch(out, /PRIVATE KEY/, 'no key block remains');
     t.equal(redactSecrets(out), out, 'redacting twice changes nothing');
@@ -93,7 +97,7 @@ for (const name of FIXTURES) {
 t.test('empty values and public material stay; keys in unexpected places are caught', async (t) => {
   const src = loadFixture('legacy-worker');
   const out = redactSecrets(src);
-  t.match(out, /\n    key: ""\n/, 'a worker\'s empty key is kept');
+  t.match(out, /\n    key: ""\n/, "a worker's empty key is kept");
   t.match(out, /publicKey: [A-Za-z0-9+/=]{40,}/, 'publicKey is not secret');
   t.match(out, /\n  id: [A-Za-z0-9+/=]{40,}/, '.cluster.id is not redacted (as Talos does)');
   t.match(out, /crt: "LS0t/, 'certificates are public');
@@ -101,17 +105,40 @@ t.test('empty values and public material stay; keys in unexpected places are cau
   const pemKey = /-----BEGIN ED25519 PRIVATE KEY-----[^]*?-----END ED25519 PRIVATE KEY-----\n/.exec(
     Buffer.from(/\n {8}key: (\S+)/.exec(loadFixture('legacy-controlplane'))![1]!, 'base64').toString(),
   )![0];
-  const files = `machine:\n  type: worker\n  files:\n    - path: /var/lib/x.pem\n      content: |\n${pemKey.trimEnd().split('\n').map((l) => `        ${l}`).join('\n')}\n      op: create\n  someApiToken: abc123\n  kubelet:\n    extraArgs:\n      rotate-certificates: "true"\n`;
+  const files = `machine:\n  type: worker\n  files:\n    - path: /var/lib/x.pem\n      content: |\n${pemKey
+    .trimEnd()
+    .split('\n')
+    .map((l) => `        ${l}`)
+    .join(
+      '\n',
+    )}\n      op: create\n  someApiToken: abc123\n  kubelet:\n    extraArgs:\n      rotate-certificates: "true"\n`;
   const red = redactSecrets(files);
-  t.equal(red, files.replace(/content: \|\n[^]*?(?=      op:)/, 'content: (sensitive)\n').replace('abc123', '(sensitive)'));
+  t.equal(
+    red,
+    files.replace(/content: \|\n[^]*?(?=      op:)/, 'content: (sensitive)\n').replace('abc123', '(sensitive)'),
+  );
 });
 
 t.test('secret names', async (t) => {
-  for (const n of ['key', 'privateKey', 'token', 'bootstrapToken', 'secret', 'clusterSecret', 'password', 'passphrase', 'apiToken', 'secretboxEncryptionSecret']) {
+  for (const n of [
+    'key',
+    'privateKey',
+    'token',
+    'bootstrapToken',
+    'secret',
+    'clusterSecret',
+    'password',
+    'passphrase',
+    'apiToken',
+    'secretboxEncryptionSecret',
+  ]) {
     t.ok(isSecretName(n), n);
   }
-  for (const n of ['publicKey', 'crt', 'cert', 'keys', 'id', 'clusterID', 'tokenTTL', 'endpoint', 'issuerURL']) t.notOk(isSecretName(n), n);
-  t.ok(isSecretPath('KubeEtcdEncryptionConfig', ['config', 'resources', 3, 'providers', 0, 'aescbc', 'keys', 1, 'secret']));
+  for (const n of ['publicKey', 'crt', 'cert', 'keys', 'id', 'clusterID', 'tokenTTL', 'endpoint', 'issuerURL'])
+    t.notOk(isSecretName(n), n);
+  t.ok(
+    isSecretPath('KubeEtcdEncryptionConfig', ['config', 'resources', 3, 'providers', 0, 'aescbc', 'keys', 1, 'secret']),
+  );
   t.notOk(isSecretPath('v1alpha1', ['cluster', 'ca', 'crt']));
   t.notOk(isSecretPath('KubeAPIServerCAConfig', ['issuingCA', 'cert']));
 });

@@ -36,7 +36,11 @@ function layout(pem: string): string[] {
 
 type Asserts = Pick<TAP, 'equal' | 'ok' | 'same' | 'match'>;
 
-async function checkCaProperties(t: Asserts, ca: CaMaterial, expect: { keyType: string; curve?: string; sig: string; org: string; keyLabel: string }) {
+async function checkCaProperties(
+  t: Asserts,
+  ca: CaMaterial,
+  expect: { keyType: string; curve?: string; sig: string; org: string; keyLabel: string },
+) {
   const node = new X509Certificate(ca.certPem);
   const pec = new x509.X509Certificate(ca.certPem);
   t.equal(node.publicKey.asymmetricKeyType, expect.keyType, 'key type');
@@ -48,12 +52,20 @@ async function checkCaProperties(t: Asserts, ca: CaMaterial, expect: { keyType: 
   const bc = pec.getExtension(x509.BasicConstraintsExtension)!;
   t.ok(bc.ca && bc.critical && bc.pathLength === undefined, 'BasicConstraints critical, no path length');
   const ku = pec.getExtension(x509.KeyUsagesExtension)!;
-  t.equal(ku.usages, x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyCertSign, 'KeyUsage CertSign+DigitalSignature');
+  t.equal(
+    ku.usages,
+    x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyCertSign,
+    'KeyUsage CertSign+DigitalSignature',
+  );
   t.equal(ku.critical, true, 'KeyUsage critical');
   t.same(node.keyUsage, ['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2'], 'EKU ServerAuth+ClientAuth');
   const ski = pec.getExtension(x509.SubjectKeyIdentifierExtension)!;
   t.equal(ski.keyId.length, 40, 'SubjectKeyId is 20 bytes');
-  t.same(layout(ca.certPem), [`${OID.keyUsage}!`, OID.eku, `${OID.basicConstraints}!`, OID.ski], 'extensions in Go order, no AKI');
+  t.same(
+    layout(ca.certPem),
+    [`${OID.keyUsage}!`, OID.eku, `${OID.basicConstraints}!`, OID.ski],
+    'extensions in Go order, no AKI',
+  );
   t.equal(pec.notBefore.getTime(), Math.floor(NOW.getTime() / 1000) * 1000, 'NotBefore = now (seconds), no backdating');
   t.equal(pec.notAfter.getTime() - pec.notBefore.getTime(), 87_600 * 3_600_000, 'lifetime 87600h');
   t.equal(CA_VALIDITY_MS, 87_600 * 3_600_000);
@@ -88,7 +100,13 @@ t.test('generateTalosCa: Ed25519, O=talos, as Talos generates it', async (t) => 
 t.test('generateKubernetesCa: ECDSA P-256 SHA-256, O=kubernetes', async (t) => {
   const ca = await generateKubernetesCa({ now: NOW });
   t.equal(ca.algorithm, 'ecdsa-p256');
-  await checkCaProperties(t, ca, { keyType: 'ec', curve: 'prime256v1', sig: 'ECDSA', org: 'kubernetes', keyLabel: 'EC PRIVATE KEY' });
+  await checkCaProperties(t, ca, {
+    keyType: 'ec',
+    curve: 'prime256v1',
+    sig: 'ECDSA',
+    org: 'kubernetes',
+    keyLabel: 'EC PRIVATE KEY',
+  });
   t.equal((new x509.X509Certificate(ca.certPem).signatureAlgorithm as { hash: { name: string } }).hash.name, 'SHA-256');
 });
 
@@ -131,14 +149,20 @@ t.test('Talos encodings: base64-of-PEM, ED25519 PRIVATE KEY and EC PRIVATE KEY',
   t.equal(talos.key.reveal(), osKey, 'key kept as given');
   t.equal(talos.fingerprint, new X509Certificate(osCrt).fingerprint256.replace(/:/g, '').toLowerCase());
 
-  const kube = await loadCa(decodeTalosBase64Pem(bundle.k8s.crt, 'certs.k8s.crt'), decodeTalosBase64Pem(bundle.k8s.key, 'certs.k8s.key'), 'certs.k8s');
+  const kube = await loadCa(
+    decodeTalosBase64Pem(bundle.k8s.crt, 'certs.k8s.crt'),
+    decodeTalosBase64Pem(bundle.k8s.key, 'certs.k8s.key'),
+    'certs.k8s',
+  );
   t.equal(kube.algorithm, 'ecdsa-p256');
   t.equal(kube.signatureAlgorithm, 'ecdsa-with-SHA256');
 
   // A leaf issued from the loaded CA names it with the exact subject bytes Go compares.
   const leaf = await issueTalosClientCert(talos, { roles: ['os:admin'] });
-  const issuerOf = (pem: string) => Buffer.from(new x509.X509Certificate(pem).issuerName.toArrayBuffer()).toString('hex');
-  const subjectOf = (pem: string) => Buffer.from(new x509.X509Certificate(pem).subjectName.toArrayBuffer()).toString('hex');
+  const issuerOf = (pem: string) =>
+    Buffer.from(new x509.X509Certificate(pem).issuerName.toArrayBuffer()).toString('hex');
+  const subjectOf = (pem: string) =>
+    Buffer.from(new x509.X509Certificate(pem).subjectName.toArrayBuffer()).toString('hex');
   t.equal(issuerOf(leaf.certPem), subjectOf(osCrt));
   t.ok(new X509Certificate(leaf.certPem).verify(new X509Certificate(osCrt).publicKey));
 });
@@ -172,20 +196,32 @@ t.test('loadCa errors', async (t) => {
   const k = await generateKubernetesCa();
   await t.rejects(loadCa(a.certPem, b.key, '.machine.ca'), { code: 'PKI_KEY_MISMATCH', message: /^\.machine\.ca: / });
   await t.rejects(loadCa(a.certPem, k.key, '.machine.ca'), { code: 'PKI_KEY_MISMATCH' }, 'other key type');
-  await t.rejects(loadCa(a.certPem, 'garbage', '.machine.ca'), { code: 'PKI_PARSE', message: /\.machine\.ca key holds no private key/ });
-  await t.rejects(loadCa('garbage', a.key, '.machine.ca'), { code: 'PKI_PARSE', message: /\.machine\.ca certificate holds no certificate/ });
+  await t.rejects(loadCa(a.certPem, 'garbage', '.machine.ca'), {
+    code: 'PKI_PARSE',
+    message: /\.machine\.ca key holds no private key/,
+  });
+  await t.rejects(loadCa('garbage', a.key, '.machine.ca'), {
+    code: 'PKI_PARSE',
+    message: /\.machine\.ca certificate holds no certificate/,
+  });
   const openssh = '-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n';
   await t.rejects(loadCa(a.certPem, openssh, 'x'), { code: 'PKI_PARSE', message: /found "OPENSSH PRIVATE KEY"/ });
   const corrupt = encodePem('ED25519 PRIVATE KEY', new Uint8Array(48).fill(7));
   await t.rejects(loadCa(a.certPem, corrupt, 'x'), { code: 'PKI_PARSE', message: /not a valid "ED25519 PRIVATE KEY"/ });
   // An EC key under the Ed25519 label is refused like Talos refuses it.
-  const ecUnderEdLabel = encodePem('ED25519 PRIVATE KEY', splitPemBlocks(createPrivateKey(k.key.reveal()).export({ type: 'pkcs8', format: 'pem' }) as string)[0]!.der);
+  const ecUnderEdLabel = encodePem(
+    'ED25519 PRIVATE KEY',
+    splitPemBlocks(createPrivateKey(k.key.reveal()).export({ type: 'pkcs8', format: 'pem' }) as string)[0]!.der,
+  );
   await t.rejects(loadCa(k.certPem, ecUnderEdLabel, 'x'), { code: 'PKI_PARSE', message: /labelled ED25519/ });
 });
 
 /** A CA-shaped certificate whose key is of a type Talos does not support, signed by an Ed25519 key. */
 async function certWithKey(spki: Buffer): Promise<string> {
-  const signer = (await webcrypto.subtle.generateKey({ name: 'Ed25519' }, false, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const signer = (await webcrypto.subtle.generateKey({ name: 'Ed25519' }, false, [
+    'sign',
+    'verify',
+  ])) as webcrypto.CryptoKeyPair;
   const cert = await x509.X509CertificateGenerator.create({
     subject: 'O=weird',
     issuer: 'O=weird',
@@ -207,7 +243,10 @@ t.test('unsupported key types are PKI_UNSUPPORTED_ALG', async (t) => {
   });
   const k1Pem = await certWithKey(k1);
   t.throws(() => parseCaCertificate(k1Pem, 'ca'), { code: 'PKI_UNSUPPORTED_ALG', message: /ec secp256k1/ });
-  const k1Key = generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).privateKey.export({ type: 'sec1', format: 'pem' }) as string;
+  const k1Key = generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).privateKey.export({
+    type: 'sec1',
+    format: 'pem',
+  }) as string;
   await t.rejects(loadCa(k1Pem, k1Key, 'ca'), { code: 'PKI_UNSUPPORTED_ALG' });
 });
 
@@ -224,7 +263,10 @@ t.test('parseCaCertificate', async (t) => {
   const leafDesc = parseCaCertificate(leaf.certPem, 'leaf');
   t.equal(leafDesc.isCa, false, 'a leaf parses, isCa false');
 
-  t.throws(() => parseCaCertificate(ca.certPem + ca.certPem, 'bundle'), { code: 'PKI_PARSE', message: /holds 2 certificates/ });
+  t.throws(() => parseCaCertificate(ca.certPem + ca.certPem, 'bundle'), {
+    code: 'PKI_PARSE',
+    message: /holds 2 certificates/,
+  });
   t.equal(parseCaBundle(ca.certPem + leaf.certPem, 'bundle').length, 2);
   t.throws(() => parseCaCertificate(encodePem('CERTIFICATE', new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x01])), 'bad'), {
     code: 'PKI_PARSE',

@@ -71,13 +71,27 @@ t.test('assertIsCa', async (t) => {
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
     ],
   });
-  t.throws(() => assertIsCa(parseCaCertificate(noCertSign, 'x'), 'x'), { code: 'PKI_NOT_CA', message: /lacks keyCertSign/ });
+  t.throws(() => assertIsCa(parseCaCertificate(noCertSign, 'x'), 'x'), {
+    code: 'PKI_NOT_CA',
+    message: /lacks keyCertSign/,
+  });
 
-  const noKeyUsage = await makeCert({ subject: 'O=talos', issuer: 'O=talos', keys, extensions: [new x509.BasicConstraintsExtension(true, undefined, true)] });
-  t.doesNotThrow(() => assertIsCa(parseCaCertificate(noKeyUsage, 'x'), 'x'), 'no KeyUsage at all is accepted, as in Go');
+  const noKeyUsage = await makeCert({
+    subject: 'O=talos',
+    issuer: 'O=talos',
+    keys,
+    extensions: [new x509.BasicConstraintsExtension(true, undefined, true)],
+  });
+  t.doesNotThrow(
+    () => assertIsCa(parseCaCertificate(noKeyUsage, 'x'), 'x'),
+    'no KeyUsage at all is accepted, as in Go',
+  );
 
   const noBasicConstraints = await makeCert({ subject: 'O=talos', issuer: 'O=talos', keys });
-  t.throws(() => assertIsCa(parseCaCertificate(noBasicConstraints, 'x'), 'x'), { code: 'PKI_NOT_CA', message: /CA:TRUE is missing/ });
+  t.throws(() => assertIsCa(parseCaCertificate(noBasicConstraints, 'x'), 'x'), {
+    code: 'PKI_NOT_CA',
+    message: /CA:TRUE is missing/,
+  });
 });
 
 t.test('assertValidNow', async (t) => {
@@ -94,13 +108,28 @@ t.test('assertValidNow', async (t) => {
   // Default tolerance is five minutes on either side.
   t.doesNotThrow(() => assertValidNow(cert, 'c', { now: new Date('2030-02-01T00:04:59Z') }));
   t.doesNotThrow(() => assertValidNow(cert, 'c', { now: new Date('2029-12-31T23:55:01Z') }));
-  t.throws(() => assertValidNow(cert, 'c', { now: new Date('2030-02-01T00:00:01Z'), skewMs: 0 }), { code: 'PKI_EXPIRED' });
-  t.throws(() => assertValidNow(cert, 'c', { now: new Date('2029-12-31T23:59:59Z'), skewMs: 0 }), { code: 'PKI_NOT_YET_VALID' });
-  t.doesNotThrow(() => assertValidNow({ notBefore: new Date(Date.now() - HOUR), notAfter: new Date(Date.now() + HOUR) }, 'c'), 'default now');
+  t.throws(() => assertValidNow(cert, 'c', { now: new Date('2030-02-01T00:00:01Z'), skewMs: 0 }), {
+    code: 'PKI_EXPIRED',
+  });
+  t.throws(() => assertValidNow(cert, 'c', { now: new Date('2029-12-31T23:59:59Z'), skewMs: 0 }), {
+    code: 'PKI_NOT_YET_VALID',
+  });
+  t.doesNotThrow(
+    () => assertValidNow({ notBefore: new Date(Date.now() - HOUR), notAfter: new Date(Date.now() + HOUR) }, 'c'),
+    'default now',
+  );
 
   const ca = await generateTalosCa({ now: NOW });
-  t.throws(() => assertValidNow(ca, 'ca', { now: new Date(NOW.getTime() + 87_601 * HOUR) }), { code: 'PKI_EXPIRED' }, 'expired CA via now');
-  t.throws(() => assertValidNow(ca, 'ca', { now: new Date(NOW.getTime() - HOUR) }), { code: 'PKI_NOT_YET_VALID' }, 'future CA via now');
+  t.throws(
+    () => assertValidNow(ca, 'ca', { now: new Date(NOW.getTime() + 87_601 * HOUR) }),
+    { code: 'PKI_EXPIRED' },
+    'expired CA via now',
+  );
+  t.throws(
+    () => assertValidNow(ca, 'ca', { now: new Date(NOW.getTime() - HOUR) }),
+    { code: 'PKI_NOT_YET_VALID' },
+    'future CA via now',
+  );
 });
 
 t.test('assertKeyMatches', async (t) => {
@@ -109,7 +138,10 @@ t.test('assertKeyMatches', async (t) => {
   const k = await generateKubernetesCa();
   t.doesNotThrow(() => assertKeyMatches(a.certPem, a.key, 'a'));
   t.doesNotThrow(() => assertKeyMatches(k.certPem, k.key, 'k'));
-  t.throws(() => assertKeyMatches(a.certPem, b.key, '.machine.ca'), { code: 'PKI_KEY_MISMATCH', message: /^\.machine\.ca: / });
+  t.throws(() => assertKeyMatches(a.certPem, b.key, '.machine.ca'), {
+    code: 'PKI_KEY_MISMATCH',
+    message: /^\.machine\.ca: /,
+  });
   t.throws(() => assertKeyMatches(k.certPem, a.key, 'k'), { code: 'PKI_KEY_MISMATCH' });
   const leaf = await issueTalosClientCert(a, { roles: ['os:admin'] });
   t.doesNotThrow(() => assertKeyMatches(leaf.certPem, leaf.key, 'leaf'));
@@ -117,11 +149,18 @@ t.test('assertKeyMatches', async (t) => {
 });
 
 t.test('assertSupportedAlgorithm', async (t) => {
-  for (const ca of [await generateTalosCa(), await generateKubernetesCa(), await generateCa({ algorithm: 'ecdsa-p384' })]) {
+  for (const ca of [
+    await generateTalosCa(),
+    await generateKubernetesCa(),
+    await generateCa({ algorithm: 'ecdsa-p384' }),
+  ]) {
     t.doesNotThrow(() => assertSupportedAlgorithm(ca, ca.subject));
   }
   const weakRsa = await generateCa({ algorithm: 'rsa', rsaBits: 1024, organizations: ['kubernetes'] });
-  t.throws(() => assertSupportedAlgorithm(weakRsa, '.cluster.ca'), { code: 'PKI_UNSUPPORTED_ALG', message: /^\.cluster\.ca has a 1024-bit RSA key/ });
+  t.throws(() => assertSupportedAlgorithm(weakRsa, '.cluster.ca'), {
+    code: 'PKI_UNSUPPORTED_ALG',
+    message: /^\.cluster\.ca has a 1024-bit RSA key/,
+  });
   const rsa2048 = await generateCa({ algorithm: 'rsa', rsaBits: 2048 });
   t.doesNotThrow(() => assertSupportedAlgorithm(rsa2048, 'rsa 2048'));
 
@@ -139,7 +178,10 @@ t.test('assertSupportedAlgorithm', async (t) => {
   });
   const sha1Ca = parseCaCertificate(sha1, 'old');
   t.equal(sha1Ca.signatureAlgorithm, 'sha1WithRSAEncryption');
-  t.throws(() => assertSupportedAlgorithm(sha1Ca, 'old'), { code: 'PKI_UNSUPPORTED_ALG', message: /signed with sha1WithRSAEncryption/ });
+  t.throws(() => assertSupportedAlgorithm(sha1Ca, 'old'), {
+    code: 'PKI_UNSUPPORTED_ALG',
+    message: /signed with sha1WithRSAEncryption/,
+  });
 
   const forged = { ...(await generateTalosCa()), algorithm: 'dsa' } as unknown as CaCertificate;
   t.throws(() => assertSupportedAlgorithm(forged, 'x'), { code: 'PKI_UNSUPPORTED_ALG', message: /"dsa"/ });
@@ -156,14 +198,33 @@ t.test('isSignedBy: signature and exact issuer name, not dates', async (t) => {
   t.equal(isSignedBy(leaf.certPem, leaf.certPem), false);
   t.equal(isSignedBy('garbage', a.certPem), false);
   t.equal(isSignedBy(leaf.certPem, 'garbage'), false);
-  const expired = await issueTalosClientCert(a, { roles: ['os:admin'], now: new Date('2000-01-01T00:00:00Z'), validityMs: HOUR });
+  const expired = await issueTalosClientCert(a, {
+    roles: ['os:admin'],
+    now: new Date('2000-01-01T00:00:00Z'),
+    validityMs: HOUR,
+  });
   t.equal(isSignedBy(expired.certPem, a.certPem), true, 'dates are not checked');
 
   // Right key, wrong issuer name: Go would not find the CA, so neither do we.
   const caKeys = await edKeys();
-  const caPem = await makeCert({ subject: 'O=talos', issuer: 'O=talos', keys: caKeys, extensions: [new x509.BasicConstraintsExtension(true, undefined, true)] });
-  const wrongIssuer = await makeCert({ subject: 'O=os:admin', issuer: 'O=other', keys: await edKeys(), signer: caKeys });
-  const rightIssuer = await makeCert({ subject: 'O=os:admin', issuer: 'O=talos', keys: await edKeys(), signer: caKeys });
+  const caPem = await makeCert({
+    subject: 'O=talos',
+    issuer: 'O=talos',
+    keys: caKeys,
+    extensions: [new x509.BasicConstraintsExtension(true, undefined, true)],
+  });
+  const wrongIssuer = await makeCert({
+    subject: 'O=os:admin',
+    issuer: 'O=other',
+    keys: await edKeys(),
+    signer: caKeys,
+  });
+  const rightIssuer = await makeCert({
+    subject: 'O=os:admin',
+    issuer: 'O=talos',
+    keys: await edKeys(),
+    signer: caKeys,
+  });
   t.equal(isSignedBy(rightIssuer, caPem), true);
   t.equal(isSignedBy(wrongIssuer, caPem), false);
   // Same name, other string type (UTF8String vs PrintableString): still not byte-equal.
@@ -188,17 +249,34 @@ t.test('verifiesAgainst', async (t) => {
   t.equal(verifiesAgainst(leaf.certPem, [concatPem([b.certPem, a.certPem])], opts), true, 'bundle entry');
   t.equal(verifiesAgainst(leaf.certPem, ['garbage', a.certPem], opts), true, 'bad entries are skipped');
   t.equal(verifiesAgainst(leaf.certPem, [], opts), false);
-  t.equal(verifiesAgainst(leaf.certPem, [a.certPem], { now: new Date(NOW.getTime() + 400 * 24 * HOUR) }), false, 'leaf expired');
-  t.equal(verifiesAgainst(leaf.certPem, [a.certPem], { now: new Date(NOW.getTime() - HOUR) }), false, 'leaf not yet valid');
+  t.equal(
+    verifiesAgainst(leaf.certPem, [a.certPem], { now: new Date(NOW.getTime() + 400 * 24 * HOUR) }),
+    false,
+    'leaf expired',
+  );
+  t.equal(
+    verifiesAgainst(leaf.certPem, [a.certPem], { now: new Date(NOW.getTime() - HOUR) }),
+    false,
+    'leaf not yet valid',
+  );
 
   // A leaf that outlives its CA: the CA's own validity counts too, as in Go.
   const shortCa = await generateCa({ algorithm: 'ed25519', organizations: ['talos'], now: NOW, validityMs: 2 * HOUR });
   const longLeaf = await issueTalosClientCert(shortCa, { roles: ['os:admin'], now: NOW, validityMs: 100 * HOUR });
   t.equal(verifiesAgainst(longLeaf.certPem, [shortCa.certPem], { now: new Date(NOW.getTime() + HOUR) }), true);
-  t.equal(verifiesAgainst(longLeaf.certPem, [shortCa.certPem], { now: new Date(NOW.getTime() + 10 * HOUR) }), false, 'CA expired');
+  t.equal(
+    verifiesAgainst(longLeaf.certPem, [shortCa.certPem], { now: new Date(NOW.getTime() + 10 * HOUR) }),
+    false,
+    'CA expired',
+  );
 
   const k = await generateKubernetesCa({ now: NOW });
-  const kubelet = await issueLeafCert(k, { commonName: 'system:node:w1', organizations: ['system:nodes'], usages: ['clientAuth'], now: NOW });
+  const kubelet = await issueLeafCert(k, {
+    commonName: 'system:node:w1',
+    organizations: ['system:nodes'],
+    usages: ['clientAuth'],
+    now: NOW,
+  });
   t.equal(verifiesAgainst(kubelet.certPem, [a.certPem, k.certPem], opts), true);
 });
 

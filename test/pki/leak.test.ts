@@ -33,7 +33,10 @@ function leakNeedles(keyPem: string): string[] {
     der.toString('base64').slice(10, 40),
     // The raw private scalar/seed: last 32 bytes of the Ed25519 PKCS#8, in hex and base64.
     der.subarray(der.length - 32).toString('hex'),
-    der.subarray(der.length - 32).toString('base64').slice(0, 24),
+    der
+      .subarray(der.length - 32)
+      .toString('base64')
+      .slice(0, 24),
   ];
 }
 
@@ -70,7 +73,10 @@ t.test('no error reachable with key material contains the key', async (t) => {
   const kKey = k.key.reveal();
   const bodyOf = (pem: string) => Buffer.from(splitPemBlocks(pem)[0]!.der);
   const truncated = encodePem('ED25519 PRIVATE KEY', bodyOf(bKey).subarray(0, 40));
-  const ecUnderEdLabel = encodePem('ED25519 PRIVATE KEY', bodyOf(createPrivateKey(kKey).export({ type: 'pkcs8', format: 'pem' }) as string));
+  const ecUnderEdLabel = encodePem(
+    'ED25519 PRIVATE KEY',
+    bodyOf(createPrivateKey(kKey).export({ type: 'pkcs8', format: 'pem' }) as string),
+  );
   const csr = await createCsr({ algorithm: 'ed25519', commonName: 'x' });
 
   const cases: [string, string, () => unknown][] = [
@@ -84,10 +90,22 @@ t.test('no error reachable with key material contains the key', async (t) => {
     ['key fingerprinted', aKey, () => fingerprintOfPem(aKey)],
     ['assertKeyMatches', bKey, () => assertKeyMatches(a.certPem, b.key, '.machine.ca')],
     ['plain PEM key in a base64 field', aKey, () => decodeTalosBase64Pem(aKey, '.machine.ca.key')],
-    ['base64 of a truncated key PEM', aKey, () => decodeTalosBase64Pem(Buffer.from(aKey.slice(0, -20)).toString('base64'), '.machine.ca.key')],
+    [
+      'base64 of a truncated key PEM',
+      aKey,
+      () => decodeTalosBase64Pem(Buffer.from(aKey.slice(0, -20)).toString('base64'), '.machine.ca.key'),
+    ],
     ['key with a corrupted body', aKey, () => splitPemBlocks(aKey.replace(/\n([A-Za-z0-9+/]{10})/, '\n$1!'))],
-    ['issuing with a wrong CA key', bKey, () => issueTalosClientCert({ ...a, key: b.key } as CaMaterial, { roles: ['os:admin'] })],
-    ['signing a CSR with a wrong CA key', bKey, () => signCsr({ ...a, key: b.key } as CaMaterial, csr.csrPem, { usages: ['serverAuth'] })],
+    [
+      'issuing with a wrong CA key',
+      bKey,
+      () => issueTalosClientCert({ ...a, key: b.key } as CaMaterial, { roles: ['os:admin'] }),
+    ],
+    [
+      'signing a CSR with a wrong CA key',
+      bKey,
+      () => signCsr({ ...a, key: b.key } as CaMaterial, csr.csrPem, { usages: ['serverAuth'] }),
+    ],
     ['CSR signing with a key as CSR', aKey, () => signCsr(a, aKey, { usages: ['serverAuth'] })],
   ];
   // The detector itself must be able to fail: a planted leak is found in every form.
@@ -96,7 +114,11 @@ t.test('no error reachable with key material contains the key', async (t) => {
     [encodeTalosBase64Pem(aKey), aDer.toString('hex'), aDer.subarray(aDer.length - 32).toString('base64')].join(' '),
   );
   const planted = renderings(new RotateError('X', `bad key ${aKey}`, { cause: plantedCause })).join('\n');
-  t.equal(leakNeedles(aKey).filter((n) => planted.includes(n)).length, leakNeedles(aKey).length, 'planted leak detected');
+  t.equal(
+    leakNeedles(aKey).filter((n) => planted.includes(n)).length,
+    leakNeedles(aKey).length,
+    'planted leak detected',
+  );
 
   for (const [name, keyPem, fn] of cases) {
     const err = await caught(fn);
@@ -110,9 +132,16 @@ t.test('no error reachable with key material contains the key', async (t) => {
 t.test('CA and issued cert objects render keys as (sensitive)', async (t) => {
   const ca = await generateTalosCa();
   const leaf = await issueTalosClientCert(ca, { roles: ['os:admin'] });
-  for (const [name, obj, keyPem] of [['CA', ca, ca.key.reveal()], ['leaf', leaf, leaf.key.reveal()]] as const) {
+  for (const [name, obj, keyPem] of [
+    ['CA', ca, ca.key.reveal()],
+    ['leaf', leaf, leaf.key.reveal()],
+  ] as const) {
     const texts = [JSON.stringify(obj), inspect(obj, { depth: Infinity }), `${obj.key}`].join('\n');
-    t.same(leakNeedles(keyPem).filter((n) => texts.includes(n)), [], `${name} renders without its key`);
+    t.same(
+      leakNeedles(keyPem).filter((n) => texts.includes(n)),
+      [],
+      `${name} renders without its key`,
+    );
     t.match(JSON.stringify(obj), /"key":"\(sensitive\)"/);
   }
 });

@@ -20,18 +20,26 @@ t.test('splitPemBlocks finds every block, ignores text around, re-encodes canoni
   // Unwrapped body, CRLF line ends and chatter between blocks (as people paste them).
   const messy = `junk before\r\n-----BEGIN CERTIFICATE-----\r\n${Buffer.from(der).toString('base64')}\r\n-----END CERTIFICATE-----\r\nbetween\n${b}trailing`;
   const blocks = splitPemBlocks(messy);
-  t.same(blocks.map((x) => x.label), ['CERTIFICATE', 'EC PRIVATE KEY']);
+  t.same(
+    blocks.map((x) => x.label),
+    ['CERTIFICATE', 'EC PRIVATE KEY'],
+  );
   t.same(Array.from(blocks[0]!.der), Array.from(der));
   t.equal(blocks[0]!.pem, a);
   t.ok(blocks[0]!.pem.endsWith('-----END CERTIFICATE-----\n'));
-  t.ok(a.split('\n').every((line) => line.length <= 64), 'lines are 64 columns');
+  t.ok(
+    a.split('\n').every((line) => line.length <= 64),
+    'lines are 64 columns',
+  );
   t.same(splitPemBlocks('no pem here'), []);
 });
 
 t.test('splitPemBlocks rejects truncated and non-base64 blocks with PKI_PARSE, naming only the label', async (t) => {
   const body = Buffer.from(der).toString('base64');
   t.throws(() => splitPemBlocks(`-----BEGIN CERTIFICATE-----\n${body}\n`), { code: 'PKI_PARSE' });
-  t.throws(() => splitPemBlocks(`-----BEGIN CERTIFICATE-----\n${body}\n-----END PRIVATE KEY-----\n`), { code: 'PKI_PARSE' });
+  t.throws(() => splitPemBlocks(`-----BEGIN CERTIFICATE-----\n${body}\n-----END PRIVATE KEY-----\n`), {
+    code: 'PKI_PARSE',
+  });
   const encrypted = `-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\n${body}\n-----END RSA PRIVATE KEY-----\n`;
   try {
     splitPemBlocks(encrypted);
@@ -50,7 +58,11 @@ t.test('Talos base64-of-PEM round trip', async (t) => {
   t.equal(decodeTalosBase64Pem(b64, '.machine.ca.crt'), pem);
   // Go's StdEncoding ignores line breaks.
   t.equal(decodeTalosBase64Pem(b64.replace(/(.{76})/g, '$1\n'), '.machine.ca.crt'), pem);
-  t.equal(Buffer.from(encodeTalosBase64Pem(pem.trimEnd()), 'base64').toString(), pem, 'encoding adds the final newline');
+  t.equal(
+    Buffer.from(encodeTalosBase64Pem(pem.trimEnd()), 'base64').toString(),
+    pem,
+    'encoding adds the final newline',
+  );
 });
 
 t.test('decodeTalosBase64Pem rejects non-base64-of-PEM with PKI_BAD_ENCODING naming the field', async (t) => {
@@ -65,7 +77,11 @@ t.test('decodeTalosBase64Pem rejects non-base64-of-PEM with PKI_BAD_ENCODING nam
     [Buffer.from('-----BEGIN CERTIFICATE-----\nAAAA\n').toString('base64'), /malformed PEM/],
   ];
   for (const [input, why] of cases) {
-    t.throws(() => decodeTalosBase64Pem(input, '.machine.ca.crt'), { code: 'PKI_BAD_ENCODING', message: why }, JSON.stringify(input.slice(0, 20)));
+    t.throws(
+      () => decodeTalosBase64Pem(input, '.machine.ca.crt'),
+      { code: 'PKI_BAD_ENCODING', message: why },
+      JSON.stringify(input.slice(0, 20)),
+    );
     try {
       decodeTalosBase64Pem(input, '.cluster.ca.key');
     } catch (err) {

@@ -28,8 +28,18 @@ interface Outcome {
  * A TLS server like apid: server cert from `serverCa`, client certs required and verified against
  * `trusted`. One client connection with `client`.
  */
-async function roundTrip(serverCa: CaMaterial, trusted: CaMaterial[], client: IssuedCert, clientTrusts: CaMaterial[]): Promise<Outcome> {
-  const serverCert = await issueLeafCert(serverCa, { commonName: 'localhost', usages: ['serverAuth'], ipAddresses: ['127.0.0.1'], validityMs: 3_600_000 });
+async function roundTrip(
+  serverCa: CaMaterial,
+  trusted: CaMaterial[],
+  client: IssuedCert,
+  clientTrusts: CaMaterial[],
+): Promise<Outcome> {
+  const serverCert = await issueLeafCert(serverCa, {
+    commonName: 'localhost',
+    usages: ['serverAuth'],
+    ipAddresses: ['127.0.0.1'],
+    validityMs: 3_600_000,
+  });
   let serverSawRoles: string[] | undefined;
   let rejected = 0;
   const server = tls.createServer(
@@ -99,12 +109,17 @@ t.test('old + new CA in the trusted bundle accepts clients from either (rotation
   const oldCa = await generateTalosCa();
   const newCa = await generateTalosCa();
   const third = await generateTalosCa();
-  for (const [name, ca] of [['old', oldCa], ['new', newCa]] as const) {
+  for (const [name, ca] of [
+    ['old', oldCa],
+    ['new', newCa],
+  ] as const) {
     const client = await issueTalosClientCert(ca, { roles: ['os:reader'] });
     const out = await roundTrip(oldCa, [oldCa, newCa], client, [oldCa]);
     t.equal(out.reply, 'hello', `client from the ${name} CA accepted`);
   }
-  const out = await roundTrip(oldCa, [oldCa, newCa], await issueTalosClientCert(third, { roles: ['os:admin'] }), [oldCa]);
+  const out = await roundTrip(oldCa, [oldCa, newCa], await issueTalosClientCert(third, { roles: ['os:admin'] }), [
+    oldCa,
+  ]);
   t.equal(out.rejected, 1, 'a third CA is still rejected');
 });
 
@@ -119,10 +134,20 @@ t.test('a client that does not trust the server CA refuses the server', async (t
 
 t.test('https with the Kubernetes CA (ECDSA P-256, SEC1 keys) and the admin cert', async (t) => {
   const k8s = await generateKubernetesCa();
-  const serving = await issueLeafCert(k8s, { commonName: 'kube-apiserver', usages: ['serverAuth'], ipAddresses: ['127.0.0.1'] });
+  const serving = await issueLeafCert(k8s, {
+    commonName: 'kube-apiserver',
+    usages: ['serverAuth'],
+    ipAddresses: ['127.0.0.1'],
+  });
   const admin = await issueKubernetesAdminCert(k8s);
   const server = https.createServer(
-    { cert: serving.certPem, key: keyPemForTls(serving.key), ca: k8s.certPem, requestCert: true, rejectUnauthorized: true },
+    {
+      cert: serving.certPem,
+      key: keyPemForTls(serving.key),
+      ca: k8s.certPem,
+      requestCert: true,
+      rejectUnauthorized: true,
+    },
     (req, res) => {
       const peer = (req.socket as tls.TLSSocket).getPeerCertificate();
       res.end(JSON.stringify({ cn: peer.subject.CN, o: peer.subject.O }));
@@ -134,12 +159,22 @@ t.test('https with the Kubernetes CA (ECDSA P-256, SEC1 keys) and the admin cert
   try {
     const body = await new Promise<string>((resolve, reject) => {
       https
-        .get({ host: '127.0.0.1', port, path: '/version', ca: k8s.certPem, cert: admin.certPem, key: keyPemForTls(admin.key) }, (res) => {
-          let data = '';
-          res.setEncoding('utf8');
-          res.on('data', (c: string) => (data += c));
-          res.on('end', () => resolve(data));
-        })
+        .get(
+          {
+            host: '127.0.0.1',
+            port,
+            path: '/version',
+            ca: k8s.certPem,
+            cert: admin.certPem,
+            key: keyPemForTls(admin.key),
+          },
+          (res) => {
+            let data = '';
+            res.setEncoding('utf8');
+            res.on('data', (c: string) => (data += c));
+            res.on('end', () => resolve(data));
+          },
+        )
         .on('error', reject);
     });
     t.same(JSON.parse(body), { cn: 'admin', o: 'system:masters' });

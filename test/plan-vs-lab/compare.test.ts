@@ -49,7 +49,11 @@ t.test('a ledger entry the model calls ok', async (t) => {
 
 t.test('a certain prediction the ledger lacks; possible and carried-over ones are not demanded', async (t) => {
   const c = compare(
-    [outcome({}), outcome({ fromNodes: ['n3'], certainty: 'possible' }), outcome({ fromNodes: ['n4'], preExisting: true })],
+    [
+      outcome({}),
+      outcome({ fromNodes: ['n3'], certainty: 'possible' }),
+      outcome({ fromNodes: ['n4'], preExisting: true }),
+    ],
     [observation(0, 'drop', [])],
     'n1',
   );
@@ -58,25 +62,35 @@ t.test('a certain prediction the ledger lacks; possible and carried-over ones ar
   t.equal(compare([outcome({ certainty: 'possible' })], [observation(0, 'drop', [])], 'n1').unobserved.length, 0);
 });
 
-t.test('groups are compared one by one: a failure predicted for a later group does not excuse an earlier one', async (t) => {
-  const c = compare([outcome({ group: 1 })], [observation(0, 'a', ['kubelet-apiserver n2->n1']), observation(1, 'a', ['kubelet-apiserver n2->n1'])], 'n1');
-  t.same(c.unpredicted, ['group 0 (a): lab kubelet-apiserver n2->n1, model ok']);
-});
+t.test(
+  'groups are compared one by one: a failure predicted for a later group does not excuse an earlier one',
+  async (t) => {
+    const c = compare(
+      [outcome({ group: 1 })],
+      [observation(0, 'a', ['kubelet-apiserver n2->n1']), observation(1, 'a', ['kubelet-apiserver n2->n1'])],
+      'n1',
+    );
+    t.same(c.unpredicted, ['group 0 (a): lab kubelet-apiserver n2->n1, model ok']);
+  },
+);
 
 t.test('two observations of one group (a hold) are one window', async (t) => {
   const c = compare([outcome({})], [observation(0, 'a', []), observation(0, 'a', ['kubelet-apiserver n2->n1'])], 'n1');
   t.same(c.unobserved, []);
 });
 
-t.test('pairs: self-pairs left out where asked; the gate kubeconfig only from the endpoint, as the operator', async (t) => {
-  const pairs = outcomePairs(
-    [
-      outcome({ fromNodes: ['a', 'b'], toNodes: ['a', 'b'], excludeSelf: true }),
-      outcome({ kind: 'client-apiserver', fromNodes: ['a'], toNodes: ['b'] }),
-      outcome({ kind: 'client-apiserver', fromNodes: ['b'], toNodes: ['a'] }),
-      outcome({ kind: 'client-apiserver', fromNodes: ['operator'], toNodes: ['c'], notice: true }),
-    ],
-    'a',
-  );
-  t.same([...pairs].sort(), ['client-apiserver operator->b', 'kubelet-apiserver a->b', 'kubelet-apiserver b->a']);
-});
+t.test(
+  'pairs: self-pairs left out where asked; the gate kubeconfig only from the endpoint, as the operator',
+  async (t) => {
+    const pairs = outcomePairs(
+      [
+        outcome({ fromNodes: ['a', 'b'], toNodes: ['a', 'b'], excludeSelf: true }),
+        outcome({ kind: 'client-apiserver', fromNodes: ['a'], toNodes: ['b'] }),
+        outcome({ kind: 'client-apiserver', fromNodes: ['b'], toNodes: ['a'] }),
+        outcome({ kind: 'client-apiserver', fromNodes: ['operator'], toNodes: ['c'], notice: true }),
+      ],
+      'a',
+    );
+    t.same([...pairs].sort(), ['client-apiserver operator->b', 'kubelet-apiserver a->b', 'kubelet-apiserver b->a']);
+  },
+);

@@ -22,7 +22,10 @@ for (const style of ['legacy', 'document'] as const) {
     const initial = await h.observe();
     const order = [...h.cps, ...h.workers];
     const [cp1, ...otherCps] = h.cps as [string, ...string[]];
-    const prelude: Group[] = [...groupsFor(h, 'accept', order, 'kubernetes', 'accept'), ...groupsFor(h, 'swap', order, 'kubernetes', 'swap')];
+    const prelude: Group[] = [
+      ...groupsFor(h, 'accept', order, 'kubernetes', 'accept'),
+      ...groupsFor(h, 'swap', order, 'kubernetes', 'swap'),
+    ];
     const first: Group[] = groupsFor(h, 'drop cp1', [cp1], 'kubernetes', 'drop');
     const rest: Group[] = groupsFor(h, 'drop the other control planes', otherCps, 'kubernetes', 'drop');
     const groups = [...prelude, ...first, ...rest];
@@ -38,29 +41,63 @@ for (const style of ['legacy', 'document'] as const) {
     const all = [...observed, hold1, ...observedRest, hold2];
     const cmp = compare(outcomes, all, h.endpoint);
     t.comment(cmp.table);
-    t.comment(`model: kubelets with no apiserver at all (by group): ${JSON.stringify(Object.fromEntries(cmp.stranded))}`);
+    t.comment(
+      `model: kubelets with no apiserver at all (by group): ${JSON.stringify(Object.fromEntries(cmp.stranded))}`,
+    );
 
-    t.same(cmp.unpredicted, [], 'every trust failure in the ledger is predicted by the model (same group, same node pair)');
+    t.same(
+      cmp.unpredicted,
+      [],
+      'every trust failure in the ledger is predicted by the model (same group, same node pair)',
+    );
     t.same(cmp.unobserved, [], 'every certain failure the model predicts is in the ledger');
     t.same(kindMismatches(cmp.rows), [], 'per phase, the same edge kinds fail and stay clean');
 
     // Step 1: one control plane dropped OLD.
     const step1 = outcomes.filter((o) => o.group === prelude.length && !o.notice);
-    t.ok(step1.length > 0 && step1.every((o) => o.kind === 'kubelet-apiserver' && o.status === 'degraded' && o.toNodes.every((n) => n === cp1)), 'model: every other kubelet degraded against cp1 only');
+    t.ok(
+      step1.length > 0 &&
+        step1.every(
+          (o) => o.kind === 'kubelet-apiserver' && o.status === 'degraded' && o.toNodes.every((n) => n === cp1),
+        ),
+      'model: every other kubelet degraded against cp1 only',
+    );
     const others = order.filter((a) => a !== cp1);
-    for (const n of others) t.ok(hold1.pairs.has(`kubelet-apiserver ${n}->${cp1}`) || observed.at(-1)!.pairs.has(`kubelet-apiserver ${n}->${cp1}`), `lab: ${n}'s kubelet rejected by cp1`);
+    for (const n of others)
+      t.ok(
+        hold1.pairs.has(`kubelet-apiserver ${n}->${cp1}`) ||
+          observed.at(-1)!.pairs.has(`kubelet-apiserver ${n}->${cp1}`),
+        `lab: ${n}'s kubelet rejected by cp1`,
+      );
     t.same(hold1.notReady, [], 'lab: no Node NotReady through two grace periods (the other apiservers serve them)');
 
     // Step 2: every control plane dropped OLD.
-    for (const w of h.workers) t.same(cmp.stranded.get(w)?.includes(groups.length - 1), true, `model: ${w}'s kubelet stranded once every control plane dropped OLD`);
-    t.notOk(h.cps.some((cp) => cmp.stranded.has(cp)), 'model: no control-plane kubelet stranded');
+    for (const w of h.workers)
+      t.same(
+        cmp.stranded.get(w)?.includes(groups.length - 1),
+        true,
+        `model: ${w}'s kubelet stranded once every control plane dropped OLD`,
+      );
+    t.notOk(
+      h.cps.some((cp) => cmp.stranded.has(cp)),
+      'model: no control-plane kubelet stranded',
+    );
     // From the last control plane's drop (its group) through the hold past the grace period.
     const notReady = [...observedRest.at(-1)!.notReady, ...hold2.notReady];
-    t.same([...new Set(notReady)].sort(), [...h.workers].sort(), 'lab: exactly the stranded workers turned NotReady past the grace period');
-    t.same(h.lab.cluster.ledger.snapshot().notReadyLog.filter((e) => !h.workers.includes(e.node)), [], 'lab: no other NotReady, ever');
+    t.same(
+      [...new Set(notReady)].sort(),
+      [...h.workers].sort(),
+      'lab: exactly the stranded workers turned NotReady past the grace period',
+    );
+    t.same(
+      h.lab.cluster.ledger.snapshot().notReadyLog.filter((e) => !h.workers.includes(e.node)),
+      [],
+      'lab: no other NotReady, ever',
+    );
     for (const w of h.workers) {
       t.notOk(h.lab.nodeReady(w), `lab: ${w} NotReady`);
-      for (const cp of h.cps) t.ok(hold2.pairs.has(`kubelet-apiserver ${w}->${cp}`), `lab: ${w}'s kubelet rejected by ${cp}`);
+      for (const cp of h.cps)
+        t.ok(hold2.pairs.has(`kubelet-apiserver ${w}->${cp}`), `lab: ${w}'s kubelet rejected by ${cp}`);
     }
     for (const cp of h.cps) t.ok(h.lab.nodeReady(cp), `lab: ${cp} Ready`);
   });

@@ -30,33 +30,68 @@ for (const style of ['legacy', 'document'] as const) {
     const observed = await h.run(groups, { kubeconfigGate: true, log: (m) => t.comment(m) });
     const cmp = compare(outcomes, observed, h.endpoint);
     t.comment(cmp.table);
-    t.comment(`model: kubelets with no apiserver at all (by group): ${JSON.stringify(Object.fromEntries(cmp.stranded))}`);
+    t.comment(
+      `model: kubelets with no apiserver at all (by group): ${JSON.stringify(Object.fromEntries(cmp.stranded))}`,
+    );
 
-    t.same(cmp.unpredicted, [], 'every trust failure in the ledger is predicted by the model (same group, same node pair)');
+    t.same(
+      cmp.unpredicted,
+      [],
+      'every trust failure in the ledger is predicted by the model (same group, same node pair)',
+    );
     t.same(cmp.unobserved, [], 'every certain failure the model predicts is in the ledger');
     t.same(kindMismatches(cmp.rows), [], 'per phase, the same edge kinds fail and stay clean');
 
     const row = (phase: string) => cmp.rows.find((r) => r.phase === phase)!;
     t.same(row('accept').model['kubelet-apiserver'], 'ok');
     t.same(row('swap').model['kubelet-apiserver'], 'ok');
-    t.same(row('drop').model['kubelet-apiserver'], 'broken', 'model: worker kubelets stranded once every control plane dropped OLD');
-    t.ok(row('drop').lab['kubelet-apiserver'] > 0, `lab: ${row('drop').lab['kubelet-apiserver']} kubelet rejections in the drop phase`);
+    t.same(
+      row('drop').model['kubelet-apiserver'],
+      'broken',
+      'model: worker kubelets stranded once every control plane dropped OLD',
+    );
+    t.ok(
+      row('drop').lab['kubelet-apiserver'] > 0,
+      `lab: ${row('drop').lab['kubelet-apiserver']} kubelet rejections in the drop phase`,
+    );
     const drops = outcomes.filter((o) => o.kind === 'kubelet-apiserver' && !o.notice);
-    t.ok(drops.some((o) => o.status === 'degraded'), 'model: degraded rejections too (an apiserver still accepts)');
+    t.ok(
+      drops.some((o) => o.status === 'degraded'),
+      'model: degraded rejections too (an apiserver still accepts)',
+    );
 
     const log = h.lab.cluster.ledger.snapshot().trustFailureLog.filter((e) => e.edge === 'kubelet-apiserver');
     for (const w of h.workers) {
-      for (const cp of h.cps) t.ok(log.some((e) => e.from === w && e.to === cp && e.refusedBy === 'server'), `lab: ${w}'s kubelet rejected by ${cp}`);
+      for (const cp of h.cps)
+        t.ok(
+          log.some((e) => e.from === w && e.to === cp && e.refusedBy === 'server'),
+          `lab: ${w}'s kubelet rejected by ${cp}`,
+        );
       t.ok(cmp.stranded.has(w), `model: ${w}'s kubelet stranded for a while`);
     }
-    t.notOk(h.cps.some((cp) => cmp.stranded.has(cp)), 'model: control-plane kubelets always keep their own apiserver');
-    t.ok(log.every((e) => h.cps.includes(e.to)), 'lab: only control planes reject');
+    t.notOk(
+      h.cps.some((cp) => cmp.stranded.has(cp)),
+      'model: control-plane kubelets always keep their own apiserver',
+    );
+    t.ok(
+      log.every((e) => h.cps.includes(e.to)),
+      'lab: only control planes reject',
+    );
     const notReady = h.lab.cluster.ledger.snapshot().notReadyLog.map((e) => e.node);
-    t.ok(notReady.every((n) => cmp.stranded.has(n)), `lab: NotReady only where the model says a kubelet may be stranded (${notReady.join(', ') || 'none'}; depends on the pace against the grace period)`);
+    t.ok(
+      notReady.every((n) => cmp.stranded.has(n)),
+      `lab: NotReady only where the model says a kubelet may be stranded (${notReady.join(', ') || 'none'}; depends on the pace against the grace period)`,
+    );
     // The judge discriminates: the model of another order (workers drop OLD first) does not fit this ledger.
-    const workersFirst = [...groups.filter((g) => g.phase !== 'drop'), ...groupsFor(h, 'drop', [...h.workers, ...h.cps], 'kubernetes', 'drop')];
+    const workersFirst = [
+      ...groups.filter((g) => g.phase !== 'drop'),
+      ...groupsFor(h, 'drop', [...h.workers, ...h.cps], 'kubernetes', 'drop'),
+    ];
     const other = compare(h.predict(initial, workersFirst, { kubeconfigGate: true }), observed, h.endpoint);
-    t.ok(other.unpredicted.length > 0, `another order's prediction leaves ${other.unpredicted.length} ledger entries unexplained`);
+    t.ok(
+      other.unpredicted.length > 0,
+      `another order's prediction leaves ${other.unpredicted.length} ledger entries unexplained`,
+    );
 
     await h.lab.whenAllReady(15_000);
     t.ok(h.lab.allReady(), 'every Node Ready at the end');

@@ -29,9 +29,20 @@ t.test('uneven Talos trust: apiserver restarts re-register workers with any list
   ];
   const outcomes = h.predict(initial, groups);
   const patches: SequencePatch[][] = groups.map((g) => [
-    { address: g.address, target: { ...(g.talos ? { talos: apiState(g.talos) } : {}), ...(g.kubernetes ? { kubernetes: apiState(g.kubernetes) } : {}) } },
+    {
+      address: g.address,
+      target: {
+        ...(g.talos ? { talos: apiState(g.talos) } : {}),
+        ...(g.kubernetes ? { kubernetes: apiState(g.kubernetes) } : {}),
+      },
+    },
   ]);
-  const start = { nodes: initial, endpoints: [h.endpoint], operator: { talos: h.operatorClient('current'), kubernetes: null }, names };
+  const start = {
+    nodes: initial,
+    endpoints: [h.endpoint],
+    operator: { talos: h.operatorClient('current'), kubernetes: null },
+    names,
+  };
   const afterUneven = sequenceHistory(start, patches.slice(0, 1));
   const model = sequenceHistory(start, patches);
 
@@ -45,14 +56,29 @@ t.test('uneven Talos trust: apiserver restarts re-register workers with any list
   const old = h.cas.talosOld.fingerprint;
   const key = (g: { signer: string | null; bundle: string[] }) => `${g.signer}/${[...g.bundle].sort().join(',')}`;
   // A Talos change on one control plane alone re-registers no worker: the model keeps their grant.
-  for (const w of h.workers) t.same(afterUneven.grants.get(w)!.map(key), [key({ signer: old, bundle: [old] })], `model: ${w} still holds its registration after cp-3's change`);
+  for (const w of h.workers)
+    t.same(
+      afterUneven.grants.get(w)!.map(key),
+      [key({ signer: old, bundle: [old] })],
+      `model: ${w} still holds its registration after cp-3's change`,
+    );
   t.same(afterUneven.stale, [], 'model: no stale bundle yet');
   // After the apiserver restarts, any listed control plane may have answered, cp-3 included.
   for (const w of h.workers) {
-    t.ok(model.grants.get(w)!.some((g) => g.bundle.includes(X.fingerprint)), `model: ${w} may now trust X (registered with cp-3)`);
-    t.ok(model.grants.get(w)!.some((g) => !g.bundle.includes(X.fingerprint)), `model: ${w} may as well not (registered with cp-1 or cp-2)`);
+    t.ok(
+      model.grants.get(w)!.some((g) => g.bundle.includes(X.fingerprint)),
+      `model: ${w} may now trust X (registered with cp-3)`,
+    );
+    t.ok(
+      model.grants.get(w)!.some((g) => !g.bundle.includes(X.fingerprint)),
+      `model: ${w} may as well not (registered with cp-1 or cp-2)`,
+    );
   }
-  t.same([...model.stale].sort(), [...h.workers].sort(), 'model: every worker may be left with a stale bundle (X is not trusted everywhere)');
+  t.same(
+    [...model.stale].sort(),
+    [...h.workers].sort(),
+    'model: every worker may be left with a stale bundle (X is not trusted everywhere)',
+  );
 
   // The lab: what each worker's apid ended up trusting is one of the model's possibilities.
   await sleep(1_000); // registrations triggered by the last apiserver restart have long finished
@@ -61,14 +87,20 @@ t.test('uneven Talos trust: apiserver restarts re-register workers with any list
   for (const w of h.workers) {
     const certs = await client.getApiCertificates(w);
     const bundle = certs.acceptedCAs.map((c) => c.fingerprint);
-    const signer = [h.cas.talosOld, X].find((ca) => certs.server !== null && isSignedBy(certs.server.certPem, ca.certPem))?.fingerprint ?? null;
+    const signer =
+      [h.cas.talosOld, X].find((ca) => certs.server !== null && isSignedBy(certs.server.certPem, ca.certPem))
+        ?.fingerprint ?? null;
     const seen = key({ signer, bundle });
-    t.ok(model.grants.get(w)!.map(key).includes(seen), `lab: ${w} registered as ${seen.replace(X.fingerprint, 'X').replace(new RegExp(old, 'g'), 'OLD')}, which the model allows`);
+    t.ok(
+      model.grants.get(w)!.map(key).includes(seen),
+      `lab: ${w} registered as ${seen.replace(X.fingerprint, 'X').replace(new RegExp(old, 'g'), 'OLD')}, which the model allows`,
+    );
     if (bundle.includes(X.fingerprint)) {
       withX += 1;
       t.ok(model.stale.includes(w), `lab: ${w} trusts X; the model counts it stale`);
     }
   }
-  t.comment(`lab: ${withX} of ${h.workers.length} worker(s) ended up trusting X (random: whichever trustd answered last)`);
+  t.comment(
+    `lab: ${withX} of ${h.workers.length} worker(s) ended up trusting X (random: whichever trustd answered last)`,
+  );
 });
-

@@ -2,7 +2,15 @@ import t from 'tap';
 import { colorizePlanText, colorWanted } from '../../src/plan/render/color.js';
 
 t.test('diff lines, step headers and verdicts are coloured; nothing else changes', async (t) => {
-  const text = ['> step 1/2: talos-accept', '  - 127.0.0.10 (cp-1): talos +accept x', '      @@ machine.acceptedCAs', '      + - crt: certificate a', '      - - crt: certificate b', '  proof: safe (3 state(s))', 'Verdict: unsafe. This plan cannot be applied.'].join('\n');
+  const text = [
+    '> step 1/2: talos-accept',
+    '  - 127.0.0.10 (cp-1): talos +accept x',
+    '      @@ machine.acceptedCAs',
+    '      + - crt: certificate a',
+    '      - - crt: certificate b',
+    '  proof: safe (3 state(s))',
+    'Verdict: unsafe. This plan cannot be applied.',
+  ].join('\n');
   const out = colorizePlanText(text).split('\n');
   t.equal(out[0], '\x1b[1m> step 1/2: talos-accept\x1b[0m');
   t.equal(out[1], '  - 127.0.0.10 (cp-1): talos +accept x', 'a node line is not a removal');

@@ -44,9 +44,17 @@ t.test('a half-done cluster continues from where each node is', async (t) => {
 });
 
 t.test('document-style workers: NEW at position 0 after the swap, issuing stays null', async (t) => {
-  const phases = expandPhases('kubernetes', cluster({ controlPlanes: 1, workers: 1, style: 'document' }), desired(K_NEW));
+  const phases = expandPhases(
+    'kubernetes',
+    cluster({ controlPlanes: 1, workers: 1, style: 'document' }),
+    desired(K_NEW),
+  );
   const w = phases.map((p) => p.nodes.find((n) => n.role === 'worker')!.to);
-  t.same(w, [api(null, K_OLD, K_NEW), api(null, K_NEW, K_OLD), api(null, K_NEW)], '[OLD] → [OLD, NEW] → [NEW, OLD] → [NEW]');
+  t.same(
+    w,
+    [api(null, K_OLD, K_NEW), api(null, K_NEW, K_OLD), api(null, K_NEW)],
+    '[OLD] → [OLD, NEW] → [NEW, OLD] → [NEW]',
+  );
   const cp = phases.map((p) => p.nodes.find((n) => n.role === 'controlplane')!.to);
   t.same(cp, [api(K_OLD, K_NEW), api(K_NEW, K_OLD), api(K_NEW)], 'document-style control planes keep an issuing CA');
 });
@@ -59,7 +67,11 @@ t.test('stale CAs left by an aborted run are dropped; duplicates do not cause a 
   t.equal(dropTarget(same, T_NEW, keep, false), same, 'an entry equal to the issuing CA is no change');
   const dup = api(T_OLD, T_NEW, T_NEW);
   t.equal(acceptTarget(dup, [T_NEW]), dup, 'accept does not re-add');
-  t.same(issueTarget(dup, T_NEW, false), api(T_NEW, T_OLD), 'issue removes every copy of NEW (talosctl) and appends OLD');
+  t.same(
+    issueTarget(dup, T_NEW, false),
+    api(T_NEW, T_OLD),
+    'issue removes every copy of NEW (talosctl) and appends OLD',
+  );
 });
 
 t.test('a CA the desired state accepts besides the issuing one is added in the accept phase and kept', async (t) => {

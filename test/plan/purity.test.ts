@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const SPEC_RE = /(?:^|[\s;])(?:import|export)\s+(?:type\s+)?(?:[^'"]*?\sfrom\s+)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|require\(\s*['"]([^'"]+)['"]\s*\)/g;
+const SPEC_RE =
+  /(?:^|[\s;])(?:import|export)\s+(?:type\s+)?(?:[^'"]*?\sfrom\s+)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|require\(\s*['"]([^'"]+)['"]\s*\)/g;
 
 function tsFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -36,7 +37,12 @@ function closure(entries: string[]): { files: Set<string>; bare: Map<string, str
 }
 
 t.test('the import scanner sees imports at all', async (t) => {
-  t.same(specifiers(join(root, 'test/plan/purity.test.ts')).filter((s) => s.startsWith('node:')).sort(), ['node:fs', 'node:path', 'node:url']);
+  t.same(
+    specifiers(join(root, 'test/plan/purity.test.ts'))
+      .filter((s) => s.startsWith('node:'))
+      .sort(),
+    ['node:fs', 'node:path', 'node:url'],
+  );
 });
 
 for (const area of ['model', 'safety', 'planner', 'render']) {
@@ -45,7 +51,14 @@ for (const area of ['model', 'safety', 'planner', 'render']) {
     t.same(Object.fromEntries(bare), {}, 'no package or node: import anywhere in the closure');
     const outside = [...files].map((f) => relative(root, f)).filter((f) => !f.startsWith('src/plan/'));
     const allowed = ['src/domain/errors.ts', 'src/domain/types.ts', 'src/domain/max-unavailable.ts'];
-    t.same(outside.filter((f) => !allowed.includes(f)), [], 'only domain types and errors from outside src/plan');
-    t.notOk([...files].some((f) => relative(root, f).startsWith('src/desired/')), 'the planner does not import the desired-state loader');
+    t.same(
+      outside.filter((f) => !allowed.includes(f)),
+      [],
+      'only domain types and errors from outside src/plan',
+    );
+    t.notOk(
+      [...files].some((f) => relative(root, f).startsWith('src/desired/')),
+      'the planner does not import the desired-state loader',
+    );
   });
 }

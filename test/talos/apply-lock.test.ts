@@ -4,21 +4,39 @@
  */
 import t from 'tap';
 import { RotateError } from '../../src/domain/errors.js';
-import { applyLockBackoff, DEFAULT_APPLY_LOCK_WAIT_MS, waitForApplyLock, type Clock } from '../../src/talos/apply-lock.js';
-import { APPLY_LOCK_HELD_DETAIL, classifyGrpcError, GrpcCode, isApplyLockHeld, TalosApiError } from '../../src/talos/errors.js';
+import {
+  applyLockBackoff,
+  DEFAULT_APPLY_LOCK_WAIT_MS,
+  waitForApplyLock,
+  type Clock,
+} from '../../src/talos/apply-lock.js';
+import {
+  APPLY_LOCK_HELD_DETAIL,
+  classifyGrpcError,
+  GrpcCode,
+  isApplyLockHeld,
+  TalosApiError,
+} from '../../src/talos/errors.js';
 
 const ctx = { method: '/machine.MachineService/ApplyConfiguration', node: '10.0.0.21', endpoint: '10.0.0.10:50000' };
 const status = (code: number, details: string) => classifyGrpcError({ code, details }, ctx);
 const lockHeld = () => status(GrpcCode.FAILED_PRECONDITION, APPLY_LOCK_HELD_DETAIL);
-const REBOOTING = 'configuration was already applied and node is rebooting, cannot apply more configuration changes until next reboot';
+const REBOOTING =
+  'configuration was already applied and node is rebooting, cannot apply more configuration changes until next reboot';
 
-t.test('isApplyLockHeld: FailedPrecondition with Talos\'s lock message, nothing else', async (t) => {
+t.test("isApplyLockHeld: FailedPrecondition with Talos's lock message, nothing else", async (t) => {
   t.ok(isApplyLockHeld(lockHeld()), 'the lock refusal');
   t.match(lockHeld().hint, /another ApplyConfiguration holds the node's apply lock/, 'its hint says so');
   t.notOk(isApplyLockHeld(status(GrpcCode.FAILED_PRECONDITION, REBOOTING)), 'v1.13.9: already applied, node rebooting');
-  t.notOk(isApplyLockHeld(status(GrpcCode.FAILED_PRECONDITION, 'machine is in maintenance mode')), 'another FailedPrecondition');
+  t.notOk(
+    isApplyLockHeld(status(GrpcCode.FAILED_PRECONDITION, 'machine is in maintenance mode')),
+    'another FailedPrecondition',
+  );
   t.notOk(isApplyLockHeld(status(GrpcCode.UNKNOWN, APPLY_LOCK_HELD_DETAIL)), 'the message under another code');
-  t.notOk(isApplyLockHeld(new RotateError('TALOS_FAILED_PRECONDITION', APPLY_LOCK_HELD_DETAIL)), 'a RotateError that is not a Talos API error');
+  t.notOk(
+    isApplyLockHeld(new RotateError('TALOS_FAILED_PRECONDITION', APPLY_LOCK_HELD_DETAIL)),
+    'a RotateError that is not a Talos API error',
+  );
   t.notOk(isApplyLockHeld(new Error(APPLY_LOCK_HELD_DETAIL)), 'a plain error');
   t.notOk(isApplyLockHeld(undefined), 'nothing');
 });
@@ -65,7 +83,11 @@ t.test('a lock that frees up within the wait: the call is sent again and succeed
   t.equal(value, 'applied');
   t.equal(calls, 4);
   t.same(clock.slept, [250, 500, 1000]);
-  t.same(waits, [[1, 250], [2, 500], [3, 1000]]);
+  t.same(waits, [
+    [1, 250],
+    [2, 500],
+    [3, 1000],
+  ]);
 });
 
 t.test('a lock that never frees up: bounded, then an error naming the node and the other apply', async (t) => {
@@ -88,17 +110,24 @@ t.test('a lock that never frees up: bounded, then an error naming the node and t
   t.ok(e.cause instanceof TalosApiError, 'the last refusal is the cause');
   t.same(clock.slept, [250, 500, 1000, 1250], 'the last wait ends at the deadline');
   t.equal(calls, 5, 'one attempt at the deadline itself');
-  t.equal(clock.slept.reduce((a, b) => a + b, 0), 3_000, 'never longer than the wait');
+  t.equal(
+    clock.slept.reduce((a, b) => a + b, 0),
+    3_000,
+    'never longer than the wait',
+  );
 });
 
 t.test('no wait: one attempt, then the named error', async (t) => {
   const clock = fakeClock();
   let calls = 0;
   await t.rejects(
-    waitForApplyLock(async () => {
-      calls += 1;
-      throw lockHeld();
-    }, { node: '10.0.0.22', waitMs: 0, clock }),
+    waitForApplyLock(
+      async () => {
+        calls += 1;
+        throw lockHeld();
+      },
+      { node: '10.0.0.22', waitMs: 0, clock },
+    ),
     { code: 'TALOS_APPLY_LOCK_HELD', message: /node 10\.0\.0\.22/ },
   );
   t.equal(calls, 1);
@@ -113,10 +142,13 @@ t.test('anything but the lock is not waited for: rebooting, invalid config, unre
   ]) {
     const clock = fakeClock();
     let calls = 0;
-    const got = await waitForApplyLock(async () => {
-      calls += 1;
-      throw err;
-    }, { node: '10.0.0.21', waitMs: 60_000, clock }).catch((e: unknown) => e);
+    const got = await waitForApplyLock(
+      async () => {
+        calls += 1;
+        throw err;
+      },
+      { node: '10.0.0.21', waitMs: 60_000, clock },
+    ).catch((e: unknown) => e);
     t.equal(got, err, `${err.detail}: thrown as it is`);
     t.equal(calls, 1);
     t.same(clock.slept, []);
@@ -128,11 +160,14 @@ t.test('an aborted wait stops at the next refusal', async (t) => {
   const abort = new AbortController();
   let calls = 0;
   await t.rejects(
-    waitForApplyLock(async () => {
-      calls += 1;
-      if (calls === 2) abort.abort();
-      throw lockHeld();
-    }, { node: '10.0.0.21', waitMs: 60_000, clock, signal: abort.signal }),
+    waitForApplyLock(
+      async () => {
+        calls += 1;
+        if (calls === 2) abort.abort();
+        throw lockHeld();
+      },
+      { node: '10.0.0.21', waitMs: 60_000, clock, signal: abort.signal },
+    ),
     { code: 'TALOS_APPLY_LOCK_HELD' },
   );
   t.equal(calls, 2);

@@ -15,13 +15,21 @@ import * as tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { generateCa, generateTalosCa, issueLeafCert, issueTalosClientCert, keyPemForTls } from '../../src/pki/index.js';
 import { TalosClient } from '../../src/talos/client.js';
-import { TalosApiError, classifyGrpcError, cleanTlsMessage, redact, type TalosErrorKind } from '../../src/talos/errors.js';
+import {
+  TalosApiError,
+  classifyGrpcError,
+  cleanTlsMessage,
+  redact,
+  type TalosErrorKind,
+} from '../../src/talos/errors.js';
 import { clientConfig, closedPort, makePki, startTalosServer, type TestPki } from './fixtures/server.js';
 
 const NODE = '10.5.0.7';
 
 const warnings: Array<{ name: string; code?: string; message: string }> = [];
-process.on('warning', (w: Error & { code?: string }) => warnings.push({ name: w.name, code: w.code, message: w.message }));
+process.on('warning', (w: Error & { code?: string }) =>
+  warnings.push({ name: w.name, code: w.code, message: w.message }),
+);
 
 let pki: TestPki;
 t.before(async () => {
@@ -47,7 +55,8 @@ function assertNoKeyMaterial(t: Asserts, err: TalosApiError, keys: string[]): vo
   const visible = `${err.message}\n${err.hint}\n${err.detail}`;
   t.notMatch(visible, /PRIVATE KEY/, 'no PEM key label');
   for (const key of keys) {
-    for (const line of key.split('\n').filter((l) => l.length > 20 && !l.startsWith('-----'))) t.notOk(visible.includes(line), 'no key body');
+    for (const line of key.split('\n').filter((l) => l.length > 20 && !l.startsWith('-----')))
+      t.notOk(visible.includes(line), 'no key body');
   }
 }
 
@@ -64,7 +73,11 @@ function expectKind(t: Asserts, err: TalosApiError, kind: TalosErrorKind, endpoi
 
 t.test('server certificate from a CA the talosconfig does not trust (same subject O=talos)', async (t) => {
   const other = await generateTalosCa();
-  const srv = await startTalosServer({ serverCert: pki.server, clientCaPem: pki.ca.certPem, machine: { Version: (_c, cb) => cb(null, {}) } });
+  const srv = await startTalosServer({
+    serverCert: pki.server,
+    clientCaPem: pki.ca.certPem,
+    machine: { Version: (_c, cb) => cb(null, {}) },
+  });
   const client = new TalosClient(clientConfig(pki, [srv.endpoint], other.certPem));
   try {
     const err = await callError(client);
@@ -95,7 +108,11 @@ t.test('server certificate from a CA with another subject', async (t) => {
 });
 
 t.test('server certificate without the endpoint address', async (t) => {
-  const wrongIp = await issueLeafCert(pki.ca, { commonName: 'node', usages: ['serverAuth'], ipAddresses: ['10.9.9.9'] });
+  const wrongIp = await issueLeafCert(pki.ca, {
+    commonName: 'node',
+    usages: ['serverAuth'],
+    ipAddresses: ['10.9.9.9'],
+  });
   const srv = await startTalosServer({ serverCert: wrongIp, clientCaPem: pki.ca.certPem });
   const client = new TalosClient(clientConfig(pki, [srv.endpoint]));
   try {
@@ -129,24 +146,35 @@ t.test('expired server certificate', async (t) => {
   }
 });
 
-t.test('client certificate the server does not accept (grpc-js server: silent close after the handshake)', async (t) => {
-  const stranger = await generateTalosCa();
-  const strangerClient = await issueTalosClientCert(stranger, { roles: ['os:admin'] });
-  const srv = await startTalosServer({ serverCert: pki.server, clientCaPem: pki.ca.certPem, machine: { Version: (_c, cb) => cb(null, {}) } });
-  const client = new TalosClient({ endpoints: [srv.endpoint], caPem: pki.ca.certPem, certPem: strangerClient.certPem, key: strangerClient.key });
-  try {
-    const err = await callError(client);
-    expectKind(t, err, 'tls-client-rejected', srv.endpoint);
-    t.equal(err.grpcCode, grpc.status.UNAVAILABLE);
-    t.match(err.detail, /Failed to connect/, 'grpc-js only says "Failed to connect"');
-    t.match(err.hint, /client certificate/);
-    assertNoKeyMaterial(t, err, [strangerClient.key.reveal()]);
-  } finally {
-    client.close();
-    srv.close();
-  }
-});
-
+t.test(
+  'client certificate the server does not accept (grpc-js server: silent close after the handshake)',
+  async (t) => {
+    const stranger = await generateTalosCa();
+    const strangerClient = await issueTalosClientCert(stranger, { roles: ['os:admin'] });
+    const srv = await startTalosServer({
+      serverCert: pki.server,
+      clientCaPem: pki.ca.certPem,
+      machine: { Version: (_c, cb) => cb(null, {}) },
+    });
+    const client = new TalosClient({
+      endpoints: [srv.endpoint],
+      caPem: pki.ca.certPem,
+      certPem: strangerClient.certPem,
+      key: strangerClient.key,
+    });
+    try {
+      const err = await callError(client);
+      expectKind(t, err, 'tls-client-rejected', srv.endpoint);
+      t.equal(err.grpcCode, grpc.status.UNAVAILABLE);
+      t.match(err.detail, /Failed to connect/, 'grpc-js only says "Failed to connect"');
+      t.match(err.hint, /client certificate/);
+      assertNoKeyMaterial(t, err, [strangerClient.key.reveal()]);
+    } finally {
+      client.close();
+      srv.close();
+    }
+  },
+);
 
 t.test('client certificate refused with a TLS alert, as a Go server (real Talos) does', async (t) => {
   // .ci/run installs openssl where it is missing: this test fails, never skips, without it.
@@ -164,11 +192,32 @@ t.test('client certificate refused with a TLS alert, as a Go server (real Talos)
   try {
     server = spawn(
       'openssl',
-      ['s_server', '-accept', `127.0.0.1:${port}`, '-cert', 'server.crt', '-key', 'server.key', '-CAfile', 'ca.crt', '-Verify', '1', '-verify_return_error', '-alpn', 'h2', '-quiet'],
+      [
+        's_server',
+        '-accept',
+        `127.0.0.1:${port}`,
+        '-cert',
+        'server.crt',
+        '-key',
+        'server.key',
+        '-CAfile',
+        'ca.crt',
+        '-Verify',
+        '1',
+        '-verify_return_error',
+        '-alpn',
+        'h2',
+        '-quiet',
+      ],
       { cwd: dir, stdio: 'ignore' },
     );
     await waitForPort(port);
-    const client = new TalosClient({ endpoints: [`127.0.0.1:${port}`], caPem: pki.ca.certPem, certPem: strangerClient.certPem, key: strangerClient.key });
+    const client = new TalosClient({
+      endpoints: [`127.0.0.1:${port}`],
+      caPem: pki.ca.certPem,
+      certPem: strangerClient.certPem,
+      key: strangerClient.key,
+    });
     try {
       const err = await callError(client);
       expectKind(t, err, 'tls-client-rejected', `127.0.0.1:${port}`);
@@ -222,13 +271,43 @@ t.test('statuses returned by the server', async (t) => {
   const client = new TalosClient(clientConfig(pki, [srv.endpoint]));
   const cases: Array<[grpc.status, string, TalosErrorKind, string, RegExp]> = [
     [grpc.status.PERMISSION_DENIED, 'not authorized', 'permission-denied', 'TALOS_PERMISSION_DENIED', /os:admin/],
-    [grpc.status.PERMISSION_DENIED, 'no request forwarding', 'permission-denied', 'TALOS_PERMISSION_DENIED', /control-plane nodes as talosconfig endpoints/],
-    [grpc.status.INVALID_ARGUMENT, 'node metadata must be single-valued', 'invalid-argument', 'TALOS_INVALID_ARGUMENT', /refused/],
+    [
+      grpc.status.PERMISSION_DENIED,
+      'no request forwarding',
+      'permission-denied',
+      'TALOS_PERMISSION_DENIED',
+      /control-plane nodes as talosconfig endpoints/,
+    ],
+    [
+      grpc.status.INVALID_ARGUMENT,
+      'node metadata must be single-valued',
+      'invalid-argument',
+      'TALOS_INVALID_ARGUMENT',
+      /refused/,
+    ],
     [grpc.status.NOT_FOUND, 'resource not found', 'not-found', 'TALOS_NOT_FOUND', /does not exist/],
-    [grpc.status.UNIMPLEMENTED, 'kubeconfig is only available on control plane nodes', 'unimplemented', 'TALOS_UNIMPLEMENTED', /control-plane node/],
+    [
+      grpc.status.UNIMPLEMENTED,
+      'kubeconfig is only available on control plane nodes',
+      'unimplemented',
+      'TALOS_UNIMPLEMENTED',
+      /control-plane node/,
+    ],
     [grpc.status.UNIMPLEMENTED, 'unknown method', 'unimplemented', 'TALOS_UNIMPLEMENTED', /Talos version/],
-    [grpc.status.FAILED_PRECONDITION, 'machine is in maintenance mode', 'failed-precondition', 'TALOS_FAILED_PRECONDITION', /state/],
-    [grpc.status.UNAVAILABLE, 'connection error: desc = "transport: Error while dialing: dial tcp 10.5.0.7:50000: connect: no route to host"', 'unreachable', 'TALOS_UNREACHABLE', /reachable from/],
+    [
+      grpc.status.FAILED_PRECONDITION,
+      'machine is in maintenance mode',
+      'failed-precondition',
+      'TALOS_FAILED_PRECONDITION',
+      /state/,
+    ],
+    [
+      grpc.status.UNAVAILABLE,
+      'connection error: desc = "transport: Error while dialing: dial tcp 10.5.0.7:50000: connect: no route to host"',
+      'unreachable',
+      'TALOS_UNREACHABLE',
+      /reachable from/,
+    ],
     [grpc.status.INTERNAL, 'boom', 'other', 'TALOS_API_ERROR', /retry/],
   ];
   try {
@@ -247,9 +326,15 @@ t.test('statuses returned by the server', async (t) => {
     t.equal(own.node, undefined);
     t.match(own.message, `endpoint ${srv.endpoint}`);
     // Key material echoed by a server is redacted.
-    next = { code: grpc.status.INVALID_ARGUMENT, details: `bad config: key: ${Buffer.from(keyPemForTls(pki.client.key)).toString('base64')}` };
+    next = {
+      code: grpc.status.INVALID_ARGUMENT,
+      details: `bad config: key: ${Buffer.from(keyPemForTls(pki.client.key)).toString('base64')}`,
+    };
     const echoed = await callError(client);
-    assertNoKeyMaterial(t, echoed, [pki.client.key.reveal(), Buffer.from(keyPemForTls(pki.client.key)).toString('base64')]);
+    assertNoKeyMaterial(t, echoed, [
+      pki.client.key.reveal(),
+      Buffer.from(keyPemForTls(pki.client.key)).toString('base64'),
+    ]);
     t.match(echoed.message, /\(redacted\)/);
   } finally {
     client.close();
@@ -291,7 +376,12 @@ t.test('errors carried in common.Metadata and broken kubeconfig archives name th
     serverCert: pki.server,
     clientCaPem: pki.ca.certPem,
     machine: {
-      Version: (_c, cb) => cb(null, { messages: [{ metadata: { hostname: NODE, error: 'rpc error: not ready', status: { code: 9, message: 'not ready' } } }] }),
+      Version: (_c, cb) =>
+        cb(null, {
+          messages: [
+            { metadata: { hostname: NODE, error: 'rpc error: not ready', status: { code: 9, message: 'not ready' } } },
+          ],
+        }),
       Kubeconfig: (call) => {
         call.write({ bytes: Buffer.from('definitely not gzip') });
         call.end();
@@ -315,7 +405,11 @@ t.test('errors carried in common.Metadata and broken kubeconfig archives name th
 });
 
 t.test('the client sends no SNI for IP endpoints and the host name for DNS endpoints', async (t) => {
-  const server = await issueLeafCert(pki.ca, { usages: ['serverAuth'], ipAddresses: ['127.0.0.1'], dnsNames: ['localhost'] });
+  const server = await issueLeafCert(pki.ca, {
+    usages: ['serverAuth'],
+    ipAddresses: ['127.0.0.1'],
+    dnsNames: ['localhost'],
+  });
   const seen: Array<string | false | null> = [];
   const tlsServer = tls.createServer(
     { cert: server.certPem, key: keyPemForTls(server.key), ALPNProtocols: ['h2'], requestCert: false },
@@ -345,10 +439,17 @@ t.test('the client sends no SNI for IP endpoints and the host name for DNS endpo
 t.test('classification details (pure)', async (t) => {
   const ctx = { method: '/machine.MachineService/Version', node: NODE, endpoint: '10.5.0.2:50000' };
   // A Go server's alert after the TLS 1.3 handshake.
-  const alert = '80:error:0A000412:SSL routines:ssl3_read_bytes:sslv3 alert bad certificate:../ssl/record/rec_layer_s3.c:1605:SSL alert number 42\n';
+  const alert =
+    '80:error:0A000412:SSL routines:ssl3_read_bytes:sslv3 alert bad certificate:../ssl/record/rec_layer_s3.c:1605:SSL alert number 42\n';
   const e1 = classifyGrpcError(
-    { code: 14, details: `No connection established. Last error: Error: ${alert} (2026-01-01T00:00:00.000Z). Resolution note: ` },
-    { ...ctx, tls: { outcome: 'error', code: 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE', message: alert, afterHandshake: true } },
+    {
+      code: 14,
+      details: `No connection established. Last error: Error: ${alert} (2026-01-01T00:00:00.000Z). Resolution note: `,
+    },
+    {
+      ...ctx,
+      tls: { outcome: 'error', code: 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE', message: alert, afterHandshake: true },
+    },
   );
   t.equal(e1.kind, 'tls-client-rejected');
   t.match(e1.message, /sslv3 alert bad certificate/);
@@ -356,13 +457,27 @@ t.test('classification details (pure)', async (t) => {
   t.equal(cleanTlsMessage(alert), 'sslv3 alert bad certificate');
   // A stale observation from an earlier attempt does not explain a later refused connection.
   const e2 = classifyGrpcError(
-    { code: 14, details: 'No connection established. Last error: Error: connect ECONNREFUSED 10.5.0.2:50000. Resolution note: ' },
-    { ...ctx, tls: { outcome: 'error', code: 'SELF_SIGNED_CERT_IN_CHAIN', message: 'self-signed certificate in certificate chain', afterHandshake: false } },
+    {
+      code: 14,
+      details: 'No connection established. Last error: Error: connect ECONNREFUSED 10.5.0.2:50000. Resolution note: ',
+    },
+    {
+      ...ctx,
+      tls: {
+        outcome: 'error',
+        code: 'SELF_SIGNED_CERT_IN_CHAIN',
+        message: 'self-signed certificate in certificate chain',
+        afterHandshake: false,
+      },
+    },
   );
   t.equal(e2.kind, 'unreachable');
   t.equal(e2.detail, 'connect ECONNREFUSED 10.5.0.2:50000');
   // "Failed to connect" without a completed handshake is plain unreachability.
-  const e3 = classifyGrpcError({ code: 14, details: 'No connection established. Last error: Failed to connect (2026-01-01T00:00:00.000Z)' }, ctx);
+  const e3 = classifyGrpcError(
+    { code: 14, details: 'No connection established. Last error: Failed to connect (2026-01-01T00:00:00.000Z)' },
+    ctx,
+  );
   t.equal(e3.kind, 'unreachable');
   t.equal(classifyGrpcError({ code: 4, details: 'Deadline exceeded' }, ctx).kind, 'deadline');
   t.equal(classifyGrpcError({ code: 1, details: 'Cancelled on client' }, ctx).kind, 'cancelled');
@@ -373,7 +488,10 @@ t.test('redact removes PEM blocks and long base64 runs', async (t) => {
   const pem = keyPemForTls(pki.client.key);
   t.equal(redact(`x ${pem} y`), 'x (PEM redacted)\n y');
   t.equal(redact('key: ' + 'A'.repeat(80)), 'key: (redacted)');
-  t.equal(redact('short base64 QUJD and a path /machine.MachineService/Version'), 'short base64 QUJD and a path /machine.MachineService/Version');
+  t.equal(
+    redact('short base64 QUJD and a path /machine.MachineService/Version'),
+    'short base64 QUJD and a path /machine.MachineService/Version',
+  );
   t.equal(redact('-----BEGIN PRIVATE KEY-----\nMC4CAQ'), '(PEM redacted)', 'truncated PEM too');
 });
 

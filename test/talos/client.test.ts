@@ -69,10 +69,17 @@ const stateHandlers: StateServiceHandlers = {
     switch (key) {
       case 'config/MachineConfigs.config.talos.dev/v1alpha1':
         return cb(null, {
-          resource: resource(namespace!, type!, id!, protos.specs.machineConfig.encode({ yaml_marshalled: Buffer.from(CONFIG_YAML) }), '42'),
+          resource: resource(
+            namespace!,
+            type!,
+            id!,
+            protos.specs.machineConfig.encode({ yaml_marshalled: Buffer.from(CONFIG_YAML) }),
+            '42',
+          ),
         });
       case 'secrets/OSRootSecrets.secrets.talos.dev/os':
-        if (osRootGarbage) return cb(null, { resource: resource(namespace!, type!, id!, Buffer.from([0x0a, 0x10, 0x01])) });
+        if (osRootGarbage)
+          return cb(null, { resource: resource(namespace!, type!, id!, Buffer.from([0x0a, 0x10, 0x01])) });
         return cb(null, {
           resource: resource(
             namespace!,
@@ -115,7 +122,10 @@ const stateHandlers: StateServiceHandlers = {
   List: (call) => {
     seen.nodes.push(nodeOf(call));
     if (call.request.type !== 'Members.cluster.talos.dev') {
-      call.emit('error', statusError(grpc.status.PERMISSION_DENIED, `resource type "${call.request.type}" is not supported`));
+      call.emit(
+        'error',
+        statusError(grpc.status.PERMISSION_DENIED, `resource type "${call.request.type}" is not supported`),
+      );
       return;
     }
     call.write({
@@ -138,7 +148,12 @@ const stateHandlers: StateServiceHandlers = {
         'cluster',
         'Members.cluster.talos.dev',
         'w-1',
-        protos.specs.member.encode({ node_id: 'id-w-1', addresses: [{ ip: Buffer.from([10, 5, 0, 3]) }], hostname: 'w-1', machine_type: 'TYPE_WORKER' }),
+        protos.specs.member.encode({
+          node_id: 'id-w-1',
+          addresses: [{ ip: Buffer.from([10, 5, 0, 3]) }],
+          hostname: 'w-1',
+          machine_type: 'TYPE_WORKER',
+        }),
       ),
     });
     call.end();
@@ -165,7 +180,14 @@ async function withServer(fn: (client: TalosClient, endpoint: string) => Promise
         cb(null, {
           messages: [
             {
-              version: { tag: 'v1.9.5', sha: 'abcdef', built: 'today', go_version: 'go1.23', os: 'Talos', arch: 'amd64' },
+              version: {
+                tag: 'v1.9.5',
+                sha: 'abcdef',
+                built: 'today',
+                go_version: 'go1.23',
+                os: 'Talos',
+                arch: 'amd64',
+              },
               platform: { name: 'metal', mode: 'metal' },
               features: { rbac: true },
             },
@@ -176,7 +198,13 @@ async function withServer(fn: (client: TalosClient, endpoint: string) => Promise
         seen.nodes.push(nodeOf(call));
         seen.apply = call.request;
         cb(null, {
-          messages: [{ mode: call.request.mode, mode_details: 'Applied configuration without a reboot', warnings: ['deprecated field'] }],
+          messages: [
+            {
+              mode: call.request.mode,
+              mode_details: 'Applied configuration without a reboot',
+              warnings: ['deprecated field'],
+            },
+          ],
         });
       },
       Kubeconfig: (call) => {
@@ -202,7 +230,11 @@ t.test('parseEndpoint: host, host:port, [v6]:port, bare v6, https URL; port 5000
   t.same(parseEndpoint('10.5.0.2'), { host: '10.5.0.2', port: 50000, address: '10.5.0.2:50000' });
   t.same(parseEndpoint('10.5.0.2:50001'), { host: '10.5.0.2', port: 50001, address: '10.5.0.2:50001' });
   t.same(parseEndpoint('cp.Example.com'), { host: 'cp.example.com', port: 50000, address: 'cp.example.com:50000' });
-  t.same(parseEndpoint('https://cp.example.com:443'), { host: 'cp.example.com', port: 443, address: 'cp.example.com:443' });
+  t.same(parseEndpoint('https://cp.example.com:443'), {
+    host: 'cp.example.com',
+    port: 443,
+    address: 'cp.example.com:443',
+  });
   t.same(parseEndpoint('https://10.5.0.2'), { host: '10.5.0.2', port: 50000, address: '10.5.0.2:50000' });
   t.same(parseEndpoint('[fd00::2]:50000'), { host: 'fd00::2', port: 50000, address: '[fd00::2]:50000' });
   t.same(parseEndpoint('[fd00::2]'), { host: 'fd00::2', port: 50000, address: '[fd00::2]:50000' });
@@ -233,22 +265,33 @@ t.test('version: node metadata reaches the server; omitted node talks to the end
   });
 });
 
-t.test('applyConfiguration: data/mode/dry_run/try_mode_timeout arrive; mode, details and warnings come back', async (t) => {
-  await withServer(async (client) => {
-    const res = await client.applyConfiguration(NODE, CONFIG_YAML, { mode: 'NO_REBOOT' });
-    t.same(res, { mode: 'NO_REBOOT', modeDetails: 'Applied configuration without a reboot', warnings: ['deprecated field'] });
-    t.equal(Buffer.from(seen.apply!.data!).toString(), CONFIG_YAML);
-    t.equal(seen.apply!.mode, 'NO_REBOOT');
-    t.equal(seen.apply!.dry_run, false);
-    t.equal(seen.apply!.try_mode_timeout, null);
-    t.equal(seen.nodes.at(-1), NODE);
+t.test(
+  'applyConfiguration: data/mode/dry_run/try_mode_timeout arrive; mode, details and warnings come back',
+  async (t) => {
+    await withServer(async (client) => {
+      const res = await client.applyConfiguration(NODE, CONFIG_YAML, { mode: 'NO_REBOOT' });
+      t.same(res, {
+        mode: 'NO_REBOOT',
+        modeDetails: 'Applied configuration without a reboot',
+        warnings: ['deprecated field'],
+      });
+      t.equal(Buffer.from(seen.apply!.data!).toString(), CONFIG_YAML);
+      t.equal(seen.apply!.mode, 'NO_REBOOT');
+      t.equal(seen.apply!.dry_run, false);
+      t.equal(seen.apply!.try_mode_timeout, null);
+      t.equal(seen.nodes.at(-1), NODE);
 
-    const tried = await client.applyConfiguration(NODE, new TextEncoder().encode(CONFIG_YAML), { mode: 'TRY', dryRun: true, tryModeTimeoutMs: 90_250 });
-    t.equal(tried.mode, 'TRY');
-    t.equal(seen.apply!.dry_run, true);
-    t.same(seen.apply!.try_mode_timeout, { seconds: 90, nanos: 250_000_000 });
-  });
-});
+      const tried = await client.applyConfiguration(NODE, new TextEncoder().encode(CONFIG_YAML), {
+        mode: 'TRY',
+        dryRun: true,
+        tryModeTimeoutMs: 90_250,
+      });
+      t.equal(tried.mode, 'TRY');
+      t.equal(seen.apply!.dry_run, true);
+      t.same(seen.apply!.try_mode_timeout, { seconds: 90, nanos: 250_000_000 });
+    });
+  },
+);
 
 t.test('kubeconfig: chunks of a gzip tar are joined and unpacked', async (t) => {
   await withServer(async (client) => {
@@ -292,7 +335,15 @@ t.test('COSI Get/List and the typed helpers', async (t) => {
         operatingSystem: 'Talos (v1.9.5)',
         apiServerPort: 6443,
       },
-      { id: 'w-1', nodeId: 'id-w-1', addresses: ['10.5.0.3'], hostname: 'w-1', machineType: 'worker', operatingSystem: '', apiServerPort: null },
+      {
+        id: 'w-1',
+        nodeId: 'id-w-1',
+        addresses: ['10.5.0.3'],
+        hostname: 'w-1',
+        machineType: 'worker',
+        operatingSystem: '',
+        apiServerPort: null,
+      },
     ]);
     const listed = await client.listResources(NODE, 'cluster', 'Members.cluster.talos.dev');
     t.same(
@@ -301,13 +352,18 @@ t.test('COSI Get/List and the typed helpers', async (t) => {
     );
 
     t.same(await client.getKubeletService(NODE), { id: 'kubelet', running: true, healthy: true, unknown: false });
-    t.ok(seen.nodes.slice(-8).every((n) => n === NODE), 'every call carried the node metadata');
+    t.ok(
+      seen.nodes.slice(-8).every((n) => n === NODE),
+      'every call carried the node metadata',
+    );
   });
 });
 
 t.test('Get/List failures and undecodable specs name the node', async (t) => {
   await withServer(async (client, endpoint) => {
-    const notFound = await client.getResource(NODE, 'secrets', 'KubernetesRootSecrets.secrets.talos.dev', 'nope').catch((e: unknown) => e);
+    const notFound = await client
+      .getResource(NODE, 'secrets', 'KubernetesRootSecrets.secrets.talos.dev', 'nope')
+      .catch((e: unknown) => e);
     t.ok(notFound instanceof TalosApiError);
     t.equal((notFound as TalosApiError).kind, 'not-found');
     t.equal((notFound as TalosApiError).node, NODE);
@@ -323,58 +379,81 @@ t.test('Get/List failures and undecodable specs name the node', async (t) => {
     osRootGarbage = false;
     t.ok(garbage instanceof TalosApiError);
     t.equal(garbage.kind, 'other');
-    t.match(garbage.message, /OSRootSecrets\.secrets\.talos\.dev\/os: its spec is not a valid talos\.resource\.definitions\.secrets\.OSRootSpec/);
+    t.match(
+      garbage.message,
+      /OSRootSecrets\.secrets\.talos\.dev\/os: its spec is not a valid talos\.resource\.definitions\.secrets\.OSRootSpec/,
+    );
     t.match(garbage.message, `node ${NODE}`);
   });
 });
 
-t.test('watchKubeletService: ready, then CREATED / DESTROYED / CREATED, then cancellation reaches the server', async (t) => {
-  await withServer(async (client) => {
-    let serverCall: grpc.ServerWritableStream<WatchRequest, WatchResponse> | undefined;
-    watchScript = (call) => {
-      serverCall = call;
-      call.write({}); // "watch is ready"
-    };
-    seen.watches = [];
-    seen.watchCancelled = 0;
-    const watch = client.watchKubeletService(NODE);
-    await watch.ready;
-    t.equal(watch.node, NODE);
-    t.same(seen.watches[0], { namespace: 'runtime', type: 'Services.v1alpha1.talos.dev', id: 'kubelet', options: seen.watches[0]!.options, api_version: 1 });
-    t.equal(seen.watches[0]!.options?.tail_events, 0);
-    t.equal(seen.nodes.at(-1), NODE);
+t.test(
+  'watchKubeletService: ready, then CREATED / DESTROYED / CREATED, then cancellation reaches the server',
+  async (t) => {
+    await withServer(async (client) => {
+      let serverCall: grpc.ServerWritableStream<WatchRequest, WatchResponse> | undefined;
+      watchScript = (call) => {
+        serverCall = call;
+        call.write({}); // "watch is ready"
+      };
+      seen.watches = [];
+      seen.watchCancelled = 0;
+      const watch = client.watchKubeletService(NODE);
+      await watch.ready;
+      t.equal(watch.node, NODE);
+      t.same(seen.watches[0], {
+        namespace: 'runtime',
+        type: 'Services.v1alpha1.talos.dev',
+        id: 'kubelet',
+        options: seen.watches[0]!.options,
+        api_version: 1,
+      });
+      t.equal(seen.watches[0]!.options?.tail_events, 0);
+      t.equal(seen.nodes.at(-1), NODE);
 
-    const it = watch[Symbol.asyncIterator]();
-    serverCall!.write({ event: [{ event_type: 'CREATED', resource: serviceResource(true, true) }] });
-    t.same((await it.next()).value, { type: 'CREATED', service: { id: 'kubelet', running: true, healthy: true, unknown: false } });
-    // Two events in one response, as a server may batch them.
-    serverCall!.write({
-      event: [
-        { event_type: 'DESTROYED', resource: serviceResource(true, false) },
-        { event_type: 'CREATED', resource: serviceResource(true, true) },
-      ],
+      const it = watch[Symbol.asyncIterator]();
+      serverCall!.write({ event: [{ event_type: 'CREATED', resource: serviceResource(true, true) }] });
+      t.same((await it.next()).value, {
+        type: 'CREATED',
+        service: { id: 'kubelet', running: true, healthy: true, unknown: false },
+      });
+      // Two events in one response, as a server may batch them.
+      serverCall!.write({
+        event: [
+          { event_type: 'DESTROYED', resource: serviceResource(true, false) },
+          { event_type: 'CREATED', resource: serviceResource(true, true) },
+        ],
+      });
+      t.same((await it.next()).value, {
+        type: 'DESTROYED',
+        service: { id: 'kubelet', running: true, healthy: false, unknown: false },
+      });
+      t.same((await it.next()).value, {
+        type: 'CREATED',
+        service: { id: 'kubelet', running: true, healthy: true, unknown: false },
+      });
+      // A tombstone without spec decodes to service null.
+      serverCall!.write({ event: [{ event_type: 'DESTROYED', resource: { metadata: { id: 'kubelet' } } }] });
+      t.same((await it.next()).value, { type: 'DESTROYED', service: null });
+
+      const pending = it.next();
+      watch.close();
+      t.same(await pending, { value: undefined, done: true }, 'a pending next() ends on close');
+      t.same(await it.next(), { value: undefined, done: true });
+      await new Promise((r) => setTimeout(r, 200));
+      t.equal(seen.watchCancelled, 1, 'the server saw the cancellation');
     });
-    t.same((await it.next()).value, { type: 'DESTROYED', service: { id: 'kubelet', running: true, healthy: false, unknown: false } });
-    t.same((await it.next()).value, { type: 'CREATED', service: { id: 'kubelet', running: true, healthy: true, unknown: false } });
-    // A tombstone without spec decodes to service null.
-    serverCall!.write({ event: [{ event_type: 'DESTROYED', resource: { metadata: { id: 'kubelet' } } }] });
-    t.same((await it.next()).value, { type: 'DESTROYED', service: null });
-
-    const pending = it.next();
-    watch.close();
-    t.same(await pending, { value: undefined, done: true }, 'a pending next() ends on close');
-    t.same(await it.next(), { value: undefined, done: true });
-    await new Promise((r) => setTimeout(r, 200));
-    t.equal(seen.watchCancelled, 1, 'the server saw the cancellation');
-  });
-});
+  },
+);
 
 t.test('watchResource: whole type (no id), breaking out of for-await cancels', async (t) => {
   await withServer(async (client) => {
     watchScript = (call) => {
       call.write({});
       call.write({ event: [{ event_type: 'CREATED', resource: serviceResource(true, true) }] });
-      call.write({ event: [{ event_type: 'UPDATED', resource: serviceResource(true, false), old: serviceResource(true, true) }] });
+      call.write({
+        event: [{ event_type: 'UPDATED', resource: serviceResource(true, false), old: serviceResource(true, true) }],
+      });
     };
     seen.watches = [];
     seen.watchCancelled = 0;
@@ -424,7 +503,9 @@ t.test('a watch that dies surfaces an error instead of hanging', async (t) => {
     const w3 = client.watchKubeletService(NODE);
     await w3.ready;
     serverCall!.write({ event: [{ event_type: 'ERRORED', error: 'watch buffer overrun' }] });
-    const err3 = await w3[Symbol.asyncIterator]().next().catch((e: unknown) => e);
+    const err3 = await w3[Symbol.asyncIterator]()
+      .next()
+      .catch((e: unknown) => e);
     t.match(String((err3 as Error).message), /watch buffer overrun/);
 
     // Refused before ready: `ready` rejects and iteration throws the same error.
@@ -432,14 +513,18 @@ t.test('a watch that dies surfaces an error instead of hanging', async (t) => {
     const w4 = client.watchKubeletService(NODE);
     const readyErr = await w4.ready.catch((e: unknown) => e);
     t.equal((readyErr as TalosApiError).kind, 'permission-denied');
-    const iterErr = await w4[Symbol.asyncIterator]().next().catch((e: unknown) => e);
+    const iterErr = await w4[Symbol.asyncIterator]()
+      .next()
+      .catch((e: unknown) => e);
     t.equal(iterErr, readyErr);
 
     // Deadline bounds a watch.
     watchScript = (call) => call.write({});
     const w5 = client.watchKubeletService(NODE, { timeoutMs: 300 });
     await w5.ready;
-    const err5 = await w5[Symbol.asyncIterator]().next().catch((e: unknown) => e);
+    const err5 = await w5[Symbol.asyncIterator]()
+      .next()
+      .catch((e: unknown) => e);
     t.equal((err5 as TalosApiError).kind, 'deadline');
   });
 });

@@ -17,7 +17,14 @@ contexts: []
  * A ustar header built independently from the one in the module, field by field (POSIX 1003.1-1988), with
  * the field formatting of Go's archive/tar USTAR writer (zero-padded octal + NUL; checksum 6 digits, NUL, space).
  */
-function header(opts: { name: string; size: number; type?: string; mode?: number; prefix?: string; magic?: string }): Buffer {
+function header(opts: {
+  name: string;
+  size: number;
+  type?: string;
+  mode?: number;
+  prefix?: string;
+  magic?: string;
+}): Buffer {
   const h = Buffer.alloc(512);
   const put = (offset: number, len: number, text: string) => h.write(text.slice(0, len), offset, 'latin1');
   const oct = (offset: number, len: number, n: number) => put(offset, len, n.toString(8).padStart(len - 1, '0') + '\0');
@@ -43,12 +50,20 @@ const pad = (n: number) => Buffer.alloc((512 - (n % 512)) % 512);
 
 t.test('reads what Talos sends: one header + data, no padding, no end-of-archive blocks', async (t) => {
   const data = Buffer.from(YAML);
-  t.equal(extractKubeconfigArchive(gzipSync(Buffer.concat([header({ name: 'kubeconfig', size: data.length }), data]))), YAML);
+  t.equal(
+    extractKubeconfigArchive(gzipSync(Buffer.concat([header({ name: 'kubeconfig', size: data.length }), data]))),
+    YAML,
+  );
 });
 
 t.test('reads complete archives too (padding and two zero blocks, as tar(1) writes)', async (t) => {
   const data = Buffer.from(YAML);
-  const tar = Buffer.concat([header({ name: 'kubeconfig', size: data.length }), data, pad(data.length), Buffer.alloc(1024)]);
+  const tar = Buffer.concat([
+    header({ name: 'kubeconfig', size: data.length }),
+    data,
+    pad(data.length),
+    Buffer.alloc(1024),
+  ]);
   t.equal(extractKubeconfigArchive(gzipSync(tar)), YAML);
 });
 
@@ -94,7 +109,11 @@ t.test('rejects anything but exactly one regular file named kubeconfig', async (
   const bad = header({ name: 'kubeconfig', size: data.length });
   bad[0] = 0x4b; // 'K' without fixing the checksum
   reject(gzipSync(Buffer.concat([bad, data])), /checksum/, 'checksum');
-  reject(gzipSync(Buffer.concat([header({ name: 'other', size: data.length }), data])), /"other" instead of "kubeconfig"/, 'wrong name');
+  reject(
+    gzipSync(Buffer.concat([header({ name: 'other', size: data.length }), data])),
+    /"other" instead of "kubeconfig"/,
+    'wrong name',
+  );
   reject(gzipSync(Buffer.concat([header({ name: 'kubeconfig', size: 0, type: '5' })])), /type '5'/, 'directory');
   reject(gzipSync(Buffer.concat([header({ name: 'kubeconfig', size: 0, type: '2' })])), /type '2'/, 'symlink');
   reject(gzipSync(Buffer.concat([header({ name: 'PaxHeaders/kubeconfig', size: 0, type: 'x' })])), /PAX/, 'pax header');
@@ -103,10 +122,22 @@ t.test('rejects anything but exactly one regular file named kubeconfig', async (
     /"etc\/kubeconfig"/,
     'prefixed name',
   );
-  reject(gzipSync(Buffer.concat([header({ name: 'kubeconfig', size: data.length }), data.subarray(0, 10)])), /cut short/, 'truncated');
+  reject(
+    gzipSync(Buffer.concat([header({ name: 'kubeconfig', size: data.length }), data.subarray(0, 10)])),
+    /cut short/,
+    'truncated',
+  );
   const second = header({ name: 'extra', size: 3 });
   reject(
-    gzipSync(Buffer.concat([header({ name: 'kubeconfig', size: data.length }), data, pad(data.length), second, Buffer.from('abc')])),
+    gzipSync(
+      Buffer.concat([
+        header({ name: 'kubeconfig', size: data.length }),
+        data,
+        pad(data.length),
+        second,
+        Buffer.from('abc'),
+      ]),
+    ),
     /more than the one file/,
     'two files',
   );

@@ -5,7 +5,13 @@ import t from 'tap';
 
 import { RotateError } from '../../src/domain/errors.js';
 import { encodeTalosBase64Pem, generateCa, generateKubernetesCa, generateTalosCa } from '../../src/pki/index.js';
-import { getBundleCa, loadSecretsBundle, parseSecretsBundle, saveSecretsBundle, setBundleCa } from '../../src/talos/secrets-bundle.js';
+import {
+  getBundleCa,
+  loadSecretsBundle,
+  parseSecretsBundle,
+  saveSecretsBundle,
+  setBundleCa,
+} from '../../src/talos/secrets-bundle.js';
 
 const os = await generateTalosCa();
 const k8s = await generateKubernetesCa();
@@ -66,7 +72,10 @@ t.test('setBundleCa changes exactly the two values, keeping quoting and comments
   const bundle = parseSecretsBundle(BUNDLE);
   const fresh = await generateTalosCa();
   setBundleCa(bundle, 'os', { certPem: fresh.certPem, key: fresh.key });
-  t.equal(bundle.text, BUNDLE.replace(b(os.certPem), b(fresh.certPem)).replace(b(os.key.reveal()), b(fresh.key.reveal())));
+  t.equal(
+    bundle.text,
+    BUNDLE.replace(b(os.certPem), b(fresh.certPem)).replace(b(os.key.reveal()), b(fresh.key.reveal())),
+  );
   t.equal(getBundleCa(bundle, 'os').fingerprint, fresh.fingerprint, 'the parsed view follows');
   t.equal(getBundleCa(bundle, 'k8s').fingerprint, k8s.fingerprint);
 
@@ -74,7 +83,10 @@ t.test('setBundleCa changes exactly the two values, keeping quoting and comments
   setBundleCa(bundle, 'k8s', freshK8s);
   t.equal(getBundleCa(bundle, 'k8s').fingerprint, freshK8s.fingerprint);
   t.match(bundle.text, '# production cluster secrets — keep offline\n');
-  t.match(bundle.text, `    os:\n        crt: ${b(fresh.certPem)} # Talos API CA\n        key: "${b(fresh.key.reveal())}"\n`);
+  t.match(
+    bundle.text,
+    `    os:\n        crt: ${b(fresh.certPem)} # Talos API CA\n        key: "${b(fresh.key.reveal())}"\n`,
+  );
   t.match(bundle.text, `        crt: ${b(etcd.certPem)}\n`, 'other CAs untouched');
 });
 
@@ -88,22 +100,33 @@ t.test('a key that does not belong to the certificate is refused', async (t) => 
 });
 
 t.test('errors name the file and field', async (t) => {
-  let err = catchRotate(() => getBundleCa(parseSecretsBundle(BUNDLE.replace(/(    os:\n        crt: )\S+/, '$1""'), '/s/secrets.yaml'), 'os'));
+  let err = catchRotate(() =>
+    getBundleCa(parseSecretsBundle(BUNDLE.replace(/(    os:\n        crt: )\S+/, '$1""'), '/s/secrets.yaml'), 'os'),
+  );
   t.equal(err.code, 'SECRETS_BAD_CA');
   t.match(err.message, 'secrets bundle /s/secrets.yaml: certs.os.crt is missing or empty');
 
   const keyB64 = b(os.key.reveal());
-  err = catchRotate(() => getBundleCa(parseSecretsBundle(BUNDLE.replace(keyB64, keyB64.slice(0, -8)), '/s/secrets.yaml'), 'os'));
+  err = catchRotate(() =>
+    getBundleCa(parseSecretsBundle(BUNDLE.replace(keyB64, keyB64.slice(0, -8)), '/s/secrets.yaml'), 'os'),
+  );
   t.equal(err.code, 'SECRETS_BAD_CA');
   t.match(err.message, /certs\.os\.key/);
   t.notOk(`${err.message}${err.hint}`.includes(keyB64.slice(0, 30)), 'no key text in the error');
 
   // A certificate and key that do not belong together.
-  err = catchRotate(() => getBundleCa(parseSecretsBundle(BUNDLE.replace(b(k8s.key.reveal()), b(etcd.key.reveal())), '/s/secrets.yaml'), 'k8s'));
+  err = catchRotate(() =>
+    getBundleCa(
+      parseSecretsBundle(BUNDLE.replace(b(k8s.key.reveal()), b(etcd.key.reveal())), '/s/secrets.yaml'),
+      'k8s',
+    ),
+  );
   t.equal(err.code, 'SECRETS_BAD_CA');
   t.match(err.message, /certs\.k8s/);
 
-  err = catchRotate(() => getBundleCa(parseSecretsBundle(BUNDLE.replace(b(os.certPem), b(os.key.reveal())), '/s/secrets.yaml'), 'os'));
+  err = catchRotate(() =>
+    getBundleCa(parseSecretsBundle(BUNDLE.replace(b(os.certPem), b(os.key.reveal())), '/s/secrets.yaml'), 'os'),
+  );
   t.match(err.message, /certs\.os\.crt must hold one certificate \(found: ED25519 PRIVATE KEY\)/);
 
   err = catchRotate(() => parseSecretsBundle('cluster:\n  id: x\n', '/s/other.yaml'));

@@ -72,11 +72,24 @@ function catchRotate(fn: () => unknown): RotateError {
 
 t.test('path resolution follows talosctl', async (t) => {
   const home = '/home/op';
-  t.same(resolveTalosconfigPath({ flag: '/x/tc', env: { TALOSCONFIG: '/y', TALOS_HOME: '/z' }, home }), { path: '/x/tc', source: 'flag' });
-  t.same(resolveTalosconfigPath({ env: { TALOSCONFIG: '/y', TALOS_HOME: '/z' }, home }), { path: '/y', source: 'TALOSCONFIG' });
+  t.same(resolveTalosconfigPath({ flag: '/x/tc', env: { TALOSCONFIG: '/y', TALOS_HOME: '/z' }, home }), {
+    path: '/x/tc',
+    source: 'flag',
+  });
+  t.same(resolveTalosconfigPath({ env: { TALOSCONFIG: '/y', TALOS_HOME: '/z' }, home }), {
+    path: '/y',
+    source: 'TALOSCONFIG',
+  });
   t.same(resolveTalosconfigPath({ env: { TALOS_HOME: '/z' }, home }), { path: '/z/config', source: 'TALOS_HOME' });
-  t.same(resolveTalosconfigPath({ env: { TALOS_HOME: 'relative/dir' }, home }), { path: '/home/op/.talos/config', source: 'home' }, 'relative TALOS_HOME is ignored');
-  t.same(resolveTalosconfigPath({ flag: '', env: { TALOSCONFIG: '' }, home }), { path: '/home/op/.talos/config', source: 'home' });
+  t.same(
+    resolveTalosconfigPath({ env: { TALOS_HOME: 'relative/dir' }, home }),
+    { path: '/home/op/.talos/config', source: 'home' },
+    'relative TALOS_HOME is ignored',
+  );
+  t.same(resolveTalosconfigPath({ flag: '', env: { TALOSCONFIG: '' }, home }), {
+    path: '/home/op/.talos/config',
+    source: 'home',
+  });
 });
 
 t.test('getContext decodes the current or a named context', async (t) => {
@@ -97,7 +110,12 @@ t.test('getContext decodes the current or a named context', async (t) => {
 });
 
 t.test('the deprecated target field counts as an endpoint', async (t) => {
-  const cfg = parseTalosconfig(TALOSCONFIG.replace('        endpoints:\n            - 10.5.0.2\n            - cp.example.test:50000\n', '        target: 10.5.0.9\n'));
+  const cfg = parseTalosconfig(
+    TALOSCONFIG.replace(
+      '        endpoints:\n            - 10.5.0.2\n            - cp.example.test:50000\n',
+      '        target: 10.5.0.9\n',
+    ),
+  );
   t.same(getContext(cfg).endpoints, ['10.5.0.9']);
 });
 
@@ -116,17 +134,33 @@ t.test('context errors are clear and never show the key', async (t) => {
   t.equal(err.code, 'TALOSCONFIG_NO_CONTEXT');
   t.match(err.message, /available: "prod", "omni"/);
 
-  err = catchRotate(() => getContext(parseTalosconfig(TALOSCONFIG.replace(/        endpoints:\n            - 10\.5\.0\.2\n            - cp\.example\.test:50000\n/, '        endpoints: []\n'))));
+  err = catchRotate(() =>
+    getContext(
+      parseTalosconfig(
+        TALOSCONFIG.replace(
+          /        endpoints:\n            - 10\.5\.0\.2\n            - cp\.example\.test:50000\n/,
+          '        endpoints: []\n',
+        ),
+      ),
+    ),
+  );
   t.equal(err.code, 'TALOSCONFIG_NO_ENDPOINTS');
   t.match(err.message, 'contexts.prod.endpoints is empty');
 
   const keyB64 = b(oldClient.key.reveal());
-  err = catchRotate(() => getContext(parseTalosconfig(TALOSCONFIG.replace(keyB64, `${keyB64.slice(0, 20)}!!${keyB64.slice(22)}`))));
+  err = catchRotate(() =>
+    getContext(parseTalosconfig(TALOSCONFIG.replace(keyB64, `${keyB64.slice(0, 20)}!!${keyB64.slice(22)}`))),
+  );
   t.equal(err.code, 'TALOSCONFIG_BAD_CREDENTIALS');
   t.match(err.message, /contexts\.prod\.key is not standard base64/);
-  t.notOk(err.message.includes(keyB64.slice(0, 20)) || (err.hint ?? '').includes(keyB64.slice(0, 20)), 'no key text in the error');
+  t.notOk(
+    err.message.includes(keyB64.slice(0, 20)) || (err.hint ?? '').includes(keyB64.slice(0, 20)),
+    'no key text in the error',
+  );
 
-  err = catchRotate(() => getContext(parseTalosconfig(TALOSCONFIG.replace(`crt: ${b(oldClient.certPem)}`, `crt: ${keyB64}`))));
+  err = catchRotate(() =>
+    getContext(parseTalosconfig(TALOSCONFIG.replace(`crt: ${b(oldClient.certPem)}`, `crt: ${keyB64}`))),
+  );
   t.equal(err.code, 'TALOSCONFIG_BAD_CREDENTIALS');
   t.match(err.message, /contexts\.prod\.crt holds ED25519 PRIVATE KEY instead of certificates/);
 
@@ -169,11 +203,25 @@ t.test('round trip: new credentials in one context, everything else kept', async
 
 t.test('creating a context and switching to it', async (t) => {
   const cfg = emptyTalosconfig();
-  t.equal(catchRotate(() => setContextCredentials(cfg, 'new', { caPem: newCa.certPem, certPem: newClient.certPem, key: newClient.key })).code, 'TALOSCONFIG_NO_ENDPOINTS');
-  setContextCredentials(cfg, 'new', { caPem: newCa.certPem, certPem: newClient.certPem, key: newClient.key, endpoints: ['10.5.0.2'] });
+  t.equal(
+    catchRotate(() =>
+      setContextCredentials(cfg, 'new', { caPem: newCa.certPem, certPem: newClient.certPem, key: newClient.key }),
+    ).code,
+    'TALOSCONFIG_NO_ENDPOINTS',
+  );
+  setContextCredentials(cfg, 'new', {
+    caPem: newCa.certPem,
+    certPem: newClient.certPem,
+    key: newClient.key,
+    endpoints: ['10.5.0.2'],
+  });
   setCurrentContext(cfg, 'new');
   const text = renderTalosconfig(cfg);
-  t.match(text, /^context: new\ncontexts:\n    new:\n        endpoints:\n            - 10\.5\.0\.2\n        ca: LS0t\S+\n        crt: LS0t\S+\n        key: LS0t\S+\n$/, 'block style like talosctl');
+  t.match(
+    text,
+    /^context: new\ncontexts:\n    new:\n        endpoints:\n            - 10\.5\.0\.2\n        ca: LS0t\S+\n        crt: LS0t\S+\n        key: LS0t\S+\n$/,
+    'block style like talosctl',
+  );
   const again = parseTalosconfig(text);
   const ctx = getContext(again);
   t.equal(ctx.name, 'new');
@@ -189,7 +237,11 @@ t.test('save writes through a symlink, creates the folder 0700, needs no backup 
   const link = path.join(dir, 'link-config');
   await fs.symlink(path.join(realDir, 'config'), link);
   const cfg = await loadTalosconfig(link);
-  setContextCredentials(cfg, 'prod', { caPem: newCa.certPem, certPem: newClient.certPem, key: new Secret(newClient.key.reveal()) });
+  setContextCredentials(cfg, 'prod', {
+    caPem: newCa.certPem,
+    certPem: newClient.certPem,
+    key: new Secret(newClient.key.reveal()),
+  });
   await saveTalosconfig(cfg, link);
   t.ok((await fs.lstat(link)).isSymbolicLink(), 'the symlink stays a symlink');
   t.equal(getContext(await loadTalosconfig(path.join(realDir, 'config'))).caPem, newCa.certPem);

@@ -33,7 +33,10 @@ function applyOf(style: Style): void {
 
       const dry = lab.run(lab.cp1, node, ['apply-config', '-f', file, '--dry-run']);
       t.equal(dry.code, 0, `dry run on ${node} (stderr: ${dry.stderr.trim()})`);
-      t.match(dry.stderr, 'Dry run summary:\nApplied configuration without a reboot (skipped in dry-run).\nConfig diff:\n\nNo changes.');
+      t.match(
+        dry.stderr,
+        'Dry run summary:\nApplied configuration without a reboot (skipped in dry-run).\nConfig diff:\n\nNo changes.',
+      );
       const afterDry = machineConfig(node);
       t.equal(afterDry.version, before.version, 'a dry run stores nothing');
       t.equal(afterDry.text, before.text);

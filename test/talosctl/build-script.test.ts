@@ -8,9 +8,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 
-interface ModRef { Path: string; Version?: string }
-interface GoMod { Go?: string; Require?: ModRef[]; Replace?: { Old: ModRef; New: ModRef }[]; Exclude?: ModRef[] }
-interface Entry { kind: string; module?: string; old?: string; pinned: string; use: string | null; why: string }
+interface ModRef {
+  Path: string;
+  Version?: string;
+}
+interface GoMod {
+  Go?: string;
+  Require?: ModRef[];
+  Replace?: { Old: ModRef; New: ModRef }[];
+  Exclude?: ModRef[];
+}
+interface Entry {
+  kind: string;
+  module?: string;
+  old?: string;
+  pinned: string;
+  use: string | null;
+  why: string;
+}
 interface BuildScript {
   refusedModules(stderr: string): string[];
   wrapperEditArgs(tag: string, talos: GoMod, machinery: GoMod): string[];
@@ -31,7 +46,10 @@ const talosMod: GoMod = {
   ],
   Replace: [
     { Old: { Path: 'github.com/siderolabs/talos/pkg/machinery' }, New: { Path: './pkg/machinery' } },
-    { Old: { Path: 'github.com/containerd/containerd/v2' }, New: { Path: 'github.com/smira/containerd/v2', Version: 'v2.2.3-0.1' } },
+    {
+      Old: { Path: 'github.com/containerd/containerd/v2' },
+      New: { Path: 'github.com/smira/containerd/v2', Version: 'v2.2.3-0.1' },
+    },
   ],
   Exclude: [{ Path: 'example.com/x', Version: 'v1.0.0' }],
 };
@@ -43,7 +61,10 @@ t.test('the wrapper repeats Talos directives and drops the relative machinery re
   t.ok(args.includes('-require=github.com/siderolabs/talos/pkg/machinery@v1.13.9'));
   t.ok(args.includes('-replace=github.com/containerd/containerd/v2=github.com/smira/containerd/v2@v2.2.3-0.1'));
   t.ok(args.includes('-exclude=example.com/x@v1.0.0'));
-  t.notOk(args.some((a) => a.includes('./pkg/machinery')), 'no relative replace');
+  t.notOk(
+    args.some((a) => a.includes('./pkg/machinery')),
+    'no relative replace',
+  );
 });
 
 t.test('refused module versions are read from go error output', async (t) => {
@@ -54,18 +75,42 @@ t.test('refused module versions are read from go error output', async (t) => {
 });
 
 t.test('substitutions are applied as replace directives that win over Talos pins', async (t) => {
-  t.same(script.substitutionEditArgs({ kind: 'require', module: 'm', pinned: 'v1.0.0', use: 'v1.0.1', why: '' }), ['-replace=m=m@v1.0.1']);
-  t.same(script.substitutionEditArgs({ kind: 'replace', old: 'o', pinned: 'f@v1', use: null, why: '' }), ['-dropreplace=o']);
-  t.same(script.substitutionEditArgs({ kind: 'replace', old: 'o', pinned: 'f@v1', use: 'f@v0', why: '' }), ['-replace=o=f@v0']);
+  t.same(script.substitutionEditArgs({ kind: 'require', module: 'm', pinned: 'v1.0.0', use: 'v1.0.1', why: '' }), [
+    '-replace=m=m@v1.0.1',
+  ]);
+  t.same(script.substitutionEditArgs({ kind: 'replace', old: 'o', pinned: 'f@v1', use: null, why: '' }), [
+    '-dropreplace=o',
+  ]);
+  t.same(script.substitutionEditArgs({ kind: 'replace', old: 'o', pinned: 'f@v1', use: 'f@v0', why: '' }), [
+    '-replace=o=f@v0',
+  ]);
 });
 
 t.test('a stale substitution entry fails the build instead of silently changing it', async (t) => {
-  const ok: Entry = { kind: 'require', module: 'github.com/siderolabs/go-kubernetes', pinned: 'v0.2.38', use: 'v0.2.41', why: 'x' };
+  const ok: Entry = {
+    kind: 'require',
+    module: 'github.com/siderolabs/go-kubernetes',
+    pinned: 'v0.2.38',
+    use: 'v0.2.41',
+    why: 'x',
+  };
   t.doesNotThrow(() => script.checkSubstitution('v1.13.9', ok, talosMod, {}));
-  t.throws(() => script.checkSubstitution('v1.13.9', { ...ok, pinned: 'v0.2.37' }, talosMod, {}), /requires no github.com\/siderolabs\/go-kubernetes@v0.2.37/);
-  const fork: Entry = { kind: 'replace', old: 'github.com/containerd/containerd/v2', pinned: 'github.com/smira/containerd/v2@v2.2.3-0.1', use: null, why: 'x' };
+  t.throws(
+    () => script.checkSubstitution('v1.13.9', { ...ok, pinned: 'v0.2.37' }, talosMod, {}),
+    /requires no github.com\/siderolabs\/go-kubernetes@v0.2.37/,
+  );
+  const fork: Entry = {
+    kind: 'replace',
+    old: 'github.com/containerd/containerd/v2',
+    pinned: 'github.com/smira/containerd/v2@v2.2.3-0.1',
+    use: null,
+    why: 'x',
+  };
   t.doesNotThrow(() => script.checkSubstitution('v1.13.9', fork, talosMod, {}));
-  t.throws(() => script.checkSubstitution('v1.13.9', { ...fork, pinned: 'github.com/smira/containerd/v2@v9' }, talosMod, {}), /has no replace/);
+  t.throws(
+    () => script.checkSubstitution('v1.13.9', { ...fork, pinned: 'github.com/smira/containerd/v2@v9' }, talosMod, {}),
+    /has no replace/,
+  );
 });
 
 t.test('every committed substitution names a reason and a served substitute', async (t) => {
@@ -74,7 +119,10 @@ t.test('every committed substitution names a reason and a served substitute', as
     t.ok(entries.length > 0, `${tag} has entries`);
     for (const e of entries) {
       t.ok(e.why.length > 20, `${script.pinnedRef(e)} says why`);
-      t.ok(e.kind === 'require' ? typeof e.use === 'string' : e.use === null || /@v/.test(e.use), `${script.pinnedRef(e)} names a substitute`);
+      t.ok(
+        e.kind === 'require' ? typeof e.use === 'string' : e.use === null || /@v/.test(e.use),
+        `${script.pinnedRef(e)} names a substitute`,
+      );
     }
   }
 });

@@ -8,4 +8,6 @@ import { requirePrerequisites } from '../apply/e2e/fixtures/proc.js';
 import { talosctlAfterRotateApply } from './fixtures/rotate-ca.js';
 
 await requirePrerequisites(t);
-t.test('rotate apply, then talosctl rotate-ca (document lab, v1.14 line)', (t) => talosctlAfterRotateApply(t, 'document'));
+t.test('rotate apply, then talosctl rotate-ca (document lab, v1.14 line)', (t) =>
+  talosctlAfterRotateApply(t, 'document'),
+);

@@ -10,7 +10,8 @@ import type { ConfigChangeEvent, LedgerEntry, StaticPodEvent } from '../../src/l
 import { kubeletViolations, placePhases, podViolations, type PlacedPhase } from './fixtures/judge.js';
 import { printedCa, redact, runTalosctlAsync, summary } from './fixtures/run.js';
 
-const KEY_PEM = '-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeoAoGCCqGSM49\n-----END EC PRIVATE KEY-----\n';
+const KEY_PEM =
+  '-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeoAoGCCqGSM49\n-----END EC PRIVATE KEY-----\n';
 const CRT_PEM = '-----BEGIN CERTIFICATE-----\nMIIBfakecert\n-----END CERTIFICATE-----\n';
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
@@ -34,31 +35,67 @@ t.test('a talosctl that hangs: killed at the timeout, its last step header repor
 });
 
 t.test('redact: key lines, PEM blocks and base64 runs that hide a key', async (t) => {
-  const text = [`        key: ${b64(KEY_PEM)}`, `crt: ${b64(CRT_PEM)}`, KEY_PEM, `data ${b64(KEY_PEM)} tail`].join('\n');
+  const text = [`        key: ${b64(KEY_PEM)}`, `crt: ${b64(CRT_PEM)}`, KEY_PEM, `data ${b64(KEY_PEM)} tail`].join(
+    '\n',
+  );
   const out = redact(text);
-  t.notOk(out.includes('PRIVATE KEY') || out.includes(b64(KEY_PEM)) || out.includes('MHcCAQEE'), 'no key material left');
+  t.notOk(
+    out.includes('PRIVATE KEY') || out.includes(b64(KEY_PEM)) || out.includes('MHcCAQEE'),
+    'no key material left',
+  );
   t.ok(out.includes(b64(CRT_PEM)), 'certificates stay');
 });
 
-const change = (seq: number, node: string): ConfigChangeEvent => ({ seq, node, configVersion: 1, talosIssuing: null, kubernetesIssuing: null, at: '' });
-const entry = (seq: number, edge: LedgerEntry['edge'], from: string, to: string, refusedBy: 'client' | 'server'): LedgerEntry =>
-  ({ seq, edge, from, to, refusedBy, reason: 'unknown-ca', at: '' }) as LedgerEntry;
+const change = (seq: number, node: string): ConfigChangeEvent => ({
+  seq,
+  node,
+  configVersion: 1,
+  talosIssuing: null,
+  kubernetesIssuing: null,
+  at: '',
+});
+const entry = (
+  seq: number,
+  edge: LedgerEntry['edge'],
+  from: string,
+  to: string,
+  refusedBy: 'client' | 'server',
+): LedgerEntry => ({ seq, edge, from, to, refusedBy, reason: 'unknown-ca', at: '' }) as LedgerEntry;
 
-t.test('placePhases: the config changes must be talosctl\'s patches, in its order', async (t) => {
+t.test("placePhases: the config changes must be talosctl's patches, in its order", async (t) => {
   const phases = [
     { name: 'accept', nodes: ['cp1', 'w1'] },
     { name: 'issue', nodes: ['cp1', 'w1'] },
   ];
   const ok = placePhases([change(9, 'w1'), change(3, 'cp1'), change(5, 'w1'), change(7, 'cp1')], phases);
   t.ok('phases' in ok && ok.phases[1]!.start === 7 && ok.phases[1]!.at.get('w1') === 9, 'placed by seq');
-  t.ok('error' in placePhases([change(3, 'cp1'), change(5, 'w1'), change(7, 'w1'), change(9, 'cp1')], phases), 'another order is an error');
-  t.ok('error' in placePhases([change(3, 'cp1'), change(5, 'w1'), change(7, 'cp1')], phases), 'a missing change is an error');
+  t.ok(
+    'error' in placePhases([change(3, 'cp1'), change(5, 'w1'), change(7, 'w1'), change(9, 'cp1')], phases),
+    'another order is an error',
+  );
+  t.ok(
+    'error' in placePhases([change(3, 'cp1'), change(5, 'w1'), change(7, 'cp1')], phases),
+    'a missing change is an error',
+  );
 });
 
 t.test('kubelet and pod rules', async (t) => {
-  const phase = (start: number, at: [string, number][]): PlacedPhase => ({ name: '', start, at: new Map(at), changes: [] });
-  const issue = phase(10, [['cp1', 10], ['cp2', 12], ['w1', 14]]);
-  const drop = phase(20, [['cp1', 20], ['cp2', 24], ['w1', 28]]);
+  const phase = (start: number, at: [string, number][]): PlacedPhase => ({
+    name: '',
+    start,
+    at: new Map(at),
+    changes: [],
+  });
+  const issue = phase(10, [
+    ['cp1', 10],
+    ['cp2', 12],
+    ['w1', 14],
+  ]);
+  const drop = phase(20, [
+    ['cp1', 20],
+    ['cp2', 24],
+    ['w1', 28],
+  ]);
   const pods: StaticPodEvent[] = [
     { seq: 11, node: 'cp1', event: 'rendered', secretsVersion: 2, at: '' },
     { seq: 23, node: 'cp2', event: 'rendered', secretsVersion: 2, at: '' },

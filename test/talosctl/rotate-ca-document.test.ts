@@ -9,4 +9,6 @@ import { requirePrerequisites } from '../apply/e2e/fixtures/proc.js';
 import { talosctlRotatesBoth } from './fixtures/rotate-ca.js';
 
 await requirePrerequisites(t);
-t.test('talosctl rotate-ca, Talos API then Kubernetes API (document lab, v1.14 line)', (t) => talosctlRotatesBoth(t, 'document'));
+t.test('talosctl rotate-ca, Talos API then Kubernetes API (document lab, v1.14 line)', (t) =>
+  talosctlRotatesBoth(t, 'document'),
+);

@@ -9,4 +9,6 @@ import { requirePrerequisites } from '../apply/e2e/fixtures/proc.js';
 import { talosctlRotatesBoth } from './fixtures/rotate-ca.js';
 
 await requirePrerequisites(t);
-t.test('talosctl rotate-ca, Talos API then Kubernetes API (legacy lab, v1.13 line)', (t) => talosctlRotatesBoth(t, 'legacy'));
+t.test('talosctl rotate-ca, Talos API then Kubernetes API (legacy lab, v1.13 line)', (t) =>
+  talosctlRotatesBoth(t, 'legacy'),
+);

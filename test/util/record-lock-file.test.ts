@@ -12,14 +12,16 @@ interface Rec {
 }
 
 const codec = {
-  parse: (v: unknown): Rec | null => (typeof v === 'object' && v !== null && typeof (v as Rec).id === 'string' ? (v as Rec) : null),
+  parse: (v: unknown): Rec | null =>
+    typeof v === 'object' && v !== null && typeof (v as Rec).id === 'string' ? (v as Rec) : null,
   idOf: (r: Rec) => r.id,
 };
 
-
 t.test('of many concurrent creators exactly one gets the lock, written whole and 0600', async (t) => {
   const file = new RecordLockFile(path.join(t.testdir(), 'x.lock'), codec);
-  const results = await Promise.all(Array.from({ length: 20 }, (_, i) => file.tryCreate({ id: `r${i}`, who: `w${i}` })));
+  const results = await Promise.all(
+    Array.from({ length: 20 }, (_, i) => file.tryCreate({ id: `r${i}`, who: `w${i}` })),
+  );
   t.equal(results.filter(Boolean).length, 1);
   const winner = results.indexOf(true);
   t.same(await file.read(), { id: `r${winner}`, who: `w${winner}` });
@@ -61,9 +63,17 @@ t.test('a damaged lock reads as unreadable; removeUnreadable never removes a rea
 t.test('lab locks: of many processes that find one stale lock, exactly one takes it over', async (t) => {
   const lockPath = path.join(t.testdir(), 'block.lock');
   // A dead owner: 2^22 + 1 is above the largest pid Linux allows (pid_max is at most 2^22).
-  await fs.writeFile(lockPath, JSON.stringify({ pid: 4_194_305, startTime: null, nonce: 'dead', acquiredAt: '2026-01-01T00:00:00Z' }), { mode: 0o600 });
+  await fs.writeFile(
+    lockPath,
+    JSON.stringify({ pid: 4_194_305, startTime: null, nonce: 'dead', acquiredAt: '2026-01-01T00:00:00Z' }),
+    { mode: 0o600 },
+  );
   // Twelve contenders in this (live) process race for it.
-  const results = await Promise.all(Array.from({ length: 12 }, (_, i) => tryAcquireLock(lockPath, { contender: i }, { pid: process.pid, startTime: null })));
+  const results = await Promise.all(
+    Array.from({ length: 12 }, (_, i) =>
+      tryAcquireLock(lockPath, { contender: i }, { pid: process.pid, startTime: null }),
+    ),
+  );
   const won = results.filter((r) => r.acquired);
   t.equal(won.length, 1, 'one winner');
   const record = await readLockRecord(lockPath);
@@ -82,7 +92,11 @@ t.test('a removal claim left by a killed remover is passed, and every claim is c
   t.ok(await file.tryCreate({ id: 'a', who: 'one' }));
   // Killed between claiming and unlinking: its pid no longer runs (2^22 + 1 is above Linux's pid_max).
   const dead = claimPath(file.path, 'a');
-  await fs.writeFile(dead, JSON.stringify({ ...currentIdentity(), pid: 4_194_305, processStart: null, nonce: 'abc123' }), { mode: 0o600 });
+  await fs.writeFile(
+    dead,
+    JSON.stringify({ ...currentIdentity(), pid: 4_194_305, processStart: null, nonce: 'abc123' }),
+    { mode: 0o600 },
+  );
   t.ok(await file.remove('a'), 'the lock is removed past the dead claim');
   t.equal(await file.read(), null);
   t.same(await fs.readdir(dir), [], 'no claim or temp file is left');

@@ -74,7 +74,11 @@ function describeKey(item: { api: ApiKind; fingerprint: Fingerprint; name?: stri
 
 /** An error's text without key material (a key could only get there through a bug elsewhere). */
 function safeText(err: unknown): string {
-  const text = RotateError.is(err) ? `${err.message}${err.hint ? ` (${err.hint})` : ''}` : err instanceof Error ? err.message : String(err);
+  const text = RotateError.is(err)
+    ? `${err.message}${err.hint ? ` (${err.hint})` : ''}`
+    : err instanceof Error
+      ? err.message
+      : String(err);
   return containsKeyMaterial(text) ? '(message withheld: it held key material)' : text;
 }
 
@@ -94,14 +98,23 @@ async function inspectEscrowed(file: string, certPem: string, what: string): Pro
     throw err;
   }
   if (!stat.isFile()) {
-    return { state: 'problem', error: new RotateError('KEYS_ESCROW_NOT_FILE', `escrowed key ${file} of ${what} is not a regular file`, { hint: `move ${file} away (it was not written by talos-rotate) and run again` }) };
+    return {
+      state: 'problem',
+      error: new RotateError('KEYS_ESCROW_NOT_FILE', `escrowed key ${file} of ${what} is not a regular file`, {
+        hint: `move ${file} away (it was not written by talos-rotate) and run again`,
+      }),
+    };
   }
   if ((stat.mode & 0o077) !== 0) {
     return {
       state: 'problem',
-      error: new RotateError('KEYS_ESCROW_MODE', `escrowed key ${file} of ${what} can be read by others (mode ${modeText(stat.mode)})`, {
-        hint: `run \`chmod 600 ${file}\`; if other users could read it, treat the key as exposed and plan a new CA`,
-      }),
+      error: new RotateError(
+        'KEYS_ESCROW_MODE',
+        `escrowed key ${file} of ${what} can be read by others (mode ${modeText(stat.mode)})`,
+        {
+          hint: `run \`chmod 600 ${file}\`; if other users could read it, treat the key as exposed and plan a new CA`,
+        },
+      ),
     };
   }
   const key = new Secret(openIfSealed(await fs.readFile(file, 'utf8'), 'escrowed-key', `escrowed key ${file}`));
@@ -114,7 +127,9 @@ async function inspectEscrowed(file: string, certPem: string, what: string): Pro
       state: 'problem',
       error: new RotateError(
         mismatch ? 'KEYS_ESCROW_MISMATCH' : 'KEYS_ESCROW_UNREADABLE',
-        mismatch ? `escrowed key ${file} does not belong to ${what}` : `escrowed key ${file} of ${what} cannot be read: ${safeText(err)}`,
+        mismatch
+          ? `escrowed key ${file} does not belong to ${what}`
+          : `escrowed key ${file} of ${what} cannot be read: ${safeText(err)}`,
         {
           hint: `talos-rotate never overwrites an escrowed key: find out where ${file} came from, move it aside if it is not needed, and run again`,
         },
@@ -142,10 +157,14 @@ export async function escrowKeys(stateDir: string, items: EscrowItem[]): Promise
   const unique: EscrowItem[] = [];
   for (const item of items) {
     if (fingerprintOfPem(item.certPem) !== item.fingerprint) {
-      throw new RotateError('KEYS_CERT_MISMATCH', `the certificate given for ${describeKey(item)} has another fingerprint`, {
-        hint: 'nothing was written',
-        source: 'internal',
-      });
+      throw new RotateError(
+        'KEYS_CERT_MISMATCH',
+        `the certificate given for ${describeKey(item)} has another fingerprint`,
+        {
+          hint: 'nothing was written',
+          source: 'internal',
+        },
+      );
     }
     if (!unique.some((u) => u.api === item.api && u.fingerprint === item.fingerprint)) unique.push(item);
   }
@@ -177,31 +196,46 @@ export async function escrowKeys(stateDir: string, items: EscrowItem[]): Promise
       assertKeyMatches(item.certPem, key, what);
     } catch (err) {
       if (!RotateError.is(err)) throw err;
-      problems.push(`${what}, ${item.role}: the key found in ${item.source} does not belong to its certificate (${err.code})`);
+      problems.push(
+        `${what}, ${item.role}: the key found in ${item.source} does not belong to its certificate (${err.code})`,
+      );
       continue;
     }
     toWrite.push({ item, key });
   }
   if (hard.length > 0) {
     if (hard.length === 1) throw hard[0]!;
-    throw new RotateError('KEYS_ESCROW_PROBLEMS', `escrowed keys in ${escrowDir(stateDir)} need attention: ${hard.map((e) => `${e.code}: ${e.message}`).join('; ')}`, {
-      hint: 'talos-rotate never overwrites an escrowed key; resolve each file named and run again',
-    });
+    throw new RotateError(
+      'KEYS_ESCROW_PROBLEMS',
+      `escrowed keys in ${escrowDir(stateDir)} need attention: ${hard.map((e) => `${e.code}: ${e.message}`).join('; ')}`,
+      {
+        hint: 'talos-rotate never overwrites an escrowed key; resolve each file named and run again',
+      },
+    );
   }
   if (problems.length > 0) {
-    throw new RotateError('KEYS_UNAVAILABLE', `cannot escrow ${problems.length === 1 ? 'a key' : `${problems.length} keys`} a rollback would need: ${problems.join('; ')}`, {
-      hint: 'no node is touched until every such key is saved in the state folder; make each key available where it was looked for (the desired-state file names new keys; current issuing keys come from a control plane\'s machine config) and run again',
-    });
+    throw new RotateError(
+      'KEYS_UNAVAILABLE',
+      `cannot escrow ${problems.length === 1 ? 'a key' : `${problems.length} keys`} a rollback would need: ${problems.join('; ')}`,
+      {
+        hint: "no node is touched until every such key is saved in the state folder; make each key available where it was looked for (the desired-state file names new keys; current issuing keys come from a control plane's machine config) and run again",
+      },
+    );
   }
 
   const dir = escrowDir(stateDir);
   await preparePrivateDir(dir);
   for (const { item, key } of toWrite) {
     const file = escrowKeyPath(stateDir, item.api, item.fingerprint);
-    await writeFileAtomic(escrowCertificatePath(stateDir, item.api, item.fingerprint), ensureNewline(item.certPem), { mode: 0o600 });
+    await writeFileAtomic(escrowCertificatePath(stateDir, item.api, item.fingerprint), ensureNewline(item.certPem), {
+      mode: 0o600,
+    });
     try {
       // Sealed when a state key is configured (state/encryption.ts).
-      await writeFileAtomic(file, sealIfConfigured(ensureNewline(key.reveal()), 'escrowed-key'), { mode: 0o600, exclusive: true });
+      await writeFileAtomic(file, sealIfConfigured(ensureNewline(key.reveal()), 'escrowed-key'), {
+        mode: 0o600,
+        exclusive: true,
+      });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       // Another process escrowed it meanwhile: keep theirs if it is the same key.
@@ -225,10 +259,17 @@ export async function escrowKeys(stateDir: string, items: EscrowItem[]): Promise
 }
 
 /** The escrowed key of the certificate `certPem` (fingerprint `fingerprint`), checked to match it. */
-export async function loadEscrowedKey(stateDir: string, api: ApiKind, fingerprint: Fingerprint, certPem: string): Promise<Secret> {
+export async function loadEscrowedKey(
+  stateDir: string,
+  api: ApiKind,
+  fingerprint: Fingerprint,
+  certPem: string,
+): Promise<Secret> {
   const what = describeKey({ api, fingerprint });
   if (fingerprintOfPem(certPem) !== fingerprint) {
-    throw new RotateError('KEYS_CERT_MISMATCH', `the certificate given for ${what} has another fingerprint`, { source: 'internal' });
+    throw new RotateError('KEYS_CERT_MISMATCH', `the certificate given for ${what} has another fingerprint`, {
+      source: 'internal',
+    });
   }
   const file = escrowKeyPath(stateDir, api, fingerprint);
   const existing = await inspectEscrowed(file, certPem, what);
@@ -244,4 +285,3 @@ export async function loadEscrowedKey(stateDir: string, api: ApiKind, fingerprin
 function ensureNewline(text: string): string {
   return text.endsWith('\n') ? text : `${text}\n`;
 }
-

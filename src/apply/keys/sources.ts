@@ -26,14 +26,21 @@ export function describeKeySource(source: KeySource): string {
 }
 
 /** The key of a desired-state authority, as loadAuthorityKey reads it (checked against its certificate). */
-export function authorityKeyItem(authority: Authority, api: ApiKind, role: KeyRole, opts: { env?: NodeJS.ProcessEnv } = {}): EscrowItem {
+export function authorityKeyItem(
+  authority: Authority,
+  api: ApiKind,
+  role: KeyRole,
+  opts: { env?: NodeJS.ProcessEnv } = {},
+): EscrowItem {
   return {
     api,
     fingerprint: authority.certificate.fingerprint,
     role,
     certPem: authority.certificate.certPem,
     name: authority.name,
-    source: authority.keySource ? describeKeySource(authority.keySource) : `the desired-state file (authorities.${authority.name} has no key)`,
+    source: authority.keySource
+      ? describeKeySource(authority.keySource)
+      : `the desired-state file (authorities.${authority.name} has no key)`,
     obtain: () => loadAuthorityKey(authority, opts.env ? { env: opts.env } : {}),
   };
 }
@@ -63,9 +70,13 @@ export function machineConfigKeyItem(opts: {
       const text = typeof opts.config === 'string' ? opts.config : await opts.config();
       const key = readCaKey(text, opts.api, where);
       if (!key) {
-        throw new RotateError('KEYS_NOT_IN_CONFIG', `the ${where} holds no ${opts.api === 'talos' ? 'Talos API' : 'Kubernetes API'} CA key`, {
-          hint: 'read it from a control plane (workers carry no CA keys), or name the key in the desired-state file',
-        });
+        throw new RotateError(
+          'KEYS_NOT_IN_CONFIG',
+          `the ${where} holds no ${opts.api === 'talos' ? 'Talos API' : 'Kubernetes API'} CA key`,
+          {
+            hint: 'read it from a control plane (workers carry no CA keys), or name the key in the desired-state file',
+          },
+        );
       }
       return key;
     },

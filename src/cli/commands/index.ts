@@ -11,4 +11,14 @@ import { validateCommand } from './validate/command.js';
 
 /** Every top-level command, in the order `rotate --help` lists them. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [initCommand, validateCommand, planCommand, applyCommand, rollbackCommand, statusCommand, stateCommand, caCommand, labCommand];
+export const commands: CommandModule<any, any>[] = [
+  initCommand,
+  validateCommand,
+  planCommand,
+  applyCommand,
+  rollbackCommand,
+  statusCommand,
+  stateCommand,
+  caCommand,
+  labCommand,
+];

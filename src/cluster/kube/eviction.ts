@@ -37,7 +37,15 @@ export async function evictionApi(source: KubeconfigSource, opts: { timeoutMs?: 
     async evict(namespace, pod) {
       const what = `evicting pod ${namespace}/${pod}`;
       try {
-        await withTimeout(core.createNamespacedPodEviction({ namespace, name: pod, body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { namespace, name: pod } } }), timeoutMs, `${what} at ${server}`);
+        await withTimeout(
+          core.createNamespacedPodEviction({
+            namespace,
+            name: pod,
+            body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { namespace, name: pod } },
+          }),
+          timeoutMs,
+          `${what} at ${server}`,
+        );
         return { outcome: 'evicted' };
       } catch (err) {
         const e = err as { code?: number; body?: unknown };

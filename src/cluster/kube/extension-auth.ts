@@ -52,14 +52,23 @@ export interface ClientCaReplacement {
  * A trusted certificate that Kubernetes would already drop as expired is left out. Refuses to write an
  * empty bundle (consumers would then trust no client certificate at all).
  */
-export function replaceClientCa(data: Readonly<Record<string, string>>, trusted: readonly BundleCert[], now: Date): ClientCaReplacement {
+export function replaceClientCa(
+  data: Readonly<Record<string, string>>,
+  trusted: readonly BundleCert[],
+  now: Date,
+): ClientCaReplacement {
   const cutoff = now.getTime() - EXPIRY_SLACK_MS;
   const keep: BundleCert[] = [];
-  for (const c of trusted) if (c.notAfter.getTime() > cutoff && !keep.some((k) => k.fingerprint === c.fingerprint)) keep.push(c);
+  for (const c of trusted)
+    if (c.notAfter.getTime() > cutoff && !keep.some((k) => k.fingerprint === c.fingerprint)) keep.push(c);
   if (keep.length === 0) {
-    throw new RotateError('EXTAUTH_EMPTY_BUNDLE', `${EXTENSION_AUTH_NAMESPACE}/${EXTENSION_AUTH_NAME}: no valid Kubernetes CA to write into ${CLIENT_CA_KEY}`, {
-      hint: 'the desired Kubernetes CAs have expired; add a valid CA to the desired state',
-    });
+    throw new RotateError(
+      'EXTAUTH_EMPTY_BUNDLE',
+      `${EXTENSION_AUTH_NAMESPACE}/${EXTENSION_AUTH_NAME}: no valid Kubernetes CA to write into ${CLIENT_CA_KEY}`,
+      {
+        hint: 'the desired Kubernetes CAs have expired; add a valid CA to the desired state',
+      },
+    );
   }
   const held = bundleCertificates(data[CLIENT_CA_KEY]);
   const wanted = new Set(keep.map((c) => c.fingerprint));
@@ -90,8 +99,16 @@ const statusOf = (err: unknown): number | undefined => {
 export async function readExtensionAuth(source: KubeconfigSource, timeoutMs = 15_000): Promise<ConfigMapRead | null> {
   const { api, server } = await coreApi(source);
   try {
-    const cm = await withTimeout(api.readNamespacedConfigMap({ name: EXTENSION_AUTH_NAME, namespace: EXTENSION_AUTH_NAMESPACE }), timeoutMs, `reading ${what} at ${server}`);
-    return { data: { ...(cm.data ?? {}) }, resourceVersion: cm.metadata?.resourceVersion ?? '', uid: cm.metadata?.uid ?? '' };
+    const cm = await withTimeout(
+      api.readNamespacedConfigMap({ name: EXTENSION_AUTH_NAME, namespace: EXTENSION_AUTH_NAMESPACE }),
+      timeoutMs,
+      `reading ${what} at ${server}`,
+    );
+    return {
+      data: { ...(cm.data ?? {}) },
+      resourceVersion: cm.metadata?.resourceVersion ?? '',
+      uid: cm.metadata?.uid ?? '',
+    };
   } catch (err) {
     if (statusOf(err) === 404) return null;
     throw kubeError(err, server, source.origin, `reading ${what}`);
@@ -125,19 +142,43 @@ export async function replaceExtensionAuthClientCa(
     const current = await readExtensionAuth(source, opts.timeoutMs);
     if (!current) return { absent: true, written: false, removed: [], conflicts, resourceVersion: null, uid: null };
     const next = replaceClientCa(current.data, trusted, now());
-    if (!next.changed) return { absent: false, written: false, removed: next.removed, conflicts, resourceVersion: current.resourceVersion, uid: current.uid };
+    if (!next.changed)
+      return {
+        absent: false,
+        written: false,
+        removed: next.removed,
+        conflicts,
+        resourceVersion: current.resourceVersion,
+        uid: current.uid,
+      };
     const { api, server } = await coreApi(source);
     try {
       const written = await withTimeout(
         api.replaceNamespacedConfigMap({
           name: EXTENSION_AUTH_NAME,
           namespace: EXTENSION_AUTH_NAMESPACE,
-          body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: EXTENSION_AUTH_NAME, namespace: EXTENSION_AUTH_NAMESPACE, resourceVersion: current.resourceVersion }, data: next.data },
+          body: {
+            apiVersion: 'v1',
+            kind: 'ConfigMap',
+            metadata: {
+              name: EXTENSION_AUTH_NAME,
+              namespace: EXTENSION_AUTH_NAMESPACE,
+              resourceVersion: current.resourceVersion,
+            },
+            data: next.data,
+          },
         }),
         opts.timeoutMs ?? 15_000,
         `writing ${what} at ${server}`,
       );
-      return { absent: false, written: true, removed: next.removed, conflicts, resourceVersion: written.metadata?.resourceVersion ?? null, uid: written.metadata?.uid ?? current.uid };
+      return {
+        absent: false,
+        written: true,
+        removed: next.removed,
+        conflicts,
+        resourceVersion: written.metadata?.resourceVersion ?? null,
+        uid: written.metadata?.uid ?? current.uid,
+      };
     } catch (err) {
       const status = statusOf(err);
       if (status === 409 && attempt < attempts) {
@@ -145,10 +186,14 @@ export async function replaceExtensionAuthClientCa(
         continue;
       }
       if (status === 409) {
-        throw new RotateError('EXTAUTH_CONFLICT', `${what}: ${attempts} writes in a row met a newer version (409 Conflict)`, {
-          hint: 'another writer keeps changing it; run `rotate apply` again to resume',
-          source: 'cluster',
-        });
+        throw new RotateError(
+          'EXTAUTH_CONFLICT',
+          `${what}: ${attempts} writes in a row met a newer version (409 Conflict)`,
+          {
+            hint: 'another writer keeps changing it; run `rotate apply` again to resume',
+            source: 'cluster',
+          },
+        );
       }
       throw kubeError(err, server, source.origin, `writing ${what}`);
     }
@@ -170,7 +215,11 @@ export interface ExtensionAuthGateOptions {
  * gone (nothing of ours deletes it; a deleted one loses every consumer's trust until an apiserver re-creates
  * it). Transient read errors are retried inside the window.
  */
-export async function extensionAuthGate(source: () => Promise<KubeconfigSource>, removed: readonly Fingerprint[], opts: ExtensionAuthGateOptions): Promise<void> {
+export async function extensionAuthGate(
+  source: () => Promise<KubeconfigSource>,
+  removed: readonly Fingerprint[],
+  opts: ExtensionAuthGateOptions,
+): Promise<void> {
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const deadline = Date.now() + opts.settleMs;
   const gone = new Set(removed);
@@ -186,19 +235,27 @@ export async function extensionAuthGate(source: () => Promise<KubeconfigSource>,
       }
       const back = bundleCertificates(cm.data[CLIENT_CA_KEY]).filter((c) => gone.has(c.fingerprint));
       if (back.length > 0) {
-        throw new RotateError('GATE_EXTENSION_AUTH_FAILED', `${what}: ${CLIENT_CA_KEY} holds the dropped Kubernetes CA ${back.map((c) => c.fingerprint.slice(0, 16)).join(', ')} again: a kube-apiserver still trusts it and wrote it back`, {
-          hint: 'check that every control plane runs kube-apiserver from its new config (`kubectl -n kube-system get pods -l component=kube-apiserver`, the talos.dev/secrets-version annotation), then run `rotate apply` again',
-          source: 'cluster',
-        });
+        throw new RotateError(
+          'GATE_EXTENSION_AUTH_FAILED',
+          `${what}: ${CLIENT_CA_KEY} holds the dropped Kubernetes CA ${back.map((c) => c.fingerprint.slice(0, 16)).join(', ')} again: a kube-apiserver still trusts it and wrote it back`,
+          {
+            hint: 'check that every control plane runs kube-apiserver from its new config (`kubectl -n kube-system get pods -l component=kube-apiserver`, the talos.dev/secrets-version annotation), then run `rotate apply` again',
+            source: 'cluster',
+          },
+        );
       }
       if (last) return;
     } catch (err) {
       if (RotateError.is(err) && err.code === 'GATE_EXTENSION_AUTH_FAILED') throw err;
       if (last) {
-        throw new RotateError('GATE_EXTENSION_AUTH_FAILED', `${what} could not be read: ${RotateError.is(err) ? err.message : String(err)}`, {
-          hint: 'check that the Kubernetes API answers; then run `rotate apply` again',
-          source: 'cluster',
-        });
+        throw new RotateError(
+          'GATE_EXTENSION_AUTH_FAILED',
+          `${what} could not be read: ${RotateError.is(err) ? err.message : String(err)}`,
+          {
+            hint: 'check that the Kubernetes API answers; then run `rotate apply` again',
+            source: 'cluster',
+          },
+        );
       }
       opts.onAttempt?.(attempt, RotateError.is(err) ? err.message : String(err));
     }

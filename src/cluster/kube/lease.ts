@@ -39,7 +39,10 @@ function date(v: unknown): Date | null {
   return null;
 }
 
-function toRecord(l: { metadata?: { name?: string; namespace?: string; resourceVersion?: string; annotations?: Record<string, string> }; spec?: Record<string, unknown> }): LeaseRecord {
+function toRecord(l: {
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string; annotations?: Record<string, string> };
+  spec?: Record<string, unknown>;
+}): LeaseRecord {
   const s = (l.spec ?? {}) as Record<string, unknown>;
   return {
     name: l.metadata?.name ?? '',
@@ -103,7 +106,13 @@ export class LeaseApi {
 
   async read(namespace: string, name: string): Promise<LeaseRecord | null> {
     try {
-      return toRecord((await withTimeout(this.api.readNamespacedLease({ name, namespace }), TIMEOUT_MS, `reading Lease ${namespace}/${name} at ${this.server}`)) as never);
+      return toRecord(
+        (await withTimeout(
+          this.api.readNamespacedLease({ name, namespace }),
+          TIMEOUT_MS,
+          `reading Lease ${namespace}/${name} at ${this.server}`,
+        )) as never,
+      );
     } catch (err) {
       if (status(err) === 404) return null;
       throw this.#error(err, `reading Lease ${namespace}/${name}`);
@@ -113,7 +122,13 @@ export class LeaseApi {
   /** Create; a Lease of that name already there → LeaseConflict('AlreadyExists'). */
   async create(namespace: string, name: string, w: LeaseWrite): Promise<LeaseRecord> {
     try {
-      return toRecord((await withTimeout(this.api.createNamespacedLease({ namespace, body: body(name, namespace, w) }), TIMEOUT_MS, `creating Lease ${namespace}/${name} at ${this.server}`)) as never);
+      return toRecord(
+        (await withTimeout(
+          this.api.createNamespacedLease({ namespace, body: body(name, namespace, w) }),
+          TIMEOUT_MS,
+          `creating Lease ${namespace}/${name} at ${this.server}`,
+        )) as never,
+      );
     } catch (err) {
       if (status(err) === 409) throw new LeaseConflict('AlreadyExists');
       throw this.#error(err, `creating Lease ${namespace}/${name}`);
@@ -124,10 +139,15 @@ export class LeaseApi {
   async replace(namespace: string, name: string, resourceVersion: string, w: LeaseWrite): Promise<LeaseRecord> {
     try {
       return toRecord(
-        (await withTimeout(this.api.replaceNamespacedLease({ name, namespace, body: body(name, namespace, w, resourceVersion) }), TIMEOUT_MS, `updating Lease ${namespace}/${name} at ${this.server}`)) as never,
+        (await withTimeout(
+          this.api.replaceNamespacedLease({ name, namespace, body: body(name, namespace, w, resourceVersion) }),
+          TIMEOUT_MS,
+          `updating Lease ${namespace}/${name} at ${this.server}`,
+        )) as never,
       );
     } catch (err) {
-      if (status(err) === 409) throw new LeaseConflict(reasonOf(err) === 'AlreadyExists' ? 'AlreadyExists' : 'Conflict');
+      if (status(err) === 409)
+        throw new LeaseConflict(reasonOf(err) === 'AlreadyExists' ? 'AlreadyExists' : 'Conflict');
       if (status(err) === 404) throw new LeaseConflict('Conflict');
       throw this.#error(err, `updating Lease ${namespace}/${name}`);
     }

@@ -21,7 +21,10 @@ export interface KubeconfigSource {
   serverOverride?: string;
 }
 
-export async function listKubeNodes(source: KubeconfigSource, opts: { timeoutMs?: number } = {}): Promise<KubeNodeStatus[]> {
+export async function listKubeNodes(
+  source: KubeconfigSource,
+  opts: { timeoutMs?: number } = {},
+): Promise<KubeNodeStatus[]> {
   const { k8s, kc, server } = await loadKubeconfig(source);
   const api = kc.makeApiClient(k8s.CoreV1Api);
   let list;
@@ -42,19 +45,33 @@ export async function listKubeNodes(source: KubeconfigSource, opts: { timeoutMs?
  * server returned it (an opaque token to compare with an earlier read, never with the local clock: node
  * clocks skew), or null for a Lease without one.
  */
-export async function listNodeLeases(source: KubeconfigSource, opts: { timeoutMs?: number } = {}): Promise<Map<string, string | null>> {
+export async function listNodeLeases(
+  source: KubeconfigSource,
+  opts: { timeoutMs?: number } = {},
+): Promise<Map<string, string | null>> {
   const { k8s, kc, server } = await loadKubeconfig(source);
   const api = kc.makeApiClient(k8s.CoordinationV1Api);
   let list;
   try {
-    list = await withTimeout(api.listNamespacedLease({ namespace: 'kube-node-lease' }), opts.timeoutMs ?? 15_000, `listing node Leases at ${server}`);
+    list = await withTimeout(
+      api.listNamespacedLease({ namespace: 'kube-node-lease' }),
+      opts.timeoutMs ?? 15_000,
+      `listing node Leases at ${server}`,
+    );
   } catch (err) {
     throw kubeError(err, server, source.origin, 'listing node Leases');
   }
   const out = new Map<string, string | null>();
   for (const l of list.items) {
     const renew = l.spec?.renewTime as unknown;
-    const text = renew instanceof Date ? (Number.isNaN(renew.getTime()) ? null : renew.toISOString()) : typeof renew === 'string' ? renew : null;
+    const text =
+      renew instanceof Date
+        ? Number.isNaN(renew.getTime())
+          ? null
+          : renew.toISOString()
+        : typeof renew === 'string'
+          ? renew
+          : null;
     out.set(l.metadata?.name ?? '', text);
   }
   return out;
@@ -67,16 +84,24 @@ export async function loadKubeconfig(source: KubeconfigSource) {
   try {
     kc.loadFromString(source.text);
   } catch (err) {
-    throw new RotateError('KUBE_BAD_KUBECONFIG', `${source.origin} is not a usable kubeconfig: ${(err as Error).message}`, {
-      hint: 'fetch a fresh one with `talosctl kubeconfig`, or point the desired state at the right file',
-    });
+    throw new RotateError(
+      'KUBE_BAD_KUBECONFIG',
+      `${source.origin} is not a usable kubeconfig: ${(err as Error).message}`,
+      {
+        hint: 'fetch a fresh one with `talosctl kubeconfig`, or point the desired state at the right file',
+      },
+    );
   }
   const cluster = kc.getCurrentCluster();
   if (!cluster) {
-    throw new RotateError('KUBE_BAD_KUBECONFIG', `${source.origin} has no current cluster`, { hint: 'check its current-context' });
+    throw new RotateError('KUBE_BAD_KUBECONFIG', `${source.origin} has no current cluster`, {
+      hint: 'check its current-context',
+    });
   }
   if (source.serverOverride) {
-    kc.clusters = kc.clusters.map((c) => (c.name === cluster.name ? { ...c, server: source.serverOverride as string } : c));
+    kc.clusters = kc.clusters.map((c) =>
+      c.name === cluster.name ? { ...c, server: source.serverOverride as string } : c,
+    );
   }
   const server = source.serverOverride ?? cluster.server;
   return { k8s, kc, server };
@@ -88,9 +113,13 @@ export function kubeError(err: unknown, server: string, origin: string, what: st
   const message = e.message ?? String(err);
   if (RotateError.is(err)) return err;
   if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|certificate/i.test(`${code} ${message}`)) {
-    return new RotateError('KUBE_TLS', `the Kubernetes API at ${server} is not trusted by ${origin}: ${code || message}`, {
-      hint: "the kubeconfig's CA data does not include the CA that signed the API server certificate; fetch a fresh kubeconfig",
-    });
+    return new RotateError(
+      'KUBE_TLS',
+      `the Kubernetes API at ${server} is not trusted by ${origin}: ${code || message}`,
+      {
+        hint: "the kubeconfig's CA data does not include the CA that signed the API server certificate; fetch a fresh kubeconfig",
+      },
+    );
   }
   if (/ECONNREFUSED|EHOSTUNREACH|ETIMEDOUT|ENOTFOUND|ECONNRESET/.test(`${code} ${message}`)) {
     return new RotateError('KUBE_UNREACHABLE', `cannot reach the Kubernetes API at ${server}: ${code || message}`, {
@@ -114,7 +143,16 @@ export function kubeError(err: unknown, server: string, origin: string, what: st
 export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new RotateError('KUBE_TIMEOUT', `${what} timed out after ${ms} ms`, { hint: 'check that the Kubernetes API is reachable', transient: true })), ms);
+    timer = setTimeout(
+      () =>
+        reject(
+          new RotateError('KUBE_TIMEOUT', `${what} timed out after ${ms} ms`, {
+            hint: 'check that the Kubernetes API is reachable',
+            transient: true,
+          }),
+        ),
+      ms,
+    );
   });
   try {
     return await Promise.race([p, timeout]);

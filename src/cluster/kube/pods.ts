@@ -20,14 +20,22 @@ export interface MirrorPodStatus {
 }
 
 /** Pods labelled `k8s-app=<component>` in kube-system, for each component. */
-export async function listControlPlanePods(source: KubeconfigSource, components: readonly string[], opts: { timeoutMs?: number } = {}): Promise<MirrorPodStatus[]> {
+export async function listControlPlanePods(
+  source: KubeconfigSource,
+  components: readonly string[],
+  opts: { timeoutMs?: number } = {},
+): Promise<MirrorPodStatus[]> {
   const { k8s, kc, server } = await loadKubeconfig(source);
   const api = kc.makeApiClient(k8s.CoreV1Api);
   const out: MirrorPodStatus[] = [];
   for (const component of components) {
     let list;
     try {
-      list = await withTimeout(api.listNamespacedPod({ namespace: 'kube-system', labelSelector: `k8s-app=${component}` }), opts.timeoutMs ?? 15_000, `listing ${component} pods at ${server}`);
+      list = await withTimeout(
+        api.listNamespacedPod({ namespace: 'kube-system', labelSelector: `k8s-app=${component}` }),
+        opts.timeoutMs ?? 15_000,
+        `listing ${component} pods at ${server}`,
+      );
     } catch (err) {
       throw kubeError(err, server, source.origin, `listing ${component} pods`);
     }

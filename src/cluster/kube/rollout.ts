@@ -5,7 +5,14 @@
  * (`src/workloads/rollout.ts`); this module only talks to the API.
  */
 import { RotateError } from '../../domain/errors.js';
-import { restartBlocker, restartedAtOf, restartPatch, rolloutState, type RestartableKind, type WorkloadObject } from '../../workloads/rollout.js';
+import {
+  restartBlocker,
+  restartedAtOf,
+  restartPatch,
+  rolloutState,
+  type RestartableKind,
+  type WorkloadObject,
+} from '../../workloads/rollout.js';
 import type { KubeconfigSource } from './nodes.js';
 import { kubeError, loadKubeconfig, withTimeout } from './nodes.js';
 
@@ -57,7 +64,14 @@ export async function restartWorkload(
   api: WorkloadApi,
   w: { kind: RestartableKind; namespace: string; name: string },
   restartedAt: string,
-  opts: { beforePatch?: () => Promise<void> | void; onPatched?: () => Promise<void> | void; pollMs?: number; timeoutMs: number; signal?: AbortSignal; nap?: (ms: number) => Promise<void> },
+  opts: {
+    beforePatch?: () => Promise<void> | void;
+    onPatched?: () => Promise<void> | void;
+    pollMs?: number;
+    timeoutMs: number;
+    signal?: AbortSignal;
+    nap?: (ms: number) => Promise<void>;
+  },
 ): Promise<RestartOutcome> {
   let obj = await api.read(w.kind, w.namespace, w.name);
   if (restartedAtOf(obj) !== restartedAt) {
@@ -73,15 +87,29 @@ export async function restartWorkload(
     const state = rolloutState(w.kind, obj);
     if (state.done) return { status: 'restarted', restartedAt };
     if ('failed' in state) {
-      throw new RotateError('WORKLOAD_ROLLOUT_FAILED', `the rollout of ${w.kind} ${w.namespace}/${w.name} failed: ${state.failed}`, { hint: `check it with \`kubectl -n ${w.namespace} rollout status ${w.kind.toLowerCase()}/${w.name}\`, then run \`rotate apply\` again` });
+      throw new RotateError(
+        'WORKLOAD_ROLLOUT_FAILED',
+        `the rollout of ${w.kind} ${w.namespace}/${w.name} failed: ${state.failed}`,
+        {
+          hint: `check it with \`kubectl -n ${w.namespace} rollout status ${w.kind.toLowerCase()}/${w.name}\`, then run \`rotate apply\` again`,
+        },
+      );
     }
     if (opts.signal?.aborted) {
-      throw new RotateError('WORKLOAD_INTERRUPTED', `interrupted while waiting for the rollout of ${w.kind} ${w.namespace}/${w.name}`, { hint: '`rotate apply` resumes without restarting it again', exitCode: 130 });
+      throw new RotateError(
+        'WORKLOAD_INTERRUPTED',
+        `interrupted while waiting for the rollout of ${w.kind} ${w.namespace}/${w.name}`,
+        { hint: '`rotate apply` resumes without restarting it again', exitCode: 130 },
+      );
     }
     if (Date.now() > deadline) {
-      throw new RotateError('WORKLOAD_ROLLOUT_TIMEOUT', `the rollout of ${w.kind} ${w.namespace}/${w.name} did not complete (${state.waiting})`, {
-        hint: `check it with \`kubectl -n ${w.namespace} rollout status ${w.kind.toLowerCase()}/${w.name}\`; \`rotate apply\` resumes without restarting it again`,
-      });
+      throw new RotateError(
+        'WORKLOAD_ROLLOUT_TIMEOUT',
+        `the rollout of ${w.kind} ${w.namespace}/${w.name} did not complete (${state.waiting})`,
+        {
+          hint: `check it with \`kubectl -n ${w.namespace} rollout status ${w.kind.toLowerCase()}/${w.name}\`; \`rotate apply\` resumes without restarting it again`,
+        },
+      );
     }
     await nap(opts.pollMs ?? 1000);
     obj = await api.read(w.kind, w.namespace, w.name);

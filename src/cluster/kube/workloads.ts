@@ -6,7 +6,17 @@
  * are paginated (`limit` / `continue`), as kubectl does for large clusters.
  */
 import type { Fingerprint } from '../../domain/types.js';
-import { certificateFingerprints, objectKeyFacts, ROOT_CA_CONFIGMAP, SERVICE_ACCOUNT_TOKEN_TYPE, type ObjectKeyFacts, type PodLike, type ReplicaSetLike, type WorkloadBlocker, type WorkloadInventory } from '../../workloads/find.js';
+import {
+  certificateFingerprints,
+  objectKeyFacts,
+  ROOT_CA_CONFIGMAP,
+  SERVICE_ACCOUNT_TOKEN_TYPE,
+  type ObjectKeyFacts,
+  type PodLike,
+  type ReplicaSetLike,
+  type WorkloadBlocker,
+  type WorkloadInventory,
+} from '../../workloads/find.js';
 import { restartBlocker, type RestartableKind, type WorkloadObject } from '../../workloads/rollout.js';
 import type { KubeconfigSource } from './nodes.js';
 import { kubeError, loadKubeconfig, withTimeout } from './nodes.js';
@@ -50,24 +60,45 @@ export async function listAllPages<T>(
 }
 
 /** Pods, ReplicaSets, token Secrets and certificate-bearing keys of the whole cluster. */
-export async function readWorkloadInventory(source: KubeconfigSource, opts: { timeoutMs?: number; pageSize?: number } = {}): Promise<WorkloadInventory> {
+export async function readWorkloadInventory(
+  source: KubeconfigSource,
+  opts: { timeoutMs?: number; pageSize?: number } = {},
+): Promise<WorkloadInventory> {
   const { k8s, kc, server } = await loadKubeconfig(source);
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const apps = kc.makeApiClient(k8s.AppsV1Api);
   const timeoutMs = opts.timeoutMs ?? 15_000;
   const pageOpts = opts.pageSize === undefined ? {} : { pageSize: opts.pageSize };
-  const run = async <T>(what: string, fetchPage: (args: { limit: number; _continue?: string }) => Promise<Page<T>>, onPage: (items: T[]) => void, onRestart: () => void): Promise<void> => {
+  const run = async <T>(
+    what: string,
+    fetchPage: (args: { limit: number; _continue?: string }) => Promise<Page<T>>,
+    onPage: (items: T[]) => void,
+    onRestart: () => void,
+  ): Promise<void> => {
     try {
-      await listAllPages((args) => withTimeout(fetchPage(args), timeoutMs, `${what} at ${server}`), onPage, { ...pageOpts, onRestart });
+      await listAllPages((args) => withTimeout(fetchPage(args), timeoutMs, `${what} at ${server}`), onPage, {
+        ...pageOpts,
+        onRestart,
+      });
     } catch (err) {
       throw kubeError(err, server, source.origin, what);
     }
   };
 
   let pods: PodLike[] = [];
-  await run('listing Pods', (a) => core.listPodForAllNamespaces(a), (items) => pods.push(...items), () => (pods = []));
+  await run(
+    'listing Pods',
+    (a) => core.listPodForAllNamespaces(a),
+    (items) => pods.push(...items),
+    () => (pods = []),
+  );
   let replicaSets: ReplicaSetLike[] = [];
-  await run('listing ReplicaSets', (a) => apps.listReplicaSetForAllNamespaces(a), (items) => replicaSets.push(...items.map((r) => ({ metadata: r.metadata }))), () => (replicaSets = []));
+  await run(
+    'listing ReplicaSets',
+    (a) => apps.listReplicaSetForAllNamespaces(a),
+    (items) => replicaSets.push(...items.map((r) => ({ metadata: r.metadata }))),
+    () => (replicaSets = []),
+  );
   // Deployments / DaemonSets / StatefulSets, reduced at once to those a rollout restart does nothing for.
   let blockers: WorkloadBlocker[] = [];
   const blocked = (kind: RestartableKind) => (items: object[]) => {
@@ -78,9 +109,24 @@ export async function readWorkloadInventory(source: KubeconfigSource, opts: { ti
     }
   };
   const dropKind = (kind: RestartableKind) => () => (blockers = blockers.filter((b) => b.kind !== kind));
-  await run('listing Deployments', (a) => apps.listDeploymentForAllNamespaces(a) as Promise<Page<object>>, blocked('Deployment'), dropKind('Deployment'));
-  await run('listing DaemonSets', (a) => apps.listDaemonSetForAllNamespaces(a) as Promise<Page<object>>, blocked('DaemonSet'), dropKind('DaemonSet'));
-  await run('listing StatefulSets', (a) => apps.listStatefulSetForAllNamespaces(a) as Promise<Page<object>>, blocked('StatefulSet'), dropKind('StatefulSet'));
+  await run(
+    'listing Deployments',
+    (a) => apps.listDeploymentForAllNamespaces(a) as Promise<Page<object>>,
+    blocked('Deployment'),
+    dropKind('Deployment'),
+  );
+  await run(
+    'listing DaemonSets',
+    (a) => apps.listDaemonSetForAllNamespaces(a) as Promise<Page<object>>,
+    blocked('DaemonSet'),
+    dropKind('DaemonSet'),
+  );
+  await run(
+    'listing StatefulSets',
+    (a) => apps.listStatefulSetForAllNamespaces(a) as Promise<Page<object>>,
+    blocked('StatefulSet'),
+    dropKind('StatefulSet'),
+  );
   let objects: ObjectKeyFacts[] = [];
   let tokenSecrets: string[] = [];
   await run(
@@ -88,7 +134,8 @@ export async function readWorkloadInventory(source: KubeconfigSource, opts: { ti
     (a) => core.listSecretForAllNamespaces(a),
     (items) => {
       for (const s of items) {
-        if (s.type === SERVICE_ACCOUNT_TOKEN_TYPE) tokenSecrets.push(`${s.metadata?.namespace ?? ''}/${s.metadata?.name ?? ''}`);
+        if (s.type === SERVICE_ACCOUNT_TOKEN_TYPE)
+          tokenSecrets.push(`${s.metadata?.namespace ?? ''}/${s.metadata?.name ?? ''}`);
         objects.push(...objectKeyFacts('Secret', s));
       }
     },
@@ -113,17 +160,27 @@ export async function readWorkloadInventory(source: KubeconfigSource, opts: { ti
  * missing): the controller-manager leader publishes its issuing CA there, and a pod started before it
  * does would load the old one again.
  */
-export async function rootCaLagging(source: KubeconfigSource, namespaces: readonly string[], newCa: Fingerprint, opts: { timeoutMs?: number } = {}): Promise<string[]> {
+export async function rootCaLagging(
+  source: KubeconfigSource,
+  namespaces: readonly string[],
+  newCa: Fingerprint,
+  opts: { timeoutMs?: number } = {},
+): Promise<string[]> {
   const { k8s, kc, server } = await loadKubeconfig(source);
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const lagging: string[] = [];
   for (const namespace of namespaces) {
     let text = '';
     try {
-      const cm = await withTimeout(core.readNamespacedConfigMap({ namespace, name: ROOT_CA_CONFIGMAP }), opts.timeoutMs ?? 15_000, `reading ${namespace}/${ROOT_CA_CONFIGMAP} at ${server}`);
+      const cm = await withTimeout(
+        core.readNamespacedConfigMap({ namespace, name: ROOT_CA_CONFIGMAP }),
+        opts.timeoutMs ?? 15_000,
+        `reading ${namespace}/${ROOT_CA_CONFIGMAP} at ${server}`,
+      );
       text = cm.data?.['ca.crt'] ?? '';
     } catch (err) {
-      if ((err as { code?: number }).code !== 404) throw kubeError(err, server, source.origin, `reading ${namespace}/${ROOT_CA_CONFIGMAP}`);
+      if ((err as { code?: number }).code !== 404)
+        throw kubeError(err, server, source.origin, `reading ${namespace}/${ROOT_CA_CONFIGMAP}`);
     }
     if (!certificateFingerprints(text).includes(newCa)) lagging.push(namespace);
   }

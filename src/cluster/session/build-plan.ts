@@ -11,7 +11,13 @@ import type { DesiredApi as DesiredAuthorities, DesiredState, Diagnostic } from 
 import { formatDiagnostic, loadAuthorityKey } from '../../desired/index.js';
 import { listKubeNodes, type KubeNodeStatus } from '../kube/nodes.js';
 import type { ClusterMember } from '../../talos/resources.js';
-import { observationError, observeNodes, type ListedNode, type LiveNode, type ObservationProblem } from '../observe-cluster.js';
+import {
+  observationError,
+  observeNodes,
+  type ListedNode,
+  type LiveNode,
+  type ObservationProblem,
+} from '../observe-cluster.js';
 import type { DesiredApi, ObservedNode, Plan, PlanInput, StepNode } from '../../plan/model/index.js';
 import { planRotation } from '../../plan/planner/index.js';
 import type { MaxUnavailable } from '../../domain/max-unavailable.js';
@@ -23,7 +29,13 @@ import type { Session } from './open-session.js';
 import { kubernetesOperatorClient, talosOperatorClient } from './operator-clients.js';
 import { readWorkloadInventory } from '../kube/workloads.js';
 import { bundleCertificates, CLIENT_CA_KEY, readExtensionAuth } from '../kube/extension-auth.js';
-import { kubernetesServerChange, unavailableWorkloadsReport, workloadsReport, type KubernetesServerChange, type WorkloadInventory } from '../../workloads/find.js';
+import {
+  kubernetesServerChange,
+  unavailableWorkloadsReport,
+  workloadsReport,
+  type KubernetesServerChange,
+  type WorkloadInventory,
+} from '../../workloads/find.js';
 import type { WorkloadsReport } from '../../plan/model/index.js';
 import { decide } from '../../workloads/rollout.js';
 import { workloadPhaseEntry } from '../../workloads/phase.js';
@@ -106,7 +118,11 @@ export function targetOf(desired: DesiredState): PlanTarget {
     if (!d) return undefined;
     const names: Record<Fingerprint, string> = {};
     for (const a of Object.values(desired.authorities)) names[a.certificate.fingerprint] = a.name;
-    return { issuing: d.issuing.certificate.fingerprint, accepted: d.accepted.map((a) => a.certificate.fingerprint), names };
+    return {
+      issuing: d.issuing.certificate.fingerprint,
+      accepted: d.accepted.map((a) => a.certificate.fingerprint),
+      names,
+    };
   };
   return { talos: convert(desired.talos), kubernetes: convert(desired.kubernetes) };
 }
@@ -116,14 +132,22 @@ export function desiredKeyLookup(desired: DesiredState): IssuingKeyLookup {
   return async (api, fingerprint) => {
     const authority = desired[api]?.issuing;
     if (!authority || authority.certificate.fingerprint !== fingerprint) {
-      throw new RotateError('PLAN_NO_KEY', `no key is known for the ${api} CA ${fingerprint.slice(0, 16)} that the plan makes issuing`, {
-        hint: `make it the issuing authority of ${api} in ${desired.file}, with a key source`,
-      });
+      throw new RotateError(
+        'PLAN_NO_KEY',
+        `no key is known for the ${api} CA ${fingerprint.slice(0, 16)} that the plan makes issuing`,
+        {
+          hint: `make it the issuing authority of ${api} in ${desired.file}, with a key source`,
+        },
+      );
     }
     if (!authority.keySource) {
-      throw new RotateError('PLAN_NO_KEY', `the plan makes ${authority.name} the issuing ${api} CA on nodes that do not issue from it yet, which needs its private key, and authorities.${authority.name} in ${desired.file} has no key`, {
-        hint: `add \`key: { file: PATH }\` (or { env } / { secretsBundle, entry }) to authorities.${authority.name}; a CA the whole cluster already issues from needs none`,
-      });
+      throw new RotateError(
+        'PLAN_NO_KEY',
+        `the plan makes ${authority.name} the issuing ${api} CA on nodes that do not issue from it yet, which needs its private key, and authorities.${authority.name} in ${desired.file} has no key`,
+        {
+          hint: `add \`key: { file: PATH }\` (or { env } / { secretsBundle, entry }) to authorities.${authority.name}; a CA the whole cluster already issues from needs none`,
+        },
+      );
     }
     return loadAuthorityKey(authority);
   };
@@ -166,7 +190,10 @@ export async function buildPlan(
       role: n.ca.role,
       talosVersion: n.talosVersion,
       configDigest: n.configDigest,
-      talos: { issuing: n.ca.talos.issuing?.fingerprint ?? null, accepted: n.ca.talos.accepted.map((c) => c.fingerprint) },
+      talos: {
+        issuing: n.ca.talos.issuing?.fingerprint ?? null,
+        accepted: n.ca.talos.accepted.map((c) => c.fingerprint),
+      },
       kubernetes: {
         style: n.ca.kubernetes.style,
         issuing: n.ca.kubernetes.issuing?.fingerprint ?? null,
@@ -191,12 +218,19 @@ export async function buildPlan(
     endpoints: session.endpoints,
     desired: target,
     operator: { talos: talosOperator, kubernetes: await kubernetesOperatorClient(desired.cluster.kubeconfig, catalog) },
-    options: { allowDisruption: options.allowDisruption, maxUnavailable: options.maxUnavailable, parallelism: options.parallelism },
+    options: {
+      allowDisruption: options.allowDisruption,
+      maxUnavailable: options.maxUnavailable,
+      parallelism: options.parallelism,
+    },
     outputs: { kubeconfig: Boolean(desired.cluster.kubeconfig), secretsBundle: Boolean(desired.cluster.secretsBundle) },
   };
   if (target.kubernetes) {
     const clientCa = kubeNodes ? await observeExtensionAuth(session, nodes, timeoutMs, warnings) : undefined;
-    input.extensionAuth = { mode: session.desired.workloads?.extensionApiserverAuthentication ?? 'replace', ...(clientCa ? { clientCa } : {}) };
+    input.extensionAuth = {
+      mode: session.desired.workloads?.extensionApiserverAuthentication ?? 'replace',
+      ...(clientCa ? { clientCa } : {}),
+    };
   }
   const plan = planRotation(input);
   const phase = workloadPhaseEntry(plan, session.desired.workloads, options.workloads, options.workloadsStartedAfter);
@@ -219,7 +253,12 @@ export async function buildPlan(
     if (options.nodeDryRun) {
       const total = new Set(chained.map((c) => c.address)).size;
       const onNodeDone = counter(options.progress, 'node dry runs', total);
-      await dryRunAll(session, chained, { parallelism: options.parallelism, timeoutMs, applyLockWaitMs: options.applyLockWaitMs ?? DEFAULT_APPLY_LOCK_WAIT_MS, onNodeDone });
+      await dryRunAll(session, chained, {
+        parallelism: options.parallelism,
+        timeoutMs,
+        applyLockWaitMs: options.applyLockWaitMs ?? DEFAULT_APPLY_LOCK_WAIT_MS,
+        onNodeDone,
+      });
     }
   }
   return { plan, nodes, observed, catalog, chained, kubeNodes, members, warnings };
@@ -230,7 +269,9 @@ function unterminatedOf(ca: LiveNode['ca']): Pick<ObservedNode, 'unterminatedPem
   const talos = ca.talos.unterminated ?? [];
   const kubernetes = ca.kubernetes.unterminated ?? [];
   if (talos.length === 0 && kubernetes.length === 0) return {};
-  return { unterminatedPem: { ...(talos.length > 0 ? { talos } : {}), ...(kubernetes.length > 0 ? { kubernetes } : {}) } };
+  return {
+    unterminatedPem: { ...(talos.length > 0 ? { talos } : {}), ...(kubernetes.length > 0 ? { kubernetes } : {}) },
+  };
 }
 
 /** A worker's observed trustd registration in the planner's terms; null when its signer is not a known CA. */
@@ -261,12 +302,22 @@ async function observeKubernetes(
   try {
     const text = await session.client.kubeconfig(cp.address, { timeoutMs });
     kubeNodes = await listKubeNodes(
-      { text, origin: `the admin kubeconfig from node ${cp.address}`, ...(session.desired.cluster.kubernetesEndpoint ? { serverOverride: session.desired.cluster.kubernetesEndpoint } : {}) },
+      {
+        text,
+        origin: `the admin kubeconfig from node ${cp.address}`,
+        ...(session.desired.cluster.kubernetesEndpoint
+          ? { serverOverride: session.desired.cluster.kubernetesEndpoint }
+          : {}),
+      },
       { timeoutMs },
     );
   } catch (err) {
     if (required) throw err;
-    warnings.push({ code: 'PLAN_KUBERNETES_NODES_UNLISTED', text: `Kubernetes Nodes could not be listed (${RotateError.is(err) ? err.message : String(err)}); node readiness is unknown`, hint: null });
+    warnings.push({
+      code: 'PLAN_KUBERNETES_NODES_UNLISTED',
+      text: `Kubernetes Nodes could not be listed (${RotateError.is(err) ? err.message : String(err)}); node readiness is unknown`,
+      hint: null,
+    });
     return null;
   }
   const problems: ObservationProblem[] = [];
@@ -287,12 +338,26 @@ async function observeKubernetes(
  * admin kubeconfig from the first control plane (absent ConfigMap: none). A failed read is a warning: the
  * plan then removes only the CAs it drops.
  */
-async function observeExtensionAuth(session: Session, nodes: LiveNode[], timeoutMs: number, warnings: PlanWarning[]): Promise<Fingerprint[] | undefined> {
+async function observeExtensionAuth(
+  session: Session,
+  nodes: LiveNode[],
+  timeoutMs: number,
+  warnings: PlanWarning[],
+): Promise<Fingerprint[] | undefined> {
   const cp = nodes.find((n) => n.ca.role === 'controlplane');
   if (!cp) return undefined;
   try {
     const text = await session.client.kubeconfig(cp.address, { timeoutMs });
-    const cm = await readExtensionAuth({ text, origin: `the admin kubeconfig from node ${cp.address}`, ...(session.desired.cluster.kubernetesEndpoint ? { serverOverride: session.desired.cluster.kubernetesEndpoint } : {}) }, timeoutMs);
+    const cm = await readExtensionAuth(
+      {
+        text,
+        origin: `the admin kubeconfig from node ${cp.address}`,
+        ...(session.desired.cluster.kubernetesEndpoint
+          ? { serverOverride: session.desired.cluster.kubernetesEndpoint }
+          : {}),
+      },
+      timeoutMs,
+    );
     return bundleCertificates(cm?.data[CLIENT_CA_KEY]).map((c) => c.fingerprint);
   } catch (err) {
     warnings.push({
@@ -309,20 +374,39 @@ async function observeExtensionAuth(session: Session, nodes: LiveNode[], timeout
  * control plane. The plan does not depend on them, so a Kubernetes API that cannot be read is a warning
  * naming the failure and a section saying `unavailable`, not a failed plan.
  */
-async function observeWorkloads(session: Session, nodes: LiveNode[], change: KubernetesServerChange, timeoutMs: number, warnings: PlanWarning[]): Promise<WorkloadsReport> {
+async function observeWorkloads(
+  session: Session,
+  nodes: LiveNode[],
+  change: KubernetesServerChange,
+  timeoutMs: number,
+  warnings: PlanWarning[],
+): Promise<WorkloadsReport> {
   const cp = nodes.find((n) => n.ca.role === 'controlplane');
   return workloadsOrWarning(change, warnings, async () => {
-    if (!cp) throw new RotateError('KUBE_UNREACHABLE', 'no control plane to fetch an admin kubeconfig from', { hint: 'list a control plane in cluster.controlPlanes' });
+    if (!cp)
+      throw new RotateError('KUBE_UNREACHABLE', 'no control plane to fetch an admin kubeconfig from', {
+        hint: 'list a control plane in cluster.controlPlanes',
+      });
     const text = await session.client.kubeconfig(cp.address, { timeoutMs });
     return readWorkloadInventory(
-      { text, origin: `the admin kubeconfig from node ${cp.address}`, ...(session.desired.cluster.kubernetesEndpoint ? { serverOverride: session.desired.cluster.kubernetesEndpoint } : {}) },
+      {
+        text,
+        origin: `the admin kubeconfig from node ${cp.address}`,
+        ...(session.desired.cluster.kubernetesEndpoint
+          ? { serverOverride: session.desired.cluster.kubernetesEndpoint }
+          : {}),
+      },
       { timeoutMs },
     );
   });
 }
 
 /** The plan's workloads section from `read`, or, when it fails, a warning naming the failure and an `unavailable` section. */
-export async function workloadsOrWarning(change: KubernetesServerChange, warnings: PlanWarning[], read: () => Promise<WorkloadInventory>): Promise<WorkloadsReport> {
+export async function workloadsOrWarning(
+  change: KubernetesServerChange,
+  warnings: PlanWarning[],
+  read: () => Promise<WorkloadInventory>,
+): Promise<WorkloadsReport> {
   try {
     return workloadsReport(change, await read());
   } catch (err) {
@@ -391,7 +475,13 @@ async function dryRunAll(
     for (const c of configs) {
       try {
         await waitForApplyLock(
-          () => session.client.applyConfiguration(c.address, c.after, { mode: 'NO_REBOOT', dryRun: true }, { timeoutMs: opts.timeoutMs }),
+          () =>
+            session.client.applyConfiguration(
+              c.address,
+              c.after,
+              { mode: 'NO_REBOOT', dryRun: true },
+              { timeoutMs: opts.timeoutMs },
+            ),
           { node: c.address, waitMs: opts.applyLockWaitMs },
         );
       } catch (err) {
@@ -411,14 +501,22 @@ async function dryRunAll(
   if (problems.length > 0) {
     for (const l of lockProblems) problems.push({ node: l.node, message: l.error.message, hint: l.error.hint ?? '' });
     const err = observationError(problems);
-    throw new RotateError('PLAN_DRY_RUN_REFUSED', err.message.replace('the cluster cannot be planned', 'nodes refused the planned configs'), { hint: err.hint ?? '' });
+    throw new RotateError(
+      'PLAN_DRY_RUN_REFUSED',
+      err.message.replace('the cluster cannot be planned', 'nodes refused the planned configs'),
+      { hint: err.hint ?? '' },
+    );
   }
   if (lockProblems.length === 1) throw lockProblems[0]!.error;
   if (lockProblems.length > 1) {
-    throw new RotateError('TALOS_APPLY_LOCK_HELD', `another apply holds the apply lock of ${lockProblems.length} nodes:\n${lockProblems.map((l) => `  - ${l.error.message}`).join('\n')}`, {
-      hint: lockProblems[0]!.error.hint ?? '',
-      source: 'cluster',
-    });
+    throw new RotateError(
+      'TALOS_APPLY_LOCK_HELD',
+      `another apply holds the apply lock of ${lockProblems.length} nodes:\n${lockProblems.map((l) => `  - ${l.error.message}`).join('\n')}`,
+      {
+        hint: lockProblems[0]!.error.hint ?? '',
+        source: 'cluster',
+      },
+    );
   }
 }
 
@@ -431,7 +529,9 @@ export function noSecretsBundleWarning(plan: Plan, secretsBundle: string | undef
   if (secretsBundle) return null;
   const issued = (['talos', 'kubernetes'] as const).filter((api) => plan.steps.some((s) => s.phase[api] === 'issue'));
   if (issued.length === 0) return null;
-  const what = issued.map((api) => (api === 'talos' ? 'Talos API CA (certs.os)' : 'Kubernetes API CA (certs.k8s)')).join(' and ');
+  const what = issued
+    .map((api) => (api === 'talos' ? 'Talos API CA (certs.os)' : 'Kubernetes API CA (certs.k8s)'))
+    .join(' and ');
   return {
     code: 'PLAN_NO_SECRETS_BUNDLE',
     text: `the desired state names no secrets bundle (cluster.secretsBundle), so apply updates none: machine configs generated later from an old bundle (talosctl gen config --with-secrets) carry the ${what} this rotation replaces and then drops`,
@@ -457,11 +557,21 @@ export function formatPlanWarning(w: PlanWarning): string {
 const CLUSTER_DEPENDENT = new Set(['DESIRED_UNUSED_AUTHORITY', 'DESIRED_ISSUING_NO_KEY']);
 
 /** The desired state's warnings to say at once, and those that wait for the cluster (relevantDesiredWarnings). */
-export function splitDesiredWarnings(warnings: readonly Diagnostic[]): { now: Diagnostic[]; afterObserve: Diagnostic[] } {
-  return { now: warnings.filter((w) => !CLUSTER_DEPENDENT.has(w.code)), afterObserve: warnings.filter((w) => CLUSTER_DEPENDENT.has(w.code)) };
+export function splitDesiredWarnings(warnings: readonly Diagnostic[]): {
+  now: Diagnostic[];
+  afterObserve: Diagnostic[];
+} {
+  return {
+    now: warnings.filter((w) => !CLUSTER_DEPENDENT.has(w.code)),
+    afterObserve: warnings.filter((w) => CLUSTER_DEPENDENT.has(w.code)),
+  };
 }
 
-export function relevantDesiredWarnings(warnings: readonly Diagnostic[], desired: DesiredState, nodes: readonly LiveNode[]): Diagnostic[] {
+export function relevantDesiredWarnings(
+  warnings: readonly Diagnostic[],
+  desired: DesiredState,
+  nodes: readonly LiveNode[],
+): Diagnostic[] {
   const trusted = new Set<string>();
   for (const n of nodes) {
     for (const api of [n.ca.talos, n.ca.kubernetes]) {

@@ -16,11 +16,18 @@ export interface ClusterOverrides {
 /** A list flag given comma-separated or repeated (`-e a,b -e c` → [a, b, c]), each once; undefined when not given. */
 export function commaList(values: readonly string[] | undefined): string[] | undefined {
   if (values === undefined) return undefined;
-  const list = values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+  const list = values
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
   return list.length > 0 ? [...new Set(list)] : undefined;
 }
 
-export function applyClusterOverrides(desired: DesiredState, o: ClusterOverrides, cwd: string = process.cwd()): DesiredState {
+export function applyClusterOverrides(
+  desired: DesiredState,
+  o: ClusterOverrides,
+  cwd: string = process.cwd(),
+): DesiredState {
   const endpoints = commaList(o.endpoints);
   if (!o.talosconfig && !o.context && !endpoints) return desired;
   return {

@@ -6,7 +6,14 @@
 import { internalError } from '../../domain/errors.js';
 import type { Secret } from '../../domain/secret.js';
 import type { ApiKind, Fingerprint } from '../../domain/types.js';
-import { MachineConfigText, patchConfig, readCaState, type CaChange, type CaWrite, type MachineConfigCaState } from '../../machineconfig/index.js';
+import {
+  MachineConfigText,
+  patchConfig,
+  readCaState,
+  type CaChange,
+  type CaWrite,
+  type MachineConfigCaState,
+} from '../../machineconfig/index.js';
 import type { ApiState, NodeApiStates, Plan, Step } from '../../plan/model/index.js';
 import type { CaCatalog } from './ca-catalog.js';
 
@@ -35,12 +42,24 @@ export async function caChangeFor(
 }
 
 /** caChangeFor from the config's CA state. */
-async function caChangeOf(current: MachineConfigCaState, target: NodeApiStates, catalog: CaCatalog, keyFor: IssuingKeyLookup): Promise<CaChange> {
+async function caChangeOf(
+  current: MachineConfigCaState,
+  target: NodeApiStates,
+  catalog: CaCatalog,
+  keyFor: IssuingKeyLookup,
+): Promise<CaChange> {
   const change: CaChange = {};
   for (const api of ['talos', 'kubernetes'] as const) {
     const t = target[api];
     if (!t) continue;
-    change[api] = await caWrite(api, t, current.role === 'controlplane' ? current[api].issuing?.fingerprint ?? null : null, current.role, catalog, keyFor);
+    change[api] = await caWrite(
+      api,
+      t,
+      current.role === 'controlplane' ? (current[api].issuing?.fingerprint ?? null) : null,
+      current.role,
+      catalog,
+      keyFor,
+    );
   }
   return change;
 }
@@ -59,7 +78,10 @@ async function caWrite(
     // the plan asks for is what lands — passing `issuing: null` would keep the old order.
     const [first, ...rest] = target.accepted;
     if (!first) return { issuing: null, accepted: [] };
-    return { issuing: { certPem: catalog.requirePem(first, `${api} CA`) }, accepted: rest.map((fp) => catalog.requirePem(fp, `${api} accepted CA`)) };
+    return {
+      issuing: { certPem: catalog.requirePem(first, `${api} CA`) },
+      accepted: rest.map((fp) => catalog.requirePem(fp, `${api} accepted CA`)),
+    };
   }
   const certPem = catalog.requirePem(target.issuing, `${api} issuing CA`);
   // The patcher keeps the key already in the config when the issuing CA does not change; a control
@@ -95,7 +117,8 @@ export async function chainConfigs(
   let failure: { position: number; error: unknown } | undefined;
   for (const [address, steps] of byNode) {
     const text = configs.get(address);
-    if (text === undefined) throw internalError('SESSION_INTERNAL', `the plan names node ${address}, which was not observed`);
+    if (text === undefined)
+      throw internalError('SESSION_INTERNAL', `the plan names node ${address}, which was not observed`);
     let current = new MachineConfigText(text, `machine config of node ${address}`);
     for (const { step, target, position: at } of steps) {
       if (failure && failure.position < at) break;
@@ -106,7 +129,14 @@ export async function chainConfigs(
         failure = { position: at, error };
         break;
       }
-      out[at] = { stepId: step.id, stepIndex: step.index, address, before: current.text, after: next.text, redacted: { before: current.redacted, after: next.redacted } };
+      out[at] = {
+        stepId: step.id,
+        stepIndex: step.index,
+        address,
+        before: current.text,
+        after: next.text,
+        redacted: { before: current.redacted, after: next.redacted },
+      };
       current = next;
     }
   }

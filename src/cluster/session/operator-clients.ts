@@ -34,7 +34,10 @@ interface KubeconfigDoc {
 }
 
 /** The admin kubeconfig at `path`, if it exists and holds embedded certificates; null otherwise. */
-export async function kubernetesOperatorClient(path: string | undefined, catalog: CaCatalog): Promise<OperatorClient | null> {
+export async function kubernetesOperatorClient(
+  path: string | undefined,
+  catalog: CaCatalog,
+): Promise<OperatorClient | null> {
   if (!path) return null;
   let text: string;
   try {

@@ -34,7 +34,11 @@ export function savedPlanOf(session: Session, plan: Plan, now: Date = new Date()
     toolVersion: TOOL_VERSION,
     createdAt: now.toISOString(),
     desired: { file: session.desired.file, digest: session.desired.digest },
-    cluster: { talosconfig: session.desired.cluster.talosconfig, context: session.context.name, endpoints: session.endpoints },
+    cluster: {
+      talosconfig: session.desired.cluster.talosconfig,
+      context: session.context.name,
+      endpoints: session.endpoints,
+    },
     plan,
   };
 }
@@ -53,27 +57,41 @@ export async function readSavedPlan(path: string): Promise<SavedPlan> {
   try {
     text = await fs.readFile(path, 'utf8');
   } catch (err) {
-    throw new RotateError('PLAN_FILE_READ', `cannot read the plan file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
-      hint: 'pass the file written by `rotate plan --out FILE`',
-    });
+    throw new RotateError(
+      'PLAN_FILE_READ',
+      `cannot read the plan file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+      {
+        hint: 'pass the file written by `rotate plan --out FILE`',
+      },
+    );
   }
   let doc: Partial<SavedPlan>;
   try {
     doc = JSON.parse(text) as Partial<SavedPlan>;
   } catch {
-    throw new RotateError('PLAN_FILE_INVALID', `${path} is not a saved plan (not JSON)`, { hint: 'pass the file written by `rotate plan --out FILE`' });
+    throw new RotateError('PLAN_FILE_INVALID', `${path} is not a saved plan (not JSON)`, {
+      hint: 'pass the file written by `rotate plan --out FILE`',
+    });
   }
   if (doc.kind !== SAVED_PLAN_KIND) {
-    throw new RotateError('PLAN_FILE_INVALID', `${path} is not a saved plan (kind ${JSON.stringify(doc.kind)})`, { hint: 'pass the file written by `rotate plan --out FILE`' });
+    throw new RotateError('PLAN_FILE_INVALID', `${path} is not a saved plan (kind ${JSON.stringify(doc.kind)})`, {
+      hint: 'pass the file written by `rotate plan --out FILE`',
+    });
   }
   if (doc.savedPlanVersion !== SAVED_PLAN_VERSION) {
-    throw new RotateError('PLAN_FILE_VERSION', `${path} has savedPlanVersion ${JSON.stringify(doc.savedPlanVersion)}; this talos-rotate reads ${SAVED_PLAN_VERSION}`, {
-      hint: 'make a new plan with this version of talos-rotate',
-    });
+    throw new RotateError(
+      'PLAN_FILE_VERSION',
+      `${path} has savedPlanVersion ${JSON.stringify(doc.savedPlanVersion)}; this talos-rotate reads ${SAVED_PLAN_VERSION}`,
+      {
+        hint: 'make a new plan with this version of talos-rotate',
+      },
+    );
   }
   const plan = parsePlanDocument(JSON.stringify(doc.plan), path);
   if (typeof doc.toolVersion !== 'string' || !doc.desired || !doc.cluster) {
-    throw new RotateError('PLAN_FILE_INVALID', `${path} is incomplete`, { hint: 'the file was edited or truncated; make a new plan' });
+    throw new RotateError('PLAN_FILE_INVALID', `${path} is incomplete`, {
+      hint: 'the file was edited or truncated; make a new plan',
+    });
   }
   return { ...(doc as SavedPlan), plan };
 }
@@ -84,9 +102,12 @@ export async function readSavedPlan(path: string): Promise<SavedPlan> {
  */
 export function staleReasons(saved: SavedPlan, session: Session, live: LiveNode[]): string[] {
   const reasons: string[] = [];
-  if (saved.toolVersion !== TOOL_VERSION) reasons.push(`it was made by talos-rotate ${saved.toolVersion}; this is ${TOOL_VERSION}`);
-  if (saved.desired.file !== session.desired.file) reasons.push(`it was made from ${saved.desired.file}, not ${session.desired.file}`);
-  else if (saved.desired.digest !== session.desired.digest) reasons.push(`${session.desired.file} changed since the plan was made`);
+  if (saved.toolVersion !== TOOL_VERSION)
+    reasons.push(`it was made by talos-rotate ${saved.toolVersion}; this is ${TOOL_VERSION}`);
+  if (saved.desired.file !== session.desired.file)
+    reasons.push(`it was made from ${saved.desired.file}, not ${session.desired.file}`);
+  else if (saved.desired.digest !== session.desired.digest)
+    reasons.push(`${session.desired.file} changed since the plan was made`);
   const planned = saved.plan.basedOn.nodes;
   const liveBy = new Map(live.map((n) => [n.address, n]));
   for (const p of planned) {
@@ -95,15 +116,25 @@ export function staleReasons(saved: SavedPlan, session: Session, live: LiveNode[
       reasons.push(`node ${p.address} is no longer listed`);
       continue;
     }
-    if (n.nodeId !== p.nodeId) reasons.push(`node ${p.address} is another machine now (node id ${p.nodeId} → ${n.nodeId})`);
-    else if (n.configDigest !== p.configDigest) reasons.push(`the machine config of node ${p.address} changed since the plan (digest ${p.configDigest.slice(0, 12)} → ${n.configDigest.slice(0, 12)})`);
+    if (n.nodeId !== p.nodeId)
+      reasons.push(`node ${p.address} is another machine now (node id ${p.nodeId} → ${n.nodeId})`);
+    else if (n.configDigest !== p.configDigest)
+      reasons.push(
+        `the machine config of node ${p.address} changed since the plan (digest ${p.configDigest.slice(0, 12)} → ${n.configDigest.slice(0, 12)})`,
+      );
   }
-  for (const n of live) if (!planned.some((p) => p.address === n.address)) reasons.push(`node ${n.address} is listed now but was not when the plan was made`);
+  for (const n of live)
+    if (!planned.some((p) => p.address === n.address))
+      reasons.push(`node ${n.address} is listed now but was not when the plan was made`);
   return reasons;
 }
 
 export function staleError(path: string, reasons: string[]): RotateError {
-  return new RotateError('PLAN_STALE', `the saved plan ${path} is stale:\n${reasons.map((r) => `  - ${r}`).join('\n')}`, {
-    hint: 'make a new plan (`rotate plan --out FILE`) and review it; nothing was changed',
-  });
+  return new RotateError(
+    'PLAN_STALE',
+    `the saved plan ${path} is stale:\n${reasons.map((r) => `  - ${r}`).join('\n')}`,
+    {
+      hint: 'make a new plan (`rotate plan --out FILE`) and review it; nothing was changed',
+    },
+  );
 }

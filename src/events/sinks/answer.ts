@@ -7,6 +7,12 @@ import type { Question, RotateEvent } from '../types.js';
  */
 export function answerWithoutAsking(question: Question, autoApprove: boolean, emit: (e: RotateEvent) => void): boolean {
   const answer = autoApprove ? true : question.default;
-  emit(makeEvent('question-answered', { question: question.type, answer, source: autoApprove ? 'auto-approve' : 'default' }));
+  emit(
+    makeEvent('question-answered', {
+      question: question.type,
+      answer,
+      source: autoApprove ? 'auto-approve' : 'default',
+    }),
+  );
   return answer;
 }

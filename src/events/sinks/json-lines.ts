@@ -58,7 +58,17 @@ export class JsonLinesSink implements EventSink {
   async ask(question: Question): Promise<boolean> {
     const q = safeQuestion(question);
     const time = (this.#opts.now ?? (() => new Date()))().toISOString();
-    this.#line({ ...(q.data as object), '@level': 'info', '@message': q.message, '@module': JSON_MODULE, '@timestamp': time, type: 'question', code: q.code, question: q.type, default: q.default });
+    this.#line({
+      ...(q.data as object),
+      '@level': 'info',
+      '@message': q.message,
+      '@module': JSON_MODULE,
+      '@timestamp': time,
+      type: 'question',
+      code: q.code,
+      question: q.type,
+      default: q.default,
+    });
     return answerWithoutAsking(q, this.#opts.autoApprove ?? false, (e) => this.emit(e));
   }
 }

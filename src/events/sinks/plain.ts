@@ -32,7 +32,9 @@ export class PlainSink implements EventSink {
     const hint = hintOf(e);
     // A warning carries one code: its own (`warningCode`), not also the event's generic one.
     const code = e.type === 'warning' ? e.data.warningCode : e.code;
-    this.#opts.err.write(`${e.time} ${e.level.toUpperCase().padEnd(5)} ${e.message} [${code}]\n${hint ? `${' '.repeat(e.time.length + 7)}hint: ${hint}\n` : ''}`);
+    this.#opts.err.write(
+      `${e.time} ${e.level.toUpperCase().padEnd(5)} ${e.message} [${code}]\n${hint ? `${' '.repeat(e.time.length + 7)}hint: ${hint}\n` : ''}`,
+    );
   }
 
   async ask(question: Question): Promise<boolean> {

@@ -35,7 +35,19 @@ export function selectSink(opts: SelectSinkOptions): EventSink {
   const isTTY = opts.isTTY ?? Boolean(err.isTTY);
   const ci = opts.ci ?? detectCi();
   if (isTTY && !ci) {
-    return new TtySink({ out, err: { write: (s) => err.write(s), isTTY: true, get columns() { return err.columns; } }, input: opts.stdin ?? process.stdin, autoApprove, verbose: opts.verbose ?? false });
+    return new TtySink({
+      out,
+      err: {
+        write: (s) => err.write(s),
+        isTTY: true,
+        get columns() {
+          return err.columns;
+        },
+      },
+      input: opts.stdin ?? process.stdin,
+      autoApprove,
+      verbose: opts.verbose ?? false,
+    });
   }
   return new PlainSink({ out, err, autoApprove, verbose: opts.verbose ?? false });
 }

@@ -116,22 +116,32 @@ export class TtySink implements EventSink {
         this.#live.delete(`node:${e.data.address}`);
         return withHint(`  - ${e.data.address}: FAILED: ${e.data.error.message}`);
       case 'gate-start':
-        this.#live.set(`gate:${e.data.stepId}`, { text: `gate: ${e.message.replace(`step ${e.data.stepId}: `, '')}`, since: this.#now() });
+        this.#live.set(`gate:${e.data.stepId}`, {
+          text: `gate: ${e.message.replace(`step ${e.data.stepId}: `, '')}`,
+          since: this.#now(),
+        });
         return [];
       case 'gate-attempt': {
         const label = gateLabel(e.data.check);
         const entry = this.#live.get(`gate:${e.data.stepId}`);
-        const text = e.data.ok || !e.data.problem ? `${label}: check ${e.data.attempt} passed` : `${label}: check ${e.data.attempt}: ${e.data.problem.message}`;
+        const text =
+          e.data.ok || !e.data.problem
+            ? `${label}: check ${e.data.attempt} passed`
+            : `${label}: check ${e.data.attempt}: ${e.data.problem.message}`;
         if (entry) entry.text = text;
         else this.#live.set(`gate:${e.data.stepId}`, { text, since: this.#now() });
         return [];
       }
       case 'gate-passed':
         if (e.data.check === null) this.#live.delete(`gate:${e.data.stepId}`);
-        return [`  - ${gateLabel(e.data.check)}: OK (${e.data.attempts === 1 ? '1 check' : `${e.data.attempts} checks`}, ${formatMs(e.data.durationMs)})`];
+        return [
+          `  - ${gateLabel(e.data.check)}: OK (${e.data.attempts === 1 ? '1 check' : `${e.data.attempts} checks`}, ${formatMs(e.data.durationMs)})`,
+        ];
       case 'gate-failed':
         this.#live.delete(`gate:${e.data.stepId}`);
-        return withHint(`  - ${gateLabel(e.data.check)}: FAILED after ${e.data.attempts === 1 ? '1 check' : `${e.data.attempts} checks`}: ${e.data.error.message}`);
+        return withHint(
+          `  - ${gateLabel(e.data.check)}: FAILED after ${e.data.attempts === 1 ? '1 check' : `${e.data.attempts} checks`}: ${e.data.error.message}`,
+        );
       case 'output-written':
       case 'configmap-written':
       case 'workload':
@@ -146,7 +156,9 @@ export class TtySink implements EventSink {
       case 'error':
         return withHint(`error[${e.data.error.code}]: ${e.message}`);
       default:
-        return withHint(e.level === 'error' ? `error: ${e.message}` : e.level === 'warn' ? `warning: ${e.message}` : e.message);
+        return withHint(
+          e.level === 'error' ? `error: ${e.message}` : e.level === 'warn' ? `warning: ${e.message}` : e.message,
+        );
     }
   }
 
@@ -200,7 +212,8 @@ export class TtySink implements EventSink {
   async ask(question: Question): Promise<boolean> {
     if (this.#fallback) return this.#fallback.ask(question);
     const input = this.#opts.input;
-    if (this.#opts.autoApprove || !input || !input.isTTY) return answerWithoutAsking(question, this.#opts.autoApprove ?? false, (e) => this.emit(e));
+    if (this.#opts.autoApprove || !input || !input.isTTY)
+      return answerWithoutAsking(question, this.#opts.autoApprove ?? false, (e) => this.emit(e));
     const q = safeQuestion(question);
     this.#erase();
     this.#prompting = true;

@@ -6,7 +6,14 @@
  */
 
 /** Every in-cluster edge kind the lab exercises (the keys of `trustFailures` in `lab inspect --json`). */
-export const EDGE_KINDS = ['operator-apid', 'apid-proxy', 'worker-trustd', 'kubelet-apiserver', 'client-apiserver', 'pod-apiserver'] as const;
+export const EDGE_KINDS = [
+  'operator-apid',
+  'apid-proxy',
+  'worker-trustd',
+  'kubelet-apiserver',
+  'client-apiserver',
+  'pod-apiserver',
+] as const;
 export type EdgeKind = (typeof EDGE_KINDS)[number];
 
 /** Why a TLS peer was refused. */
@@ -142,7 +149,12 @@ export class Ledger {
 
   trustFailure(entry: Omit<LedgerEntry, 'at' | 'seq' | 'openedAt'>, openedAt?: Date): void {
     this.#trust[entry.edge] += 1;
-    push(this.#trustLog, { ...entry, at: this.#now().toISOString(), seq: ++this.#seq, ...(openedAt ? { openedAt: openedAt.toISOString() } : {}) });
+    push(this.#trustLog, {
+      ...entry,
+      at: this.#now().toISOString(),
+      seq: ++this.#seq,
+      ...(openedAt ? { openedAt: openedAt.toISOString() } : {}),
+    });
   }
 
   unavailable(entry: Omit<LedgerEntry, 'at' | 'seq'>): void {
@@ -152,7 +164,12 @@ export class Ledger {
 
   notReady(node: string, lastHeartbeat: Date | null): void {
     this.#notReadyCount += 1;
-    push(this.#notReady, { node, at: this.#now().toISOString(), lastHeartbeat: lastHeartbeat?.toISOString() ?? null, seq: ++this.#seq });
+    push(this.#notReady, {
+      node,
+      at: this.#now().toISOString(),
+      lastHeartbeat: lastHeartbeat?.toISOString() ?? null,
+      seq: ++this.#seq,
+    });
   }
 
   configChanged(change: Omit<ConfigChangeEvent, 'at' | 'seq'>): void {

@@ -176,13 +176,17 @@ function readConfigCasUncached(configYaml: string): ConfigCaView {
     machineType,
     style,
     machineCa: rawCa(machine.ca),
-    machineAccepted: (Array.isArray(machine.acceptedCAs) ? machine.acceptedCAs : []).map((e) => (isObj(e) ? (decodeBase64Field(e.crt) ?? '') : '')),
+    machineAccepted: (Array.isArray(machine.acceptedCAs) ? machine.acceptedCAs : []).map((e) =>
+      isObj(e) ? (decodeBase64Field(e.crt) ?? '') : '',
+    ),
     trustdToken: str(machine.token),
     certSans: strList(machine.certSANs),
     kubernetesCa: apiCaDoc ? rawCaPlain(apiCaDoc.issuingCA) : rawCa(cluster.ca),
     kubernetesAccepted: apiCaDoc
       ? strList(apiCaDoc.acceptedCAs)
-      : (Array.isArray(cluster.acceptedCAs) ? cluster.acceptedCAs : []).map((e) => (isObj(e) ? (decodeBase64Field(e.crt) ?? '') : '')),
+      : (Array.isArray(cluster.acceptedCAs) ? cluster.acceptedCAs : []).map((e) =>
+          isObj(e) ? (decodeBase64Field(e.crt) ?? '') : '',
+        ),
     aggregatorCa: aggDoc ? rawCaPlain(aggDoc.issuingCA) : rawCa(cluster.aggregatorCA),
     serviceAccountKey: saDoc ? str(saIssuer.privateKey) : (decodeBase64Field(saLegacy.key) ?? ''),
     clusterName: kubeCluster ? str(kubeCluster.clusterName) : str(cluster.clusterName),
@@ -192,7 +196,10 @@ function readConfigCasUncached(configYaml: string): ConfigCaView {
     serviceSubnets: kubeNetwork ? strList(kubeNetwork.serviceSubnets) : strList(network.serviceSubnets),
     kubePrism: kubePrismDoc
       ? { enabled: true, port: typeof kubePrismDoc.port === 'number' ? kubePrismDoc.port : 7445 }
-      : { enabled: legacyPrism?.enabled === true, port: typeof legacyPrism?.port === 'number' ? legacyPrism.port : 7445 },
+      : {
+          enabled: legacyPrism?.enabled === true,
+          port: typeof legacyPrism?.port === 'number' ? legacyPrism.port : 7445,
+        },
   };
 }
 
@@ -214,7 +221,9 @@ function tryCert(pem: string, what: string): CaCertificate | null {
 
 /** The certificates Go's cert pool keeps from the entries joined with no separator. */
 function parseAccepted(pems: readonly string[], what: string): CaCertificate[] {
-  return goTrustedCertificates(pems).map((p, i) => tryCert(p, `${what}[${i}]`)).filter((c): c is CaCertificate => c !== null);
+  return goTrustedCertificates(pems)
+    .map((p, i) => tryCert(p, `${what}[${i}]`))
+    .filter((c): c is CaCertificate => c !== null);
 }
 
 function tryLoadIssuing(ca: RawCa, what: string): Promise<{ material: CaMaterial | null; error?: string }> {
@@ -257,7 +266,9 @@ async function talosRoot(view: ConfigCaView): Promise<RootCa> {
 async function kubernetesRoot(view: ConfigCaView): Promise<RootCa> {
   const ca = view.kubernetesCa;
   const document = view.style === 'document';
-  const pems = document ? [...(ca && ca.crt !== '' ? [ca.crt] : []), ...view.kubernetesAccepted] : [...view.kubernetesAccepted, ...(ca ? [ca.crt] : [])];
+  const pems = document
+    ? [...(ca && ca.crt !== '' ? [ca.crt] : []), ...view.kubernetesAccepted]
+    : [...view.kubernetesAccepted, ...(ca ? [ca.crt] : [])];
   const trusted = parseAccepted(pems, 'Kubernetes accepted CAs');
   const issuingCert = ca ? tryCert(ca.crt, 'Kubernetes issuing CA certificate') : null;
   const root: RootCa = { issuing: null, issuingCert, trusted };

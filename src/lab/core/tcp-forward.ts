@@ -39,7 +39,11 @@ function connectFirst(targets: readonly ForwardTarget[], opts: TcpForwarderOptio
         resolve(null);
         return;
       }
-      const upstream = net.connect({ host: t.host, port: t.port, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) });
+      const upstream = net.connect({
+        host: t.host,
+        port: t.port,
+        ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
+      });
       const timer = setTimeout(() => upstream.destroy(new Error('connect timeout')), opts.connectTimeoutMs ?? 2_000);
       upstream.once('connect', () => {
         clearTimeout(timer);

@@ -43,7 +43,14 @@ import {
   type TableObjectMode,
 } from './objects.js';
 import { acceptsJson, notAcceptableStatus } from './negotiate.js';
-import { handleNamespaces, handleWorkload, isNamespacesPath, parseWorkloadPath, workloadTarget, type WorkloadApiContext } from './workload-api.js';
+import {
+  handleNamespaces,
+  handleWorkload,
+  isNamespacesPath,
+  parseWorkloadPath,
+  workloadTarget,
+  type WorkloadApiContext,
+} from './workload-api.js';
 
 export interface ApiRequest {
   method: string;
@@ -89,7 +96,13 @@ export interface ApiContext {
   now(): Date;
 }
 
-const VERB_BY_METHOD: Record<string, string> = { GET: 'get', POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
+const VERB_BY_METHOD: Record<string, string> = {
+  GET: 'get',
+  POST: 'create',
+  PUT: 'update',
+  PATCH: 'patch',
+  DELETE: 'delete',
+};
 
 interface Route {
   target: RequestTarget;
@@ -114,7 +127,8 @@ function route(ctx: ApiContext, req: ApiRequest, path: string, query: URLSearchP
   const parts = path.split('/').filter((p) => p !== '');
 
   if (path === '/version' && method === 'GET') return { target: { kind: 'public' }, run: () => ok(versionInfo()) };
-  if (['healthz', 'livez', 'readyz'].includes(parts[0] ?? '') && method === 'GET') return { target: { kind: 'public' }, run: () => ok('ok') };
+  if (['healthz', 'livez', 'readyz'].includes(parts[0] ?? '') && method === 'GET')
+    return { target: { kind: 'public' }, run: () => ok('ok') };
   if (method === 'GET') {
     if (path === '/api') return discovery(apiVersions(ctx.serverAddress));
     if (path === '/api/v1') return discovery(coreResourceList());
@@ -129,31 +143,50 @@ function route(ctx: ApiContext, req: ApiRequest, path: string, query: URLSearchP
     const subresource = parts[4];
     if (subresource !== undefined && subresource !== 'status') return null;
     const listVerb = name === undefined && method === 'GET' ? (query.get('watch') === 'true' ? 'watch' : 'list') : verb;
-    const target: RequestTarget = { kind: 'resource', verb: listVerb, group: '', resource: 'nodes', ...(subresource ? { subresource } : {}), ...(name ? { name } : {}) };
+    const target: RequestTarget = {
+      kind: 'resource',
+      verb: listVerb,
+      group: '',
+      resource: 'nodes',
+      ...(subresource ? { subresource } : {}),
+      ...(name ? { name } : {}),
+    };
     return {
       target,
       run: () => {
         if (name === undefined) {
           if (method !== 'GET' || listVerb === 'watch') return fail(methodNotAllowed());
           const views = ctx.registry.views();
-          if (wantsTable(req.accept)) return ok(nodeTable(views, ctx.now(), ctx.registry.resourceVersion, tableMode(query)));
+          if (wantsTable(req.accept))
+            return ok(nodeTable(views, ctx.now(), ctx.registry.resourceVersion, tableMode(query)));
           return ok(nodeList(views, ctx.registry.resourceVersion));
         }
         if (!ctx.registry.has(name)) return fail(objectNotFound('nodes', name));
         if (method === 'PATCH' && subresource === 'status') ctx.registry.heartbeat(name);
         else if (method !== 'GET') return fail(methodNotAllowed());
         const view = ctx.registry.view(name)!;
-        if (method === 'GET' && !subresource && wantsTable(req.accept)) return ok(nodeTable([view], ctx.now(), ctx.registry.resourceVersion, tableMode(query)));
+        if (method === 'GET' && !subresource && wantsTable(req.accept))
+          return ok(nodeTable([view], ctx.now(), ctx.registry.resourceVersion, tableMode(query)));
         return ok(nodeObject(view));
       },
     };
   }
 
   const workload = ctx.workloads ? parseWorkloadPath(parts) : null;
-  if (workload) return { target: workloadTarget(workload, method, query), run: () => handleWorkload(ctx.workloads!, workload, req, query) };
+  if (workload)
+    return {
+      target: workloadTarget(workload, method, query),
+      run: () => handleWorkload(ctx.workloads!, workload, req, query),
+    };
   if (ctx.workloads && isNamespacesPath(parts)) {
     const name = parts[3];
-    const target: RequestTarget = { kind: 'resource', verb: name === undefined && method === 'GET' ? 'list' : verb, group: '', resource: 'namespaces', ...(name ? { name } : {}) };
+    const target: RequestTarget = {
+      kind: 'resource',
+      verb: name === undefined && method === 'GET' ? 'list' : verb,
+      group: '',
+      resource: 'namespaces',
+      ...(name ? { name } : {}),
+    };
     return { target, run: () => handleNamespaces(ctx.workloads!, name, req, query) };
   }
 
@@ -163,12 +196,20 @@ function route(ctx: ApiContext, req: ApiRequest, path: string, query: URLSearchP
     const namespace = podsAt === 4 ? parts[3] : undefined;
     const name = parts[podsAt + 1];
     const listVerb = name === undefined && method === 'GET' ? (query.get('watch') === 'true' ? 'watch' : 'list') : verb;
-    const target: RequestTarget = { kind: 'resource', verb: listVerb, group: '', resource: 'pods', ...(namespace ? { namespace } : {}), ...(name ? { name } : {}) };
+    const target: RequestTarget = {
+      kind: 'resource',
+      verb: listVerb,
+      group: '',
+      resource: 'pods',
+      ...(namespace ? { namespace } : {}),
+      ...(name ? { name } : {}),
+    };
     return {
       target,
       run: () => {
         if (method !== 'GET' || listVerb === 'watch') return fail(methodNotAllowed());
-        const all = namespace === undefined || namespace === 'kube-system' ? ctx.mirrorPods.list().map(mirrorPodObject) : [];
+        const all =
+          namespace === undefined || namespace === 'kube-system' ? ctx.mirrorPods.list().map(mirrorPodObject) : [];
         if (name !== undefined) {
           const found = all.find((p) => (p.metadata as { name: string }).name === name);
           return found ? ok(found) : fail(objectNotFound('pods', name));
@@ -186,46 +227,78 @@ function route(ctx: ApiContext, req: ApiRequest, path: string, query: URLSearchP
   }
 
   // /api/v1/configmaps, /api/v1/namespaces/<ns>/configmaps[/<name>] (PUT and DELETE of one: configmap-write.ts)
-  const cmNamespaced = parts[0] === 'api' && parts[1] === 'v1' && parts[2] === 'namespaces' && parts[4] === 'configmaps' && parts.length <= 6;
+  const cmNamespaced =
+    parts[0] === 'api' &&
+    parts[1] === 'v1' &&
+    parts[2] === 'namespaces' &&
+    parts[4] === 'configmaps' &&
+    parts.length <= 6;
   if (cmNamespaced || (parts[0] === 'api' && parts[1] === 'v1' && parts[2] === 'configmaps' && parts.length === 3)) {
     const namespace = cmNamespaced ? parts[3] : undefined;
     const name = cmNamespaced ? parts[5] : undefined;
     const listVerb = name === undefined && method === 'GET' ? (query.get('watch') === 'true' ? 'watch' : 'list') : verb;
-    const target: RequestTarget = { kind: 'resource', verb: listVerb, group: '', resource: 'configmaps', ...(namespace ? { namespace } : {}), ...(name ? { name } : {}) };
+    const target: RequestTarget = {
+      kind: 'resource',
+      verb: listVerb,
+      group: '',
+      resource: 'configmaps',
+      ...(namespace ? { namespace } : {}),
+      ...(name ? { name } : {}),
+    };
     return {
       target,
       run: () => {
-        if (name !== undefined && (method === 'PUT' || method === 'DELETE')) return writeConfigMap(ctx.configMaps, method, namespace!, name, req.body);
+        if (name !== undefined && (method === 'PUT' || method === 'DELETE'))
+          return writeConfigMap(ctx.configMaps, method, namespace!, name, req.body);
         if (method !== 'GET' || listVerb === 'watch') return fail(methodNotAllowed());
         if (name === undefined) {
           const chunk = configMapPage(ctx.configMaps.list(namespace), ctx.configMaps.resourceVersion, query);
           if ('status' in chunk) return fail(chunk.status);
           const items = chunk.items;
           if (wantsTable(req.accept)) {
-            return ok({ ...configMapTable(items, ctx.now(), ctx.configMaps.resourceVersion, tableMode(query)), metadata: { resourceVersion: ctx.configMaps.resourceVersion, ...chunk.page } });
+            return ok({
+              ...configMapTable(items, ctx.now(), ctx.configMaps.resourceVersion, tableMode(query)),
+              metadata: { resourceVersion: ctx.configMaps.resourceVersion, ...chunk.page },
+            });
           }
           return ok(configMapList(items, ctx.configMaps.resourceVersion, chunk.page));
         }
         const cm = ctx.configMaps.get(namespace!, name);
         if (!cm) return fail(objectNotFound('configmaps', name));
-        if (wantsTable(req.accept)) return ok(configMapTable([cm], ctx.now(), ctx.configMaps.resourceVersion, tableMode(query)));
+        if (wantsTable(req.accept))
+          return ok(configMapTable([cm], ctx.now(), ctx.configMaps.resourceVersion, tableMode(query)));
         return ok(configMapObject(cm));
       },
     };
   }
 
   // /apis/coordination.k8s.io/v1/namespaces/<ns>/leases[/<name>]
-  if (parts[0] === 'apis' && parts[1] === 'coordination.k8s.io' && parts[2] === 'v1' && parts[3] === 'namespaces' && parts[5] === 'leases' && parts.length <= 7) {
+  if (
+    parts[0] === 'apis' &&
+    parts[1] === 'coordination.k8s.io' &&
+    parts[2] === 'v1' &&
+    parts[3] === 'namespaces' &&
+    parts[5] === 'leases' &&
+    parts.length <= 7
+  ) {
     const namespace = parts[4]!;
     const pathName = parts[6];
     const body = (req.body ?? {}) as { metadata?: { name?: string }; spec?: { holderIdentity?: string } };
     const name = pathName ?? (method === 'POST' ? body.metadata?.name : undefined);
     const list = pathName === undefined && method === 'GET';
-    const target: RequestTarget = { kind: 'resource', verb: list ? 'list' : verb, group: 'coordination.k8s.io', resource: 'leases', namespace, ...(name ? { name } : {}) };
+    const target: RequestTarget = {
+      kind: 'resource',
+      verb: list ? 'list' : verb,
+      group: 'coordination.k8s.io',
+      resource: 'leases',
+      namespace,
+      ...(name ? { name } : {}),
+    };
     return {
       target,
       run: () => {
-        if (namespace !== NODE_LEASE_NAMESPACE && ctx.leases) return clientLease(ctx, ctx.leases, req, namespace, pathName, query);
+        if (namespace !== NODE_LEASE_NAMESPACE && ctx.leases)
+          return clientLease(ctx, ctx.leases, req, namespace, pathName, query);
         if (list) {
           // Only node Leases exist in the lab; every other namespace is empty.
           const leases = namespace === 'kube-node-lease' ? ctx.registry.leases() : [];
@@ -235,12 +308,30 @@ function route(ctx: ApiContext, req: ApiRequest, path: string, query: URLSearchP
           if (method === 'POST' && name === undefined) return fail(badRequest('metadata.name is required'));
           return fail(objectNotFound('leases', name ?? '', 'coordination.k8s.io'));
         }
-        if ((method === 'PUT' || method === 'POST') && pathName !== undefined && body.metadata?.name !== undefined && body.metadata.name !== pathName) {
-          return fail(badRequest(`the name of the object (${body.metadata.name}) does not match the name on the URL (${pathName})`));
+        if (
+          (method === 'PUT' || method === 'POST') &&
+          pathName !== undefined &&
+          body.metadata?.name !== undefined &&
+          body.metadata.name !== pathName
+        ) {
+          return fail(
+            badRequest(
+              `the name of the object (${body.metadata.name}) does not match the name on the URL (${pathName})`,
+            ),
+          );
         }
         if (method === 'PUT' || (method === 'POST' && pathName === undefined)) {
           const beat = ctx.registry.heartbeat(name)!;
-          return ok(leaseObject(name, body.spec?.holderIdentity ?? name, beat.at, String(beat.leaseVersion), ctx.leaseDurationSeconds), method === 'POST' ? 201 : 200);
+          return ok(
+            leaseObject(
+              name,
+              body.spec?.holderIdentity ?? name,
+              beat.at,
+              String(beat.leaseVersion),
+              ctx.leaseDurationSeconds,
+            ),
+            method === 'POST' ? 201 : 200,
+          );
         }
         if (method === 'GET') {
           const lease = ctx.registry.leases().find((l) => l.name === name);
@@ -253,11 +344,23 @@ function route(ctx: ApiContext, req: ApiRequest, path: string, query: URLSearchP
   }
 
   // /apis/certificates.k8s.io/v1/certificatesigningrequests[/<name>]
-  if (parts[0] === 'apis' && parts[1] === 'certificates.k8s.io' && parts[2] === 'v1' && parts[3] === 'certificatesigningrequests' && parts.length <= 5) {
+  if (
+    parts[0] === 'apis' &&
+    parts[1] === 'certificates.k8s.io' &&
+    parts[2] === 'v1' &&
+    parts[3] === 'certificatesigningrequests' &&
+    parts.length <= 5
+  ) {
     const name = parts[4];
     const watch = name === undefined && method === 'GET' && query.get('watch') === 'true';
     const listVerb = name === undefined && method === 'GET' ? (watch ? 'watch' : 'list') : verb;
-    const target: RequestTarget = { kind: 'resource', verb: listVerb, group: 'certificates.k8s.io', resource: 'certificatesigningrequests', ...(name ? { name } : {}) };
+    const target: RequestTarget = {
+      kind: 'resource',
+      verb: listVerb,
+      group: 'certificates.k8s.io',
+      resource: 'certificatesigningrequests',
+      ...(name ? { name } : {}),
+    };
     return {
       target,
       run: (user) => {
@@ -279,7 +382,14 @@ function route(ctx: ApiContext, req: ApiRequest, path: string, query: URLSearchP
  * A Lease a client owns (any namespace but kube-node-lease): the generic registry's create / get / update /
  * delete with optimistic concurrency (lease-store.ts). `kubectl get lease` gets the Table it asks for.
  */
-function clientLease(ctx: ApiContext, store: LeaseStore, req: ApiRequest, namespace: string, name: string | undefined, query: URLSearchParams): ApiResponse {
+function clientLease(
+  ctx: ApiContext,
+  store: LeaseStore,
+  req: ApiRequest,
+  namespace: string,
+  name: string | undefined,
+  query: URLSearchParams,
+): ApiResponse {
   const method = req.method.toUpperCase();
   if (!LeaseStore.knownNamespace(namespace)) return fail(objectNotFound('namespaces', namespace));
   if (name === undefined) {
@@ -294,15 +404,23 @@ function clientLease(ctx: ApiContext, store: LeaseStore, req: ApiRequest, namesp
   }
   const body = (req.body ?? {}) as { metadata?: { name?: string } };
   if (method === 'PUT' && body.metadata?.name !== undefined && body.metadata.name !== name) {
-    return fail(badRequest(`the name of the object (${body.metadata.name}) does not match the name on the URL (${name})`));
+    return fail(
+      badRequest(`the name of the object (${body.metadata.name}) does not match the name on the URL (${name})`),
+    );
   }
   if (method === 'GET') {
     const lease = store.get(namespace, name);
     if (!lease) return fail(objectNotFound('leases', name, 'coordination.k8s.io'));
-    if (wantsTable(req.accept)) return ok(storedLeaseTable([lease], ctx.now(), store.resourceVersion, tableMode(query)));
+    if (wantsTable(req.accept))
+      return ok(storedLeaseTable([lease], ctx.now(), store.resourceVersion, tableMode(query)));
     return ok(leaseObjectOf(lease));
   }
-  const r = method === 'PUT' ? store.update(namespace, name, req.body) : method === 'DELETE' ? store.delete(namespace, name) : null;
+  const r =
+    method === 'PUT'
+      ? store.update(namespace, name, req.body)
+      : method === 'DELETE'
+        ? store.delete(namespace, name)
+        : null;
   return r ? { status: r.status, body: r.body } : fail(methodNotAllowed());
 }
 
@@ -328,19 +446,36 @@ function watchCsr(ctx: ApiContext, query: URLSearchParams): ApiResponse {
 }
 
 function createCsr(ctx: ApiContext, body: unknown, user: KubeUser): ApiResponse {
-  const b = (body ?? {}) as { metadata?: { name?: string; generateName?: string }; spec?: { request?: string; signerName?: string; usages?: string[] } };
+  const b = (body ?? {}) as {
+    metadata?: { name?: string; generateName?: string };
+    spec?: { request?: string; signerName?: string; usages?: string[] };
+  };
   const request = b.spec?.request;
   if (typeof request !== 'string' || request === '') return fail(badRequest('spec.request is required'));
   const requestPem = Buffer.from(request, 'base64').toString('utf8');
-  if (!requestPem.includes('-----BEGIN CERTIFICATE REQUEST-----')) return fail(badRequest('spec.request must be a base64-encoded PEM CERTIFICATE REQUEST'));
+  if (!requestPem.includes('-----BEGIN CERTIFICATE REQUEST-----'))
+    return fail(badRequest('spec.request must be a base64-encoded PEM CERTIFICATE REQUEST'));
   if (typeof b.spec?.signerName !== 'string') return fail(badRequest('spec.signerName is required'));
   const name = b.metadata?.name;
   if (name !== undefined && ctx.csrs.has(name)) {
-    return fail(statusFailure(409, 'AlreadyExists', `certificatesigningrequests.certificates.k8s.io "${name}" already exists`, { name, group: 'certificates.k8s.io', kind: 'certificatesigningrequests' }));
+    return fail(
+      statusFailure(409, 'AlreadyExists', `certificatesigningrequests.certificates.k8s.io "${name}" already exists`, {
+        name,
+        group: 'certificates.k8s.io',
+        kind: 'certificatesigningrequests',
+      }),
+    );
   }
   const generateName = b.metadata?.generateName;
-  if (name === undefined && !generateName) return fail(badRequest('metadata.name or metadata.generateName is required'));
-  const view = ctx.csrs.create({ requestPem, signerName: b.spec.signerName, usages: b.spec.usages ?? [], user, ...(name ? { name } : { generateName }) });
+  if (name === undefined && !generateName)
+    return fail(badRequest('metadata.name or metadata.generateName is required'));
+  const view = ctx.csrs.create({
+    requestPem,
+    signerName: b.spec.signerName,
+    usages: b.spec.usages ?? [],
+    user,
+    ...(name ? { name } : { generateName }),
+  });
   return ok(csrObject(view), 201);
 }
 
@@ -354,7 +489,16 @@ export function handleApiRequest(ctx: ApiContext, req: ApiRequest): ApiResponse 
     if (user.name === 'system:anonymous') return fail(unauthorizedStatus());
     const t = r.target;
     if (t.kind !== 'resource') return fail(notFoundStatus());
-    return fail(forbiddenStatus(user.name, t.verb, t.subresource ? `${t.resource}/${t.subresource}` : t.resource, t.group, t.name, t.namespace));
+    return fail(
+      forbiddenStatus(
+        user.name,
+        t.verb,
+        t.subresource ? `${t.resource}/${t.subresource}` : t.resource,
+        t.group,
+        t.name,
+        t.namespace,
+      ),
+    );
   }
   // The handler negotiates the response type after authentication and authorization (the filters);
   // healthz/livez/readyz are plain-text endpoints that do not negotiate.

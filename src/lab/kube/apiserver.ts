@@ -109,7 +109,10 @@ export class KubeApiServer {
       leaseDurationSeconds: Math.max(1, Math.round(cluster.timings.nodeGraceMs / 1000)),
       now: () => new Date(),
     };
-    this.trustController = new ClusterAuthenticationTrust(deps.configMaps, cluster.timings.extensionAuthResyncMs !== undefined ? { resyncMs: cluster.timings.extensionAuthResyncMs } : {});
+    this.trustController = new ClusterAuthenticationTrust(
+      deps.configMaps,
+      cluster.timings.extensionAuthResyncMs !== undefined ? { resyncMs: cluster.timings.extensionAuthResyncMs } : {},
+    );
     this.#http = http.createServer((req, res) => this.#handle(req, res));
     // Kept connections stay open while idle, as kube-apiserver's (kubelets reuse one through KubePrism).
     this.#http.keepAliveTimeout = 0;
@@ -117,7 +120,10 @@ export class KubeApiServer {
     // happens to be the same (Talos bumps talos.dev/secrets-version on any KubernetesRoot change).
     const onRender = (): void => {
       if (this.#state === 'stopped' || this.node.isDown) return;
-      this.#cycle(cluster.timings.apiserverRestartMs, !(this.#identity && sameRoot(this.#identity.root, deps.pods.root)));
+      this.#cycle(
+        cluster.timings.apiserverRestartMs,
+        !(this.#identity && sameRoot(this.#identity.root, deps.pods.root)),
+      );
     };
     const onDown = (): void => {
       if (this.#state === 'stopped') return;
@@ -132,7 +138,11 @@ export class KubeApiServer {
     deps.pods.on('render', onRender);
     node.on('down', onDown);
     node.on('up', onUp);
-    this.#off.push(() => deps.pods.off('render', onRender), () => node.off('down', onDown), () => node.off('up', onUp));
+    this.#off.push(
+      () => deps.pods.off('render', onRender),
+      () => node.off('down', onDown),
+      () => node.off('up', onUp),
+    );
   }
 
   get isUp(): boolean {
@@ -200,16 +210,35 @@ export class KubeApiServer {
       throw new Error(`control plane ${this.node.address} has no usable issuing Kubernetes CA`);
     }
     const cluster = this.#deps.cluster;
-    const ips = [this.node.address, cluster.clusterEndpointAddress, ...(cluster.vipAddress ? [cluster.vipAddress] : []), '127.0.0.1', '10.96.0.1'];
+    const ips = [
+      this.node.address,
+      cluster.clusterEndpointAddress,
+      ...(cluster.vipAddress ? [cluster.vipAddress] : []),
+      '127.0.0.1',
+      '10.96.0.1',
+    ];
     const leaf = await issueLeafCert(root.issuing, {
       commonName: 'kube-apiserver',
       usages: ['serverAuth'],
       keyUsages: ['digitalSignature', 'keyEncipherment'],
       ipAddresses: [...new Set(ips)],
-      dnsNames: ['kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local', 'localhost', this.node.hostname],
+      dnsNames: [
+        'kubernetes',
+        'kubernetes.default',
+        'kubernetes.default.svc',
+        'kubernetes.default.svc.cluster.local',
+        'localhost',
+        this.node.hostname,
+      ],
     });
     const clientCaPem = concatPem(root.trusted.map((c) => c.certPem));
-    return { certPem: leaf.certPem, keyPem: keyPemForTls(leaf.key), clientCaPem, requestHeaderCaPem: requestHeaderBundleOf(this.node.config), root };
+    return {
+      certPem: leaf.certPem,
+      keyPem: keyPemForTls(leaf.key),
+      clientCaPem,
+      requestHeaderCaPem: requestHeaderBundleOf(this.node.config),
+      root,
+    };
   }
 
   async #listen(identity: Identity, gen: number): Promise<void> {
@@ -270,12 +299,21 @@ export class KubeApiServer {
     sock.on('error', () => {});
     const peer = sock.getPeerX509Certificate();
     if (peer && !sock.authorized) {
-      const code = typeof sock.authorizationError === 'string' ? sock.authorizationError : (sock.authorizationError as Error | undefined)?.message;
+      const code =
+        typeof sock.authorizationError === 'string'
+          ? sock.authorizationError
+          : (sock.authorizationError as Error | undefined)?.message;
       const reason = reasonForVerifyCode(code) ?? 'bad-certificate';
       const remote = stripV4Mapped(address.address ?? '');
       // Dials from lab nodes are counted by the dialler (per request); outside clients by the listener (per connection).
       if (!this.#deps.cluster.isNodeAddress(remote)) {
-        this.#deps.cluster.ledger.trustFailure({ edge: 'client-apiserver', from: remote, to: this.node.address, reason, refusedBy: 'server' });
+        this.#deps.cluster.ledger.trustFailure({
+          edge: 'client-apiserver',
+          from: remote,
+          to: this.node.address,
+          reason,
+          refusedBy: 'server',
+        });
       }
       this.#refused.set(sock, reason);
     }
@@ -289,7 +327,14 @@ export class KubeApiServer {
     if (this.#deps.cluster.isNodeAddress(remote)) return;
     // An outside client that aborts the handshake with a certificate alert does not trust this server.
     const reason = reasonForAlert(err.code, err.message);
-    if (reason) this.#deps.cluster.ledger.trustFailure({ edge: 'client-apiserver', from: remote, to: this.node.address, reason, refusedBy: 'client' });
+    if (reason)
+      this.#deps.cluster.ledger.trustFailure({
+        edge: 'client-apiserver',
+        from: remote,
+        to: this.node.address,
+        reason,
+        refusedBy: 'client',
+      });
   }
 
   #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -307,14 +352,23 @@ export class KubeApiServer {
         const socket = req.socket as tls.TLSSocket;
         const verified = this.#peers.get(socket) ?? null;
         const refused = this.#refused.get(socket);
-        if (refused) this.#deps.notes.record(socket.remoteAddress, socket.remotePort, { kind: 'trust', reason: refused });
+        if (refused)
+          this.#deps.notes.record(socket.remoteAddress, socket.remotePort, { kind: 'trust', reason: refused });
         let body: unknown = undefined;
         const text = Buffer.concat(chunks).toString('utf8');
         if (text.trim() !== '') {
           try {
             body = JSON.parse(text);
           } catch {
-            send(res, 400, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'the request body is not JSON', reason: 'BadRequest', code: 400 });
+            send(res, 400, {
+              kind: 'Status',
+              apiVersion: 'v1',
+              metadata: {},
+              status: 'Failure',
+              message: 'the request body is not JSON',
+              reason: 'BadRequest',
+              code: 400,
+            });
             return;
           }
         }
@@ -344,7 +398,11 @@ export class KubeApiServer {
 }
 
 function streamWatch(res: http.ServerResponse, watch: WatchStream): void {
-  res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
+  res.writeHead(200, {
+    'Content-Type': 'application/json',
+    'Cache-Control': 'no-cache, private',
+    'Transfer-Encoding': 'chunked',
+  });
   // kube-apiserver sends the headers at once: a client waits for them before it reads any event.
   res.flushHeaders();
   const write = (event: object): void => {

@@ -39,7 +39,13 @@ export function authenticate(opts: {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!m || m[1] !== opts.bootstrapToken) return { ok: false };
     const id = opts.bootstrapToken.split('.')[0] ?? '';
-    return { ok: true, user: { name: `system:bootstrap:${id}`, groups: ['system:bootstrappers', 'system:bootstrappers:nodes', 'system:authenticated'] } };
+    return {
+      ok: true,
+      user: {
+        name: `system:bootstrap:${id}`,
+        groups: ['system:bootstrappers', 'system:bootstrappers:nodes', 'system:authenticated'],
+      },
+    };
   }
   return { ok: true, user: ANONYMOUS };
 }
@@ -48,7 +54,15 @@ export function authenticate(opts: {
 export type RequestTarget =
   | { kind: 'public' } // /version, /healthz, /livez, /readyz
   | { kind: 'discovery' } // /api, /apis, group/version documents
-  | { kind: 'resource'; verb: string; group: string; resource: string; subresource?: string; name?: string; namespace?: string };
+  | {
+      kind: 'resource';
+      verb: string;
+      group: string;
+      resource: string;
+      subresource?: string;
+      name?: string;
+      namespace?: string;
+    };
 
 export function isNodeUser(user: KubeUser): string | null {
   if (!user.groups.includes('system:nodes') || !user.name.startsWith('system:node:')) return null;
@@ -68,9 +82,17 @@ export function authorize(user: KubeUser, target: RequestTarget): boolean {
       return target.name === node && ['get', 'patch', 'update'].includes(target.verb);
     }
     if (target.group === 'coordination.k8s.io' && target.resource === 'leases') {
-      return target.namespace === 'kube-node-lease' && target.name === node && ['get', 'create', 'update'].includes(target.verb);
+      return (
+        target.namespace === 'kube-node-lease' &&
+        target.name === node &&
+        ['get', 'create', 'update'].includes(target.verb)
+      );
     }
-    if (target.group === 'certificates.k8s.io' && target.resource === 'certificatesigningrequests' && !target.subresource) {
+    if (
+      target.group === 'certificates.k8s.io' &&
+      target.resource === 'certificatesigningrequests' &&
+      !target.subresource
+    ) {
       return ['create', 'get', 'list', 'watch'].includes(target.verb);
     }
     return false;

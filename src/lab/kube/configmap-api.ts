@@ -4,37 +4,84 @@
  * the `meta.k8s.io/v1` Table kubectl asks for (columns NAME, DATA, AGE as kube-apiserver prints them).
  */
 import { keyOf, paginate } from './list-paging.js';
-import { AGE_COLUMN, humanDuration, NAME_COLUMN, objectTable, statusFailure, type KubeObject, type TableObjectMode } from './objects.js';
+import {
+  AGE_COLUMN,
+  humanDuration,
+  NAME_COLUMN,
+  objectTable,
+  statusFailure,
+  type KubeObject,
+  type TableObjectMode,
+} from './objects.js';
 import type { ConfigMapView } from './root-ca-publisher.js';
 
 const stamp = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 function configMapMetadata(c: ConfigMapView): KubeObject {
-  return { name: c.name, namespace: c.namespace, uid: c.uid, resourceVersion: c.resourceVersion, creationTimestamp: stamp(c.createdAt) };
+  return {
+    name: c.name,
+    namespace: c.namespace,
+    uid: c.uid,
+    resourceVersion: c.resourceVersion,
+    creationTimestamp: stamp(c.createdAt),
+  };
 }
 
 export function configMapObject(c: ConfigMapView): KubeObject {
   return { kind: 'ConfigMap', apiVersion: 'v1', metadata: configMapMetadata(c), data: { ...c.data } };
 }
 
-export function configMapList(items: ConfigMapView[], resourceVersion: string, page: { continue?: string; remainingItemCount?: number } = {}): KubeObject {
-  return { kind: 'ConfigMapList', apiVersion: 'v1', metadata: { resourceVersion, ...page }, items: items.map(configMapObject) };
+export function configMapList(
+  items: ConfigMapView[],
+  resourceVersion: string,
+  page: { continue?: string; remainingItemCount?: number } = {},
+): KubeObject {
+  return {
+    kind: 'ConfigMapList',
+    apiVersion: 'v1',
+    metadata: { resourceVersion, ...page },
+    items: items.map(configMapObject),
+  };
 }
 
 /**
  * One chunk of a ConfigMap list (`limit` + `continue`, list-paging.ts). The store keeps no history, so a
  * token never expires here. Returns the Status to send for a bad token.
  */
-export function configMapPage(items: ConfigMapView[], resourceVersion: string, query: URLSearchParams): { items: ConfigMapView[]; page: { continue?: string; remainingItemCount?: number } } | { status: KubeObject } {
+export function configMapPage(
+  items: ConfigMapView[],
+  resourceVersion: string,
+  query: URLSearchParams,
+): { items: ConfigMapView[]; page: { continue?: string; remainingItemCount?: number } } | { status: KubeObject } {
   const byKey = new Map(items.map((c) => [`${c.namespace}/${c.name}`, c]));
-  const r = paginate(items.map((c) => ({ metadata: { namespace: c.namespace, name: c.name } })), { limit: query.get('limit'), continue: query.get('continue'), resourceVersion: Number(resourceVersion), oldestRv: 0 });
+  const r = paginate(
+    items.map((c) => ({ metadata: { namespace: c.namespace, name: c.name } })),
+    {
+      limit: query.get('limit'),
+      continue: query.get('continue'),
+      resourceVersion: Number(resourceVersion),
+      oldestRv: 0,
+    },
+  );
   if (!r.ok) return { status: statusFailure(r.code, r.reason, r.message) };
-  return { items: r.items.map((o) => byKey.get(keyOf(o))!), page: r.continue ? { continue: r.continue, remainingItemCount: r.remainingItemCount! } : {} };
+  return {
+    items: r.items.map((o) => byKey.get(keyOf(o))!),
+    page: r.continue ? { continue: r.continue, remainingItemCount: r.remainingItemCount! } : {},
+  };
 }
 
-const COLUMNS = [NAME_COLUMN, { name: 'Data', type: 'string', format: '', description: 'Data contains the configuration data.', priority: 0 }, AGE_COLUMN];
+const COLUMNS = [
+  NAME_COLUMN,
+  { name: 'Data', type: 'string', format: '', description: 'Data contains the configuration data.', priority: 0 },
+  AGE_COLUMN,
+];
 
-export function configMapTable(items: ConfigMapView[], now: Date, resourceVersion: string, include: TableObjectMode): KubeObject {
+export function configMapTable(
+  items: ConfigMapView[],
+  now: Date,
+  resourceVersion: string,
+  include: TableObjectMode,
+): KubeObject {
   return objectTable(items, COLUMNS, resourceVersion, include, {
     cells: (c) => [c.name, Object.keys(c.data).length, humanDuration(now.getTime() - c.createdAt.getTime())],
     object: configMapObject,

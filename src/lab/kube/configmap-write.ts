@@ -20,35 +20,72 @@ function invalid(name: string, field: string, message: string): KubeObject {
   });
 }
 
-export function writeConfigMap(store: ConfigMapStore, method: 'PUT' | 'DELETE', namespace: string, name: string, body: unknown): ApiResponse {
+export function writeConfigMap(
+  store: ConfigMapStore,
+  method: 'PUT' | 'DELETE',
+  namespace: string,
+  name: string,
+  body: unknown,
+): ApiResponse {
   if (method === 'DELETE') {
     const gone = store.delete(namespace, name);
     if (!gone) return fail(objectNotFound('configmaps', name));
-    return { status: 200, body: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name, kind: 'configmaps', uid: gone.uid } } };
+    return {
+      status: 200,
+      body: {
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Success',
+        details: { name, kind: 'configmaps', uid: gone.uid },
+      },
+    };
   }
-  const b = (body ?? {}) as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown; resourceVersion?: unknown }; data?: unknown };
+  const b = (body ?? {}) as {
+    kind?: unknown;
+    metadata?: { name?: unknown; namespace?: unknown; resourceVersion?: unknown };
+    data?: unknown;
+  };
   if (b.metadata?.name !== undefined && b.metadata.name !== name) {
-    return fail(badRequest(`the name of the object (${String(b.metadata.name)}) does not match the name on the URL (${name})`));
+    return fail(
+      badRequest(`the name of the object (${String(b.metadata.name)}) does not match the name on the URL (${name})`),
+    );
   }
   if (b.metadata?.namespace !== undefined && b.metadata.namespace !== namespace) {
     return fail(badRequest('the namespace of the provided object does not match the namespace sent on the request'));
   }
   const data = b.data ?? {};
-  if (typeof data !== 'object' || data === null || Array.isArray(data) || Object.values(data).some((v) => typeof v !== 'string')) {
+  if (
+    typeof data !== 'object' ||
+    data === null ||
+    Array.isArray(data) ||
+    Object.values(data).some((v) => typeof v !== 'string')
+  ) {
     return fail(badRequest('data must map keys to strings'));
   }
   for (const key of Object.keys(data)) {
-    if (!/^[-._a-zA-Z0-9]+$/.test(key)) return fail(invalid(name, `data[${key}]`, "a valid config key must consist of alphanumeric characters, '-', '_' or '.'"));
+    if (!/^[-._a-zA-Z0-9]+$/.test(key))
+      return fail(
+        invalid(name, `data[${key}]`, "a valid config key must consist of alphanumeric characters, '-', '_' or '.'"),
+      );
   }
-  const rv = typeof b.metadata?.resourceVersion === 'string' && b.metadata.resourceVersion !== '' ? b.metadata.resourceVersion : null;
+  const rv =
+    typeof b.metadata?.resourceVersion === 'string' && b.metadata.resourceVersion !== ''
+      ? b.metadata.resourceVersion
+      : null;
   const r = store.update(namespace, name, data as Record<string, string>, rv);
   if (r === 'not-found') return fail(objectNotFound('configmaps', name));
   if (r === 'conflict') {
     return fail(
-      statusFailure(409, 'Conflict', `Operation cannot be fulfilled on configmaps "${name}": the object has been modified; please apply your changes to the latest version and try again`, {
-        name,
-        kind: 'configmaps',
-      }),
+      statusFailure(
+        409,
+        'Conflict',
+        `Operation cannot be fulfilled on configmaps "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+        {
+          name,
+          kind: 'configmaps',
+        },
+      ),
     );
   }
   return { status: 200, body: configMapObject(r) };

@@ -48,7 +48,14 @@ export class CsrStore {
     return String(this.#version);
   }
 
-  create(spec: { requestPem: string; signerName: string; usages: string[]; user: KubeUser; name?: string; generateName?: string }): CsrView {
+  create(spec: {
+    requestPem: string;
+    signerName: string;
+    usages: string[];
+    user: KubeUser;
+    name?: string;
+    generateName?: string;
+  }): CsrView {
     this.#version += 1;
     let name = spec.name;
     while (name === undefined || (spec.name === undefined && this.#items.has(name))) {
@@ -115,7 +122,8 @@ export function kubeletCsrDenial(c: CsrView): string | null {
   if (c.signerName !== KUBELET_CLIENT_SIGNER) return `signer ${c.signerName} is not handled by the lab`;
   const subject = csrSubject(c.requestPem);
   if (!subject) return 'the request is not a valid PEM CSR';
-  if (subject.orgs.length !== 1 || subject.orgs[0] !== 'system:nodes') return 'subject organization must be exactly system:nodes';
+  if (subject.orgs.length !== 1 || subject.orgs[0] !== 'system:nodes')
+    return 'subject organization must be exactly system:nodes';
   if (!subject.cn.startsWith('system:node:')) return 'subject common name must start with system:node:';
   if (!c.usages.includes('client auth')) return 'usages must include client auth';
   const requester: KubeUser = { name: c.username, groups: c.groups };
@@ -233,7 +241,10 @@ export class ControllerManager {
         this.#store.update(c.name, { state: 'Denied', message: denial });
         return;
       }
-      this.#store.update(c.name, { state: 'Approved', message: 'Auto approving kubelet client certificate after SubjectAccessReview.' });
+      this.#store.update(c.name, {
+        state: 'Approved',
+        message: 'Auto approving kubelet client certificate after SubjectAccessReview.',
+      });
     }
     const issuing = this.issuingCa();
     // No leader, or the leader's issuing CA is unusable: the CSR stays approved and unsigned (retried).

@@ -60,7 +60,10 @@ export interface DialHandle {
  * An `onSocket` hook that runs `onClose` once when a connection's socket closes (each socket is watched once,
  * however many requests reuse it): a client holding a keep-alive connection then connects (and picks) anew.
  */
-export function onSocketClose(watched: WeakSet<import('node:net').Socket>, onClose: () => void): (socket: import('node:net').Socket) => void {
+export function onSocketClose(
+  watched: WeakSet<import('node:net').Socket>,
+  onClose: () => void,
+): (socket: import('node:net').Socket) => void {
   return (socket) => {
     if (watched.has(socket)) return;
     watched.add(socket);
@@ -95,7 +98,9 @@ export function kubeRequest(r: DialRequest, notes: VerdictNotes): DialHandle {
         Accept: 'application/json',
         'User-Agent': 'kubelet/v1.32.3 (linux/amd64) kubernetes/lab',
         ...(r.agent ? {} : { Connection: 'close' }),
-        ...(payload !== undefined ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) } : {}),
+        ...(payload !== undefined
+          ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) }
+          : {}),
         ...(r.bearerToken ? { Authorization: `Bearer ${r.bearerToken}` } : {}),
       },
       timeout: r.timeoutMs,
@@ -141,9 +146,12 @@ export function kubeRequest(r: DialRequest, notes: VerdictNotes): DialHandle {
         if (status >= 200 && status < 300) finish({ kind: 'ok', status, body });
         else if (status === 401) {
           const note = notes.take(local.address, local.port);
-          finish({ kind: 'trust', refusedBy: 'server', reason: note?.kind === 'trust' ? note.reason : 'unauthenticated' });
-        }
-        else if (status === 403) finish({ kind: 'trust', refusedBy: 'server', reason: 'bad-certificate' });
+          finish({
+            kind: 'trust',
+            refusedBy: 'server',
+            reason: note?.kind === 'trust' ? note.reason : 'unauthenticated',
+          });
+        } else if (status === 403) finish({ kind: 'trust', refusedBy: 'server', reason: 'bad-certificate' });
         else finish({ kind: 'http-error', status, body });
       });
     });

@@ -91,7 +91,8 @@ function readList(value: string | undefined): string[] | null {
   if (value === undefined || value === '') return null;
   const parsed: unknown = JSON.parse(value);
   if (parsed === null) return [];
-  if (!Array.isArray(parsed) || parsed.some((x) => typeof x !== 'string')) throw new Error(`not a JSON list of strings: ${value}`);
+  if (!Array.isArray(parsed) || parsed.some((x) => typeof x !== 'string'))
+    throw new Error(`not a JSON list of strings: ${value}`);
   return parsed as string[];
 }
 
@@ -118,7 +119,11 @@ function combineCerts(existing: string | undefined, own: string, now: Date): str
  * One sync's result: the data the controller writes for `existing` and `own` (the real controller's rule,
  * see the module comment). Throws where the real sync fails (a bundle or list that does not parse).
  */
-export function combinedAuthenticationData(existing: Readonly<Record<string, string>>, own: OwnAuthentication, now: Date): Record<string, string> {
+export function combinedAuthenticationData(
+  existing: Readonly<Record<string, string>>,
+  own: OwnAuthentication,
+  now: Date,
+): Record<string, string> {
   const lists = {
     usernameHeaders: unionStrings(readList(existing[KEYS.usernameHeaders]), own.usernameHeaders),
     uidHeaders: unionStrings(readList(existing[KEYS.uidHeaders]), own.uidHeaders),
@@ -249,7 +254,9 @@ export class ClusterAuthenticationTrust {
       return false;
     }
     if (cached && sameData(cached.data, data)) return true;
-    const r = cached ? this.#store.update(EXT_AUTH_NAMESPACE, EXT_AUTH_CONFIGMAP, data, cached.resourceVersion) : 'not-found';
+    const r = cached
+      ? this.#store.update(EXT_AUTH_NAMESPACE, EXT_AUTH_CONFIGMAP, data, cached.resourceVersion)
+      : 'not-found';
     if (r === 'conflict') {
       this.stats.errors += 1;
       return false;
@@ -274,7 +281,8 @@ export class ClusterAuthenticationTrust {
 export function requestHeaderBundleOf(configYaml: string): string {
   const view = readConfigCas(configYaml);
   const doc = configDocuments(configYaml).find((d) => d.kind === 'KubeAggregatorCAConfig');
-  const accepted = doc && Array.isArray(doc.acceptedCAs) ? doc.acceptedCAs.filter((x): x is string => typeof x === 'string') : [];
+  const accepted =
+    doc && Array.isArray(doc.acceptedCAs) ? doc.acceptedCAs.filter((x): x is string => typeof x === 'string') : [];
   const issuing = view.aggregatorCa && view.aggregatorCa.crt !== '' ? [view.aggregatorCa.crt] : [];
   return goJoin([...issuing, ...accepted]);
 }
@@ -297,7 +305,10 @@ export interface ExtensionAuthView {
   controllers: { apiserver: string; running: boolean; writes: number; errors: number }[];
 }
 
-export function extensionAuthView(store: ConfigMapStore, controllers: readonly { address: string; controller: ClusterAuthenticationTrust }[]): ExtensionAuthView {
+export function extensionAuthView(
+  store: ConfigMapStore,
+  controllers: readonly { address: string; controller: ClusterAuthenticationTrust }[],
+): ExtensionAuthView {
   const cm = store.get(EXT_AUTH_NAMESPACE, EXT_AUTH_CONFIGMAP);
   const fps = (pem: string | undefined): string[] => {
     if (!pem) return [];
@@ -314,6 +325,10 @@ export function extensionAuthView(store: ConfigMapStore, controllers: readonly {
     requestHeaderCa: fps(cm?.data[KEYS.requestHeaderCa]),
     keys: cm ? Object.keys(cm.data).sort() : [],
     deletions: store.deletions(EXT_AUTH_NAMESPACE, EXT_AUTH_CONFIGMAP),
-    controllers: controllers.map((c) => ({ apiserver: c.address, running: c.controller.running, ...c.controller.stats })),
+    controllers: controllers.map((c) => ({
+      apiserver: c.address,
+      running: c.controller.running,
+      ...c.controller.stats,
+    })),
   };
 }

@@ -113,10 +113,19 @@ export async function startKubeSide(cluster: LabCluster, options: KubeSideOption
   const spread = spreadWindowMs(cluster);
   // Created before the kubelets start, so that each node's pods start when its kubelet first runs.
   // A new pod's client starts a moment after the kubelet sees it (container start).
-  const fleet = new PodFleet({ cluster, configMaps, apiservers: () => apiservers, notes }, Math.max(20, Math.min(500, Math.round(cluster.timings.heartbeatIntervalMs / 4))));
+  const fleet = new PodFleet(
+    { cluster, configMaps, apiservers: () => apiservers, notes },
+    Math.max(20, Math.min(500, Math.round(cluster.timings.heartbeatIntervalMs / 4))),
+  );
   const workloads = new WorkloadController(store, fleet, cluster);
   const namespaceCreated = new Date();
-  const workloadApi = { store, controller: workloads, mirrorPods, namespaces: publisher.namespaces.map((name) => ({ name, uid: randomUUID(), createdAt: namespaceCreated })), now: () => new Date() };
+  const workloadApi = {
+    store,
+    controller: workloads,
+    mirrorPods,
+    namespaces: publisher.namespaces.map((name) => ({ name, uid: randomUUID(), createdAt: namespaceCreated })),
+    now: () => new Date(),
+  };
 
   for (const cp of cluster.controlPlanes) {
     apiservers.push(
@@ -155,7 +164,6 @@ export async function startKubeSide(cluster: LabCluster, options: KubeSideOption
     );
   });
 
-
   const forwarders: TcpForwarder[] = [];
   const stopAll = async (): Promise<void> => {
     registry.stop();
@@ -180,7 +188,8 @@ export async function startKubeSide(cluster: LabCluster, options: KubeSideOption
         host: cluster.clusterEndpointAddress,
         port: APISERVER_PORT,
         localAddress: cluster.clusterEndpointAddress,
-        targets: () => order(cluster.controlPlanes.filter((n) => !n.isDown)).map((n) => ({ host: n.address, port: APISERVER_PORT })),
+        targets: () =>
+          order(cluster.controlPlanes.filter((n) => !n.isDown)).map((n) => ({ host: n.address, port: APISERVER_PORT })),
       }),
     );
     // VIP:6443 → the control plane holding the VIP (the same holder as VIP:50000 on the Talos side).
@@ -204,7 +213,14 @@ export async function startKubeSide(cluster: LabCluster, options: KubeSideOption
     throw new RotateError(
       code === 'EADDRINUSE' ? 'LAB_ADDRESS_IN_USE' : 'LAB_KUBE_START',
       `the lab's Kubernetes side could not start: ${(err as Error).message}`,
-      { hint: code === 'EADDRINUSE' ? 'another process uses this address block; start the lab on another block' : 'check the control planes\' Kubernetes CA', cause: err, source: 'internal' },
+      {
+        hint:
+          code === 'EADDRINUSE'
+            ? 'another process uses this address block; start the lab on another block'
+            : "check the control planes' Kubernetes CA",
+        cause: err,
+        source: 'internal',
+      },
     );
   }
 
@@ -213,7 +229,12 @@ export async function startKubeSide(cluster: LabCluster, options: KubeSideOption
   // The workloads, as a user applied them once the cluster was up; the user data embeds the CA issuing now.
   const leader = controllerManager.leader();
   const firstWorker = cluster.workers[0] ?? cluster.nodes[0]!;
-  const seeded = workloadManifests(options.workloads ?? 'none', options.podsPerNode ?? 0, leader ? controllerManager.rootCaPem(leader) : null, firstWorker.hostname);
+  const seeded = workloadManifests(
+    options.workloads ?? 'none',
+    options.podsPerNode ?? 0,
+    leader ? controllerManager.rootCaPem(leader) : null,
+    firstWorker.hostname,
+  );
   for (const cm of seeded.configMaps) configMaps.put(cm.namespace, cm.name, cm.data);
   for (const { resource, object } of seeded.objects) workloads.create(resource, object);
   for (const key of seeded.pauseWhenRolledOut) {
@@ -232,7 +253,8 @@ export async function startKubeSide(cluster: LabCluster, options: KubeSideOption
   const startWindow = Math.max(1, Math.min(cluster.timings.heartbeatIntervalMs, cluster.nodes.length * 40));
   for (const k of kubelets) k.start(randomDelay(startWindow));
 
-  const byAddress = <T extends { node: LabNode }>(list: T[], address: string): T | undefined => list.find((x) => x.node.address === address);
+  const byAddress = <T extends { node: LabNode }>(list: T[], address: string): T | undefined =>
+    list.find((x) => x.node.address === address);
   const allReady = (): boolean => cluster.nodes.every((n) => registry.isReady(n.address));
 
   return {
@@ -245,12 +267,18 @@ export async function startKubeSide(cluster: LabCluster, options: KubeSideOption
         const check = (): void => {
           if (allReady()) return resolve();
           if (Date.now() >= deadline) {
-            const waiting = cluster.nodes.filter((n) => !registry.isReady(n.address)).map((n) => `${n.hostname} (${n.address})`);
+            const waiting = cluster.nodes
+              .filter((n) => !registry.isReady(n.address))
+              .map((n) => `${n.hostname} (${n.address})`);
             return reject(
-              new RotateError('LAB_NOT_READY', `Kubernetes Nodes not Ready after ${timeoutMs} ms: ${waiting.join(', ')}`, {
-                hint: 'a kubelet could not bootstrap or heartbeat; see the trust failures in `rotate lab inspect`',
-                source: 'cluster',
-              }),
+              new RotateError(
+                'LAB_NOT_READY',
+                `Kubernetes Nodes not Ready after ${timeoutMs} ms: ${waiting.join(', ')}`,
+                {
+                  hint: 'a kubelet could not bootstrap or heartbeat; see the trust failures in `rotate lab inspect`',
+                  source: 'cluster',
+                },
+              ),
             );
           }
           setTimeout(check, 50);
@@ -266,13 +294,20 @@ export async function startKubeSide(cluster: LabCluster, options: KubeSideOption
     controllerManagerIssuingCa: () => controllerManager.issuingCa(),
     staticPods: (address) => {
       const p = [...pods.values()].find((x) => x.node.address === address);
-      return p ? { secretsVersion: p.running.secretsVersion, lagging: p.lagging, apiserverReady: p.apiserverReady } : null;
+      return p
+        ? { secretsVersion: p.running.secretsVersion, lagging: p.lagging, apiserverReady: p.apiserverReady }
+        : null;
     },
     vipHolder: () => cluster.vipHolder()?.address ?? null,
     adminKubeconfig: (opts) => issueAdminKubeconfig(cluster, opts),
     rootCaConfigMap: () => configMaps.get(POD_NAMESPACE, ROOT_CA_CONFIGMAP)?.data[ROOT_CA_KEY] ?? null,
     pods: () => fleet.views(),
-    objects: (resource, namespace) => store.list(resource, namespace).map((o) => JSON.parse(JSON.stringify(o)) as Stored),
-    extensionAuth: () => extensionAuthView(configMaps, apiservers.map((s) => ({ address: s.node.address, controller: s.trustController }))),
+    objects: (resource, namespace) =>
+      store.list(resource, namespace).map((o) => JSON.parse(JSON.stringify(o)) as Stored),
+    extensionAuth: () =>
+      extensionAuthView(
+        configMaps,
+        apiservers.map((s) => ({ address: s.node.address, controller: s.trustController })),
+      ),
   };
 }

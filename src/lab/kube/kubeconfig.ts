@@ -37,14 +37,21 @@ export function renderKubeconfig(p: KubeconfigParts): string {
  * A fresh admin kubeconfig from control plane `via` (default: the first one), for `server` (default: the
  * cluster endpoint). Returns YAML holding a private key: write it 0600.
  */
-export async function issueAdminKubeconfig(cluster: LabCluster, opts: { via?: LabNode; server?: string } = {}): Promise<string> {
+export async function issueAdminKubeconfig(
+  cluster: LabCluster,
+  opts: { via?: LabNode; server?: string } = {},
+): Promise<string> {
   const via = opts.via ?? cluster.controlPlanes[0];
   const root = via?.roots.kubernetes;
   if (!via || !root?.issuing || root.error) {
-    throw new RotateError('LAB_NO_KUBERNETES_CA', `control plane ${via?.address ?? '(none)'} has no usable issuing Kubernetes CA to sign an admin certificate`, {
-      hint: 'apply a config with a Kubernetes issuing CA and key to that control plane',
-      source: 'internal',
-    });
+    throw new RotateError(
+      'LAB_NO_KUBERNETES_CA',
+      `control plane ${via?.address ?? '(none)'} has no usable issuing Kubernetes CA to sign an admin certificate`,
+      {
+        hint: 'apply a config with a Kubernetes issuing CA and key to that control plane',
+        source: 'internal',
+      },
+    );
   }
   const admin = await issueKubernetesAdminCert(root.issuing);
   const issuing = root.issuing;

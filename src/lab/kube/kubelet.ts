@@ -86,7 +86,12 @@ export class Kubelet {
   readonly #timers = new Map<NodeJS.Timeout, () => void>();
   readonly #inflight = new Set<DialHandle>();
   readonly #off: Array<() => void> = [];
-  #contexts: { roots: RootCa; cert: KubeletCert | null; withCert: tls.SecureContext | null; bootstrap: tls.SecureContext | null } | null = null;
+  #contexts: {
+    roots: RootCa;
+    cert: KubeletCert | null;
+    withCert: tls.SecureContext | null;
+    bootstrap: tls.SecureContext | null;
+  } | null = null;
   #sweepOwed = false;
   /** Why the kubelet last (re)started, for the ledger's kubelet log. */
   #cause: 'ca-change' | 'node-up' | 'start' = 'start';
@@ -161,7 +166,11 @@ export class Kubelet {
     const gen = this.#gen;
     this.#after(delayMs, gen, () => {
       if (this.#state !== 'running' || !server.isUp || !this.#cert) return;
-      void this.#dial(gen, server, { method: 'GET', path: `/api/v1/nodes/${encodeURIComponent(this.node.hostname)}`, auth: 'cert' });
+      void this.#dial(gen, server, {
+        method: 'GET',
+        path: `/api/v1/nodes/${encodeURIComponent(this.node.hostname)}`,
+        auth: 'cert',
+      });
     });
   }
 
@@ -210,7 +219,13 @@ export class Kubelet {
   }
 
   #certStillValid(certPem: string): boolean {
-    if (!verifiesAgainst(certPem, this.#roots.trusted.map((c) => c.certPem))) return false;
+    if (
+      !verifiesAgainst(
+        certPem,
+        this.#roots.trusted.map((c) => c.certPem),
+      )
+    )
+      return false;
     try {
       const cn = /(?:^|\n)CN=([^\n]*)/.exec(new X509Certificate(certPem).subject)?.[1];
       return cn === `system:node:${this.node.hostname}`;
@@ -222,7 +237,8 @@ export class Kubelet {
   #scheduleHeartbeat(gen: number, delayMs: number): void {
     this.#after(delayMs, gen, () => {
       void this.#heartbeat(gen).finally(() => {
-        if (gen === this.#gen && this.#state === 'running') this.#scheduleHeartbeat(gen, jitter(this.#deps.cluster.timings.heartbeatIntervalMs));
+        if (gen === this.#gen && this.#state === 'running')
+          this.#scheduleHeartbeat(gen, jitter(this.#deps.cluster.timings.heartbeatIntervalMs));
       });
     });
   }
@@ -243,26 +259,34 @@ export class Kubelet {
 
   async #leaseUpdate(gen: number): Promise<DialOutcome | null> {
     const name = this.node.hostname;
-    return this.#viaPrism(gen, {
-      method: 'PUT',
-      path: `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${encodeURIComponent(name)}`,
-      auth: 'cert',
-      body: {
-        apiVersion: 'coordination.k8s.io/v1',
-        kind: 'Lease',
-        metadata: { name, namespace: 'kube-node-lease' },
-        spec: {
-          holderIdentity: name,
-          leaseDurationSeconds: Math.max(1, Math.round(this.#deps.cluster.timings.nodeGraceMs / 1000)),
-          renewTime: new Date().toISOString().replace('Z', '000Z'),
+    return this.#viaPrism(
+      gen,
+      {
+        method: 'PUT',
+        path: `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${encodeURIComponent(name)}`,
+        auth: 'cert',
+        body: {
+          apiVersion: 'coordination.k8s.io/v1',
+          kind: 'Lease',
+          metadata: { name, namespace: 'kube-node-lease' },
+          spec: {
+            holderIdentity: name,
+            leaseDurationSeconds: Math.max(1, Math.round(this.#deps.cluster.timings.nodeGraceMs / 1000)),
+            renewTime: new Date().toISOString().replace('Z', '000Z'),
+          },
         },
       },
-    }, true);
+      true,
+    );
   }
 
   /** TLS bootstrap: returns the new certificate, or null to retry later. */
   async #bootstrap(gen: number): Promise<KubeletCert | null> {
-    const { csrPem, key } = await createCsr({ algorithm: 'ecdsa-p256', commonName: `system:node:${this.node.hostname}`, organizations: ['system:nodes'] });
+    const { csrPem, key } = await createCsr({
+      algorithm: 'ecdsa-p256',
+      commonName: `system:node:${this.node.hostname}`,
+      organizations: ['system:nodes'],
+    });
     if (gen !== this.#gen) return null;
     const created = await this.#viaPrism(gen, {
       method: 'POST',
@@ -272,7 +296,11 @@ export class Kubelet {
         apiVersion: 'certificates.k8s.io/v1',
         kind: 'CertificateSigningRequest',
         metadata: { generateName: 'node-csr-' },
-        spec: { request: Buffer.from(csrPem).toString('base64'), signerName: KUBELET_CLIENT_SIGNER, usages: ['digital signature', 'client auth'] },
+        spec: {
+          request: Buffer.from(csrPem).toString('base64'),
+          signerName: KUBELET_CLIENT_SIGNER,
+          usages: ['digital signature', 'client auth'],
+        },
       },
     });
     if (created?.kind !== 'ok') return null;
@@ -287,7 +315,10 @@ export class Kubelet {
         auth: 'token',
         until: (event) => {
           const status = csrStatus(event);
-          return Boolean(status?.certificate) || Boolean(status?.conditions?.some((c) => c.type === 'Denied' || c.type === 'Failed'));
+          return (
+            Boolean(status?.certificate) ||
+            Boolean(status?.conditions?.some((c) => c.type === 'Denied' || c.type === 'Failed'))
+          );
         },
       });
       if (got === null) return null;
@@ -319,7 +350,13 @@ export class Kubelet {
       if (!server) {
         if (gen !== this.#gen) return null;
         // KubePrism listens on the node itself: nothing behind it to dial.
-        this.#deps.cluster.ledger.unavailable({ edge: 'kubelet-apiserver', from: this.node.address, to: this.node.address, reason: 'KubePrism: no apiserver up', refusedBy: 'server' });
+        this.#deps.cluster.ledger.unavailable({
+          edge: 'kubelet-apiserver',
+          from: this.node.address,
+          to: this.node.address,
+          reason: 'KubePrism: no apiserver up',
+          refusedBy: 'server',
+        });
         return { kind: 'unavailable', reason: 'no apiserver up' };
       }
       let agent: https.Agent | undefined;
@@ -341,7 +378,12 @@ export class Kubelet {
   }
 
   /** One request to one apiserver, counted in the ledger. Null when the kubelet restarted meanwhile. */
-  async #dial(gen: number, server: KubeApiServer, req: KubeletRequest, agent?: https.Agent): Promise<DialOutcome | null> {
+  async #dial(
+    gen: number,
+    server: KubeApiServer,
+    req: KubeletRequest,
+    agent?: https.Agent,
+  ): Promise<DialOutcome | null> {
     const secureContext = this.#secureContext(req.auth === 'cert');
     if (!secureContext) return null;
     const handle = kubeRequest(
@@ -375,8 +417,10 @@ export class Kubelet {
     if (gen !== this.#gen) return null;
     const ledger = this.#deps.cluster.ledger;
     const entry = { edge: 'kubelet-apiserver' as const, from: this.node.address, to: server.node.address };
-    if (outcome.kind === 'trust') ledger.trustFailure({ ...entry, reason: outcome.reason, refusedBy: outcome.refusedBy });
-    else if (outcome.kind === 'unavailable') ledger.unavailable({ ...entry, reason: outcome.reason, refusedBy: 'server' });
+    if (outcome.kind === 'trust')
+      ledger.trustFailure({ ...entry, reason: outcome.reason, refusedBy: outcome.refusedBy });
+    else if (outcome.kind === 'unavailable')
+      ledger.unavailable({ ...entry, reason: outcome.reason, refusedBy: 'server' });
     return outcome;
   }
 

@@ -15,7 +15,16 @@
  * where only their holders and contenders read `renewTime`.
  */
 import { randomUUID } from 'node:crypto';
-import { AGE_COLUMN, humanDuration, inNamespaceOrder, NAME_COLUMN, objectTable, statusFailure, type KubeObject, type TableObjectMode } from './objects.js';
+import {
+  AGE_COLUMN,
+  humanDuration,
+  inNamespaceOrder,
+  NAME_COLUMN,
+  objectTable,
+  statusFailure,
+  type KubeObject,
+  type TableObjectMode,
+} from './objects.js';
 import { NAMESPACES } from './root-ca-publisher.js';
 
 export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
@@ -42,11 +51,16 @@ function details(name: string): KubeObject {
 }
 
 function invalid(name: string, field: string, value: unknown, why: string): KubeObject {
-  return statusFailure(422, 'Invalid', `Lease.coordination.k8s.io "${name}" is invalid: ${field}: Invalid value: ${JSON.stringify(value)}: ${why}`, {
-    ...details(name),
-    kind: 'Lease',
-    causes: [{ reason: 'FieldValueInvalid', message: `Invalid value: ${JSON.stringify(value)}: ${why}`, field }],
-  });
+  return statusFailure(
+    422,
+    'Invalid',
+    `Lease.coordination.k8s.io "${name}" is invalid: ${field}: Invalid value: ${JSON.stringify(value)}: ${why}`,
+    {
+      ...details(name),
+      kind: 'Lease',
+      causes: [{ reason: 'FieldValueInvalid', message: `Invalid value: ${JSON.stringify(value)}: ${why}`, field }],
+    },
+  );
 }
 
 /** MicroTime fields as kube-apiserver writes them back (RFC 3339, microseconds, UTC). */
@@ -66,14 +80,21 @@ function normalizeSpec(spec: unknown): Record<string, unknown> {
 
 function validate(name: string, spec: Record<string, unknown>): KubeObject | null {
   const d = spec.leaseDurationSeconds;
-  if (d !== undefined && d !== null && (typeof d !== 'number' || !Number.isInteger(d) || d <= 0)) return invalid(name, 'spec.leaseDurationSeconds', d, 'must be greater than 0');
+  if (d !== undefined && d !== null && (typeof d !== 'number' || !Number.isInteger(d) || d <= 0))
+    return invalid(name, 'spec.leaseDurationSeconds', d, 'must be greater than 0');
   const tr = spec.leaseTransitions;
-  if (tr !== undefined && tr !== null && (typeof tr !== 'number' || tr < 0)) return invalid(name, 'spec.leaseTransitions', tr, 'must be greater than or equal to 0');
+  if (tr !== undefined && tr !== null && (typeof tr !== 'number' || tr < 0))
+    return invalid(name, 'spec.leaseTransitions', tr, 'must be greater than or equal to 0');
   return null;
 }
 
 interface LeaseBody {
-  metadata?: { name?: string; resourceVersion?: string; annotations?: Record<string, string>; labels?: Record<string, string> };
+  metadata?: {
+    name?: string;
+    resourceVersion?: string;
+    annotations?: Record<string, string>;
+    labels?: Record<string, string>;
+  };
   spec?: unknown;
 }
 
@@ -103,10 +124,20 @@ export class LeaseStore {
     const name = b.metadata?.name;
     if (!name) return { status: 400, body: statusFailure(400, 'BadRequest', 'metadata.name is required') };
     if (this.#items.has(`${namespace}/${name}`)) {
-      return { status: 409, body: statusFailure(409, 'AlreadyExists', `leases.coordination.k8s.io "${name}" already exists`, details(name)) };
+      return {
+        status: 409,
+        body: statusFailure(409, 'AlreadyExists', `leases.coordination.k8s.io "${name}" already exists`, details(name)),
+      };
     }
     if (b.metadata?.resourceVersion) {
-      return { status: 500, body: statusFailure(500, 'InternalError', 'Internal error occurred: resourceVersion should not be set on objects to be created') };
+      return {
+        status: 500,
+        body: statusFailure(
+          500,
+          'InternalError',
+          'Internal error occurred: resourceVersion should not be set on objects to be created',
+        ),
+      };
     }
     const written = this.#written(name, b);
     if ('invalid' in written) return { status: 422, body: written.invalid };
@@ -116,11 +147,19 @@ export class LeaseStore {
   }
 
   /** What a create or an update writes from its body (a new resourceVersion), or why the body is invalid. */
-  #written(name: string, b: LeaseBody): Pick<StoredLease, 'resourceVersion' | 'annotations' | 'labels' | 'spec'> | { invalid: KubeObject } {
+  #written(
+    name: string,
+    b: LeaseBody,
+  ): Pick<StoredLease, 'resourceVersion' | 'annotations' | 'labels' | 'spec'> | { invalid: KubeObject } {
     const spec = normalizeSpec(b.spec);
     const bad = validate(name, spec);
     if (bad) return { invalid: bad };
-    return { resourceVersion: String(++this.#version), annotations: { ...(b.metadata?.annotations ?? {}) }, labels: { ...(b.metadata?.labels ?? {}) }, spec };
+    return {
+      resourceVersion: String(++this.#version),
+      annotations: { ...(b.metadata?.annotations ?? {}) },
+      labels: { ...(b.metadata?.labels ?? {}) },
+      spec,
+    };
   }
 
   update(namespace: string, name: string, body: unknown): LeaseResult {
@@ -128,10 +167,15 @@ export class LeaseStore {
     const existing = this.#items.get(`${namespace}/${name}`);
     const rv = b.metadata?.resourceVersion;
     if (!existing) {
-      if (rv) return { status: 404, body: statusFailure(404, 'NotFound', `leases.coordination.k8s.io "${name}" not found`, details(name)) };
+      if (rv)
+        return {
+          status: 404,
+          body: statusFailure(404, 'NotFound', `leases.coordination.k8s.io "${name}" not found`, details(name)),
+        };
       return this.create(namespace, { ...b, metadata: { ...(b.metadata ?? {}), name } });
     }
-    if (!rv) return { status: 422, body: invalid(name, 'metadata.resourceVersion', 0, 'must be specified for an update') };
+    if (!rv)
+      return { status: 422, body: invalid(name, 'metadata.resourceVersion', 0, 'must be specified for an update') };
     if (rv !== existing.resourceVersion) {
       return {
         status: 409,
@@ -152,10 +196,23 @@ export class LeaseStore {
 
   delete(namespace: string, name: string): LeaseResult {
     const existing = this.#items.get(`${namespace}/${name}`);
-    if (!existing) return { status: 404, body: statusFailure(404, 'NotFound', `leases.coordination.k8s.io "${name}" not found`, details(name)) };
+    if (!existing)
+      return {
+        status: 404,
+        body: statusFailure(404, 'NotFound', `leases.coordination.k8s.io "${name}" not found`, details(name)),
+      };
     this.#items.delete(`${namespace}/${name}`);
     this.#version += 1;
-    return { status: 200, body: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { ...details(name), uid: existing.uid } } };
+    return {
+      status: 200,
+      body: {
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Success',
+        details: { ...details(name), uid: existing.uid },
+      },
+    };
   }
 }
 
@@ -176,15 +233,39 @@ export function leaseObjectOf(l: StoredLease): KubeObject {
 }
 
 export function storedLeaseList(items: StoredLease[], resourceVersion: string): KubeObject {
-  return { kind: 'LeaseList', apiVersion: 'coordination.k8s.io/v1', metadata: { resourceVersion }, items: items.map(leaseObjectOf) };
+  return {
+    kind: 'LeaseList',
+    apiVersion: 'coordination.k8s.io/v1',
+    metadata: { resourceVersion },
+    items: items.map(leaseObjectOf),
+  };
 }
 
 // kube-apiserver's printer for Leases (pkg/printers/internalversion: Name, Holder, Age).
-const COLUMNS = [NAME_COLUMN, { name: 'Holder', type: 'string', format: '', description: 'HolderIdentity contains the identity of the holder of a current lease.', priority: 0 }, AGE_COLUMN];
+const COLUMNS = [
+  NAME_COLUMN,
+  {
+    name: 'Holder',
+    type: 'string',
+    format: '',
+    description: 'HolderIdentity contains the identity of the holder of a current lease.',
+    priority: 0,
+  },
+  AGE_COLUMN,
+];
 
-export function storedLeaseTable(items: StoredLease[], now: Date, resourceVersion: string, include: TableObjectMode): KubeObject {
+export function storedLeaseTable(
+  items: StoredLease[],
+  now: Date,
+  resourceVersion: string,
+  include: TableObjectMode,
+): KubeObject {
   return objectTable(items, COLUMNS, resourceVersion, include, {
-    cells: (l) => [l.name, typeof l.spec.holderIdentity === 'string' ? l.spec.holderIdentity : '', humanDuration(now.getTime() - l.createdAt.getTime())],
+    cells: (l) => [
+      l.name,
+      typeof l.spec.holderIdentity === 'string' ? l.spec.holderIdentity : '',
+      humanDuration(now.getTime() - l.createdAt.getTime()),
+    ],
     object: leaseObjectOf,
     metadata: leaseMetadata,
   });

@@ -18,7 +18,10 @@ interface Meta {
 const metaOf = (o: KubeObject): Meta => (o.metadata ?? {}) as Meta;
 
 /** Label selector terms: `k=v`, `k==v`, `k!=v`, `k`, `!k`, `k in (a,b)`, `k notin (a,b)`. */
-export function matchesLabelSelector(labels: Record<string, string> | undefined, selector: string | null | undefined): boolean {
+export function matchesLabelSelector(
+  labels: Record<string, string> | undefined,
+  selector: string | null | undefined,
+): boolean {
   if (!selector) return true;
   const l = labels ?? {};
   // Split on commas outside parentheses.
@@ -60,7 +63,15 @@ export function matchesLabelSelector(labels: Record<string, string> | undefined,
 }
 
 /** `matchLabels` + `matchExpressions` of a metav1.LabelSelector (an empty selector matches everything). */
-export function matchesSelectorObject(labels: Record<string, string> | undefined, selector: { matchLabels?: Record<string, string>; matchExpressions?: { key: string; operator: string; values?: string[] }[] } | undefined): boolean {
+export function matchesSelectorObject(
+  labels: Record<string, string> | undefined,
+  selector:
+    | {
+        matchLabels?: Record<string, string>;
+        matchExpressions?: { key: string; operator: string; values?: string[] }[];
+      }
+    | undefined,
+): boolean {
   const l = labels ?? {};
   for (const [k, v] of Object.entries(selector?.matchLabels ?? {})) if (l[k] !== v) return false;
   for (const e of selector?.matchExpressions ?? []) {
@@ -84,7 +95,10 @@ const FIELDS: Record<string, (o: KubeObject) => string | undefined> = {
 export type FieldSelector = { field: string; op: '=' | '!='; value: string }[];
 
 /** Parses a field selector; a field the lab does not know is an error (kube-apiserver: 400 BadRequest). */
-export function parseFieldSelector(selector: string | null | undefined, supported: readonly string[] = Object.keys(FIELDS)): FieldSelector | { error: string } {
+export function parseFieldSelector(
+  selector: string | null | undefined,
+  supported: readonly string[] = Object.keys(FIELDS),
+): FieldSelector | { error: string } {
   const out: FieldSelector = [];
   if (!selector) return out;
   for (const raw of selector.split(',')) {
@@ -119,36 +133,69 @@ export function encodeContinue(rv: number, lastKey: string): string {
 
 export function decodeContinue(token: string): ContinueToken | null {
   try {
-    const parsed = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as { v?: string; rv?: number; start?: string };
-    if (parsed.v !== 'meta.k8s.io/v1' || typeof parsed.rv !== 'number' || typeof parsed.start !== 'string' || parsed.start === '') return null;
+    const parsed = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as {
+      v?: string;
+      rv?: number;
+      start?: string;
+    };
+    if (
+      parsed.v !== 'meta.k8s.io/v1' ||
+      typeof parsed.rv !== 'number' ||
+      typeof parsed.start !== 'string' ||
+      parsed.start === ''
+    )
+      return null;
     return { rv: parsed.rv, start: parsed.start.replace(/\u0000$/, '') };
   } catch {
     return null;
   }
 }
 
-export type PageResult = { ok: true; items: KubeObject[]; continue?: string; remainingItemCount?: number } | { ok: false; code: 400 | 410; reason: string; message: string };
+export type PageResult =
+  | { ok: true; items: KubeObject[]; continue?: string; remainingItemCount?: number }
+  | { ok: false; code: 400 | 410; reason: string; message: string };
 
 /**
  * One page of `items` (already filtered): sorted by key, starting after the token's key, at most `limit`
  * (0 or absent: all). `oldestRv`: a token older than this is expired.
  */
-export function paginate(items: readonly KubeObject[], opts: { limit?: string | null; continue?: string | null; resourceVersion: number; oldestRv: number }): PageResult {
+export function paginate(
+  items: readonly KubeObject[],
+  opts: { limit?: string | null; continue?: string | null; resourceVersion: number; oldestRv: number },
+): PageResult {
   const sorted = [...items].sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0));
   let start = 0;
   let rv = opts.resourceVersion;
   if (opts.continue) {
     const token = decodeContinue(opts.continue);
-    if (!token) return { ok: false, code: 400, reason: 'BadRequest', message: 'continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)' };
+    if (!token)
+      return {
+        ok: false,
+        code: 400,
+        reason: 'BadRequest',
+        message: 'continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)',
+      };
     if (token.rv < opts.oldestRv) {
-      return { ok: false, code: 410, reason: 'Expired', message: 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.' };
+      return {
+        ok: false,
+        code: 410,
+        reason: 'Expired',
+        message:
+          'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.',
+      };
     }
     rv = token.rv;
     start = sorted.findIndex((o) => keyOf(o) > token.start);
     if (start < 0) start = sorted.length;
   }
   const limit = Number(opts.limit ?? 0);
-  if (!Number.isInteger(limit) || limit <= 0 || start + limit >= sorted.length) return { ok: true, items: sorted.slice(start) };
+  if (!Number.isInteger(limit) || limit <= 0 || start + limit >= sorted.length)
+    return { ok: true, items: sorted.slice(start) };
   const page = sorted.slice(start, start + limit);
-  return { ok: true, items: page, continue: encodeContinue(rv, keyOf(page[page.length - 1]!)), remainingItemCount: sorted.length - start - limit };
+  return {
+    ok: true,
+    items: page,
+    continue: encodeContinue(rv, keyOf(page[page.length - 1]!)),
+    remainingItemCount: sorted.length - start - limit,
+  };
 }

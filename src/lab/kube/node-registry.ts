@@ -36,7 +36,15 @@ export class NodeRegistry {
     const created = now();
     for (const node of cluster.nodes) {
       node.once('removed', () => this.delete(node.address));
-      const entry: Entry = { node, uid: randomUUID(), createdAt: created, lastHeartbeat: null, ready: false, lastTransition: created, leaseVersion: 0 };
+      const entry: Entry = {
+        node,
+        uid: randomUUID(),
+        createdAt: created,
+        lastHeartbeat: null,
+        ready: false,
+        lastTransition: created,
+        leaseVersion: 0,
+      };
       this.#byName.set(node.hostname, entry);
       this.#byAddress.set(node.address, entry);
     }
@@ -89,7 +97,9 @@ export class NodeRegistry {
   /** The node Leases: one per Node renewed at least once, `renewTime` = its last renewal. */
   leases(): { name: string; renewTime: Date; resourceVersion: string }[] {
     const out: { name: string; renewTime: Date; resourceVersion: string }[] = [];
-    for (const e of this.#byName.values()) if (e.lastHeartbeat) out.push({ name: e.node.hostname, renewTime: e.lastHeartbeat, resourceVersion: String(e.leaseVersion) });
+    for (const e of this.#byName.values())
+      if (e.lastHeartbeat)
+        out.push({ name: e.node.hostname, renewTime: e.lastHeartbeat, resourceVersion: String(e.leaseVersion) });
     return out;
   }
 

@@ -21,11 +21,22 @@ export interface ObjectMeta {
   deletionTimestamp?: string;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
-  ownerReferences?: { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean; blockOwnerDeletion?: boolean }[];
+  ownerReferences?: {
+    apiVersion: string;
+    kind: string;
+    name: string;
+    uid: string;
+    controller?: boolean;
+    blockOwnerDeletion?: boolean;
+  }[];
   generateName?: string;
 }
 
-export type Stored = KubeObject & { metadata: ObjectMeta; spec?: Record<string, unknown>; status?: Record<string, unknown> };
+export type Stored = KubeObject & {
+  metadata: ObjectMeta;
+  spec?: Record<string, unknown>;
+  status?: Record<string, unknown>;
+};
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
@@ -37,7 +48,14 @@ export interface StoreEvent {
 }
 
 /** Resources whose objects carry `metadata.generation`. */
-const GENERATION = new Set(['deployments', 'replicasets', 'daemonsets', 'statefulsets', 'jobs', 'poddisruptionbudgets']);
+const GENERATION = new Set([
+  'deployments',
+  'replicasets',
+  'daemonsets',
+  'statefulsets',
+  'jobs',
+  'poddisruptionbudgets',
+]);
 const LOG_SIZE = 2_000;
 
 const stamp = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -77,7 +95,9 @@ export class ObjectStore {
   }
 
   list(resource: string, namespace?: string): Stored[] {
-    return [...(this.#items.get(resource)?.values() ?? [])].filter((o) => namespace === undefined || o.metadata.namespace === namespace);
+    return [...(this.#items.get(resource)?.values() ?? [])].filter(
+      (o) => namespace === undefined || o.metadata.namespace === namespace,
+    );
   }
 
   /** Stores a new object (a copy); null when the name is taken. `generateName` picks a free name. */
@@ -126,7 +146,12 @@ export class ObjectStore {
   }
 
   /** Updates only `status` (the status subresource: never bumps generation). */
-  updateStatus(resource: string, namespace: string | undefined, name: string, status: Record<string, unknown>): Stored | null {
+  updateStatus(
+    resource: string,
+    namespace: string | undefined,
+    name: string,
+    status: Record<string, unknown>,
+  ): Stored | null {
     const prev = this.get(resource, namespace, name);
     if (!prev) return null;
     return this.update(resource, { ...prev, status });

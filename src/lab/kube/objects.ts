@@ -37,10 +37,18 @@ export function statusFailure(code: number, reason: string, message: string, det
   };
 }
 
-export const notFoundStatus = (): KubeObject => statusFailure(404, 'NotFound', 'the server could not find the requested resource', {});
+export const notFoundStatus = (): KubeObject =>
+  statusFailure(404, 'NotFound', 'the server could not find the requested resource', {});
 export const unauthorizedStatus = (): KubeObject => statusFailure(401, 'Unauthorized', 'Unauthorized');
 
-export function forbiddenStatus(user: string, verb: string, resource: string, group: string, name?: string, namespace?: string): KubeObject {
+export function forbiddenStatus(
+  user: string,
+  verb: string,
+  resource: string,
+  group: string,
+  name?: string,
+  namespace?: string,
+): KubeObject {
   const scope = namespace ? `in the namespace "${namespace}"` : 'at the cluster scope';
   const what = name ? `${resource} "${name}"` : resource;
   return statusFailure(
@@ -52,7 +60,11 @@ export function forbiddenStatus(user: string, verb: string, resource: string, gr
 }
 
 export function objectNotFound(resource: string, name: string, group = ''): KubeObject {
-  return statusFailure(404, 'NotFound', `${resource}${group ? `.${group}` : ''} "${name}" not found`, { name, ...(group ? { group } : {}), kind: resource });
+  return statusFailure(404, 'NotFound', `${resource}${group ? `.${group}` : ''} "${name}" not found`, {
+    name,
+    ...(group ? { group } : {}),
+    kind: resource,
+  });
 }
 
 export function badRequest(message: string): KubeObject {
@@ -80,18 +92,52 @@ const WORKLOAD_CORE_RESOURCES: ResourceDef[] = [
   { name: 'pods/eviction', singularName: '', namespaced: true, kind: 'Eviction', verbs: ['create'] },
   { name: 'pods/status', singularName: '', namespaced: true, kind: 'Pod', verbs: ['get'] },
   { name: 'secrets', singularName: 'secret', namespaced: true, kind: 'Secret', verbs: ['get', 'list', 'watch'] },
-  { name: 'namespaces', singularName: 'namespace', namespaced: false, kind: 'Namespace', verbs: ['get', 'list'], shortNames: ['ns'] },
+  {
+    name: 'namespaces',
+    singularName: 'namespace',
+    namespaced: false,
+    kind: 'Namespace',
+    verbs: ['get', 'list'],
+    shortNames: ['ns'],
+  },
 ];
-const workload = (name: string, singularName: string, kind: string, shortNames: string[], verbs = WORKLOAD_VERBS): ResourceDef[] => [
+const workload = (
+  name: string,
+  singularName: string,
+  kind: string,
+  shortNames: string[],
+  verbs = WORKLOAD_VERBS,
+): ResourceDef[] => [
   { name, singularName, namespaced: true, kind, verbs, ...(shortNames.length > 0 ? { shortNames } : {}) },
   { name: `${name}/status`, singularName: '', namespaced: true, kind, verbs: ['get', 'patch', 'update'] },
 ];
 
 const CORE_RESOURCES: ResourceDef[] = [
-  { name: 'nodes', singularName: 'node', namespaced: false, kind: 'Node', verbs: ['get', 'list', 'patch', 'update'], shortNames: ['no'] },
+  {
+    name: 'nodes',
+    singularName: 'node',
+    namespaced: false,
+    kind: 'Node',
+    verbs: ['get', 'list', 'patch', 'update'],
+    shortNames: ['no'],
+  },
   { name: 'nodes/status', singularName: '', namespaced: false, kind: 'Node', verbs: ['get', 'patch', 'update'] },
-  { name: 'configmaps', singularName: 'configmap', namespaced: true, kind: 'ConfigMap', verbs: ['delete', 'get', 'list', 'update'], shortNames: ['cm'] },
-  { name: 'pods', singularName: 'pod', namespaced: true, kind: 'Pod', verbs: ['delete', 'get', 'list', 'patch', 'watch'], shortNames: ['po'] },
+  {
+    name: 'configmaps',
+    singularName: 'configmap',
+    namespaced: true,
+    kind: 'ConfigMap',
+    verbs: ['delete', 'get', 'list', 'update'],
+    shortNames: ['cm'],
+  },
+  {
+    name: 'pods',
+    singularName: 'pod',
+    namespaced: true,
+    kind: 'Pod',
+    verbs: ['delete', 'get', 'list', 'patch', 'watch'],
+    shortNames: ['po'],
+  },
   ...WORKLOAD_CORE_RESOURCES,
 ];
 
@@ -107,10 +153,27 @@ const GROUPS: Record<string, { version: string; resources: ResourceDef[] }> = {
     ],
   },
   batch: { version: 'v1', resources: workload('jobs', 'job', 'Job', [], ['get', 'list', 'watch']) },
-  policy: { version: 'v1', resources: workload('poddisruptionbudgets', 'poddisruptionbudget', 'PodDisruptionBudget', ['pdb'], ['get', 'list', 'watch']) },
+  policy: {
+    version: 'v1',
+    resources: workload(
+      'poddisruptionbudgets',
+      'poddisruptionbudget',
+      'PodDisruptionBudget',
+      ['pdb'],
+      ['get', 'list', 'watch'],
+    ),
+  },
   'coordination.k8s.io': {
     version: 'v1',
-    resources: [{ name: 'leases', singularName: 'lease', namespaced: true, kind: 'Lease', verbs: ['create', 'delete', 'get', 'list', 'update'] }],
+    resources: [
+      {
+        name: 'leases',
+        singularName: 'lease',
+        namespaced: true,
+        kind: 'Lease',
+        verbs: ['create', 'delete', 'get', 'list', 'update'],
+      },
+    ],
   },
   'certificates.k8s.io': {
     version: 'v1',
@@ -128,7 +191,11 @@ const GROUPS: Record<string, { version: string; resources: ResourceDef[] }> = {
 };
 
 export function apiVersions(serverAddress: string): KubeObject {
-  return { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress }] };
+  return {
+    kind: 'APIVersions',
+    versions: ['v1'],
+    serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress }],
+  };
 }
 
 function apiGroup(name: string): KubeObject {
@@ -270,7 +337,8 @@ export function humanDuration(ms: number): string {
   const hours = Math.floor(minutes / 60);
   if (hours < 8) return minutes % 60 === 0 ? `${hours}h` : `${hours}h${minutes % 60}m`;
   if (hours < 48) return `${hours}h`;
-  if (hours < 24 * 8) return hours % 24 === 0 ? `${Math.floor(hours / 24)}d` : `${Math.floor(hours / 24)}d${hours % 24}h`;
+  if (hours < 24 * 8)
+    return hours % 24 === 0 ? `${Math.floor(hours / 24)}d` : `${Math.floor(hours / 24)}d${hours % 24}h`;
   if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24)}d`;
   if (hours < 24 * 365 * 8) {
     const years = Math.floor(hours / 24 / 365);
@@ -281,7 +349,13 @@ export function humanDuration(ms: number): string {
 }
 
 /** The Name and Age columns every kube-apiserver printer of a namespaced object has (pkg/printers/internalversion). */
-export const NAME_COLUMN: TableColumn = { name: 'Name', type: 'string', format: 'name', description: 'Name must be unique within a namespace.', priority: 0 };
+export const NAME_COLUMN: TableColumn = {
+  name: 'Name',
+  type: 'string',
+  format: 'name',
+  description: 'Name must be unique within a namespace.',
+  priority: 0,
+};
 export const AGE_COLUMN: TableColumn = {
   name: 'Age',
   type: 'string',
@@ -291,23 +365,64 @@ export const AGE_COLUMN: TableColumn = {
 };
 
 /** The objects of `namespace` (every namespace when undefined), in namespace then name order. */
-export function inNamespaceOrder<T extends { namespace: string; name: string }>(items: Iterable<T>, namespace: string | undefined): T[] {
+export function inNamespaceOrder<T extends { namespace: string; name: string }>(
+  items: Iterable<T>,
+  namespace: string | undefined,
+): T[] {
   return [...items]
     .filter((o) => namespace === undefined || o.namespace === namespace)
-    .sort((a, b) => (a.namespace === b.namespace ? a.name.localeCompare(b.name) : a.namespace.localeCompare(b.namespace)));
+    .sort((a, b) =>
+      a.namespace === b.namespace ? a.name.localeCompare(b.name) : a.namespace.localeCompare(b.namespace),
+    );
 }
 
 const NODE_COLUMNS = [
   { name: 'Name', type: 'string', format: 'name', description: 'Name must be unique within a namespace.', priority: 0 },
-  { name: 'Status', type: 'string', format: '', description: "The status of the node", priority: 0 },
+  { name: 'Status', type: 'string', format: '', description: 'The status of the node', priority: 0 },
   { name: 'Roles', type: 'string', format: '', description: 'The roles of the node', priority: 0 },
-  { name: 'Age', type: 'string', format: '', description: 'CreationTimestamp is a timestamp representing the server time when this object was created.', priority: 0 },
+  {
+    name: 'Age',
+    type: 'string',
+    format: '',
+    description: 'CreationTimestamp is a timestamp representing the server time when this object was created.',
+    priority: 0,
+  },
   { name: 'Version', type: 'string', format: '', description: 'Kubelet Version reported by the node.', priority: 0 },
-  { name: 'Internal-IP', type: 'string', format: '', description: 'List of addresses reachable to the node.', priority: 1 },
-  { name: 'External-IP', type: 'string', format: '', description: 'List of addresses reachable to the node.', priority: 1 },
-  { name: 'OS-Image', type: 'string', format: '', description: 'OS Image reported by the node from /etc/os-release.', priority: 1 },
-  { name: 'Kernel-Version', type: 'string', format: '', description: 'Kernel Version reported by the node.', priority: 1 },
-  { name: 'Container-Runtime', type: 'string', format: '', description: 'Container runtime version reported by the node.', priority: 1 },
+  {
+    name: 'Internal-IP',
+    type: 'string',
+    format: '',
+    description: 'List of addresses reachable to the node.',
+    priority: 1,
+  },
+  {
+    name: 'External-IP',
+    type: 'string',
+    format: '',
+    description: 'List of addresses reachable to the node.',
+    priority: 1,
+  },
+  {
+    name: 'OS-Image',
+    type: 'string',
+    format: '',
+    description: 'OS Image reported by the node from /etc/os-release.',
+    priority: 1,
+  },
+  {
+    name: 'Kernel-Version',
+    type: 'string',
+    format: '',
+    description: 'Kernel Version reported by the node.',
+    priority: 1,
+  },
+  {
+    name: 'Container-Runtime',
+    type: 'string',
+    format: '',
+    description: 'Container runtime version reported by the node.',
+    priority: 1,
+  },
 ];
 
 export type TableObjectMode = 'None' | 'Metadata' | 'Object';
@@ -340,7 +455,12 @@ export function objectTable<T>(
       cells: row.cells(item),
       ...(include === 'None'
         ? {}
-        : { object: include === 'Object' ? row.object(item) : { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: row.metadata(item) } }),
+        : {
+            object:
+              include === 'Object'
+                ? row.object(item)
+                : { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: row.metadata(item) },
+          }),
     })),
   };
 }
@@ -384,17 +504,31 @@ export function wantsTable(accept: string | undefined): boolean {
 
 // ------------------------------------------------------------------------------------------------ leases
 
-export function leaseObject(name: string, holder: string, renewTime: Date, resourceVersion: string, durationSeconds: number): KubeObject {
+export function leaseObject(
+  name: string,
+  holder: string,
+  renewTime: Date,
+  resourceVersion: string,
+  durationSeconds: number,
+): KubeObject {
   return {
     kind: 'Lease',
     apiVersion: 'coordination.k8s.io/v1',
     metadata: { name, namespace: 'kube-node-lease', resourceVersion },
-    spec: { holderIdentity: holder, leaseDurationSeconds: durationSeconds, renewTime: renewTime.toISOString().replace('Z', '000Z') },
+    spec: {
+      holderIdentity: holder,
+      leaseDurationSeconds: durationSeconds,
+      renewTime: renewTime.toISOString().replace('Z', '000Z'),
+    },
   };
 }
 
 /** The node Leases (`kube-node-lease`), one per Node whose kubelet has renewed it at least once. */
-export function leaseList(leases: { name: string; renewTime: Date; resourceVersion: string }[], resourceVersion: string, durationSeconds: number): KubeObject {
+export function leaseList(
+  leases: { name: string; renewTime: Date; resourceVersion: string }[],
+  resourceVersion: string,
+  durationSeconds: number,
+): KubeObject {
   return {
     kind: 'LeaseList',
     apiVersion: 'coordination.k8s.io/v1',
@@ -430,7 +564,8 @@ export function csrObject(c: CsrView): KubeObject {
           {
             type: c.state,
             status: 'True',
-            reason: c.state === 'Approved' ? 'AutoApproved' : c.state === 'Denied' ? 'NotAutoApproved' : 'SignerFailure',
+            reason:
+              c.state === 'Approved' ? 'AutoApproved' : c.state === 'Denied' ? 'NotAutoApproved' : 'SignerFailure',
             message: c.message,
             lastUpdateTime: c.createdAt.toISOString().replace(/\.\d{3}Z$/, 'Z'),
           },
@@ -438,7 +573,12 @@ export function csrObject(c: CsrView): KubeObject {
   return {
     kind: 'CertificateSigningRequest',
     apiVersion: 'certificates.k8s.io/v1',
-    metadata: { name: c.name, uid: c.uid, resourceVersion: c.resourceVersion, creationTimestamp: c.createdAt.toISOString().replace(/\.\d{3}Z$/, 'Z') },
+    metadata: {
+      name: c.name,
+      uid: c.uid,
+      resourceVersion: c.resourceVersion,
+      creationTimestamp: c.createdAt.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    },
     spec: {
       request: Buffer.from(c.requestPem).toString('base64'),
       signerName: c.signerName,
@@ -454,5 +594,10 @@ export function csrObject(c: CsrView): KubeObject {
 }
 
 export function csrList(items: CsrView[], resourceVersion: string): KubeObject {
-  return { kind: 'CertificateSigningRequestList', apiVersion: 'certificates.k8s.io/v1', metadata: { resourceVersion }, items: items.map(csrObject) };
+  return {
+    kind: 'CertificateSigningRequestList',
+    apiVersion: 'certificates.k8s.io/v1',
+    metadata: { resourceVersion },
+    items: items.map(csrObject),
+  };
 }

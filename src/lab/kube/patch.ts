@@ -78,7 +78,13 @@ export function strategicMerge(target: Json, patch: Json): Json {
   if (patch.$patch === 'delete') return {};
   const out: Record<string, Json> = isObject(target) ? clone(target) : {};
   for (const [k, v] of Object.entries(patch)) {
-    if (k === '$patch' || k === '$retainKeys' || k.startsWith('$setElementOrder/') || k.startsWith('$deleteFromPrimitiveList/')) continue;
+    if (
+      k === '$patch' ||
+      k === '$retainKeys' ||
+      k.startsWith('$setElementOrder/') ||
+      k.startsWith('$deleteFromPrimitiveList/')
+    )
+      continue;
     if (v === null) delete out[k];
     else if (Array.isArray(v)) out[k] = strategicList(k, out[k], v);
     else if (isObject(v)) out[k] = strategicMerge(out[k], v);
@@ -124,7 +130,8 @@ export function jsonPatch(target: Json, ops: Json): Json {
   if (!Array.isArray(ops)) throw new JsonPatchError('a JSON patch must be an array of operations');
   let doc = clone(target);
   for (const raw of ops) {
-    if (!isObject(raw) || typeof raw.op !== 'string' || typeof raw.path !== 'string') throw new JsonPatchError('each operation needs op and path');
+    if (!isObject(raw) || typeof raw.op !== 'string' || typeof raw.path !== 'string')
+      throw new JsonPatchError('each operation needs op and path');
     const { op, path } = raw as { op: string; path: string };
     const tokens = pointer(path);
     const write = (value: Json, insert: boolean): void => {
@@ -135,11 +142,13 @@ export function jsonPatch(target: Json, ops: Json): Json {
       const { parent, last } = parentOf(doc, tokens, path);
       if (Array.isArray(parent)) {
         const i = last === '-' ? parent.length : Number(last);
-        if (!Number.isInteger(i) || i < 0 || i > parent.length || (!insert && i >= parent.length)) throw new JsonPatchError(`index out of range at "${path}"`);
+        if (!Number.isInteger(i) || i < 0 || i > parent.length || (!insert && i >= parent.length))
+          throw new JsonPatchError(`index out of range at "${path}"`);
         if (insert) parent.splice(i, 0, clone(value));
         else parent[i] = clone(value);
       } else {
-        if (!insert && !(last in parent)) throw new JsonPatchError(`replace operation does not apply: doc is missing key: ${path}`);
+        if (!insert && !(last in parent))
+          throw new JsonPatchError(`replace operation does not apply: doc is missing key: ${path}`);
         parent[last] = clone(value);
       }
     };
@@ -147,10 +156,12 @@ export function jsonPatch(target: Json, ops: Json): Json {
       const { parent, last } = parentOf(doc, tokens, path);
       if (Array.isArray(parent)) {
         const i = Number(last);
-        if (!Number.isInteger(i) || i < 0 || i >= parent.length) throw new JsonPatchError(`index out of range at "${path}"`);
+        if (!Number.isInteger(i) || i < 0 || i >= parent.length)
+          throw new JsonPatchError(`index out of range at "${path}"`);
         return parent.splice(i, 1)[0];
       }
-      if (!(last in parent)) throw new JsonPatchError(`remove operation does not apply: doc is missing path: "${path}"`);
+      if (!(last in parent))
+        throw new JsonPatchError(`remove operation does not apply: doc is missing path: "${path}"`);
       const v = parent[last];
       delete parent[last];
       return v;
@@ -159,7 +170,8 @@ export function jsonPatch(target: Json, ops: Json): Json {
     else if (op === 'replace') write(raw.value, false);
     else if (op === 'remove') remove();
     else if (op === 'test') {
-      if (JSON.stringify(getAt(doc, path)) !== JSON.stringify(raw.value)) throw new JsonPatchError(`testing value ${path} failed`);
+      if (JSON.stringify(getAt(doc, path)) !== JSON.stringify(raw.value))
+        throw new JsonPatchError(`testing value ${path} failed`);
     } else if (op === 'copy' || op === 'move') {
       if (typeof raw.from !== 'string') throw new JsonPatchError(`${op} needs from`);
       const from = raw.from;
@@ -176,5 +188,9 @@ export function jsonPatch(target: Json, ops: Json): Json {
 }
 
 export function applyPatch(type: PatchType, target: Json, patch: Json): Json {
-  return type === 'merge' ? mergePatch(target, patch) : type === 'strategic' ? strategicMerge(target, patch) : jsonPatch(target, patch);
+  return type === 'merge'
+    ? mergePatch(target, patch)
+    : type === 'strategic'
+      ? strategicMerge(target, patch)
+      : jsonPatch(target, patch);
 }

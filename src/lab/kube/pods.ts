@@ -153,7 +153,15 @@ export class InClusterClient {
   }
 
   view(): PodView {
-    return { name: this.name, node: this.node.address, reloads: this.reloads, running: this.#running, caFingerprints: pemFingerprints(this.#loaded), calls: this.#calls, connections: this.#connections };
+    return {
+      name: this.name,
+      node: this.node.address,
+      reloads: this.reloads,
+      running: this.#running,
+      caFingerprints: pemFingerprints(this.#loaded),
+      calls: this.#calls,
+      connections: this.#connections,
+    };
   }
 
   #load(): void {
@@ -181,7 +189,8 @@ export class InClusterClient {
 
   #callLoop(gen: number): void {
     void this.#call(gen).finally(() => {
-      if (gen === this.#gen) this.#after(gen, jitter(this.#deps.cluster.timings.podCallIntervalMs), () => this.#callLoop(gen));
+      if (gen === this.#gen)
+        this.#after(gen, jitter(this.#deps.cluster.timings.podCallIntervalMs), () => this.#callLoop(gen));
     });
   }
 
@@ -198,7 +207,13 @@ export class InClusterClient {
       // kube-proxy: the Service's endpoints are the apiservers that are up; each connection goes to one.
       const up = this.#deps.apiservers().filter((s) => s.isUp);
       if (up.length === 0) {
-        ledger.unavailable({ edge: 'pod-apiserver', from: this.id, to: SERVICE_HOST, reason: 'the kubernetes Service has no endpoint', refusedBy: 'server' });
+        ledger.unavailable({
+          edge: 'pod-apiserver',
+          from: this.id,
+          to: SERVICE_HOST,
+          reason: 'the kubernetes Service has no endpoint',
+          refusedBy: 'server',
+        });
         return;
       }
       conn = { server: up[this.#next++ % up.length]!, agent: new https.Agent({ keepAlive: true, maxSockets: 1 }) };
@@ -232,8 +247,10 @@ export class InClusterClient {
     // A failed call leaves no connection to reuse (client-go drops it too).
     if (outcome.kind !== 'ok' && this.#conn?.agent === agent) this.#closeConnection();
     const entry = { edge: 'pod-apiserver' as const, from: this.id, to: server.node.address };
-    if (outcome.kind === 'trust') ledger.trustFailure({ ...entry, reason: outcome.reason, refusedBy: outcome.refusedBy });
-    else if (outcome.kind === 'unavailable') ledger.unavailable({ ...entry, reason: outcome.reason, refusedBy: 'server' });
+    if (outcome.kind === 'trust')
+      ledger.trustFailure({ ...entry, reason: outcome.reason, refusedBy: outcome.refusedBy });
+    else if (outcome.kind === 'unavailable')
+      ledger.unavailable({ ...entry, reason: outcome.reason, refusedBy: 'server' });
   }
 }
 
@@ -253,7 +270,10 @@ export interface FleetPod {
  * when the node goes down (they start afresh, loading the file then, when its kubelet runs again).
  */
 export class PodFleet {
-  readonly #clients = new Map<string, { pod: FleetPod; client: InClusterClient; startedAt: Date | null; starts: number }>();
+  readonly #clients = new Map<
+    string,
+    { pod: FleetPod; client: InClusterClient; startedAt: Date | null; starts: number }
+  >();
   readonly #deps: PodsDeps;
   readonly #off: Array<() => void> = [];
   readonly #timers = new Set<NodeJS.Timeout>();
@@ -270,10 +290,12 @@ export class PodFleet {
       };
       this.#off.push(...subscribe(node, { kubelet: onKubelet, down: onDown }));
     }
-    this.#off.push(deps.configMaps.subscribe((cm) => {
-      if (cm.name !== ROOT_CA_CONFIGMAP) return;
-      for (const node of deps.cluster.nodes) this.#syncNode(node, cm.namespace);
-    }));
+    this.#off.push(
+      deps.configMaps.subscribe((cm) => {
+        if (cm.name !== ROOT_CA_CONFIGMAP) return;
+        for (const node of deps.cluster.nodes) this.#syncNode(node, cm.namespace);
+      }),
+    );
   }
 
   /** Called with a pod's uid whenever its client starts or stops. */
@@ -293,7 +315,12 @@ export class PodFleet {
 
   add(pod: FleetPod): void {
     if (this.#clients.has(pod.uid)) return;
-    this.#clients.set(pod.uid, { pod, client: new InClusterClient(pod.node, pod.name, pod.reloads, this.#deps, pod.namespace), startedAt: null, starts: 0 });
+    this.#clients.set(pod.uid, {
+      pod,
+      client: new InClusterClient(pod.node, pod.name, pod.reloads, this.#deps, pod.namespace),
+      startedAt: null,
+      starts: 0,
+    });
     const t = setTimeout(() => {
       this.#timers.delete(t);
       this.#syncNode(pod.node, undefined, pod.uid);
@@ -319,7 +346,12 @@ export class PodFleet {
   #syncNode(node: LabNode, namespace?: string, onlyUid?: string): void {
     if (node.isDown || !node.kubelet?.running) return;
     for (const e of this.#clients.values()) {
-      if (e.pod.node !== node || (namespace !== undefined && e.pod.namespace !== namespace) || (onlyUid !== undefined && e.pod.uid !== onlyUid)) continue;
+      if (
+        e.pod.node !== node ||
+        (namespace !== undefined && e.pod.namespace !== namespace) ||
+        (onlyUid !== undefined && e.pod.uid !== onlyUid)
+      )
+        continue;
       const content = this.#deps.configMaps.get(e.pod.namespace, ROOT_CA_CONFIGMAP)?.data[ROOT_CA_KEY];
       if (content === undefined) continue;
       e.client.writeFile(content);
@@ -333,7 +365,12 @@ export class PodFleet {
   }
 
   views(): PodView[] {
-    return [...this.#clients.values()].map((e) => ({ ...e.client.view(), namespace: e.pod.namespace, uid: e.pod.uid, startedAt: e.startedAt?.toISOString() ?? null }));
+    return [...this.#clients.values()].map((e) => ({
+      ...e.client.view(),
+      namespace: e.pod.namespace,
+      uid: e.pod.uid,
+      startedAt: e.startedAt?.toISOString() ?? null,
+    }));
   }
 
   stop(): void {

@@ -61,7 +61,14 @@ export class ConfigMapStore {
     this.#version += 1;
     const view: ConfigMapView = prev
       ? { ...prev, data: { ...data }, resourceVersion: String(this.#version) }
-      : { namespace, name, uid: randomUUID(), createdAt: new Date(), resourceVersion: String(this.#version), data: { ...data } };
+      : {
+          namespace,
+          name,
+          uid: randomUUID(),
+          createdAt: new Date(),
+          resourceVersion: String(this.#version),
+          data: { ...data },
+        };
     this.#items.set(key, view);
     for (const fn of this.#listeners) fn(view);
   }
@@ -77,7 +84,12 @@ export class ConfigMapStore {
    * AllowUnconditionalUpdate, not AllowCreateOnUpdate): `expected` null updates unconditionally, a stale
    * one is a conflict, a missing object is not found. A new resourceVersion on every update, even an equal one.
    */
-  update(namespace: string, name: string, data: Record<string, string>, expected: string | null): ConfigMapView | 'conflict' | 'not-found' {
+  update(
+    namespace: string,
+    name: string,
+    data: Record<string, string>,
+    expected: string | null,
+  ): ConfigMapView | 'conflict' | 'not-found' {
     const key = `${namespace}/${name}`;
     const prev = this.#items.get(key);
     if (!prev) return 'not-found';
@@ -129,7 +141,10 @@ export class RootCaPublisher {
   constructor(store: ConfigMapStore, controllerManager: ControllerManager, extraNamespaces: readonly string[] = []) {
     this.#store = store;
     this.#cm = controllerManager;
-    this.#namespaces = [...NAMESPACES, ...extraNamespaces.filter((n) => !(NAMESPACES as readonly string[]).includes(n))];
+    this.#namespaces = [
+      ...NAMESPACES,
+      ...extraNamespaces.filter((n) => !(NAMESPACES as readonly string[]).includes(n)),
+    ];
   }
 
   /** Every namespace of the lab (the publisher writes each one's kube-root-ca.crt). */

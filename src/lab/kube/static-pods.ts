@@ -113,7 +113,13 @@ export class StaticPods extends EventEmitter {
   apiserverListening(up: boolean): void {
     if (this.#apiserverReady !== up) this.#rv = ++resourceVersions;
     this.#apiserverReady = up;
-    if (up && this.#lagging && this.#running.secretsVersion === this.node.secretsVersion && !this.#due && !this.#renderTimer) {
+    if (
+      up &&
+      this.#lagging &&
+      this.#running.secretsVersion === this.node.secretsVersion &&
+      !this.#due &&
+      !this.#renderTimer
+    ) {
       this.#lagging = false;
       this.#cluster.ledger.staticPods(this.node.address, 'rendered', this.#running.secretsVersion);
     }
@@ -126,7 +132,12 @@ export class StaticPods extends EventEmitter {
   }
 
   #generation(): RunningPods {
-    return { root: this.node.roots.kubernetes, secretsVersion: this.node.secretsVersion, uid: randomUUID(), createdAt: new Date() };
+    return {
+      root: this.node.roots.kubernetes,
+      secretsVersion: this.node.secretsVersion,
+      uid: randomUUID(),
+      createdAt: new Date(),
+    };
   }
 
   #clearTimers(): void {
@@ -245,7 +256,13 @@ export function mirrorPodObject(p: MirrorPodView): Record<string, unknown> {
       uid: p.uid,
       resourceVersion: p.resourceVersion,
       creationTimestamp: created,
-      labels: { tier: 'control-plane', 'k8s-app': p.component, component: p.component, 'app.kubernetes.io/name': p.component, 'app.kubernetes.io/component': 'control-plane' },
+      labels: {
+        tier: 'control-plane',
+        'k8s-app': p.component,
+        component: p.component,
+        'app.kubernetes.io/name': p.component,
+        'app.kubernetes.io/component': 'control-plane',
+      },
       annotations: {
         [SECRETS_VERSION_ANNOTATION]: p.secretsVersion,
         'kubernetes.io/config.hash': hash,

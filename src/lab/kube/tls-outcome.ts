@@ -83,6 +83,9 @@ export function reasonForAlert(code: string | undefined, message: string): Trust
   if (/ALERT[_ ]UNKNOWN[_ ]CA/.test(text)) return 'unknown-ca';
   if (/ALERT[_ ]CERTIFICATE[_ ]EXPIRED/.test(text)) return 'expired';
   if (/ALERT[_ ]CERTIFICATE[_ ]REQUIRED/.test(text)) return 'unauthenticated';
-  if (/ALERT[_ ](BAD[_ ]CERTIFICATE|CERTIFICATE[_ ]UNKNOWN|UNSUPPORTED[_ ]CERTIFICATE|CERTIFICATE[_ ]REVOKED)/.test(text)) return 'bad-certificate';
+  if (
+    /ALERT[_ ](BAD[_ ]CERTIFICATE|CERTIFICATE[_ ]UNKNOWN|UNSUPPORTED[_ ]CERTIFICATE|CERTIFICATE[_ ]REVOKED)/.test(text)
+  )
+    return 'bad-certificate';
   return null;
 }

@@ -17,7 +17,18 @@
  */
 import type { RequestTarget } from './auth.js';
 import { matchesFields, matchesLabelSelector, paginate, parseFieldSelector } from './list-paging.js';
-import { badRequest, humanDuration, methodNotAllowed, objectNotFound, objectTable, statusFailure, wantsTable, type KubeObject, type TableColumn, type TableObjectMode } from './objects.js';
+import {
+  badRequest,
+  humanDuration,
+  methodNotAllowed,
+  objectNotFound,
+  objectTable,
+  statusFailure,
+  wantsTable,
+  type KubeObject,
+  type TableColumn,
+  type TableObjectMode,
+} from './objects.js';
 import type { ObjectStore, Stored, StoreEvent } from './object-store.js';
 import { applyPatch, JsonPatchError, patchTypeOf } from './patch.js';
 import { mirrorPodObject, type MirrorPods } from './static-pods.js';
@@ -95,14 +106,24 @@ export function parseWorkloadPath(parts: readonly string[]): ParsedPath | null {
   const info = WORKLOAD_RESOURCES[resource];
   if (!info || info.group !== group) return null;
   if (namespace === undefined && rest.length > 1) return null;
-  return { resource, ...(namespace !== undefined ? { namespace } : {}), ...(rest[1] !== undefined ? { name: rest[1] } : {}), ...(rest[2] !== undefined ? { subresource: rest[2] } : {}) };
+  return {
+    resource,
+    ...(namespace !== undefined ? { namespace } : {}),
+    ...(rest[1] !== undefined ? { name: rest[1] } : {}),
+    ...(rest[2] !== undefined ? { subresource: rest[2] } : {}),
+  };
 }
 
 const VERB: Record<string, string> = { GET: 'get', POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
 
 export function workloadTarget(p: ParsedPath, method: string, query: URLSearchParams): RequestTarget {
   const m = method.toUpperCase();
-  const verb = p.name === undefined && m === 'GET' ? (query.get('watch') === 'true' || query.get('watch') === '1' ? 'watch' : 'list') : (VERB[m] ?? m.toLowerCase());
+  const verb =
+    p.name === undefined && m === 'GET'
+      ? query.get('watch') === 'true' || query.get('watch') === '1'
+        ? 'watch'
+        : 'list'
+      : (VERB[m] ?? m.toLowerCase());
   return {
     kind: 'resource',
     verb,
@@ -136,7 +157,8 @@ function tableMode(query: URLSearchParams): TableObjectMode {
 /** Every object of the resource in scope (pods: and the mirror pods). */
 function current(ctx: WorkloadApiContext, p: ParsedPath): KubeObject[] {
   const items: KubeObject[] = ctx.store.list(p.resource, p.namespace).map((o) => withKind(p.resource, o));
-  if (p.resource === 'pods' && (p.namespace === undefined || p.namespace === 'kube-system')) items.push(...ctx.mirrorPods.list().map(mirrorPodObject));
+  if (p.resource === 'pods' && (p.namespace === undefined || p.namespace === 'kube-system'))
+    items.push(...ctx.mirrorPods.list().map(mirrorPodObject));
   return items;
 }
 
@@ -144,7 +166,9 @@ function filters(query: URLSearchParams): ((o: KubeObject) => boolean) | KubeObj
   const fields = parseFieldSelector(query.get('fieldSelector'));
   if ('error' in fields) return badRequest(fields.error);
   const labels = query.get('labelSelector');
-  return (o) => matchesLabelSelector((o.metadata as { labels?: Record<string, string> }).labels, labels) && matchesFields(o, fields);
+  return (o) =>
+    matchesLabelSelector((o.metadata as { labels?: Record<string, string> }).labels, labels) &&
+    matchesFields(o, fields);
 }
 
 /** `/api/v1/namespaces[/<name>]` (read-only). */
@@ -156,19 +180,36 @@ function namespaceObject(n: { name: string; uid: string; createdAt: Date }): Kub
   return {
     kind: 'Namespace',
     apiVersion: 'v1',
-    metadata: { name: n.name, uid: n.uid, resourceVersion: '1', creationTimestamp: n.createdAt.toISOString().replace(/\.\d{3}Z$/, 'Z'), labels: { 'kubernetes.io/metadata.name': n.name } },
+    metadata: {
+      name: n.name,
+      uid: n.uid,
+      resourceVersion: '1',
+      creationTimestamp: n.createdAt.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      labels: { 'kubernetes.io/metadata.name': n.name },
+    },
     spec: { finalizers: ['kubernetes'] },
     status: { phase: 'Active' },
   };
 }
 
-export function handleNamespaces(ctx: WorkloadApiContext, name: string | undefined, req: WorkloadRequest, query: URLSearchParams): WorkloadResponse {
+export function handleNamespaces(
+  ctx: WorkloadApiContext,
+  name: string | undefined,
+  req: WorkloadRequest,
+  query: URLSearchParams,
+): WorkloadResponse {
   if (req.method.toUpperCase() !== 'GET' || query.get('watch') === 'true') return fail(methodNotAllowed());
   const all = ctx.namespaces.map(namespaceObject);
   const columns = [NAME, col('Status', 'The status of the namespace'), AGE];
   const asTable = (items: KubeObject[]) =>
     objectTable(items, columns, '1', tableMode(query), {
-      cells: (o) => [(o.metadata as { name: string }).name, 'Active', humanDuration(ctx.now().getTime() - Date.parse(String((o.metadata as { creationTimestamp: string }).creationTimestamp)))],
+      cells: (o) => [
+        (o.metadata as { name: string }).name,
+        'Active',
+        humanDuration(
+          ctx.now().getTime() - Date.parse(String((o.metadata as { creationTimestamp: string }).creationTimestamp)),
+        ),
+      ],
       object: (o) => o,
       metadata: (o) => o.metadata as KubeObject,
     });
@@ -177,14 +218,27 @@ export function handleNamespaces(ctx: WorkloadApiContext, name: string | undefin
     if (typeof filter !== 'function') return fail(filter);
     const items = all.filter(filter);
     if (wantsTable(req.accept)) return ok(asTable(items));
-    return ok({ kind: 'NamespaceList', apiVersion: 'v1', metadata: { resourceVersion: '1' }, items: items.map((o) => { const { kind: _k, apiVersion: _a, ...rest } = o; return rest; }) });
+    return ok({
+      kind: 'NamespaceList',
+      apiVersion: 'v1',
+      metadata: { resourceVersion: '1' },
+      items: items.map((o) => {
+        const { kind: _k, apiVersion: _a, ...rest } = o;
+        return rest;
+      }),
+    });
   }
   const found = all.find((o) => (o.metadata as { name: string }).name === name);
   if (!found) return fail(objectNotFound('namespaces', name));
   return ok(wantsTable(req.accept) ? asTable([found]) : found);
 }
 
-export function handleWorkload(ctx: WorkloadApiContext, p: ParsedPath, req: WorkloadRequest, query: URLSearchParams): WorkloadResponse {
+export function handleWorkload(
+  ctx: WorkloadApiContext,
+  p: ParsedPath,
+  req: WorkloadRequest,
+  query: URLSearchParams,
+): WorkloadResponse {
   const method = req.method.toUpperCase();
   const info = WORKLOAD_RESOURCES[p.resource]!;
   if (p.name === undefined) {
@@ -192,31 +246,53 @@ export function handleWorkload(ctx: WorkloadApiContext, p: ParsedPath, req: Work
     const filter = filters(query);
     if (typeof filter !== 'function') return fail(filter);
     if (query.get('watch') === 'true' || query.get('watch') === '1') return watch(ctx, p, query, filter);
-    const page = paginate(current(ctx, p).filter(filter), { limit: query.get('limit'), continue: query.get('continue'), resourceVersion: ctx.store.resourceVersion, oldestRv: ctx.store.oldestResourceVersion });
+    const page = paginate(current(ctx, p).filter(filter), {
+      limit: query.get('limit'),
+      continue: query.get('continue'),
+      resourceVersion: ctx.store.resourceVersion,
+      oldestRv: ctx.store.oldestResourceVersion,
+    });
     if (!page.ok) return fail(statusFailure(page.code, page.reason, page.message));
     const rv = String(ctx.store.resourceVersion);
-    const metadata = { resourceVersion: rv, ...(page.continue ? { continue: page.continue, remainingItemCount: page.remainingItemCount } : {}) };
-    if (wantsTable(req.accept)) return ok({ ...table(p.resource, page.items, ctx.now(), rv, tableMode(query)), metadata });
-    return ok({ kind: `${info.kind}List`, apiVersion: info.group ? `${info.group}/${info.version}` : info.version, metadata, items: page.items.map((o) => { const { kind: _k, apiVersion: _a, ...rest } = o; return rest; }) });
+    const metadata = {
+      resourceVersion: rv,
+      ...(page.continue ? { continue: page.continue, remainingItemCount: page.remainingItemCount } : {}),
+    };
+    if (wantsTable(req.accept))
+      return ok({ ...table(p.resource, page.items, ctx.now(), rv, tableMode(query)), metadata });
+    return ok({
+      kind: `${info.kind}List`,
+      apiVersion: info.group ? `${info.group}/${info.version}` : info.version,
+      metadata,
+      items: page.items.map((o) => {
+        const { kind: _k, apiVersion: _a, ...rest } = o;
+        return rest;
+      }),
+    });
   }
   const name = p.name;
   const namespace = p.namespace;
   if (namespace === undefined) return fail(notFound(p, name));
   const stored = ctx.store.get(p.resource, namespace, name);
-  const mirror = !stored && p.resource === 'pods' && namespace === 'kube-system' ? ctx.mirrorPods.list().find((m) => m.name === name) : undefined;
+  const mirror =
+    !stored && p.resource === 'pods' && namespace === 'kube-system'
+      ? ctx.mirrorPods.list().find((m) => m.name === name)
+      : undefined;
   if (p.resource === 'pods' && p.subresource === 'eviction') {
     if (method !== 'POST') return fail(methodNotAllowed());
     if (!stored && !mirror) return fail(notFound(p, name));
     return evict(ctx, namespace, name, req.body, stored);
   }
-  if (p.subresource !== undefined && p.subresource !== 'status') return fail(statusFailure(404, 'NotFound', 'the server could not find the requested resource', {}));
+  if (p.subresource !== undefined && p.subresource !== 'status')
+    return fail(statusFailure(404, 'NotFound', 'the server could not find the requested resource', {}));
   if (!stored) {
     if (mirror && method === 'GET') return ok(mirrorPodObject(mirror));
     return fail(notFound(p, name));
   }
   if (method === 'GET') {
     const o = withKind(p.resource, stored);
-    if (wantsTable(req.accept) && !p.subresource) return ok(table(p.resource, [o], ctx.now(), String(ctx.store.resourceVersion), tableMode(query)));
+    if (wantsTable(req.accept) && !p.subresource)
+      return ok(table(p.resource, [o], ctx.now(), String(ctx.store.resourceVersion), tableMode(query)));
     return ok(o);
   }
   if (method === 'DELETE' && p.resource === 'pods' && !p.subresource) {
@@ -227,13 +303,26 @@ export function handleWorkload(ctx: WorkloadApiContext, p: ParsedPath, req: Work
   return fail(methodNotAllowed());
 }
 
-function write(ctx: WorkloadApiContext, p: ParsedPath, stored: Stored, req: WorkloadRequest, method: string): WorkloadResponse {
+function write(
+  ctx: WorkloadApiContext,
+  p: ParsedPath,
+  stored: Stored,
+  req: WorkloadRequest,
+  method: string,
+): WorkloadResponse {
   const info = WORKLOAD_RESOURCES[p.resource]!;
   if (!info.writable && p.resource !== 'pods') return fail(methodNotAllowed());
   let next: Stored;
   if (method === 'PATCH') {
     const type = patchTypeOf(req.contentType);
-    if (!type) return fail(statusFailure(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json`));
+    if (!type)
+      return fail(
+        statusFailure(
+          415,
+          'UnsupportedMediaType',
+          `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json`,
+        ),
+      );
     try {
       next = applyPatch(type, withKind(p.resource, stored), req.body) as Stored;
     } catch (err) {
@@ -243,49 +332,106 @@ function write(ctx: WorkloadApiContext, p: ParsedPath, stored: Stored, req: Work
   } else {
     next = clone((req.body ?? {}) as Stored);
   }
-  if (typeof next !== 'object' || next === null || typeof next.metadata !== 'object' || next.metadata === null) return fail(badRequest('the object has no metadata'));
+  if (typeof next !== 'object' || next === null || typeof next.metadata !== 'object' || next.metadata === null)
+    return fail(badRequest('the object has no metadata'));
   if (next.metadata.name !== undefined && next.metadata.name !== p.name) {
-    return fail(badRequest(`the name of the object (${String(next.metadata.name)}) does not match the name on the URL (${p.name})`));
+    return fail(
+      badRequest(
+        `the name of the object (${String(next.metadata.name)}) does not match the name on the URL (${p.name})`,
+      ),
+    );
   }
   if (next.metadata.namespace !== undefined && next.metadata.namespace !== p.namespace) {
     return fail(badRequest('the namespace of the provided object does not match the namespace sent on the request'));
   }
   const rv = next.metadata.resourceVersion;
   if (rv !== undefined && rv !== '' && rv !== stored.metadata.resourceVersion) {
-    return fail(statusFailure(409, 'Conflict', `Operation cannot be fulfilled on ${p.resource}${info.group ? `.${info.group}` : ''} "${p.name}": the object has been modified; please apply your changes to the latest version and try again`, { name: p.name, ...(info.group ? { group: info.group } : {}), kind: p.resource }));
+    return fail(
+      statusFailure(
+        409,
+        'Conflict',
+        `Operation cannot be fulfilled on ${p.resource}${info.group ? `.${info.group}` : ''} "${p.name}": the object has been modified; please apply your changes to the latest version and try again`,
+        { name: p.name, ...(info.group ? { group: info.group } : {}), kind: p.resource },
+      ),
+    );
   }
   next.metadata = { ...next.metadata, name: p.name!, namespace: p.namespace! };
   let merged: Stored;
   if (p.subresource === 'status') merged = { ...stored, status: (next.status ?? {}) as Record<string, unknown> };
-  else if (p.resource === 'pods') merged = { ...stored, metadata: { ...stored.metadata, labels: next.metadata.labels ?? {}, annotations: next.metadata.annotations ?? {} } };
+  else if (p.resource === 'pods')
+    merged = {
+      ...stored,
+      metadata: {
+        ...stored.metadata,
+        labels: next.metadata.labels ?? {},
+        annotations: next.metadata.annotations ?? {},
+      },
+    };
   else {
     const selectorBefore = JSON.stringify((stored.spec as { selector?: unknown } | undefined)?.selector ?? null);
     const selectorAfter = JSON.stringify((next.spec as { selector?: unknown } | undefined)?.selector ?? null);
     if (selectorBefore !== selectorAfter) {
-      return fail(statusFailure(422, 'Invalid', `${info.kind}.${info.group}/${info.version} "${p.name}" is invalid: spec.selector: Invalid value: ${selectorAfter}: field is immutable`, { name: p.name, group: info.group, kind: info.kind, causes: [{ reason: 'FieldValueInvalid', message: 'Invalid value: field is immutable', field: 'spec.selector' }] }));
+      return fail(
+        statusFailure(
+          422,
+          'Invalid',
+          `${info.kind}.${info.group}/${info.version} "${p.name}" is invalid: spec.selector: Invalid value: ${selectorAfter}: field is immutable`,
+          {
+            name: p.name,
+            group: info.group,
+            kind: info.kind,
+            causes: [
+              { reason: 'FieldValueInvalid', message: 'Invalid value: field is immutable', field: 'spec.selector' },
+            ],
+          },
+        ),
+      );
     }
     const { apiVersion: _a, kind: _k, status: _s, ...rest } = next;
     merged = { ...stored, ...rest, status: stored.status ?? {} } as Stored;
-    merged.metadata = { ...stored.metadata, labels: next.metadata.labels ?? {}, annotations: next.metadata.annotations ?? {} };
+    merged.metadata = {
+      ...stored.metadata,
+      labels: next.metadata.labels ?? {},
+      annotations: next.metadata.annotations ?? {},
+    };
   }
   const saved = ctx.store.update(p.resource, merged);
   return saved ? ok(withKind(p.resource, saved)) : fail(notFound(p, p.name!));
 }
 
-function evict(ctx: WorkloadApiContext, namespace: string, name: string, body: unknown, pod: Stored | undefined): WorkloadResponse {
+function evict(
+  ctx: WorkloadApiContext,
+  namespace: string,
+  name: string,
+  body: unknown,
+  pod: Stored | undefined,
+): WorkloadResponse {
   const b = (body ?? {}) as { kind?: string; metadata?: { name?: string; namespace?: string } };
-  if (b.kind !== undefined && b.kind !== 'Eviction') return fail(badRequest(`the body is a ${b.kind}, not an Eviction`));
-  if (b.metadata?.name !== undefined && b.metadata.name !== name) return fail(badRequest(`name in URL does not match name in Eviction object`));
+  if (b.kind !== undefined && b.kind !== 'Eviction')
+    return fail(badRequest(`the body is a ${b.kind}, not an Eviction`));
+  if (b.metadata?.name !== undefined && b.metadata.name !== name)
+    return fail(badRequest(`name in URL does not match name in Eviction object`));
   const success = ok({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 }, 201);
   // A mirror pod: deleting it makes the kubelet create it again (its static pod keeps running).
   if (!pod) return success;
-  const budgets = ctx.store
-    .list('poddisruptionbudgets', namespace)
-    .filter((b) => {
-      const sel = (b.spec as { selector?: { matchLabels?: Record<string, string> } }).selector;
-      return sel !== undefined && Object.keys(sel.matchLabels ?? {}).length + ((sel as { matchExpressions?: unknown[] }).matchExpressions?.length ?? 0) > 0 && matches(pod, sel);
-    });
-  if (budgets.length > 1) return fail(statusFailure(500, 'InternalError', 'This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.'));
+  const budgets = ctx.store.list('poddisruptionbudgets', namespace).filter((b) => {
+    const sel = (b.spec as { selector?: { matchLabels?: Record<string, string> } }).selector;
+    return (
+      sel !== undefined &&
+      Object.keys(sel.matchLabels ?? {}).length +
+        ((sel as { matchExpressions?: unknown[] }).matchExpressions?.length ?? 0) >
+        0 &&
+      matches(pod, sel)
+    );
+  });
+  if (budgets.length > 1)
+    return fail(
+      statusFailure(
+        500,
+        'InternalError',
+        'This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.',
+      ),
+    );
   const budget = budgets[0];
   if (budget) {
     const s = ctx.controller.pdbState(budget);
@@ -294,7 +440,12 @@ function evict(ctx: WorkloadApiContext, namespace: string, name: string, body: u
     if (!allowed) {
       return fail(
         statusFailure(429, 'TooManyRequests', "Cannot evict pod as it would violate the pod's disruption budget.", {
-          causes: [{ reason: 'DisruptionBudget', message: `The disruption budget ${budget.metadata.name} needs ${s.desired} healthy pods and has ${s.healthy} currently` }],
+          causes: [
+            {
+              reason: 'DisruptionBudget',
+              message: `The disruption budget ${budget.metadata.name} needs ${s.desired} healthy pods and has ${s.healthy} currently`,
+            },
+          ],
         }),
       );
     }
@@ -308,10 +459,17 @@ function matches(pod: Stored, selector: { matchLabels?: Record<string, string> }
   return Object.entries(selector.matchLabels ?? {}).every(([k, v]) => labels[k] === v);
 }
 
-function watch(ctx: WorkloadApiContext, p: ParsedPath, query: URLSearchParams, filter: (o: KubeObject) => boolean): WorkloadResponse {
+function watch(
+  ctx: WorkloadApiContext,
+  p: ParsedPath,
+  query: URLSearchParams,
+  filter: (o: KubeObject) => boolean,
+): WorkloadResponse {
   const timeoutS = Number(query.get('timeoutSeconds') ?? WATCH_TIMEOUT_DEFAULT_S);
-  const timeoutMs = (Number.isFinite(timeoutS) && timeoutS > 0 ? Math.min(timeoutS, 3600) : WATCH_TIMEOUT_DEFAULT_S) * 1000;
-  const inScope = (e: StoreEvent): boolean => e.resource === p.resource && (p.namespace === undefined || e.object.metadata.namespace === p.namespace);
+  const timeoutMs =
+    (Number.isFinite(timeoutS) && timeoutS > 0 ? Math.min(timeoutS, 3600) : WATCH_TIMEOUT_DEFAULT_S) * 1000;
+  const inScope = (e: StoreEvent): boolean =>
+    e.resource === p.resource && (p.namespace === undefined || e.object.metadata.namespace === p.namespace);
   const event = (e: StoreEvent): KubeObject => ({ type: e.type, object: withKind(p.resource, e.object) });
   const rvParam = query.get('resourceVersion');
   let initial: KubeObject[];
@@ -323,8 +481,16 @@ function watch(ctx: WorkloadApiContext, p: ParsedPath, query: URLSearchParams, f
     const rv = Number(rvParam);
     const events = Number.isInteger(rv) ? ctx.store.eventsSince(p.resource, rv) : null;
     if (events === null) {
-      const expired = statusFailure(410, 'Expired', `too old resource version: ${rvParam} (${ctx.store.oldestResourceVersion})`);
-      return { status: 200, body: '', watch: { initial: [{ type: 'ERROR', object: expired }], subscribe: () => () => undefined, timeoutMs } };
+      const expired = statusFailure(
+        410,
+        'Expired',
+        `too old resource version: ${rvParam} (${ctx.store.oldestResourceVersion})`,
+      );
+      return {
+        status: 200,
+        body: '',
+        watch: { initial: [{ type: 'ERROR', object: expired }], subscribe: () => () => undefined, timeoutMs },
+      };
     }
     initial = events.filter((e) => inScope(e) && filter(withKind(p.resource, e.object))).map(event);
   }
@@ -344,18 +510,135 @@ function watch(ctx: WorkloadApiContext, p: ParsedPath, query: URLSearchParams, f
 
 // ---------------------------------------------------------------------------------------------- tables
 
-const col = (name: string, description: string, priority = 0, format = ''): TableColumn => ({ name, type: name === 'Age' || name.includes('Name') ? 'string' : 'string', format, description, priority });
-const NAME = col('Name', 'Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names', 0, 'name');
+const col = (name: string, description: string, priority = 0, format = ''): TableColumn => ({
+  name,
+  type: name === 'Age' || name.includes('Name') ? 'string' : 'string',
+  format,
+  description,
+  priority,
+});
+const NAME = col(
+  'Name',
+  'Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names',
+  0,
+  'name',
+);
 const AGE = col('Age', 'CreationTimestamp is a timestamp representing the server time when this object was created.');
 const COLUMNS: Record<string, TableColumn[]> = {
-  pods: [NAME, col('Ready', 'The aggregate readiness state of this pod for accepting traffic.'), col('Status', 'The aggregate status of the containers in this pod.'), { ...col('Restarts', 'The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.'), type: 'string' }, AGE, col('IP', 'IP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated.', 1), col('Node', 'NodeName is a request to schedule this pod onto a specific node.', 1), col('Nominated Node', 'nominatedNodeName is set only when this pod preempts other pods on the node.', 1), col('Readiness Gates', 'If specified, all readiness gates will be evaluated for pod readiness.', 1)],
-  secrets: [NAME, col('Type', 'Used to facilitate programmatic handling of secret data.'), { ...col('Data', 'Data contains the secret data.'), type: 'integer' }, AGE],
-  deployments: [NAME, col('Ready', 'Number of the pod with ready state'), { ...col('Up-to-date', 'Total number of non-terminated pods targeted by this deployment that have the desired template spec.'), type: 'integer' }, { ...col('Available', 'Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.'), type: 'integer' }, AGE, col('Containers', 'Names of each container in the template.', 1), col('Images', 'Images referenced by each container in the template.', 1), col('Selector', 'Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment.', 1)],
-  replicasets: [NAME, { ...col('Desired', 'Number of desired pods.'), type: 'integer' }, { ...col('Current', 'Number of actual replicas.'), type: 'integer' }, { ...col('Ready', 'The number of ready replicas for this replica set.'), type: 'integer' }, AGE, col('Containers', 'Names of each container in the template.', 1), col('Images', 'Images referenced by each container in the template.', 1), col('Selector', 'Selector is a label query over pods that should match the replica count.', 1)],
-  daemonsets: [NAME, { ...col('Desired', 'The total number of nodes that should be running the daemon pod.'), type: 'integer' }, { ...col('Current', 'The number of nodes that are running at least 1 daemon pod and are supposed to run the daemon pod.'), type: 'integer' }, { ...col('Ready', 'numberReady is the number of nodes that should be running the daemon pod and have one or more of the daemon pod running with a Ready Condition.'), type: 'integer' }, { ...col('Up-to-date', 'The total number of nodes that are running updated daemon pod'), type: 'integer' }, { ...col('Available', 'The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and available.'), type: 'integer' }, col('Node Selector', 'NodeSelector is a selector which must be true for the pod to fit on a node.'), AGE, col('Containers', 'Names of each container in the template.', 1), col('Images', 'Images referenced by each container in the template.', 1), col('Selector', 'A label query over pods that are managed by the daemon set.', 1)],
-  statefulsets: [NAME, col('Ready', 'Number of the pod with ready state'), AGE, col('Containers', 'Names of each container in the template.', 1), col('Images', 'Images referenced by each container in the template.', 1)],
-  jobs: [NAME, col('Status', 'Status of the job.'), col('Completions', 'The desired number of successfully finished pods the job should be run with.'), col('Duration', 'Time required to complete the job.'), AGE, col('Containers', 'Names of each container in the template.', 1), col('Images', 'Images referenced by each container in the template.', 1), col('Selector', 'A label query over pods that should match the pod count.', 1)],
-  poddisruptionbudgets: [NAME, col('Min Available', 'The minimum number of pods that must be available'), col('Max Unavailable', 'The maximum number of pods that may be unavailable'), { ...col('Allowed Disruptions', 'Calculated number of pods that may be disrupted at this time'), type: 'integer' }, AGE],
+  pods: [
+    NAME,
+    col('Ready', 'The aggregate readiness state of this pod for accepting traffic.'),
+    col('Status', 'The aggregate status of the containers in this pod.'),
+    {
+      ...col(
+        'Restarts',
+        'The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.',
+      ),
+      type: 'string',
+    },
+    AGE,
+    col('IP', 'IP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated.', 1),
+    col('Node', 'NodeName is a request to schedule this pod onto a specific node.', 1),
+    col('Nominated Node', 'nominatedNodeName is set only when this pod preempts other pods on the node.', 1),
+    col('Readiness Gates', 'If specified, all readiness gates will be evaluated for pod readiness.', 1),
+  ],
+  secrets: [
+    NAME,
+    col('Type', 'Used to facilitate programmatic handling of secret data.'),
+    { ...col('Data', 'Data contains the secret data.'), type: 'integer' },
+    AGE,
+  ],
+  deployments: [
+    NAME,
+    col('Ready', 'Number of the pod with ready state'),
+    {
+      ...col(
+        'Up-to-date',
+        'Total number of non-terminated pods targeted by this deployment that have the desired template spec.',
+      ),
+      type: 'integer',
+    },
+    {
+      ...col(
+        'Available',
+        'Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.',
+      ),
+      type: 'integer',
+    },
+    AGE,
+    col('Containers', 'Names of each container in the template.', 1),
+    col('Images', 'Images referenced by each container in the template.', 1),
+    col(
+      'Selector',
+      'Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment.',
+      1,
+    ),
+  ],
+  replicasets: [
+    NAME,
+    { ...col('Desired', 'Number of desired pods.'), type: 'integer' },
+    { ...col('Current', 'Number of actual replicas.'), type: 'integer' },
+    { ...col('Ready', 'The number of ready replicas for this replica set.'), type: 'integer' },
+    AGE,
+    col('Containers', 'Names of each container in the template.', 1),
+    col('Images', 'Images referenced by each container in the template.', 1),
+    col('Selector', 'Selector is a label query over pods that should match the replica count.', 1),
+  ],
+  daemonsets: [
+    NAME,
+    { ...col('Desired', 'The total number of nodes that should be running the daemon pod.'), type: 'integer' },
+    {
+      ...col(
+        'Current',
+        'The number of nodes that are running at least 1 daemon pod and are supposed to run the daemon pod.',
+      ),
+      type: 'integer',
+    },
+    {
+      ...col(
+        'Ready',
+        'numberReady is the number of nodes that should be running the daemon pod and have one or more of the daemon pod running with a Ready Condition.',
+      ),
+      type: 'integer',
+    },
+    { ...col('Up-to-date', 'The total number of nodes that are running updated daemon pod'), type: 'integer' },
+    {
+      ...col(
+        'Available',
+        'The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and available.',
+      ),
+      type: 'integer',
+    },
+    col('Node Selector', 'NodeSelector is a selector which must be true for the pod to fit on a node.'),
+    AGE,
+    col('Containers', 'Names of each container in the template.', 1),
+    col('Images', 'Images referenced by each container in the template.', 1),
+    col('Selector', 'A label query over pods that are managed by the daemon set.', 1),
+  ],
+  statefulsets: [
+    NAME,
+    col('Ready', 'Number of the pod with ready state'),
+    AGE,
+    col('Containers', 'Names of each container in the template.', 1),
+    col('Images', 'Images referenced by each container in the template.', 1),
+  ],
+  jobs: [
+    NAME,
+    col('Status', 'Status of the job.'),
+    col('Completions', 'The desired number of successfully finished pods the job should be run with.'),
+    col('Duration', 'Time required to complete the job.'),
+    AGE,
+    col('Containers', 'Names of each container in the template.', 1),
+    col('Images', 'Images referenced by each container in the template.', 1),
+    col('Selector', 'A label query over pods that should match the pod count.', 1),
+  ],
+  poddisruptionbudgets: [
+    NAME,
+    col('Min Available', 'The minimum number of pods that must be available'),
+    col('Max Unavailable', 'The maximum number of pods that may be unavailable'),
+    { ...col('Allowed Disruptions', 'Calculated number of pods that may be disrupted at this time'), type: 'integer' },
+    AGE,
+  ],
 };
 
 function selectorText(sel: { matchLabels?: Record<string, string> } | undefined): string {
@@ -370,39 +653,117 @@ function cells(resource: string, o: KubeObject, now: Date): unknown[] {
   const spec = (o.spec ?? {}) as Record<string, unknown>;
   const st = (o.status ?? {}) as Record<string, unknown>;
   const n = (v: unknown): number => (typeof v === 'number' ? v : 0);
-  const tspec = ((spec.template as { spec?: { containers?: { name: string; image: string }[] } } | undefined)?.spec?.containers ?? []);
+  const tspec =
+    (spec.template as { spec?: { containers?: { name: string; image: string }[] } } | undefined)?.spec?.containers ??
+    [];
   const containers = tspec.map((c) => c.name).join(',');
   const images = tspec.map((c) => c.image).join(',');
   switch (resource) {
     case 'pods': {
-      const cs = (st.containerStatuses ?? []) as { ready?: boolean; restartCount?: number; state?: { waiting?: { reason?: string } } }[];
+      const cs = (st.containerStatuses ?? []) as {
+        ready?: boolean;
+        restartCount?: number;
+        state?: { waiting?: { reason?: string } };
+      }[];
       const total = ((spec.containers ?? []) as unknown[]).length;
       const waiting = cs.find((c) => c.state?.waiting?.reason)?.state?.waiting?.reason;
-      return [m.name, `${cs.filter((c) => c.ready).length}/${total}`, waiting ?? (st.phase as string) ?? 'Pending', String(cs.reduce((a, c) => a + (c.restartCount ?? 0), 0)), age, (st.podIP as string) ?? '<none>', (spec.nodeName as string) ?? '<none>', '<none>', '<none>'];
+      return [
+        m.name,
+        `${cs.filter((c) => c.ready).length}/${total}`,
+        waiting ?? (st.phase as string) ?? 'Pending',
+        String(cs.reduce((a, c) => a + (c.restartCount ?? 0), 0)),
+        age,
+        (st.podIP as string) ?? '<none>',
+        (spec.nodeName as string) ?? '<none>',
+        '<none>',
+        '<none>',
+      ];
     }
     case 'secrets':
       return [m.name, (o.type as string) ?? 'Opaque', Object.keys((o.data ?? {}) as object).length, age];
     case 'deployments':
-      return [m.name, `${n(st.readyReplicas)}/${typeof spec.replicas === 'number' ? spec.replicas : 1}`, n(st.updatedReplicas), n(st.availableReplicas), age, containers, images, selectorText(spec.selector as { matchLabels?: Record<string, string> })];
+      return [
+        m.name,
+        `${n(st.readyReplicas)}/${typeof spec.replicas === 'number' ? spec.replicas : 1}`,
+        n(st.updatedReplicas),
+        n(st.availableReplicas),
+        age,
+        containers,
+        images,
+        selectorText(spec.selector as { matchLabels?: Record<string, string> }),
+      ];
     case 'replicasets':
-      return [m.name, n(spec.replicas), n(st.replicas), n(st.readyReplicas), age, containers, images, selectorText(spec.selector as { matchLabels?: Record<string, string> })];
+      return [
+        m.name,
+        n(spec.replicas),
+        n(st.replicas),
+        n(st.readyReplicas),
+        age,
+        containers,
+        images,
+        selectorText(spec.selector as { matchLabels?: Record<string, string> }),
+      ];
     case 'daemonsets': {
-      const ns = (spec.template as { spec?: { nodeSelector?: Record<string, string> } } | undefined)?.spec?.nodeSelector;
-      const sel = ns ? Object.entries(ns).map(([k, v]) => `${k}=${v}`).join(',') : '<none>';
-      return [m.name, n(st.desiredNumberScheduled), n(st.currentNumberScheduled), n(st.numberReady), n(st.updatedNumberScheduled), n(st.numberAvailable), sel, age, containers, images, selectorText(spec.selector as { matchLabels?: Record<string, string> })];
+      const ns = (spec.template as { spec?: { nodeSelector?: Record<string, string> } } | undefined)?.spec
+        ?.nodeSelector;
+      const sel = ns
+        ? Object.entries(ns)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(',')
+        : '<none>';
+      return [
+        m.name,
+        n(st.desiredNumberScheduled),
+        n(st.currentNumberScheduled),
+        n(st.numberReady),
+        n(st.updatedNumberScheduled),
+        n(st.numberAvailable),
+        sel,
+        age,
+        containers,
+        images,
+        selectorText(spec.selector as { matchLabels?: Record<string, string> }),
+      ];
     }
     case 'statefulsets':
-      return [m.name, `${n(st.readyReplicas)}/${typeof spec.replicas === 'number' ? spec.replicas : 1}`, age, containers, images];
+      return [
+        m.name,
+        `${n(st.readyReplicas)}/${typeof spec.replicas === 'number' ? spec.replicas : 1}`,
+        age,
+        containers,
+        images,
+      ];
     case 'jobs':
-      return [m.name, n(st.active) > 0 ? 'Running' : 'Complete', `${n(st.succeeded)}/${n(spec.completions) || 1}`, st.startTime ? humanDuration(now.getTime() - Date.parse(String(st.startTime))) : '', age, containers, images, selectorText(spec.selector as { matchLabels?: Record<string, string> })];
+      return [
+        m.name,
+        n(st.active) > 0 ? 'Running' : 'Complete',
+        `${n(st.succeeded)}/${n(spec.completions) || 1}`,
+        st.startTime ? humanDuration(now.getTime() - Date.parse(String(st.startTime))) : '',
+        age,
+        containers,
+        images,
+        selectorText(spec.selector as { matchLabels?: Record<string, string> }),
+      ];
     case 'poddisruptionbudgets':
-      return [m.name, spec.minAvailable === undefined ? 'N/A' : String(spec.minAvailable), spec.maxUnavailable === undefined ? 'N/A' : String(spec.maxUnavailable), n(st.disruptionsAllowed), age];
+      return [
+        m.name,
+        spec.minAvailable === undefined ? 'N/A' : String(spec.minAvailable),
+        spec.maxUnavailable === undefined ? 'N/A' : String(spec.maxUnavailable),
+        n(st.disruptionsAllowed),
+        age,
+      ];
     default:
       return [m.name, age];
   }
 }
 
-function table(resource: string, items: KubeObject[], now: Date, resourceVersion: string, include: TableObjectMode): KubeObject {
+function table(
+  resource: string,
+  items: KubeObject[],
+  now: Date,
+  resourceVersion: string,
+  include: TableObjectMode,
+): KubeObject {
   return objectTable(items, COLUMNS[resource] ?? [NAME, AGE], resourceVersion, include, {
     cells: (o) => cells(resource, o, now),
     object: (o) => o,

@@ -38,8 +38,16 @@ export function isPodReady(pod: Stored): boolean {
   return conds.some((c) => c.type === 'Ready' && c.status === 'True');
 }
 
-const ownedBy = (o: Stored, uid: string | undefined): boolean => (o.metadata.ownerReferences ?? []).some((r) => r.controller && r.uid === uid);
-const controllerRef = (owner: Stored, kind: string, apiVersion: string) => ({ apiVersion, kind, name: owner.metadata.name, uid: owner.metadata.uid!, controller: true, blockOwnerDeletion: true });
+const ownedBy = (o: Stored, uid: string | undefined): boolean =>
+  (o.metadata.ownerReferences ?? []).some((r) => r.controller && r.uid === uid);
+const controllerRef = (owner: Stored, kind: string, apiVersion: string) => ({
+  apiVersion,
+  kind,
+  name: owner.metadata.name,
+  uid: owner.metadata.uid!,
+  controller: true,
+  blockOwnerDeletion: true,
+});
 
 /** The labels a node carries in the lab (objects.ts nodeMetadata). */
 function nodeLabels(n: LabNode): Record<string, string> {
@@ -55,7 +63,12 @@ function nodeLabels(n: LabNode): Record<string, string> {
 export function eligible(spec: Obj, n: LabNode): boolean {
   const tolerations = (spec.tolerations ?? []) as { key?: string; operator?: string; effect?: string }[];
   if (n.role === 'controlplane') {
-    const tolerated = tolerations.some((t) => (t.operator === 'Exists' && (t.key === undefined || t.key === 'node-role.kubernetes.io/control-plane')) && (t.effect === undefined || t.effect === 'NoSchedule'));
+    const tolerated = tolerations.some(
+      (t) =>
+        t.operator === 'Exists' &&
+        (t.key === undefined || t.key === 'node-role.kubernetes.io/control-plane') &&
+        (t.effect === undefined || t.effect === 'NoSchedule'),
+    );
     if (!tolerated) return false;
   }
   const labels = nodeLabels(n);
@@ -130,10 +143,22 @@ export class WorkloadController {
     const transition = prevReady === ready ? undefined : stamp(new Date());
     const cond = (type: string, s: boolean): Obj => {
       const prev = ((status.conditions ?? []) as Obj[]).find((c) => c.type === type);
-      return { type, status: s ? 'True' : 'False', lastProbeTime: null, lastTransitionTime: prev && prev.status === (s ? 'True' : 'False') ? prev.lastTransitionTime : (transition ?? stamp(new Date())) };
+      return {
+        type,
+        status: s ? 'True' : 'False',
+        lastProbeTime: null,
+        lastTransitionTime:
+          prev && prev.status === (s ? 'True' : 'False') ? prev.lastTransitionTime : (transition ?? stamp(new Date())),
+      };
     };
     status.phase = started ? 'Running' : 'Pending';
-    status.conditions = [cond('PodReadyToStartContainers', started !== null), cond('Initialized', true), cond('Ready', ready), cond('ContainersReady', ready), cond('PodScheduled', true)];
+    status.conditions = [
+      cond('PodReadyToStartContainers', started !== null),
+      cond('Initialized', true),
+      cond('Ready', ready),
+      cond('ContainersReady', ready),
+      cond('PodScheduled', true),
+    ];
     if (started && !status.startTime) status.startTime = started;
     const ip = this.#podIps.get(uid);
     if (started && ip) {
@@ -148,7 +173,12 @@ export class WorkloadController {
       ready,
       started: ready,
       restartCount: Math.max(0, state.starts - 1),
-      state: ready && started ? { running: { startedAt: started } } : started ? { terminated: { exitCode: 255, reason: 'Unknown', startedAt: started } } : { waiting: { reason: 'ContainerCreating' } },
+      state:
+        ready && started
+          ? { running: { startedAt: started } }
+          : started
+            ? { terminated: { exitCode: 255, reason: 'Unknown', startedAt: started } }
+            : { waiting: { reason: 'ContainerCreating' } },
     }));
     status.containerStatuses = containers;
     this.#store.updateStatus('pods', pod.metadata.namespace, pod.metadata.name, status);
@@ -189,7 +219,11 @@ export class WorkloadController {
           sources: [
             { serviceAccountToken: { expirationSeconds: 3607, path: 'token' } },
             { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
-            { downwardAPI: { items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }] } },
+            {
+              downwardAPI: {
+                items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }],
+              },
+            },
           ],
         },
       });
@@ -203,10 +237,17 @@ export class WorkloadController {
       { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 },
       { key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 },
     ];
-    let node = typeof spec.nodeName === 'string' ? this.#cluster.nodes.find((n) => n.hostname === spec.nodeName) ?? null : null;
+    let node =
+      typeof spec.nodeName === 'string'
+        ? (this.#cluster.nodes.find((n) => n.hostname === spec.nodeName) ?? null)
+        : null;
     node ??= this.#scheduleNode(spec);
     if (node) spec.nodeName = node.hostname;
-    pod.status = { phase: 'Pending', qosClass: 'BestEffort', ...(node ? { hostIP: node.address, hostIPs: [{ ip: node.address }] } : {}) };
+    pod.status = {
+      phase: 'Pending',
+      qosClass: 'BestEffort',
+      ...(node ? { hostIP: node.address, hostIPs: [{ ip: node.address }] } : {}),
+    };
     const stored = this.#store.create('pods', pod);
     if (!stored) return null;
     if (node) {
@@ -214,7 +255,13 @@ export class WorkloadController {
       this.#nextIp.set(node, n);
       this.#podIps.set(stored.metadata.uid!, `10.244.${this.#cluster.nodes.indexOf(node)}.${1 + ((n - 1) % 254)}`);
       const annotations = stored.metadata.annotations ?? {};
-      this.#fleet.add({ uid: stored.metadata.uid!, namespace: stored.metadata.namespace ?? 'default', name: stored.metadata.name, node, reloads: annotations[CLIENT_ANNOTATION] === 'reloading' });
+      this.#fleet.add({
+        uid: stored.metadata.uid!,
+        namespace: stored.metadata.namespace ?? 'default',
+        name: stored.metadata.name,
+        node,
+        reloads: annotations[CLIENT_ANNOTATION] === 'reloading',
+      });
     }
     return stored;
   }
@@ -229,8 +276,19 @@ export class WorkloadController {
     return gone;
   }
 
-  #podFromTemplate(owner: Stored, ownerKind: string, ownerApi: string, template: Obj, extraLabels: Record<string, string>, name: { name?: string; generateName?: string }, nodeName?: string): Stored | null {
-    const t = clone(template) as { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: Obj };
+  #podFromTemplate(
+    owner: Stored,
+    ownerKind: string,
+    ownerApi: string,
+    template: Obj,
+    extraLabels: Record<string, string>,
+    name: { name?: string; generateName?: string },
+    nodeName?: string,
+  ): Stored | null {
+    const t = clone(template) as {
+      metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+      spec?: Obj;
+    };
     const spec = clone(t.spec ?? {});
     if (nodeName) spec.nodeName = nodeName;
     return this.#createPod({
@@ -255,12 +313,18 @@ export class WorkloadController {
   // ------------------------------------------------------------------------------------------ deployments
 
   #syncDeployment(d: Stored): void {
-    const spec = d.spec as { replicas?: number; paused?: boolean; template: Obj; strategy?: { type?: string; rollingUpdate?: { maxSurge?: number | string; maxUnavailable?: number | string } } };
+    const spec = d.spec as {
+      replicas?: number;
+      paused?: boolean;
+      template: Obj;
+      strategy?: { type?: string; rollingUpdate?: { maxSurge?: number | string; maxUnavailable?: number | string } };
+    };
     const replicas = spec.replicas ?? 1;
     const all = this.#store.list('replicasets', d.metadata.namespace).filter((rs) => ownedBy(rs, d.metadata.uid));
     const hash = templateHash(spec.template);
     let newRs = all.find((rs) => rs.metadata.labels?.['pod-template-hash'] === hash);
-    const revisionOf = (rs: Stored): number => Number(rs.metadata.annotations?.['deployment.kubernetes.io/revision'] ?? 0);
+    const revisionOf = (rs: Stored): number =>
+      Number(rs.metadata.annotations?.['deployment.kubernetes.io/revision'] ?? 0);
     if (!newRs && !spec.paused) {
       const revision = Math.max(0, ...all.map(revisionOf)) + 1;
       const t = clone(spec.template) as { metadata?: { labels?: Record<string, string> } };
@@ -275,7 +339,18 @@ export class WorkloadController {
             name: `${d.metadata.name}-${hash}`,
             namespace: d.metadata.namespace!,
             labels: { ...(t.metadata.labels ?? {}) },
-            annotations: { 'deployment.kubernetes.io/desired-replicas': String(replicas), 'deployment.kubernetes.io/max-replicas': String(replicas + resolveFenceposts(replicas, spec.strategy?.rollingUpdate?.maxSurge, spec.strategy?.rollingUpdate?.maxUnavailable).surge), 'deployment.kubernetes.io/revision': String(revision) },
+            annotations: {
+              'deployment.kubernetes.io/desired-replicas': String(replicas),
+              'deployment.kubernetes.io/max-replicas': String(
+                replicas +
+                  resolveFenceposts(
+                    replicas,
+                    spec.strategy?.rollingUpdate?.maxSurge,
+                    spec.strategy?.rollingUpdate?.maxUnavailable,
+                  ).surge,
+              ),
+              'deployment.kubernetes.io/revision': String(revision),
+            },
             ownerReferences: [controllerRef(d, 'Deployment', 'apps/v1')],
           },
           spec: { replicas: 0, selector, template: t },
@@ -283,7 +358,10 @@ export class WorkloadController {
         }) ?? undefined;
       if (newRs) all.push(newRs);
     }
-    const counts = (rs: Stored) => ({ replicas: (rs.spec as { replicas?: number }).replicas ?? 0, available: ((rs.status ?? {}) as { availableReplicas?: number }).availableReplicas ?? 0 });
+    const counts = (rs: Stored) => ({
+      replicas: (rs.spec as { replicas?: number }).replicas ?? 0,
+      available: ((rs.status ?? {}) as { availableReplicas?: number }).availableReplicas ?? 0,
+    });
     const old = all.filter((rs) => rs !== newRs).sort((a, b) => revisionOf(a) - revisionOf(b));
     if (newRs && !spec.paused) {
       let sizes: { newReplicas: number | null; oldReplicas: number[] };
@@ -291,7 +369,16 @@ export class WorkloadController {
         const oldPods = old.reduce((a, rs) => a + (((rs.status ?? {}) as { replicas?: number }).replicas ?? 0), 0);
         sizes = recreateStep(replicas, oldPods, old.map(counts));
       } else {
-        sizes = rollingStep(replicas, resolveFenceposts(replicas, spec.strategy?.rollingUpdate?.maxSurge, spec.strategy?.rollingUpdate?.maxUnavailable), counts(newRs), old.map(counts));
+        sizes = rollingStep(
+          replicas,
+          resolveFenceposts(
+            replicas,
+            spec.strategy?.rollingUpdate?.maxSurge,
+            spec.strategy?.rollingUpdate?.maxUnavailable,
+          ),
+          counts(newRs),
+          old.map(counts),
+        );
       }
       const scale = (rs: Stored, n: number): void => {
         if (counts(rs).replicas !== n) this.#store.update('replicasets', { ...rs, spec: { ...rs.spec, replicas: n } });
@@ -300,14 +387,27 @@ export class WorkloadController {
       if (sizes.newReplicas !== null) scale(newRs, sizes.newReplicas);
       const rev = newRs.metadata.annotations?.['deployment.kubernetes.io/revision'];
       if (rev && d.metadata.annotations?.['deployment.kubernetes.io/revision'] !== rev) {
-        d = this.#store.update('deployments', { ...d, metadata: { ...d.metadata, annotations: { ...(d.metadata.annotations ?? {}), 'deployment.kubernetes.io/revision': rev } } }) ?? d;
+        d =
+          this.#store.update('deployments', {
+            ...d,
+            metadata: {
+              ...d.metadata,
+              annotations: { ...(d.metadata.annotations ?? {}), 'deployment.kubernetes.io/revision': rev },
+            },
+          }) ?? d;
       }
     }
-    const st = (rs: Stored | undefined) => ((rs?.status ?? {}) as { replicas?: number; readyReplicas?: number; availableReplicas?: number });
-    const sum = (f: (s: ReturnType<typeof st>) => number | undefined): number => all.reduce((a, rs) => a + (f(st(rs)) ?? 0), 0);
+    const st = (rs: Stored | undefined) =>
+      (rs?.status ?? {}) as { replicas?: number; readyReplicas?: number; availableReplicas?: number };
+    const sum = (f: (s: ReturnType<typeof st>) => number | undefined): number =>
+      all.reduce((a, rs) => a + (f(st(rs)) ?? 0), 0);
     const available = sum((s) => s.availableReplicas);
     const updated = st(newRs).replicas ?? 0;
-    const fence = resolveFenceposts(replicas, spec.strategy?.rollingUpdate?.maxSurge, spec.strategy?.rollingUpdate?.maxUnavailable);
+    const fence = resolveFenceposts(
+      replicas,
+      spec.strategy?.rollingUpdate?.maxSurge,
+      spec.strategy?.rollingUpdate?.maxUnavailable,
+    );
     const complete = updated === replicas && sum((s) => s.replicas) === replicas && available >= replicas;
     const prevConds = ((d.status ?? {}).conditions ?? []) as Obj[];
     const cond = (type: string, status: boolean, reason: string, message: string): Obj => {
@@ -315,7 +415,14 @@ export class WorkloadController {
       const now = stamp(new Date());
       const same = prev && prev.status === (status ? 'True' : 'False');
       const sameReason = same && prev.reason === reason;
-      return { type, status: status ? 'True' : 'False', lastUpdateTime: sameReason ? prev.lastUpdateTime : now, lastTransitionTime: same ? prev.lastTransitionTime : now, reason, message };
+      return {
+        type,
+        status: status ? 'True' : 'False',
+        lastUpdateTime: sameReason ? prev.lastUpdateTime : now,
+        lastTransitionTime: same ? prev.lastTransitionTime : now,
+        reason,
+        message,
+      };
     };
     const newName = newRs?.metadata.name ?? '';
     const status: Obj = {
@@ -326,15 +433,23 @@ export class WorkloadController {
       availableReplicas: available,
       ...(Math.max(0, replicas - available) > 0 ? { unavailableReplicas: Math.max(0, replicas - available) } : {}),
       conditions: [
-        available >= replicas - fence.unavailable ? cond('Available', true, 'MinimumReplicasAvailable', 'Deployment has minimum availability.') : cond('Available', false, 'MinimumReplicasUnavailable', 'Deployment does not have minimum availability.'),
+        available >= replicas - fence.unavailable
+          ? cond('Available', true, 'MinimumReplicasAvailable', 'Deployment has minimum availability.')
+          : cond('Available', false, 'MinimumReplicasUnavailable', 'Deployment does not have minimum availability.'),
         spec.paused
           ? cond('Progressing', false, 'DeploymentPaused', 'Deployment is paused')
           : complete
-            ? cond('Progressing', true, 'NewReplicaSetAvailable', `ReplicaSet "${newName}" has successfully progressed.`)
+            ? cond(
+                'Progressing',
+                true,
+                'NewReplicaSetAvailable',
+                `ReplicaSet "${newName}" has successfully progressed.`,
+              )
             : cond('Progressing', true, 'ReplicaSetUpdated', `ReplicaSet "${newName}" is progressing.`),
       ],
     };
-    for (const k of ['readyReplicas', 'availableReplicas', 'updatedReplicas', 'replicas'] as const) if (status[k] === 0) delete status[k];
+    for (const k of ['readyReplicas', 'availableReplicas', 'updatedReplicas', 'replicas'] as const)
+      if (status[k] === 0) delete status[k];
     this.#store.updateStatus('deployments', d.metadata.namespace, d.metadata.name, status);
   }
 
@@ -344,25 +459,46 @@ export class WorkloadController {
     if (pods.length < want) {
       const template = (rs.spec as { template: Obj }).template;
       for (let i = pods.length; i < want; i++) {
-        const p = this.#podFromTemplate(rs, 'ReplicaSet', 'apps/v1', template, {}, { generateName: `${rs.metadata.name}-` });
+        const p = this.#podFromTemplate(
+          rs,
+          'ReplicaSet',
+          'apps/v1',
+          template,
+          {},
+          { generateName: `${rs.metadata.name}-` },
+        );
         if (p) pods.push(p);
       }
     } else if (pods.length > want) {
       // kube-controller-manager deletes unready pods first, then the newest.
-      const order = [...pods].sort((a, b) => Number(isPodReady(a)) - Number(isPodReady(b)) || String(b.metadata.creationTimestamp).localeCompare(String(a.metadata.creationTimestamp)));
+      const order = [...pods].sort(
+        (a, b) =>
+          Number(isPodReady(a)) - Number(isPodReady(b)) ||
+          String(b.metadata.creationTimestamp).localeCompare(String(a.metadata.creationTimestamp)),
+      );
       for (const p of order.slice(0, pods.length - want)) this.deletePod(p.metadata.namespace!, p.metadata.name);
     }
     const now = this.#podsOf(rs);
     const ready = now.filter(isPodReady).length;
-    const status: Obj = { replicas: now.length, fullyLabeledReplicas: now.length, readyReplicas: ready, availableReplicas: ready, observedGeneration: rs.metadata.generation ?? 1 };
-    for (const k of ['readyReplicas', 'availableReplicas', 'fullyLabeledReplicas'] as const) if (status[k] === 0) delete status[k];
+    const status: Obj = {
+      replicas: now.length,
+      fullyLabeledReplicas: now.length,
+      readyReplicas: ready,
+      availableReplicas: ready,
+      observedGeneration: rs.metadata.generation ?? 1,
+    };
+    for (const k of ['readyReplicas', 'availableReplicas', 'fullyLabeledReplicas'] as const)
+      if (status[k] === 0) delete status[k];
     this.#store.updateStatus('replicasets', rs.metadata.namespace, rs.metadata.name, status);
   }
 
   // ------------------------------------------------------------------------------------------ daemonsets
 
   #syncDaemonSet(ds: Stored): void {
-    const spec = ds.spec as { template: { spec?: Obj }; updateStrategy?: { type?: string; rollingUpdate?: { maxUnavailable?: number | string } } };
+    const spec = ds.spec as {
+      template: { spec?: Obj };
+      updateStrategy?: { type?: string; rollingUpdate?: { maxUnavailable?: number | string } };
+    };
     const hash = templateHash(spec.template);
     const nodes = this.#cluster.nodes.filter((n) => eligible(spec.template.spec ?? {}, n));
     // Indexed by node: a large lab runs a pod per node and passes are frequent.
@@ -380,7 +516,15 @@ export class WorkloadController {
     const index = byNode(pods);
     for (const n of nodes) {
       if (!index.has(n.hostname)) {
-        const p = this.#podFromTemplate(ds, 'DaemonSet', 'apps/v1', spec.template, { 'controller-revision-hash': hash, 'pod-template-generation': String(ds.metadata.generation ?? 1) }, { generateName: `${ds.metadata.name}-` }, n.hostname);
+        const p = this.#podFromTemplate(
+          ds,
+          'DaemonSet',
+          'apps/v1',
+          spec.template,
+          { 'controller-revision-hash': hash, 'pod-template-generation': String(ds.metadata.generation ?? 1) },
+          { generateName: `${ds.metadata.name}-` },
+          n.hostname,
+        );
         if (p) {
           pods.push(p);
           index.set(n.hostname, [p]);
@@ -402,7 +546,9 @@ export class WorkloadController {
     const now = byNode(this.#podsOf(ds));
     const scheduled = nodes.filter((n) => now.has(n.hostname));
     const readyNodes = nodes.filter((n) => now.get(n.hostname)?.some(isPodReady));
-    const updatedNodes = nodes.filter((n) => now.get(n.hostname)?.some((p) => p.metadata.labels?.['controller-revision-hash'] === hash));
+    const updatedNodes = nodes.filter((n) =>
+      now.get(n.hostname)?.some((p) => p.metadata.labels?.['controller-revision-hash'] === hash),
+    );
     const status: Obj = {
       currentNumberScheduled: scheduled.length,
       numberMisscheduled: 0,
@@ -419,7 +565,11 @@ export class WorkloadController {
   // ---------------------------------------------------------------------------------------- statefulsets
 
   #syncStatefulSet(s: Stored): void {
-    const spec = s.spec as { replicas?: number; template: Obj; updateStrategy?: { type?: string; rollingUpdate?: { partition?: number } } };
+    const spec = s.spec as {
+      replicas?: number;
+      template: Obj;
+      updateStrategy?: { type?: string; rollingUpdate?: { partition?: number } };
+    };
     const replicas = spec.replicas ?? 1;
     const key = `${s.metadata.namespace}/${s.metadata.name}`;
     let revisions = this.#revisions.get(key);
@@ -427,7 +577,10 @@ export class WorkloadController {
     const updateRevision = `${s.metadata.name}-${templateHash(spec.template)}`;
     revisions.set(updateRevision, clone(spec.template));
     const prevStatus = (s.status ?? {}) as { currentRevision?: string };
-    let currentRevision = prevStatus.currentRevision && revisions.has(prevStatus.currentRevision) ? prevStatus.currentRevision : updateRevision;
+    let currentRevision =
+      prevStatus.currentRevision && revisions.has(prevStatus.currentRevision)
+        ? prevStatus.currentRevision
+        : updateRevision;
     const rolling = spec.updateStrategy?.type !== 'OnDelete';
     const partition = rolling ? (spec.updateStrategy?.rollingUpdate?.partition ?? 0) : 0;
     const pods = this.#podsOf(s);
@@ -445,7 +598,18 @@ export class WorkloadController {
         continue;
       }
       const revision = rolling && i < partition ? currentRevision : updateRevision;
-      const created = this.#podFromTemplate(s, 'StatefulSet', 'apps/v1', revisions.get(revision)!, { 'controller-revision-hash': revision, 'statefulset.kubernetes.io/pod-name': `${s.metadata.name}-${i}`, 'apps.kubernetes.io/pod-index': String(i) }, { name: `${s.metadata.name}-${i}` });
+      const created = this.#podFromTemplate(
+        s,
+        'StatefulSet',
+        'apps/v1',
+        revisions.get(revision)!,
+        {
+          'controller-revision-hash': revision,
+          'statefulset.kubernetes.io/pod-name': `${s.metadata.name}-${i}`,
+          'apps.kubernetes.io/pod-index': String(i),
+        },
+        { name: `${s.metadata.name}-${i}` },
+      );
       if (created) byOrdinal.set(i, created);
       break;
     }
@@ -483,9 +647,15 @@ export class WorkloadController {
 
   #syncJob(j: Stored): void {
     const spec = j.spec as { parallelism?: number; template: Obj };
-    const labels = { 'batch.kubernetes.io/controller-uid': j.metadata.uid!, 'batch.kubernetes.io/job-name': j.metadata.name, 'controller-uid': j.metadata.uid!, 'job-name': j.metadata.name };
+    const labels = {
+      'batch.kubernetes.io/controller-uid': j.metadata.uid!,
+      'batch.kubernetes.io/job-name': j.metadata.name,
+      'controller-uid': j.metadata.uid!,
+      'job-name': j.metadata.name,
+    };
     const pods = this.#podsOf(j);
-    for (let i = pods.length; i < (spec.parallelism ?? 1); i++) this.#podFromTemplate(j, 'Job', 'batch/v1', spec.template, labels, { generateName: `${j.metadata.name}-` });
+    for (let i = pods.length; i < (spec.parallelism ?? 1); i++)
+      this.#podFromTemplate(j, 'Job', 'batch/v1', spec.template, labels, { generateName: `${j.metadata.name}-` });
     const now = this.#podsOf(j);
     const prev = (j.status ?? {}) as { startTime?: string };
     this.#store.updateStatus('jobs', j.metadata.namespace, j.metadata.name, {
@@ -501,8 +671,14 @@ export class WorkloadController {
 
   /** The PodDisruptionBudget's healthy count and allowance (disruption controller). */
   pdbState(pdb: Stored): { expected: number; healthy: number; desired: number; allowed: number } {
-    const spec = pdb.spec as { minAvailable?: number | string; maxUnavailable?: number | string; selector?: Parameters<typeof matchesSelectorObject>[1] };
-    const pods = this.#store.list('pods', pdb.metadata.namespace).filter((p) => matchesSelectorObject(p.metadata.labels, spec.selector));
+    const spec = pdb.spec as {
+      minAvailable?: number | string;
+      maxUnavailable?: number | string;
+      selector?: Parameters<typeof matchesSelectorObject>[1];
+    };
+    const pods = this.#store
+      .list('pods', pdb.metadata.namespace)
+      .filter((p) => matchesSelectorObject(p.metadata.labels, spec.selector));
     const expected = pods.length;
     const healthy = pods.filter(isPodReady).length;
     const pct = (v: number | string, roundUp: boolean): number => {
@@ -510,7 +686,10 @@ export class WorkloadController {
       const n = (Number(v.replace('%', '')) * expected) / 100;
       return roundUp ? Math.ceil(n) : Math.floor(n);
     };
-    const desired = spec.minAvailable !== undefined ? pct(spec.minAvailable, true) : Math.max(0, expected - pct(spec.maxUnavailable ?? 0, true));
+    const desired =
+      spec.minAvailable !== undefined
+        ? pct(spec.minAvailable, true)
+        : Math.max(0, expected - pct(spec.maxUnavailable ?? 0, true));
     return { expected, healthy, desired, allowed: Math.max(0, healthy - desired) };
   }
 

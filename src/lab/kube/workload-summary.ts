@@ -34,7 +34,9 @@ export function summarizeWorkloads(objects: (resource: string) => Stored[]): Wor
     name: p.metadata.name,
     node: ((p.spec ?? {}) as { nodeName?: string }).nodeName ?? null,
     uid: p.metadata.uid ?? '',
-    startedAt: (((p.status ?? {}) as { containerStatuses?: { state?: { running?: { startedAt?: string } } }[] }).containerStatuses ?? [])[0]?.state?.running?.startedAt ?? null,
+    startedAt:
+      (((p.status ?? {}) as { containerStatuses?: { state?: { running?: { startedAt?: string } } }[] })
+        .containerStatuses ?? [])[0]?.state?.running?.startedAt ?? null,
     ready: isPodReady(p),
   });
   const podsOf = (uid: string | undefined, via?: Set<string>): WorkloadSummary['pods'] =>
@@ -47,7 +49,12 @@ export function summarizeWorkloads(objects: (resource: string) => Stored[]): Wor
       .sort((a, b) => a.name.localeCompare(b.name));
   const out: WorkloadSummary[] = [];
   const add = (kind: WorkloadSummary['kind'], o: Stored, list: WorkloadSummary['pods']): void => {
-    const spec = (o.spec ?? {}) as { paused?: boolean; strategy?: { type?: string }; updateStrategy?: { type?: string; rollingUpdate?: { partition?: number } }; template?: { metadata?: { annotations?: Record<string, string> } } };
+    const spec = (o.spec ?? {}) as {
+      paused?: boolean;
+      strategy?: { type?: string };
+      updateStrategy?: { type?: string; rollingUpdate?: { partition?: number } };
+      template?: { metadata?: { annotations?: Record<string, string> } };
+    };
     out.push({
       kind,
       namespace: o.metadata.namespace ?? '',
@@ -62,10 +69,17 @@ export function summarizeWorkloads(objects: (resource: string) => Stored[]): Wor
       pods: list,
     });
   };
-  for (const d of objects('deployments')) add('Deployment', d, podsOf(undefined, new Set(rs.filter((r) => ownerUid(r) === d.metadata.uid).map((r) => r.metadata.uid!))));
+  for (const d of objects('deployments'))
+    add(
+      'Deployment',
+      d,
+      podsOf(undefined, new Set(rs.filter((r) => ownerUid(r) === d.metadata.uid).map((r) => r.metadata.uid!))),
+    );
   for (const ds of objects('daemonsets')) add('DaemonSet', ds, podsOf(ds.metadata.uid));
   for (const s of objects('statefulsets')) add('StatefulSet', s, podsOf(s.metadata.uid));
   for (const j of objects('jobs')) add('Job', j, podsOf(j.metadata.uid));
   for (const p of pods.filter((p) => ownerUid(p) === undefined)) add('Pod', p, [podEntry(p)]);
-  return out.sort((a, b) => (a.namespace + '/' + a.kind + '/' + a.name).localeCompare(b.namespace + '/' + b.kind + '/' + b.name));
+  return out.sort((a, b) =>
+    (a.namespace + '/' + a.kind + '/' + a.name).localeCompare(b.namespace + '/' + b.kind + '/' + b.name),
+  );
 }

@@ -35,11 +35,24 @@ export const CLIENT_ANNOTATION = 'lab.talos-rotate.dev/ca-client';
 export const APP_NAMESPACE = 'apps';
 const IMAGE = 'registry.lab.invalid/in-cluster-client:1.0';
 
-function template(app: string, client: 'holding' | 'reloading', extra: { tolerateAll?: boolean; nodeSelector?: Record<string, string> } = {}): Record<string, unknown> {
+function template(
+  app: string,
+  client: 'holding' | 'reloading',
+  extra: { tolerateAll?: boolean; nodeSelector?: Record<string, string> } = {},
+): Record<string, unknown> {
   return {
     metadata: { labels: { app }, annotations: { [CLIENT_ANNOTATION]: client } },
     spec: {
-      containers: [{ name: 'client', image: IMAGE, imagePullPolicy: 'IfNotPresent', resources: {}, terminationMessagePath: '/dev/termination-log', terminationMessagePolicy: 'File' }],
+      containers: [
+        {
+          name: 'client',
+          image: IMAGE,
+          imagePullPolicy: 'IfNotPresent',
+          resources: {},
+          terminationMessagePath: '/dev/termination-log',
+          terminationMessagePolicy: 'File',
+        },
+      ],
       restartPolicy: 'Always',
       terminationGracePeriodSeconds: 30,
       dnsPolicy: 'ClusterFirst',
@@ -70,7 +83,12 @@ function deployment(namespace: string, name: string, replicas: number, client: '
   };
 }
 
-function daemonSet(namespace: string, name: string, client: 'holding' | 'reloading', onDeleteOn: string | null): Stored {
+function daemonSet(
+  namespace: string,
+  name: string,
+  client: 'holding' | 'reloading',
+  onDeleteOn: string | null,
+): Stored {
   const onDelete = onDeleteOn !== null;
   return {
     apiVersion: 'apps/v1',
@@ -78,8 +96,16 @@ function daemonSet(namespace: string, name: string, client: 'holding' | 'reloadi
     metadata: meta(namespace, name, { app: name }),
     spec: {
       selector: { matchLabels: { app: name } },
-      template: template(name, client, onDelete ? { tolerateAll: true, nodeSelector: { 'kubernetes.io/hostname': onDeleteOn } } : { tolerateAll: true }),
-      updateStrategy: onDelete ? { type: 'OnDelete' } : { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1, maxSurge: 0 } },
+      template: template(
+        name,
+        client,
+        onDelete
+          ? { tolerateAll: true, nodeSelector: { 'kubernetes.io/hostname': onDeleteOn } }
+          : { tolerateAll: true },
+      ),
+      updateStrategy: onDelete
+        ? { type: 'OnDelete' }
+        : { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1, maxSurge: 0 } },
       revisionHistoryLimit: 10,
     },
     status: {},
@@ -106,7 +132,13 @@ function statefulSet(namespace: string, name: string, replicas: number, partitio
 }
 
 function pdb(namespace: string, name: string, minAvailable: number): Stored {
-  return { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: meta(namespace, name), spec: { minAvailable, selector: { matchLabels: { app: name } } }, status: {} };
+  return {
+    apiVersion: 'policy/v1',
+    kind: 'PodDisruptionBudget',
+    metadata: meta(namespace, name),
+    spec: { minAvailable, selector: { matchLabels: { app: name } } },
+    status: {},
+  };
 }
 
 export interface WorkloadManifests {
@@ -119,11 +151,24 @@ export interface WorkloadManifests {
 }
 
 /** The objects of a lab's workload set. `caPem`: the Kubernetes CA issuing at lab start (seeded user data). */
-export function workloadManifests(set: WorkloadSet, podsPerNode: number, caPem: string | null, pinnedHost: string): WorkloadManifests {
+export function workloadManifests(
+  set: WorkloadSet,
+  podsPerNode: number,
+  caPem: string | null,
+  pinnedHost: string,
+): WorkloadManifests {
   const objects: { resource: string; object: Stored }[] = [];
   for (let i = 0; i < podsPerNode; i++) {
     const reloads = i % 2 === 1;
-    objects.push({ resource: 'daemonsets', object: daemonSet('kube-system', `${reloads ? 'reloading' : 'holding'}-${i}`, reloads ? 'reloading' : 'holding', null) });
+    objects.push({
+      resource: 'daemonsets',
+      object: daemonSet(
+        'kube-system',
+        `${reloads ? 'reloading' : 'holding'}-${i}`,
+        reloads ? 'reloading' : 'holding',
+        null,
+      ),
+    });
   }
   if (set === 'none') return { namespaces: [], pauseWhenRolledOut: [], objects, configMaps: [] };
   objects.push(
@@ -141,13 +186,32 @@ export function workloadManifests(set: WorkloadSet, podsPerNode: number, caPem: 
         apiVersion: 'batch/v1',
         kind: 'Job',
         metadata: meta(APP_NAMESPACE, 'migrate'),
-        spec: { parallelism: 1, completions: 1, backoffLimit: 6, completionMode: 'NonIndexed', suspend: false, template: { ...template('migrate', 'holding'), spec: { ...(template('migrate', 'holding').spec as object), restartPolicy: 'Never' } } },
+        spec: {
+          parallelism: 1,
+          completions: 1,
+          backoffLimit: 6,
+          completionMode: 'NonIndexed',
+          suspend: false,
+          template: {
+            ...template('migrate', 'holding'),
+            spec: { ...(template('migrate', 'holding').spec as object), restartPolicy: 'Never' },
+          },
+        },
         status: {},
       },
     },
     {
       resource: 'pods',
-      object: { apiVersion: 'v1', kind: 'Pod', metadata: { ...meta('default', 'debug-shell', { run: 'debug-shell' }), annotations: { [CLIENT_ANNOTATION]: 'holding' } }, spec: template('debug-shell', 'holding').spec as Record<string, unknown>, status: {} },
+      object: {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: {
+          ...meta('default', 'debug-shell', { run: 'debug-shell' }),
+          annotations: { [CLIENT_ANNOTATION]: 'holding' },
+        },
+        spec: template('debug-shell', 'holding').spec as Record<string, unknown>,
+        status: {},
+      },
     },
   );
   if (caPem) {
@@ -171,7 +235,13 @@ export function workloadManifests(set: WorkloadSet, podsPerNode: number, caPem: 
     ].join('\n');
     objects.push({
       resource: 'secrets',
-      object: { apiVersion: 'v1', kind: 'Secret', metadata: meta(APP_NAMESPACE, 'operator-kubeconfig'), type: 'Opaque', data: { kubeconfig: Buffer.from(kubeconfig).toString('base64') } },
+      object: {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: meta(APP_NAMESPACE, 'operator-kubeconfig'),
+        type: 'Opaque',
+        data: { kubeconfig: Buffer.from(kubeconfig).toString('base64') },
+      },
     });
   }
   return {

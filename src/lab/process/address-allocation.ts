@@ -46,7 +46,10 @@ export function blockLockPath(block: AddressBlock, lockDir: string = defaultLock
 }
 
 /** The lock record of a block, or null when nobody holds it. */
-export async function readBlockLock(block: AddressBlock, lockDir: string = defaultLockDir()): Promise<LockRecord | null> {
+export async function readBlockLock(
+  block: AddressBlock,
+  lockDir: string = defaultLockDir(),
+): Promise<LockRecord | null> {
   return readLockRecord(blockLockPath(block, lockDir));
 }
 
@@ -54,7 +57,11 @@ export async function readBlockLock(block: AddressBlock, lockDir: string = defau
  * Remove the block locks left by a lab process that is gone (killed before it could clean up): those
  * owned by `pid` and recorded for `labDir`. Returns how many were removed.
  */
-export async function releaseBlocksOf(pid: number, labDir: string, lockDir: string = defaultLockDir()): Promise<number> {
+export async function releaseBlocksOf(
+  pid: number,
+  labDir: string,
+  lockDir: string = defaultLockDir(),
+): Promise<number> {
   let names: string[];
   try {
     names = await fs.readdir(lockDir);
@@ -65,7 +72,13 @@ export async function releaseBlocksOf(pid: number, labDir: string, lockDir: stri
   for (const name of names.filter((n) => n.endsWith('.lock'))) {
     const file = path.join(lockDir, name);
     const record = await readLockRecord(file);
-    if (record && record.pid === pid && record.labDir === labDir && (await removeLockRecord(file, record).catch(() => false))) removed += 1;
+    if (
+      record &&
+      record.pid === pid &&
+      record.labDir === labDir &&
+      (await removeLockRecord(file, record).catch(() => false))
+    )
+      removed += 1;
   }
   return removed;
 }
@@ -96,14 +109,20 @@ export async function allocateAddressBlock(opts: AllocationOptions): Promise<All
     const lock = result.lock;
     return { block, lock, release: () => lock.release() };
   }
-  throw new RotateError('LAB_NO_ADDRESS_BLOCK', `no free loopback block found after ${tried.size} tries${busy.length ? ` (in use: ${busy.slice(0, 5).join(', ')})` : ''}`, {
-    hint: `stop labs you no longer need (rotate lab down --dir DIR) or remove stale locks in ${lockDir}`,
-    source: 'internal',
-  });
+  throw new RotateError(
+    'LAB_NO_ADDRESS_BLOCK',
+    `no free loopback block found after ${tried.size} tries${busy.length ? ` (in use: ${busy.slice(0, 5).join(', ')})` : ''}`,
+    {
+      hint: `stop labs you no longer need (rotate lab down --dir DIR) or remove stale locks in ${lockDir}`,
+      source: 'internal',
+    },
+  );
 }
 
 /** Binds each socket briefly; returns the first one that is taken (EADDRINUSE) or unusable. */
-async function firstBusySocket(sockets: Array<{ address: string; port: number }>): Promise<{ address: string; port: number } | null> {
+async function firstBusySocket(
+  sockets: Array<{ address: string; port: number }>,
+): Promise<{ address: string; port: number } | null> {
   for (const s of sockets) {
     const code = await tryBind(s.address, s.port);
     if (code === 'EADDRINUSE' || code === 'EACCES') return s;

@@ -53,7 +53,8 @@ export function clusterEndpointAddress(block: AddressBlock): string {
 
 /** Address of the i-th node (0-based; control planes first, then workers). */
 export function nodeAddress(block: AddressBlock, index: number): string {
-  if (!Number.isInteger(index) || index < 0 || index >= MAX_NODES) throw new RangeError(`node index ${index} is outside 0-${MAX_NODES - 1}`);
+  if (!Number.isInteger(index) || index < 0 || index >= MAX_NODES)
+    throw new RangeError(`node index ${index} is outside 0-${MAX_NODES - 1}`);
   return hostAddress(block, FIRST_NODE_HOST + index);
 }
 
@@ -72,7 +73,10 @@ export function randomBlock(random: () => number = Math.random): AddressBlock {
 }
 
 /** The sockets a lab of this shape binds with fixed ports, used to check that a block is free. */
-export function probeSockets(block: AddressBlock, opts: { nodes: number; controlPlanes: number; vip: boolean }): Array<{ address: string; port: number }> {
+export function probeSockets(
+  block: AddressBlock,
+  opts: { nodes: number; controlPlanes: number; vip: boolean },
+): Array<{ address: string; port: number }> {
   const sockets = [
     { address: clusterEndpointAddress(block), port: KUBE_APISERVER_PORT },
     { address: nodeAddress(block, 0), port: APID_PORT },

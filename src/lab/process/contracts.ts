@@ -6,7 +6,15 @@
 import type { WorkloadSummary } from '../kube/workload-summary.js';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { RotateError } from '../../domain/errors.js';
-import { EDGE_KINDS, type ConfigChangeEvent, type EdgeKind, type LedgerEntry, type KubeletsSnapshot, type NotReadyEvent, type StaticPodsSnapshot } from '../core/ledger.js';
+import {
+  EDGE_KINDS,
+  type ConfigChangeEvent,
+  type EdgeKind,
+  type LedgerEntry,
+  type KubeletsSnapshot,
+  type NotReadyEvent,
+  type StaticPodsSnapshot,
+} from '../core/ledger.js';
 import type { ApplyCallStats, KubernetesCaStyle, LabRole, LabTimings, NodeFaults } from '../core/model.js';
 import type { ExtensionAuthView } from '../kube/extension-auth.js';
 
@@ -49,7 +57,17 @@ const loopback = { type: 'string', pattern: '^127\\.\\d{1,3}\\.\\d{1,3}\\.\\d{1,
 
 export const LAB_FILE_SCHEMA = {
   type: 'object',
-  required: ['version', 'nodes', 'pid', 'control', 'clusterName', 'clusterEndpoint', 'kubernetesCaStyle', 'block', 'startedAt'],
+  required: [
+    'version',
+    'nodes',
+    'pid',
+    'control',
+    'clusterName',
+    'clusterEndpoint',
+    'kubernetesCaStyle',
+    'block',
+    'startedAt',
+  ],
   properties: {
     version: { const: LAB_FILE_VERSION },
     nodes: {
@@ -67,7 +85,11 @@ export const LAB_FILE_SCHEMA = {
     control: {
       type: 'object',
       required: ['address', 'port', 'token'],
-      properties: { address: loopback, port: { type: 'integer', minimum: 1, maximum: 65535 }, token: { type: 'string', minLength: 32 } },
+      properties: {
+        address: loopback,
+        port: { type: 'integer', minimum: 1, maximum: 65535 },
+        token: { type: 'string', minLength: 32 },
+      },
     },
     clusterName: { type: 'string', minLength: 1 },
     clusterEndpoint: { type: 'string', pattern: '^https://127\\.' },
@@ -123,7 +145,12 @@ export interface InspectReport {
   /** Machine configs activated so far (every node, every apply that was not a dry run). */
   configChanges: number;
   /** The most recent ledger entries (at most RECENT_LOG each); every entry has a `seq` in one order. */
-  recent: { trustFailures: LedgerEntry[]; unavailable: LedgerEntry[]; notReady: NotReadyEvent[]; configChanges: ConfigChangeEvent[] };
+  recent: {
+    trustFailures: LedgerEntry[];
+    unavailable: LedgerEntry[];
+    notReady: NotReadyEvent[];
+    configChanges: ConfigChangeEvent[];
+  };
   /** The `kube-root-ca.crt` ConfigMap (fingerprints of its `ca.crt`) and the emulated in-cluster clients. */
   pods: InspectPods;
   /**
@@ -146,7 +173,16 @@ export interface InspectReport {
 export interface InspectPods {
   /** Fingerprints of the certificates in `kube-root-ca.crt` `ca.crt` (kube-system), empty before it is published. */
   rootCaConfigMap: string[];
-  clients: { name: string; node: string; reloads: boolean; running: boolean; caFingerprints: string[]; namespace?: string; uid?: string; startedAt?: string | null }[];
+  clients: {
+    name: string;
+    node: string;
+    reloads: boolean;
+    running: boolean;
+    caFingerprints: string[];
+    namespace?: string;
+    uid?: string;
+    startedAt?: string | null;
+  }[];
   /** The workloads the clients belong to (kube/workload-summary.ts). */
   workloads?: WorkloadSummary[];
 }
@@ -244,10 +280,14 @@ export function validateLabFile(value: unknown, file: string): LabFile {
 export function validateInspectReport(value: unknown): InspectReport {
   const problems = inspectReportProblems(value);
   if (problems.length > 0) {
-    throw new RotateError('LAB_INSPECT_INVALID', `the lab answered inspect with an unexpected shape: ${problems.slice(0, 3).join('; ')}`, {
-      hint: 'the lab and the CLI are different versions; restart the lab with this build',
-      source: 'internal',
-    });
+    throw new RotateError(
+      'LAB_INSPECT_INVALID',
+      `the lab answered inspect with an unexpected shape: ${problems.slice(0, 3).join('; ')}`,
+      {
+        hint: 'the lab and the CLI are different versions; restart the lab with this build',
+        source: 'internal',
+      },
+    );
   }
   return value as InspectReport;
 }

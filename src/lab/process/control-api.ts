@@ -120,16 +120,33 @@ export function applyFault(cluster: LabCluster, raw: unknown): FaultResponse {
     throw new ControlApiError(400, 'LAB_BAD_FAULT', 'the fault request must be a JSON object');
   }
   const body = raw as Record<string, unknown>;
-  const known = new Set(['node', 'down', 'delayMs', 'failApply', 'dropApplyReply', 'kubeletRestartMs', 'holdApplyLockMs', 'remove']);
+  const known = new Set([
+    'node',
+    'down',
+    'delayMs',
+    'failApply',
+    'dropApplyReply',
+    'kubeletRestartMs',
+    'holdApplyLockMs',
+    'remove',
+  ]);
   const unknown = Object.keys(body).filter((k) => !known.has(k));
   if (unknown.length) throw new ControlApiError(400, 'LAB_BAD_FAULT', `unknown fault field(s): ${unknown.join(', ')}`);
-  if (typeof body.node !== 'string') throw new ControlApiError(400, 'LAB_BAD_FAULT', 'node (the node address) is required');
+  if (typeof body.node !== 'string')
+    throw new ControlApiError(400, 'LAB_BAD_FAULT', 'node (the node address) is required');
   const node = cluster.node(body.node);
   if (!node) {
-    throw new ControlApiError(404, 'LAB_UNKNOWN_NODE', `the lab has no node ${body.node} (nodes: ${cluster.nodes.map((n) => n.address).join(', ')})`, 'pass one of the listed addresses with --node');
+    throw new ControlApiError(
+      404,
+      'LAB_UNKNOWN_NODE',
+      `the lab has no node ${body.node} (nodes: ${cluster.nodes.map((n) => n.address).join(', ')})`,
+      'pass one of the listed addresses with --node',
+    );
   }
-  if (body.down !== undefined && typeof body.down !== 'boolean') throw new ControlApiError(400, 'LAB_BAD_FAULT', 'down must be true or false');
-  if (body.remove !== undefined && body.remove !== true) throw new ControlApiError(400, 'LAB_BAD_FAULT', 'remove can only be true (a removal is for good)');
+  if (body.down !== undefined && typeof body.down !== 'boolean')
+    throw new ControlApiError(400, 'LAB_BAD_FAULT', 'down must be true or false');
+  if (body.remove !== undefined && body.remove !== true)
+    throw new ControlApiError(400, 'LAB_BAD_FAULT', 'remove can only be true (a removal is for good)');
   const delayMs = nonNegativeInteger(body, 'delayMs');
   const failApply = nonNegativeInteger(body, 'failApply');
   const dropApplyReply = nonNegativeInteger(body, 'dropApplyReply');
@@ -137,7 +154,12 @@ export function applyFault(cluster: LabCluster, raw: unknown): FaultResponse {
   const holdApplyLockMs = nonNegativeInteger(body, 'holdApplyLockMs');
   if (holdApplyLockMs !== undefined && node.applyLock.heldByCall) {
     // As Talos's TryLock: a foreign operator cannot take the lock while an apply is in progress.
-    throw new ControlApiError(409, 'LAB_APPLY_LOCK_BUSY', `node ${node.address} is applying a config right now; its apply lock cannot be taken`, 'try again in a moment');
+    throw new ControlApiError(
+      409,
+      'LAB_APPLY_LOCK_BUSY',
+      `node ${node.address} is applying a config right now; its apply lock cannot be taken`,
+      'try again in a moment',
+    );
   }
   // All checked: now change the node.
   if (holdApplyLockMs !== undefined) node.applyLock.holdForeign(holdApplyLockMs);
@@ -157,17 +179,30 @@ export function applyFault(cluster: LabCluster, raw: unknown): FaultResponse {
 
 function send(res: http.ServerResponse, status: number, value: unknown): void {
   const body = `${JSON.stringify(value)}\n`;
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+  });
   res.end(body);
 }
 
-export async function startControlApi(address: string, token: string, handlers: ControlApiHandlers): Promise<ControlApiServer> {
+export async function startControlApi(
+  address: string,
+  token: string,
+  handlers: ControlApiHandlers,
+): Promise<ControlApiServer> {
   let shuttingDown = false;
   const server = http.createServer((req, res) => {
     void (async () => {
       try {
         if (!tokenMatches(req.headers.authorization, token)) {
-          throw new ControlApiError(401, 'LAB_CONTROL_UNAUTHORIZED', 'missing or wrong bearer token', 'use the token from DIR/lab.json');
+          throw new ControlApiError(
+            401,
+            'LAB_CONTROL_UNAUTHORIZED',
+            'missing or wrong bearer token',
+            'use the token from DIR/lab.json',
+          );
         }
         const url = new URL(req.url ?? '/', 'http://lab');
         const route = `${req.method ?? 'GET'} ${url.pathname}`;
@@ -191,9 +226,13 @@ export async function startControlApi(address: string, token: string, handlers: 
         }
       } catch (err) {
         if (err instanceof ControlApiError) {
-          send(res, err.status, { error: { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) } });
+          send(res, err.status, {
+            error: { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) },
+          });
         } else {
-          send(res, 500, { error: { code: 'LAB_CONTROL_INTERNAL', message: err instanceof Error ? err.message : String(err) } });
+          send(res, 500, {
+            error: { code: 'LAB_CONTROL_INTERNAL', message: err instanceof Error ? err.message : String(err) },
+          });
         }
       }
     })();

@@ -11,7 +11,13 @@ export interface ControlTarget {
   control: LabFile['control'];
 }
 
-export function controlRequest<T>(lab: ControlTarget, method: 'GET' | 'POST', route: string, body?: unknown, timeoutMs = 15_000): Promise<T> {
+export function controlRequest<T>(
+  lab: ControlTarget,
+  method: 'GET' | 'POST',
+  route: string,
+  body?: unknown,
+  timeoutMs = 15_000,
+): Promise<T> {
   const payload = body === undefined ? undefined : JSON.stringify(body);
   const where = `the lab's control API at ${lab.control.address}:${lab.control.port}`;
   return new Promise<T>((resolve, reject) => {
@@ -24,7 +30,9 @@ export function controlRequest<T>(lab: ControlTarget, method: 'GET' | 'POST', ro
         headers: {
           authorization: `Bearer ${lab.control.token}`,
           accept: 'application/json',
-          ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
+          ...(payload !== undefined
+            ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
+            : {}),
         },
         timeout: timeoutMs,
         agent: false,
@@ -39,7 +47,13 @@ export function controlRequest<T>(lab: ControlTarget, method: 'GET' | 'POST', ro
           try {
             value = JSON.parse(text);
           } catch {
-            reject(new RotateError('LAB_CONTROL_BAD_REPLY', `${where} answered ${res.statusCode} with a body that is not JSON`, { hint: 'is the lab from the same build? restart it', source: 'internal' }));
+            reject(
+              new RotateError(
+                'LAB_CONTROL_BAD_REPLY',
+                `${where} answered ${res.statusCode} with a body that is not JSON`,
+                { hint: 'is the lab from the same build? restart it', source: 'internal' },
+              ),
+            );
             return;
           }
           const status = res.statusCode ?? 0;
@@ -48,7 +62,11 @@ export function controlRequest<T>(lab: ControlTarget, method: 'GET' | 'POST', ro
             return;
           }
           const e = (value as { error?: { code?: string; message?: string; hint?: string } }).error ?? {};
-          reject(new RotateError(e.code ?? 'LAB_CONTROL_FAILED', e.message ?? `${where} answered ${status}`, { hint: e.hint ?? 'see DIR/lab.log' }));
+          reject(
+            new RotateError(e.code ?? 'LAB_CONTROL_FAILED', e.message ?? `${where} answered ${status}`, {
+              hint: e.hint ?? 'see DIR/lab.log',
+            }),
+          );
         });
       },
     );
@@ -67,5 +85,7 @@ export function controlRequest<T>(lab: ControlTarget, method: 'GET' | 'POST', ro
 
 export const labReady = (lab: ControlTarget) => controlRequest<ReadyResponse>(lab, 'GET', '/ready');
 export const labInspect = (lab: ControlTarget) => controlRequest<InspectReport>(lab, 'GET', '/inspect');
-export const labFault = (lab: ControlTarget, fault: FaultRequest) => controlRequest<FaultResponse>(lab, 'POST', '/fault', fault);
-export const labShutdown = (lab: ControlTarget) => controlRequest<{ stopping: boolean }>(lab, 'POST', '/shutdown', {}, 5_000);
+export const labFault = (lab: ControlTarget, fault: FaultRequest) =>
+  controlRequest<FaultResponse>(lab, 'POST', '/fault', fault);
+export const labShutdown = (lab: ControlTarget) =>
+  controlRequest<{ stopping: boolean }>(lab, 'POST', '/shutdown', {}, 5_000);

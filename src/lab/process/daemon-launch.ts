@@ -26,7 +26,12 @@ export function daemonEntry(): string {
 }
 
 export function parseDaemonArgument(text: string | undefined): DaemonArgument {
-  const bad = (why: string) => new RotateError('LAB_DAEMON_USAGE', `the lab daemon needs one JSON argument {dir, config, readyTimeoutMs}: ${why}`, { hint: 'start labs with `rotate lab up --detach`', source: 'internal' });
+  const bad = (why: string) =>
+    new RotateError(
+      'LAB_DAEMON_USAGE',
+      `the lab daemon needs one JSON argument {dir, config, readyTimeoutMs}: ${why}`,
+      { hint: 'start labs with `rotate lab up --detach`', source: 'internal' },
+    );
   if (!text) throw bad('none given');
   let value: Partial<DaemonArgument>;
   try {
@@ -34,7 +39,13 @@ export function parseDaemonArgument(text: string | undefined): DaemonArgument {
   } catch {
     throw bad('not JSON');
   }
-  if (typeof value.dir !== 'string' || typeof value.config !== 'object' || value.config === null || typeof value.readyTimeoutMs !== 'number') throw bad('fields missing');
+  if (
+    typeof value.dir !== 'string' ||
+    typeof value.config !== 'object' ||
+    value.config === null ||
+    typeof value.readyTimeoutMs !== 'number'
+  )
+    throw bad('fields missing');
   return value as DaemonArgument;
 }
 
@@ -61,12 +72,16 @@ export async function launchDetachedLab(opts: LaunchOptions): Promise<LabFile> {
   const fd = openSync(logPath, 'w', 0o600);
   let child;
   try {
-    child = spawn(process.execPath, [daemonEntry(), JSON.stringify({ dir: opts.dir, config: opts.config, readyTimeoutMs: opts.readyTimeoutMs })], {
-      detached: true,
-      stdio: ['ignore', fd, fd],
-      cwd: opts.dir,
-      env: process.env,
-    });
+    child = spawn(
+      process.execPath,
+      [daemonEntry(), JSON.stringify({ dir: opts.dir, config: opts.config, readyTimeoutMs: opts.readyTimeoutMs })],
+      {
+        detached: true,
+        stdio: ['ignore', fd, fd],
+        cwd: opts.dir,
+        env: process.env,
+      },
+    );
   } finally {
     closeSync(fd);
   }
@@ -84,21 +99,31 @@ export async function launchDetachedLab(opts: LaunchOptions): Promise<LabFile> {
   try {
     for (;;) {
       if (failure) {
-        throw new RotateError('LAB_START_FAILED', `cannot start the lab process (${failure.message})`, { hint: `see ${logPath}` });
+        throw new RotateError('LAB_START_FAILED', `cannot start the lab process (${failure.message})`, {
+          hint: `see ${logPath}`,
+        });
       }
       const lab = await readLabFile(opts.dir).catch(() => null);
       if (lab && lab.pid === pid) return lab;
       if (exited) {
         const how = exited.signal ? `was killed by ${exited.signal}` : `exited with code ${exited.code}`;
-        throw new RotateError('LAB_START_FAILED', `the lab process ${how} before the cluster was Ready; last lines of ${logPath}:\n${indent(await logTail(opts.dir))}`, {
-          hint: `read ${logPath} for the whole story`,
-        });
+        throw new RotateError(
+          'LAB_START_FAILED',
+          `the lab process ${how} before the cluster was Ready; last lines of ${logPath}:\n${indent(await logTail(opts.dir))}`,
+          {
+            hint: `read ${logPath} for the whole story`,
+          },
+        );
       }
       if (Date.now() > deadline) {
         if (pid) await terminate({ pid, startTime: null }, 5_000, 2_000);
-        throw new RotateError('LAB_START_TIMEOUT', `the lab was not Ready within ${Math.round((opts.readyTimeoutMs + (opts.graceMs ?? 30_000)) / 1000)} s and was stopped; last lines of ${logPath}:\n${indent(await logTail(opts.dir))}`, {
-          hint: `read ${logPath}; a big lab on a loaded machine may need a smaller size`,
-        });
+        throw new RotateError(
+          'LAB_START_TIMEOUT',
+          `the lab was not Ready within ${Math.round((opts.readyTimeoutMs + (opts.graceMs ?? 30_000)) / 1000)} s and was stopped; last lines of ${logPath}:\n${indent(await logTail(opts.dir))}`,
+          {
+            hint: `read ${logPath}; a big lab on a loaded machine may need a smaller size`,
+          },
+        );
       }
       await sleep(opts.pollMs ?? 100);
     }
@@ -122,7 +147,11 @@ export async function waitForExit(identity: ProcessIdentity, ms: number, pollMs 
 }
 
 /** SIGTERM, wait, SIGKILL, wait. Only the recorded process (pid + start time) is signalled. */
-export async function terminate(identity: ProcessIdentity, termWaitMs: number, killWaitMs: number): Promise<'exited' | 'terminated' | 'killed' | 'survived'> {
+export async function terminate(
+  identity: ProcessIdentity,
+  termWaitMs: number,
+  killWaitMs: number,
+): Promise<'exited' | 'terminated' | 'killed' | 'survived'> {
   if (!isAlive(identity)) return 'exited';
   try {
     process.kill(identity.pid, 'SIGTERM');
@@ -184,7 +213,9 @@ export async function stopLab(dir: string, opts: StopOptions = {}): Promise<Stop
   if (!how) {
     const result = await terminate(identity, opts.termWaitMs ?? 15_000, opts.killWaitMs ?? 5_000);
     if (result === 'survived') {
-      throw new RotateError('LAB_STOP_FAILED', `the lab process ${identity.pid} survived SIGKILL`, { hint: 'check the process (ps) and the permissions' });
+      throw new RotateError('LAB_STOP_FAILED', `the lab process ${identity.pid} survived SIGKILL`, {
+        hint: 'check the process (ps) and the permissions',
+      });
     }
     how = result === 'killed' ? 'killed' : 'terminated';
   }

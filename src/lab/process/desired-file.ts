@@ -19,7 +19,9 @@ export const LAB_TALOS_AUTHORITY = 'talos-lab';
 export const LAB_KUBERNETES_AUTHORITY = 'kubernetes-lab';
 
 /** The repository's JSON Schema of desired-state files (src/… and dist/… are both three levels deep). */
-export const DESIRED_SCHEMA_PATH: string = fileURLToPath(new URL('../../../schemas/rotate.schema.json', import.meta.url));
+export const DESIRED_SCHEMA_PATH: string = fileURLToPath(
+  new URL('../../../schemas/rotate.schema.json', import.meta.url),
+);
 
 export interface LabDesiredInput {
   /** The talosconfig context (the cluster name). */
@@ -61,7 +63,7 @@ export function renderLabDesiredState(input: LabDesiredInput): string {
     'version: 1',
     '',
     'cluster:',
-    '  # The lab\'s talosctl client config (os:admin certificate of the lab\'s Talos CA). Apply updates it with',
+    "  # The lab's talosctl client config (os:admin certificate of the lab's Talos CA). Apply updates it with",
     '  # a client certificate of the new Talos CA.',
     '  talosconfig: ./talosconfig',
     `  context: ${scalar(input.context)}`,
@@ -73,10 +75,10 @@ export function renderLabDesiredState(input: LabDesiredInput): string {
     `  controlPlanes: ${flowList(input.controlPlanes)}`,
     `  workers: ${flowList(input.workers)}`,
     '  # The `talosctl gen secrets` bundle the lab was made from. Apply rewrites it with the new CAs, so that',
-    '  # configs generated from it later carry them (see the authorities\' keys below).',
+    "  # configs generated from it later carry them (see the authorities' keys below).",
     '  secretsBundle: ./secrets.yaml',
     '',
-    '# The Talos API CA (.machine.ca / .machine.acceptedCAs): the lab\'s CA issues, nothing else is accepted.',
+    "# The Talos API CA (.machine.ca / .machine.acceptedCAs): the lab's CA issues, nothing else is accepted.",
     'talos:',
     `  issuing: ${LAB_TALOS_AUTHORITY}`,
     '  accepted: []',
@@ -87,7 +89,7 @@ export function renderLabDesiredState(input: LabDesiredInput): string {
     '  accepted: []',
     '',
     'authorities:',
-    '  # The lab\'s two CAs. Their certificates are written here (they are public) instead of being read from',
+    "  # The lab's two CAs. Their certificates are written here (they are public) instead of being read from",
     '  # secrets.yaml, because apply rewrites that bundle with the new CAs: read from it, these names would',
     '  # silently mean the new CAs after a rotation. Their private keys are read from secrets.yaml (mode 0600);',
     '  # a key is never written in this file.',
@@ -100,7 +102,7 @@ export function renderLabDesiredState(input: LabDesiredInput): string {
     '',
     '# Rotating, e.g. the Talos API CA:',
     '#   rotate ca new --api talos --name talos-next --dir pki',
-    '# then make it issue while the lab\'s CA stays accepted, and define it under authorities:',
+    "# then make it issue while the lab's CA stays accepted, and define it under authorities:",
     '#   talos: { issuing: talos-next, accepted: [talos-lab] }',
     '#     talos-next: { certificate: pki/talos-next.crt, key: { file: pki/talos-next.key } }',
     `# ${LAB_TALOS_AUTHORITY}'s \`key:\` line may stay: a CA that is only accepted needs no key, and once apply has`,

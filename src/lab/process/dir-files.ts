@@ -5,7 +5,12 @@
  * (lab-dir.ts). A new file is one more entry here.
  */
 import * as path from 'node:path';
-import { emptyTalosconfig, renderTalosconfig, setContextCredentials, setCurrentContext } from '../../talos/talosconfig.js';
+import {
+  emptyTalosconfig,
+  renderTalosconfig,
+  setContextCredentials,
+  setCurrentContext,
+} from '../../talos/talosconfig.js';
 import { writeFileAtomic } from '../../util/atomic-file.js';
 import type { RunningLab, TalosAdminCredentials } from '../index.js';
 import { renderLabDesiredState } from './desired-file.js';
@@ -23,7 +28,10 @@ export interface LabDirFile {
 export function renderLabTalosconfig(admin: TalosAdminCredentials): string {
   const cfg = emptyTalosconfig();
   // endpoints and nodes first (talosctl's key order), then the credentials.
-  cfg.doc.setIn(['contexts', admin.context], cfg.doc.createNode({ endpoints: [...admin.endpoints], nodes: [...admin.nodes] }));
+  cfg.doc.setIn(
+    ['contexts', admin.context],
+    cfg.doc.createNode({ endpoints: [...admin.endpoints], nodes: [...admin.nodes] }),
+  );
   setContextCredentials(cfg, admin.context, { caPem: admin.caPem, certPem: admin.certPem, key: admin.key });
   setCurrentContext(cfg, admin.context);
   return renderTalosconfig(cfg);
@@ -45,14 +53,24 @@ export function renderLabDesiredFile(lab: RunningLab): string {
 
 export const LAB_DIR_FILES: readonly LabDirFile[] = [
   { kind: 'secrets', name: 'secrets.yaml', mode: 0o600, phase: 'start', render: (lab) => lab.secretsBundle },
-  { kind: 'talosconfig', name: 'talosconfig', mode: 0o600, phase: 'start', render: (lab) => renderLabTalosconfig(lab.talosAdmin) },
+  {
+    kind: 'talosconfig',
+    name: 'talosconfig',
+    mode: 0o600,
+    phase: 'start',
+    render: (lab) => renderLabTalosconfig(lab.talosAdmin),
+  },
   { kind: 'kubeconfig', name: 'kubeconfig', mode: 0o600, phase: 'ready', render: (lab) => lab.fetchKubeconfig() },
   // No secret in it (keys are referenced, never written): readable like any file meant for git.
   { kind: 'desired', name: 'rotate.yaml', mode: 0o644, phase: 'start', render: renderLabDesiredFile },
 ];
 
 /** Write the files of one phase; returns kind → file name for lab.json. */
-export async function writeLabDirFiles(dir: string, lab: RunningLab, phase: LabDirFile['phase']): Promise<Record<string, string>> {
+export async function writeLabDirFiles(
+  dir: string,
+  lab: RunningLab,
+  phase: LabDirFile['phase'],
+): Promise<Record<string, string>> {
   const written: Record<string, string> = {};
   for (const file of LAB_DIR_FILES.filter((f) => f.phase === phase)) {
     await writeFileAtomic(path.join(dir, file.name), await file.render(lab), { mode: file.mode });

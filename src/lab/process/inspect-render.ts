@@ -19,11 +19,20 @@ function rootCell(root: InspectRoot): { issuing: string; accepted: string } {
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 export function renderInspectReport(report: InspectReport): string {
-  const rows = [['ADDRESS', 'ROLE', 'HOSTNAME', 'READY', 'TALOS ISSUING', 'TALOS ACCEPTED', 'K8S ISSUING', 'K8S ACCEPTED']];
+  const rows = [
+    ['ADDRESS', 'ROLE', 'HOSTNAME', 'READY', 'TALOS ISSUING', 'TALOS ACCEPTED', 'K8S ISSUING', 'K8S ACCEPTED'],
+  ];
   for (const n of report.nodes) {
     const t = rootCell(n.talos);
     const k = rootCell(n.kubernetes);
@@ -48,17 +57,23 @@ export function renderInspectReport(report: InspectReport): string {
     const most = Math.max(...applies.map((n) => n.applyConfiguration.maxConcurrent));
     const refused = applies.reduce((sum, n) => sum + n.applyConfiguration.refusedInProgress, 0);
     lines.push(`ApplyConfiguration: at most ${most} at once on one node; ${refused} refused as already in progress`);
-    for (const n of applies) if (n.applyConfiguration.foreignHoldUntil) lines.push(`  ${n.address}: apply lock held by a foreign operator until ${n.applyConfiguration.foreignHoldUntil}`);
+    for (const n of applies)
+      if (n.applyConfiguration.foreignHoldUntil)
+        lines.push(
+          `  ${n.address}: apply lock held by a foreign operator until ${n.applyConfiguration.foreignHoldUntil}`,
+        );
   }
   lines.push('', 'ledger');
   const counts = [['EDGE', 'TRUST FAILURES', 'UNAVAILABLE']];
-  for (const edge of EDGE_KINDS) counts.push([edge, String(report.trustFailures[edge]), String(report.unavailable[edge])]);
+  for (const edge of EDGE_KINDS)
+    counts.push([edge, String(report.trustFailures[edge]), String(report.unavailable[edge])]);
   lines.push(table(counts).replace(/^/gm, '  '));
   lines.push(`  NotReady events: ${report.notReadyEvents}`);
   const recentTrust = report.recent.trustFailures.slice(-5);
   if (recentTrust.length) {
     lines.push('  latest trust failures:');
-    for (const e of recentTrust) lines.push(`    ${e.at} ${e.edge} ${e.from} -> ${e.to}: ${e.reason} (refused by ${e.refusedBy})`);
+    for (const e of recentTrust)
+      lines.push(`    ${e.at} ${e.edge} ${e.from} -> ${e.to}: ${e.reason} (refused by ${e.refusedBy})`);
   }
   const recentNotReady = report.recent.notReady.slice(-5);
   if (recentNotReady.length) {

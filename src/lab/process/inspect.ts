@@ -55,7 +55,11 @@ export function inspectNode(node: LabNode, ready: boolean): InspectNode {
   };
 }
 
-export function buildInspectReport(cluster: LabCluster, nodeReady: (address: string) => boolean, pods: InspectPods = { rootCaConfigMap: [], clients: [] }): InspectReport {
+export function buildInspectReport(
+  cluster: LabCluster,
+  nodeReady: (address: string) => boolean,
+  pods: InspectPods = { rootCaConfigMap: [], clients: [] },
+): InspectReport {
   const ledger = cluster.ledger.snapshot();
   return {
     cluster: {

@@ -28,9 +28,13 @@ export function logFilePath(dir: string): string {
 }
 
 function alreadyRunning(dir: string, pid: number): RotateError {
-  return new RotateError('LAB_ALREADY_RUNNING', pid > 0 ? `a lab is already running in ${dir} (pid ${pid})` : `a lab is starting in ${dir}`, {
-    hint: `stop it first with \`rotate lab down --dir ${dir}\`, or choose another --dir`,
-  });
+  return new RotateError(
+    'LAB_ALREADY_RUNNING',
+    pid > 0 ? `a lab is already running in ${dir} (pid ${pid})` : `a lab is starting in ${dir}`,
+    {
+      hint: `stop it first with \`rotate lab down --dir ${dir}\`, or choose another --dir`,
+    },
+  );
 }
 
 /** Claim DIR for the current process (creating DIR 0700); throws LAB_ALREADY_RUNNING naming the pid. */
@@ -49,13 +53,19 @@ export async function readLabFile(dir: string): Promise<LabFile | null> {
     text = await fs.readFile(file, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new RotateError('LAB_FILE_READ', `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { hint: 'check the permissions of DIR' });
+    throw new RotateError(
+      'LAB_FILE_READ',
+      `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+      { hint: 'check the permissions of DIR' },
+    );
   }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
-    throw new RotateError('LAB_FILE_INVALID', `${file} is not JSON`, { hint: 'it is written by `rotate lab up`; `rotate lab down --dir DIR` cleans up a broken lab folder' });
+    throw new RotateError('LAB_FILE_INVALID', `${file} is not JSON`, {
+      hint: 'it is written by `rotate lab up`; `rotate lab down --dir DIR` cleans up a broken lab folder',
+    });
   }
   return validateLabFile(value, file);
 }

@@ -88,7 +88,9 @@ export async function runLabProcess(opts: LabProcessOptions): Promise<void> {
     await fs.unlink(labFilePath(dir)).catch(() => undefined);
     const startedAt = new Date();
     const nodes = config.controlPlanes + config.workers;
-    log(`starting a lab of ${nodes} nodes (${config.controlPlanes} control planes, ${config.workers} workers, Kubernetes CA style ${config.kubernetesCaStyle}${config.vip ? ', VIP' : ''}) in ${dir}`);
+    log(
+      `starting a lab of ${nodes} nodes (${config.controlPlanes} control planes, ${config.workers} workers, Kubernetes CA style ${config.kubernetesCaStyle}${config.vip ? ', VIP' : ''}) in ${dir}`,
+    );
     lab = await startLab({ ...config, labDir: dir, log });
     const running = lab;
     log(`address block ${blockName(running.block)}, cluster endpoint ${running.clusterEndpoint}`);
@@ -96,11 +98,15 @@ export async function runLabProcess(opts: LabProcessOptions): Promise<void> {
     if (stopReason === undefined) {
       await Promise.race([
         running.whenAllReady(opts.readyTimeoutMs).catch((err: unknown) => {
-          throw new RotateError('LAB_NOT_READY', `not every node turned Ready within ${Math.round(opts.readyTimeoutMs / 1000)} s (${running.cluster.nodes.filter((n) => !running.nodeReady(n.address)).length} of ${nodes} not Ready)`, {
-            hint: 'see the lab log for the failing edges; a loaded machine may need a smaller lab',
-            cause: err,
-            source: 'internal',
-          });
+          throw new RotateError(
+            'LAB_NOT_READY',
+            `not every node turned Ready within ${Math.round(opts.readyTimeoutMs / 1000)} s (${running.cluster.nodes.filter((n) => !running.nodeReady(n.address)).length} of ${nodes} not Ready)`,
+            {
+              hint: 'see the lab log for the failing edges; a loaded machine may need a smaller lab',
+              cause: err,
+              source: 'internal',
+            },
+          );
         }),
         stopped,
       ]);
@@ -156,7 +162,11 @@ export async function runLabProcess(opts: LabProcessOptions): Promise<void> {
       process.off('SIGINT', onSignal);
     }
     await control?.close().catch(() => undefined);
-    await lab?.stop().catch((err: unknown) => log(`error while stopping the lab: ${err instanceof Error ? err.message : String(err)}`));
+    await lab
+      ?.stop()
+      .catch((err: unknown) =>
+        log(`error while stopping the lab: ${err instanceof Error ? err.message : String(err)}`),
+      );
     await removeOwnLabFile(dir);
     await dirLock.release();
     emergencyCleanups.delete(emergency);

@@ -57,10 +57,19 @@ function usage(flag: string, message: string, hint: string): RotateError {
   return new RotateError('LAB_BAD_OPTION', `${flag} ${message}`, { hint });
 }
 
-export function checkInteger(flag: string, value: number | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+export function checkInteger(
+  flag: string,
+  value: number | undefined,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw usage(flag, `must be a whole number from ${min}${max === Number.MAX_SAFE_INTEGER ? ' up' : ` to ${max}`} (got ${String(value)})`, `e.g. ${flag} ${min === 0 ? 0 : min}`);
+    throw usage(
+      flag,
+      `must be a whole number from ${min}${max === Number.MAX_SAFE_INTEGER ? ' up' : ` to ${max}`} (got ${String(value)})`,
+      `e.g. ${flag} ${min === 0 ? 0 : min}`,
+    );
   }
   return value;
 }
@@ -83,11 +92,19 @@ export function resolveLabConfig(input: LabUpInput): LabConfig {
   const controlPlanes = checkInteger('--control-planes', input.controlPlanes, 1, MAX_NODES) ?? DEFAULT_CONTROL_PLANES;
   const workers = checkInteger('--workers', input.workers, 0, MAX_NODES) ?? DEFAULT_WORKERS;
   if (controlPlanes + workers > MAX_NODES) {
-    throw usage('--control-planes + --workers', `is ${controlPlanes + workers}; a lab holds at most ${MAX_NODES} nodes (one /24)`, `use at most ${MAX_NODES} nodes in total`);
+    throw usage(
+      '--control-planes + --workers',
+      `is ${controlPlanes + workers}; a lab holds at most ${MAX_NODES} nodes (one /24)`,
+      `use at most ${MAX_NODES} nodes in total`,
+    );
   }
   const style = input.kubernetesCaStyle ?? DEFAULT_STYLE;
   if (style !== 'legacy' && style !== 'document') {
-    throw usage('--kubernetes-ca-style', `must be legacy or document (got ${JSON.stringify(style)})`, 'legacy = v1.13 configs (.cluster.ca), document = v1.14 KubeAPIServerCAConfig');
+    throw usage(
+      '--kubernetes-ca-style',
+      `must be legacy or document (got ${JSON.stringify(style)})`,
+      'legacy = v1.13 configs (.cluster.ca), document = v1.14 KubeAPIServerCAConfig',
+    );
   }
   const applyLatencyMs = checkInteger('--apply-latency-ms', input.applyLatencyMs, 0);
   const kubeletRestartMs = checkInteger('--kubelet-restart-ms', input.kubeletRestartMs, 0);
@@ -97,7 +114,11 @@ export function resolveLabConfig(input: LabUpInput): LabConfig {
   const podCaReloadS = checkNumber('--pod-ca-reload-s', input.podCaReloadS, 0);
   const workloads = input.workloads ?? DEFAULT_WORKLOADS;
   if (!(WORKLOAD_SETS as readonly string[]).includes(workloads)) {
-    throw usage('--workloads', `must be ${WORKLOAD_SETS.join(' or ')} (got ${JSON.stringify(workloads)})`, 'standard = Deployments, StatefulSets, a Job, a bare Pod and seeded CA copies besides the per-node clients; none = only the per-node clients');
+    throw usage(
+      '--workloads',
+      `must be ${WORKLOAD_SETS.join(' or ')} (got ${JSON.stringify(workloads)})`,
+      'standard = Deployments, StatefulSets, a Job, a bare Pod and seeded CA copies besides the per-node clients; none = only the per-node clients',
+    );
   }
   const shape = { controlPlanes, workers, kubernetesCaStyle: style, vip: input.vip ?? false } as LabShape;
   return {
@@ -119,16 +140,22 @@ export function resolveLabConfig(input: LabUpInput): LabConfig {
  * with the node count (see the load targets above) unless given, and the heartbeat stays well inside the
  * grace period (at most a quarter of it) so that a healthy node never turns NotReady.
  */
-export function deriveTimings(shape: Pick<LabShape, 'controlPlanes' | 'workers'>, given: Partial<LabTimings> = {}): LabTimings {
+export function deriveTimings(
+  shape: Pick<LabShape, 'controlPlanes' | 'workers'>,
+  given: Partial<LabTimings> = {},
+): LabTimings {
   const nodes = shape.controlPlanes + shape.workers;
   const nodeGraceMs = given.nodeGraceMs ?? DEFAULT_TIMINGS.nodeGraceMs;
   const loadHeartbeat = Math.max(DEFAULT_TIMINGS.heartbeatIntervalMs, Math.ceil((nodes * 1000) / MAX_HEARTBEATS_PER_S));
-  const heartbeatIntervalMs = given.heartbeatIntervalMs ?? Math.max(MIN_HEARTBEAT_MS, Math.min(loadHeartbeat, Math.floor(nodeGraceMs / 4)));
+  const heartbeatIntervalMs =
+    given.heartbeatIntervalMs ?? Math.max(MIN_HEARTBEAT_MS, Math.min(loadHeartbeat, Math.floor(nodeGraceMs / 4)));
   // Edges probed in the background: every control plane's apid dials every node; every worker dials trustd.
   const edges = shape.controlPlanes * nodes + shape.workers;
-  const probeIntervalMs = given.probeIntervalMs ?? Math.max(DEFAULT_TIMINGS.probeIntervalMs, Math.ceil((edges * 1000) / MAX_PROBES_PER_S));
+  const probeIntervalMs =
+    given.probeIntervalMs ?? Math.max(DEFAULT_TIMINGS.probeIntervalMs, Math.ceil((edges * 1000) / MAX_PROBES_PER_S));
   // In-cluster clients call like heartbeats (a handshake each): about one per node per heartbeat period.
-  const podCallIntervalMs = given.podCallIntervalMs ?? Math.max(DEFAULT_TIMINGS.podCallIntervalMs, heartbeatIntervalMs * 2);
+  const podCallIntervalMs =
+    given.podCallIntervalMs ?? Math.max(DEFAULT_TIMINGS.podCallIntervalMs, heartbeatIntervalMs * 2);
   return {
     ...DEFAULT_TIMINGS,
     ...given,
@@ -165,12 +192,14 @@ export interface FaultChange {
   remove?: boolean;
 }
 
-const FAULT_FLAGS = '--down, --up, --delay-ms N, --fail-apply N, --drop-apply-reply N, --kubelet-restart-ms N, --hold-apply-lock-ms N or --remove';
+const FAULT_FLAGS =
+  '--down, --up, --delay-ms N, --fail-apply N, --drop-apply-reply N, --kubelet-restart-ms N, --hold-apply-lock-ms N or --remove';
 
 /** Validate `rotate lab fault` flags into the control API's fault request. */
 export function resolveFaultChange(input: LabFaultInput): FaultChange {
   const node = input.node?.trim();
-  if (!node) throw usage('--node', 'is required', 'pass the node address, e.g. --node 127.12.34.10 (see `rotate lab inspect`)');
+  if (!node)
+    throw usage('--node', 'is required', 'pass the node address, e.g. --node 127.12.34.10 (see `rotate lab inspect`)');
   if (input.down && input.up) throw usage('--down and --up', 'cannot be combined', 'pass one of them');
   const change: FaultChange = { node };
   if (input.down) change.down = true;
@@ -187,6 +216,11 @@ export function resolveFaultChange(input: LabFaultInput): FaultChange {
   if (holdApplyLockMs !== undefined) change.holdApplyLockMs = holdApplyLockMs;
   if (input.remove && input.up) throw usage('--remove and --up', 'cannot be combined', 'a removed node stays off');
   if (input.remove) change.remove = true;
-  if (Object.keys(change).length === 1) throw usage('rotate lab fault', `needs a fault to set: ${FAULT_FLAGS}`, `e.g. rotate lab fault --dir DIR --node ${node} --down`);
+  if (Object.keys(change).length === 1)
+    throw usage(
+      'rotate lab fault',
+      `needs a fault to set: ${FAULT_FLAGS}`,
+      `e.g. rotate lab fault --dir DIR --node ${node} --down`,
+    );
   return change;
 }

@@ -17,9 +17,7 @@ export interface LockRecord extends ProcessIdentity {
   [extra: string]: unknown;
 }
 
-export type AcquireResult =
-  | { acquired: true; lock: HeldLock }
-  | { acquired: false; holder: LockRecord };
+export type AcquireResult = { acquired: true; lock: HeldLock } | { acquired: false; holder: LockRecord };
 
 /** A damaged (unreadable) lock file older than this is removed; a younger one may be another tool's write. */
 const DAMAGED_LOCK_STALE_MS = 10_000;
@@ -53,7 +51,9 @@ export class HeldLock {
   async release(): Promise<void> {
     if (this.#released) return;
     this.#released = true;
-    await lockFile(this.path).remove(this.record.nonce).catch(() => false);
+    await lockFile(this.path)
+      .remove(this.record.nonce)
+      .catch(() => false);
   }
 
   /** Synchronous variant for exit handlers. */
@@ -87,7 +87,11 @@ export function removeLockRecord(path: string, record: LockRecord): Promise<bool
  * Try once to take the lock for the current process. A lock held by a dead owner (or a damaged one older
  * than DAMAGED_LOCK_STALE_MS) is taken over; a live owner's lock is reported.
  */
-export async function tryAcquireLock(path: string, extra: Record<string, unknown> = {}, identity: ProcessIdentity = currentProcessIdentity()): Promise<AcquireResult> {
+export async function tryAcquireLock(
+  path: string,
+  extra: Record<string, unknown> = {},
+  identity: ProcessIdentity = currentProcessIdentity(),
+): Promise<AcquireResult> {
   const file = lockFile(path);
   const record: LockRecord = {
     ...extra,

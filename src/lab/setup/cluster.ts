@@ -27,9 +27,11 @@ export interface LabAddresses {
 
 /** Addresses inside `block` (`127.A.B`). */
 export function labAddresses(block: string, controlPlanes: number, workers: number): LabAddresses {
-  if (!/^127\.\d{1,3}\.\d{1,3}$/.test(block)) throw new RangeError(`lab address block must look like 127.A.B (got ${block})`);
+  if (!/^127\.\d{1,3}\.\d{1,3}$/.test(block))
+    throw new RangeError(`lab address block must look like 127.A.B (got ${block})`);
   if (controlPlanes < 1) throw new RangeError('a lab needs at least one control plane');
-  if (10 + controlPlanes + workers > 255) throw new RangeError(`a /24 block holds at most 245 nodes (asked ${controlPlanes + workers})`);
+  if (10 + controlPlanes + workers > 255)
+    throw new RangeError(`a /24 block holds at most 245 nodes (asked ${controlPlanes + workers})`);
   const at = (i: number) => `${block}.${10 + i}`;
   return {
     vip: `${block}.2`,
@@ -77,7 +79,11 @@ export async function assembleLabCluster(opts: AssembleOptions): Promise<Assembl
   const clusterEndpoint = `https://${addresses.clusterEndpoint}:6443`;
   const vipAddress = opts.vip ? addresses.vip : null;
   const specs = [
-    ...addresses.controlPlanes.map((address, i) => ({ address, role: 'controlplane' as const, hostname: `cp-${i + 1}` })),
+    ...addresses.controlPlanes.map((address, i) => ({
+      address,
+      role: 'controlplane' as const,
+      hostname: `cp-${i + 1}`,
+    })),
     ...addresses.workers.map((address, i) => ({ address, role: 'worker' as const, hostname: `worker-${i + 1}` })),
   ];
   const nodes = await Promise.all(

@@ -52,7 +52,8 @@ function hostOf(endpoint: string): string {
 }
 
 function render(docs: object[], opts: MachineConfigOptions): string {
-  if (opts.vip && opts.role === 'controlplane') docs = [...docs, { apiVersion: 'v1alpha1', kind: 'Layer2VIPConfig', name: opts.vip, link: 'eth0' }];
+  if (opts.vip && opts.role === 'controlplane')
+    docs = [...docs, { apiVersion: 'v1alpha1', kind: 'Layer2VIPConfig', name: opts.vip, link: 'eth0' }];
   return docs.map((d) => stringify(d, { indent: 4, lineWidth: 0 })).join('---\n');
 }
 
@@ -93,7 +94,10 @@ function legacy(s: LabSecrets, opts: MachineConfigOptions): string {
     cluster.ca = caPair(s.k8s);
     cluster.aggregatorCA = caPair(s.k8sAggregator);
     cluster.serviceAccount = { key: b64(s.serviceAccountKey.reveal()) };
-    cluster.apiServer = { image: `registry.k8s.io/kube-apiserver:${KUBERNETES_VERSION}`, certSANs: [hostOf(opts.clusterEndpoint)] };
+    cluster.apiServer = {
+      image: `registry.k8s.io/kube-apiserver:${KUBERNETES_VERSION}`,
+      certSANs: [hostOf(opts.clusterEndpoint)],
+    };
     cluster.controllerManager = { image: `registry.k8s.io/kube-controller-manager:${KUBERNETES_VERSION}` };
     cluster.proxy = { image: `registry.k8s.io/kube-proxy:${KUBERNETES_VERSION}` };
     cluster.scheduler = { image: `registry.k8s.io/kube-scheduler:${KUBERNETES_VERSION}` };
@@ -103,10 +107,13 @@ function legacy(s: LabSecrets, opts: MachineConfigOptions): string {
     cluster.ca = caCrtOnly(s.k8s);
     cluster.discovery = { enabled: true, registries: { kubernetes: { disabled: true }, service: {} } };
   }
-  return render([
-    { version: 'v1alpha1', debug: false, persist: true, machine, cluster },
-    { apiVersion: 'v1alpha1', kind: 'HostnameConfig', auto: 'off', hostname: opts.hostname },
-  ], opts);
+  return render(
+    [
+      { version: 'v1alpha1', debug: false, persist: true, machine, cluster },
+      { apiVersion: 'v1alpha1', kind: 'HostnameConfig', auto: 'off', hostname: opts.hostname },
+    ],
+    opts,
+  );
 }
 
 function documentStyle(s: LabSecrets, opts: MachineConfigOptions): string {
@@ -129,7 +136,12 @@ function documentStyle(s: LabSecrets, opts: MachineConfigOptions): string {
     { apiVersion: 'v1alpha1', kind: 'DiscoveryIdentityConfig', clusterID: s.clusterId, clusterSecret: s.clusterSecret },
     { apiVersion: 'v1alpha1', kind: 'ResolverConfig', hostDNS: { enabled: true, forwardKubeDNSToHost: true } },
     { apiVersion: 'v1alpha1', kind: 'HostnameConfig', auto: 'off', hostname: opts.hostname },
-    { apiVersion: 'v1alpha1', kind: 'KubeClusterConfig', clusterName: opts.clusterName, endpoint: opts.clusterEndpoint },
+    {
+      apiVersion: 'v1alpha1',
+      kind: 'KubeClusterConfig',
+      clusterName: opts.clusterName,
+      endpoint: opts.clusterEndpoint,
+    },
     {
       apiVersion: 'v1alpha1',
       kind: 'KubeletConfig',
@@ -137,7 +149,13 @@ function documentStyle(s: LabSecrets, opts: MachineConfigOptions): string {
       config: {},
       defaultRuntimeSeccompProfileEnabled: true,
     },
-    { apiVersion: 'v1alpha1', kind: 'KubeNetworkConfig', dnsDomain: 'cluster.local', podSubnets: POD_SUBNETS, serviceSubnets: SERVICE_SUBNETS },
+    {
+      apiVersion: 'v1alpha1',
+      kind: 'KubeNetworkConfig',
+      dnsDomain: 'cluster.local',
+      podSubnets: POD_SUBNETS,
+      serviceSubnets: SERVICE_SUBNETS,
+    },
     cp
       ? { apiVersion: 'v1alpha1', kind: 'KubeAPIServerCAConfig', issuingCA: plainPair(s.k8s) }
       : { apiVersion: 'v1alpha1', kind: 'KubeAPIServerCAConfig', acceptedCAs: [s.k8s.certPem] },
@@ -150,13 +168,35 @@ function documentStyle(s: LabSecrets, opts: MachineConfigOptions): string {
         apiVersion: 'v1alpha1',
         kind: 'KubeEtcdEncryptionConfig',
         config: {
-          resources: [{ providers: [{ secretbox: { keys: [{ name: 'key2', secret: s.secretboxEncryptionSecret }] } }], resources: ['secrets'] }],
+          resources: [
+            {
+              providers: [{ secretbox: { keys: [{ name: 'key2', secret: s.secretboxEncryptionSecret }] } }],
+              resources: ['secrets'],
+            },
+          ],
         },
       },
-      { apiVersion: 'v1alpha1', kind: 'KubeServiceAccountConfig', issuer: { privateKey: s.serviceAccountKey.reveal(), issuerURL: opts.clusterEndpoint } },
-      { apiVersion: 'v1alpha1', kind: 'KubeAPIServerConfig', image: `registry.k8s.io/kube-apiserver:${KUBERNETES_VERSION}` },
-      { apiVersion: 'v1alpha1', kind: 'KubeControllerManagerConfig', image: `registry.k8s.io/kube-controller-manager:${KUBERNETES_VERSION}` },
-      { apiVersion: 'v1alpha1', kind: 'KubeSchedulerConfig', image: `registry.k8s.io/kube-scheduler:${KUBERNETES_VERSION}`, config: {} },
+      {
+        apiVersion: 'v1alpha1',
+        kind: 'KubeServiceAccountConfig',
+        issuer: { privateKey: s.serviceAccountKey.reveal(), issuerURL: opts.clusterEndpoint },
+      },
+      {
+        apiVersion: 'v1alpha1',
+        kind: 'KubeAPIServerConfig',
+        image: `registry.k8s.io/kube-apiserver:${KUBERNETES_VERSION}`,
+      },
+      {
+        apiVersion: 'v1alpha1',
+        kind: 'KubeControllerManagerConfig',
+        image: `registry.k8s.io/kube-controller-manager:${KUBERNETES_VERSION}`,
+      },
+      {
+        apiVersion: 'v1alpha1',
+        kind: 'KubeSchedulerConfig',
+        image: `registry.k8s.io/kube-scheduler:${KUBERNETES_VERSION}`,
+        config: {},
+      },
     );
   }
   return render(docs, opts);

@@ -10,7 +10,13 @@ import { generateKeyPair, randomBytes, randomInt } from 'node:crypto';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { Secret } from '../../domain/secret.js';
-import { encodeTalosBase64Pem, generateCa, generateKubernetesCa, generateTalosCa, type CaMaterial } from '../../pki/index.js';
+import {
+  encodeTalosBase64Pem,
+  generateCa,
+  generateKubernetesCa,
+  generateTalosCa,
+  type CaMaterial,
+} from '../../pki/index.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
@@ -85,7 +91,10 @@ export async function generateLabSecrets(opts: LabSecretsOptions = {}): Promise<
   };
 }
 
-const pair = (ca: CaMaterial) => ({ crt: encodeTalosBase64Pem(ca.certPem), key: encodeTalosBase64Pem(ca.key.reveal()) });
+const pair = (ca: CaMaterial) => ({
+  crt: encodeTalosBase64Pem(ca.certPem),
+  key: encodeTalosBase64Pem(ca.key.reveal()),
+});
 
 /**
  * The bundle as `talosctl gen secrets` writes it (keys are lower-cased Go field names, 4-space indent,

@@ -46,15 +46,29 @@ export function clientRejectionReason(code: string | undefined): TrustFailureRea
 }
 
 /** Which side refused, from a server-side handshake error (the client's alert means it refused us). */
-function classifyServerHandshakeError(err: NodeJS.ErrnoException): { reason: TrustFailureReason; refusedBy: 'client' | 'server' } | null {
+function classifyServerHandshakeError(
+  err: NodeJS.ErrnoException,
+): { reason: TrustFailureReason; refusedBy: 'client' | 'server' } | null {
   const code = err.code ?? '';
-  if (/ALERT_UNKNOWN_CA|ALERT_BAD_CERTIFICATE|ALERT_CERTIFICATE_UNKNOWN|ALERT_UNSUPPORTED_CERTIFICATE/.test(code)) return { reason: 'unknown-ca', refusedBy: 'client' };
+  if (/ALERT_UNKNOWN_CA|ALERT_BAD_CERTIFICATE|ALERT_CERTIFICATE_UNKNOWN|ALERT_UNSUPPORTED_CERTIFICATE/.test(code))
+    return { reason: 'unknown-ca', refusedBy: 'client' };
   if (/ALERT_CERTIFICATE_EXPIRED/.test(code)) return { reason: 'expired', refusedBy: 'client' };
-  if (/PEER_DID_NOT_RETURN_A_CERTIFICATE|NO_CERTIFICATE/.test(code)) return { reason: 'unauthenticated', refusedBy: 'server' };
+  if (/PEER_DID_NOT_RETURN_A_CERTIFICATE|NO_CERTIFICATE/.test(code))
+    return { reason: 'unauthenticated', refusedBy: 'server' };
   return null;
 }
 
-const RESERVED_HEADERS = new Set(['content-type', 'te', 'user-agent', 'accept-encoding', 'host', 'node', 'nodes', 'talos-role', 'proxyfrom']);
+const RESERVED_HEADERS = new Set([
+  'content-type',
+  'te',
+  'user-agent',
+  'accept-encoding',
+  'host',
+  'node',
+  'nodes',
+  'talos-role',
+  'proxyfrom',
+]);
 
 function metaValues(md: grpc.Metadata, key: string): string[] {
   return md
@@ -69,7 +83,10 @@ type Route = { kind: 'local' } | { kind: 'forward'; target: string } | { kind: '
 
 export class ApidServer {
   readonly #host: ApidHost;
-  readonly #grpc = new grpc.Server({ 'grpc.max_receive_message_length': 32 * 1024 * 1024, 'grpc.max_send_message_length': 32 * 1024 * 1024 });
+  readonly #grpc = new grpc.Server({
+    'grpc.max_receive_message_length': 32 * 1024 * 1024,
+    'grpc.max_send_message_length': 32 * 1024 * 1024,
+  });
   readonly #injector: grpc.ConnectionInjector;
   readonly #conns = new Map<string, Conn>();
   readonly #sockets = new Set<Socket>();
@@ -119,10 +136,15 @@ export class ApidServer {
       // the middle of the handshake, after its ClientHello (a bare TCP connect-and-close sends nothing).
       const verdict =
         classifyServerHandshakeError(err) ??
-        (err.code === 'ECONNRESET' && (parent?.bytesRead ?? 0) > 0 ? { reason: 'bad-certificate' as const, refusedBy: 'client' as const } : null);
+        (err.code === 'ECONNRESET' && (parent?.bytesRead ?? 0) > 0
+          ? { reason: 'bad-certificate' as const, refusedBy: 'client' as const }
+          : null);
       // Connections we cut ourselves (node going down, lab stopping) are not refusals.
       if (verdict && !cluster.isNodeAddress(remote) && this.#server === server && !node.isDown) {
-        cluster.ledger.trustFailure({ edge: 'operator-apid', from: remote || 'operator', to: node.address, ...verdict }, parent ? acceptedAt.get(parent) : undefined);
+        cluster.ledger.trustFailure(
+          { edge: 'operator-apid', from: remote || 'operator', to: node.address, ...verdict },
+          parent ? acceptedAt.get(parent) : undefined,
+        );
       }
     });
     server.on('secureConnection', (socket: tls.TLSSocket) => this.#accept(socket));
@@ -149,12 +171,21 @@ export class ApidServer {
     const remote = socket.remoteAddress ?? '';
     const outside = !cluster.isNodeAddress(remote);
     const refuse = (reason: TrustFailureReason) => {
-      if (outside) cluster.ledger.trustFailure({ edge: 'operator-apid', from: remote || 'operator', to: node.address, reason, refusedBy: 'server' });
+      if (outside)
+        cluster.ledger.trustFailure({
+          edge: 'operator-apid',
+          from: remote || 'operator',
+          to: node.address,
+          reason,
+          refusedBy: 'server',
+        });
       socket.destroy();
     };
     const peer = socket.getPeerX509Certificate();
     if (!socket.authorized) {
-      const code = (socket.authorizationError as unknown as { code?: string } | null)?.code ?? String(socket.authorizationError ?? '');
+      const code =
+        (socket.authorizationError as unknown as { code?: string } | null)?.code ??
+        String(socket.authorizationError ?? '');
       refuse(peer ? clientRejectionReason(code) : 'unauthenticated');
       return;
     }
@@ -210,7 +241,8 @@ export class ApidServer {
       if (nodesVals.length === 1 && this.#isLocalTarget(nodesVals[0]!)) nodesVals = [];
     }
     if (nodesVals.length > 0) {
-      if (path.startsWith('/cosi.')) throw new GrpcCallError(Status.INVALID_ARGUMENT, 'one-2-many proxying is not supported for COSI methods');
+      if (path.startsWith('/cosi.'))
+        throw new GrpcCallError(Status.INVALID_ARGUMENT, 'one-2-many proxying is not supported for COSI methods');
       if (!canForward) throw new GrpcCallError(Status.PERMISSION_DENIED, 'no request forwarding');
       return { kind: 'aggregate', targets: nodesVals };
     }
@@ -262,7 +294,10 @@ export class ApidServer {
     }
     // One-to-many (deprecated `nodes`): replies get metadata.hostname; failures become metadata errors.
     for (const target of route.targets) {
-      const stamp = (m: CommonMetadata) => ({ hostname: target, ...(m.error ? { error: m.error, status: m.status } : {}) });
+      const stamp = (m: CommonMetadata) => ({
+        hostname: target,
+        ...(m.error ? { error: m.error, status: m.status } : {}),
+      });
       try {
         await this.#host.proxy.forward(
           target,
@@ -270,7 +305,10 @@ export class ApidServer {
           call.request,
           md,
           (res) => {
-            const r = res as unknown as { messages?: Array<{ metadata?: CommonMetadata | null }>; metadata?: CommonMetadata | null };
+            const r = res as unknown as {
+              messages?: Array<{ metadata?: CommonMetadata | null }>;
+              metadata?: CommonMetadata | null;
+            };
             if (streaming) r.metadata = stamp(r.metadata ?? {});
             else for (const m of r.messages ?? []) m.metadata = stamp(m.metadata ?? {});
             emit(res);
@@ -279,13 +317,20 @@ export class ApidServer {
         );
       } catch (err) {
         const e = err instanceof GrpcCallError ? err : new GrpcCallError(Status.UNKNOWN, String(err));
-        const metadata: CommonMetadata = { hostname: target, error: e.details, status: { code: e.code, message: e.details } };
+        const metadata: CommonMetadata = {
+          hostname: target,
+          error: e.details,
+          status: { code: e.code, message: e.details },
+        };
         emit((streaming ? { metadata } : { messages: [{ metadata }] }) as unknown as Res);
       }
     }
   }
 
-  #unary<Req, Res>(method: grpc.MethodDefinition<Req, Res>, local: (ctx: CallContext, req: Req) => Promise<Res> | Res): grpc.handleUnaryCall<Req, Res> {
+  #unary<Req, Res>(
+    method: grpc.MethodDefinition<Req, Res>,
+    local: (ctx: CallContext, req: Req) => Promise<Res> | Res,
+  ): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
       const out: Res[] = [];
       const aggregated: Res[] = [];
@@ -302,7 +347,9 @@ export class ApidServer {
           if (out.length > 0) callback(null, out[0]);
           else if (aggregated.length <= 1) callback(null, aggregated[0]);
           else {
-            const merged = { messages: aggregated.flatMap((r) => (r as unknown as { messages?: unknown[] }).messages ?? []) } as unknown as Res;
+            const merged = {
+              messages: aggregated.flatMap((r) => (r as unknown as { messages?: unknown[] }).messages ?? []),
+            } as unknown as Res;
             callback(null, merged);
           }
         },
@@ -349,7 +396,15 @@ export class ApidServer {
     const raw = (b: Buffer) => b;
     const writes: Record<string, grpc.MethodDefinition<Buffer, Buffer>> = {};
     const impl: grpc.UntypedServiceImplementation = {};
-    for (const name of ['Create', 'Update', 'Destroy', 'Teardown', 'TeardownAndDestroy', 'AddFinalizer', 'RemoveFinalizer']) {
+    for (const name of [
+      'Create',
+      'Update',
+      'Destroy',
+      'Teardown',
+      'TeardownAndDestroy',
+      'AddFinalizer',
+      'RemoveFinalizer',
+    ]) {
       writes[name] = {
         path: `/cosi.resource.State/${name}`,
         requestStream: false,
@@ -360,7 +415,10 @@ export class ApidServer {
         responseDeserialize: raw,
       };
       impl[name] = ((_call: unknown, cb: grpc.sendUnaryData<Buffer>) =>
-        cb({ code: grpc.status.PERMISSION_DENIED, details: 'write access is not allowed' })) as grpc.handleUnaryCall<Buffer, Buffer>;
+        cb({ code: grpc.status.PERMISSION_DENIED, details: 'write access is not allowed' })) as grpc.handleUnaryCall<
+        Buffer,
+        Buffer
+      >;
     }
     this.#grpc.addService(writes as grpc.ServiceDefinition, impl);
   }

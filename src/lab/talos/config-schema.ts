@@ -190,16 +190,24 @@ const DOCUMENT_STRUCTS: Record<string, string> = {
 function compile(table: Record<string, string>): Map<string, Map<string, Shape>> {
   const out = new Map<string, Map<string, Shape>>();
   for (const [name, spec] of Object.entries(table)) {
-    out.set(name, new Map(words(spec).map((f) => {
-      const at = f.indexOf(':');
-      return at < 0 ? [f, ''] : [f.slice(0, at), f.slice(at + 1)];
-    })));
+    out.set(
+      name,
+      new Map(
+        words(spec).map((f) => {
+          const at = f.indexOf(':');
+          return at < 0 ? [f, ''] : [f.slice(0, at), f.slice(at + 1)];
+        }),
+      ),
+    );
   }
   return out;
 }
 
 /** Struct name → its known keys with their shapes (v1alpha1 and the CA documents share one table). */
-export const STRUCTS: ReadonlyMap<string, ReadonlyMap<string, Shape>> = compile({ ...V1ALPHA1_STRUCTS, ...DOCUMENT_STRUCTS });
+export const STRUCTS: ReadonlyMap<string, ReadonlyMap<string, Shape>> = compile({
+  ...V1ALPHA1_STRUCTS,
+  ...DOCUMENT_STRUCTS,
+});
 
 /** The root shape of a document kind ('' when the lab does not check its keys). */
 export function documentShape(kind: string): Shape {

@@ -43,7 +43,14 @@ import { readConfigCas, splitSans, type RawCa } from '../core/roots.js';
 import { GrpcCallError, Status } from './h2-grpc.js';
 import { NOT_AUTHORIZED, requireAny, type CallContext } from './machined.js';
 import { ROLE_ADMIN } from './peer.js';
-import { definitionOf, definitionProto, definitionYaml, META_NAMESPACE, RESOURCE_DEFINITIONS, RESOURCE_DEFINITION_TYPE } from './resource-definitions.js';
+import {
+  definitionOf,
+  definitionProto,
+  definitionYaml,
+  META_NAMESPACE,
+  RESOURCE_DEFINITIONS,
+  RESOURCE_DEFINITION_TYPE,
+} from './resource-definitions.js';
 import { renderStaticPods, type StaticPodsView } from './static-pod-resources.js';
 
 interface TypeInfo {
@@ -67,7 +74,25 @@ export const RESOURCE_TYPES: Record<string, TypeInfo> = {
 };
 
 /** Namespaces a Talos node has (a subset of the real list). */
-const NAMESPACES = new Set(['config', 'secrets', 'cluster', 'runtime', 'network', 'k8s', 'controlplane', 'etcd', 'files', 'hardware', 'kubespan', 'perf', 'time', 'block', 'cri', 'siderolink', 'meta']);
+const NAMESPACES = new Set([
+  'config',
+  'secrets',
+  'cluster',
+  'runtime',
+  'network',
+  'k8s',
+  'controlplane',
+  'etcd',
+  'files',
+  'hardware',
+  'kubespan',
+  'perf',
+  'time',
+  'block',
+  'cri',
+  'siderolink',
+  'meta',
+]);
 
 const READ_ROLES = ['os:admin', 'os:operator', 'os:reader'];
 
@@ -189,7 +214,10 @@ function renderConfigResources(node: LabNode): Rendered[] {
       accepted_c_as: osAccepted.map((crt) => ({ crt: b(crt) })),
     }),
     yamlSpec: stringify({
-      issuingCA: view.machineCa && view.machineCa.key !== '' ? { crt: b64(view.machineCa.crt), key: b64(view.machineCa.key) } : null,
+      issuingCA:
+        view.machineCa && view.machineCa.key !== ''
+          ? { crt: b64(view.machineCa.crt), key: b64(view.machineCa.key) }
+          : null,
       acceptedCAs: osAccepted.map((crt) => ({ crt: b64(crt) })),
       certSANIPs: sans.ips,
       certSANDNSNames: sans.dnsNames,
@@ -199,8 +227,12 @@ function renderConfigResources(node: LabNode): Rendered[] {
   if (node.role === 'controlplane') {
     const ca = view.kubernetesCa;
     const document = view.style === 'document';
-    const accepted = document ? [...(ca && ca.crt !== '' ? [ca.crt] : []), ...view.kubernetesAccepted] : [...view.kubernetesAccepted, ...(ca ? [ca.crt] : [])];
-    const localEndpoint = view.kubePrism.enabled ? `https://127.0.0.1:${view.kubePrism.port}` : 'https://localhost:6443';
+    const accepted = document
+      ? [...(ca && ca.crt !== '' ? [ca.crt] : []), ...view.kubernetesAccepted]
+      : [...view.kubernetesAccepted, ...(ca ? [ca.crt] : [])];
+    const localEndpoint = view.kubePrism.enabled
+      ? `https://127.0.0.1:${view.kubePrism.port}`
+      : 'https://localhost:6443';
     out.push({
       namespace: 'secrets',
       type: 'KubernetesRootSecrets.secrets.talos.dev',
@@ -263,7 +295,8 @@ export function renderApiCertificates(credentials: NodeCredentials): Rendered {
   const hit = apiCertsMemo.get(credentials);
   if (hit) return hit;
   const protos = talosProtos();
-  const pair = (c: { certPem: string; key: { reveal(): string } } | null) => (c ? { crt: b(c.certPem), key: b(c.key.reveal()) } : null);
+  const pair = (c: { certPem: string; key: { reveal(): string } } | null) =>
+    c ? { crt: b(c.certPem), key: b(c.key.reveal()) } : null;
   const rendered: Rendered = {
     namespace: 'secrets',
     type: 'ApiCertificates.secrets.talos.dev',
@@ -278,7 +311,9 @@ export function renderApiCertificates(credentials: NodeCredentials): Rendered {
     // APICertsSpec's yaml tags in field order; a worker's nil client shows as null (resources/secrets/api.go).
     yamlSpec: stringify({
       acceptedCAs: credentials.acceptedEntries.map((crt) => ({ crt: b64(crt) })),
-      client: credentials.impersonator ? { crt: b64(credentials.impersonator.certPem), key: b64(credentials.impersonator.key.reveal()) } : null,
+      client: credentials.impersonator
+        ? { crt: b64(credentials.impersonator.certPem), key: b64(credentials.impersonator.key.reveal()) }
+        : null,
       server: { crt: b64(credentials.server.certPem), key: b64(credentials.server.key.reveal()) },
       skipVerifyingClientCert: false,
     }),
@@ -290,33 +325,35 @@ export function renderApiCertificates(credentials: NodeCredentials): Rendered {
 /** Members.cluster.talos.dev as every node sees them. `vipHolder` lists the VIP first. */
 export function renderMembers(cluster: LabCluster, vipHolder: LabNode | null): Rendered[] {
   const protos = talosProtos();
-  return cluster.nodes.filter((n) => !n.isRemoved).map((n) => {
-    const addresses = n === vipHolder && cluster.vipAddress ? [cluster.vipAddress, n.address] : [n.address];
-    const spec: MemberSpec = {
-      node_id: n.nodeId,
-      addresses: addresses.map((ip) => ({ ip: ipBytes(ip) })),
-      hostname: n.hostname,
-      machine_type: n.role === 'controlplane' ? 'TYPE_CONTROL_PLANE' : 'TYPE_WORKER',
-      operating_system: `Talos (${n.talosTag})`,
-      control_plane: n.role === 'controlplane' ? { api_server_port: 6443 } : null,
-    };
-    return {
-      namespace: 'cluster',
-      type: 'Members.cluster.talos.dev',
-      id: n.hostname,
-      owner: 'cluster.MemberController',
-      protoSpec: protos.specs.member.encode(spec),
-      yamlSpec: stringify({
-        nodeId: n.nodeId,
-        addresses,
+  return cluster.nodes
+    .filter((n) => !n.isRemoved)
+    .map((n) => {
+      const addresses = n === vipHolder && cluster.vipAddress ? [cluster.vipAddress, n.address] : [n.address];
+      const spec: MemberSpec = {
+        node_id: n.nodeId,
+        addresses: addresses.map((ip) => ({ ip: ipBytes(ip) })),
         hostname: n.hostname,
-        machineType: n.role,
-        operatingSystem: `Talos (${n.talosTag})`,
-        // ControlPlane.APIServerPort has the yaml tag `port` (resources/cluster/affiliate.go).
-        ...(n.role === 'controlplane' ? { controlPlane: { port: 6443 } } : {}),
-      }),
-    };
-  });
+        machine_type: n.role === 'controlplane' ? 'TYPE_CONTROL_PLANE' : 'TYPE_WORKER',
+        operating_system: `Talos (${n.talosTag})`,
+        control_plane: n.role === 'controlplane' ? { api_server_port: 6443 } : null,
+      };
+      return {
+        namespace: 'cluster',
+        type: 'Members.cluster.talos.dev',
+        id: n.hostname,
+        owner: 'cluster.MemberController',
+        protoSpec: protos.specs.member.encode(spec),
+        yamlSpec: stringify({
+          nodeId: n.nodeId,
+          addresses,
+          hostname: n.hostname,
+          machineType: n.role,
+          operatingSystem: `Talos (${n.talosTag})`,
+          // ControlPlane.APIServerPort has the yaml tag `port` (resources/cluster/affiliate.go).
+          ...(n.role === 'controlplane' ? { controlPlane: { port: 6443 } } : {}),
+        }),
+      };
+    });
 }
 
 const keyOf = (ns: string, type: string, id: string) => `${ns}\u0000${type}\u0000${id}`;
@@ -401,7 +438,13 @@ export class NodeResources {
         this.#emit(r.namespace, r.type, r.id, { event_type: 'CREATED', resource: toResource(s) });
       } else if (prev.key !== specKey) {
         const old = toResource(prev);
-        const s: Stored = { rendered: r, key: specKey, version: r.version ?? prev.version + 1, created: prev.created, updated: t };
+        const s: Stored = {
+          rendered: r,
+          key: specKey,
+          version: r.version ?? prev.version + 1,
+          created: prev.created,
+          updated: t,
+        };
         this.#entries.set(key, s);
         this.#emit(r.namespace, r.type, r.id, { event_type: 'UPDATED', resource: toResource(s), old });
       }
@@ -465,10 +508,17 @@ export class NodeResources {
     write({});
     if (id !== undefined) {
       const s = this.#entries.get(keyOf(ns, type, id));
-      write({ event: [s ? { event_type: 'CREATED', resource: toResource(s) } : { event_type: 'DESTROYED', resource: tombstone(ns, type, id) }] });
+      write({
+        event: [
+          s
+            ? { event_type: 'CREATED', resource: toResource(s) }
+            : { event_type: 'DESTROYED', resource: tombstone(ns, type, id) },
+        ],
+      });
     } else if (req.options?.bootstrap_contents) {
       for (const s of this.#list(ns, type)) write({ event: [{ event_type: 'CREATED', resource: toResource(s) }] });
-      if ((req.api_version ?? 0) >= 1) write({ event: [{ event_type: 'BOOTSTRAPPED', resource: tombstone(ns, type, '') }] });
+      if ((req.api_version ?? 0) >= 1)
+        write({ event: [{ event_type: 'BOOTSTRAPPED', resource: tombstone(ns, type, '') }] });
     }
     this.#watchers.add(watcher);
     try {

@@ -14,7 +14,14 @@
  * Generation failing (a broken CA) leaves the previous credentials in place, as Talos keeps its old API
  * resource.
  */
-import { createCsr, issueLeafCert, keyPemForTls, leafAlgorithmFor, type CaCertificate, type CaMaterial } from '../../pki/index.js';
+import {
+  createCsr,
+  issueLeafCert,
+  keyPemForTls,
+  leafAlgorithmFor,
+  type CaCertificate,
+  type CaMaterial,
+} from '../../pki/index.js';
 import type { Secret } from '../../domain/secret.js';
 import type { LabNode } from '../core/model.js';
 import { readConfigCas, splitSans } from '../core/roots.js';
@@ -68,7 +75,12 @@ export async function issueControlPlaneCredentials(
   const names = apiCertNames(node);
   const [server, impersonator, trustd] = await Promise.all([
     issueLeafCert(issuing, { ...names, usages: ['serverAuth'], validityMs: API_CERT_VALIDITY_MS }),
-    issueLeafCert(issuing, { commonName: names.commonName, organizations: ['os:impersonator'], usages: ['clientAuth'], validityMs: API_CERT_VALIDITY_MS }),
+    issueLeafCert(issuing, {
+      commonName: names.commonName,
+      organizations: ['os:impersonator'],
+      usages: ['clientAuth'],
+      validityMs: API_CERT_VALIDITY_MS,
+    }),
     issueLeafCert(issuing, { ...names, usages: ['serverAuth'], validityMs: API_CERT_VALIDITY_MS }),
   ]);
   // The proxy verifies other apids against the same pool (provider.go caCertPool).

@@ -11,7 +11,8 @@ import * as tls from 'node:tls';
 import type { EdgeKind, Ledger } from '../core/ledger.js';
 import { H2GrpcSession } from './h2-grpc.js';
 
-export type TrustReason = 'unknown-ca' | 'wrong-eku' | 'expired' | 'unauthenticated' | 'hostname-mismatch' | 'bad-certificate';
+export type TrustReason =
+  'unknown-ca' | 'wrong-eku' | 'expired' | 'unauthenticated' | 'hostname-mismatch' | 'bad-certificate';
 
 export type DialResult =
   | { ok: true; session: H2GrpcSession; socket: tls.TLSSocket }
@@ -48,7 +49,16 @@ const UNTRUSTED: Record<string, TrustReason> = {
   ERR_TLS_CERT_ALTNAME_INVALID: 'hostname-mismatch',
 };
 
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ERR_SOCKET_CLOSED']);
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+  'ERR_SOCKET_CLOSED',
+]);
 
 function alertReason(code: string): TrustReason | null {
   if (!/ALERT/.test(code)) return null;
@@ -66,7 +76,11 @@ function secureContext(opts: DialOptions): tls.SecureContext {
   const key = `${opts.ca.join('')}\u0000${opts.cert ?? ''}\u0000${opts.key ?? ''}`;
   let ctx = contexts.get(key);
   if (!ctx) {
-    ctx = tls.createSecureContext({ ca: [...opts.ca], ...(opts.cert && opts.key ? { cert: opts.cert, key: opts.key } : {}), minVersion: 'TLSv1.2' });
+    ctx = tls.createSecureContext({
+      ca: [...opts.ca],
+      ...(opts.cert && opts.key ? { cert: opts.cert, key: opts.key } : {}),
+      minVersion: 'TLSv1.2',
+    });
     contexts.set(key, ctx);
     if (contexts.size > 512) contexts.delete(contexts.keys().next().value as string);
   }
@@ -97,7 +111,10 @@ export function dialLab(opts: DialOptions): Promise<DialResult> {
       ALPNProtocols: ['h2'],
       rejectUnauthorized: true,
     });
-    const timer = setTimeout(() => finish({ ok: false, kind: 'unavailable', detail: 'timed out' }), opts.timeoutMs ?? 5_000);
+    const timer = setTimeout(
+      () => finish({ ok: false, kind: 'unavailable', detail: 'timed out' }),
+      opts.timeoutMs ?? 5_000,
+    );
     const onError = (err: NodeJS.ErrnoException) => {
       const code = err.code ?? '';
       if (code === 'ETIMEDOUT') {
@@ -115,7 +132,13 @@ export function dialLab(opts: DialOptions): Promise<DialResult> {
         return;
       }
       if (handshakeDone) {
-        finish({ ok: false, kind: 'trust', refusedBy: 'server', reason: 'bad-certificate', detail: `connection dropped right after the TLS handshake (${code || err.message})` });
+        finish({
+          ok: false,
+          kind: 'trust',
+          refusedBy: 'server',
+          reason: 'bad-certificate',
+          detail: `connection dropped right after the TLS handshake (${code || err.message})`,
+        });
         return;
       }
       if (UNAVAILABLE_CODES.has(code) || code === '') {
@@ -126,7 +149,8 @@ export function dialLab(opts: DialOptions): Promise<DialResult> {
     };
     socket.on('error', onError);
     socket.once('close', () => {
-      if (!handshakeDone) finish({ ok: false, kind: 'unavailable', detail: 'connection closed before the TLS handshake completed' });
+      if (!handshakeDone)
+        finish({ ok: false, kind: 'unavailable', detail: 'connection closed before the TLS handshake completed' });
     });
     socket.once('secureConnect', () => {
       handshakeDone = true;
@@ -146,9 +170,22 @@ export function dialLab(opts: DialOptions): Promise<DialResult> {
 }
 
 /** Records a failed dial in the ledger, as the dialler sees it. */
-export function recordDialFailure(ledger: Ledger, edge: EdgeKind, from: string, to: string, r: Exclude<DialResult, { ok: true }>, targetDown: boolean): void {
+export function recordDialFailure(
+  ledger: Ledger,
+  edge: EdgeKind,
+  from: string,
+  to: string,
+  r: Exclude<DialResult, { ok: true }>,
+  targetDown: boolean,
+): void {
   if (r.kind === 'unavailable' || targetDown) {
-    ledger.unavailable({ edge, from, to, reason: r.kind === 'unavailable' ? r.detail : `node down (${r.detail})`, refusedBy: 'server' });
+    ledger.unavailable({
+      edge,
+      from,
+      to,
+      reason: r.kind === 'unavailable' ? r.detail : `node down (${r.detail})`,
+      refusedBy: 'server',
+    });
     return;
   }
   ledger.trustFailure({ edge, from, to, reason: r.reason, refusedBy: r.refusedBy });

@@ -111,10 +111,15 @@ export class H2GrpcSession {
         } else resolve(new H2GrpcSession(session, authority));
       };
       const onSettings = () => finish(null);
-      const timer = setTimeout(() => finish(Object.assign(new Error('no HTTP/2 settings from the server in time'), { code: 'ETIMEDOUT' })), timeoutMs);
+      const timer = setTimeout(
+        () => finish(Object.assign(new Error('no HTTP/2 settings from the server in time'), { code: 'ETIMEDOUT' })),
+        timeoutMs,
+      );
       session.once('remoteSettings', onSettings);
       session.once('error', (err) => finish(err));
-      session.once('close', () => finish(Object.assign(new Error('connection closed before HTTP/2 settings'), { code: 'ECONNRESET' })));
+      session.once('close', () =>
+        finish(Object.assign(new Error('connection closed before HTTP/2 settings'), { code: 'ECONNRESET' })),
+      );
     });
   }
 
@@ -195,12 +200,14 @@ export class H2GrpcSession {
             }, opts.timeoutMs + 1_000);
       const takeStatus = (h: http2.IncomingHttpHeaders) => {
         const s = h['grpc-status'];
-        if (s !== undefined) status = { code: Number(Array.isArray(s) ? s[0] : s), details: decodeGrpcMessage(h['grpc-message']) };
+        if (s !== undefined)
+          status = { code: Number(Array.isArray(s) ? s[0] : s), details: decodeGrpcMessage(h['grpc-message']) };
       };
       stream.on('response', (headers) => {
         const httpStatus = Number(headers[':status']);
         takeStatus(headers);
-        if (httpStatus !== 200 && status === undefined) status = { code: Status.UNKNOWN, details: `HTTP status ${httpStatus}` };
+        if (httpStatus !== 200 && status === undefined)
+          status = { code: Status.UNKNOWN, details: `HTTP status ${httpStatus}` };
       });
       stream.on('trailers', (trailers) => takeStatus(trailers));
       stream.on('data', (chunk: Buffer) => {
@@ -209,12 +216,17 @@ export class H2GrpcSession {
           for (const m of framer.push(chunk)) onMessage(method.responseDeserialize(m));
         } catch (err) {
           stream.close(http2.constants.NGHTTP2_CANCEL);
-          settle(err instanceof GrpcCallError ? err : new GrpcCallError(Status.INTERNAL, `bad response message: ${(err as Error).message}`));
+          settle(
+            err instanceof GrpcCallError
+              ? err
+              : new GrpcCallError(Status.INTERNAL, `bad response message: ${(err as Error).message}`),
+          );
         }
       });
       stream.on('error', (err) => settle(new GrpcCallError(Status.UNAVAILABLE, `stream error: ${err.message}`)));
       stream.on('close', () => {
-        if (status === undefined) settle(new GrpcCallError(Status.UNAVAILABLE, 'the stream ended without a status (connection reset)'));
+        if (status === undefined)
+          settle(new GrpcCallError(Status.UNAVAILABLE, 'the stream ended without a status (connection reset)'));
         else if (status.code !== Status.OK) settle(new GrpcCallError(status.code, status.details));
         else settle(null);
       });
@@ -222,7 +234,12 @@ export class H2GrpcSession {
     });
   }
 
-  async unary<Req, Res>(method: grpc.MethodDefinition<Req, Res>, request: Req, metadata: OutgoingMetadata, opts: { timeoutMs?: number } = {}): Promise<Res> {
+  async unary<Req, Res>(
+    method: grpc.MethodDefinition<Req, Res>,
+    request: Req,
+    metadata: OutgoingMetadata,
+    opts: { timeoutMs?: number } = {},
+  ): Promise<Res> {
     const out: Res[] = [];
     await this.call(method, request, metadata, (m) => out.push(m), opts);
     const first = out[0];

@@ -45,7 +45,10 @@ export async function startTalosSide(cluster: LabCluster, options: TalosSideOpti
     cluster,
     ledger: cluster.ledger,
     members() {
-      const key = `${cluster.vipHolder()?.address ?? '-'}|${cluster.nodes.filter((n) => n.isRemoved).map((n) => n.address).join(',')}`;
+      const key = `${cluster.vipHolder()?.address ?? '-'}|${cluster.nodes
+        .filter((n) => n.isRemoved)
+        .map((n) => n.address)
+        .join(',')}`;
       if (key !== membersKey) {
         membersKey = key;
         members = renderMembers(cluster, cluster.vipHolder());

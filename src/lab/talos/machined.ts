@@ -187,9 +187,14 @@ export const DEFAULT_TRY_TIMEOUT_MS = 60_000;
 export const APPLY_IN_PROGRESS = 'another apply configuration is already in progress';
 /** How long every ApplyConfiguration holds the lock at least (dry runs included). */
 export const APPLY_HANDLING_MS = 10;
-export const REBOOT_PENDING = 'configuration was already applied and node is rebooting, cannot apply more configuration changes until next reboot';
+export const REBOOT_PENDING =
+  'configuration was already applied and node is rebooting, cannot apply more configuration changes until next reboot';
 
-export async function applyConfiguration(host: MachineHost, ctx: CallContext, req: ApplyConfigurationRequest): Promise<ApplyConfigurationResponse> {
+export async function applyConfiguration(
+  host: MachineHost,
+  ctx: CallContext,
+  req: ApplyConfigurationRequest,
+): Promise<ApplyConfigurationResponse> {
   // Talos takes applyConfigMu with TryLock before anything else, dry runs and unauthorised callers
   // included (v1alpha1_server.go), and holds it until the call returns.
   const call = host.node.applyLock.enter();
@@ -215,7 +220,11 @@ export async function applyConfiguration(host: MachineHost, ctx: CallContext, re
     const text = Buffer.from(req.data ?? new Uint8Array()).toString('utf8');
     const line = talosLine(node.talosTag);
     const { validated, documents } = await validateApplyParsed(text, { line, mode });
-    if (!validated.ok) throw new GrpcCallError(validated.code === 'UNIMPLEMENTED' ? Status.UNIMPLEMENTED : Status.INVALID_ARGUMENT, validated.message);
+    if (!validated.ok)
+      throw new GrpcCallError(
+        validated.code === 'UNIMPLEMENTED' ? Status.UNIMPLEMENTED : Status.INVALID_ARGUMENT,
+        validated.message,
+      );
 
     let details: string;
     switch (mode) {
@@ -240,7 +249,12 @@ export async function applyConfiguration(host: MachineHost, ctx: CallContext, re
 
     if (req.dry_run) {
       return {
-        messages: [{ mode, mode_details: `Dry run summary:\n${details} (skipped in dry-run).\nConfig diff:\n\n${configDiff(node, documents!)}` }],
+        messages: [
+          {
+            mode,
+            mode_details: `Dry run summary:\n${details} (skipped in dry-run).\nConfig diff:\n\n${configDiff(node, documents!)}`,
+          },
+        ],
       };
     }
 
@@ -286,7 +300,13 @@ export async function applyConfiguration(host: MachineHost, ctx: CallContext, re
 // Kubeconfig
 
 /** Talos's admin kubeconfig template (pkg/kubeconfig/generate.go). */
-export function renderKubeconfig(opts: { cluster: string; server: string; caPem: string; certPem: string; keyPem: string }): string {
+export function renderKubeconfig(opts: {
+  cluster: string;
+  server: string;
+  caPem: string;
+  certPem: string;
+  keyPem: string;
+}): string {
   const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
   const user = `admin@${opts.cluster}`;
   return [
@@ -320,10 +340,14 @@ function bundle(cas: readonly CaCertificate[]): string {
 export async function kubeconfig(host: MachineHost, ctx: CallContext, write: (d: CommonData) => void): Promise<void> {
   requireAny(ctx, [ROLE_ADMIN]);
   const node = host.node;
-  if (node.role !== 'controlplane') throw new GrpcCallError(Status.UNIMPLEMENTED, 'kubeconfig is only available on control plane nodes');
+  if (node.role !== 'controlplane')
+    throw new GrpcCallError(Status.UNIMPLEMENTED, 'kubeconfig is only available on control plane nodes');
   const root = node.roots.kubernetes;
   if (!root.issuing) {
-    throw new GrpcCallError(Status.UNKNOWN, `failed to generate kubeconfig: ${root.error ?? 'the Kubernetes issuing CA has no key'}`);
+    throw new GrpcCallError(
+      Status.UNKNOWN,
+      `failed to generate kubeconfig: ${root.error ?? 'the Kubernetes issuing CA has no key'}`,
+    );
   }
   const view = readConfigCas(node.config);
   const admin = await issueKubernetesAdminCert(root.issuing, { backdateMs: 10_000 });

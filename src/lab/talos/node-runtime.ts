@@ -25,7 +25,13 @@ import { interpretRoots, readConfigCas } from '../core/roots.js';
 import { ApidServer, type ApidHost } from './apid.js';
 import { NodeResources, type renderMembers } from './cosi.js';
 import type { StaticPodsView } from './static-pod-resources.js';
-import { API_CERT_VALIDITY_MS, bundleCertificates, issueControlPlaneCredentials, workerCsr, type NodeCredentials } from './credentials.js';
+import {
+  API_CERT_VALIDITY_MS,
+  bundleCertificates,
+  issueControlPlaneCredentials,
+  workerCsr,
+  type NodeCredentials,
+} from './credentials.js';
 import { ApidProxy } from './proxy.js';
 import { callTrustd, TrustdServer } from './trustd.js';
 
@@ -60,7 +66,11 @@ export class TalosNodeRuntime implements ApidHost {
   #credentials: NodeCredentials | null = null;
   #side: TalosSideContext;
   #tryTimer: NodeJS.Timeout | null = null;
-  #registration: { generation: number; timer: NodeJS.Timeout | null; active: boolean } = { generation: 0, timer: null, active: false };
+  #registration: { generation: number; timer: NodeJS.Timeout | null; active: boolean } = {
+    generation: 0,
+    timer: null,
+    active: false,
+  };
   #csr: Promise<{ csrPem: string; key: Secret }> | null = null;
   #stopped = false;
   #listeners: Array<() => void> = [];
@@ -100,7 +110,10 @@ export class TalosNodeRuntime implements ApidHost {
   /** First start: a control plane issues its certificates and listens (apid, trustd). */
   async startControlPlane(): Promise<void> {
     await this.#issueControlPlane();
-    if (!this.#credentials) throw new Error(`control plane ${this.node.address} cannot issue its apid certificates: ${this.node.roots.talos.error ?? 'no issuing CA'}`);
+    if (!this.#credentials)
+      throw new Error(
+        `control plane ${this.node.address} cannot issue its apid certificates: ${this.node.roots.talos.error ?? 'no issuing CA'}`,
+      );
     await this.trustd?.listen();
     await this.apid.listen();
   }
@@ -108,7 +121,8 @@ export class TalosNodeRuntime implements ApidHost {
   /** First start of a worker: get a certificate from trustd (control planes must be up), then listen. */
   async startWorker(): Promise<void> {
     const ok = await this.#registerOnce();
-    if (!ok) throw new Error(`worker ${this.node.address} could not get its apid certificate from any control plane's trustd`);
+    if (!ok)
+      throw new Error(`worker ${this.node.address} could not get its apid certificate from any control plane's trustd`);
     await this.apid.listen();
   }
 
@@ -132,7 +146,15 @@ export class TalosNodeRuntime implements ApidHost {
     this.node.on('secrets', onKubelet);
     // Certificates are renewed at half their lifetime (secrets/api.go refreshTicker), like after a change.
     const renew = setInterval(() => {
-      if (!this.node.isDown) this.#onConfig({ previous: this.node.config, current: this.node.config, previousRoots: this.node.roots, roots: this.node.roots, talosChanged: true, kubernetesChanged: false });
+      if (!this.node.isDown)
+        this.#onConfig({
+          previous: this.node.config,
+          current: this.node.config,
+          previousRoots: this.node.roots,
+          roots: this.node.roots,
+          talosChanged: true,
+          kubernetesChanged: false,
+        });
     }, API_CERT_VALIDITY_MS / 2);
     renew.unref();
     this.#listeners.push(() => {
@@ -196,16 +218,25 @@ export class TalosNodeRuntime implements ApidHost {
   async #issueControlPlane(): Promise<boolean> {
     const root = this.node.roots.talos;
     if (!root.issuing || root.error) {
-      this.#side.log(`${this.node.address}: cannot generate apid certificates (${root.error ?? 'no issuing CA key'}); keeping the previous ones`);
+      this.#side.log(
+        `${this.node.address}: cannot generate apid certificates (${root.error ?? 'no issuing CA key'}); keeping the previous ones`,
+      );
       return false;
     }
     try {
-      this.#credentials = await issueControlPlaneCredentials(this.node, root.issuing, root.trusted, root.acceptedEntries);
+      this.#credentials = await issueControlPlaneCredentials(
+        this.node,
+        root.issuing,
+        root.trusted,
+        root.acceptedEntries,
+      );
       // ApiCertificates follows (a new version, UPDATED to watchers) before apid serves the new certificates.
       this.resources.refresh();
       return true;
     } catch (err) {
-      this.#side.log(`${this.node.address}: certificate generation failed (${(err as Error).message}); keeping the previous ones`);
+      this.#side.log(
+        `${this.node.address}: certificate generation failed (${(err as Error).message}); keeping the previous ones`,
+      );
       return false;
     }
   }
@@ -258,7 +289,10 @@ export class TalosNodeRuntime implements ApidHost {
       if (ok) {
         this.#registration.active = false;
         if (this.apid.listening) this.apid.updateCredentials();
-        else await this.apid.listen().catch((err: unknown) => this.#side.log(`${this.node.address}: apid cannot listen: ${String(err)}`));
+        else
+          await this.apid
+            .listen()
+            .catch((err: unknown) => this.#side.log(`${this.node.address}: apid cannot listen: ${String(err)}`));
         this.#side.workerRegistered(this);
       } else {
         this.#registration.timer = setTimeout(() => void attempt(), REGISTRATION_RETRY_MS);
@@ -298,7 +332,9 @@ export class TalosNodeRuntime implements ApidHost {
   async #registerOnce(generation?: number): Promise<boolean> {
     const csr = this.csr();
     if (!csr) {
-      this.#side.log(`${this.node.address}: cannot create a CSR (${this.node.roots.talos.error ?? 'no accepted CA'}); keeping the previous certificate`);
+      this.#side.log(
+        `${this.node.address}: cannot create a CSR (${this.node.roots.talos.error ?? 'no accepted CA'}); keeping the previous certificate`,
+      );
       return false;
     }
     const { csrPem, key } = await csr;
@@ -312,7 +348,15 @@ export class TalosNodeRuntime implements ApidHost {
       const clientCas = bundleCertificates(r.bundle);
       if (clientCas.length === 0 || !r.crt.includes('BEGIN CERTIFICATE')) continue;
       // ApiCertificates holds the bundle as ONE entry, exactly as trustd returned it (secrets/api.go generateWorker).
-      this.#credentials = { server: { certPem: r.crt, key }, acceptedEntries: [r.bundle], clientCas, impersonator: null, peerCas: [], trustd: null, issuer: r.from };
+      this.#credentials = {
+        server: { certPem: r.crt, key },
+        acceptedEntries: [r.bundle],
+        clientCas,
+        impersonator: null,
+        peerCas: [],
+        trustd: null,
+        issuer: r.from,
+      };
       this.resources.refresh();
       return true;
     }
@@ -338,8 +382,12 @@ export class TalosNodeRuntime implements ApidHost {
       // On a real boot the certificates are generated afresh; with a broken CA apid never starts.
       this.#credentials = null;
       if (!(await this.#issueControlPlane())) return;
-      await this.trustd?.listen().catch((err: unknown) => this.#side.log(`${this.node.address}: trustd cannot listen: ${String(err)}`));
-      await this.apid.listen().catch((err: unknown) => this.#side.log(`${this.node.address}: apid cannot listen: ${String(err)}`));
+      await this.trustd
+        ?.listen()
+        .catch((err: unknown) => this.#side.log(`${this.node.address}: trustd cannot listen: ${String(err)}`));
+      await this.apid
+        .listen()
+        .catch((err: unknown) => this.#side.log(`${this.node.address}: apid cannot listen: ${String(err)}`));
       this.#side.changed(this);
     } else {
       // A booting worker has no certificate until a trustd signs one; apid starts then.

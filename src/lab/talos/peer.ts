@@ -9,7 +9,15 @@ import { x509 } from '../../pki/x509lib.js';
 export const ROLE_ADMIN = 'os:admin';
 export const ROLE_IMPERSONATOR = 'os:impersonator';
 /** pkg/machinery/role/role.go: roles Talos knows; others in a certificate are ignored. */
-export const KNOWN_ROLES = new Set(['os:admin', 'os:operator', 'os:reader', 'os:etcd:backup', 'os:image:verifier', 'os:meta:writer', ROLE_IMPERSONATOR]);
+export const KNOWN_ROLES = new Set([
+  'os:admin',
+  'os:operator',
+  'os:reader',
+  'os:etcd:backup',
+  'os:image:verifier',
+  'os:meta:writer',
+  ROLE_IMPERSONATOR,
+]);
 
 const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 
@@ -42,5 +50,10 @@ export function peerIdentity(cert: X509Certificate): PeerIdentity {
 
 /** Role strings parsed from `talos-role` metadata (unknown ones dropped, as role.Parse does). */
 export function parseRoles(values: readonly string[]): Set<string> {
-  return new Set(values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => KNOWN_ROLES.has(v)));
+  return new Set(
+    values
+      .flatMap((v) => v.split(','))
+      .map((v) => v.trim())
+      .filter((v) => KNOWN_ROLES.has(v)),
+  );
 }

@@ -79,7 +79,12 @@ export class ProbeScheduler {
     const r = await cp.proxy.dial(target.node.address, target.node.address);
     if (!r.ok) return;
     try {
-      await r.session.unary(talosProtos().machineService.Version, {}, { proxyfrom: cp.node.address, 'talos-role': ['os:reader'] }, { timeoutMs: 5_000 });
+      await r.session.unary(
+        talosProtos().machineService.Version,
+        {},
+        { proxyfrom: cp.node.address, 'talos-role': ['os:reader'] },
+        { timeoutMs: 5_000 },
+      );
     } catch {
       // A gRPC-level answer after a good handshake is not a trust question.
     } finally {
@@ -172,7 +177,8 @@ export class ProbeScheduler {
 
   /** Resolves when no probe is queued or running (tests use it to wait for a burst to settle). */
   async idle(): Promise<void> {
-    while (!this.#stopped && (this.#pendingBurst > 0 || this.#queue.length > 0 || this.#running > 0)) await new Promise((r) => setTimeout(r, 10));
+    while (!this.#stopped && (this.#pendingBurst > 0 || this.#queue.length > 0 || this.#running > 0))
+      await new Promise((r) => setTimeout(r, 10));
   }
 
   stop(): void {

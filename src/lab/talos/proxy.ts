@@ -39,7 +39,12 @@ export function dialErrorMessage(target: string, r: Exclude<DialResult, { ok: tr
     return `connection error: desc = "transport: Error while dialing: dial tcp ${target}:${APID_PORT}: ${r.detail}"`;
   }
   if (r.refusedBy === 'client') {
-    const why = r.reason === 'expired' ? 'x509: certificate has expired or is not yet valid' : r.reason === 'hostname-mismatch' ? `x509: certificate is not valid for ${target}` : 'x509: certificate signed by unknown authority';
+    const why =
+      r.reason === 'expired'
+        ? 'x509: certificate has expired or is not yet valid'
+        : r.reason === 'hostname-mismatch'
+          ? `x509: certificate is not valid for ${target}`
+          : 'x509: certificate signed by unknown authority';
     return `connection error: desc = "transport: authentication handshake failed: tls: failed to verify certificate: ${why}"`;
   }
   return 'connection error: desc = "transport: authentication handshake failed: remote error: tls: bad certificate"';
@@ -57,7 +62,11 @@ export class ApidProxy {
   flush(): void {
     const entries = [...this.#pool.values()];
     this.#pool.clear();
-    for (const p of entries) p.then((s) => s.close(), () => undefined);
+    for (const p of entries)
+      p.then(
+        (s) => s.close(),
+        () => undefined,
+      );
   }
 
   /** One mutual-TLS dial as this node's apid makes it; the ledger records a failure. */
@@ -80,7 +89,10 @@ export class ApidProxy {
   async #session(target: string): Promise<H2GrpcSession> {
     const address = resolveTarget(this.#host.cluster, target);
     if (address === null) {
-      throw new GrpcCallError(Status.UNAVAILABLE, `connection error: desc = "transport: Error while dialing: dial tcp: lookup ${target}: no such host"`);
+      throw new GrpcCallError(
+        Status.UNAVAILABLE,
+        `connection error: desc = "transport: Error while dialing: dial tcp: lookup ${target}: no such host"`,
+      );
     }
     const cached = this.#pool.get(address);
     if (cached) {

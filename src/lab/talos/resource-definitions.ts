@@ -44,13 +44,48 @@ export interface ResourceDefinitionSpec extends Declared {
 
 const DECLARED: readonly Declared[] = [
   // cosi-project/runtime pkg/resource/meta/resource_definition.go (Namespaces.meta.cosi.dev is not served)
-  { type: RESOURCE_DEFINITION_TYPE, displayType: 'ResourceDefinition', aliases: ['api-resources'], defaultNamespace: 'meta', printColumns: [{ name: 'Aliases', jsonPath: '{.aliases[:]}' }], sensitive: false },
+  {
+    type: RESOURCE_DEFINITION_TYPE,
+    displayType: 'ResourceDefinition',
+    aliases: ['api-resources'],
+    defaultNamespace: 'meta',
+    printColumns: [{ name: 'Aliases', jsonPath: '{.aliases[:]}' }],
+    sensitive: false,
+  },
   // resources/config/machine_config.go
-  { type: 'MachineConfigs.config.talos.dev', displayType: 'MachineConfig', aliases: [], defaultNamespace: 'config', printColumns: [], sensitive: true },
+  {
+    type: 'MachineConfigs.config.talos.dev',
+    displayType: 'MachineConfig',
+    aliases: [],
+    defaultNamespace: 'config',
+    printColumns: [],
+    sensitive: true,
+  },
   // resources/secrets/os_root.go, kubernetes_root.go, api.go
-  { type: 'OSRootSecrets.secrets.talos.dev', displayType: 'OSRootSecret', aliases: [], defaultNamespace: 'secrets', printColumns: [], sensitive: true },
-  { type: 'KubernetesRootSecrets.secrets.talos.dev', displayType: 'KubernetesRootSecret', aliases: [], defaultNamespace: 'secrets', printColumns: [], sensitive: true },
-  { type: 'ApiCertificates.secrets.talos.dev', displayType: 'ApiCertificate', aliases: [], defaultNamespace: 'secrets', printColumns: [], sensitive: true },
+  {
+    type: 'OSRootSecrets.secrets.talos.dev',
+    displayType: 'OSRootSecret',
+    aliases: [],
+    defaultNamespace: 'secrets',
+    printColumns: [],
+    sensitive: true,
+  },
+  {
+    type: 'KubernetesRootSecrets.secrets.talos.dev',
+    displayType: 'KubernetesRootSecret',
+    aliases: [],
+    defaultNamespace: 'secrets',
+    printColumns: [],
+    sensitive: true,
+  },
+  {
+    type: 'ApiCertificates.secrets.talos.dev',
+    displayType: 'ApiCertificate',
+    aliases: [],
+    defaultNamespace: 'secrets',
+    printColumns: [],
+    sensitive: true,
+  },
   // resources/cluster/member.go, identity.go
   {
     type: 'Members.cluster.talos.dev',
@@ -65,7 +100,14 @@ const DECLARED: readonly Declared[] = [
     ],
     sensitive: false,
   },
-  { type: 'Identities.cluster.talos.dev', displayType: 'Identity', aliases: [], defaultNamespace: 'cluster', printColumns: [{ name: 'ID', jsonPath: '{.nodeId}' }], sensitive: false },
+  {
+    type: 'Identities.cluster.talos.dev',
+    displayType: 'Identity',
+    aliases: [],
+    defaultNamespace: 'cluster',
+    printColumns: [{ name: 'ID', jsonPath: '{.nodeId}' }],
+    sensitive: false,
+  },
   // resources/v1alpha1/service.go
   {
     type: 'Services.v1alpha1.talos.dev',
@@ -91,7 +133,14 @@ const DECLARED: readonly Declared[] = [
     ],
     sensitive: false,
   },
-  { type: 'StaticPods.kubernetes.talos.dev', displayType: 'StaticPod', aliases: [], defaultNamespace: 'k8s', printColumns: [], sensitive: false },
+  {
+    type: 'StaticPods.kubernetes.talos.dev',
+    displayType: 'StaticPod',
+    aliases: [],
+    defaultNamespace: 'k8s',
+    printColumns: [],
+    sensitive: false,
+  },
   {
     type: 'StaticPodStatuses.kubernetes.talos.dev',
     displayType: 'StaticPodStatus',

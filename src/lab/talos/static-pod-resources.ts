@@ -94,7 +94,14 @@ export function renderStaticPods(node: LabNode, view: StaticPodsView | null): Re
   const statusCodec = protos.codec('talos.resource.definitions.k8s.StaticPodStatusSpec');
   const out: Rendered[] = COMPONENTS.map((c) => {
     const pod = manifest(node, c);
-    return { namespace: 'k8s', type: STATIC_POD_TYPE, id: c, owner: 'k8s.ControlPlaneStaticPodController', protoSpec: podCodec.encode({ pod: toStruct(pod) }), yamlSpec: stringify(pod) };
+    return {
+      namespace: 'k8s',
+      type: STATIC_POD_TYPE,
+      id: c,
+      owner: 'k8s.ControlPlaneStaticPodController',
+      protoSpec: podCodec.encode({ pod: toStruct(pod) }),
+      yamlSpec: stringify(pod),
+    };
   });
   if (!node.kubelet?.running) return out;
   for (const c of COMPONENTS) {

@@ -60,14 +60,23 @@ function signOnce(issuing: CaMaterial, csr: string): Promise<SignedCert> {
   const key = `${issuing.fingerprint}\u0000${csr}`;
   const hit = signatures.get(key);
   if (hit && Date.now() - hit.at < SIGNATURE_TTL_MS) return hit.signed;
-  const signed = signCsr(issuing, csr, { usages: ['serverAuth'], keyUsages: ['digitalSignature'], stripOrganization: true, validityMs: API_CERT_VALIDITY_MS });
+  const signed = signCsr(issuing, csr, {
+    usages: ['serverAuth'],
+    keyUsages: ['digitalSignature'],
+    stripOrganization: true,
+    validityMs: API_CERT_VALIDITY_MS,
+  });
   signatures.set(key, { at: Date.now(), signed });
   signed.catch(() => signatures.delete(key));
   if (signatures.size > 1024) signatures.delete(signatures.keys().next().value as string);
   return signed;
 }
 
-export async function signWorkerCsr(host: TrustdHost, md: grpc.Metadata, req: CertificateRequest): Promise<CertificateResponse> {
+export async function signWorkerCsr(
+  host: TrustdHost,
+  md: grpc.Metadata,
+  req: CertificateRequest,
+): Promise<CertificateResponse> {
   const { node } = host;
   const tokens = md.get('token');
   if (tokens.length === 0) throw new GrpcCallError(Status.UNAUTHENTICATED, 'missing token');
@@ -75,8 +84,10 @@ export async function signWorkerCsr(host: TrustdHost, md: grpc.Metadata, req: Ce
   if (String(tokens[0]) !== token) throw new GrpcCallError(Status.UNAUTHENTICATED, 'invalid token');
   const issuing = node.roots.talos.issuing;
   const csr = Buffer.from(req.csr ?? new Uint8Array()).toString('utf8');
-  if (!/-----BEGIN (NEW )?CERTIFICATE REQUEST-----/.test(csr)) throw new GrpcCallError(Status.INVALID_ARGUMENT, 'failed to decode CSR');
-  if (!issuing) throw new GrpcCallError(Status.INTERNAL, `failed to sign CSR: ${node.roots.talos.error ?? 'no issuing CA key'}`);
+  if (!/-----BEGIN (NEW )?CERTIFICATE REQUEST-----/.test(csr))
+    throw new GrpcCallError(Status.INVALID_ARGUMENT, 'failed to decode CSR');
+  if (!issuing)
+    throw new GrpcCallError(Status.INTERNAL, `failed to sign CSR: ${node.roots.talos.error ?? 'no issuing CA key'}`);
   let signed;
   try {
     signed = await signOnce(issuing, csr);
@@ -99,7 +110,10 @@ export class TrustdServer {
     this.#host = host;
     const def = talosProtos().securityService;
     this.#grpc.addService(def, {
-      Certificate: (call: grpc.ServerUnaryCall<CertificateRequest, CertificateResponse>, cb: grpc.sendUnaryData<CertificateResponse>) => {
+      Certificate: (
+        call: grpc.ServerUnaryCall<CertificateRequest, CertificateResponse>,
+        cb: grpc.sendUnaryData<CertificateResponse>,
+      ) => {
         void (async () => {
           const delay = this.#host.node.faults.delayMs;
           if (delay > 0) await sleep(delay);
@@ -107,7 +121,11 @@ export class TrustdServer {
         })().then(
           (res) => cb(null, res),
           (err: unknown) =>
-            cb(err instanceof GrpcCallError ? { code: err.code, details: err.details } : { code: grpc.status.INTERNAL, details: String(err) }),
+            cb(
+              err instanceof GrpcCallError
+                ? { code: err.code, details: err.details }
+                : { code: grpc.status.INTERNAL, details: String(err) },
+            ),
         );
       },
     } as grpc.UntypedServiceImplementation);
@@ -154,9 +172,7 @@ export class TrustdServer {
   }
 }
 
-export type TrustdOutcome =
-  | { ok: true; crt: string; bundle: string; from: string }
-  | { ok: false; detail: string };
+export type TrustdOutcome = { ok: true; crt: string; bundle: string; from: string } | { ok: false; detail: string };
 
 /**
  * One Certificate call from `worker` to `cp`'s trustd, verifying trustd against the worker's own accepted
@@ -171,8 +187,18 @@ export async function callTrustd(worker: LabNode, cp: LabNode, ledger: Ledger, c
     return { ok: false, detail: r.detail };
   }
   try {
-    const res = await r.session.unary(talosProtos().securityService.Certificate, { csr: Buffer.from(csrPem) }, { token: readConfigCas(worker.config).trustdToken }, { timeoutMs: 10_000 });
-    return { ok: true, crt: Buffer.from(res.crt ?? new Uint8Array()).toString('utf8'), bundle: Buffer.from(res.ca ?? new Uint8Array()).toString('utf8'), from: cp.address };
+    const res = await r.session.unary(
+      talosProtos().securityService.Certificate,
+      { csr: Buffer.from(csrPem) },
+      { token: readConfigCas(worker.config).trustdToken },
+      { timeoutMs: 10_000 },
+    );
+    return {
+      ok: true,
+      crt: Buffer.from(res.crt ?? new Uint8Array()).toString('utf8'),
+      bundle: Buffer.from(res.ca ?? new Uint8Array()).toString('utf8'),
+      from: cp.address,
+    };
   } catch (err) {
     return { ok: false, detail: err instanceof GrpcCallError ? `${err.code}: ${err.details}` : String(err) };
   } finally {

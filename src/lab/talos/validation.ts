@@ -27,16 +27,34 @@
  * or unexpired CAs: such a config is accepted and breaks certificate generation afterwards (roots.ts).
  * What the lab does not model is left unchecked rather than guessed (network, install, disks, …).
  */
-import { Document, LineCounter, Pair, Scalar, YAMLMap, YAMLSeq, isMap, isScalar, isSeq, parseAllDocuments, type Node } from 'yaml';
+import {
+  Document,
+  LineCounter,
+  Pair,
+  Scalar,
+  YAMLMap,
+  YAMLSeq,
+  isMap,
+  isScalar,
+  isSeq,
+  parseAllDocuments,
+  type Node,
+} from 'yaml';
 import { roleOfMachineType } from '../core/roots.js';
-import { CONTROLPLANE_ONLY_KINDS, REGISTERED_KINDS, STRUCTS, documentShape, type Shape, type TalosLine } from './config-schema.js';
+import {
+  CONTROLPLANE_ONLY_KINDS,
+  REGISTERED_KINDS,
+  STRUCTS,
+  documentShape,
+  type Shape,
+  type TalosLine,
+} from './config-schema.js';
 import { assertValidPem, goGetCertError, goGetKeyError } from './go-pem.js';
 
 export type { TalosLine } from './config-schema.js';
 
 export type Validated =
-  | { ok: true; warnings: string[] }
-  | { ok: false; code: 'INVALID_ARGUMENT' | 'UNIMPLEMENTED'; message: string };
+  { ok: true; warnings: string[] } | { ok: false; code: 'INVALID_ARGUMENT' | 'UNIMPLEMENTED'; message: string };
 
 /** The Talos release line a node's version tag belongs to. */
 export function talosLine(tag: string): TalosLine {
@@ -163,7 +181,9 @@ function unknownKeys(node: unknown, shape: Shape): Unknown | Unknown[] | null {
   if (shape === '' || node === null || node === undefined) return null;
   if (shape.startsWith('[]')) {
     if (!isSeq(node)) return null;
-    const items = node.items.map((i) => unknownKeys(i, shape.slice(2))).filter((u): u is Unknown => u !== null && !Array.isArray(u));
+    const items = node.items
+      .map((i) => unknownKeys(i, shape.slice(2)))
+      .filter((u): u is Unknown => u !== null && !Array.isArray(u));
     return items.length > 0 ? items : null;
   }
   if (!isMap(node)) return null;
@@ -265,13 +285,15 @@ function v1alpha1View(root: YAMLMap, js: Record<string, unknown>): V1Alpha1View 
     machineCa: mMap ? rawPem(mapGet(mMap, 'ca')) : null,
     machineAccepted: Array.isArray(m.acceptedCAs) ? m.acceptedCAs.length : 0,
     clusterPresent: c !== null,
-    controlPlaneWithoutEndpoint: has(c, 'controlPlane') && !has(isObj(c?.controlPlane) ? c.controlPlane : {}, 'endpoint'),
+    controlPlaneWithoutEndpoint:
+      has(c, 'controlPlane') && !has(isObj(c?.controlPlane) ? c.controlPlane : {}, 'endpoint'),
     clusterCa: cMap ? rawPem(mapGet(cMap, 'ca')) : null,
     clusterAcceptedPresent: c !== null && Array.isArray(c.acceptedCAs),
     aggregatorCaPresent: has(c, 'aggregatorCA'),
     serviceAccountPresent: has(c, 'serviceAccount'),
     etcdPresent: has(c, 'etcd'),
-    etcdEncryptionSecret: c !== null && (str(c.secretboxEncryptionSecret) !== '' || str(c.aescbcEncryptionSecret) !== ''),
+    etcdEncryptionSecret:
+      c !== null && (str(c.secretboxEncryptionSecret) !== '' || str(c.aescbcEncryptionSecret) !== ''),
   };
 }
 
@@ -284,7 +306,8 @@ function decode(text: string, line: TalosLine): Decoded {
   const out: Decoded = { documents: docs, v1alpha1: null, kinds: [], caDocs: [] };
   for (const doc of docs) {
     const err = doc.errors[0];
-    if (err) throw new DecodeError(`decode error: yaml: line ${lc.linePos(err.pos[0]).line}: ${err.message.split('\n')[0]}`);
+    if (err)
+      throw new DecodeError(`decode error: yaml: line ${lc.linePos(err.pos[0]).line}: ${err.message.split('\n')[0]}`);
     const root = doc.contents as Node | null;
     if (root === null || (isScalar(root) && root.value === null)) continue;
     const manifestLine = lc.linePos(root.range?.[0] ?? 0).line;
@@ -323,9 +346,10 @@ function decode(text: string, line: TalosLine): Decoded {
       const errs: { line: number; message: string }[] = [];
       constructErrors(lc, root, 'Config', errs);
       if (errs.length > 0) {
-        const list = line === 'v1.13'
-          ? `yaml: construct errors:${errs.map((e) => `\n  line ${e.line}: ${e.message}`).join('')}`
-          : `yaml: construct errors: ${errs.map((e) => `line ${e.line}: ${e.message}`).join('; ')}`;
+        const list =
+          line === 'v1.13'
+            ? `yaml: construct errors:${errs.map((e) => `\n  line ${e.line}: ${e.message}`).join('')}`
+            : `yaml: construct errors: ${errs.map((e) => `line ${e.line}: ${e.message}`).join('; ')}`;
         fail(`error decoding ${kind} to *v1alpha1.Config: ${list}`);
       }
     }
@@ -391,9 +415,11 @@ function validateV1Alpha1(v: V1Alpha1View): { errors: string[]; warnings: string
   else if (v.controlPlaneWithoutEndpoint) errors.push('cluster controlplane endpoint is required');
   else {
     if (v.etcdPresent && !cp) errors.push('etcd config is only allowed on control plane machines');
-    if (v.clusterCa && !cp && v.clusterCa.key !== '') errors.push('cluster CA key is not allowed on non-controlplane nodes (.cluster.ca)');
+    if (v.clusterCa && !cp && v.clusterCa.key !== '')
+      errors.push('cluster CA key is not allowed on non-controlplane nodes (.cluster.ca)');
   }
-  if (known && (type === 'join' || type === '')) warnings.push(`use "worker" instead of ${JSON.stringify(type)} for machine type`);
+  if (known && (type === 'join' || type === ''))
+    warnings.push(`use "worker" instead of ${JSON.stringify(type)} for machine type`);
   if (v.machineCa === null && v.machineAccepted === 0) {
     errors.push('issuing CA or some accepted CAs are required (.machine.ca, machine.acceptedCAs)');
   }
@@ -404,13 +430,17 @@ function validateV1Alpha1(v: V1Alpha1View): { errors: string[]; warnings: string
     else if (v.machineCa.key === '') errors.push('issuing CA key is required for controlplane nodes (.machine.ca.key)');
   } else {
     if (v.machineCa !== null) {
-      if (v.machineCa.key !== '') errors.push('issuing Talos API CA key is not allowed on non-controlplane nodes (.machine.ca)');
+      if (v.machineCa.key !== '')
+        errors.push('issuing Talos API CA key is not allowed on non-controlplane nodes (.machine.ca)');
       if (v.machineCa.crt === '' && v.machineAccepted === 0) {
-        errors.push('trusted CA certificates are required on non-controlplane nodes (.machine.ca.crt, .machine.acceptedCAs)');
+        errors.push(
+          'trusted CA certificates are required on non-controlplane nodes (.machine.ca.crt, .machine.acceptedCAs)',
+        );
       }
     }
     // Only `.cluster.ca` is checked, in both releases: a worker's KubeAPIServerCAConfig.issuingCA key passes.
-    if (v.clusterCa && v.clusterCa.key !== '') errors.push('issuing Kubernetes API CA key is not allowed on non-controlplane nodes (.cluster.ca)');
+    if (v.clusterCa && v.clusterCa.key !== '')
+      errors.push('issuing Kubernetes API CA key is not allowed on non-controlplane nodes (.cluster.ca)');
   }
   return { errors, warnings };
 }
@@ -422,7 +452,9 @@ function conflicts(v: V1Alpha1View, kinds: readonly string[]): string[] {
     if (kind === 'KubeAPIServerCAConfig' && v.clusterPresent && v.clusterCa !== null) {
       out.push('kube-apiserver CA is already set in v1alpha1 config (.cluster.ca)');
     } else if (kind === 'KubeAggregatorCAConfig' && v.clusterPresent && v.aggregatorCaPresent) {
-      out.push('kube-apiserver aggregator CA is already set in v1alpha1 config (.cluster.aggregatorCA), please remove it and use the new KubeAggregatorCAConfig document instead');
+      out.push(
+        'kube-apiserver aggregator CA is already set in v1alpha1 config (.cluster.aggregatorCA), please remove it and use the new KubeAggregatorCAConfig document instead',
+      );
     } else if (kind === 'KubeServiceAccountConfig' && v.clusterPresent && v.serviceAccountPresent) {
       out.push('service account is already set in v1alpha1 config (.cluster.serviceAccount)');
     } else if (kind === 'KubeEtcdEncryptionConfig' && v.etcdEncryptionSecret) {
@@ -436,12 +468,14 @@ function conflicts(v: V1Alpha1View, kinds: readonly string[]): string[] {
 function validateContainer(v: V1Alpha1View, kinds: readonly string[]): string[] {
   const out: string[] = [];
   const cp = v.machinePresent && roleOfMachineType(v.type) === 'controlplane';
-  const hasKubernetesCa = kinds.includes('KubeAPIServerCAConfig') || (v.clusterPresent && (v.clusterCa !== null || v.clusterAcceptedPresent));
+  const hasKubernetesCa =
+    kinds.includes('KubeAPIServerCAConfig') || (v.clusterPresent && (v.clusterCa !== null || v.clusterAcceptedPresent));
   if (cp && hasKubernetesCa && !v.etcdEncryptionSecret && !kinds.includes('KubeEtcdEncryptionConfig')) {
     out.push('etcd encryption config is required for control plane machines running kube-apiserver');
   }
   const cpOnly = [...new Set(kinds.filter((k) => CONTROLPLANE_ONLY_KINDS.has(k)))].sort();
-  if (cpOnly.length > 0 && !cp) out.push(`the following document kinds are only allowed on control plane machines: [${cpOnly.join(' ')}]`);
+  if (cpOnly.length > 0 && !cp)
+    out.push(`the following document kinds are only allowed on control plane machines: [${cpOnly.join(' ')}]`);
   return out;
 }
 
@@ -449,7 +483,10 @@ function validateContainer(v: V1Alpha1View, kinds: readonly string[]): string[] 
  * The checks ApplyConfiguration runs after the lock and role checks, in Talos's order: decode, v1alpha1
  * present, REBOOT mode (v1.14 only), validation.
  */
-export async function validateApply(text: string, opts: { line: TalosLine; mode: string | number }): Promise<Validated> {
+export async function validateApply(
+  text: string,
+  opts: { line: TalosLine; mode: string | number },
+): Promise<Validated> {
   return (await validateApplyParsed(text, opts)).validated;
 }
 
@@ -465,24 +502,31 @@ export async function validateApplyParsed(
   try {
     decoded = decode(text, opts.line);
   } catch (err) {
-    if (err instanceof DecodeError) return { validated: { ok: false, code: 'INVALID_ARGUMENT', message: err.message }, documents: null };
+    if (err instanceof DecodeError)
+      return { validated: { ok: false, code: 'INVALID_ARGUMENT', message: err.message }, documents: null };
     throw err;
   }
   return { validated: validateDecoded(decoded, opts), documents: decoded.documents };
 }
 
 function validateDecoded(decoded: Decoded, opts: { line: TalosLine; mode: string | number }): Validated {
-  if (!decoded.v1alpha1 && decoded.kinds.length === 0) return { ok: false, code: 'INVALID_ARGUMENT', message: 'config not found' };
+  if (!decoded.v1alpha1 && decoded.kinds.length === 0)
+    return { ok: false, code: 'INVALID_ARGUMENT', message: 'config not found' };
   const v = decoded.v1alpha1;
   if (!v) {
     return {
       ok: false,
       code: 'INVALID_ARGUMENT',
-      message: "the applied machine configuration doesn't contain v1alpha1 config, did you mean to patch the machine config instead?",
+      message:
+        "the applied machine configuration doesn't contain v1alpha1 config, did you mean to patch the machine config instead?",
     };
   }
   if (opts.line === 'v1.14' && (opts.mode === 'REBOOT' || opts.mode === 0)) {
-    return { ok: false, code: 'UNIMPLEMENTED', message: 'the REBOOT mode is not supported, please use AUTO or NO_REBOOT modes instead' };
+    return {
+      ok: false,
+      code: 'UNIMPLEMENTED',
+      message: 'the REBOOT mode is not supported, please use AUTO or NO_REBOOT modes instead',
+    };
   }
   const errors: string[] = [];
   const own = validateV1Alpha1(v);

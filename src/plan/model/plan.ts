@@ -19,8 +19,16 @@ export const PHASES: readonly Phase[] = ['accept', 'issue', 'drop'];
  * clients, which trust only the `kube-root-ca.crt` ConfigMap (the issuing Kubernetes CA alone), calling
  * the apiservers; always an announced disruption (`degraded`, `possible`), never counted as breaking.
  */
-export type EdgeKind = 'operator-apid' | 'apid-proxy' | 'worker-trustd' | 'kubelet-apiserver' | 'client-apiserver' | 'pod-apiserver';
-export const EDGE_KINDS: readonly EdgeKind[] = ['operator-apid', 'apid-proxy', 'worker-trustd', 'kubelet-apiserver', 'client-apiserver', 'pod-apiserver'];
+export type EdgeKind =
+  'operator-apid' | 'apid-proxy' | 'worker-trustd' | 'kubelet-apiserver' | 'client-apiserver' | 'pod-apiserver';
+export const EDGE_KINDS: readonly EdgeKind[] = [
+  'operator-apid',
+  'apid-proxy',
+  'worker-trustd',
+  'kubelet-apiserver',
+  'client-apiserver',
+  'pod-apiserver',
+];
 
 export type EdgeStatus = 'ok' | 'degraded' | 'broken';
 export type Verdict = 'safe' | 'safe-with-announced-disruption' | 'unsafe';
@@ -254,13 +262,25 @@ export interface Plan {
   /** What the plan was made against; apply refuses a plan whose nodes changed since. */
   basedOn: {
     endpoints: string[];
-    nodes: { address: string; nodeId: string; hostname: string; role: NodeRole; talosVersion: string; configDigest: string }[];
+    nodes: {
+      address: string;
+      nodeId: string;
+      hostname: string;
+      role: NodeRole;
+      talosVersion: string;
+      configDigest: string;
+    }[];
   };
   /**
    * `maxUnavailable` is resolved to a number of nodes (a percentage of the workers rounded down, at least 1);
    * `maxUnavailableRequested` is what was asked (a number, or a percentage such as `"10%"`).
    */
-  options: { allowDisruption: boolean; maxUnavailable: number; maxUnavailableRequested?: MaxUnavailable; parallelism: number };
+  options: {
+    allowDisruption: boolean;
+    maxUnavailable: number;
+    maxUnavailableRequested?: MaxUnavailable;
+    parallelism: number;
+  };
   /**
    * Workloads and objects that will hold the old Kubernetes API CA (read from the live cluster by `rotate
    * plan`). Absent when the plan does not change the control planes' issuing Kubernetes CA.

@@ -25,14 +25,26 @@ function trusted(s: ApiState): Fingerprint[] {
   return s.issuing ? [...s.accepted, s.issuing] : [...s.accepted];
 }
 
-export function planExtensionAuth(input: PlanInput, steps: readonly Step[], authorities: readonly AuthorityRef[], settleMs = EXTENSION_AUTH_SETTLE_MS): { step: ExtensionAuthStep | null; notices: string[] } {
+export function planExtensionAuth(
+  input: PlanInput,
+  steps: readonly Step[],
+  authorities: readonly AuthorityRef[],
+  settleMs = EXTENSION_AUTH_SETTLE_MS,
+): { step: ExtensionAuthStep | null; notices: string[] } {
   const desired = input.desired.kubernetes;
-  const droppedCas = authorities.filter((a) => a.api === 'kubernetes' && a.disposition === 'dropped').map((a) => a.fingerprint);
+  const droppedCas = authorities
+    .filter((a) => a.api === 'kubernetes' && a.disposition === 'dropped')
+    .map((a) => a.fingerprint);
   if (!desired) return { step: null, notices: [] };
   // CAs the ConfigMap still holds that no control plane trusts now nor at the end (left by an earlier
   // rotation: the union rule keeps them until they expire).
   const controlPlanes = input.nodes.filter((n) => n.role === 'controlplane');
-  const trustedSomewhere = new Set([...controlPlanes.flatMap((n) => trusted(n.kubernetes as ApiState)), desired.issuing, ...desired.accepted, ...droppedCas]);
+  const trustedSomewhere = new Set([
+    ...controlPlanes.flatMap((n) => trusted(n.kubernetes as ApiState)),
+    desired.issuing,
+    ...desired.accepted,
+    ...droppedCas,
+  ]);
   const stale = [...new Set(input.extensionAuth?.clientCa ?? [])].filter((fp) => !trustedSomewhere.has(fp));
   const removes = [...droppedCas, ...stale];
   if (removes.length === 0) return { step: null, notices: [] };
@@ -80,7 +92,9 @@ export function planExtensionAuth(input: PlanInput, steps: readonly Step[], auth
         (staleOnly
           ? 'it still holds Kubernetes CA(s) that no apiserver trusts any more (left by an earlier rotation), which extension API servers (metrics-server and others) trust until they expire'
           : `without this step, extension API servers (metrics-server and others) would trust the dropped CA until it expires; after step ${after!.index} (${after!.id}) no apiserver trusts it any more`) +
-        (mode === 'report' ? '. Report only (workloads.extensionApiserverAuthentication: report): apply writes nothing; replace client-ca-file by hand, or set it to replace' : ''),
+        (mode === 'report'
+          ? '. Report only (workloads.extensionApiserverAuthentication: report): apply writes nothing; replace client-ca-file by hand, or set it to replace'
+          : ''),
     },
     notices: [],
   };

@@ -42,12 +42,15 @@ export function buildNotices(ctx: NoticeContext): string[] {
         const cur = n.current[api];
         const tgt = n.target[api];
         if (!cur || !tgt) continue;
-        if (cur.issuing && tgt.issuing && cur.issuing !== tgt.issuing && !serverChange.has(cur.issuing)) serverChange.set(cur.issuing, { step, to: tgt.issuing });
+        if (cur.issuing && tgt.issuing && cur.issuing !== tgt.issuing && !serverChange.has(cur.issuing))
+          serverChange.set(cur.issuing, { step, to: tgt.issuing });
         const after = trusted(tgt);
         for (const fp of trusted(cur)) if (!after.has(fp) && !clientDrop.has(fp)) clientDrop.set(fp, step);
       }
     }
-    const written = steps.find((s) => (api === 'talos' ? !!(s.talosconfigAfter || s.talosconfigBefore) : s.outputsAfter.includes('kubeconfig')));
+    const written = steps.find((s) =>
+      api === 'talos' ? !!(s.talosconfigAfter || s.talosconfigBefore) : s.outputsAfter.includes('kubeconfig'),
+    );
     for (const [old, { step, to }] of serverChange) {
       out.push(
         `From step ${step.index} (${step.id}) control planes serve ${cred.api} certificates signed by ${name(to)}: any ${cred.file} that trusts only ${name(old)} (other users' copies, CI) stops verifying them` +
@@ -68,7 +71,9 @@ export function buildNotices(ctx: NoticeContext): string[] {
     ...(s.talosconfigAfter ? [`after step ${s.index} (${s.talosconfigAfter} client)`] : []),
   ]);
   if (talosWrites.length > 0) {
-    out.push(`The operator's talosconfig is replaced ${talosWrites.join(', then ')}; the old one stops working once control planes no longer trust its signer.`);
+    out.push(
+      `The operator's talosconfig is replaced ${talosWrites.join(', then ')}; the old one stops working once control planes no longer trust its signer.`,
+    );
   }
 
   ctx.stepFindings.forEach((fs, i) => {
@@ -77,16 +82,22 @@ export function buildNotices(ctx: NoticeContext): string[] {
     if (ctx.stepFindings.slice(0, i).some((prev) => prev.some((x) => x.notice))) return;
     const step = steps[i]!;
     const next = steps.slice(i).find((s) => s.outputsAfter.includes('kubeconfig'));
-    out.push(`The kubeconfig in use stops working during step ${step.index} (${f.reason})${next ? `; a new kubeconfig is written after step ${next.index}` : '; fetch a new one with `talosctl kubeconfig`'}.`);
+    out.push(
+      `The kubeconfig in use stops working during step ${step.index} (${f.reason})${next ? `; a new kubeconfig is written after step ${next.index}` : '; fetch a new one with `talosctl kubeconfig`'}.`,
+    );
   });
 
   const cps = input.nodes.filter((n) => n.role === 'controlplane').length;
   const apiserverSteps = steps.filter((s) => s.nodes.some((n) => n.role === 'controlplane' && n.target.kubernetes));
   if (apiserverSteps.length > 0) {
     if (cps === 1) {
-      out.push(`Single control plane: its kube-apiserver restarts in step(s) ${apiserverSteps.map((s) => s.index).join(', ')}, a brief Kubernetes API outage each time (not a trust failure).`);
+      out.push(
+        `Single control plane: its kube-apiserver restarts in step(s) ${apiserverSteps.map((s) => s.index).join(', ')}, a brief Kubernetes API outage each time (not a trust failure).`,
+      );
     } else {
-      out.push(`kube-apiserver restarts on each control plane it patches in step(s) ${apiserverSteps.map((s) => s.index).join(', ')}, one control plane at a time (the next starts once its static pods run the new config).`);
+      out.push(
+        `kube-apiserver restarts on each control plane it patches in step(s) ${apiserverSteps.map((s) => s.index).join(', ')}, one control plane at a time (the next starts once its static pods run the new config).`,
+      );
     }
   }
   const pods = podDisruptionNotice(steps);
@@ -107,7 +118,12 @@ export function batchNotices(input: PlanInput, steps: readonly Step[]): string[]
       const b = wave.bound;
       if (!b || Math.min(b.requested, wave.nodes.length) <= b.applied) continue;
       const noun = wave.role === 'controlplane' ? 'control planes' : 'workers';
-      shrunk.push({ where: `step ${step.index} (${step.id}) wave ${wave.index} (${noun})`, requested: Math.min(b.requested, wave.nodes.length), applied: b.applied, reason: b.reason });
+      shrunk.push({
+        where: `step ${step.index} (${step.id}) wave ${wave.index} (${noun})`,
+        requested: Math.min(b.requested, wave.nodes.length),
+        applied: b.applied,
+        reason: b.reason,
+      });
     }
   }
   // One sentence per distinct shrink (a full rotation restarts control planes in up to three steps).
@@ -119,7 +135,10 @@ export function batchNotices(input: PlanInput, steps: readonly Step[]): string[]
     groups.set(key, g);
   }
   const asked = input.options.maxUnavailable;
-  return [...groups.values()].map((g) => `Batches of ${g.applied}, not ${g.requested} as --max-unavailable ${asked} allows, in ${g.where.join(', ')}: ${g.reason}.`);
+  return [...groups.values()].map(
+    (g) =>
+      `Batches of ${g.applied}, not ${g.requested} as --max-unavailable ${asked} allows, in ${g.where.join(', ')}: ${g.reason}.`,
+  );
 }
 
 /**
@@ -132,12 +151,17 @@ export function podDisruptionNotice(steps: readonly Step[]): string | null {
     const edges = step.proof.edges.filter((e) => e.kind === 'pod-apiserver' && e.status !== 'ok' && !e.preExisting);
     if (edges.length === 0) continue;
     const waves = [...new Set(edges.flatMap((e) => e.waves))].sort((a, b) => a - b);
-    const span = waves.length === 0 ? '' : waves.length === 1 ? `, wave ${waves[0]}` : `, waves ${waves[0]}–${waves[waves.length - 1]}`;
+    const span =
+      waves.length === 0
+        ? ''
+        : waves.length === 1
+          ? `, wave ${waves[0]}`
+          : `, waves ${waves[0]}–${waves[waves.length - 1]}`;
     return (
       `In-cluster clients: from step ${step.index} (${step.id})${span}, control planes serve the Kubernetes API from another issuing CA and the ` +
       `controller-manager leader overwrites kube-root-ca.crt with its issuing CA alone, which is all pods trust: clients started before step ${step.index} ` +
       `(kube-proxy, anything using in-cluster config) are possibly stale and fail until they re-read ca.crt (client-go: about every 5 minutes) or restart. ` +
-      'The plan lists those pods by workload and namespace, and the Secrets and ConfigMaps that embed the old CA (`--json`: each pod and key); apply restarts the Deployments, DaemonSets and StatefulSets among them right after this step only where the desired state\'s `workloads` section or `--workloads restart` asks (default: report only), and edits no Secret or ConfigMap.'
+      "The plan lists those pods by workload and namespace, and the Secrets and ConfigMaps that embed the old CA (`--json`: each pod and key); apply restarts the Deployments, DaemonSets and StatefulSets among them right after this step only where the desired state's `workloads` section or `--workloads restart` asks (default: report only), and edits no Secret or ConfigMap."
     );
   }
   return null;
@@ -158,9 +182,11 @@ export function pemRepairs(input: PlanInput, steps: readonly Step[]): { repairs:
       const step = steps.find((s) => s.nodes.some((x) => x.address === n.address && x.target[api]));
       repairs.push({ address: n.address, api, fields: [...fields], step: step ? step.index : null });
       const what = `${n.address}: ${fields.join(', ')} ${fields.length === 1 ? 'lacks its' : 'lack their'} final newline; Talos joins CA entries with no separator, so such a certificate and the one after it are lost from the bundle`;
-      notices.push(step
-        ? `${what}. Step ${step.index} (${step.id}) rewrites ${fields.length === 1 ? 'it' : 'them'} with one (repair).`
-        : `${what}. No step patches this node's ${CREDENTIALS[api].api} CAs, so ${fields.length === 1 ? 'it stays' : 'they stay'} as ${fields.length === 1 ? 'it is' : 'they are'}: add the newline by hand.`);
+      notices.push(
+        step
+          ? `${what}. Step ${step.index} (${step.id}) rewrites ${fields.length === 1 ? 'it' : 'them'} with one (repair).`
+          : `${what}. No step patches this node's ${CREDENTIALS[api].api} CAs, so ${fields.length === 1 ? 'it stays' : 'they stay'} as ${fields.length === 1 ? 'it is' : 'they are'}: add the newline by hand.`,
+      );
     }
   }
   return { repairs, notices };

@@ -17,8 +17,14 @@ import { firstProblem, scoreOf, VERDICT_RANK, verdictOf } from './proof.js';
 /** Tie-break order when the model finds several orders equally safe, with the reason (talos-behaviour.md §4.2, §4.3). */
 export const PREFERRED: Record<ApiKind, Record<Phase, { order: WaveOrder; why: string }>> = {
   talos: {
-    accept: { order: 'controlplanes-first', why: 'workers take their client-CA bundle from trustd on a control plane, so control planes accept first (Talos: internal/app/machined/pkg/controllers/secrets/api.go)' },
-    issue: { order: 'controlplanes-first', why: "workers re-request their apid certificate when they are patched; after the control planes they get one signed by the new CA" },
+    accept: {
+      order: 'controlplanes-first',
+      why: 'workers take their client-CA bundle from trustd on a control plane, so control planes accept first (Talos: internal/app/machined/pkg/controllers/secrets/api.go)',
+    },
+    issue: {
+      order: 'controlplanes-first',
+      why: 'workers re-request their apid certificate when they are patched; after the control planes they get one signed by the new CA',
+    },
     drop: {
       order: 'controlplanes-first',
       why: "a worker trusts the client-CA bundle trustd hands it when it is patched; after the control planes dropped the CA that bundle no longer holds it; talosctl's order",
@@ -26,8 +32,14 @@ export const PREFERRED: Record<ApiKind, Record<Phase, { order: WaveOrder; why: s
   },
   kubernetes: {
     accept: { order: 'controlplanes-first', why: "talosctl's order; every kubelet keeps its certificate" },
-    issue: { order: 'controlplanes-first', why: "talosctl's order; kubelet certificates still verify against old + new" },
-    drop: { order: 'workers-first', why: 'a kubelet re-bootstraps only when its own node drops the old CA, so workers re-bootstrap while every apiserver still accepts both CAs' },
+    issue: {
+      order: 'controlplanes-first',
+      why: "talosctl's order; kubelet certificates still verify against old + new",
+    },
+    drop: {
+      order: 'workers-first',
+      why: 'a kubelet re-bootstraps only when its own node drops the old CA, so workers re-bootstrap while every apiserver still accepts both CAs',
+    },
   },
 };
 
@@ -51,7 +63,10 @@ export function rolesInOrder(order: WaveOrder): NodeRole[] {
   }
 }
 
-export function wavesOf<T extends { role: NodeRole }>(nodes: readonly T[], order: WaveOrder): { role: NodeRole; nodes: T[] }[] {
+export function wavesOf<T extends { role: NodeRole }>(
+  nodes: readonly T[],
+  order: WaveOrder,
+): { role: NodeRole; nodes: T[] }[] {
   return rolesInOrder(order)
     .map((role) => ({ role, nodes: nodes.filter((n) => n.role === role) }))
     .filter((w) => w.nodes.length > 0);
@@ -66,7 +81,9 @@ export function modelTarget(cas: CaIndex, api: ApiKind, n: PhaseNode): ModelTarg
   let t = c.byNode.get(n);
   if (!t) {
     t = c.interner.intern(
-      api === 'talos' ? { talos: trustOf(cas, n.to), talosTouched: true, kubeTouched: false } : { kube: trustOf(cas, n.to), kubeTouched: true, talosTouched: false },
+      api === 'talos'
+        ? { talos: trustOf(cas, n.to), talosTouched: true, kubeTouched: false }
+        : { kube: trustOf(cas, n.to), kubeTouched: true, talosTouched: false },
     );
     c.byNode.set(n, t);
   }
@@ -109,7 +126,12 @@ export interface ApiChain {
  * Every combination of orders, depth first so that combinations sharing a prefix share its evaluation
  * (2 + 4 + 8 step evaluations for three phases instead of 24).
  */
-export function evaluateAllOrders(cas: CaIndex, world0: readonly ModelNode[], api: ApiKind, phases: ApiPhase[]): ApiChain {
+export function evaluateAllOrders(
+  cas: CaIndex,
+  world0: readonly ModelNode[],
+  api: ApiKind,
+  phases: ApiPhase[],
+): ApiChain {
   const results: ChainResult[] = [];
   const wavesCache = new Map<string, { address: string; target: ModelTarget }[][]>();
   const wavesFor = (i: number, order: WaveOrder): { address: string; target: ModelTarget }[][] => {
@@ -126,7 +148,12 @@ export function evaluateAllOrders(cas: CaIndex, world0: readonly ModelNode[], ap
     const p = phases[i]!;
     for (const order of ordersFor(p.nodes)) {
       const res = evaluateStep(world, { waves: wavesFor(i, order), apis: new Set([p.api]), talosClient: null }, cas);
-      const outcome: StepOutcome = { phase: p.phase, verdict: verdictOf(res.findings), score: scoreOf(res.findings), problem: firstProblem(res.findings) };
+      const outcome: StepOutcome = {
+        phase: p.phase,
+        verdict: verdictOf(res.findings),
+        score: scoreOf(res.findings),
+        problem: firstProblem(res.findings),
+      };
       walk(i + 1, res.world, [...orders, order], [...steps, outcome]);
     }
   };
@@ -135,7 +162,9 @@ export function evaluateAllOrders(cas: CaIndex, world0: readonly ModelNode[], ap
 }
 
 function modelWaves(cas: CaIndex, p: ApiPhase, order: WaveOrder): { address: string; target: ModelTarget }[][] {
-  return wavesOf(p.nodes, order).map((w) => w.nodes.map((n) => ({ address: n.address, target: modelTarget(cas, p.api, n) })));
+  return wavesOf(p.nodes, order).map((w) =>
+    w.nodes.map((n) => ({ address: n.address, target: modelTarget(cas, p.api, n) })),
+  );
 }
 
 export function compatible(a: WaveOrder, b: WaveOrder): boolean {
@@ -168,7 +197,10 @@ function merges(t: ApiChain, to: readonly WaveOrder[], k: ApiChain, ko: readonly
 }
 
 /** The chosen order per phase for each API present. */
-export function chooseOrders(talos: ApiChain | null, kube: ApiChain | null): { talos: ChainResult | null; kubernetes: ChainResult | null } {
+export function chooseOrders(
+  talos: ApiChain | null,
+  kube: ApiChain | null,
+): { talos: ChainResult | null; kubernetes: ChainResult | null } {
   const tBest = talos ? best(talos) : [null];
   const kBest = kube ? best(kube) : [null];
   let chosen: { t: ChainResult | null; k: ChainResult | null; m: number; d: number } | null = null;

@@ -65,14 +65,25 @@ export function issueTarget(s: ApiState, issuing: Fingerprint, documentWorker: b
   return { issuing, accepted };
 }
 
-export function dropTarget(s: ApiState, issuing: Fingerprint, keep: ReadonlySet<Fingerprint>, documentWorker: boolean): ApiState {
+export function dropTarget(
+  s: ApiState,
+  issuing: Fingerprint,
+  keep: ReadonlySet<Fingerprint>,
+  documentWorker: boolean,
+): ApiState {
   const accepted = unique(s.accepted.filter((x) => x !== issuing && keep.has(x)));
   if (documentWorker) {
     const t: ApiState = { issuing: null, accepted: [issuing, ...accepted] };
     return s.accepted[0] === issuing && sameSet(s.accepted, t.accepted) ? s : t;
   }
   const t: ApiState = { issuing, accepted };
-  return s.issuing === issuing && sameSet(s.accepted.filter((x) => x !== issuing), accepted) ? s : t;
+  return s.issuing === issuing &&
+    sameSet(
+      s.accepted.filter((x) => x !== issuing),
+      accepted,
+    )
+    ? s
+    : t;
 }
 
 /** The phases one API still needs, each with the nodes it changes (in input order). */
@@ -94,7 +105,8 @@ export function expandPhases(api: ApiKind, nodes: readonly ObservedNode[], desir
     const s3 = dropTarget(s2, D, keep, doc);
     const chain = [s0, s1, s2, s3];
     for (let p = 0; p < 3; p++) {
-      if (chain[p + 1] !== chain[p]) out[p]!.nodes.push({ address: n.address, role: n.role, from: chain[p]!, to: chain[p + 1]! });
+      if (chain[p + 1] !== chain[p])
+        out[p]!.nodes.push({ address: n.address, role: n.role, from: chain[p]!, to: chain[p + 1]! });
     }
   }
   return out.filter((p) => p.nodes.length > 0);

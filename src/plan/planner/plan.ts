@@ -23,7 +23,15 @@ import { bit, CaIndex } from '../safety/cas.js';
 import { evaluateState, type ModelClient } from '../safety/engine.js';
 import { initialWorld, resolveEndpoints, staleBundles, type ModelNode } from '../safety/world.js';
 import { batchNotices, buildNotices, pemRepairs } from './notices.js';
-import { chooseOrders, compatible, evaluateAllOrders, PREFERRED, rolesInOrder, type ApiChain, type ChainResult } from './orders.js';
+import {
+  chooseOrders,
+  compatible,
+  evaluateAllOrders,
+  PREFERRED,
+  rolesInOrder,
+  type ApiChain,
+  type ChainResult,
+} from './orders.js';
 import { expandPhases, type ApiPhase } from './phases.js';
 import { describeFinding, edgeOf, VERDICT_BY_RANK, VERDICT_RANK } from './proof.js';
 import { planExtensionAuth } from './extension-auth.js';
@@ -50,12 +58,18 @@ export function planRotation(input: PlanInput): Plan {
   const world0 = initialWorld(cas, input.nodes, input.endpoints);
   const currentClient = modelClient(cas, input.operator.talos, 'current talosconfig');
   const kubeClient = modelClient(cas, input.operator.kubernetes, 'kubeconfig in use');
-  const initialFindings = evaluateState(world0, { apis: new Set(['talos', 'kubernetes']), talosClient: currentClient }, cas);
+  const initialFindings = evaluateState(
+    world0,
+    { apis: new Set(['talos', 'kubernetes']), talosClient: currentClient },
+    cas,
+  );
   const initialProof: ProofEdge[] = initialFindings.map((f) =>
     edgeOf(f, { window: 'in the observed cluster, before any step', waves: [], persists: true, preExisting: true }),
   );
   if (initialProof.length > 0) {
-    notices.push(`The observed cluster already has ${initialProof.length} failing edge(s); the first: ${describeFinding(initialFindings[0]!)}.`);
+    notices.push(
+      `The observed cluster already has ${initialProof.length} failing edge(s); the first: ${describeFinding(initialFindings[0]!)}.`,
+    );
   }
 
   const phases: Record<ApiKind, ApiPhase[]> = {
@@ -76,7 +90,13 @@ export function planRotation(input: PlanInput): Plan {
   const { clients, mint, swap } = talosClients(cas, input, world0, phases, currentClient);
 
   // Batch sizes (README "Batch sizes", waveBound): --max-unavailable counts workers, as a rolling update's maxUnavailable does.
-  const batch = { parallelism: input.options.parallelism, maxUnavailable: resolveMaxUnavailable(input.options.maxUnavailable, input.nodes.filter((n) => n.role === 'worker').length) };
+  const batch = {
+    parallelism: input.options.parallelism,
+    maxUnavailable: resolveMaxUnavailable(
+      input.options.maxUnavailable,
+      input.nodes.filter((n) => n.role === 'worker').length,
+    ),
+  };
   const ctx: StepContext = { input, cas, world0, nodesByAddress, batch, clients, kubeClient, mint, swap };
   const built = proveSteps(ctx, chains, chosen, skeletons);
   const { steps, stepFindings, world, used } = built;
@@ -92,7 +112,9 @@ export function planRotation(input: PlanInput): Plan {
 
   const unproved = currentClient ? [] : steps.filter((s) => s.talosClient === 'current').map((s) => s.index);
   if (unproved.length > 0) {
-    notices.push(`The talosconfig in use could not be read: its operator → apid edges are not proved for step(s) ${unproved.join(', ')}; apply checks it before the first step.`);
+    notices.push(
+      `The talosconfig in use could not be read: its operator → apid edges are not proved for step(s) ${unproved.join(', ')}; apply checks it before the first step.`,
+    );
   }
   refusals(input, steps, refused, notices);
   notices.push(...buildNotices({ input, cas, steps, stepFindings, world0, names }));
@@ -115,9 +137,21 @@ export function planRotation(input: PlanInput): Plan {
     initialProof,
     basedOn: {
       endpoints: [...input.endpoints],
-      nodes: input.nodes.map((n) => ({ address: n.address, nodeId: n.nodeId, hostname: n.hostname, role: n.role, talosVersion: n.talosVersion, configDigest: n.configDigest })),
+      nodes: input.nodes.map((n) => ({
+        address: n.address,
+        nodeId: n.nodeId,
+        hostname: n.hostname,
+        role: n.role,
+        talosVersion: n.talosVersion,
+        configDigest: n.configDigest,
+      })),
     },
-    options: { allowDisruption: input.options.allowDisruption, maxUnavailable: batch.maxUnavailable, maxUnavailableRequested: input.options.maxUnavailable, parallelism: input.options.parallelism },
+    options: {
+      allowDisruption: input.options.allowDisruption,
+      maxUnavailable: batch.maxUnavailable,
+      maxUnavailableRequested: input.options.maxUnavailable,
+      parallelism: input.options.parallelism,
+    },
   };
   if (repairs.repairs.length > 0) plan.pemRepairs = repairs.repairs;
   if (refused.length > 0) plan.refused = refused;
@@ -155,9 +189,15 @@ function talosClients(
   const clients: Record<TalosClientKind, ModelClient | null> = {
     current: currentClient,
     intermediate: mint
-      ? { label: 'intermediate talosconfig (new client cert, trusts old and new CAs)', signer: cas.id(desiredTalos!.issuing), trusts: (currentClient?.trusts ?? 0) | cpIssuing | bit(cas.id(desiredTalos!.issuing)) }
+      ? {
+          label: 'intermediate talosconfig (new client cert, trusts old and new CAs)',
+          signer: cas.id(desiredTalos!.issuing),
+          trusts: (currentClient?.trusts ?? 0) | cpIssuing | bit(cas.id(desiredTalos!.issuing)),
+        }
       : null,
-    new: mint ? { label: 'new talosconfig', signer: cas.id(desiredTalos!.issuing), trusts: bit(cas.id(desiredTalos!.issuing)) } : null,
+    new: mint
+      ? { label: 'new talosconfig', signer: cas.id(desiredTalos!.issuing), trusts: bit(cas.id(desiredTalos!.issuing)) }
+      : null,
   };
   return { clients, mint, swap };
 }
@@ -197,11 +237,18 @@ function refusals(input: PlanInput, steps: Step[], refused: Refusal[], notices: 
     if (step.proof.verdict !== 'unsafe') continue;
     const broken = step.proof.edges.filter((e) => e.status === 'broken' && !e.preExisting);
     if (input.options.allowDisruption) {
-      notices.push(`allowDisruption: step ${step.index} (${step.id}) may break ${broken.length} edge(s), first ${broken[0]?.kind}: ${broken[0]?.from} → ${broken[0]?.to}.`);
+      notices.push(
+        `allowDisruption: step ${step.index} (${step.id}) may break ${broken.length} edge(s), first ${broken[0]?.kind}: ${broken[0]?.from} → ${broken[0]?.to}.`,
+      );
       continue;
     }
     for (const edge of broken) {
-      refused.push({ code: 'PLAN_UNSAFE_STEP', step: step.id, edge, reason: `step ${step.index} (${step.id}) would break ${edge.kind} ${edge.from} → ${edge.to}: ${edge.reason} (${edge.window})` });
+      refused.push({
+        code: 'PLAN_UNSAFE_STEP',
+        step: step.id,
+        edge,
+        reason: `step ${step.index} (${step.id}) would break ${edge.kind} ${edge.from} → ${edge.to}: ${edge.reason} (${edge.window})`,
+      });
     }
   }
 }
@@ -212,16 +259,23 @@ function validateInput(input: PlanInput): void {
   };
   const { maxUnavailable, parallelism } = input.options;
   const problem = maxUnavailableProblem(maxUnavailable);
-  if (problem) bad(`options.maxUnavailable ${JSON.stringify(maxUnavailable)} is not valid: ${problem}`, 'pass --max-unavailable 1 or more, or a percentage such as 10%');
-  if (!Number.isInteger(parallelism) || parallelism < 1) bad(`options.parallelism must be an integer ≥ 1 (got ${parallelism})`, 'pass --parallelism 1 or more');
+  if (problem)
+    bad(
+      `options.maxUnavailable ${JSON.stringify(maxUnavailable)} is not valid: ${problem}`,
+      'pass --max-unavailable 1 or more, or a percentage such as 10%',
+    );
+  if (!Number.isInteger(parallelism) || parallelism < 1)
+    bad(`options.parallelism must be an integer ≥ 1 (got ${parallelism})`, 'pass --parallelism 1 or more');
   const seen = new Set<string>();
   const checkFp = (fp: unknown, where: string): void => {
-    if (!isFingerprint(fp)) bad(`${where} is not a SHA-256 fingerprint`, 'this is a bug in the code that builds the plan input');
+    if (!isFingerprint(fp))
+      bad(`${where} is not a SHA-256 fingerprint`, 'this is a bug in the code that builds the plan input');
   };
   for (const n of input.nodes) {
     if (seen.has(n.address)) bad(`node ${n.address} is listed twice`, 'list every node once in the desired state');
     seen.add(n.address);
-    if (n.role !== 'controlplane' && n.role !== 'worker') bad(`node ${n.address} has role ${String(n.role)}`, 'roles are controlplane or worker');
+    if (n.role !== 'controlplane' && n.role !== 'worker')
+      bad(`node ${n.address} has role ${String(n.role)}`, 'roles are controlplane or worker');
     for (const api of ['talos', 'kubernetes'] as const) {
       const s = n[api];
       if (s.issuing !== null) checkFp(s.issuing, `${n.address} ${api} issuing CA`);
@@ -251,7 +305,8 @@ function registerFingerprints(cas: CaIndex, input: PlanInput): void {
     const d = input.desired[api];
     if (d) [d.issuing, ...d.accepted].forEach((fp) => cas.id(fp));
   }
-  for (const n of input.nodes) for (const api of ['talos', 'kubernetes'] as const) cas.mask([n[api].issuing, ...n[api].accepted]);
+  for (const n of input.nodes)
+    for (const api of ['talos', 'kubernetes'] as const) cas.mask([n[api].issuing, ...n[api].accepted]);
   for (const n of input.nodes) if (n.talosGrant) cas.mask([n.talosGrant.signer, ...n.talosGrant.bundle]);
   for (const api of ['talos', 'kubernetes'] as const) {
     const c = input.operator[api];
@@ -262,20 +317,37 @@ function registerFingerprints(cas: CaIndex, input: PlanInput): void {
 function structuralChecks(input: PlanInput, refused: Refusal[], notices: string[]): void {
   const cps = input.nodes.filter((n) => n.role === 'controlplane');
   if (cps.length === 0) {
-    refused.push({ code: 'PLAN_NO_CONTROLPLANE', reason: 'no control-plane node is listed: nothing can sign, proxy or serve trustd (talosctl rotate-ca panics here)' });
+    refused.push({
+      code: 'PLAN_NO_CONTROLPLANE',
+      reason:
+        'no control-plane node is listed: nothing can sign, proxy or serve trustd (talosctl rotate-ca panics here)',
+    });
   }
   const ep = resolveEndpoints(input.nodes, input.endpoints);
   for (const w of ep.workers) {
-    refused.push({ code: 'PLAN_ENDPOINT_IS_WORKER', reason: `endpoint ${w} is a worker: a worker's apid cannot proxy to other nodes (Talos: internal/app/apid/pkg/director/director.go); use control-plane endpoints` });
+    refused.push({
+      code: 'PLAN_ENDPOINT_IS_WORKER',
+      reason: `endpoint ${w} is a worker: a worker's apid cannot proxy to other nodes (Talos: internal/app/apid/pkg/director/director.go); use control-plane endpoints`,
+    });
   }
-  if (input.endpoints.length === 0) notices.push('No endpoint is given: the proof assumes the operator may reach any control plane.');
-  else if (ep.anyControlPlane) notices.push('An endpoint is not a node address (VIP, DNS name or load balancer): the proof assumes it may reach any control plane.');
+  if (input.endpoints.length === 0)
+    notices.push('No endpoint is given: the proof assumes the operator may reach any control plane.');
+  else if (ep.anyControlPlane)
+    notices.push(
+      'An endpoint is not a node address (VIP, DNS name or load balancer): the proof assumes it may reach any control plane.',
+    );
   for (const n of cps) {
     if (input.desired.talos && n.talos.issuing === null) {
-      refused.push({ code: 'PLAN_CONTROLPLANE_WITHOUT_CA', reason: `control plane ${n.address} has no issuing Talos CA (.machine.ca): Talos ≥ 1.8 requires one` });
+      refused.push({
+        code: 'PLAN_CONTROLPLANE_WITHOUT_CA',
+        reason: `control plane ${n.address} has no issuing Talos CA (.machine.ca): Talos ≥ 1.8 requires one`,
+      });
     }
     if (input.desired.kubernetes && n.kubernetes.issuing === null) {
-      refused.push({ code: 'PLAN_CONTROLPLANE_WITHOUT_CA', reason: `control plane ${n.address} has no issuing Kubernetes CA` });
+      refused.push({
+        code: 'PLAN_CONTROLPLANE_WITHOUT_CA',
+        reason: `control plane ${n.address} has no issuing Kubernetes CA`,
+      });
     }
   }
 }
@@ -285,7 +357,10 @@ function modelClient(cas: CaIndex, c: OperatorClient | null, label: string): Mod
 }
 
 /** Every other pair of per-API order combinations, the best-scored (worst verdict, stale bundles, score) first. */
-function otherCombinations(chains: Record<ApiKind, ApiChain | null>, chosen: { talos: ChainResult | null; kubernetes: ChainResult | null }): Record<ApiKind, ChainResult | null>[] {
+function otherCombinations(
+  chains: Record<ApiKind, ApiChain | null>,
+  chosen: { talos: ChainResult | null; kubernetes: ChainResult | null },
+): Record<ApiKind, ChainResult | null>[] {
   const rank = (r: ChainResult | null): number[] => (r ? [r.worst, r.stale, r.score] : [0, 0, 0]);
   const ts: (ChainResult | null)[] = chains.talos ? chains.talos.results : [null];
   const ks: (ChainResult | null)[] = chains.kubernetes ? chains.kubernetes.results : [null];
@@ -367,7 +442,16 @@ function summarize(steps: Step[], verdict: Verdict, phases: Record<ApiKind, ApiP
       : `${steps.length} step(s) (${chains}); ${changed.size} node(s) change, ${restarts} kubelet restart(s); verdict ${verdict}` +
         (announced ? `, ${announced} announced disruption(s)` : '') +
         (broken ? `, ${broken} breaking edge(s)` : '');
-  return { verdict, steps: steps.length, nodesChanged: changed.size, kubeletRestarts: restarts, phases: ph, announcedDisruptions: announced, brokenEdges: broken, text };
+  return {
+    verdict,
+    steps: steps.length,
+    nodesChanged: changed.size,
+    kubeletRestarts: restarts,
+    phases: ph,
+    announcedDisruptions: announced,
+    brokenEdges: broken,
+    text,
+  };
 }
 
 function authorities(input: PlanInput, names: Map<Fingerprint, string>): AuthorityRef[] {
@@ -389,7 +473,11 @@ function authorities(input: PlanInput, names: Map<Fingerprint, string>): Authori
 }
 
 /** The operator's client, and the minted ones a step actually uses (apply mints only those). */
-function describeClients(cas: CaIndex, clients: Record<TalosClientKind, ModelClient | null>, used: ReadonlySet<TalosClientKind>): Plan['talosClients'] {
+function describeClients(
+  cas: CaIndex,
+  clients: Record<TalosClientKind, ModelClient | null>,
+  used: ReadonlySet<TalosClientKind>,
+): Plan['talosClients'] {
   const desc = (c: ModelClient | null, minted: boolean): ClientDescription | null =>
     c ? { signer: cas.fingerprint(c.signer), trusts: cas.fingerprints(c.trusts), minted } : null;
   const out: Plan['talosClients'] = { current: desc(clients.current, false) };

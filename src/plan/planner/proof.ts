@@ -35,7 +35,8 @@ export function scoreOf(findings: readonly Finding[]): number {
   let score = 0;
   for (const f of findings) {
     if (!counts(f) || sameInEveryOrder(f)) continue;
-    const pairs = f.fromNodes.length * f.toNodes.length - (f.excludeSelf ? Math.min(f.fromNodes.length, f.toNodes.length) : 0);
+    const pairs =
+      f.fromNodes.length * f.toNodes.length - (f.excludeSelf ? Math.min(f.fromNodes.length, f.toNodes.length) : 0);
     score += (f.status === 'broken' ? 1000 : 1) * Math.max(1, pairs) * Math.max(1, f.waves.length);
   }
   return score;
@@ -60,11 +61,14 @@ export function windowOf(f: Finding, stepIndex: number): string {
   const span = ws.length === 0 ? '' : ws.length === 1 ? `wave ${ws[0]}` : `waves ${ws[0]}–${ws[ws.length - 1]}`;
   if (f.inStart && f.kind !== 'operator-apid') {
     if (f.inEnd || (f.atGate && ws.length === 0)) return `already failing before step ${n} and still after it`;
-    return ws.length === 0 ? `already failing before step ${n}, healed by its first patch` : `already failing before step ${n}, until ${span} completes`;
+    return ws.length === 0
+      ? `already failing before step ${n}, healed by its first patch`
+      : `already failing before step ${n}, until ${span} completes`;
   }
   if (ws.length === 0) return f.atGate ? `at the gate of step ${n} and after it` : `step ${n}`;
   if (f.kind === 'pod-apiserver') {
-    if (!f.inEnd) return `during ${span} of step ${n}, while control planes serve from different issuing CAs; at most the duration of step ${n}`;
+    if (!f.inEnd)
+      return `during ${span} of step ${n}, while control planes serve from different issuing CAs; at most the duration of step ${n}`;
     return (
       `from ${span} of step ${n}, and after it for clients started before step ${n}: ` +
       'possibly stale until they re-read ca.crt (client-go: about every 5 minutes) or restart'
@@ -72,9 +76,11 @@ export function windowOf(f: Finding, stepIndex: number): string {
   }
   if (f.inEnd) return `from ${span} of step ${n} on, and still after it (not healed by this step)`;
   let s = `during ${span} of step ${n}`;
-  if (f.fromVersion === 'before') s += `, until ${f.fromNodes.join(', ')} ${plural(f.fromNodes) ? 'are' : 'is'} patched`;
+  if (f.fromVersion === 'before')
+    s += `, until ${f.fromNodes.join(', ')} ${plural(f.fromNodes) ? 'are' : 'is'} patched`;
   else if (f.toVersion === 'before') s += `, until ${f.toNodes.join(', ')} ${plural(f.toNodes) ? 'are' : 'is'} patched`;
-  else if (f.toVersion === 'lagging') s += `, until the kube-apiserver / controller-manager of ${f.toNodes.join(', ')} ${plural(f.toNodes) ? 'are' : 'is'} re-created from the new config`;
+  else if (f.toVersion === 'lagging')
+    s += `, until the kube-apiserver / controller-manager of ${f.toNodes.join(', ')} ${plural(f.toNodes) ? 'are' : 'is'} re-created from the new config`;
   return `${s}; at most the duration of step ${n}`;
 }
 
@@ -92,12 +98,25 @@ export function edgeOf(f: Finding, when: Pick<ProofEdge, 'window' | 'waves' | 'p
   };
 }
 
-export function proofOf(findings: readonly Finding[], stepIndex: number, checked: readonly EdgeKind[], states: number, classes: number): StepProof {
+export function proofOf(
+  findings: readonly Finding[],
+  stepIndex: number,
+  checked: readonly EdgeKind[],
+  states: number,
+  classes: number,
+): StepProof {
   const edges: ProofEdge[] = [];
   const order = (f: Finding): number => (counts(f) ? 0 : 2) + (f.status === 'broken' ? 0 : 1);
   const sorted = findings.filter((f) => !f.notice).sort((a, b) => order(a) - order(b));
   for (const f of sorted) {
-    edges.push(edgeOf(f, { window: windowOf(f, stepIndex), waves: f.waves.map((w) => w + 1), persists: f.inEnd || f.atGate, preExisting: !counts(f) }));
+    edges.push(
+      edgeOf(f, {
+        window: windowOf(f, stepIndex),
+        waves: f.waves.map((w) => w + 1),
+        persists: f.inEnd || f.atGate,
+        preExisting: !counts(f),
+      }),
+    );
   }
   for (const kind of checked) {
     if (sorted.some((f) => f.kind === kind)) continue;

@@ -10,7 +10,11 @@ export function refuseIfRefused(plan: Plan): void {
   const refused = plan.refused ?? [];
   if (refused.length === 0) return;
   const problems = `${refused.length} problem${refused.length === 1 ? '' : 's'}`;
-  throw new RotateError('PLAN_REFUSED', `the desired state cannot be reached safely (${problems}):\n${refused.map((r) => `  - ${r.reason}`).join('\n')}`, {
-    hint: 'change the desired state (e.g. keep the old CA accepted for now), or plan and apply with --allow-disruption to accept the breakage the proof names',
-  });
+  throw new RotateError(
+    'PLAN_REFUSED',
+    `the desired state cannot be reached safely (${problems}):\n${refused.map((r) => `  - ${r.reason}`).join('\n')}`,
+    {
+      hint: 'change the desired state (e.g. keep the old CA accepted for now), or plan and apply with --allow-disruption to accept the breakage the proof names',
+    },
+  );
 }

@@ -6,7 +6,18 @@
  */
 import type { ApiKind, Fingerprint, NodeRole } from '../../domain/types.js';
 import type { ApiState, ObservedNode, PlanInput } from '../model/input.js';
-import type { EdgeKind, OrderChoice, OutputKind, Phase, Step, StepNode, TalosClientKind, Wave, WaveBound, WaveOrder } from '../model/plan.js';
+import type {
+  EdgeKind,
+  OrderChoice,
+  OutputKind,
+  Phase,
+  Step,
+  StepNode,
+  TalosClientKind,
+  Wave,
+  WaveBound,
+  WaveOrder,
+} from '../model/plan.js';
 import { has, type CaIndex } from '../safety/cas.js';
 import { evaluateState, evaluateStep, type Finding, type ModelClient } from '../safety/engine.js';
 import { trustOf, TargetInterner, type ModelNode, type ModelTarget } from '../safety/world.js';
@@ -62,7 +73,13 @@ export function buildSteps(ctx: StepContext, skeletons: Skeleton[]): BuiltSteps 
     const hasK8s = sk.apis.includes('kubernetes');
     const hasTalos = sk.apis.includes('talos');
     const { stepNodes, waves, modelWaves } = buildWaves(cas, sk, ctx.nodesByAddress, input, ctx.batch, targets);
-    const spec = { waves: modelWaves, apis: new Set(sk.apis), talosClient: clients[file], operatorKubeconfig: ctx.kubeClient, gateKubeconfig: hasK8s };
+    const spec = {
+      waves: modelWaves,
+      apis: new Set(sk.apis),
+      talosClient: clients[file],
+      operatorKubeconfig: ctx.kubeClient,
+      gateKubeconfig: hasK8s,
+    };
     const client = chooseStepClient(ctx, world, spec, file);
     const res = client.res;
     const talosconfigBefore = client.talosconfigBefore;
@@ -164,7 +181,11 @@ function stepOutputs(
   const outputsAfter: OutputKind[] = [];
   if (talosconfigAfter) outputsAfter.push('talosconfig');
   const named = input.outputs ?? { kubeconfig: true, secretsBundle: true };
-  if (named.kubeconfig && sk.parts.some((p) => p.api === 'kubernetes' && (p.phase.phase === 'issue' || p.phase.phase === 'drop'))) outputsAfter.push('kubeconfig');
+  if (
+    named.kubeconfig &&
+    sk.parts.some((p) => p.api === 'kubernetes' && (p.phase.phase === 'issue' || p.phase.phase === 'drop'))
+  )
+    outputsAfter.push('kubeconfig');
   if (named.secretsBundle && sk.parts.some((p) => p.phase.phase === 'issue')) outputsAfter.push('secretsBundle');
   return { outputsBefore, outputsAfter };
 }
@@ -257,19 +278,35 @@ function buildWaves(
  *   --parallelism, so a percentage scales with the cluster;
  * - waves that restart nothing (Talos-only changes): --parallelism.
  */
-function waveBound(role: NodeRole, restarts: boolean, batch: { parallelism: number; maxUnavailable: number }, asked: PlanInput['options']['maxUnavailable']): WaveBound {
+function waveBound(
+  role: NodeRole,
+  restarts: boolean,
+  batch: { parallelism: number; maxUnavailable: number },
+  asked: PlanInput['options']['maxUnavailable'],
+): WaveBound {
   if (!restarts) {
-    return { by: 'parallelism', requested: batch.parallelism, applied: batch.parallelism, reason: 'no Kubernetes component restarts (Talos CA fields only): --parallelism bounds the applies' };
+    return {
+      by: 'parallelism',
+      requested: batch.parallelism,
+      applied: batch.parallelism,
+      reason: 'no Kubernetes component restarts (Talos CA fields only): --parallelism bounds the applies',
+    };
   }
   if (role === 'controlplane') {
     return {
       by: 'controlplane-restart',
       requested: batch.maxUnavailable,
       applied: 1,
-      reason: 'kube-apiserver and kube-controller-manager restart on each (Kubernetes CA change): one control plane at a time, each waited for until its static pods run the new config, so the others keep serving',
+      reason:
+        'kube-apiserver and kube-controller-manager restart on each (Kubernetes CA change): one control plane at a time, each waited for until its static pods run the new config, so the others keep serving',
     };
   }
-  return { by: 'max-unavailable', requested: batch.maxUnavailable, applied: batch.maxUnavailable, reason: `kubelets restart (running pods keep running): --max-unavailable ${asked} bounds the workers restarting at once` };
+  return {
+    by: 'max-unavailable',
+    requested: batch.maxUnavailable,
+    applied: batch.maxUnavailable,
+    reason: `kubelets restart (running pods keep running): --max-unavailable ${asked} bounds the workers restarting at once`,
+  };
 }
 
 function explainOrder(part: Skeleton['parts'][number], sk: Skeleton): OrderChoice {
@@ -294,14 +331,17 @@ function explainOrder(part: Skeleton['parts'][number], sk: Skeleton): OrderChoic
   const myScore = mine.reduce((a, s) => a + s.score, 0);
   const pref = PREFERRED[chain.api][part.phase.phase];
   let reason: string;
-  if (order.endsWith('-only')) reason = `only ${order === 'controlplanes-only' ? 'control planes' : 'workers'} change in this phase`;
+  if (order.endsWith('-only'))
+    reason = `only ${order === 'controlplanes-only' ? 'control planes' : 'workers'} change in this phase`;
   else {
     const worse = alternatives.filter((a) => VERDICT_RANK[a.verdict] > myRank || a.stale || a.score > myScore);
     const same = `both orders give the same proof for this and the later ${chain.api} steps`;
     if (worse.length > 0) {
       const a = worse[0]!;
-      if (VERDICT_RANK[a.verdict] <= myRank && a.stale) reason = `${a.order} would be ${a.verdict} too, but ${a.problem}`;
-      else reason = `${a.order} would be ${a.verdict === VERDICT_BY_RANK[myRank] ? `${a.verdict} with more failing node pairs (score ${a.score} vs ${myScore})` : a.verdict}${a.problem ? `: ${a.problem}` : ''}`;
+      if (VERDICT_RANK[a.verdict] <= myRank && a.stale)
+        reason = `${a.order} would be ${a.verdict} too, but ${a.problem}`;
+      else
+        reason = `${a.order} would be ${a.verdict === VERDICT_BY_RANK[myRank] ? `${a.verdict} with more failing node pairs (score ${a.score} vs ${myScore})` : a.verdict}${a.problem ? `: ${a.problem}` : ''}`;
     } else if (order !== pref.order && sk.apis.length > 1) {
       reason = `${same}; ${order} lets this phase share one apply per node with the other API's`;
     } else if (order === pref.order) {
@@ -323,12 +363,19 @@ function titleOf(cas: CaIndex, sk: Skeleton): string {
       trusted(n.to).forEach((x) => to.add(x));
     }
     const label = API_LABEL[p.api];
-    if (p.phase.phase === 'accept') return `${label}: accept ${[...to].filter((x) => !from.has(x)).map(name).join(', ')}`;
+    if (p.phase.phase === 'accept')
+      return `${label}: accept ${[...to]
+        .filter((x) => !from.has(x))
+        .map(name)
+        .join(', ')}`;
     if (p.phase.phase === 'issue') {
       const target = p.phase.nodes.find((n) => n.to.issuing)?.to.issuing ?? p.phase.nodes[0]!.to.accepted[0] ?? null;
       return `${label}: make ${name(target)} issuing`;
     }
-    return `${label}: drop ${[...from].filter((x) => !to.has(x)).map(name).join(', ')}`;
+    return `${label}: drop ${[...from]
+      .filter((x) => !to.has(x))
+      .map(name)
+      .join(', ')}`;
   });
   return parts.join('; ');
 }
@@ -338,5 +385,10 @@ export function trusted(s: ApiState): Fingerprint[] {
 }
 
 function clientWorks(world: readonly ModelNode[], client: ModelClient): boolean {
-  return world.every((n) => n.role !== 'controlplane' || !n.endpoint || (has(n.talos.trusted, client.signer) && has(client.trusts, n.talos.issuing)));
+  return world.every(
+    (n) =>
+      n.role !== 'controlplane' ||
+      !n.endpoint ||
+      (has(n.talos.trusted, client.signer) && has(client.trusts, n.talos.issuing)),
+  );
 }

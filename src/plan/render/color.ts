@@ -3,13 +3,24 @@
  * headers bold, verdicts by severity. Only where the caller says colour is wanted (colorWanted: a
  * terminal, NO_COLOR unset, TERM not `dumb`); the text is otherwise unchanged, so nothing parses colour.
  */
-const SGR = { reset: '\x1b[0m', bold: '\x1b[1m', red: '\x1b[31m', green: '\x1b[32m', yellow: '\x1b[33m', cyan: '\x1b[36m' } as const;
+const SGR = {
+  reset: '\x1b[0m',
+  bold: '\x1b[1m',
+  red: '\x1b[31m',
+  green: '\x1b[32m',
+  yellow: '\x1b[33m',
+  cyan: '\x1b[36m',
+} as const;
 
 function paint(line: string, ...codes: string[]): string {
   return `${codes.join('')}${line}${SGR.reset}`;
 }
 
-const VERDICT_COLOR: Record<string, string> = { safe: SGR.green, 'safe-with-announced-disruption': SGR.yellow, unsafe: SGR.red };
+const VERDICT_COLOR: Record<string, string> = {
+  safe: SGR.green,
+  'safe-with-announced-disruption': SGR.yellow,
+  unsafe: SGR.red,
+};
 
 export function colorizePlanText(text: string): string {
   return text

@@ -109,15 +109,22 @@ export function renderPlanText(plan: Plan, opts: PlanTextOptions = {}): string {
     const out: string[] = [];
     for (let i = 0; i < lines.length; i++) {
       const begin = opts.describeCertificate ? PEM_BEGIN_RE.exec(lines[i]!) : null;
-      const end = begin ? lines.findIndex((l, j) => j > i && l[0] === begin[1] && l.trim().endsWith('-----END CERTIFICATE-----')) : -1;
+      const end = begin
+        ? lines.findIndex((l, j) => j > i && l[0] === begin[1] && l.trim().endsWith('-----END CERTIFICATE-----'))
+        : -1;
       const block = end > i ? lines.slice(i, end + 1) : null;
-      const cert = block && block.every((l) => l[0] === begin![1]) ? opts.describeCertificate!(block.map((l) => l.slice(1).trim()).join('\n')) : null;
+      const cert =
+        block && block.every((l) => l[0] === begin![1])
+          ? opts.describeCertificate!(block.map((l) => l.slice(1).trim()).join('\n'))
+          : null;
       if (!cert) {
         out.push(diffLine(lines[i]!));
         continue;
       }
       const name = names.get(cert.fingerprint);
-      out.push(`${begin![1]}${begin![2]}certificate ${name ? `${name} ` : ''}(${shortFingerprint(cert.fingerprint)}), subject ${cert.subject || '(empty)'}, not after ${cert.notAfter}`);
+      out.push(
+        `${begin![1]}${begin![2]}certificate ${name ? `${name} ` : ''}(${shortFingerprint(cert.fingerprint)}), subject ${cert.subject || '(empty)'}, not after ${cert.notAfter}`,
+      );
       i = end;
     }
     return out;
@@ -129,7 +136,9 @@ export function renderPlanText(plan: Plan, opts: PlanTextOptions = {}): string {
   if (plan.authorities.length > 0) {
     out.push('', 'Authorities:');
     for (const a of plan.authorities) {
-      out.push(`  ${(a.api === 'talos' ? 'Talos API' : 'Kubernetes API').padEnd(15)} ${(a.name ?? '(unnamed)').padEnd(20)} ${shortFingerprint(a.fingerprint)}  ${a.disposition}`);
+      out.push(
+        `  ${(a.api === 'talos' ? 'Talos API' : 'Kubernetes API').padEnd(15)} ${(a.name ?? '(unnamed)').padEnd(20)} ${shortFingerprint(a.fingerprint)}  ${a.disposition}`,
+      );
     }
   }
 
@@ -158,8 +167,7 @@ export function renderPlanText(plan: Plan, opts: PlanTextOptions = {}): string {
   else if (plan.applyable) {
     const cmd = opts.applyCommand === undefined ? 'rotate apply' : opts.applyCommand;
     closing.push(`Verdict: ${plan.verdict}.${cmd === null ? '' : ` Apply with \`${cmd}\`.`}`);
-  }
-  else closing.push(`Verdict: ${plan.verdict}. This plan cannot be applied.`);
+  } else closing.push(`Verdict: ${plan.verdict}. This plan cannot be applied.`);
   return `${[...out.flatMap((l) => (typeof l === 'string' ? wrapProse(l, width) : l.diff)), ...closing].join('\n')}\n`;
 }
 
@@ -179,7 +187,13 @@ function wrapProse(line: string, width: number): string[] {
   return wrapLine(line, width, hang === 6 ? 8 : hang);
 }
 
-function stepLines(step: Step, total: number, ca: (fp: Fingerprint | null) => string, diffLines: (diff: string) => string[], options: Plan['options']): (string | DiffLine)[] {
+function stepLines(
+  step: Step,
+  total: number,
+  ca: (fp: Fingerprint | null) => string,
+  diffLines: (diff: string) => string[],
+  options: Plan['options'],
+): (string | DiffLine)[] {
   const out: (string | DiffLine)[] = [];
   out.push(`> step ${step.index}/${total}: ${step.id} — ${step.title}`);
   if (step.dependsOn.length > 0) out.push(`  after: ${step.dependsOn.join(', ')}`);
@@ -188,13 +202,17 @@ function stepLines(step: Step, total: number, ca: (fp: Fingerprint | null) => st
     if (o) out.push(`  order (${API_SHORT[api]}): ${o.chosen} — ${o.reason}`);
   }
   if (step.outputsBefore.length > 0) {
-    out.push(`  before: write ${step.outputsBefore.map((k) => (k === 'talosconfig' && step.talosconfigBefore ? `talosconfig (${step.talosconfigBefore} client)` : k)).join(', ')}`);
+    out.push(
+      `  before: write ${step.outputsBefore.map((k) => (k === 'talosconfig' && step.talosconfigBefore ? `talosconfig (${step.talosconfigBefore} client)` : k)).join(', ')}`,
+    );
   }
   for (const wave of step.waves) {
     const noun = wave.role === 'controlplane' ? 'control planes' : 'workers';
     out.push(`  wave ${wave.index}/${step.waves.length}: ${noun}, ${batchWords(wave, options)}`);
     for (const n of step.nodes.filter((x) => x.wave === wave.index)) {
-      out.push(`  - ${n.address} (${n.hostname}): ${nodeChanges(n, ca)}${n.kubeletRestart ? '; kubelet restarts' : ''}`);
+      out.push(
+        `  - ${n.address} (${n.hostname}): ${nodeChanges(n, ca)}${n.kubeletRestart ? '; kubelet restarts' : ''}`,
+      );
       if (n.configDiff) for (const line of diffLines(n.configDiff)) out.push({ diff: `      ${line}` });
     }
   }
@@ -205,10 +223,14 @@ function stepLines(step: Step, total: number, ca: (fp: Fingerprint | null) => st
     out.push(`  gate: Talos Version on every node through ${eps} with ${CLIENT_WORDS[step.gate.talos.client]}`);
   }
   if (step.gate.kubernetes) {
-    out.push(`  gate: Kubernetes: kubelet restart observed on ${step.gate.kubernetes.kubeletRestartsObserved.length} node(s), every Node Ready with its Lease renewed after the wave (fresh admin kubeconfig)`);
+    out.push(
+      `  gate: Kubernetes: kubelet restart observed on ${step.gate.kubernetes.kubeletRestartsObserved.length} node(s), every Node Ready with its Lease renewed after the wave (fresh admin kubeconfig)`,
+    );
   }
   if (step.outputsAfter.length > 0) {
-    out.push(`  then: write ${step.outputsAfter.map((k) => (k === 'talosconfig' && step.talosconfigAfter ? `talosconfig (${step.talosconfigAfter} client)` : k)).join(', ')}`);
+    out.push(
+      `  then: write ${step.outputsAfter.map((k) => (k === 'talosconfig' && step.talosconfigAfter ? `talosconfig (${step.talosconfigAfter} client)` : k)).join(', ')}`,
+    );
   }
   const kinds = step.proof.edges.filter((e) => e.status === 'ok').map((e) => e.kind);
   out.push(
@@ -223,14 +245,23 @@ function batchWords(wave: Wave, options: Plan['options']): string {
   const b = wave.bound;
   if (!b) return `up to ${wave.maxConcurrent} at a time`;
   if (b.by === 'controlplane-restart') return `one at a time (kube-apiserver restarts)`;
-  const flag = b.by === 'parallelism' ? '--parallelism' : `--max-unavailable ${options.maxUnavailableRequested ?? options.maxUnavailable}`;
+  const flag =
+    b.by === 'parallelism'
+      ? '--parallelism'
+      : `--max-unavailable ${options.maxUnavailableRequested ?? options.maxUnavailable}`;
   return `up to ${wave.maxConcurrent} at a time (${flag})`;
 }
 
 function edgeLines(e: ProofEdge, indent: string): string[] {
   const mark = e.preExisting ? '=' : e.status === 'broken' ? '!' : '~';
-  const tags = [e.status, e.certainty === 'possible' ? 'possible' : null, e.preExisting ? 'pre-existing' : null].filter(Boolean).join(', ');
-  return [`${indent}${mark} ${e.kind} [${tags}]: ${e.window}`, `${indent}    ${e.from} → ${e.to}`, `${indent}    ${e.reason}`];
+  const tags = [e.status, e.certainty === 'possible' ? 'possible' : null, e.preExisting ? 'pre-existing' : null]
+    .filter(Boolean)
+    .join(', ');
+  return [
+    `${indent}${mark} ${e.kind} [${tags}]: ${e.window}`,
+    `${indent}    ${e.from} → ${e.to}`,
+    `${indent}    ${e.reason}`,
+  ];
 }
 
 function trustedOf(s: ApiState): Set<string> {
@@ -246,7 +277,8 @@ export function nodeChanges(n: StepNode, ca: (fp: Fingerprint | null) => string)
     const tokens: string[] = [];
     const before = trustedOf(cur);
     const after = trustedOf(tgt);
-    if (cur.issuing !== tgt.issuing && tgt.issuing !== null) tokens.push(`~issuing ${ca(cur.issuing)} → ${ca(tgt.issuing)}`);
+    if (cur.issuing !== tgt.issuing && tgt.issuing !== null)
+      tokens.push(`~issuing ${ca(cur.issuing)} → ${ca(tgt.issuing)}`);
     else if (cur.issuing === null && tgt.issuing === null && cur.accepted[0] !== tgt.accepted[0]) {
       tokens.push(`~first accepted ${ca(cur.accepted[0] ?? null)} → ${ca(tgt.accepted[0] ?? null)}`);
     }
@@ -259,8 +291,15 @@ export function nodeChanges(n: StepNode, ca: (fp: Fingerprint | null) => string)
 }
 
 /** The extension-apiserver-authentication step (model ExtensionAuthStep), after the step it follows. */
-export function extensionAuthLines(ext: ExtensionAuthStep, steps: readonly Step[], ca: (fp: Fingerprint | null) => string): string[] {
-  const after = ext.afterStep === null ? 'after the last step' : `after step ${steps.find((s) => s.id === ext.afterStep)?.index ?? '?'} (${ext.afterStep})`;
+export function extensionAuthLines(
+  ext: ExtensionAuthStep,
+  steps: readonly Step[],
+  ca: (fp: Fingerprint | null) => string,
+): string[] {
+  const after =
+    ext.afterStep === null
+      ? 'after the last step'
+      : `after step ${steps.find((s) => s.id === ext.afterStep)?.index ?? '?'} (${ext.afterStep})`;
   if (ext.mode === 'report') {
     return [
       `ConfigMap ${ext.namespace}/${ext.name}, ${after}: report only, not written (workloads.extensionApiserverAuthentication: report)`,

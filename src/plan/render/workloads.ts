@@ -32,11 +32,17 @@ function kindsText(ws: readonly StaleWorkload[]): string {
 
 export function workloadLines(report: WorkloadsReport): string[] {
   const head = `Workloads that hold the old Kubernetes API CA from step ${report.issueStep} on:`;
-  if (report.status === 'unavailable') return [head, `  not listed: ${report.reason ?? 'the Kubernetes API could not be read'}`];
+  if (report.status === 'unavailable')
+    return [head, `  not listed: ${report.reason ?? 'the Kubernetes API could not be read'}`];
   if (report.workloads.length === 0 && report.objects.length === 0) {
-    return [head, '  none found (no running pod mounts the service-account CA; no Secret or ConfigMap embeds the old CA)'];
+    return [
+      head,
+      '  none found (no running pod mounts the service-account CA; no Secret or ConfigMap embeds the old CA)',
+    ];
   }
-  const namespaces = [...new Set([...report.workloads.map((w) => w.namespace), ...report.objects.map((o) => o.namespace)])].sort();
+  const namespaces = [
+    ...new Set([...report.workloads.map((w) => w.namespace), ...report.objects.map((o) => o.namespace)]),
+  ].sort();
   const width = Math.max(...namespaces.map((n) => n.length));
   const out = [head];
   for (const ns of namespaces) {
@@ -46,7 +52,8 @@ export function workloadLines(report: WorkloadsReport): string[] {
     if (ws.length > 0) parts.push(`${kindsText(ws)} possibly stale`);
     for (const kind of ['Secret', 'ConfigMap'] as const) {
       const of = os.filter((o) => o.kind === kind);
-      if (of.length > 0) parts.push(`${count(of.length, kind, `${kind}s`)} embedding it (${of.map((o) => o.name).join(', ')})`);
+      if (of.length > 0)
+        parts.push(`${count(of.length, kind, `${kind}s`)} embedding it (${of.map((o) => o.name).join(', ')})`);
     }
     out.push(`  ${ns.padEnd(width)}  ${parts.join('; ')}`);
   }
@@ -65,14 +72,24 @@ export function workloadLines(report: WorkloadsReport): string[] {
 
 /** The plan's `workloadPhase` entry: after which step the workload phase runs, in which mode, and why. */
 export function workloadPhaseLines(entry: WorkloadPhaseEntry): string[] {
-  const source = entry.modeSource === 'flag' ? '--workloads' : entry.modeSource === 'desired-state' ? "the desired state's workloads section" : 'the default';
+  const source =
+    entry.modeSource === 'flag'
+      ? '--workloads'
+      : entry.modeSource === 'desired-state'
+        ? "the desired state's workloads section"
+        : 'the default';
   const what =
     entry.mode === 'restart'
       ? 'restart (rollout restart, in batches) the Deployments, DaemonSets and StatefulSets whose pods loaded the CA it replaces; report the rest'
       : entry.mode === 'report'
         ? 'report the workloads whose pods loaded the CA it replaces; restart none'
         : 'restart or report each workload whose pods loaded the CA it replaces, per namespace and selector';
-  const lines = [`Workload phase: after step ${entry.afterStep} (${entry.afterStepId}), once kube-root-ca.crt holds ${entry.newCa.slice(0, 16)} in the namespaces concerned: ${what} (mode ${entry.mode}, from ${source}).`];
-  if (entry.podsStartedAfter) lines.push(`  Only pods started since ${entry.podsStartedAfter} (when the rolled-back run's Kubernetes issue step began) hold that CA; older pods are left alone.`);
+  const lines = [
+    `Workload phase: after step ${entry.afterStep} (${entry.afterStepId}), once kube-root-ca.crt holds ${entry.newCa.slice(0, 16)} in the namespaces concerned: ${what} (mode ${entry.mode}, from ${source}).`,
+  ];
+  if (entry.podsStartedAfter)
+    lines.push(
+      `  Only pods started since ${entry.podsStartedAfter} (when the rolled-back run's Kubernetes issue step began) hold that CA; older pods are left alone.`,
+    );
   return lines;
 }

@@ -19,9 +19,13 @@ export class CaIndex {
     if (id === undefined) {
       id = this.#fps.length;
       if (id >= MAX_CAS) {
-        throw new RotateError('PLAN_TOO_MANY_CAS', `the plan input names more than ${MAX_CAS} distinct CA certificates`, {
-          hint: 'drop stale accepted CAs from the node configs by hand, or plan one API at a time',
-        });
+        throw new RotateError(
+          'PLAN_TOO_MANY_CAS',
+          `the plan input names more than ${MAX_CAS} distinct CA certificates`,
+          {
+            hint: 'drop stale accepted CAs from the node configs by hand, or plan one API at a time',
+          },
+        );
       }
       this.#ids.set(fp, id);
       this.#fps.push(fp);

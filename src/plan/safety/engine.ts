@@ -11,7 +11,15 @@
 import { RotateError } from '../../domain/errors.js';
 import type { NodeRole } from '../../domain/types.js';
 import { bit, has, type CaIndex } from './cas.js';
-import { canonicalGrants, grantsKey, stateKey, type ModelNode, type ModelTarget, type TalosGrant, type TrustState } from './world.js';
+import {
+  canonicalGrants,
+  grantsKey,
+  stateKey,
+  type ModelNode,
+  type ModelTarget,
+  type TalosGrant,
+  type TrustState,
+} from './world.js';
 import type { Cls, Entity, EntityState, StepEvaluation, StepSpec, Finding, Version } from './step-types.js';
 import { evaluateEdges, Recorder } from './trust-rules.js';
 
@@ -22,7 +30,11 @@ type Pattern = 'none' | 'some' | 'all';
 /** A patched control plane whose static pods may still run the old Kubernetes CA state. */
 function canLag(c: Cls): boolean {
   const t = c.target;
-  return c.role === 'controlplane' && !!t?.kubeTouched && (c.afterTrust.kube.issuing !== c.before.kube.issuing || c.afterTrust.kube.trusted !== c.before.kube.trusted);
+  return (
+    c.role === 'controlplane' &&
+    !!t?.kubeTouched &&
+    (c.afterTrust.kube.issuing !== c.before.kube.issuing || c.afterTrust.kube.trusted !== c.before.kube.trusted)
+  );
 }
 
 const MAX_STATES_PER_WAVE = 20_000;
@@ -55,12 +67,19 @@ export function evaluateStep(world: readonly ModelNode[], spec: StepSpec, cas: C
     // One digit per moving class (none/some/all patched), then one per moving control-plane class whose
     // static pods can lag (of its patched members: none/some/all still lagging).
     const lagging = moving.filter(canLag);
-    const radix = [...moving.map((c) => (c.members.length > 1 ? 3 : 2)), ...lagging.map((c) => (c.members.length > 1 ? 3 : 2))];
+    const radix = [
+      ...moving.map((c) => (c.members.length > 1 ? 3 : 2)),
+      ...lagging.map((c) => (c.members.length > 1 ? 3 : 2)),
+    ];
     const total = radix.reduce((a, b) => a * b, 1);
     if (total > MAX_STATES_PER_WAVE) {
-      throw new RotateError('PLAN_TOO_MANY_CLASSES', `wave ${wi + 1} mixes ${moving.length} kinds of node state; the proof would need ${total} states`, {
-        hint: 'bring the nodes to a common CA state by hand first, or plan fewer nodes at a time',
-      });
+      throw new RotateError(
+        'PLAN_TOO_MANY_CLASSES',
+        `wave ${wi + 1} mixes ${moving.length} kinds of node state; the proof would need ${total} states`,
+        {
+          hint: 'bring the nodes to a common CA state by hand first, or plan fewer nodes at a time',
+        },
+      );
     }
     const digits = new Array<number>(radix.length).fill(0);
     for (let n = 0; n < total; n++) {
@@ -82,8 +101,10 @@ export function evaluateStep(world: readonly ModelNode[], spec: StepSpec, cas: C
       const ents: Entity[] = [];
       // An apiserver restarted (endpoint list changed) by now: workers may have re-registered with any
       // control-plane state seen so far.
-      const triggered = restarts.waves.some((v) => v < wi) || restarts.classes.some((y) => y.wave === wi && pattern.get(y) !== 'none');
-      const w = (c: Cls, st: EntityState): EntityState => (triggered && c.role === 'worker' ? reRegistered(st, seenCpStates(cps, restarts, wi)) : st);
+      const triggered =
+        restarts.waves.some((v) => v < wi) || restarts.classes.some((y) => y.wave === wi && pattern.get(y) !== 'none');
+      const w = (c: Cls, st: EntityState): EntityState =>
+        triggered && c.role === 'worker' ? reRegistered(st, seenCpStates(cps, restarts, wi)) : st;
       for (const c of classes) {
         if (c.wave < 0) ents.push(entity(c, 'unchanged', w(c, c.before)));
         else if (c.wave < wi) ents.push(entity(c, 'after', w(c, c.final!)));
@@ -116,11 +137,18 @@ export function evaluateStep(world: readonly ModelNode[], spec: StepSpec, cas: C
       if (c.role !== 'worker' || (c.wave > restarts.last && c.target?.talosTouched)) continue;
       const own = c.wave < 0 ? c.before : c.final!;
       const trust = c.wave === restarts.last ? [c.before.talos, c.afterTrust.talos] : [c.afterTrust.talos];
-      c.final = lastRegistration(own, trust, cpStatesAt(cps, restarts, restarts.last), c.wave === restarts.last && Boolean(c.target?.talosTouched));
+      c.final = lastRegistration(
+        own,
+        trust,
+        cpStatesAt(cps, restarts, restarts.last),
+        c.wave === restarts.last && Boolean(c.target?.talosTouched),
+      );
     }
   }
   ctx.podCas = podCasBefore(spec.waves.length);
-  const endEnts = classes.map((c) => (c.wave < 0 ? entity(c, 'unchanged', c.final ?? c.before) : entity(c, 'after', c.final!)));
+  const endEnts = classes.map((c) =>
+    c.wave < 0 ? entity(c, 'unchanged', c.final ?? c.before) : entity(c, 'after', c.final!),
+  );
   if (spec.waves.length > 0) {
     ctx.phase = { wave: spec.waves.length - 1, start: false, end: true, gate: false };
     evaluateEdges(endEnts, spec, ctx, false);
@@ -136,7 +164,8 @@ export function evaluateStep(world: readonly ModelNode[], spec: StepSpec, cas: C
     const { talos, kube, grants, signers } = f;
     const key = stateKey({ role, endpoint, talos, kube, grants, signers });
     // a fixed-shape literal: object spread here dominated the cost of a 1000-node plan
-    for (const i of c.memberIdx) next[i] = { address: world[i]!.address, role, endpoint, talos, kube, grants, signers, key };
+    for (const i of c.memberIdx)
+      next[i] = { address: world[i]!.address, role, endpoint, talos, kube, grants, signers, key };
   }
   return { findings: ctx.findings(), world: next, states, classes: classes.length };
 }
@@ -160,8 +189,14 @@ function buildClasses(world: readonly ModelNode[], spec: StepSpec): Cls[] {
   spec.waves.forEach((wave, wi) => {
     for (const p of wave) {
       const i = index.get(p.address);
-      if (i === undefined) throw new RotateError('PLAN_UNKNOWN_NODE', `a patch names ${p.address}, which is not a node of the cluster`, { source: 'internal' });
-      if (waveOf[i] !== -1) throw new RotateError('PLAN_DUPLICATE_PATCH', `${p.address} is patched twice in one step`, { source: 'internal' });
+      if (i === undefined)
+        throw new RotateError('PLAN_UNKNOWN_NODE', `a patch names ${p.address}, which is not a node of the cluster`, {
+          source: 'internal',
+        });
+      if (waveOf[i] !== -1)
+        throw new RotateError('PLAN_DUPLICATE_PATCH', `${p.address} is patched twice in one step`, {
+          source: 'internal',
+        });
       waveOf[i] = wi;
       targetOf[i] = p.target;
     }
@@ -207,7 +242,9 @@ function mergeEqualTargets(classes: Cls[]): Cls[] {
   for (const c of classes) {
     const t = c.target;
     const key = `${c.role}|${c.endpoint}|${c.before.talos.issuing}|${c.before.talos.trusted}|${c.before.kube.issuing}|${c.before.kube.trusted}|${grantsKey(c.before.grants)}|${c.before.signers}|${c.wave}|${
-      t ? `${t.talos?.issuing}/${t.talos?.trusted}/${t.talosTouched}/${t.kube?.issuing}/${t.kube?.trusted}/${t.kubeTouched}` : ''
+      t
+        ? `${t.talos?.issuing}/${t.talos?.trusted}/${t.talosTouched}/${t.kube?.issuing}/${t.kube?.trusted}/${t.kubeTouched}`
+        : ''
     }`;
     const prev = seen.get(key);
     if (prev) {
@@ -274,7 +311,8 @@ function afterState(c: Cls, cps: CpPresence[]): EntityState {
   if (c.role === 'worker' && t.talosTouched) {
     const trusted = (s: TrustPair): boolean => has(talos.trusted, s.talos.issuing);
     const fresh: TalosGrant[] = [];
-    for (const y of cps) for (const s of y.present) if (trusted(s)) fresh.push({ signer: s.talos.issuing, bundle: s.talos.trusted });
+    for (const y of cps)
+      for (const s of y.present) if (trusted(s)) fresh.push({ signer: s.talos.issuing, bundle: s.talos.trusted });
     // keeps its old grant if at some moment no control plane's trustd was trusted
     const keepOld = cps.length === 0 || cps.every((y) => y.minimal.some((set) => set.every((s) => !trusted(s))));
     grants = canonicalGrants(keepOld ? [...fresh, ...c.before.grants] : fresh);
@@ -337,7 +375,10 @@ function cpStatesAt(cps: Cls[], restarts: { classes: Cls[] }, wave: number): Tru
 }
 
 /** What trustd would hand a worker trusting `trust` at a control plane in state `s`, if it trusts its trustd. */
-function freshGrants(trust: readonly TrustState[], states: readonly TrustPair[]): { grants: TalosGrant[]; untrusted: boolean } {
+function freshGrants(
+  trust: readonly TrustState[],
+  states: readonly TrustPair[],
+): { grants: TalosGrant[]; untrusted: boolean } {
   const grants: TalosGrant[] = [];
   let untrusted = false;
   for (const t of trust) {
@@ -361,7 +402,12 @@ function reRegistered(st: EntityState, seen: readonly TrustPair[]): EntityState 
  * earlier grant stays possible when some endpoint may not be trusted (it keeps it until one answers) or
  * its own change may have come last (same wave).
  */
-function lastRegistration(own: EntityState, trust: readonly TrustState[], states: readonly TrustPair[], mayBeOwn: boolean): EntityState {
+function lastRegistration(
+  own: EntityState,
+  trust: readonly TrustState[],
+  states: readonly TrustPair[],
+  mayBeOwn: boolean,
+): EntityState {
   const { grants, untrusted } = freshGrants(trust, states);
   if (grants.length === 0) return own;
   return { ...own, grants: canonicalGrants(untrusted || mayBeOwn ? [...grants, ...own.grants] : grants) };
@@ -373,9 +419,16 @@ function entity(cls: Cls, version: Version, state: EntityState): Entity {
 
 export function classLabel(cls: { role: NodeRole; members: readonly string[] }, version: Version | null): string {
   const n = cls.members.length;
-  const noun = cls.role === 'controlplane' ? (n === 1 ? 'control plane' : 'control planes') : n === 1 ? 'worker' : 'workers';
+  const noun =
+    cls.role === 'controlplane' ? (n === 1 ? 'control plane' : 'control planes') : n === 1 ? 'worker' : 'workers';
   const list = n <= 3 ? cls.members.join(', ') : `${cls.members.slice(0, 3).join(', ')} +${n - 3} more`;
   const suffix =
-    version === 'before' ? ' (not yet patched)' : version === 'after' ? ' (patched)' : version === 'lagging' ? ' (patched, kube-apiserver / controller-manager not yet re-created)' : '';
+    version === 'before'
+      ? ' (not yet patched)'
+      : version === 'after'
+        ? ' (patched)'
+        : version === 'lagging'
+          ? ' (patched, kube-apiserver / controller-manager not yet re-created)'
+          : '';
   return `${noun} ${list}${suffix}`;
 }

@@ -11,7 +11,15 @@ import { EDGE_KINDS } from '../model/plan.js';
 import { CaIndex } from './cas.js';
 import { evaluateStep, type Finding, type ModelClient } from './engine.js';
 import { edgeEnds, type EdgeEnds } from './step-types.js';
-import { initialWorld, sameApiState, staleBundles, TargetInterner, trustOf, type ModelNode, type ModelTarget } from './world.js';
+import {
+  initialWorld,
+  sameApiState,
+  staleBundles,
+  TargetInterner,
+  trustOf,
+  type ModelNode,
+  type ModelTarget,
+} from './world.js';
 
 export interface SequenceStart {
   nodes: ObservedNode[];
@@ -49,7 +57,11 @@ export interface EdgeOutcome extends Pick<Finding, keyof EdgeEnds | 'excludeSelf
  * Each inner array is one group of patches applied concurrently (any subset may be applied at a given
  * moment); groups run one after another. Returns every failing edge of every group.
  */
-export function evaluateSequence(initial: SequenceStart, patches: SequencePatch[][], options: SequenceOptions = {}): EdgeOutcome[] {
+export function evaluateSequence(
+  initial: SequenceStart,
+  patches: SequencePatch[][],
+  options: SequenceOptions = {},
+): EdgeOutcome[] {
   return runSequence(initial, patches, options).outcomes;
 }
 
@@ -64,22 +76,34 @@ export interface PossibleGrant {
  * hold (one of them is true), and the workers `staleBundles` counts (trusting a Talos CA some control plane
  * no longer trusts).
  */
-export function sequenceHistory(initial: SequenceStart, patches: SequencePatch[][], options: SequenceOptions = {}): { grants: Map<string, PossibleGrant[]>; stale: string[] } {
+export function sequenceHistory(
+  initial: SequenceStart,
+  patches: SequencePatch[][],
+  options: SequenceOptions = {},
+): { grants: Map<string, PossibleGrant[]>; stale: string[] } {
   const { world, cas } = runSequence(initial, patches, options);
   const grants = new Map<string, PossibleGrant[]>();
   for (const n of world) {
     if (n.role !== 'worker') continue;
-    grants.set(n.address, n.grants.map((g) => ({ signer: cas.fingerprint(g.signer), bundle: cas.fingerprints(g.bundle) })));
+    grants.set(
+      n.address,
+      n.grants.map((g) => ({ signer: cas.fingerprint(g.signer), bundle: cas.fingerprints(g.bundle) })),
+    );
   }
   return { grants, stale: staleBundles(world).map((s) => s.address) };
 }
 
-function runSequence(initial: SequenceStart, patches: SequencePatch[][], options: SequenceOptions): { outcomes: EdgeOutcome[]; world: ModelNode[]; cas: CaIndex } {
+function runSequence(
+  initial: SequenceStart,
+  patches: SequencePatch[][],
+  options: SequenceOptions,
+): { outcomes: EdgeOutcome[]; world: ModelNode[]; cas: CaIndex } {
   const cas = new CaIndex();
   for (const [fp, name] of Object.entries(initial.names ?? {})) cas.setName(fp as Fingerprint, name);
   const current = new Map<string, { talos: ApiState; kubernetes: ApiState }>();
   for (const n of initial.nodes) {
-    if (current.has(n.address)) throw new RotateError('PLAN_INPUT_INVALID', `node ${n.address} is listed twice`, { source: 'internal' });
+    if (current.has(n.address))
+      throw new RotateError('PLAN_INPUT_INVALID', `node ${n.address} is listed twice`, { source: 'internal' });
     current.set(n.address, { talos: n.talos, kubernetes: n.kubernetes });
   }
   let world: ModelNode[] = initialWorld(cas, initial.nodes, initial.endpoints);
@@ -91,13 +115,22 @@ function runSequence(initial: SequenceStart, patches: SequencePatch[][], options
   const out: EdgeOutcome[] = [];
   const targets = new TargetInterner();
 
-  const first = evaluateStep(world, { waves: [], apis, talosClient: defaultClient, operatorKubeconfig: kubeconfig }, cas);
+  const first = evaluateStep(
+    world,
+    { waves: [], apis, talosClient: defaultClient, operatorKubeconfig: kubeconfig },
+    cas,
+  );
   for (const f of first.findings) out.push(outcome(f, -1, true));
 
   patches.forEach((group, g) => {
     const wave = group.map((p) => {
       const cur = current.get(p.address);
-      if (!cur) throw new RotateError('PLAN_UNKNOWN_NODE', `patch group ${g} names ${p.address}, which is not in the initial state`, { source: 'internal' });
+      if (!cur)
+        throw new RotateError(
+          'PLAN_UNKNOWN_NODE',
+          `patch group ${g} names ${p.address}, which is not in the initial state`,
+          { source: 'internal' },
+        );
       const target: ModelTarget = { talosTouched: false, kubeTouched: false };
       if (p.target.talos) {
         target.talos = trustOf(cas, p.target.talos);
@@ -109,10 +142,19 @@ function runSequence(initial: SequenceStart, patches: SequencePatch[][], options
       }
       return { address: p.address, target: targets.intern(target) };
     });
-    const client = options.talosClients && g < options.talosClients.length ? toClient(options.talosClients[g], 'talosconfig') : defaultClient;
+    const client =
+      options.talosClients && g < options.talosClients.length
+        ? toClient(options.talosClients[g], 'talosconfig')
+        : defaultClient;
     const res = evaluateStep(
       world,
-      { waves: [wave], apis, talosClient: client, operatorKubeconfig: kubeconfig, gateKubeconfig: options.kubeconfigGate ?? false },
+      {
+        waves: [wave],
+        apis,
+        talosClient: client,
+        operatorKubeconfig: kubeconfig,
+        gateKubeconfig: options.kubeconfigGate ?? false,
+      },
       cas,
     );
     for (const f of res.findings) out.push(outcome(f, g, f.inStart));
@@ -140,18 +182,25 @@ function outcome(f: Finding, group: number, preExisting: boolean): EdgeOutcome {
 }
 
 /** Expand outcomes to `kind from->to` node pairs (from = `operator` for operator clients). */
-export function failingPairs(outcomes: readonly EdgeOutcome[], opts: { includeNotices?: boolean; includePreExisting?: boolean } = {}): Set<string> {
+export function failingPairs(
+  outcomes: readonly EdgeOutcome[],
+  opts: { includeNotices?: boolean; includePreExisting?: boolean } = {},
+): Set<string> {
   const pairs = new Set<string>();
   for (const o of outcomes) {
     if (o.notice && !opts.includeNotices) continue;
     if (o.preExisting && !opts.includePreExisting) continue;
-    for (const a of o.fromNodes) for (const b of o.toNodes) if (!(o.excludeSelf && a === b)) pairs.add(`${o.kind} ${a}->${b}`);
+    for (const a of o.fromNodes)
+      for (const b of o.toNodes) if (!(o.excludeSelf && a === b)) pairs.add(`${o.kind} ${a}->${b}`);
   }
   return pairs;
 }
 
 /** Per edge kind, the worst status any outcome reached; plus whether a Node may turn NotReady. */
-export function summarizeOutcomes(outcomes: readonly EdgeOutcome[]): { byKind: Record<EdgeKind, 'ok' | 'degraded' | 'broken'>; notReadyPossible: boolean } {
+export function summarizeOutcomes(outcomes: readonly EdgeOutcome[]): {
+  byKind: Record<EdgeKind, 'ok' | 'degraded' | 'broken'>;
+  notReadyPossible: boolean;
+} {
   const byKind = Object.fromEntries(EDGE_KINDS.map((k) => [k, 'ok'])) as Record<EdgeKind, 'ok' | 'degraded' | 'broken'>;
   let notReadyPossible = false;
   for (const o of outcomes) {
@@ -174,7 +223,10 @@ export function strandedKubelets(outcomes: readonly EdgeOutcome[]): Map<string, 
     for (const n of o.fromNodes) {
       const groups = out.get(n) ?? [];
       if (!groups.includes(o.group)) groups.push(o.group);
-      out.set(n, groups.sort((a, b) => a - b));
+      out.set(
+        n,
+        groups.sort((a, b) => a - b),
+      );
     }
   }
   return out;

@@ -132,7 +132,18 @@ function operatorApid(x: RuleContext, client: ModelClient): void {
     const reason = !clientOk
       ? `apid on ${c.label} does not accept client certificates signed by ${d(client.signer)} (trusts ${dm(t.trusted)})`
       : `the ${client.label} trusts ${dm(client.trusts)}, not ${c.label}'s server certificate signed by ${d(t.issuing)}`;
-    rec.add({ kind: 'operator-apid', fromKey: `op:${client.label}`, from: `operator (${client.label})`, fromNodes: ['operator'], fromVersion: null, to: c, excludeSelf: false, status: 'broken', certain: true, reason });
+    rec.add({
+      kind: 'operator-apid',
+      fromKey: `op:${client.label}`,
+      from: `operator (${client.label})`,
+      fromNodes: ['operator'],
+      fromVersion: null,
+      to: c,
+      excludeSelf: false,
+      status: 'broken',
+      certain: true,
+      reason,
+    });
   }
 }
 
@@ -149,7 +160,18 @@ const apidProxy: TrustRule = ({ ents, cps, rec, d, dm }) => {
         const reason = !cOk
           ? `apid on ${b.label} does not accept ${a.label}'s proxy client certificate (signed by ${d(imp)}; trusts ${dm(b.state.talos.trusted)})`
           : `${a.label} does not trust ${b.label}'s server certificate (signed by ${d(b.state.talos.issuing)}; trusts ${dm(a.state.talos.trusted)})`;
-        rec.add({ kind: 'apid-proxy', fromKey: a.key, from: a.label, fromNodes: a.cls.members, fromVersion: a.version, to: b, excludeSelf, status: 'broken', certain: true, reason });
+        rec.add({
+          kind: 'apid-proxy',
+          fromKey: a.key,
+          from: a.label,
+          fromNodes: a.cls.members,
+          fromVersion: a.version,
+          to: b,
+          excludeSelf,
+          status: 'broken',
+          certain: true,
+          reason,
+        });
       } else {
         // A worker's apid serves and trusts what trustd granted it; it may hold any of several grants.
         const grants = b.state.grants;
@@ -165,7 +187,18 @@ const apidProxy: TrustRule = ({ ents, cps, rec, d, dm }) => {
             : `${a.label} does not trust ${b.label}'s server certificate (signed by ${d(g.signer)} through trustd; trusts ${dm(a.state.talos.trusted)})`;
         }
         if (failing === 0) continue;
-        rec.add({ kind: 'apid-proxy', fromKey: a.key, from: a.label, fromNodes: a.cls.members, fromVersion: a.version, to: b, excludeSelf, status: 'broken', certain: failing === grants.length, reason });
+        rec.add({
+          kind: 'apid-proxy',
+          fromKey: a.key,
+          from: a.label,
+          fromNodes: a.cls.members,
+          fromVersion: a.version,
+          to: b,
+          excludeSelf,
+          status: 'broken',
+          certain: failing === grants.length,
+          reason,
+        });
       }
     }
   }
@@ -178,7 +211,18 @@ const workerTrustd: TrustRule = ({ ents, cps, rec, d, dm }) => {
     for (const c of cps) {
       if (has(w.state.talos.trusted, c.state.talos.issuing)) continue;
       const reason = `${w.label} trusts ${dm(w.state.talos.trusted)}, not trustd's certificate on ${c.label} (signed by ${d(c.state.talos.issuing)})`;
-      rec.add({ kind: 'worker-trustd', fromKey: w.key, from: w.label, fromNodes: w.cls.members, fromVersion: w.version, to: c, excludeSelf: false, status: 'broken', certain: true, reason });
+      rec.add({
+        kind: 'worker-trustd',
+        fromKey: w.key,
+        from: w.label,
+        fromNodes: w.cls.members,
+        fromVersion: w.version,
+        to: c,
+        excludeSelf: false,
+        status: 'broken',
+        certain: true,
+        reason,
+      });
     }
   }
 };
@@ -187,7 +231,8 @@ const workerTrustd: TrustRule = ({ ents, cps, rec, d, dm }) => {
 const kubeletApiserver: TrustRule = ({ ents, cps, rec, d, dm }) => {
   for (const n of ents) {
     const sigs = n.state.signers === 0 ? [NO_CA] : bitsOf(n.state.signers);
-    const works = (s: number, c: Entity): boolean => has(c.state.serving.trusted, s) && has(n.state.kube.trusted, c.state.serving.issuing);
+    const works = (s: number, c: Entity): boolean =>
+      has(c.state.serving.trusted, s) && has(n.state.kube.trusted, c.state.serving.issuing);
     const stranded = new Set(sigs.filter((s) => !cps.some((c) => works(s, c))));
     for (const c of cps) {
       const fail = sigs.filter((s) => !works(s, c));
@@ -199,8 +244,21 @@ const kubeletApiserver: TrustRule = ({ ents, cps, rec, d, dm }) => {
         : s0 === NO_CA
           ? `the kubelet of ${n.label} has no client certificate`
           : `kube-apiserver on ${c.label} does not accept the kubelet client certificate of ${n.label} (signed by ${d(s0)}; client CAs ${dm(c.state.serving.trusted)})`;
-      const reason = broken ? `${why}; no apiserver accepts it in this state: Node NotReady after the grace period` : `${why}; another apiserver still serves it through KubePrism`;
-      rec.add({ kind: 'kubelet-apiserver', fromKey: n.key, from: `kubelets of ${n.label}`, fromNodes: n.cls.members, fromVersion: n.version, to: c, excludeSelf: n.cls === c.cls && n !== c, status: broken ? 'broken' : 'degraded', certain: fail.length === sigs.length, reason });
+      const reason = broken
+        ? `${why}; no apiserver accepts it in this state: Node NotReady after the grace period`
+        : `${why}; another apiserver still serves it through KubePrism`;
+      rec.add({
+        kind: 'kubelet-apiserver',
+        fromKey: n.key,
+        from: `kubelets of ${n.label}`,
+        fromNodes: n.cls.members,
+        fromVersion: n.version,
+        to: c,
+        excludeSelf: n.cls === c.cls && n !== c,
+        status: broken ? 'broken' : 'degraded',
+        certain: fail.length === sigs.length,
+        reason,
+      });
     }
   }
 };
@@ -214,7 +272,18 @@ const podApiserver: TrustRule = ({ cps, rec, d }) => {
       const serving = c.state.serving.issuing; // what its running apiserver serves (lagging: the old CA)
       if (serving === p || serving === NO_CA) continue;
       const reason = `in-cluster clients whose ca.crt (kube-root-ca.crt) holds ${d(p)} alone do not trust ${c.label}'s serving certificate (signed by ${d(serving)})`;
-      rec.add({ kind: 'pod-apiserver', fromKey: `pod:${p}`, from: `pods trusting ${d(p)}`, fromNodes: ['pods'], fromVersion: null, to: c, excludeSelf: false, status: 'degraded', certain: false, reason });
+      rec.add({
+        kind: 'pod-apiserver',
+        fromKey: `pod:${p}`,
+        from: `pods trusting ${d(p)}`,
+        fromNodes: ['pods'],
+        fromVersion: null,
+        to: c,
+        excludeSelf: false,
+        status: 'degraded',
+        certain: false,
+        reason,
+      });
     }
   }
 };
@@ -229,7 +298,19 @@ function operatorKubeconfig(x: RuleContext, kc: ModelClient): void {
     const reason = !clientOk
       ? `kube-apiserver on ${c.label} does not accept client certificates signed by ${d(kc.signer)}`
       : `the ${kc.label} trusts ${dm(kc.trusts)}, not ${c.label}'s serving certificate signed by ${d(c.state.serving.issuing)}`;
-    rec.add({ kind: 'client-apiserver', fromKey: `kc:${kc.label}`, from: `operator (${kc.label})`, fromNodes: ['operator'], fromVersion: null, to: c, excludeSelf: false, status: 'broken', certain: true, reason, notice: true });
+    rec.add({
+      kind: 'client-apiserver',
+      fromKey: `kc:${kc.label}`,
+      from: `operator (${kc.label})`,
+      fromNodes: ['operator'],
+      fromVersion: null,
+      to: c,
+      excludeSelf: false,
+      status: 'broken',
+      certain: true,
+      reason,
+      notice: true,
+    });
   }
 }
 
@@ -237,12 +318,24 @@ function operatorKubeconfig(x: RuleContext, kc: ModelClient): void {
 const gateKubeconfig: TrustRule = ({ cps, rec, d, dm }) => {
   for (const a of cps) {
     for (const b of cps) {
-      const ok = has(b.state.serving.trusted, a.state.kube.issuing) && has(a.state.kube.trusted, b.state.serving.issuing);
+      const ok =
+        has(b.state.serving.trusted, a.state.kube.issuing) && has(a.state.kube.trusted, b.state.serving.issuing);
       if (ok) continue;
       const reason = !has(b.state.serving.trusted, a.state.kube.issuing)
         ? `a kubeconfig fetched from ${a.label} carries a cert signed by ${d(a.state.kube.issuing)}, which kube-apiserver on ${b.label} does not accept`
         : `a kubeconfig fetched from ${a.label} trusts ${dm(a.state.kube.trusted)}, not ${b.label}'s serving certificate (signed by ${d(b.state.serving.issuing)})`;
-      rec.add({ kind: 'client-apiserver', fromKey: `gate:${a.key}`, from: `admin kubeconfig fetched from ${a.label}`, fromNodes: a.cls.members, fromVersion: a.version, to: b, excludeSelf: false, status: 'broken', certain: true, reason });
+      rec.add({
+        kind: 'client-apiserver',
+        fromKey: `gate:${a.key}`,
+        from: `admin kubeconfig fetched from ${a.label}`,
+        fromNodes: a.cls.members,
+        fromVersion: a.version,
+        to: b,
+        excludeSelf: false,
+        status: 'broken',
+        certain: true,
+        reason,
+      });
     }
   }
 };

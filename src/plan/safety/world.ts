@@ -65,7 +65,11 @@ export function trustOf(cas: CaIndex, state: ApiState): TrustState {
 }
 
 export function sameApiState(a: ApiState, b: ApiState): boolean {
-  return a.issuing === b.issuing && a.accepted.length === b.accepted.length && a.accepted.every((x, i) => x === b.accepted[i]);
+  return (
+    a.issuing === b.issuing &&
+    a.accepted.length === b.accepted.length &&
+    a.accepted.every((x, i) => x === b.accepted[i])
+  );
 }
 
 export interface EndpointResolution {
@@ -77,7 +81,10 @@ export interface EndpointResolution {
   workers: string[];
 }
 
-export function resolveEndpoints(nodes: readonly { address: string; role: NodeRole }[], endpoints: readonly string[]): EndpointResolution {
+export function resolveEndpoints(
+  nodes: readonly { address: string; role: NodeRole }[],
+  endpoints: readonly string[],
+): EndpointResolution {
   const byAddress = new Map(nodes.map((n) => [n.address, n.role]));
   const res: EndpointResolution = { controlPlanes: new Set(), anyControlPlane: endpoints.length === 0, workers: [] };
   for (const raw of endpoints) {
@@ -129,7 +136,10 @@ export function initialWorld(cas: CaIndex, nodes: readonly ObservedNode[], endpo
     endpoint: n.role === 'controlplane' && (ep.anyControlPlane || ep.controlPlanes.has(n.address)),
     talos: trustOf(cas, n.talos),
     kube: trustOf(cas, n.kubernetes),
-    observed: n.role === 'worker' && n.talosGrant ? { signer: cas.id(n.talosGrant.signer), bundle: cas.mask(n.talosGrant.bundle) } : null,
+    observed:
+      n.role === 'worker' && n.talosGrant
+        ? { signer: cas.id(n.talosGrant.signer), bundle: cas.mask(n.talosGrant.bundle) }
+        : null,
   }));
   const cps = uniqueStates(base.filter((n) => n.role === 'controlplane'));
   const cache = new Map<string, ModelNode>();
@@ -137,8 +147,18 @@ export function initialWorld(cas: CaIndex, nodes: readonly ObservedNode[], endpo
     const raw = `${n.role}|${n.endpoint}|${n.talos.issuing}|${n.talos.trusted}|${n.kube.issuing}|${n.kube.trusted}|${n.observed ? grantsKey([n.observed]) : ''}`;
     let proto = cache.get(raw);
     if (!proto) {
-      const grants = n.role === 'worker' ? workerGrants(n.talos, n.observed, cps.map((c) => c.talos)) : [];
-      const signers = initialSigners(n.kube, cps.map((c) => c.kube));
+      const grants =
+        n.role === 'worker'
+          ? workerGrants(
+              n.talos,
+              n.observed,
+              cps.map((c) => c.talos),
+            )
+          : [];
+      const signers = initialSigners(
+        n.kube,
+        cps.map((c) => c.kube),
+      );
       const state = { role: n.role, endpoint: n.endpoint, talos: n.talos, kube: n.kube, grants, signers };
       proto = { ...state, address: '', key: stateKey(state) };
       cache.set(raw, proto);
@@ -168,7 +188,8 @@ function workerGrants(worker: TrustState, observed: TalosGrant | null, cps: Trus
 
 function initialGrants(worker: TrustState, cps: TrustState[]): TalosGrant[] {
   const candidates: TalosGrant[] = [];
-  for (const c of cps) for (const s of bitsOf(c.trusted & worker.trusted)) candidates.push({ signer: s, bundle: c.trusted });
+  for (const c of cps)
+    for (const s of bitsOf(c.trusted & worker.trusted)) candidates.push({ signer: s, bundle: c.trusted });
   const consistent = candidates.filter((g) => cps.every((c) => has(g.bundle, c.issuing) && has(c.trusted, g.signer)));
   if (consistent.length > 0) return canonicalGrants(consistent);
   if (candidates.length > 0) return canonicalGrants(candidates);

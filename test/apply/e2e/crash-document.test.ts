@@ -4,4 +4,6 @@ import { crashesThenResume } from './fixtures/crash-resume.js';
 import { requirePrerequisites } from './fixtures/proc.js';
 
 await requirePrerequisites(t);
-t.test('killed between steps, mid-step and between patch and reply; resumed to the end (document style)', (t) => crashesThenResume(t, 'document'));
+t.test('killed between steps, mid-step and between patch and reply; resumed to the end (document style)', (t) =>
+  crashesThenResume(t, 'document'),
+);

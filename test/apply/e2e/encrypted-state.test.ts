@@ -32,34 +32,50 @@ t.test('killed, refused without the key, resumed and rolled back with it, decryp
   const key = randomBytes(32).toString('base64');
   const withKey = (...args: string[]) => run(ROTATE, args, { env: childEnv({ ROTATE_STATE_KEY: key }) });
   const noKey = (...args: string[]) => run(ROTATE, args, { env: childEnv({ ROTATE_STATE_KEY: '' }) });
-  const otherKey = (...args: string[]) => run(ROTATE, args, { env: childEnv({ ROTATE_STATE_KEY: randomBytes(32).toString('hex') }) });
+  const otherKey = (...args: string[]) =>
+    run(ROTATE, args, { env: childEnv({ ROTATE_STATE_KEY: randomBytes(32).toString('hex') }) });
 
   await new Promise<void>((resolve, reject) => {
-    const child = spawn('/usr/bin/env', ['-u', 'NODE_OPTIONS', ROTATE, 'apply', '-f', file, '--auto-approve', '--json', '--no-node-dry-run'], { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv({ ROTATE_STATE_KEY: key }) });
+    const child = spawn(
+      '/usr/bin/env',
+      ['-u', 'NODE_OPTIONS', ROTATE, 'apply', '-f', file, '--auto-approve', '--json', '--no-node-dry-run'],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv({ ROTATE_STATE_KEY: key }) },
+    );
     let out = '';
     child.stdout.on('data', (c: Buffer) => {
       out += c.toString('utf8');
       if (/"type":"node-done"/.test(out)) child.kill('SIGKILL');
     });
-    child.on('close', (_code, signal) => (signal === 'SIGKILL' ? resolve() : reject(new Error(`apply was not killed mid-run:\n${out}`))));
+    child.on('close', (_code, signal) =>
+      signal === 'SIGKILL' ? resolve() : reject(new Error(`apply was not killed mid-run:\n${out}`)),
+    );
   });
 
   const stateDir = path.join(dir, 'state');
   const stateFile = path.join(stateDir, 'rotate.state.json');
   const files = await filesUnder(stateDir);
-  t.ok(files.some((f) => f.endsWith('.key')), 'keys were escrowed');
+  t.ok(
+    files.some((f) => f.endsWith('.key')),
+    'keys were escrowed',
+  );
   for (const f of files) {
     const text = await fs.readFile(f, 'utf8');
     t.notMatch(text, /PRIVATE KEY|LS0tLS1CRUdJTi/, `${path.relative(stateDir, f)}: no key material in clear`);
-    if (f === stateFile || f.endsWith('.key')) t.match(text, /^\{"format":"talos-rotate-sealed"/, `${path.relative(stateDir, f)} is sealed`);
+    if (f === stateFile || f.endsWith('.key'))
+      t.match(text, /^\{"format":"talos-rotate-sealed"/, `${path.relative(stateDir, f)} is sealed`);
   }
 
   const before = await fs.readFile(stateFile);
-  const configChanges = async () => (JSON.parse((await rotate('lab', 'inspect', '--dir', dir, '--json')).stdout) as { configChanges: number }).configChanges;
+  const configChanges = async () =>
+    (JSON.parse((await rotate('lab', 'inspect', '--dir', dir, '--json')).stdout) as { configChanges: number })
+      .configChanges;
   const changes = await configChanges();
   const refused = await noKey('apply', '-f', file, '--auto-approve', '--no-node-dry-run');
   t.equal(refused.code, 1);
-  t.match(refused.stderr, /error\[STATE_KEY_REQUIRED\]: state file .*rotate\.state\.json is encrypted, and no state key is given/);
+  t.match(
+    refused.stderr,
+    /error\[STATE_KEY_REQUIRED\]: state file .*rotate\.state\.json is encrypted, and no state key is given/,
+  );
   const wrong = await otherKey('apply', '-f', file, '--auto-approve', '--no-node-dry-run');
   t.equal(wrong.code, 1);
   t.match(wrong.stderr, /error\[STATE_KEY_WRONG\]/);
@@ -68,7 +84,11 @@ t.test('killed, refused without the key, resumed and rolled back with it, decryp
   t.match(show.stderr, /STATE_KEY_REQUIRED/);
   t.same(await fs.readFile(stateFile), before, 'the state is untouched');
   t.equal(await configChanges(), changes, 'no node touched');
-  t.notMatch(refused.stderr + wrong.stderr + show.stderr, new RegExp(key.replace(/[+/]/g, '.')), 'the key is never printed');
+  t.notMatch(
+    refused.stderr + wrong.stderr + show.stderr,
+    new RegExp(key.replace(/[+/]/g, '.')),
+    'the key is never printed',
+  );
 
   const shown = await withKey('state', 'show', '-f', file, '--json');
   t.equal(shown.code, 0, shown.stderr);
@@ -78,8 +98,14 @@ t.test('killed, refused without the key, resumed and rolled back with it, decryp
   const back = await withKey('rollback', '-f', file, '--auto-approve', '--no-node-dry-run');
   t.equal(back.code, 0, back.stdout + back.stderr);
   const status = await withKey('status', '-f', file, '--json');
-  const cas = (JSON.parse(status.stdout) as { cas: { api: string; name: string; issuingOn: string[] }[] }).cas.filter((c) => c.api === 'talos');
-  t.same(cas.map((c) => [c.name, c.issuingOn.length]), [['talos-lab', 2]], 'rolled back to the lab CA, with the talosconfig restored from its sealed backup');
+  const cas = (JSON.parse(status.stdout) as { cas: { api: string; name: string; issuingOn: string[] }[] }).cas.filter(
+    (c) => c.api === 'talos',
+  );
+  t.same(
+    cas.map((c) => [c.name, c.issuingOn.length]),
+    [['talos-lab', 2]],
+    'rolled back to the lab CA, with the talosconfig restored from its sealed backup',
+  );
 
   const decrypted = await withKey('state', 'decrypt', '-f', file);
   t.equal(decrypted.code, 0, decrypted.stderr);

@@ -11,4 +11,5 @@ import { requirePrerequisites } from './fixtures/proc.js';
 
 await requirePrerequisites(t);
 t.test('full rotation, then rollback from the end (document style), in a git repository', (t) =>
-  fullRotationThenRollback(t, 'document', (lab) => new GitRepositoryChecks(lab)));
+  fullRotationThenRollback(t, 'document', (lab) => new GitRepositoryChecks(lab)),
+);

@@ -7,4 +7,6 @@ import { nodeDownThenResume } from './fixtures/node-down.js';
 import { requirePrerequisites } from './fixtures/proc.js';
 
 await requirePrerequisites(t);
-t.test('a worker goes down in step 2; the lock is held meanwhile; resumed after --up (document style)', (t) => nodeDownThenResume(t, 'document'));
+t.test('a worker goes down in step 2; the lock is held meanwhile; resumed after --up (document style)', (t) =>
+  nodeDownThenResume(t, 'document'),
+);

@@ -27,7 +27,10 @@ t.test('a worker removed for good mid-run: the resume goes on without it and say
   const text = await fs.readFile(lab.desired, 'utf8');
   const workersLine = /^ {2}workers: \[(.*)\]$/m.exec(text);
   t.ok(workersLine, 'the desired state lists the workers on one line');
-  const kept = workersLine![1]!.split(',').map((s) => s.trim()).filter((a) => a !== gone);
+  const kept = workersLine![1]!
+    .split(',')
+    .map((s) => s.trim())
+    .filter((a) => a !== gone);
   await fs.writeFile(lab.desired, text.replace(workersLine![0], `  workers: [${kept.join(', ')}]`));
 
   const resume = spawnRotate(t, ...lab.cmd('apply', '--auto-approve', '--json'));
@@ -36,13 +39,21 @@ t.test('a worker removed for good mid-run: the resume goes on without it and say
   t.equal(resume.ofType('run-resume').length, 1, 'it resumed the killed run');
   const dropped = resume.ofType('node-dropped');
   t.same(
-    dropped.map((e) => ({ address: e.address, role: e.role, talosMember: e.talosMember, kubernetesNode: e.kubernetesNode })),
+    dropped.map((e) => ({
+      address: e.address,
+      role: e.role,
+      talosMember: e.talosMember,
+      kubernetesNode: e.kubernetesNode,
+    })),
     [{ address: gone, role: 'worker', talosMember: 'absent', kubernetesNode: 'absent' }],
     'says which node it went on without and what it checked',
   );
   t.match(String(dropped[0]?.['@message'] ?? ''), /not a Talos cluster member, not a Kubernetes Node/);
   t.equal(resume.ofType('run-complete').length, 1, 'the run completed');
-  t.notOk(resume.ofType('node-started').some((e) => e.address === gone), 'the removed node was not touched');
+  t.notOk(
+    resume.ofType('node-started').some((e) => e.address === gone),
+    'the removed node was not touched',
+  );
 
   const report = await lab.inspect();
   for (const n of report.nodes.filter((n) => n.address !== gone)) {

@@ -4,4 +4,6 @@ import { requirePrerequisites } from './fixtures/proc.js';
 import { savedPlans } from './fixtures/saved-plan.js';
 
 await requirePrerequisites(t);
-t.test('needs approval; a stale saved plan is refused; a fresh one is applied (legacy style)', (t) => savedPlans(t, 'legacy'));
+t.test('needs approval; a stale saved plan is refused; a fresh one is applied (legacy style)', (t) =>
+  savedPlans(t, 'legacy'),
+);

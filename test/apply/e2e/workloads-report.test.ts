@@ -11,7 +11,8 @@ import { Scenario } from './fixtures/scenario.js';
 import { kubectl } from './fixtures/kubectl.js';
 
 /** Every pod with its owner kind: mirror pods (owner Node) are the static pods Talos re-creates in a Kubernetes CA change, not workloads. */
-const PODS = 'jsonpath={range .items[*]}{.metadata.ownerReferences[0].kind} {.metadata.namespace}/{.metadata.name} {.metadata.uid} {.status.startTime}{"\\n"}{end}';
+const PODS =
+  'jsonpath={range .items[*]}{.metadata.ownerReferences[0].kind} {.metadata.namespace}/{.metadata.name} {.metadata.uid} {.status.startTime}{"\\n"}{end}';
 
 interface Summary {
   kind: string;
@@ -25,7 +26,8 @@ interface Summary {
 t.test('report only: every affected workload listed, none touched', async (t) => {
   const s = await Scenario.start(t, { style: 'legacy', workloads: 'standard' });
   const { lab } = s;
-  const workloadsOf = async () => ((await lab.inspectCli()) as unknown as { pods: { workloads?: Summary[] } }).pods.workloads ?? [];
+  const workloadsOf = async () =>
+    ((await lab.inspectCli()) as unknown as { pods: { workloads?: Summary[] } }).pods.workloads ?? [];
   const key = (w: { kind: string; namespace: string; name: string }) => `${w.kind} ${w.namespace}/${w.name}`;
 
   const plan: Plan = await s.planJson();
@@ -41,17 +43,26 @@ t.test('report only: every affected workload listed, none touched', async (t) =>
   const apply = await s.run('apply', 'apply', '--auto-approve', '--workloads', 'report');
   checkCompleted(t, apply, 'rotate apply --workloads report');
   const [run] = await runsOf(lab);
-  const records = (run as unknown as { workloads?: { namespace: string; kind: string; name: string; status: string }[] }).workloads ?? [];
+  const records =
+    (run as unknown as { workloads?: { namespace: string; kind: string; name: string; status: string }[] }).workloads ??
+    [];
   t.same(records.map(key).sort(), [...listed].sort(), 'the run recorded every listed workload');
   t.same([...new Set(records.map((r) => r.status))], ['reported'], 'all of them reported only');
   const events = apply.proc.events.filter((e) => e.type === 'workload');
-  t.notOk(events.some((e) => e.status === 'started' || e.status === 'restarted' || e.status === 'evicted'), 'no restart or eviction started');
+  t.notOk(
+    events.some((e) => e.status === 'started' || e.status === 'restarted' || e.status === 'evicted'),
+    'no restart or eviction started',
+  );
 
   // Touched none: the same pods, the same start times, no annotation, no new generation.
   const after = await workloadsOf();
   for (const w of before) {
     const now = after.find((x) => key(x) === key(w));
-    t.same(now?.pods.map((p) => [p.name, p.uid, p.startedAt]).sort(), w.pods.map((p) => [p.name, p.uid, p.startedAt]).sort(), `${key(w)}: same pods, same start times`);
+    t.same(
+      now?.pods.map((p) => [p.name, p.uid, p.startedAt]).sort(),
+      w.pods.map((p) => [p.name, p.uid, p.startedAt]).sort(),
+      `${key(w)}: same pods, same start times`,
+    );
     t.equal(now?.restartedAt, null, `${key(w)}: no restartedAt annotation`);
     t.equal(now?.generation, w.generation, `${key(w)}: spec unchanged`);
   }
@@ -60,11 +71,25 @@ t.test('report only: every affected workload listed, none touched', async (t) =>
   const lines = (x: string) => x.split('\n').filter(Boolean).sort();
   const workloadPods = (x: string) => lines(x).filter((l) => !l.startsWith('Node '));
   t.ok(workloadPods(podsBefore.stdout).length >= 15, 'kubectl listed the workload pods');
-  t.same(workloadPods(podsAfter.stdout), workloadPods(podsBefore.stdout), 'kubectl: every workload pod the same (name, uid, start time)');
-  const ann = await kubectl(kc, ['get', 'deployments,daemonsets,statefulsets', '-A', '-o', 'jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name}={.spec.template.metadata.annotations.kubectl\\.kubernetes\\.io/restartedAt}{"\\n"}{end}']);
+  t.same(
+    workloadPods(podsAfter.stdout),
+    workloadPods(podsBefore.stdout),
+    'kubectl: every workload pod the same (name, uid, start time)',
+  );
+  const ann = await kubectl(kc, [
+    'get',
+    'deployments,daemonsets,statefulsets',
+    '-A',
+    '-o',
+    'jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name}={.spec.template.metadata.annotations.kubectl\\.kubernetes\\.io/restartedAt}{"\\n"}{end}',
+  ]);
   t.equal(ann.code, 0, ann.stderr);
   t.ok(lines(ann.stdout).length >= 8, 'kubectl listed the workloads');
-  t.same(lines(ann.stdout).filter((l) => !l.endsWith('=')), [], 'kubectl: no workload carries a restartedAt annotation');
+  t.same(
+    lines(ann.stdout).filter((l) => !l.endsWith('=')),
+    [],
+    'kubectl: no workload carries a restartedAt annotation',
+  );
 
   // The summary says what is left and why.
   const notes = ((apply.proc.ofType('run-summary')[0]?.notes as string[] | undefined) ?? []).join('\n');

@@ -2,7 +2,14 @@ import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import t from 'tap';
-import { escrowCertificatePath, escrowDir, escrowKeyPath, escrowKeys, loadEscrowedKey, type EscrowItem } from '../../../src/apply/keys/index.js';
+import {
+  escrowCertificatePath,
+  escrowDir,
+  escrowKeyPath,
+  escrowKeys,
+  loadEscrowedKey,
+  type EscrowItem,
+} from '../../../src/apply/keys/index.js';
 import { RotateError } from '../../../src/domain/errors.js';
 import { Secret } from '../../../src/domain/secret.js';
 import { generateKubernetesCa, generateTalosCa, type CaMaterial } from '../../../src/pki/index.js';
@@ -41,7 +48,11 @@ async function mode(file: string): Promise<number> {
 function assertNoKey(t: T, text: string, label: string): void {
   t.notMatch(text, /PRIVATE KEY/, `${label}: no PEM key header`);
   for (const ca of ALL) {
-    const body = ca.key.reveal().split('\n').filter((l) => l && !l.startsWith('-----')).join('');
+    const body = ca.key
+      .reveal()
+      .split('\n')
+      .filter((l) => l && !l.startsWith('-----'))
+      .join('');
     for (let i = 0; i + 16 <= body.length; i += 8) {
       if (text.includes(body.slice(i, i + 16))) {
         t.fail(`${label}: holds part of a key`);
@@ -87,9 +98,27 @@ t.test('escrows each key 0600 in a 0700 folder, with its certificate, durably', 
   t.same(
     escrowed.map((e) => [e.api, e.role, e.kept, path.basename(e.file), path.basename(e.certificateFile)]),
     [
-      ['talos', 'new-issuing', false, `talos-${talosNew.fingerprint.slice(0, 16)}.key`, `talos-${talosNew.fingerprint.slice(0, 16)}.crt`],
-      ['talos', 'previous-issuing', false, `talos-${talosOld.fingerprint.slice(0, 16)}.key`, `talos-${talosOld.fingerprint.slice(0, 16)}.crt`],
-      ['kubernetes', 'new-issuing', false, `kubernetes-${k8sNew.fingerprint.slice(0, 16)}.key`, `kubernetes-${k8sNew.fingerprint.slice(0, 16)}.crt`],
+      [
+        'talos',
+        'new-issuing',
+        false,
+        `talos-${talosNew.fingerprint.slice(0, 16)}.key`,
+        `talos-${talosNew.fingerprint.slice(0, 16)}.crt`,
+      ],
+      [
+        'talos',
+        'previous-issuing',
+        false,
+        `talos-${talosOld.fingerprint.slice(0, 16)}.key`,
+        `talos-${talosOld.fingerprint.slice(0, 16)}.crt`,
+      ],
+      [
+        'kubernetes',
+        'new-issuing',
+        false,
+        `kubernetes-${k8sNew.fingerprint.slice(0, 16)}.key`,
+        `kubernetes-${k8sNew.fingerprint.slice(0, 16)}.crt`,
+      ],
     ],
   );
   for (const [i, ca] of [talosNew, talosOld, k8sNew].entries()) {
@@ -104,7 +133,11 @@ t.test('escrows each key 0600 in a 0700 folder, with its certificate, durably', 
     t.equal(loaded.reveal(), ca.key.reveal());
     t.equal(String(loaded), '(sensitive)');
   }
-  t.same((await fs.readdir(escrowDir(dir))).filter((f) => f.endsWith('.tmp')), [], 'no temp files');
+  t.same(
+    (await fs.readdir(escrowDir(dir))).filter((f) => f.endsWith('.tmp')),
+    [],
+    'no temp files',
+  );
   assertNoKey(t, JSON.stringify(escrowed), 'the result');
 });
 
@@ -133,7 +166,11 @@ t.test('idempotent: an escrowed key that matches is kept without asking for it a
   t.equal(after.mtimeMs, before.mtimeMs);
   await fs.rm(escrowCertificatePath(dir, 'talos', talosNew.fingerprint));
   await escrowKeys(dir, [item(talosNew)]);
-  t.equal(await fs.readFile(escrowCertificatePath(dir, 'talos', talosNew.fingerprint), 'utf8'), talosNew.certPem, 'a missing certificate file is added');
+  t.equal(
+    await fs.readFile(escrowCertificatePath(dir, 'talos', talosNew.fingerprint), 'utf8'),
+    talosNew.certPem,
+    'a missing certificate file is added',
+  );
   const dup = await escrowKeys(dir, [item(talosNew), item(talosNew, { role: 'client' })]);
   t.equal(dup.length, 1, 'the same key named twice is escrowed once');
 });
@@ -163,36 +200,45 @@ t.test('an escrowed file holding another key is an error and is never overwritte
   t.match(loose.hint, `chmod 600 ${file}`);
 });
 
-t.test('a key that cannot be obtained refuses before anything is written, naming authority, fingerprint and source', async (t) => {
-  const dir = await stateDir(t);
-  const err = await errorOf(
-    escrowKeys(dir, [
-      item(talosNew),
-      item(talosOld, {
-        source: 'machine config of 127.0.0.10 (.machine.ca.key)',
-        obtain: async () => {
-          throw new RotateError('MC_NO_CA_KEY', 'machine config of 127.0.0.10 has no .machine.ca.key', { hint: 'read it from a control plane' });
-        },
-      }),
-      item(k8sNew, { obtain: async () => talosNew.key }),
-    ]),
-  );
-  t.equal(err.code, 'KEYS_UNAVAILABLE');
-  t.match(err.message, /cannot escrow 2 keys/);
-  t.match(err.message, `talos-2025 (${talosOld.fingerprint.slice(0, 16)})`);
-  t.match(err.message, 'looked in machine config of 127.0.0.10 (.machine.ca.key)');
-  t.match(err.message, 'has no .machine.ca.key');
-  t.match(err.message, `k8s-2026 (${k8sNew.fingerprint.slice(0, 16)})`);
-  t.match(err.message, /does not belong to its certificate/);
-  t.match(err.hint, /no node is touched/);
-  assertNoKey(t, `${err.message} ${err.hint}`, 'the error');
-  const written = await fs.readdir(escrowDir(dir)).catch(() => []);
-  t.same(written, [], 'nothing was written, not even the key that was available');
-});
+t.test(
+  'a key that cannot be obtained refuses before anything is written, naming authority, fingerprint and source',
+  async (t) => {
+    const dir = await stateDir(t);
+    const err = await errorOf(
+      escrowKeys(dir, [
+        item(talosNew),
+        item(talosOld, {
+          source: 'machine config of 127.0.0.10 (.machine.ca.key)',
+          obtain: async () => {
+            throw new RotateError('MC_NO_CA_KEY', 'machine config of 127.0.0.10 has no .machine.ca.key', {
+              hint: 'read it from a control plane',
+            });
+          },
+        }),
+        item(k8sNew, { obtain: async () => talosNew.key }),
+      ]),
+    );
+    t.equal(err.code, 'KEYS_UNAVAILABLE');
+    t.match(err.message, /cannot escrow 2 keys/);
+    t.match(err.message, `talos-2025 (${talosOld.fingerprint.slice(0, 16)})`);
+    t.match(err.message, 'looked in machine config of 127.0.0.10 (.machine.ca.key)');
+    t.match(err.message, 'has no .machine.ca.key');
+    t.match(err.message, `k8s-2026 (${k8sNew.fingerprint.slice(0, 16)})`);
+    t.match(err.message, /does not belong to its certificate/);
+    t.match(err.hint, /no node is touched/);
+    assertNoKey(t, `${err.message} ${err.hint}`, 'the error');
+    const written = await fs.readdir(escrowDir(dir)).catch(() => []);
+    t.same(written, [], 'nothing was written, not even the key that was available');
+  },
+);
 
 t.test('a leaky obtain error is withheld; a certificate that is not the fingerprint is a bug', async (t) => {
   const dir = await stateDir(t);
-  const err = await errorOf(escrowKeys(dir, [item(talosNew, { obtain: async () => Promise.reject(new Error(`cannot parse ${talosNew.key.reveal()}`)) })]));
+  const err = await errorOf(
+    escrowKeys(dir, [
+      item(talosNew, { obtain: async () => Promise.reject(new Error(`cannot parse ${talosNew.key.reveal()}`)) }),
+    ]),
+  );
   t.equal(err.code, 'KEYS_UNAVAILABLE');
   t.match(err.message, /withheld/);
   assertNoKey(t, err.message, 'the error');

@@ -54,7 +54,11 @@ t.test('a watch event wakes the re-check; only a re-created, healthy kubelet end
     while (reads.length < n) await new Promise((r) => setImmediate(r));
   };
   // A poll interval no test waits out: only a wake-up can make the wait re-check.
-  const done = waitKubeletRestarted(client, 'n', before, { deadline: Date.now() + 3_600_000, pollMs: 3_600_000, snapshot });
+  const done = waitKubeletRestarted(client, 'n', before, {
+    deadline: Date.now() + 3_600_000,
+    pollMs: 3_600_000,
+    snapshot,
+  });
   let settled = false;
   void done.then(() => (settled = true));
   await readsReach(1);

@@ -26,7 +26,10 @@ t.test('a handshake open across the kill is the killed client hanging up', async
 });
 
 t.test('a refusal on a connection opened after the kill is a real refusal', async (t) => {
-  t.notOk(cutByKill(entry('2026-01-01T00:00:10.300Z', '2026-01-01T00:00:10.310Z'), [kill]), '300 ms after: not excused');
+  t.notOk(
+    cutByKill(entry('2026-01-01T00:00:10.300Z', '2026-01-01T00:00:10.310Z'), [kill]),
+    '300 ms after: not excused',
+  );
   t.notOk(cutByKill(entry('2026-01-01T00:00:11.000Z', '2026-01-01T00:00:11.500Z'), [kill]));
 });
 

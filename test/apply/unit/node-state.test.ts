@@ -27,7 +27,10 @@ t.test('sameApiState: issuing must match, accepted compared as a set', async (t)
 
 t.test('sameApiState: a document-style worker (no issuing CA) is defined by its first accepted CA', async (t) => {
   t.ok(sameApiState(api(null, A, B), api(null, A, B)), 'same list');
-  t.notOk(sameApiState(api(null, A, B), api(null, B, A)), 'the other CA first: another current CA (the issue phase swaps them)');
+  t.notOk(
+    sameApiState(api(null, A, B), api(null, B, A)),
+    'the other CA first: another current CA (the issue phase swaps them)',
+  );
   t.ok(sameApiState(api(null, A, B, C), api(null, A, C, B)), 'after the first, order does not matter');
   t.notOk(sameApiState(api(null), api(null, A)), 'empty versus one');
   t.ok(sameApiState(api(null), api(null)), 'both empty');

@@ -20,7 +20,9 @@ t.test('targetFromPlan: the issuing and accepted CAs of each API the plan rotate
   const talosOnly = targetFromPlan(samplePlan());
   t.same(Object.keys(talosOnly), ['talos'], 'a Talos-only plan targets the Talos API only');
 
-  const keepOld = targetFromPlan(planRotation(input(cluster({ controlPlanes: 2, workers: 1 }), { desired: { talos: desired(T_NEW, [T_OLD]) } })));
+  const keepOld = targetFromPlan(
+    planRotation(input(cluster({ controlPlanes: 2, workers: 1 }), { desired: { talos: desired(T_NEW, [T_OLD]) } })),
+  );
   t.same(keepOld.talos?.issuing, T_NEW);
   t.same(keepOld.talos?.accepted, [T_OLD], 'a CA the desired state keeps accepted stays accepted');
 });
@@ -29,10 +31,18 @@ t.test('targetFromPlan: planning again from the same cluster towards it gives th
   const nodes = cluster({ controlPlanes: 2, workers: 1 });
   const plan = planRotation(input(nodes));
   const again = planRotation(input(nodes, { desired: targetFromPlan(plan) }));
-  t.same(again.steps.map((s) => [s.id, s.nodes.map((n) => [n.address, n.target])]), plan.steps.map((s) => [s.id, s.nodes.map((n) => [n.address, n.target])]));
+  t.same(
+    again.steps.map((s) => [s.id, s.nodes.map((n) => [n.address, n.target])]),
+    plan.steps.map((s) => [s.id, s.nodes.map((n) => [n.address, n.target])]),
+  );
 });
 
-const out = (kind: OutputRecord['kind'], path: string, backupPath: string | null, step: string | null): OutputRecord => ({ kind, path, backupPath, step, writtenAt: '2026-01-01T00:00:00.000Z' });
+const out = (
+  kind: OutputRecord['kind'],
+  path: string,
+  backupPath: string | null,
+  step: string | null,
+): OutputRecord => ({ kind, path, backupPath, step, writtenAt: '2026-01-01T00:00:00.000Z' });
 
 function run(operation: 'apply' | 'rollback', outputs: OutputRecord[]): Run {
   return { operation, outputs } as unknown as Run;
@@ -57,15 +67,31 @@ t.test('runSummary of an apply run: each file once, with the backup of what it f
   ]);
   const pods = summary.notes.filter((n) => n.startsWith('In-cluster clients:'));
   t.equal(pods.length, 1, 'a Kubernetes rotation announces the in-cluster client disruption once');
-  t.match(pods[0], /from step 2 \(talos-kubernetes-issue\), waves 1–2, .*clients started before step 2 .* possibly stale .* re-read ca\.crt .* or restart/);
+  t.match(
+    pods[0],
+    /from step 2 \(talos-kubernetes-issue\), waves 1–2, .*clients started before step 2 .* possibly stale .* re-read ca\.crt .* or restart/,
+  );
   t.ok(plan.notices.includes(pods[0]!), 'word for word what the plan announced');
-  t.match(summary.notes.join('\n'), /talosconfigs signed by the dropped Talos CA no longer work/, 'a Talos drop reminds of other talosconfigs');
+  t.match(
+    summary.notes.join('\n'),
+    /talosconfigs signed by the dropped Talos CA no longer work/,
+    'a Talos drop reminds of other talosconfigs',
+  );
 
   const talosOnly = runSummary(run('apply', []), samplePlan());
   t.notMatch(talosOnly.notes.join('\n'), /In-cluster clients/, 'no pod note without a Kubernetes step');
-  const acceptOnly = planRotation(input(cluster({ controlPlanes: 2, workers: 1 }), { desired: { kubernetes: desired(K_OLD, [K_NEW]) } }));
-  t.same(acceptOnly.steps.map((s) => s.id), ['kubernetes-accept']);
-  t.notMatch(runSummary(run('apply', []), acceptOnly).notes.join('\n'), /In-cluster clients/, 'accepting a CA changes no issuing CA: no pod note');
+  const acceptOnly = planRotation(
+    input(cluster({ controlPlanes: 2, workers: 1 }), { desired: { kubernetes: desired(K_OLD, [K_NEW]) } }),
+  );
+  t.same(
+    acceptOnly.steps.map((s) => s.id),
+    ['kubernetes-accept'],
+  );
+  t.notMatch(
+    runSummary(run('apply', []), acceptOnly).notes.join('\n'),
+    /In-cluster clients/,
+    'accepting a CA changes no issuing CA: no pod note',
+  );
   t.same(runSummary(undefined, samplePlan()).outputs, [], 'no run: nothing written');
 });
 
@@ -117,21 +143,64 @@ t.test('the run summary names the restarted workloads and those left, with why',
     operation: 'apply',
     outputs: [],
     workloads: [
-      { namespace: 'kube-system', kind: 'DaemonSet', name: 'kube-proxy', status: 'restarted', restartedAt: 'x', updatedAt: 'x' },
-      { namespace: 'web', kind: 'Deployment', name: 'paused', status: 'blocked', reason: 'the Deployment is paused', updatedAt: 'x' },
-      { namespace: 'web', kind: 'Pod', name: 'bare', status: 'reported', reason: 'a bare pod: a rollout restart does not apply', updatedAt: 'x' },
+      {
+        namespace: 'kube-system',
+        kind: 'DaemonSet',
+        name: 'kube-proxy',
+        status: 'restarted',
+        restartedAt: 'x',
+        updatedAt: 'x',
+      },
+      {
+        namespace: 'web',
+        kind: 'Deployment',
+        name: 'paused',
+        status: 'blocked',
+        reason: 'the Deployment is paused',
+        updatedAt: 'x',
+      },
+      {
+        namespace: 'web',
+        kind: 'Pod',
+        name: 'bare',
+        status: 'reported',
+        reason: 'a bare pod: a rollout restart does not apply',
+        updatedAt: 'x',
+      },
     ],
   } as unknown as Parameters<typeof runSummary>[0];
   const { notes } = runSummary(run, plan);
   t.match(notes.join('\n'), /workloads restarted .*\(1\): DaemonSet kube-system\/kube-proxy/);
-  t.match(notes.join('\n'), /may still hold the old Kubernetes API CA \(2\), not restarted: Deployment web\/paused — the Deployment is paused; Pod web\/bare — a bare pod/);
+  t.match(
+    notes.join('\n'),
+    /may still hold the old Kubernetes API CA \(2\), not restarted: Deployment web\/paused — the Deployment is paused; Pod web\/bare — a bare pod/,
+  );
 });
 
-t.test('the run summary says an extension-apiserver-authentication step in report mode was not written, and what stays trusted', async (t) => {
-  const ext = { id: 'kubernetes-extension-auth', namespace: 'kube-system', name: 'extension-apiserver-authentication', afterStep: null, mode: 'report', clientCa: ['b'.repeat(64)], removes: ['a'.repeat(64)], requestHeaderCa: 'unchanged', gate: { settleMs: 1 }, reason: 'x' };
-  const run = { operation: 'apply', outputs: [] } as unknown as Parameters<typeof runSummary>[0];
-  const report = runSummary(run, { steps: [], extensionAuth: ext } as unknown as Parameters<typeof runSummary>[1]);
-  t.match(report.notes.join('\n'), /extension-apiserver-authentication was not written \(report only\): .*1 Kubernetes CA\(s\) no apiserver trusts any more \(aaaaaaaaaaaaaaaa\)/);
-  const replace = runSummary(run, { steps: [], extensionAuth: { ...ext, mode: 'replace' } } as unknown as Parameters<typeof runSummary>[1]);
-  t.notMatch(replace.notes.join('\n'), /not written/, 'a replace step says nothing of the kind');
-});
+t.test(
+  'the run summary says an extension-apiserver-authentication step in report mode was not written, and what stays trusted',
+  async (t) => {
+    const ext = {
+      id: 'kubernetes-extension-auth',
+      namespace: 'kube-system',
+      name: 'extension-apiserver-authentication',
+      afterStep: null,
+      mode: 'report',
+      clientCa: ['b'.repeat(64)],
+      removes: ['a'.repeat(64)],
+      requestHeaderCa: 'unchanged',
+      gate: { settleMs: 1 },
+      reason: 'x',
+    };
+    const run = { operation: 'apply', outputs: [] } as unknown as Parameters<typeof runSummary>[0];
+    const report = runSummary(run, { steps: [], extensionAuth: ext } as unknown as Parameters<typeof runSummary>[1]);
+    t.match(
+      report.notes.join('\n'),
+      /extension-apiserver-authentication was not written \(report only\): .*1 Kubernetes CA\(s\) no apiserver trusts any more \(aaaaaaaaaaaaaaaa\)/,
+    );
+    const replace = runSummary(run, { steps: [], extensionAuth: { ...ext, mode: 'replace' } } as unknown as Parameters<
+      typeof runSummary
+    >[1]);
+    t.notMatch(replace.notes.join('\n'), /not written/, 'a replace step says nothing of the kind');
+  },
+);

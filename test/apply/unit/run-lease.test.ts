@@ -10,11 +10,25 @@ import type { KubeconfigSource } from '../../../src/cluster/kube/nodes.js';
 import { decideAcquire, leaseFor, type RunIdentity } from '../../../src/apply/run-lease.js';
 import { RunLease, type RunLeaseReporter } from '../../../src/apply/run-lease-holder.js';
 
-const me = (runId: string, who = 'ops@laptop'): RunIdentity => ({ runId, who, operation: 'apply', statePath: `/repo-${runId}/state/rotate.state.json`, desiredFile: `/repo-${runId}/rotate.yaml`, pid: 42, toolVersion: '0.1.0' });
+const me = (runId: string, who = 'ops@laptop'): RunIdentity => ({
+  runId,
+  who,
+  operation: 'apply',
+  statePath: `/repo-${runId}/state/rotate.state.json`,
+  desiredFile: `/repo-${runId}/rotate.yaml`,
+  pid: 42,
+  toolVersion: '0.1.0',
+});
 const T0 = new Date('2026-03-01T10:00:00Z');
 
 function record(w: LeaseWrite, rv: string): LeaseRecord {
-  return { name: 'talos-rotate', namespace: 'kube-system', resourceVersion: rv, ...w, annotations: { ...w.annotations } };
+  return {
+    name: 'talos-rotate',
+    namespace: 'kube-system',
+    resourceVersion: rv,
+    ...w,
+    annotations: { ...w.annotations },
+  };
 }
 
 t.test('decideAcquire', async (t) => {
@@ -29,17 +43,37 @@ t.test('decideAcquire', async (t) => {
     t.match(refused.error.message, /\/repo-b\/state\/rotate\.state\.json/, 'names its state file');
   }
   const runner7 = { host: 'runner-7', pidAlive: () => false };
-  t.same(decideAcquire(held, me('b'), [], { takeOverExpired: false }, T0, runner7), { action: 'take', resourceVersion: '7', why: 'same-run' }, 'the same run takes it back (its process is gone)');
-  t.same(decideAcquire(held, me('c'), ['b'], { takeOverExpired: false }, T0, runner7), { action: 'take', resourceVersion: '7', why: 'same-run' }, 'a rollback of run b takes it back');
+  t.same(
+    decideAcquire(held, me('b'), [], { takeOverExpired: false }, T0, runner7),
+    { action: 'take', resourceVersion: '7', why: 'same-run' },
+    'the same run takes it back (its process is gone)',
+  );
+  t.same(
+    decideAcquire(held, me('c'), ['b'], { takeOverExpired: false }, T0, runner7),
+    { action: 'take', resourceVersion: '7', why: 'same-run' },
+    'a rollback of run b takes it back',
+  );
   // The same run from a process that may be alive: a copy of the state resuming it elsewhere.
-  const elsewhere = decideAcquire(held, me('b'), [], { takeOverExpired: false }, T0, { host: 'laptop', pidAlive: () => false });
+  const elsewhere = decideAcquire(held, me('b'), [], { takeOverExpired: false }, T0, {
+    host: 'laptop',
+    pidAlive: () => false,
+  });
   t.equal(elsewhere.action, 'refuse', 'held by run b on another host (runner-7), not expired: refused');
   if (elsewhere.action === 'refuse') t.match(elsewhere.error.message, /this same run from another process/);
-  const alive = decideAcquire(held, { ...me('b'), pid: 43 }, [], { takeOverExpired: false }, T0, { host: 'runner-7', pidAlive: (pid) => pid === 42 });
+  const alive = decideAcquire(held, { ...me('b'), pid: 43 }, [], { takeOverExpired: false }, T0, {
+    host: 'runner-7',
+    pidAlive: (pid) => pid === 42,
+  });
   t.equal(alive.action, 'refuse', 'same host, its pid still runs: refused');
-  const dead = decideAcquire(held, me('b'), [], { takeOverExpired: false }, T0, { host: 'runner-7', pidAlive: () => false });
+  const dead = decideAcquire(held, me('b'), [], { takeOverExpired: false }, T0, {
+    host: 'runner-7',
+    pidAlive: () => false,
+  });
   t.equal(dead.action, 'take', 'same host, its pid gone: taken back');
-  const later0 = decideAcquire(held, me('b'), [], { takeOverExpired: false }, new Date(T0.getTime() + 61_000), { host: 'laptop', pidAlive: () => true });
+  const later0 = decideAcquire(held, me('b'), [], { takeOverExpired: false }, new Date(T0.getTime() + 61_000), {
+    host: 'laptop',
+    pidAlive: () => true,
+  });
   t.equal(later0.action, 'take', 'expired: the same run takes it back from anywhere');
 
   const later = new Date(T0.getTime() + 61_000);
@@ -49,10 +83,18 @@ t.test('decideAcquire', async (t) => {
     t.equal(expired.error.code, 'RUN_LEASE_EXPIRED');
     t.match(expired.error.hint ?? '', /--take-over-expired-lease/, 'the hint names the flag');
   }
-  t.same(decideAcquire(held, me('a'), [], { takeOverExpired: true }, later), { action: 'observe-then-take', resourceVersion: '7', observeMs: 60_000 }, 'with the flag: watch it for a whole duration first');
+  t.same(
+    decideAcquire(held, me('a'), [], { takeOverExpired: true }, later),
+    { action: 'observe-then-take', resourceVersion: '7', observeMs: 60_000 },
+    'with the flag: watch it for a whole duration first',
+  );
 
   const released = { ...held, holderIdentity: null, annotations: {} };
-  t.same(decideAcquire(released, me('a'), [], { takeOverExpired: false }, T0), { action: 'take', resourceVersion: '7', why: 'free' }, 'a released lease is free');
+  t.same(
+    decideAcquire(released, me('a'), [], { takeOverExpired: false }, T0),
+    { action: 'take', resourceVersion: '7', why: 'free' },
+    'a released lease is free',
+  );
 });
 
 t.test('leaseFor: holder, annotations, transitions', async (t) => {
@@ -81,7 +123,10 @@ class FakeServer {
     const check = () => {
       if (this.failures > 0) {
         this.failures -= 1;
-        throw new RotateError('KUBE_UNREACHABLE', 'cannot reach the Kubernetes API at https://10.0.0.10:6443: ECONNREFUSED');
+        throw new RotateError(
+          'KUBE_UNREACHABLE',
+          'cannot reach the Kubernetes API at https://10.0.0.10:6443: ECONNREFUSED',
+        );
       }
       if (this.refused.has(source.text)) throw new RotateError('KUBE_TLS', 'not trusted');
     };
@@ -161,23 +206,26 @@ t.test('two runs: the second refuses naming the first; released → the next one
   await next.release();
 });
 
-t.test('a killed run: its resume takes the lease back; another run needs the flag and a whole unrenewed duration', async (t) => {
-  const server = new FakeServer();
-  const a = harness(server);
-  await a.acquire('run-a'); // never released: SIGKILL
-  const resumed = await harness(server).acquire('run-a');
-  t.equal(server.lease?.holderIdentity, 'run-a');
-  await resumed.renewNow();
-  // killed again, and time passes
-  const other = harness(server);
-  other.advance(120_000);
-  await t.rejects(other.acquire('run-b'), { code: 'RUN_LEASE_EXPIRED' }, 'expired, but no flag');
-  const taken = await other.acquire('run-b', { takeOverExpired: true });
-  t.equal(server.lease?.holderIdentity, 'run-b');
-  t.equal(server.lease?.leaseTransitions, 1);
-  t.same(other.events, ['taken:taken-over:run-a']);
-  await taken.release();
-});
+t.test(
+  'a killed run: its resume takes the lease back; another run needs the flag and a whole unrenewed duration',
+  async (t) => {
+    const server = new FakeServer();
+    const a = harness(server);
+    await a.acquire('run-a'); // never released: SIGKILL
+    const resumed = await harness(server).acquire('run-a');
+    t.equal(server.lease?.holderIdentity, 'run-a');
+    await resumed.renewNow();
+    // killed again, and time passes
+    const other = harness(server);
+    other.advance(120_000);
+    await t.rejects(other.acquire('run-b'), { code: 'RUN_LEASE_EXPIRED' }, 'expired, but no flag');
+    const taken = await other.acquire('run-b', { takeOverExpired: true });
+    t.equal(server.lease?.holderIdentity, 'run-b');
+    t.equal(server.lease?.leaseTransitions, 1);
+    t.same(other.events, ['taken:taken-over:run-a']);
+    await taken.release();
+  },
+);
 
 t.test('a take-over is refused when the holder renews while it watches', async (t) => {
   const server = new FakeServer();
@@ -189,7 +237,10 @@ t.test('a take-over is refused when the holder renews while it watches', async (
     if (++sleeps === 2) await held.renewNow();
   });
   b.advance(120_000);
-  await t.rejects(b.acquire('run-b', { takeOverExpired: true }), { code: 'RUN_LEASE_HELD', message: /renewed while this run waited/ });
+  await t.rejects(b.acquire('run-b', { takeOverExpired: true }), {
+    code: 'RUN_LEASE_HELD',
+    message: /renewed while this run waited/,
+  });
   t.ok(sleeps >= 2, 'it watched before deciding');
   t.equal(server.lease?.holderIdentity, 'run-a');
 });
@@ -201,7 +252,11 @@ t.test('renewal: a stale kubeconfig is replaced by a fresh one; unreachable past
   let fresh = 0;
   lease.useKubeconfig(async () => ({ text: `new-ca-${++fresh}`, origin: 'test' }));
   await lease.renewNow();
-  t.equal(fresh, 1, 'every renewal fetches a kubeconfig afresh, even while the last one still works (it may hold a certificate of a CA about to be dropped)');
+  t.equal(
+    fresh,
+    1,
+    'every renewal fetches a kubeconfig afresh, even while the last one still works (it may hold a certificate of a CA about to be dropped)',
+  );
   server.refused.add('old-ca');
   const before = server.rv;
   await lease.renewNow();
@@ -224,7 +279,12 @@ t.test('renewal: a stale kubeconfig is replaced by a fresh one; unreachable past
 t.test('renewal: someone else holds it now → lost at once', async (t) => {
   const server = new FakeServer();
   const lease = await harness(server).acquire('run-a');
-  server.lease = { ...server.lease!, holderIdentity: 'run-z', resourceVersion: String(++server.rv), annotations: { 'talos-rotate.dev/who': 'ci@runner-9' } };
+  server.lease = {
+    ...server.lease!,
+    holderIdentity: 'run-z',
+    resourceVersion: String(++server.rv),
+    annotations: { 'talos-rotate.dev/who': 'ci@runner-9' },
+  };
   await lease.renewNow();
   t.ok(lease.lost.aborted);
   t.match(lease.lostError?.message ?? '', /ci@runner-9/);
@@ -235,5 +295,9 @@ t.test('renewal: someone else holds it now → lost at once', async (t) => {
 t.test('the Kubernetes API unreachable: refuse to start, naming the fix', async (t) => {
   const server = new FakeServer();
   server.failures = 1;
-  await t.rejects(harness(server).acquire('run-a'), { code: 'RUN_LEASE_UNAVAILABLE', message: /ECONNREFUSED/, hint: /--no-run-lease/ });
+  await t.rejects(harness(server).acquire('run-a'), {
+    code: 'RUN_LEASE_UNAVAILABLE',
+    message: /ECONNREFUSED/,
+    hint: /--no-run-lease/,
+  });
 });

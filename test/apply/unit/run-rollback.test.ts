@@ -19,12 +19,26 @@ t.test('rollbackTarget: the control planes shared one state before the run', asy
   });
   t.same(Object.keys(rollbackTarget(before, ['kubernetes'], NAMES)), ['kubernetes'], 'only the APIs the run changed');
 
-  const withAccepted = before.map((n) => (n.role === 'controlplane' ? { ...n, talos: { issuing: T_OLD, accepted: [T_NEW, T_OLD] } } : n));
-  t.same(rollbackTarget(withAccepted, ['talos'], NAMES).talos?.accepted, [T_NEW], 'accepted CAs come back, the issuing one is not repeated');
+  const withAccepted = before.map((n) =>
+    n.role === 'controlplane' ? { ...n, talos: { issuing: T_OLD, accepted: [T_NEW, T_OLD] } } : n,
+  );
+  t.same(
+    rollbackTarget(withAccepted, ['talos'], NAMES).talos?.accepted,
+    [T_NEW],
+    'accepted CAs come back, the issuing one is not repeated',
+  );
 
   const K_EXTRA = fp('k8s-extra');
-  const reordered = before.map((n, i) => (n.role === 'controlplane' ? { ...n, kubernetes: { ...n.kubernetes, accepted: i === 0 ? [K_NEW, K_EXTRA] : [K_EXTRA, K_NEW] } } : n));
-  t.same(rollbackTarget(reordered, ['kubernetes'], NAMES).kubernetes?.accepted, [K_NEW, K_EXTRA], 'accepted order differing between control planes is still one state');
+  const reordered = before.map((n, i) =>
+    n.role === 'controlplane'
+      ? { ...n, kubernetes: { ...n.kubernetes, accepted: i === 0 ? [K_NEW, K_EXTRA] : [K_EXTRA, K_NEW] } }
+      : n,
+  );
+  t.same(
+    rollbackTarget(reordered, ['kubernetes'], NAMES).kubernetes?.accepted,
+    [K_NEW, K_EXTRA],
+    'accepted order differing between control planes is still one state',
+  );
 
   const oddWorker = before.map((n) => (n.role === 'worker' ? { ...n, talos: { issuing: T_NEW, accepted: [] } } : n));
   t.same(rollbackTarget(oddWorker, ['talos'], NAMES).talos?.issuing, T_OLD, 'workers do not decide the target');
@@ -33,21 +47,50 @@ t.test('rollbackTarget: the control planes shared one state before the run', asy
 t.test('rollbackTarget: no single state to return to', async (t) => {
   const before = sampleBefore();
   const cps = before.filter((n) => n.role === 'controlplane');
-  const mixed: NodeBefore[] = before.map((n) => (n.address === cps[1]!.address ? { ...n, talos: { issuing: T_NEW, accepted: [T_OLD] } } : n));
-  t.throws(() => rollbackTarget(mixed, ['talos'], NAMES), notPossible(new RegExp(`did not share one talos CA state \\(${cps[0]!.address} and ${cps[1]!.address} differ\\)`)), 'non-uniform control planes');
+  const mixed: NodeBefore[] = before.map((n) =>
+    n.address === cps[1]!.address ? { ...n, talos: { issuing: T_NEW, accepted: [T_OLD] } } : n,
+  );
+  t.throws(
+    () => rollbackTarget(mixed, ['talos'], NAMES),
+    notPossible(new RegExp(`did not share one talos CA state \\(${cps[0]!.address} and ${cps[1]!.address} differ\\)`)),
+    'non-uniform control planes',
+  );
   t.same(rollbackTarget(mixed, ['kubernetes'], NAMES).kubernetes?.issuing, K_OLD, 'the other API is still fine');
 
-  const extra = before.map((n) => (n.address === cps[1]!.address ? { ...n, kubernetes: { ...n.kubernetes, accepted: [K_NEW] } } : n));
-  t.throws(() => rollbackTarget(extra, ['kubernetes'], NAMES), notPossible(/did not share one kubernetes CA state/), 'one control plane accepted one more CA');
+  const extra = before.map((n) =>
+    n.address === cps[1]!.address ? { ...n, kubernetes: { ...n.kubernetes, accepted: [K_NEW] } } : n,
+  );
+  t.throws(
+    () => rollbackTarget(extra, ['kubernetes'], NAMES),
+    notPossible(/did not share one kubernetes CA state/),
+    'one control plane accepted one more CA',
+  );
 
-  const noIssuing = before.map((n) => (n.role === 'controlplane' ? { ...n, talos: { issuing: null, accepted: [T_OLD] } } : n));
-  t.throws(() => rollbackTarget(noIssuing, ['talos'], NAMES), notPossible(/did not share one talos CA state/), 'no issuing CA');
+  const noIssuing = before.map((n) =>
+    n.role === 'controlplane' ? { ...n, talos: { issuing: null, accepted: [T_OLD] } } : n,
+  );
+  t.throws(
+    () => rollbackTarget(noIssuing, ['talos'], NAMES),
+    notPossible(/did not share one talos CA state/),
+    'no issuing CA',
+  );
 
-  t.throws(() => rollbackTarget(before.filter((n) => n.role === 'worker'), ['talos'], NAMES), notPossible(/recorded no control plane/));
+  t.throws(
+    () =>
+      rollbackTarget(
+        before.filter((n) => n.role === 'worker'),
+        ['talos'],
+        NAMES,
+      ),
+    notPossible(/recorded no control plane/),
+  );
   try {
     rollbackTarget(mixed, ['talos'], NAMES);
   } catch (err) {
-    t.ok(RotateError.is(err) && err.hint?.includes('rotate plan'), 'the hint points at plan/apply with a desired state');
+    t.ok(
+      RotateError.is(err) && err.hint?.includes('rotate plan'),
+      'the hint points at plan/apply with a desired state',
+    );
   }
 });
 
@@ -76,12 +119,23 @@ t.test('rollbackSubject: an unfinished rollback is continued', async (t) => {
     t.same(rollbackSubject(doc(a, r), '/s'), { applyRun: a, rollbackRun: r }, `a ${status} rollback`);
   }
   const orphan = run('rollback', 'interrupted', { rollbackOf: 'gone' });
-  t.throws(() => rollbackSubject(doc(run('apply', 'complete'), orphan), '/s'), notPossible(/unfinished rollback .* names no apply run/));
+  t.throws(
+    () => rollbackSubject(doc(run('apply', 'complete'), orphan), '/s'),
+    notPossible(/unfinished rollback .* names no apply run/),
+  );
 });
 
 t.test('rollbackSubject: nothing to roll back', async (t) => {
-  t.throws(() => rollbackSubject(null, '/state/x.json'), notPossible(/\/state\/x\.json records no apply run/), 'no state');
+  t.throws(
+    () => rollbackSubject(null, '/state/x.json'),
+    notPossible(/\/state\/x\.json records no apply run/),
+    'no state',
+  );
   t.throws(() => rollbackSubject(doc(), '/s'), notPossible(/records no apply run/), 'no run');
   const a = run('apply', 'rolled-back');
-  t.throws(() => rollbackSubject(doc(a, run('rollback', 'complete', { rollbackOf: a.id })), '/s'), notPossible(new RegExp(`\\(${a.id}\\) was already rolled back`)), 'already rolled back');
+  t.throws(
+    () => rollbackSubject(doc(a, run('rollback', 'complete', { rollbackOf: a.id })), '/s'),
+    notPossible(new RegExp(`\\(${a.id}\\) was already rolled back`)),
+    'already rolled back',
+  );
 });

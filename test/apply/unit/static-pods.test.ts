@@ -22,7 +22,14 @@ const kubeconfigNeverUsed = async () => {
 };
 
 t.test('an unchanged SecretStatuses version is not current, and the Kubernetes API is not asked yet', async (t) => {
-  const r = await checkStaticPods({ client: fakeClient(() => '7'), address: '10.0.0.10', hostname: 'cp-1', expectedCaPem: '', versionBefore: '7', kubeconfig: kubeconfigNeverUsed });
+  const r = await checkStaticPods({
+    client: fakeClient(() => '7'),
+    address: '10.0.0.10',
+    hostname: 'cp-1',
+    expectedCaPem: '',
+    versionBefore: '7',
+    kubeconfig: kubeconfigNeverUsed,
+  });
   t.equal(r.version, null);
   t.match(r.problem, /10\.0\.0\.10 still shows version 7/);
 });
@@ -30,7 +37,14 @@ t.test('an unchanged SecretStatuses version is not current, and the Kubernetes A
 t.test('the bounded wait fails naming the node and what was missing', async (t) => {
   const seen: (string | null)[] = [];
   const err = await waitStaticPodsCurrent(
-    { client: fakeClient(() => '7'), address: '10.0.0.10', hostname: 'cp-1', expectedCaPem: '', versionBefore: '7', kubeconfig: kubeconfigNeverUsed },
+    {
+      client: fakeClient(() => '7'),
+      address: '10.0.0.10',
+      hostname: 'cp-1',
+      expectedCaPem: '',
+      versionBefore: '7',
+      kubeconfig: kubeconfigNeverUsed,
+    },
     { deadline: Date.now() + 50, pollMs: 10, onWaiting: (v) => seen.push(v) },
   ).then(
     () => null,
@@ -45,6 +59,18 @@ t.test('the bounded wait fails naming the node and what was missing', async (t) 
 
 t.test('a node without SecretStatuses reads as null; other errors pass through', async (t) => {
   const notFound = Object.assign(new Error('not found'), { kind: 'not-found' });
-  t.equal(await readSecretsVersion(fakeClient(() => notFound), '10.0.0.10'), null);
-  await t.rejects(readSecretsVersion(fakeClient(() => new Error('boom')), '10.0.0.10'), /boom/);
+  t.equal(
+    await readSecretsVersion(
+      fakeClient(() => notFound),
+      '10.0.0.10',
+    ),
+    null,
+  );
+  await t.rejects(
+    readSecretsVersion(
+      fakeClient(() => new Error('boom')),
+      '10.0.0.10',
+    ),
+    /boom/,
+  );
 });

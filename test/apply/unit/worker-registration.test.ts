@@ -15,13 +15,24 @@ const [byOld, byNew] = await Promise.all(
 const OLD = oldCa.fingerprint;
 const NEW = newCa.fingerprint;
 
-const cp = (address: string, trusted: Fingerprint[], issuingPem: string | null) => ({ address, trusted: new Set(trusted), issuingPem });
+const cp = (address: string, trusted: Fingerprint[], issuingPem: string | null) => ({
+  address,
+  trusted: new Set(trusted),
+  issuingPem,
+});
 
 t.test('a bundle equal to a control plane trusted set, and a server certificate its issuing CA signed', async (t) => {
   t.equal(registeredWith([NEW, OLD], byNew!.certPem, [cp('127.0.0.10', [NEW, OLD], newCa.certPem)]), '127.0.0.10');
-  t.equal(registeredWith([OLD, NEW, NEW], byNew!.certPem, [cp('127.0.0.10', [NEW, OLD], newCa.certPem)]), '127.0.0.10', 'order and repeats in the bundle do not matter');
   t.equal(
-    registeredWith([NEW], byNew!.certPem, [cp('127.0.0.10', [NEW, OLD], newCa.certPem), cp('127.0.0.11', [NEW], newCa.certPem)]),
+    registeredWith([OLD, NEW, NEW], byNew!.certPem, [cp('127.0.0.10', [NEW, OLD], newCa.certPem)]),
+    '127.0.0.10',
+    'order and repeats in the bundle do not matter',
+  );
+  t.equal(
+    registeredWith([NEW], byNew!.certPem, [
+      cp('127.0.0.10', [NEW, OLD], newCa.certPem),
+      cp('127.0.0.11', [NEW], newCa.certPem),
+    ]),
     '127.0.0.11',
     'the control plane it matches is named, not the first one',
   );
@@ -29,11 +40,27 @@ t.test('a bundle equal to a control plane trusted set, and a server certificate 
 
 t.test('no registration with the control planes as they are now', async (t) => {
   const cps = [cp('127.0.0.10', [NEW, OLD], newCa.certPem)];
-  t.equal(registeredWith([OLD], byOld!.certPem, [cp('127.0.0.10', [OLD, NEW], newCa.certPem)]), null, 'an old bundle (a subset of the trusted set)');
-  t.equal(registeredWith([NEW, OLD], byNew!.certPem, [cp('127.0.0.10', [NEW], newCa.certPem)]), null, 'a bundle that still holds a dropped CA (a superset)');
-  t.equal(registeredWith([NEW, OLD], byOld!.certPem, cps), null, 'the right bundle but a server certificate of the old issuing CA');
+  t.equal(
+    registeredWith([OLD], byOld!.certPem, [cp('127.0.0.10', [OLD, NEW], newCa.certPem)]),
+    null,
+    'an old bundle (a subset of the trusted set)',
+  );
+  t.equal(
+    registeredWith([NEW, OLD], byNew!.certPem, [cp('127.0.0.10', [NEW], newCa.certPem)]),
+    null,
+    'a bundle that still holds a dropped CA (a superset)',
+  );
+  t.equal(
+    registeredWith([NEW, OLD], byOld!.certPem, cps),
+    null,
+    'the right bundle but a server certificate of the old issuing CA',
+  );
   t.equal(registeredWith([NEW, OLD], null, cps), null, 'no server certificate');
-  t.equal(registeredWith([NEW, OLD], byNew!.certPem, [cp('127.0.0.10', [NEW, OLD], null)]), null, 'a control plane without an issuing certificate');
+  t.equal(
+    registeredWith([NEW, OLD], byNew!.certPem, [cp('127.0.0.10', [NEW, OLD], null)]),
+    null,
+    'a control plane without an issuing certificate',
+  );
   t.equal(registeredWith([NEW, OLD], byNew!.certPem, []), null, 'no control plane');
 });
 
@@ -63,10 +90,13 @@ t.test('control-plane reads are shared by workers waiting at once, never older t
   t.equal(started.length, 3, 'each control plane read on its own');
 
   // A failed read is not kept.
-  const failing = new SharedReads<string>(async () => {
-    started.push('fail');
-    throw new Error('unreachable');
-  }, () => clock);
+  const failing = new SharedReads<string>(
+    async () => {
+      started.push('fail');
+      throw new Error('unreachable');
+    },
+    () => clock,
+  );
   await t.rejects(failing.get('127.0.0.10', 0));
   await t.rejects(failing.get('127.0.0.10', 0));
   t.equal(started.filter((s) => s === 'fail').length, 2, 'read again after a failure');

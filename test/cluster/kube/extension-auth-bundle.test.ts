@@ -6,7 +6,12 @@
  */
 import t from 'tap';
 import { generateCa, generateKubernetesCa } from '../../../src/pki/index.js';
-import { bundleCertificates, bundleCertsFromPems, CLIENT_CA_KEY, replaceClientCa } from '../../../src/cluster/kube/extension-auth.js';
+import {
+  bundleCertificates,
+  bundleCertsFromPems,
+  CLIENT_CA_KEY,
+  replaceClientCa,
+} from '../../../src/cluster/kube/extension-auth.js';
 import { RotateError } from '../../../src/domain/errors.js';
 
 const DAY = 86_400_000;
@@ -22,28 +27,52 @@ t.test('replaces client-ca-file only, names what it removes', async (t) => {
   const r = replaceClientCa(data, bundleCertsFromPems([neu.certPem, neu.certPem]), new Date());
   t.equal(r.changed, true);
   t.same(r.removed, [old.fingerprint]);
-  t.same(bundleCertificates(r.data[CLIENT_CA_KEY]).map((c) => c.fingerprint), [neu.fingerprint], 'exactly the trusted CA, once');
-  t.match(r.data[CLIENT_CA_KEY], /^-----BEGIN CERTIFICATE-----\n(?:[A-Za-z0-9+/=]{64}\n)*[A-Za-z0-9+/=]{1,64}\n-----END CERTIFICATE-----\n$/, 'canonical PEM');
-  for (const k of ['requestheader-client-ca-file', 'requestheader-allowed-names', 'requestheader-username-headers'] as const) t.equal(r.data[k], data[k], `${k} kept`);
+  t.same(
+    bundleCertificates(r.data[CLIENT_CA_KEY]).map((c) => c.fingerprint),
+    [neu.fingerprint],
+    'exactly the trusted CA, once',
+  );
+  t.match(
+    r.data[CLIENT_CA_KEY],
+    /^-----BEGIN CERTIFICATE-----\n(?:[A-Za-z0-9+/=]{64}\n)*[A-Za-z0-9+/=]{1,64}\n-----END CERTIFICATE-----\n$/,
+    'canonical PEM',
+  );
+  for (const k of [
+    'requestheader-client-ca-file',
+    'requestheader-allowed-names',
+    'requestheader-username-headers',
+  ] as const)
+    t.equal(r.data[k], data[k], `${k} kept`);
 
   const again = replaceClientCa(r.data, bundleCertsFromPems([neu.certPem]), new Date());
   t.equal(again.changed, false, 'already exact: nothing to write');
   t.same(again.removed, []);
 });
 
-t.test('a missing client-ca-file is written; an expired trusted CA is left out; an empty bundle is refused', async (t) => {
-  const [neu, expired] = await Promise.all([
-    generateKubernetesCa(),
-    generateCa({ algorithm: 'ecdsa-p256', organizations: ['kubernetes'], now: new Date(Date.now() - 2 * DAY), validityMs: DAY }),
-  ]);
-  const r = replaceClientCa({ other: 'x' }, bundleCertsFromPems([expired.certPem, neu.certPem]), new Date());
-  t.same(bundleCertificates(r.data[CLIENT_CA_KEY]).map((c) => c.fingerprint), [neu.fingerprint]);
-  t.equal(r.data.other, 'x');
-  let caught: unknown = null;
-  try {
-    replaceClientCa({ [CLIENT_CA_KEY]: neu.certPem }, bundleCertsFromPems([expired.certPem]), new Date());
-  } catch (err) {
-    caught = err;
-  }
-  t.ok(RotateError.is(caught) && caught.code === 'EXTAUTH_EMPTY_BUNDLE', 'refused: EXTAUTH_EMPTY_BUNDLE');
-});
+t.test(
+  'a missing client-ca-file is written; an expired trusted CA is left out; an empty bundle is refused',
+  async (t) => {
+    const [neu, expired] = await Promise.all([
+      generateKubernetesCa(),
+      generateCa({
+        algorithm: 'ecdsa-p256',
+        organizations: ['kubernetes'],
+        now: new Date(Date.now() - 2 * DAY),
+        validityMs: DAY,
+      }),
+    ]);
+    const r = replaceClientCa({ other: 'x' }, bundleCertsFromPems([expired.certPem, neu.certPem]), new Date());
+    t.same(
+      bundleCertificates(r.data[CLIENT_CA_KEY]).map((c) => c.fingerprint),
+      [neu.fingerprint],
+    );
+    t.equal(r.data.other, 'x');
+    let caught: unknown = null;
+    try {
+      replaceClientCa({ [CLIENT_CA_KEY]: neu.certPem }, bundleCertsFromPems([expired.certPem]), new Date());
+    } catch (err) {
+      caught = err;
+    }
+    t.ok(RotateError.is(caught) && caught.code === 'EXTAUTH_EMPTY_BUNDLE', 'refused: EXTAUTH_EMPTY_BUNDLE');
+  },
+);

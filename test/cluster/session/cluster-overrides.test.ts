@@ -4,12 +4,23 @@ import type { DesiredState } from '../../../src/desired/types.js';
 
 const desired = {
   file: '/w/rotate.yaml',
-  cluster: { talosconfig: '/w/talosconfig', talosconfigSource: 'file', context: 'prod', endpoints: ['10.0.0.1'], controlPlanes: ['10.0.0.1'], workers: [] },
+  cluster: {
+    talosconfig: '/w/talosconfig',
+    talosconfigSource: 'file',
+    context: 'prod',
+    endpoints: ['10.0.0.1'],
+    controlPlanes: ['10.0.0.1'],
+    workers: [],
+  },
 } as unknown as DesiredState;
 
 t.test('flags win over the file; absent flags leave it as it is', async (t) => {
   t.equal(applyClusterOverrides(desired, {}), desired, 'no flag: the same object');
-  const o = applyClusterOverrides(desired, { talosconfig: 'tc', context: 'lab', endpoints: ['10.0.0.2,10.0.0.3', '10.0.0.2'] }, '/cwd');
+  const o = applyClusterOverrides(
+    desired,
+    { talosconfig: 'tc', context: 'lab', endpoints: ['10.0.0.2,10.0.0.3', '10.0.0.2'] },
+    '/cwd',
+  );
   t.same(o.cluster.talosconfig, '/cwd/tc');
   t.equal(o.cluster.talosconfigSource, 'flag');
   t.equal(o.cluster.context, 'lab');

@@ -13,7 +13,12 @@ import { machineConfigParses } from '../../../src/machineconfig/documents.js';
 import type { NodeApiStates, Plan } from '../../../src/plan/model/index.js';
 import { generateKubernetesCa, generateTalosCa, type CaMaterial } from '../../../src/pki/index.js';
 import { CaCatalog } from '../../../src/cluster/session/ca-catalog.js';
-import { caChangeFor, chainConfigs, type ChainedConfig, type IssuingKeyLookup } from '../../../src/cluster/session/config-chain.js';
+import {
+  caChangeFor,
+  chainConfigs,
+  type ChainedConfig,
+  type IssuingKeyLookup,
+} from '../../../src/cluster/session/config-chain.js';
 import { FIXTURES, loadFixture, type FixtureName } from '../../fixtures/machineconfig/helpers.js';
 
 interface StepSpec {
@@ -21,10 +26,16 @@ interface StepSpec {
   nodes: { address: string; target: NodeApiStates }[];
 }
 
-const planOf = (steps: StepSpec[]): Plan => ({ steps: steps.map((s, i) => ({ id: s.id, index: i + 1, nodes: s.nodes })) }) as unknown as Plan;
+const planOf = (steps: StepSpec[]): Plan =>
+  ({ steps: steps.map((s, i) => ({ id: s.id, index: i + 1, nodes: s.nodes })) }) as unknown as Plan;
 
 /** The straightforward walk: step after step, every config parsed afresh for each use. */
-async function reference(plan: Plan, configs: ReadonlyMap<string, string>, catalog: CaCatalog, keyFor: IssuingKeyLookup): Promise<ChainedConfig[]> {
+async function reference(
+  plan: Plan,
+  configs: ReadonlyMap<string, string>,
+  catalog: CaCatalog,
+  keyFor: IssuingKeyLookup,
+): Promise<ChainedConfig[]> {
   const current = new Map(configs);
   const out: ChainedConfig[] = [];
   for (const step of plan.steps) {
@@ -32,7 +43,14 @@ async function reference(plan: Plan, configs: ReadonlyMap<string, string>, catal
       const before = current.get(node.address)!;
       const source = `machine config of node ${node.address}`;
       const after = patchCaState(before, await caChangeFor(before, node.target, catalog, keyFor, source), source);
-      out.push({ stepId: step.id, stepIndex: step.index, address: node.address, before, after, redacted: { before: redactSecrets(before, source), after: redactSecrets(after, source) } });
+      out.push({
+        stepId: step.id,
+        stepIndex: step.index,
+        address: node.address,
+        before,
+        after,
+        redacted: { before: redactSecrets(before, source), after: redactSecrets(after, source) },
+      });
       current.set(node.address, after);
     }
   }
@@ -53,20 +71,27 @@ interface Fleet {
 }
 
 /** A full rotation of both APIs (accept, a step that changes nothing, issue one API at a time, drop). */
-async function fleet(names: { address: string; fixture: FixtureName; variant?: (c: string) => string }[]): Promise<Fleet> {
+async function fleet(
+  names: { address: string; fixture: FixtureName; variant?: (c: string) => string }[],
+): Promise<Fleet> {
   const next = { talos: await generateTalosCa(), kubernetes: await generateKubernetesCa() };
   const catalog = new CaCatalog();
   catalog.add('talos', next.talos.fingerprint, next.talos.certPem);
   catalog.add('kubernetes', next.kubernetes.fingerprint, next.kubernetes.certPem);
   const configs = new Map<string, string>();
-  const phases: Record<'accept' | 'issue' | 'drop', Map<string, Record<ApiKind, NodeApiStates[ApiKind]>>> = { accept: new Map(), issue: new Map(), drop: new Map() };
+  const phases: Record<'accept' | 'issue' | 'drop', Map<string, Record<ApiKind, NodeApiStates[ApiKind]>>> = {
+    accept: new Map(),
+    issue: new Map(),
+    drop: new Map(),
+  };
   for (const n of names) {
     const config = (n.variant ?? ((c) => c))(loadFixture(n.fixture));
     configs.set(n.address, config);
     const state = readCaState(config);
     catalog.addConfig(state);
     const per = {} as Record<'accept' | 'issue' | 'drop', Record<ApiKind, NodeApiStates[ApiKind]>>;
-    for (const phase of ['accept', 'issue', 'drop'] as const) per[phase] = {} as Record<ApiKind, NodeApiStates[ApiKind]>;
+    for (const phase of ['accept', 'issue', 'drop'] as const)
+      per[phase] = {} as Record<ApiKind, NodeApiStates[ApiKind]>;
     for (const api of ['talos', 'kubernetes'] as const) {
       const s = state[api];
       const fresh = next[api].fingerprint as Fingerprint;
@@ -89,8 +114,14 @@ async function fleet(names: { address: string; fixture: FixtureName; variant?: (
   const steps: StepSpec[] = [
     { id: 'accept', nodes: addresses.map((a) => ({ address: a, target: { ...phases.accept.get(a)! } })) },
     { id: 'again', nodes: addresses.map((a) => ({ address: a, target: { ...phases.accept.get(a)! } })) },
-    { id: 'issue-talos', nodes: [...addresses].reverse().map((a) => ({ address: a, target: { talos: phases.issue.get(a)!.talos } })) },
-    { id: 'issue-kubernetes', nodes: addresses.map((a) => ({ address: a, target: { kubernetes: phases.issue.get(a)!.kubernetes } })) },
+    {
+      id: 'issue-talos',
+      nodes: [...addresses].reverse().map((a) => ({ address: a, target: { talos: phases.issue.get(a)!.talos } })),
+    },
+    {
+      id: 'issue-kubernetes',
+      nodes: addresses.map((a) => ({ address: a, target: { kubernetes: phases.issue.get(a)!.kubernetes } })),
+    },
     { id: 'drop', nodes: addresses.map((a) => ({ address: a, target: { ...phases.drop.get(a)! } })) },
   ];
   const keyFor: IssuingKeyLookup = async (api, fp): Promise<Secret> => {
@@ -100,34 +131,46 @@ async function fleet(names: { address: string; fixture: FixtureName; variant?: (
   return { configs, steps, catalog, keyFor, next };
 }
 
-t.test('every step config and redacted text is what the step-by-step re-parse produces (legacy and document layouts)', async (t) => {
-  const f = await fleet([
-    ...FIXTURES.map((fixture, i) => ({ address: `10.0.0.${i + 1}`, fixture })),
-    ...FIXTURES.map((fixture, i) => ({ address: `10.0.1.${i + 1}`, fixture, variant: commented })),
-    // two nodes with the same config text: each gets its own, identical, chain
-    { address: '10.0.2.1', fixture: 'legacy-worker' as const },
-    { address: '10.0.2.2', fixture: 'legacy-worker' as const },
-  ]);
-  const plan = planOf(f.steps);
-  const want = await reference(plan, f.configs, f.catalog, f.keyFor);
-  const got = await chainConfigs(plan, f.configs, f.catalog, f.keyFor);
-  t.equal(got.length, want.length);
-  for (let i = 0; i < want.length; i++) {
-    const w = want[i]!;
-    const g = got[i]!;
-    const at = `${w.stepId} ${w.address}`;
-    t.same([g.stepId, g.stepIndex, g.address], [w.stepId, w.stepIndex, w.address], `${at}: order`);
-    t.ok(g.before === w.before && g.after === w.after, `${at}: configs byte-identical`);
-    t.ok(g.redacted.before === w.redacted.before && g.redacted.after === w.redacted.after, `${at}: redacted texts byte-identical`);
-  }
-  // The walk really rotates (a vacuous comparison would pass too) and the no-change step changes nothing.
-  t.ok(want.filter((c) => c.stepId === 'accept').every((c) => c.after !== c.before), 'accept changes every config');
-  t.ok(want.filter((c) => c.stepId === 'again').every((c) => c.after === c.before), 'the repeated step changes nothing');
-  for (const c of want.filter((c) => c.stepId === 'drop')) {
-    const state = readCaState(c.after);
-    t.equal(state.talos.issuing?.fingerprint, f.next.talos.fingerprint, `${c.address}: new Talos CA issuing`);
-  }
-});
+t.test(
+  'every step config and redacted text is what the step-by-step re-parse produces (legacy and document layouts)',
+  async (t) => {
+    const f = await fleet([
+      ...FIXTURES.map((fixture, i) => ({ address: `10.0.0.${i + 1}`, fixture })),
+      ...FIXTURES.map((fixture, i) => ({ address: `10.0.1.${i + 1}`, fixture, variant: commented })),
+      // two nodes with the same config text: each gets its own, identical, chain
+      { address: '10.0.2.1', fixture: 'legacy-worker' as const },
+      { address: '10.0.2.2', fixture: 'legacy-worker' as const },
+    ]);
+    const plan = planOf(f.steps);
+    const want = await reference(plan, f.configs, f.catalog, f.keyFor);
+    const got = await chainConfigs(plan, f.configs, f.catalog, f.keyFor);
+    t.equal(got.length, want.length);
+    for (let i = 0; i < want.length; i++) {
+      const w = want[i]!;
+      const g = got[i]!;
+      const at = `${w.stepId} ${w.address}`;
+      t.same([g.stepId, g.stepIndex, g.address], [w.stepId, w.stepIndex, w.address], `${at}: order`);
+      t.ok(g.before === w.before && g.after === w.after, `${at}: configs byte-identical`);
+      t.ok(
+        g.redacted.before === w.redacted.before && g.redacted.after === w.redacted.after,
+        `${at}: redacted texts byte-identical`,
+      );
+    }
+    // The walk really rotates (a vacuous comparison would pass too) and the no-change step changes nothing.
+    t.ok(
+      want.filter((c) => c.stepId === 'accept').every((c) => c.after !== c.before),
+      'accept changes every config',
+    );
+    t.ok(
+      want.filter((c) => c.stepId === 'again').every((c) => c.after === c.before),
+      'the repeated step changes nothing',
+    );
+    for (const c of want.filter((c) => c.stepId === 'drop')) {
+      const state = readCaState(c.after);
+      t.equal(state.talos.issuing?.fingerprint, f.next.talos.fingerprint, `${c.address}: new Talos CA issuing`);
+    }
+  },
+);
 
 t.test('each config of a node is parsed once along its chain', async (t) => {
   const f = await fleet(FIXTURES.map((fixture, i) => ({ address: `10.0.0.${i + 1}`, fixture })));
@@ -155,8 +198,14 @@ t.test('when several nodes fail, the error is the first in plan order', async (t
     { id: 'issue-talos', nodes: f.steps[2]!.nodes },
   ];
   const plan = planOf(steps);
-  const want = await reference(plan, f.configs, f.catalog, keyFor).then(() => null, (e: unknown) => e as RotateError);
-  const got = await chainConfigs(plan, f.configs, f.catalog, keyFor).then(() => null, (e: unknown) => e as RotateError);
+  const want = await reference(plan, f.configs, f.catalog, keyFor).then(
+    () => null,
+    (e: unknown) => e as RotateError,
+  );
+  const got = await chainConfigs(plan, f.configs, f.catalog, keyFor).then(
+    () => null,
+    (e: unknown) => e as RotateError,
+  );
   t.ok(want && got, 'both fail');
   t.equal(got?.message, want?.message, 'the same error');
   t.match(got?.message, /kubernetes/);

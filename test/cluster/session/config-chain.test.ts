@@ -26,16 +26,46 @@ t.test('document-style worker: the issue target [NEW, OLD] lands in that order (
   catalog.add('kubernetes', next.fingerprint, next.certPem);
 
   // accept: [OLD] -> [OLD, NEW]
-  const accepted = patchCaState(config, await caChangeFor(config, { kubernetes: { issuing: null, accepted: [old.fingerprint, next.fingerprint] } }, catalog, noKey, 'x'));
-  t.same(readCaState(accepted).kubernetes.accepted.map((c) => c.fingerprint), [old.fingerprint, next.fingerprint]);
+  const accepted = patchCaState(
+    config,
+    await caChangeFor(
+      config,
+      { kubernetes: { issuing: null, accepted: [old.fingerprint, next.fingerprint] } },
+      catalog,
+      noKey,
+      'x',
+    ),
+  );
+  t.same(
+    readCaState(accepted).kubernetes.accepted.map((c) => c.fingerprint),
+    [old.fingerprint, next.fingerprint],
+  );
   // issue: [OLD, NEW] -> [NEW, OLD]: the same set in another order must still change the config.
-  const issued = patchCaState(accepted, await caChangeFor(accepted, { kubernetes: { issuing: null, accepted: [next.fingerprint, old.fingerprint] } }, catalog, noKey, 'x'));
+  const issued = patchCaState(
+    accepted,
+    await caChangeFor(
+      accepted,
+      { kubernetes: { issuing: null, accepted: [next.fingerprint, old.fingerprint] } },
+      catalog,
+      noKey,
+      'x',
+    ),
+  );
   t.not(issued, accepted, 'the config changes');
-  t.same(readCaState(issued).kubernetes.accepted.map((c) => c.fingerprint), [next.fingerprint, old.fingerprint]);
+  t.same(
+    readCaState(issued).kubernetes.accepted.map((c) => c.fingerprint),
+    [next.fingerprint, old.fingerprint],
+  );
   t.equal(readCaState(issued).kubernetes.issuing, null, 'still no issuing CA on a worker');
   // drop: [NEW, OLD] -> [NEW]
-  const dropped = patchCaState(issued, await caChangeFor(issued, { kubernetes: { issuing: null, accepted: [next.fingerprint] } }, catalog, noKey, 'x'));
-  t.same(readCaState(dropped).kubernetes.accepted.map((c) => c.fingerprint), [next.fingerprint]);
+  const dropped = patchCaState(
+    issued,
+    await caChangeFor(issued, { kubernetes: { issuing: null, accepted: [next.fingerprint] } }, catalog, noKey, 'x'),
+  );
+  t.same(
+    readCaState(dropped).kubernetes.accepted.map((c) => c.fingerprint),
+    [next.fingerprint],
+  );
 });
 
 t.test('control plane: a key is asked for only when the issuing CA changes', async (t) => {
@@ -51,9 +81,21 @@ t.test('control plane: a key is asked for only when the issuing CA changes', asy
     asked.push(fp);
     return next.key;
   };
-  await caChangeFor(config, { talos: { issuing: cur.fingerprint, accepted: [next.fingerprint] } }, catalog, keyFor, 'x');
+  await caChangeFor(
+    config,
+    { talos: { issuing: cur.fingerprint, accepted: [next.fingerprint] } },
+    catalog,
+    keyFor,
+    'x',
+  );
   t.same(asked, [], 'accept keeps the current key');
-  const change = await caChangeFor(config, { talos: { issuing: next.fingerprint, accepted: [cur.fingerprint] } }, catalog, keyFor, 'x');
+  const change = await caChangeFor(
+    config,
+    { talos: { issuing: next.fingerprint, accepted: [cur.fingerprint] } },
+    catalog,
+    keyFor,
+    'x',
+  );
   t.same(asked, [asFingerprint(next.fingerprint)], 'issue asks for the new key');
   const issued = patchCaState(config, change);
   t.equal(readCaState(issued).talos.issuing?.fingerprint, next.fingerprint);
@@ -67,7 +109,13 @@ t.test('worker: never asks for a key', async (t) => {
   const catalog = new CaCatalog();
   catalog.addConfig(state);
   catalog.add('talos', next.fingerprint, next.certPem);
-  const change = await caChangeFor(config, { talos: { issuing: next.fingerprint, accepted: [state.talos.issuing!.fingerprint] } }, catalog, noKey, 'x');
+  const change = await caChangeFor(
+    config,
+    { talos: { issuing: next.fingerprint, accepted: [state.talos.issuing!.fingerprint] } },
+    catalog,
+    noKey,
+    'x',
+  );
   const patched = patchCaState(config, change);
   t.equal(readCaState(patched).talos.issuing?.fingerprint, next.fingerprint);
   t.equal(readCaState(patched).talos.issuing?.hasKey, false);

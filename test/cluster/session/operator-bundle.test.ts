@@ -11,12 +11,20 @@ const nl = (p: string) => (p.endsWith('\n') ? p : `${p}\n`);
 const cut = (p: string) => p.replace(/\n$/, '');
 
 t.test('every certificate of a bundle, in order', async (t) => {
-  t.same(bundleFingerprints(nl(A.certPem) + nl(B.certPem) + nl(C.certPem)), [A.fingerprint, B.fingerprint, C.fingerprint]);
+  t.same(bundleFingerprints(nl(A.certPem) + nl(B.certPem) + nl(C.certPem)), [
+    A.fingerprint,
+    B.fingerprint,
+    C.fingerprint,
+  ]);
 });
 
 t.test('a certificate without its final newline, followed by another: both lost, the rest kept', async (t) => {
   t.same(bundleFingerprints(cut(A.certPem) + nl(B.certPem) + nl(C.certPem)), [C.fingerprint]);
-  t.same(bundleFingerprints(nl(A.certPem) + cut(B.certPem)), [A.fingerprint, B.fingerprint], 'the last one may lack it');
+  t.same(
+    bundleFingerprints(nl(A.certPem) + cut(B.certPem)),
+    [A.fingerprint, B.fingerprint],
+    'the last one may lack it',
+  );
 });
 
 t.test('what the tool writes: every END line ends with a newline, also between blocks run together', async (t) => {
@@ -24,6 +32,14 @@ t.test('what the tool writes: every END line ends with a newline, also between b
   const joined = cut(A.certPem) + cut(B.certPem);
   t.same(bundleFingerprints(joined), [], 'as given, a Go reader finds nothing');
   t.same(bundleFingerprints(terminatePemLines(joined)), [A.fingerprint, B.fingerprint]);
-  t.same(bundleFingerprints(Buffer.from(encodeTalosBase64Pem(joined), 'base64').toString('utf8')), [A.fingerprint, B.fingerprint], 'base64 encoding');
-  t.same(bundleFingerprints(concatPem([joined, cut(C.certPem)])), [A.fingerprint, B.fingerprint, C.fingerprint], 'concatenation');
+  t.same(
+    bundleFingerprints(Buffer.from(encodeTalosBase64Pem(joined), 'base64').toString('utf8')),
+    [A.fingerprint, B.fingerprint],
+    'base64 encoding',
+  );
+  t.same(
+    bundleFingerprints(concatPem([joined, cut(C.certPem)])),
+    [A.fingerprint, B.fingerprint, C.fingerprint],
+    'concatenation',
+  );
 });

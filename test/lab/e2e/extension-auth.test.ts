@@ -23,125 +23,229 @@ function kubectlGet(kubeconfig: string, home: string): Promise<{ code: number; s
   return new Promise((resolve) => {
     execFile(
       KUBECTL,
-      ['--kubeconfig', kubeconfig, '--request-timeout=15s', 'get', 'cm', '-n', 'kube-system', 'extension-apiserver-authentication', '-o', 'yaml'],
+      [
+        '--kubeconfig',
+        kubeconfig,
+        '--request-timeout=15s',
+        'get',
+        'cm',
+        '-n',
+        'kube-system',
+        'extension-apiserver-authentication',
+        '-o',
+        'yaml',
+      ],
       { env: { HOME: home, PATH: process.env.PATH ?? '/usr/bin:/bin' } },
-      (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      (err, stdout, stderr) =>
+        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
 }
 
-t.test('a full Kubernetes CA rotation removes the dropped CA from extension-apiserver-authentication, for good', async (t) => {
-  const dir = await labDir(t);
-  const up = await rotate('lab', 'up', '--dir', dir, '--detach', '--control-planes', '1', '--workers', '1', '--kubelet-restart-ms', '300', '--pods-per-node', '0');
-  t.equal(up.code, 0, 'lab up', { stderr: up.stderr });
-  if (up.code !== 0) return;
-  const desired = path.join(dir, 'rotate.yaml');
-  const inspect = async (): Promise<InspectReport> => {
-    const r = await rotate('lab', 'inspect', '--dir', dir, '--json');
-    if (r.code !== 0) throw new Error(`lab inspect: ${r.stderr}`);
-    return JSON.parse(r.stdout) as InspectReport;
-  };
-  const ext = async () => (await inspect()).extensionApiserverAuthentication!;
+t.test(
+  'a full Kubernetes CA rotation removes the dropped CA from extension-apiserver-authentication, for good',
+  async (t) => {
+    const dir = await labDir(t);
+    const up = await rotate(
+      'lab',
+      'up',
+      '--dir',
+      dir,
+      '--detach',
+      '--control-planes',
+      '1',
+      '--workers',
+      '1',
+      '--kubelet-restart-ms',
+      '300',
+      '--pods-per-node',
+      '0',
+    );
+    t.equal(up.code, 0, 'lab up', { stderr: up.stderr });
+    if (up.code !== 0) return;
+    const desired = path.join(dir, 'rotate.yaml');
+    const inspect = async (): Promise<InspectReport> => {
+      const r = await rotate('lab', 'inspect', '--dir', dir, '--json');
+      if (r.code !== 0) throw new Error(`lab inspect: ${r.stderr}`);
+      return JSON.parse(r.stdout) as InspectReport;
+    };
+    const ext = async () => (await inspect()).extensionApiserverAuthentication!;
 
-  const start = await inspect();
-  const old = start.nodes.find((n) => n.role === 'controlplane')!.kubernetes.issuing!;
-  t.same((await ext()).clientCa, [old], 'at start: the lab CA, written by the apiserver');
-  const requestHeaderCa = (await ext()).requestHeaderCa;
-  t.equal(requestHeaderCa.length, 1, 'and the aggregator CA as request-header CA');
+    const start = await inspect();
+    const old = start.nodes.find((n) => n.role === 'controlplane')!.kubernetes.issuing!;
+    t.same((await ext()).clientCa, [old], 'at start: the lab CA, written by the apiserver');
+    const requestHeaderCa = (await ext()).requestHeaderCa;
+    t.equal(requestHeaderCa.length, 1, 'and the aggregator CA as request-header CA');
 
-  const made = await rotate('ca', 'new', '-f', desired, '--api', 'kubernetes', '--name', 'k8s-next', '--make-issuing', '--json');
-  t.equal(made.code, 0, 'rotate ca new --make-issuing', { stderr: made.stderr });
-  const next = (JSON.parse(made.stdout) as { fingerprint: string }).fingerprint;
+    const made = await rotate(
+      'ca',
+      'new',
+      '-f',
+      desired,
+      '--api',
+      'kubernetes',
+      '--name',
+      'k8s-next',
+      '--make-issuing',
+      '--json',
+    );
+    t.equal(made.code, 0, 'rotate ca new --make-issuing', { stderr: made.stderr });
+    const next = (JSON.parse(made.stdout) as { fingerprint: string }).fingerprint;
 
-  const planned = await rotate('plan', '-f', desired, '--json');
-  t.ok(planned.code === 0 || planned.code === 2, 'plan', { stderr: planned.stderr });
-  const plan = (JSON.parse(planned.stdout) as { plan: Plan }).plan;
-  t.equal(plan.extensionAuth?.afterStep, 'kubernetes-drop', 'the plan places the step after the Kubernetes drop');
-  t.same(plan.extensionAuth?.clientCa, [next]);
-  t.same(plan.extensionAuth?.removes, [old]);
+    const planned = await rotate('plan', '-f', desired, '--json');
+    t.ok(planned.code === 0 || planned.code === 2, 'plan', { stderr: planned.stderr });
+    const plan = (JSON.parse(planned.stdout) as { plan: Plan }).plan;
+    t.equal(plan.extensionAuth?.afterStep, 'kubernetes-drop', 'the plan places the step after the Kubernetes drop');
+    t.same(plan.extensionAuth?.clientCa, [next]);
+    t.same(plan.extensionAuth?.removes, [old]);
 
-  const applied = await rotate('apply', '-f', desired, '--auto-approve', '--json');
-  t.equal(applied.code, 0, 'apply', { stderr: applied.stderr.slice(-3000) });
-  const events = applied.stdout.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
-  const written = events.find((e) => e.type === 'configmap-written');
-  t.match(written, { stepId: 'kubernetes-drop', name: 'extension-apiserver-authentication', written: true, removed: [old], trusted: [next] }, 'the run reports the write');
+    const applied = await rotate('apply', '-f', desired, '--auto-approve', '--json');
+    t.equal(applied.code, 0, 'apply', { stderr: applied.stderr.slice(-3000) });
+    const events = applied.stdout
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const written = events.find((e) => e.type === 'configmap-written');
+    t.match(
+      written,
+      {
+        stepId: 'kubernetes-drop',
+        name: 'extension-apiserver-authentication',
+        written: true,
+        removed: [old],
+        trusted: [next],
+      },
+      'the run reports the write',
+    );
 
-  const after = await ext();
-  t.same(after.clientCa, [next], 'only the new CA after apply');
-  t.same(after.requestHeaderCa, requestHeaderCa, 'request-header CA untouched');
-  t.ok(after.keys.includes('requestheader-allowed-names'), 'other keys kept');
-  const rv = after.resourceVersion;
-  await sleep(3 * DEFAULT_LAB_RESYNC_MS);
-  const later = await ext();
-  t.same(later.clientCa, [next], `still only the new CA after ${3 * DEFAULT_LAB_RESYNC_MS} ms (several re-syncs)`);
-  t.equal(later.resourceVersion, rv, 'no apiserver wrote it since');
-  t.equal(later.deletions, 0, 'never deleted');
-  t.ok(later.controllers.length === 1 && later.controllers.every((c) => c.running), 'the apiserver controller runs');
+    const after = await ext();
+    t.same(after.clientCa, [next], 'only the new CA after apply');
+    t.same(after.requestHeaderCa, requestHeaderCa, 'request-header CA untouched');
+    t.ok(after.keys.includes('requestheader-allowed-names'), 'other keys kept');
+    const rv = after.resourceVersion;
+    await sleep(3 * DEFAULT_LAB_RESYNC_MS);
+    const later = await ext();
+    t.same(later.clientCa, [next], `still only the new CA after ${3 * DEFAULT_LAB_RESYNC_MS} ms (several re-syncs)`);
+    t.equal(later.resourceVersion, rv, 'no apiserver wrote it since');
+    t.equal(later.deletions, 0, 'never deleted');
+    t.ok(later.controllers.length === 1 && later.controllers.every((c) => c.running), 'the apiserver controller runs');
 
-  // The real kubectl, with the kubeconfig apply updated.
-  const home = await fs.mkdtemp(path.join(dir, '..', 'kubectl-home-'));
-  const got = await kubectlGet(path.join(dir, 'kubeconfig'), home);
-  t.equal(got.code, 0, 'kubectl get cm', { stderr: got.stderr });
-  const pem = /client-ca-file: \|\n((?: {4}.*\n)+)/.exec(got.stdout)?.[1]?.replace(/^ {4}/gm, '') ?? '';
-  t.same(splitPemBlocks(pem).map((b) => fingerprintOfDer(b.der)), [next], 'kubectl sees only the new CA in client-ca-file');
+    // The real kubectl, with the kubeconfig apply updated.
+    const home = await fs.mkdtemp(path.join(dir, '..', 'kubectl-home-'));
+    const got = await kubectlGet(path.join(dir, 'kubeconfig'), home);
+    t.equal(got.code, 0, 'kubectl get cm', { stderr: got.stderr });
+    const pem = /client-ca-file: \|\n((?: {4}.*\n)+)/.exec(got.stdout)?.[1]?.replace(/^ {4}/gm, '') ?? '';
+    t.same(
+      splitPemBlocks(pem).map((b) => fingerprintOfDer(b.der)),
+      [next],
+      'kubectl sees only the new CA in client-ca-file',
+    );
 
-  const rolledBack = await rotate('rollback', '-f', desired, '--auto-approve', '--json');
-  t.equal(rolledBack.code, 0, 'rollback', { stderr: rolledBack.stderr.slice(-3000) });
-  const restored = await ext();
-  t.same(restored.clientCa, [old], 'after rollback: the original CA alone (re-added by the apiserver when it trusted it again, the new one removed)');
-  t.equal(restored.deletions, 0, 'never deleted');
-});
+    const rolledBack = await rotate('rollback', '-f', desired, '--auto-approve', '--json');
+    t.equal(rolledBack.code, 0, 'rollback', { stderr: rolledBack.stderr.slice(-3000) });
+    const restored = await ext();
+    t.same(
+      restored.clientCa,
+      [old],
+      'after rollback: the original CA alone (re-added by the apiserver when it trusted it again, the new one removed)',
+    );
+    t.equal(restored.deletions, 0, 'never deleted');
+  },
+);
 
-function kubectlRun(kubeconfig: string, home: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function kubectlRun(
+  kubeconfig: string,
+  home: string,
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(KUBECTL, ['--kubeconfig', kubeconfig, '--request-timeout=15s', ...args], { env: { HOME: home, PATH: process.env.PATH ?? '/usr/bin:/bin' } }, (err, stdout, stderr) =>
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    execFile(
+      KUBECTL,
+      ['--kubeconfig', kubeconfig, '--request-timeout=15s', ...args],
+      { env: { HOME: home, PATH: process.env.PATH ?? '/usr/bin:/bin' } },
+      (err, stdout, stderr) =>
+        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
 }
 
-t.test('nothing dropped, but a CA no apiserver trusts left in client-ca-file: the plan offers the cleaning step, apply removes only it', async (t) => {
-  const dir = await labDir(t);
-  const up = await rotate('lab', 'up', '--dir', dir, '--detach', '--control-planes', '1', '--workers', '1', '--kubelet-restart-ms', '300', '--pods-per-node', '0');
-  t.equal(up.code, 0, 'lab up', { stderr: up.stderr });
-  if (up.code !== 0) return;
-  const desired = path.join(dir, 'rotate.yaml');
-  const kubeconfig = path.join(dir, 'kubeconfig');
-  const home = await fs.mkdtemp(path.join(dir, '..', 'kubectl-home-'));
-  const ext = async () => {
-    const r = await rotate('lab', 'inspect', '--dir', dir, '--json');
-    return (JSON.parse(r.stdout) as InspectReport).extensionApiserverAuthentication!;
-  };
-  const [current] = (await ext()).clientCa;
+t.test(
+  'nothing dropped, but a CA no apiserver trusts left in client-ca-file: the plan offers the cleaning step, apply removes only it',
+  async (t) => {
+    const dir = await labDir(t);
+    const up = await rotate(
+      'lab',
+      'up',
+      '--dir',
+      dir,
+      '--detach',
+      '--control-planes',
+      '1',
+      '--workers',
+      '1',
+      '--kubelet-restart-ms',
+      '300',
+      '--pods-per-node',
+      '0',
+    );
+    t.equal(up.code, 0, 'lab up', { stderr: up.stderr });
+    if (up.code !== 0) return;
+    const desired = path.join(dir, 'rotate.yaml');
+    const kubeconfig = path.join(dir, 'kubeconfig');
+    const home = await fs.mkdtemp(path.join(dir, '..', 'kubectl-home-'));
+    const ext = async () => {
+      const r = await rotate('lab', 'inspect', '--dir', dir, '--json');
+      return (JSON.parse(r.stdout) as InspectReport).extensionApiserverAuthentication!;
+    };
+    const [current] = (await ext()).clientCa;
 
-  // A CA from an "earlier rotation" that no apiserver trusts: the apiservers' union rule keeps it there.
-  const made = await rotate('ca', 'new', '--api', 'kubernetes', '--name', 'k8s-2016', '--dir', path.join(dir, 'stale'), '--json');
-  t.equal(made.code, 0, 'a stale CA', { stderr: made.stderr });
-  const stale = (JSON.parse(made.stdout) as { fingerprint: string }).fingerprint;
-  // Written as a user would (the lab's ConfigMaps take PUT, not PATCH; it serves no OpenAPI): get, edit, replace.
-  const got = await kubectlRun(kubeconfig, home, ['get', 'cm', '-n', 'kube-system', 'extension-apiserver-authentication', '-o', 'json']);
-  t.equal(got.code, 0, got.stderr);
-  const cm = JSON.parse(got.stdout) as { data: Record<string, string> };
-  cm.data['client-ca-file'] += await fs.readFile(path.join(dir, 'stale', 'k8s-2016.crt'), 'utf8');
-  const file = path.join(dir, 'ext-auth.json');
-  await fs.writeFile(file, JSON.stringify(cm));
-  const replaced = await kubectlRun(kubeconfig, home, ['replace', '--validate=false', '-f', file]);
-  t.equal(replaced.code, 0, replaced.stderr);
-  await sleep(2 * DEFAULT_LAB_RESYNC_MS);
-  t.same([...(await ext()).clientCa].sort(), [current, stale].sort(), 'kept by the apiservers (union rule)');
+    // A CA from an "earlier rotation" that no apiserver trusts: the apiservers' union rule keeps it there.
+    const made = await rotate(
+      'ca',
+      'new',
+      '--api',
+      'kubernetes',
+      '--name',
+      'k8s-2016',
+      '--dir',
+      path.join(dir, 'stale'),
+      '--json',
+    );
+    t.equal(made.code, 0, 'a stale CA', { stderr: made.stderr });
+    const stale = (JSON.parse(made.stdout) as { fingerprint: string }).fingerprint;
+    // Written as a user would (the lab's ConfigMaps take PUT, not PATCH; it serves no OpenAPI): get, edit, replace.
+    const got = await kubectlRun(kubeconfig, home, [
+      'get',
+      'cm',
+      '-n',
+      'kube-system',
+      'extension-apiserver-authentication',
+      '-o',
+      'json',
+    ]);
+    t.equal(got.code, 0, got.stderr);
+    const cm = JSON.parse(got.stdout) as { data: Record<string, string> };
+    cm.data['client-ca-file'] += await fs.readFile(path.join(dir, 'stale', 'k8s-2016.crt'), 'utf8');
+    const file = path.join(dir, 'ext-auth.json');
+    await fs.writeFile(file, JSON.stringify(cm));
+    const replaced = await kubectlRun(kubeconfig, home, ['replace', '--validate=false', '-f', file]);
+    t.equal(replaced.code, 0, replaced.stderr);
+    await sleep(2 * DEFAULT_LAB_RESYNC_MS);
+    t.same([...(await ext()).clientCa].sort(), [current, stale].sort(), 'kept by the apiservers (union rule)');
 
-  const planned = await rotate('plan', '-f', desired, '--json', '--detailed-exitcode');
-  t.equal(planned.code, 2, 'a change to apply', { stderr: planned.stderr });
-  const plan = (JSON.parse(planned.stdout) as { plan: Plan }).plan;
-  t.same(plan.steps, [], 'no node step');
-  t.match(plan.extensionAuth, { afterStep: null, mode: 'replace', removes: [stale], clientCa: [current] });
+    const planned = await rotate('plan', '-f', desired, '--json', '--detailed-exitcode');
+    t.equal(planned.code, 2, 'a change to apply', { stderr: planned.stderr });
+    const plan = (JSON.parse(planned.stdout) as { plan: Plan }).plan;
+    t.same(plan.steps, [], 'no node step');
+    t.match(plan.extensionAuth, { afterStep: null, mode: 'replace', removes: [stale], clientCa: [current] });
 
-  const applied = await rotate('apply', '-f', desired, '--auto-approve', '--json');
-  t.equal(applied.code, 0, 'apply', { stderr: applied.stderr.slice(-3000) });
-  await sleep(2 * DEFAULT_LAB_RESYNC_MS);
-  const after = await ext();
-  t.same(after.clientCa, [current], 'only the CA the apiservers trust, still after re-syncs');
-  t.equal(after.deletions, 0, 'never deleted');
-  const again = await rotate('plan', '-f', desired, '--json', '--detailed-exitcode');
-  t.equal(again.code, 0, 'then no changes', { stderr: again.stderr });
-});
+    const applied = await rotate('apply', '-f', desired, '--auto-approve', '--json');
+    t.equal(applied.code, 0, 'apply', { stderr: applied.stderr.slice(-3000) });
+    await sleep(2 * DEFAULT_LAB_RESYNC_MS);
+    const after = await ext();
+    t.same(after.clientCa, [current], 'only the CA the apiservers trust, still after re-syncs');
+    t.equal(after.deletions, 0, 'never deleted');
+    const again = await rotate('plan', '-f', desired, '--json', '--detailed-exitcode');
+    t.equal(again.code, 0, 'then no changes', { stderr: again.stderr });
+  },
+);

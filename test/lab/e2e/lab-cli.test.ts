@@ -13,7 +13,12 @@ import { getBundleCa, loadSecretsBundle } from '../../../src/talos/secrets-bundl
 import { getContext, loadTalosconfig } from '../../../src/talos/talosconfig.js';
 import { blockOf } from '../../../src/lab/process/address-block.js';
 import { blockLockPath } from '../../../src/lab/process/address-allocation.js';
-import { inspectReportProblems, labFileProblems, type InspectReport, type LabFile } from '../../../src/lab/process/contracts.js';
+import {
+  inspectReportProblems,
+  labFileProblems,
+  type InspectReport,
+  type LabFile,
+} from '../../../src/lab/process/contracts.js';
 import { isAlive } from '../../../src/util/process-identity.js';
 import { childEnv, eventually, labDir, requireBuild, rotate, run } from './fixtures/cli.js';
 
@@ -36,7 +41,10 @@ t.test('a 3 + 2 lab through the CLI', async (t) => {
     }
     t.same(labFileProblems(lab), [], 'lab.json has the contract shape');
     t.equal(lab.nodes.length, 5);
-    t.same(lab.nodes.map((n) => n.role), ['controlplane', 'controlplane', 'controlplane', 'worker', 'worker']);
+    t.same(
+      lab.nodes.map((n) => n.role),
+      ['controlplane', 'controlplane', 'controlplane', 'worker', 'worker'],
+    );
     t.notOk('vip' in lab, 'no vip without --vip');
     t.ok(isAlive({ pid: lab.pid, startTime: lab.processStartTime }), 'one lab process, alive');
     const block = blockOf(lab.nodes[0]!.address)!;
@@ -47,10 +55,22 @@ t.test('a 3 + 2 lab through the CLI', async (t) => {
     t.equal(lock.pid, lab.pid, 'the address block is held by the lab process');
     const ctx = getContext(await loadTalosconfig(path.join(dir, 'talosconfig')));
     t.equal(ctx.name, lab.clusterName, 'context named after the cluster');
-    t.same(ctx.endpoints, controlPlanes.map((n) => n.address), 'endpoints = control planes');
-    t.same(ctx.nodes, lab.nodes.map((n) => n.address), 'nodes = every node');
+    t.same(
+      ctx.endpoints,
+      controlPlanes.map((n) => n.address),
+      'endpoints = control planes',
+    );
+    t.same(
+      ctx.nodes,
+      lab.nodes.map((n) => n.address),
+      'nodes = every node',
+    );
     const kubeconfig = await fs.readFile(path.join(dir, 'kubeconfig'), 'utf8');
-    t.match(kubeconfig, new RegExp(`server: ${lab.clusterEndpoint.replace(/\./g, '\\.')}`), 'kubeconfig server = cluster endpoint');
+    t.match(
+      kubeconfig,
+      new RegExp(`server: ${lab.clusterEndpoint.replace(/\./g, '\\.')}`),
+      'kubeconfig server = cluster endpoint',
+    );
   });
 
   await t.test('a second lab up into the same DIR is refused, naming the pid', async (t) => {
@@ -65,29 +85,49 @@ t.test('a 3 + 2 lab through the CLI', async (t) => {
     const report = JSON.parse(r.stdout) as InspectReport;
     t.same(inspectReportProblems(report), []);
     t.equal(report.nodes.length, 5);
-    t.ok(report.nodes.every((n) => n.ready), 'every node Ready');
-    t.same(report.trustFailures, { 'operator-apid': 0, 'apid-proxy': 0, 'worker-trustd': 0, 'kubelet-apiserver': 0, 'client-apiserver': 0, 'pod-apiserver': 0 });
+    t.ok(
+      report.nodes.every((n) => n.ready),
+      'every node Ready',
+    );
+    t.same(report.trustFailures, {
+      'operator-apid': 0,
+      'apid-proxy': 0,
+      'worker-trustd': 0,
+      'kubelet-apiserver': 0,
+      'client-apiserver': 0,
+      'pod-apiserver': 0,
+    });
     t.equal(report.notReadyEvents, 0);
     const bundle = await loadSecretsBundle(path.join(dir, 'secrets.yaml'));
     const os = getBundleCa(bundle, 'os').fingerprint;
     const k8s = getBundleCa(bundle, 'k8s').fingerprint;
     for (const n of report.nodes) {
       t.equal(n.talos.issuing, os, `${n.address}: Talos CA from secrets.yaml`);
-      if (n.role === 'controlplane') t.equal(n.kubernetes.issuing, k8s, `${n.address}: Kubernetes CA from secrets.yaml`);
-      else t.same(n.kubernetes, { issuing: null, accepted: [k8s] }, `${n.address}: document-style worker accepts the Kubernetes CA`);
+      if (n.role === 'controlplane')
+        t.equal(n.kubernetes.issuing, k8s, `${n.address}: Kubernetes CA from secrets.yaml`);
+      else
+        t.same(
+          n.kubernetes,
+          { issuing: null, accepted: [k8s] },
+          `${n.address}: document-style worker accepts the Kubernetes CA`,
+        );
     }
     t.same(report.pods.rootCaConfigMap, [k8s], 'kube-root-ca.crt holds the issuing Kubernetes CA alone');
     t.equal(report.pods.clients.length, 10, 'two in-cluster clients per node by default');
     t.same(report.pods.clients.map((p) => p.reloads).filter(Boolean).length, 5, 'one of each kind per node');
     t.same(
       (report.pods.workloads ?? []).map((w) => [w.kind, `${w.namespace}/${w.name}`, w.updateStrategy, w.pods.length]),
-      [['DaemonSet', 'kube-system/holding-0', 'RollingUpdate', 5], ['DaemonSet', 'kube-system/reloading-1', 'RollingUpdate', 5]],
+      [
+        ['DaemonSet', 'kube-system/holding-0', 'RollingUpdate', 5],
+        ['DaemonSet', 'kube-system/reloading-1', 'RollingUpdate', 5],
+      ],
       'the clients are the pods of one DaemonSet per slot (no other workloads by default)',
     );
     const human = await rotate('lab', 'inspect', '--dir', dir);
     t.equal(human.code, 0);
     t.match(human.stdout, /ADDRESS\s+ROLE\s+HOSTNAME\s+READY/);
-    for (const n of lab.nodes) t.match(human.stdout, new RegExp(`${n.address.replace(/\./g, '\\.')}\\s+${n.role}\\s+${n.hostname}\\s+yes`));
+    for (const n of lab.nodes)
+      t.match(human.stdout, new RegExp(`${n.address.replace(/\./g, '\\.')}\\s+${n.role}\\s+${n.hostname}\\s+yes`));
     t.match(human.stdout, /NotReady events: 0/);
   });
 
@@ -109,7 +149,8 @@ t.test('a 3 + 2 lab through the CLI', async (t) => {
     const home = await fs.mkdtemp(path.join(tmpdir(), 'lab-e2e-home-'));
     t.teardown(() => fs.rm(home, { recursive: true, force: true }));
     const env = childEnv({ HOME: home, KUBECONFIG: '' });
-    const kubectl = (...args: string[]) => run('kubectl', ['--kubeconfig', path.join(dir, 'kubeconfig'), ...args], { env, timeoutMs: 60_000 });
+    const kubectl = (...args: string[]) =>
+      run('kubectl', ['--kubeconfig', path.join(dir, 'kubeconfig'), ...args], { env, timeoutMs: 60_000 });
     let json;
     try {
       json = await kubectl('get', 'nodes', '-o', 'json');
@@ -118,7 +159,9 @@ t.test('a 3 + 2 lab through the CLI', async (t) => {
       return;
     }
     t.equal(json.code, 0, json.stderr);
-    const list = JSON.parse(json.stdout) as { items: Array<{ metadata: { name: string }; status: { conditions: Array<{ type: string; status: string }> } }> };
+    const list = JSON.parse(json.stdout) as {
+      items: Array<{ metadata: { name: string }; status: { conditions: Array<{ type: string; status: string }> } }>;
+    };
     t.same(list.items.map((i) => i.metadata.name).sort(), lab.nodes.map((n) => n.hostname).sort());
     for (const item of list.items) {
       t.equal(item.status.conditions.find((c) => c.type === 'Ready')?.status, 'True', `${item.metadata.name} Ready`);
@@ -135,7 +178,10 @@ t.test('a 3 + 2 lab through the CLI', async (t) => {
     const down = await rotate('lab', 'fault', '--dir', dir, '--node', worker, '--down');
     t.equal(down.code, 0, down.stderr);
     t.match(down.stdout, new RegExp(`node ${worker.replace(/\./g, '\\.')}: down`));
-    await t.rejects(client.version(worker, { timeoutMs: 5_000 }), 'Version through a control plane to the downed worker fails');
+    await t.rejects(
+      client.version(worker, { timeoutMs: 5_000 }),
+      'Version through a control plane to the downed worker fails',
+    );
     t.equal((await client.version(workers[1]!.address)).tag, 'v1.14.0', 'the other worker still answers');
     const upAgain = await rotate('lab', 'fault', '--dir', dir, '--node', worker, '--up');
     t.equal(upAgain.code, 0, upAgain.stderr);
@@ -145,7 +191,22 @@ t.test('a 3 + 2 lab through the CLI', async (t) => {
 
   await t.test('lab fault: other faults and an unknown node', async (t) => {
     const worker = workers[1]!.address;
-    const set = await rotate('lab', 'fault', '--dir', dir, '--node', worker, '--delay-ms', '0', '--fail-apply', '1', '--drop-apply-reply', '0', '--kubelet-restart-ms', '1500');
+    const set = await rotate(
+      'lab',
+      'fault',
+      '--dir',
+      dir,
+      '--node',
+      worker,
+      '--delay-ms',
+      '0',
+      '--fail-apply',
+      '1',
+      '--drop-apply-reply',
+      '0',
+      '--kubelet-restart-ms',
+      '1500',
+    );
     t.equal(set.code, 0, set.stderr);
     t.match(set.stdout, /fail next 1 apply.*kubelet restart 1500 ms/);
     const report = JSON.parse((await rotate('lab', 'inspect', '--dir', dir, '--json')).stdout) as InspectReport;

@@ -21,7 +21,10 @@ const readLab = async (dir: string) => JSON.parse(await fs.readFile(path.join(di
 t.test('two labs brought up in parallel get different address blocks', async (t) => {
   const [a, b] = [await labDir(t, 'a'), await labDir(t, 'b')];
   const small = ['--control-planes', '1', '--workers', '1', '--detach'];
-  const [ua, ub] = await Promise.all([rotate('lab', 'up', '--dir', a, ...small), rotate('lab', 'up', '--dir', b, ...small)]);
+  const [ua, ub] = await Promise.all([
+    rotate('lab', 'up', '--dir', a, ...small),
+    rotate('lab', 'up', '--dir', b, ...small),
+  ]);
   t.equal(ua.code, 0, ua.stderr);
   t.equal(ub.code, 0, ub.stderr);
   const [la, lb] = [await readLab(a), await readLab(b)];
@@ -36,19 +39,46 @@ t.test('two labs brought up in parallel get different address blocks', async (t)
 
 t.test('legacy style with a VIP', async (t) => {
   const dir = await labDir(t);
-  const up = await rotate('lab', 'up', '--dir', dir, '--control-planes', '2', '--workers', '1', '--kubernetes-ca-style', 'legacy', '--vip', '--detach');
+  const up = await rotate(
+    'lab',
+    'up',
+    '--dir',
+    dir,
+    '--control-planes',
+    '2',
+    '--workers',
+    '1',
+    '--kubernetes-ca-style',
+    'legacy',
+    '--vip',
+    '--detach',
+  );
   t.equal(up.code, 0, up.stderr);
   const lab = await readLab(dir);
   const block = blockOf(lab.nodes[0]!.address)!;
   t.equal(lab.vip, `127.${block.a}.${block.b}.2`);
   t.equal(lab.kubernetesCaStyle, 'legacy');
-  const inspect = JSON.parse((await rotate('lab', 'inspect', '--dir', dir, '--json')).stdout) as { nodes: Array<{ role: string; kubernetes: { issuing: string | null } }> };
-  t.ok(inspect.nodes.every((n) => n.kubernetes.issuing !== null), 'legacy workers state the Kubernetes CA in .cluster.ca');
+  const inspect = JSON.parse((await rotate('lab', 'inspect', '--dir', dir, '--json')).stdout) as {
+    nodes: Array<{ role: string; kubernetes: { issuing: string | null } }>;
+  };
+  t.ok(
+    inspect.nodes.every((n) => n.kubernetes.issuing !== null),
+    'legacy workers state the Kubernetes CA in .cluster.ca',
+  );
 });
 
 t.test('a foreground lab runs until SIGTERM and then stops cleanly', async (t) => {
   const dir = await labDir(t);
-  const [cmd, argv] = withoutNodeOptions(ROTATE, ['lab', 'up', '--dir', dir, '--control-planes', '1', '--workers', '1']);
+  const [cmd, argv] = withoutNodeOptions(ROTATE, [
+    'lab',
+    'up',
+    '--dir',
+    dir,
+    '--control-planes',
+    '1',
+    '--workers',
+    '1',
+  ]);
   // exec: env replaces itself with the CLI, so the child's pid is the lab's pid.
   const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv() });
   let stdout = '';
@@ -81,7 +111,8 @@ t.test('a detached lab exits when its folder is removed', async (t) => {
   const lab = await readLab(dir);
   await fs.rm(dir, { recursive: true, force: true });
   await eventually(20_000, async () => {
-    if (isAlive({ pid: lab.pid, startTime: lab.processStartTime })) throw new Error(`lab process ${lab.pid} still alive`);
+    if (isAlive({ pid: lab.pid, startTime: lab.processStartTime }))
+      throw new Error(`lab process ${lab.pid} still alive`);
   });
   t.pass('the lab process exited');
   await t.rejects(fs.stat(blockLockPath(blockOf(lab.nodes[0]!.address)!)), { code: 'ENOENT' }, 'address lock released');

@@ -34,10 +34,22 @@ t.test('status through a rotation: 0, 4, 2, 3, 0', async (t) => {
 
   const ok = await status();
   t.equal(ok.code, 0);
-  t.same(ok.report.cas.map((c) => [c.api, c.name, c.issuingOn.length]), [['talos', 'talos-lab', 2], ['kubernetes', 'kubernetes-lab', 2]]);
+  t.same(
+    ok.report.cas.map((c) => [c.api, c.name, c.issuingOn.length]),
+    [
+      ['talos', 'talos-lab', 2],
+      ['kubernetes', 'kubernetes-lab', 2],
+    ],
+  );
   t.equal(ok.report.nodes.length, 2);
-  t.same(ok.report.clients.map((c) => c.kind), ['talosconfig', 'kubeconfig']);
-  t.ok(ok.report.clients.every((c) => c.daysLeft !== null && c.daysLeft > 300), 'both client certificates read, a year left');
+  t.same(
+    ok.report.clients.map((c) => c.kind),
+    ['talosconfig', 'kubeconfig'],
+  );
+  t.ok(
+    ok.report.clients.every((c) => c.daysLeft !== null && c.daysLeft > 300),
+    'both client certificates read, a year left',
+  );
   const human = await rotate('status', '-f', file);
   t.equal(human.code, 0);
   t.match(human.stdout, /Status: OK/);
@@ -54,13 +66,19 @@ t.test('status through a rotation: 0, 4, 2, 3, 0', async (t) => {
 
   // An apply killed (SIGKILL) after its first node is done leaves an unfinished run.
   await new Promise<void>((resolve, reject) => {
-    const child = spawn('/usr/bin/env', ['-u', 'NODE_OPTIONS', ROTATE, 'apply', '-f', file, '--auto-approve', '--json', '--no-node-dry-run'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      '/usr/bin/env',
+      ['-u', 'NODE_OPTIONS', ROTATE, 'apply', '-f', file, '--auto-approve', '--json', '--no-node-dry-run'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let out = '';
     child.stdout.on('data', (c: Buffer) => {
       out += c.toString('utf8');
       if (/"type":"node-done"/.test(out)) child.kill('SIGKILL');
     });
-    child.on('close', (_code, signal) => (signal === 'SIGKILL' ? resolve() : reject(new Error(`apply was not killed mid-run:\n${out}`))));
+    child.on('close', (_code, signal) =>
+      signal === 'SIGKILL' ? resolve() : reject(new Error(`apply was not killed mid-run:\n${out}`)),
+    );
   });
   const unfinished = await status();
   t.equal(unfinished.code, 3);
@@ -74,5 +92,8 @@ t.test('status through a rotation: 0, 4, 2, 3, 0', async (t) => {
   t.equal(resumed.code, 0, resumed.stdout + resumed.stderr);
   const done = await status();
   t.equal(done.code, 0, JSON.stringify(done.report.warnings));
-  t.same(done.report.cas.filter((c) => c.api === 'talos').map((c) => [c.name, c.issuingOn.length, c.acceptedOn.length]), [['talos-next', 2, 0]]);
+  t.same(
+    done.report.cas.filter((c) => c.api === 'talos').map((c) => [c.name, c.issuingOn.length, c.acceptedOn.length]),
+    [['talos-next', 2, 0]],
+  );
 });

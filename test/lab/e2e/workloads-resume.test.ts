@@ -21,9 +21,20 @@ interface Ev {
 }
 
 /** `rotate apply --json` in `dir`, SIGKILLed as soon as `killWhen` sees an event (if given). */
-function applyJson(dir: string, killWhen?: (e: Ev) => boolean): Promise<{ code: number | null; signal: NodeJS.Signals | null; events: Ev[]; stderr: string }> {
+function applyJson(
+  dir: string,
+  killWhen?: (e: Ev) => boolean,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; events: Ev[]; stderr: string }> {
   return new Promise((resolve) => {
-    const [file, args] = withoutNodeOptions(ROTATE, ['apply', '-f', path.join(dir, 'rotate.yaml'), '--auto-approve', '--workloads', 'restart', '--json']);
+    const [file, args] = withoutNodeOptions(ROTATE, [
+      'apply',
+      '-f',
+      path.join(dir, 'rotate.yaml'),
+      '--auto-approve',
+      '--workloads',
+      'restart',
+      '--json',
+    ]);
     const child = spawn(file, args, { cwd: dir, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     const events: Ev[] = [];
     let buf = '';
@@ -50,12 +61,32 @@ function applyJson(dir: string, killWhen?: (e: Ev) => boolean): Promise<{ code: 
 
 t.test('kill during the workload phase, resume: no workload restarted twice', async (t) => {
   const dir = await labDir(t);
-  const up = await rotate('lab', 'up', '--dir', dir, '--control-planes', '1', '--workers', '1', '--workloads', 'standard', '--detach');
+  const up = await rotate(
+    'lab',
+    'up',
+    '--dir',
+    dir,
+    '--control-planes',
+    '1',
+    '--workers',
+    '1',
+    '--workloads',
+    'standard',
+    '--detach',
+  );
   t.equal(up.code, 0, up.stderr);
-  t.equal((await rotate('ca', 'new', '--api', 'kubernetes', '--name', 'k8s-next', '--dir', path.join(dir, 'pki'))).code, 0);
+  t.equal(
+    (await rotate('ca', 'new', '--api', 'kubernetes', '--name', 'k8s-next', '--dir', path.join(dir, 'pki'))).code,
+    0,
+  );
   const file = path.join(dir, 'rotate.yaml');
   let text = await fs.readFile(file, 'utf8');
-  text = text.replace('  issuing: kubernetes-lab\n', '  issuing: k8s-next\n').replace('authorities:\n', 'authorities:\n  k8s-next: { certificate: pki/k8s-next.crt, key: { file: pki/k8s-next.key } }\n');
+  text = text
+    .replace('  issuing: kubernetes-lab\n', '  issuing: k8s-next\n')
+    .replace(
+      'authorities:\n',
+      'authorities:\n  k8s-next: { certificate: pki/k8s-next.crt, key: { file: pki/k8s-next.key } }\n',
+    );
   await fs.writeFile(file, text);
 
   // Killed right after the first restart annotation was recorded and sent (before its rollout completed).
@@ -66,7 +97,10 @@ t.test('kill during the workload phase, resume: no workload restarted twice', as
 
   const second = await applyJson(dir);
   t.equal(second.code, 0, second.stderr.slice(-2000));
-  t.ok(second.events.some((e) => e.type === 'run-resume'), 'the second run resumed the first');
+  t.ok(
+    second.events.some((e) => e.type === 'run-resume'),
+    'the second run resumed the first',
+  );
   const key = (e: Ev) => `${e.kind} ${e.namespace}/${e.name}`;
   // A `started` the killed run recorded may be said again (its patch may not have gone out), but only with
   // the same restartedAt value: the template then changes once, whatever the kill hit.
@@ -82,7 +116,17 @@ t.test('kill during the workload phase, resume: no workload restarted twice', as
   }
 
   // The lab agrees: each restarted workload carries the first run's annotation, set by one patch.
-  const inspect = JSON.parse((await rotate('lab', 'inspect', '--dir', dir, '--json')).stdout) as { pods: { workloads?: { kind: string; namespace: string; name: string; restartedAt: string | null; generation: number | null }[] } };
+  const inspect = JSON.parse((await rotate('lab', 'inspect', '--dir', dir, '--json')).stdout) as {
+    pods: {
+      workloads?: {
+        kind: string;
+        namespace: string;
+        name: string;
+        restartedAt: string | null;
+        generation: number | null;
+      }[];
+    };
+  };
   for (const e of startedFirst) {
     const w = inspect.pods.workloads?.find((x) => `${x.kind} ${x.namespace}/${x.name}` === key(e));
     t.equal(w?.restartedAt, e.detail, `${key(e)}: the lab's template holds the first annotation`);

@@ -33,9 +33,21 @@ interface Ev {
 }
 
 /** `rotate <command> --json` in `dir`, SIGKILLed as soon as `killWhen` sees an event (if given). */
-function runJson(dir: string, command: 'apply' | 'rollback', killWhen?: (e: Ev) => boolean): Promise<{ code: number | null; signal: NodeJS.Signals | null; events: Ev[]; stderr: string }> {
+function runJson(
+  dir: string,
+  command: 'apply' | 'rollback',
+  killWhen?: (e: Ev) => boolean,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; events: Ev[]; stderr: string }> {
   return new Promise((resolve) => {
-    const [file, args] = withoutNodeOptions(ROTATE, [command, '-f', path.join(dir, 'rotate.yaml'), '--auto-approve', '--workloads', 'restart', '--json']);
+    const [file, args] = withoutNodeOptions(ROTATE, [
+      command,
+      '-f',
+      path.join(dir, 'rotate.yaml'),
+      '--auto-approve',
+      '--workloads',
+      'restart',
+      '--json',
+    ]);
     const child = spawn(file, args, { cwd: dir, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     const events: Ev[] = [];
     let buf = '';
@@ -77,67 +89,130 @@ interface RunLike {
 }
 type PlanLike = { workloadPhase?: { afterStep: number; afterStepId: string; mode: string; podsStartedAfter?: string } };
 
-t.test('apply --workloads restart, then rollback --workloads restart (killed, resumed): the rollback restarts them again after its revert step, once', async (t) => {
-  const dir = await labDir(t);
-  const up = await rotate('lab', 'up', '--dir', dir, '--control-planes', '1', '--workers', '1', '--workloads', 'standard', '--detach');
-  t.equal(up.code, 0, up.stderr);
-  t.equal((await rotate('ca', 'new', '--api', 'kubernetes', '--name', 'k8s-next', '--dir', path.join(dir, 'pki'))).code, 0);
-  const file = path.join(dir, 'rotate.yaml');
-  let text = await fs.readFile(file, 'utf8');
-  text = text.replace('  issuing: kubernetes-lab\n', '  issuing: k8s-next\n').replace('authorities:\n', 'authorities:\n  k8s-next: { certificate: pki/k8s-next.crt, key: { file: pki/k8s-next.key } }\n');
-  await fs.writeFile(file, text);
+t.test(
+  'apply --workloads restart, then rollback --workloads restart (killed, resumed): the rollback restarts them again after its revert step, once',
+  async (t) => {
+    const dir = await labDir(t);
+    const up = await rotate(
+      'lab',
+      'up',
+      '--dir',
+      dir,
+      '--control-planes',
+      '1',
+      '--workers',
+      '1',
+      '--workloads',
+      'standard',
+      '--detach',
+    );
+    t.equal(up.code, 0, up.stderr);
+    t.equal(
+      (await rotate('ca', 'new', '--api', 'kubernetes', '--name', 'k8s-next', '--dir', path.join(dir, 'pki'))).code,
+      0,
+    );
+    const file = path.join(dir, 'rotate.yaml');
+    let text = await fs.readFile(file, 'utf8');
+    text = text
+      .replace('  issuing: kubernetes-lab\n', '  issuing: k8s-next\n')
+      .replace(
+        'authorities:\n',
+        'authorities:\n  k8s-next: { certificate: pki/k8s-next.crt, key: { file: pki/k8s-next.key } }\n',
+      );
+    await fs.writeFile(file, text);
 
-  const apply = await runJson(dir, 'apply');
-  t.equal(apply.code, 0, apply.stderr.slice(-2000));
-  const key = (e: { kind?: string; namespace?: string; name?: string }) => `${e.kind} ${e.namespace}/${e.name}`;
+    const apply = await runJson(dir, 'apply');
+    t.equal(apply.code, 0, apply.stderr.slice(-2000));
+    const key = (e: { kind?: string; namespace?: string; name?: string }) => `${e.kind} ${e.namespace}/${e.name}`;
 
-  // The rollback, killed right after its first restart annotation was recorded.
-  const first = await runJson(dir, 'rollback', (e) => e.type === 'workload' && e.status === 'started');
-  t.equal(first.signal, 'SIGKILL', `the first rollback was killed in its workload phase (${first.stderr.slice(-500)})`);
-  const phase = first.events.find((e) => e.type === 'workload-phase');
-  t.match(phase, { operation: 'rollback', mode: 'restart', modeSource: 'flag' }, 'the rollback announced its workload phase');
-  t.ok(phase?.podsStartedAfter, 'with the time from which pods hold the CA it takes away');
-  // Announced right after the step it follows finished (the revert step), before any workload event.
-  const order = first.events.filter((e) => e.type === 'step-complete' || e.type === 'workload-phase' || e.type === 'workload');
-  const at = order.findIndex((e) => e.type === 'workload-phase');
-  t.equal(order[at - 1]?.type, 'step-complete', 'the phase follows a completed step');
-  t.equal(order[at - 1]?.index, phase?.afterStep, 'the step the event names');
-  t.notOk(order.slice(0, at).some((e) => e.type === 'workload'), 'no workload touched before the phase');
-  const revertDone = Date.parse(order[at - 1]!['@timestamp']!);
-  const startedFirst = first.events.filter((e) => e.type === 'workload' && e.status === 'started');
+    // The rollback, killed right after its first restart annotation was recorded.
+    const first = await runJson(dir, 'rollback', (e) => e.type === 'workload' && e.status === 'started');
+    t.equal(
+      first.signal,
+      'SIGKILL',
+      `the first rollback was killed in its workload phase (${first.stderr.slice(-500)})`,
+    );
+    const phase = first.events.find((e) => e.type === 'workload-phase');
+    t.match(
+      phase,
+      { operation: 'rollback', mode: 'restart', modeSource: 'flag' },
+      'the rollback announced its workload phase',
+    );
+    t.ok(phase?.podsStartedAfter, 'with the time from which pods hold the CA it takes away');
+    // Announced right after the step it follows finished (the revert step), before any workload event.
+    const order = first.events.filter(
+      (e) => e.type === 'step-complete' || e.type === 'workload-phase' || e.type === 'workload',
+    );
+    const at = order.findIndex((e) => e.type === 'workload-phase');
+    t.equal(order[at - 1]?.type, 'step-complete', 'the phase follows a completed step');
+    t.equal(order[at - 1]?.index, phase?.afterStep, 'the step the event names');
+    t.notOk(
+      order.slice(0, at).some((e) => e.type === 'workload'),
+      'no workload touched before the phase',
+    );
+    const revertDone = Date.parse(order[at - 1]!['@timestamp']!);
+    const startedFirst = first.events.filter((e) => e.type === 'workload' && e.status === 'started');
 
-  const second = await runJson(dir, 'rollback');
-  t.equal(second.code, 0, second.stderr.slice(-2000));
-  t.ok(second.events.some((e) => e.type === 'run-resume' && e.operation === 'rollback'), 'the second rollback resumed the first');
-  for (const e of second.events.filter((x) => x.type === 'workload' && x.status === 'started')) {
-    const before = startedFirst.find((f) => key(f) === key(e));
-    if (before) t.equal(e.detail, before.detail, `${key(e)}: resumed with the recorded restartedAt, not a new one`);
-  }
+    const second = await runJson(dir, 'rollback');
+    t.equal(second.code, 0, second.stderr.slice(-2000));
+    t.ok(
+      second.events.some((e) => e.type === 'run-resume' && e.operation === 'rollback'),
+      'the second rollback resumed the first',
+    );
+    for (const e of second.events.filter((x) => x.type === 'workload' && x.status === 'started')) {
+      const before = startedFirst.find((f) => key(f) === key(e));
+      if (before) t.equal(e.detail, before.detail, `${key(e)}: resumed with the recorded restartedAt, not a new one`);
+    }
 
-  const state = JSON.parse(await fs.readFile(path.join(dir, 'state', 'rotate.state.json'), 'utf8')) as { runs: RunLike[] };
-  const applyRun = state.runs.find((r) => r.operation === 'apply')!;
-  const rollbackRun = state.runs.find((r) => r.operation === 'rollback')!;
-  t.equal(rollbackRun.status, 'complete');
-  t.equal(applyRun.status, 'rolled-back');
-  // Its first plan (the resume re-planned without the revert step, which was done) says where its phase runs.
-  const firstPlan = rollbackRun.resumes[0]?.replanned?.plan ?? rollbackRun.plan;
-  t.match(firstPlan.workloadPhase, { afterStep: phase?.afterStep, mode: 'restart', podsStartedAfter: phase?.podsStartedAfter }, "the rollback's plan says where its phase runs");
-  const restartedByApply = (applyRun.workloads ?? []).filter((r) => r.status === 'restarted');
-  t.ok(restartedByApply.length >= 3, 'the apply restarted workloads');
-  const rollbackRecords = rollbackRun.workloads ?? [];
+    const state = JSON.parse(await fs.readFile(path.join(dir, 'state', 'rotate.state.json'), 'utf8')) as {
+      runs: RunLike[];
+    };
+    const applyRun = state.runs.find((r) => r.operation === 'apply')!;
+    const rollbackRun = state.runs.find((r) => r.operation === 'rollback')!;
+    t.equal(rollbackRun.status, 'complete');
+    t.equal(applyRun.status, 'rolled-back');
+    // Its first plan (the resume re-planned without the revert step, which was done) says where its phase runs.
+    const firstPlan = rollbackRun.resumes[0]?.replanned?.plan ?? rollbackRun.plan;
+    t.match(
+      firstPlan.workloadPhase,
+      { afterStep: phase?.afterStep, mode: 'restart', podsStartedAfter: phase?.podsStartedAfter },
+      "the rollback's plan says where its phase runs",
+    );
+    const restartedByApply = (applyRun.workloads ?? []).filter((r) => r.status === 'restarted');
+    t.ok(restartedByApply.length >= 3, 'the apply restarted workloads');
+    const rollbackRecords = rollbackRun.workloads ?? [];
 
-  const inspect = JSON.parse((await rotate('lab', 'inspect', '--dir', dir, '--json')).stdout) as {
-    pods: { workloads?: { kind: string; namespace: string; name: string; restartedAt: string | null; generation: number | null; pods: { startedAt: string | null }[] }[] };
-  };
-  for (const a of restartedByApply) {
-    const r = rollbackRecords.find((x) => key(x) === key(a));
-    t.equal(r?.status, 'restarted', `${key(a)}: restarted by the rollback too`);
-    t.not(r?.restartedAt, a.restartedAt, `${key(a)}: with a restartedAt of its own`);
-    const w = inspect.pods.workloads?.find((x) => key(x) === key(a));
-    t.equal(w?.restartedAt, r?.restartedAt, `${key(a)}: the lab's template holds the rollback's annotation`);
-    t.ok(w && w.pods.length > 0 && w.pods.every((p) => p.startedAt !== null && Date.parse(p.startedAt) > revertDone), `${key(a)}: every pod started after the rollback's revert step`);
-    if (a.kind === 'Deployment') t.equal(w?.generation, 3, `${key(a)}: one template change per run (generation 1 → 2 → 3)`);
-  }
-  // The killed rollback's restarts, finished by the resumed one with the same value.
-  for (const e of startedFirst) t.equal(rollbackRecords.find((x) => key(x) === key(e))?.restartedAt, e.detail ?? undefined, `${key(e)}: recorded with the killed rollback's restartedAt`);
-});
+    const inspect = JSON.parse((await rotate('lab', 'inspect', '--dir', dir, '--json')).stdout) as {
+      pods: {
+        workloads?: {
+          kind: string;
+          namespace: string;
+          name: string;
+          restartedAt: string | null;
+          generation: number | null;
+          pods: { startedAt: string | null }[];
+        }[];
+      };
+    };
+    for (const a of restartedByApply) {
+      const r = rollbackRecords.find((x) => key(x) === key(a));
+      t.equal(r?.status, 'restarted', `${key(a)}: restarted by the rollback too`);
+      t.not(r?.restartedAt, a.restartedAt, `${key(a)}: with a restartedAt of its own`);
+      const w = inspect.pods.workloads?.find((x) => key(x) === key(a));
+      t.equal(w?.restartedAt, r?.restartedAt, `${key(a)}: the lab's template holds the rollback's annotation`);
+      t.ok(
+        w && w.pods.length > 0 && w.pods.every((p) => p.startedAt !== null && Date.parse(p.startedAt) > revertDone),
+        `${key(a)}: every pod started after the rollback's revert step`,
+      );
+      if (a.kind === 'Deployment')
+        t.equal(w?.generation, 3, `${key(a)}: one template change per run (generation 1 → 2 → 3)`);
+    }
+    // The killed rollback's restarts, finished by the resumed one with the same value.
+    for (const e of startedFirst)
+      t.equal(
+        rollbackRecords.find((x) => key(x) === key(e))?.restartedAt,
+        e.detail ?? undefined,
+        `${key(e)}: recorded with the killed rollback's restartedAt`,
+      );
+  },
+);

@@ -27,7 +27,12 @@ t.test('kube-system Leases: create, conflict, optimistic update, get, delete wit
   const lease = (holder: string, rv?: string) => ({
     apiVersion: 'coordination.k8s.io/v1',
     kind: 'Lease',
-    metadata: { name: 'talos-rotate', namespace: 'kube-system', annotations: { 'example.org/who': holder }, ...(rv ? { resourceVersion: rv } : {}) },
+    metadata: {
+      name: 'talos-rotate',
+      namespace: 'kube-system',
+      annotations: { 'example.org/who': holder },
+      ...(rv ? { resourceVersion: rv } : {}),
+    },
     spec: { holderIdentity: holder, leaseDurationSeconds: 60, renewTime: new Date().toISOString() },
   });
 
@@ -35,7 +40,14 @@ t.test('kube-system Leases: create, conflict, optimistic update, get, delete wit
   t.not(missing.code, 0, 'absent at first');
   t.match(missing.stderr, /NotFound|not found/, `404 NotFound (${missing.stderr.trim()})`);
 
-  const created = await kubectl(kc, ['create', '--validate=false', '-f', await file('a.json', lease('run-a')), '-o', 'json']);
+  const created = await kubectl(kc, [
+    'create',
+    '--validate=false',
+    '-f',
+    await file('a.json', lease('run-a')),
+    '-o',
+    'json',
+  ]);
   t.equal(created.code, 0, `created (stderr: ${created.stderr})`);
   const first = JSON.parse(created.stdout) as { metadata: { resourceVersion: string; uid: string; namespace: string } };
   t.equal(first.metadata.namespace, 'kube-system');
@@ -50,16 +62,39 @@ t.test('kube-system Leases: create, conflict, optimistic update, get, delete wit
   t.match(table.stdout, /^NAME\s+HOLDER\s+AGE/m, 'the printer columns of a Lease');
   t.match(table.stdout, /^talos-rotate\s+run-a\s/m, 'the holder');
 
-  const replaced = await kubectl(kc, ['replace', '--validate=false', '-f', await file('c.json', lease('run-a2', first.metadata.resourceVersion)), '-o', 'json']);
+  const replaced = await kubectl(kc, [
+    'replace',
+    '--validate=false',
+    '-f',
+    await file('c.json', lease('run-a2', first.metadata.resourceVersion)),
+    '-o',
+    'json',
+  ]);
   t.equal(replaced.code, 0, `replace with the current resourceVersion (stderr: ${replaced.stderr})`);
-  const second = JSON.parse(replaced.stdout) as { metadata: { resourceVersion: string }; spec: { holderIdentity: string; renewTime: string } };
+  const second = JSON.parse(replaced.stdout) as {
+    metadata: { resourceVersion: string };
+    spec: { holderIdentity: string; renewTime: string };
+  };
   t.not(second.metadata.resourceVersion, first.metadata.resourceVersion, 'a new resourceVersion');
   t.match(second.spec.renewTime, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/, 'renewTime as a MicroTime');
 
-  const stale = await kubectl(kc, ['replace', '--validate=false', '-f', await file('d.json', lease('run-b', first.metadata.resourceVersion))]);
+  const stale = await kubectl(kc, [
+    'replace',
+    '--validate=false',
+    '-f',
+    await file('d.json', lease('run-b', first.metadata.resourceVersion)),
+  ]);
   t.not(stale.code, 0, 'a stale resourceVersion is refused');
   t.match(stale.stderr, /the object has been modified/, stale.stderr.trim());
-  const holder = await kubectl(kc, ['get', 'lease', '-n', 'kube-system', 'talos-rotate', '-o', 'jsonpath={.spec.holderIdentity}']);
+  const holder = await kubectl(kc, [
+    'get',
+    'lease',
+    '-n',
+    'kube-system',
+    'talos-rotate',
+    '-o',
+    'jsonpath={.spec.holderIdentity}',
+  ]);
   t.equal(holder.stdout, 'run-a2', 'the stale write changed nothing');
 
   const nodeLeases = await kubectl(kc, ['get', 'lease', '-n', 'kube-node-lease', '-o', 'name']);

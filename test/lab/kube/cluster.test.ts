@@ -7,9 +7,25 @@ import t from 'tap';
 import * as https from 'node:https';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { generateKubernetesCa, issueKubernetesAdminCert, issueLeafCert, isSignedBy, keyPemForTls, concatPem } from '../../../src/pki/index.js';
+import {
+  generateKubernetesCa,
+  issueKubernetesAdminCert,
+  issueLeafCert,
+  isSignedBy,
+  keyPemForTls,
+  concatPem,
+} from '../../../src/pki/index.js';
 import { renderKubeconfig } from '../../../src/lab/kube/index.js';
-import { applyAndWaitKubelet, kubectl, makeCas, phaseRoots, startLab, waitFor, type TestLab, type Cas } from './fixtures/lab.js';
+import {
+  applyAndWaitKubelet,
+  kubectl,
+  makeCas,
+  phaseRoots,
+  startLab,
+  waitFor,
+  type TestLab,
+  type Cas,
+} from './fixtures/lab.js';
 
 let cas: Cas;
 let lab: TestLab;
@@ -32,7 +48,12 @@ interface RawResult {
 function rawRequest(
   address: string,
   path: string,
-  opts: { cert?: { certPem: string; keyPem: string }; method?: string; body?: unknown; headers?: Record<string, string> } = {},
+  opts: {
+    cert?: { certPem: string; keyPem: string };
+    method?: string;
+    body?: unknown;
+    headers?: Record<string, string>;
+  } = {},
 ): Promise<RawResult> {
   return new Promise((resolve, reject) => {
     const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
@@ -45,7 +66,11 @@ function rawRequest(
         agent: false,
         ca: concatPem([cas.old.certPem, cas.new.certPem]),
         ...(opts.cert ? { cert: opts.cert.certPem, key: opts.cert.keyPem } : {}),
-        headers: { Accept: 'application/json', ...(payload ? { 'Content-Type': 'application/json' } : {}), ...opts.headers },
+        headers: {
+          Accept: 'application/json',
+          ...(payload ? { 'Content-Type': 'application/json' } : {}),
+          ...opts.headers,
+        },
       },
       (res) => {
         let text = '';
@@ -70,7 +95,10 @@ t.test('every Node becomes Ready and real kubectl lists them (table and JSON)', 
   t.ok(lab.side.allReady(), 'all Nodes Ready');
   for (const n of lab.cluster.nodes) {
     t.same(n.kubelet, { running: true, healthy: true }, `${n.hostname} kubelet Service running and healthy`);
-    t.ok(isSignedBy(lab.side.kubeletCertPem(n.address)!, cas.old.certPem), `${n.hostname} kubelet cert signed by the issuing CA`);
+    t.ok(
+      isSignedBy(lab.side.kubeletCertPem(n.address)!, cas.old.certPem),
+      `${n.hostname} kubelet cert signed by the issuing CA`,
+    );
   }
   const kubeconfig = await lab.side.adminKubeconfig();
   const table = await kubectl(kubeconfig, ['get', 'nodes']);
@@ -88,10 +116,20 @@ t.test('every Node becomes Ready and real kubectl lists them (table and JSON)', 
 
   const json = await kubectl(kubeconfig, ['get', 'nodes', '-o', 'json']);
   t.equal(json.code, 0, `kubectl get nodes -o json exits 0 (stderr: ${json.stderr})`);
-  const list = JSON.parse(json.stdout) as { items: Array<{ metadata: { name: string }; status: { conditions: Array<{ type: string; status: string }> } }> };
-  t.same(list.items.map((i) => i.metadata.name).sort(), lab.cluster.nodes.map((n) => n.hostname).sort(), 'JSON lists every node');
+  const list = JSON.parse(json.stdout) as {
+    items: Array<{ metadata: { name: string }; status: { conditions: Array<{ type: string; status: string }> } }>;
+  };
+  t.same(
+    list.items.map((i) => i.metadata.name).sort(),
+    lab.cluster.nodes.map((n) => n.hostname).sort(),
+    'JSON lists every node',
+  );
   for (const item of list.items) {
-    t.equal(item.status.conditions.find((c) => c.type === 'Ready')?.status, 'True', `${item.metadata.name} Ready=True in JSON`);
+    t.equal(
+      item.status.conditions.find((c) => c.type === 'Ready')?.status,
+      'True',
+      `${item.metadata.name} Ready=True in JSON`,
+    );
   }
 
   const one = await kubectl(kubeconfig, ['get', 'node', 'worker-1', '-o', 'wide']);
@@ -112,28 +150,34 @@ t.test('kubectl through the VIP', async (t) => {
   t.equal(r.stdout.trim().split('\n').length, 5);
 });
 
-t.test('a kubeconfig whose client cert comes from an unknown CA is refused and counted as client-apiserver', async (t) => {
-  const before = lab.cluster.ledger.snapshot().trustFailures['client-apiserver'];
-  const stranger = await generateKubernetesCa();
-  const admin = await issueKubernetesAdminCert(stranger);
-  const kubeconfig = renderKubeconfig({
-    clusterName: 'lab',
-    server: `https://${lab.cluster.clusterEndpointAddress}:6443`,
-    caPem: cas.old.certPem,
-    certPem: admin.certPem,
-    keyPem: keyPemForTls(admin.key),
-  });
-  const r = await kubectl(kubeconfig, ['get', 'nodes'], '2s');
-  t.not(r.code, 0, 'kubectl fails');
-  t.notMatch(r.stdout, /Ready/, 'no nodes listed');
-  const snap = lab.cluster.ledger.snapshot();
-  t.ok(snap.trustFailures['client-apiserver'] > before, 'client-apiserver trust failure counted');
-  const entry = snap.trustFailureLog.filter((e) => e.edge === 'client-apiserver').at(-1)!;
-  t.equal(entry.refusedBy, 'server');
-  t.equal(entry.reason, 'unknown-ca');
-  t.ok(lab.cps.some((c) => c.address === entry.to), 'counted by a control plane apiserver');
-  t.equal(snap.trustFailures['kubelet-apiserver'], 0, 'kubelets unaffected');
-});
+t.test(
+  'a kubeconfig whose client cert comes from an unknown CA is refused and counted as client-apiserver',
+  async (t) => {
+    const before = lab.cluster.ledger.snapshot().trustFailures['client-apiserver'];
+    const stranger = await generateKubernetesCa();
+    const admin = await issueKubernetesAdminCert(stranger);
+    const kubeconfig = renderKubeconfig({
+      clusterName: 'lab',
+      server: `https://${lab.cluster.clusterEndpointAddress}:6443`,
+      caPem: cas.old.certPem,
+      certPem: admin.certPem,
+      keyPem: keyPemForTls(admin.key),
+    });
+    const r = await kubectl(kubeconfig, ['get', 'nodes'], '2s');
+    t.not(r.code, 0, 'kubectl fails');
+    t.notMatch(r.stdout, /Ready/, 'no nodes listed');
+    const snap = lab.cluster.ledger.snapshot();
+    t.ok(snap.trustFailures['client-apiserver'] > before, 'client-apiserver trust failure counted');
+    const entry = snap.trustFailureLog.filter((e) => e.edge === 'client-apiserver').at(-1)!;
+    t.equal(entry.refusedBy, 'server');
+    t.equal(entry.reason, 'unknown-ca');
+    t.ok(
+      lab.cps.some((c) => c.address === entry.to),
+      'counted by a control plane apiserver',
+    );
+    t.equal(snap.trustFailures['kubelet-apiserver'], 0, 'kubelets unaffected');
+  },
+);
 
 t.test('a kubectl that does not trust the apiserver fails on the server certificate', async (t) => {
   const before = lab.cluster.ledger.snapshot().trustFailures['client-apiserver'];
@@ -164,9 +208,13 @@ t.test('authentication and authorization answers', async (t) => {
   t.equal(anonNodes.status, 401, 'anonymous nodes list: 401');
   t.equal(anonNodes.body.kind, 'Status');
   t.equal(anonNodes.body.reason, 'Unauthorized');
-  const badToken = await rawRequest(cp, '/apis/certificates.k8s.io/v1/certificatesigningrequests', { headers: { Authorization: 'Bearer abcdef.wrongwrongwrongw' } });
+  const badToken = await rawRequest(cp, '/apis/certificates.k8s.io/v1/certificatesigningrequests', {
+    headers: { Authorization: 'Bearer abcdef.wrongwrongwrongw' },
+  });
   t.equal(badToken.status, 401, 'wrong bootstrap token: 401');
-  const bootstrap = await rawRequest(cp, '/api/v1/nodes', { headers: { Authorization: 'Bearer abcdef.0123456789abcdef' } });
+  const bootstrap = await rawRequest(cp, '/api/v1/nodes', {
+    headers: { Authorization: 'Bearer abcdef.0123456789abcdef' },
+  });
   t.equal(bootstrap.status, 403, 'bootstrap token cannot list nodes');
 
   const admin = await issueKubernetesAdminCert(cas.old);
@@ -182,7 +230,11 @@ t.test('authentication and authorization answers', async (t) => {
   t.equal(csrs.status, 200);
   t.ok((csrs.body.items as unknown[]).length >= 5, 'one CSR per kubelet bootstrap');
 
-  const w1 = await issueLeafCert(cas.old, { commonName: 'system:node:worker-1', organizations: ['system:nodes'], usages: ['clientAuth'] });
+  const w1 = await issueLeafCert(cas.old, {
+    commonName: 'system:node:worker-1',
+    organizations: ['system:nodes'],
+    usages: ['clientAuth'],
+  });
   const w1Cert = { certPem: w1.certPem, keyPem: keyPemForTls(w1.key) };
   const lease = (name: string): unknown => ({
     apiVersion: 'coordination.k8s.io/v1',
@@ -190,35 +242,53 @@ t.test('authentication and authorization answers', async (t) => {
     metadata: { name, namespace: 'kube-node-lease' },
     spec: { holderIdentity: name, renewTime: new Date().toISOString() },
   });
-  const own = await rawRequest(cp, '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/worker-1', { cert: w1Cert, method: 'PUT', body: lease('worker-1') });
+  const own = await rawRequest(cp, '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/worker-1', {
+    cert: w1Cert,
+    method: 'PUT',
+    body: lease('worker-1'),
+  });
   t.equal(own.status, 200, 'a kubelet renews its own Lease');
-  const other = await rawRequest(cp, '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/worker-2', { cert: w1Cert, method: 'PUT', body: lease('worker-2') });
+  const other = await rawRequest(cp, '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/worker-2', {
+    cert: w1Cert,
+    method: 'PUT',
+    body: lease('worker-2'),
+  });
   t.equal(other.status, 403, "a kubelet may not renew another node's Lease");
   t.equal(other.body.reason, 'Forbidden');
   const nodeGet = await rawRequest(cp, '/api/v1/nodes/worker-2', { cert: w1Cert });
   t.equal(nodeGet.status, 200, 'a kubelet may read Nodes');
 });
 
-t.test('response negotiation: JSON to a client that lists protobuf first, 406 to one that accepts no JSON', async (t) => {
-  const cp = lab.cps[0]!.address;
-  const admin = await issueKubernetesAdminCert(cas.old);
-  const cert = { certPem: admin.certPem, keyPem: keyPemForTls(admin.key) };
-  // client-go's typed clients (talosctl's Node list in rotate-ca) ask for protobuf, then JSON.
-  const clientGo = await rawRequest(cp, '/api/v1/nodes', { cert, headers: { Accept: 'application/vnd.kubernetes.protobuf,application/json' } });
-  t.equal(clientGo.status, 200);
-  t.equal(clientGo.contentType, 'application/json', 'answered as JSON, which client-go decodes by Content-Type');
-  t.equal(clientGo.body.kind, 'NodeList');
-  const any = await rawRequest(cp, '/api/v1/nodes', { cert, headers: { Accept: '*/*' } });
-  t.equal(any.status, 200, '*/* gets JSON');
-  for (const accept of ['application/vnd.kubernetes.protobuf', 'text/plain', 'application/json;q=0, application/vnd.kubernetes.protobuf']) {
-    const r = await rawRequest(cp, '/api/v1/nodes', { cert, headers: { Accept: accept } });
-    t.equal(r.status, 406, `Accept: ${accept} → 406 (the lab encodes no protobuf)`);
-    t.equal(r.body.reason, 'NotAcceptable');
-    t.equal(r.body.message, 'only the following media types are accepted: application/json');
-  }
-  const health = await rawRequest(cp, '/healthz', { headers: { Accept: 'text/plain' } });
-  t.equal(health.status, 200, '/healthz does not negotiate');
-});
+t.test(
+  'response negotiation: JSON to a client that lists protobuf first, 406 to one that accepts no JSON',
+  async (t) => {
+    const cp = lab.cps[0]!.address;
+    const admin = await issueKubernetesAdminCert(cas.old);
+    const cert = { certPem: admin.certPem, keyPem: keyPemForTls(admin.key) };
+    // client-go's typed clients (talosctl's Node list in rotate-ca) ask for protobuf, then JSON.
+    const clientGo = await rawRequest(cp, '/api/v1/nodes', {
+      cert,
+      headers: { Accept: 'application/vnd.kubernetes.protobuf,application/json' },
+    });
+    t.equal(clientGo.status, 200);
+    t.equal(clientGo.contentType, 'application/json', 'answered as JSON, which client-go decodes by Content-Type');
+    t.equal(clientGo.body.kind, 'NodeList');
+    const any = await rawRequest(cp, '/api/v1/nodes', { cert, headers: { Accept: '*/*' } });
+    t.equal(any.status, 200, '*/* gets JSON');
+    for (const accept of [
+      'application/vnd.kubernetes.protobuf',
+      'text/plain',
+      'application/json;q=0, application/vnd.kubernetes.protobuf',
+    ]) {
+      const r = await rawRequest(cp, '/api/v1/nodes', { cert, headers: { Accept: accept } });
+      t.equal(r.status, 406, `Accept: ${accept} → 406 (the lab encodes no protobuf)`);
+      t.equal(r.body.reason, 'NotAcceptable');
+      t.equal(r.body.message, 'only the following media types are accepted: application/json');
+    }
+    const health = await rawRequest(cp, '/healthz', { headers: { Accept: 'text/plain' } });
+    t.equal(health.status, 200, '/healthz does not negotiate');
+  },
+);
 
 t.test('an apiserver restarts on a Kubernetes CA change: refused while down, new client-CA bundle after', async (t) => {
   const cp1 = lab.cps[0]!;
@@ -248,13 +318,20 @@ t.test('an apiserver restarts on a Kubernetes CA change: refused while down, new
   const at2 = await rawRequest(cp2.address, '/api/v1/nodes', { cert: newCert });
   t.equal(at2.status, 401, 'cp2 (unchanged) answers 401 Unauthorized on the connection, as kube-apiserver does');
   const served = await new Promise<string>((resolve, reject) => {
-    const s = tls.connect({ host: cp1.address, port: 6443, ca: cas.old.certPem, checkServerIdentity: () => undefined }, () => {
-      resolve(s.getPeerX509Certificate()!.toString());
-      s.destroy();
-    });
+    const s = tls.connect(
+      { host: cp1.address, port: 6443, ca: cas.old.certPem, checkServerIdentity: () => undefined },
+      () => {
+        resolve(s.getPeerX509Certificate()!.toString());
+        s.destroy();
+      },
+    );
     s.on('error', reject);
   });
   t.ok(isSignedBy(served, cas.old.certPem), 'serving cert still from the issuing (OLD) CA');
-  t.equal(lab.cluster.ledger.snapshot().trustFailures['kubelet-apiserver'], trustBefore, 'no kubelet trust failure from adding a CA');
+  t.equal(
+    lab.cluster.ledger.snapshot().trustFailures['kubelet-apiserver'],
+    trustBefore,
+    'no kubelet trust failure from adding a CA',
+  );
   t.ok(startsBefore.notReadyEvents === 0 && lab.side.allReady(), 'Nodes stay Ready');
 });

@@ -20,7 +20,11 @@ t.test('an apiserver restart takes it out of the endpoint list and puts it back'
   await waitFor('cp-2 apiserver back', () => lab.side.apiserverUp(cp2.address));
   t.same(events, [all.filter((a) => a !== cp2.address), all], 'out while restarting, back when serving');
   cp2.setDown(true);
-  t.same(events.at(-1), all.filter((a) => a !== cp2.address), 'a node that goes down leaves the list');
+  t.same(
+    events.at(-1),
+    all.filter((a) => a !== cp2.address),
+    'a node that goes down leaves the list',
+  );
   cp2.setDown(false);
   await waitFor('cp-2 apiserver back', () => lab.side.apiserverUp(cp2.address));
   t.same(lab.cluster.apiserverEndpoints(), all);

@@ -32,14 +32,22 @@ t.test('adding an accepted CA restarts every kubelet but keeps its OLD-signed ce
   for (const n of [...lab.cps, ...lab.workers]) await applyAndWaitKubelet(n, phaseRoots(cas, n.role, 'add'));
   w1.off('kubelet', record);
 
-  t.same(events, [null, { running: true, healthy: false }, { running: true, healthy: true }], 'Service destroyed, then back running, then healthy');
+  t.same(
+    events,
+    [null, { running: true, healthy: false }, { running: true, healthy: true }],
+    'Service destroyed, then back running, then healthy',
+  );
   // The ledger's kubelet log (the benchmark's kubelet restart time): one CA-change restart per node, each
   // `stopped` followed by its `running`, in seq order.
   const kubelets = lab.cluster.ledger.snapshot().kubelets;
   t.equal(kubelets.caChangeRestarts, lab.cluster.nodes.length, 'one CA-change restart per node');
   for (const n of lab.cluster.nodes) {
     const mine = kubelets.log.filter((e) => e.node === n.address && e.cause === 'ca-change');
-    t.same(mine.map((e) => e.event), ['stopped', 'running'], `${n.hostname}: stopped, then running`);
+    t.same(
+      mine.map((e) => e.event),
+      ['stopped', 'running'],
+      `${n.hostname}: stopped, then running`,
+    );
     t.ok(mine[0]!.seq < mine[1]!.seq && mine[0]!.at <= mine[1]!.at, `${n.hostname}: in order`);
   }
   for (const n of lab.cluster.nodes) {
@@ -54,7 +62,11 @@ t.test('adding an accepted CA restarts every kubelet but keeps its OLD-signed ce
 t.test('a certificate that no longer verifies against its own node is replaced by a new bootstrap', async (t) => {
   for (const cp of lab.cps) await applyAndWaitKubelet(cp, phaseRoots(cas, 'controlplane', 'swap'));
   t.equal(lab.side.controllerManagerLeader(), lab.cps[0]!.address, 'leader: first control plane');
-  for (const cp of lab.cps) t.ok(isSignedBy(lab.side.kubeletCertPem(cp.address)!, cas.old.certPem), `${cp.hostname} kept its OLD cert through the swap`);
+  for (const cp of lab.cps)
+    t.ok(
+      isSignedBy(lab.side.kubeletCertPem(cp.address)!, cas.old.certPem),
+      `${cp.hostname} kept its OLD cert through the swap`,
+    );
 
   // worker-1 drops OLD: its OLD-signed certificate no longer verifies against its own CAs.
   const w1 = lab.workers[0]!;
@@ -81,7 +93,15 @@ t.test('a config whose Kubernetes CA is unusable restarts neither kubelet nor ap
   const events: Array<KubeletServiceState | null> = [];
   const record = (s: KubeletServiceState | null): void => void events.push(s);
   cp3.on('kubelet', record);
-  const broken: NodeRoots = { talos: cp3.roots.talos, kubernetes: { issuing: null, issuingCert: null, trusted: [], error: 'issuing CA key does not match its certificate' } };
+  const broken: NodeRoots = {
+    talos: cp3.roots.talos,
+    kubernetes: {
+      issuing: null,
+      issuingCert: null,
+      trusted: [],
+      error: 'issuing CA key does not match its certificate',
+    },
+  };
   const change = cp3.applyConfig('config-broken', broken);
   t.ok(change.kubernetesChanged, 'the derived Kubernetes CA state changed');
   t.ok(lab.side.apiserverUp(cp3.address), 'apiserver keeps serving');

@@ -14,12 +14,16 @@ t.test('kubectl get lease -n kube-node-lease: one Lease per Node, renewed by hea
   const kubeconfig = await lab.side.adminKubeconfig();
   const table = await kubectl(kubeconfig, ['get', 'lease', '-n', 'kube-node-lease']);
   t.equal(table.code, 0, `kubectl (stderr: ${table.stderr})`);
-  for (const n of lab.cluster.nodes) t.match(table.stdout, new RegExp(`^${n.hostname}\\s`, 'm'), `${n.hostname} listed`);
+  for (const n of lab.cluster.nodes)
+    t.match(table.stdout, new RegExp(`^${n.hostname}\\s`, 'm'), `${n.hostname} listed`);
 
   const renewTimes = async (): Promise<Map<string, string>> => {
     const r = await kubectl(kubeconfig, ['get', 'lease', '-n', 'kube-node-lease', '-o', 'json']);
     t.equal(r.code, 0, `kubectl -o json (stderr: ${r.stderr})`);
-    const list = JSON.parse(r.stdout) as { kind: string; items: { metadata: { name: string }; spec: { renewTime: string; holderIdentity: string } }[] };
+    const list = JSON.parse(r.stdout) as {
+      kind: string;
+      items: { metadata: { name: string }; spec: { renewTime: string; holderIdentity: string } }[];
+    };
     t.equal(list.items.length, 3, 'three Leases');
     return new Map(list.items.map((l) => [l.metadata.name, l.spec.renewTime]));
   };
@@ -27,9 +31,20 @@ t.test('kubectl get lease -n kube-node-lease: one Lease per Node, renewed by hea
   const conns = lab.cluster.nodes.map((n) => lab.side.kubeletConnections(n.address));
   const upstreams = lab.cluster.nodes.map((n) => lab.side.kubeletUpstream(n.address));
   await sleep(1_500);
-  t.same(lab.cluster.nodes.map((n) => lab.side.kubeletConnections(n.address)), conns, 'no new connection over several heartbeats');
-  t.same(lab.cluster.nodes.map((n) => lab.side.kubeletUpstream(n.address)), upstreams, 'each kubelet stays on its apiserver');
-  t.ok(conns.every((c) => c >= 1), 'every kubelet holds a connection');
+  t.same(
+    lab.cluster.nodes.map((n) => lab.side.kubeletConnections(n.address)),
+    conns,
+    'no new connection over several heartbeats',
+  );
+  t.same(
+    lab.cluster.nodes.map((n) => lab.side.kubeletUpstream(n.address)),
+    upstreams,
+    'each kubelet stays on its apiserver',
+  );
+  t.ok(
+    conns.every((c) => c >= 1),
+    'every kubelet holds a connection',
+  );
 
   const w2 = lab.workers[1]!;
   w2.setDown(true);
@@ -41,7 +56,15 @@ t.test('kubectl get lease -n kube-node-lease: one Lease per Node, renewed by hea
     else t.not(second.get(n.hostname), first.get(n.hostname), `${n.hostname}: renewed`);
   }
   t.ok(lab.side.nodeReady(w2.address), 'the stranded Node is still Ready');
-  const one = await kubectl(kubeconfig, ['get', 'lease', '-n', 'kube-node-lease', w2.hostname, '-o', 'jsonpath={.spec.renewTime}']);
+  const one = await kubectl(kubeconfig, [
+    'get',
+    'lease',
+    '-n',
+    'kube-node-lease',
+    w2.hostname,
+    '-o',
+    'jsonpath={.spec.renewTime}',
+  ]);
   t.equal(one.stdout, first.get(w2.hostname), 'GET of one Lease agrees with the list');
   w2.setDown(false);
   await waitFor('worker-2 heartbeating again', () => w2.kubelet?.healthy === true);

@@ -6,7 +6,17 @@
  */
 import t from 'tap';
 import { isSignedBy } from '../../../src/pki/index.js';
-import { applyAndWaitKubelet, kubectl, makeCas, phaseRoots, sleep, startLab, waitFor, type Cas, type TestLab } from './fixtures/lab.js';
+import {
+  applyAndWaitKubelet,
+  kubectl,
+  makeCas,
+  phaseRoots,
+  sleep,
+  startLab,
+  waitFor,
+  type Cas,
+  type TestLab,
+} from './fixtures/lab.js';
 
 const GRACE_MS = 1_500;
 let cas: Cas;
@@ -34,7 +44,8 @@ t.test('a node that is down turns NotReady after the grace period, counted once'
   t.equal(snap.notReadyLog[0]!.node, w2.address);
   t.ok(snap.notReadyLog[0]!.lastHeartbeat, 'last heartbeat recorded');
   t.notOk(lab.side.allReady());
-  for (const n of lab.cluster.nodes.filter((n) => n !== w2)) t.ok(lab.side.nodeReady(n.address), `${n.hostname} still Ready`);
+  for (const n of lab.cluster.nodes.filter((n) => n !== w2))
+    t.ok(lab.side.nodeReady(n.address), `${n.hostname} still Ready`);
 
   const kubeconfig = await lab.side.adminKubeconfig();
   const r = await kubectl(kubeconfig, ['get', 'nodes']);
@@ -50,7 +61,7 @@ t.test('a node that is down turns NotReady after the grace period, counted once'
 });
 
 t.test('a control plane going down moves the leader lease and the VIP; the endpoint skips it', async (t) => {
-  const [cp1, cp2, cp3] = lab.cps as [typeof lab.cps[0], typeof lab.cps[0], typeof lab.cps[0]];
+  const [cp1, cp2, cp3] = lab.cps as [(typeof lab.cps)[0], (typeof lab.cps)[0], (typeof lab.cps)[0]];
   t.equal(lab.side.controllerManagerLeader(), cp1.address);
   t.equal(lab.side.vipHolder(), cp1.address);
   cp1.setDown(true);
@@ -72,13 +83,19 @@ t.test('a control plane going down moves the leader lease and the VIP; the endpo
   await applyAndWaitKubelet(cp3, phaseRoots(cas, 'controlplane', 'swap'));
   const w1 = lab.workers[0]!;
   await applyAndWaitKubelet(w1, phaseRoots(cas, 'worker', 'drop'));
-  t.ok(isSignedBy(lab.side.kubeletCertPem(w1.address)!, cas.new.certPem), "worker-1's new cert signed by cp-2's issuing CA (NEW)");
+  t.ok(
+    isSignedBy(lab.side.kubeletCertPem(w1.address)!, cas.new.certPem),
+    "worker-1's new cert signed by cp-2's issuing CA (NEW)",
+  );
 
   cp1.setDown(false);
   await waitFor('cp-1 apiserver up', () => lab.side.apiserverUp(cp1.address));
   t.equal(lab.side.controllerManagerLeader(), cp2.address, 'the lease stays with cp-2');
   t.equal(lab.side.vipHolder(), cp2.address, 'the VIP stays with cp-2');
   const snap = lab.cluster.ledger.snapshot();
-  t.ok(snap.notReadyLog.some((e) => e.node === cp1.address), 'cp-1 turned NotReady while down');
+  t.ok(
+    snap.notReadyLog.some((e) => e.node === cp1.address),
+    'cp-1 turned NotReady while down',
+  );
   t.equal(snap.trustFailures['client-apiserver'], 0);
 });

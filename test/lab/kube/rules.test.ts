@@ -16,12 +16,27 @@ import { reasonForAlert, reasonForVerifyCode, VerdictNotes } from '../../../src/
 const TOKEN = 'abcdef.0123456789abcdef';
 
 t.test('authentication: certificate first, then bootstrap token, else anonymous', async (t) => {
-  const cert = authenticate({ verifiedCertSubject: { CN: 'system:node:w1', O: ['system:nodes'] }, authorization: 'Bearer nope', bootstrapToken: TOKEN });
+  const cert = authenticate({
+    verifiedCertSubject: { CN: 'system:node:w1', O: ['system:nodes'] },
+    authorization: 'Bearer nope',
+    bootstrapToken: TOKEN,
+  });
   t.same(cert, { ok: true, user: { name: 'system:node:w1', groups: ['system:nodes', 'system:authenticated'] } });
   const token = authenticate({ verifiedCertSubject: null, authorization: `Bearer ${TOKEN}`, bootstrapToken: TOKEN });
-  t.same(token, { ok: true, user: { name: 'system:bootstrap:abcdef', groups: ['system:bootstrappers', 'system:bootstrappers:nodes', 'system:authenticated'] } });
-  t.same(authenticate({ verifiedCertSubject: null, authorization: 'Bearer abcdef.wrong', bootstrapToken: TOKEN }), { ok: false });
-  t.same(authenticate({ verifiedCertSubject: null, authorization: undefined, bootstrapToken: TOKEN }), { ok: true, user: ANONYMOUS });
+  t.same(token, {
+    ok: true,
+    user: {
+      name: 'system:bootstrap:abcdef',
+      groups: ['system:bootstrappers', 'system:bootstrappers:nodes', 'system:authenticated'],
+    },
+  });
+  t.same(authenticate({ verifiedCertSubject: null, authorization: 'Bearer abcdef.wrong', bootstrapToken: TOKEN }), {
+    ok: false,
+  });
+  t.same(authenticate({ verifiedCertSubject: null, authorization: undefined, bootstrapToken: TOKEN }), {
+    ok: true,
+    user: ANONYMOUS,
+  });
 });
 
 t.test('authorization: masters, node authorizer, bootstrappers, anonymous', async (t) => {
@@ -30,16 +45,35 @@ t.test('authorization: masters, node authorizer, bootstrappers, anonymous', asyn
   const boot: KubeUser = { name: 'system:bootstrap:abcdef', groups: ['system:bootstrappers', 'system:authenticated'] };
   const stranger: KubeUser = { name: 'someone', groups: ['system:authenticated'] };
   const nodes = { kind: 'resource' as const, verb: 'list', group: '', resource: 'nodes' };
-  const lease = (name: string, verb = 'update') => ({ kind: 'resource' as const, verb, group: 'coordination.k8s.io', resource: 'leases', namespace: 'kube-node-lease', name });
-  const csrCreate = { kind: 'resource' as const, verb: 'create', group: 'certificates.k8s.io', resource: 'certificatesigningrequests' };
+  const lease = (name: string, verb = 'update') => ({
+    kind: 'resource' as const,
+    verb,
+    group: 'coordination.k8s.io',
+    resource: 'leases',
+    namespace: 'kube-node-lease',
+    name,
+  });
+  const csrCreate = {
+    kind: 'resource' as const,
+    verb: 'create',
+    group: 'certificates.k8s.io',
+    resource: 'certificatesigningrequests',
+  };
 
   t.ok(authorize(admin, nodes));
   t.ok(authorize(w1, nodes), 'kubelets read nodes');
   t.ok(authorize(w1, lease('w1')), 'own lease');
   t.notOk(authorize(w1, lease('w2')), "another node's lease");
-  t.ok(authorize(w1, { kind: 'resource', verb: 'patch', group: '', resource: 'nodes', subresource: 'status', name: 'w1' }));
-  t.notOk(authorize(w1, { kind: 'resource', verb: 'patch', group: '', resource: 'nodes', subresource: 'status', name: 'w2' }));
-  t.notOk(authorize({ name: 'system:node:w1', groups: ['system:authenticated'] }, lease('w1')), 'the node name alone is not enough: O=system:nodes is');
+  t.ok(
+    authorize(w1, { kind: 'resource', verb: 'patch', group: '', resource: 'nodes', subresource: 'status', name: 'w1' }),
+  );
+  t.notOk(
+    authorize(w1, { kind: 'resource', verb: 'patch', group: '', resource: 'nodes', subresource: 'status', name: 'w2' }),
+  );
+  t.notOk(
+    authorize({ name: 'system:node:w1', groups: ['system:authenticated'] }, lease('w1')),
+    'the node name alone is not enough: O=system:nodes is',
+  );
   t.ok(authorize(boot, csrCreate));
   t.notOk(authorize(boot, nodes));
   t.notOk(authorize(stranger, nodes));
@@ -49,7 +83,11 @@ t.test('authorization: masters, node authorizer, bootstrappers, anonymous', asyn
 });
 
 t.test("kubectl's Table negotiation and AGE column", async (t) => {
-  t.ok(wantsTable('application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json'));
+  t.ok(
+    wantsTable(
+      'application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json',
+    ),
+  );
   t.notOk(wantsTable('application/json'));
   t.notOk(wantsTable('application/json;as=Table;v=v1beta1;g=meta.k8s.io'), 'only v1 Tables are served');
   t.notOk(wantsTable(undefined));
@@ -66,7 +104,11 @@ t.test("kubectl's Table negotiation and AGE column", async (t) => {
 
 t.test('certificate subject parsing, multi-valued O and escapes', async (t) => {
   const ca = await generateKubernetesCa();
-  const leaf = await issueLeafCert(ca, { commonName: 'system:node:a+b', organizations: ['system:masters', 'x,y', 'p + O=q'], usages: ['clientAuth'] });
+  const leaf = await issueLeafCert(ca, {
+    commonName: 'system:node:a+b',
+    organizations: ['system:masters', 'x,y', 'p + O=q'],
+    usages: ['clientAuth'],
+  });
   const subject = subjectOf(new X509Certificate(leaf.certPem).subject);
   t.same(subject.CN, ['system:node:a+b']);
   t.same([...subject.O].sort(), ['p + O=q', 'system:masters', 'x,y']);
@@ -104,13 +146,25 @@ t.test('kubelet CSR auto-approval rule', async (t) => {
     certificatePem: null,
     ...over,
   });
-  const good = await createCsr({ algorithm: 'ecdsa-p256', commonName: 'system:node:w1', organizations: ['system:nodes'] });
+  const good = await createCsr({
+    algorithm: 'ecdsa-p256',
+    commonName: 'system:node:w1',
+    organizations: ['system:nodes'],
+  });
   t.equal(kubeletCsrDenial(view(good.csrPem)), null, 'bootstrap CSR for a node: approved');
   t.match(kubeletCsrDenial(view(good.csrPem, { signerName: 'kubernetes.io/kube-apiserver-client' })), /signer/);
   t.match(kubeletCsrDenial(view(good.csrPem, { username: 'someone', groups: ['system:authenticated'] })), /neither/);
-  t.equal(kubeletCsrDenial(view(good.csrPem, { username: 'system:node:w1', groups: ['system:nodes'] })), null, 'a node renewing its own');
+  t.equal(
+    kubeletCsrDenial(view(good.csrPem, { username: 'system:node:w1', groups: ['system:nodes'] })),
+    null,
+    'a node renewing its own',
+  );
   t.match(kubeletCsrDenial(view(good.csrPem, { username: 'system:node:w2', groups: ['system:nodes'] })), /own/);
-  const masters = await createCsr({ algorithm: 'ecdsa-p256', commonName: 'system:node:w1', organizations: ['system:masters'] });
+  const masters = await createCsr({
+    algorithm: 'ecdsa-p256',
+    commonName: 'system:node:w1',
+    organizations: ['system:masters'],
+  });
   t.match(kubeletCsrDenial(view(masters.csrPem)), /organization/, 'a bootstrap token cannot obtain system:masters');
 });
 
@@ -121,9 +175,15 @@ t.test('KubePrism: round robin over the upstreams that are up', async (t) => {
     { id: 'c', isUp: true },
   ];
   const prism = new KubePrism(() => ups);
-  t.same([1, 2, 3, 4].map(() => prism.pick()!.id), ['a', 'b', 'c', 'a']);
+  t.same(
+    [1, 2, 3, 4].map(() => prism.pick()!.id),
+    ['a', 'b', 'c', 'a'],
+  );
   ups[1]!.isUp = false;
-  t.same([1, 2, 3].map(() => prism.pick()!.id), ['c', 'a', 'c']);
+  t.same(
+    [1, 2, 3].map(() => prism.pick()!.id),
+    ['c', 'a', 'c'],
+  );
   for (const u of ups) u.isUp = false;
   t.equal(prism.pick(), null);
 });

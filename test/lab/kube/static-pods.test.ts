@@ -26,11 +26,20 @@ t.teardown(async () => {
 /** PEM of the certificate the node's apiserver serves (verified against old + new: either may sign it). */
 function servedCert(address: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const s = tls.connect({ host: address, port: 6443, ca: [cas.old.certPem, cas.new.certPem], servername: undefined, checkServerIdentity: () => undefined }, () => {
-      const pem = s.getPeerX509Certificate()!.toString();
-      s.destroy();
-      resolve(pem);
-    });
+    const s = tls.connect(
+      {
+        host: address,
+        port: 6443,
+        ca: [cas.old.certPem, cas.new.certPem],
+        servername: undefined,
+        checkServerIdentity: () => undefined,
+      },
+      () => {
+        const pem = s.getPeerX509Certificate()!.toString();
+        s.destroy();
+        resolve(pem);
+      },
+    );
     s.on('error', reject);
   });
 }
@@ -52,11 +61,19 @@ const ready = (p: Pod): string | undefined => p.status.conditions.find((c) => c.
 
 t.test('mirror pods in kube-system, as the kubelet publishes them for Talos static pods', async (t) => {
   const pods = await mirrorPods('k8s-app=kube-apiserver');
-  t.same(pods.map((p) => p.metadata.name).sort(), lab.cps.map((c) => `kube-apiserver-${c.hostname}`).sort(), 'one kube-apiserver-<node> per control plane');
+  t.same(
+    pods.map((p) => p.metadata.name).sort(),
+    lab.cps.map((c) => `kube-apiserver-${c.hostname}`).sort(),
+    'one kube-apiserver-<node> per control plane',
+  );
   for (const p of pods) {
     const cp = lab.cps.find((c) => c.hostname === p.spec.nodeName)!;
     t.equal(p.status.hostIP, cp.address, `${p.metadata.name}: hostIP`);
-    t.equal(p.metadata.annotations['talos.dev/secrets-version'], String(cp.secretsVersion), `${p.metadata.name}: secrets version = SecretStatuses version`);
+    t.equal(
+      p.metadata.annotations['talos.dev/secrets-version'],
+      String(cp.secretsVersion),
+      `${p.metadata.name}: secrets version = SecretStatuses version`,
+    );
     t.ok(p.metadata.annotations['kubernetes.io/config.mirror'], `${p.metadata.name}: a mirror pod`);
     t.equal(ready(p), 'True', `${p.metadata.name}: Ready`);
   }
@@ -64,35 +81,75 @@ t.test('mirror pods in kube-system, as the kubelet publishes them for Talos stat
   t.equal(cms.length, lab.cps.length, 'one kube-controller-manager-<node> per control plane');
 });
 
-t.test('after a Kubernetes CA issue patch the apiserver serves the old CA until its static pod is re-created', async (t) => {
-  const cp1 = lab.cps[0]!;
-  t.equal(lab.side.controllerManagerLeader(), cp1.address, 'cp1 holds the controller-manager lease');
-  t.equal(lab.side.controllerManagerIssuingCa()?.fingerprint, cas.old.fingerprint, 'the controller-manager signs with OLD');
-  const v0 = cp1.secretsVersion;
-  const rendered = lab.cluster.ledger.snapshot().staticPods.log.length;
+t.test(
+  'after a Kubernetes CA issue patch the apiserver serves the old CA until its static pod is re-created',
+  async (t) => {
+    const cp1 = lab.cps[0]!;
+    t.equal(lab.side.controllerManagerLeader(), cp1.address, 'cp1 holds the controller-manager lease');
+    t.equal(
+      lab.side.controllerManagerIssuingCa()?.fingerprint,
+      cas.old.fingerprint,
+      'the controller-manager signs with OLD',
+    );
+    const v0 = cp1.secretsVersion;
+    const rendered = lab.cluster.ledger.snapshot().staticPods.log.length;
 
-  cp1.applyConfig(`config-${cp1.configVersion + 1}`, phaseRoots(cas, 'controlplane', 'swap'));
-  t.ok(isSignedBy(await servedCert(cp1.address), cas.old.certPem), 'right after the apply: serving cert still from OLD');
-  t.equal(lab.side.controllerManagerIssuingCa()?.fingerprint, cas.old.fingerprint, 'the controller-manager still signs with OLD');
-  t.ok(lab.side.staticPods(cp1.address)?.lagging, 'the static pods lag behind the config');
+    cp1.applyConfig(`config-${cp1.configVersion + 1}`, phaseRoots(cas, 'controlplane', 'swap'));
+    t.ok(
+      isSignedBy(await servedCert(cp1.address), cas.old.certPem),
+      'right after the apply: serving cert still from OLD',
+    );
+    t.equal(
+      lab.side.controllerManagerIssuingCa()?.fingerprint,
+      cas.old.fingerprint,
+      'the controller-manager still signs with OLD',
+    );
+    t.ok(lab.side.staticPods(cp1.address)?.lagging, 'the static pods lag behind the config');
 
-  // The secrets are rendered again (SecretStatuses version moves) before the pods are re-created.
-  await waitFor('SecretStatuses version to move', () => cp1.secretsVersion > v0);
-  const lagging = await mirrorPods('k8s-app=kube-apiserver');
-  const pod1 = lagging.find((p) => p.spec.nodeName === cp1.hostname)!;
-  if (lab.side.staticPods(cp1.address)?.lagging) {
-    t.equal(pod1.metadata.annotations['talos.dev/secrets-version'], String(v0), 'the mirror pod still carries the old secrets version');
-    t.not(pod1.metadata.annotations['talos.dev/secrets-version'], String(cp1.secretsVersion), '…which differs from SecretStatuses');
-    t.ok(isSignedBy(await servedCert(cp1.address), cas.old.certPem), 'serving cert still from OLD while the annotation lags');
-  } else t.fail('the static pods were re-created before the checks ran (raise staticPodDelayMs)');
+    // The secrets are rendered again (SecretStatuses version moves) before the pods are re-created.
+    await waitFor('SecretStatuses version to move', () => cp1.secretsVersion > v0);
+    const lagging = await mirrorPods('k8s-app=kube-apiserver');
+    const pod1 = lagging.find((p) => p.spec.nodeName === cp1.hostname)!;
+    if (lab.side.staticPods(cp1.address)?.lagging) {
+      t.equal(
+        pod1.metadata.annotations['talos.dev/secrets-version'],
+        String(v0),
+        'the mirror pod still carries the old secrets version',
+      );
+      t.not(
+        pod1.metadata.annotations['talos.dev/secrets-version'],
+        String(cp1.secretsVersion),
+        '…which differs from SecretStatuses',
+      );
+      t.ok(
+        isSignedBy(await servedCert(cp1.address), cas.old.certPem),
+        'serving cert still from OLD while the annotation lags',
+      );
+    } else t.fail('the static pods were re-created before the checks ran (raise staticPodDelayMs)');
 
-  await waitFor('cp1 static pods re-created', () => lab.side.staticPods(cp1.address)?.lagging === false, 20_000);
-  t.ok(isSignedBy(await servedCert(cp1.address), cas.new.certPem), 'after the re-render: serving cert from NEW');
-  t.equal(lab.side.controllerManagerIssuingCa()?.fingerprint, cas.new.fingerprint, 'the controller-manager now signs with NEW');
-  const after = (await mirrorPods('k8s-app=kube-apiserver')).find((p) => p.spec.nodeName === cp1.hostname)!;
-  t.equal(after.metadata.annotations['talos.dev/secrets-version'], String(cp1.secretsVersion), 'annotation caught up with SecretStatuses');
-  t.equal(ready(after), 'True', 'and the pod is Ready');
-  const log = lab.cluster.ledger.snapshot().staticPods.log.slice(rendered);
-  t.same(log.map((e) => [e.node, e.event]), [[cp1.address, 'changed'], [cp1.address, 'rendered']], 'ledger: changed, then rendered, in order');
-  t.equal(lab.cluster.ledger.snapshot().staticPods.maxLagging, 1);
-});
+    await waitFor('cp1 static pods re-created', () => lab.side.staticPods(cp1.address)?.lagging === false, 20_000);
+    t.ok(isSignedBy(await servedCert(cp1.address), cas.new.certPem), 'after the re-render: serving cert from NEW');
+    t.equal(
+      lab.side.controllerManagerIssuingCa()?.fingerprint,
+      cas.new.fingerprint,
+      'the controller-manager now signs with NEW',
+    );
+    const after = (await mirrorPods('k8s-app=kube-apiserver')).find((p) => p.spec.nodeName === cp1.hostname)!;
+    t.equal(
+      after.metadata.annotations['talos.dev/secrets-version'],
+      String(cp1.secretsVersion),
+      'annotation caught up with SecretStatuses',
+    );
+    t.equal(ready(after), 'True', 'and the pod is Ready');
+    const log = lab.cluster.ledger.snapshot().staticPods.log.slice(rendered);
+    t.same(
+      log.map((e) => [e.node, e.event]),
+      [
+        [cp1.address, 'changed'],
+        [cp1.address, 'rendered'],
+      ],
+      'ledger: changed, then rendered, in order',
+    );
+    t.equal(lab.cluster.ledger.snapshot().staticPods.maxLagging, 1);
+  },
+);

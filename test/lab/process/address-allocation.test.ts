@@ -14,7 +14,12 @@ import {
   vipAddress,
   type AddressBlock,
 } from '../../../src/lab/process/address-block.js';
-import { allocateAddressBlock, blockLockPath, readBlockLock, releaseBlocksOf } from '../../../src/lab/process/address-allocation.js';
+import {
+  allocateAddressBlock,
+  blockLockPath,
+  readBlockLock,
+  releaseBlocksOf,
+} from '../../../src/lab/process/address-allocation.js';
 import { currentProcessIdentity } from '../../../src/util/process-identity.js';
 import { deadPid, scratch } from './fixtures/helpers.js';
 
@@ -72,7 +77,9 @@ t.test('parallel allocations over a small pool are all distinct', async (t) => {
   const lockDir = await scratch(t);
   const pool = Array.from({ length: 12 }, (_, i) => testBlock(20 + i));
   const pick = () => pool[Math.floor(Math.random() * pool.length)]!;
-  const results = await Promise.all(Array.from({ length: 8 }, () => allocateAddressBlock({ ...shape, lockDir, pick, attempts: 200 })));
+  const results = await Promise.all(
+    Array.from({ length: 8 }, () => allocateAddressBlock({ ...shape, lockDir, pick, attempts: 200 })),
+  );
   t.teardown(() => Promise.all(results.map((r) => r.release())));
   const keys = new Set(results.map((r) => `${r.block.a}.${r.block.b}`));
   t.equal(keys.size, results.length, `8 allocations, ${keys.size} distinct blocks`);
@@ -81,7 +88,13 @@ t.test('parallel allocations over a small pool are all distinct', async (t) => {
 t.test('a lock whose owner is dead is reclaimed', async (t) => {
   const lockDir = await scratch(t);
   const block = testBlock(40);
-  const stale = { pid: deadPid(), startTime: null, nonce: 'stale', acquiredAt: new Date(0).toISOString(), labDir: '/gone' };
+  const stale = {
+    pid: deadPid(),
+    startTime: null,
+    nonce: 'stale',
+    acquiredAt: new Date(0).toISOString(),
+    labDir: '/gone',
+  };
   await fs.writeFile(blockLockPath(block, lockDir), JSON.stringify(stale));
   const got = await allocateAddressBlock({ ...shape, lockDir, pick: picks(block) });
   t.teardown(() => got.release());
@@ -95,7 +108,10 @@ t.test('a lock whose owner is alive is respected', async (t) => {
   const lockDir = await scratch(t);
   const block = testBlock(41);
   const me = currentProcessIdentity();
-  await fs.writeFile(blockLockPath(block, lockDir), JSON.stringify({ ...me, nonce: 'someone-else', acquiredAt: new Date().toISOString() }));
+  await fs.writeFile(
+    blockLockPath(block, lockDir),
+    JSON.stringify({ ...me, nonce: 'someone-else', acquiredAt: new Date().toISOString() }),
+  );
   const got = await allocateAddressBlock({ ...shape, lockDir, pick: picks(block, testBlock(42)) });
   t.teardown(() => got.release());
   t.same(got.block, testBlock(42));
@@ -118,7 +134,9 @@ t.test('gives up with a clear error when every candidate is taken', async (t) =>
   const lockDir = await scratch(t);
   const held = await allocateAddressBlock({ ...shape, lockDir, pick: picks(testBlock(45)) });
   t.teardown(() => held.release());
-  await t.rejects(allocateAddressBlock({ ...shape, lockDir, pick: picks(testBlock(45)), attempts: 5 }), { code: 'LAB_NO_ADDRESS_BLOCK' });
+  await t.rejects(allocateAddressBlock({ ...shape, lockDir, pick: picks(testBlock(45)), attempts: 5 }), {
+    code: 'LAB_NO_ADDRESS_BLOCK',
+  });
 });
 
 t.test('release removes only our own lock', async (t) => {
@@ -126,7 +144,10 @@ t.test('release removes only our own lock', async (t) => {
   const block = testBlock(46);
   const got = await allocateAddressBlock({ ...shape, lockDir, pick: picks(block) });
   // Someone took the lock over (e.g. after we were thought dead): our release must not remove theirs.
-  await fs.writeFile(blockLockPath(block, lockDir), JSON.stringify({ pid: process.pid, startTime: null, nonce: 'theirs', acquiredAt: '' }));
+  await fs.writeFile(
+    blockLockPath(block, lockDir),
+    JSON.stringify({ pid: process.pid, startTime: null, nonce: 'theirs', acquiredAt: '' }),
+  );
   await got.release();
   t.equal((await readBlockLock(block, lockDir))?.nonce, 'theirs');
   await fs.unlink(blockLockPath(block, lockDir));
@@ -139,7 +160,10 @@ t.test('releaseBlocksOf removes the locks a dead lab left for its folder only', 
   const lockDir = await scratch(t);
   const pid = deadPid();
   const write = (b: number, labDir: string, p = pid) =>
-    fs.writeFile(blockLockPath(testBlock(b), lockDir), JSON.stringify({ pid: p, startTime: null, nonce: `n${b}`, acquiredAt: '', labDir }));
+    fs.writeFile(
+      blockLockPath(testBlock(b), lockDir),
+      JSON.stringify({ pid: p, startTime: null, nonce: `n${b}`, acquiredAt: '', labDir }),
+    );
   await write(50, '/labs/a');
   await write(51, '/labs/b');
   await write(52, '/labs/a', pid + 1);

@@ -14,8 +14,14 @@ async function rotate(...argv: string[]): Promise<{ code: number; stdout: string
   let stderr = '';
   const out = process.stdout.write.bind(process.stdout);
   const err = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((chunk: string | Uint8Array) => ((stdout += String(chunk)), true)) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += String(chunk)), true)) as typeof process.stderr.write;
+  process.stdout.write = ((chunk: string | Uint8Array) => (
+    (stdout += String(chunk)),
+    true
+  )) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string | Uint8Array) => (
+    (stderr += String(chunk)),
+    true
+  )) as typeof process.stderr.write;
   const exitCode = process.exitCode;
   try {
     const code = await main(argv);
@@ -49,7 +55,10 @@ t.test('lab up refuses a folder where a lab runs, naming the pid', async (t) => 
   await fs.writeFile(path.join(dir, 'lab.pid'), JSON.stringify({ ...me, nonce: 'n', acquiredAt: '' }));
   const r = await rotate('lab', 'up', '--dir', dir, '--detach');
   t.equal(r.code, 1);
-  t.match(r.stderr, new RegExp(`error\\[LAB_ALREADY_RUNNING\\]: a lab is already running in .* \\(pid ${process.pid}\\)`));
+  t.match(
+    r.stderr,
+    new RegExp(`error\\[LAB_ALREADY_RUNNING\\]: a lab is already running in .* \\(pid ${process.pid}\\)`),
+  );
 });
 
 t.test('lab fault flags are checked', async (t) => {
@@ -87,7 +96,17 @@ t.test('down cleans up what a killed lab left behind', async (t) => {
     clusterEndpoint: 'https://127.9.8.3:6443',
     kubernetesCaStyle: 'document',
     block: '127.9.8.0/24',
-    timings: { nodeGraceMs: 1, kubeletRestartMs: 1, apiserverRestartMs: 1, applyLatencyMs: 0, staticPodDelayMs: 1, heartbeatIntervalMs: 1, probeIntervalMs: 1, podCallIntervalMs: 1, podCaReloadMs: 1 },
+    timings: {
+      nodeGraceMs: 1,
+      kubeletRestartMs: 1,
+      apiserverRestartMs: 1,
+      applyLatencyMs: 0,
+      staticPodDelayMs: 1,
+      heartbeatIntervalMs: 1,
+      probeIntervalMs: 1,
+      podCallIntervalMs: 1,
+      podCaReloadMs: 1,
+    },
     startedAt: '',
     readyAt: '',
     files: {},

@@ -5,7 +5,13 @@ import { assembleLabCluster } from '../../../src/lab/setup/cluster.js';
 import { generateLabSecrets } from '../../../src/lab/setup/secrets.js';
 import { inspectReportProblems } from '../../../src/lab/process/contracts.js';
 import { applyFault, startControlApi } from '../../../src/lab/process/control-api.js';
-import { controlRequest, labFault, labInspect, labReady, labShutdown } from '../../../src/lab/process/control-client.js';
+import {
+  controlRequest,
+  labFault,
+  labInspect,
+  labReady,
+  labShutdown,
+} from '../../../src/lab/process/control-client.js';
 import { buildInspectReport } from '../../../src/lab/process/inspect.js';
 import type { TapTest } from './fixtures/helpers.js';
 
@@ -13,7 +19,13 @@ const secrets = await generateLabSecrets({ serviceAccountKey: 'ecdsa-p256' });
 const TOKEN = 'f'.repeat(64);
 
 async function setup(t: TapTest) {
-  const { cluster } = await assembleLabCluster({ block: '127.250.2', controlPlanes: 1, workers: 2, style: 'document', secrets });
+  const { cluster } = await assembleLabCluster({
+    block: '127.250.2',
+    controlPlanes: 1,
+    workers: 2,
+    style: 'document',
+    secrets,
+  });
   let shutdowns = 0;
   const server = await startControlApi('127.0.0.1', TOKEN, {
     cluster,
@@ -28,7 +40,11 @@ async function setup(t: TapTest) {
   return { cluster, server, lab, shutdowns: () => shutdowns };
 }
 
-function rawRequest(port: number, headers: Record<string, string>, path = '/v1/ready'): Promise<{ status: number; body: string }> {
+function rawRequest(
+  port: number,
+  headers: Record<string, string>,
+  path = '/v1/ready',
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => {
       let body = '';
@@ -44,7 +60,11 @@ t.test('every request needs the bearer token', async (t) => {
   const { server } = await setup(t);
   t.equal((await rawRequest(server.port, {})).status, 401);
   t.equal((await rawRequest(server.port, { authorization: `Bearer ${'0'.repeat(64)}` })).status, 401);
-  t.equal((await rawRequest(server.port, { authorization: `Bearer ${TOKEN.slice(1)}` })).status, 401, 'a prefix of the token is not the token');
+  t.equal(
+    (await rawRequest(server.port, { authorization: `Bearer ${TOKEN.slice(1)}` })).status,
+    401,
+    'a prefix of the token is not the token',
+  );
   const ok = await rawRequest(server.port, { authorization: `Bearer ${TOKEN}` });
   t.equal(ok.status, 200);
   t.same(JSON.parse(ok.body), { ready: true, readyNodes: 3, nodes: 3 });
@@ -65,8 +85,18 @@ t.test('fault sets node.faults and powers nodes down and up', async (t) => {
   const events: string[] = [];
   worker.on('down', () => events.push('down'));
   worker.on('up', () => events.push('up'));
-  const r = await labFault(lab, { node: worker.address, down: true, delayMs: 25, failApply: 2, dropApplyReply: 1, kubeletRestartMs: 3000 });
-  t.same(r, { node: worker.address, faults: { down: true, delayMs: 25, failApply: 2, dropApplyReply: 1, kubeletRestartMs: 3000 } });
+  const r = await labFault(lab, {
+    node: worker.address,
+    down: true,
+    delayMs: 25,
+    failApply: 2,
+    dropApplyReply: 1,
+    kubeletRestartMs: 3000,
+  });
+  t.same(r, {
+    node: worker.address,
+    faults: { down: true, delayMs: 25, failApply: 2, dropApplyReply: 1, kubeletRestartMs: 3000 },
+  });
   t.equal(worker.isDown, true);
   await labFault(lab, { node: worker.address, down: false, kubeletRestartMs: null });
   t.equal(worker.isDown, false);
@@ -83,9 +113,15 @@ t.test('fault errors: unknown node lists the nodes; bad values are refused witho
     message: /127\.250\.2\.99.*127\.250\.2\.10, 127\.250\.2\.11, 127\.250\.2\.12/,
   });
   const worker = cluster.workers[1]!;
-  await t.rejects(labFault(lab, { node: worker.address, down: true, failApply: -1 }), { code: 'LAB_BAD_FAULT', message: /failApply/ });
+  await t.rejects(labFault(lab, { node: worker.address, down: true, failApply: -1 }), {
+    code: 'LAB_BAD_FAULT',
+    message: /failApply/,
+  });
   t.equal(worker.isDown, false, 'nothing applied when one field is bad');
-  t.throws(() => applyFault(cluster, { node: worker.address, reboot: true }), { code: 'LAB_BAD_FAULT', message: /reboot/ });
+  t.throws(() => applyFault(cluster, { node: worker.address, reboot: true }), {
+    code: 'LAB_BAD_FAULT',
+    message: /reboot/,
+  });
   t.throws(() => applyFault(cluster, [1]), { code: 'LAB_BAD_FAULT' });
   await t.rejects(controlRequest(lab, 'GET', '/nope'), { code: 'LAB_CONTROL_NOT_FOUND' });
 });

@@ -10,28 +10,31 @@ import { generateLabSecrets } from '../../../src/lab/setup/secrets.js';
 import { LAB_DIR_FILES, renderLabTalosconfig } from '../../../src/lab/process/dir-files.js';
 import { DESIRED_SCHEMA_PATH, renderLabDesiredState } from '../../../src/lab/process/desired-file.js';
 
-t.test('talosconfig: one context named after the cluster, endpoints = control planes, nodes = all, os:admin cert', async (t) => {
-  const secrets = await generateLabSecrets({ serviceAccountKey: 'ecdsa-p256' });
-  const admin = await issueTalosClientCert(secrets.os, { roles: ['os:admin'] });
-  const text = renderLabTalosconfig({
-    context: 'lab',
-    endpoints: ['127.8.8.10', '127.8.8.11'],
-    nodes: ['127.8.8.10', '127.8.8.11', '127.8.8.12'],
-    caPem: secrets.os.certPem,
-    certPem: admin.certPem,
-    key: admin.key,
-  });
-  t.match(text, /^context: lab\ncontexts:\n    lab:\n        endpoints:\n/, 'talosctl layout (4-space indent)');
-  const ctx = getContext(parseTalosconfig(text));
-  t.equal(ctx.name, 'lab');
-  t.same(ctx.endpoints, ['127.8.8.10', '127.8.8.11']);
-  t.same(ctx.nodes, ['127.8.8.10', '127.8.8.11', '127.8.8.12']);
-  t.equal(ctx.caPem, secrets.os.certPem);
-  const cert = new X509Certificate(ctx.certPem);
-  t.match(cert.subject, /O=os:admin/);
-  t.ok(cert.verify(new X509Certificate(secrets.os.certPem).publicKey), 'issued by the lab Talos CA');
-  t.equal(ctx.key.reveal(), admin.key.reveal());
-});
+t.test(
+  'talosconfig: one context named after the cluster, endpoints = control planes, nodes = all, os:admin cert',
+  async (t) => {
+    const secrets = await generateLabSecrets({ serviceAccountKey: 'ecdsa-p256' });
+    const admin = await issueTalosClientCert(secrets.os, { roles: ['os:admin'] });
+    const text = renderLabTalosconfig({
+      context: 'lab',
+      endpoints: ['127.8.8.10', '127.8.8.11'],
+      nodes: ['127.8.8.10', '127.8.8.11', '127.8.8.12'],
+      caPem: secrets.os.certPem,
+      certPem: admin.certPem,
+      key: admin.key,
+    });
+    t.match(text, /^context: lab\ncontexts:\n    lab:\n        endpoints:\n/, 'talosctl layout (4-space indent)');
+    const ctx = getContext(parseTalosconfig(text));
+    t.equal(ctx.name, 'lab');
+    t.same(ctx.endpoints, ['127.8.8.10', '127.8.8.11']);
+    t.same(ctx.nodes, ['127.8.8.10', '127.8.8.11', '127.8.8.12']);
+    t.equal(ctx.caPem, secrets.os.certPem);
+    const cert = new X509Certificate(ctx.certPem);
+    t.match(cert.subject, /O=os:admin/);
+    t.ok(cert.verify(new X509Certificate(secrets.os.certPem).publicKey), 'issued by the lab Talos CA');
+    t.equal(ctx.key.reveal(), admin.key.reveal());
+  },
+);
 
 t.test('every file holding a secret is private; every file has a distinct name', async (t) => {
   const names = LAB_DIR_FILES.map((f) => f.name);
@@ -44,7 +47,7 @@ t.test('every file holding a secret is private; every file has a distinct name',
   t.notOk(names.includes('lab.json'), 'lab.json is written apart, last');
 });
 
-t.test('rotate.yaml: schema modeline, the lab\'s nodes and CAs, keys only referenced', async (t) => {
+t.test("rotate.yaml: schema modeline, the lab's nodes and CAs, keys only referenced", async (t) => {
   const secrets = await generateLabSecrets({ serviceAccountKey: 'ecdsa-p256' });
   const text = renderLabDesiredState({
     context: 'my lab',
@@ -55,7 +58,10 @@ t.test('rotate.yaml: schema modeline, the lab\'s nodes and CAs, keys only refere
   });
   const first = text.split('\n')[0]!;
   t.equal(first, `# yaml-language-server: $schema=${DESIRED_SCHEMA_PATH}`);
-  t.ok(path.isAbsolute(DESIRED_SCHEMA_PATH) && existsSync(DESIRED_SCHEMA_PATH), `the modeline names the repository's schema (${DESIRED_SCHEMA_PATH})`);
+  t.ok(
+    path.isAbsolute(DESIRED_SCHEMA_PATH) && existsSync(DESIRED_SCHEMA_PATH),
+    `the modeline names the repository's schema (${DESIRED_SCHEMA_PATH})`,
+  );
   const doc = parse(text) as Record<string, any>;
   t.same(doc.cluster, {
     talosconfig: './talosconfig',

@@ -27,9 +27,24 @@ t.test('document style: fingerprints as the configs state them, contract shape',
   t.same(cp!.talos, { issuing: osFp, accepted: [] });
   t.same(cp!.kubernetes, { issuing: k8sFp, accepted: [] });
   t.match(worker, { address: '127.250.1.12', role: 'worker', ready: false });
-  t.same(worker!.talos, { issuing: osFp, accepted: [] }, 'workers carry the Talos CA certificate (no key) in .machine.ca');
-  t.same(worker!.kubernetes, { issuing: null, accepted: [k8sFp] }, 'a document-style worker has no issuing CA, only accepted');
-  t.same(report.trustFailures, { 'operator-apid': 0, 'apid-proxy': 0, 'worker-trustd': 0, 'kubelet-apiserver': 0, 'client-apiserver': 0, 'pod-apiserver': 0 });
+  t.same(
+    worker!.talos,
+    { issuing: osFp, accepted: [] },
+    'workers carry the Talos CA certificate (no key) in .machine.ca',
+  );
+  t.same(
+    worker!.kubernetes,
+    { issuing: null, accepted: [k8sFp] },
+    'a document-style worker has no issuing CA, only accepted',
+  );
+  t.same(report.trustFailures, {
+    'operator-apid': 0,
+    'apid-proxy': 0,
+    'worker-trustd': 0,
+    'kubelet-apiserver': 0,
+    'client-apiserver': 0,
+    'pod-apiserver': 0,
+  });
   t.equal(report.notReadyEvents, 0);
   t.equal(report.cluster.endpoint, 'https://127.250.1.3:6443');
 });
@@ -50,10 +65,23 @@ t.test('an applied config with accepted CAs shows them in config order; the ledg
   const list = Array.isArray(docs) ? docs : [docs];
   const v1 = list.find((d) => d.has('machine'))!;
   // The old issuing CA first, then a new one: as Talos keeps them (no reordering by the lab).
-  v1.setIn(['machine', 'acceptedCAs'], [{ crt: encodeTalosBase64Pem(extra2.certPem) }, { crt: encodeTalosBase64Pem(extra1.certPem) }, { crt: encodeTalosBase64Pem('not a certificate') }]);
+  v1.setIn(
+    ['machine', 'acceptedCAs'],
+    [
+      { crt: encodeTalosBase64Pem(extra2.certPem) },
+      { crt: encodeTalosBase64Pem(extra1.certPem) },
+      { crt: encodeTalosBase64Pem('not a certificate') },
+    ],
+  );
   const config = list.map((d) => d.toString()).join('---\n');
   node.applyConfig(config, await interpretRoots(config));
-  c.ledger.trustFailure({ edge: 'operator-apid', from: 'operator', to: node.address, reason: 'unknown-ca', refusedBy: 'server' });
+  c.ledger.trustFailure({
+    edge: 'operator-apid',
+    from: 'operator',
+    to: node.address,
+    reason: 'unknown-ca',
+    refusedBy: 'server',
+  });
   c.ledger.notReady(c.nodes[2]!.address, null);
   const report = validateInspectReport(JSON.parse(JSON.stringify(buildInspectReport(c, () => true))));
   t.same(report.nodes[0]!.talos.accepted, [extra2.fingerprint, extra1.fingerprint]);
@@ -64,9 +92,18 @@ t.test('an applied config with accepted CAs shows them in config order; the ledg
   t.equal(report.notReadyEvents, 1);
   t.equal(report.recent.trustFailures[0]!.reason, 'unknown-ca');
   t.equal(report.configChanges, 1, 'the applied config is recorded');
-  t.match(report.recent.configChanges[0], { node: node.address, configVersion: 2, talosIssuing: osFp, kubernetesIssuing: k8sFp });
+  t.match(report.recent.configChanges[0], {
+    node: node.address,
+    configVersion: 2,
+    talosIssuing: osFp,
+    kubernetesIssuing: k8sFp,
+  });
   const [change] = report.recent.configChanges;
-  t.ok(change!.seq < report.recent.trustFailures[0]!.seq && report.recent.trustFailures[0]!.seq < report.recent.notReady[0]!.seq, 'one sequence orders config changes, trust failures and NotReady events');
+  t.ok(
+    change!.seq < report.recent.trustFailures[0]!.seq &&
+      report.recent.trustFailures[0]!.seq < report.recent.notReady[0]!.seq,
+    'one sequence orders config changes, trust failures and NotReady events',
+  );
   t.same(report.pods, { rootCaConfigMap: [], clients: [] }, 'no Kubernetes side: no pods');
   const text = renderInspectReport(report);
   t.match(text, /127\.250\.1\.10\s+controlplane\s+cp-1\s+yes/);

@@ -3,7 +3,14 @@ import * as path from 'node:path';
 import t from 'tap';
 
 import { LAB_FILE_VERSION, labFileProblems, type LabFile } from '../../../src/lab/process/contracts.js';
-import { assertNoLabRunning, claimLabDir, labDirStatus, pidFilePath, readLabFile, writeLabFile } from '../../../src/lab/process/lab-dir.js';
+import {
+  assertNoLabRunning,
+  claimLabDir,
+  labDirStatus,
+  pidFilePath,
+  readLabFile,
+  writeLabFile,
+} from '../../../src/lab/process/lab-dir.js';
 import { currentProcessIdentity } from '../../../src/util/process-identity.js';
 import { deadPid, scratch } from './fixtures/helpers.js';
 
@@ -21,7 +28,17 @@ function sampleLabFile(pid = process.pid): LabFile {
     clusterEndpoint: 'https://127.9.9.3:6443',
     kubernetesCaStyle: 'document',
     block: '127.9.9.0/24',
-    timings: { nodeGraceMs: 40000, kubeletRestartMs: 1000, apiserverRestartMs: 500, applyLatencyMs: 0, staticPodDelayMs: 2000, heartbeatIntervalMs: 2000, probeIntervalMs: 10000, podCallIntervalMs: 4000, podCaReloadMs: 300000 },
+    timings: {
+      nodeGraceMs: 40000,
+      kubeletRestartMs: 1000,
+      apiserverRestartMs: 500,
+      applyLatencyMs: 0,
+      staticPodDelayMs: 2000,
+      heartbeatIntervalMs: 2000,
+      probeIntervalMs: 10000,
+      podCallIntervalMs: 4000,
+      podCaReloadMs: 300000,
+    },
     startedAt: new Date().toISOString(),
     readyAt: new Date().toISOString(),
     files: { talosconfig: 'talosconfig', kubeconfig: 'kubeconfig', secrets: 'secrets.yaml' },
@@ -33,8 +50,16 @@ t.test('lab.json: contract shape, mode 0600, read back validated', async (t) => 
   const lab = sampleLabFile();
   t.same(labFileProblems(lab), []);
   t.same(labFileProblems({ ...lab, vip: '127.9.9.2' }), [], 'vip is optional');
-  t.not(labFileProblems({ ...lab, nodes: [{ address: 'cp-1', role: 'controlplane' }] }).length, 0, 'addresses are loopback IPs');
-  t.not(labFileProblems({ ...lab, nodes: [{ address: '127.9.9.10', role: 'master' }] }).length, 0, 'roles are controlplane|worker');
+  t.not(
+    labFileProblems({ ...lab, nodes: [{ address: 'cp-1', role: 'controlplane' }] }).length,
+    0,
+    'addresses are loopback IPs',
+  );
+  t.not(
+    labFileProblems({ ...lab, nodes: [{ address: '127.9.9.10', role: 'master' }] }).length,
+    0,
+    'roles are controlplane|worker',
+  );
   t.not(labFileProblems({ ...lab, control: { ...lab.control, token: 'short' } }).length, 0, 'a real token');
   const { pid: _pid, ...noPid } = lab;
   t.not(labFileProblems(noPid).length, 0, 'pid required');
@@ -81,6 +106,9 @@ t.test('a pid reused by another process does not count as the lab (start time di
   const dir = await scratch(t);
   const me = currentProcessIdentity();
   t.ok(me.startTime !== null, 'Linux: the start time is known');
-  await fs.writeFile(pidFilePath(dir), JSON.stringify({ pid: process.pid, startTime: '1', nonce: 'old', acquiredAt: '' }));
+  await fs.writeFile(
+    pidFilePath(dir),
+    JSON.stringify({ pid: process.pid, startTime: '1', nonce: 'old', acquiredAt: '' }),
+  );
   t.equal((await labDirStatus(dir)).running, false);
 });

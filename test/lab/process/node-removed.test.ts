@@ -11,7 +11,13 @@ import { NodeRegistry } from '../../../src/lab/kube/node-registry.js';
 
 t.test('remove: not a member, not a Node, stays off', async (t) => {
   const secrets = await generateLabSecrets({ serviceAccountKey: 'ecdsa-p256' });
-  const { cluster } = await assembleLabCluster({ block: '127.250.3', controlPlanes: 1, workers: 2, style: 'legacy', secrets });
+  const { cluster } = await assembleLabCluster({
+    block: '127.250.3',
+    controlPlanes: 1,
+    workers: 2,
+    style: 'legacy',
+    secrets,
+  });
   const registry = new NodeRegistry(cluster);
   const w = cluster.workers[1]!;
   t.equal(renderMembers(cluster, null).length, 3);
@@ -23,7 +29,10 @@ t.test('remove: not a member, not a Node, stays off', async (t) => {
   t.equal(r.faults.down, true, 'off');
   t.equal(renderMembers(cluster, null).length, 2, 'no longer a member');
   t.notOk(registry.has(w.hostname), 'its Node is deleted');
-  t.notOk(registry.views().some((v) => v.address === w.address), 'not listed');
+  t.notOk(
+    registry.views().some((v) => v.address === w.address),
+    'not listed',
+  );
   applyFault(cluster, { node: w.address, down: false });
   t.ok(w.isDown, 'a removed machine stays off');
 });

@@ -2,7 +2,12 @@ import t from 'tap';
 
 import { DEFAULT_TIMINGS } from '../../../src/lab/core/model.js';
 import { MAX_NODES } from '../../../src/lab/process/address-block.js';
-import { MAX_HEARTBEATS_PER_S, deriveTimings, resolveFaultChange, resolveLabConfig } from '../../../src/lab/process/options.js';
+import {
+  MAX_HEARTBEATS_PER_S,
+  deriveTimings,
+  resolveFaultChange,
+  resolveLabConfig,
+} from '../../../src/lab/process/options.js';
 
 t.test('lab up defaults: 3 control planes, 2 workers, document style, no VIP', async (t) => {
   const c = resolveLabConfig({});
@@ -17,7 +22,15 @@ t.test('lab up defaults: 3 control planes, 2 workers, document style, no VIP', a
 });
 
 t.test('flags map to cluster timings', async (t) => {
-  const c = resolveLabConfig({ nodeGraceS: 5, kubeletRestartMs: 2500, applyLatencyMs: 120, kubernetesCaStyle: 'legacy', vip: true, controlPlanes: 1, workers: 0 });
+  const c = resolveLabConfig({
+    nodeGraceS: 5,
+    kubeletRestartMs: 2500,
+    applyLatencyMs: 120,
+    kubernetesCaStyle: 'legacy',
+    vip: true,
+    controlPlanes: 1,
+    workers: 0,
+  });
   t.equal(c.timings.nodeGraceMs, 5000);
   t.equal(c.timings.kubeletRestartMs, 2500);
   t.equal(c.timings.applyLatencyMs, 120);
@@ -40,7 +53,10 @@ t.test('in-cluster clients: 2 per node by default, 0 for none, re-read every 300
 t.test('workloads: none by default, the standard set on request, anything else refused', async (t) => {
   t.equal(resolveLabConfig({}).workloads, 'none');
   t.equal(resolveLabConfig({ workloads: 'standard' }).workloads, 'standard');
-  t.throws(() => resolveLabConfig({ workloads: 'many' }), { code: 'LAB_BAD_OPTION', message: /--workloads must be none or standard/ });
+  t.throws(() => resolveLabConfig({ workloads: 'many' }), {
+    code: 'LAB_BAD_OPTION',
+    message: /--workloads must be none or standard/,
+  });
 });
 
 t.test('bad lab up options are refused with the flag named', async (t) => {
@@ -74,25 +90,51 @@ t.test('heartbeat and probe periods grow with the lab so that a big lab idles ch
   t.ok(200 / (big.heartbeatIntervalMs / 1000) <= MAX_HEARTBEATS_PER_S, 'heartbeats per second within the target');
   t.ok(big.probeIntervalMs > small.probeIntervalMs);
   t.ok(big.heartbeatIntervalMs * 4 <= big.nodeGraceMs, 'still four heartbeats per grace period');
-  t.equal(deriveTimings({ controlPlanes: 3, workers: 197 }, { heartbeatIntervalMs: 1234 }).heartbeatIntervalMs, 1234, 'an explicit value wins');
+  t.equal(
+    deriveTimings({ controlPlanes: 3, workers: 197 }, { heartbeatIntervalMs: 1234 }).heartbeatIntervalMs,
+    1234,
+    'an explicit value wins',
+  );
 });
 
 t.test('lab fault flags', async (t) => {
   t.same(resolveFaultChange({ node: '127.1.2.10', down: true }), { node: '127.1.2.10', down: true });
   t.same(resolveFaultChange({ node: '127.1.2.10', up: true }), { node: '127.1.2.10', down: false });
-  t.same(resolveFaultChange({ node: '127.1.2.10', delayMs: 0, failApply: 2, dropApplyReply: 1, kubeletRestartMs: 3000 }), {
-    node: '127.1.2.10',
-    delayMs: 0,
-    failApply: 2,
-    dropApplyReply: 1,
-    kubeletRestartMs: 3000,
-  });
+  t.same(
+    resolveFaultChange({ node: '127.1.2.10', delayMs: 0, failApply: 2, dropApplyReply: 1, kubeletRestartMs: 3000 }),
+    {
+      node: '127.1.2.10',
+      delayMs: 0,
+      failApply: 2,
+      dropApplyReply: 1,
+      kubeletRestartMs: 3000,
+    },
+  );
   t.throws(() => resolveFaultChange({ node: '127.1.2.10' }), { code: 'LAB_BAD_OPTION', message: /needs a fault/ });
-  t.throws(() => resolveFaultChange({ node: '127.1.2.10', down: true, up: true }), { code: 'LAB_BAD_OPTION', message: /--down and --up/ });
+  t.throws(() => resolveFaultChange({ node: '127.1.2.10', down: true, up: true }), {
+    code: 'LAB_BAD_OPTION',
+    message: /--down and --up/,
+  });
   t.throws(() => resolveFaultChange({ node: '', down: true }), { code: 'LAB_BAD_OPTION', message: /--node/ });
-  t.throws(() => resolveFaultChange({ node: '127.1.2.10', failApply: -1 }), { code: 'LAB_BAD_OPTION', message: /--fail-apply/ });
-  t.throws(() => resolveFaultChange({ node: '127.1.2.10', delayMs: 2.5 }), { code: 'LAB_BAD_OPTION', message: /--delay-ms/ });
-  t.same(resolveFaultChange({ node: '127.1.2.10', holdApplyLockMs: 5000 }), { node: '127.1.2.10', holdApplyLockMs: 5000 });
-  t.same(resolveFaultChange({ node: '127.1.2.10', holdApplyLockMs: 0 }), { node: '127.1.2.10', holdApplyLockMs: 0 }, '0 releases a hold');
-  t.throws(() => resolveFaultChange({ node: '127.1.2.10', holdApplyLockMs: -5 }), { code: 'LAB_BAD_OPTION', message: /--hold-apply-lock-ms/ });
+  t.throws(() => resolveFaultChange({ node: '127.1.2.10', failApply: -1 }), {
+    code: 'LAB_BAD_OPTION',
+    message: /--fail-apply/,
+  });
+  t.throws(() => resolveFaultChange({ node: '127.1.2.10', delayMs: 2.5 }), {
+    code: 'LAB_BAD_OPTION',
+    message: /--delay-ms/,
+  });
+  t.same(resolveFaultChange({ node: '127.1.2.10', holdApplyLockMs: 5000 }), {
+    node: '127.1.2.10',
+    holdApplyLockMs: 5000,
+  });
+  t.same(
+    resolveFaultChange({ node: '127.1.2.10', holdApplyLockMs: 0 }),
+    { node: '127.1.2.10', holdApplyLockMs: 0 },
+    '0 releases a hold',
+  );
+  t.throws(() => resolveFaultChange({ node: '127.1.2.10', holdApplyLockMs: -5 }), {
+    code: 'LAB_BAD_OPTION',
+    message: /--hold-apply-lock-ms/,
+  });
 });

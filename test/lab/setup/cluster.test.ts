@@ -20,12 +20,22 @@ t.test('addresses: .2 VIP, .3 cluster endpoint, .10… control planes then worke
 });
 
 t.test('an assembled cluster: configs, roots, tags, VIP in control-plane certSANs', async (t) => {
-  const { cluster, secrets } = await assembleLabCluster({ block: '127.21.31', controlPlanes: 2, workers: 1, style: 'document', vip: true, secretsOptions: { serviceAccountKey: 'ecdsa-p256' } });
-  t.same(cluster.nodes.map((n) => [n.address, n.role, n.hostname, n.talosTag]), [
-    ['127.21.31.10', 'controlplane', 'cp-1', TALOS_TAG.document],
-    ['127.21.31.11', 'controlplane', 'cp-2', 'v1.14.0'],
-    ['127.21.31.12', 'worker', 'worker-1', 'v1.14.0'],
-  ]);
+  const { cluster, secrets } = await assembleLabCluster({
+    block: '127.21.31',
+    controlPlanes: 2,
+    workers: 1,
+    style: 'document',
+    vip: true,
+    secretsOptions: { serviceAccountKey: 'ecdsa-p256' },
+  });
+  t.same(
+    cluster.nodes.map((n) => [n.address, n.role, n.hostname, n.talosTag]),
+    [
+      ['127.21.31.10', 'controlplane', 'cp-1', TALOS_TAG.document],
+      ['127.21.31.11', 'controlplane', 'cp-2', 'v1.14.0'],
+      ['127.21.31.12', 'worker', 'worker-1', 'v1.14.0'],
+    ],
+  );
   t.equal(cluster.vipAddress, '127.21.31.2');
   t.equal(cluster.clusterEndpointAddress, '127.21.31.3');
   t.equal(cluster.trustdToken, secrets.trustdToken);
@@ -40,7 +50,13 @@ t.test('an assembled cluster: configs, roots, tags, VIP in control-plane certSAN
   t.equal(cluster.vipHolder(), cluster.nodes[1], 'the VIP moves when its holder is down');
   cluster.nodes[0]!.setDown(false);
   t.equal(cluster.vipHolder(), cluster.nodes[1], '…and stays where it went');
-  const legacy = await assembleLabCluster({ block: '127.21.32', controlPlanes: 1, workers: 0, style: 'legacy', secrets });
+  const legacy = await assembleLabCluster({
+    block: '127.21.32',
+    controlPlanes: 1,
+    workers: 0,
+    style: 'legacy',
+    secrets,
+  });
   t.equal(legacy.cluster.nodes[0]!.talosTag, 'v1.13.9');
   t.equal(legacy.cluster.vipHolder(), null, 'no VIP asked');
 });

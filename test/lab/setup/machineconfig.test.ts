@@ -18,7 +18,14 @@ t.before(async () => {
 type Doc = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const docs = (text: string): Doc[] => parseAllDocuments(text).map((d) => d.toJS() as Doc);
 const gen = (role: 'controlplane' | 'worker', style: 'legacy' | 'document') =>
-  generateMachineConfig(s, { role, style, hostname: role === 'controlplane' ? 'cp-1' : 'worker-1', address: '127.5.5.10', clusterName: 'lab', clusterEndpoint: 'https://127.5.5.3:6443' });
+  generateMachineConfig(s, {
+    role,
+    style,
+    hostname: role === 'controlplane' ? 'cp-1' : 'worker-1',
+    address: '127.5.5.10',
+    clusterName: 'lab',
+    clusterEndpoint: 'https://127.5.5.3:6443',
+  });
 const kinds = (d: Doc[]) => d.map((x) => x.kind ?? 'v1alpha1');
 // Real configs, generated once per layout (a failure to generate them fails the tests that need them).
 const real: Partial<Record<'legacy' | 'document', RealTalosFiles>> = {};
@@ -47,7 +54,11 @@ t.test('legacy control plane: one v1alpha1 document + HostnameConfig, every CA w
   t.equal(v1!.cluster.clusterName, 'lab');
   t.equal(v1!.cluster.token, s.bootstrapToken);
   t.same(host, { apiVersion: 'v1alpha1', kind: 'HostnameConfig', auto: 'off', hostname: 'cp-1' });
-  t.match(gen('controlplane', 'legacy'), /^version: v1alpha1\ndebug: false\npersist: true\nmachine:\n {4}type: controlplane\n/, '4-space indent, talosctl key order');
+  t.match(
+    gen('controlplane', 'legacy'),
+    /^version: v1alpha1\ndebug: false\npersist: true\nmachine:\n {4}type: controlplane\n/,
+    '4-space indent, talosctl key order',
+  );
 });
 
 t.test('legacy worker: .machine.ca crt with key "", .cluster.ca crt only, no etcd', async (t) => {
@@ -68,7 +79,8 @@ t.test('legacy worker: .machine.ca crt with key "", .cluster.ca crt only, no etc
 t.test('document (v1.14) layouts: KubeAPIServerCAConfig with plain PEM', async (t) => {
   const cp = docs(gen('controlplane', 'document'));
   const fk = realKinds('document', 'controlplane');
-  for (const k of kinds(cp)) t.ok(fk.includes(k), `${k} is a document kind real talosctl writes for a v1.14 control plane`);
+  for (const k of kinds(cp))
+    t.ok(fk.includes(k), `${k} is a document kind real talosctl writes for a v1.14 control plane`);
   const ca = cp.find((d) => d.kind === 'KubeAPIServerCAConfig')!;
   t.same(ca.issuingCA, { cert: s.k8s.certPem, key: s.k8s.key.reveal() });
   t.equal(cp[0]!.cluster.ca, undefined, 'no .cluster.ca next to the document');
@@ -76,15 +88,27 @@ t.test('document (v1.14) layouts: KubeAPIServerCAConfig with plain PEM', async (
   t.equal(cp.find((d) => d.kind === 'KubeClusterConfig')!.endpoint, 'https://127.5.5.3:6443');
   const w = docs(gen('worker', 'document'));
   const wca = w.find((d) => d.kind === 'KubeAPIServerCAConfig')!;
-  t.same(wca, { apiVersion: 'v1alpha1', kind: 'KubeAPIServerCAConfig', acceptedCAs: [s.k8s.certPem] }, 'workers: acceptedCAs only');
+  t.same(
+    wca,
+    { apiVersion: 'v1alpha1', kind: 'KubeAPIServerCAConfig', acceptedCAs: [s.k8s.certPem] },
+    'workers: acceptedCAs only',
+  );
   t.equal(w[0]!.machine.ca.key, '');
   t.equal(w[0]!.cluster.etcd, undefined);
   const fw = realKinds('document', 'worker');
   for (const k of kinds(w)) t.ok(fw.includes(k), `${k} appears in a real v1.14 worker config`);
   // The real worker's KubeAPIServerCAConfig has the same keys as ours (acceptedCAs only, no issuing CA).
   const realWca = docs(real.document!.worker).find((d) => d.kind === 'KubeAPIServerCAConfig');
-  t.same(Object.keys(realWca ?? {}).sort(), Object.keys(wca).sort(), 'a real worker KubeAPIServerCAConfig has the same keys');
+  t.same(
+    Object.keys(realWca ?? {}).sort(),
+    Object.keys(wca).sort(),
+    'a real worker KubeAPIServerCAConfig has the same keys',
+  );
   const realCpCa = docs(real.document!.controlplane).find((d) => d.kind === 'KubeAPIServerCAConfig');
-  t.same(Object.keys(realCpCa?.issuingCA ?? {}).sort(), ['cert', 'key'], 'a real control plane has issuingCA cert and key');
+  t.same(
+    Object.keys(realCpCa?.issuingCA ?? {}).sort(),
+    ['cert', 'key'],
+    'a real control plane has issuingCA cert and key',
+  );
   t.match(String(realCpCa?.issuingCA?.cert), /^-----BEGIN CERTIFICATE-----\n/, 'as plain PEM, like ours');
 });

@@ -13,7 +13,14 @@ t.before(async () => {
   s = await generateLabSecrets({ serviceAccountKey: 'ecdsa-p256' });
 });
 const gen = (role: 'controlplane' | 'worker', style: 'legacy' | 'document') =>
-  generateMachineConfig(s, { role, style, hostname: 'n', address: '127.5.5.10', clusterName: 'lab', clusterEndpoint: 'https://127.5.5.3:6443' });
+  generateMachineConfig(s, {
+    role,
+    style,
+    hostname: 'n',
+    address: '127.5.5.10',
+    clusterName: 'lab',
+    clusterEndpoint: 'https://127.5.5.3:6443',
+  });
 const fps = (cas: Array<{ fingerprint: string }>) => cas.map((c) => c.fingerprint);
 
 t.test('OSRoot: issuing .machine.ca (dropped without key); accepted = acceptedCAs then .machine.ca.crt', async (t) => {
@@ -31,10 +38,23 @@ t.test('OSRoot: issuing .machine.ca (dropped without key); accepted = acceptedCA
 
 t.test('KubernetesRoot: legacy = accepted then issuing; document = issuing then accepted', async (t) => {
   const extra = await generateKubernetesCa();
-  const legacy = await interpretRoots(setRaw(gen('controlplane', 'legacy'), ['cluster', 'acceptedCAs'], [{ crt: Buffer.from(extra.certPem).toString('base64') }]));
+  const legacy = await interpretRoots(
+    setRaw(
+      gen('controlplane', 'legacy'),
+      ['cluster', 'acceptedCAs'],
+      [{ crt: Buffer.from(extra.certPem).toString('base64') }],
+    ),
+  );
   t.same(fps(legacy.kubernetes.trusted), [extra.fingerprint, s.k8s.fingerprint]);
   t.equal(legacy.kubernetes.issuing?.fingerprint, s.k8s.fingerprint);
-  const docCp = gen('controlplane', 'document').replace('kind: KubeAPIServerCAConfig\n', `kind: KubeAPIServerCAConfig\nacceptedCAs:\n    - |\n${extra.certPem.trimEnd().split('\n').map((l) => `      ${l}`).join('\n')}\n`);
+  const docCp = gen('controlplane', 'document').replace(
+    'kind: KubeAPIServerCAConfig\n',
+    `kind: KubeAPIServerCAConfig\nacceptedCAs:\n    - |\n${extra.certPem
+      .trimEnd()
+      .split('\n')
+      .map((l) => `      ${l}`)
+      .join('\n')}\n`,
+  );
   const doc = await interpretRoots(docCp);
   t.same(fps(doc.kubernetes.trusted), [s.k8s.fingerprint, extra.fingerprint]);
   const w = await interpretRoots(gen('worker', 'document'));
@@ -55,9 +75,17 @@ t.test('broken material: recorded as an error, unparseable accepted entries skip
   // Talos joins the accepted entries and .machine.ca.crt with no separator; Go's PEM decoder (checked with
   // Go 1.26's x509.CertPool.AppendCertsFromPEM) finds no BEGIN line in "hello-----BEGIN …", so garbage
   // without a final newline swallows the issuing CA that follows it, and with one it is only skipped.
-  const swallowed = await interpretRoots(setRaw(gen('controlplane', 'legacy'), ['machine', 'acceptedCAs'], [{ crt: garbage }]));
+  const swallowed = await interpretRoots(
+    setRaw(gen('controlplane', 'legacy'), ['machine', 'acceptedCAs'], [{ crt: garbage }]),
+  );
   t.same(fps(swallowed.talos.trusted), [], 'the issuing CA after "hello" is lost from the trusted bundle');
-  const skipped = await interpretRoots(setRaw(gen('controlplane', 'legacy'), ['machine', 'acceptedCAs'], [{ crt: Buffer.from('hello\n').toString('base64') }]));
+  const skipped = await interpretRoots(
+    setRaw(
+      gen('controlplane', 'legacy'),
+      ['machine', 'acceptedCAs'],
+      [{ crt: Buffer.from('hello\n').toString('base64') }],
+    ),
+  );
   t.same(fps(skipped.talos.trusted), [s.os.fingerprint]);
   t.equal(skipped.talos.error, undefined, 'a control plane still generates its certificates');
   const badWorker = await interpretRoots(setRaw(gen('worker', 'legacy'), ['machine', 'ca', 'crt'], garbage));
@@ -79,10 +107,20 @@ t.test('KubeAPIServerCAConfig wins over .cluster.acceptedCAs: the node trusts th
   const extra = await generateKubernetesCa();
   // Talos accepts this config (only .cluster.ca conflicts with the document) and reads the Kubernetes CA
   // from the document (container.K8sAPIServerCAConfig returns it before the v1alpha1 shim).
-  const both = setRaw(gen('controlplane', 'document'), ['cluster', 'acceptedCAs'], [{ crt: Buffer.from(extra.certPem).toString('base64') }]);
+  const both = setRaw(
+    gen('controlplane', 'document'),
+    ['cluster', 'acceptedCAs'],
+    [{ crt: Buffer.from(extra.certPem).toString('base64') }],
+  );
   const r = await interpretRoots(both);
   t.same(fps(r.kubernetes.trusted), [s.k8s.fingerprint]);
   t.notOk(fps(r.kubernetes.trusted).includes(extra.fingerprint), '.cluster.acceptedCAs is not trusted');
-  const w = await interpretRoots(setRaw(gen('worker', 'document'), ['cluster', 'acceptedCAs'], [{ crt: Buffer.from(extra.certPem).toString('base64') }]));
+  const w = await interpretRoots(
+    setRaw(
+      gen('worker', 'document'),
+      ['cluster', 'acceptedCAs'],
+      [{ crt: Buffer.from(extra.certPem).toString('base64') }],
+    ),
+  );
   t.same(fps(w.kubernetes.trusted), [s.k8s.fingerprint]);
 });

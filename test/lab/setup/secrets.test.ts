@@ -8,7 +8,12 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
 import { decodeTalosBase64Pem, privateKeyPemForNode } from '../../../src/pki/index.js';
 import { getBundleCa, parseSecretsBundle } from '../../../src/talos/secrets-bundle.js';
-import { generateLabSecrets, generateToken, renderSecretsBundle, type LabSecrets } from '../../../src/lab/setup/secrets.js';
+import {
+  generateLabSecrets,
+  generateToken,
+  renderSecretsBundle,
+  type LabSecrets,
+} from '../../../src/lab/setup/secrets.js';
 import { realTalosFiles, type TalosLine } from '../../fixtures/talosctl.js';
 
 let s: LabSecrets;
@@ -23,18 +28,22 @@ function shape(v: unknown, prefix = ''): string[] {
   return Object.entries(v as Tree).flatMap(([k, x]) => shape(x, prefix ? `${prefix}.${k}` : k));
 }
 
-t.test('CAs: Talos Ed25519 O=talos, Kubernetes ECDSA P-256 O=kubernetes, aggregator with an empty subject (as real talosctl writes it), etcd O=etcd', async (t) => {
-  t.equal(s.os.algorithm, 'ed25519');
-  t.equal(s.os.subject, 'O=talos');
-  t.equal(s.k8s.algorithm, 'ecdsa-p256');
-  t.equal(s.k8s.subject, 'O=kubernetes');
-  t.equal(s.k8sAggregator.algorithm, 'ecdsa-p256');
-  t.equal(s.k8sAggregator.subject, '');
-  t.equal(s.etcd.subject, 'O=etcd');
-  for (const ca of [s.os, s.k8s, s.k8sAggregator, s.etcd]) t.ok(new X509Certificate(ca.certPem).ca, `${ca.subject} is a CA`);
-  t.match(s.os.key.reveal(), /^-----BEGIN ED25519 PRIVATE KEY-----/, 'Talos writes its Ed25519 label');
-  t.match(s.serviceAccountKey.reveal(), /^-----BEGIN EC PRIVATE KEY-----/);
-});
+t.test(
+  'CAs: Talos Ed25519 O=talos, Kubernetes ECDSA P-256 O=kubernetes, aggregator with an empty subject (as real talosctl writes it), etcd O=etcd',
+  async (t) => {
+    t.equal(s.os.algorithm, 'ed25519');
+    t.equal(s.os.subject, 'O=talos');
+    t.equal(s.k8s.algorithm, 'ecdsa-p256');
+    t.equal(s.k8s.subject, 'O=kubernetes');
+    t.equal(s.k8sAggregator.algorithm, 'ecdsa-p256');
+    t.equal(s.k8sAggregator.subject, '');
+    t.equal(s.etcd.subject, 'O=etcd');
+    for (const ca of [s.os, s.k8s, s.k8sAggregator, s.etcd])
+      t.ok(new X509Certificate(ca.certPem).ca, `${ca.subject} is a CA`);
+    t.match(s.os.key.reveal(), /^-----BEGIN ED25519 PRIVATE KEY-----/, 'Talos writes its Ed25519 label');
+    t.match(s.serviceAccountKey.reveal(), /^-----BEGIN EC PRIVATE KEY-----/);
+  },
+);
 
 t.test('tokens and ids have Talos formats', async (t) => {
   t.match(s.bootstrapToken, /^[a-z0-9]{6}\.[a-z0-9]{16}$/);
@@ -50,9 +59,20 @@ t.test('the rendered bundle has the shape of `talosctl gen secrets` and our own 
   const text = renderSecretsBundle(s);
   const tree = parseYaml(text) as Tree;
   const expected = [
-    'cluster.id', 'cluster.secret', 'secrets.bootstraptoken', 'secrets.secretboxencryptionsecret', 'trustdinfo.token',
-    'certs.etcd.crt', 'certs.etcd.key', 'certs.k8s.crt', 'certs.k8s.key', 'certs.k8saggregator.crt', 'certs.k8saggregator.key',
-    'certs.k8sserviceaccount.key', 'certs.os.crt', 'certs.os.key',
+    'cluster.id',
+    'cluster.secret',
+    'secrets.bootstraptoken',
+    'secrets.secretboxencryptionsecret',
+    'trustdinfo.token',
+    'certs.etcd.crt',
+    'certs.etcd.key',
+    'certs.k8s.crt',
+    'certs.k8s.key',
+    'certs.k8saggregator.crt',
+    'certs.k8saggregator.key',
+    'certs.k8sserviceaccount.key',
+    'certs.os.crt',
+    'certs.os.key',
   ];
   t.same(shape(tree), expected);
   t.match(text, /^cluster:\n {4}id: /, '4-space indent');
@@ -81,7 +101,11 @@ for (const line of ['v1.13', 'v1.14'] as TalosLine[]) {
     t.equal(realCa('k8s').publicKey.asymmetricKeyType, 'ec');
     t.equal(realCa('k8s').publicKey.asymmetricKeyDetails?.namedCurve, 'prime256v1');
     t.equal(realCa('k8s').subject, s.k8s.subject.replace(/, /g, '\n'));
-    t.equal(realCa('k8saggregator').subject ?? '', s.k8sAggregator.subject, 'aggregator CA: empty subject (node:crypto says undefined)');
+    t.equal(
+      realCa('k8saggregator').subject ?? '',
+      s.k8sAggregator.subject,
+      'aggregator CA: empty subject (node:crypto says undefined)',
+    );
   });
 }
 

@@ -33,18 +33,24 @@ async function rejects(t: Asserts, p: Promise<unknown>, kind: string, message?: 
   throw new Error('unreachable');
 }
 
-t.test('Version through a control-plane endpoint reaches every node (proxy path) and reports the v1.13 tag', async (t) => {
-  const c = lab.client();
-  for (const n of lab.cluster.nodes) {
-    const v = await c.version(n.address);
-    t.equal(v.tag, 'v1.13.9', `${n.address} answers`);
-    t.equal(v.rbac, true);
-  }
-  // The identity of each node tells them apart.
-  const ids = await Promise.all(lab.cluster.nodes.map((n) => c.getIdentity(n.address)));
-  t.same(ids.map((i) => i.nodeId), lab.cluster.nodes.map((n) => n.nodeId));
-  t.equal(new Set(ids.map((i) => i.nodeId)).size, lab.cluster.nodes.length);
-});
+t.test(
+  'Version through a control-plane endpoint reaches every node (proxy path) and reports the v1.13 tag',
+  async (t) => {
+    const c = lab.client();
+    for (const n of lab.cluster.nodes) {
+      const v = await c.version(n.address);
+      t.equal(v.tag, 'v1.13.9', `${n.address} answers`);
+      t.equal(v.rbac, true);
+    }
+    // The identity of each node tells them apart.
+    const ids = await Promise.all(lab.cluster.nodes.map((n) => c.getIdentity(n.address)));
+    t.same(
+      ids.map((i) => i.nodeId),
+      lab.cluster.nodes.map((n) => n.nodeId),
+    );
+    t.equal(new Set(ids.map((i) => i.nodeId)).size, lab.cluster.nodes.length);
+  },
+);
 
 t.test('a talosconfig from an unknown CA is refused and counted as operator-apid', async (t) => {
   const before = trust()['operator-apid'];
@@ -69,14 +75,20 @@ t.test('an operator that does not trust the node is refused by its own client an
   await rejects(t, c.version(), 'tls-untrusted-server');
   c.close();
   const refusals = () =>
-    lab.cluster.ledger.snapshot().trustFailureLog.slice(from).filter((e) => e.edge === 'operator-apid' && e.refusedBy === 'client' && e.to === lab.cps[0]);
+    lab.cluster.ledger
+      .snapshot()
+      .trustFailureLog.slice(from)
+      .filter((e) => e.edge === 'operator-apid' && e.refusedBy === 'client' && e.to === lab.cps[0]);
   await eventually(() => refusals().length > 0, 5_000, 'the refusal to be counted');
   t.pass('counted as refused by the client');
   // The wire cannot tell this from a client killed mid-handshake, so the entry says when the connection was
   // accepted: a test that kills a client excuses only connections open across the kill.
   const e = refusals()[0]!;
   t.type(e.openedAt, 'string', 'the entry carries when the connection was accepted');
-  t.ok(Date.parse(e.openedAt!) >= before - 1 && Date.parse(e.openedAt!) <= Date.parse(e.at), 'accepted during the call, before the hang-up');
+  t.ok(
+    Date.parse(e.openedAt!) >= before - 1 && Date.parse(e.openedAt!) <= Date.parse(e.at),
+    'accepted during the call, before the hang-up',
+  );
 });
 
 t.test('a client certificate from an accepted CA works once the node accepts that CA', async (t) => {
@@ -108,21 +120,34 @@ t.test('a client certificate from an accepted CA works once the node accepts tha
   t.equal((await again.version(lab.workers[0])).tag, 'v1.13.9');
 });
 
-t.test('a client certificate with EKU ServerAuth+ClientAuth is refused (wrong-eku), as apid does since v1.3', async (t) => {
-  const before = lab.cluster.ledger.snapshot().trustFailureLog.length;
-  const cert = await issueLeafCert(lab.secrets.os, { organizations: ['os:admin'], usages: ['serverAuth', 'clientAuth'] });
-  const c = lab.client({ cert });
-  await rejects(t, c.version(), 'tls-client-rejected');
-  c.close();
-  const log = lab.cluster.ledger.snapshot().trustFailureLog.slice(before);
-  t.ok(log.some((e) => e.edge === 'operator-apid' && e.reason === 'wrong-eku'), 'recorded as wrong-eku');
-});
+t.test(
+  'a client certificate with EKU ServerAuth+ClientAuth is refused (wrong-eku), as apid does since v1.3',
+  async (t) => {
+    const before = lab.cluster.ledger.snapshot().trustFailureLog.length;
+    const cert = await issueLeafCert(lab.secrets.os, {
+      organizations: ['os:admin'],
+      usages: ['serverAuth', 'clientAuth'],
+    });
+    const c = lab.client({ cert });
+    await rejects(t, c.version(), 'tls-client-rejected');
+    c.close();
+    const log = lab.cluster.ledger.snapshot().trustFailureLog.slice(before);
+    t.ok(
+      log.some((e) => e.edge === 'operator-apid' && e.reason === 'wrong-eku'),
+      'recorded as wrong-eku',
+    );
+  },
+);
 
 t.test('roles: os:reader can read but not apply nor read sensitive resources', async (t) => {
   const reader = lab.client({ cert: await lab.clientCert(lab.secrets.os, ['os:reader']) });
   const w = lab.cluster.workers[0]!;
   t.equal((await reader.version(w.address)).tag, 'v1.13.9');
-  const e = await rejects(t, reader.applyConfiguration(w.address, w.config, { mode: 'NO_REBOOT' }), 'permission-denied');
+  const e = await rejects(
+    t,
+    reader.applyConfiguration(w.address, w.config, { mode: 'NO_REBOOT' }),
+    'permission-denied',
+  );
   t.equal(e.detail, 'not authorized');
   const e2 = await rejects(t, reader.getMachineConfig(w.address), 'permission-denied');
   t.equal(e2.detail, 'not authorized');
@@ -178,7 +203,10 @@ t.test('Kubeconfig: a control plane mints an admin kubeconfig; a worker answers 
   const cert = new X509Certificate(Buffer.from(kc.users[0]!.user['client-certificate-data'], 'base64'));
   t.match(cert.subject, /CN=admin/);
   t.match(cert.subject, /O=system:masters/);
-  t.ok(cert.verify(new X509Certificate(lab.secrets.k8s.certPem).publicKey), 'signed by the node\'s issuing Kubernetes CA');
+  t.ok(
+    cert.verify(new X509Certificate(lab.secrets.k8s.certPem).publicKey),
+    "signed by the node's issuing Kubernetes CA",
+  );
   const e = await rejects(t, c.kubeconfig(lab.workers[0]), 'unimplemented');
   t.equal(e.detail, 'kubeconfig is only available on control plane nodes');
   const reader = lab.client({ cert: await lab.clientCert(lab.secrets.os, ['os:reader']) });
@@ -187,11 +215,19 @@ t.test('Kubeconfig: a control plane mints an admin kubeconfig; a worker answers 
 
   // v1.13 writes the accepted Kubernetes CAs first, then the issuing one.
   const extra = await generateKubernetesCa();
-  const withAccepted = setRaw(cp.config, ['cluster', 'acceptedCAs'], [{ crt: Buffer.from(extra.certPem).toString('base64') }]);
+  const withAccepted = setRaw(
+    cp.config,
+    ['cluster', 'acceptedCAs'],
+    [{ crt: Buffer.from(extra.certPem).toString('base64') }],
+  );
   await c.applyConfiguration(cp.address, withAccepted, { mode: 'NO_REBOOT' });
   const kc2 = parseYaml(await c.kubeconfig(cp.address)) as typeof kc;
   const ca2 = Buffer.from(kc2.clusters[0]!.cluster['certificate-authority-data'], 'base64').toString('utf8');
-  t.same(splitPemBlocks(ca2).map((b) => b.pem), [extra.certPem, lab.secrets.k8s.certPem], 'accepted first, then issuing');
+  t.same(
+    splitPemBlocks(ca2).map((b) => b.pem),
+    [extra.certPem, lab.secrets.k8s.certPem],
+    'accepted first, then issuing',
+  );
 });
 
 t.test('in-cluster edges stayed clean through all of this', async (t) => {

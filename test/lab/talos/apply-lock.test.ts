@@ -41,14 +41,24 @@ t.test('two overlapping applies on one node: the second is refused and both coun
   t.same(w.applyLock.stats(), { calls: 2, maxConcurrent: 2, refusedInProgress: 1, foreignHoldUntil: null });
   const report = buildInspectReport(lab.cluster, () => true);
   t.same(inspectReportProblems(report), [], 'the report with the new key still conforms');
-  t.same(report.nodes.find((n) => n.address === w.address)!.applyConfiguration, { calls: 2, maxConcurrent: 2, refusedInProgress: 1, foreignHoldUntil: null });
-  t.equal(report.nodes.find((n) => n.address !== w.address)!.applyConfiguration.maxConcurrent, 0, 'the other node saw none');
+  t.same(report.nodes.find((n) => n.address === w.address)!.applyConfiguration, {
+    calls: 2,
+    maxConcurrent: 2,
+    refusedInProgress: 1,
+    foreignHoldUntil: null,
+  });
+  t.equal(
+    report.nodes.find((n) => n.address !== w.address)!.applyConfiguration.maxConcurrent,
+    0,
+    'the other node saw none',
+  );
 });
 
 t.test('applies one after the other never count as concurrent', async (t) => {
   const cp = lab.cluster.controlPlanes[0]!;
   const c = lab.client();
-  for (let i = 0; i < 3; i++) await c.applyConfiguration(cp.address, cp.config, { mode: 'NO_REBOOT', dryRun: i % 2 === 0 });
+  for (let i = 0; i < 3; i++)
+    await c.applyConfiguration(cp.address, cp.config, { mode: 'NO_REBOOT', dryRun: i % 2 === 0 });
   t.same(cp.applyLock.stats(), { calls: 3, maxConcurrent: 1, refusedInProgress: 0, foreignHoldUntil: null });
 });
 
@@ -73,9 +83,17 @@ t.test('a foreign hold refuses every apply, dry runs and non-admin callers inclu
   t.equal(refused.kind, 'failed-precondition', 'the lock is checked before the role');
   t.equal(w.configVersion, version, 'nothing applied');
   t.same(w.applyLock.stats().refusedInProgress - stats.refusedInProgress, 3);
-  t.equal(w.applyLock.stats().maxConcurrent, stats.maxConcurrent, 'a foreign hold is not a call: refusals against it are not overlaps');
+  t.equal(
+    w.applyLock.stats().maxConcurrent,
+    stats.maxConcurrent,
+    'a foreign hold is not a call: refusals against it are not overlaps',
+  );
 
-  t.same(applyFault(lab.cluster, { node: w.address, holdApplyLockMs: 0 }).applyLockHeldUntil, null, '0 releases the hold');
+  t.same(
+    applyFault(lab.cluster, { node: w.address, holdApplyLockMs: 0 }).applyLockHeldUntil,
+    null,
+    '0 releases the hold',
+  );
   await c.applyConfiguration(w.address, next, { mode: 'NO_REBOOT' });
   t.equal(w.config, next, 'applied once released');
   const denied = await failure(reader.applyConfiguration(w.address, next, { mode: 'NO_REBOOT' }));
@@ -86,8 +104,19 @@ t.test('a foreign hold ends by itself after its time', async (t) => {
   const cp = lab.cluster.controlPlanes[0]!;
   const c = lab.client();
   applyFault(lab.cluster, { node: cp.address, holdApplyLockMs: 300 });
-  t.ok(isApplyLockHeld(await failure(c.applyConfiguration(cp.address, cp.config, { mode: 'NO_REBOOT', dryRun: true }))), 'held at first');
-  await eventually(async () => c.applyConfiguration(cp.address, cp.config, { mode: 'NO_REBOOT', dryRun: true }).then(() => true, () => false), 10_000, 'the hold to end');
+  t.ok(
+    isApplyLockHeld(await failure(c.applyConfiguration(cp.address, cp.config, { mode: 'NO_REBOOT', dryRun: true }))),
+    'held at first',
+  );
+  await eventually(
+    async () =>
+      c.applyConfiguration(cp.address, cp.config, { mode: 'NO_REBOOT', dryRun: true }).then(
+        () => true,
+        () => false,
+      ),
+    10_000,
+    'the hold to end',
+  );
   t.equal(cp.applyLock.stats().foreignHoldUntil, null);
 });
 
@@ -96,11 +125,17 @@ t.test('the fault cannot take the lock from an apply in progress; bad values are
   const call = w.applyLock.enter();
   t.ok(call.locked);
   try {
-    t.throws(() => applyFault(lab.cluster, { node: w.address, holdApplyLockMs: 1000 }), { status: 409, code: 'LAB_APPLY_LOCK_BUSY' });
+    t.throws(() => applyFault(lab.cluster, { node: w.address, holdApplyLockMs: 1000 }), {
+      status: 409,
+      code: 'LAB_APPLY_LOCK_BUSY',
+    });
   } finally {
     call.end();
   }
-  t.throws(() => applyFault(lab.cluster, { node: w.address, holdApplyLockMs: -1 }), { code: 'LAB_BAD_FAULT', message: /holdApplyLockMs/ });
+  t.throws(() => applyFault(lab.cluster, { node: w.address, holdApplyLockMs: -1 }), {
+    code: 'LAB_BAD_FAULT',
+    message: /holdApplyLockMs/,
+  });
   t.throws(() => applyFault(lab.cluster, { node: w.address, holdApplyLockMs: 1.5 }), { code: 'LAB_BAD_FAULT' });
   t.equal(w.applyLock.stats().foreignHoldUntil, null, 'nothing held');
 });
@@ -128,6 +163,14 @@ t.test('v1.13.9: after a REBOOT apply, the node refuses more until it rebooted; 
     runtime.reboot = reboot;
   }
   runtime.reboot();
-  await eventually(async () => c.applyConfiguration(w.address, next, { mode: 'NO_REBOOT', dryRun: true }).then(() => true, () => false), 15_000, 'applies accepted after the reboot');
+  await eventually(
+    async () =>
+      c.applyConfiguration(w.address, next, { mode: 'NO_REBOOT', dryRun: true }).then(
+        () => true,
+        () => false,
+      ),
+    15_000,
+    'applies accepted after the reboot',
+  );
   t.pass('accepted again after the reboot');
 });

@@ -71,7 +71,11 @@ t.test('kubelet Service watch: empty response, then DESTROYED tombstone / CREATE
   const first = await next();
   t.equal(first.type, 'DESTROYED', 'no kubelet yet: a tombstone');
   w.setKubelet({ running: true, healthy: false });
-  t.same(await next(), { type: 'CREATED', service: { id: 'kubelet', running: true, healthy: false, unknown: true } }, 'running, health not yet checked (Talos: Unknown = Healthy == nil)');
+  t.same(
+    await next(),
+    { type: 'CREATED', service: { id: 'kubelet', running: true, healthy: false, unknown: true } },
+    'running, health not yet checked (Talos: Unknown = Healthy == nil)',
+  );
   w.setKubelet({ running: true, healthy: true });
   t.same(await next(), { type: 'UPDATED', service: { id: 'kubelet', running: true, healthy: true, unknown: false } });
   w.setKubelet(null);
@@ -109,7 +113,14 @@ t.test('access policy: writes refused, unknown types refused, sensitive types ne
 
   // A write, straight to a node with our own h2 client (TalosClient has no write methods).
   const cp = lab.cps[0]!;
-  const r = await dialLab({ from: '127.0.0.1', host: cp, port: 50000, ca: [lab.secrets.os.certPem], cert: lab.admin.certPem, key: keyPemForTls(lab.admin.key) });
+  const r = await dialLab({
+    from: '127.0.0.1',
+    host: cp,
+    port: 50000,
+    ca: [lab.secrets.os.certPem],
+    cert: lab.admin.certPem,
+    key: keyPemForTls(lab.admin.key),
+  });
   t.ok(r.ok, 'dialled');
   if (!r.ok) return;
   const create = { ...talosProtos().stateService.Get, path: '/cosi.resource.State/Create' };
@@ -123,24 +134,41 @@ t.test('access policy: writes refused, unknown types refused, sensitive types ne
   }
   // one-to-many proxying is refused for COSI methods.
   try {
-    await r.session.unary(talosProtos().stateService.Get, { namespace: 'cluster', type: 'Identities.cluster.talos.dev', id: 'local' }, { nodes: [lab.workers[0]!, lab.cps[1]!] });
+    await r.session.unary(
+      talosProtos().stateService.Get,
+      { namespace: 'cluster', type: 'Identities.cluster.talos.dev', id: 'local' },
+      { nodes: [lab.workers[0]!, lab.cps[1]!] },
+    );
     t.fail('nodes metadata on COSI must be refused');
   } catch (err) {
     t.equal((err as GrpcCallError).details, 'one-2-many proxying is not supported for COSI methods');
   }
   // ...but works for machine methods (deprecated `nodes`): each reply carries its node's hostname.
-  const v = await r.session.unary(talosProtos().machineService.Version, {}, { nodes: [lab.workers[0]!, lab.cps[1]!, `${lab.block}.250`] });
-  t.same(v.messages?.map((m) => m.metadata?.hostname), [lab.workers[0], lab.cps[1], `${lab.block}.250`]);
+  const v = await r.session.unary(
+    talosProtos().machineService.Version,
+    {},
+    { nodes: [lab.workers[0]!, lab.cps[1]!, `${lab.block}.250`] },
+  );
+  t.same(
+    v.messages?.map((m) => m.metadata?.hostname),
+    [lab.workers[0], lab.cps[1], `${lab.block}.250`],
+  );
   t.equal(v.messages?.[0]?.version?.tag, 'v1.13.9');
   t.equal(v.messages?.[2]?.metadata?.status?.code, 14, 'an unreachable node becomes a metadata error');
   // And the Watch stream starts with an empty response.
   const got: WatchResponse[] = [];
   const ac = new AbortController();
   const done = r.session
-    .call(talosProtos().stateService.Watch, { namespace: 'cluster', type: 'Identities.cluster.talos.dev', id: 'local', api_version: 1, options: {} }, {}, (m) => {
-      got.push(m);
-      if (got.length === 2) ac.abort();
-    }, { signal: ac.signal })
+    .call(
+      talosProtos().stateService.Watch,
+      { namespace: 'cluster', type: 'Identities.cluster.talos.dev', id: 'local', api_version: 1, options: {} },
+      {},
+      (m) => {
+        got.push(m);
+        if (got.length === 2) ac.abort();
+      },
+      { signal: ac.signal },
+    )
     .catch((err: GrpcCallError) => err.code);
   t.equal(await done, 1, 'cancelled by us');
   t.same(got[0], { event: [] });
@@ -148,18 +176,21 @@ t.test('access policy: writes refused, unknown types refused, sensitive types ne
   r.session.destroy();
 });
 
-t.test('SecretStatuses.kubernetes.talos.dev/static-pods (namespace controlplane): the static pods\' secrets version, control planes only', async (t) => {
-  const c = lab.client();
-  const cp = lab.cluster.controlPlanes[0]!;
-  const w = lab.cluster.workers[0]!;
-  const raw = await c.getResource(cp.address, 'controlplane', 'SecretStatuses.kubernetes.talos.dev', 'static-pods');
-  t.equal(raw.metadata?.owner, 'k8s.RenderSecretsStaticPodController');
-  const before = await c.getSecretsStatus(cp.address);
-  t.same(before, { ready: true, version: String(cp.secretsVersion) });
-  const next = cp.bumpSecretsVersion();
-  const after = await c.getSecretsStatus(cp.address);
-  t.equal(after.version, String(next), 'a new render shows as a new version');
-  t.not(after.version, before.version);
-  const e = await failure(c.getSecretsStatus(w.address));
-  t.equal(e.kind, 'not-found', 'only control planes render static pods');
-});
+t.test(
+  "SecretStatuses.kubernetes.talos.dev/static-pods (namespace controlplane): the static pods' secrets version, control planes only",
+  async (t) => {
+    const c = lab.client();
+    const cp = lab.cluster.controlPlanes[0]!;
+    const w = lab.cluster.workers[0]!;
+    const raw = await c.getResource(cp.address, 'controlplane', 'SecretStatuses.kubernetes.talos.dev', 'static-pods');
+    t.equal(raw.metadata?.owner, 'k8s.RenderSecretsStaticPodController');
+    const before = await c.getSecretsStatus(cp.address);
+    t.same(before, { ready: true, version: String(cp.secretsVersion) });
+    const next = cp.bumpSecretsVersion();
+    const after = await c.getSecretsStatus(cp.address);
+    t.equal(after.version, String(next), 'a new render shows as a new version');
+    t.not(after.version, before.version);
+    const e = await failure(c.getSecretsStatus(w.address));
+    t.equal(e.kind, 'not-found', 'only control planes render static pods');
+  },
+);

@@ -14,7 +14,12 @@ t.before(async () => {
 });
 t.teardown(() => lab.stop());
 
-const indent = (pem: string, n: number) => pem.trimEnd().split('\n').map((l) => `${' '.repeat(n)}${l}`).join('\n');
+const indent = (pem: string, n: number) =>
+  pem
+    .trimEnd()
+    .split('\n')
+    .map((l) => `${' '.repeat(n)}${l}`)
+    .join('\n');
 
 t.test('Version v1.14.0; REBOOT mode Unimplemented; AUTO answers NO_REBOOT', async (t) => {
   const c = lab.client();
@@ -40,12 +45,20 @@ t.test('Kubeconfig: CA data lists the issuing CA first, then the accepted ones (
   const c = lab.client();
   const cp = lab.cluster.controlPlanes[0]!;
   const extra = await generateKubernetesCa();
-  const next = cp.config.replace(/(kind: KubeAPIServerCAConfig\n)/, `$1acceptedCAs:\n    - |\n${indent(extra.certPem, 6)}\n`);
+  const next = cp.config.replace(
+    /(kind: KubeAPIServerCAConfig\n)/,
+    `$1acceptedCAs:\n    - |\n${indent(extra.certPem, 6)}\n`,
+  );
   t.not(next, cp.config);
   await c.applyConfiguration(cp.address, next, { mode: 'NO_REBOOT' });
-  const kc = parseYaml(await c.kubeconfig(cp.address)) as { clusters: Array<{ cluster: { 'certificate-authority-data': string } }> };
+  const kc = parseYaml(await c.kubeconfig(cp.address)) as {
+    clusters: Array<{ cluster: { 'certificate-authority-data': string } }>;
+  };
   const pem = Buffer.from(kc.clusters[0]!.cluster['certificate-authority-data'], 'base64').toString('utf8');
-  t.same(splitPemBlocks(pem).map((b) => b.pem), [lab.secrets.k8s.certPem, extra.certPem]);
+  t.same(
+    splitPemBlocks(pem).map((b) => b.pem),
+    [lab.secrets.k8s.certPem, extra.certPem],
+  );
   const k8s = await c.getKubernetesRootSecrets(cp.address);
   t.same(k8s.acceptedCas, [lab.secrets.k8s.certPem, extra.certPem]);
 });

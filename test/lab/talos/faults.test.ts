@@ -11,12 +11,26 @@ import { eventually, failure, startTestLab, type TestLab } from './fixtures/lab.
 let lab: TestLab;
 
 t.before(async () => {
-  lab = await startTestLab({ controlPlanes: 2, workers: 1, style: 'legacy', vip: true, timings: { probeIntervalMs: 500 } });
+  lab = await startTestLab({
+    controlPlanes: 2,
+    workers: 1,
+    style: 'legacy',
+    vip: true,
+    timings: { probeIntervalMs: 500 },
+  });
 });
 t.teardown(() => lab.stop());
 
 const up = (c: ReturnType<TestLab['client']>, node: string) =>
-  eventually(async () => c.version(node).then(() => true, () => false), 10_000, `${node} answering`);
+  eventually(
+    async () =>
+      c.version(node).then(
+        () => true,
+        () => false,
+      ),
+    10_000,
+    `${node} answering`,
+  );
 
 t.test('a node that is down is unreachable and counted as unavailable, not as a trust failure', async (t) => {
   const w = lab.cluster.workers[0]!;
@@ -29,7 +43,11 @@ t.test('a node that is down is unreachable and counted as unavailable, not as a 
   const direct = lab.client({ endpoints: [w.address] });
   t.equal((await failure(direct.version())).kind, 'unreachable');
   direct.close();
-  await eventually(() => lab.cluster.ledger.snapshot().unavailable['apid-proxy'] > before.unavailable['apid-proxy'], 5_000, 'unavailability counted');
+  await eventually(
+    () => lab.cluster.ledger.snapshot().unavailable['apid-proxy'] > before.unavailable['apid-proxy'],
+    5_000,
+    'unavailability counted',
+  );
   w.setDown(false);
   await up(c, w.address);
   await lab.talos.settle();
@@ -79,7 +97,15 @@ t.test('the VIP forwards to its holder and moves when the holder goes down', asy
   try {
     const next = lab.cluster.vipHolder()!;
     t.not(next, holder);
-    await eventually(async () => (await viaVip.getIdentity(undefined).then((i) => i.nodeId, () => '')) === next.nodeId, 10_000, 'the VIP on the next control plane');
+    await eventually(
+      async () =>
+        (await viaVip.getIdentity(undefined).then(
+          (i) => i.nodeId,
+          () => '',
+        )) === next.nodeId,
+      10_000,
+      'the VIP on the next control plane',
+    );
     t.pass('the VIP answers from the next control plane');
   } finally {
     holder.setDown(false);

@@ -27,10 +27,18 @@ t.test("Go's pem.Decode + AppendCertsFromPEM, shape by shape (expected values fr
     ['last lacks its newline', c[0]! + c[1]! + n[2]!, [0, 1, 2]],
     ['none has a newline', n[0]! + n[1]! + n[2]!, []],
     ['CRLF line ends', (c[0]! + c[1]!).replace(/\n/g, '\r\n'), [0, 1]],
-    ['spaces and tabs after END', c[0]!.replace('-----END CERTIFICATE-----', '-----END CERTIFICATE-----  \t') + c[1]!, [0, 1]],
+    [
+      'spaces and tabs after END',
+      c[0]!.replace('-----END CERTIFICATE-----', '-----END CERTIFICATE-----  \t') + c[1]!,
+      [0, 1],
+    ],
     ['text between blocks', `${c[0]!}hello\n${c[1]!}`, [0, 1]],
     ['BEGIN not at a line start', `  ${c[0]!}${c[1]!}`, [1]],
-    ['a block with headers is skipped', c[0]!.replace('-----BEGIN CERTIFICATE-----\n', '-----BEGIN CERTIFICATE-----\nProc-Type: 4,ENCRYPTED\n\n') + c[1]!, [1]],
+    [
+      'a block with headers is skipped',
+      c[0]!.replace('-----BEGIN CERTIFICATE-----\n', '-----BEGIN CERTIFICATE-----\nProc-Type: 4,ENCRYPTED\n\n') + c[1]!,
+      [1],
+    ],
     ['END of another type', c[0]!.replace('-----END CERTIFICATE-----', '-----END CERT-----') + c[1]!, [1]],
     ['a repeated BEGIN line', `-----BEGIN CERTIFICATE-----\n${c[0]!}${c[1]!}`, [0, 1]],
     ['a body that is not base64', c[0]!.replace('M', '!') + c[1]!, [1]],
@@ -42,26 +50,32 @@ t.test("Go's pem.Decode + AppendCertsFromPEM, shape by shape (expected values fr
   t.same(goTrustedCertificates([c[0]!, n[1]!]).length, 2, 'only a following entry is hurt');
 });
 
-t.test('a node whose accepted entry lacks its newline: that CA and .machine.ca.crt are lost from its trust, and trustd passes the join on', async (t) => {
-  const lab = await startTestLab({ controlPlanes: 1, workers: 0, style: 'legacy' });
-  t.teardown(() => lab.stop());
-  const cp = lab.cluster.controlPlanes[0]!;
-  const base = cp.config;
-  const extra = cas[0]!;
-  const broken = setRaw(base, ['machine', 'acceptedCAs'], [{ crt: Buffer.from(n[0]!).toString('base64') }]);
-  const roots = await interpretRoots(broken);
-  const trusted = roots.talos.trusted.map((x) => x.fingerprint);
-  t.notOk(trusted.includes(extra.fingerprint), 'the entry without its newline is not trusted');
-  t.notOk(trusted.includes(lab.secrets.os.fingerprint), 'nor the issuing CA joined after it');
-  t.same(roots.talos.acceptedEntries, [n[0]!, readConfigCas(broken).machineCa!.crt], 'OSRoot entries as configured');
+t.test(
+  'a node whose accepted entry lacks its newline: that CA and .machine.ca.crt are lost from its trust, and trustd passes the join on',
+  async (t) => {
+    const lab = await startTestLab({ controlPlanes: 1, workers: 0, style: 'legacy' });
+    t.teardown(() => lab.stop());
+    const cp = lab.cluster.controlPlanes[0]!;
+    const base = cp.config;
+    const extra = cas[0]!;
+    const broken = setRaw(base, ['machine', 'acceptedCAs'], [{ crt: Buffer.from(n[0]!).toString('base64') }]);
+    const roots = await interpretRoots(broken);
+    const trusted = roots.talos.trusted.map((x) => x.fingerprint);
+    t.notOk(trusted.includes(extra.fingerprint), 'the entry without its newline is not trusted');
+    t.notOk(trusted.includes(lab.secrets.os.fingerprint), 'nor the issuing CA joined after it');
+    t.same(roots.talos.acceptedEntries, [n[0]!, readConfigCas(broken).machineCa!.crt], 'OSRoot entries as configured');
 
-  const repaired = setRaw(base, ['machine', 'acceptedCAs'], [{ crt: Buffer.from(c[0]!).toString('base64') }]);
-  const ok = (await interpretRoots(repaired)).talos.trusted.map((x) => x.fingerprint);
-  t.same(ok, [extra.fingerprint, lab.secrets.os.fingerprint], 'with the newline both are trusted, in order');
+    const repaired = setRaw(base, ['machine', 'acceptedCAs'], [{ crt: Buffer.from(c[0]!).toString('base64') }]);
+    const ok = (await interpretRoots(repaired)).talos.trusted.map((x) => x.fingerprint);
+    t.same(ok, [extra.fingerprint, lab.secrets.os.fingerprint], 'with the newline both are trusted, in order');
 
-  // A worker-shaped config (no key) whose last entry's first block is the CSR template.
-  const workerCfg = setMachineCa(setRaw(repaired, ['machine', 'type'], 'worker'), `${c[1]!}${c[2]!}`, null);
-  const w = await interpretRoots(workerCfg);
-  t.equal(w.talos.csrTemplate?.fingerprint, cas[1]!.fingerprint, 'GetCert: the first block of the last entry');
-  t.same(w.talos.trusted.map((x) => x.fingerprint), [extra.fingerprint, cas[1]!.fingerprint, cas[2]!.fingerprint]);
-});
+    // A worker-shaped config (no key) whose last entry's first block is the CSR template.
+    const workerCfg = setMachineCa(setRaw(repaired, ['machine', 'type'], 'worker'), `${c[1]!}${c[2]!}`, null);
+    const w = await interpretRoots(workerCfg);
+    t.equal(w.talos.csrTemplate?.fingerprint, cas[1]!.fingerprint, 'GetCert: the first block of the last entry');
+    t.same(
+      w.talos.trusted.map((x) => x.fingerprint),
+      [extra.fingerprint, cas[1]!.fingerprint, cas[2]!.fingerprint],
+    );
+  },
+);

@@ -17,9 +17,16 @@ t.test('framing: 5-byte prefix, split and joined chunks', async (t) => {
   const f = new MessageFramer();
   const all = Buffer.concat([a, b, frameMessage(Buffer.from('x'))]);
   const out = [...f.push(all.subarray(0, 3)), ...f.push(all.subarray(3, 12)), ...f.push(all.subarray(12))];
-  t.same(out.map((m) => m.toString()), ['hello', '', 'x']);
+  t.same(
+    out.map((m) => m.toString()),
+    ['hello', '', 'x'],
+  );
   t.equal(f.pending, 0);
-  t.throws(() => new MessageFramer().push(Buffer.from([1, 0, 0, 0, 0])), GrpcCallError, 'compressed messages are refused');
+  t.throws(
+    () => new MessageFramer().push(Buffer.from([1, 0, 0, 0, 0])),
+    GrpcCallError,
+    'compressed messages are refused',
+  );
 });
 
 t.test('unary, server streaming, status and trailers-only errors against grpc-js over TLS', async (t) => {
@@ -42,7 +49,9 @@ t.test('unary, server streaming, status and trailers-only errors against grpc-js
     },
   } as grpc.UntypedServiceImplementation);
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-  const tlsServer = tls.createServer({ cert: cert.certPem, key: keyPemForTls(cert.key), ALPNProtocols: ['h2'] }, (s) => injector.injectConnection(s));
+  const tlsServer = tls.createServer({ cert: cert.certPem, key: keyPemForTls(cert.key), ALPNProtocols: ['h2'] }, (s) =>
+    injector.injectConnection(s),
+  );
   await new Promise<void>((r) => tlsServer.listen(50000, host, r));
   t.teardown(() => {
     tlsServer.close();
@@ -54,7 +63,10 @@ t.test('unary, server streaming, status and trailers-only errors against grpc-js
   t.equal(r.socket.localAddress, `${block}.11`, 'bound to the dialling node');
   const v = await r.session.unary(protos.machineService.Version, {}, { 'x-probe': 'one' });
   t.equal(v.messages?.[0]?.version?.tag, 'v-one');
-  await t.rejects(r.session.unary(protos.machineService.Version, {}, { 'x-probe': 'fail' }), new GrpcCallError(7, 'not authorized: 100% sure'));
+  await t.rejects(
+    r.session.unary(protos.machineService.Version, {}, { 'x-probe': 'fail' }),
+    new GrpcCallError(7, 'not authorized: 100% sure'),
+  );
   const chunks: string[] = [];
   await r.session.call(protos.machineService.Kubeconfig, {}, {}, (m) => chunks.push(Buffer.from(m.bytes!).toString()));
   t.same(chunks, ['a', 'b']);

@@ -44,24 +44,36 @@ t.test('a worker re-registers when the endpoint list changes, asking only the li
   const n3 = lab.cluster.node(cp3)!;
   await admin.applyConfiguration(cp3, addAccepted(n3.config, X.certPem), { mode: 'NO_REBOOT' });
   await lab.talos.settle();
-  for (const w of lab.workers) t.notOk(lab.talos.runtime(w)!.credentials!.clientCas.includes(X.certPem), `${w}: cp-3's change alone does not reach it`);
+  for (const w of lab.workers)
+    t.notOk(
+      lab.talos.runtime(w)!.credentials!.clientCas.includes(X.certPem),
+      `${w}: cp-3's change alone does not reach it`,
+    );
   lab.cluster.setApiserverServing(cp3, true);
   lab.cluster.setApiserverServing(cp2, false);
   await lab.talos.settle();
   for (const w of lab.workers) {
     t.equal(issuerOf(w), cp3, `${w}: registered with cp-3`);
-    t.ok(lab.talos.runtime(w)!.credentials!.clientCas.includes(X.certPem), `${w}: its apid now trusts X, which only cp-3 accepts`);
+    t.ok(
+      lab.talos.runtime(w)!.credentials!.clientCas.includes(X.certPem),
+      `${w}: its apid now trusts X, which only cp-3 accepts`,
+    );
   }
   t.equal(lab.cluster.ledger.snapshot().trustFailures['worker-trustd'], 0, 'no trust failure on the way');
 });
 
-t.test("a worker re-registers when its .machine.certSANs change", async (t) => {
+t.test('a worker re-registers when its .machine.certSANs change', async (t) => {
   const lab = await startTestLab({ controlPlanes: 1, workers: 1, style: 'legacy' });
   t.teardown(() => lab.stop());
   const w = lab.workers[0]!;
   const node = lab.cluster.node(w)!;
   const before = lab.talos.runtime(w)!.credentials!.server.certPem;
-  const sans = [...((node.config.match(/certSANs:\n((?:\s+- .*\n)+)/)?.[1] ?? '').match(/- (.*)/g) ?? []).map((l) => l.slice(2).trim()), 'worker.example.test'];
+  const sans = [
+    ...((node.config.match(/certSANs:\n((?:\s+- .*\n)+)/)?.[1] ?? '').match(/- (.*)/g) ?? []).map((l) =>
+      l.slice(2).trim(),
+    ),
+    'worker.example.test',
+  ];
   await lab.client().applyConfiguration(w, setRaw(node.config, ['machine', 'certSANs'], sans), { mode: 'NO_REBOOT' });
   await eventually(() => lab.talos.runtime(w)!.credentials!.server.certPem !== before, 10_000, 'a new registration');
   await lab.talos.settle();

@@ -19,7 +19,12 @@ const talosEdges = (lab: TestLab) => {
 };
 
 t.test('classic mistake: swapping a control plane to a NEW CA before workers accept it breaks proxying', async (t) => {
-  const lab = await startTestLab({ controlPlanes: 2, workers: 2, style: 'legacy', timings: { probeIntervalMs: 1_000 } });
+  const lab = await startTestLab({
+    controlPlanes: 2,
+    workers: 2,
+    style: 'legacy',
+    timings: { probeIntervalMs: 1_000 },
+  });
   t.teardown(() => lab.stop());
   const OLD = lab.secrets.os;
   const NEW = await generateTalosCa();
@@ -29,18 +34,28 @@ t.test('classic mistake: swapping a control plane to a NEW CA before workers acc
   await lab.talos.settle();
   t.same(talosEdges(lab), { 'operator-apid': 0, 'apid-proxy': 0, 'worker-trustd': 0 }, 'clean before');
 
-  await c.applyConfiguration(cp1.address, addAccepted(setMachineCa(cp1.config, NEW.certPem, NEW.key.reveal()), OLD.certPem), { mode: 'NO_REBOOT' });
+  await c.applyConfiguration(
+    cp1.address,
+    addAccepted(setMachineCa(cp1.config, NEW.certPem, NEW.key.reveal()), OLD.certPem),
+    { mode: 'NO_REBOOT' },
+  );
   await lab.talos.settle();
   const after = talosEdges(lab);
   t.ok(after['apid-proxy'] > 0, `apid-proxy trust failures: ${after['apid-proxy']}`);
   t.ok(after['worker-trustd'] > 0, `worker-trustd trust failures: ${after['worker-trustd']}`);
   const log = lab.cluster.ledger.snapshot().trustFailureLog;
   t.ok(
-    log.some((e) => e.edge === 'apid-proxy' && e.from === cp1.address && lab.workers.includes(e.to) && e.refusedBy === 'server'),
+    log.some(
+      (e) =>
+        e.edge === 'apid-proxy' && e.from === cp1.address && lab.workers.includes(e.to) && e.refusedBy === 'server',
+    ),
     "the workers refuse cp1's new impersonator certificate",
   );
   t.ok(
-    log.some((e) => e.edge === 'worker-trustd' && e.to === cp1.address && e.refusedBy === 'client' && e.reason === 'unknown-ca'),
+    log.some(
+      (e) =>
+        e.edge === 'worker-trustd' && e.to === cp1.address && e.refusedBy === 'client' && e.reason === 'unknown-ca',
+    ),
     "the workers do not trust cp1's trustd any more",
   );
   // And the operator sees it: Version through cp1 to a worker fails.
@@ -54,7 +69,11 @@ t.test('classic mistake: swapping a control plane to a NEW CA before workers acc
   }
 });
 
-async function applyAll(lab: TestLab, client: ReturnType<TestLab['client']>, patch: (n: LabNode) => string): Promise<void> {
+async function applyAll(
+  lab: TestLab,
+  client: ReturnType<TestLab['client']>,
+  patch: (n: LabNode) => string,
+): Promise<void> {
   // rotate-ca's order: init/control planes, then workers.
   for (const n of [...lab.cluster.controlPlanes, ...lab.cluster.workers]) {
     await client.applyConfiguration(n.address, patch(n), { mode: 'NO_REBOOT' });
@@ -68,7 +87,12 @@ async function verifyAll(t: Asserts, lab: TestLab, client: ReturnType<TestLab['c
 }
 
 t.test('the talosctl rotate-ca order leaves every Talos edge without a trust failure (v1.14 layout)', async (t) => {
-  const lab = await startTestLab({ controlPlanes: 3, workers: 2, style: 'document', timings: { probeIntervalMs: 1_000 } });
+  const lab = await startTestLab({
+    controlPlanes: 3,
+    workers: 2,
+    style: 'document',
+    timings: { probeIntervalMs: 1_000 },
+  });
   t.teardown(() => lab.stop());
   const OLD: CaMaterial = lab.secrets.os;
   const NEW = await generateTalosCa();
@@ -84,19 +108,34 @@ t.test('the talosctl rotate-ca order leaves every Talos edge without a trust fai
   await applyAll(lab, current, (n) => addAccepted(n.config, NEW.certPem));
   await verifyAll(t, lab, intermediate);
   await applyAll(lab, intermediate, (n) =>
-    setMachineCa(removeAccepted(addAccepted(n.config, OLD.certPem), NEW.certPem), NEW.certPem, n.role === 'controlplane' ? NEW.key.reveal() : null),
+    setMachineCa(
+      removeAccepted(addAccepted(n.config, OLD.certPem), NEW.certPem),
+      NEW.certPem,
+      n.role === 'controlplane' ? NEW.key.reveal() : null,
+    ),
   );
   await verifyAll(t, lab, fresh);
   await applyAll(lab, fresh, (n) => removeAccepted(n.config, OLD.certPem));
   await verifyAll(t, lab, fresh);
 
   for (const n of lab.cluster.nodes) {
-    t.same(n.roots.talos.trusted.map((c) => c.fingerprint), [NEW.fingerprint], `${n.address} trusts only NEW`);
+    t.same(
+      n.roots.talos.trusted.map((c) => c.fingerprint),
+      [NEW.fingerprint],
+      `${n.address} trusts only NEW`,
+    );
     t.equal(n.roots.talos.issuing?.fingerprint ?? null, n.role === 'controlplane' ? NEW.fingerprint : null);
   }
   const probes = lab.talos.probeStats();
-  t.ok(probes.apid - probesBefore.apid >= 3 * lab.cluster.nodes.length * 3, `the edges were exercised (${probes.apid - probesBefore.apid} apid probes)`);
+  t.ok(
+    probes.apid - probesBefore.apid >= 3 * lab.cluster.nodes.length * 3,
+    `the edges were exercised (${probes.apid - probesBefore.apid} apid probes)`,
+  );
   t.ok(probes.trustd > probesBefore.trustd, `trustd probes: ${probes.trustd - probesBefore.trustd}`);
-  t.same(talosEdges(lab), { 'operator-apid': 0, 'apid-proxy': 0, 'worker-trustd': 0 }, 'zero trust failures on Talos edges');
+  t.same(
+    talosEdges(lab),
+    { 'operator-apid': 0, 'apid-proxy': 0, 'worker-trustd': 0 },
+    'zero trust failures on Talos edges',
+  );
   t.same(lab.cluster.ledger.snapshot().trustFailureLog, []);
 });

@@ -14,8 +14,11 @@ requireBuild(t);
 function onTerminal(args: string[]): Promise<{ code: number; screen: string }> {
   const cmd = ['env', '-u', 'NODE_OPTIONS', ROTATE, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   return new Promise((resolve) => {
-    execFile('script', ['-qec', cmd, '/dev/null'], { env: { ...process.env, TERM: 'xterm', NO_COLOR: '1' }, timeout: 180_000, maxBuffer: 16 << 20 }, (err, stdout) =>
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, screen: stdout }),
+    execFile(
+      'script',
+      ['-qec', cmd, '/dev/null'],
+      { env: { ...process.env, TERM: 'xterm', NO_COLOR: '1' }, timeout: 180_000, maxBuffer: 16 << 20 },
+      (err, stdout) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, screen: stdout }),
     );
   });
 }
@@ -28,7 +31,11 @@ t.test('plan progress: live on a terminal, erased; silent in a quick log; --json
   t.equal(tty.code, 0, `plan on a terminal: exit 0\n${tty.screen}`);
   t.match(tty.screen, `\r\x1b[2Kreading nodes 0/${lab.nodes.length}`, 'a live line while the nodes are read');
   t.match(tty.screen, `\r\x1b[2Kreading nodes ${lab.nodes.length}/${lab.nodes.length}`, 'up to the last node');
-  t.match(tty.screen, `\r\x1b[2Knode dry runs ${lab.nodes.length}/${lab.nodes.length}`, 'and while the nodes check the planned configs');
+  t.match(
+    tty.screen,
+    `\r\x1b[2Knode dry runs ${lab.nodes.length}/${lab.nodes.length}`,
+    'and while the nodes check the planned configs',
+  );
   const lastErase = tty.screen.lastIndexOf('\r\x1b[2K');
   t.ok(lastErase >= 0 && lastErase < tty.screen.indexOf('Plan: '), 'erased before the plan is printed');
   t.notMatch(tty.screen.slice(lastErase + 5), /reading nodes|node dry runs/, 'nothing of it is left on the screen');
@@ -41,7 +48,11 @@ t.test('plan progress: live on a terminal, erased; silent in a quick log; --json
   execFileSync('git', ['init', '-q'], { cwd: lab.dir });
   const summary = await rotate('plan', '-f', file, '--summary', '--no-node-dry-run');
   t.equal(summary.code, 0, `plan --summary: exit 0\n${summary.stderr}`);
-  t.match(summary.stdout, /^\*\*talos-rotate plan: 4 step\(s\), safe-with-announced-disruption\.\*\*/, 'the Markdown summary');
+  t.match(
+    summary.stdout,
+    /^\*\*talos-rotate plan: 4 step\(s\), safe-with-announced-disruption\.\*\*/,
+    'the Markdown summary',
+  );
   t.match(summary.stdout, /\n\| Step \| What \| Nodes \|/, 'with its step table');
   t.notMatch(summary.stdout, /^> step |^ {6}[-+]|proof:/m, 'and nothing of the full plan');
   const exposed = summary.stderr.split('\n').filter((l) => l.includes('[DESIRED_KEY_IN_GIT]'));

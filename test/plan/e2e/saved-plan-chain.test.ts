@@ -12,7 +12,7 @@ import { fullRotation, nextCas, requireBuild, startLab, writeDesired } from './f
 
 requireBuild(t);
 
-t.test('a plan built for a saved plan\'s freshness check derives no configs, and is otherwise the same', async (t) => {
+t.test("a plan built for a saved plan's freshness check derives no configs, and is otherwise the same", async (t) => {
   const lab = await startLab(t, { style: 'document', controlPlanes: 1, workers: 1 });
   const full = await writeDesired(lab, 'full', fullRotation(await nextCas(lab)));
   const session = await openSession(full, connectTalos);
@@ -21,13 +21,23 @@ t.test('a plan built for a saved plan\'s freshness check derives no configs, and
 
   const planned = await buildPlan(session, options);
   t.ok(planned.plan.changes, 'the desired state changes the cluster');
-  t.ok(planned.chained.length > 0, 'a plan derives each step\'s config');
-  t.ok(planned.plan.steps.some((s) => s.nodes.some((n) => n.configDiff !== null)), 'and its diffs');
+  t.ok(planned.chained.length > 0, "a plan derives each step's config");
+  t.ok(
+    planned.plan.steps.some((s) => s.nodes.some((n) => n.configDiff !== null)),
+    'and its diffs',
+  );
 
   const check = await buildPlan(session, { ...options, chainConfigs: false });
   t.same(check.chained, [], 'the freshness check derives no config');
-  t.ok(check.plan.steps.every((s) => s.nodes.every((n) => n.configDiff === null)), 'and no diff');
-  t.same(check.nodes.map((n) => [n.address, n.nodeId, n.configDigest]), planned.nodes.map((n) => [n.address, n.nodeId, n.configDigest]), 'the same observed nodes and config digests');
+  t.ok(
+    check.plan.steps.every((s) => s.nodes.every((n) => n.configDiff === null)),
+    'and no diff',
+  );
+  t.same(
+    check.nodes.map((n) => [n.address, n.nodeId, n.configDigest]),
+    planned.nodes.map((n) => [n.address, n.nodeId, n.configDigest]),
+    'the same observed nodes and config digests',
+  );
   t.same(
     check.plan.steps.map((s) => [s.id, s.nodes.map((n) => [n.address, n.target])]),
     planned.plan.steps.map((s) => [s.id, s.nodes.map((n) => [n.address, n.target])]),

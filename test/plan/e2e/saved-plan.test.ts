@@ -39,7 +39,8 @@ import {
 requireBuild(t);
 
 /** Field names whose values must never show in a diff (anything but `(sensitive)`, or a worker's empty key). */
-const SECRET_FIELD = /^[ +-]\s*(?:- )?(key|token|secret|secretboxEncryptionSecret|aescbcEncryptionSecret|privateKey|bootstrapToken):\s*(.*)$/;
+const SECRET_FIELD =
+  /^[ +-]\s*(?:- )?(key|token|secret|secretboxEncryptionSecret|aescbcEncryptionSecret|privateKey|bootstrapToken):\s*(.*)$/;
 
 for (const style of STYLES) {
   t.test(`${style}: rotate plan --out, then a tampered node`, async (t) => {
@@ -57,7 +58,10 @@ for (const style of STYLES) {
       const text = await fs.readFile(planFile, 'utf8');
       const saved = JSON.parse(text) as SavedPlan;
       t.equal(saved.kind, 'talos-rotate/plan');
-      t.same(saved.plan.steps.map((s) => s.id), ['talos-kubernetes-accept', 'talos-kubernetes-issue', 'talos-drop', 'kubernetes-drop']);
+      t.same(
+        saved.plan.steps.map((s) => s.id),
+        ['talos-kubernetes-accept', 'talos-kubernetes-issue', 'talos-drop', 'kubernetes-drop'],
+      );
 
       const secrets = [...(await labSecretValues(lab)), ...(await newKeyValues(lab, [cas.talos, cas.kubernetes]))];
       t.ok(secrets.length >= 10, 'the bundle keys, tokens and secrets, and the two new keys');
@@ -86,13 +90,23 @@ for (const style of STYLES) {
       t.same({ ...tampered, [target]: before[target] }, before, 'no other node changed');
 
       const apply = await rotate('apply', planFile);
-      assertCleanError(t, apply, 'PLAN_STALE', [planFile, `the machine config of node ${target} changed since the plan`], 'rotate apply of the stale plan');
+      assertCleanError(
+        t,
+        apply,
+        'PLAN_STALE',
+        [planFile, `the machine config of node ${target} changed since the plan`],
+        'rotate apply of the stale plan',
+      );
       t.notMatch(apply.stderr, new RegExp(`node (?!${target.replace(/\./g, '\\.')}\\b)127\\.`), 'names that node only');
 
       t.same(await configDigests(client, lab.nodes), tampered, 'no node config changed');
       t.same(await snapshot(lab), files, 'talosconfig, kubeconfig and secrets.yaml unchanged');
       const state = await filesUnder(path.join(lab.dir, 'state'));
-      t.same(state.filter((f) => !/\.lock$|lock\//.test(f)), [], 'no state file, run or escrowed key was written');
+      t.same(
+        state.filter((f) => !/\.lock$|lock\//.test(f)),
+        [],
+        'no state file, run or escrowed key was written',
+      );
     });
 
     await t.test('an edited desired-state file makes the saved plan stale too', async (t) => {
@@ -101,7 +115,13 @@ for (const style of STYLES) {
       await fs.appendFile(full, '# a comment added after the plan\n');
       const before = await configDigests(client, lab.nodes);
       const apply = await rotate('apply', again);
-      assertCleanError(t, apply, 'PLAN_STALE', [again, `${full} changed since the plan was made`], 'rotate apply after the desired state changed');
+      assertCleanError(
+        t,
+        apply,
+        'PLAN_STALE',
+        [again, `${full} changed since the plan was made`],
+        'rotate apply after the desired state changed',
+      );
       t.same(await configDigests(client, lab.nodes), before, 'no node config changed');
     });
   });
@@ -114,7 +134,9 @@ function noKeyMaterial(t: TapTest, text: string, secrets: SecretValue[], what: s
 }
 
 function checkDiffs(t: TapTest, saved: SavedPlan, lab: PlanLab, style: Style): void {
-  const diffs = saved.plan.steps.flatMap((s) => s.nodes.map((n) => ({ step: s.id, node: n.address, role: n.role, diff: n.configDiff ?? '' })));
+  const diffs = saved.plan.steps.flatMap((s) =>
+    s.nodes.map((n) => ({ step: s.id, node: n.address, role: n.role, diff: n.configDiff ?? '' })),
+  );
   t.equal(diffs.filter((d) => d.diff === '').length, 0, 'every node of every step has a diff');
   const leaks: string[] = [];
   let redacted = 0;
@@ -130,14 +152,34 @@ function checkDiffs(t: TapTest, saved: SavedPlan, lab: PlanLab, style: Style): v
   t.ok(redacted > 0, 'secret fields do show up in the diffs');
 
   const issueCp = diffs.find((d) => d.step === 'talos-kubernetes-issue' && d.node === lab.cps[0])!.diff;
-  t.match(issueCp, /^\+ {8}crt: \S+\n {9}key: \(sensitive\)\n {5}acceptedCAs:\n- {8}- crt: \S+\n\+ {8}- crt: \S+\n {5}certSANs:$/m, 'issue, control plane: .machine.ca.key as a (sensitive) context line');
-  t.match(issueCp, /^ {5}type: controlplane\n {5}token: \(sensitive\)$/m, '.machine.token as a (sensitive) context line');
+  t.match(
+    issueCp,
+    /^\+ {8}crt: \S+\n {9}key: \(sensitive\)\n {5}acceptedCAs:\n- {8}- crt: \S+\n\+ {8}- crt: \S+\n {5}certSANs:$/m,
+    'issue, control plane: .machine.ca.key as a (sensitive) context line',
+  );
+  t.match(
+    issueCp,
+    /^ {5}type: controlplane\n {5}token: \(sensitive\)$/m,
+    '.machine.token as a (sensitive) context line',
+  );
   if (style === 'legacy') {
-    t.match(issueCp, /^ {5}token: \(sensitive\)\n {5}secretboxEncryptionSecret: \(sensitive\)\n {5}ca:$/m, '.cluster.token and .cluster.secretboxEncryptionSecret as (sensitive) context lines');
-    t.match(issueCp, /^- {8}crt: \S+\n\+ {8}crt: \S+\n {9}key: \(sensitive\)\n {5}acceptedCAs:\n- {8}- crt: \S+\n\+ {8}- crt: \S+\n {5}aggregatorCA:$/m, '.cluster.ca.key as a (sensitive) context line');
+    t.match(
+      issueCp,
+      /^ {5}token: \(sensitive\)\n {5}secretboxEncryptionSecret: \(sensitive\)\n {5}ca:$/m,
+      '.cluster.token and .cluster.secretboxEncryptionSecret as (sensitive) context lines',
+    );
+    t.match(
+      issueCp,
+      /^- {8}crt: \S+\n\+ {8}crt: \S+\n {9}key: \(sensitive\)\n {5}acceptedCAs:\n- {8}- crt: \S+\n\+ {8}- crt: \S+\n {5}aggregatorCA:$/m,
+      '.cluster.ca.key as a (sensitive) context line',
+    );
   } else {
     t.match(issueCp, /^ issuingCA:\n {5}cert: \|$/m, 'the KubeAPIServerCAConfig document changes');
-    t.match(issueCp, /^ {9}-----END CERTIFICATE-----\n {5}key: \(sensitive\)$/m, 'KubeAPIServerCAConfig issuingCA.key as a (sensitive) context line');
+    t.match(
+      issueCp,
+      /^ {9}-----END CERTIFICATE-----\n {5}key: \(sensitive\)$/m,
+      'KubeAPIServerCAConfig issuingCA.key as a (sensitive) context line',
+    );
   }
   const issueWorker = diffs.find((d) => d.step === 'talos-kubernetes-issue' && d.node === lab.workers[0])!.diff;
   t.match(issueWorker, /^ {9}key: ""$/m, 'a worker has no Talos CA key');
@@ -146,6 +188,7 @@ function checkDiffs(t: TapTest, saved: SavedPlan, lab: PlanLab, style: Style): v
 /** The files apply would write, byte for byte. */
 async function snapshot(lab: PlanLab): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  for (const f of ['talosconfig', 'kubeconfig', 'secrets.yaml', 'rotate.yaml']) out[f] = await fs.readFile(path.join(lab.dir, f), 'utf8');
+  for (const f of ['talosconfig', 'kubeconfig', 'secrets.yaml', 'rotate.yaml'])
+    out[f] = await fs.readFile(path.join(lab.dir, f), 'utf8');
   return out;
 }

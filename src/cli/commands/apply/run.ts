@@ -29,7 +29,11 @@ function runOptionsOf(args: RollbackArgs): RollbackOptions {
 
 export async function runApplyCommand(args: ApplyArgs): Promise<void> {
   keepHeapTight();
-  await runApply({ ...runOptionsOf(args), ...(args.planfile ? { planFile: args.planfile } : {}), ...(args.workloads ? { workloads: args.workloads } : {}) });
+  await runApply({
+    ...runOptionsOf(args),
+    ...(args.planfile ? { planFile: args.planfile } : {}),
+    ...(args.workloads ? { workloads: args.workloads } : {}),
+  });
 }
 
 export async function runRollbackCommand(args: RollbackArgs): Promise<void> {

@@ -32,15 +32,38 @@ const caNew = lazyCommand<CaNewArgs>(
   'Generate a new CA exactly as Talos does and write NAME.crt (0644) and NAME.key (0600); the key is never printed',
   (y) =>
     y
-      .option('api', { choices: ['talos', 'kubernetes'] as const, demandOption: true, describe: 'which PKI the CA is for (talos: Ed25519, O=talos; kubernetes: ECDSA P-256, O=kubernetes)' })
+      .option('api', {
+        choices: ['talos', 'kubernetes'] as const,
+        demandOption: true,
+        describe: 'which PKI the CA is for (talos: Ed25519, O=talos; kubernetes: ECDSA P-256, O=kubernetes)',
+      })
       .option('name', { type: 'string', demandOption: true, describe: 'file stem: writes NAME.crt and NAME.key' })
-      .option('dir', { type: 'string', describe: 'folder to write into (created 0700 if missing); default: pki, beside FILE with -f' })
-      .option('file', { alias: 'f', type: 'string', describe: 'desired-state file to add the authority to (certificate and key file referenced, never the key itself)' })
-      .option('make-issuing', flagOption('with -f: make it the issuing CA of --api and drop the previous one (a full rotation in one edit)'))
-      .option('keep-previous', flagOption('with --make-issuing: keep the previous issuing CA accepted (the first commit of a staged rotation)'))
+      .option('dir', {
+        type: 'string',
+        describe: 'folder to write into (created 0700 if missing); default: pki, beside FILE with -f',
+      })
+      .option('file', {
+        alias: 'f',
+        type: 'string',
+        describe:
+          'desired-state file to add the authority to (certificate and key file referenced, never the key itself)',
+      })
+      .option(
+        'make-issuing',
+        flagOption('with -f: make it the issuing CA of --api and drop the previous one (a full rotation in one edit)'),
+      )
+      .option(
+        'keep-previous',
+        flagOption(
+          'with --make-issuing: keep the previous issuing CA accepted (the first commit of a staged rotation)',
+        ),
+      )
       .option('json', jsonOption())
       .example('$0 ca new --api talos --name talos-2027', 'write pki/talos-2027.crt and pki/talos-2027.key')
-      .example('$0 ca new -f rotate.yaml --api talos --name talos-2027 --make-issuing', 'and ask rotate.yaml for a full rotation to it'),
+      .example(
+        '$0 ca new -f rotate.yaml --api talos --name talos-2027 --make-issuing',
+        'and ask rotate.yaml for a full rotation to it',
+      ),
   async () => (await import('./run.js')).runCaNew,
 );
 
@@ -49,15 +72,25 @@ const caImport = lazyCommand<CaImportArgs>(
   "Add an existing self-signed CA (e.g. from your organisation's PKI) to the desired state: checked (a CA, valid now, an algorithm Talos uses, its key), referenced, never copied",
   (y) =>
     y
-      .option('api', { choices: ['talos', 'kubernetes'] as const, demandOption: true, describe: 'which PKI the CA is for' })
+      .option('api', {
+        choices: ['talos', 'kubernetes'] as const,
+        demandOption: true,
+        describe: 'which PKI the CA is for',
+      })
       .option('name', { type: 'string', demandOption: true, describe: 'authority name in the desired state' })
       .option('cert', { type: 'string', demandOption: true, describe: 'the CA certificate (PEM file)' })
-      .option('key', { type: 'string', describe: "the CA's private key (PEM file, mode 0600); needed to make it issuing" })
+      .option('key', {
+        type: 'string',
+        describe: "the CA's private key (PEM file, mode 0600); needed to make it issuing",
+      })
       .option('file', fileOption('desired-state file to add it to'))
       .option('make-issuing', flagOption('make it the issuing CA of --api and drop the previous one'))
       .option('keep-previous', flagOption('with --make-issuing: keep the previous issuing CA accepted'))
       .option('json', jsonOption())
-      .example('$0 ca import --api kubernetes --name corp-k8s-2027 --cert corp.crt --key corp.key --make-issuing', 'rotate the Kubernetes API CA to the organisation\'s CA'),
+      .example(
+        '$0 ca import --api kubernetes --name corp-k8s-2027 --cert corp.crt --key corp.key --make-issuing',
+        "rotate the Kubernetes API CA to the organisation's CA",
+      ),
   async () => (await import('./run.js')).runCaImport,
 );
 

@@ -70,10 +70,16 @@ export async function runCaNew(args: CaNewOptions): Promise<void> {
     });
   }
   if ((args.makeIssuing || args.keepPrevious) && !args.file) {
-    throw new RotateError('CLI_USAGE', `--${args.makeIssuing ? 'make-issuing' : 'keep-previous'} edits a desired-state file: name it with -f FILE`, { hint: 'e.g. rotate ca new -f rotate.yaml --api talos --name talos-2027 --make-issuing' });
+    throw new RotateError(
+      'CLI_USAGE',
+      `--${args.makeIssuing ? 'make-issuing' : 'keep-previous'} edits a desired-state file: name it with -f FILE`,
+      { hint: 'e.g. rotate ca new -f rotate.yaml --api talos --name talos-2027 --make-issuing' },
+    );
   }
   if (args.keepPrevious && !args.makeIssuing) {
-    throw new RotateError('CLI_USAGE', '--keep-previous only makes sense with --make-issuing', { hint: 'add --make-issuing, or leave out --keep-previous to only define the authority' });
+    throw new RotateError('CLI_USAGE', '--keep-previous only makes sense with --make-issuing', {
+      hint: 'add --make-issuing, or leave out --keep-previous to only define the authority',
+    });
   }
   const desiredFile = args.file ? path.resolve(args.file) : null;
   const dir = path.resolve(args.dir ?? (desiredFile ? path.join(path.dirname(desiredFile), 'pki') : 'pki'));
@@ -92,7 +98,13 @@ export async function runCaNew(args: CaNewOptions): Promise<void> {
   if (desiredFile) {
     const before = await readValidDesired(desiredFile);
     const desiredDir = path.dirname(desiredFile);
-    const made = addAuthority(before.text, args.file!, { api: args.api, name: args.name, certificate: referenceFrom(desiredDir, certPath), keyFile: referenceFrom(desiredDir, keyPath), use });
+    const made = addAuthority(before.text, args.file!, {
+      api: args.api,
+      name: args.name,
+      certificate: referenceFrom(desiredDir, certPath),
+      keyFile: referenceFrom(desiredDir, keyPath),
+      use,
+    });
     edit = { before: before.text, mode: before.mode, after: made.text, previousIssuing: made.previousIssuing };
   }
 
@@ -162,38 +174,58 @@ export interface CaImportOptions {
  */
 export async function runCaImport(args: CaImportOptions): Promise<void> {
   if (!NAME_RE.test(args.name)) {
-    throw new RotateError('CA_BAD_NAME', `--name ${JSON.stringify(args.name)} is not a plain name`, { hint: 'use letters, digits, ".", "_" and "-" only, e.g. --name corp-talos-2027' });
+    throw new RotateError('CA_BAD_NAME', `--name ${JSON.stringify(args.name)} is not a plain name`, {
+      hint: 'use letters, digits, ".", "_" and "-" only, e.g. --name corp-talos-2027',
+    });
   }
   if (args.keepPrevious && !args.makeIssuing) {
-    throw new RotateError('CLI_USAGE', '--keep-previous only makes sense with --make-issuing', { hint: 'add --make-issuing, or leave out --keep-previous to only define the authority' });
+    throw new RotateError('CLI_USAGE', '--keep-previous only makes sense with --make-issuing', {
+      hint: 'add --make-issuing, or leave out --keep-previous to only define the authority',
+    });
   }
   if (args.makeIssuing && !args.key) {
-    throw new RotateError('CA_IMPORT_NO_KEY', `--make-issuing needs the CA's key: control planes sign with it`, { hint: 'add --key FILE (mode 0600); the file is referenced from the desired state, never copied' });
+    throw new RotateError('CA_IMPORT_NO_KEY', `--make-issuing needs the CA's key: control planes sign with it`, {
+      hint: 'add --key FILE (mode 0600); the file is referenced from the desired state, never copied',
+    });
   }
   const certPath = path.resolve(args.cert);
   let text: string;
   try {
     text = await fs.readFile(certPath, 'utf8');
   } catch (err) {
-    throw new RotateError('CA_READ', `cannot read ${args.cert}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { hint: 'check the path' });
+    throw new RotateError(
+      'CA_READ',
+      `cannot read ${args.cert}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+      { hint: 'check the path' },
+    );
   }
   if (!text.includes('-----BEGIN CERTIFICATE-----')) {
-    throw new RotateError('CA_IMPORT_NOT_PEM', `${args.cert} is not a PEM certificate`, { hint: 'convert it first, e.g. `openssl x509 -in CERT -out cert.pem` (or `base64 -d` for Talos base64-of-PEM)' });
+    throw new RotateError('CA_IMPORT_NOT_PEM', `${args.cert} is not a PEM certificate`, {
+      hint: 'convert it first, e.g. `openssl x509 -in CERT -out cert.pem` (or `base64 -d` for Talos base64-of-PEM)',
+    });
   }
   const ca = parseCaCertificate(text, args.cert);
   assertIsCa(ca, args.cert);
   assertSupportedAlgorithm(ca, args.cert);
   assertValidNow(ca, args.cert);
   if (!isSignedBy(ca.certPem, ca.certPem)) {
-    throw new RotateError('CA_IMPORT_SUBORDINATE', `${args.cert} (${ca.subject || 'no subject'}) is not self-signed: a subordinate CA`, {
-      hint: "Talos's Go code would trust it as a root, but Node's TLS (this tool's own checks, and other clients) does not without allowPartialTrustChain, and no lab rotation has proved every client; import the root CA instead, or generate one with `rotate ca new`",
-    });
+    throw new RotateError(
+      'CA_IMPORT_SUBORDINATE',
+      `${args.cert} (${ca.subject || 'no subject'}) is not self-signed: a subordinate CA`,
+      {
+        hint: "Talos's Go code would trust it as a root, but Node's TLS (this tool's own checks, and other clients) does not without allowPartialTrustChain, and no lab rotation has proved every client; import the root CA instead, or generate one with `rotate ca new`",
+      },
+    );
   }
   if (args.api === 'talos' && ca.algorithm !== 'ed25519') {
-    process.stderr.write(`warning: ${args.cert} is ${ca.algorithm}; Talos makes Talos API CAs with Ed25519 (it accepts others) [CA_IMPORT_ALGORITHM]\n`);
+    process.stderr.write(
+      `warning: ${args.cert} is ${ca.algorithm}; Talos makes Talos API CAs with Ed25519 (it accepts others) [CA_IMPORT_ALGORITHM]\n`,
+    );
   }
   if (args.api === 'kubernetes' && ca.algorithm === 'ed25519') {
-    process.stderr.write(`warning: ${args.cert} is Ed25519; kube-controller-manager cannot sign kubelet certificates with it (Talos makes Kubernetes CAs with ECDSA P-256) [CA_IMPORT_ED25519_KUBERNETES]\n`);
+    process.stderr.write(
+      `warning: ${args.cert} is Ed25519; kube-controller-manager cannot sign kubelet certificates with it (Talos makes Kubernetes CAs with ECDSA P-256) [CA_IMPORT_ED25519_KUBERNETES]\n`,
+    );
   }
   let keyPath: string | null = null;
   if (args.key) {
@@ -202,10 +234,18 @@ export async function runCaImport(args: CaImportOptions): Promise<void> {
     try {
       st = await fs.stat(keyPath);
     } catch (err) {
-      throw new RotateError('CA_READ', `cannot read key file ${args.key}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { hint: 'check the path' });
+      throw new RotateError(
+        'CA_READ',
+        `cannot read key file ${args.key}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+        { hint: 'check the path' },
+      );
     }
     if ((st.mode & 0o077) !== 0) {
-      throw new RotateError('CA_KEY_FILE_MODE', `key file ${args.key} is readable by others than its owner (mode 0${(st.mode & 0o777).toString(8)})`, { hint: `chmod 600 ${JSON.stringify(keyPath)}` });
+      throw new RotateError(
+        'CA_KEY_FILE_MODE',
+        `key file ${args.key} is readable by others than its owner (mode 0${(st.mode & 0o777).toString(8)})`,
+        { hint: `chmod 600 ${JSON.stringify(keyPath)}` },
+      );
     }
     // Checked against the certificate here and dropped: the key itself goes nowhere.
     await loadCa(ca.certPem, new Secret(await fs.readFile(keyPath, 'utf8')), `key file ${args.key}`);
@@ -214,20 +254,41 @@ export async function runCaImport(args: CaImportOptions): Promise<void> {
   const desiredFile = path.resolve(args.file);
   const before = await readValidDesired(desiredFile);
   const current = await validateDesiredFile(desiredFile);
-  const twin = Object.values(current.state?.authorities ?? {}).find((a) => a.certificate.fingerprint === ca.fingerprint);
+  const twin = Object.values(current.state?.authorities ?? {}).find(
+    (a) => a.certificate.fingerprint === ca.fingerprint,
+  );
   if (twin) {
-    throw new RotateError('CA_IMPORT_DUPLICATE', `${args.cert} is already defined in ${args.file} as authorities.${twin.name}`, { hint: `use the name ${twin.name}; one CA has one name` });
+    throw new RotateError(
+      'CA_IMPORT_DUPLICATE',
+      `${args.cert} is already defined in ${args.file} as authorities.${twin.name}`,
+      { hint: `use the name ${twin.name}; one CA has one name` },
+    );
   }
   const use: AuthorityUse = args.makeIssuing ? (args.keepPrevious ? 'staged' : 'issuing') : 'define';
   const dir = path.dirname(desiredFile);
-  const made = addAuthority(before.text, args.file, { api: args.api, name: args.name, certificate: referenceFrom(dir, certPath), keyFile: keyPath ? referenceFrom(dir, keyPath) : null, use });
+  const made = addAuthority(before.text, args.file, {
+    api: args.api,
+    name: args.name,
+    certificate: referenceFrom(dir, certPath),
+    keyFile: keyPath ? referenceFrom(dir, keyPath) : null,
+    use,
+  });
   await writeFileAtomic(desiredFile, made.text, { mode: before.mode });
   const after = await validateDesiredFile(desiredFile);
   if (!after.valid) {
     await writeFileAtomic(desiredFile, before.text, { mode: before.mode });
     throw new DesiredStateError(after.file, after.errors, after.warnings);
   }
-  const result = { api: args.api, name: args.name, certificate: certPath, key: keyPath, ...describeCa(ca), desiredFile, use, previousIssuing: made.previousIssuing };
+  const result = {
+    api: args.api,
+    name: args.name,
+    certificate: certPath,
+    key: keyPath,
+    ...describeCa(ca),
+    desiredFile,
+    use,
+    previousIssuing: made.previousIssuing,
+  };
   if (args.json) {
     printJson(result);
     return;
@@ -237,7 +298,11 @@ export async function runCaImport(args: CaImportOptions): Promise<void> {
       `Imported ${ca.subject || 'a CA'} as authorities.${args.name} in ${args.file}${keyPath ? ' (key referenced, not copied)' : ' (no key: it can be accepted, not issuing)'}`,
       `  fingerprint  ${ca.fingerprint}`,
       `  valid        ${ca.notBefore.toISOString()} → ${ca.notAfter.toISOString()}`,
-      ...(use === 'define' ? [] : [`  ${args.api}: ${args.name} issues, ${made.previousIssuing} ${use === 'staged' ? 'stays accepted' : 'dropped'}`]),
+      ...(use === 'define'
+        ? []
+        : [
+            `  ${args.api}: ${args.name} issues, ${made.previousIssuing} ${use === 'staged' ? 'stays accepted' : 'dropped'}`,
+          ]),
       `Next: rotate plan -f ${args.file}`,
     ].join('\n'),
   );
@@ -249,14 +314,22 @@ export async function runCaShow(args: { file: string; json: boolean }): Promise<
   try {
     text = await fs.readFile(args.file, 'utf8');
   } catch (err) {
-    throw new RotateError('CA_READ', `cannot read ${args.file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
-      hint: 'check the path',
-    });
+    throw new RotateError(
+      'CA_READ',
+      `cannot read ${args.file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+      {
+        hint: 'check the path',
+      },
+    );
   }
   const pem = text.includes('-----BEGIN') ? text : decodeTalosBase64Pem(text.trim(), args.file);
   const ca = parseCaCertificate(pem, args.file);
   const problems: string[] = [];
-  for (const check of [() => assertIsCa(ca, args.file), () => assertSupportedAlgorithm(ca, args.file), () => assertValidNow(ca, args.file)]) {
+  for (const check of [
+    () => assertIsCa(ca, args.file),
+    () => assertSupportedAlgorithm(ca, args.file),
+    () => assertValidNow(ca, args.file),
+  ]) {
     try {
       check();
     } catch (err) {
@@ -280,4 +353,3 @@ export async function runCaShow(args: { file: string; json: boolean }): Promise<
   }
   if (problems.length > 0) process.exitCode = 1;
 }
-

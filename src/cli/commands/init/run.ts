@@ -106,14 +106,22 @@ export async function runInit(args: InitOptions): Promise<void> {
     let skippedVips: string[] = [];
     if (explicitCps || explicitWorkers) {
       if (!explicitCps || explicitCps.length === 0) {
-        throw new RotateError('CLI_USAGE', '--workers was given without --control-planes', { hint: 'list the control planes too, or neither to discover every node' });
+        throw new RotateError('CLI_USAGE', '--workers was given without --control-planes', {
+          hint: 'list the control planes too, or neither to discover every node',
+        });
       }
-      listed = [...explicitCps.map((address) => ({ address, role: 'controlplane' as const })), ...(explicitWorkers ?? []).map((address) => ({ address, role: 'worker' as const }))];
+      listed = [
+        ...explicitCps.map((address) => ({ address, role: 'controlplane' as const })),
+        ...(explicitWorkers ?? []).map((address) => ({ address, role: 'worker' as const })),
+      ];
     } else {
       discovered = await discoverMembers(client, endpoints, label);
       const vips = await declaredVipsOf(client, discovered);
       skippedVips = [...vips].filter((v) => discovered!.some((m) => m.addresses.includes(v)));
-      listed = discovered.map((m) => ({ address: memberAddress(m, vips)!, role: m.machineType === 'worker' ? ('worker' as const) : ('controlplane' as const) }));
+      listed = discovered.map((m) => ({
+        address: memberAddress(m, vips)!,
+        role: m.machineType === 'worker' ? ('worker' as const) : ('controlplane' as const),
+      }));
     }
     const { nodes } = await observeNodes(client, listed, { parallelism: args.parallelism, talosconfigLabel: label });
 
@@ -152,20 +160,31 @@ export async function runInit(args: InitOptions): Promise<void> {
   }
 }
 
-async function discoverMembers(client: TalosClient, endpoints: readonly string[], label: string): Promise<ClusterMember[]> {
+async function discoverMembers(
+  client: TalosClient,
+  endpoints: readonly string[],
+  label: string,
+): Promise<ClusterMember[]> {
   let members: ClusterMember[];
   try {
     members = await client.listMembers(undefined, { timeoutMs: 15_000 });
   } catch (err) {
     const message = RotateError.is(err) ? err.message : (err as Error).message;
-    throw new RotateError('INIT_DISCOVERY_FAILED', `cannot list the cluster members through ${endpoints.join(', ')} with the ${label}: ${message}`, {
-      hint: 'check the endpoints and the talosconfig, or list the nodes yourself with --control-planes A,B --workers C,D',
-      source: 'cluster',
-    });
+    throw new RotateError(
+      'INIT_DISCOVERY_FAILED',
+      `cannot list the cluster members through ${endpoints.join(', ')} with the ${label}: ${message}`,
+      {
+        hint: 'check the endpoints and the talosconfig, or list the nodes yourself with --control-planes A,B --workers C,D',
+        source: 'cluster',
+      },
+    );
   }
   const unusable = members.filter((m) => m.machineType === 'unknown' || !memberAddress(m));
   if (members.length === 0 || unusable.length > 0) {
-    const why = members.length === 0 ? 'discovery lists no members (is cluster discovery disabled?)' : `members ${unusable.map((m) => m.hostname || m.id).join(', ')} have no address or no machine type`;
+    const why =
+      members.length === 0
+        ? 'discovery lists no members (is cluster discovery disabled?)'
+        : `members ${unusable.map((m) => m.hostname || m.id).join(', ')} have no address or no machine type`;
     throw new RotateError('INIT_DISCOVERY_INCOMPLETE', `${why}; init will not guess the node list`, {
       hint: 'list every node with --control-planes A,B --workers C,D',
     });
@@ -180,15 +199,24 @@ interface ResolvedKey {
 }
 
 /** Key sources for the CAs (none is required); every named source must belong to a CA init declares. */
-async function resolveKeys(args: InitOptions, proposal: InitProposal, nodes: readonly LiveNode[], pkiDir: string): Promise<Map<string, ResolvedKey>> {
+async function resolveKeys(
+  args: InitOptions,
+  proposal: InitProposal,
+  nodes: readonly LiveNode[],
+  pkiDir: string,
+): Promise<Map<string, ResolvedKey>> {
   const dir = path.dirname(path.resolve(args.file));
   const keys = new Map<string, ResolvedKey>();
-  const byFp = (api: ApiKind, fp: string): InitCa | undefined => proposal.cas.find((c) => c.api === api && c.fingerprint === fp);
+  const byFp = (api: ApiKind, fp: string): InitCa | undefined =>
+    proposal.cas.find((c) => c.api === api && c.fingerprint === fp);
 
   if (args.secrets) {
     const bundle = await loadSecretsBundle(path.resolve(args.secrets));
     let matched = 0;
-    for (const [entry, api] of [['os', 'talos'], ['k8s', 'kubernetes']] as const) {
+    for (const [entry, api] of [
+      ['os', 'talos'],
+      ['k8s', 'kubernetes'],
+    ] as const) {
       const ca = getBundleCa(bundle, entry);
       const own = byFp(api, ca.fingerprint);
       if (!own) continue;
@@ -196,9 +224,13 @@ async function resolveKeys(args: InitOptions, proposal: InitProposal, nodes: rea
       keys.set(own.name, { ref: { secretsBundle: referenceFrom(dir, path.resolve(args.secrets)), entry } });
     }
     if (matched === 0) {
-      throw new RotateError('INIT_BUNDLE_NOT_THIS_CLUSTER', `--secrets ${args.secrets}: neither its Talos CA (certs.os) nor its Kubernetes CA (certs.k8s) is trusted by any node read`, {
-        hint: 'pass the secrets bundle this cluster was made with (or leave --secrets out and name key files with --key)',
-      });
+      throw new RotateError(
+        'INIT_BUNDLE_NOT_THIS_CLUSTER',
+        `--secrets ${args.secrets}: neither its Talos CA (certs.os) nor its Kubernetes CA (certs.k8s) is trusted by any node read`,
+        {
+          hint: 'pass the secrets bundle this cluster was made with (or leave --secrets out and name key files with --key)',
+        },
+      );
     }
   }
 
@@ -207,7 +239,11 @@ async function resolveKeys(args: InitOptions, proposal: InitProposal, nodes: rea
     try {
       pem = await fs.readFile(path.resolve(keyFile), 'utf8');
     } catch (err) {
-      throw new RotateError('INIT_KEY_UNREADABLE', `--key ${keyFile}: cannot read it (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { hint: 'check the path and its permissions' });
+      throw new RotateError(
+        'INIT_KEY_UNREADABLE',
+        `--key ${keyFile}: cannot read it (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+        { hint: 'check the path and its permissions' },
+      );
     }
     parsePrivateKey(new Secret(pem), `--key ${keyFile}`); // one clear error for a file that is not a key
     let owner: InitCa | undefined;
@@ -229,15 +265,25 @@ async function resolveKeys(args: InitOptions, proposal: InitProposal, nodes: rea
     keys.set(owner.name, { ref: { file: referenceFrom(dir, path.resolve(keyFile)), origin: 'key-file' } });
   }
 
-  const missing = (['talos', 'kubernetes'] as const).map((api) => byFp(api, proposal[api].issuing)!).filter((ca) => !keys.has(ca.name));
+  const missing = (['talos', 'kubernetes'] as const)
+    .map((api) => byFp(api, proposal[api].issuing)!)
+    .filter((ca) => !keys.has(ca.name));
   if (missing.length > 0 && args.extractKeys) {
     const cp = nodes.find((n) => n.ca.role === 'controlplane')!;
     for (const ca of missing) {
       const key = readCaKey(cp.config, ca.api, `the machine config of ${cp.address}`);
-      if (!key) throw new RotateError('INIT_NO_KEY_IN_CONFIG', `the machine config of ${cp.address} holds no ${ca.api} CA key`, { hint: 'name the key with --key FILE or --secrets BUNDLE' });
+      if (!key)
+        throw new RotateError(
+          'INIT_NO_KEY_IN_CONFIG',
+          `the machine config of ${cp.address} holds no ${ca.api} CA key`,
+          { hint: 'name the key with --key FILE or --secrets BUNDLE' },
+        );
       await loadCa(ca.certPem, key, `the ${ca.api} CA key in the machine config of ${cp.address}`);
       const keyPath = path.join(pkiDir, `${ca.name}.key`);
-      keys.set(ca.name, { ref: { file: referenceFrom(dir, keyPath), origin: 'extracted' }, extracted: { path: keyPath, pem: new Secret(privateKeyPemForNode(key.reveal())) } });
+      keys.set(ca.name, {
+        ref: { file: referenceFrom(dir, keyPath), origin: 'extracted' },
+        extracted: { path: keyPath, pem: new Secret(privateKeyPemForNode(key.reveal())) },
+      });
     }
   }
   return keys;
@@ -253,12 +299,23 @@ interface Written {
  * file is never replaced) and last the desired-state file, which is validated as `rotate validate` would.
  * If it does not validate, what init created is removed and a replaced file is put back.
  */
-async function writeFiles(args: InitOptions, file: string, pkiDir: string, proposal: InitProposal, keys: Map<string, ResolvedKey>, text: string): Promise<Written> {
+async function writeFiles(
+  args: InitOptions,
+  file: string,
+  pkiDir: string,
+  proposal: InitProposal,
+  keys: Map<string, ResolvedKey>,
+  text: string,
+): Promise<Written> {
   const certs = proposal.cas.map((ca) => ({ path: path.join(pkiDir, `${ca.name}.crt`), text: ca.certPem }));
   const extracted = [...keys.values()].flatMap((k) => (k.extracted ? [k.extracted] : []));
   for (const c of certs) {
     if (!args.force && (await pathExists(c.path)) && (await fs.readFile(c.path, 'utf8')) !== c.text) {
-      throw new RotateError('INIT_FILE_EXISTS', `${c.path} already exists and holds another certificate; init does not overwrite it`, { hint: 'pass --force to replace it, or run init in another folder' });
+      throw new RotateError(
+        'INIT_FILE_EXISTS',
+        `${c.path} already exists and holds another certificate; init does not overwrite it`,
+        { hint: 'pass --force to replace it, or run init in another folder' },
+      );
     }
   }
   const toWrite: typeof extracted = [];
@@ -269,10 +326,16 @@ async function writeFiles(args: InitOptions, file: string, pkiDir: string, propo
     }
     // The same key already there (init run again): keep it; anything else is never replaced.
     if ((await fs.readFile(k.path, 'utf8')) !== k.pem.reveal()) {
-      throw new RotateError('INIT_FILE_EXISTS', `${k.path} already exists and holds another key; init never replaces a key file`, { hint: 'move it away, or name it with --key FILE instead of --extract-keys' });
+      throw new RotateError(
+        'INIT_FILE_EXISTS',
+        `${k.path} already exists and holds another key; init never replaces a key file`,
+        { hint: 'move it away, or name it with --key FILE instead of --extract-keys' },
+      );
     }
   }
-  const previous = (await pathExists(file)) ? { text: await fs.readFile(file, 'utf8'), mode: (await fs.stat(file)).mode & 0o777 } : null;
+  const previous = (await pathExists(file))
+    ? { text: await fs.readFile(file, 'utf8'), mode: (await fs.stat(file)).mode & 0o777 }
+    : null;
   const written: Written = { created: [], replaced: [] };
   await fs.mkdir(pkiDir, { recursive: true, mode: 0o700 });
   for (const c of certs) {
@@ -298,13 +361,24 @@ async function writeFiles(args: InitOptions, file: string, pkiDir: string, propo
 
 function report(
   args: InitOptions,
-  r: { file: string; proposal: InitProposal; discovered: ClusterMember[] | null; skippedVips: string[]; listed: ListedNode[]; endpointsNotNodes: string[]; keys: Map<string, ResolvedKey>; written: Written },
+  r: {
+    file: string;
+    proposal: InitProposal;
+    discovered: ClusterMember[] | null;
+    skippedVips: string[];
+    listed: ListedNode[];
+    endpointsNotNodes: string[];
+    keys: Map<string, ResolvedKey>;
+    written: Written;
+  },
 ): void {
   const { proposal } = r;
   const keyOf = (name: string): string => {
     const k = r.keys.get(name)?.ref;
     if (!k) return 'none';
-    return 'file' in k ? `${k.origin === 'extracted' ? 'copied from the cluster to ' : ''}${k.file}` : `${k.secretsBundle} (certs.${k.entry})`;
+    return 'file' in k
+      ? `${k.origin === 'extracted' ? 'copied from the cluster to ' : ''}${k.file}`
+      : `${k.secretsBundle} (certs.${k.entry})`;
   };
   if (args.json) {
     printJson({
@@ -322,7 +396,11 @@ function report(
         role: proposal[c.api].issuing === c.fingerprint ? 'issuing' : 'accepted',
         key: r.keys.get(c.name)?.ref ?? null,
       })),
-      expiredLeftOut: proposal.expired.map((c) => ({ api: c.api, fingerprint: c.fingerprint, notAfter: c.notAfter.toISOString() })),
+      expiredLeftOut: proposal.expired.map((c) => ({
+        api: c.api,
+        fingerprint: c.fingerprint,
+        notAfter: c.notAfter.toISOString(),
+      })),
       disagreements: proposal.disagreements,
       created: r.written.created,
       replaced: r.written.replaced,
@@ -332,34 +410,55 @@ function report(
   const lines: string[] = [];
   if (r.discovered) {
     lines.push(`Discovered ${r.discovered.length} node(s) from the cluster's members:`);
-    for (const n of r.listed) lines.push(`  ${n.role === 'controlplane' ? 'control plane' : 'worker       '}  ${n.address}`);
-    for (const v of r.skippedVips) lines.push(`  skipped ${v}: a VIP a control plane's config declares, listed among its holder's addresses`);
-    lines.push('  A VIP or load balancer is not a node: never add one to controlPlanes or workers (it may stay an endpoint).');
+    for (const n of r.listed)
+      lines.push(`  ${n.role === 'controlplane' ? 'control plane' : 'worker       '}  ${n.address}`);
+    for (const v of r.skippedVips)
+      lines.push(`  skipped ${v}: a VIP a control plane's config declares, listed among its holder's addresses`);
+    lines.push(
+      '  A VIP or load balancer is not a node: never add one to controlPlanes or workers (it may stay an endpoint).',
+    );
   }
-  for (const e of r.endpointsNotNodes) lines.push(`Endpoint ${e} is not a node address (a VIP or load balancer?): kept as an endpoint only.`);
+  for (const e of r.endpointsNotNodes)
+    lines.push(`Endpoint ${e} is not a node address (a VIP or load balancer?): kept as an endpoint only.`);
   for (const api of ['talos', 'kubernetes'] as const) {
     const mine = proposal.cas.filter((c) => c.api === api);
     lines.push(`${api === 'talos' ? 'Talos API' : 'Kubernetes API'}:`);
     for (const c of mine) {
-      lines.push(`  ${proposal[api].issuing === c.fingerprint ? 'issuing ' : 'accepted'}  ${c.name}  ${shortFingerprint(c.fingerprint)}…  until ${c.notAfter.toISOString().slice(0, 10)}  key: ${keyOf(c.name)}`);
+      lines.push(
+        `  ${proposal[api].issuing === c.fingerprint ? 'issuing ' : 'accepted'}  ${c.name}  ${shortFingerprint(c.fingerprint)}…  until ${c.notAfter.toISOString().slice(0, 10)}  key: ${keyOf(c.name)}`,
+      );
     }
   }
-  const keyless = (['talos', 'kubernetes'] as const).map((api) => proposal.cas.find((c) => c.api === api && c.fingerprint === proposal[api].issuing)!).filter((c) => !r.keys.has(c.name));
+  const keyless = (['talos', 'kubernetes'] as const)
+    .map((api) => proposal.cas.find((c) => c.api === api && c.fingerprint === proposal[api].issuing)!)
+    .filter((c) => !r.keys.has(c.name));
   if (keyless.length > 0) {
     lines.push(
       `No key source for ${keyless.map((c) => c.name).join(' and ')}: fine while the cluster issues from ${keyless.length > 1 ? 'them' : 'it'} (apply takes the current issuing keys from a control plane's machine config for its escrow, so rotating to a new CA needs only the new key). Making ${keyless.length > 1 ? 'them' : 'it'} issuing again elsewhere needs a key: --secrets, --key or --extract-keys.`,
     );
   }
-  for (const c of proposal.expired) lines.push(`Left out: ${c.api} CA ${shortFingerprint(c.fingerprint)}… expired on ${c.notAfter.toISOString().slice(0, 10)}; the plan removes it from the nodes that still list it.`);
+  for (const c of proposal.expired)
+    lines.push(
+      `Left out: ${c.api} CA ${shortFingerprint(c.fingerprint)}… expired on ${c.notAfter.toISOString().slice(0, 10)}; the plan removes it from the nodes that still list it.`,
+    );
   if (proposal.disagreements.length > 0) {
     lines.push('The nodes disagree; the file keeps every CA trusted anywhere, so the plan only adds trust:');
     for (const d of proposal.disagreements) {
-      const what = [...(d.missing.length > 0 ? [`lacks ${d.missing.map((fp) => proposal.cas.find((c) => c.api === d.api && c.fingerprint === fp)!.name).join(', ')}`] : []), ...(d.issuing ? [`uses ${shortFingerprint(d.issuing)}… as its current CA`] : [])];
+      const what = [
+        ...(d.missing.length > 0
+          ? [
+              `lacks ${d.missing.map((fp) => proposal.cas.find((c) => c.api === d.api && c.fingerprint === fp)!.name).join(', ')}`,
+            ]
+          : []),
+        ...(d.issuing ? [`uses ${shortFingerprint(d.issuing)}… as its current CA`] : []),
+      ];
       lines.push(`  ${d.node} (${d.api}): ${what.join('; ')}`);
     }
   }
   for (const p of r.written.created) lines.push(`Wrote ${p}`);
   for (const p of r.written.replaced) lines.push(`Replaced ${p}`);
-  lines.push(`Next: rotate plan -f ${args.file}${proposal.disagreements.length + proposal.expired.length === 0 ? '   (expect: no changes)' : ''}`);
+  lines.push(
+    `Next: rotate plan -f ${args.file}${proposal.disagreements.length + proposal.expired.length === 0 ? '   (expect: no changes)' : ''}`,
+  );
   printResult(lines.join('\n'));
 }

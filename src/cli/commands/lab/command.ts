@@ -40,7 +40,11 @@ export interface LabInspectArgs {
   json: boolean;
 }
 
-const dirOption = { type: 'string', demandOption: true, describe: 'the lab folder (talosconfig, kubeconfig, secrets.yaml, rotate.yaml, lab.json, lab.log)' } as const;
+const dirOption = {
+  type: 'string',
+  demandOption: true,
+  describe: 'the lab folder (talosconfig, kubeconfig, secrets.yaml, rotate.yaml, lab.json, lab.log)',
+} as const;
 
 const labUp = lazyCommand<LabUpArgs>(
   'up',
@@ -50,17 +54,51 @@ const labUp = lazyCommand<LabUpArgs>(
       .option('dir', dirOption)
       .option('control-planes', { type: 'number', default: 3, describe: 'number of control-plane nodes' })
       .option('workers', { type: 'number', default: 2, describe: 'number of worker nodes' })
-      .option('kubernetes-ca-style', { choices: ['legacy', 'document'] as const, default: 'document', describe: 'where configs keep the Kubernetes CA: legacy (.cluster.ca, Talos v1.13) or document (KubeAPIServerCAConfig, v1.14)' })
+      .option('kubernetes-ca-style', {
+        choices: ['legacy', 'document'] as const,
+        default: 'document',
+        describe:
+          'where configs keep the Kubernetes CA: legacy (.cluster.ca, Talos v1.13) or document (KubeAPIServerCAConfig, v1.14)',
+      })
       .option('apply-latency-ms', { type: 'number', describe: 'added latency of every ApplyConfiguration' })
       .option('kubelet-restart-ms', { type: 'number', describe: 'how long a kubelet restart takes' })
-      .option('static-pod-delay-ms', { type: 'number', describe: "how long after a control plane's Kubernetes CA change its kube-apiserver and controller-manager are re-created (default 2000)" })
-      .option('node-grace-s', { type: 'number', describe: 'seconds without a heartbeat before a Node turns NotReady (default 40)' })
-      .option('pods-per-node', { type: 'number', describe: 'emulated in-cluster clients per node (one DaemonSet each) that call the Kubernetes API with the kube-root-ca.crt CA; even ones never re-read it, odd ones re-read it (default 2, 0 for none)' })
-      .option('pod-ca-reload-s', { type: 'number', describe: 'how often a re-reading client re-reads its ca.crt (default 300, as client-go)' })
-      .option('workloads', { choices: ['standard', 'none'] as const, describe: 'workloads besides the per-node clients: standard (Deployments, StatefulSets, an OnDelete DaemonSet, a Job, a bare Pod, PodDisruptionBudgets, a Secret and a ConfigMap holding the CA) or none (default: only the per-node clients)' })
-      .option('ready-timeout-s', { type: 'number', describe: 'how long to wait for every node to be Ready (default 60 s + 0.5 s per node)' })
-      .option('vip', { type: 'boolean', default: false, describe: 'also serve a shared virtual IP (127.A.B.2) in front of a control plane' })
-      .option('detach', { type: 'boolean', default: false, describe: 'return once every node is Ready and keep the lab running in the background (output in DIR/lab.log)' }),
+      .option('static-pod-delay-ms', {
+        type: 'number',
+        describe:
+          "how long after a control plane's Kubernetes CA change its kube-apiserver and controller-manager are re-created (default 2000)",
+      })
+      .option('node-grace-s', {
+        type: 'number',
+        describe: 'seconds without a heartbeat before a Node turns NotReady (default 40)',
+      })
+      .option('pods-per-node', {
+        type: 'number',
+        describe:
+          'emulated in-cluster clients per node (one DaemonSet each) that call the Kubernetes API with the kube-root-ca.crt CA; even ones never re-read it, odd ones re-read it (default 2, 0 for none)',
+      })
+      .option('pod-ca-reload-s', {
+        type: 'number',
+        describe: 'how often a re-reading client re-reads its ca.crt (default 300, as client-go)',
+      })
+      .option('workloads', {
+        choices: ['standard', 'none'] as const,
+        describe:
+          'workloads besides the per-node clients: standard (Deployments, StatefulSets, an OnDelete DaemonSet, a Job, a bare Pod, PodDisruptionBudgets, a Secret and a ConfigMap holding the CA) or none (default: only the per-node clients)',
+      })
+      .option('ready-timeout-s', {
+        type: 'number',
+        describe: 'how long to wait for every node to be Ready (default 60 s + 0.5 s per node)',
+      })
+      .option('vip', {
+        type: 'boolean',
+        default: false,
+        describe: 'also serve a shared virtual IP (127.A.B.2) in front of a control plane',
+      })
+      .option('detach', {
+        type: 'boolean',
+        default: false,
+        describe: 'return once every node is Ready and keep the lab running in the background (output in DIR/lab.log)',
+      }),
   async () => (await import('./run.js')).runLabUp,
 );
 
@@ -78,12 +116,17 @@ const labFault = lazyCommand<LabFaultArgs>(
     y
       .option('dir', dirOption)
       .option('node', { type: 'string', demandOption: true, describe: 'node address (see `rotate lab inspect`)' })
-      .option('down', { type: 'boolean', default: false, describe: 'power the node off: its listeners refuse connections, its kubelet stops' })
+      .option('down', {
+        type: 'boolean',
+        default: false,
+        describe: 'power the node off: its listeners refuse connections, its kubelet stops',
+      })
       .option('up', { type: 'boolean', default: false, describe: 'power the node on again' })
       .option('remove', {
         type: 'boolean',
         default: false,
-        describe: 'remove the node from the cluster for good, as `talosctl reset` + `kubectl delete node` would: off, no longer a member nor a Kubernetes Node (irreversible)',
+        describe:
+          'remove the node from the cluster for good, as `talosctl reset` + `kubectl delete node` would: off, no longer a member nor a Kubernetes Node (irreversible)',
       })
       .option('delay-ms', { type: 'number', describe: 'added latency on every API call the node serves (0 = none)' })
       .option('fail-apply', { type: 'number', describe: 'fail the next N ApplyConfiguration calls (Unavailable)' })
@@ -91,7 +134,8 @@ const labFault = lazyCommand<LabFaultArgs>(
       .option('kubelet-restart-ms', { type: 'number', describe: 'kubelet restart duration on this node' })
       .option('hold-apply-lock-ms', {
         type: 'number',
-        describe: "hold the node's apply lock for N ms from now, as another operator applying a config would (ApplyConfiguration then gets FailedPrecondition \"already in progress\"); 0 releases it",
+        describe:
+          'hold the node\'s apply lock for N ms from now, as another operator applying a config would (ApplyConfiguration then gets FailedPrecondition "already in progress"); 0 releases it',
       }),
   async () => (await import('./run.js')).runLabFault,
 );
@@ -99,8 +143,7 @@ const labFault = lazyCommand<LabFaultArgs>(
 const labInspect = lazyCommand<LabInspectArgs>(
   'inspect',
   "Show every node's Talos and Kubernetes CAs as its applied config states them, its readiness, and the ledger of trust failures",
-  (y) =>
-    y.option('dir', dirOption).option('json', jsonOption('print the report as JSON')),
+  (y) => y.option('dir', dirOption).option('json', jsonOption('print the report as JSON')),
   async () => (await import('./run.js')).runLabInspect,
 );
 

@@ -9,7 +9,12 @@ import { labFault, labInspect } from '../../../lab/process/control-client.js';
 import { launchDetachedLab, stopLab } from '../../../lab/process/daemon-launch.js';
 import { renderInspectReport } from '../../../lab/process/inspect-render.js';
 import { assertNoLabRunning, labDirStatus, logFilePath } from '../../../lab/process/lab-dir.js';
-import { checkInteger, defaultReadyTimeoutMs, resolveFaultChange, resolveLabConfig } from '../../../lab/process/options.js';
+import {
+  checkInteger,
+  defaultReadyTimeoutMs,
+  resolveFaultChange,
+  resolveLabConfig,
+} from '../../../lab/process/options.js';
 import { ensurePrivateDir } from '../../../util/atomic-file.js';
 import type { LabDirArgs, LabFaultArgs, LabInspectArgs, LabUpArgs } from './command.js';
 import { printDiagnostic, printJson, printResult } from '../../output.js';
@@ -39,11 +44,16 @@ function describeLab(dir: string, lab: LabFile, detached: boolean): string {
 
 /** Every node of a small lab; control planes and a few workers of a big one (lab.json has them all). */
 function nodeLines(lab: LabFile): string[] {
-  const line = (n: LabFile['nodes'][number]) => `  node         ${n.address.padEnd(15)} ${n.role.padEnd(12)} ${n.hostname}`;
+  const line = (n: LabFile['nodes'][number]) =>
+    `  node         ${n.address.padEnd(15)} ${n.role.padEnd(12)} ${n.hostname}`;
   if (lab.nodes.length <= 12) return lab.nodes.map(line);
   const cps = lab.nodes.filter((n) => n.role === 'controlplane');
   const workers = lab.nodes.filter((n) => n.role === 'worker');
-  return [...cps.map(line), ...workers.slice(0, 3).map(line), `  node         … and ${workers.length - 3} more workers (see lab.json)`];
+  return [
+    ...cps.map(line),
+    ...workers.slice(0, 3).map(line),
+    `  node         … and ${workers.length - 3} more workers (see lab.json)`,
+  ];
 }
 
 export async function runLabUp(args: LabUpArgs): Promise<void> {
@@ -61,15 +71,20 @@ export async function runLabUp(args: LabUpArgs): Promise<void> {
     vip: args.vip,
   });
   const readyTimeoutS = checkInteger('--ready-timeout-s', args['ready-timeout-s'], 1);
-  const readyTimeoutMs = readyTimeoutS !== undefined ? readyTimeoutS * 1000 : defaultReadyTimeoutMs(config.controlPlanes + config.workers);
+  const readyTimeoutMs =
+    readyTimeoutS !== undefined ? readyTimeoutS * 1000 : defaultReadyTimeoutMs(config.controlPlanes + config.workers);
   const dir = labDir(args.dir);
   try {
     await ensurePrivateDir(dir);
   } catch (err) {
-    throw new RotateError('LAB_DIR', `cannot use ${dir} as the lab folder (${(err as NodeJS.ErrnoException).code ?? String(err)})`, {
-      hint: 'pass a folder path (it is created if missing) that is not a file',
-      cause: err,
-    });
+    throw new RotateError(
+      'LAB_DIR',
+      `cannot use ${dir} as the lab folder (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+      {
+        hint: 'pass a folder path (it is created if missing) that is not a file',
+        cause: err,
+      },
+    );
   }
   await assertNoLabRunning(dir);
   if (args.detach) {
@@ -103,9 +118,13 @@ async function runningLab(dir: string): Promise<LabFile> {
   const status = await labDirStatus(dir);
   if (status.running && status.labFile) return status.labFile;
   if (status.running) {
-    throw new RotateError('LAB_NOT_READY', `the lab in ${dir} (pid ${status.pid}) is still starting`, { hint: `wait for it, or see ${logFilePath(dir)}` });
+    throw new RotateError('LAB_NOT_READY', `the lab in ${dir} (pid ${status.pid}) is still starting`, {
+      hint: `wait for it, or see ${logFilePath(dir)}`,
+    });
   }
-  throw new RotateError('LAB_NOT_RUNNING', `no lab is running in ${dir}`, { hint: `start one with \`rotate lab up --dir ${dir} --detach\`` });
+  throw new RotateError('LAB_NOT_RUNNING', `no lab is running in ${dir}`, {
+    hint: `start one with \`rotate lab up --dir ${dir} --detach\``,
+  });
 }
 
 export async function runLabFault(args: LabFaultArgs): Promise<void> {
@@ -123,15 +142,21 @@ export async function runLabFault(args: LabFaultArgs): Promise<void> {
   const dir = labDir(args.dir);
   const lab = await runningLab(dir);
   if (!lab.nodes.some((n) => n.address === change.node)) {
-    throw new RotateError('LAB_UNKNOWN_NODE', `the lab in ${dir} has no node ${change.node} (nodes: ${lab.nodes.map((n) => `${n.address} ${n.hostname}`).join(', ')})`, {
-      hint: 'pass one of the listed addresses with --node',
-    });
+    throw new RotateError(
+      'LAB_UNKNOWN_NODE',
+      `the lab in ${dir} has no node ${change.node} (nodes: ${lab.nodes.map((n) => `${n.address} ${n.hostname}`).join(', ')})`,
+      {
+        hint: 'pass one of the listed addresses with --node',
+      },
+    );
   }
   const result = await labFault(lab, change);
   const f = result.faults;
   printResult(
     `node ${result.node}: ${f.down ? 'down' : 'up'}, delay ${f.delayMs} ms, fail next ${f.failApply} apply(s), drop next ${f.dropApplyReply} apply reply(s), kubelet restart ${f.kubeletRestartMs === null ? 'lab default' : `${f.kubeletRestartMs} ms`}${
-      result.applyLockHeldUntil !== undefined ? `, apply lock ${result.applyLockHeldUntil ? `held until ${result.applyLockHeldUntil}` : 'free'}` : ''
+      result.applyLockHeldUntil !== undefined
+        ? `, apply lock ${result.applyLockHeldUntil ? `held until ${result.applyLockHeldUntil}` : 'free'}`
+        : ''
     }`,
   );
 }

@@ -6,7 +6,12 @@ import { planTextWidth, renderPlanText } from '../../../plan/render/human.js';
 import { refuseIfRefused } from '../../../plan/planner/index.js';
 import { renderPlanSummary } from '../../../plan/render/summary.js';
 import { colorizePlanText, colorWanted } from '../../../plan/render/color.js';
-import { buildPlan, formatPlanWarning, noSecretsBundleWarning, relevantDesiredWarnings } from '../../../cluster/session/build-plan.js';
+import {
+  buildPlan,
+  formatPlanWarning,
+  noSecretsBundleWarning,
+  relevantDesiredWarnings,
+} from '../../../cluster/session/build-plan.js';
 import { parseDuration } from '../../../state/index.js';
 import { openSession } from '../../../cluster/session/open-session.js';
 import { connectTalos } from '../../../talos/talos-api.js';
@@ -26,7 +31,12 @@ export async function runPlan(args: PlanArgs): Promise<void> {
     await planOrThrow(args, output);
   } catch (err) {
     const e = RotateError.is(err) ? err : null;
-    if (!output.printed) printJson({ error: e ? { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) } : { code: 'INTERNAL', message: 'internal error (run with ROTATE_DEBUG=1 for details)' } });
+    if (!output.printed)
+      printJson({
+        error: e
+          ? { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) }
+          : { code: 'INTERNAL', message: 'internal error (run with ROTATE_DEBUG=1 for details)' },
+      });
     throw err;
   }
 }
@@ -45,7 +55,8 @@ async function planOrThrow(args: PlanArgs, output: { printed: boolean }): Promis
       applyLockWaitMs,
       progress: (p) => progress.update(p),
     }).finally(() => progress.end());
-    for (const w of relevantDesiredWarnings(session.warnings, session.desired, built.nodes)) printDiagnostic(`warning: ${formatDiagnostic(w)}`);
+    for (const w of relevantDesiredWarnings(session.warnings, session.desired, built.nodes))
+      printDiagnostic(`warning: ${formatDiagnostic(w)}`);
     for (const w of built.warnings) printDiagnostic(formatPlanWarning(w));
     const bundleNote = noSecretsBundleWarning(built.plan, session.desired.cluster.secretsBundle);
     if (bundleNote) printDiagnostic(formatPlanWarning(bundleNote));
@@ -55,7 +66,11 @@ async function planOrThrow(args: PlanArgs, output: { printed: boolean }): Promis
     if (args.json) printResult(renderSavedPlan(saved));
     else if (args.summary) process.stdout.write(renderPlanSummary(plan));
     else {
-      const text = renderPlanText(plan, { describeCertificate: summarizeCertificateValue, applyCommand: applyCommandFor(args), width: planTextWidth(process.stdout) });
+      const text = renderPlanText(plan, {
+        describeCertificate: summarizeCertificateValue,
+        applyCommand: applyCommandFor(args),
+        width: planTextWidth(process.stdout),
+      });
       printResult(colorWanted(process.stdout) ? colorizePlanText(text) : text);
     }
 

@@ -15,6 +15,9 @@ export const rollbackCommand = lazyCommand<RollbackArgs>(
         describe:
           "what to do, in every namespace, with the workloads whose pods loaded the CA the rollback takes away (started since the rolled-back run's Kubernetes issue step), once the apiservers serve the reverted CA (overrides the workloads section that run recorded; default: that section, else report)",
       })
-      .example('$0 rollback -f rotate.yaml', 'undo the last apply run of this state, finished or not') as unknown as Argv<RollbackArgs>,
+      .example(
+        '$0 rollback -f rotate.yaml',
+        'undo the last apply run of this state, finished or not',
+      ) as unknown as Argv<RollbackArgs>,
   async () => (await import('../apply/run.js')).runRollbackCommand,
 );

@@ -10,7 +10,13 @@ import { buildPlan } from '../../../cluster/session/build-plan.js';
 import { openSession } from '../../../cluster/session/open-session.js';
 import { connectTalos } from '../../../talos/talos-api.js';
 import { openFileStateStore, resolveStatePath, unfinishedRunOf, type Run } from '../../../state/index.js';
-import { buildStatusReport, nameKey, type StatusClientInput, type StatusRunInput, type StatusWorkloads } from '../../../status/report.js';
+import {
+  buildStatusReport,
+  nameKey,
+  type StatusClientInput,
+  type StatusRunInput,
+  type StatusWorkloads,
+} from '../../../status/report.js';
 import { renderStatusPrometheus, renderStatusText } from '../../../status/render.js';
 import { workloadSummary } from '../../../workloads/summary.js';
 import { printJson, printResult } from '../../output.js';
@@ -28,9 +34,18 @@ export interface StatusOptions {
 }
 
 export async function runStatus(args: StatusOptions): Promise<void> {
-  const session = await openSession(args.file, connectTalos, { talosconfig: args.talosconfig, context: args.context, endpoints: args.endpoints });
+  const session = await openSession(args.file, connectTalos, {
+    talosconfig: args.talosconfig,
+    context: args.context,
+    endpoints: args.endpoints,
+  });
   try {
-    const built = await buildPlan(session, { parallelism: args.parallelism, maxUnavailable: 1, allowDisruption: false, nodeDryRun: false });
+    const built = await buildPlan(session, {
+      parallelism: args.parallelism,
+      maxUnavailable: 1,
+      allowDisruption: false,
+      nodeDryRun: false,
+    });
     const names = new Map<string, string>();
     // A name is bound to its certificate (fingerprint), whichever API section uses it.
     for (const a of Object.values(session.desired.authorities)) {
@@ -52,10 +67,19 @@ export async function runStatus(args: StatusOptions): Promise<void> {
       })),
       names,
       clients: [
-        { kind: 'talosconfig', path: session.desired.cluster.talosconfig, context: session.context.name, certPem: session.context.certPem },
+        {
+          kind: 'talosconfig',
+          path: session.desired.cluster.talosconfig,
+          context: session.context.name,
+          certPem: session.context.certPem,
+        },
         ...(session.desired.cluster.kubeconfig ? [await kubeconfigClient(session.desired.cluster.kubeconfig)] : []),
       ],
-      drift: { changes: built.plan.changes, steps: built.plan.steps.map((s) => s.id), refused: (built.plan.refused ?? []).map((r) => r.reason) },
+      drift: {
+        changes: built.plan.changes,
+        steps: built.plan.steps.map((s) => s.id),
+        refused: (built.plan.refused ?? []).map((r) => r.reason),
+      },
       run: runOf(unfinishedRunOf(doc)),
       workloads: workloadsOf(doc?.runs ?? []),
       now: new Date(),
@@ -78,7 +102,11 @@ export async function runStatus(args: StatusOptions): Promise<void> {
 export function workloadsOf(runs: readonly Run[]): StatusWorkloads | null {
   const run = [...runs].reverse().find((r) => r.workloads && r.workloads.length > 0);
   if (!run) return null;
-  return { runId: run.id, ...(run.operation === 'rollback' ? { operation: 'rollback' as const } : {}), ...workloadSummary(run.workloads!, run.operation === 'rollback' ? 'rollback' : 'apply') };
+  return {
+    runId: run.id,
+    ...(run.operation === 'rollback' ? { operation: 'rollback' as const } : {}),
+    ...workloadSummary(run.workloads!, run.operation === 'rollback' ? 'rollback' : 'apply'),
+  };
 }
 
 function runOf(run: Run | null): StatusRunInput | null {
@@ -106,14 +134,25 @@ async function kubeconfigClient(path: string): Promise<StatusClientInput> {
   try {
     text = await fs.readFile(path, 'utf8');
   } catch (err) {
-    return { ...base, context: null, certPem: null, problem: `cannot read it (${(err as NodeJS.ErrnoException).code ?? 'error'})` };
+    return {
+      ...base,
+      context: null,
+      certPem: null,
+      problem: `cannot read it (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+    };
   }
   try {
     const doc = parseYaml(text) as KubeconfigDoc;
     const context = doc['current-context'] ?? null;
     const user = doc.contexts?.find((c) => c.name === context)?.context?.user;
     const data = doc.users?.find((u) => u.name === user)?.user?.['client-certificate-data'];
-    if (!data) return { ...base, context, certPem: null, problem: 'its current context has no embedded client certificate (client-certificate-data)' };
+    if (!data)
+      return {
+        ...base,
+        context,
+        certPem: null,
+        problem: 'its current context has no embedded client certificate (client-certificate-data)',
+      };
     return { ...base, context, certPem: Buffer.from(data, 'base64').toString('utf8') };
   } catch {
     return { ...base, context: null, certPem: null, problem: 'it is not a valid kubeconfig' };

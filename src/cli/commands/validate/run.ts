@@ -1,10 +1,18 @@
-import { DesiredStateError, formatDiagnostic, validateDesiredFile, type DesiredApi, type DesiredState } from '../../../desired/index.js';
+import {
+  DesiredStateError,
+  formatDiagnostic,
+  validateDesiredFile,
+  type DesiredApi,
+  type DesiredState,
+} from '../../../desired/index.js';
 import { shortFingerprint } from '../../../domain/types.js';
 import { printDiagnostic, printJson, printResult } from '../../output.js';
 
 function describeApi(api: DesiredApi): string {
   const issuing = `issuing ${api.issuing.name} (${api.issuing.certificate.algorithm}, ${shortFingerprint(api.issuing.certificate.fingerprint)})`;
-  const accepted = api.accepted.length ? api.accepted.map((a) => `${a.name} (${shortFingerprint(a.certificate.fingerprint)})`).join(', ') : 'none';
+  const accepted = api.accepted.length
+    ? api.accepted.map((a) => `${a.name} (${shortFingerprint(a.certificate.fingerprint)})`).join(', ')
+    : 'none';
   return `${issuing}; also accepted: ${accepted}`;
 }
 
