@@ -28,7 +28,9 @@ function recoveryHint(where: StateLocation): string {
 }
 
 function corrupt(where: StateLocation, what: string): RotateError {
-  return new RotateError('STATE_CORRUPT', `state file ${where.file} is damaged: ${what}`, { hint: recoveryHint(where) });
+  return new RotateError('STATE_CORRUPT', `state file ${where.file} is damaged: ${what}`, {
+    hint: recoveryHint(where),
+  });
 }
 
 /** JSON.parse's complaint without the snippet of input it may quote (the file might hold anything). */
@@ -48,7 +50,8 @@ export function parseStateText(sealedOrPlain: string, where: StateLocation): Sta
   } catch (err) {
     throw corrupt(where, jsonProblem(text, err));
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw corrupt(where, 'it is not a JSON object');
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw corrupt(where, 'it is not a JSON object');
   const version = (value as Record<string, unknown>).stateVersion;
   if (version !== STATE_VERSION) {
     if (typeof version === 'number') {
@@ -75,10 +78,14 @@ export function parseStateText(sealedOrPlain: string, where: StateLocation): Sta
 export function serializeState(doc: StateDocument, where: StateLocation): string {
   const problems = stateDocumentProblems(doc);
   if (problems.length > 0) {
-    throw new RotateError('STATE_INVALID_WRITE', `refusing to write an invalid state document to ${where.file}: ${problems.slice(0, 3).join('; ')}`, {
-      hint: 'the state on disk was not changed',
-      source: 'internal',
-    });
+    throw new RotateError(
+      'STATE_INVALID_WRITE',
+      `refusing to write an invalid state document to ${where.file}: ${problems.slice(0, 3).join('; ')}`,
+      {
+        hint: 'the state on disk was not changed',
+        source: 'internal',
+      },
+    );
   }
   const keyMaterial = (): RotateError =>
     new RotateError('STATE_KEY_MATERIAL', `refusing to write key material into the state ${where.file}`, {
@@ -90,7 +97,16 @@ export function serializeState(doc: StateDocument, where: StateLocation): string
   // the seam: a plan's text is a whole JSON value and the patterns hold no JSON punctuation.
   const plans: string[] = [];
   const skeleton = JSON.stringify(
-    { ...doc, runs: doc.runs.map((run) => ({ ...run, plan: planToken(plans, run.plan), resumes: run.resumes.map((r) => (r.replanned ? { ...r, replanned: { ...r.replanned, plan: planToken(plans, r.replanned.plan) } } : r)) })) },
+    {
+      ...doc,
+      runs: doc.runs.map((run) => ({
+        ...run,
+        plan: planToken(plans, run.plan),
+        resumes: run.resumes.map((r) =>
+          r.replanned ? { ...r, replanned: { ...r.replanned, plan: planToken(plans, r.replanned.plan) } } : r,
+        ),
+      })),
+    },
     null,
     2,
   );
@@ -102,7 +118,10 @@ export function serializeState(doc: StateDocument, where: StateLocation): string
   }
   // Each token stands alone as a string value at the end of a `"plan": ` line: put the plan's text there,
   // indented as JSON.stringify indents a nested value (every line of it shifted by the line's indent).
-  const text = skeleton.replace(/^( *)"plan": "\\u0000plan:(\d+)"/gm, (_m, indent: string, i: string) => `${indent}"plan": ${indentedPlanText(recorded[Number(i)]!, indent)}`);
+  const text = skeleton.replace(
+    /^( *)"plan": "\\u0000plan:(\d+)"/gm,
+    (_m, indent: string, i: string) => `${indent}"plan": ${indentedPlanText(recorded[Number(i)]!, indent)}`,
+  );
   // Sealed last, when a state key is configured (encryption.ts): every check above ran on the plain text.
   return sealIfConfigured(`${text}\n`, 'state');
 }

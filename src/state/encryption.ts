@@ -43,15 +43,31 @@ export class StateCipher {
   constructor(key: Buffer) {
     if (key.length !== 32) throw internalError('STATE_INTERNAL', 'a state key is 32 bytes');
     this.#key = Buffer.from(key);
-    this.keyId = createHash('sha256').update('talos-rotate state key id\0').update(this.#key).digest('hex').slice(0, 16);
+    this.keyId = createHash('sha256')
+      .update('talos-rotate state key id\0')
+      .update(this.#key)
+      .digest('hex')
+      .slice(0, 16);
   }
 
   seal(plain: string | Uint8Array, purpose: SealedPurpose): string {
     const iv = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', this.#key, iv);
     cipher.setAAD(Buffer.from(`${FORMAT}:${purpose}`));
-    const data = Buffer.concat([cipher.update(typeof plain === 'string' ? Buffer.from(plain, 'utf8') : plain), cipher.final()]);
-    const envelope: Envelope = { format: FORMAT, version: 1, purpose, cipher: 'aes-256-gcm', keyId: this.keyId, iv: iv.toString('base64'), tag: cipher.getAuthTag().toString('base64'), data: data.toString('base64') };
+    const data = Buffer.concat([
+      cipher.update(typeof plain === 'string' ? Buffer.from(plain, 'utf8') : plain),
+      cipher.final(),
+    ]);
+    const envelope: Envelope = {
+      format: FORMAT,
+      version: 1,
+      purpose,
+      cipher: 'aes-256-gcm',
+      keyId: this.keyId,
+      iv: iv.toString('base64'),
+      tag: cipher.getAuthTag().toString('base64'),
+      data: data.toString('base64'),
+    };
     return `${JSON.stringify(envelope)}\n`;
   }
 
@@ -59,15 +75,25 @@ export class StateCipher {
   open(text: string, purpose: SealedPurpose, what: string): Buffer {
     const e = envelopeOf(text);
     if (!e || e.version !== 1 || e.cipher !== 'aes-256-gcm') {
-      throw new RotateError('STATE_SEALED_UNREADABLE', `${what} is not a sealed file this version of talos-rotate reads`, { hint: 'restore it from a backup' });
+      throw new RotateError(
+        'STATE_SEALED_UNREADABLE',
+        `${what} is not a sealed file this version of talos-rotate reads`,
+        { hint: 'restore it from a backup' },
+      );
     }
     if (e.purpose !== purpose) {
-      throw new RotateError('STATE_SEALED_UNREADABLE', `${what} holds a sealed ${e.purpose}, not a sealed ${purpose}`, { hint: 'put the right file back (a file was moved or copied over this one)' });
+      throw new RotateError('STATE_SEALED_UNREADABLE', `${what} holds a sealed ${e.purpose}, not a sealed ${purpose}`, {
+        hint: 'put the right file back (a file was moved or copied over this one)',
+      });
     }
     if (e.keyId !== this.keyId) {
-      throw new RotateError('STATE_KEY_WRONG', `${what} is encrypted with another key (key id ${e.keyId}; the key given has id ${this.keyId})`, {
-        hint: `set ${STATE_KEY_ENV} (or ${STATE_KEY_FILE_ENV}) to the key this state was encrypted with; nothing was changed`,
-      });
+      throw new RotateError(
+        'STATE_KEY_WRONG',
+        `${what} is encrypted with another key (key id ${e.keyId}; the key given has id ${this.keyId})`,
+        {
+          hint: `set ${STATE_KEY_ENV} (or ${STATE_KEY_FILE_ENV}) to the key this state was encrypted with; nothing was changed`,
+        },
+      );
     }
     try {
       const decipher = createDecipheriv('aes-256-gcm', this.#key, Buffer.from(e.iv, 'base64'));
@@ -75,9 +101,13 @@ export class StateCipher {
       decipher.setAuthTag(Buffer.from(e.tag, 'base64'));
       return Buffer.concat([decipher.update(Buffer.from(e.data, 'base64')), decipher.final()]);
     } catch {
-      throw new RotateError('STATE_SEALED_DAMAGED', `${what} does not decrypt with the right key: it was damaged or altered`, {
-        hint: 'restore it from a backup (the state file has one beside it, `.backup`)',
-      });
+      throw new RotateError(
+        'STATE_SEALED_DAMAGED',
+        `${what} does not decrypt with the right key: it was damaged or altered`,
+        {
+          hint: 'restore it from a backup (the state file has one beside it, `.backup`)',
+        },
+      );
     }
   }
 }
@@ -100,9 +130,17 @@ export function isSealed(text: string): boolean {
 
 function parseKey(value: string, where: string): Buffer {
   const v = value.trim();
-  const key = /^[0-9a-fA-F]{64}$/.test(v) ? Buffer.from(v, 'hex') : /^[A-Za-z0-9+/]{43}=?$/.test(v) ? Buffer.from(v, 'base64') : null;
+  const key = /^[0-9a-fA-F]{64}$/.test(v)
+    ? Buffer.from(v, 'hex')
+    : /^[A-Za-z0-9+/]{43}=?$/.test(v)
+      ? Buffer.from(v, 'base64')
+      : null;
   if (!key || key.length !== 32) {
-    throw new RotateError('STATE_KEY_INVALID', `${where} is not a state key: it must be 32 random bytes, base64 (44 characters) or hex (64)`, { hint: KEY_HINT });
+    throw new RotateError(
+      'STATE_KEY_INVALID',
+      `${where} is not a state key: it must be 32 random bytes, base64 (44 characters) or hex (64)`,
+      { hint: KEY_HINT },
+    );
   }
   return key;
 }
@@ -112,7 +150,9 @@ export function stateCipherFromEnv(env: NodeJS.ProcessEnv = process.env): StateC
   const inline = env[STATE_KEY_ENV];
   const file = env[STATE_KEY_FILE_ENV];
   if (inline && file) {
-    throw new RotateError('STATE_KEY_INVALID', `both ${STATE_KEY_ENV} and ${STATE_KEY_FILE_ENV} are set`, { hint: 'set one of them' });
+    throw new RotateError('STATE_KEY_INVALID', `both ${STATE_KEY_ENV} and ${STATE_KEY_FILE_ENV} are set`, {
+      hint: 'set one of them',
+    });
   }
   if (inline) return new StateCipher(parseKey(inline, `$${STATE_KEY_ENV}`));
   if (!file) return null;
@@ -120,14 +160,22 @@ export function stateCipherFromEnv(env: NodeJS.ProcessEnv = process.env): StateC
   try {
     const mode = statSync(file).mode;
     if ((mode & 0o077) !== 0) {
-      throw new RotateError('STATE_KEY_INVALID', `the state key file ${file} (${STATE_KEY_FILE_ENV}) is readable by others (mode ${(mode & 0o777).toString(8).padStart(4, '0')})`, {
-        hint: `chmod 600 ${file}`,
-      });
+      throw new RotateError(
+        'STATE_KEY_INVALID',
+        `the state key file ${file} (${STATE_KEY_FILE_ENV}) is readable by others (mode ${(mode & 0o777).toString(8).padStart(4, '0')})`,
+        {
+          hint: `chmod 600 ${file}`,
+        },
+      );
     }
     text = readFileSync(file, 'utf8');
   } catch (err) {
     if (RotateError.is(err)) throw err;
-    throw new RotateError('STATE_KEY_INVALID', `cannot read the state key file ${file} (${STATE_KEY_FILE_ENV}): ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { hint: KEY_HINT });
+    throw new RotateError(
+      'STATE_KEY_INVALID',
+      `cannot read the state key file ${file} (${STATE_KEY_FILE_ENV}): ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+      { hint: KEY_HINT },
+    );
   }
   return new StateCipher(parseKey(text, `the state key file ${file}`));
 }

@@ -41,7 +41,14 @@ export {
   type LockSlot,
 } from './lock.js';
 export type { HolderIdentity, HolderLiveness } from '../util/process-identity.js';
-export { toErrorRecord, unfinishedRunOf, isUnfinished, beforeFromObserved, runPlans, type FinalStatus } from './runs.js';
+export {
+  toErrorRecord,
+  unfinishedRunOf,
+  isUnfinished,
+  beforeFromObserved,
+  runPlans,
+  type FinalStatus,
+} from './runs.js';
 export { containsKeyMaterial } from './key-material.js';
 export { renderStateSummary } from './render.js';
 export { openLockedState, type LockedState } from './open.js';

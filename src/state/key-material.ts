@@ -14,7 +14,13 @@ const BASE64_PEM = /LS0tLS1CRUdJTi[A-Za-z0-9+/]*={0,2}/g;
  * Base64 DER prefixes of unencrypted private keys: Ed25519 PKCS#8, EC SEC1 (P-256/P-384/P-521), EC
  * PKCS#8 (P-256). Long enough not to occur by chance in the short texts this checks.
  */
-const BASE64_DER_PREFIXES = ['MC4CAQAwBQYDK2VwBCIEI', 'MHcCAQEEI', 'MIGkAgEBBDA', 'MIHcAgEBBEI', 'MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg'];
+const BASE64_DER_PREFIXES = [
+  'MC4CAQAwBQYDK2VwBCIEI',
+  'MHcCAQEEI',
+  'MIGkAgEBBDA',
+  'MIHcAgEBBEI',
+  'MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg',
+];
 
 export function containsKeyMaterial(text: string): boolean {
   if (PEM_PRIVATE_KEY.test(text)) return true;

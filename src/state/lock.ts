@@ -17,7 +17,13 @@ import { RotateError } from '../domain/errors.js';
 import { RecordLockFile } from '../util/record-lock-file.js';
 import { ensureIgnoredPrivateDir } from './state-dir.js';
 import { TOOL_VERSION } from '../version.js';
-import { currentIdentity, currentWho, holderLiveness, type HolderIdentity, type HolderLiveness } from '../util/process-identity.js';
+import {
+  currentIdentity,
+  currentWho,
+  holderLiveness,
+  type HolderIdentity,
+  type HolderLiveness,
+} from '../util/process-identity.js';
 
 export interface LockInfo extends HolderIdentity {
   /** Random UUID: the nonce `rotate state unlock` must be given. */
@@ -141,7 +147,12 @@ function heldError(status: LockStatus, statePath: string, waitedMs: number | nul
     );
   }
   const waited = waitedMs !== null ? `; waited ${formatDurationMs(waitedMs)}` : '';
-  const where = liveness.state === 'unknown' ? ` (${liveness.reason})` : liveness.state === 'this-process' ? ' (this same process)' : '';
+  const where =
+    liveness.state === 'unknown'
+      ? ` (${liveness.reason})`
+      : liveness.state === 'this-process'
+        ? ' (this same process)'
+        : '';
   return new StateLockError(
     'STATE_LOCKED',
     `state ${statePath} is locked by ${describeHolder(info)}${where}${waited}`,
@@ -151,16 +162,25 @@ function heldError(status: LockStatus, statePath: string, waitedMs: number | nul
 }
 
 function unreadableError(slot: LockSlot, statePath: string): RotateError {
-  return new RotateError('STATE_LOCK_UNREADABLE', `state ${statePath} is locked, but the lock file ${slot.where} cannot be read as a lock`, {
-    hint: `if no apply or rollback is running on this state, delete ${slot.where} and run again`,
-  });
+  return new RotateError(
+    'STATE_LOCK_UNREADABLE',
+    `state ${statePath} is locked, but the lock file ${slot.where} cannot be read as a lock`,
+    {
+      hint: `if no apply or rollback is running on this state, delete ${slot.where} and run again`,
+    },
+  );
 }
 
 /**
  * Take the lock, waiting up to `timeoutMs` while a live (or uncheckable) holder has it. A stale lock
  * fails at once: it would never be released.
  */
-export async function acquireLock(slot: LockSlot, statePath: string, request: LockRequest, options: LockWaitOptions = {}): Promise<LockInfo> {
+export async function acquireLock(
+  slot: LockSlot,
+  statePath: string,
+  request: LockRequest,
+  options: LockWaitOptions = {},
+): Promise<LockInfo> {
   const now = options.now ?? Date.now;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const timeoutMs = Math.max(0, options.timeoutMs ?? 0);
@@ -180,7 +200,8 @@ export async function acquireLock(slot: LockSlot, statePath: string, request: Lo
     }
     const waited = now() - start;
     const left = timeoutMs - waited;
-    if (status.liveness.state === 'gone' || left <= 0) throw heldError(status, statePath, timeoutMs > 0 ? waited : null);
+    if (status.liveness.state === 'gone' || left <= 0)
+      throw heldError(status, statePath, timeoutMs > 0 ? waited : null);
     const delayMs = Math.min(delay, left);
     options.onWait?.({ holder: status, attempt, delayMs, waitedMs: waited });
     await sleep(delayMs);
@@ -199,24 +220,41 @@ export async function readLock(slot: LockSlot, statePath: string): Promise<LockS
  * Remove the lock with this exact id. Refused for another id (both shown), and for a holder that is still
  * running on this host (another process) unless `force`. The holder itself may always release its lock.
  */
-export async function breakLock(slot: LockSlot, statePath: string, id: string, options: { force?: boolean } = {}): Promise<LockStatus> {
+export async function breakLock(
+  slot: LockSlot,
+  statePath: string,
+  id: string,
+  options: { force?: boolean } = {},
+): Promise<LockStatus> {
   const status = await readLock(slot, statePath);
   if (!status) {
-    throw new RotateError('STATE_NOT_LOCKED', `state ${statePath} is not locked`, { hint: 'nothing to unlock; check the --state path if you expected a lock' });
+    throw new RotateError('STATE_NOT_LOCKED', `state ${statePath} is not locked`, {
+      hint: 'nothing to unlock; check the --state path if you expected a lock',
+    });
   }
   const { info, liveness } = status;
   if (info.id !== id) {
-    throw new RotateError('STATE_LOCK_ID_MISMATCH', `lock id ${id} does not match the lock on state ${statePath}, which is ${info.id} held by ${describeHolder(info)}`, {
-      hint: `the id acts as a nonce so that only the intended lock is broken; if that lock is the one to break, run \`${unlockCommand(info.id, statePath)}\``,
-    });
+    throw new RotateError(
+      'STATE_LOCK_ID_MISMATCH',
+      `lock id ${id} does not match the lock on state ${statePath}, which is ${info.id} held by ${describeHolder(info)}`,
+      {
+        hint: `the id acts as a nonce so that only the intended lock is broken; if that lock is the one to break, run \`${unlockCommand(info.id, statePath)}\``,
+      },
+    );
   }
   if (liveness.state === 'alive' && !options.force) {
-    throw new RotateError('STATE_LOCK_HOLDER_ALIVE', `refusing to break the lock on state ${statePath}: ${liveness.reason} (${describeHolder(info)})`, {
-      hint: `let that ${info.operation} finish or stop it (Ctrl-C releases its lock); to break the lock anyway, add --force (two runs on one cluster can leave it broken)`,
-    });
+    throw new RotateError(
+      'STATE_LOCK_HOLDER_ALIVE',
+      `refusing to break the lock on state ${statePath}: ${liveness.reason} (${describeHolder(info)})`,
+      {
+        hint: `let that ${info.operation} finish or stop it (Ctrl-C releases its lock); to break the lock anyway, add --force (two runs on one cluster can leave it broken)`,
+      },
+    );
   }
   if (!(await slot.remove(id))) {
-    throw new RotateError('STATE_LOCK_CHANGED', `the lock on state ${statePath} changed while it was being broken`, { hint: 'run `rotate state show` to see the new holder' });
+    throw new RotateError('STATE_LOCK_CHANGED', `the lock on state ${statePath} changed while it was being broken`, {
+      hint: 'run `rotate state show` to see the new holder',
+    });
   }
   return status;
 }
@@ -254,10 +292,14 @@ export class FileLockSlot implements LockSlot {
       await ensureIgnoredPrivateDir(path.dirname(this.where));
       return await this.#file.tryCreate(info);
     } catch (err) {
-      throw new RotateError('STATE_LOCK_WRITE_FAILED', `cannot create the lock file ${this.where}: ${err instanceof Error ? err.message : String(err)}`, {
-        hint: `check the permissions of ${path.dirname(this.where)}`,
-        cause: err,
-      });
+      throw new RotateError(
+        'STATE_LOCK_WRITE_FAILED',
+        `cannot create the lock file ${this.where}: ${err instanceof Error ? err.message : String(err)}`,
+        {
+          hint: `check the permissions of ${path.dirname(this.where)}`,
+          cause: err,
+        },
+      );
     }
   }
 
@@ -310,7 +352,9 @@ export function parseDuration(text: string, flag = '--lock-timeout'): number {
     consumed += match[0].length;
   }
   if (value === '' || consumed !== value.length) {
-    throw new RotateError('CLI_DURATION_INVALID', `${flag} ${JSON.stringify(text)} is not a duration`, { hint: 'write a number with a unit, e.g. 30s, 2m, 1m30s, 500ms (0: do not wait)' });
+    throw new RotateError('CLI_DURATION_INVALID', `${flag} ${JSON.stringify(text)} is not a duration`, {
+      hint: 'write a number with a unit, e.g. 30s, 2m, 1m30s, 500ms (0: do not wait)',
+    });
   }
   return Math.round(total);
 }

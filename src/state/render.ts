@@ -33,7 +33,8 @@ function nodeLine(node: NodeRecord, hostname: string | undefined): string {
   const when = span(node.startedAt, node.finishedAt);
   if (when) parts.push(when);
   if (node.attempts > 1) parts.push(`${node.attempts} attempts`);
-  if (node.status === 'started') parts.push('in flight when last recorded: its config may or may not have been applied; a resumed run verifies it');
+  if (node.status === 'started')
+    parts.push('in flight when last recorded: its config may or may not have been applied; a resumed run verifies it');
   if (node.skipReason) parts.push(node.skipReason);
   if (node.error && node.status !== 'done') parts.push(`error[${node.error.code}]: ${node.error.message}`);
   return parts.join('  ');
@@ -53,24 +54,32 @@ function renderRun(run: Run, n: number, total: number): string[] {
   const lines: string[] = [];
   const steps = run.plan.steps ?? [];
   lines.push(`Run ${n}/${total}: ${run.operation} ${run.status} (id ${run.id})`);
-  lines.push(`  started ${run.startedAt}${run.finishedAt ? `, finished ${run.finishedAt}` : ''} by ${run.who} (pid ${run.pid}, talos-rotate ${run.toolVersion})`);
-  for (const r of run.resumes) lines.push(`  resumed ${r.at} (was ${r.from === 'running' ? 'running when its process stopped' : r.from})`);
+  lines.push(
+    `  started ${run.startedAt}${run.finishedAt ? `, finished ${run.finishedAt}` : ''} by ${run.who} (pid ${run.pid}, talos-rotate ${run.toolVersion})`,
+  );
+  for (const r of run.resumes)
+    lines.push(`  resumed ${r.at} (was ${r.from === 'running' ? 'running when its process stopped' : r.from})`);
   if (run.plan.summary?.text) lines.push(`  plan: ${run.plan.summary.text}`);
   for (const step of run.steps) {
     const planStep = steps.find((s) => s.id === step.id);
     const title = planStep?.title ? `: ${planStep.title}` : '';
     const when = span(step.startedAt, step.finishedAt);
     lines.push(`  step ${step.index}/${run.steps.length} ${step.id}${title}`);
-    lines.push(`    ${step.status}${when ? `  ${when}` : ''}; ${gateText(step)}${step.skipReason ? `; ${step.skipReason}` : ''}`);
+    lines.push(
+      `    ${step.status}${when ? `  ${when}` : ''}; ${gateText(step)}${step.skipReason ? `; ${step.skipReason}` : ''}`,
+    );
     if (step.error) lines.push(`    error[${step.error.code}]: ${step.error.message}`);
     if (step.status === 'pending') continue;
-    for (const node of step.nodes) lines.push(nodeLine(node, planStep?.nodes.find((p) => p.address === node.address)?.hostname));
+    for (const node of step.nodes)
+      lines.push(nodeLine(node, planStep?.nodes.find((p) => p.address === node.address)?.hostname));
   }
   if (run.outputs.length > 0) {
     lines.push('  outputs:');
     for (const o of run.outputs) {
       const after = o.step ? ` (step ${o.step})` : '';
-      lines.push(`    - ${o.kind} ${o.path}${o.backupPath ? ` (previous kept as ${o.backupPath})` : ''}${after} at ${o.writtenAt}`);
+      lines.push(
+        `    - ${o.kind} ${o.path}${o.backupPath ? ` (previous kept as ${o.backupPath})` : ''}${after} at ${o.writtenAt}`,
+      );
     }
   }
   if (run.keys.length > 0) {
@@ -86,7 +95,8 @@ function renderRun(run: Run, n: number, total: number): string[] {
 }
 
 export function renderStateSummary(doc: StateDocument | null, statePath: string, lock: LockStatus | null): string {
-  if (!doc) return [`No state at ${statePath} (nothing was applied with it yet).`, ...renderLock(lock, statePath)].join('\n');
+  if (!doc)
+    return [`No state at ${statePath} (nothing was applied with it yet).`, ...renderLock(lock, statePath)].join('\n');
   const lines = [
     `State ${statePath}`,
     `  lineage ${doc.lineage}, serial ${doc.serial}, written by talos-rotate ${doc.toolVersion} at ${doc.updatedAt}`,

@@ -58,7 +58,10 @@ export function toErrorRecord(err: unknown): ErrorRecord {
   const e = err as { code?: unknown; message?: unknown; hint?: unknown } | null;
   const code = typeof e?.code === 'string' && /^[A-Z][A-Z0-9_]*$/.test(e.code) ? e.code : 'INTERNAL';
   const message = typeof e?.message === 'string' ? e.message : String(err);
-  const record: ErrorRecord = { code, message: containsKeyMaterial(message) ? '(message withheld: it held key material)' : message };
+  const record: ErrorRecord = {
+    code,
+    message: containsKeyMaterial(message) ? '(message withheld: it held key material)' : message,
+  };
   if (typeof e?.hint === 'string' && !containsKeyMaterial(e.hint)) record.hint = e.hint;
   return record;
 }
@@ -92,8 +95,16 @@ function stepHasGate(step: Step): boolean {
 
 function newStepRecord(step: Step): StepRecord {
   const checks: GateRecord['checks'] = {};
-  for (const check of GATE_CHECKS) if (step.gate[check]) checks[check] = { status: 'pending', attempts: 0, lastError: null };
-  const gate: GateRecord = { status: stepHasGate(step) ? 'pending' : 'not-required', attempts: 0, lastError: null, startedAt: null, finishedAt: null, checks };
+  for (const check of GATE_CHECKS)
+    if (step.gate[check]) checks[check] = { status: 'pending', attempts: 0, lastError: null };
+  const gate: GateRecord = {
+    status: stepHasGate(step) ? 'pending' : 'not-required',
+    attempts: 0,
+    lastError: null,
+    startedAt: null,
+    finishedAt: null,
+    checks,
+  };
   return {
     id: step.id,
     index: step.index,
@@ -101,9 +112,15 @@ function newStepRecord(step: Step): StepRecord {
     startedAt: null,
     finishedAt: null,
     gate,
-    nodes: step.nodes.map(
-      (n): NodeRecord => ({ address: n.address, status: 'pending', attempts: 0, startedAt: null, finishedAt: null, before: null, after: null }),
-    ),
+    nodes: step.nodes.map((n): NodeRecord => ({
+      address: n.address,
+      status: 'pending',
+      attempts: 0,
+      startedAt: null,
+      finishedAt: null,
+      before: null,
+      after: null,
+    })),
   };
 }
 
@@ -162,10 +179,18 @@ function findNode(step: StepRecord, address: string): NodeRecord {
 }
 
 /** Moves a node of a started step to `status`, from one of `allowed` (anything else is a bug). */
-function markNode(doc: StateDocument, runId: string, stepId: string, address: string, allowed: NodeRecord['status'][], status: NodeRecord['status']): NodeRecord {
+function markNode(
+  doc: StateDocument,
+  runId: string,
+  stepId: string,
+  address: string,
+  allowed: NodeRecord['status'][],
+  status: NodeRecord['status'],
+): NodeRecord {
   const step = startedStep(doc, runId, stepId);
   const node = findNode(step, address);
-  if (!allowed.includes(node.status)) throw bug(`cannot mark node ${node.address} of step ${step.id} ${status}: it is ${node.status}`);
+  if (!allowed.includes(node.status))
+    throw bug(`cannot mark node ${node.address} of step ${step.id} ${status}: it is ${node.status}`);
   node.status = status;
   return node;
 }
@@ -202,7 +227,8 @@ export function setRunCluster(doc: StateDocument, runId: string, cluster: RunClu
 export function setStepStarted(doc: StateDocument, runId: string, stepId: string, now: string): void {
   const step = findStep(runningRun(doc, runId), stepId);
   if (step.status === 'started') return;
-  if (step.status !== 'pending' && step.status !== 'failed') throw bug(`cannot start step ${stepId}: it is ${step.status}`);
+  if (step.status !== 'pending' && step.status !== 'failed')
+    throw bug(`cannot start step ${stepId}: it is ${step.status}`);
   step.status = 'started';
   step.startedAt = now;
   step.finishedAt = null;
@@ -215,7 +241,14 @@ export function setStepStarted(doc: StateDocument, runId: string, stepId: string
   }
 }
 
-export function setNodeStarted(doc: StateDocument, runId: string, stepId: string, address: string, before: NodeFingerprints, now: string): void {
+export function setNodeStarted(
+  doc: StateDocument,
+  runId: string,
+  stepId: string,
+  address: string,
+  before: NodeFingerprints,
+  now: string,
+): void {
   const node = markNode(doc, runId, stepId, address, ['pending', 'started', 'failed'], 'started');
   node.attempts += 1;
   node.startedAt = now;
@@ -224,26 +257,53 @@ export function setNodeStarted(doc: StateDocument, runId: string, stepId: string
   node.after = null;
 }
 
-export function setNodeDone(doc: StateDocument, runId: string, stepId: string, address: string, after: NodeFingerprints, now: string): void {
+export function setNodeDone(
+  doc: StateDocument,
+  runId: string,
+  stepId: string,
+  address: string,
+  after: NodeFingerprints,
+  now: string,
+): void {
   const node = markNode(doc, runId, stepId, address, ['started'], 'done');
   node.finishedAt = now;
   node.after = structuredClone(after);
 }
 
-export function setNodeSkipped(doc: StateDocument, runId: string, stepId: string, address: string, reason: string, now: string, observed?: NodeFingerprints): void {
+export function setNodeSkipped(
+  doc: StateDocument,
+  runId: string,
+  stepId: string,
+  address: string,
+  reason: string,
+  now: string,
+  observed?: NodeFingerprints,
+): void {
   const node = markNode(doc, runId, stepId, address, ['pending', 'started', 'failed'], 'skipped');
   node.skipReason = reason;
   node.finishedAt = now;
   if (observed) node.after = structuredClone(observed);
 }
 
-export function setNodeFailed(doc: StateDocument, runId: string, stepId: string, address: string, error: ErrorRecord, now: string): void {
+export function setNodeFailed(
+  doc: StateDocument,
+  runId: string,
+  stepId: string,
+  address: string,
+  error: ErrorRecord,
+  now: string,
+): void {
   const node = markNode(doc, runId, stepId, address, ['pending', 'started', 'failed'], 'failed');
   node.error = error;
   node.finishedAt = now;
 }
 
-function gateOf(doc: StateDocument, runId: string, stepId: string, check: GateCheck | undefined): { step: StepRecord; targets: GateCheckRecord[] } {
+function gateOf(
+  doc: StateDocument,
+  runId: string,
+  stepId: string,
+  check: GateCheck | undefined,
+): { step: StepRecord; targets: GateCheckRecord[] } {
   const step = startedStep(doc, runId, stepId);
   if (step.gate.status === 'not-required') throw bug(`step ${stepId} has no gate`);
   if (check === undefined) return { step, targets: Object.values(step.gate.checks) };
@@ -266,9 +326,17 @@ function settleGate(step: StepRecord, now: string): void {
 }
 
 /** One check of the gate (or of one of its checks); `error` null when it found nothing wrong. */
-export function setGateAttempt(doc: StateDocument, runId: string, stepId: string, error: ErrorRecord | null, now: string, check?: GateCheck): void {
+export function setGateAttempt(
+  doc: StateDocument,
+  runId: string,
+  stepId: string,
+  error: ErrorRecord | null,
+  now: string,
+  check?: GateCheck,
+): void {
   const { step, targets } = gateOf(doc, runId, stepId, check);
-  if (targets.every((c) => c.status === 'passed')) throw bug(`the ${check ? `${check} check of the ` : ''}gate of step ${stepId} passed already`);
+  if (targets.every((c) => c.status === 'passed'))
+    throw bug(`the ${check ? `${check} check of the ` : ''}gate of step ${stepId} passed already`);
   for (const c of targets) {
     if (c.status === 'passed') continue;
     c.status = 'checking';
@@ -282,23 +350,49 @@ export function setGateAttempt(doc: StateDocument, runId: string, stepId: string
 }
 
 /** The gate (or one check) passed; `attempts`, when given, is the total the caller counted. */
-export function setGatePassed(doc: StateDocument, runId: string, stepId: string, now: string, check?: GateCheck, attempts?: number): void {
+export function setGatePassed(
+  doc: StateDocument,
+  runId: string,
+  stepId: string,
+  now: string,
+  check?: GateCheck,
+  attempts?: number,
+): void {
   finishChecks(doc, runId, stepId, now, null, check, attempts);
 }
 
-export function setGateFailed(doc: StateDocument, runId: string, stepId: string, error: ErrorRecord, now: string, check?: GateCheck, attempts?: number): void {
+export function setGateFailed(
+  doc: StateDocument,
+  runId: string,
+  stepId: string,
+  error: ErrorRecord,
+  now: string,
+  check?: GateCheck,
+  attempts?: number,
+): void {
   finishChecks(doc, runId, stepId, now, error, check, attempts);
 }
 
 /** Passed (no error) or failed: the checks' outcome, the gate's attempt total, then the gate's status. */
-function finishChecks(doc: StateDocument, runId: string, stepId: string, now: string, error: ErrorRecord | null, check?: GateCheck, attempts?: number): void {
+function finishChecks(
+  doc: StateDocument,
+  runId: string,
+  stepId: string,
+  now: string,
+  error: ErrorRecord | null,
+  check?: GateCheck,
+  attempts?: number,
+): void {
   const { step, targets } = gateOf(doc, runId, stepId, check);
   for (const c of targets) {
     c.status = error ? 'failed' : 'passed';
     c.lastError = error;
     if (attempts !== undefined) c.attempts = Math.max(c.attempts, attempts);
   }
-  step.gate.attempts = Math.max(step.gate.attempts, Object.values(step.gate.checks).reduce((n, c) => n + c.attempts, 0));
+  step.gate.attempts = Math.max(
+    step.gate.attempts,
+    Object.values(step.gate.checks).reduce((n, c) => n + c.attempts, 0),
+  );
   if (error) step.gate.lastError = error;
   step.gate.startedAt ??= now;
   settleGate(step, now);
@@ -307,15 +401,26 @@ function finishChecks(doc: StateDocument, runId: string, stepId: string, now: st
 export function setStepDone(doc: StateDocument, runId: string, stepId: string, now: string): void {
   const step = startedStep(doc, runId, stepId);
   const open = step.nodes.filter((n) => n.status !== 'done' && n.status !== 'skipped');
-  if (open.length > 0) throw bug(`step ${stepId} cannot be done: node(s) ${open.map((n) => `${n.address} (${n.status})`).join(', ')} are not`);
-  if (step.gate.status !== 'passed' && step.gate.status !== 'not-required') throw bug(`step ${stepId} cannot be done: its gate is ${step.gate.status}`);
+  if (open.length > 0)
+    throw bug(
+      `step ${stepId} cannot be done: node(s) ${open.map((n) => `${n.address} (${n.status})`).join(', ')} are not`,
+    );
+  if (step.gate.status !== 'passed' && step.gate.status !== 'not-required')
+    throw bug(`step ${stepId} cannot be done: its gate is ${step.gate.status}`);
   step.status = 'done';
   step.finishedAt = now;
 }
 
-export function setStepFailed(doc: StateDocument, runId: string, stepId: string, error: ErrorRecord, now: string): void {
+export function setStepFailed(
+  doc: StateDocument,
+  runId: string,
+  stepId: string,
+  error: ErrorRecord,
+  now: string,
+): void {
   const step = findStep(runningRun(doc, runId), stepId);
-  if (step.status !== 'started' && step.status !== 'pending') throw bug(`cannot mark step ${stepId} failed: it is ${step.status}`);
+  if (step.status !== 'started' && step.status !== 'pending')
+    throw bug(`cannot mark step ${stepId} failed: it is ${step.status}`);
   step.status = 'failed';
   step.error = error;
   step.finishedAt = now;
@@ -329,16 +434,33 @@ export function setStepSkipped(doc: StateDocument, runId: string, stepId: string
   step.finishedAt = now;
 }
 
-export function addOutput(doc: StateDocument, runId: string, output: Omit<OutputRecord, 'writtenAt'>, now: string): void {
+export function addOutput(
+  doc: StateDocument,
+  runId: string,
+  output: Omit<OutputRecord, 'writtenAt'>,
+  now: string,
+): void {
   const run = runningRun(doc, runId);
   if (output.step !== null) findStep(run, output.step);
-  run.outputs.push({ kind: output.kind, path: output.path, backupPath: output.backupPath, writtenAt: now, step: output.step });
+  run.outputs.push({
+    kind: output.kind,
+    path: output.path,
+    backupPath: output.backupPath,
+    writtenAt: now,
+    step: output.step,
+  });
 }
 
 /** Idempotent per (api, fingerprint): a key escrowed again is recorded once, with its latest role and file. */
 export function addKey(doc: StateDocument, runId: string, key: Omit<KeyRecord, 'recordedAt'>, now: string): void {
   const run = findRun(doc, runId);
-  const record: KeyRecord = { api: key.api, fingerprint: key.fingerprint, role: key.role, file: key.file, recordedAt: now };
+  const record: KeyRecord = {
+    api: key.api,
+    fingerprint: key.fingerprint,
+    role: key.role,
+    file: key.file,
+    recordedAt: now,
+  };
   if (key.certificateFile) record.certificateFile = key.certificateFile;
   const i = run.keys.findIndex((k) => k.api === key.api && k.fingerprint === key.fingerprint);
   if (i >= 0) run.keys[i] = { ...record, recordedAt: run.keys[i]!.recordedAt };
@@ -347,11 +469,20 @@ export function addKey(doc: StateDocument, runId: string, key: Omit<KeyRecord, '
 
 export type FinalStatus = 'interrupted' | 'failed' | 'complete';
 
-export function finishRunIn(doc: StateDocument, runId: string, status: FinalStatus, error: ErrorRecord | null, now: string): void {
+export function finishRunIn(
+  doc: StateDocument,
+  runId: string,
+  status: FinalStatus,
+  error: ErrorRecord | null,
+  now: string,
+): void {
   const run = runningRun(doc, runId);
   if (status === 'complete') {
     const open = run.steps.filter((s) => s.status !== 'done' && s.status !== 'skipped');
-    if (open.length > 0) throw bug(`run ${runId} cannot be complete: step(s) ${open.map((s) => `${s.id} (${s.status})`).join(', ')} are not done`);
+    if (open.length > 0)
+      throw bug(
+        `run ${runId} cannot be complete: step(s) ${open.map((s) => `${s.id} (${s.status})`).join(', ')} are not done`,
+      );
   }
   run.status = status;
   run.finishedAt = now;
@@ -362,7 +493,8 @@ export function finishRunIn(doc: StateDocument, runId: string, status: FinalStat
 export function setRolledBack(doc: StateDocument, runId: string, now: string): void {
   const run = findRun(doc, runId);
   if (run.operation !== 'apply') throw bug(`run ${runId} is a ${run.operation}, which cannot be rolled back`);
-  if (run.status === 'running' || run.status === 'rolled-back') throw bug(`run ${runId} is ${run.status} and cannot be marked rolled back`);
+  if (run.status === 'running' || run.status === 'rolled-back')
+    throw bug(`run ${runId} is ${run.status} and cannot be marked rolled back`);
   run.status = 'rolled-back';
   run.finishedAt ??= now;
 }
@@ -375,9 +507,23 @@ export function appendEvents(doc: StateDocument, runId: string, events: EventRec
 }
 
 /** An event as the state keeps it; one that holds key material is kept without its message and data. */
-export function toEventRecord(event: { time: string; code: string; type: string; level: string; message: string; data?: unknown }): EventRecord {
-  const record: EventRecord = { time: event.time, code: event.code, type: event.type, level: event.level, message: event.message };
-  if (containsKeyMaterial(JSON.stringify(record))) return { ...record, message: '(event withheld: it held key material)' };
+export function toEventRecord(event: {
+  time: string;
+  code: string;
+  type: string;
+  level: string;
+  message: string;
+  data?: unknown;
+}): EventRecord {
+  const record: EventRecord = {
+    time: event.time,
+    code: event.code,
+    type: event.type,
+    level: event.level,
+    message: event.message,
+  };
+  if (containsKeyMaterial(JSON.stringify(record)))
+    return { ...record, message: '(event withheld: it held key material)' };
   if (event.data !== undefined) {
     const text = JSON.stringify(event.data);
     if (containsKeyMaterial(text)) return { ...record, message: '(event withheld: it held key material)' };
@@ -387,7 +533,12 @@ export function toEventRecord(event: { time: string; code: string; type: string;
 }
 
 /** Upsert per (namespace, kind, name): the workload phase's latest word on that workload. */
-export function putWorkload(doc: StateDocument, runId: string, record: Omit<WorkloadRecord, 'updatedAt'>, now: string): void {
+export function putWorkload(
+  doc: StateDocument,
+  runId: string,
+  record: Omit<WorkloadRecord, 'updatedAt'>,
+  now: string,
+): void {
   const run = findRun(doc, runId);
   const list = (run.workloads ??= []);
   const full: WorkloadRecord = { ...record, updatedAt: now };

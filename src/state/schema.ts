@@ -4,7 +4,17 @@
  * checked to be a plan object: it was fully checked when the run started.
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { GATE_STATUSES, KEY_ROLES, NODE_STATUSES, OUTPUT_KINDS, RUN_OPERATIONS, RUN_STATUSES, STATE_VERSION, STEP_STATUSES, WORKLOAD_RECORD_STATUSES } from './types.js';
+import {
+  GATE_STATUSES,
+  KEY_ROLES,
+  NODE_STATUSES,
+  OUTPUT_KINDS,
+  RUN_OPERATIONS,
+  RUN_STATUSES,
+  STATE_VERSION,
+  STEP_STATUSES,
+  WORKLOAD_RECORD_STATUSES,
+} from './types.js';
 
 const timestamp = { type: 'string', minLength: 1 } as const;
 const nullableTimestamp = { type: ['string', 'null'] } as const;
@@ -77,7 +87,11 @@ const stepRecord = {
         lastError: { anyOf: [errorRecord, { type: 'null' }] },
         startedAt: nullableTimestamp,
         finishedAt: nullableTimestamp,
-        checks: { type: 'object', properties: { talos: gateCheck, kubernetes: gateCheck }, additionalProperties: false },
+        checks: {
+          type: 'object',
+          properties: { talos: gateCheck, kubernetes: gateCheck },
+          additionalProperties: false,
+        },
       },
       additionalProperties: false,
     },
@@ -90,7 +104,22 @@ const stepRecord = {
 
 const run = {
   type: 'object',
-  required: ['id', 'operation', 'status', 'startedAt', 'finishedAt', 'who', 'pid', 'toolVersion', 'resumes', 'plan', 'before', 'steps', 'outputs', 'keys'],
+  required: [
+    'id',
+    'operation',
+    'status',
+    'startedAt',
+    'finishedAt',
+    'who',
+    'pid',
+    'toolVersion',
+    'resumes',
+    'plan',
+    'before',
+    'steps',
+    'outputs',
+    'keys',
+  ],
   properties: {
     id: { type: 'string', minLength: 1 },
     operation: { enum: RUN_OPERATIONS },
@@ -165,7 +194,11 @@ const run = {
               items: {
                 type: 'object',
                 required: ['matchLabels', 'action'],
-                properties: { matchLabels: { type: 'object', additionalProperties: { type: 'string' } }, namespace: { type: 'string' }, action: { enum: ['restart', 'report', 'ignore'] } },
+                properties: {
+                  matchLabels: { type: 'object', additionalProperties: { type: 'string' } },
+                  namespace: { type: 'string' },
+                  action: { enum: ['restart', 'report', 'ignore'] },
+                },
                 additionalProperties: false,
               },
             },
@@ -235,7 +268,14 @@ const run = {
       items: {
         type: 'object',
         required: ['time', 'code', 'type', 'level', 'message'],
-        properties: { time: timestamp, code: { type: 'string' }, type: { type: 'string' }, level: { type: 'string' }, message: { type: 'string' }, data: {} },
+        properties: {
+          time: timestamp,
+          code: { type: 'string' },
+          type: { type: 'string' },
+          level: { type: 'string' },
+          message: { type: 'string' },
+          data: {},
+        },
         additionalProperties: false,
       },
     },

@@ -10,7 +10,14 @@ import * as path from 'node:path';
 import { RotateError } from '../domain/errors.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { parseStateText } from './codec.js';
-import { configuredStateCipher, isSealed, openIfSealed, STATE_KEY_ENV, STATE_KEY_FILE_ENV, type SealedPurpose } from './encryption.js';
+import {
+  configuredStateCipher,
+  isSealed,
+  openIfSealed,
+  STATE_KEY_ENV,
+  STATE_KEY_FILE_ENV,
+  type SealedPurpose,
+} from './encryption.js';
 import { statePaths } from './paths.js';
 
 export type SealDirection = 'encrypt' | 'decrypt';
@@ -39,10 +46,18 @@ export async function secretFilesOf(statePath: string): Promise<{ file: string; 
   const paths = statePaths(statePath);
   const files: { file: string; purpose: SealedPurpose }[] = [];
   for (const f of [paths.state, paths.backup]) {
-    if (await fs.stat(f).then(() => true, () => false)) files.push({ file: f, purpose: 'state' });
+    if (
+      await fs.stat(f).then(
+        () => true,
+        () => false,
+      )
+    )
+      files.push({ file: f, purpose: 'state' });
   }
-  for (const f of await listFiles(paths.keysDir, (n) => n.endsWith('.key'))) files.push({ file: f, purpose: 'escrowed-key' });
-  for (const f of await listFiles(path.join(paths.dir, 'backups'), () => true)) files.push({ file: f, purpose: 'output-backup' });
+  for (const f of await listFiles(paths.keysDir, (n) => n.endsWith('.key')))
+    files.push({ file: f, purpose: 'escrowed-key' });
+  for (const f of await listFiles(path.join(paths.dir, 'backups'), () => true))
+    files.push({ file: f, purpose: 'output-backup' });
   return files;
 }
 

@@ -27,10 +27,12 @@ export async function ensureIgnoredPrivateDir(dir: string): Promise<void> {
   if (before !== null && before.length > 0) return;
   await ensurePrivateDir(dir);
   // The .gitignore holds no secret; 0644 as git expects, written atomically like every other file.
-  await writeFileAtomic(path.join(dir, GITIGNORE_NAME), GITIGNORE_TEXT, { mode: 0o644 }).catch(async (err: NodeJS.ErrnoException) => {
-    // Another process created the folder and its .gitignore in between.
-    if (err.code !== 'EEXIST') throw err;
-  });
+  await writeFileAtomic(path.join(dir, GITIGNORE_NAME), GITIGNORE_TEXT, { mode: 0o644 }).catch(
+    async (err: NodeJS.ErrnoException) => {
+      // Another process created the folder and its .gitignore in between.
+      if (err.code !== 'EEXIST') throw err;
+    },
+  );
   await fsyncDir(path.dirname(dir));
 }
 

@@ -15,7 +15,16 @@ import type { OutputKind, Plan } from '../plan/model/plan.js';
 import { TOOL_VERSION } from '../version.js';
 import { MemoryStateAdapter, MemoryStateBacking, PrivateJsonFile, type StateBackend } from './backends.js';
 import type { StateLocation } from './codec.js';
-import { acquireLock, breakLock, readLock, releaseLock, type LockInfo, type LockRequest, type LockStatus, type LockWaitOptions } from './lock.js';
+import {
+  acquireLock,
+  breakLock,
+  readLock,
+  releaseLock,
+  type LockInfo,
+  type LockRequest,
+  type LockStatus,
+  type LockWaitOptions,
+} from './lock.js';
 import { currentWho } from '../util/process-identity.js';
 import * as runs from './runs.js';
 import {
@@ -91,7 +100,13 @@ export interface RunRecorder {
   /** After the change was verified on the node. */
   markNodeDone(runId: string, stepId: string, address: string, after: NodeFingerprints): Promise<void>;
   /** Not patched (e.g. already at the target); `observed`, when given, is recorded as its `after`. */
-  markNodeSkipped(runId: string, stepId: string, address: string, reason: string, observed?: NodeFingerprints): Promise<void>;
+  markNodeSkipped(
+    runId: string,
+    stepId: string,
+    address: string,
+    reason: string,
+    observed?: NodeFingerprints,
+  ): Promise<void>;
   markNodeFailed(runId: string, stepId: string, address: string, error: unknown): Promise<void>;
   /**
    * One gate check; `error` null when this attempt found nothing wrong. `check` names the gate's Talos or
@@ -100,7 +115,12 @@ export interface RunRecorder {
   markGateAttempt(runId: string, stepId: string, error: unknown | null, check?: GateCheck): Promise<void>;
   /** The gate (or one check) passed; `attempts`, when given, is the number of checks the caller made. */
   markGatePassed(runId: string, stepId: string, options?: { check?: GateCheck; attempts?: number }): Promise<void>;
-  markGateFailed(runId: string, stepId: string, error: unknown, options?: { check?: GateCheck; attempts?: number }): Promise<void>;
+  markGateFailed(
+    runId: string,
+    stepId: string,
+    error: unknown,
+    options?: { check?: GateCheck; attempts?: number },
+  ): Promise<void>;
   /** Only when every node is done or skipped and the gate passed (or is not required). */
   markStepDone(runId: string, stepId: string): Promise<void>;
   markStepFailed(runId: string, stepId: string, error: unknown): Promise<void>;
@@ -116,7 +136,10 @@ export interface RunRecorder {
   /** Every key escrowed by any run, latest record per (api, fingerprint). */
   escrowedKeys(): Promise<KeyRecord[]>;
   /** Keep a progress event with the run; stored with the next write (no write of its own), capped. */
-  noteEvent(runId: string, event: { time: string; code: string; type: string; level: string; message: string; data?: unknown }): void;
+  noteEvent(
+    runId: string,
+    event: { time: string; code: string; type: string; level: string; message: string; data?: unknown },
+  ): void;
 }
 
 export interface StateStore extends StateReadWrite, StateLocker, RunRecorder {}
@@ -143,7 +166,10 @@ class DocumentStateStore implements StateStore {
   constructor(backend: StateBackend, options: StateStoreOptions) {
     this.#backend = backend;
     // lowdb keeps the snapshot in `data`; the backend does the durable part.
-    this.#db = new Low<StateDocument | null>({ read: () => backend.read(), write: async (doc) => (doc ? backend.write(doc) : undefined) }, null);
+    this.#db = new Low<StateDocument | null>(
+      { read: () => backend.read(), write: async (doc) => (doc ? backend.write(doc) : undefined) },
+      null,
+    );
     this.#now = options.now ?? (() => new Date());
     this.#newId = options.newId ?? randomUUID;
     this.#desiredFile = options.desiredFile ?? null;
@@ -210,7 +236,9 @@ class DocumentStateStore implements StateStore {
       throw new RotateError(
         'STATE_CHANGED_ELSEWHERE',
         `state ${this.location.file} was changed by another process (${describeSnapshot(cached)} was read, ${describeSnapshot(onDisk)} is stored now)`,
-        { hint: 'another run wrote this state without holding its lock; make sure only one apply or rollback runs, then run again' },
+        {
+          hint: 'another run wrote this state without holding its lock; make sure only one apply or rollback runs, then run again',
+        },
       );
     }
     this.#db.data = onDisk;
@@ -301,7 +329,21 @@ class DocumentStateStore implements StateStore {
   async startRun(input: StartRunInput): Promise<Run> {
     const id = input.id ?? this.#newId();
     const doc = await this.#edit((d, now) => {
-      runs.addRun(d, { id, operation: input.operation, plan: input.plan, before: input.before, who: currentWho(), pid: process.pid, toolVersion: TOOL_VERSION, ...(input.cluster ? { cluster: input.cluster } : {}), ...(input.rollbackOf ? { rollbackOf: input.rollbackOf } : {}) }, now);
+      runs.addRun(
+        d,
+        {
+          id,
+          operation: input.operation,
+          plan: input.plan,
+          before: input.before,
+          who: currentWho(),
+          pid: process.pid,
+          toolVersion: TOOL_VERSION,
+          ...(input.cluster ? { cluster: input.cluster } : {}),
+          ...(input.rollbackOf ? { rollbackOf: input.rollbackOf } : {}),
+        },
+        now,
+      );
     });
     return structuredClone(runs.findRun(doc, id));
   }
@@ -332,7 +374,13 @@ class DocumentStateStore implements StateStore {
     await this.#edit((d, now) => runs.setNodeDone(d, runId, stepId, address, after, now));
   }
 
-  async markNodeSkipped(runId: string, stepId: string, address: string, reason: string, observed?: NodeFingerprints): Promise<void> {
+  async markNodeSkipped(
+    runId: string,
+    stepId: string,
+    address: string,
+    reason: string,
+    observed?: NodeFingerprints,
+  ): Promise<void> {
     await this.#edit((d, now) => runs.setNodeSkipped(d, runId, stepId, address, reason, now, observed));
   }
 
@@ -345,12 +393,23 @@ class DocumentStateStore implements StateStore {
     await this.#edit((d, now) => runs.setGateAttempt(d, runId, stepId, record, now, check));
   }
 
-  async markGatePassed(runId: string, stepId: string, options: { check?: GateCheck; attempts?: number } = {}): Promise<void> {
+  async markGatePassed(
+    runId: string,
+    stepId: string,
+    options: { check?: GateCheck; attempts?: number } = {},
+  ): Promise<void> {
     await this.#edit((d, now) => runs.setGatePassed(d, runId, stepId, now, options.check, options.attempts));
   }
 
-  async markGateFailed(runId: string, stepId: string, error: unknown, options: { check?: GateCheck; attempts?: number } = {}): Promise<void> {
-    await this.#edit((d, now) => runs.setGateFailed(d, runId, stepId, runs.toErrorRecord(error), now, options.check, options.attempts));
+  async markGateFailed(
+    runId: string,
+    stepId: string,
+    error: unknown,
+    options: { check?: GateCheck; attempts?: number } = {},
+  ): Promise<void> {
+    await this.#edit((d, now) =>
+      runs.setGateFailed(d, runId, stepId, runs.toErrorRecord(error), now, options.check, options.attempts),
+    );
   }
 
   async markStepDone(runId: string, stepId: string): Promise<void> {
@@ -397,7 +456,10 @@ class DocumentStateStore implements StateStore {
     return [...byKey.values()];
   }
 
-  noteEvent(runId: string, event: { time: string; code: string; type: string; level: string; message: string; data?: unknown }): void {
+  noteEvent(
+    runId: string,
+    event: { time: string; code: string; type: string; level: string; message: string; data?: unknown },
+  ): void {
     const list = this.#pendingEvents.get(runId) ?? [];
     list.push(runs.toEventRecord(event));
     if (list.length > EVENTS_CAP) list.splice(0, list.length - EVENTS_CAP);

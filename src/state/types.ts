@@ -194,7 +194,15 @@ export interface RunCluster {
 }
 
 export type WorkloadRecordStatus = 'started' | 'restarted' | 'evicted' | 'blocked' | 'reported' | 'ignored' | 'failed';
-export const WORKLOAD_RECORD_STATUSES: readonly WorkloadRecordStatus[] = ['started', 'restarted', 'evicted', 'blocked', 'reported', 'ignored', 'failed'];
+export const WORKLOAD_RECORD_STATUSES: readonly WorkloadRecordStatus[] = [
+  'started',
+  'restarted',
+  'evicted',
+  'blocked',
+  'reported',
+  'ignored',
+  'failed',
+];
 
 /**
  * One workload of the workload phase (a run whose plan changes the control planes' issuing Kubernetes

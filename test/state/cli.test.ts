@@ -7,7 +7,14 @@ import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { defaultStatePath, openFileStateStore, renderStateSummary, resolveStatePath, statePaths, type LockInfo } from '../../src/state/index.js';
+import {
+  defaultStatePath,
+  openFileStateStore,
+  renderStateSummary,
+  resolveStatePath,
+  statePaths,
+  type LockInfo,
+} from '../../src/state/index.js';
 import { currentIdentity } from '../../src/util/process-identity.js';
 import { AFTER_FP, BEFORE_FP, T_NEW, samplePlan, sampleBefore } from './fixtures/plan.js';
 import { scratch } from './fixtures/scratch.js';
@@ -54,12 +61,28 @@ async function sampleState(file: string) {
   const step = plan.steps[0]!;
   const [a, b] = step.nodes;
   await store.markStepStarted(run.id, step.id);
-  await store.recordKey(run.id, { api: 'talos', fingerprint: T_NEW, role: 'new-issuing', file: '/x/state/keys/talos-key.key' });
+  await store.recordKey(run.id, {
+    api: 'talos',
+    fingerprint: T_NEW,
+    role: 'new-issuing',
+    file: '/x/state/keys/talos-key.key',
+  });
   await store.markNodeStarted(run.id, step.id, a!.address, BEFORE_FP);
   await store.markNodeDone(run.id, step.id, a!.address, AFTER_FP);
   await store.markNodeStarted(run.id, step.id, b!.address, BEFORE_FP);
-  await store.recordOutput(run.id, { kind: 'talosconfig', path: '/x/talosconfig', backupPath: '/x/talosconfig.bak', step: step.id });
-  store.noteEvent(run.id, { time: '2026-03-01T10:00:00.000Z', code: 'TR_APPLY_I3001', type: 'node-started', level: 'info', message: `${b!.address}: applying config` });
+  await store.recordOutput(run.id, {
+    kind: 'talosconfig',
+    path: '/x/talosconfig',
+    backupPath: '/x/talosconfig.bak',
+    step: step.id,
+  });
+  store.noteEvent(run.id, {
+    time: '2026-03-01T10:00:00.000Z',
+    code: 'TR_APPLY_I3001',
+    type: 'node-started',
+    level: 'info',
+    message: `${b!.address}: applying config`,
+  });
   await store.finishRun(run.id, 'interrupted', { code: 'APPLY_INTERRUPTED', message: 'interrupted by SIGINT' });
   return { store, run, plan, a: a!, b: b! };
 }
@@ -74,7 +97,10 @@ t.test('the summary shows runs, steps, nodes in flight, outputs and key files', 
   t.match(text, `Run 1/1: apply interrupted (id ${run.id})`);
   t.match(text, `step 1/${plan.steps.length} ${plan.steps[0]!.id}: ${plan.steps[0]!.title}`);
   t.match(text, new RegExp(`- ${a.address.replace(/\./g, '\\.')} \\(${a.hostname}\\): done`));
-  t.match(text, new RegExp(`- ${b.address.replace(/\./g, '\\.')} \\(${b.hostname}\\): started .*a resumed run verifies it`));
+  t.match(
+    text,
+    new RegExp(`- ${b.address.replace(/\./g, '\\.')} \\(${b.hostname}\\): started .*a resumed run verifies it`),
+  );
   t.match(text, 'talosconfig /x/talosconfig (previous kept as /x/talosconfig.bak)');
   t.match(text, `talos ${T_NEW.slice(0, 16)} new-issuing: /x/state/keys/talos-key.key`);
   t.match(text, 'error[APPLY_INTERRUPTED]: interrupted by SIGINT');
@@ -84,7 +110,9 @@ t.test('the summary shows runs, steps, nodes in flight, outputs and key files', 
 
 t.test('CLI', async (t) => {
   if (!existsSync(BUILT)) {
-    t.fail(`the CLI is not built with the state command (${BUILT} is missing): run \`npm run build\` first (npm test does)`);
+    t.fail(
+      `the CLI is not built with the state command (${BUILT} is missing): run \`npm run build\` first (npm test does)`,
+    );
     return;
   }
 
@@ -102,7 +130,11 @@ t.test('CLI', async (t) => {
     t.equal(shown.stderr, '');
     const json = await rotate('state', 'show', '--state', defaultStatePath(desired), '--json');
     t.equal(json.code, 0, json.stderr);
-    const parsed = JSON.parse(json.stdout) as { path: string; lock: unknown; state: { serial: number; runs: { id: string }[] } };
+    const parsed = JSON.parse(json.stdout) as {
+      path: string;
+      lock: unknown;
+      state: { serial: number; runs: { id: string }[] };
+    };
     t.equal(parsed.path, defaultStatePath(desired));
     t.equal(parsed.lock, null);
     t.equal(parsed.state.runs[0]!.id, run.id);

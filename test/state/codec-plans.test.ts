@@ -19,7 +19,10 @@ t.test('the text is exactly JSON.stringify of the document, plans of resumes inc
   await store.replanRun(run.id, fullPlan()).catch(() => undefined);
   await store.startRun({ operation: 'rollback', plan: fullPlan(), before: sampleBefore(), rollbackOf: run.id });
   const doc = (await store.read())!;
-  t.ok(doc.runs.some((r) => r.resumes.some((x) => x.replanned)), 'a replanned resume is in the document');
+  t.ok(
+    doc.runs.some((r) => r.resumes.some((x) => x.replanned)),
+    'a replanned resume is in the document',
+  );
   t.equal(serializeState(doc, where), `${JSON.stringify(doc, null, 2)}\n`);
   t.equal(backing.text, `${JSON.stringify(JSON.parse(backing.text!), null, 2)}\n`, 'what the store wrote too');
   t.equal(serializeState(doc, where), `${JSON.stringify(doc, null, 2)}\n`, 'and again from the cached plan texts');

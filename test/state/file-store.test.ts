@@ -53,32 +53,39 @@ t.test('state and backup are 0600 after every write, the folder 0700, whatever t
   }
 });
 
-t.test('each write fsyncs the state and its folder; the backup is the replaced version, a hard link to it', async (t) => {
-  const dir = await scratch(t);
-  const file = path.join(dir, 'rotate.state.json');
-  const store = openFileStateStore(file);
-  await store.write(() => undefined);
-  const replaced = await readOrNull(file);
-  const replacedInode = (await fs.stat(file)).ino;
-  const probe = await fs.open(process.execPath, 'r');
-  const proto = Object.getPrototypeOf(probe) as { sync: () => Promise<void> };
-  await probe.close();
-  const sync = proto.sync;
-  let syncs = 0;
-  proto.sync = function (this: unknown) {
-    syncs++;
-    return sync.call(this);
-  };
-  try {
-    await store.write((d) => void (d.desiredFile = '/x'));
-  } finally {
-    proto.sync = sync;
-  }
-  t.ok(syncs >= 2, `state file + folder: ${syncs} fsyncs`);
-  t.equal(await readOrNull(`${file}.backup`), replaced, 'the backup holds the replaced version');
-  t.equal((await fs.stat(`${file}.backup`)).ino, replacedInode, 'as a link to its (already fsynced) file: no second copy written');
-  t.not((await fs.stat(file)).ino, replacedInode);
-});
+t.test(
+  'each write fsyncs the state and its folder; the backup is the replaced version, a hard link to it',
+  async (t) => {
+    const dir = await scratch(t);
+    const file = path.join(dir, 'rotate.state.json');
+    const store = openFileStateStore(file);
+    await store.write(() => undefined);
+    const replaced = await readOrNull(file);
+    const replacedInode = (await fs.stat(file)).ino;
+    const probe = await fs.open(process.execPath, 'r');
+    const proto = Object.getPrototypeOf(probe) as { sync: () => Promise<void> };
+    await probe.close();
+    const sync = proto.sync;
+    let syncs = 0;
+    proto.sync = function (this: unknown) {
+      syncs++;
+      return sync.call(this);
+    };
+    try {
+      await store.write((d) => void (d.desiredFile = '/x'));
+    } finally {
+      proto.sync = sync;
+    }
+    t.ok(syncs >= 2, `state file + folder: ${syncs} fsyncs`);
+    t.equal(await readOrNull(`${file}.backup`), replaced, 'the backup holds the replaced version');
+    t.equal(
+      (await fs.stat(`${file}.backup`)).ino,
+      replacedInode,
+      'as a link to its (already fsynced) file: no second copy written',
+    );
+    t.not((await fs.stat(file)).ino, replacedInode);
+  },
+);
 
 t.test('writes go to disk under NODE_ENV=test (no lowdb preset switching to memory)', async (t) => {
   const old = process.env.NODE_ENV;
@@ -104,7 +111,10 @@ t.test('a write interrupted before the rename leaves the previous state readable
     throw Object.assign(new Error('simulated crash before rename'), { code: 'EIO' });
   };
   try {
-    await t.rejects(store.write((d) => void (d.desiredFile = '/second')), /simulated crash/);
+    await t.rejects(
+      store.write((d) => void (d.desiredFile = '/second')),
+      /simulated crash/,
+    );
   } finally {
     fs.rename = rename;
   }
@@ -115,40 +125,56 @@ t.test('a write interrupted before the rename leaves the previous state readable
   t.equal((await store.write((d) => void (d.desiredFile = '/second'))).serial, 2, 'the same store carries on');
 });
 
-t.test('SIGKILL between the temp write and the rename, in a loop of writes, never leaves an unreadable state', async (t) => {
-  const rounds = 4;
-  const results = await Promise.all(
-    Array.from({ length: rounds }, async (_, i) => {
-      const dir = await scratch(t);
-      const paths = statePaths(path.join(dir, 'state', 'rotate.state.json'));
-      const child = spawnChild(t, ['write-loop', paths.state]);
-      await child.line(new RegExp(`^wrote ${3 + 5 * i}$`));
-      // Kill the moment a temp file of the state (not of its backup) exists: mid-write, before the rename.
-      const temp = /^\.rotate\.state\.json\.[0-9a-f]+\.tmp$/;
-      const deadline = Date.now() + 30_000;
-      while (child.proc.exitCode === null) {
-        if ((await fs.readdir(paths.dir)).some((f) => temp.test(f))) {
-          child.proc.kill('SIGKILL');
-          break;
+t.test(
+  'SIGKILL between the temp write and the rename, in a loop of writes, never leaves an unreadable state',
+  async (t) => {
+    const rounds = 4;
+    const results = await Promise.all(
+      Array.from({ length: rounds }, async (_, i) => {
+        const dir = await scratch(t);
+        const paths = statePaths(path.join(dir, 'state', 'rotate.state.json'));
+        const child = spawnChild(t, ['write-loop', paths.state]);
+        await child.line(new RegExp(`^wrote ${3 + 5 * i}$`));
+        // Kill the moment a temp file of the state (not of its backup) exists: mid-write, before the rename.
+        const temp = /^\.rotate\.state\.json\.[0-9a-f]+\.tmp$/;
+        const deadline = Date.now() + 30_000;
+        while (child.proc.exitCode === null) {
+          if ((await fs.readdir(paths.dir)).some((f) => temp.test(f))) {
+            child.proc.kill('SIGKILL');
+            break;
+          }
+          if (Date.now() > deadline) throw new Error('never saw the state written through a temp file');
         }
-        if (Date.now() > deadline) throw new Error('never saw the state written through a temp file');
-      }
-      await child.exited;
-      const leftover = (await fs.readdir(paths.dir)).some((f) => temp.test(f));
-      const last = Number(child.lines.at(-1)!.split(' ')[1]);
-      return { file: paths.state, last, leftover };
-    }),
-  );
-  t.ok(results.some((r) => r.leftover), `killed before the rename in ${results.filter((r) => r.leftover).length}/${rounds} rounds (a temp file was left behind)`);
-  for (const { file, last } of results) {
-    const store = openFileStateStore(file);
-    const doc = await store.read();
-    t.ok(doc, 'the state reads back');
-    t.ok(doc!.serial === last || doc!.serial === last + 1, `serial ${doc!.serial} is the last reported write (${last}) or the one after it`);
-    const backup = JSON.parse((await readOrNull(`${file}.backup`))!) as { serial: number };
-    // Killed between the backup and the state write, the backup already equals the state.
-    t.ok(backup.serial === doc!.serial - 1 || backup.serial === doc!.serial, `the backup (serial ${backup.serial}) is the version before or the same`);
-    t.equal(await modeOf(file), 0o600);
-    t.equal((await store.write((d) => void (d.desiredFile = '/after-crash'))).serial, doc!.serial + 1, 'the next process carries on');
-  }
-});
+        await child.exited;
+        const leftover = (await fs.readdir(paths.dir)).some((f) => temp.test(f));
+        const last = Number(child.lines.at(-1)!.split(' ')[1]);
+        return { file: paths.state, last, leftover };
+      }),
+    );
+    t.ok(
+      results.some((r) => r.leftover),
+      `killed before the rename in ${results.filter((r) => r.leftover).length}/${rounds} rounds (a temp file was left behind)`,
+    );
+    for (const { file, last } of results) {
+      const store = openFileStateStore(file);
+      const doc = await store.read();
+      t.ok(doc, 'the state reads back');
+      t.ok(
+        doc!.serial === last || doc!.serial === last + 1,
+        `serial ${doc!.serial} is the last reported write (${last}) or the one after it`,
+      );
+      const backup = JSON.parse((await readOrNull(`${file}.backup`))!) as { serial: number };
+      // Killed between the backup and the state write, the backup already equals the state.
+      t.ok(
+        backup.serial === doc!.serial - 1 || backup.serial === doc!.serial,
+        `the backup (serial ${backup.serial}) is the version before or the same`,
+      );
+      t.equal(await modeOf(file), 0o600);
+      t.equal(
+        (await store.write((d) => void (d.desiredFile = '/after-crash'))).serial,
+        doc!.serial + 1,
+        'the next process carries on',
+      );
+    }
+  },
+);

@@ -3,7 +3,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import t from 'tap';
 import { RotateError } from '../../src/domain/errors.js';
-import { StateLockError, openFileStateStore, parseDuration, statePaths, type LockInfo, type LockWait } from '../../src/state/index.js';
+import {
+  StateLockError,
+  openFileStateStore,
+  parseDuration,
+  statePaths,
+  type LockInfo,
+  type LockWait,
+} from '../../src/state/index.js';
 import { currentIdentity } from '../../src/util/process-identity.js';
 import { processStartTime } from '../../src/util/process.js';
 import { modeOf, scratch } from './fixtures/scratch.js';
@@ -35,7 +42,11 @@ t.test('a second process waits for a live holder, then fails naming it; unlock r
   t.equal(info.path, paths.state);
   t.equal(info.who, `${os.userInfo().username}@${os.hostname()}`);
   t.equal(await modeOf(paths.lock), 0o600, 'lock file 0600');
-  t.same((await fs.readdir(paths.dir)).filter((f) => f.endsWith('.tmp')), [], 'no temp file left');
+  t.same(
+    (await fs.readdir(paths.dir)).filter((f) => f.endsWith('.tmp')),
+    [],
+    'no temp file left',
+  );
 
   const store = openFileStateStore(paths.state);
   const waits: LockWait[] = [];
@@ -44,7 +55,8 @@ t.test('a second process waits for a live holder, then fails naming it; unlock r
   t.ok(StateLockError.isLockError(err));
   t.ok(waits.length >= 2, `waited and retried (${waits.map((w) => w.delayMs).join(', ')} ms)`);
   t.equal(waits[0]!.delayMs, 1000, 'backoff starts at 1 s');
-  for (const part of [info.who, 'rollback', info.created, info.id, `pid ${info.pid}`, /waited \ds/]) t.match(err.message, part);
+  for (const part of [info.who, 'rollback', info.created, info.id, `pid ${info.pid}`, /waited \ds/])
+    t.match(err.message, part);
   t.match(err.hint, `rotate state unlock ${info.id} --state ${paths.state}`);
 
   const wrong = await code(store.unlock('aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee'));
@@ -89,19 +101,33 @@ t.test('the lock of a holder killed with SIGKILL is detected as stale at once', 
   t.equal(await store.release(mine.id), true);
 });
 
-t.test('apply and rollback break the lock of a holder proven gone (breakGone), say so, and take the lock', async (t) => {
-  const { paths, child, info } = await holder(t);
-  child.proc.kill('SIGKILL');
-  await child.exited;
-  const store = openFileStateStore(paths.state);
-  const broken: string[] = [];
-  const mine = await store.lock({ operation: 'apply' }, { timeoutMs: 0, breakGone: true, onBrokeStale: (s) => broken.push(`${s.info.id} ${s.liveness.reason}`) });
-  t.same(broken, [`${info.id} process ${info.pid} on this host is no longer running`], 'the broken lock is reported with the reason');
-  t.not(mine.id, info.id);
-  t.equal((await store.lockStatus())?.info.id, mine.id, 'the lock is ours now');
-  t.same((await fs.readdir(paths.dir)).filter((f) => f.includes('.removing')), [], 'nothing left aside');
-  t.equal(await store.release(mine.id), true);
-});
+t.test(
+  'apply and rollback break the lock of a holder proven gone (breakGone), say so, and take the lock',
+  async (t) => {
+    const { paths, child, info } = await holder(t);
+    child.proc.kill('SIGKILL');
+    await child.exited;
+    const store = openFileStateStore(paths.state);
+    const broken: string[] = [];
+    const mine = await store.lock(
+      { operation: 'apply' },
+      { timeoutMs: 0, breakGone: true, onBrokeStale: (s) => broken.push(`${s.info.id} ${s.liveness.reason}`) },
+    );
+    t.same(
+      broken,
+      [`${info.id} process ${info.pid} on this host is no longer running`],
+      'the broken lock is reported with the reason',
+    );
+    t.not(mine.id, info.id);
+    t.equal((await store.lockStatus())?.info.id, mine.id, 'the lock is ours now');
+    t.same(
+      (await fs.readdir(paths.dir)).filter((f) => f.includes('.removing')),
+      [],
+      'nothing left aside',
+    );
+    t.equal(await store.release(mine.id), true);
+  },
+);
 
 async function plantLock(t: TapTest, over: Partial<LockInfo>) {
   const dir = await scratch(t);
@@ -144,16 +170,29 @@ t.test('a reused pid and a reboot are broken by breakGone too; a live holder and
   for (const over of cases) {
     const { store, info } = await plantLock(t, over);
     const broken: string[] = [];
-    const mine = await store.lock({ operation: 'rollback' }, { breakGone: true, onBrokeStale: (s) => broken.push(s.info.id) });
+    const mine = await store.lock(
+      { operation: 'rollback' },
+      { breakGone: true, onBrokeStale: (s) => broken.push(s.info.id) },
+    );
     t.same(broken, [info.id], `broken: ${JSON.stringify(over)}`);
     t.equal(await store.release(mine.id), true);
   }
   // The parent process (the test runner) is alive: its lock is waited for, never broken.
   const live = await plantLock(t, { pid: process.ppid, processStart: processStartTime(process.ppid) });
-  const liveErr = await code(live.store.lock({ operation: 'apply' }, { breakGone: true, onBrokeStale: () => t.fail('a live holder was broken') }));
+  const liveErr = await code(
+    live.store.lock(
+      { operation: 'apply' },
+      { breakGone: true, onBrokeStale: () => t.fail('a live holder was broken') },
+    ),
+  );
   t.equal(liveErr.code, 'STATE_LOCKED');
   const other = await plantLock(t, { host: 'other-host', pid: 4242 });
-  const otherErr = await code(other.store.lock({ operation: 'apply' }, { breakGone: true, onBrokeStale: () => t.fail('another host was broken') }));
+  const otherErr = await code(
+    other.store.lock(
+      { operation: 'apply' },
+      { breakGone: true, onBrokeStale: () => t.fail('another host was broken') },
+    ),
+  );
   t.equal(otherErr.code, 'STATE_LOCKED');
   t.equal((await other.store.lockStatus())?.info.id, other.info.id, 'the other host keeps its lock');
 });

@@ -20,6 +20,13 @@ describeStateStore(t, async () => {
 t.test('beforeFromObserved keeps what a rollback needs from each observed node', async (t) => {
   const [cp] = sampleNodes();
   t.same(beforeFromObserved([cp!]), [
-    { address: '127.0.0.10', nodeId: cp!.nodeId, role: 'controlplane', talos: { issuing: T_OLD, accepted: [] }, kubernetes: { issuing: K_OLD, accepted: [], style: 'legacy' }, configDigest: 'digest-127.0.0.10' },
+    {
+      address: '127.0.0.10',
+      nodeId: cp!.nodeId,
+      role: 'controlplane',
+      talos: { issuing: T_OLD, accepted: [] },
+      kubernetes: { issuing: K_OLD, accepted: [], style: 'legacy' },
+      configDigest: 'digest-127.0.0.10',
+    },
   ]);
 });

@@ -18,14 +18,15 @@ export interface StateUnlockArgs extends StateLocationArgs {
 function locationOptions<T>(y: Argv<T>): Argv<T & StateLocationArgs> {
   return y
     .option('file', fileOption('desired-state file; its state is <dir of FILE>/state/<name of FILE>.state.json'))
-    .option('state', { type: 'string', describe: 'state file (overrides the default from -f)' }) as unknown as Argv<T & StateLocationArgs>;
+    .option('state', { type: 'string', describe: 'state file (overrides the default from -f)' }) as unknown as Argv<
+    T & StateLocationArgs
+  >;
 }
 
 const stateShow = lazyCommand<StateShowArgs>(
   'show',
   'Show the runs recorded in the state (steps, nodes, gates, outputs, escrowed key files) and its lock; never key material',
-  (y) =>
-    locationOptions(y).option('json', jsonOption('print { path, lock, state } as JSON')),
+  (y) => locationOptions(y).option('json', jsonOption('print { path, lock, state } as JSON')),
   async () => (await import('./run.js')).runStateShow,
 );
 
@@ -35,7 +36,11 @@ const stateUnlock = lazyCommand<StateUnlockArgs>(
   (y) =>
     locationOptions(y)
       .positional('lock-id', { type: 'string', demandOption: true, describe: 'the id of the lock to break' })
-      .option('force', { type: 'boolean', default: false, describe: 'break it even though its process is still running on this host' }),
+      .option('force', {
+        type: 'boolean',
+        default: false,
+        describe: 'break it even though its process is still running on this host',
+      }),
   async () => (await import('./run.js')).runStateUnlock,
 );
 
@@ -52,8 +57,17 @@ function stateSeal(direction: 'encrypt' | 'decrypt'): CommandModule<object, Stat
         : 'Turn an encrypted state back into plain files (needs its key in $ROTATE_STATE_KEY or $ROTATE_STATE_KEY_FILE)',
     builder: (y: Argv) =>
       locationOptions(y)
-        .option('lock-timeout', { type: 'string', default: '30s', describe: 'how long to wait for a run holding the state lock' })
-        .example(direction === 'encrypt' ? 'ROTATE_STATE_KEY_FILE=~/.config/talos-rotate/state.key $0 state encrypt' : 'ROTATE_STATE_KEY_FILE=~/.config/talos-rotate/state.key $0 state decrypt', direction === 'encrypt' ? 'encrypt the state of rotate.yaml' : 'decrypt it again') as unknown as Argv<StateSealArgs>,
+        .option('lock-timeout', {
+          type: 'string',
+          default: '30s',
+          describe: 'how long to wait for a run holding the state lock',
+        })
+        .example(
+          direction === 'encrypt'
+            ? 'ROTATE_STATE_KEY_FILE=~/.config/talos-rotate/state.key $0 state encrypt'
+            : 'ROTATE_STATE_KEY_FILE=~/.config/talos-rotate/state.key $0 state decrypt',
+          direction === 'encrypt' ? 'encrypt the state of rotate.yaml' : 'decrypt it again',
+        ) as unknown as Argv<StateSealArgs>,
     handler: async (args) => {
       const { runStateSeal } = await import('./run.js');
       await runStateSeal(args, direction);
@@ -64,6 +78,12 @@ function stateSeal(direction: 'encrypt' | 'decrypt'): CommandModule<object, Stat
 export const stateCommand: CommandModule<object, object> = {
   command: 'state <command>',
   describe: 'Inspect the apply state, break a stale lock, or encrypt / decrypt it at rest',
-  builder: (y: Argv) => y.command(stateShow).command(stateUnlock).command(stateSeal('encrypt')).command(stateSeal('decrypt')).demandCommand(1),
+  builder: (y: Argv) =>
+    y
+      .command(stateShow)
+      .command(stateUnlock)
+      .command(stateSeal('encrypt'))
+      .command(stateSeal('decrypt'))
+      .demandCommand(1),
   handler: () => undefined,
 };

@@ -14,7 +14,11 @@ export async function runStateShow(args: StateShowArgs): Promise<void> {
   const lock = await store.lockStatus();
   const doc = await store.read();
   if (args.json) {
-    printJson({ path: statePath, lock: lock ? { ...lock.info, holder: lock.liveness.state, holderDetail: lock.liveness.reason } : null, state: doc });
+    printJson({
+      path: statePath,
+      lock: lock ? { ...lock.info, holder: lock.liveness.state, holderDetail: lock.liveness.reason } : null,
+      state: doc,
+    });
     return;
   }
   printResult(renderStateSummary(doc, statePath, lock));
@@ -24,8 +28,14 @@ export async function runStateUnlock(args: StateUnlockArgs): Promise<void> {
   const statePath = resolveStatePath({ state: args.state, file: args.file });
   const store = openFileStateStore(statePath);
   const removed = await store.unlock(args['lock-id'], { force: args.force });
-  if (removed.liveness.state === 'unknown') printDiagnostic(`warning: ${removed.liveness.reason}; make sure that run is not still going [STATE_UNLOCK_HOLDER_UNKNOWN]`);
-  if (removed.liveness.state === 'alive') printDiagnostic(`warning: broke the lock of a running process (--force): ${removed.liveness.reason} [STATE_UNLOCK_HOLDER_ALIVE]`);
+  if (removed.liveness.state === 'unknown')
+    printDiagnostic(
+      `warning: ${removed.liveness.reason}; make sure that run is not still going [STATE_UNLOCK_HOLDER_UNKNOWN]`,
+    );
+  if (removed.liveness.state === 'alive')
+    printDiagnostic(
+      `warning: broke the lock of a running process (--force): ${removed.liveness.reason} [STATE_UNLOCK_HOLDER_ALIVE]`,
+    );
   printResult(`Unlocked state ${statePath}: removed lock ${removed.info.id} of ${describeHolder(removed.info)}.`);
 }
 
@@ -33,14 +43,19 @@ export async function runStateUnlock(args: StateUnlockArgs): Promise<void> {
 export async function runStateSeal(args: StateSealArgs, direction: 'encrypt' | 'decrypt'): Promise<void> {
   const statePath = resolveStatePath({ state: args.state, file: args.file });
   const store = openStore(statePath);
-  const lock = await store.lock({ operation: `state ${direction}` }, { timeoutMs: parseDuration(args['lock-timeout']), breakGone: true });
+  const lock = await store.lock(
+    { operation: `state ${direction}` },
+    { timeoutMs: parseDuration(args['lock-timeout']), breakGone: true },
+  );
   try {
     const report = await sealStateFolder(statePath, direction);
     const verb = direction === 'encrypt' ? 'Encrypted' : 'Decrypted';
     printResult(
       report.changed.length === 0
         ? `Nothing to do: every secret file of ${statePath} is already ${direction === 'encrypt' ? 'encrypted' : 'plain'} (${report.unchanged} file(s)).`
-        : [`${verb} ${report.changed.length} file(s) of ${statePath}:`, ...report.changed.map((f) => `  ${f}`)].join('\n'),
+        : [`${verb} ${report.changed.length} file(s) of ${statePath}:`, ...report.changed.map((f) => `  ${f}`)].join(
+            '\n',
+          ),
     );
   } finally {
     await store.release(lock.id);
