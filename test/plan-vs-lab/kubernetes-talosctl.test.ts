@@ -1,7 +1,10 @@
 /**
  * Model versus lab for the Kubernetes API CA in talosctl's order (talos-behaviour.md §2.3: accept NEW everywhere,
  * control planes first; swap; drop OLD, control planes first; each apply followed by the kubelet-restart
- * wait), for both config styles (legacy `.cluster.ca`, v1.14 `KubeAPIServerCAConfig`).
+ * wait), on a v1.14 `KubeAPIServerCAConfig` (document-style) lab, whose workers hold the Kubernetes CA as
+ * accepted only. The legacy style (`.cluster.ca`) changes only config patching and the lab's reading of
+ * configs, which our-order.test.ts holds against the model for both styles (and kubernetes-mistake.test.ts
+ * on a legacy-style lab).
  *
  * The model predicts nothing in accept and swap, and in the drop phase kubelet rejections by the control
  * planes that dropped OLD: `degraded` while some apiserver still accepts a kubelet's OLD-signed certificate,
@@ -15,7 +18,7 @@ import { compare, groupsFor, kindMismatches, PlanVsLab, type Group } from './fix
 /** Long against a kubelet restart (400 ms) and a few heartbeats (250 ms): only a stranded kubelet could miss it. */
 const GRACE_MS = 6_000;
 
-for (const style of ['legacy', 'document'] as const) {
+for (const style of ['document'] as const) {
   t.test(`${style}: talosctl's order — kubelets rejected by dropped control planes, as predicted`, async (t) => {
     const h = await PlanVsLab.start({ style, nodeGraceMs: GRACE_MS });
     t.teardown(() => h.stop());

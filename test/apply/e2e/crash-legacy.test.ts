@@ -1,9 +1,0 @@
-/** SIGKILL at three points of a legacy-style rotation, stale-lock unlocks, and a resume to the end. */
-import t from 'tap';
-import { crashesThenResume } from './fixtures/crash-resume.js';
-import { requirePrerequisites } from './fixtures/proc.js';
-
-await requirePrerequisites(t);
-t.test('killed between steps, mid-step and between patch and reply; resumed to the end (legacy style)', (t) =>
-  crashesThenResume(t, 'legacy'),
-);

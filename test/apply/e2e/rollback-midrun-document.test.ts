@@ -1,7 +1,0 @@
-/** SIGKILL in the middle of a document-style rotation, then `rotate rollback` back to the original trust. */
-import t from 'tap';
-import { crashThenRollback } from './fixtures/crash-rollback.js';
-import { requirePrerequisites } from './fixtures/proc.js';
-
-await requirePrerequisites(t);
-t.test('killed mid-step 2, then rolled back (document style)', (t) => crashThenRollback(t, 'document'));
