@@ -1,11 +1,17 @@
 /**
- * Issue 14, the rollback bullet: a rollback of the Kubernetes API CA breaks the pods the apply restarted
- * (they loaded only the new CA), so rollback has its own workload phase. A 1+1 lab with `--workloads
- * standard`: `apply --workloads restart`, then `rollback --workloads restart`, SIGKILLed right after its
- * first restart was recorded and resumed. Afterwards every workload the apply restarted was restarted by
- * the rollback after its revert step (all its pods started after that step), each once: the resumed
- * rollback sends the restartedAt value the killed one recorded, and a Deployment's template changed once
- * per run (generation 1 → 2 → 3).
+ * Issue 14, on one 1+1 lab with `--workloads standard` (Kubernetes API CA only), as a sequence:
+ *
+ * 1. A run killed (SIGKILL) during the workload phase, then resumed, restarts no workload twice: the
+ *    resumed run sends the restartedAt value the killed run recorded, never a new one (the lab's template
+ *    keeps the first value, one generation bump), waits for the rollouts, and records them `restarted`.
+ * 2. The rollback bullet: a rollback of the Kubernetes API CA breaks the pods the apply restarted (they
+ *    loaded only the new CA), so rollback has its own workload phase. `rollback --workloads restart`,
+ *    SIGKILLed right after its first restart was recorded and resumed. Afterwards every workload the apply
+ *    restarted was restarted by the rollback after its revert step (all its pods started after that step),
+ *    each once: the resumed rollback sends the restartedAt value the killed one recorded, and a
+ *    Deployment's template changed once per run (generation 1 → 2 → 3).
+ *
+ * (Part 1 was workloads-resume.test.ts, on a lab of its own; the rollback needs a completed apply anyway.)
  */
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
@@ -90,7 +96,7 @@ interface RunLike {
 type PlanLike = { workloadPhase?: { afterStep: number; afterStepId: string; mode: string; podsStartedAfter?: string } };
 
 t.test(
-  'apply --workloads restart, then rollback --workloads restart (killed, resumed): the rollback restarts them again after its revert step, once',
+  'apply, then rollback, --workloads restart, each killed in its workload phase and resumed: each restarts once',
   async (t) => {
     const dir = await labDir(t);
     const up = await rotate(
@@ -121,9 +127,52 @@ t.test(
       );
     await fs.writeFile(file, text);
 
+    const key = (e: { kind?: string; namespace?: string; name?: string }) => `${e.kind} ${e.namespace}/${e.name}`;
+
+    // 1. The apply, killed right after the first restart annotation was recorded and sent (before its
+    //    rollout completed), then resumed: no workload restarted twice.
+    const killed = await runJson(dir, 'apply', (e) => e.type === 'workload' && e.status === 'started');
+    t.equal(killed.signal, 'SIGKILL', `the first run was killed in the workload phase (${killed.stderr.slice(-500)})`);
+    const startedByKilled = killed.events.filter((e) => e.type === 'workload' && e.status === 'started');
+    t.ok(startedByKilled.length >= 1, 'it had started a restart');
+
     const apply = await runJson(dir, 'apply');
     t.equal(apply.code, 0, apply.stderr.slice(-2000));
-    const key = (e: { kind?: string; namespace?: string; name?: string }) => `${e.kind} ${e.namespace}/${e.name}`;
+    t.ok(
+      apply.events.some((e) => e.type === 'run-resume'),
+      'the second run resumed the first',
+    );
+    // A `started` the killed run recorded may be said again (its patch may not have gone out), but only with
+    // the same restartedAt value: the template then changes once, whatever the kill hit.
+    for (const e of apply.events.filter((x) => x.type === 'workload' && x.status === 'started')) {
+      const before = startedByKilled.find((f) => key(f) === key(e));
+      if (before) t.equal(e.detail, before.detail, `${key(e)}: resumed with the recorded restartedAt, not a new one`);
+    }
+    const restartedByResume = apply.events.filter((e) => e.type === 'workload' && e.status === 'restarted');
+    for (const e of startedByKilled) {
+      const done = restartedByResume.find((r) => key(r) === key(e));
+      t.ok(done, `${key(e)}: its rollout was waited for and recorded`);
+      t.equal(done?.detail, e.detail, `${key(e)}: with the restartedAt value the killed run sent`);
+    }
+    // The lab agrees: each restarted workload carries the first run's annotation, set by one patch.
+    const afterApply = JSON.parse((await rotate('lab', 'inspect', '--dir', dir, '--json')).stdout) as {
+      pods: {
+        workloads?: {
+          kind: string;
+          namespace: string;
+          name: string;
+          restartedAt: string | null;
+          generation: number | null;
+        }[];
+      };
+    };
+    for (const e of startedByKilled) {
+      const w = afterApply.pods.workloads?.find((x) => key(x) === key(e));
+      t.equal(w?.restartedAt, e.detail, `${key(e)}: the lab's template holds the first annotation`);
+      if (e.kind === 'Deployment') t.equal(w?.generation, 2, `${key(e)}: one spec change (generation 1 → 2)`);
+    }
+
+    // 2. The rollback.
 
     // The rollback, killed right after its first restart annotation was recorded.
     const first = await runJson(dir, 'rollback', (e) => e.type === 'workload' && e.status === 'started');
