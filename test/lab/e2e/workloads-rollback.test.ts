@@ -172,9 +172,7 @@ t.test(
       if (e.kind === 'Deployment') t.equal(w?.generation, 2, `${key(e)}: one spec change (generation 1 → 2)`);
     }
 
-    // 2. The rollback.
-
-    // The rollback, killed right after its first restart annotation was recorded.
+    // 2. The rollback, killed right after its first restart annotation was recorded.
     const first = await runJson(dir, 'rollback', (e) => e.type === 'workload' && e.status === 'started');
     t.equal(
       first.signal,
