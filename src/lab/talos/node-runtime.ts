@@ -417,7 +417,7 @@ const caKeys = new Map<string, X509Certificate>();
 /**
  * What a control plane's apid proxy verifies of a worker's apid after a registration, as one string: the
  * signing CA (the answering control plane's issuing CA, checked by signature), the certificate's names and
- * the trust bundle. Null when the signer is not that CA (then nothing is assumed).
+ * key type, and the trust bundle. Null when the signer is not that CA (then nothing is assumed).
  */
 export function servedTrust(crt: string, bundle: string, issuingPem: string | null): string | null {
   if (!issuingPem) return null;
@@ -430,7 +430,8 @@ export function servedTrust(crt: string, bundle: string, issuingPem: string | nu
     }
     const leaf = new X509Certificate(crt);
     if (!leaf.checkIssued(ca) || !leaf.verify(ca.publicKey)) return null;
-    return `${ca.fingerprint256}\u0000${leaf.subjectAltName ?? ''}\u0000${leaf.subject}\u0000${bundle}`;
+    const keyType = leaf.publicKey.asymmetricKeyType ?? '';
+    return `${ca.fingerprint256}\u0000${keyType}\u0000${leaf.subjectAltName ?? ''}\u0000${leaf.subject}\u0000${bundle}`;
   } catch {
     return null;
   }
