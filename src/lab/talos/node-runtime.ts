@@ -18,6 +18,7 @@
  * - `down`: listeners closed and connections dropped. `up`: the node boots its persisted config, then
  *   listens again (a worker re-registers first).
  */
+import { X509Certificate } from 'node:crypto';
 import type { Secret } from '../../domain/secret.js';
 import type { Ledger } from '../core/ledger.js';
 import type { ConfigChange, LabCluster, LabNode } from '../core/model.js';
@@ -72,6 +73,11 @@ export class TalosNodeRuntime implements ApidHost {
     active: false,
   };
   #csr: Promise<{ csrPem: string; key: Secret }> | null = null;
+  /**
+   * What the control planes' proxies verify of this worker's apid, as of its last registration: the CA that
+   * signed its certificate, the certificate's names and the bundle it trusts (null: unknown, e.g. after a boot).
+   */
+  #servedTrust: string | null = null;
   #stopped = false;
   #listeners: Array<() => void> = [];
 
@@ -293,7 +299,10 @@ export class TalosNodeRuntime implements ApidHost {
           await this.apid
             .listen()
             .catch((err: unknown) => this.#side.log(`${this.node.address}: apid cannot listen: ${String(err)}`));
-        this.#side.workerRegistered(this);
+        // The control planes dial it again only when what they verify changed: a re-registration with the
+        // same signing CA, names and bundle (every k8s.Endpoint change re-registers every worker) leaves the
+        // outcome of every apid-proxy handshake as it was, and the periodic probes still exercise the edge.
+        if (ok !== 'same-trust') this.#side.workerRegistered(this);
       } else {
         this.#registration.timer = setTimeout(() => void attempt(), REGISTRATION_RETRY_MS);
         this.#registration.timer.unref?.();
@@ -329,7 +338,7 @@ export class TalosNodeRuntime implements ApidHost {
    * One pass over the listed endpoints in turn; adopts the first answer, unless a newer registration
    * (`generation`) started meanwhile: Talos cancels an attempt whose inputs changed, adopting nothing.
    */
-  async #registerOnce(generation?: number): Promise<boolean> {
+  async #registerOnce(generation?: number): Promise<boolean | 'same-trust'> {
     const csr = this.csr();
     if (!csr) {
       this.#side.log(
@@ -358,7 +367,10 @@ export class TalosNodeRuntime implements ApidHost {
         issuer: r.from,
       };
       this.resources.refresh();
-      return true;
+      const trust = servedTrust(r.crt, r.bundle, cp.roots.talos.issuing?.certPem ?? null);
+      const same = trust !== null && trust === this.#servedTrust;
+      this.#servedTrust = trust;
+      return same ? 'same-trust' : true;
     }
     return false;
   }
@@ -393,8 +405,35 @@ export class TalosNodeRuntime implements ApidHost {
       // A booting worker has no certificate until a trustd signs one; apid starts then.
       this.#csr = null;
       this.#credentials = null;
+      this.#servedTrust = null;
       this.#startRegistration();
     }
+  }
+}
+
+/** Issuing CA certificates parsed once (a worker registration verifies its new certificate against one). */
+const caKeys = new Map<string, X509Certificate>();
+
+/**
+ * What a control plane's apid proxy verifies of a worker's apid after a registration, as one string: the
+ * signing CA (the answering control plane's issuing CA, checked by signature), the certificate's names and
+ * key type, and the trust bundle. Null when the signer is not that CA (then nothing is assumed).
+ */
+export function servedTrust(crt: string, bundle: string, issuingPem: string | null): string | null {
+  if (!issuingPem) return null;
+  try {
+    let ca = caKeys.get(issuingPem);
+    if (!ca) {
+      ca = new X509Certificate(issuingPem);
+      caKeys.set(issuingPem, ca);
+      if (caKeys.size > 64) caKeys.delete(caKeys.keys().next().value as string);
+    }
+    const leaf = new X509Certificate(crt);
+    if (!leaf.checkIssued(ca) || !leaf.verify(ca.publicKey)) return null;
+    const keyType = leaf.publicKey.asymmetricKeyType ?? '';
+    return `${ca.fingerprint256}\u0000${keyType}\u0000${leaf.subjectAltName ?? ''}\u0000${leaf.subject}\u0000${bundle}`;
+  } catch {
+    return null;
   }
 }
 

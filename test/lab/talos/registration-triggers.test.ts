@@ -80,3 +80,45 @@ t.test('a worker re-registers when its .machine.certSANs change', async (t) => {
   t.match(lab.talos.runtime(w)!.credentials!.server.certPem, /BEGIN CERTIFICATE/);
   t.pass('the worker asked trustd again');
 });
+
+t.test('control planes dial a re-registered worker again only when what they verify of it changed', async (t) => {
+  // No periodic probes during the test: only the bursts that follow changes are counted.
+  const lab = await startTestLab({
+    controlPlanes: 3,
+    workers: 2,
+    style: 'legacy',
+    timings: { probeIntervalMs: 600_000 },
+  });
+  t.teardown(() => lab.stop());
+  const [cp1, cp2] = lab.cps as [string, string];
+  await lab.talos.settle();
+  const certOf = (w: string) => lab.talos.runtime(w)!.credentials!.server.certPem;
+  const apidProbes = () => lab.talos.probeStats().apid;
+
+  // An endpoint change: every worker registers again (a new certificate), signed by the same CA, with the
+  // same names and bundle: the proxies' handshakes with it end as before, so no control plane dials it.
+  let before = lab.workers.map(certOf);
+  let probes = apidProbes();
+  lab.cluster.setApiserverServing(cp1, true);
+  await lab.talos.settle();
+  lab.workers.forEach((w, i) => t.not(certOf(w), before[i], `${w}: registered again`));
+  t.equal(apidProbes() - probes, 0, 'no apid dial after a registration that changed nothing they verify');
+
+  // cp-2 alone also accepts X: a registration with cp-2 brings a new bundle, and every control plane dials
+  // every worker again.
+  const X = await generateTalosCa();
+  const n2 = lab.cluster.node(cp2)!;
+  await lab.client().applyConfiguration(cp2, addAccepted(n2.config, X.certPem), { mode: 'NO_REBOOT' });
+  await lab.talos.settle();
+  before = lab.workers.map(certOf);
+  probes = apidProbes();
+  lab.cluster.setApiserverServing(cp2, true);
+  lab.cluster.setApiserverServing(cp1, false);
+  await lab.talos.settle();
+  lab.workers.forEach((w, i) => t.not(certOf(w), before[i], `${w}: registered again`));
+  t.ok(
+    apidProbes() - probes >= lab.cps.length * lab.workers.length,
+    `every control plane dialled every worker after its bundle changed (${apidProbes() - probes} apid dials)`,
+  );
+  t.equal(lab.cluster.ledger.snapshot().trustFailures['apid-proxy'], 0, 'no apid-proxy trust failure');
+});
