@@ -13,7 +13,7 @@ function cell(text: string): string {
 export function renderEventsDoc(): string {
   const out: string[] = [];
   out.push(
-    '# Progress events of `rotate apply` and `rotate rollback`',
+    '# Progress events of `rotate apply`, `rotate rollback` and `rotate plan`',
     '',
     '<!-- Generated from src/events/registry.ts by renderEventsDoc(); do not edit by hand.',
     '     Regenerate: ROTATE_UPDATE_DOCS=1 npx tap test/events/docs.test.ts -->',
@@ -25,6 +25,10 @@ export function renderEventsDoc(): string {
     'Codes read `TR_APPLY_<I|W|E><nnnn>` (info, warning, error). The first digit is the subject: 1 run, 2 step,',
     '3 node, 4 gate, 5 outputs, 6 lock and keys, 8 questions, 9 general. `x900`–`x999` are outcomes. A code',
     'never changes meaning; new codes may be added.',
+    '',
+    '`rotate plan` reports through the same sinks with `TR_PLAN_…` codes (the same digits): its progress and',
+    'warnings, on stderr as a terminal or a log shows them. It has no JSON event stream: its `--json` is the plan',
+    'document on stdout (docs/plan-format.md).',
     '',
     '## Renderings',
     '',
@@ -48,7 +52,9 @@ export function renderEventsDoc(): string {
     '|---|---|---|---|',
   );
   const types = Object.keys(EVENTS) as EventType[];
-  const sorted = [...types].sort((a, b) => EVENTS[a].code.slice(-4).localeCompare(EVENTS[b].code.slice(-4)));
+  // By area (APPLY, then PLAN), then number.
+  const key = (type: EventType) => EVENTS[type].code.replace(/_[IWE](\d{4})$/, '$1');
+  const sorted = [...types].sort((a, b) => key(a).localeCompare(key(b)));
   for (const type of sorted) {
     const spec = EVENTS[type];
     out.push(`| \`${spec.code}\` | \`${type}\` | ${spec.level} | ${cell(spec.description)} |`);

@@ -21,5 +21,10 @@ export function safeQuestion(question: Question): Question {
 /** The hint of an event's error (or warning), if any: printed on its own line by the text sinks. */
 export function hintOf(event: RotateEvent): string | null {
   const data = event.data as { error?: { hint?: string }; hint?: string | null };
-  return data.error?.hint ?? (event.type === 'warning' ? (data.hint ?? null) : null);
+  return data.error?.hint ?? (warningCodeOf(event) !== null ? (data.hint ?? null) : null);
+}
+
+/** A warning event's own code (apply's `warning`, plan's `plan-warning`); null for any other event. */
+export function warningCodeOf(event: RotateEvent): string | null {
+  return event.type === 'warning' || event.type === 'plan-warning' ? event.data.warningCode : null;
 }

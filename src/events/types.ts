@@ -1,7 +1,8 @@
 /**
- * What apply and rollback report, and how they ask: coded, typed events to one EventSink (as aws-cdk's
- * IoHost), rendered live on a terminal, as plain lines in CI logs, or as JSON lines. Event data carries
- * fingerprints, addresses, ids, counts, paths and error records: types with no room for a key.
+ * What apply and rollback report, and how they ask (and what plan reports while it plans): coded, typed
+ * events to one EventSink (as aws-cdk's IoHost), rendered live on a terminal, as plain lines in CI logs, or as
+ * JSON lines. Event data carries fingerprints, addresses, ids, counts, paths and error records: types with no
+ * room for a key.
  */
 import type { ApiKind, Fingerprint, NodeRole } from '../domain/types.js';
 import type { OutputKind } from '../plan/model/plan.js';
@@ -9,8 +10,11 @@ import type { OutputKind } from '../plan/model/plan.js';
 /** `result` goes to stdout (the outcome of the command); every other level goes to stderr. */
 export type EventLevel = 'debug' | 'info' | 'warn' | 'error' | 'result';
 
-/** `TR_<AREA>_<I|W|E><4 digits>`: first digit the subject (1 run, 2 step, 3 node, 4 gate, 5 output, 6 lock and keys, 8 questions, 9 general), X900–X999 outcomes. */
-export type EventCode = `TR_${'APPLY'}_${'I' | 'W' | 'E'}${number}`;
+/**
+ * `TR_<AREA>_<I|W|E><4 digits>`, AREA `APPLY` (apply and rollback) or `PLAN` (`rotate plan`): first digit the
+ * subject (1 run, 2 step, 3 node, 4 gate, 5 output, 6 lock and keys, 8 questions, 9 general), X900–X999 outcomes.
+ */
+export type EventCode = `TR_${'APPLY' | 'PLAN'}_${'I' | 'W' | 'E'}${number}`;
 
 export type RunOperation = 'apply' | 'rollback';
 
@@ -54,6 +58,8 @@ export type NodeSkipReason = 'already-at-target' | 'done-in-earlier-attempt' | '
 export type NodeProgressPhase = 'sending' | 'verifying' | 'waiting-for-kubelet' | 'retrying';
 export type GateCheck = 'talos' | 'kubernetes';
 export type AnswerSource = 'user' | 'default' | 'auto-approve';
+/** The phases of `rotate plan` that go node by node. */
+export type PlanProgressPhase = 'reading nodes' | 'node dry runs';
 
 /** The data of each event type. Every field is a fingerprint, an address, an id, a count, a path or an error record. */
 export interface EventDataMap {
@@ -166,6 +172,10 @@ export interface EventDataMap {
   warning: { warningCode: string; text: string; hint: string | null };
   error: { error: EventError };
   'event-withheld': { withheldCode: string };
+  // rotate plan
+  'plan-progress': { phase: PlanProgressPhase; done: number; total: number; elapsedMs: number };
+  'plan-warning': { warningCode: string; text: string; hint: string | null };
+  'plan-saved': { path: string; applyCommand: string };
 }
 
 export type EventType = keyof EventDataMap;

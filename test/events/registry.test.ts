@@ -2,29 +2,31 @@ import t from 'tap';
 import { EVENTS, QUESTIONS, makeEvent, makeQuestion, type EventType } from '../../src/events/index.js';
 import { sampleEvents } from './fixtures/script.js';
 
-const CODE = /^TR_APPLY_([IWE])(\d{4})$/;
+const CODE = /^TR_(APPLY|PLAN)_([IWE])(\d{4})$/;
+/** Area and number: a number is used once per area, whatever its letter. */
+const numberOf = (code: string) => code.replace(CODE, '$1 $3');
 const LETTER_LEVELS = { I: ['info', 'result', 'debug'], W: ['warn'], E: ['error'] } as const;
 
 t.test('every code is well formed, unique, and its letter matches its level', async (t) => {
   const seen = new Map<string, string>();
   for (const [type, spec] of Object.entries(EVENTS)) {
     const m = CODE.exec(spec.code);
-    t.ok(m, `${type}: ${spec.code} is TR_APPLY_<I|W|E>nnnn`);
+    t.ok(m, `${type}: ${spec.code} is TR_<APPLY|PLAN>_<I|W|E>nnnn`);
     t.ok(
-      (LETTER_LEVELS[m![1] as 'I' | 'W' | 'E'] as readonly string[]).includes(spec.level),
+      (LETTER_LEVELS[m![2] as 'I' | 'W' | 'E'] as readonly string[]).includes(spec.level),
       `${type}: ${spec.code} fits level ${spec.level}`,
     );
     t.notOk(
-      seen.has(spec.code.slice(-4)),
-      `${type}: number ${spec.code.slice(-4)} not used by ${seen.get(spec.code.slice(-4))}`,
+      seen.has(numberOf(spec.code)),
+      `${type}: number ${numberOf(spec.code)} not used by ${seen.get(numberOf(spec.code))}`,
     );
-    seen.set(spec.code.slice(-4), type);
+    seen.set(numberOf(spec.code), type);
     t.ok(spec.description.length > 10, `${type} has a description`);
   }
   for (const [type, spec] of Object.entries(QUESTIONS)) {
     t.match(spec.code, CODE);
-    t.notOk(seen.has(spec.code.slice(-4)), `question ${type}: its code is unique`);
-    seen.set(spec.code.slice(-4), type);
+    t.notOk(seen.has(numberOf(spec.code)), `question ${type}: its code is unique`);
+    seen.set(numberOf(spec.code), type);
     t.equal(spec.default, false, `${type}: a confirmation defaults to no`);
   }
 });

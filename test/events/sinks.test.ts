@@ -204,6 +204,15 @@ t.test('tty: a long live line is cut to the terminal width; the timer redraws an
   sink.close();
 });
 
+t.test('tty: a terminal of 0 columns (size unknown) is taken as 80 wide, not cut to nothing', async (t) => {
+  const term = new FakeTerminal();
+  term.columns = 0;
+  const sink = new TtySink({ out: new Collect(), err: term, refreshMs: 0, now: () => 0 });
+  sink.emit(makeEvent('plan-progress', { phase: 'reading nodes', done: 1, total: 5, elapsedMs: 0 }, at(0)));
+  t.same(term.screen(), ['  ⠋ reading nodes 1/5 (0ms)']);
+  sink.close();
+});
+
 t.test('tty: asks on the terminal and reads the answer; without a terminal input it answers the default', async (t) => {
   const term = new FakeTerminal();
   const input = Object.assign(new PassThrough(), { isTTY: true });
@@ -243,8 +252,12 @@ t.test('selectSink: JSON with --json, live on a terminal outside CI, plain other
   const stdout = new Collect();
   const stderr = new FakeTerminal();
   t.ok(selectSink({ json: true, stdout, stderr }) instanceof JsonLinesSink);
-  t.ok(selectSink({ json: false, isTTY: true, ci: false, stdout, stderr }) instanceof TtySink);
+  t.ok(selectSink({ json: false, isTTY: true, ci: false, dumb: false, stdout, stderr }) instanceof TtySink);
   t.ok(selectSink({ json: false, isTTY: true, ci: true, stdout, stderr }) instanceof PlainSink);
+  t.ok(
+    selectSink({ json: false, isTTY: true, ci: false, dumb: true, stdout, stderr }) instanceof PlainSink,
+    'a terminal that cannot move the cursor (TERM=dumb) gets plain lines',
+  );
   t.ok(selectSink({ json: false, isTTY: false, ci: false, stdout, stderr }) instanceof PlainSink);
   t.ok(
     selectSink({ json: false, ci: false, stdout, stderr: new Collect() }) instanceof PlainSink,

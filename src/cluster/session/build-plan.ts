@@ -539,14 +539,9 @@ export function noSecretsBundleWarning(plan: Plan, secretsBundle: string | undef
   };
 }
 
-/** A desired-state warning as a run's warning event carries it: the code and the hint apart from the text. */
+/** A desired-state warning as a warning event carries it: the code and the hint apart from the text. */
 export function diagnosticWarning(d: Diagnostic): PlanWarning {
   return { code: d.code, text: formatDiagnostic(d, { bare: true }), hint: d.hint ? d.hint : null };
-}
-
-/** A warning as the CLI prints it on stderr: `warning: TEXT [CODE]`, its hint on the next line. */
-export function formatPlanWarning(w: PlanWarning): string {
-  return `warning: ${w.text} [${w.code}]${w.hint ? `\n    hint: ${w.hint}` : ''}`;
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * Which sink a command uses: JSON lines with `--json` (everything on stdout); live on a terminal outside
- * CI; plain lines otherwise (CI logs, pipes). As aws-cdk, the live display only on a TTY and not in CI.
+ * CI (and not TERM=dumb); plain lines otherwise (CI logs, pipes). As aws-cdk, the live display only on a TTY
+ * and not in CI. `rotate plan` passes `json: false` always: its `--json` is the plan document on stdout.
  */
 import type { EventSink } from '../types.js';
 import { JsonLinesSink } from './json-lines.js';
@@ -14,6 +15,8 @@ export interface SelectSinkOptions {
   isTTY?: boolean;
   /** Running in CI? Default: detectCi(process.env). */
   ci?: boolean;
+  /** A terminal that cannot move the cursor (TERM=dumb)? Default: from process.env. */
+  dumb?: boolean;
   autoApprove?: boolean;
   verbose?: boolean;
   stdout?: OutputStream;
@@ -34,7 +37,8 @@ export function selectSink(opts: SelectSinkOptions): EventSink {
   if (opts.json) return new JsonLinesSink({ out, autoApprove });
   const isTTY = opts.isTTY ?? Boolean(err.isTTY);
   const ci = opts.ci ?? detectCi();
-  if (isTTY && !ci) {
+  const dumb = opts.dumb ?? process.env.TERM === 'dumb';
+  if (isTTY && !ci && !dumb) {
     return new TtySink({
       out,
       err: {

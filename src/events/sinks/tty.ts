@@ -4,6 +4,7 @@
  * with a spinner and the time spent. The live lines are erased and redrawn in place (cursor up, clear to
  * end of screen) and cut to the terminal width so they never wrap. Results go to stdout, the rest to the
  * terminal on stderr. On a stream that is not a terminal it is a PlainSink.
+ * `rotate plan` gets one such live line per phase that goes node by node (`reading nodes 57/200`).
  */
 import { createInterface } from 'node:readline';
 import { hintOf, safeEvent, safeQuestion } from '../guard.js';
@@ -64,6 +65,7 @@ export class TtySink implements EventSink {
     const e = safeEvent(event);
     if (e.level === 'debug' && !this.#opts.verbose) return;
     const lines = this.#apply(e);
+    if (lines === null) return;
     if (e.level === 'result') {
       this.#erase();
       this.#opts.out.write(`${e.message}\n`);
@@ -73,8 +75,8 @@ export class TtySink implements EventSink {
     this.#print(lines);
   }
 
-  /** Update the live entries for `e` and return the permanent lines it prints. */
-  #apply(e: RotateEvent): string[] {
+  /** Update the live entries for `e` and return the permanent lines it prints (null: not even a redraw). */
+  #apply(e: RotateEvent): string[] | null {
     const hint = hintOf(e);
     const withHint = (line: string) => (hint ? [line, `      hint: ${hint}`] : [line]);
     switch (e.type) {
@@ -152,7 +154,22 @@ export class TtySink implements EventSink {
         this.#live.clear();
         return withHint(`${e.level === 'error' ? 'error' : 'warning'}: ${e.message}`);
       case 'warning':
+      case 'plan-warning':
         return withHint(`warning: ${e.message} [${e.data.warningCode}]`);
+      case 'plan-progress': {
+        // One live line per phase, gone when the phase ends (the screen then holds the plan alone). An
+        // update waits for the timer's next redraw (every node of a large cluster would redraw otherwise).
+        const key = `plan:${e.data.phase}`;
+        if (e.data.done >= e.data.total) return this.#live.delete(key) ? [] : null;
+        const text = `${e.data.phase} ${e.data.done}/${e.data.total}`;
+        const entry = this.#live.get(key);
+        if (!entry) this.#live.set(key, { text, since: this.#now() - e.data.elapsedMs });
+        else {
+          entry.text = text;
+          if (this.#timer) return null;
+        }
+        return [];
+      }
       case 'error':
         return withHint(`error[${e.data.error.code}]: ${e.message}`);
       default:
@@ -163,7 +180,8 @@ export class TtySink implements EventSink {
   }
 
   #width(): number {
-    return Math.max(20, (this.#opts.err.columns ?? 80) - 1);
+    // 0 columns: a terminal that does not say its size (a pseudo-terminal nobody sized, as `script` makes).
+    return Math.max(20, (this.#opts.err.columns || 80) - 1);
   }
 
   #erase(): void {
