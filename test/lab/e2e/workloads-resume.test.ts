@@ -1,7 +1,8 @@
 /**
  * Issue 14: a run killed (SIGKILL) during the workload phase, then resumed, restarts no workload twice:
  * the resumed run sends the restartedAt value the killed run recorded, never a new one (the lab's template
- * keeps the first value, one generation bump), waits for the rollouts, and records them `restarted`. A 1+1 lab with `--workloads standard`, Kubernetes API CA only.
+ * keeps the first value, one generation bump), waits for the rollouts, and records them `restarted`. A 1+1 lab with
+ * `--workloads standard`, Kubernetes API CA only.
  */
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';

@@ -90,7 +90,8 @@ interface RunLike {
 type PlanLike = { workloadPhase?: { afterStep: number; afterStepId: string; mode: string; podsStartedAfter?: string } };
 
 t.test(
-  'apply --workloads restart, then rollback --workloads restart (killed, resumed): the rollback restarts them again after its revert step, once',
+  'apply --workloads restart, then rollback --workloads restart (killed, resumed): the rollback restarts them ' +
+    'again after its revert step, once',
   async (t) => {
     const dir = await labDir(t);
     const up = await rotate(
