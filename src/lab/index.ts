@@ -173,7 +173,8 @@ export async function startLab(options: StartLabOptions): Promise<RunningLab> {
       await allocated.release();
       if (isAddressInUse(err) && attempt < attempts) {
         log(
-          `an address in ${blockName(allocated.block)} is taken (${err instanceof Error ? err.message : String(err)}); trying another block`,
+          `an address in ${blockName(allocated.block)} is taken ` +
+            `(${err instanceof Error ? err.message : String(err)}); trying another block`,
         );
         continue;
       }

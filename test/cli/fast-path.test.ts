@@ -119,7 +119,9 @@ t.test('every answer of the fast path is what yargs prints for the same command 
   const differ: string[] = [];
   cases.forEach((c, i) => {
     const fast = fastPath.fastAnswer(c.argv, c.env, c.columns, table);
-    const label = `rotate ${c.argv.map((a) => JSON.stringify(a)).join(' ')} (${JSON.stringify(c.env)}, columns ${c.columns ?? 'none'})`;
+    const label =
+      `rotate ${c.argv.map((a) => JSON.stringify(a)).join(' ')} (${JSON.stringify(c.env)}, ` +
+      `columns ${c.columns ?? 'none'})`;
     if (!fast) {
       differ.push(`${label}: not answered by the fast path`);
       return;
@@ -168,7 +170,9 @@ t.test('command lines the table cannot vouch for go to yargs', async (t) => {
 t.test('bin/rotate prints byte for byte what a run without the fast path prints', async (t) => {
   const slow = (args: string[], env: NodeJS.ProcessEnv) =>
     new Promise<Run>((resolve) => {
-      const script = `const { main } = await import(${JSON.stringify(path.join(DIST, 'main.js'))}); process.exitCode = await main(process.argv.slice(1));`;
+      const script =
+        `const { main } = await import(${JSON.stringify(path.join(DIST, 'main.js'))}); process.exitCode = await ` +
+        `main(process.argv.slice(1));`;
       execFile(
         process.execPath,
         ['--input-type=module', '-e', script, '--', ...args],

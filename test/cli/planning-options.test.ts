@@ -34,7 +34,9 @@ t.test('bad --max-unavailable values are usage errors naming the flag, as a bad 
       () => parse(['--max-unavailable', value]),
       {
         code: 'CLI_USAGE',
-        message: `--max-unavailable ${value} is not valid: it must be a whole number of at least 1 or a percentage of the workers from 1% to 100%`,
+        message:
+          `--max-unavailable ${value} is not valid: it must be a whole number of at least 1 or a percentage of ` +
+          `the workers from 1% to 100%`,
         hint: /^e\.g\. --max-unavailable 10%/,
       },
       JSON.stringify(value),
@@ -51,7 +53,10 @@ t.test('through the CLI: exit 1 and one error line, before any file is read', as
   t.equal(r.code, 1);
   t.match(
     r.stderr,
-    /^error\[CLI_USAGE\]: --max-unavailable 150% is not valid: it must be a whole number of at least 1 or a percentage of the workers from 1% to 100%\n\s+hint: e\.g\. --max-unavailable 10%/,
+    new RegExp(
+      /^error\[CLI_USAGE\]: --max-unavailable 150% is not valid: it must be a whole number of at least /.source +
+        /1 or a percentage of the workers from 1% to 100%\n\s+hint: e\.g\. --max-unavailable 10%/.source,
+    ),
   );
   t.notMatch(r.stderr, /internal error|nonexistent/);
 });
@@ -61,6 +66,9 @@ t.test('--help shows the 10% default', async (t) => {
   t.equal(r.code, 0);
   t.match(
     r.stdout,
-    /--max-unavailable\s+workers whose kubelet may restart at once: a number, or a percentage of\s+the workers[\s\S]*?\[default: "10%"\]/,
+    new RegExp(
+      /--max-unavailable\s+workers whose kubelet may restart at once: a number, or a percentage /.source +
+        /of\s+the workers[\s\S]*?\[default: "10%"\]/.source,
+    ),
   );
 });

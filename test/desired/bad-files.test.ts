@@ -145,7 +145,7 @@ t.test(
         t.equal(human.stdout, '', 'nothing on stdout');
         t.match(
           human.stderr,
-          /^(warning: .*\n(    hint: .*\n)?)*error\[DESIRED_INVALID\]: /,
+          /^(warning: .*\n( {4}hint: .*\n)?)*error\[DESIRED_INVALID\]: /,
           'one DESIRED_INVALID error',
         );
         for (const e of expected) {

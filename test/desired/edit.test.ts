@@ -142,7 +142,7 @@ t.test('refusals name the file and the fix, and change nothing', async (t) => {
     /rotate\.yaml: authorities\.talos-lab is already defined/,
   );
   refuse(
-    LAB.replace(/kubernetes:\n  issuing: kubernetes-lab {3}# trailing comment\n {2}accepted: \[\]\n/, ''),
+    LAB.replace(/kubernetes:\n {2}issuing: kubernetes-lab {3}# trailing comment\n {2}accepted: \[\]\n/, ''),
     { ...talosNext('issuing'), api: 'kubernetes' },
     /has no `kubernetes:` section/,
   );

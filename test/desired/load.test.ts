@@ -173,7 +173,8 @@ t.test('issuing listed as accepted, and repeats, are normalised with warnings', 
 t.test('the same certificate under two names', async (t) => {
   const twin = AUTHORITIES + '  talos-2026-again:\n    certificate: pki/talos-2026.crt\n';
   const r = await check(
-    `${HEAD}talos:\n  issuing: talos-2026\n  accepted: [talos-2026-again, talos-2016]\nkubernetes:\n  issuing: k8s-2026\n${twin}`,
+    `${HEAD}talos:\n  issuing: talos-2026\n  accepted: [talos-2026-again, talos-2016]\nkubernetes:\n` +
+      `  issuing: k8s-2026\n${twin}`,
   );
   t.equal(r.valid, true);
   t.same(codes(r.warnings), ['DESIRED_ISSUING_ALSO_ACCEPTED']);
@@ -248,7 +249,12 @@ t.test('key from the environment: PEM, base64 of PEM, flattened newlines; wrong 
 });
 
 t.test('key from a secrets bundle; the bundle must be private', async (t) => {
-  const text = `${HEAD}talos:\n  issuing: talos-2016\nkubernetes:\n  issuing: k8s-2016\nauthorities:\n  talos-2016:\n    certificate: { secretsBundle: secrets.pre-rotation.yaml, entry: os }\n    key: { secretsBundle: secrets.pre-rotation.yaml, entry: os }\n  k8s-2016:\n    certificate: { secretsBundle: secrets.pre-rotation.yaml, entry: k8s }\n    key: { secretsBundle: secrets.pre-rotation.yaml, entry: k8s }\n`;
+  const text =
+    `${HEAD}talos:\n  issuing: talos-2016\nkubernetes:\n  issuing: k8s-2016\nauthorities:\n  talos-2016:\n` +
+    `    certificate: { secretsBundle: secrets.pre-rotation.yaml, entry: os }\n` +
+    `    key: { secretsBundle: secrets.pre-rotation.yaml, entry: os }\n  k8s-2016:\n` +
+    `    certificate: { secretsBundle: secrets.pre-rotation.yaml, entry: k8s }\n` +
+    `    key: { secretsBundle: secrets.pre-rotation.yaml, entry: k8s }\n`;
   const r = await check(text);
   t.equal(r.valid, true, JSON.stringify(r.errors));
   t.same(r.state!.talos!.issuing.keySource, {
@@ -277,7 +283,8 @@ t.test(
     const accepted = await check(
       GOOD.replace(
         '    certificate: { secretsBundle: secrets.pre-rotation.yaml, entry: os }\n',
-        '    certificate: { secretsBundle: secrets.pre-rotation.yaml, entry: os }\n    key: { file: pki/talos-2026.key }\n',
+        '    certificate: { secretsBundle: secrets.pre-rotation.yaml, entry: os }\n' +
+          '    key: { file: pki/talos-2026.key }\n',
       ),
     );
     t.equal(accepted.valid, true, JSON.stringify(accepted.errors));
@@ -370,12 +377,19 @@ t.test('loadDesiredState throws one DesiredStateError listing every error', asyn
   t.equal(lines[0], 'error[DESIRED_INVALID]: invalid.yaml is not a valid desired-state file (2 errors):');
   t.match(
     lines[1],
-    /^ {2}invalid\.yaml:6:24: cluster\.workers\[1\]: must be an IP address or DNS name without port or scheme \(got "10\.0\.0\.22:50000"\) \[DESIRED_BAD_ADDRESS\]$/,
+    new RegExp(
+      /^ {2}invalid\.yaml:6:24: cluster\.workers\[1\]: must be an IP address or DNS name without port /.source +
+        /or scheme \(got "10\.0\.0\.22:50000"\) \[DESIRED_BAD_ADDRESS\]$/.source,
+    ),
   );
   t.match(lines[2], /^ {6}hint: write the address alone: 10\.0\.0\.22/);
   t.match(
     lines[3],
-    /^ {2}invalid\.yaml:9:14: talos\.accepted\[0\]: names authority "talos-2015", which is not defined under authorities \(defined: talos-2026, talos-2016, k8s-2026\) \[DESIRED_UNKNOWN_AUTHORITY\]$/,
+    new RegExp(
+      /^ {2}invalid\.yaml:9:14: talos\.accepted\[0\]: names authority "talos-2015", which is not /.source +
+        /defined under authorities \(defined: talos-2026, talos-2016, k8s-2026\) /.source +
+        /\[DESIRED_UNKNOWN_AUTHORITY\]$/.source,
+    ),
   );
   t.match(lines[4], /^ {6}hint: did you mean talos-2016\?$/);
   t.match(
@@ -578,7 +592,8 @@ t.test(
     t.notOk(emptySel.valid, 'an empty selector would match everything');
 
     const talosOnly = await check(
-      `${HEAD.replace('  kubeconfig: kubeconfig\n', '')}talos:\n  issuing: talos-2026\n  accepted: [talos-2016]\n${AUTHORITIES}workloads: { default: restart }\n`,
+      `${HEAD.replace('  kubeconfig: kubeconfig\n', '')}talos:\n  issuing: talos-2026\n` +
+        `  accepted: [talos-2016]\n${AUTHORITIES}workloads: { default: restart }\n`,
     );
     t.ok(talosOnly.valid);
     t.ok(

@@ -57,7 +57,8 @@ t.test('docs/errors.md is generated from the registry and up to date', async (t)
   const actual = await fs.readFile(DOC, 'utf8').catch(() => '');
   t.ok(
     actual === expected,
-    'docs/errors.md matches renderErrorsDoc(); regenerate with ROTATE_UPDATE_DOCS=1 npx tap test/domain/error-codes.test.ts',
+    'docs/errors.md matches renderErrorsDoc(); regenerate with ROTATE_UPDATE_DOCS=1 npx tap ' +
+      'test/domain/error-codes.test.ts',
   );
   for (const code of Object.keys(ERROR_CODES)) t.ok(expected.includes(`\`${code}\``), `${code} documented`);
 });

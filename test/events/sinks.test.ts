@@ -17,7 +17,8 @@ import { Collect, FakeTerminal } from './fixtures/terminal.js';
 import { at, sampleEvents } from './fixtures/script.js';
 
 const KEY_PEM =
-  '-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeoAoGCCqGSM49\n-----END EC PRIVATE KEY-----\n';
+  '-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeoAoGCCqGSM49\n' +
+  '-----END EC PRIVATE KEY-----\n';
 const KEY_B64 = Buffer.from(KEY_PEM).toString('base64');
 
 function leakyEvents(): RotateEvent[] {
@@ -47,7 +48,8 @@ t.test('plain: one timestamped line per event on stderr, hints below, the result
   t.ok(lines.includes('2026-03-01T10:00:03.000Z INFO  127.0.0.10: OK [TR_APPLY_I3900]'));
   t.ok(
     lines.includes(
-      '2026-03-01T10:00:03.000Z WARN  127.0.0.11: attempt 1 failed (TALOS_UNAVAILABLE: node 127.0.0.11 did not answer); retrying in 1s [TR_APPLY_W3004]',
+      '2026-03-01T10:00:03.000Z WARN  127.0.0.11: attempt 1 failed (TALOS_UNAVAILABLE: node 127.0.0.11 did ' +
+        'not answer); retrying in 1s [TR_APPLY_W3004]',
     ),
   );
   const warning = lines.findIndex((l) =>
@@ -65,7 +67,10 @@ t.test('plain: questions are not asked; the default is used and said, or yes wit
   t.equal(await sink.ask(makeQuestion('confirm-apply', { steps: 3, nodes: 5, verdict: 'safe' })), false);
   t.match(
     err.text,
-    /confirm-apply: no \(the default, answered automatically: input is not interactive; pass --auto-approve to answer yes\) \[TR_APPLY_I8001\]/,
+    new RegExp(
+      /confirm-apply: no \(the default, answered automatically: input is not interactive; pass /.source +
+        /--auto-approve to answer yes\) \[TR_APPLY_I8001\]/.source,
+    ),
   );
   const err2 = new Collect();
   const yes = new PlainSink({ out: new Collect(), err: err2, autoApprove: true });
@@ -151,7 +156,7 @@ t.test(
     ]);
     t.match(
       mid.slice(3),
-      [/^  ⠋ 127\.0\.0\.10: verifying the new config \(2s\)$/, /^  ⠋ 127\.0\.0\.11: applying config \(2s\)$/],
+      [/^ {2}⠋ 127\.0\.0\.10: verifying the new config \(2s\)$/, /^ {2}⠋ 127\.0\.0\.11: applying config \(2s\)$/],
       'one live line per node in flight',
     );
     t.ok(
@@ -245,7 +250,7 @@ t.test('tty: falls back to plain lines when the stream is not a terminal', async
   t.notOk(sink.live);
   for (const e of sampleEvents()) sink.emit(e);
   t.notMatch(err.text, /\x1b/);
-  t.match(err.lines()[0], /^2026-03-01T10:00:00\.000Z INFO  apply started/);
+  t.match(err.lines()[0], /^2026-03-01T10:00:00\.000Z INFO {2}apply started/);
 });
 
 t.test('selectSink: JSON with --json, live on a terminal outside CI, plain otherwise', async (t) => {

@@ -182,7 +182,8 @@ t.test('legacy worker after the swap looks exactly like Talos writes it', async 
   // Quoting of the crt value is kept; the key stays "".
   t.match(
     out,
-    `\n  ca:\n    crt: "${encodeTalosBase64Pem(N.certPem)}"\n    key: ""\n  acceptedCAs:\n  # an extra CA this worker also trusts\n  - crt: `,
+    `\n  ca:\n    crt: "${encodeTalosBase64Pem(N.certPem)}"\n    key: ""\n  acceptedCAs:\n` +
+      `  # an extra CA this worker also trusts\n  - crt: `,
   );
   t.ok(
     out.includes(`  - crt: ${encodeTalosBase64Pem(s0.talos.issuing!.certPem)}\n  certSANs: []\n`),

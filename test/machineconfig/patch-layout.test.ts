@@ -32,7 +32,9 @@ function catchRotate(fn: () => unknown): RotateError {
 }
 
 t.test("2-space config: a missing acceptedCAs is inserted after ca, in the file's style", async (t) => {
-  const cfg = `version: v1alpha1\nmachine:\n  type: worker\n  token: abc\n  ca:\n    crt: ${b(A.certPem)}\n    key: ""\n  certSANs: []\ncluster:\n  clusterName: x\n`;
+  const cfg =
+    `version: v1alpha1\nmachine:\n  type: worker\n  token: abc\n  ca:\n    crt: ${b(A.certPem)}\n    key: ""\n` +
+    `  certSANs: []\ncluster:\n  clusterName: x\n`;
   const out = patchCaState(cfg, { talos: { issuing: { certPem: A.certPem }, accepted: [B.certPem] } });
   t.equal(out, cfg.replace('  certSANs', `  acceptedCAs:\n    - crt: ${b(B.certPem)}\n  certSANs`));
   // ... and removed again, byte for byte.
@@ -56,7 +58,9 @@ t.test('flow `acceptedCAs: []` at the end of a file without final newline', asyn
 });
 
 t.test('a flow list with entries is rewritten in block style, keeping the trailing comment', async (t) => {
-  const cfg = `machine:\n    type: worker\n    ca: {crt: ${b(A.certPem)}, key: ""}\n    acceptedCAs: [{crt: ${b(B.certPem)}}] # trusted\n    certSANs: []\n`;
+  const cfg =
+    `machine:\n    type: worker\n    ca: {crt: ${b(A.certPem)}, key: ""}\n` +
+    `    acceptedCAs: [{crt: ${b(B.certPem)}}] # trusted\n    certSANs: []\n`;
   const out = patchCaState(cfg, { talos: { issuing: { certPem: A.certPem }, accepted: [B.certPem, C.certPem] } });
   t.equal(
     out,
@@ -72,7 +76,9 @@ t.test('a flow list with entries is rewritten in block style, keeping the traili
 });
 
 t.test('a missing .machine.ca is added after token, with key "" on a worker', async (t) => {
-  const cfg = `machine:\n    type: worker\n    token: t0k3n\n    acceptedCAs:\n        - crt: ${b(A.certPem)}\n    certSANs: []\n`;
+  const cfg =
+    `machine:\n    type: worker\n    token: t0k3n\n    acceptedCAs:\n        - crt: ${b(A.certPem)}\n` +
+    `    certSANs: []\n`;
   const out = patchCaState(cfg, { talos: { issuing: { certPem: B.certPem, key: B.key }, accepted: [A.certPem] } });
   t.equal(
     out,
@@ -83,7 +89,8 @@ t.test('a missing .machine.ca is added after token, with key "" on a worker', as
 });
 
 t.test('a control plane missing its key field gets it inserted after the certificate', async (t) => {
-  const cfg = `machine:\n    type: controlplane\n    ca:\n        crt: ${b(A.certPem)} # no key here\n    certSANs: []\n`;
+  const cfg =
+    `machine:\n    type: controlplane\n    ca:\n        crt: ${b(A.certPem)} # no key here\n` + `    certSANs: []\n`;
   t.equal(readCaState(cfg).talos.issuing?.hasKey, false);
   const out = patchCaState(cfg, { talos: { issuing: { certPem: A.certPem, key: A.key }, accepted: [] } });
   t.equal(out, cfg.replace('# no key here\n', `# no key here\n        key: ${b(A.key.reveal())}\n`));
@@ -128,7 +135,10 @@ t.test('CRLF files stay CRLF', async (t) => {
 });
 
 t.test('document style: insert and remove acceptedCAs in a 2-space document before a `...` end marker', async (t) => {
-  const doc = `machine:\n  type: controlplane\n  ca:\n    crt: ${b(A.certPem)}\n    key: ${b(A.key.reveal())}\n---\n# k8s CA\napiVersion: v1alpha1\nkind: KubeAPIServerCAConfig\nissuingCA:\n  cert: |\n${indentPem(KA.certPem, 4)}\n  key: |\n${indentPem(KA.key.reveal(), 4)}\n...\n`;
+  const doc =
+    `machine:\n  type: controlplane\n  ca:\n    crt: ${b(A.certPem)}\n    key: ${b(A.key.reveal())}\n---\n` +
+    `# k8s CA\napiVersion: v1alpha1\nkind: KubeAPIServerCAConfig\nissuingCA:\n` +
+    `  cert: |\n${indentPem(KA.certPem, 4)}\n  key: |\n${indentPem(KA.key.reveal(), 4)}\n...\n`;
   const out = patchCaState(doc, { kubernetes: { issuing: { certPem: KA.certPem }, accepted: [KB.certPem] } });
   t.equal(out, doc.replace('\n...\n', `\nacceptedCAs:\n  - |\n${indentPem(KB.certPem, 4)}\n...\n`));
   t.equal(patchCaState(out, { kubernetes: { issuing: { certPem: KA.certPem }, accepted: [] } }), doc);
@@ -138,20 +148,28 @@ t.test('document style: insert and remove acceptedCAs in a 2-space document befo
   });
   t.match(
     swapped,
-    `issuingCA:\n  cert: |\n${indentPem(KB.certPem, 4)}\n  key: |\n${indentPem(KB.key.reveal(), 4)}\nacceptedCAs:\n  - |\n${indentPem(KA.certPem, 4)}\n...\n`,
+    `issuingCA:\n  cert: |\n${indentPem(KB.certPem, 4)}\n  key: |\n${indentPem(KB.key.reveal(), 4)}\n` +
+      `acceptedCAs:\n  - |\n${indentPem(KA.certPem, 4)}\n...\n`,
   );
 });
 
 t.test('document style without final newline and without acceptedCAs', async (t) => {
-  const doc = `machine:\n    type: controlplane\n    ca:\n        crt: ${b(A.certPem)}\n        key: ${b(A.key.reveal())}\n---\napiVersion: v1alpha1\nkind: KubeAPIServerCAConfig\nissuingCA:\n    cert: |\n${indentPem(KA.certPem, 8)}\n    key: |\n${indentPem(KA.key.reveal(), 8)}`;
+  const doc =
+    `machine:\n    type: controlplane\n    ca:\n        crt: ${b(A.certPem)}\n` +
+    `        key: ${b(A.key.reveal())}\n---\napiVersion: v1alpha1\nkind: KubeAPIServerCAConfig\nissuingCA:\n` +
+    `    cert: |\n${indentPem(KA.certPem, 8)}\n    key: |\n${indentPem(KA.key.reveal(), 8)}`;
   const out = patchCaState(doc, { kubernetes: { issuing: { certPem: KA.certPem }, accepted: [KB.certPem] } });
   t.same(fps(readCaState(out).kubernetes.accepted), [KB.fingerprint]);
   t.ok(out.startsWith(doc), 'appended after the untouched text');
-  t.match(out.slice(doc.length), /^\nacceptedCAs:\n    - \|\n      -----BEGIN CERTIFICATE-----\n/);
+  t.match(out.slice(doc.length), /^\nacceptedCAs:\n {4}- \|\n {6}-----BEGIN CERTIFICATE-----\n/);
 });
 
 t.test('document worker: comments between entries survive a reorder', async (t) => {
-  const doc = `machine:\n    type: worker\n    ca:\n        crt: ${b(A.certPem)}\n        key: ""\n---\napiVersion: v1alpha1\nkind: KubeAPIServerCAConfig\nacceptedCAs:\n    # current\n    - |\n${indentPem(KA.certPem, 6)}\n    # next\n    - |\n${indentPem(KB.certPem, 6)}\n---\napiVersion: v1alpha1\nkind: KubePrismConfig\nport: 7445\n`;
+  const doc =
+    `machine:\n    type: worker\n    ca:\n        crt: ${b(A.certPem)}\n        key: ""\n---\n` +
+    `apiVersion: v1alpha1\nkind: KubeAPIServerCAConfig\nacceptedCAs:\n    # current\n` +
+    `    - |\n${indentPem(KA.certPem, 6)}\n    # next\n    - |\n${indentPem(KB.certPem, 6)}\n---\n` +
+    `apiVersion: v1alpha1\nkind: KubePrismConfig\nport: 7445\n`;
   const out = patchCaState(doc, {
     kubernetes: { issuing: { certPem: KB.certPem, key: KB.key }, accepted: [KA.certPem] },
   });
@@ -169,7 +187,10 @@ t.test(
     // worker trusts issuingCA.cert first, then acceptedCAs (apiserver_ca.go AcceptedCAs). The reader reports
     // the CA as the worker's; a patch rewrites the document the way rotate-ca writes workers: no issuingCA,
     // no key, the CA at the head of acceptedCAs.
-    const doc = `machine:\n    type: worker\n    ca:\n        crt: ${b(A.certPem)}\n        key: ""\n---\napiVersion: v1alpha1\nkind: KubeAPIServerCAConfig\nissuingCA:\n    cert: |\n${indentPem(KA.certPem, 8)}\n    key: |\n${indentPem(KA.key.reveal(), 8)}\n`;
+    const doc =
+      `machine:\n    type: worker\n    ca:\n        crt: ${b(A.certPem)}\n        key: ""\n---\n` +
+      `apiVersion: v1alpha1\nkind: KubeAPIServerCAConfig\nissuingCA:\n    cert: |\n${indentPem(KA.certPem, 8)}\n` +
+      `    key: |\n${indentPem(KA.key.reveal(), 8)}\n`;
     const s = readCaState(doc).kubernetes;
     t.equal(s.issuing?.fingerprint, KA.fingerprint);
     t.same(fps(s.accepted), []);
@@ -186,7 +207,9 @@ t.test(
 );
 
 t.test('accepted lists: dedup, issuing not repeated, kept order, no-op returns the same string', async (t) => {
-  const cfg = `machine:\n    type: worker\n    ca:\n        crt: ${b(A.certPem)}\n        key: ""\n    acceptedCAs:\n        - crt: ${b(B.certPem)}\n        - crt: ${b(C.certPem)}\n`;
+  const cfg =
+    `machine:\n    type: worker\n    ca:\n        crt: ${b(A.certPem)}\n        key: ""\n    acceptedCAs:\n` +
+    `        - crt: ${b(B.certPem)}\n        - crt: ${b(C.certPem)}\n`;
   // Same set in another order, with duplicates, the issuing CA, and PEM with CRLF and no final newline.
   const messy = (pem: string) => pem.trimEnd().replace(/\n/g, '\r\n');
   t.equal(
@@ -222,7 +245,8 @@ t.test('the other PKI and unrelated documents are untouched', async (t) => {
 });
 
 t.test('a `|+` block scalar before the insertion point keeps its blank lines', async (t) => {
-  const cfg = `machine:\n    type: worker\n    token: |+\n        abc\n\n    acceptedCAs:\n        - crt: ${b(A.certPem)}\n`;
+  const cfg =
+    `machine:\n    type: worker\n    token: |+\n        abc\n\n    acceptedCAs:\n` + `        - crt: ${b(A.certPem)}\n`;
   const out = patchCaState(cfg, { talos: { issuing: { certPem: B.certPem }, accepted: [A.certPem] } });
   t.equal(
     out,
@@ -232,13 +256,18 @@ t.test('a `|+` block scalar before the insertion point keeps its blank lines', a
 
 t.test('the self-check refuses a patch that would change anything outside the CA fields', async (t) => {
   // An alias elsewhere that points at the CA mapping would silently change with it.
-  const cfg = `machine:\n    type: worker\n    ca: &talosca\n        crt: ${b(A.certPem)}\n        key: ""\n    copy: *talosca\n`;
+  const cfg =
+    `machine:\n    type: worker\n    ca: &talosca\n        crt: ${b(A.certPem)}\n        key: ""\n` +
+    `    copy: *talosca\n`;
   const err = catchRotate(() => patchCaState(cfg, { talos: { issuing: { certPem: B.certPem }, accepted: [] } }, 'w1'));
   t.equal(err.code, 'MC_INTERNAL');
   t.equal(err.source, 'internal');
   t.match(
     err.message,
-    /machine config of w1: the patched config does not read back as requested \(content outside the CA fields changed\)/,
+    new RegExp(
+      /machine config of w1: the patched config does not read back as requested \(content outside the /.source +
+        /CA fields changed\)/.source,
+    ),
   );
 });
 

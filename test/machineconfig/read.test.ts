@@ -110,10 +110,7 @@ t.test('machine types: init folds into controlplane; join and empty are workers'
 t.test('a redacted key ("******") is refused, never read as a key or as no key', async (t) => {
   // siderolabs/crypto keeps "******" as the key text: applying such a config back would give a control
   // plane a key that does not parse. The reader says so instead of guessing.
-  const src = loadFixture('legacy-controlplane').replace(
-    /(\n    ca:\n        crt: \S+\n        key: )\S+/,
-    '$1"******"',
-  );
+  const src = loadFixture('legacy-controlplane').replace(/(\n {4}ca:\n {8}crt: \S+\n {8}key: )\S+/, '$1"******"');
   for (const fn of [() => readCaState(src, 'node 10.5.0.2'), () => readCaKey(src, 'talos', 'node 10.5.0.2')]) {
     const err = catchRotate(fn);
     t.equal(err.code, 'MC_REDACTED_KEY');
@@ -125,7 +122,10 @@ t.test('a redacted key ("******") is refused, never read as a key or as no key',
   }
   // The document layout: a redacted issuingCA.key is refused the same way.
   const doc = loadFixture('document-controlplane').replace(
-    /(kind: KubeAPIServerCAConfig\nissuingCA:\n(?: {4}cert: [\s\S]*?\n))( {4}key: )[|][\s\S]*?-----END [A-Z ]*PRIVATE KEY-----\n/,
+    new RegExp(
+      /(kind: KubeAPIServerCAConfig\nissuingCA:\n(?: {4}cert: [\s\S]*?\n))( {4}key: )[|][\s\S]*?-----END /.source +
+        /[A-Z ]*PRIVATE KEY-----\n/.source,
+    ),
     '$1$2"******"\n',
   );
   t.match(doc, /key: "\*{6}"\n/, 'fixture edited');
@@ -165,7 +165,7 @@ t.test('errors name the field and never carry key material', async (t) => {
     t.match(err.message, /^machine config of 10\.5\.0\.2: YAML syntax error at line \d+, column \d+/);
     assertNoKeyMaterial(t, err);
     // An error right inside a key value: still no key text in the message.
-    const inKey = cp.replace(/(\n    ca:\n        crt: \S+\n        key: )(\S+)/, '$1"$2');
+    const inKey = cp.replace(/(\n {4}ca:\n {8}crt: \S+\n {8}key: )(\S+)/, '$1"$2');
     const err2 = catchRotate(() => readCaState(inKey));
     t.equal(err2.code, 'MC_PARSE');
     assertNoKeyMaterial(t, err2);
@@ -205,14 +205,14 @@ t.test('errors name the field and never carry key material', async (t) => {
   t.test('MC_BAD_CA names the field path', async (t) => {
     const w = loadFixture('legacy-worker');
     // Second accepted entry: base64 of something that is not PEM.
-    const bad = w.replace(/(  - crt: \S+\n)/, `$1  - crt: ${Buffer.from('hello world').toString('base64')}\n`);
+    const bad = w.replace(/( {2}- crt: \S+\n)/, `$1  - crt: ${Buffer.from('hello world').toString('base64')}\n`);
     let err = catchRotate(() => readCaState(bad, 'w1'));
     t.equal(err.code, 'MC_BAD_CA');
     t.match(err.message, /machine config of w1: \.machine\.acceptedCAs\[1\]\.crt/);
 
     // A private key where a certificate belongs: the label is named, the key is not shown.
-    const keyB64 = /\n    ca:\n        crt: \S+\n        key: (\S+)/.exec(cp)![1]!;
-    err = catchRotate(() => readCaState(cp.replace(/(\n    ca:\n        crt: )\S+/, `$1${keyB64}`)));
+    const keyB64 = /\n {4}ca:\n {8}crt: \S+\n {8}key: (\S+)/.exec(cp)![1]!;
+    err = catchRotate(() => readCaState(cp.replace(/(\n {4}ca:\n {8}crt: )\S+/, `$1${keyB64}`)));
     t.equal(err.code, 'MC_BAD_CA');
     t.match(
       err.message,
@@ -266,7 +266,7 @@ t.test('errors name the field and never carry key material', async (t) => {
       readCaState(cp.replace('acceptedCAs: [] # nothing extra trusted yet', 'acceptedCAs: {crt: x}')),
     );
     t.match(err.message, /\.cluster\.acceptedCAs is not a list/);
-    err = catchRotate(() => readCaState(cp.replace(/(\n    ca:\n        crt: )\S+/, '$1""')));
+    err = catchRotate(() => readCaState(cp.replace(/(\n {4}ca:\n {8}crt: )\S+/, '$1""')));
     t.match(err.message, /\.machine\.ca has a key but no certificate/);
     assertNoKeyMaterial(t, err);
   });

@@ -97,9 +97,9 @@ for (const name of FIXTURES) {
 t.test('empty values and public material stay; keys in unexpected places are caught', async (t) => {
   const src = loadFixture('legacy-worker');
   const out = redactSecrets(src);
-  t.match(out, /\n    key: ""\n/, "a worker's empty key is kept");
+  t.match(out, /\n {4}key: ""\n/, "a worker's empty key is kept");
   t.match(out, /publicKey: [A-Za-z0-9+/=]{40,}/, 'publicKey is not secret');
-  t.match(out, /\n  id: [A-Za-z0-9+/=]{40,}/, '.cluster.id is not redacted (as Talos does)');
+  t.match(out, /\n {2}id: [A-Za-z0-9+/=]{40,}/, '.cluster.id is not redacted (as Talos does)');
   t.match(out, /crt: "LS0t/, 'certificates are public');
 
   const pemKey = /-----BEGIN ED25519 PRIVATE KEY-----[^]*?-----END ED25519 PRIVATE KEY-----\n/.exec(
@@ -115,7 +115,7 @@ t.test('empty values and public material stay; keys in unexpected places are cau
   const red = redactSecrets(files);
   t.equal(
     red,
-    files.replace(/content: \|\n[^]*?(?=      op:)/, 'content: (sensitive)\n').replace('abc123', '(sensitive)'),
+    files.replace(/content: \|\n[^]*?(?= {6}op:)/, 'content: (sensitive)\n').replace('abc123', '(sensitive)'),
   );
 });
 

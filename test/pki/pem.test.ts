@@ -18,7 +18,9 @@ t.test('splitPemBlocks finds every block, ignores text around, re-encodes canoni
   const a = encodePem('CERTIFICATE', der);
   const b = encodePem('EC PRIVATE KEY', der.slice(0, 10));
   // Unwrapped body, CRLF line ends and chatter between blocks (as people paste them).
-  const messy = `junk before\r\n-----BEGIN CERTIFICATE-----\r\n${Buffer.from(der).toString('base64')}\r\n-----END CERTIFICATE-----\r\nbetween\n${b}trailing`;
+  const messy =
+    `junk before\r\n-----BEGIN CERTIFICATE-----\r\n${Buffer.from(der).toString('base64')}\r\n` +
+    `-----END CERTIFICATE-----\r\nbetween\n${b}trailing`;
   const blocks = splitPemBlocks(messy);
   t.same(
     blocks.map((x) => x.label),
@@ -40,7 +42,9 @@ t.test('splitPemBlocks rejects truncated and non-base64 blocks with PKI_PARSE, n
   t.throws(() => splitPemBlocks(`-----BEGIN CERTIFICATE-----\n${body}\n-----END PRIVATE KEY-----\n`), {
     code: 'PKI_PARSE',
   });
-  const encrypted = `-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\n${body}\n-----END RSA PRIVATE KEY-----\n`;
+  const encrypted =
+    `-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\n${body}\n` +
+    `-----END RSA PRIVATE KEY-----\n`;
   try {
     splitPemBlocks(encrypted);
     t.fail('should throw');

@@ -83,7 +83,8 @@ for (const style of ['document'] as const) {
     const notReady = h.lab.cluster.ledger.snapshot().notReadyLog.map((e) => e.node);
     t.ok(
       notReady.every((n) => cmp.stranded.has(n)),
-      `lab: NotReady only where the model says a kubelet may be stranded (${notReady.join(', ') || 'none'}; depends on the pace against the grace period)`,
+      `lab: NotReady only where the model says a kubelet may be stranded (${notReady.join(', ') || 'none'}; ` +
+        `depends on the pace against the grace period)`,
     );
     // The judge discriminates: the model of another order (workers drop OLD first) does not fit this ledger.
     const workersFirst = [

@@ -92,7 +92,8 @@ function planGroups(h: PlanVsLab, plan: Plan): Group[] {
 
 for (const style of ['legacy', 'document'] as const) {
   t.test(
-    `${style}: the lab's rotate.yaml plans nothing; a full rotation in our order breaks nothing but the announced window`,
+    `${style}: the lab's rotate.yaml plans nothing; a full rotation in our order breaks nothing but the ` +
+      `announced window`,
     async (t) => {
       const h = await PlanVsLab.start({ style, nodeGraceMs: GRACE_MS });
       t.teardown(() => h.stop());
@@ -122,10 +123,12 @@ for (const style of ['legacy', 'document'] as const) {
       const edited = text
         .replace('  issuing: talos-lab\n', '  issuing: talos-next\n')
         .replace('  issuing: kubernetes-lab\n', '  issuing: kubernetes-next\n')
-        .replace(/    key: \{ secretsBundle: \.\/secrets\.yaml, entry: (os|k8s) \}\n/g, '')
+        .replace(/ {4}key: \{ secretsBundle: \.\/secrets\.yaml, entry: (os|k8s) \}\n/g, '')
         .replace(
           'authorities:\n',
-          'authorities:\n  talos-next: { certificate: pki/talos-next.crt, key: { file: pki/talos-next.key } }\n  kubernetes-next: { certificate: pki/kubernetes-next.crt, key: { file: pki/kubernetes-next.key } }\n',
+          'authorities:\n  talos-next: { certificate: pki/talos-next.crt, key: { file: pki/talos-next.key } ' +
+            '}\n  kubernetes-next: { certificate: pki/kubernetes-next.crt, key: { file: pki/kubernetes-next.key ' +
+            '} }\n',
         );
       await fs.writeFile(path.join(dir, 'rotate.yaml'), edited);
       const plan = planRotation(
@@ -224,7 +227,8 @@ for (const style of ['legacy', 'document'] as const) {
       const probe = h.client('new');
       for (const n of end) {
         t.same(n.talos, { issuing: h.cas.talosNew.fingerprint, accepted: [] }, `${n.address}: Talos API CA rotated`);
-        // A worker's apid trusts the bundle trustd gave it, not its config (talos-behaviour.md §4.2): it must not hold the old CA.
+        // A worker's apid trusts the bundle trustd gave it, not its config (talos-behaviour.md §4.2): it must not hold
+        // the old CA.
         const apid = await probe.getApiCertificates(n.address);
         t.same(
           apid.acceptedCAs.map((c) => c.fingerprint),

@@ -1,7 +1,7 @@
 /**
  * Model versus lab for the Talos API CA (edges operator-apid, apid-proxy, worker-trustd):
- * - talosctl's order (talos-behaviour.md §2.2: accept NEW everywhere, control planes first; swap; drop OLD), applied with
- *   our clients: zero Talos-edge failures predicted and observed. talosctl's own intermediate talosconfig
+ * - talosctl's order (talos-behaviour.md §2.2: accept NEW everywhere, control planes first; swap; drop OLD), applied
+ * with   our clients: zero Talos-edge failures predicted and observed. talosctl's own intermediate talosconfig
  *   (new cert, trusting only OLD) is also dialled fresh after each swap group: the model says the swapped
  *   endpoint refuses it, and the lab's ledger shows exactly that.
  * - the classic mistake: a control plane swaps to NEW while the workers do not accept it yet: apid-proxy
@@ -141,7 +141,8 @@ t.test('the classic mistake: a control plane swaps to NEW before the workers acc
 });
 
 t.test(
-  "workers accept NEW before the control planes: their trustd bundle lacks NEW, so a swap breaks proxying to them (the model's history rule)",
+  'workers accept NEW before the control planes: their trustd bundle lacks NEW, so a swap breaks proxying to ' +
+    "them (the model's history rule)",
   async (t) => {
     const h = await PlanVsLab.start({ style: 'document', nodeGraceMs: 10_000 });
     t.teardown(() => h.stop());

@@ -93,7 +93,8 @@ t.test('uneven Talos trust: apiserver restarts re-register workers with any list
     const seen = key({ signer, bundle });
     t.ok(
       model.grants.get(w)!.map(key).includes(seen),
-      `lab: ${w} registered as ${seen.replace(X.fingerprint, 'X').replace(new RegExp(old, 'g'), 'OLD')}, which the model allows`,
+      `lab: ${w} registered as ${seen.replace(X.fingerprint, 'X').replace(new RegExp(old, 'g'), 'OLD')}, ` +
+        `which the model allows`,
     );
     if (bundle.includes(X.fingerprint)) {
       withX += 1;

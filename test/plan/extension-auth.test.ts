@@ -24,13 +24,19 @@ t.test(
     const text = renderPlanText(plan);
     t.match(
       text,
-      /ConfigMap kube-system\/extension-apiserver-authentication, after step 4 \(kubernetes-drop\): replace\s+client-ca-file/,
+      new RegExp(
+        /ConfigMap kube-system\/extension-apiserver-authentication, after step 4 \(kubernetes-drop\): /.source +
+          /replace\s+client-ca-file/.source,
+      ),
     );
     t.match(text, /never deleted/);
     t.same(JSON.parse(JSON.stringify(plan)).extensionAuth, ext, 'in the JSON plan');
     t.match(
       renderPlanSummary(plan),
-      /\| after 4\. `kubernetes-extension-auth` \| replace `client-ca-file` of ConfigMap `kube-system\/extension-apiserver-authentication`/,
+      new RegExp(
+        /\| after 4\. `kubernetes-extension-auth` \| replace `client-ca-file` of ConfigMap /.source +
+          /`kube-system\/extension-apiserver-authentication`/.source,
+      ),
       'in the Markdown summary',
     );
   },
@@ -113,7 +119,8 @@ t.test('report mode: the step is planned and shown as what would be replaced, no
 });
 
 t.test(
-  'nothing dropped, but the ConfigMap holds a CA no apiserver trusts any more: cleaned, on its own; trusted CAs never removed',
+  'nothing dropped, but the ConfigMap holds a CA no apiserver trusts any more: cleaned, on its own; trusted ' +
+    'CAs never removed',
   async (t) => {
     const stale = fp('k8s-stale-2016');
     const nodes = withRoleState(

@@ -4,8 +4,14 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const SPEC_RE =
-  /(?:^|[\s;])(?:import|export)\s+(?:type\s+)?(?:[^'"]*?\sfrom\s+)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|require\(\s*['"]([^'"]+)['"]\s*\)/g;
+const SPEC_RE = new RegExp(
+  /(?:^|[\s;])(?:import|export)\s+(?:type\s+)?(?:[^'"]*?\sfrom\s+)?['"]([^'"]+)['"]/.source +
+    '|' +
+    /import\(\s*['"]([^'"]+)['"]\s*\)/.source +
+    '|' +
+    /require\(\s*['"]([^'"]+)['"]\s*\)/.source,
+  'g',
+);
 
 function tsFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {

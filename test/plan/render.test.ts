@@ -13,11 +13,17 @@ t.test('human rendering: steps, nodes, gates, proof', async (t) => {
   t.match(text, /^Plan: 4 step\(s\)/);
   t.match(
     text,
-    /\n> step 1\/4: talos-kubernetes-accept — Talos API: accept talos-2026 \([0-9a-f]{16}\); Kubernetes API: accept k8s-2026/,
+    new RegExp(
+      /\n> step 1\/4: talos-kubernetes-accept — Talos API: accept talos-2026 \([0-9a-f]{16}\); /.source +
+        /Kubernetes API: accept k8s-2026/.source,
+    ),
   );
   t.match(
     text,
-    /\n {2}- 127\.0\.0\.10 \(cp-1\): talos \+accept talos-2026 \([0-9a-f]{16}\); kubernetes \+accept k8s-2026 \([0-9a-f]{16}\); kubelet restarts\n/,
+    new RegExp(
+      /\n {2}- 127\.0\.0\.10 \(cp-1\): talos \+accept talos-2026 \([0-9a-f]{16}\); kubernetes \+accept /.source +
+        /k8s-2026 \([0-9a-f]{16}\); kubelet restarts\n/.source,
+    ),
   );
   t.match(text, /~issuing talos-2025 \([0-9a-f]{16}\) → talos-2026/);
   t.match(text, /-drop k8s-2025/);
@@ -105,12 +111,14 @@ t.test(
     const notAfter = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
     t.match(
       text,
-      `\n      -    crt: certificate (${short(oldCa.fingerprint)}), subject O=talos, not after ${notAfter(oldCa.notAfter)}\n`,
+      `\n      -    crt: certificate (${short(oldCa.fingerprint)}), subject O=talos, not ` +
+        `after ${notAfter(oldCa.notAfter)}\n`,
       'an authority the plan does not name: fingerprint only',
     );
     t.match(
       text,
-      `\n      +    crt: certificate talos-2027 (${short(newCa.fingerprint)}), subject O=talos, not after ${notAfter(newCa.notAfter)}\n`,
+      `\n      +    crt: certificate talos-2027 (${short(newCa.fingerprint)}), subject O=talos, not ` +
+        `after ${notAfter(newCa.notAfter)}\n`,
       'named from the desired state',
     );
     t.match(text, `\n      +    - crt: certificate (${short(oldCa.fingerprint)}), subject O=talos`, 'a list entry too');
@@ -166,7 +174,8 @@ t.test('a PEM certificate written out over several diff lines (document style) i
   t.match(
     text,
     new RegExp(
-      `\\n {6}\\+ {6}certificate \\(${short}\\), subject O=talos, not after \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ\\n {6} certificate \\(${short}\\)`,
+      `\\n {6}\\+ {6}certificate \\(${short}\\), subject O=talos, not after ` +
+        `\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ\\n {6} certificate \\(${short}\\)`,
     ),
   );
   t.notMatch(text, /BEGIN CERTIFICATE/, 'no PEM line is left');

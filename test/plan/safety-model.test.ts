@@ -106,7 +106,8 @@ t.test('Talos: swapping control planes before workers accept the new CA breaks a
 });
 
 t.test(
-  'Talos: workers accepting before control planes get a trustd bundle without the new CA; the swap then breaks proxying',
+  'Talos: workers accepting before control planes get a trustd bundle without the new CA; the swap then ' +
+    'breaks proxying',
   async (t) => {
     const nodes = cluster();
     const accept = [...each(nodes, 'worker', 'talos', T_ACCEPT), ...each(nodes, 'controlplane', 'talos', T_ACCEPT)];
@@ -142,7 +143,8 @@ t.test(
 );
 
 t.test(
-  'Talos: a worker swapped before the control planes keeps an old-signed apid cert, so dropping on control planes first breaks',
+  'Talos: a worker swapped before the control planes keeps an old-signed apid cert, so dropping on control ' +
+    'planes first breaks',
   async (t) => {
     const nodes = cluster();
     const groups = [
@@ -162,7 +164,8 @@ t.test(
 );
 
 t.test(
-  'Kubernetes: our order (control planes first to accept and swap, workers first to drop) leaves only a short window among control planes',
+  'Kubernetes: our order (control planes first to accept and swap, workers first to drop) leaves only a short ' +
+    'window among control planes',
   async (t) => {
     const nodes = cluster();
     const groups = [
@@ -359,7 +362,8 @@ t.test('evaluateSequence rejects a patch for an unknown node', async (t) => {
 });
 
 t.test(
-  'pods: a control plane issuing from another CA fails in-cluster clients, announced (degraded, possible), never before',
+  'pods: a control plane issuing from another CA fails in-cluster clients, announced (degraded, possible), ' +
+    'never before',
   async (t) => {
     const nodes = cluster();
     const accept = [
@@ -461,7 +465,8 @@ t.test('apiserver restarts re-register workers (endpoint list change): uneven Ta
 });
 
 t.test(
-  'Kubernetes: a patched control plane signs kubelet certificates with its old issuing CA until its static pods are re-created',
+  'Kubernetes: a patched control plane signs kubelet certificates with its old issuing CA until its static ' +
+    'pods are re-created',
   async (t) => {
     // One control plane, already accepting NEW; one patch makes NEW issuing and drops OLD at once. Its kubelet
     // restarts right away and re-bootstraps (its OLD-signed cert no longer verifies), but the control plane's
@@ -486,7 +491,8 @@ t.test(
 );
 
 t.test(
-  "apiserver restarts: a worker re-registering on a control plane's own restart never meets that control plane as it was before its patch",
+  "apiserver restarts: a worker re-registering on a control plane's own restart never meets that control " +
+    'plane as it was before its patch',
   async (t) => {
     // The state a run killed mid-issue leaves: cp-1 already issues NEW, the others still OLD, NEW accepted
     // everywhere; the workers' apid certificates are OLD-signed (observed). Rolling cp-1 back (its Kubernetes

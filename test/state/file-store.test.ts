@@ -153,7 +153,8 @@ t.test(
     );
     t.ok(
       results.some((r) => r.leftover),
-      `killed before the rename in ${results.filter((r) => r.leftover).length}/${rounds} rounds (a temp file was left behind)`,
+      `killed before the rename in ${results.filter((r) => r.leftover).length}/${rounds} rounds (a temp file ` +
+        `was left behind)`,
     );
     for (const { file, last } of results) {
       const store = openFileStateStore(file);

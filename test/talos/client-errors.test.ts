@@ -440,7 +440,8 @@ t.test('classification details (pure)', async (t) => {
   const ctx = { method: '/machine.MachineService/Version', node: NODE, endpoint: '10.5.0.2:50000' };
   // A Go server's alert after the TLS 1.3 handshake.
   const alert =
-    '80:error:0A000412:SSL routines:ssl3_read_bytes:sslv3 alert bad certificate:../ssl/record/rec_layer_s3.c:1605:SSL alert number 42\n';
+    '80:error:0A000412:SSL routines:ssl3_read_bytes:sslv3 alert bad ' +
+    'certificate:../ssl/record/rec_layer_s3.c:1605:SSL alert number 42\n';
   const e1 = classifyGrpcError(
     {
       code: 14,

@@ -381,7 +381,10 @@ t.test('Get/List failures and undecodable specs name the node', async (t) => {
     t.equal(garbage.kind, 'other');
     t.match(
       garbage.message,
-      /OSRootSecrets\.secrets\.talos\.dev\/os: its spec is not a valid talos\.resource\.definitions\.secrets\.OSRootSpec/,
+      new RegExp(
+        /OSRootSecrets\.secrets\.talos\.dev\/os: its spec is not a valid /.source +
+          /talos\.resource\.definitions\.secrets\.OSRootSpec/.source,
+      ),
     );
     t.match(garbage.message, `node ${NODE}`);
   });

@@ -101,7 +101,7 @@ t.test('a key that does not belong to the certificate is refused', async (t) => 
 
 t.test('errors name the file and field', async (t) => {
   let err = catchRotate(() =>
-    getBundleCa(parseSecretsBundle(BUNDLE.replace(/(    os:\n        crt: )\S+/, '$1""'), '/s/secrets.yaml'), 'os'),
+    getBundleCa(parseSecretsBundle(BUNDLE.replace(/( {4}os:\n {8}crt: )\S+/, '$1""'), '/s/secrets.yaml'), 'os'),
   );
   t.equal(err.code, 'SECRETS_BAD_CA');
   t.match(err.message, 'secrets bundle /s/secrets.yaml: certs.os.crt is missing or empty');

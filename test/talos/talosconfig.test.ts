@@ -138,7 +138,7 @@ t.test('context errors are clear and never show the key', async (t) => {
     getContext(
       parseTalosconfig(
         TALOSCONFIG.replace(
-          /        endpoints:\n            - 10\.5\.0\.2\n            - cp\.example\.test:50000\n/,
+          / {8}endpoints:\n {12}- 10\.5\.0\.2\n {12}- cp\.example\.test:50000\n/,
           '        endpoints: []\n',
         ),
       ),
@@ -219,7 +219,10 @@ t.test('creating a context and switching to it', async (t) => {
   const text = renderTalosconfig(cfg);
   t.match(
     text,
-    /^context: new\ncontexts:\n    new:\n        endpoints:\n            - 10\.5\.0\.2\n        ca: LS0t\S+\n        crt: LS0t\S+\n        key: LS0t\S+\n$/,
+    new RegExp(
+      /^context: new\ncontexts:\n {4}new:\n {8}endpoints:\n {12}- 10\.5\.0\.2\n/.source +
+        / {8}ca: LS0t\S+\n {8}crt: LS0t\S+\n {8}key: LS0t\S+\n$/.source,
+    ),
     'block style like talosctl',
   );
   const again = parseTalosconfig(text);

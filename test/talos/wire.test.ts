@@ -1,7 +1,7 @@
 /**
  * Byte-level checks of every message the client sends or decodes, against bytes written by hand from the
- * field numbers of the real Talos/COSI protos (talos-behaviour.md §3). If a field number, type or name in proto/ drifted
- * from the real API, one of these fails.
+ * field numbers of the real Talos/COSI protos (talos-behaviour.md §3). If a field number, type or name in proto/
+ * drifted from the real API, one of these fails.
  */
 import { createHash } from 'node:crypto';
 import t from 'tap';
@@ -406,7 +406,8 @@ t.test(
 );
 
 t.test(
-  'APICertsSpec: client=2, server=3 PEMEncodedCertificateAndKey, accepted_c_as=4 repeated PEMEncodedCertificate, skip_verifying_client_cert=5',
+  'APICertsSpec: client=2, server=3 PEMEncodedCertificateAndKey, accepted_c_as=4 repeated ' +
+    'PEMEncodedCertificate, skip_verifying_client_cert=5',
   async (t) => {
     const OLD_CA = '-----BEGIN CERTIFICATE-----\nT0xEQ0E=\n-----END CERTIFICATE-----\n';
     const NEW_CA = '-----BEGIN CERTIFICATE-----\nTkVXQ0E=\n-----END CERTIFICATE-----\n';
@@ -528,7 +529,8 @@ t.test('KubernetesRootSpec: the fields of talos-behaviour.md §3.3; unknown secr
 });
 
 t.test(
-  'MemberSpec: node_id=1, addresses=2 NetIP, hostname=3, machine_type=4 MachineType, operating_system=5, control_plane=6',
+  'MemberSpec: node_id=1, addresses=2 NetIP, hostname=3, machine_type=4 MachineType, operating_system=5, ' +
+    'control_plane=6',
   async (t) => {
     const wire = bytes(
       ld(1, 'Abc123NodeId'),

@@ -5,9 +5,9 @@
  * (internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go, same text in v1.13.9 and v1.14.1):
  * a dry run reports "Dry run summary:", the would-be mode "(skipped in dry-run)" and "Config diff:" with
  * "No changes." when the documents are equal, and changes nothing; a real apply answers "Applied
- * configuration without a reboot" (talosctl prints the mode details on stderr, helpers/mode.go) and stores the config again (SetConfig updates the MachineConfig
- * resource, so its version moves by one even when the text is the same). A dry run of a changed config
- * shows Talos's unified diff of the re-encoded documents.
+ * configuration without a reboot" (talosctl prints the mode details on stderr, helpers/mode.go) and stores the config
+ * again (SetConfig updates the MachineConfig resource, so its version moves by one even when the text is the same). A
+ * dry run of a changed config shows Talos's unified diff of the re-encoded documents.
  */
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -55,7 +55,7 @@ function applyOf(style: Style): void {
     // A changed config in a dry run: Talos's unified diff (pkg/machinery/textdiff), still nothing stored.
     const current = machineConfig(lab.worker);
     const san = '10.255.0.1';
-    const changed = current.text.replace(/^(    certSANs:\n)/m, `$1        - ${san}\n`);
+    const changed = current.text.replace(/^( {4}certSANs:\n)/m, `$1        - ${san}\n`);
     t.not(changed, current.text, 'the test config gained a certSAN');
     const file = path.join(lab.dir, 'config-changed.yaml');
     writeFileSync(file, changed, { mode: 0o600 });

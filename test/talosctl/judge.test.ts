@@ -11,7 +11,8 @@ import { kubeletViolations, placePhases, podViolations, type PlacedPhase } from 
 import { printedCa, redact, runTalosctlAsync, summary } from './fixtures/run.js';
 
 const KEY_PEM =
-  '-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeoAoGCCqGSM49\n-----END EC PRIVATE KEY-----\n';
+  '-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeoAoGCCqGSM49\n' +
+  '-----END EC PRIVATE KEY-----\n';
 const CRT_PEM = '-----BEGIN CERTIFICATE-----\nMIIBfakecert\n-----END CERTIFICATE-----\n';
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
@@ -21,7 +22,9 @@ t.test('a talosctl that hangs: killed at the timeout, its last step header repor
   const bin = path.join(dir, 'talosctl');
   writeFileSync(
     bin,
-    `#!/bin/sh\nprintf '> Starting Kubernetes API PKI rotation, dry-run mode false...\\n> New Kubernetes CA:\\n  crt: ${b64(CRT_PEM)}\\n  key: ${b64(KEY_PEM)}\\n> Adding new Kubernetes CA as accepted...\\n  - 127.0.0.10: OK\\n'\nexec sleep 30\n`,
+    `#!/bin/sh\nprintf '> Starting Kubernetes API PKI rotation, dry-run mode false...\\n> New Kubernetes ` +
+      `CA:\\n  crt: ${b64(CRT_PEM)}\\n  key: ${b64(KEY_PEM)}\\n> Adding new Kubernetes CA as accepted...\\n  - ` +
+      `127.0.0.10: OK\\n'\nexec sleep 30\n`,
   );
   chmodSync(bin, 0o755);
   const r = await runTalosctlAsync(bin, ['rotate-ca'], { timeoutMs: 1500 });
@@ -102,7 +105,8 @@ t.test('kubelet and pod rules', async (t) => {
   ];
   const allowed = [
     entry(21, 'kubelet-apiserver', 'w1', 'cp1', 'server'), // not yet patched, by a patched control plane
-    entry(22, 'kubelet-apiserver', 'cp1', 'cp2', 'client'), // patched kubelet, cp2 not re-rendered since its issue change
+    // patched kubelet, cp2 not re-rendered since its issue change
+    entry(22, 'kubelet-apiserver', 'cp1', 'cp2', 'client'),
   ];
   t.same(kubeletViolations(allowed, issue, drop, pods), []);
   const broken = [

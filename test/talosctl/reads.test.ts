@@ -110,7 +110,15 @@ function readsOf(style: Style): void {
           annotations: { 'talos.dev/yaml-spec': '1' },
         });
         t.type(d.spec, 'string', 'the spec is the config text');
-        const configDocs = parseAllDocuments(d.spec as string).map((x) => x.toJS() as Record<string, any>);
+        type ConfigDoc = {
+          version?: string;
+          kind?: string;
+          machine: { type: string; ca: { crt: string; key?: string } };
+          cluster: { ca: { crt: string } };
+          issuingCA?: { cert: string };
+          acceptedCAs?: unknown;
+        };
+        const configDocs = parseAllDocuments(d.spec as string).map((x) => x.toJS() as ConfigDoc);
         const v1 = configDocs.find((x) => x.version === 'v1alpha1')!;
         const role = n === worker ? 'worker' : 'controlplane';
         t.equal(v1.machine.type, role, `${n} is a ${role}`);

@@ -86,7 +86,8 @@ t.test(
     t.match(
       text,
       new RegExp(
-        `^Workload phase: after step ${change.issueStep} \\(${entry!.afterStepId}\\), once kube-root-ca.crt holds ${change.newCa.slice(0, 16)}`,
+        `^Workload phase: after step ${change.issueStep} \\(${entry!.afterStepId}\\), once kube-root-ca.crt ` +
+          `holds ${change.newCa.slice(0, 16)}`,
       ),
     );
     t.match(text, /mode restart, from --workloads/);
@@ -98,7 +99,8 @@ t.test(
 );
 
 t.test(
-  "rolledBackIssueStart: the earliest start of the rolled-back run's issue step, across its re-plans; else the run's start",
+  "rolledBackIssueStart: the earliest start of the rolled-back run's issue step, across its re-plans; else " +
+    "the run's start",
   async (t) => {
     const plan = planWith([
       { index: 1, cur: A, tgt: A },
@@ -182,11 +184,17 @@ t.test("a rollback's summary and `rotate status` name what its own phase restart
   const notes = runSummary(rollback, { steps: [] } as unknown as Plan).notes.join('\n');
   t.match(
     notes,
-    /workloads restarted so that their pods load the Kubernetes API CA the rollback returned to \(1\): Deployment apps\/web/,
+    new RegExp(
+      /workloads restarted so that their pods load the Kubernetes API CA the rollback returned to /.source +
+        /\(1\): Deployment apps\/web/.source,
+    ),
   );
   t.match(
     notes,
-    /may still hold the Kubernetes API CA the rollback took away \(1\), not restarted: DaemonSet apps\/agent — the DaemonSet uses the OnDelete/,
+    new RegExp(
+      /may still hold the Kubernetes API CA the rollback took away \(1\), not restarted: DaemonSet /.source +
+        /apps\/agent — the DaemonSet uses the OnDelete/.source,
+    ),
   );
 
   const apply = { id: 'r1', operation: 'apply', workloads: [{ ...records[0], restartedAt: 'y' }] } as unknown as Run;

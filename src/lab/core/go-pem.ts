@@ -4,7 +4,8 @@
  *
  * Building: Talos joins bundle entries with `bytes.Join(entries, nil)`, no separator (trustd's answer,
  * internal/app/trustd/internal/reg/reg.go; apid's trusted set, internal/app/apid/pkg/provider/provider.go;
- * the worker's trustd client, pkg/grpc/middleware/auth/basic/basic.go; Kubernetes CA bundle files, talos-behaviour.md §5.1).
+ * the worker's trustd client, pkg/grpc/middleware/auth/basic/basic.go; Kubernetes CA bundle files, talos-behaviour.md
+ * §5.1).
  *
  * Reading: Go's `encoding/pem.Decode` (Go 1.26, which Talos v1.13/v1.14 build with) finds the first
  * "\n-----END " and the last "-----BEGIN " before it, which must start the data or a line; the END line

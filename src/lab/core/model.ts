@@ -270,7 +270,10 @@ export class LabNode extends EventEmitter {
 }
 
 function fingerprints(root: RootCa): string {
-  return `${root.issuing?.fingerprint ?? '-'}|${root.issuingCert?.fingerprint ?? '-'}|${root.trusted.map((c) => c.fingerprint).join(',')}|${root.error ?? ''}`;
+  return (
+    `${root.issuing?.fingerprint ?? '-'}|${root.issuingCert?.fingerprint ?? '-'}|` +
+    `${root.trusted.map((c) => c.fingerprint).join(',')}|${root.error ?? ''}`
+  );
 }
 
 export function sameRoot(a: RootCa, b: RootCa): boolean {
@@ -371,14 +374,18 @@ export class LabCluster extends EventEmitter {
   }
 
   #vipHolder: LabNode | null = null;
-  /** Control planes whose kube-apiserver is serving (the `kubernetes` EndpointSlice); null until the Kubernetes side starts. */
+  /**
+   * Control planes whose kube-apiserver is serving (the `kubernetes` EndpointSlice); null until the Kubernetes side
+   * starts.
+   */
   #apiserverEndpoints: Set<string> | null = null;
 
   /**
    * The addresses of the `kubernetes` EndpointSlice (default namespace), sorted: the control planes whose
    * kube-apiserver is serving. kube-apiserver's endpoint reconciler removes an apiserver when it stops and
    * adds it when it starts. Null before the Kubernetes side started. Talos mirrors it into the `k8s.Endpoint`
-   * list (namespace `controlplane`) that a worker asks trustd at (internal/app/machined/pkg/controllers/k8s/endpoint.go).
+   * list (namespace `controlplane`) that a worker asks trustd at
+   * (internal/app/machined/pkg/controllers/k8s/endpoint.go).
    */
   apiserverEndpoints(): string[] | null {
     return this.#apiserverEndpoints ? [...this.#apiserverEndpoints].sort(compareAddresses) : null;

@@ -42,7 +42,9 @@ export interface ConfigCaView {
   trustdToken: string;
   /** `.machine.certSANs` */
   certSans: string[];
-  /** Kubernetes issuing CA: `.cluster.ca` (legacy) or `KubeAPIServerCAConfig.issuingCA` (document); null when absent. */
+  /**
+   * Kubernetes issuing CA: `.cluster.ca` (legacy) or `KubeAPIServerCAConfig.issuingCA` (document); null when absent.
+   */
   kubernetesCa: RawCa | null;
   /** `.cluster.acceptedCAs[].crt` (legacy) or `KubeAPIServerCAConfig.acceptedCAs` (document). */
   kubernetesAccepted: string[];

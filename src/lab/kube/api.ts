@@ -5,9 +5,10 @@
  * Served: /version, /healthz, /livez, /readyz; discovery (/api, /api/v1, /apis, /apis/<group>[/<version>]);
  * nodes (list, get, Table for kubectl; PATCH nodes/<name>/status counts as a heartbeat); Leases in
  * kube-node-lease (GET, list, PUT, POST: the kubelet heartbeat; `renewTime` is the last renewal); Leases in
- * the other namespaces (create, get, list, update, delete, as clients such as a run lease use them); CertificateSigningRequests
- * (POST, GET, list); ConfigMaps (GET, list, PUT, DELETE: kube-root-ca.crt, extension-apiserver-authentication); the control planes' mirror pods in
- * kube-system (GET, list with labelSelector / fieldSelector spec.nodeName). Anything else is a 404 Status.
+ * the other namespaces (create, get, list, update, delete, as clients such as a run lease use them);
+ * CertificateSigningRequests (POST, GET, list); ConfigMaps (GET, list, PUT, DELETE: kube-root-ca.crt,
+ * extension-apiserver-authentication); the control planes' mirror pods in kube-system (GET, list with labelSelector /
+ * fieldSelector spec.nodeName). Anything else is a 404 Status.
  */
 import { authorize, type AuthnResult, type KubeUser, type RequestTarget } from './auth.js';
 import { configMapList, configMapObject, configMapPage, configMapTable } from './configmap-api.js';
@@ -17,16 +18,12 @@ import type { ConfigMapStore } from './root-ca-publisher.js';
 import type { NodeRegistry } from './node-registry.js';
 import { leaseObjectOf, LeaseStore, NODE_LEASE_NAMESPACE, storedLeaseList, storedLeaseTable } from './lease-store.js';
 import { matchesLabels, mirrorPodObject, type MirrorPods } from './static-pods.js';
+import { apiGroupDocument, apiGroupList, apiVersions, coreResourceList, groupResourceList } from './discovery.js';
 import {
-  apiGroupDocument,
-  apiGroupList,
-  apiVersions,
   badRequest,
-  coreResourceList,
   csrList,
   csrObject,
   forbiddenStatus,
-  groupResourceList,
   leaseList,
   leaseObject,
   methodNotAllowed,
@@ -86,7 +83,9 @@ export interface ApiContext {
   csrs: CsrStore;
   configMaps: ConfigMapStore;
   mirrorPods: MirrorPods;
-  /** Leases clients own (outside kube-node-lease), e.g. a run lease in kube-system; absent: those namespaces are empty. */
+  /**
+   * Leases clients own (outside kube-node-lease), e.g. a run lease in kube-system; absent: those namespaces are empty.
+   */
   leases?: LeaseStore;
   /** Pods, Secrets and the workload resources (workload-api.ts); absent: only the mirror pods are served. */
   workloads?: WorkloadApiContext;

@@ -305,7 +305,8 @@ export class KubeApiServer {
           : (sock.authorizationError as Error | undefined)?.message;
       const reason = reasonForVerifyCode(code) ?? 'bad-certificate';
       const remote = stripV4Mapped(address.address ?? '');
-      // Dials from lab nodes are counted by the dialler (per request); outside clients by the listener (per connection).
+      // Dials from lab nodes are counted by the dialler (per request); outside clients by the listener (per
+      // connection).
       if (!this.#deps.cluster.isNodeAddress(remote)) {
         this.#deps.cluster.ledger.trustFailure({
           edge: 'client-apiserver',

@@ -80,7 +80,8 @@ export function writeConfigMap(
       statusFailure(
         409,
         'Conflict',
-        `Operation cannot be fulfilled on configmaps "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+        `Operation cannot be fulfilled on configmaps "${name}": the object has been modified; please apply ` +
+          `your changes to the latest version and try again`,
         {
           name,
           kind: 'configmaps',

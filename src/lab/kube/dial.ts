@@ -137,7 +137,7 @@ export function kubeRequest(r: DialRequest, notes: VerdictNotes): DialHandle {
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', () => finish({ kind: 'unavailable', reason: 'response interrupted' }));
       res.on('end', () => {
-        let body: unknown = null;
+        let body: unknown;
         try {
           body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
         } catch {

@@ -1,7 +1,8 @@
 /**
  * The `extension-apiserver-authentication` ConfigMap (kube-system) and the controller every kube-apiserver
- * runs to keep it (talos-behaviour.md §4.5), as Kubernetes writes it: `pkg/controlplane/controller/clusterauthenticationtrust/
- * cluster_authentication_trust_controller.go` (read at kubernetes/kubernetes master; Talos v1.14 ships 1.37).
+ * runs to keep it (talos-behaviour.md §4.5), as Kubernetes writes it:
+ * `pkg/controlplane/controller/clusterauthenticationtrust/cluster_authentication_trust_controller.go`
+ * (read at kubernetes/kubernetes master; Talos v1.14 ships 1.37).
  *
  * - What it writes (`getConfigMapDataFor`): `client-ca-file` when the combined client CAs are not empty;
  *   when the combined request-header CAs are not empty, also `requestheader-client-ca-file` and, as JSON
@@ -77,7 +78,10 @@ export const TALOS_REQUEST_HEADER_FLAGS = {
   allowedNames: ['front-proxy-client'],
 };
 
-/** client-go `cert.ParseCertsPEM`: every CERTIFICATE block without headers; one that does not parse, or none at all, is an error. */
+/**
+ * client-go `cert.ParseCertsPEM`: every CERTIFICATE block without headers; one that does not parse, or none at all, is
+ * an error.
+ */
 export function parseCertsPem(pem: string): Buffer[] {
   const out = goCertificateBlocks(pem, (err) => {
     throw new Error(`a CERTIFICATE block does not parse: ${err.message}`);

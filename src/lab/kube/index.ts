@@ -3,9 +3,9 @@
  * endpoint balancer and the VIP, KubePrism, a kubelet per node, the controller-manager CSR signer and the
  * Node readiness registry, all on real TLS over the nodes' loopback addresses.
  *
- * Every edge is exercised: kubelets heartbeat through KubePrism (one kept connection each); in addition, after a Kubernetes CA change
- * at either end of a kubelet → apiserver edge, that edge is dialled once: when an apiserver is back up
- * after a CA change every running kubelet dials it, and when a kubelet is running again after a CA change
+ * Every edge is exercised: kubelets heartbeat through KubePrism (one kept connection each); in addition, after a
+ * Kubernetes CA change at either end of a kubelet → apiserver edge, that edge is dialled once: when an apiserver is
+ * back up after a CA change every running kubelet dials it, and when a kubelet is running again after a CA change
  * of its node it dials every apiserver that is up. So an edge broken by a change is seen even if round
  * robin would not hit it soon. Edges with no changed end keep what they had, so they are not re-dialled.
  * These one-off dials are spread (jittered) over a window that grows with the lab's size.

@@ -311,7 +311,10 @@ export class Kubelet {
     while (Date.now() < deadline) {
       const got = await this.#viaPrism(gen, {
         method: 'GET',
-        path: `/apis/certificates.k8s.io/v1/certificatesigningrequests?fieldSelector=${encodeURIComponent(`metadata.name=${name}`)}&watch=true&timeoutSeconds=${Math.ceil(CSR_WAIT_MS / 1000)}`,
+        path:
+          `/apis/certificates.k8s.io/v1/certificatesigningrequests` +
+          `?fieldSelector=${encodeURIComponent(`metadata.name=${name}`)}` +
+          `&watch=true&timeoutSeconds=${Math.ceil(CSR_WAIT_MS / 1000)}`,
         auth: 'token',
         until: (event) => {
           const status = csrStatus(event);

@@ -37,7 +37,10 @@ export interface StoredLease {
   resourceVersion: string;
   annotations: Record<string, string>;
   labels: Record<string, string>;
-  /** `spec` as the client wrote it (holderIdentity, leaseDurationSeconds, acquireTime, renewTime, leaseTransitions, ...). */
+  /**
+   * `spec` as the client wrote it (holderIdentity, leaseDurationSeconds, acquireTime, renewTime, leaseTransitions,
+   * ...).
+   */
   spec: Record<string, unknown>;
 }
 
@@ -182,7 +185,8 @@ export class LeaseStore {
         body: statusFailure(
           409,
           'Conflict',
-          `Operation cannot be fulfilled on leases.coordination.k8s.io "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+          `Operation cannot be fulfilled on leases.coordination.k8s.io "${name}": the object has been ` +
+            `modified; please apply your changes to the latest version and try again`,
           details(name),
         ),
       };

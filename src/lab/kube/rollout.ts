@@ -120,17 +120,23 @@ export function rolloutStatus(
     if (updated < replicas)
       return {
         done: false,
-        message: `Waiting for deployment "${name}" rollout to finish: ${updated} out of ${replicas} new replicas have been updated...`,
+        message:
+          `Waiting for deployment "${name}" rollout to finish: ${updated} out of ${replicas} new replicas have ` +
+          `been updated...`,
       };
     if (num(s.replicas) > updated)
       return {
         done: false,
-        message: `Waiting for deployment "${name}" rollout to finish: ${num(s.replicas) - updated} old replicas are pending termination...`,
+        message:
+          `Waiting for deployment "${name}" rollout to finish: ${num(s.replicas) - updated} old replicas are ` +
+          `pending termination...`,
       };
     if (num(s.availableReplicas) < updated)
       return {
         done: false,
-        message: `Waiting for deployment "${name}" rollout to finish: ${num(s.availableReplicas)} of ${updated} updated replicas are available...`,
+        message:
+          `Waiting for deployment "${name}" rollout to finish: ${num(s.availableReplicas)} of ${updated} ` +
+          `updated replicas are available...`,
       };
     return { done: true, message: `deployment "${name}" successfully rolled out` };
   }
@@ -143,12 +149,16 @@ export function rolloutStatus(
     if (num(s.updatedNumberScheduled) < desired)
       return {
         done: false,
-        message: `Waiting for daemon set "${name}" rollout to finish: ${num(s.updatedNumberScheduled)} out of ${desired} new pods have been updated...`,
+        message:
+          `Waiting for daemon set "${name}" rollout to finish: ${num(s.updatedNumberScheduled)} out ` +
+          `of ${desired} new pods have been updated...`,
       };
     if (num(s.numberAvailable) < desired)
       return {
         done: false,
-        message: `Waiting for daemon set "${name}" rollout to finish: ${num(s.numberAvailable)} of ${desired} updated pods are available...`,
+        message:
+          `Waiting for daemon set "${name}" rollout to finish: ${num(s.numberAvailable)} of ${desired} updated ` +
+          `pods are available...`,
       };
     return { done: true, message: `daemon set "${name}" successfully rolled out` };
   }
@@ -161,7 +171,9 @@ export function rolloutStatus(
     if (num(s.updatedReplicas) < replicas - partition)
       return {
         done: false,
-        message: `Waiting for partitioned roll out to finish: ${num(s.updatedReplicas)} out of ${replicas - partition} new pods have been updated...`,
+        message:
+          `Waiting for partitioned roll out to finish: ${num(s.updatedReplicas)} out of ${replicas - partition} ` +
+          `new pods have been updated...`,
       };
     return {
       done: true,
@@ -171,10 +183,14 @@ export function rolloutStatus(
   if (s.updateRevision !== s.currentRevision)
     return {
       done: false,
-      message: `waiting for statefulset rolling update to complete ${num(s.updatedReplicas)} pods at revision ${String(s.updateRevision)}...`,
+      message:
+        `waiting for statefulset rolling update to complete ${num(s.updatedReplicas)} pods at ` +
+        `revision ${String(s.updateRevision)}...`,
     };
   return {
     done: true,
-    message: `statefulset rolling update complete ${num(s.currentReplicas)} pods at revision ${String(s.currentRevision)}...`,
+    message:
+      `statefulset rolling update complete ${num(s.currentReplicas)} pods at ` +
+      `revision ${String(s.currentRevision)}...`,
   };
 }

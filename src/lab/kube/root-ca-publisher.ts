@@ -32,7 +32,10 @@ export interface ConfigMapView {
   data: Record<string, string>;
 }
 
-/** ConfigMaps, stored cluster-wide (as in etcd): the publisher, the apiservers' trust controllers (extension-auth.ts) and admin clients write them. */
+/**
+ * ConfigMaps, stored cluster-wide (as in etcd): the publisher, the apiservers' trust controllers (extension-auth.ts)
+ * and admin clients write them.
+ */
 export class ConfigMapStore {
   readonly #items = new Map<string, ConfigMapView>();
   readonly #listeners = new Set<(cm: ConfigMapView) => void>();

@@ -26,13 +26,14 @@ import {
   statusFailure,
   wantsTable,
   type KubeObject,
-  type TableColumn,
   type TableObjectMode,
 } from './objects.js';
 import type { ObjectStore, Stored, StoreEvent } from './object-store.js';
 import { applyPatch, JsonPatchError, patchTypeOf } from './patch.js';
 import { mirrorPodObject, type MirrorPods } from './static-pods.js';
-import { isPodReady, type WorkloadController } from './workload-controller.js';
+import { isPodReady } from './workload-common.js';
+import type { WorkloadController } from './workload-controller.js';
+import { namespaceColumns, workloadTable } from './workload-table.js';
 
 export interface WorkloadApiContext {
   store: ObjectStore;
@@ -200,7 +201,7 @@ export function handleNamespaces(
 ): WorkloadResponse {
   if (req.method.toUpperCase() !== 'GET' || query.get('watch') === 'true') return fail(methodNotAllowed());
   const all = ctx.namespaces.map(namespaceObject);
-  const columns = [NAME, col('Status', 'The status of the namespace'), AGE];
+  const columns = namespaceColumns();
   const asTable = (items: KubeObject[]) =>
     objectTable(items, columns, '1', tableMode(query), {
       cells: (o) => [
@@ -259,7 +260,7 @@ export function handleWorkload(
       ...(page.continue ? { continue: page.continue, remainingItemCount: page.remainingItemCount } : {}),
     };
     if (wantsTable(req.accept))
-      return ok({ ...table(p.resource, page.items, ctx.now(), rv, tableMode(query)), metadata });
+      return ok({ ...workloadTable(p.resource, page.items, ctx.now(), rv, tableMode(query)), metadata });
     return ok({
       kind: `${info.kind}List`,
       apiVersion: info.group ? `${info.group}/${info.version}` : info.version,
@@ -292,7 +293,7 @@ export function handleWorkload(
   if (method === 'GET') {
     const o = withKind(p.resource, stored);
     if (wantsTable(req.accept) && !p.subresource)
-      return ok(table(p.resource, [o], ctx.now(), String(ctx.store.resourceVersion), tableMode(query)));
+      return ok(workloadTable(p.resource, [o], ctx.now(), String(ctx.store.resourceVersion), tableMode(query)));
     return ok(o);
   }
   if (method === 'DELETE' && p.resource === 'pods' && !p.subresource) {
@@ -320,7 +321,9 @@ function write(
         statusFailure(
           415,
           'UnsupportedMediaType',
-          `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json`,
+          `the body of the request was in an unknown format - accepted media types include: ` +
+            `application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, ` +
+            `application/strategic-merge-patch+json`,
         ),
       );
     try {
@@ -350,7 +353,8 @@ function write(
       statusFailure(
         409,
         'Conflict',
-        `Operation cannot be fulfilled on ${p.resource}${info.group ? `.${info.group}` : ''} "${p.name}": the object has been modified; please apply your changes to the latest version and try again`,
+        `Operation cannot be fulfilled on ${p.resource}${info.group ? `.${info.group}` : ''} "${p.name}": the ` +
+          `object has been modified; please apply your changes to the latest version and try again`,
         { name: p.name, ...(info.group ? { group: info.group } : {}), kind: p.resource },
       ),
     );
@@ -375,7 +379,8 @@ function write(
         statusFailure(
           422,
           'Invalid',
-          `${info.kind}.${info.group}/${info.version} "${p.name}" is invalid: spec.selector: Invalid value: ${selectorAfter}: field is immutable`,
+          `${info.kind}.${info.group}/${info.version} "${p.name}" is invalid: spec.selector: Invalid ` +
+            `value: ${selectorAfter}: field is immutable`,
           {
             name: p.name,
             group: info.group,
@@ -443,7 +448,9 @@ function evict(
           causes: [
             {
               reason: 'DisruptionBudget',
-              message: `The disruption budget ${budget.metadata.name} needs ${s.desired} healthy pods and has ${s.healthy} currently`,
+              message:
+                `The disruption budget ${budget.metadata.name} needs ${s.desired} healthy pods and ` +
+                `has ${s.healthy} currently`,
             },
           ],
         }),
@@ -506,267 +513,4 @@ function watch(
       timeoutMs,
     },
   };
-}
-
-// ---------------------------------------------------------------------------------------------- tables
-
-const col = (name: string, description: string, priority = 0, format = ''): TableColumn => ({
-  name,
-  type: name === 'Age' || name.includes('Name') ? 'string' : 'string',
-  format,
-  description,
-  priority,
-});
-const NAME = col(
-  'Name',
-  'Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names',
-  0,
-  'name',
-);
-const AGE = col('Age', 'CreationTimestamp is a timestamp representing the server time when this object was created.');
-const COLUMNS: Record<string, TableColumn[]> = {
-  pods: [
-    NAME,
-    col('Ready', 'The aggregate readiness state of this pod for accepting traffic.'),
-    col('Status', 'The aggregate status of the containers in this pod.'),
-    {
-      ...col(
-        'Restarts',
-        'The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.',
-      ),
-      type: 'string',
-    },
-    AGE,
-    col('IP', 'IP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated.', 1),
-    col('Node', 'NodeName is a request to schedule this pod onto a specific node.', 1),
-    col('Nominated Node', 'nominatedNodeName is set only when this pod preempts other pods on the node.', 1),
-    col('Readiness Gates', 'If specified, all readiness gates will be evaluated for pod readiness.', 1),
-  ],
-  secrets: [
-    NAME,
-    col('Type', 'Used to facilitate programmatic handling of secret data.'),
-    { ...col('Data', 'Data contains the secret data.'), type: 'integer' },
-    AGE,
-  ],
-  deployments: [
-    NAME,
-    col('Ready', 'Number of the pod with ready state'),
-    {
-      ...col(
-        'Up-to-date',
-        'Total number of non-terminated pods targeted by this deployment that have the desired template spec.',
-      ),
-      type: 'integer',
-    },
-    {
-      ...col(
-        'Available',
-        'Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.',
-      ),
-      type: 'integer',
-    },
-    AGE,
-    col('Containers', 'Names of each container in the template.', 1),
-    col('Images', 'Images referenced by each container in the template.', 1),
-    col(
-      'Selector',
-      'Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment.',
-      1,
-    ),
-  ],
-  replicasets: [
-    NAME,
-    { ...col('Desired', 'Number of desired pods.'), type: 'integer' },
-    { ...col('Current', 'Number of actual replicas.'), type: 'integer' },
-    { ...col('Ready', 'The number of ready replicas for this replica set.'), type: 'integer' },
-    AGE,
-    col('Containers', 'Names of each container in the template.', 1),
-    col('Images', 'Images referenced by each container in the template.', 1),
-    col('Selector', 'Selector is a label query over pods that should match the replica count.', 1),
-  ],
-  daemonsets: [
-    NAME,
-    { ...col('Desired', 'The total number of nodes that should be running the daemon pod.'), type: 'integer' },
-    {
-      ...col(
-        'Current',
-        'The number of nodes that are running at least 1 daemon pod and are supposed to run the daemon pod.',
-      ),
-      type: 'integer',
-    },
-    {
-      ...col(
-        'Ready',
-        'numberReady is the number of nodes that should be running the daemon pod and have one or more of the daemon pod running with a Ready Condition.',
-      ),
-      type: 'integer',
-    },
-    { ...col('Up-to-date', 'The total number of nodes that are running updated daemon pod'), type: 'integer' },
-    {
-      ...col(
-        'Available',
-        'The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and available.',
-      ),
-      type: 'integer',
-    },
-    col('Node Selector', 'NodeSelector is a selector which must be true for the pod to fit on a node.'),
-    AGE,
-    col('Containers', 'Names of each container in the template.', 1),
-    col('Images', 'Images referenced by each container in the template.', 1),
-    col('Selector', 'A label query over pods that are managed by the daemon set.', 1),
-  ],
-  statefulsets: [
-    NAME,
-    col('Ready', 'Number of the pod with ready state'),
-    AGE,
-    col('Containers', 'Names of each container in the template.', 1),
-    col('Images', 'Images referenced by each container in the template.', 1),
-  ],
-  jobs: [
-    NAME,
-    col('Status', 'Status of the job.'),
-    col('Completions', 'The desired number of successfully finished pods the job should be run with.'),
-    col('Duration', 'Time required to complete the job.'),
-    AGE,
-    col('Containers', 'Names of each container in the template.', 1),
-    col('Images', 'Images referenced by each container in the template.', 1),
-    col('Selector', 'A label query over pods that should match the pod count.', 1),
-  ],
-  poddisruptionbudgets: [
-    NAME,
-    col('Min Available', 'The minimum number of pods that must be available'),
-    col('Max Unavailable', 'The maximum number of pods that may be unavailable'),
-    { ...col('Allowed Disruptions', 'Calculated number of pods that may be disrupted at this time'), type: 'integer' },
-    AGE,
-  ],
-};
-
-function selectorText(sel: { matchLabels?: Record<string, string> } | undefined): string {
-  return Object.entries(sel?.matchLabels ?? {})
-    .map(([k, v]) => `${k}=${v}`)
-    .join(',');
-}
-
-function cells(resource: string, o: KubeObject, now: Date): unknown[] {
-  const m = o.metadata as { name: string; creationTimestamp?: string };
-  const age = m.creationTimestamp ? humanDuration(now.getTime() - Date.parse(m.creationTimestamp)) : '<unknown>';
-  const spec = (o.spec ?? {}) as Record<string, unknown>;
-  const st = (o.status ?? {}) as Record<string, unknown>;
-  const n = (v: unknown): number => (typeof v === 'number' ? v : 0);
-  const tspec =
-    (spec.template as { spec?: { containers?: { name: string; image: string }[] } } | undefined)?.spec?.containers ??
-    [];
-  const containers = tspec.map((c) => c.name).join(',');
-  const images = tspec.map((c) => c.image).join(',');
-  switch (resource) {
-    case 'pods': {
-      const cs = (st.containerStatuses ?? []) as {
-        ready?: boolean;
-        restartCount?: number;
-        state?: { waiting?: { reason?: string } };
-      }[];
-      const total = ((spec.containers ?? []) as unknown[]).length;
-      const waiting = cs.find((c) => c.state?.waiting?.reason)?.state?.waiting?.reason;
-      return [
-        m.name,
-        `${cs.filter((c) => c.ready).length}/${total}`,
-        waiting ?? (st.phase as string) ?? 'Pending',
-        String(cs.reduce((a, c) => a + (c.restartCount ?? 0), 0)),
-        age,
-        (st.podIP as string) ?? '<none>',
-        (spec.nodeName as string) ?? '<none>',
-        '<none>',
-        '<none>',
-      ];
-    }
-    case 'secrets':
-      return [m.name, (o.type as string) ?? 'Opaque', Object.keys((o.data ?? {}) as object).length, age];
-    case 'deployments':
-      return [
-        m.name,
-        `${n(st.readyReplicas)}/${typeof spec.replicas === 'number' ? spec.replicas : 1}`,
-        n(st.updatedReplicas),
-        n(st.availableReplicas),
-        age,
-        containers,
-        images,
-        selectorText(spec.selector as { matchLabels?: Record<string, string> }),
-      ];
-    case 'replicasets':
-      return [
-        m.name,
-        n(spec.replicas),
-        n(st.replicas),
-        n(st.readyReplicas),
-        age,
-        containers,
-        images,
-        selectorText(spec.selector as { matchLabels?: Record<string, string> }),
-      ];
-    case 'daemonsets': {
-      const ns = (spec.template as { spec?: { nodeSelector?: Record<string, string> } } | undefined)?.spec
-        ?.nodeSelector;
-      const sel = ns
-        ? Object.entries(ns)
-            .map(([k, v]) => `${k}=${v}`)
-            .join(',')
-        : '<none>';
-      return [
-        m.name,
-        n(st.desiredNumberScheduled),
-        n(st.currentNumberScheduled),
-        n(st.numberReady),
-        n(st.updatedNumberScheduled),
-        n(st.numberAvailable),
-        sel,
-        age,
-        containers,
-        images,
-        selectorText(spec.selector as { matchLabels?: Record<string, string> }),
-      ];
-    }
-    case 'statefulsets':
-      return [
-        m.name,
-        `${n(st.readyReplicas)}/${typeof spec.replicas === 'number' ? spec.replicas : 1}`,
-        age,
-        containers,
-        images,
-      ];
-    case 'jobs':
-      return [
-        m.name,
-        n(st.active) > 0 ? 'Running' : 'Complete',
-        `${n(st.succeeded)}/${n(spec.completions) || 1}`,
-        st.startTime ? humanDuration(now.getTime() - Date.parse(String(st.startTime))) : '',
-        age,
-        containers,
-        images,
-        selectorText(spec.selector as { matchLabels?: Record<string, string> }),
-      ];
-    case 'poddisruptionbudgets':
-      return [
-        m.name,
-        spec.minAvailable === undefined ? 'N/A' : String(spec.minAvailable),
-        spec.maxUnavailable === undefined ? 'N/A' : String(spec.maxUnavailable),
-        n(st.disruptionsAllowed),
-        age,
-      ];
-    default:
-      return [m.name, age];
-  }
-}
-
-function table(
-  resource: string,
-  items: KubeObject[],
-  now: Date,
-  resourceVersion: string,
-  include: TableObjectMode,
-): KubeObject {
-  return objectTable(items, COLUMNS[resource] ?? [NAME, AGE], resourceVersion, include, {
-    cells: (o) => cells(resource, o, now),
-    object: (o) => o,
-    metadata: (o) => o.metadata as KubeObject,
-  });
 }

@@ -19,61 +19,29 @@
  * becomes Running and Ready when the kubelet has started its client (pods.ts), which loads the `ca.crt`
  * current then. Pods are admitted as kube-apiserver's ServiceAccount admission does: the
  * `kube-api-access-<5>` projected volume (token, kube-root-ca.crt `ca.crt`, namespace) mounted in every container.
+ *
+ * This file holds the pods (admission, scheduling, status, deletion) and the pass over every workload; each
+ * kind's controller is in workload-deployments.ts, workload-sets.ts or workload-jobs-pdbs.ts.
  */
 import type { LabCluster, LabNode } from '../core/model.js';
-import { matchesSelectorObject } from './list-paging.js';
-import { randomSuffix, templateHash, type ObjectStore, type Stored } from './object-store.js';
+import { randomSuffix, type ObjectStore, type Stored } from './object-store.js';
 import type { PodFleet } from './pods.js';
-import { daemonSetBudget, recreateStep, resolveFenceposts, rollingStep } from './rollout.js';
+import {
+  clone,
+  controllerRef,
+  eligible,
+  isPodReady,
+  ownedBy,
+  stamp,
+  type Obj,
+  type SyncContext,
+} from './workload-common.js';
+import { syncDeployment, syncReplicaSet } from './workload-deployments.js';
+import { pdbState, syncJob, syncPdb } from './workload-jobs-pdbs.js';
+import { syncDaemonSet, syncStatefulSet } from './workload-sets.js';
 import { CLIENT_ANNOTATION } from './workloads.js';
 
-type Obj = Record<string, unknown>;
-const stamp = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
-const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
-
 export const SA_MOUNT_PATH = '/var/run/secrets/kubernetes.io/serviceaccount';
-
-export function isPodReady(pod: Stored): boolean {
-  const conds = ((pod.status ?? {}).conditions ?? []) as { type: string; status: string }[];
-  return conds.some((c) => c.type === 'Ready' && c.status === 'True');
-}
-
-const ownedBy = (o: Stored, uid: string | undefined): boolean =>
-  (o.metadata.ownerReferences ?? []).some((r) => r.controller && r.uid === uid);
-const controllerRef = (owner: Stored, kind: string, apiVersion: string) => ({
-  apiVersion,
-  kind,
-  name: owner.metadata.name,
-  uid: owner.metadata.uid!,
-  controller: true,
-  blockOwnerDeletion: true,
-});
-
-/** The labels a node carries in the lab (objects.ts nodeMetadata). */
-function nodeLabels(n: LabNode): Record<string, string> {
-  return {
-    'kubernetes.io/hostname': n.hostname,
-    'kubernetes.io/os': 'linux',
-    'kubernetes.io/arch': 'amd64',
-    ...(n.role === 'controlplane' ? { 'node-role.kubernetes.io/control-plane': '' } : {}),
-  };
-}
-
-/** Whether a pod spec may run on the node: the control-plane NoSchedule taint needs a toleration; nodeSelector must match. */
-export function eligible(spec: Obj, n: LabNode): boolean {
-  const tolerations = (spec.tolerations ?? []) as { key?: string; operator?: string; effect?: string }[];
-  if (n.role === 'controlplane') {
-    const tolerated = tolerations.some(
-      (t) =>
-        t.operator === 'Exists' &&
-        (t.key === undefined || t.key === 'node-role.kubernetes.io/control-plane') &&
-        (t.effect === undefined || t.effect === 'NoSchedule'),
-    );
-    if (!tolerated) return false;
-  }
-  const labels = nodeLabels(n);
-  return Object.entries((spec.nodeSelector ?? {}) as Record<string, string>).every(([k, v]) => labels[k] === v);
-}
 
 export class WorkloadController {
   readonly #store: ObjectStore;
@@ -87,11 +55,21 @@ export class WorkloadController {
   /** Pod IPs: each node's pod CIDR is 10.244.<node index>.0/24, as the lab's flannel would hand out. */
   readonly #podIps = new Map<string, string>();
   readonly #nextIp = new Map<LabNode, number>();
+  /** What the per-kind controllers (workload-deployments.ts, workload-sets.ts, workload-jobs-pdbs.ts) sync through. */
+  readonly #ctx: SyncContext;
 
   constructor(store: ObjectStore, fleet: PodFleet, cluster: LabCluster) {
     this.#store = store;
     this.#fleet = fleet;
     this.#cluster = cluster;
+    this.#ctx = {
+      store,
+      cluster,
+      revisions: this.#revisions,
+      podsOf: (owner) => this.#podsOf(owner),
+      podFromTemplate: (...args) => this.#podFromTemplate(...args),
+      deletePod: (namespace, name) => this.deletePod(namespace, name),
+    };
     this.#off.push(store.subscribe(() => this.#schedule()));
     this.#off.push(fleet.onChange((uid) => this.#podChanged(uid)));
   }
@@ -122,12 +100,17 @@ export class WorkloadController {
   }
 
   #pass(): void {
-    for (const d of this.#store.list('deployments')) this.#syncDeployment(d);
-    for (const rs of this.#store.list('replicasets')) this.#syncReplicaSet(rs);
-    for (const ds of this.#store.list('daemonsets')) this.#syncDaemonSet(ds);
-    for (const s of this.#store.list('statefulsets')) this.#syncStatefulSet(s);
-    for (const j of this.#store.list('jobs')) this.#syncJob(j);
-    for (const p of this.#store.list('poddisruptionbudgets')) this.#syncPdb(p);
+    for (const d of this.#store.list('deployments')) syncDeployment(this.#ctx, d);
+    for (const rs of this.#store.list('replicasets')) syncReplicaSet(this.#ctx, rs);
+    for (const ds of this.#store.list('daemonsets')) syncDaemonSet(this.#ctx, ds);
+    for (const s of this.#store.list('statefulsets')) syncStatefulSet(this.#ctx, s);
+    for (const j of this.#store.list('jobs')) syncJob(this.#ctx, j);
+    for (const p of this.#store.list('poddisruptionbudgets')) syncPdb(this.#ctx, p);
+  }
+
+  /** The PodDisruptionBudget's healthy count and allowance (disruption controller). */
+  pdbState(pdb: Stored): { expected: number; healthy: number; desired: number; allowed: number } {
+    return pdbState(this.#store, pdb);
   }
 
   // ------------------------------------------------------------------------------------------------ pods
@@ -308,399 +291,5 @@ export class WorkloadController {
 
   #podsOf(owner: Stored): Stored[] {
     return this.#store.list('pods', owner.metadata.namespace).filter((p) => ownedBy(p, owner.metadata.uid));
-  }
-
-  // ------------------------------------------------------------------------------------------ deployments
-
-  #syncDeployment(d: Stored): void {
-    const spec = d.spec as {
-      replicas?: number;
-      paused?: boolean;
-      template: Obj;
-      strategy?: { type?: string; rollingUpdate?: { maxSurge?: number | string; maxUnavailable?: number | string } };
-    };
-    const replicas = spec.replicas ?? 1;
-    const all = this.#store.list('replicasets', d.metadata.namespace).filter((rs) => ownedBy(rs, d.metadata.uid));
-    const hash = templateHash(spec.template);
-    let newRs = all.find((rs) => rs.metadata.labels?.['pod-template-hash'] === hash);
-    const revisionOf = (rs: Stored): number =>
-      Number(rs.metadata.annotations?.['deployment.kubernetes.io/revision'] ?? 0);
-    if (!newRs && !spec.paused) {
-      const revision = Math.max(0, ...all.map(revisionOf)) + 1;
-      const t = clone(spec.template) as { metadata?: { labels?: Record<string, string> } };
-      t.metadata = { ...(t.metadata ?? {}), labels: { ...(t.metadata?.labels ?? {}), 'pod-template-hash': hash } };
-      const selector = clone((d.spec as { selector?: { matchLabels?: Record<string, string> } }).selector ?? {});
-      selector.matchLabels = { ...(selector.matchLabels ?? {}), 'pod-template-hash': hash };
-      newRs =
-        this.#store.create('replicasets', {
-          apiVersion: 'apps/v1',
-          kind: 'ReplicaSet',
-          metadata: {
-            name: `${d.metadata.name}-${hash}`,
-            namespace: d.metadata.namespace!,
-            labels: { ...(t.metadata.labels ?? {}) },
-            annotations: {
-              'deployment.kubernetes.io/desired-replicas': String(replicas),
-              'deployment.kubernetes.io/max-replicas': String(
-                replicas +
-                  resolveFenceposts(
-                    replicas,
-                    spec.strategy?.rollingUpdate?.maxSurge,
-                    spec.strategy?.rollingUpdate?.maxUnavailable,
-                  ).surge,
-              ),
-              'deployment.kubernetes.io/revision': String(revision),
-            },
-            ownerReferences: [controllerRef(d, 'Deployment', 'apps/v1')],
-          },
-          spec: { replicas: 0, selector, template: t },
-          status: { replicas: 0 },
-        }) ?? undefined;
-      if (newRs) all.push(newRs);
-    }
-    const counts = (rs: Stored) => ({
-      replicas: (rs.spec as { replicas?: number }).replicas ?? 0,
-      available: ((rs.status ?? {}) as { availableReplicas?: number }).availableReplicas ?? 0,
-    });
-    const old = all.filter((rs) => rs !== newRs).sort((a, b) => revisionOf(a) - revisionOf(b));
-    if (newRs && !spec.paused) {
-      let sizes: { newReplicas: number | null; oldReplicas: number[] };
-      if (spec.strategy?.type === 'Recreate') {
-        const oldPods = old.reduce((a, rs) => a + (((rs.status ?? {}) as { replicas?: number }).replicas ?? 0), 0);
-        sizes = recreateStep(replicas, oldPods, old.map(counts));
-      } else {
-        sizes = rollingStep(
-          replicas,
-          resolveFenceposts(
-            replicas,
-            spec.strategy?.rollingUpdate?.maxSurge,
-            spec.strategy?.rollingUpdate?.maxUnavailable,
-          ),
-          counts(newRs),
-          old.map(counts),
-        );
-      }
-      const scale = (rs: Stored, n: number): void => {
-        if (counts(rs).replicas !== n) this.#store.update('replicasets', { ...rs, spec: { ...rs.spec, replicas: n } });
-      };
-      old.forEach((rs, i) => scale(rs, sizes.oldReplicas[i]!));
-      if (sizes.newReplicas !== null) scale(newRs, sizes.newReplicas);
-      const rev = newRs.metadata.annotations?.['deployment.kubernetes.io/revision'];
-      if (rev && d.metadata.annotations?.['deployment.kubernetes.io/revision'] !== rev) {
-        d =
-          this.#store.update('deployments', {
-            ...d,
-            metadata: {
-              ...d.metadata,
-              annotations: { ...(d.metadata.annotations ?? {}), 'deployment.kubernetes.io/revision': rev },
-            },
-          }) ?? d;
-      }
-    }
-    const st = (rs: Stored | undefined) =>
-      (rs?.status ?? {}) as { replicas?: number; readyReplicas?: number; availableReplicas?: number };
-    const sum = (f: (s: ReturnType<typeof st>) => number | undefined): number =>
-      all.reduce((a, rs) => a + (f(st(rs)) ?? 0), 0);
-    const available = sum((s) => s.availableReplicas);
-    const updated = st(newRs).replicas ?? 0;
-    const fence = resolveFenceposts(
-      replicas,
-      spec.strategy?.rollingUpdate?.maxSurge,
-      spec.strategy?.rollingUpdate?.maxUnavailable,
-    );
-    const complete = updated === replicas && sum((s) => s.replicas) === replicas && available >= replicas;
-    const prevConds = ((d.status ?? {}).conditions ?? []) as Obj[];
-    const cond = (type: string, status: boolean, reason: string, message: string): Obj => {
-      const prev = prevConds.find((c) => c.type === type);
-      const now = stamp(new Date());
-      const same = prev && prev.status === (status ? 'True' : 'False');
-      const sameReason = same && prev.reason === reason;
-      return {
-        type,
-        status: status ? 'True' : 'False',
-        lastUpdateTime: sameReason ? prev.lastUpdateTime : now,
-        lastTransitionTime: same ? prev.lastTransitionTime : now,
-        reason,
-        message,
-      };
-    };
-    const newName = newRs?.metadata.name ?? '';
-    const status: Obj = {
-      observedGeneration: d.metadata.generation ?? 1,
-      replicas: sum((s) => s.replicas),
-      updatedReplicas: updated,
-      readyReplicas: sum((s) => s.readyReplicas),
-      availableReplicas: available,
-      ...(Math.max(0, replicas - available) > 0 ? { unavailableReplicas: Math.max(0, replicas - available) } : {}),
-      conditions: [
-        available >= replicas - fence.unavailable
-          ? cond('Available', true, 'MinimumReplicasAvailable', 'Deployment has minimum availability.')
-          : cond('Available', false, 'MinimumReplicasUnavailable', 'Deployment does not have minimum availability.'),
-        spec.paused
-          ? cond('Progressing', false, 'DeploymentPaused', 'Deployment is paused')
-          : complete
-            ? cond(
-                'Progressing',
-                true,
-                'NewReplicaSetAvailable',
-                `ReplicaSet "${newName}" has successfully progressed.`,
-              )
-            : cond('Progressing', true, 'ReplicaSetUpdated', `ReplicaSet "${newName}" is progressing.`),
-      ],
-    };
-    for (const k of ['readyReplicas', 'availableReplicas', 'updatedReplicas', 'replicas'] as const)
-      if (status[k] === 0) delete status[k];
-    this.#store.updateStatus('deployments', d.metadata.namespace, d.metadata.name, status);
-  }
-
-  #syncReplicaSet(rs: Stored): void {
-    const want = (rs.spec as { replicas?: number }).replicas ?? 1;
-    const pods = this.#podsOf(rs);
-    if (pods.length < want) {
-      const template = (rs.spec as { template: Obj }).template;
-      for (let i = pods.length; i < want; i++) {
-        const p = this.#podFromTemplate(
-          rs,
-          'ReplicaSet',
-          'apps/v1',
-          template,
-          {},
-          { generateName: `${rs.metadata.name}-` },
-        );
-        if (p) pods.push(p);
-      }
-    } else if (pods.length > want) {
-      // kube-controller-manager deletes unready pods first, then the newest.
-      const order = [...pods].sort(
-        (a, b) =>
-          Number(isPodReady(a)) - Number(isPodReady(b)) ||
-          String(b.metadata.creationTimestamp).localeCompare(String(a.metadata.creationTimestamp)),
-      );
-      for (const p of order.slice(0, pods.length - want)) this.deletePod(p.metadata.namespace!, p.metadata.name);
-    }
-    const now = this.#podsOf(rs);
-    const ready = now.filter(isPodReady).length;
-    const status: Obj = {
-      replicas: now.length,
-      fullyLabeledReplicas: now.length,
-      readyReplicas: ready,
-      availableReplicas: ready,
-      observedGeneration: rs.metadata.generation ?? 1,
-    };
-    for (const k of ['readyReplicas', 'availableReplicas', 'fullyLabeledReplicas'] as const)
-      if (status[k] === 0) delete status[k];
-    this.#store.updateStatus('replicasets', rs.metadata.namespace, rs.metadata.name, status);
-  }
-
-  // ------------------------------------------------------------------------------------------ daemonsets
-
-  #syncDaemonSet(ds: Stored): void {
-    const spec = ds.spec as {
-      template: { spec?: Obj };
-      updateStrategy?: { type?: string; rollingUpdate?: { maxUnavailable?: number | string } };
-    };
-    const hash = templateHash(spec.template);
-    const nodes = this.#cluster.nodes.filter((n) => eligible(spec.template.spec ?? {}, n));
-    // Indexed by node: a large lab runs a pod per node and passes are frequent.
-    const byNode = (list: Stored[]): Map<string, Stored[]> => {
-      const m = new Map<string, Stored[]>();
-      for (const p of list) {
-        const nn = (p.spec as { nodeName?: string }).nodeName ?? '';
-        const l = m.get(nn);
-        if (l) l.push(p);
-        else m.set(nn, [p]);
-      }
-      return m;
-    };
-    const pods = this.#podsOf(ds);
-    const index = byNode(pods);
-    for (const n of nodes) {
-      if (!index.has(n.hostname)) {
-        const p = this.#podFromTemplate(
-          ds,
-          'DaemonSet',
-          'apps/v1',
-          spec.template,
-          { 'controller-revision-hash': hash, 'pod-template-generation': String(ds.metadata.generation ?? 1) },
-          { generateName: `${ds.metadata.name}-` },
-          n.hostname,
-        );
-        if (p) {
-          pods.push(p);
-          index.set(n.hostname, [p]);
-        }
-      }
-    }
-    if (spec.updateStrategy?.type !== 'OnDelete') {
-      const unavailable = nodes.filter((n) => !(index.get(n.hostname) ?? []).some(isPodReady)).length;
-      const old = pods.filter((p) => p.metadata.labels?.['controller-revision-hash'] !== hash);
-      // Old pods that are not ready cost nothing; then old ready ones within maxUnavailable.
-      for (const p of old.filter((p) => !isPodReady(p))) this.deletePod(p.metadata.namespace!, p.metadata.name);
-      let budget = daemonSetBudget(nodes.length, spec.updateStrategy?.rollingUpdate?.maxUnavailable, unavailable);
-      for (const p of old.filter(isPodReady)) {
-        if (budget <= 0) break;
-        this.deletePod(p.metadata.namespace!, p.metadata.name);
-        budget -= 1;
-      }
-    }
-    const now = byNode(this.#podsOf(ds));
-    const scheduled = nodes.filter((n) => now.has(n.hostname));
-    const readyNodes = nodes.filter((n) => now.get(n.hostname)?.some(isPodReady));
-    const updatedNodes = nodes.filter((n) =>
-      now.get(n.hostname)?.some((p) => p.metadata.labels?.['controller-revision-hash'] === hash),
-    );
-    const status: Obj = {
-      currentNumberScheduled: scheduled.length,
-      numberMisscheduled: 0,
-      desiredNumberScheduled: nodes.length,
-      numberReady: readyNodes.length,
-      observedGeneration: ds.metadata.generation ?? 1,
-      updatedNumberScheduled: updatedNodes.length,
-      numberAvailable: readyNodes.length,
-      ...(nodes.length - readyNodes.length > 0 ? { numberUnavailable: nodes.length - readyNodes.length } : {}),
-    };
-    this.#store.updateStatus('daemonsets', ds.metadata.namespace, ds.metadata.name, status);
-  }
-
-  // ---------------------------------------------------------------------------------------- statefulsets
-
-  #syncStatefulSet(s: Stored): void {
-    const spec = s.spec as {
-      replicas?: number;
-      template: Obj;
-      updateStrategy?: { type?: string; rollingUpdate?: { partition?: number } };
-    };
-    const replicas = spec.replicas ?? 1;
-    const key = `${s.metadata.namespace}/${s.metadata.name}`;
-    let revisions = this.#revisions.get(key);
-    if (!revisions) this.#revisions.set(key, (revisions = new Map()));
-    const updateRevision = `${s.metadata.name}-${templateHash(spec.template)}`;
-    revisions.set(updateRevision, clone(spec.template));
-    const prevStatus = (s.status ?? {}) as { currentRevision?: string };
-    let currentRevision =
-      prevStatus.currentRevision && revisions.has(prevStatus.currentRevision)
-        ? prevStatus.currentRevision
-        : updateRevision;
-    const rolling = spec.updateStrategy?.type !== 'OnDelete';
-    const partition = rolling ? (spec.updateStrategy?.rollingUpdate?.partition ?? 0) : 0;
-    const pods = this.#podsOf(s);
-    const byOrdinal = new Map<number, Stored>();
-    for (const p of pods) {
-      const ord = Number(p.metadata.name.slice(s.metadata.name.length + 1));
-      if (ord >= replicas) this.deletePod(p.metadata.namespace!, p.metadata.name);
-      else byOrdinal.set(ord, p);
-    }
-    // OrderedReady: create the first missing ordinal once every lower one is ready.
-    for (let i = 0; i < replicas; i++) {
-      const p = byOrdinal.get(i);
-      if (p) {
-        if (!isPodReady(p)) break;
-        continue;
-      }
-      const revision = rolling && i < partition ? currentRevision : updateRevision;
-      const created = this.#podFromTemplate(
-        s,
-        'StatefulSet',
-        'apps/v1',
-        revisions.get(revision)!,
-        {
-          'controller-revision-hash': revision,
-          'statefulset.kubernetes.io/pod-name': `${s.metadata.name}-${i}`,
-          'apps.kubernetes.io/pod-index': String(i),
-        },
-        { name: `${s.metadata.name}-${i}` },
-      );
-      if (created) byOrdinal.set(i, created);
-      break;
-    }
-    const all = [...byOrdinal.values()];
-    if (rolling && all.length === replicas && all.every(isPodReady)) {
-      for (let i = replicas - 1; i >= partition; i--) {
-        const p = byOrdinal.get(i)!;
-        if (p.metadata.labels?.['controller-revision-hash'] !== updateRevision) {
-          this.deletePod(p.metadata.namespace!, p.metadata.name);
-          byOrdinal.delete(i);
-          break;
-        }
-      }
-    }
-    const now = [...byOrdinal.values()];
-    const rev = (p: Stored): string | undefined => p.metadata.labels?.['controller-revision-hash'];
-    const ready = now.filter(isPodReady).length;
-    const updated = now.filter((p) => rev(p) === updateRevision).length;
-    if (rolling && updated === replicas && ready === replicas) currentRevision = updateRevision;
-    const status: Obj = {
-      observedGeneration: s.metadata.generation ?? 1,
-      replicas: now.length,
-      readyReplicas: ready,
-      currentReplicas: now.filter((p) => rev(p) === currentRevision).length,
-      updatedReplicas: updated,
-      currentRevision,
-      updateRevision,
-      collisionCount: 0,
-      availableReplicas: ready,
-    };
-    this.#store.updateStatus('statefulsets', s.metadata.namespace, s.metadata.name, status);
-  }
-
-  // ---------------------------------------------------------------------------------------------- jobs
-
-  #syncJob(j: Stored): void {
-    const spec = j.spec as { parallelism?: number; template: Obj };
-    const labels = {
-      'batch.kubernetes.io/controller-uid': j.metadata.uid!,
-      'batch.kubernetes.io/job-name': j.metadata.name,
-      'controller-uid': j.metadata.uid!,
-      'job-name': j.metadata.name,
-    };
-    const pods = this.#podsOf(j);
-    for (let i = pods.length; i < (spec.parallelism ?? 1); i++)
-      this.#podFromTemplate(j, 'Job', 'batch/v1', spec.template, labels, { generateName: `${j.metadata.name}-` });
-    const now = this.#podsOf(j);
-    const prev = (j.status ?? {}) as { startTime?: string };
-    this.#store.updateStatus('jobs', j.metadata.namespace, j.metadata.name, {
-      startTime: prev.startTime ?? stamp(new Date()),
-      active: now.length,
-      ready: now.filter(isPodReady).length,
-      terminating: 0,
-      uncountedTerminatedPods: {},
-    });
-  }
-
-  // ------------------------------------------------------------------------------------------------ PDBs
-
-  /** The PodDisruptionBudget's healthy count and allowance (disruption controller). */
-  pdbState(pdb: Stored): { expected: number; healthy: number; desired: number; allowed: number } {
-    const spec = pdb.spec as {
-      minAvailable?: number | string;
-      maxUnavailable?: number | string;
-      selector?: Parameters<typeof matchesSelectorObject>[1];
-    };
-    const pods = this.#store
-      .list('pods', pdb.metadata.namespace)
-      .filter((p) => matchesSelectorObject(p.metadata.labels, spec.selector));
-    const expected = pods.length;
-    const healthy = pods.filter(isPodReady).length;
-    const pct = (v: number | string, roundUp: boolean): number => {
-      if (typeof v === 'number') return v;
-      const n = (Number(v.replace('%', '')) * expected) / 100;
-      return roundUp ? Math.ceil(n) : Math.floor(n);
-    };
-    const desired =
-      spec.minAvailable !== undefined
-        ? pct(spec.minAvailable, true)
-        : Math.max(0, expected - pct(spec.maxUnavailable ?? 0, true));
-    return { expected, healthy, desired, allowed: Math.max(0, healthy - desired) };
-  }
-
-  #syncPdb(pdb: Stored): void {
-    const s = this.pdbState(pdb);
-    this.#store.updateStatus('poddisruptionbudgets', pdb.metadata.namespace, pdb.metadata.name, {
-      observedGeneration: pdb.metadata.generation ?? 1,
-      disruptionsAllowed: s.allowed,
-      currentHealthy: s.healthy,
-      desiredHealthy: s.desired,
-      expectedPods: s.expected,
-    });
   }
 }

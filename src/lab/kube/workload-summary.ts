@@ -6,7 +6,7 @@
  */
 import type { Stored } from './object-store.js';
 import { rolloutStatus } from './rollout.js';
-import { isPodReady } from './workload-controller.js';
+import { isPodReady } from './workload-common.js';
 
 export interface WorkloadSummary {
   kind: 'Deployment' | 'DaemonSet' | 'StatefulSet' | 'Job' | 'Pod';

@@ -111,7 +111,8 @@ export async function allocateAddressBlock(opts: AllocationOptions): Promise<All
   }
   throw new RotateError(
     'LAB_NO_ADDRESS_BLOCK',
-    `no free loopback block found after ${tried.size} tries${busy.length ? ` (in use: ${busy.slice(0, 5).join(', ')})` : ''}`,
+    `no free loopback block found after ${tried.size} ` +
+      `tries${busy.length ? ` (in use: ${busy.slice(0, 5).join(', ')})` : ''}`,
     {
       hint: `stop labs you no longer need (rotate lab down --dir DIR) or remove stale locks in ${lockDir}`,
       source: 'internal',
@@ -128,7 +129,9 @@ async function firstBusySocket(
     if (code === 'EADDRINUSE' || code === 'EACCES') return s;
     if (code !== null) {
       throw new RotateError('LAB_LOOPBACK_UNUSABLE', `cannot bind ${s.address}:${s.port} (${code})`, {
-        hint: 'the lab needs the whole 127.0.0.0/8 on the loopback interface (standard on Linux); on macOS add aliases with `ifconfig lo0 alias`',
+        hint:
+          'the lab needs the whole 127.0.0.0/8 on the loopback interface (standard on Linux); on macOS add ' +
+          'aliases with `ifconfig lo0 alias`',
         source: 'internal',
       });
     }

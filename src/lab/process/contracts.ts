@@ -271,7 +271,9 @@ export function validateLabFile(value: unknown, file: string): LabFile {
   const problems = labFileProblems(value);
   if (problems.length > 0) {
     throw new RotateError('LAB_FILE_INVALID', `${file} is not a lab file: ${problems.slice(0, 3).join('; ')}`, {
-      hint: 'it is written by `rotate lab up`; if that lab is gone, run `rotate lab down --dir DIR` to clean up and start a new one',
+      hint:
+        'it is written by `rotate lab up`; if that lab is gone, run `rotate lab down --dir DIR` to clean up and ' +
+        'start a new one',
     });
   }
   return value as LabFile;

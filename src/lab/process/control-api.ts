@@ -4,7 +4,8 @@
  *
  *   GET  /v1/ready      → 200 {ready, readyNodes, nodes}
  *   GET  /v1/inspect    → 200 InspectReport (contracts.ts)
- *   POST /v1/fault      {node, down?, delayMs?, failApply?, dropApplyReply?, kubeletRestartMs?, holdApplyLockMs?, remove?}
+ *   POST /v1/fault      {node, down?, delayMs?, failApply?, dropApplyReply?, kubeletRestartMs?,
+ *                        holdApplyLockMs?, remove?}
  *                       → 200 {node, faults, applyLockHeldUntil?}; 404 LAB_UNKNOWN_NODE (lists the nodes);
  *                       400 LAB_BAD_FAULT; 409 LAB_APPLY_LOCK_BUSY (a call holds the lock right now)
  *   POST /v1/shutdown   → 202 {stopping: true}, then the lab stops and the process exits

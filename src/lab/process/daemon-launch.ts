@@ -109,7 +109,8 @@ export async function launchDetachedLab(opts: LaunchOptions): Promise<LabFile> {
         const how = exited.signal ? `was killed by ${exited.signal}` : `exited with code ${exited.code}`;
         throw new RotateError(
           'LAB_START_FAILED',
-          `the lab process ${how} before the cluster was Ready; last lines of ${logPath}:\n${indent(await logTail(opts.dir))}`,
+          `the lab process ${how} before the cluster was Ready; last lines ` +
+            `of ${logPath}:\n${indent(await logTail(opts.dir))}`,
           {
             hint: `read ${logPath} for the whole story`,
           },
@@ -119,7 +120,9 @@ export async function launchDetachedLab(opts: LaunchOptions): Promise<LabFile> {
         if (pid) await terminate({ pid, startTime: null }, 5_000, 2_000);
         throw new RotateError(
           'LAB_START_TIMEOUT',
-          `the lab was not Ready within ${Math.round((opts.readyTimeoutMs + (opts.graceMs ?? 30_000)) / 1000)} s and was stopped; last lines of ${logPath}:\n${indent(await logTail(opts.dir))}`,
+          `the lab was not Ready ` +
+            `within ${Math.round((opts.readyTimeoutMs + (opts.graceMs ?? 30_000)) / 1000)} s and was stopped; ` +
+            `last lines of ${logPath}:\n${indent(await logTail(opts.dir))}`,
           {
             hint: `read ${logPath}; a big lab on a loaded machine may need a smaller size`,
           },

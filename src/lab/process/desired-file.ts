@@ -59,7 +59,8 @@ export function renderLabDesiredState(input: LabDesiredInput): string {
     '#',
     '# Desired CA state of the lab in this folder, written by `rotate lab up`: it matches the cluster as it',
     '# started, so `rotate plan -f rotate.yaml` plans no change. Edit it to say where a rotation should end',
-    '# (see "Rotating" at the end). Relative paths start at this folder. Check it with `rotate validate -f rotate.yaml`.',
+    '# (see "Rotating" at the end). Relative paths start at this folder. ' +
+      'Check it with `rotate validate -f rotate.yaml`.',
     'version: 1',
     '',
     'cluster:',

@@ -40,11 +40,13 @@ export function renderInspectReport(report: InspectReport): string {
     rows.push([n.address, n.role, n.hostname, ready, t.issuing, t.accepted, k.issuing, k.accepted]);
   }
   const lines = [
-    `cluster ${report.cluster.name}  endpoint ${report.cluster.endpoint}  kubernetes CA style ${report.cluster.kubernetesCaStyle}${report.cluster.vip ? `  vip ${report.cluster.vip}` : ''}`,
+    `cluster ${report.cluster.name}  endpoint ${report.cluster.endpoint}  kubernetes CA ` +
+      `style ${report.cluster.kubernetesCaStyle}${report.cluster.vip ? `  vip ${report.cluster.vip}` : ''}`,
     '',
     table(rows),
     '',
-    'fingerprints: first 16 hex digits of the SHA-256 (inspect --json has them in full); (!) = CA material the node cannot use',
+    'fingerprints: first 16 hex digits of the SHA-256 (inspect --json has them in full); (!) = CA material ' +
+      'the node cannot use',
   ];
   const errors = report.nodes.flatMap((n) => [
     ...(n.talos.error ? [`  ${n.address} talos: ${n.talos.error}`] : []),

@@ -89,7 +89,8 @@ export async function runLabProcess(opts: LabProcessOptions): Promise<void> {
     const startedAt = new Date();
     const nodes = config.controlPlanes + config.workers;
     log(
-      `starting a lab of ${nodes} nodes (${config.controlPlanes} control planes, ${config.workers} workers, Kubernetes CA style ${config.kubernetesCaStyle}${config.vip ? ', VIP' : ''}) in ${dir}`,
+      `starting a lab of ${nodes} nodes (${config.controlPlanes} control planes, ${config.workers} workers, ` +
+        `Kubernetes CA style ${config.kubernetesCaStyle}${config.vip ? ', VIP' : ''}) in ${dir}`,
     );
     lab = await startLab({ ...config, labDir: dir, log });
     const running = lab;
@@ -100,7 +101,8 @@ export async function runLabProcess(opts: LabProcessOptions): Promise<void> {
         running.whenAllReady(opts.readyTimeoutMs).catch((err: unknown) => {
           throw new RotateError(
             'LAB_NOT_READY',
-            `not every node turned Ready within ${Math.round(opts.readyTimeoutMs / 1000)} s (${running.cluster.nodes.filter((n) => !running.nodeReady(n.address)).length} of ${nodes} not Ready)`,
+            `not every node turned Ready within ${Math.round(opts.readyTimeoutMs / 1000)} s ` +
+              `(${running.cluster.nodes.filter((n) => !running.nodeReady(n.address)).length} of ${nodes} not Ready)`,
             {
               hint: 'see the lab log for the failing edges; a loaded machine may need a smaller lab',
               cause: err,

@@ -67,7 +67,8 @@ export function checkInteger(
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw usage(
       flag,
-      `must be a whole number from ${min}${max === Number.MAX_SAFE_INTEGER ? ' up' : ` to ${max}`} (got ${String(value)})`,
+      `must be a whole number from ${min}${max === Number.MAX_SAFE_INTEGER ? ' up' : ` to ${max}`} ` +
+        `(got ${String(value)})`,
       `e.g. ${flag} ${min === 0 ? 0 : min}`,
     );
   }
@@ -117,7 +118,8 @@ export function resolveLabConfig(input: LabUpInput): LabConfig {
     throw usage(
       '--workloads',
       `must be ${WORKLOAD_SETS.join(' or ')} (got ${JSON.stringify(workloads)})`,
-      'standard = Deployments, StatefulSets, a Job, a bare Pod and seeded CA copies besides the per-node clients; none = only the per-node clients',
+      'standard = Deployments, StatefulSets, a Job, a bare Pod and seeded CA copies besides the per-node ' +
+        'clients; none = only the per-node clients',
     );
   }
   const shape = { controlPlanes, workers, kubernetesCaStyle: style, vip: input.vip ?? false } as LabShape;
@@ -193,7 +195,8 @@ export interface FaultChange {
 }
 
 const FAULT_FLAGS =
-  '--down, --up, --delay-ms N, --fail-apply N, --drop-apply-reply N, --kubelet-restart-ms N, --hold-apply-lock-ms N or --remove';
+  '--down, --up, --delay-ms N, --fail-apply N, --drop-apply-reply N, --kubelet-restart-ms N, ' +
+  '--hold-apply-lock-ms N or --remove';
 
 /** Validate `rotate lab fault` flags into the control API's fault request. */
 export function resolveFaultChange(input: LabFaultInput): FaultChange {

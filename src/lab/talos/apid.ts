@@ -3,8 +3,8 @@
  * and can swap credentials for new connections with `setSecureContext` while open ones survive), and each
  * accepted socket is injected into a grpc-js server (`createConnectionInjector`).
  *
- * Trust rules (talos-behaviour.md §4.2): client certificates must chain to the node's trusted set (control planes: OSRoot
- * accepted; workers: the bundle trustd returned) and have EKU exactly [ClientAuth]
+ * Trust rules (talos-behaviour.md §4.2): client certificates must chain to the node's trusted set (control planes:
+ * OSRoot accepted; workers: the bundle trustd returned) and have EKU exactly [ClientAuth]
  * (internal/app/apid/service.go verifyExtKeyUsage); roles come from the certificate's Organization, or from
  * `talos-role` metadata when the certificate holds os:impersonator (pkg/grpc/middleware/authz/injector.go).
  * Routing (internal/app/apid/pkg/director/director.go): `proxyfrom` → served here; `node` → forwarded by a

@@ -32,7 +32,10 @@ export function assertValidPem(data: string, ...expectedTypes: string[]): string
   const blocks = goPemBlocks(data);
   for (const b of blocks) {
     if (expectedTypes.length > 0 && !expectedTypes.includes(b.type)) {
-      return `unexpected PEM block type ${JSON.stringify(b.type)}, expected one of [${expectedTypes.map((t) => JSON.stringify(t)).join(' ')}]`;
+      return (
+        `unexpected PEM block type ${JSON.stringify(b.type)}, expected one of ` +
+        `[${expectedTypes.map((t) => JSON.stringify(t)).join(' ')}]`
+      );
     }
   }
   return blocks.length === 0 ? 'no PEM blocks found' : null;

@@ -252,7 +252,9 @@ export async function applyConfiguration(
         messages: [
           {
             mode,
-            mode_details: `Dry run summary:\n${details} (skipped in dry-run).\nConfig diff:\n\n${configDiff(node, documents!)}`,
+            mode_details:
+              `Dry run summary:\n${details} (skipped in dry-run).\nConfig diff:\n` +
+              `\n${configDiff(node, documents!)}`,
           },
         ],
       };
@@ -266,7 +268,9 @@ export async function applyConfiguration(
         const timeoutMs = req.try_mode_timeout
           ? (req.try_mode_timeout.seconds ?? 0) * 1000 + Math.round((req.try_mode_timeout.nanos ?? 0) / 1e6)
           : DEFAULT_TRY_TIMEOUT_MS;
-        details += `\nThe config is applied in 'try' mode and will be automatically reverted back in ${goDuration(timeoutMs)}`;
+        details +=
+          `\nThe config is applied in 'try' mode and will be automatically reverted back ` +
+          `in ${goDuration(timeoutMs)}`;
         host.scheduleTryRollback(timeoutMs);
         await host.activate(text);
         break;

@@ -118,7 +118,8 @@ export class TalosNodeRuntime implements ApidHost {
     await this.#issueControlPlane();
     if (!this.#credentials)
       throw new Error(
-        `control plane ${this.node.address} cannot issue its apid certificates: ${this.node.roots.talos.error ?? 'no issuing CA'}`,
+        `control plane ${this.node.address} cannot issue its apid ` +
+          `certificates: ${this.node.roots.talos.error ?? 'no issuing CA'}`,
       );
     await this.trustd?.listen();
     await this.apid.listen();
@@ -225,7 +226,8 @@ export class TalosNodeRuntime implements ApidHost {
     const root = this.node.roots.talos;
     if (!root.issuing || root.error) {
       this.#side.log(
-        `${this.node.address}: cannot generate apid certificates (${root.error ?? 'no issuing CA key'}); keeping the previous ones`,
+        `${this.node.address}: cannot generate apid certificates (${root.error ?? 'no issuing CA key'}); ` +
+          `keeping the previous ones`,
       );
       return false;
     }
@@ -342,7 +344,8 @@ export class TalosNodeRuntime implements ApidHost {
     const csr = this.csr();
     if (!csr) {
       this.#side.log(
-        `${this.node.address}: cannot create a CSR (${this.node.roots.talos.error ?? 'no accepted CA'}); keeping the previous certificate`,
+        `${this.node.address}: cannot create a CSR (${this.node.roots.talos.error ?? 'no accepted CA'}); ` +
+          `keeping the previous certificate`,
       );
       return false;
     }

@@ -45,7 +45,10 @@ export function dialErrorMessage(target: string, r: Exclude<DialResult, { ok: tr
         : r.reason === 'hostname-mismatch'
           ? `x509: certificate is not valid for ${target}`
           : 'x509: certificate signed by unknown authority';
-    return `connection error: desc = "transport: authentication handshake failed: tls: failed to verify certificate: ${why}"`;
+    return (
+      `connection error: desc = "transport: authentication handshake failed: tls: failed to verify ` +
+      `certificate: ${why}"`
+    );
   }
   return 'connection error: desc = "transport: authentication handshake failed: remote error: tls: bad certificate"';
 }

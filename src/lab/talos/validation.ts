@@ -453,7 +453,8 @@ function conflicts(v: V1Alpha1View, kinds: readonly string[]): string[] {
       out.push('kube-apiserver CA is already set in v1alpha1 config (.cluster.ca)');
     } else if (kind === 'KubeAggregatorCAConfig' && v.clusterPresent && v.aggregatorCaPresent) {
       out.push(
-        'kube-apiserver aggregator CA is already set in v1alpha1 config (.cluster.aggregatorCA), please remove it and use the new KubeAggregatorCAConfig document instead',
+        'kube-apiserver aggregator CA is already set in v1alpha1 config (.cluster.aggregatorCA), please ' +
+          'remove it and use the new KubeAggregatorCAConfig document instead',
       );
     } else if (kind === 'KubeServiceAccountConfig' && v.clusterPresent && v.serviceAccountPresent) {
       out.push('service account is already set in v1alpha1 config (.cluster.serviceAccount)');
@@ -518,7 +519,8 @@ function validateDecoded(decoded: Decoded, opts: { line: TalosLine; mode: string
       ok: false,
       code: 'INVALID_ARGUMENT',
       message:
-        "the applied machine configuration doesn't contain v1alpha1 config, did you mean to patch the machine config instead?",
+        "the applied machine configuration doesn't contain v1alpha1 config, did you mean to patch the machine " +
+        'config instead?',
     };
   }
   if (opts.line === 'v1.14' && (opts.mode === 'REBOOT' || opts.mode === 0)) {

@@ -76,7 +76,8 @@ t.test(
       'and released the lease',
     );
     t.ok(a.events.indexOf(released[0]!) > a.events.indexOf(a.ofType('run-complete')[0]!), 'after completing');
-    // Across both CA swaps each renewal worked, with a kubeconfig fetched again through the step's Talos client when needed.
+    // Across both CA swaps each renewal worked, with a kubeconfig fetched again through the step's Talos client when
+    // needed.
     t.same(a.ofType('run-lease-renew-failed'), [], 'no failed renewal');
 
     const kcAfter = await fs.readFile(lab.file('kubeconfig'), 'utf8'); // rewritten by the run: the new Kubernetes CA
@@ -147,7 +148,11 @@ t.test('the Kubernetes API unreachable at start; a lease no longer renewed needs
   t.equal(u.code, 1, 'the run refuses to start');
   t.match(
     u.stderr,
-    /^error\[RUN_LEASE_UNAVAILABLE\]: cannot take the run lease kube-system\/talos-rotate at the Kubernetes API https:\/\/127\.0\.0\.1:1/m,
+    new RegExp(
+      /^error\[RUN_LEASE_UNAVAILABLE\]: cannot take the run lease kube-system\/talos-rotate at the /.source +
+        /Kubernetes API https:\/\/127\.0\.0\.1:1/.source,
+      'm',
+    ),
     `names the endpoint (stderr: ${u.stderr})`,
   );
   t.match(u.stderr, /hint: .*--no-run-lease/, 'the hint names the way out, and when it is for');
@@ -191,7 +196,11 @@ t.test('the Kubernetes API unreachable at start; a lease no longer renewed needs
   t.equal(refused.code, 1, 'without the flag the run refuses');
   t.match(
     refused.stderr,
-    /^error\[RUN_LEASE_EXPIRED\]: Lease kube-system\/talos-rotate is held by apply run run-dead-runner by ci@runner-7 \(state \/builds\/infra\/state\/rotate\.state\.json/m,
+    new RegExp(
+      /^error\[RUN_LEASE_EXPIRED\]: Lease kube-system\/talos-rotate is held by apply run /.source +
+        /run-dead-runner by ci@runner-7 \(state \/builds\/infra\/state\/rotate\.state\.json/.source,
+      'm',
+    ),
     `names the holder (stderr: ${refused.stderr})`,
   );
   t.match(refused.stderr, /hint: .*--take-over-expired-lease/, 'the hint names the flag');

@@ -60,7 +60,11 @@ t.test('find, then roll: plan lists, apply --workloads restart restarts once aft
   const unwrapped = human.stdout.replace(/\n {5,}/g, ' ');
   t.match(
     unwrapped,
-    /Workloads that hold the old Kubernetes API CA from step \d+ on:\n(?:.*\n)*? {2}apps +.*Deployments?.*possibly stale; 1 Secret embedding it \(operator-kubeconfig\); 1 ConfigMap embedding it \(legacy-ca-bundle\)/,
+    new RegExp(
+      /Workloads that hold the old Kubernetes API CA from step \d+ /.source +
+        /on:\n(?:.*\n)*? {2}apps +.*Deployments?.*possibly stale; 1 Secret embedding it /.source +
+        /\(operator-kubeconfig\); 1 ConfigMap embedding it \(legacy-ca-bundle\)/.source,
+    ),
   );
 
   const apply = await s.run('apply', 'apply', '--auto-approve', '--workloads', 'restart');
@@ -164,7 +168,8 @@ t.test('find, then roll: plan lists, apply --workloads restart restarts once aft
   const podOf = (from: string) => from.slice(from.indexOf('/') + 1);
   const after = (d: { entries: { edge: string; from: string; seq: number }[] }) =>
     d.entries.filter((e) => e.edge === 'pod-apiserver' && e.seq > endSeq);
-  // Wait (bounded, on the ledger) until a reported workload's pod has failed after the run: the window then spans client calls.
+  // Wait (bounded, on the ledger) until a reported workload's pod has failed after the run: the window then spans
+  // client calls.
   const later = await s.waitForLedger('a pod of a reported workload failing after the run', (d) =>
     after(d).some((e) => reportedKeys.has(ownerOf.get(podOf(e.from)) ?? '')),
   );

@@ -10,9 +10,13 @@ import { checkCompleted, runsOf } from './fixtures/expect.js';
 import { Scenario } from './fixtures/scenario.js';
 import { kubectl } from './fixtures/kubectl.js';
 
-/** Every pod with its owner kind: mirror pods (owner Node) are the static pods Talos re-creates in a Kubernetes CA change, not workloads. */
+/**
+ * Every pod with its owner kind: mirror pods (owner Node) are the static pods Talos re-creates in a Kubernetes CA
+ * change, not workloads.
+ */
 const PODS =
-  'jsonpath={range .items[*]}{.metadata.ownerReferences[0].kind} {.metadata.namespace}/{.metadata.name} {.metadata.uid} {.status.startTime}{"\\n"}{end}';
+  'jsonpath={range .items[*]}{.metadata.ownerReferences[0].kind} {.metadata.namespace}/{.metadata.name} ' +
+  '{.metadata.uid} {.status.startTime}{"\\n"}{end}';
 
 interface Summary {
   kind: string;
@@ -81,7 +85,8 @@ t.test('report only: every affected workload listed, none touched', async (t) =>
     'deployments,daemonsets,statefulsets',
     '-A',
     '-o',
-    'jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name}={.spec.template.metadata.annotations.kubectl\\.kubernetes\\.io/restartedAt}{"\\n"}{end}',
+    'jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name}=' +
+      '{.spec.template.metadata.annotations.kubectl\\.kubernetes\\.io/restartedAt}{"\\n"}{end}',
   ]);
   t.equal(ann.code, 0, ann.stderr);
   t.ok(lines(ann.stdout).length >= 8, 'kubectl listed the workloads');

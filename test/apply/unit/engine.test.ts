@@ -255,7 +255,8 @@ function recordingReporter(log: string[]): ApplyReporter {
   return new Proxy({} as ApplyReporter, {
     get: (_target, name) => (step: { id: string }, node?: { address?: string }) => {
       log.push(
-        `report ${String(name)} ${step?.id ?? ''}${node && typeof node === 'object' && 'address' in node ? ` ${node.address}` : ''}`,
+        `report ${String(name)} ${step?.id ?? ''}` +
+          `${node && typeof node === 'object' && 'address' in node ? ` ${node.address}` : ''}`,
       );
     },
   });
@@ -581,7 +582,10 @@ t.test(
     t.equal(err?.code, 'GATE_TALOS_FAILED');
     t.match(
       err.message,
-      /^the Talos API gate failed with the intermediate talosconfig: 3 node\(s\) failed:\n {2}- 127\.0\.0\.10: .*rejected the talosconfig client certificate/,
+      new RegExp(
+        /^the Talos API gate failed with the intermediate talosconfig: 3 node\(s\) failed:\n {2}- /.source +
+          /127\.0\.0\.10: .*rejected the talosconfig client certificate/.source,
+      ),
       'names the client and the nodes',
     );
     t.match(err.hint, /run `rotate apply` again to resume, or `rotate rollback`/);

@@ -147,7 +147,8 @@ t.test('killed and resumed, skipped nodes, nodes of one step in any order', asyn
       ['resume step 1 (s1)', 7, 12],
       ['resume step 2 (s2)', 12, Number.POSITIVE_INFINITY],
     ],
-    "the killed process's unfinished patch of the worker made no change (the resume patched it again, toward the same target)",
+    "the killed process's unfinished patch of the worker made no change (the resume patched it again, toward " +
+      'the same target)',
   );
   t.same([...windows[2]!.waveStarts], [[2, 12]], 'step 2 began with its worker wave (its control plane was skipped)');
   t.equal(announcement(entry(W, CP, 9), windows)?.window.label, 'resume step 1 (s1)');

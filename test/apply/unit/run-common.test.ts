@@ -69,7 +69,10 @@ t.test('runSummary of an apply run: each file once, with the backup of what it f
   t.equal(pods.length, 1, 'a Kubernetes rotation announces the in-cluster client disruption once');
   t.match(
     pods[0],
-    /from step 2 \(talos-kubernetes-issue\), waves 1–2, .*clients started before step 2 .* possibly stale .* re-read ca\.crt .* or restart/,
+    new RegExp(
+      /from step 2 \(talos-kubernetes-issue\), waves 1–2, .*clients started before step 2 .* possibly /.source +
+        /stale .* re-read ca\.crt .* or restart/.source,
+    ),
   );
   t.ok(plan.notices.includes(pods[0]!), 'word for word what the plan announced');
   t.match(
@@ -173,12 +176,16 @@ t.test('the run summary names the restarted workloads and those left, with why',
   t.match(notes.join('\n'), /workloads restarted .*\(1\): DaemonSet kube-system\/kube-proxy/);
   t.match(
     notes.join('\n'),
-    /may still hold the old Kubernetes API CA \(2\), not restarted: Deployment web\/paused — the Deployment is paused; Pod web\/bare — a bare pod/,
+    new RegExp(
+      /may still hold the old Kubernetes API CA \(2\), not restarted: Deployment web\/paused — the /.source +
+        /Deployment is paused; Pod web\/bare — a bare pod/.source,
+    ),
   );
 });
 
 t.test(
-  'the run summary says an extension-apiserver-authentication step in report mode was not written, and what stays trusted',
+  'the run summary says an extension-apiserver-authentication step in report mode was not written, and what ' +
+    'stays trusted',
   async (t) => {
     const ext = {
       id: 'kubernetes-extension-auth',
@@ -196,7 +203,10 @@ t.test(
     const report = runSummary(run, { steps: [], extensionAuth: ext } as unknown as Parameters<typeof runSummary>[1]);
     t.match(
       report.notes.join('\n'),
-      /extension-apiserver-authentication was not written \(report only\): .*1 Kubernetes CA\(s\) no apiserver trusts any more \(aaaaaaaaaaaaaaaa\)/,
+      new RegExp(
+        /extension-apiserver-authentication was not written \(report only\): .*1 Kubernetes CA\(s\) no /.source +
+          /apiserver trusts any more \(aaaaaaaaaaaaaaaa\)/.source,
+      ),
     );
     const replace = runSummary(run, { steps: [], extensionAuth: { ...ext, mode: 'replace' } } as unknown as Parameters<
       typeof runSummary

@@ -255,7 +255,8 @@ t.test('renewal: a stale kubeconfig is replaced by a fresh one; unreachable past
   t.equal(
     fresh,
     1,
-    'every renewal fetches a kubeconfig afresh, even while the last one still works (it may hold a certificate of a CA about to be dropped)',
+    'every renewal fetches a kubeconfig afresh, even while the last one still works (it may hold a ' +
+      'certificate of a CA about to be dropped)',
   );
   server.refused.add('old-ca');
   const before = server.rv;

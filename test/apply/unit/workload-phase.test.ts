@@ -164,7 +164,8 @@ t.test('a resume never restarts a workload twice', async (t) => {
     'DaemonSet/a/legacy': obj('DaemonSet'),
     'StatefulSet/b/db': obj('StatefulSet'),
   };
-  // The killed attempt: web restarted; agent recorded started and its patch went out (annotation set, rollout under way).
+  // The killed attempt: web restarted; agent recorded started and its patch went out (annotation set, rollout under
+  // way).
   objects['DaemonSet/a/agent'].spec = {
     template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': '2026-12-05T11:00:00.000Z' } } },
   };
@@ -263,7 +264,8 @@ t.test(
 );
 
 t.test(
-  'evict: Job and bare pods are evicted only when the section names their kind; each pod once, a resume never evicts a replacement',
+  'evict: Job and bare pods are evicted only when the section names their kind; each pod once, a resume never ' +
+    'evicts a replacement',
   async (t) => {
     const { api } = fakeCluster({
       'Deployment/a/web': obj('Deployment'),
@@ -345,7 +347,8 @@ t.test(
 );
 
 t.test(
-  'evict: a resume that finds no pod left of a started eviction (the Job finished) finishes its record, evicting nothing',
+  'evict: a resume that finds no pod left of a started eviction (the Job finished) finishes its record, ' +
+    'evicting nothing',
   async (t) => {
     const { api } = fakeCluster({
       'Deployment/a/web': obj('Deployment'),
@@ -394,7 +397,8 @@ t.test(
 );
 
 t.test(
-  'evict: a PodDisruptionBudget that keeps refusing is retried with backoff for a bounded time, then reported blocked, never forced',
+  'evict: a PodDisruptionBudget that keeps refusing is retried with backoff for a bounded time, then reported ' +
+    'blocked, never forced',
   async (t) => {
     const { api } = fakeCluster({
       'Deployment/a/web': obj('Deployment'),

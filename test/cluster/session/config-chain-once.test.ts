@@ -59,7 +59,10 @@ async function reference(
 
 /** A config variant with comments and a blank line around the CA fields (kept by the patcher). */
 function commented(config: string): string {
-  return `# node config, kept as written\n${config.replace(/^(\s*)acceptedCAs:/m, '$1# trusted CAs below\n$1acceptedCAs:')}`;
+  return (
+    `# node config, kept as written\n` +
+    `${config.replace(/^(\s*)acceptedCAs:/m, '$1# trusted CAs below\n$1acceptedCAs:')}`
+  );
 }
 
 interface Fleet {

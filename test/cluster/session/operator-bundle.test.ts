@@ -1,6 +1,7 @@
 /**
  * The CA bundle of a talosconfig or kubeconfig, as the Go clients (talosctl, client-go) read it: every
- * certificate, except one whose END line runs into the next block, which is lost with that block (talos-behaviour.md §5.1).
+ * certificate, except one whose END line runs into the next block, which is lost with that block (talos-behaviour.md
+ * §5.1).
  */
 import t from 'tap';
 import { generateTalosCa } from '../../../src/pki/index.js';

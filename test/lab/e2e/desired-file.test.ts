@@ -108,7 +108,7 @@ async function rotationEdit(t: TapTest, dir: string, file: string): Promise<void
   const bundlePath = path.join(dir, 'secrets.yaml');
   const bundle = await fs.readFile(bundlePath, 'utf8');
   const b64 = async (f: string) => Buffer.from(await fs.readFile(path.join(dir, 'pki', f), 'utf8')).toString('base64');
-  const os = /(\n    os:\n        crt: )(\S+)(\n        key: )(\S+)/.exec(bundle);
+  const os = /(\n {4}os:\n {8}crt: )(\S+)(\n {8}key: )(\S+)/.exec(bundle);
   t.ok(os, 'the bundle has an os entry');
   if (!os) return;
   await fs.writeFile(

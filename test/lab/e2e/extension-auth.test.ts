@@ -170,7 +170,8 @@ function kubectlRun(
 }
 
 t.test(
-  'nothing dropped, but a CA no apiserver trusts left in client-ca-file: the plan offers the cleaning step, apply removes only it',
+  'nothing dropped, but a CA no apiserver trusts left in client-ca-file: the plan offers the cleaning step, ' +
+    'apply removes only it',
   async (t) => {
     const dir = await labDir(t);
     const up = await rotate(

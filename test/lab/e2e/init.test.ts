@@ -206,7 +206,8 @@ t.test(
 );
 
 t.test(
-  'init on a legacy-style lab, listing the nodes, keys copied from the cluster: no changes, before and after a rotation',
+  'init on a legacy-style lab, listing the nodes, keys copied from the cluster: no changes, before and after ' +
+    'a rotation',
   async (t) => {
     const dir = await labDir(t);
     const up = await rotate(
@@ -267,7 +268,7 @@ t.test(
     t.equal(lost.code, 1);
     t.match(
       lost.stderr,
-      /^error\[TALOSCONFIG_READ\]: cannot read talosconfig .*talosconfig \(ENOENT\)\n  hint: pass --talosconfig/,
+      /^error\[TALOSCONFIG_READ\]: cannot read talosconfig .*talosconfig \(ENOENT\)\n {2}hint: pass --talosconfig/,
     );
     const found = await rotate(
       'plan',

@@ -48,7 +48,8 @@ t.test('the staged example, commit by commit, on a lab', async (t) => {
     '3-drop.yaml': [['talos-2026', 2, 0]],
   };
   for (const commit of COMMITS) {
-    // The commit's file with the lab's cluster section (its paths are the example's: talosconfig, kubeconfig, secrets.yaml).
+    // The commit's file with the lab's cluster section (its paths are the example's: talosconfig, kubeconfig,
+    // secrets.yaml).
     const doc = parseDocument(await fs.readFile(path.join(REPO, 'examples', 'staged-rotation', commit), 'utf8'));
     for (const key of ['context', 'endpoints', 'controlPlanes', 'workers'] as const)
       doc.setIn(['cluster', key], doc.createNode(lab.cluster[key]));

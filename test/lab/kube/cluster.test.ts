@@ -76,7 +76,7 @@ function rawRequest(
         let text = '';
         res.on('data', (d: Buffer) => (text += d.toString()));
         res.on('end', () => {
-          let body: Record<string, unknown> = {};
+          let body: Record<string, unknown>;
           try {
             body = JSON.parse(text) as Record<string, unknown>;
           } catch {

@@ -88,7 +88,8 @@ t.test('combined data: union of held and own, expired removed, old valid kept, o
 });
 
 t.test(
-  'controller on a store: writes the union, keeps a removal no apiserver trusts, re-adds one it trusts, re-creates a deleted ConfigMap',
+  'controller on a store: writes the union, keeps a removal no apiserver trusts, re-adds one it trusts, ' +
+    're-creates a deleted ConfigMap',
   async (t) => {
     const [old, neu, gone] = await Promise.all([generateKubernetesCa(), generateKubernetesCa(), expiredCa()]);
     const store = new ConfigMapStore();

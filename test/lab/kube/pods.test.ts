@@ -141,7 +141,8 @@ t.test('after the issue step a never-reloading pod fails pod-apiserver; a reload
 });
 
 t.test(
-  'an in-cluster client keeps its connection between calls, as client-go does, and connects anew after an apiserver restart',
+  'an in-cluster client keeps its connection between calls, as client-go does, and connects anew after an ' +
+    'apiserver restart',
   async (t) => {
     const cas = await makeCas();
     const lab = await startLab({ cas, workers: 1, podsPerNode: 1, timings: { podCallIntervalMs: 60 } });

@@ -23,7 +23,7 @@ t.test(
       certPem: admin.certPem,
       key: admin.key,
     });
-    t.match(text, /^context: lab\ncontexts:\n    lab:\n        endpoints:\n/, 'talosctl layout (4-space indent)');
+    t.match(text, /^context: lab\ncontexts:\n {4}lab:\n {8}endpoints:\n/, 'talosctl layout (4-space indent)');
     const ctx = getContext(parseTalosconfig(text));
     t.equal(ctx.name, 'lab');
     t.same(ctx.endpoints, ['127.8.8.10', '127.8.8.11']);
@@ -62,7 +62,12 @@ t.test("rotate.yaml: schema modeline, the lab's nodes and CAs, keys only referen
     path.isAbsolute(DESIRED_SCHEMA_PATH) && existsSync(DESIRED_SCHEMA_PATH),
     `the modeline names the repository's schema (${DESIRED_SCHEMA_PATH})`,
   );
-  const doc = parse(text) as Record<string, any>;
+  const doc = parse(text) as {
+    cluster: unknown;
+    talos: unknown;
+    kubernetes: unknown;
+    authorities: Record<'talos-lab' | 'kubernetes-lab', { certificate: string; key: unknown }>;
+  };
   t.same(doc.cluster, {
     talosconfig: './talosconfig',
     context: 'my lab',

@@ -116,7 +116,19 @@ t.test('the contract validator rejects what consumers could not use', async (t) 
   const c = await cluster('document');
   const good = JSON.parse(JSON.stringify(buildInspectReport(c, () => true)));
   t.same(inspectReportProblems(good), []);
-  const broken = (mutate: (r: any) => void) => {
+  /** The fields the cases below break, typed loosely enough to break them. */
+  type BreakableNode = {
+    role: string;
+    ready?: boolean;
+    talos: { issuing: string };
+    kubernetes: { accepted: string[] };
+  };
+  type Breakable = {
+    trustFailures: Record<string, unknown>;
+    nodes: [BreakableNode, BreakableNode, ...BreakableNode[]];
+    notReadyEvents: number;
+  };
+  const broken = (mutate: (r: Breakable) => void) => {
     const copy = JSON.parse(JSON.stringify(good));
     mutate(copy);
     return inspectReportProblems(copy);

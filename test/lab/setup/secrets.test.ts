@@ -29,7 +29,8 @@ function shape(v: unknown, prefix = ''): string[] {
 }
 
 t.test(
-  'CAs: Talos Ed25519 O=talos, Kubernetes ECDSA P-256 O=kubernetes, aggregator with an empty subject (as real talosctl writes it), etcd O=etcd',
+  'CAs: Talos Ed25519 O=talos, Kubernetes ECDSA P-256 O=kubernetes, aggregator with an empty subject (as real ' +
+    'talosctl writes it), etcd O=etcd',
   async (t) => {
     t.equal(s.os.algorithm, 'ed25519');
     t.equal(s.os.subject, 'O=talos');

@@ -113,7 +113,8 @@ t.test('sensitive: os:reader is not authorized', async (t) => {
 });
 
 t.test(
-  "a worker's resource changes when its Talos CA config changes: the new bundle is its trustd control plane's trusted set",
+  "a worker's resource changes when its Talos CA config changes: the new bundle is its trustd control plane's " +
+    'trusted set',
   async (t) => {
     const c = lab.client();
     const NEW = await generateTalosCa();

@@ -72,7 +72,10 @@ t.test('validation errors reach the operator with Talos codes', async (t) => {
   t.equal(e5.grpcCode, 3);
   t.match(
     e5.detail,
-    /error decoding document v1alpha1\/KubeAPIServerCAConfig\/ \(line \d+\): "KubeAPIServerCAConfig" "v1alpha1": not registered/,
+    new RegExp(
+      /error decoding document v1alpha1\/KubeAPIServerCAConfig\/ \(line \d+\): "KubeAPIServerCAConfig" /.source +
+        /"v1alpha1": not registered/.source,
+    ),
   );
   t.equal(w.configVersion, 1, 'nothing was applied');
 });
@@ -92,7 +95,10 @@ t.test(
     // pkg/machinery/textdiff (neticdk/go-stdlib UnifiedFormatter): `--- a`, `+++ b`, then the hunks.
     t.match(
       r.modeDetails,
-      /^Dry run summary:\nApplied configuration without a reboot \(skipped in dry-run\)\.\nConfig diff:\n\n--- a\n\+\+\+ b\n@@ -\d+,\d+ \+\d+,\d+ @@\n/,
+      new RegExp(
+        /^Dry run summary:\nApplied configuration without a reboot \(skipped in dry-run\)\.\nConfig /.source +
+          /diff:\n\n--- a\n\+\+\+ b\n@@ -\d+,\d+ \+\d+,\d+ @@\n/.source,
+      ),
     );
     t.match(r.modeDetails, /\+\s+acceptedCAs:/);
     // generateDiff diffs the full documents: a new issuing CA shows with its key, as Talos shows it.
@@ -186,7 +192,8 @@ t.test('TRY activates, then rolls back after the timeout; a later NO_REBOOT canc
   t.equal(r.mode, 'TRY');
   t.equal(
     r.modeDetails,
-    "Applied configuration without a reboot\nThe config is applied in 'try' mode and will be automatically reverted back in 400ms",
+    'Applied configuration without a reboot\n' +
+      "The config is applied in 'try' mode and will be automatically reverted back in 400ms",
   );
   t.equal(w.config, tried, 'active at once');
   await eventually(() => w.config === original, 5_000, 'the rollback');

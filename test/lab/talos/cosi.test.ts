@@ -177,7 +177,8 @@ t.test('access policy: writes refused, unknown types refused, sensitive types ne
 });
 
 t.test(
-  "SecretStatuses.kubernetes.talos.dev/static-pods (namespace controlplane): the static pods' secrets version, control planes only",
+  "SecretStatuses.kubernetes.talos.dev/static-pods (namespace controlplane): the static pods' secrets " +
+    'version, control planes only',
   async (t) => {
     const c = lab.client();
     const cp = lab.cluster.controlPlanes[0]!;

@@ -51,7 +51,8 @@ t.test("Go's pem.Decode + AppendCertsFromPEM, shape by shape (expected values fr
 });
 
 t.test(
-  'a node whose accepted entry lacks its newline: that CA and .machine.ca.crt are lost from its trust, and trustd passes the join on',
+  'a node whose accepted entry lacks its newline: that CA and .machine.ca.crt are lost from its trust, and ' +
+    'trustd passes the join on',
   async (t) => {
     const lab = await startTestLab({ controlPlanes: 1, workers: 0, style: 'legacy' });
     t.teardown(() => lab.stop());

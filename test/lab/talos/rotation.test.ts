@@ -99,7 +99,8 @@ t.test('the talosctl rotate-ca order leaves every Talos edge without a trust fai
   const endpoints = lab.cps;
   const current = lab.client({ endpoints });
   const newCert = await lab.clientCert(NEW);
-  // The intermediate talosconfig: new client certificate; it trusts old + new (the safe variant, talos-behaviour.md §2.2).
+  // The intermediate talosconfig: new client certificate; it trusts old + new (the safe variant, talos-behaviour.md
+  // §2.2).
   const intermediate = lab.client({ endpoints, cert: newCert, caPem: `${OLD.certPem}${NEW.certPem}` });
   const fresh = lab.client({ endpoints, cert: newCert, caPem: NEW.certPem });
   const probesBefore = lab.talos.probeStats();

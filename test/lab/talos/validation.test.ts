@@ -118,12 +118,16 @@ t.test('decode errors come before validation, as the loader reports them', async
   t.same(await v13(badB64), {
     ok: false,
     code: 'INVALID_ARGUMENT',
-    message: `error decoding document /v1alpha1/ (line 1): error decoding  to *v1alpha1.Config: yaml: construct errors:\n  line ${at}: illegal base64 data at input byte 3`,
+    message:
+      `error decoding document /v1alpha1/ (line 1): error decoding  to *v1alpha1.Config: yaml: construct ` +
+      `errors:\n  line ${at}: illegal base64 data at input byte 3`,
   });
   t.same(await v14(badB64), {
     ok: false,
     code: 'INVALID_ARGUMENT',
-    message: `error decoding document /v1alpha1/ (line 1): error decoding  to *v1alpha1.Config: yaml: construct errors: line ${at}: illegal base64 data at input byte 3`,
+    message:
+      `error decoding document /v1alpha1/ (line 1): error decoding  to *v1alpha1.Config: yaml: construct ` +
+      `errors: line ${at}: illegal base64 data at input byte 3`,
   });
   // Every broken field is listed, in document order.
   const two = setRaw(badB64, ['cluster', 'serviceAccount', 'key'], 'QUJDR');
@@ -136,7 +140,10 @@ t.test('decode errors come before validation, as the loader reports them', async
   const r = await v13(plainPem);
   t.match(
     !r.ok && r.message,
-    /^error decoding document \/v1alpha1\/ \(line 1\): error decoding {2}to \*v1alpha1\.Config: yaml: construct errors:\n {2}line \d+: illegal base64 data at input byte 0$/,
+    new RegExp(
+      /^error decoding document \/v1alpha1\/ \(line 1\): error decoding {2}to \*v1alpha1\.Config: yaml: /.source +
+        /construct errors:\n {2}line \d+: illegal base64 data at input byte 0$/.source,
+    ),
     'plain PEM where base64 is expected',
   );
 
@@ -152,7 +159,8 @@ t.test('decode errors come before validation, as the loader reports them', async
     ok: false,
     code: 'INVALID_ARGUMENT',
     message:
-      'error decoding document /v1alpha1/ (line 1): unknown keys found during decoding:\ncluster:\n    zzz: x\nmachine:\n    acceptedCA: []\n',
+      'error decoding document /v1alpha1/ (line 1): unknown keys found during decoding:\ncluster:\n' +
+      '    zzz: x\nmachine:\n    acceptedCA: []\n',
   });
   const dup = `${cp}---\napiVersion: v1alpha1\nkind: HostnameConfig\nauto: stable\n`;
   const dupLine = dup.split('\n').lastIndexOf('apiVersion: v1alpha1') + 1;
@@ -172,7 +180,8 @@ t.test('decode errors come before validation, as the loader reports them', async
     ok: false,
     code: 'INVALID_ARGUMENT',
     message:
-      'error decoding document v1alpha1/v1alpha1/ (line 1): unknown keys found during decoding:\napiVersion: v1alpha1\nhostname: x\n',
+      'error decoding document v1alpha1/v1alpha1/ (line 1): unknown keys found during decoding:\n' +
+      'apiVersion: v1alpha1\nhostname: x\n',
   });
   const noVersion = `${cp}---\nkind: HostnameConfig\nhostname: x\n`;
   t.match(await v13(noVersion), {
@@ -184,7 +193,8 @@ t.test('decode errors come before validation, as the loader reports them', async
     ok: false,
     code: 'INVALID_ARGUMENT',
     message:
-      "the applied machine configuration doesn't contain v1alpha1 config, did you mean to patch the machine config instead?",
+      "the applied machine configuration doesn't contain v1alpha1 config, did you mean to patch the machine " +
+      'config instead?',
   });
   t.same(await v13('---\n'), { ok: false, code: 'INVALID_ARGUMENT', message: 'config not found' });
   const syntax = await v13('machine: [\n');
@@ -227,7 +237,10 @@ t.test('v1.14: REBOOT mode is Unimplemented; v1.13 takes it', async (t) => {
 t.test('KubeAPIServerCAConfig checks (v1.14 layout)', async (t) => {
   const cp = cfg('controlplane', 'document');
   const withoutKey = cp.replace(
-    /(kind: KubeAPIServerCAConfig\nissuingCA:\n {4}cert: \|[\s\S]*?-----END CERTIFICATE-----\n)\s+key: \|[\s\S]*?-----END EC PRIVATE KEY-----\n/,
+    new RegExp(
+      /(kind: KubeAPIServerCAConfig\nissuingCA:\n {4}cert: \|[\s\S]*?-----END CERTIFICATE-----\n)\s+key: /.source +
+        /\|[\s\S]*?-----END EC PRIVATE KEY-----\n/.source,
+    ),
     '$1',
   );
   t.not(withoutKey, cp, 'the key was removed');
@@ -247,7 +260,8 @@ t.test('KubeAPIServerCAConfig checks (v1.14 layout)', async (t) => {
   });
   const wrongType = cp.replace(
     'kind: KubeAPIServerCAConfig\n',
-    `kind: KubeAPIServerCAConfig\nacceptedCAs:\n    - |\n      -----BEGIN PUBLIC KEY-----\n      AAAA\n      -----END PUBLIC KEY-----\n`,
+    `kind: KubeAPIServerCAConfig\nacceptedCAs:\n    - |\n      -----BEGIN PUBLIC KEY-----\n      AAAA\n` +
+      `      -----END PUBLIC KEY-----\n`,
   );
   t.same(await v14(wrongType), {
     ok: false,
@@ -460,13 +474,17 @@ t.test('v1.13.9 has no KubeAPIServerCAConfig kind: the loader refuses the docume
   t.same(await v13(text), {
     ok: false,
     code: 'INVALID_ARGUMENT',
-    message: `error decoding document v1alpha1/KubeAPIServerCAConfig/ (line ${line}): "KubeAPIServerCAConfig" "v1alpha1": not registered`,
+    message:
+      `error decoding document v1alpha1/KubeAPIServerCAConfig/ (line ${line}): "KubeAPIServerCAConfig" ` +
+      `"v1alpha1": not registered`,
   });
   // The whole document layout fails on v1.13 at its first v1.14-only kind.
   t.match(await v13(cfg('worker', 'document')), {
     ok: false,
-    message:
-      /^error decoding document v1alpha1\/DiscoveryIdentityConfig\/ \(line \d+\): "DiscoveryIdentityConfig" "v1alpha1": not registered$/,
+    message: new RegExp(
+      /^error decoding document v1alpha1\/DiscoveryIdentityConfig\/ \(line \d+\): /.source +
+        /"DiscoveryIdentityConfig" "v1alpha1": not registered$/.source,
+    ),
   });
   // v1.14 knows the kind; there the same config conflicts with .cluster.ca.
   t.same(await v14(text), {
@@ -516,7 +534,10 @@ t.test('v1.14: a control plane with a Kubernetes API CA needs etcd encryption', 
 });
 
 t.test('v1.14: control-plane-only documents are refused on workers', async (t) => {
-  const agg = `apiVersion: v1alpha1\nkind: KubeAggregatorCAConfig\nissuingCA:\n    cert: |\n${pemLines(s.k8sAggregator.certPem, '        ')}\n    key: |\n${pemLines(s.k8sAggregator.key.reveal(), '        ')}\n`;
+  const agg =
+    `apiVersion: v1alpha1\nkind: KubeAggregatorCAConfig\nissuingCA:\n` +
+    `    cert: |\n${pemLines(s.k8sAggregator.certPem, '        ')}\n` +
+    `    key: |\n${pemLines(s.k8sAggregator.key.reveal(), '        ')}\n`;
   t.same(await v14(`${cfg('worker', 'document')}---\n${agg}`), {
     ok: false,
     code: 'INVALID_ARGUMENT',
@@ -590,7 +611,9 @@ t.test('unknown keys are refused wherever the lab knows the Go struct, and only 
   const dcp = cfg('controlplane', 'document');
   t.match(await v14(dcp.replace('kind: KubeAPIServerCAConfig\n', 'kind: KubeAPIServerCAConfig\nacceptedCA: []\n')), {
     ok: false,
-    message:
-      /^error decoding document v1alpha1\/KubeAPIServerCAConfig\/ \(line \d+\): unknown keys found during decoding:\nacceptedCA: \[\]\n$/,
+    message: new RegExp(
+      /^error decoding document v1alpha1\/KubeAPIServerCAConfig\/ \(line \d+\): unknown keys found /.source +
+        /during decoding:\nacceptedCA: \[\]\n$/.source,
+    ),
   });
 });

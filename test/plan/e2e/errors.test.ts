@@ -73,7 +73,8 @@ t.test('rotate plan errors against a document-style lab with a VIP', async (t) =
     t.match(
       run.stderr,
       new RegExp(
-        `(${lab.cps.map(esc).join('|')}) and ${esc(vip)} reach the same machine \\(node id \\S+, hostname cp-\\d\\); one of them is a VIP`,
+        `(${lab.cps.map(esc).join('|')}) and ${esc(vip)} reach the same machine \\(node id \\S+, hostname ` +
+          `cp-\\d\\); one of them is a VIP`,
       ),
       'names the control plane behind the VIP and the VIP',
     );

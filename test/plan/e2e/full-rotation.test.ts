@@ -345,8 +345,11 @@ function checkHumanOutput(t: TapTest, text: string, lab: PlanLab): void {
     workersFirst: ['wave 1/2: workers', 'wave 2/2: control planes'],
   };
   // One gate: line per check, each wrapped at 100 columns (continuations indented 8).
-  const both =
-    /^ {2}gate: Talos Version on every node through [^\n]*(?:\n {8}\S[^\n]*)*\n {2}gate: Kubernetes: kubelet restart observed on 5 node\(s\), every Node Ready/m;
+  const both = new RegExp(
+    /^ {2}gate: Talos Version on every node through [^\n]*(?:\n {8}\S[^\n]*)*\n {2}gate: Kubernetes: /.source +
+      /kubelet restart observed on 5 node\(s\), every Node Ready/.source,
+    'm',
+  );
   const expected: [string, string[], string, RegExp, RegExp][] = [
     [STEPS[0]!, waves.cpsFirst, 'safe', /Talos API: .*; Kubernetes API: /, both],
     [STEPS[1]!, waves.cpsFirst, 'safe-with-announced-disruption', /Talos API: .*; Kubernetes API: /, both],
@@ -388,7 +391,11 @@ function checkHumanOutput(t: TapTest, text: string, lab: PlanLab): void {
   }
   t.match(
     blocks[3] ?? '',
-    /^ {4}~ kubelet-apiserver \[degraded\]: during wave 2 of step 4[^\n]*(?:\n {10}\S[^\n]*)*\n {8}kubelets of control planes /m,
+    new RegExp(
+      /^ {4}~ kubelet-apiserver \[degraded\]: during wave 2 of step /.source +
+        /4[^\n]*(?:\n {10}\S[^\n]*)*\n {8}kubelets of control planes /.source,
+      'm',
+    ),
     'the Kubernetes drop announces the control-plane kubelet window',
   );
   const long = text.split('\n').filter((l) => l.length > 100 && !/^ {6}[-+ @]/.test(l) && !l.startsWith('Verdict: '));

@@ -1,8 +1,8 @@
 /**
  * Plans of intermediate desired states against the lab, both Kubernetes CA styles:
  * (a) the new CAs only accepted (`issuing: old, accepted: [new]`) → only the accept step, safe;
- * (b) the new CAs issuing, the old ones still accepted → accept + issue; only the in-cluster client disruption announced;
- * (c) after one change applied by hand (the new Talos CA accepted on the control planes only, with our
+ * (b) the new CAs issuing, the old ones still accepted → accept + issue; only the in-cluster client disruption
+ * announced; (c) after one change applied by hand (the new Talos CA accepted on the control planes only, with our
  *     client and src/machineconfig), the plan continues from where each node is: every step's `current`
  *     is what the lab itself says the node holds, the control planes are not patched again for accept.
  */
@@ -180,7 +180,8 @@ for (const style of STYLES) {
       t.same(waveShape(stepById(talosPlan, 'talos-issue')), cpsThenWorkers, 'issue: every node, control planes first');
       currentMatchesLab(t, talosPlan, labState, 'talos');
 
-      // Both APIs: accept and issue merged, each API's drop in its own order; the control planes' Talos CAs left alone in accept.
+      // Both APIs: accept and issue merged, each API's drop in its own order; the control planes' Talos CAs left alone
+      // in accept.
       const full = await writeDesired(lab, 'full', fullRotation(cas));
       const fullPlan = (await planJson(full)).saved.plan;
       t.same(

@@ -39,8 +39,11 @@ import {
 requireBuild(t);
 
 /** Field names whose values must never show in a diff (anything but `(sensitive)`, or a worker's empty key). */
-const SECRET_FIELD =
-  /^[ +-]\s*(?:- )?(key|token|secret|secretboxEncryptionSecret|aescbcEncryptionSecret|privateKey|bootstrapToken):\s*(.*)$/;
+const SECRET_FIELD = new RegExp(
+  /^[ +-]\s*(?:- )?/.source +
+    /(key|token|secret|secretboxEncryptionSecret|aescbcEncryptionSecret|privateKey|bootstrapToken)/.source +
+    /:\s*(.*)$/.source,
+);
 
 for (const style of STYLES) {
   t.test(`${style}: rotate plan --out, then a tampered node`, async (t) => {
@@ -170,7 +173,11 @@ function checkDiffs(t: TapTest, saved: SavedPlan, lab: PlanLab, style: Style): v
     );
     t.match(
       issueCp,
-      /^- {8}crt: \S+\n\+ {8}crt: \S+\n {9}key: \(sensitive\)\n {5}acceptedCAs:\n- {8}- crt: \S+\n\+ {8}- crt: \S+\n {5}aggregatorCA:$/m,
+      new RegExp(
+        /^- {8}crt: \S+\n\+ {8}crt: \S+\n {9}key: \(sensitive\)\n {5}acceptedCAs:\n- {8}- crt: /.source +
+          /\S+\n\+ {8}- crt: \S+\n {5}aggregatorCA:$/.source,
+        'm',
+      ),
       '.cluster.ca.key as a (sensitive) context line',
     );
   } else {
