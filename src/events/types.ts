@@ -9,7 +9,10 @@ import type { OutputKind } from '../plan/model/plan.js';
 /** `result` goes to stdout (the outcome of the command); every other level goes to stderr. */
 export type EventLevel = 'debug' | 'info' | 'warn' | 'error' | 'result';
 
-/** `TR_<AREA>_<I|W|E><4 digits>`: first digit the subject (1 run, 2 step, 3 node, 4 gate, 5 output, 6 lock and keys, 8 questions, 9 general), X900–X999 outcomes. */
+/**
+ * `TR_<AREA>_<I|W|E><4 digits>`: first digit the subject (1 run, 2 step, 3 node, 4 gate, 5 output, 6 lock and keys, 8
+ * questions, 9 general), X900–X999 outcomes.
+ */
 export type EventCode = `TR_${'APPLY'}_${'I' | 'W' | 'E'}${number}`;
 
 export type RunOperation = 'apply' | 'rollback';

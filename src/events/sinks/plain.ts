@@ -33,7 +33,8 @@ export class PlainSink implements EventSink {
     // A warning carries one code: its own (`warningCode`), not also the event's generic one.
     const code = e.type === 'warning' ? e.data.warningCode : e.code;
     this.#opts.err.write(
-      `${e.time} ${e.level.toUpperCase().padEnd(5)} ${e.message} [${code}]\n${hint ? `${' '.repeat(e.time.length + 7)}hint: ${hint}\n` : ''}`,
+      `${e.time} ${e.level.toUpperCase().padEnd(5)} ${e.message} ` +
+        `[${code}]\n${hint ? `${' '.repeat(e.time.length + 7)}hint: ${hint}\n` : ''}`,
     );
   }
 
