@@ -59,9 +59,14 @@ export interface BuildPlanOptions {
    * when the plan changes the control planes' issuing Kubernetes CA.
    */
   findWorkloads?: boolean;
-  /** `--workloads` of apply / rollback: the mode the plan's `workloadPhase` entry names (over the workloads section). */
+  /**
+   * `--workloads` of apply / rollback: the mode the plan's `workloadPhase` entry names (over the workloads section).
+   */
   workloads?: 'restart' | 'report';
-  /** A rollback's workload phase: pods started before this loaded the CA it returns to (`workloadPhase.podsStartedAfter`). */
+  /**
+   * A rollback's workload phase: pods started before this loaded the CA it returns to
+   * (`workloadPhase.podsStartedAfter`).
+   */
   workloadsStartedAfter?: string;
   /**
    * Derive each step's config (and its diff) from the live configs: default true. `rotate apply PLAN` turns
@@ -143,9 +148,12 @@ export function desiredKeyLookup(desired: DesiredState): IssuingKeyLookup {
     if (!authority.keySource) {
       throw new RotateError(
         'PLAN_NO_KEY',
-        `the plan makes ${authority.name} the issuing ${api} CA on nodes that do not issue from it yet, which needs its private key, and authorities.${authority.name} in ${desired.file} has no key`,
+        `the plan makes ${authority.name} the issuing ${api} CA on nodes that do not issue from it yet, ` +
+          `which needs its private key, and authorities.${authority.name} in ${desired.file} has no key`,
         {
-          hint: `add \`key: { file: PATH }\` (or { env } / { secretsBundle, entry }) to authorities.${authority.name}; a CA the whole cluster already issues from needs none`,
+          hint:
+            `add \`key: { file: PATH }\` (or { env } / { secretsBundle, entry }) ` +
+            `to authorities.${authority.name}; a CA the whole cluster already issues from needs none`,
         },
       );
     }
@@ -209,7 +217,9 @@ export async function buildPlan(
   if (!talosOperator) {
     warnings.push({
       code: 'PLAN_TALOSCONFIG_CA_UNKNOWN',
-      text: `the client certificate of talosconfig context ${session.context.name} is not signed by any CA the cluster knows`,
+      text:
+        `the client certificate of talosconfig context ${session.context.name} is not signed by any CA the ` +
+        'cluster knows',
       hint: 'check that the talosconfig is the one of this cluster',
     });
   }
@@ -315,7 +325,9 @@ async function observeKubernetes(
     if (required) throw err;
     warnings.push({
       code: 'PLAN_KUBERNETES_NODES_UNLISTED',
-      text: `Kubernetes Nodes could not be listed (${RotateError.is(err) ? err.message : String(err)}); node readiness is unknown`,
+      text:
+        `Kubernetes Nodes could not be listed (${RotateError.is(err) ? err.message : String(err)}); ` +
+        'node readiness is unknown',
       hint: null,
     });
     return null;
@@ -325,7 +337,10 @@ async function observeKubernetes(
     if (nodes.some((n) => matchesKubeNode(k, n))) continue;
     problems.push({
       node: k.addresses[0] ?? k.name,
-      message: `Kubernetes Node ${k.name} (${k.addresses.join(', ') || 'no address'}) is not one of the machines listed in the desired state; a node missed by a rotation loses trust at the end`,
+      message:
+        `Kubernetes Node ${k.name} (${k.addresses.join(', ') || 'no address'}) ` +
+        'is not one of the machines listed in the desired state; a node missed by a rotation loses trust at the ' +
+        'end',
       hint: 'add its address to cluster.controlPlanes or cluster.workers',
     });
   }
@@ -362,7 +377,10 @@ async function observeExtensionAuth(
   } catch (err) {
     warnings.push({
       code: 'PLAN_EXTENSION_AUTH_UNREAD',
-      text: `kube-system/extension-apiserver-authentication could not be read (${RotateError.is(err) ? err.message : String(err)}); CAs an earlier rotation left in it are not planned for removal`,
+      text:
+        'kube-system/extension-apiserver-authentication could not be read ' +
+        `(${RotateError.is(err) ? err.message : String(err)}); CAs an earlier rotation left in it are not planned ` +
+        'for removal',
       hint: 'plan again once the Kubernetes API answers',
     });
     return undefined;
@@ -401,7 +419,10 @@ async function observeWorkloads(
   });
 }
 
-/** The plan's workloads section from `read`, or, when it fails, a warning naming the failure and an `unavailable` section. */
+/**
+ * The plan's workloads section from `read`, or, when it fails, a warning naming the failure and an `unavailable`
+ * section.
+ */
 export async function workloadsOrWarning(
   change: KubernetesServerChange,
   warnings: PlanWarning[],
@@ -413,7 +434,9 @@ export async function workloadsOrWarning(
     const reason = RotateError.is(err) ? err.message : String(err);
     warnings.push({
       code: 'PLAN_WORKLOADS_UNLISTED',
-      text: `the workloads that will hold the old Kubernetes API CA could not be listed (${reason}); the plan lists none`,
+      text:
+        `the workloads that will hold the old Kubernetes API CA could not be listed (${reason}); ` +
+        'the plan lists none',
       hint: 'check pods and Secrets/ConfigMaps by hand, or plan again once the Kubernetes API answers',
     });
     return unavailableWorkloadsReport(change, reason);
@@ -444,9 +467,9 @@ function attachDiffs(plan: Plan, chained: ChainedConfig[]): void {
 
 /**
  * ApplyConfiguration with dry_run for every config the plan produces; a refusal names node and step. A node
- * runs one ApplyConfiguration at a time, dry runs included (talos-behaviour.md §5.8), so each node's configs are checked
- * one after the other, and nodes in parallel. A node whose apply lock is held by someone else is waited
- * for; when it stays held, its remaining configs are not sent.
+ * runs one ApplyConfiguration at a time, dry runs included (talos-behaviour.md §5.8), so each node's configs are
+ * checked one after the other, and nodes in parallel. A node whose apply lock is held by someone else is waited for;
+ * when it stays held, its remaining configs are not sent.
  */
 /** Reports the phase's start at once; the function returned counts one node done per call. */
 function counter(progress: BuildPlanOptions['progress'], phase: PlanProgress['phase'], total: number): () => void {
@@ -511,7 +534,8 @@ async function dryRunAll(
   if (lockProblems.length > 1) {
     throw new RotateError(
       'TALOS_APPLY_LOCK_HELD',
-      `another apply holds the apply lock of ${lockProblems.length} nodes:\n${lockProblems.map((l) => `  - ${l.error.message}`).join('\n')}`,
+      `another apply holds the apply lock of ${lockProblems.length} ` +
+        `nodes:\n${lockProblems.map((l) => `  - ${l.error.message}`).join('\n')}`,
       {
         hint: lockProblems[0]!.error.hint ?? '',
         source: 'cluster',
@@ -534,7 +558,10 @@ export function noSecretsBundleWarning(plan: Plan, secretsBundle: string | undef
     .join(' and ');
   return {
     code: 'PLAN_NO_SECRETS_BUNDLE',
-    text: `the desired state names no secrets bundle (cluster.secretsBundle), so apply updates none: machine configs generated later from an old bundle (talosctl gen config --with-secrets) carry the ${what} this rotation replaces and then drops`,
+    text:
+      'the desired state names no secrets bundle (cluster.secretsBundle), so apply updates none: ' +
+      'machine configs generated later from an old bundle (talosctl gen config --with-secrets) ' +
+      `carry the ${what} this rotation replaces and then drops`,
     hint: 'name the bundle in cluster.secretsBundle, or update it by hand after apply',
   };
 }

@@ -6,8 +6,8 @@
  *   when planning is done, so the screen ends with the plan alone;
  * - anywhere else (a CI log, a pipe, TERM=dumb): nothing for a phase that ends within `everyMs` (10 s), so a
  *   small cluster's log has no extra line; a slower phase gets a plain line every `everyMs` (`plan: reading
- *   nodes 120/200 (10s)`, at the next node done after that), which tells a log reader the job is alive and how far it is, and one line when
- *   that phase ends. No escape sequences there.
+ *   nodes 120/200 (10s)`, at the next node done after that), which tells a log reader the job is alive and how far it
+ *   is, and one line when that phase ends. No escape sequences there.
  */
 import type { PlanProgress } from '../../../cluster/session/build-plan.js';
 
