@@ -60,6 +60,7 @@ export const ERROR_CODES = {
     'see `rotate <command> --help`',
   ),
   CLI_DURATION_INVALID: e('a duration flag is not a number with a unit', 'write e.g. 30s, 2m, 1m30s, 500ms'),
+  CLI_INTERNAL: bug('an error that is not a RotateError reached the command; `rotate plan --json` reports it so'),
 
   DESIRED_INVALID: e(
     'the desired-state file has errors (each is listed with its own code)',
