@@ -60,6 +60,7 @@ const helpText = execFileSync(rotateBin, ['apply', '--help'], { encoding: 'utf8'
 const cliTakesPercent = /max-unavailable[^\n]*%/.test(helpText) || /10%/.test(helpText);
 
 const fmt = (n, d = 1) => (n === null || n === undefined || Number.isNaN(n) ? 'n/a' : n.toFixed(d));
+const stepParts = (s) => `nodes ${fmt(s.nodesS)}, gates ${fmt(s.gatesS)}`;
 
 /** Runs bin/rotate under GNU time (wall, CPU, peak RSS). */
 function rotate(args, { keepStdout = false, node = [], timeFile = null, env = process.env } = {}) {
@@ -286,7 +287,9 @@ async function oneRun(nodes, variant) {
       ok,
       failure: ok
         ? null
-        : `exit ${apply.code}: ${apply.stderr.trim().split('\n').slice(-3).join(' | ') || apply.stdout.trim().split('\n').slice(-2).join(' | ')}`,
+        : `exit ${apply.code}: ` +
+          (apply.stderr.trim().split('\n').slice(-3).join(' | ') ||
+            apply.stdout.trim().split('\n').slice(-2).join(' | ')),
       labUpS: lab.upS,
       plan: {
         wallS: plan.time?.wallS ?? null,
@@ -318,7 +321,10 @@ const machine = {
   loadAtStart: loadavg().map((x) => Number(x.toFixed(2))),
 };
 process.stdout.write(
-  `apply-scale: sizes ${sizes.join(', ')} (3 control planes + workers), ${flags.style} labs, apply latency ${flags['apply-latency-ms']} ms, kubelet restart ${flags['kubelet-restart-ms']} ms; ${machine.cpus} CPUs, load ${machine.loadAtStart.join(' ')}; CLI takes --max-unavailable N%: ${cliTakesPercent}\n`,
+  `apply-scale: sizes ${sizes.join(', ')} (3 control planes + workers), ${flags.style} labs, ` +
+    `apply latency ${flags['apply-latency-ms']} ms, kubelet restart ${flags['kubelet-restart-ms']} ` +
+    `ms; ${machine.cpus} CPUs, load ${machine.loadAtStart.join(' ')}; ` +
+    `CLI takes --max-unavailable N%: ${cliTakesPercent}\n`,
 );
 const results = [];
 let failures = 0;
@@ -335,16 +341,20 @@ for (const nodes of sizes) {
     results.push(r);
     if (r.apply) {
       process.stdout.write(
-        `figure: ${nodes} nodes, ${variant} (${r.args.join(' ')}): ${r.ok ? 'ok' : `FAILED (${r.failure})`}; plan ${fmt(r.plan.wallS)} s, ${fmt(r.plan.maxRssMiB, 0)} MiB; ` +
-          `apply ${fmt(r.apply.wallS)} s (CLI CPU ${fmt(r.apply.cpuS)} s, lab CPU ${fmt(r.apply.labCpuS)} s), ${fmt(r.apply.maxRssMiB, 0)} MiB; ` +
-          `Talos-edge ${r.ledger.talosEdgeFailures}, NotReady ${r.ledger.notReady}, kubelet rejections ${r.ledger.kubeletRejections}, pod failures ${r.ledger.podFailures}\n`,
+        `figure: ${nodes} nodes, ${variant} (${r.args.join(' ')}): ${r.ok ? 'ok' : `FAILED (${r.failure})`}; ` +
+          `plan ${fmt(r.plan.wallS)} s, ${fmt(r.plan.maxRssMiB, 0)} MiB; ` +
+          `apply ${fmt(r.apply.wallS)} s (CLI CPU ${fmt(r.apply.cpuS)} s, lab CPU ${fmt(r.apply.labCpuS)} ` +
+          `s), ${fmt(r.apply.maxRssMiB, 0)} MiB; ` +
+          `Talos-edge ${r.ledger.talosEdgeFailures}, NotReady ${r.ledger.notReady}, ` +
+          `kubelet rejections ${r.ledger.kubeletRejections}, pod failures ${r.ledger.podFailures}\n`,
       );
       process.stdout.write(`  waves: ${r.plan.waves.map((w, i) => `step ${i + 1}: ${w}`).join('; ')}\n`);
       process.stdout.write(
-        `  apply RSS peak (sampled) ${r.apply.rss.peakMiB} MiB at ${fmt(r.apply.rss.peakAtMs / 1000)} s; run started at ${fmt(r.events.beforeRunS)} s\n`,
+        `  apply RSS peak (sampled) ${r.apply.rss.peakMiB} MiB at ${fmt(r.apply.rss.peakAtMs / 1000)} s; ` +
+          `run started at ${fmt(r.events.beforeRunS)} s\n`,
       );
       process.stdout.write(
-        `  steps: ${r.events.steps.map((s) => `${s.id} ${fmt(s.totalS)} s (nodes ${fmt(s.nodesS)}, gates ${fmt(s.gatesS)})`).join('; ')}\n`,
+        `  steps: ${r.events.steps.map((s) => `${s.id} ${fmt(s.totalS)} s (${stepParts(s)})`).join('; ')}\n`,
       );
     } else {
       process.stdout.write(`figure: ${nodes} nodes, ${variant}: FAILED (${r.failure})\n`);

@@ -54,10 +54,12 @@ for (const [cps, workers] of sizes) {
     const readyS = (Date.parse(lab.readyAt) - Date.parse(lab.startedAt)) / 1000;
     const startupCpuS = cpuTicks(pid) / ticksPerS;
     console.log(
-      `${nodes} nodes (${cps}+${workers}): lab up ${fmt(upS, 2)} s (lab ready ${fmt(readyS, 2)} s after start, ${fmt(startupCpuS, 2)} CPU-s), block ${lab.block}`,
+      `${nodes} nodes (${cps}+${workers}): lab up ${fmt(upS, 2)} s (lab ready ${fmt(readyS, 2)} s after ` +
+        `start, ${fmt(startupCpuS, 2)} CPU-s), block ${lab.block}`,
     );
     console.log(
-      `  timings: heartbeat ${lab.timings.heartbeatIntervalMs} ms, probes ${lab.timings.probeIntervalMs} ms, grace ${lab.timings.nodeGraceMs} ms`,
+      `  timings: heartbeat ${lab.timings.heartbeatIntervalMs} ms, probes ${lab.timings.probeIntervalMs} ms, ` +
+        `grace ${lab.timings.nodeGraceMs} ms`,
     );
     await sleep(settleS * 1000);
     const c0 = cpuTicks(pid);
@@ -69,7 +71,9 @@ for (const [cps, workers] of sizes) {
     const ready = inspect.nodes.filter((n) => n.ready).length;
     const trust = Object.values(inspect.trustFailures).reduce((a, b) => a + b, 0);
     console.log(
-      `  steady state over ${windowS} s (after ${settleS} s): CPU ${fmt(cpuPct)} % of one core, RSS ${fmt(rss, 0)} MiB; ${ready}/${nodes} Ready, ${trust} trust failures, ${inspect.notReadyEvents} NotReady events`,
+      `  steady state over ${windowS} s (after ${settleS} s): CPU ${fmt(cpuPct)} % of one core, ` +
+        `RSS ${fmt(rss, 0)} MiB; ${ready}/${nodes} Ready, ${trust} trust failures, ${inspect.notReadyEvents} ` +
+        'NotReady events',
     );
     const d0 = performance.now();
     await rotate('lab', 'down', '--dir', dir);
@@ -77,7 +81,8 @@ for (const [cps, workers] of sizes) {
     pid = undefined;
     console.log(`  lab down ${fmt(downS, 2)} s`);
     console.log(
-      `figure: ${nodes} nodes: up ${fmt(upS, 2)} s (ready ${fmt(readyS, 2)} s), steady CPU ${fmt(cpuPct)} %, RSS ${fmt(rss, 0)} MiB, down ${fmt(downS, 2)} s, ${ready}/${nodes} Ready, ${trust} trust failures`,
+      `figure: ${nodes} nodes: up ${fmt(upS, 2)} s (ready ${fmt(readyS, 2)} s), steady CPU ${fmt(cpuPct)} %, ` +
+        `RSS ${fmt(rss, 0)} MiB, down ${fmt(downS, 2)} s, ${ready}/${nodes} Ready, ${trust} trust failures`,
     );
   } finally {
     if (pid) await rotate('lab', 'down', '--dir', dir).catch(() => undefined);

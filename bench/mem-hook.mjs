@@ -10,7 +10,14 @@ if (file) {
     const m = process.memoryUsage();
     appendFileSync(
       file,
-      `${JSON.stringify({ s: Math.round((Date.now() - t0) / 1000), rss: mb(m.rss), heapTotal: mb(m.heapTotal), heapUsed: mb(m.heapUsed), external: mb(m.external), arrayBuffers: mb(m.arrayBuffers) })}\n`,
+      `${JSON.stringify({
+        s: Math.round((Date.now() - t0) / 1000),
+        rss: mb(m.rss),
+        heapTotal: mb(m.heapTotal),
+        heapUsed: mb(m.heapUsed),
+        external: mb(m.external),
+        arrayBuffers: mb(m.arrayBuffers),
+      })}\n`,
     );
   }, 1000).unref();
 }

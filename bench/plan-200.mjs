@@ -104,6 +104,8 @@ async function timedPlan(pid, args, expect) {
   };
 }
 const cpu = (s) => (s === null ? 'n/a' : fmt(s));
+const waveList = (s) => s.waves.map((w) => `${w.role} ${w.nodes.length}`).join(' → ');
+const stepLine = (s) => `${s.id} (${waveList(s)}, ${s.proof.statesChecked} states / ${s.proof.classes} classes)`;
 
 /** BENCH_RUNS timed plans of one variant: each run's figures, then the medians as a `figure:` line. */
 async function variant(pid, label, args, expect) {
@@ -115,10 +117,14 @@ async function variant(pid, label, args, expect) {
     return xs.length ? median(xs) : null;
   };
   process.stdout.write(
-    `${label}: wall ${list('wallS')} s; CLI CPU ${list('cliCpuS')} s; lab CPU ${list('labCpuS')} s; CLI peak RSS ${list('rssMiB', 0)} MiB\n`,
+    `${label}: wall ${list('wallS')} s; CLI CPU ${list('cliCpuS')} s; lab CPU ${list('labCpuS')} s; ` +
+      `CLI peak RSS ${list('rssMiB', 0)} MiB\n`,
   );
   process.stdout.write(
-    `figure: ${nodes} nodes: rotate plan ${label}: median wall ${fmt(med('wallS'))} s (min ${fmt(Math.min(...runsOf.map((r) => r.wallS)))}, n=${runs}), CLI CPU ${cpu(med('cliCpuS'))} s, lab CPU ${fmt(med('labCpuS'))} s, CLI peak RSS ${med('rssMiB') === null ? 'n/a' : fmt(med('rssMiB'), 0)} MiB\n`,
+    `figure: ${nodes} nodes: rotate plan ${label}: median wall ${fmt(med('wallS'))} s ` +
+      `(min ${fmt(Math.min(...runsOf.map((r) => r.wallS)))}, n=${runs}), CLI CPU ${cpu(med('cliCpuS'))} s, ` +
+      `lab CPU ${fmt(med('labCpuS'))} s, CLI peak RSS ${med('rssMiB') === null ? 'n/a' : fmt(med('rssMiB'), 0)} ` +
+      `MiB\n`,
   );
 }
 
@@ -127,9 +133,10 @@ const dir = join(root, 'lab');
 let up = false;
 try {
   process.stdout.write(
-    `${new Date().toISOString()}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}, load average ${loadavg()
-      .map((x) => x.toFixed(2))
-      .join(' ')}, ${runs} run(s) per variant\n`,
+    `${new Date().toISOString()}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}, ` +
+      `load average ${loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')}, ${runs} run(s) per variant\n`,
   );
   const u0 = performance.now();
   up = true; // bring it down even if `lab up` fails half-way
@@ -148,7 +155,8 @@ try {
   ]);
   const lab = JSON.parse(readFileSync(join(dir, 'lab.json'), 'utf8'));
   process.stdout.write(
-    `${nodes}-node lab (${cps}+${workers}, ${style}) up in ${fmt((performance.now() - u0) / 1000, 1)} s, pid ${lab.pid}\n`,
+    `${nodes}-node lab (${cps}+${workers}, ${style}) up in ${fmt((performance.now() - u0) / 1000, 1)} s, ` +
+      `pid ${lab.pid}\n`,
   );
 
   // The desired state of a full rotation: the lab's rotate.yaml with new CAs issuing, nothing else accepted.
@@ -162,7 +170,8 @@ try {
   const shape = await mustRotate(['plan', '-f', full, '--json', '--no-node-dry-run'], 0, { keepStdout: true });
   const plan = JSON.parse(shape.stdout).plan;
   process.stdout.write(
-    `full rotation: ${plan.steps.map((s) => `${s.id} (${s.waves.map((w) => `${w.role} ${w.nodes.length}`).join(' → ')}, ${s.proof.statesChecked} states / ${s.proof.classes} classes)`).join('; ')}; verdict ${plan.verdict}; plan JSON ${fmt(shape.stdout.length / 1e6, 1)} MB\n`,
+    `full rotation: ${plan.steps.map(stepLine).join('; ')}; verdict ${plan.verdict}; ` +
+      `plan JSON ${fmt(shape.stdout.length / 1e6, 1)} MB\n`,
   );
 
   await variant(lab.pid, 'without changes', ['plan', '-f', join(dir, 'rotate.yaml'), '--detailed-exitcode'], 0);

@@ -53,7 +53,8 @@ function measure(label, fn, runs = 30) {
   }
   const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   process.stdout.write(
-    `figure: ${label}: wall median ${med(wall).toFixed(2)} ms (min ${Math.min(...wall).toFixed(2)}), cpu median ${med(cpu).toFixed(2)} ms\n`,
+    `figure: ${label}: wall median ${med(wall).toFixed(2)} ms (min ${Math.min(...wall).toFixed(2)}), ` +
+      `cpu median ${med(cpu).toFixed(2)} ms\n`,
   );
 }
 
@@ -71,7 +72,9 @@ for (const [cps, workers] of [
   const steady = inputOf(clusterOf(cps, workers));
   const plan = planRotation(steady);
   process.stdout.write(
-    `${cps + workers} nodes: ${plan.steps.length} steps, ${plan.steps.reduce((a, s) => a + s.proof.statesChecked, 0)} states over ${plan.steps.map((s) => s.proof.classes).join('/')} classes\n`,
+    `${cps + workers} nodes: ${plan.steps.length} ` +
+      `steps, ${plan.steps.reduce((a, s) => a + s.proof.statesChecked, 0)} states ` +
+      `over ${plan.steps.map((s) => s.proof.classes).join('/')} classes\n`,
   );
   measure(`planRotation full rotation ${cps} CP + ${workers} workers`, () => planRotation(steady));
   const half = inputOf(clusterOf(cps, workers, true));

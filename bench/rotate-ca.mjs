@@ -80,6 +80,9 @@ const lastStepHeader = (stdout) =>
     .split('\n')
     .filter((l) => l.startsWith('> '))
     .pop() ?? '(none)';
+/** What a failed run said last: talosctl's last step header, or the last line of our stderr. */
+const lastWords = (tool, r) =>
+  tool === 'talosctl' ? `last step: ${lastStepHeader(r.stdout)}` : r.stderr.trim().split('\n').pop();
 
 /** A fresh lab with a desired state rotating `api` only (its new CA issuing, the lab CA no longer accepted). */
 async function freshLab(style, api) {
@@ -221,9 +224,7 @@ async function cleanRun(tool, style, api) {
         : await timed(talosctlFor(style).path, talosctlArgs(lab, api, join(lab.dir, 'talosconfig')));
     const f = await figures(lab, api, wallS);
     const ok = r.code === 0 && f.rotated;
-    const why = ok
-      ? ''
-      : ` (exit ${r.code ?? r.signal}${r.timedOut ? ', timed out' : ''}; ${tool === 'talosctl' ? `last step: ${lastStepHeader(r.stdout)}` : r.stderr.trim().split('\n').pop()})`;
+    const why = ok ? '' : ` (exit ${r.code ?? r.signal}${r.timedOut ? ', timed out' : ''}; ${lastWords(tool, r)})`;
     return { ...f, ok, why };
   } finally {
     await down(lab);
@@ -258,7 +259,8 @@ async function killRun(tool, style, api) {
     const resumed = second.code === 0 && onlyOneNewCa(r, api, lab.oldFp);
     const detail = resumed
       ? 'second run finished the rotation: one new CA on every node'
-      : `second run exit ${second.code ?? second.signal}; ${cas.size} ${api} CA(s) left across the nodes${cas.has(lab.oldFp) ? ', the old one among them' : ''}; ${tool === 'talosctl' ? `last step: ${lastStepHeader(second.stdout)}` : second.stderr.trim().split('\n').pop()}`;
+      : `second run exit ${second.code ?? second.signal}; ${cas.size} ${api} CA(s) left across the nodes` +
+        `${cas.has(lab.oldFp) ? ', the old one among them' : ''}; ${lastWords(tool, second)}`;
     return { resumed: resumed ? 'yes' : 'no', detail };
   } finally {
     await down(lab);
@@ -279,14 +281,17 @@ for (const style of styles) {
       const f = await cleanRun(tool, style, api);
       if (!f.ok) failures += 1;
       process.stdout.write(
-        `figure: ${label}: ${f.ok ? 'completed' : 'FAILED'}${f.why} in ${fmt(f.wallS)} s; Talos-edge failures ${f.talosEdge}, NotReady ${f.notReady}, ` +
-          `kubelet rejections ${f.kubeletRejections}, pod-apiserver failures ${f.podFailures}; kubelet restarts ${f.kubeletRestarts} ` +
+        `figure: ${label}: ${f.ok ? 'completed' : 'FAILED'}${f.why} in ${fmt(f.wallS)} s; ` +
+          `Talos-edge failures ${f.talosEdge}, NotReady ${f.notReady}, ` +
+          `kubelet rejections ${f.kubeletRejections}, pod-apiserver failures ${f.podFailures}; ` +
+          `kubelet restarts ${f.kubeletRestarts} ` +
           `(longest ${fmt(f.kubeletLongestS, 2)} s, ${fmt(f.kubeletDownS, 2)} node-s)\n`,
       );
       if (withKill) {
         const k = await killRun(tool, style, api);
         process.stdout.write(
-          `figure: ${label}: SIGKILL after the first node changed, then run again: resumed ${k.resumed} (${k.detail})\n`,
+          `figure: ${label}: SIGKILL after the first node changed, then run again: ` +
+            `resumed ${k.resumed} (${k.detail})\n`,
         );
       }
     }

@@ -49,6 +49,7 @@ for (const [c, [name]] of cases.entries()) {
 for (const [c, [name]] of cases.entries()) {
   if (c === 0) continue;
   process.stdout.write(
-    `figure: start-up ${name}: ${median(times[c]).toFixed(0)} ms = ${(median(times[c]) / base).toFixed(2)}× node -e 0 (${base.toFixed(0)} ms)\n`,
+    `figure: start-up ${name}: ${median(times[c]).toFixed(0)} ms = ${(median(times[c]) / base).toFixed(2)}× node -e ` +
+      `0 (${base.toFixed(0)} ms)\n`,
   );
 }

@@ -118,7 +118,8 @@ function go(args, cwd) {
     const refused = refusedModules(r.stderr);
     const why = refused.length
       ? `\nThe Go module proxy this machine uses does not serve ${refused.join(', ')}; talosctl cannot be built ` +
-        'from the module cache here until it does, or until scripts/talosctl-substitutions.json names a served version ' +
+        'from the module cache here until it does, or until scripts/talosctl-substitutions.json names a served ' +
+        'version ' +
         'for each (with the reason the substitute cannot change what the tests observe).'
       : '';
     const errors = r.stderr
@@ -195,7 +196,8 @@ export function checkSubstitution(tag, entry, talosMod, machineryMod) {
     );
     if (!found)
       fail(
-        `talosctl-substitutions.json: ${tag} has no replace ${entry.old} => ${entry.pinned}; remove or correct the entry`,
+        `talosctl-substitutions.json: ${tag} has no replace ${entry.old} => ${entry.pinned}; ` +
+          'remove or correct the entry',
       );
   } else {
     fail(`talosctl-substitutions.json: ${tag}: unknown kind ${JSON.stringify(entry.kind)}`);
@@ -267,7 +269,8 @@ function build(tag, goVer) {
       if (clientTag(dest) !== tag)
         fail(`cached ${dest} does not report Tag ${tag} and the module proxy cannot be asked`);
       process.stdout.write(
-        `build-talosctl: ${tag} (${goVer}) cached at ${dest}, proxy not asked${describe(manifest.substitutions ?? [])}\n`,
+        `build-talosctl: ${tag} (${goVer}) cached at ${dest}, ` +
+          `proxy not asked${describe(manifest.substitutions ?? [])}\n`,
       );
       return;
     }
@@ -307,7 +310,11 @@ function build(tag, goVer) {
     const tmp = join(work, 'build.json');
     writeFileSync(
       tmp,
-      `${JSON.stringify({ tag, goVersion: goVer, builtAt: new Date().toISOString(), substitutions: applied }, null, 2)}\n`,
+      `${JSON.stringify(
+        { tag, goVersion: goVer, builtAt: new Date().toISOString(), substitutions: applied },
+        null,
+        2,
+      )}\n`,
     );
     renameSync(tmp, manifestPath(tag, goVer));
     renameSync(out, dest);
@@ -323,7 +330,8 @@ function describe(applied) {
   return `; substitutions (pinned version refused by the module proxy):\n${applied
     .map(
       (e) =>
-        `  ${pinnedRef(e)} -> ${e.kind === 'require' ? `${e.module}@${e.use}` : (e.use ?? `(no replace: upstream ${e.old})`)}`,
+        `  ${pinnedRef(e)} -> ` +
+        (e.kind === 'require' ? `${e.module}@${e.use}` : (e.use ?? `(no replace: upstream ${e.old})`)),
     )
     .join('\n')}`;
 }
@@ -338,7 +346,8 @@ function main() {
       // A binary without its build.json was not built (or not finished) by this script.
       if (!existsSync(p) || !existsSync(manifestPath(tag, goVer))) {
         fail(
-          `talosctl ${tag} is not built for ${goVer} (${p} missing). Run \`npm run pretest\` (or \`node scripts/build-talosctl.mjs\`) first.`,
+          `talosctl ${tag} is not built for ${goVer} (${p} missing). Run \`npm run pretest\` (or \`node ` +
+            `scripts/build-talosctl.mjs\`) first.`,
         );
       }
       paths[tag] = p;

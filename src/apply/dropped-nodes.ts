@@ -68,13 +68,17 @@ export function refuseDroppedInCluster(dropped: readonly DroppedNode[], desiredF
     ]
       .filter(Boolean)
       .join(' and ');
-    return `  - ${d.address}${d.hostname ? ` (${d.hostname})` : ''}: ${where ? `still ${where}` : 'neither its Talos membership nor its Kubernetes Node could be checked'}`;
+    const state = where ? `still ${where}` : 'neither its Talos membership nor its Kubernetes Node could be checked';
+    return `  - ${d.address}${d.hostname ? ` (${d.hostname})` : ''}: ${state}`;
   });
   throw new RotateError(
     'APPLY_DROPPED_NODE_IN_CLUSTER',
-    `the unfinished run was planned with node(s) that ${desiredFile} no longer lists, and the cluster does not show them gone:\n${lines.join('\n')}`,
+    `the unfinished run was planned with node(s) that ${desiredFile} no longer lists, ` +
+      `and the cluster does not show them gone:\n${lines.join('\n')}`,
     {
-      hint: 'a node left out of a rotation loses trust when the old CA is dropped: either list it again, or remove it from the cluster for good (`talosctl reset` on it, `kubectl delete node`), then resume',
+      hint:
+        'a node left out of a rotation loses trust when the old CA is dropped: either list it again, ' +
+        'or remove it from the cluster for good (`talosctl reset` on it, `kubectl delete node`), then resume',
     },
   );
 }

@@ -112,7 +112,8 @@ export interface EngineDeps {
 function nextSteps(operation: 'apply' | 'rollback'): string {
   return operation === 'apply'
     ? '`rotate apply` again to resume from where it stopped (it re-reads the cluster first), or `rotate rollback`'
-    : '`rotate rollback` again to resume it (it re-reads the cluster first); `rotate apply` is refused until the rollback is finished';
+    : '`rotate rollback` again to resume it (it re-reads the cluster first); `rotate apply` is refused until the ' +
+        'rollback is finished';
 }
 
 export class ApplyInterrupted extends RotateError {
@@ -257,9 +258,12 @@ async function runStep(deps: EngineDeps, clients: RunClients, step: Step): Promi
       const lines = failures.map((f) => `  - ${f.node}: ${f.error.message}`);
       const error = new RotateError(
         'APPLY_NODE_FAILED',
-        `step ${step.index}/${plan.steps.length} (${step.id}) stopped: ${failures.length} node(s) failed:\n${lines.join('\n')}`,
+        `step ${step.index}/${plan.steps.length} (${step.id}) stopped: ${failures.length} node(s) ` +
+          `failed:\n${lines.join('\n')}`,
         {
-          hint: `nothing after this point ran; fix the node(s), then run ${nextSteps(deps.operation ?? 'apply')}${failures[0]?.error.hint ? ` (${failures[0].error.hint})` : ''}`,
+          hint:
+            `nothing after this point ran; fix the node(s), then run ${nextSteps(deps.operation ?? 'apply')}` +
+            (failures[0]?.error.hint ? ` (${failures[0].error.hint})` : ''),
           source: failures.some((f) => f.error.source === 'internal') ? 'internal' : 'cluster',
         },
       );
@@ -354,7 +358,12 @@ export function loweredBatches(
   }
   if (lowered.length === 0) return null;
   const o = plan.options;
-  return `this run's --parallelism ${run.parallelism} / --max-unavailable ${run.maxUnavailable ?? o.maxUnavailableRequested ?? o.maxUnavailable} lower the batches the saved plan was made with (--parallelism ${o.parallelism} / --max-unavailable ${o.maxUnavailableRequested ?? o.maxUnavailable}): ${lowered.join('; ')}`;
+  return (
+    `this run's --parallelism ${run.parallelism} / ` +
+    `--max-unavailable ${run.maxUnavailable ?? o.maxUnavailableRequested ?? o.maxUnavailable} lower the batches ` +
+    `the saved plan was made with (--parallelism ${o.parallelism} / ` +
+    `--max-unavailable ${o.maxUnavailableRequested ?? o.maxUnavailable}): ${lowered.join('; ')}`
+  );
 }
 
 interface NodeFailure {
@@ -541,7 +550,10 @@ async function extensionAuthAfter(
     deps,
     step,
     'kubernetes',
-    `${ext.namespace}/${ext.name}: ${ext.mode === 'replace' ? 'client-ca-file replaced with the trusted Kubernetes CAs, no apiserver writes a dropped one back' : 'reported only'}`,
+    `${ext.namespace}/${ext.name}: ` +
+      (ext.mode === 'replace'
+        ? 'client-ca-file replaced with the trusted Kubernetes CAs, no apiserver writes a dropped one back'
+        : 'reported only'),
     (onAttempt) => run(onAttempt),
   );
 }

@@ -41,7 +41,8 @@ export async function runExtensionAuth(run: ExtensionAuthRun): Promise<ReplaceOu
   const outcome = await replaceExtensionAuthClientCa(await run.kubeconfig(), trusted);
   run.onWritten?.(outcome);
   if (outcome.absent) return outcome;
-  // Watch for a write-back of anything that is not trusted any more: the plan's dropped CAs and whatever else the write removed.
+  // Watch for a write-back of anything that is not trusted any more: the plan's dropped CAs and whatever else the write
+  // removed.
   const removed = [...new Set([...step.removes, ...outcome.removed])];
   await extensionAuthGate(run.kubeconfig, removed, {
     settleMs: settleMs(step),

@@ -92,7 +92,7 @@ export interface KubernetesGateTarget {
 
 export async function kubernetesGate(target: KubernetesGateTarget, opts: GateOptions): Promise<KubeNodeStatus[]> {
   const deadline = Date.now() + (opts.budgetMs ?? BUDGETS.kubernetesGateMs);
-  let problem = '';
+  let problem: string;
   /** A failure another attempt cannot fix (not isGateRetryable): the gate fails at once. */
   let permanent: unknown;
   /** Each Node's Lease renewTime as first read by this gate (after the wave ended); null: no Lease yet. */
@@ -149,7 +149,10 @@ export async function kubernetesGate(target: KubernetesGateTarget, opts: GateOpt
     if (permanent !== undefined || Date.now() >= deadline || opts.signal?.aborted) {
       throw new RotateError('GATE_KUBERNETES_FAILED', `the Kubernetes gate failed: ${problem}`, {
         ...(permanent !== undefined ? { cause: permanent } : {}),
-        hint: 'look at the listed nodes (kubectl describe node; kubectl -n kube-node-lease get lease; talosctl -n <node> service kubelet); when they are Ready and heartbeating, run `rotate apply` again to resume, or `rotate rollback`',
+        hint:
+          'look at the listed nodes (kubectl describe node; kubectl -n kube-node-lease get lease; ' +
+          'talosctl -n <node> service kubelet); when they are Ready and heartbeating, ' +
+          'run `rotate apply` again to resume, or `rotate rollback`',
         source: permanent !== undefined && isBug(permanent) ? 'internal' : 'cluster',
       });
     }
@@ -166,7 +169,9 @@ function gateError(code: string, what: string, nodes: string[], failures: Map<st
     return `  - ${n}: ${RotateError.is(e) ? e.message : String(e)}`;
   });
   return new RotateError(code, `${what}: ${nodes.length} node(s) failed:\n${lines.join('\n')}`, {
-    hint: 'fix what the nodes report (nothing after this gate ran); then run `rotate apply` again to resume, or `rotate rollback`',
+    hint:
+      'fix what the nodes report (nothing after this gate ran); then run `rotate apply` again to resume, ' +
+      'or `rotate rollback`',
     source: 'cluster',
   });
 }

@@ -62,7 +62,9 @@ export async function waitKubeletHealthy(
         'APPLY_KUBELET_UNHEALTHY',
         `the kubelet on node ${node} is not running and healthy, so its CA change was not applied`,
         {
-          hint: `check the node (talosctl -n ${node} service kubelet); once it is healthy, run \`rotate apply\` again to resume`,
+          hint:
+            `check the node (talosctl -n ${node} service kubelet); once it is healthy, ` +
+            `run \`rotate apply\` again to resume`,
         },
       );
     }
@@ -83,7 +85,7 @@ export async function waitKubeletRestarted(
   let sawGone = false;
   // Each watch event wakes the re-check at once instead of at the next poll: at 20 nodes a wave, waiting
   // out the poll interval on every node added a poll to every wave. The re-check still decides.
-  let eventSinceCheck = false;
+  let eventSinceCheck: boolean;
   const waker: { wake: (() => void) | null } = { wake: null };
   const watch = client.watchKubeletService(node, { signal: opts.signal });
   const watchDone = (async () => {
@@ -114,7 +116,9 @@ export async function waitKubeletRestarted(
             ? `the kubelet on node ${node} stopped after its CA change but is not running and healthy again`
             : `the kubelet on node ${node} did not restart after its Kubernetes CA change`,
           {
-            hint: `check the node (talosctl -n ${node} service kubelet; talosctl -n ${node} logs kubelet); then run \`rotate apply\` again to resume`,
+            hint:
+              `check the node (talosctl -n ${node} service kubelet; talosctl -n ${node} logs kubelet); ` +
+              `then run \`rotate apply\` again to resume`,
           },
         );
       }

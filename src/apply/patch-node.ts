@@ -179,7 +179,9 @@ export async function patchNode(ctx: PatchContext, node: StepNode): Promise<Patc
       'APPLY_NOT_CONFIRMED',
       `node ${address} accepted the config but its active config does not carry the planned CAs`,
       {
-        hint: "another tool may be changing this node's config at the same time; stop it, then run `rotate apply` again to resume",
+        hint:
+          "another tool may be changing this node's config at the same time; stop it, " +
+          'then run `rotate apply` again to resume',
       },
     );
   }

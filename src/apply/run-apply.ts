@@ -121,9 +121,12 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
     if (unfinished && saved) {
       throw new RotateError(
         'APPLY_RUN_UNFINISHED',
-        `an unfinished run (${unfinished.id}, ${unfinished.status}) is recorded in ${paths.state}; a saved plan cannot be applied on top of it`,
+        `an unfinished run (${unfinished.id}, ${unfinished.status}) is recorded in ${paths.state}; ` +
+          'a saved plan cannot be applied on top of it',
         {
-          hint: `resume it with \`rotate apply -f ${desiredFile}\` (it re-reads the cluster first), or undo it with \`rotate rollback -f ${desiredFile}\``,
+          hint:
+            `resume it with \`rotate apply -f ${desiredFile}\` (it re-reads the cluster first), ` +
+            `or undo it with \`rotate rollback -f ${desiredFile}\``,
         },
       );
     }
@@ -226,7 +229,9 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
             makeEvent('warning', {
               warningCode: 'APPLY_BATCHES_LOWERED',
               text: lowered,
-              hint: "pass the plan's own --parallelism and --max-unavailable to apply it with the batches it was made with",
+              hint:
+                "pass the plan's own --parallelism and --max-unavailable to apply it with the batches it was " +
+                'made with',
             }),
           );
       } else {
@@ -497,8 +502,12 @@ export function workloadPhaseOf(
         ctx.sink.emit(
           makeEvent('warning', {
             warningCode: 'APPLY_WORKLOADS_UNLISTED',
-            text: `the workloads that hold the old Kubernetes API CA could not be listed: ${RotateError.is(err) ? err.message : String(err)}`,
-            hint: 'list them with `rotate plan` (before a rotation) or check pods started before the Kubernetes issue step by hand',
+            text:
+              'the workloads that hold the old Kubernetes API CA could not be ' +
+              `listed: ${RotateError.is(err) ? err.message : String(err)}`,
+            hint:
+              'list them with `rotate plan` (before a rotation) or check pods started before the Kubernetes ' +
+              'issue step by hand',
           }),
         );
       }

@@ -43,9 +43,15 @@ export interface RunOptions extends BuildPlanOptions {
   runLease?: boolean;
   /** `--take-over-expired-lease`. */
   takeOverExpiredLease?: boolean;
-  /** `--talosconfig`, `--context`, `--endpoints`: win over the desired state's (apply) or the run's recorded (rollback) cluster section. */
+  /**
+   * `--talosconfig`, `--context`, `--endpoints`: win over the desired state's (apply) or the run's recorded (rollback)
+   * cluster section.
+   */
   cluster?: ClusterOverrides;
-  /** `--workloads restart|report`, for every namespace: overrides the desired state's (apply) or the run's recorded (rollback) `workloads` section. */
+  /**
+   * `--workloads restart|report`, for every namespace: overrides the desired state's (apply) or the run's recorded
+   * (rollback) `workloads` section.
+   */
   workloads?: 'restart' | 'report';
   /** Opens the Talos clients of the run (the CLI: `connectTalos`). */
   connect: TalosConnect;
@@ -113,8 +119,10 @@ export function needsApprovalError(operation: 'apply' | 'rollback'): RotateError
     {
       hint:
         operation === 'apply'
-          ? 'review the plan, then pass --auto-approve, or save it with `rotate plan --out FILE` and run `rotate apply FILE`'
-          : 'review the rollback plan (on a terminal `rotate rollback` shows it and asks), then run `rotate rollback --auto-approve`',
+          ? 'review the plan, then pass --auto-approve, or save it with `rotate plan --out FILE` and run ' +
+            '`rotate apply FILE`'
+          : 'review the rollback plan (on a terminal `rotate rollback` shows it and asks), ' +
+            'then run `rotate rollback --auto-approve`',
     },
   );
 }
@@ -150,7 +158,9 @@ export function escrowLookup(stateDir: string): IssuingKeyLookup {
         'KEYS_ESCROW_MISSING',
         `the key of the ${api} CA ${fingerprint.slice(0, 16)} is not in the key escrow of ${stateDir}`,
         {
-          hint: 'keys are escrowed before a run touches a node; restore the state folder (with its keys/) from a backup',
+          hint:
+            'keys are escrowed before a run touches a node; restore the state folder (with its keys/) ' +
+            'from a backup',
         },
       );
     }
@@ -199,12 +209,17 @@ export function runSummary(
   const ext = plan.extensionAuth;
   if (ext?.mode === 'report') {
     notes.push(
-      `${ext.namespace}/${ext.name} was not written (report only): its client-ca-file still holds ${ext.removes.length} Kubernetes CA(s) no apiserver trusts any more (${ext.removes.map((fp) => fp.slice(0, 16)).join(', ')}), trusted by extension API servers until they expire; replace it with the CAs the apiservers trust, or set workloads.extensionApiserverAuthentication: replace and run \`rotate apply\``,
+      `${ext.namespace}/${ext.name} was not written (report only): ` +
+        `its client-ca-file still holds ${ext.removes.length} Kubernetes CA(s) ` +
+        `no apiserver trusts any more (${ext.removes.map((fp) => fp.slice(0, 16)).join(', ')}), ` +
+        'trusted by extension API servers until they expire; replace it with the CAs the apiservers trust, ' +
+        `or set workloads.extensionApiserverAuthentication: replace and run \`rotate apply\``,
     );
   }
   if (plan.steps.some((s) => s.apis.includes('talos') && s.phase.talos === 'drop')) {
     notes.push(
-      'talosconfigs signed by the dropped Talos CA no longer work: hand out new ones (talosctl config new) to other users and pipelines',
+      'talosconfigs signed by the dropped Talos CA no longer work: hand out new ones (talosctl config new) ' +
+        'to other users and pipelines',
     );
   }
   return { outputs: [...byPath.values()], notes };
@@ -343,7 +358,10 @@ export async function takeRunLease(
     sink.emit(
       makeEvent('warning', {
         warningCode: 'RUN_LEASE_SKIPPED',
-        text: `${NO_LEASE_FLAG}: this run does not take the cluster's run lease ${RUN_LEASE_NAMESPACE}/${RUN_LEASE_NAME}; nothing stops another rotation from changing this cluster at the same time`,
+        text:
+          `${NO_LEASE_FLAG}: this run does not take the cluster's run ` +
+          `lease ${RUN_LEASE_NAMESPACE}/${RUN_LEASE_NAME}; nothing stops another rotation from changing this ` +
+          'cluster at the same time',
         hint: 'use it only while the Kubernetes API is down, and make sure no other rotation runs',
       }),
     );

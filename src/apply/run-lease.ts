@@ -62,7 +62,11 @@ export function holderOf(l: LeaseRecord): LeaseHolder {
 }
 
 export function describeHolder(h: LeaseHolder): string {
-  return `${h.operation} run ${h.runId} by ${h.who} (state ${h.statePath}${h.desiredFile ? `, desired state ${h.desiredFile}` : ''}; last renewed ${h.renewTime ?? 'never'})`;
+  return (
+    `${h.operation} run ${h.runId} by ${h.who} ` +
+    `(state ${h.statePath}${h.desiredFile ? `, desired state ${h.desiredFile}` : ''}; ` +
+    `last renewed ${h.renewTime ?? 'never'})`
+  );
 }
 
 /** The Lease a holder writes: holderIdentity = run id, the rest in annotations. */
@@ -158,9 +162,12 @@ export function hostOf(who: string): string {
 export function sameRunElsewhereError(h: LeaseHolder): RotateError {
   return new RotateError(
     'RUN_LEASE_HELD',
-    `Lease ${RUN_LEASE_NAMESPACE}/${RUN_LEASE_NAME} is held by this same run from another process that may still be running: ${describeHolder(h)}`,
+    `Lease ${RUN_LEASE_NAMESPACE}/${RUN_LEASE_NAME} is held by this same run from another process that may still be ` +
+      `running: ${describeHolder(h)}`,
     {
-      hint: 'two copies of one state file are resuming the same run; stop the other one (or wait until its lease expires, if its process is gone), then run again',
+      hint:
+        'two copies of one state file are resuming the same run; stop the other one (or wait until its lease ' +
+        'expires, if its process is gone), then run again',
     },
   );
 }
@@ -168,9 +175,12 @@ export function sameRunElsewhereError(h: LeaseHolder): RotateError {
 export function heldError(h: LeaseHolder): RotateError {
   return new RotateError(
     'RUN_LEASE_HELD',
-    `another rotation is running on this cluster: Lease ${RUN_LEASE_NAMESPACE}/${RUN_LEASE_NAME} is held by ${describeHolder(h)}`,
+    `another rotation is running on this cluster: Lease ${RUN_LEASE_NAMESPACE}/${RUN_LEASE_NAME} is held ` +
+      `by ${describeHolder(h)}`,
     {
-      hint: `wait for it to finish (\`kubectl get lease -n ${RUN_LEASE_NAMESPACE} ${RUN_LEASE_NAME}\` shows the holder), then plan again; only one rotation may change a cluster at a time`,
+      hint:
+        `wait for it to finish (\`kubectl get lease -n ${RUN_LEASE_NAMESPACE} ${RUN_LEASE_NAME}\` shows the ` +
+        'holder), then plan again; only one rotation may change a cluster at a time',
     },
   );
 }
@@ -178,9 +188,13 @@ export function heldError(h: LeaseHolder): RotateError {
 export function expiredError(h: LeaseHolder): RotateError {
   return new RotateError(
     'RUN_LEASE_EXPIRED',
-    `Lease ${RUN_LEASE_NAMESPACE}/${RUN_LEASE_NAME} is held by ${describeHolder(h)} and is no longer renewed (its process may have been killed, or its machine lost the cluster)`,
+    `Lease ${RUN_LEASE_NAMESPACE}/${RUN_LEASE_NAME} is held by ${describeHolder(h)} and is no longer renewed (its ` +
+      'process may have been killed, or its machine lost the cluster)',
     {
-      hint: `if that run is really gone, resume it from its own state (${h.statePath}) with \`rotate apply\` or \`rotate rollback\`; to take the cluster over from here instead, pass ${TAKE_OVER_FLAG} (it first watches the lease stay unrenewed for its whole duration)`,
+      hint:
+        `if that run is really gone, resume it from its own state (${h.statePath}) ` +
+        `with \`rotate apply\` or \`rotate rollback\`; to take the cluster over from here instead, ` +
+        `pass ${TAKE_OVER_FLAG} (it first watches the lease stay unrenewed for its whole duration)`,
     },
   );
 }
@@ -188,7 +202,8 @@ export function expiredError(h: LeaseHolder): RotateError {
 export function renewedMeanwhileError(h: LeaseHolder): RotateError {
   return new RotateError(
     'RUN_LEASE_HELD',
-    `Lease ${RUN_LEASE_NAMESPACE}/${RUN_LEASE_NAME} was renewed while this run waited to take it over: it is held by ${describeHolder(h)}`,
+    `Lease ${RUN_LEASE_NAMESPACE}/${RUN_LEASE_NAME} was renewed while this run waited to take it over: ` +
+      `it is held by ${describeHolder(h)}`,
     {
       hint: 'that run is alive; wait for it to finish',
     },
@@ -200,7 +215,9 @@ export function lostError(why: string): RotateError {
     'RUN_LEASE_LOST',
     `this run lost the run lease ${RUN_LEASE_NAMESPACE}/${RUN_LEASE_NAME}: ${why}; it started nothing new after that`,
     {
-      hint: `check the Kubernetes API and \`kubectl get lease -n ${RUN_LEASE_NAMESPACE} ${RUN_LEASE_NAME}\`; when no other run holds it, run \`rotate apply\` (or \`rotate rollback\`) again to resume`,
+      hint:
+        `check the Kubernetes API and \`kubectl get lease -n ${RUN_LEASE_NAMESPACE} ${RUN_LEASE_NAME}\`; ` +
+        `when no other run holds it, run \`rotate apply\` (or \`rotate rollback\`) again to resume`,
     },
   );
 }
@@ -209,9 +226,14 @@ export function unreachableError(err: unknown, server: string | null): RotateErr
   const cause = RotateError.is(err) ? err.message : String((err as Error)?.message ?? err);
   return new RotateError(
     'RUN_LEASE_UNAVAILABLE',
-    `cannot take the run lease ${RUN_LEASE_NAMESPACE}/${RUN_LEASE_NAME}${server ? ` at the Kubernetes API ${server}` : ''}: ${cause}`,
+    `cannot take the run lease ${RUN_LEASE_NAMESPACE}/${RUN_LEASE_NAME}` +
+      `${server ? ` at the Kubernetes API ${server}` : ''}: ${cause}`,
     {
-      hint: `a run takes this Lease so that no other rotation changes the cluster at the same time; fix access to the Kubernetes API (a control plane's kube-apiserver, or cluster.kubernetesEndpoint in the desired state) and run again. Only if the Kubernetes API cannot come up and you know no other rotation runs, pass ${NO_LEASE_FLAG}`,
+      hint:
+        'a run takes this Lease so that no other rotation changes the cluster at the same time; ' +
+        `fix access to the Kubernetes API (a control plane's kube-apiserver, or cluster.kubernetesEndpoint in the ` +
+        'desired state) and run again. Only if the Kubernetes API cannot come up and you know no other rotation ' +
+        `runs, pass ${NO_LEASE_FLAG}`,
     },
   );
 }

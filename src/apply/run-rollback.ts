@@ -109,7 +109,9 @@ export function rollbackTarget(
     const odd = cps.find((n) => !same(n[api], first[api]));
     if (!first[api].issuing || odd) {
       throw notPossible(
-        `before the run, the control planes did not share one ${api} CA state${odd ? ` (${first.address} and ${odd.address} differ)` : ''}, so there is no single state to return to`,
+        `before the run, the control planes did not share one ${api} CA ` +
+          `state${odd ? ` (${first.address} and ${odd.address} differ)` : ''}, so there is no single state to ` +
+          'return to',
         `write the state you want in the desired-state file and use \`rotate plan\` / \`rotate apply\` instead`,
       );
     }
@@ -122,7 +124,9 @@ export function rollbackTarget(
   return target;
 }
 
-/** A desired state carrying only what the run recorded about its cluster (no authorities: keys come from the escrow). */
+/**
+ * A desired state carrying only what the run recorded about its cluster (no authorities: keys come from the escrow).
+ */
 function desiredFromRunCluster(cluster: RunCluster): DesiredState {
   return {
     file: cluster.desiredFile,
@@ -187,7 +191,8 @@ export async function runRollback(opts: RollbackOptions): Promise<void> {
       const fp = target[api]?.issuing;
       if (fp && !escrowed.some((k) => k.api === api && k.fingerprint === fp)) {
         throw notPossible(
-          `the key of the ${api} CA ${names[fp] ?? ''} (${fp.slice(0, 16)}) that issued before the run is not in the key escrow of ${paths.dir}`,
+          `the key of the ${api} CA ${names[fp] ?? ''} (${fp.slice(0, 16)}) that issued before the run is not in ` +
+            `the key escrow of ${paths.dir}`,
           'restore the state folder (with its keys/) from a backup',
         );
       }

@@ -72,7 +72,9 @@ export async function checkStaticPods(
   if (target.versionBefore !== null && status.version === target.versionBefore) {
     return {
       version: null,
-      problem: `SecretStatuses on ${address} still shows version ${status.version} (the new secrets are not rendered yet)`,
+      problem:
+        `SecretStatuses on ${address} still shows version ${status.version} (the new secrets are not ` +
+        'rendered yet)',
     };
   }
   const version = status.version;
@@ -100,7 +102,10 @@ function podProblem(
   if (pods.length === 0) return `no ${component} mirror pod for ${target.address} yet`;
   const current = pods.filter((p) => p.secretsVersion === version);
   if (current.length === 0)
-    return `${component} on ${target.address} still runs secrets version ${pods.map((p) => p.secretsVersion ?? 'none').join(', ')}, not ${version}`;
+    return (
+      `${component} on ${target.address} still runs secrets ` +
+      `version ${pods.map((p) => p.secretsVersion ?? 'none').join(', ')}, not ${version}`
+    );
   if (!current.some((p) => p.ready))
     return `${component} on ${target.address} (secrets version ${version}) is not Ready`;
   return null;
@@ -144,7 +149,7 @@ function isIpLiteral(host: string): boolean {
 }
 
 export async function waitStaticPodsCurrent(target: StaticPodsTarget, opts: StaticPodsWaitOptions): Promise<string> {
-  let problem = '';
+  let problem: string;
   let announced: string | null | undefined;
   // One kubeconfig per wait (minting one costs the control plane a signature), fetched again after a failure.
   let kubeconfig: Promise<KubeconfigSource> | null = null;
@@ -167,9 +172,13 @@ export async function waitStaticPodsCurrent(target: StaticPodsTarget, opts: Stat
     if (Date.now() >= opts.deadline || opts.signal?.aborted) {
       throw new RotateError(
         'APPLY_STATIC_PODS_TIMEOUT',
-        `the control plane ${target.address} did not restart kube-apiserver and kube-controller-manager from its new Kubernetes CA config in time: ${problem}`,
+        `the control plane ${target.address} did not restart kube-apiserver and kube-controller-manager from its ` +
+          `new Kubernetes CA config in time: ${problem}`,
         {
-          hint: `check the node (talosctl -n ${target.address} get secretstatuses -n controlplane; kubectl -n kube-system get pods -o wide | grep ${target.hostname || target.address}; talosctl -n ${target.address} logs kubelet); when they run, \`rotate apply\` resumes from here`,
+          hint:
+            `check the node (talosctl -n ${target.address} get secretstatuses -n controlplane; ` +
+            `kubectl -n kube-system get pods -o wide | grep ${target.hostname || target.address}; ` +
+            `talosctl -n ${target.address} logs kubelet); when they run, \`rotate apply\` resumes from here`,
           source: 'cluster',
         },
       );

@@ -1,11 +1,10 @@
 /**
  * A worker's apid does not trust its own config's CAs: it trusts the bundle trustd returned when it last
- * registered, and serves the certificate trustd signed (talos-behaviour.md §4.2). A worker re-registers whenever its own
- * Talos CA config changes, shortly after the apply. Until it has, the next step may already rely on the new
- * bundle (e.g. control planes presenting proxy certificates signed by the new CA), so a worker's Talos patch
- * is only done once its apid certificates (`ApiCertificates.secrets.talos.dev/api`) show a registration with
- * a control plane as it is now: the bundle equals that control plane's trusted set and the server
- * certificate is signed by its issuing CA.
+ * registered, and serves the certificate trustd signed (talos-behaviour.md §4.2). A worker re-registers whenever its
+ * own Talos CA config changes, shortly after the apply. Until it has, the next step may already rely on the new bundle
+ * (e.g. control planes presenting proxy certificates signed by the new CA), so a worker's Talos patch is only done once
+ * its apid certificates (`ApiCertificates.secrets.talos.dev/api`) show a registration with a control plane as it is
+ * now: the bundle equals that control plane's trusted set and the server certificate is signed by its issuing CA.
  */
 import { RotateError } from '../domain/errors.js';
 import type { Fingerprint } from '../domain/types.js';
@@ -89,7 +88,7 @@ export async function waitWorkerRegistered(
   controlPlanes: readonly string[],
   opts: RegistrationOptions,
 ): Promise<string> {
-  let last = 'not read yet';
+  let last: string;
   const pollMs = opts.pollMs ?? 500;
   const reads = opts.controlPlaneReads ?? sharedControlPlaneReads(client);
   const waitStart = Date.now();
@@ -117,7 +116,9 @@ export async function waitWorkerRegistered(
         'APPLY_WORKER_NOT_REGISTERED',
         `worker ${worker} did not get its new apid certificate from trustd after its Talos CA change (${last})`,
         {
-          hint: `check that the worker reaches trustd on the control planes (port 50001; talosctl -n ${worker} logs trustd / dmesg); then run \`rotate apply\` again to resume`,
+          hint:
+            'check that the worker reaches trustd on the control planes (port 50001; ' +
+            `talosctl -n ${worker} logs trustd / dmesg); then run \`rotate apply\` again to resume`,
         },
       );
     }

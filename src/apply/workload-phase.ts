@@ -26,7 +26,10 @@ export interface WorkloadPhaseDeps {
   api: WorkloadApi;
   /** The Eviction API, for the pods the section's `evict` names (absent: they are reported). */
   evictions?: EvictionApi;
-  /** How long a PodDisruptionBudget may keep refusing one pod's eviction (backoff in between) before the workload is reported blocked. */
+  /**
+   * How long a PodDisruptionBudget may keep refusing one pod's eviction (backoff in between) before the workload is
+   * reported blocked.
+   */
   evictTimeoutMs?: number;
   /** What the state holds for this run (a resume sees the earlier attempt's records). */
   records(): Promise<WorkloadRecord[]>;
@@ -79,9 +82,12 @@ export async function runWorkloadPhase(deps: WorkloadPhaseDeps): Promise<Workloa
     if (Date.now() > deadline) {
       throw new RotateError(
         'WORKLOAD_ROOT_CA_STALE',
-        `kube-root-ca.crt does not hold the new Kubernetes API CA yet in namespace(s) ${lagging.join(', ')}; restarting their workloads now would load the old CA again`,
+        `kube-root-ca.crt does not hold the new Kubernetes API CA yet in namespace(s) ${lagging.join(', ')}; ` +
+          'restarting their workloads now would load the old CA again',
         {
-          hint: `the controller-manager leader publishes its issuing CA there; check that every control plane's kube-controller-manager runs with the new CA, then run ${again} again`,
+          hint:
+            `the controller-manager leader publishes its issuing CA there; check that every control plane's ` +
+            `kube-controller-manager runs with the new CA, then run ${again} again`,
         },
       );
     }
@@ -191,9 +197,12 @@ export async function runWorkloadPhase(deps: WorkloadPhaseDeps): Promise<Workloa
     if (failures.length > 0) {
       throw new RotateError(
         'WORKLOAD_RESTART_FAILED',
-        `the workload phase stopped: ${failures.length} workload(s) did not finish their rollout:\n${failures.map((f) => `  - ${f}`).join('\n')}`,
+        `the workload phase stopped: ${failures.length} workload(s) ` +
+          `did not finish their rollout:\n${failures.map((f) => `  - ${f}`).join('\n')}`,
         {
-          hint: `fix them (kubectl rollout status), then run ${again} again: restarted workloads are not restarted again`,
+          hint:
+            `fix them (kubectl rollout status), then run ${again} again: restarted workloads are not restarted ` +
+            'again',
         },
       );
     }
@@ -247,7 +256,9 @@ async function evictWorkload(
       if (out.outcome !== 'refused') break;
       const delay = EVICT_BACKOFF_MS[Math.min(attempt, EVICT_BACKOFF_MS.length - 1)]!;
       if (waited + delay > limit || deps.signal?.aborted) {
-        const reason = `the eviction of pod ${pod} was refused for ${Math.round(waited / 1000)} s (${out.reason}); not forced: evict it once its PodDisruptionBudget allows, or run \`rotate apply\` again`;
+        const reason =
+          `the eviction of pod ${pod} was refused for ${Math.round(waited / 1000)} s (${out.reason}); ` +
+          `not forced: evict it once its PodDisruptionBudget allows, or run \`rotate apply\` again`;
         await deps.record({ ...base, status: 'blocked', evicted: [...evicted], reason });
         deps.onWorkload?.(w, 'blocked', reason);
         return false;

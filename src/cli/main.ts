@@ -8,11 +8,12 @@ import { commands } from './commands/index.js';
 import { TOOL_VERSION } from '../version.js';
 
 export async function main(argv: string[]): Promise<number> {
-  let exitCode = 0;
+  let exitCode: number;
   const parser = yargs(argv)
     .scriptName('rotate')
     .usage(
-      '$0 <command> [options]\n\nDeclarative rotation of the Talos API and Kubernetes API root CAs of Talos Linux clusters.',
+      '$0 <command> [options]\n\nDeclarative rotation of the Talos API and Kubernetes API root CAs of Talos Linux ' +
+        'clusters.',
     )
     .version(TOOL_VERSION)
     .strict()

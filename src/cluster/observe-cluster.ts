@@ -146,7 +146,10 @@ export async function observeNodes(
     if (n.ca.role !== n.listedAs) {
       problems.push({
         node: n.address,
-        message: `node ${n.address} is listed under ${n.listedAs === 'controlplane' ? 'cluster.controlPlanes' : 'cluster.workers'} but its machine config says type ${n.ca.machineType}`,
+        message:
+          `node ${n.address} is listed under ` +
+          `${n.listedAs === 'controlplane' ? 'cluster.controlPlanes' : 'cluster.workers'} ` +
+          `but its machine config says type ${n.ca.machineType}`,
         hint: `move ${n.address} to ${n.ca.role === 'controlplane' ? 'cluster.controlPlanes' : 'cluster.workers'}`,
       });
     }
@@ -159,8 +162,13 @@ export async function observeNodes(
     const who = same.map((n) => n.address).join(' and ');
     problems.push({
       node: same[1]!.address,
-      message: `${who} reach the same machine (node id ${id}${same[0]!.hostname ? `, hostname ${same[0]!.hostname}` : ''}); one of them is a VIP, load balancer or alias, not a node`,
-      hint: 'list each machine once, by its own address (not a shared VIP); a VIP belongs in cluster.endpoints, if anywhere',
+      message:
+        `${who} reach the same machine (node ` +
+        `id ${id}${same[0]!.hostname ? `, hostname ${same[0]!.hostname}` : ''}); ` +
+        'one of them is a VIP, load balancer or alias, not a node',
+      hint:
+        'list each machine once, by its own address (not a shared VIP); a VIP belongs in cluster.endpoints, ' +
+        'if anywhere',
     });
   }
 
@@ -172,7 +180,10 @@ export async function observeNodes(
       const role = m.machineType === 'worker' ? 'cluster.workers' : 'cluster.controlPlanes';
       problems.push({
         node: m.addresses[0] ?? m.hostname,
-        message: `cluster member ${m.hostname || m.id} (${m.addresses.join(', ') || 'no address'}, ${m.machineType}) is not listed in the desired state; a node missed by a rotation loses trust at the end`,
+        message:
+          `cluster member ${m.hostname || m.id} ` +
+          `(${m.addresses.join(', ') || 'no address'}, ${m.machineType}) is not listed in the desired state; ` +
+          'a node missed by a rotation loses trust at the end',
         hint: `add its address to ${role}`,
       });
     }
@@ -181,7 +192,9 @@ export async function observeNodes(
       if (memberIds.has(n.nodeId)) continue;
       problems.push({
         node: n.address,
-        message: `node ${n.address} answers but is not a member of the cluster reached through the endpoints (node id ${n.nodeId})`,
+        message:
+          `node ${n.address} answers but is not a member of the cluster reached through the endpoints (node ` +
+          `id ${n.nodeId})`,
         hint: 'check that the address belongs to this cluster; remove it from the desired state if it does not',
       });
     }
@@ -216,8 +229,13 @@ function untrustedEverywhere(settled: readonly PromiseSettledResult<unknown>[]):
 function wrongClusterProblem(endpoints: readonly string[], label: string): ObservationProblem {
   return {
     node: endpoints[0] ?? '',
-    message: `no endpoint's server certificate is signed by a CA of ${label} (tried ${endpoints.join(', ')}): is this the talosconfig of this cluster?`,
-    hint: "point cluster.talosconfig (and cluster.context) at this cluster's talosconfig, or use one whose `ca` includes the Talos CA the nodes use now (a talosconfig from before a rotation trusts only the old one)",
+    message:
+      `no endpoint's server certificate is signed by a CA of ${label} (tried ${endpoints.join(', ')}): ` +
+      'is this the talosconfig of this cluster?',
+    hint:
+      "point cluster.talosconfig (and cluster.context) at this cluster's talosconfig, " +
+      'or use one whose `ca` includes the Talos CA the nodes use now (a talosconfig from before a rotation trusts ' +
+      'only the old one)',
   };
 }
 
@@ -234,7 +252,8 @@ export function observationError(problems: ObservationProblem[]): RotateError {
   const lines = problems.map((p) => `  - ${p.message}${p.hint ? `\n      hint: ${p.hint}` : ''}`);
   return new RotateError(
     'OBSERVE_FAILED',
-    `the cluster cannot be planned (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${lines.join('\n')}`,
+    `the cluster cannot be planned (${problems.length} ` +
+      `problem${problems.length === 1 ? '' : 's'}):\n${lines.join('\n')}`,
     { hint: 'fix the problems above; nothing was changed', source: 'cluster' },
   );
 }

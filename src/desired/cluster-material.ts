@@ -64,7 +64,8 @@ async function checkTalosconfig(
   const shown =
     written !== undefined
       ? showPath(written, files.talosconfig)
-      : `${files.talosconfig} (talosctl's default${files.talosconfigSource === 'home' ? '' : `, from $${files.talosconfigSource}`})`;
+      : `${files.talosconfig} (talosctl's default` +
+        `${files.talosconfigSource === 'home' ? '' : `, from $${files.talosconfigSource}`})`;
   let cfg;
   try {
     cfg = await loadTalosconfig(files.talosconfig);
@@ -250,8 +251,13 @@ export async function checkClusterFiles(
       // The bundle apply rewrites with the new CAs would make this authority name the new CA afterwards. A
       // key read from it only becomes "not available" (material.ts checkKey): a non-issuing CA needs none.
       if (kind === 'certificate' && bundle && bundle.path === real && !a.issuing) {
-        const message = `reads cluster.secretsBundle (${real}), which apply rewrites with the new CAs: afterwards ${a.name} would name the new CA${a.used ? ' and the next plan would stop accepting the old one' : ''}`;
-        const hint = `copy the bundle before the rotation (cp -p ${JSON.stringify(real)} secrets.pre-rotation.yaml) and point ${a.name} at the copy`;
+        const message =
+          `reads cluster.secretsBundle (${real}), which apply rewrites with the new CAs: ` +
+          `afterwards ${a.name} would name the new ` +
+          `CA${a.used ? ' and the next plan would stop accepting the old one' : ''}`;
+        const hint =
+          `copy the bundle before the rotation (cp -p ${JSON.stringify(real)} secrets.pre-rotation.yaml) ` +
+          `and point ${a.name} at the copy`;
         findings.push(
           a.used
             ? error('DESIRED_BUNDLE_REWRITTEN', material.at, message, hint)

@@ -110,7 +110,9 @@ export class DesiredStateError extends RotateError {
       .map((d) => formatDiagnostic(d, { indent: '  ' }))
       .join('\n');
     super('DESIRED_INVALID', `${file} is not a valid desired-state file (${count}):\n${body}`, {
-      hint: `fix the ${errors.length === 1 ? 'error' : 'errors'} above, then check again with \`rotate validate -f ${file}\``,
+      hint:
+        `fix the ${errors.length === 1 ? 'error' : 'errors'} above, then check again with \`rotate validate ` +
+        `-f ${file}\``,
     });
     this.name = 'DesiredStateError';
     this.diagnostics = errors;

@@ -111,8 +111,10 @@ export function addAuthority(text: string, file: string, a: NewAuthority): Autho
     if (!isMap(section)) {
       throw editError(
         file,
-        `has no \`${a.api}:\` section, so the ${a.api === 'talos' ? 'Talos' : 'Kubernetes'} API CA is not managed by it`,
-        `add a \`${a.api}:\` section with the current issuing CA first (or leave out --make-issuing to only define the authority)`,
+        `has no \`${a.api}:\` section, so the ${a.api === 'talos' ? 'Talos' : 'Kubernetes'} API CA is not managed ` +
+          'by it',
+        `add a \`${a.api}:\` section with the current issuing CA first (or leave out --make-issuing to only define ` +
+          'the authority)',
       );
     }
     const issuingPair = pairOf(section, 'issuing');

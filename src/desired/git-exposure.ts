@@ -89,7 +89,8 @@ export async function gitKeyExposure(
     .slice(0, MAX_LISTED)
     .map(
       (f) =>
-        `${f.file} (${candidates.get(f.owner)?.what ?? 'holds a private key'}; ${f.how === 'tracked' ? 'tracked by git' : 'not ignored: `git add -A` would stage it'})`,
+        `${f.file} (${candidates.get(f.owner)?.what ?? 'holds a private key'}; ` +
+        `${f.how === 'tracked' ? 'tracked by git' : 'not ignored: `git add -A` would stage it'})`,
     );
   if (found.length > MAX_LISTED) listed.push(`and ${found.length - MAX_LISTED} more`);
   const ignoreLines = [...new Set(found.map((f) => (candidates.get(f.owner)?.dir ? `/${f.owner}/` : `/${f.owner}`)))];
@@ -97,7 +98,8 @@ export async function gitKeyExposure(
   const hint = [
     `add ${ignoreLines.map((l) => `\`${l}\``).join(', ')} to ${path.join(top, '.gitignore')}`,
     trackedFiles.length > 0
-      ? `, then stop tracking with \`git rm --cached -r -- ${trackedFiles.join(' ')}\`; a key that was ever committed or pushed is in the history: treat it as leaked and rotate it`
+      ? `, then stop tracking with \`git rm --cached -r -- ${trackedFiles.join(' ')}\`; ` +
+        'a key that was ever committed or pushed is in the history: treat it as leaked and rotate it'
       : '',
     '; better, keep keys outside the repository (key: { env }, or a path outside it)',
   ].join('');

@@ -111,9 +111,12 @@ export function proposeDesiredState(
       const lines = [...issuers].map(([fp, who]) => `  - ${shortFingerprint(fp)}…: ${who.join(', ')}`);
       throw new RotateError(
         'INIT_ISSUING_DISAGREES',
-        `the control planes issue from ${issuers.size} different ${API_LABEL[api]} CAs (a rotation stopped halfway?):\n${lines.join('\n')}`,
+        `the control planes issue from ${issuers.size} different ${API_LABEL[api]} CAs (a rotation stopped ` +
+          `halfway?):\n${lines.join('\n')}`,
         {
-          hint: 'finish or roll back that rotation first (`rotate apply` / `rotate rollback` resume it if it was ours), then run init again; init does not choose which CA issues',
+          hint:
+            'finish or roll back that rotation first (`rotate apply` / `rotate rollback` resume it if it was ' +
+            'ours), then run init again; init does not choose which CA issues',
         },
       );
     }

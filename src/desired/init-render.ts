@@ -48,7 +48,8 @@ function keyText(ref: InitKeyRef): string {
 const SECTION_COMMENT: Record<ApiKind, string> = {
   talos: '# The Talos API CA (.machine.ca / .machine.acceptedCAs): apid, talosconfig client certificates.',
   kubernetes:
-    '# The Kubernetes API CA (.cluster.ca or the KubeAPIServerCAConfig document): kube-apiserver, kubelets, kubeconfig.',
+    '# The Kubernetes API CA (.cluster.ca or the KubeAPIServerCAConfig document): ' +
+    'kube-apiserver, kubelets, kubeconfig.',
 };
 
 export function renderInitDesiredState(input: InitRenderInput): string {
@@ -58,7 +59,8 @@ export function renderInitDesiredState(input: InitRenderInput): string {
   const lines = [
     `# yaml-language-server: $schema=${input.schema}`,
     '#',
-    `# Written by \`rotate init\` on ${input.now.toISOString().slice(0, 10)} from the machine configs of the nodes below: it says`,
+    `# Written by \`rotate init\` on ${input.now.toISOString().slice(0, 10)} from the machine configs of the nodes ` +
+      'below: it says',
     '# what the cluster trusts now, so `rotate plan -f FILE` plans no change' +
       (proposal.disagreements.length > 0 ? ' except where nodes disagreed' : '') +
       '. To rotate a CA:',
@@ -74,7 +76,9 @@ export function renderInitDesiredState(input: InitRenderInput): string {
   lines.push(`  kubeconfig: ${scalar(input.kubeconfig)}`);
   if (input.endpointsNotNodes.length > 0) {
     lines.push(
-      `  # Talos API endpoints. ${input.endpointsNotNodes.join(', ')} ${input.endpointsNotNodes.length === 1 ? 'is' : 'are'} not a node address (a VIP or load balancer): an endpoint only, never a node.`,
+      `  # Talos API endpoints. ${input.endpointsNotNodes.join(', ')} ` +
+        `${input.endpointsNotNodes.length === 1 ? 'is' : 'are'} ` +
+        'not a node address (a VIP or load balancer): an endpoint only, never a node.',
     );
   } else lines.push("  # Talos API endpoints: control planes (a worker's apid cannot proxy to other nodes).");
   lines.push(`  endpoints: ${flowList(input.endpoints)}`);
@@ -104,7 +108,8 @@ export function renderInitDesiredState(input: InitRenderInput): string {
   lines.push('  # that is only accepted needs none, nor does one the whole cluster already issues from.');
   for (const ca of proposal.cas) {
     lines.push(
-      `  # ${ca.api === 'talos' ? 'Talos API' : 'Kubernetes API'} CA, sha256 ${ca.fingerprint}, valid until ${ca.notAfter.toISOString().slice(0, 10)}.`,
+      `  # ${ca.api === 'talos' ? 'Talos API' : 'Kubernetes API'} CA, sha256 ${ca.fingerprint}, ` +
+        `valid until ${ca.notAfter.toISOString().slice(0, 10)}.`,
     );
     lines.push(`  ${scalar(ca.name)}:`, `    certificate: ${scalar(input.certificates[ca.name]!)}`);
     const key = input.keys[ca.name];
@@ -116,11 +121,13 @@ export function renderInitDesiredState(input: InitRenderInput): string {
     if (key) {
       if ('file' in key && key.origin === 'extracted')
         lines.push(
-          "    # Copied from a control plane's machine config by `rotate init --extract-keys` (0600; keep it out of git).",
+          "    # Copied from a control plane's machine config by `rotate init --extract-keys` (0600; " +
+            'keep it out of git).',
         );
       if ('secretsBundle' in key)
         lines.push(
-          '    # Once apply has rewritten the bundle, this entry holds the new key and the loader calls this one not available.',
+          '    # Once apply has rewritten the bundle, this entry holds the new key and the loader calls this one ' +
+            'not available.',
         );
       lines.push(`    key: ${keyText(key)}`);
     }

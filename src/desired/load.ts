@@ -113,7 +113,8 @@ export async function validateDesiredFile(file: string, opts: LoadOptions = {}):
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
     const hint =
       code === 'ENOENT'
-        ? 'pass the desired-state file with -f FILE (default: rotate.yaml in the current folder); examples/ has templates'
+        ? 'pass the desired-state file with -f FILE (default: rotate.yaml in the current folder); ' +
+          'examples/ has templates'
         : code === 'EISDIR'
           ? 'pass the file, not its folder'
           : 'check the file permissions';
@@ -288,7 +289,8 @@ function crossMaterialFindings(
       error(
         'DESIRED_AUTHORITY_SHARED',
         at,
-        `names ${k8sName}, whose certificate is the same as ${talosName}'s (used by the Talos API); the Talos API and the Kubernetes API need separate CAs`,
+        `names ${k8sName}, whose certificate is the same as ${talosName}'s (used by the Talos API); ` +
+          'the Talos API and the Kubernetes API need separate CAs',
         sharedHint(),
       ),
     );
@@ -309,7 +311,8 @@ function crossMaterialFindings(
           warning(
             twin === refs.issuing ? 'DESIRED_ISSUING_ALSO_ACCEPTED' : 'DESIRED_DUPLICATE_ACCEPTED',
             ref.at,
-            `names ${name}, whose certificate is the same as ${twin}'s${twin === refs.issuing ? ` (the issuing CA)` : ''}; ignored`,
+            `names ${name}, whose certificate is the same as ${twin}'s` +
+              `${twin === refs.issuing ? ` (the issuing CA)` : ''}; ignored`,
             'remove one of the two names for this CA',
           ),
         );
@@ -327,7 +330,9 @@ function crossMaterialFindings(
         warning(
           'DESIRED_CA_WRONG_API',
           ref.at,
-          `names ${name}, whose certificate (${a.certificate.subject}) looks made for the ${otherOrg === 'talos' ? 'Talos' : 'Kubernetes'} API, not the ${kind === 'talos' ? 'Talos' : 'Kubernetes'} API`,
+          `names ${name}, whose certificate (${a.certificate.subject}) ` +
+            `looks made for the ${otherOrg === 'talos' ? 'Talos' : 'Kubernetes'} API, ` +
+            `not the ${kind === 'talos' ? 'Talos' : 'Kubernetes'} API`,
           `check that ${name} is the CA you meant here; \`rotate ca new --api ${kind}\` makes one for this API`,
         ),
       );
@@ -337,8 +342,12 @@ function crossMaterialFindings(
         warning(
           'DESIRED_K8S_ED25519',
           ['kubernetes', 'issuing'],
-          `names ${refs.issuing}, an Ed25519 CA: Talos accepts it for the Kubernetes API, but Kubernetes components may not`,
-          "kube-controller-manager reads its signing key with a parser that knows only the EC, RSA and PKCS#8 PEM labels, so a key under Talos's `ED25519 PRIVATE KEY` label stops kubelet certificate signing; FIPS-mode and non-Go clients may reject Ed25519. Talos makes Kubernetes CAs with ECDSA P-256: rotate ca new --api kubernetes",
+          `names ${refs.issuing}, an Ed25519 CA: Talos accepts it for the Kubernetes API, ` +
+            'but Kubernetes components may not',
+          'kube-controller-manager reads its signing key with a parser that knows only the EC, ' +
+            "RSA and PKCS#8 PEM labels, so a key under Talos's `ED25519 PRIVATE KEY` label stops kubelet " +
+            'certificate signing; FIPS-mode and non-Go clients may reject Ed25519. ' +
+            'Talos makes Kubernetes CAs with ECDSA P-256: rotate ca new --api kubernetes',
         ),
       );
     }

@@ -135,7 +135,8 @@ function missingEntry(at: Segment[], shown: string, entry: BundleEntry, field: '
     'DESIRED_BUNDLE_ENTRY',
     at,
     `secrets bundle ${shown} has no certs.${entry}.${field} (the ${ENTRY_TITLE[entry]})`,
-    `check that ${shown} is a \`talosctl gen secrets\` bundle and that entry is right (os = Talos API CA, k8s = Kubernetes API CA)`,
+    `check that ${shown} is a \`talosctl gen secrets\` bundle and that entry is right (os = Talos API CA, ` +
+      'k8s = Kubernetes API CA)',
   );
 }
 
@@ -352,7 +353,8 @@ async function readKey(
           'DESIRED_ENV_MISSING',
           at,
           `environment variable ${source.variable} is ${value === undefined ? 'not set' : 'empty'}`,
-          `export ${source.variable} with the CA's private key (PEM, or base64 of it), e.g. from your secret manager, before running talos-rotate`,
+          `export ${source.variable} with the CA's private key (PEM, or base64 of it), e.g. ` +
+            'from your secret manager, before running talos-rotate',
         );
       }
       const what = `environment variable ${source.variable}`;
@@ -421,8 +423,11 @@ async function checkKey(
             at,
             `${err.finding.message}; ${name} is not issuing, so it needs no key: its key is treated as not available`,
             source.kind === 'secretsBundle'
-              ? `apply rewrote that bundle entry with the next CA; remove \`key:\` from authorities.${name} (or point it at a copy of the old key) — a run that needs it takes it from its escrow in the state folder`
-              : `remove \`key:\` from authorities.${name}, or point it at this CA's own key before making it issuing again`,
+              ? `apply rewrote that bundle entry with the next CA; remove \`key:\` from authorities.${name} (or ` +
+                  'point it at a copy of the old key) — a run that needs it takes it from its escrow in the state ' +
+                  'folder'
+              : `remove \`key:\` from authorities.${name}, or point it at this CA's own key before making it ` +
+                  'issuing again',
           ),
         );
         return null;
@@ -444,8 +449,10 @@ async function matchKey(cert: CaCertificate, key: Secret, what: string, at: Segm
         error(
           'DESIRED_KEY_MISMATCH',
           at,
-          `${what} is not the private key of this authority's certificate (${cert.subject || 'no subject'}, fingerprint ${cert.fingerprint.slice(0, 16)})`,
-          'point key at the key generated together with this certificate (rotate ca new writes NAME.crt and NAME.key as a pair)',
+          `${what} is not the private key of this authority's certificate (${cert.subject || 'no subject'}, ` +
+            `fingerprint ${cert.fingerprint.slice(0, 16)})`,
+          'point key at the key generated together with this certificate (rotate ca new writes NAME.crt and ' +
+            'NAME.key as a pair)',
         ),
       );
     }

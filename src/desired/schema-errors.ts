@@ -202,7 +202,8 @@ function translateOne(l: Located): Finding | undefined {
         code,
         at,
         'must define at least one authority',
-        'define the CAs under authorities, e.g. `talos-2026: { certificate: pki/talos-2026.crt, key: { file: pki/talos-2026.key } }`',
+        'define the CAs under authorities, e.g. ' +
+          '`talos-2026: { certificate: pki/talos-2026.crt, key: { file: pki/talos-2026.key } }`',
       );
     case 'propertyNames': {
       const name = String((e.params as { propertyName: string }).propertyName);
@@ -213,7 +214,8 @@ function translateOne(l: Located): Finding | undefined {
       return error(
         'DESIRED_BAD_NAME',
         [...at, name],
-        `authority name ${describeValue(name)} is not valid: names use lowercase letters, digits, '.', '_' and '-', starting with a letter or digit`,
+        `authority name ${describeValue(name)} is not valid: names use lowercase letters, digits, '.', '_' and '-', ` +
+          'starting with a letter or digit',
         suggestion
           ? `rename it, e.g. ${suggestion}, and update the references to it`
           : VALUE_HINTS['/$defs/authorityName']!,

@@ -114,7 +114,8 @@ export function checkSemantics(
               'DESIRED_ISSUING_ALSO_ACCEPTED',
               at,
               `lists ${name}, the issuing CA of ${API_TITLE[api]}; ignored`,
-              `remove it from accepted: Talos always trusts the issuing CA (.machine.ca / .cluster.ca) besides the accepted ones, so listing it changes nothing`,
+              'remove it from accepted: Talos always trusts the issuing CA (.machine.ca / .cluster.ca) ' +
+                'besides the accepted ones, so listing it changes nothing',
             ),
           );
           return;
@@ -144,8 +145,11 @@ export function checkSemantics(
           warning(
             'DESIRED_ISSUING_NO_KEY',
             ['authorities', issuing],
-            `is the issuing CA of ${API_TITLE[api]} (${api}.issuing) and has no key: fine while the cluster already issues from it (apply then takes its key from a control plane's machine config for the escrow); a plan that makes it issuing on a node that does not issue from it yet stops and asks for it`,
-            'add `key: { file: PATH }` (or { env: VARIABLE } / { secretsBundle: PATH, entry: os | k8s }) before asking the cluster to start issuing from it',
+            `is the issuing CA of ${API_TITLE[api]} (${api}.issuing) and has no key: fine while the cluster already ` +
+              `issues from it (apply then takes its key from a control plane's machine config for the escrow); ` +
+              'a plan that makes it issuing on a node that does not issue from it yet stops and asks for it',
+            'add `key: { file: PATH }` (or { env: VARIABLE } / { secretsBundle: PATH, entry: ' +
+              'os | k8s }) before asking the cluster to start issuing from it',
             { onKey: true },
           ),
         );
@@ -163,7 +167,8 @@ export function checkSemantics(
       error(
         'DESIRED_AUTHORITY_SHARED',
         k8s.at,
-        `names ${name}, which ${formatField(talos.at)} names too; the Talos API and the Kubernetes API need separate CAs`,
+        `names ${name}, which ${formatField(talos.at)} names too; the Talos API and the Kubernetes API need ` +
+          'separate CAs',
         sharedHint(),
       ),
     );
@@ -175,7 +180,8 @@ export function checkSemantics(
         warning(
           'DESIRED_UNUSED_AUTHORITY',
           ['authorities', name],
-          'is defined but neither issuing nor accepted for any API; the plan removes it from the cluster where it is still trusted',
+          'is defined but neither issuing nor accepted for any API; the plan removes it from the cluster where it ' +
+            'is still trusted',
           'keep it only to switch back to it later; otherwise delete it',
           {
             onKey: true,
@@ -193,7 +199,8 @@ export function checkSemantics(
           'DESIRED_KUBECONFIG_REQUIRED',
           ['cluster'],
           'is required when the kubernetes section is present',
-          'add `kubeconfig: <path>`: apply writes the admin kubeconfig signed by the new Kubernetes CA there (an existing file is backed up first)',
+          'add `kubeconfig: <path>`: apply writes the admin kubeconfig signed by the new Kubernetes CA there (an ' +
+            'existing file is backed up first)',
           {
             onKey: true,
             field: ['cluster', 'kubeconfig'],
@@ -221,8 +228,10 @@ export function checkSemantics(
 
 export function sharedHint(): string {
   return (
-    'create a separate CA for each API (rotate ca new --api kubernetes --name k8s-2026). With one CA, a certificate signed for one API is ' +
-    'accepted by the other: anyone who can get a Kubernetes CSR signed could obtain a Talos API client certificate carrying any Talos role'
+    'create a separate CA for each API (rotate ca new --api kubernetes --name k8s-2026). ' +
+    'With one CA, a certificate signed for one API is ' +
+    'accepted by the other: anyone who can get a Kubernetes CSR signed could obtain a Talos API client certificate ' +
+    'carrying any Talos role'
   );
 }
 
@@ -254,7 +263,9 @@ function checkNodes(cluster: Record<string, unknown>, tainted: (at: Segment[]) =
           : error(
               'DESIRED_DUPLICATE_NODE',
               at,
-              `lists ${JSON.stringify(value)} as a ${list === 'workers' ? 'worker' : 'control plane'}, but ${formatField(first)} lists it as a ${list === 'workers' ? 'control plane' : 'worker'}${spelled}`,
+              `lists ${JSON.stringify(value)} as a ${list === 'workers' ? 'worker' : 'control plane'}, ` +
+                `but ${formatField(first)} lists it as ` +
+                `a ${list === 'workers' ? 'control plane' : 'worker'}${spelled}`,
               'a node is either a control plane or a worker: keep it only in the list that matches its machine type',
             ),
       );

@@ -34,16 +34,20 @@ const SYNTAX_HINTS: Record<string, string> = {
 
 function syntaxHint(code: string, message: string): string {
   if (/^Flow (sequence|mapping)/.test(message))
-    return 'close the [ ... ] or { ... } opened before this line, and indent its continuation lines deeper than its key';
+    return (
+      'close the [ ... ] or { ... } opened before this line, and indent its continuation lines deeper than its ' + 'key'
+    );
   return SYNTAX_HINTS[code] ?? 'fix the YAML syntax at this position';
 }
 
 const KEY_INLINE_HINT =
-  'put the key in a file readable only by you (chmod 600) and write `key: { file: PATH }`, or pass it in an environment variable with `key: { env: VARIABLE }`; ' +
+  'put the key in a file readable only by you (chmod 600) and write `key: { file: PATH }`, ' +
+  'or pass it in an environment variable with `key: { env: VARIABLE }`; ' +
   'if this key was ever committed, treat it as leaked and rotate away from it';
 
 export const INLINE_KEY_MESSAGE =
-  'holds a private key; keys are never inline: this file is meant to be committed to git, where a key is readable by everyone with access to the repository and stays in its history';
+  'holds a private key; keys are never inline: this file is meant to be committed to git, ' +
+  'where a key is readable by everyone with access to the repository and stays in its history';
 
 /** Parse the file text. Only the first syntax error is reported: later ones are usually its echoes. */
 export function parseSource(text: string): ParseResult {

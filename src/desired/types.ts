@@ -64,7 +64,9 @@ export interface WorkloadPolicy {
 export interface DesiredCluster {
   /** Absolute path: `cluster.talosconfig`, or talosctl's default resolution. */
   talosconfig: string;
-  /** How `talosconfig` was found: written in the file, talosctl's defaults, or `--talosconfig` (cluster-overrides.ts). */
+  /**
+   * How `talosconfig` was found: written in the file, talosctl's defaults, or `--talosconfig` (cluster-overrides.ts).
+   */
   talosconfigSource: 'file' | 'TALOSCONFIG' | 'TALOS_HOME' | 'home' | 'flag';
   /** Undefined: the talosconfig's current context. */
   context?: string;

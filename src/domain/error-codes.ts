@@ -60,6 +60,7 @@ export const ERROR_CODES = {
     'see `rotate <command> --help`',
   ),
   CLI_DURATION_INVALID: e('a duration flag is not a number with a unit', 'write e.g. 30s, 2m, 1m30s, 500ms'),
+  CLI_INTERNAL: bug('an error that is not a RotateError reached the command; `rotate plan --json` reports it so'),
 
   DESIRED_INVALID: e(
     'the desired-state file has errors (each is listed with its own code)',
@@ -359,7 +360,8 @@ export const ERROR_CODES = {
     'name cluster.secretsBundle, or keep the bundle up to date yourself',
   ),
   PLAN_EXTENSION_AUTH_UNREAD: w(
-    'kube-system/extension-apiserver-authentication could not be read; CAs an earlier rotation left in it are not planned for removal',
+    'kube-system/extension-apiserver-authentication could not be read; CAs an earlier rotation left in it are not ' +
+      'planned for removal',
     'plan again once the Kubernetes API answers',
   ),
   PLAN_KUBERNETES_NODES_UNLISTED: w(
@@ -457,7 +459,8 @@ export const ERROR_CODES = {
   WORKLOAD_ROLLOUT_FAILED: e('a workload rollout failed', 'check it with kubectl rollout status'),
   WORKLOAD_ROLLOUT_TIMEOUT: e('a workload rollout did not complete in time', 'check it with kubectl rollout status'),
   WORKLOAD_ROOT_CA_STALE: e(
-    'kube-root-ca.crt still lacks the new Kubernetes CA in some namespaces; restarting their workloads would load the old CA',
+    'kube-root-ca.crt still lacks the new Kubernetes CA in some namespaces; restarting their workloads would load ' +
+      'the old CA',
     'check every kube-controller-manager runs with the new CA, then resume',
   ),
 

@@ -37,7 +37,8 @@ export function renderEventsDoc(): string {
     '- **Plain** (CI logs, pipes): one line per event on stderr, `TIME LEVEL message [CODE]`, a hint on the',
     '  next line; for a `warning` event CODE is its `warningCode` (one code per line; the terminal shows it too).',
     '  Questions are not asked: they get their default, and a `question-answered` event says so.',
-    `- **JSON** (\`--json\`): one object per line on stdout. The first is \`{"type":"version","talos_rotate":…,"ui":"${JSON_UI_VERSION}"}\`.`,
+    `- **JSON** (\`--json\`): one object per line on stdout. ` +
+      `The first is \`{"type":"version","talos_rotate":…,"ui":"${JSON_UI_VERSION}"}\`.`,
     '  Every line has `@level` (`debug`, `info`, `warn`, `error`), `@message`, `@module` (`talos-rotate`),',
     '  `@timestamp`, `type` and `code`, then the fields of the event\'s data. Questions appear as `type: "question"`',
     '  lines (with `question` and `default`) followed by their `question-answered` event. Ignore unknown types',

@@ -3,14 +3,10 @@
  * splices located from the parse, never a re-serialisation, so comments, quoting and key order survive;
  * every result is re-read and checked against the request before it is returned.
  */
-import { isDeepStrictEqual } from 'node:util';
 import { isMap, isScalar, type Node, type Scalar, type YAMLMap, type YAMLSeq } from 'yaml';
 
-import { RotateError } from '../domain/errors.js';
-import type { Secret } from '../domain/secret.js';
-import { API_KINDS, type ApiKind, type Fingerprint, type NodeRole } from '../domain/types.js';
-import { assertKeyMatches } from '../pki/index.js';
-import { encodeField, ensureTrailingNewline, readCertField, readKeyField, samePem } from './ca-pem.js';
+import { API_KINDS, type ApiKind } from '../domain/types.js';
+import { encodeField, samePem } from './ca-pem.js';
 import {
   kubernetesSite,
   machineTypeOf,
@@ -20,9 +16,8 @@ import {
   type CaSite,
   type SiteContents,
 } from './ca-sites.js';
-import type { ApiCaState } from './ca-state.js';
 import { MachineConfigText } from './config-text.js';
-import { isEmptyNode, pairOf, parseMachineConfig, type ParsedMachineConfig } from './documents.js';
+import { isEmptyNode, pairOf } from './documents.js';
 import { mcError } from './errors.js';
 import {
   applyEdits,
@@ -48,51 +43,10 @@ import {
   type AnyPair,
   type IndentStyle,
 } from './yaml-layout.js';
+import { verifyPatched } from './ca-patch-check.js';
+import { entryPem, planTarget, type AcceptedTarget, type CaChange, type Target } from './ca-target.js';
 
-/** The desired CAs of one API on one node. */
-export interface CaWrite {
-  /**
-   * The issuing CA. On control planes `key` is required unless the certificate is the one already
-   * issuing and its key is in the config. Workers never get a key: one passed here is ignored.
-   */
-  issuing: { certPem: string; key?: Secret } | null;
-  /** Accepted CA certificates (PEM). Deduplicated by fingerprint; the issuing CA is not repeated. */
-  accepted: string[];
-}
-
-export interface CaChange {
-  talos?: CaWrite;
-  kubernetes?: CaWrite;
-}
-
-interface TargetCa {
-  certPem: string;
-  fingerprint: Fingerprint;
-}
-
-type KeyTarget = { kind: 'key'; pem: string } | { kind: 'empty' };
-
-/** One acceptedCAs item to write; it may hold several certificates (talos-behaviour.md §5.2). */
-interface AcceptedTarget {
-  /** Index of the current entry it comes from, or null if new. */
-  from: number | null;
-  /**
-   * Render it from `certs` (some of its blocks are dropped, or its text lacks a final newline and is
-   * repaired); false keeps the source text of entry `from` byte for byte.
-   */
-  rewrite: boolean;
-  certs: TargetCa[];
-}
-
-interface Target {
-  issuing: (TargetCa & { key: KeyTarget }) | null;
-  accepted: AcceptedTarget[];
-}
-
-const acceptedFingerprints = (entries: readonly AcceptedTarget[]): Fingerprint[] =>
-  entries.flatMap((e) => e.certs.map((c) => c.fingerprint));
-/** Every block ends with "\n": Talos joins entries with no separator (talos-behaviour.md §5.1). */
-const entryPem = (e: AcceptedTarget): string => e.certs.map((c) => ensureTrailingNewline(c.certPem)).join('');
+export type { CaChange, CaWrite } from './ca-target.js';
 
 interface Ctx {
   src: string;
@@ -144,124 +98,6 @@ export function patchConfig(config: MachineConfigText, change: CaChange): Machin
   if (edits.length === 0) return config;
   const out = applyEdits(configYaml, edits);
   return verifyPatched(config, out, expected, source);
-}
-
-// ---------------------------------------------------------------------------------------------------
-// What the fields must hold
-
-function planTarget(
-  site: CaSite,
-  contents: SiteContents,
-  write: CaWrite,
-  role: NodeRole,
-  source: string | undefined,
-): Target {
-  const issuingPath = `${site.path}.${site.issuingKey}`;
-  let issuing: Target['issuing'] = null;
-  if (write.issuing) {
-    const cert = readCertField(write.issuing.certPem, 'pem', `new ${issuingPath}.${site.certField}`, source);
-    let key: KeyTarget = { kind: 'empty' };
-    if (role === 'controlplane') {
-      let secret: Secret | null = write.issuing.key ?? null;
-      if (!secret && contents.issuing?.fingerprint === cert.fingerprint) secret = contents.issuingKey;
-      const pem = secret ? readKeyField(secret.reveal(), 'pem', `new ${issuingPath}.key`, source) : null;
-      if (!pem) {
-        throw mcError(
-          'MC_KEY_REQUIRED',
-          source,
-          `a control plane needs the private key of its issuing CA (${issuingPath}.key), and none was given`,
-          'pass the CA key along with the certificate; control planes sign with it',
-        );
-      }
-      if (write.issuing.key) assertKeyFitsCert(cert.certPem, pem, issuingPath, source);
-      key = { kind: 'key', pem: pem.reveal() };
-    }
-    issuing = { ...cert, key };
-  } else if (role === 'controlplane') {
-    throw mcError(
-      'MC_ISSUING_REQUIRED',
-      source,
-      `a control plane must keep an issuing CA (${issuingPath})`,
-      'Talos rejects control-plane configs without an issuing CA and key; pass one',
-    );
-  }
-
-  const wanted: TargetCa[] = [];
-  const seen = new Set<Fingerprint>();
-  write.accepted.forEach((pem, i) => {
-    const ca = readCertField(pem, 'pem', `new ${site.path}.acceptedCAs entry ${i}`, source);
-    if (!seen.has(ca.fingerprint)) {
-      seen.add(ca.fingerprint);
-      wanted.push(ca);
-    }
-  });
-  // The issuing CA is never repeated among the accepted ones, except where it *is* the list head.
-  if (issuing) seen.delete(issuing.fingerprint);
-
-  // Existing entries keep their place and the blocks that stay, in their order; an entry that loses a block
-  // is rewritten with the rest, one that loses all goes, one lacking its final newline is repaired. New CAs
-  // are appended one per entry.
-  const accepted: AcceptedTarget[] = [];
-  const taken = new Set<Fingerprint>();
-  contents.entries.forEach((entry, i) => {
-    const kept: TargetCa[] = [];
-    for (const ca of entry.certs) {
-      if (seen.has(ca.fingerprint) && !taken.has(ca.fingerprint)) {
-        taken.add(ca.fingerprint);
-        kept.push({ certPem: ca.certPem, fingerprint: ca.fingerprint });
-      }
-    }
-    if (kept.length > 0)
-      accepted.push({ from: i, rewrite: kept.length !== entry.certs.length || !entry.terminated, certs: kept });
-  });
-  for (const ca of wanted) {
-    if (seen.has(ca.fingerprint) && !taken.has(ca.fingerprint)) {
-      taken.add(ca.fingerprint);
-      accepted.push({ from: null, rewrite: true, certs: [ca] });
-    }
-  }
-
-  let target: Target = { issuing, accepted };
-  if (site.issuingInAccepted) {
-    // Document-style worker: no issuingCA; the current CA is position 0 of acceptedCAs (rotatepatcher).
-    if (issuing) {
-      const fp = issuing.fingerprint;
-      const from = contents.entries.findIndex((e) => e.certs.some((ca) => ca.fingerprint === fp));
-      const alone = from >= 0 && contents.entries[from]!.certs.length === 1;
-      const keep = alone && contents.entries[from]!.terminated;
-      accepted.unshift({
-        from: alone ? from : null,
-        rewrite: !keep,
-        certs: [{ certPem: issuing.certPem, fingerprint: fp }],
-      });
-    }
-    target = { issuing: null, accepted };
-  }
-  if (!target.issuing && target.accepted.length === 0) {
-    // Talos: "issuing CA or some accepted CAs are required"; a node trusting nothing cannot be reached.
-    throw mcError(
-      'MC_NO_TRUSTED_CA',
-      source,
-      `the change would leave ${site.path} without any CA (no issuing and no accepted CA)`,
-      'keep at least the CA the node currently trusts',
-    );
-  }
-  return target;
-}
-
-/** A control plane signs with this key: writing one that does not belong to the certificate breaks apid/trustd. */
-function assertKeyFitsCert(certPem: string, key: Secret, what: string, source: string | undefined): void {
-  try {
-    assertKeyMatches(certPem, key, what);
-  } catch (err) {
-    if (!RotateError.is(err)) throw err;
-    throw mcError(
-      'MC_BAD_CA',
-      source,
-      `the key given for ${what} does not belong to the certificate given with it`,
-      'pass the key that was generated with this CA certificate',
-    );
-  }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -525,105 +361,4 @@ function unsupported(ctx: Ctx, what: string) {
     `${what}`,
     'rewrite that part of the config in plain block style (one key per line), then run again',
   );
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Self-check
-
-function verifyPatched(
-  before: MachineConfigText,
-  out: string,
-  expected: Map<ApiKind, Target>,
-  source: string | undefined,
-): MachineConfigText {
-  const fail = (what: string) =>
-    mcError(
-      'MC_INTERNAL',
-      source,
-      `the patched config does not read back as requested (${what})`,
-      'nothing was applied; report it with the config layout (not its secrets)',
-    );
-  let after: MachineConfigText;
-  let state;
-  try {
-    after = new MachineConfigText(out, source, parseMachineConfig(out, source));
-    state = after.caState;
-  } catch {
-    throw fail('the result does not parse');
-  }
-  const prev = before.caState;
-  if (state.machineType !== prev.machineType || state.kubernetes.style !== prev.kubernetes.style)
-    throw fail('machine type or CA style');
-  for (const api of API_KINDS) {
-    const target = expected.get(api);
-    const got: ApiCaState = state[api];
-    if (!target) {
-      if (!sameApiState(got, prev[api])) throw fail(`${api} CAs changed though not requested`);
-      continue;
-    }
-    if ((got.issuing?.fingerprint ?? null) !== (target.issuing?.fingerprint ?? null)) throw fail(`${api} issuing CA`);
-    if (target.issuing && got.issuing?.hasKey !== (target.issuing.key.kind === 'key'))
-      throw fail(`${api} issuing key presence`);
-    if (
-      !isDeepStrictEqual(
-        got.accepted.map((c) => c.fingerprint),
-        acceptedFingerprints(target.accepted),
-      )
-    )
-      throw fail(`${api} accepted CAs`);
-    if ((got.unterminated ?? []).length > 0) throw fail(`${api} PEM text without a final newline`);
-    if (target.issuing?.key.kind === 'key') {
-      const key = after.caKey(api);
-      if (!key || !samePem(key.reveal(), target.issuing.key.pem)) throw fail(`${api} issuing key`);
-    }
-  }
-  let same: boolean;
-  try {
-    same = isDeepStrictEqual(
-      withoutCaFieldsOf(before.parsed, prev.kubernetes.style),
-      withoutCaFieldsOf(after.parsed, prev.kubernetes.style),
-    );
-  } catch {
-    throw fail('documents cannot be compared');
-  }
-  if (!same) throw fail('content outside the CA fields changed');
-  return after;
-}
-
-/**
- * Every document as plain data without the CA fields, remembered per parse: in a chain of patches the
- * output of one is the input of the next, so each is computed once. Never modified once made.
- */
-const strippedMemo = new WeakMap<ParsedMachineConfig, { style: 'legacy' | 'document'; value: unknown[] }>();
-
-function withoutCaFieldsOf(cfg: ParsedMachineConfig, style: 'legacy' | 'document'): unknown[] {
-  const hit = strippedMemo.get(cfg);
-  if (hit && hit.style === style) return hit.value;
-  const value = cfg.documents.map((d) => withoutCaFields(d.doc.toJS(), d.kind, style));
-  strippedMemo.set(cfg, { style, value });
-  return value;
-}
-
-function sameApiState(a: ApiCaState, b: ApiCaState): boolean {
-  const key = (s: ApiCaState) => [
-    s.issuing?.fingerprint ?? null,
-    s.issuing?.hasKey ?? null,
-    s.accepted.map((c) => c.fingerprint),
-  ];
-  return isDeepStrictEqual(key(a), key(b));
-}
-
-function withoutCaFields(js: unknown, kind: string | null, style: 'legacy' | 'document'): unknown {
-  if (typeof js !== 'object' || js === null) return js;
-  const copy = structuredClone(js) as Record<string, unknown>;
-  const drop = (obj: unknown, ...keys: string[]) => {
-    if (typeof obj === 'object' && obj !== null) for (const k of keys) delete (obj as Record<string, unknown>)[k];
-  };
-  if (kind === null) {
-    drop(copy['machine'], 'ca', 'acceptedCAs');
-    if (style === 'legacy') drop(copy['cluster'], 'ca', 'acceptedCAs');
-  } else if (kind === 'KubeAPIServerCAConfig') {
-    drop(copy, 'issuingCA', 'acceptedCAs');
-  }
-  return copy;
 }

@@ -89,7 +89,8 @@ export function machineTypeOf(cfg: ParsedMachineConfig): MachineType {
       throw mcError(
         'MC_BAD_MACHINE_TYPE',
         cfg.source,
-        `.machine.type ${typeof value === 'string' ? JSON.stringify(value) : '(not a string)'} is not controlplane, init, worker or join`,
+        `.machine.type ${typeof value === 'string' ? JSON.stringify(value) : '(not a string)'} is not controlplane, ` +
+          'init, worker or join',
         'set .machine.type to controlplane or worker',
       );
   }

@@ -89,7 +89,10 @@ function unterminatedFields(site: CaSite, contents: SiteContents): string[] {
   ];
 }
 
-/** The issuing CA's private key (PEM, as stored), or null when there is none (workers); a redacted key is refused (MC_REDACTED_KEY). */
+/**
+ * The issuing CA's private key (PEM, as stored), or null when there is none (workers); a redacted key is refused
+ * (MC_REDACTED_KEY).
+ */
 export function readCaKey(configYaml: string, api: ApiKind, source?: string): Secret | null {
   return caKeyOf(parseMachineConfig(configYaml, source), api);
 }

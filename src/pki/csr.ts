@@ -8,6 +8,7 @@
  */
 import { sign, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
+import { RotateError } from '../domain/errors.js';
 
 export function length(n: number): Buffer {
   if (n < 0x80) return Buffer.from([n]);
@@ -67,13 +68,24 @@ function signatureAlgorithm(key: KeyObject): { der: Buffer; hash: string | null 
         'P-521': ['1.2.840.10045.4.3.4', 'sha512'],
       };
       const alg = byCurve[curve ?? ''];
-      if (!alg) throw new Error(`unsupported curve ${curve ?? 'unknown'}`);
+      if (!alg)
+        throw new RotateError(
+          'PKI_UNSUPPORTED_ALG',
+          `cannot sign a certificate request with curve ${curve ?? 'unknown'}`,
+          {
+            hint: 'use an Ed25519, ECDSA (P-256, P-384, P-521) or RSA key',
+          },
+        );
       return { der: sequence(oid(alg[0])), hash: alg[1] };
     }
     case 'rsa':
       return { der: sequence(oid('1.2.840.113549.1.1.13'), Buffer.from([0x05, 0x00])), hash: 'sha512' };
     default:
-      throw new Error(`unsupported key type ${key.asymmetricKeyType ?? 'unknown'}`);
+      throw new RotateError(
+        'PKI_UNSUPPORTED_ALG',
+        `cannot sign a certificate request with a ${key.asymmetricKeyType ?? 'unknown'} key`,
+        { hint: 'use an Ed25519, ECDSA (P-256, P-384, P-521) or RSA key' },
+      );
   }
 }
 

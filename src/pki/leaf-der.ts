@@ -31,7 +31,10 @@ export interface LeafDerInput {
   sanCritical: boolean;
 }
 
-/** The CA key's signature algorithm as signerFor('sha256') picks it: Ed25519, ECDSA with SHA-256, RSA PKCS#1 v1.5 with SHA-512. */
+/**
+ * The CA key's signature algorithm as signerFor('sha256') picks it: Ed25519, ECDSA with SHA-256, RSA PKCS#1 v1.5 with
+ * SHA-512.
+ */
 export function leafSignatureAlgorithm(key: KeyObject): { der: Buffer; hash: string | null } {
   switch (key.asymmetricKeyType) {
     case 'ed25519':
@@ -57,7 +60,9 @@ function serialDer(hex: string): Buffer {
 
 function timeDer(d: Date): Buffer {
   const iso = new Date(Math.floor(d.getTime() / 1000) * 1000).toISOString(); // YYYY-MM-DDTHH:MM:SS.000Z
-  const digits = `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}Z`;
+  const digits =
+    `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}` + // YYYYMMDD
+    `${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}Z`; // HHMMSSZ
   const year = d.getUTCFullYear();
   return year >= 1950 && year <= 2049
     ? tlv(0x17, Buffer.from(digits.slice(2), 'ascii'))

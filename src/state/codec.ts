@@ -21,7 +21,8 @@ export interface StateLocation {
 function recoveryHint(where: StateLocation): string {
   if (!where.backup) return `move ${where.file} away to start a new state (the runs recorded in it are lost)`;
   return (
-    `the previous good version is kept in ${where.backup}: check it with \`rotate state show --state ${where.backup}\`, ` +
+    `the previous good version is kept in ${where.backup}: ` +
+    `check it with \`rotate state show --state ${where.backup}\`, ` +
     `then restore it with \`cp ${where.backup} ${where.file}\` (keep the damaged file aside); ` +
     `without a good backup, move ${where.file} away to start a new state (the runs recorded in it are lost)`
   );
@@ -58,12 +59,15 @@ export function parseStateText(sealedOrPlain: string, where: StateLocation): Sta
       const writer = (value as Record<string, unknown>).toolVersion;
       throw new RotateError(
         'STATE_VERSION_UNSUPPORTED',
-        `state file ${where.file} has stateVersion ${version}; talos-rotate ${TOOL_VERSION} reads stateVersion ${STATE_VERSION}`,
+        `state file ${where.file} has stateVersion ${version}; talos-rotate ${TOOL_VERSION} reads ` +
+          `stateVersion ${STATE_VERSION}`,
         {
           hint:
             version > STATE_VERSION
-              ? `it was written by a newer talos-rotate${typeof writer === 'string' ? ` (${writer})` : ''}: use that version or a later one`
-              : 'it was written by an older talos-rotate that this version cannot read: use that version to finish or roll back its runs',
+              ? `it was written by a newer talos-rotate${typeof writer === 'string' ? ` (${writer})` : ''}: ` +
+                'use that version or a later one'
+              : 'it was written by an older talos-rotate that this version cannot read: ' +
+                'use that version to finish or roll back its runs',
         },
       );
     }

@@ -33,7 +33,9 @@ interface Envelope {
   data: string;
 }
 
-const KEY_HINT = `set ${STATE_KEY_ENV} to 32 random bytes in base64 or hex (e.g. \`openssl rand -base64 32\`), or ${STATE_KEY_FILE_ENV} to a 0600 file holding them`;
+const KEY_HINT =
+  `set ${STATE_KEY_ENV} to 32 random bytes in base64 or hex (e.g. ` +
+  `\`openssl rand -base64 32\`), or ${STATE_KEY_FILE_ENV} to a 0600 file holding them`;
 
 export class StateCipher {
   readonly #key: Buffer;
@@ -91,7 +93,9 @@ export class StateCipher {
         'STATE_KEY_WRONG',
         `${what} is encrypted with another key (key id ${e.keyId}; the key given has id ${this.keyId})`,
         {
-          hint: `set ${STATE_KEY_ENV} (or ${STATE_KEY_FILE_ENV}) to the key this state was encrypted with; nothing was changed`,
+          hint:
+            `set ${STATE_KEY_ENV} (or ${STATE_KEY_FILE_ENV}) to the key this state was encrypted with; ` +
+            'nothing was changed',
         },
       );
     }
@@ -145,7 +149,9 @@ function parseKey(value: string, where: string): Buffer {
   return key;
 }
 
-/** The cipher the environment configures, or null (state kept in plain text). Errors name the variable, never its value. */
+/**
+ * The cipher the environment configures, or null (state kept in plain text). Errors name the variable, never its value.
+ */
 export function stateCipherFromEnv(env: NodeJS.ProcessEnv = process.env): StateCipher | null {
   const inline = env[STATE_KEY_ENV];
   const file = env[STATE_KEY_FILE_ENV];
@@ -162,7 +168,8 @@ export function stateCipherFromEnv(env: NodeJS.ProcessEnv = process.env): StateC
     if ((mode & 0o077) !== 0) {
       throw new RotateError(
         'STATE_KEY_INVALID',
-        `the state key file ${file} (${STATE_KEY_FILE_ENV}) is readable by others (mode ${(mode & 0o777).toString(8).padStart(4, '0')})`,
+        `the state key file ${file} (${STATE_KEY_FILE_ENV}) ` +
+          `is readable by others (mode ${(mode & 0o777).toString(8).padStart(4, '0')})`,
         {
           hint: `chmod 600 ${file}`,
         },
@@ -173,7 +180,8 @@ export function stateCipherFromEnv(env: NodeJS.ProcessEnv = process.env): StateC
     if (RotateError.is(err)) throw err;
     throw new RotateError(
       'STATE_KEY_INVALID',
-      `cannot read the state key file ${file} (${STATE_KEY_FILE_ENV}): ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+      `cannot read the state key file ${file} ` +
+        `(${STATE_KEY_FILE_ENV}): ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
       { hint: KEY_HINT },
     );
   }
@@ -205,7 +213,9 @@ export function openIfSealed(text: string, purpose: SealedPurpose, what: string)
   const cipher = configuredStateCipher();
   if (!cipher) {
     throw new RotateError('STATE_KEY_REQUIRED', `${what} is encrypted, and no state key is given`, {
-      hint: `set ${STATE_KEY_ENV} (or ${STATE_KEY_FILE_ENV}) to the key the state was encrypted with; nothing was changed`,
+      hint:
+        `set ${STATE_KEY_ENV} (or ${STATE_KEY_FILE_ENV}) to the key the state was encrypted with; ` +
+        'nothing was changed',
     });
   }
   return cipher.open(text, purpose, what).toString('utf8');

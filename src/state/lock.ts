@@ -125,7 +125,10 @@ export function unlockCommand(id: string, statePath: string): string {
 
 /** One line naming the holder: who, what, since when, which process, which lock id. */
 export function describeHolder(info: LockInfo): string {
-  return `${info.who} (${info.operation} since ${info.created}, pid ${info.pid}, talos-rotate ${info.toolVersion}, lock id ${info.id})`;
+  return (
+    `${info.who} (${info.operation} since ${info.created}, pid ${info.pid}, talos-rotate ${info.toolVersion}, ` +
+    `lock id ${info.id})`
+  );
 }
 
 export function formatDurationMs(ms: number): string {
@@ -143,7 +146,9 @@ function heldError(status: LockStatus, statePath: string, waitedMs: number | nul
       'STATE_LOCK_STALE',
       `state ${statePath} is locked by ${describeHolder(info)}, but the lock is stale: ${liveness.reason}`,
       status,
-      `that ${info.operation} stopped without releasing its lock; look at \`rotate state show --state ${statePath}\`, then break the lock with \`${unlock}\` and run again (an unfinished run is resumed)`,
+      `that ${info.operation} stopped without releasing its lock; ` +
+        `look at \`rotate state show --state ${statePath}\`, then break the lock with \`${unlock}\` and run again ` +
+        '(an unfinished run is resumed)',
     );
   }
   const waited = waitedMs !== null ? `; waited ${formatDurationMs(waitedMs)}` : '';
@@ -157,7 +162,8 @@ function heldError(status: LockStatus, statePath: string, waitedMs: number | nul
     'STATE_LOCKED',
     `state ${statePath} is locked by ${describeHolder(info)}${where}${waited}`,
     status,
-    `wait for that ${info.operation} to finish (\`--lock-timeout 2m\` waits for it); if it is no longer running, break the lock with \`${unlock}\``,
+    `wait for that ${info.operation} to finish (\`--lock-timeout 2m\` waits for it); ` +
+      `if it is no longer running, break the lock with \`${unlock}\``,
   );
 }
 
@@ -236,9 +242,12 @@ export async function breakLock(
   if (info.id !== id) {
     throw new RotateError(
       'STATE_LOCK_ID_MISMATCH',
-      `lock id ${id} does not match the lock on state ${statePath}, which is ${info.id} held by ${describeHolder(info)}`,
+      `lock id ${id} does not match the lock on state ${statePath}, ` +
+        `which is ${info.id} held by ${describeHolder(info)}`,
       {
-        hint: `the id acts as a nonce so that only the intended lock is broken; if that lock is the one to break, run \`${unlockCommand(info.id, statePath)}\``,
+        hint:
+          'the id acts as a nonce so that only the intended lock is broken; if that lock is the one to break, ' +
+          `run \`${unlockCommand(info.id, statePath)}\``,
       },
     );
   }
@@ -247,7 +256,9 @@ export async function breakLock(
       'STATE_LOCK_HOLDER_ALIVE',
       `refusing to break the lock on state ${statePath}: ${liveness.reason} (${describeHolder(info)})`,
       {
-        hint: `let that ${info.operation} finish or stop it (Ctrl-C releases its lock); to break the lock anyway, add --force (two runs on one cluster can leave it broken)`,
+        hint:
+          `let that ${info.operation} finish or stop it (Ctrl-C releases its lock); ` +
+          'to break the lock anyway, add --force (two runs on one cluster can leave it broken)',
       },
     );
   }

@@ -1,6 +1,7 @@
 /**
  * What `rotate apply` and `rotate rollback` do first: open the state file and take its lock, waiting
- * `--lock-timeout` for a live holder and breaking the lock of a holder proven gone on this host. The caller releases the lock when the run ends (also on Ctrl-C).
+ * `--lock-timeout` for a live holder and breaking the lock of a holder proven gone on this host. The caller releases
+ * the lock when the run ends (also on Ctrl-C).
  */
 import { openFileStateStore, type StateStore } from './store.js';
 import type { LockInfo, LockStatus, LockWait } from './lock.js';

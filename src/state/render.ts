@@ -55,7 +55,8 @@ function renderRun(run: Run, n: number, total: number): string[] {
   const steps = run.plan.steps ?? [];
   lines.push(`Run ${n}/${total}: ${run.operation} ${run.status} (id ${run.id})`);
   lines.push(
-    `  started ${run.startedAt}${run.finishedAt ? `, finished ${run.finishedAt}` : ''} by ${run.who} (pid ${run.pid}, talos-rotate ${run.toolVersion})`,
+    `  started ${run.startedAt}${run.finishedAt ? `, finished ${run.finishedAt}` : ''} by ${run.who} ` +
+      `(pid ${run.pid}, talos-rotate ${run.toolVersion})`,
   );
   for (const r of run.resumes)
     lines.push(`  resumed ${r.at} (was ${r.from === 'running' ? 'running when its process stopped' : r.from})`);
@@ -78,7 +79,8 @@ function renderRun(run: Run, n: number, total: number): string[] {
     for (const o of run.outputs) {
       const after = o.step ? ` (step ${o.step})` : '';
       lines.push(
-        `    - ${o.kind} ${o.path}${o.backupPath ? ` (previous kept as ${o.backupPath})` : ''}${after} at ${o.writtenAt}`,
+        `    - ${o.kind} ${o.path}${o.backupPath ? ` (previous kept as ${o.backupPath})` : ''}${after} ` +
+          `at ${o.writtenAt}`,
       );
     }
   }

@@ -65,7 +65,9 @@ export async function sealStateFolder(statePath: string, direction: SealDirectio
   const cipher = configuredStateCipher();
   if (!cipher) {
     throw new RotateError('STATE_KEY_REQUIRED', `\`rotate state ${direction}\` needs the state key`, {
-      hint: `set ${STATE_KEY_ENV} (32 random bytes, base64 or hex; e.g. \`openssl rand -base64 32\`) or ${STATE_KEY_FILE_ENV}; nothing was changed`,
+      hint:
+        `set ${STATE_KEY_ENV} (32 random bytes, base64 or hex; e.g. ` +
+        `\`openssl rand -base64 32\`) or ${STATE_KEY_FILE_ENV}; nothing was changed`,
     });
   }
   const files = await secretFilesOf(statePath);

@@ -90,7 +90,10 @@ export interface RunRecorder {
   startRun(input: StartRunInput): Promise<Run>;
   /** Continue an interrupted, failed or crashed run; its steps and nodes keep their statuses. */
   resumeRun(runId: string): Promise<Run>;
-  /** Replace a resumed run's plan with one made from the live cluster; the old plan and steps are kept in the resume entry. */
+  /**
+   * Replace a resumed run's plan with one made from the live cluster; the old plan and steps are kept in the resume
+   * entry.
+   */
   replanRun(runId: string, plan: Plan): Promise<Run>;
   /** A resumed run's cluster, as the desired state says now (a node removed for good is no longer in it). */
   setRunCluster(runId: string, cluster: RunCluster): Promise<void>;
@@ -235,9 +238,12 @@ class DocumentStateStore implements StateStore {
     if (this.#loaded && !sameSnapshot(cached, onDisk)) {
       throw new RotateError(
         'STATE_CHANGED_ELSEWHERE',
-        `state ${this.location.file} was changed by another process (${describeSnapshot(cached)} was read, ${describeSnapshot(onDisk)} is stored now)`,
+        `state ${this.location.file} was changed by another process (${describeSnapshot(cached)} was ` +
+          `read, ${describeSnapshot(onDisk)} is stored now)`,
         {
-          hint: 'another run wrote this state without holding its lock; make sure only one apply or rollback runs, then run again',
+          hint:
+            'another run wrote this state without holding its lock; make sure only one apply or rollback runs, ' +
+            'then run again',
         },
       );
     }

@@ -29,7 +29,8 @@ export function renderStatusText(r: StatusReport): string {
         .filter(Boolean)
         .join(', ');
       lines.push(
-        `  ${(c.name ?? '(unnamed)').padEnd(20)} ${shortFingerprint(c.fingerprint)}  until ${c.notAfter.slice(0, 10)} (${c.daysLeft} days)  ${where} node(s)`,
+        `  ${(c.name ?? '(unnamed)').padEnd(20)} ${shortFingerprint(c.fingerprint)}  ` +
+          `until ${c.notAfter.slice(0, 10)} (${c.daysLeft} days)  ${where} node(s)`,
       );
     }
   }
@@ -37,12 +38,14 @@ export function renderStatusText(r: StatusReport): string {
   const width = Math.max(...r.nodes.map((n) => n.address.length), 7);
   for (const n of r.nodes)
     lines.push(
-      `  ${n.address.padEnd(width)}  ${n.role.padEnd(12)}  talos: ${nodeApi(n.talos)}   kubernetes: ${nodeApi(n.kubernetes)}`,
+      `  ${n.address.padEnd(width)}  ${n.role.padEnd(12)}  talos: ${nodeApi(n.talos)}   ` +
+        `kubernetes: ${nodeApi(n.kubernetes)}`,
     );
   lines.push('', 'Client certificates:');
   for (const c of r.clients) {
     lines.push(
-      `  ${c.kind.padEnd(11)}  ${c.path}${c.context ? ` (context ${c.context})` : ''}  ${c.notAfter ? `until ${c.notAfter.slice(0, 10)} (${c.daysLeft} days)` : c.problem}`,
+      `  ${c.kind.padEnd(11)}  ${c.path}${c.context ? ` (context ${c.context})` : ''}  ` +
+        (c.notAfter ? `until ${c.notAfter.slice(0, 10)} (${c.daysLeft} days)` : c.problem),
     );
   }
   lines.push(
@@ -59,7 +62,9 @@ export function renderStatusText(r: StatusReport): string {
   if (r.workloads) {
     const rollback = r.workloads.operation === 'rollback';
     lines.push(
-      `Workloads (${rollback ? 'rollback ' : ''}run ${r.workloads.runId}): ${r.workloads.restarted.length} restarted, ${r.workloads.left.length} left with ${rollback ? 'the CA the rollback took away' : 'the old Kubernetes API CA'} possibly loaded`,
+      `Workloads (${rollback ? 'rollback ' : ''}run ${r.workloads.runId}): ${r.workloads.restarted.length} ` +
+        `restarted, ${r.workloads.left.length} left ` +
+        `with ${rollback ? 'the CA the rollback took away' : 'the old Kubernetes API CA'} possibly loaded`,
     );
     for (const w of r.workloads.restarted) lines.push(`  restarted  ${w}`);
     for (const w of r.workloads.left) lines.push(`  left       ${w.workload} (${w.status}): ${w.reason}`);

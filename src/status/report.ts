@@ -176,7 +176,8 @@ export function buildStatusReport(input: StatusInput): StatusReport {
   });
   for (const ca of cas.values())
     check(
-      `${API_TITLE[ca.api]} CA ${ca.name ?? ca.fingerprint.slice(0, 16)} (trusted by ${ca.issuingOn.length + ca.acceptedOn.length} node(s))`,
+      `${API_TITLE[ca.api]} CA ${ca.name ?? ca.fingerprint.slice(0, 16)} (trusted ` +
+        `by ${ca.issuingOn.length + ca.acceptedOn.length} node(s))`,
       new Date(ca.notAfter),
     );
 
@@ -221,7 +222,10 @@ export function buildStatusReport(input: StatusInput): StatusReport {
   if (input.run) {
     warnings.push({
       code: 'STATUS_UNFINISHED_RUN',
-      message: `${input.run.operation} run ${input.run.id} is ${input.run.status} (started ${input.run.startedAt}${input.run.step ? `, at step ${input.run.step}` : ''}): \`rotate apply\` resumes it, \`rotate rollback\` undoes it`,
+      message:
+        `${input.run.operation} run ${input.run.id} is ${input.run.status} ` +
+        `(started ${input.run.startedAt}${input.run.step ? `, at step ${input.run.step}` : ''}): ` +
+        `\`rotate apply\` resumes it, \`rotate rollback\` undoes it`,
     });
   }
   const exitCode = input.run ? 3 : drift ? 2 : expiring || expired ? 4 : 0;

@@ -54,9 +54,13 @@ export function applyLockHeldError(node: string, waitedMs: number, cause: TalosA
   const waited = waitedMs >= 1000 ? `${Math.round(waitedMs / 100) / 10} s` : `${waitedMs} ms`;
   return new RotateError(
     'TALOS_APPLY_LOCK_HELD',
-    `node ${node}: another apply holds the node's apply lock: every ApplyConfiguration for ${waited} was refused with "${cause.detail}"`,
+    `node ${node}: another apply holds the node's apply lock: every ApplyConfiguration for ${waited} was refused ` +
+      `with "${cause.detail}"`,
     {
-      hint: `another operator or controller (talosctl, Omni, Terraform, another rotate run) is applying a config to node ${node}; let it finish or stop it, then run again (--apply-lock-wait sets how long to wait)`,
+      hint:
+        'another operator or controller (talosctl, Omni, Terraform, another rotate run) ' +
+        `is applying a config to node ${node}; let it finish or stop it, then run again (--apply-lock-wait sets ` +
+        'how long to wait)',
       cause,
       source: 'cluster',
     },

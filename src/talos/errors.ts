@@ -255,8 +255,19 @@ const SERVER_UNTRUSTED_CODES = new Set([
 const SERVER_CERT_EXPIRED_CODES = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
 const SERVER_NAME_CODES = new Set(['ERR_TLS_CERT_ALTNAME_INVALID']);
 /** TLS alerts a server sends when it refuses our client certificate. */
-const CLIENT_REJECTED_ALERT =
-  /ALERT_(BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_REQUIRED|CERTIFICATE_EXPIRED|CERTIFICATE_REVOKED|CERTIFICATE_UNKNOWN|UNSUPPORTED_CERTIFICATE|ACCESS_DENIED|DECRYPT_ERROR)/;
+const CLIENT_REJECTED_ALERT = new RegExp(
+  `ALERT_(${[
+    'BAD_CERTIFICATE',
+    'UNKNOWN_CA',
+    'CERTIFICATE_REQUIRED',
+    'CERTIFICATE_EXPIRED',
+    'CERTIFICATE_REVOKED',
+    'CERTIFICATE_UNKNOWN',
+    'UNSUPPORTED_CERTIFICATE',
+    'ACCESS_DENIED',
+    'DECRYPT_ERROR',
+  ].join('|')})`,
+);
 
 function target(ctx: TalosCallContext): string {
   return ctx.node === undefined ? `endpoint ${ctx.endpoint}` : `node ${ctx.node} (via endpoint ${ctx.endpoint})`;
@@ -286,8 +297,10 @@ export function classifyGrpcError(err: GrpcErrorLike, ctx: TalosCallContext): Ta
         rawDetails,
         `${call} on ${who} was refused: ${rawDetails || 'permission denied'}`,
         ctx.node !== undefined && /no request forwarding/i.test(rawDetails)
-          ? `endpoint ${ctx.endpoint} cannot forward requests (a worker?): use control-plane nodes as talosconfig endpoints`
-          : 'the talosconfig client certificate lacks the os:admin role (its subject Organization); use an admin talosconfig',
+          ? `endpoint ${ctx.endpoint} cannot forward requests (a worker?): use control-plane nodes as talosconfig ` +
+              'endpoints'
+          : 'the talosconfig client certificate lacks the os:admin role (its subject Organization); ' +
+              'use an admin talosconfig',
       );
     case GrpcCode.INVALID_ARGUMENT:
       return make(
@@ -318,8 +331,10 @@ export function classifyGrpcError(err: GrpcErrorLike, ctx: TalosCallContext): Ta
         rawDetails,
         `${call} on ${who} cannot be done now: ${rawDetails}`,
         rawDetails.includes(APPLY_LOCK_HELD_DETAIL)
-          ? "another ApplyConfiguration holds the node's apply lock (another operator or controller applying a config); wait for it to finish and retry"
-          : 'the node is not in a state that allows this (e.g. still booting or in maintenance mode); check it and retry',
+          ? "another ApplyConfiguration holds the node's apply lock (another operator or controller applying a " +
+              'config); wait for it to finish and retry'
+          : 'the node is not in a state that allows this (e.g. still booting or in maintenance mode); ' +
+              'check it and retry',
       );
     case GrpcCode.DEADLINE_EXCEEDED:
       return make(
@@ -364,8 +379,10 @@ function classifyUnavailable(
       return make(
         'tls-untrusted-server',
         tlsMessage,
-        `cannot reach ${who}: the endpoint's server certificate is not signed by a CA the talosconfig trusts (${tlsMessage})`,
-        "the talosconfig's CA does not match the node's issuing CA; use a talosconfig whose CA bundle includes the Talos CA the node currently uses",
+        `cannot reach ${who}: the endpoint's server certificate is not signed by a CA the talosconfig trusts ` +
+          `(${tlsMessage})`,
+        "the talosconfig's CA does not match the node's issuing CA; use a talosconfig whose CA bundle includes the " +
+          'Talos CA the node currently uses',
       );
     }
     if (SERVER_CERT_EXPIRED_CODES.has(tlsCode)) {
@@ -373,15 +390,18 @@ function classifyUnavailable(
         'tls-untrusted-server',
         tlsMessage,
         `cannot reach ${who}: the endpoint's server certificate is not valid now (${tlsMessage})`,
-        'check the clock of this machine and of the node; Talos renews its API certificate itself once its clock is right',
+        'check the clock of this machine and of the node; Talos renews its API certificate itself once its clock is ' +
+          'right',
       );
     }
     if (SERVER_NAME_CODES.has(tlsCode)) {
       return make(
         'tls-untrusted-server',
         tlsMessage,
-        `cannot reach ${who}: the endpoint's server certificate does not cover the address ${ctx.endpoint} (${tlsMessage})`,
-        'use an endpoint address listed in the node certificate (node IPs and .machine.certSANs), or add it to .machine.certSANs',
+        `cannot reach ${who}: the endpoint's server certificate does not cover the address ${ctx.endpoint} ` +
+          `(${tlsMessage})`,
+        'use an endpoint address listed in the node certificate (node IPs and .machine.certSANs), ' +
+          'or add it to .machine.certSANs',
       );
     }
     if (CLIENT_REJECTED_ALERT.test(tlsCode)) {
@@ -389,7 +409,9 @@ function classifyUnavailable(
         'tls-client-rejected',
         tlsMessage,
         `${who} rejected the talosconfig client certificate (${tlsMessage})`,
-        "the node does not accept the talosconfig's client certificate: it was signed by a CA the node does not trust (yet or any more), has expired, or lacks the client-auth usage; use a talosconfig issued by a CA in the node's accepted CAs",
+        "the node does not accept the talosconfig's client certificate: it was signed by a CA the node does not " +
+          'trust (yet or any more), has expired, or lacks the client-auth usage; use a talosconfig issued by a CA ' +
+          "in the node's accepted CAs",
       );
     }
     return make(
@@ -404,7 +426,9 @@ function classifyUnavailable(
       'tls-client-rejected',
       detail,
       `${who} closed the connection right after the TLS handshake: it rejected the talosconfig client certificate`,
-      "the node does not accept the talosconfig's client certificate: it was signed by a CA the node does not trust (yet or any more), has expired, or lacks the client-auth usage; use a talosconfig issued by a CA in the node's accepted CAs",
+      "the node does not accept the talosconfig's client certificate: it was signed by a CA the node does not trust " +
+        '(yet or any more), has expired, or lacks the client-auth usage; use a talosconfig issued by a CA in the ' +
+        "node's accepted CAs",
     );
   }
   if (connectionFailed) {
@@ -412,7 +436,8 @@ function classifyUnavailable(
       'unreachable',
       detail,
       `cannot reach ${who}: ${detail || 'no connection'}`,
-      `check the endpoint address ${ctx.endpoint} (Talos API port 50000), that the node is up, and that no firewall blocks it`,
+      `check the endpoint address ${ctx.endpoint} (Talos API port 50000), that the node is up, ` +
+        'and that no firewall blocks it',
     );
   }
   // The connection to the endpoint worked; the endpoint could not reach the target node (apid proxying),

@@ -17,7 +17,9 @@ const MAX_UNCOMPRESSED = 16 * 1024 * 1024;
 
 function archiveError(problem: string, cause?: unknown): RotateError {
   return new RotateError('TALOS_KUBECONFIG_ARCHIVE', `the kubeconfig archive from the node is unusable: ${problem}`, {
-    hint: 'the node answered Kubeconfig with something other than a gzip tar holding one file "kubeconfig"; check the node\'s Talos version and retry',
+    hint:
+      'the node answered Kubeconfig with something other than a gzip tar holding one file "kubeconfig"; ' +
+      "check the node's Talos version and retry",
     cause,
     source: 'cluster',
   });

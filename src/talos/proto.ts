@@ -443,7 +443,10 @@ export interface TalosProtos {
 
 let cached: TalosProtos | undefined;
 
-/** Loads (once) and returns the definitions. Throws TALOS_PROTO_MISSING when the package's proto files are missing or broken. */
+/**
+ * Loads (once) and returns the definitions. Throws TALOS_PROTO_MISSING when the package's proto files are missing or
+ * broken.
+ */
 export function talosProtos(): TalosProtos {
   cached ??= load();
   return cached;

@@ -44,7 +44,8 @@ export const KUBERNETES_ROOT_RESOURCE: ResourceRef = {
 };
 /**
  * apid's own certificates (`talosctl get apicertificates`): what apid serves and trusts right now. On a
- * worker this is what trustd returned at its last registration (talos-behaviour.md §4.2), which the config does not show.
+ * worker this is what trustd returned at its last registration (talos-behaviour.md §4.2), which the config does not
+ * show.
  */
 export const API_CERTIFICATES_RESOURCE: ResourceRef = {
   namespace: 'secrets',
@@ -128,7 +129,8 @@ export interface ApiCertificates {
   /**
    * CAs apid accepts client certificates from: the OSRoot trusted set on control planes, exactly the bundle
    * trustd returned on workers. Every certificate of every entry, in resource order, read as apid reads
-   * them: entries joined with no separator, so a block broken by a missing newline is not in it (talos-behaviour.md §5.2, §5.1).
+   * them: entries joined with no separator, so a block broken by a missing newline is not in it (talos-behaviour.md
+   * §5.2, §5.1).
    */
   readonly acceptedCAs: readonly AcceptedCa[];
   /**

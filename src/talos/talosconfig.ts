@@ -225,7 +225,8 @@ export function getContext(cfg: Talosconfig, name?: string): TalosContext {
       const auth = map.get('auth', true);
       throw new RotateError('TALOSCONFIG_BAD_CREDENTIALS', `${field(f)} is missing`, {
         hint: isMap(auth)
-          ? 'this context authenticates with `auth` (e.g. Omni/SideroV1); CA rotation needs a certificate-based talosconfig (ca, crt, key)'
+          ? 'this context authenticates with `auth` (e.g. Omni/SideroV1); CA rotation needs a certificate-based ' +
+            'talosconfig (ca, crt, key)'
           : 'use a talosconfig generated for this cluster (it holds ca, crt and key)',
       });
     }

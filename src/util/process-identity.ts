@@ -7,10 +7,10 @@
  * locks that another host or container may hold (the state lock).
  *
  * A pid alone is not enough: it is reused after the holder died (and after a reboot), and a container on
- * the same host with the same hostname sees other pids. So a state lock records the host name, the boot id, the pid namespace, the pid and (Linux) the process's
- * start time from /proc/<pid>/stat; a holder is proven gone only when all of host, boot and namespace
- * match ours and the pid is not running or now belongs to a process started at another time, or when the
- * host matches and the boot id differs (the machine rebooted since).
+ * the same host with the same hostname sees other pids. So a state lock records the host name, the boot id, the pid
+ * namespace, the pid and (Linux) the process's start time from /proc/<pid>/stat; a holder is proven gone only when all
+ * of host, boot and namespace match ours and the pid is not running or now belongs to a process started at another
+ * time, or when the host matches and the boot id differs (the machine rebooted since).
  */
 import { readFileSync, readlinkSync } from 'node:fs';
 import { pidRunning, processStartTime } from './process.js';

@@ -173,7 +173,9 @@ export function decide(
       return {
         workload: w,
         action: 'report',
-        reportReason: `${what}: a rollout restart does not apply; evict the pods by hand, or name ${w.kind} in the workloads section's \`evict\``,
+        reportReason:
+          `${what}: a rollout restart does not apply; evict the pods by hand, ` +
+          `or name ${w.kind} in the workloads section's \`evict\``,
       };
     }
     return { workload: w, action };

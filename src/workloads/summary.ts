@@ -60,7 +60,8 @@ export function workloadSummaryNotes(
     const byReason = new Map<string, string[]>();
     for (const l of s.left) byReason.set(l.reason, [...(byReason.get(l.reason) ?? []), l.workload]);
     notes.push(
-      `workloads whose pods may still hold ${holds} (${s.left.length}), not restarted: ${[...byReason].map(([reason, ws]) => `${names(ws)} — ${reason}`).join('; ')}`,
+      `workloads whose pods may still hold ${holds} (${s.left.length}), ` +
+        `not restarted: ${[...byReason].map(([reason, ws]) => `${names(ws)} — ${reason}`).join('; ')}`,
     );
   }
   return notes;

@@ -19,3 +19,11 @@ t.test('a bad desired-state file: exit 1, {"error": {code, message, hint}} on st
   const plain = await rotate('plan', '-f', file);
   t.equal(plain.stdout, '', 'without --json nothing goes to stdout');
 });
+
+t.test('an error that is not a RotateError: its JSON code is a registered one', async (t) => {
+  const { planJsonError } = await import('../../src/cli/commands/plan/run.js');
+  const { ERROR_CODES } = await import('../../src/domain/error-codes.js');
+  const doc = planJsonError(new Error('boom'));
+  t.ok(doc.error.code in ERROR_CODES, `${doc.error.code} is in the error-code registry`);
+  t.notMatch(doc.error.message, /boom/, 'the message of an unexpected error is not echoed');
+});

@@ -69,7 +69,8 @@ export function escrowCertificatePath(stateDir: string, api: ApiKind, fingerprin
 
 function describeKey(item: { api: ApiKind; fingerprint: Fingerprint; name?: string | null; role?: KeyRole }): string {
   const name = item.name ? `${item.name} ` : '';
-  return `the ${API_TITLE[item.api]} ${item.role === 'client' ? 'client certificate' : 'CA'} ${name}(${shortFingerprint(item.fingerprint)})`;
+  const what = item.role === 'client' ? 'client certificate' : 'CA';
+  return `the ${API_TITLE[item.api]} ${what} ${name}(${shortFingerprint(item.fingerprint)})`;
 }
 
 /** An error's text without key material (a key could only get there through a bug elsewhere). */
@@ -131,7 +132,9 @@ async function inspectEscrowed(file: string, certPem: string, what: string): Pro
           ? `escrowed key ${file} does not belong to ${what}`
           : `escrowed key ${file} of ${what} cannot be read: ${safeText(err)}`,
         {
-          hint: `talos-rotate never overwrites an escrowed key: find out where ${file} came from, move it aside if it is not needed, and run again`,
+          hint:
+            `talos-rotate never overwrites an escrowed key: find out where ${file} came from, ` +
+            'move it aside if it is not needed, and run again',
         },
       ),
     };
@@ -207,7 +210,8 @@ export async function escrowKeys(stateDir: string, items: EscrowItem[]): Promise
     if (hard.length === 1) throw hard[0]!;
     throw new RotateError(
       'KEYS_ESCROW_PROBLEMS',
-      `escrowed keys in ${escrowDir(stateDir)} need attention: ${hard.map((e) => `${e.code}: ${e.message}`).join('; ')}`,
+      `escrowed keys in ${escrowDir(stateDir)} need ` +
+        `attention: ${hard.map((e) => `${e.code}: ${e.message}`).join('; ')}`,
       {
         hint: 'talos-rotate never overwrites an escrowed key; resolve each file named and run again',
       },
@@ -216,9 +220,13 @@ export async function escrowKeys(stateDir: string, items: EscrowItem[]): Promise
   if (problems.length > 0) {
     throw new RotateError(
       'KEYS_UNAVAILABLE',
-      `cannot escrow ${problems.length === 1 ? 'a key' : `${problems.length} keys`} a rollback would need: ${problems.join('; ')}`,
+      `cannot escrow ${problems.length === 1 ? 'a key' : `${problems.length} keys`} a rollback would ` +
+        `need: ${problems.join('; ')}`,
       {
-        hint: "no node is touched until every such key is saved in the state folder; make each key available where it was looked for (the desired-state file names new keys; current issuing keys come from a control plane's machine config) and run again",
+        hint:
+          'no node is touched until every such key is saved in the state folder; ' +
+          'make each key available where it was looked for (the desired-state file names new keys; ' +
+          "current issuing keys come from a control plane's machine config) and run again",
       },
     );
   }
@@ -275,7 +283,9 @@ export async function loadEscrowedKey(
   const existing = await inspectEscrowed(file, certPem, what);
   if (existing.state === 'missing') {
     throw new RotateError('KEYS_ESCROW_MISSING', `no escrowed key for ${what}: ${file} does not exist`, {
-      hint: 'keys are escrowed by the run that introduced them; restore the state folder (with its keys/) from a backup, or name the key in the desired-state file',
+      hint:
+        'keys are escrowed by the run that introduced them; restore the state folder (with its keys/) ' +
+        'from a backup, or name the key in the desired-state file',
     });
   }
   if (existing.state === 'problem') throw existing.error;

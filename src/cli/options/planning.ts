@@ -9,12 +9,15 @@ import type { Argv } from 'yargs';
 import { clusterOverrideOptions, type ClusterOverrideArgs } from './cluster.js';
 import { fileOption, parallelismOption } from '../commands/builder.js';
 
-/** `--parallelism` is a whole number of at least 1 (a usage error otherwise); every command that has it checks it here. */
+/**
+ * `--parallelism` is a whole number of at least 1 (a usage error otherwise); every command that has it checks it here.
+ */
 export function assertParallelism(v: unknown): void {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
     throw new RotateError(
       'CLI_USAGE',
-      `--parallelism ${Number.isNaN(v) ? '(not a number)' : String(v)} is not valid: it must be a whole number of at least 1`,
+      `--parallelism ${Number.isNaN(v) ? '(not a number)' : String(v)} is not valid: ` +
+        'it must be a whole number of at least 1',
       { hint: 'e.g. --parallelism 10 (see --help)' },
     );
   }
@@ -37,14 +40,16 @@ export function planningOptions<T>(y: Argv<T>): Argv<T & PlanningArgs> {
     .option(
       'parallelism',
       parallelismOption(
-        'nodes read, checked or patched at once (waves that restart no Kubernetes component, node reads, dry runs, gates)',
+        'nodes read, checked or patched at once (waves that restart no Kubernetes component, node reads, dry runs, ' +
+          'gates)',
       ),
     )
     .option('max-unavailable', {
       type: 'string',
       default: DEFAULT_MAX_UNAVAILABLE,
       describe:
-        'workers whose kubelet may restart at once: a number, or a percentage of the workers (rounded down, at least 1); not capped by --parallelism. Control planes restarting kube-apiserver go one at a time',
+        'workers whose kubelet may restart at once: a number, or a percentage of the workers (rounded down, ' +
+        'at least 1); not capped by --parallelism. Control planes restarting kube-apiserver go one at a time',
       // Commands get a number or "N%"; a bad value is kept as given for the check below (a usage error).
       coerce: (v: unknown): MaxUnavailable => parseMaxUnavailable(v) ?? (v as MaxUnavailable),
     })
@@ -63,7 +68,8 @@ export function planningOptions<T>(y: Argv<T>): Argv<T & PlanningArgs> {
       type: 'string',
       default: '60s',
       describe:
-        "how long an ApplyConfiguration (dry runs included) waits while another apply holds the node's apply lock (another operator or controller), e.g. 30s, 2m",
+        "how long an ApplyConfiguration (dry runs included) waits while another apply holds the node's apply lock " +
+        '(another operator or controller), e.g. 30s, 2m',
     })
     .check((a) => {
       assertParallelism((a as unknown as Record<string, unknown>).parallelism);

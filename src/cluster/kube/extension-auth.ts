@@ -1,7 +1,7 @@
 /**
- * The `extension-apiserver-authentication` ConfigMap (kube-system; talos-behaviour.md §4.5, plan/model ExtensionAuthStep):
- * the pure bundle computation, the write (optimistic concurrency, retried on conflict, never a delete) and
- * the gate that checks no apiserver writes a removed CA back. Read and written with @kubernetes/client-node
+ * The `extension-apiserver-authentication` ConfigMap (kube-system; talos-behaviour.md §4.5, plan/model
+ * ExtensionAuthStep): the pure bundle computation, the write (optimistic concurrency, retried on conflict, never a
+ * delete) and the gate that checks no apiserver writes a removed CA back. Read and written with @kubernetes/client-node
  * from an admin kubeconfig; TLS verification stays on.
  */
 import { X509Certificate } from 'node:crypto';
@@ -229,7 +229,10 @@ export async function extensionAuthGate(
       const cm = await readExtensionAuth(await source());
       if (!cm) {
         throw new RotateError('GATE_EXTENSION_AUTH_FAILED', `${what} no longer exists`, {
-          hint: 'something deleted it; every kube-apiserver re-creates it with the CAs it trusts within a minute: check it with `kubectl -n kube-system get cm extension-apiserver-authentication`, then run `rotate apply` again',
+          hint:
+            'something deleted it; every kube-apiserver re-creates it with the CAs it trusts within a minute: ' +
+            'check it with `kubectl -n kube-system get cm extension-apiserver-authentication`, ' +
+            'then run `rotate apply` again',
           source: 'cluster',
         });
       }
@@ -237,9 +240,14 @@ export async function extensionAuthGate(
       if (back.length > 0) {
         throw new RotateError(
           'GATE_EXTENSION_AUTH_FAILED',
-          `${what}: ${CLIENT_CA_KEY} holds the dropped Kubernetes CA ${back.map((c) => c.fingerprint.slice(0, 16)).join(', ')} again: a kube-apiserver still trusts it and wrote it back`,
+          `${what}: ${CLIENT_CA_KEY} holds the dropped Kubernetes ` +
+            `CA ${back.map((c) => c.fingerprint.slice(0, 16)).join(', ')} again: a kube-apiserver still trusts it ` +
+            'and wrote it back',
           {
-            hint: 'check that every control plane runs kube-apiserver from its new config (`kubectl -n kube-system get pods -l component=kube-apiserver`, the talos.dev/secrets-version annotation), then run `rotate apply` again',
+            hint:
+              'check that every control plane runs kube-apiserver from its new config ' +
+              '(`kubectl -n kube-system get pods -l component=kube-apiserver`, ' +
+              'the talos.dev/secrets-version annotation), then run `rotate apply` again',
             source: 'cluster',
           },
         );

@@ -117,7 +117,9 @@ export function kubeError(err: unknown, server: string, origin: string, what: st
       'KUBE_TLS',
       `the Kubernetes API at ${server} is not trusted by ${origin}: ${code || message}`,
       {
-        hint: "the kubeconfig's CA data does not include the CA that signed the API server certificate; fetch a fresh kubeconfig",
+        hint:
+          "the kubeconfig's CA data does not include the CA that signed the API server certificate; " +
+          'fetch a fresh kubeconfig',
       },
     );
   }

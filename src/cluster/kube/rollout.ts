@@ -91,7 +91,9 @@ export async function restartWorkload(
         'WORKLOAD_ROLLOUT_FAILED',
         `the rollout of ${w.kind} ${w.namespace}/${w.name} failed: ${state.failed}`,
         {
-          hint: `check it with \`kubectl -n ${w.namespace} rollout status ${w.kind.toLowerCase()}/${w.name}\`, then run \`rotate apply\` again`,
+          hint:
+            `check it with \`kubectl -n ${w.namespace} rollout status ${w.kind.toLowerCase()}/${w.name}\`, ` +
+            `then run \`rotate apply\` again`,
         },
       );
     }
@@ -107,7 +109,9 @@ export async function restartWorkload(
         'WORKLOAD_ROLLOUT_TIMEOUT',
         `the rollout of ${w.kind} ${w.namespace}/${w.name} did not complete (${state.waiting})`,
         {
-          hint: `check it with \`kubectl -n ${w.namespace} rollout status ${w.kind.toLowerCase()}/${w.name}\`; \`rotate apply\` resumes without restarting it again`,
+          hint:
+            `check it with \`kubectl -n ${w.namespace} rollout status ${w.kind.toLowerCase()}/${w.name}\`; ` +
+            `\`rotate apply\` resumes without restarting it again`,
         },
       );
     }

@@ -7,8 +7,8 @@ import { createTwoFilesPatch } from 'diff';
 import { RotateError } from '../../domain/errors.js';
 import type { ApiKind, Fingerprint } from '../../domain/types.js';
 import { fingerprintOfPem } from '../../pki/index.js';
-import type { DesiredApi as DesiredAuthorities, DesiredState, Diagnostic } from '../../desired/types.js';
-import { formatDiagnostic, loadAuthorityKey } from '../../desired/index.js';
+import type { DesiredApi as DesiredAuthorities, DesiredState } from '../../desired/types.js';
+import { loadAuthorityKey } from '../../desired/index.js';
 import { listKubeNodes, type KubeNodeStatus } from '../kube/nodes.js';
 import type { ClusterMember } from '../../talos/resources.js';
 import {
@@ -39,6 +39,15 @@ import {
 import type { WorkloadsReport } from '../../plan/model/index.js';
 import { decide } from '../../workloads/rollout.js';
 import { workloadPhaseEntry } from '../../workloads/phase.js';
+import { type PlanWarning } from './plan-warnings.js';
+
+export {
+  diagnosticWarning,
+  noSecretsBundleWarning,
+  relevantDesiredWarnings,
+  splitDesiredWarnings,
+  type PlanWarning,
+} from './plan-warnings.js';
 
 export interface BuildPlanOptions {
   parallelism: number;
@@ -59,9 +68,14 @@ export interface BuildPlanOptions {
    * when the plan changes the control planes' issuing Kubernetes CA.
    */
   findWorkloads?: boolean;
-  /** `--workloads` of apply / rollback: the mode the plan's `workloadPhase` entry names (over the workloads section). */
+  /**
+   * `--workloads` of apply / rollback: the mode the plan's `workloadPhase` entry names (over the workloads section).
+   */
   workloads?: 'restart' | 'report';
-  /** A rollback's workload phase: pods started before this loaded the CA it returns to (`workloadPhase.podsStartedAfter`). */
+  /**
+   * A rollback's workload phase: pods started before this loaded the CA it returns to
+   * (`workloadPhase.podsStartedAfter`).
+   */
   workloadsStartedAfter?: string;
   /**
    * Derive each step's config (and its diff) from the live configs: default true. `rotate apply PLAN` turns
@@ -96,13 +110,6 @@ export interface BuiltPlan {
   /** The cluster members discovery lists (empty when the cluster gave none). */
   members: ClusterMember[];
   warnings: PlanWarning[];
-}
-
-/** A warning of planning: one stable code, the text, and what to do (or null). */
-export interface PlanWarning {
-  code: string;
-  text: string;
-  hint: string | null;
 }
 
 export function listedNodes(desired: DesiredState): ListedNode[] {
@@ -143,9 +150,12 @@ export function desiredKeyLookup(desired: DesiredState): IssuingKeyLookup {
     if (!authority.keySource) {
       throw new RotateError(
         'PLAN_NO_KEY',
-        `the plan makes ${authority.name} the issuing ${api} CA on nodes that do not issue from it yet, which needs its private key, and authorities.${authority.name} in ${desired.file} has no key`,
+        `the plan makes ${authority.name} the issuing ${api} CA on nodes that do not issue from it yet, ` +
+          `which needs its private key, and authorities.${authority.name} in ${desired.file} has no key`,
         {
-          hint: `add \`key: { file: PATH }\` (or { env } / { secretsBundle, entry }) to authorities.${authority.name}; a CA the whole cluster already issues from needs none`,
+          hint:
+            `add \`key: { file: PATH }\` (or { env } / { secretsBundle, entry }) ` +
+            `to authorities.${authority.name}; a CA the whole cluster already issues from needs none`,
         },
       );
     }
@@ -209,7 +219,9 @@ export async function buildPlan(
   if (!talosOperator) {
     warnings.push({
       code: 'PLAN_TALOSCONFIG_CA_UNKNOWN',
-      text: `the client certificate of talosconfig context ${session.context.name} is not signed by any CA the cluster knows`,
+      text:
+        `the client certificate of talosconfig context ${session.context.name} is not signed by any CA the ` +
+        'cluster knows',
       hint: 'check that the talosconfig is the one of this cluster',
     });
   }
@@ -315,7 +327,9 @@ async function observeKubernetes(
     if (required) throw err;
     warnings.push({
       code: 'PLAN_KUBERNETES_NODES_UNLISTED',
-      text: `Kubernetes Nodes could not be listed (${RotateError.is(err) ? err.message : String(err)}); node readiness is unknown`,
+      text:
+        `Kubernetes Nodes could not be listed (${RotateError.is(err) ? err.message : String(err)}); ` +
+        'node readiness is unknown',
       hint: null,
     });
     return null;
@@ -325,7 +339,10 @@ async function observeKubernetes(
     if (nodes.some((n) => matchesKubeNode(k, n))) continue;
     problems.push({
       node: k.addresses[0] ?? k.name,
-      message: `Kubernetes Node ${k.name} (${k.addresses.join(', ') || 'no address'}) is not one of the machines listed in the desired state; a node missed by a rotation loses trust at the end`,
+      message:
+        `Kubernetes Node ${k.name} (${k.addresses.join(', ') || 'no address'}) ` +
+        'is not one of the machines listed in the desired state; a node missed by a rotation loses trust at the ' +
+        'end',
       hint: 'add its address to cluster.controlPlanes or cluster.workers',
     });
   }
@@ -362,7 +379,10 @@ async function observeExtensionAuth(
   } catch (err) {
     warnings.push({
       code: 'PLAN_EXTENSION_AUTH_UNREAD',
-      text: `kube-system/extension-apiserver-authentication could not be read (${RotateError.is(err) ? err.message : String(err)}); CAs an earlier rotation left in it are not planned for removal`,
+      text:
+        'kube-system/extension-apiserver-authentication could not be read ' +
+        `(${RotateError.is(err) ? err.message : String(err)}); CAs an earlier rotation left in it are not planned ` +
+        'for removal',
       hint: 'plan again once the Kubernetes API answers',
     });
     return undefined;
@@ -401,7 +421,10 @@ async function observeWorkloads(
   });
 }
 
-/** The plan's workloads section from `read`, or, when it fails, a warning naming the failure and an `unavailable` section. */
+/**
+ * The plan's workloads section from `read`, or, when it fails, a warning naming the failure and an `unavailable`
+ * section.
+ */
 export async function workloadsOrWarning(
   change: KubernetesServerChange,
   warnings: PlanWarning[],
@@ -413,7 +436,9 @@ export async function workloadsOrWarning(
     const reason = RotateError.is(err) ? err.message : String(err);
     warnings.push({
       code: 'PLAN_WORKLOADS_UNLISTED',
-      text: `the workloads that will hold the old Kubernetes API CA could not be listed (${reason}); the plan lists none`,
+      text:
+        `the workloads that will hold the old Kubernetes API CA could not be listed (${reason}); ` +
+        'the plan lists none',
       hint: 'check pods and Secrets/ConfigMaps by hand, or plan again once the Kubernetes API answers',
     });
     return unavailableWorkloadsReport(change, reason);
@@ -444,9 +469,9 @@ function attachDiffs(plan: Plan, chained: ChainedConfig[]): void {
 
 /**
  * ApplyConfiguration with dry_run for every config the plan produces; a refusal names node and step. A node
- * runs one ApplyConfiguration at a time, dry runs included (talos-behaviour.md §5.8), so each node's configs are checked
- * one after the other, and nodes in parallel. A node whose apply lock is held by someone else is waited
- * for; when it stays held, its remaining configs are not sent.
+ * runs one ApplyConfiguration at a time, dry runs included (talos-behaviour.md §5.8), so each node's configs are
+ * checked one after the other, and nodes in parallel. A node whose apply lock is held by someone else is waited for;
+ * when it stays held, its remaining configs are not sent.
  */
 /** Reports the phase's start at once; the function returned counts one node done per call. */
 function counter(progress: BuildPlanOptions['progress'], phase: PlanProgress['phase'], total: number): () => void {
@@ -511,86 +536,12 @@ async function dryRunAll(
   if (lockProblems.length > 1) {
     throw new RotateError(
       'TALOS_APPLY_LOCK_HELD',
-      `another apply holds the apply lock of ${lockProblems.length} nodes:\n${lockProblems.map((l) => `  - ${l.error.message}`).join('\n')}`,
+      `another apply holds the apply lock of ${lockProblems.length} ` +
+        `nodes:\n${lockProblems.map((l) => `  - ${l.error.message}`).join('\n')}`,
       {
         hint: lockProblems[0]!.error.hint ?? '',
         source: 'cluster',
       },
     );
   }
-}
-
-/**
- * Without `cluster.secretsBundle` nothing records the new issuing CAs where `talosctl gen config` reads
- * them: said once per plan that makes a CA issuing, since a config generated later from the old bundle
- * carries the CA the rotation drops (a node joined with it would not trust, or be trusted by, the cluster).
- */
-export function noSecretsBundleWarning(plan: Plan, secretsBundle: string | undefined): PlanWarning | null {
-  if (secretsBundle) return null;
-  const issued = (['talos', 'kubernetes'] as const).filter((api) => plan.steps.some((s) => s.phase[api] === 'issue'));
-  if (issued.length === 0) return null;
-  const what = issued
-    .map((api) => (api === 'talos' ? 'Talos API CA (certs.os)' : 'Kubernetes API CA (certs.k8s)'))
-    .join(' and ');
-  return {
-    code: 'PLAN_NO_SECRETS_BUNDLE',
-    text: `the desired state names no secrets bundle (cluster.secretsBundle), so apply updates none: machine configs generated later from an old bundle (talosctl gen config --with-secrets) carry the ${what} this rotation replaces and then drops`,
-    hint: 'name the bundle in cluster.secretsBundle, or update it by hand after apply',
-  };
-}
-
-/** A desired-state warning as a warning event carries it: the code and the hint apart from the text. */
-export function diagnosticWarning(d: Diagnostic): PlanWarning {
-  return { code: d.code, text: formatDiagnostic(d, { bare: true }), hint: d.hint ? d.hint : null };
-}
-
-/**
- * The desired state's warnings that still say something once the cluster has been read: an authority that
- * is neither issuing nor accepted (DESIRED_UNUSED_AUTHORITY) matters while a node still trusts it (the plan
- * removes it); once no node does, keeping it defined is the recommended layout (a way back), not news.
- */
-const CLUSTER_DEPENDENT = new Set(['DESIRED_UNUSED_AUTHORITY', 'DESIRED_ISSUING_NO_KEY']);
-
-/** The desired state's warnings to say at once, and those that wait for the cluster (relevantDesiredWarnings). */
-export function splitDesiredWarnings(warnings: readonly Diagnostic[]): {
-  now: Diagnostic[];
-  afterObserve: Diagnostic[];
-} {
-  return {
-    now: warnings.filter((w) => !CLUSTER_DEPENDENT.has(w.code)),
-    afterObserve: warnings.filter((w) => CLUSTER_DEPENDENT.has(w.code)),
-  };
-}
-
-export function relevantDesiredWarnings(
-  warnings: readonly Diagnostic[],
-  desired: DesiredState,
-  nodes: readonly LiveNode[],
-): Diagnostic[] {
-  const trusted = new Set<string>();
-  for (const n of nodes) {
-    for (const api of [n.ca.talos, n.ca.kubernetes]) {
-      for (const ca of [api.issuing, ...api.accepted]) if (ca) trusted.add(ca.fingerprint);
-    }
-  }
-  // Per API: does every node issue from the desired issuing CA already (a document-style worker's current
-  // CA is its first accepted one)?
-  const everywhere = { talos: true, kubernetes: true };
-  for (const n of nodes) {
-    for (const api of ['talos', 'kubernetes'] as const) {
-      const fp = n.ca[api].issuing?.fingerprint ?? n.ca[api].accepted[0]?.fingerprint;
-      if (!fp || fp !== desired[api]?.issuing.certificate.fingerprint) everywhere[api] = false;
-    }
-  }
-  return warnings.filter((w) => {
-    const name = /^authorities\.(.+)$/.exec(w.path)?.[1];
-    const authority = name === undefined ? undefined : desired.authorities[name];
-    if (w.code === 'DESIRED_ISSUING_NO_KEY') {
-      // News only while some node does not issue from it yet (the plan then needs the key and stops).
-      const api = (['talos', 'kubernetes'] as const).find((a) => desired[a]?.issuing.name === name);
-      return api === undefined || !everywhere[api];
-    }
-    if (w.code !== 'DESIRED_UNUSED_AUTHORITY') return true;
-    return authority === undefined || trusted.has(authority.certificate.fingerprint);
-  });
 }

@@ -81,7 +81,8 @@ export async function readSavedPlan(path: string): Promise<SavedPlan> {
   if (doc.savedPlanVersion !== SAVED_PLAN_VERSION) {
     throw new RotateError(
       'PLAN_FILE_VERSION',
-      `${path} has savedPlanVersion ${JSON.stringify(doc.savedPlanVersion)}; this talos-rotate reads ${SAVED_PLAN_VERSION}`,
+      `${path} has savedPlanVersion ${JSON.stringify(doc.savedPlanVersion)}; ` +
+        `this talos-rotate reads ${SAVED_PLAN_VERSION}`,
       {
         hint: 'make a new plan with this version of talos-rotate',
       },
@@ -120,7 +121,8 @@ export function staleReasons(saved: SavedPlan, session: Session, live: LiveNode[
       reasons.push(`node ${p.address} is another machine now (node id ${p.nodeId} → ${n.nodeId})`);
     else if (n.configDigest !== p.configDigest)
       reasons.push(
-        `the machine config of node ${p.address} changed since the plan (digest ${p.configDigest.slice(0, 12)} → ${n.configDigest.slice(0, 12)})`,
+        `the machine config of node ${p.address} changed since the plan (digest ${p.configDigest.slice(0, 12)} ` +
+          `→ ${n.configDigest.slice(0, 12)})`,
       );
   }
   for (const n of live)

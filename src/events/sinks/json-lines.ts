@@ -36,7 +36,15 @@ export class JsonLinesSink implements EventSink {
       this.#started = true;
       const time = (this.#opts.now ?? (() => new Date()))().toISOString();
       this.#opts.out.write(
-        `${JSON.stringify({ '@level': 'info', '@message': `talos-rotate ${TOOL_VERSION}`, '@module': JSON_MODULE, '@timestamp': time, type: 'version', talos_rotate: TOOL_VERSION, ui: JSON_UI_VERSION })}\n`,
+        `${JSON.stringify({
+          '@level': 'info',
+          '@message': `talos-rotate ${TOOL_VERSION}`,
+          '@module': JSON_MODULE,
+          '@timestamp': time,
+          type: 'version',
+          talos_rotate: TOOL_VERSION,
+          ui: JSON_UI_VERSION,
+        })}\n`,
       );
     }
     this.#opts.out.write(`${JSON.stringify(fields)}\n`);

@@ -39,7 +39,8 @@ export class PlainSink implements EventSink {
     // A warning carries one code: its own (`warningCode`), not also the event's generic one.
     const code = warningCodeOf(e) ?? e.code;
     this.#opts.err.write(
-      `${e.time} ${e.level.toUpperCase().padEnd(5)} ${e.message} [${code}]\n${hint ? `${' '.repeat(e.time.length + 7)}hint: ${hint}\n` : ''}`,
+      `${e.time} ${e.level.toUpperCase().padEnd(5)} ${e.message} ` +
+        `[${code}]\n${hint ? `${' '.repeat(e.time.length + 7)}hint: ${hint}\n` : ''}`,
     );
   }
 

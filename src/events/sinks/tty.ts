@@ -29,6 +29,7 @@ export interface TtySinkOptions {
 }
 
 const gateLabel = (check: string | null) => (check ? `${check} gate` : 'gate');
+const checks = (n: number) => (n === 1 ? '1 check' : `${n} checks`);
 
 const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 const CSI = '\x1b[';
@@ -136,13 +137,11 @@ export class TtySink implements EventSink {
       }
       case 'gate-passed':
         if (e.data.check === null) this.#live.delete(`gate:${e.data.stepId}`);
-        return [
-          `  - ${gateLabel(e.data.check)}: OK (${e.data.attempts === 1 ? '1 check' : `${e.data.attempts} checks`}, ${formatMs(e.data.durationMs)})`,
-        ];
+        return [`  - ${gateLabel(e.data.check)}: OK (${checks(e.data.attempts)}, ${formatMs(e.data.durationMs)})`];
       case 'gate-failed':
         this.#live.delete(`gate:${e.data.stepId}`);
         return withHint(
-          `  - ${gateLabel(e.data.check)}: FAILED after ${e.data.attempts === 1 ? '1 check' : `${e.data.attempts} checks`}: ${e.data.error.message}`,
+          `  - ${gateLabel(e.data.check)}: FAILED after ${checks(e.data.attempts)}: ${e.data.error.message}`,
         );
       case 'output-written':
       case 'configmap-written':

@@ -146,7 +146,10 @@ export interface Step {
   title: string;
   apis: ApiKind[];
   phase: Partial<Record<ApiKind, Phase>>;
-  /** Steps that must be complete first: the previous phase of each API, and the last earlier step touching a common node. */
+  /**
+   * Steps that must be complete first: the previous phase of each API, and the last earlier step touching a common
+   * node.
+   */
   dependsOn: string[];
   /** In wave order. */
   nodes: StepNode[];

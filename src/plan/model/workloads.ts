@@ -23,7 +23,10 @@ export interface StaleWorkload {
   name: string;
   /** For kind `Other`: the controller's `apiVersion` and `kind` (e.g. `apps/v1 ReplicaSet`, `example.com/v1 Foo`). */
   controller?: string;
-  /** The labels of its first pod (its pod template's), without the controllers' hash labels; what `workloads.selectors` match. */
+  /**
+   * The labels of its first pod (its pod template's), without the controllers' hash labels; what `workloads.selectors`
+   * match.
+   */
   labels?: Record<string, string>;
   pods: StalePod[];
   /**
@@ -31,7 +34,10 @@ export interface StaleWorkload {
    * strategy, a StatefulSet partition), read from the workload at plan time; absent: a restart rolls it.
    */
   blocker?: string;
-  /** Why `action` is `report` although the desired state asks for `restart` (the blocker, or a kind no rollout restart applies to). */
+  /**
+   * Why `action` is `report` although the desired state asks for `restart` (the blocker, or a kind no rollout restart
+   * applies to).
+   */
   reason?: string;
   /**
    * What `rotate apply` does with it by the desired state's `workloads` section (`--workloads` may
@@ -77,7 +83,10 @@ export interface WorkloadPhaseEntry {
   newCa: Fingerprint;
   /** `restart` / `report` for every workload, or `mixed`: the workloads section restarts some and not others. */
   mode: 'restart' | 'report' | 'mixed';
-  /** What chose the mode: `flag` (`--workloads`), `desired-state` (its `workloads` section), `default` (neither: report). */
+  /**
+   * What chose the mode: `flag` (`--workloads`), `desired-state` (its `workloads` section), `default` (neither:
+   * report).
+   */
   modeSource: 'flag' | 'desired-state' | 'default';
   /**
    * A rollback's phase only: pods started before this time (when the rolled-back run's Kubernetes issue step

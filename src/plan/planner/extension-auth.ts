@@ -71,7 +71,11 @@ export function planExtensionAuth(
     return {
       step: null,
       notices: [
-        `extension-apiserver-authentication keeps the dropped Kubernetes CA(s): ${still.length > 0 ? `control plane(s) ${still.join(', ')} still trust one at the end of the plan` : 'no step removes them from the control planes'}, and each apiserver writes back what it trusts.`,
+        'extension-apiserver-authentication keeps the dropped Kubernetes CA(s): ' +
+          (still.length > 0
+            ? `control plane(s) ${still.join(', ')} still trust one at the end of the plan`
+            : 'no step removes them from the control planes') +
+          ', and each apiserver writes back what it trusts.',
       ],
     };
   }
@@ -88,12 +92,16 @@ export function planExtensionAuth(
       requestHeaderCa: 'unchanged',
       gate: { settleMs },
       reason:
-        'every kube-apiserver keeps this ConfigMap as the union of what it holds and what it trusts, removing only expired certificates: ' +
+        'every kube-apiserver keeps this ConfigMap as the union of what it holds and what it trusts, ' +
+        'removing only expired certificates: ' +
         (staleOnly
-          ? 'it still holds Kubernetes CA(s) that no apiserver trusts any more (left by an earlier rotation), which extension API servers (metrics-server and others) trust until they expire'
-          : `without this step, extension API servers (metrics-server and others) would trust the dropped CA until it expires; after step ${after!.index} (${after!.id}) no apiserver trusts it any more`) +
+          ? 'it still holds Kubernetes CA(s) that no apiserver trusts any more (left by an earlier rotation), ' +
+            'which extension API servers (metrics-server and others) trust until they expire'
+          : 'without this step, extension API servers (metrics-server and others) would trust the dropped CA until ' +
+            `it expires; after step ${after!.index} (${after!.id}) no apiserver trusts it any more`) +
         (mode === 'report'
-          ? '. Report only (workloads.extensionApiserverAuthentication: report): apply writes nothing; replace client-ca-file by hand, or set it to replace'
+          ? '. Report only (workloads.extensionApiserverAuthentication: report): apply writes nothing; ' +
+            'replace client-ca-file by hand, or set it to replace'
           : ''),
     },
     notices: [],

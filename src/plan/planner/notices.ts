@@ -53,15 +53,16 @@ export function buildNotices(ctx: NoticeContext): string[] {
     );
     for (const [old, { step, to }] of serverChange) {
       out.push(
-        `From step ${step.index} (${step.id}) control planes serve ${cred.api} certificates signed by ${name(to)}: any ${cred.file} that trusts only ${name(old)} (other users' copies, CI) stops verifying them` +
+        `From step ${step.index} (${step.id}) control planes serve ${cred.api} certificates signed by ${name(to)}: ` +
+          `any ${cred.file} that trusts only ${name(old)} (other users' copies, CI) stops verifying them` +
           (written ? `; the ${cred.file} this plan writes (step ${written.index}) trusts the new CA.` : '.'),
       );
     }
     for (const [old, step] of clientDrop) {
       out.push(
-        `From step ${step.index} (${step.id}) control planes refuse ${cred.api} client certificates signed by ${name(old)}: every ${cred.file} signed by it stops working; issue new ones from ${
-          input.desired[api] ? name(input.desired[api].issuing) : 'the new CA'
-        }.`,
+        `From step ${step.index} (${step.id}) control planes refuse ${cred.api} client certificates signed by ` +
+          `${name(old)}: every ${cred.file} signed by it stops working; issue new ones from ` +
+          `${input.desired[api] ? name(input.desired[api].issuing) : 'the new CA'}.`,
       );
     }
   }
@@ -72,7 +73,8 @@ export function buildNotices(ctx: NoticeContext): string[] {
   ]);
   if (talosWrites.length > 0) {
     out.push(
-      `The operator's talosconfig is replaced ${talosWrites.join(', then ')}; the old one stops working once control planes no longer trust its signer.`,
+      `The operator's talosconfig is replaced ${talosWrites.join(', then ')}; the old one stops working once ` +
+        'control planes no longer trust its signer.',
     );
   }
 
@@ -83,7 +85,11 @@ export function buildNotices(ctx: NoticeContext): string[] {
     const step = steps[i]!;
     const next = steps.slice(i).find((s) => s.outputsAfter.includes('kubeconfig'));
     out.push(
-      `The kubeconfig in use stops working during step ${step.index} (${f.reason})${next ? `; a new kubeconfig is written after step ${next.index}` : '; fetch a new one with `talosctl kubeconfig`'}.`,
+      `The kubeconfig in use stops working during step ${step.index} (${f.reason})` +
+        (next
+          ? `; a new kubeconfig is written after step ${next.index}`
+          : '; fetch a new one with `talosctl kubeconfig`') +
+        '.',
     );
   });
 
@@ -92,11 +98,15 @@ export function buildNotices(ctx: NoticeContext): string[] {
   if (apiserverSteps.length > 0) {
     if (cps === 1) {
       out.push(
-        `Single control plane: its kube-apiserver restarts in step(s) ${apiserverSteps.map((s) => s.index).join(', ')}, a brief Kubernetes API outage each time (not a trust failure).`,
+        'Single control plane: its kube-apiserver restarts in ' +
+          `step(s) ${apiserverSteps.map((s) => s.index).join(', ')}, a brief Kubernetes API outage each time (not ` +
+          'a trust failure).',
       );
     } else {
       out.push(
-        `kube-apiserver restarts on each control plane it patches in step(s) ${apiserverSteps.map((s) => s.index).join(', ')}, one control plane at a time (the next starts once its static pods run the new config).`,
+        'kube-apiserver restarts on each control plane it patches in ' +
+          `step(s) ${apiserverSteps.map((s) => s.index).join(', ')}, one control plane at a time (the next starts ` +
+          'once its static pods run the new config).',
       );
     }
   }
@@ -137,7 +147,8 @@ export function batchNotices(input: PlanInput, steps: readonly Step[]): string[]
   const asked = input.options.maxUnavailable;
   return [...groups.values()].map(
     (g) =>
-      `Batches of ${g.applied}, not ${g.requested} as --max-unavailable ${asked} allows, in ${g.where.join(', ')}: ${g.reason}.`,
+      `Batches of ${g.applied}, not ${g.requested} as --max-unavailable ${asked} allows, ` +
+      `in ${g.where.join(', ')}: ${g.reason}.`,
   );
 }
 
@@ -158,10 +169,15 @@ export function podDisruptionNotice(steps: readonly Step[]): string | null {
           ? `, wave ${waves[0]}`
           : `, waves ${waves[0]}–${waves[waves.length - 1]}`;
     return (
-      `In-cluster clients: from step ${step.index} (${step.id})${span}, control planes serve the Kubernetes API from another issuing CA and the ` +
-      `controller-manager leader overwrites kube-root-ca.crt with its issuing CA alone, which is all pods trust: clients started before step ${step.index} ` +
-      `(kube-proxy, anything using in-cluster config) are possibly stale and fail until they re-read ca.crt (client-go: about every 5 minutes) or restart. ` +
-      "The plan lists those pods by workload and namespace, and the Secrets and ConfigMaps that embed the old CA (`--json`: each pod and key); apply restarts the Deployments, DaemonSets and StatefulSets among them right after this step only where the desired state's `workloads` section or `--workloads restart` asks (default: report only), and edits no Secret or ConfigMap."
+      `In-cluster clients: from step ${step.index} (${step.id})${span}, control planes serve the Kubernetes API ` +
+      'from another issuing CA and the controller-manager leader overwrites kube-root-ca.crt with its issuing CA ' +
+      `alone, which is all pods trust: clients started before step ${step.index} ` +
+      '(kube-proxy, anything using in-cluster config) are possibly stale and fail until they re-read ca.crt ' +
+      '(client-go: about every 5 minutes) or restart. ' +
+      'The plan lists those pods by workload and namespace, and the Secrets and ConfigMaps that embed the old CA ' +
+      '(`--json`: each pod and key); apply restarts the Deployments, DaemonSets and StatefulSets among them ' +
+      "right after this step only where the desired state's `workloads` section or `--workloads restart` asks " +
+      '(default: report only), and edits no Secret or ConfigMap.'
     );
   }
   return null;
@@ -181,11 +197,17 @@ export function pemRepairs(input: PlanInput, steps: readonly Step[]): { repairs:
       if (fields.length === 0) continue;
       const step = steps.find((s) => s.nodes.some((x) => x.address === n.address && x.target[api]));
       repairs.push({ address: n.address, api, fields: [...fields], step: step ? step.index : null });
-      const what = `${n.address}: ${fields.join(', ')} ${fields.length === 1 ? 'lacks its' : 'lack their'} final newline; Talos joins CA entries with no separator, so such a certificate and the one after it are lost from the bundle`;
+      const what =
+        `${n.address}: ${fields.join(', ')} ${fields.length === 1 ? 'lacks its' : 'lack their'} final ` +
+        'newline; Talos joins CA entries with no separator, so such a certificate and the one after it are lost ' +
+        'from the bundle';
       notices.push(
         step
-          ? `${what}. Step ${step.index} (${step.id}) rewrites ${fields.length === 1 ? 'it' : 'them'} with one (repair).`
-          : `${what}. No step patches this node's ${CREDENTIALS[api].api} CAs, so ${fields.length === 1 ? 'it stays' : 'they stay'} as ${fields.length === 1 ? 'it is' : 'they are'}: add the newline by hand.`,
+          ? `${what}. Step ${step.index} (${step.id}) rewrites ${fields.length === 1 ? 'it' : 'them'} with one ` +
+              '(repair).'
+          : `${what}. No step patches this node's ${CREDENTIALS[api].api} CAs, ` +
+              `so ${fields.length === 1 ? 'it stays' : 'they stay'} ` +
+              `as ${fields.length === 1 ? 'it is' : 'they are'}: add the newline by hand.`,
       );
     }
   }

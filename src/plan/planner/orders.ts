@@ -14,20 +14,28 @@ import { staleBundles, TargetInterner, trustOf, type ModelNode, type ModelTarget
 import type { ApiPhase, PhaseNode } from './phases.js';
 import { firstProblem, scoreOf, VERDICT_RANK, verdictOf } from './proof.js';
 
-/** Tie-break order when the model finds several orders equally safe, with the reason (talos-behaviour.md §4.2, §4.3). */
+/**
+ * Tie-break order when the model finds several orders equally safe, with the reason (talos-behaviour.md §4.2, §4.3).
+ */
 export const PREFERRED: Record<ApiKind, Record<Phase, { order: WaveOrder; why: string }>> = {
   talos: {
     accept: {
       order: 'controlplanes-first',
-      why: 'workers take their client-CA bundle from trustd on a control plane, so control planes accept first (Talos: internal/app/machined/pkg/controllers/secrets/api.go)',
+      why:
+        'workers take their client-CA bundle from trustd on a control plane, so control planes accept first ' +
+        '(Talos: internal/app/machined/pkg/controllers/secrets/api.go)',
     },
     issue: {
       order: 'controlplanes-first',
-      why: 'workers re-request their apid certificate when they are patched; after the control planes they get one signed by the new CA',
+      why:
+        'workers re-request their apid certificate when they are patched; after the control planes they get one ' +
+        'signed by the new CA',
     },
     drop: {
       order: 'controlplanes-first',
-      why: "a worker trusts the client-CA bundle trustd hands it when it is patched; after the control planes dropped the CA that bundle no longer holds it; talosctl's order",
+      why:
+        'a worker trusts the client-CA bundle trustd hands it when it is patched; ' +
+        "after the control planes dropped the CA that bundle no longer holds it; talosctl's order",
     },
   },
   kubernetes: {
@@ -38,7 +46,9 @@ export const PREFERRED: Record<ApiKind, Record<Phase, { order: WaveOrder; why: s
     },
     drop: {
       order: 'workers-first',
-      why: 'a kubelet re-bootstraps only when its own node drops the old CA, so workers re-bootstrap while every apiserver still accepts both CAs',
+      why:
+        'a kubelet re-bootstraps only when its own node drops the old CA, so workers re-bootstrap while every ' +
+        'apiserver still accepts both CAs',
     },
   },
 };

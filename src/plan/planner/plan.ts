@@ -68,7 +68,8 @@ export function planRotation(input: PlanInput): Plan {
   );
   if (initialProof.length > 0) {
     notices.push(
-      `The observed cluster already has ${initialProof.length} failing edge(s); the first: ${describeFinding(initialFindings[0]!)}.`,
+      `The observed cluster already has ${initialProof.length} failing edge(s); ` +
+        `the first: ${describeFinding(initialFindings[0]!)}.`,
     );
   }
 
@@ -89,7 +90,8 @@ export function planRotation(input: PlanInput): Plan {
 
   const { clients, mint, swap } = talosClients(cas, input, world0, phases, currentClient);
 
-  // Batch sizes (README "Batch sizes", waveBound): --max-unavailable counts workers, as a rolling update's maxUnavailable does.
+  // Batch sizes (README "Batch sizes", waveBound): --max-unavailable counts workers, as a rolling update's
+  // maxUnavailable does.
   const batch = {
     parallelism: input.options.parallelism,
     maxUnavailable: resolveMaxUnavailable(
@@ -105,15 +107,17 @@ export function planRotation(input: PlanInput): Plan {
   if (stale.length > 0) {
     const what = [...new Set(stale.map((w) => cas.describeMask(w.extra)))].join(', ');
     notices.push(
-      `After the last step, worker(s) ${stale.map((w) => w.address).join(', ')} still accept Talos API client certificates signed by ${what}: ` +
-        'their apid trusts the bundle trustd gave them when their Talos CA fields last changed, until its certificate is renewed (within 12 h).',
+      `After the last step, worker(s) ${stale.map((w) => w.address).join(', ')} still accept Talos API client ` +
+        `certificates signed by ${what}: their apid trusts the bundle trustd gave them when their Talos CA ` +
+        'fields last changed, until its certificate is renewed (within 12 h).',
     );
   }
 
   const unproved = currentClient ? [] : steps.filter((s) => s.talosClient === 'current').map((s) => s.index);
   if (unproved.length > 0) {
     notices.push(
-      `The talosconfig in use could not be read: its operator → apid edges are not proved for step(s) ${unproved.join(', ')}; apply checks it before the first step.`,
+      'The talosconfig in use could not be read: its operator → apid edges are not proved for ' +
+        `step(s) ${unproved.join(', ')}; apply checks it before the first step.`,
     );
   }
   refusals(input, steps, refused, notices);
@@ -161,7 +165,10 @@ export function planRotation(input: PlanInput): Plan {
   if (!changes && extensionAuth.step?.mode === 'replace') {
     plan.changes = true;
     plan.applyable = refused.length === 0;
-    plan.summary.text = `No node changes; the ${extensionAuth.step.name} ConfigMap holds ${extensionAuth.step.removes.length} Kubernetes CA(s) no apiserver trusts any more: apply removes them`;
+    plan.summary.text =
+      `No node changes; the ${extensionAuth.step.name} ConfigMap ` +
+      `holds ${extensionAuth.step.removes.length} Kubernetes CA(s) no apiserver trusts any more: ` +
+      'apply removes them';
   }
   notices.push(...extensionAuth.notices);
   return plan;
@@ -238,7 +245,8 @@ function refusals(input: PlanInput, steps: Step[], refused: Refusal[], notices: 
     const broken = step.proof.edges.filter((e) => e.status === 'broken' && !e.preExisting);
     if (input.options.allowDisruption) {
       notices.push(
-        `allowDisruption: step ${step.index} (${step.id}) may break ${broken.length} edge(s), first ${broken[0]?.kind}: ${broken[0]?.from} → ${broken[0]?.to}.`,
+        `allowDisruption: step ${step.index} (${step.id}) may break ${broken.length} edge(s), ` +
+          `first ${broken[0]?.kind}: ${broken[0]?.from} → ${broken[0]?.to}.`,
       );
       continue;
     }
@@ -247,7 +255,9 @@ function refusals(input: PlanInput, steps: Step[], refused: Refusal[], notices: 
         code: 'PLAN_UNSAFE_STEP',
         step: step.id,
         edge,
-        reason: `step ${step.index} (${step.id}) would break ${edge.kind} ${edge.from} → ${edge.to}: ${edge.reason} (${edge.window})`,
+        reason:
+          `step ${step.index} (${step.id}) would break ${edge.kind} ${edge.from} → ${edge.to}: ${edge.reason} ` +
+          `(${edge.window})`,
       });
     }
   }
@@ -327,14 +337,17 @@ function structuralChecks(input: PlanInput, refused: Refusal[], notices: string[
   for (const w of ep.workers) {
     refused.push({
       code: 'PLAN_ENDPOINT_IS_WORKER',
-      reason: `endpoint ${w} is a worker: a worker's apid cannot proxy to other nodes (Talos: internal/app/apid/pkg/director/director.go); use control-plane endpoints`,
+      reason:
+        `endpoint ${w} is a worker: a worker's apid cannot proxy to other nodes (Talos: ` +
+        'internal/app/apid/pkg/director/director.go); use control-plane endpoints',
     });
   }
   if (input.endpoints.length === 0)
     notices.push('No endpoint is given: the proof assumes the operator may reach any control plane.');
   else if (ep.anyControlPlane)
     notices.push(
-      'An endpoint is not a node address (VIP, DNS name or load balancer): the proof assumes it may reach any control plane.',
+      'An endpoint is not a node address (VIP, DNS name or load balancer): the proof assumes it may reach any ' +
+        'control plane.',
     );
   for (const n of cps) {
     if (input.desired.talos && n.talos.issuing === null) {
@@ -439,7 +452,8 @@ function summarize(steps: Step[], verdict: Verdict, phases: Record<ApiKind, ApiP
   const text =
     steps.length === 0
       ? 'No changes: the cluster already matches the desired CA state.'
-      : `${steps.length} step(s) (${chains}); ${changed.size} node(s) change, ${restarts} kubelet restart(s); verdict ${verdict}` +
+      : `${steps.length} step(s) (${chains}); ${changed.size} node(s) change, ${restarts} kubelet restart(s); ` +
+        `verdict ${verdict}` +
         (announced ? `, ${announced} announced disruption(s)` : '') +
         (broken ? `, ${broken} breaking edge(s)` : '');
   return {

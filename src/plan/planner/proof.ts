@@ -68,7 +68,10 @@ export function windowOf(f: Finding, stepIndex: number): string {
   if (ws.length === 0) return f.atGate ? `at the gate of step ${n} and after it` : `step ${n}`;
   if (f.kind === 'pod-apiserver') {
     if (!f.inEnd)
-      return `during ${span} of step ${n}, while control planes serve from different issuing CAs; at most the duration of step ${n}`;
+      return (
+        `during ${span} of step ${n}, while control planes serve from different issuing CAs; ` +
+        `at most the duration of step ${n}`
+      );
     return (
       `from ${span} of step ${n}, and after it for clients started before step ${n}: ` +
       'possibly stale until they re-read ca.crt (client-go: about every 5 minutes) or restart'
@@ -80,7 +83,9 @@ export function windowOf(f: Finding, stepIndex: number): string {
     s += `, until ${f.fromNodes.join(', ')} ${plural(f.fromNodes) ? 'are' : 'is'} patched`;
   else if (f.toVersion === 'before') s += `, until ${f.toNodes.join(', ')} ${plural(f.toNodes) ? 'are' : 'is'} patched`;
   else if (f.toVersion === 'lagging')
-    s += `, until the kube-apiserver / controller-manager of ${f.toNodes.join(', ')} ${plural(f.toNodes) ? 'are' : 'is'} re-created from the new config`;
+    s +=
+      ', until the kube-apiserver / controller-manager ' +
+      `of ${f.toNodes.join(', ')} ${plural(f.toNodes) ? 'are' : 'is'} re-created from the new config`;
   return `${s}; at most the duration of step ${n}`;
 }
 

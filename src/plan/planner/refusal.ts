@@ -14,7 +14,9 @@ export function refuseIfRefused(plan: Plan): void {
     'PLAN_REFUSED',
     `the desired state cannot be reached safely (${problems}):\n${refused.map((r) => `  - ${r.reason}`).join('\n')}`,
     {
-      hint: 'change the desired state (e.g. keep the old CA accepted for now), or plan and apply with --allow-disruption to accept the breakage the proof names',
+      hint:
+        'change the desired state (e.g. keep the old CA accepted for now), ' +
+        'or plan and apply with --allow-disruption to accept the breakage the proof names',
     },
   );
 }

@@ -298,14 +298,18 @@ function waveBound(
       requested: batch.maxUnavailable,
       applied: 1,
       reason:
-        'kube-apiserver and kube-controller-manager restart on each (Kubernetes CA change): one control plane at a time, each waited for until its static pods run the new config, so the others keep serving',
+        'kube-apiserver and kube-controller-manager restart on each (Kubernetes CA change): ' +
+        'one control plane at a time, each waited for until its static pods run the new config, ' +
+        'so the others keep serving',
     };
   }
   return {
     by: 'max-unavailable',
     requested: batch.maxUnavailable,
     applied: batch.maxUnavailable,
-    reason: `kubelets restart (running pods keep running): --max-unavailable ${asked} bounds the workers restarting at once`,
+    reason:
+      `kubelets restart (running pods keep running): --max-unavailable ${asked} bounds the workers restarting ` +
+      'at once',
   };
 }
 
@@ -317,7 +321,9 @@ function explainOrder(part: Skeleton['parts'][number], sk: Skeleton): OrderChoic
       const later = r.steps.slice(index);
       const bad = later.find((s) => s.problem);
       const stale = r.stale > result.stale;
-      const leftover = `${chain.api}: ${r.stale} worker(s) would keep trusting a dropped Talos CA in their apid client bundle (trustd hands a worker the control planes' trusted set when it is patched)`;
+      const leftover =
+        `${chain.api}: ${r.stale} worker(s) would keep trusting a dropped Talos CA in their apid ` +
+        `client bundle (trustd hands a worker the control planes' trusted set when it is patched)`;
       return {
         order: r.orders[index]!,
         verdict: VERDICT_BY_RANK[Math.max(0, ...later.map((s) => VERDICT_RANK[s.verdict]))]!,
@@ -341,7 +347,12 @@ function explainOrder(part: Skeleton['parts'][number], sk: Skeleton): OrderChoic
       if (VERDICT_RANK[a.verdict] <= myRank && a.stale)
         reason = `${a.order} would be ${a.verdict} too, but ${a.problem}`;
       else
-        reason = `${a.order} would be ${a.verdict === VERDICT_BY_RANK[myRank] ? `${a.verdict} with more failing node pairs (score ${a.score} vs ${myScore})` : a.verdict}${a.problem ? `: ${a.problem}` : ''}`;
+        reason =
+          `${a.order} would be ` +
+          (a.verdict === VERDICT_BY_RANK[myRank]
+            ? `${a.verdict} with more failing node pairs (score ${a.score} vs ${myScore})`
+            : a.verdict) +
+          (a.problem ? `: ${a.problem}` : '');
     } else if (order !== pref.order && sk.apis.length > 1) {
       reason = `${same}; ${order} lets this phase share one apply per node with the other API's`;
     } else if (order === pref.order) {

@@ -31,7 +31,7 @@ export function colorizePlanText(text: string): string {
       if (/^ {6}\+/.test(line)) return paint(line, SGR.green);
       if (/^ {6}-/.test(line)) return paint(line, SGR.red);
       if (line.startsWith('> step ')) return paint(line, SGR.bold);
-      const verdict = /^(Verdict|  proof): (safe-with-announced-disruption|safe|unsafe)\b/.exec(line);
+      const verdict = /^(Verdict| {2}proof): (safe-with-announced-disruption|safe|unsafe)\b/.exec(line);
       if (verdict) return paint(line, VERDICT_COLOR[verdict[2]!]!);
       return line;
     })

@@ -3,7 +3,8 @@
  *
  *   > step 1/3: talos-kubernetes-accept — Talos API: accept talos-2026 (877dc9b7dc2c4826); …
  *     wave 1/2: control planes, one at a time (kube-apiserver restarts)
- *     - 127.0.0.10 (cp-1): talos +accept talos-2026 (877dc9b7dc2c4826); kubernetes +accept k8s-2026 (…); kubelet restarts
+ *     - 127.0.0.10 (cp-1): talos +accept talos-2026 (877dc9b7dc2c4826); kubernetes +accept k8s-2026 (…); kubelet
+ *       restarts
  *     gate: …
  *     proof: safe
  *
@@ -101,7 +102,10 @@ export function renderPlanText(plan: Plan, opts: PlanTextOptions = {}): string {
     const cert = m ? opts.describeCertificate!(m[3]!) : null;
     if (!m || !cert) return line;
     const name = names.get(cert.fingerprint);
-    return `${m[1]}certificate ${name ? `${name} ` : ''}(${shortFingerprint(cert.fingerprint)}), subject ${cert.subject || '(empty)'}, not after ${cert.notAfter}`;
+    return (
+      `${m[1]}certificate ${name ? `${name} ` : ''}(${shortFingerprint(cert.fingerprint)}), ` +
+      `subject ${cert.subject || '(empty)'}, not after ${cert.notAfter}`
+    );
   };
   /** The diff's lines, each PEM certificate written out over several lines (document style) as one line. */
   const diffLines = (diff: string): string[] => {
@@ -123,7 +127,8 @@ export function renderPlanText(plan: Plan, opts: PlanTextOptions = {}): string {
       }
       const name = names.get(cert.fingerprint);
       out.push(
-        `${begin![1]}${begin![2]}certificate ${name ? `${name} ` : ''}(${shortFingerprint(cert.fingerprint)}), subject ${cert.subject || '(empty)'}, not after ${cert.notAfter}`,
+        `${begin![1]}${begin![2]}certificate ${name ? `${name} ` : ''}(${shortFingerprint(cert.fingerprint)}), ` +
+          `subject ${cert.subject || '(empty)'}, not after ${cert.notAfter}`,
       );
       i = end;
     }
@@ -137,7 +142,8 @@ export function renderPlanText(plan: Plan, opts: PlanTextOptions = {}): string {
     out.push('', 'Authorities:');
     for (const a of plan.authorities) {
       out.push(
-        `  ${(a.api === 'talos' ? 'Talos API' : 'Kubernetes API').padEnd(15)} ${(a.name ?? '(unnamed)').padEnd(20)} ${shortFingerprint(a.fingerprint)}  ${a.disposition}`,
+        `  ${(a.api === 'talos' ? 'Talos API' : 'Kubernetes API').padEnd(15)} ${(a.name ?? '(unnamed)').padEnd(20)} ` +
+          `${shortFingerprint(a.fingerprint)}  ${a.disposition}`,
       );
     }
   }
@@ -187,6 +193,11 @@ function wrapProse(line: string, width: number): string[] {
   return wrapLine(line, width, hang === 6 ? 8 : hang);
 }
 
+/** The files a step writes; a talosconfig names the client certificate it holds. */
+function outputList(kinds: readonly Step['outputsBefore'][number][], talosconfig: TalosClientKind | undefined): string {
+  return kinds.map((k) => (k === 'talosconfig' && talosconfig ? `talosconfig (${talosconfig} client)` : k)).join(', ');
+}
+
 function stepLines(
   step: Step,
   total: number,
@@ -202,9 +213,7 @@ function stepLines(
     if (o) out.push(`  order (${API_SHORT[api]}): ${o.chosen} — ${o.reason}`);
   }
   if (step.outputsBefore.length > 0) {
-    out.push(
-      `  before: write ${step.outputsBefore.map((k) => (k === 'talosconfig' && step.talosconfigBefore ? `talosconfig (${step.talosconfigBefore} client)` : k)).join(', ')}`,
-    );
+    out.push(`  before: write ${outputList(step.outputsBefore, step.talosconfigBefore)}`);
   }
   for (const wave of step.waves) {
     const noun = wave.role === 'controlplane' ? 'control planes' : 'workers';
@@ -224,17 +233,17 @@ function stepLines(
   }
   if (step.gate.kubernetes) {
     out.push(
-      `  gate: Kubernetes: kubelet restart observed on ${step.gate.kubernetes.kubeletRestartsObserved.length} node(s), every Node Ready with its Lease renewed after the wave (fresh admin kubeconfig)`,
+      `  gate: Kubernetes: kubelet restart observed on ${step.gate.kubernetes.kubeletRestartsObserved.length} ` +
+        'node(s), every Node Ready with its Lease renewed after the wave (fresh admin kubeconfig)',
     );
   }
   if (step.outputsAfter.length > 0) {
-    out.push(
-      `  then: write ${step.outputsAfter.map((k) => (k === 'talosconfig' && step.talosconfigAfter ? `talosconfig (${step.talosconfigAfter} client)` : k)).join(', ')}`,
-    );
+    out.push(`  then: write ${outputList(step.outputsAfter, step.talosconfigAfter)}`);
   }
   const kinds = step.proof.edges.filter((e) => e.status === 'ok').map((e) => e.kind);
   out.push(
-    `  proof: ${step.proof.verdict} (${step.proof.statesChecked} state(s), ${step.proof.classes} node class(es)${kinds.length ? `; no failure: ${kinds.join(', ')}` : ''})`,
+    `  proof: ${step.proof.verdict} (${step.proof.statesChecked} state(s), ${step.proof.classes} node ` +
+      `class(es)${kinds.length ? `; no failure: ${kinds.join(', ')}` : ''})`,
   );
   for (const e of step.proof.edges) if (e.status !== 'ok') out.push(...edgeLines(e, '    '));
   return out;
@@ -302,15 +311,18 @@ export function extensionAuthLines(
       : `after step ${steps.find((s) => s.id === ext.afterStep)?.index ?? '?'} (${ext.afterStep})`;
   if (ext.mode === 'report') {
     return [
-      `ConfigMap ${ext.namespace}/${ext.name}, ${after}: report only, not written (workloads.extensionApiserverAuthentication: report)`,
-      `  would replace client-ca-file with exactly ${ext.clientCa.map(ca).join(', ')} (what every kube-apiserver then trusts)`,
+      `ConfigMap ${ext.namespace}/${ext.name}, ${after}: ` +
+        'report only, not written (workloads.extensionApiserverAuthentication: report)',
+      `  would replace client-ca-file with exactly ${ext.clientCa.map(ca).join(', ')} (what every kube-apiserver ` +
+        'then trusts)',
       `  would remove: ${ext.removes.map(ca).join(', ')} (extension API servers keep trusting it until it expires)`,
       `  why: ${ext.reason}`,
     ];
   }
   return [
     `ConfigMap ${ext.namespace}/${ext.name}, ${after}: replace client-ca-file`,
-    `  client-ca-file: exactly ${ext.clientCa.map(ca).join(', ')} (what every kube-apiserver then trusts); every other key kept; never deleted`,
+    `  client-ca-file: exactly ${ext.clientCa.map(ca).join(', ')} (what every kube-apiserver then trusts); ` +
+      'every other key kept; never deleted',
     `  removes: ${ext.removes.map(ca).join(', ')}`,
     `  requestheader-client-ca-file: unchanged (the aggregator CA is not rotated)`,
     `  gate: re-read after ${Math.round(ext.gate.settleMs / 1000)} s: no kube-apiserver wrote a removed CA back`,

@@ -28,7 +28,8 @@ export function parsePlanDocument(text: string, source = 'plan'): Plan {
   if (d.formatVersion !== PLAN_FORMAT_VERSION) {
     throw new RotateError(
       'PLAN_FORMAT_UNSUPPORTED',
-      `${source} has formatVersion ${JSON.stringify(d.formatVersion)}; this version of talos-rotate reads ${PLAN_FORMAT_VERSION}`,
+      `${source} has formatVersion ${JSON.stringify(d.formatVersion)}; ` +
+        `this version of talos-rotate reads ${PLAN_FORMAT_VERSION}`,
       {
         hint: 'make a new plan with this version of talos-rotate',
       },

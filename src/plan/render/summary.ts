@@ -31,22 +31,28 @@ export function renderPlanSummary(plan: Plan): string {
       .join(', ');
     const proof = s.proof.verdict === 'safe' ? 'safe' : `${s.proof.verdict} (${announced(s.proof.edges)} edge(s))`;
     out.push(
-      `| ${s.index}. \`${s.id}\` | ${cell(s.title)} | ${s.nodes.length} | ${waves} | ${s.kubeletRestarts.length} | ${proof} |`,
+      `| ${s.index}. \`${s.id}\` | ${cell(s.title)} | ${s.nodes.length} | ${waves} | ${s.kubeletRestarts.length} ` +
+        `| ${proof} |`,
     );
   }
   const ext = plan.extensionAuth;
   if (ext) {
     // One row after the step it follows: the ConfigMap write has no nodes, waves or restarts.
     const after = plan.steps.find((s) => s.id === ext.afterStep)?.index;
-    const what = `${ext.mode === 'replace' ? 'replace' : 'report'} \`client-ca-file\` of ConfigMap \`${ext.namespace}/${ext.name}\` (removes ${ext.removes.map((fp) => `\`${shortFingerprint(fp)}\``).join(', ')}; never deleted)`;
+    const what =
+      `${ext.mode === 'replace' ? 'replace' : 'report'} \`client-ca-file\` of ConfigMap ` +
+      `\`${ext.namespace}/${ext.name}\` ` +
+      `(removes ${ext.removes.map((fp) => `\`${shortFingerprint(fp)}\``).join(', ')}; never deleted)`;
     out.push(
-      `| ${after === undefined ? 'last' : `after ${after}`}. \`${ext.id}\` | ${what} | 0 | – | 0 | gate: no apiserver writes a removed CA back |`,
+      `| ${after === undefined ? 'last' : `after ${after}`}. \`${ext.id}\` | ${what} | 0 | – | 0 | gate: ` +
+        'no apiserver writes a removed CA back |',
     );
   }
   out.push('', '| Authority | API | Fingerprint | At the end |', '|---|---|---|---|');
   for (const a of plan.authorities)
     out.push(
-      `| ${cell(a.name ?? '(unnamed)')} | ${API_TITLE[a.api]} | \`${shortFingerprint(a.fingerprint)}\` | ${a.disposition} |`,
+      `| ${cell(a.name ?? '(unnamed)')} | ${API_TITLE[a.api]} | \`${shortFingerprint(a.fingerprint)}\` ` +
+        `| ${a.disposition} |`,
     );
   if (plan.refused && plan.refused.length > 0) {
     out.push('', `**Refused (${plan.refused.length}):**`);
@@ -55,7 +61,8 @@ export function renderPlanSummary(plan: Plan): string {
   if (plan.notices.length > 0)
     out.push(
       '',
-      `${plan.notices.length} notice(s); the full plan (\`rotate plan\`, or the saved plan) shows them with the per-node diffs and proofs.`,
+      `${plan.notices.length} notice(s); the full plan (\`rotate plan\`, or the saved plan) ` +
+        'shows them with the per-node diffs and proofs.',
     );
   return `${out.join('\n')}\n`;
 }

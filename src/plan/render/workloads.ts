@@ -27,7 +27,13 @@ function kindsText(ws: readonly StaleWorkload[]): string {
   const restart = ws.filter((w) => w.action === 'restart').length;
   const blocked = ws.filter((w) => w.action === 'report' && w.blocker && w.reason === w.blocker).length;
   const evict = ws.filter((w) => w.action === 'evict').length;
-  return `${parts.join(', ')} (${count(pods, 'pod', 'pods')}${restart > 0 ? `; apply restarts ${restart}` : ''}${evict > 0 ? `; apply evicts the pods of ${evict}` : ''}${blocked > 0 ? `; ${blocked} blocked, reported` : ''})`;
+  return (
+    `${parts.join(', ')} (${count(pods, 'pod', 'pods')}` +
+    (restart > 0 ? `; apply restarts ${restart}` : '') +
+    (evict > 0 ? `; apply evicts the pods of ${evict}` : '') +
+    (blocked > 0 ? `; ${blocked} blocked, reported` : '') +
+    ')'
+  );
 }
 
 export function workloadLines(report: WorkloadsReport): string[] {
@@ -65,7 +71,10 @@ export function workloadLines(report: WorkloadsReport): string[] {
   }
   const pods = report.workloads.reduce((n, w) => n + w.pods.length, 0);
   out.push(
-    `  ${count(report.workloads.length, 'workload', 'workloads')} (${count(pods, 'pod', 'pods')}) and ${count(report.objects.length, 'Secret/ConfigMap', 'Secrets/ConfigMaps')} in ${count(namespaces.length, 'namespace', 'namespaces')}; \`--json\` lists each pod and key. The tool does not edit Secrets or ConfigMaps: update them to the new CA.`,
+    `  ${count(report.workloads.length, 'workload', 'workloads')} (${count(pods, 'pod', 'pods')}) ` +
+      `and ${count(report.objects.length, 'Secret/ConfigMap', 'Secrets/ConfigMaps')} ` +
+      `in ${count(namespaces.length, 'namespace', 'namespaces')}; \`--json\` lists each pod and key. ` +
+      'The tool does not edit Secrets or ConfigMaps: update them to the new CA.',
   );
   return out;
 }
@@ -80,16 +89,20 @@ export function workloadPhaseLines(entry: WorkloadPhaseEntry): string[] {
         : 'the default';
   const what =
     entry.mode === 'restart'
-      ? 'restart (rollout restart, in batches) the Deployments, DaemonSets and StatefulSets whose pods loaded the CA it replaces; report the rest'
+      ? 'restart (rollout restart, in batches) the Deployments, DaemonSets and StatefulSets whose pods loaded the ' +
+        'CA it replaces; report the rest'
       : entry.mode === 'report'
         ? 'report the workloads whose pods loaded the CA it replaces; restart none'
         : 'restart or report each workload whose pods loaded the CA it replaces, per namespace and selector';
   const lines = [
-    `Workload phase: after step ${entry.afterStep} (${entry.afterStepId}), once kube-root-ca.crt holds ${entry.newCa.slice(0, 16)} in the namespaces concerned: ${what} (mode ${entry.mode}, from ${source}).`,
+    `Workload phase: after step ${entry.afterStep} (${entry.afterStepId}), ` +
+      `once kube-root-ca.crt holds ${entry.newCa.slice(0, 16)} in the namespaces concerned: ${what} ` +
+      `(mode ${entry.mode}, from ${source}).`,
   ];
   if (entry.podsStartedAfter)
     lines.push(
-      `  Only pods started since ${entry.podsStartedAfter} (when the rolled-back run's Kubernetes issue step began) hold that CA; older pods are left alone.`,
+      `  Only pods started since ${entry.podsStartedAfter} (when the rolled-back run's Kubernetes issue step began) ` +
+        'hold that CA; older pods are left alone.',
     );
   return lines;
 }

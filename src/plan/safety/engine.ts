@@ -241,11 +241,14 @@ function mergeEqualTargets(classes: Cls[]): Cls[] {
   const out: Cls[] = [];
   for (const c of classes) {
     const t = c.target;
-    const key = `${c.role}|${c.endpoint}|${c.before.talos.issuing}|${c.before.talos.trusted}|${c.before.kube.issuing}|${c.before.kube.trusted}|${grantsKey(c.before.grants)}|${c.before.signers}|${c.wave}|${
-      t
-        ? `${t.talos?.issuing}/${t.talos?.trusted}/${t.talosTouched}/${t.kube?.issuing}/${t.kube?.trusted}/${t.kubeTouched}`
-        : ''
-    }`;
+    const b = c.before;
+    const key =
+      `${c.role}|${c.endpoint}|${b.talos.issuing}|${b.talos.trusted}|${b.kube.issuing}|${b.kube.trusted}|` +
+      `${grantsKey(b.grants)}|${b.signers}|${c.wave}|` +
+      (t
+        ? `${t.talos?.issuing}/${t.talos?.trusted}/${t.talosTouched}/` +
+          `${t.kube?.issuing}/${t.kube?.trusted}/${t.kubeTouched}`
+        : '');
     const prev = seen.get(key);
     if (prev) {
       prev.members.push(...c.members);
@@ -265,7 +268,10 @@ function mergeEqualTargets(classes: Cls[]): Cls[] {
   return out;
 }
 
-/** One control-plane class as seen from a node being patched: the versions possibly present, and the minimal sets that may be all that is present at one moment. */
+/**
+ * One control-plane class as seen from a node being patched: the versions possibly present, and the minimal sets that
+ * may be all that is present at one moment.
+ */
 interface CpPresence {
   present: TrustPair[];
   minimal: TrustPair[][];

@@ -131,7 +131,8 @@ function operatorApid(x: RuleContext, client: ModelClient): void {
     if (clientOk && serverOk) continue;
     const reason = !clientOk
       ? `apid on ${c.label} does not accept client certificates signed by ${d(client.signer)} (trusts ${dm(t.trusted)})`
-      : `the ${client.label} trusts ${dm(client.trusts)}, not ${c.label}'s server certificate signed by ${d(t.issuing)}`;
+      : `the ${client.label} trusts ${dm(client.trusts)}, not ${c.label}'s server certificate signed ` +
+        `by ${d(t.issuing)}`;
     rec.add({
       kind: 'operator-apid',
       fromKey: `op:${client.label}`,
@@ -158,8 +159,10 @@ const apidProxy: TrustRule = ({ ents, cps, rec, d, dm }) => {
         const sOk = has(a.state.talos.trusted, b.state.talos.issuing);
         if (cOk && sOk) continue;
         const reason = !cOk
-          ? `apid on ${b.label} does not accept ${a.label}'s proxy client certificate (signed by ${d(imp)}; trusts ${dm(b.state.talos.trusted)})`
-          : `${a.label} does not trust ${b.label}'s server certificate (signed by ${d(b.state.talos.issuing)}; trusts ${dm(a.state.talos.trusted)})`;
+          ? `apid on ${b.label} does not accept ${a.label}'s proxy client certificate (signed by ${d(imp)}; ` +
+            `trusts ${dm(b.state.talos.trusted)})`
+          : `${a.label} does not trust ${b.label}'s server certificate (signed by ${d(b.state.talos.issuing)}; ` +
+            `trusts ${dm(a.state.talos.trusted)})`;
         rec.add({
           kind: 'apid-proxy',
           fromKey: a.key,
@@ -183,8 +186,10 @@ const apidProxy: TrustRule = ({ ents, cps, rec, d, dm }) => {
           if (cOk && sOk) continue;
           failing++;
           reason ||= !cOk
-            ? `apid on ${b.label} trusts the bundle trustd gave it, ${dm(g.bundle)}, which lacks ${d(imp)} that signs ${a.label}'s proxy client certificate`
-            : `${a.label} does not trust ${b.label}'s server certificate (signed by ${d(g.signer)} through trustd; trusts ${dm(a.state.talos.trusted)})`;
+            ? `apid on ${b.label} trusts the bundle trustd gave it, ${dm(g.bundle)}, ` +
+              `which lacks ${d(imp)} that signs ${a.label}'s proxy client certificate`
+            : `${a.label} does not trust ${b.label}'s server certificate (signed by ${d(g.signer)} through trustd; ` +
+              `trusts ${dm(a.state.talos.trusted)})`;
         }
         if (failing === 0) continue;
         rec.add({
@@ -210,7 +215,9 @@ const workerTrustd: TrustRule = ({ ents, cps, rec, d, dm }) => {
     if (w.cls.role !== 'worker') continue;
     for (const c of cps) {
       if (has(w.state.talos.trusted, c.state.talos.issuing)) continue;
-      const reason = `${w.label} trusts ${dm(w.state.talos.trusted)}, not trustd's certificate on ${c.label} (signed by ${d(c.state.talos.issuing)})`;
+      const reason =
+        `${w.label} trusts ${dm(w.state.talos.trusted)}, not trustd's certificate on ${c.label} ` +
+        `(signed by ${d(c.state.talos.issuing)})`;
       rec.add({
         kind: 'worker-trustd',
         fromKey: w.key,
@@ -240,10 +247,12 @@ const kubeletApiserver: TrustRule = ({ ents, cps, rec, d, dm }) => {
       const broken = fail.some((s) => stranded.has(s));
       const s0 = fail.find((s) => stranded.has(s)) ?? fail[0]!;
       const why = !has(n.state.kube.trusted, c.state.serving.issuing)
-        ? `the kubelet of ${n.label} trusts ${dm(n.state.kube.trusted)}, not ${c.label}'s serving certificate (signed by ${d(c.state.serving.issuing)})`
+        ? `the kubelet of ${n.label} trusts ${dm(n.state.kube.trusted)}, not ${c.label}'s serving certificate ` +
+          `(signed by ${d(c.state.serving.issuing)})`
         : s0 === NO_CA
           ? `the kubelet of ${n.label} has no client certificate`
-          : `kube-apiserver on ${c.label} does not accept the kubelet client certificate of ${n.label} (signed by ${d(s0)}; client CAs ${dm(c.state.serving.trusted)})`;
+          : `kube-apiserver on ${c.label} does not accept the kubelet client certificate of ${n.label} (signed ` +
+            `by ${d(s0)}; client CAs ${dm(c.state.serving.trusted)})`;
       const reason = broken
         ? `${why}; no apiserver accepts it in this state: Node NotReady after the grace period`
         : `${why}; another apiserver still serves it through KubePrism`;
@@ -266,12 +275,15 @@ const kubeletApiserver: TrustRule = ({ ents, cps, rec, d, dm }) => {
 /** In-cluster clients holding one issuing CA (their ca.crt) against every kube-apiserver. */
 const podApiserver: TrustRule = ({ cps, rec, d }) => {
   let pods = rec.podCas;
-  for (const c of cps) pods |= bit(c.state.serving.issuing); // a leader publishes the CA its running controller-manager has
+  // A leader publishes the CA its running controller-manager has.
+  for (const c of cps) pods |= bit(c.state.serving.issuing);
   for (const p of bitsOf(pods)) {
     for (const c of cps) {
       const serving = c.state.serving.issuing; // what its running apiserver serves (lagging: the old CA)
       if (serving === p || serving === NO_CA) continue;
-      const reason = `in-cluster clients whose ca.crt (kube-root-ca.crt) holds ${d(p)} alone do not trust ${c.label}'s serving certificate (signed by ${d(serving)})`;
+      const reason =
+        'in-cluster clients whose ca.crt (kube-root-ca.crt) ' +
+        `holds ${d(p)} alone do not trust ${c.label}'s serving certificate (signed by ${d(serving)})`;
       rec.add({
         kind: 'pod-apiserver',
         fromKey: `pod:${p}`,
@@ -297,7 +309,8 @@ function operatorKubeconfig(x: RuleContext, kc: ModelClient): void {
     if (clientOk && serverOk) continue;
     const reason = !clientOk
       ? `kube-apiserver on ${c.label} does not accept client certificates signed by ${d(kc.signer)}`
-      : `the ${kc.label} trusts ${dm(kc.trusts)}, not ${c.label}'s serving certificate signed by ${d(c.state.serving.issuing)}`;
+      : `the ${kc.label} trusts ${dm(kc.trusts)}, not ${c.label}'s serving certificate signed ` +
+        `by ${d(c.state.serving.issuing)}`;
     rec.add({
       kind: 'client-apiserver',
       fromKey: `kc:${kc.label}`,
@@ -322,8 +335,10 @@ const gateKubeconfig: TrustRule = ({ cps, rec, d, dm }) => {
         has(b.state.serving.trusted, a.state.kube.issuing) && has(a.state.kube.trusted, b.state.serving.issuing);
       if (ok) continue;
       const reason = !has(b.state.serving.trusted, a.state.kube.issuing)
-        ? `a kubeconfig fetched from ${a.label} carries a cert signed by ${d(a.state.kube.issuing)}, which kube-apiserver on ${b.label} does not accept`
-        : `a kubeconfig fetched from ${a.label} trusts ${dm(a.state.kube.trusted)}, not ${b.label}'s serving certificate (signed by ${d(b.state.serving.issuing)})`;
+        ? `a kubeconfig fetched from ${a.label} carries a cert signed by ${d(a.state.kube.issuing)}, ` +
+          `which kube-apiserver on ${b.label} does not accept`
+        : `a kubeconfig fetched from ${a.label} trusts ${dm(a.state.kube.trusted)}, ` +
+          `not ${b.label}'s serving certificate (signed by ${d(b.state.serving.issuing)})`;
       rec.add({
         kind: 'client-apiserver',
         fromKey: `gate:${a.key}`,

@@ -36,7 +36,10 @@ export interface ModelNode {
 
 /** The class key of a node state (computed once per state, shared by the nodes that have it). */
 export function stateKey(n: Omit<ModelNode, 'address' | 'key'>): string {
-  return `${n.role}|${n.endpoint ? 'e' : ''}|${n.talos.issuing}|${n.talos.trusted}|${n.kube.issuing}|${n.kube.trusted}|${grantsKey(n.grants)}|${n.signers}`;
+  return (
+    `${n.role}|${n.endpoint ? 'e' : ''}|${n.talos.issuing}|${n.talos.trusted}|${n.kube.issuing}|${n.kube.trusted}|` +
+    `${grantsKey(n.grants)}|${n.signers}`
+  );
 }
 
 /** A node's new state for the APIs a patch touches; `touched` = the config's CA fields change at all. */
@@ -52,7 +55,9 @@ export class TargetInterner {
   readonly #cache = new Map<string, ModelTarget>();
 
   intern(t: ModelTarget): ModelTarget {
-    const key = `${t.talos?.issuing}/${t.talos?.trusted}/${t.talosTouched}/${t.kube?.issuing}/${t.kube?.trusted}/${t.kubeTouched}`;
+    const key =
+      `${t.talos?.issuing}/${t.talos?.trusted}/${t.talosTouched}/` +
+      `${t.kube?.issuing}/${t.kube?.trusted}/${t.kubeTouched}`;
     const hit = this.#cache.get(key);
     if (hit) return hit;
     this.#cache.set(key, t);
@@ -144,7 +149,9 @@ export function initialWorld(cas: CaIndex, nodes: readonly ObservedNode[], endpo
   const cps = uniqueStates(base.filter((n) => n.role === 'controlplane'));
   const cache = new Map<string, ModelNode>();
   return base.map((n) => {
-    const raw = `${n.role}|${n.endpoint}|${n.talos.issuing}|${n.talos.trusted}|${n.kube.issuing}|${n.kube.trusted}|${n.observed ? grantsKey([n.observed]) : ''}`;
+    const raw =
+      `${n.role}|${n.endpoint}|${n.talos.issuing}|${n.talos.trusted}|${n.kube.issuing}|${n.kube.trusted}|` +
+      (n.observed ? grantsKey([n.observed]) : '');
     let proto = cache.get(raw);
     if (!proto) {
       const grants =

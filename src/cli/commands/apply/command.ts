@@ -38,26 +38,30 @@ export function runOptions<T>(y: Argv<T>): Argv<T & RunArgs> {
       type: 'boolean',
       default: true,
       describe:
-        'take the cluster-wide run lease (Lease kube-system/talos-rotate) so that no other rotation runs at the same time; --no-run-lease only while the Kubernetes API is down',
+        'take the cluster-wide run lease (Lease kube-system/talos-rotate) so that no other rotation runs at the ' +
+        'same time; --no-run-lease only while the Kubernetes API is down',
     })
     .option('take-over-expired-lease', {
       type: 'boolean',
       default: false,
       describe:
-        'take over a run lease another run holds but no longer renews (after watching it stay unrenewed for its whole duration)',
+        'take over a run lease another run holds but no longer renews (after watching it stay unrenewed for its ' +
+        'whole duration)',
     }) as unknown as Argv<T & RunArgs>;
 }
 
 export const applyCommand = lazyCommand<ApplyArgs>(
   'apply [planfile]',
-  'Apply a saved plan (no prompt), or plan the desired-state file and apply after confirmation; resumes an unfinished run',
+  'Apply a saved plan (no prompt), or plan the desired-state file and apply after confirmation; ' +
+    'resumes an unfinished run',
   (y) =>
     runOptions(planningOptions(y))
       .positional('planfile', { type: 'string', describe: 'a plan saved with `rotate plan --out FILE`' })
       .option('workloads', {
         choices: ['restart', 'report'] as const,
         describe:
-          "what to do, in every namespace, with the workloads whose pods hold the old Kubernetes API CA after the issue step (overrides the desired state's workloads section; default: that section, else report)",
+          'what to do, in every namespace, with the workloads whose pods hold the old Kubernetes API CA after the ' +
+          "issue step (overrides the desired state's workloads section; default: that section, else report)",
       })
       .example('$0 apply -f rotate.yaml', 'plan, ask, then apply (and resume an unfinished run)')
       .example(

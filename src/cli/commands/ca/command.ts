@@ -69,7 +69,8 @@ const caNew = lazyCommand<CaNewArgs>(
 
 const caImport = lazyCommand<CaImportArgs>(
   'import',
-  "Add an existing self-signed CA (e.g. from your organisation's PKI) to the desired state: checked (a CA, valid now, an algorithm Talos uses, its key), referenced, never copied",
+  "Add an existing self-signed CA (e.g. from your organisation's PKI) to the desired state: " +
+    'checked (a CA, valid now, an algorithm Talos uses, its key), referenced, never copied',
   (y) =>
     y
       .option('api', {
@@ -96,7 +97,8 @@ const caImport = lazyCommand<CaImportArgs>(
 
 const caShow = lazyCommand<CaShowArgs>(
   'show <file>',
-  'Show a CA certificate (PEM file, or base64-of-PEM as Talos stores it): fingerprint, subject, algorithm, validity, checks',
+  'Show a CA certificate (PEM file, or base64-of-PEM as Talos stores it): fingerprint, subject, algorithm, ' +
+    'validity, checks',
   (y) =>
     y
       .positional('file', { type: 'string', demandOption: true, describe: 'certificate file' })

@@ -148,7 +148,8 @@ export async function runCaNew(args: CaNewOptions): Promise<void> {
         ? `defined authorities.${args.name}`
         : use === 'issuing'
           ? `${args.api}: ${args.name} issues, ${edit.previousIssuing} dropped (a full rotation)`
-          : `${args.api}: ${args.name} issues, ${edit.previousIssuing} stays accepted (staged: empty \`accepted\` in a later commit)`;
+          : `${args.api}: ${args.name} issues, ${edit.previousIssuing} stays accepted (staged: ` +
+            `empty \`accepted\` in a later commit)`;
     lines.push(`  ${args.file}: ${what}`, `Next: rotate plan -f ${args.file}`);
   }
   printResult(lines.join('\n'));
@@ -213,18 +214,23 @@ export async function runCaImport(args: CaImportOptions): Promise<void> {
       'CA_IMPORT_SUBORDINATE',
       `${args.cert} (${ca.subject || 'no subject'}) is not self-signed: a subordinate CA`,
       {
-        hint: "Talos's Go code would trust it as a root, but Node's TLS (this tool's own checks, and other clients) does not without allowPartialTrustChain, and no lab rotation has proved every client; import the root CA instead, or generate one with `rotate ca new`",
+        hint:
+          "Talos's Go code would trust it as a root, but Node's TLS (this tool's own checks, and other clients) " +
+          'does not without allowPartialTrustChain, and no lab rotation has proved every client; ' +
+          'import the root CA instead, or generate one with `rotate ca new`',
       },
     );
   }
   if (args.api === 'talos' && ca.algorithm !== 'ed25519') {
     process.stderr.write(
-      `warning: ${args.cert} is ${ca.algorithm}; Talos makes Talos API CAs with Ed25519 (it accepts others) [CA_IMPORT_ALGORITHM]\n`,
+      `warning: ${args.cert} is ${ca.algorithm}; Talos makes Talos API CAs with Ed25519 (it accepts others) ` +
+        `[CA_IMPORT_ALGORITHM]\n`,
     );
   }
   if (args.api === 'kubernetes' && ca.algorithm === 'ed25519') {
     process.stderr.write(
-      `warning: ${args.cert} is Ed25519; kube-controller-manager cannot sign kubelet certificates with it (Talos makes Kubernetes CAs with ECDSA P-256) [CA_IMPORT_ED25519_KUBERNETES]\n`,
+      `warning: ${args.cert} is Ed25519; kube-controller-manager cannot sign kubelet certificates with it (Talos ` +
+        `makes Kubernetes CAs with ECDSA P-256) [CA_IMPORT_ED25519_KUBERNETES]\n`,
     );
   }
   let keyPath: string | null = null;
@@ -295,13 +301,15 @@ export async function runCaImport(args: CaImportOptions): Promise<void> {
   }
   printResult(
     [
-      `Imported ${ca.subject || 'a CA'} as authorities.${args.name} in ${args.file}${keyPath ? ' (key referenced, not copied)' : ' (no key: it can be accepted, not issuing)'}`,
+      `Imported ${ca.subject || 'a CA'} as authorities.${args.name} ` +
+        `in ${args.file}${keyPath ? ' (key referenced, not copied)' : ' (no key: it can be accepted, not issuing)'}`,
       `  fingerprint  ${ca.fingerprint}`,
       `  valid        ${ca.notBefore.toISOString()} → ${ca.notAfter.toISOString()}`,
       ...(use === 'define'
         ? []
         : [
-            `  ${args.api}: ${args.name} issues, ${made.previousIssuing} ${use === 'staged' ? 'stays accepted' : 'dropped'}`,
+            `  ${args.api}: ${args.name} issues, ` +
+              `${made.previousIssuing} ${use === 'staged' ? 'stays accepted' : 'dropped'}`,
           ]),
       `Next: rotate plan -f ${args.file}`,
     ].join('\n'),
@@ -347,7 +355,8 @@ export async function runCaShow(args: { file: string; json: boolean }): Promise<
         `  subject      ${ca.subject}`,
         `  algorithm    ${ca.algorithm}`,
         `  valid        ${ca.notBefore.toISOString()} → ${ca.notAfter.toISOString()}`,
-        `  checks       ${problems.length === 0 ? 'ok (CA, supported algorithm, within validity)' : problems.join('; ')}`,
+        '  checks       ' +
+          (problems.length === 0 ? 'ok (CA, supported algorithm, within validity)' : problems.join('; ')),
       ].join('\n'),
     );
   }

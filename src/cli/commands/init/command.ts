@@ -19,14 +19,16 @@ interface InitArgs {
 
 export const initCommand = lazyCommand<InitArgs>(
   'init',
-  'Read a live cluster and write the desired-state file that matches it (CA certificates under pki/), so that `rotate plan` starts from "no changes"',
+  'Read a live cluster and write the desired-state file that matches it (CA certificates under pki/), ' +
+    'so that `rotate plan` starts from "no changes"',
   (y) =>
     y
       .option('file', fileOption('desired-state file to write (never overwritten without --force)'))
       .option('secrets', {
         type: 'string',
         describe:
-          'the `talosctl gen secrets` bundle of this cluster: key source of the CAs it holds, and the bundle apply keeps up to date',
+          'the `talosctl gen secrets` bundle of this cluster: key source of the CAs it holds, ' +
+          'and the bundle apply keeps up to date',
       })
       .option('key', {
         type: 'string',
@@ -37,7 +39,8 @@ export const initCommand = lazyCommand<InitArgs>(
         type: 'boolean',
         default: false,
         describe:
-          "copy the issuing CA keys from a control plane's machine config into pki/NAME.key (0600), as `talosctl gen secrets --from-controlplane-config` does",
+          "copy the issuing CA keys from a control plane's machine config into pki/NAME.key (0600), " +
+          'as `talosctl gen secrets --from-controlplane-config` does',
       })
       .option('talosconfig', {
         type: 'string',

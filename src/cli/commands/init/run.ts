@@ -55,7 +55,9 @@ function referenceFrom(dir: string, target: string): string {
   return rel.startsWith('..') || path.isAbsolute(rel) ? target : `./${rel.split(path.sep).join('/')}`;
 }
 
-/** The address init lists a discovered member by: its first IPv4 address that is no VIP, else its first that is no VIP. */
+/**
+ * The address init lists a discovered member by: its first IPv4 address that is no VIP, else its first that is no VIP.
+ */
 function memberAddress(m: ClusterMember, vips: ReadonlySet<string> = new Set()): string | undefined {
   const own = m.addresses.filter((a) => !vips.has(a));
   return own.find((a) => /^\d+\.\d+\.\d+\.\d+$/.test(a)) ?? own[0];
@@ -86,7 +88,9 @@ export async function runInit(args: InitOptions): Promise<void> {
   const pkiDir = path.join(dir, 'pki');
   if (!args.force && (await pathExists(file))) {
     throw new RotateError('INIT_FILE_EXISTS', `${args.file} already exists; init does not overwrite it`, {
-      hint: 'choose another -f FILE, or pass --force to replace it (certificates under pki/ are replaced too; key files never are)',
+      hint:
+        'choose another -f FILE, or pass --force to replace it (certificates under pki/ are replaced too; ' +
+        'key files never are)',
     });
   }
 
@@ -174,7 +178,9 @@ async function discoverMembers(
       'INIT_DISCOVERY_FAILED',
       `cannot list the cluster members through ${endpoints.join(', ')} with the ${label}: ${message}`,
       {
-        hint: 'check the endpoints and the talosconfig, or list the nodes yourself with --control-planes A,B --workers C,D',
+        hint:
+          'check the endpoints and the talosconfig, or list the nodes yourself with --control-planes A,B ' +
+          '--workers C,D',
         source: 'cluster',
       },
     );
@@ -226,9 +232,12 @@ async function resolveKeys(
     if (matched === 0) {
       throw new RotateError(
         'INIT_BUNDLE_NOT_THIS_CLUSTER',
-        `--secrets ${args.secrets}: neither its Talos CA (certs.os) nor its Kubernetes CA (certs.k8s) is trusted by any node read`,
+        `--secrets ${args.secrets}: neither its Talos CA (certs.os) nor its Kubernetes CA (certs.k8s) ` +
+          'is trusted by any node read',
         {
-          hint: 'pass the secrets bundle this cluster was made with (or leave --secrets out and name key files with --key)',
+          hint:
+            'pass the secrets bundle this cluster was made with (or leave --secrets out and name key files with ' +
+            '--key)',
         },
       );
     }
@@ -259,7 +268,9 @@ async function resolveKeys(
     }
     if (!owner) {
       throw new RotateError('INIT_KEY_MATCHES_NOTHING', `--key ${keyFile} is not the key of any CA the nodes trust`, {
-        hint: `it must be the private key of one of: ${proposal.cas.map((c) => `${c.name} (${shortFingerprint(c.fingerprint)}…)`).join(', ')}`,
+        hint:
+          'it must be the private key of one of: ' +
+          proposal.cas.map((c) => `${c.name} (${shortFingerprint(c.fingerprint)}…)`).join(', '),
       });
     }
     keys.set(owner.name, { ref: { file: referenceFrom(dir, path.resolve(keyFile)), origin: 'key-file' } });
@@ -425,7 +436,8 @@ function report(
     lines.push(`${api === 'talos' ? 'Talos API' : 'Kubernetes API'}:`);
     for (const c of mine) {
       lines.push(
-        `  ${proposal[api].issuing === c.fingerprint ? 'issuing ' : 'accepted'}  ${c.name}  ${shortFingerprint(c.fingerprint)}…  until ${c.notAfter.toISOString().slice(0, 10)}  key: ${keyOf(c.name)}`,
+        `  ${proposal[api].issuing === c.fingerprint ? 'issuing ' : 'accepted'}  ${c.name}  ` +
+          `${shortFingerprint(c.fingerprint)}…  until ${c.notAfter.toISOString().slice(0, 10)}  key: ${keyOf(c.name)}`,
       );
     }
   }
@@ -434,12 +446,17 @@ function report(
     .filter((c) => !r.keys.has(c.name));
   if (keyless.length > 0) {
     lines.push(
-      `No key source for ${keyless.map((c) => c.name).join(' and ')}: fine while the cluster issues from ${keyless.length > 1 ? 'them' : 'it'} (apply takes the current issuing keys from a control plane's machine config for its escrow, so rotating to a new CA needs only the new key). Making ${keyless.length > 1 ? 'them' : 'it'} issuing again elsewhere needs a key: --secrets, --key or --extract-keys.`,
+      `No key source for ${keyless.map((c) => c.name).join(' and ')}: ` +
+        `fine while the cluster issues from ${keyless.length > 1 ? 'them' : 'it'} (apply takes the current ` +
+        `issuing keys from a control plane's machine config for its escrow, so rotating to a new CA needs only ` +
+        `the new key). Making ${keyless.length > 1 ? 'them' : 'it'} issuing again elsewhere needs a key: ` +
+        '--secrets, --key or --extract-keys.',
     );
   }
   for (const c of proposal.expired)
     lines.push(
-      `Left out: ${c.api} CA ${shortFingerprint(c.fingerprint)}… expired on ${c.notAfter.toISOString().slice(0, 10)}; the plan removes it from the nodes that still list it.`,
+      `Left out: ${c.api} CA ${shortFingerprint(c.fingerprint)}… expired ` +
+        `on ${c.notAfter.toISOString().slice(0, 10)}; the plan removes it from the nodes that still list it.`,
     );
   if (proposal.disagreements.length > 0) {
     lines.push('The nodes disagree; the file keeps every CA trusted anywhere, so the plan only adds trust:');
@@ -447,7 +464,9 @@ function report(
       const what = [
         ...(d.missing.length > 0
           ? [
-              `lacks ${d.missing.map((fp) => proposal.cas.find((c) => c.api === d.api && c.fingerprint === fp)!.name).join(', ')}`,
+              `lacks ${d.missing
+                .map((fp) => proposal.cas.find((c) => c.api === d.api && c.fingerprint === fp)!.name)
+                .join(', ')}`,
             ]
           : []),
         ...(d.issuing ? [`uses ${shortFingerprint(d.issuing)}… as its current CA`] : []),
@@ -458,7 +477,8 @@ function report(
   for (const p of r.written.created) lines.push(`Wrote ${p}`);
   for (const p of r.written.replaced) lines.push(`Replaced ${p}`);
   lines.push(
-    `Next: rotate plan -f ${args.file}${proposal.disagreements.length + proposal.expired.length === 0 ? '   (expect: no changes)' : ''}`,
+    `Next: rotate plan -f ${args.file}` +
+      (proposal.disagreements.length + proposal.expired.length === 0 ? '   (expect: no changes)' : ''),
   );
   printResult(lines.join('\n'));
 }

@@ -48,7 +48,8 @@ const dirOption = {
 
 const labUp = lazyCommand<LabUpArgs>(
   'up',
-  'Start an emulated Talos cluster on loopback addresses (one process for all nodes) and write talosconfig, kubeconfig, secrets.yaml, a desired-state rotate.yaml matching it, and lab.json into DIR',
+  'Start an emulated Talos cluster on loopback addresses (one process for all nodes) and write talosconfig, ' +
+    'kubeconfig, secrets.yaml, a desired-state rotate.yaml matching it, and lab.json into DIR',
   (y) =>
     y
       .option('dir', dirOption)
@@ -58,14 +59,16 @@ const labUp = lazyCommand<LabUpArgs>(
         choices: ['legacy', 'document'] as const,
         default: 'document',
         describe:
-          'where configs keep the Kubernetes CA: legacy (.cluster.ca, Talos v1.13) or document (KubeAPIServerCAConfig, v1.14)',
+          'where configs keep the Kubernetes CA: legacy (.cluster.ca, Talos v1.13) ' +
+          'or document (KubeAPIServerCAConfig, v1.14)',
       })
       .option('apply-latency-ms', { type: 'number', describe: 'added latency of every ApplyConfiguration' })
       .option('kubelet-restart-ms', { type: 'number', describe: 'how long a kubelet restart takes' })
       .option('static-pod-delay-ms', {
         type: 'number',
         describe:
-          "how long after a control plane's Kubernetes CA change its kube-apiserver and controller-manager are re-created (default 2000)",
+          "how long after a control plane's Kubernetes CA change its kube-apiserver and controller-manager are " +
+          're-created (default 2000)',
       })
       .option('node-grace-s', {
         type: 'number',
@@ -74,7 +77,8 @@ const labUp = lazyCommand<LabUpArgs>(
       .option('pods-per-node', {
         type: 'number',
         describe:
-          'emulated in-cluster clients per node (one DaemonSet each) that call the Kubernetes API with the kube-root-ca.crt CA; even ones never re-read it, odd ones re-read it (default 2, 0 for none)',
+          'emulated in-cluster clients per node (one DaemonSet each) that call the Kubernetes API with the ' +
+          'kube-root-ca.crt CA; even ones never re-read it, odd ones re-read it (default 2, 0 for none)',
       })
       .option('pod-ca-reload-s', {
         type: 'number',
@@ -83,7 +87,9 @@ const labUp = lazyCommand<LabUpArgs>(
       .option('workloads', {
         choices: ['standard', 'none'] as const,
         describe:
-          'workloads besides the per-node clients: standard (Deployments, StatefulSets, an OnDelete DaemonSet, a Job, a bare Pod, PodDisruptionBudgets, a Secret and a ConfigMap holding the CA) or none (default: only the per-node clients)',
+          'workloads besides the per-node clients: standard (Deployments, StatefulSets, an OnDelete DaemonSet, ' +
+          'a Job, a bare Pod, PodDisruptionBudgets, a Secret and a ConfigMap holding the CA) or none (default: ' +
+          'only the per-node clients)',
       })
       .option('ready-timeout-s', {
         type: 'number',
@@ -126,7 +132,8 @@ const labFault = lazyCommand<LabFaultArgs>(
         type: 'boolean',
         default: false,
         describe:
-          'remove the node from the cluster for good, as `talosctl reset` + `kubectl delete node` would: off, no longer a member nor a Kubernetes Node (irreversible)',
+          'remove the node from the cluster for good, as `talosctl reset` + `kubectl delete node` would: ' +
+          'off, no longer a member nor a Kubernetes Node (irreversible)',
       })
       .option('delay-ms', { type: 'number', describe: 'added latency on every API call the node serves (0 = none)' })
       .option('fail-apply', { type: 'number', describe: 'fail the next N ApplyConfiguration calls (Unavailable)' })
@@ -135,14 +142,16 @@ const labFault = lazyCommand<LabFaultArgs>(
       .option('hold-apply-lock-ms', {
         type: 'number',
         describe:
-          'hold the node\'s apply lock for N ms from now, as another operator applying a config would (ApplyConfiguration then gets FailedPrecondition "already in progress"); 0 releases it',
+          "hold the node's apply lock for N ms from now, as another operator applying a config would " +
+          '(ApplyConfiguration then gets FailedPrecondition "already in progress"); 0 releases it',
       }),
   async () => (await import('./run.js')).runLabFault,
 );
 
 const labInspect = lazyCommand<LabInspectArgs>(
   'inspect',
-  "Show every node's Talos and Kubernetes CAs as its applied config states them, its readiness, and the ledger of trust failures",
+  "Show every node's Talos and Kubernetes CAs as its applied config states them, its readiness, " +
+    'and the ledger of trust failures',
   (y) => y.option('dir', dirOption).option('json', jsonOption('print the report as JSON')),
   async () => (await import('./run.js')).runLabInspect,
 );

@@ -28,7 +28,8 @@ function describeLab(dir: string, lab: LabFile, detached: boolean): string {
   const workers = lab.nodes.length - cps;
   const file = (kind: string) => (lab.files[kind] ? path.join(dir, lab.files[kind]) : '(not written)');
   const lines = [
-    `lab up in ${dir}: ${lab.nodes.length} nodes (${cps} control plane${cps === 1 ? '' : 's'}, ${workers} worker${workers === 1 ? '' : 's'}), Kubernetes CA style ${lab.kubernetesCaStyle}, all Ready, pid ${lab.pid}`,
+    `lab up in ${dir}: ${lab.nodes.length} nodes (${cps} control plane${cps === 1 ? '' : 's'}, ${workers} ` +
+      `worker${workers === 1 ? '' : 's'}), Kubernetes CA style ${lab.kubernetesCaStyle}, all Ready, pid ${lab.pid}`,
     `  addresses    ${lab.block}`,
     `  endpoint     ${lab.clusterEndpoint}${lab.vip ? `  (vip ${lab.vip})` : ''}`,
     ...nodeLines(lab),
@@ -144,7 +145,8 @@ export async function runLabFault(args: LabFaultArgs): Promise<void> {
   if (!lab.nodes.some((n) => n.address === change.node)) {
     throw new RotateError(
       'LAB_UNKNOWN_NODE',
-      `the lab in ${dir} has no node ${change.node} (nodes: ${lab.nodes.map((n) => `${n.address} ${n.hostname}`).join(', ')})`,
+      `the lab in ${dir} has no node ${change.node} ` +
+        `(nodes: ${lab.nodes.map((n) => `${n.address} ${n.hostname}`).join(', ')})`,
       {
         hint: 'pass one of the listed addresses with --node',
       },
@@ -153,11 +155,13 @@ export async function runLabFault(args: LabFaultArgs): Promise<void> {
   const result = await labFault(lab, change);
   const f = result.faults;
   printResult(
-    `node ${result.node}: ${f.down ? 'down' : 'up'}, delay ${f.delayMs} ms, fail next ${f.failApply} apply(s), drop next ${f.dropApplyReply} apply reply(s), kubelet restart ${f.kubeletRestartMs === null ? 'lab default' : `${f.kubeletRestartMs} ms`}${
-      result.applyLockHeldUntil !== undefined
-        ? `, apply lock ${result.applyLockHeldUntil ? `held until ${result.applyLockHeldUntil}` : 'free'}`
-        : ''
-    }`,
+    `node ${result.node}: ${f.down ? 'down' : 'up'}, delay ${f.delayMs} ms, fail next ${f.failApply} apply(s), ` +
+      `drop next ${f.dropApplyReply} apply reply(s), ` +
+      `kubelet restart ${f.kubeletRestartMs === null ? 'lab default' : `${f.kubeletRestartMs} ms`}${
+        result.applyLockHeldUntil !== undefined
+          ? `, apply lock ${result.applyLockHeldUntil ? `held until ${result.applyLockHeldUntil}` : 'free'}`
+          : ''
+      }`,
   );
 }
 

@@ -50,15 +50,19 @@ export async function runPlan(args: PlanArgs, io: Partial<PlanIo> = {}): Promise
   try {
     await planOrThrow(args, output, all);
   } catch (err) {
-    const e = RotateError.is(err) ? err : null;
-    if (!output.printed)
-      printJson(all.stdout, {
-        error: e
-          ? { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) }
-          : { code: 'INTERNAL', message: 'internal error (run with ROTATE_DEBUG=1 for details)' },
-      });
+    if (!output.printed) printJson(all.stdout, planJsonError(err));
     throw err;
   }
+}
+
+/** The JSON document of a failed `rotate plan --json`: a RotateError's code, or CLI_INTERNAL for anything else. */
+export function planJsonError(err: unknown): { error: { code: string; message: string; hint?: string } } {
+  const e = RotateError.is(err) ? err : null;
+  return {
+    error: e
+      ? { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) }
+      : { code: 'CLI_INTERNAL', message: 'internal error (run with ROTATE_DEBUG=1 for details)' },
+  };
 }
 
 async function planOrThrow(args: PlanArgs, output: { printed: boolean }, io: PlanIo): Promise<void> {

@@ -7,13 +7,16 @@ export type RollbackArgs = PlanningArgs & RunArgs & { workloads?: 'restart' | 'r
 
 export const rollbackCommand = lazyCommand<RollbackArgs>(
   'rollback',
-  'Return the cluster to the trust it had before the last apply run (finished or not), proved safe like any plan, and restore the files that run replaced',
+  'Return the cluster to the trust it had before the last apply run (finished or not), proved safe like any plan, ' +
+    'and restore the files that run replaced',
   (y) =>
     runOptions(planningOptions(y))
       .option('workloads', {
         choices: ['restart', 'report'] as const,
         describe:
-          "what to do, in every namespace, with the workloads whose pods loaded the CA the rollback takes away (started since the rolled-back run's Kubernetes issue step), once the apiservers serve the reverted CA (overrides the workloads section that run recorded; default: that section, else report)",
+          'what to do, in every namespace, with the workloads whose pods loaded the CA the rollback takes away ' +
+          "(started since the rolled-back run's Kubernetes issue step), once the apiservers serve the reverted " +
+          'CA (overrides the workloads section that run recorded; default: that section, else report)',
       })
       .example(
         '$0 rollback -f rotate.yaml',

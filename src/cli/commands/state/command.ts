@@ -25,14 +25,16 @@ function locationOptions<T>(y: Argv<T>): Argv<T & StateLocationArgs> {
 
 const stateShow = lazyCommand<StateShowArgs>(
   'show',
-  'Show the runs recorded in the state (steps, nodes, gates, outputs, escrowed key files) and its lock; never key material',
+  'Show the runs recorded in the state (steps, nodes, gates, outputs, escrowed key files) and its lock; ' +
+    'never key material',
   (y) => locationOptions(y).option('json', jsonOption('print { path, lock, state } as JSON')),
   async () => (await import('./run.js')).runStateShow,
 );
 
 const stateUnlock = lazyCommand<StateUnlockArgs>(
   'unlock <lock-id>',
-  'Break the lock of a run that stopped without releasing it; needs the exact lock id (shown by the error, or by `rotate state show`)',
+  'Break the lock of a run that stopped without releasing it; needs the exact lock id (shown by the error, ' +
+    'or by `rotate state show`)',
   (y) =>
     locationOptions(y)
       .positional('lock-id', { type: 'string', demandOption: true, describe: 'the id of the lock to break' })
@@ -53,8 +55,10 @@ function stateSeal(direction: 'encrypt' | 'decrypt'): CommandModule<object, Stat
     command: direction,
     describe:
       direction === 'encrypt'
-        ? 'Encrypt the state at rest (state file, escrowed keys, backups of replaced files) with the key in $ROTATE_STATE_KEY or $ROTATE_STATE_KEY_FILE'
-        : 'Turn an encrypted state back into plain files (needs its key in $ROTATE_STATE_KEY or $ROTATE_STATE_KEY_FILE)',
+        ? 'Encrypt the state at rest (state file, escrowed keys, backups of replaced files) ' +
+          'with the key in $ROTATE_STATE_KEY or $ROTATE_STATE_KEY_FILE'
+        : 'Turn an encrypted state back into plain files (needs its key in $ROTATE_STATE_KEY or ' +
+          '$ROTATE_STATE_KEY_FILE)',
     builder: (y: Argv) =>
       locationOptions(y)
         .option('lock-timeout', {

@@ -52,7 +52,8 @@ export async function runStateSeal(args: StateSealArgs, direction: 'encrypt' | '
     const verb = direction === 'encrypt' ? 'Encrypted' : 'Decrypted';
     printResult(
       report.changed.length === 0
-        ? `Nothing to do: every secret file of ${statePath} is already ${direction === 'encrypt' ? 'encrypted' : 'plain'} (${report.unchanged} file(s)).`
+        ? `Nothing to do: every secret file of ${statePath} is ` +
+            `already ${direction === 'encrypt' ? 'encrypted' : 'plain'} (${report.unchanged} file(s)).`
         : [`${verb} ${report.changed.length} file(s) of ${statePath}:`, ...report.changed.map((f) => `  ${f}`)].join(
             '\n',
           ),

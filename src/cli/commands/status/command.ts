@@ -14,7 +14,8 @@ interface StatusArgs extends ClusterOverrideArgs {
 
 export const statusCommand = lazyCommand<StatusArgs>(
   'status',
-  'What the cluster trusts now (per API and node), the client certificates in use, drift from the desired state, unfinished runs, and expiry warnings; exit codes for cron jobs',
+  'What the cluster trusts now (per API and node), the client certificates in use, drift from the desired state, ' +
+    'unfinished runs, and expiry warnings; exit codes for cron jobs',
   (y) =>
     clusterOverrideOptions(y)
       .option('file', fileOption())

@@ -7,7 +7,8 @@ interface ValidateArgs {
 
 export const validateCommand = lazyCommand<ValidateArgs>(
   'validate',
-  'Check a desired-state file offline (schema, references, CA certificates and keys, cluster files); exit 0 if valid, 1 if not',
+  'Check a desired-state file offline (schema, references, CA certificates and keys, cluster files); ' +
+    'exit 0 if valid, 1 if not',
   (y) =>
     y
       .option('file', fileOption())

@@ -9,7 +9,9 @@ import { shortFingerprint } from '../../../domain/types.js';
 import { printDiagnostic, printJson, printResult } from '../../output.js';
 
 function describeApi(api: DesiredApi): string {
-  const issuing = `issuing ${api.issuing.name} (${api.issuing.certificate.algorithm}, ${shortFingerprint(api.issuing.certificate.fingerprint)})`;
+  const issuing =
+    `issuing ${api.issuing.name} (${api.issuing.certificate.algorithm}, ` +
+    `${shortFingerprint(api.issuing.certificate.fingerprint)})`;
   const accepted = api.accepted.length
     ? api.accepted.map((a) => `${a.name} (${shortFingerprint(a.certificate.fingerprint)})`).join(', ')
     : 'none';
@@ -22,7 +24,8 @@ function summary(file: string, state: DesiredState): string {
     `${file} is valid`,
     `  talos       ${state.talos ? describeApi(state.talos) : 'not managed'}`,
     `  kubernetes  ${state.kubernetes ? describeApi(state.kubernetes) : 'not managed'}`,
-    `  nodes       ${plural(state.cluster.controlPlanes.length, 'control plane')}, ${plural(state.cluster.workers.length, 'worker')}`,
+    `  nodes       ${plural(state.cluster.controlPlanes.length, 'control plane')}, ` +
+      plural(state.cluster.workers.length, 'worker'),
   ].join('\n');
 }
 
