@@ -9,7 +9,7 @@ import type { ApiKind, Fingerprint } from '../../domain/types.js';
 import { fingerprintOfPem } from '../../pki/index.js';
 import type { DesiredApi as DesiredAuthorities, DesiredState, Diagnostic } from '../../desired/types.js';
 import { formatDiagnostic, loadAuthorityKey } from '../../desired/index.js';
-import { listKubeNodes, type KubeNodeStatus } from '../kube/nodes.js';
+import { listKubeNodes, preloadKubeClient, type KubeNodeStatus } from '../kube/nodes.js';
 import type { ClusterMember } from '../../talos/resources.js';
 import {
   observationError,
@@ -25,6 +25,7 @@ import { DEFAULT_APPLY_LOCK_WAIT_MS, waitForApplyLock } from '../../talos/apply-
 import { mapSettledLimit } from '../../util/concurrency.js';
 import { CaCatalog } from './ca-catalog.js';
 import { chainConfigs, type ChainedConfig, type IssuingKeyLookup } from './config-chain.js';
+import type { MachineConfigText } from '../../machineconfig/index.js';
 import type { Session } from './open-session.js';
 import { kubernetesOperatorClient, talosOperatorClient } from './operator-clients.js';
 import { readWorkloadInventory } from '../kube/workloads.js';
@@ -166,12 +167,22 @@ export async function buildPlan(
   const timeoutMs = options.timeoutMs ?? 15_000;
   const listed = listedNodes(desired);
   const count = counter(options.progress, 'reading nodes', listed.length);
+  // The Node list below needs the Kubernetes client: load it while the nodes' reads are in flight.
+  preloadKubeClient();
   const { nodes, members } = await observeNodes(client, listed, {
     parallelism: options.parallelism,
     timeoutMs,
     talosconfigLabel: `talosconfig ${desired.cluster.talosconfig} (context ${session.context.name})`,
     onNodeRead: count,
+    keepParsed: true,
   });
+  // Each config's parse from the observation, taken off the nodes (which outlive the plan): the chain below
+  // starts from it instead of parsing every config again.
+  const parsedConfigs = new Map<string, string | MachineConfigText>();
+  for (const n of nodes) {
+    parsedConfigs.set(n.address, n.parsed ?? n.config);
+    delete n.parsed;
+  }
 
   const catalog = new CaCatalog();
   catalog.addDesired(desired);
@@ -248,7 +259,7 @@ export async function buildPlan(
 
   let chained: ChainedConfig[] = [];
   if (plan.changes && options.chainConfigs !== false) {
-    chained = await chainConfigs(plan, new Map(nodes.map((n) => [n.address, n.config])), catalog, keyFor);
+    chained = await chainConfigs(plan, parsedConfigs, catalog, keyFor);
     attachDiffs(plan, chained);
     if (options.nodeDryRun) {
       const total = new Set(chained.map((c) => c.address)).size;

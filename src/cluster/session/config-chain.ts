@@ -100,7 +100,8 @@ async function caWrite(
  */
 export async function chainConfigs(
   plan: Plan,
-  configs: ReadonlyMap<string, string>,
+  /** Each node's config: its text, or the text with its parse (named `machine config of node ADDRESS`). */
+  configs: ReadonlyMap<string, string | MachineConfigText>,
   catalog: CaCatalog,
   keyFor: IssuingKeyLookup,
 ): Promise<ChainedConfig[]> {
@@ -119,7 +120,7 @@ export async function chainConfigs(
     const text = configs.get(address);
     if (text === undefined)
       throw internalError('SESSION_INTERNAL', `the plan names node ${address}, which was not observed`);
-    let current = new MachineConfigText(text, `machine config of node ${address}`);
+    let current = typeof text === 'string' ? new MachineConfigText(text, `machine config of node ${address}`) : text;
     for (const { step, target, position: at } of steps) {
       if (failure && failure.position < at) break;
       let next: MachineConfigText;
