@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { RotateError } from '../domain/errors.js';
 import type { Fingerprint, NodeRole } from '../domain/types.js';
-import { MachineConfigText, type MachineConfigCaState } from '../machineconfig/index.js';
+import { readCaState, type MachineConfigCaState } from '../machineconfig/index.js';
 import type { TalosApi } from '../talos/talos-api.js';
 import { TalosApiError } from '../talos/errors.js';
 import type { ClusterMember } from '../talos/resources.js';
@@ -31,11 +31,6 @@ export interface LiveNode {
   configDigest: string;
   ca: MachineConfigCaState;
   /**
-   * `config` with its parse, when the observation was asked to keep it (`keepParsed`): a plan patches every
-   * config from there instead of parsing it again. Holds the parse in memory: take it and drop it.
-   */
-  parsed?: MachineConfigText;
-  /**
    * Workers: apid's registration with trustd (server certificate and client-CA bundle, keys left out);
    * null on control planes, or when the resource could not be read (e.g. a talosconfig without os:admin).
    */
@@ -55,8 +50,6 @@ export interface ObserveOptions {
   talosconfigLabel?: string;
   /** Called once per listed node when its read has finished (or failed): progress for the caller. */
   onNodeRead?: () => void;
-  /** Keep each config's parse on its LiveNode (`parsed`). */
-  keepParsed?: boolean;
 }
 
 export function configDigest(config: string): string {
@@ -64,12 +57,7 @@ export function configDigest(config: string): string {
 }
 
 /** Read one node; throws a RotateError naming the node. */
-export async function readLiveNode(
-  client: TalosApi,
-  listed: ListedNode,
-  timeoutMs: number,
-  keepParsed = false,
-): Promise<LiveNode> {
+export async function readLiveNode(client: TalosApi, listed: ListedNode, timeoutMs: number): Promise<LiveNode> {
   const opts = { timeoutMs };
   // Every read is sent at once (one round trip per node, not two); the version is judged first, so a node too
   // old for accepted CAs is reported as such whatever its other answers are.
@@ -102,8 +90,7 @@ export async function readLiveNode(
     );
   }
   const [mc, identity, apid] = await Promise.all([configRead, identityRead, registration]);
-  const parsed = new MachineConfigText(mc.yaml, `machine config of node ${listed.address}`);
-  const ca = parsed.caState;
+  const ca = readCaState(mc.yaml, `machine config of node ${listed.address}`);
   return {
     address: listed.address,
     listedAs: listed.role,
@@ -113,7 +100,6 @@ export async function readLiveNode(
     config: mc.yaml,
     configDigest: configDigest(mc.yaml),
     ca,
-    ...(keepParsed ? { parsed } : {}),
     apid,
   };
 }
@@ -131,7 +117,7 @@ export async function observeNodes(
   const timeoutMs = options.timeoutMs ?? 15_000;
   const problems: ObservationProblem[] = [];
   const settled = await mapSettledLimit(listed, options.parallelism, (n) =>
-    readLiveNode(client, n, timeoutMs, options.keepParsed).finally(() => options.onNodeRead?.()),
+    readLiveNode(client, n, timeoutMs).finally(() => options.onNodeRead?.()),
   );
   const nodes: LiveNode[] = [];
   const wrongCluster = untrustedEverywhere(settled);

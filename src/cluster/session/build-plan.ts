@@ -25,7 +25,6 @@ import { DEFAULT_APPLY_LOCK_WAIT_MS, waitForApplyLock } from '../../talos/apply-
 import { mapSettledLimit } from '../../util/concurrency.js';
 import { CaCatalog } from './ca-catalog.js';
 import { chainConfigs, type ChainedConfig, type IssuingKeyLookup } from './config-chain.js';
-import type { MachineConfigText } from '../../machineconfig/index.js';
 import type { Session } from './open-session.js';
 import { kubernetesOperatorClient, talosOperatorClient } from './operator-clients.js';
 import { readWorkloadInventory } from '../kube/workloads.js';
@@ -174,15 +173,7 @@ export async function buildPlan(
     timeoutMs,
     talosconfigLabel: `talosconfig ${desired.cluster.talosconfig} (context ${session.context.name})`,
     onNodeRead: count,
-    keepParsed: true,
   });
-  // Each config's parse from the observation, taken off the nodes (which outlive the plan): the chain below
-  // starts from it instead of parsing every config again.
-  const parsedConfigs = new Map<string, string | MachineConfigText>();
-  for (const n of nodes) {
-    parsedConfigs.set(n.address, n.parsed ?? n.config);
-    delete n.parsed;
-  }
 
   const catalog = new CaCatalog();
   catalog.addDesired(desired);
@@ -259,7 +250,7 @@ export async function buildPlan(
 
   let chained: ChainedConfig[] = [];
   if (plan.changes && options.chainConfigs !== false) {
-    chained = await chainConfigs(plan, parsedConfigs, catalog, keyFor);
+    chained = await chainConfigs(plan, new Map(nodes.map((n) => [n.address, n.config])), catalog, keyFor);
     attachDiffs(plan, chained);
     if (options.nodeDryRun) {
       const total = new Set(chained.map((c) => c.address)).size;

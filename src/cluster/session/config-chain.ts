@@ -100,8 +100,7 @@ async function caWrite(
  */
 export async function chainConfigs(
   plan: Plan,
-  /** Each node's config: its text, or the text with its parse (named `machine config of node ADDRESS`). */
-  configs: ReadonlyMap<string, string | MachineConfigText>,
+  configs: ReadonlyMap<string, string>,
   catalog: CaCatalog,
   keyFor: IssuingKeyLookup,
 ): Promise<ChainedConfig[]> {
@@ -120,7 +119,7 @@ export async function chainConfigs(
     const text = configs.get(address);
     if (text === undefined)
       throw internalError('SESSION_INTERNAL', `the plan names node ${address}, which was not observed`);
-    let current = typeof text === 'string' ? new MachineConfigText(text, `machine config of node ${address}`) : text;
+    let current = new MachineConfigText(text, `machine config of node ${address}`);
     for (const { step, target, position: at } of steps) {
       if (failure && failure.position < at) break;
       let next: MachineConfigText;

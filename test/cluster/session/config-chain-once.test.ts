@@ -8,7 +8,7 @@ import t from 'tap';
 import { RotateError } from '../../../src/domain/errors.js';
 import type { Secret } from '../../../src/domain/secret.js';
 import type { ApiKind, Fingerprint } from '../../../src/domain/types.js';
-import { MachineConfigText, patchCaState, readCaState, redactSecrets } from '../../../src/machineconfig/index.js';
+import { patchCaState, readCaState, redactSecrets } from '../../../src/machineconfig/index.js';
 import { machineConfigParses } from '../../../src/machineconfig/documents.js';
 import type { NodeApiStates, Plan } from '../../../src/plan/model/index.js';
 import { generateKubernetesCa, generateTalosCa, type CaMaterial } from '../../../src/pki/index.js';
@@ -181,25 +181,6 @@ t.test('each config of a node is parsed once along its chain', async (t) => {
   // one parse of each observed config, one of each changed result (its check); none for the no-change step
   const distinct = got.filter((c) => c.after !== c.before).length + f.configs.size;
   t.equal(parses, distinct, `${parses} parses for ${distinct} distinct configs`);
-});
-
-t.test('a config given with its parse (as observed) is not parsed again, and the chain is the same', async (t) => {
-  const f = await fleet(FIXTURES.map((fixture, i) => ({ address: `10.0.0.${i + 1}`, fixture })));
-  const plan = planOf(f.steps);
-  const want = await chainConfigs(plan, f.configs, f.catalog, f.keyFor);
-  const observed = new Map(
-    [...f.configs].map(([address, text]) => {
-      const parsed = new MachineConfigText(text, `machine config of node ${address}`);
-      void parsed.caState; // what the observation reads
-      return [address, parsed] as const;
-    }),
-  );
-  const before = machineConfigParses();
-  const got = await chainConfigs(plan, observed, f.catalog, f.keyFor);
-  const parses = machineConfigParses() - before;
-  t.same(got, want, 'byte for byte the chain from the texts');
-  const changed = got.filter((c) => c.after !== c.before).length;
-  t.equal(parses, changed, `${parses} parses: only the changed results (their check)`);
 });
 
 t.test('when several nodes fail, the error is the first in plan order', async (t) => {
