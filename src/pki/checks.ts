@@ -2,6 +2,7 @@
  * Checks on certificates that throw RotateError with precise codes. Messages name `what` and the facts
  * (dates, flags); they never include key material.
  */
+import { X509Certificate as NodeX509 } from 'node:crypto';
 import { RotateError } from '../domain/errors.js';
 import type { Secret } from '../domain/secret.js';
 import {
@@ -11,7 +12,7 @@ import {
   parseSingleCertificate,
   type ParsedCertificate,
 } from './certificate.js';
-import { bytesEqual } from './der.js';
+import { bytesEqual, certificateFields } from './der.js';
 import { keyMismatch, parsePrivateKey, spkiDer } from './keys.js';
 import { KEY_ALGORITHMS, type CaCertificate } from './types.js';
 import { x509 } from './x509lib.js';
@@ -131,7 +132,9 @@ function tryParse(pem: string): ParsedCertificate | undefined {
   }
 }
 
-function signedBy(cert: ParsedCertificate, ca: ParsedCertificate): boolean {
+type SignatureViews = Pick<ParsedCertificate, 'node' | 'fields'>;
+
+function signedBy(cert: SignatureViews, ca: SignatureViews): boolean {
   // Go finds the issuer by comparing raw name bytes, so we do too.
   if (!bytesEqual(cert.fields.issuer, ca.fields.subject)) return false;
   try {
@@ -149,6 +152,30 @@ export function isSignedBy(certPem: string, caCertPem: string): boolean {
   const cert = tryParse(certPem);
   const ca = tryParse(caCertPem);
   return cert !== undefined && ca !== undefined && signedBy(cert, ca);
+}
+
+/**
+ * The index of the first of `caCertPems` that signed `certPem` (isSignedBy's test: issuer equals the CA's
+ * subject byte for byte, signature verifies with its key), or -1, also when `certPem` does not hold exactly
+ * one certificate that node:crypto and our DER reader parse. The leaf gets only those two views, not the
+ * @peculiar/x509 one (a plan identifies the signer of every node's server certificate: at 200 nodes that
+ * ASN.1 parse was most of the plan's certificate work); the CAs are parsed as everywhere else.
+ */
+export function signerIndex(certPem: string, caCertPems: readonly string[]): number {
+  let leaf: SignatureViews;
+  try {
+    const blocks = certificateBlocks(certPem, 'certificate');
+    if (blocks.length !== 1) return -1;
+    const der = blocks[0]!.der;
+    leaf = { node: new NodeX509(Buffer.from(der)), fields: certificateFields(der) };
+  } catch {
+    return -1;
+  }
+  for (let i = 0; i < caCertPems.length; i++) {
+    const ca = tryParse(caCertPems[i]!);
+    if (ca !== undefined && signedBy(leaf, ca)) return i;
+  }
+  return -1;
 }
 
 /**

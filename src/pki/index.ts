@@ -30,6 +30,7 @@ export {
   assertKeyMatches,
   assertSupportedAlgorithm,
   isSignedBy,
+  signerIndex,
   verifiesAgainst,
   DEFAULT_SKEW_MS,
   MIN_RSA_BITS,

@@ -15,6 +15,7 @@ import {
   issueTalosClientCert,
   isSignedBy,
   parseCaCertificate,
+  signerIndex,
   splitPemBlocks,
   verifiesAgainst,
   type CaCertificate,
@@ -236,6 +237,39 @@ t.test('isSignedBy: signature and exact issuer name, not dates', async (t) => {
     signingAlgorithm: { name: 'Ed25519' },
   });
   t.equal(isSignedBy(utf8Issuer.toString('pem'), caPem), false, 'issuer compared byte for byte');
+});
+
+t.test('signerIndex: the first CA isSignedBy accepts, without the @peculiar/x509 view of the leaf', async (t) => {
+  const a = await generateTalosCa({ now: NOW });
+  const b = await generateTalosCa({ now: NOW }); // same subject, other key
+  const leaf = await issueTalosClientCert(a, { roles: ['os:admin'], now: NOW });
+  const other = await issueTalosClientCert(b, { roles: ['os:admin'], now: NOW });
+  t.equal(signerIndex(leaf.certPem, [b.certPem, a.certPem]), 1);
+  t.equal(signerIndex(leaf.certPem, [a.certPem, a.certPem]), 0, 'the first match');
+  t.equal(signerIndex(other.certPem, [b.certPem, a.certPem]), 0);
+  t.equal(signerIndex(leaf.certPem, [b.certPem]), -1, 'same subject, other key');
+  t.equal(signerIndex(leaf.certPem, []), -1);
+  t.equal(signerIndex(leaf.certPem, ['garbage', a.certPem]), 1, 'an unparseable CA is skipped');
+  t.equal(signerIndex('garbage', [a.certPem]), -1);
+  t.equal(signerIndex(concatPem([leaf.certPem, other.certPem]), [a.certPem, b.certPem]), -1, 'two certificates');
+  t.equal(signerIndex(a.certPem, [b.certPem, a.certPem]), 1, 'self-signed CA');
+  // Right key, issuer name differing only in string type: isSignedBy refuses it, and so does signerIndex.
+  const caKeys = await edKeys();
+  const caPem = await makeCert({
+    subject: 'O=talos',
+    issuer: 'O=talos',
+    keys: caKeys,
+    extensions: [new x509.BasicConstraintsExtension(true, undefined, true)],
+  });
+  const utf8Issuer = await x509.X509CertificateGenerator.create({
+    subject: 'O=os:admin',
+    issuer: [{ O: [{ utf8String: 'talos' }] }] as never,
+    publicKey: (await edKeys()).publicKey as never,
+    signingKey: caKeys.privateKey as never,
+    signingAlgorithm: { name: 'Ed25519' },
+  });
+  t.equal(isSignedBy(utf8Issuer.toString('pem'), caPem), false);
+  t.equal(signerIndex(utf8Issuer.toString('pem'), [caPem]), -1, 'issuer compared byte for byte');
 });
 
 t.test('verifiesAgainst', async (t) => {

@@ -9,7 +9,7 @@ import type { ApiKind, Fingerprint } from '../../domain/types.js';
 import { fingerprintOfPem } from '../../pki/index.js';
 import type { DesiredApi as DesiredAuthorities, DesiredState } from '../../desired/types.js';
 import { loadAuthorityKey } from '../../desired/index.js';
-import { listKubeNodes, type KubeNodeStatus } from '../kube/nodes.js';
+import { listKubeNodes, preloadKubeClient, type KubeNodeStatus } from '../kube/nodes.js';
 import type { ClusterMember } from '../../talos/resources.js';
 import {
   observationError,
@@ -176,6 +176,8 @@ export async function buildPlan(
   const timeoutMs = options.timeoutMs ?? 15_000;
   const listed = listedNodes(desired);
   const count = counter(options.progress, 'reading nodes', listed.length);
+  // The Node list below needs the Kubernetes client: load it while the nodes' reads are in flight.
+  preloadKubeClient();
   const { nodes, members } = await observeNodes(client, listed, {
     parallelism: options.parallelism,
     timeoutMs,

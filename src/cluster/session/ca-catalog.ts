@@ -7,7 +7,7 @@ import { internalError } from '../../domain/errors.js';
 import type { ApiKind, Fingerprint } from '../../domain/types.js';
 import type { DesiredState } from '../../desired/types.js';
 import type { MachineConfigCaState } from '../../machineconfig/index.js';
-import { isSignedBy } from '../../pki/index.js';
+import { signerIndex } from '../../pki/index.js';
 
 export class CaCatalog {
   readonly #pems = new Map<Fingerprint, string>();
@@ -45,10 +45,11 @@ export class CaCatalog {
 
   /** The known CA of `api` that signed `certPem`, if any. */
   signerOf(certPem: string, api: ApiKind): Fingerprint | null {
-    for (const [fp, pem] of this.#pems) {
-      if (this.#api.get(fp) !== api) continue;
-      if (isSignedBy(certPem, pem)) return fp;
-    }
-    return null;
+    const candidates = [...this.#pems].filter(([fp]) => this.#api.get(fp) === api);
+    const i = signerIndex(
+      certPem,
+      candidates.map(([, pem]) => pem),
+    );
+    return i < 0 ? null : candidates[i]![0];
   }
 }
