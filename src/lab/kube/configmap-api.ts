@@ -10,25 +10,14 @@ import {
   NAME_COLUMN,
   objectTable,
   statusFailure,
+  storedMetadata,
   type KubeObject,
   type TableObjectMode,
 } from './objects.js';
 import type { ConfigMapView } from './root-ca-publisher.js';
 
-const stamp = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
-
-function configMapMetadata(c: ConfigMapView): KubeObject {
-  return {
-    name: c.name,
-    namespace: c.namespace,
-    uid: c.uid,
-    resourceVersion: c.resourceVersion,
-    creationTimestamp: stamp(c.createdAt),
-  };
-}
-
 export function configMapObject(c: ConfigMapView): KubeObject {
-  return { kind: 'ConfigMap', apiVersion: 'v1', metadata: configMapMetadata(c), data: { ...c.data } };
+  return { kind: 'ConfigMap', apiVersion: 'v1', metadata: storedMetadata(c), data: { ...c.data } };
 }
 
 export function configMapList(
@@ -85,6 +74,6 @@ export function configMapTable(
   return objectTable(items, COLUMNS, resourceVersion, include, {
     cells: (c) => [c.name, Object.keys(c.data).length, humanDuration(now.getTime() - c.createdAt.getTime())],
     object: configMapObject,
-    metadata: configMapMetadata,
+    metadata: storedMetadata,
   });
 }

@@ -7,7 +7,7 @@
  */
 import type { ApiResponse } from './api.js';
 import { configMapObject } from './configmap-api.js';
-import { badRequest, objectNotFound, statusFailure, type KubeObject } from './objects.js';
+import { badRequest, deletedStatus, objectNotFound, statusFailure, type KubeObject } from './objects.js';
 import type { ConfigMapStore } from './root-ca-publisher.js';
 
 const fail = (o: KubeObject): ApiResponse => ({ status: Number(o.code), body: o });
@@ -30,16 +30,7 @@ export function writeConfigMap(
   if (method === 'DELETE') {
     const gone = store.delete(namespace, name);
     if (!gone) return fail(objectNotFound('configmaps', name));
-    return {
-      status: 200,
-      body: {
-        kind: 'Status',
-        apiVersion: 'v1',
-        metadata: {},
-        status: 'Success',
-        details: { name, kind: 'configmaps', uid: gone.uid },
-      },
-    };
+    return { status: 200, body: deletedStatus({ name, kind: 'configmaps', uid: gone.uid }) };
   }
   const b = (body ?? {}) as {
     kind?: unknown;

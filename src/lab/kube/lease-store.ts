@@ -15,13 +15,16 @@
  * where only their holders and contenders read `renewTime`.
  */
 import { randomUUID } from 'node:crypto';
+import { NamespacedStore, storeKey } from './namespaced-store.js';
 import {
   AGE_COLUMN,
+  deletedStatus,
   humanDuration,
-  inNamespaceOrder,
   NAME_COLUMN,
+  objectNotFound,
   objectTable,
   statusFailure,
+  storedMetadata,
   type KubeObject,
   type TableObjectMode,
 } from './objects.js';
@@ -46,12 +49,13 @@ export interface StoredLease {
 
 export type LeaseResult = { status: number; body: KubeObject };
 
-const stamp = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 const GROUP = 'coordination.k8s.io';
 
 function details(name: string): KubeObject {
   return { name, group: GROUP, kind: 'leases' };
 }
+
+const notFound = (name: string): LeaseResult => ({ status: 404, body: objectNotFound('leases', name, GROUP) });
 
 function invalid(name: string, field: string, value: unknown, why: string): KubeObject {
   return statusFailure(
@@ -101,32 +105,17 @@ interface LeaseBody {
   spec?: unknown;
 }
 
-export class LeaseStore {
-  readonly #items = new Map<string, StoredLease>();
-  #version = 1;
-
+export class LeaseStore extends NamespacedStore<StoredLease> {
   /** Whether the lab knows this namespace (requests into another are 404 as for a missing namespace). */
   static knownNamespace(namespace: string): boolean {
     return (NAMESPACES as readonly string[]).includes(namespace);
-  }
-
-  get resourceVersion(): string {
-    return String(this.#version);
-  }
-
-  get(namespace: string, name: string): StoredLease | undefined {
-    return this.#items.get(`${namespace}/${name}`);
-  }
-
-  list(namespace?: string): StoredLease[] {
-    return inNamespaceOrder(this.#items.values(), namespace);
   }
 
   create(namespace: string, body: unknown): LeaseResult {
     const b = (body ?? {}) as LeaseBody;
     const name = b.metadata?.name;
     if (!name) return { status: 400, body: statusFailure(400, 'BadRequest', 'metadata.name is required') };
-    if (this.#items.has(`${namespace}/${name}`)) {
+    if (this.get(namespace, name)) {
       return {
         status: 409,
         body: statusFailure(409, 'AlreadyExists', `leases.coordination.k8s.io "${name}" already exists`, details(name)),
@@ -145,7 +134,7 @@ export class LeaseStore {
     const written = this.#written(name, b);
     if ('invalid' in written) return { status: 422, body: written.invalid };
     const lease: StoredLease = { namespace, name, uid: randomUUID(), createdAt: new Date(), ...written };
-    this.#items.set(`${namespace}/${name}`, lease);
+    this.items.set(storeKey(namespace, name), lease);
     return { status: 201, body: leaseObjectOf(lease) };
   }
 
@@ -158,7 +147,7 @@ export class LeaseStore {
     const bad = validate(name, spec);
     if (bad) return { invalid: bad };
     return {
-      resourceVersion: String(++this.#version),
+      resourceVersion: this.nextVersion(),
       annotations: { ...(b.metadata?.annotations ?? {}) },
       labels: { ...(b.metadata?.labels ?? {}) },
       spec,
@@ -167,14 +156,10 @@ export class LeaseStore {
 
   update(namespace: string, name: string, body: unknown): LeaseResult {
     const b = (body ?? {}) as LeaseBody;
-    const existing = this.#items.get(`${namespace}/${name}`);
+    const existing = this.get(namespace, name);
     const rv = b.metadata?.resourceVersion;
     if (!existing) {
-      if (rv)
-        return {
-          status: 404,
-          body: statusFailure(404, 'NotFound', `leases.coordination.k8s.io "${name}" not found`, details(name)),
-        };
+      if (rv) return notFound(name);
       return this.create(namespace, { ...b, metadata: { ...(b.metadata ?? {}), name } });
     }
     if (!rv)
@@ -194,39 +179,22 @@ export class LeaseStore {
     const written = this.#written(name, b);
     if ('invalid' in written) return { status: 422, body: written.invalid };
     const next: StoredLease = { ...existing, ...written };
-    this.#items.set(`${namespace}/${name}`, next);
+    this.items.set(storeKey(namespace, name), next);
     return { status: 200, body: leaseObjectOf(next) };
   }
 
   delete(namespace: string, name: string): LeaseResult {
-    const existing = this.#items.get(`${namespace}/${name}`);
-    if (!existing)
-      return {
-        status: 404,
-        body: statusFailure(404, 'NotFound', `leases.coordination.k8s.io "${name}" not found`, details(name)),
-      };
-    this.#items.delete(`${namespace}/${name}`);
-    this.#version += 1;
-    return {
-      status: 200,
-      body: {
-        kind: 'Status',
-        apiVersion: 'v1',
-        metadata: {},
-        status: 'Success',
-        details: { ...details(name), uid: existing.uid },
-      },
-    };
+    const existing = this.get(namespace, name);
+    if (!existing) return notFound(name);
+    this.items.delete(storeKey(namespace, name));
+    this.nextVersion();
+    return { status: 200, body: deletedStatus({ ...details(name), uid: existing.uid }) };
   }
 }
 
 function leaseMetadata(l: StoredLease): KubeObject {
   return {
-    name: l.name,
-    namespace: l.namespace,
-    uid: l.uid,
-    resourceVersion: l.resourceVersion,
-    creationTimestamp: stamp(l.createdAt),
+    ...storedMetadata(l),
     ...(Object.keys(l.labels).length ? { labels: { ...l.labels } } : {}),
     ...(Object.keys(l.annotations).length ? { annotations: { ...l.annotations } } : {}),
   };

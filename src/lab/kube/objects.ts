@@ -76,6 +76,11 @@ export function methodNotAllowed(): KubeObject {
   return statusFailure(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource', {});
 }
 
+/** What a DELETE answers when the object is gone at once (no finalizers): a Success Status naming it. */
+export function deletedStatus(details: KubeObject): KubeObject {
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details };
+}
+
 // -------------------------------------------------------------------------------------------------- nodes
 
 export interface NodeView {
@@ -202,6 +207,26 @@ export const AGE_COLUMN: TableColumn = {
   description: 'CreationTimestamp is a timestamp representing the server time when this object was created.',
   priority: 0,
 };
+
+/** What the lab's own stores (namespaced-store.ts) keep of an object's metadata. */
+export interface StoredMeta {
+  namespace: string;
+  name: string;
+  uid: string;
+  createdAt: Date;
+  resourceVersion: string;
+}
+
+/** `metadata` as kube-apiserver serves it for an object of one of the lab's own stores. */
+export function storedMetadata(o: StoredMeta): KubeObject {
+  return {
+    name: o.name,
+    namespace: o.namespace,
+    uid: o.uid,
+    resourceVersion: o.resourceVersion,
+    creationTimestamp: o.createdAt.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+  };
+}
 
 /** The objects of `namespace` (every namespace when undefined), in namespace then name order. */
 export function inNamespaceOrder<T extends { namespace: string; name: string }>(

@@ -13,7 +13,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ControllerManager } from './controller-manager.js';
-import { inNamespaceOrder } from './objects.js';
+import { NamespacedStore, storeKey } from './namespaced-store.js';
 
 export const ROOT_CA_CONFIGMAP = 'kube-root-ca.crt';
 export const ROOT_CA_KEY = 'ca.crt';
@@ -36,43 +36,21 @@ export interface ConfigMapView {
  * ConfigMaps, stored cluster-wide (as in etcd): the publisher, the apiservers' trust controllers (extension-auth.ts)
  * and admin clients write them.
  */
-export class ConfigMapStore {
-  readonly #items = new Map<string, ConfigMapView>();
+export class ConfigMapStore extends NamespacedStore<ConfigMapView> {
   readonly #listeners = new Set<(cm: ConfigMapView) => void>();
   readonly #deleteListeners = new Set<(cm: ConfigMapView) => void>();
   readonly #deletions = new Map<string, number>();
-  #version = 1;
-
-  get resourceVersion(): string {
-    return String(this.#version);
-  }
-
-  get(namespace: string, name: string): ConfigMapView | undefined {
-    return this.#items.get(`${namespace}/${name}`);
-  }
-
-  /** In namespace then name order; every namespace when `namespace` is undefined. */
-  list(namespace?: string): ConfigMapView[] {
-    return inNamespaceOrder(this.#items.values(), namespace);
-  }
 
   /** Create or update; nothing changes (no new resourceVersion, no notification) when the data is equal. */
   put(namespace: string, name: string, data: Record<string, string>): void {
-    const key = `${namespace}/${name}`;
-    const prev = this.#items.get(key);
+    const key = storeKey(namespace, name);
+    const prev = this.items.get(key);
     if (prev && JSON.stringify(prev.data) === JSON.stringify(data)) return;
-    this.#version += 1;
+    const resourceVersion = this.nextVersion();
     const view: ConfigMapView = prev
-      ? { ...prev, data: { ...data }, resourceVersion: String(this.#version) }
-      : {
-          namespace,
-          name,
-          uid: randomUUID(),
-          createdAt: new Date(),
-          resourceVersion: String(this.#version),
-          data: { ...data },
-        };
-    this.#items.set(key, view);
+      ? { ...prev, data: { ...data }, resourceVersion }
+      : { namespace, name, uid: randomUUID(), createdAt: new Date(), resourceVersion, data: { ...data } };
+    this.items.set(key, view);
     for (const fn of this.#listeners) fn(view);
   }
 
@@ -93,31 +71,30 @@ export class ConfigMapStore {
     data: Record<string, string>,
     expected: string | null,
   ): ConfigMapView | 'conflict' | 'not-found' {
-    const key = `${namespace}/${name}`;
-    const prev = this.#items.get(key);
+    const key = storeKey(namespace, name);
+    const prev = this.items.get(key);
     if (!prev) return 'not-found';
     if (expected !== null && expected !== prev.resourceVersion) return 'conflict';
-    this.#version += 1;
-    const view: ConfigMapView = { ...prev, data: { ...data }, resourceVersion: String(this.#version) };
-    this.#items.set(key, view);
+    const view: ConfigMapView = { ...prev, data: { ...data }, resourceVersion: this.nextVersion() };
+    this.items.set(key, view);
     for (const fn of this.#listeners) fn(view);
     return view;
   }
 
   /** Create; an existing object is a conflict (AlreadyExists). */
   create(namespace: string, name: string, data: Record<string, string>): ConfigMapView | 'exists' {
-    if (this.#items.has(`${namespace}/${name}`)) return 'exists';
+    if (this.items.has(storeKey(namespace, name))) return 'exists';
     this.put(namespace, name, data);
-    return this.#items.get(`${namespace}/${name}`)!;
+    return this.get(namespace, name)!;
   }
 
   /** Delete; counted per object (`deletions`), and told to `subscribeDeletes` listeners. */
   delete(namespace: string, name: string): ConfigMapView | null {
-    const key = `${namespace}/${name}`;
-    const prev = this.#items.get(key);
+    const key = storeKey(namespace, name);
+    const prev = this.items.get(key);
     if (!prev) return null;
-    this.#items.delete(key);
-    this.#version += 1;
+    this.items.delete(key);
+    this.nextVersion();
     this.#deletions.set(key, (this.#deletions.get(key) ?? 0) + 1);
     for (const fn of this.#deleteListeners) fn(prev);
     return prev;
@@ -125,7 +102,7 @@ export class ConfigMapStore {
 
   /** How many times the object was deleted since the lab started. */
   deletions(namespace: string, name: string): number {
-    return this.#deletions.get(`${namespace}/${name}`) ?? 0;
+    return this.#deletions.get(storeKey(namespace, name)) ?? 0;
   }
 
   subscribeDeletes(fn: (cm: ConfigMapView) => void): () => void {
