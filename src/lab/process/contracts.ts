@@ -17,6 +17,7 @@ import {
 } from '../core/ledger.js';
 import type { ApplyCallStats, KubernetesCaStyle, LabRole, LabTimings, NodeFaults } from '../core/model.js';
 import type { ExtensionAuthView } from '../kube/extension-auth.js';
+import type { PodView } from '../kube/pods.js';
 
 // ---------------------------------------------------------------------------------------------------
 // lab.json
@@ -173,16 +174,8 @@ export interface InspectReport {
 export interface InspectPods {
   /** Fingerprints of the certificates in `kube-root-ca.crt` `ca.crt` (kube-system), empty before it is published. */
   rootCaConfigMap: string[];
-  clients: {
-    name: string;
-    node: string;
-    reloads: boolean;
-    running: boolean;
-    caFingerprints: string[];
-    namespace?: string;
-    uid?: string;
-    startedAt?: string | null;
-  }[];
+  /** The clients as kube/pods.ts sees them; their call counts are there too, but not part of this contract. */
+  clients: Omit<PodView, 'calls' | 'connections'>[];
   /** The workloads the clients belong to (kube/workload-summary.ts). */
   workloads?: WorkloadSummary[];
 }
