@@ -4,13 +4,14 @@
  */
 import { humanDuration, objectTable, type KubeObject, type TableColumn, type TableObjectMode } from './objects.js';
 
-const col = (name: string, description: string, priority = 0, format = ''): TableColumn => ({
+const col = (name: string, description: string, priority = 0, format = '', type = 'string'): TableColumn => ({
   name,
-  type: name === 'Age' || name.includes('Name') ? 'string' : 'string',
+  type,
   format,
   description,
   priority,
 });
+const int = (name: string, description: string): TableColumn => col(name, description, 0, '', 'integer');
 const NAME = col(
   'Name',
   'Name must be unique within a namespace. Is required when creating resources, although some resources may ' +
@@ -21,6 +22,15 @@ const NAME = col(
   'name',
 );
 const AGE = col('Age', 'CreationTimestamp is a timestamp representing the server time when this object was created.');
+/** The wide columns of the workloads that have a pod template: its containers, its images, and the selector. */
+function templateColumns(selector?: string): TableColumn[] {
+  return [
+    col('Containers', 'Names of each container in the template.', 1),
+    col('Images', 'Images referenced by each container in the template.', 1),
+    ...(selector === undefined ? [] : [col('Selector', selector, 1)]),
+  ];
+}
+
 /** The columns of the Namespace Table (namespaces are served by workload-api.ts). */
 export function namespaceColumns(): TableColumn[] {
   return [NAME, col('Status', 'The status of the namespace'), AGE];
@@ -31,14 +41,11 @@ const COLUMNS: Record<string, TableColumn[]> = {
     NAME,
     col('Ready', 'The aggregate readiness state of this pod for accepting traffic.'),
     col('Status', 'The aggregate status of the containers in this pod.'),
-    {
-      ...col(
-        'Restarts',
-        'The number of times the containers in this pod have been restarted and when the last container in ' +
-          'this pod has restarted.',
-      ),
-      type: 'string',
-    },
+    col(
+      'Restarts',
+      'The number of times the containers in this pod have been restarted and when the last container in ' +
+        'this pod has restarted.',
+    ),
     AGE,
     col('IP', 'IP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated.', 1),
     col('Node', 'NodeName is a request to schedule this pod onto a specific node.', 1),
@@ -48,107 +55,76 @@ const COLUMNS: Record<string, TableColumn[]> = {
   secrets: [
     NAME,
     col('Type', 'Used to facilitate programmatic handling of secret data.'),
-    { ...col('Data', 'Data contains the secret data.'), type: 'integer' },
+    int('Data', 'Data contains the secret data.'),
     AGE,
   ],
   deployments: [
     NAME,
     col('Ready', 'Number of the pod with ready state'),
-    {
-      ...col(
-        'Up-to-date',
-        'Total number of non-terminated pods targeted by this deployment that have the desired template spec.',
-      ),
-      type: 'integer',
-    },
-    {
-      ...col(
-        'Available',
-        'Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.',
-      ),
-      type: 'integer',
-    },
+    int(
+      'Up-to-date',
+      'Total number of non-terminated pods targeted by this deployment that have the desired template spec.',
+    ),
+    int(
+      'Available',
+      'Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.',
+    ),
     AGE,
-    col('Containers', 'Names of each container in the template.', 1),
-    col('Images', 'Images referenced by each container in the template.', 1),
-    col(
-      'Selector',
+    ...templateColumns(
       'Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones ' +
         'affected by this deployment.',
-      1,
     ),
   ],
   replicasets: [
     NAME,
-    { ...col('Desired', 'Number of desired pods.'), type: 'integer' },
-    { ...col('Current', 'Number of actual replicas.'), type: 'integer' },
-    { ...col('Ready', 'The number of ready replicas for this replica set.'), type: 'integer' },
+    int('Desired', 'Number of desired pods.'),
+    int('Current', 'Number of actual replicas.'),
+    int('Ready', 'The number of ready replicas for this replica set.'),
     AGE,
-    col('Containers', 'Names of each container in the template.', 1),
-    col('Images', 'Images referenced by each container in the template.', 1),
-    col('Selector', 'Selector is a label query over pods that should match the replica count.', 1),
+    ...templateColumns('Selector is a label query over pods that should match the replica count.'),
   ],
   daemonsets: [
     NAME,
-    { ...col('Desired', 'The total number of nodes that should be running the daemon pod.'), type: 'integer' },
-    {
-      ...col(
-        'Current',
-        'The number of nodes that are running at least 1 daemon pod and are supposed to run the daemon pod.',
-      ),
-      type: 'integer',
-    },
-    {
-      ...col(
-        'Ready',
-        'numberReady is the number of nodes that should be running the daemon pod and have one or more of the ' +
-          'daemon pod running with a Ready Condition.',
-      ),
-      type: 'integer',
-    },
-    { ...col('Up-to-date', 'The total number of nodes that are running updated daemon pod'), type: 'integer' },
-    {
-      ...col(
-        'Available',
-        'The number of nodes that should be running the daemon pod and have one or more of the daemon pod ' +
-          'running and available.',
-      ),
-      type: 'integer',
-    },
+    int('Desired', 'The total number of nodes that should be running the daemon pod.'),
+    int(
+      'Current',
+      'The number of nodes that are running at least 1 daemon pod and are supposed to run the daemon pod.',
+    ),
+    int(
+      'Ready',
+      'numberReady is the number of nodes that should be running the daemon pod and have one or more of the ' +
+        'daemon pod running with a Ready Condition.',
+    ),
+    int('Up-to-date', 'The total number of nodes that are running updated daemon pod'),
+    int(
+      'Available',
+      'The number of nodes that should be running the daemon pod and have one or more of the daemon pod ' +
+        'running and available.',
+    ),
     col('Node Selector', 'NodeSelector is a selector which must be true for the pod to fit on a node.'),
     AGE,
-    col('Containers', 'Names of each container in the template.', 1),
-    col('Images', 'Images referenced by each container in the template.', 1),
-    col('Selector', 'A label query over pods that are managed by the daemon set.', 1),
+    ...templateColumns('A label query over pods that are managed by the daemon set.'),
   ],
-  statefulsets: [
-    NAME,
-    col('Ready', 'Number of the pod with ready state'),
-    AGE,
-    col('Containers', 'Names of each container in the template.', 1),
-    col('Images', 'Images referenced by each container in the template.', 1),
-  ],
+  statefulsets: [NAME, col('Ready', 'Number of the pod with ready state'), AGE, ...templateColumns()],
   jobs: [
     NAME,
     col('Status', 'Status of the job.'),
     col('Completions', 'The desired number of successfully finished pods the job should be run with.'),
     col('Duration', 'Time required to complete the job.'),
     AGE,
-    col('Containers', 'Names of each container in the template.', 1),
-    col('Images', 'Images referenced by each container in the template.', 1),
-    col('Selector', 'A label query over pods that should match the pod count.', 1),
+    ...templateColumns('A label query over pods that should match the pod count.'),
   ],
   poddisruptionbudgets: [
     NAME,
     col('Min Available', 'The minimum number of pods that must be available'),
     col('Max Unavailable', 'The maximum number of pods that may be unavailable'),
-    { ...col('Allowed Disruptions', 'Calculated number of pods that may be disrupted at this time'), type: 'integer' },
+    int('Allowed Disruptions', 'Calculated number of pods that may be disrupted at this time'),
     AGE,
   ],
 };
 
-function selectorText(sel: { matchLabels?: Record<string, string> } | undefined): string {
-  return Object.entries(sel?.matchLabels ?? {})
+function labelsText(labels: Record<string, string>): string {
+  return Object.entries(labels)
     .map(([k, v]) => `${k}=${v}`)
     .join(',');
 }
@@ -162,8 +138,12 @@ function cells(resource: string, o: KubeObject, now: Date): unknown[] {
   const tspec =
     (spec.template as { spec?: { containers?: { name: string; image: string }[] } } | undefined)?.spec?.containers ??
     [];
-  const containers = tspec.map((c) => c.name).join(',');
-  const images = tspec.map((c) => c.image).join(',');
+  // The cells of templateColumns: containers, images, selector.
+  const template = [tspec.map((c) => c.name).join(','), tspec.map((c) => c.image).join(',')];
+  const selector = labelsText(
+    (spec.selector as { matchLabels?: Record<string, string> } | undefined)?.matchLabels ?? {},
+  );
+  const replicasReady = (): string => `${n(st.readyReplicas)}/${typeof spec.replicas === 'number' ? spec.replicas : 1}`;
   switch (resource) {
     case 'pods': {
       const cs = (st.containerStatuses ?? []) as {
@@ -188,35 +168,13 @@ function cells(resource: string, o: KubeObject, now: Date): unknown[] {
     case 'secrets':
       return [m.name, (o.type as string) ?? 'Opaque', Object.keys((o.data ?? {}) as object).length, age];
     case 'deployments':
-      return [
-        m.name,
-        `${n(st.readyReplicas)}/${typeof spec.replicas === 'number' ? spec.replicas : 1}`,
-        n(st.updatedReplicas),
-        n(st.availableReplicas),
-        age,
-        containers,
-        images,
-        selectorText(spec.selector as { matchLabels?: Record<string, string> }),
-      ];
+      return [m.name, replicasReady(), n(st.updatedReplicas), n(st.availableReplicas), age, ...template, selector];
     case 'replicasets':
-      return [
-        m.name,
-        n(spec.replicas),
-        n(st.replicas),
-        n(st.readyReplicas),
-        age,
-        containers,
-        images,
-        selectorText(spec.selector as { matchLabels?: Record<string, string> }),
-      ];
+      return [m.name, n(spec.replicas), n(st.replicas), n(st.readyReplicas), age, ...template, selector];
     case 'daemonsets': {
       const ns = (spec.template as { spec?: { nodeSelector?: Record<string, string> } } | undefined)?.spec
         ?.nodeSelector;
-      const sel = ns
-        ? Object.entries(ns)
-            .map(([k, v]) => `${k}=${v}`)
-            .join(',')
-        : '<none>';
+      const sel = ns ? labelsText(ns) : '<none>';
       return [
         m.name,
         n(st.desiredNumberScheduled),
@@ -226,19 +184,12 @@ function cells(resource: string, o: KubeObject, now: Date): unknown[] {
         n(st.numberAvailable),
         sel,
         age,
-        containers,
-        images,
-        selectorText(spec.selector as { matchLabels?: Record<string, string> }),
+        ...template,
+        selector,
       ];
     }
     case 'statefulsets':
-      return [
-        m.name,
-        `${n(st.readyReplicas)}/${typeof spec.replicas === 'number' ? spec.replicas : 1}`,
-        age,
-        containers,
-        images,
-      ];
+      return [m.name, replicasReady(), age, ...template];
     case 'jobs':
       return [
         m.name,
@@ -246,9 +197,8 @@ function cells(resource: string, o: KubeObject, now: Date): unknown[] {
         `${n(st.succeeded)}/${n(spec.completions) || 1}`,
         st.startTime ? humanDuration(now.getTime() - Date.parse(String(st.startTime))) : '',
         age,
-        containers,
-        images,
-        selectorText(spec.selector as { matchLabels?: Record<string, string> }),
+        ...template,
+        selector,
       ];
     case 'poddisruptionbudgets':
       return [
