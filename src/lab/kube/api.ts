@@ -10,7 +10,7 @@
  * extension-apiserver-authentication); the control planes' mirror pods in kube-system (GET, list with labelSelector /
  * fieldSelector spec.nodeName). Anything else is a 404 Status.
  */
-import { authorize, type AuthnResult, type KubeUser, type RequestTarget } from './auth.js';
+import { authorize, resourceTarget, type AuthnResult, type KubeUser, type RequestTarget } from './auth.js';
 import { configMapList, configMapObject, configMapPage, configMapTable } from './configmap-api.js';
 import { writeConfigMap } from './configmap-write.js';
 import type { CsrStore } from './controller-manager.js';
@@ -120,6 +120,11 @@ function discovery(body: KubeObject | null): Route | null {
   return body ? { target: { kind: 'discovery' }, run: () => ok(body) } : null;
 }
 
+/** A GET without a name lists, or watches with `?watch=true`; any other request keeps its method's verb. */
+function collectionVerb(method: string, verb: string, name: string | undefined, query: URLSearchParams): string {
+  return name === undefined && method === 'GET' ? (query.get('watch') === 'true' ? 'watch' : 'list') : verb;
+}
+
 function route(ctx: ApiContext, req: ApiRequest, path: string, query: URLSearchParams): Route | null {
   const method = req.method.toUpperCase();
   const verb = VERB_BY_METHOD[method] ?? method.toLowerCase();
@@ -141,15 +146,8 @@ function route(ctx: ApiContext, req: ApiRequest, path: string, query: URLSearchP
     const name = parts[3];
     const subresource = parts[4];
     if (subresource !== undefined && subresource !== 'status') return null;
-    const listVerb = name === undefined && method === 'GET' ? (query.get('watch') === 'true' ? 'watch' : 'list') : verb;
-    const target: RequestTarget = {
-      kind: 'resource',
-      verb: listVerb,
-      group: '',
-      resource: 'nodes',
-      ...(subresource ? { subresource } : {}),
-      ...(name ? { name } : {}),
-    };
+    const listVerb = collectionVerb(method, verb, name, query);
+    const target = resourceTarget(listVerb, '', 'nodes', { subresource, name });
     return {
       target,
       run: () => {
@@ -179,13 +177,7 @@ function route(ctx: ApiContext, req: ApiRequest, path: string, query: URLSearchP
     };
   if (ctx.workloads && isNamespacesPath(parts)) {
     const name = parts[3];
-    const target: RequestTarget = {
-      kind: 'resource',
-      verb: name === undefined && method === 'GET' ? 'list' : verb,
-      group: '',
-      resource: 'namespaces',
-      ...(name ? { name } : {}),
-    };
+    const target = resourceTarget(name === undefined && method === 'GET' ? 'list' : verb, '', 'namespaces', { name });
     return { target, run: () => handleNamespaces(ctx.workloads!, name, req, query) };
   }
 
@@ -194,15 +186,8 @@ function route(ctx: ApiContext, req: ApiRequest, path: string, query: URLSearchP
   if (parts[0] === 'api' && parts[1] === 'v1' && podsAt > 0 && parts.length <= podsAt + 2) {
     const namespace = podsAt === 4 ? parts[3] : undefined;
     const name = parts[podsAt + 1];
-    const listVerb = name === undefined && method === 'GET' ? (query.get('watch') === 'true' ? 'watch' : 'list') : verb;
-    const target: RequestTarget = {
-      kind: 'resource',
-      verb: listVerb,
-      group: '',
-      resource: 'pods',
-      ...(namespace ? { namespace } : {}),
-      ...(name ? { name } : {}),
-    };
+    const listVerb = collectionVerb(method, verb, name, query);
+    const target = resourceTarget(listVerb, '', 'pods', { namespace, name });
     return {
       target,
       run: () => {
@@ -235,15 +220,8 @@ function route(ctx: ApiContext, req: ApiRequest, path: string, query: URLSearchP
   if (cmNamespaced || (parts[0] === 'api' && parts[1] === 'v1' && parts[2] === 'configmaps' && parts.length === 3)) {
     const namespace = cmNamespaced ? parts[3] : undefined;
     const name = cmNamespaced ? parts[5] : undefined;
-    const listVerb = name === undefined && method === 'GET' ? (query.get('watch') === 'true' ? 'watch' : 'list') : verb;
-    const target: RequestTarget = {
-      kind: 'resource',
-      verb: listVerb,
-      group: '',
-      resource: 'configmaps',
-      ...(namespace ? { namespace } : {}),
-      ...(name ? { name } : {}),
-    };
+    const listVerb = collectionVerb(method, verb, name, query);
+    const target = resourceTarget(listVerb, '', 'configmaps', { namespace, name });
     return {
       target,
       run: () => {
@@ -285,14 +263,7 @@ function route(ctx: ApiContext, req: ApiRequest, path: string, query: URLSearchP
     const body = (req.body ?? {}) as { metadata?: { name?: string }; spec?: { holderIdentity?: string } };
     const name = pathName ?? (method === 'POST' ? body.metadata?.name : undefined);
     const list = pathName === undefined && method === 'GET';
-    const target: RequestTarget = {
-      kind: 'resource',
-      verb: list ? 'list' : verb,
-      group: 'coordination.k8s.io',
-      resource: 'leases',
-      namespace,
-      ...(name ? { name } : {}),
-    };
+    const target = resourceTarget(list ? 'list' : verb, 'coordination.k8s.io', 'leases', { namespace, name });
     return {
       target,
       run: () => {
@@ -351,15 +322,9 @@ function route(ctx: ApiContext, req: ApiRequest, path: string, query: URLSearchP
     parts.length <= 5
   ) {
     const name = parts[4];
-    const watch = name === undefined && method === 'GET' && query.get('watch') === 'true';
-    const listVerb = name === undefined && method === 'GET' ? (watch ? 'watch' : 'list') : verb;
-    const target: RequestTarget = {
-      kind: 'resource',
-      verb: listVerb,
-      group: 'certificates.k8s.io',
-      resource: 'certificatesigningrequests',
-      ...(name ? { name } : {}),
-    };
+    const listVerb = collectionVerb(method, verb, name, query);
+    const watch = listVerb === 'watch';
+    const target = resourceTarget(listVerb, 'certificates.k8s.io', 'certificatesigningrequests', { name });
     return {
       target,
       run: (user) => {

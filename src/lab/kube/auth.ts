@@ -64,6 +64,24 @@ export type RequestTarget =
       namespace?: string;
     };
 
+/** The target of a request on `resource` of API `group` (where given: its subresource, namespace and name). */
+export function resourceTarget(
+  verb: string,
+  group: string,
+  resource: string,
+  at: { subresource?: string | undefined; namespace?: string | undefined; name?: string | undefined } = {},
+): RequestTarget {
+  return {
+    kind: 'resource',
+    verb,
+    group,
+    resource,
+    ...(at.subresource ? { subresource: at.subresource } : {}),
+    ...(at.namespace ? { namespace: at.namespace } : {}),
+    ...(at.name ? { name: at.name } : {}),
+  };
+}
+
 export function isNodeUser(user: KubeUser): string | null {
   if (!user.groups.includes('system:nodes') || !user.name.startsWith('system:node:')) return null;
   return user.name.slice('system:node:'.length);

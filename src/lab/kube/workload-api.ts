@@ -15,7 +15,7 @@
  *   when it would break a PodDisruptionBudget, 500 when several budgets select the pod (as
  *   `pkg/registry/core/pod/storage/eviction.go`), otherwise the pod is deleted (201 Success).
  */
-import type { RequestTarget } from './auth.js';
+import { resourceTarget, type RequestTarget } from './auth.js';
 import { matchesFields, matchesLabelSelector, paginate, parseFieldSelector } from './list-paging.js';
 import {
   badRequest,
@@ -125,15 +125,7 @@ export function workloadTarget(p: ParsedPath, method: string, query: URLSearchPa
         ? 'watch'
         : 'list'
       : (VERB[m] ?? m.toLowerCase());
-  return {
-    kind: 'resource',
-    verb,
-    group: WORKLOAD_RESOURCES[p.resource]!.group,
-    resource: p.resource,
-    ...(p.subresource ? { subresource: p.subresource } : {}),
-    ...(p.name ? { name: p.name } : {}),
-    ...(p.namespace ? { namespace: p.namespace } : {}),
-  };
+  return resourceTarget(verb, WORKLOAD_RESOURCES[p.resource]!.group, p.resource, p);
 }
 
 const ok = (body: KubeObject, status = 200): WorkloadResponse => ({ status, body });
