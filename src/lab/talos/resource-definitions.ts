@@ -42,113 +42,68 @@ export interface ResourceDefinitionSpec extends Declared {
   allAliases: string[];
 }
 
+/** A definition as a Talos type's `ResourceDefinition()` states it (unset Aliases, Sensitivity: Go's zero values). */
+function declare(
+  type: string,
+  displayType: string,
+  defaultNamespace: string,
+  printColumns: readonly (readonly [name: string, jsonPath: string])[] = [],
+  { aliases = [], sensitive = false }: { aliases?: readonly string[]; sensitive?: boolean } = {},
+): Declared {
+  return {
+    type,
+    displayType,
+    aliases,
+    defaultNamespace,
+    printColumns: printColumns.map(([name, jsonPath]) => ({ name, jsonPath })),
+    sensitive,
+  };
+}
+
 const DECLARED: readonly Declared[] = [
   // cosi-project/runtime pkg/resource/meta/resource_definition.go (Namespaces.meta.cosi.dev is not served)
-  {
-    type: RESOURCE_DEFINITION_TYPE,
-    displayType: 'ResourceDefinition',
+  declare(RESOURCE_DEFINITION_TYPE, 'ResourceDefinition', 'meta', [['Aliases', '{.aliases[:]}']], {
     aliases: ['api-resources'],
-    defaultNamespace: 'meta',
-    printColumns: [{ name: 'Aliases', jsonPath: '{.aliases[:]}' }],
-    sensitive: false,
-  },
+  }),
   // resources/config/machine_config.go
-  {
-    type: 'MachineConfigs.config.talos.dev',
-    displayType: 'MachineConfig',
-    aliases: [],
-    defaultNamespace: 'config',
-    printColumns: [],
-    sensitive: true,
-  },
+  declare('MachineConfigs.config.talos.dev', 'MachineConfig', 'config', [], { sensitive: true }),
   // resources/secrets/os_root.go, kubernetes_root.go, api.go
-  {
-    type: 'OSRootSecrets.secrets.talos.dev',
-    displayType: 'OSRootSecret',
-    aliases: [],
-    defaultNamespace: 'secrets',
-    printColumns: [],
-    sensitive: true,
-  },
-  {
-    type: 'KubernetesRootSecrets.secrets.talos.dev',
-    displayType: 'KubernetesRootSecret',
-    aliases: [],
-    defaultNamespace: 'secrets',
-    printColumns: [],
-    sensitive: true,
-  },
-  {
-    type: 'ApiCertificates.secrets.talos.dev',
-    displayType: 'ApiCertificate',
-    aliases: [],
-    defaultNamespace: 'secrets',
-    printColumns: [],
-    sensitive: true,
-  },
+  declare('OSRootSecrets.secrets.talos.dev', 'OSRootSecret', 'secrets', [], { sensitive: true }),
+  declare('KubernetesRootSecrets.secrets.talos.dev', 'KubernetesRootSecret', 'secrets', [], { sensitive: true }),
+  declare('ApiCertificates.secrets.talos.dev', 'ApiCertificate', 'secrets', [], { sensitive: true }),
   // resources/cluster/member.go, identity.go
-  {
-    type: 'Members.cluster.talos.dev',
-    displayType: 'Member',
-    aliases: [],
-    defaultNamespace: 'cluster',
-    printColumns: [
-      { name: 'Hostname', jsonPath: '{.hostname}' },
-      { name: 'Machine Type', jsonPath: '{.machineType}' },
-      { name: 'OS', jsonPath: '{.operatingSystem}' },
-      { name: 'Addresses', jsonPath: '{.addresses}' },
-    ],
-    sensitive: false,
-  },
-  {
-    type: 'Identities.cluster.talos.dev',
-    displayType: 'Identity',
-    aliases: [],
-    defaultNamespace: 'cluster',
-    printColumns: [{ name: 'ID', jsonPath: '{.nodeId}' }],
-    sensitive: false,
-  },
+  declare('Members.cluster.talos.dev', 'Member', 'cluster', [
+    ['Hostname', '{.hostname}'],
+    ['Machine Type', '{.machineType}'],
+    ['OS', '{.operatingSystem}'],
+    ['Addresses', '{.addresses}'],
+  ]),
+  declare('Identities.cluster.talos.dev', 'Identity', 'cluster', [['ID', '{.nodeId}']]),
   // resources/v1alpha1/service.go
-  {
-    type: 'Services.v1alpha1.talos.dev',
-    displayType: 'Service',
-    aliases: ['svc'],
-    defaultNamespace: 'runtime',
-    printColumns: [
-      { name: 'Running', jsonPath: '{.running}' },
-      { name: 'Healthy', jsonPath: '{.healthy}' },
-      { name: 'Health Unknown', jsonPath: '{.unknown}' },
+  declare(
+    'Services.v1alpha1.talos.dev',
+    'Service',
+    'runtime',
+    [
+      ['Running', '{.running}'],
+      ['Healthy', '{.healthy}'],
+      ['Health Unknown', '{.unknown}'],
     ],
-    sensitive: false,
-  },
+    { aliases: ['svc'] },
+  ),
   // resources/k8s/secrets_status.go, static_pod.go, static_pod_status.go
-  {
-    type: 'SecretStatuses.kubernetes.talos.dev',
-    displayType: 'SecretStatus',
-    aliases: [],
-    defaultNamespace: 'controlplane',
-    printColumns: [
-      { name: 'Ready', jsonPath: '{.ready}' },
-      { name: 'Secrets Version', jsonPath: '{.version}' },
-    ],
-    sensitive: false,
-  },
-  {
-    type: 'StaticPods.kubernetes.talos.dev',
-    displayType: 'StaticPod',
-    aliases: [],
-    defaultNamespace: 'k8s',
-    printColumns: [],
-    sensitive: false,
-  },
-  {
-    type: 'StaticPodStatuses.kubernetes.talos.dev',
-    displayType: 'StaticPodStatus',
-    aliases: ['podstatus'],
-    defaultNamespace: 'k8s',
-    printColumns: [{ name: 'Ready', jsonPath: '{.conditions[?(@.type=="Ready")].status}' }],
-    sensitive: false,
-  },
+  declare('SecretStatuses.kubernetes.talos.dev', 'SecretStatus', 'controlplane', [
+    ['Ready', '{.ready}'],
+    ['Secrets Version', '{.version}'],
+  ]),
+  declare('StaticPods.kubernetes.talos.dev', 'StaticPod', 'k8s'),
+  declare(
+    'StaticPodStatuses.kubernetes.talos.dev',
+    'StaticPodStatus',
+    'k8s',
+    [['Ready', '{.conditions[?(@.type=="Ready")].status}']],
+    { aliases: ['podstatus'] },
+  ),
 ];
 
 /** `Fill()`'s derived aliases (no SkipAutomaticAliases in any of these types). */
