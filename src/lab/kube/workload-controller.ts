@@ -67,7 +67,7 @@ export class WorkloadController {
       cluster,
       revisions: this.#revisions,
       podsOf: (owner) => this.#podsOf(owner),
-      podFromTemplate: (...args) => this.#podFromTemplate(...args),
+      podFromTemplate: this.#podFromTemplate,
       deletePod: (namespace, name) => this.deletePod(namespace, name),
     };
     this.#off.push(store.subscribe(() => this.#schedule()));
@@ -259,15 +259,16 @@ export class WorkloadController {
     return gone;
   }
 
-  #podFromTemplate(
-    owner: Stored,
-    ownerKind: string,
-    ownerApi: string,
-    template: Obj,
-    extraLabels: Record<string, string>,
-    name: { name?: string; generateName?: string },
-    nodeName?: string,
-  ): Stored | null {
+  /** SyncContext.podFromTemplate (the signature is stated there). */
+  readonly #podFromTemplate: SyncContext['podFromTemplate'] = (
+    owner,
+    ownerKind,
+    ownerApi,
+    template,
+    extraLabels,
+    name,
+    nodeName,
+  ) => {
     const t = clone(template) as {
       metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
       spec?: Obj;
@@ -287,7 +288,7 @@ export class WorkloadController {
       },
       spec,
     });
-  }
+  };
 
   #podsOf(owner: Stored): Stored[] {
     return this.#store.list('pods', owner.metadata.namespace).filter((p) => ownedBy(p, owner.metadata.uid));
