@@ -4,16 +4,7 @@
  * the `meta.k8s.io/v1` Table kubectl asks for (columns NAME, DATA, AGE as kube-apiserver prints them).
  */
 import { keyOf, paginate } from './list-paging.js';
-import {
-  AGE_COLUMN,
-  humanDuration,
-  NAME_COLUMN,
-  objectTable,
-  statusFailure,
-  storedMetadata,
-  type KubeObject,
-  type TableObjectMode,
-} from './objects.js';
+import { statusFailure, storedMetadata, storedObjectTable, type KubeObject, type TableObjectMode } from './objects.js';
 import type { ConfigMapView } from './root-ca-publisher.js';
 
 export function configMapObject(c: ConfigMapView): KubeObject {
@@ -59,11 +50,13 @@ export function configMapPage(
   };
 }
 
-const COLUMNS = [
-  NAME_COLUMN,
-  { name: 'Data', type: 'string', format: '', description: 'Data contains the configuration data.', priority: 0 },
-  AGE_COLUMN,
-];
+const DATA_COLUMN = {
+  name: 'Data',
+  type: 'string',
+  format: '',
+  description: 'Data contains the configuration data.',
+  priority: 0,
+};
 
 export function configMapTable(
   items: ConfigMapView[],
@@ -71,8 +64,7 @@ export function configMapTable(
   resourceVersion: string,
   include: TableObjectMode,
 ): KubeObject {
-  return objectTable(items, COLUMNS, resourceVersion, include, {
-    cells: (c) => [c.name, Object.keys(c.data).length, humanDuration(now.getTime() - c.createdAt.getTime())],
+  return storedObjectTable(items, DATA_COLUMN, (c) => Object.keys(c.data).length, now, resourceVersion, include, {
     object: configMapObject,
     metadata: storedMetadata,
   });

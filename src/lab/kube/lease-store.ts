@@ -17,14 +17,11 @@
 import { randomUUID } from 'node:crypto';
 import { NamespacedStore, storeKey } from './namespaced-store.js';
 import {
-  AGE_COLUMN,
   deletedStatus,
-  humanDuration,
-  NAME_COLUMN,
   objectNotFound,
-  objectTable,
   statusFailure,
   storedMetadata,
+  storedObjectTable,
   type KubeObject,
   type TableObjectMode,
 } from './objects.js';
@@ -214,17 +211,13 @@ export function storedLeaseList(items: StoredLease[], resourceVersion: string): 
 }
 
 // kube-apiserver's printer for Leases (pkg/printers/internalversion: Name, Holder, Age).
-const COLUMNS = [
-  NAME_COLUMN,
-  {
-    name: 'Holder',
-    type: 'string',
-    format: '',
-    description: 'HolderIdentity contains the identity of the holder of a current lease.',
-    priority: 0,
-  },
-  AGE_COLUMN,
-];
+const HOLDER_COLUMN = {
+  name: 'Holder',
+  type: 'string',
+  format: '',
+  description: 'HolderIdentity contains the identity of the holder of a current lease.',
+  priority: 0,
+};
 
 export function storedLeaseTable(
   items: StoredLease[],
@@ -232,12 +225,8 @@ export function storedLeaseTable(
   resourceVersion: string,
   include: TableObjectMode,
 ): KubeObject {
-  return objectTable(items, COLUMNS, resourceVersion, include, {
-    cells: (l) => [
-      l.name,
-      typeof l.spec.holderIdentity === 'string' ? l.spec.holderIdentity : '',
-      humanDuration(now.getTime() - l.createdAt.getTime()),
-    ],
+  const holder = (l: StoredLease): string => (typeof l.spec.holderIdentity === 'string' ? l.spec.holderIdentity : '');
+  return storedObjectTable(items, HOLDER_COLUMN, holder, now, resourceVersion, include, {
     object: leaseObjectOf,
     metadata: leaseMetadata,
   });

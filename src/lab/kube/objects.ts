@@ -329,6 +329,22 @@ export function objectTable<T>(
   };
 }
 
+/** The Table of a kind of the lab's own stores (ConfigMaps, Leases): Name, the one column of its printer, Age. */
+export function storedObjectTable<T extends StoredMeta>(
+  items: readonly T[],
+  column: TableColumn,
+  cell: (item: T) => unknown,
+  now: Date,
+  resourceVersion: string,
+  include: TableObjectMode,
+  render: { object: (item: T) => KubeObject; metadata: (item: T) => KubeObject },
+): KubeObject {
+  return objectTable(items, [NAME_COLUMN, column, AGE_COLUMN], resourceVersion, include, {
+    cells: (o) => [o.name, cell(o), humanDuration(now.getTime() - o.createdAt.getTime())],
+    ...render,
+  });
+}
+
 /** The `meta.k8s.io/v1` Table kube-apiserver returns for nodes (columns as its printers define them). */
 export function nodeTable(nodes: NodeView[], now: Date, resourceVersion: string, include: TableObjectMode): KubeObject {
   return objectTable(nodes, NODE_COLUMNS, resourceVersion, include, {
