@@ -52,30 +52,21 @@ export async function reconcileOutputs(deps: ReconcileDeps): Promise<WrittenOutp
     const ctx = getContext(await loadTalosconfig(cluster.talosconfig), session.context.name);
     const signer = catalog.signerOf(ctx.certPem, 'talos');
     const caPem = concatPem(wanted.map((fp) => catalog.requirePem(fp, 'Talos CA')));
-    if (signer === null || !wanted.includes(signer)) {
-      const issuing = target.talos.issuing;
-      const ca = await loadCa(
-        catalog.requirePem(issuing, 'Talos CA'),
-        await keyFor('talos', issuing),
-        `Talos CA ${issuing.slice(0, 16)}`,
-      );
-      const cert = await issueTalosClientCert(ca, { roles: ['os:admin'] });
+    const keep = signer !== null && wanted.includes(signer);
+    if (!keep || !sameSet(bundleFingerprints(ctx.caPem), wanted)) {
+      let client = { certPem: ctx.certPem, key: ctx.key };
+      if (!keep) {
+        const issuing = target.talos.issuing;
+        const ca = await loadCa(
+          catalog.requirePem(issuing, 'Talos CA'),
+          await keyFor('talos', issuing),
+          `Talos CA ${issuing.slice(0, 16)}`,
+        );
+        const cert = await issueTalosClientCert(ca, { roles: ['os:admin'] });
+        client = { certPem: cert.certPem, key: cert.key };
+      }
       written.push(
-        await writeTalosconfigOutput(
-          cluster.talosconfig,
-          session.context.name,
-          { caPem, certPem: cert.certPem, key: cert.key },
-          place,
-        ),
-      );
-    } else if (!sameSet(bundleFingerprints(ctx.caPem), wanted)) {
-      written.push(
-        await writeTalosconfigOutput(
-          cluster.talosconfig,
-          session.context.name,
-          { caPem, certPem: ctx.certPem, key: ctx.key },
-          place,
-        ),
+        await writeTalosconfigOutput(cluster.talosconfig, session.context.name, { caPem, ...client }, place),
       );
     }
   }

@@ -24,25 +24,20 @@ export interface Finding {
   hint: string;
 }
 
-export function error(
-  code: string,
-  at: Segment[],
-  message: string,
-  hint: string,
-  extra: Partial<Finding> = {},
-): Finding {
-  return { severity: 'error', code, at, message, hint, ...extra };
+/** A finding maker for one severity: `error(...)` and `warning(...)` below. */
+function finding(severity: Finding['severity']) {
+  return (code: string, at: Segment[], message: string, hint: string, extra: Partial<Finding> = {}): Finding => ({
+    severity,
+    code,
+    at,
+    message,
+    hint,
+    ...extra,
+  });
 }
 
-export function warning(
-  code: string,
-  at: Segment[],
-  message: string,
-  hint: string,
-  extra: Partial<Finding> = {},
-): Finding {
-  return { severity: 'warning', code, at, message, hint, ...extra };
-}
+export const error = finding('error');
+export const warning = finding('warning');
 
 const PLAIN_SEGMENT = /^[A-Za-z0-9_-]+$/;
 

@@ -1,21 +1,21 @@
 /** The shape of an event or question registry entry, and the text helpers the entries share. */
 import type { EventCode, EventDataMap, EventLevel, EventType, GateCheck, QuestionMap, QuestionType } from './types.js';
 
-export interface EventSpec<K extends EventType> {
+/** What every registry entry has, for data of type D. */
+interface SpecOf<D> {
   code: EventCode;
-  level: EventLevel;
   description: string;
   /** One line per data field, for the docs (the type makes the list complete). */
-  fields: { [F in keyof EventDataMap[K]]-?: string };
-  message(data: EventDataMap[K]): string;
+  fields: { [F in keyof D]-?: string };
+  message(data: D): string;
 }
 
-export interface QuestionSpec<K extends QuestionType> {
-  code: EventCode;
-  description: string;
+export interface EventSpec<K extends EventType> extends SpecOf<EventDataMap[K]> {
+  level: EventLevel;
+}
+
+export interface QuestionSpec<K extends QuestionType> extends SpecOf<QuestionMap[K]> {
   default: boolean;
-  fields: { [F in keyof QuestionMap[K]]-?: string };
-  message(data: QuestionMap[K]): string;
 }
 
 export const plural = (n: number, word: string, many = `${word}s`) => `${n} ${n === 1 ? word : many}`;

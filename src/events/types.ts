@@ -180,15 +180,20 @@ export interface EventDataMap {
 
 export type EventType = keyof EventDataMap;
 
-export interface EventOf<K extends EventType> {
+/** What events and questions both carry: their type and code, their text and their data. */
+interface CodedMessage<K, D> {
   type: K;
   code: EventCode;
+  message: string;
+  data: D;
+}
+
+export interface EventOf<K extends EventType> extends CodedMessage<K, EventDataMap[K]> {
   level: EventLevel;
   /** ISO 8601 UTC. */
   time: string;
   /** User-safe text, rendered from the data. */
   message: string;
-  data: EventDataMap[K];
 }
 
 /** The discriminated union (on `type`) of every event. */
@@ -204,14 +209,11 @@ export interface QuestionMap {
 
 export type QuestionType = keyof QuestionMap;
 
-export interface QuestionOf<K extends QuestionType> {
-  type: K;
-  code: EventCode;
+export interface QuestionOf<K extends QuestionType> extends CodedMessage<K, QuestionMap[K]> {
   /** The prompt, without the `[y/N]` suffix. */
   message: string;
   /** What a non-interactive sink answers. `no` for anything destructive. */
   default: boolean;
-  data: QuestionMap[K];
 }
 
 export type Question = { [K in QuestionType]: QuestionOf<K> }[QuestionType];

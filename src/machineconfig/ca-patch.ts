@@ -7,15 +7,7 @@ import { isMap, isScalar, type Node, type Scalar, type YAMLMap, type YAMLSeq } f
 
 import { API_KINDS, type ApiKind } from '../domain/types.js';
 import { encodeField, samePem } from './ca-pem.js';
-import {
-  kubernetesSite,
-  machineTypeOf,
-  readSite,
-  roleOf,
-  talosSite,
-  type CaSite,
-  type SiteContents,
-} from './ca-sites.js';
+import { machineTypeOf, readSite, roleOf, siteOf, type CaSite, type SiteContents } from './ca-sites.js';
 import { MachineConfigText } from './config-text.js';
 import { isEmptyNode, pairOf } from './documents.js';
 import { mcError } from './errors.js';
@@ -83,7 +75,7 @@ export function patchConfig(config: MachineConfigText, change: CaChange): Machin
   for (const api of API_KINDS) {
     const write = change[api];
     if (!write) continue;
-    const site = api === 'talos' ? talosSite(cfg) : kubernetesSite(cfg, role);
+    const site = siteOf(cfg, api, role);
     const contents = readSite(site, source);
     const target = planTarget(site, contents, write, role, source);
     const ctx: Ctx = {

@@ -183,6 +183,11 @@ export function kubernetesSite(cfg: ParsedMachineConfig, role: NodeRole): CaSite
   };
 }
 
+/** The site of `api`'s CA in this config (`role`: the node's, read from the config when not given). */
+export function siteOf(cfg: ParsedMachineConfig, api: ApiKind, role: NodeRole = roleOf(machineTypeOf(cfg))): CaSite {
+  return api === 'talos' ? talosSite(cfg) : kubernetesSite(cfg, role);
+}
+
 /** A scalar string value, '' for empty/null; MC_BAD_CA for anything else. */
 function stringValue(node: Node | null | undefined, field: string, source: string | undefined): string {
   if (isEmptyNode(node)) return '';

@@ -5,11 +5,10 @@
 import type { Secret } from '../domain/secret.js';
 import type { ApiKind, Fingerprint, KubernetesCaStyle, NodeRole } from '../domain/types.js';
 import {
-  kubernetesSite,
   machineTypeOf,
   readSite,
   roleOf,
-  talosSite,
+  siteOf,
   type CaSite,
   type MachineType,
   type SiteContents,
@@ -65,9 +64,9 @@ export function caStateOf(cfg: ParsedMachineConfig): MachineConfigCaState {
   const source = cfg.source;
   const machineType = machineTypeOf(cfg);
   const role = roleOf(machineType);
-  const tSite = talosSite(cfg);
+  const tSite = siteOf(cfg, 'talos', role);
   const talos = readSite(tSite, source);
-  const k8sSite = kubernetesSite(cfg, role);
+  const k8sSite = siteOf(cfg, 'kubernetes', role);
   const kubernetes = readSite(k8sSite, source);
   return {
     machineType,
@@ -99,7 +98,5 @@ export function readCaKey(configYaml: string, api: ApiKind, source?: string): Se
 
 /** readCaKey of a config already parsed. */
 export function caKeyOf(cfg: ParsedMachineConfig, api: ApiKind): Secret | null {
-  const source = cfg.source;
-  const site = api === 'talos' ? talosSite(cfg) : kubernetesSite(cfg, roleOf(machineTypeOf(cfg)));
-  return readSite(site, source).issuingKey;
+  return readSite(siteOf(cfg, api), cfg.source).issuingKey;
 }

@@ -507,14 +507,7 @@ export function appendEvents(doc: StateDocument, runId: string, events: EventRec
 }
 
 /** An event as the state keeps it; one that holds key material is kept without its message and data. */
-export function toEventRecord(event: {
-  time: string;
-  code: string;
-  type: string;
-  level: string;
-  message: string;
-  data?: unknown;
-}): EventRecord {
+export function toEventRecord(event: EventRecord): EventRecord {
   const record: EventRecord = {
     time: event.time,
     code: event.code,

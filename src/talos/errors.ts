@@ -93,14 +93,11 @@ export interface GrpcErrorLike {
   readonly message?: string;
 }
 
-export interface TalosApiErrorInit {
-  readonly kind: TalosErrorKind;
-  readonly grpcCode: number | undefined;
-  readonly node: string | undefined;
-  readonly endpoint: string;
-  readonly method: string;
-  /** Server/transport detail, already redacted. */
-  readonly detail: string;
+/** What a TalosApiError is made of: its own fields, the message and hint, and what it was caused by. */
+export interface TalosApiErrorInit extends Pick<
+  TalosApiError,
+  'kind' | 'grpcCode' | 'node' | 'endpoint' | 'method' | 'detail'
+> {
   readonly message: string;
   readonly hint: string;
   readonly cause?: unknown;
@@ -146,6 +143,7 @@ export class TalosApiError extends RotateError {
   readonly node: string | undefined;
   readonly endpoint: string;
   readonly method: string;
+  /** Server/transport detail, already redacted. */
   readonly detail: string;
   readonly alsoTried: readonly TalosApiError[];
 
@@ -360,6 +358,37 @@ export function classifyGrpcError(err: GrpcErrorLike, ctx: TalosCallContext): Ta
   }
 }
 
+const CLIENT_REJECTED_HINT =
+  "the node does not accept the talosconfig's client certificate: it was signed by a CA the node does not trust " +
+  '(yet or any more), has expired, or lacks the client-auth usage; use a talosconfig issued by a CA in the ' +
+  "node's accepted CAs";
+
+/** What the server certificate's verification error codes say is wrong with it, and what to do. */
+const SERVER_CERT_PROBLEMS: readonly { codes: ReadonlySet<string>; problem(endpoint: string): string; hint: string }[] =
+  [
+    {
+      codes: SERVER_UNTRUSTED_CODES,
+      problem: () => 'is not signed by a CA the talosconfig trusts',
+      hint:
+        "the talosconfig's CA does not match the node's issuing CA; use a talosconfig whose CA bundle includes the " +
+        'Talos CA the node currently uses',
+    },
+    {
+      codes: SERVER_CERT_EXPIRED_CODES,
+      problem: () => 'is not valid now',
+      hint:
+        'check the clock of this machine and of the node; Talos renews its API certificate itself once its clock is ' +
+        'right',
+    },
+    {
+      codes: SERVER_NAME_CODES,
+      problem: (endpoint) => `does not cover the address ${endpoint}`,
+      hint:
+        'use an endpoint address listed in the node certificate (node IPs and .machine.certSANs), ' +
+        'or add it to .machine.certSANs',
+    },
+  ];
+
 function classifyUnavailable(
   details: string,
   ctx: TalosCallContext,
@@ -375,33 +404,13 @@ function classifyUnavailable(
   if (connectionFailed && tls?.outcome === 'error' && details.includes(cleanTlsMessage(tls.message))) {
     const tlsCode = tls.code ?? '';
     const tlsMessage = redact(cleanTlsMessage(tls.message));
-    if (SERVER_UNTRUSTED_CODES.has(tlsCode)) {
+    const server = SERVER_CERT_PROBLEMS.find((p) => p.codes.has(tlsCode));
+    if (server) {
       return make(
         'tls-untrusted-server',
         tlsMessage,
-        `cannot reach ${who}: the endpoint's server certificate is not signed by a CA the talosconfig trusts ` +
-          `(${tlsMessage})`,
-        "the talosconfig's CA does not match the node's issuing CA; use a talosconfig whose CA bundle includes the " +
-          'Talos CA the node currently uses',
-      );
-    }
-    if (SERVER_CERT_EXPIRED_CODES.has(tlsCode)) {
-      return make(
-        'tls-untrusted-server',
-        tlsMessage,
-        `cannot reach ${who}: the endpoint's server certificate is not valid now (${tlsMessage})`,
-        'check the clock of this machine and of the node; Talos renews its API certificate itself once its clock is ' +
-          'right',
-      );
-    }
-    if (SERVER_NAME_CODES.has(tlsCode)) {
-      return make(
-        'tls-untrusted-server',
-        tlsMessage,
-        `cannot reach ${who}: the endpoint's server certificate does not cover the address ${ctx.endpoint} ` +
-          `(${tlsMessage})`,
-        'use an endpoint address listed in the node certificate (node IPs and .machine.certSANs), ' +
-          'or add it to .machine.certSANs',
+        `cannot reach ${who}: the endpoint's server certificate ${server.problem(ctx.endpoint)} (${tlsMessage})`,
+        server.hint,
       );
     }
     if (CLIENT_REJECTED_ALERT.test(tlsCode)) {
@@ -409,9 +418,7 @@ function classifyUnavailable(
         'tls-client-rejected',
         tlsMessage,
         `${who} rejected the talosconfig client certificate (${tlsMessage})`,
-        "the node does not accept the talosconfig's client certificate: it was signed by a CA the node does not " +
-          'trust (yet or any more), has expired, or lacks the client-auth usage; use a talosconfig issued by a CA ' +
-          "in the node's accepted CAs",
+        CLIENT_REJECTED_HINT,
       );
     }
     return make(
@@ -426,9 +433,7 @@ function classifyUnavailable(
       'tls-client-rejected',
       detail,
       `${who} closed the connection right after the TLS handshake: it rejected the talosconfig client certificate`,
-      "the node does not accept the talosconfig's client certificate: it was signed by a CA the node does not trust " +
-        '(yet or any more), has expired, or lacks the client-auth usage; use a talosconfig issued by a CA in the ' +
-        "node's accepted CAs",
+      CLIENT_REJECTED_HINT,
     );
   }
   if (connectionFailed) {

@@ -241,6 +241,30 @@ export class FailoverChannels {
     throw best.withAlsoTried(failures.filter((f) => f !== best));
   }
 
+  /**
+   * `#withFailover` for one call: every attempt runs `start` on its channel, with the call's deadline (fixed
+   * once, before the first attempt), and settles through `resolve` / `reject`.
+   */
+  #attempts<T>(
+    path: string,
+    node: string | undefined,
+    opts: CallOptions,
+    start: (
+      ch: EndpointChannel,
+      deadline: Date | undefined,
+      resolve: (value: T) => void,
+      reject: (reason: unknown) => void,
+    ) => void,
+  ): Promise<{ value: T; ctx: TalosCallContext }> {
+    const deadline = this.#deadline(opts);
+    return this.#withFailover(
+      path,
+      node,
+      opts,
+      (ch) => new Promise<T>((resolve, reject) => start(ch, deadline, resolve, reject)),
+    );
+  }
+
   #failure(
     ch: EndpointChannel,
     path: string,
@@ -258,34 +282,25 @@ export class FailoverChannels {
     request: Req,
     opts: CallOptions,
   ): Promise<{ value: Res; ctx: TalosCallContext }> {
-    const deadline = this.#deadline(opts);
-    return this.#withFailover(
-      method.path,
-      node,
-      opts,
-      (ch) =>
-        new Promise<Res>((resolve, reject) => {
-          let finish = () => {};
-          const call = ch.client.makeUnaryRequest(
-            method.path,
-            method.requestSerialize,
-            method.responseDeserialize,
-            request,
-            this.#metadata(node),
-            deadline ? { deadline } : {},
-            (err: grpc.ServiceError | null, value?: Res) => {
-              finish();
-              if (err) reject(this.#failure(ch, method.path, node, err, false));
-              else if (value === undefined)
-                reject(
-                  this.#failure(ch, method.path, node, { code: GrpcCode.INTERNAL, details: 'empty response' }, true),
-                );
-              else resolve(value);
-            },
-          );
-          finish = onAbort(opts, () => call.cancel());
-        }),
-    );
+    return this.#attempts<Res>(method.path, node, opts, (ch, deadline, resolve, reject) => {
+      let finish = () => {};
+      const call = ch.client.makeUnaryRequest(
+        method.path,
+        method.requestSerialize,
+        method.responseDeserialize,
+        request,
+        this.#metadata(node),
+        deadline ? { deadline } : {},
+        (err: grpc.ServiceError | null, value?: Res) => {
+          finish();
+          if (err) reject(this.#failure(ch, method.path, node, err, false));
+          else if (value === undefined)
+            reject(this.#failure(ch, method.path, node, { code: GrpcCode.INTERNAL, details: 'empty response' }, true));
+          else resolve(value);
+        },
+      );
+      finish = onAbort(opts, () => call.cancel());
+    });
   }
 
   /** Server-streaming call collected into an array (Kubeconfig chunks, List items). */
@@ -295,32 +310,25 @@ export class FailoverChannels {
     request: Req,
     opts: CallOptions,
   ): Promise<{ value: Res[]; ctx: TalosCallContext }> {
-    const deadline = this.#deadline(opts);
-    return this.#withFailover(
-      method.path,
-      node,
-      opts,
-      (ch) =>
-        new Promise<Res[]>((resolve, reject) => {
-          const items: Res[] = [];
-          let settled = false;
-          const call = this.#openStream(ch, method, node, request, deadline);
-          const finish = onAbort(opts, () => call.cancel());
-          call.on('data', (item: Res) => items.push(item));
-          call.on('error', (err: grpc.ServiceError) => {
-            if (settled) return;
-            settled = true;
-            finish();
-            reject(this.#failure(ch, method.path, node, err, items.length > 0));
-          });
-          call.on('end', () => {
-            if (settled) return;
-            settled = true;
-            finish();
-            resolve(items);
-          });
-        }),
-    );
+    return this.#attempts<Res[]>(method.path, node, opts, (ch, deadline, resolve, reject) => {
+      const items: Res[] = [];
+      let settled = false;
+      const call = this.#openStream(ch, method, node, request, deadline);
+      const finish = onAbort(opts, () => call.cancel());
+      call.on('data', (item: Res) => items.push(item));
+      call.on('error', (err: grpc.ServiceError) => {
+        if (settled) return;
+        settled = true;
+        finish();
+        reject(this.#failure(ch, method.path, node, err, items.length > 0));
+      });
+      call.on('end', () => {
+        if (settled) return;
+        settled = true;
+        finish();
+        resolve(items);
+      });
+    });
   }
 
   #openStream<Req, Res>(
@@ -352,77 +360,67 @@ export class FailoverChannels {
     const method = talosProtos().stateService.Watch;
     const request = watchRequest(namespace, type, id);
     const watch = new StreamWatch<T>(hasNode(node) ? node : undefined);
-    const deadline = this.#deadline(opts);
 
-    const started = this.#withFailover(
-      method.path,
-      node,
-      opts,
-      (ch) =>
-        new Promise<void>((resolve, reject) => {
-          let gotReady = false;
-          const call = this.#openStream(ch, method, node, request, deadline);
-          watch.attach(() => call.cancel());
-          const finish = onAbort(opts, () =>
-            watch.abort(
-              classifyGrpcError(
-                { code: GrpcCode.CANCELLED, details: 'watch aborted' },
+    const started = this.#attempts<void>(method.path, node, opts, (ch, deadline, resolve, reject) => {
+      let gotReady = false;
+      const call = this.#openStream(ch, method, node, request, deadline);
+      watch.attach(() => call.cancel());
+      const finish = onAbort(opts, () =>
+        watch.abort(
+          classifyGrpcError({ code: GrpcCode.CANCELLED, details: 'watch aborted' }, this.#ctx(ch, method.path, node)),
+        ),
+      );
+      const what = `the watch on ${type}${id === undefined ? '' : `/${id}`}`;
+      call.on('data', (res: { event?: ResourceEvent[] }) => {
+        if (!gotReady) {
+          // The first response is empty: the server has registered the watch.
+          gotReady = true;
+          resolve();
+        }
+        for (const e of res.event ?? []) {
+          if (e.event_type === 'ERRORED') {
+            finish();
+            watch.fail(
+              malformedResponse(
                 this.#ctx(ch, method.path, node),
+                `${what} reported an error: ${redact(e.error ?? 'unknown')}`,
               ),
-            ),
-          );
-          const what = `the watch on ${type}${id === undefined ? '' : `/${id}`}`;
-          call.on('data', (res: { event?: ResourceEvent[] }) => {
-            if (!gotReady) {
-              // The first response is empty: the server has registered the watch.
-              gotReady = true;
-              resolve();
-            }
-            for (const e of res.event ?? []) {
-              if (e.event_type === 'ERRORED') {
-                finish();
-                watch.fail(
-                  malformedResponse(
-                    this.#ctx(ch, method.path, node),
-                    `${what} reported an error: ${redact(e.error ?? 'unknown')}`,
-                  ),
-                );
-                return;
-              }
-              let value: T;
-              try {
-                value = map(e);
-              } catch (err) {
-                finish();
-                watch.fail(
-                  err instanceof ResourceDecodeError
-                    ? malformedResponse(this.#ctx(ch, method.path, node), err.message, err)
-                    : (err as Error),
-                );
-                return;
-              }
-              watch.push(value);
-            }
-          });
-          call.on('error', (err: grpc.ServiceError) => {
-            finish();
-            const failure = this.#failure(ch, method.path, node, err, gotReady);
-            if (!gotReady)
-              reject(new AttemptFailure(failure.error, failure.retryable && !watch.closedByUser && !watch.failed));
-            else watch.fail(failure.error);
-          });
-          call.on('end', () => {
-            finish();
-            if (watch.closedByUser || watch.failed) return;
-            const error = classifyGrpcError(
-              { code: GrpcCode.UNAVAILABLE, details: `${what} ended unexpectedly (the node or endpoint went away)` },
-              this.#ctx(ch, method.path, node),
             );
-            if (!gotReady) reject(new AttemptFailure(error, false));
-            else watch.fail(error);
-          });
-        }),
-    );
+            return;
+          }
+          let value: T;
+          try {
+            value = map(e);
+          } catch (err) {
+            finish();
+            watch.fail(
+              err instanceof ResourceDecodeError
+                ? malformedResponse(this.#ctx(ch, method.path, node), err.message, err)
+                : (err as Error),
+            );
+            return;
+          }
+          watch.push(value);
+        }
+      });
+      call.on('error', (err: grpc.ServiceError) => {
+        finish();
+        const failure = this.#failure(ch, method.path, node, err, gotReady);
+        if (!gotReady)
+          reject(new AttemptFailure(failure.error, failure.retryable && !watch.closedByUser && !watch.failed));
+        else watch.fail(failure.error);
+      });
+      call.on('end', () => {
+        finish();
+        if (watch.closedByUser || watch.failed) return;
+        const error = classifyGrpcError(
+          { code: GrpcCode.UNAVAILABLE, details: `${what} ended unexpectedly (the node or endpoint went away)` },
+          this.#ctx(ch, method.path, node),
+        );
+        if (!gotReady) reject(new AttemptFailure(error, false));
+        else watch.fail(error);
+      });
+    });
     started.then(
       () => watch.markReady(),
       (err: unknown) => watch.fail(err instanceof Error ? err : new Error(String(err))),

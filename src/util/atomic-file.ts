@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs, constants as fsConstants } from 'node:fs';
 import * as path from 'node:path';
+import { RotateError } from '../domain/errors.js';
 
 export interface AtomicWriteOptions {
   /** File mode of the result; defaults to 0600 because most of what we write is sensitive. */
@@ -70,4 +71,13 @@ export async function pathExists(p: string): Promise<boolean> {
     () => true,
     () => false,
   );
+}
+
+/** A UTF-8 file's text. One that cannot be read is RotateError(code, `cannot read WHAT: ERRNO`, { hint }). */
+export async function readTextFile(file: string, code: string, what: string, hint: string): Promise<string> {
+  try {
+    return await fs.readFile(file, 'utf8');
+  } catch (err) {
+    throw new RotateError(code, `cannot read ${what}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { hint });
+  }
 }

@@ -8,7 +8,7 @@ import { X509Certificate } from 'node:crypto';
 import { RotateError } from '../../domain/errors.js';
 import type { Fingerprint } from '../../domain/types.js';
 import { encodePem, fingerprintOfDer, splitPemBlocks } from '../../pki/index.js';
-import { kubeError, loadKubeconfig, withTimeout, type KubeconfigSource } from './nodes.js';
+import { coreApi, kubeError, withTimeout, type KubeconfigSource } from './nodes.js';
 
 export const EXTENSION_AUTH_NAMESPACE = 'kube-system';
 export const EXTENSION_AUTH_NAME = 'extension-apiserver-authentication';
@@ -82,11 +82,6 @@ export interface ConfigMapRead {
   data: Record<string, string>;
   resourceVersion: string;
   uid: string;
-}
-
-async function coreApi(source: KubeconfigSource) {
-  const { k8s, kc, server } = await loadKubeconfig(source);
-  return { api: kc.makeApiClient(k8s.CoreV1Api), server };
 }
 
 const what = `ConfigMap ${EXTENSION_AUTH_NAMESPACE}/${EXTENSION_AUTH_NAME}`;

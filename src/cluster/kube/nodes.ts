@@ -25,14 +25,8 @@ export async function listKubeNodes(
   source: KubeconfigSource,
   opts: { timeoutMs?: number } = {},
 ): Promise<KubeNodeStatus[]> {
-  const { k8s, kc, server } = await loadKubeconfig(source);
-  const api = kc.makeApiClient(k8s.CoreV1Api);
-  let list;
-  try {
-    list = await withTimeout(api.listNode({}), opts.timeoutMs ?? 15_000, `listing Nodes at ${server}`);
-  } catch (err) {
-    throw kubeError(err, server, source.origin, 'listing Nodes');
-  }
+  const { api, server } = await coreApi(source);
+  const list = await kubeCall(source, server, opts.timeoutMs ?? 15_000, 'listing Nodes', () => api.listNode({}));
   return list.items.map((n) => ({
     name: n.metadata?.name ?? '',
     ready: (n.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'),
@@ -51,16 +45,9 @@ export async function listNodeLeases(
 ): Promise<Map<string, string | null>> {
   const { k8s, kc, server } = await loadKubeconfig(source);
   const api = kc.makeApiClient(k8s.CoordinationV1Api);
-  let list;
-  try {
-    list = await withTimeout(
-      api.listNamespacedLease({ namespace: 'kube-node-lease' }),
-      opts.timeoutMs ?? 15_000,
-      `listing node Leases at ${server}`,
-    );
-  } catch (err) {
-    throw kubeError(err, server, source.origin, 'listing node Leases');
-  }
+  const list = await kubeCall(source, server, opts.timeoutMs ?? 15_000, 'listing node Leases', () =>
+    api.listNamespacedLease({ namespace: 'kube-node-lease' }),
+  );
   const out = new Map<string, string | null>();
   for (const l of list.items) {
     const renew = l.spec?.renewTime as unknown;
@@ -148,6 +135,27 @@ export function kubeError(err: unknown, server: string, origin: string, what: st
     // An apiserver restarting or overloaded answers 5xx or 429: another attempt may succeed.
     transient: typeof status === 'number' && (status >= 500 || status === 429),
   });
+}
+
+/** The core/v1 API of the kubeconfig's cluster, and the server it talks to. */
+export async function coreApi(source: KubeconfigSource) {
+  const { k8s, kc, server } = await loadKubeconfig(source);
+  return { api: kc.makeApiClient(k8s.CoreV1Api), server };
+}
+
+/** One API call through `server`, bounded by `timeoutMs`; a failure becomes kubeError(..., what). */
+export async function kubeCall<T>(
+  source: KubeconfigSource,
+  server: string,
+  timeoutMs: number,
+  what: string,
+  p: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await withTimeout(p(), timeoutMs, `${what} at ${server}`);
+  } catch (err) {
+    throw kubeError(err, server, source.origin, what);
+  }
 }
 
 export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {

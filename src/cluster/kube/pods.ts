@@ -6,7 +6,7 @@
  * `k8s-app=<component>`, `status.hostIP` = node, annotation, Ready). TLS verification stays on.
  */
 import type { KubeconfigSource } from './nodes.js';
-import { kubeError, loadKubeconfig, withTimeout } from './nodes.js';
+import { coreApi, kubeCall } from './nodes.js';
 
 export const SECRETS_VERSION_ANNOTATION = 'talos.dev/secrets-version';
 
@@ -25,20 +25,12 @@ export async function listControlPlanePods(
   components: readonly string[],
   opts: { timeoutMs?: number } = {},
 ): Promise<MirrorPodStatus[]> {
-  const { k8s, kc, server } = await loadKubeconfig(source);
-  const api = kc.makeApiClient(k8s.CoreV1Api);
+  const { api, server } = await coreApi(source);
   const out: MirrorPodStatus[] = [];
   for (const component of components) {
-    let list;
-    try {
-      list = await withTimeout(
-        api.listNamespacedPod({ namespace: 'kube-system', labelSelector: `k8s-app=${component}` }),
-        opts.timeoutMs ?? 15_000,
-        `listing ${component} pods at ${server}`,
-      );
-    } catch (err) {
-      throw kubeError(err, server, source.origin, `listing ${component} pods`);
-    }
+    const list = await kubeCall(source, server, opts.timeoutMs ?? 15_000, `listing ${component} pods`, () =>
+      api.listNamespacedPod({ namespace: 'kube-system', labelSelector: `k8s-app=${component}` }),
+    );
     for (const p of list.items) {
       out.push({
         name: p.metadata?.name ?? '',

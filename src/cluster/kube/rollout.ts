@@ -14,7 +14,7 @@ import {
   type WorkloadObject,
 } from '../../workloads/rollout.js';
 import type { KubeconfigSource } from './nodes.js';
-import { kubeError, loadKubeconfig, withTimeout } from './nodes.js';
+import { kubeCall, loadKubeconfig } from './nodes.js';
 
 export interface WorkloadApi {
   read(kind: RestartableKind, namespace: string, name: string): Promise<WorkloadObject>;
@@ -27,13 +27,7 @@ export async function workloadApi(source: KubeconfigSource, opts: { timeoutMs?: 
   const apps = kc.makeApiClient(k8s.AppsV1Api);
   const timeoutMs = opts.timeoutMs ?? 15_000;
   const smp = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch);
-  const call = async <T>(what: string, p: () => Promise<T>): Promise<T> => {
-    try {
-      return await withTimeout(p(), timeoutMs, `${what} at ${server}`);
-    } catch (err) {
-      throw kubeError(err, server, source.origin, what);
-    }
-  };
+  const call = <T>(what: string, p: () => Promise<T>): Promise<T> => kubeCall(source, server, timeoutMs, what, p);
   return {
     read: (kind, namespace, name) =>
       call(`reading ${kind} ${namespace}/${name}`, async () => {

@@ -19,7 +19,7 @@ import {
 } from '../../workloads/find.js';
 import { restartBlocker, type RestartableKind, type WorkloadObject } from '../../workloads/rollout.js';
 import type { KubeconfigSource } from './nodes.js';
-import { kubeError, loadKubeconfig, withTimeout } from './nodes.js';
+import { coreApi, kubeError, loadKubeconfig, withTimeout } from './nodes.js';
 
 export const DEFAULT_PAGE_SIZE = 500;
 
@@ -166,8 +166,7 @@ export async function rootCaLagging(
   newCa: Fingerprint,
   opts: { timeoutMs?: number } = {},
 ): Promise<string[]> {
-  const { k8s, kc, server } = await loadKubeconfig(source);
-  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const { api: core, server } = await coreApi(source);
   const lagging: string[] = [];
   for (const namespace of namespaces) {
     let text = '';

@@ -5,11 +5,10 @@
  * (as Terraform refuses a stale plan), naming what changed. It holds fingerprints and redacted diffs,
  * never a key: keys are referenced by the desired state and read again at apply time.
  */
-import { promises as fs } from 'node:fs';
 import { RotateError } from '../../domain/errors.js';
 import type { Plan } from '../../plan/model/index.js';
 import { parsePlanDocument } from '../../plan/render/json.js';
-import { writeFileAtomic } from '../../util/atomic-file.js';
+import { readTextFile, writeFileAtomic } from '../../util/atomic-file.js';
 import { TOOL_VERSION } from '../../version.js';
 import type { LiveNode } from '../observe-cluster.js';
 import type { Session } from './open-session.js';
@@ -52,30 +51,21 @@ export async function writeSavedPlan(path: string, saved: SavedPlan): Promise<vo
   await writeFileAtomic(path, renderSavedPlan(saved), { mode: 0o600 });
 }
 
+const PLAN_FILE_HINT = 'pass the file written by `rotate plan --out FILE`';
+
 export async function readSavedPlan(path: string): Promise<SavedPlan> {
-  let text: string;
-  try {
-    text = await fs.readFile(path, 'utf8');
-  } catch (err) {
-    throw new RotateError(
-      'PLAN_FILE_READ',
-      `cannot read the plan file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
-      {
-        hint: 'pass the file written by `rotate plan --out FILE`',
-      },
-    );
-  }
+  const text = await readTextFile(path, 'PLAN_FILE_READ', `the plan file ${path}`, PLAN_FILE_HINT);
   let doc: Partial<SavedPlan>;
   try {
     doc = JSON.parse(text) as Partial<SavedPlan>;
   } catch {
     throw new RotateError('PLAN_FILE_INVALID', `${path} is not a saved plan (not JSON)`, {
-      hint: 'pass the file written by `rotate plan --out FILE`',
+      hint: PLAN_FILE_HINT,
     });
   }
   if (doc.kind !== SAVED_PLAN_KIND) {
     throw new RotateError('PLAN_FILE_INVALID', `${path} is not a saved plan (kind ${JSON.stringify(doc.kind)})`, {
-      hint: 'pass the file written by `rotate plan --out FILE`',
+      hint: PLAN_FILE_HINT,
     });
   }
   if (doc.savedPlanVersion !== SAVED_PLAN_VERSION) {

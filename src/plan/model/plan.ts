@@ -5,7 +5,7 @@
  */
 import type { MaxUnavailable } from '../../domain/max-unavailable.js';
 import type { ApiKind, Fingerprint, NodeRole } from '../../domain/types.js';
-import type { ApiState } from './input.js';
+import type { ApiState, ObservedNode } from './input.js';
 import type { WorkloadPhaseEntry, WorkloadsReport } from './workloads.js';
 
 export const PLAN_FORMAT_VERSION = 1 as const;
@@ -265,14 +265,8 @@ export interface Plan {
   /** What the plan was made against; apply refuses a plan whose nodes changed since. */
   basedOn: {
     endpoints: string[];
-    nodes: {
-      address: string;
-      nodeId: string;
-      hostname: string;
-      role: NodeRole;
-      talosVersion: string;
-      configDigest: string;
-    }[];
+    /** Each node as observed: who it is, and the digest of its config. */
+    nodes: Pick<ObservedNode, 'address' | 'nodeId' | 'hostname' | 'role' | 'talosVersion' | 'configDigest'>[];
   };
   /**
    * `maxUnavailable` is resolved to a number of nodes (a percentage of the workers rounded down, at least 1);

@@ -135,18 +135,27 @@ function operatorApid(x: RuleContext, client: ModelClient): void {
         `by ${d(t.issuing)}`;
     rec.add({
       kind: 'operator-apid',
-      fromKey: `op:${client.label}`,
-      from: `operator (${client.label})`,
-      fromNodes: ['operator'],
-      fromVersion: null,
+      ...operatorSide(`op:${client.label}`, client),
       to: c,
-      excludeSelf: false,
-      status: 'broken',
-      certain: true,
       reason,
     });
   }
 }
+
+/** The `from` side of a finding about a node's own client certificate. */
+const nodeSide = (e: Entity) => ({ fromKey: e.key, from: e.label, fromNodes: e.cls.members, fromVersion: e.version });
+
+/** The `from` side of a finding about one of the operator's own clients: always broken and certain. */
+const operatorSide = (fromKey: string, client: ModelClient) =>
+  ({
+    fromKey,
+    from: `operator (${client.label})`,
+    fromNodes: ['operator'],
+    fromVersion: null,
+    excludeSelf: false,
+    status: 'broken',
+    certain: true,
+  }) as const;
 
 /** A control plane's apid proxying to every node: mutual TLS with its proxy client certificate. */
 const apidProxy: TrustRule = ({ ents, cps, rec, d, dm }) => {
@@ -154,6 +163,8 @@ const apidProxy: TrustRule = ({ ents, cps, rec, d, dm }) => {
     const imp = a.state.talos.issuing;
     for (const b of ents) {
       const excludeSelf = a.cls === b.cls && a !== b;
+      const broken = (certain: boolean, reason: string) =>
+        rec.add({ kind: 'apid-proxy', ...nodeSide(a), to: b, excludeSelf, status: 'broken', certain, reason });
       if (b.cls.role === 'controlplane') {
         const cOk = has(b.state.talos.trusted, imp);
         const sOk = has(a.state.talos.trusted, b.state.talos.issuing);
@@ -163,18 +174,7 @@ const apidProxy: TrustRule = ({ ents, cps, rec, d, dm }) => {
             `trusts ${dm(b.state.talos.trusted)})`
           : `${a.label} does not trust ${b.label}'s server certificate (signed by ${d(b.state.talos.issuing)}; ` +
             `trusts ${dm(a.state.talos.trusted)})`;
-        rec.add({
-          kind: 'apid-proxy',
-          fromKey: a.key,
-          from: a.label,
-          fromNodes: a.cls.members,
-          fromVersion: a.version,
-          to: b,
-          excludeSelf,
-          status: 'broken',
-          certain: true,
-          reason,
-        });
+        broken(true, reason);
       } else {
         // A worker's apid serves and trusts what trustd granted it; it may hold any of several grants.
         const grants = b.state.grants;
@@ -192,18 +192,7 @@ const apidProxy: TrustRule = ({ ents, cps, rec, d, dm }) => {
               `trusts ${dm(a.state.talos.trusted)})`;
         }
         if (failing === 0) continue;
-        rec.add({
-          kind: 'apid-proxy',
-          fromKey: a.key,
-          from: a.label,
-          fromNodes: a.cls.members,
-          fromVersion: a.version,
-          to: b,
-          excludeSelf,
-          status: 'broken',
-          certain: failing === grants.length,
-          reason,
-        });
+        broken(failing === grants.length, reason);
       }
     }
   }
@@ -220,10 +209,7 @@ const workerTrustd: TrustRule = ({ ents, cps, rec, d, dm }) => {
         `(signed by ${d(c.state.talos.issuing)})`;
       rec.add({
         kind: 'worker-trustd',
-        fromKey: w.key,
-        from: w.label,
-        fromNodes: w.cls.members,
-        fromVersion: w.version,
+        ...nodeSide(w),
         to: c,
         excludeSelf: false,
         status: 'broken',
@@ -313,14 +299,8 @@ function operatorKubeconfig(x: RuleContext, kc: ModelClient): void {
         `by ${d(c.state.serving.issuing)}`;
     rec.add({
       kind: 'client-apiserver',
-      fromKey: `kc:${kc.label}`,
-      from: `operator (${kc.label})`,
-      fromNodes: ['operator'],
-      fromVersion: null,
+      ...operatorSide(`kc:${kc.label}`, kc),
       to: c,
-      excludeSelf: false,
-      status: 'broken',
-      certain: true,
       reason,
       notice: true,
     });

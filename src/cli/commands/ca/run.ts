@@ -15,7 +15,7 @@ import {
   privateKeyPemForNode,
   type CaCertificate,
 } from '../../../pki/index.js';
-import { writeFileAtomic, pathExists } from '../../../util/atomic-file.js';
+import { writeFileAtomic, pathExists, readTextFile } from '../../../util/atomic-file.js';
 import { Secret } from '../../../domain/secret.js';
 import { DesiredStateError, validateDesiredFile } from '../../../desired/index.js';
 import { addAuthority, type AuthorityUse } from '../../../desired/edit.js';
@@ -190,16 +190,7 @@ export async function runCaImport(args: CaImportOptions): Promise<void> {
     });
   }
   const certPath = path.resolve(args.cert);
-  let text: string;
-  try {
-    text = await fs.readFile(certPath, 'utf8');
-  } catch (err) {
-    throw new RotateError(
-      'CA_READ',
-      `cannot read ${args.cert}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
-      { hint: 'check the path' },
-    );
-  }
+  const text = await readTextFile(certPath, 'CA_READ', args.cert, 'check the path');
   if (!text.includes('-----BEGIN CERTIFICATE-----')) {
     throw new RotateError('CA_IMPORT_NOT_PEM', `${args.cert} is not a PEM certificate`, {
       hint: 'convert it first, e.g. `openssl x509 -in CERT -out cert.pem` (or `base64 -d` for Talos base64-of-PEM)',
@@ -318,18 +309,7 @@ export async function runCaImport(args: CaImportOptions): Promise<void> {
 
 /** `rotate ca show FILE`: describe a CA certificate and run the checks the planner runs. */
 export async function runCaShow(args: { file: string; json: boolean }): Promise<void> {
-  let text: string;
-  try {
-    text = await fs.readFile(args.file, 'utf8');
-  } catch (err) {
-    throw new RotateError(
-      'CA_READ',
-      `cannot read ${args.file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
-      {
-        hint: 'check the path',
-      },
-    );
-  }
+  const text = await readTextFile(args.file, 'CA_READ', args.file, 'check the path');
   const pem = text.includes('-----BEGIN') ? text : decodeTalosBase64Pem(text.trim(), args.file);
   const ca = parseCaCertificate(pem, args.file);
   const problems: string[] = [];
