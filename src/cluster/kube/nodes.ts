@@ -4,6 +4,7 @@
  * TLS verification stays on: the kubeconfig's CA data is the only trust.
  */
 import { RotateError } from '../../domain/errors.js';
+import { loadKubeClient } from './client-module.js';
 
 export interface KubeNodeStatus {
   name: string;
@@ -65,16 +66,16 @@ export async function listNodeLeases(
 }
 
 /**
- * Starts loading @kubernetes/client-node (about a second of CPU, most of it its generated API) without
+ * Starts loading @kubernetes/client-node (see client-module.ts) without
  * waiting for it, so that the load overlaps the network waits of what comes before the first Kubernetes call.
  */
 export function preloadKubeClient(): void {
-  import('@kubernetes/client-node').catch(() => undefined);
+  loadKubeClient().catch(() => undefined);
 }
 
 /** Loads a kubeconfig for @kubernetes/client-node (TLS verification as the file says; never disabled). */
 export async function loadKubeconfig(source: KubeconfigSource) {
-  const k8s = await import('@kubernetes/client-node');
+  const k8s = await loadKubeClient();
   const kc = new k8s.KubeConfig();
   try {
     kc.loadFromString(source.text);
