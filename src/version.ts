@@ -1,6 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { PACKAGE_VERSION } from './package-root.js';
 
 /** The tool's version, read once from package.json (recorded in plans and state files). */
-export const TOOL_VERSION: string = (
-  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
+export const TOOL_VERSION: string = PACKAGE_VERSION ?? 'unknown';

@@ -9,10 +9,11 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 
 import { RotateError } from '../domain/errors.js';
+import { packageUrl } from '../package-root.js';
 import { isHostname, parseEndpoint } from './addresses.js';
 
-/** Where the schema ships: `schemas/` at the package root (two levels above src/desired and dist/desired). */
-export const SCHEMA_URL = new URL('../../schemas/rotate.schema.json', import.meta.url);
+/** Where the schema ships: `schemas/` at the package root. */
+export const SCHEMA_URL = packageUrl('schemas/rotate.schema.json');
 
 export type SchemaNode = Record<string, unknown>;
 

@@ -25,17 +25,15 @@
  * Decoded objects (with defaults) therefore re-encode to the bytes they came from.
  */
 import { RotateError } from '../domain/errors.js';
+import { packageUrl } from '../package-root.js';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
 
-/**
- * `src/talos/proto.ts` (tests) and `dist/talos/proto.js` (built) both sit two levels below the package
- * root, so the same relative URL finds `proto/` in both layouts.
- */
-export const PROTO_DIR: string = fileURLToPath(new URL('../../proto/', import.meta.url));
+/** The package's `proto/` folder. */
+export const PROTO_DIR: string = fileURLToPath(packageUrl('proto/'));
 
 /** Entry files; their imports pull in the rest. */
 export const PROTO_FILES: readonly string[] = [

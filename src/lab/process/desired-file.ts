@@ -13,15 +13,14 @@
  */
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { packageUrl } from '../../package-root.js';
 
 /** Authority names in the file. */
 export const LAB_TALOS_AUTHORITY = 'talos-lab';
 export const LAB_KUBERNETES_AUTHORITY = 'kubernetes-lab';
 
-/** The repository's JSON Schema of desired-state files (src/… and dist/… are both three levels deep). */
-export const DESIRED_SCHEMA_PATH: string = fileURLToPath(
-  new URL('../../../schemas/rotate.schema.json', import.meta.url),
-);
+/** The package's JSON Schema of desired-state files. */
+export const DESIRED_SCHEMA_PATH: string = fileURLToPath(packageUrl('schemas/rotate.schema.json'));
 
 export interface LabDesiredInput {
   /** The talosconfig context (the cluster name). */

@@ -1,0 +1,100 @@
+/**
+ * The one-bundle build (scripts/build-bundle.mjs) that bin/rotate runs: `npm run build` writes
+ * dist/bundle/main.js and daemon.js, bin/rotate loads the bundle instead of tsc's ~1,100 modules, and the bundle
+ * still finds the package's own files (schemas/, proto/, package.json) although it sits at another depth
+ * than the sources. `npm test` builds before tap runs. The end-to-end suites run every command through it.
+ */
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PACKAGE_ROOT, packageUrl, PACKAGE_VERSION } from '../../src/package-root.js';
+import { TOOL_VERSION } from '../../src/version.js';
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = join(REPO, 'bin/rotate');
+const RECORDER = fileURLToPath(new URL('./fixtures/record-loads.mjs', import.meta.url));
+
+/** `node_modules/<name>` or `node_modules/@scope/name` of a module URL (the last one, for nested installs). */
+function packageOf(url: string): string {
+  const [first = '', second = ''] = url.slice(url.lastIndexOf('/node_modules/') + '/node_modules/'.length).split('/');
+  return first.startsWith('@') ? `${first}/${second}` : first;
+}
+
+/** yargs and every package it depends on, resolved through the installed node_modules folders as Node does. */
+function yargsClosure(): Set<string> {
+  const names = new Set<string>();
+  const seen = new Set<string>();
+  const visit = (name: string, from: string) => {
+    // Node's lookup: from/node_modules/name, then each enclosing node_modules folder.
+    let dir = from;
+    let found: string | undefined;
+    for (;;) {
+      const candidate = join(dir, 'node_modules', name);
+      if (existsSync(join(candidate, 'package.json'))) {
+        found = candidate;
+        break;
+      }
+      if (dir === REPO || dirname(dir) === dir) break;
+      dir = dirname(dir);
+    }
+    if (!found || seen.has(found)) return;
+    seen.add(found);
+    names.add(name);
+    const pkg = JSON.parse(readFileSync(join(found, 'package.json'), 'utf8')) as {
+      dependencies?: Record<string, string>;
+    };
+    for (const dep of Object.keys(pkg.dependencies ?? {})) visit(dep, found);
+  };
+  visit('yargs', REPO);
+  return names;
+}
+
+t.test('the package root is found from the sources as from the build', async (t) => {
+  t.equal(fileURLToPath(PACKAGE_ROOT), REPO);
+  t.ok(existsSync(packageUrl('schemas/rotate.schema.json')));
+  t.ok(existsSync(packageUrl('proto/machine/machine.proto')));
+  const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string };
+  t.equal(PACKAGE_VERSION, pkg.version);
+  t.equal(TOOL_VERSION, pkg.version);
+});
+
+t.test('bin/rotate runs the bundle, which finds the schema from dist/bundle/', async (t) => {
+  t.ok(existsSync(join(REPO, 'dist/bundle/main.js')), 'npm run build wrote dist/bundle/main.js');
+  t.ok(existsSync(join(REPO, 'dist/bundle/daemon.js')), 'and the lab daemon entry daemon-launch.ts starts');
+  const dir = mkdtempSync(join(tmpdir(), 'rotate-bundle-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const desired = join(dir, 'rotate.yaml');
+  writeFileSync(desired, 'version: 1\n');
+  const loads = join(dir, 'loads.txt');
+  // `env -u NODE_OPTIONS`: tap's process tracker puts a hook into every child's NODE_OPTIONS that loads the
+  // extensionless bin/rotate as CommonJS.
+  const argv = ['-u', 'NODE_OPTIONS', process.execPath, '--import', RECORDER, BIN, 'validate', '-f', desired];
+  const r = spawnSync('/usr/bin/env', argv, {
+    env: { PATH: process.env.PATH, HOME: dir, LANG: 'C', RECORD_LOADS: loads },
+    encoding: 'utf8',
+  });
+  // Checked against the schema (not a DESIRED_SCHEMA_MISSING): the bundle found schemas/.
+  t.equal(r.status, 1, r.stderr);
+  t.match(r.stderr, /error\[DESIRED_INVALID\]/);
+  t.match(r.stderr, /cluster: is required but missing \[DESIRED_MISSING_FIELD\]/);
+  const loaded = readFileSync(loads, 'utf8').trim().split('\n');
+  t.ok(
+    loaded.some((u) => u.endsWith('/dist/bundle/main.js')),
+    'the bundle ran',
+  );
+  const unbundled = loaded.filter((u) => u.includes('/dist/') && !u.includes('/dist/bundle/'));
+  t.same(
+    unbundled.map((u) => u.slice(u.indexOf('/dist/'))),
+    ['/dist/cli/fast-path.js'],
+    'no tsc output but the fast path',
+  );
+  const packages = new Set(loaded.filter((u) => u.includes('/node_modules/')).map(packageOf));
+  t.same(
+    [...packages].filter((p) => !yargsClosure().has(p)),
+    [],
+    'no package module but yargs and its dependencies (kept external: yargs reads its translations from its folder)',
+  );
+});
