@@ -197,7 +197,7 @@ export function runSummary(
     notes.push(
       'the cluster trusts what it did before the rolled-back run; the files above are the ones that run had replaced',
     );
-    const pods = podDisruptionNotice(plan.steps);
+    const pods = podDisruptionNotice(plan.steps, 'rollback');
     if (pods) notes.push(pods);
     if (run?.workloads) notes.push(...workloadSummaryNotes(workloadSummary(run.workloads, 'rollback'), 20, 'rollback'));
     return { outputs: [...byPath.values()], notes };

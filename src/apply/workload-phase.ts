@@ -65,6 +65,8 @@ const idOf = (w: { namespace: string; kind: string; name: string }): string =>
 export async function runWorkloadPhase(deps: WorkloadPhaseDeps): Promise<WorkloadPhaseResult> {
   const nap = deps.nap ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const again = `\`rotate ${deps.operation ?? 'apply'}\``;
+  // A rollback's target CA is the one it restores, and the CA it takes away is the rolled-back run's.
+  const [target, replaced] = deps.operation === 'rollback' ? ['restored', 'rolled-back'] : ['new', 'old'];
   const earlier = new Map((await deps.records()).map((r) => [idOf(r), r]));
 
   // Pods started before kube-root-ca.crt held the new CA loaded the old one: before restarting anything,
@@ -82,12 +84,12 @@ export async function runWorkloadPhase(deps: WorkloadPhaseDeps): Promise<Workloa
     if (Date.now() > deadline) {
       throw new RotateError(
         'WORKLOAD_ROOT_CA_STALE',
-        `kube-root-ca.crt does not hold the new Kubernetes API CA yet in namespace(s) ${lagging.join(', ')}; ` +
-          'restarting their workloads now would load the old CA again',
+        `kube-root-ca.crt does not hold the ${target} Kubernetes API CA yet in namespace(s) ` +
+          `${lagging.join(', ')}; restarting their workloads now would load the ${replaced} CA again`,
         {
           hint:
             `the controller-manager leader publishes its issuing CA there; check that every control plane's ` +
-            `kube-controller-manager runs with the new CA, then run ${again} again`,
+            `kube-controller-manager runs with the ${target} CA, then run ${again} again`,
         },
       );
     }

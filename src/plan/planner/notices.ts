@@ -155,9 +155,9 @@ export function batchNotices(input: PlanInput, steps: readonly Step[]): string[]
 /**
  * The in-cluster client disruption the proofs announce (`pod-apiserver`), in one sentence: the first step
  * whose proof has it and its waves. Null when no step changes the control planes' issuing Kubernetes CA.
- * Apply's run summary repeats it word for word.
+ * Apply's run summary repeats it word for word; a rollback's names its own options and what it lists.
  */
-export function podDisruptionNotice(steps: readonly Step[]): string | null {
+export function podDisruptionNotice(steps: readonly Step[], operation: 'apply' | 'rollback' = 'apply'): string | null {
   for (const step of steps) {
     const edges = step.proof.edges.filter((e) => e.kind === 'pod-apiserver' && e.status !== 'ok' && !e.preExisting);
     if (edges.length === 0) continue;
@@ -174,10 +174,14 @@ export function podDisruptionNotice(steps: readonly Step[]): string | null {
       `alone, which is all pods trust: clients started before step ${step.index} ` +
       '(kube-proxy, anything using in-cluster config) are possibly stale and fail until they re-read ca.crt ' +
       '(client-go: about every 5 minutes) or restart. ' +
-      'The plan lists those pods by workload and namespace, and the Secrets and ConfigMaps that embed the old CA ' +
-      '(`--json`: each pod and key); apply restarts the Deployments, DaemonSets and StatefulSets among them ' +
-      "right after this step only where the desired state's `workloads` section or `--workloads restart` asks " +
-      '(default: report only), and edits no Secret or ConfigMap.'
+      (operation === 'apply'
+        ? 'The plan lists those pods by workload and namespace, and the Secrets and ConfigMaps that embed the old ' +
+          'CA (`--json`: each pod and key); apply restarts the Deployments, DaemonSets and StatefulSets among ' +
+          "them right after this step only where the desired state's `workloads` section or `--workloads " +
+          'restart` asks (default: report only), and edits no Secret or ConfigMap.'
+        : 'The rollback restarts the Deployments, DaemonSets and StatefulSets among them right after this step ' +
+          "only where `--workloads restart` or the rolled-back run's `workloads` section asks (default: report " +
+          'only), and edits no Secret or ConfigMap.')
     );
   }
   return null;

@@ -114,6 +114,8 @@ t.test('runSummary of a rollback run: its last write of each file is what is lef
   ]);
   t.match(summary.notes[0], /trusts what it did before the rolled-back run/);
   t.match(summary.notes.join('\n'), /In-cluster clients: from step 2/, 'the rollback plan announces the pods too');
+  t.match(summary.notes.join('\n'), /The rollback restarts the Deployments, DaemonSets and StatefulSets among them/);
+  t.notMatch(summary.notes.join('\n'), /apply restarts|The plan lists/, "a rollback's note speaks of the rollback");
   t.notMatch(summary.notes.join('\n'), /talosconfigs signed by the dropped/, 'no hand-out reminder after a rollback');
 });
 

@@ -215,8 +215,17 @@ t.test('waits until kube-root-ca.crt holds the new CA, and refuses to restart wh
   const never = fakeCluster({ 'Deployment/a/web': obj('Deployment') });
   await t.rejects(runWorkloadPhase(deps(never.api, [], { timeoutMs: -1, rootCaLagging: async () => ['a'] })), {
     code: 'WORKLOAD_ROOT_CA_STALE',
+    message: /does not hold the new Kubernetes API CA yet in namespace\(s\) a; .* would load the old CA again/,
+    hint: /runs with the new CA, then run `rotate apply` again/,
   });
   t.same(never.patches, []);
+  // A rollback waits for the CA it restores; the one it takes away is the rolled-back run's (not "new"/"old").
+  const back = deps(never.api, [], { timeoutMs: -1, rootCaLagging: async () => ['a'], operation: 'rollback' });
+  await t.rejects(runWorkloadPhase(back), {
+    code: 'WORKLOAD_ROOT_CA_STALE',
+    message: /does not hold the restored Kubernetes API CA yet in namespace\(s\) a; .* would load the rolled-back CA/,
+    hint: /runs with the restored CA, then run `rotate rollback` again/,
+  });
 });
 
 t.test(
