@@ -21,6 +21,7 @@ export interface DaemonArgument {
   readyTimeoutMs: number;
 }
 
+/** daemon.js beside this module: in tsc's output, and in the bundle (scripts/build-bundle.mjs names its entry so). */
 export function daemonEntry(): string {
   return fileURLToPath(new URL('./daemon.js', import.meta.url));
 }

@@ -1,5 +1,6 @@
 /**
- * Entry of a detached lab: `node dist/lab/process/daemon.js '<json>'` with `{dir, config, readyTimeoutMs}`
+ * Entry of a detached lab: `node dist/bundle/daemon.js '<json>'` (tsc's `dist/lab/process/daemon.js` without the
+ * bundle) with `{dir, config, readyTimeoutMs}`
  * (daemon-launch.ts builds it). stdout/stderr go to DIR/lab.log. Exits 0 after a clean stop, 1 when the
  * lab could not start or crashed (its locks are released first).
  */
