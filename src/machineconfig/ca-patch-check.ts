@@ -97,7 +97,8 @@ function sameApiState(a: ApiCaState, b: ApiCaState): boolean {
 
 function withoutCaFields(js: unknown, kind: string | null, style: 'legacy' | 'document'): unknown {
   if (typeof js !== 'object' || js === null) return js;
-  const copy = structuredClone(js) as Record<string, unknown>;
+  // A fresh value of this call's toJS, so the fields are dropped in place (no copy).
+  const copy = js as Record<string, unknown>;
   const drop = (obj: unknown, ...keys: string[]) => {
     if (typeof obj === 'object' && obj !== null) for (const k of keys) delete (obj as Record<string, unknown>)[k];
   };

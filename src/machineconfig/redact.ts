@@ -66,12 +66,14 @@ export function isSecretName(name: string): boolean {
   return SECRET_NAME_RE.test(name) && !PUBLIC_NAME_RE.test(name);
 }
 
+/** SECRET_PATHS split into their parts once (redaction asks for every key of every config). */
+const SECRET_PATH_PARTS = SECRET_PATHS.map((p) => ({ doc: p.doc, parts: p.path.split('.') }));
+
 export function isSecretPath(doc: string, path: readonly (string | number)[]): boolean {
-  return SECRET_PATHS.some((p) => {
-    if (p.doc !== doc) return false;
-    const parts = p.path.split('.');
-    return parts.length === path.length && parts.every((part, i) => part === '*' || part === String(path[i]));
-  });
+  return SECRET_PATH_PARTS.some(
+    ({ doc: d, parts }) =>
+      d === doc && parts.length === path.length && parts.every((part, i) => part === '*' || part === String(path[i])),
+  );
 }
 
 /** A value that is or encodes a private key, wherever it sits (e.g. a file's content). */
