@@ -159,6 +159,11 @@ export interface TrustControllerStats {
   writes: number;
   /** Syncs that failed (conflict, unparseable content); each is retried. */
   errors: number;
+  /**
+   * Syncs run (on start, on an informer event, on the periodic resync, or retried), whatever their outcome: lets a
+   * test wait for the controller to have looked again instead of sleeping through resync periods.
+   */
+  syncs: number;
 }
 
 /**
@@ -178,7 +183,7 @@ export class ClusterAuthenticationTrust {
   #off: Array<() => void> = [];
   #retryMs = RETRY_MS;
   #queued = false;
-  readonly stats: TrustControllerStats = { writes: 0, errors: 0 };
+  readonly stats: TrustControllerStats = { writes: 0, errors: 0, syncs: 0 };
 
   constructor(store: ConfigMapStore, opts: { resyncMs?: number; now?: () => Date } = {}) {
     this.#store = store;
@@ -249,6 +254,7 @@ export class ClusterAuthenticationTrust {
   syncOnce(): boolean {
     const own = this.#own;
     if (!own) return true;
+    this.stats.syncs += 1;
     const cached = this.#cached;
     let data: Record<string, string>;
     try {
@@ -306,7 +312,7 @@ export interface ExtensionAuthView {
   keys: string[];
   /** How many times it was deleted since the lab started (the tool must never delete it). */
   deletions: number;
-  controllers: { apiserver: string; running: boolean; writes: number; errors: number }[];
+  controllers: { apiserver: string; running: boolean; writes: number; errors: number; syncs: number }[];
 }
 
 export function extensionAuthView(

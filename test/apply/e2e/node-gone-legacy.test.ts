@@ -9,13 +9,13 @@ import { promises as fs } from 'node:fs';
 import t from 'tap';
 import { labFault } from '../../../src/lab/process/control-client.js';
 import { requirePrerequisites, spawnRotate, on } from './fixtures/proc.js';
-import { RotationLab } from './fixtures/rotation-lab.js';
+import { RotationLab, STATIC_POD_DELAY_MS } from './fixtures/rotation-lab.js';
 import type { StateDocument } from '../../../src/state/index.js';
 
 await requirePrerequisites(t);
 
 t.test('a worker removed for good mid-run: the resume goes on without it and says what it checked', async (t) => {
-  const lab = await RotationLab.up(t, { style: 'legacy' });
+  const lab = await RotationLab.up(t, { style: 'legacy', staticPodDelayMs: STATIC_POD_DELAY_MS });
   const gone = lab.workers[lab.workers.length - 1]!;
 
   const first = spawnRotate(t, ...lab.cmd('apply', '--auto-approve', '--json'));

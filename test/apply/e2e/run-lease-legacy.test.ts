@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import t from 'tap';
 import { kubectl } from '../../lab/kube/fixtures/lab.js';
 import { requirePrerequisites, rotate, spawnRotate, on } from './fixtures/proc.js';
-import { RotationLab, trustOf } from './fixtures/rotation-lab.js';
+import { RotationLab, STATIC_POD_DELAY_MS, trustOf } from './fixtures/rotation-lab.js';
 
 await requirePrerequisites(t);
 
@@ -22,7 +22,7 @@ interface LeaseJson {
 t.test(
   'two applies from two folders against one lab: exactly one runs, the other refuses naming the holder',
   async (t) => {
-    const lab = await RotationLab.up(t, { style: 'legacy' });
+    const lab = await RotationLab.up(t, { style: 'legacy', staticPodDelayMs: STATIC_POD_DELAY_MS });
     // A second checkout of the same desired state, with its own copies of the cluster files and its own state.
     const other = path.join(lab.root, 'checkout-2');
     await fs.mkdir(other);
@@ -107,7 +107,7 @@ t.test(
  *   the take-over's watch short; the run judges expiry by the lease's own duration).
  */
 t.test('the Kubernetes API unreachable at start; a lease no longer renewed needs the take-over flag', async (t) => {
-  const lab = await RotationLab.up(t, { style: 'legacy' });
+  const lab = await RotationLab.up(t, { style: 'legacy', staticPodDelayMs: STATIC_POD_DELAY_MS });
   // A desired state the cluster already matches: the take-over run then has nothing else to do.
   const text = await fs.readFile(lab.desired, 'utf8');
   const noChange = lab.file('rotate-no-change.yaml');

@@ -1,15 +1,17 @@
 /**
  * The extension-apiserver-authentication step end to end, through the built CLI on a 1 + 1 lab: a full
  * Kubernetes API CA rotation (`rotate ca new --make-issuing`, plan, apply) leaves the ConfigMap with no
- * certificate of the dropped CA, still none after several of the lab apiservers' re-syncs (they write the
- * union of what it holds and what they trust), never deleted; the real kubectl reads the same. A rollback
- * then leaves the original CA alone in it.
+ * certificate of the dropped CA, still none after the lab apiservers synced again (they write the union of what
+ * it holds and what they trust; the lab counts their syncs, so the test waits for them, not for a time), never
+ * deleted; the real kubectl reads the same. A rollback then leaves the original CA alone in it.
  */
 import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import t from 'tap';
-import type { InspectReport } from '../../../src/lab/process/contracts.js';
+import type { InspectReport, LabFile } from '../../../src/lab/process/contracts.js';
+import { labInspect } from '../../../src/lab/process/control-client.js';
+import type { ExtensionAuthView } from '../../../src/lab/kube/extension-auth.js';
 import type { Plan } from '../../../src/plan/model/index.js';
 import { DEFAULT_LAB_RESYNC_MS } from '../../../src/lab/kube/extension-auth.js';
 import { splitPemBlocks, fingerprintOfDer } from '../../../src/pki/index.js';
@@ -18,6 +20,31 @@ import { labDir, requireBuild, rotate, sleep } from './fixtures/cli.js';
 requireBuild(t);
 
 const KUBECTL = '/usr/bin/kubectl';
+
+/** The lab's view of the ConfigMap and its controllers, through the control API (cheap enough to poll). */
+async function extNow(dir: string): Promise<ExtensionAuthView> {
+  const lab = JSON.parse(await fs.readFile(path.join(dir, 'lab.json'), 'utf8')) as LabFile;
+  return (await labInspect(lab)).extensionApiserverAuthentication!;
+}
+
+/**
+ * Until every apiserver's controller has run `n` more syncs than in `since` (the lab counts them): waiting for the
+ * apiservers to have looked at the ConfigMap again instead of sleeping through resync periods. A sync decides from
+ * the informer's copy and the apiserver's own CAs alone, so once that copy holds the last write every later sync
+ * is the same: one that ran on it is enough. n = 1 when the last write is older than the informer's delay (ms);
+ * n = 2 right after a write (at most one periodic resync can run on the copy from before it).
+ */
+async function syncedAgain(dir: string, since: ExtensionAuthView, n: 1 | 2): Promise<void> {
+  const base = new Map(since.controllers.map((c) => [c.apiserver, c.syncs]));
+  const deadline = Date.now() + 30 * DEFAULT_LAB_RESYNC_MS;
+  for (;;) {
+    const view = await extNow(dir);
+    const running = view.controllers.filter((c) => c.running);
+    if (running.length > 0 && running.every((c) => c.syncs >= (base.get(c.apiserver) ?? 0) + n)) return;
+    if (Date.now() > deadline) throw new Error(`the apiservers did not sync ${n} more times: ${JSON.stringify(view)}`);
+    await sleep(100);
+  }
+}
 
 function kubectlGet(kubeconfig: string, home: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -58,6 +85,8 @@ t.test(
       '1',
       '--kubelet-restart-ms',
       '300',
+      '--static-pod-delay-ms',
+      '1000',
       '--pods-per-node',
       '0',
     );
@@ -123,9 +152,10 @@ t.test(
     t.same(after.requestHeaderCa, requestHeaderCa, 'request-header CA untouched');
     t.ok(after.keys.includes('requestheader-allowed-names'), 'other keys kept');
     const rv = after.resourceVersion;
-    await sleep(3 * DEFAULT_LAB_RESYNC_MS);
+    // apply's own gate watched it for its settle window after writing: every apiserver's informer has its write.
+    await syncedAgain(dir, after, 1);
     const later = await ext();
-    t.same(later.clientCa, [next], `still only the new CA after ${3 * DEFAULT_LAB_RESYNC_MS} ms (several re-syncs)`);
+    t.same(later.clientCa, [next], 'still only the new CA after every apiserver synced again (a resync)');
     t.equal(later.resourceVersion, rv, 'no apiserver wrote it since');
     t.equal(later.deletions, 0, 'never deleted');
     t.ok(later.controllers.length === 1 && later.controllers.every((c) => c.running), 'the apiserver controller runs');
@@ -231,7 +261,7 @@ t.test(
     await fs.writeFile(file, JSON.stringify(cm));
     const replaced = await kubectlRun(kubeconfig, home, ['replace', '--validate=false', '-f', file]);
     t.equal(replaced.code, 0, replaced.stderr);
-    await sleep(2 * DEFAULT_LAB_RESYNC_MS);
+    await syncedAgain(dir, await extNow(dir), 2);
     t.same([...(await ext()).clientCa].sort(), [current, stale].sort(), 'kept by the apiservers (union rule)');
 
     const planned = await rotate('plan', '-f', desired, '--json', '--detailed-exitcode');
@@ -242,7 +272,8 @@ t.test(
 
     const applied = await rotate('apply', '-f', desired, '--auto-approve', '--json');
     t.equal(applied.code, 0, 'apply', { stderr: applied.stderr.slice(-3000) });
-    await sleep(2 * DEFAULT_LAB_RESYNC_MS);
+    // As above: apply's gate watched its write for the settle window.
+    await syncedAgain(dir, await extNow(dir), 1);
     const after = await ext();
     t.same(after.clientCa, [current], 'only the CA the apiservers trust, still after re-syncs');
     t.equal(after.deletions, 0, 'never deleted');

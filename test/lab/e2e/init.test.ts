@@ -221,6 +221,12 @@ t.test(
       '1',
       '--kubernetes-ca-style',
       'legacy',
+      // The Kubernetes rotation below waits out every kubelet restart and static pod re-creation: shorter than the
+      // lab's defaults (1 s, 2 s), the order apply keeps is the same.
+      '--kubelet-restart-ms',
+      '300',
+      '--static-pod-delay-ms',
+      '1000',
       '--detach',
     );
     t.equal(up.code, 0, up.stderr);
