@@ -2,7 +2,8 @@
  * The one-bundle build (scripts/build-bundle.mjs) that bin/rotate runs: `npm run build` writes
  * dist/bundle/main.js and daemon.js, bin/rotate loads the bundle instead of tsc's ~1,100 modules, and the bundle
  * still finds the package's own files (schemas/, proto/, package.json) although it sits at another depth
- * than the sources. `npm test` builds before tap runs. The end-to-end suites run every command through it.
+ * than the sources; the Kubernetes client's own one-file bundle (dist/vendor/) is what every layout loads. `npm test`
+ * builds before tap runs. The end-to-end suites run every command through it.
  */
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
@@ -12,6 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PACKAGE_ROOT, packageUrl, PACKAGE_VERSION } from '../../src/package-root.js';
 import { TOOL_VERSION } from '../../src/version.js';
+import { KUBE_CLIENT_BUNDLE, loadKubeClient, type KubeClientModule } from '../../src/cluster/kube/client-module.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(REPO, 'bin/rotate');
@@ -97,4 +99,31 @@ t.test('bin/rotate runs the bundle, which finds the schema from dist/bundle/', a
     [],
     'no package module but yargs and its dependencies (kept external: yargs reads its translations from its folder)',
   );
+});
+
+t.test('the Kubernetes client is loaded from its one-file bundle, which exports what the package does', async (t) => {
+  t.ok(existsSync(KUBE_CLIENT_BUNDLE), 'npm run build wrote dist/vendor/kubernetes-client-node.js');
+  const bundled = (await import(KUBE_CLIENT_BUNDLE.href)) as KubeClientModule;
+  const loaded = await loadKubeClient();
+  t.equal(loaded.KubeConfig, bundled.KubeConfig, 'loaded from the bundle, also from the sources');
+  t.equal(await loadKubeClient(), loaded, 'once per process');
+  const pkg = await import('../../src/cluster/kube/client-exports.js');
+  t.same(Object.keys(bundled).sort(), Object.keys(pkg).sort(), 'the names client-exports.ts lists');
+  t.same(bundled.PatchStrategy, pkg.PatchStrategy);
+  const kubeconfig = [
+    'apiVersion: v1',
+    'kind: Config',
+    'clusters: [{ name: lab, cluster: { server: "https://127.0.0.1:6443" } }]',
+    'contexts: [{ name: admin@lab, context: { cluster: lab, user: admin } }]',
+    'current-context: admin@lab',
+    'users: [{ name: admin, user: { token: not-a-secret } }]',
+  ].join('\n');
+  for (const k8s of [bundled, pkg]) {
+    const kc = new k8s.KubeConfig();
+    kc.loadFromString(kubeconfig);
+    t.equal(kc.getCurrentCluster()?.server, 'https://127.0.0.1:6443');
+    t.type(kc.makeApiClient(k8s.CoreV1Api).listNode, 'function');
+    t.type(kc.makeApiClient(k8s.CoordinationV1Api).readNamespacedLease, 'function');
+    t.type(kc.makeApiClient(k8s.AppsV1Api).patchNamespacedDaemonSet, 'function');
+  }
 });
