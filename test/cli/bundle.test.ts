@@ -7,7 +7,16 @@
  */
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -126,4 +135,38 @@ t.test('the Kubernetes client is loaded from its one-file bundle, which exports 
     t.type(kc.makeApiClient(k8s.CoordinationV1Api).readNamespacedLease, 'function');
     t.type(kc.makeApiClient(k8s.AppsV1Api).patchNamespacedDaemonSet, 'function');
   }
+});
+
+t.test("bin/rotate never runs a bundle older than tsc's output (a `tsc`-only rebuild)", async (t) => {
+  // A package of stubs: which main() bin/rotate imports shows in what it prints.
+  const dir = mkdtempSync(join(tmpdir(), 'rotate-bin-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(join(dir, 'bin'));
+  mkdirSync(join(dir, 'dist/cli'), { recursive: true });
+  copyFileSync(BIN, join(dir, 'bin/rotate'));
+  writeFileSync(join(dir, 'package.json'), '{"type":"module"}\n');
+  writeFileSync(join(dir, 'dist/cli/fast-path.js'), 'export function fastAnswer() { return null; }\n');
+  const stub = (path: string, said: string) =>
+    writeFileSync(join(dir, path), `export async function main() { process.stdout.write('${said}\\n'); return 0; }\n`);
+  const run = () =>
+    spawnSync('/usr/bin/env', ['-u', 'NODE_OPTIONS', process.execPath, join(dir, 'bin/rotate'), 'plan'], {
+      env: { PATH: process.env.PATH, HOME: dir, LANG: 'C' },
+      encoding: 'utf8',
+    });
+  const at = (path: string, seconds: number) => utimesSync(join(dir, path), seconds, seconds);
+
+  const none = run();
+  t.equal(none.status, 1);
+  t.match(none.stderr, /error\[CLI_NOT_BUILT\]/, 'nothing built');
+
+  stub('dist/cli/main.js', 'tsc');
+  t.equal(run().stdout, 'tsc\n', 'no bundle: tsc output');
+
+  mkdirSync(join(dir, 'dist/bundle'));
+  stub('dist/bundle/main.js', 'bundle');
+  at('dist/cli/main.js', 1_000_000);
+  at('dist/bundle/main.js', 1_000_001);
+  t.equal(run().stdout, 'bundle\n', 'bundle built after tsc: the bundle');
+  at('dist/cli/main.js', 1_000_002);
+  t.equal(run().stdout, 'tsc\n', 'tsc ran again after the bundle: tsc output, not the stale bundle');
 });
