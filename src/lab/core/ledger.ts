@@ -44,6 +44,11 @@ export interface LedgerEntry {
    * needs to know whether the connection was already open when it did.
    */
   openedAt?: string;
+  /**
+   * The dialler's source port (operator → apid only): with the ports a killed process held, a test can tell
+   * its cut handshakes from refusals exactly, even when the lab saw the connection only after the kill.
+   */
+  fromPort?: number;
 }
 
 export interface NotReadyEvent {

@@ -123,9 +123,10 @@ export class ApidServer {
       rejectUnauthorized: false,
       ALPNProtocols: ['h2'],
     });
-    const acceptedAt = new WeakMap<object, Date>();
+    // When and from which port each connection was accepted (a destroyed socket no longer knows its port).
+    const accepted = new WeakMap<object, { at: Date; port: number | undefined }>();
     server.on('connection', (raw) => {
-      acceptedAt.set(raw, new Date());
+      accepted.set(raw, { at: new Date(), port: raw.remotePort });
       this.#sockets.add(raw);
       raw.once('close', () => this.#sockets.delete(raw));
     });
@@ -141,9 +142,17 @@ export class ApidServer {
           : null);
       // Connections we cut ourselves (node going down, lab stopping) are not refusals.
       if (verdict && !cluster.isNodeAddress(remote) && this.#server === server && !node.isDown) {
+        const conn = parent ? accepted.get(parent) : undefined;
+        const port = conn?.port ?? socket.remotePort ?? parent?.remotePort;
         cluster.ledger.trustFailure(
-          { edge: 'operator-apid', from: remote || 'operator', to: node.address, ...verdict },
-          parent ? acceptedAt.get(parent) : undefined,
+          {
+            edge: 'operator-apid',
+            from: remote || 'operator',
+            to: node.address,
+            ...verdict,
+            ...(port !== undefined ? { fromPort: port } : {}),
+          },
+          conn?.at,
         );
       }
     });
@@ -178,6 +187,7 @@ export class ApidServer {
           to: node.address,
           reason,
           refusedBy: 'server',
+          ...(socket.remotePort !== undefined ? { fromPort: socket.remotePort } : {}),
         });
       socket.destroy();
     };

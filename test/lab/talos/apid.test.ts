@@ -89,6 +89,7 @@ t.test('an operator that does not trust the node is refused by its own client an
     Date.parse(e.openedAt!) >= before - 1 && Date.parse(e.openedAt!) <= Date.parse(e.at),
     'accepted during the call, before the hang-up',
   );
+  t.ok(Number.isInteger(e.fromPort) && e.fromPort! > 0, 'and the source port it came from');
 });
 
 t.test('a client certificate from an accepted CA works once the node accepts that CA', async (t) => {
