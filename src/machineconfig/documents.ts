@@ -2,7 +2,23 @@
  * Parsing machine configs: one YAML text with one or more documents (the v1alpha1 document and typed
  * documents such as `KubeAPIServerCAConfig`), with errors that name the config and never quote values.
  */
-import { isMap, isScalar, parseAllDocuments, type Document, type Node, type Pair, type YAMLMap } from 'yaml';
+import {
+  Composer,
+  Pair,
+  Parser,
+  Scalar,
+  isMap,
+  isCollection,
+  isNode,
+  isPair,
+  isScalar,
+  isSeq,
+  parseAllDocuments,
+  type Document,
+  type Node,
+  type YAMLMap,
+  type YAMLSeq,
+} from 'yaml';
 
 import { mcError, sanitizeParserMessage } from './errors.js';
 import { detectNewline, lineColumn, type Newline } from './source-text.js';
@@ -43,9 +59,7 @@ export function machineConfigParses(): number {
 
 export function parseMachineConfig(src: string, source: string | undefined): ParsedMachineConfig {
   parses++;
-  // keepSourceTokens: block-sequence dash offsets come from the CST; prettyErrors off: no source excerpts.
-  const parsed = parseAllDocuments(src, { keepSourceTokens: true, prettyErrors: false });
-  const streamDocs = Array.isArray(parsed) ? parsed : [];
+  const streamDocs = documentsBySlices(src) ?? parseStream(src);
   const documents: ConfigDocument[] = [];
   for (const doc of streamDocs) {
     const err = doc.errors[0];
@@ -125,6 +139,140 @@ export function parseMachineConfig(src: string, source: string | undefined): Par
     );
   }
   return { src, nl: detectNewline(src), source, documents, v1alpha1, apiServerCa };
+}
+
+// keepSourceTokens: block-sequence dash offsets come from the CST; prettyErrors off: no source excerpts.
+const PARSE_OPTIONS = { keepSourceTokens: true, prettyErrors: false } as const;
+
+/** The whole text parsed as one YAML stream. */
+function parseStream(src: string): Document.Parsed[] {
+  const parsed = parseAllDocuments(src, PARSE_OPTIONS);
+  return Array.isArray(parsed) ? parsed : [];
+}
+
+/**
+ * Parsed slices of config text, keyed by the slice's exact text: the documents of one slice, with node ranges
+ * counted from `base` (where the slice started in the text it was parsed from). Most documents of a cluster's
+ * configs are byte for byte the same on every node (and a patch leaves all but the edited ones as they were),
+ * so they are parsed once. Bounded: least recently used entries go first. Entries are never modified.
+ */
+const SLICE_CACHE_LIMIT = 64;
+const sliceCache = new Map<string, { base: number; docs: Document.Parsed[] }>();
+
+/** Lines that could start a directive or a document marker other than a bare `---` line. */
+const UNSPLITTABLE = /^(?:%|\.\.\.|---[^\r\n])|^\uFEFF/m;
+const DOC_START = /^---(?=\r?\n|$)/gm;
+
+/**
+ * The documents of `src`, parsed document by document: the text is cut at its `---` lines and each piece is
+ * parsed alone (or taken from the cache). The same documents, with the same ranges, as parsing the whole
+ * text (parseStream), because a line that is exactly `---` always starts a document and a document's parse
+ * depends on nothing before it when the stream has no directives: so only such texts are cut (no line
+ * starting with `%`, `...` or `---` followed by anything, no byte order mark). Null, for parseStream to
+ * decide, when the text cannot be cut that way, has a single piece, or any piece has a syntax error (so
+ * every error reported is the whole-text parse's own) or a document that is not a mapping.
+ */
+export function documentsBySlices(src: string): Document.Parsed[] | null {
+  if (UNSPLITTABLE.test(src)) return null;
+  const cuts = [0];
+  for (const m of src.matchAll(DOC_START)) if (m.index > 0) cuts.push(m.index);
+  if (cuts.length < 2) return null;
+  cuts.push(src.length);
+  const out: Document.Parsed[] = [];
+  for (let i = 0; i + 1 < cuts.length; i++) {
+    const base = cuts[i]!;
+    const text = src.slice(base, cuts[i + 1]);
+    let hit = sliceCache.get(text);
+    if (hit) {
+      sliceCache.delete(text);
+      sliceCache.set(text, hit);
+    } else {
+      const docs = parseSlice(text, base);
+      // A syntax error, or a document that is not a mapping: the whole-text parse reports it.
+      if (docs.some((d) => d.errors.length > 0 || !(isMap(d.contents) || isEmptyNode(d.contents as Node | null))))
+        return null;
+      hit = { base, docs };
+      sliceCache.set(text, hit);
+      if (sliceCache.size > SLICE_CACHE_LIMIT) sliceCache.delete(sliceCache.keys().next().value!);
+    }
+    for (const d of hit.docs) out.push(hit.base === base ? d : shiftedDocument(d, base - hit.base));
+  }
+  return out;
+}
+
+/** parseAllDocuments of a slice whose first character is at `base` in the whole text. */
+function parseSlice(text: string, base: number): Document.Parsed[] {
+  const parser = new Parser();
+  parser.offset = base;
+  const composer = new Composer(PARSE_OPTIONS);
+  return Array.from(composer.compose(parser.parse(text)));
+}
+
+/**
+ * CST offset corrections of shifted copies: a copy of a block sequence shares the CST token (`srcToken`) of
+ * the node it was copied from, whose offsets are the original's; dashOffsets adds this to them.
+ */
+const tokenShift = new WeakMap<object, number>();
+
+export function srcTokenShift(node: object): number {
+  return tokenShift.get(node) ?? 0;
+}
+
+/** yaml's own tag of its node classes (a non-enumerable property, so Object.assign does not copy it). */
+const NODE_TYPE = Symbol.for('yaml.node.type');
+
+/** A plain copy of a yaml node, pair or document: same prototype, tag and own properties. */
+function copyOf<T extends object>(x: T): T {
+  const c = Object.create(Object.getPrototypeOf(x) as object) as T;
+  Object.defineProperty(c, NODE_TYPE, { value: (x as Record<symbol, unknown>)[NODE_TYPE] });
+  // Collections hold their schema in a non-enumerable property too.
+  if (isCollection(x)) Object.defineProperty(c, 'schema', { value: x.schema, configurable: true, writable: true });
+  return Object.assign(c, x);
+}
+
+/** A copy of a node (and everything under it) with every range moved by `delta`. */
+function shiftedNode<T>(x: T, delta: number): T {
+  if (isScalar(x)) {
+    const c = Object.assign(new Scalar(x.value), x);
+    if (x.range) c.range = [x.range[0] + delta, x.range[1] + delta, x.range[2] + delta];
+    return c as T;
+  }
+  if (isPair(x)) {
+    const c = Object.assign(new Pair<unknown, unknown>(null), x);
+    c.key = shiftedNode(x.key, delta);
+    c.value = shiftedNode(x.value, delta);
+    return c as T;
+  }
+  if (isMap(x) || isSeq(x)) {
+    const Ctor = (x as YAMLMap | YAMLSeq).constructor as new (schema: unknown) => YAMLMap | YAMLSeq;
+    const c = Object.assign(new Ctor(x.schema), x as YAMLMap | YAMLSeq);
+    if (x.range) c.range = [x.range[0] + delta, x.range[1] + delta, x.range[2] + delta];
+    c.items = (x.items as unknown[]).map((item) => shiftedNode(item, delta)) as typeof c.items;
+    if (isSeq(x) && x.srcToken) tokenShift.set(c, delta);
+    return c as unknown as T;
+  }
+  if (!isNode(x)) return x;
+  const c = copyOf(x);
+  if (x.range) c.range = [x.range[0] + delta, x.range[1] + delta, x.range[2] + delta];
+  return c;
+}
+
+/**
+ * A copy of a parsed document with every range moved by `delta`; the original is left as it is (the schema,
+ * options, directives and CST tokens, never modified, are shared). Only documents without errors are
+ * copied; warnings (never read) are copied with their positions moved.
+ */
+function shiftedDocument(doc: Document.Parsed, delta: number): Document.Parsed {
+  const copy = copyOf(doc);
+  copy.range = [doc.range[0] + delta, doc.range[1] + delta, doc.range[2] + delta];
+  copy.contents = shiftedNode(doc.contents, delta);
+  copy.errors = doc.errors.slice();
+  copy.warnings = doc.warnings.map((w) =>
+    Object.assign(Object.create(Object.getPrototypeOf(w) as object) as typeof w, w, {
+      pos: [w.pos[0] + delta, w.pos[1] + delta] as [number, number],
+    }),
+  );
+  return copy;
 }
 
 /** The pair with a plain scalar key `key` in a mapping. */

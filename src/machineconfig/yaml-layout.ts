@@ -4,7 +4,7 @@
  */
 import { isMap, isScalar, isSeq, visit, type Node, type Pair, type Scalar, type YAMLMap, type YAMLSeq } from 'yaml';
 
-import type { ConfigDocument } from './documents.js';
+import { srcTokenShift, type ConfigDocument } from './documents.js';
 import { columnOf, nodeLineEnd, startsLine } from './source-text.js';
 
 export type AnyPair = Pair<Node, Node | null>;
@@ -47,10 +47,11 @@ export function dashOffsets(seq: YAMLSeq): number[] | null {
   const tok = seq.srcToken;
   if (!tok || tok.type !== 'block-seq') return null;
   const out: number[] = [];
+  const shift = srcTokenShift(seq);
   for (const item of tok.items) {
     const dash = item.start.find((t) => t.type === 'seq-item-ind');
     if (!dash) return null;
-    out.push(dash.offset);
+    out.push(dash.offset + shift);
   }
   return out;
 }
