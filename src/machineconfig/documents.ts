@@ -161,7 +161,11 @@ const sliceCache = new Map<string, { base: number; docs: Document.Parsed[] }>();
 
 /** Lines that could start a directive or a document marker other than a bare `---` line. */
 const UNSPLITTABLE = /^(?:%|\.\.\.|---[^\r\n])|^\uFEFF/m;
-const DOC_START = /^---(?=\r?\n|$)/gm;
+/**
+ * A bare `---` line after a line feed (YAML's line start; JavaScript's `^` would also match after a lone
+ * carriage return or U+2028, which YAML reads as part of a line).
+ */
+const DOC_START = /\n---(?=\r?\n|$)/g;
 
 /**
  * The documents of `src`, parsed document by document: the text is cut at its `---` lines and each piece is
@@ -175,7 +179,7 @@ const DOC_START = /^---(?=\r?\n|$)/gm;
 export function documentsBySlices(src: string): Document.Parsed[] | null {
   if (UNSPLITTABLE.test(src)) return null;
   const cuts = [0];
-  for (const m of src.matchAll(DOC_START)) if (m.index > 0) cuts.push(m.index);
+  for (const m of src.matchAll(DOC_START)) cuts.push(m.index + 1);
   if (cuts.length < 2) return null;
   cuts.push(src.length);
   const out: Document.Parsed[] = [];

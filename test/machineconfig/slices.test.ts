@@ -138,6 +138,8 @@ t.test(
       'a trailing marker': `${base.replace(/\n?$/, '\n')}---\n`,
       'an empty document in between': base.replace('\n---\n', '\n---\n---\n'),
       'no final line break': base.replace(/\n+$/, ''),
+      'a U+2028 before three dashes inside a value': base.replace('clusterID: ', 'clusterID: x\u2028---\n    '),
+      'a lone carriage return before three dashes inside a value': base.replace('clusterID: ', 'clusterID: x\r---\ry'),
       'anchors and aliases within a document': `${base.replace(/\n?$/, '\n')}---\n${ANCHORED}`,
     };
     for (const [what, src] of Object.entries(cases)) {
