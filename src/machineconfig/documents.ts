@@ -23,7 +23,11 @@ import {
 import { mcError, sanitizeParserMessage } from './errors.js';
 import { detectNewline, lineColumn, type Newline } from './source-text.js';
 
-/** One non-empty document of a (possibly multi-document) machine config. */
+/**
+ * One non-empty document of a (possibly multi-document) machine config. Read-only: a parsed document may be
+ * shared with other configs holding the same document text (documentsBySlices' cache); edits are made to the
+ * text (ca-patch.ts), never to these nodes.
+ */
 export interface ConfigDocument {
   doc: Document.Parsed;
   /** 0-based position among the non-empty documents, for messages. */
