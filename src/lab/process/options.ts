@@ -21,6 +21,7 @@ export interface LabUpInput {
   applyLatencyMs?: number | undefined;
   kubeletRestartMs?: number | undefined;
   staticPodDelayMs?: number | undefined;
+  heartbeatMs?: number | undefined;
   nodeGraceS?: number | undefined;
   vip?: boolean | undefined;
   podsPerNode?: number | undefined;
@@ -111,6 +112,16 @@ export function resolveLabConfig(input: LabUpInput): LabConfig {
   const kubeletRestartMs = checkInteger('--kubelet-restart-ms', input.kubeletRestartMs, 0);
   const staticPodDelayMs = checkInteger('--static-pod-delay-ms', input.staticPodDelayMs, 0);
   const nodeGraceS = checkNumber('--node-grace-s', input.nodeGraceS, 0);
+  const heartbeatIntervalMs = checkInteger('--heartbeat-ms', input.heartbeatMs, MIN_HEARTBEAT_MS);
+  const graceMs = nodeGraceS !== undefined ? Math.round(nodeGraceS * 1000) : DEFAULT_TIMINGS.nodeGraceMs;
+  if (heartbeatIntervalMs !== undefined && heartbeatIntervalMs * 4 > graceMs) {
+    // A healthy node must never turn NotReady: four heartbeats per grace period, as deriveTimings keeps.
+    throw usage(
+      '--heartbeat-ms',
+      `must be at most a quarter of the grace period (${graceMs} ms); got ${heartbeatIntervalMs}`,
+      `use --heartbeat-ms ${Math.floor(graceMs / 4)} or less, or a longer --node-grace-s`,
+    );
+  }
   const podsPerNode = checkInteger('--pods-per-node', input.podsPerNode, 0, 20) ?? DEFAULT_PODS_PER_NODE;
   const podCaReloadS = checkNumber('--pod-ca-reload-s', input.podCaReloadS, 0);
   const workloads = input.workloads ?? DEFAULT_WORKLOADS;
@@ -132,6 +143,7 @@ export function resolveLabConfig(input: LabUpInput): LabConfig {
       ...(applyLatencyMs !== undefined ? { applyLatencyMs } : {}),
       ...(kubeletRestartMs !== undefined ? { kubeletRestartMs } : {}),
       ...(staticPodDelayMs !== undefined ? { staticPodDelayMs } : {}),
+      ...(heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs } : {}),
       ...(nodeGraceS !== undefined ? { nodeGraceMs: Math.round(nodeGraceS * 1000) } : {}),
     }),
   };

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import t from 'tap';
 import { parse, parseDocument } from 'yaml';
 
-import { labDir, REPO, requireBuild, rotate } from './fixtures/cli.js';
+import { FAST_TIMINGS, labDir, REPO, requireBuild, rotate } from './fixtures/cli.js';
 
 requireBuild(t);
 
@@ -19,7 +19,19 @@ interface Status {
 
 t.test('the staged example, commit by commit, on a lab', async (t) => {
   const dir = await labDir(t);
-  const up = await rotate('lab', 'up', '--dir', dir, '--control-planes', '1', '--workers', '1', '--detach');
+  const up = await rotate(
+    'lab',
+    'up',
+    '--dir',
+    dir,
+    '--control-planes',
+    '1',
+    '--workers',
+    '1',
+    // Three applies of both CAs: each kubelet restart, static pod re-creation and Kubernetes gate is waited out.
+    ...FAST_TIMINGS,
+    '--detach',
+  );
   t.equal(up.code, 0, up.stderr);
   const lab = parse(await fs.readFile(path.join(dir, 'rotate.yaml'), 'utf8')) as {
     cluster: Record<string, unknown>;

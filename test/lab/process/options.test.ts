@@ -35,6 +35,13 @@ t.test('flags map to cluster timings', async (t) => {
   t.equal(c.timings.kubeletRestartMs, 2500);
   t.equal(c.timings.applyLatencyMs, 120);
   t.equal(resolveLabConfig({ staticPodDelayMs: 7000 }).timings.staticPodDelayMs, 7000, '--static-pod-delay-ms');
+  t.equal(resolveLabConfig({ heartbeatMs: 500 }).timings.heartbeatIntervalMs, 500, '--heartbeat-ms');
+  t.equal(
+    resolveLabConfig({ heartbeatMs: 500, workers: 197 }).timings.heartbeatIntervalMs,
+    500,
+    '--heartbeat-ms wins over the period derived from the size',
+  );
+  t.equal(resolveLabConfig({ heartbeatMs: 1250, nodeGraceS: 5 }).timings.heartbeatIntervalMs, 1250, 'a quarter');
   t.equal(c.kubernetesCaStyle, 'legacy');
   t.equal(c.vip, true);
   t.ok(c.timings.heartbeatIntervalMs <= 5000 / 4, 'the heartbeat stays well inside a short grace period');
@@ -70,6 +77,9 @@ t.test('bad lab up options are refused with the flag named', async (t) => {
     [{ nodeGraceS: 0 }, /--node-grace-s/],
     [{ kubeletRestartMs: -5 }, /--kubelet-restart-ms/],
     [{ staticPodDelayMs: -1 }, /--static-pod-delay-ms/],
+    [{ heartbeatMs: 100 }, /--heartbeat-ms must be a whole number from 200/],
+    [{ heartbeatMs: 10_001 }, /--heartbeat-ms must be at most a quarter of the grace period \(40000 ms\)/],
+    [{ heartbeatMs: 1300, nodeGraceS: 5 }, /--heartbeat-ms must be at most a quarter of the grace period \(5000 ms\)/],
     [{ applyLatencyMs: 1.5 }, /--apply-latency-ms/],
     [{ podsPerNode: -1 }, /--pods-per-node/],
     [{ podsPerNode: 1.5 }, /--pods-per-node/],

@@ -9,6 +9,7 @@ export interface LabUpArgs {
   'apply-latency-ms'?: number;
   'kubelet-restart-ms'?: number;
   'static-pod-delay-ms'?: number;
+  'heartbeat-ms'?: number;
   'node-grace-s'?: number;
   'ready-timeout-s'?: number;
   'pods-per-node'?: number;
@@ -69,6 +70,12 @@ const labUp = lazyCommand<LabUpArgs>(
         describe:
           "how long after a control plane's Kubernetes CA change its kube-apiserver and controller-manager are " +
           're-created (default 2000)',
+      })
+      .option('heartbeat-ms', {
+        type: 'number',
+        describe:
+          'how often each kubelet renews its Lease and Node status (default 2000, longer from 40 nodes up so ' +
+          'that the lab renews at most 20 per second; at most a quarter of the grace period)',
       })
       .option('node-grace-s', {
         type: 'number',

@@ -65,6 +65,7 @@ export async function runLabUp(args: LabUpArgs): Promise<void> {
     applyLatencyMs: args['apply-latency-ms'],
     kubeletRestartMs: args['kubelet-restart-ms'],
     staticPodDelayMs: args['static-pod-delay-ms'],
+    heartbeatMs: args['heartbeat-ms'],
     nodeGraceS: args['node-grace-s'],
     podsPerNode: args['pods-per-node'],
     podCaReloadS: args['pod-ca-reload-s'],
