@@ -15,7 +15,12 @@ import type { WorkloadSet } from './kube/workloads.js';
 import type { Stored } from './kube/object-store.js';
 import type { ExtensionAuthView } from './kube/extension-auth.js';
 import { assembleLabCluster, issueAdminClientCert } from './setup/cluster.js';
-import { generateLabSecrets, renderSecretsBundle, type LabSecretsOptions } from './setup/secrets.js';
+import {
+  generateLabSecrets,
+  renderSecretsBundle,
+  type LabSecretsOptions,
+  type ServiceAccountKeyKind,
+} from './setup/secrets.js';
 import { startTalosSide } from './talos/index.js';
 import { blockKey, blockName, KUBE_APISERVER_PORT, type AddressBlock } from './process/address-block.js';
 import { allocateAddressBlock } from './process/address-allocation.js';
@@ -30,6 +35,8 @@ export interface StartLabOptions {
   timings?: Partial<LabTimings>;
   clusterName?: string;
   secretsOptions?: LabSecretsOptions;
+  /** The service-account key's type (`rotate lab up --service-account-key`); overrides secretsOptions'. */
+  serviceAccountKey?: ServiceAccountKeyKind;
   /** Recorded in the address-block lock so a human (and `lab down`) can tell whose it is. */
   labDir?: string;
   /** Progress messages (no secrets). */
@@ -86,7 +93,10 @@ interface Side {
 export async function startLab(options: StartLabOptions): Promise<RunningLab> {
   const log = options.log ?? (() => undefined);
   const timings = deriveTimings(options, options.timings);
-  const secrets = await generateLabSecrets(options.secretsOptions);
+  const secrets = await generateLabSecrets({
+    ...options.secretsOptions,
+    ...(options.serviceAccountKey ? { serviceAccountKey: options.serviceAccountKey } : {}),
+  });
   const secretsBundle = renderSecretsBundle(secrets);
   const admin = await issueAdminClientCert(secrets);
   const attempts = options.blockAttempts ?? 5;

@@ -16,6 +16,7 @@ import {
   parseAllDocuments,
   type Document,
   type Node,
+  type Range,
   type YAMLMap,
   type YAMLSeq,
 } from 'yaml';
@@ -238,11 +239,16 @@ function copyOf<T extends object>(x: T): T {
   return Object.assign(c, x);
 }
 
+/** A node's `[start, valueEnd, nodeEnd]` range moved by `delta`. */
+function shiftRange(range: Range, delta: number): Range {
+  return [range[0] + delta, range[1] + delta, range[2] + delta];
+}
+
 /** A copy of a node (and everything under it) with every range moved by `delta`. */
 function shiftedNode<T>(x: T, delta: number): T {
   if (isScalar(x)) {
     const c = Object.assign(new Scalar(x.value), x);
-    if (x.range) c.range = [x.range[0] + delta, x.range[1] + delta, x.range[2] + delta];
+    if (x.range) c.range = shiftRange(x.range, delta);
     return c as T;
   }
   if (isPair(x)) {
@@ -254,14 +260,14 @@ function shiftedNode<T>(x: T, delta: number): T {
   if (isMap(x) || isSeq(x)) {
     const Ctor = (x as YAMLMap | YAMLSeq).constructor as new (schema: unknown) => YAMLMap | YAMLSeq;
     const c = Object.assign(new Ctor(x.schema), x as YAMLMap | YAMLSeq);
-    if (x.range) c.range = [x.range[0] + delta, x.range[1] + delta, x.range[2] + delta];
+    if (x.range) c.range = shiftRange(x.range, delta);
     c.items = (x.items as unknown[]).map((item) => shiftedNode(item, delta)) as typeof c.items;
     if (isSeq(x) && x.srcToken) tokenShift.set(c, delta);
     return c as unknown as T;
   }
   if (!isNode(x)) return x;
   const c = copyOf(x);
-  if (x.range) c.range = [x.range[0] + delta, x.range[1] + delta, x.range[2] + delta];
+  if (x.range) c.range = shiftRange(x.range, delta);
   return c;
 }
 
@@ -272,7 +278,7 @@ function shiftedNode<T>(x: T, delta: number): T {
  */
 function shiftedDocument(doc: Document.Parsed, delta: number): Document.Parsed {
   const copy = copyOf(doc);
-  copy.range = [doc.range[0] + delta, doc.range[1] + delta, doc.range[2] + delta];
+  copy.range = shiftRange(doc.range, delta);
   copy.contents = shiftedNode(doc.contents, delta);
   copy.errors = doc.errors.slice();
   copy.warnings = doc.warnings.map((w) =>

@@ -156,6 +156,12 @@ t.test('command lines the table cannot vouch for go to yargs', async (t) => {
     ['--version (bin/rotate answers it itself)', { argv: ['--version'], env: {} }],
   ];
   for (const [what, c] of cases) t.equal(fastPath.fastAnswer(c.argv, c.env, c.columns, table), null, what);
+  // Commands that do work never read the table (a cost every run paid): only help and completion lines can be
+  // answered, and the lines that are neither get null even from a table that has every answer.
+  for (const argv of [['plan'], ['lab', 'inspect', '--dir', 'x'], ['--version'], ['help'], ['--help', 'plan'], []])
+    t.notOk(fastPath.answerable(argv), `not answerable: ${JSON.stringify(argv)}`);
+  for (const argv of [['--help'], ['plan', '-h'], ['completion'], ['--get-yargs-completions', 'rotate', '']])
+    t.ok(fastPath.answerable(argv), `answerable: ${JSON.stringify(argv)}`);
   // A table recorded from other command declarations is never used.
   const stale = {
     ...table,

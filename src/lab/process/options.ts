@@ -5,6 +5,7 @@ import { RotateError } from '../../domain/errors.js';
 import { DEFAULT_TIMINGS, type KubernetesCaStyle, type LabTimings } from '../core/model.js';
 import { MAX_NODES } from './address-block.js';
 import { WORKLOAD_SETS, type WorkloadSet } from '../kube/workloads.js';
+import { SERVICE_ACCOUNT_KEY_KINDS, type ServiceAccountKeyKind } from '../setup/secrets.js';
 
 export interface LabShape {
   controlPlanes: number;
@@ -27,6 +28,7 @@ export interface LabUpInput {
   podsPerNode?: number | undefined;
   podCaReloadS?: number | undefined;
   workloads?: string | undefined;
+  serviceAccountKey?: string | undefined;
 }
 
 export interface LabConfig extends LabShape {
@@ -35,6 +37,8 @@ export interface LabConfig extends LabShape {
   podsPerNode: number;
   /** The workloads besides the per-node clients (kube/workloads.ts). */
   workloads: WorkloadSet;
+  /** The type of the service-account key generated with the lab's secrets (setup/secrets.ts). */
+  serviceAccountKey: ServiceAccountKeyKind;
 }
 
 export const DEFAULT_PODS_PER_NODE = 2;
@@ -44,6 +48,8 @@ export const DEFAULT_WORKLOADS: WorkloadSet = 'none';
 export const DEFAULT_CONTROL_PLANES = 3;
 export const DEFAULT_WORKERS = 2;
 export const DEFAULT_STYLE: KubernetesCaStyle = 'document';
+/** What talosctl generates for the current contracts. */
+export const DEFAULT_SERVICE_ACCOUNT_KEY: ServiceAccountKeyKind = 'rsa-4096';
 
 /**
  * Load targets: heartbeats (one TLS request each) at most this many per second over the whole lab, and
@@ -133,11 +139,21 @@ export function resolveLabConfig(input: LabUpInput): LabConfig {
         'clients; none = only the per-node clients',
     );
   }
+  const serviceAccountKey = input.serviceAccountKey ?? DEFAULT_SERVICE_ACCOUNT_KEY;
+  if (!(SERVICE_ACCOUNT_KEY_KINDS as readonly string[]).includes(serviceAccountKey)) {
+    throw usage(
+      '--service-account-key',
+      `must be ${SERVICE_ACCOUNT_KEY_KINDS.join(' or ')} (got ${JSON.stringify(serviceAccountKey)})`,
+      'rsa-4096 = what Talos generates since the 1.7 contract; ecdsa-p256 = a cluster first generated under 1.6 ' +
+        'or older',
+    );
+  }
   const shape = { controlPlanes, workers, kubernetesCaStyle: style, vip: input.vip ?? false } as LabShape;
   return {
     ...shape,
     podsPerNode,
     workloads: workloads as WorkloadSet,
+    serviceAccountKey: serviceAccountKey as ServiceAccountKeyKind,
     timings: deriveTimings(shape, {
       ...(podCaReloadS !== undefined ? { podCaReloadMs: Math.round(podCaReloadS * 1000) } : {}),
       ...(applyLatencyMs !== undefined ? { applyLatencyMs } : {}),

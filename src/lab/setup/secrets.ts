@@ -36,10 +36,18 @@ export interface LabSecrets {
   serviceAccountKey: Secret;
 }
 
+/**
+ * The service-account key Talos generates with a cluster's secrets (pkg/machinery/config/generate/secrets/
+ * bundle.go, contract.go UseRSAServiceAccountKey): RSA 4096 under contracts after 1.6, ECDSA P-256 before. Secrets
+ * are generated once, so a cluster first made under 1.6 or older keeps its ECDSA key through upgrades.
+ */
+export const SERVICE_ACCOUNT_KEY_KINDS = ['rsa-4096', 'ecdsa-p256'] as const;
+export type ServiceAccountKeyKind = (typeof SERVICE_ACCOUNT_KEY_KINDS)[number];
+
 export interface LabSecretsOptions {
   now?: Date;
   /** `rsa-4096` (default, what talosctl makes for current contracts) or `ecdsa-p256` (older contracts; fast). */
-  serviceAccountKey?: 'rsa-4096' | 'ecdsa-p256';
+  serviceAccountKey?: ServiceAccountKeyKind;
 }
 
 const TOKEN_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
@@ -55,7 +63,7 @@ export function generateToken(): string {
   return `${tokenPart(6)}.${tokenPart(16)}`;
 }
 
-async function serviceAccountKey(kind: 'rsa-4096' | 'ecdsa-p256'): Promise<Secret> {
+async function serviceAccountKey(kind: ServiceAccountKeyKind): Promise<Secret> {
   if (kind === 'rsa-4096') {
     const { privateKey } = await generateKeyPairAsync('rsa', { modulusLength: 4096, publicExponent: 0x10001 });
     return new Secret(privateKey.export({ type: 'pkcs1', format: 'pem' }) as string);

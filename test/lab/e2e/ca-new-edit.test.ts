@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import t from 'tap';
 import { parse } from 'yaml';
 
-import { labDir, requireBuild, rotate, ROTATE } from './fixtures/cli.js';
+import { labDir, requireBuild, rotate, ROTATE, OLD_CLUSTER_SA_KEY } from './fixtures/cli.js';
 
 requireBuild(t);
 
@@ -31,6 +31,7 @@ t.test('full and staged rotations in one command each; refusals change nothing',
     '--kubernetes-ca-style',
     'document',
     '--detach',
+    ...OLD_CLUSTER_SA_KEY,
   );
   t.equal(up.code, 0, up.stderr);
   const file = path.join(dir, 'rotate.yaml');
@@ -191,6 +192,7 @@ t.test(
       '--kubernetes-ca-style',
       'legacy',
       '--detach',
+      ...OLD_CLUSTER_SA_KEY,
     );
     t.equal(up.code, 0, up.stderr);
     const file = path.join(dir, 'rotate.yaml');

@@ -10,7 +10,14 @@ import { parse } from 'yaml';
 
 import type { LabFile } from '../../../src/lab/process/contracts.js';
 import { parseSecretsBundle, getBundleCa } from '../../../src/talos/secrets-bundle.js';
-import { labDir, requireBuild, rotate, type TapTest } from './fixtures/cli.js';
+import {
+  labDir,
+  OLD_CLUSTER_SA_KEY,
+  requireBuild,
+  rotate,
+  serviceAccountKeyType,
+  type TapTest,
+} from './fixtures/cli.js';
 
 requireBuild(t);
 
@@ -29,6 +36,7 @@ for (const style of ['legacy', 'document'] as const) {
       '--kubernetes-ca-style',
       style,
       '--detach',
+      ...OLD_CLUSTER_SA_KEY,
     );
     t.equal(up.code, 0, up.stderr);
     t.match(up.stdout, /desired\s+\S*rotate\.yaml/, 'lab up names the file');
@@ -55,6 +63,7 @@ for (const style of ['legacy', 'document'] as const) {
     );
     t.equal(doc.cluster.context, lab.clusterName);
     const bundle = parseSecretsBundle(await fs.readFile(path.join(dir, 'secrets.yaml'), 'utf8'));
+    t.equal(await serviceAccountKeyType(dir), 'ec-prime256v1', '--service-account-key ecdsa-p256: an old cluster');
     t.equal(
       doc.authorities['talos-lab']!.certificate,
       getBundleCa(bundle, 'os').certPem,

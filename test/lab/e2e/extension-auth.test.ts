@@ -15,7 +15,7 @@ import type { ExtensionAuthView } from '../../../src/lab/kube/extension-auth.js'
 import type { Plan } from '../../../src/plan/model/index.js';
 import { DEFAULT_LAB_RESYNC_MS } from '../../../src/lab/kube/extension-auth.js';
 import { splitPemBlocks, fingerprintOfDer } from '../../../src/pki/index.js';
-import { labDir, requireBuild, rotate, sleep } from './fixtures/cli.js';
+import { FAST_TIMINGS, labDir, requireBuild, rotate, sleep, OLD_CLUSTER_SA_KEY } from './fixtures/cli.js';
 
 requireBuild(t);
 
@@ -79,14 +79,12 @@ t.test(
       '--dir',
       dir,
       '--detach',
+      ...OLD_CLUSTER_SA_KEY,
       '--control-planes',
       '1',
       '--workers',
       '1',
-      '--kubelet-restart-ms',
-      '300',
-      '--static-pod-delay-ms',
-      '1000',
+      ...FAST_TIMINGS,
       '--pods-per-node',
       '0',
     );
@@ -210,6 +208,7 @@ t.test(
       '--dir',
       dir,
       '--detach',
+      ...OLD_CLUSTER_SA_KEY,
       '--control-planes',
       '1',
       '--workers',

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import t from 'tap';
 import { parse } from 'yaml';
 
-import { labDir, requireBuild, rotate, scratch } from './fixtures/cli.js';
+import { FAST_TIMINGS, labDir, requireBuild, rotate, scratch, OLD_CLUSTER_SA_KEY } from './fixtures/cli.js';
 
 requireBuild(t);
 
@@ -33,6 +33,7 @@ t.test(
       'document',
       '--vip',
       '--detach',
+      ...OLD_CLUSTER_SA_KEY,
     );
     t.equal(up.code, 0, up.stderr);
     const inspect = JSON.parse((await rotate('lab', 'inspect', '--dir', dir, '--json')).stdout) as {
@@ -221,13 +222,9 @@ t.test(
       '1',
       '--kubernetes-ca-style',
       'legacy',
-      // The Kubernetes rotation below waits out every kubelet restart and static pod re-creation: shorter than the
-      // lab's defaults (1 s, 2 s), the order apply keeps is the same.
-      '--kubelet-restart-ms',
-      '300',
-      '--static-pod-delay-ms',
-      '1000',
+      ...FAST_TIMINGS,
       '--detach',
+      ...OLD_CLUSTER_SA_KEY,
     );
     t.equal(up.code, 0, up.stderr);
     const inspect = JSON.parse((await rotate('lab', 'inspect', '--dir', dir, '--json')).stdout) as {

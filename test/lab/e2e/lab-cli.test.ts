@@ -20,7 +20,7 @@ import {
   type LabFile,
 } from '../../../src/lab/process/contracts.js';
 import { isAlive } from '../../../src/util/process-identity.js';
-import { childEnv, eventually, labDir, requireBuild, rotate, run } from './fixtures/cli.js';
+import { childEnv, eventually, labDir, requireBuild, rotate, run, serviceAccountKeyType } from './fixtures/cli.js';
 
 requireBuild(t);
 
@@ -99,6 +99,7 @@ t.test('a 3 + 2 lab through the CLI', async (t) => {
     });
     t.equal(report.notReadyEvents, 0);
     const bundle = await loadSecretsBundle(path.join(dir, 'secrets.yaml'));
+    t.equal(await serviceAccountKeyType(dir), 'rsa-4096', 'the service-account key Talos generates today');
     const os = getBundleCa(bundle, 'os').fingerprint;
     const k8s = getBundleCa(bundle, 'k8s').fingerprint;
     for (const n of report.nodes) {

@@ -12,7 +12,16 @@ import { blockLockPath } from '../../../src/lab/process/address-allocation.js';
 import type { LabFile } from '../../../src/lab/process/contracts.js';
 import { isAlive } from '../../../src/util/process-identity.js';
 import { resolveLabConfig } from '../../../src/lab/process/options.js';
-import { ROTATE, childEnv, eventually, labDir, requireBuild, rotate, withoutNodeOptions } from './fixtures/cli.js';
+import {
+  ROTATE,
+  childEnv,
+  eventually,
+  labDir,
+  requireBuild,
+  rotate,
+  withoutNodeOptions,
+  OLD_CLUSTER_SA_KEY,
+} from './fixtures/cli.js';
 
 requireBuild(t);
 
@@ -52,6 +61,7 @@ t.test('legacy style with a VIP', async (t) => {
     'legacy',
     '--vip',
     '--detach',
+    ...OLD_CLUSTER_SA_KEY,
   );
   t.equal(up.code, 0, up.stderr);
   const lab = await readLab(dir);
@@ -106,7 +116,18 @@ t.test('a foreground lab runs until SIGTERM and then stops cleanly', async (t) =
 
 t.test('a detached lab exits when its folder is removed', async (t) => {
   const dir = await labDir(t);
-  const up = await rotate('lab', 'up', '--dir', dir, '--control-planes', '1', '--workers', '0', '--detach');
+  const up = await rotate(
+    'lab',
+    'up',
+    '--dir',
+    dir,
+    '--control-planes',
+    '1',
+    '--workers',
+    '0',
+    '--detach',
+    ...OLD_CLUSTER_SA_KEY,
+  );
   t.equal(up.code, 0, up.stderr);
   const lab = await readLab(dir);
   await fs.rm(dir, { recursive: true, force: true });

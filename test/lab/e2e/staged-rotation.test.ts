@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import t from 'tap';
 import { parse, parseDocument } from 'yaml';
 
-import { FAST_TIMINGS, labDir, REPO, requireBuild, rotate } from './fixtures/cli.js';
+import { FAST_TIMINGS, labDir, REPO, requireBuild, rotate, OLD_CLUSTER_SA_KEY } from './fixtures/cli.js';
 
 requireBuild(t);
 
@@ -31,6 +31,7 @@ t.test('the staged example, commit by commit, on a lab', async (t) => {
     // Three applies of both CAs: each kubelet restart, static pod re-creation and Kubernetes gate is waited out.
     ...FAST_TIMINGS,
     '--detach',
+    ...OLD_CLUSTER_SA_KEY,
   );
   t.equal(up.code, 0, up.stderr);
   const lab = parse(await fs.readFile(path.join(dir, 'rotate.yaml'), 'utf8')) as {

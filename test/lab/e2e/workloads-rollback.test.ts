@@ -17,7 +17,16 @@ import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import t from 'tap';
-import { childEnv, labDir, requireBuild, rotate, ROTATE, withoutNodeOptions } from './fixtures/cli.js';
+import {
+  childEnv,
+  FAST_TIMINGS,
+  labDir,
+  requireBuild,
+  rotate,
+  ROTATE,
+  withoutNodeOptions,
+  OLD_CLUSTER_SA_KEY,
+} from './fixtures/cli.js';
 
 requireBuild(t);
 
@@ -110,13 +119,9 @@ t.test(
       '1',
       '--workloads',
       'standard',
-      // Apply and rollback wait out every kubelet restart and static pod re-creation: shorter than the lab's
-      // defaults (1 s, 2 s), the order they keep is the same.
-      '--kubelet-restart-ms',
-      '300',
-      '--static-pod-delay-ms',
-      '1000',
+      ...FAST_TIMINGS,
       '--detach',
+      ...OLD_CLUSTER_SA_KEY,
     );
     t.equal(up.code, 0, up.stderr);
     t.equal(

@@ -66,6 +66,15 @@ t.test('workloads: none by default, the standard set on request, anything else r
   });
 });
 
+t.test("service-account key: RSA 4096 as Talos generates today, ECDSA P-256 (old clusters') on request", async (t) => {
+  t.equal(resolveLabConfig({}).serviceAccountKey, 'rsa-4096');
+  t.equal(resolveLabConfig({ serviceAccountKey: 'ecdsa-p256' }).serviceAccountKey, 'ecdsa-p256');
+  t.throws(() => resolveLabConfig({ serviceAccountKey: 'rsa-2048' }), {
+    code: 'LAB_BAD_OPTION',
+    message: /--service-account-key must be rsa-4096 or ecdsa-p256 \(got "rsa-2048"\)/,
+  });
+});
+
 t.test('bad lab up options are refused with the flag named', async (t) => {
   const cases: Array<[Parameters<typeof resolveLabConfig>[0], RegExp]> = [
     [{ controlPlanes: 0 }, /--control-planes/],

@@ -15,6 +15,7 @@ export interface LabUpArgs {
   'pods-per-node'?: number;
   'pod-ca-reload-s'?: number;
   workloads?: string;
+  'service-account-key'?: string;
   vip: boolean;
   detach: boolean;
 }
@@ -97,6 +98,12 @@ const labUp = lazyCommand<LabUpArgs>(
           'workloads besides the per-node clients: standard (Deployments, StatefulSets, an OnDelete DaemonSet, ' +
           'a Job, a bare Pod, PodDisruptionBudgets, a Secret and a ConfigMap holding the CA) or none (default: ' +
           'only the per-node clients)',
+      })
+      .option('service-account-key', {
+        choices: ['rsa-4096', 'ecdsa-p256'] as const,
+        describe:
+          "the type of the cluster's service-account key: rsa-4096 (default; what Talos generates since the 1.7 " +
+          'contract) or ecdsa-p256 (what clusters first generated under 1.6 or older keep; much cheaper to generate)',
       })
       .option('ready-timeout-s', {
         type: 'number',

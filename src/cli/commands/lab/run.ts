@@ -70,6 +70,7 @@ export async function runLabUp(args: LabUpArgs): Promise<void> {
     podsPerNode: args['pods-per-node'],
     podCaReloadS: args['pod-ca-reload-s'],
     workloads: args.workloads,
+    serviceAccountKey: args['service-account-key'],
     vip: args.vip,
   });
   const readyTimeoutS = checkInteger('--ready-timeout-s', args['ready-timeout-s'], 1);
