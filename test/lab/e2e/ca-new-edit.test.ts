@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import t from 'tap';
 import { parse } from 'yaml';
 
-import { labDir, requireBuild, rotate, ROTATE, OLD_CLUSTER_SA_KEY } from './fixtures/cli.js';
+import { labDir, requireBuild, rotate, ROTATE, labUp } from './fixtures/cli.js';
 
 requireBuild(t);
 
@@ -19,20 +19,7 @@ interface PlanJson {
 
 t.test('full and staged rotations in one command each; refusals change nothing', async (t) => {
   const dir = await labDir(t);
-  const up = await rotate(
-    'lab',
-    'up',
-    '--dir',
-    dir,
-    '--control-planes',
-    '1',
-    '--workers',
-    '1',
-    '--kubernetes-ca-style',
-    'document',
-    '--detach',
-    ...OLD_CLUSTER_SA_KEY,
-  );
+  const up = await labUp(dir, '--control-planes', '1', '--workers', '1', '--kubernetes-ca-style', 'document');
   t.equal(up.code, 0, up.stderr);
   const file = path.join(dir, 'rotate.yaml');
   const original = await fs.readFile(file, 'utf8');
@@ -180,20 +167,7 @@ t.test(
   'rotate ca import: a self-signed CA from elsewhere, checked and referenced; refusals change nothing',
   async (t) => {
     const dir = await labDir(t);
-    const up = await rotate(
-      'lab',
-      'up',
-      '--dir',
-      dir,
-      '--control-planes',
-      '1',
-      '--workers',
-      '1',
-      '--kubernetes-ca-style',
-      'legacy',
-      '--detach',
-      ...OLD_CLUSTER_SA_KEY,
-    );
+    const up = await labUp(dir, '--control-planes', '1', '--workers', '1', '--kubernetes-ca-style', 'legacy');
     t.equal(up.code, 0, up.stderr);
     const file = path.join(dir, 'rotate.yaml');
     const corp = path.join(dir, 'corp');

@@ -10,34 +10,14 @@ import { parse } from 'yaml';
 
 import type { LabFile } from '../../../src/lab/process/contracts.js';
 import { parseSecretsBundle, getBundleCa } from '../../../src/talos/secrets-bundle.js';
-import {
-  labDir,
-  OLD_CLUSTER_SA_KEY,
-  requireBuild,
-  rotate,
-  serviceAccountKeyType,
-  type TapTest,
-} from './fixtures/cli.js';
+import { labDir, requireBuild, rotate, serviceAccountKeyType, type TapTest, labUp } from './fixtures/cli.js';
 
 requireBuild(t);
 
 for (const style of ['legacy', 'document'] as const) {
   t.test(`${style}: rotate validate accepts DIR/rotate.yaml as the lab wrote it`, async (t) => {
     const dir = await labDir(t);
-    const up = await rotate(
-      'lab',
-      'up',
-      '--dir',
-      dir,
-      '--control-planes',
-      '2',
-      '--workers',
-      '1',
-      '--kubernetes-ca-style',
-      style,
-      '--detach',
-      ...OLD_CLUSTER_SA_KEY,
-    );
+    const up = await labUp(dir, '--control-planes', '2', '--workers', '1', '--kubernetes-ca-style', style);
     t.equal(up.code, 0, up.stderr);
     t.match(up.stdout, /desired\s+\S*rotate\.yaml/, 'lab up names the file');
     const lab = JSON.parse(await fs.readFile(path.join(dir, 'lab.json'), 'utf8')) as LabFile;

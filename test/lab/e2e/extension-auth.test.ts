@@ -15,7 +15,7 @@ import type { ExtensionAuthView } from '../../../src/lab/kube/extension-auth.js'
 import type { Plan } from '../../../src/plan/model/index.js';
 import { DEFAULT_LAB_RESYNC_MS } from '../../../src/lab/kube/extension-auth.js';
 import { splitPemBlocks, fingerprintOfDer } from '../../../src/pki/index.js';
-import { FAST_TIMINGS, labDir, requireBuild, rotate, sleep, OLD_CLUSTER_SA_KEY } from './fixtures/cli.js';
+import { FAST_TIMINGS, labDir, requireBuild, rotate, sleep, labUp } from './fixtures/cli.js';
 
 requireBuild(t);
 
@@ -73,21 +73,7 @@ t.test(
   'a full Kubernetes CA rotation removes the dropped CA from extension-apiserver-authentication, for good',
   async (t) => {
     const dir = await labDir(t);
-    const up = await rotate(
-      'lab',
-      'up',
-      '--dir',
-      dir,
-      '--detach',
-      ...OLD_CLUSTER_SA_KEY,
-      '--control-planes',
-      '1',
-      '--workers',
-      '1',
-      ...FAST_TIMINGS,
-      '--pods-per-node',
-      '0',
-    );
+    const up = await labUp(dir, '--control-planes', '1', '--workers', '1', ...FAST_TIMINGS, '--pods-per-node', '0');
     t.equal(up.code, 0, 'lab up', { stderr: up.stderr });
     if (up.code !== 0) return;
     const desired = path.join(dir, 'rotate.yaml');
@@ -202,13 +188,8 @@ t.test(
     'apply removes only it',
   async (t) => {
     const dir = await labDir(t);
-    const up = await rotate(
-      'lab',
-      'up',
-      '--dir',
+    const up = await labUp(
       dir,
-      '--detach',
-      ...OLD_CLUSTER_SA_KEY,
       '--control-planes',
       '1',
       '--workers',

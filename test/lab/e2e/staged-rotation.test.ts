@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import t from 'tap';
 import { parse, parseDocument } from 'yaml';
 
-import { FAST_TIMINGS, labDir, REPO, requireBuild, rotate, OLD_CLUSTER_SA_KEY } from './fixtures/cli.js';
+import { FAST_TIMINGS, labDir, REPO, requireBuild, rotate, labUp } from './fixtures/cli.js';
 
 requireBuild(t);
 
@@ -19,10 +19,7 @@ interface Status {
 
 t.test('the staged example, commit by commit, on a lab', async (t) => {
   const dir = await labDir(t);
-  const up = await rotate(
-    'lab',
-    'up',
-    '--dir',
+  const up = await labUp(
     dir,
     '--control-planes',
     '1',
@@ -30,8 +27,6 @@ t.test('the staged example, commit by commit, on a lab', async (t) => {
     '1',
     // Three applies of both CAs: each kubelet restart, static pod re-creation and Kubernetes gate is waited out.
     ...FAST_TIMINGS,
-    '--detach',
-    ...OLD_CLUSTER_SA_KEY,
   );
   t.equal(up.code, 0, up.stderr);
   const lab = parse(await fs.readFile(path.join(dir, 'rotate.yaml'), 'utf8')) as {

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import t from 'tap';
 
-import { labDir, requireBuild, rotate, ROTATE, OLD_CLUSTER_SA_KEY } from './fixtures/cli.js';
+import { labDir, requireBuild, rotate, ROTATE, labUp } from './fixtures/cli.js';
 
 requireBuild(t);
 
@@ -23,18 +23,7 @@ interface Report {
 
 t.test('status through a rotation: 0, 4, 2, 3, 0', async (t) => {
   const dir = await labDir(t);
-  const up = await rotate(
-    'lab',
-    'up',
-    '--dir',
-    dir,
-    '--control-planes',
-    '1',
-    '--workers',
-    '1',
-    '--detach',
-    ...OLD_CLUSTER_SA_KEY,
-  );
+  const up = await labUp(dir, '--control-planes', '1', '--workers', '1');
   t.equal(up.code, 0, up.stderr);
   const file = path.join(dir, 'rotate.yaml');
   const status = async (...extra: string[]): Promise<{ code: number; report: Report }> => {

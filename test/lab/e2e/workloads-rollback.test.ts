@@ -25,7 +25,7 @@ import {
   rotate,
   ROTATE,
   withoutNodeOptions,
-  OLD_CLUSTER_SA_KEY,
+  labUp,
 } from './fixtures/cli.js';
 
 requireBuild(t);
@@ -108,21 +108,7 @@ t.test(
   'apply, then rollback, --workloads restart, each killed in its workload phase and resumed: each restarts once',
   async (t) => {
     const dir = await labDir(t);
-    const up = await rotate(
-      'lab',
-      'up',
-      '--dir',
-      dir,
-      '--control-planes',
-      '1',
-      '--workers',
-      '1',
-      '--workloads',
-      'standard',
-      ...FAST_TIMINGS,
-      '--detach',
-      ...OLD_CLUSTER_SA_KEY,
-    );
+    const up = await labUp(dir, '--control-planes', '1', '--workers', '1', '--workloads', 'standard', ...FAST_TIMINGS);
     t.equal(up.code, 0, up.stderr);
     t.equal(
       (await rotate('ca', 'new', '--api', 'kubernetes', '--name', 'k8s-next', '--dir', path.join(dir, 'pki'))).code,
