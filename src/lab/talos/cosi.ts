@@ -110,10 +110,14 @@ export interface Rendered {
 
 interface Stored {
   rendered: Rendered;
-  key: string;
   version: number;
   created: Timestamp;
   updated: Timestamp;
+}
+
+/** Same spec bytes and forced version: the resource did not change (a byte compare, no encoding). */
+function sameSpec(a: Rendered, b: Rendered): boolean {
+  return a.version === b.version && Buffer.compare(a.protoSpec, b.protoSpec) === 0;
 }
 
 function now(): Timestamp {
@@ -431,16 +435,14 @@ export class NodeResources {
       seen.add(key);
       const prev = this.#entries.get(key);
       if (prev && prev.rendered === r) continue;
-      const specKey = `${Buffer.from(r.protoSpec).toString('base64')}|${r.version ?? ''}`;
       if (!prev) {
-        const s: Stored = { rendered: r, key: specKey, version: r.version ?? 1, created: t, updated: t };
+        const s: Stored = { rendered: r, version: r.version ?? 1, created: t, updated: t };
         this.#entries.set(key, s);
         this.#emit(r.namespace, r.type, r.id, { event_type: 'CREATED', resource: toResource(s) });
-      } else if (prev.key !== specKey) {
+      } else if (!sameSpec(prev.rendered, r)) {
         const old = toResource(prev);
         const s: Stored = {
           rendered: r,
-          key: specKey,
           version: r.version ?? prev.version + 1,
           created: prev.created,
           updated: t,

@@ -86,9 +86,33 @@ function podStatus(node: LabNode, ready: boolean): { [k: string]: Json } {
   };
 }
 
+/**
+ * The last rendering per node with what it was rendered from: every COSI Get and List on a control plane
+ * renders its resources again (this side is not told when the Kubernetes side changes), and encoding six
+ * Structs plus their YAML each time cost a 200-node lab over a second of CPU per rotation.
+ */
+const rendered = new WeakMap<LabNode, { inputs: string; out: Rendered[] }>();
+
 /** The node's StaticPods and StaticPodStatuses (none on a worker). */
 export function renderStaticPods(node: LabNode, view: StaticPodsView | null): Rendered[] {
   if (node.role !== 'controlplane') return [];
+  // Everything manifest() and podStatus() read.
+  const inputs = [
+    node.secretsVersion,
+    node.configVersion,
+    node.address,
+    node.hostname,
+    node.kubelet?.running ?? false,
+    view?.apiserverReady ?? true,
+  ].join('\u0000');
+  const hit = rendered.get(node);
+  if (hit && hit.inputs === inputs) return hit.out;
+  const out = renderStaticPodsNow(node, view);
+  rendered.set(node, { inputs, out });
+  return out;
+}
+
+function renderStaticPodsNow(node: LabNode, view: StaticPodsView | null): Rendered[] {
   const protos = talosProtos();
   const podCodec = protos.codec('talos.resource.definitions.k8s.StaticPodSpec');
   const statusCodec = protos.codec('talos.resource.definitions.k8s.StaticPodStatusSpec');

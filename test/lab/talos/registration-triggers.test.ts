@@ -6,7 +6,9 @@
  * publishes the list (the `kubernetes` EndpointSlice); here it is driven through LabCluster directly.
  */
 import t from 'tap';
-import { generateTalosCa } from '../../../src/pki/index.js';
+import { X509Certificate } from 'node:crypto';
+import * as tls from 'node:tls';
+import { generateTalosCa, keyPemForTls } from '../../../src/pki/index.js';
 import { addAccepted, setRaw } from './fixtures/patch.js';
 import { eventually, startTestLab } from './fixtures/lab.js';
 
@@ -121,4 +123,46 @@ t.test('control planes dial a re-registered worker again only when what they ver
     `every control plane dialled every worker after its bundle changed (${apidProbes() - probes} apid dials)`,
   );
   t.equal(lab.cluster.ledger.snapshot().trustFailures['apid-proxy'], 0, 'no apid-proxy trust failure');
+});
+
+t.test("a worker's apid hands every new connection its newest certificate", async (t) => {
+  const lab = await startTestLab({ controlPlanes: 2, workers: 1, style: 'legacy' });
+  t.teardown(() => lab.stop());
+  const [cp1, cp2] = lab.cps as [string, string];
+  const w = lab.workers[0]!;
+  const current = () => new X509Certificate(lab.talos.runtime(w)!.credentials!.server.certPem).fingerprint256;
+  // The operator's own handshake with the worker's apid (fully verified), and the certificate it was served.
+  const open: tls.TLSSocket[] = [];
+  t.teardown(() => open.forEach((s) => s.destroy()));
+  const connect = () =>
+    new Promise<{ served: string }>((resolve, reject) => {
+      const socket = tls.connect({
+        host: w,
+        port: 50000,
+        ca: lab.secrets.os.certPem,
+        cert: lab.admin.certPem,
+        key: keyPemForTls(lab.admin.key),
+        ALPNProtocols: ['h2'],
+      });
+      open.push(socket);
+      socket.once('secureConnect', () => resolve({ served: socket.getPeerX509Certificate()!.fingerprint256 }));
+      socket.once('error', reject);
+    });
+
+  const first = await connect();
+  t.equal(first.served, current(), 'served the certificate it registered with');
+  // Two re-registrations before anyone connects again (each endpoint change is a trigger): the next
+  // connection gets the last certificate, not one built in between.
+  let before = current();
+  lab.cluster.setApiserverServing(cp1, true);
+  await lab.talos.settle();
+  t.not(current(), before, 're-registered once');
+  before = current();
+  lab.cluster.setApiserverServing(cp2, true);
+  await lab.talos.settle();
+  t.not(current(), before, 're-registered twice');
+  const second = await connect();
+  t.equal(second.served, current(), 'a new connection is served the newest certificate');
+  t.not(second.served, first.served, 'not the first one');
+  t.equal(lab.cluster.ledger.snapshot().trustFailures['operator-apid'], 0, 'no refusal on the way');
 });
