@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { RotateError } from '../domain/errors.js';
 import type { Fingerprint, NodeRole } from '../domain/types.js';
-import { MachineConfigText, type MachineConfigCaState } from '../machineconfig/index.js';
+import { readCaState, type MachineConfigCaState } from '../machineconfig/index.js';
 import type { TalosApi } from '../talos/talos-api.js';
 import { TalosApiError } from '../talos/errors.js';
 import type { ClusterMember } from '../talos/resources.js';
@@ -90,8 +90,8 @@ export async function readLiveNode(client: TalosApi, listed: ListedNode, timeout
     );
   }
   const [mc, identity, apid] = await Promise.all([configRead, identityRead, registration]);
-  const text = new MachineConfigText(mc.yaml, `machine config of node ${listed.address}`);
-  const live: LiveNode = {
+  const ca = readCaState(mc.yaml, `machine config of node ${listed.address}`);
+  return {
     address: listed.address,
     listedAs: listed.role,
     nodeId: identity.nodeId,
@@ -99,27 +99,9 @@ export async function readLiveNode(client: TalosApi, listed: ListedNode, timeout
     talosVersion: version.tag,
     config: mc.yaml,
     configDigest: configDigest(mc.yaml),
-    ca: text.caState,
+    ca,
     apid,
   };
-  observedParses.set(live, text);
-  return live;
-}
-
-/**
- * The parse of each node's config made to read its CA state, kept for the plan's config chain to start from
- * (a 200-node plan otherwise parses every config twice). Taken once: the chain then holds it only while it
- * walks that node.
- */
-const observedParses = new WeakMap<LiveNode, MachineConfigText>();
-
-/** `node.config` with its parse: the one made when it was read, or a new one. */
-export function takeObservedConfig(node: LiveNode): MachineConfigText {
-  const parsed = observedParses.get(node);
-  observedParses.delete(node);
-  return parsed?.text === node.config
-    ? parsed
-    : new MachineConfigText(node.config, `machine config of node ${node.address}`);
 }
 
 /**

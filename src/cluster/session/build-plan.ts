@@ -14,7 +14,6 @@ import type { ClusterMember } from '../../talos/resources.js';
 import {
   observationError,
   observeNodes,
-  takeObservedConfig,
   type ListedNode,
   type LiveNode,
   type ObservationProblem,
@@ -263,7 +262,7 @@ export async function buildPlan(
 
   let chained: ChainedConfig[] = [];
   if (plan.changes && options.chainConfigs !== false) {
-    chained = await chainConfigs(plan, new Map(nodes.map((n) => [n.address, takeObservedConfig(n)])), catalog, keyFor);
+    chained = await chainConfigs(plan, new Map(nodes.map((n) => [n.address, n.config])), catalog, keyFor);
     attachDiffs(plan, chained);
     if (options.nodeDryRun) {
       const total = new Set(chained.map((c) => c.address)).size;

@@ -93,15 +93,14 @@ async function caWrite(
 
 /**
  * Every node's config before and after each step that touches it, in plan order, with both texts also
- * redacted (for diffs). A config may be handed in parsed already (MachineConfigText), as observation leaves
- * it. A node's chain depends on no other node, so each node is walked through its steps on its own: every
- * config is parsed once (the patch's own check parses its result, which is the next step's input) and only
- * one node's parses past its first are held at a time. When several configs cannot be built, the error
+ * redacted (for diffs). A node's chain depends on no other node, so each node is walked through its steps on
+ * its own: every config is parsed once (the patch's own check parses its result, which is the next step's
+ * input) and only one node's parses are held at a time. When several configs cannot be built, the error
  * is the one the first of them in plan order raises, as a step-by-step walk would.
  */
 export async function chainConfigs(
   plan: Plan,
-  configs: ReadonlyMap<string, string | MachineConfigText>,
+  configs: ReadonlyMap<string, string>,
   catalog: CaCatalog,
   keyFor: IssuingKeyLookup,
 ): Promise<ChainedConfig[]> {
@@ -120,7 +119,7 @@ export async function chainConfigs(
     const text = configs.get(address);
     if (text === undefined)
       throw internalError('SESSION_INTERNAL', `the plan names node ${address}, which was not observed`);
-    let current = typeof text === 'string' ? new MachineConfigText(text, `machine config of node ${address}`) : text;
+    let current = new MachineConfigText(text, `machine config of node ${address}`);
     for (const { step, target, position: at } of steps) {
       if (failure && failure.position < at) break;
       let next: MachineConfigText;

@@ -10,7 +10,6 @@ import type { Secret } from '../../../src/domain/secret.js';
 import type { ApiKind, Fingerprint } from '../../../src/domain/types.js';
 import { patchCaState, readCaState, redactSecrets } from '../../../src/machineconfig/index.js';
 import { machineConfigParses } from '../../../src/machineconfig/documents.js';
-import { MachineConfigText } from '../../../src/machineconfig/config-text.js';
 import type { NodeApiStates, Plan } from '../../../src/plan/model/index.js';
 import { generateKubernetesCa, generateTalosCa, type CaMaterial } from '../../../src/pki/index.js';
 import { CaCatalog } from '../../../src/cluster/session/ca-catalog.js';
@@ -185,28 +184,6 @@ t.test('each config of a node is parsed once along its chain', async (t) => {
   // one parse of each observed config, one of each changed result (its check); none for the no-change step
   const distinct = got.filter((c) => c.after !== c.before).length + f.configs.size;
   t.equal(parses, distinct, `${parses} parses for ${distinct} distinct configs`);
-});
-
-t.test('a config handed in parsed (as observation leaves it) is not parsed again', async (t) => {
-  const f = await fleet(FIXTURES.map((fixture, i) => ({ address: `10.0.0.${i + 1}`, fixture })));
-  const plan = planOf(f.steps);
-  const parsed = new Map(
-    [...f.configs].map(([address, text]) => {
-      const m = new MachineConfigText(text, `machine config of node ${address}`);
-      void m.caState; // parsed here, as readLiveNode does
-      return [address, m] as const;
-    }),
-  );
-  const before = machineConfigParses();
-  const got = await chainConfigs(plan, parsed, f.catalog, f.keyFor);
-  const parses = machineConfigParses() - before;
-  const changed = got.filter((c) => c.after !== c.before).length;
-  t.equal(parses, changed, `${parses} parses: one per changed result (its check), none of the observed configs`);
-  t.same(
-    got.map((c) => [c.stepId, c.address, c.after]),
-    (await chainConfigs(plan, f.configs, f.catalog, f.keyFor)).map((c) => [c.stepId, c.address, c.after]),
-    'the same chain as from the texts',
-  );
 });
 
 t.test('when several nodes fail, the error is the first in plan order', async (t) => {
