@@ -106,18 +106,11 @@ export class ApidServer {
     return { cert: creds.server.certPem, key: tlsKey(creds.server), ca: creds.clientCas, minVersion: 'TLSv1.2' };
   }
 
-  /**
-   * New connections get the node's current certificate and trust set; open ones keep theirs. The TLS context
-   * is built when the next connection arrives, before its handshake (see listen): building one parses the
-   * key, the certificate and every trusted CA, and a worker re-registers at every k8s Endpoint change, often
-   * several times before anyone connects (at 200 nodes, building each at once cost the lab ~4 s of CPU per run).
-   */
+  /** New connections get the node's current certificate and trust set; open ones keep theirs. */
   updateCredentials(): void {
-    if (this.#server) this.#contextStale = true;
+    const creds = this.#host.credentials;
+    if (this.#server && creds) this.#server.setSecureContext(this.#secureContextOptions(creds));
   }
-
-  /** The credentials changed since the server's TLS context was built. */
-  #contextStale = false;
 
   async listen(): Promise<void> {
     const creds = this.#host.credentials;
@@ -129,19 +122,6 @@ export class ApidServer {
       // Verified below, so that the refusal can be attributed and counted before the socket is dropped.
       rejectUnauthorized: false,
       ALPNProtocols: ['h2'],
-    });
-    this.#contextStale = false;
-    // Ahead of tls.Server's own listener, which starts the handshake with the context set at that moment.
-    server.prependListener('connection', (raw: Socket) => {
-      const current = this.#host.credentials;
-      if (!this.#contextStale || !current) return;
-      try {
-        server.setSecureContext(this.#secureContextOptions(current));
-        this.#contextStale = false;
-      } catch {
-        // Never serve stale credentials: this connection is dropped, the next one tries again.
-        raw.destroy();
-      }
     });
     // When and from which port each connection was accepted (a destroyed socket no longer knows its port).
     const accepted = new WeakMap<object, { at: Date; port: number | undefined }>();
