@@ -12,6 +12,7 @@ import type { TalosApi } from '../talos/talos-api.js';
 import type { Timestamp } from '../talos/proto.js';
 import { decodeServiceState, KUBELET_SERVICE_RESOURCE } from '../talos/resources.js';
 import { sleep } from './retry.js';
+import { wakeOnWatch } from './wake-on-watch.js';
 
 export interface KubeletSnapshot {
   /** Creation time of the Service resource in ms, or null when it does not exist (kubelet not running). */
@@ -85,24 +86,15 @@ export async function waitKubeletRestarted(
   let sawGone = false;
   // Each watch event wakes the re-check at once instead of at the next poll: at 20 nodes a wave, waiting
   // out the poll interval on every node added a poll to every wave. The re-check still decides.
-  let eventSinceCheck: boolean;
-  const waker: { wake: (() => void) | null } = { wake: null };
-  const watch = client.watchKubeletService(node, { signal: opts.signal });
-  const watchDone = (async () => {
-    try {
-      for await (const e of watch) {
-        if (e.type === 'DESTROYED' || (e.service && !e.service.running)) sawGone = true;
-        eventSinceCheck = true;
-        waker.wake?.();
-      }
-    } catch {
-      // A dead watch is fine: the poll below decides.
-    }
-  })();
+  const wake = wakeOnWatch(() => client.watchKubeletService(node, { signal: opts.signal }), {
+    onEvent: (e) => {
+      if (e.type === 'DESTROYED' || (e.service && !e.service.running)) sawGone = true;
+    },
+  });
   const read = opts.snapshot ?? (() => kubeletSnapshot(client, node, 10_000));
   try {
     for (;;) {
-      eventSinceCheck = false;
+      wake.checking();
       const snap = await read().catch(() => null);
       if (snap) {
         if (snap.createdMs === null || !snap.running) sawGone = true;
@@ -122,11 +114,9 @@ export async function waitKubeletRestarted(
           },
         );
       }
-      if (!eventSinceCheck) await sleep(opts.pollMs ?? 500, opts.signal, (w) => (waker.wake = w));
-      waker.wake = null;
+      await wake.sleep(opts.pollMs ?? 500, opts.signal);
     }
   } finally {
-    watch.close();
-    await watchDone;
+    await wake.close();
   }
 }

@@ -16,6 +16,7 @@ export type TalosApi = Pick<
   | 'getMachineConfig'
   | 'getIdentity'
   | 'getApiCertificates'
+  | 'watchApiCertificates'
   | 'getSecretsStatus'
   | 'listMembers'
   | 'watchKubeletService'
