@@ -12,7 +12,6 @@ import type { TalosApi } from '../talos/talos-api.js';
 import type { Timestamp } from '../talos/proto.js';
 import { decodeServiceState, KUBELET_SERVICE_RESOURCE } from '../talos/resources.js';
 import { sleep } from './retry.js';
-import { wakeOnWatch } from './wake-on-watch.js';
 
 export interface KubeletSnapshot {
   /** Creation time of the Service resource in ms, or null when it does not exist (kubelet not running). */
@@ -86,15 +85,24 @@ export async function waitKubeletRestarted(
   let sawGone = false;
   // Each watch event wakes the re-check at once instead of at the next poll: at 20 nodes a wave, waiting
   // out the poll interval on every node added a poll to every wave. The re-check still decides.
-  const wake = wakeOnWatch(() => client.watchKubeletService(node, { signal: opts.signal }), {
-    onEvent: (e) => {
-      if (e.type === 'DESTROYED' || (e.service && !e.service.running)) sawGone = true;
-    },
-  });
+  let eventSinceCheck: boolean;
+  const waker: { wake: (() => void) | null } = { wake: null };
+  const watch = client.watchKubeletService(node, { signal: opts.signal });
+  const watchDone = (async () => {
+    try {
+      for await (const e of watch) {
+        if (e.type === 'DESTROYED' || (e.service && !e.service.running)) sawGone = true;
+        eventSinceCheck = true;
+        waker.wake?.();
+      }
+    } catch {
+      // A dead watch is fine: the poll below decides.
+    }
+  })();
   const read = opts.snapshot ?? (() => kubeletSnapshot(client, node, 10_000));
   try {
     for (;;) {
-      wake.checking();
+      eventSinceCheck = false;
       const snap = await read().catch(() => null);
       if (snap) {
         if (snap.createdMs === null || !snap.running) sawGone = true;
@@ -114,9 +122,11 @@ export async function waitKubeletRestarted(
           },
         );
       }
-      await wake.sleep(opts.pollMs ?? 500, opts.signal);
+      if (!eventSinceCheck) await sleep(opts.pollMs ?? 500, opts.signal, (w) => (waker.wake = w));
+      waker.wake = null;
     }
   } finally {
-    await wake.close();
+    watch.close();
+    await watchDone;
   }
 }

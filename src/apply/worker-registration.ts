@@ -11,7 +11,7 @@ import type { Fingerprint } from '../domain/types.js';
 import { readCaState } from '../machineconfig/index.js';
 import { isSignedBy } from '../pki/index.js';
 import type { TalosApi } from '../talos/talos-api.js';
-import { wakeOnWatch } from './wake-on-watch.js';
+import { sleep } from './retry.js';
 
 export interface RegistrationOptions {
   deadline: number;
@@ -92,47 +92,36 @@ export async function waitWorkerRegistered(
   const pollMs = opts.pollMs ?? 500;
   const reads = opts.controlPlaneReads ?? sharedControlPlaneReads(client);
   const waitStart = Date.now();
-  // A change of the worker's apid certificates (it re-registered) wakes the check at once instead of at the
-  // next poll: at 200 nodes a Talos step waited out about one poll interval per worker. The check decides, as
-  // before; the poll stays for what the watch does not show (control planes changing) and for a dead watch.
-  const wake = wakeOnWatch(() => client.watchApiCertificates(worker, opts.signal ? { signal: opts.signal } : {}), {
-    skipFirst: true,
-  });
-  try {
-    for (;;) {
-      wake.checking();
-      try {
-        // A control plane's state read after this wait began (so after the worker's own change), and no
-        // older than one poll interval.
-        const notBefore = Math.max(waitStart, Date.now() - pollMs);
-        const [certs, ...cps] = await Promise.all([
-          client.getApiCertificates(worker, { timeoutMs: 10_000 }),
-          ...controlPlanes.map((cp) => reads.get(cp, notBefore)),
-        ]);
-        const via = registeredWith(
-          certs.acceptedCAs.map((c) => c.fingerprint),
-          certs.server?.certPem ?? null,
-          cps,
-        );
-        if (via) return via;
-        last = 'its apid trust bundle does not match any control plane yet';
-      } catch (err) {
-        last = RotateError.is(err) ? err.message : String(err);
-      }
-      if (Date.now() >= opts.deadline || opts.signal?.aborted) {
-        throw new RotateError(
-          'APPLY_WORKER_NOT_REGISTERED',
-          `worker ${worker} did not get its new apid certificate from trustd after its Talos CA change (${last})`,
-          {
-            hint:
-              'check that the worker reaches trustd on the control planes (port 50001; ' +
-              `talosctl -n ${worker} logs trustd / dmesg); then run \`rotate apply\` again to resume`,
-          },
-        );
-      }
-      await wake.sleep(pollMs, opts.signal);
+  for (;;) {
+    try {
+      // A control plane's state read after this wait began (so after the worker's own change), and no
+      // older than one poll interval.
+      const notBefore = Math.max(waitStart, Date.now() - pollMs);
+      const [certs, ...cps] = await Promise.all([
+        client.getApiCertificates(worker, { timeoutMs: 10_000 }),
+        ...controlPlanes.map((cp) => reads.get(cp, notBefore)),
+      ]);
+      const via = registeredWith(
+        certs.acceptedCAs.map((c) => c.fingerprint),
+        certs.server?.certPem ?? null,
+        cps,
+      );
+      if (via) return via;
+      last = 'its apid trust bundle does not match any control plane yet';
+    } catch (err) {
+      last = RotateError.is(err) ? err.message : String(err);
     }
-  } finally {
-    await wake.close();
+    if (Date.now() >= opts.deadline || opts.signal?.aborted) {
+      throw new RotateError(
+        'APPLY_WORKER_NOT_REGISTERED',
+        `worker ${worker} did not get its new apid certificate from trustd after its Talos CA change (${last})`,
+        {
+          hint:
+            'check that the worker reaches trustd on the control planes (port 50001; ' +
+            `talosctl -n ${worker} logs trustd / dmesg); then run \`rotate apply\` again to resume`,
+        },
+      );
+    }
+    await sleep(pollMs, opts.signal);
   }
 }

@@ -16,7 +16,6 @@ export type TalosApi = Pick<
   | 'getMachineConfig'
   | 'getIdentity'
   | 'getApiCertificates'
-  | 'watchApiCertificates'
   | 'getSecretsStatus'
   | 'listMembers'
   | 'watchKubeletService'

@@ -228,7 +228,6 @@ class FakeClient implements TalosApi {
   getResource = notModelled('getResource');
   getIdentity = notModelled('getIdentity');
   getApiCertificates = notModelled('getApiCertificates');
-  watchApiCertificates = notModelled('watchApiCertificates');
   getSecretsStatus = notModelled('getSecretsStatus');
   listMembers = notModelled('listMembers');
   watchKubeletService = notModelled('watchKubeletService');

@@ -5,15 +5,38 @@
 import t from 'tap';
 import { waitKubeletRestarted, type KubeletSnapshot } from '../../../src/apply/kubelet-restart.js';
 import type { ServiceWatchEvent, TalosClient } from '../../../src/talos/client.js';
-import { feedWatch as feedServiceWatch } from '../fixtures/feed-watch.js';
 
-/** The kubelet watch of a client, fed by the test. */
+/** A watch the test feeds event by event. */
 function feedWatch(): { client: TalosClient; push: (e: ServiceWatchEvent) => void; closed: () => boolean } {
-  const feed = feedServiceWatch<ServiceWatchEvent>();
+  const queue: ServiceWatchEvent[] = [];
+  let waiting: ((r: IteratorResult<ServiceWatchEvent>) => void) | null = null;
+  let closed = false;
+  const watch = {
+    ready: Promise.resolve(),
+    node: 'n',
+    close: () => {
+      closed = true;
+      waiting?.({ value: undefined, done: true });
+    },
+    [Symbol.asyncIterator]: () => ({
+      next: () =>
+        new Promise<IteratorResult<ServiceWatchEvent>>((resolve) => {
+          if (closed) return resolve({ value: undefined, done: true });
+          const e = queue.shift();
+          if (e) resolve({ value: e, done: false });
+          else waiting = resolve;
+        }),
+    }),
+  };
   return {
-    client: { watchKubeletService: () => feed.watch } as unknown as TalosClient,
-    push: feed.push,
-    closed: feed.closed,
+    client: { watchKubeletService: () => watch } as unknown as TalosClient,
+    push: (e) => {
+      const w = waiting;
+      waiting = null;
+      if (w) w({ value: e, done: false });
+      else queue.push(e);
+    },
+    closed: () => closed,
   };
 }
 

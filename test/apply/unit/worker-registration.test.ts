@@ -5,15 +5,7 @@
  */
 import t from 'tap';
 import type { Fingerprint } from '../../../src/domain/types.js';
-import {
-  registeredWith,
-  SharedReads,
-  waitWorkerRegistered,
-  type ControlPlaneTalosTrust,
-} from '../../../src/apply/worker-registration.js';
-import type { ApiCertificatesWatchEvent } from '../../../src/talos/client.js';
-import type { TalosApi } from '../../../src/talos/talos-api.js';
-import { feedWatch } from '../fixtures/feed-watch.js';
+import { registeredWith, SharedReads } from '../../../src/apply/worker-registration.js';
 import { generateTalosCa, issueLeafCert } from '../../../src/pki/index.js';
 
 const [oldCa, newCa] = await Promise.all([generateTalosCa(), generateTalosCa()]);
@@ -108,64 +100,4 @@ t.test('control-plane reads are shared by workers waiting at once, never older t
   await t.rejects(failing.get('127.0.0.10', 0));
   await t.rejects(failing.get('127.0.0.10', 0));
   t.equal(started.filter((s) => s === 'fail').length, 2, 'read again after a failure');
-});
-
-t.test('the wait re-checks when the worker re-registers (its watch), not at its next poll', async (t) => {
-  const controlPlane = cp('127.0.0.10', [NEW, OLD], newCa.certPem);
-  let current = { fps: [OLD], certPem: byOld!.certPem };
-  let reads = 0;
-  const feed = feedWatch<ApiCertificatesWatchEvent>();
-  const client = {
-    getApiCertificates: async () => {
-      reads++;
-      return {
-        acceptedCAs: current.fps.map((fingerprint) => ({ fingerprint, certPem: '' })),
-        server: { certPem: current.certPem },
-      };
-    },
-    watchApiCertificates: () => feed.watch,
-  } as unknown as TalosApi;
-  const turnsUntil = async (n: number) => {
-    while (reads < n) await new Promise((r) => setImmediate(r));
-  };
-  const done = waitWorkerRegistered(client, '127.0.0.20', [controlPlane.address], {
-    deadline: Date.now() + 3_600_000,
-    pollMs: 3_600_000, // no test waits out a poll: only the watch can make it check again
-    controlPlaneReads: new SharedReads<ControlPlaneTalosTrust>(async () => controlPlane),
-  });
-  await turnsUntil(1);
-  feed.push({ type: 'CREATED', certificates: null }); // the resource as it was: no re-check for that
-  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
-  t.equal(reads, 1, 'the initial event does not wake the check');
-  current = { fps: [NEW, OLD], certPem: byNew!.certPem };
-  feed.push({ type: 'UPDATED', certificates: null });
-  t.equal(await done, '127.0.0.10', 'registered with the control plane as it is now');
-  t.equal(reads, 2, 'checked again on the event');
-  t.ok(feed.closed(), 'the watch is closed');
-});
-
-t.test('without a watch the wait still ends, by polling', async (t) => {
-  const controlPlane = cp('127.0.0.10', [NEW, OLD], newCa.certPem);
-  let reads = 0;
-  const client = {
-    getApiCertificates: async () => {
-      reads++;
-      return reads < 3
-        ? { acceptedCAs: [{ fingerprint: OLD, certPem: '' }], server: { certPem: byOld!.certPem } }
-        : {
-            acceptedCAs: [NEW, OLD].map((fingerprint) => ({ fingerprint, certPem: '' })),
-            server: { certPem: byNew!.certPem },
-          };
-    },
-    watchApiCertificates: () => {
-      throw new Error('the endpoint does not support watches');
-    },
-  } as unknown as TalosApi;
-  const via = await waitWorkerRegistered(client, '127.0.0.20', [controlPlane.address], {
-    deadline: Date.now() + 60_000,
-    pollMs: 10,
-    controlPlaneReads: new SharedReads<ControlPlaneTalosTrust>(async () => controlPlane),
-  });
-  t.equal(via, '127.0.0.10');
-  t.equal(reads, 3, 'found on the third poll');
 });
