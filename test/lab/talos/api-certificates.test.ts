@@ -6,9 +6,8 @@
  * worker re-registers after its Talos CA config changed.
  */
 import { createHash, X509Certificate } from 'node:crypto';
-import * as tls from 'node:tls';
 import t from 'tap';
-import { fingerprintOfPem, generateTalosCa, isSignedBy, keyPemForTls } from '../../../src/pki/index.js';
+import { fingerprintOfPem, generateTalosCa, isSignedBy } from '../../../src/pki/index.js';
 import type { ApiCertificatesWatchEvent, Watch } from '../../../src/talos/client.js';
 import type { ApiCertificates } from '../../../src/talos/resources.js';
 import { TalosApiError } from '../../../src/talos/errors.js';
@@ -40,26 +39,6 @@ function within<T>(ms: number, p: Promise<T>, what: string): Promise<T> {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** The certificate apid presents on a fresh TLS connection to `address`:50000. */
-function servedCertificate(address: string): Promise<X509Certificate> {
-  return new Promise((resolve, reject) => {
-    const socket = tls.connect({
-      host: address,
-      port: 50000,
-      ca: lab.secrets.os.certPem,
-      cert: lab.admin.certPem,
-      key: keyPemForTls(lab.admin.key),
-      ALPNProtocols: ['h2'],
-    });
-    socket.once('secureConnect', () => {
-      const raw = socket.getPeerCertificate().raw;
-      socket.destroy();
-      resolve(new X509Certificate(raw));
-    });
-    socket.once('error', reject);
-  });
-}
-
 t.test(
   'a control plane: its trusted set, its server certificate (the one apid serves), its proxy client certificate',
   async (t) => {
@@ -80,7 +59,7 @@ t.test(
     t.ok(certs.server?.key, 'with its key (sensitive resource)');
     t.equal(`${certs.server?.key}`, '(sensitive)');
     t.ok(
-      (await servedCertificate(cp.address)).raw.equals(new X509Certificate(certs.server!.certPem).raw),
+      (await lab.servedCertificate(cp.address)).raw.equals(new X509Certificate(certs.server!.certPem).raw),
       'exactly the certificate apid serves',
     );
     t.match(new X509Certificate(certs.client!.certPem).subject, /O=os:impersonator/, 'client = the proxy certificate');
@@ -99,7 +78,7 @@ t.test('a worker: the bundle trustd returned and the certificate it signed; no c
   t.same(certs.acceptedEntries.map(entryFps), [[lab.secrets.os.fingerprint]], 'one entry: the bundle');
   t.ok(isSignedBy(certs.server!.certPem, lab.secrets.os.certPem), 'signed by a trustd');
   t.ok(
-    (await servedCertificate(w.address)).raw.equals(new X509Certificate(certs.server!.certPem).raw),
+    (await lab.servedCertificate(w.address)).raw.equals(new X509Certificate(certs.server!.certPem).raw),
     'exactly the certificate apid serves',
   );
 });

@@ -4,9 +4,8 @@
  * and a broken CA accepted like Talos accepts it.
  */
 import t from 'tap';
-import * as tls from 'node:tls';
 import { X509Certificate } from 'node:crypto';
-import { generateTalosCa, keyPemForTls } from '../../../src/pki/index.js';
+import { generateTalosCa } from '../../../src/pki/index.js';
 import { TalosApiError } from '../../../src/talos/errors.js';
 import { addAccepted, setMachineCa, setRaw } from './fixtures/patch.js';
 import { eventually, failure, startTestLab, type TestLab } from './fixtures/lab.js';
@@ -17,26 +16,6 @@ t.before(async () => {
   lab = await startTestLab({ controlPlanes: 2, workers: 1, style: 'legacy' });
 });
 t.teardown(() => lab.stop());
-
-/** The certificate a node's apid serves to a new connection (verified against `ca`). */
-function servedCert(address: string, ca: string): Promise<X509Certificate> {
-  return new Promise((resolve, reject) => {
-    const s = tls.connect({
-      host: address,
-      port: 50000,
-      ca,
-      cert: lab.admin.certPem,
-      key: keyPemForTls(lab.admin.key),
-      ALPNProtocols: ['h2'],
-    });
-    s.once('secureConnect', () => {
-      const der = s.getPeerCertificate(false).raw;
-      s.destroy();
-      resolve(new X509Certificate(der));
-    });
-    s.once('error', reject);
-  });
-}
 
 t.test('validation errors reach the operator with Talos codes', async (t) => {
   const c = lab.client();
@@ -125,7 +104,7 @@ t.test(
     const admin = lab.client();
     const oldOnly = lab.client({ endpoints: [cp.address] });
     t.equal((await oldOnly.version()).tag, 'v1.13.9', 'a connection trusting only the old CA is open');
-    const before = await servedCert(cp.address, OLD.certPem);
+    const before = await lab.servedCertificate(cp.address, OLD.certPem);
     t.ok(before.verify(new X509Certificate(OLD.certPem).publicKey));
 
     // Swap the issuing CA (old one kept as accepted): the node signs its certificates with NEW from now on.
@@ -139,7 +118,7 @@ t.test(
 
     await eventually(
       async () =>
-        (await servedCert(cp.address, `${OLD.certPem}${NEW.certPem}`)).verify(
+        (await lab.servedCertificate(cp.address, `${OLD.certPem}${NEW.certPem}`)).verify(
           new X509Certificate(NEW.certPem).publicKey,
         ),
       5_000,
@@ -235,7 +214,7 @@ t.test('STAGED persists for the next boot only', async (t) => {
 t.test('a broken CA is accepted, and the node keeps serving what it had', async (t) => {
   const cp = lab.cluster.controlPlanes[0]!;
   const c = lab.client();
-  const before = await servedCert(cp.address, lab.secrets.os.certPem);
+  const before = await lab.servedCertificate(cp.address, lab.secrets.os.certPem);
   const garbage = Buffer.from('-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n').toString(
     'base64',
   );
@@ -244,7 +223,7 @@ t.test('a broken CA is accepted, and the node keeps serving what it had', async 
   t.equal(r.mode, 'NO_REBOOT', 'Talos takes it');
   t.ok(cp.roots.talos.error, 'certificate generation cannot use it');
   await new Promise((r) => setTimeout(r, 200));
-  const after = await servedCert(cp.address, lab.secrets.os.certPem);
+  const after = await lab.servedCertificate(cp.address, lab.secrets.os.certPem);
   t.equal(after.fingerprint256, before.fingerprint256, 'the old certificate is still served');
   t.equal((await c.version(lab.workers[0])).tag, 'v1.13.9', 'and it still proxies with its old credentials');
   // The COSI resource shows the material as written.

@@ -7,8 +7,7 @@
  */
 import t from 'tap';
 import { X509Certificate } from 'node:crypto';
-import * as tls from 'node:tls';
-import { generateTalosCa, keyPemForTls } from '../../../src/pki/index.js';
+import { generateTalosCa } from '../../../src/pki/index.js';
 import { addAccepted, setRaw } from './fixtures/patch.js';
 import { eventually, startTestLab } from './fixtures/lab.js';
 
@@ -131,26 +130,11 @@ t.test("a worker's apid hands every new connection its newest certificate", asyn
   const [cp1, cp2] = lab.cps as [string, string];
   const w = lab.workers[0]!;
   const current = () => new X509Certificate(lab.talos.runtime(w)!.credentials!.server.certPem).fingerprint256;
-  // The operator's own handshake with the worker's apid (fully verified), and the certificate it was served.
-  const open: tls.TLSSocket[] = [];
-  t.teardown(() => open.forEach((s) => s.destroy()));
-  const connect = () =>
-    new Promise<{ served: string }>((resolve, reject) => {
-      const socket = tls.connect({
-        host: w,
-        port: 50000,
-        ca: lab.secrets.os.certPem,
-        cert: lab.admin.certPem,
-        key: keyPemForTls(lab.admin.key),
-        ALPNProtocols: ['h2'],
-      });
-      open.push(socket);
-      socket.once('secureConnect', () => resolve({ served: socket.getPeerX509Certificate()!.fingerprint256 }));
-      socket.once('error', reject);
-    });
+  // The certificate the worker's apid serves to the operator's own (fully verified) handshake.
+  const served = async () => (await lab.servedCertificate(w)).fingerprint256;
 
-  const first = await connect();
-  t.equal(first.served, current(), 'served the certificate it registered with');
+  const first = await served();
+  t.equal(first, current(), 'served the certificate it registered with');
   // Two re-registrations before anyone connects again (each endpoint change is a trigger): the next
   // connection gets the last certificate, not one built in between.
   let before = current();
@@ -161,8 +145,8 @@ t.test("a worker's apid hands every new connection its newest certificate", asyn
   lab.cluster.setApiserverServing(cp2, true);
   await lab.talos.settle();
   t.not(current(), before, 're-registered twice');
-  const second = await connect();
-  t.equal(second.served, current(), 'a new connection is served the newest certificate');
-  t.not(second.served, first.served, 'not the first one');
+  const second = await served();
+  t.equal(second, current(), 'a new connection is served the newest certificate');
+  t.not(second, first, 'not the first one');
   t.equal(lab.cluster.ledger.snapshot().trustFailures['operator-apid'], 0, 'no refusal on the way');
 });
