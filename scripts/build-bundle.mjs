@@ -32,8 +32,13 @@ const common = {
 
 await build({
   ...common,
-  // The daemon's name matters: daemon-launch.ts starts `daemon.js` beside itself, in the bundle as in tsc's output.
-  entryPoints: { main: dist('cli/main.js'), daemon: dist('lab/process/daemon.js') },
+  // These names matter: daemon-launch.ts starts `daemon.js` beside itself, and the lab's dial thread
+  // (lab/talos/dial-thread.ts) `dial-worker.js`, in the bundle as in tsc's output.
+  entryPoints: {
+    main: dist('cli/main.js'),
+    daemon: dist('lab/process/daemon.js'),
+    'dial-worker': dist('lab/talos/dial-worker.js'),
+  },
   outdir,
   splitting: true,
   external: ['yargs', 'yargs/*'],

@@ -20,6 +20,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { PACKAGE_ROOT, packageUrl, PACKAGE_VERSION } from '../../src/package-root.js';
 import { TOOL_VERSION } from '../../src/version.js';
 import { KUBE_CLIENT_BUNDLE, loadKubeClient, type KubeClientModule } from '../../src/cluster/kube/client-module.js';
@@ -169,4 +170,29 @@ t.test("bin/rotate never runs a bundle older than tsc's output (a `tsc`-only reb
   t.equal(run().stdout, 'bundle\n', 'bundle built after tsc: the bundle');
   at('dist/cli/main.js', 1_000_002);
   t.equal(run().stdout, 'tsc\n', 'tsc ran again after the bundle: tsc output, not the stale bundle');
+});
+
+t.test("the lab's dial thread starts from the bundle and from tsc's output, and answers a job", async (t) => {
+  for (const entry of ['dist/bundle/dial-worker.js', 'dist/lab/talos/dial-worker.js']) {
+    const file = join(REPO, entry);
+    t.ok(existsSync(file), `npm run build wrote ${entry}`);
+    const worker = new Worker(file);
+    t.teardown(() => worker.terminate());
+    // A refused port: the answer shows the thread loaded its modules and the protocol definitions.
+    const outcome = await new Promise<unknown>((resolve, reject) => {
+      worker.once('error', reject);
+      worker.once('message', (m: { id: number; outcome: unknown }) => resolve(m));
+      worker.postMessage({
+        id: 7,
+        job: {
+          dial: { from: '127.0.0.1', host: '127.0.0.1', port: 1, ca: [] },
+          method: 'machine.Version',
+          request: {},
+          metadata: {},
+          timeoutMs: 2_000,
+        },
+      });
+    });
+    t.match(outcome, { id: 7, outcome: { kind: 'dial-failed', failure: { ok: false, kind: 'unavailable' } } }, entry);
+  }
 });

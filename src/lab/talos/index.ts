@@ -11,6 +11,7 @@ import { renderMembers } from './cosi.js';
 import type { StaticPodsView } from './static-pod-resources.js';
 import { TalosNodeRuntime, type TalosSideContext } from './node-runtime.js';
 import { ProbeScheduler } from './probes.js';
+import { inlineDialer, threadDialer } from './dial-thread.js';
 import { APID_PORT } from './proxy.js';
 
 export interface TalosSide {
@@ -23,6 +24,8 @@ export interface TalosSide {
   settle(timeoutMs?: number): Promise<void>;
   /** Probe dials made so far, by edge (apid-proxy, worker-trustd). */
   probeStats(): { apid: number; trustd: number };
+  /** Whether the lab's own dials run on the dial thread now (dial-thread.ts). */
+  dialThreaded(): boolean;
   /** The runtime of one node (tests and the process side's inspection). */
   runtime(address: string): TalosNodeRuntime | undefined;
   /** Where the static pods' state comes from once the Kubernetes side runs (StaticPodStatuses). */
@@ -32,12 +35,22 @@ export interface TalosSide {
 export interface TalosSideOptions {
   /** Diagnostics (no secrets); default: none. */
   log?: (message: string) => void;
+  /**
+   * Make the probes' and the workers' trustd dials on a thread of their own (dial-thread.ts); default: for
+   * labs of DIAL_THREAD_MIN_NODES nodes or more, where those dials are most of the lab's work.
+   */
+  dialThread?: boolean;
 }
+
+/** Below this size a lab's own dials are few, and a thread would cost more than it saves. */
+export const DIAL_THREAD_MIN_NODES = 20;
 
 export async function startTalosSide(cluster: LabCluster, options: TalosSideOptions = {}): Promise<TalosSide> {
   const log = options.log ?? (() => undefined);
   const runtimes = new Map<string, TalosNodeRuntime>();
-  const probes = new ProbeScheduler(cluster, runtimes);
+  const dialer =
+    (options.dialThread ?? cluster.nodes.length >= DIAL_THREAD_MIN_NODES) ? threadDialer(log) : inlineDialer();
+  const probes = new ProbeScheduler(cluster, runtimes, dialer);
   let membersKey: string | null = null;
   let members: ReturnType<typeof renderMembers> = [];
   let staticPods: (address: string) => StaticPodsView | null = () => null;
@@ -58,6 +71,7 @@ export async function startTalosSide(cluster: LabCluster, options: TalosSideOpti
     staticPods: (address) => staticPods(address),
     changed: (rt) => probes.changed(rt),
     workerRegistered: (rt) => probes.workerRegistered(rt),
+    dialer,
     log,
   };
   for (const node of cluster.nodes) runtimes.set(node.address, new TalosNodeRuntime(node, side));
@@ -68,6 +82,7 @@ export async function startTalosSide(cluster: LabCluster, options: TalosSideOpti
     probes.stop();
     await vip?.stop();
     await Promise.all(all.map((rt) => rt.stop()));
+    await dialer.close();
   };
 
   // The VIP moves when its holder goes down: every node's Members listing follows.
@@ -118,6 +133,7 @@ export async function startTalosSide(cluster: LabCluster, options: TalosSideOpti
       }
     },
     probeStats: () => probes.stats(),
+    dialThreaded: () => dialer.threaded,
     runtime: (address) => runtimes.get(address),
     useStaticPods(source) {
       staticPods = source;

@@ -35,6 +35,7 @@ import {
 } from './credentials.js';
 import { ApidProxy } from './proxy.js';
 import { callTrustd, TrustdServer } from './trustd.js';
+import type { LabDialer } from './dial-thread.js';
 
 /** What node runtimes share (implemented by index.ts). */
 export interface TalosSideContext {
@@ -48,6 +49,8 @@ export interface TalosSideContext {
   changed(runtime: TalosNodeRuntime): void;
   /** A worker's apid certificate changed: control planes should dial it soon. */
   workerRegistered(runtime: TalosNodeRuntime): void;
+  /** Where the workers' trustd requests are made (dial-thread.ts). */
+  readonly dialer: LabDialer;
   log(message: string): void;
 }
 
@@ -354,7 +357,7 @@ export class TalosNodeRuntime implements ApidHost {
     for (const cp of this.#trustdEndpoints()) {
       if (superseded()) return false;
       if (cp.isDown) continue;
-      const r = await callTrustd(this.node, cp, this.ledger, csrPem);
+      const r = await callTrustd(this.node, cp, this.ledger, csrPem, this.#side.dialer);
       if (superseded()) return false;
       if (!r.ok) continue;
       const clientCas = bundleCertificates(r.bundle);

@@ -11,8 +11,8 @@
  * counted by the dialler (dial.ts); probes from or to a node that is down are skipped or counted as
  * unavailable, never as trust failures.
  */
-import { talosProtos } from '../../talos/proto.js';
 import type { LabCluster } from '../core/model.js';
+import type { LabDialer } from './dial-thread.js';
 import type { TalosNodeRuntime } from './node-runtime.js';
 import { callTrustd } from './trustd.js';
 
@@ -29,9 +29,12 @@ export class ProbeScheduler {
   #pendingBurst = 0;
   readonly #stats = { apid: 0, trustd: 0 };
 
-  constructor(cluster: LabCluster, runtimes: ReadonlyMap<string, TalosNodeRuntime>) {
+  readonly #dialer: LabDialer;
+
+  constructor(cluster: LabCluster, runtimes: ReadonlyMap<string, TalosNodeRuntime>, dialer: LabDialer) {
     this.#cluster = cluster;
     this.#runtimes = runtimes;
+    this.#dialer = dialer;
   }
 
   get #interval(): number {
@@ -76,20 +79,7 @@ export class ProbeScheduler {
   async probeApid(cp: TalosNodeRuntime, target: TalosNodeRuntime): Promise<void> {
     if (this.#stopped || cp.node.isDown || !cp.credentials?.impersonator) return;
     this.#stats.apid += 1;
-    const r = await cp.proxy.dial(target.node.address, target.node.address);
-    if (!r.ok) return;
-    try {
-      await r.session.unary(
-        talosProtos().machineService.Version,
-        {},
-        { proxyfrom: cp.node.address, 'talos-role': ['os:reader'] },
-        { timeoutMs: 5_000 },
-      );
-    } catch {
-      // A gRPC-level answer after a good handshake is not a trust question.
-    } finally {
-      r.session.destroy();
-    }
+    await cp.proxy.probeVersion(target.node.address, this.#dialer);
   }
 
   /** One trustd dial from `worker` to `cp` (the answer is discarded). */
@@ -99,7 +89,7 @@ export class ProbeScheduler {
     if (!csr) return;
     const { csrPem } = await csr;
     this.#stats.trustd += 1;
-    await callTrustd(worker.node, cp.node, worker.ledger, csrPem);
+    await callTrustd(worker.node, cp.node, worker.ledger, csrPem, this.#dialer);
   }
 
   #controlPlanes(): TalosNodeRuntime[] {

@@ -14,7 +14,8 @@ import type * as grpc from '@grpc/grpc-js';
 import type { Ledger } from '../core/ledger.js';
 import type { LabCluster, LabNode } from '../core/model.js';
 import { tlsKey, type NodeCredentials } from './credentials.js';
-import { dialLab, recordDialFailure, type DialResult } from './dial.js';
+import { dialLab, recordDialFailure, type DialOptions, type DialResult } from './dial.js';
+import type { LabDialer } from './dial-thread.js';
 import { GrpcCallError, Status, type H2GrpcSession, type OutgoingMetadata } from './h2-grpc.js';
 
 export const APID_PORT = 50000;
@@ -72,21 +73,50 @@ export class ApidProxy {
       );
   }
 
-  /** One mutual-TLS dial as this node's apid makes it; the ledger records a failure. */
-  async dial(target: string, address: string): Promise<DialResult> {
-    const { node, cluster, ledger } = this.#host;
+  /** How this node's apid dials `address` now (its proxy client certificate, its accepted CAs); null: none yet. */
+  #dialOptions(address: string): DialOptions | null {
     const creds = this.#host.credentials;
-    if (!creds?.impersonator) return { ok: false, kind: 'unavailable', detail: 'no proxy client certificate yet' };
-    const r = await dialLab({
-      from: node.address,
+    if (!creds?.impersonator) return null;
+    return {
+      from: this.#host.node.address,
       host: address,
       port: APID_PORT,
       ca: creds.peerCas,
       cert: creds.impersonator.certPem,
       key: tlsKey(creds.impersonator),
-    });
-    if (!r.ok) recordDialFailure(ledger, 'apid-proxy', node.address, target, r, cluster.node(address)?.isDown ?? false);
+    };
+  }
+
+  #recordFailure(target: string, address: string, r: Exclude<DialResult, { ok: true }>): void {
+    const { node, cluster, ledger } = this.#host;
+    recordDialFailure(ledger, 'apid-proxy', node.address, target, r, cluster.node(address)?.isDown ?? false);
+  }
+
+  /** One mutual-TLS dial as this node's apid makes it; the ledger records a failure. */
+  async dial(target: string, address: string): Promise<DialResult> {
+    const opts = this.#dialOptions(address);
+    if (!opts) return { ok: false, kind: 'unavailable', detail: 'no proxy client certificate yet' };
+    const r = await dialLab(opts);
+    if (!r.ok) this.#recordFailure(target, address, r);
     return r;
+  }
+
+  /**
+   * A fresh dial to `address` with a real `Version` call marked as proxied, on `dialer`'s thread (a probe);
+   * the ledger records a failed dial as `dial` does. A gRPC-level answer after a good handshake is not a
+   * trust question and is dropped.
+   */
+  async probeVersion(address: string, dialer: LabDialer): Promise<void> {
+    const opts = this.#dialOptions(address);
+    if (!opts) return;
+    const out = await dialer.unary({
+      dial: opts,
+      method: 'machine.Version',
+      request: {},
+      metadata: { proxyfrom: this.#host.node.address, 'talos-role': ['os:reader'] },
+      timeoutMs: 5_000,
+    });
+    if (out.kind === 'dial-failed') this.#recordFailure(address, address, out.failure);
   }
 
   async #session(target: string): Promise<H2GrpcSession> {

@@ -24,7 +24,8 @@ import type { Ledger } from '../core/ledger.js';
 import { readConfigCas } from '../core/roots.js';
 import { goJoin } from '../core/go-pem.js';
 import { API_CERT_VALIDITY_MS, tlsKey, type NodeCredentials } from './credentials.js';
-import { dialLab, recordDialFailure } from './dial.js';
+import { recordDialFailure } from './dial.js';
+import type { LabDialer } from './dial-thread.js';
 import { GrpcCallError, Status } from './h2-grpc.js';
 import { closeServer, listen } from '../core/listen.js';
 
@@ -178,30 +179,32 @@ export type TrustdOutcome = { ok: true; crt: string; bundle: string; from: strin
  * One Certificate call from `worker` to `cp`'s trustd, verifying trustd against the worker's own accepted
  * Talos CAs. TLS failures go to the ledger (edge worker-trustd, counted by the worker).
  */
-export async function callTrustd(worker: LabNode, cp: LabNode, ledger: Ledger, csrPem: string): Promise<TrustdOutcome> {
+export async function callTrustd(
+  worker: LabNode,
+  cp: LabNode,
+  ledger: Ledger,
+  csrPem: string,
+  dialer: LabDialer,
+): Promise<TrustdOutcome> {
   const ca = worker.roots.talos.trusted.map((c) => c.certPem);
   if (ca.length === 0) return { ok: false, detail: 'the worker trusts no Talos CA' };
-  const r = await dialLab({ from: worker.address, host: cp.address, port: TRUSTD_PORT, ca });
-  if (!r.ok) {
-    recordDialFailure(ledger, 'worker-trustd', worker.address, cp.address, r, cp.isDown);
-    return { ok: false, detail: r.detail };
+  const out = await dialer.unary({
+    dial: { from: worker.address, host: cp.address, port: TRUSTD_PORT, ca },
+    method: 'security.Certificate',
+    request: { csr: Buffer.from(csrPem) } satisfies CertificateRequest,
+    metadata: { token: readConfigCas(worker.config).trustdToken },
+    timeoutMs: 10_000,
+  });
+  if (out.kind === 'dial-failed') {
+    recordDialFailure(ledger, 'worker-trustd', worker.address, cp.address, out.failure, cp.isDown);
+    return { ok: false, detail: out.failure.detail };
   }
-  try {
-    const res = await r.session.unary(
-      talosProtos().securityService.Certificate,
-      { csr: Buffer.from(csrPem) },
-      { token: readConfigCas(worker.config).trustdToken },
-      { timeoutMs: 10_000 },
-    );
-    return {
-      ok: true,
-      crt: Buffer.from(res.crt ?? new Uint8Array()).toString('utf8'),
-      bundle: Buffer.from(res.ca ?? new Uint8Array()).toString('utf8'),
-      from: cp.address,
-    };
-  } catch (err) {
-    return { ok: false, detail: err instanceof GrpcCallError ? `${err.code}: ${err.details}` : String(err) };
-  } finally {
-    r.session.destroy();
-  }
+  if (out.kind === 'call-failed') return { ok: false, detail: out.error };
+  const res = out.response as CertificateResponse;
+  return {
+    ok: true,
+    crt: Buffer.from(res.crt ?? new Uint8Array()).toString('utf8'),
+    bundle: Buffer.from(res.ca ?? new Uint8Array()).toString('utf8'),
+    from: cp.address,
+  };
 }

@@ -13,19 +13,37 @@ import type { LabNode } from '../../../src/lab/core/model.js';
 import { addAccepted, removeAccepted, setMachineCa } from './fixtures/patch.js';
 import { startTestLab, type Asserts, type TestLab } from './fixtures/lab.js';
 
+type TapTest = Parameters<Parameters<typeof t.test>[0]>[0];
+
 const talosEdges = (lab: TestLab) => {
   const f = lab.cluster.ledger.snapshot().trustFailures;
   return { 'operator-apid': f['operator-apid'], 'apid-proxy': f['apid-proxy'], 'worker-trustd': f['worker-trustd'] };
 };
 
-t.test('classic mistake: swapping a control plane to a NEW CA before workers accept it breaks proxying', async (t) => {
+// Large labs make their probes and trustd requests on a dial thread (dial-thread.ts): the verdicts must not
+// depend on where the dials run.
+for (const dialThread of [false, true])
+  t.test(
+    `classic mistake: swapping a control plane to a NEW CA before workers accept it breaks proxying (dials on ${
+      dialThread ? 'the dial thread' : "the lab's thread"
+    })`,
+    (t) => classicMistake(t, dialThread),
+  );
+
+async function classicMistake(t: TapTest, dialThread: boolean): Promise<void> {
   const lab = await startTestLab({
     controlPlanes: 2,
     workers: 2,
     style: 'legacy',
     timings: { probeIntervalMs: 1_000 },
+    dialThread,
   });
   t.teardown(() => lab.stop());
+  t.equal(
+    lab.talos.dialThreaded(),
+    dialThread,
+    dialThread ? 'dials run on the dial thread' : "dials run on the lab's thread",
+  );
   const OLD = lab.secrets.os;
   const NEW = await generateTalosCa();
   const cp1 = lab.cluster.controlPlanes[0]!;
@@ -67,7 +85,7 @@ t.test('classic mistake: swapping a control plane to a NEW CA before workers acc
     t.equal((err as TalosApiError).kind, 'unreachable');
     t.match((err as TalosApiError).detail, /bad certificate/);
   }
-});
+}
 
 async function applyAll(
   lab: TestLab,
@@ -92,8 +110,11 @@ t.test('the talosctl rotate-ca order leaves every Talos edge without a trust fai
     workers: 2,
     style: 'document',
     timings: { probeIntervalMs: 1_000 },
+    // As large labs run: probes and the workers' trustd requests on the dial thread.
+    dialThread: true,
   });
   t.teardown(() => lab.stop());
+  t.ok(lab.talos.dialThreaded(), 'dials run on the dial thread');
   const OLD: CaMaterial = lab.secrets.os;
   const NEW = await generateTalosCa();
   const endpoints = lab.cps;

@@ -1,0 +1,99 @@
+/**
+ * Where the lab's own client dials run: the background probes and the workers' trustd requests
+ * (dial-call.ts). A 200-node lab makes tens of thousands of them during a rotation, each a full TLS handshake
+ * (Node verifies and parses the peer chain on every one) and a gRPC call: on the lab's single event loop they
+ * competed with everything the lab serves, and the lab's CPU set the pace of a 200-node apply. On a thread of
+ * their own they use the machine's other core; the servers they reach, the ledger and every decision stay on
+ * the lab's thread, and a job's outcome is the same wherever it ran (the same code makes the dial).
+ *
+ * If the thread cannot start or dies, jobs run on the lab's thread again (what was in flight is re-run).
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { dialAndCall, type UnaryJob, type UnaryOutcome } from './dial-call.js';
+
+export interface LabDialer {
+  unary(job: UnaryJob): Promise<UnaryOutcome>;
+  /** Whether jobs run on the dial thread (false: on the caller's). */
+  readonly threaded: boolean;
+  close(): Promise<void>;
+}
+
+/** Runs every job on the caller's thread. */
+export function inlineDialer(): LabDialer {
+  return { unary: dialAndCall, threaded: false, close: async () => undefined };
+}
+
+/**
+ * The worker entry beside this module: tsc's output and the bundle have `dial-worker.js`. The sources (tests)
+ * run under tsx, whose loader a worker thread does not inherit on Node 20: the thread registers it first.
+ */
+function startWorker(): Worker {
+  const js = new URL('./dial-worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(js))) return new Worker(js);
+  const ts = JSON.stringify(new URL('./dial-worker.ts', import.meta.url).href);
+  return new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${ts}); });`, {
+    eval: true,
+  });
+}
+
+export function threadDialer(log: (message: string) => void = () => undefined): LabDialer {
+  const pending = new Map<number, { job: UnaryJob; resolve: (o: UnaryOutcome) => void }>();
+  let nextId = 1;
+  let worker: Worker | null = null;
+  let closed = false;
+
+  const fallBack = (why: string): void => {
+    if (!worker) return;
+    worker = null;
+    if (closed) return;
+    log(`dial thread stopped (${why}); the lab's own thread makes its dials from now on`);
+    for (const [id, p] of pending) {
+      pending.delete(id);
+      void dialAndCall(p.job).then(p.resolve);
+    }
+  };
+
+  try {
+    worker = startWorker();
+    worker.unref();
+    worker.on('message', (msg: { id: number; outcome: UnaryOutcome }) => {
+      const p = pending.get(msg.id);
+      if (!p) return;
+      pending.delete(msg.id);
+      p.resolve(msg.outcome);
+    });
+    worker.on('error', (err) => fallBack(err.message));
+    worker.on('exit', (code) => fallBack(`exit code ${code}`));
+  } catch (err) {
+    log(`dial thread not started (${(err as Error).message}); dials run on the lab's own thread`);
+    worker = null;
+  }
+
+  return {
+    get threaded() {
+      return worker !== null;
+    },
+    unary(job) {
+      const w = worker;
+      if (!w || closed) return dialAndCall(job);
+      return new Promise((resolve) => {
+        const id = nextId++;
+        pending.set(id, { job, resolve });
+        w.postMessage({ id, job });
+      });
+    },
+    async close() {
+      closed = true;
+      const w = worker;
+      worker = null;
+      // Whatever was still in flight ends as a dial that got no answer.
+      for (const [id, p] of pending) {
+        pending.delete(id);
+        p.resolve({ kind: 'dial-failed', failure: { ok: false, kind: 'unavailable', detail: 'the lab is stopping' } });
+      }
+      await w?.terminate();
+    },
+  };
+}
