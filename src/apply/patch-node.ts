@@ -14,7 +14,7 @@ import { caChangeFor, type IssuingKeyLookup } from '../cluster/session/config-ch
 import { DEFAULT_APPLY_LOCK_WAIT_MS, waitForApplyLock } from '../talos/apply-lock.js';
 import type { TalosApi } from '../talos/talos-api.js';
 import type { KubeconfigSource } from '../cluster/kube/nodes.js';
-import { waitKubeletHealthy, waitKubeletRestarted } from './kubelet-restart.js';
+import { waitKubeletHealthy, waitKubeletRestarted, type KubeletSnapshot } from './kubelet-restart.js';
 import { readSecretsVersion, waitStaticPodsCurrent } from './static-pods.js';
 import { fingerprintsOf, reachedTarget, type NodeFingerprints } from './node-state.js';
 import { BUDGETS, retryTransient } from './retry.js';
@@ -97,17 +97,36 @@ async function waitStaticPods(
 }
 
 export async function patchNode(ctx: PatchContext, node: StepNode): Promise<PatchResult> {
+  // The kubelet's state before the change is read while the live config is: both are reads before the
+  // send, and on a loaded cluster each costs a round trip (a wave of 19 workers paid them one after the other).
+  const stopEarlyReads = new AbortController();
+  const kubeletHealthy = node.kubeletRestart
+    ? waitKubeletHealthy(ctx.client, node.address, {
+        deadline: Date.now() + BUDGETS.kubeletRestartMs,
+        signal: ctx.signal ? AbortSignal.any([ctx.signal, stopEarlyReads.signal]) : stopEarlyReads.signal,
+      })
+    : null;
+  // Awaited on every path that goes on; when the patch fails before that, it is stopped and must not go unhandled.
+  kubeletHealthy?.catch(() => undefined);
+  try {
+    return await patchWith(ctx, node, kubeletHealthy);
+  } finally {
+    stopEarlyReads.abort();
+  }
+}
+
+async function patchWith(
+  ctx: PatchContext,
+  node: StepNode,
+  kubeletHealthy: Promise<KubeletSnapshot> | null,
+): Promise<PatchResult> {
   const { address } = node;
   const live = await readLive(ctx, address);
   const pods = staticPodsChange(ctx, node);
   if (reachedTarget(live.fps, node.target)) {
     // Already there (a resumed run, or a reply that was lost after the node applied it). What the change
     // sets in motion may still be under way: make sure it finished.
-    if (node.kubeletRestart)
-      await waitKubeletHealthy(ctx.client, address, {
-        deadline: Date.now() + BUDGETS.kubeletRestartMs,
-        signal: ctx.signal,
-      });
+    if (kubeletHealthy) await kubeletHealthy;
     if (pods) await waitStaticPods(ctx, node, pods.expectedCaPem, null);
     if (node.role === 'worker' && node.target.talos)
       await waitWorkerRegistered(ctx.client, address, ctx.controlPlanes, {
@@ -124,12 +143,7 @@ export async function patchNode(ctx: PatchContext, node: StepNode): Promise<Patc
     await caChangeFor(live.config, node.target, ctx.catalog, ctx.keyFor, source),
     source,
   );
-  const kubeletBefore = node.kubeletRestart
-    ? await waitKubeletHealthy(ctx.client, address, {
-        deadline: Date.now() + BUDGETS.kubeletRestartMs,
-        signal: ctx.signal,
-      })
-    : null;
+  const kubeletBefore = kubeletHealthy ? await kubeletHealthy : null;
 
   // The static pods' secrets version before the change: the new one must differ (a read right after the
   // apply may still show the old one).

@@ -13,6 +13,9 @@ import { isSignedBy } from '../pki/index.js';
 import type { TalosApi } from '../talos/talos-api.js';
 import { sleep } from './retry.js';
 
+/** The first wait before looking again; it doubles up to `pollMs`. */
+const FIRST_LOOK_MS = 100;
+
 export interface RegistrationOptions {
   deadline: number;
   pollMs?: number;
@@ -90,6 +93,9 @@ export async function waitWorkerRegistered(
 ): Promise<string> {
   let last: string;
   const pollMs = opts.pollMs ?? 500;
+  // A worker asks trustd within moments of its apply: look again soon, then back off to every pollMs (a
+  // fixed 500 ms made every worker of a Talos-only step wait at least that long).
+  let delayMs = Math.min(FIRST_LOOK_MS, pollMs);
   const reads = opts.controlPlaneReads ?? sharedControlPlaneReads(client);
   const waitStart = Date.now();
   for (;;) {
@@ -122,6 +128,7 @@ export async function waitWorkerRegistered(
         },
       );
     }
-    await sleep(pollMs, opts.signal);
+    await sleep(delayMs, opts.signal);
+    delayMs = Math.min(delayMs * 2, pollMs);
   }
 }
