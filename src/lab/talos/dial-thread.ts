@@ -38,7 +38,11 @@ function startWorker(): Worker {
   });
 }
 
-export function threadDialer(log: (message: string) => void = () => undefined): LabDialer {
+export function threadDialer(
+  log: (message: string) => void = () => undefined,
+  /** How the thread is started (tests start one that fails). */
+  start: () => Worker = startWorker,
+): LabDialer {
   const pending = new Map<number, { job: UnaryJob; resolve: (o: UnaryOutcome) => void }>();
   let nextId = 1;
   let worker: Worker | null = null;
@@ -56,7 +60,7 @@ export function threadDialer(log: (message: string) => void = () => undefined): 
   };
 
   try {
-    worker = startWorker();
+    worker = start();
     worker.unref();
     worker.on('message', (msg: { id: number; outcome: UnaryOutcome }) => {
       const p = pending.get(msg.id);
