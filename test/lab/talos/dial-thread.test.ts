@@ -3,19 +3,10 @@
  * own thread would give, and when the thread fails, the lab makes the dials itself, in-flight ones included.
  */
 import t from 'tap';
-import * as net from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { inlineDialer, threadDialer } from '../../../src/lab/talos/dial-thread.js';
 import type { UnaryJob } from '../../../src/lab/talos/dial-call.js';
-
-/** A loopback port nothing listens on (bound, then closed). */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+import { closedPort } from '../../talos/fixtures/server.js';
 
 const job = (port: number): UnaryJob => ({
   dial: { from: '127.0.0.1', host: '127.0.0.1', port, ca: [] },
