@@ -25,7 +25,10 @@ export type UnaryOutcome =
   | { kind: 'answered'; response: Record<string, unknown> }
   | { kind: 'call-failed'; error: string };
 
-/** Dials, makes the call, closes the connection; never rejects. */
+/**
+ * Dials, makes the call, closes the connection. Every failure of the dial or the call is an outcome; it
+ * rejects only when the dial cannot start at all (TLS options node:tls refuses, such as an unreadable key).
+ */
 export async function dialAndCall(job: UnaryJob): Promise<UnaryOutcome> {
   const r = await dialLab(job.dial);
   if (!r.ok) return { kind: 'dial-failed', failure: r };

@@ -43,7 +43,10 @@ export function threadDialer(
   /** How the thread is started (tests start one that fails). */
   start: () => Worker = startWorker,
 ): LabDialer {
-  const pending = new Map<number, { job: UnaryJob; resolve: (o: UnaryOutcome) => void }>();
+  const pending = new Map<
+    number,
+    { job: UnaryJob; resolve: (o: UnaryOutcome) => void; reject: (err: Error) => void }
+  >();
   let nextId = 1;
   let worker: Worker | null = null;
   let closed = false;
@@ -55,18 +58,19 @@ export function threadDialer(
     log(`dial thread stopped (${why}); the lab's own thread makes its dials from now on`);
     for (const [id, p] of pending) {
       pending.delete(id);
-      void dialAndCall(p.job).then(p.resolve);
+      dialAndCall(p.job).then(p.resolve, p.reject);
     }
   };
 
   try {
     worker = start();
     worker.unref();
-    worker.on('message', (msg: { id: number; outcome: UnaryOutcome }) => {
+    worker.on('message', (msg: { id: number; outcome: UnaryOutcome } | { id: number; error: string }) => {
       const p = pending.get(msg.id);
       if (!p) return;
       pending.delete(msg.id);
-      p.resolve(msg.outcome);
+      if ('error' in msg) p.reject(new Error(msg.error));
+      else p.resolve(msg.outcome);
     });
     worker.on('error', (err) => fallBack(err.message));
     worker.on('exit', (code) => fallBack(`exit code ${code}`));
@@ -82,9 +86,9 @@ export function threadDialer(
     unary(job) {
       const w = worker;
       if (!w || closed) return dialAndCall(job);
-      return new Promise((resolve) => {
+      return new Promise((resolve, reject) => {
         const id = nextId++;
-        pending.set(id, { job, resolve });
+        pending.set(id, { job, resolve, reject });
         w.postMessage({ id, job });
       });
     },

@@ -43,3 +43,20 @@ t.test('a thread that fails hands its jobs back to the lab thread, and says so',
   t.match(logged.join('\n'), /dial thread stopped \(cannot load\)/);
   t.match(await dialer.unary(job(port)), { kind: 'dial-failed' }, 'later jobs run on the lab thread');
 });
+
+t.test('a job whose dial cannot start is rejected as on the lab thread, and the thread keeps working', async (t) => {
+  const port = await closedPort();
+  const bad: UnaryJob = { ...job(port), dial: { ...job(port).dial, cert: 'not a certificate', key: 'not a key' } };
+  const dialer = threadDialer();
+  t.teardown(() => dialer.close());
+  const here = await inlineDialer()
+    .unary(bad)
+    .then(
+      () => null,
+      (err: Error) => err.message,
+    );
+  t.type(here, 'string', 'node:tls refuses the options on the lab thread');
+  await t.rejects(dialer.unary(bad), { message: here! }, 'the same error from the thread');
+  t.ok(dialer.threaded, 'the thread is still there');
+  t.match(await dialer.unary(job(port)), { kind: 'dial-failed' }, 'and answers the next job');
+});
