@@ -4,10 +4,12 @@
  */
 import yargs from 'yargs';
 import { RotateError, formatError, isBug } from '../domain/errors.js';
+import { dropYamlDebugSwitches } from '../domain/yaml-debug-switches.js';
 import { commands } from './commands/index.js';
 import { TOOL_VERSION } from '../version.js';
 
 export async function main(argv: string[]): Promise<number> {
+  dropYamlDebugSwitches();
   let exitCode: number;
   const parser = yargs(argv)
     .scriptName('rotate')

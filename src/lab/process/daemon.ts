@@ -5,6 +5,7 @@
  * lab could not start or crashed (its locks are released first).
  */
 import { RotateError, formatError } from '../../domain/errors.js';
+import { dropYamlDebugSwitches } from '../../domain/yaml-debug-switches.js';
 import { runEmergencyCleanup, runLabProcess } from './lab-process.js';
 import { parseDaemonArgument } from './daemon-launch.js';
 
@@ -28,6 +29,7 @@ process.on('unhandledRejection', (err) => {
   process.exit(1);
 });
 
+dropYamlDebugSwitches();
 try {
   const args = parseDaemonArgument(process.argv[2]);
   await runLabProcess({ ...args, log });
