@@ -56,7 +56,9 @@ export interface NewRun {
 /** Anything thrown → what the state records: a RotateError's code, message and hint; never key material. */
 export function toErrorRecord(err: unknown): ErrorRecord {
   const e = err as { code?: unknown; message?: unknown; hint?: unknown } | null;
-  const code = typeof e?.code === 'string' && /^[A-Z][A-Z0-9_]*$/.test(e.code) ? e.code : 'INTERNAL';
+  // A RotateError's code, or a system error's (ECONNRESET…); anything else is a bug, under the code
+  // docs/errors.md gives bugs that are not RotateErrors (as `rotate plan --json` reports them).
+  const code = typeof e?.code === 'string' && /^[A-Z][A-Z0-9_]*$/.test(e.code) ? e.code : 'CLI_INTERNAL';
   const message = typeof e?.message === 'string' ? e.message : String(err);
   const record: ErrorRecord = {
     code,
