@@ -12,6 +12,8 @@ import { releaseBlocksOf } from './address-allocation.js';
 import type { LabFile } from './contracts.js';
 import { labShutdown } from './control-client.js';
 import { labDirStatus, logFilePath, readLabFile, removeLabRuntimeFiles } from './lab-dir.js';
+import { DAEMON_OPENSSL_CONFIG, daemonOpenssl } from './daemon-openssl.js';
+import { writeFileAtomic } from '../../util/atomic-file.js';
 import type { LabConfig } from './options.js';
 import { isAlive, type ProcessIdentity } from '../../util/process-identity.js';
 
@@ -70,12 +72,18 @@ export interface LaunchOptions extends DaemonArgument {
 
 export async function launchDetachedLab(opts: LaunchOptions): Promise<LabFile> {
   const logPath = logFilePath(opts.dir);
+  const openssl = daemonOpenssl(opts.dir, process.env);
+  if (openssl) await writeFileAtomic(openssl.file, DAEMON_OPENSSL_CONFIG, { mode: 0o644 });
   const fd = openSync(logPath, 'w', 0o600);
   let child;
   try {
     child = spawn(
       process.execPath,
-      [daemonEntry(), JSON.stringify({ dir: opts.dir, config: opts.config, readyTimeoutMs: opts.readyTimeoutMs })],
+      [
+        ...(openssl ? [openssl.flag] : []),
+        daemonEntry(),
+        JSON.stringify({ dir: opts.dir, config: opts.config, readyTimeoutMs: opts.readyTimeoutMs }),
+      ],
       {
         detached: true,
         stdio: ['ignore', fd, fd],

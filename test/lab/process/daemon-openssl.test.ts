@@ -1,0 +1,82 @@
+/**
+ * The detached lab's OpenSSL settings (src/lab/process/daemon-openssl.ts): its TLS servers send no TLS 1.3
+ * session tickets, and a user's own OpenSSL configuration for Node is left alone.
+ */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import * as tls from 'node:tls';
+import t from 'tap';
+
+import { keyPemForTls } from '../../../src/pki/index.js';
+import { getContext, parseTalosconfig } from '../../../src/talos/talosconfig.js';
+import {
+  DAEMON_OPENSSL_CONFIG,
+  daemonOpenssl,
+  userConfiguresOpenssl,
+} from '../../../src/lab/process/daemon-openssl.js';
+import { makePki } from '../../talos/fixtures/server.js';
+import { labDir, labUp, requireBuild } from '../e2e/fixtures/cli.js';
+
+requireBuild(t);
+
+t.test("a user's OpenSSL configuration for Node wins", async (t) => {
+  t.notOk(userConfiguresOpenssl({}));
+  t.notOk(userConfiguresOpenssl({ NODE_OPTIONS: '--max-old-space-size=512' }));
+  t.ok(userConfiguresOpenssl({ OPENSSL_CONF: '/etc/ssl/fips.cnf' }));
+  t.ok(userConfiguresOpenssl({ NODE_OPTIONS: '--openssl-config=/etc/ssl/node.cnf' }));
+  t.ok(userConfiguresOpenssl({ NODE_OPTIONS: '--openssl-shared-config' }));
+  t.equal(daemonOpenssl('/labs/a', { OPENSSL_CONF: '/etc/ssl/fips.cnf' }), null);
+  t.same(daemonOpenssl('/labs/a', {}), { file: '/labs/a/openssl.cnf', flag: '--openssl-config=/labs/a/openssl.cnf' });
+  t.match(DAEMON_OPENSSL_CONFIG, /^nodejs_conf = nodejs_init$/m);
+  t.match(DAEMON_OPENSSL_CONFIG, /^NumTickets = 0$/m);
+});
+
+/** Session tickets a verified TLS 1.3 client receives within `waitMs` of its handshake. */
+function ticketsFrom(
+  options: tls.ConnectionOptions,
+  waitMs = 400,
+): Promise<{ protocol: string | null; tickets: number }> {
+  return new Promise((resolve, reject) => {
+    let tickets = 0;
+    const socket = tls.connect({ ...options, ALPNProtocols: ['h2'] });
+    socket.on('session', () => (tickets += 1));
+    socket.once('error', reject);
+    socket.once('secureConnect', () => {
+      setTimeout(() => {
+        const protocol = socket.getProtocol();
+        socket.end();
+        resolve({ protocol, tickets });
+      }, waitMs);
+    });
+  });
+}
+
+t.test("the lab's servers send no session tickets; Node's defaults send two", async (t) => {
+  // The detector: a server with Node's defaults, the same client code.
+  const pki = await makePki();
+  const server = tls.createServer({ cert: pki.server.certPem, key: keyPemForTls(pki.server.key) }, (s) =>
+    s.on('error', () => undefined),
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => server.close());
+  const control = await ticketsFrom({
+    host: '127.0.0.1',
+    port: (server.address() as { port: number }).port,
+    ca: pki.ca.certPem,
+  });
+  t.same(control, { protocol: 'TLSv1.3', tickets: 2 }, 'a default Node server sends two');
+
+  const dir = await labDir(t);
+  const up = await labUp(dir, '--control-planes', '1');
+  t.equal(up.code, 0, up.stderr);
+  t.equal(await fs.readFile(path.join(dir, 'openssl.cnf'), 'utf8'), DAEMON_OPENSSL_CONFIG);
+  const context = getContext(parseTalosconfig(await fs.readFile(path.join(dir, 'talosconfig'), 'utf8')));
+  const lab = await ticketsFrom({
+    host: context.endpoints[0]!,
+    port: 50000,
+    ca: context.caPem,
+    cert: context.certPem,
+    key: keyPemForTls(context.key),
+  });
+  t.same(lab, { protocol: 'TLSv1.3', tickets: 0 }, "the lab's apid sends none");
+});
