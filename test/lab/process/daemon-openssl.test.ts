@@ -31,39 +31,48 @@ t.test("a user's OpenSSL configuration for Node wins", async (t) => {
   t.match(DAEMON_OPENSSL_CONFIG, /^NumTickets = 0$/m);
 });
 
-/** Session tickets a verified TLS 1.3 client receives within `waitMs` of its handshake. */
+/**
+ * Session tickets a verified TLS 1.3 client has received by the time the server's first application data
+ * arrives: a server sends its tickets right after the handshake, before any data, so none can come later.
+ * `hello` is what the client sends to make the server answer.
+ */
 function ticketsFrom(
   options: tls.ConnectionOptions,
-  waitMs = 400,
+  hello: Buffer,
 ): Promise<{ protocol: string | null; tickets: number }> {
   return new Promise((resolve, reject) => {
     let tickets = 0;
     const socket = tls.connect({ ...options, ALPNProtocols: ['h2'] });
     socket.on('session', () => (tickets += 1));
     socket.once('error', reject);
-    socket.once('secureConnect', () => {
-      setTimeout(() => {
-        const protocol = socket.getProtocol();
-        socket.end();
-        resolve({ protocol, tickets });
-      }, waitMs);
+    socket.once('secureConnect', () => socket.write(hello));
+    socket.once('data', () => {
+      const protocol = socket.getProtocol();
+      socket.destroy();
+      resolve({ protocol, tickets });
     });
   });
 }
 
+/** An HTTP/2 client preface and an empty SETTINGS frame: apid (gRPC over HTTP/2) answers with its SETTINGS. */
+const H2_HELLO = Buffer.concat([
+  Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'),
+  Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]),
+]);
+
 t.test("the lab's servers send no session tickets; Node's defaults send two", async (t) => {
   // The detector: a server with Node's defaults, the same client code.
   const pki = await makePki();
-  const server = tls.createServer({ cert: pki.server.certPem, key: keyPemForTls(pki.server.key) }, (s) =>
-    s.on('error', () => undefined),
-  );
+  const server = tls.createServer({ cert: pki.server.certPem, key: keyPemForTls(pki.server.key) }, (s) => {
+    s.on('error', () => undefined);
+    s.once('data', () => s.write('hello'));
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => server.close());
-  const control = await ticketsFrom({
-    host: '127.0.0.1',
-    port: (server.address() as { port: number }).port,
-    ca: pki.ca.certPem,
-  });
+  const control = await ticketsFrom(
+    { host: '127.0.0.1', port: (server.address() as { port: number }).port, ca: pki.ca.certPem },
+    Buffer.from('hi'),
+  );
   t.same(control, { protocol: 'TLSv1.3', tickets: 2 }, 'a default Node server sends two');
 
   const dir = await labDir(t);
@@ -71,12 +80,15 @@ t.test("the lab's servers send no session tickets; Node's defaults send two", as
   t.equal(up.code, 0, up.stderr);
   t.equal(await fs.readFile(path.join(dir, 'openssl.cnf'), 'utf8'), DAEMON_OPENSSL_CONFIG);
   const context = getContext(parseTalosconfig(await fs.readFile(path.join(dir, 'talosconfig'), 'utf8')));
-  const lab = await ticketsFrom({
-    host: context.endpoints[0]!,
-    port: 50000,
-    ca: context.caPem,
-    cert: context.certPem,
-    key: keyPemForTls(context.key),
-  });
+  const lab = await ticketsFrom(
+    {
+      host: context.endpoints[0]!,
+      port: 50000,
+      ca: context.caPem,
+      cert: context.certPem,
+      key: keyPemForTls(context.key),
+    },
+    H2_HELLO,
+  );
   t.same(lab, { protocol: 'TLSv1.3', tickets: 0 }, "the lab's apid sends none");
 });
