@@ -1,10 +1,13 @@
 /**
- * The OpenSSL settings a detached lab runs with: its TLS servers send no TLS 1.3 session tickets. OpenSSL
- * sends two after every full handshake (Go's servers, which Talos runs, send one), yet nothing in the lab
- * or in talos-rotate ever resumes a session: every dial the lab emulates is a fresh, fully verified handshake
- * (kube/dial.ts, talos/dial-call.ts), as Go clients without a session cache make them. Building a ticket
- * copies the session, peer certificate included, through OpenSSL 3.0's slow key decoder: about 4% of the
- * lab's main thread during a 200-node rotation (perf, docs/lab-design.md). No verdict depends on tickets.
+ * The OpenSSL settings a detached lab runs with: its TLS servers send no TLS 1.3 session tickets, where
+ * OpenSSL sends two after every full handshake. Talos's apid and trustd send none either: their TLS configs
+ * come from siderolabs/crypto `tls.New`, whose defaults set `SessionTicketsDisabled` (tls/tls.go). The
+ * kube-apiserver keeps Go's default and sends one (k8s.io/apiserver pkg/server/secure_serving.go), which no
+ * client resumes: nothing in the lab or in talos-rotate does (every dial the lab emulates is a fresh, fully
+ * verified handshake, kube/dial.ts, talos/dial-call.ts), nor do Go clients without a session cache
+ * (kubelets, talosctl, kubectl). Building a ticket copies the session, peer certificate included, through
+ * OpenSSL 3.0's slow key decoder: about 4% of the lab's main thread during a 200-node rotation (perf,
+ * docs/lab-design.md). No verdict depends on tickets.
  *
  * Node reads only the `nodejs_conf` section of the file `--openssl-config` names. A user who configures
  * OpenSSL for Node already (OPENSSL_CONF, or an OpenSSL flag in NODE_OPTIONS) keeps that configuration.
