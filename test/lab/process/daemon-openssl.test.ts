@@ -15,7 +15,7 @@ import {
   userConfiguresOpenssl,
 } from '../../../src/lab/process/daemon-openssl.js';
 import { makePki } from '../../talos/fixtures/server.js';
-import { labDir, labUp, requireBuild } from '../e2e/fixtures/cli.js';
+import { OLD_CLUSTER_SA_KEY, ROTATE, childEnv, labDir, requireBuild, run } from '../e2e/fixtures/cli.js';
 
 requireBuild(t);
 
@@ -76,7 +76,17 @@ t.test("the lab's servers send no session tickets; Node's defaults send two", as
   t.same(control, { protocol: 'TLSv1.3', tickets: 2 }, 'a default Node server sends two');
 
   const dir = await labDir(t);
-  const up = await labUp(dir, '--control-planes', '1');
+  // The lab's own settings, whatever OpenSSL configuration the environment running the tests has
+  // (the runner unsets NODE_OPTIONS already).
+  const env = childEnv();
+  delete env.OPENSSL_CONF;
+  const up = await run(
+    ROTATE,
+    ['lab', 'up', '--dir', dir, '--detach', ...OLD_CLUSTER_SA_KEY, '--control-planes', '1'],
+    {
+      env,
+    },
+  );
   t.equal(up.code, 0, up.stderr);
   t.equal(await fs.readFile(path.join(dir, 'openssl.cnf'), 'utf8'), DAEMON_OPENSSL_CONFIG);
   const context = getContext(parseTalosconfig(await fs.readFile(path.join(dir, 'talosconfig'), 'utf8')));
