@@ -6,13 +6,13 @@
  * nodes (list, get, Table for kubectl; PATCH nodes/<name>/status counts as a heartbeat); Leases in
  * kube-node-lease (GET, list, PUT, POST: the kubelet heartbeat; `renewTime` is the last renewal); Leases in
  * the other namespaces (create, get, list, update, delete, as clients such as a run lease use them);
- * CertificateSigningRequests (POST, GET, list); ConfigMaps (GET, list, PUT, DELETE: kube-root-ca.crt,
- * extension-apiserver-authentication); the control planes' mirror pods in kube-system (GET, list with labelSelector /
- * fieldSelector spec.nodeName). Anything else is a 404 Status.
+ * CertificateSigningRequests (POST, GET, list); ConfigMaps (GET, list, POST, PUT, PATCH, DELETE:
+ * kube-root-ca.crt, extension-apiserver-authentication and the users' own); the control planes' mirror pods
+ * in kube-system (GET, list with labelSelector / fieldSelector spec.nodeName). Anything else is a 404 Status.
  */
 import { authorize, resourceTarget, type AuthnResult, type KubeUser, type RequestTarget } from './auth.js';
 import { configMapList, configMapObject, configMapPage, configMapTable } from './configmap-api.js';
-import { writeConfigMap } from './configmap-write.js';
+import { writeConfigMap, type ConfigMapWriteMethod } from './configmap-write.js';
 import type { CsrStore } from './controller-manager.js';
 import type { ConfigMapStore } from './root-ca-publisher.js';
 import type { NodeRegistry } from './node-registry.js';
@@ -125,6 +125,13 @@ function collectionVerb(method: string, verb: string, name: string | undefined, 
   return name === undefined && method === 'GET' ? (query.get('watch') === 'true' ? 'watch' : 'list') : verb;
 }
 
+/** Does the namespace exist (NamespaceLifecycle answers 404 to a create in another)? */
+function knownNamespace(ctx: ApiContext, namespace: string): boolean {
+  return ctx.workloads
+    ? ctx.workloads.namespaces.some((n) => n.name === namespace)
+    : LeaseStore.knownNamespace(namespace);
+}
+
 function route(ctx: ApiContext, req: ApiRequest, path: string, query: URLSearchParams): Route | null {
   const method = req.method.toUpperCase();
   const verb = VERB_BY_METHOD[method] ?? method.toLowerCase();
@@ -210,7 +217,7 @@ function route(ctx: ApiContext, req: ApiRequest, path: string, query: URLSearchP
     };
   }
 
-  // /api/v1/configmaps, /api/v1/namespaces/<ns>/configmaps[/<name>] (PUT and DELETE of one: configmap-write.ts)
+  // /api/v1/configmaps, /api/v1/namespaces/<ns>/configmaps[/<name>] (POST, PUT, PATCH, DELETE: configmap-write.ts)
   const cmNamespaced =
     parts[0] === 'api' &&
     parts[1] === 'v1' &&
@@ -225,8 +232,21 @@ function route(ctx: ApiContext, req: ApiRequest, path: string, query: URLSearchP
     return {
       target,
       run: () => {
-        if (name !== undefined && (method === 'PUT' || method === 'DELETE'))
-          return writeConfigMap(ctx.configMaps, method, namespace!, name, req.body);
+        const write =
+          name !== undefined
+            ? method === 'PUT' || method === 'PATCH' || method === 'DELETE'
+            : method === 'POST' && namespace !== undefined;
+        if (write) {
+          if (method === 'POST' && !knownNamespace(ctx, namespace!))
+            return fail(objectNotFound('namespaces', namespace!));
+          return writeConfigMap(ctx.configMaps, {
+            method: method as ConfigMapWriteMethod,
+            namespace: namespace!,
+            name,
+            body: req.body,
+            contentType: req.contentType,
+          });
+        }
         if (method !== 'GET' || listVerb === 'watch') return fail(methodNotAllowed());
         if (name === undefined) {
           const chunk = configMapPage(ctx.configMaps.list(namespace), ctx.configMaps.resourceVersion, query);

@@ -28,6 +28,7 @@ import { handleApiRequest, type ApiContext, type WatchStream } from './api.js';
 import type { LeaseStore } from './lease-store.js';
 import type { WorkloadApiContext } from './workload-api.js';
 import { authenticate } from './auth.js';
+import { decodesBody, unsupportedMediaTypeStatus } from './negotiate.js';
 import type { CsrStore } from './controller-manager.js';
 import type { NodeRegistry } from './node-registry.js';
 import type { ConfigMapStore } from './root-ca-publisher.js';
@@ -357,6 +358,10 @@ export class KubeApiServer {
           this.#deps.notes.record(socket.remoteAddress, socket.remotePort, { kind: 'trust', reason: refused });
         let body: unknown = undefined;
         const text = Buffer.concat(chunks).toString('utf8');
+        if (text.trim() !== '' && !decodesBody(req.headers['content-type'])) {
+          send(res, 415, unsupportedMediaTypeStatus());
+          return;
+        }
         if (text.trim() !== '') {
           try {
             body = JSON.parse(text);

@@ -8,7 +8,12 @@ import { statusFailure, storedMetadata, storedObjectTable, type KubeObject, type
 import type { ConfigMapView } from './root-ca-publisher.js';
 
 export function configMapObject(c: ConfigMapView): KubeObject {
-  return { kind: 'ConfigMap', apiVersion: 'v1', metadata: storedMetadata(c), data: { ...c.data } };
+  const metadata = {
+    ...storedMetadata(c),
+    ...(c.labels ? { labels: { ...c.labels } } : {}),
+    ...(c.annotations ? { annotations: { ...c.annotations } } : {}),
+  };
+  return { kind: 'ConfigMap', apiVersion: 'v1', metadata, data: { ...c.data } };
 }
 
 export function configMapList(

@@ -1,14 +1,36 @@
 /**
  * ConfigMap writes as kube-apiserver serves them, for admin clients (auth.ts: only system:masters may):
- * `PUT /api/v1/namespaces/<ns>/configmaps/<name>` (update: `metadata.resourceVersion` given and stale →
- * 409 Conflict, absent → an unconditional update; a missing object → 404, since ConfigMaps are not created
- * on update: `pkg/registry/core/configmap/strategy.go`) and `DELETE` of one (counted by the store, so a
- * test can tell a ConfigMap was never deleted). `data` must map keys to strings; `binaryData` is not kept.
+ * - `POST /api/v1/namespaces/<ns>/configmaps` (create: 201; `metadata.name` or `generateName`; a taken name
+ *   → 409 AlreadyExists; a `resourceVersion` in the body → 500, as the registry answers);
+ * - `PUT …/configmaps/<name>` (update: `metadata.resourceVersion` given and stale → 409 Conflict, absent → an
+ *   unconditional update; a missing object → 404, since ConfigMaps are not created on update:
+ *   `pkg/registry/core/configmap/strategy.go`);
+ * - `PATCH …/configmaps/<name>` (merge, strategic merge or JSON patch on the stored object, then as an
+ *   update whose resourceVersion is the one the patched object holds: the stored one unless the patch sets
+ *   another, as kube-apiserver's patcher does; other patch types → 415);
+ * - `DELETE` of one (counted by the store, so a test can tell a ConfigMap was never deleted).
+ * An update that changes nothing keeps the resourceVersion (the store's no-op rule). `data` must map keys to
+ * strings; labels and annotations are kept (an update replaces them, as the registry does) but not validated;
+ * `binaryData` and `immutable` are not kept. The caller checks the namespace exists (a create elsewhere is a 404).
  */
 import type { ApiResponse } from './api.js';
 import { configMapObject } from './configmap-api.js';
+import { randomSuffix } from './object-store.js';
+import { applyPatch, JsonPatchError, patchTypeOf } from './patch.js';
 import { badRequest, deletedStatus, objectNotFound, statusFailure, type KubeObject } from './objects.js';
-import type { ConfigMapStore } from './root-ca-publisher.js';
+import type { ConfigMapMeta, ConfigMapStore } from './root-ca-publisher.js';
+
+export type ConfigMapWriteMethod = 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+export interface ConfigMapWrite {
+  method: ConfigMapWriteMethod;
+  namespace: string;
+  /** The name on the URL; absent for a create. */
+  name?: string | undefined;
+  body: unknown;
+  /** The request's Content-Type (a PATCH: which patch it is). */
+  contentType?: string | undefined;
+}
 
 const fail = (o: KubeObject): ApiResponse => ({ status: Number(o.code), body: o });
 
@@ -20,30 +42,30 @@ function invalid(name: string, field: string, message: string): KubeObject {
   });
 }
 
-export function writeConfigMap(
-  store: ConfigMapStore,
-  method: 'PUT' | 'DELETE',
-  namespace: string,
-  name: string,
-  body: unknown,
-): ApiResponse {
-  if (method === 'DELETE') {
-    const gone = store.delete(namespace, name);
-    if (!gone) return fail(objectNotFound('configmaps', name));
-    return { status: 200, body: deletedStatus({ name, kind: 'configmaps', uid: gone.uid }) };
-  }
-  const b = (body ?? {}) as {
-    kind?: unknown;
-    metadata?: { name?: unknown; namespace?: unknown; resourceVersion?: unknown };
-    data?: unknown;
+interface ConfigMapBody {
+  metadata?: {
+    name?: unknown;
+    generateName?: unknown;
+    namespace?: unknown;
+    resourceVersion?: unknown;
+    labels?: unknown;
+    annotations?: unknown;
   };
-  if (b.metadata?.name !== undefined && b.metadata.name !== name) {
-    return fail(
-      badRequest(`the name of the object (${String(b.metadata.name)}) does not match the name on the URL (${name})`),
-    );
-  }
+  data?: unknown;
+}
+
+/** The body's `data` once it is valid for a ConfigMap named `name`, or the failure to answer with. */
+function validData(
+  name: string,
+  namespace: string,
+  b: ConfigMapBody,
+): { data: Record<string, string>; meta: ConfigMapMeta } | { failure: ApiResponse } {
   if (b.metadata?.namespace !== undefined && b.metadata.namespace !== namespace) {
-    return fail(badRequest('the namespace of the provided object does not match the namespace sent on the request'));
+    return {
+      failure: fail(
+        badRequest('the namespace of the provided object does not match the namespace sent on the request'),
+      ),
+    };
   }
   const data = b.data ?? {};
   if (
@@ -52,19 +74,108 @@ export function writeConfigMap(
     Array.isArray(data) ||
     Object.values(data).some((v) => typeof v !== 'string')
   ) {
-    return fail(badRequest('data must map keys to strings'));
+    return { failure: fail(badRequest('data must map keys to strings')) };
   }
   for (const key of Object.keys(data)) {
-    if (!/^[-._a-zA-Z0-9]+$/.test(key))
-      return fail(
-        invalid(name, `data[${key}]`, "a valid config key must consist of alphanumeric characters, '-', '_' or '.'"),
-      );
+    if (!/^[-._a-zA-Z0-9]+$/.test(key)) {
+      const message = "a valid config key must consist of alphanumeric characters, '-', '_' or '.'";
+      return { failure: fail(invalid(name, `data[${key}]`, message)) };
+    }
   }
+  const meta: ConfigMapMeta = {};
+  for (const field of ['labels', 'annotations'] as const) {
+    const m = b.metadata?.[field];
+    if (m === undefined || m === null) continue;
+    if (typeof m !== 'object' || Array.isArray(m) || Object.values(m).some((v) => typeof v !== 'string'))
+      return { failure: fail(badRequest(`metadata.${field} must map keys to strings`)) };
+    meta[field] = m as Record<string, string>;
+  }
+  return { data: data as Record<string, string>, meta };
+}
+
+function create(store: ConfigMapStore, namespace: string, body: unknown): ApiResponse {
+  const b = (body ?? {}) as ConfigMapBody;
+  const given = typeof b.metadata?.name === 'string' && b.metadata.name !== '' ? b.metadata.name : undefined;
+  const prefix =
+    typeof b.metadata?.generateName === 'string' && b.metadata.generateName !== '' ? b.metadata.generateName : '';
+  if (given === undefined && prefix === '') {
+    const message = 'Required value: name or generateName is required';
+    return fail(
+      statusFailure(422, 'Invalid', `ConfigMap "" is invalid: metadata.name: ${message}`, {
+        kind: 'ConfigMap',
+        causes: [{ reason: 'FieldValueRequired', message, field: 'metadata.name' }],
+      }),
+    );
+  }
+  if (b.metadata?.resourceVersion !== undefined && b.metadata.resourceVersion !== '') {
+    return fail(
+      statusFailure(
+        500,
+        'InternalError',
+        'Internal error occurred: resourceVersion should not be set on objects to be created',
+      ),
+    );
+  }
+  let name = given;
+  if (name === undefined) {
+    do name = `${prefix}${randomSuffix()}`;
+    while (store.get(namespace, name));
+  }
+  const valid = validData(name, namespace, b);
+  if ('failure' in valid) return valid.failure;
+  const created = store.create(namespace, name, valid.data, valid.meta);
+  if (created === 'exists') {
+    return fail(
+      statusFailure(409, 'AlreadyExists', `configmaps "${name}" already exists`, { name, kind: 'configmaps' }),
+    );
+  }
+  return { status: 201, body: configMapObject(created) };
+}
+
+export function writeConfigMap(store: ConfigMapStore, write: ConfigMapWrite): ApiResponse {
+  const { method, namespace, name } = write;
+  if (method === 'POST') return create(store, namespace, write.body);
+  if (name === undefined) return fail(badRequest('a ConfigMap name is required on the URL'));
+  if (method === 'DELETE') {
+    const gone = store.delete(namespace, name);
+    if (!gone) return fail(objectNotFound('configmaps', name));
+    return { status: 200, body: deletedStatus({ name, kind: 'configmaps', uid: gone.uid }) };
+  }
+  let body = write.body;
+  if (method === 'PATCH') {
+    const current = store.get(namespace, name);
+    if (!current) return fail(objectNotFound('configmaps', name));
+    const type = patchTypeOf(write.contentType);
+    if (!type)
+      return fail(
+        statusFailure(
+          415,
+          'UnsupportedMediaType',
+          `the body of the request was in an unknown format - accepted media types include: ` +
+            `application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, ` +
+            `application/strategic-merge-patch+json`,
+        ),
+      );
+    try {
+      body = applyPatch(type, configMapObject(current), write.body);
+    } catch (err) {
+      if (err instanceof JsonPatchError) return fail(statusFailure(422, 'Invalid', err.message));
+      throw err;
+    }
+  }
+  const b = (body ?? {}) as ConfigMapBody;
+  if (b.metadata?.name !== undefined && b.metadata.name !== name) {
+    return fail(
+      badRequest(`the name of the object (${String(b.metadata.name)}) does not match the name on the URL (${name})`),
+    );
+  }
+  const valid = validData(name, namespace, b);
+  if ('failure' in valid) return valid.failure;
   const rv =
     typeof b.metadata?.resourceVersion === 'string' && b.metadata.resourceVersion !== ''
       ? b.metadata.resourceVersion
       : null;
-  const r = store.update(namespace, name, data as Record<string, string>, rv);
+  const r = store.update(namespace, name, valid.data, rv, valid.meta);
   if (r === 'not-found') return fail(objectNotFound('configmaps', name));
   if (r === 'conflict') {
     return fail(

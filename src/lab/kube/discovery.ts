@@ -55,7 +55,7 @@ const CORE_RESOURCES: ResourceDef[] = [
     singularName: 'configmap',
     namespaced: true,
     kind: 'ConfigMap',
-    verbs: ['delete', 'get', 'list', 'update'],
+    verbs: ['create', 'delete', 'get', 'list', 'patch', 'update'],
     shortNames: ['cm'],
   },
   {

@@ -70,3 +70,35 @@ export function notAcceptableStatus(): Record<string, unknown> {
     code: 406,
   };
 }
+
+/**
+ * Request body media types the lab decodes: JSON, and the JSON patch types a PATCH names (patch.ts). A real
+ * apiserver also decodes YAML and protobuf; kubectl's generator commands (`kubectl create configmap`) send
+ * protobuf, which the lab answers with 415 naming what it decodes, as kube-apiserver answers a type it
+ * does not know (`negotiation.NewUnsupportedMediaTypeError`). A body without a Content-Type is read as JSON.
+ */
+export const LAB_BODY_MEDIA_TYPES = [
+  'application/json',
+  'application/json-patch+json',
+  'application/merge-patch+json',
+  'application/strategic-merge-patch+json',
+] as const;
+
+export function decodesBody(contentType: string | undefined): boolean {
+  const base = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  return base === '' || (LAB_BODY_MEDIA_TYPES as readonly string[]).includes(base);
+}
+
+export function unsupportedMediaTypeStatus(): Record<string, unknown> {
+  return {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message:
+      'the body of the request was in an unknown format - accepted media types include: ' +
+      LAB_BODY_MEDIA_TYPES.join(', '),
+    reason: 'UnsupportedMediaType',
+    code: 415,
+  };
+}

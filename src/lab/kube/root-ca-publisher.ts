@@ -30,7 +30,25 @@ export interface ConfigMapView {
   createdAt: Date;
   resourceVersion: string;
   data: Record<string, string>;
+  /** `metadata.labels` and `metadata.annotations` as clients wrote them (the lab's own ConfigMaps have none). */
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
 }
+
+/** What a client writes into a ConfigMap's metadata besides its name. */
+export interface ConfigMapMeta {
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+/** Equal maps, whatever their key order (etcd holds Go's encoding, which sorts map keys). */
+function sameMap(a: Record<string, string> | undefined, b: Record<string, string> | undefined): boolean {
+  const ka = Object.keys(a ?? {});
+  return ka.length === Object.keys(b ?? {}).length && ka.every((k) => b?.[k] === a?.[k]);
+}
+
+/** The map, or nothing when empty (Go's encoding omits an empty map). */
+const nonEmpty = (m: Record<string, string> | undefined) => (m && Object.keys(m).length > 0 ? { ...m } : undefined);
 
 /**
  * ConfigMaps, stored cluster-wide (as in etcd): the publisher, the apiservers' trust controllers (extension-auth.ts)
@@ -45,7 +63,7 @@ export class ConfigMapStore extends NamespacedStore<ConfigMapView> {
   put(namespace: string, name: string, data: Record<string, string>): void {
     const key = storeKey(namespace, name);
     const prev = this.items.get(key);
-    if (prev && JSON.stringify(prev.data) === JSON.stringify(data)) return;
+    if (prev && sameMap(prev.data, data)) return;
     const resourceVersion = this.nextVersion();
     const view: ConfigMapView = prev
       ? { ...prev, data: { ...data }, resourceVersion }
@@ -63,29 +81,64 @@ export class ConfigMapStore extends NamespacedStore<ConfigMapView> {
   /**
    * An update as kube-apiserver's ConfigMap registry does it (`pkg/registry/core/configmap/strategy.go`:
    * AllowUnconditionalUpdate, not AllowCreateOnUpdate): `expected` null updates unconditionally, a stale
-   * one is a conflict, a missing object is not found. A new resourceVersion on every update, even an equal one.
+   * one is a conflict, a missing object is not found. An update that changes nothing writes nothing: the
+   * object keeps its resourceVersion and no one is notified, as the storage layer skips a write whose encoded
+   * object equals the stored one (k8s.io/apiserver `pkg/storage/etcd3/store.go` GuaranteedUpdate).
+   * `meta` replaces the labels and annotations (a client's update); without it they stay (a controller's).
    */
   update(
     namespace: string,
     name: string,
     data: Record<string, string>,
     expected: string | null,
+    meta?: ConfigMapMeta,
   ): ConfigMapView | 'conflict' | 'not-found' {
     const key = storeKey(namespace, name);
     const prev = this.items.get(key);
     if (!prev) return 'not-found';
     if (expected !== null && expected !== prev.resourceVersion) return 'conflict';
-    const view: ConfigMapView = { ...prev, data: { ...data }, resourceVersion: this.nextVersion() };
+    const labels = meta ? nonEmpty(meta.labels) : prev.labels;
+    const annotations = meta ? nonEmpty(meta.annotations) : prev.annotations;
+    if (sameMap(prev.data, data) && sameMap(prev.labels, labels) && sameMap(prev.annotations, annotations)) return prev;
+    const view: ConfigMapView = {
+      namespace: prev.namespace,
+      name: prev.name,
+      uid: prev.uid,
+      createdAt: prev.createdAt,
+      resourceVersion: this.nextVersion(),
+      data: { ...data },
+      ...(labels ? { labels } : {}),
+      ...(annotations ? { annotations } : {}),
+    };
     this.items.set(key, view);
     for (const fn of this.#listeners) fn(view);
     return view;
   }
 
   /** Create; an existing object is a conflict (AlreadyExists). */
-  create(namespace: string, name: string, data: Record<string, string>): ConfigMapView | 'exists' {
-    if (this.items.has(storeKey(namespace, name))) return 'exists';
-    this.put(namespace, name, data);
-    return this.get(namespace, name)!;
+  create(
+    namespace: string,
+    name: string,
+    data: Record<string, string>,
+    meta: ConfigMapMeta = {},
+  ): ConfigMapView | 'exists' {
+    const key = storeKey(namespace, name);
+    if (this.items.has(key)) return 'exists';
+    const labels = nonEmpty(meta.labels);
+    const annotations = nonEmpty(meta.annotations);
+    const view: ConfigMapView = {
+      namespace,
+      name,
+      uid: randomUUID(),
+      createdAt: new Date(),
+      resourceVersion: this.nextVersion(),
+      data: { ...data },
+      ...(labels ? { labels } : {}),
+      ...(annotations ? { annotations } : {}),
+    };
+    this.items.set(key, view);
+    for (const fn of this.#listeners) fn(view);
+    return view;
   }
 
   /** Delete; counted per object (`deletions`), and told to `subscribeDeletes` listeners. */

@@ -224,7 +224,7 @@ t.test(
     );
     t.equal(made.code, 0, 'a stale CA', { stderr: made.stderr });
     const stale = (JSON.parse(made.stdout) as { fingerprint: string }).fingerprint;
-    // Written as a user would (the lab's ConfigMaps take PUT, not PATCH; it serves no OpenAPI): get, edit, replace.
+    // Written as a user would: get, edit, replace (a PUT; lab-cli.test.ts patches and applies with kubectl).
     const got = await kubectlRun(kubeconfig, home, [
       'get',
       'cm',

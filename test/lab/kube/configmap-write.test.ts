@@ -1,0 +1,159 @@
+/**
+ * The lab's ConfigMap writes (src/lab/kube/configmap-write.ts) as kube-apiserver answers them: create,
+ * update, the three patch types, delete, and an update that changes nothing keeping its resourceVersion.
+ */
+import t from 'tap';
+
+import { writeConfigMap, type ConfigMapWrite } from '../../../src/lab/kube/configmap-write.js';
+import { ConfigMapStore } from '../../../src/lab/kube/root-ca-publisher.js';
+
+type Body = {
+  kind?: string;
+  reason?: string;
+  message?: string;
+  metadata: { name: string; namespace: string; resourceVersion: string };
+  data: Record<string, string>;
+};
+
+function setup() {
+  const store = new ConfigMapStore();
+  const notified: string[] = [];
+  store.subscribe((cm) => notified.push(`${cm.name}@${cm.resourceVersion}`));
+  const write = (w: Partial<ConfigMapWrite> & Pick<ConfigMapWrite, 'method'>) => {
+    const r = writeConfigMap(store, { namespace: 'apps', name: 'settings', body: undefined, ...w });
+    return { status: r.status, body: r.body as Body };
+  };
+  return { store, notified, write };
+}
+
+const MERGE = 'application/merge-patch+json';
+const STRATEGIC = 'application/strategic-merge-patch+json';
+const JSON_PATCH = 'application/json-patch+json';
+
+t.test('create: 201 with a name or a generated one; a taken name, a resourceVersion, no name refused', async (t) => {
+  const { write } = setup();
+  const made = write({ method: 'POST', name: undefined, body: { metadata: { name: 'settings' }, data: { a: '1' } } });
+  t.equal(made.status, 201);
+  t.match(made.body, { kind: 'ConfigMap', metadata: { name: 'settings', namespace: 'apps' }, data: { a: '1' } });
+  const again = write({ method: 'POST', name: undefined, body: { metadata: { name: 'settings' } } });
+  t.equal(again.status, 409);
+  t.match(again.body, { reason: 'AlreadyExists', message: 'configmaps "settings" already exists' });
+  const generated = write({ method: 'POST', name: undefined, body: { metadata: { generateName: 'ca-' } } });
+  t.equal(generated.status, 201);
+  t.match(generated.body.metadata.name, /^ca-[bcdfghjklmnpqrstvwxz2456789]{5}$/);
+  const nameless = write({ method: 'POST', name: undefined, body: { data: {} } });
+  t.equal(nameless.status, 422);
+  t.match(nameless.body.message, /metadata\.name: Required value: name or generateName is required/);
+  const withRv = write({ method: 'POST', name: undefined, body: { metadata: { name: 'x', resourceVersion: '7' } } });
+  t.equal(withRv.status, 500);
+  t.match(withRv.body.message, /resourceVersion should not be set on objects to be created/);
+  const badKey = write({ method: 'POST', name: undefined, body: { metadata: { name: 'y' }, data: { 'a b': '1' } } });
+  t.equal(badKey.status, 422);
+  const otherNs = write({ method: 'POST', name: undefined, body: { metadata: { name: 'z', namespace: 'default' } } });
+  t.equal(otherNs.status, 400);
+});
+
+t.test('update: stale resourceVersion 409, none unconditional, missing 404; no change keeps the version', async (t) => {
+  const { write, notified } = setup();
+  const rv0 = write({ method: 'POST', name: undefined, body: { metadata: { name: 'settings' }, data: { a: '1' } } })
+    .body.metadata.resourceVersion;
+  const put = write({
+    method: 'PUT',
+    body: { metadata: { name: 'settings', resourceVersion: rv0 }, data: { a: '2' } },
+  });
+  t.equal(put.status, 200);
+  const rv1 = put.body.metadata.resourceVersion;
+  t.not(rv1, rv0);
+  const stale = write({ method: 'PUT', body: { metadata: { resourceVersion: rv0 }, data: { a: '3' } } });
+  t.equal(stale.status, 409);
+  t.equal(stale.body.reason, 'Conflict');
+  const same = write({ method: 'PUT', body: { data: { a: '2' } } });
+  t.equal(same.status, 200);
+  t.equal(same.body.metadata.resourceVersion, rv1, 'an update that changes nothing writes nothing');
+  t.same(notified, [`settings@${rv0}`, `settings@${rv1}`], 'and tells no one');
+  const staleSame = write({ method: 'PUT', body: { metadata: { resourceVersion: rv0 }, data: { a: '2' } } });
+  t.equal(staleSame.status, 409, 'the precondition is checked first');
+  t.equal(write({ method: 'PUT', name: 'nope', body: { data: {} } }).status, 404, 'not created on update');
+  const renamed = write({ method: 'PUT', body: { metadata: { name: 'other' }, data: {} } });
+  t.equal(renamed.status, 400);
+});
+
+t.test(
+  'patch: merge, strategic merge and JSON patch on the stored object; 415 and 422 as kube-apiserver',
+  async (t) => {
+    const { write } = setup();
+    write({ method: 'POST', name: undefined, body: { metadata: { name: 'settings' }, data: { a: '1', b: '2' } } });
+    const merged = write({ method: 'PATCH', contentType: MERGE, body: { data: { b: null, c: '3' } } });
+    t.equal(merged.status, 200);
+    t.same(merged.body.data, { a: '1', c: '3' }, 'null deletes a key, others merge');
+    const strategic = write({
+      method: 'PATCH',
+      contentType: `${STRATEGIC}; charset=utf-8`,
+      body: { data: { d: '4' } },
+    });
+    t.same(strategic.body.data, { a: '1', c: '3', d: '4' });
+    const rv = strategic.body.metadata.resourceVersion;
+    const json = write({
+      method: 'PATCH',
+      contentType: JSON_PATCH,
+      body: [
+        { op: 'test', path: '/data/a', value: '1' },
+        { op: 'replace', path: '/data/a', value: 'one' },
+        { op: 'remove', path: '/data/c' },
+      ],
+    });
+    t.equal(json.status, 200);
+    t.same(json.body.data, { a: 'one', d: '4' });
+    const failedTest = write({
+      method: 'PATCH',
+      contentType: JSON_PATCH,
+      body: [{ op: 'test', path: '/data/a', value: 'x' }],
+    });
+    t.equal(failedTest.status, 422, 'a failed JSON patch test');
+    const staleRv = write({
+      method: 'PATCH',
+      contentType: MERGE,
+      body: { metadata: { resourceVersion: rv }, data: {} },
+    });
+    t.equal(staleRv.status, 409, 'a patch that sets a stale resourceVersion conflicts');
+    const noop = write({ method: 'PATCH', contentType: MERGE, body: { data: { a: 'one' } } });
+    t.equal(noop.body.metadata.resourceVersion, json.body.metadata.resourceVersion, 'a patch that changes nothing');
+    const apply = write({ method: 'PATCH', contentType: 'application/apply-patch+yaml', body: {} });
+    t.equal(apply.status, 415, 'server-side apply is not served');
+    t.equal(apply.body.reason, 'UnsupportedMediaType');
+    const notString = write({ method: 'PATCH', contentType: MERGE, body: { data: { n: 5 } } });
+    t.equal(notString.status, 400, 'data values stay strings');
+    t.equal(write({ method: 'PATCH', name: 'nope', contentType: MERGE, body: {} }).status, 404);
+  },
+);
+
+t.test('delete: 200 with the Status, then 404', async (t) => {
+  const { write, store } = setup();
+  write({ method: 'POST', name: undefined, body: { metadata: { name: 'settings' } } });
+  t.equal(write({ method: 'DELETE' }).status, 200);
+  t.equal(store.deletions('apps', 'settings'), 1);
+  t.equal(write({ method: 'DELETE' }).status, 404);
+});
+
+t.test('labels and annotations: kept on create, merged by a patch, replaced by an update', async (t) => {
+  const { write, store } = setup();
+  const made = write({
+    method: 'POST',
+    name: undefined,
+    body: { metadata: { name: 'settings', labels: { team: 'a' }, annotations: { note: 'x' } }, data: { a: '1' } },
+  });
+  t.match(made.body.metadata, { labels: { team: 'a' }, annotations: { note: 'x' } });
+  // kubectl label sends a strategic merge patch of metadata.labels.
+  const labelled = write({ method: 'PATCH', contentType: STRATEGIC, body: { metadata: { labels: { tier: 'b' } } } });
+  t.same((labelled.body.metadata as { labels?: unknown }).labels, { team: 'a', tier: 'b' });
+  t.not(labelled.body.metadata.resourceVersion, made.body.metadata.resourceVersion, 'a new version');
+  // A controller's write (no metadata of its own) keeps them.
+  store.update('apps', 'settings', { a: '2' }, null);
+  t.same(store.get('apps', 'settings')?.labels, { team: 'a', tier: 'b' });
+  // A client's update replaces them: what its body holds is the object.
+  const replaced = write({ method: 'PUT', body: { metadata: { annotations: { note: 'y' } }, data: { a: '2' } } });
+  t.notOk((replaced.body.metadata as { labels?: unknown }).labels, 'labels gone with the update');
+  t.same((replaced.body.metadata as { annotations?: unknown }).annotations, { note: 'y' });
+  const bad = write({ method: 'PUT', body: { metadata: { labels: { n: 1 } }, data: {} } });
+  t.equal(bad.status, 400);
+});
