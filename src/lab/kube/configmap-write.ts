@@ -16,7 +16,7 @@
 import type { ApiResponse } from './api.js';
 import { configMapObject } from './configmap-api.js';
 import { randomSuffix } from './object-store.js';
-import { applyPatch, JsonPatchError, patchTypeOf } from './patch.js';
+import { patchedObject } from './patch.js';
 import { badRequest, deletedStatus, objectNotFound, statusFailure, type KubeObject } from './objects.js';
 import type { ConfigMapMeta, ConfigMapStore } from './root-ca-publisher.js';
 
@@ -145,23 +145,9 @@ export function writeConfigMap(store: ConfigMapStore, write: ConfigMapWrite): Ap
   if (method === 'PATCH') {
     const current = store.get(namespace, name);
     if (!current) return fail(objectNotFound('configmaps', name));
-    const type = patchTypeOf(write.contentType);
-    if (!type)
-      return fail(
-        statusFailure(
-          415,
-          'UnsupportedMediaType',
-          `the body of the request was in an unknown format - accepted media types include: ` +
-            `application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, ` +
-            `application/strategic-merge-patch+json`,
-        ),
-      );
-    try {
-      body = applyPatch(type, configMapObject(current), write.body);
-    } catch (err) {
-      if (err instanceof JsonPatchError) return fail(statusFailure(422, 'Invalid', err.message));
-      throw err;
-    }
+    const patched = patchedObject(write.contentType, configMapObject(current), write.body);
+    if ('failure' in patched) return fail(patched.failure);
+    body = patched.object;
   }
   const b = (body ?? {}) as ConfigMapBody;
   if (b.metadata?.name !== undefined && b.metadata.name !== name) {

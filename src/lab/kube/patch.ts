@@ -11,6 +11,8 @@
  * and `$retainKeys` directives are accepted and ignored (they only order or prune, which the lab does not need).
  */
 
+import { statusFailure, type KubeObject } from './objects.js';
+
 type Json = unknown;
 const isObject = (v: Json): v is Record<string, Json> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const clone = <T>(v: T): T => (v === undefined ? v : (JSON.parse(JSON.stringify(v)) as T));
@@ -193,4 +195,33 @@ export function applyPatch(type: PatchType, target: Json, patch: Json): Json {
     : type === 'strategic'
       ? strategicMerge(target, patch)
       : jsonPatch(target, patch);
+}
+
+/**
+ * A PATCH request's body applied to the stored object as kube-apiserver's patch handler does: the patched
+ * object, or the Status to answer with (415 for a patch type the lab does not serve, such as server-side
+ * apply; 422 for a JSON patch that fails, a failed `test` among them).
+ */
+export function patchedObject(
+  contentType: string | undefined,
+  target: Json,
+  patch: Json,
+): { object: Json } | { failure: KubeObject } {
+  const type = patchTypeOf(contentType);
+  if (!type)
+    return {
+      failure: statusFailure(
+        415,
+        'UnsupportedMediaType',
+        `the body of the request was in an unknown format - accepted media types include: ` +
+          `application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, ` +
+          `application/strategic-merge-patch+json`,
+      ),
+    };
+  try {
+    return { object: applyPatch(type, target, patch) };
+  } catch (err) {
+    if (err instanceof JsonPatchError) return { failure: statusFailure(422, 'Invalid', err.message) };
+    throw err;
+  }
 }

@@ -100,19 +100,7 @@ export class ConfigMapStore extends NamespacedStore<ConfigMapView> {
     const labels = meta ? nonEmpty(meta.labels) : prev.labels;
     const annotations = meta ? nonEmpty(meta.annotations) : prev.annotations;
     if (sameMap(prev.data, data) && sameMap(prev.labels, labels) && sameMap(prev.annotations, annotations)) return prev;
-    const view: ConfigMapView = {
-      namespace: prev.namespace,
-      name: prev.name,
-      uid: prev.uid,
-      createdAt: prev.createdAt,
-      resourceVersion: this.nextVersion(),
-      data: { ...data },
-      ...(labels ? { labels } : {}),
-      ...(annotations ? { annotations } : {}),
-    };
-    this.items.set(key, view);
-    for (const fn of this.#listeners) fn(view);
-    return view;
+    return this.#write({ ...prev, data, labels, annotations });
   }
 
   /** Create; an existing object is a conflict (AlreadyExists). */
@@ -124,19 +112,25 @@ export class ConfigMapStore extends NamespacedStore<ConfigMapView> {
   ): ConfigMapView | 'exists' {
     const key = storeKey(namespace, name);
     if (this.items.has(key)) return 'exists';
-    const labels = nonEmpty(meta.labels);
-    const annotations = nonEmpty(meta.annotations);
+    const { labels, annotations } = meta;
+    return this.#write({ namespace, name, uid: randomUUID(), createdAt: new Date(), data, labels, annotations });
+  }
+
+  /** Stores the object at a new resourceVersion (empty label and annotation maps left out) and tells listeners. */
+  #write(o: Omit<ConfigMapView, 'resourceVersion'>): ConfigMapView {
+    const labels = nonEmpty(o.labels);
+    const annotations = nonEmpty(o.annotations);
     const view: ConfigMapView = {
-      namespace,
-      name,
-      uid: randomUUID(),
-      createdAt: new Date(),
+      namespace: o.namespace,
+      name: o.name,
+      uid: o.uid,
+      createdAt: o.createdAt,
       resourceVersion: this.nextVersion(),
-      data: { ...data },
+      data: { ...o.data },
       ...(labels ? { labels } : {}),
       ...(annotations ? { annotations } : {}),
     };
-    this.items.set(key, view);
+    this.items.set(storeKey(o.namespace, o.name), view);
     for (const fn of this.#listeners) fn(view);
     return view;
   }

@@ -29,7 +29,7 @@ import {
   type TableObjectMode,
 } from './objects.js';
 import type { ObjectStore, Stored, StoreEvent } from './object-store.js';
-import { applyPatch, JsonPatchError, patchTypeOf } from './patch.js';
+import { patchedObject } from './patch.js';
 import { mirrorPodObject, type MirrorPods } from './static-pods.js';
 import { isPodReady } from './workload-common.js';
 import type { WorkloadController } from './workload-controller.js';
@@ -307,23 +307,9 @@ function write(
   if (!info.writable && p.resource !== 'pods') return fail(methodNotAllowed());
   let next: Stored;
   if (method === 'PATCH') {
-    const type = patchTypeOf(req.contentType);
-    if (!type)
-      return fail(
-        statusFailure(
-          415,
-          'UnsupportedMediaType',
-          `the body of the request was in an unknown format - accepted media types include: ` +
-            `application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, ` +
-            `application/strategic-merge-patch+json`,
-        ),
-      );
-    try {
-      next = applyPatch(type, withKind(p.resource, stored), req.body) as Stored;
-    } catch (err) {
-      if (err instanceof JsonPatchError) return fail(statusFailure(422, 'Invalid', err.message));
-      throw err;
-    }
+    const patched = patchedObject(req.contentType, withKind(p.resource, stored), req.body);
+    if ('failure' in patched) return fail(patched.failure);
+    next = patched.object as Stored;
   } else {
     next = clone((req.body ?? {}) as Stored);
   }
