@@ -19,11 +19,16 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { PACKAGE_ROOT, packageUrl, PACKAGE_VERSION } from '../../src/package-root.js';
 import { TOOL_VERSION } from '../../src/version.js';
-import { KUBE_CLIENT_BUNDLE, loadKubeClient, type KubeClientModule } from '../../src/cluster/kube/client-module.js';
+import {
+  KUBE_CLIENT_BUNDLE,
+  builtBefore,
+  loadKubeClient,
+  type KubeClientModule,
+} from '../../src/cluster/kube/client-module.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(REPO, 'bin/rotate');
@@ -196,3 +201,19 @@ t.test("the lab's dial thread starts from the bundle and from tsc's output, and 
     t.match(outcome, { id: 7, outcome: { kind: 'dial-failed', failure: { ok: false, kind: 'unavailable' } } }, entry);
   }
 });
+
+t.test(
+  'a Kubernetes client bundle older than its source is not loaded (sources changed since the build)',
+  async (t) => {
+    const dir = t.testdir({ 'bundle.js': '', 'client-exports.ts': '' });
+    const bundle = pathToFileURL(join(dir, 'bundle.js'));
+    const source = pathToFileURL(join(dir, 'client-exports.ts'));
+    const at = (ms: number) => new Date(ms);
+    utimesSync(bundle, at(2_000_000_000_000), at(2_000_000_000_000));
+    utimesSync(source, at(1_000_000_000_000), at(1_000_000_000_000));
+    t.equal(await builtBefore(bundle, source), false, 'built after its source: used');
+    utimesSync(source, at(2_000_000_001_000), at(2_000_000_001_000));
+    t.equal(await builtBefore(bundle, source), true, 'the source changed since: not used');
+    t.equal(await builtBefore(bundle, pathToFileURL(join(dir, 'missing.ts'))), false, 'no sources (installed)');
+  },
+);
