@@ -16,7 +16,7 @@ let lab: TestLab;
 t.before(async () => {
   cas = await makeCas();
   // A long delay: the checks between the change and the re-render have seconds to run.
-  lab = await startLab({ cas, controlPlanes: 2, workers: 1, phase: 'add', timings: { staticPodDelayMs: 4_000 } });
+  lab = await startLab({ cas, controlPlanes: 2, workers: 1, phase: 'add', timings: { staticPodDelayMs: 8_000 } });
   await lab.side.whenAllReady(20_000);
 });
 t.teardown(async () => {
@@ -127,7 +127,7 @@ t.test(
       );
     } else t.fail('the static pods were re-created before the checks ran (raise staticPodDelayMs)');
 
-    await waitFor('cp1 static pods re-created', () => lab.side.staticPods(cp1.address)?.lagging === false, 20_000);
+    await waitFor('cp1 static pods re-created', () => lab.side.staticPods(cp1.address)?.lagging === false, 40_000);
     t.ok(isSignedBy(await servedCert(cp1.address), cas.new.certPem), 'after the re-render: serving cert from NEW');
     t.equal(
       lab.side.controllerManagerIssuingCa()?.fingerprint,
