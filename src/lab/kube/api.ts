@@ -237,14 +237,13 @@ function route(ctx: ApiContext, req: ApiRequest, path: string, query: URLSearchP
             ? method === 'PUT' || method === 'PATCH' || method === 'DELETE'
             : method === 'POST' && namespace !== undefined;
         if (write) {
-          if (method === 'POST' && !knownNamespace(ctx, namespace!))
-            return fail(objectNotFound('namespaces', namespace!));
           return writeConfigMap(ctx.configMaps, {
             method: method as ConfigMapWriteMethod,
             namespace: namespace!,
             name,
             body: req.body,
             contentType: req.contentType,
+            namespaceExists: knownNamespace(ctx, namespace!),
           });
         }
         if (method !== 'GET' || listVerb === 'watch') return fail(methodNotAllowed());

@@ -358,8 +358,8 @@ export class KubeApiServer {
           this.#deps.notes.record(socket.remoteAddress, socket.remotePort, { kind: 'trust', reason: refused });
         let body: unknown = undefined;
         const text = Buffer.concat(chunks).toString('utf8');
-        if (text.trim() !== '' && !decodesBody(req.headers['content-type'])) {
-          send(res, 415, unsupportedMediaTypeStatus());
+        if (text.trim() !== '' && !decodesBody(req.method ?? 'GET', req.headers['content-type'])) {
+          send(res, 415, unsupportedMediaTypeStatus(req.method ?? 'GET'));
           return;
         }
         if (text.trim() !== '') {

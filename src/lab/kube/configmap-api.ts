@@ -7,13 +7,24 @@ import { keyOf, paginate } from './list-paging.js';
 import { statusFailure, storedMetadata, storedObjectTable, type KubeObject, type TableObjectMode } from './objects.js';
 import type { ConfigMapView } from './root-ca-publisher.js';
 
+/**
+ * A map with its keys in the order Go's encoding/json writes them (sorted by bytes), as kube-apiserver serves
+ * them. JavaScript keeps integer-like keys ("2", "10") first in numeric order whatever the insertion order,
+ * so those alone can come out in another order than Go's.
+ */
+function sortedMap(m: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of Object.keys(m).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))) out[k] = m[k]!;
+  return out;
+}
+
 export function configMapObject(c: ConfigMapView): KubeObject {
   const metadata = {
     ...storedMetadata(c),
-    ...(c.labels ? { labels: { ...c.labels } } : {}),
-    ...(c.annotations ? { annotations: { ...c.annotations } } : {}),
+    ...(c.labels ? { labels: sortedMap(c.labels) } : {}),
+    ...(c.annotations ? { annotations: sortedMap(c.annotations) } : {}),
   };
-  return { kind: 'ConfigMap', apiVersion: 'v1', metadata, data: { ...c.data } };
+  return { kind: 'ConfigMap', apiVersion: 'v1', metadata, data: sortedMap(c.data) };
 }
 
 export function configMapList(

@@ -1,7 +1,8 @@
 /**
  * ConfigMap writes as kube-apiserver serves them, for admin clients (auth.ts: only system:masters may):
  * - `POST /api/v1/namespaces/<ns>/configmaps` (create: 201; `metadata.name` or `generateName`; a taken name
- *   → 409 AlreadyExists; a `resourceVersion` in the body → 500, as the registry answers);
+ *   → 409 AlreadyExists; a `resourceVersion` in the body → 500, as etcd3's store answers; in a namespace that
+ *   does not exist → 404);
  * - `PUT …/configmaps/<name>` (update: `metadata.resourceVersion` given and stale → 409 Conflict, absent → an
  *   unconditional update; a missing object → 404, since ConfigMaps are not created on update:
  *   `pkg/registry/core/configmap/strategy.go`);
@@ -11,13 +12,20 @@
  * - `DELETE` of one (counted by the store, so a test can tell a ConfigMap was never deleted).
  * An update that changes nothing keeps the resourceVersion (the store's no-op rule). `data` must map keys to
  * strings; labels and annotations are kept (an update replaces them, as the registry does) but not validated;
- * `binaryData` and `immutable` are not kept. The caller checks the namespace exists (a create elsewhere is a 404).
+ * `binaryData` and `immutable` are not kept.
  */
 import type { ApiResponse } from './api.js';
 import { configMapObject } from './configmap-api.js';
 import { randomSuffix } from './object-store.js';
-import { patchedObject } from './patch.js';
-import { badRequest, deletedStatus, objectNotFound, statusFailure, type KubeObject } from './objects.js';
+import { patchedObject, patchTypeOf, unsupportedPatchStatus } from './patch.js';
+import {
+  badRequest,
+  deletedStatus,
+  objectNotFound,
+  resourceVersionSetOnCreate,
+  statusFailure,
+  type KubeObject,
+} from './objects.js';
 import type { ConfigMapMeta, ConfigMapStore } from './root-ca-publisher.js';
 
 export type ConfigMapWriteMethod = 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -30,6 +38,8 @@ export interface ConfigMapWrite {
   body: unknown;
   /** The request's Content-Type (a PATCH: which patch it is). */
   contentType?: string | undefined;
+  /** A create: does the namespace exist (a create elsewhere is a 404)? Default: it does. */
+  namespaceExists?: boolean;
 }
 
 const fail = (o: KubeObject): ApiResponse => ({ status: Number(o.code), body: o });
@@ -93,8 +103,16 @@ function validData(
   return { data: data as Record<string, string>, meta };
 }
 
-function create(store: ConfigMapStore, namespace: string, body: unknown): ApiResponse {
+/**
+ * A create, in kube-apiserver's order: the body's namespace against the URL's (the handler), the namespace
+ * existing (NamespaceLifecycle admission), validation, then storage (a resourceVersion set, then the name taken).
+ */
+function create(store: ConfigMapStore, namespace: string, namespaceExists: boolean, body: unknown): ApiResponse {
   const b = (body ?? {}) as ConfigMapBody;
+  if (b.metadata?.namespace !== undefined && b.metadata.namespace !== namespace) {
+    return fail(badRequest('the namespace of the provided object does not match the namespace sent on the request'));
+  }
+  if (!namespaceExists) return fail(objectNotFound('namespaces', namespace));
   const given = typeof b.metadata?.name === 'string' && b.metadata.name !== '' ? b.metadata.name : undefined;
   const prefix =
     typeof b.metadata?.generateName === 'string' && b.metadata.generateName !== '' ? b.metadata.generateName : '';
@@ -107,15 +125,6 @@ function create(store: ConfigMapStore, namespace: string, body: unknown): ApiRes
       }),
     );
   }
-  if (b.metadata?.resourceVersion !== undefined && b.metadata.resourceVersion !== '') {
-    return fail(
-      statusFailure(
-        500,
-        'InternalError',
-        'Internal error occurred: resourceVersion should not be set on objects to be created',
-      ),
-    );
-  }
   let name = given;
   if (name === undefined) {
     do name = `${prefix}${randomSuffix()}`;
@@ -123,6 +132,8 @@ function create(store: ConfigMapStore, namespace: string, body: unknown): ApiRes
   }
   const valid = validData(name, namespace, b);
   if ('failure' in valid) return valid.failure;
+  const rvSet = resourceVersionSetOnCreate(b.metadata?.resourceVersion);
+  if (rvSet) return fail(rvSet);
   const created = store.create(namespace, name, valid.data, valid.meta);
   if (created === 'exists') {
     return fail(
@@ -134,7 +145,7 @@ function create(store: ConfigMapStore, namespace: string, body: unknown): ApiRes
 
 export function writeConfigMap(store: ConfigMapStore, write: ConfigMapWrite): ApiResponse {
   const { method, namespace, name } = write;
-  if (method === 'POST') return create(store, namespace, write.body);
+  if (method === 'POST') return create(store, namespace, write.namespaceExists ?? true, write.body);
   if (name === undefined) return fail(badRequest('a ConfigMap name is required on the URL'));
   if (method === 'DELETE') {
     const gone = store.delete(namespace, name);
@@ -143,6 +154,8 @@ export function writeConfigMap(store: ConfigMapStore, write: ConfigMapWrite): Ap
   }
   let body = write.body;
   if (method === 'PATCH') {
+    // The patch type is checked before the object is looked up (a bad type on a missing object is a 415).
+    if (!patchTypeOf(write.contentType)) return fail(unsupportedPatchStatus());
     const current = store.get(namespace, name);
     if (!current) return fail(objectNotFound('configmaps', name));
     const patched = patchedObject(write.contentType, configMapObject(current), write.body);

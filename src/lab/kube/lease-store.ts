@@ -19,6 +19,7 @@ import { NamespacedStore, storeKey } from './namespaced-store.js';
 import {
   deletedStatus,
   objectNotFound,
+  resourceVersionSetOnCreate,
   statusFailure,
   storedMetadata,
   storedObjectTable,
@@ -112,20 +113,15 @@ export class LeaseStore extends NamespacedStore<StoredLease> {
     const b = (body ?? {}) as LeaseBody;
     const name = b.metadata?.name;
     if (!name) return { status: 400, body: statusFailure(400, 'BadRequest', 'metadata.name is required') };
+    // kube-apiserver's order: validation, then storage (a resourceVersion set, then the name taken).
+    const bad = validate(name, normalizeSpec(b.spec));
+    if (bad) return { status: 422, body: bad };
+    const rvSet = resourceVersionSetOnCreate(b.metadata?.resourceVersion);
+    if (rvSet) return { status: 500, body: rvSet };
     if (this.get(namespace, name)) {
       return {
         status: 409,
         body: statusFailure(409, 'AlreadyExists', `leases.coordination.k8s.io "${name}" already exists`, details(name)),
-      };
-    }
-    if (b.metadata?.resourceVersion) {
-      return {
-        status: 500,
-        body: statusFailure(
-          500,
-          'InternalError',
-          'Internal error occurred: resourceVersion should not be set on objects to be created',
-        ),
       };
     }
     const written = this.#written(name, b);

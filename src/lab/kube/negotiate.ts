@@ -11,6 +11,9 @@
  * no JSON gets 406 naming what the lab can send, never a body it did not ask for.
  */
 
+import { statusFailure, type KubeObject } from './objects.js';
+import { patchTypeOf, unsupportedPatchStatus } from './patch.js';
+
 interface Clause {
   type: string;
   subtype: string;
@@ -72,33 +75,23 @@ export function notAcceptableStatus(): Record<string, unknown> {
 }
 
 /**
- * Request body media types the lab decodes: JSON, and the JSON patch types a PATCH names (patch.ts). A real
- * apiserver also decodes YAML and protobuf; kubectl's generator commands (`kubectl create configmap`) send
- * protobuf, which the lab answers with 415 naming what it decodes, as kube-apiserver answers a type it
- * does not know (`negotiation.NewUnsupportedMediaTypeError`). A body without a Content-Type is read as JSON.
+ * Request bodies the lab decodes: JSON, and for a PATCH the JSON patch types (patch.ts). A real apiserver also
+ * decodes YAML and protobuf; kubectl's generator commands (`kubectl create configmap`) send protobuf, which
+ * the lab answers with a 415 naming what it decodes, as kube-apiserver answers a type it does not know
+ * (`negotiation.NewUnsupportedMediaTypeError`). A body without a Content-Type is read as JSON.
  */
-export const LAB_BODY_MEDIA_TYPES = [
-  'application/json',
-  'application/json-patch+json',
-  'application/merge-patch+json',
-  'application/strategic-merge-patch+json',
-] as const;
-
-export function decodesBody(contentType: string | undefined): boolean {
+export function decodesBody(method: string, contentType: string | undefined): boolean {
   const base = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
-  return base === '' || (LAB_BODY_MEDIA_TYPES as readonly string[]).includes(base);
+  if (base === '') return true;
+  return method.toUpperCase() === 'PATCH' ? patchTypeOf(contentType) !== null : base === 'application/json';
 }
 
-export function unsupportedMediaTypeStatus(): Record<string, unknown> {
-  return {
-    kind: 'Status',
-    apiVersion: 'v1',
-    metadata: {},
-    status: 'Failure',
-    message:
-      'the body of the request was in an unknown format - accepted media types include: ' +
-      LAB_BODY_MEDIA_TYPES.join(', '),
-    reason: 'UnsupportedMediaType',
-    code: 415,
-  };
+/** The 415 for a body `decodesBody` refuses. */
+export function unsupportedMediaTypeStatus(method: string): KubeObject {
+  if (method.toUpperCase() === 'PATCH') return unsupportedPatchStatus();
+  return statusFailure(
+    415,
+    'UnsupportedMediaType',
+    'the body of the request was in an unknown format - accepted media types include: application/json',
+  );
 }

@@ -38,6 +38,26 @@ export function statusFailure(code: number, reason: string, message: string, det
   };
 }
 
+/**
+ * The Status of a create whose object carries a resourceVersion: etcd3's store refuses it with a plain error
+ * (`storage.ErrResourceVersionSetOnCreate`), which the handler answers as a 500 with no reason and no details.
+ * Only a version that parses as a non-zero unsigned integer counts (`APIObjectVersioner.ObjectResourceVersion`):
+ * "0" or "-1" pass. Null when the create may go on.
+ */
+export function resourceVersionSetOnCreate(resourceVersion: unknown): KubeObject | null {
+  if (typeof resourceVersion !== 'string' || !/^\d+$/.test(resourceVersion)) return null;
+  const v = BigInt(resourceVersion);
+  if (v === 0n || v > 0xffffffffffffffffn) return null;
+  return {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message: 'resourceVersion should not be set on objects to be created',
+    code: 500,
+  };
+}
+
 export const notFoundStatus = (): KubeObject =>
   statusFailure(404, 'NotFound', 'the server could not find the requested resource', {});
 export const unauthorizedStatus = (): KubeObject => statusFailure(401, 'Unauthorized', 'Unauthorized');

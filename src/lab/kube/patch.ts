@@ -198,6 +198,20 @@ export function applyPatch(type: PatchType, target: Json, patch: Json): Json {
 }
 
 /**
+ * The 415 of a PATCH whose Content-Type is no patch type, with the list kube-apiserver names (endpoints
+ * `installer.go`, in its order; the lab applies all but server-side apply, which it answers with this too).
+ */
+export function unsupportedPatchStatus(): KubeObject {
+  return statusFailure(
+    415,
+    'UnsupportedMediaType',
+    'the body of the request was in an unknown format - accepted media types include: ' +
+      'application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, ' +
+      'application/apply-patch+yaml',
+  );
+}
+
+/**
  * A PATCH request's body applied to the stored object as kube-apiserver's patch handler does: the patched
  * object, or the Status to answer with (415 for a patch type the lab does not serve, such as server-side
  * apply; 422 for a JSON patch that fails, a failed `test` among them).
@@ -208,16 +222,7 @@ export function patchedObject(
   patch: Json,
 ): { object: Json } | { failure: KubeObject } {
   const type = patchTypeOf(contentType);
-  if (!type)
-    return {
-      failure: statusFailure(
-        415,
-        'UnsupportedMediaType',
-        `the body of the request was in an unknown format - accepted media types include: ` +
-          `application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, ` +
-          `application/strategic-merge-patch+json`,
-      ),
-    };
+  if (!type) return { failure: unsupportedPatchStatus() };
   try {
     return { object: applyPatch(type, target, patch) };
   } catch (err) {

@@ -11,7 +11,13 @@ type Body = {
   kind?: string;
   reason?: string;
   message?: string;
-  metadata: { name: string; namespace: string; resourceVersion: string };
+  metadata: {
+    name: string;
+    namespace: string;
+    resourceVersion: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
   data: Record<string, string>;
 };
 
@@ -46,7 +52,39 @@ t.test('create: 201 with a name or a generated one; a taken name, a resourceVers
   t.match(nameless.body.message, /metadata\.name: Required value: name or generateName is required/);
   const withRv = write({ method: 'POST', name: undefined, body: { metadata: { name: 'x', resourceVersion: '7' } } });
   t.equal(withRv.status, 500);
-  t.match(withRv.body.message, /resourceVersion should not be set on objects to be created/);
+  t.same(withRv.body, {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message: 'resourceVersion should not be set on objects to be created',
+    code: 500,
+  });
+  for (const rv of ['0', '-1', 'abc']) {
+    const r = write({ method: 'POST', name: undefined, body: { metadata: { name: `rv${rv}`, resourceVersion: rv } } });
+    t.equal(r.status, 201, `resourceVersion ${rv} is no version: created`);
+  }
+  const takenWithRv = write({
+    method: 'POST',
+    name: undefined,
+    body: { metadata: { name: 'settings', resourceVersion: '7' } },
+  });
+  t.equal(takenWithRv.status, 500, 'the version is refused before the name is found taken (etcd3 Create)');
+  const missingNs = write({
+    method: 'POST',
+    name: undefined,
+    namespaceExists: false,
+    body: { metadata: { name: 'y' } },
+  });
+  t.equal(missingNs.status, 404);
+  t.equal(missingNs.body.message, 'namespaces "apps" not found');
+  const otherNsMissing = write({
+    method: 'POST',
+    name: undefined,
+    namespaceExists: false,
+    body: { metadata: { name: 'y', namespace: 'default' } },
+  });
+  t.equal(otherNsMissing.status, 400, "the body's namespace is checked first (the handler, before admission)");
   const badKey = write({ method: 'POST', name: undefined, body: { metadata: { name: 'y' }, data: { 'a b': '1' } } });
   t.equal(badKey.status, 422);
   const otherNs = write({ method: 'POST', name: undefined, body: { metadata: { name: 'z', namespace: 'default' } } });
@@ -121,6 +159,13 @@ t.test(
     const apply = write({ method: 'PATCH', contentType: 'application/apply-patch+yaml', body: {} });
     t.equal(apply.status, 415, 'server-side apply is not served');
     t.equal(apply.body.reason, 'UnsupportedMediaType');
+    t.equal(
+      apply.body.message,
+      'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, ' +
+        'application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml',
+    );
+    const badTypeMissing = write({ method: 'PATCH', name: 'nope', contentType: 'application/json', body: {} });
+    t.equal(badTypeMissing.status, 415, 'the patch type is checked before the object is looked up');
     const notString = write({ method: 'PATCH', contentType: MERGE, body: { data: { n: 5 } } });
     t.equal(notString.status, 400, 'data values stay strings');
     t.equal(write({ method: 'PATCH', name: 'nope', contentType: MERGE, body: {} }).status, 404);
@@ -145,15 +190,26 @@ t.test('labels and annotations: kept on create, merged by a patch, replaced by a
   t.match(made.body.metadata, { labels: { team: 'a' }, annotations: { note: 'x' } });
   // kubectl label sends a strategic merge patch of metadata.labels.
   const labelled = write({ method: 'PATCH', contentType: STRATEGIC, body: { metadata: { labels: { tier: 'b' } } } });
-  t.same((labelled.body.metadata as { labels?: unknown }).labels, { team: 'a', tier: 'b' });
+  t.same(labelled.body.metadata.labels, { team: 'a', tier: 'b' });
   t.not(labelled.body.metadata.resourceVersion, made.body.metadata.resourceVersion, 'a new version');
   // A controller's write (no metadata of its own) keeps them.
   store.update('apps', 'settings', { a: '2' }, null);
   t.same(store.get('apps', 'settings')?.labels, { team: 'a', tier: 'b' });
   // A client's update replaces them: what its body holds is the object.
   const replaced = write({ method: 'PUT', body: { metadata: { annotations: { note: 'y' } }, data: { a: '2' } } });
-  t.notOk((replaced.body.metadata as { labels?: unknown }).labels, 'labels gone with the update');
-  t.same((replaced.body.metadata as { annotations?: unknown }).annotations, { note: 'y' });
+  t.notOk(replaced.body.metadata.labels, 'labels gone with the update');
+  t.same(replaced.body.metadata.annotations, { note: 'y' });
   const bad = write({ method: 'PUT', body: { metadata: { labels: { n: 1 } }, data: {} } });
   t.equal(bad.status, 400);
+});
+
+t.test('served as kube-apiserver encodes it: data, labels and annotations keys sorted', async (t) => {
+  const { write } = setup();
+  const made = write({
+    method: 'POST',
+    name: undefined,
+    body: { metadata: { name: 'settings', labels: { z: '1', a: '2' } }, data: { b: '1', a: '2', C: '3' } },
+  });
+  t.same(Object.keys(made.body.data), ['C', 'a', 'b'], 'by bytes, as Go sorts map keys');
+  t.same(Object.keys(made.body.metadata.labels ?? {}), ['a', 'z']);
 });
