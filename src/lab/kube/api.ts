@@ -6,13 +6,21 @@
  * nodes (list, get, Table for kubectl; PATCH nodes/<name>/status counts as a heartbeat); Leases in
  * kube-node-lease (GET, list, PUT, POST: the kubelet heartbeat; `renewTime` is the last renewal); Leases in
  * the other namespaces (create, get, list, update, delete, as clients such as a run lease use them);
- * CertificateSigningRequests (POST, GET, list); ConfigMaps (GET, list, POST, PUT, PATCH, DELETE:
+ * CertificateSigningRequests (POST, GET, list); ConfigMaps (GET, list, watch, POST, PUT, PATCH, DELETE:
  * kube-root-ca.crt, extension-apiserver-authentication and the users' own); the control planes' mirror pods
  * in kube-system (GET, list with labelSelector / fieldSelector spec.nodeName). Anything else is a 404 Status.
  */
 import { authorize, resourceTarget, type AuthnResult, type KubeUser, type RequestTarget } from './auth.js';
-import { configMapList, configMapObject, configMapPage, configMapTable } from './configmap-api.js';
+import {
+  configMapFilter,
+  configMapList,
+  configMapObject,
+  configMapPage,
+  configMapTable,
+  configMapWatch,
+} from './configmap-api.js';
 import { writeConfigMap, type ConfigMapWriteMethod } from './configmap-write.js';
+import { watchRequested } from './list-paging.js';
 import type { CsrStore } from './controller-manager.js';
 import type { ConfigMapStore } from './root-ca-publisher.js';
 import type { NodeRegistry } from './node-registry.js';
@@ -122,7 +130,7 @@ function discovery(body: KubeObject | null): Route | null {
 
 /** A GET without a name lists, or watches with `?watch=true`; any other request keeps its method's verb. */
 function collectionVerb(method: string, verb: string, name: string | undefined, query: URLSearchParams): string {
-  return name === undefined && method === 'GET' ? (query.get('watch') === 'true' ? 'watch' : 'list') : verb;
+  return name === undefined && method === 'GET' ? (watchRequested(query) ? 'watch' : 'list') : verb;
 }
 
 /** Does the namespace exist (NamespaceLifecycle answers 404 to a create in another)? */
@@ -246,9 +254,19 @@ function route(ctx: ApiContext, req: ApiRequest, path: string, query: URLSearchP
             namespaceExists: knownNamespace(ctx, namespace!),
           });
         }
-        if (method !== 'GET' || listVerb === 'watch') return fail(methodNotAllowed());
+        if (method !== 'GET') return fail(methodNotAllowed());
         if (name === undefined) {
-          const chunk = configMapPage(ctx.configMaps.list(namespace), ctx.configMaps.resourceVersion, query);
+          const filter = configMapFilter(query);
+          if ('status' in filter) return fail(filter.status);
+          if (listVerb === 'watch') {
+            const watch = configMapWatch(ctx.configMaps, namespace, query, filter);
+            return 'status' in watch ? fail(watch.status) : { status: 200, body: '', watch };
+          }
+          const chunk = configMapPage(
+            ctx.configMaps.list(namespace).filter(filter),
+            ctx.configMaps.resourceVersion,
+            query,
+          );
           if ('status' in chunk) return fail(chunk.status);
           const items = chunk.items;
           if (wantsTable(req.accept)) {
@@ -380,7 +398,7 @@ function clientLease(
       const r = store.create(namespace, req.body);
       return { status: r.status, body: r.body };
     }
-    if (method !== 'GET' || query.get('watch') === 'true') return fail(methodNotAllowed());
+    if (method !== 'GET' || watchRequested(query)) return fail(methodNotAllowed());
     const items = store.list(namespace);
     if (wantsTable(req.accept)) return ok(storedLeaseTable(items, ctx.now(), store.resourceVersion, tableMode(query)));
     return ok(storedLeaseList(items, store.resourceVersion));

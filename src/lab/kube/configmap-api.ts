@@ -1,11 +1,80 @@
 /**
  * ConfigMaps as kube-apiserver serves them (writes: configmap-write.ts):
  * `GET /api/v1/namespaces/<ns>/configmaps[/<name>]` and `GET /api/v1/configmaps`, as objects, lists, or
- * the `meta.k8s.io/v1` Table kubectl asks for (columns NAME, DATA, AGE as kube-apiserver prints them).
+ * the `meta.k8s.io/v1` Table kubectl asks for (columns NAME, DATA, AGE as kube-apiserver prints them);
+ * lists take `labelSelector` and `fieldSelector` (metadata.name, metadata.namespace) and `watch=true`.
  */
-import { keyOf, paginate } from './list-paging.js';
-import { statusFailure, storedMetadata, storedObjectTable, type KubeObject, type TableObjectMode } from './objects.js';
-import type { ConfigMapView } from './root-ca-publisher.js';
+import type { WatchStream } from './api.js';
+import { keyOf, paginate, selectorFilter } from './list-paging.js';
+import {
+  badRequest,
+  statusFailure,
+  storedMetadata,
+  storedObjectTable,
+  type KubeObject,
+  type TableObjectMode,
+} from './objects.js';
+import type { ConfigMapEvent, ConfigMapStore, ConfigMapView } from './root-ca-publisher.js';
+
+/** The fields a ConfigMap list or watch can select on (the generic ones: ConfigMaps add none). */
+const CONFIGMAP_FIELDS = ['metadata.name', 'metadata.namespace'] as const;
+
+/** The request's selectors as a filter on stored ConfigMaps, or the 400 of an unsupported field. */
+export function configMapFilter(query: URLSearchParams): ((c: ConfigMapView) => boolean) | { status: KubeObject } {
+  const filter = selectorFilter(query, CONFIGMAP_FIELDS);
+  if (typeof filter !== 'function') return { status: badRequest(filter.error) };
+  return (c) => filter(configMapObject(c));
+}
+
+/** kube-apiserver's default `--min-request-timeout` (a watch without `timeoutSeconds` ends after about that). */
+const WATCH_TIMEOUT_DEFAULT_S = 1800;
+
+/**
+ * A watch on the ConfigMaps of `namespace` (every namespace when undefined) that `filter` selects: from
+ * `resourceVersion`, the changes after it (410 Expired once they have left the store's history); without
+ * one or with "0", the current objects as ADDED first. As in the lab's other watches, an object that stops
+ * matching a label selector is not turned into a DELETED event.
+ */
+export function configMapWatch(
+  store: ConfigMapStore,
+  namespace: string | undefined,
+  query: URLSearchParams,
+  filter: (c: ConfigMapView) => boolean,
+): WatchStream | { status: KubeObject } {
+  const timeoutS = Number(query.get('timeoutSeconds') ?? WATCH_TIMEOUT_DEFAULT_S);
+  const timeoutMs =
+    (Number.isFinite(timeoutS) && timeoutS > 0 ? Math.min(timeoutS, 3600) : WATCH_TIMEOUT_DEFAULT_S) * 1000;
+  const selected = (c: ConfigMapView) => (namespace === undefined || c.namespace === namespace) && filter(c);
+  const event = (e: ConfigMapEvent): KubeObject => ({ type: e.type, object: configMapObject(e.object) });
+  const rvParam = query.get('resourceVersion');
+  let initial: KubeObject[];
+  if (rvParam === null || rvParam === '' || rvParam === '0') {
+    initial = store
+      .list(namespace)
+      .filter(selected)
+      .map((c) => ({ type: 'ADDED', object: configMapObject(c) }));
+  } else {
+    if (!/^\d+$/.test(rvParam)) return { status: badRequest(`invalid resource version: ${rvParam}`) };
+    const events = store.eventsSince(Number(rvParam));
+    if (events === null) {
+      const expired = statusFailure(
+        410,
+        'Expired',
+        `too old resource version: ${rvParam} (${store.oldestResourceVersion})`,
+      );
+      return { initial: [{ type: 'ERROR', object: expired }], subscribe: () => () => undefined, timeoutMs };
+    }
+    initial = events.filter((e) => selected(e.object)).map(event);
+  }
+  return {
+    initial,
+    subscribe: (send) =>
+      store.subscribeEvents((e) => {
+        if (selected(e.object)) send(event(e));
+      }),
+    timeoutMs,
+  };
+}
 
 /**
  * A map with its keys in the order Go's encoding/json writes them (sorted by bytes), as kube-apiserver serves

@@ -55,7 +55,7 @@ const CORE_RESOURCES: ResourceDef[] = [
     singularName: 'configmap',
     namespaced: true,
     kind: 'ConfigMap',
-    verbs: ['create', 'delete', 'get', 'list', 'patch', 'update'],
+    verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
     shortNames: ['cm'],
   },
   {

@@ -115,6 +115,29 @@ export function matchesFields(o: KubeObject, selector: FieldSelector): boolean {
   return selector.every((t) => ((FIELDS[t.field]!(o) ?? '') === t.value) === (t.op === '='));
 }
 
+/**
+ * Whether the request asks for a watch: `watch` present with any value but "0" or "false" (any case), as
+ * apimachinery's `Convert_Slice_string_To_bool` reads a query parameter (an empty value is true).
+ */
+export function watchRequested(query: URLSearchParams): boolean {
+  const v = query.get('watch');
+  return v !== null && v !== '0' && v.toLowerCase() !== 'false';
+}
+
+/**
+ * The request's `labelSelector` and `fieldSelector` as one filter, or the error of a field selector naming a
+ * field outside `fields` (kube-apiserver: 400 BadRequest).
+ */
+export function selectorFilter(
+  query: URLSearchParams,
+  fields: readonly string[] = Object.keys(FIELDS),
+): ((o: KubeObject) => boolean) | { error: string } {
+  const parsed = parseFieldSelector(query.get('fieldSelector'), fields);
+  if ('error' in parsed) return parsed;
+  const labels = query.get('labelSelector');
+  return (o) => matchesLabelSelector(metaOf(o).labels, labels) && matchesFields(o, parsed);
+}
+
 /** The storage key order of a list: namespace, then name. */
 export function keyOf(o: KubeObject): string {
   const m = metaOf(o);

@@ -50,26 +50,35 @@ function sameMap(a: Record<string, string> | undefined, b: Record<string, string
 /** The map, or nothing when empty (Go's encoding omits an empty map). */
 const nonEmpty = (m: Record<string, string> | undefined) => (m && Object.keys(m).length > 0 ? { ...m } : undefined);
 
+/** A change as a watch reports it: the object as it was written (as it was last, for a deletion). */
+export interface ConfigMapEvent {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  object: ConfigMapView;
+  /** The change's resourceVersion (a deletion's own, as the DELETED event's object carries it). */
+  resourceVersion: number;
+}
+
+/** How many changes the store keeps for watches that start from a resourceVersion (its "watch window"). */
+const HISTORY_LIMIT = 1_000;
+
 /**
  * ConfigMaps, stored cluster-wide (as in etcd): the publisher, the apiservers' trust controllers (extension-auth.ts)
- * and admin clients write them.
+ * and admin clients write them. The last changes are kept for watches (`eventsSince`).
  */
 export class ConfigMapStore extends NamespacedStore<ConfigMapView> {
   readonly #listeners = new Set<(cm: ConfigMapView) => void>();
   readonly #deleteListeners = new Set<(cm: ConfigMapView) => void>();
+  readonly #eventListeners = new Set<(e: ConfigMapEvent) => void>();
   readonly #deletions = new Map<string, number>();
+  readonly #history: ConfigMapEvent[] = [];
+  /** Changes at or below this resourceVersion have left the history. */
+  #forgottenUpTo = Number(this.resourceVersion);
 
   /** Create or update; nothing changes (no new resourceVersion, no notification) when the data is equal. */
   put(namespace: string, name: string, data: Record<string, string>): void {
-    const key = storeKey(namespace, name);
-    const prev = this.items.get(key);
+    const prev = this.items.get(storeKey(namespace, name));
     if (prev && sameMap(prev.data, data)) return;
-    const resourceVersion = this.nextVersion();
-    const view: ConfigMapView = prev
-      ? { ...prev, data: { ...data }, resourceVersion }
-      : { namespace, name, uid: randomUUID(), createdAt: new Date(), resourceVersion, data: { ...data } };
-    this.items.set(key, view);
-    for (const fn of this.#listeners) fn(view);
+    this.#write(prev ? { ...prev, data } : { namespace, name, uid: randomUUID(), createdAt: new Date(), data });
   }
 
   /** Called after every change; returns the unsubscribe function. */
@@ -130,9 +139,35 @@ export class ConfigMapStore extends NamespacedStore<ConfigMapView> {
       ...(labels ? { labels } : {}),
       ...(annotations ? { annotations } : {}),
     };
-    this.items.set(storeKey(o.namespace, o.name), view);
+    const key = storeKey(o.namespace, o.name);
+    const type = this.items.has(key) ? 'MODIFIED' : 'ADDED';
+    this.items.set(key, view);
+    this.#record({ type, object: view, resourceVersion: Number(view.resourceVersion) });
     for (const fn of this.#listeners) fn(view);
     return view;
+  }
+
+  #record(e: ConfigMapEvent): void {
+    this.#history.push(e);
+    if (this.#history.length > HISTORY_LIMIT) this.#forgottenUpTo = this.#history.shift()!.resourceVersion;
+    for (const fn of this.#eventListeners) fn(e);
+  }
+
+  /** Every later change, as a watch sends it; returns the unsubscribe function. */
+  subscribeEvents(fn: (e: ConfigMapEvent) => void): () => void {
+    this.#eventListeners.add(fn);
+    return () => this.#eventListeners.delete(fn);
+  }
+
+  /** The changes after `resourceVersion`, or null when some of them have left the history (410 Expired). */
+  eventsSince(resourceVersion: number): ConfigMapEvent[] | null {
+    if (resourceVersion < this.#forgottenUpTo) return null;
+    return this.#history.filter((e) => e.resourceVersion > resourceVersion);
+  }
+
+  /** The oldest resourceVersion a watch can start from. */
+  get oldestResourceVersion(): number {
+    return this.#forgottenUpTo;
   }
 
   /** Delete; counted per object (`deletions`), and told to `subscribeDeletes` listeners. */
@@ -141,7 +176,8 @@ export class ConfigMapStore extends NamespacedStore<ConfigMapView> {
     const prev = this.items.get(key);
     if (!prev) return null;
     this.items.delete(key);
-    this.nextVersion();
+    const resourceVersion = this.nextVersion();
+    this.#record({ type: 'DELETED', object: { ...prev, resourceVersion }, resourceVersion: Number(resourceVersion) });
     this.#deletions.set(key, (this.#deletions.get(key) ?? 0) + 1);
     for (const fn of this.#deleteListeners) fn(prev);
     return prev;

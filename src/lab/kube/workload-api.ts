@@ -16,7 +16,7 @@
  *   `pkg/registry/core/pod/storage/eviction.go`), otherwise the pod is deleted (201 Success).
  */
 import { resourceTarget, type RequestTarget } from './auth.js';
-import { matchesFields, matchesLabelSelector, paginate, parseFieldSelector } from './list-paging.js';
+import { paginate, selectorFilter, watchRequested } from './list-paging.js';
 import {
   badRequest,
   humanDuration,
@@ -120,11 +120,7 @@ const VERB: Record<string, string> = { GET: 'get', POST: 'create', PUT: 'update'
 export function workloadTarget(p: ParsedPath, method: string, query: URLSearchParams): RequestTarget {
   const m = method.toUpperCase();
   const verb =
-    p.name === undefined && m === 'GET'
-      ? query.get('watch') === 'true' || query.get('watch') === '1'
-        ? 'watch'
-        : 'list'
-      : (VERB[m] ?? m.toLowerCase());
+    p.name === undefined && m === 'GET' ? (watchRequested(query) ? 'watch' : 'list') : (VERB[m] ?? m.toLowerCase());
   return resourceTarget(verb, WORKLOAD_RESOURCES[p.resource]!.group, p.resource, p);
 }
 
@@ -156,12 +152,8 @@ function current(ctx: WorkloadApiContext, p: ParsedPath): KubeObject[] {
 }
 
 function filters(query: URLSearchParams): ((o: KubeObject) => boolean) | KubeObject {
-  const fields = parseFieldSelector(query.get('fieldSelector'));
-  if ('error' in fields) return badRequest(fields.error);
-  const labels = query.get('labelSelector');
-  return (o) =>
-    matchesLabelSelector((o.metadata as { labels?: Record<string, string> }).labels, labels) &&
-    matchesFields(o, fields);
+  const filter = selectorFilter(query);
+  return typeof filter === 'function' ? filter : badRequest(filter.error);
 }
 
 /** `/api/v1/namespaces[/<name>]` (read-only). */
@@ -191,7 +183,7 @@ export function handleNamespaces(
   req: WorkloadRequest,
   query: URLSearchParams,
 ): WorkloadResponse {
-  if (req.method.toUpperCase() !== 'GET' || query.get('watch') === 'true') return fail(methodNotAllowed());
+  if (req.method.toUpperCase() !== 'GET' || watchRequested(query)) return fail(methodNotAllowed());
   const all = ctx.namespaces.map(namespaceObject);
   const columns = namespaceColumns();
   const asTable = (items: KubeObject[]) =>
@@ -238,7 +230,7 @@ export function handleWorkload(
     if (method !== 'GET') return fail(methodNotAllowed());
     const filter = filters(query);
     if (typeof filter !== 'function') return fail(filter);
-    if (query.get('watch') === 'true' || query.get('watch') === '1') return watch(ctx, p, query, filter);
+    if (watchRequested(query)) return watch(ctx, p, query, filter);
     const page = paginate(current(ctx, p).filter(filter), {
       limit: query.get('limit'),
       continue: query.get('continue'),

@@ -207,6 +207,26 @@ t.test('a 3 + 2 lab through the CLI', async (t) => {
     t.same(applied.metadata.labels, { team: 'platform' }, 'the label kept');
     t.match((await kubectl('apply', '--validate=false', '-f', manifest)).stdout, /unchanged/);
     t.equal((await get()).metadata.resourceVersion, applied.metadata.resourceVersion, 'no change, no new version');
+    const labelled = await kubectl('get', 'configmaps', '-l', 'team=platform', '-o', 'name');
+    t.equal(labelled.stdout.trim(), 'configmap/settings', 'a label selector picks it alone');
+    // A watch from a resourceVersion reports the changes after it (the server ends it at timeoutSeconds).
+    t.equal((await kubectl('label', 'configmap', 'settings', 'tier=web')).code, 0);
+    const watched = await kubectl(
+      'get',
+      '--raw',
+      `/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=${applied.metadata.resourceVersion}` +
+        '&fieldSelector=metadata.name%3Dsettings&timeoutSeconds=1',
+    );
+    t.equal(watched.code, 0, watched.stderr);
+    const events = watched.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; object: { metadata: { labels?: Record<string, string> } } });
+    t.same(
+      events.map((e) => [e.type, e.object.metadata.labels]),
+      [['MODIFIED', { team: 'platform', tier: 'web' }]],
+      'the watch reported the change after that version',
+    );
     // The generators send protobuf, which the lab does not decode: a 415 that says so, not a wrong object.
     const generated = await kubectl('create', 'configmap', 'other', '--from-literal=a=1');
     t.not(generated.code, 0);

@@ -5,6 +5,7 @@
 import t from 'tap';
 
 import { writeConfigMap, type ConfigMapWrite } from '../../../src/lab/kube/configmap-write.js';
+import { watchRequested } from '../../../src/lab/kube/list-paging.js';
 import { ConfigMapStore } from '../../../src/lab/kube/root-ca-publisher.js';
 
 type Body = {
@@ -212,4 +213,35 @@ t.test('served as kube-apiserver encodes it: data, labels and annotations keys s
   });
   t.same(Object.keys(made.body.data), ['C', 'a', 'b'], 'by bytes, as Go sorts map keys');
   t.same(Object.keys(made.body.metadata.labels ?? {}), ['a', 'z']);
+});
+
+t.test('watch: the changes after a resourceVersion, ADDED first without one, 410 once forgotten', async (t) => {
+  const { write, store } = setup();
+  const start = Number(store.resourceVersion);
+  write({ method: 'POST', name: undefined, body: { metadata: { name: 'settings', labels: { team: 'a' } } } });
+  write({ method: 'PATCH', contentType: MERGE, body: { data: { a: '1' } } });
+  write({ method: 'PATCH', contentType: MERGE, body: { data: { a: '1' } } }); // no change: no event
+  const seen: string[] = [];
+  const stop = store.subscribeEvents((e) => seen.push(`${e.type} ${e.object.name}@${e.resourceVersion}`));
+  write({ method: 'DELETE' });
+  stop();
+  const all = store.eventsSince(start)!.map((e) => [e.type, e.object.data]);
+  t.same(all, [
+    ['ADDED', {}],
+    ['MODIFIED', { a: '1' }],
+    ['DELETED', { a: '1' }],
+  ]);
+  t.same(seen, [`DELETED settings@${store.resourceVersion}`], "a deletion's event carries its own version");
+  t.same(store.eventsSince(Number(store.resourceVersion)), [], 'nothing after the newest');
+
+  // The history is bounded: a watch from before it is told its version is too old.
+  for (let i = 0; i < 1_001; i++) store.put('apps', 'churn', { i: String(i) });
+  t.equal(store.eventsSince(start), null, 'too old: 410 Expired');
+  t.ok(store.eventsSince(store.oldestResourceVersion), 'the oldest version still starts a watch');
+});
+
+t.test('watchRequested reads `watch` as apimachinery reads a bool parameter', async (t) => {
+  const asks = (q: string) => watchRequested(new URLSearchParams(q));
+  for (const q of ['watch=true', 'watch=1', 'watch=True', 'watch=', 'watch=yes']) t.ok(asks(q), q);
+  for (const q of ['', 'watch=0', 'watch=false', 'watch=FALSE']) t.notOk(asks(q), q || '(none)');
 });
