@@ -5,7 +5,7 @@
  * lists take `labelSelector` and `fieldSelector` (metadata.name, metadata.namespace) and `watch=true`.
  */
 import type { WatchStream } from './api.js';
-import { keyOf, paginate, selectorFilter } from './list-paging.js';
+import { keyOf, paginate, selectorFilter, tooOldResourceVersion, watchTimeoutMs } from './list-paging.js';
 import {
   badRequest,
   statusFailure,
@@ -26,9 +26,6 @@ export function configMapFilter(query: URLSearchParams): ((c: ConfigMapView) => 
   return (c) => filter(configMapObject(c));
 }
 
-/** kube-apiserver's default `--min-request-timeout` (a watch without `timeoutSeconds` ends after about that). */
-const WATCH_TIMEOUT_DEFAULT_S = 1800;
-
 /**
  * A watch on the ConfigMaps of `namespace` (every namespace when undefined) that `filter` selects: from
  * `resourceVersion`, the changes after it (410 Expired once they have left the store's history); without
@@ -41,9 +38,7 @@ export function configMapWatch(
   query: URLSearchParams,
   filter: (c: ConfigMapView) => boolean,
 ): WatchStream | { status: KubeObject } {
-  const timeoutS = Number(query.get('timeoutSeconds') ?? WATCH_TIMEOUT_DEFAULT_S);
-  const timeoutMs =
-    (Number.isFinite(timeoutS) && timeoutS > 0 ? Math.min(timeoutS, 3600) : WATCH_TIMEOUT_DEFAULT_S) * 1000;
+  const timeoutMs = watchTimeoutMs(query);
   const selected = (c: ConfigMapView) => (namespace === undefined || c.namespace === namespace) && filter(c);
   const event = (e: ConfigMapEvent): KubeObject => ({ type: e.type, object: configMapObject(e.object) });
   const rvParam = query.get('resourceVersion');
@@ -57,11 +52,7 @@ export function configMapWatch(
     if (!/^\d+$/.test(rvParam)) return { status: badRequest(`invalid resource version: ${rvParam}`) };
     const events = store.eventsSince(Number(rvParam));
     if (events === null) {
-      const expired = statusFailure(
-        410,
-        'Expired',
-        `too old resource version: ${rvParam} (${store.oldestResourceVersion})`,
-      );
+      const expired = tooOldResourceVersion(rvParam, store.oldestResourceVersion);
       return { initial: [{ type: 'ERROR', object: expired }], subscribe: () => () => undefined, timeoutMs };
     }
     initial = events.filter((e) => selected(e.object)).map(event);

@@ -64,19 +64,20 @@ interface ConfigMapBody {
   data?: unknown;
 }
 
-/** The body's `data` once it is valid for a ConfigMap named `name`, or the failure to answer with. */
+/**
+ * The 400 of a body whose namespace is not the URL's (the handler checks it before admission and validation),
+ * or null.
+ */
+function namespaceMismatch(b: ConfigMapBody, namespace: string): ApiResponse | null {
+  if (b.metadata?.namespace === undefined || b.metadata.namespace === namespace) return null;
+  return fail(badRequest('the namespace of the provided object does not match the namespace sent on the request'));
+}
+
+/** The body's `data`, labels and annotations once valid for a ConfigMap named `name`, or the failure to answer with. */
 function validData(
   name: string,
-  namespace: string,
   b: ConfigMapBody,
 ): { data: Record<string, string>; meta: ConfigMapMeta } | { failure: ApiResponse } {
-  if (b.metadata?.namespace !== undefined && b.metadata.namespace !== namespace) {
-    return {
-      failure: fail(
-        badRequest('the namespace of the provided object does not match the namespace sent on the request'),
-      ),
-    };
-  }
   const data = b.data ?? {};
   if (
     typeof data !== 'object' ||
@@ -109,9 +110,8 @@ function validData(
  */
 function create(store: ConfigMapStore, namespace: string, namespaceExists: boolean, body: unknown): ApiResponse {
   const b = (body ?? {}) as ConfigMapBody;
-  if (b.metadata?.namespace !== undefined && b.metadata.namespace !== namespace) {
-    return fail(badRequest('the namespace of the provided object does not match the namespace sent on the request'));
-  }
+  const mismatch = namespaceMismatch(b, namespace);
+  if (mismatch) return mismatch;
   if (!namespaceExists) return fail(objectNotFound('namespaces', namespace));
   const given = typeof b.metadata?.name === 'string' && b.metadata.name !== '' ? b.metadata.name : undefined;
   const prefix =
@@ -130,7 +130,7 @@ function create(store: ConfigMapStore, namespace: string, namespaceExists: boole
     do name = `${prefix}${randomSuffix()}`;
     while (store.get(namespace, name));
   }
-  const valid = validData(name, namespace, b);
+  const valid = validData(name, b);
   if ('failure' in valid) return valid.failure;
   const rvSet = resourceVersionSetOnCreate(b.metadata?.resourceVersion);
   if (rvSet) return fail(rvSet);
@@ -168,7 +168,9 @@ export function writeConfigMap(store: ConfigMapStore, write: ConfigMapWrite): Ap
       badRequest(`the name of the object (${String(b.metadata.name)}) does not match the name on the URL (${name})`),
     );
   }
-  const valid = validData(name, namespace, b);
+  const mismatch = namespaceMismatch(b, namespace);
+  if (mismatch) return mismatch;
+  const valid = validData(name, b);
   if ('failure' in valid) return valid.failure;
   const rv =
     typeof b.metadata?.resourceVersion === 'string' && b.metadata.resourceVersion !== ''

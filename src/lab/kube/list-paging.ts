@@ -7,7 +7,7 @@
  * serves it from the snapshot at the token's resourceVersion); a token older than the watch window is
  * refused with 410 Expired, as after an etcd compaction.
  */
-import type { KubeObject } from './objects.js';
+import { statusFailure, type KubeObject } from './objects.js';
 
 interface Meta {
   name: string;
@@ -113,6 +113,20 @@ export function parseFieldSelector(
 
 export function matchesFields(o: KubeObject, selector: FieldSelector): boolean {
   return selector.every((t) => ((FIELDS[t.field]!(o) ?? '') === t.value) === (t.op === '='));
+}
+
+/** kube-apiserver's default `--min-request-timeout` (a watch without `timeoutSeconds` ends after about that). */
+const WATCH_TIMEOUT_DEFAULT_S = 1800;
+
+/** How long a watch runs: its `timeoutSeconds` (at most an hour), else the default. */
+export function watchTimeoutMs(query: URLSearchParams): number {
+  const s = Number(query.get('timeoutSeconds') ?? WATCH_TIMEOUT_DEFAULT_S);
+  return (Number.isFinite(s) && s > 0 ? Math.min(s, 3600) : WATCH_TIMEOUT_DEFAULT_S) * 1000;
+}
+
+/** The ERROR event's Status of a watch from a resourceVersion whose changes have left the store's history. */
+export function tooOldResourceVersion(requested: string, oldest: number): KubeObject {
+  return statusFailure(410, 'Expired', `too old resource version: ${requested} (${oldest})`);
 }
 
 /**

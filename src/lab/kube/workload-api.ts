@@ -16,7 +16,7 @@
  *   `pkg/registry/core/pod/storage/eviction.go`), otherwise the pod is deleted (201 Success).
  */
 import { resourceTarget, type RequestTarget } from './auth.js';
-import { paginate, selectorFilter, watchRequested } from './list-paging.js';
+import { paginate, selectorFilter, tooOldResourceVersion, watchRequested, watchTimeoutMs } from './list-paging.js';
 import {
   badRequest,
   humanDuration,
@@ -75,8 +75,6 @@ export const WORKLOAD_RESOURCES: Record<string, ResourceInfo> = {
   jobs: { group: 'batch', version: 'v1', kind: 'Job', writable: false },
   poddisruptionbudgets: { group: 'policy', version: 'v1', kind: 'PodDisruptionBudget', writable: false },
 };
-
-const WATCH_TIMEOUT_DEFAULT_S = 1800;
 
 export interface ParsedPath {
   resource: string;
@@ -442,9 +440,7 @@ function watch(
   query: URLSearchParams,
   filter: (o: KubeObject) => boolean,
 ): WorkloadResponse {
-  const timeoutS = Number(query.get('timeoutSeconds') ?? WATCH_TIMEOUT_DEFAULT_S);
-  const timeoutMs =
-    (Number.isFinite(timeoutS) && timeoutS > 0 ? Math.min(timeoutS, 3600) : WATCH_TIMEOUT_DEFAULT_S) * 1000;
+  const timeoutMs = watchTimeoutMs(query);
   const inScope = (e: StoreEvent): boolean =>
     e.resource === p.resource && (p.namespace === undefined || e.object.metadata.namespace === p.namespace);
   const event = (e: StoreEvent): KubeObject => ({ type: e.type, object: withKind(p.resource, e.object) });
@@ -458,11 +454,7 @@ function watch(
     const rv = Number(rvParam);
     const events = Number.isInteger(rv) ? ctx.store.eventsSince(p.resource, rv) : null;
     if (events === null) {
-      const expired = statusFailure(
-        410,
-        'Expired',
-        `too old resource version: ${rvParam} (${ctx.store.oldestResourceVersion})`,
-      );
+      const expired = tooOldResourceVersion(rvParam, ctx.store.oldestResourceVersion);
       return {
         status: 200,
         body: '',
