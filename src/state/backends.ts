@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import type { Adapter } from 'lowdb';
 import { RotateError } from '../domain/errors.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
-import { parseStateText, serializeState, type StateLocation } from './codec.js';
+import { encodeState, parseStateText, serializeState, type StateLocation } from './codec.js';
 import { FileLockSlot, MemoryLockSlot, type LockSlot } from './lock.js';
 import { statePaths } from './paths.js';
 import { ensureIgnoredPrivateDir } from './state-dir.js';
@@ -47,10 +47,8 @@ function ioError(code: string, action: string, file: string, err: unknown): Rota
 export class PrivateJsonFile implements StateBackend {
   readonly location: StateLocation;
   readonly lockSlot: LockSlot;
-  /** The text of the version on disk as last read or written (known good), or null when there is none. */
-  #lastGood: string | null | undefined;
-  /** #lastGood encoded, made when first compared (then kept until #lastGood changes). */
-  #lastGoodBytes: Buffer | null = null;
+  /** The bytes of the version on disk as last read or written (known good), or null when there is none. */
+  #lastGood: Buffer | null | undefined;
 
   constructor(statePath: string) {
     const paths = statePaths(statePath);
@@ -59,9 +57,9 @@ export class PrivateJsonFile implements StateBackend {
   }
 
   async read(): Promise<StateDocument | null> {
-    let text: string;
+    let bytes: Buffer;
     try {
-      text = await fs.readFile(this.location.file, 'utf8');
+      bytes = await fs.readFile(this.location.file);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
         this.#lastGood = null;
@@ -69,9 +67,8 @@ export class PrivateJsonFile implements StateBackend {
       }
       throw ioError('STATE_READ_FAILED', 'read the state file', this.location.file, err);
     }
-    const doc = parseStateText(text, this.location);
-    this.#lastGood = text;
-    this.#lastGoodBytes = null;
+    const doc = parseStateText(bytes.toString('utf8'), this.location);
+    this.#lastGood = bytes;
     return doc;
   }
 
@@ -80,16 +77,14 @@ export class PrivateJsonFile implements StateBackend {
     try {
       // Bytes against bytes (a memcmp): decoding a large state to compare it cost as much as parsing it.
       const onDisk = await fs.readFile(this.location.file);
-      if (this.#lastGood === null) return false;
-      this.#lastGoodBytes ??= Buffer.from(this.#lastGood, 'utf8');
-      return onDisk.equals(this.#lastGoodBytes);
+      return this.#lastGood !== null && onDisk.equals(this.#lastGood);
     } catch (err) {
       return (err as NodeJS.ErrnoException).code === 'ENOENT' && this.#lastGood === null;
     }
   }
 
   async write(doc: StateDocument): Promise<void> {
-    const text = serializeState(doc, this.location);
+    const bytes = encodeState(doc, this.location);
     if (this.#lastGood === undefined) await this.read();
     try {
       await ensureIgnoredPrivateDir(path.dirname(this.location.file));
@@ -97,14 +92,12 @@ export class PrivateJsonFile implements StateBackend {
     } catch (err) {
       throw ioError('STATE_WRITE_FAILED', 'write the state backup', this.location.backup!, err);
     }
-    const bytes = Buffer.from(text, 'utf8');
     try {
       await writeFileAtomic(this.location.file, bytes, { mode: 0o600 });
     } catch (err) {
       throw ioError('STATE_WRITE_FAILED', 'write the state file', this.location.file, err);
     }
-    this.#lastGood = text;
-    this.#lastGoodBytes = bytes;
+    this.#lastGood = bytes;
   }
 
   /**
@@ -114,7 +107,7 @@ export class PrivateJsonFile implements StateBackend {
    * a large document written and fsynced on every write. Where hard links are not supported, the text
    * is written as before.
    */
-  async #keepBackup(lastGood: string): Promise<void> {
+  async #keepBackup(lastGood: Buffer): Promise<void> {
     const backup = this.location.backup!;
     const tmp = path.join(path.dirname(backup), `.${path.basename(backup)}.${randomBytes(6).toString('hex')}.tmp`);
     try {

@@ -5,7 +5,8 @@
  */
 import t from 'tap';
 import { createMemoryStateStore, MemoryStateBacking } from '../../src/state/index.js';
-import { serializeState } from '../../src/state/codec.js';
+import { encodeState, serializeState } from '../../src/state/codec.js';
+import { setStateCipherForTests, STATE_KEY_ENV, stateCipherFromEnv } from '../../src/state/encryption.js';
 import type { StateDocument } from '../../src/state/types.js';
 import { FAKE_KEY_PEM, fullPlan, samplePlan, sampleBefore } from './fixtures/plan.js';
 
@@ -26,6 +27,36 @@ t.test('the text is exactly JSON.stringify of the document, plans of resumes inc
   t.equal(serializeState(doc, where), `${JSON.stringify(doc, null, 2)}\n`);
   t.equal(backing.text, `${JSON.stringify(JSON.parse(backing.text!), null, 2)}\n`, 'what the store wrote too');
   t.equal(serializeState(doc, where), `${JSON.stringify(doc, null, 2)}\n`, 'and again from the cached plan texts');
+});
+
+t.test("the file's bytes are the text's UTF-8, plan bytes encoded once; sealed with a state key", async (t) => {
+  const store = createMemoryStateStore();
+  const run = await store.startRun({ operation: 'apply', plan: samplePlan(), before: sampleBefore() });
+  await store.replanRun(run.id, fullPlan()).catch(() => undefined);
+  const doc = (await store.read())!;
+  // Text outside ASCII in a recorded plan and around it: the bytes are UTF-8 on both sides of each plan.
+  (doc.runs[0]!.plan as unknown as Record<string, unknown>).note = 'accept → issue → drop — ✓';
+  doc.desiredFile = '/tmp/désiré.yaml';
+  const expected = Buffer.from(`${JSON.stringify(doc, null, 2)}\n`, 'utf8');
+  t.ok(encodeState(doc, where).equals(expected), 'the bytes of JSON.stringify');
+  doc.desiredFile = '/tmp/other → file.yaml';
+  t.ok(
+    encodeState(doc, where).equals(Buffer.from(`${JSON.stringify(doc, null, 2)}\n`, 'utf8')),
+    'again, from the cached plan bytes, with the rest of the document changed',
+  );
+  t.throws(
+    () => {
+      const bad = structuredClone(doc) as StateDocument;
+      (bad.runs[0]!.plan as unknown as Record<string, unknown>).leak = FAKE_KEY_PEM;
+      encodeState(bad, where);
+    },
+    { code: 'STATE_KEY_MATERIAL' },
+  );
+  setStateCipherForTests(stateCipherFromEnv({ [STATE_KEY_ENV]: 'ab'.repeat(32) }));
+  t.teardown(() => setStateCipherForTests(undefined));
+  const sealed = encodeState(doc, where).toString('utf8');
+  t.not(sealed, `${JSON.stringify(doc, null, 2)}\n`, 'with a state key the bytes are sealed');
+  t.notMatch(sealed, /accept → issue/, 'no plain text of the plan in them');
 });
 
 t.test('key material in a plan is refused; a recorded plan is frozen', async (t) => {
