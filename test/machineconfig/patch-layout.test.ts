@@ -271,6 +271,22 @@ t.test('the self-check refuses a patch that would change anything outside the CA
   );
 });
 
+t.test('the self-check compares every document of a multi-document config, edited or not', async (t) => {
+  // The documents the patch does not touch are compared by their parse; the edited one by its content.
+  const tail = `---\napiVersion: v1alpha1\nkind: KubePrismConfig\nenabled: true\nport: 7445\n`;
+  const cfg =
+    `machine:\n    type: worker\n    ca: &talosca\n        crt: ${b(A.certPem)}\n        key: ""\n` +
+    `    copy: *talosca\n` +
+    tail;
+  const err = catchRotate(() => patchCaState(cfg, { talos: { issuing: { certPem: B.certPem }, accepted: [] } }, 'w1'));
+  t.equal(err.code, 'MC_INTERNAL');
+  t.match(err.message, /content outside the CA fields changed/);
+  const plain = `machine:\n    type: worker\n    ca:\n        crt: ${b(A.certPem)}\n        key: ""\n` + tail;
+  const out = patchCaState(plain, { talos: { issuing: { certPem: B.certPem }, accepted: [A.certPem] } });
+  t.ok(out.endsWith(tail), 'the other document is left as it was');
+  t.equal(readCaState(out).talos.issuing?.certPem, B.certPem);
+});
+
 t.test('errors', async (t) => {
   const cp = loadFixture('legacy-controlplane');
   const s = readCaState(cp);
