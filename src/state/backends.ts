@@ -48,7 +48,9 @@ export class PrivateJsonFile implements StateBackend {
   readonly location: StateLocation;
   readonly lockSlot: LockSlot;
   /** The bytes of the version on disk as last read or written (known good), or null when there is none. */
-  #lastGood: Buffer | null | undefined;
+  #lastGood: Buffer[] | null | undefined;
+  /** Where unchanged() reads the file, a block at a time. */
+  #block: Buffer | undefined;
 
   constructor(statePath: string) {
     const paths = statePaths(statePath);
@@ -68,23 +70,54 @@ export class PrivateJsonFile implements StateBackend {
       throw ioError('STATE_READ_FAILED', 'read the state file', this.location.file, err);
     }
     const doc = parseStateText(bytes.toString('utf8'), this.location);
-    this.#lastGood = bytes;
+    this.#lastGood = [bytes];
     return doc;
   }
 
   async unchanged(): Promise<boolean> {
     if (this.#lastGood === undefined) return false;
     try {
-      // Bytes against bytes (a memcmp): decoding a large state to compare it cost as much as parsing it.
-      const onDisk = await fs.readFile(this.location.file);
-      return this.#lastGood !== null && onDisk.equals(this.#lastGood);
+      // Bytes against bytes: decoding a large state to compare it cost as much as parsing it, and reading
+      // it whole into a new buffer on every write cost more than the write (a state with past runs is large).
+      return this.#lastGood !== null && (await this.#fileHolds(this.#lastGood));
     } catch (err) {
       return (err as NodeJS.ErrnoException).code === 'ENOENT' && this.#lastGood === null;
     }
   }
 
+  /** Whether the file holds exactly `chunks`, read a block at a time into one buffer. */
+  async #fileHolds(chunks: readonly Buffer[]): Promise<boolean> {
+    const handle = await fs.open(this.location.file, 'r');
+    try {
+      const total = chunks.reduce((n, c) => n + c.byteLength, 0);
+      if ((await handle.stat()).size !== total) return false;
+      const block = (this.#block ??= Buffer.allocUnsafe(1 << 20));
+      let chunk = 0;
+      let inChunk = 0;
+      for (let pos = 0; pos < total;) {
+        const { bytesRead } = await handle.read(block, 0, block.byteLength, pos);
+        if (bytesRead === 0) return false;
+        for (let k = 0; k < bytesRead;) {
+          const c = chunks[chunk]!;
+          const n = Math.min(c.byteLength - inChunk, bytesRead - k);
+          if (!block.subarray(k, k + n).equals(c.subarray(inChunk, inChunk + n))) return false;
+          k += n;
+          inChunk += n;
+          if (inChunk === c.byteLength) {
+            chunk += 1;
+            inChunk = 0;
+          }
+        }
+        pos += bytesRead;
+      }
+      return true;
+    } finally {
+      await handle.close();
+    }
+  }
+
   async write(doc: StateDocument): Promise<void> {
-    const bytes = encodeState(doc, this.location);
+    const bytes = encodeState(doc, this.location).filter((c) => c.byteLength > 0);
     if (this.#lastGood === undefined) await this.read();
     try {
       await ensureIgnoredPrivateDir(path.dirname(this.location.file));
@@ -107,7 +140,7 @@ export class PrivateJsonFile implements StateBackend {
    * a large document written and fsynced on every write. Where hard links are not supported, the text
    * is written as before.
    */
-  async #keepBackup(lastGood: Buffer): Promise<void> {
+  async #keepBackup(lastGood: readonly Buffer[]): Promise<void> {
     const backup = this.location.backup!;
     const tmp = path.join(path.dirname(backup), `.${path.basename(backup)}.${randomBytes(6).toString('hex')}.tmp`);
     try {

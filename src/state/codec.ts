@@ -4,13 +4,13 @@
  * that holds key material, so neither can reach the disk. With a state key configured the text on disk is
  * sealed (encryption.ts): checks run on the plain document, sealing is the last step.
  */
+import { randomBytes } from 'node:crypto';
 import { RotateError } from '../domain/errors.js';
 import { TOOL_VERSION } from '../version.js';
 import { configuredStateCipher, openIfSealed, sealIfConfigured } from './encryption.js';
 import { containsKeyMaterial } from './key-material.js';
 import { stateDocumentProblems } from './schema.js';
-import { STATE_VERSION, type StateDocument } from './types.js';
-import { runPlans } from './runs.js';
+import { STATE_VERSION, type Run, type StateDocument } from './types.js';
 
 /** How to name a state in messages: its file (or `(memory)`) and where its backup is, if any. */
 export interface StateLocation {
@@ -81,35 +81,49 @@ export function parseStateText(sealedOrPlain: string, where: StateLocation): Sta
 /** The document as written to disk; an internal error for a non-conforming document or any key material. */
 export function serializeState(doc: StateDocument, where: StateLocation): string {
   const text = stateParts(doc, where)
-    .map((part) => (typeof part === 'string' ? part : indentedPlanText(part.plan, part.indent)))
+    .map((part) => (typeof part === 'string' ? part : part.text))
     .join('');
   // Sealed last, when a state key is configured (encryption.ts): every check above ran on the plain text.
   return sealIfConfigured(`${text}\n`, 'state');
 }
 
 /**
- * serializeState's text as UTF-8 bytes, with each plan's bytes encoded once: at 200 nodes a state is
- * about 2.4 MB, most of it the plan, written after every node event (about 2,000 times in a full
- * rotation), and encoding all of it each time was a sixth of the CLI's CPU in an apply.
+ * serializeState's text as UTF-8 bytes, in chunks to write one after the other, where the parts that never
+ * change (recorded plans, finished runs) are encoded once and never copied: at 200 nodes a run is about
+ * 2.4 MB, most of it the plan, and the state is written after every node event (about 2,000 times in a full
+ * rotation).
  */
-export function encodeState(doc: StateDocument, where: StateLocation): Buffer {
-  if (configuredStateCipher()) return Buffer.from(serializeState(doc, where), 'utf8');
+export function encodeState(doc: StateDocument, where: StateLocation): Buffer[] {
+  if (configuredStateCipher()) return [Buffer.from(serializeState(doc, where), 'utf8')];
   const chunks = stateParts(doc, where).map((part) =>
-    typeof part === 'string' ? Buffer.from(part, 'utf8') : indentedPlanBytes(part.plan, part.indent),
+    typeof part === 'string' ? Buffer.from(part, 'utf8') : (part.bytes ??= Buffer.from(part.text, 'utf8')),
   );
   chunks.push(NEWLINE);
-  return Buffer.concat(chunks);
+  return chunks;
 }
 
 const NEWLINE = Buffer.from('\n');
 
-/** A run's plan in the state text: its JSON text, indented to its place (`indent`). */
-type StatePart = string | { plan: object; indent: string };
+/** Text of the state made for this write, or a piece that never changes (its bytes encoded once). */
+type StatePart = string | Piece;
+interface Piece {
+  readonly text: string;
+  bytes?: Buffer;
+}
 
-/** The checked document as JSON text with each recorded plan's place left to fill. */
+/** Runs that can no longer change unless copied first (runs.ts editRun): frozen, checked and validated once. */
+const FINISHED: ReadonlySet<Run['status']> = new Set(['complete', 'rolled-back']);
+const frozenRuns = new WeakSet<Run>();
+
+/**
+ * The checked document as parts of its JSON text (indent 2). Recorded plans and finished runs never change:
+ * each is serialized, checked for key material and validated once, the rest on every write. No key material
+ * can span a seam: a plan or run is a whole JSON value and the patterns hold no JSON punctuation.
+ */
 function stateParts(doc: StateDocument, where: StateLocation): StatePart[] {
-  const problems = stateDocumentProblems(doc);
-  if (problems.length > 0) {
+  const live = doc.runs.filter((run) => !frozenRuns.has(run));
+  if (stateDocumentProblems(live.length === doc.runs.length ? doc : { ...doc, runs: live }).length > 0) {
+    const problems = stateDocumentProblems(doc);
     throw new RotateError(
       'STATE_INVALID_WRITE',
       `refusing to write an invalid state document to ${where.file}: ${problems.slice(0, 3).join('; ')}`,
@@ -124,46 +138,91 @@ function stateParts(doc: StateDocument, where: StateLocation): StatePart[] {
       hint: 'the state on disk was not changed',
       source: 'internal',
     });
-  // The runs' plans are most of a state and never change once recorded: each is serialized and checked
-  // for key material once (planText), the rest of the document on every write. No key material can span
-  // the seam: a plan's text is a whole JSON value and the patterns hold no JSON punctuation.
-  const plans: string[] = [];
+  const tokens = new Tokens();
   const skeleton = JSON.stringify(
-    {
-      ...doc,
-      runs: doc.runs.map((run) => ({
-        ...run,
-        plan: planToken(plans, run.plan),
-        resumes: run.resumes.map((r) =>
-          r.replanned ? { ...r, replanned: { ...r.replanned, plan: planToken(plans, r.replanned.plan) } } : r,
-        ),
-      })),
-    },
+    { ...doc, runs: doc.runs.map((run) => (frozenRuns.has(run) ? tokens.run(run) : tokens.plansOf(run))) },
     null,
     2,
   );
   if (containsKeyMaterial(skeleton)) throw keyMaterial();
-  const recorded: object[] = [];
-  for (const plan of doc.runs.flatMap((run) => runPlans(run))) {
-    if (planText(plan) === null) throw keyMaterial();
-    recorded.push(plan);
+  for (const plan of tokens.plans) if (planText(plan) === null) throw keyMaterial();
+  const parts = tokens.split(skeleton, keyMaterial);
+  // Written once in full (validated and checked above): from now on shared by the copies made for edits.
+  for (const run of live) {
+    if (!FINISHED.has(run.status)) continue;
+    deepFreeze(run);
+    frozenRuns.add(run);
   }
-  // Each token stands alone as a string value at the end of a `"plan": ` line: the plan's text goes there,
-  // indented as JSON.stringify indents a nested value (every line of it shifted by the line's indent).
-  const parts: StatePart[] = [];
-  let from = 0;
-  for (const m of skeleton.matchAll(/^( *)"plan": "\\u0000plan:(\d+)"/gm)) {
-    const indent = m[1]!;
-    parts.push(`${skeleton.slice(from, m.index)}${indent}"plan": `, { plan: recorded[Number(m[2])]!, indent });
-    from = m.index + m[0].length;
-  }
-  parts.push(skeleton.slice(from));
   return parts;
 }
 
-function planToken(plans: string[], _plan: unknown): string {
-  plans.push('');
-  return `\u0000plan:${plans.length - 1}`;
+/**
+ * Placeholders for the parts made once: a recorded plan in place of its value, a finished run in place
+ * of itself. Each stands alone as a string value at the end of a line (`"plan": ` or an element of `runs`);
+ * the nonce keeps any string of the document from being taken for one.
+ */
+class Tokens {
+  readonly plans: object[] = [];
+  readonly runs: Run[] = [];
+  readonly #nonce = randomBytes(8).toString('hex');
+
+  plansOf(run: Run): object {
+    const token = (plan: object) => `\u0000plan:${this.#nonce}:${this.plans.push(plan) - 1}`;
+    return {
+      ...run,
+      plan: token(run.plan),
+      resumes: run.resumes.map((r) =>
+        r.replanned ? { ...r, replanned: { ...r.replanned, plan: token(r.replanned.plan) } } : r,
+      ),
+    };
+  }
+
+  run(run: Run): string {
+    return `\u0000run:${this.#nonce}:${this.runs.push(run) - 1}`;
+  }
+
+  /**
+   * `text` with each placeholder's part put in its place, indented as JSON.stringify indents a nested
+   * value (every line of it shifted by the line's indent).
+   */
+  split(text: string, keyMaterial: () => RotateError): StatePart[] {
+    const parts: StatePart[] = [];
+    const n = this.#nonce;
+    const re = new RegExp(`^( *)(?:"plan": "\\\\u0000plan:${n}:(\\d+)"|"\\\\u0000run:${n}:(\\d+)")`, 'gm');
+    let from = 0;
+    for (const m of text.matchAll(re)) {
+      const indent = m[1]!;
+      if (m[2] !== undefined) {
+        parts.push(`${text.slice(from, m.index)}${indent}"plan": `, indentedPlan(this.plans[Number(m[2])]!, indent));
+      } else {
+        parts.push(
+          `${text.slice(from, m.index)}${indent}`,
+          ...runPieces(this.runs[Number(m[3])]!, indent, keyMaterial),
+        );
+      }
+      from = m.index + m[0].length;
+    }
+    parts.push(text.slice(from));
+    return parts;
+  }
+}
+
+/** A finished run's parts at `indent`, made once per run and indent. */
+const runTexts = new WeakMap<Run, Map<string, Piece[]>>();
+
+function runPieces(run: Run, indent: string, keyMaterial: () => RotateError): Piece[] {
+  let byIndent = runTexts.get(run);
+  if (!byIndent) runTexts.set(run, (byIndent = new Map()));
+  let pieces = byIndent.get(indent);
+  if (pieces === undefined) {
+    const tokens = new Tokens();
+    const text = JSON.stringify(tokens.plansOf(run), null, 2).replace(/\n/g, `\n${indent}`);
+    // Checked when it was written in full; a frozen run cannot have changed since.
+    if (containsKeyMaterial(text)) throw keyMaterial();
+    pieces = tokens.split(text, keyMaterial).map((part) => (typeof part === 'string' ? { text: part } : part));
+    byIndent.set(indent, pieces);
+  }
+  return pieces;
 }
 
 /** A plan's JSON text (indent 2), or null when it holds key material; computed once per plan object. */
@@ -183,30 +242,21 @@ function planText(plan: object): string | null {
 }
 
 /**
- * The plan's text indented for its place in the state, computed once per plan and indent (and its UTF-8
- * bytes once, when a file is written): re-indenting a 2 MB plan on every journal write (hundreds per run at
- * 200 nodes) was over a quarter of the CLI's own CPU in an apply, and as much garbage again as the document.
+ * The plan's text indented for its place in the state, made once per plan and indent: re-indenting a 2 MB
+ * plan on every journal write (hundreds per run at 200 nodes) was over a quarter of the CLI's own CPU in an
+ * apply, and as much garbage again as the document itself.
  */
-const indentedPlans = new WeakMap<object, Map<string, { text: string; bytes?: Buffer }>>();
+const indentedPlans = new WeakMap<object, Map<string, Piece>>();
 
-function indentedPlan(plan: object, indent: string): { text: string; bytes?: Buffer } {
+function indentedPlan(plan: object, indent: string): Piece {
   let byIndent = indentedPlans.get(plan);
   if (!byIndent) indentedPlans.set(plan, (byIndent = new Map()));
-  let entry = byIndent.get(indent);
-  if (entry === undefined) {
-    entry = { text: planText(plan)!.replace(/\n/g, `\n${indent}`) };
-    byIndent.set(indent, entry);
+  let piece = byIndent.get(indent);
+  if (piece === undefined) {
+    piece = { text: planText(plan)!.replace(/\n/g, `\n${indent}`) };
+    byIndent.set(indent, piece);
   }
-  return entry;
-}
-
-function indentedPlanText(plan: object, indent: string): string {
-  return indentedPlan(plan, indent).text;
-}
-
-function indentedPlanBytes(plan: object, indent: string): Buffer {
-  const entry = indentedPlan(plan, indent);
-  return (entry.bytes ??= Buffer.from(entry.text, 'utf8'));
+  return piece;
 }
 
 function deepFreeze(value: unknown): void {

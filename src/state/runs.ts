@@ -150,14 +150,48 @@ export function addRun(doc: StateDocument, input: NewRun, now: string): Run {
   return run;
 }
 
+/** A run of the document, to read (edits go through editRun). */
 export function findRun(doc: StateDocument, runId: string): Run {
   const run = doc.runs.find((r) => r.id === runId);
   if (!run) throw bug(`no run ${runId} in the state`);
   return run;
 }
 
+/**
+ * A run of the document, to edit. A finished run is frozen once written and shared by the copies of the
+ * document made for later edits (codec.ts, store.ts cloneForEdit): it is replaced in `doc` by a copy first.
+ */
+function editRun(doc: StateDocument, runId: string): Run {
+  const i = doc.runs.findIndex((r) => r.id === runId);
+  if (i < 0) throw bug(`no run ${runId} in the state`);
+  let run = doc.runs[i]!;
+  if (Object.isFrozen(run)) doc.runs[i] = run = copyRunForEdit(run);
+  return run;
+}
+
+/**
+ * A copy of a run to edit, sharing its plans: a plan is recorded once and never edited in place (a replan
+ * replaces it), and copying it on every node event was most of a write's cost at 200 nodes.
+ */
+export function copyRunForEdit(run: Run): Run {
+  const r = {} as Record<string, unknown>;
+  for (const [key, value] of Object.entries(run)) {
+    if (key === 'plan') r[key] = value;
+    else if (key === 'resumes') r[key] = (value as Run['resumes']).map(copyResume);
+    else r[key] = structuredClone(value);
+  }
+  return r as unknown as Run;
+}
+
+function copyResume(resume: Run['resumes'][number]): Run['resumes'][number] {
+  const { replanned, ...rest } = resume;
+  const copy = structuredClone(rest) as Run['resumes'][number];
+  if (replanned) copy.replanned = { plan: replanned.plan, steps: structuredClone(replanned.steps) };
+  return copy;
+}
+
 function runningRun(doc: StateDocument, runId: string): Run {
-  const run = findRun(doc, runId);
+  const run = editRun(doc, runId);
   if (run.status !== 'running') throw bug(`run ${runId} is ${run.status}, not running`);
   return run;
 }
@@ -198,7 +232,7 @@ function markNode(
 }
 
 export function resumeRun(doc: StateDocument, runId: string, now: string, toolVersion: string): Run {
-  const run = findRun(doc, runId);
+  const run = editRun(doc, runId);
   if (!isUnfinished(run)) throw bug(`run ${runId} is ${run.status} and cannot be resumed`);
   run.resumes.push({ at: now, from: run.status, toolVersion });
   run.status = 'running';
@@ -455,7 +489,7 @@ export function addOutput(
 
 /** Idempotent per (api, fingerprint): a key escrowed again is recorded once, with its latest role and file. */
 export function addKey(doc: StateDocument, runId: string, key: Omit<KeyRecord, 'recordedAt'>, now: string): void {
-  const run = findRun(doc, runId);
+  const run = editRun(doc, runId);
   const record: KeyRecord = {
     api: key.api,
     fingerprint: key.fingerprint,
@@ -493,7 +527,7 @@ export function finishRunIn(
 
 /** An apply run whose changes a rollback run undid. */
 export function setRolledBack(doc: StateDocument, runId: string, now: string): void {
-  const run = findRun(doc, runId);
+  const run = editRun(doc, runId);
   if (run.operation !== 'apply') throw bug(`run ${runId} is a ${run.operation}, which cannot be rolled back`);
   if (run.status === 'running' || run.status === 'rolled-back')
     throw bug(`run ${runId} is ${run.status} and cannot be marked rolled back`);
@@ -502,8 +536,8 @@ export function setRolledBack(doc: StateDocument, runId: string, now: string): v
 }
 
 export function appendEvents(doc: StateDocument, runId: string, events: EventRecord[]): void {
-  const run = doc.runs.find((r) => r.id === runId);
-  if (!run || events.length === 0) return;
+  if (events.length === 0 || !doc.runs.some((r) => r.id === runId)) return;
+  const run = editRun(doc, runId);
   const all = [...(run.events ?? []), ...events];
   run.events = all.slice(Math.max(0, all.length - EVENTS_CAP));
 }
@@ -534,7 +568,7 @@ export function putWorkload(
   record: Omit<WorkloadRecord, 'updatedAt'>,
   now: string,
 ): void {
-  const run = findRun(doc, runId);
+  const run = editRun(doc, runId);
   const list = (run.workloads ??= []);
   const full: WorkloadRecord = { ...record, updatedAt: now };
   const i = list.findIndex((w) => w.namespace === record.namespace && w.kind === record.kind && w.name === record.name);

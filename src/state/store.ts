@@ -480,28 +480,11 @@ interface PendingEdit {
 }
 
 /**
- * A copy to edit, sharing the runs' plans with `doc`: a plan is recorded once and never edited in place
- * (a replan replaces it), and copying it on every node event was most of a write's cost at 200 nodes.
+ * A copy to edit, sharing with `doc` the runs' plans (recorded once, never edited in place) and the
+ * finished runs a write froze (runs.ts editRun copies one before it is edited).
  */
 export function cloneForEdit(doc: StateDocument): StateDocument {
-  const copy = { ...doc, runs: [] as Run[] };
-  for (const run of doc.runs) {
-    const r = {} as Record<string, unknown>;
-    for (const [key, value] of Object.entries(run)) {
-      if (key === 'plan') r[key] = value;
-      else if (key === 'resumes') r[key] = (value as Run['resumes']).map(cloneResume);
-      else r[key] = structuredClone(value);
-    }
-    copy.runs.push(r as unknown as Run);
-  }
-  return copy;
-}
-
-function cloneResume(resume: Run['resumes'][number]): Run['resumes'][number] {
-  const { replanned, ...rest } = resume;
-  const copy = structuredClone(rest) as Run['resumes'][number];
-  if (replanned) copy.replanned = { plan: replanned.plan, steps: structuredClone(replanned.steps) };
-  return copy;
+  return { ...doc, runs: doc.runs.map((run) => (Object.isFrozen(run) ? run : runs.copyRunForEdit(run))) };
 }
 
 function sameSnapshot(a: StateDocument | null, b: StateDocument | null): boolean {

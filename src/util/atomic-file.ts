@@ -17,7 +17,7 @@ export interface AtomicWriteOptions {
  */
 export async function writeFileAtomic(
   target: string,
-  data: string | Uint8Array,
+  data: string | Uint8Array | readonly Uint8Array[],
   options: AtomicWriteOptions = {},
 ): Promise<void> {
   const mode = options.mode ?? 0o600;
@@ -25,7 +25,8 @@ export async function writeFileAtomic(
   const tmp = path.join(dir, `.${path.basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
   const handle = await fs.open(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, mode);
   try {
-    await handle.writeFile(data);
+    if (Array.isArray(data)) await writeChunks(handle, data);
+    else await handle.writeFile(data as string | Uint8Array);
     // The umask may have narrowed the create mode; set it exactly.
     await handle.chmod(mode);
     await handle.sync();
@@ -45,6 +46,20 @@ export async function writeFileAtomic(
     throw err;
   }
   await fsyncDir(dir);
+}
+
+/** The chunks one after the other, without joining them first (a large state is a few cached chunks). */
+async function writeChunks(handle: fs.FileHandle, chunks: readonly Uint8Array[]): Promise<void> {
+  let rest = chunks.filter((c) => c.byteLength > 0);
+  while (rest.length > 0) {
+    let { bytesWritten } = await handle.writev(rest as Uint8Array[]);
+    // writev may stop short: go on from the first byte not written.
+    while (rest.length > 0 && bytesWritten >= rest[0]!.byteLength) {
+      bytesWritten -= rest[0]!.byteLength;
+      rest = rest.slice(1);
+    }
+    if (rest.length > 0) rest = [rest[0]!.subarray(bytesWritten), ...rest.slice(1)];
+  }
 }
 
 /** fsync a directory so that a rename or create inside it survives a power cut. */

@@ -4,7 +4,10 @@
  * and a recorded plan cannot be edited in place behind the cached text.
  */
 import t from 'tap';
-import { createMemoryStateStore, MemoryStateBacking } from '../../src/state/index.js';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createMemoryStateStore, MemoryStateBacking, openFileStateStore } from '../../src/state/index.js';
 import { encodeState, serializeState } from '../../src/state/codec.js';
 import { setStateCipherForTests, STATE_KEY_ENV, stateCipherFromEnv } from '../../src/state/encryption.js';
 import type { StateDocument } from '../../src/state/types.js';
@@ -38,10 +41,10 @@ t.test("the file's bytes are the text's UTF-8, plan bytes encoded once; sealed w
   (doc.runs[0]!.plan as unknown as Record<string, unknown>).note = 'accept → issue → drop — ✓';
   doc.desiredFile = '/tmp/désiré.yaml';
   const expected = Buffer.from(`${JSON.stringify(doc, null, 2)}\n`, 'utf8');
-  t.ok(encodeState(doc, where).equals(expected), 'the bytes of JSON.stringify');
+  t.ok(Buffer.concat(encodeState(doc, where)).equals(expected), 'the bytes of JSON.stringify');
   doc.desiredFile = '/tmp/other → file.yaml';
   t.ok(
-    encodeState(doc, where).equals(Buffer.from(`${JSON.stringify(doc, null, 2)}\n`, 'utf8')),
+    Buffer.concat(encodeState(doc, where)).equals(Buffer.from(`${JSON.stringify(doc, null, 2)}\n`, 'utf8')),
     'again, from the cached plan bytes, with the rest of the document changed',
   );
   t.throws(
@@ -54,7 +57,7 @@ t.test("the file's bytes are the text's UTF-8, plan bytes encoded once; sealed w
   );
   setStateCipherForTests(stateCipherFromEnv({ [STATE_KEY_ENV]: 'ab'.repeat(32) }));
   t.teardown(() => setStateCipherForTests(undefined));
-  const sealed = encodeState(doc, where).toString('utf8');
+  const sealed = Buffer.concat(encodeState(doc, where)).toString('utf8');
   t.not(sealed, `${JSON.stringify(doc, null, 2)}\n`, 'with a state key the bytes are sealed');
   t.notMatch(sealed, /accept → issue/, 'no plain text of the plan in them');
 });
@@ -71,4 +74,67 @@ t.test('key material in a plan is refused; a recorded plan is frozen', async (t)
   t.throws(() => {
     (doc.runs[0]!.plan as unknown as Record<string, unknown>).leak = FAKE_KEY_PEM;
   }, TypeError);
+});
+
+t.test('finished runs: written in full once, then from their text; editing one copies it first', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'codec-runs-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'x.state.json');
+  const store = openFileStateStore(file);
+  const onDisk = async () => {
+    const doc = (await store.read())!;
+    t.equal(
+      readFileSync(file, 'utf8'),
+      `${JSON.stringify(doc, null, 2)}\n`,
+      'the file is JSON.stringify of the document',
+    );
+    return doc;
+  };
+  const finish = async (id: string, plan: ReturnType<typeof samplePlan>) => {
+    const done = (await store.read())!.runs.find((r) => r.id === id)!.steps.filter((s) => s.status === 'skipped');
+    for (const s of plan.steps)
+      if (!done.some((d) => d.id === s.id)) await store.markStepSkipped(id, s.id, 'already at target');
+    await store.finishRun(id, 'complete');
+  };
+  const first = samplePlan();
+  const a = await store.startRun({ operation: 'apply', plan: first, before: sampleBefore() });
+  await finish(a.id, first);
+  const second = fullPlan();
+  const b = await store.startRun({ operation: 'apply', plan: second, before: sampleBefore() });
+  // Run a is finished and no longer last: it is written from its text, followed by a comma.
+  await store.markStepSkipped(b.id, second.steps[0]!.id, 'already at target');
+  let doc = await onDisk();
+  t.same(
+    doc.runs.map((r) => r.status),
+    ['complete', 'running'],
+  );
+  await finish(b.id, second);
+  t.same(
+    (await onDisk()).runs.map((x) => x.status),
+    ['complete', 'complete'],
+  );
+  // Both finished; a rollback of b edits a finished run, which the store copies before editing.
+  const r = await store.startRun({
+    operation: 'rollback',
+    plan: samplePlan(),
+    before: sampleBefore(),
+    rollbackOf: b.id,
+  });
+  await store.markRolledBack(b.id);
+  doc = await onDisk();
+  t.same(
+    doc.runs.map((x) => [x.id, x.status]),
+    [
+      [a.id, 'complete'],
+      [b.id, 'rolled-back'],
+      [r.id, 'running'],
+    ],
+    'the edit of the finished run is written',
+  );
+  // A fresh store reading the same file writes the same text again (its runs sealed on its first write).
+  const again = openFileStateStore(file);
+  await again.markStepSkipped(r.id, samplePlan().steps[0]!.id, 'already at target');
+  const reread = (await again.read())!;
+  t.equal(readFileSync(file, 'utf8'), `${JSON.stringify(reread, null, 2)}\n`);
+  t.equal(reread.runs[1]!.status, 'rolled-back');
 });

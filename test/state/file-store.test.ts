@@ -179,3 +179,30 @@ t.test(
     }
   },
 );
+
+t.test('a change of one byte anywhere in a large state is seen, whatever its size stays', async (t) => {
+  const dir = await scratch(t);
+  const paths = statePaths(path.join(dir, 'state', 'rotate.state.json'));
+  const store = openFileStateStore(paths.state);
+  // Over a megabyte (the comparison reads a block at a time), most of it the plan, written in chunks.
+  const plan = samplePlan();
+  (plan as unknown as Record<string, unknown>).padding = 'x'.repeat(1_500_000);
+  await store.startRun({ operation: 'apply', plan, before: sampleBefore() });
+  await store.write((d) => void (d.desiredFile = '/a'));
+  t.equal(
+    await fs.readFile(paths.state, 'utf8'),
+    `${JSON.stringify(await store.read(), null, 2)}\n`,
+    'written whole from its chunks',
+  );
+  await store.write((d) => void (d.desiredFile = '/c')); // the store's last version is its chunks again
+  const text = await fs.readFile(paths.state, 'utf8');
+  t.ok(text.length > 1 << 20, 'the state is larger than a block');
+  // Another writer flips one byte past the first block, keeping the size (and the serial): the next write must
+  // see that the file is not what it wrote, read it again and build on that, not on its own copy.
+  const at = text.indexOf('x'.repeat(10), (1 << 20) + 10);
+  await fs.writeFile(paths.state, `${text.slice(0, at)}y${text.slice(at + 1)}`);
+  await store.write((d) => void (d.desiredFile = '/b'));
+  const after = await fs.readFile(paths.state, 'utf8');
+  t.ok(after.includes(`y${'x'.repeat(10)}`), "the other writer's byte is kept: the file was read again");
+  t.match(after, /"desiredFile": "\/b"/);
+});
