@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Runs every benchmark in bench/ (each `*.mjs` file except this runner) one after the other, each in its
-// own node process, and ends with the figures each one printed on lines starting with "figure:".
+// Runs every benchmark in bench/ (each `*.mjs` file except this runner and the `*-hook.mjs` files) one after
+// the other, each in its own node process, and ends with the figures each one printed on lines starting with
+// "figure:".
 // Benchmarks drive the built CLI: `npm run bench` builds first.
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -10,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const only = process.argv.slice(2);
 const benches = readdirSync(here)
-  .filter((f) => f.endsWith('.mjs') && f !== 'run.mjs' && f !== 'cpu-prof-hook.mjs')
+  // Not the runner itself, nor the hooks other benches load into the processes they measure.
+  .filter((f) => f.endsWith('.mjs') && f !== 'run.mjs' && !f.endsWith('-hook.mjs'))
   .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
   .sort();
 

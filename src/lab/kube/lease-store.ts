@@ -114,7 +114,8 @@ export class LeaseStore extends NamespacedStore<StoredLease> {
     const name = b.metadata?.name;
     if (!name) return { status: 400, body: statusFailure(400, 'BadRequest', 'metadata.name is required') };
     // kube-apiserver's order: validation, then storage (a resourceVersion set, then the name taken).
-    const bad = validate(name, normalizeSpec(b.spec));
+    const spec = normalizeSpec(b.spec);
+    const bad = validate(name, spec);
     if (bad) return { status: 422, body: bad };
     const rvSet = resourceVersionSetOnCreate(b.metadata?.resourceVersion);
     if (rvSet) return { status: 500, body: rvSet };
@@ -124,21 +125,16 @@ export class LeaseStore extends NamespacedStore<StoredLease> {
         body: statusFailure(409, 'AlreadyExists', `leases.coordination.k8s.io "${name}" already exists`, details(name)),
       };
     }
-    const written = this.#written(name, b);
-    if ('invalid' in written) return { status: 422, body: written.invalid };
-    const lease: StoredLease = { namespace, name, uid: randomUUID(), createdAt: new Date(), ...written };
+    const lease: StoredLease = { namespace, name, uid: randomUUID(), createdAt: new Date(), ...this.#written(spec, b) };
     this.items.set(storeKey(namespace, name), lease);
     return { status: 201, body: leaseObjectOf(lease) };
   }
 
-  /** What a create or an update writes from its body (a new resourceVersion), or why the body is invalid. */
+  /** What a create or an update writes from its body and validated spec (a new resourceVersion). */
   #written(
-    name: string,
+    spec: StoredLease['spec'],
     b: LeaseBody,
-  ): Pick<StoredLease, 'resourceVersion' | 'annotations' | 'labels' | 'spec'> | { invalid: KubeObject } {
-    const spec = normalizeSpec(b.spec);
-    const bad = validate(name, spec);
-    if (bad) return { invalid: bad };
+  ): Pick<StoredLease, 'resourceVersion' | 'annotations' | 'labels' | 'spec'> {
     return {
       resourceVersion: this.nextVersion(),
       annotations: { ...(b.metadata?.annotations ?? {}) },
@@ -169,9 +165,10 @@ export class LeaseStore extends NamespacedStore<StoredLease> {
         ),
       };
     }
-    const written = this.#written(name, b);
-    if ('invalid' in written) return { status: 422, body: written.invalid };
-    const next: StoredLease = { ...existing, ...written };
+    const spec = normalizeSpec(b.spec);
+    const bad = validate(name, spec);
+    if (bad) return { status: 422, body: bad };
+    const next: StoredLease = { ...existing, ...this.#written(spec, b) };
     this.items.set(storeKey(namespace, name), next);
     return { status: 200, body: leaseObjectOf(next) };
   }
