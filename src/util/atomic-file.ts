@@ -53,7 +53,9 @@ async function writeChunks(handle: fs.FileHandle, chunks: readonly Uint8Array[])
   let rest = chunks.filter((c) => c.byteLength > 0);
   while (rest.length > 0) {
     let { bytesWritten } = await handle.writev(rest as Uint8Array[]);
-    // writev may stop short: go on from the first byte not written.
+    // writev may stop short: go on from the first byte not written (a write that makes no progress fails).
+    if (bytesWritten === 0)
+      throw Object.assign(new Error('the file system accepted none of the bytes written'), { code: 'EIO' });
     while (rest.length > 0 && bytesWritten >= rest[0]!.byteLength) {
       bytesWritten -= rest[0]!.byteLength;
       rest = rest.slice(1);
