@@ -117,7 +117,7 @@ export class PrivateJsonFile implements StateBackend {
   }
 
   async write(doc: StateDocument): Promise<void> {
-    const bytes = encodeState(doc, this.location).filter((c) => c.byteLength > 0);
+    const bytes = encodeState(doc, this.location);
     if (this.#lastGood === undefined) await this.read();
     try {
       await ensureIgnoredPrivateDir(path.dirname(this.location.file));

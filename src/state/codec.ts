@@ -208,21 +208,29 @@ class Tokens {
 }
 
 /** A finished run's parts at `indent`, made once per run and indent. */
-const runTexts = new WeakMap<Run, Map<string, Piece[]>>();
+const runTexts = new WeakMap<object, Map<string, Piece[]>>();
 
 function runPieces(run: Run, indent: string, keyMaterial: () => RotateError): Piece[] {
-  let byIndent = runTexts.get(run);
-  if (!byIndent) runTexts.set(run, (byIndent = new Map()));
-  let pieces = byIndent.get(indent);
-  if (pieces === undefined) {
+  return oncePerIndent(runTexts, run, indent, () => {
     const tokens = new Tokens();
     const text = JSON.stringify(tokens.plansOf(run), null, 2).replace(/\n/g, `\n${indent}`);
-    // Checked when it was written in full; a frozen run cannot have changed since.
+    // The run was checked with the rest of the document when it was written in full; this text, which is
+    // what reaches the disk from now on, is checked too (once).
     if (containsKeyMaterial(text)) throw keyMaterial();
-    pieces = tokens.split(text, keyMaterial).map((part) => (typeof part === 'string' ? { text: part } : part));
-    byIndent.set(indent, pieces);
+    return tokens.split(text, keyMaterial).map((part) => (typeof part === 'string' ? { text: part } : part));
+  });
+}
+
+/** `make()` for (`key`, `indent`), remembered while `key` lives. */
+function oncePerIndent<T>(cache: WeakMap<object, Map<string, T>>, key: object, indent: string, make: () => T): T {
+  let byIndent = cache.get(key);
+  if (!byIndent) cache.set(key, (byIndent = new Map()));
+  let value = byIndent.get(indent);
+  if (value === undefined) {
+    value = make();
+    byIndent.set(indent, value);
   }
-  return pieces;
+  return value;
 }
 
 /** A plan's JSON text (indent 2), or null when it holds key material; computed once per plan object. */
@@ -249,14 +257,7 @@ function planText(plan: object): string | null {
 const indentedPlans = new WeakMap<object, Map<string, Piece>>();
 
 function indentedPlan(plan: object, indent: string): Piece {
-  let byIndent = indentedPlans.get(plan);
-  if (!byIndent) indentedPlans.set(plan, (byIndent = new Map()));
-  let piece = byIndent.get(indent);
-  if (piece === undefined) {
-    piece = { text: planText(plan)!.replace(/\n/g, `\n${indent}`) };
-    byIndent.set(indent, piece);
-  }
-  return piece;
+  return oncePerIndent(indentedPlans, plan, indent, () => ({ text: planText(plan)!.replace(/\n/g, `\n${indent}`) }));
 }
 
 function deepFreeze(value: unknown): void {
