@@ -114,15 +114,23 @@ interface Piece {
 /** Runs that can no longer change unless copied first (runs.ts editRun): frozen, checked and validated once. */
 const FINISHED: ReadonlySet<Run['status']> = new Set(['complete', 'rolled-back']);
 const frozenRuns = new WeakSet<Run>();
+/**
+ * The step records and `before` lists of runs still in progress, frozen once written in full: an edit copies
+ * the one step it changes (runs.ts editStep), and the parts no edit touched since the last write are shared by
+ * the next document, validated, checked and serialized once. At 200 nodes a run holds about 1,000 node records,
+ * and a node event changes one of them.
+ */
+const frozenParts = new WeakSet<object>();
 
 /**
- * The checked document as parts of its JSON text (indent 2). Recorded plans and finished runs never change:
+ * The checked document as parts of its JSON text (indent 2). Recorded plans, finished runs, and the step
+ * records and `before` lists of runs in progress that did not change since the last write never change:
  * each is serialized, checked for key material and validated once, the rest on every write. No key material
- * can span a seam: a plan or run is a whole JSON value and the patterns hold no JSON punctuation.
+ * can span a seam: each part is a whole JSON value and the patterns hold no JSON punctuation.
  */
 function stateParts(doc: StateDocument, where: StateLocation): StatePart[] {
-  const live = doc.runs.filter((run) => !frozenRuns.has(run));
-  if (stateDocumentProblems(live.length === doc.runs.length ? doc : { ...doc, runs: live }).length > 0) {
+  const live = doc.runs.filter((run) => !frozenRuns.has(run)).map(unfrozenView);
+  if (stateDocumentProblems({ ...doc, runs: live }).length > 0) {
     const problems = stateDocumentProblems(doc);
     throw new RotateError(
       'STATE_INVALID_WRITE',
@@ -138,17 +146,22 @@ function stateParts(doc: StateDocument, where: StateLocation): StatePart[] {
       hint: 'the state on disk was not changed',
       source: 'internal',
     });
-  const tokens = new Tokens();
+  const tokens = new Tokens(keyMaterial);
   const skeleton = JSON.stringify(
-    { ...doc, runs: doc.runs.map((run) => (frozenRuns.has(run) ? tokens.run(run) : tokens.plansOf(run))) },
+    { ...doc, runs: doc.runs.map((run) => (frozenRuns.has(run) ? tokens.run(run) : tokens.shellOf(run))) },
     null,
     2,
   );
   if (containsKeyMaterial(skeleton)) throw keyMaterial();
-  for (const plan of tokens.plans) if (planText(plan) === null) throw keyMaterial();
-  const parts = tokens.split(skeleton, keyMaterial);
+  const parts = tokens.split(skeleton);
   // Written once in full (validated and checked above): from now on shared by the copies made for edits.
-  for (const run of live) {
+  for (const run of doc.runs) {
+    if (frozenRuns.has(run)) continue;
+    for (const part of [run.before, ...run.steps]) {
+      if (frozenParts.has(part)) continue;
+      deepFreeze(part);
+      frozenParts.add(part);
+    }
     if (!FINISHED.has(run.status)) continue;
     deepFreeze(run);
     frozenRuns.add(run);
@@ -156,50 +169,63 @@ function stateParts(doc: StateDocument, where: StateLocation): StatePart[] {
   return parts;
 }
 
+/** A run in progress without its frozen parts (validated when they were written in full), for validation. */
+function unfrozenView(run: Run): Run {
+  const steps = run.steps.filter((step) => !frozenParts.has(step));
+  const before = frozenParts.has(run.before) ? [] : run.before;
+  return steps.length === run.steps.length && before === run.before ? run : { ...run, steps, before };
+}
+
 /**
- * Placeholders for the parts made once: a recorded plan in place of its value, a finished run in place
- * of itself. Each stands alone as a string value at the end of a line (`"plan": ` or an element of `runs`);
- * the nonce keeps any string of the document from being taken for one.
+ * Placeholders for the parts made once: a recorded plan or a run's frozen `before` in place of its value, a
+ * finished run or a frozen step record in place of itself. Each stands alone as a string value at the end of
+ * a line (`"plan": `, `"before": ` or an element of `runs` or `steps`); the nonce keeps any string of the
+ * document from being taken for one.
  */
 class Tokens {
-  readonly plans: object[] = [];
-  readonly runs: Run[] = [];
+  readonly #parts: ((indent: string) => StatePart[])[] = [];
   readonly #nonce = randomBytes(8).toString('hex');
+  readonly #keyMaterial: () => RotateError;
 
-  plansOf(run: Run): object {
-    const token = (plan: object) => `\u0000plan:${this.#nonce}:${this.plans.push(plan) - 1}`;
+  constructor(keyMaterial: () => RotateError) {
+    this.#keyMaterial = keyMaterial;
+  }
+
+  #token(part: (indent: string) => StatePart[]): string {
+    return `\u0000part:${this.#nonce}:${this.#parts.push(part) - 1}`;
+  }
+
+  /** A run with its plans and frozen parts as placeholders. */
+  shellOf(run: Run): object {
+    const plan = (p: object) => this.#token((indent) => [indentedPlan(p, indent, this.#keyMaterial)]);
+    const frozen = (value: object) =>
+      frozenParts.has(value) ? this.#token((indent) => [frozenPartText(value, indent, this.#keyMaterial)]) : value;
     return {
       ...run,
-      plan: token(run.plan),
+      plan: plan(run.plan),
+      before: frozen(run.before),
+      steps: run.steps.map(frozen),
       resumes: run.resumes.map((r) =>
-        r.replanned ? { ...r, replanned: { ...r.replanned, plan: token(r.replanned.plan) } } : r,
+        r.replanned ? { ...r, replanned: { ...r.replanned, plan: plan(r.replanned.plan) } } : r,
       ),
     };
   }
 
   run(run: Run): string {
-    return `\u0000run:${this.#nonce}:${this.runs.push(run) - 1}`;
+    return this.#token((indent) => runPieces(run, indent, this.#keyMaterial));
   }
 
   /**
    * `text` with each placeholder's part put in its place, indented as JSON.stringify indents a nested
    * value (every line of it shifted by the line's indent).
    */
-  split(text: string, keyMaterial: () => RotateError): StatePart[] {
+  split(text: string): StatePart[] {
     const parts: StatePart[] = [];
-    const n = this.#nonce;
-    const re = new RegExp(`^( *)(?:"plan": "\\\\u0000plan:${n}:(\\d+)"|"\\\\u0000run:${n}:(\\d+)")`, 'gm');
+    const re = new RegExp(`^( *)("(?:plan|before)": )?"\\\\u0000part:${this.#nonce}:(\\d+)"`, 'gm');
     let from = 0;
     for (const m of text.matchAll(re)) {
       const indent = m[1]!;
-      if (m[2] !== undefined) {
-        parts.push(`${text.slice(from, m.index)}${indent}"plan": `, indentedPlan(this.plans[Number(m[2])]!, indent));
-      } else {
-        parts.push(
-          `${text.slice(from, m.index)}${indent}`,
-          ...runPieces(this.runs[Number(m[3])]!, indent, keyMaterial),
-        );
-      }
+      parts.push(`${text.slice(from, m.index)}${indent}${m[2] ?? ''}`, ...this.#parts[Number(m[3])]!(indent));
       from = m.index + m[0].length;
     }
     parts.push(text.slice(from));
@@ -212,12 +238,23 @@ const runTexts = new WeakMap<object, Map<string, Piece[]>>();
 
 function runPieces(run: Run, indent: string, keyMaterial: () => RotateError): Piece[] {
   return oncePerIndent(runTexts, run, indent, () => {
-    const tokens = new Tokens();
-    const text = JSON.stringify(tokens.plansOf(run), null, 2).replace(/\n/g, `\n${indent}`);
+    const tokens = new Tokens(keyMaterial);
+    const text = JSON.stringify(tokens.shellOf(run), null, 2).replace(/\n/g, `\n${indent}`);
     // The run was checked with the rest of the document when it was written in full; this text, which is
     // what reaches the disk from now on, is checked too (once).
     if (containsKeyMaterial(text)) throw keyMaterial();
-    return tokens.split(text, keyMaterial).map((part) => (typeof part === 'string' ? { text: part } : part));
+    return tokens.split(text).map((part) => (typeof part === 'string' ? { text: part } : part));
+  });
+}
+
+/** A frozen step record's or `before` list's text at `indent`, made and checked once per part and indent. */
+const frozenPartTexts = new WeakMap<object, Map<string, Piece>>();
+
+function frozenPartText(part: object, indent: string, keyMaterial: () => RotateError): Piece {
+  return oncePerIndent(frozenPartTexts, part, indent, () => {
+    const text = JSON.stringify(part, null, 2).replace(/\n/g, `\n${indent}`);
+    if (containsKeyMaterial(text)) throw keyMaterial();
+    return { text };
   });
 }
 
@@ -256,8 +293,12 @@ function planText(plan: object): string | null {
  */
 const indentedPlans = new WeakMap<object, Map<string, Piece>>();
 
-function indentedPlan(plan: object, indent: string): Piece {
-  return oncePerIndent(indentedPlans, plan, indent, () => ({ text: planText(plan)!.replace(/\n/g, `\n${indent}`) }));
+function indentedPlan(plan: object, indent: string, keyMaterial: () => RotateError): Piece {
+  return oncePerIndent(indentedPlans, plan, indent, () => {
+    const text = planText(plan);
+    if (text === null) throw keyMaterial();
+    return { text: text.replace(/\n/g, `\n${indent}`) };
+  });
 }
 
 function deepFreeze(value: unknown): void {

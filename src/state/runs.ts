@@ -178,9 +178,20 @@ export function copyRunForEdit(run: Run): Run {
   for (const [key, value] of Object.entries(run)) {
     if (key === 'plan') r[key] = value;
     else if (key === 'resumes') r[key] = (value as Run['resumes']).map(copyResume);
+    else if (key === 'steps') r[key] = (value as StepRecord[]).map(shareFrozen);
+    else if (key === 'before') r[key] = shareFrozen(value);
     else r[key] = structuredClone(value);
   }
   return r as unknown as Run;
+}
+
+/**
+ * `value` itself when frozen, else a copy. The codec freezes a run's step records and `before` list once they
+ * are written in full (codec.ts frozenParts): shared by the copies, they are copied only to be edited
+ * (editStep; `before` is never edited), so a node event copies the one step it changes, not the whole run.
+ */
+function shareFrozen<T>(value: T): T {
+  return Object.isFrozen(value) ? value : structuredClone(value);
 }
 
 function copyResume(resume: Run['resumes'][number]): Run['resumes'][number] {
@@ -202,8 +213,31 @@ function findStep(run: Run, stepId: string): StepRecord {
   return step;
 }
 
+/**
+ * Makes every run, step record and `before` list of `doc` (a copy made for an edit) editable in place: the
+ * frozen ones, shared with the stored document, are replaced by copies. For edits made outside this module
+ * (StateReadWrite.write); the recorder's own edits copy only what they change.
+ */
+export function thawDocument(doc: StateDocument): void {
+  doc.runs = doc.runs.map((run) => {
+    const r = Object.isFrozen(run) ? copyRunForEdit(run) : run;
+    r.steps = r.steps.map((step) => (Object.isFrozen(step) ? structuredClone(step) : step));
+    if (Object.isFrozen(r.before)) r.before = structuredClone(r.before);
+    return r;
+  });
+}
+
+/** A step of a run being edited, to edit: a frozen step (see shareFrozen) is replaced in the run by a copy first. */
+function editStep(run: Run, stepId: string): StepRecord {
+  const i = run.steps.findIndex((s) => s.id === stepId);
+  if (i < 0) throw bug(`run ${run.id} has no step ${stepId}`);
+  let step = run.steps[i]!;
+  if (Object.isFrozen(step)) run.steps[i] = step = structuredClone(step);
+  return step;
+}
+
 function startedStep(doc: StateDocument, runId: string, stepId: string): StepRecord {
-  const step = findStep(runningRun(doc, runId), stepId);
+  const step = editStep(runningRun(doc, runId), stepId);
   if (step.status !== 'started') throw bug(`step ${stepId} of run ${runId} is ${step.status}, not started`);
   return step;
 }
@@ -261,7 +295,7 @@ export function setRunCluster(doc: StateDocument, runId: string, cluster: RunClu
 }
 
 export function setStepStarted(doc: StateDocument, runId: string, stepId: string, now: string): void {
-  const step = findStep(runningRun(doc, runId), stepId);
+  const step = editStep(runningRun(doc, runId), stepId);
   if (step.status === 'started') return;
   if (step.status !== 'pending' && step.status !== 'failed')
     throw bug(`cannot start step ${stepId}: it is ${step.status}`);
@@ -454,7 +488,7 @@ export function setStepFailed(
   error: ErrorRecord,
   now: string,
 ): void {
-  const step = findStep(runningRun(doc, runId), stepId);
+  const step = editStep(runningRun(doc, runId), stepId);
   if (step.status !== 'started' && step.status !== 'pending')
     throw bug(`cannot mark step ${stepId} failed: it is ${step.status}`);
   step.status = 'failed';
@@ -463,7 +497,7 @@ export function setStepFailed(
 }
 
 export function setStepSkipped(doc: StateDocument, runId: string, stepId: string, reason: string, now: string): void {
-  const step = findStep(runningRun(doc, runId), stepId);
+  const step = editStep(runningRun(doc, runId), stepId);
   if (step.status !== 'pending') throw bug(`cannot skip step ${stepId}: it is ${step.status}`);
   step.status = 'skipped';
   step.skipReason = reason;

@@ -201,7 +201,11 @@ class DocumentStateStore implements StateStore {
   }
 
   write(mutate: (doc: StateDocument) => void): Promise<StateDocument> {
-    return this.#commit(mutate).then((doc) => structuredClone(doc));
+    // The copy handed to `mutate` is editable throughout (the recorder's edits copy only what they change).
+    return this.#commit((doc) => {
+      runs.thawDocument(doc);
+      mutate(doc);
+    }).then((doc) => structuredClone(doc));
   }
 
   /**

@@ -11,7 +11,7 @@ import { createMemoryStateStore, MemoryStateBacking, openFileStateStore } from '
 import { encodeState, serializeState } from '../../src/state/codec.js';
 import { setStateCipherForTests, STATE_KEY_ENV, stateCipherFromEnv } from '../../src/state/encryption.js';
 import type { StateDocument } from '../../src/state/types.js';
-import { FAKE_KEY_PEM, fullPlan, samplePlan, sampleBefore } from './fixtures/plan.js';
+import { AFTER_FP, BEFORE_FP, FAKE_KEY_PEM, fullPlan, samplePlan, sampleBefore } from './fixtures/plan.js';
 
 const where = { file: '(test)', backup: null };
 
@@ -138,3 +138,79 @@ t.test('finished runs: written in full once, then from their text; editing one c
   t.equal(readFileSync(file, 'utf8'), `${JSON.stringify(reread, null, 2)}\n`);
   t.equal(reread.runs[1]!.status, 'rolled-back');
 });
+
+t.test(
+  'a run in progress: its steps and `before` are written once in full, then shared; edits copy them',
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'codec-steps-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'x.state.json');
+    const store = openFileStateStore(file);
+    const onDisk = async (what: string) => {
+      const doc = (await store.read())!;
+      t.equal(
+        readFileSync(file, 'utf8'),
+        `${JSON.stringify(doc, null, 2)}\n`,
+        `${what}: JSON.stringify of the document`,
+      );
+      return doc;
+    };
+    const plan = fullPlan();
+    t.ok(plan.steps.length >= 2 && plan.steps[0]!.nodes.length >= 2, 'several steps of several nodes');
+    const run = await store.startRun({ operation: 'apply', plan, before: sampleBefore() });
+    const [first, second] = plan.steps;
+    // Every node event edits a step written (and frozen) by an earlier write: the store copies it first.
+    await store.markStepStarted(run.id, first!.id);
+    for (const n of first!.nodes) {
+      await store.markNodeStarted(run.id, first!.id, n.address, BEFORE_FP);
+      await onDisk(`${n.address} started`);
+      await store.markNodeDone(run.id, first!.id, n.address, AFTER_FP);
+    }
+    await store.markGatePassed(run.id, first!.id);
+    await store.markStepDone(run.id, first!.id);
+    await store.markStepStarted(run.id, second!.id);
+    await store.markNodeFailed(run.id, second!.id, second!.nodes[0]!.address, new Error('refused'));
+    let doc = await onDisk('a step done, the next one started');
+    t.same(
+      doc.runs[0]!.steps.slice(0, 2).map((s) => [s.status, s.nodes.map((n) => n.status)]),
+      [
+        ['done', first!.nodes.map(() => 'done')],
+        ['started', second!.nodes.map((_, i) => (i === 0 ? 'failed' : 'pending'))],
+      ],
+      'each edit landed in its step',
+    );
+    t.same(doc.runs[0]!.before, sampleBefore(), '`before` as recorded');
+
+    // The public write hands out a copy editable throughout, frozen parts included (no read in between: a
+    // read takes the document from the file, unfrozen).
+    await store.markNodeStarted(run.id, second!.id, second!.nodes[1]!.address, BEFORE_FP);
+    await store.write((d) => {
+      d.runs[0]!.steps[0]!.nodes[0]!.attempts += 1;
+      d.runs[0]!.before[0]!.nodeId = 'edited';
+    });
+    doc = await onDisk('after a direct edit of a written step and of `before`');
+    t.equal(doc.runs[0]!.steps[0]!.nodes[0]!.attempts, 2);
+    t.equal(doc.runs[0]!.before[0]!.nodeId, 'edited');
+
+    // Key material put into a written step is refused, and the state on disk is unchanged.
+    const text = readFileSync(file, 'utf8');
+    await t.rejects(
+      store.write((d) => {
+        d.runs[0]!.steps[0]!.nodes[0]!.skipReason = FAKE_KEY_PEM;
+      }),
+      { code: 'STATE_KEY_MATERIAL' },
+    );
+    t.equal(readFileSync(file, 'utf8'), text, 'nothing written');
+
+    // A fresh store reading the file carries on from it and writes the same text.
+    const again = openFileStateStore(file);
+    await again.markNodeDone(run.id, second!.id, second!.nodes[1]!.address, AFTER_FP);
+    await again.markNodeStarted(run.id, second!.id, second!.nodes[0]!.address, BEFORE_FP);
+    const reread = (await again.read())!;
+    t.equal(readFileSync(file, 'utf8'), `${JSON.stringify(reread, null, 2)}\n`);
+    t.same(
+      reread.runs[0]!.steps[1]!.nodes.slice(0, 2).map((n) => n.status),
+      ['started', 'done'],
+    );
+  },
+);
