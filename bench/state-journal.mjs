@@ -18,6 +18,7 @@ const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const rotateBin = join(repo, 'bin', 'rotate');
 const priors = (process.env.BENCH_PRIOR ?? '0,2').split(',').map(Number);
 const { openFileStateStore } = await import(pathToFileURL(join(repo, 'dist', 'state', 'index.js')).href);
+const { stripDiffs } = await import(pathToFileURL(join(repo, 'dist', 'apply', 'run-common.js')).href);
 
 const rotate = (args) => execFileSync(rotateBin, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 const root = mkdtempSync(join(tmpdir(), 'bench-journal-'));
@@ -34,7 +35,8 @@ try {
   const full = await writeFullRotationDesired(labDir, async (args) => rotate(args));
   const saved = join(root, 'plan.json');
   rotate(['plan', '-f', full, '--no-node-dry-run', '--out', saved]);
-  plan = JSON.parse(readFileSync(saved, 'utf8')).plan;
+  // Recorded as `rotate apply` records it: without the per-node config diffs.
+  plan = stripDiffs(JSON.parse(readFileSync(saved, 'utf8')).plan);
 } finally {
   try {
     rotate(['lab', 'down', '--dir', labDir]);

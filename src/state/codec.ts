@@ -115,10 +115,10 @@ interface Piece {
 const FINISHED: ReadonlySet<Run['status']> = new Set(['complete', 'rolled-back']);
 const frozenRuns = new WeakSet<Run>();
 /**
- * The step records and `before` lists of runs still in progress, frozen once written in full: an edit copies
- * the one step it changes (runs.ts editStep), and the parts no edit touched since the last write are shared by
- * the next document, validated, checked and serialized once. At 200 nodes a run holds about 1,000 node records,
- * and a node event changes one of them.
+ * The step records, their node records and the `before` lists of runs still in progress, frozen once written
+ * in full: an edit copies what it changes (runs.ts editStep, editNode), and the parts no edit touched since the
+ * last write are shared by the next document, validated, checked and serialized once. At 200 nodes a run holds
+ * about 1,000 node records, and a node event changes one of them.
  */
 const frozenParts = new WeakSet<object>();
 
@@ -155,12 +155,18 @@ function stateParts(doc: StateDocument, where: StateLocation): StatePart[] {
   if (containsKeyMaterial(skeleton)) throw keyMaterial();
   const parts = tokens.split(skeleton);
   // Written once in full (validated and checked above): from now on shared by the copies made for edits.
+  const freeze = (part: object) => {
+    if (frozenParts.has(part)) return;
+    deepFreeze(part);
+    frozenParts.add(part);
+  };
   for (const run of doc.runs) {
     if (frozenRuns.has(run)) continue;
-    for (const part of [run.before, ...run.steps]) {
-      if (frozenParts.has(part)) continue;
-      deepFreeze(part);
-      frozenParts.add(part);
+    freeze(run.before);
+    for (const step of run.steps) {
+      if (frozenParts.has(step)) continue;
+      step.nodes.forEach(freeze);
+      freeze(step);
     }
     if (!FINISHED.has(run.status)) continue;
     deepFreeze(run);
@@ -171,16 +177,17 @@ function stateParts(doc: StateDocument, where: StateLocation): StatePart[] {
 
 /** A run in progress without its frozen parts (validated when they were written in full), for validation. */
 function unfrozenView(run: Run): Run {
-  const steps = run.steps.filter((step) => !frozenParts.has(step));
-  const before = frozenParts.has(run.before) ? [] : run.before;
-  return steps.length === run.steps.length && before === run.before ? run : { ...run, steps, before };
+  const steps = run.steps
+    .filter((step) => !frozenParts.has(step))
+    .map((step) => ({ ...step, nodes: step.nodes.filter((node) => !frozenParts.has(node)) }));
+  return { ...run, steps, before: frozenParts.has(run.before) ? [] : run.before };
 }
 
 /**
  * Placeholders for the parts made once: a recorded plan or a run's frozen `before` in place of its value, a
- * finished run or a frozen step record in place of itself. Each stands alone as a string value at the end of
- * a line (`"plan": `, `"before": ` or an element of `runs` or `steps`); the nonce keeps any string of the
- * document from being taken for one.
+ * finished run or a frozen step or node record in place of itself. Each stands alone as a string value at the
+ * end of a line (`"plan": `, `"before": ` or an element of `runs`, `steps` or `nodes`); the nonce keeps any
+ * string of the document from being taken for one.
  */
 class Tokens {
   readonly #parts: ((indent: string) => StatePart[])[] = [];
@@ -198,13 +205,15 @@ class Tokens {
   /** A run with its plans and frozen parts as placeholders. */
   shellOf(run: Run): object {
     const plan = (p: object) => this.#token((indent) => [indentedPlan(p, indent, this.#keyMaterial)]);
-    const frozen = (value: object) =>
+    const frozen = <T extends object>(value: T): T | string =>
       frozenParts.has(value) ? this.#token((indent) => [frozenPartText(value, indent, this.#keyMaterial)]) : value;
     return {
       ...run,
       plan: plan(run.plan),
       before: frozen(run.before),
-      steps: run.steps.map(frozen),
+      steps: run.steps.map((step) =>
+        frozenParts.has(step) ? frozen(step) : { ...step, nodes: step.nodes.map(frozen) },
+      ),
       resumes: run.resumes.map((r) =>
         r.replanned ? { ...r, replanned: { ...r.replanned, plan: plan(r.replanned.plan) } } : r,
       ),

@@ -186,9 +186,10 @@ export function copyRunForEdit(run: Run): Run {
 }
 
 /**
- * `value` itself when frozen, else a copy. The codec freezes a run's step records and `before` list once they
- * are written in full (codec.ts frozenParts): shared by the copies, they are copied only to be edited
- * (editStep; `before` is never edited), so a node event copies the one step it changes, not the whole run.
+ * `value` itself when frozen, else a copy. The codec freezes a run's step records, their node records and its
+ * `before` list once they are written in full (codec.ts frozenParts): shared by the copies, they are copied
+ * only to be edited (editStep, editNode; `before` is never edited), so a node event copies one node record and
+ * the shell of its step, not the whole run.
  */
 function shareFrozen<T>(value: T): T {
   return Object.isFrozen(value) ? value : structuredClone(value);
@@ -221,18 +222,30 @@ function findStep(run: Run, stepId: string): StepRecord {
 export function thawDocument(doc: StateDocument): void {
   doc.runs = doc.runs.map((run) => {
     const r = Object.isFrozen(run) ? copyRunForEdit(run) : run;
-    r.steps = r.steps.map((step) => (Object.isFrozen(step) ? structuredClone(step) : step));
+    r.steps = r.steps.map((step) => {
+      if (Object.isFrozen(step)) return structuredClone(step);
+      // A step an earlier edit of the same batch copied still shares its node records.
+      step.nodes = step.nodes.map((n) => (Object.isFrozen(n) ? structuredClone(n) : n));
+      return step;
+    });
     if (Object.isFrozen(r.before)) r.before = structuredClone(r.before);
     return r;
   });
 }
 
-/** A step of a run being edited, to edit: a frozen step (see shareFrozen) is replaced in the run by a copy first. */
+/**
+ * A step of a run being edited, to edit: a frozen step (see shareFrozen) is replaced in the run by a copy
+ * first, which still shares its node records (editNode copies the one it changes).
+ */
 function editStep(run: Run, stepId: string): StepRecord {
   const i = run.steps.findIndex((s) => s.id === stepId);
   if (i < 0) throw bug(`run ${run.id} has no step ${stepId}`);
   let step = run.steps[i]!;
-  if (Object.isFrozen(step)) run.steps[i] = step = structuredClone(step);
+  if (Object.isFrozen(step)) {
+    const copy = structuredClone({ ...step, nodes: [] as NodeRecord[] });
+    copy.nodes = [...step.nodes];
+    run.steps[i] = step = copy;
+  }
   return step;
 }
 
@@ -242,9 +255,12 @@ function startedStep(doc: StateDocument, runId: string, stepId: string): StepRec
   return step;
 }
 
-function findNode(step: StepRecord, address: string): NodeRecord {
-  const node = step.nodes.find((n) => n.address === address);
-  if (!node) throw bug(`step ${step.id} has no node ${address}`);
+/** A node record of a step being edited, to edit: a frozen one is replaced in the step by a copy first. */
+function editNode(step: StepRecord, address: string): NodeRecord {
+  const i = step.nodes.findIndex((n) => n.address === address);
+  if (i < 0) throw bug(`step ${step.id} has no node ${address}`);
+  let node = step.nodes[i]!;
+  if (Object.isFrozen(node)) step.nodes[i] = node = structuredClone(node);
   return node;
 }
 
@@ -258,7 +274,7 @@ function markNode(
   status: NodeRecord['status'],
 ): NodeRecord {
   const step = startedStep(doc, runId, stepId);
-  const node = findNode(step, address);
+  const node = editNode(step, address);
   if (!allowed.includes(node.status))
     throw bug(`cannot mark node ${node.address} of step ${step.id} ${status}: it is ${node.status}`);
   node.status = status;

@@ -48,19 +48,24 @@ export async function writeFileAtomic(
   await fsyncDir(dir);
 }
 
-/** The chunks one after the other, without joining them first (a large state is a few cached chunks). */
-async function writeChunks(handle: fs.FileHandle, chunks: readonly Uint8Array[]): Promise<void> {
+/** What writeChunks needs of a file handle (fs.FileHandle's writev). */
+export interface VectorWriter {
+  writev(buffers: Uint8Array[]): Promise<{ bytesWritten: number }>;
+}
+
+/** The chunks one after the other, without joining them first (a state is written from its cached parts). */
+export async function writeChunks(handle: VectorWriter, chunks: readonly Uint8Array[]): Promise<void> {
   let rest = chunks.filter((c) => c.byteLength > 0);
   while (rest.length > 0) {
-    let { bytesWritten } = await handle.writev(rest as Uint8Array[]);
+    let { bytesWritten } = await handle.writev(rest);
     // writev may stop short: go on from the first byte not written (a write that makes no progress fails).
     if (bytesWritten === 0)
       throw Object.assign(new Error('the file system accepted none of the bytes written'), { code: 'EIO' });
-    while (rest.length > 0 && bytesWritten >= rest[0]!.byteLength) {
-      bytesWritten -= rest[0]!.byteLength;
-      rest = rest.slice(1);
-    }
-    if (rest.length > 0) rest = [rest[0]!.subarray(bytesWritten), ...rest.slice(1)];
+    // One pass over the chunks written (a state in progress is a few thousand chunks).
+    let done = 0;
+    while (done < rest.length && bytesWritten >= rest[done]!.byteLength) bytesWritten -= rest[done++]!.byteLength;
+    rest = rest.slice(done);
+    if (rest.length > 0 && bytesWritten > 0) rest[0] = rest[0]!.subarray(bytesWritten);
   }
 }
 

@@ -156,7 +156,7 @@ t.test(
       return doc;
     };
     const plan = fullPlan();
-    t.ok(plan.steps.length >= 2 && plan.steps[0]!.nodes.length >= 2, 'several steps of several nodes');
+    t.ok(plan.steps.length >= 2 && plan.steps[1]!.nodes.length >= 3, 'several steps of three nodes or more');
     const run = await store.startRun({ operation: 'apply', plan, before: sampleBefore() });
     const [first, second] = plan.steps;
     // Every node event edits a step written (and frozen) by an earlier write: the store copies it first.
@@ -192,6 +192,26 @@ t.test(
     t.equal(doc.runs[0]!.steps[0]!.nodes[0]!.attempts, 2);
     t.equal(doc.runs[0]!.before[0]!.nodeId, 'edited');
 
+    // A direct edit written in the same group as a recorder edit (which copied only its step's shell and the one
+    // node record it changed) may still edit any node record of that step. No read before: a read takes the
+    // document from the file, unfrozen.
+    const third = second!.nodes[2]!;
+    const attempts = doc.runs[0]!.steps[1]!.nodes[0]!.attempts;
+    await store.markNodeStarted(run.id, second!.id, third.address, BEFORE_FP);
+    await Promise.all([
+      store.markNodeDone(run.id, second!.id, second!.nodes[1]!.address, AFTER_FP),
+      store.write((d) => {
+        d.runs[0]!.steps[1]!.nodes[0]!.attempts += 10;
+      }),
+    ]);
+    doc = await onDisk('after edits written in one group');
+    t.equal(doc.runs[0]!.steps[1]!.nodes[0]!.attempts, attempts + 10, 'the direct edit landed');
+    t.same(
+      doc.runs[0]!.steps[1]!.nodes.map((n) => n.status),
+      ['failed', 'done', 'started'],
+      'and the recorder edits',
+    );
+
     // Key material put into a written step is refused, and the state on disk is unchanged.
     const text = readFileSync(file, 'utf8');
     await t.rejects(
@@ -204,13 +224,13 @@ t.test(
 
     // A fresh store reading the file carries on from it and writes the same text.
     const again = openFileStateStore(file);
-    await again.markNodeDone(run.id, second!.id, second!.nodes[1]!.address, AFTER_FP);
+    await again.markNodeDone(run.id, second!.id, third.address, AFTER_FP);
     await again.markNodeStarted(run.id, second!.id, second!.nodes[0]!.address, BEFORE_FP);
     const reread = (await again.read())!;
     t.equal(readFileSync(file, 'utf8'), `${JSON.stringify(reread, null, 2)}\n`);
     t.same(
-      reread.runs[0]!.steps[1]!.nodes.slice(0, 2).map((n) => n.status),
-      ['started', 'done'],
+      reread.runs[0]!.steps[1]!.nodes.map((n) => n.status),
+      ['started', 'done', 'done'],
     );
   },
 );
