@@ -123,10 +123,11 @@ const frozenRuns = new WeakSet<Run>();
 const frozenParts = new WeakSet<object>();
 
 /**
- * The checked document as parts of its JSON text (indent 2). Recorded plans, finished runs, and the step
- * records and `before` lists of runs in progress that did not change since the last write never change:
- * each is serialized, checked for key material and validated once, the rest on every write. No key material
- * can span a seam: each part is a whole JSON value and the patterns hold no JSON punctuation.
+ * The checked document as parts of its JSON text (indent 2). Recorded plans and finished runs never change,
+ * nor do the step records, node records and `before` lists of runs in progress once written (an edit
+ * copies them first): each is serialized, checked for key material and validated once, the rest on every
+ * write. No key material can span a seam: each part is a whole JSON value and the patterns hold no JSON
+ * punctuation.
  */
 function stateParts(doc: StateDocument, where: StateLocation): StatePart[] {
   const live = doc.runs.filter((run) => !frozenRuns.has(run)).map(unfrozenView);
@@ -256,7 +257,7 @@ function runPieces(run: Run, indent: string, keyMaterial: () => RotateError): Pi
   });
 }
 
-/** A frozen step record's or `before` list's text at `indent`, made and checked once per part and indent. */
+/** A frozen step record's, node record's or `before` list's text at `indent`, made and checked once each. */
 const frozenPartTexts = new WeakMap<object, Map<string, Piece>>();
 
 function frozenPartText(part: object, indent: string, keyMaterial: () => RotateError): Piece {
