@@ -140,7 +140,7 @@ t.test('finished runs: written in full once, then from their text; editing one c
 });
 
 t.test(
-  'a run in progress: its steps and `before` are written once in full, then shared; edits copy them',
+  'a run in progress: its steps, node records and `before` are written once in full, then shared; edits copy them',
   async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'codec-steps-'));
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
