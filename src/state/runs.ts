@@ -216,8 +216,8 @@ function findStep(run: Run, stepId: string): StepRecord {
 
 /**
  * Makes every run, step record, node record and `before` list of `doc` (a copy made for an edit) editable in
- * place: the frozen ones, shared with the stored document, are replaced by copies. For edits made outside this module
- * (StateReadWrite.write); the recorder's own edits copy only what they change.
+ * place: the frozen ones, shared with the stored document, are replaced by copies. For edits made outside
+ * this module (StateReadWrite.write); the recorder's own edits copy only what they change.
  */
 export function thawDocument(doc: StateDocument): void {
   doc.runs = doc.runs.map((run) => {
