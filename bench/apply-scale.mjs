@@ -5,19 +5,23 @@
 // dropped: 4 steps, every node in every step), planned with `rotate plan --out` and applied with
 // `rotate apply PLAN --auto-approve --json`:
 //   - "ours": the default batches (10% of the workers restart at once; see --max-unavailable below);
-//   - "baseline": `--parallelism 1 --max-unavailable 1`, one node at a time.
+//   - "baseline": `--parallelism 1 --max-unavailable 1`, one node at a time;
+//   - "talosctl": the real `talosctl rotate-ca` (both APIs, explicit node lists; the v1.14 line for document
+//     labs, v1.13 for legacy ones, from scripts/build-talosctl.mjs), which rotates one node at a time and
+//     generates its own CAs: wall time, its CPU, the lab's CPU and the same ledger.
 // For each: plan wall time and peak RSS, apply wall time, peak RSS and CPU, the lab's CPU during the apply
 // (the lab shares the cores), and the ledger from `rotate lab inspect --json` (Talos-edge trust failures,
 // NotReady events, kubelet → apiserver rejections, pod → apiserver failures). Prints a table, writes JSON.
 // Linux only (reads /proc; GNU time for peak RSS). Not a test: it prints figures, never asserts them.
 //
 // Flags: --sizes 10,50,200  --skip-baseline-above N (no baseline for labs larger than N nodes)
+//        --skip-talosctl-above N (no talosctl run for labs larger than N nodes)
 //        --apply-latency-ms 100  --kubelet-restart-ms 300  --style document|legacy
 //        --heartbeat-ms 10000 (every size: each kubelet renews its Lease every 10 s, as real kubelets do at any
 //        size; the lab's own default renews every 2 s below 40 nodes and only stretches it for bigger labs, so
 //        without this flag each Kubernetes gate, which waits for one renewal, waited longer at 200 nodes than at
 //        10; "lab" keeps the lab's default)
-//        --variants ours,baseline (which runs to make; default both)
+//        --variants ours,baseline,talosctl (which runs to make; default all three)
 //        --max-unavailable V (ours; default "10%" when the CLI takes percentages, else ceil(10% of workers))
 //        --parallelism N (ours; default: the CLI's, raised to the batch size while the CLI caps restart waves
 //        by --parallelism)  --out FILE (default bench/results/apply-scale-<date>.json)
@@ -32,6 +36,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { writeFullRotationDesired } from './lib/full-rotation.mjs';
+import { rotateCaArgs, talosctlFor } from './lib/talosctl.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const rotateBin = join(repo, 'bin', 'rotate');
@@ -39,7 +44,8 @@ const { values: flags } = parseArgs({
   options: {
     sizes: { type: 'string', default: process.env.BENCH_SIZES ?? '10,50,200' },
     'skip-baseline-above': { type: 'string', default: process.env.BENCH_SKIP_BASELINE_ABOVE ?? '' },
-    variants: { type: 'string', default: 'ours,baseline' },
+    'skip-talosctl-above': { type: 'string', default: process.env.BENCH_SKIP_TALOSCTL_ABOVE ?? '' },
+    variants: { type: 'string', default: 'ours,baseline,talosctl' },
     'apply-latency-ms': { type: 'string', default: '100' },
     'kubelet-restart-ms': { type: 'string', default: '300' },
     'heartbeat-ms': { type: 'string', default: '10000' },
@@ -57,8 +63,11 @@ const { values: flags } = parseArgs({
 const sizes = flags.sizes.split(',').map(Number);
 const variants = flags.variants.split(',').map((v) => v.trim());
 for (const v of variants)
-  if (v !== 'ours' && v !== 'baseline') throw new Error(`--variants: ${v} is neither ours nor baseline`);
-const skipBaselineAbove = flags['skip-baseline-above'] === '' ? Infinity : Number(flags['skip-baseline-above']);
+  if (!['ours', 'baseline', 'talosctl'].includes(v))
+    throw new Error(`--variants: ${v} is not one of ours, baseline, talosctl`);
+const skipAbove = (flag) => (flags[flag] === '' ? Infinity : Number(flags[flag]));
+const skipBaselineAbove = skipAbove('skip-baseline-above');
+const skipTalosctlAbove = skipAbove('skip-talosctl-above');
 const CONTROL_PLANES = 3;
 const TALOS_EDGES = ['operator-apid', 'apid-proxy', 'worker-trustd'];
 const ticksPerS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
@@ -73,9 +82,9 @@ const fmt = (n, d = 1) => (n === null || n === undefined || Number.isNaN(n) ? 'n
 const stepParts = (s) => `nodes ${fmt(s.nodesS)}, gates ${fmt(s.gatesS)}`;
 
 /** Runs bin/rotate under GNU time (wall, CPU, peak RSS). */
-function rotate(args, { keepStdout = false, node = [], timeFile = null, env = process.env } = {}) {
+function rotate(args, { keepStdout = false, node = [], timeFile = null, env = process.env, bin = rotateBin } = {}) {
   return new Promise((resolvePromise, reject) => {
-    const base = node.length ? [process.execPath, [...node, join(repo, 'bin', 'rotate'), ...args]] : [rotateBin, args];
+    const base = node.length ? [process.execPath, [...node, bin, ...args]] : [bin, args];
     const [cmd, argv] =
       timeFile && gnuTime ? [gnuTime, ['-f', '%e %U %S %M', '-o', timeFile, base[0], ...base[1]]] : base;
     const child = spawn(cmd, argv, { stdio: ['ignore', keepStdout ? 'pipe' : 'ignore', 'pipe'], env });
@@ -324,6 +333,52 @@ async function oneRun(nodes, variant) {
   }
 }
 
+/**
+ * `talosctl rotate-ca` of both APIs on a fresh lab of the same size and timings: one node at a time, as
+ * talosctl does; it makes its own new CAs, so the ledger's one-CA-per-API check is what says it finished.
+ */
+async function talosctlRun(nodes) {
+  const bin = talosctlFor(flags.style);
+  const lab = await freshLab(nodes);
+  try {
+    const args = rotateCaArgs({
+      talosconfig: join(lab.dir, 'talosconfig'),
+      nodes: lab.file.nodes,
+      apis: ['talos', 'kubernetes'],
+      out: join(lab.root, 'talosconfig.new'),
+    });
+    const c0 = cpuTicks(lab.file.pid);
+    const r = await rotate(args, { bin: bin.path, keepStdout: true, timeFile: join(lab.root, 'talosctl.time') });
+    const labCpuS = (cpuTicks(lab.file.pid) - c0) / ticksPerS;
+    const l = await ledger(lab);
+    const ok = r.code === 0 && l.oneCaPerApi;
+    return {
+      nodes,
+      variant: 'talosctl',
+      args: [`talosctl ${bin.tag} rotate-ca --talos=true --kubernetes=true`],
+      ok,
+      failure: ok
+        ? null
+        : `exit ${r.code}${l.oneCaPerApi ? '' : ', more than one CA left for an API'}: ` +
+          (r.stderr.trim().split('\n').slice(-3).join(' | ') || r.stdout.trim().split('\n').slice(-2).join(' | ')),
+      labUpS: lab.upS,
+      plan: null,
+      apply: {
+        wallS: r.time?.wallS ?? null,
+        cpuS: r.time?.cpuS ?? null,
+        maxRssMiB: r.time?.maxRssMiB ?? null,
+        labCpuS,
+        stateBytes: null,
+        rss: r.rss,
+      },
+      events: null,
+      ledger: l,
+    };
+  } finally {
+    await down(lab);
+  }
+}
+
 const startedAt = new Date();
 const machine = {
   cpus: cpus().length,
@@ -343,9 +398,10 @@ let failures = 0;
 for (const nodes of sizes) {
   for (const variant of variants) {
     if (variant === 'baseline' && nodes > skipBaselineAbove) continue;
+    if (variant === 'talosctl' && nodes > skipTalosctlAbove) continue;
     let r;
     try {
-      r = await oneRun(nodes, variant);
+      r = variant === 'talosctl' ? await talosctlRun(nodes) : await oneRun(nodes, variant);
     } catch (err) {
       r = { nodes, variant, ok: false, failure: String(err?.message ?? err).slice(0, 2000) };
     }
@@ -354,12 +410,13 @@ for (const nodes of sizes) {
     if (r.apply) {
       process.stdout.write(
         `figure: ${nodes} nodes, ${variant} (${r.args.join(' ')}): ${r.ok ? 'ok' : `FAILED (${r.failure})`}; ` +
-          `plan ${fmt(r.plan.wallS)} s, ${fmt(r.plan.maxRssMiB, 0)} MiB; ` +
-          `apply ${fmt(r.apply.wallS)} s (CLI CPU ${fmt(r.apply.cpuS)} s, lab CPU ${fmt(r.apply.labCpuS)} ` +
-          `s), ${fmt(r.apply.maxRssMiB, 0)} MiB; ` +
+          (r.plan ? `plan ${fmt(r.plan.wallS)} s, ${fmt(r.plan.maxRssMiB, 0)} MiB; ` : '') +
+          `${r.plan ? 'apply' : 'run'} ${fmt(r.apply.wallS)} s (CLI CPU ${fmt(r.apply.cpuS)} s, ` +
+          `lab CPU ${fmt(r.apply.labCpuS)} s), ${fmt(r.apply.maxRssMiB, 0)} MiB; ` +
           `Talos-edge ${r.ledger.talosEdgeFailures}, NotReady ${r.ledger.notReady}, ` +
           `kubelet rejections ${r.ledger.kubeletRejections}, pod failures ${r.ledger.podFailures}\n`,
       );
+      if (!r.plan) continue;
       process.stdout.write(`  waves: ${r.plan.waves.map((w, i) => `step ${i + 1}: ${w}`).join('; ')}\n`);
       process.stdout.write(
         `  apply RSS peak (sampled) ${r.apply.rss.peakMiB} MiB at ${fmt(r.apply.rss.peakAtMs / 1000)} s; ` +
@@ -401,8 +458,8 @@ for (const r of results) {
   rows.push([
     String(r.nodes),
     r.variant,
-    fmt(r.plan.wallS),
-    fmt(r.plan.maxRssMiB, 0),
+    fmt(r.plan?.wallS),
+    fmt(r.plan?.maxRssMiB, 0),
     fmt(r.apply.wallS),
     fmt(r.apply.maxRssMiB, 0),
     fmt(r.apply.cpuS),
@@ -425,6 +482,8 @@ for (const n of sizes) {
   const b = find(n, 'baseline');
   const o = find(n, 'ours');
   if (b && o) ratios[`baseline vs ours at ${n}`] = b.apply.wallS / o.apply.wallS;
+  const tc = find(n, 'talosctl');
+  if (tc && o && tc.ok) ratios[`talosctl vs ours at ${n}`] = tc.apply.wallS / o.apply.wallS;
 }
 for (const [k, v] of Object.entries(ratios)) process.stdout.write(`figure: ${k}: ${fmt(v, 2)}×\n`);
 

@@ -11,11 +11,12 @@
 // the new CA everywhere. talosctl's binaries come from scripts/build-talosctl.mjs (`npm test` builds them).
 // Not a test: it prints figures. Environment: BENCH_SIZE, BENCH_STYLES (legacy,document), BENCH_APIS
 // (talos,kubernetes), BENCH_TIMEOUT_S (per run, default 600), BENCH_KILL=0 to leave out the kill runs.
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { rotateCaArgs, talosctlFor } from './lib/talosctl.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const rotateBin = join(repo, 'bin', 'rotate');
@@ -26,16 +27,6 @@ const apis = (process.env.BENCH_APIS ?? 'talos,kubernetes').split(',');
 const timeoutS = Number(process.env.BENCH_TIMEOUT_S ?? 600);
 const withKill = process.env.BENCH_KILL !== '0';
 const TALOS_EDGES = ['operator-apid', 'apid-proxy', 'worker-trustd'];
-
-const talosctlPaths = JSON.parse(
-  execFileSync(process.execPath, [join(repo, 'scripts', 'build-talosctl.mjs'), '--paths'], { encoding: 'utf8' }),
-);
-const talosctlFor = (style) => {
-  const line = style === 'legacy' ? 'v1.13.' : 'v1.14.';
-  const hit = Object.entries(talosctlPaths).find(([tag]) => tag.startsWith(line));
-  if (!hit) throw new Error(`no talosctl of the ${line}x line is built; run npm run build:talosctl`);
-  return { tag: hit[0], path: hit[1] };
-};
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const fmt = (n, d = 1) => (n === null || n === undefined ? 'n/a' : n.toFixed(d));
@@ -143,32 +134,7 @@ function rotateArgs(lab) {
 }
 
 function talosctlArgs(lab, api, talosconfig) {
-  const nodes = lab.labFile.nodes;
-  const cp = nodes.find((n) => n.role === 'controlplane').address;
-  return [
-    'rotate-ca',
-    '--talosconfig',
-    talosconfig,
-    '-e',
-    cp,
-    '-n',
-    cp,
-    '--control-plane-nodes',
-    nodes
-      .filter((n) => n.role === 'controlplane')
-      .map((n) => n.address)
-      .join(','),
-    '--worker-nodes',
-    nodes
-      .filter((n) => n.role === 'worker')
-      .map((n) => n.address)
-      .join(','),
-    `--talos=${api === 'talos'}`,
-    `--kubernetes=${api === 'kubernetes'}`,
-    '--dry-run=false',
-    '-o',
-    join(lab.root, 'talosconfig.new'),
-  ];
+  return rotateCaArgs({ talosconfig, nodes: lab.labFile.nodes, apis: [api], out: join(lab.root, 'talosconfig.new') });
 }
 
 /**

@@ -7,6 +7,7 @@
 import { refuseIfRefused } from '../plan/planner/index.js';
 import { randomUUID } from 'node:crypto';
 import { RotateError } from '../domain/errors.js';
+import { resolveParallelism } from '../domain/parallelism.js';
 import type { Diagnostic } from '../desired/types.js';
 import type { Plan } from '../plan/model/index.js';
 import {
@@ -223,7 +224,10 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
         if (reasons.length > 0) throw staleError(opts.planFile ?? 'plan', reasons);
         plan = saved.plan; // the saved plan is the approval
         // Its batch sizes are an upper bound; this run's own flags may only lower them (as --parallelism always did).
-        const lowered = loweredBatches(plan, { parallelism: opts.parallelism, maxUnavailable: opts.maxUnavailable });
+        const lowered = loweredBatches(plan, {
+          parallelism: resolveParallelism(opts.parallelism, plan.basedOn.nodes.length),
+          maxUnavailable: opts.maxUnavailable,
+        });
         if (lowered)
           sink.emit(
             makeEvent('warning', {
@@ -306,6 +310,7 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
     }
 
     const started = Date.now();
+    const parallelism = resolveParallelism(opts.parallelism, prepared.plan.basedOn.nodes.length);
     try {
       await executePlan({
         session,
@@ -316,7 +321,7 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
         stateDir: paths.dir,
         journal: storeJournal(store, run.id),
         reporter: sinkReporter(sink, run.id, prepared.plan.steps.length),
-        parallelism: opts.parallelism,
+        parallelism,
         maxUnavailable: opts.maxUnavailable,
         ...(opts.applyLockWaitMs !== undefined ? { applyLockWaitMs: opts.applyLockWaitMs } : {}),
         signal: stopSignal(stopSignals, lease),
@@ -327,7 +332,7 @@ export async function runApply(opts: ApplyOptions): Promise<void> {
           runId: run.id,
           policy: session.desired.workloads,
           override: opts.workloads,
-          batchSize: opts.parallelism,
+          batchSize: parallelism,
           signal: stopSignals.signal,
         }),
       });

@@ -9,6 +9,7 @@
 import { refuseIfRefused } from '../plan/planner/index.js';
 import { randomUUID } from 'node:crypto';
 import { RotateError } from '../domain/errors.js';
+import { resolveParallelism } from '../domain/parallelism.js';
 import type { ApiKind, Fingerprint, NodeAddress } from '../domain/types.js';
 import type { DesiredState } from '../desired/types.js';
 import type { ApiState, Plan } from '../plan/model/index.js';
@@ -279,6 +280,7 @@ export async function runRollback(opts: RollbackOptions): Promise<void> {
     }
 
     const started = Date.now();
+    const parallelism = resolveParallelism(opts.parallelism, plan.basedOn.nodes.length);
     try {
       await executePlan({
         session,
@@ -289,7 +291,7 @@ export async function runRollback(opts: RollbackOptions): Promise<void> {
         stateDir: paths.dir,
         journal: storeJournal(store, run.id),
         reporter: sinkReporter(sink, run.id, plan.steps.length),
-        parallelism: opts.parallelism,
+        parallelism,
         maxUnavailable: opts.maxUnavailable,
         ...(opts.applyLockWaitMs !== undefined ? { applyLockWaitMs: opts.applyLockWaitMs } : {}),
         signal: stopSignal(stopSignals, lease),
@@ -301,7 +303,7 @@ export async function runRollback(opts: RollbackOptions): Promise<void> {
           runId: run.id,
           policy: session.desired.workloads,
           override: opts.workloads,
-          batchSize: opts.parallelism,
+          batchSize: parallelism,
           signal: stopSignals.signal,
           operation: 'rollback',
           startedAfter: podsStartedAfter,

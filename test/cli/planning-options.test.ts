@@ -5,6 +5,7 @@
  */
 import t from 'tap';
 import yargs from 'yargs';
+import { resolveParallelism } from '../../src/domain/parallelism.js';
 import { planningOptions, type PlanningArgs } from '../../src/cli/options/planning.js';
 import { requireBuild, rotate } from '../lab/e2e/fixtures/cli.js';
 
@@ -71,4 +72,24 @@ t.test('--help shows the 10% default', async (t) => {
         /of\s+the workers[\s\S]*?\[default: "10%"\]/.source,
     ),
   );
+});
+
+t.test('--parallelism: unset means 10, or 10% of the nodes when that is more', async (t) => {
+  t.equal(parse([]).parallelism, undefined, 'left unset: each command sizes it by the cluster');
+  t.equal(parse(['--parallelism', '3']).parallelism, 3);
+  t.equal(resolveParallelism(undefined, 5), 10);
+  t.equal(resolveParallelism(undefined, 109), 10, 'a tenth rounded down, never below 10');
+  t.equal(resolveParallelism(undefined, 200), 20);
+  t.equal(resolveParallelism(undefined, 1000), 100);
+  t.equal(resolveParallelism(3, 1000), 3, 'a number given is kept, whatever the size');
+  t.equal(resolveParallelism(50, 5), 50);
+  for (const value of ['0', '-2', '1.5', 'abc']) {
+    t.throws(
+      () => parse(['--parallelism', value]),
+      { code: 'CLI_USAGE', message: /^--parallelism .* is not valid/ },
+      value,
+    );
+  }
+  const r = await rotate('plan', '--help');
+  t.match(r.stdout, /--parallelism\s[\s\S]*?\[number\] \[default: 10, or 10% of the nodes when that is more\]/);
 });

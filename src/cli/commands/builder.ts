@@ -3,6 +3,7 @@
  * runs (so `rotate --help` loads no command code), and the common options (`-f FILE`, `--json`,
  * `--parallelism`).
  */
+import { DEFAULT_PARALLELISM_TEXT } from '../../domain/parallelism.js';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 
 export function lazyCommand<A>(
@@ -37,7 +38,7 @@ export function fileOption(describe = 'desired-state file') {
   return { alias: 'f', type: 'string', default: 'rotate.yaml', describe } as const;
 }
 
-/** `--parallelism` (checked with assertParallelism). */
+/** `--parallelism` (checked with assertParallelism); unset, each command sizes it by the cluster (parallelism.ts). */
 export function parallelismOption(describe = 'nodes read at once') {
-  return { type: 'number', default: 10, describe } as const;
+  return { type: 'number', defaultDescription: DEFAULT_PARALLELISM_TEXT, describe } as const;
 }

@@ -10,9 +10,11 @@ import { clusterOverrideOptions, type ClusterOverrideArgs } from './cluster.js';
 import { fileOption, parallelismOption } from '../commands/builder.js';
 
 /**
- * `--parallelism` is a whole number of at least 1 (a usage error otherwise); every command that has it checks it here.
+ * `--parallelism` is a whole number of at least 1, or unset (the default for the cluster's size); anything else is
+ * a usage error. Every command that has it checks it here.
  */
 export function assertParallelism(v: unknown): void {
+  if (v === undefined) return;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
     throw new RotateError(
       'CLI_USAGE',
@@ -26,7 +28,8 @@ export function assertParallelism(v: unknown): void {
 /** Flags shared by `plan`, `apply` and `rollback`: what to plan and how. */
 export interface PlanningArgs extends ClusterOverrideArgs {
   file: string;
-  parallelism: number;
+  /** Unset: 10, or 10% of the nodes when that is more (`resolveParallelism`). */
+  parallelism?: number | undefined;
   /** A number of nodes, or a percentage of the workers (`"10%"`). */
   'max-unavailable': MaxUnavailable;
   'allow-disruption': boolean;

@@ -21,6 +21,7 @@ import {
 import type { DesiredApi, ObservedNode, Plan, PlanInput, StepNode } from '../../plan/model/index.js';
 import { planRotation } from '../../plan/planner/index.js';
 import type { MaxUnavailable } from '../../domain/max-unavailable.js';
+import { resolveParallelism } from '../../domain/parallelism.js';
 import { DEFAULT_APPLY_LOCK_WAIT_MS, waitForApplyLock } from '../../talos/apply-lock.js';
 import { mapSettledLimit } from '../../util/concurrency.js';
 import { CaCatalog } from './ca-catalog.js';
@@ -50,7 +51,8 @@ export {
 } from './plan-warnings.js';
 
 export interface BuildPlanOptions {
-  parallelism: number;
+  /** Unset: the default for the listed nodes (`resolveParallelism`). */
+  parallelism?: number | undefined;
   maxUnavailable: MaxUnavailable;
   allowDisruption: boolean;
   /** Ask every node to validate each config the plan gives it (ApplyConfiguration dry_run). */
@@ -175,11 +177,12 @@ export async function buildPlan(
   const warnings: PlanWarning[] = [];
   const timeoutMs = options.timeoutMs ?? 15_000;
   const listed = listedNodes(desired);
+  const parallelism = resolveParallelism(options.parallelism, listed.length);
   const count = counter(options.progress, 'reading nodes', listed.length);
   // The Node list below needs the Kubernetes client: load it while the nodes' reads are in flight.
   preloadKubeClient();
   const { nodes, members } = await observeNodes(client, listed, {
-    parallelism: options.parallelism,
+    parallelism,
     timeoutMs,
     talosconfigLabel: `talosconfig ${desired.cluster.talosconfig} (context ${session.context.name})`,
     onNodeRead: count,
@@ -235,7 +238,7 @@ export async function buildPlan(
     options: {
       allowDisruption: options.allowDisruption,
       maxUnavailable: options.maxUnavailable,
-      parallelism: options.parallelism,
+      parallelism,
     },
     outputs: { kubeconfig: Boolean(desired.cluster.kubeconfig), secretsBundle: Boolean(desired.cluster.secretsBundle) },
   };
@@ -268,7 +271,7 @@ export async function buildPlan(
       const total = new Set(chained.map((c) => c.address)).size;
       const onNodeDone = counter(options.progress, 'node dry runs', total);
       await dryRunAll(session, chained, {
-        parallelism: options.parallelism,
+        parallelism,
         timeoutMs,
         applyLockWaitMs: options.applyLockWaitMs ?? DEFAULT_APPLY_LOCK_WAIT_MS,
         onNodeDone,

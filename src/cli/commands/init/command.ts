@@ -12,7 +12,7 @@ interface InitArgs {
   controlPlanes?: string[];
   workers?: string[];
   kubeconfig: string;
-  parallelism: number;
+  parallelism?: number | undefined;
   force: boolean;
   json: boolean;
 }

@@ -14,6 +14,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RotateError } from '../../../domain/errors.js';
+import { resolveParallelism } from '../../../domain/parallelism.js';
 import { Secret } from '../../../domain/secret.js';
 import type { ApiKind } from '../../../domain/types.js';
 import { shortFingerprint } from '../../../domain/types.js';
@@ -44,7 +45,7 @@ export interface InitOptions {
   controlPlanes?: string[] | undefined;
   workers?: string[] | undefined;
   kubeconfig: string;
-  parallelism: number;
+  parallelism?: number | undefined;
   force: boolean;
   json: boolean;
 }
@@ -127,7 +128,10 @@ export async function runInit(args: InitOptions): Promise<void> {
         role: m.machineType === 'worker' ? ('worker' as const) : ('controlplane' as const),
       }));
     }
-    const { nodes } = await observeNodes(client, listed, { parallelism: args.parallelism, talosconfigLabel: label });
+    const { nodes } = await observeNodes(client, listed, {
+      parallelism: resolveParallelism(args.parallelism, listed.length),
+      talosconfigLabel: label,
+    });
 
     const proposal = proposeDesiredState(
       nodes.map((n) => ({ address: n.address, role: n.ca.role, talos: n.ca.talos, kubernetes: n.ca.kubernetes })),

@@ -9,7 +9,7 @@ interface StatusArgs extends ClusterOverrideArgs {
   json: boolean;
   prometheus: boolean;
   warnDays: number;
-  parallelism: number;
+  parallelism?: number | undefined;
 }
 
 export const statusCommand = lazyCommand<StatusArgs>(

@@ -27,7 +27,7 @@ export interface StatusOptions {
   json: boolean;
   prometheus: boolean;
   warnDays: number;
-  parallelism: number;
+  parallelism?: number | undefined;
   talosconfig?: string | undefined;
   context?: string | undefined;
   endpoints?: string[] | undefined;
