@@ -2,7 +2,8 @@
 // `rotate plan` at scale, through the built CLI: a 200-node lab (3 control planes + 197 workers, detached),
 // new Talos and Kubernetes CAs from `rotate ca new`, then `rotate plan` with nothing to change and of a full
 // rotation (both APIs: accept → issue → drop, every node in every step) with `--parallelism 1` and the
-// default (10), each with and without `--no-node-dry-run`; BENCH_RUNS runs each (default 3), median reported.
+// default (10, or 10% of the nodes when that is more), each with and without `--no-node-dry-run`; BENCH_RUNS
+// runs each (default 3), median reported.
 // For each: wall time, the CLI's own CPU (user + system of the rotate process), the CPU the lab process spent
 // meanwhile (reads, and the node-side dry runs of every config) and the CLI's peak RSS. The lab is brought
 // down at the end, also on failure. Linux only (reads /proc). Not a test: it prints figures. Environment:
@@ -175,9 +176,11 @@ try {
   );
 
   await variant(lab.pid, 'without changes', ['plan', '-f', join(dir, 'rotate.yaml'), '--detailed-exitcode'], 0);
+  // The CLI's default: 10, or 10% of the nodes when that is more (src/domain/parallelism.ts).
+  const defaultParallelism = `default parallelism (${Math.max(10, Math.floor(nodes / 10))} at ${nodes} nodes)`;
   const variants = [
-    { label: 'full rotation, parallelism 10 (default), node dry runs', args: [] },
-    { label: 'full rotation, parallelism 10 (default), --no-node-dry-run', args: ['--no-node-dry-run'] },
+    { label: `full rotation, ${defaultParallelism}, node dry runs`, args: [] },
+    { label: `full rotation, ${defaultParallelism}, --no-node-dry-run`, args: ['--no-node-dry-run'] },
     { label: 'full rotation, parallelism 1, node dry runs', args: ['--parallelism', '1'] },
     { label: 'full rotation, parallelism 1, --no-node-dry-run', args: ['--parallelism', '1', '--no-node-dry-run'] },
   ];
