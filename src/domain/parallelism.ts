@@ -6,7 +6,7 @@
  * waves restart nothing and their proof covers any batch size (README, "Batch sizes"). Pure.
  */
 
-/** The default's floor, and what it is up to 100 nodes. */
+/** The default's floor, and what it is up to 109 nodes. */
 export const DEFAULT_PARALLELISM_FLOOR = 10;
 
 /** How the default reads in `--help`. */
