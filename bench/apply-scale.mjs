@@ -36,7 +36,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { writeFullRotationDesired } from './lib/full-rotation.mjs';
-import { rotateCaArgs, talosctlFor } from './lib/talosctl.mjs';
+import { lastStepHeader, rotateCaArgs, talosctlFor } from './lib/talosctl.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const rotateBin = join(repo, 'bin', 'rotate');
@@ -81,7 +81,7 @@ const cliTakesPercent = /max-unavailable[^\n]*%/.test(helpText) || /10%/.test(he
 const fmt = (n, d = 1) => (n === null || n === undefined || Number.isNaN(n) ? 'n/a' : n.toFixed(d));
 const stepParts = (s) => `nodes ${fmt(s.nodesS)}, gates ${fmt(s.gatesS)}`;
 
-/** Runs bin/rotate under GNU time (wall, CPU, peak RSS). */
+/** Runs bin/rotate (or another `bin`, e.g. talosctl) under GNU time (wall, CPU, peak RSS). */
 function rotate(args, { keepStdout = false, node = [], timeFile = null, env = process.env, bin = rotateBin } = {}) {
   return new Promise((resolvePromise, reject) => {
     const base = node.length ? [process.execPath, [...node, bin, ...args]] : [bin, args];
@@ -359,8 +359,9 @@ async function talosctlRun(nodes) {
       ok,
       failure: ok
         ? null
-        : `exit ${r.code}${l.oneCaPerApi ? '' : ', more than one CA left for an API'}: ` +
-          (r.stderr.trim().split('\n').slice(-3).join(' | ') || r.stdout.trim().split('\n').slice(-2).join(' | ')),
+        : // Never talosctl's output itself: it holds the new CA private key (lastStepHeader).
+          `exit ${r.code}${l.oneCaPerApi ? '' : ', more than one CA left for an API'}; ` +
+          `last step: ${lastStepHeader(r.stdout)}`,
       labUpS: lab.upS,
       plan: null,
       apply: {

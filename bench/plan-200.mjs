@@ -12,11 +12,15 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { writeFullRotationDesired } from './lib/full-rotation.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const rotateBin = join(repo, 'bin', 'rotate');
+// The CLI's own default, from the build the bench drives (`npm run bench` builds first).
+const { defaultParallelism: cliDefaultParallelism } = await import(
+  pathToFileURL(join(repo, 'dist', 'domain', 'parallelism.js')).href
+);
 const runs = Number(process.env.BENCH_RUNS ?? 3);
 const [cps, workers] = (process.env.BENCH_SIZE ?? '3+197').split('+').map(Number);
 const style = process.env.BENCH_STYLE ?? 'document';
@@ -176,8 +180,7 @@ try {
   );
 
   await variant(lab.pid, 'without changes', ['plan', '-f', join(dir, 'rotate.yaml'), '--detailed-exitcode'], 0);
-  // The CLI's default: 10, or 10% of the nodes when that is more (src/domain/parallelism.ts).
-  const defaultParallelism = `default parallelism (${Math.max(10, Math.floor(nodes / 10))} at ${nodes} nodes)`;
+  const defaultParallelism = `default parallelism (${cliDefaultParallelism(nodes)} at ${nodes} nodes)`;
   const variants = [
     { label: `full rotation, ${defaultParallelism}, node dry runs`, args: [] },
     { label: `full rotation, ${defaultParallelism}, --no-node-dry-run`, args: ['--no-node-dry-run'] },

@@ -16,7 +16,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { rotateCaArgs, talosctlFor } from './lib/talosctl.mjs';
+import { lastStepHeader, rotateCaArgs, talosctlFor } from './lib/talosctl.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const rotateBin = join(repo, 'bin', 'rotate');
@@ -65,12 +65,6 @@ async function mustRotate(args) {
   return r;
 }
 
-/** talosctl prints the new CA private key among its step output: only its step headers are ever shown. */
-const lastStepHeader = (stdout) =>
-  stdout
-    .split('\n')
-    .filter((l) => l.startsWith('> '))
-    .pop() ?? '(none)';
 /** What a failed run said last: talosctl's last step header, or the last line of our stderr. */
 const lastWords = (tool, r) =>
   tool === 'talosctl' ? `last step: ${lastStepHeader(r.stdout)}` : r.stderr.trim().split('\n').pop();

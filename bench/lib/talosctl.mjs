@@ -6,14 +6,17 @@ import { fileURLToPath } from 'node:url';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
+let builtPaths = null;
+
 /**
  * The talosctl of the line a lab style matches (legacy: v1.13, document: v1.14), as built by
- * scripts/build-talosctl.mjs (`npm test` builds them); throws naming the fix when it is not built.
+ * scripts/build-talosctl.mjs (`npm test` builds them; asked once per process); throws naming the fix when it is
+ * not built.
  */
 export function talosctlFor(style) {
-  const paths = JSON.parse(
+  const paths = (builtPaths ??= JSON.parse(
     execFileSync(process.execPath, [join(repo, 'scripts', 'build-talosctl.mjs'), '--paths'], { encoding: 'utf8' }),
-  );
+  ));
   const line = style === 'legacy' ? 'v1.13.' : 'v1.14.';
   const hit = Object.entries(paths).find(([tag]) => tag.startsWith(line));
   if (!hit) throw new Error(`no talosctl of the ${line}x line is built; run npm run build:talosctl`);
@@ -45,4 +48,17 @@ export function rotateCaArgs({ talosconfig, nodes, apis, out }) {
     '-o',
     out,
   ];
+}
+
+/**
+ * talosctl prints the new CA private key among its step output: a bench shows only its step headers, never
+ * the rest of its stdout or stderr.
+ */
+export function lastStepHeader(stdout) {
+  return (
+    stdout
+      .split('\n')
+      .filter((l) => l.startsWith('> '))
+      .pop() ?? '(none)'
+  );
 }
