@@ -32,12 +32,14 @@ const common = {
 
 await build({
   ...common,
-  // These names matter: daemon-launch.ts starts `daemon.js` beside itself, and the lab's dial thread
-  // (lab/talos/dial-thread.ts) `dial-worker.js`, in the bundle as in tsc's output.
+  // These names matter: daemon-launch.ts starts `daemon.js` beside itself, and the lab's dial threads
+  // (lab/talos/dial-thread.ts, lab/kube/dial-thread.ts) `dial-worker.js` and `kube-dial-worker.js`, in the
+  // bundle as in tsc's output.
   entryPoints: {
     main: dist('cli/main.js'),
     daemon: dist('lab/process/daemon.js'),
     'dial-worker': dist('lab/talos/dial-worker.js'),
+    'kube-dial-worker': dist('lab/kube/kube-dial-worker.js'),
   },
   outdir,
   splitting: true,

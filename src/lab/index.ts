@@ -126,6 +126,7 @@ export async function startLab(options: StartLabOptions): Promise<RunningLab> {
       const kube = await startKubeSide(cluster, {
         podsPerNode: options.podsPerNode ?? 0,
         workloads: options.workloads ?? 'none',
+        log,
       });
       started.push(kube);
       talos.useStaticPods((address) => kube.staticPods(address));

@@ -5,7 +5,7 @@
  * than the sources; the Kubernetes client's own one-file bundle (dist/vendor/) is what every layout loads. `npm test`
  * builds before tap runs. The end-to-end suites run every command through it.
  */
-import t from 'tap';
+import t, { type TAP } from 'tap';
 import { spawnSync } from 'node:child_process';
 import {
   copyFileSync,
@@ -177,28 +177,54 @@ t.test("bin/rotate never runs a bundle older than tsc's output (a `tsc`-only reb
   t.equal(run().stdout, 'tsc\n', 'tsc ran again after the bundle: tsc output, not the stale bundle');
 });
 
+/** Starts a dial thread's entry from `entry` (bundle or tsc output), sends it `message`, returns its first answer. */
+async function firstAnswer(t: Pick<TAP, 'ok' | 'teardown'>, entry: string, message: unknown): Promise<unknown> {
+  const file = join(REPO, entry);
+  t.ok(existsSync(file), `npm run build wrote ${entry}`);
+  const worker = new Worker(file);
+  t.teardown(() => worker.terminate());
+  return new Promise<unknown>((resolve, reject) => {
+    worker.once('error', reject);
+    worker.once('message', resolve);
+    worker.postMessage(message);
+  });
+}
+
 t.test("the lab's dial thread starts from the bundle and from tsc's output, and answers a job", async (t) => {
   for (const entry of ['dist/bundle/dial-worker.js', 'dist/lab/talos/dial-worker.js']) {
-    const file = join(REPO, entry);
-    t.ok(existsSync(file), `npm run build wrote ${entry}`);
-    const worker = new Worker(file);
-    t.teardown(() => worker.terminate());
     // A refused port: the answer shows the thread loaded its modules and the protocol definitions.
-    const outcome = await new Promise<unknown>((resolve, reject) => {
-      worker.once('error', reject);
-      worker.once('message', (m: { id: number; outcome: unknown }) => resolve(m));
-      worker.postMessage({
-        id: 7,
-        job: {
-          dial: { from: '127.0.0.1', host: '127.0.0.1', port: 1, ca: [] },
-          method: 'machine.Version',
-          request: {},
-          metadata: {},
-          timeoutMs: 2_000,
-        },
-      });
+    const outcome = await firstAnswer(t, entry, {
+      id: 7,
+      job: {
+        dial: { from: '127.0.0.1', host: '127.0.0.1', port: 1, ca: [] },
+        method: 'machine.Version',
+        request: {},
+        metadata: {},
+        timeoutMs: 2_000,
+      },
     });
     t.match(outcome, { id: 7, outcome: { kind: 'dial-failed', failure: { ok: false, kind: 'unavailable' } } }, entry);
+  }
+});
+
+t.test("the lab's Kubernetes dial thread starts from the bundle and from tsc's output, and answers", async (t) => {
+  for (const entry of ['dist/bundle/kube-dial-worker.js', 'dist/lab/kube/kube-dial-worker.js']) {
+    // A refused port: what the socket saw comes back under the request's id.
+    const outcome = await firstAnswer(t, entry, {
+      type: 'request',
+      id: 7,
+      job: {
+        from: '127.0.0.1',
+        to: '127.0.0.1',
+        port: 1,
+        tls: { ca: '' },
+        method: 'GET',
+        path: '/version',
+        timeoutMs: 2_000,
+        verifyHost: 'localhost',
+      },
+    });
+    t.match(outcome, { type: 'outcome', id: 7, outcome: { kind: 'error', code: 'ECONNREFUSED' } }, entry);
   }
 });
 

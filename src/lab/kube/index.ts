@@ -27,6 +27,8 @@ import { MirrorPods, StaticPods } from './static-pods.js';
 import type { CaMaterial } from '../../pki/index.js';
 import { startTcpForwarder, type TcpForwarder } from '../core/tcp-forward.js';
 import { VerdictNotes } from './tls-outcome.js';
+import { kubeDialer } from './dial-thread.js';
+import { DIAL_THREAD_MIN_NODES } from '../core/worker-thread.js';
 import { LeaseStore } from './lease-store.js';
 import { extensionAuthView, type ExtensionAuthView } from './extension-auth.js';
 
@@ -69,6 +71,8 @@ export interface KubeSide {
   objects(resource: string, namespace?: string): Stored[];
   /** The `extension-apiserver-authentication` ConfigMap and the apiservers' trust controllers (extension-auth.ts). */
   extensionAuth(): ExtensionAuthView;
+  /** Whether the kubelets' and clients' requests are made on the dial thread now (dial-thread.ts). */
+  dialThreaded(): boolean;
 }
 
 export interface KubeSideOptions {
@@ -76,6 +80,13 @@ export interface KubeSideOptions {
   podsPerNode?: number;
   /** The other workloads (workloads.ts); default `none`. */
   workloads?: WorkloadSet;
+  /**
+   * Make the kubelets' and in-cluster clients' requests on a thread of their own (dial-thread.ts); default:
+   * for labs of DIAL_THREAD_MIN_NODES nodes or more.
+   */
+  dialThread?: boolean;
+  /** Diagnostics (no secrets); default: none. */
+  log?: (message: string) => void;
 }
 
 /** Window the one-off dials after a change are spread over: ~40 handshakes/s for a large lab. */
@@ -98,6 +109,11 @@ function roundRobin(): <T>(items: T[]) => T[] {
 
 export async function startKubeSide(cluster: LabCluster, options: KubeSideOptions = {}): Promise<KubeSide> {
   const notes = new VerdictNotes();
+  const dialer = kubeDialer(
+    notes,
+    options.log,
+    (options.dialThread ?? cluster.nodes.length >= DIAL_THREAD_MIN_NODES) ? undefined : null,
+  );
   const registry = new NodeRegistry(cluster);
   const csrs = new CsrStore();
   const configMaps = new ConfigMapStore();
@@ -114,7 +130,7 @@ export async function startKubeSide(cluster: LabCluster, options: KubeSideOption
   // Created before the kubelets start, so that each node's pods start when its kubelet first runs.
   // A new pod's client starts a moment after the kubelet sees it (container start).
   const fleet = new PodFleet(
-    { cluster, configMaps, apiservers: () => apiservers, notes },
+    { cluster, configMaps, apiservers: () => apiservers, dialer },
     Math.max(20, Math.min(500, Math.round(cluster.timings.heartbeatIntervalMs / 4))),
   );
   const workloads = new WorkloadController(store, fleet, cluster);
@@ -153,7 +169,7 @@ export async function startKubeSide(cluster: LabCluster, options: KubeSideOption
         {
           cluster,
           apiservers: () => apiservers,
-          notes,
+          dialer,
           onRunning: (kubelet, afterCaChange) => {
             if (!afterCaChange) return;
             for (const s of apiservers) if (s.isUp) kubelet.probeLater(s, randomDelay(spread));
@@ -174,6 +190,7 @@ export async function startKubeSide(cluster: LabCluster, options: KubeSideOption
     for (const p of pods.values()) p.stop();
     for (const k of kubelets) k.stop();
     await Promise.all([...apiservers.map((s) => s.stop()), ...forwarders.map((f) => f.stop())]);
+    await dialer.close();
   };
 
   try {
@@ -259,6 +276,7 @@ export async function startKubeSide(cluster: LabCluster, options: KubeSideOption
 
   return {
     stop: stopAll,
+    dialThreaded: () => dialer.threaded,
     nodeReady: (address) => registry.isReady(address),
     allReady,
     whenAllReady: (timeoutMs) =>

@@ -21,18 +21,15 @@
  * - Node down: stops (Service gone), no heartbeats; node up: starts as after a restart.
  */
 import { X509Certificate } from 'node:crypto';
-import * as https from 'node:https';
-import type { Socket } from 'node:net';
-import * as tls from 'node:tls';
 import type { Secret } from '../../domain/secret.js';
 import { concatPem, createCsr, keyPemForTls, verifiesAgainst } from '../../pki/index.js';
 import { sameRoot, type LabCluster, type LabNode, type RootCa } from '../core/model.js';
 import { subscribe } from '../core/events.js';
 import { APISERVER_PORT, type KubeApiServer } from './apiserver.js';
-import { kubeRequest, onSocketClose, type DialHandle, type DialOutcome, type DialRequest } from './dial.js';
+import { csrDecided, csrStatus, type DialOutcome, type KubeJob, type KubeTlsIdentity } from './dial.js';
+import type { DialHandle, KeptConnection, KubeDialer } from './dial-thread.js';
 import { KUBEPRISM_HOST, KubePrism } from './kubeprism.js';
 import { KUBELET_CLIENT_SIGNER } from './objects.js';
-import type { VerdictNotes } from './tls-outcome.js';
 
 const REQUEST_TIMEOUT_MS = 5_000;
 /** Pause before watching the CSR again when a watch ended without a result (apiserver restart...). */
@@ -46,7 +43,8 @@ export interface KubeletDeps {
   cluster: LabCluster;
   /** Every control plane's apiserver, in control-plane order. */
   apiservers(): readonly KubeApiServer[];
-  notes: VerdictNotes;
+  /** Where its requests are made (dial-thread.ts). */
+  dialer: KubeDialer;
   /** Called each time the kubelet is running again; `afterCaChange` when a CA change restarted it. */
   onRunning(kubelet: Kubelet, afterCaChange: boolean): void;
 }
@@ -56,17 +54,7 @@ export interface KubeletCert {
   key: Secret;
 }
 
-type KubeletRequest = Pick<DialRequest, 'method' | 'path' | 'body' | 'until'> & { auth: 'cert' | 'token' };
-
-interface CsrStatus {
-  certificate?: string;
-  conditions?: Array<{ type?: string }>;
-}
-
-/** `status` of a CSR watch event (`{type, object}`). */
-function csrStatus(event: unknown): CsrStatus | undefined {
-  return (event as { object?: { status?: CsrStatus } } | null)?.object?.status;
-}
+type KubeletRequest = Pick<KubeJob, 'method' | 'path' | 'body' | 'until'> & { auth: 'cert' | 'token' };
 
 type State = 'starting' | 'bootstrapping' | 'running' | 'restarting' | 'down' | 'stopped';
 
@@ -86,19 +74,17 @@ export class Kubelet {
   readonly #timers = new Map<NodeJS.Timeout, () => void>();
   readonly #inflight = new Set<DialHandle>();
   readonly #off: Array<() => void> = [];
-  #contexts: {
+  #identities: {
     roots: RootCa;
     cert: KubeletCert | null;
-    withCert: tls.SecureContext | null;
-    bootstrap: tls.SecureContext | null;
+    withCert: KubeTlsIdentity | null;
+    bootstrap: KubeTlsIdentity | null;
   } | null = null;
   #sweepOwed = false;
   /** Why the kubelet last (re)started, for the ledger's kubelet log. */
   #cause: 'ca-change' | 'node-up' | 'start' = 'start';
   /** The heartbeat connection through KubePrism: the upstream picked when it opened, kept while it works. */
-  #conn: { server: KubeApiServer; agent: https.Agent } | null = null;
-  /** Sockets whose close is watched (each kept socket once). */
-  readonly #watched = new WeakSet<Socket>();
+  #conn: { server: KubeApiServer; connection: KeptConnection } | null = null;
   /** Connections opened for heartbeats (each a balancer pick). */
   connections = 0;
   /** Completed TLS bootstraps (a new client certificate each). */
@@ -316,18 +302,12 @@ export class Kubelet {
           `?fieldSelector=${encodeURIComponent(`metadata.name=${name}`)}` +
           `&watch=true&timeoutSeconds=${Math.ceil(CSR_WAIT_MS / 1000)}`,
         auth: 'token',
-        until: (event) => {
-          const status = csrStatus(event);
-          return (
-            Boolean(status?.certificate) ||
-            Boolean(status?.conditions?.some((c) => c.type === 'Denied' || c.type === 'Failed'))
-          );
-        },
+        until: 'csr-decided',
       });
       if (got === null) return null;
       const status = got.kind === 'ok' ? csrStatus(got.body) : undefined;
       if (status?.certificate) return { certPem: Buffer.from(status.certificate, 'base64').toString('utf8'), key };
-      if (status?.conditions?.some((c) => c.type === 'Denied' || c.type === 'Failed')) return null;
+      if (csrDecided(status)) return null;
       await this.#sleep(jitter(CSR_REWATCH_MS), gen);
       if (gen !== this.#gen) return null;
     }
@@ -342,7 +322,7 @@ export class Kubelet {
    */
   async #viaPrism(gen: number, req: KubeletRequest, kept = false): Promise<DialOutcome | null> {
     if (kept && this.#conn) {
-      const out = await this.#dial(gen, this.#conn.server, req, this.#conn.agent);
+      const out = await this.#dial(gen, this.#conn.server, req, this.#conn.connection);
       if (out?.kind === 'unavailable') this.#closeConnection();
       return out;
     }
@@ -362,13 +342,20 @@ export class Kubelet {
         });
         return { kind: 'unavailable', reason: 'no apiserver up' };
       }
-      let agent: https.Agent | undefined;
+      let connection: KeptConnection | undefined;
       if (kept) {
-        agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
-        this.#conn = { server, agent };
+        // The balancer's connection ends with the socket: the next request connects (and picks) anew.
+        const conn = {
+          server,
+          connection: this.#deps.dialer.connection(() => {
+            if (this.#conn === conn) this.#conn = null;
+          }),
+        };
+        connection = conn.connection;
+        this.#conn = conn;
         this.connections += 1;
       }
-      last = await this.#dial(gen, server, req, agent);
+      last = await this.#dial(gen, server, req, connection);
       if (last === null || last.kind !== 'unavailable') return last;
       if (kept) this.#closeConnection();
     }
@@ -376,7 +363,7 @@ export class Kubelet {
   }
 
   #closeConnection(): void {
-    this.#conn?.agent.destroy();
+    this.#conn?.connection.close();
     this.#conn = null;
   }
 
@@ -385,35 +372,24 @@ export class Kubelet {
     gen: number,
     server: KubeApiServer,
     req: KubeletRequest,
-    agent?: https.Agent,
+    connection?: KeptConnection,
   ): Promise<DialOutcome | null> {
-    const secureContext = this.#secureContext(req.auth === 'cert');
-    if (!secureContext) return null;
-    const handle = kubeRequest(
-      {
-        from: this.node.address,
-        to: server.node.address,
-        port: APISERVER_PORT,
-        secureContext,
-        ...(req.auth === 'token' ? { bearerToken: this.#deps.cluster.bootstrapToken } : {}),
-        method: req.method,
-        path: req.path,
-        ...(req.body !== undefined ? { body: req.body } : {}),
-        ...(req.until ? { until: req.until } : {}),
-        timeoutMs: req.until ? CSR_WAIT_MS + REQUEST_TIMEOUT_MS : REQUEST_TIMEOUT_MS,
-        verifyHost: KUBEPRISM_HOST,
-        ...(agent
-          ? {
-              agent,
-              // The balancer's connection ends with the socket: the next request connects (and picks) anew.
-              onSocket: onSocketClose(this.#watched, () => {
-                if (this.#conn?.agent === agent) this.#closeConnection();
-              }),
-            }
-          : {}),
-      },
-      this.#deps.notes,
-    );
+    const identity = this.#identity(req.auth === 'cert');
+    if (!identity) return null;
+    const handle = this.#deps.dialer.request({
+      from: this.node.address,
+      to: server.node.address,
+      port: APISERVER_PORT,
+      tls: identity,
+      ...(req.auth === 'token' ? { bearerToken: this.#deps.cluster.bootstrapToken } : {}),
+      method: req.method,
+      path: req.path,
+      ...(req.body !== undefined ? { body: req.body } : {}),
+      ...(req.until ? { until: req.until } : {}),
+      timeoutMs: req.until ? CSR_WAIT_MS + REQUEST_TIMEOUT_MS : REQUEST_TIMEOUT_MS,
+      verifyHost: KUBEPRISM_HOST,
+      ...(connection ? { connection: connection.id } : {}),
+    });
     this.#inflight.add(handle);
     const outcome = await handle.done;
     this.#inflight.delete(handle);
@@ -428,19 +404,20 @@ export class Kubelet {
   }
 
   /**
-   * The kubeconfig's TLS settings (bootstrap: CAs only; normal: CAs + client certificate), each built
-   * when first needed and kept until the trusted CAs or the certificate change.
+   * The kubeconfig's TLS settings (bootstrap: CAs only; normal: CAs + client certificate), each made when
+   * first needed and kept until the trusted CAs or the certificate change (the same text each time, so the
+   * transport reuses its secure context).
    */
-  #secureContext(withCert: boolean): tls.SecureContext | null {
-    let c = this.#contexts;
+  #identity(withCert: boolean): KubeTlsIdentity | null {
+    let c = this.#identities;
     if (!c || c.roots !== this.#roots || c.cert !== this.#cert) {
       c = { roots: this.#roots, cert: this.#cert, withCert: null, bootstrap: null };
-      this.#contexts = c;
+      this.#identities = c;
     }
     const ca = (): string => concatPem(c.roots.trusted.map((r) => r.certPem));
-    if (!withCert) return (c.bootstrap ??= tls.createSecureContext({ ca: ca() }));
+    if (!withCert) return (c.bootstrap ??= { ca: ca() });
     if (!c.cert) return null;
-    return (c.withCert ??= tls.createSecureContext({ ca: ca(), cert: c.cert.certPem, key: keyPemForTls(c.cert.key) }));
+    return (c.withCert ??= { ca: ca(), cert: c.cert.certPem, key: keyPemForTls(c.cert.key) });
   }
 
   #after(delayMs: number, gen: number, fn: () => void): void {

@@ -24,30 +24,26 @@
  * the client's `ca.crt` is a trust failure (refused by the client); no apiserver up or a refused
  * connection is unavailability.
  */
-import * as https from 'node:https';
-import type { Socket } from 'node:net';
-import * as tls from 'node:tls';
 import { fingerprintOfDer, splitPemBlocks } from '../../pki/index.js';
 import type { LabCluster, LabNode } from '../core/model.js';
 import { subscribe } from '../core/events.js';
 import { APISERVER_PORT, type KubeApiServer } from './apiserver.js';
-import { kubeRequest, onSocketClose, type DialHandle } from './dial.js';
+import type { KubeTlsIdentity } from './dial.js';
+import type { DialHandle, KeptConnection, KubeDialer } from './dial-thread.js';
 import { ROOT_CA_CONFIGMAP, ROOT_CA_KEY, type ConfigMapStore } from './root-ca-publisher.js';
-import type { VerdictNotes } from './tls-outcome.js';
 
 /** The namespace the lab's pods run in (every namespace's kube-root-ca.crt holds the same data). */
 export const POD_NAMESPACE = 'default';
 /** The `kubernetes` Service's ClusterIP, which in-cluster clients dial and verify (KUBERNETES_SERVICE_HOST). */
 export const SERVICE_HOST = '10.96.0.1';
 const REQUEST_TIMEOUT_MS = 5_000;
-/** Sockets whose close a client already listens for (a kept socket serves many calls). */
-const watchedSockets = new WeakSet<Socket>();
 
 export interface PodsDeps {
   cluster: LabCluster;
   configMaps: ConfigMapStore;
   apiservers(): readonly KubeApiServer[];
-  notes: VerdictNotes;
+  /** Where the clients' requests are made (dial-thread.ts). */
+  dialer: KubeDialer;
 }
 
 export interface PodView {
@@ -91,14 +87,14 @@ export class InClusterClient {
   #file: string | null = null;
   /** What the client loaded from the file and verifies servers against. */
   #loaded: string | null = null;
-  #context: tls.SecureContext | null = null;
+  #identity: KubeTlsIdentity | null = null;
   #running = false;
   #gen = 0;
   #next = 0;
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #inflight = new Set<DialHandle>();
   /** The kept connection (kube-proxy picked `server` when it opened); null when the next call connects anew. */
-  #conn: { server: KubeApiServer; agent: https.Agent } | null = null;
+  #conn: { server: KubeApiServer; connection: KeptConnection } | null = null;
   #calls = 0;
   #connections = 0;
 
@@ -148,7 +144,7 @@ export class InClusterClient {
   }
 
   #closeConnection(): void {
-    this.#conn?.agent.destroy();
+    this.#conn?.connection.close();
     this.#conn = null;
   }
 
@@ -165,11 +161,11 @@ export class InClusterClient {
   }
 
   #load(): void {
-    if (this.#loaded === this.#file && this.#context) return;
+    if (this.#loaded === this.#file && this.#identity) return;
     // What it trusts changed: a new transport, so the next call connects (and verifies) anew.
     this.#closeConnection();
     this.#loaded = this.#file;
-    this.#context = this.#loaded ? tls.createSecureContext({ ca: this.#loaded }) : null;
+    this.#identity = this.#loaded ? { ca: this.#loaded } : null;
   }
 
   #after(gen: number, ms: number, fn: () => void): void {
@@ -196,8 +192,8 @@ export class InClusterClient {
 
   async #call(gen: number): Promise<void> {
     const ledger = this.#deps.cluster.ledger;
-    const context = this.#context;
-    if (!context) return;
+    const identity = this.#identity;
+    if (!identity) return;
     let conn = this.#conn;
     if (conn && !conn.server.isUp) {
       this.#closeConnection();
@@ -216,36 +212,36 @@ export class InClusterClient {
         });
         return;
       }
-      conn = { server: up[this.#next++ % up.length]!, agent: new https.Agent({ keepAlive: true, maxSockets: 1 }) };
+      // The connection ends with its socket: the next call connects (and kube-proxy picks) anew.
+      const opened = {
+        server: up[this.#next++ % up.length]!,
+        connection: this.#deps.dialer.connection(() => {
+          if (this.#conn === opened) this.#conn = null;
+        }),
+      };
+      conn = opened;
       this.#conn = conn;
       this.#connections += 1;
     }
     this.#calls += 1;
-    const { server, agent } = conn;
-    const handle = kubeRequest(
-      {
-        from: this.node.address,
-        to: server.node.address,
-        port: APISERVER_PORT,
-        secureContext: context,
-        method: 'GET',
-        path: '/version',
-        timeoutMs: REQUEST_TIMEOUT_MS,
-        verifyHost: SERVICE_HOST,
-        agent,
-        // The connection ends with its socket: the next call connects (and kube-proxy picks) anew.
-        onSocket: onSocketClose(watchedSockets, () => {
-          if (this.#conn?.agent === agent) this.#closeConnection();
-        }),
-      },
-      this.#deps.notes,
-    );
+    const { server, connection } = conn;
+    const handle = this.#deps.dialer.request({
+      from: this.node.address,
+      to: server.node.address,
+      port: APISERVER_PORT,
+      tls: identity,
+      method: 'GET',
+      path: '/version',
+      timeoutMs: REQUEST_TIMEOUT_MS,
+      verifyHost: SERVICE_HOST,
+      connection: connection.id,
+    });
     this.#inflight.add(handle);
     const outcome = await handle.done;
     this.#inflight.delete(handle);
     if (gen !== this.#gen) return;
     // A failed call leaves no connection to reuse (client-go drops it too).
-    if (outcome.kind !== 'ok' && this.#conn?.agent === agent) this.#closeConnection();
+    if (outcome.kind !== 'ok' && this.#conn?.connection === connection) this.#closeConnection();
     const entry = { edge: 'pod-apiserver' as const, from: this.id, to: server.node.address };
     if (outcome.kind === 'trust')
       ledger.trustFailure({ ...entry, reason: outcome.reason, refusedBy: outcome.refusedBy });

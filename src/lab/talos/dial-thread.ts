@@ -8,9 +8,8 @@
  *
  * If the thread cannot start or dies, jobs run on the lab's thread again (what was in flight is re-run).
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startModuleWorker } from '../core/worker-thread.js';
 import { dialAndCall, type UnaryJob, type UnaryOutcome } from './dial-call.js';
 
 export interface LabDialer {
@@ -25,17 +24,9 @@ export function inlineDialer(): LabDialer {
   return { unary: dialAndCall, threaded: false, close: async () => undefined };
 }
 
-/**
- * The worker entry beside this module: tsc's output and the bundle have `dial-worker.js`. The sources (tests)
- * run under tsx, whose loader a worker thread does not inherit on Node 20: the thread registers it first.
- */
+/** The thread's entry: `dial-worker.js` beside this module (core/worker-thread.ts). */
 function startWorker(): Worker {
-  const js = new URL('./dial-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(js))) return new Worker(js);
-  const ts = JSON.stringify(new URL('./dial-worker.ts', import.meta.url).href);
-  return new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${ts}); });`, {
-    eval: true,
-  });
+  return startModuleWorker(new URL('./dial-worker.js', import.meta.url));
 }
 
 export function threadDialer(

@@ -6,6 +6,7 @@
  * need a trustd), then the VIP and the probes.
  */
 import { startTcpForwarder, type TcpForwarder } from '../core/tcp-forward.js';
+import { DIAL_THREAD_MIN_NODES } from '../core/worker-thread.js';
 import type { LabCluster } from '../core/model.js';
 import { renderMembers } from './cosi.js';
 import type { StaticPodsView } from './static-pod-resources.js';
@@ -41,9 +42,6 @@ export interface TalosSideOptions {
    */
   dialThread?: boolean;
 }
-
-/** Below this size a lab's own dials are few, and a thread would cost more than it saves. */
-export const DIAL_THREAD_MIN_NODES = 20;
 
 export async function startTalosSide(cluster: LabCluster, options: TalosSideOptions = {}): Promise<TalosSide> {
   const log = options.log ?? (() => undefined);

@@ -19,6 +19,7 @@ import {
   phaseRoots,
   startLab,
   waitFor,
+  where,
   type Cas,
   type TestLab,
 } from './fixtures/lab.js';
@@ -67,45 +68,48 @@ async function rotate(t: Tap, cas: Cas, lab: TestLab, dropOrder: LabNode[]): Pro
 /** The assertions rotate() makes (a subtest has them all). */
 type Tap = Pick<TAP, 'equal' | 'ok'>;
 
-t.test(
-  "talosctl's order: worker kubelets rejected by dropped control planes until their own node drops OLD",
-  async (t) => {
-    const cas = await makeCas();
-    const lab = await startLab({ cas, timings: { nodeGraceMs: DEFAULT_TIMINGS.nodeGraceMs } });
-    t.teardown(() => lab.stop());
-    await lab.side.whenAllReady(15_000);
-    const order = [...lab.cps, ...lab.workers];
-    const { dropAt } = await rotate(t, cas, lab, order);
+for (const dialThread of [false, true])
+  t.test(
+    "talosctl's order: worker kubelets rejected by dropped control planes until their own node drops OLD " +
+      `(${where(dialThread)})`,
+    async (t) => {
+      const cas = await makeCas();
+      const lab = await startLab({ cas, timings: { nodeGraceMs: DEFAULT_TIMINGS.nodeGraceMs }, dialThread });
+      t.teardown(() => lab.stop());
+      t.equal(lab.side.dialThreaded(), dialThread, `requests made on ${where(dialThread)}`);
+      await lab.side.whenAllReady(15_000);
+      const order = [...lab.cps, ...lab.workers];
+      const { dropAt } = await rotate(t, cas, lab, order);
 
-    const snap = lab.cluster.ledger.snapshot();
-    const failures = snap.trustFailureLog.filter((e) => e.edge === 'kubelet-apiserver');
-    // Predicted = possible: a pair whose window is only the moment between a control plane's new apiserver
-    // coming up and the next node's patch (the last control plane before the workers) may not be dialled.
-    const predicted = predictedDropRejections(order);
-    const unexpected = [...kubeletRejectionPairs(lab.cluster)].filter((p) => !predicted.has(p));
-    t.same(unexpected, [], 'no kubelet->apiserver rejection outside the predicted ones');
-    for (const w of lab.workers) {
-      for (const cp of lab.cps.slice(0, -1))
-        t.ok(
-          failures.some((e) => e.from === w.address && e.to === cp.address),
-          `${w.hostname} rejected by ${cp.hostname}`,
-        );
-    }
-    t.ok(
-      failures.every((e) => e.refusedBy === 'server' && e.reason === 'unknown-ca'),
-      'every rejection: the apiserver refused the kubelet client cert (unknown CA)',
-    );
-    t.ok(
-      failures.every((e) => {
-        const at = Date.parse(e.at);
-        return at >= dropAt.get(e.to)! && at < dropAt.get(e.from)!;
-      }),
-      "each rejection happened after the apiserver's node dropped OLD and before the kubelet's node did",
-    );
-    t.equal(snap.notReadyEvents, 0, 'no Node turned NotReady (normal grace period)');
-    t.equal(snap.trustFailures['client-apiserver'], 0);
-  },
-);
+      const snap = lab.cluster.ledger.snapshot();
+      const failures = snap.trustFailureLog.filter((e) => e.edge === 'kubelet-apiserver');
+      // Predicted = possible: a pair whose window is only the moment between a control plane's new apiserver
+      // coming up and the next node's patch (the last control plane before the workers) may not be dialled.
+      const predicted = predictedDropRejections(order);
+      const unexpected = [...kubeletRejectionPairs(lab.cluster)].filter((p) => !predicted.has(p));
+      t.same(unexpected, [], 'no kubelet->apiserver rejection outside the predicted ones');
+      for (const w of lab.workers) {
+        for (const cp of lab.cps.slice(0, -1))
+          t.ok(
+            failures.some((e) => e.from === w.address && e.to === cp.address),
+            `${w.hostname} rejected by ${cp.hostname}`,
+          );
+      }
+      t.ok(
+        failures.every((e) => e.refusedBy === 'server' && e.reason === 'unknown-ca'),
+        'every rejection: the apiserver refused the kubelet client cert (unknown CA)',
+      );
+      t.ok(
+        failures.every((e) => {
+          const at = Date.parse(e.at);
+          return at >= dropAt.get(e.to)! && at < dropAt.get(e.from)!;
+        }),
+        "each rejection happened after the apiserver's node dropped OLD and before the kubelet's node did",
+      );
+      t.equal(snap.notReadyEvents, 0, 'no Node turned NotReady (normal grace period)');
+      t.equal(snap.trustFailures['client-apiserver'], 0);
+    },
+  );
 
 t.test('dropping OLD on workers first: no worker kubelet is rejected', async (t) => {
   const cas = await makeCas();
