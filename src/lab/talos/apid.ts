@@ -191,17 +191,20 @@ export class ApidServer {
         });
       socket.destroy();
     };
-    const peer = socket.getPeerX509Certificate();
+    // The abbreviated form: what apid reads (peer.ts), at less than half the cost of getPeerX509Certificate,
+    // which copies the certificate (thousands of handshakes in a large lab). Empty when no certificate came.
+    const peer = socket.getPeerCertificate();
+    const sent = peer.raw !== undefined;
     if (!socket.authorized) {
       const code =
         (socket.authorizationError as unknown as { code?: string } | null)?.code ??
         String(socket.authorizationError ?? '');
-      refuse(peer ? clientRejectionReason(code) : 'unauthenticated');
+      refuse(sent ? clientRejectionReason(code) : 'unauthenticated');
       return;
     }
     let identity: PeerIdentity;
     try {
-      identity = peerIdentity(peer!);
+      identity = peerIdentity(peer);
     } catch {
       refuse('bad-certificate');
       return;

@@ -113,6 +113,8 @@ interface Stored {
   version: number;
   created: Timestamp;
   updated: Timestamp;
+  /** The last refresh that rendered it (one not rendered by a refresh is destroyed). */
+  seen: number;
 }
 
 /** Same spec bytes and forced version: the resource did not change (a byte compare, no encoding). */
@@ -362,6 +364,21 @@ export function renderMembers(cluster: LabCluster, vipHolder: LabNode | null): R
 
 const keyOf = (ns: string, type: string, id: string) => `${ns}\u0000${type}\u0000${id}`;
 
+/**
+ * Each rendered resource's key, made once per object: the Members and definitions are the same objects at
+ * every refresh (a 200-node lab renders 200 Members for each node on every COSI read).
+ */
+const renderedKeys = new WeakMap<Rendered, string>();
+
+function keyOfRendered(r: Rendered): string {
+  let key = renderedKeys.get(r);
+  if (key === undefined) {
+    key = keyOf(r.namespace, r.type, r.id);
+    renderedKeys.set(r, key);
+  }
+  return key;
+}
+
 function toResource(s: Stored): Resource {
   const r = s.rendered;
   return {
@@ -398,6 +415,7 @@ export class NodeResources {
   readonly #apiCredentials: () => NodeCredentials | null;
   readonly #staticPods: () => StaticPodsView | null;
   readonly #entries = new Map<string, Stored>();
+  #refreshes = 0;
   readonly #watchers = new Set<Watcher>();
 
   /**
@@ -428,31 +446,36 @@ export class NodeResources {
       ...renderDefinitions(),
       ...renderStaticPods(this.#node, this.#staticPods()),
     ];
-    const seen = new Set<string>();
+    const refresh = ++this.#refreshes;
     const t = now();
     for (const r of rendered) {
-      const key = keyOf(r.namespace, r.type, r.id);
-      seen.add(key);
+      const key = keyOfRendered(r);
       const prev = this.#entries.get(key);
-      if (prev && prev.rendered === r) continue;
+      if (prev && (prev.rendered === r || sameSpec(prev.rendered, r))) {
+        prev.seen = refresh;
+        continue;
+      }
       if (!prev) {
-        const s: Stored = { rendered: r, version: r.version ?? 1, created: t, updated: t };
+        const s: Stored = { rendered: r, version: r.version ?? 1, created: t, updated: t, seen: refresh };
         this.#entries.set(key, s);
         this.#emit(r.namespace, r.type, r.id, { event_type: 'CREATED', resource: toResource(s) });
-      } else if (!sameSpec(prev.rendered, r)) {
+      } else {
         const old = toResource(prev);
         const s: Stored = {
           rendered: r,
           version: r.version ?? prev.version + 1,
           created: prev.created,
           updated: t,
+          seen: refresh,
         };
         this.#entries.set(key, s);
         this.#emit(r.namespace, r.type, r.id, { event_type: 'UPDATED', resource: toResource(s), old });
       }
     }
-    for (const [key, s] of [...this.#entries]) {
-      if (seen.has(key)) continue;
+    // Deleting the entry being visited is safe while iterating a Map (and a watcher's push only writes to its
+    // stream: no refresh runs inside another).
+    for (const [key, s] of this.#entries) {
+      if (s.seen === refresh) continue;
       this.#entries.delete(key);
       const r = s.rendered;
       this.#emit(r.namespace, r.type, r.id, { event_type: 'DESTROYED', resource: toResource(s) });

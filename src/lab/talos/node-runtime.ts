@@ -18,7 +18,7 @@
  * - `down`: listeners closed and connections dropped. `up`: the node boots its persisted config, then
  *   listens again (a worker re-registers first).
  */
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, type KeyObject } from 'node:crypto';
 import type { Secret } from '../../domain/secret.js';
 import type { Ledger } from '../core/ledger.js';
 import type { ConfigChange, LabCluster, LabNode } from '../core/model.js';
@@ -417,8 +417,11 @@ export class TalosNodeRuntime implements ApidHost {
   }
 }
 
-/** Issuing CA certificates parsed once (a worker registration verifies its new certificate against one). */
-const caKeys = new Map<string, X509Certificate>();
+/**
+ * Issuing CA certificates parsed once, with their public key (a KeyObject each time it is read from the
+ * certificate): every worker registration verifies its new certificate against one.
+ */
+const caKeys = new Map<string, { cert: X509Certificate; key: KeyObject }>();
 
 /**
  * What a control plane's apid proxy verifies of a worker's apid after a registration, as one string: the
@@ -430,14 +433,15 @@ export function servedTrust(crt: string, bundle: string, issuingPem: string | nu
   try {
     let ca = caKeys.get(issuingPem);
     if (!ca) {
-      ca = new X509Certificate(issuingPem);
+      const cert = new X509Certificate(issuingPem);
+      ca = { cert, key: cert.publicKey };
       caKeys.set(issuingPem, ca);
       if (caKeys.size > 64) caKeys.delete(caKeys.keys().next().value as string);
     }
     const leaf = new X509Certificate(crt);
-    if (!leaf.checkIssued(ca) || !leaf.verify(ca.publicKey)) return null;
+    if (!leaf.checkIssued(ca.cert) || !leaf.verify(ca.key)) return null;
     const keyType = leaf.publicKey.asymmetricKeyType ?? '';
-    return `${ca.fingerprint256}\u0000${keyType}\u0000${leaf.subjectAltName ?? ''}\u0000${leaf.subject}\u0000${bundle}`;
+    return [ca.cert.fingerprint256, keyType, leaf.subjectAltName ?? '', leaf.subject, bundle].join('\u0000');
   } catch {
     return null;
   }

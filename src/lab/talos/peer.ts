@@ -3,7 +3,7 @@
  * pkg/grpc/middleware/authz/injector.go) and whether its EKU is exactly [ClientAuth]
  * (internal/app/apid/service.go verifyExtKeyUsage, since v1.3.0).
  */
-import { X509Certificate } from 'node:crypto';
+import type { PeerCertificate } from 'node:tls';
 import { x509 } from '../../pki/x509lib.js';
 
 export const ROLE_ADMIN = 'os:admin';
@@ -31,13 +31,15 @@ export interface PeerIdentity {
 const cache = new Map<string, PeerIdentity>();
 
 /** The identity in a verified client certificate (cached by fingerprint: the same few certificates come back). */
-export function peerIdentity(cert: X509Certificate): PeerIdentity {
+export function peerIdentity(
+  cert: Pick<PeerCertificate, 'fingerprint256' | 'raw' | 'ca' | 'ext_key_usage'>,
+): PeerIdentity {
   const fp = cert.fingerprint256;
   const hit = cache.get(fp);
   if (hit) return hit;
   const peculiar = new x509.X509Certificate(new Uint8Array(cert.raw));
   const orgs = peculiar.subjectName.getField('O');
-  const eku = cert.keyUsage ?? [];
+  const eku = cert.ext_key_usage ?? [];
   const identity: PeerIdentity = {
     roles: new Set(orgs.filter((o) => KNOWN_ROLES.has(o))),
     clientAuthOnly: cert.ca || (eku.length === 1 && eku[0] === EKU_CLIENT_AUTH),
