@@ -271,25 +271,6 @@ export async function createCsr(opts: {
 const CSR_LABELS = new Set(['CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST']);
 
 /**
- * CSRs already read and checked, by their DER: the same bytes always read, and verify, the same, and a
- * signer often sees one CSR again (a Talos worker sends the same CSR to trustd at every re-registration
- * until its config changes). Bounded; only CSRs that read are kept.
- */
-const readCsrs = new Map<string, ReturnType<typeof readCsr>>();
-const READ_CSRS_LIMIT = 1024;
-
-function readCsrOnce(der: Uint8Array): ReturnType<typeof readCsr> {
-  const key = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('base64');
-  if (readCsrs.has(key)) return readCsrs.get(key)!;
-  const read = readCsr(der);
-  // Shared by every later signing of these bytes: never modified.
-  if (read) for (const part of [read.dnsNames, read.ipAddresses, read]) Object.freeze(part);
-  readCsrs.set(key, read);
-  if (readCsrs.size > READ_CSRS_LIMIT) readCsrs.delete(readCsrs.keys().next().value!);
-  return read;
-}
-
-/**
  * Sign a CSR as trustd does (siderolabs/crypto NewCertificateFromCSR): the CSR signature must verify
  * (PKI_CSR_SIGNATURE otherwise); subject, DNS and IP SANs and public key come from the CSR; the
  * Organization is removed with `stripOrganization` (trustd does this so a worker cannot ask for roles).
@@ -313,7 +294,7 @@ export async function signCsr(
   let read: ReturnType<typeof readCsr>;
   let readSubject: { der: Uint8Array; empty: boolean } | null = null;
   try {
-    read = readCsrOnce(block.der);
+    read = readCsr(block.der);
     if (read?.verified)
       readSubject = opts.stripOrganization
         ? withoutOrganization(read.subjectDer)
