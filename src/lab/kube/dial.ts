@@ -106,7 +106,11 @@ export interface RawHandle {
   abort(): void;
 }
 
-/** Secure contexts kept per identity; bounded, least recently used first out. */
+/**
+ * Secure contexts kept per identity; bounded, least recently used first out. A kubelet uses one identity at a
+ * time (bootstrap or its client certificate) and pods share theirs, so this holds the live ones of labs up to
+ * several hundred nodes; the bound keeps the identities a rotation leaves behind from piling up.
+ */
 const CONTEXT_LIMIT = 1024;
 
 /**
