@@ -1,6 +1,6 @@
 /**
  * What apid reads from a verified client certificate: the roles (subject Organization values,
- * pkg/grpc/middleware/authz/injector.go) and whether its EKU is exactly [ClientAuth]
+ * pkg/grpc/middleware/authz/injector.go) and whether its EKU, as Go reads it, is exactly [ClientAuth]
  * (internal/app/apid/service.go verifyExtKeyUsage, since v1.3.0).
  */
 import type { PeerCertificate } from 'node:tls';
@@ -20,6 +20,27 @@ export const KNOWN_ROLES = new Set([
 ]);
 
 const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+/**
+ * The extended key usages Go's crypto/x509 knows (x509.go extKeyUsageOIDs): only these land in
+ * `cert.ExtKeyUsage`, which apid compares with [ClientAuth]; any other OID goes to `UnknownExtKeyUsage` and
+ * is not looked at, so [ClientAuth, some private OID] passes.
+ */
+const GO_KNOWN_EKUS = new Set([
+  '2.5.29.37.0',
+  '1.3.6.1.5.5.7.3.1',
+  EKU_CLIENT_AUTH,
+  '1.3.6.1.5.5.7.3.3',
+  '1.3.6.1.5.5.7.3.4',
+  '1.3.6.1.5.5.7.3.5',
+  '1.3.6.1.5.5.7.3.6',
+  '1.3.6.1.5.5.7.3.7',
+  '1.3.6.1.5.5.7.3.8',
+  '1.3.6.1.5.5.7.3.9',
+  '1.3.6.1.4.1.311.10.3.3',
+  '2.16.840.1.113730.4.1',
+  '1.3.6.1.4.1.311.2.1.22',
+  '1.3.6.1.4.1.311.61.1.1',
+]);
 
 export interface PeerIdentity {
   roles: Set<string>;
@@ -39,7 +60,7 @@ export function peerIdentity(
   if (hit) return hit;
   const peculiar = new x509.X509Certificate(new Uint8Array(cert.raw));
   const orgs = peculiar.subjectName.getField('O');
-  const eku = cert.ext_key_usage ?? [];
+  const eku = (cert.ext_key_usage ?? []).filter((oid) => GO_KNOWN_EKUS.has(oid));
   const identity: PeerIdentity = {
     roles: new Set(orgs.filter((o) => KNOWN_ROLES.has(o))),
     clientAuthOnly: cert.ca || (eku.length === 1 && eku[0] === EKU_CLIENT_AUTH),
