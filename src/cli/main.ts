@@ -7,8 +7,11 @@ import { RotateError, formatError, isBug } from '../domain/errors.js';
 import { dropYamlDebugSwitches } from '../domain/yaml-debug-switches.js';
 import { commands } from './commands/index.js';
 import { TOOL_VERSION } from '../version.js';
+import { tuneCompilerForCli } from './v8-flags.js';
 
 export async function main(argv: string[]): Promise<number> {
+  // Before the command's code is loaded and run (v8-flags.ts).
+  tuneCompilerForCli();
   dropYamlDebugSwitches();
   let exitCode: number;
   const parser = yargs(argv)

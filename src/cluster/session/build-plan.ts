@@ -265,7 +265,7 @@ export async function buildPlan(
 
   let chained: ChainedConfig[] = [];
   if (plan.changes && options.chainConfigs !== false) {
-    chained = await chainConfigs(plan, new Map(nodes.map((n) => [n.address, n.config])), catalog, keyFor);
+    chained = await chainConfigs(plan, new Map(nodes.map((n) => [n.address, n.configText])), catalog, keyFor);
     attachDiffs(plan, chained);
     if (options.nodeDryRun) {
       const total = new Set(chained.map((c) => c.address)).size;

@@ -95,12 +95,13 @@ async function caWrite(
  * Every node's config before and after each step that touches it, in plan order, with both texts also
  * redacted (for diffs). A node's chain depends on no other node, so each node is walked through its steps on
  * its own: every config is parsed once (the patch's own check parses its result, which is the next step's
- * input) and only one node's parses are held at a time. When several configs cannot be built, the error
- * is the one the first of them in plan order raises, as a step-by-step walk would.
+ * input; an observed config given as a MachineConfigText brings the parse its observation made) and only
+ * one node's patched parses are held at a time. When several configs cannot be built, the error is the one
+ * the first of them in plan order raises, as a step-by-step walk would.
  */
 export async function chainConfigs(
   plan: Plan,
-  configs: ReadonlyMap<string, string>,
+  configs: ReadonlyMap<string, MachineConfigText | string>,
   catalog: CaCatalog,
   keyFor: IssuingKeyLookup,
 ): Promise<ChainedConfig[]> {
@@ -116,10 +117,11 @@ export async function chainConfigs(
   const out: (ChainedConfig | undefined)[] = new Array(position);
   let failure: { position: number; error: unknown } | undefined;
   for (const [address, steps] of byNode) {
-    const text = configs.get(address);
-    if (text === undefined)
+    const observed = configs.get(address);
+    if (observed === undefined)
       throw internalError('SESSION_INTERNAL', `the plan names node ${address}, which was not observed`);
-    let current = new MachineConfigText(text, `machine config of node ${address}`);
+    let current =
+      typeof observed === 'string' ? new MachineConfigText(observed, `machine config of node ${address}`) : observed;
     for (const { step, target, position: at } of steps) {
       if (failure && failure.position < at) break;
       let next: MachineConfigText;

@@ -8,7 +8,7 @@ import t from 'tap';
 import { RotateError } from '../../../src/domain/errors.js';
 import type { Secret } from '../../../src/domain/secret.js';
 import type { ApiKind, Fingerprint } from '../../../src/domain/types.js';
-import { patchCaState, readCaState, redactSecrets } from '../../../src/machineconfig/index.js';
+import { MachineConfigText, patchCaState, readCaState, redactSecrets } from '../../../src/machineconfig/index.js';
 import { machineConfigParses } from '../../../src/machineconfig/documents.js';
 import type { NodeApiStates, Plan } from '../../../src/plan/model/index.js';
 import { generateKubernetesCa, generateTalosCa, type CaMaterial } from '../../../src/pki/index.js';
@@ -184,6 +184,24 @@ t.test('each config of a node is parsed once along its chain', async (t) => {
   // one parse of each observed config, one of each changed result (its check); none for the no-change step
   const distinct = got.filter((c) => c.after !== c.before).length + f.configs.size;
   t.equal(parses, distinct, `${parses} parses for ${distinct} distinct configs`);
+});
+
+t.test('an observed config given with its parse is not parsed again', async (t) => {
+  const f = await fleet(FIXTURES.map((fixture, i) => ({ address: `10.0.0.${i + 1}`, fixture })));
+  const plan = planOf(f.steps);
+  const observed = new Map(
+    [...f.configs].map(([address, text]) => {
+      const c = new MachineConfigText(text, `machine config of node ${address}`);
+      void c.caState; // parsed when observed, as readLiveNode does
+      return [address, c] as const;
+    }),
+  );
+  const before = machineConfigParses();
+  const got = await chainConfigs(plan, observed, f.catalog, f.keyFor);
+  const parses = machineConfigParses() - before;
+  t.equal(parses, got.filter((c) => c.after !== c.before).length, 'only the changed results (their checks)');
+  const want = await chainConfigs(plan, f.configs, f.catalog, f.keyFor);
+  t.same(got, want, 'the same chain as from the texts');
 });
 
 t.test('when several nodes fail, the error is the first in plan order', async (t) => {
