@@ -18,6 +18,7 @@ import {
   type PemBlock,
 } from '../pki/index.js';
 import { mcError } from './errors.js';
+import { BoundedMap } from '../util/bounded-map.js';
 
 /** How a CA field stores PEM: legacy v1alpha1 fields hold base64 of the PEM, v1.14 documents plain PEM. */
 export type FieldEncoding = 'base64' | 'pem';
@@ -55,8 +56,7 @@ function blocksOf(pem: string, field: string, source: string | undefined): PemBl
  * node's config at every step. Only successes are kept (errors name the field and config); the results are
  * frozen. Bounded: oldest out first.
  */
-const certMemo = new Map<string, Readonly<CertField> | Readonly<CertEntry>>();
-const CERT_MEMO_MAX = 512;
+const certMemo = new BoundedMap<string, Readonly<CertField> | Readonly<CertEntry>>(512);
 
 function memoized<T extends CertField | CertEntry>(
   kind: string,
@@ -68,7 +68,6 @@ function memoized<T extends CertField | CertEntry>(
   const hit = certMemo.get(key);
   if (hit) return hit as T;
   const result = read();
-  if (certMemo.size >= CERT_MEMO_MAX) certMemo.delete(certMemo.keys().next().value as string);
   certMemo.set(key, deepFreeze(result));
   return result;
 }

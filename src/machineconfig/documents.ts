@@ -23,6 +23,7 @@ import {
 
 import { mcError, sanitizeParserMessage } from './errors.js';
 import { detectNewline, lineColumn, type Newline } from './source-text.js';
+import { BoundedMap } from '../util/bounded-map.js';
 
 /**
  * One non-empty document of a (possibly multi-document) machine config. Read-only: a parsed document may be
@@ -161,8 +162,7 @@ function parseStream(src: string): Document.Parsed[] {
  * configs are byte for byte the same on every node (and a patch leaves all but the edited ones as they were),
  * so they are parsed once. Bounded: least recently used entries go first. Entries are never modified.
  */
-const SLICE_CACHE_LIMIT = 64;
-const sliceCache = new Map<string, { base: number; docs: Document.Parsed[] }>();
+const sliceCache = new BoundedMap<string, { base: number; docs: Document.Parsed[] }>(64, 'recent-use');
 
 /** Lines that could start a directive or a document marker other than a bare `---` line. */
 const UNSPLITTABLE = /^(?:%|\.\.\.|---[^\r\n])|^\uFEFF/m;
@@ -192,17 +192,12 @@ export function documentsBySlices(src: string): Document.Parsed[] | null {
     const base = cuts[i]!;
     const text = src.slice(base, cuts[i + 1]);
     let hit = sliceCache.get(text);
-    if (hit) {
-      sliceCache.delete(text);
-      sliceCache.set(text, hit);
-    } else {
+    if (!hit) {
       const docs = parseSlice(text, base);
       // A syntax error, or a document that is not a mapping: the whole-text parse reports it.
       if (docs.some((d) => d.errors.length > 0 || !(isMap(d.contents) || isEmptyNode(d.contents as Node | null))))
         return null;
-      hit = { base, docs };
-      sliceCache.set(text, hit);
-      if (sliceCache.size > SLICE_CACHE_LIMIT) sliceCache.delete(sliceCache.keys().next().value!);
+      hit = sliceCache.set(text, { base, docs });
     }
     for (const d of hit.docs) out.push(hit.base === base ? d : shiftedDocument(d, base - hit.base));
   }

@@ -9,6 +9,7 @@ import { certificateFields, type CertificateFields } from './der.js';
 import { fingerprintOfDer } from './fingerprint.js';
 import { pemBlocksOf, type PemBlock } from './pem.js';
 import { x509 } from './x509lib.js';
+import { BoundedMap } from '../util/bounded-map.js';
 
 export interface ParsedCertificate {
   block: PemBlock;
@@ -40,8 +41,7 @@ export function certificateBlocks(pem: string, what: string): PemBlock[] {
  * server certificates from hundreds of configs, and parsing (ASN.1 in JavaScript) costs far more than a
  * lookup. Only successes are kept; the parsed views are never modified. Bounded: oldest out first.
  */
-const parsedMemo = new Map<string, ParsedCertificate>();
-const PARSED_MEMO_MAX = 512;
+const parsedMemo = new BoundedMap<string, ParsedCertificate>(512);
 
 /** Parse one DER certificate; PKI_PARSE naming `what` if any of the parsers rejects it. */
 export function parseCertificateBlock(block: PemBlock, what: string): ParsedCertificate {
@@ -51,10 +51,7 @@ export function parseCertificateBlock(block: PemBlock, what: string): ParsedCert
     const node = new NodeX509(Buffer.from(block.der));
     const peculiar = new x509.X509Certificate(block.der);
     const fields = certificateFields(block.der);
-    const parsed = { block, node, peculiar, fields, fingerprint: fingerprintOfDer(block.der) };
-    if (parsedMemo.size >= PARSED_MEMO_MAX) parsedMemo.delete(parsedMemo.keys().next().value as string);
-    parsedMemo.set(block.pem, parsed);
-    return parsed;
+    return parsedMemo.set(block.pem, { block, node, peculiar, fields, fingerprint: fingerprintOfDer(block.der) });
   } catch (err) {
     throw new RotateError('PKI_PARSE', `${what} is not a valid X.509 certificate (${(err as Error).message})`, {
       hint: 'the certificate is corrupted; copy it again from its source',

@@ -5,6 +5,7 @@
 import { parseSingleCertificate } from './certificate.js';
 import { decodeTalosBase64Pem } from './pem.js';
 import type { Fingerprint } from '../domain/types.js';
+import { BoundedMap } from '../util/bounded-map.js';
 
 export interface CertificateSummary {
   fingerprint: Fingerprint;
@@ -15,15 +16,13 @@ export interface CertificateSummary {
 }
 
 /** Summaries by value: a plan's diffs show the same few certificates on every node (bounded, oldest out). */
-const summaryMemo = new Map<string, Readonly<CertificateSummary> | null>();
-const SUMMARY_MEMO_MAX = 256;
+const summaryMemo = new BoundedMap<string, Readonly<CertificateSummary> | null>(256);
 
 /** The summary of `value` when it is exactly one certificate (base64 of PEM, or PEM); null otherwise. */
 export function summarizeCertificateValue(value: string): CertificateSummary | null {
   const hit = summaryMemo.get(value);
   if (hit !== undefined) return hit === null ? null : { ...hit };
   const summary = summarizeOnce(value);
-  if (summaryMemo.size >= SUMMARY_MEMO_MAX) summaryMemo.delete(summaryMemo.keys().next().value as string);
   summaryMemo.set(value, summary === null ? null : Object.freeze({ ...summary }));
   return summary;
 }

@@ -17,6 +17,7 @@
  * parse as X.509 and skips the rest silently.
  */
 import { X509Certificate } from 'node:crypto';
+import { BoundedMap } from '../../util/bounded-map.js';
 
 export interface GoPemBlock {
   type: string;
@@ -168,19 +169,12 @@ export function certificatePem(der: Buffer): string {
  * Bundles already read (a pure function of the text): every node of a 200-node lab reads the same few
  * bundles again at each registration and config change, and parsing each certificate costs ~0.1 ms.
  */
-const trustedByBundle = new Map<string, readonly string[]>();
-const TRUSTED_CACHE_SIZE = 256;
+const trustedByBundle = new BoundedMap<string, readonly string[]>(256);
 
 /** The certificates Go trusts from a list of entries joined with no separator, as canonical PEMs. */
 export function goTrustedCertificates(entries: readonly string[]): string[] {
   const text = goJoin(entries);
-  let trusted = trustedByBundle.get(text);
-  if (trusted === undefined) {
-    trusted = goAppendCertsFromPem(text).map(certificatePem);
-    if (trustedByBundle.size >= TRUSTED_CACHE_SIZE) trustedByBundle.delete(trustedByBundle.keys().next().value!);
-    trustedByBundle.set(text, trusted);
-  }
-  return [...trusted];
+  return [...trustedByBundle.getOrSet(text, () => goAppendCertsFromPem(text).map(certificatePem))];
 }
 
 /** `PEMEncodedCertificate.GetCert` (siderolabs/crypto x509/certificate.go): the first block of one entry. */

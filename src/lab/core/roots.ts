@@ -21,6 +21,7 @@ import { parseAllDocuments } from 'yaml';
 import { loadCa, parseCaCertificate, type CaCertificate, type CaMaterial } from '../../pki/index.js';
 import type { KubernetesCaStyle, LabRole, NodeRoots, RootCa } from './model.js';
 import { certificatePem, goFirstCertificate, goTrustedCertificates } from './go-pem.js';
+import { BoundedMap } from '../../util/bounded-map.js';
 
 /** A CA as written in the config, decoded to PEM text (empty string = absent/empty field). */
 export interface RawCa {
@@ -129,27 +130,14 @@ export function roleOfMachineType(type: string): LabRole {
   return type === 'controlplane' || type === 'init' ? 'controlplane' : 'worker';
 }
 
-/** A small memo: the same config texts are read again and again (every call, probe and apply). */
-class Memo<V> {
-  readonly #map = new Map<string, V>();
-  constructor(readonly max: number) {}
-  get(key: string, make: () => V): V {
-    const hit = this.#map.get(key);
-    if (hit !== undefined) return hit;
-    const v = make();
-    this.#map.set(key, v);
-    if (this.#map.size > this.max) this.#map.delete(this.#map.keys().next().value as string);
-    return v;
-  }
-}
-
-const viewMemo = new Memo<ConfigCaView>(512);
-const certMemo = new Memo<CaCertificate | null>(1024);
-const caMemo = new Memo<Promise<{ material: CaMaterial | null; error?: string }>>(256);
+// Small memos: the same config texts are read again and again (every call, probe and apply).
+const viewMemo = new BoundedMap<string, ConfigCaView>(512);
+const certMemo = new BoundedMap<string, CaCertificate | null>(1024);
+const caMemo = new BoundedMap<string, Promise<{ material: CaMaterial | null; error?: string }>>(256);
 
 /** The CA-related fields of a config (memoised by config text; treat the result as read-only). */
 export function readConfigCas(configYaml: string): ConfigCaView {
-  return viewMemo.get(configYaml, () => readConfigCasUncached(configYaml));
+  return viewMemo.getOrSet(configYaml, () => readConfigCasUncached(configYaml));
 }
 
 function readConfigCasUncached(configYaml: string): ConfigCaView {
@@ -212,7 +200,7 @@ export function splitSans(sans: readonly string[]): { ips: string[]; dnsNames: s
 
 function tryCert(pem: string, what: string): CaCertificate | null {
   if (pem.trim() === '') return null;
-  return certMemo.get(pem, () => {
+  return certMemo.getOrSet(pem, () => {
     try {
       return parseCaCertificate(pem, what);
     } catch {
@@ -229,7 +217,7 @@ function parseAccepted(pems: readonly string[], what: string): CaCertificate[] {
 }
 
 function tryLoadIssuing(ca: RawCa, what: string): Promise<{ material: CaMaterial | null; error?: string }> {
-  return caMemo.get(`${what}\u0000${ca.crt}\u0000${ca.key}`, async () => {
+  return caMemo.getOrSet(`${what}\u0000${ca.crt}\u0000${ca.key}`, async () => {
     try {
       return { material: await loadCa(ca.crt, ca.key, what) };
     } catch (err) {

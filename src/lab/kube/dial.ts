@@ -20,6 +20,7 @@ import type { Socket } from 'node:net';
 import * as tls from 'node:tls';
 import type { TrustFailureReason } from '../core/ledger.js';
 import { reasonForAlert, reasonForVerifyCode, type VerdictNotes } from './tls-outcome.js';
+import { BoundedMap } from '../../util/bounded-map.js';
 
 export type DialOutcome =
   | { kind: 'ok'; status: number; body: unknown }
@@ -118,7 +119,7 @@ const CONTEXT_LIMIT = 1024;
  * for each kept connection whose socket closed (the client then connects, and picks, anew).
  */
 export class KubeTransport {
-  readonly #contexts = new Map<string, tls.SecureContext>();
+  readonly #contexts = new BoundedMap<string, tls.SecureContext>(CONTEXT_LIMIT, 'recent-use');
   readonly #connections = new Map<number, https.Agent>();
   readonly #watched = new WeakSet<Socket>();
   readonly #onConnectionClosed: (id: number) => void;
@@ -145,18 +146,12 @@ export class KubeTransport {
 
   #context(identity: KubeTlsIdentity): tls.SecureContext {
     const key = `${identity.ca}\u0000${identity.cert ?? ''}\u0000${identity.key ?? ''}`;
-    let ctx = this.#contexts.get(key);
-    if (ctx) {
-      this.#contexts.delete(key);
-    } else {
-      ctx = tls.createSecureContext({
+    return this.#contexts.getOrSet(key, () =>
+      tls.createSecureContext({
         ca: identity.ca,
         ...(identity.cert && identity.key ? { cert: identity.cert, key: identity.key } : {}),
-      });
-      if (this.#contexts.size >= CONTEXT_LIMIT) this.#contexts.delete(this.#contexts.keys().next().value!);
-    }
-    this.#contexts.set(key, ctx);
-    return ctx;
+      }),
+    );
   }
 
   /** The kept connection ends with its socket: the client's next request connects anew. */

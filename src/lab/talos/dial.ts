@@ -10,6 +10,7 @@
 import * as tls from 'node:tls';
 import type { EdgeKind, Ledger } from '../core/ledger.js';
 import { H2GrpcSession } from './h2-grpc.js';
+import { BoundedMap } from '../../util/bounded-map.js';
 
 export type TrustReason =
   'unknown-ca' | 'wrong-eku' | 'expired' | 'unauthenticated' | 'hostname-mismatch' | 'bad-certificate';
@@ -70,21 +71,17 @@ function alertReason(code: string): TrustReason | null {
 }
 
 /** Secure contexts by trust set and client certificate: parsing keys costs milliseconds, probes are many. */
-const contexts = new Map<string, tls.SecureContext>();
+const contexts = new BoundedMap<string, tls.SecureContext>(512);
 
 function secureContext(opts: DialOptions): tls.SecureContext {
   const key = `${opts.ca.join('')}\u0000${opts.cert ?? ''}\u0000${opts.key ?? ''}`;
-  let ctx = contexts.get(key);
-  if (!ctx) {
-    ctx = tls.createSecureContext({
+  return contexts.getOrSet(key, () =>
+    tls.createSecureContext({
       ca: [...opts.ca],
       ...(opts.cert && opts.key ? { cert: opts.cert, key: opts.key } : {}),
       minVersion: 'TLSv1.2',
-    });
-    contexts.set(key, ctx);
-    if (contexts.size > 512) contexts.delete(contexts.keys().next().value as string);
-  }
-  return ctx;
+    }),
+  );
 }
 
 /** Opens TLS + HTTP/2 to a lab node; classifies any failure (see the module comment). */

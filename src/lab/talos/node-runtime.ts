@@ -36,6 +36,7 @@ import {
 import { ApidProxy } from './proxy.js';
 import { callTrustd, TrustdServer } from './trustd.js';
 import type { LabDialer } from './dial-thread.js';
+import { BoundedMap } from '../../util/bounded-map.js';
 
 /** What node runtimes share (implemented by index.ts). */
 export interface TalosSideContext {
@@ -421,7 +422,7 @@ export class TalosNodeRuntime implements ApidHost {
  * Issuing CA certificates parsed once, with their public key (a KeyObject each time it is read from the
  * certificate): every worker registration verifies its new certificate against one.
  */
-const caKeys = new Map<string, { cert: X509Certificate; key: KeyObject }>();
+const caKeys = new BoundedMap<string, { cert: X509Certificate; key: KeyObject }>(64);
 
 /**
  * What a control plane's apid proxy verifies of a worker's apid after a registration, as one string: the
@@ -431,13 +432,10 @@ const caKeys = new Map<string, { cert: X509Certificate; key: KeyObject }>();
 export function servedTrust(crt: string, bundle: string, issuingPem: string | null): string | null {
   if (!issuingPem) return null;
   try {
-    let ca = caKeys.get(issuingPem);
-    if (!ca) {
+    const ca = caKeys.getOrSet(issuingPem, () => {
       const cert = new X509Certificate(issuingPem);
-      ca = { cert, key: cert.publicKey };
-      caKeys.set(issuingPem, ca);
-      if (caKeys.size > 64) caKeys.delete(caKeys.keys().next().value as string);
-    }
+      return { cert, key: cert.publicKey };
+    });
     const leaf = new X509Certificate(crt);
     if (!leaf.checkIssued(ca.cert) || !leaf.verify(ca.key)) return null;
     const keyType = leaf.publicKey.asymmetricKeyType ?? '';

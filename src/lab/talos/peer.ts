@@ -5,6 +5,7 @@
  */
 import type { PeerCertificate } from 'node:tls';
 import { x509 } from '../../pki/x509lib.js';
+import { BoundedMap } from '../../util/bounded-map.js';
 
 export const ROLE_ADMIN = 'os:admin';
 export const ROLE_IMPERSONATOR = 'os:impersonator';
@@ -49,7 +50,7 @@ export interface PeerIdentity {
   subject: string;
 }
 
-const cache = new Map<string, PeerIdentity>();
+const cache = new BoundedMap<string, PeerIdentity>(1024);
 
 /** The identity in a verified client certificate (cached by fingerprint: the same few certificates come back). */
 export function peerIdentity(
@@ -66,9 +67,7 @@ export function peerIdentity(
     clientAuthOnly: cert.ca || (eku.length === 1 && eku[0] === EKU_CLIENT_AUTH),
     subject: peculiar.subject,
   };
-  cache.set(fp, identity);
-  if (cache.size > 1024) cache.delete(cache.keys().next().value as string);
-  return identity;
+  return cache.set(fp, identity);
 }
 
 /** Role strings parsed from `talos-role` metadata (unknown ones dropped, as role.Parse does). */

@@ -28,6 +28,7 @@ import { recordDialFailure } from './dial.js';
 import type { LabDialer } from './dial-thread.js';
 import { GrpcCallError, Status } from './h2-grpc.js';
 import { closeServer, listen } from '../core/listen.js';
+import { BoundedMap } from '../../util/bounded-map.js';
 
 export const TRUSTD_PORT = 50001;
 
@@ -54,7 +55,7 @@ export function acceptedBundle(node: LabNode): string {
  * and signing costs milliseconds of pure-JS ASN.1. A probe never adopts the answer, and a worker that
  * re-registers sends a new CSR, so no one is handed a certificate issued from other inputs.
  */
-const signatures = new Map<string, { at: number; signed: Promise<SignedCert> }>();
+const signatures = new BoundedMap<string, { at: number; signed: Promise<SignedCert> }>(1024);
 const SIGNATURE_TTL_MS = 10 * 60_000;
 
 function signOnce(issuing: CaMaterial, csr: string): Promise<SignedCert> {
@@ -69,7 +70,6 @@ function signOnce(issuing: CaMaterial, csr: string): Promise<SignedCert> {
   });
   signatures.set(key, { at: Date.now(), signed });
   signed.catch(() => signatures.delete(key));
-  if (signatures.size > 1024) signatures.delete(signatures.keys().next().value as string);
   return signed;
 }
 
