@@ -19,6 +19,7 @@ export type TalosApi = Pick<
   | 'getSecretsStatus'
   | 'listMembers'
   | 'watchKubeletService'
+  | 'watchApiCertificates'
   | 'close'
 >;
 
