@@ -120,7 +120,7 @@ export async function startLab(options: StartLabOptions): Promise<RunningLab> {
         ...(options.clusterName ? { clusterName: options.clusterName } : {}),
       });
       log(`assembled ${cluster.nodes.length} node configs in ${blockName(allocated.block)}`);
-      const talos = await startTalosSide(cluster);
+      const talos = await startTalosSide(cluster, { log });
       started.push(talos);
       log('Talos side started');
       const kube = await startKubeSide(cluster, {

@@ -14,6 +14,7 @@ import { TalosNodeRuntime, type TalosSideContext } from './node-runtime.js';
 import { ProbeScheduler } from './probes.js';
 import { inlineDialer, threadDialer } from './dial-thread.js';
 import { APID_PORT } from './proxy.js';
+import { BoundedMap } from '../../util/bounded-map.js';
 
 export interface TalosSide {
   stop(): Promise<void>;
@@ -43,8 +44,27 @@ export interface TalosSideOptions {
   dialThread?: boolean;
 }
 
+/**
+ * The side's diagnostics with a message repeated within `windowMs` of its last line left out: a node that
+ * cannot register retries every few seconds and would say the same thing each time.
+ */
+export function withoutRepeats(
+  log: (message: string) => void,
+  windowMs = 60_000,
+  now: () => number = Date.now,
+): (message: string) => void {
+  const lastSaid = new BoundedMap<string, number>(1024);
+  return (message) => {
+    const at = now();
+    const last = lastSaid.get(message);
+    if (last !== undefined && at - last < windowMs) return;
+    lastSaid.set(message, at);
+    log(message);
+  };
+}
+
 export async function startTalosSide(cluster: LabCluster, options: TalosSideOptions = {}): Promise<TalosSide> {
-  const log = options.log ?? (() => undefined);
+  const log = withoutRepeats(options.log ?? (() => undefined));
   const runtimes = new Map<string, TalosNodeRuntime>();
   const dialer =
     (options.dialThread ?? cluster.nodes.length >= DIAL_THREAD_MIN_NODES) ? threadDialer(log) : inlineDialer();
