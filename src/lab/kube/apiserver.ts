@@ -298,7 +298,10 @@ export class KubeApiServer {
     this.#sockets.set(sock, address);
     sock.on('close', () => this.#sockets.delete(sock));
     sock.on('error', () => {});
-    const peer = sock.getPeerX509Certificate();
+    // The abbreviated form (no copy of the certificate into an X509Certificate): its subject object holds the
+    // raw attribute values, what Go's pkix.Name reads. `{}` when the client sent no certificate.
+    const cert = sock.getPeerCertificate();
+    const peer = cert && cert.raw ? cert : null;
     if (peer && !sock.authorized) {
       const code =
         typeof sock.authorizationError === 'string'
@@ -320,7 +323,7 @@ export class KubeApiServer {
       this.#refused.set(sock, reason);
     }
     // The verified client identity, read once per connection (keep-alive requests reuse it).
-    this.#peers.set(sock, peer ? subjectOf(peer.subject) : null);
+    this.#peers.set(sock, peer ? namesOf(peer.subject) : null);
     this.#http.emit('connection', sock);
   }
 
@@ -421,6 +424,18 @@ function streamWatch(res: http.ServerResponse, watch: WatchStream): void {
     clearTimeout(timer);
     unsubscribe();
   });
+}
+
+/**
+ * CN and O values, in certificate order, of node:tls's subject object (`getPeerCertificate().subject`): one
+ * value is a string, several an array, each unescaped.
+ */
+export function namesOf(subject: Partial<Record<string, string | string[]>> | undefined): {
+  CN: string[];
+  O: string[];
+} {
+  const all = (v: string | string[] | undefined) => (v === undefined ? [] : Array.isArray(v) ? [...v] : [v]);
+  return { CN: all(subject?.['CN']), O: all(subject?.['O']) };
 }
 
 /**

@@ -30,7 +30,8 @@ export function authenticate(opts: {
   if (opts.verifiedCertSubject) {
     const cn = opts.verifiedCertSubject.CN;
     const o = opts.verifiedCertSubject.O;
-    const name = Array.isArray(cn) ? (cn[0] ?? '') : (cn ?? '');
+    // Go's pkix.Name keeps the last CommonName of the subject (FillFromRDNSequence), the user name.
+    const name = Array.isArray(cn) ? (cn[cn.length - 1] ?? '') : (cn ?? '');
     const groups = o === undefined ? [] : Array.isArray(o) ? o : [o];
     return { ok: true, user: { name, groups: [...groups, 'system:authenticated'] } };
   }

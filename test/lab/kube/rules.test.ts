@@ -7,7 +7,9 @@ import t from 'tap';
 import { X509Certificate } from 'node:crypto';
 import { createCsr, generateKubernetesCa, issueLeafCert } from '../../../src/pki/index.js';
 import { ANONYMOUS, authenticate, authorize, type KubeUser } from '../../../src/lab/kube/auth.js';
-import { subjectOf } from '../../../src/lab/kube/apiserver.js';
+import { namesOf, subjectOf } from '../../../src/lab/kube/apiserver.js';
+import tls from 'node:tls';
+import { keyPemForTls } from '../../../src/pki/index.js';
 import { kubeletCsrDenial } from '../../../src/lab/kube/controller-manager.js';
 import { KubePrism } from '../../../src/lab/kube/kubeprism.js';
 import { humanDuration, KUBELET_CLIENT_SIGNER, wantsTable, type CsrView } from '../../../src/lab/kube/objects.js';
@@ -112,6 +114,61 @@ t.test('certificate subject parsing, multi-valued O and escapes', async (t) => {
   const subject = subjectOf(new X509Certificate(leaf.certPem).subject);
   t.same(subject.CN, ['system:node:a+b']);
   t.same([...subject.O].sort(), ['p + O=q', 'system:masters', 'x,y']);
+});
+
+t.test("the subject read from node:tls's object equals the one parsed from the certificate's text", async (t) => {
+  const ca = await generateKubernetesCa();
+  const server = await issueLeafCert(ca, { commonName: 'srv', usages: ['serverAuth'], ipAddresses: ['127.0.0.1'] });
+  const srv = tls.createServer({
+    cert: server.certPem,
+    key: keyPemForTls(server.key),
+    ca: [ca.certPem],
+    requestCert: true,
+    rejectUnauthorized: false,
+  });
+  t.teardown(() => srv.close());
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const port = (srv.address() as { port: number }).port;
+  for (const subject of [
+    { commonName: 'system:node:a+b', organizations: ['system:masters', 'x,y', 'p + O=q'] },
+    { commonName: 'system:node:w1', organizations: ['system:nodes'] },
+    { commonName: 'admin', organizations: ['ünï', ' lead', 'trail ', 'a\\b', 'a#h'] },
+    { organizations: ['only'] },
+    { commonName: 'cn-only' },
+  ]) {
+    const leaf = await issueLeafCert(ca, { ...subject, usages: ['clientAuth'] });
+    const seen = new Promise<{ object: ReturnType<typeof namesOf>; text: ReturnType<typeof namesOf> }>((resolve) =>
+      srv.once('secureConnection', (s: tls.TLSSocket) => {
+        resolve({
+          object: namesOf(s.getPeerCertificate().subject),
+          text: subjectOf(s.getPeerX509Certificate()!.subject),
+        });
+        s.destroy();
+      }),
+    );
+    const client = tls.connect({
+      host: '127.0.0.1',
+      port,
+      ca: [ca.certPem],
+      cert: leaf.certPem,
+      key: keyPemForTls(leaf.key),
+    });
+    client.on('error', () => undefined);
+    const { object, text } = await seen;
+    client.destroy();
+    t.same(object, text, JSON.stringify(subject));
+    t.same(object.O.length, subject.organizations?.length ?? 0, 'every O value');
+  }
+  t.same(namesOf(undefined), { CN: [], O: [] }, 'no subject');
+});
+
+t.test("a subject with several CNs authenticates as the last, as Go's pkix.Name keeps it", async (t) => {
+  const r = authenticate({
+    verifiedCertSubject: { CN: ['first', 'last'] },
+    authorization: undefined,
+    bootstrapToken: TOKEN,
+  });
+  t.same(r, { ok: true, user: { name: 'last', groups: ['system:authenticated'] } });
 });
 
 t.test('TLS outcomes → ledger reasons', async (t) => {
