@@ -141,11 +141,18 @@ function tableMode(query: URLSearchParams): TableObjectMode {
   return v === 'None' || v === 'Object' ? v : 'Metadata';
 }
 
-/** Every object of the resource in scope (pods: and the mirror pods). */
-function current(ctx: WorkloadApiContext, p: ParsedPath): KubeObject[] {
-  const items: KubeObject[] = ctx.store.list(p.resource, p.namespace).map((o) => withKind(p.resource, o));
+/**
+ * Every object of the resource in scope (pods: and the mirror pods) that `keep` accepts, each a copy for the
+ * response. Selected before copying (only what is answered is copied): a selector reads labels and the
+ * fields of list-paging.ts, never the `apiVersion` and `kind` the copy sets, and modifies nothing.
+ */
+function current(ctx: WorkloadApiContext, p: ParsedPath, keep: (o: KubeObject) => boolean): KubeObject[] {
+  const items: KubeObject[] = ctx.store
+    .list(p.resource, p.namespace)
+    .filter(keep)
+    .map((o) => withKind(p.resource, o));
   if (p.resource === 'pods' && (p.namespace === undefined || p.namespace === 'kube-system'))
-    items.push(...ctx.mirrorPods.list().map(mirrorPodObject));
+    items.push(...ctx.mirrorPods.list().map(mirrorPodObject).filter(keep));
   return items;
 }
 
@@ -229,7 +236,7 @@ export function handleWorkload(
     const filter = filters(query);
     if (typeof filter !== 'function') return fail(filter);
     if (watchRequested(query)) return watch(ctx, p, query, filter);
-    const page = paginate(current(ctx, p).filter(filter), {
+    const page = paginate(current(ctx, p, filter), {
       limit: query.get('limit'),
       continue: query.get('continue'),
       resourceVersion: ctx.store.resourceVersion,
@@ -447,9 +454,7 @@ function watch(
   const rvParam = query.get('resourceVersion');
   let initial: KubeObject[];
   if (rvParam === null || rvParam === '' || rvParam === '0') {
-    initial = current(ctx, p)
-      .filter(filter)
-      .map((object) => ({ type: 'ADDED', object }));
+    initial = current(ctx, p, filter).map((object) => ({ type: 'ADDED', object }));
   } else {
     const rv = Number(rvParam);
     const events = Number.isInteger(rv) ? ctx.store.eventsSince(p.resource, rv) : null;
