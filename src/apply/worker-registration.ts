@@ -18,9 +18,7 @@ const FIRST_LOOK_MS = 100;
 
 export interface RegistrationOptions {
   deadline: number;
-  /** The longest wait between two looks (default 500 ms) and the first one (default 100 ms, at most pollMs). */
   pollMs?: number;
-  firstLookMs?: number;
   signal?: AbortSignal;
   /** Control-plane reads shared with the other workers of the wave (each read otherwise its own). */
   controlPlaneReads?: SharedReads<ControlPlaneTalosTrust>;
@@ -93,61 +91,14 @@ export async function waitWorkerRegistered(
   controlPlanes: readonly string[],
   opts: RegistrationOptions,
 ): Promise<string> {
-  let last = 'not looked yet';
+  let last: string;
   const pollMs = opts.pollMs ?? 500;
   // A worker asks trustd within moments of its apply: look again soon, then back off to every pollMs (a
   // fixed 500 ms made every worker of a Talos-only step wait at least that long).
-  let delayMs = Math.min(opts.firstLookMs ?? FIRST_LOOK_MS, pollMs);
+  let delayMs = Math.min(FIRST_LOOK_MS, pollMs);
   const reads = opts.controlPlaneReads ?? sharedControlPlaneReads(client);
   const waitStart = Date.now();
-  // apid's certificates change when the worker re-registers: each watch event wakes the check at once
-  // instead of at the next look (a Talos-only wave of 20 workers waited out about a quarter of a second of
-  // back-off per worker). The check still decides; without a watch (it failed) the looks go on as before.
-  let eventSinceCheck: boolean;
-  const waker: { wake: (() => void) | null } = { wake: null };
-  const watch = client.watchApiCertificates(worker, opts.signal ? { signal: opts.signal } : {});
-  const watchDone = (async () => {
-    try {
-      let first = true;
-      for await (const event of watch) {
-        // The watch opens with the resource as it is (CREATED): the first look reads it anyway.
-        const initial = first && event.type === 'CREATED';
-        first = false;
-        if (initial) continue;
-        eventSinceCheck = true;
-        waker.wake?.();
-      }
-    } catch {
-      // A dead watch is fine: the looks below decide.
-    }
-  })();
-  try {
-    for (;;) {
-      eventSinceCheck = false;
-      const via = await lookOnce();
-      if (via) return via;
-      if (Date.now() >= opts.deadline || opts.signal?.aborted) {
-        throw new RotateError(
-          'APPLY_WORKER_NOT_REGISTERED',
-          `worker ${worker} did not get its new apid certificate from trustd after its Talos CA change (${last})`,
-          {
-            hint:
-              'check that the worker reaches trustd on the control planes (port 50001; ' +
-              `talosctl -n ${worker} logs trustd / dmesg); then run \`rotate apply\` again to resume`,
-          },
-        );
-      }
-      if (!eventSinceCheck) await sleep(delayMs, opts.signal, (w) => (waker.wake = w));
-      waker.wake = null;
-      delayMs = Math.min(delayMs * 2, pollMs);
-    }
-  } finally {
-    watch.close();
-    await watchDone;
-  }
-
-  /** One look: the worker's certificates against the control planes as they are; the one it matches, or null. */
-  async function lookOnce(): Promise<string | null> {
+  for (;;) {
     try {
       // A control plane's state read after this wait began (so after the worker's own change), and no
       // older than one poll interval.
@@ -166,6 +117,18 @@ export async function waitWorkerRegistered(
     } catch (err) {
       last = RotateError.is(err) ? err.message : String(err);
     }
-    return null;
+    if (Date.now() >= opts.deadline || opts.signal?.aborted) {
+      throw new RotateError(
+        'APPLY_WORKER_NOT_REGISTERED',
+        `worker ${worker} did not get its new apid certificate from trustd after its Talos CA change (${last})`,
+        {
+          hint:
+            'check that the worker reaches trustd on the control planes (port 50001; ' +
+            `talosctl -n ${worker} logs trustd / dmesg); then run \`rotate apply\` again to resume`,
+        },
+      );
+    }
+    await sleep(delayMs, opts.signal);
+    delayMs = Math.min(delayMs * 2, pollMs);
   }
 }

@@ -19,7 +19,6 @@ export type TalosApi = Pick<
   | 'getSecretsStatus'
   | 'listMembers'
   | 'watchKubeletService'
-  | 'watchApiCertificates'
   | 'close'
 >;
 

@@ -231,7 +231,6 @@ class FakeClient implements TalosApi {
   getSecretsStatus = notModelled('getSecretsStatus');
   listMembers = notModelled('listMembers');
   watchKubeletService = notModelled('watchKubeletService');
-  watchApiCertificates = notModelled('watchApiCertificates');
 }
 
 function notModelled(name: string): (...args: unknown[]) => never {

@@ -5,15 +5,7 @@
  */
 import t from 'tap';
 import type { Fingerprint } from '../../../src/domain/types.js';
-import {
-  registeredWith,
-  SharedReads,
-  waitWorkerRegistered,
-  type ControlPlaneTalosTrust,
-} from '../../../src/apply/worker-registration.js';
-import type { ApiCertificatesWatchEvent } from '../../../src/talos/client.js';
-import { StreamWatch } from '../../../src/talos/stream-watch.js';
-import type { TalosApi } from '../../../src/talos/talos-api.js';
+import { registeredWith, SharedReads } from '../../../src/apply/worker-registration.js';
 import { generateTalosCa, issueLeafCert } from '../../../src/pki/index.js';
 
 const [oldCa, newCa] = await Promise.all([generateTalosCa(), generateTalosCa()]);
@@ -108,87 +100,4 @@ t.test('control-plane reads are shared by workers waiting at once, never older t
   await t.rejects(failing.get('127.0.0.10', 0));
   await t.rejects(failing.get('127.0.0.10', 0));
   t.equal(started.filter((s) => s === 'fail').length, 2, 'read again after a failure');
-});
-
-/**
- * A worker whose apid certificates change when the test says so, with the watch the Talos API gives: the
- * resource as it is first (CREATED), then UPDATED on each change. Only the calls the wait makes are modelled.
- */
-function registeringWorker(opts: { watchFails?: boolean } = {}) {
-  const state = { registered: false, looks: 0 };
-  const watches: StreamWatch<ApiCertificatesWatchEvent>[] = [];
-  const certs = () => ({
-    acceptedCAs: (state.registered ? [NEW, OLD] : [OLD]).map((fingerprint) => ({ fingerprint })),
-    server: { certPem: (state.registered ? byNew : byOld)!.certPem },
-  });
-  const client = {
-    getApiCertificates: async () => {
-      state.looks++;
-      return certs();
-    },
-    watchApiCertificates: () => {
-      const w = new StreamWatch<ApiCertificatesWatchEvent>('127.0.0.20');
-      watches.push(w);
-      if (opts.watchFails) w.fail(new Error('watch refused'));
-      else w.push({ type: 'CREATED', certificates: null });
-      return w;
-    },
-  } as unknown as TalosApi;
-  const controlPlaneReads = new SharedReads<ControlPlaneTalosTrust>(async () =>
-    cp('127.0.0.10', [NEW, OLD], newCa.certPem),
-  );
-  const register = () => {
-    state.registered = true;
-    for (const w of watches) w.push({ type: 'UPDATED', certificates: null });
-  };
-  return { client, state, watches, controlPlaneReads, register };
-}
-
-async function until(cond: () => boolean): Promise<void> {
-  while (!cond()) await new Promise((r) => setTimeout(r, 5));
-}
-
-t.test('a re-registration wakes the wait at once (its watch), without waiting out the back-off', async (t) => {
-  const w = registeringWorker();
-  // Looks a minute apart: only the watch can end this wait within the test's time.
-  const waiting = waitWorkerRegistered(w.client, '127.0.0.20', ['127.0.0.10'], {
-    deadline: Date.now() + 120_000,
-    pollMs: 60_000,
-    firstLookMs: 60_000,
-    controlPlaneReads: w.controlPlaneReads,
-  });
-  await until(() => w.state.looks === 1);
-  // Let the first look end, so that the wait is asleep (were it not, the event would be seen on waking anyway).
-  await new Promise((r) => setTimeout(r, 100));
-  w.register();
-  t.equal(await waiting, '127.0.0.10', 'registered with the control plane as it is');
-  t.equal(w.state.looks, 2, 'the first look, and one when the certificates changed (the CREATED event woke nothing)');
-  t.ok(w.watches[0]!.closedByUser, 'the watch is closed when the wait ends');
-});
-
-t.test('without a watch (it failed) the looks go on and decide', async (t) => {
-  const w = registeringWorker({ watchFails: true });
-  const waiting = waitWorkerRegistered(w.client, '127.0.0.20', ['127.0.0.10'], {
-    deadline: Date.now() + 120_000,
-    pollMs: 20,
-    firstLookMs: 5,
-    controlPlaneReads: w.controlPlaneReads,
-  });
-  await until(() => w.state.looks >= 3);
-  w.register();
-  t.equal(await waiting, '127.0.0.10');
-});
-
-t.test('a worker that never re-registers fails the wait at its deadline, naming it', async (t) => {
-  const w = registeringWorker();
-  await t.rejects(
-    waitWorkerRegistered(w.client, '127.0.0.20', ['127.0.0.10'], {
-      deadline: Date.now() + 150,
-      pollMs: 20,
-      firstLookMs: 5,
-      controlPlaneReads: w.controlPlaneReads,
-    }),
-    { code: 'APPLY_WORKER_NOT_REGISTERED', message: /worker 127\.0\.0\.20 .*does not match any control plane yet/ },
-  );
-  t.ok(w.watches[0]!.closedByUser, 'the watch is closed');
 });
