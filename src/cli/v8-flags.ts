@@ -63,8 +63,8 @@ export function setV8Flag(name: V8FlagName, value: number): boolean {
  * default (67,584). A run lasts seconds, and TurboFan compiled some 300 functions of a 200-node `rotate plan`
  * on V8's background threads, 1.2–1.6 s of the run's 3.4 s of CPU, most of them run only a little longer. With
  * this budget the hottest still get compiled (about 110), the background threads spend 0.5–0.8 s and the
- * main thread a little more; wall time is unchanged (README "Plan at scale"). A long run (apply) loses only
- * the first seconds of optimisation.
+ * main thread a little more; wall time is unchanged (README "Performance", #plan-v8-budget). A long run
+ * (apply) loses only the first seconds of optimisation.
  */
 export const CLI_INTERRUPT_BUDGET = 300_000;
 
