@@ -27,7 +27,7 @@ import { sameRoot, type LabCluster, type LabNode, type RootCa } from '../core/mo
 import { handleApiRequest, type ApiContext, type WatchStream } from './api.js';
 import type { LeaseStore } from './lease-store.js';
 import type { WorkloadApiContext } from './workload-api.js';
-import { authenticate } from './auth.js';
+import { authenticate, type CertSubject } from './auth.js';
 import { decodesBody, unsupportedMediaTypeStatus } from './negotiate.js';
 import type { CsrStore } from './controller-manager.js';
 import type { NodeRegistry } from './node-registry.js';
@@ -80,7 +80,7 @@ export class KubeApiServer {
   #server: tls.Server | null = null;
   /** Open connections with the peer address read at accept time (a wrapped or closing socket forgets it). */
   readonly #sockets = new Map<net.Socket, { address: string | undefined; port: number | undefined }>();
-  readonly #peers = new WeakMap<tls.TLSSocket, { CN: string[]; O: string[] } | null>();
+  readonly #peers = new WeakMap<tls.TLSSocket, CertSubject | null>();
   /** Connections whose client certificate did not verify, with the reason: every request gets a 401. */
   readonly #refused = new WeakMap<tls.TLSSocket, TrustFailureReason>();
   #identity: Identity | null = null;
@@ -323,7 +323,7 @@ export class KubeApiServer {
       this.#refused.set(sock, reason);
     }
     // The verified client identity, read once per connection (keep-alive requests reuse it).
-    this.#peers.set(sock, peer ? namesOf(peer.subject) : null);
+    this.#peers.set(sock, peer ? peer.subject : null);
     this.#http.emit('connection', sock);
   }
 
@@ -424,34 +424,6 @@ function streamWatch(res: http.ServerResponse, watch: WatchStream): void {
     clearTimeout(timer);
     unsubscribe();
   });
-}
-
-/**
- * CN and O values, in certificate order, of node:tls's subject object (`getPeerCertificate().subject`): one
- * value is a string, several an array, each unescaped.
- */
-export function namesOf(subject: Partial<Record<string, string | string[]>> | undefined): {
-  CN: string[];
-  O: string[];
-} {
-  const all = (v: string | string[] | undefined) => (v === undefined ? [] : Array.isArray(v) ? [...v] : [v]);
-  return { CN: all(subject?.['CN']), O: all(subject?.['O']) };
-}
-
-/**
- * CN and O values of an X509Certificate subject. Node renders it one RDN per line, the values of a
- * multi-valued RDN (how Talos puts several O values) joined by ` + `, specials backslash-escaped.
- */
-export function subjectOf(subject: string): { CN: string[]; O: string[] } {
-  const out = { CN: [] as string[], O: [] as string[] };
-  for (const line of subject.split('\n')) {
-    for (const attr of line.split(/(?<!\\) \+ (?=[A-Za-z0-9.]+=)/)) {
-      const eq = attr.indexOf('=');
-      const key = attr.slice(0, eq);
-      if (key === 'CN' || key === 'O') out[key].push(attr.slice(eq + 1).replace(/\\(.)/g, '$1'));
-    }
-  }
-  return out;
 }
 
 function send(res: http.ServerResponse, status: number, body: object | string): void {

@@ -21,9 +21,14 @@ export const ANONYMOUS: KubeUser = { name: 'system:anonymous', groups: ['system:
 
 export type AuthnResult = { ok: true; user: KubeUser } | { ok: false };
 
-/** `subject` is what node:tls getPeerCertificate() returns (O may be a string or an array). */
+/**
+ * A client certificate's subject as node:tls's `getPeerCertificate().subject` holds it: raw (unescaped) values,
+ * one as a string, several as an array, in certificate order.
+ */
+export type CertSubject = { CN?: string | string[]; O?: string | string[] };
+
 export function authenticate(opts: {
-  verifiedCertSubject: { CN?: string | string[]; O?: string | string[] } | null;
+  verifiedCertSubject: CertSubject | null;
   authorization: string | undefined;
   bootstrapToken: string;
 }): AuthnResult {
