@@ -3,13 +3,14 @@
  * unchanged outside the CA fields; MC_INTERNAL otherwise (nothing is applied).
  */
 import { isDeepStrictEqual } from 'node:util';
+import type { Document } from 'yaml';
 
 import { API_KINDS, type ApiKind } from '../domain/types.js';
 import { samePem } from './ca-pem.js';
 import type { ApiCaState } from './ca-state.js';
 import { acceptedFingerprints, type Target } from './ca-target.js';
 import { MachineConfigText } from './config-text.js';
-import { parseMachineConfig, type ParsedMachineConfig } from './documents.js';
+import { documentOrigin, parseMachineConfig, type ParsedMachineConfig } from './documents.js';
 import { mcError } from './errors.js';
 
 export function verifyPatched(
@@ -73,17 +74,21 @@ export function verifyPatched(
 }
 
 /**
- * Every document as plain data without the CA fields, remembered per parse: in a chain of patches the
- * output of one is the input of the next, so each is computed once. Never modified once made.
+ * Every document as plain data without the CA fields, remembered per parsed document (a shifted copy counts
+ * as its original: same text, same data), so a document a patch left as it was yields the very same value
+ * before and after and the comparison passes it by identity. Never modified once made.
  */
-const strippedMemo = new WeakMap<ParsedMachineConfig, { style: 'legacy' | 'document'; value: unknown[] }>();
+const strippedMemo = new WeakMap<Document.Parsed, { style: 'legacy' | 'document'; value: unknown }>();
 
 function withoutCaFieldsOf(cfg: ParsedMachineConfig, style: 'legacy' | 'document'): unknown[] {
-  const hit = strippedMemo.get(cfg);
-  if (hit && hit.style === style) return hit.value;
-  const value = cfg.documents.map((d) => withoutCaFields(d.doc.toJS(), d.kind, style));
-  strippedMemo.set(cfg, { style, value });
-  return value;
+  return cfg.documents.map((d) => {
+    const origin = documentOrigin(d.doc).doc;
+    const hit = strippedMemo.get(origin);
+    if (hit && hit.style === style) return hit.value;
+    const value = withoutCaFields(d.doc.toJS(), d.kind, style);
+    strippedMemo.set(origin, { style, value });
+    return value;
+  });
 }
 
 function sameApiState(a: ApiCaState, b: ApiCaState): boolean {

@@ -222,6 +222,19 @@ export function srcTokenShift(node: object): number {
   return tokenShift.get(node) ?? 0;
 }
 
+/** Each shifted copy's original (the cached parse it was copied from) and how far its ranges were moved. */
+const shiftOrigin = new WeakMap<Document.Parsed, { doc: Document.Parsed; delta: number }>();
+
+/**
+ * The parse a document was copied from, and by how much every range of the copy was moved (`{ doc, 0 }` for
+ * a document that is no copy). Documents with the same origin come from the same text, so whatever is
+ * derived from one document alone (its plain data, where its secrets are) can be derived once per origin
+ * and moved by `delta`.
+ */
+export function documentOrigin(doc: Document.Parsed): { doc: Document.Parsed; delta: number } {
+  return shiftOrigin.get(doc) ?? { doc, delta: 0 };
+}
+
 /** yaml's own tag of its node classes (a non-enumerable property, so Object.assign does not copy it). */
 const NODE_TYPE = Symbol.for('yaml.node.type');
 
@@ -273,6 +286,7 @@ function shiftedNode<T>(x: T, delta: number): T {
  */
 function shiftedDocument(doc: Document.Parsed, delta: number): Document.Parsed {
   const copy = copyOf(doc);
+  shiftOrigin.set(copy, { doc, delta });
   copy.range = shiftRange(doc.range, delta);
   copy.contents = shiftedNode(doc.contents, delta);
   copy.errors = doc.errors.slice();

@@ -2,9 +2,9 @@
  * Redaction of machine configs for display: every secret value becomes `(sensitive)`, layout kept, so a
  * config diff can be printed or put in a plan without key material.
  */
-import { isMap, isScalar, isSeq, type Node, type Pair, type Scalar } from 'yaml';
+import { isMap, isScalar, isSeq, type Document, type Node, type Pair, type Scalar } from 'yaml';
 
-import { parseMachineConfig, type ParsedMachineConfig } from './documents.js';
+import { documentOrigin, parseMachineConfig, type ConfigDocument, type ParsedMachineConfig } from './documents.js';
 import { applyEdits, nodeLineEnd, type Edit } from './source-text.js';
 import { isBlockScalar } from './yaml-layout.js';
 
@@ -94,8 +94,31 @@ export function redactSecrets(configYaml: string, source?: string): string {
   return redactParsed(parseMachineConfig(configYaml, source));
 }
 
+/**
+ * The redaction edits of one document, remembered per parsed document with positions relative to its
+ * origin (documentOrigin): a document repeated in many configs (most of a cluster's are) is walked once.
+ * The edits depend on nothing outside the document's own text but the config's newline, kept with them.
+ */
+const editsMemo = new WeakMap<Document.Parsed, { nl: string; edits: readonly Edit[] }>();
+
 /** redactSecrets of a config already parsed. */
 export function redactParsed(cfg: ParsedMachineConfig): string {
+  const edits: Edit[] = [];
+  for (const d of cfg.documents) {
+    const { doc: origin, delta } = documentOrigin(d.doc);
+    let hit = editsMemo.get(origin);
+    if (!hit || hit.nl !== cfg.nl) {
+      const own = documentEdits(cfg, d);
+      hit = { nl: cfg.nl, edits: own.map((e) => ({ ...e, start: e.start - delta, end: e.end - delta })) };
+      editsMemo.set(origin, hit);
+    }
+    for (const e of hit.edits) edits.push(delta === 0 ? e : { ...e, start: e.start + delta, end: e.end + delta });
+  }
+  return edits.length === 0 ? cfg.src : applyEdits(cfg.src, edits);
+}
+
+/** Where one document's secret values are, as edits replacing each with `(sensitive)`. */
+function documentEdits(cfg: ParsedMachineConfig, d: ConfigDocument): Edit[] {
   const configYaml = cfg.src;
   const edits: Edit[] = [];
   const redactScalar = (node: Scalar) => {
@@ -125,6 +148,6 @@ export function redactParsed(cfg: ParsedMachineConfig): string {
       (node.items as Node[]).forEach((item, i) => walk(item, docName, [...path, i], secret && isScalar(item)));
     }
   };
-  for (const d of cfg.documents) walk(d.root, d.kind ?? 'v1alpha1', [], false);
-  return edits.length === 0 ? configYaml : applyEdits(configYaml, edits);
+  walk(d.root, d.kind ?? 'v1alpha1', [], false);
+  return edits;
 }

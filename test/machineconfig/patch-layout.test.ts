@@ -6,7 +6,8 @@ import t from 'tap';
 
 import { RotateError } from '../../src/domain/errors.js';
 import { Secret } from '../../src/domain/secret.js';
-import { patchCaState, readCaKey, readCaState } from '../../src/machineconfig/index.js';
+import { MachineConfigText, patchCaState, readCaKey, readCaState } from '../../src/machineconfig/index.js';
+import { verifyPatched } from '../../src/machineconfig/ca-patch-check.js';
 import { encodeTalosBase64Pem, generateKubernetesCa, generateTalosCa } from '../../src/pki/index.js';
 import { changesOutsideCaFields, keyMaterialOf, loadFixture } from '../fixtures/machineconfig/helpers.js';
 
@@ -285,6 +286,24 @@ t.test('the self-check compares every document of a multi-document config, edite
   const out = patchCaState(plain, { talos: { issuing: { certPem: B.certPem }, accepted: [A.certPem] } });
   t.ok(out.endsWith(tail), 'the other document is left as it was');
   t.equal(readCaState(out).talos.issuing?.certPem, B.certPem);
+});
+
+t.test('the self-check compares documents by content, wherever the slice cache placed them', async (t) => {
+  // verifyPatched directly, with results the patch would never make: a document shared with the input (a
+  // cached parse, or a copy of one at another offset) passes by identity, any other change is caught.
+  const cfg = `machine:\n    type: worker\n    ca:\n        crt: ${b(A.certPem)}\n        key: ""\n`;
+  const other = `---\napiVersion: v1alpha1\nkind: KubePrismConfig\nenabled: true\nport: 7445\n`;
+  const before = new MachineConfigText(cfg + other);
+  t.equal(verifyPatched(before, cfg + other, new Map(), 'w1').text, cfg + other, 'the same text passes');
+  const moved = cfg.replace('worker\n', 'worker # moved\n') + other;
+  t.equal(verifyPatched(before, moved, new Map(), 'w1').text, moved, 'a comment moves the shared document: passes');
+  for (const [what, out] of [
+    ['the shared document', cfg + other.replace('7445', '7446')],
+    ['the other document, the shared one moved', cfg.replace('type: worker', 'type: worker\n    x: 1') + other],
+  ] as const) {
+    const err = catchRotate(() => verifyPatched(before, out, new Map(), 'w1'));
+    t.match(err.message, /content outside the CA fields changed/, what);
+  }
 });
 
 t.test('errors', async (t) => {

@@ -142,3 +142,24 @@ t.test('secret names', async (t) => {
   t.notOk(isSecretPath('v1alpha1', ['cluster', 'ca', 'crt']));
   t.notOk(isSecretPath('KubeAPIServerCAConfig', ['issuingCA', 'cert']));
 });
+
+t.test('a document shared by several configs is redacted right wherever it sits', async (t) => {
+  // The second and third configs hold the first one's secret document at other offsets: its parse comes
+  // from the slice cache as a shifted copy, and its redaction edits from the first config's walk.
+  const shared =
+    'apiVersion: v1alpha1\nkind: KubeAPIServerCAConfig\nissuingCA:\n    cert: Y2VydA==\n    key: |\n' +
+    '        -----BEGIN EC PRIVATE KEY-----\n        c2VjcmV0\n        -----END EC PRIVATE KEY-----\n' +
+    '---\napiVersion: v1alpha1\nkind: DiscoveryIdentityConfig\nclusterID: id-1\nclusterSecret: c2VjcmV0LTI=\n';
+  const redactedShared =
+    'apiVersion: v1alpha1\nkind: KubeAPIServerCAConfig\nissuingCA:\n    cert: Y2VydA==\n    key: (sensitive)\n' +
+    '---\napiVersion: v1alpha1\nkind: DiscoveryIdentityConfig\nclusterID: id-1\nclusterSecret: (sensitive)\n';
+  for (const head of ['a', 'a-much-longer-machine-token', 'b']) {
+    const cfg = `machine:\n    type: worker\n    token: ${head}\n---\n${shared}`;
+    t.equal(redactSecrets(cfg), `machine:\n    type: worker\n    token: (sensitive)\n---\n${redactedShared}`, head);
+  }
+  const first = `machine:\n    type: worker\n    token: x\n---\n${shared}`;
+  // The shared documents first, then a config whose first document grew: every edit moves with its document.
+  const moved = `${shared}---\nmachine:\n    type: worker\n    token: x\n`;
+  t.equal(redactSecrets(first).includes('c2VjcmV0'), false);
+  t.equal(redactSecrets(moved), `${redactedShared}---\nmachine:\n    type: worker\n    token: (sensitive)\n`);
+});
