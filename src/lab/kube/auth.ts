@@ -1,8 +1,8 @@
 /**
  * kube-apiserver authentication and authorization as far as the lab needs them. Pure functions.
  *
- * Authentication (union, first match wins, as kube-apiserver): a verified client certificate gives user =
- * CN and groups = O values (+ system:authenticated); else a bearer token equal to the cluster's bootstrap
+ * Authentication (union, first match wins, as kube-apiserver): a verified client certificate with a CN gives
+ * user = CN and groups = O values (+ system:authenticated); else a bearer token equal to the cluster's bootstrap
  * token `<id>.<secret>` gives `system:bootstrap:<id>` in system:bootstrappers (+ :nodes, the extra group
  * Talos puts in its bootstrap token secret); a wrong token is 401; no credentials is `system:anonymous`.
  *
@@ -38,7 +38,9 @@ export function authenticate(opts: {
     // Go's pkix.Name keeps the last CommonName of the subject (FillFromRDNSequence), the user name.
     const name = Array.isArray(cn) ? (cn[cn.length - 1] ?? '') : (cn ?? '');
     const groups = o === undefined ? [] : Array.isArray(o) ? o : [o];
-    return { ok: true, user: { name, groups: [...groups, 'system:authenticated'] } };
+    // CommonNameUserConversion: a verified certificate without a CN authenticates no one, and the request
+    // goes on to the token authenticators and anonymous, as if it had come without a certificate.
+    if (name !== '') return { ok: true, user: { name, groups: [...groups, 'system:authenticated'] } };
   }
   const header = opts.authorization;
   if (header !== undefined) {

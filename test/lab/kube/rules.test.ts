@@ -187,6 +187,19 @@ t.test("a subject with several CNs authenticates as the last, as Go's pkix.Name 
   t.same(r, { ok: true, user: { name: 'last', groups: ['system:authenticated'] } });
 });
 
+t.test('a verified certificate without a CN authenticates no one: the token or anonymous decides', async (t) => {
+  // Kubernetes' CommonNameUserConversion answers "not authenticated" for an empty CommonName (Go's pkix.Name
+  // keeps the last CN, so an empty last one counts too); the union goes on to the bearer token, then anonymous.
+  for (const subject of [{ O: ['system:masters'] }, { CN: '', O: 'system:masters' }, { CN: ['admin', ''] }]) {
+    const what = JSON.stringify(subject);
+    const as = (authorization: string | undefined) =>
+      authenticate({ verifiedCertSubject: subject, authorization, bootstrapToken: TOKEN });
+    t.same(as(undefined), { ok: true, user: ANONYMOUS }, `${what}: anonymous`);
+    t.same(as('Bearer abcdef.wrong'), { ok: false }, `${what}: a wrong token is refused`);
+    t.match(as(`Bearer ${TOKEN}`), { ok: true, user: { name: 'system:bootstrap:abcdef' } }, `${what}: the token`);
+  }
+});
+
 t.test('TLS outcomes → ledger reasons', async (t) => {
   t.equal(reasonForVerifyCode('UNABLE_TO_VERIFY_LEAF_SIGNATURE'), 'unknown-ca');
   t.equal(reasonForVerifyCode('SELF_SIGNED_CERT_IN_CHAIN'), 'unknown-ca');
