@@ -12,6 +12,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   utimesSync,
@@ -141,6 +142,19 @@ t.test('the Kubernetes client is loaded from its one-file bundle, which exports 
     t.type(kc.makeApiClient(k8s.CoordinationV1Api).readNamespacedLease, 'function');
     t.type(kc.makeApiClient(k8s.AppsV1Api).patchNamespacedDaemonSet, 'function');
   }
+});
+
+t.test("the CLI's bundle holds the Kubernetes client once: its fallback is the vendor file", async (t) => {
+  const dir = join(REPO, 'dist/bundle');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.js'));
+  const holding = files.filter((f) =>
+    readFileSync(join(dir, f), 'utf8').includes('node_modules/@kubernetes/client-node/'),
+  );
+  t.same(holding, [], 'no chunk bundles @kubernetes/client-node');
+  const loader = files.filter((f) =>
+    readFileSync(join(dir, f), 'utf8').includes('import("../vendor/kubernetes-client-node.js")'),
+  );
+  t.equal(loader.length, 1, 'the loader imports dist/vendor/ instead');
 });
 
 t.test("bin/rotate never runs a bundle older than tsc's output (a `tsc`-only rebuild)", async (t) => {
