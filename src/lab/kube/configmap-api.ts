@@ -5,7 +5,14 @@
  * lists take `labelSelector` and `fieldSelector` (metadata.name, metadata.namespace) and `watch=true`.
  */
 import type { WatchStream } from './api.js';
-import { keyOf, paginate, selectorFilter, tooOldResourceVersion, watchTimeoutMs } from './list-paging.js';
+import {
+  keyOf,
+  paginate,
+  selectedChange,
+  selectorFilter,
+  tooOldResourceVersion,
+  watchTimeoutMs,
+} from './list-paging.js';
 import {
   badRequest,
   statusFailure,
@@ -29,8 +36,8 @@ export function configMapFilter(query: URLSearchParams): ((c: ConfigMapView) => 
 /**
  * A watch on the ConfigMaps of `namespace` (every namespace when undefined) that `filter` selects: from
  * `resourceVersion`, the changes after it (410 Expired once they have left the store's history); without
- * one or with "0", the current objects as ADDED first. As in the lab's other watches, an object that stops
- * matching a label selector is not turned into a DELETED event.
+ * one or with "0", the current objects as ADDED first. An object that starts or stops matching the selector
+ * is ADDED or DELETED for this watch (selectedChange), as kube-apiserver's watch cache sends it.
  */
 export function configMapWatch(
   store: ConfigMapStore,
@@ -39,14 +46,19 @@ export function configMapWatch(
   filter: (c: ConfigMapView) => boolean,
 ): WatchStream | { status: KubeObject } {
   const timeoutMs = watchTimeoutMs(query);
-  const selected = (c: ConfigMapView) => (namespace === undefined || c.namespace === namespace) && filter(c);
-  const event = (e: ConfigMapEvent): KubeObject => ({ type: e.type, object: configMapObject(e.object) });
+  const inScope = (e: ConfigMapEvent) => namespace === undefined || e.object.namespace === namespace;
+  const event = (e: ConfigMapEvent): KubeObject | null => {
+    if (!inScope(e)) return null;
+    const restamp = (prev: ConfigMapView): ConfigMapView => ({ ...prev, resourceVersion: String(e.resourceVersion) });
+    const sent = selectedChange(e, filter, restamp);
+    return sent && { type: sent.type, object: configMapObject(sent.object) };
+  };
   const rvParam = query.get('resourceVersion');
   let initial: KubeObject[];
   if (rvParam === null || rvParam === '' || rvParam === '0') {
     initial = store
       .list(namespace)
-      .filter(selected)
+      .filter(filter)
       .map((c) => ({ type: 'ADDED', object: configMapObject(c) }));
   } else {
     if (!/^\d+$/.test(rvParam)) return { status: badRequest(`invalid resource version: ${rvParam}`) };
@@ -55,13 +67,14 @@ export function configMapWatch(
       const expired = tooOldResourceVersion(rvParam, store.oldestResourceVersion);
       return { initial: [{ type: 'ERROR', object: expired }], subscribe: () => () => undefined, timeoutMs };
     }
-    initial = events.filter((e) => selected(e.object)).map(event);
+    initial = events.map(event).filter((x): x is KubeObject => x !== null);
   }
   return {
     initial,
     subscribe: (send) =>
       store.subscribeEvents((e) => {
-        if (selected(e.object)) send(event(e));
+        const sent = event(e);
+        if (sent) send(sent);
       }),
     timeoutMs,
   };

@@ -152,6 +152,32 @@ export function selectorFilter(
   return (o) => matchesLabelSelector(metaOf(o).labels, labels) && matchesFields(o, parsed);
 }
 
+/** One change as a watch sends it. */
+export interface WatchChange<T> {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  object: T;
+}
+
+/**
+ * What a watch whose selector is `matches` sends for a change (k8s.io/apiserver `storage/cacher/cache_watcher.go`
+ * convertToWatchEvent): an object that starts matching is ADDED, one that stops matching is DELETED (with its
+ * previous content, stamped by `restamp` with the change's resourceVersion), one that matches before and after is
+ * MODIFIED; null when it matches neither before nor after. `prev` is the object before a MODIFIED change; a
+ * DELETED change's object is the deleted object itself.
+ */
+export function selectedChange<T>(
+  change: WatchChange<T> & { prev?: T | undefined },
+  matches: (o: T) => boolean,
+  restamp: (prev: T) => T,
+): WatchChange<T> | null {
+  const prev = change.type === 'DELETED' ? change.object : change.prev;
+  const now = change.type !== 'DELETED' && matches(change.object);
+  const before = prev !== undefined && matches(prev);
+  if (now) return { type: before ? 'MODIFIED' : 'ADDED', object: change.object };
+  if (!before) return null;
+  return { type: 'DELETED', object: change.type === 'DELETED' ? change.object : restamp(prev) };
+}
+
 /** The storage key order of a list: namespace, then name. */
 export function keyOf(o: KubeObject): string {
   const m = metaOf(o);

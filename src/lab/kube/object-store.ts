@@ -45,6 +45,8 @@ export interface StoreEvent {
   resource: string;
   rv: number;
   object: Stored;
+  /** The object before a MODIFIED change (a watch with a selector tells entering and leaving it apart). */
+  prev?: Stored;
 }
 
 /** Resources whose objects carry `metadata.generation`. */
@@ -83,8 +85,8 @@ export class ObjectStore {
     return b;
   }
 
-  #emit(type: WatchEventType, resource: string, object: Stored): void {
-    const e: StoreEvent = { type, resource, rv: this.#rv, object };
+  #emit(type: WatchEventType, resource: string, object: Stored, prev?: Stored): void {
+    const e: StoreEvent = { type, resource, rv: this.#rv, object, ...(prev ? { prev } : {}) };
     this.#log.push(e);
     if (this.#log.length > LOG_SIZE) this.#log.shift();
     for (const fn of this.#listeners) fn(e);
@@ -141,7 +143,7 @@ export class ObjectStore {
     this.#rv += 1;
     o.metadata.resourceVersion = String(this.#rv);
     b.set(key, o);
-    this.#emit('MODIFIED', resource, o);
+    this.#emit('MODIFIED', resource, o, prev);
     return o;
   }
 

@@ -56,6 +56,8 @@ export interface ConfigMapEvent {
   object: ConfigMapView;
   /** The change's resourceVersion (a deletion's own, as the DELETED event's object carries it). */
   resourceVersion: number;
+  /** The object before a MODIFIED change (a watch with a selector tells entering and leaving it apart). */
+  prev?: ConfigMapView;
 }
 
 /** How many changes the store keeps for watches that start from a resourceVersion (its "watch window"). */
@@ -140,9 +142,14 @@ export class ConfigMapStore extends NamespacedStore<ConfigMapView> {
       ...(annotations ? { annotations } : {}),
     };
     const key = storeKey(o.namespace, o.name);
-    const type = this.items.has(key) ? 'MODIFIED' : 'ADDED';
+    const prev = this.items.get(key);
     this.items.set(key, view);
-    this.#record({ type, object: view, resourceVersion: Number(view.resourceVersion) });
+    const resourceVersion = Number(view.resourceVersion);
+    this.#record(
+      prev
+        ? { type: 'MODIFIED', object: view, resourceVersion, prev }
+        : { type: 'ADDED', object: view, resourceVersion },
+    );
     for (const fn of this.#listeners) fn(view);
     return view;
   }

@@ -5,7 +5,8 @@
  *
  * - GET: get, list (all namespaces or one; labelSelector, fieldSelector, limit/continue), watch
  *   (`watch=true`, from `resourceVersion`: the events after it; none or "0": the current objects as
- *   ADDED first; too old: an ERROR event with a 410 Expired Status), the `meta.k8s.io/v1` Table kubectl asks
+ *   ADDED first; too old: an ERROR event with a 410 Expired Status; an object entering or leaving the
+ *   selector is ADDED or DELETED for the watch), the `meta.k8s.io/v1` Table kubectl asks
  *   for (columns as kube-apiserver's printers), and the `status` subresource.
  * - PATCH (merge, strategic merge, JSON patch; others 415) and PUT of the workloads (a changed `spec`
  *   bumps `metadata.generation`; `spec.selector` is immutable; a stale `metadata.resourceVersion` is a
@@ -16,7 +17,14 @@
  *   `pkg/registry/core/pod/storage/eviction.go`), otherwise the pod is deleted (201 Success).
  */
 import { resourceTarget, type RequestTarget } from './auth.js';
-import { paginate, selectorFilter, tooOldResourceVersion, watchRequested, watchTimeoutMs } from './list-paging.js';
+import {
+  paginate,
+  selectedChange,
+  selectorFilter,
+  tooOldResourceVersion,
+  watchRequested,
+  watchTimeoutMs,
+} from './list-paging.js';
 import {
   badRequest,
   humanDuration,
@@ -450,7 +458,16 @@ function watch(
   const timeoutMs = watchTimeoutMs(query);
   const inScope = (e: StoreEvent): boolean =>
     e.resource === p.resource && (p.namespace === undefined || e.object.metadata.namespace === p.namespace);
-  const event = (e: StoreEvent): KubeObject => ({ type: e.type, object: withKind(p.resource, e.object) });
+  const matches = (o: Stored): boolean => filter(withKind(p.resource, o));
+  const restamp = (o: Stored, rv: number): Stored => ({
+    ...o,
+    metadata: { ...o.metadata, resourceVersion: String(rv) },
+  });
+  /** The event this watch sends for a change in its scope, if any (an object entering or leaving the selector too). */
+  const event = (e: StoreEvent): KubeObject | null => {
+    const sent = selectedChange(e, matches, (prev) => restamp(prev, e.rv));
+    return sent && { type: sent.type, object: withKind(p.resource, sent.object) };
+  };
   const rvParam = query.get('resourceVersion');
   let initial: KubeObject[];
   if (rvParam === null || rvParam === '' || rvParam === '0') {
@@ -466,7 +483,10 @@ function watch(
         watch: { initial: [{ type: 'ERROR', object: expired }], subscribe: () => () => undefined, timeoutMs },
       };
     }
-    initial = events.filter((e) => inScope(e) && filter(withKind(p.resource, e.object))).map(event);
+    initial = events
+      .filter(inScope)
+      .map(event)
+      .filter((x): x is KubeObject => x !== null);
   }
   return {
     status: 200,
@@ -475,7 +495,8 @@ function watch(
       initial,
       subscribe: (send) =>
         ctx.store.subscribe((e) => {
-          if (inScope(e) && filter(withKind(p.resource, e.object))) send(event(e));
+          const sent = inScope(e) ? event(e) : null;
+          if (sent) send(sent);
         }),
       timeoutMs,
     },

@@ -5,6 +5,7 @@
 import t from 'tap';
 
 import { writeConfigMap, type ConfigMapWrite } from '../../../src/lab/kube/configmap-write.js';
+import { configMapFilter, configMapWatch } from '../../../src/lab/kube/configmap-api.js';
 import { watchRequested } from '../../../src/lab/kube/list-paging.js';
 import { ConfigMapStore } from '../../../src/lab/kube/root-ca-publisher.js';
 
@@ -244,4 +245,47 @@ t.test('watchRequested reads `watch` as apimachinery reads a bool parameter', as
   const asks = (q: string) => watchRequested(new URLSearchParams(q));
   for (const q of ['watch=true', 'watch=1', 'watch=True', 'watch=', 'watch=yes']) t.ok(asks(q), q);
   for (const q of ['', 'watch=0', 'watch=false', 'watch=FALSE']) t.notOk(asks(q), q || '(none)');
+});
+
+t.test('a watch with a label selector: entering it is ADDED, leaving it DELETED with the last content', async (t) => {
+  // k8s.io/apiserver's watch cache (cache_watcher.go convertToWatchEvent) judges the object before and after
+  // each change; the DELETED event of an object leaving the selector carries its previous content and the
+  // change's resourceVersion. Replayed from a resourceVersion, the same events come.
+  const { write, store } = setup();
+  const start = Number(store.resourceVersion);
+  const query = new URLSearchParams('labelSelector=team%3Da&watch=true');
+  const filter = configMapFilter(query);
+  if (typeof filter !== 'function') throw new Error('filter');
+  const live = configMapWatch(store, 'apps', query, filter);
+  if (!('subscribe' in live)) throw new Error('watch');
+  t.same(live.initial, [], 'nothing matches yet');
+  const sent: { type: string; object: Body }[] = [];
+  const stop = live.subscribe((e) => sent.push(e as { type: string; object: Body }));
+  write({ method: 'POST', name: undefined, body: { metadata: { name: 'settings', labels: { team: 'b' } } } });
+  write({ method: 'PATCH', contentType: MERGE, body: { metadata: { labels: { team: 'a' } } } });
+  write({ method: 'PATCH', contentType: MERGE, body: { data: { k: '1' } } });
+  write({ method: 'PATCH', contentType: MERGE, body: { metadata: { labels: { team: 'b' } }, data: { k: '2' } } });
+  write({ method: 'PATCH', contentType: MERGE, body: { data: { k: '3' } } });
+  write({ method: 'PATCH', contentType: MERGE, body: { metadata: { labels: { team: 'a' } } } });
+  write({ method: 'DELETE' });
+  stop();
+  const changes = store.eventsSince(start)!;
+  const view = (e: { type: string; object: Body }) => [
+    e.type,
+    e.object.metadata.labels?.['team'],
+    e.object.data,
+    e.object.metadata.resourceVersion,
+  ];
+  const rv = (i: number) => String(changes[i]!.resourceVersion);
+  const expected = [
+    ['ADDED', 'a', {}, rv(1)],
+    ['MODIFIED', 'a', { k: '1' }, rv(2)],
+    ['DELETED', 'a', { k: '1' }, rv(3)],
+    ['ADDED', 'a', { k: '3' }, rv(5)],
+    ['DELETED', 'a', { k: '3' }, rv(6)],
+  ];
+  t.same(sent.map(view), expected, 'live');
+  const replay = configMapWatch(store, 'apps', new URLSearchParams(`${query}&resourceVersion=${start}`), filter);
+  if (!('initial' in replay)) throw new Error('watch');
+  t.same((replay.initial as { type: string; object: Body }[]).map(view), expected, 'replayed from a resourceVersion');
 });
