@@ -21,6 +21,7 @@ import * as tls from 'node:tls';
 import type { TrustFailureReason } from '../core/ledger.js';
 import { reasonForAlert, reasonForVerifyCode, type VerdictNotes } from './tls-outcome.js';
 import { BoundedMap } from '../../util/bounded-map.js';
+import { KUBERNETES_VERSION } from './version.js';
 
 export type DialOutcome =
   | { kind: 'ok'; status: number; body: unknown }
@@ -199,7 +200,7 @@ export class KubeTransport {
         checkServerIdentity: (_host, cert) => tls.checkServerIdentity(job.verifyHost, cert),
         headers: {
           Accept: 'application/json',
-          'User-Agent': 'kubelet/v1.32.3 (linux/amd64) kubernetes/lab',
+          'User-Agent': `kubelet/${KUBERNETES_VERSION} (linux/amd64) kubernetes/lab`,
           ...(agent ? {} : { Connection: 'close' }),
           ...(payload !== undefined
             ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) }

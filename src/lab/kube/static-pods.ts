@@ -247,6 +247,7 @@ function configHash(uid: string): string {
 export function mirrorPodObject(p: MirrorPodView): Record<string, unknown> {
   const hash = configHash(p.uid);
   const created = p.createdAt.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const image = `registry.k8s.io/${p.component}:${KUBERNETES_VERSION}`;
   return {
     kind: 'Pod',
     apiVersion: 'v1',
@@ -276,7 +277,7 @@ export function mirrorPodObject(p: MirrorPodView): Record<string, unknown> {
       nodeName: p.nodeName,
       hostNetwork: true,
       priorityClassName: 'system-cluster-critical',
-      containers: [{ name: p.component, image: `registry.k8s.io/${p.component}:${KUBERNETES_VERSION}` }],
+      containers: [{ name: p.component, image }],
     },
     status: {
       phase: 'Running',
@@ -288,6 +289,20 @@ export function mirrorPodObject(p: MirrorPodView): Record<string, unknown> {
         { type: 'Initialized', status: 'True', lastTransitionTime: created },
         { type: 'ContainersReady', status: p.ready ? 'True' : 'False', lastTransitionTime: created },
         { type: 'Ready', status: p.ready ? 'True' : 'False', lastTransitionTime: created },
+      ],
+      // What kubectl's READY and STATUS columns read (readiness counted per container, as kubelet reports it):
+      // each generation of a static pod is a new mirror pod, so its one container has not restarted.
+      containerStatuses: [
+        {
+          name: p.component,
+          image,
+          imageID: `registry.k8s.io/${p.component}@sha256:${'0'.repeat(64)}`,
+          containerID: `containerd://${hash}`,
+          ready: p.ready,
+          started: p.ready,
+          restartCount: 0,
+          state: p.ready ? { running: { startedAt: created } } : { waiting: { reason: 'ContainerCreating' } },
+        },
       ],
     },
   };

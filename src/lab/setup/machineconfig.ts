@@ -14,6 +14,7 @@ import { stringify } from 'yaml';
 import { encodeTalosBase64Pem, type CaMaterial } from '../../pki/index.js';
 import type { KubernetesCaStyle, LabRole } from '../core/model.js';
 import type { LabSecrets } from './secrets.js';
+import { KUBERNETES_VERSION } from '../kube/version.js';
 
 export interface MachineConfigOptions {
   role: LabRole;
@@ -34,7 +35,6 @@ export interface MachineConfigOptions {
   vip?: string;
 }
 
-const KUBERNETES_VERSION = 'v1.34.1';
 const POD_SUBNETS = ['10.244.0.0/16'];
 const SERVICE_SUBNETS = ['10.96.0.0/12'];
 

@@ -15,7 +15,7 @@ import {
   keyPemForTls,
   concatPem,
 } from '../../../src/pki/index.js';
-import { renderKubeconfig } from '../../../src/lab/kube/index.js';
+import { KUBERNETES_VERSION, renderKubeconfig } from '../../../src/lab/kube/index.js';
 import {
   applyAndWaitKubelet,
   kubectl,
@@ -203,7 +203,7 @@ t.test('authentication and authorization answers', async (t) => {
   const cp = lab.cps[1]!.address;
   const anonVersion = await rawRequest(cp, '/version');
   t.equal(anonVersion.status, 200, 'anonymous /version allowed');
-  t.equal(anonVersion.body.gitVersion, 'v1.32.3');
+  t.equal(anonVersion.body.gitVersion, KUBERNETES_VERSION, "the version of the machine configs' images");
   const anonNodes = await rawRequest(cp, '/api/v1/nodes');
   t.equal(anonNodes.status, 401, 'anonymous nodes list: 401');
   t.equal(anonNodes.body.kind, 'Status');

@@ -79,6 +79,13 @@ t.test('mirror pods in kube-system, as the kubelet publishes them for Talos stat
   }
   const cms = await mirrorPods('k8s-app=kube-controller-manager');
   t.equal(cms.length, lab.cps.length, 'one kube-controller-manager-<node> per control plane');
+  // kubectl's READY column counts ready containers from status.containerStatuses, STATUS reads the phase.
+  const kc = await lab.side.adminKubeconfig();
+  const table = await kubectl(kc, ['get', 'pods', '-n', 'kube-system', '-l', 'tier=control-plane', '--no-headers']);
+  t.equal(table.code, 0, table.stderr);
+  const rows = table.stdout.trim().split('\n');
+  t.equal(rows.length, 2 * lab.cps.length, 'both static pods of every control plane');
+  for (const row of rows) t.match(row, /^kube-\S+\s+1\/1\s+Running\s+0\s/, 'READY 1/1, Running, no restart');
 });
 
 t.test(
