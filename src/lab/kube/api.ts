@@ -3,7 +3,8 @@
  * authorization, and the response object out. Pure apart from the shared stores it reads and updates.
  *
  * Served: /version, /healthz, /livez, /readyz; discovery (/api, /api/v1, /apis, /apis/<group>[/<version>]);
- * nodes (list, get, Table for kubectl; PATCH nodes/<name>/status counts as a heartbeat); Leases in
+ * nodes (list and watch with label and metadata.name selectors, get, Table for kubectl; PATCH nodes/<name>/status
+ * counts as a heartbeat); Leases in
  * kube-node-lease (GET, list, PUT, POST: the kubelet heartbeat; `renewTime` is the last renewal); Leases in
  * the other namespaces (create, get, list, update, delete, as clients such as a run lease use them);
  * CertificateSigningRequests (POST, GET, list); ConfigMaps (GET, list, watch, POST, PUT, PATCH, DELETE:
@@ -20,10 +21,10 @@ import {
   configMapWatch,
 } from './configmap-api.js';
 import { writeConfigMap, type ConfigMapWriteMethod } from './configmap-write.js';
-import { watchRequested } from './list-paging.js';
+import { selectorFilter, tooOldResourceVersion, watchRequested, watchTimeoutMs } from './list-paging.js';
 import type { CsrStore } from './controller-manager.js';
-import type { ConfigMapStore } from './root-ca-publisher.js';
-import type { NodeRegistry } from './node-registry.js';
+import type { ConfigMapStore, ConfigMapView } from './root-ca-publisher.js';
+import type { NodeEvent, NodeRegistry } from './node-registry.js';
 import { leaseObjectOf, LeaseStore, NODE_LEASE_NAMESPACE, storedLeaseList, storedLeaseTable } from './lease-store.js';
 import { matchesLabels, mirrorPodObject, type MirrorPods } from './static-pods.js';
 import { apiGroupDocument, apiGroupList, apiVersions, coreResourceList, groupResourceList } from './discovery.js';
@@ -44,7 +45,9 @@ import {
   unauthorizedStatus,
   versionInfo,
   wantsTable,
+  watchTables,
   type KubeObject,
+  type NodeView,
   type TableObjectMode,
 } from './objects.js';
 import { acceptsJson, notAcceptableStatus } from './negotiate.js';
@@ -124,6 +127,63 @@ function tableMode(query: URLSearchParams): TableObjectMode {
   return v === 'None' || v === 'Object' ? v : 'Metadata';
 }
 
+/** The fields a Node list or watch can select on (kube-apiserver's node registry: metadata.name among them). */
+const NODE_FIELDS = ['metadata.name'] as const;
+
+/**
+ * A watch on the Nodes `selected` accepts (`kubectl get nodes -w`): from `resourceVersion`, the changes after it
+ * (410 Expired once they have left the registry's history); without one or with "0", the current Nodes as
+ * ADDED first. A change is a Ready transition or a deletion (node-registry.ts); a Node entering or leaving the
+ * selector is ADDED or DELETED for the watch (selectedChange). Tables when asked, one row per event.
+ */
+function nodeWatch(
+  ctx: ApiContext,
+  query: URLSearchParams,
+  accept: string | undefined,
+  selected: (v: NodeView) => boolean,
+): ApiResponse {
+  const timeoutMs = watchTimeoutMs(query);
+  const tables = watchTables();
+  const render = (v: NodeView): KubeObject =>
+    wantsTable(accept) ? tables(nodeTable([v], ctx.now(), v.resourceVersion, tableMode(query))) : nodeObject(v);
+  // A Node's labels and name never change in the lab: a change is in or out of the selector before and after.
+  const event = (e: NodeEvent): KubeObject | null =>
+    selected(e.view) ? { type: e.type, object: render(e.view) } : null;
+  const rv = query.get('resourceVersion');
+  let initial: KubeObject[];
+  if (rv === null || rv === '' || rv === '0') {
+    initial = ctx.registry
+      .views()
+      .filter(selected)
+      .map((v) => ({ type: 'ADDED', object: render(v) }));
+  } else {
+    if (!/^\d+$/.test(rv)) return fail(badRequest(`invalid resource version: ${rv}`));
+    const events = ctx.registry.eventsSince(Number(rv));
+    if (events === null) {
+      const expired = tooOldResourceVersion(rv, ctx.registry.oldestResourceVersion);
+      return {
+        status: 200,
+        body: '',
+        watch: { initial: [{ type: 'ERROR', object: expired }], subscribe: () => () => undefined, timeoutMs },
+      };
+    }
+    initial = events.map(event).filter((x): x is KubeObject => x !== null);
+  }
+  return {
+    status: 200,
+    body: '',
+    watch: {
+      initial,
+      subscribe: (send) =>
+        ctx.registry.subscribe((e) => {
+          const sent = event(e);
+          if (sent) send(sent);
+        }),
+      timeoutMs,
+    },
+  };
+}
+
 function discovery(body: KubeObject | null): Route | null {
   return body ? { target: { kind: 'discovery' }, run: () => ok(body) } : null;
 }
@@ -167,8 +227,12 @@ function route(ctx: ApiContext, req: ApiRequest, path: string, query: URLSearchP
       target,
       run: () => {
         if (name === undefined) {
-          if (method !== 'GET' || listVerb === 'watch') return fail(methodNotAllowed());
-          const views = ctx.registry.views();
+          if (method !== 'GET') return fail(methodNotAllowed());
+          const filter = selectorFilter(query, NODE_FIELDS);
+          if (typeof filter !== 'function') return fail(badRequest(filter.error));
+          const selected = (v: NodeView) => filter(nodeObject(v));
+          if (listVerb === 'watch') return nodeWatch(ctx, query, req.accept, selected);
+          const views = ctx.registry.views().filter(selected);
           if (wantsTable(req.accept))
             return ok(nodeTable(views, ctx.now(), ctx.registry.resourceVersion, tableMode(query)));
           return ok(nodeList(views, ctx.registry.resourceVersion));
@@ -259,7 +323,13 @@ function route(ctx: ApiContext, req: ApiRequest, path: string, query: URLSearchP
           const filter = configMapFilter(query);
           if ('status' in filter) return fail(filter.status);
           if (listVerb === 'watch') {
-            const watch = configMapWatch(ctx.configMaps, namespace, query, filter);
+            // kubectl get -w asks for Tables: each event a one-row Table of its object (resourceVersion: the object's).
+            const tables = watchTables();
+            const asTable = (c: ConfigMapView) =>
+              tables(configMapTable([c], ctx.now(), c.resourceVersion, tableMode(query)));
+            const watch = wantsTable(req.accept)
+              ? configMapWatch(ctx.configMaps, namespace, query, filter, asTable)
+              : configMapWatch(ctx.configMaps, namespace, query, filter);
             return 'status' in watch ? fail(watch.status) : { status: 200, body: '', watch };
           }
           const chunk = configMapPage(

@@ -44,6 +44,7 @@ export function configMapWatch(
   namespace: string | undefined,
   query: URLSearchParams,
   filter: (c: ConfigMapView) => boolean,
+  render: (c: ConfigMapView) => KubeObject = configMapObject,
 ): WatchStream | { status: KubeObject } {
   const timeoutMs = watchTimeoutMs(query);
   const inScope = (e: ConfigMapEvent) => namespace === undefined || e.object.namespace === namespace;
@@ -51,7 +52,7 @@ export function configMapWatch(
     if (!inScope(e)) return null;
     const restamp = (prev: ConfigMapView): ConfigMapView => ({ ...prev, resourceVersion: String(e.resourceVersion) });
     const sent = selectedChange(e, filter, restamp);
-    return sent && { type: sent.type, object: configMapObject(sent.object) };
+    return sent && { type: sent.type, object: render(sent.object) };
   };
   const rvParam = query.get('resourceVersion');
   let initial: KubeObject[];
@@ -59,7 +60,7 @@ export function configMapWatch(
     initial = store
       .list(namespace)
       .filter(filter)
-      .map((c) => ({ type: 'ADDED', object: configMapObject(c) }));
+      .map((c) => ({ type: 'ADDED', object: render(c) }));
   } else {
     if (!/^\d+$/.test(rvParam)) return { status: badRequest(`invalid resource version: ${rvParam}`) };
     const events = store.eventsSince(Number(rvParam));

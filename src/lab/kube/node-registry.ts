@@ -11,6 +11,17 @@ import { randomUUID } from 'node:crypto';
 import type { LabCluster, LabNode } from '../core/model.js';
 import type { NodeView } from './objects.js';
 
+/** A change of a Node as a watch sends it: its Ready condition moved (MODIFIED) or it was deleted. */
+export interface NodeEvent {
+  type: 'MODIFIED' | 'DELETED';
+  /** The Node as it is after the change (a deletion: as it was), at the change's resourceVersion. */
+  view: NodeView;
+  resourceVersion: number;
+}
+
+/** How many Node changes are kept for watches that start from a resourceVersion. */
+const NODE_HISTORY_LIMIT = 1_000;
+
 interface Entry {
   node: LabNode;
   uid: string;
@@ -29,6 +40,10 @@ export class NodeRegistry {
   readonly #byAddress = new Map<string, Entry>();
   #version = 1;
   #timer: NodeJS.Timeout | null = null;
+  readonly #history: NodeEvent[] = [];
+  readonly #listeners = new Set<(e: NodeEvent) => void>();
+  /** Changes at or below this resourceVersion have left the history. */
+  #forgottenUpTo = 1;
 
   constructor(cluster: LabCluster, now: () => Date = () => new Date()) {
     this.#cluster = cluster;
@@ -73,6 +88,36 @@ export class NodeRegistry {
     this.#byAddress.delete(address);
     this.#byName.delete(e.node.hostname);
     this.#version += 1;
+    this.#publish('DELETED', e);
+  }
+
+  /**
+   * Tells watchers of a change to a Node's object: its Ready condition (the node lifecycle controller, or a
+   * heartbeat after NotReady) or its deletion. A heartbeat that changes nothing the Node shows is not one: the
+   * kubelet renews its Lease (heartbeat) and writes its Node status only on a change.
+   */
+  #publish(type: NodeEvent['type'], e: Entry): void {
+    const event: NodeEvent = { type, view: this.#view(e, this.#now()), resourceVersion: this.#version };
+    this.#history.push(event);
+    if (this.#history.length > NODE_HISTORY_LIMIT) this.#forgottenUpTo = this.#history.shift()!.resourceVersion;
+    for (const fn of this.#listeners) fn(event);
+  }
+
+  /** Every later change of a Node (watch); returns the unsubscribe function. */
+  subscribe(fn: (e: NodeEvent) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  /** The Node changes after `resourceVersion`, or null when some of them have left the history (410 Expired). */
+  eventsSince(resourceVersion: number): NodeEvent[] | null {
+    if (resourceVersion < this.#forgottenUpTo) return null;
+    return this.#history.filter((e) => e.resourceVersion > resourceVersion);
+  }
+
+  /** The oldest resourceVersion a watch can start from. */
+  get oldestResourceVersion(): number {
+    return this.#forgottenUpTo;
   }
 
   get resourceVersion(): string {
@@ -90,6 +135,7 @@ export class NodeRegistry {
     if (!e.ready) {
       e.ready = true;
       e.lastTransition = now;
+      this.#publish('MODIFIED', e);
     }
     return { leaseVersion: e.leaseVersion, at: now };
   }
@@ -126,6 +172,7 @@ export class NodeRegistry {
       e.ready = ready;
       e.lastTransition = now;
       this.#version += 1;
+      this.#publish('MODIFIED', e);
       if (!ready) this.#cluster.ledger.notReady(e.node.address, e.lastHeartbeat);
     }
   }

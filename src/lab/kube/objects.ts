@@ -5,8 +5,9 @@
  * The discovery documents are in discovery.ts.
  */
 
-/** The Kubernetes version the lab pretends to run (Talos 1.10-1.11 ship 1.32/1.33). */
-export const KUBERNETES_VERSION = 'v1.32.3';
+import { KUBERNETES_VERSION } from './version.js';
+
+export { KUBERNETES_VERSION };
 
 export type KubeObject = Record<string, unknown>;
 
@@ -400,6 +401,21 @@ export function wantsTable(accept: string | undefined): boolean {
     );
     return params.get('as') === 'Table' && params.get('g') === 'meta.k8s.io' && params.get('v') === 'v1';
   });
+}
+
+/**
+ * The one-row Tables of a watch asked for as a Table, as kube-apiserver encodes them (k8s.io/apiserver
+ * `endpoints/handlers` watchEmbeddedEncoder): each event's object becomes a Table of itself, the first with the
+ * column definitions and every later one without (`NoHeaders`: `columnDefinitions` null). Call it per event,
+ * in the order the events are sent.
+ */
+export function watchTables(): (table: KubeObject) => KubeObject {
+  let headers = true;
+  return (table) => {
+    const out = headers ? table : { ...table, columnDefinitions: null };
+    headers = false;
+    return out;
+  };
 }
 
 // ------------------------------------------------------------------------------------------------ leases

@@ -7,7 +7,7 @@
  *   (`watch=true`, from `resourceVersion`: the events after it; none or "0": the current objects as
  *   ADDED first; too old: an ERROR event with a 410 Expired Status; an object entering or leaving the
  *   selector is ADDED or DELETED for the watch), the `meta.k8s.io/v1` Table kubectl asks
- *   for (columns as kube-apiserver's printers), and the `status` subresource.
+ *   for (columns as kube-apiserver's printers; a watch's events as one-row Tables), and the `status` subresource.
  * - PATCH (merge, strategic merge, JSON patch; others 415) and PUT of the workloads (a changed `spec`
  *   bumps `metadata.generation`; `spec.selector` is immutable; a stale `metadata.resourceVersion` is a
  *   409 Conflict; the main resource ignores `status` and the `status` subresource takes only `status`);
@@ -33,6 +33,7 @@ import {
   objectTable,
   statusFailure,
   wantsTable,
+  watchTables,
   type KubeObject,
   type TableObjectMode,
 } from './objects.js';
@@ -243,7 +244,21 @@ export function handleWorkload(
     if (method !== 'GET') return fail(methodNotAllowed());
     const filter = filters(query);
     if (typeof filter !== 'function') return fail(filter);
-    if (watchRequested(query)) return watch(ctx, p, query, filter);
+    if (watchRequested(query)) {
+      // kubectl get -w asks for Tables: each event a one-row Table of its object (resourceVersion: the object's).
+      const tables = watchTables();
+      const asTable = (o: KubeObject) =>
+        tables(
+          workloadTable(
+            p.resource,
+            [o],
+            ctx.now(),
+            String((o['metadata'] as { resourceVersion?: string }).resourceVersion),
+            tableMode(query),
+          ),
+        );
+      return watch(ctx, p, query, filter, wantsTable(req.accept) ? asTable : null);
+    }
     const page = paginate(current(ctx, p, filter), {
       limit: query.get('limit'),
       continue: query.get('continue'),
@@ -454,6 +469,7 @@ function watch(
   p: ParsedPath,
   query: URLSearchParams,
   filter: (o: KubeObject) => boolean,
+  table: ((o: KubeObject) => KubeObject) | null,
 ): WorkloadResponse {
   const timeoutMs = watchTimeoutMs(query);
   const inScope = (e: StoreEvent): boolean =>
@@ -466,12 +482,14 @@ function watch(
   /** The event this watch sends for a change in its scope, if any (an object entering or leaving the selector too). */
   const event = (e: StoreEvent): KubeObject | null => {
     const sent = selectedChange(e, matches, (prev) => restamp(prev, e.rv));
-    return sent && { type: sent.type, object: withKind(p.resource, sent.object) };
+    if (!sent) return null;
+    const object = withKind(p.resource, sent.object);
+    return { type: sent.type, object: table ? table(object) : object };
   };
   const rvParam = query.get('resourceVersion');
   let initial: KubeObject[];
   if (rvParam === null || rvParam === '' || rvParam === '0') {
-    initial = current(ctx, p, filter).map((object) => ({ type: 'ADDED', object }));
+    initial = current(ctx, p, filter).map((object) => ({ type: 'ADDED', object: table ? table(object) : object }));
   } else {
     const rv = Number(rvParam);
     const events = Number.isInteger(rv) ? ctx.store.eventsSince(p.resource, rv) : null;

@@ -78,3 +78,43 @@ t.test('a Deployment watched by label: ADDED when it enters, DELETED when it lea
   t.same((replay.initial as { type: string; object: Stored }[]).map(view), expected, 'replayed');
   t.equal(store.get('deployments', 'apps', 'web'), undefined);
 });
+
+t.test('a watch asked for as a Table: one-row Tables, column definitions on the first event only', async (t) => {
+  // kube-apiserver's watchEmbeddedEncoder transforms each event's object as the list would be (kubectl get -w
+  // asks for `as=Table`), with NoHeaders after the first: `columnDefinitions` null. The 410 ERROR stays a Status.
+  const store = new ObjectStore();
+  const ctx = { store, now: () => new Date() } as unknown as WorkloadApiContext;
+  const path = { resource: 'deployments', namespace: 'apps' };
+  const accept = 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json';
+  const get = { method: 'GET', accept, body: undefined };
+  const web = (replicas: number): Stored => ({ metadata: { name: 'web', namespace: 'apps' }, spec: { replicas } });
+  store.create('deployments', web(1));
+  type Table = {
+    kind: string;
+    metadata: { resourceVersion: string };
+    columnDefinitions: { name: string }[] | null;
+    rows: { cells: unknown[]; object?: { kind: string; metadata: { name: string } } }[];
+  };
+  const live = handleWorkload(ctx, path, get, new URLSearchParams('watch=true&includeObject=Object')).watch!;
+  const sent: { type: string; object: Table }[] = (live.initial as { type: string; object: Table }[]).slice();
+  const stop = live.subscribe((e) => sent.push(e as { type: string; object: Table }));
+  const rv = store.update('deployments', web(2))!.metadata.resourceVersion;
+  stop();
+  t.same(
+    sent.map((e) => [e.type, e.object.kind, e.object.rows.length, e.object.rows[0]?.cells[0]]),
+    [
+      ['ADDED', 'Table', 1, 'web'],
+      ['MODIFIED', 'Table', 1, 'web'],
+    ],
+  );
+  t.same(
+    sent[0]!.object.columnDefinitions?.map((c) => c.name),
+    ['Name', 'Ready', 'Up-to-date', 'Available', 'Age', 'Containers', 'Images', 'Selector'],
+    'the first event carries the columns',
+  );
+  t.equal(sent[1]!.object.columnDefinitions, null, 'later events none');
+  t.equal(sent[1]!.object.metadata.resourceVersion, rv, "the Table's resourceVersion is the object's");
+  t.equal(sent[1]!.object.rows[0]!.object?.kind, 'Deployment', 'includeObject=Object: the object itself');
+  const fromZero = handleWorkload(ctx, path, get, new URLSearchParams('watch=true&resourceVersion=0')).watch!;
+  t.equal((fromZero.initial[0] as { object: Table }).object.kind, 'Table', 'resourceVersion "0": the current objects');
+});

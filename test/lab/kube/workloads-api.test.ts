@@ -189,6 +189,9 @@ t.test('lists, watch, eviction, and the workloads a rollout restart does not rol
     .objects('pods', 'apps')
     .filter((p) => p.metadata.name.startsWith('batch-runner-'))
     .map((p) => p.metadata.name);
+  // kubectl get -w prints every event as a row of the Table it asks for (one-row Tables, headers once).
+  const watching = kubectl(kc, ['get', 'deployments', '-n', 'apps', '-w'], null, 4_000);
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
   const patched = await kubectl(kc, [
     'patch',
     'deployment',
@@ -199,6 +202,13 @@ t.test('lists, watch, eviction, and the workloads a rollout restart does not rol
     '{"spec":{"template":{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":"2026-01-01T00:00:00Z"}}}}}',
   ]);
   t.equal(patched.code, 0, `strategic merge patch of a paused Deployment (stderr: ${patched.stderr})`);
+  const watched = (await watching).stdout.trim().split('\n');
+  t.match(watched[0], /^NAME\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+AGE$/, 'kubectl -w: one header');
+  t.ok(
+    watched.slice(1).every((row) => /^\S+\s+\d+\/\d+\s+\d+\s+\d+\s+\S+$/.test(row)),
+    `kubectl -w: every event a full row (${JSON.stringify(watched)})`,
+  );
+  t.ok(watched.filter((row) => row.startsWith('batch-runner ')).length >= 2, 'the patched Deployment again');
   const events = (
     await raw(`/apis/apps/v1/namespaces/apps/deployments?watch=true&resourceVersion=${rv}&timeoutSeconds=2`)
   )
