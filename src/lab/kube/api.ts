@@ -21,7 +21,8 @@ import {
   configMapWatch,
 } from './configmap-api.js';
 import { writeConfigMap, type ConfigMapWriteMethod } from './configmap-write.js';
-import { selectorFilter, tooOldResourceVersion, watchRequested, watchTimeoutMs } from './list-paging.js';
+import { selectorFilter, watchRequested } from './list-paging.js';
+import { watchStream, type WatchStream } from './watch-stream.js';
 import type { CsrStore } from './controller-manager.js';
 import type { ConfigMapStore, ConfigMapView } from './root-ca-publisher.js';
 import type { NodeEvent, NodeRegistry } from './node-registry.js';
@@ -76,15 +77,6 @@ export interface ApiResponse {
   body: KubeObject | string;
   /** A watch: the response streams these events (one JSON object per line) instead of `body`. */
   watch?: WatchStream;
-}
-
-export interface WatchStream {
-  /** Sent at once: the current state (ADDED). */
-  initial: KubeObject[];
-  /** Sends each later change; returns the unsubscribe function. */
-  subscribe(send: (event: KubeObject) => void): () => void;
-  /** The server ends the watch after this long (`timeoutSeconds`). */
-  timeoutMs: number;
 }
 
 const WATCH_TIMEOUT_DEFAULT_S = 30;
@@ -142,46 +134,14 @@ function nodeWatch(
   accept: string | undefined,
   selected: (v: NodeView) => boolean,
 ): ApiResponse {
-  const timeoutMs = watchTimeoutMs(query);
   const tables = watchTables();
   const render = (v: NodeView): KubeObject =>
     wantsTable(accept) ? tables(nodeTable([v], ctx.now(), v.resourceVersion, tableMode(query))) : nodeObject(v);
   // A Node's labels and name never change in the lab: a change is in or out of the selector before and after.
   const event = (e: NodeEvent): KubeObject | null =>
     selected(e.view) ? { type: e.type, object: render(e.view) } : null;
-  const rv = query.get('resourceVersion');
-  let initial: KubeObject[];
-  if (rv === null || rv === '' || rv === '0') {
-    initial = ctx.registry
-      .views()
-      .filter(selected)
-      .map((v) => ({ type: 'ADDED', object: render(v) }));
-  } else {
-    if (!/^\d+$/.test(rv)) return fail(badRequest(`invalid resource version: ${rv}`));
-    const events = ctx.registry.eventsSince(Number(rv));
-    if (events === null) {
-      const expired = tooOldResourceVersion(rv, ctx.registry.oldestResourceVersion);
-      return {
-        status: 200,
-        body: '',
-        watch: { initial: [{ type: 'ERROR', object: expired }], subscribe: () => () => undefined, timeoutMs },
-      };
-    }
-    initial = events.map(event).filter((x): x is KubeObject => x !== null);
-  }
-  return {
-    status: 200,
-    body: '',
-    watch: {
-      initial,
-      subscribe: (send) =>
-        ctx.registry.subscribe((e) => {
-          const sent = event(e);
-          if (sent) send(sent);
-        }),
-      timeoutMs,
-    },
-  };
+  const stream = watchStream(query, ctx.registry, () => ctx.registry.views().filter(selected).map(render), event);
+  return 'status' in stream ? fail(stream.status) : { status: 200, body: '', watch: stream };
 }
 
 function discovery(body: KubeObject | null): Route | null {

@@ -4,15 +4,7 @@
  * the `meta.k8s.io/v1` Table kubectl asks for (columns NAME, DATA, AGE as kube-apiserver prints them);
  * lists take `labelSelector` and `fieldSelector` (metadata.name, metadata.namespace) and `watch=true`.
  */
-import type { WatchStream } from './api.js';
-import {
-  keyOf,
-  paginate,
-  selectedChange,
-  selectorFilter,
-  tooOldResourceVersion,
-  watchTimeoutMs,
-} from './list-paging.js';
+import { keyOf, paginate, selectedChange, selectorFilter } from './list-paging.js';
 import {
   badRequest,
   statusFailure,
@@ -22,6 +14,7 @@ import {
   type TableObjectMode,
 } from './objects.js';
 import type { ConfigMapEvent, ConfigMapStore, ConfigMapView } from './root-ca-publisher.js';
+import { watchStream, type WatchStream } from './watch-stream.js';
 
 /** The fields a ConfigMap list or watch can select on (the generic ones: ConfigMaps add none). */
 const CONFIGMAP_FIELDS = ['metadata.name', 'metadata.namespace'] as const;
@@ -46,39 +39,18 @@ export function configMapWatch(
   filter: (c: ConfigMapView) => boolean,
   render: (c: ConfigMapView) => KubeObject = configMapObject,
 ): WatchStream | { status: KubeObject } {
-  const timeoutMs = watchTimeoutMs(query);
-  const inScope = (e: ConfigMapEvent) => namespace === undefined || e.object.namespace === namespace;
   const event = (e: ConfigMapEvent): KubeObject | null => {
-    if (!inScope(e)) return null;
+    if (namespace !== undefined && e.object.namespace !== namespace) return null;
     const restamp = (prev: ConfigMapView): ConfigMapView => ({ ...prev, resourceVersion: String(e.resourceVersion) });
     const sent = selectedChange(e, filter, restamp);
     return sent && { type: sent.type, object: render(sent.object) };
   };
-  const rvParam = query.get('resourceVersion');
-  let initial: KubeObject[];
-  if (rvParam === null || rvParam === '' || rvParam === '0') {
-    initial = store
-      .list(namespace)
-      .filter(filter)
-      .map((c) => ({ type: 'ADDED', object: render(c) }));
-  } else {
-    if (!/^\d+$/.test(rvParam)) return { status: badRequest(`invalid resource version: ${rvParam}`) };
-    const events = store.eventsSince(Number(rvParam));
-    if (events === null) {
-      const expired = tooOldResourceVersion(rvParam, store.oldestResourceVersion);
-      return { initial: [{ type: 'ERROR', object: expired }], subscribe: () => () => undefined, timeoutMs };
-    }
-    initial = events.map(event).filter((x): x is KubeObject => x !== null);
-  }
-  return {
-    initial,
-    subscribe: (send) =>
-      store.subscribeEvents((e) => {
-        const sent = event(e);
-        if (sent) send(sent);
-      }),
-    timeoutMs,
+  const source = {
+    eventsSince: (rv: number) => store.eventsSince(rv),
+    oldestResourceVersion: store.oldestResourceVersion,
+    subscribe: (fn: (e: ConfigMapEvent) => void) => store.subscribeEvents(fn),
   };
+  return watchStream(query, source, () => store.list(namespace).filter(filter).map(render), event);
 }
 
 /**

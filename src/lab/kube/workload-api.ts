@@ -17,14 +17,7 @@
  *   `pkg/registry/core/pod/storage/eviction.go`), otherwise the pod is deleted (201 Success).
  */
 import { resourceTarget, type RequestTarget } from './auth.js';
-import {
-  paginate,
-  selectedChange,
-  selectorFilter,
-  tooOldResourceVersion,
-  watchRequested,
-  watchTimeoutMs,
-} from './list-paging.js';
+import { paginate, selectedChange, selectorFilter, watchRequested } from './list-paging.js';
 import {
   badRequest,
   humanDuration,
@@ -43,6 +36,7 @@ import { mirrorPodObject, type MirrorPods } from './static-pods.js';
 import { isPodReady } from './workload-common.js';
 import type { WorkloadController } from './workload-controller.js';
 import { namespaceColumns, workloadTable } from './workload-table.js';
+import { watchStream, type WatchStream } from './watch-stream.js';
 
 export interface WorkloadApiContext {
   store: ObjectStore;
@@ -63,7 +57,7 @@ export interface WorkloadRequest {
 export interface WorkloadResponse {
   status: number;
   body: KubeObject | string;
-  watch?: { initial: KubeObject[]; subscribe(send: (event: KubeObject) => void): () => void; timeoutMs: number };
+  watch?: WatchStream;
 }
 
 interface ResourceInfo {
@@ -471,7 +465,6 @@ function watch(
   filter: (o: KubeObject) => boolean,
   table: ((o: KubeObject) => KubeObject) | null,
 ): WorkloadResponse {
-  const timeoutMs = watchTimeoutMs(query);
   const inScope = (e: StoreEvent): boolean =>
     e.resource === p.resource && (p.namespace === undefined || e.object.metadata.namespace === p.namespace);
   const matches = (o: Stored): boolean => filter(withKind(p.resource, o));
@@ -479,44 +472,17 @@ function watch(
     ...o,
     metadata: { ...o.metadata, resourceVersion: String(rv) },
   });
+  const render = (o: KubeObject): KubeObject => (table ? table(o) : o);
   /** The event this watch sends for a change in its scope, if any (an object entering or leaving the selector too). */
   const event = (e: StoreEvent): KubeObject | null => {
-    const sent = selectedChange(e, matches, (prev) => restamp(prev, e.rv));
-    if (!sent) return null;
-    const object = withKind(p.resource, sent.object);
-    return { type: sent.type, object: table ? table(object) : object };
+    const sent = inScope(e) ? selectedChange(e, matches, (prev) => restamp(prev, e.rv)) : null;
+    return sent && { type: sent.type, object: render(withKind(p.resource, sent.object)) };
   };
-  const rvParam = query.get('resourceVersion');
-  let initial: KubeObject[];
-  if (rvParam === null || rvParam === '' || rvParam === '0') {
-    initial = current(ctx, p, filter).map((object) => ({ type: 'ADDED', object: table ? table(object) : object }));
-  } else {
-    const rv = Number(rvParam);
-    const events = Number.isInteger(rv) ? ctx.store.eventsSince(p.resource, rv) : null;
-    if (events === null) {
-      const expired = tooOldResourceVersion(rvParam, ctx.store.oldestResourceVersion);
-      return {
-        status: 200,
-        body: '',
-        watch: { initial: [{ type: 'ERROR', object: expired }], subscribe: () => () => undefined, timeoutMs },
-      };
-    }
-    initial = events
-      .filter(inScope)
-      .map(event)
-      .filter((x): x is KubeObject => x !== null);
-  }
-  return {
-    status: 200,
-    body: '',
-    watch: {
-      initial,
-      subscribe: (send) =>
-        ctx.store.subscribe((e) => {
-          const sent = inScope(e) ? event(e) : null;
-          if (sent) send(sent);
-        }),
-      timeoutMs,
-    },
+  const source = {
+    eventsSince: (rv: number) => ctx.store.eventsSince(p.resource, rv),
+    oldestResourceVersion: ctx.store.oldestResourceVersion,
+    subscribe: (fn: (e: StoreEvent) => void) => ctx.store.subscribe(fn),
   };
+  const stream = watchStream(query, source, () => current(ctx, p, filter).map(render), event);
+  return 'status' in stream ? fail(stream.status) : { status: 200, body: '', watch: stream };
 }
