@@ -124,6 +124,8 @@ export async function startKubeSide(cluster: LabCluster, options: KubeSideOption
   const manifests = workloadManifests(options.workloads ?? 'none', options.podsPerNode ?? 0, null, '');
   const publisher = new RootCaPublisher(configMaps, controllerManager, manifests.namespaces);
   const store = new ObjectStore();
+  // The kubelets write their mirror pods through the API: each change is in the store's one history.
+  mirrorPods.publishTo({ publish: (type, pod, prev) => store.publish('pods', type, pod, prev) });
   const kubelets: Kubelet[] = [];
   const apiservers: KubeApiServer[] = [];
   const spread = spreadWindowMs(cluster);

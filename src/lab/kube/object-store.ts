@@ -171,6 +171,18 @@ export class ObjectStore {
     return gone;
   }
 
+  /**
+   * Records a change of an object kept elsewhere (the mirror pods, static-pods.ts): the object at a new
+   * resourceVersion in the one history, told to watchers, not stored. Returns that resourceVersion.
+   */
+  publish(resource: string, type: WatchEventType, object: KubeObject, prev?: KubeObject): number {
+    this.#rv += 1;
+    const o = clone(object) as Stored;
+    o.metadata = { ...o.metadata, resourceVersion: String(this.#rv) };
+    this.#emit(type, resource, o, prev as Stored | undefined);
+    return this.#rv;
+  }
+
   /** Events of `resource` after `rv`; null when `rv` is older than the log (410 Expired). */
   eventsSince(resource: string, rv: number): StoreEvent[] | null {
     if (rv < this.oldestResourceVersion - 1 && this.#log.length === LOG_SIZE) return null;

@@ -45,7 +45,10 @@ export interface RunningPods {
   createdAt: Date;
 }
 
-/** Events: `render` (RunningPods) when the pods are re-created from new manifests. */
+/**
+ * Events: `render` (RunningPods) when the pods are re-created from new manifests; `mirror` whenever what its
+ * mirror pods show changes (a new generation, the apiserver listening or not, the node going down).
+ */
 export class StaticPods extends EventEmitter {
   readonly node: LabNode;
   readonly #cluster: LabCluster;
@@ -78,8 +81,13 @@ export class StaticPods extends EventEmitter {
       this.#running = this.#generation();
       this.#apiserverReady = false;
       this.#rv = ++resourceVersions;
+      this.emit('mirror');
     };
-    this.#off.push(...subscribe(node, { config: onConfig, kubelet: onKubelet, up: onUp }));
+    const onDown = (): void => {
+      this.#rv = ++resourceVersions;
+      this.emit('mirror');
+    };
+    this.#off.push(...subscribe(node, { config: onConfig, kubelet: onKubelet, up: onUp, down: onDown }));
   }
 
   get running(): RunningPods {
@@ -111,8 +119,10 @@ export class StaticPods extends EventEmitter {
 
   /** Called by the apiserver each time it listens, and when it stops listening. */
   apiserverListening(up: boolean): void {
-    if (this.#apiserverReady !== up) this.#rv = ++resourceVersions;
+    const changed = this.#apiserverReady !== up;
+    if (changed) this.#rv = ++resourceVersions;
     this.#apiserverReady = up;
+    if (changed) this.emit('mirror');
     if (
       up &&
       this.#lagging &&
@@ -180,6 +190,7 @@ export class StaticPods extends EventEmitter {
     this.#apiserverReady = false;
     this.#rv = ++resourceVersions;
     this.emit('render', this.#running);
+    this.emit('mirror');
   }
 }
 
@@ -188,6 +199,9 @@ export class MirrorPods {
   readonly #cluster: LabCluster;
   readonly #pods: StaticPods[];
   readonly #nodeUid = new Map<string, string>();
+  #sink: MirrorPodSink | null = null;
+  /** The last change told to the sink, per mirror pod name, with the resourceVersion it gave it. */
+  readonly #published = new Map<string, MirrorPodView>();
 
   constructor(cluster: LabCluster, pods: StaticPods[]) {
     this.#cluster = cluster;
@@ -195,34 +209,76 @@ export class MirrorPods {
     for (const n of cluster.nodes) this.#nodeUid.set(n.hostname, randomUUID());
   }
 
+  /**
+   * Tells `sink` of every change of a mirror pod from now on, as the kubelet writes them through the API: each
+   * is created (ADDED), updated when its readiness changes (MODIFIED), and deleted and created anew for a new
+   * generation of its static pod (a new uid: DELETED, then ADDED). The sink (the object store) gives each change
+   * its resourceVersion, which the mirror pod then shows, so watches see them in the one order of the store.
+   */
+  publishTo(sink: MirrorPodSink): void {
+    if (this.#sink) return;
+    this.#sink = sink;
+    for (const p of this.#pods) {
+      this.#publish(p);
+      p.on('mirror', () => this.#publish(p));
+    }
+  }
+
+  #publish(p: StaticPods): void {
+    const sink = this.#sink;
+    if (!sink) return;
+    for (const view of this.#viewsOf(p)) {
+      const last = this.#published.get(view.name);
+      if (last && same(last, view)) continue;
+      if (last && last.uid !== view.uid) sink.publish('DELETED', mirrorPodObject(last));
+      const prev = last && last.uid === view.uid ? mirrorPodObject(last) : undefined;
+      const rv = sink.publish(prev ? 'MODIFIED' : 'ADDED', mirrorPodObject(view), prev);
+      this.#published.set(view.name, { ...view, resourceVersion: String(rv) });
+    }
+  }
+
   /** Every mirror pod in `kube-system` (kube-apiserver-<host>, kube-controller-manager-<host>). */
   list(): MirrorPodView[] {
-    const out: MirrorPodView[] = [];
-    for (const p of this.#pods) {
-      const n = p.node;
-      const run = p.running;
-      for (const component of ['kube-apiserver', 'kube-controller-manager'] as const) {
-        const ready = component === 'kube-apiserver' ? p.apiserverReady : !n.isDown;
-        out.push({
-          name: `${component}-${n.hostname}`,
-          component,
-          nodeName: n.hostname,
-          hostIP: n.address,
-          uid: `${run.uid.slice(0, 24)}${component === 'kube-apiserver' ? 'a' : 'c'}${run.uid.slice(25)}`,
-          nodeUid: this.#nodeUid.get(n.hostname) ?? '',
-          createdAt: run.createdAt,
-          resourceVersion: p.resourceVersion,
-          secretsVersion: String(run.secretsVersion),
-          ready,
-        });
-      }
-    }
-    return out;
+    return this.#pods.flatMap((p) =>
+      this.#viewsOf(p).map((view) => {
+        // Published: the resourceVersion the store gave its last change.
+        const last = this.#published.get(view.name);
+        return last && same(last, view) ? last : view;
+      }),
+    );
+  }
+
+  /** The two mirror pods of one control plane's static pods, as they are now. */
+  #viewsOf(p: StaticPods): MirrorPodView[] {
+    const n = p.node;
+    const run = p.running;
+    return (['kube-apiserver', 'kube-controller-manager'] as const).map((component) => ({
+      name: `${component}-${n.hostname}`,
+      component,
+      nodeName: n.hostname,
+      hostIP: n.address,
+      uid: `${run.uid.slice(0, 24)}${component === 'kube-apiserver' ? 'a' : 'c'}${run.uid.slice(25)}`,
+      nodeUid: this.#nodeUid.get(n.hostname) ?? '',
+      createdAt: run.createdAt,
+      resourceVersion: p.resourceVersion,
+      secretsVersion: String(run.secretsVersion),
+      ready: component === 'kube-apiserver' ? p.apiserverReady : !n.isDown,
+    }));
   }
 
   get cluster(): LabCluster {
     return this.#cluster;
   }
+}
+
+/** Where mirror pod changes are written (the object store's history): returns the change's resourceVersion. */
+export interface MirrorPodSink {
+  publish(type: 'ADDED' | 'MODIFIED' | 'DELETED', pod: Record<string, unknown>, prev?: Record<string, unknown>): number;
+}
+
+/** The same mirror pod showing the same: generation (uid) and readiness, all a change of it can move. */
+function same(a: MirrorPodView, b: MirrorPodView): boolean {
+  return a.uid === b.uid && a.ready === b.ready;
 }
 
 export interface MirrorPodView {

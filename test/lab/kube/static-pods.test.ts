@@ -100,6 +100,9 @@ t.test(
     );
     const v0 = cp1.secretsVersion;
     const rendered = lab.cluster.ledger.snapshot().staticPods.log.length;
+    const kc = await lab.side.adminKubeconfig();
+    const listed = await kubectl(kc, ['get', '--raw', '/api/v1/namespaces/kube-system/pods']);
+    const since = (JSON.parse(listed.stdout) as { metadata: { resourceVersion: string } }).metadata.resourceVersion;
 
     cp1.applyConfig(`config-${cp1.configVersion + 1}`, phaseRoots(cas, 'controlplane', 'swap'));
     t.ok(
@@ -148,6 +151,37 @@ t.test(
       'annotation caught up with SecretStatuses',
     );
     t.equal(ready(after), 'True', 'and the pod is Ready');
+    // What a watch from before the apply saw of cp1's apiserver mirror pod (kubectl get pods -w): the kubelet
+    // deletes the old generation's mirror pod and creates the new one, which turns Ready once it listens.
+    const watched = await kubectl(kc, [
+      'get',
+      '--raw',
+      `/api/v1/namespaces/kube-system/pods?watch=true&timeoutSeconds=1&resourceVersion=${since}` +
+        `&fieldSelector=spec.nodeName%3D${cp1.hostname}&labelSelector=k8s-app%3Dkube-apiserver`,
+    ]);
+    const events = watched.stdout
+      .trim()
+      .split('\n')
+      .map(
+        (l) => JSON.parse(l) as { type: string; object: Pod & { metadata: { uid: string; resourceVersion: string } } },
+      );
+    const first = events[0]?.object.metadata.uid;
+    t.same(
+      events.map((e) => [e.type, e.object.metadata.uid === first ? 'old' : 'new', ready(e.object)]),
+      [
+        ['DELETED', 'old', 'True'],
+        ['ADDED', 'new', 'False'],
+        ['MODIFIED', 'new', 'True'],
+      ],
+      `the old mirror pod deleted, the new one added, then Ready (${JSON.stringify(events.map((e) => e.type))})`,
+    );
+    t.ok(
+      events.every(
+        (e, i) =>
+          i === 0 || Number(e.object.metadata.resourceVersion) > Number(events[i - 1]!.object.metadata.resourceVersion),
+      ),
+      'in the order of the resourceVersions the store gave them',
+    );
     const log = lab.cluster.ledger.snapshot().staticPods.log.slice(rendered);
     t.same(
       log.map((e) => [e.node, e.event]),
