@@ -67,6 +67,17 @@ t.test('find, then roll: plan lists, apply --workloads restart restarts once aft
     ),
   );
 
+  type WorkloadSummary = {
+    kind: string;
+    namespace: string;
+    name: string;
+    restartedAt: string | null;
+    pods: { name: string; uid: string; startedAt: string | null }[];
+  };
+  const workloadsOf = async () =>
+    ((await lab.inspectCli()) as unknown as { pods: { workloads?: WorkloadSummary[] } }).pods.workloads ?? [];
+  const podsBefore = new Set((await workloadsOf()).flatMap((w) => w.pods.map((p) => p.uid)));
+
   const apply = await s.run('apply', 'apply', '--auto-approve', '--workloads', 'restart');
   checkCompleted(t, apply, 'rotate apply --workloads restart');
   const [run] = await runsOf(lab);
@@ -117,23 +128,12 @@ t.test('find, then roll: plan lists, apply --workloads restart restarts once aft
     'the workload phase starts right after the issue step',
   );
 
-  // Every restarted workload's pods started after the issue step finished.
+  // Every restarted workload's pods are new and started after the issue step finished. A pod's startedAt has
+  // the API's precision (whole seconds), so it is compared with the second the step finished in; that the pods
+  // are new (none of the uids from before the run) shows they come from the restart, which followed the step.
   const issueDone = Date.parse(run!.steps.find((st) => st.id === 'talos-kubernetes-issue')!.finishedAt!);
-  const inspect = await lab.inspectCli();
-  const summaries =
-    (
-      inspect as unknown as {
-        pods: {
-          workloads?: {
-            kind: string;
-            namespace: string;
-            name: string;
-            restartedAt: string | null;
-            pods: { name: string; startedAt: string | null }[];
-          }[];
-        };
-      }
-    ).pods.workloads ?? [];
+  const issueSecond = Math.floor(issueDone / 1000) * 1000;
+  const summaries = await workloadsOf();
   for (const r of records.filter((x) => x.status === 'restarted')) {
     const w = summaries.find((x) => x.kind === r.kind && x.namespace === r.namespace && x.name === r.name);
     t.equal(
@@ -141,9 +141,13 @@ t.test('find, then roll: plan lists, apply --workloads restart restarts once aft
       r.restartedAt,
       `${r.kind} ${r.namespace}/${r.name}: the lab holds the annotation the state recorded`,
     );
+    const pods = w?.pods ?? [];
+    const seen = JSON.stringify(pods.map((p) => [p.name, p.startedAt, podsBefore.has(p.uid) ? 'old' : 'new']));
     t.ok(
-      w && w.pods.length > 0 && w.pods.every((p) => p.startedAt !== null && Date.parse(p.startedAt) > issueDone),
-      `${r.kind} ${r.namespace}/${r.name}: every pod started after the issue step`,
+      pods.length > 0 &&
+        pods.every((p) => !podsBefore.has(p.uid) && p.startedAt !== null && Date.parse(p.startedAt) >= issueSecond),
+      `${r.kind} ${r.namespace}/${r.name}: every pod new and started after the issue step (done at ` +
+        `${new Date(issueDone).toISOString()}; ${seen})`,
     );
   }
 
