@@ -119,13 +119,14 @@ export async function startKubeSide(cluster: LabCluster, options: KubeSideOption
   const configMaps = new ConfigMapStore();
   const leases = new LeaseStore();
   const pods = new Map(cluster.controlPlanes.map((cp) => [cp, new StaticPods(cp, cluster)] as const));
-  const mirrorPods = new MirrorPods(cluster, [...pods.values()]);
+  const store = new ObjectStore();
+  // The kubelets write their mirror pods through the API: each change is in the store's one history.
+  const mirrorPods = new MirrorPods(cluster, [...pods.values()], {
+    publish: (type, pod, prev) => store.publish('pods', type, pod, prev),
+  });
   const controllerManager = new ControllerManager(cluster, csrs, pods);
   const manifests = workloadManifests(options.workloads ?? 'none', options.podsPerNode ?? 0, null, '');
   const publisher = new RootCaPublisher(configMaps, controllerManager, manifests.namespaces);
-  const store = new ObjectStore();
-  // The kubelets write their mirror pods through the API: each change is in the store's one history.
-  mirrorPods.publishTo({ publish: (type, pod, prev) => store.publish('pods', type, pod, prev) });
   const kubelets: Kubelet[] = [];
   const apiservers: KubeApiServer[] = [];
   const spread = spreadWindowMs(cluster);

@@ -32,9 +32,6 @@ export const SECRETS_RENDER_MS = 100;
 export const SECRETS_VERSION_ANNOTATION = 'talos.dev/secrets-version';
 export const MIRROR_ANNOTATION = 'kubernetes.io/config.mirror';
 
-/** Kubernetes resource versions are cluster-wide and increasing. */
-let resourceVersions = 1_000;
-
 export interface RunningPods {
   /** The Kubernetes CA state the running apiserver and controller-manager were started with. */
   root: RootCa;
@@ -55,8 +52,6 @@ export class StaticPods extends EventEmitter {
   #running: RunningPods;
   /** The apiserver of the current generation listens (its mirror pod is Ready). */
   #apiserverReady = false;
-  /** resourceVersion of the mirror pods: moves on every change of them. */
-  #rv = ++resourceVersions;
   #lagging = false;
   #renderTimer: NodeJS.Timeout | null = null;
   #secretsTimer: NodeJS.Timeout | null = null;
@@ -80,11 +75,9 @@ export class StaticPods extends EventEmitter {
       this.#due = false;
       this.#running = this.#generation();
       this.#apiserverReady = false;
-      this.#rv = ++resourceVersions;
       this.emit('mirror');
     };
     const onDown = (): void => {
-      this.#rv = ++resourceVersions;
       this.emit('mirror');
     };
     this.#off.push(...subscribe(node, { config: onConfig, kubelet: onKubelet, up: onUp, down: onDown }));
@@ -109,10 +102,6 @@ export class StaticPods extends EventEmitter {
     return this.#lagging;
   }
 
-  get resourceVersion(): string {
-    return String(this.#rv);
-  }
-
   get apiserverReady(): boolean {
     return this.#apiserverReady && !this.node.isDown;
   }
@@ -120,7 +109,6 @@ export class StaticPods extends EventEmitter {
   /** Called by the apiserver each time it listens, and when it stops listening. */
   apiserverListening(up: boolean): void {
     const changed = this.#apiserverReady !== up;
-    if (changed) this.#rv = ++resourceVersions;
     this.#apiserverReady = up;
     if (changed) this.emit('mirror');
     if (
@@ -188,68 +176,61 @@ export class StaticPods extends EventEmitter {
     this.#due = false;
     this.#running = this.#generation();
     this.#apiserverReady = false;
-    this.#rv = ++resourceVersions;
     this.emit('render', this.#running);
     this.emit('mirror');
   }
 }
 
-/** Mirror pods of every control plane's static pods, as the kubelets publish them (cluster-wide, as in etcd). */
+/**
+ * Mirror pods of every control plane's static pods, as the kubelets write them through the API (cluster-wide, as
+ * in etcd): each is created (ADDED), updated when its readiness changes (MODIFIED), and deleted and created anew
+ * for a new generation of its static pod (a new uid: DELETED, then ADDED). Every change goes to `sink` (the object
+ * store's history), which gives it its resourceVersion, so watches see them in the store's one order.
+ */
 export class MirrorPods {
   readonly #cluster: LabCluster;
   readonly #pods: StaticPods[];
   readonly #nodeUid = new Map<string, string>();
-  #sink: MirrorPodSink | null = null;
-  /** The last change told to the sink, per mirror pod name, with the resourceVersion it gave it. */
+  readonly #sink: MirrorPodSink;
+  /** Each mirror pod as last written to the sink, with the resourceVersion the sink gave it. */
   readonly #published = new Map<string, MirrorPodView>();
 
-  constructor(cluster: LabCluster, pods: StaticPods[]) {
+  constructor(cluster: LabCluster, pods: StaticPods[], sink: MirrorPodSink) {
     this.#cluster = cluster;
     this.#pods = pods;
-    for (const n of cluster.nodes) this.#nodeUid.set(n.hostname, randomUUID());
-  }
-
-  /**
-   * Tells `sink` of every change of a mirror pod from now on, as the kubelet writes them through the API: each
-   * is created (ADDED), updated when its readiness changes (MODIFIED), and deleted and created anew for a new
-   * generation of its static pod (a new uid: DELETED, then ADDED). The sink (the object store) gives each change
-   * its resourceVersion, which the mirror pod then shows, so watches see them in the one order of the store.
-   */
-  publishTo(sink: MirrorPodSink): void {
-    if (this.#sink) return;
     this.#sink = sink;
-    for (const p of this.#pods) {
+    for (const n of cluster.nodes) this.#nodeUid.set(n.hostname, randomUUID());
+    for (const p of pods) {
       this.#publish(p);
       p.on('mirror', () => this.#publish(p));
     }
   }
 
-  #publish(p: StaticPods): void {
-    const sink = this.#sink;
-    if (!sink) return;
-    for (const view of this.#viewsOf(p)) {
-      const last = this.#published.get(view.name);
-      if (last && same(last, view)) continue;
-      if (last && last.uid !== view.uid) sink.publish('DELETED', mirrorPodObject(last));
-      const prev = last && last.uid === view.uid ? mirrorPodObject(last) : undefined;
-      const rv = sink.publish(prev ? 'MODIFIED' : 'ADDED', mirrorPodObject(view), prev);
-      this.#published.set(view.name, { ...view, resourceVersion: String(rv) });
-    }
+  /** Writes what changed of one control plane's mirror pods; returns both as written. */
+  #publish(p: StaticPods): MirrorPodView[] {
+    return this.#statesOf(p).map((state) => {
+      const last = this.#published.get(state.name);
+      if (last && last.uid === state.uid && last.ready === state.ready) return last;
+      if (last && last.uid !== state.uid) this.#sink.publish('DELETED', mirrorPodObject(last));
+      const prev = last && last.uid === state.uid ? mirrorPodObject(last) : undefined;
+      const rv = this.#sink.publish(
+        prev ? 'MODIFIED' : 'ADDED',
+        mirrorPodObject({ ...state, resourceVersion: '' }),
+        prev,
+      );
+      const view = { ...state, resourceVersion: String(rv) };
+      this.#published.set(state.name, view);
+      return view;
+    });
   }
 
-  /** Every mirror pod in `kube-system` (kube-apiserver-<host>, kube-controller-manager-<host>). */
+  /** Every mirror pod in `kube-system` (kube-apiserver-<host>, kube-controller-manager-<host>), as written. */
   list(): MirrorPodView[] {
-    return this.#pods.flatMap((p) =>
-      this.#viewsOf(p).map((view) => {
-        // Published: the resourceVersion the store gave its last change.
-        const last = this.#published.get(view.name);
-        return last && same(last, view) ? last : view;
-      }),
-    );
+    return this.#pods.flatMap((p) => this.#publish(p));
   }
 
-  /** The two mirror pods of one control plane's static pods, as they are now. */
-  #viewsOf(p: StaticPods): MirrorPodView[] {
+  /** The two mirror pods of one control plane's static pods as they are now (before the sink versions them). */
+  #statesOf(p: StaticPods): Omit<MirrorPodView, 'resourceVersion'>[] {
     const n = p.node;
     const run = p.running;
     return (['kube-apiserver', 'kube-controller-manager'] as const).map((component) => ({
@@ -260,7 +241,6 @@ export class MirrorPods {
       uid: `${run.uid.slice(0, 24)}${component === 'kube-apiserver' ? 'a' : 'c'}${run.uid.slice(25)}`,
       nodeUid: this.#nodeUid.get(n.hostname) ?? '',
       createdAt: run.createdAt,
-      resourceVersion: p.resourceVersion,
       secretsVersion: String(run.secretsVersion),
       ready: component === 'kube-apiserver' ? p.apiserverReady : !n.isDown,
     }));
@@ -274,11 +254,6 @@ export class MirrorPods {
 /** Where mirror pod changes are written (the object store's history): returns the change's resourceVersion. */
 export interface MirrorPodSink {
   publish(type: 'ADDED' | 'MODIFIED' | 'DELETED', pod: Record<string, unknown>, prev?: Record<string, unknown>): number;
-}
-
-/** The same mirror pod showing the same: generation (uid) and readiness, all a change of it can move. */
-function same(a: MirrorPodView, b: MirrorPodView): boolean {
-  return a.uid === b.uid && a.ready === b.ready;
 }
 
 export interface MirrorPodView {
