@@ -140,7 +140,12 @@ function nodeWatch(
   // A Node's labels and name never change in the lab: a change is in or out of the selector before and after.
   const event = (e: NodeEvent): KubeObject | null =>
     selected(e.view) ? { type: e.type, object: render(e.view) } : null;
-  const stream = watchStream(query, ctx.registry, () => ctx.registry.views().filter(selected).map(render), event);
+  const stream = watchStream(
+    query,
+    ctx.registry.changes,
+    () => ctx.registry.views().filter(selected).map(render),
+    event,
+  );
   return 'status' in stream ? fail(stream.status) : { status: 200, body: '', watch: stream };
 }
 

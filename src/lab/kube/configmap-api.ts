@@ -45,12 +45,7 @@ export function configMapWatch(
     const sent = selectedChange(e, filter, restamp);
     return sent && { type: sent.type, object: render(sent.object) };
   };
-  const source = {
-    eventsSince: (rv: number) => store.eventsSince(rv),
-    oldestResourceVersion: store.oldestResourceVersion,
-    subscribe: (fn: (e: ConfigMapEvent) => void) => store.subscribeEvents(fn),
-  };
-  return watchStream(query, source, () => store.list(namespace).filter(filter).map(render), event);
+  return watchStream(query, store.changes, () => store.list(namespace).filter(filter).map(render), event);
 }
 
 /**

@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import type { LabCluster, LabNode } from '../core/model.js';
 import type { NodeView } from './objects.js';
+import { ChangeHistory } from './watch-stream.js';
 
 /** A change of a Node as a watch sends it: its Ready condition moved (MODIFIED) or it was deleted. */
 export interface NodeEvent {
@@ -40,10 +41,8 @@ export class NodeRegistry {
   readonly #byAddress = new Map<string, Entry>();
   #version = 1;
   #timer: NodeJS.Timeout | null = null;
-  readonly #history: NodeEvent[] = [];
-  readonly #listeners = new Set<(e: NodeEvent) => void>();
-  /** Changes at or below this resourceVersion have left the history. */
-  #forgottenUpTo = 1;
+  /** The Node changes, for watches (`kubectl get nodes -w`). */
+  readonly changes = new ChangeHistory<NodeEvent>(NODE_HISTORY_LIMIT, 1);
 
   constructor(cluster: LabCluster, now: () => Date = () => new Date()) {
     this.#cluster = cluster;
@@ -97,27 +96,7 @@ export class NodeRegistry {
    * kubelet renews its Lease (heartbeat) and writes its Node status only on a change.
    */
   #publish(type: NodeEvent['type'], e: Entry): void {
-    const event: NodeEvent = { type, view: this.#view(e, this.#now()), resourceVersion: this.#version };
-    this.#history.push(event);
-    if (this.#history.length > NODE_HISTORY_LIMIT) this.#forgottenUpTo = this.#history.shift()!.resourceVersion;
-    for (const fn of this.#listeners) fn(event);
-  }
-
-  /** Every later change of a Node (watch); returns the unsubscribe function. */
-  subscribe(fn: (e: NodeEvent) => void): () => void {
-    this.#listeners.add(fn);
-    return () => this.#listeners.delete(fn);
-  }
-
-  /** The Node changes after `resourceVersion`, or null when some of them have left the history (410 Expired). */
-  eventsSince(resourceVersion: number): NodeEvent[] | null {
-    if (resourceVersion < this.#forgottenUpTo) return null;
-    return this.#history.filter((e) => e.resourceVersion > resourceVersion);
-  }
-
-  /** The oldest resourceVersion a watch can start from. */
-  get oldestResourceVersion(): number {
-    return this.#forgottenUpTo;
+    this.changes.record({ type, view: this.#view(e, this.#now()), resourceVersion: this.#version });
   }
 
   get resourceVersion(): string {

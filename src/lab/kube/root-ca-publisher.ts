@@ -14,6 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ControllerManager } from './controller-manager.js';
 import { NamespacedStore, storeKey } from './namespaced-store.js';
+import { ChangeHistory } from './watch-stream.js';
 
 export const ROOT_CA_CONFIGMAP = 'kube-root-ca.crt';
 export const ROOT_CA_KEY = 'ca.crt';
@@ -65,16 +66,14 @@ const HISTORY_LIMIT = 1_000;
 
 /**
  * ConfigMaps, stored cluster-wide (as in etcd): the publisher, the apiservers' trust controllers (extension-auth.ts)
- * and admin clients write them. The last changes are kept for watches (`eventsSince`).
+ * and admin clients write them. The last changes are kept for watches (`changes`).
  */
 export class ConfigMapStore extends NamespacedStore<ConfigMapView> {
   readonly #listeners = new Set<(cm: ConfigMapView) => void>();
   readonly #deleteListeners = new Set<(cm: ConfigMapView) => void>();
-  readonly #eventListeners = new Set<(e: ConfigMapEvent) => void>();
   readonly #deletions = new Map<string, number>();
-  readonly #history: ConfigMapEvent[] = [];
-  /** Changes at or below this resourceVersion have left the history. */
-  #forgottenUpTo = Number(this.resourceVersion);
+  /** The last changes and the live ones, for watches. */
+  readonly changes = new ChangeHistory<ConfigMapEvent>(HISTORY_LIMIT, Number(this.resourceVersion));
 
   /** Create or update; nothing changes (no new resourceVersion, no notification) when the data is equal. */
   put(namespace: string, name: string, data: Record<string, string>): void {
@@ -145,36 +144,13 @@ export class ConfigMapStore extends NamespacedStore<ConfigMapView> {
     const prev = this.items.get(key);
     this.items.set(key, view);
     const resourceVersion = Number(view.resourceVersion);
-    this.#record(
+    this.changes.record(
       prev
         ? { type: 'MODIFIED', object: view, resourceVersion, prev }
         : { type: 'ADDED', object: view, resourceVersion },
     );
     for (const fn of this.#listeners) fn(view);
     return view;
-  }
-
-  #record(e: ConfigMapEvent): void {
-    this.#history.push(e);
-    if (this.#history.length > HISTORY_LIMIT) this.#forgottenUpTo = this.#history.shift()!.resourceVersion;
-    for (const fn of this.#eventListeners) fn(e);
-  }
-
-  /** Every later change, as a watch sends it; returns the unsubscribe function. */
-  subscribeEvents(fn: (e: ConfigMapEvent) => void): () => void {
-    this.#eventListeners.add(fn);
-    return () => this.#eventListeners.delete(fn);
-  }
-
-  /** The changes after `resourceVersion`, or null when some of them have left the history (410 Expired). */
-  eventsSince(resourceVersion: number): ConfigMapEvent[] | null {
-    if (resourceVersion < this.#forgottenUpTo) return null;
-    return this.#history.filter((e) => e.resourceVersion > resourceVersion);
-  }
-
-  /** The oldest resourceVersion a watch can start from. */
-  get oldestResourceVersion(): number {
-    return this.#forgottenUpTo;
   }
 
   /** Delete; counted per object (`deletions`), and told to `subscribeDeletes` listeners. */
@@ -184,7 +160,11 @@ export class ConfigMapStore extends NamespacedStore<ConfigMapView> {
     if (!prev) return null;
     this.items.delete(key);
     const resourceVersion = this.nextVersion();
-    this.#record({ type: 'DELETED', object: { ...prev, resourceVersion }, resourceVersion: Number(resourceVersion) });
+    this.changes.record({
+      type: 'DELETED',
+      object: { ...prev, resourceVersion },
+      resourceVersion: Number(resourceVersion),
+    });
     this.#deletions.set(key, (this.#deletions.get(key) ?? 0) + 1);
     for (const fn of this.#deleteListeners) fn(prev);
     return prev;

@@ -25,6 +25,47 @@ export interface ChangeSource<E> {
 }
 
 /**
+ * A store's last changes, kept for watches that start from a resourceVersion (its "watch window", as the
+ * watch cache's), and its live changes told to subscribers: one per store that is not an object store of its
+ * own (ConfigMaps, Nodes).
+ */
+export class ChangeHistory<E extends { resourceVersion: number }> implements ChangeSource<E> {
+  readonly #changes: E[] = [];
+  readonly #listeners = new Set<(change: E) => void>();
+  /** Changes at or below this resourceVersion have left the history. */
+  #forgottenUpTo: number;
+
+  constructor(
+    readonly limit: number,
+    startsAt: number,
+  ) {
+    this.#forgottenUpTo = startsAt;
+  }
+
+  /** Keeps `change` (the oldest leaves past the limit) and tells every subscriber. */
+  record(change: E): void {
+    this.#changes.push(change);
+    if (this.#changes.length > this.limit) this.#forgottenUpTo = this.#changes.shift()!.resourceVersion;
+    for (const fn of this.#listeners) fn(change);
+  }
+
+  subscribe(fn: (change: E) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  eventsSince(resourceVersion: number): E[] | null {
+    if (resourceVersion < this.#forgottenUpTo) return null;
+    return this.#changes.filter((e) => e.resourceVersion > resourceVersion);
+  }
+
+  /** The oldest resourceVersion a watch can start from. */
+  get oldestResourceVersion(): number {
+    return this.#forgottenUpTo;
+  }
+}
+
+/**
  * The stream of a watch request: `current` renders the objects it selects now (ADDED), `event` the watch event
  * a change is for this watch, or null when it is none of its business. A `resourceVersion` that is no number is
  * a 400.

@@ -223,22 +223,22 @@ t.test('watch: the changes after a resourceVersion, ADDED first without one, 410
   write({ method: 'PATCH', contentType: MERGE, body: { data: { a: '1' } } });
   write({ method: 'PATCH', contentType: MERGE, body: { data: { a: '1' } } }); // no change: no event
   const seen: string[] = [];
-  const stop = store.subscribeEvents((e) => seen.push(`${e.type} ${e.object.name}@${e.resourceVersion}`));
+  const stop = store.changes.subscribe((e) => seen.push(`${e.type} ${e.object.name}@${e.resourceVersion}`));
   write({ method: 'DELETE' });
   stop();
-  const all = store.eventsSince(start)!.map((e) => [e.type, e.object.data]);
+  const all = store.changes.eventsSince(start)!.map((e) => [e.type, e.object.data]);
   t.same(all, [
     ['ADDED', {}],
     ['MODIFIED', { a: '1' }],
     ['DELETED', { a: '1' }],
   ]);
   t.same(seen, [`DELETED settings@${store.resourceVersion}`], "a deletion's event carries its own version");
-  t.same(store.eventsSince(Number(store.resourceVersion)), [], 'nothing after the newest');
+  t.same(store.changes.eventsSince(Number(store.resourceVersion)), [], 'nothing after the newest');
 
   // The history is bounded: a watch from before it is told its version is too old.
   for (let i = 0; i < 1_001; i++) store.put('apps', 'churn', { i: String(i) });
-  t.equal(store.eventsSince(start), null, 'too old: 410 Expired');
-  t.ok(store.eventsSince(store.oldestResourceVersion), 'the oldest version still starts a watch');
+  t.equal(store.changes.eventsSince(start), null, 'too old: 410 Expired');
+  t.ok(store.changes.eventsSince(store.changes.oldestResourceVersion), 'the oldest version still starts a watch');
 });
 
 t.test('watchRequested reads `watch` as apimachinery reads a bool parameter', async (t) => {
@@ -269,7 +269,7 @@ t.test('a watch with a label selector: entering it is ADDED, leaving it DELETED 
   write({ method: 'PATCH', contentType: MERGE, body: { metadata: { labels: { team: 'a' } } } });
   write({ method: 'DELETE' });
   stop();
-  const changes = store.eventsSince(start)!;
+  const changes = store.changes.eventsSince(start)!;
   const view = (e: { type: string; object: Body }) => [
     e.type,
     e.object.metadata.labels?.['team'],
