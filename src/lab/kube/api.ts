@@ -43,13 +43,13 @@ import {
   notFoundStatus,
   objectNotFound,
   statusFailure,
+  tableMode,
   unauthorizedStatus,
   versionInfo,
   wantsTable,
   watchTables,
   type KubeObject,
   type NodeView,
-  type TableObjectMode,
 } from './objects.js';
 import { acceptsJson, notAcceptableStatus } from './negotiate.js';
 import {
@@ -113,11 +113,6 @@ interface Route {
 
 const ok = (body: KubeObject | string, status = 200): ApiResponse => ({ status, body });
 const fail = (o: KubeObject): ApiResponse => ({ status: Number(o.code), body: o });
-
-function tableMode(query: URLSearchParams): TableObjectMode {
-  const v = query.get('includeObject');
-  return v === 'None' || v === 'Object' ? v : 'Metadata';
-}
 
 /** The fields a Node list or watch can select on (kube-apiserver's node registry: metadata.name among them). */
 const NODE_FIELDS = ['metadata.name'] as const;

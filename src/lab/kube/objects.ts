@@ -312,6 +312,12 @@ const NODE_COLUMNS = [
 
 export type TableObjectMode = 'None' | 'Metadata' | 'Object';
 
+/** What a Table row carries of its object (`includeObject`; kube-apiserver's default is the metadata). */
+export function tableMode(query: URLSearchParams): TableObjectMode {
+  const v = query.get('includeObject');
+  return v === 'None' || v === 'Object' ? v : 'Metadata';
+}
+
 export interface TableColumn {
   name: string;
   type: string;

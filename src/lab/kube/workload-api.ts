@@ -25,10 +25,10 @@ import {
   objectNotFound,
   objectTable,
   statusFailure,
+  tableMode,
   wantsTable,
   watchTables,
   type KubeObject,
-  type TableObjectMode,
 } from './objects.js';
 import type { ObjectStore, Stored, StoreEvent } from './object-store.js';
 import { patchedObject } from './patch.js';
@@ -137,11 +137,6 @@ function withKind(resource: string, o: Stored): KubeObject {
   const info = WORKLOAD_RESOURCES[resource]!;
   const { apiVersion: _a, kind: _k, ...rest } = clone(o);
   return { kind: info.kind, apiVersion: info.group ? `${info.group}/${info.version}` : info.version, ...rest };
-}
-
-function tableMode(query: URLSearchParams): TableObjectMode {
-  const v = query.get('includeObject');
-  return v === 'None' || v === 'Object' ? v : 'Metadata';
 }
 
 /**
